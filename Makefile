@@ -1,0 +1,116 @@
+# Event-processing platform: build, test, run.
+#   make            release build of the six daemons, tools and libcommon into build/
+#   make test       installs what is missing, sanitizer build into build/asan/, runs every test
+#   make run        installs what is missing, builds, starts the local stack (Ctrl-C stops it)
+#   make stop       stops a stack started by `make run` from another shell
+#   make bench      runs the benchmarks in bench/
+#   make deps       installs the Debian packages the project needs (no-op when present)
+# Out-of-tree: O=<dir> selects the build tree, SANITIZE=1 adds ASan+UBSan.
+
+.DEFAULT_GOAL := all
+
+O ?= build
+SANITIZE ?= 0
+CC ?= cc
+
+SERVICES := gateway registry processor rules store output
+
+PKGS := rdkafka jansson libmicrohttpd hiredis libpq libjwt libcurl openssl zlib
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN := -Wall -Wextra -Wshadow -Wformat=2 -Werror
+CFLAGS_STD := -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -g -MMD -MP -Icommon/include $(PKG_CFLAGS)
+ifeq ($(SANITIZE),1)
+OPT := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+LDSAN := -fsanitize=address,undefined
+else
+OPT := -O2
+LDSAN :=
+endif
+ALL_CFLAGS := $(CFLAGS_STD) $(OPT) $(CFLAGS)
+LDLIBS_ALL := $(PKG_LIBS) -lpthread -lm
+
+COMMON_SRC := $(wildcard common/src/*.c)
+COMMON_OBJ := $(COMMON_SRC:%.c=$(O)/obj/%.o)
+LIBCOMMON := $(O)/lib/libcommon.a
+
+# Each service: main.c wires, the other files hold the logic and go into libsvc_<svc>.a so unit
+# tests can link them.
+define service_rules
+$(1)_SRC := $$(filter-out services/$(1)/main.c,$$(wildcard services/$(1)/*.c))
+$(1)_OBJ := $$($(1)_SRC:%.c=$$(O)/obj/%.o)
+$$(O)/lib/libsvc_$(1).a: $$($(1)_OBJ)
+	@mkdir -p $$(dir $$@)
+	rm -f $$@ && ar rcs $$@ $$^
+$$(O)/bin/$(1): $$(O)/obj/services/$(1)/main.o $$(O)/lib/libsvc_$(1).a $$(LIBCOMMON)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDSAN) -o $$@ $$^ $$(LDLIBS_ALL)
+endef
+$(foreach s,$(SERVICES),$(eval $(call service_rules,$(s))))
+
+SVC_LIBS := $(SERVICES:%=$(O)/lib/libsvc_%.a)
+BINS := $(SERVICES:%=$(O)/bin/%) $(O)/bin/devkafka $(O)/bin/devtoken
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/unit/%)
+INTEG_SRC := $(wildcard tests/integration/test_*.c)
+INTEG_BINS := $(INTEG_SRC:tests/integration/%.c=$(O)/tests/integration/%)
+TEST_HELPER_OBJ := $(O)/obj/tests/integration/harness.o
+TEST_LIBS := $(shell pkg-config --libs criterion 2>/dev/null)
+
+.PHONY: all deps test test-build run stop bench clean format
+all: $(BINS) $(LIBCOMMON)
+
+$(O)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	@$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIBCOMMON): $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(O)/bin/devkafka: $(O)/obj/tools/devkafka/devkafka.o $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS_ALL)
+
+$(O)/bin/devtoken: $(O)/obj/tools/devtoken/devtoken.o $(O)/lib/libsvc_gateway.a $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS_ALL)
+
+$(O)/tests/unit/%: $(O)/obj/tests/unit/%.o $(SVC_LIBS) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDSAN) -o $@ $< $(SVC_LIBS) $(LIBCOMMON) $(TEST_LIBS) $(LDLIBS_ALL)
+
+$(O)/tests/integration/%: $(O)/obj/tests/integration/%.o $(TEST_HELPER_OBJ) $(SVC_LIBS) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDSAN) -o $@ $< $(TEST_HELPER_OBJ) $(SVC_LIBS) $(LIBCOMMON) $(TEST_LIBS) $(LDLIBS_ALL)
+
+test-build: $(BINS) $(UNIT_BINS) $(INTEG_BINS)
+
+deps:
+	@scripts/deps.sh
+
+test: deps
+	$(MAKE) O=build/asan SANITIZE=1 test-build
+	scripts/test.sh build/asan
+
+run: deps
+	$(MAKE) all
+	scripts/stack.sh run
+
+stop:
+	scripts/stack.sh stop
+
+bench: deps
+	$(MAKE) all
+	scripts/bench.sh build
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build
+
+-include $(shell find $(O)/obj -name '*.d' 2>/dev/null)

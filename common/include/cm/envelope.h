@@ -1,0 +1,54 @@
+/* envelope: the CloudEvents 1.0 envelope of ARCHITECTURE.md, over jansson values.
+ * Validates what clients send, fills in what the gateway adds, and derives the Kafka key and
+ * headers. Functions take a borrowed json_t object and modify it in place where stated. */
+#ifndef CM_ENVELOPE_H
+#define CM_ENVELOPE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CM_ENVELOPE_MAX_ID 256
+#define CM_ENVELOPE_MAX_EXT_NAME 20
+
+/* Why an envelope was rejected: the JSON pointer of the field and a message. */
+struct cm_envelope_error {
+    char field[64];
+    char message[192];
+};
+
+/* What the gateway adds to an accepted event; strings borrowed for the call. */
+struct cm_envelope_enrichment {
+    const char *tenant;   /* from the token; NULL leaves no tenant */
+    const char *clientip; /* NULL leaves none */
+    int64_t received_ms;  /* receive time */
+};
+
+/* Checks an event sent by a client: an object, `type` and `source` non-empty strings,
+ * `specversion` "1.0" when present, `id`/`subject`/`time`/... of the right types, `time`
+ * RFC 3339, not both `data` and `data_base64`, extension names [a-z0-9]{1,20} with scalar values.
+ * Returns 0, or CM_E_INVAL with *err filled in. */
+int cm_envelope_validate(const json_t *ev, struct cm_envelope_error *err);
+
+/* Fills in what the gateway owns: specversion, id (UUIDv7) and time when absent; tenant,
+ * receivedat and clientip always (client-sent values are overwritten); traceparent kept when
+ * valid W3C, else created. Call after cm_envelope_validate succeeded. */
+void cm_envelope_enrich(json_t *ev, const struct cm_envelope_enrichment *e);
+
+/* The Kafka key: `partitionkey`, else `subject`, else `id` (borrowed from ev; NULL if none). */
+const char *cm_envelope_key(const json_t *ev);
+
+/* Kafka headers: ce_id, ce_type, ce_source, ce_tenant, traceparent, for those present.
+ * Fills names[i]/values[i] (borrowed from ev) and returns the count (at most 5). */
+size_t cm_envelope_headers(const json_t *ev, const char *names[5], const char *values[5]);
+
+/* Compact JSON text of the envelope; caller frees with free(). */
+char *cm_envelope_serialize(const json_t *ev);
+
+/* Event time in ms: `time` when valid, else fallback. */
+int64_t cm_envelope_time_ms(const json_t *ev, int64_t fallback);
+
+/* Returns 1 for a valid W3C traceparent ("00-<32 hex>-<16 hex>-<2 hex>", ids not all zero). */
+int cm_traceparent_valid(const char *s);
+
+#endif

@@ -1,0 +1,74 @@
+/* http: the one HTTP server wrapper (libmicrohttpd, epoll, thread pool).
+ * Routes by method and path pattern ("/subjects/{subject}/versions/{version}"), accumulates the
+ * request body up to a cap (413 beyond it), answers errors in one JSON shape
+ * {"error_code": <int>, "message": "..."}, and serves GET /healthz, /livez, /readyz (registered
+ * dependency checks; 503 naming the failing one) and /metrics itself.
+ * Handlers run on pool threads. A handler either responds before returning, or calls
+ * cm_http_defer() and responds later from any thread (the connection is suspended meanwhile).
+ * Request getters are valid only during the handler call; the body stays valid until the
+ * response is sent. Exactly one cm_http_respond* per request. */
+#ifndef CM_HTTP_H
+#define CM_HTTP_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+struct cm_metrics;
+struct cm_http_server;
+struct cm_http_req;
+
+typedef void (*cm_http_handler)(struct cm_http_req *req, void *ud);
+/* A readiness check: returns 0 when ready, else nonzero with a reason written into why. */
+typedef int (*cm_http_check)(void *ud, char *why, size_t whylen);
+
+struct cm_http_options {
+    const char *bind_addr; /* default "0.0.0.0" */
+    unsigned port;         /* 0 = the kernel picks one (see cm_http_port) */
+    unsigned threads;      /* pool size; default 4 */
+    size_t max_body;       /* bytes; default 1 MiB */
+    unsigned timeout_s;    /* idle connection timeout; default 30 */
+    struct cm_metrics *metrics; /* borrowed; /metrics renders it, requests are counted in it */
+};
+
+/* Caller frees with cm_http_free. Returns NULL with a log line when options are invalid. */
+struct cm_http_server *cm_http_new(const struct cm_http_options *opt);
+/* Adds a route; the pattern is copied. `{name}` matches one non-empty path segment. */
+void cm_http_route(struct cm_http_server *srv, const char *method, const char *pattern,
+                   cm_http_handler handler, void *ud);
+/* Registers a readiness check under `name` (copied); ud borrowed until cm_http_free. */
+void cm_http_add_check(struct cm_http_server *srv, const char *name, cm_http_check fn, void *ud);
+/* Binds and starts serving. Returns 0 or CM_E_IO (logged). */
+int cm_http_start(struct cm_http_server *srv);
+/* The bound port (useful with port 0). */
+unsigned cm_http_port(const struct cm_http_server *srv);
+/* Graceful shutdown, step 1: /readyz answers 503 from now on. */
+void cm_http_set_unready(struct cm_http_server *srv);
+/* Step 2: stop accepting connections, wait up to timeout_ms for in-flight requests to be
+ * answered, then stop the daemon. */
+void cm_http_stop(struct cm_http_server *srv, int timeout_ms);
+void cm_http_free(struct cm_http_server *srv);
+
+/* Request accessors (borrowed; valid during the handler call). */
+const char *cm_http_method(const struct cm_http_req *req);
+const char *cm_http_path(const struct cm_http_req *req);
+const char *cm_http_param(const struct cm_http_req *req, const char *name); /* path parameter */
+const char *cm_http_query(const struct cm_http_req *req, const char *name);
+const char *cm_http_header(const struct cm_http_req *req, const char *name);
+const char *cm_http_client_ip(const struct cm_http_req *req);
+/* The body (NUL-terminated for convenience; *len excludes the NUL). Valid until responded. */
+const char *cm_http_body(const struct cm_http_req *req, size_t *len);
+
+/* Adds a response header (copied); call before responding. */
+void cm_http_add_header(struct cm_http_req *req, const char *name, const char *value);
+/* Promises a later cm_http_respond* from any thread. */
+void cm_http_defer(struct cm_http_req *req);
+/* Responds with a copy of body. */
+void cm_http_respond(struct cm_http_req *req, int status, const char *content_type,
+                     const char *body, size_t len);
+/* Responds with body serialized compactly; takes ownership of body. */
+void cm_http_respond_json(struct cm_http_req *req, int status, json_t *body);
+/* Responds {"error_code": code, "message": "..."}; error_code defaults to status when 0. */
+void cm_http_respond_error(struct cm_http_req *req, int status, int error_code, const char *fmt,
+                           ...) __attribute__((format(printf, 4, 5)));
+
+#endif

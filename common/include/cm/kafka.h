@@ -1,0 +1,117 @@
+/* kafka: the one Kafka wrapper (librdkafka). A producer that is idempotent with acks=all and
+ * hands each delivery report back with the caller's context, and a consumer-group member whose
+ * offsets are stored only when the caller says a record is processed.
+ * Configuration: `brokers` sets bootstrap.servers; every other KAFKA_<PROP> environment variable
+ * is passed to librdkafka as <prop> lower-cased with '_' -> '.' (KAFKA_LINGER_MS -> linger.ms).
+ * Threads: a producer is safe from any thread; its delivery callback runs on the producer's own
+ * poll thread. A consumer belongs to the thread that polls it (rebalance callbacks run inside
+ * cm_kafka_consumer_poll); cm_kafka_consumer_store may be called from any thread. */
+#ifndef CM_KAFKA_H
+#define CM_KAFKA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct cm_kafka_producer;
+struct cm_kafka_consumer;
+struct cm_kafka_msg;
+
+/* Whether a failed message may still have been written (librdkafka's persistence status). */
+enum cm_kafka_persisted {
+    CM_KAFKA_PERSISTED,      /* acknowledged by the broker */
+    CM_KAFKA_NOT_PERSISTED,  /* definitely not written */
+    CM_KAFKA_MAYBE_PERSISTED /* unknown (e.g. timed out after sending): retry with the same id */
+};
+
+struct cm_kafka_report {
+    int err;            /* 0 or a CM_E_* code */
+    const char *errstr; /* librdkafka's text; borrowed for the callback */
+    enum cm_kafka_persisted persisted;
+    int32_t partition;
+    int64_t offset;
+};
+
+/* Called once per produced message on the producer's poll thread. `opaque` is what was passed
+ * to cm_kafka_produce; `ud` what was passed to cm_kafka_producer_new. */
+typedef void (*cm_kafka_delivery_cb)(void *opaque, const struct cm_kafka_report *report, void *ud);
+
+/* Creates a producer and starts its poll thread. Returns NULL after logging one line naming the
+ * bad setting (callers exit 78). Caller frees with cm_kafka_producer_free. */
+struct cm_kafka_producer *cm_kafka_producer_new(const char *brokers, cm_kafka_delivery_cb cb,
+                                                void *ud);
+/* Enqueues a copy of key/value with headers. Returns 0 (the callback will fire exactly once) or a
+ * negative code, in which case the callback never fires: CM_E_FULL when the local queue is full,
+ * CM_E_INVAL for an unknown topic or oversized message, CM_E_UNAVAIL after a fatal error. */
+int cm_kafka_produce(struct cm_kafka_producer *p, const char *topic, const void *key,
+                     size_t keylen, const void *value, size_t valuelen,
+                     const char *const *header_names, const char *const *header_values,
+                     size_t nheaders, void *opaque);
+/* Messages waiting for a delivery report. */
+int cm_kafka_producer_queue_len(struct cm_kafka_producer *p);
+/* Waits until every queued message has its report, up to timeout_ms. 0 or CM_E_TIMEDOUT. */
+int cm_kafka_producer_flush(struct cm_kafka_producer *p, int timeout_ms);
+/* Readiness: 0 when a broker answered a metadata request within timeout_ms, else CM_E_UNAVAIL
+ * with a reason in why. */
+int cm_kafka_producer_ping(struct cm_kafka_producer *p, int timeout_ms, char *why, size_t len);
+/* Flushes for up to flush_timeout_ms, logs what is left, stops the poll thread and destroys. */
+void cm_kafka_producer_free(struct cm_kafka_producer *p, int flush_timeout_ms);
+
+struct cm_kafka_partition {
+    const char *topic; /* borrowed for the callback */
+    int32_t partition;
+};
+
+/* Rebalance notifications, called inside cm_kafka_consumer_poll. On revoke, the caller finishes
+ * or abandons work for those partitions and stores offsets; the wrapper then commits. */
+struct cm_kafka_rebalance {
+    void (*on_assign)(const struct cm_kafka_partition *parts, size_t n, void *ud);
+    void (*on_revoke)(const struct cm_kafka_partition *parts, size_t n, void *ud);
+    void *ud;
+};
+
+/* Joins `group` and subscribes to the topics (copied). `rebalance` may be NULL (copied).
+ * Returns NULL after logging (callers exit 78). Caller closes with cm_kafka_consumer_free. */
+struct cm_kafka_consumer *cm_kafka_consumer_new(const char *brokers, const char *group,
+                                                const char *const *topics, size_t ntopics,
+                                                const struct cm_kafka_rebalance *rebalance);
+/* Next record, or NULL when none arrived within timeout_ms (errors are logged and counted).
+ * Caller frees the record with cm_kafka_msg_free. */
+struct cm_kafka_msg *cm_kafka_consumer_poll(struct cm_kafka_consumer *c, int timeout_ms);
+/* Collects up to max records into msgs, waiting at most timeout_ms in all (returns early once at
+ * least one record is there and the next poll finds none). Returns the count (0 on timeout);
+ * each record is freed by the caller. */
+size_t cm_kafka_consumer_poll_batch(struct cm_kafka_consumer *c, struct cm_kafka_msg **msgs,
+                                    size_t max, int timeout_ms);
+/* Processes a batch of records; returns 0 when every record's side effect is done (their offsets
+ * are then stored), or a negative code to have the same batch retried with backoff. */
+typedef int (*cm_kafka_batch_fn)(struct cm_kafka_msg *const *msgs, size_t n, void *ud);
+
+/* The consumer loop of a sink-like daemon: polls batches of up to max_batch records, hands each
+ * to fn until it succeeds (retrying with backoff from 100 ms to 5 s), stores the offsets, and
+ * returns when cm_lifecycle_stopping(). A batch abandoned at shutdown keeps its offsets unstored,
+ * so it is read again after restart. */
+void cm_kafka_consume_loop(struct cm_kafka_consumer *c, size_t max_batch, cm_kafka_batch_fn fn,
+                           void *ud);
+/* Marks msg processed: stores its offset + 1 for the next commit. Does not free msg. */
+void cm_kafka_consumer_done(struct cm_kafka_consumer *c, const struct cm_kafka_msg *msg);
+/* Stores `next_offset` (the next record to read) for a partition. */
+void cm_kafka_consumer_store(struct cm_kafka_consumer *c, const char *topic, int32_t partition,
+                             int64_t next_offset);
+/* Commits stored offsets synchronously. 0 or a negative code (nothing to commit is 0). */
+int cm_kafka_consumer_commit(struct cm_kafka_consumer *c);
+int cm_kafka_consumer_ping(struct cm_kafka_consumer *c, int timeout_ms, char *why, size_t len);
+/* Leaves the group (commits stored offsets) and destroys. */
+void cm_kafka_consumer_free(struct cm_kafka_consumer *c);
+
+const char *cm_kafka_msg_topic(const struct cm_kafka_msg *m);
+int32_t cm_kafka_msg_partition(const struct cm_kafka_msg *m);
+int64_t cm_kafka_msg_offset(const struct cm_kafka_msg *m);
+/* Key and value are borrowed until cm_kafka_msg_free; NULL when absent. */
+const void *cm_kafka_msg_key(const struct cm_kafka_msg *m, size_t *len);
+const void *cm_kafka_msg_value(const struct cm_kafka_msg *m, size_t *len);
+/* Copies the last header named `name` into buf (NUL-terminated, truncated); 0 or CM_E_INVAL. */
+int cm_kafka_msg_header(const struct cm_kafka_msg *m, const char *name, char *buf, size_t len);
+int64_t cm_kafka_msg_timestamp_ms(const struct cm_kafka_msg *m);
+void cm_kafka_msg_free(struct cm_kafka_msg *m);
+
+#endif

@@ -1,0 +1,20 @@
+/* kafka_mock: librdkafka's in-memory mock cluster, as a development broker (tools/devkafka) and
+ * for tests. Binds 127.0.0.1 on ports the kernel picks; cm_kafka_mock_bootstraps tells them.
+ * Not thread-safe; one owner. */
+#ifndef CM_KAFKA_MOCK_H
+#define CM_KAFKA_MOCK_H
+
+struct cm_kafka_mock;
+
+/* Starts a cluster of nbrokers brokers. NULL after logging on failure. Free with
+ * cm_kafka_mock_free. */
+struct cm_kafka_mock *cm_kafka_mock_new(int nbrokers);
+/* "127.0.0.1:port,..." borrowed until free. */
+const char *cm_kafka_mock_bootstraps(const struct cm_kafka_mock *m);
+/* Creates a topic with the partition count (replication factor min(3, brokers)). 0 or CM_E_*. */
+int cm_kafka_mock_create_topic(struct cm_kafka_mock *m, const char *topic, int partitions);
+/* Takes broker `id` (1-based) down or brings it back, for failure tests. */
+int cm_kafka_mock_broker_set_up(struct cm_kafka_mock *m, int id, int up);
+void cm_kafka_mock_free(struct cm_kafka_mock *m);
+
+#endif

@@ -1,0 +1,41 @@
+/* log: JSON-lines logging to stderr, one object per line:
+ *   {"ts":"2026-01-02T03:04:05.678Z","level":"info","svc":"gateway","event":"started","msg":"..."}
+ * `event` is a stable snake_case id; `msg` is free text. Thread-safe: each line is one write(2).
+ * The CM_LOG_* macros check the level before evaluating their arguments. */
+#ifndef CM_LOG_H
+#define CM_LOG_H
+
+#include <stddef.h>
+
+enum cm_log_level { CM_LOG_DEBUG = 0, CM_LOG_INFO = 1, CM_LOG_WARN = 2, CM_LOG_ERROR = 3 };
+
+/* Sets the service name (borrowed: must outlive logging, normally a literal) and reads LOG_LEVEL
+ * (debug|info|warn|error; anything else leaves "info" and is reported by config validation). */
+void cm_log_init(const char *svc);
+/* Parses a level name; returns 0 and sets *out, or CM_E_INVAL. */
+int cm_log_level_parse(const char *name, enum cm_log_level *out);
+void cm_log_set_level(enum cm_log_level level);
+enum cm_log_level cm_log_get_level(void);
+/* Redirects output (tests); default is stderr. */
+void cm_log_set_fd(int fd);
+
+void cm_log_write(enum cm_log_level level, const char *event, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Appends `s` JSON-escaped (without quotes) into buf[*pos..cap); never overflows, truncates.
+ * Invalid UTF-8 bytes are replaced by U+FFFD. Shared so other writers escape the same way. */
+void cm_json_escape_into(char *buf, size_t cap, size_t *pos, const char *s);
+
+#define CM_LOG_AT(lvl, event, ...)                                                                 \
+    do {                                                                                           \
+        if ((lvl) >= cm_log_get_level()) {                                                         \
+            cm_log_write((lvl), (event), __VA_ARGS__);                                             \
+        }                                                                                          \
+    } while (0)
+
+#define CM_LOG_DEBUG(event, ...) CM_LOG_AT(CM_LOG_DEBUG, event, __VA_ARGS__)
+#define CM_LOG_INFO(event, ...) CM_LOG_AT(CM_LOG_INFO, event, __VA_ARGS__)
+#define CM_LOG_WARN(event, ...) CM_LOG_AT(CM_LOG_WARN, event, __VA_ARGS__)
+#define CM_LOG_ERROR(event, ...) CM_LOG_AT(CM_LOG_ERROR, event, __VA_ARGS__)
+
+#endif

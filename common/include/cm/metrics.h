@@ -1,0 +1,58 @@
+/* metrics: counters, gauges and histograms with labels, rendered in the Prometheus text format.
+ * A registry owns its metric families; a family owns its series. Declare families once at
+ * start-up, look a series up once per label combination (cm_metric_with, a read-locked lookup)
+ * and keep the pointer: updates on a series are lock-free atomics, safe from any thread.
+ * Every pointer returned here is borrowed until cm_metrics_free() of its registry. */
+#ifndef CM_METRICS_H
+#define CM_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct cm_metrics;
+struct cm_metric;
+struct cm_series;
+
+/* `prefix` is prepended to every metric name ("gateway_"); copied. Caller frees with
+ * cm_metrics_free. */
+struct cm_metrics *cm_metrics_new(const char *prefix);
+void cm_metrics_free(struct cm_metrics *reg);
+
+/* `labels` is a comma-separated list of label names ("route,code") or NULL/"" for none.
+ * Registering the same name twice returns the existing family. */
+struct cm_metric *cm_metrics_counter(struct cm_metrics *reg, const char *name, const char *help,
+                                     const char *labels);
+struct cm_metric *cm_metrics_gauge(struct cm_metrics *reg, const char *name, const char *help,
+                                   const char *labels);
+/* `bounds` are the upper bounds of the buckets, ascending (copied); +Inf is implied. */
+struct cm_metric *cm_metrics_histogram(struct cm_metrics *reg, const char *name, const char *help,
+                                       const char *labels, const double *bounds, size_t nbounds);
+/* A gauge whose value is read by calling fn(ud) at render time (queue depths, pool sizes). */
+void cm_metrics_gauge_fn(struct cm_metrics *reg, const char *name, const char *help,
+                         double (*fn)(void *ud), void *ud);
+
+/* Series for the given label values, in the order of the family's label names; created on first
+ * use. NULL-terminated variadic list; a family without labels takes just NULL. */
+struct cm_series *cm_metric_with(struct cm_metric *m, ...) __attribute__((sentinel));
+/* The same, with an array of nvalues values. */
+struct cm_series *cm_metric_withv(struct cm_metric *m, const char *const *values, size_t nvalues);
+
+void cm_counter_add(struct cm_series *s, uint64_t n);
+void cm_counter_inc(struct cm_series *s);
+void cm_gauge_set(struct cm_series *s, double v);
+void cm_gauge_add(struct cm_series *s, double v);
+void cm_histogram_observe(struct cm_series *s, double v);
+
+/* Reads a counter or gauge series' current value (tests, readiness decisions). */
+double cm_series_value(const struct cm_series *s);
+/* Number of observations in a histogram series. */
+uint64_t cm_histogram_count(const struct cm_series *s);
+
+/* Prometheus text exposition (version 0.0.4). Caller frees. */
+char *cm_metrics_render(struct cm_metrics *reg);
+
+/* Standard latency buckets in seconds, 0.5 ms .. 10 s. */
+extern const double cm_metrics_latency_buckets[];
+extern const size_t cm_metrics_latency_nbuckets;
+
+#endif

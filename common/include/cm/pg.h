@@ -1,0 +1,63 @@
+/* pg: PostgreSQL connections over libpq with reconnect and backoff, a small pool, results with
+ * typed accessors, and versioned schema migrations.
+ * A cm_pg is one connection for one thread at a time (take it from a pool, or own it). Results are
+ * owned by the caller (cm_pg_result_free). DATABASE_URL is a libpq URI or key=value string. */
+#ifndef CM_PG_H
+#define CM_PG_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+struct cm_pg;
+struct cm_pg_pool;
+struct cm_pg_result;
+
+/* Why a statement failed: SQLSTATE ("23505" unique violation, "" for connection failures). */
+struct cm_pg_error {
+    char sqlstate[6];
+    char message[256];
+};
+
+/* Creates a connection object and tries to connect; failures are retried on use with backoff.
+ * Caller frees with cm_pg_free. Never NULL. */
+struct cm_pg *cm_pg_new(const char *url);
+void cm_pg_free(struct cm_pg *pg);
+
+/* Runs a statement with text parameters (NULL entries are SQL NULL). Returns 0 with *out set
+ * when out is non-NULL (caller frees), CM_E_UNAVAIL when the server is unreachable (the
+ * connection is reset for the next call), or CM_E_INVAL for an SQL error (err filled when
+ * non-NULL). */
+int cm_pg_exec(struct cm_pg *pg, const char *sql, int nparams, const char *const *params,
+               struct cm_pg_result **out, struct cm_pg_error *err);
+/* Readiness: 0 when `SELECT 1` succeeds, else CM_E_UNAVAIL with why filled. */
+int cm_pg_ping(struct cm_pg *pg, char *why, size_t len);
+
+int cm_pg_ntuples(const struct cm_pg_result *res);
+/* Borrowed until cm_pg_result_free; NULL for SQL NULL. */
+const char *cm_pg_value(const struct cm_pg_result *res, int row, int col);
+/* Rows affected by INSERT/UPDATE/DELETE. */
+long cm_pg_affected(const struct cm_pg_result *res);
+void cm_pg_result_free(struct cm_pg_result *res);
+
+/* Runs `sql`, which reads its rows from $1::jsonb (a JSON array, e.g. through
+ * jsonb_array_elements), once for the whole array `rows` (borrowed). When PostgreSQL rejects the
+ * batch for its content, retries row by row so one poisonous row is logged and skipped rather
+ * than blocking the stream. Returns 0 with *affected (rows changed) and *rejected (rows skipped),
+ * or CM_E_UNAVAIL when the server is unreachable (retry the batch later). */
+int cm_pg_exec_json_rows(struct cm_pg *pg, const char *sql, const json_t *rows, long *affected,
+                         size_t *rejected);
+
+/* Applies the migrations of `component` in order, each once, in a transaction under an advisory
+ * lock, recording them in table schema_migrations. Safe with several instances starting at once.
+ * Returns 0, CM_E_UNAVAIL, or CM_E_INVAL (a migration failed; logged). */
+int cm_pg_migrate(struct cm_pg *pg, const char *component, const char *const *steps,
+                  size_t nsteps);
+
+/* A fixed-size pool of connections. Caller frees with cm_pg_pool_free. */
+struct cm_pg_pool *cm_pg_pool_new(const char *url, unsigned size);
+/* Borrows a connection, waiting up to timeout_ms; NULL on timeout. Give it back with release. */
+struct cm_pg *cm_pg_pool_acquire(struct cm_pg_pool *pool, int timeout_ms);
+void cm_pg_pool_release(struct cm_pg_pool *pool, struct cm_pg *pg);
+void cm_pg_pool_free(struct cm_pg_pool *pool);
+
+#endif

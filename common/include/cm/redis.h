@@ -1,0 +1,45 @@
+/* redis: one Redis connection over hiredis, with reconnect and exponential backoff.
+ * A cm_redis is safe to share between threads (commands are serialized by a mutex); use one per
+ * thread where throughput matters. URL: redis://[[user]:password@]host[:port][/db].
+ * Replies are owned by the caller (cm_redis_reply_free) and borrowed elements live as long as the
+ * top reply. */
+#ifndef CM_REDIS_H
+#define CM_REDIS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct cm_redis;
+struct cm_redis_reply;
+
+enum cm_redis_type {
+    CM_REDIS_STRING,
+    CM_REDIS_ARRAY,
+    CM_REDIS_INTEGER,
+    CM_REDIS_NIL,
+    CM_REDIS_STATUS,
+    CM_REDIS_ERROR
+};
+
+/* Parses the URL and tries to connect; a failed first connect is retried on use. Returns NULL
+ * (logged) only for an invalid URL. Caller frees with cm_redis_free. */
+struct cm_redis *cm_redis_new(const char *url);
+void cm_redis_free(struct cm_redis *r);
+
+/* Runs one command given as argv (binary-safe; lens may be NULL for C strings). Returns 0 with
+ * *out set (caller frees; an ERROR-type reply is still 0), or CM_E_UNAVAIL when disconnected (a
+ * reconnect is attempted at most once per backoff step). */
+int cm_redis_command(struct cm_redis *r, int argc, const char *const *argv, const size_t *lens,
+                     struct cm_redis_reply **out);
+/* Readiness: 0 when PING answers PONG, else CM_E_UNAVAIL with why filled. */
+int cm_redis_ping(struct cm_redis *r, char *why, size_t len);
+
+enum cm_redis_type cm_redis_reply_type(const struct cm_redis_reply *rep);
+long long cm_redis_reply_integer(const struct cm_redis_reply *rep);
+/* String, status or error text (borrowed); NULL for other types. */
+const char *cm_redis_reply_str(const struct cm_redis_reply *rep, size_t *len);
+size_t cm_redis_reply_len(const struct cm_redis_reply *rep);
+const struct cm_redis_reply *cm_redis_reply_elem(const struct cm_redis_reply *rep, size_t i);
+void cm_redis_reply_free(struct cm_redis_reply *rep);
+
+#endif

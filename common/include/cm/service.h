@@ -1,0 +1,35 @@
+/* service: what every daemon does the same way around its own logic: logger, configuration
+ * (exit 78 on a bad value), signals, the metrics registry and the HTTP server with /healthz,
+ * /readyz and /metrics, and the ordered, bounded shutdown of STYLE.md.
+ * Usage in main.c: cm_service_init → create the service's objects, register routes and checks
+ * → cm_service_start → run until cm_lifecycle_stopping() → cm_service_begin_shutdown → free the
+ * service's objects → cm_service_free. */
+#ifndef CM_SERVICE_H
+#define CM_SERVICE_H
+
+#include "cm/config.h"
+#include "cm/http.h"
+#include "cm/metrics.h"
+
+#include <stddef.h>
+
+struct cm_service {
+    const char *name;           /* borrowed, normally a literal */
+    struct cm_config *cfg;      /* owned */
+    struct cm_metrics *metrics; /* owned; metric names are prefixed "<name>_" */
+    struct cm_http_server *http; /* owned */
+};
+
+/* `port_var` names the table's port entry (e.g. "STORE_PORT"); `max_body_var` a SIZE entry that
+ * caps request bodies, or NULL for the 1 MiB default. */
+void cm_service_init(struct cm_service *svc, const char *name, const char *prefix,
+                     const struct cm_config_entry *table, size_t n, const char *port_var,
+                     const char *max_body_var, int argc, char **argv);
+/* Starts the HTTP server; 0 or CM_E_IO. */
+int cm_service_start(struct cm_service *svc);
+/* /readyz → 503, arms the watchdog for SHUTDOWN_TIMEOUT. */
+void cm_service_begin_shutdown(struct cm_service *svc);
+/* Stops the HTTP server (waiting for in-flight requests) and frees everything. */
+void cm_service_free(struct cm_service *svc);
+
+#endif

@@ -1,0 +1,24 @@
+/* timeutil: wall-clock and monotonic time, RFC 3339 parsing and formatting with milliseconds.
+ * Pure functions, thread-safe. Times are int64 milliseconds since the Unix epoch (UTC). */
+#ifndef CM_TIMEUTIL_H
+#define CM_TIMEUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CM_RFC3339_LEN 32 /* enough for "YYYY-MM-DDTHH:MM:SS.mmmZ" and a NUL */
+
+int64_t cm_now_ms(void);       /* wall clock, ms since epoch */
+int64_t cm_monotonic_ms(void); /* monotonic clock, for deadlines and durations */
+int64_t cm_monotonic_ns(void);
+
+/* Parses an RFC 3339 date-time ("2026-01-02T03:04:05.678+01:00", 'T'/'t'/' ' separator, 'Z'/'z'
+ * or an offset, fraction of any length truncated to ms). Returns 0 and sets *ms, or CM_E_INVAL. */
+int cm_time_parse_rfc3339(const char *s, int64_t *ms);
+/* Formats as "YYYY-MM-DDTHH:MM:SS.mmmZ" into buf (at least CM_RFC3339_LEN bytes). Returns buf. */
+char *cm_time_format_rfc3339(int64_t ms, char *buf);
+
+/* Days since 1970-01-01 for a proleptic Gregorian date (month 1..12). */
+int64_t cm_days_from_civil(int64_t y, unsigned m, unsigned d);
+
+#endif

@@ -1,0 +1,658 @@
+/* http: libmicrohttpd wrapper (see http.h).
+ * One struct req per request lives in MHD's per-connection pointer from the first callback until
+ * the completion notification. A deferred request is suspended; cm_http_respond* stores the
+ * response under the request's lock and resumes the connection, and MHD's next callback queues it.
+ * Threads: MHD's pool threads run handlers; responders may be any thread. */
+#include "cm/http.h"
+
+#include "cm/err.h"
+#include "cm/log.h"
+#include "cm/mem.h"
+#include "cm/metrics.h"
+#include "cm/timeutil.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_SEGMENTS 16
+#define MAX_PARAMS 8
+#define MAX_RESP_HEADERS 16
+
+struct route {
+    char *method;
+    char *pattern;
+    char *segs[MAX_SEGMENTS];
+    char *pnames[MAX_SEGMENTS]; /* parameter name for "{name}" segments, else NULL */
+    size_t nsegs;
+    cm_http_handler handler;
+    void *ud;
+};
+
+struct check {
+    char *name;
+    cm_http_check fn;
+    void *ud;
+};
+
+struct cm_http_server {
+    struct cm_http_options opt;
+    struct MHD_Daemon *daemon;
+    struct route *routes;
+    size_t nroutes;
+    struct check *checks;
+    size_t nchecks;
+    atomic_int unready;
+    atomic_int inflight;
+    unsigned port;
+    struct cm_metric *m_requests;
+    struct cm_metric *m_duration;
+};
+
+struct param {
+    const char *name; /* borrowed from the route */
+    char *value;
+};
+
+struct cm_http_req {
+    struct cm_http_server *srv;
+    struct MHD_Connection *conn;
+    const char *method; /* borrowed from MHD, valid for the request */
+    const char *path;
+    const struct route *route; /* NULL: built-in or no match */
+    cm_http_handler builtin;
+    int method_mismatch;
+    struct param params[MAX_PARAMS];
+    size_t nparams;
+    char *body;
+    size_t body_len, body_cap;
+    int too_big;
+    int handled;
+    char client_ip[INET6_ADDRSTRLEN];
+    int64_t start_ns;
+    char *hdr_names[MAX_RESP_HEADERS];
+    char *hdr_values[MAX_RESP_HEADERS];
+    size_t nhdrs;
+    pthread_mutex_t lock;
+    int deferred, suspended, responded;
+    int status;
+    struct MHD_Response *resp;
+};
+
+static void split_path(char *copy, char **segs, size_t *n)
+{
+    *n = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, "/", &save); tok && *n < MAX_SEGMENTS;
+         tok = strtok_r(NULL, "/", &save)) {
+        segs[(*n)++] = tok;
+    }
+}
+
+struct cm_http_server *cm_http_new(const struct cm_http_options *opt)
+{
+    struct cm_http_server *srv = cm_xcalloc(1, sizeof(*srv));
+    srv->opt = *opt;
+    if (!srv->opt.bind_addr) {
+        srv->opt.bind_addr = "0.0.0.0";
+    }
+    if (!srv->opt.threads) {
+        srv->opt.threads = 4;
+    }
+    if (!srv->opt.max_body) {
+        srv->opt.max_body = 1024 * 1024;
+    }
+    if (!srv->opt.timeout_s) {
+        srv->opt.timeout_s = 30;
+    }
+    if (srv->opt.metrics) {
+        srv->m_requests = cm_metrics_counter(srv->opt.metrics, "http_requests_total",
+                                             "HTTP requests answered", "route,method,code");
+        srv->m_duration = cm_metrics_histogram(
+            srv->opt.metrics, "http_request_duration_seconds", "HTTP request latency", "route",
+            cm_metrics_latency_buckets, cm_metrics_latency_nbuckets);
+    }
+    return srv;
+}
+
+void cm_http_route(struct cm_http_server *srv, const char *method, const char *pattern,
+                   cm_http_handler handler, void *ud)
+{
+    srv->routes = cm_xrealloc(srv->routes, (srv->nroutes + 1) * sizeof(*srv->routes));
+    struct route *r = &srv->routes[srv->nroutes++];
+    memset(r, 0, sizeof(*r));
+    r->method = cm_xstrdup(method);
+    r->pattern = cm_xstrdup(pattern);
+    char *copy = cm_xstrdup(pattern);
+    char *segs[MAX_SEGMENTS];
+    split_path(copy, segs, &r->nsegs);
+    for (size_t i = 0; i < r->nsegs; i++) {
+        size_t len = strlen(segs[i]);
+        r->segs[i] = cm_xstrdup(segs[i]);
+        if (len >= 2 && segs[i][0] == '{' && segs[i][len - 1] == '}') {
+            r->pnames[i] = cm_xstrndup(segs[i] + 1, len - 2);
+        }
+    }
+    free(copy);
+    r->handler = handler;
+    r->ud = ud;
+}
+
+void cm_http_add_check(struct cm_http_server *srv, const char *name, cm_http_check fn, void *ud)
+{
+    srv->checks = cm_xrealloc(srv->checks, (srv->nchecks + 1) * sizeof(*srv->checks));
+    srv->checks[srv->nchecks].name = cm_xstrdup(name);
+    srv->checks[srv->nchecks].fn = fn;
+    srv->checks[srv->nchecks].ud = ud;
+    srv->nchecks++;
+}
+
+/* ---- request accessors ---- */
+
+const char *cm_http_method(const struct cm_http_req *req)
+{
+    return req->method;
+}
+
+const char *cm_http_path(const struct cm_http_req *req)
+{
+    return req->path;
+}
+
+const char *cm_http_param(const struct cm_http_req *req, const char *name)
+{
+    for (size_t i = 0; i < req->nparams; i++) {
+        if (strcmp(req->params[i].name, name) == 0) {
+            return req->params[i].value;
+        }
+    }
+    return NULL;
+}
+
+const char *cm_http_query(const struct cm_http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *cm_http_header(const struct cm_http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *cm_http_client_ip(const struct cm_http_req *req)
+{
+    return req->client_ip;
+}
+
+const char *cm_http_body(const struct cm_http_req *req, size_t *len)
+{
+    if (len) {
+        *len = req->body_len;
+    }
+    return req->body ? req->body : "";
+}
+
+/* ---- responding ---- */
+
+void cm_http_add_header(struct cm_http_req *req, const char *name, const char *value)
+{
+    pthread_mutex_lock(&req->lock);
+    if (req->nhdrs < MAX_RESP_HEADERS) {
+        req->hdr_names[req->nhdrs] = cm_xstrdup(name);
+        req->hdr_values[req->nhdrs] = cm_xstrdup(value);
+        req->nhdrs++;
+    }
+    pthread_mutex_unlock(&req->lock);
+}
+
+void cm_http_defer(struct cm_http_req *req)
+{
+    pthread_mutex_lock(&req->lock);
+    req->deferred = 1;
+    pthread_mutex_unlock(&req->lock);
+}
+
+static const char *route_label(const struct cm_http_req *req)
+{
+    if (req->route) {
+        return req->route->pattern;
+    }
+    return req->builtin ? req->path : "unmatched";
+}
+
+static void record(struct cm_http_req *req, int status)
+{
+    struct cm_http_server *srv = req->srv;
+    double secs = (double)(cm_monotonic_ns() - req->start_ns) / 1e9;
+    if (srv->m_requests) {
+        char code[8];
+        snprintf(code, sizeof(code), "%d", status);
+        cm_counter_inc(cm_metric_with(srv->m_requests, route_label(req), req->method, code, NULL));
+        cm_histogram_observe(cm_metric_with(srv->m_duration, route_label(req), NULL), secs);
+    }
+    CM_LOG_DEBUG("http_request", "%s %s %d %.3fms", req->method, req->path, status, secs * 1e3);
+}
+
+void cm_http_respond(struct cm_http_req *req, int status, const char *content_type,
+                     const char *body, size_t len)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!resp) {
+        CM_LOG_ERROR("out_of_memory", "MHD_create_response_from_buffer failed");
+        abort();
+    }
+    if (content_type) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    }
+    pthread_mutex_lock(&req->lock);
+    if (req->responded) {
+        pthread_mutex_unlock(&req->lock);
+        MHD_destroy_response(resp);
+        CM_LOG_ERROR("http_double_response", "second response for %s %s ignored", req->method,
+                     req->path);
+        return;
+    }
+    for (size_t i = 0; i < req->nhdrs; i++) {
+        MHD_add_response_header(resp, req->hdr_names[i], req->hdr_values[i]);
+    }
+    req->resp = resp;
+    req->status = status;
+    req->responded = 1;
+    int resume = req->suspended;
+    req->suspended = 0;
+    record(req, status);
+    pthread_mutex_unlock(&req->lock);
+    if (resume) {
+        MHD_resume_connection(req->conn);
+    }
+}
+
+void cm_http_respond_json(struct cm_http_req *req, int status, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(body);
+    if (!text) {
+        CM_LOG_ERROR("out_of_memory", "json_dumps failed");
+        abort();
+    }
+    cm_http_respond(req, status, "application/json", text, strlen(text));
+    free(text);
+}
+
+void cm_http_respond_error(struct cm_http_req *req, int status, int error_code, const char *fmt,
+                           ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    json_t *body = json_object();
+    json_object_set_new(body, "error_code", json_integer(error_code ? error_code : status));
+    json_object_set_new(body, "message", json_string(msg));
+    if (!json_object_get(body, "message")) { /* msg was not valid UTF-8 */
+        json_object_set_new(body, "message", json_string("(unprintable message)"));
+    }
+    cm_http_respond_json(req, status, body);
+}
+
+/* ---- built-in endpoints ---- */
+
+static void h_healthz(struct cm_http_req *req, void *ud)
+{
+    (void)ud;
+    cm_http_respond(req, 200, "application/json", "{\"status\":\"ok\"}", 15);
+}
+
+static void h_readyz(struct cm_http_req *req, void *ud)
+{
+    struct cm_http_server *srv = ud;
+    if (atomic_load(&srv->unready)) {
+        cm_http_respond_error(req, 503, 0, "shutting down");
+        return;
+    }
+    for (size_t i = 0; i < srv->nchecks; i++) {
+        char why[256] = "";
+        if (srv->checks[i].fn(srv->checks[i].ud, why, sizeof(why)) != 0) {
+            cm_http_respond_error(req, 503, 0, "not ready: %s: %s", srv->checks[i].name,
+                                  why[0] ? why : "check failed");
+            return;
+        }
+    }
+    cm_http_respond(req, 200, "application/json", "{\"status\":\"ready\"}", 18);
+}
+
+static void h_metrics(struct cm_http_req *req, void *ud)
+{
+    struct cm_http_server *srv = ud;
+    if (!srv->opt.metrics) {
+        cm_http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", "", 0);
+        return;
+    }
+    char *text = cm_metrics_render(srv->opt.metrics);
+    cm_http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text));
+    free(text);
+}
+
+/* ---- MHD callbacks ---- */
+
+static int match_route(const struct route *r, char **segs, size_t nsegs, struct cm_http_req *req)
+{
+    if (r->nsegs != nsegs) {
+        return 0;
+    }
+    for (size_t i = 0; i < nsegs; i++) {
+        if (!r->pnames[i] && strcmp(r->segs[i], segs[i]) != 0) {
+            return 0;
+        }
+    }
+    if (!req) {
+        return 1;
+    }
+    for (size_t i = 0; i < nsegs && req->nparams < MAX_PARAMS; i++) {
+        if (r->pnames[i]) {
+            req->params[req->nparams].name = r->pnames[i];
+            req->params[req->nparams].value = cm_xstrdup(segs[i]);
+            req->nparams++;
+        }
+    }
+    return 1;
+}
+
+static void resolve(struct cm_http_server *srv, struct cm_http_req *req)
+{
+    if (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0) {
+        if (strcmp(req->path, "/healthz") == 0 || strcmp(req->path, "/livez") == 0) {
+            req->builtin = h_healthz;
+            return;
+        }
+        if (strcmp(req->path, "/readyz") == 0) {
+            req->builtin = h_readyz;
+            return;
+        }
+        if (strcmp(req->path, "/metrics") == 0) {
+            req->builtin = h_metrics;
+            return;
+        }
+    }
+    char *copy = cm_xstrdup(req->path);
+    char *segs[MAX_SEGMENTS + 1];
+    size_t nsegs = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
+        if (nsegs == MAX_SEGMENTS) {
+            nsegs++; /* too deep to match any route */
+            break;
+        }
+        segs[nsegs++] = tok;
+    }
+    for (size_t i = 0; i < srv->nroutes && nsegs <= MAX_SEGMENTS; i++) {
+        if (!match_route(&srv->routes[i], segs, nsegs, NULL)) {
+            continue;
+        }
+        if (strcmp(srv->routes[i].method, req->method) != 0) {
+            req->method_mismatch = 1;
+            continue;
+        }
+        match_route(&srv->routes[i], segs, nsegs, req);
+        req->route = &srv->routes[i];
+        break;
+    }
+    free(copy);
+}
+
+static void fill_client_ip(struct cm_http_req *req)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    req->client_ip[0] = '\0';
+    if (!ci || !ci->client_addr) {
+        return;
+    }
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+                  req->client_ip, sizeof(req->client_ip));
+    } else if (sa->sa_family == AF_INET6) {
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+                  req->client_ip, sizeof(req->client_ip));
+    }
+}
+
+static enum MHD_Result queue_ready(struct cm_http_req *req)
+{
+    struct MHD_Response *resp = req->resp;
+    req->resp = NULL;
+    enum MHD_Result r = MHD_queue_response(req->conn, (unsigned)req->status, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+
+static void run_handler(struct cm_http_req *req)
+{
+    if (req->too_big) {
+        cm_http_respond_error(req, 413, 0, "request body exceeds %zu bytes", req->srv->opt.max_body);
+    } else if (req->builtin) {
+        req->builtin(req, req->srv);
+    } else if (req->route) {
+        req->route->handler(req, req->route->ud);
+    } else if (req->method_mismatch) {
+        cm_http_respond_error(req, 405, 0, "method %s not allowed on %s", req->method, req->path);
+    } else {
+        cm_http_respond_error(req, 404, 0, "no route for %s %s", req->method, req->path);
+    }
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls)
+{
+    struct cm_http_server *srv = cls;
+    (void)version;
+    struct cm_http_req *req = *con_cls;
+    if (!req) {
+        req = cm_xcalloc(1, sizeof(*req));
+        req->srv = srv;
+        req->conn = conn;
+        req->method = method;
+        req->path = url;
+        req->start_ns = cm_monotonic_ns();
+        pthread_mutex_init(&req->lock, NULL);
+        fill_client_ip(req);
+        resolve(srv, req);
+        atomic_fetch_add(&srv->inflight, 1);
+        *con_cls = req;
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > srv->opt.max_body) {
+            req->too_big = 1;
+            req->handled = 1;
+            run_handler(req); /* answer now rather than read a body we will refuse */
+            return queue_ready(req);
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (req->too_big || req->handled) {
+            return MHD_YES;
+        }
+        if (req->body_len + n > srv->opt.max_body) {
+            req->too_big = 1; /* keep reading (and dropping) so the client gets its 413 */
+            free(req->body);
+            req->body = NULL;
+            req->body_len = req->body_cap = 0;
+            return MHD_YES;
+        }
+        if (req->body_len + n + 1 > req->body_cap) {
+            req->body_cap = (req->body_len + n + 1) * 2;
+            if (req->body_cap > srv->opt.max_body + 1) {
+                req->body_cap = srv->opt.max_body + 1;
+            }
+            req->body = cm_xrealloc(req->body, req->body_cap);
+        }
+        memcpy(req->body + req->body_len, upload_data, n);
+        req->body_len += n;
+        req->body[req->body_len] = '\0';
+        return MHD_YES;
+    }
+    if (!req->handled) {
+        req->handled = 1;
+        run_handler(req);
+    }
+    pthread_mutex_lock(&req->lock);
+    if (req->responded && req->resp) {
+        pthread_mutex_unlock(&req->lock);
+        return queue_ready(req);
+    }
+    if (req->deferred && !req->responded) {
+        req->suspended = 1;
+        MHD_suspend_connection(conn);
+        pthread_mutex_unlock(&req->lock);
+        return MHD_YES;
+    }
+    pthread_mutex_unlock(&req->lock);
+    if (!req->responded) {
+        CM_LOG_ERROR("http_no_response", "handler for %s %s did not respond", method, url);
+        cm_http_respond_error(req, 500, 0, "internal error");
+        return queue_ready(req);
+    }
+    return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct cm_http_server *srv = cls;
+    struct cm_http_req *req = *con_cls;
+    (void)conn;
+    (void)toe;
+    if (!req) {
+        return;
+    }
+    *con_cls = NULL;
+    if (req->resp) {
+        MHD_destroy_response(req->resp);
+    }
+    for (size_t i = 0; i < req->nparams; i++) {
+        free(req->params[i].value);
+    }
+    for (size_t i = 0; i < req->nhdrs; i++) {
+        free(req->hdr_names[i]);
+        free(req->hdr_values[i]);
+    }
+    free(req->body);
+    pthread_mutex_destroy(&req->lock);
+    free(req);
+    atomic_fetch_sub(&srv->inflight, 1);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t len = strlen(msg);
+    while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == '\r')) {
+        msg[--len] = '\0';
+    }
+    CM_LOG_WARN("http_server", "%s", msg);
+}
+
+int cm_http_start(struct cm_http_server *srv)
+{
+    struct sockaddr_in sin;
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons((uint16_t)srv->opt.port);
+    if (inet_pton(AF_INET, srv->opt.bind_addr, &sin.sin_addr) != 1) {
+        CM_LOG_ERROR("http_bind_failed", "bind address '%s' is not an IPv4 address",
+                     srv->opt.bind_addr);
+        return CM_E_INVAL;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
+    srv->daemon = MHD_start_daemon(
+        flags, (uint16_t)srv->opt.port, NULL, NULL, on_access, srv, MHD_OPTION_EXTERNAL_LOGGER,
+        on_mhd_log, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)srv->opt.threads, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)srv->opt.timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_END);
+    if (!srv->daemon) {
+        CM_LOG_ERROR("http_bind_failed", "cannot listen on %s:%u", srv->opt.bind_addr,
+                     srv->opt.port);
+        return CM_E_IO;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = info ? info->port : srv->opt.port;
+    CM_LOG_INFO("http_listening", "listening on %s:%u with %u threads", srv->opt.bind_addr,
+                srv->port, srv->opt.threads);
+    return 0;
+}
+
+unsigned cm_http_port(const struct cm_http_server *srv)
+{
+    return srv->port;
+}
+
+void cm_http_set_unready(struct cm_http_server *srv)
+{
+    atomic_store(&srv->unready, 1);
+}
+
+void cm_http_stop(struct cm_http_server *srv, int timeout_ms)
+{
+    if (!srv || !srv->daemon) {
+        return;
+    }
+    atomic_store(&srv->unready, 1);
+    MHD_socket lsock = MHD_quiesce_daemon(srv->daemon);
+    int64_t deadline = cm_monotonic_ms() + timeout_ms;
+    while (atomic_load(&srv->inflight) > 0 && cm_monotonic_ms() < deadline) {
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (atomic_load(&srv->inflight) > 0) {
+        CM_LOG_WARN("http_stop_timeout", "%d requests still in flight at shutdown",
+                    atomic_load(&srv->inflight));
+    }
+    MHD_stop_daemon(srv->daemon);
+    srv->daemon = NULL;
+    if (lsock != MHD_INVALID_SOCKET) {
+        close(lsock);
+    }
+}
+
+void cm_http_free(struct cm_http_server *srv)
+{
+    if (!srv) {
+        return;
+    }
+    if (srv->daemon) {
+        MHD_stop_daemon(srv->daemon);
+    }
+    for (size_t i = 0; i < srv->nroutes; i++) {
+        free(srv->routes[i].method);
+        free(srv->routes[i].pattern);
+        for (size_t k = 0; k < srv->routes[i].nsegs; k++) {
+            free(srv->routes[i].segs[k]);
+            free(srv->routes[i].pnames[k]);
+        }
+    }
+    free(srv->routes);
+    for (size_t i = 0; i < srv->nchecks; i++) {
+        free(srv->checks[i].name);
+    }
+    free(srv->checks);
+    free(srv);
+}

@@ -1,0 +1,524 @@
+/* kafka: librdkafka producer and consumer wrappers (see kafka.h).
+ * The producer owns a thread that calls rd_kafka_poll every 100 ms to serve delivery reports.
+ * The consumer uses the eager rebalance protocol: assign/revoke are applied here after the
+ * caller's callbacks, and offsets are committed on revoke and close. */
+#include "cm/kafka.h"
+
+#include "cm/err.h"
+#include "cm/lifecycle.h"
+#include "cm/log.h"
+#include "cm/mem.h"
+#include "cm/timeutil.h"
+
+#include <ctype.h>
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern char **environ;
+
+struct cm_kafka_producer {
+    rd_kafka_t *rk;
+    cm_kafka_delivery_cb cb;
+    void *ud;
+    pthread_t poller;
+    atomic_int stop;
+};
+
+struct cm_kafka_consumer {
+    rd_kafka_t *rk;
+    struct cm_kafka_rebalance rebalance;
+    int has_rebalance;
+};
+
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    enum cm_log_level lvl = level <= 3 ? CM_LOG_ERROR : level == 4 ? CM_LOG_WARN
+                                                    : level <= 6   ? CM_LOG_INFO
+                                                                   : CM_LOG_DEBUG;
+    if (strcmp(fac, "CONFWARN") == 0) {
+        lvl = CM_LOG_DEBUG; /* one KAFKA_* set serves producers and consumers alike */
+    }
+    CM_LOG_AT(lvl, "kafka_log", "%s: %s", fac, buf);
+}
+
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    CM_LOG_WARN("kafka_error", "%s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+static int conf_set(rd_kafka_conf_t *conf, const char *origin, const char *name, const char *value)
+{
+    char err[512];
+    if (rd_kafka_conf_set(conf, name, value, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+        CM_LOG_ERROR("config_invalid", "%s: %s", origin, err);
+        return CM_E_INVAL;
+    }
+    return 0;
+}
+
+/* Builds a configuration: defaults, then KAFKA_* from the environment. NULL after logging. */
+static rd_kafka_conf_t *build_conf(const char *brokers, const char *const *defaults)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set_log_cb(conf, on_log);
+    rd_kafka_conf_set_error_cb(conf, on_error);
+    if (conf_set(conf, "KAFKA_BROKERS", "bootstrap.servers", brokers) != 0) {
+        goto fail;
+    }
+    for (size_t i = 0; defaults[i]; i += 2) {
+        if (conf_set(conf, "default", defaults[i], defaults[i + 1]) != 0) {
+            goto fail;
+        }
+    }
+    for (char **envp = environ; envp && *envp; envp++) {
+        if (strncmp(*envp, "KAFKA_", 6) != 0 || strncmp(*envp, "KAFKA_BROKERS=", 14) == 0) {
+            continue;
+        }
+        const char *eq = strchr(*envp, '=');
+        if (!eq) {
+            continue;
+        }
+        char name[128], origin[128];
+        size_t len = (size_t)(eq - *envp) - 6;
+        if (len == 0 || len >= sizeof(name)) {
+            continue;
+        }
+        for (size_t k = 0; k < len; k++) {
+            char c = (*envp)[6 + k];
+            name[k] = c == '_' ? '.' : (char)tolower((unsigned char)c);
+        }
+        name[len] = '\0';
+        snprintf(origin, sizeof(origin), "%.*s", (int)(eq - *envp), *envp);
+        if (conf_set(conf, origin, name, eq + 1) != 0) {
+            goto fail;
+        }
+    }
+    return conf;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+static int translate(rd_kafka_resp_err_t err)
+{
+    switch (err) {
+    case RD_KAFKA_RESP_ERR_NO_ERROR:
+        return 0;
+    case RD_KAFKA_RESP_ERR__QUEUE_FULL:
+        return CM_E_FULL;
+    case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__TIMED_OUT:
+    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+        return CM_E_TIMEDOUT;
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+        return CM_E_TOOBIG;
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+    case RD_KAFKA_RESP_ERR__INVALID_ARG:
+        return CM_E_INVAL;
+    case RD_KAFKA_RESP_ERR__TRANSPORT:
+    case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+    case RD_KAFKA_RESP_ERR__FATAL:
+        return CM_E_UNAVAIL;
+    default:
+        return CM_E_INTERNAL;
+    }
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    struct cm_kafka_producer *p = opaque;
+    struct cm_kafka_report r;
+    r.err = translate(m->err);
+    r.errstr = m->err ? rd_kafka_err2str(m->err) : "";
+    switch (rd_kafka_message_status(m)) {
+    case RD_KAFKA_MSG_STATUS_PERSISTED:
+        r.persisted = CM_KAFKA_PERSISTED;
+        break;
+    case RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED:
+        r.persisted = CM_KAFKA_MAYBE_PERSISTED;
+        break;
+    default:
+        r.persisted = CM_KAFKA_NOT_PERSISTED;
+        break;
+    }
+    if (r.err == 0) {
+        r.persisted = CM_KAFKA_PERSISTED;
+    }
+    r.partition = m->partition;
+    r.offset = m->offset;
+    if (p->cb) {
+        p->cb(m->_private, &r, p->ud);
+    }
+}
+
+static void *producer_poll_main(void *arg)
+{
+    struct cm_kafka_producer *p = arg;
+    while (!atomic_load(&p->stop)) {
+        rd_kafka_poll(p->rk, 100);
+    }
+    return NULL;
+}
+
+struct cm_kafka_producer *cm_kafka_producer_new(const char *brokers, cm_kafka_delivery_cb cb,
+                                                void *ud)
+{
+    static const char *defaults[] = {"enable.idempotence", "true", "acks", "all",
+                                     "linger.ms", "5", "compression.type", "lz4", NULL};
+    rd_kafka_conf_t *conf = build_conf(brokers, defaults);
+    if (!conf) {
+        return NULL;
+    }
+    struct cm_kafka_producer *p = cm_xcalloc(1, sizeof(*p));
+    p->cb = cb;
+    p->ud = ud;
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_opaque(conf, p);
+    char err[512];
+    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    if (!p->rk) {
+        CM_LOG_ERROR("config_invalid", "kafka producer: %s", err);
+        rd_kafka_conf_destroy(conf);
+        free(p);
+        return NULL;
+    }
+    conf = NULL; /* owned by rk now */
+    if (pthread_create(&p->poller, NULL, producer_poll_main, p) != 0) {
+        CM_LOG_ERROR("thread_failed", "cannot start the producer poll thread");
+        rd_kafka_destroy(p->rk);
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+int cm_kafka_produce(struct cm_kafka_producer *p, const char *topic, const void *key,
+                     size_t keylen, const void *value, size_t valuelen,
+                     const char *const *header_names, const char *const *header_values,
+                     size_t nheaders, void *opaque)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    if (nheaders > 0) {
+        hdrs = rd_kafka_headers_new(nheaders);
+        for (size_t i = 0; i < nheaders; i++) {
+            rd_kafka_header_add(hdrs, header_names[i], -1, header_values[i], -1);
+        }
+    }
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY((void *)key, keylen),
+        RD_KAFKA_V_VALUE((void *)value, valuelen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+    if (err) {
+        rd_kafka_headers_destroy(hdrs); /* ownership passes only on success */
+        return translate(err);
+    }
+    return 0;
+}
+
+int cm_kafka_producer_queue_len(struct cm_kafka_producer *p)
+{
+    return rd_kafka_outq_len(p->rk);
+}
+
+int cm_kafka_producer_flush(struct cm_kafka_producer *p, int timeout_ms)
+{
+    return rd_kafka_flush(p->rk, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : CM_E_TIMEDOUT;
+}
+
+static int ping(rd_kafka_t *rk, int timeout_ms, char *why, size_t len)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, NULL, &md, timeout_ms);
+    if (err) {
+        snprintf(why, len, "no broker answered: %s", rd_kafka_err2str(err));
+        return CM_E_UNAVAIL;
+    }
+    int brokers = md->broker_cnt;
+    rd_kafka_metadata_destroy(md);
+    if (brokers == 0) {
+        snprintf(why, len, "metadata lists no brokers");
+        return CM_E_UNAVAIL;
+    }
+    return 0;
+}
+
+int cm_kafka_producer_ping(struct cm_kafka_producer *p, int timeout_ms, char *why, size_t len)
+{
+    return ping(p->rk, timeout_ms, why, len);
+}
+
+void cm_kafka_producer_free(struct cm_kafka_producer *p, int flush_timeout_ms)
+{
+    if (!p) {
+        return;
+    }
+    rd_kafka_flush(p->rk, flush_timeout_ms);
+    int left = rd_kafka_outq_len(p->rk);
+    if (left > 0) {
+        CM_LOG_WARN("kafka_flush_incomplete", "%d messages not delivered at shutdown", left);
+    }
+    atomic_store(&p->stop, 1);
+    pthread_join(p->poller, NULL);
+    rd_kafka_destroy(p->rk);
+    free(p);
+}
+
+/* ---- consumer ---- */
+
+static void call_user(struct cm_kafka_consumer *c, const rd_kafka_topic_partition_list_t *parts,
+                      int assign)
+{
+    if (!c->has_rebalance) {
+        return;
+    }
+    size_t n = (size_t)parts->cnt;
+    struct cm_kafka_partition *arr = cm_xcalloc(n ? n : 1, sizeof(*arr));
+    for (size_t i = 0; i < n; i++) {
+        arr[i].topic = parts->elems[i].topic;
+        arr[i].partition = parts->elems[i].partition;
+    }
+    if (assign && c->rebalance.on_assign) {
+        c->rebalance.on_assign(arr, n, c->rebalance.ud);
+    } else if (!assign && c->rebalance.on_revoke) {
+        c->rebalance.on_revoke(arr, n, c->rebalance.ud);
+    }
+    free(arr);
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    struct cm_kafka_consumer *c = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        CM_LOG_INFO("kafka_assigned", "%d partitions assigned", parts->cnt);
+        rd_kafka_assign(rk, parts);
+        call_user(c, parts, 1);
+    } else {
+        CM_LOG_INFO("kafka_revoked", "%d partitions revoked", parts->cnt);
+        call_user(c, parts, 0);
+        rd_kafka_commit(rk, NULL, 0);
+        rd_kafka_assign(rk, NULL);
+    }
+}
+
+struct cm_kafka_consumer *cm_kafka_consumer_new(const char *brokers, const char *group,
+                                                const char *const *topics, size_t ntopics,
+                                                const struct cm_kafka_rebalance *rebalance)
+{
+    const char *defaults[] = {"group.id",           group,   "enable.auto.offset.store", "false",
+                              "enable.auto.commit", "true",  "auto.offset.reset",        "earliest",
+                              "enable.partition.eof", "false", NULL};
+    rd_kafka_conf_t *conf = build_conf(brokers, defaults);
+    if (!conf) {
+        return NULL;
+    }
+    struct cm_kafka_consumer *c = cm_xcalloc(1, sizeof(*c));
+    if (rebalance) {
+        c->rebalance = *rebalance;
+        c->has_rebalance = 1;
+    }
+    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_opaque(conf, c);
+    char err[512];
+    c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    if (!c->rk) {
+        CM_LOG_ERROR("config_invalid", "kafka consumer: %s", err);
+        rd_kafka_conf_destroy(conf);
+        free(c);
+        return NULL;
+    }
+    conf = NULL;
+    rd_kafka_poll_set_consumer(c->rk);
+    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new((int)ntopics);
+    for (size_t i = 0; i < ntopics; i++) {
+        rd_kafka_topic_partition_list_add(subs, topics[i], RD_KAFKA_PARTITION_UA);
+    }
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, subs);
+    rd_kafka_topic_partition_list_destroy(subs);
+    if (e) {
+        CM_LOG_ERROR("kafka_subscribe_failed", "%s", rd_kafka_err2str(e));
+        rd_kafka_destroy(c->rk);
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+struct cm_kafka_msg *cm_kafka_consumer_poll(struct cm_kafka_consumer *c, int timeout_ms)
+{
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, timeout_ms);
+    if (!m) {
+        return NULL;
+    }
+    if (m->err) {
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            CM_LOG_WARN("kafka_consume_error", "%s [%d]: %s",
+                        m->rkt ? rd_kafka_topic_name(m->rkt) : "-", m->partition,
+                        rd_kafka_message_errstr(m));
+        }
+        rd_kafka_message_destroy(m);
+        return NULL;
+    }
+    return (struct cm_kafka_msg *)m;
+}
+
+size_t cm_kafka_consumer_poll_batch(struct cm_kafka_consumer *c, struct cm_kafka_msg **msgs,
+                                    size_t max, int timeout_ms)
+{
+    size_t n = 0;
+    int64_t deadline = cm_monotonic_ms() + timeout_ms;
+    while (n < max) {
+        int64_t left = deadline - cm_monotonic_ms();
+        struct cm_kafka_msg *m = cm_kafka_consumer_poll(c, n == 0 ? (int)(left > 0 ? left : 0) : 0);
+        if (!m) {
+            if (n > 0 || left <= 0) {
+                break;
+            }
+            continue;
+        }
+        msgs[n++] = m;
+    }
+    return n;
+}
+
+void cm_kafka_consume_loop(struct cm_kafka_consumer *c, size_t max_batch, cm_kafka_batch_fn fn,
+                           void *ud)
+{
+    struct cm_kafka_msg **msgs = cm_xcalloc(max_batch, sizeof(*msgs));
+    while (!cm_lifecycle_stopping()) {
+        size_t n = cm_kafka_consumer_poll_batch(c, msgs, max_batch, 100);
+        if (n == 0) {
+            continue;
+        }
+        int backoff_ms = 100;
+        int rc;
+        while ((rc = fn(msgs, n, ud)) != 0 && !cm_lifecycle_stopping()) {
+            CM_LOG_WARN("batch_retry", "batch of %zu records failed (%s); retrying in %d ms", n,
+                        cm_strerror(rc), backoff_ms);
+            cm_lifecycle_wait(backoff_ms);
+            backoff_ms = backoff_ms * 2 > 5000 ? 5000 : backoff_ms * 2;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (rc == 0) {
+                cm_kafka_consumer_done(c, msgs[i]);
+            }
+            cm_kafka_msg_free(msgs[i]);
+        }
+    }
+    free(msgs);
+}
+
+void cm_kafka_consumer_store(struct cm_kafka_consumer *c, const char *topic, int32_t partition,
+                             int64_t next_offset)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = next_offset;
+    rd_kafka_resp_err_t err = rd_kafka_offsets_store(c->rk, l);
+    if (err) {
+        /* typically the partition was revoked meanwhile: the new owner re-reads the record */
+        CM_LOG_DEBUG("kafka_store_failed", "%s [%d] @%lld: %s", topic, partition,
+                     (long long)next_offset, rd_kafka_err2str(err));
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+void cm_kafka_consumer_done(struct cm_kafka_consumer *c, const struct cm_kafka_msg *msg)
+{
+    const rd_kafka_message_t *m = (const rd_kafka_message_t *)msg;
+    cm_kafka_consumer_store(c, rd_kafka_topic_name(m->rkt), m->partition, m->offset + 1);
+}
+
+int cm_kafka_consumer_commit(struct cm_kafka_consumer *c)
+{
+    rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, NULL, 0);
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        CM_LOG_WARN("kafka_commit_failed", "%s", rd_kafka_err2str(err));
+        return translate(err);
+    }
+    return 0;
+}
+
+int cm_kafka_consumer_ping(struct cm_kafka_consumer *c, int timeout_ms, char *why, size_t len)
+{
+    return ping(c->rk, timeout_ms, why, len);
+}
+
+void cm_kafka_consumer_free(struct cm_kafka_consumer *c)
+{
+    if (!c) {
+        return;
+    }
+    rd_kafka_resp_err_t err = rd_kafka_consumer_close(c->rk);
+    if (err) {
+        CM_LOG_WARN("kafka_close_failed", "%s", rd_kafka_err2str(err));
+    }
+    rd_kafka_destroy(c->rk);
+    free(c);
+}
+
+const char *cm_kafka_msg_topic(const struct cm_kafka_msg *m)
+{
+    return rd_kafka_topic_name(((const rd_kafka_message_t *)m)->rkt);
+}
+
+int32_t cm_kafka_msg_partition(const struct cm_kafka_msg *m)
+{
+    return ((const rd_kafka_message_t *)m)->partition;
+}
+
+int64_t cm_kafka_msg_offset(const struct cm_kafka_msg *m)
+{
+    return ((const rd_kafka_message_t *)m)->offset;
+}
+
+const void *cm_kafka_msg_key(const struct cm_kafka_msg *m, size_t *len)
+{
+    const rd_kafka_message_t *r = (const rd_kafka_message_t *)m;
+    *len = r->key_len;
+    return r->key;
+}
+
+const void *cm_kafka_msg_value(const struct cm_kafka_msg *m, size_t *len)
+{
+    const rd_kafka_message_t *r = (const rd_kafka_message_t *)m;
+    *len = r->len;
+    return r->payload;
+}
+
+int cm_kafka_msg_header(const struct cm_kafka_msg *m, const char *name, char *buf, size_t len)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    const void *val = NULL;
+    size_t size = 0;
+    if (rd_kafka_message_headers((const rd_kafka_message_t *)m, &hdrs) != 0 ||
+        rd_kafka_header_get_last(hdrs, name, &val, &size) != 0 || len == 0) {
+        return CM_E_INVAL;
+    }
+    size_t n = size < len - 1 ? size : len - 1;
+    if (val) {
+        memcpy(buf, val, n);
+    }
+    buf[n] = '\0';
+    return 0;
+}
+
+int64_t cm_kafka_msg_timestamp_ms(const struct cm_kafka_msg *m)
+{
+    return rd_kafka_message_timestamp((const rd_kafka_message_t *)m, NULL);
+}
+
+void cm_kafka_msg_free(struct cm_kafka_msg *m)
+{
+    if (m) {
+        rd_kafka_message_destroy((rd_kafka_message_t *)m);
+    }
+}

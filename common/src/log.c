@@ -1,0 +1,178 @@
+/* log: JSON-lines writer behind the CM_LOG_* macros (see log.h).
+ * Level and fd are process-wide atomics; each line is formatted on the stack and written with
+ * one write(2) so lines from several threads never interleave. */
+#include "cm/log.h"
+
+#include "cm/err.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOG_LINE_MAX 4096
+
+static const char *log_svc = "unknown";
+static atomic_int log_level = CM_LOG_INFO;
+static atomic_int log_fd = STDERR_FILENO;
+
+static const char *level_names[] = {"debug", "info", "warn", "error"};
+
+int cm_log_level_parse(const char *name, enum cm_log_level *out)
+{
+    for (int i = 0; i < 4; i++) {
+        if (strcmp(name, level_names[i]) == 0) {
+            *out = (enum cm_log_level)i;
+            return 0;
+        }
+    }
+    if (strcmp(name, "warning") == 0) {
+        *out = CM_LOG_WARN;
+        return 0;
+    }
+    return CM_E_INVAL;
+}
+
+void cm_log_init(const char *svc)
+{
+    log_svc = svc;
+    const char *lv = getenv("LOG_LEVEL");
+    enum cm_log_level level;
+    if (lv && cm_log_level_parse(lv, &level) == 0) {
+        atomic_store(&log_level, (int)level);
+    }
+}
+
+void cm_log_set_level(enum cm_log_level level)
+{
+    atomic_store(&log_level, (int)level);
+}
+
+enum cm_log_level cm_log_get_level(void)
+{
+    return (enum cm_log_level)atomic_load(&log_level);
+}
+
+void cm_log_set_fd(int fd)
+{
+    atomic_store(&log_fd, fd);
+}
+
+static void put(char *buf, size_t cap, size_t *pos, const char *s, size_t n)
+{
+    if (*pos >= cap) {
+        return;
+    }
+    if (n > cap - *pos) {
+        return; /* all or nothing: never leave half an escape sequence */
+    }
+    memcpy(buf + *pos, s, n);
+    *pos += n;
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is invalid. */
+static size_t utf8_seq_len(const unsigned char *s)
+{
+    unsigned char c = s[0];
+    if (c < 0x80) {
+        return 1;
+    }
+    size_t n;
+    unsigned int cp;
+    if ((c & 0xE0) == 0xC0) {
+        n = 2;
+        cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+        n = 3;
+        cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+        n = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80) {
+            return 0;
+        }
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+        return 0;
+    }
+    return n;
+}
+
+void cm_json_escape_into(char *buf, size_t cap, size_t *pos, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p && *pos < cap) {
+        unsigned char c = *p;
+        if (c == '"' || c == '\\') {
+            char esc[2] = {'\\', (char)c};
+            put(buf, cap, pos, esc, 2);
+            p++;
+        } else if (c == '\n') {
+            put(buf, cap, pos, "\\n", 2);
+            p++;
+        } else if (c == '\t') {
+            put(buf, cap, pos, "\\t", 2);
+            p++;
+        } else if (c == '\r') {
+            put(buf, cap, pos, "\\r", 2);
+            p++;
+        } else if (c < 0x20 || c == 0x7F) {
+            char esc[8];
+            int n = snprintf(esc, sizeof(esc), "\\u%04x", c);
+            put(buf, cap, pos, esc, (size_t)n);
+            p++;
+        } else {
+            size_t n = utf8_seq_len(p);
+            if (n == 0) {
+                put(buf, cap, pos, "\xEF\xBF\xBD", 3);
+                p++;
+            } else {
+                put(buf, cap, pos, (const char *)p, n);
+                p += n;
+            }
+        }
+    }
+}
+
+void cm_log_write(enum cm_log_level level, const char *event, const char *fmt, ...)
+{
+    char msg[LOG_LINE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+
+    char line[LOG_LINE_MAX + 512];
+    size_t cap = sizeof(line) - 2; /* room for "}\n" */
+    size_t pos = 0;
+    char head[96];
+    int n = snprintf(head, sizeof(head),
+                     "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\",\"svc\":\"",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                     tm.tm_sec, ts.tv_nsec / 1000000L, level_names[level & 3]);
+    put(line, cap, &pos, head, (size_t)n);
+    cm_json_escape_into(line, cap, &pos, log_svc);
+    put(line, cap, &pos, "\",\"event\":\"", 11);
+    cm_json_escape_into(line, cap, &pos, event);
+    put(line, cap, &pos, "\",\"msg\":\"", 9);
+    cm_json_escape_into(line, cap - 1, &pos, msg);
+    put(line, cap, &pos, "\"", 1);
+    line[pos++] = '}';
+    line[pos++] = '\n';
+    ssize_t ignored = write(atomic_load(&log_fd), line, pos);
+    (void)ignored;
+}

@@ -1,0 +1,58 @@
+/* service: daemon scaffolding shared by the six services (see service.h). */
+#include "cm/service.h"
+
+#include "cm/lifecycle.h"
+#include "cm/log.h"
+#include "cm/mem.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void cm_service_init(struct cm_service *svc, const char *name, const char *prefix,
+                     const struct cm_config_entry *table, size_t n, const char *port_var,
+                     const char *max_body_var, int argc, char **argv)
+{
+    memset(svc, 0, sizeof(*svc));
+    svc->name = name;
+    cm_log_init(name);
+    svc->cfg = cm_config_load_or_exit(name, table, n, prefix, argc, argv);
+    cm_lifecycle_install();
+    char *prefix_m = cm_xasprintf("%s_", name);
+    svc->metrics = cm_metrics_new(prefix_m);
+    free(prefix_m);
+    struct cm_http_options opt = {
+        .bind_addr = cm_config_str(svc->cfg, "BIND_ADDR"),
+        .port = (unsigned)cm_config_int(svc->cfg, port_var),
+        .max_body = max_body_var ? (size_t)cm_config_int(svc->cfg, max_body_var) : 0,
+        .metrics = svc->metrics,
+    };
+    svc->http = cm_http_new(&opt);
+}
+
+int cm_service_start(struct cm_service *svc)
+{
+    int rc = cm_http_start(svc->http);
+    if (rc == 0) {
+        CM_LOG_INFO("started", "%s serving on port %u", svc->name, cm_http_port(svc->http));
+    }
+    return rc;
+}
+
+void cm_service_begin_shutdown(struct cm_service *svc)
+{
+    CM_LOG_INFO("stopping", "%s shutting down", svc->name);
+    cm_http_set_unready(svc->http);
+    cm_lifecycle_arm_watchdog((int)cm_config_int(svc->cfg, "SHUTDOWN_TIMEOUT"));
+}
+
+void cm_service_free(struct cm_service *svc)
+{
+    if (svc->http) {
+        cm_http_stop(svc->http, 2000);
+        cm_http_free(svc->http);
+    }
+    cm_metrics_free(svc->metrics);
+    CM_LOG_INFO("stopped", "%s stopped", svc->name);
+    cm_config_free(svc->cfg);
+    memset(svc, 0, sizeof(*svc));
+}

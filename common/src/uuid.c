@@ -1,0 +1,110 @@
+/* uuid: UUIDv7 with a 12-bit sequence in rand_a (RFC 9562 method 1) so ids from one process sort
+ * in creation order even within a millisecond; the remaining 62 bits are random. */
+#include "cm/uuid.h"
+
+#include "cm/timeutil.h"
+
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+static pthread_mutex_t uuid_lock = PTHREAD_MUTEX_INITIALIZER;
+static int64_t uuid_last_ms = -1;
+static unsigned uuid_seq;
+
+void cm_random_bytes(void *buf, unsigned n)
+{
+    unsigned char *p = buf;
+    while (n > 0) {
+        ssize_t got = getrandom(p, n, 0);
+        if (got <= 0) {
+            abort(); /* the kernel's CSPRNG does not fail after boot */
+        }
+        p += got;
+        n -= (unsigned)got;
+    }
+}
+
+void cm_uuid_v7_at(int64_t ms, char *out)
+{
+    unsigned char b[16];
+    cm_random_bytes(b, sizeof(b));
+    pthread_mutex_lock(&uuid_lock);
+    if (ms <= uuid_last_ms) {
+        ms = uuid_last_ms;
+        uuid_seq++;
+        if (uuid_seq > 0xFFF) { /* sequence exhausted: borrow the next millisecond */
+            ms++;
+            uuid_seq = (unsigned)(b[6] & 0x03) << 8 | b[7];
+        }
+    } else {
+        uuid_seq = (unsigned)(b[6] & 0x03) << 8 | b[7]; /* random start, room to count up */
+    }
+    uuid_last_ms = ms;
+    unsigned seq = uuid_seq;
+    pthread_mutex_unlock(&uuid_lock);
+
+    uint64_t t = (uint64_t)ms;
+    for (int i = 0; i < 6; i++) {
+        b[i] = (unsigned char)(t >> (40 - 8 * i));
+    }
+    b[6] = (unsigned char)(0x70 | ((seq >> 8) & 0x0F));
+    b[7] = (unsigned char)(seq & 0xFF);
+    b[8] = (unsigned char)(0x80 | (b[8] & 0x3F));
+    snprintf(out, CM_UUID_STR_LEN,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+             b[15]);
+}
+
+void cm_uuid_v7(char *out)
+{
+    cm_uuid_v7_at(cm_now_ms(), out);
+}
+
+int cm_uuid_valid(const char *s)
+{
+    for (int i = 0; i < 36; i++) {
+        char c = s[i];
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (c != '-') {
+                return 0;
+            }
+        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
+            return 0;
+        }
+    }
+    return s[36] == '\0';
+}
+
+void cm_uuid_from_parts(const char *const *parts, unsigned n, char *out)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned mdlen = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (!ctx) {
+        abort();
+    }
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    for (unsigned i = 0; i < n; i++) {
+        size_t len = strlen(parts[i]);
+        unsigned char lenbuf[8];
+        for (int k = 0; k < 8; k++) {
+            lenbuf[k] = (unsigned char)(len >> (56 - 8 * k));
+        }
+        EVP_DigestUpdate(ctx, lenbuf, sizeof(lenbuf));
+        EVP_DigestUpdate(ctx, parts[i], len);
+    }
+    EVP_DigestFinal_ex(ctx, md, &mdlen);
+    EVP_MD_CTX_free(ctx);
+    unsigned char *b = md;
+    b[6] = (unsigned char)(0x80 | (b[6] & 0x0F));
+    b[8] = (unsigned char)(0x80 | (b[8] & 0x3F));
+    snprintf(out, CM_UUID_STR_LEN,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+             b[15]);
+}

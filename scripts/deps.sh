@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# deps.sh: installs the Debian packages the project needs to build, test and run, with apt-get,
+# non-interactively. Does nothing when everything is present (checked with dpkg first).
+set -euo pipefail
+
+PACKAGES=(
+    # build
+    gcc make pkg-config libc6-dev
+    # libraries (what each is for: README.md, "Libraries")
+    librdkafka-dev libmicrohttpd-dev libhiredis-dev libpq-dev libjansson-dev libjwt-dev
+    libavro-dev libcurl4-openssl-dev libwslay-dev libpcre2-dev libssl-dev zlib1g-dev
+    # tests
+    libcriterion-dev curl
+    # local stack: servers the harness and `make run` start
+    redis-server postgresql
+    # operator tools pointed at the stack (.stack/env)
+    kcat
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+# s3rver (the S3 server of the local stack) runs on Node.js from the npm registry. Any node/npm
+# already on PATH will do (Debian's or another distribution of them); otherwise install Debian's.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    missing+=(nodejs npm)
+fi
+
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+
+SUDO=
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO=sudo
+fi
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q </dev/null
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null

@@ -1,0 +1,298 @@
+# stack-lib.sh: start and stop the local stack's processes; sourced by scripts/stack.sh
+# (`make run`), tests/integration and tests/e2e. Every process is started on 127.0.0.1, writes
+# its log to $STACK_DIR/logs/<name>.log and its pid to $STACK_DIR/pids/<name>.pid, so
+# stack_stop_all can stop everything (gracefully, then by force) even after a failure.
+#
+# Inputs (environment): STACK_DIR (scratch directory, required), BUILD_DIR (where bin/ is),
+# NPM_PREFIX (where s3rver is installed), and the ports: REDIS_PORT, PG_PORT, S3_PORT,
+# GATEWAY_PORT, REGISTRY_PORT, PROCESSOR_PORT, RULES_PORT, STORE_PORT, OUTPUT_PORT.
+
+S3RVER_VERSION=3.7.1
+STACK_SERVICES=(registry gateway processor rules store output)
+
+stack_log() {
+    printf '%s stack: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2
+}
+
+# Prints a free TCP port on 127.0.0.1 (nothing listens there now).
+stack_free_port() {
+    local port
+    while :; do
+        port=$((20000 + RANDOM % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$port"
+            return
+        fi
+    done
+}
+
+# Waits until something accepts connections on 127.0.0.1:$1, for at most $2 seconds.
+stack_wait_port() {
+    local port=$1 deadline=$((SECONDS + $2))
+    while ((SECONDS < deadline)); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+
+stack_init() {
+    : "${STACK_DIR:?STACK_DIR must be set}"
+    mkdir -p "$STACK_DIR/logs" "$STACK_DIR/pids"
+    STACK_DIR=$(cd "$STACK_DIR" && pwd)
+}
+
+# Runs "$@" in the background as process $name in a session of its own (so a Ctrl-C on the
+# terminal reaches only the runner, which then stops everything in order); records its pid.
+# setsid execs without forking here (a background job is not a group leader), so $! is the
+# program's pid.
+stack_spawn() {
+    local name=$1
+    shift
+    setsid "$@" >>"$STACK_DIR/logs/$name.log" 2>&1 </dev/null &
+    echo $! >"$STACK_DIR/pids/$name.pid"
+}
+
+stack_pid() {
+    cat "$STACK_DIR/pids/$1.pid" 2>/dev/null
+}
+
+stack_alive() {
+    local pid
+    pid=$(stack_pid "$1") && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+}
+
+stack_fail() {
+    stack_log "$1 failed to start; the end of its log ($STACK_DIR/logs/$1.log):"
+    tail -n 30 "$STACK_DIR/logs/$1.log" >&2 || true
+    return 1
+}
+
+stack_start_redis() {
+    mkdir -p "$STACK_DIR/redis"
+    stack_spawn redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$STACK_DIR/redis" \
+        --save "" --appendonly no --daemonize no --protected-mode yes
+    stack_wait_port "$REDIS_PORT" 20 || stack_fail redis
+}
+
+stack_pg_bin() {
+    local dir
+    dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+    [ -n "$dir" ] || { stack_log "PostgreSQL server binaries not found (make deps)"; return 1; }
+    echo "$dir"
+}
+
+# The command prefix that runs a program as the postgres user when we are root (PostgreSQL
+# refuses to run as root); setpriv execs, so the pid stays the server's.
+stack_as_pg_prefix() {
+    if [ "$(id -u)" -eq 0 ]; then
+        STACK_AS_PG=(setpriv --reuid=postgres --regid=postgres --init-groups --)
+    else
+        STACK_AS_PG=()
+    fi
+}
+
+stack_start_pg() {
+    local bin data
+    bin=$(stack_pg_bin) || return 1
+    stack_as_pg_prefix
+    data="$STACK_DIR/pg"
+    if [ "$(id -u)" -eq 0 ] && ! setpriv --reuid=postgres --regid=postgres --init-groups -- \
+        test -x "$STACK_DIR"; then
+        # The postgres user cannot reach $STACK_DIR (e.g. under /root): keep the cluster in /tmp.
+        local alt
+        alt=$(mktemp -d /tmp/eventstack-pg.XXXXXX)
+        chown postgres: "$alt"
+        ln -sfn "$alt" "$data"
+        data="$alt"
+    fi
+    if [ ! -f "$data/PG_VERSION" ]; then
+        mkdir -p "$data"
+        [ "$(id -u)" -eq 0 ] && chown postgres: "$data"
+        chmod 700 "$data"
+        "${STACK_AS_PG[@]}" "$bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
+            >>"$STACK_DIR/logs/postgres.log" 2>&1 || stack_fail postgres || return 1
+    fi
+    local extra=()
+    if [ "${STACK_FAST:-0}" = 1 ]; then
+        extra=(-c fsync=off -c synchronous_commit=off -c full_page_writes=off)
+    fi
+    stack_spawn postgres "${STACK_AS_PG[@]}" "$bin/postgres" -D "$data" -p "$PG_PORT" \
+        -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c max_connections=200 \
+        "${extra[@]}"
+    local deadline=$((SECONDS + 30))
+    until psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -qAtc 'SELECT 1' >/dev/null 2>&1; do
+        if ((SECONDS >= deadline)) || ! stack_alive postgres; then
+            stack_fail postgres
+            return 1
+        fi
+        sleep 0.2
+    done
+    if [ "$(psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -qAtc \
+        "SELECT 1 FROM pg_database WHERE datname = 'events'")" != 1 ]; then
+        psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -qc 'CREATE DATABASE events' >/dev/null
+    fi
+}
+
+stack_start_kafka() {
+    rm -f "$STACK_DIR/kafka.bootstrap"
+    stack_spawn devkafka env DEVKAFKA_BOOTSTRAP_FILE="$STACK_DIR/kafka.bootstrap" \
+        DEVKAFKA_PARTITIONS="${DEVKAFKA_PARTITIONS:-16}" "$BUILD_DIR/bin/devkafka"
+    local deadline=$((SECONDS + 20))
+    until [ -s "$STACK_DIR/kafka.bootstrap" ]; do
+        if ((SECONDS >= deadline)) || ! stack_alive devkafka; then
+            stack_fail devkafka
+            return 1
+        fi
+        sleep 0.1
+    done
+    KAFKA_BROKERS=$(cat "$STACK_DIR/kafka.bootstrap")
+    export KAFKA_BROKERS
+}
+
+# Installs s3rver from the npm registry into $NPM_PREFIX once.
+stack_install_s3rver() {
+    local main="$NPM_PREFIX/node_modules/s3rver/bin/s3rver.js"
+    if [ -f "$main" ]; then
+        return 0
+    fi
+    stack_log "installing s3rver@$S3RVER_VERSION from the npm registry into $NPM_PREFIX"
+    mkdir -p "$NPM_PREFIX"
+    npm install --prefix "$NPM_PREFIX" --no-audit --no-fund --loglevel=error \
+        "s3rver@$S3RVER_VERSION" </dev/null >&2
+}
+
+stack_start_s3() {
+    stack_install_s3rver || return 1
+    mkdir -p "$STACK_DIR/s3"
+    stack_spawn s3rver node "$NPM_PREFIX/node_modules/s3rver/bin/s3rver.js" -d "$STACK_DIR/s3" \
+        -a 127.0.0.1 -p "$S3_PORT" --configure-bucket "$S3_BUCKET" --silent
+    stack_wait_port "$S3_PORT" 30 || stack_fail s3rver
+}
+
+# Sets and exports the addresses every daemon and client uses.
+stack_export_env() {
+    export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+    export DATABASE_URL="postgresql://postgres@127.0.0.1:$PG_PORT/events?connect_timeout=5"
+    export S3_ENDPOINT="http://127.0.0.1:$S3_PORT" S3_BUCKET S3_REGION="${S3_REGION:-us-east-1}"
+    export S3_ACCESS_KEY_ID="${S3_ACCESS_KEY_ID:-S3RVER}" S3_SECRET_ACCESS_KEY="${S3_SECRET_ACCESS_KEY:-S3RVER}"
+    export REGISTRY_URL="http://127.0.0.1:$REGISTRY_PORT"
+    GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT"
+    export GATEWAY_PORT REGISTRY_PORT PROCESSOR_PORT RULES_PORT STORE_PORT OUTPUT_PORT
+    # The development client profile for librdkafka's mock cluster (ARCHITECTURE.md).
+    export KAFKA_FETCH_WAIT_MAX_MS="${KAFKA_FETCH_WAIT_MAX_MS:-10}"
+    export KAFKA_SESSION_TIMEOUT_MS="${KAFKA_SESSION_TIMEOUT_MS:-6000}"
+    export KAFKA_HEARTBEAT_INTERVAL_MS="${KAFKA_HEARTBEAT_INTERVAL_MS:-500}"
+    export BIND_ADDR=127.0.0.1
+}
+
+# Writes shell-sourceable KEY=VALUE lines for every address the stack set.
+stack_write_env() {
+    local f="$STACK_DIR/env"
+    {
+        for v in KAFKA_BROKERS REDIS_URL DATABASE_URL S3_ENDPOINT S3_BUCKET S3_REGION \
+            S3_ACCESS_KEY_ID S3_SECRET_ACCESS_KEY REGISTRY_URL GATEWAY_URL GATEWAY_PORT \
+            REGISTRY_PORT PROCESSOR_PORT RULES_PORT STORE_PORT OUTPUT_PORT REDIS_PORT PG_PORT \
+            S3_PORT JWT_HS256_SECRET; do
+            printf '%s=%q\n' "$v" "${!v}"
+        done
+        printf 'PGHOST=127.0.0.1\nPGPORT=%s\nPGUSER=postgres\nPGDATABASE=events\n' "$PG_PORT"
+    } >"$f"
+}
+
+stack_start_infra() {
+    stack_start_redis && stack_start_pg && stack_start_kafka && stack_start_s3 && stack_export_env
+}
+
+stack_start_services() {
+    local svc
+    for svc in "${STACK_SERVICES[@]}"; do
+        stack_spawn "$svc" "$BUILD_DIR/bin/$svc"
+    done
+}
+
+# Waits until every service's /readyz answers 200, for at most $1 seconds.
+stack_wait_ready() {
+    local deadline=$((SECONDS + $1)) svc port var pending
+    while :; do
+        pending=()
+        for svc in "${STACK_SERVICES[@]}"; do
+            var="${svc^^}_PORT"
+            port=${!var}
+            if ! stack_alive "$svc"; then
+                stack_fail "$svc"
+                return 1
+            fi
+            if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz")" != 200 ]; then
+                pending+=("$svc")
+            fi
+        done
+        [ ${#pending[@]} -eq 0 ] && return 0
+        if ((SECONDS >= deadline)); then
+            stack_log "not ready after $1 s: ${pending[*]}"
+            for svc in "${pending[@]}"; do
+                var="${svc^^}_PORT"
+                curl -s "http://127.0.0.1:${!var}/readyz" >&2
+                echo >&2
+            done
+            return 1
+        fi
+        sleep 0.2
+    done
+}
+
+# True while process $1 exists and is not a zombie.
+stack_running() {
+    local state
+    [ -r "/proc/$1/stat" ] || return 1
+    state=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
+    [ -n "$state" ] && [ "$state" != Z ]
+}
+
+# Stops process $1 with signal $2 (default TERM), then KILL after $3 seconds (default 15).
+# Sets STACK_STATUS to its exit status when it was our child, else 0.
+stack_stop_one() {
+    local name=$1 sig=${2:-TERM} grace=${3:-15} pid
+    STACK_STATUS=0
+    pid=$(stack_pid "$name") || return 0
+    [ -n "$pid" ] || return 0
+    if stack_running "$pid"; then
+        kill -s "$sig" "$pid" 2>/dev/null || true
+        local deadline=$((SECONDS + grace))
+        while stack_running "$pid" && ((SECONDS < deadline)); do
+            sleep 0.1
+        done
+        if stack_running "$pid"; then
+            stack_log "$name did not stop within $grace s; killing it"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
+    wait "$pid" 2>/dev/null
+    STACK_STATUS=$?
+    [ "$STACK_STATUS" = 127 ] && STACK_STATUS=0 # not our child: no status to report
+    rm -f "$STACK_DIR/pids/$name.pid"
+}
+
+# Stops the services first (they flush and commit), then the infrastructure. Returns nonzero when
+# a service exited with a nonzero status (e.g. a sanitizer report); names it.
+stack_stop_all() {
+    local rc=0 svc
+    for svc in "${STACK_SERVICES[@]}"; do
+        stack_stop_one "$svc" TERM 20
+        if [ "$STACK_STATUS" != 0 ]; then
+            stack_log "$svc exited with status $STACK_STATUS (see $STACK_DIR/logs/$svc.log)"
+            rc=1
+        fi
+    done
+    stack_stop_one s3rver TERM 10
+    stack_stop_one devkafka TERM 10
+    stack_stop_one redis TERM 10
+    stack_stop_one postgres INT 20
+    if [ -L "$STACK_DIR/pg" ]; then
+        rm -rf "$(readlink "$STACK_DIR/pg")"
+        rm -f "$STACK_DIR/pg"
+    fi
+    return $rc
+}

@@ -1,0 +1,45 @@
+/* gw_auth: bearer-token authentication for the gateway. libjwt 1.10 verifies HS256 signatures;
+ * everything it does not check is enforced here: the algorithm allow-list (read from the token
+ * header before verification, so "none" and algorithm confusion are refused), exp (required) and
+ * nbf with a leeway, iss and aud when configured. The tenant comes from a configurable claim.
+ * A gw_auth is immutable after creation and safe to share between threads. */
+#ifndef GW_AUTH_H
+#define GW_AUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GW_AUTH_MAX_TOKEN 8192
+
+struct gw_auth;
+
+struct gw_auth_config {
+    const char *hs256_secret; /* required */
+    const char *issuer;       /* NULL: not checked */
+    const char *audience;     /* NULL: not checked */
+    int64_t leeway_s;
+    const char *tenant_claim; /* e.g. "tenant" */
+};
+
+struct gw_principal {
+    char tenant[128]; /* "" when the token carries none */
+    char subject[128];
+};
+
+enum gw_auth_result { GW_AUTH_OK, GW_AUTH_MISSING, GW_AUTH_INVALID };
+
+/* Strings are copied. Caller frees with gw_auth_free. */
+struct gw_auth *gw_auth_new(const struct gw_auth_config *cfg);
+void gw_auth_free(struct gw_auth *a);
+
+/* Verifies an Authorization header value at time now_s (seconds). On GW_AUTH_OK fills *out; else
+ * writes the reason (safe to show the client) into why. */
+enum gw_auth_result gw_auth_verify(const struct gw_auth *a, const char *authorization,
+                                   int64_t now_s, struct gw_principal *out, char *why,
+                                   size_t whylen);
+
+/* Signs an HS256 token with the given claims JSON object text (for `make run`'s development token
+ * and tests). Caller frees the result with free(); NULL when claims are not a JSON object. */
+char *gw_auth_sign_hs256(const char *secret, const char *claims_json);
+
+#endif

@@ -1,0 +1,243 @@
+/* gw_ingest: the POST /events pipeline (see gw_ingest.h). */
+#include "gw_ingest.h"
+
+#include "gw_auth.h"
+
+#include "cm/envelope.h"
+#include "cm/err.h"
+#include "cm/http.h"
+#include "cm/kafka.h"
+#include "cm/log.h"
+#include "cm/mem.h"
+#include "cm/metrics.h"
+#include "cm/timeutil.h"
+#include "cm/uuid.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct gw_ingest {
+    char *topic;
+    int max_queue;
+    const struct gw_auth *auth;
+    struct cm_kafka_producer *producer;
+    struct cm_metric *m_events;
+    struct cm_series *m_accepted;
+    struct cm_series *m_produce_latency;
+};
+
+/* One event waiting for its delivery report; owned by the producer until the report. */
+struct pending {
+    struct cm_http_req *req;
+    struct gw_ingest *g;
+    int64_t start_ns;
+    char id[CM_ENVELOPE_MAX_ID + 1];
+};
+
+static void count_rejected(struct gw_ingest *g, const char *reason)
+{
+    cm_counter_inc(cm_metric_with(g->m_events, "rejected", reason, NULL));
+}
+
+static void on_delivery(void *opaque, const struct cm_kafka_report *r, void *ud)
+{
+    struct gw_ingest *g = ud;
+    struct pending *p = opaque;
+    cm_histogram_observe(g->m_produce_latency, (double)(cm_monotonic_ns() - p->start_ns) / 1e9);
+    if (r->err == 0) {
+        cm_counter_inc(g->m_accepted);
+        json_t *body = json_object();
+        json_object_set_new(body, "id", json_string(p->id));
+        cm_http_respond_json(p->req, 202, body);
+    } else {
+        count_rejected(g, "kafka");
+        cm_http_add_header(p->req, "Retry-After", "1");
+        json_t *body = json_object();
+        json_object_set_new(body, "error_code", json_integer(503));
+        json_object_set_new(body, "id", json_string(p->id));
+        if (r->persisted == CM_KAFKA_MAYBE_PERSISTED) {
+            json_object_set_new(body, "message",
+                                json_string("delivery outcome unknown (the event may have been "
+                                            "stored); retry with the same id"));
+        } else {
+            json_object_set_new(body, "message", json_string("Kafka did not accept the event"));
+        }
+        CM_LOG_WARN("produce_failed", "event %s: %s", p->id, r->errstr);
+        cm_http_respond_json(p->req, 503, body);
+    }
+    free(p);
+}
+
+struct gw_ingest *gw_ingest_new(const struct gw_ingest_config *cfg, const struct gw_auth *auth,
+                                struct cm_metrics *metrics)
+{
+    struct gw_ingest *g = cm_xcalloc(1, sizeof(*g));
+    g->topic = cm_xstrdup(cfg->topic);
+    g->max_queue = cfg->max_queue;
+    g->auth = auth;
+    g->m_events = cm_metrics_counter(metrics, "events_total", "events by outcome and reason",
+                                     "outcome,reason");
+    g->m_accepted = cm_metric_with(g->m_events, "accepted", "", NULL);
+    g->m_produce_latency = cm_metric_with(
+        cm_metrics_histogram(metrics, "produce_latency_seconds",
+                             "time from produce to broker acknowledgement", NULL,
+                             cm_metrics_latency_buckets, cm_metrics_latency_nbuckets),
+        NULL);
+    g->producer = cm_kafka_producer_new(cfg->brokers, on_delivery, g);
+    if (!g->producer) {
+        gw_ingest_free(g);
+        return NULL;
+    }
+    return g;
+}
+
+static int content_type_ok(const char *ct)
+{
+    static const char *accepted[] = {"application/json", "application/cloudevents+json"};
+    if (!ct) {
+        return 0;
+    }
+    size_t len = strcspn(ct, "; \t");
+    for (size_t i = 0; i < 2; i++) {
+        if (strlen(accepted[i]) == len && strncasecmp(ct, accepted[i], len) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Authenticates the request; on failure responds and returns 0. */
+static int authenticate(struct gw_ingest *g, struct cm_http_req *req, struct gw_principal *who)
+{
+    memset(who, 0, sizeof(*who));
+    if (!g->auth) {
+        return 1;
+    }
+    char why[128];
+    enum gw_auth_result r =
+        gw_auth_verify(g->auth, cm_http_header(req, "Authorization"), cm_now_ms() / 1000, who,
+                       why, sizeof(why));
+    if (r == GW_AUTH_OK) {
+        return 1;
+    }
+    char challenge[256];
+    if (r == GW_AUTH_MISSING) {
+        snprintf(challenge, sizeof(challenge), "Bearer");
+    } else {
+        snprintf(challenge, sizeof(challenge), "Bearer error=\"invalid_token\", error_description=\"%s\"",
+                 why);
+    }
+    cm_http_add_header(req, "WWW-Authenticate", challenge);
+    count_rejected(g, "auth");
+    cm_http_respond_error(req, 401, 0, "%s", why);
+    return 0;
+}
+
+static void respond_invalid(struct gw_ingest *g, struct cm_http_req *req, const char *reason,
+                            const char *field, const char *message)
+{
+    count_rejected(g, reason);
+    json_t *body = json_object();
+    json_object_set_new(body, "error_code", json_integer(400));
+    json_object_set_new(body, "message", json_string(message));
+    if (field) {
+        json_object_set_new(body, "field", json_string(field));
+    }
+    cm_http_respond_json(req, 400, body);
+}
+
+void gw_ingest_handle(struct cm_http_req *req, void *ud)
+{
+    struct gw_ingest *g = ud;
+    struct gw_principal who;
+    if (!authenticate(g, req, &who)) {
+        return;
+    }
+    if (!content_type_ok(cm_http_header(req, "Content-Type"))) {
+        count_rejected(g, "content_type");
+        cm_http_respond_error(req, 415, 0,
+                              "Content-Type must be application/json or "
+                              "application/cloudevents+json");
+        return;
+    }
+    size_t len;
+    const char *body = cm_http_body(req, &len);
+    json_error_t jerr;
+    json_t *ev = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!ev) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
+                 jerr.text);
+        respond_invalid(g, req, "json", NULL, msg);
+        return;
+    }
+    struct cm_envelope_error verr;
+    if (cm_envelope_validate(ev, &verr) != 0) {
+        respond_invalid(g, req, "envelope", verr.field, verr.message);
+        json_decref(ev);
+        return;
+    }
+    if (cm_kafka_producer_queue_len(g->producer) >= g->max_queue) {
+        count_rejected(g, "backpressure");
+        cm_http_add_header(req, "Retry-After", "1");
+        cm_http_respond_error(req, 503, 0, "too many events in flight; retry later");
+        json_decref(ev);
+        return;
+    }
+    struct cm_envelope_enrichment enr = {who.tenant[0] ? who.tenant : NULL,
+                                         cm_http_client_ip(req)[0] ? cm_http_client_ip(req) : NULL,
+                                         cm_now_ms()};
+    cm_envelope_enrich(ev, &enr);
+    char *value = cm_envelope_serialize(ev);
+    const char *key = cm_envelope_key(ev);
+    const char *names[5], *values[5];
+    size_t nh = cm_envelope_headers(ev, names, values);
+    struct pending *p = cm_xcalloc(1, sizeof(*p));
+    p->req = req;
+    p->g = g;
+    p->start_ns = cm_monotonic_ns();
+    snprintf(p->id, sizeof(p->id), "%s", json_string_value(json_object_get(ev, "id")));
+    cm_http_defer(req);
+    int rc = cm_kafka_produce(g->producer, g->topic, key, strlen(key), value, strlen(value), names,
+                              values, nh, p);
+    free(value);
+    json_decref(ev);
+    if (rc != 0) {
+        free(p);
+        count_rejected(g, "kafka");
+        if (rc == CM_E_FULL) {
+            cm_http_add_header(req, "Retry-After", "1");
+            cm_http_respond_error(req, 503, 0, "too many events in flight; retry later");
+        } else if (rc == CM_E_TOOBIG) {
+            cm_http_respond_error(req, 413, 0, "event too large for Kafka");
+        } else {
+            cm_http_respond_error(req, 503, 0, "cannot produce: %s", cm_strerror(rc));
+        }
+    }
+}
+
+int gw_ingest_check_kafka(void *ud, char *why, size_t len)
+{
+    struct gw_ingest *g = ud;
+    return cm_kafka_producer_ping(g->producer, 1000, why, len);
+}
+
+void gw_ingest_drain(struct gw_ingest *g, int timeout_ms)
+{
+    if (g && g->producer) {
+        cm_kafka_producer_flush(g->producer, timeout_ms);
+    }
+}
+
+void gw_ingest_free(struct gw_ingest *g)
+{
+    if (!g) {
+        return;
+    }
+    cm_kafka_producer_free(g->producer, 5000);
+    free(g->topic);
+    free(g);
+}

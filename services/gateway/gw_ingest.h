@@ -1,0 +1,35 @@
+/* gw_ingest: POST /events. Authenticates, parses and validates one CloudEvent, enriches it,
+ * produces it to Kafka and answers 202 {"id": ...} only after the broker acknowledged it
+ * (idempotent producer, acks=all); 400/401/413/415/503 otherwise, in the common error shape.
+ * Handlers run on HTTP pool threads; answers to produced events come from the producer's
+ * delivery thread. */
+#ifndef GW_INGEST_H
+#define GW_INGEST_H
+
+#include <stddef.h>
+
+struct cm_http_req;
+struct cm_metrics;
+struct gw_auth;
+struct gw_ingest;
+
+struct gw_ingest_config {
+    const char *brokers;
+    const char *topic;
+    int max_queue; /* producer queue high-water mark: above it, 503 + Retry-After */
+};
+
+/* Borrows auth (NULL = authentication disabled) and metrics; copies strings. NULL after logging
+ * when the producer cannot be configured. Caller frees with gw_ingest_free (after the HTTP server
+ * stopped sending it requests). */
+struct gw_ingest *gw_ingest_new(const struct gw_ingest_config *cfg, const struct gw_auth *auth,
+                                struct cm_metrics *metrics);
+/* cm_http_handler for POST /events; ud is the gw_ingest. */
+void gw_ingest_handle(struct cm_http_req *req, void *ud);
+/* cm_http_check for Kafka readiness. */
+int gw_ingest_check_kafka(void *ud, char *why, size_t len);
+/* Waits up to timeout_ms for every produced event to be acknowledged (and answered). */
+void gw_ingest_drain(struct gw_ingest *g, int timeout_ms);
+void gw_ingest_free(struct gw_ingest *g);
+
+#endif

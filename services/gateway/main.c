@@ -1,0 +1,82 @@
+/* gateway: the HTTP front door. Wiring only; authentication is in gw_auth.c, the ingest
+ * pipeline in gw_ingest.c. Shutdown: /readyz 503, stop accepting, let in-flight events get their
+ * acks and answers, flush the producer. */
+#include "gw_auth.h"
+#include "gw_ingest.h"
+
+#include "cm/http.h"
+#include "cm/lifecycle.h"
+#include "cm/log.h"
+#include "cm/service.h"
+
+#include <string.h>
+
+static const struct cm_config_entry config_table[] = {
+    {"GATEWAY_PORT", CM_CFG_INT, "8080", 0, 0, "HTTP port", 0, 65535, NULL},
+    {"KAFKA_BROKERS", CM_CFG_STRING, "127.0.0.1:9092", 0, 0, "Kafka bootstrap servers", 0, 0, NULL},
+    {"TOPIC_EVENTS", CM_CFG_STRING, "events", 0, 0, "topic accepted events are produced to", 0, 0,
+     NULL},
+    {"GATEWAY_MAX_BODY", CM_CFG_SIZE, "1MiB", 0, 0, "largest request body accepted (413 above)",
+     1024, 1073741824, NULL},
+    {"GATEWAY_MAX_QUEUE", CM_CFG_INT, "100000", 0, 0,
+     "producer queue high-water mark in events (503 + Retry-After above)", 1, 10000000, NULL},
+    {"GATEWAY_AUTH_DISABLED", CM_CFG_BOOL, "false", 0, 0,
+     "accept requests without a token (development only)", 0, 0, NULL},
+    {"JWT_HS256_SECRET", CM_CFG_STRING, NULL, 0, 1, "HS256 key for bearer tokens (>= 32 bytes)", 0,
+     0, NULL},
+    {"JWT_ISSUER", CM_CFG_STRING, NULL, 0, 0, "required `iss` claim, when set", 0, 0, NULL},
+    {"JWT_AUDIENCE", CM_CFG_STRING, NULL, 0, 0, "required `aud` claim, when set", 0, 0, NULL},
+    {"JWT_LEEWAY", CM_CFG_DURATION, "30s", 0, 0, "clock skew allowed on exp and nbf", 0, 3600000,
+     NULL},
+    {"JWT_TENANT_CLAIM", CM_CFG_STRING, "tenant", 0, 0, "claim that names the tenant", 0, 0, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    struct cm_service svc;
+    cm_service_init(&svc, "gateway", "GATEWAY_", config_table,
+                    sizeof(config_table) / sizeof(config_table[0]), "GATEWAY_PORT", "GATEWAY_MAX_BODY", argc, argv);
+    const struct cm_config *cfg = svc.cfg;
+    int status = CM_CONFIG_EXIT_BAD;
+    struct gw_auth *auth = NULL;
+    struct gw_ingest *ingest = NULL;
+    const char *secret = cm_config_str(cfg, "JWT_HS256_SECRET");
+    if (cm_config_bool(cfg, "GATEWAY_AUTH_DISABLED")) {
+        CM_LOG_WARN("auth_disabled", "AUTHENTICATION IS DISABLED: every request is accepted "
+                                     "without a token (GATEWAY_AUTH_DISABLED=true)");
+    } else if (!secret || strlen(secret) < 32) {
+        CM_LOG_ERROR("config_invalid", "JWT_HS256_SECRET: required, at least 32 bytes (or set "
+                                       "GATEWAY_AUTH_DISABLED=true for development)");
+        goto out;
+    } else {
+        struct gw_auth_config ac = {secret, cm_config_str(cfg, "JWT_ISSUER"),
+                                    cm_config_str(cfg, "JWT_AUDIENCE"),
+                                    cm_config_int(cfg, "JWT_LEEWAY") / 1000,
+                                    cm_config_str(cfg, "JWT_TENANT_CLAIM")};
+        auth = gw_auth_new(&ac);
+    }
+    struct gw_ingest_config ic = {cm_config_str(cfg, "KAFKA_BROKERS"),
+                                  cm_config_str(cfg, "TOPIC_EVENTS"),
+                                  (int)cm_config_int(cfg, "GATEWAY_MAX_QUEUE")};
+    ingest = gw_ingest_new(&ic, auth, svc.metrics);
+    if (!ingest) {
+        goto out;
+    }
+    cm_http_route(svc.http, "POST", "/events", gw_ingest_handle, ingest);
+    cm_http_add_check(svc.http, "kafka", gw_ingest_check_kafka, ingest);
+    status = 1;
+    if (cm_service_start(&svc) != 0) {
+        goto out;
+    }
+    while (!cm_lifecycle_wait(1000)) {
+    }
+    status = 0;
+out:
+    cm_service_begin_shutdown(&svc);
+    cm_http_stop(svc.http, 5000); /* in-flight requests get their acks and answers */
+    gw_ingest_drain(ingest, 5000);
+    gw_ingest_free(ingest);
+    gw_auth_free(auth);
+    cm_service_free(&svc);
+    return status;
+}

@@ -1,0 +1,85 @@
+/* output: consumes `derived` and `alerts` and delivers them to the PostgreSQL sink, storing a
+ * record's offset only after it is written. Wiring only; see out_pg_sink.c. */
+#include "out_pg_sink.h"
+
+#include "cm/err.h"
+#include "cm/kafka.h"
+#include "cm/lifecycle.h"
+#include "cm/pg.h"
+#include "cm/service.h"
+
+static const struct cm_config_entry config_table[] = {
+    {"OUTPUT_PORT", CM_CFG_INT, "8085", 0, 0, "admin HTTP port (health, readiness, metrics)", 0,
+     65535, NULL},
+    {"KAFKA_BROKERS", CM_CFG_STRING, "127.0.0.1:9092", 0, 0, "Kafka bootstrap servers", 0, 0, NULL},
+    {"DATABASE_URL", CM_CFG_STRING, NULL, 1, 1, "PostgreSQL URI of the sink tables", 0, 0, NULL},
+    {"TOPIC_DERIVED", CM_CFG_STRING, "derived", 0, 0, "topic of processor results", 0, 0, NULL},
+    {"TOPIC_ALERTS", CM_CFG_STRING, "alerts", 0, 0, "topic of rule alerts", 0, 0, NULL},
+    {"OUTPUT_GROUP", CM_CFG_STRING, "output", 0, 0, "Kafka consumer group", 0, 0, NULL},
+    {"OUTPUT_BATCH", CM_CFG_INT, "500", 0, 0, "records per write", 1, 10000, NULL},
+};
+
+struct app {
+    struct cm_service svc;
+    struct cm_pg *pg;
+    struct cm_pg *pg_ready;
+    struct out_pg_sink *sink;
+    struct cm_kafka_consumer *consumer;
+};
+
+static int check_pg(void *ud, char *why, size_t len)
+{
+    return cm_pg_ping(ud, why, len);
+}
+
+static int check_kafka(void *ud, char *why, size_t len)
+{
+    return cm_kafka_consumer_ping(ud, 1000, why, len);
+}
+
+static int write_batch(struct cm_kafka_msg *const *msgs, size_t n, void *ud)
+{
+    return out_pg_sink_write(ud, msgs, n);
+}
+
+int main(int argc, char **argv)
+{
+    struct app app = {0};
+    cm_service_init(&app.svc, "output", "OUTPUT_", config_table,
+                    sizeof(config_table) / sizeof(config_table[0]), "OUTPUT_PORT", NULL, argc, argv);
+    const struct cm_config *cfg = app.svc.cfg;
+    int status = 1;
+    app.pg = cm_pg_new(cm_config_str(cfg, "DATABASE_URL"));
+    app.pg_ready = cm_pg_new(cm_config_str(cfg, "DATABASE_URL"));
+    app.sink = out_pg_sink_new(app.pg, app.svc.metrics, cm_config_str(cfg, "TOPIC_DERIVED"),
+                               cm_config_str(cfg, "TOPIC_ALERTS"));
+    int rc;
+    while ((rc = out_pg_sink_migrate(app.sink)) == CM_E_UNAVAIL && !cm_lifecycle_wait(1000)) {
+    }
+    if (rc != 0) {
+        goto out;
+    }
+    const char *topics[] = {cm_config_str(cfg, "TOPIC_DERIVED"), cm_config_str(cfg, "TOPIC_ALERTS")};
+    app.consumer = cm_kafka_consumer_new(cm_config_str(cfg, "KAFKA_BROKERS"),
+                                         cm_config_str(cfg, "OUTPUT_GROUP"), topics, 2, NULL);
+    if (!app.consumer) {
+        status = CM_CONFIG_EXIT_BAD;
+        goto out;
+    }
+    cm_http_add_check(app.svc.http, "postgres", check_pg, app.pg_ready);
+    cm_http_add_check(app.svc.http, "kafka", check_kafka, app.consumer);
+    if (cm_service_start(&app.svc) != 0) {
+        goto out;
+    }
+    cm_kafka_consume_loop(app.consumer, (size_t)cm_config_int(cfg, "OUTPUT_BATCH"), write_batch,
+                          app.sink);
+    status = 0;
+out:
+    cm_service_begin_shutdown(&app.svc);
+    cm_kafka_consumer_free(app.consumer);
+    out_pg_sink_free(app.sink);
+    cm_pg_free(app.pg);
+    cm_pg_free(app.pg_ready);
+    cm_service_free(&app.svc);
+    return status;
+}

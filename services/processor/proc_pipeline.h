@@ -1,0 +1,37 @@
+/* proc_pipeline: the built-in pipeline "count-by-type": consumes events, counts them per `type`
+ * in event-time tumbling windows, produces each closed window as a derived CloudEvent and late
+ * records to the late topic. Offsets advance only past records whose windows were emitted and
+ * acknowledged. Partitions idle for idle_ms flush their open windows.
+ * Runs on the calling thread (proc_pipeline_run); the producer reports on its own thread. */
+#ifndef PROC_PIPELINE_H
+#define PROC_PIPELINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct cm_metrics;
+struct proc_pipeline;
+
+struct proc_pipeline_config {
+    const char *brokers;
+    const char *group;
+    const char *events_topic;
+    const char *derived_topic;
+    const char *late_topic;
+    int64_t window_ms;
+    int64_t out_of_orderness_ms;
+    int64_t idle_ms;
+};
+
+/* Strings are copied. NULL after logging when Kafka cannot be configured. Caller frees with
+ * proc_pipeline_free. */
+struct proc_pipeline *proc_pipeline_new(const struct proc_pipeline_config *cfg,
+                                        struct cm_metrics *metrics);
+/* Readiness check (cm_http_check). */
+int proc_pipeline_check_kafka(void *pipeline, char *why, size_t len);
+/* Consumes until cm_lifecycle_stopping(). */
+void proc_pipeline_run(struct proc_pipeline *p);
+/* Leaves the group (committing what was emitted), flushes, destroys. */
+void proc_pipeline_free(struct proc_pipeline *p);
+
+#endif

@@ -1,0 +1,181 @@
+/* rules_set: parsing the rules document and type-list matching (see rules_set.h). */
+#include "rules_set.h"
+
+#include "cm/err.h"
+#include "cm/mem.h"
+#include "cm/timeutil.h"
+#include "cm/uuid.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RULES_FILE_MAX (4 * 1024 * 1024)
+
+struct rule {
+    char *id;
+    char **types;
+    size_t ntypes;
+};
+
+struct rules_set {
+    struct rule *rules;
+    size_t n;
+};
+
+void rules_set_free(struct rules_set *set)
+{
+    if (!set) {
+        return;
+    }
+    for (size_t i = 0; i < set->n; i++) {
+        free(set->rules[i].id);
+        for (size_t k = 0; k < set->rules[i].ntypes; k++) {
+            free(set->rules[i].types[k]);
+        }
+        free(set->rules[i].types);
+    }
+    free(set->rules);
+    free(set);
+}
+
+static int parse_rule(struct rule *r, const json_t *jr, size_t idx, const struct rules_set *set,
+                      char *err, size_t errlen)
+{
+    const json_t *id = json_object_get(jr, "id");
+    const json_t *types = json_object_get(jr, "types");
+    if (!json_is_object(jr)) {
+        snprintf(err, errlen, "rules[%zu]: must be an object", idx);
+        return CM_E_INVAL;
+    }
+    if (!json_is_string(id) || json_string_length(id) == 0 || json_string_length(id) > 128) {
+        snprintf(err, errlen, "rules[%zu].id: must be a string of 1 to 128 characters", idx);
+        return CM_E_INVAL;
+    }
+    for (size_t i = 0; i < idx; i++) {
+        if (strcmp(set->rules[i].id, json_string_value(id)) == 0) {
+            snprintf(err, errlen, "rules[%zu].id: duplicate id '%s'", idx, json_string_value(id));
+            return CM_E_INVAL;
+        }
+    }
+    if (!json_is_array(types) || json_array_size(types) == 0) {
+        snprintf(err, errlen, "rules[%zu].types: must be a non-empty array of event types", idx);
+        return CM_E_INVAL;
+    }
+    r->id = cm_xstrdup(json_string_value(id));
+    r->types = cm_xcalloc(json_array_size(types), sizeof(char *));
+    size_t k;
+    const json_t *t;
+    json_array_foreach(types, k, t)
+    {
+        if (!json_is_string(t) || json_string_length(t) == 0) {
+            snprintf(err, errlen, "rules[%zu].types[%zu]: must be a non-empty string", idx, k);
+            return CM_E_INVAL;
+        }
+        r->types[r->ntypes++] = cm_xstrdup(json_string_value(t));
+    }
+    return 0;
+}
+
+struct rules_set *rules_set_parse(const char *text, size_t len, char *err, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!doc) {
+        snprintf(err, errlen, "line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+        return NULL;
+    }
+    const json_t *arr = json_object_get(doc, "rules");
+    if (!json_is_array(arr)) {
+        snprintf(err, errlen, "rules: must be an array");
+        json_decref(doc);
+        return NULL;
+    }
+    struct rules_set *set = cm_xcalloc(1, sizeof(*set));
+    set->rules = cm_xcalloc(json_array_size(arr) + 1, sizeof(*set->rules));
+    size_t i;
+    const json_t *jr;
+    json_array_foreach(arr, i, jr)
+    {
+        int rc = parse_rule(&set->rules[i], jr, i, set, err, errlen);
+        set->n = i + 1; /* so free() releases the partly parsed rule too */
+        if (rc != 0) {
+            rules_set_free(set);
+            json_decref(doc);
+            return NULL;
+        }
+    }
+    json_decref(doc);
+    return set;
+}
+
+struct rules_set *rules_set_load_file(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "cannot open %s", path);
+        return NULL;
+    }
+    char *buf = cm_xmalloc(RULES_FILE_MAX + 1);
+    size_t len = fread(buf, 1, RULES_FILE_MAX + 1, f);
+    fclose(f);
+    struct rules_set *set = NULL;
+    if (len > RULES_FILE_MAX) {
+        snprintf(err, errlen, "%s is larger than %d bytes", path, RULES_FILE_MAX);
+    } else {
+        set = rules_set_parse(buf, len, err, errlen);
+    }
+    free(buf);
+    return set;
+}
+
+size_t rules_set_count(const struct rules_set *set)
+{
+    return set->n;
+}
+
+const char *rules_set_next_match(const struct rules_set *set, const json_t *ev, size_t *cursor)
+{
+    const char *type = json_string_value(json_object_get(ev, "type"));
+    if (!type) {
+        return NULL;
+    }
+    while (*cursor < set->n) {
+        const struct rule *r = &set->rules[(*cursor)++];
+        for (size_t k = 0; k < r->ntypes; k++) {
+            if (strcmp(r->types[k], type) == 0) {
+                return r->id;
+            }
+        }
+    }
+    return NULL;
+}
+
+json_t *rules_alert_new(const char *rule_id, const json_t *ev)
+{
+    const char *src = json_string_value(json_object_get(ev, "source"));
+    const char *evid = json_string_value(json_object_get(ev, "id"));
+    const char *parts[] = {"alert", rule_id, src ? src : "", evid ? evid : ""};
+    char id[CM_UUID_STR_LEN];
+    cm_uuid_from_parts(parts, 4, id);
+    char now[CM_RFC3339_LEN];
+    const json_t *t = json_object_get(ev, "time");
+    json_t *alert = json_object();
+    json_object_set_new(alert, "specversion", json_string("1.0"));
+    json_object_set_new(alert, "id", json_string(id));
+    json_object_set_new(alert, "source", json_string("rules"));
+    json_object_set_new(alert, "type", json_string("rule.matched"));
+    json_object_set_new(alert, "subject", json_string(rule_id));
+    json_object_set_new(alert, "time", json_is_string(t) ? json_copy((json_t *)t)
+                                                         : json_string(cm_time_format_rfc3339(
+                                                               cm_now_ms(), now)));
+    const json_t *tenant = json_object_get(ev, "tenant");
+    if (json_is_string(tenant)) {
+        json_object_set_new(alert, "tenant", json_copy((json_t *)tenant));
+    }
+    json_t *data = json_object();
+    json_object_set_new(data, "rule", json_string(rule_id));
+    json_object_set_new(data, "event", json_deep_copy(ev));
+    json_object_set_new(alert, "data", data);
+    return alert;
+}

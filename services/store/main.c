@@ -1,0 +1,86 @@
+/* store: consumes `events` and appends each record to the immutable log in PostgreSQL,
+ * storing a record's offset only after its row is committed. Wiring only; see store_log.c. */
+#include "store_log.h"
+
+#include "cm/err.h"
+#include "cm/kafka.h"
+#include "cm/lifecycle.h"
+#include "cm/log.h"
+#include "cm/pg.h"
+#include "cm/service.h"
+
+#include <stdlib.h>
+
+static const struct cm_config_entry config_table[] = {
+    {"STORE_PORT", CM_CFG_INT, "8084", 0, 0, "admin HTTP port (health, readiness, metrics)", 0,
+     65535, NULL},
+    {"KAFKA_BROKERS", CM_CFG_STRING, "127.0.0.1:9092", 0, 0, "Kafka bootstrap servers", 0, 0, NULL},
+    {"DATABASE_URL", CM_CFG_STRING, NULL, 1, 1, "PostgreSQL URI of the event log", 0, 0, NULL},
+    {"TOPIC_EVENTS", CM_CFG_STRING, "events", 0, 0, "topic of accepted events", 0, 0, NULL},
+    {"STORE_GROUP", CM_CFG_STRING, "store", 0, 0, "Kafka consumer group", 0, 0, NULL},
+    {"STORE_BATCH", CM_CFG_INT, "500", 0, 0, "records per insert", 1, 10000, NULL},
+};
+
+struct app {
+    struct cm_service svc;
+    struct cm_pg *pg;       /* consumer thread's connection */
+    struct cm_pg *pg_ready; /* readiness checks' connection */
+    struct store_log *log;
+    struct cm_kafka_consumer *consumer;
+};
+
+static int check_pg(void *ud, char *why, size_t len)
+{
+    return cm_pg_ping(ud, why, len);
+}
+
+static int check_kafka(void *ud, char *why, size_t len)
+{
+    return cm_kafka_consumer_ping(ud, 1000, why, len);
+}
+
+static int append_batch(struct cm_kafka_msg *const *msgs, size_t n, void *ud)
+{
+    return store_log_append(ud, msgs, n);
+}
+
+int main(int argc, char **argv)
+{
+    struct app app = {0};
+    cm_service_init(&app.svc, "store", "STORE_", config_table,
+                    sizeof(config_table) / sizeof(config_table[0]), "STORE_PORT", NULL, argc, argv);
+    const struct cm_config *cfg = app.svc.cfg;
+    int status = 1;
+    app.pg = cm_pg_new(cm_config_str(cfg, "DATABASE_URL"));
+    app.pg_ready = cm_pg_new(cm_config_str(cfg, "DATABASE_URL"));
+    app.log = store_log_new(app.pg, app.svc.metrics);
+    int rc;
+    while ((rc = store_log_migrate(app.log)) == CM_E_UNAVAIL && !cm_lifecycle_wait(1000)) {
+    }
+    if (rc != 0) {
+        goto out;
+    }
+    const char *topics[] = {cm_config_str(cfg, "TOPIC_EVENTS")};
+    app.consumer = cm_kafka_consumer_new(cm_config_str(cfg, "KAFKA_BROKERS"),
+                                         cm_config_str(cfg, "STORE_GROUP"), topics, 1, NULL);
+    if (!app.consumer) {
+        status = CM_CONFIG_EXIT_BAD;
+        goto out;
+    }
+    cm_http_add_check(app.svc.http, "postgres", check_pg, app.pg_ready);
+    cm_http_add_check(app.svc.http, "kafka", check_kafka, app.consumer);
+    if (cm_service_start(&app.svc) != 0) {
+        goto out;
+    }
+    cm_kafka_consume_loop(app.consumer, (size_t)cm_config_int(cfg, "STORE_BATCH"), append_batch,
+                          app.log);
+    status = 0;
+out:
+    cm_service_begin_shutdown(&app.svc);
+    cm_kafka_consumer_free(app.consumer);
+    store_log_free(app.log);
+    cm_pg_free(app.pg);
+    cm_pg_free(app.pg_ready);
+    cm_service_free(&app.svc);
+    return status;
+}
