@@ -59,6 +59,7 @@ INTEG_BINS := $(INTEG_SRC:tests/integration/%.c=$(O)/tests/integration/%)
 TEST_HELPER_OBJ := $(O)/obj/tests/integration/harness.o
 TEST_LIBS := $(shell pkg-config --libs criterion 2>/dev/null)
 
+.SECONDARY:
 .PHONY: all deps test test-build run stop bench clean format
 all: $(BINS) $(LIBCOMMON)
 

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# test.sh <build-dir>: runs every test against a sanitizer build: unit tests (Criterion), then
+# integration tests against real servers started on free loopback ports (tests/integration/run.sh),
+# then the end-to-end test over the whole stack (tests/e2e/run.sh). Exits nonzero on any failure.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+BUILD=${1:?usage: test.sh <build-dir>}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$ROOT/tests/lsan.supp:print_suppressions=0}
+
+failed=()
+start=$SECONDS
+echo "== unit tests"
+for t in "$BUILD"/tests/unit/test_*; do
+    [ -x "$t" ] || continue
+    echo "-- $(basename "$t")"
+    if ! "$t" --jobs=2 </dev/null; then
+        failed+=("unit/$(basename "$t")")
+    fi
+done
+
+echo "== integration tests"
+if ! tests/integration/run.sh "$BUILD" </dev/null; then
+    failed+=("integration")
+fi
+
+echo "== end-to-end test"
+if ! tests/e2e/run.sh "$BUILD" </dev/null; then
+    failed+=("e2e")
+fi
+
+echo "== tests finished in $((SECONDS - start)) s"
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "FAILED: ${failed[*]}"
+    exit 1
+fi
+echo "all tests passed"

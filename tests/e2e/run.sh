@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# run.sh <build-dir>: the end-to-end test over the whole stack. Starts devkafka, redis,
+# PostgreSQL, s3rver and the six daemons (from <build-dir>, normally the sanitizer build) on free
+# loopback ports in a scratch directory, POSTs 1,000 events through the gateway (100 of them of a
+# type a rule matches), and checks that:
+#   - every POST was answered 202 with the event's id,
+#   - the store's table holds exactly those 1,000 ids,
+#   - the output's derived_events hold exactly the expected count per type per 10 s window,
+#   - the output's alerts hold exactly one alert per matching event and no others,
+#   - bad requests get the right status (401, 400, 413, 415),
+#   - every daemon exits 0 on SIGTERM (no sanitizer report) and no process is left behind.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+BUILD=${1:?usage: run.sh <build-dir>}
+. scripts/stack-lib.sh
+
+export STACK_DIR
+STACK_DIR=$(mktemp -d /tmp/eventstack-e2e.XXXXXX)
+export BUILD_DIR=$ROOT/$BUILD NPM_PREFIX=$ROOT/build/npm STACK_FAST=1 S3_BUCKET=e2e
+export REDIS_PORT PG_PORT S3_PORT GATEWAY_PORT REGISTRY_PORT PROCESSOR_PORT RULES_PORT STORE_PORT OUTPUT_PORT
+for v in REDIS_PORT PG_PORT S3_PORT GATEWAY_PORT REGISTRY_PORT PROCESSOR_PORT RULES_PORT STORE_PORT \
+    OUTPUT_PORT; do
+    printf -v "$v" '%s' "$(stack_free_port)"
+done
+export JWT_HS256_SECRET=e2e-secret-0123456789abcdef0123456789 JWT_ISSUER=e2e-issuer
+export RULES_FILE=$STACK_DIR/rules.json LOG_LEVEL=info
+# Every window is emitted by the idle flush at the end, never early: the test is deterministic.
+export PROCESSOR_OUT_OF_ORDERNESS=10m PROCESSOR_IDLE_FLUSH=4s
+cat >"$RULES_FILE" <<'EOF'
+{"rules": [
+  {"id": "payment-failed", "types": ["payment.failed"]},
+  {"id": "never", "types": ["no.such.type"]}
+]}
+EOF
+
+FAILED=0
+fail() {
+    echo "e2e: FAIL: $*" >&2
+    FAILED=1
+}
+
+finish() {
+    local rc=$FAILED
+    if ! stack_stop_all; then
+        fail "a daemon did not exit cleanly"
+        rc=1
+    fi
+    for svc in "${STACK_SERVICES[@]}"; do
+        if grep -q "ERROR: \(AddressSanitizer\|LeakSanitizer\)\|runtime error:" \
+            "$STACK_DIR/logs/$svc.log" 2>/dev/null; then
+            echo "e2e: sanitizer report in $svc:" >&2
+            grep -A 30 "Sanitizer\|runtime error" "$STACK_DIR/logs/$svc.log" | head -60 >&2
+            rc=1
+        fi
+    done
+    if [ $rc -ne 0 ]; then
+        for svc in "${STACK_SERVICES[@]}"; do
+            echo "---- $svc (last lines)" >&2
+            tail -n 15 "$STACK_DIR/logs/$svc.log" >&2
+        done
+    fi
+    rm -rf "$STACK_DIR"
+    [ $rc -eq 0 ] && echo "e2e: passed" || echo "e2e: FAILED"
+    exit $rc
+}
+trap finish EXIT
+trap 'exit 130' INT TERM
+
+sql() {
+    psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d events -qAtX -c "$1"
+}
+
+stack_init
+stack_start_infra || { fail "infrastructure did not start"; exit 1; }
+stack_start_services
+stack_wait_ready 120 || { fail "services not ready"; exit 1; }
+TOKEN=$("$BUILD_DIR/bin/devtoken")
+URL="http://127.0.0.1:$GATEWAY_PORT/events"
+
+# --- bad requests
+code() { curl -s -o "$STACK_DIR/last_body" -w '%{http_code}' "$@"; }
+[ "$(code -X POST "$URL" -H 'Content-Type: application/json' -d '{"type":"t","source":"/s"}')" = 401 ] ||
+    fail "no token should be 401"
+EXPIRED=$(DEVTOKEN_EXP_OFFSET=-90000 "$BUILD_DIR/bin/devtoken")
+[ "$(code -X POST "$URL" -H "Authorization: Bearer $EXPIRED" -H 'Content-Type: application/json' \
+    -d '{"type":"t","source":"/s"}')" = 401 ] || fail "expired token should be 401"
+grep -q expired "$STACK_DIR/last_body" || fail "401 body should say expired: $(cat "$STACK_DIR/last_body")"
+AUTH=(-H "Authorization: Bearer $TOKEN")
+[ "$(code -X POST "$URL" "${AUTH[@]}" -H 'Content-Type: application/json' -d '{"type":"t"')" = 400 ] ||
+    fail "truncated JSON should be 400"
+[ "$(code -X POST "$URL" "${AUTH[@]}" -H 'Content-Type: application/json' -d '{"source":"/s"}')" = 400 ] ||
+    fail "missing type should be 400"
+grep -q '"field":"/type"' "$STACK_DIR/last_body" || fail "400 should name /type: $(cat "$STACK_DIR/last_body")"
+[ "$(code -X POST "$URL" "${AUTH[@]}" -H 'Content-Type: text/plain' -d '{"type":"t","source":"/s"}')" = 415 ] ||
+    fail "text/plain should be 415"
+head -c 1100000 /dev/zero | tr '\0' ' ' >"$STACK_DIR/big.json"
+[ "$(code -X POST "$URL" "${AUTH[@]}" -H 'Content-Type: application/json' --data-binary @"$STACK_DIR/big.json")" = 413 ] ||
+    fail "a body over 1 MiB should be 413"
+
+# --- 1,000 events: 10 s windows from a fixed base, 3 types; every 10th is payment.failed
+BASE=1767225600 # 2026-01-01T00:00:00Z
+CFG="$STACK_DIR/requests.curl"
+EXPECTED="$STACK_DIR/expected"
+: >"$CFG"
+: >"$EXPECTED"
+for i in $(seq 0 999); do
+    if ((i % 10 == 0)); then
+        type=payment.failed
+    elif ((i % 2 == 0)); then
+        type=order.created
+    else
+        type=order.shipped
+    fi
+    secs=$((BASE + i * 47 / 1000))
+    ms=$((i * 47 % 1000))
+    ts=$(date -u -d "@$secs" +%Y-%m-%dT%H:%M:%S).$(printf %03d "$ms")Z
+    id=e2e-$i
+    printf '%s %s %s\n' "$id" "$type" "$(date -u -d "@$((secs / 10 * 10))" +%Y-%m-%dT%H:%M:%S.000Z)" >>"$EXPECTED"
+    cat >>"$CFG" <<EOF
+url = "$URL"
+header = "Authorization: Bearer $TOKEN"
+header = "Content-Type: application/json"
+data = "{\"id\":\"$id\",\"type\":\"$type\",\"source\":\"/e2e\",\"time\":\"$ts\",\"subject\":\"user-$((i % 37))\",\"data\":{\"n\":$i}}"
+output = "/dev/null"
+write-out = "%{http_code}\\n"
+EOF
+    ((i < 999)) && echo next >>"$CFG"
+done
+echo "e2e: posting 1000 events"
+curl -s --no-progress-meter --parallel --parallel-max 16 -K "$CFG" >"$STACK_DIR/codes" 2>&1
+accepted=$(grep -c '^202$' "$STACK_DIR/codes")
+[ "$accepted" = 1000 ] || fail "expected 1000 answers 202, got $accepted ($(sort "$STACK_DIR/codes" | uniq -c | tr '\n' ' '))"
+
+wait_sql() { # wait_sql <seconds> <query> <expected>
+    local deadline=$((SECONDS + $1)) got
+    while :; do
+        got=$(sql "$2" 2>/dev/null)
+        [ "$got" = "$3" ] && return 0
+        ((SECONDS >= deadline)) && { echo "$got"; return 1; }
+        sleep 0.2
+    done
+}
+
+# --- the store holds exactly those 1,000 ids
+if ! got=$(wait_sql 60 "SELECT count(*) FROM events WHERE source = '/e2e'" 1000); then
+    fail "store holds $got events, expected 1000"
+fi
+cut -d' ' -f1 "$EXPECTED" | sort >"$STACK_DIR/ids.expected"
+sql "SELECT id FROM events WHERE source = '/e2e' ORDER BY id" | sort >"$STACK_DIR/ids.stored"
+cmp -s "$STACK_DIR/ids.expected" "$STACK_DIR/ids.stored" || fail "stored ids differ from the posted ids"
+[ "$(sql "SELECT count(*) FROM events WHERE tenant = 'dev' AND source = '/e2e'")" = 1000 ] ||
+    fail "every stored event carries the token's tenant"
+
+# --- derived window counts (partial counts per partition add up per type and window)
+awk '{ c[$2 " " $3]++ } END { for (k in c) print k, c[k] }' "$EXPECTED" | sort >"$STACK_DIR/windows.expected"
+WQ="SELECT subject || ' ' || (data->>'window_start') || ' ' || sum((data->>'count')::int) FROM derived_events
+    WHERE type = 'window.count' AND data->>'window_start' LIKE '2026-01-01T%' GROUP BY subject, data->>'window_start'"
+deadline=$((SECONDS + 60))
+while :; do
+    sql "$WQ" | sort >"$STACK_DIR/windows.got"
+    cmp -s "$STACK_DIR/windows.expected" "$STACK_DIR/windows.got" && break
+    if ((SECONDS >= deadline)); then
+        fail "window counts differ:"
+        diff "$STACK_DIR/windows.expected" "$STACK_DIR/windows.got" | head -20 >&2
+        break
+    fi
+    sleep 0.5
+done
+
+# --- exactly one alert per payment.failed event, none for the other rule
+grep ' payment.failed ' "$EXPECTED" | cut -d' ' -f1 | sort >"$STACK_DIR/alerts.expected"
+AQ="SELECT data->'event'->>'id' FROM alerts WHERE data->>'rule' = 'payment-failed' AND data->'event'->>'source' = '/e2e'"
+deadline=$((SECONDS + 60))
+while :; do
+    sql "$AQ" | sort >"$STACK_DIR/alerts.got"
+    cmp -s "$STACK_DIR/alerts.expected" "$STACK_DIR/alerts.got" && break
+    if ((SECONDS >= deadline)); then
+        fail "alerts differ: expected $(wc -l <"$STACK_DIR/alerts.expected"), got $(wc -l <"$STACK_DIR/alerts.got")"
+        break
+    fi
+    sleep 0.5
+done
+[ "$(sql "SELECT count(*) FROM alerts WHERE data->>'rule' = 'never'")" = 0 ] || fail "unexpected alerts"
+[ "$(sql "SELECT count(*) FROM alerts")" = 100 ] || fail "expected exactly 100 alerts in all"
+
+# --- the registry answers from PostgreSQL
+[ "$(curl -s "http://127.0.0.1:$REGISTRY_PORT/subjects")" = "[]" ] || fail "registry GET /subjects"
+
+# --- stopping leaves nothing behind (checked again by finish via exit statuses)
+pids=$(cat "$STACK_DIR"/pids/*.pid)
+stack_stop_all || fail "a daemon did not exit cleanly"
+for p in $pids; do
+    if stack_running "$p"; then
+        fail "process $p still running after stop"
+    fi
+done

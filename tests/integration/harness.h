@@ -1,0 +1,16 @@
+/* harness: helpers for integration tests, which run against the real servers that
+ * tests/integration/run.sh starts on free loopback ports (addresses in the environment). */
+#ifndef IT_HARNESS_H
+#define IT_HARNESS_H
+
+#include <stddef.h>
+
+/* The value of an environment variable the harness sets; fails the test when missing. */
+const char *it_env(const char *name);
+/* A name unique to this process and call ("<prefix>-<pid>-<n>-<random>"), for topics and keys. */
+void it_unique(char *buf, size_t len, const char *prefix);
+/* Polls cond(ud) every 10 ms until it returns nonzero or timeout_ms passes; returns its last
+ * result. Tests wait with this, never with fixed sleeps. */
+int it_wait_until(int timeout_ms, int (*cond)(void *ud), void *ud);
+
+#endif

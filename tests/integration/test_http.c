@@ -1,0 +1,299 @@
+/* Integration tests for common/http over loopback with libcurl as the client: routing and path
+ * parameters, 404/405, body caps (413 by Content-Length and for chunked bodies), the JSON error
+ * shape, deferred responses from another thread, /healthz, /readyz with checks, /metrics. */
+#include "harness.h"
+
+#include "cm/http.h"
+#include "cm/metrics.h"
+
+#include <criterion/criterion.h>
+#include <curl/curl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct cm_http_server *srv;
+static struct cm_metrics *reg;
+static int check_fails;
+
+struct resp {
+    long status;
+    char body[65536];
+    size_t len;
+    char headers[4096];
+    size_t hlen;
+};
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ud)
+{
+    struct resp *r = ud;
+    size_t k = sz * n;
+    if (r->len + k < sizeof(r->body)) {
+        memcpy(r->body + r->len, p, k);
+        r->len += k;
+        r->body[r->len] = '\0';
+    }
+    return k;
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *ud)
+{
+    struct resp *r = ud;
+    size_t k = sz * n;
+    if (r->hlen + k < sizeof(r->headers)) {
+        memcpy(r->headers + r->hlen, p, k);
+        r->hlen += k;
+        r->headers[r->hlen] = '\0';
+    }
+    return k;
+}
+
+struct chunked_src {
+    size_t left;
+};
+
+static size_t read_chunked(char *buf, size_t sz, size_t n, void *ud)
+{
+    struct chunked_src *s = ud;
+    size_t k = sz * n < s->left ? sz * n : s->left;
+    memset(buf, 'x', k);
+    s->left -= k;
+    return k;
+}
+
+/* Performs a request; body may be NULL; chunked_len > 0 streams that many bytes chunked. */
+static void request(const char *method, const char *path, const char *body, size_t chunked_len,
+                    struct resp *r)
+{
+    memset(r, 0, sizeof(*r));
+    CURL *c = curl_easy_init();
+    char url[512];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", cm_http_port(srv), path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    struct curl_slist *h = NULL;
+    struct chunked_src src = {chunked_len};
+    if (chunked_len) {
+        h = curl_slist_append(h, "Transfer-Encoding: chunked");
+        curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(c, CURLOPT_READFUNCTION, read_chunked);
+        curl_easy_setopt(c, CURLOPT_READDATA, &src);
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    } else if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    }
+    h = curl_slist_append(h, "Expect:");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    CURLcode rc = curl_easy_perform(c);
+    cr_assert_eq(rc, CURLE_OK, "%s %s: %s", method, path, curl_easy_strerror(rc));
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+}
+
+static void h_echo(struct cm_http_req *req, void *ud)
+{
+    (void)ud;
+    size_t len;
+    const char *body = cm_http_body(req, &len);
+    json_t *o = json_pack("{s:s, s:s?, s:s?, s:I, s:s}", "path", cm_http_path(req), "id",
+                          cm_http_param(req, "id"), "q", cm_http_query(req, "q"), "len",
+                          (json_int_t)len, "client", cm_http_client_ip(req));
+    json_object_set_new(o, "body_prefix", json_stringn(body, len > 16 ? 16 : len));
+    cm_http_add_header(req, "X-Test", "yes");
+    cm_http_respond_json(req, 200, o);
+}
+
+static void *respond_later(void *arg)
+{
+    struct cm_http_req *req = arg;
+    cm_http_respond(req, 202, "text/plain", "later", 5);
+    return NULL;
+}
+
+static void h_deferred(struct cm_http_req *req, void *ud)
+{
+    (void)ud;
+    cm_http_defer(req);
+    pthread_t t;
+    pthread_create(&t, NULL, respond_later, req);
+    pthread_detach(t);
+}
+
+static void h_forgets(struct cm_http_req *req, void *ud)
+{
+    (void)req;
+    (void)ud;
+}
+
+static void h_error(struct cm_http_req *req, void *ud)
+{
+    (void)ud;
+    cm_http_respond_error(req, 422, 42201, "bad %s", "thing");
+}
+
+static int check(void *ud, char *why, size_t len)
+{
+    (void)ud;
+    if (check_fails) {
+        snprintf(why, len, "database down");
+        return -1;
+    }
+    return 0;
+}
+
+static void setup(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    reg = cm_metrics_new("t_");
+    struct cm_http_options o = {"127.0.0.1", 0, 2, 1024, 5, reg};
+    srv = cm_http_new(&o);
+    cm_http_route(srv, "POST", "/items/{id}", h_echo, NULL);
+    cm_http_route(srv, "GET", "/items/{id}/raw", h_echo, NULL);
+    cm_http_route(srv, "GET", "/deferred", h_deferred, NULL);
+    cm_http_route(srv, "GET", "/forgets", h_forgets, NULL);
+    cm_http_route(srv, "GET", "/error", h_error, NULL);
+    cm_http_add_check(srv, "db", check, NULL);
+    cr_assert_eq(cm_http_start(srv), 0);
+    cr_assert_gt(cm_http_port(srv), 0);
+}
+
+static void teardown(void)
+{
+    cm_http_stop(srv, 2000);
+    cm_http_free(srv);
+    cm_metrics_free(reg);
+    curl_global_cleanup();
+}
+
+TestSuite(http, .init = setup, .fini = teardown);
+
+static json_t *body_json(const struct resp *r)
+{
+    json_t *v = json_loads(r->body, 0, NULL);
+    cr_assert_not_null(v, "not JSON: %s", r->body);
+    return v;
+}
+
+Test(http, route_params_query_headers)
+{
+    struct resp r;
+    request("POST", "/items/abc?q=hello", "{\"x\":1}", 0, &r);
+    cr_assert_eq(r.status, 200);
+    json_t *v = body_json(&r);
+    cr_assert_str_eq(json_string_value(json_object_get(v, "id")), "abc");
+    cr_assert_str_eq(json_string_value(json_object_get(v, "q")), "hello");
+    cr_assert_eq(json_integer_value(json_object_get(v, "len")), 7);
+    cr_assert_str_eq(json_string_value(json_object_get(v, "client")), "127.0.0.1");
+    cr_assert(strstr(r.headers, "X-Test: yes") != NULL, "%s", r.headers);
+    cr_assert(strstr(r.headers, "Content-Type: application/json") != NULL, "%s", r.headers);
+    json_decref(v);
+}
+
+static void expect_error(const struct resp *r, long status)
+{
+    cr_assert_eq(r->status, status, "status %ld body %s", r->status, r->body);
+    json_t *v = body_json(r);
+    cr_assert_eq(json_integer_value(json_object_get(v, "error_code")), status);
+    cr_assert(json_is_string(json_object_get(v, "message")));
+    cr_assert_eq(json_object_size(v), 2, "exactly error_code and message: %s", r->body);
+    json_decref(v);
+}
+
+Test(http, not_found_and_method_not_allowed)
+{
+    struct resp r;
+    request("GET", "/nothing/here", NULL, 0, &r);
+    expect_error(&r, 404);
+    request("GET", "/items/abc", NULL, 0, &r);
+    expect_error(&r, 405);
+    request("POST", "/items", "{}", 0, &r);
+    expect_error(&r, 404);
+    request("POST", "/items/a/b", "{}", 0, &r);
+    expect_error(&r, 404);
+    char deep[2048] = "";
+    for (int i = 0; i < 100; i++) {
+        strcat(deep, "/x");
+    }
+    request("GET", deep, NULL, 0, &r);
+    expect_error(&r, 404);
+}
+
+Test(http, body_cap)
+{
+    struct resp r;
+    char big[2048];
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    request("POST", "/items/abc", big, 0, &r);
+    expect_error(&r, 413);
+    request("POST", "/items/abc", NULL, 5000, &r);
+    expect_error(&r, 413);
+    request("POST", "/items/abc", NULL, 1000, &r);
+    cr_assert_eq(r.status, 200, "a chunked body under the cap is accepted: %s", r.body);
+    big[1024] = '\0';
+    request("POST", "/items/abc", big, 0, &r);
+    cr_assert_eq(r.status, 200, "exactly the cap is accepted");
+}
+
+Test(http, deferred_response_from_another_thread)
+{
+    for (int i = 0; i < 20; i++) {
+        struct resp r;
+        request("GET", "/deferred", NULL, 0, &r);
+        cr_assert_eq(r.status, 202);
+        cr_assert_str_eq(r.body, "later");
+    }
+}
+
+Test(http, handler_without_response_is_500)
+{
+    struct resp r;
+    request("GET", "/forgets", NULL, 0, &r);
+    expect_error(&r, 500);
+}
+
+Test(http, custom_error_code)
+{
+    struct resp r;
+    request("GET", "/error", NULL, 0, &r);
+    cr_assert_eq(r.status, 422);
+    json_t *v = body_json(&r);
+    cr_assert_eq(json_integer_value(json_object_get(v, "error_code")), 42201);
+    cr_assert_str_eq(json_string_value(json_object_get(v, "message")), "bad thing");
+    json_decref(v);
+}
+
+Test(http, health_readiness_metrics)
+{
+    struct resp r;
+    request("GET", "/healthz", NULL, 0, &r);
+    cr_assert_eq(r.status, 200);
+    request("GET", "/livez", NULL, 0, &r);
+    cr_assert_eq(r.status, 200);
+    request("GET", "/readyz", NULL, 0, &r);
+    cr_assert_eq(r.status, 200);
+    check_fails = 1;
+    request("GET", "/readyz", NULL, 0, &r);
+    expect_error(&r, 503);
+    cr_assert(strstr(r.body, "db: database down") != NULL, "%s", r.body);
+    check_fails = 0;
+    cm_http_set_unready(srv);
+    request("GET", "/readyz", NULL, 0, &r);
+    expect_error(&r, 503);
+    cr_assert(strstr(r.body, "shutting down") != NULL, "%s", r.body);
+    request("GET", "/metrics", NULL, 0, &r);
+    cr_assert_eq(r.status, 200);
+    cr_assert(strstr(r.body, "t_http_requests_total{route=\"/readyz\",method=\"GET\",code=\"503\"} 2") !=
+                  NULL,
+              "%s", r.body);
+    cr_assert(strstr(r.headers, "text/plain; version=0.0.4") != NULL);
+}

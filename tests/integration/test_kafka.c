@@ -1,0 +1,186 @@
+/* Integration tests for common/kafka against devkafka: delivery reports carry the caller's
+ * context, headers and keys round-trip, offsets are committed only for records marked done (a
+ * second group member resumes after them), and the batch helpers. */
+#include "harness.h"
+
+#include "cm/kafka.h"
+
+#include <criterion/criterion.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+static atomic_int delivered_ok;
+static atomic_int delivered_err;
+static atomic_int context_matches;
+
+static void on_report(void *opaque, const struct cm_kafka_report *r, void *ud)
+{
+    int *tag = opaque;
+    if (r->err == 0 && r->persisted == CM_KAFKA_PERSISTED && r->offset >= 0) {
+        atomic_fetch_add(&delivered_ok, 1);
+    } else {
+        atomic_fetch_add(&delivered_err, 1);
+    }
+    if (ud == (void *)0x1234 && *tag >= 0) {
+        atomic_fetch_add(&context_matches, 1);
+    }
+}
+
+static void produce_n(const char *topic, int n, int start)
+{
+    struct cm_kafka_producer *p = cm_kafka_producer_new(it_env("KAFKA_BROKERS"), on_report,
+                                                        (void *)0x1234);
+    cr_assert_not_null(p);
+    static int tags[1000];
+    for (int i = 0; i < n; i++) {
+        char key[16], value[32];
+        snprintf(key, sizeof(key), "k%d", (start + i) % 3);
+        snprintf(value, sizeof(value), "v%d", start + i);
+        const char *hn[] = {"ce_id"};
+        const char *hv[] = {value};
+        tags[i] = i;
+        cr_assert_eq(cm_kafka_produce(p, topic, key, strlen(key), value, strlen(value), hn, hv, 1,
+                                      &tags[i]),
+                     0);
+    }
+    cr_assert_eq(cm_kafka_producer_flush(p, 10000), 0);
+    cr_assert_eq(cm_kafka_producer_queue_len(p), 0);
+    char why[128];
+    cr_assert_eq(cm_kafka_producer_ping(p, 2000, why, sizeof(why)), 0, "%s", why);
+    cm_kafka_producer_free(p, 1000);
+}
+
+Test(kafka, delivery_reports_carry_context)
+{
+    char topic[96];
+    it_unique(topic, sizeof(topic), "it-dr");
+    produce_n(topic, 50, 0);
+    cr_assert_eq(atomic_load(&delivered_ok), 50);
+    cr_assert_eq(atomic_load(&delivered_err), 0);
+    cr_assert_eq(atomic_load(&context_matches), 50);
+}
+
+/* Consumes until `want` records are collected (at most 30 s); marks the first `mark` done. */
+static int consume(const char *group, const char *topic, int want, int mark, int *first_value)
+{
+    const char *topics[] = {topic};
+    struct cm_kafka_consumer *c =
+        cm_kafka_consumer_new(it_env("KAFKA_BROKERS"), group, topics, 1, NULL);
+    cr_assert_not_null(c);
+    int got = 0;
+    *first_value = -1;
+    for (int tries = 0; tries < 300 && got < want; tries++) {
+        struct cm_kafka_msg *msgs[64];
+        size_t n = cm_kafka_consumer_poll_batch(c, msgs, 64, 100);
+        for (size_t i = 0; i < n; i++) {
+            size_t len;
+            const char *v = cm_kafka_msg_value(msgs[i], &len);
+            char hdr[32];
+            cr_assert_eq(cm_kafka_msg_header(msgs[i], "ce_id", hdr, sizeof(hdr)), 0);
+            cr_assert_eq(strncmp(hdr, v, len), 0, "header matches value");
+            size_t klen;
+            cr_assert_not_null(cm_kafka_msg_key(msgs[i], &klen));
+            cr_assert_eq(klen, 2);
+            cr_assert_str_eq(cm_kafka_msg_topic(msgs[i]), topic);
+            int value = atoi(v + 1);
+            if (*first_value < 0 || value < *first_value) {
+                *first_value = value;
+            }
+            if (got < mark) {
+                cm_kafka_consumer_done(c, msgs[i]);
+            }
+            got++;
+            cm_kafka_msg_free(msgs[i]);
+        }
+    }
+    cr_assert_eq(cm_kafka_consumer_commit(c), 0);
+    cm_kafka_consumer_free(c);
+    return got;
+}
+
+Test(kafka, offsets_stored_only_when_done)
+{
+    char topic[96], group[96];
+    it_unique(topic, sizeof(topic), "it-off");
+    it_unique(group, sizeof(group), "it-group");
+    /* one key so the records share one partition and arrive in order */
+    struct cm_kafka_producer *p = cm_kafka_producer_new(it_env("KAFKA_BROKERS"), NULL, NULL);
+    for (int i = 0; i < 10; i++) {
+        char value[16];
+        snprintf(value, sizeof(value), "v%d", i);
+        const char *hn[] = {"ce_id"};
+        const char *hv[] = {value};
+        cr_assert_eq(cm_kafka_produce(p, topic, "kk", 2, value, strlen(value), hn, hv, 1, NULL), 0);
+    }
+    cr_assert_eq(cm_kafka_producer_flush(p, 10000), 0);
+    cm_kafka_producer_free(p, 1000);
+    int first;
+    cr_assert_eq(consume(group, topic, 10, 4, &first), 10);
+    cr_assert_eq(first, 0);
+    /* the next member of the group resumes after the 4 records marked done */
+    cr_assert_eq(consume(group, topic, 6, 6, &first), 6);
+    cr_assert_eq(first, 4, "resumed at v%d", first);
+}
+
+static int batches_seen;
+static int fail_first;
+
+static int batch_fn(struct cm_kafka_msg *const *msgs, size_t n, void *ud)
+{
+    (void)msgs;
+    int *total = ud;
+    batches_seen++;
+    if (fail_first) {
+        fail_first = 0;
+        return -5; /* the loop must retry the same batch */
+    }
+    *total += (int)n;
+    return 0;
+}
+
+Test(kafka, unknown_property_is_rejected)
+{
+    setenv("KAFKA_NO_SUCH_PROPERTY", "1", 1);
+    struct cm_kafka_producer *p = cm_kafka_producer_new(it_env("KAFKA_BROKERS"), NULL, NULL);
+    unsetenv("KAFKA_NO_SUCH_PROPERTY");
+    cr_assert_null(p);
+}
+
+Test(kafka, env_properties_are_passed)
+{
+    setenv("KAFKA_LINGER_MS", "notanumber", 1);
+    struct cm_kafka_producer *p = cm_kafka_producer_new(it_env("KAFKA_BROKERS"), NULL, NULL);
+    unsetenv("KAFKA_LINGER_MS");
+    cr_assert_null(p, "linger.ms got the bad value, so KAFKA_LINGER_MS reached librdkafka");
+}
+
+Test(kafka, batch_helper_counts)
+{
+    char topic[96], group[96];
+    it_unique(topic, sizeof(topic), "it-batch");
+    it_unique(group, sizeof(group), "it-bgroup");
+    produce_n(topic, 30, 0);
+    const char *topics[] = {topic};
+    struct cm_kafka_consumer *c =
+        cm_kafka_consumer_new(it_env("KAFKA_BROKERS"), group, topics, 1, NULL);
+    int total = 0;
+    fail_first = 1;
+    for (int i = 0; i < 300 && total < 30; i++) {
+        struct cm_kafka_msg *msgs[16];
+        size_t n = cm_kafka_consumer_poll_batch(c, msgs, 16, 100);
+        cr_assert_leq(n, 16);
+        if (n == 0) {
+            continue;
+        }
+        while (batch_fn(msgs, n, &total) != 0) {
+        }
+        for (size_t k = 0; k < n; k++) {
+            cm_kafka_consumer_done(c, msgs[k]);
+            cm_kafka_msg_free(msgs[k]);
+        }
+    }
+    cr_assert_eq(total, 30);
+    cr_assert_gt(batches_seen, 1);
+    cm_kafka_consumer_free(c);
+}

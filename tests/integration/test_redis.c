@@ -1,0 +1,85 @@
+/* Integration tests for common/redis against a real redis-server: commands and typed replies,
+ * binary-safe arguments, readiness, URL validation and an unreachable server. */
+#include "harness.h"
+
+#include "cm/err.h"
+#include "cm/redis.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+Test(redis, commands_and_replies)
+{
+    struct cm_redis *r = cm_redis_new(it_env("REDIS_URL"));
+    cr_assert_not_null(r);
+    char key[96];
+    it_unique(key, sizeof(key), "{it}:k");
+    const char *set[] = {"SET", key, "a\0b"};
+    size_t lens[] = {3, strlen(key), 3};
+    struct cm_redis_reply *rep;
+    cr_assert_eq(cm_redis_command(r, 3, set, lens, &rep), 0);
+    cr_assert_eq(cm_redis_reply_type(rep), CM_REDIS_STATUS);
+    cm_redis_reply_free(rep);
+    const char *get[] = {"GET", key};
+    cr_assert_eq(cm_redis_command(r, 2, get, NULL, &rep), 0);
+    size_t len;
+    const char *v = cm_redis_reply_str(rep, &len);
+    cr_assert_eq(len, 3);
+    cr_assert_eq(memcmp(v, "a\0b", 3), 0);
+    cm_redis_reply_free(rep);
+    const char *incr[] = {"INCRBY", key, "1"};
+    cr_assert_eq(cm_redis_command(r, 3, incr, NULL, &rep), 0);
+    cr_assert_eq(cm_redis_reply_type(rep), CM_REDIS_ERROR, "not an integer: an error reply, rc 0");
+    cm_redis_reply_free(rep);
+    const char *rpush[] = {"RPUSH", "{it}:list", "x", "y"};
+    cr_assert_eq(cm_redis_command(r, 4, rpush, NULL, &rep), 0);
+    cm_redis_reply_free(rep);
+    const char *lrange[] = {"LRANGE", "{it}:list", "0", "-1"};
+    cr_assert_eq(cm_redis_command(r, 4, lrange, NULL, &rep), 0);
+    cr_assert_eq(cm_redis_reply_type(rep), CM_REDIS_ARRAY);
+    cr_assert_geq(cm_redis_reply_len(rep), 2);
+    cr_assert_str_eq(cm_redis_reply_str(cm_redis_reply_elem(rep, 0), NULL), "x");
+    cr_assert_null(cm_redis_reply_elem(rep, 1000));
+    cm_redis_reply_free(rep);
+    char why[128];
+    cr_assert_eq(cm_redis_ping(r, why, sizeof(why)), 0, "%s", why);
+    cm_redis_free(r);
+}
+
+Test(redis, bad_urls)
+{
+    const char *bad[] = {"", "http://127.0.0.1:6379", "redis://127.0.0.1:notaport",
+                         "redis://127.0.0.1:99999", "redis://127.0.0.1:6379/x"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_assert_null(cm_redis_new(bad[i]), "accepted %s", bad[i]);
+    }
+    cr_assert_null(cm_redis_new(NULL));
+}
+
+Test(redis, unreachable_server)
+{
+    struct cm_redis *r = cm_redis_new("redis://127.0.0.1:1/0");
+    cr_assert_not_null(r, "a valid URL gives an object even when the server is down");
+    char why[256];
+    cr_assert_eq(cm_redis_ping(r, why, sizeof(why)), CM_E_UNAVAIL);
+    cr_assert(strstr(why, "127.0.0.1:1") != NULL, "%s", why);
+    const char *argv[] = {"PING"};
+    struct cm_redis_reply *rep;
+    cr_assert_eq(cm_redis_command(r, 1, argv, NULL, &rep), CM_E_UNAVAIL);
+    cr_assert_null(rep);
+    cm_redis_free(r);
+}
+
+Test(redis, wrong_password)
+{
+    const char *url = it_env("REDIS_URL"); /* redis://127.0.0.1:PORT/0 */
+    char bad[256];
+    snprintf(bad, sizeof(bad), "redis://:nope@%s", url + strlen("redis://"));
+    struct cm_redis *r = cm_redis_new(bad);
+    cr_assert_not_null(r);
+    char why[256];
+    cr_assert_neq(cm_redis_ping(r, why, sizeof(why)), 0, "AUTH without a configured password fails");
+    cr_assert(strstr(why, "AUTH") != NULL, "%s", why);
+    cm_redis_free(r);
+}

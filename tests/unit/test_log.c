@@ -1,0 +1,101 @@
+/* Unit tests for common/log: one valid JSON object per line, escaping of hostile text, level
+ * filtering before argument evaluation. */
+#include "cm/log.h"
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <string.h>
+#include <unistd.h>
+
+static int fds[2];
+
+static void capture(void)
+{
+    cr_assert_eq(pipe(fds), 0);
+    cm_log_init("testsvc");
+    cm_log_set_fd(fds[1]);
+    cm_log_set_level(CM_LOG_DEBUG);
+}
+
+static json_t *read_line(void)
+{
+    static char buf[16384];
+    ssize_t n = read(fds[0], buf, sizeof(buf) - 1);
+    cr_assert_gt(n, 0);
+    buf[n] = '\0';
+    cr_assert_eq(buf[n - 1], '\n', "line ends with a newline");
+    cr_assert_eq(strchr(buf, '\n'), buf + n - 1, "exactly one line");
+    json_error_t err;
+    json_t *v = json_loads(buf, 0, &err);
+    cr_assert_not_null(v, "not JSON: %s (%s)", buf, err.text);
+    return v;
+}
+
+TestSuite(log, .init = capture);
+
+Test(log, fields)
+{
+    CM_LOG_INFO("thing_happened", "count=%d", 3);
+    json_t *v = read_line();
+    cr_assert_str_eq(json_string_value(json_object_get(v, "level")), "info");
+    cr_assert_str_eq(json_string_value(json_object_get(v, "svc")), "testsvc");
+    cr_assert_str_eq(json_string_value(json_object_get(v, "event")), "thing_happened");
+    cr_assert_str_eq(json_string_value(json_object_get(v, "msg")), "count=3");
+    const char *ts = json_string_value(json_object_get(v, "ts"));
+    cr_assert_eq(strlen(ts), 24);
+    cr_assert_eq(ts[23], 'Z');
+    json_decref(v);
+}
+
+Test(log, hostile_text_is_escaped)
+{
+    CM_LOG_WARN("weird", "quote\" backslash\\ newline\n tab\t ctrl\x01 bad\xff\xfe utf8 é");
+    json_t *v = read_line();
+    const char *msg = json_string_value(json_object_get(v, "msg"));
+    cr_assert_not_null(msg);
+    cr_assert(strstr(msg, "quote\" backslash\\ newline\n") != NULL, "%s", msg);
+    cr_assert(strstr(msg, "\xEF\xBF\xBD") != NULL, "invalid bytes become U+FFFD");
+    cr_assert(strstr(msg, "é") != NULL);
+    json_decref(v);
+}
+
+Test(log, long_message_truncated_but_valid)
+{
+    static char big[20000];
+    memset(big, '"', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    CM_LOG_ERROR("big", "%s", big);
+    json_t *v = read_line();
+    cr_assert_str_eq(json_string_value(json_object_get(v, "event")), "big");
+    json_decref(v);
+}
+
+static int evaluated;
+static int side_effect(void)
+{
+    evaluated++;
+    return 1;
+}
+
+Test(log, level_filter_skips_arguments)
+{
+    cm_log_set_level(CM_LOG_WARN);
+    CM_LOG_DEBUG("quiet", "%d", side_effect());
+    CM_LOG_INFO("quiet", "%d", side_effect());
+    cr_assert_eq(evaluated, 0);
+    CM_LOG_ERROR("loud", "%d", side_effect());
+    cr_assert_eq(evaluated, 1);
+    json_t *v = read_line();
+    cr_assert_str_eq(json_string_value(json_object_get(v, "event")), "loud");
+    json_decref(v);
+}
+
+Test(log, level_names)
+{
+    enum cm_log_level l;
+    cr_assert_eq(cm_log_level_parse("debug", &l), 0);
+    cr_assert_eq(l, CM_LOG_DEBUG);
+    cr_assert_eq(cm_log_level_parse("warning", &l), 0);
+    cr_assert_eq(l, CM_LOG_WARN);
+    cr_assert_neq(cm_log_level_parse("verbose", &l), 0);
+}

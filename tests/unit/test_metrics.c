@@ -1,0 +1,125 @@
+/* Unit tests for common/metrics: Prometheus exposition of counters, gauges and histograms, label
+ * escaping, and concurrent updates. */
+#include "cm/metrics.h"
+
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <string.h>
+
+Test(metrics, counter_with_labels)
+{
+    struct cm_metrics *reg = cm_metrics_new("svc_");
+    struct cm_metric *m = cm_metrics_counter(reg, "requests_total", "Requests", "route,code");
+    cm_counter_inc(cm_metric_with(m, "/a", "200", NULL));
+    cm_counter_add(cm_metric_with(m, "/a", "200", NULL), 2);
+    cm_counter_inc(cm_metric_with(m, "/b", "500", NULL));
+    char *text = cm_metrics_render(reg);
+    cr_assert(strstr(text, "# HELP svc_requests_total Requests\n") != NULL, "%s", text);
+    cr_assert(strstr(text, "# TYPE svc_requests_total counter\n") != NULL, "%s", text);
+    cr_assert(strstr(text, "svc_requests_total{route=\"/a\",code=\"200\"} 3\n") != NULL, "%s",
+              text);
+    cr_assert(strstr(text, "svc_requests_total{route=\"/b\",code=\"500\"} 1\n") != NULL, "%s",
+              text);
+    free(text);
+    cr_assert_eq(cm_metrics_counter(reg, "requests_total", "x", "route,code"), m,
+                 "same name, same family");
+    cm_metrics_free(reg);
+}
+
+Test(metrics, label_values_escaped)
+{
+    struct cm_metrics *reg = cm_metrics_new("");
+    struct cm_metric *m = cm_metrics_counter(reg, "c", "h", "v");
+    cm_counter_inc(cm_metric_with(m, "a\"b\\c\nd", NULL));
+    char *text = cm_metrics_render(reg);
+    cr_assert(strstr(text, "c{v=\"a\\\"b\\\\c\\nd\"} 1\n") != NULL, "%s", text);
+    free(text);
+    cm_metrics_free(reg);
+}
+
+Test(metrics, gauge_and_fn)
+{
+    struct cm_metrics *reg = cm_metrics_new("");
+    struct cm_series *g = cm_metric_with(cm_metrics_gauge(reg, "depth", "h", NULL), NULL);
+    cm_gauge_set(g, 5);
+    cm_gauge_add(g, -1.5);
+    cr_assert_float_eq(cm_series_value(g), 3.5, 1e-9);
+    char *text = cm_metrics_render(reg);
+    cr_assert(strstr(text, "depth 3.5\n") != NULL, "%s", text);
+    free(text);
+    cm_metrics_free(reg);
+}
+
+static double seven(void *ud)
+{
+    (void)ud;
+    return 7;
+}
+
+Test(metrics, gauge_callback)
+{
+    struct cm_metrics *reg = cm_metrics_new("");
+    cm_metrics_gauge_fn(reg, "queue", "h", seven, NULL);
+    char *text = cm_metrics_render(reg);
+    cr_assert(strstr(text, "# TYPE queue gauge\nqueue 7\n") != NULL, "%s", text);
+    free(text);
+    cm_metrics_free(reg);
+}
+
+Test(metrics, histogram_buckets_cumulative)
+{
+    struct cm_metrics *reg = cm_metrics_new("");
+    double bounds[] = {0.1, 1, 10};
+    struct cm_series *h =
+        cm_metric_with(cm_metrics_histogram(reg, "lat", "h", "op", bounds, 3), "get", NULL);
+    cm_histogram_observe(h, 0.05);
+    cm_histogram_observe(h, 0.1); /* le is inclusive */
+    cm_histogram_observe(h, 5);
+    cm_histogram_observe(h, 50);
+    char *text = cm_metrics_render(reg);
+    cr_assert(strstr(text, "lat_bucket{op=\"get\",le=\"0.1\"} 2\n") != NULL, "%s", text);
+    cr_assert(strstr(text, "lat_bucket{op=\"get\",le=\"1\"} 2\n") != NULL, "%s", text);
+    cr_assert(strstr(text, "lat_bucket{op=\"get\",le=\"10\"} 3\n") != NULL, "%s", text);
+    cr_assert(strstr(text, "lat_bucket{op=\"get\",le=\"+Inf\"} 4\n") != NULL, "%s", text);
+    cr_assert(strstr(text, "lat_count{op=\"get\"} 4\n") != NULL, "%s", text);
+    cr_assert(strstr(text, "lat_sum{op=\"get\"} 55.149999999999999\n") != NULL ||
+                  strstr(text, "lat_sum{op=\"get\"} 55.15\n") != NULL,
+              "%s", text);
+    cr_assert_eq(cm_histogram_count(h), 4);
+    free(text);
+    cm_metrics_free(reg);
+}
+
+struct hammer_arg {
+    struct cm_metric *m;
+    struct cm_series *h;
+};
+
+static void *hammer(void *p)
+{
+    struct hammer_arg *a = p;
+    for (int i = 0; i < 20000; i++) {
+        cm_counter_inc(cm_metric_with(a->m, (i & 1) ? "odd" : "even", NULL));
+        cm_histogram_observe(a->h, 1.0);
+    }
+    return NULL;
+}
+
+Test(metrics, concurrent_updates_are_not_lost)
+{
+    struct cm_metrics *reg = cm_metrics_new("");
+    double bounds[] = {0.5, 2};
+    struct hammer_arg a = {cm_metrics_counter(reg, "n", "h", "parity"), NULL};
+    a.h = cm_metric_with(cm_metrics_histogram(reg, "h", "h", NULL, bounds, 2), NULL);
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        pthread_create(&t[i], NULL, hammer, &a);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+    }
+    cr_assert_float_eq(cm_series_value(cm_metric_with(a.m, "odd", NULL)), 40000, 0.5);
+    cr_assert_float_eq(cm_series_value(cm_metric_with(a.m, "even", NULL)), 40000, 0.5);
+    cr_assert_eq(cm_histogram_count(a.h), 80000);
+    cm_metrics_free(reg);
+}
