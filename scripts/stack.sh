@@ -9,6 +9,14 @@
 # different ports and STACK_DIR.
 set -uo pipefail
 
+# A shell started in the background by a non-interactive shell inherits SIGINT as ignored, and
+# bash cannot trap a signal ignored at entry: restore the default so SIGINT stops the stack too.
+if [ -z "${STACK_SIGNALS_RESET:-}" ] && [ -r /proc/$$/status ] &&
+    (($(printf '%d' "0x$(awk '/^SigIgn:/ { print $2 }' /proc/$$/status)") & 2)); then
+    export STACK_SIGNALS_RESET=1
+    exec env --default-signal=INT bash "$0" "$@"
+fi
+
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 # shellcheck source=scripts/stack-lib.sh
@@ -113,9 +121,14 @@ cmd_run() {
 
 EOF
     echo "TOKEN=$token" >>"$STACK_DIR/env"
+    local parent=$PPID
     while :; do
         sleep 1 &
         wait $! 2>/dev/null
+        if ! kill -0 "$parent" 2>/dev/null; then
+            stack_log "the process that started the stack (pid $parent) is gone"
+            on_signal
+        fi
         for svc in "${STACK_SERVICES[@]}"; do
             if ! stack_alive "$svc"; then
                 stack_log "$svc exited unexpectedly"

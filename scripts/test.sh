@@ -21,6 +21,16 @@ for t in "$BUILD"/tests/unit/test_*; do
     fi
 done
 
+echo "== documentation: every configuration variable is in README.md"
+for bin in gateway registry processor rules store output devkafka devtoken; do
+    for var in $("$BUILD/bin/$bin" --help | awk 'NR > 3 && $1 ~ /^[A-Z][A-Z0-9_]+$/ { print $1 }'); do
+        if ! grep -q "\b$var\b" README.md; then
+            echo "README.md does not document $var ($bin)"
+            failed+=("docs")
+        fi
+    done
+done
+
 echo "== integration tests"
 if ! tests/integration/run.sh "$BUILD" </dev/null; then
     failed+=("integration")
