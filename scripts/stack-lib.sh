@@ -112,8 +112,9 @@ stack_start_pg() {
         mkdir -p "$data"
         [ "$(id -u)" -eq 0 ] && chown postgres: "$data"
         chmod 700 "$data"
-        "${STACK_AS_PG[@]}" "$bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
-            >>"$STACK_DIR/logs/postgres.log" 2>&1 || stack_fail postgres || return 1
+        # from / : the postgres user may not be allowed into the current directory
+        (cd / && "${STACK_AS_PG[@]}" "$bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 \
+            --locale=C.UTF-8 >>"$STACK_DIR/logs/postgres.log" 2>&1) || stack_fail postgres || return 1
     fi
     local extra=()
     if [ "${STACK_FAST:-0}" = 1 ]; then
