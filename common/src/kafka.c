@@ -172,8 +172,12 @@ static void *producer_poll_main(void *arg)
 struct cm_kafka_producer *cm_kafka_producer_new(const char *brokers, cm_kafka_delivery_cb cb,
                                                 void *ud)
 {
-    static const char *defaults[] = {"enable.idempotence", "true", "acks", "all",
-                                     "linger.ms", "5", "compression.type", "lz4", NULL};
+    /* message.timeout.ms bounds how long a caller waits for a report when brokers are down
+     * (librdkafka's default is 5 minutes, too long for a request waiting on an answer). */
+    static const char *defaults[] = {"enable.idempotence", "true", "acks",
+                                     "all",                "linger.ms", "5",
+                                     "compression.type",   "lz4",  "message.timeout.ms",
+                                     "30000",              NULL};
     rd_kafka_conf_t *conf = build_conf(brokers, defaults);
     if (!conf) {
         return NULL;

@@ -5,7 +5,14 @@
 #include "cm/err.h"
 #include "cm/redis.h"
 
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -81,5 +88,58 @@ Test(redis, wrong_password)
     char why[256];
     cr_assert_neq(cm_redis_ping(r, why, sizeof(why)), 0, "AUTH without a configured password fails");
     cr_assert(strstr(why, "AUTH") != NULL, "%s", why);
+    cm_redis_free(r);
+}
+
+/* Starts a private redis-server on `port`; returns its pid. */
+static pid_t start_redis(int port)
+{
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        char p[16];
+        snprintf(p, sizeof(p), "%d", port);
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, STDOUT_FILENO);
+        execlp("redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1", "--save", "",
+               "--appendonly", "no", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int ping_ok(void *ud)
+{
+    char why[128];
+    return cm_redis_ping(ud, why, sizeof(why)) == 0;
+}
+
+static int ping_fails(void *ud)
+{
+    return !ping_ok(ud);
+}
+
+Test(redis, reconnects_after_a_restart, .timeout = 60)
+{
+    /* a port nobody uses: bind port 0 and read what the kernel gave */
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+    socklen_t alen = sizeof(a);
+    getsockname(s, (struct sockaddr *)&a, &alen);
+    int port = ntohs(a.sin_port);
+    close(s);
+    pid_t pid = start_redis(port);
+    char url[64];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", port);
+    struct cm_redis *r = cm_redis_new(url);
+    cr_assert(it_wait_until(10000, ping_ok, r), "first server answers");
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    cr_assert(it_wait_until(5000, ping_fails, r), "the loss is noticed");
+    pid = start_redis(port);
+    cr_assert(it_wait_until(20000, ping_ok, r), "reconnected after the restart");
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
     cm_redis_free(r);
 }

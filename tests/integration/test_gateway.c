@@ -1,0 +1,234 @@
+/* Integration tests of the gateway's ingest path (gw_ingest + gw_auth + common/http +
+ * common/kafka) against an in-process development broker: an accepted event is on Kafka enriched,
+ * keyed and with headers before the 202; bad requests get 400/401/413/415; with the broker down
+ * the answer is 503 with Retry-After once the delivery timeout passes. */
+#include "harness.h"
+
+#include "../../services/gateway/gw_auth.h"
+#include "../../services/gateway/gw_ingest.h"
+
+#include "cm/http.h"
+#include "cm/kafka.h"
+#include "cm/kafka_mock.h"
+#include "cm/metrics.h"
+
+#include <criterion/criterion.h>
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define SECRET "integration-secret-0123456789abcdef"
+
+static struct cm_kafka_mock *mock;
+static struct cm_metrics *reg;
+static struct gw_auth *auth;
+static struct gw_ingest *ingest;
+static struct cm_http_server *srv;
+static char topic[96];
+static char token[2048];
+
+static void setup(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    setenv("KAFKA_MESSAGE_TIMEOUT_MS", "1500", 1);
+    setenv("KAFKA_FETCH_WAIT_MAX_MS", "10", 1);
+    mock = cm_kafka_mock_new(1);
+    cr_assert_not_null(mock);
+    it_unique(topic, sizeof(topic), "gw");
+    cr_assert_eq(cm_kafka_mock_create_topic(mock, topic, 4), 0);
+    reg = cm_metrics_new("gateway_");
+    struct gw_auth_config ac = {SECRET, NULL, NULL, 30, "tenant"};
+    auth = gw_auth_new(&ac);
+    struct gw_ingest_config ic = {cm_kafka_mock_bootstraps(mock), topic, 1000};
+    ingest = gw_ingest_new(&ic, auth, reg);
+    cr_assert_not_null(ingest);
+    struct cm_http_options o = {"127.0.0.1", 0, 2, 4096, 10, reg};
+    srv = cm_http_new(&o);
+    cm_http_route(srv, "POST", "/events", gw_ingest_handle, ingest);
+    cr_assert_eq(cm_http_start(srv), 0);
+    char claims[256];
+    snprintf(claims, sizeof(claims), "{\"tenant\":\"acme\",\"sub\":\"t\",\"exp\":%lld}",
+             (long long)time(NULL) + 600);
+    char *t = gw_auth_sign_hs256(SECRET, claims);
+    snprintf(token, sizeof(token), "%s", t);
+    free(t);
+}
+
+static void teardown(void)
+{
+    cm_http_stop(srv, 5000);
+    cm_http_free(srv);
+    gw_ingest_free(ingest);
+    gw_auth_free(auth);
+    cm_metrics_free(reg);
+    cm_kafka_mock_free(mock);
+    unsetenv("KAFKA_MESSAGE_TIMEOUT_MS");
+    curl_global_cleanup();
+}
+
+TestSuite(gateway, .init = setup, .fini = teardown, .timeout = 60);
+
+struct resp {
+    long status;
+    char body[8192];
+    size_t len;
+    char headers[4096];
+    size_t hlen;
+};
+
+/* Appends to a NUL-terminated buffer of at least 4096 bytes. */
+static size_t on_data(char *p, size_t sz, size_t n, void *ud)
+{
+    char *buf = ud;
+    size_t k = sz * n;
+    size_t cur = strlen(buf);
+    if (cur + k < 4000) {
+        memcpy(buf + cur, p, k);
+        buf[cur + k] = '\0';
+    }
+    return k;
+}
+
+static void post(const char *ctype, const char *auth_header, const char *body, struct resp *r)
+{
+    memset(r, 0, sizeof(*r));
+    CURL *c = curl_easy_init();
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/events", cm_http_port(srv));
+    struct curl_slist *h = NULL;
+    char line[2200];
+    if (ctype) {
+        snprintf(line, sizeof(line), "Content-Type: %s", ctype);
+        h = curl_slist_append(h, line);
+    }
+    if (auth_header) {
+        snprintf(line, sizeof(line), "Authorization: %s", auth_header);
+        h = curl_slist_append(h, line);
+    }
+    h = curl_slist_append(h, "Expect:");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r->body);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, r->headers);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    cr_assert_eq(curl_easy_perform(c), CURLE_OK);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+}
+
+static char *bearer(void)
+{
+    static char b[2100];
+    snprintf(b, sizeof(b), "Bearer %s", token);
+    return b;
+}
+
+Test(gateway, accepted_event_is_on_kafka_before_the_202)
+{
+    struct resp r;
+    post("application/cloudevents+json; charset=utf-8", bearer(),
+         "{\"type\":\"order.created\",\"source\":\"/shop\",\"subject\":\"order-7\","
+         "\"tenant\":\"spoofed\",\"data\":{\"total\":12}}",
+         &r);
+    cr_assert_eq(r.status, 202, "%s", r.body);
+    json_t *b = json_loads(r.body, 0, NULL);
+    const char *id = json_string_value(json_object_get(b, "id"));
+    cr_assert_not_null(id, "%s", r.body);
+
+    char group[96];
+    it_unique(group, sizeof(group), "gwg");
+    const char *topics[] = {topic};
+    struct cm_kafka_consumer *c =
+        cm_kafka_consumer_new(cm_kafka_mock_bootstraps(mock), group, topics, 1, NULL);
+    struct cm_kafka_msg *m = NULL;
+    for (int i = 0; i < 300 && !m; i++) {
+        m = cm_kafka_consumer_poll(c, 100);
+    }
+    cr_assert_not_null(m, "the event reached Kafka");
+    size_t len, klen;
+    const char *value = cm_kafka_msg_value(m, &len);
+    const char *key = cm_kafka_msg_key(m, &klen);
+    cr_assert_eq(klen, 7);
+    cr_assert_eq(memcmp(key, "order-7", 7), 0, "key is the subject");
+    json_t *ev = json_loadb(value, len, 0, NULL);
+    cr_assert_str_eq(json_string_value(json_object_get(ev, "id")), id);
+    cr_assert_str_eq(json_string_value(json_object_get(ev, "tenant")), "acme", "from the token");
+    cr_assert_str_eq(json_string_value(json_object_get(ev, "clientip")), "127.0.0.1");
+    cr_assert_str_eq(json_string_value(json_object_get(ev, "specversion")), "1.0");
+    cr_assert(json_is_string(json_object_get(ev, "receivedat")));
+    cr_assert(json_is_string(json_object_get(ev, "traceparent")));
+    char hv[128];
+    cr_assert_eq(cm_kafka_msg_header(m, "ce_type", hv, sizeof(hv)), 0);
+    cr_assert_str_eq(hv, "order.created");
+    cr_assert_eq(cm_kafka_msg_header(m, "ce_tenant", hv, sizeof(hv)), 0);
+    cr_assert_str_eq(hv, "acme");
+    cm_kafka_msg_free(m);
+    cm_kafka_consumer_free(c);
+    json_decref(ev);
+    json_decref(b);
+}
+
+Test(gateway, bad_requests)
+{
+    struct resp r;
+    const char *ok = "{\"type\":\"t\",\"source\":\"/s\"}";
+    post("application/json", NULL, ok, &r);
+    cr_assert_eq(r.status, 401);
+    cr_assert(strstr(r.headers, "WWW-Authenticate: Bearer") != NULL, "%s", r.headers);
+    post("application/json", "Bearer not.a.token", ok, &r);
+    cr_assert_eq(r.status, 401);
+    cr_assert(strstr(r.headers, "invalid_token") != NULL, "%s", r.headers);
+    post("text/plain", bearer(), ok, &r);
+    cr_assert_eq(r.status, 415);
+    post(NULL, bearer(), ok, &r);
+    cr_assert_eq(r.status, 415, "no content type");
+    const char *bad_bodies[] = {"", "{", "[]", "{\"type\":\"t\"}", "{\"type\":\"t\",\"source\":1}",
+                                "{\"type\":\"t\",\"source\":\"/s\",\"a\":1,\"a\":2}",
+                                "{\"type\":\"t\xff\",\"source\":\"/s\"}", "null", "\"x\"",
+                                "{\"type\":\"t\",\"source\":\"/s\"} trailing"};
+    for (size_t i = 0; i < sizeof(bad_bodies) / sizeof(bad_bodies[0]); i++) {
+        post("application/json", bearer(), bad_bodies[i], &r);
+        cr_assert_eq(r.status, 400, "body '%s' gave %ld", bad_bodies[i], r.status);
+        json_t *e = json_loads(r.body, 0, NULL);
+        cr_assert_eq(json_integer_value(json_object_get(e, "error_code")), 400);
+        json_decref(e);
+    }
+    char deep[3000];
+    size_t n = 0;
+    n += (size_t)sprintf(deep, "{\"type\":\"t\",\"source\":\"/s\",\"data\":");
+    for (int i = 0; i < 1200; i++) {
+        deep[n++] = '[';
+    }
+    deep[n] = '\0';
+    post("application/json", bearer(), deep, &r);
+    cr_assert(r.status == 400 || r.status == 413, "deeply nested: %ld", r.status);
+    char big[5000];
+    memset(big, ' ', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    post("application/json", bearer(), big, &r);
+    cr_assert_eq(r.status, 413);
+}
+
+Test(gateway, broker_down_is_503_with_retry_after)
+{
+    struct resp r;
+    post("application/json", bearer(), "{\"type\":\"t\",\"source\":\"/s\"}", &r);
+    cr_assert_eq(r.status, 202, "warm-up: %s", r.body);
+    cr_assert_eq(cm_kafka_mock_broker_set_up(mock, 1, 0), 0);
+    post("application/json", bearer(), "{\"type\":\"t\",\"source\":\"/s\",\"id\":\"keep-me\"}", &r);
+    cr_assert_eq(r.status, 503, "%s", r.body);
+    cr_assert(strstr(r.headers, "Retry-After: 1") != NULL, "%s", r.headers);
+    json_t *e = json_loads(r.body, 0, NULL);
+    cr_assert_str_eq(json_string_value(json_object_get(e, "id")), "keep-me",
+                     "the id to retry with");
+    json_decref(e);
+    cr_assert_eq(cm_kafka_mock_broker_set_up(mock, 1, 1), 0);
+}
