@@ -456,6 +456,16 @@ int cm_kafka_consumer_ping(struct cm_kafka_consumer *c, int timeout_ms, char *wh
     return ping(c->rk, timeout_ms, why, len);
 }
 
+int cm_kafka_producer_check(void *producer, char *why, size_t len)
+{
+    return cm_kafka_producer_ping(producer, 1000, why, len);
+}
+
+int cm_kafka_consumer_check(void *consumer, char *why, size_t len)
+{
+    return cm_kafka_consumer_ping(consumer, 1000, why, len);
+}
+
 void cm_kafka_consumer_free(struct cm_kafka_consumer *c)
 {
     if (!c) {

@@ -219,6 +219,11 @@ int cm_redis_ping(struct cm_redis *r, char *why, size_t len)
     return ok ? 0 : CM_E_UNAVAIL;
 }
 
+int cm_redis_check(void *r, char *why, size_t len)
+{
+    return cm_redis_ping(r, why, len);
+}
+
 enum cm_redis_type cm_redis_reply_type(const struct cm_redis_reply *rep)
 {
     switch (((const redisReply *)rep)->type) {

@@ -27,16 +27,6 @@ struct app {
     struct cm_kafka_consumer *consumer;
 };
 
-static int check_pg(void *ud, char *why, size_t len)
-{
-    return cm_pg_ping(ud, why, len);
-}
-
-static int check_kafka(void *ud, char *why, size_t len)
-{
-    return cm_kafka_consumer_ping(ud, 1000, why, len);
-}
-
 static int write_batch(struct cm_kafka_msg *const *msgs, size_t n, void *ud)
 {
     return out_pg_sink_write(ud, msgs, n);
@@ -66,8 +56,8 @@ int main(int argc, char **argv)
         status = CM_CONFIG_EXIT_BAD;
         goto out;
     }
-    cm_http_add_check(app.svc.http, "postgres", check_pg, app.pg_ready);
-    cm_http_add_check(app.svc.http, "kafka", check_kafka, app.consumer);
+    cm_http_add_check(app.svc.http, "postgres", cm_pg_check, app.pg_ready);
+    cm_http_add_check(app.svc.http, "kafka", cm_kafka_consumer_check, app.consumer);
     if (cm_service_start(&app.svc) != 0) {
         goto out;
     }

@@ -24,11 +24,6 @@ static const struct cm_config_entry config_table[] = {
      "a partition without records for this long emits its open windows", 1, 86400000, NULL},
 };
 
-static int check_redis(void *ud, char *why, size_t len)
-{
-    return cm_redis_ping(ud, why, len);
-}
-
 int main(int argc, char **argv)
 {
     struct cm_service svc;
@@ -53,7 +48,7 @@ int main(int argc, char **argv)
         goto out;
     }
     cm_http_add_check(svc.http, "kafka", proc_pipeline_check_kafka, pipeline);
-    cm_http_add_check(svc.http, "redis", check_redis, redis);
+    cm_http_add_check(svc.http, "redis", cm_redis_check, redis);
     status = 1;
     if (cm_service_start(&svc) != 0) {
         goto out;

@@ -24,11 +24,6 @@ struct app {
     struct cm_kafka_consumer *consumer;
 };
 
-static int check_kafka(void *ud, char *why, size_t len)
-{
-    return cm_kafka_producer_ping(rules_engine_producer(ud), 1000, why, len);
-}
-
 int main(int argc, char **argv)
 {
     struct app app = {0};
@@ -54,7 +49,8 @@ int main(int argc, char **argv)
     if (!app.consumer) {
         goto out;
     }
-    cm_http_add_check(app.svc.http, "kafka", check_kafka, app.engine);
+    cm_http_add_check(app.svc.http, "kafka", cm_kafka_producer_check,
+                      rules_engine_producer(app.engine));
     status = 1;
     if (cm_service_start(&app.svc) != 0) {
         goto out;

@@ -29,16 +29,6 @@ struct app {
     struct cm_kafka_consumer *consumer;
 };
 
-static int check_pg(void *ud, char *why, size_t len)
-{
-    return cm_pg_ping(ud, why, len);
-}
-
-static int check_kafka(void *ud, char *why, size_t len)
-{
-    return cm_kafka_consumer_ping(ud, 1000, why, len);
-}
-
 static int append_batch(struct cm_kafka_msg *const *msgs, size_t n, void *ud)
 {
     return store_log_append(ud, msgs, n);
@@ -67,8 +57,8 @@ int main(int argc, char **argv)
         status = CM_CONFIG_EXIT_BAD;
         goto out;
     }
-    cm_http_add_check(app.svc.http, "postgres", check_pg, app.pg_ready);
-    cm_http_add_check(app.svc.http, "kafka", check_kafka, app.consumer);
+    cm_http_add_check(app.svc.http, "postgres", cm_pg_check, app.pg_ready);
+    cm_http_add_check(app.svc.http, "kafka", cm_kafka_consumer_check, app.consumer);
     if (cm_service_start(&app.svc) != 0) {
         goto out;
     }

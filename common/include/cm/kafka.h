@@ -100,6 +100,10 @@ void cm_kafka_consumer_store(struct cm_kafka_consumer *c, const char *topic, int
 /* Commits stored offsets synchronously. 0 or a negative code (nothing to commit is 0). */
 int cm_kafka_consumer_commit(struct cm_kafka_consumer *c);
 int cm_kafka_consumer_ping(struct cm_kafka_consumer *c, int timeout_ms, char *why, size_t len);
+/* Readiness checks in the shape of a cm_http_check (ud is the producer or consumer): a broker
+ * answers within 1 s. */
+int cm_kafka_producer_check(void *producer, char *why, size_t len);
+int cm_kafka_consumer_check(void *consumer, char *why, size_t len);
 /* Leaves the group (commits stored offsets) and destroys. */
 void cm_kafka_consumer_free(struct cm_kafka_consumer *c);
 

@@ -31,6 +31,8 @@ int cm_pg_exec(struct cm_pg *pg, const char *sql, int nparams, const char *const
                struct cm_pg_result **out, struct cm_pg_error *err);
 /* Readiness: 0 when `SELECT 1` succeeds, else CM_E_UNAVAIL with why filled. */
 int cm_pg_ping(struct cm_pg *pg, char *why, size_t len);
+/* cm_pg_ping in the shape of a cm_http_check (ud is the struct cm_pg). */
+int cm_pg_check(void *pg, char *why, size_t len);
 
 int cm_pg_ntuples(const struct cm_pg_result *res);
 /* Borrowed until cm_pg_result_free; NULL for SQL NULL. */

@@ -33,6 +33,8 @@ int cm_redis_command(struct cm_redis *r, int argc, const char *const *argv, cons
                      struct cm_redis_reply **out);
 /* Readiness: 0 when PING answers PONG, else CM_E_UNAVAIL with why filled. */
 int cm_redis_ping(struct cm_redis *r, char *why, size_t len);
+/* cm_redis_ping in the shape of a cm_http_check (ud is the struct cm_redis). */
+int cm_redis_check(void *r, char *why, size_t len);
 
 enum cm_redis_type cm_redis_reply_type(const struct cm_redis_reply *rep);
 long long cm_redis_reply_integer(const struct cm_redis_reply *rep);
