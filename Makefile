@@ -15,7 +15,7 @@ CC ?= cc
 
 SERVICES := gateway registry processor rules store output
 
-PKGS := rdkafka jansson libmicrohttpd hiredis libpq libjwt libcurl openssl zlib
+PKGS := rdkafka jansson libmicrohttpd hiredis libpq libjwt libcurl openssl zlib libpcre2-8
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -50,7 +50,8 @@ endef
 $(foreach s,$(SERVICES),$(eval $(call service_rules,$(s))))
 
 SVC_LIBS := $(SERVICES:%=$(O)/lib/libsvc_%.a)
-BINS := $(SERVICES:%=$(O)/bin/%) $(O)/bin/devkafka $(O)/bin/devtoken
+TOOLS := devkafka devtoken expr-eval
+BINS := $(SERVICES:%=$(O)/bin/%) $(TOOLS:%=$(O)/bin/%)
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/unit/%)
@@ -72,13 +73,13 @@ $(LIBCOMMON): $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(O)/bin/devkafka: $(O)/obj/tools/devkafka/devkafka.o $(LIBCOMMON)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS_ALL)
-
-$(O)/bin/devtoken: $(O)/obj/tools/devtoken/devtoken.o $(O)/lib/libsvc_gateway.a $(LIBCOMMON)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS_ALL)
+# tools/<name>/<name>.c → bin/<name>
+define tool_rule
+$$(O)/bin/$(1): $$(O)/obj/tools/$(1)/$(1).o $$(SVC_LIBS) $$(LIBCOMMON)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDSAN) -o $$@ $$< $$(SVC_LIBS) $$(LIBCOMMON) $$(LDLIBS_ALL)
+endef
+$(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))
 
 $(O)/tests/unit/%: $(O)/obj/tests/unit/%.o $(SVC_LIBS) $(LIBCOMMON)
 	@mkdir -p $(dir $@)

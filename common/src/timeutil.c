@@ -68,7 +68,8 @@ static int is_leap(int y)
     return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
 
-int cm_time_parse_rfc3339(const char *s, int64_t *ms)
+/* Parses into seconds since the epoch and nanoseconds of fraction. */
+static int parse_parts(const char *s, int64_t *secs_out, int64_t *frac_ns)
 {
     static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     int y, mo, d, h, mi, sec;
@@ -91,13 +92,13 @@ int cm_time_parse_rfc3339(const char *s, int64_t *ms)
         return CM_E_INVAL;
     }
     const char *p = s + 19;
-    int frac_ms = 0;
+    int64_t frac = 0;
     if (*p == '.') {
         p++;
         int n = 0;
         while (*p >= '0' && *p <= '9') {
-            if (n < 3) {
-                frac_ms = frac_ms * 10 + (*p - '0');
+            if (n < 9) {
+                frac = frac * 10 + (*p - '0');
             }
             n++;
             p++;
@@ -105,8 +106,8 @@ int cm_time_parse_rfc3339(const char *s, int64_t *ms)
         if (n == 0) {
             return CM_E_INVAL;
         }
-        for (; n < 3; n++) {
-            frac_ms *= 10;
+        for (; n < 9; n++) {
+            frac *= 10;
         }
     }
     int offset_min = 0;
@@ -126,9 +127,49 @@ int cm_time_parse_rfc3339(const char *s, int64_t *ms)
         return CM_E_INVAL;
     }
     int64_t days = cm_days_from_civil(y, (unsigned)mo, (unsigned)d);
-    int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - (int64_t)offset_min * 60;
-    *ms = secs * 1000 + frac_ms;
+    *secs_out = days * 86400 + h * 3600 + mi * 60 + sec - (int64_t)offset_min * 60;
+    *frac_ns = frac;
     return 0;
+}
+
+int cm_time_parse_rfc3339(const char *s, int64_t *ms)
+{
+    int64_t secs, frac;
+    if (parse_parts(s, &secs, &frac) != 0) {
+        return CM_E_INVAL;
+    }
+    *ms = secs * 1000 + frac / 1000000;
+    return 0;
+}
+
+int cm_time_parse_rfc3339_ns(const char *s, int64_t *ns)
+{
+    int64_t secs, frac, out;
+    if (parse_parts(s, &secs, &frac) != 0 || __builtin_mul_overflow(secs, 1000000000LL, &out) ||
+        __builtin_add_overflow(out, frac, &out)) {
+        return CM_E_INVAL;
+    }
+    *ns = out;
+    return 0;
+}
+
+char *cm_time_format_rfc3339_ns(int64_t ns, char *buf, size_t len)
+{
+    int64_t secs = ns >= 0 ? ns / 1000000000LL : -((-(ns + 1)) / 1000000000LL) - 1;
+    int64_t frac = ns - secs * 1000000000LL;
+    char base[CM_RFC3339_LEN];
+    cm_time_format_rfc3339(secs * 1000, base); /* "YYYY-MM-DDTHH:MM:SS.000Z" */
+    base[19] = '\0';
+    if (frac == 0) {
+        snprintf(buf, len, "%sZ", base);
+    } else if (frac % 1000000 == 0) {
+        snprintf(buf, len, "%s.%03lldZ", base, (long long)(frac / 1000000));
+    } else if (frac % 1000 == 0) {
+        snprintf(buf, len, "%s.%06lldZ", base, (long long)(frac / 1000));
+    } else {
+        snprintf(buf, len, "%s.%09lldZ", base, (long long)frac);
+    }
+    return buf;
 }
 
 char *cm_time_format_rfc3339(int64_t ms, char *buf)

@@ -15,6 +15,11 @@ int64_t cm_monotonic_ns(void);
 /* Parses an RFC 3339 date-time ("2026-01-02T03:04:05.678+01:00", 'T'/'t'/' ' separator, 'Z'/'z'
  * or an offset, fraction of any length truncated to ms). Returns 0 and sets *ms, or CM_E_INVAL. */
 int cm_time_parse_rfc3339(const char *s, int64_t *ms);
+/* The same with nanosecond precision (fraction of any length, truncated to ns). Times outside
+ * what int64 nanoseconds hold (years 1678..2262) are CM_E_INVAL. */
+int cm_time_parse_rfc3339_ns(const char *s, int64_t *ns);
+/* Formats nanoseconds as RFC 3339 UTC with 0, 3, 6 or 9 fraction digits, as few as exact. */
+char *cm_time_format_rfc3339_ns(int64_t ns, char *buf, size_t len);
 /* Formats as "YYYY-MM-DDTHH:MM:SS.mmmZ" into buf (at least CM_RFC3339_LEN bytes). Returns buf. */
 char *cm_time_format_rfc3339(int64_t ms, char *buf);
 
