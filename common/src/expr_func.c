@@ -344,8 +344,9 @@ static struct val fn_int(struct arena *a, struct val v)
         const char *s = terminated(a, v);
         char *end;
         errno = 0;
-        long long r = s && *s ? strtoll(s, &end, 10) : 0;
-        if (!s || !*s || errno || *end) {
+        int starts_ok = s && (*s == '-' || *s == '+' || (*s >= '0' && *s <= '9'));
+        long long r = starts_ok ? strtoll(s, &end, 10) : 0;
+        if (!starts_ok || errno || *end) {
             return val_error("string is not an int");
         }
         return mk_i(V_INT, r);
@@ -372,8 +373,9 @@ static struct val fn_double(struct arena *a, struct val v)
         const char *s = terminated(a, v);
         char *end;
         errno = 0;
-        out.u.d = s && *s ? strtod(s, &end) : 0;
-        if (!s || !*s || *end) {
+        int starts_ok = s && *s && *s != ' ' && *s != '\t' && *s != '\n';
+        out.u.d = starts_ok ? strtod(s, &end) : 0;
+        if (!starts_ok || *end) {
             return val_error("string is not a double");
         }
         return out;
