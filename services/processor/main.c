@@ -16,6 +16,12 @@ static const struct cm_config_entry config_table[] = {
     {"TOPIC_LATE", CM_CFG_STRING, "events.late", 0, 0, "topic of records too late for their window",
      0, 0, NULL},
     {"PROCESSOR_GROUP", CM_CFG_STRING, "processor", 0, 0, "Kafka consumer group", 0, 0, NULL},
+    {"PROCESSOR_PIPELINE", CM_CFG_STRING, "count-by-type", 0, 0,
+     "pipeline name (part of every result's id and source)", 0, 0, NULL},
+    {"PROCESSOR_FILTER", CM_CFG_STRING, "true", 0, 0,
+     "expression selecting the events to count (docs/expressions.md)", 0, 0, NULL},
+    {"PROCESSOR_KEY", CM_CFG_STRING, "type", 0, 0, "expression giving the grouping key", 0, 0,
+     NULL},
     {"PROCESSOR_WINDOW", CM_CFG_DURATION, "10s", 0, 0, "tumbling window size", 1, 86400000, NULL},
     {"PROCESSOR_OUT_OF_ORDERNESS", CM_CFG_DURATION, "2s", 0, 0,
      "how far behind the newest event time a record may arrive and still count", 0, 86400000,
@@ -33,6 +39,9 @@ int main(int argc, char **argv)
     const struct cm_config *cfg = svc.cfg;
     int status = CM_CONFIG_EXIT_BAD;
     struct proc_pipeline_config pc = {
+        .name = cm_config_str(cfg, "PROCESSOR_PIPELINE"),
+        .filter = cm_config_str(cfg, "PROCESSOR_FILTER"),
+        .key = cm_config_str(cfg, "PROCESSOR_KEY"),
         .brokers = cm_config_str(cfg, "KAFKA_BROKERS"),
         .group = cm_config_str(cfg, "PROCESSOR_GROUP"),
         .events_topic = cm_config_str(cfg, "TOPIC_EVENTS"),

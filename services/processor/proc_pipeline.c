@@ -5,6 +5,7 @@
 
 #include "cm/envelope.h"
 #include "cm/err.h"
+#include "cm/expr.h"
 #include "cm/kafka.h"
 #include "cm/lifecycle.h"
 #include "cm/log.h"
@@ -20,7 +21,8 @@
 #include <string.h>
 
 #define BATCH_MAX 500
-#define PIPELINE_NAME "count-by-type"
+#define KEY_MAX 256
+#define NSTRINGS 7
 
 struct part_progress {
     int64_t next_offset; /* after the last record read, -1 when unknown */
@@ -37,7 +39,9 @@ struct output {
 
 struct proc_pipeline {
     struct proc_pipeline_config cfg;
-    char *strings[5]; /* owned copies behind cfg's strings */
+    char *strings[NSTRINGS]; /* owned copies behind cfg's strings */
+    struct cm_expr *filter;
+    struct cm_expr *key;
     struct proc_windows *windows;
     struct cm_kafka_consumer *consumer;
     struct cm_kafka_producer *producer;
@@ -45,7 +49,7 @@ struct proc_pipeline {
     size_t nprogress;
     struct output *outs;
     size_t nouts, capouts;
-    struct cm_series *m_records, *m_late, *m_invalid, *m_windows;
+    struct cm_series *m_records, *m_late, *m_invalid, *m_filtered, *m_expr_errors, *m_windows;
 };
 
 static struct part_progress *progress_of(struct proc_pipeline *p, int32_t partition)
@@ -91,11 +95,29 @@ struct proc_pipeline *proc_pipeline_new(const struct proc_pipeline_config *cfg,
 {
     struct proc_pipeline *p = cm_xcalloc(1, sizeof(*p));
     p->cfg = *cfg;
-    const char **fields[] = {&p->cfg.brokers, &p->cfg.group, &p->cfg.events_topic,
-                             &p->cfg.derived_topic, &p->cfg.late_topic};
-    for (size_t i = 0; i < 5; i++) {
+    const char **fields[NSTRINGS] = {&p->cfg.name,          &p->cfg.filter,       &p->cfg.key,
+                                     &p->cfg.brokers,       &p->cfg.group,        &p->cfg.events_topic,
+                                     &p->cfg.derived_topic};
+    for (size_t i = 0; i < NSTRINGS; i++) {
         p->strings[i] = cm_xstrdup(*fields[i]);
         *fields[i] = p->strings[i];
+    }
+    p->cfg.late_topic = cm_xstrdup(cfg->late_topic);
+    struct cm_expr_error err;
+    char pos[200];
+    p->filter = cm_expr_compile(p->cfg.filter, &err);
+    if (!p->filter) {
+        CM_LOG_ERROR("config_invalid", "PROCESSOR_FILTER: %s",
+                     cm_expr_error_format(&err, pos, sizeof(pos)));
+        proc_pipeline_free(p);
+        return NULL;
+    }
+    p->key = cm_expr_compile(p->cfg.key, &err);
+    if (!p->key) {
+        CM_LOG_ERROR("config_invalid", "PROCESSOR_KEY: %s",
+                     cm_expr_error_format(&err, pos, sizeof(pos)));
+        proc_pipeline_free(p);
+        return NULL;
     }
     p->windows = proc_windows_new(cfg->window_ms, cfg->out_of_orderness_ms);
     struct cm_metric *rec = cm_metrics_counter(metrics, "records_total", "records consumed by outcome",
@@ -103,9 +125,11 @@ struct proc_pipeline *proc_pipeline_new(const struct proc_pipeline_config *cfg,
     p->m_records = cm_metric_with(rec, "windowed", NULL);
     p->m_late = cm_metric_with(rec, "late", NULL);
     p->m_invalid = cm_metric_with(rec, "invalid", NULL);
+    p->m_filtered = cm_metric_with(rec, "filtered", NULL);
+    p->m_expr_errors = cm_metric_with(rec, "expression_error", NULL);
     p->m_windows = cm_metric_with(cm_metrics_counter(metrics, "windows_emitted_total",
                                                      "windows emitted", "pipeline"),
-                                  PIPELINE_NAME, NULL);
+                                  p->cfg.name, NULL);
     p->producer = cm_kafka_producer_new(p->cfg.brokers, on_delivery, p);
     struct cm_kafka_rebalance rb = {NULL, on_revoke, p};
     const char *topics[] = {p->cfg.events_topic};
@@ -144,17 +168,19 @@ static void emit_window(const struct proc_window_result *w, void *ud)
     char part[16], start[32], startts[CM_RFC3339_LEN], endts[CM_RFC3339_LEN];
     snprintf(part, sizeof(part), "%d", w->partition);
     snprintf(start, sizeof(start), "%lld", (long long)w->start_ms);
-    const char *parts[] = {PIPELINE_NAME, w->key, start, part, "0"};
+    const char *parts[] = {p->cfg.name, w->key, start, part, "0"};
     char id[CM_UUID_STR_LEN];
     cm_uuid_from_parts(parts, 5, id);
     cm_time_format_rfc3339(w->start_ms, startts);
     cm_time_format_rfc3339(w->end_ms, endts);
-    json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:I, s:i, s:i}", "pipeline", PIPELINE_NAME,
+    json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:I, s:i, s:i}", "pipeline", p->cfg.name,
                              "key", w->key, "window_start", startts, "window_end", endts, "count",
                              (json_int_t)w->count, "partition", (int)w->partition, "revision", 0);
+    char source[160];
+    snprintf(source, sizeof(source), "processor/%s", p->cfg.name);
     json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "specversion", "1.0", "id", id,
-                           "source", "processor/" PIPELINE_NAME, "type", "window.count",
-                           "subject", w->key, "time", endts, "data", data);
+                           "source", source, "type", "window.count", "subject", w->key, "time",
+                           endts, "data", data);
     add_output(p, p->cfg.derived_topic, w->key, strlen(w->key), cm_envelope_serialize(ev));
     json_decref(ev);
     cm_counter_inc(p->m_windows);
@@ -222,17 +248,23 @@ static void take_record(struct proc_pipeline *p, const struct cm_kafka_msg *m, i
     size_t len;
     const char *value = cm_kafka_msg_value(m, &len);
     json_t *ev = value ? json_loadb(value, len, 0, NULL) : NULL;
-    const char *type = json_string_value(json_object_get(ev, "type"));
-    if (!type) {
+    if (!json_is_object(ev)) {
         cm_counter_inc(p->m_invalid);
         json_decref(ev);
         return;
     }
+    enum cm_expr_outcome keep = cm_expr_eval_bool(p->filter, ev, NULL, 0);
+    char key[KEY_MAX];
+    if (keep != CM_EXPR_TRUE || cm_expr_eval_string(p->key, ev, key, sizeof(key)) != 0) {
+        cm_counter_inc(keep == CM_EXPR_FALSE ? p->m_filtered : p->m_expr_errors);
+        json_decref(ev);
+        return;
+    }
     int64_t t = cm_envelope_time_ms(ev, cm_kafka_msg_timestamp_ms(m));
-    if (proc_windows_add(p->windows, part, type, t, cm_kafka_msg_offset(m)) == PROC_LATE) {
+    if (proc_windows_add(p->windows, part, key, t, cm_kafka_msg_offset(m)) == PROC_LATE) {
         size_t keylen;
-        const char *key = cm_kafka_msg_key(m, &keylen);
-        add_output(p, p->cfg.late_topic, key, keylen, cm_xstrndup(value, len));
+        const char *kafka_key = cm_kafka_msg_key(m, &keylen);
+        add_output(p, p->cfg.late_topic, kafka_key, keylen, cm_xstrndup(value, len));
         cm_counter_inc(p->m_late);
     } else {
         cm_counter_inc(p->m_records);
@@ -295,11 +327,14 @@ void proc_pipeline_free(struct proc_pipeline *p)
     cm_kafka_consumer_free(p->consumer);
     cm_kafka_producer_free(p->producer, 5000);
     proc_windows_free(p->windows);
+    cm_expr_free(p->filter);
+    cm_expr_free(p->key);
     clear_outputs(p);
     free(p->outs);
     free(p->progress);
-    for (size_t i = 0; i < 5; i++) {
+    for (size_t i = 0; i < NSTRINGS; i++) {
         free(p->strings[i]);
     }
+    free((char *)p->cfg.late_topic);
     free(p);
 }

@@ -1,5 +1,5 @@
-/* proc_pipeline: the built-in pipeline "count-by-type": consumes events, counts them per `type`
- * in event-time tumbling windows, produces each closed window as a derived CloudEvent and late
+/* proc_pipeline: a counting pipeline: consumes events, keeps those its filter expression accepts,
+ * counts them per key (an expression, `type` by default) in event-time tumbling windows, produces each closed window as a derived CloudEvent and late
  * records to the late topic. Offsets advance only past records whose windows were emitted and
  * acknowledged. Partitions idle for idle_ms flush their open windows.
  * Runs on the calling thread (proc_pipeline_run); the producer reports on its own thread. */
@@ -13,6 +13,9 @@ struct cm_metrics;
 struct proc_pipeline;
 
 struct proc_pipeline_config {
+    const char *name;   /* pipeline name, part of every result's id */
+    const char *filter; /* expression: records for which it is not true are skipped */
+    const char *key;    /* expression: the grouping key */
     const char *brokers;
     const char *group;
     const char *events_topic;
@@ -23,8 +26,8 @@ struct proc_pipeline_config {
     int64_t idle_ms;
 };
 
-/* Strings are copied. NULL after logging when Kafka cannot be configured. Caller frees with
- * proc_pipeline_free. */
+/* Strings are copied. NULL after logging (one line naming the setting) when an expression does not
+ * compile or Kafka cannot be configured. Caller frees with proc_pipeline_free. */
 struct proc_pipeline *proc_pipeline_new(const struct proc_pipeline_config *cfg,
                                         struct cm_metrics *metrics);
 /* Readiness check (cm_http_check). */

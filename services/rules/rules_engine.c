@@ -24,6 +24,7 @@ struct rules_engine {
     atomic_int failures; /* delivery failures in the current batch */
     struct cm_series *m_evaluated;
     struct cm_series *m_invalid;
+    struct cm_series *m_condition_errors;
     struct cm_metric *m_alerts;
 };
 
@@ -52,6 +53,10 @@ struct rules_engine *rules_engine_new(struct rules_set *set, const char *brokers
     e->m_evaluated = cm_metric_with(ev, "evaluated", NULL);
     e->m_invalid = cm_metric_with(ev, "invalid", NULL);
     e->m_alerts = cm_metrics_counter(metrics, "alerts_total", "alerts produced", "rule");
+    e->m_condition_errors = cm_metric_with(
+        cm_metrics_counter(metrics, "condition_errors_total",
+                           "rule conditions that failed to evaluate (counted as false)", NULL),
+        NULL);
     return e;
 }
 
@@ -96,11 +101,12 @@ int rules_engine_process(struct cm_kafka_msg *const *msgs, size_t n, void *engin
             continue;
         }
         cm_counter_inc(e->m_evaluated);
-        size_t cursor = 0;
+        size_t cursor = 0, errors = 0;
         const char *rule_id;
-        while (rc == 0 && (rule_id = rules_set_next_match(e->set, ev, &cursor)) != NULL) {
+        while (rc == 0 && (rule_id = rules_set_next_match(e->set, ev, &cursor, &errors)) != NULL) {
             rc = produce_alert(e, rule_id, ev);
         }
+        cm_counter_add(e->m_condition_errors, errors);
         json_decref(ev);
     }
     if (cm_kafka_producer_flush(e->producer, FLUSH_TIMEOUT_MS) != 0) {

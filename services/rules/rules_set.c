@@ -1,7 +1,8 @@
-/* rules_set: parsing the rules document and type-list matching (see rules_set.h). */
+/* rules_set: parsing the rules document and matching by compiled conditions (see rules_set.h). */
 #include "rules_set.h"
 
 #include "cm/err.h"
+#include "cm/expr.h"
 #include "cm/mem.h"
 #include "cm/timeutil.h"
 #include "cm/uuid.h"
@@ -14,8 +15,7 @@
 
 struct rule {
     char *id;
-    char **types;
-    size_t ntypes;
+    struct cm_expr *condition;
 };
 
 struct rules_set {
@@ -30,10 +30,7 @@ void rules_set_free(struct rules_set *set)
     }
     for (size_t i = 0; i < set->n; i++) {
         free(set->rules[i].id);
-        for (size_t k = 0; k < set->rules[i].ntypes; k++) {
-            free(set->rules[i].types[k]);
-        }
-        free(set->rules[i].types);
+        cm_expr_free(set->rules[i].condition);
     }
     free(set->rules);
     free(set);
@@ -58,22 +55,49 @@ static int parse_rule(struct rule *r, const json_t *jr, size_t idx, const struct
             return CM_E_INVAL;
         }
     }
-    if (!json_is_array(types) || json_array_size(types) == 0) {
-        snprintf(err, errlen, "rules[%zu].types: must be a non-empty array of event types", idx);
+    const json_t *cond = json_object_get(jr, "condition");
+    if ((cond != NULL) == (types != NULL)) {
+        snprintf(err, errlen, "rules[%zu]: needs exactly one of \"condition\" and \"types\"", idx);
+        return CM_E_INVAL;
+    }
+    char *text = NULL;
+    const char *field = "condition";
+    if (cond) {
+        if (!json_is_string(cond)) {
+            snprintf(err, errlen, "rules[%zu].condition: must be a string", idx);
+            return CM_E_INVAL;
+        }
+        text = cm_xstrdup(json_string_value(cond));
+    } else {
+        field = "types";
+        if (!json_is_array(types) || json_array_size(types) == 0) {
+            snprintf(err, errlen, "rules[%zu].types: must be a non-empty array of event types",
+                     idx);
+            return CM_E_INVAL;
+        }
+        size_t k;
+        const json_t *t;
+        json_array_foreach(types, k, t)
+        {
+            if (!json_is_string(t) || json_string_length(t) == 0) {
+                snprintf(err, errlen, "rules[%zu].types[%zu]: must be a non-empty string", idx, k);
+                return CM_E_INVAL;
+            }
+        }
+        char *list = json_dumps(types, JSON_COMPACT | JSON_ENSURE_ASCII);
+        text = cm_xasprintf("type in %s", list);
+        free(list);
+    }
+    struct cm_expr_error cerr;
+    r->condition = cm_expr_compile(text, &cerr);
+    free(text);
+    if (!r->condition) {
+        char pos[200];
+        snprintf(err, errlen, "rules[%zu].%s: %s", idx, field,
+                 cm_expr_error_format(&cerr, pos, sizeof(pos)));
         return CM_E_INVAL;
     }
     r->id = cm_xstrdup(json_string_value(id));
-    r->types = cm_xcalloc(json_array_size(types), sizeof(char *));
-    size_t k;
-    const json_t *t;
-    json_array_foreach(types, k, t)
-    {
-        if (!json_is_string(t) || json_string_length(t) == 0) {
-            snprintf(err, errlen, "rules[%zu].types[%zu]: must be a non-empty string", idx, k);
-            return CM_E_INVAL;
-        }
-        r->types[r->ntypes++] = cm_xstrdup(json_string_value(t));
-    }
     return 0;
 }
 
@@ -134,18 +158,17 @@ size_t rules_set_count(const struct rules_set *set)
     return set->n;
 }
 
-const char *rules_set_next_match(const struct rules_set *set, const json_t *ev, size_t *cursor)
+const char *rules_set_next_match(const struct rules_set *set, const json_t *ev, size_t *cursor,
+                                 size_t *errors)
 {
-    const char *type = json_string_value(json_object_get(ev, "type"));
-    if (!type) {
-        return NULL;
-    }
     while (*cursor < set->n) {
         const struct rule *r = &set->rules[(*cursor)++];
-        for (size_t k = 0; k < r->ntypes; k++) {
-            if (strcmp(r->types[k], type) == 0) {
-                return r->id;
-            }
+        enum cm_expr_outcome o = cm_expr_eval_bool(r->condition, ev, NULL, 0);
+        if (o == CM_EXPR_TRUE) {
+            return r->id;
+        }
+        if (o == CM_EXPR_ERROR && errors) {
+            (*errors)++;
         }
     }
     return NULL;

@@ -25,8 +25,13 @@ Test(rules_set, bad_documents)
         {"{\"rules\":{}}", "rules: must be an array"},
         {"{\"rules\":[1]}", "rules[0]"},
         {"{\"rules\":[{\"types\":[\"a\"]}]}", "rules[0].id"},
+        {"{\"rules\":[{\"id\":\"x\",\"condition\":\"type ==\"}]}",
+         "rules[0].condition: 1:8: unexpected end of input"},
+        {"{\"rules\":[{\"id\":\"x\",\"condition\":5}]}", "rules[0].condition: must be a string"},
+        {"{\"rules\":[{\"id\":\"x\",\"condition\":\"true\",\"types\":[\"a\"]}]}",
+         "exactly one of"},
         {"{\"rules\":[{\"id\":\"\",\"types\":[\"a\"]}]}", "rules[0].id"},
-        {"{\"rules\":[{\"id\":\"x\"}]}", "rules[0].types"},
+        {"{\"rules\":[{\"id\":\"x\"}]}", "exactly one of"},
         {"{\"rules\":[{\"id\":\"x\",\"types\":[]}]}", "rules[0].types"},
         {"{\"rules\":[{\"id\":\"x\",\"types\":[\"a\",7]}]}", "rules[0].types[1]"},
         {"{\"rules\":[{\"id\":\"x\",\"types\":[\"a\"]},{\"id\":\"x\",\"types\":[\"b\"]}]}",
@@ -48,16 +53,39 @@ Test(rules_set, matching)
                                    "{\"id\":\"r2\",\"types\":[\"b\"]}]}");
     cr_assert_eq(rules_set_count(s), 2);
     json_t *ev = json_pack("{s:s,s:s,s:s}", "type", "b", "source", "/s", "id", "1");
-    size_t cur = 0;
-    cr_assert_str_eq(rules_set_next_match(s, ev, &cur), "r1");
-    cr_assert_str_eq(rules_set_next_match(s, ev, &cur), "r2");
-    cr_assert_null(rules_set_next_match(s, ev, &cur));
+    size_t cur = 0, errors = 0;
+    cr_assert_str_eq(rules_set_next_match(s, ev, &cur, &errors), "r1");
+    cr_assert_str_eq(rules_set_next_match(s, ev, &cur, &errors), "r2");
+    cr_assert_null(rules_set_next_match(s, ev, &cur, &errors));
     json_object_set_new(ev, "type", json_string("c"));
     cur = 0;
-    cr_assert_null(rules_set_next_match(s, ev, &cur));
+    cr_assert_null(rules_set_next_match(s, ev, &cur, &errors));
+    cr_assert_eq(errors, 0);
     json_object_del(ev, "type");
     cur = 0;
-    cr_assert_null(rules_set_next_match(s, ev, &cur));
+    cr_assert_null(rules_set_next_match(s, ev, &cur, &errors));
+    cr_assert_eq(errors, 2, "a missing type is an evaluation error, counted, not a match");
+    json_decref(ev);
+    rules_set_free(s);
+}
+
+Test(rules_set, conditions)
+{
+    struct rules_set *s = parse_ok(
+        "{\"rules\":[{\"id\":\"big\",\"condition\":\"type == 'pay' && data.amount > 1000\"},"
+        "{\"id\":\"eur\",\"condition\":\"data.currency.matches('^EUR$')\"},"
+        "{\"id\":\"odd\",\"types\":[\"a/b\",\"\\\"q\\\"\"]}]}");
+    json_t *ev = json_pack("{s:s,s:{s:i,s:s}}", "type", "pay", "data", "amount", 5000, "currency",
+                           "EUR");
+    size_t cur = 0, errors = 0;
+    cr_assert_str_eq(rules_set_next_match(s, ev, &cur, &errors), "big");
+    cr_assert_str_eq(rules_set_next_match(s, ev, &cur, &errors), "eur");
+    cr_assert_null(rules_set_next_match(s, ev, &cur, &errors));
+    json_object_set_new(ev, "type", json_string("\"q\""));
+    cur = 0;
+    cr_assert_str_eq(rules_set_next_match(s, ev, &cur, &errors), "eur");
+    cr_assert_str_eq(rules_set_next_match(s, ev, &cur, &errors), "odd",
+                     "types with quotes are escaped into the condition");
     json_decref(ev);
     rules_set_free(s);
 }
