@@ -2,6 +2,7 @@
 #include "gw_ingest.h"
 
 #include "gw_auth.h"
+#include "gw_route.h"
 
 #include "cm/envelope.h"
 #include "cm/err.h"
@@ -14,26 +15,31 @@
 #include "cm/uuid.h"
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 struct gw_ingest {
-    char *topic;
+    const struct gw_routes *routes;
     int max_queue;
     const struct gw_auth *auth;
     struct cm_kafka_producer *producer;
     struct cm_metric *m_events;
     struct cm_series *m_accepted;
     struct cm_series *m_produce_latency;
+    struct cm_series *m_route_errors;
 };
 
-/* One event waiting for its delivery report; owned by the producer until the report. */
+/* One event waiting for the delivery reports of its copies (one per topic). Whoever drops
+ * `remaining` to zero answers the request and frees it. */
 struct pending {
     struct cm_http_req *req;
-    struct gw_ingest *g;
     int64_t start_ns;
+    atomic_int remaining;
+    atomic_int failed;      /* some copy was not acknowledged */
+    atomic_int maybe;       /* some copy's outcome is unknown */
     char id[CM_ENVELOPE_MAX_ID + 1];
 };
 
@@ -42,12 +48,11 @@ static void count_rejected(struct gw_ingest *g, const char *reason)
     cm_counter_inc(cm_metric_with(g->m_events, "rejected", reason, NULL));
 }
 
-static void on_delivery(void *opaque, const struct cm_kafka_report *r, void *ud)
+/* Answers once every copy has its report. */
+static void finish(struct gw_ingest *g, struct pending *p)
 {
-    struct gw_ingest *g = ud;
-    struct pending *p = opaque;
     cm_histogram_observe(g->m_produce_latency, (double)(cm_monotonic_ns() - p->start_ns) / 1e9);
-    if (r->err == 0) {
+    if (!atomic_load(&p->failed)) {
         cm_counter_inc(g->m_accepted);
         json_t *body = json_object();
         json_object_set_new(body, "id", json_string(p->id));
@@ -58,24 +63,42 @@ static void on_delivery(void *opaque, const struct cm_kafka_report *r, void *ud)
         json_t *body = json_object();
         json_object_set_new(body, "error_code", json_integer(503));
         json_object_set_new(body, "id", json_string(p->id));
-        if (r->persisted == CM_KAFKA_MAYBE_PERSISTED) {
-            json_object_set_new(body, "message",
-                                json_string("delivery outcome unknown (the event may have been "
-                                            "stored); retry with the same id"));
-        } else {
-            json_object_set_new(body, "message", json_string("Kafka did not accept the event"));
-        }
-        CM_LOG_WARN("produce_failed", "event %s: %s", p->id, r->errstr);
+        json_object_set_new(body, "message",
+                            json_string(atomic_load(&p->maybe)
+                                            ? "delivery outcome unknown (the event may have "
+                                              "been stored); retry with the same id"
+                                            : "Kafka did not accept the event"));
         cm_http_respond_json(p->req, 503, body);
     }
     free(p);
+}
+
+static void copy_done(struct gw_ingest *g, struct pending *p)
+{
+    if (atomic_fetch_sub(&p->remaining, 1) == 1) {
+        finish(g, p);
+    }
+}
+
+static void on_delivery(void *opaque, const struct cm_kafka_report *r, void *ud)
+{
+    struct gw_ingest *g = ud;
+    struct pending *p = opaque;
+    if (r->err != 0) {
+        atomic_store(&p->failed, 1);
+        if (r->persisted == CM_KAFKA_MAYBE_PERSISTED) {
+            atomic_store(&p->maybe, 1);
+        }
+        CM_LOG_WARN("produce_failed", "event %s: %s", p->id, r->errstr);
+    }
+    copy_done(g, p);
 }
 
 struct gw_ingest *gw_ingest_new(const struct gw_ingest_config *cfg, const struct gw_auth *auth,
                                 struct cm_metrics *metrics)
 {
     struct gw_ingest *g = cm_xcalloc(1, sizeof(*g));
-    g->topic = cm_xstrdup(cfg->topic);
+    g->routes = cfg->routes;
     g->max_queue = cfg->max_queue;
     g->auth = auth;
     g->m_events = cm_metrics_counter(metrics, "events_total", "events by outcome and reason",
@@ -85,6 +108,10 @@ struct gw_ingest *gw_ingest_new(const struct gw_ingest_config *cfg, const struct
         cm_metrics_histogram(metrics, "produce_latency_seconds",
                              "time from produce to broker acknowledgement", NULL,
                              cm_metrics_latency_buckets, cm_metrics_latency_nbuckets),
+        NULL);
+    g->m_route_errors = cm_metric_with(
+        cm_metrics_counter(metrics, "route_errors_total",
+                           "route expressions that failed to evaluate (counted as false)", NULL),
         NULL);
     g->producer = cm_kafka_producer_new(cfg->brokers, on_delivery, g);
     if (!g->producer) {
@@ -195,26 +222,48 @@ void gw_ingest_handle(struct cm_http_req *req, void *ud)
     const char *key = cm_envelope_key(ev);
     const char *names[5], *values[5];
     size_t nh = cm_envelope_headers(ev, names, values);
+    const char *const *topics;
+    size_t route_errors = 0;
+    size_t ntopics = gw_routes_select(g->routes, ev, &topics, &route_errors);
+    cm_counter_add(g->m_route_errors, route_errors);
     struct pending *p = cm_xcalloc(1, sizeof(*p));
     p->req = req;
-    p->g = g;
     p->start_ns = cm_monotonic_ns();
+    atomic_init(&p->remaining, (int)ntopics);
     snprintf(p->id, sizeof(p->id), "%s", json_string_value(json_object_get(ev, "id")));
     cm_http_defer(req);
-    int rc = cm_kafka_produce(g->producer, g->topic, key, strlen(key), value, strlen(value), names,
-                              values, nh, p);
+    int first_rc = 0;
+    for (size_t i = 0; i < ntopics; i++) {
+        int rc = cm_kafka_produce(g->producer, topics[i], key, strlen(key), value, strlen(value),
+                                  names, values, nh, p);
+        if (rc != 0) {
+            if (i == 0) {
+                first_rc = rc; /* nothing enqueued yet: answer with the precise reason below */
+                break;
+            }
+            CM_LOG_WARN("produce_failed", "event %s to %s: %s", p->id, topics[i], cm_strerror(rc));
+            atomic_store(&p->failed, 1);
+            /* this copy and the ones not attempted will never report: account for them at once
+             * (p may be answered and freed by this, so the loop ends here) */
+            int left = (int)(ntopics - i);
+            if (atomic_fetch_sub(&p->remaining, left) == left) {
+                finish(g, p);
+            }
+            break;
+        }
+    }
     free(value);
     json_decref(ev);
-    if (rc != 0) {
+    if (first_rc != 0) {
         free(p);
         count_rejected(g, "kafka");
-        if (rc == CM_E_FULL) {
+        if (first_rc == CM_E_FULL) {
             cm_http_add_header(req, "Retry-After", "1");
             cm_http_respond_error(req, 503, 0, "too many events in flight; retry later");
-        } else if (rc == CM_E_TOOBIG) {
+        } else if (first_rc == CM_E_TOOBIG) {
             cm_http_respond_error(req, 413, 0, "event too large for Kafka");
         } else {
-            cm_http_respond_error(req, 503, 0, "cannot produce: %s", cm_strerror(rc));
+            cm_http_respond_error(req, 503, 0, "cannot produce: %s", cm_strerror(first_rc));
         }
     }
 }
@@ -238,6 +287,5 @@ void gw_ingest_free(struct gw_ingest *g)
         return;
     }
     cm_kafka_producer_free(g->producer, 5000);
-    free(g->topic);
     free(g);
 }

@@ -1,6 +1,7 @@
 /* gw_ingest: POST /events. Authenticates, parses and validates one CloudEvent, enriches it,
- * produces it to Kafka and answers 202 {"id": ...} only after the broker acknowledged it
- * (idempotent producer, acks=all); 400/401/413/415/503 otherwise, in the common error shape.
+ * routes it (gw_route) and produces it to each of its topics, and answers 202 {"id": ...} only
+ * after the broker acknowledged every copy (idempotent producer, acks=all); 400/401/413/415/503
+ * otherwise, in the common error shape.
  * Handlers run on HTTP pool threads; answers to produced events come from the producer's
  * delivery thread. */
 #ifndef GW_INGEST_H
@@ -12,10 +13,11 @@ struct cm_http_req;
 struct cm_metrics;
 struct gw_auth;
 struct gw_ingest;
+struct gw_routes;
 
 struct gw_ingest_config {
     const char *brokers;
-    const char *topic;
+    const struct gw_routes *routes; /* borrowed for the ingest's lifetime */
     int max_queue; /* producer queue high-water mark: above it, 503 + Retry-After */
 };
 

@@ -3,6 +3,7 @@
  * acks and answers, flush the producer. */
 #include "gw_auth.h"
 #include "gw_ingest.h"
+#include "gw_route.h"
 
 #include "cm/http.h"
 #include "cm/lifecycle.h"
@@ -16,6 +17,8 @@ static const struct cm_config_entry config_table[] = {
     {"KAFKA_BROKERS", CM_CFG_STRING, "127.0.0.1:9092", 0, 0, "Kafka bootstrap servers", 0, 0, NULL},
     {"TOPIC_EVENTS", CM_CFG_STRING, "events", 0, 0, "topic accepted events are produced to", 0, 0,
      NULL},
+    {"GATEWAY_ROUTES_FILE", CM_CFG_STRING, NULL, 0, 0,
+     "routing table: expressions to topics (unset: every event to TOPIC_EVENTS)", 0, 0, NULL},
     {"GATEWAY_MAX_BODY", CM_CFG_SIZE, "1MiB", 0, 0, "largest request body accepted (413 above)",
      1024, 1073741824, NULL},
     {"GATEWAY_MAX_QUEUE", CM_CFG_INT, "100000", 0, 0,
@@ -40,6 +43,7 @@ int main(int argc, char **argv)
     int status = CM_CONFIG_EXIT_BAD;
     struct gw_auth *auth = NULL;
     struct gw_ingest *ingest = NULL;
+    struct gw_routes *routes = NULL;
     const char *secret = cm_config_str(cfg, "JWT_HS256_SECRET");
     if (cm_config_bool(cfg, "GATEWAY_AUTH_DISABLED")) {
         CM_LOG_WARN("auth_disabled", "AUTHENTICATION IS DISABLED: every request is accepted "
@@ -55,8 +59,19 @@ int main(int argc, char **argv)
                                     cm_config_str(cfg, "JWT_TENANT_CLAIM")};
         auth = gw_auth_new(&ac);
     }
-    struct gw_ingest_config ic = {cm_config_str(cfg, "KAFKA_BROKERS"),
-                                  cm_config_str(cfg, "TOPIC_EVENTS"),
+    const char *routes_file = cm_config_str(cfg, "GATEWAY_ROUTES_FILE");
+    if (routes_file) {
+        char err[512];
+        routes = gw_routes_load_file(routes_file, cm_config_str(cfg, "TOPIC_EVENTS"), err,
+                                     sizeof(err));
+        if (!routes) {
+            CM_LOG_ERROR("config_invalid", "GATEWAY_ROUTES_FILE: %s", err);
+            goto out;
+        }
+    } else {
+        routes = gw_routes_single(cm_config_str(cfg, "TOPIC_EVENTS"));
+    }
+    struct gw_ingest_config ic = {cm_config_str(cfg, "KAFKA_BROKERS"), routes,
                                   (int)cm_config_int(cfg, "GATEWAY_MAX_QUEUE")};
     ingest = gw_ingest_new(&ic, auth, svc.metrics);
     if (!ingest) {
@@ -76,6 +91,7 @@ out:
     cm_http_stop(svc.http, 5000); /* in-flight requests get their acks and answers */
     gw_ingest_drain(ingest, 5000);
     gw_ingest_free(ingest);
+    gw_routes_free(routes);
     gw_auth_free(auth);
     cm_service_free(&svc);
     return status;

@@ -6,6 +6,7 @@
 
 #include "../../services/gateway/gw_auth.h"
 #include "../../services/gateway/gw_ingest.h"
+#include "../../services/gateway/gw_route.h"
 
 #include "cm/http.h"
 #include "cm/kafka.h"
@@ -26,6 +27,8 @@ static struct cm_kafka_mock *mock;
 static struct cm_metrics *reg;
 static struct gw_auth *auth;
 static struct gw_ingest *ingest;
+static struct gw_routes *routes;
+static char audit_topic[96];
 static struct cm_http_server *srv;
 static char topic[96];
 static char token[2048];
@@ -42,7 +45,16 @@ static void setup(void)
     reg = cm_metrics_new("gateway_");
     struct gw_auth_config ac = {SECRET, NULL, NULL, 30, "tenant"};
     auth = gw_auth_new(&ac);
-    struct gw_ingest_config ic = {cm_kafka_mock_bootstraps(mock), topic, 1000};
+    it_unique(audit_topic, sizeof(audit_topic), "gwaudit");
+    cr_assert_eq(cm_kafka_mock_create_topic(mock, audit_topic, 2), 0);
+    char doc[512], err[256];
+    snprintf(doc, sizeof(doc),
+             "{\"routes\":[{\"when\":\"type.startsWith('audit.')\",\"topics\":[\"%s\",\"%s\"]},"
+             "{\"when\":\"data.n / data.zero > 0\",\"topics\":[\"never\"]}]}",
+             audit_topic, topic);
+    routes = gw_routes_parse(doc, strlen(doc), topic, err, sizeof(err));
+    cr_assert_not_null(routes, "%s", err);
+    struct gw_ingest_config ic = {cm_kafka_mock_bootstraps(mock), routes, 1000};
     ingest = gw_ingest_new(&ic, auth, reg);
     cr_assert_not_null(ingest);
     struct cm_http_options o = {"127.0.0.1", 0, 2, 4096, 10, reg};
@@ -62,6 +74,7 @@ static void teardown(void)
     cm_http_stop(srv, 5000);
     cm_http_free(srv);
     gw_ingest_free(ingest);
+    gw_routes_free(routes);
     gw_auth_free(auth);
     cm_metrics_free(reg);
     cm_kafka_mock_free(mock);
@@ -174,6 +187,49 @@ Test(gateway, accepted_event_is_on_kafka_before_the_202)
     cm_kafka_consumer_free(c);
     json_decref(ev);
     json_decref(b);
+}
+
+/* Reads records from `t` until one with ce_id == id arrives (30 s at most). */
+static int topic_has(const char *t, const char *id)
+{
+    char group[96];
+    it_unique(group, sizeof(group), "gwr");
+    const char *topics[] = {t};
+    struct cm_kafka_consumer *c =
+        cm_kafka_consumer_new(cm_kafka_mock_bootstraps(mock), group, topics, 1, NULL);
+    int found = 0;
+    for (int i = 0; i < 300 && !found; i++) {
+        struct cm_kafka_msg *m = cm_kafka_consumer_poll(c, 100);
+        char hv[128];
+        if (m && cm_kafka_msg_header(m, "ce_id", hv, sizeof(hv)) == 0 && strcmp(hv, id) == 0) {
+            found = 1;
+        }
+        cm_kafka_msg_free(m);
+    }
+    cm_kafka_consumer_free(c);
+    return found;
+}
+
+Test(gateway, routes_fan_out_to_every_topic_of_the_first_match)
+{
+    struct resp r;
+    post("application/json", bearer(),
+         "{\"id\":\"routed-1\",\"type\":\"audit.login\",\"source\":\"/s\",\"data\":{\"n\":1,"
+         "\"zero\":0}}",
+         &r);
+    cr_assert_eq(r.status, 202, "%s", r.body);
+    cr_assert(topic_has(audit_topic, "routed-1"), "copy on the audit topic");
+    cr_assert(topic_has(topic, "routed-1"), "copy on the events topic");
+    /* a route whose expression fails (division by zero) is skipped: default topic */
+    post("application/json", bearer(),
+         "{\"id\":\"routed-2\",\"type\":\"other\",\"source\":\"/s\",\"data\":{\"n\":1,"
+         "\"zero\":0}}",
+         &r);
+    cr_assert_eq(r.status, 202, "%s", r.body);
+    cr_assert(topic_has(topic, "routed-2"));
+    char *text = cm_metrics_render(reg);
+    cr_assert(strstr(text, "gateway_route_errors_total 1") != NULL, "%s", text);
+    free(text);
 }
 
 Test(gateway, bad_requests)

@@ -1,0 +1,193 @@
+/* gw_route: routing table parsing and first-match selection (see gw_route.h). */
+#include "gw_route.h"
+
+#include "cm/expr.h"
+#include "cm/mem.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ROUTES_FILE_MAX (1024 * 1024)
+
+struct route {
+    struct cm_expr *when;
+    char *topics[GW_ROUTE_MAX_TOPICS];
+    size_t ntopics;
+};
+
+struct gw_routes {
+    struct route *routes;
+    size_t n;
+    struct route fallback; /* when == NULL */
+};
+
+int gw_topic_name_ok(const char *name)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len > 249 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+        return 0;
+    }
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void route_clear(struct route *r)
+{
+    cm_expr_free(r->when);
+    for (size_t i = 0; i < r->ntopics; i++) {
+        free(r->topics[i]);
+    }
+    memset(r, 0, sizeof(*r));
+}
+
+void gw_routes_free(struct gw_routes *r)
+{
+    if (!r) {
+        return;
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        route_clear(&r->routes[i]);
+    }
+    free(r->routes);
+    route_clear(&r->fallback);
+    free(r);
+}
+
+/* Fills r->topics from a JSON array; field names the place for messages. */
+static int parse_topics(struct route *r, const json_t *arr, const char *field, char *err,
+                        size_t errlen)
+{
+    if (!json_is_array(arr) || json_array_size(arr) == 0 ||
+        json_array_size(arr) > GW_ROUTE_MAX_TOPICS) {
+        snprintf(err, errlen, "%s: must be an array of 1 to %d topic names", field,
+                 GW_ROUTE_MAX_TOPICS);
+        return -1;
+    }
+    size_t i;
+    const json_t *t;
+    json_array_foreach(arr, i, t)
+    {
+        if (!json_is_string(t) || !gw_topic_name_ok(json_string_value(t))) {
+            snprintf(err, errlen, "%s[%zu]: not a legal Kafka topic name", field, i);
+            return -1;
+        }
+        r->topics[r->ntopics++] = cm_xstrdup(json_string_value(t));
+    }
+    return 0;
+}
+
+struct gw_routes *gw_routes_single(const char *topic)
+{
+    struct gw_routes *r = cm_xcalloc(1, sizeof(*r));
+    r->fallback.topics[0] = cm_xstrdup(topic);
+    r->fallback.ntopics = 1;
+    return r;
+}
+
+struct gw_routes *gw_routes_parse(const char *text, size_t len, const char *default_topic,
+                                  char *err, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_object(doc)) {
+        snprintf(err, errlen, "line %d column %d: %s", jerr.line, jerr.column,
+                 doc ? "must be a JSON object" : jerr.text);
+        json_decref(doc);
+        return NULL;
+    }
+    const json_t *routes = json_object_get(doc, "routes");
+    const json_t *def = json_object_get(doc, "default");
+    struct gw_routes *r = cm_xcalloc(1, sizeof(*r));
+    int ok = 1;
+    if (!json_is_array(routes)) {
+        snprintf(err, errlen, "routes: must be an array");
+        ok = 0;
+    }
+    if (ok && def) {
+        ok = parse_topics(&r->fallback, def, "default", err, errlen) == 0;
+    } else if (ok) {
+        r->fallback.topics[0] = cm_xstrdup(default_topic);
+        r->fallback.ntopics = 1;
+    }
+    if (ok) {
+        r->routes = cm_xcalloc(json_array_size(routes) + 1, sizeof(*r->routes));
+    }
+    size_t i;
+    const json_t *jr;
+    json_array_foreach(ok ? routes : NULL, i, jr)
+    {
+        struct route *rt = &r->routes[r->n++];
+        const json_t *when = json_object_get(jr, "when");
+        char field[48];
+        if (!json_is_object(jr) || !json_is_string(when)) {
+            snprintf(err, errlen, "routes[%zu].when: must be an expression string", i);
+            ok = 0;
+            break;
+        }
+        struct cm_expr_error cerr;
+        rt->when = cm_expr_compile(json_string_value(when), &cerr);
+        if (!rt->when) {
+            char pos[200];
+            snprintf(err, errlen, "routes[%zu].when: %s", i,
+                     cm_expr_error_format(&cerr, pos, sizeof(pos)));
+            ok = 0;
+            break;
+        }
+        snprintf(field, sizeof(field), "routes[%zu].topics", i);
+        if (parse_topics(rt, json_object_get(jr, "topics"), field, err, errlen) != 0) {
+            ok = 0;
+            break;
+        }
+    }
+    json_decref(doc);
+    if (!ok) {
+        gw_routes_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+struct gw_routes *gw_routes_load_file(const char *path, const char *default_topic, char *err,
+                                      size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "cannot open %s", path);
+        return NULL;
+    }
+    char *buf = cm_xmalloc(ROUTES_FILE_MAX + 1);
+    size_t len = fread(buf, 1, ROUTES_FILE_MAX + 1, f);
+    fclose(f);
+    struct gw_routes *r = NULL;
+    if (len > ROUTES_FILE_MAX) {
+        snprintf(err, errlen, "%s is larger than %d bytes", path, ROUTES_FILE_MAX);
+    } else {
+        r = gw_routes_parse(buf, len, default_topic, err, errlen);
+    }
+    free(buf);
+    return r;
+}
+
+size_t gw_routes_select(const struct gw_routes *r, const json_t *ev, const char *const **topics,
+                        size_t *errors)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        enum cm_expr_outcome o = cm_expr_eval_bool(r->routes[i].when, ev, NULL, 0);
+        if (o == CM_EXPR_TRUE) {
+            *topics = (const char *const *)r->routes[i].topics;
+            return r->routes[i].ntopics;
+        }
+        if (o == CM_EXPR_ERROR && errors) {
+            (*errors)++;
+        }
+    }
+    *topics = (const char *const *)r->fallback.topics;
+    return r->fallback.ntopics;
+}
