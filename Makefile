@@ -24,6 +24,11 @@ CFLAGS_STD := -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -g -MMD -MP -Icommon/in
 ifeq ($(SANITIZE),1)
 OPT := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 LDSAN := -fsanitize=address,undefined
+else ifeq ($(SANITIZE),fuzz)
+CC := clang
+OPT := -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+       -fno-sanitize-recover=all
+LDSAN := -fsanitize=fuzzer,address,undefined
 else
 OPT := -O2
 LDSAN :=
@@ -60,8 +65,22 @@ INTEG_BINS := $(INTEG_SRC:tests/integration/%.c=$(O)/tests/integration/%)
 TEST_HELPER_OBJ := $(O)/obj/tests/integration/harness.o
 TEST_LIBS := $(shell pkg-config --libs criterion 2>/dev/null)
 
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=$(O)/fuzz/%)
+$(O)/fuzz/%: $(O)/obj/tests/fuzz/%.o $(SVC_LIBS) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDSAN) -o $@ $< $(SVC_LIBS) $(LIBCOMMON) $(LDLIBS_ALL)
+
+fuzz-build: $(FUZZ_BINS)
+
+# `make fuzz`: libFuzzer targets built with clang into build/fuzz/, each replaying its corpus
+# (tests/fuzz/corpus/<name>/) once. FUZZ_SECONDS=N fuzzes each target N seconds more.
+fuzz: deps
+	$(MAKE) O=build/fuzz SANITIZE=fuzz fuzz-build
+	scripts/fuzz.sh build/fuzz $(FUZZ_SECONDS)
+
 .SECONDARY:
-.PHONY: all deps test test-build run stop bench clean format
+.PHONY: all deps fuzz fuzz-build test test-build run stop bench clean format
 all: $(BINS) $(LIBCOMMON)
 
 $(O)/obj/%.o: %.c
@@ -81,6 +100,15 @@ $$(O)/bin/$(1): $$(O)/obj/tools/$(1)/$(1).o $$(SVC_LIBS) $$(LIBCOMMON)
 endef
 $(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))
 
+# bench/<name>/bench_<name>.c → bin/bench-<name> (built by `make bench`, not by `make`)
+BENCHES := $(patsubst bench/%/,%,$(dir $(wildcard bench/*/bench_*.c)))
+define bench_rule
+$$(O)/bin/bench-$(1): $$(O)/obj/bench/$(1)/bench_$(1).o $$(SVC_LIBS) $$(LIBCOMMON)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDSAN) -o $$@ $$< $$(SVC_LIBS) $$(LIBCOMMON) $$(LDLIBS_ALL)
+endef
+$(foreach b,$(BENCHES),$(eval $(call bench_rule,$(b))))
+
 $(O)/tests/unit/%: $(O)/obj/tests/unit/%.o $(SVC_LIBS) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDSAN) -o $@ $< $(SVC_LIBS) $(LIBCOMMON) $(TEST_LIBS) $(LDLIBS_ALL)
@@ -96,7 +124,8 @@ deps:
 
 test: deps
 	$(MAKE) O=build/asan SANITIZE=1 test-build
-	scripts/test.sh build/asan
+	$(MAKE) O=build/fuzz SANITIZE=fuzz fuzz-build
+	scripts/test.sh build/asan build/fuzz
 
 run: deps
 	$(MAKE) all

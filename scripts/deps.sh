@@ -9,8 +9,8 @@ PACKAGES=(
     # libraries (what each is for: README.md, "Libraries")
     librdkafka-dev libmicrohttpd-dev libhiredis-dev libpq-dev libjansson-dev libjwt-dev
     libavro-dev libcurl4-openssl-dev libwslay-dev libpcre2-dev libssl-dev zlib1g-dev
-    # tests
-    libcriterion-dev curl
+    # tests (clang and its runtime for the libFuzzer targets)
+    libcriterion-dev curl clang libclang-rt-14-dev
     # local stack: servers the harness and `make run` start
     redis-server postgresql
     # operator tools pointed at the stack (.stack/env)

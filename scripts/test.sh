@@ -5,7 +5,8 @@
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-BUILD=${1:?usage: test.sh <build-dir>}
+BUILD=${1:?usage: test.sh <build-dir> [fuzz-build-dir]}
+FUZZ_BUILD=${2:-}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$ROOT/tests/lsan.supp:print_suppressions=0}
@@ -30,6 +31,13 @@ for bin in gateway registry processor rules store output devkafka devtoken; do
         fi
     done
 done
+
+if [ -n "$FUZZ_BUILD" ]; then
+    echo "== fuzz corpora (replayed under libFuzzer + ASan/UBSan)"
+    if ! scripts/fuzz.sh "$FUZZ_BUILD" 0 </dev/null; then
+        failed+=("fuzz")
+    fi
+fi
 
 echo "== integration tests"
 if ! tests/integration/run.sh "$BUILD" </dev/null; then

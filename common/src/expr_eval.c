@@ -568,9 +568,21 @@ struct val expr_eval_node(const struct node *n, const json_t *root, struct arena
     case N_CONST:
         return n->cval;
     case N_IDENT:
+        if (json_is_object(root)) { /* the hot path: a root attribute */
+            const json_t *v = json_object_get(root, n->name);
+            if (v) {
+                return val_from_json(v);
+            }
+        }
         return field_of(a, val_from_json(root), n->name, n->name_len);
     case N_FIELD:
         l = expr_eval_node(n->kids[0], root, a);
+        if (l.t == V_MAP) { /* names from the source never hold a NUL byte */
+            const json_t *v = json_object_get(l.u.j, n->name);
+            if (v) {
+                return val_from_json(v);
+            }
+        }
         return l.t == V_ERR ? l : field_of(a, l, n->name, n->name_len);
     case N_INDEX:
         l = expr_eval_node(n->kids[0], root, a);
