@@ -22,6 +22,14 @@ for t in "$BUILD"/tests/unit/test_*; do
     fi
 done
 
+echo "== tools"
+for t in tests/tools/test_*.sh; do
+    [ -x "$t" ] || continue
+    if ! "$t" "$BUILD" </dev/null; then
+        failed+=("tools/$(basename "$t")")
+    fi
+done
+
 echo "== documentation: every configuration variable is in README.md"
 for bin in gateway registry processor rules store output devkafka devtoken; do
     for var in $("$BUILD/bin/$bin" --help | awk 'NR > 3 && $1 ~ /^[A-Z][A-Z0-9_]+$/ { print $1 }'); do

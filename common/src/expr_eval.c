@@ -593,6 +593,9 @@ struct val expr_eval_node(const struct node *n, const json_t *root, struct arena
         return r.t == V_ERR ? r : index_of(a, l, r);
     case N_HAS: {
         const struct node *sel = n->kids[0];
+        if (sel->kind == N_IDENT) { /* has(subject): an optional attribute of the event */
+            return val_bool(json_is_object(root) && json_object_get(root, sel->name) != NULL);
+        }
         l = expr_eval_node(sel->kids[0], root, a);
         if (l.t == V_ERR) {
             return l;

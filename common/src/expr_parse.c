@@ -643,7 +643,7 @@ static struct node *parse_call(struct parser *p, const char *name, size_t nlen, 
         return NULL;
     }
     if (!receiver && nlen == 3 && strncmp(name, "has", 3) == 0) {
-        if (nargs != 1 || call->kids[0]->kind != N_FIELD) {
+        if (nargs != 1 || (call->kids[0]->kind != N_FIELD && call->kids[0]->kind != N_IDENT)) {
             fail_at(p, line, col, "has() takes one field selection, like has(data.x)");
             node_free(call);
             return NULL;

@@ -84,7 +84,9 @@ static const struct tcase cases[] = {
     {"has(data.nested.deep)", "true"},
     {"has(data.missing.x)", "error: no such key: missing"},
     {"has(type.x)", "error: has() needs a map"},
-    {"has(subject)", "compile: 1:1: has() takes one field selection"},
+    {"has(subject)", "true"},
+    {"has(partitionkey)", "false"},
+    {"has(data) && has(data.amount)", "true"},
     /* arithmetic */
     {"1 + 2", "3"},
     {"7 - 10", "-3"},
