@@ -5,6 +5,7 @@
 #include "cm/err.h"
 #include "cm/log.h"
 #include "cm/mem.h"
+#include "cm/text.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -150,20 +151,13 @@ static void fail(char *err, size_t errlen, const char *fmt, ...)
 /* Reads a secret file; returns a fresh string or NULL with err set. */
 static char *read_secret_file(const char *name, const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fail(err, errlen, "%s_FILE: cannot open %s: %s", name, path, strerror(errno));
+    char why[300];
+    size_t len;
+    char *buf = cm_file_read(path, FILE_SECRET_MAX, &len, why, sizeof(why));
+    if (!buf) {
+        fail(err, errlen, "%s_FILE: %s", name, why);
         return NULL;
     }
-    char *buf = cm_xmalloc(FILE_SECRET_MAX + 1);
-    size_t len = fread(buf, 1, FILE_SECRET_MAX + 1, f);
-    fclose(f);
-    if (len > FILE_SECRET_MAX) {
-        free(buf);
-        fail(err, errlen, "%s_FILE: %s is larger than %d bytes", name, path, FILE_SECRET_MAX);
-        return NULL;
-    }
-    buf[len] = '\0';
     if (len > 0 && buf[len - 1] == '\n') {
         buf[--len] = '\0';
         if (len > 0 && buf[len - 1] == '\r') {

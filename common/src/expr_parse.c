@@ -4,6 +4,7 @@
 #include "expr_internal.h"
 
 #include "cm/mem.h"
+#include "cm/text.h"
 
 #include <errno.h>
 #include <math.h>
@@ -124,73 +125,6 @@ static int hexval(char c)
     return -1;
 }
 
-/* Appends a code point as UTF-8 to buf; returns bytes written or 0 when invalid. */
-static size_t put_utf8(char *buf, uint32_t cp)
-{
-    if (cp >= 0xD800 && cp <= 0xDFFF) {
-        return 0;
-    }
-    if (cp < 0x80) {
-        buf[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        buf[0] = (char)(0xC0 | (cp >> 6));
-        buf[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        buf[0] = (char)(0xE0 | (cp >> 12));
-        buf[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        buf[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    if (cp <= 0x10FFFF) {
-        buf[0] = (char)(0xF0 | (cp >> 18));
-        buf[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        buf[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        buf[3] = (char)(0x80 | (cp & 0x3F));
-        return 4;
-    }
-    return 0;
-}
-
-/* Length of a valid UTF-8 sequence at s (bounded by end), 0 when invalid. */
-static size_t utf8_len(const unsigned char *s, const unsigned char *end)
-{
-    unsigned char c = s[0];
-    size_t n;
-    uint32_t cp;
-    if (c < 0x80) {
-        return 1;
-    } else if ((c & 0xE0) == 0xC0) {
-        n = 2;
-        cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-        n = 3;
-        cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-        n = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if ((size_t)(end - s) < n) {
-        return 0;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80) {
-            return 0;
-        }
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-        return 0;
-    }
-    return n;
-}
-
 /* Lexes a string literal starting at the quote (raw when `raw`). */
 static void lex_string(struct parser *p, int raw)
 {
@@ -257,7 +191,7 @@ static void lex_string(struct parser *p, int raw)
                         cp = cp * 8 + (uint32_t)(d - '0');
                         advance_char(p);
                     }
-                    size_t k = put_utf8(buf + n, cp);
+                    size_t k = cm_utf8_encode(cp, buf + n);
                     n += k;
                     continue;
                 }
@@ -278,7 +212,7 @@ static void lex_string(struct parser *p, int raw)
                 cp = cp * 16 + (uint32_t)h;
                 advance_char(p);
             }
-            size_t k = put_utf8(buf + n, cp);
+            size_t k = cm_utf8_encode(cp, buf + n);
             if (k == 0) {
                 fail_at(p, line, col, "escape is not a valid Unicode code point");
                 free(buf);
@@ -288,7 +222,8 @@ static void lex_string(struct parser *p, int raw)
             n += k;
             continue;
         }
-        size_t k = utf8_len((const unsigned char *)p->src + p->pos, end);
+        size_t k = cm_utf8_seq_len((const unsigned char *)p->src + p->pos,
+                                   (size_t)(end - (const unsigned char *)p->src - p->pos));
         if (k == 0) {
             fail_at(p, p->line, p->col, "invalid UTF-8 in string literal");
             break;

@@ -4,6 +4,7 @@
 #include "cm/log.h"
 
 #include "cm/err.h"
+#include "cm/text.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -73,40 +74,6 @@ static void put(char *buf, size_t cap, size_t *pos, const char *s, size_t n)
     *pos += n;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is invalid. */
-static size_t utf8_seq_len(const unsigned char *s)
-{
-    unsigned char c = s[0];
-    if (c < 0x80) {
-        return 1;
-    }
-    size_t n;
-    unsigned int cp;
-    if ((c & 0xE0) == 0xC0) {
-        n = 2;
-        cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-        n = 3;
-        cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-        n = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80) {
-            return 0;
-        }
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-        return 0;
-    }
-    return n;
-}
-
 void cm_json_escape_into(char *buf, size_t cap, size_t *pos, const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
@@ -131,7 +98,7 @@ void cm_json_escape_into(char *buf, size_t cap, size_t *pos, const char *s)
             put(buf, cap, pos, esc, (size_t)n);
             p++;
         } else {
-            size_t n = utf8_seq_len(p);
+            size_t n = cm_utf8_seq_len(p, strnlen((const char *)p, 4));
             if (n == 0) {
                 put(buf, cap, pos, "\xEF\xBF\xBD", 3);
                 p++;

@@ -3,6 +3,7 @@
 
 #include "cm/expr.h"
 #include "cm/mem.h"
+#include "cm/text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,20 +158,9 @@ struct gw_routes *gw_routes_parse(const char *text, size_t len, const char *defa
 struct gw_routes *gw_routes_load_file(const char *path, const char *default_topic, char *err,
                                       size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "cannot open %s", path);
-        return NULL;
-    }
-    char *buf = cm_xmalloc(ROUTES_FILE_MAX + 1);
-    size_t len = fread(buf, 1, ROUTES_FILE_MAX + 1, f);
-    fclose(f);
-    struct gw_routes *r = NULL;
-    if (len > ROUTES_FILE_MAX) {
-        snprintf(err, errlen, "%s is larger than %d bytes", path, ROUTES_FILE_MAX);
-    } else {
-        r = gw_routes_parse(buf, len, default_topic, err, errlen);
-    }
+    size_t len;
+    char *buf = cm_file_read(path, ROUTES_FILE_MAX, &len, err, errlen);
+    struct gw_routes *r = buf ? gw_routes_parse(buf, len, default_topic, err, errlen) : NULL;
     free(buf);
     return r;
 }

@@ -4,6 +4,7 @@
 #include "cm/err.h"
 #include "cm/expr.h"
 #include "cm/mem.h"
+#include "cm/text.h"
 #include "cm/timeutil.h"
 #include "cm/uuid.h"
 
@@ -135,20 +136,9 @@ struct rules_set *rules_set_parse(const char *text, size_t len, char *err, size_
 
 struct rules_set *rules_set_load_file(const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "cannot open %s", path);
-        return NULL;
-    }
-    char *buf = cm_xmalloc(RULES_FILE_MAX + 1);
-    size_t len = fread(buf, 1, RULES_FILE_MAX + 1, f);
-    fclose(f);
-    struct rules_set *set = NULL;
-    if (len > RULES_FILE_MAX) {
-        snprintf(err, errlen, "%s is larger than %d bytes", path, RULES_FILE_MAX);
-    } else {
-        set = rules_set_parse(buf, len, err, errlen);
-    }
+    size_t len;
+    char *buf = cm_file_read(path, RULES_FILE_MAX, &len, err, errlen);
+    struct rules_set *set = buf ? rules_set_parse(buf, len, err, errlen) : NULL;
     free(buf);
     return set;
 }

@@ -1,0 +1,21 @@
+/* text: small helpers over bytes every parser needs: UTF-8 sequence checks and encoding, and
+ * reading a whole (bounded) file. Pure functions, thread-safe. */
+#ifndef CM_TEXT_H
+#define CM_TEXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Length (1..4) of the valid UTF-8 sequence at s, given `avail` readable bytes; 0 when the bytes
+ * are not valid UTF-8 (overlong forms, surrogates and code points above U+10FFFF included). */
+size_t cm_utf8_seq_len(const unsigned char *s, size_t avail);
+/* Writes the UTF-8 form of code point cp into out (4 bytes of room); returns its length, or 0
+ * for surrogates and values above U+10FFFF. */
+size_t cm_utf8_encode(uint32_t cp, char *out);
+
+/* Reads the file at path, at most max bytes. Returns a NUL-terminated buffer (caller frees) and
+ * its length in *len, or NULL with one line in err ("cannot open X: reason", "X is larger than N
+ * bytes"). */
+char *cm_file_read(const char *path, size_t max, size_t *len, char *err, size_t errlen);
+
+#endif

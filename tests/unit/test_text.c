@@ -1,0 +1,69 @@
+/* Unit tests for common/text: UTF-8 validation of hostile byte sequences, encoding, and bounded
+ * whole-file reads. */
+#include "cm/text.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+Test(text, utf8_sequences)
+{
+    struct {
+        const char *bytes;
+        size_t avail, want;
+    } cases[] = {
+        {"A", 1, 1},
+        {"\xC3\xA9", 2, 2},          /* é */
+        {"\xE2\x82\xAC", 3, 3},      /* € */
+        {"\xF0\x9F\x98\x80", 4, 4},  /* 😀 */
+        {"\xC3", 1, 0},              /* truncated */
+        {"\xE2\x82", 2, 0},          /* truncated */
+        {"\xC0\xAF", 2, 0},          /* overlong '/' */
+        {"\xE0\x80\xAF", 3, 0},      /* overlong */
+        {"\xED\xA0\x80", 3, 0},      /* surrogate */
+        {"\xF4\x90\x80\x80", 4, 0},  /* above U+10FFFF */
+        {"\xFF", 1, 0},
+        {"\x80", 1, 0},              /* lone continuation */
+        {"\xC3\x28", 2, 0},          /* bad continuation */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cr_assert_eq(cm_utf8_seq_len((const unsigned char *)cases[i].bytes, cases[i].avail),
+                     cases[i].want, "case %zu", i);
+    }
+    cr_assert_eq(cm_utf8_seq_len((const unsigned char *)"", 0), 0);
+}
+
+Test(text, utf8_encode_round_trip)
+{
+    uint32_t cps[] = {0x41, 0xE9, 0x20AC, 0x1F600, 0x10FFFF, 0x7F, 0x80, 0x7FF, 0x800, 0xFFFF};
+    for (size_t i = 0; i < sizeof(cps) / sizeof(cps[0]); i++) {
+        char buf[4];
+        size_t n = cm_utf8_encode(cps[i], buf);
+        cr_assert_gt(n, 0);
+        cr_assert_eq(cm_utf8_seq_len((const unsigned char *)buf, n), n, "cp %x", cps[i]);
+    }
+    char buf[4];
+    cr_assert_eq(cm_utf8_encode(0xD800, buf), 0);
+    cr_assert_eq(cm_utf8_encode(0x110000, buf), 0);
+}
+
+Test(text, file_read)
+{
+    char path[] = "/tmp/cm_text_XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_eq(write(fd, "hello", 5), 5);
+    close(fd);
+    size_t len;
+    char err[256];
+    char *buf = cm_file_read(path, 5, &len, err, sizeof(err));
+    cr_assert_not_null(buf, "%s", err);
+    cr_assert_eq(len, 5);
+    cr_assert_str_eq(buf, "hello");
+    free(buf);
+    cr_assert_null(cm_file_read(path, 4, &len, err, sizeof(err)));
+    cr_assert(strstr(err, "larger than 4 bytes") != NULL, "%s", err);
+    unlink(path);
+    cr_assert_null(cm_file_read(path, 4, &len, err, sizeof(err)));
+    cr_assert(strstr(err, "cannot open") != NULL, "%s", err);
+}
