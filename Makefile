@@ -15,7 +15,7 @@ CC ?= cc
 
 SERVICES := gateway registry processor rules store output
 
-PKGS := rdkafka jansson libmicrohttpd hiredis libpq libjwt libcurl openssl zlib libpcre2-8
+PKGS := rdkafka jansson libmicrohttpd hiredis libpq libjwt libcurl openssl zlib libpcre2-8 avro-c
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -1,0 +1,296 @@
+/* Unit tests for the registry's schema handling (services/registry/reg_schema.c, reg_avro.c,
+ * reg_json.c): a compatibility table per level for Avro and JSON Schema (open, closed and
+ * partially open content models included), validation of bad schemas, deduplication hashes and
+ * the Parsing Canonical Form. */
+#include "../../services/registry/reg_avro.h"
+#include "../../services/registry/reg_schema.h"
+
+#include <criterion/criterion.h>
+#include <string.h>
+
+#define REC(fields) "{\"type\":\"record\",\"name\":\"User\",\"namespace\":\"com.x\",\"fields\":[" fields "]}"
+#define F_ID "{\"name\":\"id\",\"type\":\"long\"}"
+#define F_NAME "{\"name\":\"name\",\"type\":\"string\"}"
+#define F_NAME_DEF "{\"name\":\"name\",\"type\":\"string\",\"default\":\"\"}"
+#define F_AGE_INT "{\"name\":\"age\",\"type\":\"int\"}"
+#define F_AGE_LONG "{\"name\":\"age\",\"type\":\"long\"}"
+#define F_OPT "{\"name\":\"nick\",\"type\":[\"null\",\"string\"],\"default\":null}"
+
+struct ccase {
+    enum reg_type type;
+    const char *level;
+    const char *existing[3]; /* newest first */
+    const char *candidate;
+    int compatible;
+    const char *why; /* a substring of the messages when incompatible */
+};
+
+static const struct ccase cases[] = {
+    /* Avro */
+    {REG_AVRO, "BACKWARD", {REC(F_ID)}, REC(F_ID "," F_NAME_DEF), 1, NULL},
+    {REG_AVRO, "BACKWARD", {REC(F_ID)}, REC(F_ID "," F_NAME), 0, "READER_FIELD_MISSING_DEFAULT"},
+    {REG_AVRO, "BACKWARD", {REC(F_ID "," F_NAME)}, REC(F_ID), 1, NULL},
+    {REG_AVRO, "FORWARD", {REC(F_ID "," F_NAME)}, REC(F_ID), 0, "READER_FIELD_MISSING_DEFAULT"},
+    {REG_AVRO, "FORWARD", {REC(F_ID "," F_NAME_DEF)}, REC(F_ID), 1, NULL},
+    {REG_AVRO, "FORWARD", {REC(F_ID)}, REC(F_ID "," F_NAME), 1, NULL},
+    {REG_AVRO, "FULL", {REC(F_ID)}, REC(F_ID "," F_OPT), 1, NULL},
+    {REG_AVRO, "FULL", {REC(F_ID)}, REC(F_ID "," F_NAME), 0, "READER_FIELD_MISSING_DEFAULT"},
+    {REG_AVRO, "BACKWARD", {REC(F_AGE_INT)}, REC(F_AGE_LONG), 1, NULL}, /* int promotes to long */
+    {REG_AVRO, "BACKWARD", {REC(F_AGE_LONG)}, REC(F_AGE_INT), 0, "TYPE_MISMATCH"},
+    {REG_AVRO, "FULL", {REC(F_AGE_INT)}, REC(F_AGE_LONG), 0, "TYPE_MISMATCH"},
+    {REG_AVRO, "NONE", {REC(F_AGE_LONG)}, REC(F_AGE_INT), 1, NULL},
+    {REG_AVRO, "BACKWARD", {"\"string\""}, "\"bytes\"", 1, NULL},
+    {REG_AVRO, "BACKWARD", {"\"string\""}, "\"int\"", 0, "TYPE_MISMATCH"},
+    {REG_AVRO, "BACKWARD", {"\"string\""}, "[\"null\",\"string\"]", 1, NULL},
+    {REG_AVRO, "BACKWARD", {"[\"null\",\"string\"]"}, "\"string\"", 0, "TYPE_MISMATCH"},
+    {REG_AVRO, "BACKWARD", {"[\"null\",\"string\",\"int\"]"}, "[\"null\",\"string\"]", 0,
+     "MISSING_UNION_BRANCH"},
+    {REG_AVRO, "BACKWARD", {"[\"int\",\"string\"]"}, "[\"long\",\"string\",\"null\"]", 1, NULL},
+    {REG_AVRO,
+     "BACKWARD",
+     {"{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\",\"B\"]}"},
+     "{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\",\"B\",\"C\"]}",
+     1,
+     NULL},
+    {REG_AVRO,
+     "BACKWARD",
+     {"{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\",\"B\"]}"},
+     "{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\"]}",
+     0,
+     "MISSING_ENUM_SYMBOLS"},
+    {REG_AVRO,
+     "BACKWARD",
+     {"{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\",\"B\"]}"},
+     "{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\",\"U\"],\"default\":\"U\"}",
+     1,
+     NULL},
+    {REG_AVRO, "BACKWARD", {"{\"type\":\"fixed\",\"name\":\"F\",\"size\":4}"},
+     "{\"type\":\"fixed\",\"name\":\"F\",\"size\":8}", 0, "FIXED_SIZE_MISMATCH"},
+    {REG_AVRO, "BACKWARD", {"{\"type\":\"array\",\"items\":\"int\"}"},
+     "{\"type\":\"array\",\"items\":\"long\"}", 1, NULL},
+    {REG_AVRO, "BACKWARD", {"{\"type\":\"map\",\"values\":\"long\"}"},
+     "{\"type\":\"map\",\"values\":\"int\"}", 0, "TYPE_MISMATCH"},
+    {REG_AVRO, "BACKWARD", {"{\"type\":\"record\",\"name\":\"A\",\"fields\":[]}"},
+     "{\"type\":\"record\",\"name\":\"B\",\"fields\":[]}", 0, "NAME_MISMATCH"},
+    {REG_AVRO, "BACKWARD", {"{\"type\":\"record\",\"name\":\"A\",\"fields\":[]}"},
+     "{\"type\":\"record\",\"name\":\"B\",\"aliases\":[\"A\"],\"fields\":[]}", 1, NULL},
+    {REG_AVRO, "BACKWARD", {REC("{\"name\":\"old\",\"type\":\"int\"}")},
+     REC("{\"name\":\"new\",\"aliases\":[\"old\"],\"type\":\"int\"}"), 1, NULL},
+    /* recursive types terminate */
+    {REG_AVRO,
+     "FULL",
+     {"{\"type\":\"record\",\"name\":\"Node\",\"fields\":[{\"name\":\"next\",\"type\":[\"null\","
+      "\"Node\"],\"default\":null}]}"},
+     "{\"type\":\"record\",\"name\":\"Node\",\"fields\":[{\"name\":\"next\",\"type\":[\"null\","
+     "\"Node\"],\"default\":null},{\"name\":\"v\",\"type\":\"int\",\"default\":0}]}",
+     1,
+     NULL},
+    /* transitive levels look at every version, the others only at the latest */
+    {REG_AVRO, "BACKWARD", {REC(F_ID "," F_NAME_DEF), REC(F_ID)}, REC(F_ID "," F_NAME), 1, NULL},
+    {REG_AVRO, "BACKWARD_TRANSITIVE", {REC(F_ID "," F_NAME_DEF), REC(F_ID)},
+     REC(F_ID "," F_NAME), 0, "READER_FIELD_MISSING_DEFAULT"},
+    {REG_AVRO, "FORWARD_TRANSITIVE", {REC(F_ID "," F_NAME_DEF), REC(F_ID "," F_NAME)}, REC(F_ID),
+     0, "READER_FIELD_MISSING_DEFAULT"},
+    {REG_AVRO, "FULL_TRANSITIVE", {REC(F_ID "," F_OPT), REC(F_ID)}, REC(F_ID), 1, NULL},
+
+    /* JSON Schema */
+#define OBJ(props, extra) "{\"type\":\"object\",\"properties\":{" props "}" extra "}"
+#define P_A "\"a\":{\"type\":\"string\"}"
+#define P_B "\"b\":{\"type\":\"integer\"}"
+#define CLOSED ",\"additionalProperties\":false"
+#define PARTIAL ",\"additionalProperties\":{\"type\":\"integer\"}"
+    {REG_JSON, "BACKWARD", {OBJ(P_A, "")}, OBJ(P_A "," P_B, ""), 0,
+     "PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL"},
+    {REG_JSON, "BACKWARD", {OBJ(P_A, CLOSED)}, OBJ(P_A "," P_B, CLOSED), 1, NULL},
+    {REG_JSON, "BACKWARD", {OBJ(P_A "," P_B, CLOSED)}, OBJ(P_A, CLOSED), 0,
+     "PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL"},
+    {REG_JSON, "BACKWARD", {OBJ(P_A "," P_B, "")}, OBJ(P_A, ""), 1, NULL},
+    {REG_JSON, "BACKWARD", {OBJ(P_A, PARTIAL)}, OBJ(P_A "," P_B, PARTIAL), 1, NULL},
+    {REG_JSON, "BACKWARD", {OBJ(P_A, PARTIAL)}, OBJ(P_A ",\"c\":{\"type\":\"string\"}", PARTIAL),
+     0, "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL"},
+    {REG_JSON, "BACKWARD", {OBJ(P_A, "")}, OBJ(P_A, CLOSED), 0, "ADDITIONAL_PROPERTIES_REMOVED"},
+    {REG_JSON, "FORWARD", {OBJ(P_A, "")}, OBJ(P_A, CLOSED), 1, NULL},
+    {REG_JSON, "BACKWARD", {OBJ(P_A, "")}, OBJ(P_A, ",\"required\":[\"a\"]"), 0,
+     "REQUIRED_ATTRIBUTE_ADDED"},
+    {REG_JSON, "BACKWARD", {OBJ(P_A, ",\"required\":[\"a\"]")}, OBJ(P_A, ""), 1, NULL},
+    {REG_JSON, "BACKWARD", {"{\"type\":\"integer\"}"}, "{\"type\":\"number\"}", 1, NULL},
+    {REG_JSON, "BACKWARD", {"{\"type\":\"number\"}"}, "{\"type\":\"integer\"}", 0, "TYPE_NARROWED"},
+    {REG_JSON, "BACKWARD", {"{\"type\":\"string\"}"}, "{\"type\":[\"string\",\"null\"]}", 1, NULL},
+    {REG_JSON, "BACKWARD", {"{\"type\":\"string\",\"maxLength\":10}"},
+     "{\"type\":\"string\",\"maxLength\":5}", 0, "MAX_LENGTH_DECREASED"},
+    {REG_JSON, "BACKWARD", {"{\"type\":\"string\",\"maxLength\":5}"},
+     "{\"type\":\"string\",\"maxLength\":10}", 1, NULL},
+    {REG_JSON, "BACKWARD", {"{\"type\":\"string\"}"}, "{\"type\":\"string\",\"minLength\":1}", 0,
+     "MIN_LENGTH_ADDED"},
+    {REG_JSON, "BACKWARD", {"{\"type\":\"string\"}"}, "{\"type\":\"string\",\"pattern\":\"^a\"}",
+     0, "PATTERN_ADDED"},
+    {REG_JSON, "BACKWARD", {"{\"type\":\"number\",\"minimum\":0}"},
+     "{\"type\":\"number\",\"minimum\":-10}", 1, NULL},
+    {REG_JSON, "BACKWARD", {"{\"type\":\"number\",\"maximum\":100}"},
+     "{\"type\":\"number\",\"maximum\":50}", 0, "MAXIMUM_DECREASED"},
+    {REG_JSON, "BACKWARD", {"{\"type\":\"integer\",\"multipleOf\":4}"},
+     "{\"type\":\"integer\",\"multipleOf\":2}", 1, NULL},
+    {REG_JSON, "BACKWARD", {"{\"type\":\"integer\",\"multipleOf\":2}"},
+     "{\"type\":\"integer\",\"multipleOf\":4}", 0, "MULTIPLE_OF_CHANGED"},
+    {REG_JSON, "BACKWARD", {"{\"enum\":[\"a\",\"b\"]}"}, "{\"enum\":[\"a\",\"b\",\"c\"]}", 1, NULL},
+    {REG_JSON, "BACKWARD", {"{\"enum\":[\"a\",\"b\"]}"}, "{\"enum\":[\"a\"]}", 0,
+     "ENUM_ARRAY_NARROWED"},
+    {REG_JSON, "BACKWARD", {"{\"oneOf\":[{\"type\":\"string\"},{\"type\":\"integer\"}]}"},
+     "{\"oneOf\":[{\"type\":\"string\"},{\"type\":\"integer\"},{\"type\":\"null\"}]}", 1, NULL},
+    {REG_JSON, "BACKWARD", {"{\"oneOf\":[{\"type\":\"string\"},{\"type\":\"integer\"}]}"},
+     "{\"oneOf\":[{\"type\":\"string\"}]}", 0, "SUM_TYPE_NARROWED"},
+    {REG_JSON, "BACKWARD", {"{\"type\":\"array\",\"items\":{\"type\":\"integer\"}}"},
+     "{\"type\":\"array\",\"items\":{\"type\":\"number\"}}", 1, NULL},
+    {REG_JSON, "BACKWARD", {"{\"type\":\"array\",\"items\":{\"type\":\"number\"}}"},
+     "{\"type\":\"array\",\"items\":{\"type\":\"integer\"}}", 0, "TYPE_NARROWED"},
+    {REG_JSON, "BACKWARD", {"{\"type\":\"array\"}"}, "{\"type\":\"array\",\"maxItems\":3}", 0,
+     "MAX_ITEMS_ADDED"},
+    {REG_JSON, "BACKWARD",
+     {"{\"definitions\":{\"s\":{\"type\":\"string\"}},\"type\":\"object\",\"properties\":{\"a\":{"
+      "\"$ref\":\"#/definitions/s\"}}" CLOSED "}"},
+     "{\"definitions\":{\"s\":{\"type\":\"integer\"}},\"type\":\"object\",\"properties\":{\"a\":{"
+     "\"$ref\":\"#/definitions/s\"}}" CLOSED "}",
+     0, "TYPE_NARROWED"},
+    {REG_JSON, "BACKWARD", {"true"}, "{\"type\":\"object\"}", 0, "TYPE_NARROWED"},
+    {REG_JSON, "BACKWARD", {"{\"type\":\"object\"}"}, "true", 1, NULL},
+    {REG_JSON, "FULL", {OBJ(P_A, CLOSED)}, OBJ(P_A "," P_B, CLOSED), 0,
+     "PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL"},
+};
+
+static void parse_ok(enum reg_type t, const char *text, struct reg_schema *out)
+{
+    char err[256];
+    cr_assert_eq(reg_schema_parse(t, text, NULL, NULL, 0, out, err, sizeof(err)), 0, "%s: %s",
+                 text, err);
+}
+
+Test(reg_compat, table)
+{
+    size_t failed = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct ccase *c = &cases[i];
+        struct reg_schema cand, ex[3];
+        const struct reg_schema *exp[3];
+        size_t n = 0;
+        parse_ok(c->type, c->candidate, &cand);
+        while (n < 3 && c->existing[n]) {
+            parse_ok(c->type, c->existing[n], &ex[n]);
+            exp[n] = &ex[n];
+            n++;
+        }
+        enum reg_level level;
+        cr_assert_eq(reg_level_parse(c->level, &level), 0);
+        json_t *messages = json_array();
+        int ok = reg_compat_check(level, &cand, exp, n, NULL, 0, messages);
+        char *m = json_dumps(messages, JSON_COMPACT);
+        if (ok != c->compatible || (!ok && c->why && !strstr(m, c->why))) {
+            cr_log_error("case %zu (%s): expected %s%s%s, got %s %s", i, c->level,
+                         c->compatible ? "compatible" : "incompatible", c->why ? " with " : "",
+                         c->why ? c->why : "", ok ? "compatible" : "incompatible", m);
+            failed++;
+        }
+        free(m);
+        json_decref(messages);
+        reg_schema_clear(&cand);
+        for (size_t k = 0; k < n; k++) {
+            reg_schema_clear(&ex[k]);
+        }
+    }
+    cr_assert_eq(failed, 0, "%zu compatibility cases failed", failed);
+}
+
+Test(reg_compat, lenient_policy_allows_optional_properties_on_open_models)
+{
+    struct reg_schema old, cand;
+    parse_ok(REG_JSON, OBJ(P_A, ""), &old);
+    parse_ok(REG_JSON, OBJ(P_A "," P_B, ""), &cand);
+    const struct reg_schema *ex[] = {&old};
+    cr_assert_eq(reg_compat_check(REG_BACKWARD, &cand, ex, 1, NULL, 0, NULL), 0);
+    cr_assert_eq(reg_compat_check(REG_BACKWARD, &cand, ex, 1, NULL, 1, NULL), 1);
+    reg_schema_clear(&cand);
+    parse_ok(REG_JSON, OBJ(P_A "," P_B, ",\"required\":[\"b\"]"), &cand);
+    cr_assert_eq(reg_compat_check(REG_BACKWARD, &cand, ex, 1, NULL, 1, NULL), 0,
+                 "a required property is not optional");
+    reg_schema_clear(&cand);
+    reg_schema_clear(&old);
+}
+
+Test(reg_compat, invalid_schemas)
+{
+    struct {
+        enum reg_type t;
+        const char *text;
+        const char *why;
+    } bad[] = {
+        {REG_AVRO, "", "invalid JSON"},
+        {REG_AVRO, "{", "invalid JSON"},
+        {REG_AVRO, "\"strnig\"", "unknown type"},
+        {REG_AVRO, "{\"type\":\"record\",\"fields\":[]}", "name"},
+        {REG_AVRO, "{\"type\":\"record\",\"name\":\"1bad\",\"fields\":[]}", "name"},
+        {REG_AVRO, "{\"type\":\"record\",\"name\":\"R\"}", "fields"},
+        {REG_AVRO, "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\"}]}", "type"},
+        {REG_AVRO,
+         "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":\"int\"},{"
+         "\"name\":\"a\",\"type\":\"int\"}]}",
+         "duplicate field"},
+        {REG_AVRO, "{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\",\"A\"]}", "duplicate"},
+        {REG_AVRO, "{\"type\":\"fixed\",\"name\":\"F\"}", "size"},
+        {REG_AVRO, "[\"null\",[\"int\"]]", "unions may not contain unions"},
+        {REG_AVRO, "{\"type\":\"array\"}", "items"},
+        {REG_AVRO, "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":\"Nope\"}]}",
+         "unknown type"},
+        {REG_JSON, "[]", "object or a boolean"},
+        {REG_JSON, "{\"type\":5}", "/type"},
+        {REG_JSON, "{\"a\":1,\"a\":2}", "invalid JSON"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct reg_schema s;
+        char err[256] = "";
+        cr_assert_neq(reg_schema_parse(bad[i].t, bad[i].text, NULL, NULL, 0, &s, err, sizeof(err)),
+                      0, "accepted %s", bad[i].text);
+        cr_assert(strstr(err, bad[i].why) != NULL, "%s: '%s' lacks '%s'", bad[i].text, err,
+                  bad[i].why);
+    }
+}
+
+Test(reg_compat, dedupe_ignores_formatting_not_meaning)
+{
+    struct reg_schema a, b, c, d;
+    parse_ok(REG_AVRO, "{\"type\":\"record\",\"name\":\"R\",\"namespace\":\"n\",\"fields\":[{\"name\":\"x\",\"type\":\"int\"}]}", &a);
+    parse_ok(REG_AVRO, "{ \"namespace\" : \"n\", \"name\":\"R\", \"type\":\"record\",\n \"fields\":[{\"type\":{\"type\":\"int\"},\"name\":\"x\"}]}", &b);
+    parse_ok(REG_AVRO, "{\"type\":\"record\",\"name\":\"R\",\"namespace\":\"n\",\"fields\":[{\"name\":\"x\",\"type\":\"int\",\"default\":1}]}", &c);
+    parse_ok(REG_AVRO, "{\"type\":\"record\",\"name\":\"n.R\",\"fields\":[{\"name\":\"x\",\"type\":\"int\"}]}", &d);
+    cr_assert_str_eq(a.hash_hex, b.hash_hex, "key order and spelling of int");
+    cr_assert_str_eq(a.hash_hex, d.hash_hex, "namespace vs full name");
+    cr_assert_str_neq(a.hash_hex, c.hash_hex, "a default changes the schema");
+    struct reg_schema j1, j2, j3;
+    parse_ok(REG_JSON, "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\"}}}", &j1);
+    parse_ok(REG_JSON, "{\"properties\":{\"a\":{\"type\":\"string\"}}, \"type\":\"object\"}", &j2);
+    parse_ok(REG_AVRO, "\"string\"", &j3);
+    cr_assert_str_eq(j1.hash_hex, j2.hash_hex);
+    cr_assert_str_neq(j3.hash_hex, a.hash_hex);
+    reg_schema_clear(&a);
+    reg_schema_clear(&b);
+    reg_schema_clear(&c);
+    reg_schema_clear(&d);
+    reg_schema_clear(&j1);
+    reg_schema_clear(&j2);
+    reg_schema_clear(&j3);
+}
+
+Test(reg_compat, parsing_canonical_form)
+{
+    char err[128];
+    json_t *s = reg_avro_parse(
+        "{\"type\":\"record\",\"name\":\"User\",\"namespace\":\"com.x\",\"doc\":\"d\",\"fields\":["
+        "{\"name\":\"id\",\"type\":{\"type\":\"long\"},\"doc\":\"x\",\"default\":1},"
+        "{\"name\":\"e\",\"type\":{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\"]}}]}",
+        NULL, err, sizeof(err));
+    cr_assert_not_null(s, "%s", err);
+    char *pcf = reg_avro_canonical_form(s);
+    cr_assert_str_eq(pcf, "{\"name\":\"com.x.User\",\"type\":\"record\",\"fields\":[{\"name\":"
+                          "\"id\",\"type\":\"long\"},{\"name\":\"e\",\"type\":{\"name\":"
+                          "\"com.x.E\",\"type\":\"enum\",\"symbols\":[\"A\"]}}]}");
+    free(pcf);
+    json_decref(s);
+}
