@@ -12,7 +12,10 @@ static const struct cm_config_entry config_table[] = {
     {"REGISTRY_PORT", CM_CFG_INT, "8081", 0, 0, "HTTP port (Confluent's default)", 0, 65535, NULL},
     {"DATABASE_URL", CM_CFG_STRING, NULL, 1, 1, "PostgreSQL URI of the registry tables", 0, 0,
      NULL},
-    {"REGISTRY_DB_POOL", CM_CFG_INT, "4", 0, 0, "database connections", 1, 256, NULL},
+    {"REGISTRY_DB_POOL", CM_CFG_INT, "8", 0, 0, "database connections", 1, 256, NULL},
+    {"REGISTRY_JSON_LENIENT", CM_CFG_BOOL, "false", 0, 0,
+     "JSON Schema compatibility allows adding optional properties to open content models", 0, 0,
+     NULL},
 };
 
 int main(int argc, char **argv)
@@ -25,7 +28,7 @@ int main(int argc, char **argv)
     int status = 1;
     struct cm_pg_pool *pool = cm_pg_pool_new(cm_config_str(cfg, "DATABASE_URL"),
                                              (unsigned)cm_config_int(cfg, "REGISTRY_DB_POOL"));
-    struct reg_store *st = reg_store_new(pool);
+    struct reg_store *st = reg_store_new(pool, cm_config_bool(cfg, "REGISTRY_JSON_LENIENT"));
     int rc;
     while ((rc = reg_store_migrate(st)) == CM_E_UNAVAIL && !cm_lifecycle_wait(1000)) {
     }

@@ -1,5 +1,8 @@
-/* reg_store: registry tables and queries over the PostgreSQL pool (see reg_store.h). */
+/* reg_store: SQL behind the registry API (see reg_store.h). Each operation borrows one pool
+ * connection; registration and deletes run in a transaction under a per-subject advisory lock. */
 #include "reg_store.h"
+
+#include "reg_avro.h"
 
 #include "cm/err.h"
 #include "cm/log.h"
@@ -8,11 +11,14 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
-#define ACQUIRE_TIMEOUT_MS 2000
+#define ACQUIRE_TIMEOUT_MS 5000
+#define MAX_REFERENCE_DEPTH 10
 
 struct reg_store {
     struct cm_pg_pool *pool;
+    int json_lenient;
 };
 
 static const char *const migrations[] = {
@@ -32,12 +38,16 @@ static const char *const migrations[] = {
     " created_at timestamptz NOT NULL DEFAULT now(),"
     " PRIMARY KEY (subject, version))",
     "CREATE INDEX subject_versions_schema ON subject_versions (schema_id)",
+    "CREATE TABLE registry_config (subject text PRIMARY KEY, compatibility text NOT NULL)",
+    "CREATE TABLE registry_mode (subject text PRIMARY KEY, mode text NOT NULL)",
+    "CREATE INDEX schemas_references ON schemas USING gin (references_json jsonb_path_ops)",
 };
 
-struct reg_store *reg_store_new(struct cm_pg_pool *pool)
+struct reg_store *reg_store_new(struct cm_pg_pool *pool, int json_lenient)
 {
     struct reg_store *st = cm_xcalloc(1, sizeof(*st));
     st->pool = pool;
+    st->json_lenient = json_lenient;
     return st;
 }
 
@@ -46,56 +56,1000 @@ void reg_store_free(struct reg_store *st)
     free(st);
 }
 
-int reg_store_migrate(struct reg_store *st)
+void reg_version_clear(struct reg_version *v)
+{
+    free(v->subject);
+    free(v->schema);
+    json_decref(v->references);
+    memset(v, 0, sizeof(*v));
+}
+
+/* ---- connection and query helpers ---- */
+
+static struct cm_pg *take(struct reg_store *st)
 {
     struct cm_pg *pg = cm_pg_pool_acquire(st->pool, ACQUIRE_TIMEOUT_MS);
+    if (!pg) {
+        CM_LOG_WARN("registry_pool_exhausted", "no database connection within %d ms",
+                    ACQUIRE_TIMEOUT_MS);
+    }
+    return pg;
+}
+
+static void give(struct reg_store *st, struct cm_pg *pg)
+{
+    if (pg) {
+        cm_pg_pool_release(st->pool, pg);
+    }
+}
+
+/* Runs a statement; 0 or REG_E_BACKEND (logged). */
+static int run(struct cm_pg *pg, const char *sql, int n, const char *const *params,
+               struct cm_pg_result **res)
+{
+    struct cm_pg_error err;
+    int rc = cm_pg_exec(pg, sql, n, params, res, &err);
+    if (rc != 0) {
+        CM_LOG_ERROR("registry_query_failed", "%s", err.message);
+        return REG_E_BACKEND;
+    }
+    return 0;
+}
+
+static void rollback(struct cm_pg *pg)
+{
+    cm_pg_exec(pg, "ROLLBACK", 0, NULL, NULL, NULL);
+}
+
+static int begin_locked(struct cm_pg *pg, const char *subject)
+{
+    int rc = run(pg, "BEGIN", 0, NULL, NULL);
+    const char *p[] = {subject};
+    if (rc == 0) {
+        rc = run(pg, "SELECT pg_advisory_xact_lock(hashtext('registry:' || $1))", 1, p, NULL);
+        if (rc != 0) {
+            rollback(pg);
+        }
+    }
+    return rc;
+}
+
+static int commit(struct cm_pg *pg)
+{
+    int rc = run(pg, "COMMIT", 0, NULL, NULL);
+    if (rc != 0) {
+        rollback(pg);
+    }
+    return rc;
+}
+
+int reg_store_migrate(struct reg_store *st)
+{
+    struct cm_pg *pg = take(st);
     if (!pg) {
         return CM_E_UNAVAIL;
     }
     int rc = cm_pg_migrate(pg, "registry", migrations, sizeof(migrations) / sizeof(migrations[0]));
-    cm_pg_pool_release(st->pool, pg);
+    give(st, pg);
     return rc;
 }
 
-int reg_store_list_subjects(struct reg_store *st, const char *prefix, int include_deleted,
-                            json_t **out)
+int reg_store_check(void *stv, char *why, size_t len)
 {
-    *out = NULL;
-    struct cm_pg *pg = cm_pg_pool_acquire(st->pool, ACQUIRE_TIMEOUT_MS);
-    if (!pg) {
-        return CM_E_UNAVAIL;
-    }
-    const char *params[] = {prefix ? prefix : "", include_deleted ? "true" : "false"};
-    struct cm_pg_result *res = NULL;
-    struct cm_pg_error err;
-    int rc = cm_pg_exec(pg,
-                        "SELECT subject FROM subject_versions"
-                        " WHERE starts_with(subject, $1) AND ($2::boolean OR NOT deleted)"
-                        " GROUP BY subject ORDER BY subject",
-                        2, params, &res, &err);
-    cm_pg_pool_release(st->pool, pg);
-    if (rc != 0) {
-        CM_LOG_ERROR("registry_query_failed", "list subjects: %s", err.message);
-        return rc == CM_E_INVAL ? CM_E_INTERNAL : rc;
-    }
-    json_t *arr = json_array();
-    for (int i = 0; i < cm_pg_ntuples(res); i++) {
-        json_array_append_new(arr, json_string(cm_pg_value(res, i, 0)));
-    }
-    cm_pg_result_free(res);
-    *out = arr;
-    return 0;
-}
-
-int reg_store_check(void *st, char *why, size_t len)
-{
-    struct reg_store *s = st;
-    struct cm_pg *pg = cm_pg_pool_acquire(s->pool, ACQUIRE_TIMEOUT_MS);
+    struct reg_store *st = stv;
+    struct cm_pg *pg = cm_pg_pool_acquire(st->pool, 2000);
     if (!pg) {
         snprintf(why, len, "no free database connection");
         return CM_E_UNAVAIL;
     }
     int rc = cm_pg_ping(pg, why, len);
-    cm_pg_pool_release(s->pool, pg);
+    give(st, pg);
     return rc;
+}
+
+static json_t *column_array(struct cm_pg_result *res, int as_int)
+{
+    json_t *arr = json_array();
+    for (int i = 0; i < cm_pg_ntuples(res); i++) {
+        const char *v = cm_pg_value(res, i, 0);
+        json_array_append_new(arr, as_int ? json_integer(atoll(v)) : json_string(v));
+    }
+    return arr;
+}
+
+static void fill_version(struct cm_pg_result *res, int row, struct reg_version *out)
+{
+    /* columns: subject, version, id, schema_type, schema_text, references_json, deleted */
+    const char *subject = cm_pg_value(res, row, 0);
+    out->subject = subject ? cm_xstrdup(subject) : NULL;
+    out->version = cm_pg_value(res, row, 1) ? atoi(cm_pg_value(res, row, 1)) : 0;
+    out->id = atoi(cm_pg_value(res, row, 2));
+    reg_type_parse(cm_pg_value(res, row, 3), &out->type);
+    out->schema = cm_xstrdup(cm_pg_value(res, row, 4));
+    out->references = json_loads(cm_pg_value(res, row, 5), 0, NULL);
+    if (!out->references) {
+        out->references = json_array();
+    }
+    const char *d = cm_pg_value(res, row, 6);
+    out->deleted = d && d[0] == 't';
+}
+
+#define VERSION_COLUMNS                                                                            \
+    "sv.subject, sv.version, s.id, s.schema_type, s.schema_text, s.references_json::text, "       \
+    "sv.deleted"
+
+/* Does the subject have any rows, live ones, soft-deleted ones? */
+static int subject_state(struct cm_pg *pg, const char *subject, int *live, int *dead)
+{
+    const char *p[] = {subject};
+    struct cm_pg_result *res;
+    int rc = run(pg,
+                 "SELECT count(*) FILTER (WHERE NOT deleted), count(*) FILTER (WHERE deleted)"
+                 " FROM subject_versions WHERE subject = $1",
+                 1, p, &res);
+    if (rc == 0) {
+        *live = atoi(cm_pg_value(res, 0, 0));
+        *dead = atoi(cm_pg_value(res, 0, 1));
+        cm_pg_result_free(res);
+    }
+    return rc;
+}
+
+/* ---- reads ---- */
+
+enum reg_status reg_store_list_subjects(struct reg_store *st, const char *prefix,
+                                        int include_deleted, json_t **out)
+{
+    struct cm_pg *pg = take(st);
+    if (!pg) {
+        return REG_E_BACKEND;
+    }
+    const char *p[] = {prefix ? prefix : "", include_deleted ? "true" : "false"};
+    struct cm_pg_result *res;
+    int rc = run(pg,
+                 "SELECT subject FROM subject_versions WHERE starts_with(subject, $1)"
+                 " AND ($2::boolean OR NOT deleted) GROUP BY subject ORDER BY subject",
+                 2, p, &res);
+    give(st, pg);
+    if (rc != 0) {
+        return REG_E_BACKEND;
+    }
+    *out = column_array(res, 0);
+    cm_pg_result_free(res);
+    return REG_OK;
+}
+
+enum reg_status reg_store_list_versions(struct reg_store *st, const char *subject,
+                                        int include_deleted, json_t **out)
+{
+    struct cm_pg *pg = take(st);
+    if (!pg) {
+        return REG_E_BACKEND;
+    }
+    const char *p[] = {subject, include_deleted ? "true" : "false"};
+    struct cm_pg_result *res;
+    int rc = run(pg,
+                 "SELECT version FROM subject_versions WHERE subject = $1"
+                 " AND ($2::boolean OR NOT deleted) ORDER BY version",
+                 2, p, &res);
+    give(st, pg);
+    if (rc != 0) {
+        return REG_E_BACKEND;
+    }
+    int n = cm_pg_ntuples(res);
+    *out = n ? column_array(res, 1) : NULL;
+    cm_pg_result_free(res);
+    return n ? REG_OK : REG_E_SUBJECT_NOT_FOUND;
+}
+
+static enum reg_status get_version(struct cm_pg *pg, const char *subject, int version,
+                                   int include_deleted, struct reg_version *out)
+{
+    char vbuf[16];
+    snprintf(vbuf, sizeof(vbuf), "%d", version);
+    const char *p[] = {subject, vbuf, include_deleted ? "true" : "false"};
+    struct cm_pg_result *res;
+    int rc = run(pg,
+                 "SELECT " VERSION_COLUMNS " FROM subject_versions sv JOIN schemas s"
+                 " ON s.id = sv.schema_id WHERE sv.subject = $1"
+                 " AND ($2::int = -1 OR sv.version = $2::int)"
+                 " AND ($3::boolean OR NOT sv.deleted OR $2::int <> -1)"
+                 " ORDER BY (sv.deleted AND $2::int = -1), sv.version DESC LIMIT 1",
+                 3, p, &res);
+    if (rc != 0) {
+        return REG_E_BACKEND;
+    }
+    enum reg_status status = REG_OK;
+    if (cm_pg_ntuples(res) == 0) {
+        int live = 0, dead = 0;
+        status = subject_state(pg, subject, &live, &dead) != 0 ? REG_E_BACKEND
+                 : live + dead == 0                             ? REG_E_SUBJECT_NOT_FOUND
+                                                                : REG_E_VERSION_NOT_FOUND;
+    } else {
+        fill_version(res, 0, out);
+        if (out->deleted && !include_deleted) {
+            reg_version_clear(out);
+            status = REG_E_VERSION_NOT_FOUND;
+        }
+    }
+    cm_pg_result_free(res);
+    return status;
+}
+
+enum reg_status reg_store_get_version(struct reg_store *st, const char *subject, int version,
+                                      int include_deleted, struct reg_version *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct cm_pg *pg = take(st);
+    if (!pg) {
+        return REG_E_BACKEND;
+    }
+    enum reg_status s = get_version(pg, subject, version, include_deleted, out);
+    give(st, pg);
+    return s;
+}
+
+enum reg_status reg_store_get_schema(struct reg_store *st, int id, struct reg_version *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct cm_pg *pg = take(st);
+    if (!pg) {
+        return REG_E_BACKEND;
+    }
+    char ibuf[16];
+    snprintf(ibuf, sizeof(ibuf), "%d", id);
+    const char *p[] = {ibuf};
+    struct cm_pg_result *res;
+    int rc = run(pg,
+                 "SELECT NULL, NULL, s.id, s.schema_type, s.schema_text, s.references_json::text,"
+                 " false FROM schemas s WHERE s.id = $1",
+                 1, p, &res);
+    give(st, pg);
+    if (rc != 0) {
+        return REG_E_BACKEND;
+    }
+    enum reg_status status = cm_pg_ntuples(res) ? REG_OK : REG_E_SCHEMA_NOT_FOUND;
+    if (status == REG_OK) {
+        fill_version(res, 0, out);
+    }
+    cm_pg_result_free(res);
+    return status;
+}
+
+enum reg_status reg_store_schema_usage(struct reg_store *st, int id, int versions,
+                                       int include_deleted, json_t **out)
+{
+    struct cm_pg *pg = take(st);
+    if (!pg) {
+        return REG_E_BACKEND;
+    }
+    char ibuf[16];
+    snprintf(ibuf, sizeof(ibuf), "%d", id);
+    const char *p[] = {ibuf, include_deleted ? "true" : "false"};
+    struct cm_pg_result *res, *exists;
+    int rc = run(pg, "SELECT 1 FROM schemas WHERE id = $1", 1, p, &exists);
+    if (rc == 0) {
+        rc = run(pg,
+                 "SELECT subject, version FROM subject_versions WHERE schema_id = $1"
+                 " AND ($2::boolean OR NOT deleted) ORDER BY subject, version",
+                 2, p, &res);
+    }
+    give(st, pg);
+    if (rc != 0) {
+        return REG_E_BACKEND;
+    }
+    int found = cm_pg_ntuples(exists) > 0;
+    cm_pg_result_free(exists);
+    if (!found) {
+        cm_pg_result_free(res);
+        return REG_E_SCHEMA_NOT_FOUND;
+    }
+    json_t *arr = json_array();
+    for (int i = 0; i < cm_pg_ntuples(res); i++) {
+        const char *subject = cm_pg_value(res, i, 0);
+        if (versions) {
+            json_array_append_new(arr, json_pack("{s:s, s:i}", "subject", subject, "version",
+                                                 atoi(cm_pg_value(res, i, 1))));
+        } else if (json_array_size(arr) == 0 ||
+                   strcmp(json_string_value(json_array_get(arr, json_array_size(arr) - 1)),
+                          subject) != 0) {
+            json_array_append_new(arr, json_string(subject));
+        }
+    }
+    cm_pg_result_free(res);
+    *out = arr;
+    return REG_OK;
+}
+
+static int referenced_ids(struct cm_pg *pg, const char *subject, int version,
+                          struct cm_pg_result **res)
+{
+    char vbuf[16];
+    snprintf(vbuf, sizeof(vbuf), "%d", version);
+    const char *p[] = {subject, vbuf};
+    return run(pg,
+               "SELECT DISTINCT s.id FROM schemas s JOIN subject_versions sv ON sv.schema_id = s.id"
+               " AND NOT sv.deleted WHERE s.references_json @> jsonb_build_array("
+               "jsonb_build_object('subject', $1::text, 'version', $2::int)) ORDER BY s.id",
+               2, p, res);
+}
+
+enum reg_status reg_store_referenced_by(struct reg_store *st, const char *subject, int version,
+                                        json_t **out)
+{
+    struct cm_pg *pg = take(st);
+    if (!pg) {
+        return REG_E_BACKEND;
+    }
+    struct reg_version v;
+    enum reg_status s = get_version(pg, subject, version, 0, &v);
+    struct cm_pg_result *res = NULL;
+    if (s == REG_OK) {
+        s = referenced_ids(pg, subject, v.version, &res) == 0 ? REG_OK : REG_E_BACKEND;
+        reg_version_clear(&v);
+    }
+    give(st, pg);
+    if (s == REG_OK) {
+        *out = column_array(res, 1);
+        cm_pg_result_free(res);
+    }
+    return s;
+}
+
+static enum reg_status resolve_refs(struct cm_pg *pg, const json_t *refs, json_t *named,
+                                    int depth, char *err, size_t errlen)
+{
+    if (depth > MAX_REFERENCE_DEPTH) {
+        snprintf(err, errlen, "references nest more than %d levels", MAX_REFERENCE_DEPTH);
+        return REG_E_INVALID_SCHEMA;
+    }
+    size_t i;
+    const json_t *r;
+    json_array_foreach(refs, i, r)
+    {
+        const char *subject = json_string_value(json_object_get(r, "subject"));
+        int version = (int)json_integer_value(json_object_get(r, "version"));
+        struct reg_version v;
+        enum reg_status s = get_version(pg, subject, version, 0, &v);
+        if (s != REG_OK) {
+            snprintf(err, errlen, "reference '%s' version %d not found", subject, version);
+            return s == REG_E_BACKEND ? s : REG_E_INVALID_SCHEMA;
+        }
+        s = resolve_refs(pg, v.references, named, depth + 1, err, errlen);
+        if (s == REG_OK && v.type == REG_AVRO) {
+            json_t *parsed = reg_avro_parse(v.schema, named, err, errlen);
+            if (parsed) {
+                reg_avro_collect_named(parsed, named);
+                json_decref(parsed);
+            }
+        }
+        reg_version_clear(&v);
+        if (s != REG_OK) {
+            return s;
+        }
+    }
+    return REG_OK;
+}
+
+enum reg_status reg_store_resolve_references(struct reg_store *st, const json_t *references,
+                                             json_t *named, char *err, size_t errlen)
+{
+    if (json_array_size(references) == 0) {
+        return REG_OK;
+    }
+    struct cm_pg *pg = take(st);
+    if (!pg) {
+        return REG_E_BACKEND;
+    }
+    enum reg_status s = resolve_refs(pg, references, named, 0, err, errlen);
+    give(st, pg);
+    return s;
+}
+
+static enum reg_status lookup(struct cm_pg *pg, const char *subject, const struct reg_schema *s,
+                              int include_deleted, struct reg_version *out)
+{
+    const char *p[] = {subject, s->hash_hex, reg_type_name(s->type),
+                       include_deleted ? "true" : "false"};
+    struct cm_pg_result *res;
+    int rc = run(pg,
+                 "SELECT " VERSION_COLUMNS " FROM subject_versions sv JOIN schemas s"
+                 " ON s.id = sv.schema_id WHERE sv.subject = $1"
+                 " AND s.canonical_hash = decode($2, 'hex') AND s.schema_type = $3"
+                 " AND ($4::boolean OR NOT sv.deleted) ORDER BY sv.deleted, sv.version LIMIT 1",
+                 4, p, &res);
+    if (rc != 0) {
+        return REG_E_BACKEND;
+    }
+    enum reg_status status = REG_OK;
+    if (cm_pg_ntuples(res) == 0) {
+        int live = 0, dead = 0;
+        status = subject_state(pg, subject, &live, &dead) != 0 ? REG_E_BACKEND
+                 : live + (include_deleted ? dead : 0) == 0    ? REG_E_SUBJECT_NOT_FOUND
+                                                               : REG_E_SCHEMA_NOT_FOUND;
+    } else {
+        fill_version(res, 0, out);
+    }
+    cm_pg_result_free(res);
+    return status;
+}
+
+enum reg_status reg_store_lookup(struct reg_store *st, const char *subject,
+                                 const struct reg_schema *s, int include_deleted,
+                                 struct reg_version *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct cm_pg *pg = take(st);
+    if (!pg) {
+        return REG_E_BACKEND;
+    }
+    enum reg_status status = lookup(pg, subject, s, include_deleted, out);
+    give(st, pg);
+    return status;
+}
+
+/* ---- levels and modes ---- */
+
+static enum reg_status get_setting(struct cm_pg *pg, const char *table, const char *column,
+                                   const char *subject, char *value, size_t len, int *found)
+{
+    char sql[160];
+    snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE subject = $1", column, table);
+    const char *p[] = {subject ? subject : ""};
+    struct cm_pg_result *res;
+    if (run(pg, sql, 1, p, &res) != 0) {
+        return REG_E_BACKEND;
+    }
+    *found = cm_pg_ntuples(res) > 0;
+    if (*found) {
+        snprintf(value, len, "%s", cm_pg_value(res, 0, 0));
+    }
+    cm_pg_result_free(res);
+    return REG_OK;
+}
+
+/* The level that applies to subject: its own, else the global one, else BACKWARD. */
+static enum reg_status effective_level(struct cm_pg *pg, const char *subject, enum reg_level *out)
+{
+    char value[32];
+    int found = 0;
+    *out = REG_BACKWARD;
+    if (subject && get_setting(pg, "registry_config", "compatibility", subject, value,
+                               sizeof(value), &found) != REG_OK) {
+        return REG_E_BACKEND;
+    }
+    if (!found && get_setting(pg, "registry_config", "compatibility", NULL, value, sizeof(value),
+                              &found) != REG_OK) {
+        return REG_E_BACKEND;
+    }
+    if (found) {
+        reg_level_parse(value, out);
+    }
+    return REG_OK;
+}
+
+static enum reg_status effective_mode(struct cm_pg *pg, const char *subject, char *mode,
+                                      size_t len)
+{
+    int found = 0;
+    snprintf(mode, len, "READWRITE");
+    if (subject && get_setting(pg, "registry_mode", "mode", subject, mode, len, &found) != REG_OK) {
+        return REG_E_BACKEND;
+    }
+    if (!found &&
+        get_setting(pg, "registry_mode", "mode", NULL, mode, len, &found) != REG_OK) {
+        return REG_E_BACKEND;
+    }
+    if (!found) {
+        snprintf(mode, len, "READWRITE");
+    }
+    return REG_OK;
+}
+
+enum reg_status reg_store_get_level(struct reg_store *st, const char *subject,
+                                    enum reg_level *out, int *found)
+{
+    struct cm_pg *pg = take(st);
+    if (!pg) {
+        return REG_E_BACKEND;
+    }
+    char value[32];
+    enum reg_status s =
+        get_setting(pg, "registry_config", "compatibility", subject, value, sizeof(value), found);
+    give(st, pg);
+    *out = REG_BACKWARD;
+    if (s == REG_OK && *found) {
+        reg_level_parse(value, out);
+    }
+    return s;
+}
+
+static enum reg_status set_setting(struct reg_store *st, const char *table, const char *column,
+                                   const char *subject, const char *value)
+{
+    struct cm_pg *pg = take(st);
+    if (!pg) {
+        return REG_E_BACKEND;
+    }
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO %s (subject, %s) VALUES ($1, $2) ON CONFLICT (subject) DO UPDATE SET "
+             "%s = EXCLUDED.%s",
+             table, column, column, column);
+    const char *p[] = {subject ? subject : "", value};
+    int rc = run(pg, sql, 2, p, NULL);
+    give(st, pg);
+    return rc ? REG_E_BACKEND : REG_OK;
+}
+
+static enum reg_status delete_setting(struct reg_store *st, const char *table,
+                                      const char *subject)
+{
+    struct cm_pg *pg = take(st);
+    if (!pg) {
+        return REG_E_BACKEND;
+    }
+    char sql[128];
+    snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE subject = $1", table);
+    const char *p[] = {subject ? subject : ""};
+    int rc = run(pg, sql, 1, p, NULL);
+    give(st, pg);
+    return rc ? REG_E_BACKEND : REG_OK;
+}
+
+enum reg_status reg_store_set_level(struct reg_store *st, const char *subject, enum reg_level l)
+{
+    return set_setting(st, "registry_config", "compatibility", subject, reg_level_name(l));
+}
+
+enum reg_status reg_store_delete_level(struct reg_store *st, const char *subject)
+{
+    return delete_setting(st, "registry_config", subject);
+}
+
+enum reg_status reg_store_get_mode(struct reg_store *st, const char *subject, const char **mode,
+                                   int *found)
+{
+    static const char *modes[] = {"READWRITE", "READONLY", "IMPORT"};
+    struct cm_pg *pg = take(st);
+    if (!pg) {
+        return REG_E_BACKEND;
+    }
+    char value[32];
+    enum reg_status s = get_setting(pg, "registry_mode", "mode", subject, value, sizeof(value),
+                                    found);
+    give(st, pg);
+    *mode = modes[0];
+    for (size_t i = 0; *found && i < 3; i++) {
+        if (strcmp(value, modes[i]) == 0) {
+            *mode = modes[i];
+        }
+    }
+    return s;
+}
+
+enum reg_status reg_store_set_mode(struct reg_store *st, const char *subject, const char *mode,
+                                   int force)
+{
+    if (strcmp(mode, "READWRITE") != 0 && strcmp(mode, "READONLY") != 0 &&
+        strcmp(mode, "IMPORT") != 0) {
+        return REG_E_INVALID_MODE;
+    }
+    if (strcmp(mode, "IMPORT") == 0 && !force) {
+        /* importing keeps ids from elsewhere: only into an empty registry or subject */
+        struct cm_pg *pg = take(st);
+        if (!pg) {
+            return REG_E_BACKEND;
+        }
+        const char *p[] = {subject ? subject : ""};
+        struct cm_pg_result *res;
+        int rc = run(pg,
+                     "SELECT 1 FROM subject_versions WHERE ($1 = '' OR subject = $1) LIMIT 1", 1,
+                     p, &res);
+        give(st, pg);
+        if (rc != 0) {
+            return REG_E_BACKEND;
+        }
+        int nonempty = cm_pg_ntuples(res) > 0;
+        cm_pg_result_free(res);
+        if (nonempty) {
+            return REG_E_NOT_PERMITTED;
+        }
+    }
+    return set_setting(st, "registry_mode", "mode", subject, mode);
+}
+
+enum reg_status reg_store_delete_mode(struct reg_store *st, const char *subject)
+{
+    return delete_setting(st, "registry_mode", subject);
+}
+
+/* ---- compatibility against stored versions ---- */
+
+/* Loads the subject's live versions (newest first), or just `version` when > 0. */
+static enum reg_status load_versions(struct cm_pg *pg, const char *subject, int version,
+                                     const json_t *named, struct reg_schema **out, size_t *n)
+{
+    char vbuf[16];
+    snprintf(vbuf, sizeof(vbuf), "%d", version);
+    const char *p[] = {subject, vbuf};
+    struct cm_pg_result *res;
+    if (run(pg,
+            "SELECT s.schema_type, s.schema_text, s.references_json::text FROM subject_versions sv"
+            " JOIN schemas s ON s.id = sv.schema_id WHERE sv.subject = $1 AND NOT sv.deleted"
+            " AND ($2::int <= 0 OR sv.version = $2::int) ORDER BY sv.version DESC",
+            2, p, &res) != 0) {
+        return REG_E_BACKEND;
+    }
+    *n = (size_t)cm_pg_ntuples(res);
+    *out = cm_xcalloc(*n ? *n : 1, sizeof(**out));
+    for (size_t i = 0; i < *n; i++) {
+        enum reg_type t = REG_AVRO;
+        reg_type_parse(cm_pg_value(res, (int)i, 0), &t);
+        json_t *refs = json_loads(cm_pg_value(res, (int)i, 2), 0, NULL);
+        char err[128];
+        if (reg_schema_parse(t, cm_pg_value(res, (int)i, 1), refs, named, 0, &(*out)[i], err,
+                             sizeof(err)) != 0) {
+            CM_LOG_WARN("registry_stored_schema_invalid", "%s: %s", subject, err);
+        }
+        json_decref(refs);
+    }
+    cm_pg_result_free(res);
+    return REG_OK;
+}
+
+static void free_versions(struct reg_schema *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        reg_schema_clear(&v[i]);
+    }
+    free(v);
+}
+
+/* Compatible with the given stored schemas under level? Only schemas that parsed take part. */
+static int compat_with(struct reg_store *st, enum reg_level level, const struct reg_schema *s,
+                       struct reg_schema *versions, size_t n, const json_t *named,
+                       json_t *messages)
+{
+    const struct reg_schema **ptrs = cm_xcalloc(n ? n : 1, sizeof(*ptrs));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (versions[i].parsed) {
+            ptrs[k++] = &versions[i];
+        }
+    }
+    int ok = reg_compat_check(level, s, ptrs, k, named, st->json_lenient, messages);
+    free(ptrs);
+    return ok;
+}
+
+enum reg_status reg_store_test_compat(struct reg_store *st, const char *subject, int version,
+                                      const struct reg_schema *s, const json_t *named,
+                                      int *compatible, json_t *messages)
+{
+    struct cm_pg *pg = take(st);
+    if (!pg) {
+        return REG_E_BACKEND;
+    }
+    enum reg_status status = REG_OK;
+    enum reg_level level;
+    struct reg_schema *versions = NULL;
+    size_t n = 0;
+    int target = version;
+    if (version != 0) {
+        struct reg_version v;
+        status = get_version(pg, subject, version, 0, &v);
+        target = v.version;
+        reg_version_clear(&v);
+    } else {
+        int live = 0, dead = 0;
+        status = subject_state(pg, subject, &live, &dead) != 0 ? REG_E_BACKEND
+                 : live == 0                                     ? REG_E_SUBJECT_NOT_FOUND
+                                                                 : REG_OK;
+    }
+    if (status == REG_OK) {
+        status = effective_level(pg, subject, &level);
+    }
+    if (status == REG_OK) {
+        status = load_versions(pg, subject, target, named, &versions, &n);
+    }
+    give(st, pg);
+    if (status == REG_OK) {
+        if (version != 0 && level != REG_NONE) {
+            /* one given version: the level's direction(s), not transitive */
+            level = level == REG_BACKWARD_TRANSITIVE ? REG_BACKWARD
+                    : level == REG_FORWARD_TRANSITIVE ? REG_FORWARD
+                    : level == REG_FULL_TRANSITIVE    ? REG_FULL
+                                                      : level;
+        }
+        *compatible = compat_with(st, level, s, versions, n, named, messages);
+    }
+    free_versions(versions, n);
+    return status;
+}
+
+/* ---- registration ---- */
+
+static enum reg_status insert_schema(struct cm_pg *pg, const struct reg_schema *s, int import_id,
+                                     int *id)
+{
+    char *refs = json_dumps(s->references, JSON_COMPACT);
+    char ibuf[16];
+    snprintf(ibuf, sizeof(ibuf), "%d", import_id);
+    const char *p[] = {reg_type_name(s->type), s->text, s->hash_hex, refs, ibuf};
+    struct cm_pg_result *res = NULL;
+    int rc;
+    if (import_id > 0) {
+        rc = run(pg,
+                 "SELECT id, canonical_hash = decode($3, 'hex') AND schema_type = $1 FROM schemas"
+                 " WHERE id = $5::int OR (schema_type = $1 AND canonical_hash = decode($3, 'hex'))",
+                 5, p, &res);
+        if (rc == 0 && cm_pg_ntuples(res) > 0) {
+            int same = cm_pg_value(res, 0, 1)[0] == 't' && atoi(cm_pg_value(res, 0, 0)) == import_id;
+            cm_pg_result_free(res);
+            free(refs);
+            *id = import_id;
+            return same ? REG_OK : REG_E_ID_MISMATCH;
+        }
+        cm_pg_result_free(res);
+        res = NULL;
+        if (rc == 0) {
+            rc = run(pg,
+                     "INSERT INTO schemas (id, schema_type, schema_text, canonical_hash,"
+                     " references_json) VALUES ($5::int, $1, $2, decode($3, 'hex'), $4::jsonb)"
+                     " RETURNING id",
+                     5, p, &res);
+        }
+        if (rc == 0) {
+            run(pg, "SELECT setval('schemas_id_seq', GREATEST((SELECT max(id) FROM schemas), 1))",
+                0, NULL, NULL);
+        }
+    } else {
+        rc = run(pg,
+                 "INSERT INTO schemas (schema_type, schema_text, canonical_hash, references_json)"
+                 " VALUES ($1, $2, decode($3, 'hex'), $4::jsonb)"
+                 " ON CONFLICT (schema_type, canonical_hash) DO NOTHING RETURNING id",
+                 4, p, &res);
+        if (rc == 0 && cm_pg_ntuples(res) == 0) { /* known already, maybe from another subject */
+            cm_pg_result_free(res);
+            const char *q[] = {reg_type_name(s->type), s->hash_hex};
+            rc = run(pg,
+                     "SELECT id FROM schemas WHERE schema_type = $1 AND"
+                     " canonical_hash = decode($2, 'hex')",
+                     2, q, &res);
+        }
+    }
+    free(refs);
+    if (rc != 0) {
+        return REG_E_BACKEND;
+    }
+    *id = atoi(cm_pg_value(res, 0, 0));
+    cm_pg_result_free(res);
+    return REG_OK;
+}
+
+enum reg_status reg_store_register(struct reg_store *st, const char *subject,
+                                   const struct reg_schema *s, const json_t *named, int import_id,
+                                   int import_version, int *id, int *version, json_t *messages)
+{
+    struct cm_pg *pg = take(st);
+    if (!pg) {
+        return REG_E_BACKEND;
+    }
+    if (begin_locked(pg, subject) != 0) {
+        give(st, pg);
+        return REG_E_BACKEND;
+    }
+    enum reg_status status;
+    char mode[32];
+    struct reg_version existing = {0};
+    struct reg_schema *versions = NULL;
+    size_t n = 0;
+    enum reg_level level;
+    status = effective_mode(pg, subject, mode, sizeof(mode));
+    if (status == REG_OK &&
+        (strcmp(mode, "READONLY") == 0 || (import_id > 0 && strcmp(mode, "IMPORT") != 0))) {
+        status = REG_E_NOT_PERMITTED; /* ids are only given in IMPORT mode */
+    }
+    if (status == REG_OK) {
+        status = lookup(pg, subject, s, 0, &existing);
+        if (status == REG_OK) { /* already registered here: answer as the first time */
+            *id = existing.id;
+            *version = existing.version;
+            reg_version_clear(&existing);
+            status = commit(pg) ? REG_E_BACKEND : REG_OK;
+            give(st, pg);
+            return status;
+        }
+        status = status == REG_E_BACKEND ? REG_E_BACKEND : REG_OK;
+    }
+    if (status == REG_OK && strcmp(mode, "IMPORT") != 0) {
+        status = effective_level(pg, subject, &level);
+        if (status == REG_OK) {
+            status = load_versions(pg, subject, 0, named, &versions, &n);
+        }
+        if (status == REG_OK && !compat_with(st, level, s, versions, n, named, messages)) {
+            status = REG_E_INCOMPATIBLE;
+        }
+    }
+    if (status == REG_OK) {
+        status = insert_schema(pg, s, import_id, id);
+    }
+    if (status == REG_OK) {
+        char ibuf[16], vbuf[16];
+        snprintf(ibuf, sizeof(ibuf), "%d", *id);
+        snprintf(vbuf, sizeof(vbuf), "%d", import_version);
+        const char *p[] = {subject, ibuf, vbuf};
+        struct cm_pg_result *res;
+        if (run(pg,
+                "INSERT INTO subject_versions (subject, version, schema_id) SELECT $1,"
+                " CASE WHEN $3::int > 0 THEN $3::int ELSE COALESCE(max(version), 0) + 1 END,"
+                " $2::int FROM subject_versions WHERE subject = $1 RETURNING version",
+                3, p, &res) != 0) {
+            status = REG_E_BACKEND;
+        } else {
+            *version = atoi(cm_pg_value(res, 0, 0));
+            cm_pg_result_free(res);
+        }
+    }
+    free_versions(versions, n);
+    if (status == REG_OK) {
+        status = commit(pg) ? REG_E_BACKEND : REG_OK;
+    } else {
+        rollback(pg);
+    }
+    give(st, pg);
+    return status;
+}
+
+/* ---- deletes ---- */
+
+enum reg_status reg_store_delete_subject(struct reg_store *st, const char *subject, int permanent,
+                                         json_t **out)
+{
+    struct cm_pg *pg = take(st);
+    if (!pg) {
+        return REG_E_BACKEND;
+    }
+    if (begin_locked(pg, subject) != 0) {
+        give(st, pg);
+        return REG_E_BACKEND;
+    }
+    int live = 0, dead = 0;
+    enum reg_status status = subject_state(pg, subject, &live, &dead) ? REG_E_BACKEND : REG_OK;
+    char mode[32];
+    if (status == REG_OK) {
+        status = effective_mode(pg, subject, mode, sizeof(mode));
+    }
+    if (status == REG_OK && strcmp(mode, "READONLY") == 0) {
+        status = REG_E_NOT_PERMITTED;
+    } else if (status == REG_OK && live + dead == 0) {
+        status = REG_E_SUBJECT_NOT_FOUND;
+    } else if (status == REG_OK && !permanent && live == 0) {
+        status = REG_E_SUBJECT_SOFT_DELETED;
+    } else if (status == REG_OK && permanent && live > 0) {
+        status = REG_E_SUBJECT_NOT_SOFT_DELETED;
+    }
+    if (status == REG_OK && !permanent) {
+        /* refuse when a live version is referenced by another schema */
+        const char *p[] = {subject};
+        struct cm_pg_result *res;
+        if (run(pg,
+                "SELECT 1 FROM subject_versions sv WHERE sv.subject = $1 AND NOT sv.deleted AND"
+                " EXISTS (SELECT 1 FROM schemas s JOIN subject_versions u ON u.schema_id = s.id"
+                " AND NOT u.deleted WHERE s.references_json @> jsonb_build_array("
+                "jsonb_build_object('subject', sv.subject, 'version', sv.version))) LIMIT 1",
+                1, p, &res) != 0) {
+            status = REG_E_BACKEND;
+        } else {
+            status = cm_pg_ntuples(res) ? REG_E_REFERENCE_EXISTS : REG_OK;
+            cm_pg_result_free(res);
+        }
+    }
+    if (status == REG_OK) {
+        const char *p[] = {subject};
+        struct cm_pg_result *res;
+        const char *sql = permanent ? "DELETE FROM subject_versions WHERE subject = $1"
+                                      " RETURNING version"
+                                    : "UPDATE subject_versions SET deleted = true WHERE subject = $1"
+                                      " AND NOT deleted RETURNING version";
+        if (run(pg, sql, 1, p, &res) != 0) {
+            status = REG_E_BACKEND;
+        } else {
+            json_t *arr = column_array(res, 1);
+            cm_pg_result_free(res);
+            /* versions in ascending order, as Confluent lists them */
+            size_t cnt = json_array_size(arr);
+            for (size_t i = 1; i < cnt; i++) {
+                for (size_t j = i; j > 0 && json_integer_value(json_array_get(arr, j - 1)) >
+                                                json_integer_value(json_array_get(arr, j));
+                     j--) {
+                    json_t *a = json_incref(json_array_get(arr, j - 1));
+                    json_array_set(arr, j - 1, json_array_get(arr, j));
+                    json_array_set_new(arr, j, a);
+                }
+            }
+            *out = arr;
+            if (permanent) {
+                run(pg,
+                    "DELETE FROM schemas s WHERE NOT EXISTS (SELECT 1 FROM subject_versions sv"
+                    " WHERE sv.schema_id = s.id)",
+                    0, NULL, NULL);
+                run(pg, "DELETE FROM registry_config WHERE subject = $1", 1, p, NULL);
+                run(pg, "DELETE FROM registry_mode WHERE subject = $1", 1, p, NULL);
+            }
+        }
+    }
+    if (status == REG_OK && commit(pg) != 0) {
+        status = REG_E_BACKEND;
+        json_decref(*out);
+        *out = NULL;
+    } else if (status != REG_OK) {
+        rollback(pg);
+    }
+    give(st, pg);
+    return status;
+}
+
+enum reg_status reg_store_delete_version(struct reg_store *st, const char *subject, int version,
+                                         int permanent, json_t **out)
+{
+    struct cm_pg *pg = take(st);
+    if (!pg) {
+        return REG_E_BACKEND;
+    }
+    if (begin_locked(pg, subject) != 0) {
+        give(st, pg);
+        return REG_E_BACKEND;
+    }
+    struct reg_version v = {0};
+    char mode[32];
+    enum reg_status status = effective_mode(pg, subject, mode, sizeof(mode));
+    if (status == REG_OK && strcmp(mode, "READONLY") == 0) {
+        status = REG_E_NOT_PERMITTED;
+    }
+    if (status == REG_OK) {
+        status = get_version(pg, subject, version, 1, &v);
+    }
+    if (status == REG_OK && version == REG_LATEST && v.deleted && !permanent) {
+        status = REG_E_VERSION_NOT_FOUND;
+    } else if (status == REG_OK && !permanent && v.deleted) {
+        status = REG_E_VERSION_SOFT_DELETED;
+    } else if (status == REG_OK && permanent && !v.deleted) {
+        status = REG_E_VERSION_NOT_SOFT_DELETED;
+    }
+    struct cm_pg_result *res = NULL;
+    if (status == REG_OK && !permanent) {
+        if (referenced_ids(pg, subject, v.version, &res) != 0) {
+            status = REG_E_BACKEND;
+        } else {
+            status = cm_pg_ntuples(res) ? REG_E_REFERENCE_EXISTS : REG_OK;
+            cm_pg_result_free(res);
+        }
+    }
+    if (status == REG_OK) {
+        char vbuf[16];
+        snprintf(vbuf, sizeof(vbuf), "%d", v.version);
+        const char *p[] = {subject, vbuf};
+        const char *sql = permanent
+                              ? "DELETE FROM subject_versions WHERE subject = $1 AND version = $2"
+                              : "UPDATE subject_versions SET deleted = true WHERE subject = $1"
+                                " AND version = $2";
+        if (run(pg, sql, 2, p, NULL) != 0 ||
+            (permanent && run(pg,
+                              "DELETE FROM schemas s WHERE NOT EXISTS (SELECT 1 FROM"
+                              " subject_versions sv WHERE sv.schema_id = s.id)",
+                              0, NULL, NULL) != 0)) {
+            status = REG_E_BACKEND;
+        }
+    }
+    if (status == REG_OK) {
+        status = commit(pg) ? REG_E_BACKEND : REG_OK;
+        *out = json_integer(v.version);
+    } else {
+        rollback(pg);
+    }
+    reg_version_clear(&v);
+    give(st, pg);
+    return status;
 }
