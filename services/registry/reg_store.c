@@ -737,7 +737,7 @@ enum reg_status reg_store_test_compat(struct reg_store *st, const char *subject,
     size_t n = 0;
     int target = version;
     if (version != 0) {
-        struct reg_version v;
+        struct reg_version v = {0};
         status = get_version(pg, subject, version, 0, &v);
         target = v.version;
         reg_version_clear(&v);
@@ -780,10 +780,11 @@ static enum reg_status insert_schema(struct cm_pg *pg, const struct reg_schema *
     struct cm_pg_result *res = NULL;
     int rc;
     if (import_id > 0) {
+        const char *q[] = {reg_type_name(s->type), s->hash_hex, ibuf};
         rc = run(pg,
-                 "SELECT id, canonical_hash = decode($3, 'hex') AND schema_type = $1 FROM schemas"
-                 " WHERE id = $5::int OR (schema_type = $1 AND canonical_hash = decode($3, 'hex'))",
-                 5, p, &res);
+                 "SELECT id, canonical_hash = decode($2, 'hex') AND schema_type = $1 FROM schemas"
+                 " WHERE id = $3::int OR (schema_type = $1 AND canonical_hash = decode($2, 'hex'))",
+                 3, q, &res);
         if (rc == 0 && cm_pg_ntuples(res) > 0) {
             int same = cm_pg_value(res, 0, 1)[0] == 't' && atoi(cm_pg_value(res, 0, 0)) == import_id;
             cm_pg_result_free(res);
