@@ -261,10 +261,13 @@ stack_stop_one() {
     [ -n "$pid" ] || return 0
     if stack_running "$pid"; then
         kill -s "$sig" "$pid" 2>/dev/null || true
-        local deadline=$((SECONDS + grace))
+        local started=$SECONDS deadline=$((SECONDS + grace))
         while stack_running "$pid" && ((SECONDS < deadline)); do
             sleep 0.1
         done
+        if ((SECONDS - started >= 5)); then
+            stack_log "$name took $((SECONDS - started)) s to stop"
+        fi
         if stack_running "$pid"; then
             stack_log "$name did not stop within $grace s; killing it"
             kill -KILL "$pid" 2>/dev/null || true

@@ -473,11 +473,18 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         atomic_fetch_add(&srv->inflight, 1);
         *con_cls = req;
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > srv->opt.max_body) {
+        unsigned long long announced = cl ? strtoull(cl, NULL, 10) : 0;
+        if (announced > srv->opt.max_body) {
             req->too_big = 1;
-            req->handled = 1;
-            run_handler(req); /* answer now rather than read a body we will refuse */
-            return queue_ready(req);
+            /* Answer before the body when the client waits for "100 Continue" or the body is
+             * huge; otherwise read and drop it, so the client is not reset mid-upload and does
+             * get its 413. */
+            const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect");
+            if (expect || announced > (unsigned long long)srv->opt.max_body * 64) {
+                req->handled = 1;
+                run_handler(req);
+                return queue_ready(req);
+            }
         }
         return MHD_YES;
     }

@@ -27,7 +27,7 @@ done
 export JWT_HS256_SECRET=e2e-secret-0123456789abcdef0123456789 JWT_ISSUER=e2e-issuer
 export RULES_FILE=$STACK_DIR/rules.json LOG_LEVEL=info
 # Every window is emitted by the idle flush at the end, never early: the test is deterministic.
-export PROCESSOR_OUT_OF_ORDERNESS=10m PROCESSOR_IDLE_FLUSH=4s
+export PROCESSOR_OUT_OF_ORDERNESS=10m PROCESSOR_IDLE_FLUSH=6s
 # The pipeline counts every type but order.shipped, keyed by an expression equal to the type.
 export PROCESSOR_FILTER="type != 'order.shipped'" PROCESSOR_KEY="lower(type)"
 cat >"$RULES_FILE" <<'EOF'
