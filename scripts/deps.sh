@@ -15,6 +15,8 @@ PACKAGES=(
     redis-server postgresql
     # operator tools pointed at the stack (.stack/env)
     kcat
+    # load generator for the benchmarks
+    wrk
 )
 
 missing=()

@@ -3,6 +3,7 @@
  * and messages and exactly the fields Confluent answers with. */
 #include "reg_api.h"
 
+#include "reg_cache.h"
 #include "reg_schema.h"
 #include "reg_store.h"
 
@@ -10,6 +11,7 @@
 #include "cm/err.h"
 #include "cm/http.h"
 #include "cm/log.h"
+#include "cm/mem.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -105,6 +107,35 @@ static void fail_status(struct cm_http_req *req, enum reg_status s, const char *
         fail(req, REG_E_BACKEND, "Error in the backend data store");
         break;
     }
+}
+
+static struct reg_store *store_of(void *ud)
+{
+    return ((struct reg_api *)ud)->store;
+}
+
+/* Responds with a cached body when there is one. */
+static int from_cache(struct cm_http_req *req, void *ud, const char *key, size_t keylen)
+{
+    int status;
+    char *body = reg_cache_get(((struct reg_api *)ud)->cache, key, keylen, &status);
+    if (!body) {
+        return 0;
+    }
+    cm_http_respond(req, status, CONTENT_TYPE, body, strlen(body));
+    free(body);
+    return 1;
+}
+
+/* Responds 200 with body and keeps it in the cache under key (takes body). */
+static void respond_cached(struct cm_http_req *req, void *ud, const char *key, size_t keylen,
+                           json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(body);
+    reg_cache_put(((struct reg_api *)ud)->cache, key, keylen, text, 200);
+    cm_http_respond(req, 200, CONTENT_TYPE, text, strlen(text));
+    free(text);
 }
 
 /* ---- request helpers ---- */
@@ -272,7 +303,7 @@ static json_t *version_json(const struct reg_version *v)
 static void h_list_subjects(struct cm_http_req *req, void *ud)
 {
     json_t *out = NULL;
-    enum reg_status s = reg_store_list_subjects(ud, cm_http_query(req, "subjectPrefix"),
+    enum reg_status s = reg_store_list_subjects(store_of(ud), cm_http_query(req, "subjectPrefix"),
                                                 flag(req, "deleted"), &out);
     if (s != REG_OK) {
         fail_status(req, s, NULL, NULL);
@@ -297,7 +328,7 @@ static void h_list_versions(struct cm_http_req *req, void *ud)
 {
     const char *subject = cm_http_param(req, "subject");
     json_t *out = NULL;
-    enum reg_status s = reg_store_list_versions(ud, subject, flag(req, "deleted"), &out);
+    enum reg_status s = reg_store_list_versions(store_of(ud), subject, flag(req, "deleted"), &out);
     if (s != REG_OK) {
         fail_status(req, s, subject, NULL);
         return;
@@ -307,7 +338,7 @@ static void h_list_versions(struct cm_http_req *req, void *ud)
 
 static void h_register(struct cm_http_req *req, void *ud)
 {
-    struct reg_store *st = ud;
+    struct reg_store *st = store_of(ud);
     const char *subject = cm_http_param(req, "subject");
     if (!subject_ok(req, subject)) {
         return;
@@ -354,7 +385,7 @@ static void h_get_version(struct cm_http_req *req, void *ud)
         return;
     }
     struct reg_version v;
-    enum reg_status s = reg_store_get_version(ud, subject, version, flag(req, "deleted"), &v);
+    enum reg_status s = reg_store_get_version(store_of(ud), subject, version, flag(req, "deleted"), &v);
     if (s != REG_OK) {
         fail_status(req, s, subject, cm_http_param(req, "version"));
         return;
@@ -371,7 +402,7 @@ static void h_get_version_schema(struct cm_http_req *req, void *ud)
         return;
     }
     struct reg_version v;
-    enum reg_status s = reg_store_get_version(ud, subject, version, flag(req, "deleted"), &v);
+    enum reg_status s = reg_store_get_version(store_of(ud), subject, version, flag(req, "deleted"), &v);
     if (s != REG_OK) {
         fail_status(req, s, subject, cm_http_param(req, "version"));
         return;
@@ -388,7 +419,7 @@ static void h_referenced_by(struct cm_http_req *req, void *ud)
         return;
     }
     json_t *out = NULL;
-    enum reg_status s = reg_store_referenced_by(ud, subject, version, &out);
+    enum reg_status s = reg_store_referenced_by(store_of(ud), subject, version, &out);
     if (s != REG_OK) {
         fail_status(req, s, subject, cm_http_param(req, "version"));
         return;
@@ -398,10 +429,20 @@ static void h_referenced_by(struct cm_http_req *req, void *ud)
 
 static void h_lookup(struct cm_http_req *req, void *ud)
 {
-    struct reg_store *st = ud;
+    struct reg_store *st = store_of(ud);
     const char *subject = cm_http_param(req, "subject");
+    /* serializers send the same request again and again: key the cache by the raw request */
+    size_t blen;
+    const char *raw = cm_http_body(req, &blen);
+    char *key = cm_xasprintf("lookup\n%s\n%d%d\n%.*s", subject, flag(req, "deleted"),
+                             flag(req, "normalize"), (int)blen, raw);
+    if (from_cache(req, ud, key, strlen(key))) { /* only 200 answers to accepted types are kept */
+        free(key);
+        return;
+    }
     json_t *body = body_object(req);
     if (!body) {
+        free(key);
         return;
     }
     json_t *named = json_object();
@@ -410,7 +451,7 @@ static void h_lookup(struct cm_http_req *req, void *ud)
         struct reg_version v;
         enum reg_status s = reg_store_lookup(st, subject, &schema, flag(req, "deleted"), &v);
         if (s == REG_OK) {
-            respond(req, 200, version_json(&v));
+            respond_cached(req, ud, key, strlen(key), version_json(&v));
             reg_version_clear(&v);
         } else {
             fail_status(req, s, subject, NULL);
@@ -419,13 +460,15 @@ static void h_lookup(struct cm_http_req *req, void *ud)
     }
     json_decref(named);
     json_decref(body);
+    free(key);
 }
 
 static void h_delete_subject(struct cm_http_req *req, void *ud)
 {
     const char *subject = cm_http_param(req, "subject");
     json_t *out = NULL;
-    enum reg_status s = reg_store_delete_subject(ud, subject, flag(req, "permanent"), &out);
+    enum reg_status s = reg_store_delete_subject(store_of(ud), subject, flag(req, "permanent"), &out);
+    reg_cache_clear(((struct reg_api *)ud)->cache);
     if (s != REG_OK) {
         fail_status(req, s, subject, NULL);
         return;
@@ -442,7 +485,8 @@ static void h_delete_version(struct cm_http_req *req, void *ud)
     }
     json_t *out = NULL;
     enum reg_status s =
-        reg_store_delete_version(ud, subject, version, flag(req, "permanent"), &out);
+        reg_store_delete_version(store_of(ud), subject, version, flag(req, "permanent"), &out);
+    reg_cache_clear(((struct reg_api *)ud)->cache);
     if (s != REG_OK) {
         fail_status(req, s, subject, cm_http_param(req, "version"));
         return;
@@ -472,8 +516,13 @@ static void h_schema_by_id(struct cm_http_req *req, void *ud)
     if (!id_param(req, &id)) {
         return;
     }
+    char key[32];
+    int keylen = snprintf(key, sizeof(key), "id\n%d", id);
+    if (from_cache(req, ud, key, (size_t)keylen)) {
+        return;
+    }
     struct reg_version v;
-    enum reg_status s = reg_store_get_schema(ud, id, &v);
+    enum reg_status s = reg_store_get_schema(store_of(ud), id, &v);
     if (s != REG_OK) {
         if (s == REG_E_SCHEMA_NOT_FOUND) {
             fail(req, s, "Schema %d not found", id);
@@ -490,7 +539,7 @@ static void h_schema_by_id(struct cm_http_req *req, void *ud)
         json_object_set(o, "references", v.references);
     }
     json_object_set_new(o, "schema", json_string(v.schema));
-    respond(req, 200, o);
+    respond_cached(req, ud, key, (size_t)keylen, o);
     reg_version_clear(&v);
 }
 
@@ -501,7 +550,7 @@ static void h_schema_text_by_id(struct cm_http_req *req, void *ud)
         return;
     }
     struct reg_version v;
-    enum reg_status s = reg_store_get_schema(ud, id, &v);
+    enum reg_status s = reg_store_get_schema(store_of(ud), id, &v);
     if (s == REG_E_SCHEMA_NOT_FOUND) {
         fail(req, s, "Schema %d not found", id);
     } else if (s != REG_OK) {
@@ -519,7 +568,7 @@ static void schema_usage(struct cm_http_req *req, void *ud, int versions)
         return;
     }
     json_t *out = NULL;
-    enum reg_status s = reg_store_schema_usage(ud, id, versions, flag(req, "deleted"), &out);
+    enum reg_status s = reg_store_schema_usage(store_of(ud), id, versions, flag(req, "deleted"), &out);
     if (s == REG_E_SCHEMA_NOT_FOUND) {
         fail(req, s, "Schema %d not found", id);
     } else if (s != REG_OK) {
@@ -583,12 +632,12 @@ static void compat(struct cm_http_req *req, struct reg_store *st, int all_versio
 
 static void h_compat_version(struct cm_http_req *req, void *ud)
 {
-    compat(req, ud, 0);
+    compat(req, store_of(ud), 0);
 }
 
 static void h_compat_all(struct cm_http_req *req, void *ud)
 {
-    compat(req, ud, 1);
+    compat(req, store_of(ud), 1);
 }
 
 /* ---- config and mode ---- */
@@ -659,29 +708,29 @@ static void config_delete(struct cm_http_req *req, struct reg_store *st, const c
 
 static void h_config_get(struct cm_http_req *req, void *ud)
 {
-    config_get(req, ud, NULL);
+    config_get(req, store_of(ud), NULL);
 }
 static void h_config_put(struct cm_http_req *req, void *ud)
 {
-    config_put(req, ud, NULL);
+    config_put(req, store_of(ud), NULL);
 }
 static void h_config_delete(struct cm_http_req *req, void *ud)
 {
-    config_delete(req, ud, NULL);
+    config_delete(req, store_of(ud), NULL);
 }
 static void h_subject_config_get(struct cm_http_req *req, void *ud)
 {
-    config_get(req, ud, cm_http_param(req, "subject"));
+    config_get(req, store_of(ud), cm_http_param(req, "subject"));
 }
 static void h_subject_config_put(struct cm_http_req *req, void *ud)
 {
     if (subject_ok(req, cm_http_param(req, "subject"))) {
-        config_put(req, ud, cm_http_param(req, "subject"));
+        config_put(req, store_of(ud), cm_http_param(req, "subject"));
     }
 }
 static void h_subject_config_delete(struct cm_http_req *req, void *ud)
 {
-    config_delete(req, ud, cm_http_param(req, "subject"));
+    config_delete(req, store_of(ud), cm_http_param(req, "subject"));
 }
 
 static void mode_get(struct cm_http_req *req, struct reg_store *st, const char *subject)
@@ -741,32 +790,32 @@ static void mode_delete(struct cm_http_req *req, struct reg_store *st, const cha
 
 static void h_mode_get(struct cm_http_req *req, void *ud)
 {
-    mode_get(req, ud, NULL);
+    mode_get(req, store_of(ud), NULL);
 }
 static void h_mode_put(struct cm_http_req *req, void *ud)
 {
-    mode_put(req, ud, NULL);
+    mode_put(req, store_of(ud), NULL);
 }
 static void h_mode_delete(struct cm_http_req *req, void *ud)
 {
-    mode_delete(req, ud, NULL);
+    mode_delete(req, store_of(ud), NULL);
 }
 static void h_subject_mode_get(struct cm_http_req *req, void *ud)
 {
-    mode_get(req, ud, cm_http_param(req, "subject"));
+    mode_get(req, store_of(ud), cm_http_param(req, "subject"));
 }
 static void h_subject_mode_put(struct cm_http_req *req, void *ud)
 {
     if (subject_ok(req, cm_http_param(req, "subject"))) {
-        mode_put(req, ud, cm_http_param(req, "subject"));
+        mode_put(req, store_of(ud), cm_http_param(req, "subject"));
     }
 }
 static void h_subject_mode_delete(struct cm_http_req *req, void *ud)
 {
-    mode_delete(req, ud, cm_http_param(req, "subject"));
+    mode_delete(req, store_of(ud), cm_http_param(req, "subject"));
 }
 
-void reg_api_register(struct cm_http_server *srv, struct reg_store *st)
+void reg_api_register(struct cm_http_server *srv, struct reg_api *api)
 {
     static const struct {
         const char *method, *pattern;
@@ -802,6 +851,6 @@ void reg_api_register(struct cm_http_server *srv, struct reg_store *st)
         {"DELETE", "/mode/{subject}", h_subject_mode_delete},
     };
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        cm_http_route(srv, routes[i].method, routes[i].pattern, routes[i].h, st);
+        cm_http_route(srv, routes[i].method, routes[i].pattern, routes[i].h, api);
     }
 }

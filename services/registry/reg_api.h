@@ -5,9 +5,16 @@
 #define REG_API_H
 
 struct cm_http_server;
+struct reg_cache;
 struct reg_store;
 
-/* Registers the API's routes on srv; st is borrowed for the server's lifetime. */
-void reg_api_register(struct cm_http_server *srv, struct reg_store *st);
+/* What the handlers work with; borrowed for the server's lifetime. */
+struct reg_api {
+    struct reg_store *store;
+    struct reg_cache *cache; /* may be NULL */
+};
+
+/* Registers the API's routes on srv. */
+void reg_api_register(struct cm_http_server *srv, struct reg_api *api);
 
 #endif

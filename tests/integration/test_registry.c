@@ -407,15 +407,21 @@ Test(registry, deletes_and_references)
                  -1);
     expect_error(&r, 422, 42201);
 
-    /* version deletes */
+    /* version deletes (a cached lookup must not outlive the delete) */
     register_schema(0, "d", AVRO_V1, NULL, &r);
     register_schema(0, "d", AVRO_V2, NULL, &r);
+    char *lookup = schema_body(AVRO_V1, NULL);
+    cr_assert_eq(call(0, "POST", "/subjects/d", lookup, NULL, &r), 200, "%s", r.body);
+    cr_assert_eq(call(0, "POST", "/subjects/d", lookup, NULL, &r), 200, "cached: %s", r.body);
     call(0, "DELETE", "/subjects/d/versions/1?permanent=true", NULL, NULL, &r);
     expect_error(&r, 404, 40407);
     call(0, "DELETE", "/subjects/d/versions/1", NULL, NULL, &r);
     cr_assert_str_eq(r.body, "1");
     call(0, "DELETE", "/subjects/d/versions/1", NULL, NULL, &r);
     expect_error(&r, 404, 40406);
+    call(0, "POST", "/subjects/d", lookup, NULL, &r);
+    expect_error(&r, 404, 40403);
+    free(lookup);
     call(0, "GET", "/subjects/d/versions", NULL, NULL, &r);
     cr_assert_str_eq(r.body, "[2]");
     call(0, "GET", "/subjects/d/versions?deleted=true", NULL, NULL, &r);

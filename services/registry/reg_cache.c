@@ -1,0 +1,164 @@
+/* reg_cache: a striped hash map of byte-string keys to response bodies with expiry
+ * (see reg_cache.h). A full stripe is emptied before the next insert: simple, bounded, and good
+ * enough for a working set of schema ids and lookups. */
+#include "reg_cache.h"
+
+#include "cm/mem.h"
+#include "cm/timeutil.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STRIPES 16
+#define BUCKETS_PER_STRIPE 256
+
+struct entry {
+    struct entry *next;
+    uint64_t hash;
+    char *key;
+    size_t keylen;
+    char *value;
+    int status;
+    int64_t expires_ms;
+};
+
+struct stripe {
+    pthread_mutex_t lock;
+    struct entry *buckets[BUCKETS_PER_STRIPE];
+    size_t count;
+};
+
+struct reg_cache {
+    struct stripe stripes[STRIPES];
+    size_t max_per_stripe;
+    int64_t ttl_ms;
+};
+
+static uint64_t fnv1a(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)p[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+struct reg_cache *reg_cache_new(size_t max_entries, int64_t ttl_ms)
+{
+    struct reg_cache *c = cm_xcalloc(1, sizeof(*c));
+    c->max_per_stripe = max_entries / STRIPES + 1;
+    c->ttl_ms = ttl_ms;
+    for (size_t i = 0; i < STRIPES; i++) {
+        pthread_mutex_init(&c->stripes[i].lock, NULL);
+    }
+    return c;
+}
+
+static void entry_free(struct entry *e)
+{
+    free(e->key);
+    free(e->value);
+    free(e);
+}
+
+static void stripe_clear(struct stripe *s)
+{
+    for (size_t b = 0; b < BUCKETS_PER_STRIPE; b++) {
+        struct entry *e = s->buckets[b];
+        while (e) {
+            struct entry *next = e->next;
+            entry_free(e);
+            e = next;
+        }
+        s->buckets[b] = NULL;
+    }
+    s->count = 0;
+}
+
+void reg_cache_free(struct reg_cache *c)
+{
+    if (!c) {
+        return;
+    }
+    for (size_t i = 0; i < STRIPES; i++) {
+        stripe_clear(&c->stripes[i]);
+        pthread_mutex_destroy(&c->stripes[i].lock);
+    }
+    free(c);
+}
+
+char *reg_cache_get(struct reg_cache *c, const char *key, size_t keylen, int *status)
+{
+    if (!c || c->ttl_ms <= 0) {
+        return NULL;
+    }
+    uint64_t h = fnv1a(key, keylen);
+    struct stripe *s = &c->stripes[h % STRIPES];
+    int64_t now = cm_monotonic_ms();
+    char *out = NULL;
+    pthread_mutex_lock(&s->lock);
+    for (struct entry *e = s->buckets[(h / STRIPES) % BUCKETS_PER_STRIPE]; e; e = e->next) {
+        if (e->hash == h && e->keylen == keylen && memcmp(e->key, key, keylen) == 0) {
+            if (e->expires_ms > now) {
+                out = cm_xstrdup(e->value);
+                *status = e->status;
+            }
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return out;
+}
+
+void reg_cache_put(struct reg_cache *c, const char *key, size_t keylen, const char *value,
+                   int status)
+{
+    if (!c || c->ttl_ms <= 0) {
+        return;
+    }
+    uint64_t h = fnv1a(key, keylen);
+    struct stripe *s = &c->stripes[h % STRIPES];
+    struct entry *n = cm_xcalloc(1, sizeof(*n));
+    n->hash = h;
+    n->key = cm_xmalloc(keylen + 1);
+    memcpy(n->key, key, keylen);
+    n->key[keylen] = '\0';
+    n->keylen = keylen;
+    n->value = cm_xstrdup(value);
+    n->status = status;
+    n->expires_ms = cm_monotonic_ms() + c->ttl_ms;
+    size_t b = (h / STRIPES) % BUCKETS_PER_STRIPE;
+    pthread_mutex_lock(&s->lock);
+    struct entry **pp = &s->buckets[b];
+    while (*pp) { /* replace an existing entry for the key */
+        struct entry *e = *pp;
+        if (e->hash == h && e->keylen == keylen && memcmp(e->key, key, keylen) == 0) {
+            *pp = e->next;
+            entry_free(e);
+            s->count--;
+            break;
+        }
+        pp = &e->next;
+    }
+    if (s->count >= c->max_per_stripe) {
+        stripe_clear(s);
+    }
+    n->next = s->buckets[b];
+    s->buckets[b] = n;
+    s->count++;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void reg_cache_clear(struct reg_cache *c)
+{
+    if (!c) {
+        return;
+    }
+    for (size_t i = 0; i < STRIPES; i++) {
+        pthread_mutex_lock(&c->stripes[i].lock);
+        stripe_clear(&c->stripes[i]);
+        pthread_mutex_unlock(&c->stripes[i].lock);
+    }
+}
