@@ -1,0 +1,31 @@
+/* jsonschema: a JSON Schema validator over jansson: draft-07 (every keyword, $ref to local
+ * pointers, $id-based identifiers and referenced documents, formats date-time, date, time, email,
+ * hostname, ipv4, ipv6, uri, uri-reference, uuid, regex, json-pointer) plus the 2019-09/2020-12
+ * keywords that fit cleanly ($defs, dependentRequired, dependentSchemas, minContains,
+ * maxContains). Compile once (index identifiers, compile every pattern with PCRE2), validate many
+ * times; a compiled schema is immutable and safe to share between threads.
+ * Errors name the failing place as a JSON pointer into the instance: "/items/0/price: must be >= 0". */
+#ifndef CM_JSONSCHEMA_H
+#define CM_JSONSCHEMA_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+struct cm_jsonschema;
+
+/* Compiles `schema` (copied). `documents` (may be NULL) maps absolute URIs to schema documents
+ * that $ref may point into (registered references); copied. Returns NULL with the reason in err
+ * (an invalid pattern, a $ref that resolves nowhere, a schema that is not an object or bool). */
+struct cm_jsonschema *cm_jsonschema_compile(const json_t *schema, const json_t *documents,
+                                            char *err, size_t errlen);
+void cm_jsonschema_free(struct cm_jsonschema *s);
+
+/* Validates instance. Returns 1 when valid; otherwise 0 and, when errors is non-NULL, appends up
+ * to max_errors strings "pointer: message" to it (pointers prefixed with `prefix`, may be NULL). */
+int cm_jsonschema_validate(const struct cm_jsonschema *s, const json_t *instance, const char *prefix,
+                           json_t *errors, size_t max_errors);
+
+/* JSON equality as JSON Schema defines it (1 equals 1.0). */
+int cm_json_equal_values(const json_t *a, const json_t *b);
+
+#endif

@@ -1,0 +1,1166 @@
+/* jsonschema: JSON Schema validation (see jsonschema.h).
+ * Compile: copy the schema, walk it recording each subschema's base URI and every identifier
+ * ($id, $anchor), resolve every $ref to its target node and compile every pattern; the results
+ * live in a node table keyed by json_t pointer. Validate: walk schema and instance together;
+ * errors are built only when a keyword fails, and probes (anyOf, oneOf, not, if, contains) stop at
+ * the first failure without building messages. */
+#define PCRE2_CODE_UNIT_WIDTH 8
+
+#include "cm/jsonschema.h"
+
+#include "cm/mem.h"
+#include "cm/text.h"
+#include "cm/timeutil.h"
+
+#include <math.h>
+#include <pcre2.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_DEPTH 128
+#define PTR_MAX 1024
+
+struct slot {
+    const json_t *node;
+    char *base;           /* base URI in effect at this node */
+    const json_t *target; /* resolved $ref, when the node has one */
+};
+
+struct cm_jsonschema {
+    json_t *root;  /* owned copy */
+    json_t *docs;  /* owned copy of the referenced documents */
+    json_t *index; /* absolute URI (or URI#anchor) -> node (borrowed into root/docs) */
+    struct slot *slots;
+    size_t cap, count;
+    json_t *patterns; /* pattern text -> integer index into codes */
+    pcre2_code **codes;
+    size_t ncodes;
+    char err[256];
+    int failed;
+};
+
+/* ---- node table ---- */
+
+static size_t slot_hash(const json_t *p, size_t cap)
+{
+    uintptr_t v = (uintptr_t)p;
+    v ^= v >> 17;
+    v *= 0x9E3779B97F4A7C15ULL;
+    return (size_t)(v >> 7) & (cap - 1);
+}
+
+static struct slot *slot_find(const struct cm_jsonschema *s, const json_t *node)
+{
+    if (!s->cap) {
+        return NULL;
+    }
+    for (size_t i = slot_hash(node, s->cap);; i = (i + 1) & (s->cap - 1)) {
+        if (s->slots[i].node == node) {
+            return &s->slots[i];
+        }
+        if (!s->slots[i].node) {
+            return NULL;
+        }
+    }
+}
+
+static struct slot *slot_add(struct cm_jsonschema *s, const json_t *node)
+{
+    if ((s->count + 1) * 2 > s->cap) {
+        size_t ncap = s->cap ? s->cap * 2 : 256;
+        struct slot *old = s->slots;
+        size_t ocap = s->cap;
+        s->slots = cm_xcalloc(ncap, sizeof(*s->slots));
+        s->cap = ncap;
+        for (size_t i = 0; i < ocap; i++) {
+            if (old[i].node) {
+                size_t j = slot_hash(old[i].node, ncap);
+                while (s->slots[j].node) {
+                    j = (j + 1) & (ncap - 1);
+                }
+                s->slots[j] = old[i];
+            }
+        }
+        free(old);
+    }
+    size_t i = slot_hash(node, s->cap);
+    while (s->slots[i].node && s->slots[i].node != node) {
+        i = (i + 1) & (s->cap - 1);
+    }
+    if (!s->slots[i].node) {
+        s->slots[i].node = node;
+        s->count++;
+    }
+    return &s->slots[i];
+}
+
+/* ---- URIs ---- */
+
+static int has_scheme(const char *u)
+{
+    const char *p = u;
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) {
+        return 0;
+    }
+    while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+           *p == '+' || *p == '.' || *p == '-') {
+        p++;
+    }
+    return *p == ':';
+}
+
+/* Resolves ref against base (RFC 3986, the cases schemas use). Caller frees. */
+static char *uri_resolve(const char *base, const char *ref)
+{
+    size_t blen_nofrag = strcspn(base, "#");
+    if (has_scheme(ref)) {
+        return cm_xstrdup(ref);
+    }
+    if (ref[0] == '#') {
+        return cm_xasprintf("%.*s%s", (int)blen_nofrag, base, ref);
+    }
+    if (ref[0] == '\0') {
+        return cm_xstrndup(base, blen_nofrag);
+    }
+    const char *scheme_end = has_scheme(base) ? strchr(base, ':') : NULL;
+    if (ref[0] == '/' && ref[1] == '/') {
+        return scheme_end ? cm_xasprintf("%.*s%s", (int)(scheme_end - base + 1), base, ref)
+                          : cm_xstrdup(ref);
+    }
+    if (ref[0] == '/') {
+        const char *auth = scheme_end && scheme_end[1] == '/' && scheme_end[2] == '/'
+                               ? strchr(scheme_end + 3, '/')
+                               : NULL;
+        size_t keep = auth ? (size_t)(auth - base) : (scheme_end ? (size_t)(scheme_end - base + 1) : 0);
+        return cm_xasprintf("%.*s%s", (int)keep, base, ref);
+    }
+    /* relative path: replace the last segment of base's path */
+    const char *last = NULL;
+    for (const char *p = base; p < base + blen_nofrag; p++) {
+        if (*p == '/') {
+            last = p;
+        }
+    }
+    size_t keep = last ? (size_t)(last - base + 1) : 0;
+    char *joined = cm_xasprintf("%.*s%s", (int)keep, base, ref);
+    /* remove "./" and "seg/../" */
+    char *w;
+    while ((w = strstr(joined, "/./")) != NULL) {
+        memmove(w, w + 2, strlen(w + 2) + 1);
+    }
+    while ((w = strstr(joined, "/../")) != NULL && w > joined) {
+        char *prev = w - 1;
+        while (prev > joined && *prev != '/') {
+            prev--;
+        }
+        memmove(prev, w + 3, strlen(w + 3) + 1);
+    }
+    return joined;
+}
+
+/* ---- compile ---- */
+
+static void cfail(struct cm_jsonschema *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void cfail(struct cm_jsonschema *s, const char *fmt, ...)
+{
+    if (s->failed) {
+        return;
+    }
+    s->failed = 1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->err, sizeof(s->err), fmt, ap);
+    va_end(ap);
+}
+
+static int is_data_keyword(const char *k)
+{
+    return strcmp(k, "enum") == 0 || strcmp(k, "const") == 0 || strcmp(k, "default") == 0 ||
+           strcmp(k, "examples") == 0;
+}
+
+static void index_walk(struct cm_jsonschema *s, const json_t *node, const char *base, int depth)
+{
+    if (depth > MAX_DEPTH || s->failed) {
+        return;
+    }
+    if (json_is_array(node)) {
+        size_t i;
+        const json_t *v;
+        json_array_foreach(node, i, v)
+        {
+            index_walk(s, v, base, depth + 1);
+        }
+        return;
+    }
+    if (!json_is_object(node)) {
+        return;
+    }
+    char *mybase = cm_xstrdup(base);
+    const char *id = json_string_value(json_object_get(node, "$id"));
+    if (id && !json_object_get(node, "$ref")) { /* draft-07: $ref siblings are ignored */
+        char *abs = uri_resolve(base, id);
+        if (id[0] == '#') {
+            json_object_set_new(s->index, abs, json_integer((json_int_t)(uintptr_t)node));
+        } else {
+            size_t n = strcspn(abs, "#");
+            abs[n] = '\0';
+            json_object_set_new(s->index, abs, json_integer((json_int_t)(uintptr_t)node));
+            free(mybase);
+            mybase = cm_xstrdup(abs);
+        }
+        free(abs);
+    }
+    const char *anchor = json_string_value(json_object_get(node, "$anchor"));
+    if (anchor) {
+        char *a = cm_xasprintf("%.*s#%s", (int)strcspn(mybase, "#"), mybase, anchor);
+        json_object_set_new(s->index, a, json_integer((json_int_t)(uintptr_t)node));
+        free(a);
+    }
+    struct slot *sl = slot_add(s, node);
+    free(sl->base);
+    sl->base = cm_xstrdup(mybase);
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)node, k, v)
+    {
+        if (!is_data_keyword(k)) {
+            index_walk(s, v, mybase, depth + 1);
+        }
+    }
+    free(mybase);
+}
+
+static const json_t *lookup_uri(const struct cm_jsonschema *s, const char *uri)
+{
+    const json_t *v = json_object_get(s->index, uri);
+    return v ? (const json_t *)(uintptr_t)json_integer_value(v) : NULL;
+}
+
+/* Percent-decodes and follows a JSON pointer from doc. */
+static const json_t *follow_pointer(const json_t *doc, const char *ptr)
+{
+    char *dec = cm_xstrdup(ptr);
+    char *w = dec;
+    for (const char *r = ptr; *r; r++) {
+        int hi, lo;
+        if (r[0] == '%' && (hi = (r[1] >= '0' && r[1] <= '9')   ? r[1] - '0'
+                                 : (r[1] | 32) >= 'a' && (r[1] | 32) <= 'f' ? (r[1] | 32) - 'a' + 10
+                                                                         : -1) >= 0 &&
+            (lo = (r[2] >= '0' && r[2] <= '9')                   ? r[2] - '0'
+                  : (r[2] | 32) >= 'a' && (r[2] | 32) <= 'f' ? (r[2] | 32) - 'a' + 10
+                                                             : -1) >= 0) {
+            *w++ = (char)(hi * 16 + lo);
+            r += 2;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = '\0';
+    const json_t *cur = doc;
+    char *p = dec;
+    while (cur && *p == '/') {
+        p++;
+        char *end = strchr(p, '/');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char *seg = cm_xstrndup(p, len);
+        char *o = seg;
+        for (char *i = seg; *i; i++) {
+            if (i[0] == '~' && i[1] == '1') {
+                *o++ = '/';
+                i++;
+            } else if (i[0] == '~' && i[1] == '0') {
+                *o++ = '~';
+                i++;
+            } else {
+                *o++ = *i;
+            }
+        }
+        *o = '\0';
+        if (json_is_object(cur)) {
+            cur = json_object_get(cur, seg);
+        } else if (json_is_array(cur)) {
+            char *e;
+            unsigned long idx = strtoul(seg, &e, 10);
+            cur = (*seg && !*e) ? json_array_get(cur, idx) : NULL;
+        } else {
+            cur = NULL;
+        }
+        free(seg);
+        p += len;
+    }
+    int complete = *p == '\0';
+    free(dec);
+    return complete ? cur : NULL;
+}
+
+static const json_t *resolve_ref(const struct cm_jsonschema *s, const char *base, const char *ref)
+{
+    char *abs = uri_resolve(base, ref);
+    char *hash = strchr(abs, '#');
+    const json_t *target = NULL;
+    if (!hash) {
+        target = lookup_uri(s, abs);
+    } else if (hash[1] == '\0' || hash[1] == '/') {
+        *hash = '\0';
+        const json_t *doc = lookup_uri(s, abs);
+        target = doc ? (hash[1] == '\0' ? doc : follow_pointer(doc, hash + 1)) : NULL;
+    } else {
+        target = lookup_uri(s, abs); /* a plain-name anchor */
+    }
+    free(abs);
+    return target;
+}
+
+static void compile_pattern(struct cm_jsonschema *s, const char *pattern)
+{
+    if (json_object_get(s->patterns, pattern)) {
+        return;
+    }
+    int code;
+    PCRE2_SIZE off;
+    pcre2_code *re =
+        pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &code,
+                      &off, NULL);
+    if (!re) {
+        PCRE2_UCHAR msg[120];
+        pcre2_get_error_message(code, msg, sizeof(msg));
+        cfail(s, "invalid pattern '%.60s': %s", pattern, (const char *)msg);
+        return;
+    }
+    pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+    s->codes = cm_xrealloc(s->codes, (s->ncodes + 1) * sizeof(*s->codes));
+    s->codes[s->ncodes] = re;
+    json_object_set_new(s->patterns, pattern, json_integer((json_int_t)s->ncodes));
+    s->ncodes++;
+}
+
+/* Resolves every $ref and compiles every pattern reachable in the table. */
+static void link_all(struct cm_jsonschema *s)
+{
+    for (size_t i = 0; i < s->cap && !s->failed; i++) {
+        struct slot *sl = &s->slots[i];
+        if (!sl->node) {
+            continue;
+        }
+        const char *ref = json_string_value(json_object_get(sl->node, "$ref"));
+        if (ref) {
+            sl->target = resolve_ref(s, sl->base, ref);
+            if (!sl->target) {
+                cfail(s, "$ref '%.120s' does not resolve", ref);
+            }
+        }
+        const char *pattern = json_string_value(json_object_get(sl->node, "pattern"));
+        if (pattern) {
+            compile_pattern(s, pattern);
+        }
+        const char *k;
+        json_t *v;
+        json_object_foreach(json_object_get(sl->node, "patternProperties"), k, v)
+        {
+            compile_pattern(s, k);
+        }
+    }
+}
+
+struct cm_jsonschema *cm_jsonschema_compile(const json_t *schema, const json_t *documents,
+                                            char *err, size_t errlen)
+{
+    if (!json_is_object(schema) && !json_is_boolean(schema)) {
+        snprintf(err, errlen, "a schema is an object or a boolean");
+        return NULL;
+    }
+    struct cm_jsonschema *s = cm_xcalloc(1, sizeof(*s));
+    s->root = json_deep_copy(schema);
+    s->docs = documents ? json_deep_copy(documents) : json_object();
+    s->index = json_object();
+    s->patterns = json_object();
+    json_object_set_new(s->index, "", json_integer((json_int_t)(uintptr_t)s->root));
+    const char *k;
+    json_t *v;
+    json_object_foreach(s->docs, k, v)
+    {
+        char *uri = cm_xstrndup(k, strcspn(k, "#"));
+        json_object_set_new(s->index, uri, json_integer((json_int_t)(uintptr_t)v));
+        index_walk(s, v, uri, 0);
+        free(uri);
+    }
+    index_walk(s, s->root, "", 0);
+    const char *rootid = json_string_value(json_object_get(s->root, "$id"));
+    if (rootid) {
+        char *abs = uri_resolve("", rootid);
+        abs[strcspn(abs, "#")] = '\0';
+        json_object_set_new(s->index, abs, json_integer((json_int_t)(uintptr_t)s->root));
+        free(abs);
+    }
+    link_all(s);
+    if (s->failed) {
+        snprintf(err, errlen, "%s", s->err);
+        cm_jsonschema_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void cm_jsonschema_free(struct cm_jsonschema *s)
+{
+    if (!s) {
+        return;
+    }
+    for (size_t i = 0; i < s->cap; i++) {
+        free(s->slots[i].base);
+    }
+    free(s->slots);
+    for (size_t i = 0; i < s->ncodes; i++) {
+        pcre2_code_free(s->codes[i]);
+    }
+    free(s->codes);
+    json_decref(s->patterns);
+    json_decref(s->index);
+    json_decref(s->docs);
+    json_decref(s->root);
+    free(s);
+}
+
+/* ---- equality ---- */
+
+int cm_json_equal_values(const json_t *a, const json_t *b)
+{
+    if (json_is_number(a) && json_is_number(b)) {
+        if (json_is_integer(a) && json_is_integer(b)) {
+            return json_integer_value(a) == json_integer_value(b);
+        }
+        return json_number_value(a) == json_number_value(b);
+    }
+    if (json_typeof(a) != json_typeof(b)) {
+        return 0;
+    }
+    if (json_is_array(a)) {
+        if (json_array_size(a) != json_array_size(b)) {
+            return 0;
+        }
+        for (size_t i = 0; i < json_array_size(a); i++) {
+            if (!cm_json_equal_values(json_array_get(a, i), json_array_get(b, i))) {
+                return 0;
+            }
+        }
+        return 1;
+    }
+    if (json_is_object(a)) {
+        if (json_object_size(a) != json_object_size(b)) {
+            return 0;
+        }
+        const char *k;
+        json_t *v;
+        json_object_foreach((json_t *)a, k, v)
+        {
+            const json_t *w = json_object_get(b, k);
+            if (!w || !cm_json_equal_values(v, w)) {
+                return 0;
+            }
+        }
+        return 1;
+    }
+    return json_equal((json_t *)a, (json_t *)b);
+}
+
+/* ---- validation ---- */
+
+struct vctx {
+    const struct cm_jsonschema *s;
+    json_t *errors; /* NULL: probe, stop at the first failure */
+    size_t max_errors;
+    size_t nerrors;
+    int failed;
+    char ptr[PTR_MAX];
+    size_t plen;
+    const char *prefix;
+};
+
+static void verr(struct vctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void verr(struct vctx *c, const char *fmt, ...)
+{
+    c->failed = 1;
+    if (!c->errors || c->nerrors >= c->max_errors) {
+        return;
+    }
+    char msg[256], line[PTR_MAX + 300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    snprintf(line, sizeof(line), "%s%s: %s", c->prefix ? c->prefix : "",
+             c->plen || (c->prefix && *c->prefix) ? c->ptr : "/", msg);
+    json_array_append_new(c->errors, json_string(line));
+    c->nerrors++;
+}
+
+static int stop(const struct vctx *c)
+{
+    return c->failed && (!c->errors || c->nerrors >= c->max_errors);
+}
+
+static size_t push(struct vctx *c, const char *seg)
+{
+    size_t saved = c->plen;
+    if (c->plen + 2 >= PTR_MAX) {
+        return saved;
+    }
+    c->ptr[c->plen++] = '/';
+    for (const char *p = seg; *p && c->plen + 3 < PTR_MAX; p++) {
+        if (*p == '~' || *p == '/') {
+            c->ptr[c->plen++] = '~';
+            c->ptr[c->plen++] = *p == '~' ? '0' : '1';
+        } else {
+            c->ptr[c->plen++] = *p;
+        }
+    }
+    c->ptr[c->plen] = '\0';
+    return saved;
+}
+
+static size_t push_index(struct vctx *c, size_t i)
+{
+    char buf[24];
+    snprintf(buf, sizeof(buf), "%zu", i);
+    return push(c, buf);
+}
+
+static void pop(struct vctx *c, size_t saved)
+{
+    c->plen = saved;
+    c->ptr[saved] = '\0';
+}
+
+static void validate(struct vctx *c, const json_t *schema, const json_t *inst, int depth);
+
+/* Runs a subschema as a probe: 1 when inst is valid, without recording errors. */
+static int probe(struct vctx *c, const json_t *schema, const json_t *inst, int depth)
+{
+    struct vctx p = {c->s, NULL, 0, 0, 0, {0}, 0, NULL};
+    validate(&p, schema, inst, depth + 1);
+    return !p.failed;
+}
+
+static int type_matches(const char *t, const json_t *inst)
+{
+    switch (json_typeof(inst)) {
+    case JSON_OBJECT:
+        return strcmp(t, "object") == 0;
+    case JSON_ARRAY:
+        return strcmp(t, "array") == 0;
+    case JSON_STRING:
+        return strcmp(t, "string") == 0;
+    case JSON_INTEGER:
+        return strcmp(t, "integer") == 0 || strcmp(t, "number") == 0;
+    case JSON_REAL:
+        return strcmp(t, "number") == 0 ||
+               (strcmp(t, "integer") == 0 && json_real_value(inst) == floor(json_real_value(inst)) &&
+                isfinite(json_real_value(inst)));
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return strcmp(t, "boolean") == 0;
+    case JSON_NULL:
+        return strcmp(t, "null") == 0;
+    }
+    return 0;
+}
+
+static size_t utf8_length(const char *s, size_t n)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        count += ((unsigned char)s[i] & 0xC0) != 0x80;
+    }
+    return count;
+}
+
+static int regex_search(const struct cm_jsonschema *s, const char *pattern, const char *subject,
+                        size_t len)
+{
+    const json_t *idx = json_object_get(s->patterns, pattern);
+    if (!idx) {
+        return 0;
+    }
+    pcre2_code *re = s->codes[json_integer_value(idx)];
+    pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+    int rc = pcre2_match(re, (PCRE2_SPTR)subject, len, 0, 0, md, NULL);
+    pcre2_match_data_free(md);
+    return rc >= 0;
+}
+
+/* ---- formats ---- */
+
+static int fmt_date(const char *s)
+{
+    char buf[48];
+    if (strlen(s) != 10) {
+        return 0;
+    }
+    snprintf(buf, sizeof(buf), "%sT00:00:00Z", s);
+    int64_t ms;
+    return cm_time_parse_rfc3339(buf, &ms) == 0;
+}
+
+static int fmt_time(const char *s)
+{
+    char buf[64];
+    if (strlen(s) > 40) {
+        return 0;
+    }
+    snprintf(buf, sizeof(buf), "2000-01-01T%s", s);
+    int64_t ms;
+    return strlen(s) >= 9 && cm_time_parse_rfc3339(buf, &ms) == 0;
+}
+
+static int fmt_ipv4(const char *s)
+{
+    int parts = 0;
+    const char *p = s;
+    while (*p) {
+        const char *start = p;
+        while (*p >= '0' && *p <= '9') {
+            p++;
+        }
+        size_t n = (size_t)(p - start);
+        if (n == 0 || n > 3 || (n > 1 && *start == '0') || atoi(start) > 255) {
+            return 0;
+        }
+        parts++;
+        if (*p == '.') {
+            p++;
+            if (!*p) {
+                return 0;
+            }
+        } else if (*p) {
+            return 0;
+        }
+    }
+    return parts == 4;
+}
+
+static int hexd(char c)
+{
+    return (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'f');
+}
+
+static int fmt_ipv6(const char *s)
+{
+    size_t len = strlen(s);
+    if (len < 2 || len > 45) {
+        return 0;
+    }
+    int groups = 0, dcolon = 0;
+    const char *p = s;
+    if (p[0] == ':' && p[1] == ':') {
+        dcolon = 1;
+        p += 2;
+    } else if (p[0] == ':') {
+        return 0;
+    }
+    while (*p) {
+        const char *start = p;
+        while (hexd(*p)) {
+            p++;
+        }
+        size_t n = (size_t)(p - start);
+        if (*p == '.') { /* embedded IPv4 at the end */
+            if (!fmt_ipv4(start)) {
+                return 0;
+            }
+            groups += 2;
+            break;
+        }
+        if (n == 0 || n > 4) {
+            return 0;
+        }
+        groups++;
+        if (*p == ':') {
+            p++;
+            if (*p == ':') {
+                if (dcolon) {
+                    return 0;
+                }
+                dcolon = 1;
+                p++;
+            } else if (!*p) {
+                return 0;
+            }
+        } else if (*p) {
+            return 0;
+        }
+    }
+    return dcolon ? groups < 8 : groups == 8;
+}
+
+static int fmt_hostname(const char *s)
+{
+    size_t len = strlen(s);
+    if (len == 0 || len > 253) {
+        return 0;
+    }
+    const char *p = s;
+    while (*p) {
+        const char *start = p;
+        while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+               *p == '-') {
+            p++;
+        }
+        size_t n = (size_t)(p - start);
+        if (n == 0 || n > 63 || *start == '-' || p[-1] == '-') {
+            return 0;
+        }
+        if (*p == '.') {
+            p++;
+            if (!*p) {
+                return 0;
+            }
+        } else if (*p) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int fmt_email(const char *s)
+{
+    const char *at = strrchr(s, '@');
+    if (!at || at == s || !at[1]) {
+        return 0;
+    }
+    size_t local = (size_t)(at - s);
+    if (s[0] == '.' || s[local - 1] == '.' || strstr(s, "..")) {
+        return 0;
+    }
+    for (const char *p = s; p < at; p++) {
+        if ((unsigned char)*p <= ' ' || strchr("()<>[]:;@\\,\"", *p)) {
+            return 0;
+        }
+    }
+    return fmt_hostname(at + 1) || (at[1] == '[' && strchr(at, ']'));
+}
+
+static int fmt_uuid(const char *s)
+{
+    if (strlen(s) != 36) {
+        return 0;
+    }
+    for (int i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23 ? s[i] != '-' : !hexd(s[i])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int uri_chars_ok(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p <= ' ' || *p >= 0x7F || strchr("<>\"{}|\\^`", *p)) {
+            return 0;
+        }
+        if (*p == '%' && !(hexd((char)p[1]) && hexd((char)p[2]))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int fmt_uri(const char *s)
+{
+    return has_scheme(s) && uri_chars_ok(s);
+}
+
+static int fmt_json_pointer(const char *s)
+{
+    if (*s && *s != '/') {
+        return 0;
+    }
+    for (const char *p = s; *p; p++) {
+        if (*p == '~' && p[1] != '0' && p[1] != '1') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int format_ok(const struct cm_jsonschema *s, const char *fmt, const char *v)
+{
+    (void)s;
+    int64_t ms;
+    if (strcmp(fmt, "date-time") == 0) {
+        return cm_time_parse_rfc3339(v, &ms) == 0;
+    }
+    if (strcmp(fmt, "date") == 0) {
+        return fmt_date(v);
+    }
+    if (strcmp(fmt, "time") == 0) {
+        return fmt_time(v);
+    }
+    if (strcmp(fmt, "email") == 0) {
+        return fmt_email(v);
+    }
+    if (strcmp(fmt, "hostname") == 0) {
+        return fmt_hostname(v);
+    }
+    if (strcmp(fmt, "ipv4") == 0) {
+        return fmt_ipv4(v);
+    }
+    if (strcmp(fmt, "ipv6") == 0) {
+        return fmt_ipv6(v);
+    }
+    if (strcmp(fmt, "uri") == 0) {
+        return fmt_uri(v);
+    }
+    if (strcmp(fmt, "uri-reference") == 0) {
+        return uri_chars_ok(v);
+    }
+    if (strcmp(fmt, "uuid") == 0) {
+        return fmt_uuid(v);
+    }
+    if (strcmp(fmt, "json-pointer") == 0) {
+        return fmt_json_pointer(v);
+    }
+    if (strcmp(fmt, "regex") == 0) {
+        int code;
+        PCRE2_SIZE off;
+        pcre2_code *re = pcre2_compile((PCRE2_SPTR)v, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &code,
+                                       &off, NULL);
+        pcre2_code_free(re);
+        return re != NULL;
+    }
+    return 1; /* unknown formats are annotations */
+}
+
+/* ---- keywords ---- */
+
+static void check_number(struct vctx *c, const json_t *sch, const json_t *inst)
+{
+    double x = json_number_value(inst);
+    const json_t *k;
+    if ((k = json_object_get(sch, "minimum")) && json_is_number(k) && x < json_number_value(k)) {
+        verr(c, "must be >= %g", json_number_value(k));
+    }
+    if ((k = json_object_get(sch, "maximum")) && json_is_number(k) && x > json_number_value(k)) {
+        verr(c, "must be <= %g", json_number_value(k));
+    }
+    if ((k = json_object_get(sch, "exclusiveMinimum")) && json_is_number(k) &&
+        x <= json_number_value(k)) {
+        verr(c, "must be > %g", json_number_value(k));
+    }
+    if ((k = json_object_get(sch, "exclusiveMaximum")) && json_is_number(k) &&
+        x >= json_number_value(k)) {
+        verr(c, "must be < %g", json_number_value(k));
+    }
+    if ((k = json_object_get(sch, "multipleOf")) && json_is_number(k) && json_number_value(k) > 0) {
+        double m = json_number_value(k);
+        int ok;
+        if (json_is_integer(inst) && json_is_integer(k)) {
+            ok = json_integer_value(inst) % json_integer_value(k) == 0;
+        } else {
+            double q = x / m;
+            ok = isfinite(q) && fabs(q - nearbyint(q)) < 1e-9 * fmax(1.0, fabs(q));
+        }
+        if (!ok) {
+            verr(c, "must be a multiple of %g", m);
+        }
+    }
+}
+
+static void check_string(struct vctx *c, const json_t *sch, const json_t *inst)
+{
+    const char *v = json_string_value(inst);
+    size_t n = json_string_length(inst);
+    const json_t *k;
+    size_t len = utf8_length(v, n);
+    if ((k = json_object_get(sch, "minLength")) && json_is_integer(k) &&
+        (json_int_t)len < json_integer_value(k)) {
+        verr(c, "must be at least %lld characters", (long long)json_integer_value(k));
+    }
+    if ((k = json_object_get(sch, "maxLength")) && json_is_integer(k) &&
+        (json_int_t)len > json_integer_value(k)) {
+        verr(c, "must be at most %lld characters", (long long)json_integer_value(k));
+    }
+    const char *pattern = json_string_value(json_object_get(sch, "pattern"));
+    if (pattern && !regex_search(c->s, pattern, v, n)) {
+        verr(c, "must match pattern '%.80s'", pattern);
+    }
+    const char *fmt = json_string_value(json_object_get(sch, "format"));
+    if (fmt && !memchr(v, '\0', n) && !format_ok(c->s, fmt, v)) {
+        verr(c, "must be a valid %s", fmt);
+    }
+}
+
+static void check_array(struct vctx *c, const json_t *sch, const json_t *inst, int depth)
+{
+    size_t n = json_array_size(inst);
+    const json_t *k;
+    if ((k = json_object_get(sch, "minItems")) && json_is_integer(k) &&
+        (json_int_t)n < json_integer_value(k)) {
+        verr(c, "must have at least %lld items", (long long)json_integer_value(k));
+    }
+    if ((k = json_object_get(sch, "maxItems")) && json_is_integer(k) &&
+        (json_int_t)n > json_integer_value(k)) {
+        verr(c, "must have at most %lld items", (long long)json_integer_value(k));
+    }
+    if (json_is_true(json_object_get(sch, "uniqueItems"))) {
+        for (size_t i = 0; i < n && !stop(c); i++) {
+            for (size_t j = i + 1; j < n; j++) {
+                if (cm_json_equal_values(json_array_get(inst, i), json_array_get(inst, j))) {
+                    verr(c, "items %zu and %zu are equal; items must be unique", i, j);
+                    break;
+                }
+            }
+        }
+    }
+    const json_t *items = json_object_get(sch, "items");
+    if (json_is_array(items)) {
+        size_t ni = json_array_size(items);
+        const json_t *extra = json_object_get(sch, "additionalItems");
+        for (size_t i = 0; i < n && !stop(c); i++) {
+            const json_t *sub = i < ni ? json_array_get(items, i) : extra;
+            if (sub) {
+                size_t saved = push_index(c, i);
+                validate(c, sub, json_array_get(inst, i), depth + 1);
+                pop(c, saved);
+            }
+        }
+    } else if (items) {
+        for (size_t i = 0; i < n && !stop(c); i++) {
+            size_t saved = push_index(c, i);
+            validate(c, items, json_array_get(inst, i), depth + 1);
+            pop(c, saved);
+        }
+    }
+    const json_t *contains = json_object_get(sch, "contains");
+    if (contains) {
+        size_t matches = 0;
+        for (size_t i = 0; i < n; i++) {
+            matches += (size_t)probe(c, contains, json_array_get(inst, i), depth);
+        }
+        const json_t *minc = json_object_get(sch, "minContains");
+        const json_t *maxc = json_object_get(sch, "maxContains");
+        json_int_t min = json_is_integer(minc) ? json_integer_value(minc) : 1;
+        if ((json_int_t)matches < min) {
+            verr(c, "must contain at least %lld matching items", (long long)min);
+        }
+        if (json_is_integer(maxc) && (json_int_t)matches > json_integer_value(maxc)) {
+            verr(c, "must contain at most %lld matching items", (long long)json_integer_value(maxc));
+        }
+    }
+}
+
+static void check_object(struct vctx *c, const json_t *sch, const json_t *inst, int depth)
+{
+    const json_t *k;
+    size_t n = json_object_size(inst);
+    if ((k = json_object_get(sch, "minProperties")) && json_is_integer(k) &&
+        (json_int_t)n < json_integer_value(k)) {
+        verr(c, "must have at least %lld properties", (long long)json_integer_value(k));
+    }
+    if ((k = json_object_get(sch, "maxProperties")) && json_is_integer(k) &&
+        (json_int_t)n > json_integer_value(k)) {
+        verr(c, "must have at most %lld properties", (long long)json_integer_value(k));
+    }
+    size_t i;
+    const json_t *r;
+    json_array_foreach(json_object_get(sch, "required"), i, r)
+    {
+        if (json_is_string(r) && !json_object_get(inst, json_string_value(r))) {
+            verr(c, "'%.80s' is required", json_string_value(r));
+        }
+    }
+    const json_t *props = json_object_get(sch, "properties");
+    const json_t *pprops = json_object_get(sch, "patternProperties");
+    const json_t *addl = json_object_get(sch, "additionalProperties");
+    const json_t *pnames = json_object_get(sch, "propertyNames");
+    const json_t *deps = json_object_get(sch, "dependencies");
+    const json_t *dreq = json_object_get(sch, "dependentRequired");
+    const json_t *dsch = json_object_get(sch, "dependentSchemas");
+    const char *name;
+    json_t *val;
+    json_object_foreach((json_t *)inst, name, val)
+    {
+        if (stop(c)) {
+            break;
+        }
+        size_t saved = push(c, name);
+        int matched = 0;
+        const json_t *ps = json_object_get(props, name);
+        if (ps) {
+            matched = 1;
+            validate(c, ps, val, depth + 1);
+        }
+        const char *pat;
+        json_t *psch;
+        json_object_foreach((json_t *)pprops, pat, psch)
+        {
+            if (regex_search(c->s, pat, name, strlen(name))) {
+                matched = 1;
+                validate(c, psch, val, depth + 1);
+            }
+        }
+        if (!matched && addl) {
+            if (json_is_false(addl)) {
+                verr(c, "additional property '%.80s' is not allowed", name);
+            } else {
+                validate(c, addl, val, depth + 1);
+            }
+        }
+        pop(c, saved);
+        if (pnames) {
+            json_t *key = json_string(name);
+            if (!probe(c, pnames, key, depth)) {
+                verr(c, "property name '%.80s' is not allowed", name);
+            }
+            json_decref(key);
+        }
+        const json_t *dep = json_object_get(deps, name);
+        const json_t *dr = json_object_get(dreq, name);
+        const json_t *ds = json_object_get(dsch, name);
+        const json_t *reqs = json_is_array(dep) ? dep : dr;
+        size_t j;
+        const json_t *req;
+        json_array_foreach(reqs, j, req)
+        {
+            if (json_is_string(req) && !json_object_get(inst, json_string_value(req))) {
+                verr(c, "'%.80s' is required when '%.80s' is present", json_string_value(req),
+                     name);
+            }
+        }
+        if (dep && !json_is_array(dep)) {
+            validate(c, dep, inst, depth + 1);
+        }
+        if (ds) {
+            validate(c, ds, inst, depth + 1);
+        }
+    }
+}
+
+static void validate(struct vctx *c, const json_t *sch, const json_t *inst, int depth)
+{
+    if (stop(c)) {
+        return;
+    }
+    if (depth > MAX_DEPTH) {
+        verr(c, "schema recursion too deep");
+        return;
+    }
+    if (json_is_true(sch)) {
+        return;
+    }
+    if (json_is_false(sch)) {
+        verr(c, "no value is allowed here");
+        return;
+    }
+    if (!json_is_object(sch)) {
+        return;
+    }
+    if (json_object_get(sch, "$ref")) {
+        const struct slot *sl = slot_find(c->s, sch);
+        if (sl && sl->target) {
+            validate(c, sl->target, inst, depth + 1);
+        }
+        return; /* draft-07: siblings of $ref are ignored */
+    }
+    const json_t *type = json_object_get(sch, "type");
+    if (json_is_string(type) && !type_matches(json_string_value(type), inst)) {
+        verr(c, "must be of type %s", json_string_value(type));
+        return;
+    }
+    if (json_is_array(type)) {
+        int ok = 0;
+        size_t i;
+        const json_t *t;
+        json_array_foreach(type, i, t)
+        {
+            ok |= json_is_string(t) && type_matches(json_string_value(t), inst);
+        }
+        if (!ok) {
+            verr(c, "has the wrong type");
+            return;
+        }
+    }
+    const json_t *en = json_object_get(sch, "enum");
+    if (json_is_array(en)) {
+        int ok = 0;
+        size_t i;
+        const json_t *v;
+        json_array_foreach(en, i, v)
+        {
+            ok |= cm_json_equal_values(v, inst);
+        }
+        if (!ok) {
+            verr(c, "must be one of the enumerated values");
+        }
+    }
+    const json_t *cst = json_object_get(sch, "const");
+    if (cst && !cm_json_equal_values(cst, inst)) {
+        verr(c, "must equal the constant");
+    }
+    if (json_is_number(inst)) {
+        check_number(c, sch, inst);
+    } else if (json_is_string(inst)) {
+        check_string(c, sch, inst);
+    } else if (json_is_array(inst)) {
+        check_array(c, sch, inst, depth);
+    } else if (json_is_object(inst)) {
+        check_object(c, sch, inst, depth);
+    }
+    size_t i;
+    const json_t *sub;
+    json_array_foreach(json_object_get(sch, "allOf"), i, sub)
+    {
+        validate(c, sub, inst, depth + 1);
+    }
+    const json_t *any = json_object_get(sch, "anyOf");
+    if (json_is_array(any)) {
+        int ok = 0;
+        json_array_foreach(any, i, sub)
+        {
+            if (probe(c, sub, inst, depth)) {
+                ok = 1;
+                break;
+            }
+        }
+        if (!ok) {
+            verr(c, "must match at least one schema of anyOf");
+        }
+    }
+    const json_t *one = json_object_get(sch, "oneOf");
+    if (json_is_array(one)) {
+        size_t matches = 0;
+        json_array_foreach(one, i, sub)
+        {
+            matches += (size_t)probe(c, sub, inst, depth);
+        }
+        if (matches != 1) {
+            verr(c, "must match exactly one schema of oneOf (matched %zu)", matches);
+        }
+    }
+    const json_t *nt = json_object_get(sch, "not");
+    if (nt && probe(c, nt, inst, depth)) {
+        verr(c, "must not match the schema in not");
+    }
+    const json_t *cond = json_object_get(sch, "if");
+    if (cond) {
+        const json_t *branch = probe(c, cond, inst, depth) ? json_object_get(sch, "then")
+                                                           : json_object_get(sch, "else");
+        if (branch) {
+            validate(c, branch, inst, depth + 1);
+        }
+    }
+}
+
+int cm_jsonschema_validate(const struct cm_jsonschema *s, const json_t *instance, const char *prefix,
+                           json_t *errors, size_t max_errors)
+{
+    struct vctx c = {s, errors, max_errors ? max_errors : 1, 0, 0, {0}, 0, prefix};
+    validate(&c, s->root, instance, 0);
+    return !c.failed;
+}
