@@ -55,7 +55,7 @@ endef
 $(foreach s,$(SERVICES),$(eval $(call service_rules,$(s))))
 
 SVC_LIBS := $(SERVICES:%=$(O)/lib/libsvc_%.a)
-TOOLS := devkafka devtoken expr-eval
+TOOLS := devkafka devtoken expr-eval schema-validate
 BINS := $(SERVICES:%=$(O)/bin/%) $(TOOLS:%=$(O)/bin/%)
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)

@@ -1,0 +1,29 @@
+/* avro: JSON values checked against an Avro schema (Avro's JSON encoding: unions as
+ * {"type": value} or null, bytes and fixed as strings of code points 0..255, record field
+ * defaults applied) and encoded to Avro binary with avro-c, optionally in Confluent's wire format
+ * (magic byte 0, 4-byte big-endian schema id, payload). A compiled schema is immutable; each call
+ * builds its own values, so it is safe to share between threads. */
+#ifndef CM_AVRO_H
+#define CM_AVRO_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+struct cm_avro_schema;
+
+/* Parses an Avro schema (a self-contained one: references resolved into the text). NULL with the
+ * reason in err. Free with cm_avro_schema_free. */
+struct cm_avro_schema *cm_avro_schema_new(const char *text, char *err, size_t errlen);
+void cm_avro_schema_free(struct cm_avro_schema *s);
+
+/* Checks value; returns 1 when it conforms, else 0 with up to max_errors "pointer: message"
+ * strings appended to errors (may be NULL), pointers prefixed with prefix (may be NULL). */
+int cm_avro_validate(const struct cm_avro_schema *s, const json_t *value, const char *prefix,
+                     json_t *errors, size_t max_errors);
+
+/* Encodes value (which must conform) to Avro binary. schema_id >= 0 adds Confluent's 5-byte
+ * header. Returns a malloc'd buffer (caller frees) with *len, or NULL with err set. */
+unsigned char *cm_avro_encode(const struct cm_avro_schema *s, const json_t *value, int schema_id,
+                              size_t *len, char *err, size_t errlen);
+
+#endif

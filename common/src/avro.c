@@ -1,0 +1,497 @@
+/* avro: validation of JSON against Avro schemas and binary encoding with avro-c (see avro.h).
+ * avro-c parses the schema and writes the binary; it drops field defaults, so they are read from
+ * the schema's JSON at parse time into a map keyed by "record fullname\nfield". One walk both
+ * validates and, when encoding, fills avro-c generic values. */
+#include "cm/avro.h"
+
+#include "cm/mem.h"
+
+#include <avro.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_DEPTH 64
+#define PTR_MAX 512
+
+struct cm_avro_schema {
+    avro_schema_t schema;
+    avro_value_iface_t *iface;
+    json_t *defaults; /* "fullname\nfield" -> default value */
+};
+
+/* ---- defaults from the schema JSON ---- */
+
+static void collect_defaults(json_t *out, const json_t *t, const char *ns, int depth)
+{
+    if (depth > MAX_DEPTH) {
+        return;
+    }
+    if (json_is_array(t)) {
+        size_t i;
+        const json_t *b;
+        json_array_foreach(t, i, b)
+        {
+            collect_defaults(out, b, ns, depth + 1);
+        }
+        return;
+    }
+    if (!json_is_object(t)) {
+        return;
+    }
+    const char *kind = json_string_value(json_object_get(t, "type"));
+    const char *name = json_string_value(json_object_get(t, "name"));
+    const char *own = json_string_value(json_object_get(t, "namespace"));
+    if (!kind) {
+        collect_defaults(out, json_object_get(t, "type"), ns, depth + 1);
+        return;
+    }
+    if (strcmp(kind, "array") == 0) {
+        collect_defaults(out, json_object_get(t, "items"), ns, depth + 1);
+    } else if (strcmp(kind, "map") == 0) {
+        collect_defaults(out, json_object_get(t, "values"), ns, depth + 1);
+    } else if ((strcmp(kind, "record") == 0 || strcmp(kind, "error") == 0) && name) {
+        char *full = strchr(name, '.') ? cm_xstrdup(name)
+                     : (own ? *own : (ns && *ns))
+                         ? cm_xasprintf("%s.%s", own ? own : ns, name)
+                         : cm_xstrdup(name);
+        char *inner = cm_xstrdup(full);
+        char *dot = strrchr(inner, '.');
+        if (dot) {
+            *dot = '\0';
+        } else {
+            inner[0] = '\0';
+        }
+        size_t i;
+        const json_t *f;
+        json_array_foreach(json_object_get(t, "fields"), i, f)
+        {
+            const char *fname = json_string_value(json_object_get(f, "name"));
+            const json_t *def = json_object_get(f, "default");
+            if (fname && def) {
+                char *key = cm_xasprintf("%s\n%s", full, fname);
+                json_object_set(out, key, (json_t *)def);
+                free(key);
+            }
+            collect_defaults(out, json_object_get(f, "type"), inner, depth + 1);
+        }
+        free(inner);
+        free(full);
+    }
+}
+
+struct cm_avro_schema *cm_avro_schema_new(const char *text, char *err, size_t errlen)
+{
+    avro_schema_t schema;
+    if (avro_schema_from_json_length(text, strlen(text), &schema) != 0) {
+        snprintf(err, errlen, "%s", avro_strerror());
+        return NULL;
+    }
+    struct cm_avro_schema *s = cm_xcalloc(1, sizeof(*s));
+    s->schema = schema;
+    s->iface = avro_generic_class_from_schema(schema);
+    s->defaults = json_object();
+    json_t *doc = json_loads(text, JSON_DECODE_ANY, NULL);
+    collect_defaults(s->defaults, doc, "", 0);
+    json_decref(doc);
+    if (!s->iface) {
+        snprintf(err, errlen, "%s", avro_strerror());
+        cm_avro_schema_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void cm_avro_schema_free(struct cm_avro_schema *s)
+{
+    if (!s) {
+        return;
+    }
+    if (s->iface) {
+        avro_value_iface_decref(s->iface);
+    }
+    avro_schema_decref(s->schema);
+    json_decref(s->defaults);
+    free(s);
+}
+
+/* ---- the walk ---- */
+
+struct walk {
+    const struct cm_avro_schema *s;
+    json_t *errors;
+    size_t max_errors, nerrors;
+    int failed;
+    const char *prefix;
+    char ptr[PTR_MAX];
+    size_t plen;
+};
+
+static void werr(struct walk *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void werr(struct walk *w, const char *fmt, ...)
+{
+    w->failed = 1;
+    if (!w->errors || w->nerrors >= w->max_errors) {
+        return;
+    }
+    char msg[256], line[PTR_MAX + 300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    snprintf(line, sizeof(line), "%s%s: %s", w->prefix ? w->prefix : "",
+             w->plen || (w->prefix && *w->prefix) ? w->ptr : "/", msg);
+    json_array_append_new(w->errors, json_string(line));
+    w->nerrors++;
+}
+
+static size_t push(struct walk *w, const char *seg)
+{
+    size_t saved = w->plen;
+    if (w->plen + 2 >= PTR_MAX) {
+        return saved;
+    }
+    w->ptr[w->plen++] = '/';
+    for (const char *p = seg; *p && w->plen + 3 < PTR_MAX; p++) {
+        if (*p == '~' || *p == '/') {
+            w->ptr[w->plen++] = '~';
+            w->ptr[w->plen++] = *p == '~' ? '0' : '1';
+        } else {
+            w->ptr[w->plen++] = *p;
+        }
+    }
+    w->ptr[w->plen] = '\0';
+    return saved;
+}
+
+static void pop(struct walk *w, size_t saved)
+{
+    w->plen = saved;
+    w->ptr[saved] = '\0';
+}
+
+static avro_schema_t deref(avro_schema_t t)
+{
+    while (t && avro_typeof(t) == AVRO_LINK) {
+        t = avro_schema_link_target(t);
+    }
+    return t;
+}
+
+/* The name a union branch is written with in Avro's JSON encoding. */
+static void branch_name(avro_schema_t b, char *buf, size_t len)
+{
+    b = deref(b);
+    if (is_avro_named_type(b)) {
+        const char *ns = avro_schema_namespace(b);
+        if (ns && *ns) {
+            snprintf(buf, len, "%s.%s", ns, avro_schema_name(b));
+        } else {
+            snprintf(buf, len, "%s", avro_schema_name(b));
+        }
+    } else {
+        snprintf(buf, len, "%s", avro_schema_type_name(b));
+    }
+}
+
+/* Bytes of a string of code points 0..255 (Avro's JSON form of bytes); -1 when a code point is
+ * larger. *out is malloc'd. */
+static long latin1_bytes(const json_t *v, unsigned char **out)
+{
+    const unsigned char *p = (const unsigned char *)json_string_value(v);
+    size_t n = json_string_length(v);
+    unsigned char *buf = cm_xmalloc(n + 1);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < 0x80) {
+            buf[k++] = p[i];
+        } else if ((p[i] == 0xC2 || p[i] == 0xC3) && i + 1 < n) {
+            buf[k++] = (unsigned char)(((p[i] & 0x03) << 6) | (p[i + 1] & 0x3F));
+            i++;
+        } else {
+            free(buf);
+            return -1;
+        }
+    }
+    *out = buf;
+    return (long)k;
+}
+
+static void walk_value(struct walk *w, avro_schema_t t, const json_t *v, avro_value_t *out,
+                       int depth);
+
+static void walk_record(struct walk *w, avro_schema_t t, const json_t *v, avro_value_t *out,
+                        int depth)
+{
+    if (!json_is_object(v)) {
+        werr(w, "must be an object (record %s)", avro_schema_name(t));
+        return;
+    }
+    char full[256];
+    branch_name(t, full, sizeof(full));
+    size_t n = avro_schema_record_size(t);
+    for (size_t i = 0; i < n; i++) {
+        const char *fname = avro_schema_record_field_name(t, (int)i);
+        avro_schema_t ft = avro_schema_record_field_get_by_index(t, (int)i);
+        const json_t *fv = json_object_get(v, fname);
+        if (!fv) {
+            char key[512];
+            snprintf(key, sizeof(key), "%s\n%s", full, fname);
+            fv = json_object_get(w->s->defaults, key);
+            if (!fv) {
+                size_t saved = push(w, fname);
+                werr(w, "required field is missing");
+                pop(w, saved);
+                continue;
+            }
+        }
+        avro_value_t field, *fout = NULL;
+        if (out && avro_value_get_by_index(out, i, &field, NULL) == 0) {
+            fout = &field;
+        }
+        size_t saved = push(w, fname);
+        walk_value(w, ft, fv, fout, depth + 1);
+        pop(w, saved);
+    }
+    const char *k;
+    json_t *x;
+    json_object_foreach((json_t *)v, k, x)
+    {
+        int known = 0;
+        for (size_t i = 0; i < n && !known; i++) {
+            known = strcmp(avro_schema_record_field_name(t, (int)i), k) == 0;
+        }
+        if (!known) {
+            size_t saved = push(w, k);
+            werr(w, "is not a field of record %s", avro_schema_name(t));
+            pop(w, saved);
+        }
+    }
+}
+
+static void walk_union(struct walk *w, avro_schema_t t, const json_t *v, avro_value_t *out,
+                       int depth)
+{
+    size_t n = avro_schema_union_size(t);
+    if (json_is_null(v)) {
+        for (size_t i = 0; i < n; i++) {
+            if (avro_typeof(deref(avro_schema_union_branch(t, (int)i))) == AVRO_NULL) {
+                avro_value_t b;
+                if (out) {
+                    avro_value_set_branch(out, (int)i, &b);
+                }
+                return;
+            }
+        }
+        werr(w, "null is not a branch of this union");
+        return;
+    }
+    if (!json_is_object(v) || json_object_size(v) != 1) {
+        werr(w, "a union value is null or {\"<type>\": value}");
+        return;
+    }
+    const char *name = json_object_iter_key(json_object_iter((json_t *)v));
+    const json_t *inner = json_object_iter_value(json_object_iter((json_t *)v));
+    for (size_t i = 0; i < n; i++) {
+        avro_schema_t b = avro_schema_union_branch(t, (int)i);
+        char bname[256];
+        branch_name(b, bname, sizeof(bname));
+        const char *shortname = strrchr(bname, '.') ? strrchr(bname, '.') + 1 : bname;
+        if (strcmp(bname, name) == 0 || strcmp(shortname, name) == 0) {
+            avro_value_t bv, *bout = NULL;
+            if (out && avro_value_set_branch(out, (int)i, &bv) == 0) {
+                bout = &bv;
+            }
+            size_t saved = push(w, name);
+            walk_value(w, b, inner, bout, depth + 1);
+            pop(w, saved);
+            return;
+        }
+    }
+    werr(w, "'%.80s' is not a branch of this union", name);
+}
+
+static void walk_value(struct walk *w, avro_schema_t t, const json_t *v, avro_value_t *out,
+                       int depth)
+{
+    if (depth > MAX_DEPTH) {
+        werr(w, "value nested too deeply");
+        return;
+    }
+    t = deref(t);
+    switch (avro_typeof(t)) {
+    case AVRO_NULL:
+        if (!json_is_null(v)) {
+            werr(w, "must be null");
+        } else if (out) {
+            avro_value_set_null(out);
+        }
+        return;
+    case AVRO_BOOLEAN:
+        if (!json_is_boolean(v)) {
+            werr(w, "must be a boolean");
+        } else if (out) {
+            avro_value_set_boolean(out, json_is_true(v));
+        }
+        return;
+    case AVRO_INT32:
+        if (!json_is_integer(v) || json_integer_value(v) < INT32_MIN ||
+            json_integer_value(v) > INT32_MAX) {
+            werr(w, "must be a 32-bit integer");
+        } else if (out) {
+            avro_value_set_int(out, (int32_t)json_integer_value(v));
+        }
+        return;
+    case AVRO_INT64:
+        if (!json_is_integer(v)) {
+            werr(w, "must be an integer");
+        } else if (out) {
+            avro_value_set_long(out, json_integer_value(v));
+        }
+        return;
+    case AVRO_FLOAT:
+    case AVRO_DOUBLE:
+        if (!json_is_number(v)) {
+            werr(w, "must be a number");
+        } else if (out && avro_typeof(t) == AVRO_FLOAT) {
+            avro_value_set_float(out, (float)json_number_value(v));
+        } else if (out) {
+            avro_value_set_double(out, json_number_value(v));
+        }
+        return;
+    case AVRO_STRING:
+        if (!json_is_string(v)) {
+            werr(w, "must be a string");
+        } else if (out) {
+            avro_value_set_string_len(out, json_string_value(v), json_string_length(v) + 1);
+        }
+        return;
+    case AVRO_BYTES:
+    case AVRO_FIXED: {
+        unsigned char *bytes = NULL;
+        long n = json_is_string(v) ? latin1_bytes(v, &bytes) : -1;
+        if (n < 0) {
+            werr(w, "must be a string of code points 0 to 255 (Avro's JSON form of bytes)");
+        } else if (avro_typeof(t) == AVRO_FIXED && n != avro_schema_fixed_size(t)) {
+            werr(w, "must be exactly %lld bytes", (long long)avro_schema_fixed_size(t));
+        } else if (out && avro_typeof(t) == AVRO_FIXED) {
+            avro_value_set_fixed(out, bytes, (size_t)n);
+        } else if (out) {
+            avro_value_set_bytes(out, bytes, (size_t)n);
+        }
+        free(bytes);
+        return;
+    }
+    case AVRO_ENUM: {
+        int idx = json_is_string(v) ? avro_schema_enum_get_by_name(t, json_string_value(v)) : -1;
+        if (idx < 0) {
+            werr(w, "must be a symbol of enum %s", avro_schema_name(t));
+        } else if (out) {
+            avro_value_set_enum(out, idx);
+        }
+        return;
+    }
+    case AVRO_ARRAY: {
+        if (!json_is_array(v)) {
+            werr(w, "must be an array");
+            return;
+        }
+        size_t i;
+        const json_t *x;
+        json_array_foreach(v, i, x)
+        {
+            avro_value_t item, *iout = NULL;
+            if (out && avro_value_append(out, &item, NULL) == 0) {
+                iout = &item;
+            }
+            char idx[24];
+            snprintf(idx, sizeof(idx), "%zu", i);
+            size_t saved = push(w, idx);
+            walk_value(w, avro_schema_array_items(t), x, iout, depth + 1);
+            pop(w, saved);
+        }
+        return;
+    }
+    case AVRO_MAP: {
+        if (!json_is_object(v)) {
+            werr(w, "must be an object (map)");
+            return;
+        }
+        const char *k;
+        json_t *x;
+        json_object_foreach((json_t *)v, k, x)
+        {
+            avro_value_t item, *iout = NULL;
+            if (out && avro_value_add(out, k, &item, NULL, NULL) == 0) {
+                iout = &item;
+            }
+            size_t saved = push(w, k);
+            walk_value(w, avro_schema_map_values(t), x, iout, depth + 1);
+            pop(w, saved);
+        }
+        return;
+    }
+    case AVRO_RECORD:
+        walk_record(w, t, v, out, depth);
+        return;
+    case AVRO_UNION:
+        walk_union(w, t, v, out, depth);
+        return;
+    default:
+        werr(w, "unsupported Avro type");
+        return;
+    }
+}
+
+int cm_avro_validate(const struct cm_avro_schema *s, const json_t *value, const char *prefix,
+                     json_t *errors, size_t max_errors)
+{
+    struct walk w = {s, errors, max_errors ? max_errors : 1, 0, 0, prefix, {0}, 0};
+    walk_value(&w, s->schema, value, NULL, 0);
+    return !w.failed;
+}
+
+unsigned char *cm_avro_encode(const struct cm_avro_schema *s, const json_t *value, int schema_id,
+                              size_t *len, char *err, size_t errlen)
+{
+    avro_value_t v;
+    if (avro_generic_value_new(s->iface, &v) != 0) {
+        snprintf(err, errlen, "%s", avro_strerror());
+        return NULL;
+    }
+    json_t *errors = json_array();
+    struct walk w = {s, errors, 1, 0, 0, NULL, {0}, 0};
+    walk_value(&w, s->schema, value, &v, 0);
+    unsigned char *buf = NULL;
+    size_t size = 0;
+    if (w.failed) {
+        snprintf(err, errlen, "%s", json_string_value(json_array_get(errors, 0)));
+    } else if (avro_value_sizeof(&v, &size) != 0) {
+        snprintf(err, errlen, "%s", avro_strerror());
+    } else {
+        size_t header = schema_id >= 0 ? 5 : 0;
+        buf = cm_xmalloc(size + header + 1);
+        if (header) {
+            buf[0] = 0;
+            buf[1] = (unsigned char)(schema_id >> 24);
+            buf[2] = (unsigned char)(schema_id >> 16);
+            buf[3] = (unsigned char)(schema_id >> 8);
+            buf[4] = (unsigned char)schema_id;
+        }
+        avro_writer_t wr = avro_writer_memory((char *)buf + header, (int64_t)size);
+        if (avro_value_write(wr, &v) != 0) {
+            snprintf(err, errlen, "%s", avro_strerror());
+            free(buf);
+            buf = NULL;
+        } else {
+            *len = size + header;
+        }
+        avro_writer_free(wr);
+    }
+    json_decref(errors);
+    avro_value_decref(&v);
+    return buf;
+}

@@ -1,0 +1,114 @@
+/* Unit tests for common/avro: a table of JSON values against Avro schemas (Avro's JSON encoding,
+ * defaults, unions, bytes, ranges) and the binary and Confluent wire-format encodings, byte for
+ * byte. */
+#include "cm/avro.h"
+
+#include <criterion/criterion.h>
+#include <string.h>
+
+#define PAY                                                                                        \
+    "{\"type\":\"record\",\"name\":\"Pay\",\"namespace\":\"shop\",\"fields\":["                    \
+    "{\"name\":\"id\",\"type\":\"long\"},"                                                        \
+    "{\"name\":\"cur\",\"type\":\"string\",\"default\":\"EUR\"},"                                 \
+    "{\"name\":\"note\",\"type\":[\"null\",\"string\"],\"default\":null},"                         \
+    "{\"name\":\"kind\",\"type\":{\"type\":\"enum\",\"name\":\"K\",\"symbols\":[\"A\",\"B\"]}},"   \
+    "{\"name\":\"tags\",\"type\":{\"type\":\"array\",\"items\":\"string\"},\"default\":[]},"        \
+    "{\"name\":\"attrs\",\"type\":{\"type\":\"map\",\"values\":\"int\"},\"default\":{}},"          \
+    "{\"name\":\"raw\",\"type\":\"bytes\",\"default\":\"\"},"                                      \
+    "{\"name\":\"h\",\"type\":[\"null\",{\"type\":\"fixed\",\"name\":\"H\",\"size\":2}],"           \
+    "\"default\":null}]}"
+
+static struct cm_avro_schema *schema(const char *text)
+{
+    char err[256];
+    struct cm_avro_schema *s = cm_avro_schema_new(text, err, sizeof(err));
+    cr_assert_not_null(s, "%s", err);
+    return s;
+}
+
+Test(avro, validation_table)
+{
+    struct cm_avro_schema *s = schema(PAY);
+    struct {
+        const char *value;
+        const char *error; /* NULL = valid */
+    } cases[] = {
+        {"{\"id\":1,\"kind\":\"A\"}", NULL},
+        {"{\"id\":1,\"kind\":\"B\",\"cur\":\"USD\",\"note\":{\"string\":\"x\"},\"tags\":[\"a\"],"
+         "\"attrs\":{\"k\":1},\"raw\":\"\\u00ff\\u0000\",\"h\":{\"shop.H\":\"ab\"}}",
+         NULL},
+        {"{\"id\":1,\"kind\":\"A\",\"h\":{\"H\":\"ab\"}}", NULL},
+        {"{\"kind\":\"A\"}", "/id: required field is missing"},
+        {"{\"id\":\"1\",\"kind\":\"A\"}", "/id: must be an integer"},
+        {"{\"id\":1.5,\"kind\":\"A\"}", "/id: must be an integer"},
+        {"{\"id\":1,\"kind\":\"C\"}", "/kind: must be a symbol of enum K"},
+        {"{\"id\":1,\"kind\":\"A\",\"note\":\"x\"}", "/note: a union value is null or"},
+        {"{\"id\":1,\"kind\":\"A\",\"note\":{\"int\":1}}", "'int' is not a branch"},
+        {"{\"id\":1,\"kind\":\"A\",\"note\":{\"string\":1}}", "/note/string: must be a string"},
+        {"{\"id\":1,\"kind\":\"A\",\"tags\":[1]}", "/tags/0: must be a string"},
+        {"{\"id\":1,\"kind\":\"A\",\"attrs\":{\"k\":3000000000}}", "/attrs/k: must be a 32-bit"},
+        {"{\"id\":1,\"kind\":\"A\",\"raw\":\"\\u0100\"}", "/raw: must be a string of code points"},
+        {"{\"id\":1,\"kind\":\"A\",\"h\":{\"H\":\"abc\"}}", "/h/H: must be exactly 2 bytes"},
+        {"{\"id\":1,\"kind\":\"A\",\"zzz\":1}", "/zzz: is not a field of record Pay"},
+        {"[]", "must be an object"},
+        {"null", "must be an object"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *v = json_loads(cases[i].value, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+        cr_assert_not_null(v, "%s", cases[i].value);
+        json_t *errors = json_array();
+        int ok = cm_avro_validate(s, v, NULL, errors, 10);
+        char *text = json_dumps(errors, JSON_COMPACT);
+        if (cases[i].error) {
+            cr_assert_not(ok, "accepted %s", cases[i].value);
+            cr_assert(strstr(text, cases[i].error) != NULL, "%s: %s lacks %s", cases[i].value,
+                      text, cases[i].error);
+        } else {
+            cr_assert(ok, "%s: %s", cases[i].value, text);
+        }
+        free(text);
+        json_decref(errors);
+        json_decref(v);
+    }
+    cm_avro_schema_free(s);
+}
+
+Test(avro, encodes_binary_and_wire_format)
+{
+    struct cm_avro_schema *s = schema("{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":"
+                                      "\"id\",\"type\":\"long\"},{\"name\":\"s\",\"type\":"
+                                      "\"string\",\"default\":\"a\"},{\"name\":\"u\",\"type\":["
+                                      "\"null\",\"int\"],\"default\":null}]}");
+    json_t *v = json_loads("{\"id\":-1,\"u\":{\"int\":3}}", 0, NULL);
+    char err[128];
+    size_t len = 0;
+    unsigned char *b = cm_avro_encode(s, v, -1, &len, err, sizeof(err));
+    cr_assert_not_null(b, "%s", err);
+    /* zigzag(-1)=1, string "a" = len 1 (0x02) + 'a', union branch 1 (0x02) + int 3 (0x06) */
+    unsigned char want[] = {0x01, 0x02, 'a', 0x02, 0x06};
+    cr_assert_eq(len, sizeof(want));
+    cr_assert_eq(memcmp(b, want, len), 0);
+    free(b);
+    b = cm_avro_encode(s, v, 42, &len, err, sizeof(err));
+    unsigned char wire[] = {0x00, 0x00, 0x00, 0x00, 0x2A, 0x01, 0x02, 'a', 0x02, 0x06};
+    cr_assert_eq(len, sizeof(wire));
+    cr_assert_eq(memcmp(b, wire, len), 0, "magic byte, big-endian id, payload");
+    free(b);
+    json_decref(v);
+    v = json_loads("{\"id\":\"no\"}", 0, NULL);
+    cr_assert_null(cm_avro_encode(s, v, 1, &len, err, sizeof(err)));
+    cr_assert(strstr(err, "/id: must be an integer") != NULL, "%s", err);
+    json_decref(v);
+    cm_avro_schema_free(s);
+}
+
+Test(avro, bad_schemas)
+{
+    const char *bad[] = {"", "{", "\"nosuchtype\"", "{\"type\":\"record\"}",
+                         "{\"type\":\"enum\",\"name\":\"E\"}"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char err[256] = "";
+        cr_assert_null(cm_avro_schema_new(bad[i], err, sizeof(err)), "accepted %s", bad[i]);
+        cr_assert_gt(strlen(err), 0);
+    }
+}
