@@ -3,6 +3,7 @@
 
 #include "gw_auth.h"
 #include "gw_route.h"
+#include "gw_schema.h"
 
 #include "cm/envelope.h"
 #include "cm/err.h"
@@ -23,6 +24,7 @@
 
 struct gw_ingest {
     const struct gw_routes *routes;
+    struct gw_schemas *schemas;
     int max_queue;
     const struct gw_auth *auth;
     struct cm_kafka_producer *producer;
@@ -99,6 +101,7 @@ struct gw_ingest *gw_ingest_new(const struct gw_ingest_config *cfg, const struct
 {
     struct gw_ingest *g = cm_xcalloc(1, sizeof(*g));
     g->routes = cfg->routes;
+    g->schemas = cfg->schemas;
     g->max_queue = cfg->max_queue;
     g->auth = auth;
     g->m_events = cm_metrics_counter(metrics, "events_total", "events by outcome and reason",
@@ -176,6 +179,40 @@ static void respond_invalid(struct gw_ingest *g, struct cm_http_req *req, const 
     cm_http_respond_json(req, 400, body);
 }
 
+/* Validates data against the subject's registered schema and sets `schemaid`; on failure
+ * responds 422 naming each failing field and returns 0. */
+static int check_schema(struct gw_ingest *g, struct cm_http_req *req, json_t *ev, const char *topic)
+{
+    json_t *errors = json_array();
+    int id = 0;
+    char subject[300];
+    enum gw_check r = gw_schemas_check(g->schemas, ev, topic, &id, errors, subject, sizeof(subject));
+    if (r == GW_CHECK_VALID) {
+        json_object_set_new(ev, "schemaid", json_integer(id));
+    }
+    if (r == GW_CHECK_VALID || r == GW_CHECK_NO_SCHEMA) {
+        json_decref(errors);
+        return 1;
+    }
+    count_rejected(g, r == GW_CHECK_INVALID ? "schema" : "unknown_type");
+    json_t *body = json_object();
+    json_object_set_new(body, "error_code", json_integer(422));
+    char msg[400];
+    if (r == GW_CHECK_INVALID) {
+        snprintf(msg, sizeof(msg), "data does not match the schema registered for subject '%s'",
+                 subject);
+        json_object_set_new(body, "errors", errors);
+    } else {
+        snprintf(msg, sizeof(msg), "no schema is registered for subject '%s' and unknown types are "
+                                   "rejected",
+                 subject);
+        json_decref(errors);
+    }
+    json_object_set_new(body, "message", json_string(msg));
+    cm_http_respond_json(req, 422, body);
+    return 0;
+}
+
 void gw_ingest_handle(struct cm_http_req *req, void *ud)
 {
     struct gw_ingest *g = ud;
@@ -218,14 +255,18 @@ void gw_ingest_handle(struct cm_http_req *req, void *ud)
                                          cm_http_client_ip(req)[0] ? cm_http_client_ip(req) : NULL,
                                          cm_now_ms()};
     cm_envelope_enrich(ev, &enr);
-    char *value = cm_envelope_serialize(ev);
-    const char *key = cm_envelope_key(ev);
-    const char *names[5], *values[5];
-    size_t nh = cm_envelope_headers(ev, names, values);
     const char *const *topics;
     size_t route_errors = 0;
     size_t ntopics = gw_routes_select(g->routes, ev, &topics, &route_errors);
     cm_counter_add(g->m_route_errors, route_errors);
+    if (g->schemas && !check_schema(g, req, ev, topics[0])) {
+        json_decref(ev);
+        return;
+    }
+    char *value = cm_envelope_serialize(ev);
+    const char *key = cm_envelope_key(ev);
+    const char *names[5], *values[5];
+    size_t nh = cm_envelope_headers(ev, names, values);
     struct pending *p = cm_xcalloc(1, sizeof(*p));
     p->req = req;
     p->start_ns = cm_monotonic_ns();

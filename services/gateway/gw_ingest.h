@@ -1,7 +1,8 @@
 /* gw_ingest: POST /events. Authenticates, parses and validates one CloudEvent, enriches it,
  * routes it (gw_route) and produces it to each of its topics, and answers 202 {"id": ...} only
- * after the broker acknowledged every copy (idempotent producer, acks=all); 400/401/413/415/503
- * otherwise, in the common error shape.
+ * after the broker acknowledged every copy (idempotent producer, acks=all); `data` is validated
+ * against the registered schema when a registry is configured (422 with a pointer per failing
+ * field); 400/401/413/415/503 otherwise, in the common error shape.
  * Handlers run on HTTP pool threads; answers to produced events come from the producer's
  * delivery thread. */
 #ifndef GW_INGEST_H
@@ -14,10 +15,12 @@ struct cm_metrics;
 struct gw_auth;
 struct gw_ingest;
 struct gw_routes;
+struct gw_schemas;
 
 struct gw_ingest_config {
     const char *brokers;
     const struct gw_routes *routes; /* borrowed for the ingest's lifetime */
+    struct gw_schemas *schemas;     /* borrowed; NULL = no schema validation */
     int max_queue; /* producer queue high-water mark: above it, 503 + Retry-After */
 };
 

@@ -4,6 +4,7 @@
 #include "gw_auth.h"
 #include "gw_ingest.h"
 #include "gw_route.h"
+#include "gw_schema.h"
 
 #include "cm/http.h"
 #include "cm/lifecycle.h"
@@ -19,6 +20,15 @@ static const struct cm_config_entry config_table[] = {
      NULL},
     {"GATEWAY_ROUTES_FILE", CM_CFG_STRING, NULL, 0, 0,
      "routing table: expressions to topics (unset: every event to TOPIC_EVENTS)", 0, 0, NULL},
+    {"REGISTRY_URL", CM_CFG_STRING, NULL, 0, 0,
+     "schema registry; when set, each event's data is validated against its subject's schema", 0,
+     0, NULL},
+    {"GATEWAY_SUBJECT_STRATEGY", CM_CFG_ENUM, "type", 0, 0,
+     "subject of an event's schema: its type, or <topic>-value", 0, 0, "type|topic"},
+    {"GATEWAY_UNKNOWN_TYPES", CM_CFG_ENUM, "allow", 0, 0,
+     "events whose subject has no registered schema", 0, 0, "allow|reject"},
+    {"GATEWAY_SCHEMA_TTL", CM_CFG_DURATION, "60s", 0, 0,
+     "how often cached schemas are refreshed from the registry", 1000, 86400000, NULL},
     {"GATEWAY_MAX_BODY", CM_CFG_SIZE, "1MiB", 0, 0, "largest request body accepted (413 above)",
      1024, 1073741824, NULL},
     {"GATEWAY_MAX_QUEUE", CM_CFG_INT, "100000", 0, 0,
@@ -44,6 +54,7 @@ int main(int argc, char **argv)
     struct gw_auth *auth = NULL;
     struct gw_ingest *ingest = NULL;
     struct gw_routes *routes = NULL;
+    struct gw_schemas *schemas = NULL;
     const char *secret = cm_config_str(cfg, "JWT_HS256_SECRET");
     if (cm_config_bool(cfg, "GATEWAY_AUTH_DISABLED")) {
         CM_LOG_WARN("auth_disabled", "AUTHENTICATION IS DISABLED: every request is accepted "
@@ -71,7 +82,16 @@ int main(int argc, char **argv)
     } else {
         routes = gw_routes_single(cm_config_str(cfg, "TOPIC_EVENTS"));
     }
-    struct gw_ingest_config ic = {cm_config_str(cfg, "KAFKA_BROKERS"), routes,
+    if (cm_config_str(cfg, "REGISTRY_URL")) {
+        struct gw_schemas_config sc = {
+            cm_config_str(cfg, "REGISTRY_URL"),
+            strcmp(cm_config_str(cfg, "GATEWAY_SUBJECT_STRATEGY"), "topic") == 0 ? GW_SUBJECT_TOPIC
+                                                                                 : GW_SUBJECT_TYPE,
+            strcmp(cm_config_str(cfg, "GATEWAY_UNKNOWN_TYPES"), "reject") == 0,
+            cm_config_int(cfg, "GATEWAY_SCHEMA_TTL")};
+        schemas = gw_schemas_new(&sc, svc.metrics);
+    }
+    struct gw_ingest_config ic = {cm_config_str(cfg, "KAFKA_BROKERS"), routes, schemas,
                                   (int)cm_config_int(cfg, "GATEWAY_MAX_QUEUE")};
     ingest = gw_ingest_new(&ic, auth, svc.metrics);
     if (!ingest) {
@@ -91,6 +111,7 @@ out:
     cm_http_stop(svc.http, 5000); /* in-flight requests get their acks and answers */
     gw_ingest_drain(ingest, 5000);
     gw_ingest_free(ingest);
+    gw_schemas_free(schemas);
     gw_routes_free(routes);
     gw_auth_free(auth);
     cm_service_free(&svc);

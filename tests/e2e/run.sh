@@ -8,7 +8,8 @@
 #   - the output's derived_events hold exactly the expected count per type per 10 s window for
 #     the types the processor's filter expression keeps,
 #   - the output's alerts hold exactly one alert per matching event and no others,
-#   - bad requests get the right status (401, 400, 413, 415),
+#   - bad requests get the right status (401, 400, 413, 415), data that does not match the schema
+#     registered for its type gets 422 naming the field, and validated events carry schemaid,
 #   - every daemon exits 0 on SIGTERM (no sanitizer report) and no process is left behind.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -101,6 +102,17 @@ head -c 1100000 /dev/zero | tr '\0' ' ' >"$STACK_DIR/big.json"
 [ "$(code -X POST "$URL" "${AUTH[@]}" -H 'Content-Type: application/json' --data-binary @"$STACK_DIR/big.json")" = 413 ] ||
     fail "a body over 1 MiB should be 413"
 
+# --- schema validation through the registry: order.created's data must have an integer n >= 0
+SUBJECT_SCHEMA='{"schemaType":"JSON","schema":"{\"type\":\"object\",\"required\":[\"n\"],\"properties\":{\"n\":{\"type\":\"integer\",\"minimum\":0}}}"}'
+[ "$(code -X POST "http://127.0.0.1:$REGISTRY_PORT/subjects/order.created/versions" \
+    -H 'Content-Type: application/vnd.schemaregistry.v1+json' -d "$SUBJECT_SCHEMA")" = 200 ] ||
+    fail "registering the order.created schema: $(cat "$STACK_DIR/last_body")"
+SCHEMA_ID=$(sed 's/[^0-9]//g' "$STACK_DIR/last_body")
+[ "$(code -X POST "$URL" "${AUTH[@]}" -H 'Content-Type: application/json' \
+    -d '{"type":"order.created","source":"/e2e-bad","data":{"n":-5}}')" = 422 ] ||
+    fail "data against the registered schema should be 422: $(cat "$STACK_DIR/last_body")"
+grep -q '/data/n: must be >= 0' "$STACK_DIR/last_body" || fail "422 should point at /data/n: $(cat "$STACK_DIR/last_body")"
+
 # --- 1,000 events: 10 s windows from a fixed base, 3 types; every 10th is payment.failed
 BASE=1767225600 # 2026-01-01T00:00:00Z
 CFG="$STACK_DIR/requests.curl"
@@ -154,6 +166,10 @@ sql "SELECT id FROM events WHERE source = '/e2e' ORDER BY id" | sort >"$STACK_DI
 cmp -s "$STACK_DIR/ids.expected" "$STACK_DIR/ids.stored" || fail "stored ids differ from the posted ids"
 [ "$(sql "SELECT count(*) FROM events WHERE tenant = 'dev' AND source = '/e2e'")" = 1000 ] ||
     fail "every stored event carries the token's tenant"
+[ "$(sql "SELECT count(*) FROM events WHERE type = 'order.created' AND source = '/e2e'
+    AND (envelope->>'schemaid')::int = $SCHEMA_ID")" = 400 ] ||
+    fail "validated events carry schemaid $SCHEMA_ID"
+[ "$(sql "SELECT count(*) FROM events WHERE source = '/e2e-bad'")" = 0 ] || fail "a rejected event was stored"
 
 # --- derived window counts (partial counts per partition add up per type and window)
 awk '$2 != "order.shipped" { c[$2 " " $3]++ } END { for (k in c) print k, c[k] }' "$EXPECTED" |
@@ -189,7 +205,8 @@ done
 [ "$(sql "SELECT count(*) FROM alerts")" = 100 ] || fail "expected exactly 100 alerts in all"
 
 # --- the registry answers from PostgreSQL
-[ "$(curl -s "http://127.0.0.1:$REGISTRY_PORT/subjects")" = "[]" ] || fail "registry GET /subjects"
+[ "$(curl -s "http://127.0.0.1:$REGISTRY_PORT/subjects")" = '["order.created"]' ] ||
+    fail "registry GET /subjects"
 
 # --- stopping leaves nothing behind (checked again by finish via exit statuses)
 pids=$(cat "$STACK_DIR"/pids/*.pid)

@@ -54,7 +54,7 @@ static void setup(void)
              audit_topic, topic);
     routes = gw_routes_parse(doc, strlen(doc), topic, err, sizeof(err));
     cr_assert_not_null(routes, "%s", err);
-    struct gw_ingest_config ic = {cm_kafka_mock_bootstraps(mock), routes, 1000};
+    struct gw_ingest_config ic = {cm_kafka_mock_bootstraps(mock), routes, NULL, 1000};
     ingest = gw_ingest_new(&ic, auth, reg);
     cr_assert_not_null(ingest);
     struct cm_http_options o = {"127.0.0.1", 0, 2, 4096, 10, reg};

@@ -1,0 +1,279 @@
+/* gw_schema: the gateway's schema cache and validation (see gw_schema.h).
+ * Entries are reference counted: a handler holds its entry while validating, and the refresher
+ * may replace it meanwhile. Fetches use libcurl with a short timeout. */
+#include "gw_schema.h"
+
+#include "cm/avro.h"
+#include "cm/jsonschema.h"
+#include "cm/log.h"
+#include "cm/mem.h"
+#include "cm/metrics.h"
+#include "cm/timeutil.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define FETCH_TIMEOUT_MS 2000
+#define MAX_SCHEMA_BYTES (4 * 1024 * 1024)
+
+struct entry {
+    atomic_int refs;
+    char *subject;
+    int found; /* 0: the registry has no schema for the subject */
+    int id;
+    struct cm_jsonschema *json;
+    struct cm_avro_schema *avro;
+    _Atomic int64_t fetched_ms;
+};
+
+struct gw_schemas {
+    struct gw_schemas_config cfg;
+    char *url;
+    json_t *map; /* subject -> integer holding the struct entry pointer */
+    pthread_mutex_t lock;
+    pthread_t refresher;
+    atomic_int stop;
+    struct cm_series *m_fetch_ok, *m_fetch_missing, *m_fetch_error;
+};
+
+static void entry_release(struct entry *e)
+{
+    if (e && atomic_fetch_sub(&e->refs, 1) == 1) {
+        cm_jsonschema_free(e->json);
+        cm_avro_schema_free(e->avro);
+        free(e->subject);
+        free(e);
+    }
+}
+
+struct buf {
+    char *p;
+    size_t len;
+};
+
+static size_t on_data(char *p, size_t sz, size_t n, void *ud)
+{
+    struct buf *b = ud;
+    size_t k = sz * n;
+    if (b->len + k > MAX_SCHEMA_BYTES) {
+        return 0;
+    }
+    b->p = cm_xrealloc(b->p, b->len + k + 1);
+    memcpy(b->p + b->len, p, k);
+    b->len += k;
+    b->p[b->len] = '\0';
+    return k;
+}
+
+/* Fetches and compiles the latest schema of subject. Returns a new entry (refs 1), or NULL when
+ * the registry could not be asked (unreachable, 5xx, unusable answer). */
+static struct entry *fetch(struct gw_schemas *s, const char *subject)
+{
+    CURL *c = curl_easy_init();
+    if (!c) {
+        return NULL;
+    }
+    char *esc = curl_easy_escape(c, subject, 0);
+    char *url = cm_xasprintf("%s/subjects/%s/versions/latest", s->url, esc);
+    curl_free(esc);
+    struct buf b = {NULL, 0};
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)FETCH_TIMEOUT_MS);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    CURLcode rc = curl_easy_perform(c);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    free(url);
+    struct entry *e = NULL;
+    if (rc == CURLE_OK && status == 404) {
+        e = cm_xcalloc(1, sizeof(*e));
+        cm_counter_inc(s->m_fetch_missing);
+    } else if (rc == CURLE_OK && status == 200 && b.p) {
+        json_t *doc = json_loads(b.p, 0, NULL);
+        const char *text = json_string_value(json_object_get(doc, "schema"));
+        const char *type = json_string_value(json_object_get(doc, "schemaType"));
+        char err[256] = "no schema in the answer";
+        e = cm_xcalloc(1, sizeof(*e));
+        e->found = 1;
+        e->id = (int)json_integer_value(json_object_get(doc, "id"));
+        if (text && type && strcmp(type, "JSON") == 0) {
+            json_t *schema = json_loads(text, JSON_DECODE_ANY, NULL);
+            e->json = schema ? cm_jsonschema_compile(schema, NULL, err, sizeof(err)) : NULL;
+            json_decref(schema);
+        } else if (text) {
+            e->avro = cm_avro_schema_new(text, err, sizeof(err));
+        }
+        if (!e->json && !e->avro) {
+            CM_LOG_WARN("schema_unusable", "subject %s: %s", subject, err);
+            free(e);
+            e = NULL;
+        }
+        json_decref(doc);
+        if (e) {
+            cm_counter_inc(s->m_fetch_ok);
+        }
+    }
+    if (!e) {
+        cm_counter_inc(s->m_fetch_error);
+        CM_LOG_DEBUG("schema_fetch_failed", "subject %s: %s (HTTP %ld)", subject,
+                     curl_easy_strerror(rc), status);
+    } else {
+        atomic_init(&e->refs, 1);
+        e->subject = cm_xstrdup(subject);
+        atomic_init(&e->fetched_ms, cm_monotonic_ms());
+    }
+    free(b.p);
+    return e;
+}
+
+/* Installs e for its subject (the map takes e's reference), releasing a previous entry. */
+static void install(struct gw_schemas *s, struct entry *e)
+{
+    pthread_mutex_lock(&s->lock);
+    const json_t *old = json_object_get(s->map, e->subject);
+    struct entry *prev = old ? (struct entry *)(uintptr_t)json_integer_value(old) : NULL;
+    json_object_set_new(s->map, e->subject, json_integer((json_int_t)(uintptr_t)e));
+    pthread_mutex_unlock(&s->lock);
+    entry_release(prev);
+}
+
+static struct entry *acquire(struct gw_schemas *s, const char *subject)
+{
+    pthread_mutex_lock(&s->lock);
+    const json_t *v = json_object_get(s->map, subject);
+    struct entry *e = v ? (struct entry *)(uintptr_t)json_integer_value(v) : NULL;
+    if (e) {
+        atomic_fetch_add(&e->refs, 1);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return e;
+}
+
+/* Refreshes entries older than the TTL; an entry whose refresh fails keeps serving. */
+static void *refresher_main(void *arg)
+{
+    struct gw_schemas *s = arg;
+    while (!atomic_load(&s->stop)) {
+        struct timespec ts = {0, 200 * 1000000L};
+        nanosleep(&ts, NULL);
+        int64_t now = cm_monotonic_ms();
+        json_t *due = json_array();
+        pthread_mutex_lock(&s->lock);
+        const char *k;
+        json_t *v;
+        json_object_foreach(s->map, k, v)
+        {
+            struct entry *e = (struct entry *)(uintptr_t)json_integer_value(v);
+            if (now - atomic_load(&e->fetched_ms) >= s->cfg.ttl_ms) {
+                json_array_append_new(due, json_string(k));
+            }
+        }
+        pthread_mutex_unlock(&s->lock);
+        size_t i;
+        json_t *subject;
+        json_array_foreach(due, i, subject)
+        {
+            if (atomic_load(&s->stop)) {
+                break;
+            }
+            struct entry *e = fetch(s, json_string_value(subject));
+            if (e) {
+                install(s, e);
+            } else { /* keep the old one; try again after another TTL */
+                struct entry *old = acquire(s, json_string_value(subject));
+                if (old) {
+                    atomic_store(&old->fetched_ms, cm_monotonic_ms());
+                    entry_release(old);
+                }
+            }
+        }
+        json_decref(due);
+    }
+    return NULL;
+}
+
+struct gw_schemas *gw_schemas_new(const struct gw_schemas_config *cfg, struct cm_metrics *metrics)
+{
+    struct gw_schemas *s = cm_xcalloc(1, sizeof(*s));
+    s->cfg = *cfg;
+    s->url = cm_xstrdup(cfg->registry_url);
+    size_t n = strlen(s->url);
+    while (n > 0 && s->url[n - 1] == '/') {
+        s->url[--n] = '\0';
+    }
+    s->cfg.registry_url = s->url;
+    if (s->cfg.ttl_ms <= 0) {
+        s->cfg.ttl_ms = 60000;
+    }
+    s->map = json_object();
+    pthread_mutex_init(&s->lock, NULL);
+    curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread uses libcurl */
+    struct cm_metric *m = cm_metrics_counter(metrics, "schema_fetches_total",
+                                             "schema registry lookups by outcome", "outcome");
+    s->m_fetch_ok = cm_metric_with(m, "found", NULL);
+    s->m_fetch_missing = cm_metric_with(m, "not_registered", NULL);
+    s->m_fetch_error = cm_metric_with(m, "error", NULL);
+    pthread_create(&s->refresher, NULL, refresher_main, s);
+    return s;
+}
+
+void gw_schemas_free(struct gw_schemas *s)
+{
+    if (!s) {
+        return;
+    }
+    atomic_store(&s->stop, 1);
+    pthread_join(s->refresher, NULL);
+    const char *k;
+    json_t *v;
+    json_object_foreach(s->map, k, v)
+    {
+        entry_release((struct entry *)(uintptr_t)json_integer_value(v));
+    }
+    json_decref(s->map);
+    pthread_mutex_destroy(&s->lock);
+    curl_global_cleanup();
+    free(s->url);
+    free(s);
+}
+
+enum gw_check gw_schemas_check(struct gw_schemas *s, const json_t *ev, const char *topic,
+                               int *schema_id, json_t *errors, char *subject, size_t subject_len)
+{
+    if (s->cfg.strategy == GW_SUBJECT_TOPIC) {
+        snprintf(subject, subject_len, "%s-value", topic);
+    } else {
+        snprintf(subject, subject_len, "%s", json_string_value(json_object_get(ev, "type")));
+    }
+    struct entry *e = acquire(s, subject);
+    if (!e) {
+        e = fetch(s, subject);
+        if (e) {
+            atomic_fetch_add(&e->refs, 1); /* one for the map, one for us */
+            install(s, e);
+        }
+    }
+    enum gw_check result;
+    if (!e || !e->found) {
+        result = s->cfg.reject_unknown ? GW_CHECK_UNKNOWN : GW_CHECK_NO_SCHEMA;
+    } else {
+        const json_t *data = json_object_get(ev, "data");
+        json_t *null_data = data ? NULL : json_null();
+        int ok = e->json ? cm_jsonschema_validate(e->json, data ? data : null_data, "/data",
+                                                  errors, 20)
+                         : cm_avro_validate(e->avro, data ? data : null_data, "/data", errors, 20);
+        json_decref(null_data);
+        *schema_id = e->id;
+        result = ok ? GW_CHECK_VALID : GW_CHECK_INVALID;
+    }
+    entry_release(e);
+    return result;
+}

@@ -1,0 +1,43 @@
+/* gw_schema: validation of events' `data` against the schema registered for their subject.
+ * The subject is the event type (strategy "type") or "<topic>-value" (strategy "topic"). The
+ * latest schema of each subject is fetched from the registry (GET /subjects/{s}/versions/latest),
+ * compiled once (JSON Schema or Avro), cached, and refreshed in the background every TTL; with the
+ * registry down, cached schemas keep serving and uncached subjects follow the unknown-type policy
+ * (allow or reject). Thread-safe: handlers on HTTP threads share one gw_schemas. */
+#ifndef GW_SCHEMA_H
+#define GW_SCHEMA_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct cm_metrics;
+struct gw_schemas;
+
+enum gw_subject_strategy { GW_SUBJECT_TYPE, GW_SUBJECT_TOPIC };
+
+enum gw_check {
+    GW_CHECK_VALID,      /* validated: *schema_id set */
+    GW_CHECK_NO_SCHEMA,  /* nothing registered (or registry unreachable) and the policy allows */
+    GW_CHECK_INVALID,    /* data does not match: errors filled (422) */
+    GW_CHECK_UNKNOWN     /* nothing registered and the policy rejects (422) */
+};
+
+struct gw_schemas_config {
+    const char *registry_url;
+    enum gw_subject_strategy strategy;
+    int reject_unknown;
+    int64_t ttl_ms;
+};
+
+/* Starts the background refresher. Borrows metrics. Free with gw_schemas_free. */
+struct gw_schemas *gw_schemas_new(const struct gw_schemas_config *cfg, struct cm_metrics *metrics);
+void gw_schemas_free(struct gw_schemas *s);
+
+/* Validates ev's data for the event routed to `topic`. On GW_CHECK_INVALID appends up to 20
+ * "pointer: message" strings (pointers start at /data) to errors; `subject` receives the subject
+ * used (for messages). */
+enum gw_check gw_schemas_check(struct gw_schemas *s, const json_t *ev, const char *topic,
+                               int *schema_id, json_t *errors, char *subject, size_t subject_len);
+
+#endif
