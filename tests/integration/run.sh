@@ -10,7 +10,7 @@ BUILD=${1:?usage: run.sh <build-dir>}
 
 export STACK_DIR
 STACK_DIR=$(mktemp -d /tmp/eventstack-it.XXXXXX)
-export BUILD_DIR=$ROOT/$BUILD NPM_PREFIX=$ROOT/build/npm STACK_FAST=1
+export BUILD_DIR=$ROOT/$BUILD NPM_PREFIX=$ROOT/build/npm STACK_FAST=1 DATABASE_URL
 export REDIS_PORT PG_PORT S3_PORT S3_BUCKET=it-bucket DEVKAFKA_PARTITIONS=4
 REDIS_PORT=$(stack_free_port)
 PG_PORT=$(stack_free_port)
@@ -42,6 +42,13 @@ for t in "$BUILD"/tests/integration/test_*; do
     [ -x "$t" ] || continue
     echo "-- $(basename "$t")"
     if ! "$t" --jobs=2 </dev/null; then
+        rc=1
+    fi
+done
+for t in tests/integration/test_*.sh; do
+    [ -x "$t" ] || continue
+    echo "-- $(basename "$t")"
+    if ! "$t" "$BUILD" </dev/null; then
         rc=1
     fi
 done
