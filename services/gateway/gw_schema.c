@@ -70,16 +70,18 @@ static size_t on_data(char *p, size_t sz, size_t n, void *ud)
     return k;
 }
 
-/* Fetches and compiles the latest schema of subject. Returns a new entry (refs 1), or NULL when
- * the registry could not be asked (unreachable, 5xx, unusable answer). */
-static struct entry *fetch(struct gw_schemas *s, const char *subject)
+/* GET {registry}/subjects/{subject}/versions/{version}; returns the parsed answer on 200 (caller
+ * decrefs) and the HTTP status (0 when the registry could not be reached) in *status. */
+static json_t *get_version(struct gw_schemas *s, const char *subject, const char *version,
+                           long *status)
 {
     CURL *c = curl_easy_init();
+    *status = 0;
     if (!c) {
         return NULL;
     }
     char *esc = curl_easy_escape(c, subject, 0);
-    char *url = cm_xasprintf("%s/subjects/%s/versions/latest", s->url, esc);
+    char *url = cm_xasprintf("%s/subjects/%s/versions/%s", s->url, esc, version);
     curl_free(esc);
     struct buf b = {NULL, 0};
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -88,16 +90,61 @@ static struct entry *fetch(struct gw_schemas *s, const char *subject)
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)FETCH_TIMEOUT_MS);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     CURLcode rc = curl_easy_perform(c);
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    if (rc == CURLE_OK) {
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    } else {
+        CM_LOG_DEBUG("schema_fetch_failed", "subject %s: %s", subject, curl_easy_strerror(rc));
+    }
     curl_easy_cleanup(c);
     free(url);
+    json_t *doc = (*status == 200 && b.p) ? json_loads(b.p, 0, NULL) : NULL;
+    free(b.p);
+    return doc;
+}
+
+/* Adds the JSON Schema documents that `refs` name (recursively) to docs, by reference name.
+ * 0, or -1 when one cannot be fetched. */
+static int fetch_references(struct gw_schemas *s, const json_t *refs, json_t *docs, int depth)
+{
+    size_t i;
+    const json_t *r;
+    json_array_foreach(refs, i, r)
+    {
+        const char *name = json_string_value(json_object_get(r, "name"));
+        const char *subject = json_string_value(json_object_get(r, "subject"));
+        char version[24];
+        snprintf(version, sizeof(version), "%lld",
+                 (long long)json_integer_value(json_object_get(r, "version")));
+        long status;
+        json_t *doc = name && subject && depth < 8 ? get_version(s, subject, version, &status)
+                                                   : NULL;
+        const char *text = json_string_value(json_object_get(doc, "schema"));
+        json_t *schema = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
+        int ok = schema && fetch_references(s, json_object_get(doc, "references"), docs,
+                                            depth + 1) == 0;
+        if (ok) {
+            json_object_set(docs, name, schema);
+        }
+        json_decref(schema);
+        json_decref(doc);
+        if (!ok) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Fetches and compiles the latest schema of subject. Returns a new entry (refs 1), or NULL when
+ * the registry could not be asked (unreachable, 5xx, unusable answer). */
+static struct entry *fetch(struct gw_schemas *s, const char *subject)
+{
+    long status;
+    json_t *doc = get_version(s, subject, "latest", &status);
     struct entry *e = NULL;
-    if (rc == CURLE_OK && status == 404) {
+    if (status == 404) {
         e = cm_xcalloc(1, sizeof(*e));
         cm_counter_inc(s->m_fetch_missing);
-    } else if (rc == CURLE_OK && status == 200 && b.p) {
-        json_t *doc = json_loads(b.p, 0, NULL);
+    } else if (doc) {
         const char *text = json_string_value(json_object_get(doc, "schema"));
         const char *type = json_string_value(json_object_get(doc, "schemaType"));
         char err[256] = "no schema in the answer";
@@ -106,8 +153,16 @@ static struct entry *fetch(struct gw_schemas *s, const char *subject)
         e->id = (int)json_integer_value(json_object_get(doc, "id"));
         if (text && type && strcmp(type, "JSON") == 0) {
             json_t *schema = json_loads(text, JSON_DECODE_ANY, NULL);
-            e->json = schema ? cm_jsonschema_compile(schema, NULL, err, sizeof(err)) : NULL;
+            json_t *docs = json_object();
+            if (fetch_references(s, json_object_get(doc, "references"), docs, 0) != 0) {
+                snprintf(err, sizeof(err), "a referenced schema could not be fetched");
+            } else if (schema) {
+                e->json = cm_jsonschema_compile(schema, docs, err, sizeof(err));
+            }
+            json_decref(docs);
             json_decref(schema);
+        } else if (text && json_array_size(json_object_get(doc, "references")) > 0) {
+            snprintf(err, sizeof(err), "Avro schemas with references are not validated yet");
         } else if (text) {
             e->avro = cm_avro_schema_new(text, err, sizeof(err));
         }
@@ -115,22 +170,18 @@ static struct entry *fetch(struct gw_schemas *s, const char *subject)
             CM_LOG_WARN("schema_unusable", "subject %s: %s", subject, err);
             free(e);
             e = NULL;
-        }
-        json_decref(doc);
-        if (e) {
+        } else {
             cm_counter_inc(s->m_fetch_ok);
         }
     }
+    json_decref(doc);
     if (!e) {
         cm_counter_inc(s->m_fetch_error);
-        CM_LOG_DEBUG("schema_fetch_failed", "subject %s: %s (HTTP %ld)", subject,
-                     curl_easy_strerror(rc), status);
-    } else {
-        atomic_init(&e->refs, 1);
-        e->subject = cm_xstrdup(subject);
-        atomic_init(&e->fetched_ms, cm_monotonic_ms());
+        return NULL;
     }
-    free(b.p);
+    atomic_init(&e->refs, 1);
+    e->subject = cm_xstrdup(subject);
+    atomic_init(&e->fetched_ms, cm_monotonic_ms());
     return e;
 }
 

@@ -48,6 +48,7 @@ char *reg_json_normalized_text(const json_t *schema)
 
 struct jc {
     const json_t *rroot, *wroot;
+    const json_t *docs;
     int lenient;
     json_t *messages;
     int ok;
@@ -71,16 +72,31 @@ static void diff(struct jc *c, const char *path, const char *fmt, ...)
     json_array_append_new(c->messages, json_string(msg));
 }
 
-/* Follows a local $ref ("#/definitions/x", "#/$defs/x", JSON pointer) within root. */
-static const json_t *deref(const json_t *s, const json_t *root)
+/* Follows a $ref: local ("#/definitions/x", a JSON pointer within root) or into a referenced
+ * document ("customer.json#/definitions/x", the document named as the reference). */
+static const json_t *deref(const json_t *s, const json_t *root, const json_t *docs)
 {
     for (int hops = 0; hops < 16 && json_is_object(s); hops++) {
         const char *ref = json_string_value(json_object_get(s, "$ref"));
-        if (!ref || ref[0] != '#') {
+        if (!ref) {
             return s;
         }
         const json_t *cur = root;
-        const char *p = ref + 1;
+        const char *hash = strchr(ref, '#');
+        if (ref[0] != '#') {
+            char *name = cm_xstrndup(ref, hash ? (size_t)(hash - ref) : strlen(ref));
+            cur = json_object_get(docs, name);
+            free(name);
+            if (!cur) {
+                return s;
+            }
+            root = cur;
+            if (!hash) {
+                s = cur;
+                continue;
+            }
+        }
+        const char *p = hash + 1;
         while (*p == '/' && cur) {
             p++;
             const char *end = strchr(p, '/');
@@ -215,7 +231,7 @@ static void check_object(struct jc *c, const json_t *r, const json_t *w, const c
         } else if (json_is_false(radd)) {
             diff(c, sub, "PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL: '%s'", k);
         } else if (!accepts_all(radd)) {
-            struct jc probe = {c->rroot, c->wroot, c->lenient, NULL, 1};
+            struct jc probe = {c->rroot, c->wroot, c->docs, c->lenient, NULL, 1};
             if (!check(&probe, radd, ws, sub, depth + 1)) {
                 diff(c, sub, "PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL: '%s'",
                      k);
@@ -241,7 +257,7 @@ static void check_object(struct jc *c, const json_t *r, const json_t *w, const c
                 diff(c, sub, "PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL: '%s'", k);
             }
         } else {
-            struct jc probe = {c->rroot, c->wroot, c->lenient, NULL, 1};
+            struct jc probe = {c->rroot, c->wroot, c->docs, c->lenient, NULL, 1};
             if (!check(&probe, rs, wadd, sub, depth + 1)) {
                 diff(c, sub, "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL: '%s'",
                      k);
@@ -299,7 +315,7 @@ static void check_combined(struct jc *c, const json_t *r, const json_t *w, const
             const json_t *rs;
             json_array_foreach(rc, j, rs)
             {
-                struct jc probe = {c->rroot, c->wroot, c->lenient, NULL, 1};
+                struct jc probe = {c->rroot, c->wroot, c->docs, c->lenient, NULL, 1};
                 if (!found && check(&probe, rs, ws, path, depth + 1)) {
                     found = 1;
                 }
@@ -321,8 +337,8 @@ static int check(struct jc *c, const json_t *r, const json_t *w, const char *pat
     if (depth > MAX_DEPTH) {
         return c->ok;
     }
-    r = deref(r, c->rroot);
-    w = deref(w, c->wroot);
+    r = deref(r, c->rroot, c->docs);
+    w = deref(w, c->wroot, c->docs);
     if (accepts_all(r) || json_is_false(w)) {
         return c->ok;
     }
@@ -412,9 +428,10 @@ static int check(struct jc *c, const json_t *r, const json_t *w, const char *pat
     return c->ok;
 }
 
-int reg_json_can_read(const json_t *reader, const json_t *writer, int lenient, json_t *messages)
+int reg_json_can_read(const json_t *reader, const json_t *writer, int lenient,
+                      const json_t *documents, json_t *messages)
 {
-    struct jc c = {reader, writer, lenient, messages, 1};
+    struct jc c = {reader, writer, documents, lenient, messages, 1};
     check(&c, reader, writer, "#", 0);
     return c.ok;
 }

@@ -18,7 +18,10 @@ char *reg_json_normalized_text(const json_t *schema);
 
 /* Whether every instance valid under `writer` is valid under `reader`. One message per
  * incompatibility goes to `messages` (may be NULL). `lenient` allows adding optional properties
- * to an open content model (Confluent's LENIENT policy). Returns 1 when compatible. */
-int reg_json_can_read(const json_t *reader, const json_t *writer, int lenient, json_t *messages);
+ * to an open content model (Confluent's LENIENT policy). `documents` (may be NULL) maps
+ * reference names to the referenced schemas, for $refs that leave the document. Returns 1 when
+ * compatible. */
+int reg_json_can_read(const json_t *reader, const json_t *writer, int lenient,
+                      const json_t *documents, json_t *messages);
 
 #endif

@@ -4,6 +4,7 @@
 #include "reg_avro.h"
 #include "reg_json.h"
 
+#include "cm/jsonschema.h"
 #include "cm/mem.h"
 
 #include <openssl/evp.h>
@@ -106,6 +107,16 @@ int reg_schema_parse(enum reg_type type, const char *text, const json_t *referen
     if (!out->parsed) {
         return -1;
     }
+    if (type == REG_JSON) {
+        /* every keyword, pattern and $ref (local or to a reference) must compile */
+        struct cm_jsonschema *check = cm_jsonschema_compile(out->parsed, named, err, errlen);
+        if (!check) {
+            json_decref(out->parsed);
+            out->parsed = NULL;
+            return -1;
+        }
+        cm_jsonschema_free(check);
+    }
     out->references = references ? json_deep_copy(references) : json_array();
     char *dedupe;
     if (type == REG_AVRO) {
@@ -150,7 +161,7 @@ static int can_read(const struct reg_schema *reader, const struct reg_schema *wr
     }
     return reader->type == REG_AVRO
                ? reg_avro_can_read(reader->parsed, writer->parsed, named, messages)
-               : reg_json_can_read(reader->parsed, writer->parsed, lenient, messages);
+               : reg_json_can_read(reader->parsed, writer->parsed, lenient, named, messages);
 }
 
 int reg_compat_check(enum reg_level level, const struct reg_schema *candidate,

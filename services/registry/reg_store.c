@@ -422,6 +422,14 @@ static enum reg_status resolve_refs(struct cm_pg *pg, const json_t *refs, json_t
                 reg_avro_collect_named(parsed, named);
                 json_decref(parsed);
             }
+        } else if (s == REG_OK) { /* JSON Schema: the document, under the reference's name */
+            const char *name = json_string_value(json_object_get(r, "name"));
+            json_t *parsed = json_loads(v.schema, JSON_DECODE_ANY, NULL);
+            if (name && parsed) {
+                json_object_set_new(named, name, parsed);
+            } else {
+                json_decref(parsed);
+            }
         }
         reg_version_clear(&v);
         if (s != REG_OK) {
@@ -666,9 +674,10 @@ enum reg_status reg_store_delete_mode(struct reg_store *st, const char *subject)
 
 /* ---- compatibility against stored versions ---- */
 
-/* Loads the subject's live versions (newest first), or just `version` when > 0. */
+/* Loads the subject's live versions (newest first), or just `version` when > 0. What their own
+ * references define is added to `named`, so compatibility sees both sides' references. */
 static enum reg_status load_versions(struct cm_pg *pg, const char *subject, int version,
-                                     const json_t *named, struct reg_schema **out, size_t *n)
+                                     json_t *named, struct reg_schema **out, size_t *n)
 {
     char vbuf[16];
     snprintf(vbuf, sizeof(vbuf), "%d", version);
@@ -688,6 +697,9 @@ static enum reg_status load_versions(struct cm_pg *pg, const char *subject, int 
         reg_type_parse(cm_pg_value(res, (int)i, 0), &t);
         json_t *refs = json_loads(cm_pg_value(res, (int)i, 2), 0, NULL);
         char err[128];
+        if (named && json_array_size(refs) > 0) {
+            resolve_refs(pg, refs, named, 0, err, sizeof(err));
+        }
         if (reg_schema_parse(t, cm_pg_value(res, (int)i, 1), refs, named, 0, &(*out)[i], err,
                              sizeof(err)) != 0) {
             CM_LOG_WARN("registry_stored_schema_invalid", "%s: %s", subject, err);
@@ -724,7 +736,7 @@ static int compat_with(struct reg_store *st, enum reg_level level, const struct 
 }
 
 enum reg_status reg_store_test_compat(struct reg_store *st, const char *subject, int version,
-                                      const struct reg_schema *s, const json_t *named,
+                                      const struct reg_schema *s, json_t *named,
                                       int *compatible, json_t *messages)
 {
     struct cm_pg *pg = take(st);
@@ -830,7 +842,7 @@ static enum reg_status insert_schema(struct cm_pg *pg, const struct reg_schema *
 }
 
 enum reg_status reg_store_register(struct reg_store *st, const char *subject,
-                                   const struct reg_schema *s, const json_t *named, int import_id,
+                                   const struct reg_schema *s, json_t *named, int import_id,
                                    int import_version, int *id, int *version, json_t *messages)
 {
     struct cm_pg *pg = take(st);

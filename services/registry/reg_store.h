@@ -89,13 +89,15 @@ enum reg_status reg_store_lookup(struct reg_store *st, const char *subject,
  * READONLY mode, and adds a version. `import_id` > 0 (IMPORT mode only) keeps the given id and
  * `import_version` > 0 the given version. Sets *id and *version. */
 enum reg_status reg_store_register(struct reg_store *st, const char *subject,
-                                   const struct reg_schema *s, const json_t *named, int import_id,
+                                   const struct reg_schema *s, json_t *named, int import_id,
                                    int import_version, int *id, int *version, json_t *messages);
 
 /* Checks s against a version (REG_LATEST) or, with version 0, against every live version under
- * the subject's level; *compatible set; messages appended. */
+ * the subject's level; *compatible set; messages appended. For both calls, `named` holds what the
+ * candidate's references define and is extended with what the stored versions' references define
+ * (an object; the caller owns it). */
 enum reg_status reg_store_test_compat(struct reg_store *st, const char *subject, int version,
-                                      const struct reg_schema *s, const json_t *named,
+                                      const struct reg_schema *s, json_t *named,
                                       int *compatible, json_t *messages);
 
 /* Deletes; *out receives the deleted versions (array) or version (integer). */

@@ -399,6 +399,33 @@ Test(registry, deletes_and_references)
     expect_error(&r, 422, 42206);
     call(0, "DELETE", "/subjects/addr/versions/1", NULL, NULL, &r);
     expect_error(&r, 422, 42206);
+    /* JSON Schema references: the reference's name is what $ref points at */
+    int cust = register_schema(0, "customer",
+                               "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":"
+                               "\"string\"}},\"required\":[\"name\"]}",
+                               "{\"schemaType\":\"JSON\"}", &r);
+    cr_assert_gt(cust, 0, "%s", r.body);
+    const char *jref = "{\"schemaType\":\"JSON\",\"references\":[{\"name\":\"customer.json\","
+                       "\"subject\":\"customer\",\"version\":1}]}";
+    int order = register_schema(0, "order",
+                                "{\"type\":\"object\",\"properties\":{\"buyer\":{\"$ref\":"
+                                "\"customer.json\"}}}",
+                                jref, &r);
+    cr_assert_gt(order, 0, "a JSON schema with a registered reference: %s", r.body);
+    cr_assert_eq(register_schema(0, "order2",
+                                 "{\"properties\":{\"buyer\":{\"$ref\":\"nobody.json\"}}}",
+                                 jref, &r),
+                 -1, "a $ref that resolves nowhere");
+    expect_error(&r, 422, 42201);
+    /* compatibility follows the $ref into the referenced document */
+    char *narrower = schema_body("{\"type\":\"object\",\"properties\":{\"buyer\":{\"$ref\":"
+                                 "\"customer.json\"}},\"additionalProperties\":false}",
+                                 jref);
+    call(0, "POST", "/compatibility/subjects/order/versions/latest?verbose=true", narrower, NULL,
+         &r);
+    cr_assert(strstr(r.body, "\"is_compatible\":false") != NULL, "%s", r.body);
+    free(narrower);
+
     /* a reference to nothing is an invalid schema */
     cr_assert_eq(register_schema(0, "bad", "{\"type\":\"record\",\"name\":\"B\",\"fields\":[]}",
                                  "{\"references\":[{\"name\":\"n\",\"subject\":\"ghost\","
