@@ -1,7 +1,13 @@
-/* gw_ingest: the POST /events pipeline (see gw_ingest.h). */
+/* gw_ingest: the POST /events pipeline (see gw_ingest.h): authenticate, decode the body into
+ * events (gw_body), check and enrich each, validate its data (gw_schema), route it (gw_route),
+ * produce every copy, and answer when the broker acknowledged them all: one event → 202 {"id"},
+ * a batch → per-event results in request order, 202 when all were accepted and 207 otherwise.
+ * A request's state (struct batch) is shared with the producer's delivery thread; whoever brings
+ * its count of outstanding copies to zero answers and frees it. */
 #include "gw_ingest.h"
 
 #include "gw_auth.h"
+#include "gw_body.h"
 #include "gw_route.h"
 #include "gw_schema.h"
 
@@ -13,7 +19,6 @@
 #include "cm/mem.h"
 #include "cm/metrics.h"
 #include "cm/timeutil.h"
-#include "cm/uuid.h"
 
 #include <jansson.h>
 #include <stdatomic.h>
@@ -26,6 +31,8 @@ struct gw_ingest {
     const struct gw_routes *routes;
     struct gw_schemas *schemas;
     int max_queue;
+    size_t max_body;
+    size_t max_batch;
     const struct gw_auth *auth;
     struct cm_kafka_producer *producer;
     struct cm_metric *m_events;
@@ -34,15 +41,27 @@ struct gw_ingest {
     struct cm_series *m_route_errors;
 };
 
-/* One event waiting for the delivery reports of its copies (one per topic). Whoever drops
- * `remaining` to zero answers the request and frees it. */
-struct pending {
-    struct cm_http_req *req;
-    int64_t start_ns;
-    atomic_int remaining;
-    atomic_int failed;      /* some copy was not acknowledged */
-    atomic_int maybe;       /* some copy's outcome is unknown */
+struct batch;
+
+/* One event of a request. status: 0 while in flight, else the HTTP status of its result. */
+struct item {
+    struct batch *batch;
+    json_t *event;  /* owned until produced */
+    json_t *error;  /* {"error_code", "message", ...} for a refused event; owned */
+    int status;
+    atomic_int failed;
+    atomic_int maybe;
     char id[CM_ENVELOPE_MAX_ID + 1];
+};
+
+struct batch {
+    struct gw_ingest *g;
+    struct cm_http_req *req; /* NULL once answered (respond-async) */
+    int single;
+    int64_t start_ns;
+    atomic_int remaining; /* copies without a delivery report, plus one held by the handler */
+    size_t n;
+    struct item *items;
 };
 
 static void count_rejected(struct gw_ingest *g, const char *reason)
@@ -50,50 +69,125 @@ static void count_rejected(struct gw_ingest *g, const char *reason)
     cm_counter_inc(cm_metric_with(g->m_events, "rejected", reason, NULL));
 }
 
-/* Answers once every copy has its report. */
-static void finish(struct gw_ingest *g, struct pending *p)
+static json_t *error_json(int code, const char *message)
 {
-    cm_histogram_observe(g->m_produce_latency, (double)(cm_monotonic_ns() - p->start_ns) / 1e9);
-    if (!atomic_load(&p->failed)) {
-        cm_counter_inc(g->m_accepted);
-        json_t *body = json_object();
-        json_object_set_new(body, "id", json_string(p->id));
-        cm_http_respond_json(p->req, 202, body);
-    } else {
-        count_rejected(g, "kafka");
-        cm_http_add_header(p->req, "Retry-After", "1");
-        json_t *body = json_object();
-        json_object_set_new(body, "error_code", json_integer(503));
-        json_object_set_new(body, "id", json_string(p->id));
-        json_object_set_new(body, "message",
-                            json_string(atomic_load(&p->maybe)
-                                            ? "delivery outcome unknown (the event may have "
-                                              "been stored); retry with the same id"
-                                            : "Kafka did not accept the event"));
-        cm_http_respond_json(p->req, 503, body);
+    json_t *e = json_object();
+    json_object_set_new(e, "error_code", json_integer(code));
+    json_object_set_new(e, "message", json_string(message));
+    if (!json_object_get(e, "message")) {
+        json_object_set_new(e, "message", json_string("(unprintable message)"));
     }
-    free(p);
+    return e;
 }
 
-static void copy_done(struct gw_ingest *g, struct pending *p)
+static void refuse(struct item *it, int status, json_t *error, const char *reason)
 {
-    if (atomic_fetch_sub(&p->remaining, 1) == 1) {
-        finish(g, p);
+    it->status = status;
+    it->error = error;
+    count_rejected(it->batch->g, reason);
+}
+
+static void batch_free(struct batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        json_decref(b->items[i].event);
+        json_decref(b->items[i].error);
     }
+    free(b->items);
+    free(b);
+}
+
+/* Final status of an event that was produced. */
+static void settle(struct item *it)
+{
+    if (it->status) {
+        return;
+    }
+    if (!atomic_load(&it->failed)) {
+        it->status = 202;
+        cm_counter_inc(it->batch->g->m_accepted);
+        return;
+    }
+    it->status = 503;
+    count_rejected(it->batch->g, "kafka");
+    json_t *e = error_json(503, atomic_load(&it->maybe)
+                                    ? "delivery outcome unknown (the event may have been stored); "
+                                      "retry with the same id"
+                                    : "Kafka did not accept the event");
+    json_object_set_new(e, "id", json_string(it->id));
+    it->error = e;
+}
+
+/* The answer: {"id"} or the error for a single event; per-event results for a batch. */
+static void answer(struct batch *b)
+{
+    struct cm_http_req *req = b->req;
+    b->req = NULL;
+    if (!req) {
+        return;
+    }
+    if (b->single) {
+        struct item *it = &b->items[0];
+        if (it->status == 202) {
+            json_t *body = json_object();
+            json_object_set_new(body, "id", json_string(it->id));
+            cm_http_respond_json(req, 202, body);
+        } else {
+            if (it->status == 503) {
+                cm_http_add_header(req, "Retry-After", "1");
+            }
+            cm_http_respond_json(req, it->status, json_incref(it->error));
+        }
+        return;
+    }
+    json_t *results = json_array();
+    int all = 1;
+    for (size_t i = 0; i < b->n; i++) {
+        struct item *it = &b->items[i];
+        json_t *r = json_object();
+        json_object_set_new(r, "index", json_integer((json_int_t)i));
+        if (it->id[0]) {
+            json_object_set_new(r, "id", json_string(it->id));
+        }
+        json_object_set_new(r, "status", json_integer(it->status));
+        if (it->error) {
+            json_object_set(r, "error", it->error);
+        }
+        json_array_append_new(results, r);
+        all &= it->status == 202;
+    }
+    json_t *body = json_object();
+    json_object_set_new(body, "results", results);
+    cm_http_respond_json(req, all ? 202 : 207, body);
+}
+
+/* Drops one reference; the last one settles the results, answers and frees. */
+static void release(struct batch *b)
+{
+    if (atomic_fetch_sub(&b->remaining, 1) != 1) {
+        return;
+    }
+    cm_histogram_observe(b->g->m_produce_latency,
+                         (double)(cm_monotonic_ns() - b->start_ns) / 1e9);
+    for (size_t i = 0; i < b->n; i++) {
+        settle(&b->items[i]);
+    }
+    answer(b);
+    batch_free(b);
 }
 
 static void on_delivery(void *opaque, const struct cm_kafka_report *r, void *ud)
 {
-    struct gw_ingest *g = ud;
-    struct pending *p = opaque;
+    (void)ud;
+    struct item *it = opaque;
     if (r->err != 0) {
-        atomic_store(&p->failed, 1);
+        atomic_store(&it->failed, 1);
         if (r->persisted == CM_KAFKA_MAYBE_PERSISTED) {
-            atomic_store(&p->maybe, 1);
+            atomic_store(&it->maybe, 1);
         }
-        CM_LOG_WARN("produce_failed", "event %s: %s", p->id, r->errstr);
+        CM_LOG_WARN("produce_failed", "event %s: %s", it->id, r->errstr);
     }
-    copy_done(g, p);
+    release(it->batch);
 }
 
 struct gw_ingest *gw_ingest_new(const struct gw_ingest_config *cfg, const struct gw_auth *auth,
@@ -103,6 +197,8 @@ struct gw_ingest *gw_ingest_new(const struct gw_ingest_config *cfg, const struct
     g->routes = cfg->routes;
     g->schemas = cfg->schemas;
     g->max_queue = cfg->max_queue;
+    g->max_body = cfg->max_body ? cfg->max_body : 1024 * 1024;
+    g->max_batch = cfg->max_batch ? cfg->max_batch : 1000;
     g->auth = auth;
     g->m_events = cm_metrics_counter(metrics, "events_total", "events by outcome and reason",
                                      "outcome,reason");
@@ -124,21 +220,6 @@ struct gw_ingest *gw_ingest_new(const struct gw_ingest_config *cfg, const struct
     return g;
 }
 
-static int content_type_ok(const char *ct)
-{
-    static const char *accepted[] = {"application/json", "application/cloudevents+json"};
-    if (!ct) {
-        return 0;
-    }
-    size_t len = strcspn(ct, "; \t");
-    for (size_t i = 0; i < 2; i++) {
-        if (strlen(accepted[i]) == len && strncasecmp(ct, accepted[i], len) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
 /* Authenticates the request; on failure responds and returns 0. */
 static int authenticate(struct gw_ingest *g, struct cm_http_req *req, struct gw_principal *who)
 {
@@ -147,9 +228,8 @@ static int authenticate(struct gw_ingest *g, struct cm_http_req *req, struct gw_
         return 1;
     }
     char why[128];
-    enum gw_auth_result r =
-        gw_auth_verify(g->auth, cm_http_header(req, "Authorization"), cm_now_ms() / 1000, who,
-                       why, sizeof(why));
+    enum gw_auth_result r = gw_auth_verify(g->auth, cm_http_header(req, "Authorization"),
+                                           cm_now_ms() / 1000, who, why, sizeof(why));
     if (r == GW_AUTH_OK) {
         return 1;
     }
@@ -157,8 +237,8 @@ static int authenticate(struct gw_ingest *g, struct cm_http_req *req, struct gw_
     if (r == GW_AUTH_MISSING) {
         snprintf(challenge, sizeof(challenge), "Bearer");
     } else {
-        snprintf(challenge, sizeof(challenge), "Bearer error=\"invalid_token\", error_description=\"%s\"",
-                 why);
+        snprintf(challenge, sizeof(challenge),
+                 "Bearer error=\"invalid_token\", error_description=\"%s\"", why);
     }
     cm_http_add_header(req, "WWW-Authenticate", challenge);
     count_rejected(g, "auth");
@@ -166,51 +246,83 @@ static int authenticate(struct gw_ingest *g, struct cm_http_req *req, struct gw_
     return 0;
 }
 
-static void respond_invalid(struct gw_ingest *g, struct cm_http_req *req, const char *reason,
-                            const char *field, const char *message)
+/* Envelope and schema checks, enrichment and routing of one event. On success leaves the event
+ * enriched in it->event and its topics in *topics; else sets the item's refusal. */
+static size_t prepare(struct gw_ingest *g, struct item *it, const struct gw_principal *who,
+                      const char *clientip, const char *const **topics)
 {
-    count_rejected(g, reason);
-    json_t *body = json_object();
-    json_object_set_new(body, "error_code", json_integer(400));
-    json_object_set_new(body, "message", json_string(message));
-    if (field) {
-        json_object_set_new(body, "field", json_string(field));
+    struct cm_envelope_error verr;
+    if (cm_envelope_validate(it->event, &verr) != 0) {
+        json_t *e = error_json(400, verr.message);
+        json_object_set_new(e, "field", json_string(verr.field));
+        refuse(it, 400, e, "envelope");
+        return 0;
     }
-    cm_http_respond_json(req, 400, body);
-}
-
-/* Validates data against the subject's registered schema and sets `schemaid`; on failure
- * responds 422 naming each failing field and returns 0. */
-static int check_schema(struct gw_ingest *g, struct cm_http_req *req, json_t *ev, const char *topic)
-{
+    struct cm_envelope_enrichment enr = {who->tenant[0] ? who->tenant : NULL,
+                                         clientip[0] ? clientip : NULL, cm_now_ms()};
+    cm_envelope_enrich(it->event, &enr);
+    snprintf(it->id, sizeof(it->id), "%s", json_string_value(json_object_get(it->event, "id")));
+    size_t route_errors = 0;
+    size_t n = gw_routes_select(g->routes, it->event, topics, &route_errors);
+    cm_counter_add(g->m_route_errors, route_errors);
+    if (!g->schemas) {
+        return n;
+    }
     json_t *errors = json_array();
     int id = 0;
-    char subject[300];
-    enum gw_check r = gw_schemas_check(g->schemas, ev, topic, &id, errors, subject, sizeof(subject));
+    char subject[300], msg[400];
+    enum gw_check r = gw_schemas_check(g->schemas, it->event, (*topics)[0], &id, errors, subject,
+                                       sizeof(subject));
     if (r == GW_CHECK_VALID) {
-        json_object_set_new(ev, "schemaid", json_integer(id));
+        json_object_set_new(it->event, "schemaid", json_integer(id));
     }
     if (r == GW_CHECK_VALID || r == GW_CHECK_NO_SCHEMA) {
         json_decref(errors);
-        return 1;
+        return n;
     }
-    count_rejected(g, r == GW_CHECK_INVALID ? "schema" : "unknown_type");
-    json_t *body = json_object();
-    json_object_set_new(body, "error_code", json_integer(422));
-    char msg[400];
     if (r == GW_CHECK_INVALID) {
         snprintf(msg, sizeof(msg), "data does not match the schema registered for subject '%s'",
                  subject);
-        json_object_set_new(body, "errors", errors);
+        json_t *e = error_json(422, msg);
+        json_object_set_new(e, "errors", errors);
+        refuse(it, 422, e, "schema");
     } else {
-        snprintf(msg, sizeof(msg), "no schema is registered for subject '%s' and unknown types are "
-                                   "rejected",
+        snprintf(msg, sizeof(msg),
+                 "no schema is registered for subject '%s' and unknown types are rejected",
                  subject);
         json_decref(errors);
+        refuse(it, 422, error_json(422, msg), "unknown_type");
     }
-    json_object_set_new(body, "message", json_string(msg));
-    cm_http_respond_json(req, 422, body);
     return 0;
+}
+
+/* Produces the item to its topics; a copy that cannot be enqueued fails the item. */
+static void produce(struct gw_ingest *g, struct item *it, const char *const *topics, size_t n)
+{
+    char *value = cm_envelope_serialize(it->event);
+    const char *key = cm_envelope_key(it->event);
+    const char *names[5], *values[5];
+    size_t nh = cm_envelope_headers(it->event, names, values);
+    atomic_fetch_add(&it->batch->remaining, (int)n);
+    for (size_t i = 0; i < n; i++) {
+        int rc = cm_kafka_produce(g->producer, topics[i], key, strlen(key), value, strlen(value),
+                                  names, values, nh, it);
+        if (rc != 0) {
+            CM_LOG_WARN("produce_failed", "event %s to %s: %s", it->id, topics[i],
+                        cm_strerror(rc));
+            atomic_store(&it->failed, 1);
+            /* this copy will never report: account for it here (never the last reference,
+             * since the handler holds one) */
+            atomic_fetch_sub(&it->batch->remaining, 1);
+        }
+    }
+    free(value);
+}
+
+static int prefers_async(struct cm_http_req *req)
+{
+    const char *prefer = cm_http_header(req, "Prefer");
+    return prefer && strstr(prefer, "respond-async") != NULL;
 }
 
 void gw_ingest_handle(struct cm_http_req *req, void *ud)
@@ -220,93 +332,92 @@ void gw_ingest_handle(struct cm_http_req *req, void *ud)
     if (!authenticate(g, req, &who)) {
         return;
     }
-    if (!content_type_ok(cm_http_header(req, "Content-Type"))) {
-        count_rejected(g, "content_type");
-        cm_http_respond_error(req, 415, 0,
-                              "Content-Type must be application/json or "
-                              "application/cloudevents+json");
-        return;
-    }
     size_t len;
-    const char *body = cm_http_body(req, &len);
-    json_error_t jerr;
-    json_t *ev = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!ev) {
-        char msg[256];
-        snprintf(msg, sizeof(msg), "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
-                 jerr.text);
-        respond_invalid(g, req, "json", NULL, msg);
+    const char *raw = cm_http_body(req, &len);
+    struct gw_body body;
+    char msg[300];
+    int status = gw_body_parse(cm_http_header(req, "Content-Type"),
+                               cm_http_header(req, "Content-Encoding"), raw, len, g->max_body,
+                               g->max_batch, &body, msg, sizeof(msg));
+    if (status) {
+        count_rejected(g, status == 415 ? "content_type" : status == 413 ? "size" : "json");
+        cm_http_respond_error(req, status, 0, "%s", msg);
         return;
     }
-    struct cm_envelope_error verr;
-    if (cm_envelope_validate(ev, &verr) != 0) {
-        respond_invalid(g, req, "envelope", verr.field, verr.message);
-        json_decref(ev);
-        return;
-    }
-    if (cm_kafka_producer_queue_len(g->producer) >= g->max_queue) {
+    if (cm_kafka_producer_queue_len(g->producer) + (int)body.n > g->max_queue) {
         count_rejected(g, "backpressure");
+        gw_body_clear(&body);
         cm_http_add_header(req, "Retry-After", "1");
         cm_http_respond_error(req, 503, 0, "too many events in flight; retry later");
-        json_decref(ev);
         return;
     }
-    struct cm_envelope_enrichment enr = {who.tenant[0] ? who.tenant : NULL,
-                                         cm_http_client_ip(req)[0] ? cm_http_client_ip(req) : NULL,
-                                         cm_now_ms()};
-    cm_envelope_enrich(ev, &enr);
-    const char *const *topics;
-    size_t route_errors = 0;
-    size_t ntopics = gw_routes_select(g->routes, ev, &topics, &route_errors);
-    cm_counter_add(g->m_route_errors, route_errors);
-    if (g->schemas && !check_schema(g, req, ev, topics[0])) {
-        json_decref(ev);
-        return;
-    }
-    char *value = cm_envelope_serialize(ev);
-    const char *key = cm_envelope_key(ev);
-    const char *names[5], *values[5];
-    size_t nh = cm_envelope_headers(ev, names, values);
-    struct pending *p = cm_xcalloc(1, sizeof(*p));
-    p->req = req;
-    p->start_ns = cm_monotonic_ns();
-    atomic_init(&p->remaining, (int)ntopics);
-    snprintf(p->id, sizeof(p->id), "%s", json_string_value(json_object_get(ev, "id")));
-    cm_http_defer(req);
-    int first_rc = 0;
-    for (size_t i = 0; i < ntopics; i++) {
-        int rc = cm_kafka_produce(g->producer, topics[i], key, strlen(key), value, strlen(value),
-                                  names, values, nh, p);
-        if (rc != 0) {
-            if (i == 0) {
-                first_rc = rc; /* nothing enqueued yet: answer with the precise reason below */
-                break;
-            }
-            CM_LOG_WARN("produce_failed", "event %s to %s: %s", p->id, topics[i], cm_strerror(rc));
-            atomic_store(&p->failed, 1);
-            /* this copy and the ones not attempted will never report: account for them at once
-             * (p may be answered and freed by this, so the loop ends here) */
-            int left = (int)(ntopics - i);
-            if (atomic_fetch_sub(&p->remaining, left) == left) {
-                finish(g, p);
-            }
-            break;
-        }
-    }
-    free(value);
-    json_decref(ev);
-    if (first_rc != 0) {
-        free(p);
-        count_rejected(g, "kafka");
-        if (first_rc == CM_E_FULL) {
-            cm_http_add_header(req, "Retry-After", "1");
-            cm_http_respond_error(req, 503, 0, "too many events in flight; retry later");
-        } else if (first_rc == CM_E_TOOBIG) {
-            cm_http_respond_error(req, 413, 0, "event too large for Kafka");
+    struct batch *b = cm_xcalloc(1, sizeof(*b));
+    b->g = g;
+    b->req = req;
+    b->single = body.single;
+    b->start_ns = cm_monotonic_ns();
+    b->n = body.n;
+    b->items = cm_xcalloc(body.n, sizeof(*b->items));
+    atomic_init(&b->remaining, 1); /* the handler's own reference */
+    const char *const **topic_sets = cm_xcalloc(body.n, sizeof(*topic_sets));
+    size_t *ntopics = cm_xcalloc(body.n, sizeof(*ntopics));
+    int any_refused = 0;
+    for (size_t i = 0; i < body.n; i++) {
+        struct item *it = &b->items[i];
+        it->batch = b;
+        atomic_init(&it->failed, 0);
+        atomic_init(&it->maybe, 0);
+        it->event = body.items[i].event;
+        body.items[i].event = NULL;
+        if (!it->event) {
+            refuse(it, 400, error_json(400, body.items[i].parse_error), "json");
         } else {
-            cm_http_respond_error(req, 503, 0, "cannot produce: %s", cm_strerror(first_rc));
+            ntopics[i] = prepare(g, it, &who, cm_http_client_ip(req), &topic_sets[i]);
+        }
+        any_refused |= it->status != 0;
+    }
+    gw_body_clear(&body);
+    const char *atomic_q = cm_http_query(req, "atomic");
+    int atomic = atomic_q && (strcmp(atomic_q, "true") == 0 || strcmp(atomic_q, "1") == 0);
+    cm_http_defer(req);
+    if (atomic && any_refused) {
+        /* all or nothing: produce none, name every refused event, 422 for the request */
+        for (size_t i = 0; i < b->n; i++) {
+            if (!b->items[i].status) {
+                b->items[i].status = 424; /* failed dependency: refused with the others */
+                b->items[i].error = error_json(424, "not produced: another event of this atomic "
+                                                    "batch was refused");
+            }
+        }
+        json_t *results = json_array();
+        for (size_t i = 0; i < b->n; i++) {
+            json_t *r = json_pack("{s:I, s:i, s:O}", "index", (json_int_t)i, "status",
+                                  b->items[i].status, "error", b->items[i].error);
+            json_array_append_new(results, r);
+        }
+        json_t *out = error_json(422, "the atomic batch was refused; nothing was produced");
+        json_object_set_new(out, "results", results);
+        b->req = NULL;
+        cm_http_respond_json(req, 422, out);
+    } else {
+        for (size_t i = 0; i < b->n; i++) {
+            if (!b->items[i].status && ntopics[i] > 0) {
+                produce(g, &b->items[i], topic_sets[i], ntopics[i]);
+            }
+        }
+        if (prefers_async(req)) {
+            /* answer now that everything is enqueued; reports only settle the counters */
+            for (size_t i = 0; i < b->n; i++) {
+                if (!b->items[i].status && !atomic_load(&b->items[i].failed)) {
+                    b->items[i].status = 202;
+                }
+            }
+            answer(b);
         }
     }
+    free(topic_sets);
+    free(ntopics);
+    release(b);
 }
 
 int gw_ingest_check_kafka(void *ud, char *why, size_t len)

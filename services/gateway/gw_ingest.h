@@ -1,8 +1,10 @@
-/* gw_ingest: POST /events. Authenticates, parses and validates one CloudEvent, enriches it,
- * routes it (gw_route) and produces it to each of its topics, and answers 202 {"id": ...} only
- * after the broker acknowledged every copy (idempotent producer, acks=all); `data` is validated
- * against the registered schema when a registry is configured (422 with a pointer per failing
- * field); 400/401/413/415/503 otherwise, in the common error shape.
+/* gw_ingest: POST /events. Authenticates; takes one CloudEvent, a batch (JSON array or
+ * application/cloudevents-batch+json) or NDJSON, optionally gzip-encoded; checks, enriches,
+ * validates (registered schema, when a registry is configured), routes (gw_route) and produces
+ * each event to its topics; answers only after the broker acknowledged every copy (idempotent
+ * producer, acks=all): 202 {"id"} for one event, per-event results with 202 or 207 for a batch,
+ * `?atomic=true` producing nothing unless every event is valid, `Prefer: respond-async`
+ * answering once enqueued. 400/401/413/415/422/503 in the common error shape.
  * Handlers run on HTTP pool threads; answers to produced events come from the producer's
  * delivery thread. */
 #ifndef GW_INGEST_H
@@ -21,7 +23,9 @@ struct gw_ingest_config {
     const char *brokers;
     const struct gw_routes *routes; /* borrowed for the ingest's lifetime */
     struct gw_schemas *schemas;     /* borrowed; NULL = no schema validation */
-    int max_queue; /* producer queue high-water mark: above it, 503 + Retry-After */
+    int max_queue;    /* producer queue high-water mark: above it, 503 + Retry-After */
+    size_t max_body;  /* cap on the decoded body (after gzip); 0 = 1 MiB */
+    size_t max_batch; /* events per request; 0 = 1000 */
 };
 
 /* Borrows auth (NULL = authentication disabled) and metrics; copies strings. NULL after logging

@@ -31,6 +31,8 @@ static const struct cm_config_entry config_table[] = {
      "how often cached schemas are refreshed from the registry", 1000, 86400000, NULL},
     {"GATEWAY_MAX_BODY", CM_CFG_SIZE, "1MiB", 0, 0, "largest request body accepted (413 above)",
      1024, 1073741824, NULL},
+    {"GATEWAY_MAX_BATCH", CM_CFG_INT, "1000", 0, 0, "events in one request (413 above)", 1,
+     100000, NULL},
     {"GATEWAY_MAX_QUEUE", CM_CFG_INT, "100000", 0, 0,
      "producer queue high-water mark in events (503 + Retry-After above)", 1, 10000000, NULL},
     {"GATEWAY_AUTH_DISABLED", CM_CFG_BOOL, "false", 0, 0,
@@ -92,7 +94,9 @@ int main(int argc, char **argv)
         schemas = gw_schemas_new(&sc, svc.metrics);
     }
     struct gw_ingest_config ic = {cm_config_str(cfg, "KAFKA_BROKERS"), routes, schemas,
-                                  (int)cm_config_int(cfg, "GATEWAY_MAX_QUEUE")};
+                                  (int)cm_config_int(cfg, "GATEWAY_MAX_QUEUE"),
+                                  (size_t)cm_config_int(cfg, "GATEWAY_MAX_BODY"),
+                                  (size_t)cm_config_int(cfg, "GATEWAY_MAX_BATCH")};
     ingest = gw_ingest_new(&ic, auth, svc.metrics);
     if (!ingest) {
         goto out;

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <zlib.h>
 
 #define SECRET "integration-secret-0123456789abcdef"
 
@@ -54,7 +55,7 @@ static void setup(void)
              audit_topic, topic);
     routes = gw_routes_parse(doc, strlen(doc), topic, err, sizeof(err));
     cr_assert_not_null(routes, "%s", err);
-    struct gw_ingest_config ic = {cm_kafka_mock_bootstraps(mock), routes, NULL, 1000};
+    struct gw_ingest_config ic = {cm_kafka_mock_bootstraps(mock), routes, NULL, 1000, 4096, 10};
     ingest = gw_ingest_new(&ic, auth, reg);
     cr_assert_not_null(ingest);
     struct cm_http_options o = {"127.0.0.1", 0, 2, 4096, 10, reg};
@@ -105,12 +106,21 @@ static size_t on_data(char *p, size_t sz, size_t n, void *ud)
     return k;
 }
 
+static void post_raw(const char *ctype, const char *auth_header, const char *extra_header,
+                     const char *body, size_t blen, const char *query, struct resp *r);
+
 static void post(const char *ctype, const char *auth_header, const char *body, struct resp *r)
+{
+    post_raw(ctype, auth_header, NULL, body, strlen(body), "", r);
+}
+
+static void post_raw(const char *ctype, const char *auth_header, const char *extra_header,
+                     const char *body, size_t blen, const char *query, struct resp *r)
 {
     memset(r, 0, sizeof(*r));
     CURL *c = curl_easy_init();
     char url[128];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u/events", cm_http_port(srv));
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/events%s", cm_http_port(srv), query);
     struct curl_slist *h = NULL;
     char line[2200];
     if (ctype) {
@@ -121,11 +131,14 @@ static void post(const char *ctype, const char *auth_header, const char *body, s
         snprintf(line, sizeof(line), "Authorization: %s", auth_header);
         h = curl_slist_append(h, line);
     }
+    if (extra_header) {
+        h = curl_slist_append(h, extra_header);
+    }
     h = curl_slist_append(h, "Expect:");
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)blen);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, r->body);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
@@ -287,4 +300,132 @@ Test(gateway, broker_down_is_503_with_retry_after)
                      "the id to retry with");
     json_decref(e);
     cr_assert_eq(cm_kafka_mock_broker_set_up(mock, 1, 1), 0);
+}
+
+static unsigned char *gzip(const char *in, size_t len, size_t *outlen)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof(zs));
+    deflateInit2(&zs, 9, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
+    size_t cap = deflateBound(&zs, len) + 64;
+    unsigned char *out = malloc(cap);
+    zs.next_in = (Bytef *)in;
+    zs.avail_in = (uInt)len;
+    zs.next_out = out;
+    zs.avail_out = (uInt)cap;
+    deflate(&zs, Z_FINISH);
+    *outlen = cap - zs.avail_out;
+    deflateEnd(&zs);
+    return out;
+}
+
+static json_t *results_of(const struct resp *r)
+{
+    json_t *v = json_loads(r->body, 0, NULL);
+    cr_assert_not_null(v, "%s", r->body);
+    return v;
+}
+
+Test(gateway, batches_report_per_event)
+{
+    struct resp r;
+    post("application/json", bearer(),
+         "[{\"type\":\"a\",\"source\":\"/s\"},{\"type\":\"b\"},"
+         "{\"type\":\"c\",\"source\":\"/s\",\"id\":\"batch-3\"}]",
+         &r);
+    cr_assert_eq(r.status, 207, "%s", r.body);
+    json_t *v = results_of(&r);
+    json_t *res = json_object_get(v, "results");
+    cr_assert_eq(json_array_size(res), 3);
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(res, 0), "status")), 202);
+    cr_assert(json_is_string(json_object_get(json_array_get(res, 0), "id")));
+    json_t *second = json_array_get(res, 1);
+    cr_assert_eq(json_integer_value(json_object_get(second, "status")), 400);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(second, "error"), "field")),
+                     "/source");
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(res, 2), "id")), "batch-3");
+    json_decref(v);
+    cr_assert(topic_has(topic, "batch-3"), "accepted events of a partly bad batch are produced");
+
+    post("application/cloudevents-batch+json", bearer(),
+         "[{\"type\":\"a\",\"source\":\"/s\"},{\"type\":\"b\",\"source\":\"/s\"}]", &r);
+    cr_assert_eq(r.status, 202, "%s", r.body);
+    post("application/cloudevents-batch+json", bearer(), "{\"type\":\"a\",\"source\":\"/s\"}", &r);
+    cr_assert_eq(r.status, 400, "a batch content type needs an array: %s", r.body);
+    post("application/x-ndjson", bearer(),
+         "{\"type\":\"a\",\"source\":\"/s\"}\n\nnot json\n{\"type\":\"b\",\"source\":\"/s\"}\n", &r);
+    cr_assert_eq(r.status, 207, "%s", r.body);
+    v = results_of(&r);
+    res = json_object_get(v, "results");
+    cr_assert_eq(json_array_size(res), 3, "blank lines are skipped");
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(res, 1), "status")), 400);
+    json_decref(v);
+    /* more than max_batch (10) events */
+    char big[2048] = "[";
+    for (int i = 0; i < 11; i++) {
+        strcat(big, i ? ",{\"type\":\"a\",\"source\":\"/s\"}" : "{\"type\":\"a\",\"source\":\"/s\"}");
+    }
+    strcat(big, "]");
+    post("application/json", bearer(), big, &r);
+    cr_assert_eq(r.status, 413, "%s", r.body);
+}
+
+Test(gateway, atomic_batches_produce_nothing_unless_all_are_valid)
+{
+    struct resp r;
+    char *before = cm_metrics_render(reg);
+    const char *bad = "[{\"type\":\"a\",\"source\":\"/s\"},{\"type\":\"b\"}]";
+    post_raw("application/json", bearer(), NULL, bad, strlen(bad), "?atomic=true", &r);
+    cr_assert_eq(r.status, 422, "%s", r.body);
+    json_t *v = results_of(&r);
+    json_t *res = json_object_get(v, "results");
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(res, 0), "status")), 424);
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(res, 1), "status")), 400);
+    json_decref(v);
+    char *after = cm_metrics_render(reg);
+    const char *acc = "gateway_events_total{outcome=\"accepted\",reason=\"\"}";
+    const char *b = strstr(before, acc), *a = strstr(after, acc);
+    cr_assert((b == NULL && a == NULL) || (b && a && atoll(b + strlen(acc)) == atoll(a + strlen(acc))),
+              "nothing accepted");
+    free(before);
+    free(after);
+    const char *good = "[{\"type\":\"a\",\"source\":\"/s\"},{\"type\":\"b\",\"source\":\"/s\"}]";
+    post_raw("application/json", bearer(), NULL, good, strlen(good), "?atomic=true", &r);
+    cr_assert_eq(r.status, 202, "%s", r.body);
+}
+
+Test(gateway, gzip_bodies_and_encodings)
+{
+    struct resp r;
+    const char *ev = "{\"type\":\"zipped\",\"source\":\"/s\",\"id\":\"gz-1\"}";
+    size_t zlen;
+    unsigned char *z = gzip(ev, strlen(ev), &zlen);
+    post_raw("application/json", bearer(), "Content-Encoding: gzip", (const char *)z, zlen, "", &r);
+    cr_assert_eq(r.status, 202, "%s", r.body);
+    free(z);
+    cr_assert(topic_has(topic, "gz-1"));
+    post_raw("application/json", bearer(), "Content-Encoding: gzip", "not gzip at all", 15, "", &r);
+    cr_assert_eq(r.status, 400, "%s", r.body);
+    post_raw("application/json", bearer(), "Content-Encoding: br", ev, strlen(ev), "", &r);
+    cr_assert_eq(r.status, 415, "%s", r.body);
+    /* a bomb: 1 MB of spaces inflates far past the 4 KiB cap */
+    size_t n = 1024 * 1024;
+    char *spaces = malloc(n);
+    memset(spaces, ' ', n);
+    z = gzip(spaces, n, &zlen);
+    cr_assert_lt(zlen, 4096, "the compressed bomb fits the body cap");
+    post_raw("application/json", bearer(), "Content-Encoding: gzip", (const char *)z, zlen, "", &r);
+    cr_assert_eq(r.status, 413, "%s", r.body);
+    free(z);
+    free(spaces);
+}
+
+Test(gateway, respond_async_answers_once_enqueued)
+{
+    struct resp r;
+    const char *ev = "{\"type\":\"a\",\"source\":\"/s\",\"id\":\"async-1\"}";
+    post_raw("application/json", bearer(), "Prefer: respond-async", ev, strlen(ev), "", &r);
+    cr_assert_eq(r.status, 202, "%s", r.body);
+    cr_assert(strstr(r.body, "async-1") != NULL, "%s", r.body);
+    cr_assert(topic_has(topic, "async-1"));
 }

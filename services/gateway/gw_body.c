@@ -1,0 +1,196 @@
+/* gw_body: request body decoding and splitting into events (see gw_body.h). */
+#include "gw_body.h"
+
+#include "cm/mem.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <zlib.h>
+
+enum kind { K_JSON, K_BATCH, K_NDJSON };
+
+static int media_type(const char *ct, enum kind *kind)
+{
+    static const struct {
+        const char *name;
+        enum kind kind;
+    } types[] = {{"application/json", K_JSON},
+                 {"application/cloudevents+json", K_JSON},
+                 {"application/cloudevents-batch+json", K_BATCH},
+                 {"application/x-ndjson", K_NDJSON},
+                 {"application/ndjson", K_NDJSON}};
+    if (!ct) {
+        return -1;
+    }
+    size_t len = strcspn(ct, "; \t");
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        if (strlen(types[i].name) == len && strncasecmp(ct, types[i].name, len) == 0) {
+            *kind = types[i].kind;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Inflates gzip data into a fresh buffer of at most max bytes. 0, 400 (corrupt) or 413. */
+static int gunzip(const char *in, size_t len, size_t max, char **out, size_t *outlen)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof(zs));
+    if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) {
+        return 400;
+    }
+    size_t cap = len * 4 + 1024 < max + 1 ? len * 4 + 1024 : max + 1;
+    char *buf = cm_xmalloc(cap + 1);
+    zs.next_in = (Bytef *)in;
+    zs.avail_in = (uInt)len;
+    int rc = Z_OK, status = 0;
+    size_t used = 0;
+    while (rc != Z_STREAM_END) {
+        if (used == cap) {
+            if (cap > max) {
+                status = 413; /* decoded size past the cap: stop before allocating more */
+                break;
+            }
+            cap = cap * 2 < max + 1 ? cap * 2 : max + 1;
+            buf = cm_xrealloc(buf, cap + 1);
+        }
+        zs.next_out = (Bytef *)buf + used;
+        zs.avail_out = (uInt)(cap - used);
+        rc = inflate(&zs, Z_NO_FLUSH);
+        used = cap - zs.avail_out;
+        if (rc != Z_OK && rc != Z_STREAM_END) {
+            status = 400;
+            break;
+        }
+        if (rc == Z_OK && zs.avail_in == 0 && zs.avail_out != 0) {
+            status = 400; /* truncated stream */
+            break;
+        }
+    }
+    inflateEnd(&zs);
+    if (status == 0 && used > max) {
+        status = 413;
+    }
+    if (status) {
+        free(buf);
+        return status;
+    }
+    buf[used] = '\0';
+    *out = buf;
+    *outlen = used;
+    return 0;
+}
+
+static void add(struct gw_body *b, json_t *ev, const char *error)
+{
+    b->items = cm_xrealloc(b->items, (b->n + 1) * sizeof(*b->items));
+    b->items[b->n].event = ev;
+    b->items[b->n].parse_error = error ? cm_xstrdup(error) : NULL;
+    b->n++;
+}
+
+void gw_body_clear(struct gw_body *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        json_decref(b->items[i].event);
+        free(b->items[i].parse_error);
+    }
+    free(b->items);
+    memset(b, 0, sizeof(*b));
+}
+
+int gw_body_parse(const char *content_type, const char *content_encoding, const char *body,
+                  size_t len, size_t max_bytes, size_t max_events, struct gw_body *out, char *msg,
+                  size_t msglen)
+{
+    memset(out, 0, sizeof(*out));
+    enum kind kind;
+    if (media_type(content_type, &kind) != 0) {
+        snprintf(msg, msglen,
+                 "Content-Type must be application/json, application/cloudevents+json, "
+                 "application/cloudevents-batch+json or application/x-ndjson");
+        return 415;
+    }
+    char *decoded = NULL;
+    if (content_encoding && *content_encoding && strcasecmp(content_encoding, "identity") != 0) {
+        if (strcasecmp(content_encoding, "gzip") != 0 && strcasecmp(content_encoding, "x-gzip") != 0) {
+            snprintf(msg, msglen, "Content-Encoding must be gzip or identity");
+            return 415;
+        }
+        int rc = gunzip(body, len, max_bytes, &decoded, &len);
+        if (rc) {
+            if (rc == 413) {
+                snprintf(msg, msglen, "decoded body exceeds %zu bytes", max_bytes);
+            } else {
+                snprintf(msg, msglen, "body is not valid gzip");
+            }
+            return rc;
+        }
+        body = decoded;
+    }
+    int status = 0;
+    json_error_t jerr;
+    if (kind == K_NDJSON) {
+        const char *p = body, *end = body + len;
+        while (p < end && !status) {
+            const char *nl = memchr(p, '\n', (size_t)(end - p));
+            const char *line_end = nl ? nl : end;
+            size_t n = (size_t)(line_end - p);
+            while (n > 0 && (p[n - 1] == '\r' || p[n - 1] == ' ' || p[n - 1] == '\t')) {
+                n--;
+            }
+            if (n > 0) {
+                if (out->n == max_events) {
+                    snprintf(msg, msglen, "more than %zu events in one request", max_events);
+                    status = 413;
+                    break;
+                }
+                json_t *ev = json_loadb(p, n, JSON_REJECT_DUPLICATES, &jerr);
+                char err[200];
+                if (!ev) {
+                    snprintf(err, sizeof(err), "invalid JSON at column %d: %s", jerr.column,
+                             jerr.text);
+                }
+                add(out, ev, ev ? NULL : err);
+            }
+            p = line_end + 1;
+        }
+        if (!status && out->n == 0) {
+            snprintf(msg, msglen, "no events in the body");
+            status = 400;
+        }
+    } else {
+        json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!doc) {
+            snprintf(msg, msglen, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
+                     jerr.text);
+            status = 400;
+        } else if (json_is_array(doc)) {
+            if (json_array_size(doc) == 0 || json_array_size(doc) > max_events) {
+                snprintf(msg, msglen, "a batch holds 1 to %zu events", max_events);
+                status = json_array_size(doc) ? 413 : 400;
+            }
+            size_t i;
+            json_t *ev;
+            json_array_foreach(status ? NULL : doc, i, ev)
+            {
+                add(out, json_incref(ev), NULL);
+            }
+        } else if (kind == K_BATCH) {
+            snprintf(msg, msglen, "application/cloudevents-batch+json must be a JSON array");
+            status = 400;
+        } else {
+            out->single = 1;
+            add(out, json_incref(doc), NULL);
+        }
+        json_decref(doc);
+    }
+    free(decoded);
+    if (status) {
+        gw_body_clear(out);
+    }
+    return status;
+}

@@ -1,0 +1,30 @@
+/* gw_body: turns a POST /events request body into events: Content-Encoding gzip (or identity)
+ * decoded with zlib under the size cap (a gzip bomb is a 413, not an allocation), then by
+ * Content-Type one CloudEvent (application/json, application/cloudevents+json), a batch (a JSON
+ * array, application/cloudevents-batch+json) or bulk NDJSON (application/x-ndjson, one event
+ * per line; a bad line fails only its event). Pure function of its inputs; thread-safe. */
+#ifndef GW_BODY_H
+#define GW_BODY_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+struct gw_item {
+    json_t *event;     /* owned; NULL when the item could not be parsed */
+    char *parse_error; /* owned; set when event is NULL */
+};
+
+struct gw_body {
+    struct gw_item *items;
+    size_t n;
+    int single; /* one event sent as an object: answer {"id": ...}, not per-event results */
+};
+
+/* Returns 0 with *out filled (release with gw_body_clear), or the HTTP status to answer (400,
+ * 413, 415) with a message. */
+int gw_body_parse(const char *content_type, const char *content_encoding, const char *body,
+                  size_t len, size_t max_bytes, size_t max_events, struct gw_body *out, char *msg,
+                  size_t msglen);
+void gw_body_clear(struct gw_body *b);
+
+#endif
