@@ -8,6 +8,7 @@
 
 #include "gw_auth.h"
 #include "gw_body.h"
+#include "gw_ratelimit.h"
 #include "gw_route.h"
 #include "gw_schema.h"
 
@@ -33,6 +34,7 @@ struct gw_ingest {
     int max_queue;
     size_t max_body;
     size_t max_batch;
+    struct gw_ratelimit *ratelimit;
     const struct gw_auth *auth;
     struct cm_kafka_producer *producer;
     struct cm_metric *m_events;
@@ -199,6 +201,7 @@ struct gw_ingest *gw_ingest_new(const struct gw_ingest_config *cfg, const struct
     g->max_queue = cfg->max_queue;
     g->max_body = cfg->max_body ? cfg->max_body : 1024 * 1024;
     g->max_batch = cfg->max_batch ? cfg->max_batch : 1000;
+    g->ratelimit = cfg->ratelimit;
     g->auth = auth;
     g->m_events = cm_metrics_counter(metrics, "events_total", "events by outcome and reason",
                                      "outcome,reason");
@@ -319,6 +322,34 @@ static void produce(struct gw_ingest *g, struct item *it, const char *const *top
     free(value);
 }
 
+/* Takes one token per event from the tenant's (or client IP's) bucket and adds the RateLimit
+ * headers; answers 429 and returns 0 when the bucket is short. */
+static int rate_ok(struct gw_ingest *g, struct cm_http_req *req, const struct gw_principal *who,
+                   size_t events)
+{
+    char key[200];
+    if (who->tenant[0]) {
+        snprintf(key, sizeof(key), "t:%s", who->tenant);
+    } else {
+        snprintf(key, sizeof(key), "ip:%s", cm_http_client_ip(req));
+    }
+    struct gw_rate_decision d = gw_ratelimit_take(g->ratelimit, key, (double)events, cm_monotonic_ms());
+    char policy[96], state[96];
+    gw_ratelimit_headers(g->ratelimit, &d, policy, sizeof(policy), state, sizeof(state));
+    cm_http_add_header(req, "RateLimit-Policy", policy);
+    cm_http_add_header(req, "RateLimit", state);
+    if (d.allowed) {
+        return 1;
+    }
+    char retry[24];
+    snprintf(retry, sizeof(retry), "%ld", d.retry_after);
+    cm_http_add_header(req, "Retry-After", retry);
+    count_rejected(g, "rate_limit");
+    cm_http_respond_error(req, 429, 0, "rate limit exceeded for %s; retry in %ld s",
+                          who->tenant[0] ? "this tenant" : "this client", d.retry_after);
+    return 0;
+}
+
 static int prefers_async(struct cm_http_req *req)
 {
     const char *prefer = cm_http_header(req, "Prefer");
@@ -342,6 +373,10 @@ void gw_ingest_handle(struct cm_http_req *req, void *ud)
     if (status) {
         count_rejected(g, status == 415 ? "content_type" : status == 413 ? "size" : "json");
         cm_http_respond_error(req, status, 0, "%s", msg);
+        return;
+    }
+    if (g->ratelimit && !rate_ok(g, req, &who, body.n)) {
+        gw_body_clear(&body);
         return;
     }
     if (cm_kafka_producer_queue_len(g->producer) + (int)body.n > g->max_queue) {

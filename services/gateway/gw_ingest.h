@@ -4,7 +4,8 @@
  * each event to its topics; answers only after the broker acknowledged every copy (idempotent
  * producer, acks=all): 202 {"id"} for one event, per-event results with 202 or 207 for a batch,
  * `?atomic=true` producing nothing unless every event is valid, `Prefer: respond-async`
- * answering once enqueued. 400/401/413/415/422/503 in the common error shape.
+ * answering once enqueued. Rate limits per tenant (or client IP) answer 429 with Retry-After and
+ * the IETF RateLimit headers. 400/401/413/415/422/429/503 in the common error shape.
  * Handlers run on HTTP pool threads; answers to produced events come from the producer's
  * delivery thread. */
 #ifndef GW_INGEST_H
@@ -16,6 +17,7 @@ struct cm_http_req;
 struct cm_metrics;
 struct gw_auth;
 struct gw_ingest;
+struct gw_ratelimit;
 struct gw_routes;
 struct gw_schemas;
 
@@ -26,6 +28,7 @@ struct gw_ingest_config {
     int max_queue;    /* producer queue high-water mark: above it, 503 + Retry-After */
     size_t max_body;  /* cap on the decoded body (after gzip); 0 = 1 MiB */
     size_t max_batch; /* events per request; 0 = 1000 */
+    struct gw_ratelimit *ratelimit; /* borrowed; NULL = no rate limits */
 };
 
 /* Borrows auth (NULL = authentication disabled) and metrics; copies strings. NULL after logging

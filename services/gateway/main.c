@@ -3,6 +3,7 @@
  * acks and answers, flush the producer. */
 #include "gw_auth.h"
 #include "gw_ingest.h"
+#include "gw_ratelimit.h"
 #include "gw_route.h"
 #include "gw_schema.h"
 
@@ -33,6 +34,11 @@ static const struct cm_config_entry config_table[] = {
      1024, 1073741824, NULL},
     {"GATEWAY_MAX_BATCH", CM_CFG_INT, "1000", 0, 0, "events in one request (413 above)", 1,
      100000, NULL},
+    {"GATEWAY_RATE_LIMIT", CM_CFG_INT, "0", 0, 0,
+     "events per second per tenant (or client IP without one) on this instance; 0 = unlimited", 0,
+     100000000, NULL},
+    {"GATEWAY_RATE_BURST", CM_CFG_INT, "0", 0, 0,
+     "bucket size of the rate limit in events (0 = one second's worth)", 0, 1000000000, NULL},
     {"GATEWAY_MAX_QUEUE", CM_CFG_INT, "100000", 0, 0,
      "producer queue high-water mark in events (503 + Retry-After above)", 1, 10000000, NULL},
     {"GATEWAY_AUTH_DISABLED", CM_CFG_BOOL, "false", 0, 0,
@@ -57,6 +63,7 @@ int main(int argc, char **argv)
     struct gw_ingest *ingest = NULL;
     struct gw_routes *routes = NULL;
     struct gw_schemas *schemas = NULL;
+    struct gw_ratelimit *ratelimit = NULL;
     const char *secret = cm_config_str(cfg, "JWT_HS256_SECRET");
     if (cm_config_bool(cfg, "GATEWAY_AUTH_DISABLED")) {
         CM_LOG_WARN("auth_disabled", "AUTHENTICATION IS DISABLED: every request is accepted "
@@ -93,10 +100,15 @@ int main(int argc, char **argv)
             cm_config_int(cfg, "GATEWAY_SCHEMA_TTL")};
         schemas = gw_schemas_new(&sc, svc.metrics);
     }
+    int64_t rate = cm_config_int(cfg, "GATEWAY_RATE_LIMIT");
+    if (rate > 0) {
+        int64_t burst = cm_config_int(cfg, "GATEWAY_RATE_BURST");
+        ratelimit = gw_ratelimit_new((double)rate, (double)(burst > 0 ? burst : rate));
+    }
     struct gw_ingest_config ic = {cm_config_str(cfg, "KAFKA_BROKERS"), routes, schemas,
                                   (int)cm_config_int(cfg, "GATEWAY_MAX_QUEUE"),
                                   (size_t)cm_config_int(cfg, "GATEWAY_MAX_BODY"),
-                                  (size_t)cm_config_int(cfg, "GATEWAY_MAX_BATCH")};
+                                  (size_t)cm_config_int(cfg, "GATEWAY_MAX_BATCH"), ratelimit};
     ingest = gw_ingest_new(&ic, auth, svc.metrics);
     if (!ingest) {
         goto out;
@@ -116,6 +128,7 @@ out:
     gw_ingest_drain(ingest, 5000);
     gw_ingest_free(ingest);
     gw_schemas_free(schemas);
+    gw_ratelimit_free(ratelimit);
     gw_routes_free(routes);
     gw_auth_free(auth);
     cm_service_free(&svc);

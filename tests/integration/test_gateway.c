@@ -6,6 +6,7 @@
 
 #include "../../services/gateway/gw_auth.h"
 #include "../../services/gateway/gw_ingest.h"
+#include "../../services/gateway/gw_ratelimit.h"
 #include "../../services/gateway/gw_route.h"
 
 #include "cm/http.h"
@@ -28,6 +29,8 @@ static struct cm_kafka_mock *mock;
 static struct cm_metrics *reg;
 static struct gw_auth *auth;
 static struct gw_ingest *ingest;
+static struct gw_ingest *limited;
+static struct gw_ratelimit *limiter;
 static struct gw_routes *routes;
 static char audit_topic[96];
 static struct cm_http_server *srv;
@@ -55,12 +58,17 @@ static void setup(void)
              audit_topic, topic);
     routes = gw_routes_parse(doc, strlen(doc), topic, err, sizeof(err));
     cr_assert_not_null(routes, "%s", err);
-    struct gw_ingest_config ic = {cm_kafka_mock_bootstraps(mock), routes, NULL, 1000, 4096, 10};
+    struct gw_ingest_config ic = {cm_kafka_mock_bootstraps(mock), routes, NULL, 1000, 4096, 10, NULL};
     ingest = gw_ingest_new(&ic, auth, reg);
     cr_assert_not_null(ingest);
     struct cm_http_options o = {"127.0.0.1", 0, 2, 4096, 10, reg};
     srv = cm_http_new(&o);
     cm_http_route(srv, "POST", "/events", gw_ingest_handle, ingest);
+    limiter = gw_ratelimit_new(1, 2);
+    struct gw_ingest_config lc = {cm_kafka_mock_bootstraps(mock), routes, NULL, 1000, 4096, 10,
+                                  limiter};
+    limited = gw_ingest_new(&lc, auth, reg);
+    cm_http_route(srv, "POST", "/limited", gw_ingest_handle, limited);
     cr_assert_eq(cm_http_start(srv), 0);
     char claims[256];
     snprintf(claims, sizeof(claims), "{\"tenant\":\"acme\",\"sub\":\"t\",\"exp\":%lld}",
@@ -75,6 +83,8 @@ static void teardown(void)
     cm_http_stop(srv, 5000);
     cm_http_free(srv);
     gw_ingest_free(ingest);
+    gw_ingest_free(limited);
+    gw_ratelimit_free(limiter);
     gw_routes_free(routes);
     gw_auth_free(auth);
     cm_metrics_free(reg);
@@ -428,4 +438,39 @@ Test(gateway, respond_async_answers_once_enqueued)
     cr_assert_eq(r.status, 202, "%s", r.body);
     cr_assert(strstr(r.body, "async-1") != NULL, "%s", r.body);
     cr_assert(topic_has(topic, "async-1"));
+}
+
+Test(gateway, rate_limits_answer_429_with_headers)
+{
+    struct resp r;
+    const char *two = "[{\"type\":\"a\",\"source\":\"/s\"},{\"type\":\"a\",\"source\":\"/s\"}]";
+    char q[8] = "";
+    /* the same server, the /limited route: 1 event/s, burst 2, per tenant */
+    memset(&r, 0, sizeof(r));
+    CURL *c = curl_easy_init();
+    char url[128], auth_line[2200];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/limited", cm_http_port(srv));
+    snprintf(auth_line, sizeof(auth_line), "Authorization: %s", bearer());
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    h = curl_slist_append(h, auth_line);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, two);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r.body);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, r.headers);
+    cr_assert_eq(curl_easy_perform(c), CURLE_OK);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+    cr_assert_eq(r.status, 202, "the burst covers two events: %s", r.body);
+    cr_assert(strstr(r.headers, "RateLimit-Policy: \"tenant\";q=2;w=2") != NULL, "%s", r.headers);
+    memset(&r, 0, sizeof(r));
+    cr_assert_eq(curl_easy_perform(c), CURLE_OK);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+    cr_assert_eq(r.status, 429, "%s", r.body);
+    cr_assert(strstr(r.headers, "Retry-After: ") != NULL, "%s", r.headers);
+    cr_assert(strstr(r.headers, "RateLimit: \"tenant\";r=0") != NULL, "%s", r.headers);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    (void)q;
 }
