@@ -14,12 +14,16 @@ stack_log() {
     printf '%s stack: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2
 }
 
-# Prints a free TCP port on 127.0.0.1 (nothing listens there now).
+# Prints a free TCP port on 127.0.0.1 (nothing listens there now, and not handed out before by
+# this shell: the ports of one stack are chosen before anything binds them).
 stack_free_port() {
-    local port
+    local port given
+    given=$(cat "${STACK_DIR:-/tmp}/.ports" 2>/dev/null)
     while :; do
         port=$((20000 + RANDOM % 40000))
+        case " $given " in *" $port "*) continue ;; esac
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            [ -n "${STACK_DIR:-}" ] && [ -d "$STACK_DIR" ] && echo -n " $port" >>"$STACK_DIR/.ports"
             echo "$port"
             return
         fi
@@ -65,7 +69,14 @@ stack_alive() {
 }
 
 stack_fail() {
-    stack_log "$1 failed to start; the end of its log ($STACK_DIR/logs/$1.log):"
+    local pid status
+    pid=$(stack_pid "$1")
+    status=
+    if [ -n "$pid" ] && ! stack_running "$pid"; then
+        wait "$pid" 2>/dev/null
+        status=" (exit status $?)"
+    fi
+    stack_log "$1 failed to start$status; the end of its log ($STACK_DIR/logs/$1.log, $(wc -c <"$STACK_DIR/logs/$1.log" 2>/dev/null || echo 0) bytes):"
     tail -n 30 "$STACK_DIR/logs/$1.log" >&2 || true
     return 1
 }

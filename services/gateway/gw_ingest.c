@@ -8,6 +8,7 @@
 
 #include "gw_auth.h"
 #include "gw_body.h"
+#include "gw_idem.h"
 #include "gw_ratelimit.h"
 #include "gw_route.h"
 #include "gw_schema.h"
@@ -20,6 +21,7 @@
 #include "cm/mem.h"
 #include "cm/metrics.h"
 #include "cm/timeutil.h"
+#include "cm/uuid.h"
 
 #include <jansson.h>
 #include <stdatomic.h>
@@ -35,6 +37,7 @@ struct gw_ingest {
     size_t max_body;
     size_t max_batch;
     struct gw_ratelimit *ratelimit;
+    struct gw_idem *idem;
     const struct gw_auth *auth;
     struct cm_kafka_producer *producer;
     struct cm_metric *m_events;
@@ -54,6 +57,8 @@ struct item {
     atomic_int failed;
     atomic_int maybe;
     char id[CM_ENVELOPE_MAX_ID + 1];
+    char *idem_key; /* owned; set while this event holds an idempotency key */
+    char idem_hash[CM_UUID_STR_LEN];
 };
 
 struct batch {
@@ -94,6 +99,7 @@ static void batch_free(struct batch *b)
     for (size_t i = 0; i < b->n; i++) {
         json_decref(b->items[i].event);
         json_decref(b->items[i].error);
+        free(b->items[i].idem_key);
     }
     free(b->items);
     free(b);
@@ -172,7 +178,12 @@ static void release(struct batch *b)
     cm_histogram_observe(b->g->m_produce_latency,
                          (double)(cm_monotonic_ns() - b->start_ns) / 1e9);
     for (size_t i = 0; i < b->n; i++) {
-        settle(&b->items[i]);
+        struct item *it = &b->items[i];
+        settle(it);
+        if (it->idem_key) {
+            gw_idem_finish(b->g->idem, it->idem_key, it->idem_hash, it->id,
+                           it->status == 202 && !atomic_load(&it->failed));
+        }
     }
     answer(b);
     batch_free(b);
@@ -202,6 +213,7 @@ struct gw_ingest *gw_ingest_new(const struct gw_ingest_config *cfg, const struct
     g->max_body = cfg->max_body ? cfg->max_body : 1024 * 1024;
     g->max_batch = cfg->max_batch ? cfg->max_batch : 1000;
     g->ratelimit = cfg->ratelimit;
+    g->idem = cfg->idem;
     g->auth = auth;
     g->m_events = cm_metrics_counter(metrics, "events_total", "events by outcome and reason",
                                      "outcome,reason");
@@ -296,6 +308,52 @@ static size_t prepare(struct gw_ingest *g, struct item *it, const struct gw_prin
         json_decref(errors);
         refuse(it, 422, error_json(422, msg), "unknown_type");
     }
+    return 0;
+}
+
+/* Claims the event's idempotency key (the Idempotency-Key header and its index, else the client's
+ * id). Returns 1 to go on; 0 when the item is settled already: a repeat (202 with the first id,
+ * not produced again), a reused key (422) or a key in flight (409). */
+static int claim(struct gw_ingest *g, struct item *it, const struct gw_principal *who,
+                 const char *header_key, size_t index)
+{
+    const char *id = json_string_value(json_object_get(it->event, "id"));
+    const char *source = json_string_value(json_object_get(it->event, "source"));
+    char *key;
+    if (header_key && *header_key) {
+        key = cm_xasprintf("%s:req:%.200s:%zu", who->tenant, header_key, index);
+    } else if (id && source) {
+        key = cm_xasprintf("%s:ev:%.200s:%.200s", who->tenant, source, id);
+    } else {
+        return 1; /* the gateway assigns a fresh id: nothing to repeat */
+    }
+    char *text = json_dumps(it->event, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    const char *parts[] = {text ? text : ""};
+    cm_uuid_from_parts(parts, 1, it->idem_hash);
+    free(text);
+    char prev[CM_ENVELOPE_MAX_ID + 1];
+    switch (gw_idem_begin(g->idem, key, it->idem_hash, prev, sizeof(prev))) {
+    case GW_IDEM_NEW:
+        it->idem_key = key;
+        return 1;
+    case GW_IDEM_UNAVAILABLE:
+        free(key);
+        return 1;
+    case GW_IDEM_DONE:
+        snprintf(it->id, sizeof(it->id), "%s", prev);
+        it->status = 202;
+        cm_counter_inc(cm_metric_with(g->m_events, "duplicate", "", NULL));
+        break;
+    case GW_IDEM_CONFLICT:
+        refuse(it, 422, error_json(422, "this idempotency key was used with a different payload"),
+               "idempotency_conflict");
+        break;
+    case GW_IDEM_IN_FLIGHT:
+        refuse(it, 409, error_json(409, "a request with this idempotency key is still in flight"),
+               "idempotency_in_flight");
+        break;
+    }
+    free(key);
     return 0;
 }
 
@@ -406,7 +464,7 @@ void gw_ingest_handle(struct cm_http_req *req, void *ud)
         body.items[i].event = NULL;
         if (!it->event) {
             refuse(it, 400, error_json(400, body.items[i].parse_error), "json");
-        } else {
+        } else if (!g->idem || claim(g, it, &who, cm_http_header(req, "Idempotency-Key"), i)) {
             ntopics[i] = prepare(g, it, &who, cm_http_client_ip(req), &topic_sets[i]);
         }
         any_refused |= it->status != 0;

@@ -17,6 +17,7 @@ struct cm_http_req;
 struct cm_metrics;
 struct gw_auth;
 struct gw_ingest;
+struct gw_idem;
 struct gw_ratelimit;
 struct gw_routes;
 struct gw_schemas;
@@ -29,6 +30,7 @@ struct gw_ingest_config {
     size_t max_body;  /* cap on the decoded body (after gzip); 0 = 1 MiB */
     size_t max_batch; /* events per request; 0 = 1000 */
     struct gw_ratelimit *ratelimit; /* borrowed; NULL = no rate limits */
+    struct gw_idem *idem;           /* borrowed; NULL = no idempotency keys */
 };
 
 /* Borrows auth (NULL = authentication disabled) and metrics; copies strings. NULL after logging

@@ -2,6 +2,7 @@
  * pipeline in gw_ingest.c. Shutdown: /readyz 503, stop accepting, let in-flight events get their
  * acks and answers, flush the producer. */
 #include "gw_auth.h"
+#include "gw_idem.h"
 #include "gw_ingest.h"
 #include "gw_ratelimit.h"
 #include "gw_route.h"
@@ -10,6 +11,7 @@
 #include "cm/http.h"
 #include "cm/lifecycle.h"
 #include "cm/log.h"
+#include "cm/redis.h"
 #include "cm/service.h"
 
 #include <string.h>
@@ -39,6 +41,10 @@ static const struct cm_config_entry config_table[] = {
      100000000, NULL},
     {"GATEWAY_RATE_BURST", CM_CFG_INT, "0", 0, 0,
      "bucket size of the rate limit in events (0 = one second's worth)", 0, 1000000000, NULL},
+    {"REDIS_URL", CM_CFG_STRING, NULL, 0, 1,
+     "Redis for idempotency keys; unset = no idempotency guarantee at the gateway", 0, 0, NULL},
+    {"GATEWAY_IDEMPOTENCY_WINDOW", CM_CFG_DURATION, "24h", 0, 0,
+     "how long an event id or Idempotency-Key is remembered", 1000, 2592000000LL, NULL},
     {"GATEWAY_MAX_QUEUE", CM_CFG_INT, "100000", 0, 0,
      "producer queue high-water mark in events (503 + Retry-After above)", 1, 10000000, NULL},
     {"GATEWAY_AUTH_DISABLED", CM_CFG_BOOL, "false", 0, 0,
@@ -64,6 +70,8 @@ int main(int argc, char **argv)
     struct gw_routes *routes = NULL;
     struct gw_schemas *schemas = NULL;
     struct gw_ratelimit *ratelimit = NULL;
+    struct cm_redis *redis = NULL;
+    struct gw_idem *idem = NULL;
     const char *secret = cm_config_str(cfg, "JWT_HS256_SECRET");
     if (cm_config_bool(cfg, "GATEWAY_AUTH_DISABLED")) {
         CM_LOG_WARN("auth_disabled", "AUTHENTICATION IS DISABLED: every request is accepted "
@@ -105,10 +113,20 @@ int main(int argc, char **argv)
         int64_t burst = cm_config_int(cfg, "GATEWAY_RATE_BURST");
         ratelimit = gw_ratelimit_new((double)rate, (double)(burst > 0 ? burst : rate));
     }
+    if (cm_config_str(cfg, "REDIS_URL")) {
+        redis = cm_redis_new(cm_config_str(cfg, "REDIS_URL"));
+        if (!redis) {
+            status = CM_CONFIG_EXIT_BAD;
+            goto out;
+        }
+        idem = gw_idem_new(redis, cm_config_int(cfg, "GATEWAY_IDEMPOTENCY_WINDOW"));
+        cm_http_add_check(svc.http, "redis", cm_redis_check, redis);
+    }
     struct gw_ingest_config ic = {cm_config_str(cfg, "KAFKA_BROKERS"), routes, schemas,
                                   (int)cm_config_int(cfg, "GATEWAY_MAX_QUEUE"),
                                   (size_t)cm_config_int(cfg, "GATEWAY_MAX_BODY"),
-                                  (size_t)cm_config_int(cfg, "GATEWAY_MAX_BATCH"), ratelimit};
+                                  (size_t)cm_config_int(cfg, "GATEWAY_MAX_BATCH"), ratelimit,
+                                  idem};
     ingest = gw_ingest_new(&ic, auth, svc.metrics);
     if (!ingest) {
         goto out;
@@ -129,6 +147,8 @@ out:
     gw_ingest_free(ingest);
     gw_schemas_free(schemas);
     gw_ratelimit_free(ratelimit);
+    gw_idem_free(idem);
+    cm_redis_free(redis);
     gw_routes_free(routes);
     gw_auth_free(auth);
     cm_service_free(&svc);

@@ -5,6 +5,7 @@
 #include "harness.h"
 
 #include "../../services/gateway/gw_auth.h"
+#include "../../services/gateway/gw_idem.h"
 #include "../../services/gateway/gw_ingest.h"
 #include "../../services/gateway/gw_ratelimit.h"
 #include "../../services/gateway/gw_route.h"
@@ -13,6 +14,7 @@
 #include "cm/kafka.h"
 #include "cm/kafka_mock.h"
 #include "cm/metrics.h"
+#include "cm/redis.h"
 
 #include <criterion/criterion.h>
 #include <curl/curl.h>
@@ -31,6 +33,9 @@ static struct gw_auth *auth;
 static struct gw_ingest *ingest;
 static struct gw_ingest *limited;
 static struct gw_ratelimit *limiter;
+static struct gw_ingest *idem_ingest;
+static struct gw_idem *idem;
+static struct cm_redis *redis;
 static struct gw_routes *routes;
 static char audit_topic[96];
 static struct cm_http_server *srv;
@@ -58,7 +63,7 @@ static void setup(void)
              audit_topic, topic);
     routes = gw_routes_parse(doc, strlen(doc), topic, err, sizeof(err));
     cr_assert_not_null(routes, "%s", err);
-    struct gw_ingest_config ic = {cm_kafka_mock_bootstraps(mock), routes, NULL, 1000, 4096, 10, NULL};
+    struct gw_ingest_config ic = {cm_kafka_mock_bootstraps(mock), routes, NULL, 1000, 4096, 10, NULL, NULL};
     ingest = gw_ingest_new(&ic, auth, reg);
     cr_assert_not_null(ingest);
     struct cm_http_options o = {"127.0.0.1", 0, 2, 4096, 10, reg};
@@ -66,9 +71,15 @@ static void setup(void)
     cm_http_route(srv, "POST", "/events", gw_ingest_handle, ingest);
     limiter = gw_ratelimit_new(0.01, 2); /* refills one token per 100 s: no timing in the test */
     struct gw_ingest_config lc = {cm_kafka_mock_bootstraps(mock), routes, NULL, 1000, 4096, 10,
-                                  limiter};
+                                  limiter, NULL};
     limited = gw_ingest_new(&lc, auth, reg);
     cm_http_route(srv, "POST", "/limited", gw_ingest_handle, limited);
+    redis = cm_redis_new(it_env("REDIS_URL"));
+    idem = gw_idem_new(redis, 60000);
+    struct gw_ingest_config dc = {cm_kafka_mock_bootstraps(mock), routes, NULL, 1000, 4096, 10,
+                                  NULL, idem};
+    idem_ingest = gw_ingest_new(&dc, auth, reg);
+    cm_http_route(srv, "POST", "/idem", gw_ingest_handle, idem_ingest);
     cr_assert_eq(cm_http_start(srv), 0);
     char claims[256];
     snprintf(claims, sizeof(claims), "{\"tenant\":\"acme\",\"sub\":\"t\",\"exp\":%lld}",
@@ -84,6 +95,9 @@ static void teardown(void)
     cm_http_free(srv);
     gw_ingest_free(ingest);
     gw_ingest_free(limited);
+    gw_ingest_free(idem_ingest);
+    gw_idem_free(idem);
+    cm_redis_free(redis);
     gw_ratelimit_free(limiter);
     gw_routes_free(routes);
     gw_auth_free(auth);
@@ -130,7 +144,11 @@ static void post_raw(const char *ctype, const char *auth_header, const char *ext
     memset(r, 0, sizeof(*r));
     CURL *c = curl_easy_init();
     char url[128];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u/events%s", cm_http_port(srv), query);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", cm_http_port(srv),
+             query[0] == '/' ? query : "");
+    if (query[0] != '/') {
+        snprintf(url, sizeof(url), "http://127.0.0.1:%u/events%s", cm_http_port(srv), query);
+    }
     struct curl_slist *h = NULL;
     char line[2200];
     if (ctype) {
@@ -473,4 +491,36 @@ Test(gateway, rate_limits_answer_429_with_headers)
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
     (void)q;
+}
+
+Test(gateway, idempotency_by_event_id_and_header)
+{
+    struct resp r;
+    char id[96], body[512], body2[512];
+    it_unique(id, sizeof(id), "idem");
+    snprintf(body, sizeof(body), "{\"id\":\"%s\",\"type\":\"a\",\"source\":\"/s\",\"data\":1}", id);
+    snprintf(body2, sizeof(body2), "{\"id\":\"%s\",\"type\":\"a\",\"source\":\"/s\",\"data\":2}", id);
+    post_raw("application/json", bearer(), NULL, body, strlen(body), "/idem", &r);
+    cr_assert_eq(r.status, 202, "%s", r.body);
+    static char first[8192];
+    snprintf(first, sizeof(first), "%s", r.body);
+    post_raw("application/json", bearer(), NULL, body, strlen(body), "/idem", &r);
+    cr_assert_eq(r.status, 202, "a repeat is answered like the first time: %s", r.body);
+    cr_assert_str_eq(r.body, first);
+    char *text = cm_metrics_render(reg);
+    cr_assert(strstr(text, "gateway_events_total{outcome=\"duplicate\",reason=\"\"} 1") != NULL,
+              "counted as a duplicate, not produced again");
+    free(text);
+    post_raw("application/json", bearer(), NULL, body2, strlen(body2), "/idem", &r);
+    cr_assert_eq(r.status, 422, "the same id with another payload: %s", r.body);
+    /* an Idempotency-Key covers a whole batch of events without ids */
+    char key[128];
+    it_unique(key, sizeof(key), "Idempotency-Key: k");
+    const char *batch = "[{\"type\":\"a\",\"source\":\"/s\"},{\"type\":\"b\",\"source\":\"/s\"}]";
+    post_raw("application/json", bearer(), key, batch, strlen(batch), "/idem", &r);
+    cr_assert_eq(r.status, 202, "%s", r.body);
+    snprintf(first, sizeof(first), "%s", r.body);
+    post_raw("application/json", bearer(), key, batch, strlen(batch), "/idem", &r);
+    cr_assert_eq(r.status, 202, "%s", r.body);
+    cr_assert_str_eq(r.body, first, "the same ids for the repeated batch");
 }

@@ -1,0 +1,34 @@
+/* gw_idem: idempotent ingest with Redis. Each event with a key (the client's event id, or the
+ * request's Idempotency-Key header plus the event's index) is remembered for a window, with a
+ * hash of its payload: a repeat is answered like the first time and not produced again, a repeat
+ * with a different payload is refused, a repeat while the first is still in flight is told so.
+ * Without Redis, events go through (downstream sinks deduplicate by id). Thread-safe. */
+#ifndef GW_IDEM_H
+#define GW_IDEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct cm_redis;
+struct gw_idem;
+
+enum gw_idem_state {
+    GW_IDEM_NEW,         /* first time: produce, then gw_idem_finish */
+    GW_IDEM_DONE,        /* accepted before: answer 202 with the id in prev_id, do not produce */
+    GW_IDEM_CONFLICT,    /* the key was used with a different payload: 422 */
+    GW_IDEM_IN_FLIGHT,   /* the first request with this key has not been answered yet: 409 */
+    GW_IDEM_UNAVAILABLE  /* Redis did not answer: go ahead without the guarantee */
+};
+
+/* Borrows redis. Free with gw_idem_free. */
+struct gw_idem *gw_idem_new(struct cm_redis *redis, int64_t window_ms);
+void gw_idem_free(struct gw_idem *g);
+/* Claims key for a payload hash (hex). */
+enum gw_idem_state gw_idem_begin(struct gw_idem *g, const char *key, const char *hash,
+                                 char *prev_id, size_t len);
+/* Records the outcome: accepted (remember id for the window) or not (forget the key so a retry
+ * can go through). */
+void gw_idem_finish(struct gw_idem *g, const char *key, const char *hash, const char *id,
+                    int accepted);
+
+#endif
