@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# bench/gateway: ingest throughput and latency of POST /events with keep-alive connections (wrk):
+# single events (saturated, and at low concurrency for latency), batches of 100, next to kcat
+# producing the same events straight to the same development broker (the reference: Kafka
+# without HTTP, auth, validation or per-event acks). Starts devkafka and the gateway (release
+# build) with HS256 auth on free ports. Usage: run.sh <build-dir> [seconds]
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+BUILD=${1:-build}
+SECS=${2:-5}
+. scripts/stack-lib.sh
+export STACK_DIR
+STACK_DIR=$(mktemp -d /tmp/eventstack-bench.XXXXXX)
+export BUILD_DIR=$ROOT/$BUILD GATEWAY_PORT DEVKAFKA_PARTITIONS=16
+STACK_SERVICES=(gateway)
+cleanup() {
+    stack_stop_all
+    rm -rf "$STACK_DIR"
+}
+trap cleanup EXIT
+stack_init
+GATEWAY_PORT=$(stack_free_port)
+stack_start_kafka || exit 1
+export JWT_HS256_SECRET=bench-secret-0123456789abcdef0123456789 BIND_ADDR=127.0.0.1 LOG_LEVEL=warn
+export KAFKA_FETCH_WAIT_MAX_MS=10 KAFKA_LINGER_MS=2
+stack_spawn gateway "$BUILD_DIR/bin/gateway"
+stack_wait_port "$GATEWAY_PORT" 30 || exit 1
+until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$GATEWAY_PORT/readyz")" = 200 ]; do
+    sleep 0.1
+done
+TOKEN=$("$BUILD_DIR/bin/devtoken")
+EVENT='{"type":"payment.created","source":"/bench","subject":"order-7","data":{"amount":1500,"currency":"EUR"}}'
+single="$STACK_DIR/single.lua"
+batch="$STACK_DIR/batch.lua"
+{
+    echo 'wrk.method = "POST"'
+    echo 'wrk.headers["Content-Type"] = "application/json"'
+    echo "wrk.headers[\"Authorization\"] = \"Bearer $TOKEN\""
+    printf 'wrk.body = [==[%s]==]\n' "$EVENT"
+} >"$single"
+{
+    echo 'wrk.method = "POST"'
+    echo 'wrk.headers["Content-Type"] = "application/json"'
+    echo "wrk.headers[\"Authorization\"] = \"Bearer $TOKEN\""
+    printf 'wrk.body = [==[['
+    for i in $(seq 1 100); do
+        printf '%s%s' "$EVENT" "$([ "$i" -lt 100 ] && echo ,)"
+    done
+    printf ']]==]\n'
+} >"$batch"
+
+measure() { # measure <connections> <script>: "<req/s> <p50 ms> <p99 ms> <non-2xx>"
+    wrk -t1 -c"$1" -d"${SECS}s" --latency -s "$2" "http://127.0.0.1:$GATEWAY_PORT/events" 2>&1 |
+        awk 'function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0;
+                             if (v ~ /s$/) return v * 1000; return v }
+             /Requests\/sec:/ { rps = $2 } $1 == "50%" { p50 = ms($2) } $1 == "99%" { p99 = ms($2) }
+             /Non-2xx/ { bad = $NF } END { printf "%d %.3f %.3f %d\n", rps, p50, p99, bad + 0 }'
+}
+
+measure 8 "$single" >/dev/null # warm-up
+set -- $(measure 128 "$single")
+echo "BENCH gateway_single_events_per_sec $1 events/s"
+echo "BENCH gateway_single_p50_saturated $2 ms"
+echo "BENCH gateway_single_p99_saturated $3 ms"
+[ "$4" = 0 ] || echo "bench: $4 non-2xx answers" >&2
+set -- $(measure 4 "$single")
+echo "BENCH gateway_single_low_load_per_sec $1 events/s"
+echo "BENCH gateway_single_p50_low_load $2 ms"
+echo "BENCH gateway_single_p99_low_load $3 ms"
+set -- $(measure 8 "$batch")
+echo "BENCH gateway_batch100_events_per_sec $(($1 * 100)) events/s"
+echo "BENCH gateway_batch100_p99 $3 ms"
+# the reference: kcat producing the same events to the same broker
+n=200000
+yes "$EVENT" | head -n "$n" >"$STACK_DIR/events.ndjson"
+start=$(date +%s.%N)
+kcat -P -b "$KAFKA_BROKERS" -t events -X linger.ms=2 -X enable.idempotence=true \
+    -l "$STACK_DIR/events.ndjson" 2>/dev/null
+end=$(date +%s.%N)
+echo "BENCH kcat_reference_events_per_sec $(awk -v n="$n" -v a="$start" -v b="$end" 'BEGIN { printf "%d", n / (b - a) }') events/s"
+echo "BENCH gateway_target_single_events_per_sec 30000 events/s"
