@@ -5,6 +5,7 @@
 #include "cm/avro.h"
 
 #include "cm/mem.h"
+#include "cm/verrors.h"
 
 #include <avro.h>
 #include <math.h>
@@ -14,7 +15,6 @@
 #include <string.h>
 
 #define MAX_DEPTH 64
-#define PTR_MAX 512
 
 struct cm_avro_schema {
     avro_schema_t schema;
@@ -121,57 +121,8 @@ void cm_avro_schema_free(struct cm_avro_schema *s)
 
 struct walk {
     const struct cm_avro_schema *s;
-    json_t *errors;
-    size_t max_errors, nerrors;
-    int failed;
-    const char *prefix;
-    char ptr[PTR_MAX];
-    size_t plen;
+    struct cm_verrors e;
 };
-
-static void werr(struct walk *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void werr(struct walk *w, const char *fmt, ...)
-{
-    w->failed = 1;
-    if (!w->errors || w->nerrors >= w->max_errors) {
-        return;
-    }
-    char msg[256], line[PTR_MAX + 300];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    snprintf(line, sizeof(line), "%s%s: %s", w->prefix ? w->prefix : "",
-             w->plen || (w->prefix && *w->prefix) ? w->ptr : "/", msg);
-    json_array_append_new(w->errors, json_string(line));
-    w->nerrors++;
-}
-
-static size_t push(struct walk *w, const char *seg)
-{
-    size_t saved = w->plen;
-    if (w->plen + 2 >= PTR_MAX) {
-        return saved;
-    }
-    w->ptr[w->plen++] = '/';
-    for (const char *p = seg; *p && w->plen + 3 < PTR_MAX; p++) {
-        if (*p == '~' || *p == '/') {
-            w->ptr[w->plen++] = '~';
-            w->ptr[w->plen++] = *p == '~' ? '0' : '1';
-        } else {
-            w->ptr[w->plen++] = *p;
-        }
-    }
-    w->ptr[w->plen] = '\0';
-    return saved;
-}
-
-static void pop(struct walk *w, size_t saved)
-{
-    w->plen = saved;
-    w->ptr[saved] = '\0';
-}
 
 static avro_schema_t deref(avro_schema_t t)
 {
@@ -227,7 +178,7 @@ static void walk_record(struct walk *w, avro_schema_t t, const json_t *v, avro_v
                         int depth)
 {
     if (!json_is_object(v)) {
-        werr(w, "must be an object (record %s)", avro_schema_name(t));
+        cm_verrors_add(&w->e, "must be an object (record %s)", avro_schema_name(t));
         return;
     }
     char full[256];
@@ -242,9 +193,9 @@ static void walk_record(struct walk *w, avro_schema_t t, const json_t *v, avro_v
             snprintf(key, sizeof(key), "%s\n%s", full, fname);
             fv = json_object_get(w->s->defaults, key);
             if (!fv) {
-                size_t saved = push(w, fname);
-                werr(w, "required field is missing");
-                pop(w, saved);
+                size_t saved = cm_verrors_push(&w->e, fname);
+                cm_verrors_add(&w->e, "required field is missing");
+                cm_verrors_pop(&w->e, saved);
                 continue;
             }
         }
@@ -252,9 +203,9 @@ static void walk_record(struct walk *w, avro_schema_t t, const json_t *v, avro_v
         if (out && avro_value_get_by_index(out, i, &field, NULL) == 0) {
             fout = &field;
         }
-        size_t saved = push(w, fname);
+        size_t saved = cm_verrors_push(&w->e, fname);
         walk_value(w, ft, fv, fout, depth + 1);
-        pop(w, saved);
+        cm_verrors_pop(&w->e, saved);
     }
     const char *k;
     json_t *x;
@@ -265,9 +216,9 @@ static void walk_record(struct walk *w, avro_schema_t t, const json_t *v, avro_v
             known = strcmp(avro_schema_record_field_name(t, (int)i), k) == 0;
         }
         if (!known) {
-            size_t saved = push(w, k);
-            werr(w, "is not a field of record %s", avro_schema_name(t));
-            pop(w, saved);
+            size_t saved = cm_verrors_push(&w->e, k);
+            cm_verrors_add(&w->e, "is not a field of record %s", avro_schema_name(t));
+            cm_verrors_pop(&w->e, saved);
         }
     }
 }
@@ -286,11 +237,11 @@ static void walk_union(struct walk *w, avro_schema_t t, const json_t *v, avro_va
                 return;
             }
         }
-        werr(w, "null is not a branch of this union");
+        cm_verrors_add(&w->e, "null is not a branch of this union");
         return;
     }
     if (!json_is_object(v) || json_object_size(v) != 1) {
-        werr(w, "a union value is null or {\"<type>\": value}");
+        cm_verrors_add(&w->e, "a union value is null or {\"<type>\": value}");
         return;
     }
     const char *name = json_object_iter_key(json_object_iter((json_t *)v));
@@ -305,34 +256,34 @@ static void walk_union(struct walk *w, avro_schema_t t, const json_t *v, avro_va
             if (out && avro_value_set_branch(out, (int)i, &bv) == 0) {
                 bout = &bv;
             }
-            size_t saved = push(w, name);
+            size_t saved = cm_verrors_push(&w->e, name);
             walk_value(w, b, inner, bout, depth + 1);
-            pop(w, saved);
+            cm_verrors_pop(&w->e, saved);
             return;
         }
     }
-    werr(w, "'%.80s' is not a branch of this union", name);
+    cm_verrors_add(&w->e, "'%.80s' is not a branch of this union", name);
 }
 
 static void walk_value(struct walk *w, avro_schema_t t, const json_t *v, avro_value_t *out,
                        int depth)
 {
     if (depth > MAX_DEPTH) {
-        werr(w, "value nested too deeply");
+        cm_verrors_add(&w->e, "value nested too deeply");
         return;
     }
     t = deref(t);
     switch (avro_typeof(t)) {
     case AVRO_NULL:
         if (!json_is_null(v)) {
-            werr(w, "must be null");
+            cm_verrors_add(&w->e, "must be null");
         } else if (out) {
             avro_value_set_null(out);
         }
         return;
     case AVRO_BOOLEAN:
         if (!json_is_boolean(v)) {
-            werr(w, "must be a boolean");
+            cm_verrors_add(&w->e, "must be a boolean");
         } else if (out) {
             avro_value_set_boolean(out, json_is_true(v));
         }
@@ -340,14 +291,14 @@ static void walk_value(struct walk *w, avro_schema_t t, const json_t *v, avro_va
     case AVRO_INT32:
         if (!json_is_integer(v) || json_integer_value(v) < INT32_MIN ||
             json_integer_value(v) > INT32_MAX) {
-            werr(w, "must be a 32-bit integer");
+            cm_verrors_add(&w->e, "must be a 32-bit integer");
         } else if (out) {
             avro_value_set_int(out, (int32_t)json_integer_value(v));
         }
         return;
     case AVRO_INT64:
         if (!json_is_integer(v)) {
-            werr(w, "must be an integer");
+            cm_verrors_add(&w->e, "must be an integer");
         } else if (out) {
             avro_value_set_long(out, json_integer_value(v));
         }
@@ -355,7 +306,7 @@ static void walk_value(struct walk *w, avro_schema_t t, const json_t *v, avro_va
     case AVRO_FLOAT:
     case AVRO_DOUBLE:
         if (!json_is_number(v)) {
-            werr(w, "must be a number");
+            cm_verrors_add(&w->e, "must be a number");
         } else if (out && avro_typeof(t) == AVRO_FLOAT) {
             avro_value_set_float(out, (float)json_number_value(v));
         } else if (out) {
@@ -364,7 +315,7 @@ static void walk_value(struct walk *w, avro_schema_t t, const json_t *v, avro_va
         return;
     case AVRO_STRING:
         if (!json_is_string(v)) {
-            werr(w, "must be a string");
+            cm_verrors_add(&w->e, "must be a string");
         } else if (out) {
             avro_value_set_string_len(out, json_string_value(v), json_string_length(v) + 1);
         }
@@ -374,9 +325,9 @@ static void walk_value(struct walk *w, avro_schema_t t, const json_t *v, avro_va
         unsigned char *bytes = NULL;
         long n = json_is_string(v) ? latin1_bytes(v, &bytes) : -1;
         if (n < 0) {
-            werr(w, "must be a string of code points 0 to 255 (Avro's JSON form of bytes)");
+            cm_verrors_add(&w->e, "must be a string of code points 0 to 255 (Avro's JSON form of bytes)");
         } else if (avro_typeof(t) == AVRO_FIXED && n != avro_schema_fixed_size(t)) {
-            werr(w, "must be exactly %lld bytes", (long long)avro_schema_fixed_size(t));
+            cm_verrors_add(&w->e, "must be exactly %lld bytes", (long long)avro_schema_fixed_size(t));
         } else if (out && avro_typeof(t) == AVRO_FIXED) {
             avro_value_set_fixed(out, bytes, (size_t)n);
         } else if (out) {
@@ -388,7 +339,7 @@ static void walk_value(struct walk *w, avro_schema_t t, const json_t *v, avro_va
     case AVRO_ENUM: {
         int idx = json_is_string(v) ? avro_schema_enum_get_by_name(t, json_string_value(v)) : -1;
         if (idx < 0) {
-            werr(w, "must be a symbol of enum %s", avro_schema_name(t));
+            cm_verrors_add(&w->e, "must be a symbol of enum %s", avro_schema_name(t));
         } else if (out) {
             avro_value_set_enum(out, idx);
         }
@@ -396,7 +347,7 @@ static void walk_value(struct walk *w, avro_schema_t t, const json_t *v, avro_va
     }
     case AVRO_ARRAY: {
         if (!json_is_array(v)) {
-            werr(w, "must be an array");
+            cm_verrors_add(&w->e, "must be an array");
             return;
         }
         size_t i;
@@ -409,15 +360,15 @@ static void walk_value(struct walk *w, avro_schema_t t, const json_t *v, avro_va
             }
             char idx[24];
             snprintf(idx, sizeof(idx), "%zu", i);
-            size_t saved = push(w, idx);
+            size_t saved = cm_verrors_push(&w->e, idx);
             walk_value(w, avro_schema_array_items(t), x, iout, depth + 1);
-            pop(w, saved);
+            cm_verrors_pop(&w->e, saved);
         }
         return;
     }
     case AVRO_MAP: {
         if (!json_is_object(v)) {
-            werr(w, "must be an object (map)");
+            cm_verrors_add(&w->e, "must be an object (map)");
             return;
         }
         const char *k;
@@ -428,9 +379,9 @@ static void walk_value(struct walk *w, avro_schema_t t, const json_t *v, avro_va
             if (out && avro_value_add(out, k, &item, NULL, NULL) == 0) {
                 iout = &item;
             }
-            size_t saved = push(w, k);
+            size_t saved = cm_verrors_push(&w->e, k);
             walk_value(w, avro_schema_map_values(t), x, iout, depth + 1);
-            pop(w, saved);
+            cm_verrors_pop(&w->e, saved);
         }
         return;
     }
@@ -441,7 +392,7 @@ static void walk_value(struct walk *w, avro_schema_t t, const json_t *v, avro_va
         walk_union(w, t, v, out, depth);
         return;
     default:
-        werr(w, "unsupported Avro type");
+        cm_verrors_add(&w->e, "unsupported Avro type");
         return;
     }
 }
@@ -449,9 +400,10 @@ static void walk_value(struct walk *w, avro_schema_t t, const json_t *v, avro_va
 int cm_avro_validate(const struct cm_avro_schema *s, const json_t *value, const char *prefix,
                      json_t *errors, size_t max_errors)
 {
-    struct walk w = {s, errors, max_errors ? max_errors : 1, 0, 0, prefix, {0}, 0};
+    struct walk w = {s, {0}};
+    cm_verrors_init(&w.e, errors, max_errors, prefix);
     walk_value(&w, s->schema, value, NULL, 0);
-    return !w.failed;
+    return !w.e.failed;
 }
 
 unsigned char *cm_avro_encode(const struct cm_avro_schema *s, const json_t *value, int schema_id,
@@ -463,11 +415,12 @@ unsigned char *cm_avro_encode(const struct cm_avro_schema *s, const json_t *valu
         return NULL;
     }
     json_t *errors = json_array();
-    struct walk w = {s, errors, 1, 0, 0, NULL, {0}, 0};
+    struct walk w = {s, {0}};
+    cm_verrors_init(&w.e, errors, 1, NULL);
     walk_value(&w, s->schema, value, &v, 0);
     unsigned char *buf = NULL;
     size_t size = 0;
-    if (w.failed) {
+    if (w.e.failed) {
         snprintf(err, errlen, "%s", json_string_value(json_array_get(errors, 0)));
     } else if (avro_value_sizeof(&v, &size) != 0) {
         snprintf(err, errlen, "%s", avro_strerror());

@@ -11,6 +11,7 @@
 #include "cm/mem.h"
 #include "cm/text.h"
 #include "cm/timeutil.h"
+#include "cm/verrors.h"
 
 #include <math.h>
 #include <pcre2.h>
@@ -21,7 +22,6 @@
 #include <string.h>
 
 #define MAX_DEPTH 128
-#define PTR_MAX 1024
 
 struct slot {
     const json_t *node;
@@ -472,79 +472,18 @@ int cm_json_equal_values(const json_t *a, const json_t *b)
 
 struct vctx {
     const struct cm_jsonschema *s;
-    json_t *errors; /* NULL: probe, stop at the first failure */
-    size_t max_errors;
-    size_t nerrors;
-    int failed;
-    char ptr[PTR_MAX];
-    size_t plen;
-    const char *prefix;
+    struct cm_verrors e;
 };
-
-static void verr(struct vctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void verr(struct vctx *c, const char *fmt, ...)
-{
-    c->failed = 1;
-    if (!c->errors || c->nerrors >= c->max_errors) {
-        return;
-    }
-    char msg[256], line[PTR_MAX + 300];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    snprintf(line, sizeof(line), "%s%s: %s", c->prefix ? c->prefix : "",
-             c->plen || (c->prefix && *c->prefix) ? c->ptr : "/", msg);
-    json_array_append_new(c->errors, json_string(line));
-    c->nerrors++;
-}
-
-static int stop(const struct vctx *c)
-{
-    return c->failed && (!c->errors || c->nerrors >= c->max_errors);
-}
-
-static size_t push(struct vctx *c, const char *seg)
-{
-    size_t saved = c->plen;
-    if (c->plen + 2 >= PTR_MAX) {
-        return saved;
-    }
-    c->ptr[c->plen++] = '/';
-    for (const char *p = seg; *p && c->plen + 3 < PTR_MAX; p++) {
-        if (*p == '~' || *p == '/') {
-            c->ptr[c->plen++] = '~';
-            c->ptr[c->plen++] = *p == '~' ? '0' : '1';
-        } else {
-            c->ptr[c->plen++] = *p;
-        }
-    }
-    c->ptr[c->plen] = '\0';
-    return saved;
-}
-
-static size_t push_index(struct vctx *c, size_t i)
-{
-    char buf[24];
-    snprintf(buf, sizeof(buf), "%zu", i);
-    return push(c, buf);
-}
-
-static void pop(struct vctx *c, size_t saved)
-{
-    c->plen = saved;
-    c->ptr[saved] = '\0';
-}
 
 static void validate(struct vctx *c, const json_t *schema, const json_t *inst, int depth);
 
 /* Runs a subschema as a probe: 1 when inst is valid, without recording errors. */
 static int probe(struct vctx *c, const json_t *schema, const json_t *inst, int depth)
 {
-    struct vctx p = {c->s, NULL, 0, 0, 0, {0}, 0, NULL};
+    struct vctx p = {c->s, {0}};
+    cm_verrors_init(&p.e, NULL, 0, NULL);
     validate(&p, schema, inst, depth + 1);
-    return !p.failed;
+    return !p.e.failed;
 }
 
 static int type_matches(const char *t, const json_t *inst)
@@ -844,18 +783,18 @@ static void check_number(struct vctx *c, const json_t *sch, const json_t *inst)
     double x = json_number_value(inst);
     const json_t *k;
     if ((k = json_object_get(sch, "minimum")) && json_is_number(k) && x < json_number_value(k)) {
-        verr(c, "must be >= %g", json_number_value(k));
+        cm_verrors_add(&c->e, "must be >= %g", json_number_value(k));
     }
     if ((k = json_object_get(sch, "maximum")) && json_is_number(k) && x > json_number_value(k)) {
-        verr(c, "must be <= %g", json_number_value(k));
+        cm_verrors_add(&c->e, "must be <= %g", json_number_value(k));
     }
     if ((k = json_object_get(sch, "exclusiveMinimum")) && json_is_number(k) &&
         x <= json_number_value(k)) {
-        verr(c, "must be > %g", json_number_value(k));
+        cm_verrors_add(&c->e, "must be > %g", json_number_value(k));
     }
     if ((k = json_object_get(sch, "exclusiveMaximum")) && json_is_number(k) &&
         x >= json_number_value(k)) {
-        verr(c, "must be < %g", json_number_value(k));
+        cm_verrors_add(&c->e, "must be < %g", json_number_value(k));
     }
     if ((k = json_object_get(sch, "multipleOf")) && json_is_number(k) && json_number_value(k) > 0) {
         double m = json_number_value(k);
@@ -867,7 +806,7 @@ static void check_number(struct vctx *c, const json_t *sch, const json_t *inst)
             ok = isfinite(q) && fabs(q - nearbyint(q)) < 1e-9 * fmax(1.0, fabs(q));
         }
         if (!ok) {
-            verr(c, "must be a multiple of %g", m);
+            cm_verrors_add(&c->e, "must be a multiple of %g", m);
         }
     }
 }
@@ -880,19 +819,19 @@ static void check_string(struct vctx *c, const json_t *sch, const json_t *inst)
     size_t len = utf8_length(v, n);
     if ((k = json_object_get(sch, "minLength")) && json_is_integer(k) &&
         (json_int_t)len < json_integer_value(k)) {
-        verr(c, "must be at least %lld characters", (long long)json_integer_value(k));
+        cm_verrors_add(&c->e, "must be at least %lld characters", (long long)json_integer_value(k));
     }
     if ((k = json_object_get(sch, "maxLength")) && json_is_integer(k) &&
         (json_int_t)len > json_integer_value(k)) {
-        verr(c, "must be at most %lld characters", (long long)json_integer_value(k));
+        cm_verrors_add(&c->e, "must be at most %lld characters", (long long)json_integer_value(k));
     }
     const char *pattern = json_string_value(json_object_get(sch, "pattern"));
     if (pattern && !regex_search(c->s, pattern, v, n)) {
-        verr(c, "must match pattern '%.80s'", pattern);
+        cm_verrors_add(&c->e, "must match pattern '%.80s'", pattern);
     }
     const char *fmt = json_string_value(json_object_get(sch, "format"));
     if (fmt && !memchr(v, '\0', n) && !format_ok(c->s, fmt, v)) {
-        verr(c, "must be a valid %s", fmt);
+        cm_verrors_add(&c->e, "must be a valid %s", fmt);
     }
 }
 
@@ -902,17 +841,17 @@ static void check_array(struct vctx *c, const json_t *sch, const json_t *inst, i
     const json_t *k;
     if ((k = json_object_get(sch, "minItems")) && json_is_integer(k) &&
         (json_int_t)n < json_integer_value(k)) {
-        verr(c, "must have at least %lld items", (long long)json_integer_value(k));
+        cm_verrors_add(&c->e, "must have at least %lld items", (long long)json_integer_value(k));
     }
     if ((k = json_object_get(sch, "maxItems")) && json_is_integer(k) &&
         (json_int_t)n > json_integer_value(k)) {
-        verr(c, "must have at most %lld items", (long long)json_integer_value(k));
+        cm_verrors_add(&c->e, "must have at most %lld items", (long long)json_integer_value(k));
     }
     if (json_is_true(json_object_get(sch, "uniqueItems"))) {
-        for (size_t i = 0; i < n && !stop(c); i++) {
+        for (size_t i = 0; i < n && !cm_verrors_done(&c->e); i++) {
             for (size_t j = i + 1; j < n; j++) {
                 if (cm_json_equal_values(json_array_get(inst, i), json_array_get(inst, j))) {
-                    verr(c, "items %zu and %zu are equal; items must be unique", i, j);
+                    cm_verrors_add(&c->e, "items %zu and %zu are equal; items must be unique", i, j);
                     break;
                 }
             }
@@ -922,19 +861,19 @@ static void check_array(struct vctx *c, const json_t *sch, const json_t *inst, i
     if (json_is_array(items)) {
         size_t ni = json_array_size(items);
         const json_t *extra = json_object_get(sch, "additionalItems");
-        for (size_t i = 0; i < n && !stop(c); i++) {
+        for (size_t i = 0; i < n && !cm_verrors_done(&c->e); i++) {
             const json_t *sub = i < ni ? json_array_get(items, i) : extra;
             if (sub) {
-                size_t saved = push_index(c, i);
+                size_t saved = cm_verrors_push_index(&c->e, i);
                 validate(c, sub, json_array_get(inst, i), depth + 1);
-                pop(c, saved);
+                cm_verrors_pop(&c->e, saved);
             }
         }
     } else if (items) {
-        for (size_t i = 0; i < n && !stop(c); i++) {
-            size_t saved = push_index(c, i);
+        for (size_t i = 0; i < n && !cm_verrors_done(&c->e); i++) {
+            size_t saved = cm_verrors_push_index(&c->e, i);
             validate(c, items, json_array_get(inst, i), depth + 1);
-            pop(c, saved);
+            cm_verrors_pop(&c->e, saved);
         }
     }
     const json_t *contains = json_object_get(sch, "contains");
@@ -947,10 +886,10 @@ static void check_array(struct vctx *c, const json_t *sch, const json_t *inst, i
         const json_t *maxc = json_object_get(sch, "maxContains");
         json_int_t min = json_is_integer(minc) ? json_integer_value(minc) : 1;
         if ((json_int_t)matches < min) {
-            verr(c, "must contain at least %lld matching items", (long long)min);
+            cm_verrors_add(&c->e, "must contain at least %lld matching items", (long long)min);
         }
         if (json_is_integer(maxc) && (json_int_t)matches > json_integer_value(maxc)) {
-            verr(c, "must contain at most %lld matching items", (long long)json_integer_value(maxc));
+            cm_verrors_add(&c->e, "must contain at most %lld matching items", (long long)json_integer_value(maxc));
         }
     }
 }
@@ -961,18 +900,18 @@ static void check_object(struct vctx *c, const json_t *sch, const json_t *inst, 
     size_t n = json_object_size(inst);
     if ((k = json_object_get(sch, "minProperties")) && json_is_integer(k) &&
         (json_int_t)n < json_integer_value(k)) {
-        verr(c, "must have at least %lld properties", (long long)json_integer_value(k));
+        cm_verrors_add(&c->e, "must have at least %lld properties", (long long)json_integer_value(k));
     }
     if ((k = json_object_get(sch, "maxProperties")) && json_is_integer(k) &&
         (json_int_t)n > json_integer_value(k)) {
-        verr(c, "must have at most %lld properties", (long long)json_integer_value(k));
+        cm_verrors_add(&c->e, "must have at most %lld properties", (long long)json_integer_value(k));
     }
     size_t i;
     const json_t *r;
     json_array_foreach(json_object_get(sch, "required"), i, r)
     {
         if (json_is_string(r) && !json_object_get(inst, json_string_value(r))) {
-            verr(c, "'%.80s' is required", json_string_value(r));
+            cm_verrors_add(&c->e, "'%.80s' is required", json_string_value(r));
         }
     }
     const json_t *props = json_object_get(sch, "properties");
@@ -986,10 +925,10 @@ static void check_object(struct vctx *c, const json_t *sch, const json_t *inst, 
     json_t *val;
     json_object_foreach((json_t *)inst, name, val)
     {
-        if (stop(c)) {
+        if (cm_verrors_done(&c->e)) {
             break;
         }
-        size_t saved = push(c, name);
+        size_t saved = cm_verrors_push(&c->e, name);
         int matched = 0;
         const json_t *ps = json_object_get(props, name);
         if (ps) {
@@ -1007,16 +946,16 @@ static void check_object(struct vctx *c, const json_t *sch, const json_t *inst, 
         }
         if (!matched && addl) {
             if (json_is_false(addl)) {
-                verr(c, "additional property '%.80s' is not allowed", name);
+                cm_verrors_add(&c->e, "additional property '%.80s' is not allowed", name);
             } else {
                 validate(c, addl, val, depth + 1);
             }
         }
-        pop(c, saved);
+        cm_verrors_pop(&c->e, saved);
         if (pnames) {
             json_t *key = json_string(name);
             if (!probe(c, pnames, key, depth)) {
-                verr(c, "property name '%.80s' is not allowed", name);
+                cm_verrors_add(&c->e, "property name '%.80s' is not allowed", name);
             }
             json_decref(key);
         }
@@ -1029,7 +968,7 @@ static void check_object(struct vctx *c, const json_t *sch, const json_t *inst, 
         json_array_foreach(reqs, j, req)
         {
             if (json_is_string(req) && !json_object_get(inst, json_string_value(req))) {
-                verr(c, "'%.80s' is required when '%.80s' is present", json_string_value(req),
+                cm_verrors_add(&c->e, "'%.80s' is required when '%.80s' is present", json_string_value(req),
                      name);
             }
         }
@@ -1044,18 +983,18 @@ static void check_object(struct vctx *c, const json_t *sch, const json_t *inst, 
 
 static void validate(struct vctx *c, const json_t *sch, const json_t *inst, int depth)
 {
-    if (stop(c)) {
+    if (cm_verrors_done(&c->e)) {
         return;
     }
     if (depth > MAX_DEPTH) {
-        verr(c, "schema recursion too deep");
+        cm_verrors_add(&c->e, "schema recursion too deep");
         return;
     }
     if (json_is_true(sch)) {
         return;
     }
     if (json_is_false(sch)) {
-        verr(c, "no value is allowed here");
+        cm_verrors_add(&c->e, "no value is allowed here");
         return;
     }
     if (!json_is_object(sch)) {
@@ -1070,7 +1009,7 @@ static void validate(struct vctx *c, const json_t *sch, const json_t *inst, int 
     }
     const json_t *type = json_object_get(sch, "type");
     if (json_is_string(type) && !type_matches(json_string_value(type), inst)) {
-        verr(c, "must be of type %s", json_string_value(type));
+        cm_verrors_add(&c->e, "must be of type %s", json_string_value(type));
         return;
     }
     if (json_is_array(type)) {
@@ -1082,7 +1021,7 @@ static void validate(struct vctx *c, const json_t *sch, const json_t *inst, int 
             ok |= json_is_string(t) && type_matches(json_string_value(t), inst);
         }
         if (!ok) {
-            verr(c, "has the wrong type");
+            cm_verrors_add(&c->e, "has the wrong type");
             return;
         }
     }
@@ -1096,12 +1035,12 @@ static void validate(struct vctx *c, const json_t *sch, const json_t *inst, int 
             ok |= cm_json_equal_values(v, inst);
         }
         if (!ok) {
-            verr(c, "must be one of the enumerated values");
+            cm_verrors_add(&c->e, "must be one of the enumerated values");
         }
     }
     const json_t *cst = json_object_get(sch, "const");
     if (cst && !cm_json_equal_values(cst, inst)) {
-        verr(c, "must equal the constant");
+        cm_verrors_add(&c->e, "must equal the constant");
     }
     if (json_is_number(inst)) {
         check_number(c, sch, inst);
@@ -1129,7 +1068,7 @@ static void validate(struct vctx *c, const json_t *sch, const json_t *inst, int 
             }
         }
         if (!ok) {
-            verr(c, "must match at least one schema of anyOf");
+            cm_verrors_add(&c->e, "must match at least one schema of anyOf");
         }
     }
     const json_t *one = json_object_get(sch, "oneOf");
@@ -1140,12 +1079,12 @@ static void validate(struct vctx *c, const json_t *sch, const json_t *inst, int 
             matches += (size_t)probe(c, sub, inst, depth);
         }
         if (matches != 1) {
-            verr(c, "must match exactly one schema of oneOf (matched %zu)", matches);
+            cm_verrors_add(&c->e, "must match exactly one schema of oneOf (matched %zu)", matches);
         }
     }
     const json_t *nt = json_object_get(sch, "not");
     if (nt && probe(c, nt, inst, depth)) {
-        verr(c, "must not match the schema in not");
+        cm_verrors_add(&c->e, "must not match the schema in not");
     }
     const json_t *cond = json_object_get(sch, "if");
     if (cond) {
@@ -1160,7 +1099,8 @@ static void validate(struct vctx *c, const json_t *sch, const json_t *inst, int 
 int cm_jsonschema_validate(const struct cm_jsonschema *s, const json_t *instance, const char *prefix,
                            json_t *errors, size_t max_errors)
 {
-    struct vctx c = {s, errors, max_errors ? max_errors : 1, 0, 0, {0}, 0, prefix};
+    struct vctx c = {s, {0}};
+    cm_verrors_init(&c.e, errors, max_errors, prefix);
     validate(&c, s->root, instance, 0);
-    return !c.failed;
+    return !c.e.failed;
 }
