@@ -14,13 +14,22 @@ stack_log() {
     printf '%s stack: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2
 }
 
-# Prints a free TCP port on 127.0.0.1 (nothing listens there now, and not handed out before by
-# this shell: the ports of one stack are chosen before anything binds them).
+# Prints a free TCP port on 127.0.0.1 (nothing listens there now, and not handed out before in
+# this stack: its ports are chosen before anything binds them).
 stack_free_port() {
     local port given
     given=$(cat "${STACK_DIR:-/tmp}/.ports" 2>/dev/null)
+    # Stay out of the kernel's ephemeral range: outgoing connections (and the development broker,
+    # which binds port 0) take ports from it, and could take ours before we bind them.
+    local lo=32768 hi=60999 base span
+    read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+    if ((lo > 12000)); then
+        base=10000 span=$((lo - 10000))
+    else
+        base=$((hi + 1)) span=$((65535 - hi))
+    fi
     while :; do
-        port=$((20000 + RANDOM % 40000))
+        port=$((base + RANDOM % span))
         case " $given " in *" $port "*) continue ;; esac
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             [ -n "${STACK_DIR:-}" ] && [ -d "$STACK_DIR" ] && echo -n " $port" >>"$STACK_DIR/.ports"

@@ -159,6 +159,22 @@ static enum gw_auth_result check_claims(const struct gw_auth *a, const json_t *c
     }
     snprintf(out->tenant, sizeof(out->tenant), "%s", tenant ? json_string_value(tenant) : "");
     snprintf(out->subject, sizeof(out->subject), "%s", sub ? sub : "");
+    const json_t *scope = json_object_get(c, "scope");
+    const json_t *scp = json_object_get(c, "scp");
+    if (json_is_string(scope)) {
+        snprintf(out->scopes, sizeof(out->scopes), "%s", json_string_value(scope));
+    } else if (json_is_array(scp)) {
+        size_t i, pos = 0;
+        const json_t *v;
+        json_array_foreach(scp, i, v)
+        {
+            if (json_is_string(v) && pos < sizeof(out->scopes)) {
+                int n = snprintf(out->scopes + pos, sizeof(out->scopes) - pos, "%s%s",
+                                 pos ? " " : "", json_string_value(v));
+                pos += n > 0 ? (size_t)n : 0;
+            }
+        }
+    }
     return GW_AUTH_OK;
 }
 
@@ -225,4 +241,21 @@ char *gw_auth_sign_hs256(const char *secret, const char *claims_json)
     }
     jwt_free(jwt);
     return out;
+}
+
+int gw_principal_has_scope(const struct gw_principal *p, const char *scope)
+{
+    size_t n = strlen(scope);
+    const char *s = p->scopes;
+    while (*s) {
+        while (*s == ' ') {
+            s++;
+        }
+        size_t len = strcspn(s, " ");
+        if (len == n && n > 0 && strncmp(s, scope, n) == 0) {
+            return 1;
+        }
+        s += len;
+    }
+    return 0;
 }

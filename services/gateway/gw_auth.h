@@ -24,7 +24,11 @@ struct gw_auth_config {
 struct gw_principal {
     char tenant[128]; /* "" when the token carries none */
     char subject[128];
+    char scopes[512]; /* space-separated, from the "scope" string or the "scp" array */
 };
+
+/* 1 when the principal holds `scope` (an exact, whole word of its scopes). */
+int gw_principal_has_scope(const struct gw_principal *p, const char *scope);
 
 enum gw_auth_result { GW_AUTH_OK, GW_AUTH_MISSING, GW_AUTH_INVALID };
 

@@ -38,6 +38,7 @@ struct gw_ingest {
     size_t max_batch;
     struct gw_ratelimit *ratelimit;
     struct gw_idem *idem;
+    char *required_scope;
     const struct gw_auth *auth;
     struct cm_kafka_producer *producer;
     struct cm_metric *m_events;
@@ -203,6 +204,12 @@ static void on_delivery(void *opaque, const struct cm_kafka_report *r, void *ud)
     release(it->batch);
 }
 
+static double queue_depth(void *ud)
+{
+    struct gw_ingest *g = ud;
+    return (double)cm_kafka_producer_queue_len(g->producer);
+}
+
 struct gw_ingest *gw_ingest_new(const struct gw_ingest_config *cfg, const struct gw_auth *auth,
                                 struct cm_metrics *metrics)
 {
@@ -214,6 +221,9 @@ struct gw_ingest *gw_ingest_new(const struct gw_ingest_config *cfg, const struct
     g->max_batch = cfg->max_batch ? cfg->max_batch : 1000;
     g->ratelimit = cfg->ratelimit;
     g->idem = cfg->idem;
+    g->required_scope = cfg->required_scope && *cfg->required_scope
+                            ? cm_xstrdup(cfg->required_scope)
+                            : NULL;
     g->auth = auth;
     g->m_events = cm_metrics_counter(metrics, "events_total", "events by outcome and reason",
                                      "outcome,reason");
@@ -232,6 +242,8 @@ struct gw_ingest *gw_ingest_new(const struct gw_ingest_config *cfg, const struct
         gw_ingest_free(g);
         return NULL;
     }
+    cm_metrics_gauge_fn(metrics, "producer_queue_events", "events waiting for a delivery report",
+                        queue_depth, g);
     return g;
 }
 
@@ -245,10 +257,18 @@ static int authenticate(struct gw_ingest *g, struct cm_http_req *req, struct gw_
     char why[128];
     enum gw_auth_result r = gw_auth_verify(g->auth, cm_http_header(req, "Authorization"),
                                            cm_now_ms() / 1000, who, why, sizeof(why));
+    char challenge[256];
+    if (r == GW_AUTH_OK && g->required_scope && !gw_principal_has_scope(who, g->required_scope)) {
+        snprintf(challenge, sizeof(challenge),
+                 "Bearer error=\"insufficient_scope\", scope=\"%s\"", g->required_scope);
+        cm_http_add_header(req, "WWW-Authenticate", challenge);
+        count_rejected(g, "scope");
+        cm_http_respond_error(req, 403, 0, "the token lacks the scope %s", g->required_scope);
+        return 0;
+    }
     if (r == GW_AUTH_OK) {
         return 1;
     }
-    char challenge[256];
     if (r == GW_AUTH_MISSING) {
         snprintf(challenge, sizeof(challenge), "Bearer");
     } else {
@@ -532,5 +552,6 @@ void gw_ingest_free(struct gw_ingest *g)
         return;
     }
     cm_kafka_producer_free(g->producer, 5000);
+    free(g->required_scope);
     free(g);
 }

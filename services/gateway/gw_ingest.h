@@ -31,6 +31,7 @@ struct gw_ingest_config {
     size_t max_batch; /* events per request; 0 = 1000 */
     struct gw_ratelimit *ratelimit; /* borrowed; NULL = no rate limits */
     struct gw_idem *idem;           /* borrowed; NULL = no idempotency keys */
+    const char *required_scope;     /* copied; NULL or "" = any valid token may ingest */
 };
 
 /* Borrows auth (NULL = authentication disabled) and metrics; copies strings. NULL after logging

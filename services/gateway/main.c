@@ -55,6 +55,8 @@ static const struct cm_config_entry config_table[] = {
     {"JWT_AUDIENCE", CM_CFG_STRING, NULL, 0, 0, "required `aud` claim, when set", 0, 0, NULL},
     {"JWT_LEEWAY", CM_CFG_DURATION, "30s", 0, 0, "clock skew allowed on exp and nbf", 0, 3600000,
      NULL},
+    {"GATEWAY_REQUIRED_SCOPE", CM_CFG_STRING, "events:write", 0, 0,
+     "scope a token needs to ingest (in its scope or scp claim; empty = none)", 0, 0, NULL},
     {"JWT_TENANT_CLAIM", CM_CFG_STRING, "tenant", 0, 0, "claim that names the tenant", 0, 0, NULL},
 };
 
@@ -126,7 +128,7 @@ int main(int argc, char **argv)
                                   (int)cm_config_int(cfg, "GATEWAY_MAX_QUEUE"),
                                   (size_t)cm_config_int(cfg, "GATEWAY_MAX_BODY"),
                                   (size_t)cm_config_int(cfg, "GATEWAY_MAX_BATCH"), ratelimit,
-                                  idem};
+                                  idem, cm_config_str(cfg, "GATEWAY_REQUIRED_SCOPE")};
     ingest = gw_ingest_new(&ic, auth, svc.metrics);
     if (!ingest) {
         goto out;

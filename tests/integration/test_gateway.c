@@ -63,7 +63,7 @@ static void setup(void)
              audit_topic, topic);
     routes = gw_routes_parse(doc, strlen(doc), topic, err, sizeof(err));
     cr_assert_not_null(routes, "%s", err);
-    struct gw_ingest_config ic = {cm_kafka_mock_bootstraps(mock), routes, NULL, 1000, 4096, 10, NULL, NULL};
+    struct gw_ingest_config ic = {cm_kafka_mock_bootstraps(mock), routes, NULL, 1000, 4096, 10, NULL, NULL, "events:write"};
     ingest = gw_ingest_new(&ic, auth, reg);
     cr_assert_not_null(ingest);
     struct cm_http_options o = {"127.0.0.1", 0, 2, 4096, 10, reg};
@@ -71,18 +71,19 @@ static void setup(void)
     cm_http_route(srv, "POST", "/events", gw_ingest_handle, ingest);
     limiter = gw_ratelimit_new(0.01, 2); /* refills one token per 100 s: no timing in the test */
     struct gw_ingest_config lc = {cm_kafka_mock_bootstraps(mock), routes, NULL, 1000, 4096, 10,
-                                  limiter, NULL};
+                                  limiter, NULL, NULL};
     limited = gw_ingest_new(&lc, auth, reg);
     cm_http_route(srv, "POST", "/limited", gw_ingest_handle, limited);
     redis = cm_redis_new(it_env("REDIS_URL"));
     idem = gw_idem_new(redis, 60000);
     struct gw_ingest_config dc = {cm_kafka_mock_bootstraps(mock), routes, NULL, 1000, 4096, 10,
-                                  NULL, idem};
+                                  NULL, idem, NULL};
     idem_ingest = gw_ingest_new(&dc, auth, reg);
     cm_http_route(srv, "POST", "/idem", gw_ingest_handle, idem_ingest);
     cr_assert_eq(cm_http_start(srv), 0);
     char claims[256];
-    snprintf(claims, sizeof(claims), "{\"tenant\":\"acme\",\"sub\":\"t\",\"exp\":%lld}",
+    snprintf(claims, sizeof(claims),
+             "{\"tenant\":\"acme\",\"sub\":\"t\",\"scope\":\"events:read events:write\",\"exp\":%lld}",
              (long long)time(NULL) + 600);
     char *t = gw_auth_sign_hs256(SECRET, claims);
     snprintf(token, sizeof(token), "%s", t);
@@ -276,6 +277,15 @@ Test(gateway, routes_fan_out_to_every_topic_of_the_first_match)
 Test(gateway, bad_requests)
 {
     struct resp r;
+    char claims[256], no_scope[2100];
+    snprintf(claims, sizeof(claims), "{\"tenant\":\"acme\",\"scope\":\"events:read\",\"exp\":%lld}",
+             (long long)time(NULL) + 600);
+    char *t = gw_auth_sign_hs256(SECRET, claims);
+    snprintf(no_scope, sizeof(no_scope), "Bearer %s", t);
+    free(t);
+    post("application/json", no_scope, "{\"type\":\"t\",\"source\":\"/s\"}", &r);
+    cr_assert_eq(r.status, 403, "a token without events:write: %s", r.body);
+    cr_assert(strstr(r.headers, "insufficient_scope") != NULL, "%s", r.headers);
     const char *ok = "{\"type\":\"t\",\"source\":\"/s\"}";
     post("application/json", NULL, ok, &r);
     cr_assert_eq(r.status, 401);

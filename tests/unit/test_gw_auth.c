@@ -222,3 +222,26 @@ Test(gw_auth, header_forms)
                  "scheme is case-insensitive: %s", why);
     free(t);
 }
+
+Test(gw_auth, scopes)
+{
+    char *t = sign("{\"iss\":\"https://issuer.example\",\"aud\":\"events-api\",\"exp\":1795400000,"
+                   "\"scope\":\"events:read events:write\"}");
+    struct gw_principal p;
+    char why[128];
+    cr_assert_eq(verify_token(t, &p, why), GW_AUTH_OK, "%s", why);
+    cr_assert(gw_principal_has_scope(&p, "events:write"));
+    cr_assert(gw_principal_has_scope(&p, "events:read"));
+    cr_assert_not(gw_principal_has_scope(&p, "events"));
+    cr_assert_not(gw_principal_has_scope(&p, "events:writer"));
+    free(t);
+    t = sign("{\"iss\":\"https://issuer.example\",\"aud\":\"events-api\",\"exp\":1795400000,"
+             "\"scp\":[\"a\",\"events:write\"]}");
+    cr_assert_eq(verify_token(t, &p, why), GW_AUTH_OK, "%s", why);
+    cr_assert(gw_principal_has_scope(&p, "events:write"), "scp arrays count too");
+    free(t);
+    t = sign(GOOD_CLAIMS);
+    cr_assert_eq(verify_token(t, &p, why), GW_AUTH_OK, "%s", why);
+    cr_assert_not(gw_principal_has_scope(&p, "events:write"));
+    free(t);
+}
