@@ -778,6 +778,22 @@ static int format_ok(const struct cm_jsonschema *s, const char *fmt, const char 
 
 /* ---- keywords ---- */
 
+/* minLength/maxLength, minItems/maxItems, minProperties/maxProperties: `count` against the
+ * schema's lower and upper bounds named min_key and max_key, described by `what`. */
+static void check_counts(struct vctx *c, const json_t *sch, const char *min_key,
+                         const char *max_key, size_t count, const char *what)
+{
+    const json_t *lo = json_object_get(sch, min_key);
+    const json_t *hi = json_object_get(sch, max_key);
+    if (json_is_integer(lo) && (json_int_t)count < json_integer_value(lo)) {
+        cm_verrors_add(&c->e, "must have at least %lld %s", (long long)json_integer_value(lo),
+                       what);
+    }
+    if (json_is_integer(hi) && (json_int_t)count > json_integer_value(hi)) {
+        cm_verrors_add(&c->e, "must have at most %lld %s", (long long)json_integer_value(hi), what);
+    }
+}
+
 static void check_number(struct vctx *c, const json_t *sch, const json_t *inst)
 {
     double x = json_number_value(inst);
@@ -815,16 +831,8 @@ static void check_string(struct vctx *c, const json_t *sch, const json_t *inst)
 {
     const char *v = json_string_value(inst);
     size_t n = json_string_length(inst);
-    const json_t *k;
     size_t len = utf8_length(v, n);
-    if ((k = json_object_get(sch, "minLength")) && json_is_integer(k) &&
-        (json_int_t)len < json_integer_value(k)) {
-        cm_verrors_add(&c->e, "must be at least %lld characters", (long long)json_integer_value(k));
-    }
-    if ((k = json_object_get(sch, "maxLength")) && json_is_integer(k) &&
-        (json_int_t)len > json_integer_value(k)) {
-        cm_verrors_add(&c->e, "must be at most %lld characters", (long long)json_integer_value(k));
-    }
+    check_counts(c, sch, "minLength", "maxLength", len, "characters");
     const char *pattern = json_string_value(json_object_get(sch, "pattern"));
     if (pattern && !regex_search(c->s, pattern, v, n)) {
         cm_verrors_add(&c->e, "must match pattern '%.80s'", pattern);
@@ -838,15 +846,7 @@ static void check_string(struct vctx *c, const json_t *sch, const json_t *inst)
 static void check_array(struct vctx *c, const json_t *sch, const json_t *inst, int depth)
 {
     size_t n = json_array_size(inst);
-    const json_t *k;
-    if ((k = json_object_get(sch, "minItems")) && json_is_integer(k) &&
-        (json_int_t)n < json_integer_value(k)) {
-        cm_verrors_add(&c->e, "must have at least %lld items", (long long)json_integer_value(k));
-    }
-    if ((k = json_object_get(sch, "maxItems")) && json_is_integer(k) &&
-        (json_int_t)n > json_integer_value(k)) {
-        cm_verrors_add(&c->e, "must have at most %lld items", (long long)json_integer_value(k));
-    }
+    check_counts(c, sch, "minItems", "maxItems", n, "items");
     if (json_is_true(json_object_get(sch, "uniqueItems"))) {
         for (size_t i = 0; i < n && !cm_verrors_done(&c->e); i++) {
             for (size_t j = i + 1; j < n; j++) {
@@ -896,16 +896,8 @@ static void check_array(struct vctx *c, const json_t *sch, const json_t *inst, i
 
 static void check_object(struct vctx *c, const json_t *sch, const json_t *inst, int depth)
 {
-    const json_t *k;
     size_t n = json_object_size(inst);
-    if ((k = json_object_get(sch, "minProperties")) && json_is_integer(k) &&
-        (json_int_t)n < json_integer_value(k)) {
-        cm_verrors_add(&c->e, "must have at least %lld properties", (long long)json_integer_value(k));
-    }
-    if ((k = json_object_get(sch, "maxProperties")) && json_is_integer(k) &&
-        (json_int_t)n > json_integer_value(k)) {
-        cm_verrors_add(&c->e, "must have at most %lld properties", (long long)json_integer_value(k));
-    }
+    check_counts(c, sch, "minProperties", "maxProperties", n, "properties");
     size_t i;
     const json_t *r;
     json_array_foreach(json_object_get(sch, "required"), i, r)
