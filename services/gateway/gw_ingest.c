@@ -8,6 +8,7 @@
 
 #include "gw_auth.h"
 #include "gw_body.h"
+#include "gw_clientip.h"
 #include "gw_idem.h"
 #include "gw_ratelimit.h"
 #include "gw_route.h"
@@ -39,6 +40,7 @@ struct gw_ingest {
     struct gw_ratelimit *ratelimit;
     struct gw_idem *idem;
     char *required_scope;
+    const struct gw_proxies *proxies;
     const struct gw_auth *auth;
     struct cm_kafka_producer *producer;
     struct cm_metric *m_events;
@@ -221,6 +223,7 @@ struct gw_ingest *gw_ingest_new(const struct gw_ingest_config *cfg, const struct
     g->max_batch = cfg->max_batch ? cfg->max_batch : 1000;
     g->ratelimit = cfg->ratelimit;
     g->idem = cfg->idem;
+    g->proxies = cfg->proxies;
     g->required_scope = cfg->required_scope && *cfg->required_scope
                             ? cm_xstrdup(cfg->required_scope)
                             : NULL;
@@ -403,13 +406,13 @@ static void produce(struct gw_ingest *g, struct item *it, const char *const *top
 /* Takes one token per event from the tenant's (or client IP's) bucket and adds the RateLimit
  * headers; answers 429 and returns 0 when the bucket is short. */
 static int rate_ok(struct gw_ingest *g, struct cm_http_req *req, const struct gw_principal *who,
-                   size_t events)
+                   const char *clientip, size_t events)
 {
     char key[200];
     if (who->tenant[0]) {
         snprintf(key, sizeof(key), "t:%s", who->tenant);
     } else {
-        snprintf(key, sizeof(key), "ip:%s", cm_http_client_ip(req));
+        snprintf(key, sizeof(key), "ip:%s", clientip);
     }
     struct gw_rate_decision d = gw_ratelimit_take(g->ratelimit, key, (double)events, cm_monotonic_ms());
     char policy[96], state[96];
@@ -453,7 +456,10 @@ void gw_ingest_handle(struct cm_http_req *req, void *ud)
         cm_http_respond_error(req, status, 0, "%s", msg);
         return;
     }
-    if (g->ratelimit && !rate_ok(g, req, &who, body.n)) {
+    char clientip[64];
+    gw_client_ip(g->proxies, cm_http_client_ip(req), cm_http_header(req, "X-Forwarded-For"),
+                 clientip, sizeof(clientip));
+    if (g->ratelimit && !rate_ok(g, req, &who, clientip, body.n)) {
         gw_body_clear(&body);
         return;
     }
@@ -485,7 +491,7 @@ void gw_ingest_handle(struct cm_http_req *req, void *ud)
         if (!it->event) {
             refuse(it, 400, error_json(400, body.items[i].parse_error), "json");
         } else if (!g->idem || claim(g, it, &who, cm_http_header(req, "Idempotency-Key"), i)) {
-            ntopics[i] = prepare(g, it, &who, cm_http_client_ip(req), &topic_sets[i]);
+            ntopics[i] = prepare(g, it, &who, clientip, &topic_sets[i]);
         }
         any_refused |= it->status != 0;
     }

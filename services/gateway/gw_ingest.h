@@ -18,6 +18,7 @@ struct cm_metrics;
 struct gw_auth;
 struct gw_ingest;
 struct gw_idem;
+struct gw_proxies;
 struct gw_ratelimit;
 struct gw_routes;
 struct gw_schemas;
@@ -32,6 +33,7 @@ struct gw_ingest_config {
     struct gw_ratelimit *ratelimit; /* borrowed; NULL = no rate limits */
     struct gw_idem *idem;           /* borrowed; NULL = no idempotency keys */
     const char *required_scope;     /* copied; NULL or "" = any valid token may ingest */
+    const struct gw_proxies *proxies; /* borrowed; trusted proxies for X-Forwarded-For */
 };
 
 /* Borrows auth (NULL = authentication disabled) and metrics; copies strings. NULL after logging

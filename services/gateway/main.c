@@ -2,6 +2,7 @@
  * pipeline in gw_ingest.c. Shutdown: /readyz 503, stop accepting, let in-flight events get their
  * acks and answers, flush the producer. */
 #include "gw_auth.h"
+#include "gw_clientip.h"
 #include "gw_idem.h"
 #include "gw_ingest.h"
 #include "gw_ratelimit.h"
@@ -55,6 +56,9 @@ static const struct cm_config_entry config_table[] = {
     {"JWT_AUDIENCE", CM_CFG_STRING, NULL, 0, 0, "required `aud` claim, when set", 0, 0, NULL},
     {"JWT_LEEWAY", CM_CFG_DURATION, "30s", 0, 0, "clock skew allowed on exp and nbf", 0, 3600000,
      NULL},
+    {"GATEWAY_TRUSTED_PROXIES", CM_CFG_STRING, NULL, 0, 0,
+     "proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For is believed", 0, 0,
+     NULL},
     {"GATEWAY_REQUIRED_SCOPE", CM_CFG_STRING, "events:write", 0, 0,
      "scope a token needs to ingest (in its scope or scp claim; empty = none)", 0, 0, NULL},
     {"JWT_TENANT_CLAIM", CM_CFG_STRING, "tenant", 0, 0, "claim that names the tenant", 0, 0, NULL},
@@ -74,6 +78,7 @@ int main(int argc, char **argv)
     struct gw_ratelimit *ratelimit = NULL;
     struct cm_redis *redis = NULL;
     struct gw_idem *idem = NULL;
+    struct gw_proxies *proxies = NULL;
     const char *secret = cm_config_str(cfg, "JWT_HS256_SECRET");
     if (cm_config_bool(cfg, "GATEWAY_AUTH_DISABLED")) {
         CM_LOG_WARN("auth_disabled", "AUTHENTICATION IS DISABLED: every request is accepted "
@@ -110,6 +115,12 @@ int main(int argc, char **argv)
             cm_config_int(cfg, "GATEWAY_SCHEMA_TTL")};
         schemas = gw_schemas_new(&sc, svc.metrics);
     }
+    char perr[256];
+    proxies = gw_proxies_parse(cm_config_str(cfg, "GATEWAY_TRUSTED_PROXIES"), perr, sizeof(perr));
+    if (!proxies) {
+        CM_LOG_ERROR("config_invalid", "GATEWAY_TRUSTED_PROXIES: %s", perr);
+        goto out;
+    }
     int64_t rate = cm_config_int(cfg, "GATEWAY_RATE_LIMIT");
     if (rate > 0) {
         int64_t burst = cm_config_int(cfg, "GATEWAY_RATE_BURST");
@@ -128,7 +139,7 @@ int main(int argc, char **argv)
                                   (int)cm_config_int(cfg, "GATEWAY_MAX_QUEUE"),
                                   (size_t)cm_config_int(cfg, "GATEWAY_MAX_BODY"),
                                   (size_t)cm_config_int(cfg, "GATEWAY_MAX_BATCH"), ratelimit,
-                                  idem, cm_config_str(cfg, "GATEWAY_REQUIRED_SCOPE")};
+                                  idem, cm_config_str(cfg, "GATEWAY_REQUIRED_SCOPE"), proxies};
     ingest = gw_ingest_new(&ic, auth, svc.metrics);
     if (!ingest) {
         goto out;
@@ -150,6 +161,7 @@ out:
     gw_schemas_free(schemas);
     gw_ratelimit_free(ratelimit);
     gw_idem_free(idem);
+    gw_proxies_free(proxies);
     cm_redis_free(redis);
     gw_routes_free(routes);
     gw_auth_free(auth);

@@ -63,7 +63,7 @@ static void setup(void)
              audit_topic, topic);
     routes = gw_routes_parse(doc, strlen(doc), topic, err, sizeof(err));
     cr_assert_not_null(routes, "%s", err);
-    struct gw_ingest_config ic = {cm_kafka_mock_bootstraps(mock), routes, NULL, 1000, 4096, 10, NULL, NULL, "events:write"};
+    struct gw_ingest_config ic = {cm_kafka_mock_bootstraps(mock), routes, NULL, 1000, 4096, 10, NULL, NULL, "events:write", NULL};
     ingest = gw_ingest_new(&ic, auth, reg);
     cr_assert_not_null(ingest);
     struct cm_http_options o = {"127.0.0.1", 0, 2, 4096, 10, reg};
@@ -71,13 +71,13 @@ static void setup(void)
     cm_http_route(srv, "POST", "/events", gw_ingest_handle, ingest);
     limiter = gw_ratelimit_new(0.01, 2); /* refills one token per 100 s: no timing in the test */
     struct gw_ingest_config lc = {cm_kafka_mock_bootstraps(mock), routes, NULL, 1000, 4096, 10,
-                                  limiter, NULL, NULL};
+                                  limiter, NULL, NULL, NULL};
     limited = gw_ingest_new(&lc, auth, reg);
     cm_http_route(srv, "POST", "/limited", gw_ingest_handle, limited);
     redis = cm_redis_new(it_env("REDIS_URL"));
     idem = gw_idem_new(redis, 60000);
     struct gw_ingest_config dc = {cm_kafka_mock_bootstraps(mock), routes, NULL, 1000, 4096, 10,
-                                  NULL, idem, NULL};
+                                  NULL, idem, NULL, NULL};
     idem_ingest = gw_ingest_new(&dc, auth, reg);
     cm_http_route(srv, "POST", "/idem", gw_ingest_handle, idem_ingest);
     cr_assert_eq(cm_http_start(srv), 0);
