@@ -5,26 +5,67 @@
 
 #include <jansson.h>
 #include <jwt.h>
+#include <openssl/bio.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+enum key_kind { KEY_NONE, KEY_RSA, KEY_EC256, KEY_EC384 };
+
 struct gw_auth {
-    char *secret;
+    char *secret; /* NULL: HS256 not accepted */
     size_t secret_len;
+    char *pem; /* NULL: no public key */
+    size_t pem_len;
+    enum key_kind kind;
     char *issuer;
     char *audience;
     int64_t leeway_s;
     char *tenant_claim;
 };
 
-struct gw_auth *gw_auth_new(const struct gw_auth_config *cfg)
+/* The kind of a PEM public key, KEY_NONE when it is not one we accept. */
+static enum key_kind key_kind_of(const char *pem)
+{
+    BIO *bio = BIO_new_mem_buf(pem, -1);
+    EVP_PKEY *key = bio ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
+    enum key_kind kind = KEY_NONE;
+    if (key && EVP_PKEY_base_id(key) == EVP_PKEY_RSA) {
+        kind = KEY_RSA;
+    } else if (key && EVP_PKEY_base_id(key) == EVP_PKEY_EC) {
+        int bits = EVP_PKEY_get_bits(key);
+        kind = bits == 256 ? KEY_EC256 : bits == 384 ? KEY_EC384 : KEY_NONE;
+    }
+    EVP_PKEY_free(key);
+    BIO_free(bio);
+    return kind;
+}
+
+struct gw_auth *gw_auth_new(const struct gw_auth_config *cfg, char *err, size_t errlen)
 {
     struct gw_auth *a = cm_xcalloc(1, sizeof(*a));
-    a->secret = cm_xstrdup(cfg->hs256_secret ? cfg->hs256_secret : "");
-    a->secret_len = strlen(a->secret);
+    if (cfg->hs256_secret && *cfg->hs256_secret) {
+        a->secret = cm_xstrdup(cfg->hs256_secret);
+        a->secret_len = strlen(a->secret);
+    }
+    if (cfg->public_key_pem && *cfg->public_key_pem) {
+        a->kind = key_kind_of(cfg->public_key_pem);
+        if (a->kind == KEY_NONE) {
+            snprintf(err, errlen, "not an RSA or EC (P-256, P-384) public key in PEM form");
+            gw_auth_free(a);
+            return NULL;
+        }
+        a->pem = cm_xstrdup(cfg->public_key_pem);
+        a->pem_len = strlen(a->pem);
+    }
+    if (!a->secret && !a->pem) {
+        snprintf(err, errlen, "no key: set an HS256 secret or a public key");
+        gw_auth_free(a);
+        return NULL;
+    }
     a->issuer = cfg->issuer ? cm_xstrdup(cfg->issuer) : NULL;
     a->audience = cfg->audience ? cm_xstrdup(cfg->audience) : NULL;
     a->leeway_s = cfg->leeway_s;
@@ -38,6 +79,7 @@ void gw_auth_free(struct gw_auth *a)
         return;
     }
     free(a->secret);
+    free(a->pem);
     free(a->issuer);
     free(a->audience);
     free(a->tenant_claim);
@@ -86,8 +128,31 @@ static enum gw_auth_result reject(char *why, size_t len, const char *msg)
     return GW_AUTH_INVALID;
 }
 
-/* Checks the header segment: JSON object with alg HS256 (and typ JWT when present). */
-static int header_ok(const char *token, size_t seglen, char *why, size_t whylen)
+/* Whether alg may be used with the configured keys: HS256 only with a secret, RS* only with an
+ * RSA key, ES256/ES384 only with an EC key of that curve size. Sets *hmac for HS256. */
+static int alg_allowed(const struct gw_auth *a, const char *alg, int *hmac)
+{
+    *hmac = 0;
+    if (strcmp(alg, "HS256") == 0) {
+        *hmac = 1;
+        return a->secret != NULL;
+    }
+    if (strcmp(alg, "RS256") == 0 || strcmp(alg, "RS384") == 0 || strcmp(alg, "RS512") == 0) {
+        return a->kind == KEY_RSA;
+    }
+    if (strcmp(alg, "ES256") == 0) {
+        return a->kind == KEY_EC256;
+    }
+    if (strcmp(alg, "ES384") == 0) {
+        return a->kind == KEY_EC384;
+    }
+    return 0;
+}
+
+/* Checks the header segment: a JSON object whose alg the configured keys allow (and typ JWT when
+ * present). Sets *hmac when the token is HS256. */
+static int header_ok(const struct gw_auth *a, const char *token, size_t seglen, int *hmac,
+                     char *why, size_t whylen)
 {
     size_t n;
     char *text = b64url_decode(token, seglen, &n);
@@ -102,7 +167,7 @@ static int header_ok(const char *token, size_t seglen, char *why, size_t whylen)
     int ok = 0;
     if (!json_is_object(h)) {
         snprintf(why, whylen, "malformed token header");
-    } else if (!alg || strcmp(alg, "HS256") != 0) {
+    } else if (!alg || !alg_allowed(a, alg, hmac)) {
         snprintf(why, whylen, "algorithm %.32s is not allowed", alg ? alg : "(missing)");
     } else if (typ && (!json_is_string(typ) || strcasecmp(json_string_value(typ), "JWT") != 0)) {
         snprintf(why, whylen, "token type is not JWT");
@@ -203,15 +268,21 @@ enum gw_auth_result gw_auth_verify(const struct gw_auth *a, const char *authoriz
     if (!dot1 || !dot2 || strchr(dot2 + 1, '.') || dot2[1] == '\0') {
         return reject(why, whylen, "malformed token");
     }
-    if (!header_ok(token, (size_t)(dot1 - token), why, whylen)) {
+    int hmac = 0;
+    if (!header_ok(a, token, (size_t)(dot1 - token), &hmac, why, whylen)) {
         return GW_AUTH_INVALID;
     }
     jwt_t *jwt = NULL;
-    if (jwt_decode(&jwt, token, (const unsigned char *)a->secret, (int)a->secret_len) != 0 || !jwt) {
+    const char *key = hmac ? a->secret : a->pem;
+    size_t keylen = hmac ? a->secret_len : a->pem_len;
+    if (jwt_decode(&jwt, token, (const unsigned char *)key, (int)keylen) != 0 || !jwt) {
         jwt_free(jwt);
         return reject(why, whylen, "signature verification failed");
     }
-    if (jwt_get_alg(jwt) != JWT_ALG_HS256) {
+    jwt_alg_t got = jwt_get_alg(jwt);
+    if (hmac ? got != JWT_ALG_HS256
+             : !(got == JWT_ALG_RS256 || got == JWT_ALG_RS384 || got == JWT_ALG_RS512 ||
+                 got == JWT_ALG_ES256 || got == JWT_ALG_ES384)) {
         jwt_free(jwt);
         return reject(why, whylen, "algorithm is not allowed");
     }

@@ -1,7 +1,9 @@
-/* gw_auth: bearer-token authentication for the gateway. libjwt 1.10 verifies HS256 signatures;
- * everything it does not check is enforced here: the algorithm allow-list (read from the token
- * header before verification, so "none" and algorithm confusion are refused), exp (required) and
- * nbf with a leeway, iss and aud when configured. The tenant comes from a configurable claim.
+/* gw_auth: bearer-token authentication for the gateway. libjwt 1.10 verifies signatures (HS256
+ * with a shared secret; RS256/RS384/RS512 or ES256/ES384 with a PEM public key); everything it
+ * does not check is enforced here: the algorithm allow-list tied to the configured key type (read
+ * from the token header before verification, so "none" and HS/RS confusion are refused), exp
+ * (required) and nbf with a leeway, iss and aud when configured. The tenant comes from a
+ * configurable claim.
  * A gw_auth is immutable after creation and safe to share between threads. */
 #ifndef GW_AUTH_H
 #define GW_AUTH_H
@@ -14,11 +16,12 @@
 struct gw_auth;
 
 struct gw_auth_config {
-    const char *hs256_secret; /* required */
+    const char *hs256_secret; /* HS256 key; NULL when only a public key is used */
     const char *issuer;       /* NULL: not checked */
     const char *audience;     /* NULL: not checked */
     int64_t leeway_s;
     const char *tenant_claim; /* e.g. "tenant" */
+    const char *public_key_pem; /* RSA or EC public key (PEM); NULL = none */
 };
 
 struct gw_principal {
@@ -32,8 +35,9 @@ int gw_principal_has_scope(const struct gw_principal *p, const char *scope);
 
 enum gw_auth_result { GW_AUTH_OK, GW_AUTH_MISSING, GW_AUTH_INVALID };
 
-/* Strings are copied. Caller frees with gw_auth_free. */
-struct gw_auth *gw_auth_new(const struct gw_auth_config *cfg);
+/* Strings are copied. Returns NULL with the reason in err when the public key is not an RSA or
+ * EC (P-256/P-384) public key, or no key at all is configured. Caller frees with gw_auth_free. */
+struct gw_auth *gw_auth_new(const struct gw_auth_config *cfg, char *err, size_t errlen);
 void gw_auth_free(struct gw_auth *a);
 
 /* Verifies an Authorization header value at time now_s (seconds). On GW_AUTH_OK fills *out; else

@@ -13,6 +13,7 @@
 #include "cm/lifecycle.h"
 #include "cm/log.h"
 #include "cm/redis.h"
+#include "cm/text.h"
 #include "cm/service.h"
 
 #include <string.h>
@@ -52,6 +53,9 @@ static const struct cm_config_entry config_table[] = {
      "accept requests without a token (development only)", 0, 0, NULL},
     {"JWT_HS256_SECRET", CM_CFG_STRING, NULL, 0, 1, "HS256 key for bearer tokens (>= 32 bytes)", 0,
      0, NULL},
+    {"JWT_PUBLIC_KEY_FILE", CM_CFG_STRING, NULL, 0, 0,
+     "PEM public key (RSA: RS256/384/512; EC P-256/P-384: ES256/ES384) for bearer tokens", 0, 0,
+     NULL},
     {"JWT_ISSUER", CM_CFG_STRING, NULL, 0, 0, "required `iss` claim, when set", 0, 0, NULL},
     {"JWT_AUDIENCE", CM_CFG_STRING, NULL, 0, 0, "required `aud` claim, when set", 0, 0, NULL},
     {"JWT_LEEWAY", CM_CFG_DURATION, "30s", 0, 0, "clock skew allowed on exp and nbf", 0, 3600000,
@@ -83,16 +87,32 @@ int main(int argc, char **argv)
     if (cm_config_bool(cfg, "GATEWAY_AUTH_DISABLED")) {
         CM_LOG_WARN("auth_disabled", "AUTHENTICATION IS DISABLED: every request is accepted "
                                      "without a token (GATEWAY_AUTH_DISABLED=true)");
-    } else if (!secret || strlen(secret) < 32) {
-        CM_LOG_ERROR("config_invalid", "JWT_HS256_SECRET: required, at least 32 bytes (or set "
-                                       "GATEWAY_AUTH_DISABLED=true for development)");
-        goto out;
     } else {
+        const char *pem_path = cm_config_str(cfg, "JWT_PUBLIC_KEY_FILE");
+        char *pem = NULL;
+        char err[300];
+        size_t pem_len = 0;
+        if (pem_path && !(pem = cm_file_read(pem_path, 65536, &pem_len, err, sizeof(err)))) {
+            CM_LOG_ERROR("config_invalid", "JWT_PUBLIC_KEY_FILE: %s", err);
+            goto out;
+        }
+        if ((!secret && !pem) || (secret && strlen(secret) < 32)) {
+            free(pem);
+            CM_LOG_ERROR("config_invalid",
+                         "JWT_HS256_SECRET: at least 32 bytes, or set JWT_PUBLIC_KEY_FILE (or "
+                         "GATEWAY_AUTH_DISABLED=true for development)");
+            goto out;
+        }
         struct gw_auth_config ac = {secret, cm_config_str(cfg, "JWT_ISSUER"),
                                     cm_config_str(cfg, "JWT_AUDIENCE"),
                                     cm_config_int(cfg, "JWT_LEEWAY") / 1000,
-                                    cm_config_str(cfg, "JWT_TENANT_CLAIM")};
-        auth = gw_auth_new(&ac);
+                                    cm_config_str(cfg, "JWT_TENANT_CLAIM"), pem};
+        auth = gw_auth_new(&ac, err, sizeof(err));
+        free(pem);
+        if (!auth) {
+            CM_LOG_ERROR("config_invalid", "JWT_PUBLIC_KEY_FILE: %s", err);
+            goto out;
+        }
     }
     const char *routes_file = cm_config_str(cfg, "GATEWAY_ROUTES_FILE");
     if (routes_file) {

@@ -52,8 +52,9 @@ static void setup(void)
     it_unique(topic, sizeof(topic), "gw");
     cr_assert_eq(cm_kafka_mock_create_topic(mock, topic, 4), 0);
     reg = cm_metrics_new("gateway_");
-    struct gw_auth_config ac = {SECRET, NULL, NULL, 30, "tenant"};
-    auth = gw_auth_new(&ac);
+    struct gw_auth_config ac = {SECRET, NULL, NULL, 30, "tenant", NULL};
+    char aerr[128];
+    auth = gw_auth_new(&ac, aerr, sizeof(aerr));
     it_unique(audit_topic, sizeof(audit_topic), "gwaudit");
     cr_assert_eq(cm_kafka_mock_create_topic(mock, audit_topic, 2), 0);
     char doc[512], err[256];

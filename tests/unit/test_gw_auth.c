@@ -17,8 +17,10 @@ static struct gw_auth *auth;
 
 static void setup(void)
 {
-    struct gw_auth_config c = {SECRET, "https://issuer.example", "events-api", 30, "tenant"};
-    auth = gw_auth_new(&c);
+    struct gw_auth_config c = {SECRET, "https://issuer.example", "events-api", 30, "tenant", NULL};
+    char err[128];
+    auth = gw_auth_new(&c, err, sizeof(err));
+    cr_assert_not_null(auth, "%s", err);
 }
 
 static void teardown(void)
@@ -244,4 +246,94 @@ Test(gw_auth, scopes)
     cr_assert_eq(verify_token(t, &p, why), GW_AUTH_OK, "%s", why);
     cr_assert_not(gw_principal_has_scope(&p, "events:write"));
     free(t);
+}
+
+/* ---- public keys ---- */
+
+#include <jwt.h>
+#include <openssl/pem.h>
+
+struct keypair {
+    char priv[8192];
+    char pub[4096];
+};
+
+static void make_key(const char *type, const char *curve_or_bits, struct keypair *kp)
+{
+    EVP_PKEY *k = strcmp(type, "RSA") == 0 ? EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048)
+                                           : EVP_PKEY_Q_keygen(NULL, NULL, "EC", curve_or_bits);
+    cr_assert_not_null(k);
+    BIO *b = BIO_new(BIO_s_mem());
+    PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL);
+    int n = BIO_read(b, kp->priv, sizeof(kp->priv) - 1);
+    kp->priv[n > 0 ? n : 0] = '\0';
+    BIO_free(b);
+    b = BIO_new(BIO_s_mem());
+    PEM_write_bio_PUBKEY(b, k);
+    n = BIO_read(b, kp->pub, sizeof(kp->pub) - 1);
+    kp->pub[n > 0 ? n : 0] = '\0';
+    BIO_free(b);
+    EVP_PKEY_free(k);
+}
+
+static char *sign_with(jwt_alg_t alg, const char *key, const char *claims)
+{
+    jwt_t *jwt = NULL;
+    jwt_new(&jwt);
+    jwt_add_grants_json(jwt, claims);
+    cr_assert_eq(jwt_set_alg(jwt, alg, (const unsigned char *)key, (int)strlen(key)), 0);
+    char *t = jwt_encode_str(jwt);
+    jwt_free(jwt);
+    cr_assert_not_null(t);
+    return t;
+}
+
+static enum gw_auth_result verify_with(struct gw_auth *a, const char *token, char *why)
+{
+    char header[9000];
+    struct gw_principal p;
+    snprintf(header, sizeof(header), "Bearer %s", token);
+    return gw_auth_verify(a, header, NOW, &p, why, 128);
+}
+
+#define PK_CLAIMS "{\"sub\":\"u\",\"exp\":1795400000}"
+
+Test(gw_auth_keys, rs256_and_es256_with_public_keys)
+{
+    struct keypair rsa, ec, other;
+    make_key("RSA", NULL, &rsa);
+    make_key("EC", "P-256", &ec);
+    make_key("RSA", NULL, &other);
+    char err[128], why[128];
+    struct gw_auth_config rc = {NULL, NULL, NULL, 30, "tenant", rsa.pub};
+    struct gw_auth *ra = gw_auth_new(&rc, err, sizeof(err));
+    cr_assert_not_null(ra, "%s", err);
+    struct gw_auth_config ecc = {NULL, NULL, NULL, 30, "tenant", ec.pub};
+    struct gw_auth *ea = gw_auth_new(&ecc, err, sizeof(err));
+    cr_assert_not_null(ea, "%s", err);
+
+    char *t = sign_with(JWT_ALG_RS256, rsa.priv, PK_CLAIMS);
+    cr_assert_eq(verify_with(ra, t, why), GW_AUTH_OK, "%s", why);
+    cr_assert_eq(verify_with(ea, t, why), GW_AUTH_INVALID, "RS256 against an EC key");
+    free(t);
+    t = sign_with(JWT_ALG_ES256, ec.priv, PK_CLAIMS);
+    cr_assert_eq(verify_with(ea, t, why), GW_AUTH_OK, "%s", why);
+    cr_assert_eq(verify_with(ra, t, why), GW_AUTH_INVALID);
+    cr_assert(strstr(why, "not allowed") != NULL, "%s", why);
+    free(t);
+    t = sign_with(JWT_ALG_RS256, other.priv, PK_CLAIMS);
+    cr_assert_eq(verify_with(ra, t, why), GW_AUTH_INVALID, "signed by another key");
+    free(t);
+    /* the classic confusion: HS256 keyed with the public key's PEM text */
+    t = sign_with(JWT_ALG_HS256, rsa.pub, PK_CLAIMS);
+    cr_assert_eq(verify_with(ra, t, why), GW_AUTH_INVALID);
+    cr_assert(strstr(why, "HS256 is not allowed") != NULL, "%s", why);
+    free(t);
+    gw_auth_free(ra);
+    gw_auth_free(ea);
+
+    struct gw_auth_config bad = {NULL, NULL, NULL, 30, "tenant", "-----BEGIN PUBLIC KEY-----\nxx\n"};
+    cr_assert_null(gw_auth_new(&bad, err, sizeof(err)));
+    struct gw_auth_config none = {NULL, NULL, NULL, 30, "tenant", NULL};
+    cr_assert_null(gw_auth_new(&none, err, sizeof(err)));
 }
