@@ -32,7 +32,7 @@
 #include <strings.h>
 
 struct gw_ingest {
-    const struct gw_routes *routes;
+    struct gw_route_table *routes;
     struct gw_schemas *schemas;
     int max_queue;
     size_t max_body;
@@ -286,8 +286,9 @@ static int authenticate(struct gw_ingest *g, struct cm_http_req *req, struct gw_
 
 /* Envelope and schema checks, enrichment and routing of one event. On success leaves the event
  * enriched in it->event and its topics in *topics; else sets the item's refusal. */
-static size_t prepare(struct gw_ingest *g, struct item *it, const struct gw_principal *who,
-                      const char *clientip, const char *const **topics)
+static size_t prepare(struct gw_ingest *g, const struct gw_routes *routes, struct item *it,
+                      const struct gw_principal *who, const char *clientip,
+                      const char *const **topics)
 {
     struct cm_envelope_error verr;
     if (cm_envelope_validate(it->event, &verr) != 0) {
@@ -301,7 +302,7 @@ static size_t prepare(struct gw_ingest *g, struct item *it, const struct gw_prin
     cm_envelope_enrich(it->event, &enr);
     snprintf(it->id, sizeof(it->id), "%s", json_string_value(json_object_get(it->event, "id")));
     size_t route_errors = 0;
-    size_t n = gw_routes_select(g->routes, it->event, topics, &route_errors);
+    size_t n = gw_routes_select(routes, it->event, topics, &route_errors);
     cm_counter_add(g->m_route_errors, route_errors);
     if (!g->schemas) {
         return n;
@@ -478,6 +479,8 @@ void gw_ingest_handle(struct cm_http_req *req, void *ud)
     b->n = body.n;
     b->items = cm_xcalloc(body.n, sizeof(*b->items));
     atomic_init(&b->remaining, 1); /* the handler's own reference */
+    /* the routes in force for this whole request (a reload meanwhile does not affect it) */
+    const struct gw_routes *routes = gw_route_table_get(g->routes);
     const char *const **topic_sets = cm_xcalloc(body.n, sizeof(*topic_sets));
     size_t *ntopics = cm_xcalloc(body.n, sizeof(*ntopics));
     int any_refused = 0;
@@ -491,7 +494,7 @@ void gw_ingest_handle(struct cm_http_req *req, void *ud)
         if (!it->event) {
             refuse(it, 400, error_json(400, body.items[i].parse_error), "json");
         } else if (!g->idem || claim(g, it, &who, cm_http_header(req, "Idempotency-Key"), i)) {
-            ntopics[i] = prepare(g, it, &who, clientip, &topic_sets[i]);
+            ntopics[i] = prepare(g, routes, it, &who, clientip, &topic_sets[i]);
         }
         any_refused |= it->status != 0;
     }
@@ -536,6 +539,7 @@ void gw_ingest_handle(struct cm_http_req *req, void *ud)
     }
     free(topic_sets);
     free(ntopics);
+    gw_route_table_put(g->routes, routes);
     release(b);
 }
 

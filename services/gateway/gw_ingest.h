@@ -20,12 +20,12 @@ struct gw_ingest;
 struct gw_idem;
 struct gw_proxies;
 struct gw_ratelimit;
-struct gw_routes;
+struct gw_route_table;
 struct gw_schemas;
 
 struct gw_ingest_config {
     const char *brokers;
-    const struct gw_routes *routes; /* borrowed for the ingest's lifetime */
+    struct gw_route_table *routes;  /* borrowed for the ingest's lifetime; may be reloaded */
     struct gw_schemas *schemas;     /* borrowed; NULL = no schema validation */
     int max_queue;    /* producer queue high-water mark: above it, 503 + Retry-After */
     size_t max_body;  /* cap on the decoded body (after gzip); 0 = 1 MiB */

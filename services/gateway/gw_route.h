@@ -3,7 +3,8 @@
  *            "default": ["events"]}
  * The first route whose `when` is true decides (an expression that fails to evaluate counts as
  * false and is reported); with none, the default topics. Without a document every event goes to
- * the default topic. Immutable after loading: share it between threads. */
+ * the default topic. Immutable after loading: share it between threads; gw_route_table swaps in a
+ * reloaded table without stopping requests. */
 #ifndef GW_ROUTE_H
 #define GW_ROUTE_H
 
@@ -29,6 +30,19 @@ void gw_routes_free(struct gw_routes *r);
  * by the number of route expressions that failed to evaluate. */
 size_t gw_routes_select(const struct gw_routes *r, const json_t *ev, const char *const **topics,
                         size_t *errors);
+
+/* The routing table in force, replaceable while requests use it (hot reload): readers take a
+ * reference with get and give it back with put; replace installs a new table and the old one is
+ * freed when its last reader is done. */
+struct gw_route_table;
+
+/* Takes ownership of initial. Free with gw_route_table_free (no reader may hold a reference). */
+struct gw_route_table *gw_route_table_new(struct gw_routes *initial);
+void gw_route_table_free(struct gw_route_table *t);
+const struct gw_routes *gw_route_table_get(struct gw_route_table *t);
+void gw_route_table_put(struct gw_route_table *t, const struct gw_routes *r);
+/* Installs next (takes ownership). */
+void gw_route_table_replace(struct gw_route_table *t, struct gw_routes *next);
 
 /* 1 when name is a legal Kafka topic name ([a-zA-Z0-9._-], 1 to 249 characters, not . or ..). */
 int gw_topic_name_ok(const char *name);

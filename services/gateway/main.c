@@ -17,6 +17,8 @@
 #include "cm/service.h"
 
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 static const struct cm_config_entry config_table[] = {
     {"GATEWAY_PORT", CM_CFG_INT, "8080", 0, 0, "HTTP port", 0, 65535, NULL},
@@ -78,6 +80,7 @@ int main(int argc, char **argv)
     struct gw_auth *auth = NULL;
     struct gw_ingest *ingest = NULL;
     struct gw_routes *routes = NULL;
+    struct gw_route_table *route_table = NULL;
     struct gw_schemas *schemas = NULL;
     struct gw_ratelimit *ratelimit = NULL;
     struct cm_redis *redis = NULL;
@@ -155,7 +158,9 @@ int main(int argc, char **argv)
         idem = gw_idem_new(redis, cm_config_int(cfg, "GATEWAY_IDEMPOTENCY_WINDOW"));
         cm_http_add_check(svc.http, "redis", cm_redis_check, redis);
     }
-    struct gw_ingest_config ic = {cm_config_str(cfg, "KAFKA_BROKERS"), routes, schemas,
+    route_table = gw_route_table_new(routes);
+    routes = NULL; /* owned by the table now */
+    struct gw_ingest_config ic = {cm_config_str(cfg, "KAFKA_BROKERS"), route_table, schemas,
                                   (int)cm_config_int(cfg, "GATEWAY_MAX_QUEUE"),
                                   (size_t)cm_config_int(cfg, "GATEWAY_MAX_BODY"),
                                   (size_t)cm_config_int(cfg, "GATEWAY_MAX_BATCH"), ratelimit,
@@ -170,7 +175,29 @@ int main(int argc, char **argv)
     if (cm_service_start(&svc) != 0) {
         goto out;
     }
+    struct stat st;
+    struct timespec routes_mtime = {0, 0};
+    if (routes_file && stat(routes_file, &st) == 0) {
+        routes_mtime = st.st_mtim;
+    }
     while (!cm_lifecycle_wait(1000)) {
+        /* hot reload: on SIGHUP or when the routing file changes; a bad file keeps the old table */
+        int changed = routes_file && stat(routes_file, &st) == 0 &&
+                      (st.st_mtim.tv_sec != routes_mtime.tv_sec ||
+                       st.st_mtim.tv_nsec != routes_mtime.tv_nsec);
+        if (routes_file && (cm_lifecycle_reload_requested() || changed)) {
+            routes_mtime = changed ? st.st_mtim : routes_mtime;
+            char err[512];
+            struct gw_routes *next = gw_routes_load_file(routes_file, cm_config_str(cfg, "TOPIC_EVENTS"),
+                                                         err, sizeof(err));
+            if (next) {
+                gw_route_table_replace(route_table, next);
+                CM_LOG_INFO("routes_reloaded", "routing table reloaded from %s", routes_file);
+            } else {
+                CM_LOG_ERROR("routes_reload_failed", "%s: %s; keeping the previous table",
+                             routes_file, err);
+            }
+        }
     }
     status = 0;
 out:
@@ -184,6 +211,7 @@ out:
     gw_proxies_free(proxies);
     cm_redis_free(redis);
     gw_routes_free(routes);
+    gw_route_table_free(route_table);
     gw_auth_free(auth);
     cm_service_free(&svc);
     return status;

@@ -36,7 +36,7 @@ static struct gw_ratelimit *limiter;
 static struct gw_ingest *idem_ingest;
 static struct gw_idem *idem;
 static struct cm_redis *redis;
-static struct gw_routes *routes;
+static struct gw_route_table *routes;
 static char audit_topic[96];
 static struct cm_http_server *srv;
 static char topic[96];
@@ -62,8 +62,9 @@ static void setup(void)
              "{\"routes\":[{\"when\":\"type.startsWith('audit.')\",\"topics\":[\"%s\",\"%s\"]},"
              "{\"when\":\"data.n / data.zero > 0\",\"topics\":[\"never\"]}]}",
              audit_topic, topic);
-    routes = gw_routes_parse(doc, strlen(doc), topic, err, sizeof(err));
-    cr_assert_not_null(routes, "%s", err);
+    struct gw_routes *parsed = gw_routes_parse(doc, strlen(doc), topic, err, sizeof(err));
+    cr_assert_not_null(parsed, "%s", err);
+    routes = gw_route_table_new(parsed);
     struct gw_ingest_config ic = {cm_kafka_mock_bootstraps(mock), routes, NULL, 1000, 4096, 10, NULL, NULL, "events:write", NULL};
     ingest = gw_ingest_new(&ic, auth, reg);
     cr_assert_not_null(ingest);
@@ -101,7 +102,7 @@ static void teardown(void)
     gw_idem_free(idem);
     cm_redis_free(redis);
     gw_ratelimit_free(limiter);
-    gw_routes_free(routes);
+    gw_route_table_free(routes);
     gw_auth_free(auth);
     cm_metrics_free(reg);
     cm_kafka_mock_free(mock);
