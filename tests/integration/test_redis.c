@@ -4,6 +4,7 @@
 
 #include "cm/err.h"
 #include "cm/redis.h"
+#include "cm/uuid.h"
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -121,14 +122,21 @@ static int ping_fails(void *ud)
 
 Test(redis, reconnects_after_a_restart, .timeout = 60)
 {
-    /* a port nobody uses: bind port 0 and read what the kernel gave */
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    cr_assert_eq(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
-    socklen_t alen = sizeof(a);
-    getsockname(s, (struct sockaddr *)&a, &alen);
-    int port = ntohs(a.sin_port);
-    close(s);
+    /* a free port below the kernel's ephemeral range, so no outgoing connection takes it while
+     * the server is down between the two starts */
+    int port = 0;
+    while (!port) {
+        unsigned r;
+        cm_random_bytes(&r, sizeof(r));
+        int candidate = 10000 + (int)(r % 22000);
+        int s = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)candidate),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        if (bind(s, (struct sockaddr *)&a, sizeof(a)) == 0) {
+            port = candidate;
+        }
+        close(s);
+    }
     pid_t pid = start_redis(port);
     char url[64];
     snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", port);

@@ -5,6 +5,7 @@
 #include "harness.h"
 
 #include "cm/pg.h"
+#include "cm/uuid.h"
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -27,15 +28,23 @@ static char dburl[512];
 static pid_t pids[2];
 static int ports[2];
 
+/* A port below the kernel's ephemeral range (where outgoing connections could take it before the
+ * registry binds it) that is free now. */
 static int free_port(void)
 {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bind(s, (struct sockaddr *)&a, sizeof(a));
-    socklen_t len = sizeof(a);
-    getsockname(s, (struct sockaddr *)&a, &len);
-    close(s);
-    return ntohs(a.sin_port);
+    for (;;) {
+        unsigned r;
+        cm_random_bytes(&r, sizeof(r));
+        int port = 10000 + (int)(r % 22000);
+        int s = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int ok = bind(s, (struct sockaddr *)&a, sizeof(a)) == 0;
+        close(s);
+        if (ok) {
+            return port;
+        }
+    }
 }
 
 struct resp {
