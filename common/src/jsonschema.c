@@ -728,52 +728,41 @@ static int fmt_json_pointer(const char *s)
     return 1;
 }
 
-static int format_ok(const struct cm_jsonschema *s, const char *fmt, const char *v)
+static int fmt_date_time(const char *v)
 {
-    (void)s;
     int64_t ms;
-    if (strcmp(fmt, "date-time") == 0) {
-        return cm_time_parse_rfc3339(v, &ms) == 0;
+    return cm_time_parse_rfc3339(v, &ms) == 0;
+}
+
+static int fmt_regex(const char *v)
+{
+    int code;
+    PCRE2_SIZE off;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)v, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &code, &off,
+                                   NULL);
+    pcre2_code_free(re);
+    return re != NULL;
+}
+
+static const struct {
+    const char *name;
+    int (*check)(const char *v);
+} formats[] = {
+    {"date-time", fmt_date_time}, {"date", fmt_date},         {"time", fmt_time},
+    {"email", fmt_email},         {"hostname", fmt_hostname}, {"ipv4", fmt_ipv4},
+    {"ipv6", fmt_ipv6},           {"uri", fmt_uri},           {"uri-reference", uri_chars_ok},
+    {"uuid", fmt_uuid},           {"json-pointer", fmt_json_pointer}, {"regex", fmt_regex},
+};
+
+/* Unknown formats are annotations: they always pass. */
+static int format_ok(const char *fmt, const char *v)
+{
+    for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+        if (strcmp(fmt, formats[i].name) == 0) {
+            return formats[i].check(v);
+        }
     }
-    if (strcmp(fmt, "date") == 0) {
-        return fmt_date(v);
-    }
-    if (strcmp(fmt, "time") == 0) {
-        return fmt_time(v);
-    }
-    if (strcmp(fmt, "email") == 0) {
-        return fmt_email(v);
-    }
-    if (strcmp(fmt, "hostname") == 0) {
-        return fmt_hostname(v);
-    }
-    if (strcmp(fmt, "ipv4") == 0) {
-        return fmt_ipv4(v);
-    }
-    if (strcmp(fmt, "ipv6") == 0) {
-        return fmt_ipv6(v);
-    }
-    if (strcmp(fmt, "uri") == 0) {
-        return fmt_uri(v);
-    }
-    if (strcmp(fmt, "uri-reference") == 0) {
-        return uri_chars_ok(v);
-    }
-    if (strcmp(fmt, "uuid") == 0) {
-        return fmt_uuid(v);
-    }
-    if (strcmp(fmt, "json-pointer") == 0) {
-        return fmt_json_pointer(v);
-    }
-    if (strcmp(fmt, "regex") == 0) {
-        int code;
-        PCRE2_SIZE off;
-        pcre2_code *re = pcre2_compile((PCRE2_SPTR)v, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &code,
-                                       &off, NULL);
-        pcre2_code_free(re);
-        return re != NULL;
-    }
-    return 1; /* unknown formats are annotations */
+    return 1;
 }
 
 /* ---- keywords ---- */
@@ -838,7 +827,7 @@ static void check_string(struct vctx *c, const json_t *sch, const json_t *inst)
         cm_verrors_add(&c->e, "must match pattern '%.80s'", pattern);
     }
     const char *fmt = json_string_value(json_object_get(sch, "format"));
-    if (fmt && !memchr(v, '\0', n) && !format_ok(c->s, fmt, v)) {
+    if (fmt && !memchr(v, '\0', n) && !format_ok(fmt, v)) {
         cm_verrors_add(&c->e, "must be a valid %s", fmt);
     }
 }

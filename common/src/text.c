@@ -98,3 +98,17 @@ char *cm_file_read(const char *path, size_t max, size_t *len, char *err, size_t 
     *len = n;
     return buf;
 }
+
+long cm_read_line(FILE *f, char **line, size_t *cap)
+{
+    ssize_t n;
+    while ((n = getline(line, cap, f)) >= 0) {
+        while (n > 0 && ((*line)[n - 1] == '\n' || (*line)[n - 1] == '\r')) {
+            (*line)[--n] = '\0';
+        }
+        if (n > 0) {
+            return (long)n;
+        }
+    }
+    return -1;
+}

@@ -3,6 +3,7 @@
  * on standard input and prints, per line, the result as one JSON value or `error: <reason>`.
  * Exit status: 0, or 2 for a compile error or bad usage. */
 #include "cm/expr.h"
+#include "cm/text.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -26,14 +27,8 @@ int main(int argc, char **argv)
     }
     char *line = NULL;
     size_t cap = 0;
-    ssize_t n;
-    while ((n = getline(&line, &cap, stdin)) >= 0) {
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) {
-            line[--n] = '\0';
-        }
-        if (n == 0) {
-            continue;
-        }
+    long n;
+    while ((n = cm_read_line(stdin, &line, &cap)) >= 0) {
         json_error_t jerr;
         json_t *ev = json_loadb(line, (size_t)n, JSON_DECODE_ANY, &jerr);
         if (!ev) {

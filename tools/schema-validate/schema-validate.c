@@ -65,14 +65,8 @@ int main(int argc, char **argv)
     int status = 0;
     char *line = NULL;
     size_t cap = 0;
-    ssize_t n;
-    while ((n = getline(&line, &cap, stdin)) >= 0) {
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) {
-            line[--n] = '\0';
-        }
-        if (n == 0) {
-            continue;
-        }
+    long n;
+    while ((n = cm_read_line(stdin, &line, &cap)) >= 0) {
         json_error_t jerr;
         json_t *inst = json_loadb(line, (size_t)n, JSON_DECODE_ANY, &jerr);
         if (!inst) {

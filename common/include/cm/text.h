@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Length (1..4) of the valid UTF-8 sequence at s, given `avail` readable bytes; 0 when the bytes
  * are not valid UTF-8 (overlong forms, surrogates and code points above U+10FFFF included). */
@@ -17,5 +18,9 @@ size_t cm_utf8_encode(uint32_t cp, char *out);
  * its length in *len, or NULL with one line in err ("cannot open X: reason", "X is larger than N
  * bytes"). */
 char *cm_file_read(const char *path, size_t max, size_t *len, char *err, size_t errlen);
+
+/* Reads the next non-blank line of f into *line (growing it; caller frees), without its line
+ * ending. Returns its length, or -1 at end of input. */
+long cm_read_line(FILE *f, char **line, size_t *cap);
 
 #endif
