@@ -17,7 +17,7 @@ SERVICES := gateway registry processor rules store output
 
 PKGS := rdkafka jansson libmicrohttpd hiredis libpq libjwt libcurl openssl zlib libpcre2-8 avro-c
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lwslay
 
 WARN := -Wall -Wextra -Wshadow -Wformat=2 -Werror
 CFLAGS_STD := -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -g -MMD -MP -Icommon/include $(PKG_CFLAGS)

@@ -86,6 +86,10 @@ struct cm_http_req {
     int deferred, suspended, responded;
     int status;
     struct MHD_Response *resp;
+    cm_http_upgrade_fn upgrade_fn; /* set by cm_http_respond_upgrade */
+    cm_http_upgrade_abandoned_fn upgrade_abandoned;
+    void *upgrade_ud;
+    int upgraded;
 };
 
 static void split_path(char *copy, char **segs, size_t *n)
@@ -242,18 +246,9 @@ static void record(struct cm_http_req *req, int status)
     CM_LOG_DEBUG("http_request", "%s %s %d %.3fms", req->method, req->path, status, secs * 1e3);
 }
 
-void cm_http_respond(struct cm_http_req *req, int status, const char *content_type,
-                     const char *body, size_t len)
+/* Hands resp to the request (adding the handler's headers) and resumes a suspended connection. */
+static void finish_response(struct cm_http_req *req, int status, struct MHD_Response *resp)
 {
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
-    if (!resp) {
-        CM_LOG_ERROR("out_of_memory", "MHD_create_response_from_buffer failed");
-        abort();
-    }
-    if (content_type) {
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    }
     pthread_mutex_lock(&req->lock);
     if (req->responded) {
         pthread_mutex_unlock(&req->lock);
@@ -275,6 +270,52 @@ void cm_http_respond(struct cm_http_req *req, int status, const char *content_ty
     if (resume) {
         MHD_resume_connection(req->conn);
     }
+}
+
+void cm_http_respond(struct cm_http_req *req, int status, const char *content_type,
+                     const char *body, size_t len)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!resp) {
+        CM_LOG_ERROR("out_of_memory", "MHD_create_response_from_buffer failed");
+        abort();
+    }
+    if (content_type) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    }
+    finish_response(req, status, resp);
+}
+
+/* MHD calls this on the connection's thread once the 101 answer is sent; con_cls is the request,
+ * still alive until the completion notification. */
+static void on_upgraded(void *cls, struct MHD_Connection *conn, void *con_cls, const char *extra,
+                        size_t extra_len, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+    (void)cls;
+    (void)conn;
+    struct cm_http_req *req = con_cls;
+    req->upgraded = 1;
+    req->upgrade_fn(req->upgrade_ud, sock, extra, extra_len, (struct cm_http_upgrade *)urh);
+}
+
+void cm_http_respond_upgrade(struct cm_http_req *req, cm_http_upgrade_fn fn,
+                             cm_http_upgrade_abandoned_fn abandoned, void *ud)
+{
+    struct MHD_Response *resp = MHD_create_response_for_upgrade(on_upgraded, NULL);
+    if (!resp) {
+        CM_LOG_ERROR("out_of_memory", "MHD_create_response_for_upgrade failed");
+        abort();
+    }
+    req->upgrade_fn = fn;
+    req->upgrade_abandoned = abandoned;
+    req->upgrade_ud = ud;
+    finish_response(req, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
+}
+
+void cm_http_upgrade_close(struct cm_http_upgrade *up)
+{
+    MHD_upgrade_action((struct MHD_UpgradeResponseHandle *)up, MHD_UPGRADE_ACTION_CLOSE);
 }
 
 void cm_http_respond_json(struct cm_http_req *req, int status, json_t *body)
@@ -548,6 +589,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     }
     *con_cls = NULL;
+    if (req->upgrade_fn && !req->upgraded && req->upgrade_abandoned) {
+        req->upgrade_abandoned(req->upgrade_ud); /* the client left before the switch */
+    }
     if (req->resp) {
         MHD_destroy_response(req->resp);
     }
@@ -590,7 +634,7 @@ int cm_http_start(struct cm_http_server *srv)
         return CM_E_INVAL;
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_ERROR_LOG;
+                     MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG;
     srv->daemon = MHD_start_daemon(
         flags, (uint16_t)srv->opt.port, NULL, NULL, on_access, srv, MHD_OPTION_EXTERNAL_LOGGER,
         on_mhd_log, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
@@ -628,8 +672,7 @@ void cm_http_stop(struct cm_http_server *srv, int timeout_ms)
     MHD_socket lsock = MHD_quiesce_daemon(srv->daemon);
     int64_t deadline = cm_monotonic_ms() + timeout_ms;
     while (atomic_load(&srv->inflight) > 0 && cm_monotonic_ms() < deadline) {
-        struct timespec ts = {0, 10 * 1000000L};
-        nanosleep(&ts, NULL);
+        cm_sleep_ms(10);
     }
     if (atomic_load(&srv->inflight) > 0) {
         CM_LOG_WARN("http_stop_timeout", "%d requests still in flight at shutdown",

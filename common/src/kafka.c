@@ -26,6 +26,7 @@ struct cm_kafka_producer {
     void *ud;
     pthread_t poller;
     atomic_int stop;
+    atomic_int unreported; /* produced, delivery report not yet handled */
 };
 
 struct cm_kafka_consumer {
@@ -155,6 +156,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     }
     r.partition = m->partition;
     r.offset = m->offset;
+    atomic_fetch_sub(&p->unreported, 1);
     if (p->cb) {
         p->cb(m->_private, &r, p->ud);
     }
@@ -217,12 +219,14 @@ int cm_kafka_produce(struct cm_kafka_producer *p, const char *topic, const void 
             rd_kafka_header_add(hdrs, header_names[i], -1, header_values[i], -1);
         }
     }
+    atomic_fetch_add(&p->unreported, 1); /* before: the report may come before producev returns */
     rd_kafka_resp_err_t err = rd_kafka_producev(
         p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY((void *)key, keylen),
         RD_KAFKA_V_VALUE((void *)value, valuelen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
     if (err) {
         rd_kafka_headers_destroy(hdrs); /* ownership passes only on success */
+        atomic_fetch_sub(&p->unreported, 1);
         return translate(err);
     }
     return 0;
@@ -230,7 +234,7 @@ int cm_kafka_produce(struct cm_kafka_producer *p, const char *topic, const void 
 
 int cm_kafka_producer_queue_len(struct cm_kafka_producer *p)
 {
-    return rd_kafka_outq_len(p->rk);
+    return atomic_load(&p->unreported);
 }
 
 int cm_kafka_producer_flush(struct cm_kafka_producer *p, int timeout_ms)

@@ -21,6 +21,12 @@ int64_t cm_monotonic_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+void cm_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
 int64_t cm_monotonic_ms(void)
 {
     return cm_monotonic_ns() / 1000000;

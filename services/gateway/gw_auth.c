@@ -224,6 +224,7 @@ static enum gw_auth_result check_claims(const struct gw_auth *a, const json_t *c
     }
     snprintf(out->tenant, sizeof(out->tenant), "%s", tenant ? json_string_value(tenant) : "");
     snprintf(out->subject, sizeof(out->subject), "%s", sub ? sub : "");
+    out->expires_s = (int64_t)json_number_value(exp) + a->leeway_s;
     const json_t *scope = json_object_get(c, "scope");
     const json_t *scp = json_object_get(c, "scp");
     if (json_is_string(scope)) {

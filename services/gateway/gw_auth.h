@@ -28,6 +28,7 @@ struct gw_principal {
     char tenant[128]; /* "" when the token carries none */
     char subject[128];
     char scopes[512]; /* space-separated, from the "scope" string or the "scp" array */
+    int64_t expires_s; /* the exp claim plus the leeway: the token is refused after it */
 };
 
 /* 1 when the principal holds `scope` (an exact, whole word of its scopes). */

@@ -25,6 +25,7 @@
 #include "cm/uuid.h"
 
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,7 +67,9 @@ struct item {
 
 struct batch {
     struct gw_ingest *g;
-    struct cm_http_req *req; /* NULL once answered (respond-async) */
+    gw_answer_fn answer_fn; /* NULL once answered (respond-async) */
+    void *answer_ud;
+    char ratelimit_policy[96], ratelimit[96]; /* "" without rate limits */
     int single;
     int64_t start_ns;
     atomic_int remaining; /* copies without a delivery report, plus one held by the handler */
@@ -129,12 +132,24 @@ static void settle(struct item *it)
     it->error = e;
 }
 
+/* Sends one answer through the batch's callback. */
+static void send_answer(struct batch *b, int status, const json_t *body, long retry_after)
+{
+    gw_answer_fn fn = b->answer_fn;
+    b->answer_fn = NULL;
+    if (!fn) {
+        return;
+    }
+    struct gw_answer a = {status, body, retry_after,
+                          b->ratelimit_policy[0] ? b->ratelimit_policy : NULL,
+                          b->ratelimit[0] ? b->ratelimit : NULL};
+    fn(b->answer_ud, &a);
+}
+
 /* The answer: {"id"} or the error for a single event; per-event results for a batch. */
 static void answer(struct batch *b)
 {
-    struct cm_http_req *req = b->req;
-    b->req = NULL;
-    if (!req) {
+    if (!b->answer_fn) {
         return;
     }
     if (b->single) {
@@ -142,12 +157,10 @@ static void answer(struct batch *b)
         if (it->status == 202) {
             json_t *body = json_object();
             json_object_set_new(body, "id", json_string(it->id));
-            cm_http_respond_json(req, 202, body);
+            send_answer(b, 202, body, 0);
+            json_decref(body);
         } else {
-            if (it->status == 503) {
-                cm_http_add_header(req, "Retry-After", "1");
-            }
-            cm_http_respond_json(req, it->status, json_incref(it->error));
+            send_answer(b, it->status, it->error, it->status == 503 ? 1 : 0);
         }
         return;
     }
@@ -169,7 +182,8 @@ static void answer(struct batch *b)
     }
     json_t *body = json_object();
     json_object_set_new(body, "results", results);
-    cm_http_respond_json(req, all ? 202 : 207, body);
+    send_answer(b, all ? 202 : 207, body, 0);
+    json_decref(body);
 }
 
 /* Drops one reference; the last one settles the results, answers and frees. */
@@ -250,38 +264,46 @@ struct gw_ingest *gw_ingest_new(const struct gw_ingest_config *cfg, const struct
     return g;
 }
 
-/* Authenticates the request; on failure responds and returns 0. */
-static int authenticate(struct gw_ingest *g, struct cm_http_req *req, struct gw_principal *who)
+int gw_ingest_authenticate(struct gw_ingest *g, const char *authorization,
+                           struct gw_principal *who, int64_t *exp_ms, char *why, size_t whylen,
+                           char *challenge, size_t challenge_len)
 {
     memset(who, 0, sizeof(*who));
+    *exp_ms = 0;
     if (!g->auth) {
-        return 1;
-    }
-    char why[128];
-    enum gw_auth_result r = gw_auth_verify(g->auth, cm_http_header(req, "Authorization"),
-                                           cm_now_ms() / 1000, who, why, sizeof(why));
-    char challenge[256];
-    if (r == GW_AUTH_OK && g->required_scope && !gw_principal_has_scope(who, g->required_scope)) {
-        snprintf(challenge, sizeof(challenge),
-                 "Bearer error=\"insufficient_scope\", scope=\"%s\"", g->required_scope);
-        cm_http_add_header(req, "WWW-Authenticate", challenge);
-        count_rejected(g, "scope");
-        cm_http_respond_error(req, 403, 0, "the token lacks the scope %s", g->required_scope);
         return 0;
     }
+    enum gw_auth_result r = gw_auth_verify(g->auth, authorization, cm_now_ms() / 1000, who, why,
+                                           whylen);
+    if (r == GW_AUTH_OK && g->required_scope && !gw_principal_has_scope(who, g->required_scope)) {
+        snprintf(challenge, challenge_len, "Bearer error=\"insufficient_scope\", scope=\"%s\"",
+                 g->required_scope);
+        snprintf(why, whylen, "the token lacks the scope %s", g->required_scope);
+        count_rejected(g, "scope");
+        return 403;
+    }
     if (r == GW_AUTH_OK) {
-        return 1;
+        *exp_ms = who->expires_s * 1000;
+        return 0;
     }
     if (r == GW_AUTH_MISSING) {
-        snprintf(challenge, sizeof(challenge), "Bearer");
+        snprintf(challenge, challenge_len, "Bearer");
     } else {
-        snprintf(challenge, sizeof(challenge),
+        snprintf(challenge, challenge_len,
                  "Bearer error=\"invalid_token\", error_description=\"%s\"", why);
     }
-    cm_http_add_header(req, "WWW-Authenticate", challenge);
     count_rejected(g, "auth");
-    cm_http_respond_error(req, 401, 0, "%s", why);
-    return 0;
+    return 401;
+}
+
+const struct gw_proxies *gw_ingest_proxies(const struct gw_ingest *g)
+{
+    return g->proxies;
+}
+
+int gw_ingest_saturated(const struct gw_ingest *g)
+{
+    return cm_kafka_producer_queue_len(g->producer) >= g->max_queue;
 }
 
 /* Envelope and schema checks, enrichment and routing of one event. On success leaves the event
@@ -404,10 +426,10 @@ static void produce(struct gw_ingest *g, struct item *it, const char *const *top
     free(value);
 }
 
-/* Takes one token per event from the tenant's (or client IP's) bucket and adds the RateLimit
- * headers; answers 429 and returns 0 when the bucket is short. */
-static int rate_ok(struct gw_ingest *g, struct cm_http_req *req, const struct gw_principal *who,
-                   const char *clientip, size_t events)
+/* Takes one token per event from the tenant's (or client IP's) bucket and notes the RateLimit
+ * headers; returns 0 with the seconds to wait in *retry_after when the bucket is short. */
+static int rate_ok(struct gw_ingest *g, struct batch *b, const struct gw_principal *who,
+                   const char *clientip, size_t events, long *retry_after)
 {
     char key[200];
     if (who->tenant[0]) {
@@ -416,69 +438,66 @@ static int rate_ok(struct gw_ingest *g, struct cm_http_req *req, const struct gw
         snprintf(key, sizeof(key), "ip:%s", clientip);
     }
     struct gw_rate_decision d = gw_ratelimit_take(g->ratelimit, key, (double)events, cm_monotonic_ms());
-    char policy[96], state[96];
-    gw_ratelimit_headers(g->ratelimit, &d, policy, sizeof(policy), state, sizeof(state));
-    cm_http_add_header(req, "RateLimit-Policy", policy);
-    cm_http_add_header(req, "RateLimit", state);
-    if (d.allowed) {
-        return 1;
+    gw_ratelimit_headers(g->ratelimit, &d, b->ratelimit_policy, sizeof(b->ratelimit_policy),
+                         b->ratelimit, sizeof(b->ratelimit));
+    *retry_after = d.retry_after;
+    if (!d.allowed) {
+        count_rejected(g, "rate_limit");
     }
-    char retry[24];
-    snprintf(retry, sizeof(retry), "%ld", d.retry_after);
-    cm_http_add_header(req, "Retry-After", retry);
-    count_rejected(g, "rate_limit");
-    cm_http_respond_error(req, 429, 0, "rate limit exceeded for %s; retry in %ld s",
-                          who->tenant[0] ? "this tenant" : "this client", d.retry_after);
-    return 0;
+    return d.allowed;
 }
 
-static int prefers_async(struct cm_http_req *req)
+/* Answers a whole submission with one error and frees the batch. */
+static void refuse_all(struct batch *b, int status, long retry_after, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void refuse_all(struct batch *b, int status, long retry_after, const char *fmt, ...)
 {
-    const char *prefer = cm_http_header(req, "Prefer");
-    return prefer && strstr(prefer, "respond-async") != NULL;
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    json_t *e = error_json(status, msg);
+    send_answer(b, status, e, retry_after);
+    json_decref(e);
+    batch_free(b);
 }
 
-void gw_ingest_handle(struct cm_http_req *req, void *ud)
+void gw_ingest_submit(struct gw_ingest *g, const struct gw_submission *s, gw_answer_fn fn,
+                      void *ud)
 {
-    struct gw_ingest *g = ud;
-    struct gw_principal who;
-    if (!authenticate(g, req, &who)) {
-        return;
-    }
-    size_t len;
-    const char *raw = cm_http_body(req, &len);
+    struct batch *b = cm_xcalloc(1, sizeof(*b));
+    b->g = g;
+    b->answer_fn = fn;
+    b->answer_ud = ud;
+    b->start_ns = cm_monotonic_ns();
     struct gw_body body;
     char msg[300];
-    int status = gw_body_parse(cm_http_header(req, "Content-Type"),
-                               cm_http_header(req, "Content-Encoding"), raw, len, g->max_body,
+    int status = gw_body_parse(s->content_type, s->content_encoding, s->body, s->len, g->max_body,
                                g->max_batch, &body, msg, sizeof(msg));
     if (status) {
         count_rejected(g, status == 415 ? "content_type" : status == 413 ? "size" : "json");
-        cm_http_respond_error(req, status, 0, "%s", msg);
+        refuse_all(b, status, 0, "%s", msg);
         return;
     }
-    char clientip[64];
-    gw_client_ip(g->proxies, cm_http_client_ip(req), cm_http_header(req, "X-Forwarded-For"),
-                 clientip, sizeof(clientip));
-    if (g->ratelimit && !rate_ok(g, req, &who, clientip, body.n)) {
+    long retry_after = 0;
+    if (g->ratelimit && !rate_ok(g, b, s->who, s->clientip, body.n, &retry_after)) {
         gw_body_clear(&body);
+        refuse_all(b, 429, retry_after, "rate limit exceeded for %s; retry in %ld s",
+                   s->who->tenant[0] ? "this tenant" : "this client", retry_after);
         return;
     }
     if (cm_kafka_producer_queue_len(g->producer) + (int)body.n > g->max_queue) {
         count_rejected(g, "backpressure");
         gw_body_clear(&body);
-        cm_http_add_header(req, "Retry-After", "1");
-        cm_http_respond_error(req, 503, 0, "too many events in flight; retry later");
+        refuse_all(b, 503, 1, "too many events in flight; retry later");
         return;
     }
-    struct batch *b = cm_xcalloc(1, sizeof(*b));
-    b->g = g;
-    b->req = req;
     b->single = body.single;
-    b->start_ns = cm_monotonic_ns();
     b->n = body.n;
     b->items = cm_xcalloc(body.n, sizeof(*b->items));
-    atomic_init(&b->remaining, 1); /* the handler's own reference */
+    atomic_init(&b->remaining, 1); /* the submitter's own reference */
     /* the routes in force for this whole request (a reload meanwhile does not affect it) */
     const struct gw_routes *routes = gw_route_table_get(g->routes);
     const char *const **topic_sets = cm_xcalloc(body.n, sizeof(*topic_sets));
@@ -493,16 +512,13 @@ void gw_ingest_handle(struct cm_http_req *req, void *ud)
         body.items[i].event = NULL;
         if (!it->event) {
             refuse(it, 400, error_json(400, body.items[i].parse_error), "json");
-        } else if (!g->idem || claim(g, it, &who, cm_http_header(req, "Idempotency-Key"), i)) {
-            ntopics[i] = prepare(g, routes, it, &who, clientip, &topic_sets[i]);
+        } else if (!g->idem || claim(g, it, s->who, s->idempotency_key, i)) {
+            ntopics[i] = prepare(g, routes, it, s->who, s->clientip, &topic_sets[i]);
         }
         any_refused |= it->status != 0;
     }
     gw_body_clear(&body);
-    const char *atomic_q = cm_http_query(req, "atomic");
-    int atomic = atomic_q && (strcmp(atomic_q, "true") == 0 || strcmp(atomic_q, "1") == 0);
-    cm_http_defer(req);
-    if (atomic && any_refused) {
+    if (s->atomic && any_refused) {
         /* all or nothing: produce none, name every refused event, 422 for the request */
         for (size_t i = 0; i < b->n; i++) {
             if (!b->items[i].status) {
@@ -519,15 +535,15 @@ void gw_ingest_handle(struct cm_http_req *req, void *ud)
         }
         json_t *out = error_json(422, "the atomic batch was refused; nothing was produced");
         json_object_set_new(out, "results", results);
-        b->req = NULL;
-        cm_http_respond_json(req, 422, out);
+        send_answer(b, 422, out, 0);
+        json_decref(out);
     } else {
         for (size_t i = 0; i < b->n; i++) {
             if (!b->items[i].status && ntopics[i] > 0) {
                 produce(g, &b->items[i], topic_sets[i], ntopics[i]);
             }
         }
-        if (prefers_async(req)) {
+        if (s->respond_async) {
             /* answer now that everything is enqueued; reports only settle the counters */
             for (size_t i = 0; i < b->n; i++) {
                 if (!b->items[i].status && !atomic_load(&b->items[i].failed)) {
@@ -543,6 +559,57 @@ void gw_ingest_handle(struct cm_http_req *req, void *ud)
     release(b);
 }
 
+/* ---- POST /events ---- */
+
+static void http_answer(void *ud, const struct gw_answer *a)
+{
+    struct cm_http_req *req = ud;
+    if (a->ratelimit_policy) {
+        cm_http_add_header(req, "RateLimit-Policy", a->ratelimit_policy);
+        cm_http_add_header(req, "RateLimit", a->ratelimit);
+    }
+    if (a->retry_after > 0) {
+        char retry[24];
+        snprintf(retry, sizeof(retry), "%ld", a->retry_after);
+        cm_http_add_header(req, "Retry-After", retry);
+    }
+    cm_http_respond_json(req, a->status, json_incref((json_t *)a->body));
+}
+
+void gw_ingest_handle(struct cm_http_req *req, void *ud)
+{
+    struct gw_ingest *g = ud;
+    struct gw_principal who;
+    char why[160], challenge[320];
+    int64_t exp_ms;
+    int status = gw_ingest_authenticate(g, cm_http_header(req, "Authorization"), &who, &exp_ms,
+                                        why, sizeof(why), challenge, sizeof(challenge));
+    if (status) {
+        cm_http_add_header(req, "WWW-Authenticate", challenge);
+        cm_http_respond_error(req, status, 0, "%s", why);
+        return;
+    }
+    char clientip[64];
+    gw_client_ip(g->proxies, cm_http_client_ip(req), cm_http_header(req, "X-Forwarded-For"),
+                 clientip, sizeof(clientip));
+    const char *atomic_q = cm_http_query(req, "atomic");
+    const char *prefer = cm_http_header(req, "Prefer");
+    size_t len;
+    const char *raw = cm_http_body(req, &len);
+    struct gw_submission sub = {
+        &who,
+        clientip,
+        cm_http_header(req, "Content-Type"),
+        cm_http_header(req, "Content-Encoding"),
+        raw,
+        len,
+        cm_http_header(req, "Idempotency-Key"),
+        atomic_q && (strcmp(atomic_q, "true") == 0 || strcmp(atomic_q, "1") == 0),
+        prefer && strstr(prefer, "respond-async") != NULL,
+    };
+    cm_http_defer(req);
+    gw_ingest_submit(g, &sub, http_answer, req);
+}
 int gw_ingest_check_kafka(void *ud, char *why, size_t len)
 {
     struct gw_ingest *g = ud;

@@ -11,12 +11,15 @@
 #ifndef GW_INGEST_H
 #define GW_INGEST_H
 
+#include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct cm_http_req;
 struct cm_metrics;
 struct gw_auth;
 struct gw_ingest;
+struct gw_principal;
 struct gw_idem;
 struct gw_proxies;
 struct gw_ratelimit;
@@ -43,6 +46,45 @@ struct gw_ingest *gw_ingest_new(const struct gw_ingest_config *cfg, const struct
                                 struct cm_metrics *metrics);
 /* cm_http_handler for POST /events; ud is the gw_ingest. */
 void gw_ingest_handle(struct cm_http_req *req, void *ud);
+
+/* One ingest request, whatever carried it (HTTP POST or a WebSocket message). Borrowed for the
+ * gw_ingest_submit call only. */
+struct gw_submission {
+    const struct gw_principal *who; /* authenticated already */
+    const char *clientip;
+    const char *content_type, *content_encoding;
+    const char *body;
+    size_t len;
+    const char *idempotency_key; /* NULL: event ids serve */
+    int atomic, respond_async;
+};
+
+/* The answer to a submission: HTTP status and JSON body (borrowed during the callback), with
+ * what an HTTP response carries as headers. */
+struct gw_answer {
+    int status;
+    const json_t *body;
+    long retry_after;               /* seconds; 0 = none */
+    const char *ratelimit_policy;   /* NULL when no rate limit applies */
+    const char *ratelimit;
+};
+typedef void (*gw_answer_fn)(void *ud, const struct gw_answer *a);
+
+/* Runs the pipeline on a submission; fn is called exactly once, from this thread (refusals,
+ * respond-async) or the producer's delivery thread (after the acks). */
+void gw_ingest_submit(struct gw_ingest *g, const struct gw_submission *s, gw_answer_fn fn,
+                      void *ud);
+/* 1 when the producer queue is above its high-water mark (a WebSocket stops reading). */
+int gw_ingest_saturated(const struct gw_ingest *g);
+/* Verifies a bearer token (the Authorization header value) and the required scope. On failure
+ * returns the HTTP status (401 or 403) with the reason in why and the WWW-Authenticate challenge
+ * in challenge; 0 on success with *who filled (empty when authentication is disabled), and the
+ * token's expiry (ms since the epoch; 0 = none) in *exp_ms. */
+int gw_ingest_authenticate(struct gw_ingest *g, const char *authorization,
+                           struct gw_principal *who, int64_t *exp_ms, char *why, size_t whylen,
+                           char *challenge, size_t challenge_len);
+/* The tenant's (or client IP's) proxies-resolved client address, for transports. */
+const struct gw_proxies *gw_ingest_proxies(const struct gw_ingest *g);
 /* cm_http_check for Kafka readiness. */
 int gw_ingest_check_kafka(void *ud, char *why, size_t len);
 /* Waits up to timeout_ms for every produced event to be acknowledged (and answered). */

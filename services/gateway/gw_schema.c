@@ -213,8 +213,7 @@ static void *refresher_main(void *arg)
 {
     struct gw_schemas *s = arg;
     while (!atomic_load(&s->stop)) {
-        struct timespec ts = {0, 200 * 1000000L};
-        nanosleep(&ts, NULL);
+        cm_sleep_ms(200);
         int64_t now = cm_monotonic_ms();
         json_t *due = json_array();
         pthread_mutex_lock(&s->lock);

@@ -8,6 +8,7 @@
 #include "gw_ratelimit.h"
 #include "gw_route.h"
 #include "gw_schema.h"
+#include "gw_ws.h"
 
 #include "cm/http.h"
 #include "cm/lifecycle.h"
@@ -68,6 +69,18 @@ static const struct cm_config_entry config_table[] = {
     {"GATEWAY_REQUIRED_SCOPE", CM_CFG_STRING, "events:write", 0, 0,
      "scope a token needs to ingest (in its scope or scp claim; empty = none)", 0, 0, NULL},
     {"JWT_TENANT_CLAIM", CM_CFG_STRING, "tenant", 0, 0, "claim that names the tenant", 0, 0, NULL},
+    {"GATEWAY_WS_THREADS", CM_CFG_INT, "2", 0, 0, "event-loop threads serving WebSocket connections",
+     1, 64, NULL},
+    {"GATEWAY_WS_MAX_MESSAGE", CM_CFG_SIZE, "1MiB", 0, 0,
+     "largest WebSocket message (the connection is closed with 1009 above)", 1024, 1073741824,
+     NULL},
+    {"GATEWAY_WS_PING_INTERVAL", CM_CFG_DURATION, "30s", 0, 0,
+     "idle time before the server pings; a peer silent for 2.5 intervals is closed", 100,
+     3600000, NULL},
+    {"GATEWAY_WS_MAX_CONNECTIONS", CM_CFG_INT, "10000", 0, 0,
+     "open WebSocket connections (503 to further handshakes)", 1, 1000000, NULL},
+    {"GATEWAY_WS_MAX_UNACKED", CM_CFG_INT, "1000", 0, 0,
+     "messages awaiting their ack per connection before reading pauses", 1, 1000000, NULL},
 };
 
 int main(int argc, char **argv)
@@ -79,6 +92,7 @@ int main(int argc, char **argv)
     int status = CM_CONFIG_EXIT_BAD;
     struct gw_auth *auth = NULL;
     struct gw_ingest *ingest = NULL;
+    struct gw_ws *ws = NULL;
     struct gw_routes *routes = NULL;
     struct gw_route_table *route_table = NULL;
     struct gw_schemas *schemas = NULL;
@@ -170,6 +184,13 @@ int main(int argc, char **argv)
         goto out;
     }
     cm_http_route(svc.http, "POST", "/events", gw_ingest_handle, ingest);
+    struct gw_ws_config wc = {(unsigned)cm_config_int(cfg, "GATEWAY_WS_THREADS"),
+                              (size_t)cm_config_int(cfg, "GATEWAY_WS_MAX_MESSAGE"),
+                              (int)cm_config_int(cfg, "GATEWAY_WS_PING_INTERVAL"),
+                              (unsigned)cm_config_int(cfg, "GATEWAY_WS_MAX_CONNECTIONS"),
+                              (unsigned)cm_config_int(cfg, "GATEWAY_WS_MAX_UNACKED")};
+    ws = gw_ws_new(&wc, ingest, svc.metrics);
+    cm_http_route(svc.http, "GET", "/events/ws", gw_ws_handle, ws);
     cm_http_add_check(svc.http, "kafka", gw_ingest_check_kafka, ingest);
     status = 1;
     if (cm_service_start(&svc) != 0) {
@@ -202,8 +223,10 @@ int main(int argc, char **argv)
     status = 0;
 out:
     cm_service_begin_shutdown(&svc);
+    gw_ws_stop(ws, 5000);         /* in-flight messages get their acks, then 1001 */
     cm_http_stop(svc.http, 5000); /* in-flight requests get their acks and answers */
     gw_ingest_drain(ingest, 5000);
+    gw_ws_free(ws);
     gw_ingest_free(ingest);
     gw_schemas_free(schemas);
     gw_ratelimit_free(ratelimit);

@@ -6,7 +6,9 @@
  * Handlers run on pool threads. A handler either responds before returning, or calls
  * cm_http_defer() and responds later from any thread (the connection is suspended meanwhile).
  * Request getters are valid only during the handler call; the body stays valid until the
- * response is sent. Exactly one cm_http_respond* per request. */
+ * response is sent. Exactly one cm_http_respond* per request.
+ * cm_http_respond_upgrade answers 101 Switching Protocols and hands the connection's socket over
+ * (cm/ws.h builds WebSocket on it). */
 #ifndef CM_HTTP_H
 #define CM_HTTP_H
 
@@ -16,6 +18,7 @@
 struct cm_metrics;
 struct cm_http_server;
 struct cm_http_req;
+struct cm_http_upgrade;
 
 typedef void (*cm_http_handler)(struct cm_http_req *req, void *ud);
 /* A readiness check: returns 0 when ready, else nonzero with a reason written into why. */
@@ -70,5 +73,19 @@ void cm_http_respond_json(struct cm_http_req *req, int status, json_t *body);
 /* Responds {"error_code": code, "message": "..."}; error_code defaults to status when 0. */
 void cm_http_respond_error(struct cm_http_req *req, int status, int error_code, const char *fmt,
                            ...) __attribute__((format(printf, 4, 5)));
+
+/* Called on an MHD thread once the 101 answer is sent: fd is the connection's socket (owned by
+ * the callee until cm_http_upgrade_close(up), which closes it; never close(fd) directly), extra
+ * the bytes the client sent after the request that MHD already read. */
+typedef void (*cm_http_upgrade_fn)(void *ud, int fd, const char *extra, size_t extra_len,
+                                   struct cm_http_upgrade *up);
+/* Called instead when the connection ends before the switch happened. */
+typedef void (*cm_http_upgrade_abandoned_fn)(void *ud);
+/* Answers 101 Switching Protocols with the headers added so far (the caller adds Upgrade and any
+ * protocol headers); exactly one of fn or abandoned is called later. */
+void cm_http_respond_upgrade(struct cm_http_req *req, cm_http_upgrade_fn fn,
+                             cm_http_upgrade_abandoned_fn abandoned, void *ud);
+/* Closes an upgraded connection (any thread). */
+void cm_http_upgrade_close(struct cm_http_upgrade *up);
 
 #endif

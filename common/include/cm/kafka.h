@@ -46,7 +46,8 @@ int cm_kafka_produce(struct cm_kafka_producer *p, const char *topic, const void 
                      size_t keylen, const void *value, size_t valuelen,
                      const char *const *header_names, const char *const *header_values,
                      size_t nheaders, void *opaque);
-/* Messages waiting for a delivery report. */
+/* Messages produced whose delivery report was not handled yet (an exact count of our own, unlike
+ * rd_kafka_outq_len, which also counts pending events and requests). */
 int cm_kafka_producer_queue_len(struct cm_kafka_producer *p);
 /* Waits until every queued message has its report, up to timeout_ms. 0 or CM_E_TIMEDOUT. */
 int cm_kafka_producer_flush(struct cm_kafka_producer *p, int timeout_ms);

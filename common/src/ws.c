@@ -1,0 +1,951 @@
+/* ws: WebSocket server connections (see ws.h), wslay framing on epoll event loops.
+ * A connection belongs to one loop thread, which alone touches its wslay context and socket.
+ * Other threads reach it through the loop's pending list: a send or close request is stored
+ * under the loop's lock, the connection is listed (holding a reference) and the loop is woken
+ * through an eventfd. The loop's own reference is dropped when the connection is finished. */
+#include "cm/ws.h"
+
+#include "cm/http.h"
+#include "cm/log.h"
+#include "cm/mem.h"
+#include "cm/metrics.h"
+#include "cm/text.h"
+#include "cm/timeutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <wslay/wslay.h>
+
+#define SWEEP_MS 250       /* pings, deadlines and close timeouts */
+#define PAUSED_POLL_MS 10  /* how often paused connections ask can_read again */
+#define CLOSE_GRACE_MS 2000 /* how long the peer has to answer our close frame */
+#define MAX_REASON 123
+
+enum stop_phase { RUNNING, QUIESCING, CLOSING, ENDED };
+
+struct out_msg {
+    struct out_msg *next;
+    size_t len;
+    char data[];
+};
+
+struct loop {
+    struct cm_ws_server *ws;
+    pthread_t thread;
+    int started;
+    int epfd, evfd;
+    pthread_mutex_t mu;
+    struct cm_ws_conn **pending; /* connections with news for the loop, each holding a ref */
+    size_t npending, cap_pending;
+    int ended;                   /* under mu: the loop no longer takes connections */
+    struct cm_ws_conn *conns;    /* loop thread only */
+    unsigned npaused;
+    atomic_int busy;             /* connections with work in progress, as of the last sweep */
+    atomic_uint sweeps;
+};
+
+struct cm_ws_server {
+    struct cm_ws_options opt;
+    struct loop *loops;
+    atomic_uint next_loop;
+    atomic_int count;
+    atomic_int phase;
+};
+
+struct cm_ws_conn {
+    struct cm_ws_server *ws;
+    struct loop *loop;
+    atomic_int refs;
+    const struct cm_ws_handlers *h;
+    void *ud;
+    int fd;
+    struct cm_http_upgrade *up;
+    char *extra;
+    size_t extra_len, extra_off;
+    /* under loop->mu */
+    struct out_msg *out_head, *out_tail;
+    int listed, gone, close_requested;
+    /* loop thread: messages read while the handler could not take them (one read can carry
+     * several), delivered once can_read allows */
+    struct out_msg *held_head, *held_tail;
+    uint16_t close_code;
+    char close_reason[MAX_REASON + 1];
+    int64_t deadline_ms;
+    uint16_t deadline_code;
+    char deadline_reason[MAX_REASON + 1];
+    /* loop thread only */
+    wslay_event_context_ptr ctx;
+    struct cm_ws_conn *prev, *next;
+    int registered, finished, paused, pause_hit, draining, shutdown_sent;
+    uint32_t interest;
+    int64_t last_recv_ms, last_ping_ms, close_sent_ms;
+};
+
+/* ---- handshake ---- */
+
+int cm_ws_accept_key(const char *key, char out[29])
+{
+    unsigned char raw[24];
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    if (!key || strlen(key) != 24 || strcmp(key + 22, "==") != 0 ||
+        strspn(key, alphabet) != 22 || EVP_DecodeBlock(raw, (const unsigned char *)key, 24) != 18) {
+        return -1;
+    }
+    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    char joined[24 + sizeof(guid)];
+    memcpy(joined, key, 24);
+    memcpy(joined + 24, guid, sizeof(guid));
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int dlen = 0;
+    if (!EVP_Digest(joined, strlen(joined), digest, &dlen, EVP_sha1(), NULL) || dlen != 20) {
+        return -1;
+    }
+    EVP_EncodeBlock((unsigned char *)out, digest, 20);
+    return 0;
+}
+
+/* 1 when the comma-separated header value holds token (case-insensitive). */
+static int has_token(const char *value, const char *token)
+{
+    size_t tlen = strlen(token);
+    for (const char *p = value; p && *p;) {
+        while (*p == ' ' || *p == '\t' || *p == ',') {
+            p++;
+        }
+        const char *end = p;
+        while (*end && *end != ',') {
+            end++;
+        }
+        const char *last = end;
+        while (last > p && (last[-1] == ' ' || last[-1] == '\t')) {
+            last--;
+        }
+        if ((size_t)(last - p) == tlen && strncasecmp(p, token, tlen) == 0) {
+            return 1;
+        }
+        p = end;
+    }
+    return 0;
+}
+
+/* ---- references and cross-thread requests ---- */
+
+void cm_ws_conn_ref(struct cm_ws_conn *c)
+{
+    atomic_fetch_add(&c->refs, 1);
+}
+
+static void free_outbox(struct cm_ws_conn *c)
+{
+    while (c->out_head) {
+        struct out_msg *m = c->out_head;
+        c->out_head = m->next;
+        free(m);
+    }
+    c->out_tail = NULL;
+}
+
+static void free_held(struct cm_ws_conn *c)
+{
+    while (c->held_head) {
+        struct out_msg *m = c->held_head;
+        c->held_head = m->next;
+        free(m);
+    }
+    c->held_tail = NULL;
+}
+
+void cm_ws_conn_unref(struct cm_ws_conn *c)
+{
+    if (atomic_fetch_sub(&c->refs, 1) != 1) {
+        return;
+    }
+    free_outbox(c);
+    free_held(c);
+    free(c->extra);
+    if (c->h->release) {
+        c->h->release(c->ud);
+    }
+    free(c);
+}
+
+static void wake(struct loop *l)
+{
+    uint64_t one = 1;
+    ssize_t r = write(l->evfd, &one, sizeof(one));
+    (void)r; /* a full counter still wakes the loop */
+}
+
+/* Lists c for its loop (under l->mu). Returns 0 when the loop has ended. */
+static int list_locked(struct cm_ws_conn *c)
+{
+    struct loop *l = c->loop;
+    if (l->ended) {
+        return 0;
+    }
+    if (!c->listed) {
+        if (l->npending == l->cap_pending) {
+            l->cap_pending = l->cap_pending ? l->cap_pending * 2 : 16;
+            l->pending = cm_xrealloc(l->pending, l->cap_pending * sizeof(*l->pending));
+        }
+        l->pending[l->npending++] = c;
+        c->listed = 1;
+        cm_ws_conn_ref(c);
+    }
+    return 1;
+}
+
+void cm_ws_send_text(struct cm_ws_conn *c, const char *text, size_t len)
+{
+    struct out_msg *m = cm_xmalloc(sizeof(*m) + len);
+    m->next = NULL;
+    m->len = len;
+    memcpy(m->data, text, len);
+    struct loop *l = c->loop;
+    pthread_mutex_lock(&l->mu);
+    if (c->gone || c->close_requested || !list_locked(c)) {
+        pthread_mutex_unlock(&l->mu);
+        free(m);
+        return;
+    }
+    if (c->out_tail) {
+        c->out_tail->next = m;
+    } else {
+        c->out_head = m;
+    }
+    c->out_tail = m;
+    pthread_mutex_unlock(&l->mu);
+    wake(l);
+}
+
+static void copy_reason(char *dst, const char *reason)
+{
+    size_t n = reason ? strlen(reason) : 0;
+    if (n > MAX_REASON) {
+        n = MAX_REASON;
+        while (n > 0 && ((unsigned char)reason[n] & 0xC0) == 0x80) {
+            n--; /* do not cut a UTF-8 sequence */
+        }
+    }
+    memcpy(dst, reason ? reason : "", n);
+    dst[n] = '\0';
+}
+
+void cm_ws_close(struct cm_ws_conn *c, uint16_t code, const char *reason)
+{
+    struct loop *l = c->loop;
+    pthread_mutex_lock(&l->mu);
+    if (!c->gone && !c->close_requested && list_locked(c)) {
+        c->close_requested = 1;
+        c->close_code = code;
+        copy_reason(c->close_reason, reason);
+    }
+    pthread_mutex_unlock(&l->mu);
+    wake(l);
+}
+
+void cm_ws_close_at(struct cm_ws_conn *c, int64_t deadline_ms, uint16_t code, const char *reason)
+{
+    pthread_mutex_lock(&c->loop->mu);
+    c->deadline_ms = deadline_ms;
+    c->deadline_code = code;
+    copy_reason(c->deadline_reason, reason);
+    pthread_mutex_unlock(&c->loop->mu);
+}
+
+/* ---- wslay callbacks (loop thread) ---- */
+
+static int reading_allowed(struct cm_ws_conn *c)
+{
+    if (atomic_load(&c->ws->phase) != RUNNING) {
+        return 0;
+    }
+    return !c->h->can_read || c->h->can_read(c, c->ud);
+}
+
+static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *ud)
+{
+    (void)flags;
+    struct cm_ws_conn *c = ud;
+    if (c->extra_off < c->extra_len) {
+        size_t n = c->extra_len - c->extra_off;
+        n = n < len ? n : len;
+        memcpy(buf, c->extra + c->extra_off, n);
+        c->extra_off += n;
+        return (ssize_t)n;
+    }
+    if (c->held_head || !reading_allowed(c)) {
+        c->pause_hit = 1;
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    ssize_t r;
+    do {
+        r = recv(c->fd, buf, len, 0);
+    } while (r < 0 && errno == EINTR);
+    if (r > 0) {
+        c->last_recv_ms = cm_monotonic_ms();
+        return r;
+    }
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+    } else {
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE); /* EOF or reset */
+    }
+    return -1;
+}
+
+static ssize_t on_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
+                       void *ud)
+{
+    (void)flags;
+    struct cm_ws_conn *c = ud;
+    ssize_t r;
+    do {
+        r = send(c->fd, data, len, MSG_NOSIGNAL);
+    } while (r < 0 && errno == EINTR);
+    if (r >= 0) {
+        return r;
+    }
+    wslay_event_set_error(ctx, errno == EAGAIN || errno == EWOULDBLOCK ? WSLAY_ERR_WOULDBLOCK
+                                                                         : WSLAY_ERR_CALLBACK_FAILURE);
+    return -1;
+}
+
+static int valid_utf8(const uint8_t *s, size_t len)
+{
+    for (size_t i = 0; i < len;) {
+        if (s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n = cm_utf8_seq_len(s + i, len - i);
+        if (!n) {
+            return 0;
+        }
+        i += n;
+    }
+    return 1;
+}
+
+/* Hands held messages to the handler while it can take them; 1 when none is left. */
+static int deliver_held(struct cm_ws_conn *c)
+{
+    while (c->held_head && reading_allowed(c)) {
+        struct out_msg *m = c->held_head;
+        c->held_head = m->next;
+        if (!c->held_head) {
+            c->held_tail = NULL;
+        }
+        c->h->on_text(c, c->ud, m->data, m->len);
+        free(m);
+    }
+    if (c->held_head) {
+        c->pause_hit = 1;
+        return 0;
+    }
+    return 1;
+}
+
+static void queue_close(struct cm_ws_conn *c, uint16_t code, const char *reason)
+{
+    if (!wslay_event_get_close_sent(c->ctx)) {
+        wslay_event_queue_close(c->ctx, code, (const uint8_t *)reason, strlen(reason));
+    }
+}
+
+static void on_message(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
+                       void *ud)
+{
+    (void)ctx;
+    struct cm_ws_conn *c = ud;
+    if (wslay_event_get_close_sent(c->ctx)) {
+        return; /* closing: the peer's late messages are not processed */
+    }
+    if (arg->opcode == WSLAY_BINARY_FRAME) {
+        queue_close(c, CM_WS_UNSUPPORTED_DATA, "binary messages are not accepted; send text");
+        return;
+    }
+    if (arg->opcode != WSLAY_TEXT_FRAME) {
+        return; /* ping, pong and close are handled by wslay */
+    }
+    if (!valid_utf8(arg->msg, arg->msg_length)) {
+        queue_close(c, CM_WS_INVALID_DATA, "text message is not valid UTF-8");
+        return;
+    }
+    struct out_msg *m = cm_xmalloc(sizeof(*m) + arg->msg_length + 1);
+    m->next = NULL;
+    m->len = arg->msg_length;
+    memcpy(m->data, arg->msg, arg->msg_length);
+    m->data[m->len] = '\0';
+    if (c->held_tail) {
+        c->held_tail->next = m;
+    } else {
+        c->held_head = m;
+    }
+    c->held_tail = m;
+    deliver_held(c);
+}
+
+static const struct wslay_event_callbacks wslay_callbacks = {
+    on_recv, on_send, NULL, NULL, NULL, NULL, on_message,
+};
+
+/* ---- loop ---- */
+
+static void finish(struct cm_ws_conn *c)
+{
+    if (c->finished) {
+        return;
+    }
+    c->finished = 1;
+    struct loop *l = c->loop;
+    if (c->registered) {
+        epoll_ctl(l->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+        if (c->paused) {
+            l->npaused--;
+        }
+        if (c->prev) {
+            c->prev->next = c->next;
+        } else {
+            l->conns = c->next;
+        }
+        if (c->next) {
+            c->next->prev = c->prev;
+        }
+    }
+    if (c->ctx) {
+        wslay_event_context_free(c->ctx);
+        c->ctx = NULL;
+    }
+    pthread_mutex_lock(&l->mu);
+    c->gone = 1;
+    free_outbox(c);
+    pthread_mutex_unlock(&l->mu);
+    cm_http_upgrade_close(c->up);
+    atomic_fetch_sub(&c->ws->count, 1);
+    cm_ws_conn_unref(c); /* the loop's reference */
+}
+
+static void set_paused(struct cm_ws_conn *c, int paused)
+{
+    if (c->paused != paused) {
+        c->loop->npaused += paused ? 1u : (unsigned)-1;
+        c->paused = paused;
+    }
+}
+
+/* Brings the epoll interest in line with what wslay wants; finishes a connection with nothing
+ * left to read or write. */
+static void update(struct cm_ws_conn *c)
+{
+    if (c->finished) {
+        return;
+    }
+    uint32_t want;
+    if (c->draining) {
+        want = EPOLLIN;
+    } else {
+        int rd = wslay_event_want_read(c->ctx), wr = wslay_event_want_write(c->ctx);
+        if (wslay_event_get_close_sent(c->ctx) && !c->close_sent_ms) {
+            c->close_sent_ms = cm_monotonic_ms();
+        }
+        if (!rd && !wr) {
+            if (wslay_event_get_close_sent(c->ctx) && !wslay_event_get_close_received(c->ctx)) {
+                /* we closed without reading further (oversized or invalid input): read and
+                 * drop what the peer still sends until it closes, so it gets our close frame
+                 * instead of a reset */
+                c->draining = 1;
+                shutdown(c->fd, SHUT_WR);
+                set_paused(c, 0);
+                want = EPOLLIN;
+            } else {
+                finish(c);
+                return;
+            }
+        } else {
+            want = (rd && !c->paused ? EPOLLIN : 0) | (wr ? EPOLLOUT : 0);
+        }
+    }
+    if (want != c->interest) {
+        struct epoll_event ev = {.events = want, .data.ptr = c};
+        epoll_ctl(c->loop->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+        c->interest = want;
+    }
+}
+
+static void drain(struct cm_ws_conn *c)
+{
+    char buf[4096];
+    for (;;) {
+        ssize_t r = recv(c->fd, buf, sizeof(buf), 0);
+        if (r > 0) {
+            continue;
+        }
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return;
+        }
+        finish(c);
+        return;
+    }
+}
+
+static void do_write(struct cm_ws_conn *c)
+{
+    if (!c->finished && wslay_event_want_write(c->ctx) && wslay_event_send(c->ctx) != 0) {
+        finish(c);
+        return;
+    }
+    update(c);
+}
+
+static void do_read(struct cm_ws_conn *c)
+{
+    if (c->finished) {
+        return;
+    }
+    if (c->draining) {
+        drain(c);
+        return;
+    }
+    c->pause_hit = 0;
+    if (!deliver_held(c)) {
+        set_paused(c, 1);
+        update(c);
+        return;
+    }
+    if (wslay_event_want_read(c->ctx) && wslay_event_recv(c->ctx) != 0) {
+        finish(c);
+        return;
+    }
+    set_paused(c, c->pause_hit);
+    do_write(c);
+}
+
+static void start_close(struct cm_ws_conn *c, uint16_t code, const char *reason)
+{
+    if (c->finished || c->draining) {
+        return;
+    }
+    queue_close(c, code, reason);
+    do_write(c);
+}
+
+static void register_conn(struct loop *l, struct cm_ws_conn *c)
+{
+    c->registered = 1;
+    int flags = fcntl(c->fd, F_GETFL, 0);
+    fcntl(c->fd, F_SETFL, flags | O_NONBLOCK);
+    if (wslay_event_context_server_init(&c->ctx, &wslay_callbacks, c) != 0) {
+        c->registered = 0;
+        finish(c);
+        return;
+    }
+    if (c->ws->opt.max_message) {
+        wslay_event_config_set_max_recv_msg_length(c->ctx, c->ws->opt.max_message);
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
+        CM_LOG_WARN("ws_register_failed", "epoll_ctl: %s", strerror(errno));
+        c->registered = 0;
+        finish(c);
+        return;
+    }
+    c->interest = EPOLLIN;
+    c->next = l->conns;
+    if (l->conns) {
+        l->conns->prev = c;
+    }
+    l->conns = c;
+    c->last_recv_ms = c->last_ping_ms = cm_monotonic_ms();
+    if (c->h->on_open) {
+        c->h->on_open(c, c->ud);
+    }
+    if (atomic_load(&c->ws->phase) >= CLOSING) {
+        c->shutdown_sent = 1;
+        start_close(c, CM_WS_GOING_AWAY, "server shutting down");
+    }
+    do_read(c); /* bytes that came with the handshake, and whatever followed */
+}
+
+/* Applies what other threads asked of the listed connections. */
+static void service_pending(struct loop *l, struct cm_ws_conn ***scratch, size_t *scap)
+{
+    pthread_mutex_lock(&l->mu);
+    size_t n = l->npending;
+    if (n == 0) {
+        pthread_mutex_unlock(&l->mu);
+        return;
+    }
+    if (n > *scap) {
+        *scap = n;
+        *scratch = cm_xrealloc(*scratch, n * sizeof(**scratch));
+    }
+    memcpy(*scratch, l->pending, n * sizeof(**scratch));
+    l->npending = 0;
+    for (size_t i = 0; i < n; i++) {
+        (*scratch)[i]->listed = 0;
+    }
+    pthread_mutex_unlock(&l->mu);
+    for (size_t i = 0; i < n; i++) {
+        struct cm_ws_conn *c = (*scratch)[i];
+        if (!c->registered && !c->finished) {
+            if (l->ended) {
+                finish(c); /* arrived after the end: just close it */
+            } else {
+                register_conn(l, c);
+            }
+        }
+        if (!c->finished) {
+            pthread_mutex_lock(&l->mu);
+            struct out_msg *msgs = c->out_head;
+            c->out_head = c->out_tail = NULL;
+            int close_now = c->close_requested == 1;
+            if (close_now) {
+                c->close_requested = 2;
+            }
+            pthread_mutex_unlock(&l->mu);
+            while (msgs) {
+                struct out_msg *m = msgs;
+                msgs = m->next;
+                if (!c->draining && !wslay_event_get_close_sent(c->ctx)) {
+                    struct wslay_event_msg wm = {WSLAY_TEXT_FRAME, (const uint8_t *)m->data,
+                                                 m->len};
+                    wslay_event_queue_msg(c->ctx, &wm);
+                }
+                free(m);
+            }
+            if (close_now) {
+                start_close(c, c->close_code, c->close_reason);
+            } else {
+                do_write(c);
+            }
+        }
+        cm_ws_conn_unref(c);
+    }
+}
+
+/* Paused reading, deadlines, shutdown, close timeouts and pings of one connection; returns 1
+ * when it has work in progress (references held outside the loop, or bytes to write). */
+static int sweep_one(struct cm_ws_conn *c, int64_t now, int full, int phase)
+{
+    struct loop *l = c->loop;
+    const struct cm_ws_options *o = &l->ws->opt;
+    if (c->paused && reading_allowed(c)) {
+        do_read(c);
+    }
+    if (!full || c->finished) {
+        return 0;
+    }
+    pthread_mutex_lock(&l->mu);
+    int due = c->deadline_ms && now >= c->deadline_ms;
+    if (due) {
+        c->deadline_ms = 0;
+    }
+    int listed = c->listed;
+    pthread_mutex_unlock(&l->mu);
+    if (due) {
+        start_close(c, c->deadline_code, c->deadline_reason);
+    } else if (phase >= CLOSING && !c->shutdown_sent) {
+        c->shutdown_sent = 1;
+        start_close(c, CM_WS_GOING_AWAY, "server shutting down");
+    } else if (c->close_sent_ms && now - c->close_sent_ms > CLOSE_GRACE_MS) {
+        finish(c);
+    } else if (!c->close_sent_ms && !c->draining &&
+               now - c->last_recv_ms > (int64_t)o->ping_interval_ms * 5 / 2) {
+        start_close(c, CM_WS_GOING_AWAY, "no answer to pings");
+    } else if (!c->close_sent_ms && !c->draining && now - c->last_recv_ms >= o->ping_interval_ms &&
+               now - c->last_ping_ms >= o->ping_interval_ms) {
+        struct wslay_event_msg ping = {WSLAY_PING, (const uint8_t *)"", 0};
+        wslay_event_queue_msg(c->ctx, &ping);
+        c->last_ping_ms = now;
+        do_write(c);
+    }
+    /* references: the loop's, the sweep's own, one per listing; any other is work in flight */
+    return !c->finished &&
+           (atomic_load(&c->refs) - listed > 2 || (c->ctx && wslay_event_want_write(c->ctx)));
+}
+
+static void sweep(struct loop *l, int64_t now, int full)
+{
+    int phase = atomic_load(&l->ws->phase);
+    int busy = 0;
+    for (struct cm_ws_conn *c = l->conns, *next; c; c = next) {
+        next = c->next;
+        cm_ws_conn_ref(c); /* finishing it must not free it under our feet */
+        busy += sweep_one(c, now, full, phase);
+        cm_ws_conn_unref(c);
+    }
+    if (full) {
+        atomic_store(&l->busy, busy);
+        atomic_fetch_add(&l->sweeps, 1);
+    }
+}
+
+static void *loop_main(void *arg)
+{
+    struct loop *l = arg;
+    struct cm_ws_conn **scratch = NULL;
+    size_t scap = 0;
+    int64_t last_sweep = cm_monotonic_ms();
+    struct epoll_event evs[64];
+    while (atomic_load(&l->ws->phase) != ENDED) {
+        int timeout = l->npaused ? PAUSED_POLL_MS : SWEEP_MS;
+        if (atomic_load(&l->ws->phase) != RUNNING) {
+            timeout = PAUSED_POLL_MS;
+        }
+        int n = epoll_wait(l->epfd, evs, 64, timeout);
+        for (int i = 0; i < n; i++) {
+            struct cm_ws_conn *c = evs[i].data.ptr;
+            if (!c) {
+                uint64_t v;
+                ssize_t r = read(l->evfd, &v, sizeof(v));
+                (void)r;
+                continue;
+            }
+            if (c->finished) {
+                continue; /* finished earlier in this batch; freed only after service_pending */
+            }
+            cm_ws_conn_ref(c); /* an event may finish it; keep it readable until done here */
+            if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+                do_read(c);
+            }
+            if ((evs[i].events & EPOLLOUT) && !c->finished) {
+                do_write(c);
+            }
+            cm_ws_conn_unref(c);
+        }
+        service_pending(l, &scratch, &scap);
+        int64_t now = cm_monotonic_ms();
+        int full = now - last_sweep >= SWEEP_MS || atomic_load(&l->ws->phase) != RUNNING;
+        if (full) {
+            last_sweep = now;
+        }
+        if (full || l->npaused) {
+            sweep(l, now, full);
+        }
+    }
+    /* ENDED: no more connections; finish those left */
+    pthread_mutex_lock(&l->mu);
+    l->ended = 1;
+    pthread_mutex_unlock(&l->mu);
+    service_pending(l, &scratch, &scap);
+    while (l->conns) {
+        finish(l->conns);
+    }
+    free(scratch);
+    return NULL;
+}
+
+/* ---- server ---- */
+
+static double connections_gauge(void *ud)
+{
+    return (double)cm_ws_connections(ud);
+}
+
+struct cm_ws_server *cm_ws_new(const struct cm_ws_options *opt)
+{
+    struct cm_ws_server *ws = cm_xcalloc(1, sizeof(*ws));
+    ws->opt = *opt;
+    if (!ws->opt.threads) {
+        ws->opt.threads = 1;
+    }
+    if (ws->opt.ping_interval_ms <= 0) {
+        ws->opt.ping_interval_ms = 30000;
+    }
+    if (!ws->opt.max_connections) {
+        ws->opt.max_connections = 10000;
+    }
+    ws->loops = cm_xcalloc(ws->opt.threads, sizeof(*ws->loops));
+    for (unsigned i = 0; i < ws->opt.threads; i++) {
+        struct loop *l = &ws->loops[i];
+        l->ws = ws;
+        pthread_mutex_init(&l->mu, NULL);
+        l->epfd = epoll_create1(EPOLL_CLOEXEC);
+        l->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (l->epfd < 0 || l->evfd < 0) {
+            CM_LOG_ERROR("ws_start_failed", "epoll/eventfd: %s", strerror(errno));
+            abort();
+        }
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+        epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->evfd, &ev);
+        if (pthread_create(&l->thread, NULL, loop_main, l) != 0) {
+            CM_LOG_ERROR("ws_start_failed", "cannot start a WebSocket loop thread");
+            abort();
+        }
+        l->started = 1;
+    }
+    if (ws->opt.metrics) {
+        cm_metrics_gauge_fn(ws->opt.metrics, "websocket_connections", "open WebSocket connections",
+                            connections_gauge, ws);
+    }
+    return ws;
+}
+
+unsigned cm_ws_connections(const struct cm_ws_server *ws)
+{
+    int n = atomic_load(&ws->count);
+    return n > 0 ? (unsigned)n : 0;
+}
+
+/* MHD thread: the 101 went out; hand the socket to a loop. */
+static void on_upgraded(void *ud, int fd, const char *extra, size_t extra_len,
+                        struct cm_http_upgrade *up)
+{
+    struct cm_ws_conn *c = ud;
+    c->fd = fd;
+    c->up = up;
+    if (extra_len) {
+        c->extra = cm_xmalloc(extra_len);
+        memcpy(c->extra, extra, extra_len);
+        c->extra_len = extra_len;
+    }
+    pthread_mutex_lock(&c->loop->mu);
+    int listed = list_locked(c);
+    pthread_mutex_unlock(&c->loop->mu);
+    if (listed) {
+        wake(c->loop);
+        return;
+    }
+    cm_http_upgrade_close(up); /* the loops have ended */
+    atomic_fetch_sub(&c->ws->count, 1);
+    cm_ws_conn_unref(c);
+}
+
+static void on_abandoned(void *ud)
+{
+    struct cm_ws_conn *c = ud;
+    atomic_fetch_sub(&c->ws->count, 1);
+    cm_ws_conn_unref(c);
+}
+
+int cm_ws_accept(struct cm_ws_server *ws, struct cm_http_req *req, const struct cm_ws_handlers *h,
+                 void *ud)
+{
+    const char *version = cm_http_header(req, "Sec-WebSocket-Version");
+    char accept[29];
+    int status = 0;
+    if (!has_token(cm_http_header(req, "Upgrade"), "websocket")) {
+        cm_http_add_header(req, "Upgrade", "websocket");
+        cm_http_respond_error(req, status = 426, 0,
+                              "this endpoint speaks WebSocket: send Upgrade: websocket");
+    } else if (!version || strcmp(version, "13") != 0) {
+        cm_http_add_header(req, "Sec-WebSocket-Version", "13");
+        cm_http_respond_error(req, status = 426, 0, "Sec-WebSocket-Version must be 13");
+    } else if (!has_token(cm_http_header(req, "Connection"), "upgrade")) {
+        cm_http_respond_error(req, status = 400, 0, "the Connection header must include Upgrade");
+    } else if (cm_ws_accept_key(cm_http_header(req, "Sec-WebSocket-Key"), accept) != 0) {
+        cm_http_respond_error(req, status = 400, 0,
+                              "Sec-WebSocket-Key must be the base64 form of 16 bytes");
+    } else if (atomic_load(&ws->phase) != RUNNING) {
+        cm_http_add_header(req, "Retry-After", "1");
+        cm_http_respond_error(req, status = 503, 0, "shutting down");
+    } else if (atomic_fetch_add(&ws->count, 1) >= (int)ws->opt.max_connections) {
+        atomic_fetch_sub(&ws->count, 1);
+        cm_http_add_header(req, "Retry-After", "1");
+        cm_http_respond_error(req, status = 503, 0, "too many WebSocket connections (%u)",
+                              ws->opt.max_connections);
+    }
+    if (status) {
+        if (h->release) {
+            h->release(ud);
+        }
+        return -1;
+    }
+    struct cm_ws_conn *c = cm_xcalloc(1, sizeof(*c));
+    c->ws = ws;
+    c->loop = &ws->loops[atomic_fetch_add(&ws->next_loop, 1) % ws->opt.threads];
+    atomic_init(&c->refs, 1); /* the loop's */
+    c->h = h;
+    c->ud = ud;
+    c->fd = -1;
+    cm_http_add_header(req, "Upgrade", "websocket");
+    cm_http_add_header(req, "Sec-WebSocket-Accept", accept);
+    cm_http_respond_upgrade(req, on_upgraded, on_abandoned, c);
+    return 0;
+}
+
+static void wake_all(struct cm_ws_server *ws)
+{
+    for (unsigned i = 0; i < ws->opt.threads; i++) {
+        wake(&ws->loops[i]);
+    }
+}
+
+/* Waits until every loop swept twice after now and found nothing busy (or the deadline). */
+static void wait_idle(struct cm_ws_server *ws, int64_t deadline)
+{
+    unsigned *base = cm_xcalloc(ws->opt.threads, sizeof(*base));
+    for (unsigned i = 0; i < ws->opt.threads; i++) {
+        base[i] = atomic_load(&ws->loops[i].sweeps);
+    }
+    while (cm_monotonic_ms() < deadline) {
+        int idle = 1;
+        for (unsigned i = 0; i < ws->opt.threads; i++) {
+            struct loop *l = &ws->loops[i];
+            idle &= atomic_load(&l->sweeps) - base[i] >= 2 && atomic_load(&l->busy) == 0;
+        }
+        if (idle) {
+            break;
+        }
+        cm_sleep_ms(5);
+    }
+    free(base);
+}
+
+void cm_ws_stop(struct cm_ws_server *ws, int timeout_ms)
+{
+    if (!ws || atomic_load(&ws->phase) == ENDED) {
+        return;
+    }
+    int64_t deadline = cm_monotonic_ms() + timeout_ms;
+    atomic_store(&ws->phase, QUIESCING); /* no new connections, no more reading */
+    wake_all(ws);
+    wait_idle(ws, deadline);
+    atomic_store(&ws->phase, CLOSING);
+    wake_all(ws);
+    int64_t close_deadline = cm_monotonic_ms() + CLOSE_GRACE_MS;
+    while (atomic_load(&ws->count) > 0 && cm_monotonic_ms() < close_deadline) {
+        cm_sleep_ms(5);
+    }
+    atomic_store(&ws->phase, ENDED);
+    wake_all(ws);
+    for (unsigned i = 0; i < ws->opt.threads; i++) {
+        if (ws->loops[i].started) {
+            pthread_join(ws->loops[i].thread, NULL);
+            ws->loops[i].started = 0;
+        }
+    }
+}
+
+void cm_ws_free(struct cm_ws_server *ws)
+{
+    if (!ws) {
+        return;
+    }
+    cm_ws_stop(ws, 0);
+    for (unsigned i = 0; i < ws->opt.threads; i++) {
+        struct loop *l = &ws->loops[i];
+        close(l->epfd);
+        close(l->evfd);
+        free(l->pending);
+        pthread_mutex_destroy(&l->mu);
+    }
+    free(ws->loops);
+    free(ws);
+}
