@@ -1,4 +1,5 @@
-/* gw_auth: JWT verification on top of libjwt (see gw_auth.h). */
+/* gw_auth: JWT verification on top of libjwt (see gw_auth.h): key set (PEM and JWKS), header
+ * checks and key selection, claims, and the verified-token cache. */
 #include "gw_auth.h"
 
 #include "cm/mem.h"
@@ -6,8 +7,11 @@
 #include <jansson.h>
 #include <jwt.h>
 #include <openssl/bio.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/param_build.h>
 #include <openssl/pem.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,54 +19,252 @@
 
 enum key_kind { KEY_NONE, KEY_RSA, KEY_EC256, KEY_EC384 };
 
+/* A public key: PEM for libjwt, the JWK's kid and alg when it came from a JWKS. */
+struct key {
+    char *kid; /* NULL: matches any kid (a PEM key) */
+    char *alg; /* NULL: any algorithm of its kind */
+    enum key_kind kind;
+    char *pem;
+    size_t pem_len;
+};
+
+#define CACHE_STRIPES 16
+
+/* A verified token: its SHA-256 and the principal it yielded. */
+struct cache_slot {
+    unsigned char digest[32];
+    int used;
+    struct gw_principal who;
+};
+
 struct gw_auth {
     char *secret; /* NULL: HS256 not accepted */
     size_t secret_len;
-    char *pem; /* NULL: no public key */
-    size_t pem_len;
-    enum key_kind kind;
+    struct key *keys;
+    size_t nkeys;
     char *issuer;
     char *audience;
     int64_t leeway_s;
     char *tenant_claim;
+    struct cache_slot *cache; /* direct-mapped by digest; NULL = no cache */
+    size_t ncache;
+    pthread_mutex_t stripes[CACHE_STRIPES];
 };
 
-/* The kind of a PEM public key, KEY_NONE when it is not one we accept. */
-static enum key_kind key_kind_of(const char *pem)
+static char *b64url_decode(const char *in, size_t len, size_t *outlen);
+
+/* The kind of a public key, KEY_NONE when it is not one we accept. */
+static enum key_kind kind_of(EVP_PKEY *key)
+{
+    if (key && EVP_PKEY_base_id(key) == EVP_PKEY_RSA) {
+        return KEY_RSA;
+    }
+    if (key && EVP_PKEY_base_id(key) == EVP_PKEY_EC) {
+        int bits = EVP_PKEY_get_bits(key);
+        return bits == 256 ? KEY_EC256 : bits == 384 ? KEY_EC384 : KEY_NONE;
+    }
+    return KEY_NONE;
+}
+
+/* Adds a key given as PEM; 0, or -1 when it is not an accepted public key. */
+static int add_pem(struct gw_auth *a, const char *pem, const char *kid, const char *alg)
 {
     BIO *bio = BIO_new_mem_buf(pem, -1);
-    EVP_PKEY *key = bio ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
-    enum key_kind kind = KEY_NONE;
-    if (key && EVP_PKEY_base_id(key) == EVP_PKEY_RSA) {
-        kind = KEY_RSA;
-    } else if (key && EVP_PKEY_base_id(key) == EVP_PKEY_EC) {
-        int bits = EVP_PKEY_get_bits(key);
-        kind = bits == 256 ? KEY_EC256 : bits == 384 ? KEY_EC384 : KEY_NONE;
-    }
-    EVP_PKEY_free(key);
+    EVP_PKEY *pkey = bio ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
+    enum key_kind kind = kind_of(pkey);
+    EVP_PKEY_free(pkey);
     BIO_free(bio);
-    return kind;
+    if (kind == KEY_NONE) {
+        return -1;
+    }
+    a->keys = cm_xrealloc(a->keys, (a->nkeys + 1) * sizeof(*a->keys));
+    struct key *k = &a->keys[a->nkeys++];
+    k->kid = kid ? cm_xstrdup(kid) : NULL;
+    k->alg = alg ? cm_xstrdup(alg) : NULL;
+    k->kind = kind;
+    k->pem = cm_xstrdup(pem);
+    k->pem_len = strlen(k->pem);
+    return 0;
+}
+
+/* A base64url member of a JWK decoded; NULL when missing or malformed. */
+static unsigned char *jwk_bytes(const json_t *jwk, const char *name, size_t *len)
+{
+    const char *v = json_string_value(json_object_get(jwk, name));
+    return v ? (unsigned char *)b64url_decode(v, strlen(v), len) : NULL;
+}
+
+/* The PEM form of an RSA or EC JWK; NULL with the reason in err. */
+static char *jwk_to_pem(const json_t *jwk, const char *kty, char *err, size_t errlen)
+{
+    OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+    const char *type = NULL;
+    unsigned char *p1 = NULL, *p2 = NULL, *point = NULL;
+    BIGNUM *n = NULL, *e = NULL;
+    size_t l1 = 0, l2 = 0;
+    char *pem = NULL;
+    if (strcmp(kty, "RSA") == 0) {
+        type = "RSA";
+        p1 = jwk_bytes(jwk, "n", &l1);
+        p2 = jwk_bytes(jwk, "e", &l2);
+        if (!p1 || !p2 || l1 == 0 || l2 == 0 || l2 > 8) {
+            snprintf(err, errlen, "an RSA key needs base64url members n and e");
+            goto out;
+        }
+        if (l1 < 256) {
+            snprintf(err, errlen, "RSA keys shorter than 2048 bits are refused");
+            goto out;
+        }
+        n = BN_bin2bn(p1, (int)l1, NULL);
+        e = BN_bin2bn(p2, (int)l2, NULL);
+        OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n);
+        OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e);
+    } else {
+        type = "EC";
+        const char *crv = json_string_value(json_object_get(jwk, "crv"));
+        size_t size = crv && strcmp(crv, "P-256") == 0 ? 32 : crv && strcmp(crv, "P-384") == 0 ? 48 : 0;
+        if (!size) {
+            snprintf(err, errlen, "EC keys must be on curve P-256 or P-384");
+            goto out;
+        }
+        p1 = jwk_bytes(jwk, "x", &l1);
+        p2 = jwk_bytes(jwk, "y", &l2);
+        if (!p1 || !p2 || l1 != size || l2 != size) {
+            snprintf(err, errlen, "an EC key needs base64url members x and y of %zu bytes", size);
+            goto out;
+        }
+        point = cm_xmalloc(1 + 2 * size);
+        point[0] = 0x04; /* uncompressed point */
+        memcpy(point + 1, p1, size);
+        memcpy(point + 1 + size, p2, size);
+        OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME,
+                                        size == 32 ? "prime256v1" : "secp384r1", 0);
+        OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, 1 + 2 * size);
+    }
+    OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
+    EVP_PKEY *pkey = NULL;
+    if (!params || !ctx || EVP_PKEY_fromdata_init(ctx) <= 0 ||
+        EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) <= 0 || !pkey) {
+        snprintf(err, errlen, "not a valid %s public key", type);
+    } else {
+        BIO *bio = BIO_new(BIO_s_mem());
+        char *data = NULL;
+        long len;
+        if (bio && PEM_write_bio_PUBKEY(bio, pkey) && (len = BIO_get_mem_data(bio, &data)) > 0) {
+            pem = cm_xstrndup(data, (size_t)len);
+        } else {
+            snprintf(err, errlen, "cannot encode the key");
+        }
+        BIO_free(bio);
+    }
+    EVP_PKEY_free(pkey);
+    EVP_PKEY_CTX_free(ctx);
+    OSSL_PARAM_free(params);
+out:
+    OSSL_PARAM_BLD_free(bld);
+    BN_free(n);
+    BN_free(e);
+    free(p1);
+    free(p2);
+    free(point);
+    return pem;
+}
+
+static const char *const jwk_algs[] = {"RS256", "RS384", "RS512", "ES256", "ES384", NULL};
+
+/* Adds the signing keys of a JWKS document; keys for encryption ("use": "enc") and of other
+ * types (oct, OKP) are skipped. 0, or -1 with the reason in err. */
+static int add_jwks(struct gw_auth *a, const char *text, char *err, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *doc = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *keys = json_object_get(doc, "keys");
+    if (!json_is_array(keys)) {
+        snprintf(err, errlen, "JWKS: %s", doc ? "a JSON object with a \"keys\" array is expected"
+                                               : jerr.text);
+        json_decref(doc);
+        return -1;
+    }
+    size_t i;
+    json_t *jwk;
+    int rc = 0;
+    json_array_foreach(keys, i, jwk)
+    {
+        const char *kty = json_string_value(json_object_get(jwk, "kty"));
+        const char *use = json_string_value(json_object_get(jwk, "use"));
+        const json_t *kid = json_object_get(jwk, "kid");
+        const json_t *alg = json_object_get(jwk, "alg");
+        char why[160];
+        if (!json_is_object(jwk) || !kty) {
+            snprintf(err, errlen, "JWKS keys[%zu]: an object with a kty is expected", i);
+            rc = -1;
+            break;
+        }
+        if ((use && strcmp(use, "sig") != 0) || (strcmp(kty, "RSA") != 0 && strcmp(kty, "EC") != 0)) {
+            continue; /* not a signing key of a type we verify */
+        }
+        if ((kid && (!json_is_string(kid) || json_string_length(kid) == 0 ||
+                     json_string_length(kid) > 256)) ||
+            (alg && !json_is_string(alg))) {
+            snprintf(err, errlen, "JWKS keys[%zu]: kid and alg must be short strings", i);
+            rc = -1;
+            break;
+        }
+        int known = !alg;
+        for (size_t k = 0; alg && jwk_algs[k]; k++) {
+            known |= strcmp(json_string_value(alg), jwk_algs[k]) == 0;
+        }
+        if (!known) {
+            snprintf(err, errlen, "JWKS keys[%zu]: alg %.32s is not supported", i,
+                     json_string_value(alg));
+            rc = -1;
+            break;
+        }
+        for (size_t k = 0; kid && k < a->nkeys; k++) {
+            if (a->keys[k].kid && strcmp(a->keys[k].kid, json_string_value(kid)) == 0) {
+                snprintf(err, errlen, "JWKS keys[%zu]: kid %.64s appears twice", i,
+                         json_string_value(kid));
+                rc = -1;
+            }
+        }
+        char *pem = rc ? NULL : jwk_to_pem(jwk, kty, why, sizeof(why));
+        if (rc == 0 && !pem) {
+            snprintf(err, errlen, "JWKS keys[%zu]: %s", i, why);
+            rc = -1;
+        }
+        if (rc != 0) {
+            break;
+        }
+        add_pem(a, pem, kid ? json_string_value(kid) : NULL, alg ? json_string_value(alg) : NULL);
+        free(pem);
+    }
+    json_decref(doc);
+    return rc;
 }
 
 struct gw_auth *gw_auth_new(const struct gw_auth_config *cfg, char *err, size_t errlen)
 {
     struct gw_auth *a = cm_xcalloc(1, sizeof(*a));
+    for (int i = 0; i < CACHE_STRIPES; i++) {
+        pthread_mutex_init(&a->stripes[i], NULL);
+    }
     if (cfg->hs256_secret && *cfg->hs256_secret) {
         a->secret = cm_xstrdup(cfg->hs256_secret);
         a->secret_len = strlen(a->secret);
     }
-    if (cfg->public_key_pem && *cfg->public_key_pem) {
-        a->kind = key_kind_of(cfg->public_key_pem);
-        if (a->kind == KEY_NONE) {
-            snprintf(err, errlen, "not an RSA or EC (P-256, P-384) public key in PEM form");
-            gw_auth_free(a);
-            return NULL;
-        }
-        a->pem = cm_xstrdup(cfg->public_key_pem);
-        a->pem_len = strlen(a->pem);
+    if (cfg->public_key_pem && *cfg->public_key_pem &&
+        add_pem(a, cfg->public_key_pem, NULL, NULL) != 0) {
+        snprintf(err, errlen, "not an RSA or EC (P-256, P-384) public key in PEM form");
+        gw_auth_free(a);
+        return NULL;
     }
-    if (!a->secret && !a->pem) {
-        snprintf(err, errlen, "no key: set an HS256 secret or a public key");
+    if (cfg->jwks && add_jwks(a, cfg->jwks, err, errlen) != 0) {
+        gw_auth_free(a);
+        return NULL;
+    }
+    if (!a->secret && a->nkeys == 0) {
+        snprintf(err, errlen, "no key: set an HS256 secret, a public key or a JWKS with signing keys");
         gw_auth_free(a);
         return NULL;
     }
@@ -70,6 +272,10 @@ struct gw_auth *gw_auth_new(const struct gw_auth_config *cfg, char *err, size_t 
     a->audience = cfg->audience ? cm_xstrdup(cfg->audience) : NULL;
     a->leeway_s = cfg->leeway_s;
     a->tenant_claim = cm_xstrdup(cfg->tenant_claim ? cfg->tenant_claim : "tenant");
+    if (cfg->cache_entries) {
+        a->ncache = cfg->cache_entries;
+        a->cache = cm_xcalloc(a->ncache, sizeof(*a->cache));
+    }
     return a;
 }
 
@@ -79,11 +285,30 @@ void gw_auth_free(struct gw_auth *a)
         return;
     }
     free(a->secret);
-    free(a->pem);
+    for (size_t i = 0; i < a->nkeys; i++) {
+        free(a->keys[i].kid);
+        free(a->keys[i].alg);
+        free(a->keys[i].pem);
+    }
+    free(a->keys);
     free(a->issuer);
     free(a->audience);
     free(a->tenant_claim);
+    free(a->cache);
+    for (int i = 0; i < CACHE_STRIPES; i++) {
+        pthread_mutex_destroy(&a->stripes[i]);
+    }
     free(a);
+}
+
+void gw_auth_release(void *a)
+{
+    gw_auth_free(a);
+}
+
+size_t gw_auth_key_count(const struct gw_auth *a)
+{
+    return a->nkeys;
 }
 
 /* Decodes base64url (no padding) into a fresh NUL-terminated buffer; NULL when invalid. */
@@ -128,31 +353,35 @@ static enum gw_auth_result reject(char *why, size_t len, const char *msg)
     return GW_AUTH_INVALID;
 }
 
-/* Whether alg may be used with the configured keys: HS256 only with a secret, RS* only with an
- * RSA key, ES256/ES384 only with an EC key of that curve size. Sets *hmac for HS256. */
-static int alg_allowed(const struct gw_auth *a, const char *alg, int *hmac)
+/* Whether key k may verify alg: RS* only with an RSA key, ES256/ES384 only with an EC key of that
+ * curve size, and only the JWK's own alg when it names one. */
+static int key_fits(const struct key *k, const char *alg)
 {
-    *hmac = 0;
-    if (strcmp(alg, "HS256") == 0) {
-        *hmac = 1;
-        return a->secret != NULL;
+    if (k->alg && strcmp(k->alg, alg) != 0) {
+        return 0;
     }
     if (strcmp(alg, "RS256") == 0 || strcmp(alg, "RS384") == 0 || strcmp(alg, "RS512") == 0) {
-        return a->kind == KEY_RSA;
+        return k->kind == KEY_RSA;
     }
     if (strcmp(alg, "ES256") == 0) {
-        return a->kind == KEY_EC256;
+        return k->kind == KEY_EC256;
     }
     if (strcmp(alg, "ES384") == 0) {
-        return a->kind == KEY_EC384;
+        return k->kind == KEY_EC384;
     }
     return 0;
 }
 
-/* Checks the header segment: a JSON object whose alg the configured keys allow (and typ JWT when
- * present). Sets *hmac when the token is HS256. */
-static int header_ok(const struct gw_auth *a, const char *token, size_t seglen, int *hmac,
-                     char *why, size_t whylen)
+/* What the header segment says: alg (allowed by some configured key: HS256 only with a secret)
+ * and kid. Checks typ JWT when present. */
+struct token_header {
+    char alg[8];
+    char kid[257]; /* "" when absent */
+    int hmac;
+};
+
+static int header_ok(const struct gw_auth *a, const char *token, size_t seglen,
+                     struct token_header *th, char *why, size_t whylen)
 {
     size_t n;
     char *text = b64url_decode(token, seglen, &n);
@@ -164,14 +393,28 @@ static int header_ok(const struct gw_auth *a, const char *token, size_t seglen, 
     free(text);
     const char *alg = json_string_value(json_object_get(h, "alg"));
     const json_t *typ = json_object_get(h, "typ");
+    const json_t *kid = json_object_get(h, "kid");
+    int allowed = 0;
+    memset(th, 0, sizeof(*th));
+    if (alg && strcmp(alg, "HS256") == 0) {
+        th->hmac = 1;
+        allowed = a->secret != NULL;
+    }
+    for (size_t i = 0; alg && !th->hmac && i < a->nkeys; i++) {
+        allowed |= key_fits(&a->keys[i], alg);
+    }
     int ok = 0;
     if (!json_is_object(h)) {
         snprintf(why, whylen, "malformed token header");
-    } else if (!alg || !alg_allowed(a, alg, hmac)) {
+    } else if (!alg || !allowed) {
         snprintf(why, whylen, "algorithm %.32s is not allowed", alg ? alg : "(missing)");
     } else if (typ && (!json_is_string(typ) || strcasecmp(json_string_value(typ), "JWT") != 0)) {
         snprintf(why, whylen, "token type is not JWT");
+    } else if (kid && (!json_is_string(kid) || json_string_length(kid) >= sizeof(th->kid))) {
+        snprintf(why, whylen, "malformed kid");
     } else {
+        snprintf(th->alg, sizeof(th->alg), "%s", alg);
+        snprintf(th->kid, sizeof(th->kid), "%s", kid ? json_string_value(kid) : "");
         ok = 1;
     }
     json_decref(h);
@@ -244,6 +487,104 @@ static enum gw_auth_result check_claims(const struct gw_auth *a, const json_t *c
     return GW_AUTH_OK;
 }
 
+/* Verifies the signature with the secret or with each key the header allows (only the kid's key
+ * when the header names one); the claims of the first that verifies, as JSON text (caller frees). */
+static char *verify_signature(const struct gw_auth *a, const char *token,
+                              const struct token_header *th, char *why, size_t whylen)
+{
+    const char *candidates[64];
+    size_t lens[64], n = 0;
+    if (th->hmac) {
+        candidates[n] = a->secret;
+        lens[n++] = a->secret_len;
+    } else {
+        int kid_known = 0;
+        for (size_t i = 0; th->kid[0] && i < a->nkeys; i++) {
+            kid_known |= a->keys[i].kid && strcmp(a->keys[i].kid, th->kid) == 0;
+        }
+        for (size_t i = 0; i < a->nkeys && n < 64; i++) {
+            const struct key *k = &a->keys[i];
+            /* with a known kid only its key; else keys without a kid (a PEM key) and, for a
+             * token without kid, every key that fits */
+            int match = kid_known ? k->kid && strcmp(k->kid, th->kid) == 0
+                                  : !th->kid[0] || !k->kid;
+            if (match && key_fits(k, th->alg)) {
+                candidates[n] = k->pem;
+                lens[n++] = k->pem_len;
+            }
+        }
+        if (n == 0 && th->kid[0]) {
+            if (kid_known) {
+                snprintf(why, whylen, "algorithm %s is not allowed with key %.64s", th->alg,
+                         th->kid);
+            } else {
+                snprintf(why, whylen, "unknown key id %.64s", th->kid);
+            }
+            return NULL;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        jwt_t *jwt = NULL;
+        if (jwt_decode(&jwt, token, (const unsigned char *)candidates[i], (int)lens[i]) == 0 && jwt) {
+            jwt_alg_t got = jwt_get_alg(jwt);
+            int same = th->hmac ? got == JWT_ALG_HS256
+                                : strcmp(jwt_alg_str(got) ? jwt_alg_str(got) : "", th->alg) == 0;
+            char *claims = same ? jwt_get_grants_json(jwt, NULL) : NULL;
+            jwt_free(jwt);
+            if (!same) {
+                snprintf(why, whylen, "algorithm is not allowed");
+                return NULL;
+            }
+            if (!claims) {
+                snprintf(why, whylen, "malformed claims");
+            }
+            return claims;
+        }
+        jwt_free(jwt);
+    }
+    snprintf(why, whylen, "signature verification failed");
+    return NULL;
+}
+
+/* The cache slot for a token digest and the stripe lock guarding it. */
+static struct cache_slot *slot_for(const struct gw_auth *a, const unsigned char *digest,
+                                   pthread_mutex_t **lock)
+{
+    uint64_t h;
+    memcpy(&h, digest, sizeof(h));
+    size_t i = (size_t)(h % a->ncache);
+    *lock = (pthread_mutex_t *)&a->stripes[i % CACHE_STRIPES];
+    return &a->cache[i];
+}
+
+/* A cached principal for this token still within its exp; 1 on a hit. */
+static int cache_lookup(const struct gw_auth *a, const unsigned char *digest, int64_t now,
+                        struct gw_principal *out)
+{
+    pthread_mutex_t *lock;
+    struct cache_slot *slot = slot_for(a, digest, &lock);
+    int hit = 0;
+    pthread_mutex_lock(lock);
+    if (slot->used && memcmp(slot->digest, digest, 32) == 0 && now <= slot->who.expires_s) {
+        *out = slot->who;
+        hit = 1;
+    }
+    pthread_mutex_unlock(lock);
+    return hit;
+}
+
+static void cache_store(const struct gw_auth *a, const unsigned char *digest,
+                        const struct gw_principal *who)
+{
+    pthread_mutex_t *lock;
+    struct cache_slot *slot = slot_for(a, digest, &lock);
+    pthread_mutex_lock(lock);
+    memcpy(slot->digest, digest, 32);
+    slot->who = *who;
+    slot->used = 1;
+    pthread_mutex_unlock(lock);
+}
+
 enum gw_auth_result gw_auth_verify(const struct gw_auth *a, const char *authorization,
                                    int64_t now_s, struct gw_principal *out, char *why,
                                    size_t whylen)
@@ -264,32 +605,27 @@ enum gw_auth_result gw_auth_verify(const struct gw_auth *a, const char *authoriz
     if (tlen == 0 || tlen > GW_AUTH_MAX_TOKEN) {
         return reject(why, whylen, "token is empty or too long");
     }
+    unsigned char digest[32];
+    unsigned int dlen = 0;
+    int cacheable = a->cache && EVP_Digest(token, tlen, digest, &dlen, EVP_sha256(), NULL) &&
+                    dlen == 32;
+    if (cacheable && cache_lookup(a, digest, now_s, out)) {
+        return GW_AUTH_OK;
+    }
     const char *dot1 = strchr(token, '.');
     const char *dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
     if (!dot1 || !dot2 || strchr(dot2 + 1, '.') || dot2[1] == '\0') {
         return reject(why, whylen, "malformed token");
     }
-    int hmac = 0;
-    if (!header_ok(a, token, (size_t)(dot1 - token), &hmac, why, whylen)) {
+    struct token_header th;
+    if (!header_ok(a, token, (size_t)(dot1 - token), &th, why, whylen)) {
         return GW_AUTH_INVALID;
     }
-    jwt_t *jwt = NULL;
-    const char *key = hmac ? a->secret : a->pem;
-    size_t keylen = hmac ? a->secret_len : a->pem_len;
-    if (jwt_decode(&jwt, token, (const unsigned char *)key, (int)keylen) != 0 || !jwt) {
-        jwt_free(jwt);
-        return reject(why, whylen, "signature verification failed");
+    char *claims_text = verify_signature(a, token, &th, why, whylen);
+    if (!claims_text) {
+        return GW_AUTH_INVALID;
     }
-    jwt_alg_t got = jwt_get_alg(jwt);
-    if (hmac ? got != JWT_ALG_HS256
-             : !(got == JWT_ALG_RS256 || got == JWT_ALG_RS384 || got == JWT_ALG_RS512 ||
-                 got == JWT_ALG_ES256 || got == JWT_ALG_ES384)) {
-        jwt_free(jwt);
-        return reject(why, whylen, "algorithm is not allowed");
-    }
-    char *claims_text = jwt_get_grants_json(jwt, NULL);
-    jwt_free(jwt);
-    json_t *claims = claims_text ? json_loads(claims_text, 0, NULL) : NULL;
+    json_t *claims = json_loads(claims_text, 0, NULL);
     free(claims_text);
     if (!json_is_object(claims)) {
         json_decref(claims);
@@ -297,6 +633,9 @@ enum gw_auth_result gw_auth_verify(const struct gw_auth *a, const char *authoriz
     }
     enum gw_auth_result r = check_claims(a, claims, now_s, out, why, whylen);
     json_decref(claims);
+    if (r == GW_AUTH_OK && cacheable) {
+        cache_store(a, digest, out);
+    }
     return r;
 }
 

@@ -1,10 +1,13 @@
 /* gw_auth: bearer-token authentication for the gateway. libjwt 1.10 verifies signatures (HS256
- * with a shared secret; RS256/RS384/RS512 or ES256/ES384 with a PEM public key); everything it
- * does not check is enforced here: the algorithm allow-list tied to the configured key type (read
- * from the token header before verification, so "none" and HS/RS confusion are refused), exp
- * (required) and nbf with a leeway, iss and aud when configured. The tenant comes from a
- * configurable claim.
- * A gw_auth is immutable after creation and safe to share between threads. */
+ * with a shared secret; RS256/RS384/RS512 or ES256/ES384 with a PEM public key or the keys of a
+ * JWKS document, converted to PEM with OpenSSL); everything it does not check is enforced here:
+ * the algorithm allow-list tied to each key's type (and the JWK's alg when given), read from the
+ * token header before verification, so "none" and HS/RS confusion are refused; key selection by
+ * the header's kid (an unknown kid is refused); exp (required) and nbf with a leeway, iss and aud
+ * when configured. The tenant comes from a configurable claim. Verified tokens are cached by their
+ * SHA-256 until their exp, so a client reusing its token costs one hash per request.
+ * A gw_auth's keys and settings are fixed at creation (a reload builds a new one); it is safe to
+ * share between threads. */
 #ifndef GW_AUTH_H
 #define GW_AUTH_H
 
@@ -22,6 +25,8 @@ struct gw_auth_config {
     int64_t leeway_s;
     const char *tenant_claim; /* e.g. "tenant" */
     const char *public_key_pem; /* RSA or EC public key (PEM); NULL = none */
+    const char *jwks;           /* JWKS document (JSON text); NULL = none */
+    size_t cache_entries;       /* verified-token cache slots; 0 = no cache */
 };
 
 struct gw_principal {
@@ -37,9 +42,14 @@ int gw_principal_has_scope(const struct gw_principal *p, const char *scope);
 enum gw_auth_result { GW_AUTH_OK, GW_AUTH_MISSING, GW_AUTH_INVALID };
 
 /* Strings are copied. Returns NULL with the reason in err when the public key is not an RSA or
- * EC (P-256/P-384) public key, or no key at all is configured. Caller frees with gw_auth_free. */
+ * EC (P-256/P-384) public key, the JWKS document or one of its keys is malformed ("keys[2]: ..."),
+ * or no key at all is configured. Caller frees with gw_auth_free. */
 struct gw_auth *gw_auth_new(const struct gw_auth_config *cfg, char *err, size_t errlen);
 void gw_auth_free(struct gw_auth *a);
+/* gw_auth_free with the signature cm_swap takes. */
+void gw_auth_release(void *a);
+/* Number of usable public keys (PEM and JWKS). */
+size_t gw_auth_key_count(const struct gw_auth *a);
 
 /* Verifies an Authorization header value at time now_s (seconds). On GW_AUTH_OK fills *out; else
  * writes the reason (safe to show the client) into why. */

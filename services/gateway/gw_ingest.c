@@ -20,6 +20,7 @@
 #include "cm/kafka.h"
 #include "cm/log.h"
 #include "cm/mem.h"
+#include "cm/swap.h"
 #include "cm/metrics.h"
 #include "cm/timeutil.h"
 #include "cm/uuid.h"
@@ -33,7 +34,7 @@
 #include <strings.h>
 
 struct gw_ingest {
-    struct gw_route_table *routes;
+    struct cm_swap *routes;
     struct gw_schemas *schemas;
     int max_queue;
     size_t max_body;
@@ -42,7 +43,7 @@ struct gw_ingest {
     struct gw_idem *idem;
     char *required_scope;
     const struct gw_proxies *proxies;
-    const struct gw_auth *auth;
+    struct cm_swap *auth; /* of gw_auth; NULL = authentication disabled */
     struct cm_kafka_producer *producer;
     struct cm_metric *m_events;
     struct cm_series *m_accepted;
@@ -226,7 +227,7 @@ static double queue_depth(void *ud)
     return (double)cm_kafka_producer_queue_len(g->producer);
 }
 
-struct gw_ingest *gw_ingest_new(const struct gw_ingest_config *cfg, const struct gw_auth *auth,
+struct gw_ingest *gw_ingest_new(const struct gw_ingest_config *cfg, struct cm_swap *auth,
                                 struct cm_metrics *metrics)
 {
     struct gw_ingest *g = cm_xcalloc(1, sizeof(*g));
@@ -273,8 +274,10 @@ int gw_ingest_authenticate(struct gw_ingest *g, const char *authorization,
     if (!g->auth) {
         return 0;
     }
-    enum gw_auth_result r = gw_auth_verify(g->auth, authorization, cm_now_ms() / 1000, who, why,
+    struct cm_swap_hold keys = cm_swap_get(g->auth);
+    enum gw_auth_result r = gw_auth_verify(keys.value, authorization, cm_now_ms() / 1000, who, why,
                                            whylen);
+    cm_swap_put(keys);
     if (r == GW_AUTH_OK && g->required_scope && !gw_principal_has_scope(who, g->required_scope)) {
         snprintf(challenge, challenge_len, "Bearer error=\"insufficient_scope\", scope=\"%s\"",
                  g->required_scope);
@@ -499,7 +502,8 @@ void gw_ingest_submit(struct gw_ingest *g, const struct gw_submission *s, gw_ans
     b->items = cm_xcalloc(body.n, sizeof(*b->items));
     atomic_init(&b->remaining, 1); /* the submitter's own reference */
     /* the routes in force for this whole request (a reload meanwhile does not affect it) */
-    const struct gw_routes *routes = gw_route_table_get(g->routes);
+    struct cm_swap_hold routes_hold = cm_swap_get(g->routes);
+    const struct gw_routes *routes = routes_hold.value;
     const char *const **topic_sets = cm_xcalloc(body.n, sizeof(*topic_sets));
     size_t *ntopics = cm_xcalloc(body.n, sizeof(*ntopics));
     int any_refused = 0;
@@ -555,7 +559,7 @@ void gw_ingest_submit(struct gw_ingest *g, const struct gw_submission *s, gw_ans
     }
     free(topic_sets);
     free(ntopics);
-    gw_route_table_put(g->routes, routes);
+    cm_swap_put(routes_hold);
     release(b);
 }
 

@@ -23,12 +23,12 @@ struct gw_principal;
 struct gw_idem;
 struct gw_proxies;
 struct gw_ratelimit;
-struct gw_route_table;
+struct cm_swap;
 struct gw_schemas;
 
 struct gw_ingest_config {
     const char *brokers;
-    struct gw_route_table *routes;  /* borrowed for the ingest's lifetime; may be reloaded */
+    struct cm_swap *routes;         /* of gw_routes; borrowed; replaced on reload */
     struct gw_schemas *schemas;     /* borrowed; NULL = no schema validation */
     int max_queue;    /* producer queue high-water mark: above it, 503 + Retry-After */
     size_t max_body;  /* cap on the decoded body (after gzip); 0 = 1 MiB */
@@ -39,10 +39,11 @@ struct gw_ingest_config {
     const struct gw_proxies *proxies; /* borrowed; trusted proxies for X-Forwarded-For */
 };
 
-/* Borrows auth (NULL = authentication disabled) and metrics; copies strings. NULL after logging
+/* Borrows auth (a cm_swap of gw_auth, replaced when keys are reloaded; NULL = authentication
+ * disabled) and metrics; copies strings. NULL after logging
  * when the producer cannot be configured. Caller frees with gw_ingest_free (after the HTTP server
  * stopped sending it requests). */
-struct gw_ingest *gw_ingest_new(const struct gw_ingest_config *cfg, const struct gw_auth *auth,
+struct gw_ingest *gw_ingest_new(const struct gw_ingest_config *cfg, struct cm_swap *auth,
                                 struct cm_metrics *metrics);
 /* cm_http_handler for POST /events; ud is the gw_ingest. */
 void gw_ingest_handle(struct cm_http_req *req, void *ud);

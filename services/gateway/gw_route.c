@@ -5,8 +5,6 @@
 #include "cm/mem.h"
 #include "cm/text.h"
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,12 +21,6 @@ struct gw_routes {
     struct route *routes;
     size_t n;
     struct route fallback; /* when == NULL */
-    atomic_int refs;       /* held by a gw_route_table and its readers */
-};
-
-struct gw_route_table {
-    pthread_mutex_t lock;
-    struct gw_routes *current;
 };
 
 int gw_topic_name_ok(const char *name)
@@ -190,49 +182,7 @@ size_t gw_routes_select(const struct gw_routes *r, const json_t *ev, const char 
     return r->fallback.ntopics;
 }
 
-struct gw_route_table *gw_route_table_new(struct gw_routes *initial)
+void gw_routes_release(void *routes)
 {
-    struct gw_route_table *t = cm_xcalloc(1, sizeof(*t));
-    pthread_mutex_init(&t->lock, NULL);
-    atomic_store(&initial->refs, 1);
-    t->current = initial;
-    return t;
-}
-
-void gw_route_table_put(struct gw_route_table *t, const struct gw_routes *r)
-{
-    (void)t;
-    struct gw_routes *m = (struct gw_routes *)r; /* the count is not part of the table's value */
-    if (m && atomic_fetch_sub(&m->refs, 1) == 1) {
-        gw_routes_free(m);
-    }
-}
-
-const struct gw_routes *gw_route_table_get(struct gw_route_table *t)
-{
-    pthread_mutex_lock(&t->lock);
-    struct gw_routes *r = t->current;
-    atomic_fetch_add(&r->refs, 1);
-    pthread_mutex_unlock(&t->lock);
-    return r;
-}
-
-void gw_route_table_replace(struct gw_route_table *t, struct gw_routes *next)
-{
-    atomic_store(&next->refs, 1);
-    pthread_mutex_lock(&t->lock);
-    struct gw_routes *old = t->current;
-    t->current = next;
-    pthread_mutex_unlock(&t->lock);
-    gw_route_table_put(t, old);
-}
-
-void gw_route_table_free(struct gw_route_table *t)
-{
-    if (!t) {
-        return;
-    }
-    gw_route_table_put(t, t->current);
-    pthread_mutex_destroy(&t->lock);
-    free(t);
+    gw_routes_free(routes);
 }

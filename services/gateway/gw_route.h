@@ -3,8 +3,8 @@
  *            "default": ["events"]}
  * The first route whose `when` is true decides (an expression that fails to evaluate counts as
  * false and is reported); with none, the default topics. Without a document every event goes to
- * the default topic. Immutable after loading: share it between threads; gw_route_table swaps in a
- * reloaded table without stopping requests. */
+ * the default topic. Immutable after loading: share it between threads; a cm_swap holds the table in force,
+ * so a reloaded one replaces it without stopping requests. */
 #ifndef GW_ROUTE_H
 #define GW_ROUTE_H
 
@@ -25,24 +25,13 @@ struct gw_routes *gw_routes_load_file(const char *path, const char *default_topi
 /* A table that sends everything to `topic`. */
 struct gw_routes *gw_routes_single(const char *topic);
 void gw_routes_free(struct gw_routes *r);
+/* gw_routes_free with the signature cm_swap takes. */
+void gw_routes_release(void *routes);
 
 /* Sets *topics (borrowed from the table) and returns how many. *errors (may be NULL) is increased
  * by the number of route expressions that failed to evaluate. */
 size_t gw_routes_select(const struct gw_routes *r, const json_t *ev, const char *const **topics,
                         size_t *errors);
-
-/* The routing table in force, replaceable while requests use it (hot reload): readers take a
- * reference with get and give it back with put; replace installs a new table and the old one is
- * freed when its last reader is done. */
-struct gw_route_table;
-
-/* Takes ownership of initial. Free with gw_route_table_free (no reader may hold a reference). */
-struct gw_route_table *gw_route_table_new(struct gw_routes *initial);
-void gw_route_table_free(struct gw_route_table *t);
-const struct gw_routes *gw_route_table_get(struct gw_route_table *t);
-void gw_route_table_put(struct gw_route_table *t, const struct gw_routes *r);
-/* Installs next (takes ownership). */
-void gw_route_table_replace(struct gw_route_table *t, struct gw_routes *next);
 
 /* 1 when name is a legal Kafka topic name ([a-zA-Z0-9._-], 1 to 249 characters, not . or ..). */
 int gw_topic_name_ok(const char *name);

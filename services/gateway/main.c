@@ -16,6 +16,7 @@
 #include "cm/redis.h"
 #include "cm/text.h"
 #include "cm/service.h"
+#include "cm/swap.h"
 
 #include <string.h>
 #include <sys/stat.h>
@@ -57,8 +58,15 @@ static const struct cm_config_entry config_table[] = {
     {"JWT_HS256_SECRET", CM_CFG_STRING, NULL, 0, 1, "HS256 key for bearer tokens (>= 32 bytes)", 0,
      0, NULL},
     {"JWT_PUBLIC_KEY_FILE", CM_CFG_STRING, NULL, 0, 0,
-     "PEM public key (RSA: RS256/384/512; EC P-256/P-384: ES256/ES384) for bearer tokens", 0, 0,
+     "PEM public key (RSA: RS256/384/512; EC P-256/P-384: ES256/ES384) for bearer tokens; "
+     "reloaded on SIGHUP or change", 0, 0,
      NULL},
+    {"JWT_JWKS_FILE", CM_CFG_STRING, NULL, 0, 0,
+     "JWKS document (RSA and EC P-256/P-384 keys; a token's kid selects its key); reloaded on "
+     "SIGHUP or change", 0, 0, NULL},
+    {"GATEWAY_TOKEN_CACHE", CM_CFG_INT, "4096", 0, 0,
+     "verified tokens remembered (by SHA-256, until their exp); 0 = verify every request", 0,
+     10000000, NULL},
     {"JWT_ISSUER", CM_CFG_STRING, NULL, 0, 0, "required `iss` claim, when set", 0, 0, NULL},
     {"JWT_AUDIENCE", CM_CFG_STRING, NULL, 0, 0, "required `aud` claim, when set", 0, 0, NULL},
     {"JWT_LEEWAY", CM_CFG_DURATION, "30s", 0, 0, "clock skew allowed on exp and nbf", 0, 3600000,
@@ -83,6 +91,64 @@ static const struct cm_config_entry config_table[] = {
      "messages awaiting their ack per connection before reading pauses", 1, 1000000, NULL},
 };
 
+/* A file watched for changes by its modification time. */
+struct watched {
+    const char *path; /* NULL: nothing to watch */
+    struct timespec mtime;
+};
+
+/* 1 when the file's modification time differs from the one seen last (remembered). */
+static int file_changed(struct watched *w)
+{
+    struct stat st;
+    if (!w->path || stat(w->path, &st) != 0) {
+        return 0;
+    }
+    int changed = st.st_mtim.tv_sec != w->mtime.tv_sec || st.st_mtim.tv_nsec != w->mtime.tv_nsec;
+    w->mtime = st.st_mtim;
+    return changed;
+}
+
+/* Builds the token verifier from the secret, the PEM public key and the JWKS file; NULL after
+ * logging what is wrong. */
+static struct gw_auth *load_auth(const struct cm_config *cfg)
+{
+    const char *secret = cm_config_str(cfg, "JWT_HS256_SECRET");
+    const char *pem_path = cm_config_str(cfg, "JWT_PUBLIC_KEY_FILE");
+    const char *jwks_path = cm_config_str(cfg, "JWT_JWKS_FILE");
+    char *pem = NULL, *jwks = NULL;
+    char err[300];
+    size_t len = 0;
+    struct gw_auth *a = NULL;
+    if (secret && strlen(secret) < 32) {
+        CM_LOG_ERROR("config_invalid", "JWT_HS256_SECRET: at least 32 bytes");
+    } else if (!secret && !pem_path && !jwks_path) {
+        CM_LOG_ERROR("config_invalid",
+                     "JWT_HS256_SECRET, JWT_PUBLIC_KEY_FILE or JWT_JWKS_FILE must be set (or "
+                     "GATEWAY_AUTH_DISABLED=true for development)");
+    } else if (pem_path && !(pem = cm_file_read(pem_path, 65536, &len, err, sizeof(err)))) {
+        CM_LOG_ERROR("config_invalid", "JWT_PUBLIC_KEY_FILE: %s", err);
+    } else if (jwks_path && !(jwks = cm_file_read(jwks_path, 1024 * 1024, &len, err, sizeof(err)))) {
+        CM_LOG_ERROR("config_invalid", "JWT_JWKS_FILE: %s", err);
+    } else {
+        struct gw_auth_config ac = {secret,
+                                    cm_config_str(cfg, "JWT_ISSUER"),
+                                    cm_config_str(cfg, "JWT_AUDIENCE"),
+                                    cm_config_int(cfg, "JWT_LEEWAY") / 1000,
+                                    cm_config_str(cfg, "JWT_TENANT_CLAIM"),
+                                    pem,
+                                    jwks,
+                                    (size_t)cm_config_int(cfg, "GATEWAY_TOKEN_CACHE")};
+        a = gw_auth_new(&ac, err, sizeof(err));
+        if (!a) {
+            CM_LOG_ERROR("config_invalid", "token keys: %s", err);
+        }
+    }
+    free(pem);
+    free(jwks);
+    return a;
+}
+
 int main(int argc, char **argv)
 {
     struct cm_service svc;
@@ -90,46 +156,25 @@ int main(int argc, char **argv)
                     sizeof(config_table) / sizeof(config_table[0]), "GATEWAY_PORT", "GATEWAY_MAX_BODY", argc, argv);
     const struct cm_config *cfg = svc.cfg;
     int status = CM_CONFIG_EXIT_BAD;
-    struct gw_auth *auth = NULL;
+    struct cm_swap *auth = NULL; /* of gw_auth; NULL = authentication disabled */
     struct gw_ingest *ingest = NULL;
     struct gw_ws *ws = NULL;
     struct gw_routes *routes = NULL;
-    struct gw_route_table *route_table = NULL;
+    struct cm_swap *route_table = NULL;
     struct gw_schemas *schemas = NULL;
     struct gw_ratelimit *ratelimit = NULL;
     struct cm_redis *redis = NULL;
     struct gw_idem *idem = NULL;
     struct gw_proxies *proxies = NULL;
-    const char *secret = cm_config_str(cfg, "JWT_HS256_SECRET");
     if (cm_config_bool(cfg, "GATEWAY_AUTH_DISABLED")) {
         CM_LOG_WARN("auth_disabled", "AUTHENTICATION IS DISABLED: every request is accepted "
                                      "without a token (GATEWAY_AUTH_DISABLED=true)");
     } else {
-        const char *pem_path = cm_config_str(cfg, "JWT_PUBLIC_KEY_FILE");
-        char *pem = NULL;
-        char err[300];
-        size_t pem_len = 0;
-        if (pem_path && !(pem = cm_file_read(pem_path, 65536, &pem_len, err, sizeof(err)))) {
-            CM_LOG_ERROR("config_invalid", "JWT_PUBLIC_KEY_FILE: %s", err);
+        struct gw_auth *first = load_auth(cfg);
+        if (!first) {
             goto out;
         }
-        if ((!secret && !pem) || (secret && strlen(secret) < 32)) {
-            free(pem);
-            CM_LOG_ERROR("config_invalid",
-                         "JWT_HS256_SECRET: at least 32 bytes, or set JWT_PUBLIC_KEY_FILE (or "
-                         "GATEWAY_AUTH_DISABLED=true for development)");
-            goto out;
-        }
-        struct gw_auth_config ac = {secret, cm_config_str(cfg, "JWT_ISSUER"),
-                                    cm_config_str(cfg, "JWT_AUDIENCE"),
-                                    cm_config_int(cfg, "JWT_LEEWAY") / 1000,
-                                    cm_config_str(cfg, "JWT_TENANT_CLAIM"), pem};
-        auth = gw_auth_new(&ac, err, sizeof(err));
-        free(pem);
-        if (!auth) {
-            CM_LOG_ERROR("config_invalid", "JWT_PUBLIC_KEY_FILE: %s", err);
-            goto out;
-        }
+        auth = cm_swap_new(first, gw_auth_release);
     }
     const char *routes_file = cm_config_str(cfg, "GATEWAY_ROUTES_FILE");
     if (routes_file) {
@@ -172,7 +217,7 @@ int main(int argc, char **argv)
         idem = gw_idem_new(redis, cm_config_int(cfg, "GATEWAY_IDEMPOTENCY_WINDOW"));
         cm_http_add_check(svc.http, "redis", cm_redis_check, redis);
     }
-    route_table = gw_route_table_new(routes);
+    route_table = cm_swap_new(routes, gw_routes_release);
     routes = NULL; /* owned by the table now */
     struct gw_ingest_config ic = {cm_config_str(cfg, "KAFKA_BROKERS"), route_table, schemas,
                                   (int)cm_config_int(cfg, "GATEWAY_MAX_QUEUE"),
@@ -196,27 +241,36 @@ int main(int argc, char **argv)
     if (cm_service_start(&svc) != 0) {
         goto out;
     }
-    struct stat st;
-    struct timespec routes_mtime = {0, 0};
-    if (routes_file && stat(routes_file, &st) == 0) {
-        routes_mtime = st.st_mtim;
-    }
+    struct watched routes_w = {routes_file, {0, 0}};
+    struct watched pem_w = {cm_config_str(cfg, "JWT_PUBLIC_KEY_FILE"), {0, 0}};
+    struct watched jwks_w = {cm_config_str(cfg, "JWT_JWKS_FILE"), {0, 0}};
+    file_changed(&routes_w);
+    file_changed(&pem_w);
+    file_changed(&jwks_w);
     while (!cm_lifecycle_wait(1000)) {
-        /* hot reload: on SIGHUP or when the routing file changes; a bad file keeps the old table */
-        int changed = routes_file && stat(routes_file, &st) == 0 &&
-                      (st.st_mtim.tv_sec != routes_mtime.tv_sec ||
-                       st.st_mtim.tv_nsec != routes_mtime.tv_nsec);
-        if (routes_file && (cm_lifecycle_reload_requested() || changed)) {
-            routes_mtime = changed ? st.st_mtim : routes_mtime;
+        /* hot reload: on SIGHUP or when a file changes; a bad file keeps what is in force */
+        int hup = cm_lifecycle_reload_requested();
+        if (routes_file && (file_changed(&routes_w) || hup)) {
             char err[512];
             struct gw_routes *next = gw_routes_load_file(routes_file, cm_config_str(cfg, "TOPIC_EVENTS"),
                                                          err, sizeof(err));
             if (next) {
-                gw_route_table_replace(route_table, next);
+                cm_swap_replace(route_table, next);
                 CM_LOG_INFO("routes_reloaded", "routing table reloaded from %s", routes_file);
             } else {
                 CM_LOG_ERROR("routes_reload_failed", "%s: %s; keeping the previous table",
                              routes_file, err);
+            }
+        }
+        int keys_changed = file_changed(&pem_w) | file_changed(&jwks_w);
+        if (auth && (keys_changed || hup)) {
+            struct gw_auth *next = load_auth(cfg);
+            if (next) {
+                CM_LOG_INFO("keys_reloaded", "token keys reloaded (%zu public keys)",
+                            gw_auth_key_count(next));
+                cm_swap_replace(auth, next);
+            } else {
+                CM_LOG_ERROR("keys_reload_failed", "keeping the previous keys");
             }
         }
     }
@@ -234,8 +288,8 @@ out:
     gw_proxies_free(proxies);
     cm_redis_free(redis);
     gw_routes_free(routes);
-    gw_route_table_free(route_table);
-    gw_auth_free(auth);
+    cm_swap_free(route_table);
+    cm_swap_free(auth);
     cm_service_free(&svc);
     return status;
 }

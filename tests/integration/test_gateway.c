@@ -14,6 +14,7 @@
 #include "cm/kafka.h"
 #include "cm/kafka_mock.h"
 #include "cm/metrics.h"
+#include "cm/swap.h"
 #include "cm/redis.h"
 
 #include <criterion/criterion.h>
@@ -29,14 +30,14 @@
 
 static struct cm_kafka_mock *mock;
 static struct cm_metrics *reg;
-static struct gw_auth *auth;
+static struct cm_swap *auth;
 static struct gw_ingest *ingest;
 static struct gw_ingest *limited;
 static struct gw_ratelimit *limiter;
 static struct gw_ingest *idem_ingest;
 static struct gw_idem *idem;
 static struct cm_redis *redis;
-static struct gw_route_table *routes;
+static struct cm_swap *routes;
 static char audit_topic[96];
 static struct cm_http_server *srv;
 static char topic[96];
@@ -52,9 +53,9 @@ static void setup(void)
     it_unique(topic, sizeof(topic), "gw");
     cr_assert_eq(cm_kafka_mock_create_topic(mock, topic, 4), 0);
     reg = cm_metrics_new("gateway_");
-    struct gw_auth_config ac = {SECRET, NULL, NULL, 30, "tenant", NULL};
+    struct gw_auth_config ac = {SECRET, NULL, NULL, 30, "tenant", NULL, NULL, 64};
     char aerr[128];
-    auth = gw_auth_new(&ac, aerr, sizeof(aerr));
+    auth = cm_swap_new(gw_auth_new(&ac, aerr, sizeof(aerr)), gw_auth_release);
     it_unique(audit_topic, sizeof(audit_topic), "gwaudit");
     cr_assert_eq(cm_kafka_mock_create_topic(mock, audit_topic, 2), 0);
     char doc[512], err[256];
@@ -64,7 +65,7 @@ static void setup(void)
              audit_topic, topic);
     struct gw_routes *parsed = gw_routes_parse(doc, strlen(doc), topic, err, sizeof(err));
     cr_assert_not_null(parsed, "%s", err);
-    routes = gw_route_table_new(parsed);
+    routes = cm_swap_new(parsed, gw_routes_release);
     struct gw_ingest_config ic = {cm_kafka_mock_bootstraps(mock), routes, NULL, 1000, 4096, 10, NULL, NULL, "events:write", NULL};
     ingest = gw_ingest_new(&ic, auth, reg);
     cr_assert_not_null(ingest);
@@ -102,8 +103,8 @@ static void teardown(void)
     gw_idem_free(idem);
     cm_redis_free(redis);
     gw_ratelimit_free(limiter);
-    gw_route_table_free(routes);
-    gw_auth_free(auth);
+    cm_swap_free(routes);
+    cm_swap_free(auth);
     cm_metrics_free(reg);
     cm_kafka_mock_free(mock);
     unsetenv("KAFKA_MESSAGE_TIMEOUT_MS");

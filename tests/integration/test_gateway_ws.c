@@ -14,6 +14,7 @@
 #include "cm/kafka.h"
 #include "cm/kafka_mock.h"
 #include "cm/metrics.h"
+#include "cm/swap.h"
 #include "cm/ws.h"
 
 #include <criterion/criterion.h>
@@ -28,9 +29,9 @@
 
 static struct cm_kafka_mock *mock;
 static struct cm_metrics *reg;
-static struct gw_auth *auth;
+static struct cm_swap *auth;
 static struct gw_ingest *ingest;
-static struct gw_route_table *routes;
+static struct cm_swap *routes;
 static struct gw_ws *ws;
 static struct cm_http_server *srv;
 static char topic[96];
@@ -54,10 +55,10 @@ static void setup(void)
     it_unique(topic, sizeof(topic), "gwws");
     cr_assert_eq(cm_kafka_mock_create_topic(mock, topic, 4), 0);
     reg = cm_metrics_new("gateway_");
-    struct gw_auth_config ac = {SECRET, NULL, NULL, 0, "tenant", NULL};
+    struct gw_auth_config ac = {SECRET, NULL, NULL, 0, "tenant", NULL, NULL, 64};
     char aerr[128];
-    auth = gw_auth_new(&ac, aerr, sizeof(aerr));
-    routes = gw_route_table_new(gw_routes_single(topic));
+    auth = cm_swap_new(gw_auth_new(&ac, aerr, sizeof(aerr)), gw_auth_release);
+    routes = cm_swap_new(gw_routes_single(topic), gw_routes_release);
     struct gw_ingest_config ic = {cm_kafka_mock_bootstraps(mock), routes, NULL, 2, 65536, 10,
                                   NULL, NULL, "events:write", NULL};
     ingest = gw_ingest_new(&ic, auth, reg);
@@ -80,8 +81,8 @@ static void teardown(void)
     cm_http_free(srv);
     gw_ws_free(ws);
     gw_ingest_free(ingest);
-    gw_route_table_free(routes);
-    gw_auth_free(auth);
+    cm_swap_free(routes);
+    cm_swap_free(auth);
     cm_metrics_free(reg);
     cm_kafka_mock_free(mock);
     unsetenv("KAFKA_MESSAGE_TIMEOUT_MS");

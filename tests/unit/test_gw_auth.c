@@ -17,7 +17,8 @@ static struct gw_auth *auth;
 
 static void setup(void)
 {
-    struct gw_auth_config c = {SECRET, "https://issuer.example", "events-api", 30, "tenant", NULL};
+    struct gw_auth_config c = {SECRET, "https://issuer.example", "events-api", 30, "tenant", NULL,
+                               NULL, 0};
     char err[128];
     auth = gw_auth_new(&c, err, sizeof(err));
     cr_assert_not_null(auth, "%s", err);
@@ -305,10 +306,10 @@ Test(gw_auth_keys, rs256_and_es256_with_public_keys)
     make_key("EC", "P-256", &ec);
     make_key("RSA", NULL, &other);
     char err[128], why[128];
-    struct gw_auth_config rc = {NULL, NULL, NULL, 30, "tenant", rsa.pub};
+    struct gw_auth_config rc = {NULL, NULL, NULL, 30, "tenant", rsa.pub, NULL, 0};
     struct gw_auth *ra = gw_auth_new(&rc, err, sizeof(err));
     cr_assert_not_null(ra, "%s", err);
-    struct gw_auth_config ecc = {NULL, NULL, NULL, 30, "tenant", ec.pub};
+    struct gw_auth_config ecc = {NULL, NULL, NULL, 30, "tenant", ec.pub, NULL, 0};
     struct gw_auth *ea = gw_auth_new(&ecc, err, sizeof(err));
     cr_assert_not_null(ea, "%s", err);
 
@@ -332,8 +333,198 @@ Test(gw_auth_keys, rs256_and_es256_with_public_keys)
     gw_auth_free(ra);
     gw_auth_free(ea);
 
-    struct gw_auth_config bad = {NULL, NULL, NULL, 30, "tenant", "-----BEGIN PUBLIC KEY-----\nxx\n"};
+    struct gw_auth_config bad = {NULL, NULL, NULL, 30, "tenant", "-----BEGIN PUBLIC KEY-----\nxx\n",
+                                 NULL, 0};
     cr_assert_null(gw_auth_new(&bad, err, sizeof(err)));
-    struct gw_auth_config none = {NULL, NULL, NULL, 30, "tenant", NULL};
+    struct gw_auth_config none = {NULL, NULL, NULL, 30, "tenant", NULL, NULL, 0};
     cr_assert_null(gw_auth_new(&none, err, sizeof(err)));
+}
+
+/* ---- JWKS ---- */
+
+#include <openssl/core_names.h>
+
+/* b64url of a big number parameter of k, left-padded to width bytes (0: natural length). */
+static void bn_param_b64(EVP_PKEY *k, const char *name, size_t width, char *out)
+{
+    BIGNUM *bn = NULL;
+    cr_assert(EVP_PKEY_get_bn_param(k, name, &bn));
+    unsigned char buf[1024];
+    int n = width ? BN_bn2binpad(bn, buf, (int)width) : BN_bn2bin(bn, buf);
+    b64url(buf, (size_t)n, out);
+    BN_free(bn);
+}
+
+struct jwk_key {
+    struct keypair kp;
+    char jwk[1024]; /* the public key as a JWK without kid or alg */
+};
+
+static void make_jwk(const char *type, const char *curve, struct jwk_key *out)
+{
+    EVP_PKEY *k = strcmp(type, "RSA") == 0 ? EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048)
+                                           : EVP_PKEY_Q_keygen(NULL, NULL, "EC", curve);
+    cr_assert_not_null(k);
+    BIO *b = BIO_new(BIO_s_mem());
+    PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL);
+    int n = BIO_read(b, out->kp.priv, sizeof(out->kp.priv) - 1);
+    out->kp.priv[n > 0 ? n : 0] = '\0';
+    BIO_free(b);
+    char p1[400], p2[400]; /* b64url of at most 256 bytes */
+    if (strcmp(type, "RSA") == 0) {
+        bn_param_b64(k, OSSL_PKEY_PARAM_RSA_N, 0, p1);
+        bn_param_b64(k, OSSL_PKEY_PARAM_RSA_E, 0, p2);
+        snprintf(out->jwk, sizeof(out->jwk), "\"kty\":\"RSA\",\"n\":\"%s\",\"e\":\"%s\"", p1, p2);
+    } else {
+        size_t size = strcmp(curve, "P-256") == 0 ? 32 : 48;
+        bn_param_b64(k, OSSL_PKEY_PARAM_EC_PUB_X, size, p1);
+        bn_param_b64(k, OSSL_PKEY_PARAM_EC_PUB_Y, size, p2);
+        snprintf(out->jwk, sizeof(out->jwk), "\"kty\":\"EC\",\"crv\":\"%s\",\"x\":\"%s\",\"y\":\"%s\"",
+                 curve, p1, p2);
+    }
+    EVP_PKEY_free(k);
+}
+
+static char *sign_kid(jwt_alg_t alg, const char *key, const char *kid, const char *claims)
+{
+    jwt_t *jwt = NULL;
+    jwt_new(&jwt);
+    jwt_add_grants_json(jwt, claims);
+    if (kid) {
+        jwt_add_header(jwt, "kid", kid);
+    }
+    cr_assert_eq(jwt_set_alg(jwt, alg, (const unsigned char *)key, (int)strlen(key)), 0);
+    char *t = jwt_encode_str(jwt);
+    jwt_free(jwt);
+    cr_assert_not_null(t);
+    return t;
+}
+
+static struct gw_auth *with_jwks(const char *jwks, char *err)
+{
+    struct gw_auth_config c = {NULL, NULL, NULL, 30, "tenant", NULL, jwks, 0};
+    return gw_auth_new(&c, err, 256);
+}
+
+Test(gw_auth_keys, jwks_keys_selected_by_kid)
+{
+    struct jwk_key r1, r2, e1;
+    make_jwk("RSA", NULL, &r1);
+    make_jwk("RSA", NULL, &r2);
+    make_jwk("EC", "P-256", &e1);
+    char jwks[16384], err[256], why[128];
+    snprintf(jwks, sizeof(jwks),
+             "{\"keys\":[{%s,\"kid\":\"r1\",\"use\":\"sig\"},{%s,\"kid\":\"r2\",\"alg\":\"RS256\"},"
+             "{%s,\"kid\":\"e1\"},{\"kty\":\"oct\",\"k\":\"c2VjcmV0\",\"kid\":\"sym\"},"
+             "{%s,\"kid\":\"enc\",\"use\":\"enc\"}]}",
+             r1.jwk, r2.jwk, e1.jwk, r1.jwk);
+    struct gw_auth *a = with_jwks(jwks, err);
+    cr_assert_not_null(a, "%s", err);
+    cr_assert_eq(gw_auth_key_count(a), 3, "oct and encryption keys are skipped");
+
+    char *t = sign_kid(JWT_ALG_RS256, r2.kp.priv, "r2", PK_CLAIMS);
+    cr_assert_eq(verify_with(a, t, why), GW_AUTH_OK, "%s", why);
+    free(t);
+    t = sign_kid(JWT_ALG_RS512, r1.kp.priv, "r1", PK_CLAIMS);
+    cr_assert_eq(verify_with(a, t, why), GW_AUTH_OK, "r1 names no alg: any RS*: %s", why);
+    free(t);
+    t = sign_kid(JWT_ALG_ES256, e1.kp.priv, "e1", PK_CLAIMS);
+    cr_assert_eq(verify_with(a, t, why), GW_AUTH_OK, "%s", why);
+    free(t);
+    t = sign_kid(JWT_ALG_RS256, r2.kp.priv, NULL, PK_CLAIMS);
+    cr_assert_eq(verify_with(a, t, why), GW_AUTH_OK, "no kid: every fitting key is tried: %s",
+                 why);
+    free(t);
+
+    t = sign_kid(JWT_ALG_RS256, r2.kp.priv, "r1", PK_CLAIMS);
+    cr_assert_eq(verify_with(a, t, why), GW_AUTH_INVALID, "signed by r2, claims r1");
+    cr_assert(strstr(why, "signature") != NULL, "%s", why);
+    free(t);
+    t = sign_kid(JWT_ALG_RS256, r1.kp.priv, "nope", PK_CLAIMS);
+    cr_assert_eq(verify_with(a, t, why), GW_AUTH_INVALID);
+    cr_assert(strstr(why, "unknown key id nope") != NULL, "%s", why);
+    free(t);
+    t = sign_kid(JWT_ALG_RS384, r2.kp.priv, "r2", PK_CLAIMS);
+    cr_assert_eq(verify_with(a, t, why), GW_AUTH_INVALID, "r2 is RS256 only");
+    cr_assert(strstr(why, "not allowed with key r2") != NULL, "%s", why);
+    free(t);
+    t = sign_kid(JWT_ALG_RS256, r1.kp.priv, "e1", PK_CLAIMS);
+    cr_assert_eq(verify_with(a, t, why), GW_AUTH_INVALID, "RS256 with an EC key's kid");
+    free(t);
+    t = sign_kid(JWT_ALG_HS256, "c2VjcmV0-but-long-enough-0123456789", "sym", PK_CLAIMS);
+    cr_assert_eq(verify_with(a, t, why), GW_AUTH_INVALID, "no HS256 without a secret");
+    free(t);
+    t = sign_kid(JWT_ALG_ES384, e1.kp.priv, "e1", PK_CLAIMS);
+    cr_assert_eq(verify_with(a, t, why), GW_AUTH_INVALID);
+    free(t);
+    gw_auth_free(a);
+}
+
+Test(gw_auth_keys, hostile_jwks_documents_are_refused)
+{
+    struct jwk_key r;
+    make_jwk("RSA", NULL, &r);
+    char small_n[64];
+    unsigned char raw[128];
+    memset(raw, 0xAB, sizeof(raw));
+    b64url(raw, 40, small_n);
+    static char docs[3][8192];
+    const char *cases[][2] = {
+        {"not json", "JWKS"},
+        {"[]", "keys"},
+        {"{\"keys\":{}}", "keys"},
+        {"{\"keys\":[42]}", "keys[0]"},
+        {"{\"keys\":[{\"n\":\"AQAB\"}]}", "keys[0]"},
+        {"{\"keys\":[{\"kty\":\"RSA\",\"n\":\"AQAB\"}]}", "keys[0]: an RSA key needs"},
+        {"{\"keys\":[{\"kty\":\"RSA\",\"n\":\"!!!!\",\"e\":\"AQAB\"}]}", "keys[0]"},
+        {docs[0], "2048 bits"},
+        {"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-521\",\"x\":\"AA\",\"y\":\"AA\"}]}", "P-256 or P-384"},
+        {"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AAAA\",\"y\":\"AAAA\"}]}", "32 bytes"},
+        {docs[1], "appears twice"},
+        {docs[2], "alg HS256 is not supported"},
+    };
+    snprintf(docs[0], sizeof(docs[0]), "{\"keys\":[{\"kty\":\"RSA\",\"n\":\"%s\",\"e\":\"AQAB\"}]}",
+             small_n);
+    snprintf(docs[1], sizeof(docs[1]), "{\"keys\":[{%s,\"kid\":\"a\"},{%s,\"kid\":\"a\"}]}", r.jwk,
+             r.jwk);
+    snprintf(docs[2], sizeof(docs[2]), "{\"keys\":[{%s,\"alg\":\"HS256\"}]}", r.jwk);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char err[256] = "";
+        struct gw_auth *a = with_jwks(cases[i][0], err);
+        cr_assert_null(a, "case %zu accepted", i);
+        cr_assert(strstr(err, cases[i][1]) != NULL, "case %zu: %s", i, err);
+    }
+    char err[256];
+    cr_assert_null(with_jwks("{\"keys\":[{\"kty\":\"oct\",\"k\":\"AA\"}]}", err),
+                   "no signing key left and no secret");
+    cr_assert(strstr(err, "no key") != NULL, "%s", err);
+    /* an EC point that is not on the curve */
+    char bad_point[512], x[80];
+    memset(raw, 0x01, sizeof(raw));
+    b64url(raw, 32, x);
+    snprintf(bad_point, sizeof(bad_point),
+             "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\"}]}", x, x);
+    cr_assert_null(with_jwks(bad_point, err), "a point off the curve");
+}
+
+Test(gw_auth_keys, verified_tokens_are_cached_until_their_exp)
+{
+    struct gw_auth_config c = {SECRET, NULL, NULL, 0, "tenant", NULL, NULL, 16};
+    char err[128], why[128];
+    struct gw_auth *a = gw_auth_new(&c, err, sizeof(err));
+    cr_assert_not_null(a, "%s", err);
+    char *t = gw_auth_sign_hs256(SECRET, "{\"tenant\":\"acme\",\"exp\":1795400000}");
+    char header[2048];
+    snprintf(header, sizeof(header), "Bearer %s", t);
+    struct gw_principal p;
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(gw_auth_verify(a, header, NOW, &p, why, sizeof(why)), GW_AUTH_OK, "%s", why);
+        cr_assert_str_eq(p.tenant, "acme", "the cached principal is the verified one");
+    }
+    cr_assert_eq(gw_auth_verify(a, header, 1795400001LL, &p, why, sizeof(why)), GW_AUTH_INVALID,
+                 "a cached token still expires");
+    header[strlen(header) - 2] ^= 1; /* a different token (bad signature) never hits the cache */
+    cr_assert_eq(gw_auth_verify(a, header, NOW, &p, why, sizeof(why)), GW_AUTH_INVALID);
+    free(t);
+    gw_auth_free(a);
 }

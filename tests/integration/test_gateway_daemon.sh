@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# test_gateway_daemon.sh <build-dir>: the gateway binary with a JWKS file (keys and tokens made by
+# jwks_keys.js) against the harness's broker (KAFKA_BROKERS from run.sh): a token whose kid is in
+# the file is accepted and an unknown kid is 401; replacing the file brings the new key in without
+# a restart, a broken file keeps the keys in force, SIGHUP reloads, and SIGTERM exits 0.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${1:?usage: test_gateway_daemon.sh <build-dir>}
+. "$ROOT/scripts/stack-lib.sh"
+work=$(mktemp -d /tmp/gw-daemon.XXXXXX)
+node "$ROOT/tests/integration/jwks_keys.js" "$work" || { echo "cannot make keys"; exit 1; }
+cp "$work/jwks-a.json" "$work/jwks.json"
+port=$(stack_free_port)
+GATEWAY_PORT=$port BIND_ADDR=127.0.0.1 LOG_LEVEL=info JWT_JWKS_FILE="$work/jwks.json" \
+    KAFKA_BROKERS="$KAFKA_BROKERS" "$ROOT/$BUILD/bin/gateway" >"$work/gateway.log" 2>&1 </dev/null &
+pid=$!
+trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
+stack_wait_port "$port" 30 || { echo "gateway did not start"; cat "$work/gateway.log"; exit 1; }
+
+fail=0
+post() { # post <token-file>: prints the status
+    curl -s -o "$work/body" -w '%{http_code}' -X POST "http://127.0.0.1:$port/events" \
+        -H "Authorization: Bearer $(cat "$work/$1")" -H 'Content-Type: application/json' \
+        -d '{"type":"daemon.test","source":"/daemon"}'
+}
+expect() { # expect <token-file> <status> <what>: polls up to 10 s for the status
+    local got
+    for _ in $(seq 1 100); do
+        got=$(post "$1")
+        [ "$got" = "$2" ] && { echo "ok: $3"; return 0; }
+        sleep 0.1
+    done
+    echo "FAIL: $3: expected $2, got $got: $(cat "$work/body")"
+    fail=1
+}
+
+expect token-a 202 "a token signed by a key of the JWKS"
+expect token-b 401 "a token whose kid is not in the JWKS"
+grep -q 'unknown key id b' "$work/body" || { echo "FAIL: the 401 names the unknown kid"; fail=1; }
+sleep 1.1 # a new modification time even on coarse clocks
+cp "$work/jwks-ab.json" "$work/jwks.json.new" && mv "$work/jwks.json.new" "$work/jwks.json"
+expect token-b 202 "the replaced file is picked up without a restart"
+sleep 1.1
+echo '{"keys": [' >"$work/jwks.json"
+for _ in $(seq 1 30); do
+    grep -q keys_reload_failed "$work/gateway.log" && break
+    sleep 0.1
+done
+grep -q keys_reload_failed "$work/gateway.log" || { echo "FAIL: a broken file is reported"; fail=1; }
+expect token-b 202 "a broken file keeps the keys in force"
+# new content under the modification time the gateway already saw: only SIGHUP reloads it
+cp "$work/jwks-a.json" "$work/jwks.json.new"
+touch -r "$work/jwks.json" "$work/jwks.json.new"
+mv "$work/jwks.json.new" "$work/jwks.json"
+sleep 1.5
+expect token-b 202 "an unchanged modification time is no change"
+kill -HUP $pid
+expect token-b 401 "SIGHUP reloads: key b is gone"
+kill -TERM $pid
+wait $pid
+rc=$?
+trap 'rm -rf "$work"' EXIT
+[ $rc = 0 ] || { echo "FAIL: SIGTERM exit status $rc"; fail=1; }
+[ $fail = 0 ] && echo "gateway daemon: all checks passed"
+exit $fail
