@@ -300,6 +300,9 @@ enum gw_check gw_schemas_check(struct gw_schemas *s, const json_t *ev, const cha
 {
     if (s->cfg.strategy == GW_SUBJECT_TOPIC) {
         snprintf(subject, subject_len, "%s-value", topic);
+    } else if (s->cfg.strategy == GW_SUBJECT_TOPIC_RECORD) {
+        snprintf(subject, subject_len, "%s-%s", topic,
+                 json_string_value(json_object_get(ev, "type")));
     } else {
         snprintf(subject, subject_len, "%s", json_string_value(json_object_get(ev, "type")));
     }

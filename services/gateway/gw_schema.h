@@ -1,5 +1,7 @@
 /* gw_schema: validation of events' `data` against the schema registered for their subject.
- * The subject is the event type (strategy "type") or "<topic>-value" (strategy "topic"). The
+ * The subject follows one of Confluent's naming strategies, with the CloudEvents type as the
+ * record's fully-qualified name: RecordNameStrategy "<type>" (the default), TopicNameStrategy
+ * "<topic>-value", or TopicRecordNameStrategy "<topic>-<type>". The
  * latest schema of each subject is fetched from the registry (GET /subjects/{s}/versions/latest),
  * compiled once (JSON Schema or Avro), cached, and refreshed in the background every TTL; with the
  * registry down, cached schemas keep serving and uncached subjects follow the unknown-type policy
@@ -14,7 +16,7 @@
 struct cm_metrics;
 struct gw_schemas;
 
-enum gw_subject_strategy { GW_SUBJECT_TYPE, GW_SUBJECT_TOPIC };
+enum gw_subject_strategy { GW_SUBJECT_TYPE, GW_SUBJECT_TOPIC, GW_SUBJECT_TOPIC_RECORD };
 
 enum gw_check {
     GW_CHECK_VALID,      /* validated: *schema_id set */

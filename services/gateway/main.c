@@ -33,7 +33,9 @@ static const struct cm_config_entry config_table[] = {
      "schema registry; when set, each event's data is validated against its subject's schema", 0,
      0, NULL},
     {"GATEWAY_SUBJECT_STRATEGY", CM_CFG_ENUM, "type", 0, 0,
-     "subject of an event's schema: its type, or <topic>-value", 0, 0, "type|topic"},
+     "subject of an event's schema: its type (Confluent's RecordNameStrategy with the type as record "
+     "name; alias record), <topic>-value (topic) or <topic>-<type> (topic_record)", 0, 0,
+     "type|record|topic|topic_record"},
     {"GATEWAY_UNKNOWN_TYPES", CM_CFG_ENUM, "allow", 0, 0,
      "events whose subject has no registered schema", 0, 0, "allow|reject"},
     {"GATEWAY_SCHEMA_TTL", CM_CFG_DURATION, "60s", 0, 0,
@@ -90,6 +92,14 @@ static const struct cm_config_entry config_table[] = {
     {"GATEWAY_WS_MAX_UNACKED", CM_CFG_INT, "1000", 0, 0,
      "messages awaiting their ack per connection before reading pauses", 1, 1000000, NULL},
 };
+
+static enum gw_subject_strategy subject_strategy(const char *name)
+{
+    if (strcmp(name, "topic") == 0) {
+        return GW_SUBJECT_TOPIC;
+    }
+    return strcmp(name, "topic_record") == 0 ? GW_SUBJECT_TOPIC_RECORD : GW_SUBJECT_TYPE;
+}
 
 /* A file watched for changes by its modification time. */
 struct watched {
@@ -191,8 +201,7 @@ int main(int argc, char **argv)
     if (cm_config_str(cfg, "REGISTRY_URL")) {
         struct gw_schemas_config sc = {
             cm_config_str(cfg, "REGISTRY_URL"),
-            strcmp(cm_config_str(cfg, "GATEWAY_SUBJECT_STRATEGY"), "topic") == 0 ? GW_SUBJECT_TOPIC
-                                                                                 : GW_SUBJECT_TYPE,
+            subject_strategy(cm_config_str(cfg, "GATEWAY_SUBJECT_STRATEGY")),
             strcmp(cm_config_str(cfg, "GATEWAY_UNKNOWN_TYPES"), "reject") == 0,
             cm_config_int(cfg, "GATEWAY_SCHEMA_TTL")};
         schemas = gw_schemas_new(&sc, svc.metrics);

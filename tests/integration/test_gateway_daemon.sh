@@ -2,7 +2,9 @@
 # test_gateway_daemon.sh <build-dir>: the gateway binary with a JWKS file (keys and tokens made by
 # jwks_keys.js) against the harness's broker (KAFKA_BROKERS from run.sh): a token whose kid is in
 # the file is accepted and an unknown kid is 401; replacing the file brings the new key in without
-# a restart, a broken file keeps the keys in force, SIGHUP reloads, and SIGTERM exits 0.
+# a restart, a broken file keeps the keys in force, SIGHUP reloads, and SIGTERM exits 0. With a
+# registry process (over the harness's PostgreSQL) and GATEWAY_SUBJECT_STRATEGY=topic_record, data
+# is validated against the schema of subject <topic>-<type>.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${1:?usage: test_gateway_daemon.sh <build-dir>}
@@ -10,23 +12,32 @@ BUILD=${1:?usage: test_gateway_daemon.sh <build-dir>}
 work=$(mktemp -d /tmp/gw-daemon.XXXXXX)
 node "$ROOT/tests/integration/jwks_keys.js" "$work" || { echo "cannot make keys"; exit 1; }
 cp "$work/jwks-a.json" "$work/jwks.json"
+rport=$(stack_free_port)
+REGISTRY_PORT=$rport BIND_ADDR=127.0.0.1 LOG_LEVEL=warn "$ROOT/$BUILD/bin/registry" \
+    >"$work/registry.log" 2>&1 </dev/null &
+rpid=$!
 port=$(stack_free_port)
 GATEWAY_PORT=$port BIND_ADDR=127.0.0.1 LOG_LEVEL=info JWT_JWKS_FILE="$work/jwks.json" \
-    KAFKA_BROKERS="$KAFKA_BROKERS" "$ROOT/$BUILD/bin/gateway" >"$work/gateway.log" 2>&1 </dev/null &
+    KAFKA_BROKERS="$KAFKA_BROKERS" REGISTRY_URL="http://127.0.0.1:$rport" \
+    GATEWAY_SUBJECT_STRATEGY=topic_record GATEWAY_SCHEMA_TTL=1s "$ROOT/$BUILD/bin/gateway" >"$work/gateway.log" 2>&1 \
+    </dev/null &
 pid=$!
-trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill -TERM $pid $rpid 2>/dev/null; wait $pid $rpid 2>/dev/null; rm -rf "$work"' EXIT
 stack_wait_port "$port" 30 || { echo "gateway did not start"; cat "$work/gateway.log"; exit 1; }
+stack_wait_port "$rport" 30 || { echo "registry did not start"; cat "$work/registry.log"; exit 1; }
 
 fail=0
-post() { # post <token-file>: prints the status
+post() { # post <token-file> [data]: prints the status
+    local data=${2:-}
+    [ -n "$data" ] || data='{"n":1}'
     curl -s -o "$work/body" -w '%{http_code}' -X POST "http://127.0.0.1:$port/events" \
         -H "Authorization: Bearer $(cat "$work/$1")" -H 'Content-Type: application/json' \
-        -d '{"type":"daemon.test","source":"/daemon"}'
+        -d "{\"type\":\"daemon.test\",\"source\":\"/daemon\",\"data\":$data}"
 }
-expect() { # expect <token-file> <status> <what>: polls up to 10 s for the status
+expect() { # expect <token-file> <status> <what> [data]: polls up to 10 s for the status
     local got
     for _ in $(seq 1 100); do
-        got=$(post "$1")
+        got=$(post "$1" "${4:-}")
         [ "$got" = "$2" ] && { echo "ok: $3"; return 0; }
         sleep 0.1
     done
@@ -35,6 +46,14 @@ expect() { # expect <token-file> <status> <what>: polls up to 10 s for the statu
 }
 
 expect token-a 202 "a token signed by a key of the JWKS"
+# the subject of daemon.test events on topic events is events-daemon.test (TopicRecordNameStrategy)
+schema='{"schemaType":"JSON","schema":"{\"type\":\"object\",\"required\":[\"n\"]}"}'
+[ "$(curl -s -o "$work/body" -w '%{http_code}' -X POST \
+    "http://127.0.0.1:$rport/subjects/events-daemon.test/versions" \
+    -H 'Content-Type: application/vnd.schemaregistry.v1+json' -d "$schema")" = 200 ] ||
+    { echo "FAIL: registering the schema: $(cat "$work/body")"; fail=1; }
+expect token-a 422 "data checked against subject events-daemon.test" '{"m":1}'
+grep -q "events-daemon.test" "$work/body" || { echo "FAIL: the 422 names the subject"; fail=1; }
 expect token-b 401 "a token whose kid is not in the JWKS"
 grep -q 'unknown key id b' "$work/body" || { echo "FAIL: the 401 names the unknown kid"; fail=1; }
 sleep 1.1 # a new modification time even on coarse clocks
@@ -59,6 +78,8 @@ expect token-b 401 "SIGHUP reloads: key b is gone"
 kill -TERM $pid
 wait $pid
 rc=$?
+kill -TERM $rpid 2>/dev/null
+wait $rpid 2>/dev/null
 trap 'rm -rf "$work"' EXIT
 [ $rc = 0 ] || { echo "FAIL: SIGTERM exit status $rc"; fail=1; }
 [ $fail = 0 ] && echo "gateway daemon: all checks passed"
