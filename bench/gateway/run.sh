@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # bench/gateway: ingest throughput and latency of POST /events with keep-alive connections (wrk):
-# single events (saturated, and at low concurrency for latency), batches of 100, next to kcat
+# single events (saturated, and at low concurrency for latency), latency at half the saturated
+# rate (bench-gateway paced: open loop, fixed rate), batches of 100, WebSocket ingest (bench-gateway
+# ws: acks per message with a window of messages in flight per connection), next to kcat
 # producing the same events straight to the same development broker (the reference: Kafka
 # without HTTP, auth, validation or per-event acks). Starts devkafka and the gateway (release
 # build) with HS256 auth on free ports. Usage: run.sh <build-dir> [seconds]
@@ -10,6 +12,7 @@ cd "$ROOT"
 BUILD=${1:-build}
 SECS=${2:-5}
 . scripts/stack-lib.sh
+make -s O="$BUILD" "$BUILD/bin/bench-gateway" >/dev/null || exit 1
 export STACK_DIR
 STACK_DIR=$(mktemp -d /tmp/eventstack-bench.XXXXXX)
 export BUILD_DIR=$ROOT/$BUILD GATEWAY_PORT DEVKAFKA_PARTITIONS=16
@@ -64,6 +67,11 @@ echo "BENCH gateway_single_events_per_sec $1 events/s"
 echo "BENCH gateway_single_p50_saturated $2 ms"
 echo "BENCH gateway_single_p99_saturated $3 ms"
 [ "$4" = 0 ] || echo "bench: $4 non-2xx answers" >&2
+saturated=$1
+half=$((saturated / 2))
+"$BUILD_DIR/bin/bench-gateway" paced "$GATEWAY_PORT" "$TOKEN" "$half" 32 "$SECS" "$EVENT" \
+    gateway_single_half_rate
+echo "BENCH gateway_single_half_rate_target_rate $half events/s"
 set -- $(measure 4 "$single")
 echo "BENCH gateway_single_low_load_per_sec $1 events/s"
 echo "BENCH gateway_single_p50_low_load $2 ms"
@@ -71,6 +79,7 @@ echo "BENCH gateway_single_p99_low_load $3 ms"
 set -- $(measure 8 "$batch")
 echo "BENCH gateway_batch100_events_per_sec $(($1 * 100)) events/s"
 echo "BENCH gateway_batch100_p99 $3 ms"
+"$BUILD_DIR/bin/bench-gateway" ws "$GATEWAY_PORT" "$TOKEN" 16 64 "$SECS" "$EVENT" gateway_ws
 # the reference: kcat producing the same events to the same broker
 n=200000
 yes "$EVENT" | head -n "$n" >"$STACK_DIR/events.ndjson"
@@ -80,3 +89,5 @@ kcat -P -b "$KAFKA_BROKERS" -t events -X linger.ms=2 -X enable.idempotence=true 
 end=$(date +%s.%N)
 echo "BENCH kcat_reference_events_per_sec $(awk -v n="$n" -v a="$start" -v b="$end" 'BEGIN { printf "%d", n / (b - a) }') events/s"
 echo "BENCH gateway_target_single_events_per_sec 30000 events/s"
+echo "BENCH gateway_target_half_rate_p99 10 ms"
+echo "BENCH gateway_target_batch_events_per_sec 300000 events/s"

@@ -53,6 +53,8 @@ struct cm_http_server {
     size_t nchecks;
     atomic_int unready;
     atomic_int inflight;
+    int quiesced, abandoned;
+    MHD_socket listen_sock; /* returned by MHD_quiesce_daemon; closed after the stop */
     unsigned port;
     struct cm_metric *m_requests;
     struct cm_metric *m_duration;
@@ -118,6 +120,7 @@ struct cm_http_server *cm_http_new(const struct cm_http_options *opt)
     if (!srv->opt.timeout_s) {
         srv->opt.timeout_s = 30;
     }
+    srv->listen_sock = MHD_INVALID_SOCKET;
     if (srv->opt.metrics) {
         srv->m_requests = cm_metrics_counter(srv->opt.metrics, "http_requests_total",
                                              "HTTP requests answered", "route,method,code");
@@ -663,32 +666,52 @@ void cm_http_set_unready(struct cm_http_server *srv)
     atomic_store(&srv->unready, 1);
 }
 
+void cm_http_quiesce(struct cm_http_server *srv)
+{
+    if (!srv || !srv->daemon || srv->quiesced) {
+        return;
+    }
+    atomic_store(&srv->unready, 1);
+    srv->listen_sock = MHD_quiesce_daemon(srv->daemon);
+    srv->quiesced = 1;
+}
+
+int cm_http_wait_idle(struct cm_http_server *srv, int timeout_ms)
+{
+    int64_t deadline = cm_monotonic_ms() + timeout_ms;
+    while (atomic_load(&srv->inflight) > 0 && cm_monotonic_ms() < deadline) {
+        cm_sleep_ms(10);
+    }
+    return atomic_load(&srv->inflight) == 0;
+}
+
 void cm_http_stop(struct cm_http_server *srv, int timeout_ms)
 {
     if (!srv || !srv->daemon) {
         return;
     }
-    atomic_store(&srv->unready, 1);
-    MHD_socket lsock = MHD_quiesce_daemon(srv->daemon);
-    int64_t deadline = cm_monotonic_ms() + timeout_ms;
-    while (atomic_load(&srv->inflight) > 0 && cm_monotonic_ms() < deadline) {
-        cm_sleep_ms(10);
-    }
-    if (atomic_load(&srv->inflight) > 0) {
-        CM_LOG_WARN("http_stop_timeout", "%d requests still in flight at shutdown",
-                    atomic_load(&srv->inflight));
+    cm_http_quiesce(srv);
+    if (!cm_http_wait_idle(srv, timeout_ms)) {
+        /* MHD aborts when stopped with suspended connections, and their owners may still
+         * answer them: leave the daemon running (the process is exiting) rather than crash */
+        CM_LOG_ERROR("http_stop_timeout",
+                     "%d requests still in flight at shutdown; leaving them to the exit",
+                     atomic_load(&srv->inflight));
+        srv->abandoned = 1;
+        return;
     }
     MHD_stop_daemon(srv->daemon);
     srv->daemon = NULL;
-    if (lsock != MHD_INVALID_SOCKET) {
-        close(lsock);
+    if (srv->listen_sock != MHD_INVALID_SOCKET) {
+        close(srv->listen_sock);
+        srv->listen_sock = MHD_INVALID_SOCKET;
     }
 }
 
 void cm_http_free(struct cm_http_server *srv)
 {
-    if (!srv) {
-        return;
+    if (!srv || srv->abandoned) {
+        return; /* still serving requests in flight (see cm_http_stop) */
     }
     if (srv->daemon) {
         MHD_stop_daemon(srv->daemon);

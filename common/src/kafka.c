@@ -237,6 +237,11 @@ int cm_kafka_producer_queue_len(struct cm_kafka_producer *p)
     return atomic_load(&p->unreported);
 }
 
+void cm_kafka_producer_purge(struct cm_kafka_producer *p)
+{
+    rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+}
+
 int cm_kafka_producer_flush(struct cm_kafka_producer *p, int timeout_ms)
 {
     return rd_kafka_flush(p->rk, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : CM_E_TIMEDOUT;

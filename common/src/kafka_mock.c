@@ -66,6 +66,11 @@ int cm_kafka_mock_broker_set_up(struct cm_kafka_mock *m, int id, int up)
     return err ? CM_E_INVAL : 0;
 }
 
+int cm_kafka_mock_broker_set_rtt(struct cm_kafka_mock *m, int id, int rtt_ms)
+{
+    return rd_kafka_mock_broker_set_rtt(m->mc, id, rtt_ms) ? CM_E_INVAL : 0;
+}
+
 void cm_kafka_mock_free(struct cm_kafka_mock *m)
 {
     if (!m) {

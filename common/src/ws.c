@@ -908,14 +908,21 @@ static void wait_idle(struct cm_ws_server *ws, int64_t deadline)
     free(base);
 }
 
+void cm_ws_quiesce(struct cm_ws_server *ws)
+{
+    int running = RUNNING;
+    if (ws && atomic_compare_exchange_strong(&ws->phase, &running, QUIESCING)) {
+        wake_all(ws); /* no new connections, no more reading */
+    }
+}
+
 void cm_ws_stop(struct cm_ws_server *ws, int timeout_ms)
 {
     if (!ws || atomic_load(&ws->phase) == ENDED) {
         return;
     }
     int64_t deadline = cm_monotonic_ms() + timeout_ms;
-    atomic_store(&ws->phase, QUIESCING); /* no new connections, no more reading */
-    wake_all(ws);
+    cm_ws_quiesce(ws);
     wait_idle(ws, deadline);
     atomic_store(&ws->phase, CLOSING);
     wake_all(ws);

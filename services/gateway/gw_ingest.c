@@ -620,6 +620,15 @@ int gw_ingest_check_kafka(void *ud, char *why, size_t len)
     return cm_kafka_producer_ping(g->producer, 1000, why, len);
 }
 
+void gw_ingest_abort_pending(struct gw_ingest *g)
+{
+    if (g && g->producer && cm_kafka_producer_queue_len(g->producer) > 0) {
+        CM_LOG_WARN("produce_aborted", "shutting down with %d events unacknowledged by Kafka",
+                    cm_kafka_producer_queue_len(g->producer));
+        cm_kafka_producer_purge(g->producer);
+    }
+}
+
 void gw_ingest_drain(struct gw_ingest *g, int timeout_ms)
 {
     if (g && g->producer) {

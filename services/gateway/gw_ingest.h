@@ -88,6 +88,9 @@ int gw_ingest_authenticate(struct gw_ingest *g, const char *authorization,
 const struct gw_proxies *gw_ingest_proxies(const struct gw_ingest *g);
 /* cm_http_check for Kafka readiness. */
 int gw_ingest_check_kafka(void *ud, char *why, size_t len);
+/* Gives up on events Kafka has not acknowledged yet: each is answered now as not accepted (or
+ * of unknown outcome when it was in flight), so shutdown never leaves a request unanswered. */
+void gw_ingest_abort_pending(struct gw_ingest *g);
 /* Waits up to timeout_ms for every produced event to be acknowledged (and answered). */
 void gw_ingest_drain(struct gw_ingest *g, int timeout_ms);
 void gw_ingest_free(struct gw_ingest *g);

@@ -153,6 +153,13 @@ void gw_ws_handle(struct cm_http_req *req, void *ud)
     cm_ws_accept(w->server, req, &handlers, s);
 }
 
+void gw_ws_quiesce(struct gw_ws *w)
+{
+    if (w) {
+        cm_ws_quiesce(w->server);
+    }
+}
+
 void gw_ws_stop(struct gw_ws *w, int timeout_ms)
 {
     if (w) {

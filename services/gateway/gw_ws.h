@@ -30,6 +30,8 @@ struct gw_ws *gw_ws_new(const struct gw_ws_config *cfg, struct gw_ingest *g,
                         struct cm_metrics *metrics);
 /* cm_http_handler for GET /events/ws; ud is the gw_ws. */
 void gw_ws_handle(struct cm_http_req *req, void *ud);
+/* Stops taking connections and reading messages (acks still go out). */
+void gw_ws_quiesce(struct gw_ws *w);
 /* Stops reading, lets in-flight messages get their acks, closes every connection with 1001. */
 void gw_ws_stop(struct gw_ws *w, int timeout_ms);
 void gw_ws_free(struct gw_ws *w);

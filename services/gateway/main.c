@@ -285,10 +285,16 @@ int main(int argc, char **argv)
     }
     status = 0;
 out:
+    /* Shutdown: /readyz 503 and no new connections or WebSocket messages; in-flight events get
+     * their acks and answers, or, past the timeout, a 503 (so no request is left hanging); then
+     * WebSockets close with 1001 and the HTTP server stops. */
     cm_service_begin_shutdown(&svc);
-    gw_ws_stop(ws, 5000);         /* in-flight messages get their acks, then 1001 */
-    cm_http_stop(svc.http, 5000); /* in-flight requests get their acks and answers */
-    gw_ingest_drain(ingest, 5000);
+    cm_http_quiesce(svc.http);
+    gw_ws_quiesce(ws);
+    gw_ingest_drain(ingest, 4000);
+    gw_ingest_abort_pending(ingest);
+    gw_ws_stop(ws, 3000);
+    cm_http_stop(svc.http, 3000);
     gw_ws_free(ws);
     gw_ingest_free(ingest);
     gw_schemas_free(schemas);

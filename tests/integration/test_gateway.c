@@ -1,7 +1,8 @@
 /* Integration tests of the gateway's ingest path (gw_ingest + gw_auth + common/http +
  * common/kafka) against an in-process development broker: an accepted event is on Kafka enriched,
  * keyed and with headers before the 202; bad requests get 400/401/413/415; with the broker down
- * the answer is 503 with Retry-After once the delivery timeout passes. */
+ * the answer is 503 with Retry-After once the delivery timeout passes, and a broker lost while a
+ * batch is in flight leaves every event unacknowledged with the id to retry with. */
 #include "harness.h"
 
 #include "../../services/gateway/gw_auth.h"
@@ -20,6 +21,7 @@
 #include <criterion/criterion.h>
 #include <curl/curl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -536,4 +538,54 @@ Test(gateway, idempotency_by_event_id_and_header)
     post_raw("application/json", bearer(), key, batch, strlen(batch), "/idem", &r);
     cr_assert_eq(r.status, 202, "%s", r.body);
     cr_assert_str_eq(r.body, first, "the same ids for the repeated batch");
+}
+
+struct inflight_post {
+    pthread_t thread;
+    const char *body;
+    struct resp r;
+};
+
+static void *post_in_thread(void *arg)
+{
+    struct inflight_post *p = arg;
+    post("application/json", bearer(), p->body, &p->r);
+    return NULL;
+}
+
+/* The broker dies while a batch's produce requests are in flight (its answers are delayed): no
+ * event is reported accepted, each says Kafka's outcome and carries the id to retry with. */
+Test(gateway, broker_lost_mid_batch)
+{
+    struct resp r;
+    post("application/json", bearer(), "{\"type\":\"t\",\"source\":\"/s\"}", &r);
+    cr_assert_eq(r.status, 202, "warm-up: %s", r.body);
+    cr_assert_eq(cm_kafka_mock_broker_set_rtt(mock, 1, 1000), 0);
+    struct inflight_post p = {.body = "[{\"type\":\"t\",\"source\":\"/mid\",\"id\":\"mid-0\"},"
+                                      "{\"type\":\"t\",\"source\":\"/mid\",\"id\":\"mid-1\"},"
+                                      "{\"type\":\"t\",\"source\":\"/mid\",\"id\":\"mid-2\"}]"};
+    pthread_create(&p.thread, NULL, post_in_thread, &p);
+    struct timespec ts = {0, 300 * 1000000L}; /* the produce requests are out, unanswered */
+    nanosleep(&ts, NULL);
+    cr_assert_eq(cm_kafka_mock_broker_set_up(mock, 1, 0), 0);
+    pthread_join(p.thread, NULL);
+    cm_kafka_mock_broker_set_up(mock, 1, 1);
+    cm_kafka_mock_broker_set_rtt(mock, 1, 0);
+    cr_assert_eq(p.r.status, 207, "%s", p.r.body);
+    json_t *doc = results_of(&p.r);
+    json_t *results = json_object_get(doc, "results");
+    cr_assert_eq(json_array_size(results), 3, "%s", p.r.body);
+    for (size_t i = 0; i < 3; i++) {
+        json_t *res = json_array_get(results, i);
+        char want[8];
+        snprintf(want, sizeof(want), "mid-%zu", i);
+        cr_assert_eq(json_integer_value(json_object_get(res, "status")), 503, "%s", p.r.body);
+        cr_assert_str_eq(json_string_value(json_object_get(res, "id")), want,
+                         "the id to retry with");
+        const char *msg =
+            json_string_value(json_object_get(json_object_get(res, "error"), "message"));
+        cr_assert(msg && (strstr(msg, "retry with the same id") || strstr(msg, "did not accept")),
+                  "%s", p.r.body);
+    }
+    json_decref(doc);
 }

@@ -82,5 +82,27 @@ kill -TERM $rpid 2>/dev/null
 wait $rpid 2>/dev/null
 trap 'rm -rf "$work"' EXIT
 [ $rc = 0 ] || { echo "FAIL: SIGTERM exit status $rc"; fail=1; }
+
+# shutdown while an event waits for a broker that never answers: the request is answered 503
+# (not left hanging, not crashing the HTTP server) and the gateway exits 0 within its timeout
+port=$(stack_free_port)
+GATEWAY_PORT=$port BIND_ADDR=127.0.0.1 LOG_LEVEL=warn JWT_JWKS_FILE="$work/jwks-a.json" \
+    KAFKA_BROKERS=127.0.0.1:1 "$ROOT/$BUILD/bin/gateway" >"$work/gateway2.log" 2>&1 </dev/null &
+pid=$!
+trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
+stack_wait_port "$port" 30 || { echo "gateway did not start"; exit 1; }
+post token-a >"$work/status" &
+cpid=$!
+sleep 1
+start=$SECONDS
+kill -TERM $pid
+wait $pid
+rc=$?
+wait $cpid
+[ $rc = 0 ] || { echo "FAIL: exit status $rc with a request in flight: $(tail -3 "$work/gateway2.log")"; fail=1; }
+[ "$(cat "$work/status")" = 503 ] && echo "ok: the in-flight request is answered 503 at shutdown" ||
+    { echo "FAIL: in-flight request at shutdown got $(cat "$work/status")"; fail=1; }
+((SECONDS - start <= 10)) || { echo "FAIL: shutdown took $((SECONDS - start)) s"; fail=1; }
+trap 'rm -rf "$work"' EXIT
 [ $fail = 0 ] && echo "gateway daemon: all checks passed"
 exit $fail

@@ -46,8 +46,13 @@ int cm_http_start(struct cm_http_server *srv);
 unsigned cm_http_port(const struct cm_http_server *srv);
 /* Graceful shutdown, step 1: /readyz answers 503 from now on. */
 void cm_http_set_unready(struct cm_http_server *srv);
-/* Step 2: stop accepting connections, wait up to timeout_ms for in-flight requests to be
- * answered, then stop the daemon. */
+/* Step 2: stop accepting connections (/readyz answers 503). */
+void cm_http_quiesce(struct cm_http_server *srv);
+/* Waits up to timeout_ms for in-flight requests to be answered; 1 when none is left. */
+int cm_http_wait_idle(struct cm_http_server *srv, int timeout_ms);
+/* Step 3: quiesce, wait up to timeout_ms for in-flight requests, then stop the daemon. When
+ * requests are still in flight the daemon is left running (their owners may still answer them)
+ * and cm_http_free leaves it alone: answer or abort them first (e.g. purge a producer). */
 void cm_http_stop(struct cm_http_server *srv, int timeout_ms);
 void cm_http_free(struct cm_http_server *srv);
 

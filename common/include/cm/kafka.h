@@ -49,6 +49,9 @@ int cm_kafka_produce(struct cm_kafka_producer *p, const char *topic, const void 
 /* Messages produced whose delivery report was not handled yet (an exact count of our own, unlike
  * rd_kafka_outq_len, which also counts pending events and requests). */
 int cm_kafka_producer_queue_len(struct cm_kafka_producer *p);
+/* Gives up on every message not acknowledged yet: each gets its delivery report now, failed
+ * (not persisted when it was still queued, possibly persisted when it was in flight). */
+void cm_kafka_producer_purge(struct cm_kafka_producer *p);
 /* Waits until every queued message has its report, up to timeout_ms. 0 or CM_E_TIMEDOUT. */
 int cm_kafka_producer_flush(struct cm_kafka_producer *p, int timeout_ms);
 /* Readiness: 0 when a broker answered a metadata request within timeout_ms, else CM_E_UNAVAIL

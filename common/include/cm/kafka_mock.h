@@ -15,6 +15,9 @@ const char *cm_kafka_mock_bootstraps(const struct cm_kafka_mock *m);
 int cm_kafka_mock_create_topic(struct cm_kafka_mock *m, const char *topic, int partitions);
 /* Takes broker `id` (1-based) down or brings it back, for failure tests. */
 int cm_kafka_mock_broker_set_up(struct cm_kafka_mock *m, int id, int up);
+/* Delays broker `id`'s answers by rtt_ms (0 = none), so a test can act while requests are in
+ * flight. */
+int cm_kafka_mock_broker_set_rtt(struct cm_kafka_mock *m, int id, int rtt_ms);
 void cm_kafka_mock_free(struct cm_kafka_mock *m);
 
 #endif

@@ -66,6 +66,8 @@ void cm_ws_close(struct cm_ws_conn *c, uint16_t code, const char *reason);
 void cm_ws_close_at(struct cm_ws_conn *c, int64_t deadline_ms, uint16_t code, const char *reason);
 /* Open connections. */
 unsigned cm_ws_connections(const struct cm_ws_server *ws);
+/* Graceful stop, step 1: no new connections (503), reading stops. */
+void cm_ws_quiesce(struct cm_ws_server *ws);
 /* Graceful stop: no new connections, reading stops; waits (within timeout_ms) until nothing is
  * referenced outside the loops and every queued message is written, then closes every
  * connection with 1001 and ends the loops. */
