@@ -4,6 +4,7 @@
 #include "cm/err.h"
 #include "cm/log.h"
 #include "cm/mem.h"
+#include "cm/text.h"
 #include "cm/timeutil.h"
 #include "cm/uuid.h"
 
@@ -151,20 +152,16 @@ int cm_traceparent_valid(const char *s)
            hexrun(s + 53, 2, &z3);
 }
 
+/* A fresh W3C traceparent: version 00, random trace and parent ids, sampled. */
 static void new_traceparent(char *out)
 {
     unsigned char b[24];
     cm_random_bytes(b, sizeof(b));
-    char *p = out;
-    p += sprintf(p, "00-");
-    for (int i = 0; i < 16; i++) {
-        p += sprintf(p, "%02x", b[i]);
-    }
-    *p++ = '-';
-    for (int i = 16; i < 24; i++) {
-        p += sprintf(p, "%02x", b[i]);
-    }
-    sprintf(p, "-01");
+    memcpy(out, "00-", 3);
+    cm_hex_encode(b, 16, out + 3);
+    out[35] = '-';
+    cm_hex_encode(b + 16, 8, out + 36);
+    memcpy(out + 52, "-01", 4);
 }
 
 void cm_envelope_enrich(json_t *ev, const struct cm_envelope_enrichment *e)
@@ -178,15 +175,16 @@ void cm_envelope_enrich(json_t *ev, const struct cm_envelope_enrichment *e)
         cm_uuid_v7_at(e->received_ms, id);
         json_object_set_new(ev, "id", json_string(id));
     }
+    cm_time_format_rfc3339(e->received_ms, buf);
     if (!json_object_get(ev, "time")) {
-        json_object_set_new(ev, "time", json_string(cm_time_format_rfc3339(e->received_ms, buf)));
+        json_object_set_new(ev, "time", json_string(buf));
     }
     if (e->tenant) {
         json_object_set_new(ev, "tenant", json_string(e->tenant));
     } else {
         json_object_del(ev, "tenant");
     }
-    json_object_set_new(ev, "receivedat", json_string(cm_time_format_rfc3339(e->received_ms, buf)));
+    json_object_set_new(ev, "receivedat", json_string(buf));
     if (e->clientip) {
         json_object_set_new(ev, "clientip", json_string(e->clientip));
     } else {
@@ -243,6 +241,16 @@ char *cm_envelope_serialize(const json_t *ev)
         abort();
     }
     return s;
+}
+
+size_t cm_envelope_serialize_into(const json_t *ev, char *buf, size_t cap)
+{
+    size_t n = json_dumpb(ev, buf, cap, JSON_COMPACT);
+    if (n == 0) {
+        CM_LOG_ERROR("out_of_memory", "json_dumpb failed");
+        abort();
+    }
+    return n;
 }
 
 int64_t cm_envelope_time_ms(const json_t *ev, int64_t fallback)

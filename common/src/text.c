@@ -112,3 +112,13 @@ long cm_read_line(FILE *f, char **line, size_t *cap)
     }
     return -1;
 }
+
+void cm_hex_encode(const unsigned char *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 0x0F];
+    }
+    out[2 * n] = '\0';
+}

@@ -190,8 +190,20 @@ char *cm_time_format_rfc3339(int64_t ms, char *buf)
     if (y < 0 || y > 9999) { /* outside RFC 3339's range: clamp rather than emit garbage */
         y = y < 0 ? 0 : 9999;
     }
-    snprintf(buf, CM_RFC3339_LEN, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ", (unsigned)y % 10000u,
-             m % 13u, d % 32u, (unsigned)(rem / 3600) % 24u, (unsigned)(rem % 3600 / 60) % 60u,
-             (unsigned)(rem % 60) % 60u, (unsigned)msec % 1000u);
+    /* "YYYY-MM-DDTHH:MM:SS.mmmZ" digit by digit: this runs for every ingested event */
+    unsigned fields[] = {(unsigned)y, m, d, (unsigned)(rem / 3600), (unsigned)(rem % 3600 / 60),
+                         (unsigned)(rem % 60), (unsigned)msec};
+    static const unsigned widths[] = {4, 2, 2, 2, 2, 2, 3};
+    static const char seps[] = "--T::.Z";
+    char *p = buf;
+    for (int f = 0; f < 7; f++) {
+        for (unsigned w = widths[f]; w > 0; w--) {
+            p[w - 1] = (char)('0' + fields[f] % 10);
+            fields[f] /= 10;
+        }
+        p += widths[f];
+        *p++ = seps[f];
+    }
+    *p = '\0';
     return buf;
 }

@@ -2,29 +2,89 @@
  * in creation order even within a millisecond; the remaining 62 bits are random. */
 #include "cm/uuid.h"
 
+#include "cm/text.h"
 #include "cm/timeutil.h"
 
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
 static pthread_mutex_t uuid_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* 8-4-4-4-12 lowercase hex of 16 bytes. */
+static void format_uuid(const unsigned char *b, char *out)
+{
+    static const unsigned groups[] = {4, 2, 2, 2, 6};
+    size_t at = 0;
+    for (unsigned g = 0; g < 5; g++) {
+        cm_hex_encode(b, groups[g], out + at);
+        at += groups[g] * 2;
+        b += groups[g];
+        out[at++] = g < 4 ? '-' : '\0';
+    }
+}
 static int64_t uuid_last_ms = -1;
 static unsigned uuid_seq;
 
-void cm_random_bytes(void *buf, unsigned n)
+/* Random bytes come from a small per-thread pool refilled from the kernel's CSPRNG (getrandom),
+ * one system call per 512 bytes instead of one per id. A forked child discards the pool it
+ * inherited, so parent and child never hand out the same bytes. */
+#define POOL_SIZE 512
+
+static atomic_uint fork_generation;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void)
 {
-    unsigned char *p = buf;
+    atomic_fetch_add(&fork_generation, 1);
+}
+
+static void register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, on_fork_child);
+}
+
+static _Thread_local struct {
+    unsigned char bytes[POOL_SIZE];
+    unsigned pos;
+    unsigned generation;
+    int filled;
+} pool;
+
+static void kernel_random(unsigned char *p, size_t n)
+{
     while (n > 0) {
         ssize_t got = getrandom(p, n, 0);
         if (got <= 0) {
             abort(); /* the kernel's CSPRNG does not fail after boot */
         }
         p += got;
-        n -= (unsigned)got;
+        n -= (size_t)got;
+    }
+}
+
+void cm_random_bytes(void *buf, unsigned n)
+{
+    pthread_once(&atfork_once, register_atfork);
+    unsigned char *p = buf;
+    while (n > 0) {
+        unsigned gen = atomic_load(&fork_generation);
+        if (!pool.filled || pool.pos == POOL_SIZE || pool.generation != gen) {
+            kernel_random(pool.bytes, POOL_SIZE);
+            pool.pos = 0;
+            pool.generation = gen;
+            pool.filled = 1;
+        }
+        unsigned take = POOL_SIZE - pool.pos < n ? POOL_SIZE - pool.pos : n;
+        memcpy(p, pool.bytes + pool.pos, take);
+        memset(pool.bytes + pool.pos, 0, take); /* handed out once, not kept */
+        pool.pos += take;
+        p += take;
+        n -= take;
     }
 }
 
@@ -54,10 +114,7 @@ void cm_uuid_v7_at(int64_t ms, char *out)
     b[6] = (unsigned char)(0x70 | ((seq >> 8) & 0x0F));
     b[7] = (unsigned char)(seq & 0xFF);
     b[8] = (unsigned char)(0x80 | (b[8] & 0x3F));
-    snprintf(out, CM_UUID_STR_LEN,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-             b[15]);
+    format_uuid(b, out);
 }
 
 void cm_uuid_v7(char *out)
@@ -103,8 +160,5 @@ void cm_uuid_from_parts(const char *const *parts, unsigned n, char *out)
     unsigned char *b = md;
     b[6] = (unsigned char)(0x80 | (b[6] & 0x0F));
     b[8] = (unsigned char)(0x80 | (b[8] & 0x3F));
-    snprintf(out, CM_UUID_STR_LEN,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-             b[15]);
+    format_uuid(b, out);
 }

@@ -409,14 +409,16 @@ static int claim(struct gw_ingest *g, struct item *it, const struct gw_principal
 /* Produces the item to its topics; a copy that cannot be enqueued fails the item. */
 static void produce(struct gw_ingest *g, struct item *it, const char *const *topics, size_t n)
 {
-    char *value = cm_envelope_serialize(it->event);
+    char local[8192]; /* most events fit: no allocation (the producer copies the value) */
+    size_t vlen = cm_envelope_serialize_into(it->event, local, sizeof(local));
+    char *value = vlen <= sizeof(local) ? local : cm_envelope_serialize(it->event);
     const char *key = cm_envelope_key(it->event);
     const char *names[5], *values[5];
     size_t nh = cm_envelope_headers(it->event, names, values);
     atomic_fetch_add(&it->batch->remaining, (int)n);
     for (size_t i = 0; i < n; i++) {
-        int rc = cm_kafka_produce(g->producer, topics[i], key, strlen(key), value, strlen(value),
-                                  names, values, nh, it);
+        int rc = cm_kafka_produce(g->producer, topics[i], key, strlen(key), value, vlen, names,
+                                  values, nh, it);
         if (rc != 0) {
             CM_LOG_WARN("produce_failed", "event %s to %s: %s", it->id, topics[i],
                         cm_strerror(rc));
@@ -426,7 +428,9 @@ static void produce(struct gw_ingest *g, struct item *it, const char *const *top
             atomic_fetch_sub(&it->batch->remaining, 1);
         }
     }
-    free(value);
+    if (value != local) {
+        free(value);
+    }
 }
 
 /* Takes one token per event from the tenant's (or client IP's) bucket and notes the RateLimit
@@ -556,6 +560,12 @@ void gw_ingest_submit(struct gw_ingest *g, const struct gw_submission *s, gw_ans
             }
             answer(b);
         }
+    }
+    /* the events are on their way (or refused): free them here, on the thread that allocated
+     * them, rather than on the delivery thread (cross-thread frees contend for malloc's arena) */
+    for (size_t i = 0; i < b->n; i++) {
+        json_decref(b->items[i].event);
+        b->items[i].event = NULL;
     }
     free(topic_sets);
     free(ntopics);

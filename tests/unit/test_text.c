@@ -67,3 +67,12 @@ Test(text, file_read)
     cr_assert_null(cm_file_read(path, 4, &len, err, sizeof(err)));
     cr_assert(strstr(err, "cannot open") != NULL, "%s", err);
 }
+
+Test(text, hex_encode)
+{
+    char out[16];
+    cm_hex_encode((const unsigned char *)"\x00\x0f\xa5\xff", 4, out);
+    cr_assert_str_eq(out, "000fa5ff");
+    cm_hex_encode((const unsigned char *)"", 0, out);
+    cr_assert_str_eq(out, "");
+}

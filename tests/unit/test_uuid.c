@@ -49,3 +49,37 @@ Test(uuid, validation)
     cr_assert_not(cm_uuid_valid("g1234567-89ab-7def-8123-456789abcdef"));
     cr_assert_not(cm_uuid_valid(""));
 }
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+Test(uuid, a_forked_child_draws_other_random_bytes)
+{
+    unsigned char warm[8], parent[16], child[16];
+    cm_random_bytes(warm, sizeof(warm)); /* the pool is filled before the fork */
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        cm_random_bytes(child, sizeof(child));
+        ssize_t w = write(fds[1], child, sizeof(child));
+        _exit(w == (ssize_t)sizeof(child) ? 0 : 1);
+    }
+    cm_random_bytes(parent, sizeof(parent));
+    cr_assert_eq(read(fds[0], child, sizeof(child)), (ssize_t)sizeof(child));
+    int status;
+    waitpid(pid, &status, 0);
+    close(fds[0]);
+    close(fds[1]);
+    cr_assert_neq(memcmp(parent, child, sizeof(parent)), 0,
+                  "parent and child must not share the inherited pool");
+}
+
+Test(uuid, random_bytes_are_not_repeated_across_pool_refills)
+{
+    static unsigned char a[2048];
+    cm_random_bytes(a, sizeof(a));
+    for (size_t off = 512; off < sizeof(a); off += 512) {
+        cr_assert_neq(memcmp(a, a + off, 32), 0, "refill at %zu repeated the pool", off);
+    }
+}

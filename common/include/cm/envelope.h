@@ -44,6 +44,9 @@ size_t cm_envelope_headers(const json_t *ev, const char *names[5], const char *v
 
 /* Compact JSON text of the envelope; caller frees with free(). */
 char *cm_envelope_serialize(const json_t *ev);
+/* The same into buf when it fits (no allocation): returns the length, which is larger than cap
+ * when it did not fit (then use cm_envelope_serialize). Not NUL-terminated. */
+size_t cm_envelope_serialize_into(const json_t *ev, char *buf, size_t cap);
 
 /* Event time in ms: `time` when valid, else fallback. */
 int64_t cm_envelope_time_ms(const json_t *ev, int64_t fallback);

@@ -14,6 +14,9 @@ size_t cm_utf8_seq_len(const unsigned char *s, size_t avail);
  * for surrogates and values above U+10FFFF. */
 size_t cm_utf8_encode(uint32_t cp, char *out);
 
+/* Writes the lowercase hex form of n bytes into out (2n characters and a NUL). */
+void cm_hex_encode(const unsigned char *in, size_t n, char *out);
+
 /* Reads the file at path, at most max bytes. Returns a NUL-terminated buffer (caller frees) and
  * its length in *len, or NULL with one line in err ("cannot open X: reason", "X is larger than N
  * bytes"). */

@@ -17,7 +17,8 @@ int cm_uuid_valid(const char *s);
  * length-prefixed so ("ab","c") and ("a","bc") differ. For derived events: a replay of the same
  * input yields the same id, so sinks can deduplicate. */
 void cm_uuid_from_parts(const char *const *parts, unsigned n, char *out);
-/* Fills buf with n cryptographically random bytes (getrandom). */
+/* Fills buf with n cryptographically random bytes (the kernel's CSPRNG, drawn through a small
+ * per-thread pool that a fork discards). */
 void cm_random_bytes(void *buf, unsigned n);
 
 #endif
