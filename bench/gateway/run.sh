@@ -69,7 +69,7 @@ echo "BENCH gateway_single_p99_saturated $3 ms"
 [ "$4" = 0 ] || echo "bench: $4 non-2xx answers" >&2
 saturated=$1
 half=$((saturated / 2))
-"$BUILD_DIR/bin/bench-gateway" paced "$GATEWAY_PORT" "$TOKEN" "$half" 32 "$SECS" "$EVENT" \
+"$BUILD_DIR/bin/bench-gateway" paced "$GATEWAY_PORT" "$TOKEN" "$half" 128 "$SECS" "$EVENT" \
     gateway_single_half_rate
 echo "BENCH gateway_single_half_rate_target_rate $half events/s"
 set -- $(measure 4 "$single")

@@ -199,6 +199,44 @@ int cm_redis_command(struct cm_redis *r, int argc, const char *const *argv, cons
     return rc;
 }
 
+int cm_redis_pipeline(struct cm_redis *r, size_t n, const int *argcs,
+                      const char *const *const *argvs, struct cm_redis_reply **out)
+{
+    memset(out, 0, n * sizeof(*out));
+    if (n == 0) {
+        return 0;
+    }
+    pthread_mutex_lock(&r->lock);
+    int rc = ensure(r);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (redisAppendCommandArgv(r->ctx, argcs[i], (const char **)argvs[i], NULL) != REDIS_OK) {
+            rc = CM_E_UNAVAIL;
+        }
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        void *rep = NULL;
+        if (redisGetReply(r->ctx, &rep) != REDIS_OK || !rep) {
+            rc = CM_E_UNAVAIL;
+        } else {
+            out[i] = rep;
+        }
+    }
+    if (rc != 0) {
+        if (r->ctx) {
+            snprintf(r->last_error, sizeof(r->last_error), "%s",
+                     r->ctx->errstr[0] ? r->ctx->errstr : "pipeline failed");
+            CM_LOG_WARN("redis_command_failed", "%s", r->last_error);
+            drop(r); /* unread replies would answer the next command */
+        }
+        for (size_t i = 0; i < n; i++) {
+            cm_redis_reply_free(out[i]);
+            out[i] = NULL;
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
 int cm_redis_ping(struct cm_redis *r, char *why, size_t len)
 {
     static const char *argv[] = {"PING"};

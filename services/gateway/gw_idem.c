@@ -29,61 +29,138 @@ void gw_idem_free(struct gw_idem *g)
     free(g);
 }
 
-enum gw_idem_state gw_idem_begin(struct gw_idem *g, const char *key, const char *hash,
-                                 char *prev_id, size_t len)
+/* The Redis commands of n claims: argv arrays and the strings they point to, freed together. */
+struct commands {
+    int *argcs;
+    const char *const **argvs;
+    const char **slots; /* 6 per command */
+    char **owned;       /* 2 per command */
+    struct cm_redis_reply **replies;
+    size_t n;
+};
+
+static void commands_init(struct commands *c, size_t n)
 {
-    char *rkey = cm_xasprintf("{idem}:%s", key);
-    char *value = cm_xasprintf("P|%s", hash);
-    const char *set[] = {"SET", rkey, value, "NX", "PX", g->window};
-    struct cm_redis_reply *rep = NULL;
-    enum gw_idem_state state = GW_IDEM_UNAVAILABLE;
-    if (cm_redis_command(g->redis, 6, set, NULL, &rep) == 0) {
-        if (cm_redis_reply_type(rep) == CM_REDIS_STATUS) {
-            state = GW_IDEM_NEW;
-        } else if (cm_redis_reply_type(rep) == CM_REDIS_NIL) {
-            cm_redis_reply_free(rep);
-            rep = NULL;
-            const char *get[] = {"GET", rkey};
-            if (cm_redis_command(g->redis, 2, get, NULL, &rep) == 0) {
-                const char *v = cm_redis_reply_str(rep, NULL);
-                size_t hl = strlen(hash);
-                if (!v) {
-                    state = GW_IDEM_IN_FLIGHT; /* expired between the two calls: be safe */
-                } else if (strlen(v) < 2 + hl || strncmp(v + 2, hash, hl) != 0) {
-                    state = GW_IDEM_CONFLICT;
-                } else if (v[0] == 'D' && v[2 + hl] == '|') {
-                    snprintf(prev_id, len, "%s", v + 3 + hl);
-                    state = GW_IDEM_DONE;
-                } else {
-                    state = GW_IDEM_IN_FLIGHT;
-                }
-            }
-        }
-    }
-    if (state == GW_IDEM_UNAVAILABLE) {
-        CM_LOG_WARN("idempotency_unavailable", "Redis did not answer; %s goes through unguarded",
-                    key);
-    }
-    cm_redis_reply_free(rep);
-    free(value);
-    free(rkey);
-    return state;
+    c->n = n;
+    c->argcs = cm_xcalloc(n ? n : 1, sizeof(*c->argcs));
+    c->argvs = cm_xcalloc(n ? n : 1, sizeof(*c->argvs));
+    c->slots = cm_xcalloc(n ? 6 * n : 1, sizeof(*c->slots));
+    c->owned = cm_xcalloc(n ? 2 * n : 1, sizeof(*c->owned));
+    c->replies = cm_xcalloc(n ? n : 1, sizeof(*c->replies));
 }
 
-void gw_idem_finish(struct gw_idem *g, const char *key, const char *hash, const char *id,
-                    int accepted)
+static void commands_free(struct commands *c)
 {
-    char *rkey = cm_xasprintf("{idem}:%s", key);
-    struct cm_redis_reply *rep = NULL;
-    if (accepted) {
-        char *value = cm_xasprintf("D|%s|%s", hash, id);
-        const char *set[] = {"SET", rkey, value, "PX", g->window};
-        cm_redis_command(g->redis, 5, set, NULL, &rep);
-        free(value);
-    } else {
-        const char *del[] = {"DEL", rkey};
-        cm_redis_command(g->redis, 2, del, NULL, &rep);
+    for (size_t i = 0; i < 2 * c->n; i++) {
+        free(c->owned[i]);
     }
-    cm_redis_reply_free(rep);
-    free(rkey);
+    for (size_t i = 0; i < c->n; i++) {
+        cm_redis_reply_free(c->replies[i]);
+    }
+    free(c->argcs);
+    free(c->argvs);
+    free(c->slots);
+    free(c->owned);
+    free(c->replies);
+}
+
+/* Command i: the given words; key and value (owned, may be NULL) fill the "$K" and "$V" words. */
+static void command_set(struct commands *c, size_t i, int argc, const char *const *words,
+                        char *key, char *value)
+{
+    const char **argv = &c->slots[6 * i];
+    for (int k = 0; k < argc; k++) {
+        argv[k] = !words[k]                    ? NULL /* filled in by the caller */
+                  : strcmp(words[k], "$K") == 0 ? key
+                  : strcmp(words[k], "$V") == 0 ? value
+                                                : words[k];
+    }
+    c->owned[2 * i] = key;
+    c->owned[2 * i + 1] = value;
+    c->argcs[i] = argc;
+    c->argvs[i] = argv;
+}
+
+/* The claim's state from the value stored under its key. */
+static enum gw_idem_state classify(struct gw_idem_claim *cl, const char *v)
+{
+    size_t hl = strlen(cl->hash);
+    if (!v) {
+        return GW_IDEM_IN_FLIGHT; /* expired between the two calls: be safe */
+    }
+    if (strlen(v) < 2 + hl || strncmp(v + 2, cl->hash, hl) != 0) {
+        return GW_IDEM_CONFLICT;
+    }
+    if (v[0] == 'D' && v[2 + hl] == '|') {
+        snprintf(cl->prev_id, sizeof(cl->prev_id), "%s", v + 3 + hl);
+        return GW_IDEM_DONE;
+    }
+    return GW_IDEM_IN_FLIGHT;
+}
+
+void gw_idem_begin(struct gw_idem *g, struct gw_idem_claim *claims, size_t n)
+{
+    struct commands set;
+    commands_init(&set, n);
+    for (size_t i = 0; i < n; i++) {
+        static const char *const words[] = {"SET", "$K", "$V", "NX", "PX", NULL};
+        command_set(&set, i, 6, words, cm_xasprintf("{idem}:%s", claims[i].key),
+                    cm_xasprintf("P|%s", claims[i].hash));
+        set.slots[6 * i + 5] = g->window;
+        claims[i].state = GW_IDEM_UNAVAILABLE;
+        claims[i].prev_id[0] = '\0';
+    }
+    if (cm_redis_pipeline(g->redis, n, set.argcs, set.argvs, set.replies) == 0) {
+        /* keys already taken: read what they hold */
+        size_t *taken = cm_xcalloc(n ? n : 1, sizeof(*taken)), nt = 0;
+        for (size_t i = 0; i < n; i++) {
+            enum cm_redis_type t = cm_redis_reply_type(set.replies[i]);
+            if (t == CM_REDIS_STATUS) {
+                claims[i].state = GW_IDEM_NEW;
+            } else if (t == CM_REDIS_NIL) {
+                taken[nt++] = i;
+            }
+        }
+        struct commands get;
+        commands_init(&get, nt);
+        for (size_t k = 0; k < nt; k++) {
+            static const char *const words[] = {"GET", "$K"};
+            command_set(&get, k, 2, words, cm_xasprintf("{idem}:%s", claims[taken[k]].key), NULL);
+        }
+        if (nt && cm_redis_pipeline(g->redis, nt, get.argcs, get.argvs, get.replies) == 0) {
+            for (size_t k = 0; k < nt; k++) {
+                claims[taken[k]].state =
+                    classify(&claims[taken[k]], cm_redis_reply_str(get.replies[k], NULL));
+            }
+        }
+        commands_free(&get);
+        free(taken);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (claims[i].state == GW_IDEM_UNAVAILABLE) {
+            CM_LOG_WARN("idempotency_unavailable",
+                        "Redis did not answer; %s goes through unguarded", claims[i].key);
+        }
+    }
+    commands_free(&set);
+}
+
+void gw_idem_finish(struct gw_idem *g, const struct gw_idem_claim *claims, size_t n)
+{
+    struct commands c;
+    commands_init(&c, n);
+    for (size_t i = 0; i < n; i++) {
+        char *key = cm_xasprintf("{idem}:%s", claims[i].key);
+        if (claims[i].accepted) {
+            static const char *const words[] = {"SET", "$K", "$V", "PX", NULL};
+            command_set(&c, i, 5, words, key,
+                        cm_xasprintf("D|%s|%s", claims[i].hash, claims[i].id));
+            c.slots[6 * i + 4] = g->window;
+        } else {
+            static const char *const words[] = {"DEL", "$K"};
+            command_set(&c, i, 2, words, key, NULL);
+        }
+    }
+    cm_redis_pipeline(g->redis, n, c.argcs, c.argvs, c.replies);
+    commands_free(&c);
 }

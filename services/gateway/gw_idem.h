@@ -23,12 +23,20 @@ enum gw_idem_state {
 /* Borrows redis. Free with gw_idem_free. */
 struct gw_idem *gw_idem_new(struct cm_redis *redis, int64_t window_ms);
 void gw_idem_free(struct gw_idem *g);
-/* Claims key for a payload hash (hex). */
-enum gw_idem_state gw_idem_begin(struct gw_idem *g, const char *key, const char *hash,
-                                 char *prev_id, size_t len);
-/* Records the outcome: accepted (remember id for the window) or not (forget the key so a retry
- * can go through). */
-void gw_idem_finish(struct gw_idem *g, const char *key, const char *hash, const char *id,
-                    int accepted);
+/* One event's key, as claimed and later settled. */
+struct gw_idem_claim {
+    const char *key;  /* borrowed */
+    const char *hash; /* payload hash (hex), borrowed */
+    enum gw_idem_state state; /* set by gw_idem_begin */
+    char prev_id[256];        /* GW_IDEM_DONE: the id the first request was answered with */
+    const char *id;           /* for gw_idem_finish: the id answered */
+    int accepted;             /* for gw_idem_finish: produced and acknowledged */
+};
+
+/* Claims n keys in at most two round trips (SET NX for all, then GET for those taken). */
+void gw_idem_begin(struct gw_idem *g, struct gw_idem_claim *claims, size_t n);
+/* Records n outcomes in one round trip: accepted keys remember their id for the window, the
+ * others are forgotten so a retry can go through. */
+void gw_idem_finish(struct gw_idem *g, const struct gw_idem_claim *claims, size_t n);
 
 #endif

@@ -195,14 +195,26 @@ static void release(struct batch *b)
     }
     cm_histogram_observe(b->g->m_produce_latency,
                          (double)(cm_monotonic_ns() - b->start_ns) / 1e9);
+    struct gw_idem_claim *done = NULL;
+    size_t ndone = 0;
     for (size_t i = 0; i < b->n; i++) {
         struct item *it = &b->items[i];
         settle(it);
         if (it->idem_key) {
-            gw_idem_finish(b->g->idem, it->idem_key, it->idem_hash, it->id,
-                           it->status == 202 && !atomic_load(&it->failed));
+            if (!done) {
+                done = cm_xcalloc(b->n, sizeof(*done));
+            }
+            struct gw_idem_claim *c = &done[ndone++];
+            c->key = it->idem_key;
+            c->hash = it->idem_hash;
+            c->id = it->id;
+            c->accepted = it->status == 202 && !atomic_load(&it->failed);
         }
     }
+    if (ndone) {
+        gw_idem_finish(b->g->idem, done, ndone); /* one round trip for the whole batch */
+    }
+    free(done);
     answer(b);
     batch_free(b);
 }
@@ -360,11 +372,10 @@ static size_t prepare(struct gw_ingest *g, const struct gw_routes *routes, struc
     return 0;
 }
 
-/* Claims the event's idempotency key (the Idempotency-Key header and its index, else the client's
- * id). Returns 1 to go on; 0 when the item is settled already: a repeat (202 with the first id,
- * not produced again), a reused key (422) or a key in flight (409). */
-static int claim(struct gw_ingest *g, struct item *it, const struct gw_principal *who,
-                 const char *header_key, size_t index)
+/* The idempotency key of an event (the Idempotency-Key header and its index, else the client's
+ * source and id; NULL when the gateway assigns the id: nothing to repeat) and its payload hash. */
+static char *idem_key_of(struct item *it, const struct gw_principal *who, const char *header_key,
+                         size_t index)
 {
     const char *id = json_string_value(json_object_get(it->event, "id"));
     const char *source = json_string_value(json_object_get(it->event, "source"));
@@ -374,36 +385,62 @@ static int claim(struct gw_ingest *g, struct item *it, const struct gw_principal
     } else if (id && source) {
         key = cm_xasprintf("%s:ev:%.200s:%.200s", who->tenant, source, id);
     } else {
-        return 1; /* the gateway assigns a fresh id: nothing to repeat */
+        return NULL;
     }
     char *text = json_dumps(it->event, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
     const char *parts[] = {text ? text : ""};
     cm_uuid_from_parts(parts, 1, it->idem_hash);
     free(text);
-    char prev[CM_ENVELOPE_MAX_ID + 1];
-    switch (gw_idem_begin(g->idem, key, it->idem_hash, prev, sizeof(prev))) {
-    case GW_IDEM_NEW:
-        it->idem_key = key;
-        return 1;
-    case GW_IDEM_UNAVAILABLE:
-        free(key);
-        return 1;
-    case GW_IDEM_DONE:
-        snprintf(it->id, sizeof(it->id), "%s", prev);
-        it->status = 202;
-        cm_counter_inc(cm_metric_with(g->m_events, "duplicate", "", NULL));
-        break;
-    case GW_IDEM_CONFLICT:
-        refuse(it, 422, error_json(422, "this idempotency key was used with a different payload"),
-               "idempotency_conflict");
-        break;
-    case GW_IDEM_IN_FLIGHT:
-        refuse(it, 409, error_json(409, "a request with this idempotency key is still in flight"),
-               "idempotency_in_flight");
-        break;
+    return key;
+}
+
+/* Claims the batch's idempotency keys in one exchange with Redis. An item whose key is new keeps
+ * it (settled by gw_idem_finish once answered); a repeat is settled already: 202 with the first
+ * id (not produced again), 422 for a reused key, 409 for a key in flight. */
+static void claim_keys(struct gw_ingest *g, struct batch *b, const struct gw_principal *who,
+                       const char *header_key)
+{
+    struct gw_idem_claim *claims = cm_xcalloc(b->n, sizeof(*claims));
+    size_t *owner = cm_xcalloc(b->n, sizeof(*owner)), n = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        struct item *it = &b->items[i];
+        char *key = it->event && !it->status ? idem_key_of(it, who, header_key, i) : NULL;
+        if (key) {
+            it->idem_key = key;
+            claims[n].key = key;
+            claims[n].hash = it->idem_hash;
+            owner[n++] = i;
+        }
     }
-    free(key);
-    return 0;
+    gw_idem_begin(g->idem, claims, n);
+    for (size_t k = 0; k < n; k++) {
+        struct item *it = &b->items[owner[k]];
+        switch (claims[k].state) {
+        case GW_IDEM_NEW:
+            continue; /* keeps its key */
+        case GW_IDEM_UNAVAILABLE:
+            break; /* goes through unguarded */
+        case GW_IDEM_DONE:
+            snprintf(it->id, sizeof(it->id), "%s", claims[k].prev_id);
+            it->status = 202;
+            cm_counter_inc(cm_metric_with(g->m_events, "duplicate", "", NULL));
+            break;
+        case GW_IDEM_CONFLICT:
+            refuse(it, 422,
+                   error_json(422, "this idempotency key was used with a different payload"),
+                   "idempotency_conflict");
+            break;
+        case GW_IDEM_IN_FLIGHT:
+            refuse(it, 409,
+                   error_json(409, "a request with this idempotency key is still in flight"),
+                   "idempotency_in_flight");
+            break;
+        }
+        free(it->idem_key);
+        it->idem_key = NULL;
+    }
+    free(claims);
+    free(owner);
 }
 
 /* Produces the item to its topics; a copy that cannot be enqueued fails the item. */
@@ -520,7 +557,14 @@ void gw_ingest_submit(struct gw_ingest *g, const struct gw_submission *s, gw_ans
         body.items[i].event = NULL;
         if (!it->event) {
             refuse(it, 400, error_json(400, body.items[i].parse_error), "json");
-        } else if (!g->idem || claim(g, it, s->who, s->idempotency_key, i)) {
+        }
+    }
+    if (g->idem) {
+        claim_keys(g, b, s->who, s->idempotency_key);
+    }
+    for (size_t i = 0; i < body.n; i++) {
+        struct item *it = &b->items[i];
+        if (!it->status) {
             ntopics[i] = prepare(g, routes, it, s->who, s->clientip, &topic_sets[i]);
         }
         any_refused |= it->status != 0;

@@ -538,6 +538,26 @@ Test(gateway, idempotency_by_event_id_and_header)
     post_raw("application/json", bearer(), key, batch, strlen(batch), "/idem", &r);
     cr_assert_eq(r.status, 202, "%s", r.body);
     cr_assert_str_eq(r.body, first, "the same ids for the repeated batch");
+    /* one batch mixing a repeat, a new id, the same new id again and a changed payload: each
+     * event gets its own answer from one exchange with Redis */
+    char id2[96], mixed[1024];
+    it_unique(id2, sizeof(id2), "idem2");
+    snprintf(mixed, sizeof(mixed),
+             "[{\"id\":\"%s\",\"type\":\"a\",\"source\":\"/s\",\"data\":1},"
+             "{\"id\":\"%s\",\"type\":\"a\",\"source\":\"/s\"},"
+             "{\"id\":\"%s\",\"type\":\"a\",\"source\":\"/s\"},"
+             "{\"id\":\"%s\",\"type\":\"a\",\"source\":\"/s\",\"data\":3}]",
+             id, id2, id2, id);
+    post_raw("application/json", bearer(), NULL, mixed, strlen(mixed), "/idem", &r);
+    cr_assert_eq(r.status, 207, "%s", r.body);
+    json_t *v = json_loads(r.body, 0, NULL);
+    json_t *res = json_object_get(v, "results");
+    const int want[] = {202, 202, 409, 422};
+    for (size_t i = 0; i < 4; i++) {
+        cr_assert_eq(json_integer_value(json_object_get(json_array_get(res, i), "status")),
+                     want[i], "event %zu: %s", i, r.body);
+    }
+    json_decref(v);
 }
 
 struct inflight_post {

@@ -151,3 +151,33 @@ Test(redis, reconnects_after_a_restart, .timeout = 60)
     waitpid(pid, NULL, 0);
     cm_redis_free(r);
 }
+
+Test(redis, pipelines_run_in_order_in_one_round_trip)
+{
+    struct cm_redis *r = cm_redis_new(it_env("REDIS_URL"));
+    char key[96];
+    it_unique(key, sizeof(key), "pipe");
+    const char *set[] = {"SET", key, "one"};
+    const char *incr[] = {"INCR", key};
+    const char *get[] = {"GET", key};
+    const char *del[] = {"DEL", key};
+    const char *const *argvs[] = {set, incr, get, del};
+    const int argcs[] = {3, 2, 2, 2};
+    struct cm_redis_reply *out[4];
+    cr_assert_eq(cm_redis_pipeline(r, 4, argcs, argvs, out), 0);
+    cr_assert_eq(cm_redis_reply_type(out[0]), CM_REDIS_STATUS);
+    cr_assert_eq(cm_redis_reply_type(out[1]), CM_REDIS_ERROR, "INCR of a non-number is an error");
+    cr_assert_str_eq(cm_redis_reply_str(out[2], NULL), "one", "replies stay in command order");
+    cr_assert_eq(cm_redis_reply_integer(out[3]), 1);
+    for (int i = 0; i < 4; i++) {
+        cm_redis_reply_free(out[i]);
+    }
+    cr_assert_eq(cm_redis_pipeline(r, 0, NULL, NULL, out), 0, "an empty pipeline");
+    cm_redis_free(r);
+
+    struct cm_redis *down = cm_redis_new("redis://127.0.0.1:1");
+    cr_assert_eq(cm_redis_pipeline(down, 2, argcs, argvs, out), CM_E_UNAVAIL);
+    cr_assert_null(out[0]);
+    cr_assert_null(out[1]);
+    cm_redis_free(down);
+}

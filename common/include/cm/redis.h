@@ -31,6 +31,10 @@ void cm_redis_free(struct cm_redis *r);
  * reconnect is attempted at most once per backoff step). */
 int cm_redis_command(struct cm_redis *r, int argc, const char *const *argv, const size_t *lens,
                      struct cm_redis_reply **out);
+/* Runs n commands in one round trip (pipelined): command i is argcs[i] C strings argvs[i].
+ * Returns 0 with out[i] set for each (caller frees each), or CM_E_UNAVAIL with none set. */
+int cm_redis_pipeline(struct cm_redis *r, size_t n, const int *argcs,
+                      const char *const *const *argvs, struct cm_redis_reply **out);
 /* Readiness: 0 when PING answers PONG, else CM_E_UNAVAIL with why filled. */
 int cm_redis_ping(struct cm_redis *r, char *why, size_t len);
 /* cm_redis_ping in the shape of a cm_http_check (ud is the struct cm_redis). */
