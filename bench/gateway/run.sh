@@ -16,7 +16,7 @@ make -s O="$BUILD" "$BUILD/bin/bench-gateway" >/dev/null || exit 1
 export STACK_DIR
 STACK_DIR=$(mktemp -d /tmp/eventstack-bench.XXXXXX)
 export BUILD_DIR=$ROOT/$BUILD GATEWAY_PORT DEVKAFKA_PARTITIONS=16
-STACK_SERVICES=(gateway)
+STACK_SERVICES=(gateway gateway-idem)
 cleanup() {
     stack_stop_all
     rm -rf "$STACK_DIR"
@@ -25,10 +25,17 @@ trap cleanup EXIT
 stack_init
 GATEWAY_PORT=$(stack_free_port)
 stack_start_kafka || exit 1
+REDIS_PORT=$(stack_free_port)
+stack_start_redis || exit 1
 export JWT_HS256_SECRET=bench-secret-0123456789abcdef0123456789 BIND_ADDR=127.0.0.1 LOG_LEVEL=warn
 export KAFKA_FETCH_WAIT_MAX_MS=10 KAFKA_LINGER_MS=2
 stack_spawn gateway "$BUILD_DIR/bin/gateway"
 stack_wait_port "$GATEWAY_PORT" 30 || exit 1
+# a second gateway with idempotency keys in Redis (as `make run` configures it)
+IDEM_PORT=$(stack_free_port)
+stack_spawn gateway-idem env GATEWAY_PORT="$IDEM_PORT" REDIS_URL="redis://127.0.0.1:$REDIS_PORT" \
+    "$BUILD_DIR/bin/gateway"
+stack_wait_port "$IDEM_PORT" 30 || exit 1
 until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$GATEWAY_PORT/readyz")" = 200 ]; do
     sleep 0.1
 done
@@ -80,6 +87,29 @@ set -- $(measure 8 "$batch")
 echo "BENCH gateway_batch100_events_per_sec $(($1 * 100)) events/s"
 echo "BENCH gateway_batch100_p99 $3 ms"
 "$BUILD_DIR/bin/bench-gateway" ws "$GATEWAY_PORT" "$TOKEN" 16 64 "$SECS" "$EVENT" gateway_ws
+# batches of 100 events with client ids through the gateway with idempotency keys in Redis: each
+# request's ids are fresh (wrk's request() builds the body), so every event is claimed, produced
+# and settled
+idem="$STACK_DIR/idem.lua"
+{
+    echo 'wrk.method = "POST"'
+    echo 'wrk.headers["Content-Type"] = "application/json"'
+    echo "wrk.headers[\"Authorization\"] = \"Bearer $TOKEN\""
+    echo 'local n, prefix = 0, tostring(os.time()) .. tostring(math.random(1e9))'
+    echo 'request = function()'
+    echo '  n = n + 1'
+    echo '  local parts = {}'
+    echo '  for i = 1, 100 do'
+    printf '    parts[i] = string.format([==[{"id":"%%s-%%d-%%d","type":"payment.created","source":"/bench","subject":"order-7","data":{"amount":1500,"currency":"EUR"}}]==], prefix, n, i)\n'
+    echo '  end'
+    echo '  return wrk.format(nil, nil, nil, "[" .. table.concat(parts, ",") .. "]")'
+    echo 'end'
+} >"$idem"
+GATEWAY_PORT=$IDEM_PORT SECS=1 measure 8 "$idem" >/dev/null # warm-up: metadata, connections
+set -- $(GATEWAY_PORT=$IDEM_PORT measure 8 "$idem")
+echo "BENCH gateway_batch100_idempotent_events_per_sec $(($1 * 100)) events/s"
+echo "BENCH gateway_batch100_idempotent_p99 $3 ms"
+[ "$4" = 0 ] || echo "bench: $4 non-2xx answers with idempotency" >&2
 # the reference: kcat producing the same events to the same broker
 n=200000
 yes "$EVENT" | head -n "$n" >"$STACK_DIR/events.ndjson"

@@ -7,26 +7,55 @@
 #include "cm/mem.h"
 #include "cm/redis.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct gw_idem {
-    struct cm_redis *redis;
+    struct cm_redis **conns;
+    unsigned nconns;
+    atomic_uint next;
     char window[24];
 };
 
-struct gw_idem *gw_idem_new(struct cm_redis *redis, int64_t window_ms)
+struct gw_idem *gw_idem_new(const char *url, unsigned connections, int64_t window_ms)
 {
     struct gw_idem *g = cm_xcalloc(1, sizeof(*g));
-    g->redis = redis;
+    g->nconns = connections ? connections : 1;
+    g->conns = cm_xcalloc(g->nconns, sizeof(*g->conns));
+    for (unsigned i = 0; i < g->nconns; i++) {
+        if (!(g->conns[i] = cm_redis_new(url))) {
+            gw_idem_free(g);
+            return NULL;
+        }
+    }
     snprintf(g->window, sizeof(g->window), "%lld", (long long)(window_ms > 0 ? window_ms : 1));
     return g;
 }
 
 void gw_idem_free(struct gw_idem *g)
 {
+    if (!g) {
+        return;
+    }
+    for (unsigned i = 0; i < g->nconns; i++) {
+        cm_redis_free(g->conns[i]);
+    }
+    free(g->conns);
     free(g);
+}
+
+int gw_idem_check(void *ud, char *why, size_t len)
+{
+    struct gw_idem *g = ud;
+    return cm_redis_ping(g->conns[0], why, len);
+}
+
+/* A connection for one exchange, in turn. */
+static struct cm_redis *conn(struct gw_idem *g)
+{
+    return g->conns[atomic_fetch_add(&g->next, 1) % g->nconns];
 }
 
 /* The Redis commands of n claims: argv arrays and the strings they point to, freed together. */
@@ -110,7 +139,8 @@ void gw_idem_begin(struct gw_idem *g, struct gw_idem_claim *claims, size_t n)
         claims[i].state = GW_IDEM_UNAVAILABLE;
         claims[i].prev_id[0] = '\0';
     }
-    if (cm_redis_pipeline(g->redis, n, set.argcs, set.argvs, set.replies) == 0) {
+    struct cm_redis *r = conn(g); /* the GETs follow the SETs on the same connection */
+    if (cm_redis_pipeline(r, n, set.argcs, set.argvs, set.replies) == 0) {
         /* keys already taken: read what they hold */
         size_t *taken = cm_xcalloc(n ? n : 1, sizeof(*taken)), nt = 0;
         for (size_t i = 0; i < n; i++) {
@@ -127,7 +157,7 @@ void gw_idem_begin(struct gw_idem *g, struct gw_idem_claim *claims, size_t n)
             static const char *const words[] = {"GET", "$K"};
             command_set(&get, k, 2, words, cm_xasprintf("{idem}:%s", claims[taken[k]].key), NULL);
         }
-        if (nt && cm_redis_pipeline(g->redis, nt, get.argcs, get.argvs, get.replies) == 0) {
+        if (nt && cm_redis_pipeline(r, nt, get.argcs, get.argvs, get.replies) == 0) {
             for (size_t k = 0; k < nt; k++) {
                 claims[taken[k]].state =
                     classify(&claims[taken[k]], cm_redis_reply_str(get.replies[k], NULL));
@@ -161,6 +191,6 @@ void gw_idem_finish(struct gw_idem *g, const struct gw_idem_claim *claims, size_
             command_set(&c, i, 2, words, key, NULL);
         }
     }
-    cm_redis_pipeline(g->redis, n, c.argcs, c.argvs, c.replies);
+    cm_redis_pipeline(conn(g), n, c.argcs, c.argvs, c.replies);
     commands_free(&c);
 }

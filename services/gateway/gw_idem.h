@@ -9,7 +9,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct cm_redis;
 struct gw_idem;
 
 enum gw_idem_state {
@@ -20,9 +19,12 @@ enum gw_idem_state {
     GW_IDEM_UNAVAILABLE  /* Redis did not answer: go ahead without the guarantee */
 };
 
-/* Borrows redis. Free with gw_idem_free. */
-struct gw_idem *gw_idem_new(struct cm_redis *redis, int64_t window_ms);
+/* Opens `connections` Redis connections to url (requests pick one in turn, so threads rarely
+ * wait for each other). NULL (logged) for an invalid URL. Free with gw_idem_free. */
+struct gw_idem *gw_idem_new(const char *url, unsigned connections, int64_t window_ms);
 void gw_idem_free(struct gw_idem *g);
+/* cm_http_check: Redis answers PING (ud is the gw_idem). */
+int gw_idem_check(void *ud, char *why, size_t len);
 /* One event's key, as claimed and later settled. */
 struct gw_idem_claim {
     const char *key;  /* borrowed */

@@ -13,7 +13,6 @@
 #include "cm/http.h"
 #include "cm/lifecycle.h"
 #include "cm/log.h"
-#include "cm/redis.h"
 #include "cm/text.h"
 #include "cm/service.h"
 #include "cm/swap.h"
@@ -173,7 +172,6 @@ int main(int argc, char **argv)
     struct cm_swap *route_table = NULL;
     struct gw_schemas *schemas = NULL;
     struct gw_ratelimit *ratelimit = NULL;
-    struct cm_redis *redis = NULL;
     struct gw_idem *idem = NULL;
     struct gw_proxies *proxies = NULL;
     if (cm_config_bool(cfg, "GATEWAY_AUTH_DISABLED")) {
@@ -218,13 +216,15 @@ int main(int argc, char **argv)
         ratelimit = gw_ratelimit_new((double)rate, (double)(burst > 0 ? burst : rate));
     }
     if (cm_config_str(cfg, "REDIS_URL")) {
-        redis = cm_redis_new(cm_config_str(cfg, "REDIS_URL"));
-        if (!redis) {
+        /* a connection per HTTP and WebSocket thread, and one for the delivery thread */
+        idem = gw_idem_new(cm_config_str(cfg, "REDIS_URL"),
+                           (unsigned)(cm_config_int(cfg, "GATEWAY_WS_THREADS") + 5),
+                           cm_config_int(cfg, "GATEWAY_IDEMPOTENCY_WINDOW"));
+        if (!idem) {
             status = CM_CONFIG_EXIT_BAD;
             goto out;
         }
-        idem = gw_idem_new(redis, cm_config_int(cfg, "GATEWAY_IDEMPOTENCY_WINDOW"));
-        cm_http_add_check(svc.http, "redis", cm_redis_check, redis);
+        cm_http_add_check(svc.http, "redis", gw_idem_check, idem);
     }
     route_table = cm_swap_new(routes, gw_routes_release);
     routes = NULL; /* owned by the table now */
@@ -301,7 +301,6 @@ out:
     gw_ratelimit_free(ratelimit);
     gw_idem_free(idem);
     gw_proxies_free(proxies);
-    cm_redis_free(redis);
     gw_routes_free(routes);
     cm_swap_free(route_table);
     cm_swap_free(auth);

@@ -38,7 +38,6 @@ static struct gw_ingest *limited;
 static struct gw_ratelimit *limiter;
 static struct gw_ingest *idem_ingest;
 static struct gw_idem *idem;
-static struct cm_redis *redis;
 static struct cm_swap *routes;
 static char audit_topic[96];
 static struct cm_http_server *srv;
@@ -79,8 +78,7 @@ static void setup(void)
                                   limiter, NULL, NULL, NULL};
     limited = gw_ingest_new(&lc, auth, reg);
     cm_http_route(srv, "POST", "/limited", gw_ingest_handle, limited);
-    redis = cm_redis_new(it_env("REDIS_URL"));
-    idem = gw_idem_new(redis, 60000);
+    idem = gw_idem_new(it_env("REDIS_URL"), 2, 60000);
     struct gw_ingest_config dc = {cm_kafka_mock_bootstraps(mock), routes, NULL, 1000, 4096, 10,
                                   NULL, idem, NULL, NULL};
     idem_ingest = gw_ingest_new(&dc, auth, reg);
@@ -103,7 +101,6 @@ static void teardown(void)
     gw_ingest_free(limited);
     gw_ingest_free(idem_ingest);
     gw_idem_free(idem);
-    cm_redis_free(redis);
     gw_ratelimit_free(limiter);
     cm_swap_free(routes);
     cm_swap_free(auth);
