@@ -387,7 +387,9 @@ static void on_message(wslay_event_context_ptr ctx, const struct wslay_event_on_
     struct out_msg *m = cm_xmalloc(sizeof(*m) + arg->msg_length + 1);
     m->next = NULL;
     m->len = arg->msg_length;
-    memcpy(m->data, arg->msg, arg->msg_length);
+    if (m->len) { /* an empty message has no buffer */
+        memcpy(m->data, arg->msg, m->len);
+    }
     m->data[m->len] = '\0';
     if (c->held_tail) {
         c->held_tail->next = m;
@@ -433,7 +435,11 @@ static void finish(struct cm_ws_conn *c)
     c->gone = 1;
     free_outbox(c);
     pthread_mutex_unlock(&l->mu);
-    cm_http_upgrade_close(c->up);
+    if (c->up) {
+        cm_http_upgrade_close(c->up);
+    } else {
+        close(c->fd); /* adopted (cm_ws_adopt) */
+    }
     atomic_fetch_sub(&c->ws->count, 1);
     cm_ws_conn_unref(c); /* the loop's reference */
 }
@@ -825,6 +831,31 @@ static void on_upgraded(void *ud, int fd, const char *extra, size_t extra_len,
     cm_http_upgrade_close(up); /* the loops have ended */
     atomic_fetch_sub(&c->ws->count, 1);
     cm_ws_conn_unref(c);
+}
+
+int cm_ws_adopt(struct cm_ws_server *ws, int fd, const struct cm_ws_handlers *h, void *ud)
+{
+    if (atomic_load(&ws->phase) != RUNNING) {
+        return -1;
+    }
+    atomic_fetch_add(&ws->count, 1);
+    struct cm_ws_conn *c = cm_xcalloc(1, sizeof(*c));
+    c->ws = ws;
+    c->loop = &ws->loops[atomic_fetch_add(&ws->next_loop, 1) % ws->opt.threads];
+    atomic_init(&c->refs, 1); /* the loop's */
+    c->h = h;
+    c->ud = ud;
+    c->fd = fd;
+    pthread_mutex_lock(&c->loop->mu);
+    int listed = list_locked(c);
+    pthread_mutex_unlock(&c->loop->mu);
+    if (!listed) {
+        atomic_fetch_sub(&ws->count, 1);
+        free(c); /* never shared; fd and ud stay the caller's */
+        return -1;
+    }
+    wake(c->loop);
+    return 0;
 }
 
 static void on_abandoned(void *ud)

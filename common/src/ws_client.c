@@ -120,7 +120,9 @@ static void c_message(wslay_event_context_ptr ctx, const struct wslay_event_on_m
     struct msg *m = cm_xmalloc(sizeof(*m) + arg->msg_length + 1);
     m->next = NULL;
     m->len = arg->msg_length;
-    memcpy(m->data, arg->msg, arg->msg_length);
+    if (m->len) { /* an empty message has no buffer */
+        memcpy(m->data, arg->msg, m->len);
+    }
     m->data[m->len] = '\0';
     if (c->tail) {
         c->tail->next = m;

@@ -197,6 +197,10 @@ Test(gateway_ws, each_message_is_acked_after_the_produce)
     ack = next_ack(c, 10000);
     cr_assert_eq(json_integer_value(json_object_get(ack, "status")), 400, "a number is no event");
     json_decref(ack);
+    cr_assert_eq(cm_ws_client_send(c, 1, "", 0), 0);
+    ack = next_ack(c, 10000);
+    cr_assert_eq(json_integer_value(json_object_get(ack, "status")), 400, "an empty message");
+    json_decref(ack);
     cm_ws_client_close(c, CM_WS_NORMAL, 2000);
     cm_ws_client_free(c);
 }

@@ -56,6 +56,12 @@ struct cm_ws_server *cm_ws_new(const struct cm_ws_options *opt);
 int cm_ws_accept(struct cm_ws_server *ws, struct cm_http_req *req, const struct cm_ws_handlers *h,
                  void *ud);
 
+/* Runs a connection whose handshake was done elsewhere: fd (a connected stream socket, owned
+ * from now on and closed at the end) speaks WebSocket frames from the first byte, as a server.
+ * Returns 0, or -1 when the server is stopping (fd and ud stay the caller's). Used by the frame
+ * fuzzer over a socketpair. */
+int cm_ws_adopt(struct cm_ws_server *ws, int fd, const struct cm_ws_handlers *h, void *ud);
+
 void cm_ws_conn_ref(struct cm_ws_conn *c);
 void cm_ws_conn_unref(struct cm_ws_conn *c);
 /* Queues a text message (copied); dropped when the connection is closing or gone. */
