@@ -104,6 +104,119 @@ struct cm_avro_schema *cm_avro_schema_new(const char *text, char *err, size_t er
     return s;
 }
 
+/* The full name of `name` seen in namespace ns (names with a dot are full already). */
+static char *full_name(const char *name, const char *ns)
+{
+    if (strchr(name, '.') || !ns || !*ns) {
+        return cm_xstrdup(name);
+    }
+    return cm_xasprintf("%s.%s", ns, name);
+}
+
+/* Replaces, in *node (a schema in namespace ns), the first use of each referenced name by a copy
+ * of its definition; `defined` collects the full names defined so far. -1 past a sane depth. */
+static int inline_refs(json_t **node, const char *ns, const json_t *named, json_t *defined,
+                       int depth)
+{
+    if (depth > 64) {
+        return -1;
+    }
+    if (json_is_string(*node)) {
+        char *full = full_name(json_string_value(*node), ns);
+        const json_t *def = json_object_get(named, full);
+        int rc = 0;
+        if (def && !json_object_get(defined, full)) {
+            json_object_set_new(defined, full, json_true());
+            json_t *copy = json_deep_copy(def);
+            rc = inline_refs(&copy, "", named, defined, depth + 1);
+            json_decref(*node);
+            *node = copy;
+        }
+        free(full);
+        return rc;
+    }
+    if (json_is_array(*node)) { /* a union */
+        for (size_t i = 0; i < json_array_size(*node); i++) {
+            json_t *branch = json_incref(json_array_get(*node, i));
+            int rc = inline_refs(&branch, ns, named, defined, depth + 1);
+            json_array_set_new(*node, i, branch);
+            if (rc != 0) {
+                return -1;
+            }
+        }
+        return 0;
+    }
+    if (!json_is_object(*node)) {
+        return 0;
+    }
+    const char *type = json_string_value(json_object_get(*node, "type"));
+    const char *name = json_string_value(json_object_get(*node, "name"));
+    const char *own_ns = json_string_value(json_object_get(*node, "namespace"));
+    char *inner_ns = cm_xstrdup(ns ? ns : "");
+    if (type && name &&
+        (strcmp(type, "record") == 0 || strcmp(type, "error") == 0 ||
+         strcmp(type, "enum") == 0 || strcmp(type, "fixed") == 0)) {
+        char *full = full_name(name, own_ns ? own_ns : ns);
+        json_object_set_new(defined, full, json_true());
+        free(inner_ns);
+        const char *dot = strrchr(full, '.');
+        inner_ns = dot ? cm_xstrndup(full, (size_t)(dot - full)) : cm_xstrdup("");
+        free(full);
+    }
+    static const char *const members[] = {"items", "values", NULL};
+    int rc = 0;
+    if (type && (strcmp(type, "record") == 0 || strcmp(type, "error") == 0)) {
+        size_t i;
+        json_t *field;
+        json_array_foreach(json_object_get(*node, "fields"), i, field)
+        {
+            json_t *ft = json_incref(json_object_get(field, "type"));
+            if (ft) {
+                rc |= inline_refs(&ft, inner_ns, named, defined, depth + 1);
+                json_object_set_new(field, "type", ft);
+            }
+        }
+    } else if (!type || (strcmp(type, "enum") != 0 && strcmp(type, "fixed") != 0)) {
+        /* {"type": <schema>} wrappers, arrays and maps: the type may be a referenced name */
+        json_t *t = json_incref(json_object_get(*node, "type"));
+        if (t) {
+            rc |= inline_refs(&t, inner_ns, named, defined, depth + 1);
+            json_object_set_new(*node, "type", t);
+        }
+    }
+    for (int m = 0; members[m]; m++) {
+        json_t *v = json_incref(json_object_get(*node, members[m]));
+        if (v) {
+            rc |= inline_refs(&v, inner_ns, named, defined, depth + 1);
+            json_object_set_new(*node, members[m], v);
+        }
+    }
+    free(inner_ns);
+    return rc ? -1 : 0;
+}
+
+struct cm_avro_schema *cm_avro_schema_new_with_refs(const char *text, const json_t *named,
+                                                    char *err, size_t errlen)
+{
+    json_t *root = json_loads(text, JSON_DECODE_ANY, NULL);
+    if (!root) {
+        snprintf(err, errlen, "the schema is not JSON");
+        return NULL;
+    }
+    json_t *defined = json_object();
+    int rc = inline_refs(&root, "", named, defined, 0);
+    json_decref(defined);
+    char *whole = rc == 0 ? json_dumps(root, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref(root);
+    if (!whole) {
+        snprintf(err, errlen, "references nest too deeply");
+        return NULL;
+    }
+    struct cm_avro_schema *s = cm_avro_schema_new(whole, err, errlen);
+    free(whole);
+    return s;
+}
+
 void cm_avro_schema_free(struct cm_avro_schema *s)
 {
     if (!s) {

@@ -162,7 +162,13 @@ static struct entry *fetch(struct gw_schemas *s, const char *subject)
             json_decref(docs);
             json_decref(schema);
         } else if (text && json_array_size(json_object_get(doc, "references")) > 0) {
-            snprintf(err, sizeof(err), "Avro schemas with references are not validated yet");
+            json_t *docs = json_object(); /* referenced full names to their schemas */
+            if (fetch_references(s, json_object_get(doc, "references"), docs, 0) != 0) {
+                snprintf(err, sizeof(err), "a referenced schema could not be fetched");
+            } else {
+                e->avro = cm_avro_schema_new_with_refs(text, docs, err, sizeof(err));
+            }
+            json_decref(docs);
         } else if (text) {
             e->avro = cm_avro_schema_new(text, err, sizeof(err));
         }

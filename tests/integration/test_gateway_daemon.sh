@@ -27,17 +27,17 @@ stack_wait_port "$port" 30 || { echo "gateway did not start"; cat "$work/gateway
 stack_wait_port "$rport" 30 || { echo "registry did not start"; cat "$work/registry.log"; exit 1; }
 
 fail=0
-post() { # post <token-file> [data]: prints the status
-    local data=${2:-}
+post() { # post <token-file> [data] [type]: prints the status
+    local data=${2:-} type=${3:-daemon.test}
     [ -n "$data" ] || data='{"n":1}'
     curl -s -o "$work/body" -w '%{http_code}' -X POST "http://127.0.0.1:$port/events" \
         -H "Authorization: Bearer $(cat "$work/$1")" -H 'Content-Type: application/json' \
-        -d "{\"type\":\"daemon.test\",\"source\":\"/daemon\",\"data\":$data}"
+        -d "{\"type\":\"$type\",\"source\":\"/daemon\",\"data\":$data}"
 }
-expect() { # expect <token-file> <status> <what> [data]: polls up to 10 s for the status
+expect() { # expect <token-file> <status> <what> [data] [type]: polls up to 10 s for the status
     local got
     for _ in $(seq 1 100); do
-        got=$(post "$1" "${4:-}")
+        got=$(post "$1" "${4:-}" "${5:-}")
         [ "$got" = "$2" ] && { echo "ok: $3"; return 0; }
         sleep 0.1
     done
@@ -54,6 +54,18 @@ schema='{"schemaType":"JSON","schema":"{\"type\":\"object\",\"required\":[\"n\"]
     { echo "FAIL: registering the schema: $(cat "$work/body")"; fail=1; }
 expect token-a 422 "data checked against subject events-daemon.test" '{"m":1}'
 grep -q "events-daemon.test" "$work/body" || { echo "FAIL: the 422 names the subject"; fail=1; }
+# an Avro schema with a Confluent reference to a record registered under another subject
+register() { # register <subject> <body>
+    [ "$(curl -s -o "$work/body" -w '%{http_code}' -X POST \
+        "http://127.0.0.1:$rport/subjects/$1/versions" \
+        -H 'Content-Type: application/vnd.schemaregistry.v1+json' -d "$2")" = 200 ] ||
+        { echo "FAIL: registering $1: $(cat "$work/body")"; fail=1; }
+}
+register address '{"schema":"{\"type\":\"record\",\"name\":\"Address\",\"namespace\":\"com.acme\",\"fields\":[{\"name\":\"city\",\"type\":\"string\"}]}"}'
+register events-avro.order '{"schema":"{\"type\":\"record\",\"name\":\"Order\",\"namespace\":\"com.acme\",\"fields\":[{\"name\":\"ship_to\",\"type\":\"Address\"}]}","references":[{"name":"com.acme.Address","subject":"address","version":1}]}'
+expect token-a 202 "Avro data valid against a schema with a reference" '{"ship_to":{"city":"Lyon"}}' avro.order
+expect token-a 422 "Avro data checked through the referenced record" '{"ship_to":{"city":7}}' avro.order
+grep -q "/data/ship_to/city" "$work/body" || { echo "FAIL: the 422 points at /data/ship_to/city: $(cat "$work/body")"; fail=1; }
 expect token-b 401 "a token whose kid is not in the JWKS"
 grep -q 'unknown key id b' "$work/body" || { echo "FAIL: the 401 names the unknown kid"; fail=1; }
 sleep 1.1 # a new modification time even on coarse clocks

@@ -112,3 +112,56 @@ Test(avro, bad_schemas)
         cr_assert_gt(strlen(err), 0);
     }
 }
+
+Test(avro, references_resolve_named_types_defined_elsewhere)
+{
+    /* Confluent references: com.acme.Address and com.acme.Money live in other subjects; Money
+     * itself uses the enum com.acme.Currency from a third one */
+    json_t *named = json_pack(
+        "{s:o, s:o, s:o}", "com.acme.Address",
+        json_loads("{\"type\":\"record\",\"name\":\"Address\",\"namespace\":\"com.acme\","
+                   "\"fields\":[{\"name\":\"city\",\"type\":\"string\"}]}",
+                   0, NULL),
+        "com.acme.Money",
+        json_loads("{\"type\":\"record\",\"name\":\"Money\",\"namespace\":\"com.acme\","
+                   "\"fields\":[{\"name\":\"units\",\"type\":\"long\"},"
+                   "{\"name\":\"currency\",\"type\":\"Currency\"}]}",
+                   0, NULL),
+        "com.acme.Currency",
+        json_loads("{\"type\":\"enum\",\"name\":\"Currency\",\"namespace\":\"com.acme\","
+                   "\"symbols\":[\"EUR\",\"USD\"]}",
+                   0, NULL));
+    const char *order =
+        "{\"type\":\"record\",\"name\":\"Order\",\"namespace\":\"com.acme\",\"fields\":["
+        "{\"name\":\"ship_to\",\"type\":\"Address\"},"
+        "{\"name\":\"bill_to\",\"type\":[\"null\",\"com.acme.Address\"],\"default\":null},"
+        "{\"name\":\"total\",\"type\":\"com.acme.Money\"},"
+        "{\"name\":\"lines\",\"type\":{\"type\":\"array\",\"items\":\"Money\"}}]}";
+    char err[256];
+    struct cm_avro_schema *s = cm_avro_schema_new_with_refs(order, named, err, sizeof(err));
+    cr_assert_not_null(s, "%s", err);
+    json_t *good = json_loads(
+        "{\"ship_to\":{\"city\":\"Lyon\"},\"bill_to\":{\"com.acme.Address\":{\"city\":\"Nice\"}},"
+        "\"total\":{\"units\":5,\"currency\":\"EUR\"},"
+        "\"lines\":[{\"units\":5,\"currency\":\"USD\"}]}",
+        0, NULL);
+    json_t *errors = json_array();
+    cr_assert(cm_avro_validate(s, good, "/data", errors, 10), "%s",
+              json_string_value(json_array_get(errors, 0)));
+    json_t *bad = json_loads("{\"ship_to\":{\"city\":7},\"total\":{\"units\":5,\"currency\":\"GBP\"},"
+                             "\"lines\":[]}",
+                             0, NULL);
+    cr_assert_not(cm_avro_validate(s, bad, "/data", errors, 10));
+    cr_assert_geq(json_array_size(errors), 1);
+    cm_avro_schema_free(s);
+    cr_assert_null(cm_avro_schema_new(order, err, sizeof(err)), "without the references: unknown names");
+    /* a reference that never resolves */
+    json_t *empty = json_object();
+    cr_assert_null(cm_avro_schema_new_with_refs(order, empty, err, sizeof(err)));
+    cr_assert_null(cm_avro_schema_new_with_refs("{not json", named, err, sizeof(err)));
+    json_decref(empty);
+    json_decref(good);
+    json_decref(bad);
+    json_decref(errors);
+    json_decref(named);
+}

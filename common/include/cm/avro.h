@@ -15,6 +15,12 @@ struct cm_avro_schema;
  * reason in err. Free with cm_avro_schema_free. */
 struct cm_avro_schema *cm_avro_schema_new(const char *text, char *err, size_t errlen);
 void cm_avro_schema_free(struct cm_avro_schema *s);
+/* The same for a schema that uses named types defined elsewhere (Confluent schema references):
+ * named maps each full name to its schema (JSON); the first use of a referenced name is replaced
+ * by its definition (recursively, a referenced schema may use others) and later uses stay
+ * names, so avro-c sees one self-contained schema. */
+struct cm_avro_schema *cm_avro_schema_new_with_refs(const char *text, const json_t *named,
+                                                    char *err, size_t errlen);
 
 /* Checks value; returns 1 when it conforms, else 0 with up to max_errors "pointer: message"
  * strings appended to errors (may be NULL), pointers prefixed with prefix (may be NULL). */
