@@ -121,6 +121,8 @@ cmd_run() {
 
 EOF
     echo "TOKEN=$token" >>"$STACK_DIR/env"
+    echo "ADMIN_TOKEN=$(DEVTOKEN_SCOPE='events:write gateway:admin' "$BUILD_DIR/bin/devtoken")" \
+        >>"$STACK_DIR/env"
     local parent=$PPID
     while :; do
         sleep 1 &

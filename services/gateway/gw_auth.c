@@ -3,6 +3,7 @@
 #include "gw_auth.h"
 
 #include "cm/mem.h"
+#include "cm/swap.h"
 
 #include <jansson.h>
 #include <jwt.h>
@@ -637,6 +638,31 @@ enum gw_auth_result gw_auth_verify(const struct gw_auth *a, const char *authoriz
         cache_store(a, digest, out);
     }
     return r;
+}
+
+int gw_auth_authorize(struct cm_swap *keys, const char *authorization, const char *scope,
+                      int64_t now_s, struct gw_principal *who, char *why, size_t whylen,
+                      char *challenge, size_t challenge_len)
+{
+    struct cm_swap_hold hold = cm_swap_get(keys);
+    enum gw_auth_result r = gw_auth_verify(hold.value, authorization, now_s, who, why, whylen);
+    cm_swap_put(hold);
+    if (r == GW_AUTH_OK && scope && *scope && !gw_principal_has_scope(who, scope)) {
+        snprintf(challenge, challenge_len, "Bearer error=\"insufficient_scope\", scope=\"%s\"",
+                 scope);
+        snprintf(why, whylen, "the token lacks the scope %s", scope);
+        return 403;
+    }
+    if (r == GW_AUTH_OK) {
+        return 0;
+    }
+    if (r == GW_AUTH_MISSING) {
+        snprintf(challenge, challenge_len, "Bearer");
+    } else {
+        snprintf(challenge, challenge_len,
+                 "Bearer error=\"invalid_token\", error_description=\"%s\"", why);
+    }
+    return 401;
 }
 
 char *gw_auth_sign_hs256(const char *secret, const char *claims_json)

@@ -57,6 +57,15 @@ enum gw_auth_result gw_auth_verify(const struct gw_auth *a, const char *authoriz
                                    int64_t now_s, struct gw_principal *out, char *why,
                                    size_t whylen);
 
+struct cm_swap;
+
+/* Verifies an Authorization header against the keys in force (a cm_swap of gw_auth) at now_s and
+ * requires scope (NULL or "": any valid token). Returns 0 with *who filled, or the HTTP status
+ * to answer (401, 403) with the reason in why and the WWW-Authenticate challenge in challenge. */
+int gw_auth_authorize(struct cm_swap *keys, const char *authorization, const char *scope,
+                      int64_t now_s, struct gw_principal *who, char *why, size_t whylen,
+                      char *challenge, size_t challenge_len);
+
 /* Signs an HS256 token with the given claims JSON object text (for `make run`'s development token
  * and tests). Caller frees the result with free(); NULL when claims are not a JSON object. */
 char *gw_auth_sign_hs256(const char *secret, const char *claims_json);

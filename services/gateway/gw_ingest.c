@@ -286,29 +286,14 @@ int gw_ingest_authenticate(struct gw_ingest *g, const char *authorization,
     if (!g->auth) {
         return 0;
     }
-    struct cm_swap_hold keys = cm_swap_get(g->auth);
-    enum gw_auth_result r = gw_auth_verify(keys.value, authorization, cm_now_ms() / 1000, who, why,
-                                           whylen);
-    cm_swap_put(keys);
-    if (r == GW_AUTH_OK && g->required_scope && !gw_principal_has_scope(who, g->required_scope)) {
-        snprintf(challenge, challenge_len, "Bearer error=\"insufficient_scope\", scope=\"%s\"",
-                 g->required_scope);
-        snprintf(why, whylen, "the token lacks the scope %s", g->required_scope);
-        count_rejected(g, "scope");
-        return 403;
+    int status = gw_auth_authorize(g->auth, authorization, g->required_scope, cm_now_ms() / 1000,
+                                   who, why, whylen, challenge, challenge_len);
+    if (status) {
+        count_rejected(g, status == 403 ? "scope" : "auth");
+        return status;
     }
-    if (r == GW_AUTH_OK) {
-        *exp_ms = who->expires_s * 1000;
-        return 0;
-    }
-    if (r == GW_AUTH_MISSING) {
-        snprintf(challenge, challenge_len, "Bearer");
-    } else {
-        snprintf(challenge, challenge_len,
-                 "Bearer error=\"invalid_token\", error_description=\"%s\"", why);
-    }
-    count_rejected(g, "auth");
-    return 401;
+    *exp_ms = who->expires_s * 1000;
+    return 0;
 }
 
 const struct gw_proxies *gw_ingest_proxies(const struct gw_ingest *g)

@@ -21,6 +21,7 @@ struct gw_routes {
     struct route *routes;
     size_t n;
     struct route fallback; /* when == NULL */
+    json_t *doc;           /* the document it was built from */
 };
 
 int gw_topic_name_ok(const char *name)
@@ -58,6 +59,7 @@ void gw_routes_free(struct gw_routes *r)
     }
     free(r->routes);
     route_clear(&r->fallback);
+    json_decref(r->doc);
     free(r);
 }
 
@@ -89,7 +91,13 @@ struct gw_routes *gw_routes_single(const char *topic)
     struct gw_routes *r = cm_xcalloc(1, sizeof(*r));
     r->fallback.topics[0] = cm_xstrdup(topic);
     r->fallback.ntopics = 1;
+    r->doc = json_pack("{s:[], s:[s]}", "routes", "default", topic);
     return r;
+}
+
+const json_t *gw_routes_document(const struct gw_routes *r)
+{
+    return r->doc;
 }
 
 struct gw_routes *gw_routes_parse(const char *text, size_t len, const char *default_topic,
@@ -147,11 +155,15 @@ struct gw_routes *gw_routes_parse(const char *text, size_t len, const char *defa
             break;
         }
     }
-    json_decref(doc);
     if (!ok) {
+        json_decref(doc);
         gw_routes_free(r);
         return NULL;
     }
+    if (!def) { /* the document in force names its default */
+        json_object_set_new(doc, "default", json_pack("[s]", default_topic));
+    }
+    r->doc = doc;
     return r;
 }
 

@@ -3,8 +3,8 @@
  *            "default": ["events"]}
  * The first route whose `when` is true decides (an expression that fails to evaluate counts as
  * false and is reported); with none, the default topics. Without a document every event goes to
- * the default topic. Immutable after loading: share it between threads; a cm_swap holds the table in force,
- * so a reloaded one replaces it without stopping requests. */
+ * the default topic. Immutable after loading: share it between threads; a cm_swap holds the
+ * table in force, so a new one replaces it without stopping requests (gw_route_admin). */
 #ifndef GW_ROUTE_H
 #define GW_ROUTE_H
 
@@ -27,6 +27,9 @@ struct gw_routes *gw_routes_single(const char *topic);
 void gw_routes_free(struct gw_routes *r);
 /* gw_routes_free with the signature cm_swap takes. */
 void gw_routes_release(void *routes);
+
+/* The routing document the table was built from (borrowed; default topics filled in). */
+const json_t *gw_routes_document(const struct gw_routes *r);
 
 /* Sets *topics (borrowed from the table) and returns how many. *errors (may be NULL) is increased
  * by the number of route expressions that failed to evaluate. */

@@ -7,6 +7,7 @@
 #include "gw_ingest.h"
 #include "gw_ratelimit.h"
 #include "gw_route.h"
+#include "gw_route_admin.h"
 #include "gw_schema.h"
 #include "gw_ws.h"
 
@@ -27,7 +28,8 @@ static const struct cm_config_entry config_table[] = {
     {"TOPIC_EVENTS", CM_CFG_STRING, "events", 0, 0, "topic accepted events are produced to", 0, 0,
      NULL},
     {"GATEWAY_ROUTES_FILE", CM_CFG_STRING, NULL, 0, 0,
-     "routing table: expressions to topics (unset: every event to TOPIC_EVENTS)", 0, 0, NULL},
+     "routing table: expressions to topics (unset: every event to TOPIC_EVENTS); reloaded on "
+     "SIGHUP or change, rewritten by PUT /routes", 0, 0, NULL},
     {"REGISTRY_URL", CM_CFG_STRING, NULL, 0, 0,
      "schema registry; when set, each event's data is validated against its subject's schema", 0,
      0, NULL},
@@ -77,6 +79,8 @@ static const struct cm_config_entry config_table[] = {
      NULL},
     {"GATEWAY_REQUIRED_SCOPE", CM_CFG_STRING, "events:write", 0, 0,
      "scope a token needs to ingest (in its scope or scp claim; empty = none)", 0, 0, NULL},
+    {"GATEWAY_ADMIN_SCOPE", CM_CFG_STRING, "gateway:admin", 0, 0,
+     "scope a token needs to read and change the routing table (GET/PUT /routes)", 0, 0, NULL},
     {"JWT_TENANT_CLAIM", CM_CFG_STRING, "tenant", 0, 0, "claim that names the tenant", 0, 0, NULL},
     {"GATEWAY_WS_THREADS", CM_CFG_INT, "2", 0, 0, "event-loop threads serving WebSocket connections",
      1, 64, NULL},
@@ -170,6 +174,7 @@ int main(int argc, char **argv)
     struct gw_ws *ws = NULL;
     struct gw_routes *routes = NULL;
     struct cm_swap *route_table = NULL;
+    struct gw_route_admin *route_admin = NULL;
     struct gw_schemas *schemas = NULL;
     struct gw_ratelimit *ratelimit = NULL;
     struct gw_idem *idem = NULL;
@@ -238,6 +243,10 @@ int main(int argc, char **argv)
         goto out;
     }
     cm_http_route(svc.http, "POST", "/events", gw_ingest_handle, ingest);
+    route_admin = gw_route_admin_new(route_table, routes_file, cm_config_str(cfg, "TOPIC_EVENTS"),
+                                     auth, cm_config_str(cfg, "GATEWAY_ADMIN_SCOPE"));
+    cm_http_route(svc.http, "GET", "/routes", gw_route_admin_get, route_admin);
+    cm_http_route(svc.http, "PUT", "/routes", gw_route_admin_put, route_admin);
     struct gw_ws_config wc = {(unsigned)cm_config_int(cfg, "GATEWAY_WS_THREADS"),
                               (size_t)cm_config_int(cfg, "GATEWAY_WS_MAX_MESSAGE"),
                               (int)cm_config_int(cfg, "GATEWAY_WS_PING_INTERVAL"),
@@ -250,27 +259,14 @@ int main(int argc, char **argv)
     if (cm_service_start(&svc) != 0) {
         goto out;
     }
-    struct watched routes_w = {routes_file, {0, 0}};
     struct watched pem_w = {cm_config_str(cfg, "JWT_PUBLIC_KEY_FILE"), {0, 0}};
     struct watched jwks_w = {cm_config_str(cfg, "JWT_JWKS_FILE"), {0, 0}};
-    file_changed(&routes_w);
     file_changed(&pem_w);
     file_changed(&jwks_w);
     while (!cm_lifecycle_wait(1000)) {
         /* hot reload: on SIGHUP or when a file changes; a bad file keeps what is in force */
         int hup = cm_lifecycle_reload_requested();
-        if (routes_file && (file_changed(&routes_w) || hup)) {
-            char err[512];
-            struct gw_routes *next = gw_routes_load_file(routes_file, cm_config_str(cfg, "TOPIC_EVENTS"),
-                                                         err, sizeof(err));
-            if (next) {
-                cm_swap_replace(route_table, next);
-                CM_LOG_INFO("routes_reloaded", "routing table reloaded from %s", routes_file);
-            } else {
-                CM_LOG_ERROR("routes_reload_failed", "%s: %s; keeping the previous table",
-                             routes_file, err);
-            }
-        }
+        gw_route_admin_poll(route_admin, hup);
         int keys_changed = file_changed(&pem_w) | file_changed(&jwks_w);
         if (auth && (keys_changed || hup)) {
             struct gw_auth *next = load_auth(cfg);
@@ -302,6 +298,7 @@ out:
     gw_idem_free(idem);
     gw_proxies_free(proxies);
     gw_routes_free(routes);
+    gw_route_admin_free(route_admin);
     cm_swap_free(route_table);
     cm_swap_free(auth);
     cm_service_free(&svc);

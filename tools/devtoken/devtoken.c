@@ -18,6 +18,9 @@ static const struct cm_config_entry config_table[] = {
     {"JWT_AUDIENCE", CM_CFG_STRING, NULL, 0, 0, "aud claim", 0, 0, NULL},
     {"DEVTOKEN_TENANT", CM_CFG_STRING, "dev", 0, 0, "tenant claim", 0, 0, NULL},
     {"DEVTOKEN_SUBJECT", CM_CFG_STRING, "developer", 0, 0, "sub claim", 0, 0, NULL},
+    {"DEVTOKEN_SCOPE", CM_CFG_STRING, "events:write", 0, 0,
+     "scope claim (space-separated; \"events:write gateway:admin\" for the routes API)", 0, 0,
+     NULL},
     {"DEVTOKEN_TTL", CM_CFG_DURATION, "24h", 0, 0, "token lifetime", 1000,
      31536000000LL, NULL},
     {"DEVTOKEN_EXP_OFFSET", CM_CFG_INT, "0", 0, 0,
@@ -39,7 +42,7 @@ int main(int argc, char **argv)
     json_object_set_new(claims, "exp",
                         json_integer(now + cm_config_int(cfg, "DEVTOKEN_TTL") / 1000 +
                                      cm_config_int(cfg, "DEVTOKEN_EXP_OFFSET")));
-    json_object_set_new(claims, "scope", json_string("events:write"));
+    json_object_set_new(claims, "scope", json_string(cm_config_str(cfg, "DEVTOKEN_SCOPE")));
     if (cm_config_str(cfg, "JWT_ISSUER")) {
         json_object_set_new(claims, "iss", json_string(cm_config_str(cfg, "JWT_ISSUER")));
     }
