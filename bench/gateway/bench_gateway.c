@@ -33,7 +33,7 @@ struct worker {
     const char *event;
     double interval_ns; /* paced: time between two sends of this connection */
     int64_t start_ns, end_ns;
-    unsigned window;    /* ws */
+    unsigned window; /* ws */
     double *lat_ms;
     size_t nlat, cap;
     long ok, bad;
@@ -65,7 +65,8 @@ static void sleep_until_ns(int64_t t)
 static int connect_port(unsigned port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
         if (fd >= 0) {
@@ -114,9 +115,10 @@ static void *paced_main(void *arg)
         atomic_fetch_add(&failures, 1);
         return NULL;
     }
-    char *req = cm_xasprintf("POST /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
-                             "%s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-                             w->token, strlen(w->event), w->event);
+    char *req =
+        cm_xasprintf("POST /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
+                     "%s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                     w->token, strlen(w->event), w->event);
     size_t len = strlen(req);
     char buf[8192];
     for (long i = 0;; i++) {
@@ -152,9 +154,8 @@ static void *ws_main(void *arg)
     char hdr[4096], err[512];
     snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\n", w->token);
     int status;
-    struct cm_ws_client *c =
-        cm_ws_client_connect("127.0.0.1", w->port, "/events/ws", hdr, 10000, &status, err,
-                             sizeof(err));
+    struct cm_ws_client *c = cm_ws_client_connect("127.0.0.1", w->port, "/events/ws", hdr, 10000,
+                                                  &status, err, sizeof(err));
     if (!c) {
         fprintf(stderr, "bench-gateway: handshake: %d %s\n", status, err);
         atomic_fetch_add(&failures, 1);

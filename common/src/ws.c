@@ -5,6 +5,8 @@
  * through an eventfd. The loop's own reference is dropped when the connection is finished. */
 #include "cm/ws.h"
 
+#include "ws_queue.h"
+
 #include "cm/http.h"
 #include "cm/log.h"
 #include "cm/mem.h"
@@ -26,18 +28,12 @@
 #include <unistd.h>
 #include <wslay/wslay.h>
 
-#define SWEEP_MS 250       /* pings, deadlines and close timeouts */
-#define PAUSED_POLL_MS 10  /* how often paused connections ask can_read again */
+#define SWEEP_MS 250        /* pings, deadlines and close timeouts */
+#define PAUSED_POLL_MS 10   /* how often paused connections ask can_read again */
 #define CLOSE_GRACE_MS 2000 /* how long the peer has to answer our close frame */
 #define MAX_REASON 123
 
 enum stop_phase { RUNNING, QUIESCING, CLOSING, ENDED };
-
-struct out_msg {
-    struct out_msg *next;
-    size_t len;
-    char data[];
-};
 
 struct loop {
     struct cm_ws_server *ws;
@@ -47,10 +43,10 @@ struct loop {
     pthread_mutex_t mu;
     struct cm_ws_conn **pending; /* connections with news for the loop, each holding a ref */
     size_t npending, cap_pending;
-    int ended;                   /* under mu: the loop no longer takes connections */
-    struct cm_ws_conn *conns;    /* loop thread only */
+    int ended;                /* under mu: the loop no longer takes connections */
+    struct cm_ws_conn *conns; /* loop thread only */
     unsigned npaused;
-    atomic_int busy;             /* connections with work in progress, as of the last sweep */
+    atomic_int busy; /* connections with work in progress, as of the last sweep */
     atomic_uint sweeps;
 };
 
@@ -70,14 +66,13 @@ struct cm_ws_conn {
     void *ud;
     int fd;
     struct cm_http_upgrade *up;
-    char *extra;
-    size_t extra_len, extra_off;
+    struct ws_early early;
     /* under loop->mu */
-    struct out_msg *out_head, *out_tail;
+    struct ws_queue outbox;
     int listed, gone, close_requested;
     /* loop thread: messages read while the handler could not take them (one read can carry
      * several), delivered once can_read allows */
-    struct out_msg *held_head, *held_tail;
+    struct ws_queue held;
     uint16_t close_code;
     char close_reason[MAX_REASON + 1];
     int64_t deadline_ms;
@@ -98,8 +93,8 @@ int cm_ws_accept_key(const char *key, char out[29])
     unsigned char raw[24];
     static const char alphabet[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    if (!key || strlen(key) != 24 || strcmp(key + 22, "==") != 0 ||
-        strspn(key, alphabet) != 22 || EVP_DecodeBlock(raw, (const unsigned char *)key, 24) != 18) {
+    if (!key || strlen(key) != 24 || strcmp(key + 22, "==") != 0 || strspn(key, alphabet) != 22 ||
+        EVP_DecodeBlock(raw, (const unsigned char *)key, 24) != 18) {
         return -1;
     }
     static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -146,34 +141,14 @@ void cm_ws_conn_ref(struct cm_ws_conn *c)
     atomic_fetch_add(&c->refs, 1);
 }
 
-static void free_outbox(struct cm_ws_conn *c)
-{
-    while (c->out_head) {
-        struct out_msg *m = c->out_head;
-        c->out_head = m->next;
-        free(m);
-    }
-    c->out_tail = NULL;
-}
-
-static void free_held(struct cm_ws_conn *c)
-{
-    while (c->held_head) {
-        struct out_msg *m = c->held_head;
-        c->held_head = m->next;
-        free(m);
-    }
-    c->held_tail = NULL;
-}
-
 void cm_ws_conn_unref(struct cm_ws_conn *c)
 {
     if (atomic_fetch_sub(&c->refs, 1) != 1) {
         return;
     }
-    free_outbox(c);
-    free_held(c);
-    free(c->extra);
+    ws_queue_clear(&c->outbox);
+    ws_queue_clear(&c->held);
+    free(c->early.data);
     if (c->h->release) {
         c->h->release(c->ud);
     }
@@ -208,10 +183,7 @@ static int list_locked(struct cm_ws_conn *c)
 
 void cm_ws_send_text(struct cm_ws_conn *c, const char *text, size_t len)
 {
-    struct out_msg *m = cm_xmalloc(sizeof(*m) + len);
-    m->next = NULL;
-    m->len = len;
-    memcpy(m->data, text, len);
+    struct ws_msg *m = ws_msg_new(text, len);
     struct loop *l = c->loop;
     pthread_mutex_lock(&l->mu);
     if (c->gone || c->close_requested || !list_locked(c)) {
@@ -219,12 +191,7 @@ void cm_ws_send_text(struct cm_ws_conn *c, const char *text, size_t len)
         free(m);
         return;
     }
-    if (c->out_tail) {
-        c->out_tail->next = m;
-    } else {
-        c->out_head = m;
-    }
-    c->out_tail = m;
+    ws_queue_push(&c->outbox, m);
     pthread_mutex_unlock(&l->mu);
     wake(l);
 }
@@ -278,14 +245,11 @@ static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
 {
     (void)flags;
     struct cm_ws_conn *c = ud;
-    if (c->extra_off < c->extra_len) {
-        size_t n = c->extra_len - c->extra_off;
-        n = n < len ? n : len;
-        memcpy(buf, c->extra + c->extra_off, n);
-        c->extra_off += n;
-        return (ssize_t)n;
+    size_t early = ws_early_take(&c->early, buf, len);
+    if (early) {
+        return (ssize_t)early;
     }
-    if (c->held_head || !reading_allowed(c)) {
+    if (c->held.head || !reading_allowed(c)) {
         c->pause_hit = 1;
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
@@ -318,8 +282,9 @@ static ssize_t on_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
     if (r >= 0) {
         return r;
     }
-    wslay_event_set_error(ctx, errno == EAGAIN || errno == EWOULDBLOCK ? WSLAY_ERR_WOULDBLOCK
-                                                                         : WSLAY_ERR_CALLBACK_FAILURE);
+    wslay_event_set_error(ctx, errno == EAGAIN || errno == EWOULDBLOCK
+                                   ? WSLAY_ERR_WOULDBLOCK
+                                   : WSLAY_ERR_CALLBACK_FAILURE);
     return -1;
 }
 
@@ -342,16 +307,12 @@ static int valid_utf8(const uint8_t *s, size_t len)
 /* Hands held messages to the handler while it can take them; 1 when none is left. */
 static int deliver_held(struct cm_ws_conn *c)
 {
-    while (c->held_head && reading_allowed(c)) {
-        struct out_msg *m = c->held_head;
-        c->held_head = m->next;
-        if (!c->held_head) {
-            c->held_tail = NULL;
-        }
+    while (c->held.head && reading_allowed(c)) {
+        struct ws_msg *m = ws_queue_pop(&c->held);
         c->h->on_text(c, c->ud, m->data, m->len);
         free(m);
     }
-    if (c->held_head) {
+    if (c->held.head) {
         c->pause_hit = 1;
         return 0;
     }
@@ -384,19 +345,7 @@ static void on_message(wslay_event_context_ptr ctx, const struct wslay_event_on_
         queue_close(c, CM_WS_INVALID_DATA, "text message is not valid UTF-8");
         return;
     }
-    struct out_msg *m = cm_xmalloc(sizeof(*m) + arg->msg_length + 1);
-    m->next = NULL;
-    m->len = arg->msg_length;
-    if (m->len) { /* an empty message has no buffer */
-        memcpy(m->data, arg->msg, m->len);
-    }
-    m->data[m->len] = '\0';
-    if (c->held_tail) {
-        c->held_tail->next = m;
-    } else {
-        c->held_head = m;
-    }
-    c->held_tail = m;
+    ws_queue_push(&c->held, ws_msg_new(arg->msg, arg->msg_length));
     deliver_held(c);
 }
 
@@ -433,7 +382,7 @@ static void finish(struct cm_ws_conn *c)
     }
     pthread_mutex_lock(&l->mu);
     c->gone = 1;
-    free_outbox(c);
+    ws_queue_clear(&c->outbox);
     pthread_mutex_unlock(&l->mu);
     if (c->up) {
         cm_http_upgrade_close(c->up);
@@ -618,15 +567,14 @@ static void service_pending(struct loop *l, struct cm_ws_conn ***scratch, size_t
         }
         if (!c->finished) {
             pthread_mutex_lock(&l->mu);
-            struct out_msg *msgs = c->out_head;
-            c->out_head = c->out_tail = NULL;
+            struct ws_msg *msgs = ws_queue_take_all(&c->outbox);
             int close_now = c->close_requested == 1;
             if (close_now) {
                 c->close_requested = 2;
             }
             pthread_mutex_unlock(&l->mu);
             while (msgs) {
-                struct out_msg *m = msgs;
+                struct ws_msg *m = msgs;
                 msgs = m->next;
                 if (!c->draining && !wslay_event_get_close_sent(c->ctx)) {
                     struct wslay_event_msg wm = {WSLAY_TEXT_FRAME, (const uint8_t *)m->data,
@@ -816,11 +764,7 @@ static void on_upgraded(void *ud, int fd, const char *extra, size_t extra_len,
     struct cm_ws_conn *c = ud;
     c->fd = fd;
     c->up = up;
-    if (extra_len) {
-        c->extra = cm_xmalloc(extra_len);
-        memcpy(c->extra, extra, extra_len);
-        c->extra_len = extra_len;
-    }
+    ws_early_set(&c->early, extra, extra_len);
     pthread_mutex_lock(&c->loop->mu);
     int listed = list_locked(c);
     pthread_mutex_unlock(&c->loop->mu);
@@ -833,19 +777,27 @@ static void on_upgraded(void *ud, int fd, const char *extra, size_t extra_len,
     cm_ws_conn_unref(c);
 }
 
+/* A connection on the next loop in turn, holding the loop's reference. */
+static struct cm_ws_conn *conn_new(struct cm_ws_server *ws, const struct cm_ws_handlers *h,
+                                   void *ud, int fd)
+{
+    struct cm_ws_conn *c = cm_xcalloc(1, sizeof(*c));
+    c->ws = ws;
+    c->loop = &ws->loops[atomic_fetch_add(&ws->next_loop, 1) % ws->opt.threads];
+    atomic_init(&c->refs, 1);
+    c->h = h;
+    c->ud = ud;
+    c->fd = fd;
+    return c;
+}
+
 int cm_ws_adopt(struct cm_ws_server *ws, int fd, const struct cm_ws_handlers *h, void *ud)
 {
     if (atomic_load(&ws->phase) != RUNNING) {
         return -1;
     }
     atomic_fetch_add(&ws->count, 1);
-    struct cm_ws_conn *c = cm_xcalloc(1, sizeof(*c));
-    c->ws = ws;
-    c->loop = &ws->loops[atomic_fetch_add(&ws->next_loop, 1) % ws->opt.threads];
-    atomic_init(&c->refs, 1); /* the loop's */
-    c->h = h;
-    c->ud = ud;
-    c->fd = fd;
+    struct cm_ws_conn *c = conn_new(ws, h, ud, fd);
     pthread_mutex_lock(&c->loop->mu);
     int listed = list_locked(c);
     pthread_mutex_unlock(&c->loop->mu);
@@ -898,13 +850,7 @@ int cm_ws_accept(struct cm_ws_server *ws, struct cm_http_req *req, const struct 
         }
         return -1;
     }
-    struct cm_ws_conn *c = cm_xcalloc(1, sizeof(*c));
-    c->ws = ws;
-    c->loop = &ws->loops[atomic_fetch_add(&ws->next_loop, 1) % ws->opt.threads];
-    atomic_init(&c->refs, 1); /* the loop's */
-    c->h = h;
-    c->ud = ud;
-    c->fd = -1;
+    struct cm_ws_conn *c = conn_new(ws, h, ud, -1);
     cm_http_add_header(req, "Upgrade", "websocket");
     cm_http_add_header(req, "Sec-WebSocket-Accept", accept);
     cm_http_respond_upgrade(req, on_upgraded, on_abandoned, c);

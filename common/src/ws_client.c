@@ -3,6 +3,8 @@
  * benchmark; one thread per client. */
 #include "cm/ws.h"
 
+#include "ws_queue.h"
+
 #include "cm/mem.h"
 #include "cm/timeutil.h"
 
@@ -22,18 +24,11 @@
 #include <unistd.h>
 #include <wslay/wslay.h>
 
-struct msg {
-    struct msg *next;
-    size_t len;
-    char data[];
-};
-
 struct cm_ws_client {
     int fd;
     wslay_event_context_ptr ctx;
-    char *extra; /* bytes read past the handshake answer */
-    size_t extra_len, extra_off;
-    struct msg *head, *tail;
+    struct ws_early early; /* bytes read past the handshake answer */
+    struct ws_queue received;
     char *close_reason; /* the server's close frame's reason */
     int broken;
 };
@@ -54,12 +49,9 @@ static ssize_t c_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int
 {
     (void)flags;
     struct cm_ws_client *c = ud;
-    if (c->extra_off < c->extra_len) {
-        size_t n = c->extra_len - c->extra_off;
-        n = n < len ? n : len;
-        memcpy(buf, c->extra + c->extra_off, n);
-        c->extra_off += n;
-        return (ssize_t)n;
+    size_t early = ws_early_take(&c->early, buf, len);
+    if (early) {
+        return (ssize_t)early;
     }
     ssize_t r = recv(c->fd, buf, len, 0);
     if (r > 0) {
@@ -117,19 +109,7 @@ static void c_message(wslay_event_context_ptr ctx, const struct wslay_event_on_m
         c->close_reason = cm_xstrndup(n ? (const char *)arg->msg + 2 : "", n);
         return;
     }
-    struct msg *m = cm_xmalloc(sizeof(*m) + arg->msg_length + 1);
-    m->next = NULL;
-    m->len = arg->msg_length;
-    if (m->len) { /* an empty message has no buffer */
-        memcpy(m->data, arg->msg, m->len);
-    }
-    m->data[m->len] = '\0';
-    if (c->tail) {
-        c->tail->next = m;
-    } else {
-        c->head = m;
-    }
-    c->tail = m;
+    ws_queue_push(&c->received, ws_msg_new(arg->msg, arg->msg_length));
 }
 
 static const struct wslay_event_callbacks client_callbacks = {
@@ -267,11 +247,7 @@ struct cm_ws_client *cm_ws_client_connect(const char *host, unsigned port, const
     struct cm_ws_client *c = cm_xcalloc(1, sizeof(*c));
     c->fd = fd;
     size_t head = (size_t)(end + 4 - answer);
-    if (n > head) {
-        c->extra = cm_xmalloc(n - head);
-        memcpy(c->extra, answer + head, n - head);
-        c->extra_len = n - head;
-    }
+    ws_early_set(&c->early, answer + head, n > head ? n - head : 0);
     free(answer);
     wslay_event_context_client_init(&c->ctx, &client_callbacks, c);
     return c;
@@ -304,12 +280,8 @@ int cm_ws_client_recv(struct cm_ws_client *c, int timeout_ms, char **msg, size_t
 {
     int64_t deadline = cm_monotonic_ms() + timeout_ms;
     for (;;) {
-        if (c->head) {
-            struct msg *m = c->head;
-            c->head = m->next;
-            if (!c->head) {
-                c->tail = NULL;
-            }
+        struct ws_msg *m = ws_queue_pop(&c->received);
+        if (m) {
             *len = m->len;
             *msg = cm_xmalloc(m->len + 1);
             memcpy(*msg, m->data, m->len + 1);
@@ -326,7 +298,7 @@ int cm_ws_client_recv(struct cm_ws_client *c, int timeout_ms, char **msg, size_t
         if (c->broken || !wslay_event_want_read(c->ctx)) {
             return -1;
         }
-        if (c->extra_off >= c->extra_len && !wait_fd(c->fd, POLLIN, deadline)) {
+        if (c->early.off >= c->early.len && !wait_fd(c->fd, POLLIN, deadline)) {
             return -1;
         }
         if (wslay_event_recv(c->ctx) != 0) {
@@ -359,14 +331,10 @@ void cm_ws_client_free(struct cm_ws_client *c)
     if (!c) {
         return;
     }
-    while (c->head) {
-        struct msg *m = c->head;
-        c->head = m->next;
-        free(m);
-    }
+    ws_queue_clear(&c->received);
     wslay_event_context_free(c->ctx);
     close(c->fd);
-    free(c->extra);
+    free(c->early.data);
     free(c->close_reason);
     free(c);
 }

@@ -85,8 +85,8 @@ void gw_route_admin_poll(struct gw_route_admin *a, int hup)
         if (next) {
             cm_swap_replace(a->table, next);
             a->version++;
-            CM_LOG_INFO("routes_reloaded", "routing table version %lld loaded from %s",
-                        a->version, a->file);
+            CM_LOG_INFO("routes_reloaded", "routing table version %lld loaded from %s", a->version,
+                        a->file);
         } else {
             CM_LOG_ERROR("routes_reload_failed", "%s: %s; keeping version %lld", a->file, err,
                          a->version);
@@ -103,9 +103,9 @@ static int authorized(struct gw_route_admin *a, struct cm_http_req *req)
     }
     struct gw_principal who;
     char why[160], challenge[320];
-    int status = gw_auth_authorize(a->auth, cm_http_header(req, "Authorization"), a->scope,
-                                   cm_now_ms() / 1000, &who, why, sizeof(why), challenge,
-                                   sizeof(challenge));
+    int status =
+        gw_auth_authorize(a->auth, cm_http_header(req, "Authorization"), a->scope,
+                          cm_now_ms() / 1000, &who, why, sizeof(why), challenge, sizeof(challenge));
     if (status) {
         cm_http_add_header(req, "WWW-Authenticate", challenge);
         cm_http_respond_error(req, status, 0, "%s", why);
@@ -184,8 +184,8 @@ void gw_route_admin_put(struct cm_http_req *req, void *ud)
         pthread_mutex_unlock(&a->lock);
         gw_routes_free(next);
         set_etag(req, version);
-        cm_http_respond_error(req, 412, 0, "the routing table is at version %lld, not %s",
-                              version, if_match);
+        cm_http_respond_error(req, 412, 0, "the routing table is at version %lld, not %s", version,
+                              if_match);
         return;
     }
     if (a->file) {
@@ -204,8 +204,7 @@ void gw_route_admin_put(struct cm_http_req *req, void *ud)
     cm_swap_replace(a->table, next);
     long long version = ++a->version;
     pthread_mutex_unlock(&a->lock);
-    CM_LOG_INFO("routes_replaced", "routing table version %lld installed through the API",
-                version);
+    CM_LOG_INFO("routes_replaced", "routing table version %lld installed through the API", version);
     set_etag(req, version);
     cm_http_respond_json(req, 200, json_pack("{s:I}", "version", (json_int_t)version));
 }

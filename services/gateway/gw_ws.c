@@ -94,8 +94,8 @@ static void on_text(struct cm_ws_conn *c, void *ud, const char *msg, size_t len)
     cm_ws_conn_ref(c);
     atomic_fetch_add(&s->unacked, 1);
     cm_counter_inc(s->w->m_messages);
-    struct gw_submission sub = {&s->who, s->clientip, "application/json", NULL, msg, len, NULL,
-                                s->atomic, 0};
+    struct gw_submission sub = {&s->who, s->clientip, "application/json", NULL, msg,
+                                len,     NULL,        s->atomic,          0};
     gw_ingest_submit(s->w->g, &sub, on_answer, p);
 }
 
@@ -122,10 +122,9 @@ struct gw_ws *gw_ws_new(const struct gw_ws_config *cfg, struct gw_ingest *g,
     struct cm_ws_options o = {cfg->threads, cfg->max_message, cfg->ping_interval_ms,
                               cfg->max_connections, metrics};
     w->server = cm_ws_new(&o);
-    w->m_messages = cm_metric_with(
-        cm_metrics_counter(metrics, "websocket_messages_total", "WebSocket messages received",
-                           NULL),
-        NULL);
+    w->m_messages = cm_metric_with(cm_metrics_counter(metrics, "websocket_messages_total",
+                                                      "WebSocket messages received", NULL),
+                                   NULL);
     return w;
 }
 

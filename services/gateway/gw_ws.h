@@ -18,11 +18,11 @@ struct gw_ingest;
 struct gw_ws;
 
 struct gw_ws_config {
-    unsigned threads;        /* event loops */
-    size_t max_message;      /* bytes (1009 above) */
+    unsigned threads;   /* event loops */
+    size_t max_message; /* bytes (1009 above) */
     int ping_interval_ms;
     unsigned max_connections;
-    unsigned max_unacked;    /* messages in flight per connection before reading pauses */
+    unsigned max_unacked; /* messages in flight per connection before reading pauses */
 };
 
 /* Borrows g and metrics. */

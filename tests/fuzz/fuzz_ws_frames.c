@@ -23,7 +23,7 @@ static void on_text(struct cm_ws_conn *c, void *ud, const char *msg, size_t len)
 {
     (void)ud;
     text_bytes += strlen(msg) <= len ? len : 0; /* touches every byte: ASan checks the bounds */
-    cm_ws_send_text(c, msg, len);                /* echo: exercises the write path too */
+    cm_ws_send_text(c, msg, len);               /* echo: exercises the write path too */
 }
 
 static int can_read(struct cm_ws_conn *c, void *ud)

@@ -1,12 +1,15 @@
 /* harness: see harness.h. */
 #include "harness.h"
 
+#include "cm/kafka.h"
+
 #include "cm/timeutil.h"
 #include "cm/uuid.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,4 +38,34 @@ int it_wait_until(int timeout_ms, int (*cond)(void *ud), void *ud)
         nanosleep(&ts, NULL);
     }
     return r;
+}
+
+int it_topic_has(const char *brokers, const char *topic, const char *id)
+{
+    char group[96];
+    it_unique(group, sizeof(group), "ithas");
+    const char *topics[] = {topic};
+    struct cm_kafka_consumer *c = cm_kafka_consumer_new(brokers, group, topics, 1, NULL);
+    int found = 0;
+    for (int i = 0; i < 300 && !found; i++) {
+        struct cm_kafka_msg *m = cm_kafka_consumer_poll(c, 100);
+        char hv[128];
+        if (m && cm_kafka_msg_header(m, "ce_id", hv, sizeof(hv)) == 0 && strcmp(hv, id) == 0) {
+            found = 1;
+        }
+        cm_kafka_msg_free(m);
+    }
+    cm_kafka_consumer_free(c);
+    return found;
+}
+
+size_t it_curl_append(char *p, size_t size, size_t n, void *ud)
+{
+    char *buf = ud;
+    size_t k = size * n, cur = strlen(buf);
+    if (cur + k < 4000) {
+        memcpy(buf + cur, p, k);
+        buf[cur + k] = '\0';
+    }
+    return k;
 }

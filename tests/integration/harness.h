@@ -13,4 +13,11 @@ void it_unique(char *buf, size_t len, const char *prefix);
  * result. Tests wait with this, never with fixed sleeps. */
 int it_wait_until(int timeout_ms, int (*cond)(void *ud), void *ud);
 
+/* 1 when a record whose ce_id header is id arrives on topic at brokers within 30 s (read from
+ * the beginning by a fresh consumer group). */
+int it_topic_has(const char *brokers, const char *topic, const char *id);
+/* A libcurl write (or header) callback appending to a NUL-terminated char buffer of at least
+ * 4096 bytes given as its user data; what does not fit is dropped. */
+size_t it_curl_append(char *p, size_t size, size_t n, void *ud);
+
 #endif

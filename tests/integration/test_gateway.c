@@ -120,19 +120,6 @@ struct resp {
     size_t hlen;
 };
 
-/* Appends to a NUL-terminated buffer of at least 4096 bytes. */
-static size_t on_data(char *p, size_t sz, size_t n, void *ud)
-{
-    char *buf = ud;
-    size_t k = sz * n;
-    size_t cur = strlen(buf);
-    if (cur + k < 4000) {
-        memcpy(buf + cur, p, k);
-        buf[cur + k] = '\0';
-    }
-    return k;
-}
-
 static void post_raw(const char *ctype, const char *auth_header, const char *extra_header,
                      const char *body, size_t blen, const char *query, struct resp *r);
 
@@ -170,15 +157,21 @@ static void post_raw(const char *ctype, const char *auth_header, const char *ext
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)blen);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, it_curl_append);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, r->body);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, it_curl_append);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, r->headers);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
     cr_assert_eq(curl_easy_perform(c), CURLE_OK);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
+}
+
+/* 1 when the event with ce_id id reaches topic t of the broker. */
+static int on_topic(const char *t, const char *id)
+{
+    return it_topic_has(cm_kafka_mock_bootstraps(mock), t, id);
 }
 
 static char *bearer(void)
@@ -233,27 +226,6 @@ Test(gateway, accepted_event_is_on_kafka_before_the_202)
     json_decref(b);
 }
 
-/* Reads records from `t` until one with ce_id == id arrives (30 s at most). */
-static int topic_has(const char *t, const char *id)
-{
-    char group[96];
-    it_unique(group, sizeof(group), "gwr");
-    const char *topics[] = {t};
-    struct cm_kafka_consumer *c =
-        cm_kafka_consumer_new(cm_kafka_mock_bootstraps(mock), group, topics, 1, NULL);
-    int found = 0;
-    for (int i = 0; i < 300 && !found; i++) {
-        struct cm_kafka_msg *m = cm_kafka_consumer_poll(c, 100);
-        char hv[128];
-        if (m && cm_kafka_msg_header(m, "ce_id", hv, sizeof(hv)) == 0 && strcmp(hv, id) == 0) {
-            found = 1;
-        }
-        cm_kafka_msg_free(m);
-    }
-    cm_kafka_consumer_free(c);
-    return found;
-}
-
 Test(gateway, routes_fan_out_to_every_topic_of_the_first_match)
 {
     struct resp r;
@@ -262,15 +234,15 @@ Test(gateway, routes_fan_out_to_every_topic_of_the_first_match)
          "\"zero\":0}}",
          &r);
     cr_assert_eq(r.status, 202, "%s", r.body);
-    cr_assert(topic_has(audit_topic, "routed-1"), "copy on the audit topic");
-    cr_assert(topic_has(topic, "routed-1"), "copy on the events topic");
+    cr_assert(on_topic(audit_topic, "routed-1"), "copy on the audit topic");
+    cr_assert(on_topic(topic, "routed-1"), "copy on the events topic");
     /* a route whose expression fails (division by zero) is skipped: default topic */
     post("application/json", bearer(),
          "{\"id\":\"routed-2\",\"type\":\"other\",\"source\":\"/s\",\"data\":{\"n\":1,"
          "\"zero\":0}}",
          &r);
     cr_assert_eq(r.status, 202, "%s", r.body);
-    cr_assert(topic_has(topic, "routed-2"));
+    cr_assert(on_topic(topic, "routed-2"));
     char *text = cm_metrics_render(reg);
     cr_assert(strstr(text, "gateway_route_errors_total 1") != NULL, "%s", text);
     free(text);
@@ -385,7 +357,7 @@ Test(gateway, batches_report_per_event)
                      "/source");
     cr_assert_str_eq(json_string_value(json_object_get(json_array_get(res, 2), "id")), "batch-3");
     json_decref(v);
-    cr_assert(topic_has(topic, "batch-3"), "accepted events of a partly bad batch are produced");
+    cr_assert(on_topic(topic, "batch-3"), "accepted events of a partly bad batch are produced");
 
     post("application/cloudevents-batch+json", bearer(),
          "[{\"type\":\"a\",\"source\":\"/s\"},{\"type\":\"b\",\"source\":\"/s\"}]", &r);
@@ -443,7 +415,7 @@ Test(gateway, gzip_bodies_and_encodings)
     post_raw("application/json", bearer(), "Content-Encoding: gzip", (const char *)z, zlen, "", &r);
     cr_assert_eq(r.status, 202, "%s", r.body);
     free(z);
-    cr_assert(topic_has(topic, "gz-1"));
+    cr_assert(on_topic(topic, "gz-1"));
     post_raw("application/json", bearer(), "Content-Encoding: gzip", "not gzip at all", 15, "", &r);
     cr_assert_eq(r.status, 400, "%s", r.body);
     post_raw("application/json", bearer(), "Content-Encoding: br", ev, strlen(ev), "", &r);
@@ -467,7 +439,7 @@ Test(gateway, respond_async_answers_once_enqueued)
     post_raw("application/json", bearer(), "Prefer: respond-async", ev, strlen(ev), "", &r);
     cr_assert_eq(r.status, 202, "%s", r.body);
     cr_assert(strstr(r.body, "async-1") != NULL, "%s", r.body);
-    cr_assert(topic_has(topic, "async-1"));
+    cr_assert(on_topic(topic, "async-1"));
 }
 
 Test(gateway, rate_limits_answer_429_with_headers)
@@ -486,9 +458,9 @@ Test(gateway, rate_limits_answer_429_with_headers)
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, two);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, it_curl_append);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, r.body);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, it_curl_append);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, r.headers);
     cr_assert_eq(curl_easy_perform(c), CURLE_OK);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);

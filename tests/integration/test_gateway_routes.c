@@ -80,17 +80,6 @@ struct resp {
     char headers[4096];
 };
 
-static size_t append(char *p, size_t sz, size_t n, void *ud)
-{
-    char *buf = ud;
-    size_t k = sz * n, cur = strlen(buf);
-    if (cur + k < 4000) {
-        memcpy(buf + cur, p, k);
-        buf[cur + k] = '\0';
-    }
-    return k;
-}
-
 /* method /routes with an optional token, body (JSON) and extra header. */
 static void call(const char *method, const char *token, const char *body, const char *extra,
                  struct resp *r)
@@ -116,9 +105,9 @@ static void call(const char *method, const char *token, const char *body, const 
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, append);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, it_curl_append);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, r->body);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, append);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, it_curl_append);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, r->headers);
     cr_assert_eq(curl_easy_perform(c), CURLE_OK);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);

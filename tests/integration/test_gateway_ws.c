@@ -59,8 +59,16 @@ static void setup(void)
     char aerr[128];
     auth = cm_swap_new(gw_auth_new(&ac, aerr, sizeof(aerr)), gw_auth_release);
     routes = cm_swap_new(gw_routes_single(topic), gw_routes_release);
-    struct gw_ingest_config ic = {cm_kafka_mock_bootstraps(mock), routes, NULL, 2, 65536, 10,
-                                  NULL, NULL, "events:write", NULL};
+    struct gw_ingest_config ic = {cm_kafka_mock_bootstraps(mock),
+                                  routes,
+                                  NULL,
+                                  2,
+                                  65536,
+                                  10,
+                                  NULL,
+                                  NULL,
+                                  "events:write",
+                                  NULL};
     ingest = gw_ingest_new(&ic, auth, reg);
     cr_assert_not_null(ingest);
     struct gw_ws_config wc = {2, 4096, 60000, 100, 4};
@@ -91,8 +99,8 @@ static void teardown(void)
 
 TestSuite(gateway_ws, .init = setup, .fini = teardown, .timeout = 60);
 
-static struct cm_ws_client *open_with(const char *path, const char *headers, int *status,
-                                      char *err, size_t errlen)
+static struct cm_ws_client *open_with(const char *path, const char *headers, int *status, char *err,
+                                      size_t errlen)
 {
     return cm_ws_client_connect("127.0.0.1", cm_http_port(srv), path, headers, 5000, status, err,
                                 errlen);
@@ -139,26 +147,6 @@ static uint16_t closed_with(struct cm_ws_client *c, char *reason, size_t rlen)
     return code;
 }
 
-static int topic_has(const char *id)
-{
-    char group[96];
-    it_unique(group, sizeof(group), "gwwsr");
-    const char *topics[] = {topic};
-    struct cm_kafka_consumer *c =
-        cm_kafka_consumer_new(cm_kafka_mock_bootstraps(mock), group, topics, 1, NULL);
-    int found = 0;
-    for (int i = 0; i < 300 && !found; i++) {
-        struct cm_kafka_msg *m = cm_kafka_consumer_poll(c, 100);
-        char hv[128];
-        if (m && cm_kafka_msg_header(m, "ce_id", hv, sizeof(hv)) == 0 && strcmp(hv, id) == 0) {
-            found = 1;
-        }
-        cm_kafka_msg_free(m);
-    }
-    cm_kafka_consumer_free(c);
-    return found;
-}
-
 static void send_text(struct cm_ws_client *c, const char *text)
 {
     cr_assert_eq(cm_ws_client_send(c, 1, text, strlen(text)), 0);
@@ -173,7 +161,8 @@ Test(gateway_ws, each_message_is_acked_after_the_produce)
     cr_assert_eq(json_integer_value(json_object_get(ack, "status")), 202);
     const char *id = json_string_value(json_object_get(ack, "id"));
     cr_assert_not_null(id);
-    cr_assert(topic_has(id), "the acked event is on Kafka");
+    cr_assert(it_topic_has(cm_kafka_mock_bootstraps(mock), topic, id),
+              "the acked event is on Kafka");
     json_decref(ack);
 
     send_text(c, "[{\"type\":\"a\",\"source\":\"/s\"},{\"type\":\"b\"}]");
@@ -286,17 +275,6 @@ Test(gateway_ws, hostile_messages_close_the_connection)
     cm_ws_client_free(c);
 }
 
-static size_t collect(char *p, size_t sz, size_t n, void *ud)
-{
-    char *buf = ud;
-    size_t k = sz * n, cur = strlen(buf);
-    if (cur + k < 2000) {
-        memcpy(buf + cur, p, k);
-        buf[cur + k] = '\0';
-    }
-    return k;
-}
-
 /* A plain GET with the given extra headers; returns the status, headers in hdrs. */
 static long plain_get(const char *const *headers, size_t n, char *hdrs)
 {
@@ -311,9 +289,9 @@ static long plain_get(const char *const *headers, size_t n, char *hdrs)
     hdrs[0] = '\0';
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, it_curl_append);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, body);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, collect);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, it_curl_append);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, hdrs);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, 10L);
     cr_assert_eq(curl_easy_perform(h), CURLE_OK);
@@ -363,8 +341,7 @@ Test(gateway_ws, a_full_producer_queue_pauses_reading_instead_of_refusing)
     cr_assert_eq(cm_kafka_mock_broker_set_up(mock, 1, 1), 0);
     json_t *a2 = next_ack(c, 15000);
     cr_assert_eq(json_integer_value(json_object_get(a2, "seq")), 3);
-    const char *msg =
-        json_string_value(json_object_get(json_object_get(a2, "error"), "message"));
+    const char *msg = json_string_value(json_object_get(json_object_get(a2, "error"), "message"));
     cr_assert(!msg || !strstr(msg, "too many events"), "read after the queue drained: %s", msg);
     json_decref(a2);
     cm_ws_client_free(c);

@@ -259,11 +259,17 @@ struct keypair {
     char pub[4096];
 };
 
-static void make_key(const char *type, const char *curve_or_bits, struct keypair *kp)
+static EVP_PKEY *keygen(const char *type, const char *curve)
 {
     EVP_PKEY *k = strcmp(type, "RSA") == 0 ? EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048)
-                                           : EVP_PKEY_Q_keygen(NULL, NULL, "EC", curve_or_bits);
+                                           : EVP_PKEY_Q_keygen(NULL, NULL, "EC", curve);
     cr_assert_not_null(k);
+    return k;
+}
+
+/* The PEM forms of k's private and public halves. */
+static void write_pems(EVP_PKEY *k, struct keypair *kp)
+{
     BIO *b = BIO_new(BIO_s_mem());
     PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL);
     int n = BIO_read(b, kp->priv, sizeof(kp->priv) - 1);
@@ -274,6 +280,12 @@ static void make_key(const char *type, const char *curve_or_bits, struct keypair
     n = BIO_read(b, kp->pub, sizeof(kp->pub) - 1);
     kp->pub[n > 0 ? n : 0] = '\0';
     BIO_free(b);
+}
+
+static void make_key(const char *type, const char *curve, struct keypair *kp)
+{
+    EVP_PKEY *k = keygen(type, curve);
+    write_pems(k, kp);
     EVP_PKEY_free(k);
 }
 
@@ -362,14 +374,8 @@ struct jwk_key {
 
 static void make_jwk(const char *type, const char *curve, struct jwk_key *out)
 {
-    EVP_PKEY *k = strcmp(type, "RSA") == 0 ? EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048)
-                                           : EVP_PKEY_Q_keygen(NULL, NULL, "EC", curve);
-    cr_assert_not_null(k);
-    BIO *b = BIO_new(BIO_s_mem());
-    PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL);
-    int n = BIO_read(b, out->kp.priv, sizeof(out->kp.priv) - 1);
-    out->kp.priv[n > 0 ? n : 0] = '\0';
-    BIO_free(b);
+    EVP_PKEY *k = keygen(type, curve);
+    write_pems(k, &out->kp);
     char p1[400], p2[400]; /* b64url of at most 256 bytes */
     if (strcmp(type, "RSA") == 0) {
         bn_param_b64(k, OSSL_PKEY_PARAM_RSA_N, 0, p1);

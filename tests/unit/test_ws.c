@@ -15,15 +15,15 @@ Test(ws, accept_key_of_the_rfc_example)
 Test(ws, hostile_keys_are_refused)
 {
     static const char *bad[] = {
-        "",                          /* empty */
-        "dGhlIHNhbXBsZSBub25jZQ=",   /* 23 characters */
-        "dGhlIHNhbXBsZSBub25jZQ===", /* 25 characters */
-        "dGhlIHNhbXBsZSBub25jZQAA",  /* 18 bytes, no padding */
-        "dGhlIHNhbXBsZSBub25j!Q==",  /* not base64 */
-        "dGhlIHNhbXBsZSBub25j\nQ==", /* control character */
+        "",                            /* empty */
+        "dGhlIHNhbXBsZSBub25jZQ=",     /* 23 characters */
+        "dGhlIHNhbXBsZSBub25jZQ===",   /* 25 characters */
+        "dGhlIHNhbXBsZSBub25jZQAA",    /* 18 bytes, no padding */
+        "dGhlIHNhbXBsZSBub25j!Q==",    /* not base64 */
+        "dGhlIHNhbXBsZSBub25j\nQ==",   /* control character */
         "dGhlIHNhbXBsZSBub25jZQ=\xff", /* high byte */
-        "====================dQ==",  /* padding first */
-        "dGhlIHNhbXBsZSBub25jZQ== ", /* trailing space */
+        "====================dQ==",    /* padding first */
+        "dGhlIHNhbXBsZSBub25jZQ== ",   /* trailing space */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char out[29];

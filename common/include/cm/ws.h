@@ -30,10 +30,10 @@ enum {
 };
 
 struct cm_ws_options {
-    unsigned threads;          /* event loops; default 1 */
-    size_t max_message;        /* bytes; larger messages close the connection with 1009 */
-    int ping_interval_ms;      /* default 30000 */
-    unsigned max_connections;  /* beyond it the handshake is answered 503; default 10000 */
+    unsigned threads;           /* event loops; default 1 */
+    size_t max_message;         /* bytes; larger messages close the connection with 1009 */
+    int ping_interval_ms;       /* default 30000 */
+    unsigned max_connections;   /* beyond it the handshake is answered 503; default 10000 */
     struct cm_metrics *metrics; /* borrowed; websocket_connections gauge */
 };
 
