@@ -214,6 +214,8 @@ static struct entry *acquire(struct gw_schemas *s, const char *subject)
     return e;
 }
 
+#define MISSING_TTL_MS 2000
+
 /* Refreshes entries older than the TTL; an entry whose refresh fails keeps serving. */
 static void *refresher_main(void *arg)
 {
@@ -228,7 +230,11 @@ static void *refresher_main(void *arg)
         json_object_foreach(s->map, k, v)
         {
             struct entry *e = (struct entry *)(uintptr_t)json_integer_value(v);
-            if (now - atomic_load(&e->fetched_ms) >= s->cfg.ttl_ms) {
+            /* a subject without a schema is asked again sooner: one registered meanwhile
+             * takes effect within seconds, not a whole TTL */
+            int64_t ttl = e->found || s->cfg.ttl_ms < MISSING_TTL_MS ? s->cfg.ttl_ms
+                                                                     : MISSING_TTL_MS;
+            if (now - atomic_load(&e->fetched_ms) >= ttl) {
                 json_array_append_new(due, json_string(k));
             }
         }

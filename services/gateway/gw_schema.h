@@ -3,7 +3,8 @@
  * record's fully-qualified name: RecordNameStrategy "<type>" (the default), TopicNameStrategy
  * "<topic>-value", or TopicRecordNameStrategy "<topic>-<type>". The
  * latest schema of each subject is fetched from the registry (GET /subjects/{s}/versions/latest),
- * compiled once (JSON Schema or Avro), cached, and refreshed in the background every TTL; with the
+ * compiled once (JSON Schema or Avro), cached, and refreshed in the background every TTL (every
+ * 2 s at most for a subject without a schema, so a new registration takes effect quickly); with the
  * registry down, cached schemas keep serving and uncached subjects follow the unknown-type policy
  * (allow or reject). Thread-safe: handlers on HTTP threads share one gw_schemas. */
 #ifndef GW_SCHEMA_H
