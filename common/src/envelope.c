@@ -2,6 +2,7 @@
 #include "cm/envelope.h"
 
 #include "cm/err.h"
+#include "cm/jsonw.h"
 #include "cm/log.h"
 #include "cm/mem.h"
 #include "cm/text.h"
@@ -235,9 +236,9 @@ size_t cm_envelope_headers(const json_t *ev, const char *names[5], const char *v
 
 char *cm_envelope_serialize(const json_t *ev)
 {
-    char *s = json_dumps(ev, JSON_COMPACT);
-    if (!s) { /* jansson fails here only when out of memory: abort like cm_x* */
-        CM_LOG_ERROR("out_of_memory", "json_dumps failed");
+    char *s = cm_json_dumps(ev, NULL);
+    if (!s) { /* parsed events nest at most jansson's 2048 levels */
+        CM_LOG_ERROR("json_unwritable", "an event nests too deeply");
         abort();
     }
     return s;
@@ -245,9 +246,9 @@ char *cm_envelope_serialize(const json_t *ev)
 
 size_t cm_envelope_serialize_into(const json_t *ev, char *buf, size_t cap)
 {
-    size_t n = json_dumpb(ev, buf, cap, JSON_COMPACT);
+    size_t n = cm_json_dumpb(ev, buf, cap);
     if (n == 0) {
-        CM_LOG_ERROR("out_of_memory", "json_dumpb failed");
+        CM_LOG_ERROR("json_unwritable", "an event nests too deeply");
         abort();
     }
     return n;

@@ -6,6 +6,7 @@
 #include "cm/http.h"
 
 #include "cm/err.h"
+#include "cm/jsonw.h"
 #include "cm/log.h"
 #include "cm/mem.h"
 #include "cm/metrics.h"
@@ -323,13 +324,14 @@ void cm_http_upgrade_close(struct cm_http_upgrade *up)
 
 void cm_http_respond_json(struct cm_http_req *req, int status, json_t *body)
 {
-    char *text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+    size_t len;
+    char *text = cm_json_dumps(body, &len);
     json_decref(body);
     if (!text) {
-        CM_LOG_ERROR("out_of_memory", "json_dumps failed");
+        CM_LOG_ERROR("json_unwritable", "a response body nests too deeply");
         abort();
     }
-    cm_http_respond(req, status, "application/json", text, strlen(text));
+    cm_http_respond(req, status, "application/json", text, len);
     free(text);
 }
 

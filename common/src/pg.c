@@ -3,6 +3,7 @@
 #include "cm/pg.h"
 
 #include "cm/err.h"
+#include "cm/jsonw.h"
 #include "cm/log.h"
 #include "cm/mem.h"
 #include "cm/timeutil.h"
@@ -187,9 +188,9 @@ void cm_pg_result_free(struct cm_pg_result *res)
 static int exec_rows(struct cm_pg *pg, const char *sql, const json_t *rows, long *affected,
                      struct cm_pg_error *err)
 {
-    char *text = json_dumps(rows, JSON_COMPACT);
+    char *text = cm_json_dumps(rows, NULL);
     if (!text) {
-        CM_LOG_ERROR("out_of_memory", "json_dumps failed");
+        CM_LOG_ERROR("json_unwritable", "rows nest too deeply");
         abort();
     }
     const char *params[] = {text};

@@ -8,6 +8,7 @@
 #include "gw_ingest.h"
 
 #include "cm/http.h"
+#include "cm/jsonw.h"
 #include "cm/log.h"
 #include "cm/mem.h"
 #include "cm/metrics.h"
@@ -60,7 +61,7 @@ static void on_answer(void *ud, const struct gw_answer *a)
     }
     json_object_set_new(ack, "seq", json_integer((json_int_t)p->seq));
     json_object_set_new(ack, "status", json_integer(a->status));
-    char *text = json_dumps(ack, JSON_COMPACT);
+    char *text = cm_json_dumps(ack, NULL);
     json_decref(ack);
     if (text) {
         cm_ws_send_text(p->conn, text, strlen(text));

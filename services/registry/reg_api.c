@@ -10,6 +10,7 @@
 #include "cm/config.h"
 #include "cm/err.h"
 #include "cm/http.h"
+#include "cm/jsonw.h"
 #include "cm/log.h"
 #include "cm/mem.h"
 
@@ -25,9 +26,10 @@
 
 static void respond(struct cm_http_req *req, int status, json_t *body)
 {
-    char *text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+    size_t len;
+    char *text = cm_json_dumps(body, &len);
     json_decref(body);
-    cm_http_respond(req, status, CONTENT_TYPE, text, strlen(text));
+    cm_http_respond(req, status, CONTENT_TYPE, text, len);
     free(text);
 }
 
@@ -131,10 +133,11 @@ static int from_cache(struct cm_http_req *req, void *ud, const char *key, size_t
 static void respond_cached(struct cm_http_req *req, void *ud, const char *key, size_t keylen,
                            json_t *body)
 {
-    char *text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+    size_t len;
+    char *text = cm_json_dumps(body, &len);
     json_decref(body);
     reg_cache_put(((struct reg_api *)ud)->cache, key, keylen, text, 200);
-    cm_http_respond(req, 200, CONTENT_TYPE, text, strlen(text));
+    cm_http_respond(req, 200, CONTENT_TYPE, text, len);
     free(text);
 }
 

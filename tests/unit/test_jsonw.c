@@ -1,0 +1,76 @@
+/* Unit tests of common/jsonw: the writer's text is byte for byte json_dumps(JSON_COMPACT |
+ * JSON_ENCODE_ANY)'s for a table of documents (escapes, control characters, UTF-8, integers at
+ * the limits, reals of every shape, nesting, empty containers), dumpb's length protocol, and
+ * the depth bound. */
+#include "cm/jsonw.h"
+
+#include <criterion/criterion.h>
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void same_as_jansson(const json_t *v)
+{
+    char *want = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    size_t len;
+    char *got = cm_json_dumps(v, &len);
+    cr_assert_not_null(got);
+    cr_assert_str_eq(got, want);
+    cr_assert_eq(len, strlen(want));
+    char buf[4096];
+    size_t n = cm_json_dumpb(v, buf, sizeof(buf));
+    cr_assert_eq(n, strlen(want));
+    cr_assert_eq(memcmp(buf, want, n), 0);
+    free(want);
+    free(got);
+}
+
+Test(jsonw, documents_match_jansson)
+{
+    static const char *docs[] = {
+        "{}", "[]", "[[],{}]", "{\"a\":{\"b\":[1,2,{\"c\":null}]}}",
+        "\"quote \\\" backslash \\\\ slash / tab \\t nl \\n cr \\r bs \\b ff \\f\"",
+        "\"\\u0000\\u0001\\u001f\\u007f \\u00e9 \\u20ac \\ud83d\\ude00\"",
+        "[true,false,null]", "[0,-1,9223372036854775807,-9223372036854775808]",
+        "[0.0,-0.0,1.5,0.1,1e20,1e-5,1.7976931348623157e308,5e-324,123456789.123,1e100,-2.5e-7]",
+        "{\"type\":\"payment.created\",\"source\":\"/bench\",\"data\":{\"amount\":1500}}",
+        "{\"\":\"empty key\",\"k\\u0001\":\"control in key\"}",
+    };
+    for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+        json_error_t err;
+        json_t *v = json_loads(docs[i], JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
+        cr_assert_not_null(v, "%s: %s", docs[i], err.text);
+        same_as_jansson(v);
+        json_decref(v);
+    }
+    json_t *r = json_real(3.0); /* an integral real keeps its ".0" */
+    same_as_jansson(r);
+    json_decref(r);
+    json_t *s = json_stringn("a\0b", 3); /* an embedded NUL */
+    same_as_jansson(s);
+    json_decref(s);
+}
+
+Test(jsonw, dumpb_reports_the_length_it_needs)
+{
+    json_t *v = json_pack("{s:s}", "key", "a value longer than the buffer");
+    char small[8];
+    size_t need = cm_json_dumpb(v, small, sizeof(small));
+    cr_assert_eq(need, strlen("{\"key\":\"a value longer than the buffer\"}"));
+    cr_assert_eq(cm_json_dumpb(NULL, small, sizeof(small)), 0);
+    cr_assert_null(cm_json_dumps(NULL, NULL));
+    json_decref(v);
+}
+
+Test(jsonw, depth_is_bounded)
+{
+    json_t *root = json_array(), *cur = root;
+    for (int i = 0; i < 3000; i++) {
+        json_t *next = json_array();
+        json_array_append_new(cur, next);
+        cur = next;
+    }
+    cr_assert_null(cm_json_dumps(root, NULL), "3000 levels are refused");
+    json_decref(root);
+}
