@@ -87,6 +87,10 @@ set -- $(measure 8 "$batch")
 echo "BENCH gateway_batch100_events_per_sec $(($1 * 100)) events/s"
 echo "BENCH gateway_batch100_p99 $3 ms"
 "$BUILD_DIR/bin/bench-gateway" ws "$GATEWAY_PORT" "$TOKEN" 16 64 "$SECS" "$EVENT" gateway_ws
+# WebSocket messages of 100 events each
+"$BUILD_DIR/bin/bench-gateway" ws "$GATEWAY_PORT" "$TOKEN" 8 4 "$SECS" \
+    "[$(for i in $(seq 1 100); do printf '%s%s' "$EVENT" "$([ "$i" -lt 100 ] && echo ,)"; done)]" \
+    gateway_ws_batch100
 # batches of 100 events with client ids through the gateway with idempotency keys in Redis: each
 # request's ids are fresh (wrk's request() builds the body), so every event is claimed, produced
 # and settled

@@ -16,6 +16,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -505,6 +507,11 @@ static void register_conn(struct loop *l, struct cm_ws_conn *c)
     c->registered = 1;
     int flags = fcntl(c->fd, F_GETFL, 0);
     fcntl(c->fd, F_SETFL, flags | O_NONBLOCK);
+    /* acks are small and must leave at once: no Nagle delay (up to 40 ms against the peer's
+     * delayed ACK), and no cork left over from the HTTP answer (fails harmlessly off TCP) */
+    int on = 1, off = 0;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+    setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &off, sizeof(off));
     if (wslay_event_context_server_init(&c->ctx, &wslay_callbacks, c) != 0) {
         c->registered = 0;
         finish(c);

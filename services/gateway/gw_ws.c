@@ -51,7 +51,7 @@ static void on_answer(void *ud, const struct gw_answer *a)
     struct pending_ack *p = ud;
     json_t *ack;
     if (a->status >= 200 && a->status < 300) {
-        ack = json_deep_copy(a->body);
+        ack = json_copy((json_t *)a->body); /* shallow: the results are shared, not changed */
     } else {
         ack = json_object();
         json_object_set(ack, "error", (json_t *)a->body);
