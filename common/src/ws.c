@@ -682,7 +682,11 @@ static void *loop_main(void *arg)
                 continue; /* finished earlier in this batch; freed only after service_pending */
             }
             cm_ws_conn_ref(c); /* an event may finish it; keep it readable until done here */
-            if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+            if (evs[i].events & (EPOLLHUP | EPOLLERR)) {
+                /* reset or gone both ways: nothing can be answered any more, and a paused
+                 * connection would otherwise be reported again and again */
+                finish(c);
+            } else if (evs[i].events & EPOLLIN) {
                 do_read(c);
             }
             if ((evs[i].events & EPOLLOUT) && !c->finished) {
