@@ -33,6 +33,8 @@ static struct cm_swap *auth;
 static struct gw_ingest *ingest;
 static struct cm_swap *routes;
 static struct gw_ws *ws;
+static struct gw_ws *small; /* 2 connections at most, pings every 200 ms */
+static struct cm_metrics *small_reg;
 static struct cm_http_server *srv;
 static char topic[96];
 static char token[2048];
@@ -76,6 +78,10 @@ static void setup(void)
     struct cm_http_options o = {"127.0.0.1", 0, 2, 4096, 10, reg};
     srv = cm_http_new(&o);
     cm_http_route(srv, "GET", "/events/ws", gw_ws_handle, ws);
+    struct gw_ws_config sc = {1, 4096, 200, 2, 4};
+    small_reg = cm_metrics_new("small_");
+    small = gw_ws_new(&sc, ingest, small_reg);
+    cm_http_route(srv, "GET", "/events/ws-small", gw_ws_handle, small);
     cr_assert_eq(cm_http_start(srv), 0);
     char *t = sign("events:write", (long long)time(NULL) + 600);
     snprintf(token, sizeof(token), "%s", t);
@@ -85,9 +91,12 @@ static void setup(void)
 static void teardown(void)
 {
     gw_ws_stop(ws, 5000);
+    gw_ws_stop(small, 5000);
     cm_http_stop(srv, 5000);
     cm_http_free(srv);
     gw_ws_free(ws);
+    gw_ws_free(small);
+    cm_metrics_free(small_reg);
     gw_ingest_free(ingest);
     cm_swap_free(routes);
     cm_swap_free(auth);
@@ -374,4 +383,61 @@ Test(gateway_ws, graceful_stop_acks_in_flight_messages_then_closes_1001)
     cr_assert_eq(closed_with(c, reason, sizeof(reason)), CM_WS_GOING_AWAY);
     cm_ws_client_free(c);
     cr_assert_eq(cm_kafka_mock_broker_set_up(mock, 1, 1), 0);
+}
+
+static struct cm_ws_client *open_small(int *status)
+{
+    char headers[2200], err[512];
+    snprintf(headers, sizeof(headers), "Authorization: Bearer %s\r\n", token);
+    return open_with("/events/ws-small", headers, status, err, sizeof(err));
+}
+
+Test(gateway_ws, connections_beyond_the_limit_are_refused)
+{
+    int status;
+    struct cm_ws_client *a = open_small(&status), *b = open_small(&status);
+    cr_assert_not_null(a);
+    cr_assert_not_null(b);
+    struct cm_ws_client *c = open_small(&status);
+    cr_assert_null(c, "a third connection");
+    cr_assert_eq(status, 503);
+    cm_ws_client_close(a, CM_WS_NORMAL, 2000);
+    cm_ws_client_free(a);
+    struct cm_ws_client *d = NULL;
+    for (int i = 0; i < 100 && !d; i++) { /* the closed one's slot frees once the server saw it */
+        d = open_small(&status);
+        if (!d) {
+            struct timespec ts = {0, 20 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    cr_assert_not_null(d, "a slot frees when a connection closes");
+    cm_ws_client_free(b);
+    cm_ws_client_free(d);
+}
+
+Test(gateway_ws, pings_keep_a_live_peer_and_close_a_silent_one)
+{
+    int status;
+    struct cm_ws_client *live = open_small(&status), *silent = open_small(&status);
+    cr_assert_not_null(live);
+    cr_assert_not_null(silent);
+    /* the live peer reads (and so answers pings) for a second: 5 ping intervals */
+    char *msg;
+    size_t len;
+    uint16_t code = 0;
+    for (int i = 0; i < 10; i++) {
+        int r = cm_ws_client_recv(live, 100, &msg, &len, &code);
+        cr_assert_eq(r, -1, "nothing but pings arrives (and no close: %u)", code);
+    }
+    send_text(live, "{\"type\":\"t\",\"source\":\"/ping\"}");
+    json_t *ack = next_ack(live, 10000);
+    cr_assert_eq(json_integer_value(json_object_get(ack, "status")), 202, "still open");
+    json_decref(ack);
+    /* the silent one never read its pings: closed after 2.5 intervals */
+    char reason[200];
+    cr_assert_eq(closed_with(silent, reason, sizeof(reason)), CM_WS_GOING_AWAY);
+    cr_assert_str_eq(reason, "no answer to pings");
+    cm_ws_client_free(live);
+    cm_ws_client_free(silent);
 }
