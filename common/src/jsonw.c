@@ -17,69 +17,112 @@ struct out {
     int growable; /* 0: a caller's buffer; past its end only the length is counted */
 };
 
+/* 1 when n more bytes fit at p + len (growing a growable buffer); 0 for a full caller's buffer. */
+static int room(struct out *o, size_t n)
+{
+    if (o->len + n <= o->cap) {
+        return 1;
+    }
+    if (!o->growable) {
+        return 0;
+    }
+    size_t cap = o->cap ? o->cap : 1024;
+    while (cap < o->len + n + 1) {
+        cap *= 2;
+    }
+    o->p = cm_xrealloc(o->p, cap);
+    o->cap = cap;
+    return 1;
+}
+
 static void put(struct out *o, const char *s, size_t n)
 {
-    if (o->len + n > o->cap && o->growable) {
-        size_t cap = o->cap ? o->cap : 256;
-        while (cap < o->len + n + 1) {
-            cap *= 2;
-        }
-        o->p = cm_xrealloc(o->p, cap);
-        o->cap = cap;
-    }
-    if (o->len + n <= o->cap) {
+    if (room(o, n)) {
         memcpy(o->p + o->len, s, n);
     }
     o->len += n;
 }
 
-static void put_string(struct out *o, const char *s, size_t n)
+static void put1(struct out *o, char c)
+{
+    if (room(o, 1)) {
+        o->p[o->len] = c;
+    }
+    o->len++;
+}
+
+/* Bytes a string byte needs escaped: 0 (as is), 2 (\n, \", ...) or 6 (\u00XX). */
+static const unsigned char escape_len[256] = {
+    6, 6, 6, 6, 6, 6, 6, 6, 2, 2, 2, 6, 2, 2, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
+    0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0,
+};
+
+/* Writes the escape of byte c at d; returns its length. */
+static size_t escape(unsigned char c, char *d)
 {
     static const char hex[] = "0123456789ABCDEF"; /* jansson writes \u001F */
-    put(o, "\"", 1);
-    size_t run = 0; /* start of the bytes not written yet */
+    d[0] = '\\';
+    switch (c) {
+    case '"':
+    case '\\':
+        d[1] = (char)c;
+        return 2;
+    case '\b':
+        d[1] = 'b';
+        return 2;
+    case '\f':
+        d[1] = 'f';
+        return 2;
+    case '\n':
+        d[1] = 'n';
+        return 2;
+    case '\r':
+        d[1] = 'r';
+        return 2;
+    case '\t':
+        d[1] = 't';
+        return 2;
+    default:
+        memcpy(d + 1, "u00", 3);
+        d[4] = hex[c >> 4];
+        d[5] = hex[c & 0x0F];
+        return 6;
+    }
+}
+
+static void put_string(struct out *o, const char *s, size_t n)
+{
+    if (room(o, 2 + 6 * n)) { /* the common case: room for the worst, write without checks */
+        char *d = o->p + o->len;
+        *d++ = '"';
+        for (size_t i = 0; i < n;) {
+            size_t start = i;
+            while (i < n && !escape_len[(unsigned char)s[i]]) {
+                i++;
+            }
+            memcpy(d, s + start, i - start);
+            d += i - start;
+            if (i < n) {
+                d += escape((unsigned char)s[i++], d);
+            }
+        }
+        *d++ = '"';
+        o->len = (size_t)(d - o->p);
+        return;
+    }
+    /* near the end of a caller's buffer: escape by escape, counting what does not fit */
+    put1(o, '"');
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            continue;
+        if (!escape_len[c]) {
+            put1(o, (char)c);
+        } else {
+            char esc[6];
+            put(o, esc, escape(c, esc));
         }
-        put(o, s + run, i - run);
-        run = i + 1;
-        char esc[6] = {'\\', 0, 0, 0, 0, 0};
-        size_t elen = 2;
-        switch (c) {
-        case '"':
-            esc[1] = '"';
-            break;
-        case '\\':
-            esc[1] = '\\';
-            break;
-        case '\b':
-            esc[1] = 'b';
-            break;
-        case '\f':
-            esc[1] = 'f';
-            break;
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
-        default:
-            memcpy(esc + 1, "u00", 3);
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 0x0F];
-            elen = 6;
-            break;
-        }
-        put(o, esc, elen);
     }
-    put(o, s + run, n - run);
-    put(o, "\"", 1);
+    put1(o, '"');
 }
 
 static void put_integer(struct out *o, json_int_t v)
@@ -133,7 +176,7 @@ static int put_value(struct out *o, const json_t *v, int depth)
     }
     switch (json_typeof(v)) {
     case JSON_OBJECT: {
-        put(o, "{", 1);
+        put1(o, '{');
         const char *key;
         size_t klen;
         json_t *value;
@@ -141,29 +184,29 @@ static int put_value(struct out *o, const json_t *v, int depth)
         json_object_keylen_foreach((json_t *)v, key, klen, value)
         {
             if (!first) {
-                put(o, ",", 1);
+                put1(o, ',');
             }
             first = 0;
             put_string(o, key, klen);
-            put(o, ":", 1);
+            put1(o, ':');
             if (put_value(o, value, depth + 1) != 0) {
                 return -1;
             }
         }
-        put(o, "}", 1);
+        put1(o, '}');
         return 0;
     }
     case JSON_ARRAY: {
-        put(o, "[", 1);
+        put1(o, '[');
         for (size_t i = 0; i < json_array_size(v); i++) {
             if (i) {
-                put(o, ",", 1);
+                put1(o, ',');
             }
             if (put_value(o, json_array_get(v, i), depth + 1) != 0) {
                 return -1;
             }
         }
-        put(o, "]", 1);
+        put1(o, ']');
         return 0;
     }
     case JSON_STRING:
@@ -195,7 +238,7 @@ char *cm_json_dumps(const json_t *v, size_t *len)
         free(o.p);
         return NULL;
     }
-    put(&o, "", 1); /* the NUL (room is made for it) */
+    put1(&o, '\0');
     if (len) {
         *len = o.len - 1;
     }
