@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 size_t cm_utf8_seq_len(const unsigned char *s, size_t avail)
 {
@@ -121,4 +123,17 @@ void cm_hex_encode(const unsigned char *in, size_t n, char *out)
         out[2 * i + 1] = digits[in[i] & 0x0F];
     }
     out[2 * n] = '\0';
+}
+
+int cm_file_changed(const char *path, struct timespec *seen)
+{
+    struct stat st;
+    if (!path || stat(path, &st) != 0) {
+        return 0;
+    }
+    if (st.st_mtim.tv_sec == seen->tv_sec && st.st_mtim.tv_nsec == seen->tv_nsec) {
+        return 0;
+    }
+    *seen = st.st_mtim;
+    return 1;
 }

@@ -10,6 +10,7 @@
 #include "cm/log.h"
 #include "cm/mem.h"
 #include "cm/swap.h"
+#include "cm/text.h"
 #include "cm/timeutil.h"
 
 #include <errno.h>
@@ -18,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 struct gw_route_admin {
@@ -32,16 +32,6 @@ struct gw_route_admin {
     struct timespec mtime; /* of the file as last loaded or written */
 };
 
-static int mtime_of(const char *path, struct timespec *out)
-{
-    struct stat st;
-    if (!path || stat(path, &st) != 0) {
-        return -1;
-    }
-    *out = st.st_mtim;
-    return 0;
-}
-
 struct gw_route_admin *gw_route_admin_new(struct cm_swap *table, const char *file,
                                           const char *default_topic, struct cm_swap *auth,
                                           const char *scope)
@@ -54,7 +44,7 @@ struct gw_route_admin *gw_route_admin_new(struct cm_swap *table, const char *fil
     a->scope = scope && *scope ? cm_xstrdup(scope) : NULL;
     pthread_mutex_init(&a->lock, NULL);
     a->version = 1;
-    mtime_of(a->file, &a->mtime);
+    cm_file_changed(a->file, &a->mtime);
     return a;
 }
 
@@ -72,21 +62,18 @@ void gw_route_admin_free(struct gw_route_admin *a)
 
 void gw_route_admin_poll(struct gw_route_admin *a, int hup)
 {
-    struct timespec now;
-    if (!a->file || mtime_of(a->file, &now) != 0) {
+    if (!a->file) {
         return;
     }
     pthread_mutex_lock(&a->lock);
-    int changed = now.tv_sec != a->mtime.tv_sec || now.tv_nsec != a->mtime.tv_nsec;
-    if (changed || hup) {
-        a->mtime = now;
+    if (cm_file_changed(a->file, &a->mtime) || hup) {
         char err[512];
         struct gw_routes *next = gw_routes_load_file(a->file, a->default_topic, err, sizeof(err));
         if (next) {
             cm_swap_replace(a->table, next);
             a->version++;
-            CM_LOG_INFO("routes_reloaded", "routing table version %lld loaded from %s", a->version,
-                        a->file);
+            CM_LOG_INFO("routes_reloaded", "routing table version %lld loaded from %s",
+                        a->version, a->file);
         } else {
             CM_LOG_ERROR("routes_reload_failed", "%s: %s; keeping version %lld", a->file, err,
                          a->version);
@@ -199,7 +186,7 @@ void gw_route_admin_put(struct cm_http_req *req, void *ud)
             cm_http_respond_error(req, 500, 0, "%s; the table in force is unchanged", err);
             return;
         }
-        mtime_of(a->file, &a->mtime); /* our own write: not a change to reload */
+        cm_file_changed(a->file, &a->mtime); /* our own write: not a change to reload */
     }
     cm_swap_replace(a->table, next);
     long long version = ++a->version;

@@ -19,7 +19,6 @@
 #include "cm/swap.h"
 
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 static const struct cm_config_entry config_table[] = {
@@ -102,24 +101,6 @@ static enum gw_subject_strategy subject_strategy(const char *name)
         return GW_SUBJECT_TOPIC;
     }
     return strcmp(name, "topic_record") == 0 ? GW_SUBJECT_TOPIC_RECORD : GW_SUBJECT_TYPE;
-}
-
-/* A file watched for changes by its modification time. */
-struct watched {
-    const char *path; /* NULL: nothing to watch */
-    struct timespec mtime;
-};
-
-/* 1 when the file's modification time differs from the one seen last (remembered). */
-static int file_changed(struct watched *w)
-{
-    struct stat st;
-    if (!w->path || stat(w->path, &st) != 0) {
-        return 0;
-    }
-    int changed = st.st_mtim.tv_sec != w->mtime.tv_sec || st.st_mtim.tv_nsec != w->mtime.tv_nsec;
-    w->mtime = st.st_mtim;
-    return changed;
 }
 
 /* Builds the token verifier from the secret, the PEM public key and the JWKS file; NULL after
@@ -259,15 +240,17 @@ int main(int argc, char **argv)
     if (cm_service_start(&svc) != 0) {
         goto out;
     }
-    struct watched pem_w = {cm_config_str(cfg, "JWT_PUBLIC_KEY_FILE"), {0, 0}};
-    struct watched jwks_w = {cm_config_str(cfg, "JWT_JWKS_FILE"), {0, 0}};
-    file_changed(&pem_w);
-    file_changed(&jwks_w);
+    const char *pem_file = cm_config_str(cfg, "JWT_PUBLIC_KEY_FILE");
+    const char *jwks_file = cm_config_str(cfg, "JWT_JWKS_FILE");
+    struct timespec pem_seen = {0, 0}, jwks_seen = {0, 0};
+    cm_file_changed(pem_file, &pem_seen);
+    cm_file_changed(jwks_file, &jwks_seen);
     while (!cm_lifecycle_wait(1000)) {
         /* hot reload: on SIGHUP or when a file changes; a bad file keeps what is in force */
         int hup = cm_lifecycle_reload_requested();
         gw_route_admin_poll(route_admin, hup);
-        int keys_changed = file_changed(&pem_w) | file_changed(&jwks_w);
+        int keys_changed = cm_file_changed(pem_file, &pem_seen) |
+                           cm_file_changed(jwks_file, &jwks_seen);
         if (auth && (keys_changed || hup)) {
             struct gw_auth *next = load_auth(cfg);
             if (next) {

@@ -17,6 +17,11 @@ size_t cm_utf8_encode(uint32_t cp, char *out);
 /* Writes the lowercase hex form of n bytes into out (2n characters and a NUL). */
 void cm_hex_encode(const unsigned char *in, size_t n, char *out);
 
+struct timespec;
+/* 1 when the modification time of the file at path differs from *seen (then *seen is updated):
+ * the hot-reload check of configuration files. 0 when it is the same or the file is missing. */
+int cm_file_changed(const char *path, struct timespec *seen);
+
 /* Reads the file at path, at most max bytes. Returns a NUL-terminated buffer (caller frees) and
  * its length in *len, or NULL with one line in err ("cannot open X: reason", "X is larger than N
  * bytes"). */
