@@ -87,6 +87,18 @@ sleep 1.5
 expect token-b 202 "an unchanged modification time is no change"
 kill -HUP $pid
 expect token-b 401 "SIGHUP reloads: key b is gone"
+# the metrics the issue names, as Prometheus text
+curl -s "http://127.0.0.1:$port/metrics" >"$work/metrics"
+for m in 'gateway_http_requests_total{route="/events",method="POST",code="202"}' \
+    'gateway_events_total{outcome="accepted",reason=""}' \
+    'gateway_events_total{outcome="rejected",reason="auth"}' \
+    'gateway_events_total{outcome="rejected",reason="schema"}' \
+    'gateway_produce_latency_seconds_bucket' 'gateway_producer_queue_events' \
+    'gateway_websocket_connections' 'gateway_schema_fetches_total{outcome="found"}'; do
+    grep -qF "$m" "$work/metrics" || { echo "FAIL: /metrics lacks $m"; fail=1; }
+done
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/livez")" = 200 ] ||
+    { echo "FAIL: /livez"; fail=1; }
 kill -TERM $pid
 wait $pid
 rc=$?
