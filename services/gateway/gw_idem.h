@@ -6,6 +6,8 @@
 #ifndef GW_IDEM_H
 #define GW_IDEM_H
 
+#include "cm/envelope.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,7 +32,7 @@ struct gw_idem_claim {
     const char *key;  /* borrowed */
     const char *hash; /* payload hash (hex), borrowed */
     enum gw_idem_state state; /* set by gw_idem_begin */
-    char prev_id[256];        /* GW_IDEM_DONE: the id the first request was answered with */
+    char prev_id[CM_ENVELOPE_MAX_ID + 1]; /* GW_IDEM_DONE: the id the first answer gave */
     const char *id;           /* for gw_idem_finish: the id answered */
     int accepted;             /* for gw_idem_finish: produced and acknowledged */
 };
