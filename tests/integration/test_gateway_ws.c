@@ -441,3 +441,25 @@ Test(gateway_ws, pings_keep_a_live_peer_and_close_a_silent_one)
     cm_ws_client_free(live);
     cm_ws_client_free(silent);
 }
+
+Test(gateway_ws, atomic_batches_on_an_atomic_connection)
+{
+    char path[2200], err[512];
+    snprintf(path, sizeof(path), "/events/ws?atomic=true&access_token=%s", token);
+    int status;
+    struct cm_ws_client *c = open_with(path, NULL, &status, err, sizeof(err));
+    cr_assert_not_null(c, "%d %s", status, err);
+    send_text(c, "[{\"type\":\"a\",\"source\":\"/atomic\"},{\"source\":\"/atomic\"}]");
+    json_t *ack = next_ack(c, 10000);
+    cr_assert_eq(json_integer_value(json_object_get(ack, "status")), 422, "nothing produced");
+    json_t *results = json_object_get(json_object_get(ack, "error"), "results");
+    cr_assert_eq(json_array_size(results), 2);
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(results, 0), "status")), 424);
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(results, 1), "status")), 400);
+    json_decref(ack);
+    send_text(c, "[{\"type\":\"a\",\"source\":\"/atomic\"},{\"type\":\"b\",\"source\":\"/atomic\"}]");
+    ack = next_ack(c, 10000);
+    cr_assert_eq(json_integer_value(json_object_get(ack, "status")), 202, "all valid: all produced");
+    json_decref(ack);
+    cm_ws_client_free(c);
+}
