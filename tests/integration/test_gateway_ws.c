@@ -7,6 +7,7 @@
 
 #include "../../services/gateway/gw_auth.h"
 #include "../../services/gateway/gw_ingest.h"
+#include "../../services/gateway/gw_ratelimit.h"
 #include "../../services/gateway/gw_route.h"
 #include "../../services/gateway/gw_ws.h"
 
@@ -35,6 +36,8 @@ static struct cm_swap *routes;
 static struct gw_ws *ws;
 static struct gw_ws *small; /* 2 connections at most, pings every 200 ms */
 static struct cm_metrics *small_reg;
+static struct gw_ingest *limited; /* the small server's: 2 events, then 429 */
+static struct gw_ratelimit *limiter;
 static struct cm_http_server *srv;
 static char topic[96];
 static char token[2048];
@@ -80,7 +83,11 @@ static void setup(void)
     cm_http_route(srv, "GET", "/events/ws", gw_ws_handle, ws);
     struct gw_ws_config sc = {1, 4096, 200, 2, 4};
     small_reg = cm_metrics_new("small_");
-    small = gw_ws_new(&sc, ingest, small_reg);
+    limiter = gw_ratelimit_new(0.01, 2); /* refills one token per 100 s: no timing in the test */
+    struct gw_ingest_config lc = {cm_kafka_mock_bootstraps(mock), routes, NULL, 2, 65536, 10,
+                                  limiter, NULL, "events:write", NULL};
+    limited = gw_ingest_new(&lc, auth, small_reg);
+    small = gw_ws_new(&sc, limited, small_reg);
     cm_http_route(srv, "GET", "/events/ws-small", gw_ws_handle, small);
     cr_assert_eq(cm_http_start(srv), 0);
     char *t = sign("events:write", (long long)time(NULL) + 600);
@@ -96,6 +103,8 @@ static void teardown(void)
     cm_http_free(srv);
     gw_ws_free(ws);
     gw_ws_free(small);
+    gw_ingest_free(limited);
+    gw_ratelimit_free(limiter);
     cm_metrics_free(small_reg);
     gw_ingest_free(ingest);
     cm_swap_free(routes);
@@ -461,5 +470,23 @@ Test(gateway_ws, atomic_batches_on_an_atomic_connection)
     ack = next_ack(c, 10000);
     cr_assert_eq(json_integer_value(json_object_get(ack, "status")), 202, "all valid: all produced");
     json_decref(ack);
+    cm_ws_client_free(c);
+}
+
+Test(gateway_ws, rate_limited_messages_are_acked_429_with_retry_after)
+{
+    int status;
+    struct cm_ws_client *c = open_small(&status);
+    cr_assert_not_null(c);
+    const int want[] = {202, 202, 429};
+    for (int i = 0; i < 3; i++) {
+        send_text(c, "{\"type\":\"t\",\"source\":\"/limited\"}");
+        json_t *ack = next_ack(c, 10000);
+        cr_assert_eq(json_integer_value(json_object_get(ack, "status")), want[i], "message %d", i);
+        if (want[i] == 429) {
+            cr_assert_gt(json_integer_value(json_object_get(ack, "retry_after")), 0);
+        }
+        json_decref(ack);
+    }
     cm_ws_client_free(c);
 }
