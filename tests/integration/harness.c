@@ -2,6 +2,7 @@
 #include "harness.h"
 
 #include "cm/kafka.h"
+#include "cm/kafka_mock.h"
 
 #include "cm/timeutil.h"
 #include "cm/uuid.h"
@@ -68,4 +69,15 @@ size_t it_curl_append(char *p, size_t size, size_t n, void *ud)
         buf[cur + k] = '\0';
     }
     return k;
+}
+
+struct cm_kafka_mock *it_dev_broker(const char *prefix, char *topic, size_t len)
+{
+    setenv("KAFKA_MESSAGE_TIMEOUT_MS", "1500", 1);
+    setenv("KAFKA_FETCH_WAIT_MAX_MS", "10", 1);
+    struct cm_kafka_mock *mock = cm_kafka_mock_new(1);
+    cr_assert_not_null(mock);
+    it_unique(topic, len, prefix);
+    cr_assert_eq(cm_kafka_mock_create_topic(mock, topic, 4), 0);
+    return mock;
 }

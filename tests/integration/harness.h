@@ -13,6 +13,10 @@ void it_unique(char *buf, size_t len, const char *prefix);
  * result. Tests wait with this, never with fixed sleeps. */
 int it_wait_until(int timeout_ms, int (*cond)(void *ud), void *ud);
 
+struct cm_kafka_mock;
+/* An in-process development broker with one topic named "<prefix>-..." (into topic) of 4
+ * partitions, and the producer settings gateway tests use (1.5 s delivery timeout). */
+struct cm_kafka_mock *it_dev_broker(const char *prefix, char *topic, size_t len);
 /* 1 when a record whose ce_id header is id arrives on topic at brokers within 30 s (read from
  * the beginning by a fresh consumer group). */
 int it_topic_has(const char *brokers, const char *topic, const char *id);

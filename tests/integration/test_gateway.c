@@ -47,12 +47,7 @@ static char token[2048];
 static void setup(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    setenv("KAFKA_MESSAGE_TIMEOUT_MS", "1500", 1);
-    setenv("KAFKA_FETCH_WAIT_MAX_MS", "10", 1);
-    mock = cm_kafka_mock_new(1);
-    cr_assert_not_null(mock);
-    it_unique(topic, sizeof(topic), "gw");
-    cr_assert_eq(cm_kafka_mock_create_topic(mock, topic, 4), 0);
+    mock = it_dev_broker("gw", topic, sizeof(topic));
     reg = cm_metrics_new("gateway_");
     struct gw_auth_config ac = {SECRET, NULL, NULL, 30, "tenant", NULL, NULL, 64};
     char aerr[128];

@@ -53,12 +53,7 @@ static char *sign(const char *scope, long long exp)
 static void setup(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    setenv("KAFKA_MESSAGE_TIMEOUT_MS", "1500", 1);
-    setenv("KAFKA_FETCH_WAIT_MAX_MS", "10", 1);
-    mock = cm_kafka_mock_new(1);
-    cr_assert_not_null(mock);
-    it_unique(topic, sizeof(topic), "gwws");
-    cr_assert_eq(cm_kafka_mock_create_topic(mock, topic, 4), 0);
+    mock = it_dev_broker("gwws", topic, sizeof(topic));
     reg = cm_metrics_new("gateway_");
     struct gw_auth_config ac = {SECRET, NULL, NULL, 0, "tenant", NULL, NULL, 64};
     char aerr[128];
