@@ -2,6 +2,7 @@
 #include "cm/envelope.h"
 
 #include "cm/err.h"
+#include "cm/jsonscan.h"
 #include "cm/jsonw.h"
 #include "cm/log.h"
 #include "cm/mem.h"
@@ -269,4 +270,309 @@ int64_t cm_envelope_time_ms(const json_t *ev, int64_t fallback)
         return ms;
     }
     return fallback;
+}
+
+/* ---- The fast lane (see envelope.h) ---- */
+
+#define TEXT_MAX_MEMBERS 32
+
+/* What the fast lane reads of one event's members. */
+struct attrs {
+    const struct cm_jscan_span *id, *type, *source, *subject, *time, *specversion, *traceparent,
+        *partitionkey, *data, *data_base64;
+    int has_tenant, has_receivedat, has_clientip;
+};
+
+static int span_is(const struct cm_jscan_span *s, const char *word)
+{
+    size_t n = strlen(word);
+    return s->len == n && memcmp(s->text, word, n) == 0;
+}
+
+/* A string the fast lane can read as it is: unescaped. */
+static int plain_string(const struct cm_jscan_span *v)
+{
+    return v->type == 's' && !v->escaped;
+}
+
+/* Text the fast lane may write between quotes as it is: printable ASCII without '"' or '\'. */
+static int plain_ascii(const char *s)
+{
+    for (; *s; s++) {
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f || *s == '"' || *s == '\\') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int ext_name_span_ok(const struct cm_jscan_span *k)
+{
+    if (k->len == 0 || k->len > CM_ENVELOPE_MAX_EXT_NAME) {
+        return 0;
+    }
+    for (size_t i = 0; i < k->len; i++) {
+        char c = k->text[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The checks of cm_envelope_validate on spans; 0 when the event passes them plainly. */
+static int read_attrs(const struct cm_jscan_member *m, size_t n, struct attrs *a)
+{
+    static const char *known[] = {"specversion", "id",         "source",          "type",
+                                  "subject",     "time",       "datacontenttype", "dataschema",
+                                  "data",        "data_base64"};
+    memset(a, 0, sizeof(*a));
+    for (size_t i = 0; i < n; i++) {
+        const struct cm_jscan_span *k = &m[i].key, *v = &m[i].value;
+        if (k->escaped) {
+            return -1;
+        }
+        size_t which = sizeof(known) / sizeof(known[0]);
+        for (size_t j = 0; j < sizeof(known) / sizeof(known[0]); j++) {
+            if (span_is(k, known[j])) {
+                which = j;
+                break;
+            }
+        }
+        if (which < sizeof(known) / sizeof(known[0])) {
+            if (which != 8 && !plain_string(v)) { /* all but data are strings */
+                return -1;
+            }
+            const struct cm_jscan_span **slot[] = {&a->specversion, &a->id,      &a->source,
+                                                   &a->type,        &a->subject, &a->time,
+                                                   NULL,            NULL,        &a->data,
+                                                   &a->data_base64};
+            if (slot[which]) {
+                *slot[which] = v;
+            }
+            continue;
+        }
+        if (!ext_name_span_ok(k) || !(v->type == 's' || v->type == 'n' || v->type == 't' ||
+                                      v->type == 'f')) {
+            return -1;
+        }
+        if (span_is(k, "traceparent")) {
+            a->traceparent = v;
+        } else if (span_is(k, "partitionkey")) {
+            if (v->type == 's' && v->escaped) {
+                return -1;
+            }
+            a->partitionkey = v;
+        } else if (span_is(k, "tenant")) {
+            a->has_tenant = 1;
+        } else if (span_is(k, "receivedat")) {
+            a->has_receivedat = 1;
+        } else if (span_is(k, "clientip")) {
+            a->has_clientip = 1;
+        }
+    }
+    if (!a->type || !a->type->len || !a->source || !a->source->len) {
+        return -1;
+    }
+    if (a->specversion && !span_is(a->specversion, "1.0")) {
+        return -1;
+    }
+    if (a->id && (a->id->len == 0 || a->id->len > CM_ENVELOPE_MAX_ID)) {
+        return -1;
+    }
+    if (a->time) {
+        char t[64];
+        int64_t ms;
+        if (a->time->len >= sizeof(t)) {
+            return -1;
+        }
+        memcpy(t, a->time->text, a->time->len);
+        t[a->time->len] = '\0';
+        if (cm_time_parse_rfc3339(t, &ms) != 0) {
+            return -1;
+        }
+    }
+    return a->data && a->data_base64 ? -1 : 0;
+}
+
+/* Output cursor over a buffer sized for everything written to it. */
+struct out {
+    char *p;
+};
+
+static void put(struct out *o, const char *s, size_t n)
+{
+    memcpy(o->p, s, n);
+    o->p += n;
+}
+
+static void put_str(struct out *o, const char *s)
+{
+    put(o, s, strlen(s));
+}
+
+/* ,"name":"value" (the comma unless first) with value written as it is. */
+static void put_member(struct out *o, int *first, const char *name, const char *value,
+                       size_t vlen)
+{
+    if (!*first) {
+        *o->p++ = ',';
+    }
+    *first = 0;
+    *o->p++ = '"';
+    put_str(o, name);
+    put(o, "\":\"", 3);
+    put(o, value, vlen);
+    *o->p++ = '"';
+}
+
+/* A NUL-terminated copy of n bytes at s, in the copies area. */
+static const char *put_copy(struct out *o, const char *s, size_t n)
+{
+    char *start = o->p;
+    put(o, s, n);
+    *o->p++ = '\0';
+    return start;
+}
+
+int cm_envelope_enrich_text(const struct cm_jscan_span *event,
+                            const struct cm_envelope_enrichment *e, struct cm_envelope_text *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct cm_jscan_member m[TEXT_MAX_MEMBERS];
+    size_t n, len = event->len;
+    struct attrs a;
+    if (event->type != 'o' || event->unsure ||
+        cm_jscan_members(event, m, TEXT_MAX_MEMBERS, &n) != 0 || read_attrs(m, n, &a) != 0 ||
+        (e->tenant && !plain_ascii(e->tenant)) || (e->clientip && !plain_ascii(e->clientip))) {
+        return CM_ENVELOPE_NEEDS_JANSSON;
+    }
+    size_t tenant_len = e->tenant ? strlen(e->tenant) : 0;
+    size_t clientip_len = e->clientip ? strlen(e->clientip) : 0;
+    /* the enriched text: the members (at most len bytes) and what is added or replaced */
+    size_t cap = len + 400 + tenant_len + clientip_len + 32 /* schemaid */;
+    /* then the copies: id, type, source, key, tenant, traceparent */
+    size_t copies = CM_ENVELOPE_MAX_ID + a.type->len + a.source->len + len + tenant_len + 56 + 6;
+    char *buf = cm_xmalloc(cap + copies);
+    struct out o = {buf};
+    char now[CM_RFC3339_LEN], id[CM_UUID_STR_LEN], tp[56];
+    cm_time_format_rfc3339(e->received_ms, now);
+    int tp_valid = 0;
+    if (a.traceparent && plain_string(a.traceparent) && a.traceparent->len == 55) {
+        memcpy(tp, a.traceparent->text, 55);
+        tp[55] = '\0';
+        tp_valid = cm_traceparent_valid(tp);
+    }
+    if (!tp_valid) {
+        new_traceparent(tp);
+    }
+    int first = 1;
+    size_t data_off = 0;
+    *o.p++ = '{';
+    for (size_t i = 0; i < n; i++) {
+        const struct cm_jscan_span *k = &m[i].key, *v = &m[i].value;
+        if (span_is(k, "tenant")) {
+            if (e->tenant) {
+                put_member(&o, &first, "tenant", e->tenant, tenant_len);
+            }
+        } else if (span_is(k, "receivedat")) {
+            put_member(&o, &first, "receivedat", now, strlen(now));
+        } else if (span_is(k, "clientip")) {
+            if (e->clientip) {
+                put_member(&o, &first, "clientip", e->clientip, clientip_len);
+            }
+        } else if (span_is(k, "schemaid")) {
+            continue; /* only the gateway's validation may set it */
+        } else if (v == a.traceparent && !tp_valid) {
+            put_member(&o, &first, "traceparent", tp, 55);
+        } else {
+            if (!first) {
+                *o.p++ = ',';
+            }
+            first = 0;
+            *o.p++ = '"';
+            put(&o, k->text, k->len);
+            put(&o, "\":", 2);
+            const char *vtext = v->type == 's' ? v->text - 1 : v->text; /* strings: quoted */
+            size_t vlen = v->type == 's' ? v->len + 2 : v->len;
+            if (v == a.data) {
+                data_off = (size_t)(o.p - buf);
+                out->datalen = vlen;
+            }
+            put(&o, vtext, vlen);
+        }
+    }
+    if (!a.specversion) {
+        put_member(&o, &first, "specversion", "1.0", 3);
+    }
+    if (!a.id) {
+        cm_uuid_v7_at(e->received_ms, id);
+        put_member(&o, &first, "id", id, strlen(id));
+    }
+    if (!a.time) {
+        put_member(&o, &first, "time", now, strlen(now));
+    }
+    if (e->tenant && !a.has_tenant) {
+        put_member(&o, &first, "tenant", e->tenant, tenant_len);
+    }
+    if (!a.has_receivedat) {
+        put_member(&o, &first, "receivedat", now, strlen(now));
+    }
+    if (e->clientip && !a.has_clientip) {
+        put_member(&o, &first, "clientip", e->clientip, clientip_len);
+    }
+    if (!a.traceparent) {
+        put_member(&o, &first, "traceparent", tp, 55);
+    }
+    *o.p++ = '}';
+    out->len = (size_t)(o.p - buf);
+    *o.p = '\0';
+    if (a.data) {
+        out->data = buf + data_off;
+    }
+    /* the copies, after the room left for schemaid */
+    o.p = buf + cap;
+    out->json = buf;
+    out->id = a.id ? put_copy(&o, a.id->text, a.id->len) : put_copy(&o, id, strlen(id));
+    out->type = put_copy(&o, a.type->text, a.type->len);
+    const char *source = put_copy(&o, a.source->text, a.source->len);
+    if (a.partitionkey && a.partitionkey->type == 's' && a.partitionkey->len) {
+        out->key = put_copy(&o, a.partitionkey->text, a.partitionkey->len);
+        out->keylen = a.partitionkey->len;
+    } else if (a.subject && a.subject->len) {
+        out->key = put_copy(&o, a.subject->text, a.subject->len);
+        out->keylen = a.subject->len;
+    } else {
+        out->key = out->id;
+        out->keylen = strlen(out->id);
+    }
+    size_t nh = 0;
+    out->header_names[nh] = "ce_id";
+    out->header_values[nh++] = out->id;
+    out->header_names[nh] = "ce_type";
+    out->header_values[nh++] = out->type;
+    out->header_names[nh] = "ce_source";
+    out->header_values[nh++] = source;
+    if (e->tenant && tenant_len) {
+        out->header_names[nh] = "ce_tenant";
+        out->header_values[nh++] = put_copy(&o, e->tenant, tenant_len);
+    }
+    out->header_names[nh] = "traceparent";
+    out->header_values[nh++] = put_copy(&o, tp, 55);
+    out->nheaders = nh;
+    return 0;
+}
+
+void cm_envelope_text_set_schemaid(struct cm_envelope_text *t, int schema_id)
+{
+    char tail[32];
+    int n = snprintf(tail, sizeof(tail), "%s\"schemaid\":%d}", t->len > 2 ? "," : "", schema_id);
+    memcpy(t->json + t->len - 1, tail, (size_t)n + 1);
+    t->len += (size_t)n - 1;
+}
+
+void cm_envelope_text_free(struct cm_envelope_text *t)
+{
+    free(t->json);
+    memset(t, 0, sizeof(*t));
 }

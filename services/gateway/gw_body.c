@@ -1,6 +1,7 @@
 /* gw_body: request body decoding and splitting into events (see gw_body.h). */
 #include "gw_body.h"
 
+#include "cm/jsonscan.h"
 #include "cm/mem.h"
 
 #include <stdio.h>
@@ -84,12 +85,45 @@ static int gunzip(const char *in, size_t len, size_t max, char **out, size_t *ou
     return 0;
 }
 
+static struct gw_item *add_item(struct gw_body *b)
+{
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 16;
+        b->items = cm_xrealloc(b->items, b->cap * sizeof(*b->items));
+    }
+    struct gw_item *it = &b->items[b->n++];
+    memset(it, 0, sizeof(*it));
+    return it;
+}
+
 static void add(struct gw_body *b, json_t *ev, const char *error)
 {
-    b->items = cm_xrealloc(b->items, (b->n + 1) * sizeof(*b->items));
-    b->items[b->n].event = ev;
-    b->items[b->n].parse_error = error ? cm_xstrdup(error) : NULL;
-    b->n++;
+    struct gw_item *it = add_item(b);
+    it->event = ev;
+    it->parse_error = error ? cm_xstrdup(error) : NULL;
+}
+
+static void add_text(struct gw_body *b, const char *text, size_t len)
+{
+    struct gw_item *it = add_item(b);
+    it->text = text;
+    it->len = len;
+}
+
+/* Adds a scanned value: an object as its text, anything else (or an object jsonscan is unsure
+ * of) parsed. 0, or -1 when jansson refuses it (the caller then parses the whole body). */
+static int add_scanned(struct gw_body *b, const struct cm_jscan_span *v)
+{
+    if (v->type == 'o' && !v->unsure) {
+        add_text(b, v->text, v->len);
+        return 0;
+    }
+    json_t *ev = json_loadb(v->text, v->len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, NULL);
+    if (!ev) {
+        return -1;
+    }
+    add(b, ev, NULL);
+    return 0;
 }
 
 void gw_body_clear(struct gw_body *b)
@@ -99,7 +133,40 @@ void gw_body_clear(struct gw_body *b)
         free(b->items[i].parse_error);
     }
     free(b->items);
+    free(b->decoded);
     memset(b, 0, sizeof(*b));
+}
+
+/* A JSON (not NDJSON) body through jsonscan: 0 when every event was taken, -1 when jansson has
+ * to read the body (an error to report, or something only jansson can decide). */
+static int scan_body(const char *body, size_t len, enum kind kind, size_t max_events,
+                     struct gw_body *out)
+{
+    size_t i = 0;
+    while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\n' || body[i] == '\r')) {
+        i++;
+    }
+    if (i < len && body[i] == '[') {
+        size_t n;
+        struct cm_jscan_span *elems = cm_xmalloc(max_events * sizeof(*elems));
+        int rc = cm_jscan_array(body, len, elems, max_events, &n);
+        if (rc == 0 && n > 0) {
+            out->cap = n;
+            out->items = cm_xmalloc(n * sizeof(*out->items));
+            for (size_t k = 0; k < n && rc == 0; k++) {
+                rc = add_scanned(out, &elems[k]);
+            }
+        }
+        free(elems);
+        return rc == 0 && n > 0 ? 0 : -1;
+    }
+    struct cm_jscan_span v;
+    if (kind == K_JSON && cm_jscan_document(body, len, &v) == 0 && v.type == 'o' && !v.unsure) {
+        out->single = 1;
+        add_text(out, v.text, v.len);
+        return 0;
+    }
+    return -1;
 }
 
 int gw_body_parse(const char *content_type, const char *content_encoding, const char *body,
@@ -130,6 +197,7 @@ int gw_body_parse(const char *content_type, const char *content_encoding, const 
             return rc;
         }
         body = decoded;
+        out->decoded = decoded;
     }
     int status = 0;
     json_error_t jerr;
@@ -148,6 +216,12 @@ int gw_body_parse(const char *content_type, const char *content_encoding, const 
                     status = 413;
                     break;
                 }
+                struct cm_jscan_span v;
+                if (cm_jscan_document(p, n, &v) == 0 && v.type == 'o' && !v.unsure) {
+                    add_text(out, v.text, v.len);
+                    p = line_end + 1;
+                    continue;
+                }
                 json_t *ev = json_loadb(p, n, JSON_REJECT_DUPLICATES, &jerr);
                 char err[200];
                 if (!ev) {
@@ -162,7 +236,10 @@ int gw_body_parse(const char *content_type, const char *content_encoding, const 
             snprintf(msg, msglen, "no events in the body");
             status = 400;
         }
-    } else {
+    } else if (scan_body(body, len, kind, max_events, out) != 0) {
+        out->decoded = NULL; /* keep it: the body */
+        gw_body_clear(out);
+        out->decoded = decoded;
         json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
         if (!doc) {
             snprintf(msg, msglen, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
@@ -188,7 +265,6 @@ int gw_body_parse(const char *content_type, const char *content_encoding, const 
         }
         json_decref(doc);
     }
-    free(decoded);
     if (status) {
         gw_body_clear(out);
     }

@@ -2,7 +2,11 @@
  * decoded with zlib under the size cap (a gzip bomb is a 413, not an allocation), then by
  * Content-Type one CloudEvent (application/json, application/cloudevents+json), a batch (a JSON
  * array, application/cloudevents-batch+json) or bulk NDJSON (application/x-ndjson, one event
- * per line; a bad line fails only its event). Pure function of its inputs; thread-safe. */
+ * per line; a bad line fails only its event). Events are checked with jsonscan first: one it
+ * accepts without doubt and that is an object is handed on as its text (the gateway's fast lane
+ * enriches it without parsing it); the rest is parsed with jansson, and any doubt sends the whole
+ * body through jansson, so what is refused and how is jansson's. Pure function of its inputs;
+ * thread-safe. */
 #ifndef GW_BODY_H
 #define GW_BODY_H
 
@@ -10,17 +14,21 @@
 #include <stddef.h>
 
 struct gw_item {
-    json_t *event;     /* owned; NULL when the item could not be parsed */
-    char *parse_error; /* owned; set when event is NULL */
+    json_t *event;     /* owned; NULL when the item could not be parsed or is text */
+    char *parse_error; /* owned; set when the item could not be parsed */
+    const char *text;  /* an object checked by jsonscan (event and parse_error NULL): its text, */
+    size_t len;        /* inside the request body or the body's decoded copy */
 };
 
 struct gw_body {
     struct gw_item *items;
-    size_t n;
+    size_t n, cap;
+    char *decoded; /* the gunzipped body, owned: items' text points into it */
     int single; /* one event sent as an object: answer {"id": ...}, not per-event results */
 };
 
-/* Returns 0 with *out filled (release with gw_body_clear), or the HTTP status to answer (400,
+/* Returns 0 with *out filled (release with gw_body_clear; the request body must outlive it), or
+ * the HTTP status to answer (400,
  * 413, 415) with a message. */
 int gw_body_parse(const char *content_type, const char *content_encoding, const char *body,
                   size_t len, size_t max_bytes, size_t max_events, struct gw_body *out, char *msg,

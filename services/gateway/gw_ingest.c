@@ -17,6 +17,7 @@
 #include "cm/envelope.h"
 #include "cm/err.h"
 #include "cm/http.h"
+#include "cm/jsonw.h"
 #include "cm/kafka.h"
 #include "cm/log.h"
 #include "cm/mem.h"
@@ -56,7 +57,10 @@ struct batch;
 /* One event of a request. status: 0 while in flight, else the HTTP status of its result. */
 struct item {
     struct batch *batch;
-    json_t *event;  /* owned until produced */
+    const char *text; /* the event as jsonscan found it (fast lane), in the request body */
+    size_t textlen;
+    struct cm_envelope_text out; /* fast lane: the enriched text, owned until produced */
+    json_t *event;  /* jansson lane: owned until produced */
     json_t *error;  /* {"error_code", "message", ...} for a refused event; owned */
     int status;
     atomic_int failed;
@@ -105,6 +109,7 @@ static void batch_free(struct batch *b)
 {
     for (size_t i = 0; i < b->n; i++) {
         json_decref(b->items[i].event);
+        cm_envelope_text_free(&b->items[i].out);
         json_decref(b->items[i].error);
         free(b->items[i].idem_key);
     }
@@ -141,10 +146,93 @@ static void send_answer(struct batch *b, int status, const json_t *body, long re
     if (!fn) {
         return;
     }
-    struct gw_answer a = {status, body, retry_after,
+    struct gw_answer a = {status,
+                          body,
+                          NULL,
+                          0,
+                          retry_after,
                           b->ratelimit_policy[0] ? b->ratelimit_policy : NULL,
                           b->ratelimit[0] ? b->ratelimit : NULL};
     fn(b->answer_ud, &a);
+}
+
+/* Sends an answer whose body is JSON text. */
+static void send_text_answer(struct batch *b, int status, const char *text, size_t len)
+{
+    gw_answer_fn fn = b->answer_fn;
+    b->answer_fn = NULL;
+    if (!fn) {
+        return;
+    }
+    struct gw_answer a = {status,
+                          NULL,
+                          text,
+                          len,
+                          0,
+                          b->ratelimit_policy[0] ? b->ratelimit_policy : NULL,
+                          b->ratelimit[0] ? b->ratelimit : NULL};
+    fn(b->answer_ud, &a);
+}
+
+/* A growing buffer for answers' text. */
+struct text {
+    char *p;
+    size_t len, cap;
+};
+
+static void text_put(struct text *t, const char *s, size_t n)
+{
+    if (t->len + n + 1 > t->cap) {
+        t->cap = (t->len + n + 1) * 2;
+        t->p = cm_xrealloc(t->p, t->cap);
+    }
+    memcpy(t->p + t->len, s, n);
+    t->len += n;
+    t->p[t->len] = '\0';
+}
+
+static void text_put_str(struct text *t, const char *s)
+{
+    text_put(t, s, strlen(s));
+}
+
+/* A number's decimal text (answers are written per event: no printf). */
+static void text_put_uint(struct text *t, size_t v)
+{
+    char digits[24];
+    size_t n = sizeof(digits);
+    do {
+        digits[--n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    text_put(t, digits + n, sizeof(digits) - n);
+}
+
+/* A JSON value's text. */
+static void text_put_json(struct text *t, const json_t *v)
+{
+    size_t n;
+    char *s = cm_json_dumps(v, &n);
+    text_put(t, s ? s : "null", s ? n : 4);
+    free(s);
+}
+
+/* An event id as a JSON string: as it is when nothing needs escaping (the usual case). */
+static void text_put_id(struct text *t, const char *id)
+{
+    const char *c = id;
+    while ((unsigned char)*c >= 0x20 && *c != '"' && *c != '\\') {
+        c++;
+    }
+    if (*c) {
+        json_t *s = json_string(id);
+        text_put_json(t, s);
+        json_decref(s);
+        return;
+    }
+    text_put(t, "\"", 1);
+    text_put(t, id, (size_t)(c - id));
+    text_put(t, "\"", 1);
 }
 
 /* The answer: {"id"} or the error for a single event; per-event results for a batch. */
@@ -153,40 +241,44 @@ static void answer(struct batch *b)
     if (!b->answer_fn) {
         return;
     }
+    struct text t = {0};
     if (b->single) {
         struct item *it = &b->items[0];
-        if (it->status == 202) {
-            json_t *body = json_object();
-            json_object_set_new(body, "id", json_string(it->id));
-            send_answer(b, 202, body, 0);
-            json_decref(body);
-        } else {
+        if (it->status != 202) {
             send_answer(b, it->status, it->error, it->status == 503 ? 1 : 0);
+            return;
         }
+        text_put_str(&t, "{\"id\":");
+        text_put_id(&t, it->id);
+        text_put(&t, "}", 1);
+        send_text_answer(b, 202, t.p, t.len);
+        free(t.p);
         return;
     }
-    json_t *results = json_array();
     int all = 1;
+    t.cap = 64 + b->n * 80;
+    t.p = cm_xmalloc(t.cap);
+    text_put_str(&t, "{\"results\":[");
     for (size_t i = 0; i < b->n; i++) {
         struct item *it = &b->items[i];
-        json_t *r = json_object();
-        /* one object per event: literal keys need no UTF-8 check (the id keeps its check: a
-         * repeat's id comes back from Redis) */
-        json_object_set_new_nocheck(r, "index", json_integer((json_int_t)i));
+        text_put_str(&t, i ? ",{\"index\":" : "{\"index\":");
+        text_put_uint(&t, i);
         if (it->id[0]) {
-            json_object_set_new_nocheck(r, "id", json_string(it->id));
+            text_put_str(&t, ",\"id\":");
+            text_put_id(&t, it->id);
         }
-        json_object_set_new_nocheck(r, "status", json_integer(it->status));
+        text_put_str(&t, ",\"status\":");
+        text_put_uint(&t, (size_t)it->status);
         if (it->error) {
-            json_object_set_nocheck(r, "error", it->error);
+            text_put_str(&t, ",\"error\":");
+            text_put_json(&t, it->error);
         }
-        json_array_append_new(results, r);
+        text_put(&t, "}", 1);
         all &= it->status == 202;
     }
-    json_t *body = json_object();
-    json_object_set_new(body, "results", results);
-    send_answer(b, all ? 202 : 207, body, 0);
-    json_decref(body);
+    text_put_str(&t, "]}");
+    send_text_answer(b, all ? 202 : 207, t.p, t.len);
+    free(t.p);
 }
 
 /* Drops one reference; the last one settles the results, answers and frees. */
@@ -308,40 +400,19 @@ int gw_ingest_saturated(const struct gw_ingest *g)
     return cm_kafka_producer_queue_len(g->producer) >= g->max_queue;
 }
 
-/* Envelope and schema checks, enrichment and routing of one event. On success leaves the event
- * enriched in it->event and its topics in *topics; else sets the item's refusal. */
-static size_t prepare(struct gw_ingest *g, const struct gw_routes *routes, struct item *it,
-                      const struct gw_principal *who, const char *clientip,
-                      const char *const **topics)
+/* Schema check of an enriched event (the jansson value of either lane); on success *schema_id
+ * is set (0: no schema), else the item's refusal. */
+static int check_schema(struct gw_ingest *g, struct item *it, const json_t *ev, const char *topic,
+                        int *schema_id)
 {
-    struct cm_envelope_error verr;
-    if (cm_envelope_validate(it->event, &verr) != 0) {
-        json_t *e = error_json(400, verr.message);
-        json_object_set_new(e, "field", json_string(verr.field));
-        refuse(it, 400, e, "envelope");
-        return 0;
-    }
-    struct cm_envelope_enrichment enr = {who->tenant[0] ? who->tenant : NULL,
-                                         clientip[0] ? clientip : NULL, cm_now_ms()};
-    cm_envelope_enrich(it->event, &enr);
-    snprintf(it->id, sizeof(it->id), "%s", json_string_value(json_object_get(it->event, "id")));
-    size_t route_errors = 0;
-    size_t n = gw_routes_select(routes, it->event, topics, &route_errors);
-    cm_counter_add(g->m_route_errors, route_errors);
-    if (!g->schemas) {
-        return n;
-    }
     json_t *errors = json_array();
-    int id = 0;
     char subject[300], msg[400];
-    enum gw_check r = gw_schemas_check(g->schemas, it->event, (*topics)[0], &id, errors, subject,
+    *schema_id = 0;
+    enum gw_check r = gw_schemas_check(g->schemas, ev, topic, schema_id, errors, subject,
                                        sizeof(subject));
-    if (r == GW_CHECK_VALID) {
-        json_object_set_new(it->event, "schemaid", json_integer(id));
-    }
     if (r == GW_CHECK_VALID || r == GW_CHECK_NO_SCHEMA) {
         json_decref(errors);
-        return n;
+        return 0;
     }
     if (r == GW_CHECK_INVALID) {
         snprintf(msg, sizeof(msg), "data does not match the schema registered for subject '%s'",
@@ -356,7 +427,75 @@ static size_t prepare(struct gw_ingest *g, const struct gw_routes *routes, struc
         json_decref(errors);
         refuse(it, 422, error_json(422, msg), "unknown_type");
     }
+    return -1;
+}
+
+/* The fast lane: the event's text enriched by splicing (no jansson values unless routes or
+ * schemas read the event). Returns 1 when the event needs the jansson lane instead. */
+static int prepare_text(struct gw_ingest *g, const struct gw_routes *routes, struct item *it,
+                        const struct cm_envelope_enrichment *enr, const char *const **topics,
+                        size_t *ntopics)
+{
+    struct cm_jscan_span ev_text = {it->text, it->textlen, 'o', 0, 0, 0}; /* scanned by gw_body */
+    if (cm_envelope_enrich_text(&ev_text, enr, &it->out) != 0) {
+        return 1;
+    }
+    size_t idlen = strlen(it->out.id); /* at most CM_ENVELOPE_MAX_ID */
+    memcpy(it->id, it->out.id, idlen + 1);
+    json_t *ev = NULL; /* the enriched event, read by route expressions and schema checks */
+    if (gw_routes_read_events(routes) || g->schemas) {
+        ev = json_loadb(it->out.json, it->out.len, 0, NULL);
+    }
+    size_t route_errors = 0;
+    *ntopics = gw_routes_select(routes, ev, topics, &route_errors);
+    cm_counter_add(g->m_route_errors, route_errors);
+    int schema_id = 0;
+    if (g->schemas && check_schema(g, it, ev, (*topics)[0], &schema_id) != 0) {
+        *ntopics = 0;
+    } else if (schema_id) {
+        cm_envelope_text_set_schemaid(&it->out, schema_id);
+    }
+    json_decref(ev);
     return 0;
+}
+
+/* Envelope and schema checks, enrichment and routing of one event. On success leaves the event
+ * enriched in it->out (fast lane) or it->event and its topics in *topics; else sets the item's
+ * refusal. */
+static size_t prepare(struct gw_ingest *g, const struct gw_routes *routes, struct item *it,
+                      const struct gw_principal *who, const char *clientip,
+                      const char *const **topics)
+{
+    struct cm_envelope_enrichment enr = {who->tenant[0] ? who->tenant : NULL,
+                                         clientip[0] ? clientip : NULL, cm_now_ms()};
+    if (it->text) {
+        size_t n;
+        if (prepare_text(g, routes, it, &enr, topics, &n) == 0) {
+            return n;
+        }
+        /* jsonscan accepted the text without doubt: jansson reads it */
+        it->event = json_loadb(it->text, it->textlen, JSON_REJECT_DUPLICATES, NULL);
+    }
+    struct cm_envelope_error verr;
+    if (cm_envelope_validate(it->event, &verr) != 0) {
+        json_t *e = error_json(400, verr.message);
+        json_object_set_new(e, "field", json_string(verr.field));
+        refuse(it, 400, e, "envelope");
+        return 0;
+    }
+    cm_envelope_enrich(it->event, &enr);
+    snprintf(it->id, sizeof(it->id), "%s", json_string_value(json_object_get(it->event, "id")));
+    size_t route_errors = 0;
+    size_t n = gw_routes_select(routes, it->event, topics, &route_errors);
+    cm_counter_add(g->m_route_errors, route_errors);
+    int schema_id = 0;
+    if (g->schemas && check_schema(g, it, it->event, (*topics)[0], &schema_id) != 0) {
+        return 0;
+    }
+    if (schema_id) {
+        json_object_set_new(it->event, "schemaid", json_integer(schema_id));
+    }
+    return n;
 }
 
 /* The idempotency key of an event (the Idempotency-Key header and its index, else the client's
@@ -434,14 +573,23 @@ static void claim_keys(struct gw_ingest *g, struct batch *b, const struct gw_pri
 static void produce(struct gw_ingest *g, struct item *it, const char *const *topics, size_t n)
 {
     char local[8192]; /* most events fit: no allocation (the producer copies the value) */
-    size_t vlen = cm_envelope_serialize_into(it->event, local, sizeof(local));
-    char *value = vlen <= sizeof(local) ? local : cm_envelope_serialize(it->event);
-    const char *key = cm_envelope_key(it->event);
-    const char *names[5], *values[5];
-    size_t nh = cm_envelope_headers(it->event, names, values);
+    char *value = it->out.json;
+    size_t vlen = it->out.len, keylen = it->out.keylen, nh = it->out.nheaders;
+    const char *key = it->out.key;
+    const char *const *names = it->out.header_names, *const *values = it->out.header_values;
+    const char *jnames[5], *jvalues[5];
+    if (!value) { /* the jansson lane */
+        vlen = cm_envelope_serialize_into(it->event, local, sizeof(local));
+        value = vlen <= sizeof(local) ? local : cm_envelope_serialize(it->event);
+        key = cm_envelope_key(it->event);
+        keylen = strlen(key);
+        nh = cm_envelope_headers(it->event, jnames, jvalues);
+        names = jnames;
+        values = jvalues;
+    }
     atomic_fetch_add(&it->batch->remaining, (int)n);
     for (size_t i = 0; i < n; i++) {
-        int rc = cm_kafka_produce(g->producer, topics[i], key, strlen(key), value, vlen, names,
+        int rc = cm_kafka_produce(g->producer, topics[i], key, keylen, value, vlen, names,
                                   values, nh, it);
         if (rc != 0) {
             CM_LOG_WARN("produce_failed", "event %s to %s: %s", it->id, topics[i],
@@ -452,7 +600,7 @@ static void produce(struct gw_ingest *g, struct item *it, const char *const *top
             atomic_fetch_sub(&it->batch->remaining, 1);
         }
     }
-    if (value != local) {
+    if (value != local && value != it->out.json) {
         free(value);
     }
 }
@@ -542,7 +690,14 @@ void gw_ingest_submit(struct gw_ingest *g, const struct gw_submission *s, gw_ans
         atomic_init(&it->maybe, 0);
         it->event = body.items[i].event;
         body.items[i].event = NULL;
-        if (!it->event) {
+        it->text = body.items[i].text;
+        it->textlen = body.items[i].len;
+        if (it->text && g->idem) {
+            /* idempotency keys hash the parsed event: the jansson lane */
+            it->event = json_loadb(it->text, it->textlen, JSON_REJECT_DUPLICATES, NULL);
+            it->text = NULL;
+        }
+        if (!it->event && !it->text) {
             refuse(it, 400, error_json(400, body.items[i].parse_error), "json");
         }
     }
@@ -597,6 +752,8 @@ void gw_ingest_submit(struct gw_ingest *g, const struct gw_submission *s, gw_ans
     for (size_t i = 0; i < b->n; i++) {
         json_decref(b->items[i].event);
         b->items[i].event = NULL;
+        cm_envelope_text_free(&b->items[i].out);
+        b->items[i].text = NULL;
     }
     free(topic_sets);
     free(ntopics);
@@ -618,7 +775,11 @@ static void http_answer(void *ud, const struct gw_answer *a)
         snprintf(retry, sizeof(retry), "%ld", a->retry_after);
         cm_http_add_header(req, "Retry-After", retry);
     }
-    cm_http_respond_json(req, a->status, json_incref((json_t *)a->body));
+    if (a->body) {
+        cm_http_respond_json(req, a->status, json_incref((json_t *)a->body));
+    } else {
+        cm_http_respond(req, a->status, "application/json", a->text, a->len);
+    }
 }
 
 void gw_ingest_handle(struct cm_http_req *req, void *ud)

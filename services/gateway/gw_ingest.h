@@ -61,10 +61,13 @@ struct gw_submission {
 };
 
 /* The answer to a submission: HTTP status and JSON body (borrowed during the callback), with
- * what an HTTP response carries as headers. */
+ * what an HTTP response carries as headers. Accepted events' answers come as text (written
+ * directly, the hot path), refusals as jansson values. */
 struct gw_answer {
     int status;
-    const json_t *body;
+    const json_t *body; /* NULL when the body is given as text: */
+    const char *text;   /* the body's JSON text, an object */
+    size_t len;
     long retry_after;               /* seconds; 0 = none */
     const char *ratelimit_policy;   /* NULL when no rate limit applies */
     const char *ratelimit;

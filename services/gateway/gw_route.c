@@ -177,6 +177,11 @@ struct gw_routes *gw_routes_load_file(const char *path, const char *default_topi
     return r;
 }
 
+int gw_routes_read_events(const struct gw_routes *r)
+{
+    return r->n > 0;
+}
+
 size_t gw_routes_select(const struct gw_routes *r, const json_t *ev, const char *const **topics,
                         size_t *errors)
 {

@@ -31,6 +31,10 @@ void gw_routes_release(void *routes);
 /* The routing document the table was built from (borrowed; default topics filled in). */
 const json_t *gw_routes_document(const struct gw_routes *r);
 
+/* 1 when the table has route expressions (gw_routes_select reads the event); 0 when every event
+ * goes to the default topics (ev may then be NULL). */
+int gw_routes_read_events(const struct gw_routes *r);
+
 /* Sets *topics (borrowed from the table) and returns how many. *errors (may be NULL) is increased
  * by the number of route expressions that failed to evaluate. */
 size_t gw_routes_select(const struct gw_routes *r, const json_t *ev, const char *const **topics,

@@ -46,9 +46,20 @@ struct pending_ack {
     uint64_t seq;
 };
 
-static void on_answer(void *ud, const struct gw_answer *a)
+/* The ack of an answer: {"seq", "status", then the answer's members} when it is accepted
+ * events' results, {"seq", "status", "error", "retry_after"} for a refusal. Caller frees. */
+static char *ack_text(const struct gw_answer *a, uint64_t seq, size_t *len)
 {
-    struct pending_ack *p = ud;
+    if (!a->body) {
+        char head[64];
+        int n = snprintf(head, sizeof(head), "{\"seq\":%llu,\"status\":%d%s",
+                         (unsigned long long)seq, a->status, a->len > 2 ? "," : "");
+        char *text = cm_xmalloc((size_t)n + a->len);
+        memcpy(text, head, (size_t)n);
+        memcpy(text + n, a->text + 1, a->len - 1); /* without its opening brace */
+        *len = (size_t)n + a->len - 1;
+        return text;
+    }
     json_t *ack;
     if (a->status >= 200 && a->status < 300) {
         ack = json_copy((json_t *)a->body); /* shallow: the results are shared, not changed */
@@ -59,12 +70,20 @@ static void on_answer(void *ud, const struct gw_answer *a)
             json_object_set_new(ack, "retry_after", json_integer(a->retry_after));
         }
     }
-    json_object_set_new(ack, "seq", json_integer((json_int_t)p->seq));
+    json_object_set_new(ack, "seq", json_integer((json_int_t)seq));
     json_object_set_new(ack, "status", json_integer(a->status));
-    char *text = cm_json_dumps(ack, NULL);
+    char *text = cm_json_dumps(ack, len);
     json_decref(ack);
+    return text;
+}
+
+static void on_answer(void *ud, const struct gw_answer *a)
+{
+    struct pending_ack *p = ud;
+    size_t len;
+    char *text = ack_text(a, p->seq, &len);
     if (text) {
-        cm_ws_send_text(p->conn, text, strlen(text));
+        cm_ws_send_text(p->conn, text, len);
         free(text);
     }
     atomic_fetch_sub(&p->s->unacked, 1);

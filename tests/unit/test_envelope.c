@@ -1,5 +1,6 @@
 /* Unit tests for common/envelope: CloudEvents validation (a table of good and hostile events),
- * enrichment, Kafka key and headers, traceparent. */
+ * enrichment, Kafka key and headers, traceparent, and the fast lane (enrichment spliced into the
+ * text) against the jansson lane. */
 #include "cm/envelope.h"
 #include "cm/uuid.h"
 
@@ -175,4 +176,100 @@ Test(envelope, serialize_round_trip)
     free(text);
     json_decref(back);
     json_decref(ev);
+}
+
+/* ---- the fast lane ---- */
+
+static int enrich_text(const char *text, const struct cm_envelope_enrichment *e,
+                       struct cm_envelope_text *out)
+{
+    struct cm_jscan_span v;
+    cr_assert_eq(cm_jscan_document(text, strlen(text), &v), 0, "%s", text);
+    return cm_envelope_enrich_text(&v, e, out);
+}
+
+Test(envelope, fast_lane_splices_what_enrich_sets)
+{
+    struct cm_envelope_enrichment e = {"acme", "10.0.0.9", 1767225600123};
+    const char *in = "{ \"type\" : \"order.paid\", \"source\":\"/shop\", \"subject\":\"o-1\","
+                     " \"tenant\":\"spoofed\", \"schemaid\":9, \"receivedat\":1,"
+                     " \"data\" : {\"total\": 12.5, \"items\": [ 1, 2 ] } }";
+    struct cm_envelope_text t;
+    cr_assert_eq(enrich_text(in, &e, &t), 0);
+    cr_assert_eq(strlen(t.json), t.len);
+    json_t *got = parse(t.json);
+    json_t *want = parse(in);
+    cm_envelope_enrich(want, &e);
+    /* the random parts come from the fast lane */
+    json_object_set(want, "id", json_object_get(got, "id"));
+    json_object_set(want, "traceparent", json_object_get(got, "traceparent"));
+    cr_assert(json_equal(got, want), "%s", t.json);
+    cr_assert_str_eq(json_string_value(json_object_get(got, "tenant")), "acme");
+    cr_assert_null(json_object_get(got, "schemaid"));
+    cr_assert_eq(strlen(t.id), 36);
+    cr_assert_str_eq(t.type, "order.paid");
+    cr_assert_eq(t.keylen, 3);
+    cr_assert_eq(memcmp(t.key, "o-1", 3), 0);
+    cr_assert_eq(t.nheaders, 5);
+    cr_assert_str_eq(t.header_names[3], "ce_tenant");
+    cr_assert_str_eq(t.header_values[3], "acme");
+    cr_assert(cm_traceparent_valid(t.header_values[4]));
+    cr_assert_eq(t.datalen, strlen("{\"total\": 12.5, \"items\": [ 1, 2 ] }"));
+    cr_assert_eq(memcmp(t.data, "{\"total\"", 8), 0);
+    cm_envelope_text_set_schemaid(&t, 17);
+    json_decref(got);
+    got = parse(t.json);
+    cr_assert_eq(json_integer_value(json_object_get(got, "schemaid")), 17);
+    json_decref(got);
+    json_decref(want);
+    cm_envelope_text_free(&t);
+}
+
+Test(envelope, fast_lane_keeps_client_values)
+{
+    struct cm_envelope_enrichment e = {NULL, NULL, 1767225600123};
+    const char *in = "{\"specversion\":\"1.0\",\"id\":\"c-1\",\"type\":\"t\",\"source\":\"s\","
+                     "\"time\":\"2026-01-02T03:04:05Z\",\"partitionkey\":\"pk\",\"tenant\":\"x\","
+                     "\"clientip\":\"1.2.3.4\",\"traceparent\":"
+                     "\"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\",\"data\":\"s\"}";
+    struct cm_envelope_text t;
+    cr_assert_eq(enrich_text(in, &e, &t), 0);
+    cr_assert_str_eq(t.json,
+                     "{\"specversion\":\"1.0\",\"id\":\"c-1\",\"type\":\"t\",\"source\":\"s\","
+                     "\"time\":\"2026-01-02T03:04:05Z\",\"partitionkey\":\"pk\",\"traceparent\":"
+                     "\"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\",\"data\":\"s\","
+                     "\"receivedat\":\"2026-01-01T00:00:00.123Z\"}");
+    cr_assert_str_eq(t.id, "c-1");
+    cr_assert_str_eq(t.key, "pk");
+    cr_assert_eq(t.nheaders, 4, "no tenant header without a tenant");
+    cr_assert_eq(t.datalen, 3);
+    cr_assert_eq(memcmp(t.data, "\"s\"", 3), 0);
+    cm_envelope_text_free(&t);
+}
+
+Test(envelope, fast_lane_leaves_the_rest_to_jansson)
+{
+    struct cm_envelope_enrichment e = {"acme", NULL, 1767225600123};
+    const char *rest[] = {
+        "[1]",                                                         /* not an object */
+        "{\"source\":\"s\"}",                                          /* invalid: no type */
+        "{\"type\":\"\",\"source\":\"s\"}",                              /* empty type */
+        "{\"type\":\"t\",\"source\":\"s\",\"specversion\":\"0.3\"}",       /* wrong version */
+        "{\"type\":\"t\",\"source\":\"s\",\"time\":\"yesterday\"}",        /* bad time */
+        "{\"type\":\"t\",\"source\":\"s\",\"Ext\":1}",                     /* bad extension */
+        "{\"type\":\"t\",\"source\":\"s\",\"ext\":{}}",                    /* non-scalar extension */
+        "{\"type\":\"t\",\"source\":\"s\",\"data\":1,\"data_base64\":\"AA\"}",
+        "{\"type\":\"t\\u0041\",\"source\":\"s\"}", /* an escaped attribute: jansson unescapes */
+        "{\"type\":\"t\",\"source\":\"s\",\"subject\":5}",
+    };
+    for (size_t i = 0; i < sizeof(rest) / sizeof(rest[0]); i++) {
+        struct cm_envelope_text t;
+        cr_assert_eq(enrich_text(rest[i], &e, &t), CM_ENVELOPE_NEEDS_JANSSON, "%s", rest[i]);
+        cr_assert_null(t.json);
+    }
+    /* a tenant that would need escaping */
+    struct cm_envelope_enrichment q = {"a\"b", NULL, 1};
+    struct cm_envelope_text t;
+    cr_assert_eq(enrich_text("{\"type\":\"t\",\"source\":\"s\"}", &q, &t),
+                 CM_ENVELOPE_NEEDS_JANSSON);
 }

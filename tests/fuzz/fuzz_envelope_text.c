@@ -1,0 +1,98 @@
+/* fuzz_envelope_text: differential libFuzzer target for the envelope's fast lane
+ * (cm_envelope_enrich_text) against the jansson lane (json_loadb, cm_envelope_validate,
+ * cm_envelope_enrich): whatever the fast lane enriches, jansson must find valid, and the fast
+ * lane's text must read to the jansson lane's event, members in the same order, with the same
+ * Kafka key, headers and data; generated ids and traceparents are random, so they are compared
+ * by format and then taken from the fast lane. The first input byte picks the enrichment. */
+#include "cm/envelope.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void must(int ok)
+{
+    if (!ok) {
+        abort();
+    }
+}
+
+/* Same keys in the same order, equal values. */
+static void same_event(const json_t *a, const json_t *b)
+{
+    must(json_equal(a, b));
+    void *ia = json_object_iter((json_t *)a), *ib = json_object_iter((json_t *)b);
+    while (ia && ib) {
+        must(strcmp(json_object_iter_key(ia), json_object_iter_key(ib)) == 0);
+        ia = json_object_iter_next((json_t *)a, ia);
+        ib = json_object_iter_next((json_t *)b, ib);
+    }
+    must(!ia && !ib);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1) {
+        return 0;
+    }
+    static const char *tenants[] = {NULL, "acme", "t\"q", "\xc3\xa9t\xc3\xa9"};
+    struct cm_envelope_enrichment e = {tenants[data[0] & 3], (data[0] & 4) ? "10.1.2.3" : NULL,
+                                       1700000000123};
+    const char *text = (const char *)data + 1;
+    size--;
+    struct cm_envelope_text t;
+    struct cm_jscan_span ev;
+    if (cm_jscan_document(text, size, &ev) != 0 || cm_envelope_enrich_text(&ev, &e, &t) != 0) {
+        return 0; /* the jansson lane takes it: always allowed */
+    }
+    json_t *want = json_loadb(text, size, JSON_REJECT_DUPLICATES, NULL);
+    must(want && cm_envelope_validate(want, NULL) == 0);
+    int had_id = json_object_get(want, "id") != NULL;
+    const char *tp0 = json_string_value(json_object_get(want, "traceparent"));
+    int had_tp = tp0 && cm_traceparent_valid(tp0);
+    cm_envelope_enrich(want, &e);
+    json_t *got = json_loadb(t.json, t.len, JSON_REJECT_DUPLICATES, NULL);
+    must(got != NULL);
+    /* random parts: well formed, then the fast lane's */
+    const char *gid = json_string_value(json_object_get(got, "id"));
+    const char *gtp = json_string_value(json_object_get(got, "traceparent"));
+    must(gid && gtp && cm_traceparent_valid(gtp) && strcmp(gid, t.id) == 0);
+    if (!had_id) {
+        must(strlen(gid) == 36);
+        json_object_set_new(want, "id", json_string(gid));
+    }
+    if (!had_tp) {
+        json_object_set_new(want, "traceparent", json_string(gtp));
+    }
+    same_event(got, want);
+    /* key, headers and data, as the jansson lane derives them from the same event */
+    const char *key = cm_envelope_key(got);
+    must(key && strlen(key) == t.keylen && memcmp(key, t.key, t.keylen) == 0);
+    const char *names[5], *values[5];
+    size_t nh = cm_envelope_headers(got, names, values);
+    must(nh == t.nheaders);
+    for (size_t i = 0; i < nh; i++) {
+        must(strcmp(names[i], t.header_names[i]) == 0 && strcmp(values[i], t.header_values[i]) == 0);
+    }
+    must(strcmp(t.type, json_string_value(json_object_get(got, "type"))) == 0);
+    const json_t *gdata = json_object_get(got, "data");
+    must(!gdata == !t.data);
+    if (t.data) {
+        json_t *d = json_loadb(t.data, t.datalen, JSON_DECODE_ANY, NULL);
+        must(d && json_equal(d, gdata));
+        json_decref(d);
+    }
+    /* schemaid goes last */
+    cm_envelope_text_set_schemaid(&t, 42);
+    json_object_set_new(want, "schemaid", json_integer(42));
+    json_decref(got);
+    got = json_loadb(t.json, t.len, JSON_REJECT_DUPLICATES, NULL);
+    must(got && strlen(t.json) == t.len);
+    same_event(got, want);
+    json_decref(got);
+    json_decref(want);
+    cm_envelope_text_free(&t);
+    return 0;
+}
