@@ -283,9 +283,9 @@ struct attrs {
     int has_tenant, has_receivedat, has_clientip;
 };
 
-static int span_is(const struct cm_jscan_span *s, const char *word)
+static inline int span_is(const struct cm_jscan_span *s, const char *word)
 {
-    size_t n = strlen(word);
+    size_t n = strlen(word); /* of a literal: folded by the compiler */
     return s->len == n && memcmp(s->text, word, n) == 0;
 }
 
@@ -320,35 +320,48 @@ static int ext_name_span_ok(const struct cm_jscan_span *k)
     return 1;
 }
 
+/* The slot of a context attribute the fast lane reads, by name; NULL for other names. */
+static const struct cm_jscan_span **known_attr(struct attrs *a, const struct cm_jscan_span *k)
+{
+    switch (k->len) { /* by length first: this runs for every member of every event */
+    case 2:
+        return span_is(k, "id") ? &a->id : NULL;
+    case 4:
+        return span_is(k, "type") ? &a->type : span_is(k, "time") ? &a->time
+                                              : span_is(k, "data") ? &a->data : NULL;
+    case 6:
+        return span_is(k, "source") ? &a->source : NULL;
+    case 7:
+        return span_is(k, "subject") ? &a->subject : NULL;
+    case 11:
+        return span_is(k, "specversion") ? &a->specversion
+               : span_is(k, "data_base64") ? &a->data_base64
+                                           : NULL;
+    default:
+        return NULL;
+    }
+}
+
 /* The checks of cm_envelope_validate on spans; 0 when the event passes them plainly. */
 static int read_attrs(const struct cm_jscan_member *m, size_t n, struct attrs *a)
 {
-    static const char *known[] = {"specversion", "id",         "source",          "type",
-                                  "subject",     "time",       "datacontenttype", "dataschema",
-                                  "data",        "data_base64"};
     memset(a, 0, sizeof(*a));
     for (size_t i = 0; i < n; i++) {
         const struct cm_jscan_span *k = &m[i].key, *v = &m[i].value;
         if (k->escaped) {
             return -1;
         }
-        size_t which = sizeof(known) / sizeof(known[0]);
-        for (size_t j = 0; j < sizeof(known) / sizeof(known[0]); j++) {
-            if (span_is(k, known[j])) {
-                which = j;
-                break;
-            }
-        }
-        if (which < sizeof(known) / sizeof(known[0])) {
-            if (which != 8 && !plain_string(v)) { /* all but data are strings */
+        const struct cm_jscan_span **known = known_attr(a, k);
+        if (known) {
+            if (known != &a->data && !plain_string(v)) { /* all but data are strings */
                 return -1;
             }
-            const struct cm_jscan_span **slot[] = {&a->specversion, &a->id,      &a->source,
-                                                   &a->type,        &a->subject, &a->time,
-                                                   NULL,            NULL,        &a->data,
-                                                   &a->data_base64};
-            if (slot[which]) {
-                *slot[which] = v;
+            *known = v;
+            continue;
+        }
+        if (span_is(k, "datacontenttype") || span_is(k, "dataschema")) {
+            if (!plain_string(v)) {
+                return -1;
             }
             continue;
         }

@@ -520,7 +520,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         *con_cls = req;
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         unsigned long long announced = cl ? strtoull(cl, NULL, 10) : 0;
-        if (announced > srv->opt.max_body) {
+        if (announced > 0 && announced <= srv->opt.max_body) {
+            req->body_cap = (size_t)announced + 1; /* the whole body at once: no regrowing */
+            req->body = cm_xmalloc(req->body_cap);
+            req->body[0] = '\0';
+        } else if (announced > srv->opt.max_body) {
             req->too_big = 1;
             /* Answer before the body when the client waits for "100 Continue" or the body is
              * huge; otherwise read and drop it, so the client is not reset mid-upload and does

@@ -400,16 +400,28 @@ int gw_ingest_saturated(const struct gw_ingest *g)
     return cm_kafka_producer_queue_len(g->producer) >= g->max_queue;
 }
 
-/* Schema check of an enriched event (the jansson value of either lane); on success *schema_id
- * is set (0: no schema), else the item's refusal. */
-static int check_schema(struct gw_ingest *g, struct item *it, const json_t *ev, const char *topic,
-                        int *schema_id)
+/* Schema check of an event's data: the jansson value (jansson lane) or the JSON text (fast lane,
+ * parsed only when the subject has a schema; NULL: no data). On success *schema_id is set (0: no
+ * schema), else the item's refusal. */
+static int check_schema(struct gw_ingest *g, struct item *it, const char *type, const json_t *data,
+                        const char *data_text, size_t data_len, const char *topic, int *schema_id)
 {
-    json_t *errors = json_array();
     char subject[300], msg[400];
+    enum gw_check r;
     *schema_id = 0;
-    enum gw_check r = gw_schemas_check(g->schemas, ev, topic, schema_id, errors, subject,
-                                       sizeof(subject));
+    const struct gw_schema *schema =
+        gw_schemas_find(g->schemas, type, topic, subject, sizeof(subject), &r);
+    json_t *errors = json_array();
+    if (schema) {
+        json_t *parsed = NULL;
+        if (data_text) {
+            parsed = json_loadb(data_text, data_len, JSON_DECODE_ANY, NULL);
+            data = parsed;
+        }
+        r = gw_schema_validate(schema, data, schema_id, errors);
+        json_decref(parsed);
+        gw_schema_release(schema);
+    }
     if (r == GW_CHECK_VALID || r == GW_CHECK_NO_SCHEMA) {
         json_decref(errors);
         return 0;
@@ -430,8 +442,8 @@ static int check_schema(struct gw_ingest *g, struct item *it, const json_t *ev, 
     return -1;
 }
 
-/* The fast lane: the event's text enriched by splicing (no jansson values unless routes or
- * schemas read the event). Returns 1 when the event needs the jansson lane instead. */
+/* The fast lane: the event's text enriched by splicing (jansson values only for route
+ * expressions, and of the data for a registered schema). Returns 1 when the event needs the jansson lane instead. */
 static int prepare_text(struct gw_ingest *g, const struct gw_routes *routes, struct item *it,
                         const struct cm_envelope_enrichment *enr, const char *const **topics,
                         size_t *ntopics)
@@ -442,20 +454,21 @@ static int prepare_text(struct gw_ingest *g, const struct gw_routes *routes, str
     }
     size_t idlen = strlen(it->out.id); /* at most CM_ENVELOPE_MAX_ID */
     memcpy(it->id, it->out.id, idlen + 1);
-    json_t *ev = NULL; /* the enriched event, read by route expressions and schema checks */
-    if (gw_routes_read_events(routes) || g->schemas) {
+    json_t *ev = NULL; /* the enriched event, for route expressions */
+    if (gw_routes_read_events(routes)) {
         ev = json_loadb(it->out.json, it->out.len, 0, NULL);
     }
     size_t route_errors = 0;
     *ntopics = gw_routes_select(routes, ev, topics, &route_errors);
     cm_counter_add(g->m_route_errors, route_errors);
+    json_decref(ev);
     int schema_id = 0;
-    if (g->schemas && check_schema(g, it, ev, (*topics)[0], &schema_id) != 0) {
+    if (g->schemas && check_schema(g, it, it->out.type, NULL, it->out.data, it->out.datalen,
+                                   (*topics)[0], &schema_id) != 0) {
         *ntopics = 0;
     } else if (schema_id) {
         cm_envelope_text_set_schemaid(&it->out, schema_id);
     }
-    json_decref(ev);
     return 0;
 }
 
@@ -463,14 +476,11 @@ static int prepare_text(struct gw_ingest *g, const struct gw_routes *routes, str
  * enriched in it->out (fast lane) or it->event and its topics in *topics; else sets the item's
  * refusal. */
 static size_t prepare(struct gw_ingest *g, const struct gw_routes *routes, struct item *it,
-                      const struct gw_principal *who, const char *clientip,
-                      const char *const **topics)
+                      const struct cm_envelope_enrichment *enr, const char *const **topics)
 {
-    struct cm_envelope_enrichment enr = {who->tenant[0] ? who->tenant : NULL,
-                                         clientip[0] ? clientip : NULL, cm_now_ms()};
     if (it->text) {
         size_t n;
-        if (prepare_text(g, routes, it, &enr, topics, &n) == 0) {
+        if (prepare_text(g, routes, it, enr, topics, &n) == 0) {
             return n;
         }
         /* jsonscan accepted the text without doubt: jansson reads it */
@@ -483,13 +493,15 @@ static size_t prepare(struct gw_ingest *g, const struct gw_routes *routes, struc
         refuse(it, 400, e, "envelope");
         return 0;
     }
-    cm_envelope_enrich(it->event, &enr);
+    cm_envelope_enrich(it->event, enr);
     snprintf(it->id, sizeof(it->id), "%s", json_string_value(json_object_get(it->event, "id")));
     size_t route_errors = 0;
     size_t n = gw_routes_select(routes, it->event, topics, &route_errors);
     cm_counter_add(g->m_route_errors, route_errors);
     int schema_id = 0;
-    if (g->schemas && check_schema(g, it, it->event, (*topics)[0], &schema_id) != 0) {
+    if (g->schemas &&
+        check_schema(g, it, json_string_value(json_object_get(it->event, "type")),
+                     json_object_get(it->event, "data"), NULL, 0, (*topics)[0], &schema_id) != 0) {
         return 0;
     }
     if (schema_id) {
@@ -704,10 +716,13 @@ void gw_ingest_submit(struct gw_ingest *g, const struct gw_submission *s, gw_ans
     if (g->idem) {
         claim_keys(g, b, s->who, s->idempotency_key);
     }
+    /* what the gateway adds, the same for every event of the request */
+    struct cm_envelope_enrichment enr = {s->who->tenant[0] ? s->who->tenant : NULL,
+                                         s->clientip[0] ? s->clientip : NULL, cm_now_ms()};
     for (size_t i = 0; i < body.n; i++) {
         struct item *it = &b->items[i];
         if (!it->status) {
-            ntopics[i] = prepare(g, routes, it, s->who, s->clientip, &topic_sets[i]);
+            ntopics[i] = prepare(g, routes, it, &enr, &topic_sets[i]);
         }
         any_refused |= it->status != 0;
     }

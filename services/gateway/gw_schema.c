@@ -307,16 +307,15 @@ void gw_schemas_free(struct gw_schemas *s)
     free(s);
 }
 
-enum gw_check gw_schemas_check(struct gw_schemas *s, const json_t *ev, const char *topic,
-                               int *schema_id, json_t *errors, char *subject, size_t subject_len)
+const struct gw_schema *gw_schemas_find(struct gw_schemas *s, const char *type, const char *topic,
+                                        char *subject, size_t subject_len, enum gw_check *verdict)
 {
     if (s->cfg.strategy == GW_SUBJECT_TOPIC) {
         snprintf(subject, subject_len, "%s-value", topic);
     } else if (s->cfg.strategy == GW_SUBJECT_TOPIC_RECORD) {
-        snprintf(subject, subject_len, "%s-%s", topic,
-                 json_string_value(json_object_get(ev, "type")));
+        snprintf(subject, subject_len, "%s-%s", topic, type);
     } else {
-        snprintf(subject, subject_len, "%s", json_string_value(json_object_get(ev, "type")));
+        snprintf(subject, subject_len, "%s", type);
     }
     struct entry *e = acquire(s, subject);
     if (!e) {
@@ -326,19 +325,27 @@ enum gw_check gw_schemas_check(struct gw_schemas *s, const json_t *ev, const cha
             install(s, e);
         }
     }
-    enum gw_check result;
     if (!e || !e->found) {
-        result = s->cfg.reject_unknown ? GW_CHECK_UNKNOWN : GW_CHECK_NO_SCHEMA;
-    } else {
-        const json_t *data = json_object_get(ev, "data");
-        json_t *null_data = data ? NULL : json_null();
-        int ok = e->json ? cm_jsonschema_validate(e->json, data ? data : null_data, "/data",
-                                                  errors, 20)
-                         : cm_avro_validate(e->avro, data ? data : null_data, "/data", errors, 20);
-        json_decref(null_data);
-        *schema_id = e->id;
-        result = ok ? GW_CHECK_VALID : GW_CHECK_INVALID;
+        entry_release(e);
+        *verdict = s->cfg.reject_unknown ? GW_CHECK_UNKNOWN : GW_CHECK_NO_SCHEMA;
+        return NULL;
     }
-    entry_release(e);
-    return result;
+    return (const struct gw_schema *)e;
+}
+
+enum gw_check gw_schema_validate(const struct gw_schema *schema, const json_t *data,
+                                 int *schema_id, json_t *errors)
+{
+    const struct entry *e = (const struct entry *)schema;
+    json_t *null_data = data ? NULL : json_null();
+    int ok = e->json ? cm_jsonschema_validate(e->json, data ? data : null_data, "/data", errors, 20)
+                     : cm_avro_validate(e->avro, data ? data : null_data, "/data", errors, 20);
+    json_decref(null_data);
+    *schema_id = e->id;
+    return ok ? GW_CHECK_VALID : GW_CHECK_INVALID;
+}
+
+void gw_schema_release(const struct gw_schema *schema)
+{
+    entry_release((struct entry *)schema);
 }

@@ -37,10 +37,16 @@ struct gw_schemas_config {
 struct gw_schemas *gw_schemas_new(const struct gw_schemas_config *cfg, struct cm_metrics *metrics);
 void gw_schemas_free(struct gw_schemas *s);
 
-/* Validates ev's data for the event routed to `topic`. On GW_CHECK_INVALID appends up to 20
- * "pointer: message" strings (pointers start at /data) to errors; `subject` receives the subject
- * used (for messages). */
-enum gw_check gw_schemas_check(struct gw_schemas *s, const json_t *ev, const char *topic,
-                               int *schema_id, json_t *errors, char *subject, size_t subject_len);
+/* The schema registered for an event of `type` routed to `topic` (fetched on first use), its
+ * subject in `subject`; NULL when there is none (or the registry is unreachable), with *verdict
+ * GW_CHECK_NO_SCHEMA or GW_CHECK_UNKNOWN by the policy. Release with gw_schema_release. */
+struct gw_schema;
+const struct gw_schema *gw_schemas_find(struct gw_schemas *s, const char *type, const char *topic,
+                                        char *subject, size_t subject_len, enum gw_check *verdict);
+/* Validates data (NULL: absent, checked as null) against the schema: GW_CHECK_VALID with
+ * *schema_id set, or GW_CHECK_INVALID with up to 20 "pointer: message" strings in errors. */
+enum gw_check gw_schema_validate(const struct gw_schema *schema, const json_t *data,
+                                 int *schema_id, json_t *errors);
+void gw_schema_release(const struct gw_schema *schema);
 
 #endif
