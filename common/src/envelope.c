@@ -449,7 +449,8 @@ static const char *put_copy(struct out *o, const char *s, size_t n)
 }
 
 int cm_envelope_enrich_text(const struct cm_jscan_span *event,
-                            const struct cm_envelope_enrichment *e, struct cm_envelope_text *out)
+                            const struct cm_envelope_enrichment *e, char *scratch,
+                            size_t scratch_len, struct cm_envelope_text *out)
 {
     memset(out, 0, sizeof(*out));
     struct cm_jscan_member m[TEXT_MAX_MEMBERS];
@@ -466,7 +467,11 @@ int cm_envelope_enrich_text(const struct cm_jscan_span *event,
     size_t cap = len + 400 + tenant_len + clientip_len + 32 /* schemaid */;
     /* then the copies: id, type, source, key, tenant, traceparent */
     size_t copies = CM_ENVELOPE_MAX_ID + a.type->len + a.source->len + len + tenant_len + 56 + 6;
-    char *buf = cm_xmalloc(cap + copies);
+    char *buf = scratch;
+    if (!scratch || scratch_len < cap + copies) {
+        buf = cm_xmalloc(cap + copies);
+        out->owned = 1;
+    }
     struct out o = {buf};
     char now[CM_RFC3339_LEN], id[CM_UUID_STR_LEN], tp[56];
     cm_time_format_rfc3339(e->received_ms, now);
@@ -586,6 +591,8 @@ void cm_envelope_text_set_schemaid(struct cm_envelope_text *t, int schema_id)
 
 void cm_envelope_text_free(struct cm_envelope_text *t)
 {
-    free(t->json);
+    if (t->owned) {
+        free(t->json);
+    }
     memset(t, 0, sizeof(*t));
 }

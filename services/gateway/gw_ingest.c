@@ -66,6 +66,7 @@ struct item {
     atomic_int failed;
     atomic_int maybe;
     char id[CM_ENVELOPE_MAX_ID + 1];
+    int plain_id;   /* id needs no JSON escaping */
     char *idem_key; /* owned; set while this event holds an idempotency key */
     char idem_hash[CM_UUID_STR_LEN];
 };
@@ -217,9 +218,16 @@ static void text_put_json(struct text *t, const json_t *v)
     free(s);
 }
 
-/* An event id as a JSON string: as it is when nothing needs escaping (the usual case). */
-static void text_put_id(struct text *t, const char *id)
+/* An event id as a JSON string: as it is when nothing needs escaping (the usual case; plain:
+ * known to need none). */
+static void text_put_id(struct text *t, const char *id, int plain)
 {
+    if (plain) {
+        text_put(t, "\"", 1);
+        text_put_str(t, id);
+        text_put(t, "\"", 1);
+        return;
+    }
     const char *c = id;
     while ((unsigned char)*c >= 0x20 && *c != '"' && *c != '\\') {
         c++;
@@ -249,7 +257,7 @@ static void answer(struct batch *b)
             return;
         }
         text_put_str(&t, "{\"id\":");
-        text_put_id(&t, it->id);
+        text_put_id(&t, it->id, it->plain_id);
         text_put(&t, "}", 1);
         send_text_answer(b, 202, t.p, t.len);
         free(t.p);
@@ -265,7 +273,7 @@ static void answer(struct batch *b)
         text_put_uint(&t, i);
         if (it->id[0]) {
             text_put_str(&t, ",\"id\":");
-            text_put_id(&t, it->id);
+            text_put_id(&t, it->id, it->plain_id);
         }
         text_put_str(&t, ",\"status\":");
         text_put_uint(&t, (size_t)it->status);
@@ -445,15 +453,16 @@ static int check_schema(struct gw_ingest *g, struct item *it, const char *type, 
 /* The fast lane: the event's text enriched by splicing (jansson values only for route
  * expressions, and of the data for a registered schema). Returns 1 when the event needs the jansson lane instead. */
 static int prepare_text(struct gw_ingest *g, const struct gw_routes *routes, struct item *it,
-                        const struct cm_envelope_enrichment *enr, const char *const **topics,
-                        size_t *ntopics)
+                        const struct cm_envelope_enrichment *enr, char *scratch,
+                        size_t scratch_len, const char *const **topics, size_t *ntopics)
 {
     struct cm_jscan_span ev_text = {it->text, it->textlen, 'o', 0, 0, 0}; /* scanned by gw_body */
-    if (cm_envelope_enrich_text(&ev_text, enr, &it->out) != 0) {
+    if (cm_envelope_enrich_text(&ev_text, enr, scratch, scratch_len, &it->out) != 0) {
         return 1;
     }
     size_t idlen = strlen(it->out.id); /* at most CM_ENVELOPE_MAX_ID */
     memcpy(it->id, it->out.id, idlen + 1);
+    it->plain_id = 1; /* an unescaped JSON string: written into answers as it is */
     json_t *ev = NULL; /* the enriched event, for route expressions */
     if (gw_routes_read_events(routes)) {
         ev = json_loadb(it->out.json, it->out.len, 0, NULL);
@@ -473,14 +482,15 @@ static int prepare_text(struct gw_ingest *g, const struct gw_routes *routes, str
 }
 
 /* Envelope and schema checks, enrichment and routing of one event. On success leaves the event
- * enriched in it->out (fast lane) or it->event and its topics in *topics; else sets the item's
- * refusal. */
+ * enriched in it->out (fast lane; in scratch when it fits, NULL: allocated) or it->event and
+ * its topics in *topics; else sets the item's refusal. */
 static size_t prepare(struct gw_ingest *g, const struct gw_routes *routes, struct item *it,
-                      const struct cm_envelope_enrichment *enr, const char *const **topics)
+                      const struct cm_envelope_enrichment *enr, char *scratch, size_t scratch_len,
+                      const char *const **topics)
 {
     if (it->text) {
         size_t n;
-        if (prepare_text(g, routes, it, enr, topics, &n) == 0) {
+        if (prepare_text(g, routes, it, enr, scratch, scratch_len, topics, &n) == 0) {
             return n;
         }
         /* jsonscan accepted the text without doubt: jansson reads it */
@@ -638,6 +648,39 @@ static int rate_ok(struct gw_ingest *g, struct batch *b, const struct gw_princip
     return d.allowed;
 }
 
+/* Drops an item's event once produced (or refused), on the thread that made it (cross-thread
+ * frees contend for malloc's arena): the answer needs only its id and status. */
+static void discard_event(struct item *it)
+{
+    json_decref(it->event);
+    it->event = NULL;
+    cm_envelope_text_free(&it->out);
+    it->text = NULL;
+}
+
+/* An atomic batch with a refused event: produce none, name every refused event, 422 for the
+ * request. */
+static void refuse_atomic(struct batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        if (!b->items[i].status) {
+            b->items[i].status = 424; /* failed dependency: refused with the others */
+            b->items[i].error =
+                error_json(424, "not produced: another event of this atomic batch was refused");
+        }
+    }
+    json_t *results = json_array();
+    for (size_t i = 0; i < b->n; i++) {
+        json_t *r = json_pack("{s:I, s:i, s:O}", "index", (json_int_t)i, "status",
+                              b->items[i].status, "error", b->items[i].error);
+        json_array_append_new(results, r);
+    }
+    json_t *out = error_json(422, "the atomic batch was refused; nothing was produced");
+    json_object_set_new(out, "results", results);
+    send_answer(b, 422, out, 0);
+    json_decref(out);
+}
+
 /* Answers a whole submission with one error and frees the batch. */
 static void refuse_all(struct batch *b, int status, long retry_after, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -694,7 +737,6 @@ void gw_ingest_submit(struct gw_ingest *g, const struct gw_submission *s, gw_ans
     const struct gw_routes *routes = routes_hold.value;
     const char *const **topic_sets = cm_xcalloc(body.n, sizeof(*topic_sets));
     size_t *ntopics = cm_xcalloc(body.n, sizeof(*ntopics));
-    int any_refused = 0;
     for (size_t i = 0; i < body.n; i++) {
         struct item *it = &b->items[i];
         it->batch = b;
@@ -719,37 +761,17 @@ void gw_ingest_submit(struct gw_ingest *g, const struct gw_submission *s, gw_ans
     /* what the gateway adds, the same for every event of the request */
     struct cm_envelope_enrichment enr = {s->who->tenant[0] ? s->who->tenant : NULL,
                                          s->clientip[0] ? s->clientip : NULL, cm_now_ms()};
-    for (size_t i = 0; i < body.n; i++) {
-        struct item *it = &b->items[i];
-        if (!it->status) {
-            ntopics[i] = prepare(g, routes, it, &enr, &topic_sets[i]);
-        }
-        any_refused |= it->status != 0;
-    }
-    gw_body_clear(&body);
-    if (s->atomic && any_refused) {
-        /* all or nothing: produce none, name every refused event, 422 for the request */
-        for (size_t i = 0; i < b->n; i++) {
-            if (!b->items[i].status) {
-                b->items[i].status = 424; /* failed dependency: refused with the others */
-                b->items[i].error = error_json(424, "not produced: another event of this atomic "
-                                                    "batch was refused");
-            }
-        }
-        json_t *results = json_array();
-        for (size_t i = 0; i < b->n; i++) {
-            json_t *r = json_pack("{s:I, s:i, s:O}", "index", (json_int_t)i, "status",
-                                  b->items[i].status, "error", b->items[i].error);
-            json_array_append_new(results, r);
-        }
-        json_t *out = error_json(422, "the atomic batch was refused; nothing was produced");
-        json_object_set_new(out, "results", results);
-        send_answer(b, 422, out, 0);
-        json_decref(out);
-    } else {
-        for (size_t i = 0; i < b->n; i++) {
-            if (!b->items[i].status && ntopics[i] > 0) {
-                produce(g, &b->items[i], topic_sets[i], ntopics[i]);
+    if (!s->atomic) {
+        /* each event produced as soon as it is ready: its text in this thread's scratch buffer */
+        static _Thread_local char scratch[32768];
+        for (size_t i = 0; i < body.n; i++) {
+            struct item *it = &b->items[i];
+            if (!it->status) {
+                size_t n = prepare(g, routes, it, &enr, scratch, sizeof(scratch), &topic_sets[i]);
+                if (!it->status && n > 0) {
+                    produce(g, it, topic_sets[i], n);
+                }
+                discard_event(it);
             }
         }
         if (s->respond_async) {
@@ -761,14 +783,38 @@ void gw_ingest_submit(struct gw_ingest *g, const struct gw_submission *s, gw_ans
             }
             answer(b);
         }
+    } else {
+        int any_refused = 0;
+        for (size_t i = 0; i < body.n; i++) {
+            struct item *it = &b->items[i];
+            if (!it->status) {
+                ntopics[i] = prepare(g, routes, it, &enr, NULL, 0, &topic_sets[i]);
+            }
+            any_refused |= it->status != 0;
+        }
+        if (any_refused) {
+            refuse_atomic(b);
+        } else {
+            for (size_t i = 0; i < b->n; i++) {
+                if (ntopics[i] > 0) {
+                    produce(g, &b->items[i], topic_sets[i], ntopics[i]);
+                }
+            }
+            if (s->respond_async) {
+                for (size_t i = 0; i < b->n; i++) {
+                    if (!atomic_load(&b->items[i].failed)) {
+                        b->items[i].status = 202;
+                    }
+                }
+                answer(b);
+            }
+        }
     }
+    gw_body_clear(&body);
     /* the events are on their way (or refused): free them here, on the thread that allocated
      * them, rather than on the delivery thread (cross-thread frees contend for malloc's arena) */
     for (size_t i = 0; i < b->n; i++) {
-        json_decref(b->items[i].event);
-        b->items[i].event = NULL;
-        cm_envelope_text_free(&b->items[i].out);
-        b->items[i].text = NULL;
+        discard_event(&b->items[i]);
     }
     free(topic_sets);
     free(ntopics);

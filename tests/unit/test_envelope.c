@@ -185,7 +185,7 @@ static int enrich_text(const char *text, const struct cm_envelope_enrichment *e,
 {
     struct cm_jscan_span v;
     cr_assert_eq(cm_jscan_document(text, strlen(text), &v), 0, "%s", text);
-    return cm_envelope_enrich_text(&v, e, out);
+    return cm_envelope_enrich_text(&v, e, NULL, 0, out);
 }
 
 Test(envelope, fast_lane_splices_what_enrich_sets)

@@ -70,15 +70,19 @@ struct cm_envelope_text {
     size_t nheaders;
     const char *data; /* the `data` member's JSON text inside json; NULL when absent */
     size_t datalen;
+    int owned; /* json was allocated (not the caller's scratch buffer) */
 };
 
 /* event: a value found by a jsonscan scan (an object not marked unsure, else jansson's lane).
+ * The text is written into scratch when it fits in scratch_len bytes (about three times the
+ * event's size plus 1 KiB; NULL: always allocated), then valid while scratch is.
  * Returns 0 with *out filled (free with cm_envelope_text_free), or CM_ENVELOPE_NEEDS_JANSSON
  * when the event is not valid, or not plainly so: parse it, then validate and enrich it with the
  * functions above (which also say what is wrong). */
 #define CM_ENVELOPE_NEEDS_JANSSON 1
 int cm_envelope_enrich_text(const struct cm_jscan_span *event,
-                            const struct cm_envelope_enrichment *e, struct cm_envelope_text *out);
+                            const struct cm_envelope_enrichment *e, char *scratch,
+                            size_t scratch_len, struct cm_envelope_text *out);
 /* Adds "schemaid" at the end, as the gateway does after validating data. */
 void cm_envelope_text_set_schemaid(struct cm_envelope_text *t, int schema_id);
 void cm_envelope_text_free(struct cm_envelope_text *t);
