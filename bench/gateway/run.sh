@@ -127,17 +127,23 @@ echo "BENCH gateway_batch100_idempotent_p99 $3 ms"
 # (one record read back from the topic: its key, value and headers), with the gateway's producer
 # settings (idempotent, acks=all, lz4, linger 2 ms)
 n=200000
-record=$(kcat -C -b "$KAFKA_BROKERS" -t events -o beginning -c 1 -e -f '%k\t%s\n' 2>/dev/null)
+record=$(kcat -C -b "$KAFKA_BROKERS" -t events -o -1 -c 1 -e -f '%k\t%s\n%h\n' 2>/dev/null)
+[ -n "$record" ] || echo "bench: no record could be read back from the topic" >&2
 headers=()
-IFS=, read -ra hs <<<"$(kcat -C -b "$KAFKA_BROKERS" -t events -o beginning -c 1 -e -f '%h' 2>/dev/null)"
+IFS=, read -ra hs <<<"$(sed -n 2p <<<"$record")"
 for h in "${hs[@]}"; do headers+=(-H "$h"); done
+record=$(sed -n 1p <<<"$record")
 yes "$record" | head -n "$n" >"$STACK_DIR/records.txt"
 kcat_rate() { # kcat_rate <file> <kcat options...>: events/s
     local file=$1 start end
     shift
     start=$(date +%s.%N)
-    kcat -P -b "$KAFKA_BROKERS" -t events -X linger.ms=2 -X enable.idempotence=true "$@" \
-        -l "$file" 2>/dev/null
+    if ! kcat -P -b "$KAFKA_BROKERS" -t events -X linger.ms=2 -X enable.idempotence=true "$@" \
+        -l "$file" 2>"$STACK_DIR/kcat.log"; then
+        echo "bench: kcat failed: $(tail -n 1 "$STACK_DIR/kcat.log")" >&2
+        echo 0
+        return
+    fi
     end=$(date +%s.%N)
     awk -v n="$n" -v a="$start" -v b="$end" 'BEGIN { printf "%d\n", n / (b - a) }'
 }
