@@ -453,11 +453,20 @@ int cm_envelope_enrich_text(const struct cm_jscan_span *event,
                             size_t scratch_len, struct cm_envelope_text *out)
 {
     memset(out, 0, sizeof(*out));
-    struct cm_jscan_member m[TEXT_MAX_MEMBERS];
-    size_t n, len = event->len;
+    struct cm_jscan_member split[TEXT_MAX_MEMBERS];
+    const struct cm_jscan_member *m = event->members; /* gathered by the scan, or split here */
+    size_t n = event->nmembers, len = event->len;
     struct attrs a;
-    if (event->type != 'o' || event->unsure ||
-        cm_jscan_members(event, m, TEXT_MAX_MEMBERS, &n) != 0 || read_attrs(m, n, &a) != 0 ||
+    if (event->type != 'o' || event->unsure) {
+        return CM_ENVELOPE_NEEDS_JANSSON;
+    }
+    if (!m) {
+        if (cm_jscan_members(event, split, TEXT_MAX_MEMBERS, &n) != 0) {
+            return CM_ENVELOPE_NEEDS_JANSSON;
+        }
+        m = split;
+    }
+    if (n > TEXT_MAX_MEMBERS || read_attrs(m, n, &a) != 0 ||
         (e->tenant && !plain_ascii(e->tenant)) || (e->clientip && !plain_ascii(e->clientip))) {
         return CM_ENVELOPE_NEEDS_JANSSON;
     }

@@ -10,6 +10,10 @@
 struct scanner {
     const unsigned char *p, *end;
     int unsure;
+    /* members of the objects at pool_depth, gathered while there is room */
+    struct cm_jscan_member *pool;
+    size_t pool_max, pool_used;
+    int pool_depth;
 };
 
 static void skip_ws(struct scanner *s)
@@ -190,6 +194,8 @@ static int scan_object(struct scanner *s, int depth, struct cm_jscan_span *v)
     } keys[CM_JSCAN_MAX_KEYS];
     size_t nkeys = 0;
     const unsigned char *start = s->p;
+    int gather = s->pool && depth == s->pool_depth;
+    size_t first = s->pool_used;
     s->p++;
     skip_ws(s);
     if (s->p < s->end && *s->p == '}') {
@@ -197,6 +203,7 @@ static int scan_object(struct scanner *s, int depth, struct cm_jscan_span *v)
     } else {
         for (;;) {
             struct cm_jscan_span k, val;
+            memset(&k, 0, sizeof(k));
             if (s->p >= s->end || *s->p != '"') {
                 return CM_JSCAN_INVALID;
             }
@@ -225,6 +232,15 @@ static int scan_object(struct scanner *s, int depth, struct cm_jscan_span *v)
             if (rc) {
                 return rc;
             }
+            if (gather) {
+                if (s->pool_used < s->pool_max) {
+                    s->pool[s->pool_used].key = k;
+                    s->pool[s->pool_used++].value = val;
+                } else {
+                    gather = 0; /* no room: the caller splits this one */
+                    s->pool_used = first;
+                }
+            }
             skip_ws(s);
             if (s->p < s->end && *s->p == ',') {
                 s->p++;
@@ -241,6 +257,10 @@ static int scan_object(struct scanner *s, int depth, struct cm_jscan_span *v)
     v->type = 'o';
     v->text = (const char *)start;
     v->len = (size_t)(s->p - start);
+    if (gather) {
+        v->members = s->pool + first;
+        v->nmembers = s->pool_used - first;
+    }
     return 0;
 }
 
@@ -304,7 +324,8 @@ static int scan_value(struct scanner *s, int depth, struct cm_jscan_span *v)
 
 int cm_jscan_document(const char *text, size_t len, struct cm_jscan_span *v)
 {
-    struct scanner s = {(const unsigned char *)text, (const unsigned char *)text + len, 0};
+    struct scanner s = {(const unsigned char *)text, (const unsigned char *)text + len, 0, NULL,
+                        0, 0, 0};
     skip_ws(&s);
     int rc = scan_value(&s, 0, v);
     if (rc) {
@@ -319,9 +340,11 @@ int cm_jscan_document(const char *text, size_t len, struct cm_jscan_span *v)
 }
 
 int cm_jscan_array(const char *text, size_t len, struct cm_jscan_span *elems, size_t max,
-                   size_t *n)
+                   size_t *n, struct cm_jscan_member *pool, size_t pool_max)
 {
-    struct scanner s = {(const unsigned char *)text, (const unsigned char *)text + len, 0};
+    /* elements are values at depth 1: objects among them are scanned at depth 2 */
+    struct scanner s = {(const unsigned char *)text, (const unsigned char *)text + len, 0, pool,
+                        pool_max, 0, 2};
     *n = 0;
     skip_ws(&s);
     if (s.p >= s.end || *s.p != '[') {
@@ -437,10 +460,11 @@ int cm_jscan_members(const struct cm_jscan_span *obj, struct cm_jscan_member *m,
     }
     /* the object was checked already: this pass only finds the spans */
     struct scanner s = {(const unsigned char *)obj->text + 1,
-                        (const unsigned char *)obj->text + obj->len - 1, 0};
+                        (const unsigned char *)obj->text + obj->len - 1, 0, NULL, 0, 0, 0};
     skip_ws(&s);
     while (s.p < s.end) {
         struct cm_jscan_member mb;
+        memset(&mb, 0, sizeof(mb));
         if (*s.p != '"') {
             return CM_JSCAN_INVALID;
         }

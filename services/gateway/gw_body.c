@@ -103,11 +103,13 @@ static void add(struct gw_body *b, json_t *ev, const char *error)
     it->parse_error = error ? cm_xstrdup(error) : NULL;
 }
 
-static void add_text(struct gw_body *b, const char *text, size_t len)
+static void add_text(struct gw_body *b, const struct cm_jscan_span *v)
 {
     struct gw_item *it = add_item(b);
-    it->text = text;
-    it->len = len;
+    it->text = v->text;
+    it->len = v->len;
+    it->members = v->members;
+    it->nmembers = v->nmembers;
 }
 
 /* Adds a scanned value: an object as its text, anything else (or an object jsonscan is unsure
@@ -115,7 +117,7 @@ static void add_text(struct gw_body *b, const char *text, size_t len)
 static int add_scanned(struct gw_body *b, const struct cm_jscan_span *v)
 {
     if (v->type == 'o' && !v->unsure) {
-        add_text(b, v->text, v->len);
+        add_text(b, v);
         return 0;
     }
     json_t *ev = json_loadb(v->text, v->len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, NULL);
@@ -134,6 +136,7 @@ void gw_body_clear(struct gw_body *b)
     }
     free(b->items);
     free(b->decoded);
+    free(b->members);
     memset(b, 0, sizeof(*b));
 }
 
@@ -149,7 +152,11 @@ static int scan_body(const char *body, size_t len, enum kind kind, size_t max_ev
     if (i < len && body[i] == '[') {
         size_t n;
         struct cm_jscan_span *elems = cm_xmalloc(max_events * sizeof(*elems));
-        int rc = cm_jscan_array(body, len, elems, max_events, &n);
+        /* room for the members of events averaging 16 bytes of text per member (more: split
+         * later) */
+        size_t pool_max = len / 16 + 16;
+        out->members = cm_xmalloc(pool_max * sizeof(*out->members));
+        int rc = cm_jscan_array(body, len, elems, max_events, &n, out->members, pool_max);
         if (rc == 0 && n > 0) {
             out->cap = n;
             out->items = cm_xmalloc(n * sizeof(*out->items));
@@ -163,7 +170,7 @@ static int scan_body(const char *body, size_t len, enum kind kind, size_t max_ev
     struct cm_jscan_span v;
     if (kind == K_JSON && cm_jscan_document(body, len, &v) == 0 && v.type == 'o' && !v.unsure) {
         out->single = 1;
-        add_text(out, v.text, v.len);
+        add_text(out, &v);
         return 0;
     }
     return -1;
@@ -218,7 +225,7 @@ int gw_body_parse(const char *content_type, const char *content_encoding, const 
                 }
                 struct cm_jscan_span v;
                 if (cm_jscan_document(p, n, &v) == 0 && v.type == 'o' && !v.unsure) {
-                    add_text(out, v.text, v.len);
+                    add_text(out, &v);
                     p = line_end + 1;
                     continue;
                 }

@@ -10,6 +10,8 @@
 #ifndef GW_BODY_H
 #define GW_BODY_H
 
+#include "cm/jsonscan.h"
+
 #include <jansson.h>
 #include <stddef.h>
 
@@ -17,13 +19,16 @@ struct gw_item {
     json_t *event;     /* owned; NULL when the item could not be parsed or is text */
     char *parse_error; /* owned; set when the item could not be parsed */
     const char *text;  /* an object checked by jsonscan (event and parse_error NULL): its text, */
-    size_t len;        /* inside the request body or the body's decoded copy */
+    size_t len;        /* inside the request body or the body's decoded copy, */
+    const struct cm_jscan_member *members; /* and its members when the scan gathered them */
+    size_t nmembers;
 };
 
 struct gw_body {
     struct gw_item *items;
     size_t n, cap;
     char *decoded; /* the gunzipped body, owned: items' text points into it */
+    struct cm_jscan_member *members; /* owned: items' members point into it */
     int single; /* one event sent as an object: answer {"id": ...}, not per-event results */
 };
 

@@ -59,6 +59,8 @@ struct item {
     struct batch *batch;
     const char *text; /* the event as jsonscan found it (fast lane), in the request body */
     size_t textlen;
+    const struct cm_jscan_member *members; /* its members, when the scan gathered them */
+    size_t nmembers;
     struct cm_envelope_text out; /* fast lane: the enriched text, owned until produced */
     json_t *event;  /* jansson lane: owned until produced */
     json_t *error;  /* {"error_code", "message", ...} for a refused event; owned */
@@ -456,7 +458,8 @@ static int prepare_text(struct gw_ingest *g, const struct gw_routes *routes, str
                         const struct cm_envelope_enrichment *enr, char *scratch,
                         size_t scratch_len, const char *const **topics, size_t *ntopics)
 {
-    struct cm_jscan_span ev_text = {it->text, it->textlen, 'o', 0, 0, 0}; /* scanned by gw_body */
+    /* scanned by gw_body */
+    struct cm_jscan_span ev_text = {it->text, it->textlen, 'o', 0, 0, 0, it->members, it->nmembers};
     if (cm_envelope_enrich_text(&ev_text, enr, scratch, scratch_len, &it->out) != 0) {
         return 1;
     }
@@ -746,6 +749,8 @@ void gw_ingest_submit(struct gw_ingest *g, const struct gw_submission *s, gw_ans
         body.items[i].event = NULL;
         it->text = body.items[i].text;
         it->textlen = body.items[i].len;
+        it->members = body.items[i].members;
+        it->nmembers = body.items[i].nmembers;
         if (it->text && g->idem) {
             /* idempotency keys hash the parsed event: the jansson lane */
             it->event = json_loadb(it->text, it->textlen, JSON_REJECT_DUPLICATES, NULL);

@@ -3,7 +3,8 @@
  * cm_envelope_enrich): whatever the fast lane enriches, jansson must find valid, and the fast
  * lane's text must read to the jansson lane's event, members in the same order, with the same
  * Kafka key, headers and data; generated ids and traceparents are random, so they are compared
- * by format and then taken from the fast lane. The first input byte picks the enrichment. */
+ * by format and then taken from the fast lane. The first input byte picks the enrichment and
+ * whether the event is scanned alone or as the element of a batch (members gathered). */
 #include "cm/envelope.h"
 
 #include <stdint.h>
@@ -45,8 +46,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct cm_envelope_text t;
     struct cm_jscan_span ev;
     static char scratch[2048]; /* odd sizes write into it, even ones allocate */
-    if (cm_jscan_document(text, size, &ev) != 0 ||
+    char *batch = NULL;
+    struct cm_jscan_member pool[40];
+    int scanned;
+    if (data[0] & 8) { /* as the element of a batch: its members gathered by the array scan */
+        size_t n;
+        batch = malloc(size + 2);
+        batch[0] = '[';
+        memcpy(batch + 1, text, size);
+        batch[size + 1] = ']';
+        scanned = cm_jscan_array(batch, size + 2, &ev, 1, &n, pool, 40) == 0 && n == 1;
+    } else {
+        scanned = cm_jscan_document(text, size, &ev) == 0;
+    }
+    if (!scanned ||
         cm_envelope_enrich_text(&ev, &e, size % 2 ? scratch : NULL, sizeof(scratch), &t) != 0) {
+        free(batch);
         return 0; /* the jansson lane takes it: always allowed */
     }
     json_t *want = json_loadb(text, size, JSON_REJECT_DUPLICATES, NULL);
@@ -96,5 +111,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_decref(got);
     json_decref(want);
     cm_envelope_text_free(&t);
+    free(batch);
     return 0;
 }

@@ -2,8 +2,8 @@
  * (json_loadb with JSON_REJECT_DUPLICATES | JSON_DECODE_ANY): a document the scanner accepts
  * without marking it unsure, jansson accepts; one the scanner calls invalid, jansson refuses;
  * (but for a NUL-byte quirk of jansson's, see below); and for an accepted object or array, every member's and element's span reads (with jansson)
- * to the value jansson found there, and an unescaped string span is its value. A difference
- * aborts. */
+ * to the value jansson found there, and an unescaped string span is its value; members
+ * gathered while scanning an array are the ones a second pass finds. A difference aborts. */
 #include "cm/jsonscan.h"
 
 #include <jansson.h>
@@ -33,6 +33,31 @@ static void check_span(const struct cm_jscan_span *s, const json_t *want)
         abort();
     }
     json_decref(got);
+}
+
+static int same_span(const struct cm_jscan_span *a, const struct cm_jscan_span *b)
+{
+    return a->text == b->text && a->len == b->len && a->type == b->type &&
+           a->escaped == b->escaped;
+}
+
+/* Members gathered during an array scan are the ones cm_jscan_members finds. */
+static void same_members(const struct cm_jscan_span *el)
+{
+    if (!el->members) {
+        return;
+    }
+    struct cm_jscan_member m[8];
+    size_t n;
+    if (cm_jscan_members(el, m, 8, &n) != 0 || n != el->nmembers) {
+        abort();
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!same_span(&m[i].key, &el->members[i].key) ||
+            !same_span(&m[i].value, &el->members[i].value)) {
+            abort();
+        }
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -72,7 +97,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
         }
         struct cm_jscan_span e[8];
-        int arc = cm_jscan_array(text, size, e, 8, &n);
+        struct cm_jscan_member pool[6];
+        int arc = cm_jscan_array(text, size, e, 8, &n, pool, 6);
         if (v.type == 'a' && arc == 0) {
             if (n != json_array_size(want)) {
                 abort();
@@ -81,6 +107,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 if (!e[i].unsure) {
                     check_span(&e[i], json_array_get(want, i));
                 }
+                same_members(&e[i]);
             }
         } else if (v.type != 'a' && arc != CM_JSCAN_INVALID) {
             abort();

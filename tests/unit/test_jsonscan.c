@@ -117,7 +117,7 @@ Test(jsonscan, members_and_elements)
                        "7, \"\\u0000\" ] ";
     struct cm_jscan_span e[4];
     size_t n;
-    cr_assert_eq(cm_jscan_array(text, strlen(text), e, 4, &n), 0);
+    cr_assert_eq(cm_jscan_array(text, strlen(text), e, 4, &n, NULL, 0), 0);
     cr_assert_eq(n, 3);
     cr_assert_eq(e[0].type, 'o');
     cr_assert_eq(e[0].unsure, 0);
@@ -140,8 +140,22 @@ Test(jsonscan, members_and_elements)
     cr_assert(m[3].value.escaped);
     cr_assert_eq(m[3].value.len, strlen("q\\\"}"));
     cr_assert_eq(cm_jscan_members(&e[0], m, 3, &n), CM_JSCAN_TOO_MANY);
-    cr_assert_eq(cm_jscan_array(text, strlen(text), e, 2, &n), CM_JSCAN_TOO_MANY);
-    cr_assert_eq(cm_jscan_array("{}", 2, e, 2, &n), CM_JSCAN_INVALID);
+    cr_assert_null(e[0].members, "nothing gathered without a pool");
+    /* gathered while scanning: the same spans, nested objects' members not among them */
+    struct cm_jscan_member pool[8];
+    cr_assert_eq(cm_jscan_array(text, strlen(text), e, 4, &n, pool, 8), 0);
+    cr_assert_eq(e[0].members, pool);
+    cr_assert_eq(e[0].nmembers, 4);
+    for (size_t i = 0; i < 4; i++) {
+        cr_assert_eq(pool[i].key.text, m[i].key.text);
+        cr_assert_eq(pool[i].value.text, m[i].value.text);
+        cr_assert_eq(pool[i].value.len, m[i].value.len);
+    }
+    /* no room: left for a second pass */
+    cr_assert_eq(cm_jscan_array(text, strlen(text), e, 4, &n, pool, 3), 0);
+    cr_assert_null(e[0].members);
+    cr_assert_eq(cm_jscan_array(text, strlen(text), e, 2, &n, NULL, 0), CM_JSCAN_TOO_MANY);
+    cr_assert_eq(cm_jscan_array("{}", 2, e, 2, &n, NULL, 0), CM_JSCAN_INVALID);
 }
 
 Test(jsonscan, many_keys_are_unsure_not_wrong)

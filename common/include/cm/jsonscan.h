@@ -26,6 +26,8 @@ enum {
 
 /* A value found in the text. Objects and arrays span their brackets; strings span what is
  * between the quotes (their text is their value unless `escaped`). */
+struct cm_jscan_member;
+
 struct cm_jscan_span {
     const char *text;
     size_t len;
@@ -33,6 +35,10 @@ struct cm_jscan_span {
     unsigned char escaped;  /* a string holding backslash escapes */
     unsigned char integer;  /* a number without fraction or exponent */
     unsigned char unsure;   /* jansson may refuse it or read it differently: see above */
+    /* an array element that is an object, when cm_jscan_array had room to gather its members
+     * (else NULL: split it with cm_jscan_members) */
+    const struct cm_jscan_member *members;
+    size_t nmembers;
 };
 
 struct cm_jscan_member {
@@ -44,10 +50,12 @@ struct cm_jscan_member {
 int cm_jscan_document(const char *text, size_t len, struct cm_jscan_span *v);
 
 /* Scans a document that is an array and fills elems with its elements (each with its own unsure
- * flag). Returns 0 with *n set, CM_JSCAN_TOO_MANY past max elements, or an error above; also
+ * flag). With a pool (members, room for pool_max; may be NULL), the members of elements that are
+ * objects are gathered on the way, as long as there is room (elems[i].members), saving a second
+ * pass. Returns 0 with *n set, CM_JSCAN_TOO_MANY past max elements, or an error above; also
  * CM_JSCAN_INVALID when the document is not an array. */
 int cm_jscan_array(const char *text, size_t len, struct cm_jscan_span *elems, size_t max,
-                   size_t *n);
+                   size_t *n, struct cm_jscan_member *pool, size_t pool_max);
 
 /* Splits an object span found by a scan above into its members, in order, without checking the
  * text again (given other text it stays within it but its spans mean nothing). Member values'
