@@ -69,8 +69,14 @@ measure() { # measure <connections> <script>: "<req/s> <p50 ms> <p99 ms> <non-2x
              /Non-2xx/ { bad = $NF } END { printf "%d %.3f %.3f %d\n", rps, p50, p99, bad + 0 }'
 }
 
+# This machine's speed moves by a third between runs: saturated throughputs are the median of
+# three runs (the batch and kcat ones below too).
+median3() { # median3 <command...>: runs it three times; prints the line with the median first field
+    for _ in 1 2 3; do "$@"; done | sort -n | sed -n 2p
+}
+
 measure 8 "$single" >/dev/null # warm-up
-set -- $(measure 128 "$single")
+set -- $(median3 measure 128 "$single")
 echo "BENCH gateway_single_events_per_sec $1 events/s"
 echo "BENCH gateway_single_p50_saturated $2 ms"
 echo "BENCH gateway_single_p99_saturated $3 ms"
@@ -85,11 +91,8 @@ echo "BENCH gateway_single_low_load_per_sec $1 events/s"
 echo "BENCH gateway_single_p50_low_load $2 ms"
 echo "BENCH gateway_single_p99_low_load $3 ms"
 # 24 connections: each waits for its batch's acks (the producer lingers 2 ms), so 8 left the
-# gateway idle between batches (the single-event figure uses 128). This machine's speed moves by
-# a third between runs: the median of three runs is reported (and for kcat below).
-median3() { # median3 <command...>: runs it three times; prints the line with the median first field
-    for _ in 1 2 3; do "$@"; done | sort -n | sed -n 2p
-}
+# gateway idle between batches (the single-event figure uses 128).
+SECS=1 measure 24 "$batch" >/dev/null # warm-up
 set -- $(median3 measure 24 "$batch")
 batch_rate=$(($1 * 100))
 echo "BENCH gateway_batch100_events_per_sec $batch_rate events/s"
