@@ -590,6 +590,34 @@ int cm_envelope_enrich_text(const struct cm_jscan_span *event,
     return 0;
 }
 
+json_t *cm_envelope_text_attributes(const struct cm_envelope_text *t, int with_data)
+{
+    struct cm_jscan_span doc;
+    struct cm_jscan_member m[TEXT_MAX_MEMBERS + 8]; /* the client's and the gateway's */
+    size_t n;
+    json_t *ev = json_object();
+    if (cm_jscan_document(t->json, t->len, &doc) != 0 ||
+        cm_jscan_members(&doc, m, sizeof(m) / sizeof(m[0]), &n) != 0) {
+        return ev; /* not our own text: cannot happen */
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct cm_jscan_span *k = &m[i].key, *v = &m[i].value;
+        int is_data = span_is(k, "data");
+        if (is_data && !with_data) {
+            continue;
+        }
+        json_t *val;
+        if (v->type == 's' && !v->escaped) {
+            val = json_stringn_nocheck(v->text, v->len); /* checked UTF-8 without escapes */
+        } else {
+            const char *text = v->type == 's' ? v->text - 1 : v->text; /* with its quotes */
+            val = json_loadb(text, v->type == 's' ? v->len + 2 : v->len, JSON_DECODE_ANY, NULL);
+        }
+        json_object_setn_new_nocheck(ev, k->text, k->len, val); /* keys: plain names */
+    }
+    return ev;
+}
+
 void cm_envelope_text_set_schemaid(struct cm_envelope_text *t, int schema_id)
 {
     char tail[32];

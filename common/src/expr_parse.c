@@ -1025,6 +1025,24 @@ const char *cm_expr_source(const struct cm_expr *e)
     return e->source;
 }
 
+static int node_reads(const struct node *n, const char *name)
+{
+    if (n->kind == N_IDENT && strcmp(n->name, name) == 0) {
+        return 1;
+    }
+    for (size_t i = 0; i < n->nkids; i++) {
+        if (node_reads(n->kids[i], name)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int cm_expr_reads_field(const struct cm_expr *e, const char *name)
+{
+    return node_reads(e->root, name);
+}
+
 char *cm_expr_error_format(const struct cm_expr_error *err, char *buf, size_t len)
 {
     snprintf(buf, len, "%d:%d: %s", err->line, err->column, err->message);

@@ -22,6 +22,7 @@ struct gw_routes {
     size_t n;
     struct route fallback; /* when == NULL */
     json_t *doc;           /* the document it was built from */
+    int reads_data;        /* some expression reads the event's data */
 };
 
 int gw_topic_name_ok(const char *name)
@@ -149,6 +150,7 @@ struct gw_routes *gw_routes_parse(const char *text, size_t len, const char *defa
             ok = 0;
             break;
         }
+        r->reads_data |= cm_expr_reads_field(rt->when, "data");
         snprintf(field, sizeof(field), "routes[%zu].topics", i);
         if (parse_topics(rt, json_object_get(jr, "topics"), field, err, errlen) != 0) {
             ok = 0;
@@ -180,6 +182,11 @@ struct gw_routes *gw_routes_load_file(const char *path, const char *default_topi
 int gw_routes_read_events(const struct gw_routes *r)
 {
     return r->n > 0;
+}
+
+int gw_routes_read_data(const struct gw_routes *r)
+{
+    return r->reads_data;
 }
 
 size_t gw_routes_select(const struct gw_routes *r, const json_t *ev, const char *const **topics,

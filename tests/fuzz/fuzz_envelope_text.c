@@ -84,6 +84,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         json_object_set_new(want, "traceparent", json_string(gtp));
     }
     same_event(got, want);
+    /* what expressions see: the same event, without data unless asked for */
+    json_t *attrs = cm_envelope_text_attributes(&t, 1);
+    must(json_equal(attrs, got));
+    json_decref(attrs);
+    attrs = cm_envelope_text_attributes(&t, 0);
+    json_t *no_data = json_copy(got);
+    json_object_del(no_data, "data");
+    must(json_equal(attrs, no_data));
+    json_decref(no_data);
+    json_decref(attrs);
     /* key, headers and data, as the jansson lane derives them from the same event */
     const char *key = cm_envelope_key(got);
     must(key && strlen(key) == t.keylen && memcmp(key, t.key, t.keylen) == 0);

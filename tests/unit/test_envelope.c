@@ -216,6 +216,14 @@ Test(envelope, fast_lane_splices_what_enrich_sets)
     cr_assert(cm_traceparent_valid(t.header_values[4]));
     cr_assert_eq(t.datalen, strlen("{\"total\": 12.5, \"items\": [ 1, 2 ] }"));
     cr_assert_eq(memcmp(t.data, "{\"total\"", 8), 0);
+    /* the attributes expressions see: the event, data only when asked for */
+    json_t *attrs = cm_envelope_text_attributes(&t, 1);
+    cr_assert(json_equal(attrs, got));
+    json_decref(attrs);
+    attrs = cm_envelope_text_attributes(&t, 0);
+    cr_assert_null(json_object_get(attrs, "data"));
+    cr_assert_eq(json_object_size(attrs), json_object_size(got) - 1);
+    json_decref(attrs);
     cm_envelope_text_set_schemaid(&t, 17);
     json_decref(got);
     got = parse(t.json);

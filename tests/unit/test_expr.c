@@ -584,3 +584,27 @@ Test(expr, one_expression_many_threads)
     cm_expr_free(e);
     json_decref(ev);
 }
+
+Test(expr, fields_read)
+{
+    static const struct {
+        const char *src, *field;
+        int reads;
+    } rows[] = {
+        {"data.amount > 5", "data", 1},
+        {"has(data)", "data", 1},
+        {"type == 'data'", "data", 0},
+        {"subject.data == 1", "data", 0}, /* a field of subject, not the root's data */
+        {"size(data[\"k\"]) > 0 || type == 't'", "data", 1},
+        {"[type, source].size() == 2", "source", 1},
+        {"tenant in ['a', 'b'] ? data.x : 0", "data", 1},
+        {"true", "type", 0},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct cm_expr_error err;
+        struct cm_expr *e = cm_expr_compile(rows[i].src, &err);
+        cr_assert_not_null(e, "%s: %s", rows[i].src, err.message);
+        cr_assert_eq(cm_expr_reads_field(e, rows[i].field), rows[i].reads, "%s", rows[i].src);
+        cm_expr_free(e);
+    }
+}

@@ -94,3 +94,24 @@ Test(gw_route, topic_names)
     long_name[sizeof(long_name) - 1] = '\0';
     cr_assert_not(gw_topic_name_ok(long_name));
 }
+
+Test(gw_route, what_expressions_read)
+{
+    char err[256];
+    struct gw_routes *r = gw_routes_single("events");
+    cr_assert_not(gw_routes_read_events(r));
+    gw_routes_free(r);
+    const char *attrs = "{\"routes\":[{\"when\":\"type.startsWith('a.') && tenant == 'x'\","
+                        "\"topics\":[\"a\"]}]}";
+    r = gw_routes_parse(attrs, strlen(attrs), "events", err, sizeof(err));
+    cr_assert_not_null(r, "%s", err);
+    cr_assert(gw_routes_read_events(r));
+    cr_assert_not(gw_routes_read_data(r), "attributes only");
+    gw_routes_free(r);
+    const char *data = "{\"routes\":[{\"when\":\"type == 'a'\",\"topics\":[\"a\"]},"
+                       "{\"when\":\"has(data.vip) || size(data) > 2\",\"topics\":[\"b\"]}]}";
+    r = gw_routes_parse(data, strlen(data), "events", err, sizeof(err));
+    cr_assert_not_null(r, "%s", err);
+    cr_assert(gw_routes_read_data(r));
+    gw_routes_free(r);
+}

@@ -83,6 +83,9 @@ struct cm_envelope_text {
 int cm_envelope_enrich_text(const struct cm_jscan_span *event,
                             const struct cm_envelope_enrichment *e, char *scratch,
                             size_t scratch_len, struct cm_envelope_text *out);
+/* The enriched event as a jansson object of its attributes, for expressions; `data` only when
+ * with_data (parsed then; otherwise left out). Caller decrefs. */
+json_t *cm_envelope_text_attributes(const struct cm_envelope_text *t, int with_data);
 /* Adds "schemaid" at the end, as the gateway does after validating data. */
 void cm_envelope_text_set_schemaid(struct cm_envelope_text *t, int schema_id);
 void cm_envelope_text_free(struct cm_envelope_text *t);
