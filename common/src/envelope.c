@@ -590,20 +590,24 @@ int cm_envelope_enrich_text(const struct cm_jscan_span *event,
     return 0;
 }
 
-json_t *cm_envelope_text_attributes(const struct cm_envelope_text *t, int with_data)
+json_t *cm_envelope_text_members(const struct cm_envelope_text *t, const char *const *names,
+                                 size_t n)
 {
-    struct cm_jscan_span doc;
+    /* our own text: split without checking it again */
+    struct cm_jscan_span doc = {t->json, t->len, 'o', 0, 0, 0, NULL, 0};
     struct cm_jscan_member m[TEXT_MAX_MEMBERS + 8]; /* the client's and the gateway's */
-    size_t n;
+    size_t nm;
     json_t *ev = json_object();
-    if (cm_jscan_document(t->json, t->len, &doc) != 0 ||
-        cm_jscan_members(&doc, m, sizeof(m) / sizeof(m[0]), &n) != 0) {
-        return ev; /* not our own text: cannot happen */
+    if (n == 0 || cm_jscan_members(&doc, m, sizeof(m) / sizeof(m[0]), &nm) != 0) {
+        return ev;
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < nm; i++) {
         const struct cm_jscan_span *k = &m[i].key, *v = &m[i].value;
-        int is_data = span_is(k, "data");
-        if (is_data && !with_data) {
+        size_t j = 0;
+        while (j < n && !span_is(k, names[j])) {
+            j++;
+        }
+        if (j == n) {
             continue;
         }
         json_t *val;

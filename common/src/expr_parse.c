@@ -1025,22 +1025,36 @@ const char *cm_expr_source(const struct cm_expr *e)
     return e->source;
 }
 
-static int node_reads(const struct node *n, const char *name)
+static void collect_fields(const struct node *n, const char ***names, size_t *count, size_t *cap)
 {
-    if (n->kind == N_IDENT && strcmp(n->name, name) == 0) {
-        return 1;
-    }
-    for (size_t i = 0; i < n->nkids; i++) {
-        if (node_reads(n->kids[i], name)) {
-            return 1;
+    if (n->kind == N_IDENT) {
+        size_t i = 0;
+        while (i < *count && strcmp((*names)[i], n->name) != 0) {
+            i++;
+        }
+        if (i == *count) { /* not seen yet */
+            if (*count == *cap) {
+                *cap = *cap ? *cap * 2 : 8;
+                *names = cm_xrealloc(*names, *cap * sizeof(**names));
+            }
+            (*names)[(*count)++] = n->name;
         }
     }
-    return 0;
+    for (size_t i = 0; i < n->nkids; i++) {
+        collect_fields(n->kids[i], names, count, cap);
+    }
 }
 
-int cm_expr_reads_field(const struct cm_expr *e, const char *name)
+size_t cm_expr_root_fields(const struct cm_expr *e, const char **names, size_t max)
 {
-    return node_reads(e->root, name);
+    const char **all = NULL;
+    size_t count = 0, cap = 0;
+    collect_fields(e->root, &all, &count, &cap);
+    for (size_t i = 0; i < count && i < max; i++) {
+        names[i] = all[i];
+    }
+    free(all);
+    return count;
 }
 
 char *cm_expr_error_format(const struct cm_expr_error *err, char *buf, size_t len)

@@ -5,6 +5,7 @@
 
 #include "cm/text.h"
 
+#include <stddef.h>
 #include <string.h>
 
 struct scanner {
@@ -388,22 +389,30 @@ int cm_jscan_array(const char *text, size_t len, struct cm_jscan_span *elems, si
  * value at s->p without checking it again; stays inside the text whatever it holds. */
 static void skip_string(struct scanner *s, struct cm_jscan_span *v)
 {
-    const unsigned char *p = s->p + 1, *end = s->end, *start = p;
-    int escaped = 0;
-    while (p < end && *p != '"') {
-        if (*p == '\\') {
-            escaped = 1;
-            p++;
+    const unsigned char *start = s->p + 1, *end = s->end, *p = start;
+    if (start > end) {
+        start = p = end;
+    }
+    for (;;) { /* the next quote not escaped (preceded by an even run of backslashes) */
+        const unsigned char *q = memchr(p, '"', (size_t)(end - p));
+        if (!q) {
+            p = end;
+            break;
+        }
+        size_t backslashes = 0;
+        while (q - backslashes > start && q[-1 - (ptrdiff_t)backslashes] == '\\') {
+            backslashes++;
+        }
+        p = q;
+        if (backslashes % 2 == 0) {
+            break;
         }
         p++;
-    }
-    if (p > end) {
-        p = end;
     }
     v->type = 's';
     v->text = (const char *)start;
     v->len = (size_t)(p - start);
-    v->escaped = (unsigned char)escaped;
+    v->escaped = memchr(start, '\\', v->len) != NULL;
     s->p = p < end ? p + 1 : end;
 }
 

@@ -452,7 +452,7 @@ static int check_schema(struct gw_ingest *g, struct item *it, const char *type, 
     return -1;
 }
 
-/* The fast lane: the event's text enriched by splicing (jansson values only of the attributes
+/* The fast lane: the event's text enriched by splicing (jansson values only of the members
  * route expressions read, and of the data for a registered schema). Returns 1 when the event needs the jansson lane instead. */
 static int prepare_text(struct gw_ingest *g, const struct gw_routes *routes, struct item *it,
                         const struct cm_envelope_enrichment *enr, char *scratch,
@@ -466,9 +466,11 @@ static int prepare_text(struct gw_ingest *g, const struct gw_routes *routes, str
     size_t idlen = strlen(it->out.id); /* at most CM_ENVELOPE_MAX_ID */
     memcpy(it->id, it->out.id, idlen + 1);
     it->plain_id = 1; /* an unescaped JSON string: written into answers as it is */
-    json_t *ev = NULL; /* the enriched event's attributes (data if read), for expressions */
+    json_t *ev = NULL; /* the enriched event's members route expressions read */
     if (gw_routes_read_events(routes)) {
-        ev = cm_envelope_text_attributes(&it->out, gw_routes_read_data(routes));
+        size_t nfields;
+        const char *const *fields = gw_routes_fields(routes, &nfields);
+        ev = cm_envelope_text_members(&it->out, fields, nfields);
     }
     size_t route_errors = 0;
     *ntopics = gw_routes_select(routes, ev, topics, &route_errors);

@@ -22,7 +22,8 @@ struct gw_routes {
     size_t n;
     struct route fallback; /* when == NULL */
     json_t *doc;           /* the document it was built from */
-    int reads_data;        /* some expression reads the event's data */
+    char **fields;         /* the event's fields expressions read (owned) */
+    size_t nfields;
 };
 
 int gw_topic_name_ok(const char *name)
@@ -61,6 +62,10 @@ void gw_routes_free(struct gw_routes *r)
     free(r->routes);
     route_clear(&r->fallback);
     json_decref(r->doc);
+    for (size_t i = 0; i < r->nfields; i++) {
+        free(r->fields[i]);
+    }
+    free(r->fields);
     free(r);
 }
 
@@ -99,6 +104,25 @@ struct gw_routes *gw_routes_single(const char *topic)
 const json_t *gw_routes_document(const struct gw_routes *r)
 {
     return r->doc;
+}
+
+/* Adds the root fields an expression reads to the table's set. */
+static void add_fields(struct gw_routes *r, const struct cm_expr *e)
+{
+    size_t n = cm_expr_root_fields(e, NULL, 0);
+    const char **names = cm_xcalloc(n + 1, sizeof(*names));
+    cm_expr_root_fields(e, names, n);
+    for (size_t i = 0; i < n; i++) {
+        size_t j = 0;
+        while (j < r->nfields && strcmp(r->fields[j], names[i]) != 0) {
+            j++;
+        }
+        if (j == r->nfields) {
+            r->fields = cm_xrealloc(r->fields, (r->nfields + 1) * sizeof(*r->fields));
+            r->fields[r->nfields++] = cm_xstrdup(names[i]);
+        }
+    }
+    free(names);
 }
 
 struct gw_routes *gw_routes_parse(const char *text, size_t len, const char *default_topic,
@@ -150,7 +174,7 @@ struct gw_routes *gw_routes_parse(const char *text, size_t len, const char *defa
             ok = 0;
             break;
         }
-        r->reads_data |= cm_expr_reads_field(rt->when, "data");
+        add_fields(r, rt->when);
         snprintf(field, sizeof(field), "routes[%zu].topics", i);
         if (parse_topics(rt, json_object_get(jr, "topics"), field, err, errlen) != 0) {
             ok = 0;
@@ -184,9 +208,10 @@ int gw_routes_read_events(const struct gw_routes *r)
     return r->n > 0;
 }
 
-int gw_routes_read_data(const struct gw_routes *r)
+const char *const *gw_routes_fields(const struct gw_routes *r, size_t *n)
 {
-    return r->reads_data;
+    *n = r->nfields;
+    return (const char *const *)r->fields;
 }
 
 size_t gw_routes_select(const struct gw_routes *r, const json_t *ev, const char *const **topics,

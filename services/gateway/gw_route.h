@@ -34,8 +34,9 @@ const json_t *gw_routes_document(const struct gw_routes *r);
 /* 1 when the table has route expressions (gw_routes_select reads the event); 0 when every event
  * goes to the default topics (ev may then be NULL). */
 int gw_routes_read_events(const struct gw_routes *r);
-/* 1 when some route expression reads the event's `data` (others see only its attributes). */
-int gw_routes_read_data(const struct gw_routes *r);
+/* The event's fields route expressions read (borrowed from the table; *n of them): the rest of
+ * the event need not be given to gw_routes_select. */
+const char *const *gw_routes_fields(const struct gw_routes *r, size_t *n);
 
 /* Sets *topics (borrowed from the table) and returns how many. *errors (may be NULL) is increased
  * by the number of route expressions that failed to evaluate. */

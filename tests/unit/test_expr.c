@@ -585,26 +585,33 @@ Test(expr, one_expression_many_threads)
     json_decref(ev);
 }
 
-Test(expr, fields_read)
+Test(expr, root_fields)
 {
     static const struct {
-        const char *src, *field;
-        int reads;
+        const char *src, *fields; /* the distinct root fields read, in order, space-separated */
     } rows[] = {
-        {"data.amount > 5", "data", 1},
-        {"has(data)", "data", 1},
-        {"type == 'data'", "data", 0},
-        {"subject.data == 1", "data", 0}, /* a field of subject, not the root's data */
-        {"size(data[\"k\"]) > 0 || type == 't'", "data", 1},
-        {"[type, source].size() == 2", "source", 1},
-        {"tenant in ['a', 'b'] ? data.x : 0", "data", 1},
-        {"true", "type", 0},
+        {"data.amount > 5", "data"},
+        {"has(data)", "data"},
+        {"type == 'data'", "type"},
+        {"subject.data == 1 && subject != ''", "subject"}, /* subject's field, not root data */
+        {"size(data[\"k\"]) > 0 || type == 't' || data.x == 1", "data type"},
+        {"[type, source].size() == 2", "type source"},
+        {"tenant in ['a', 'b'] ? data.x : id", "tenant data id"},
+        {"true", ""},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         struct cm_expr_error err;
         struct cm_expr *e = cm_expr_compile(rows[i].src, &err);
         cr_assert_not_null(e, "%s: %s", rows[i].src, err.message);
-        cr_assert_eq(cm_expr_reads_field(e, rows[i].field), rows[i].reads, "%s", rows[i].src);
+        const char *names[8];
+        size_t n = cm_expr_root_fields(e, names, 8);
+        char got[128] = "";
+        for (size_t k = 0; k < n; k++) {
+            strcat(got, k ? " " : "");
+            strcat(got, names[k]);
+        }
+        cr_assert_str_eq(got, rows[i].fields, "%s", rows[i].src);
+        cr_assert_eq(cm_expr_root_fields(e, NULL, 0), n, "the count without room");
         cm_expr_free(e);
     }
 }

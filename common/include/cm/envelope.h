@@ -83,9 +83,10 @@ struct cm_envelope_text {
 int cm_envelope_enrich_text(const struct cm_jscan_span *event,
                             const struct cm_envelope_enrichment *e, char *scratch,
                             size_t scratch_len, struct cm_envelope_text *out);
-/* The enriched event as a jansson object of its attributes, for expressions; `data` only when
- * with_data (parsed then; otherwise left out). Caller decrefs. */
-json_t *cm_envelope_text_attributes(const struct cm_envelope_text *t, int with_data);
+/* The enriched event as a jansson object holding its members named in names (n of them), for
+ * expressions that read only those. Caller decrefs. */
+json_t *cm_envelope_text_members(const struct cm_envelope_text *t, const char *const *names,
+                                 size_t n);
 /* Adds "schemaid" at the end, as the gateway does after validating data. */
 void cm_envelope_text_set_schemaid(struct cm_envelope_text *t, int schema_id);
 void cm_envelope_text_free(struct cm_envelope_text *t);

@@ -28,9 +28,10 @@ struct cm_expr *cm_expr_compile(const char *src, struct cm_expr_error *err);
 void cm_expr_free(struct cm_expr *e);
 /* The source text (borrowed). */
 const char *cm_expr_source(const struct cm_expr *e);
-/* 1 when the expression reads the root's field `name` (`data` in `data.amount > 5` or
- * `has(data)`), so a caller can leave out of the root what no expression reads. */
-int cm_expr_reads_field(const struct cm_expr *e, const char *name);
+/* The root's fields the expression reads (`type` and `data` in `type == 't' && data.n > 5`,
+ * `subject` in `has(subject)`), so a caller can leave out of the root what no expression reads.
+ * Stores up to max distinct names (borrowed from e) and returns how many there are. */
+size_t cm_expr_root_fields(const struct cm_expr *e, const char **names, size_t max);
 /* Formats err as "line:column: message" into buf. Returns buf. */
 char *cm_expr_error_format(const struct cm_expr_error *err, char *buf, size_t len);
 
