@@ -184,7 +184,11 @@ void cm_envelope_enrich(json_t *ev, const struct cm_envelope_enrichment *e)
         cm_uuid_v7_at(e->received_ms, id);
         set_string(ev, "id", id);
     }
-    cm_time_format_rfc3339(e->received_ms, buf);
+    if (e->received_text && strlen(e->received_text) < sizeof(buf)) {
+        memcpy(buf, e->received_text, strlen(e->received_text) + 1);
+    } else {
+        cm_time_format_rfc3339(e->received_ms, buf);
+    }
     if (!json_object_get(ev, "time")) {
         set_string(ev, "time", buf);
     }
@@ -483,7 +487,11 @@ int cm_envelope_enrich_text(const struct cm_jscan_span *event,
     }
     struct out o = {buf};
     char now[CM_RFC3339_LEN], id[CM_UUID_STR_LEN], tp[56];
-    cm_time_format_rfc3339(e->received_ms, now);
+    if (e->received_text && strlen(e->received_text) < sizeof(now)) {
+        memcpy(now, e->received_text, strlen(e->received_text) + 1);
+    } else {
+        cm_time_format_rfc3339(e->received_ms, now);
+    }
     int tp_valid = 0;
     if (a.traceparent && plain_string(a.traceparent) && a.traceparent->len == 55) {
         memcpy(tp, a.traceparent->text, 55);

@@ -111,20 +111,6 @@ static void advance_char(struct parser *p)
     p->pos++;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* Lexes a string literal starting at the quote (raw when `raw`). */
 static void lex_string(struct parser *p, int raw)
 {
@@ -202,7 +188,7 @@ static void lex_string(struct parser *p, int raw)
             }
             advance_char(p);
             for (int i = 0; i < digits; i++) {
-                int h = hexval(p->src[p->pos]);
+                int h = cm_hex_digit((unsigned char)p->src[p->pos]);
                 if (h < 0) {
                     fail_at(p, line, col, "invalid hex escape");
                     free(buf);
@@ -250,7 +236,7 @@ static void lex_number(struct parser *p)
     int is_double = 0;
     if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
         i = 2;
-        while (hexval(s[i]) >= 0) {
+        while (cm_hex_digit((unsigned char)s[i]) >= 0) {
             i++;
         }
         if (i == 2) {

@@ -29,20 +29,6 @@ static int is_digit(unsigned char c)
     return c >= '0' && c <= '9';
 }
 
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* Bytes a string holds as they are: printable ASCII but '"' and '\'. */
 static const unsigned char plain_byte[256] = {
     ['\x20'] = 1, 1, 0 /* '"' */, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x20-0x2f */
@@ -87,7 +73,7 @@ static int scan_string(struct scanner *s, struct cm_jscan_span *v)
                 }
                 unsigned u = 0;
                 for (int i = 1; i <= 4; i++) {
-                    int h = hex_value(p[i]);
+                    int h = cm_hex_digit(p[i]);
                     if (h < 0) {
                         return CM_JSCAN_INVALID;
                     }
@@ -185,6 +171,23 @@ static int scan_literal(struct scanner *s, struct cm_jscan_span *v, const char *
     return 0;
 }
 
+/* After a member or element: 1 past a comma (another follows), 0 past the closing bracket,
+ * CM_JSCAN_INVALID for anything else. */
+static int comma_or_close(struct scanner *s, unsigned char close)
+{
+    skip_ws(s);
+    if (s->p < s->end && *s->p == ',') {
+        s->p++;
+        skip_ws(s);
+        return 1;
+    }
+    if (s->p < s->end && *s->p == close) {
+        s->p++;
+        return 0;
+    }
+    return CM_JSCAN_INVALID;
+}
+
 static int scan_value(struct scanner *s, int depth, struct cm_jscan_span *v);
 
 static int scan_object(struct scanner *s, int depth, struct cm_jscan_span *v)
@@ -242,17 +245,13 @@ static int scan_object(struct scanner *s, int depth, struct cm_jscan_span *v)
                     s->pool_used = first;
                 }
             }
-            skip_ws(s);
-            if (s->p < s->end && *s->p == ',') {
-                s->p++;
-                skip_ws(s);
-                continue;
-            }
-            if (s->p < s->end && *s->p == '}') {
-                s->p++;
+            rc = comma_or_close(s, '}');
+            if (rc <= 0) {
+                if (rc < 0) {
+                    return rc;
+                }
                 break;
             }
-            return CM_JSCAN_INVALID;
         }
     }
     v->type = 'o';
@@ -279,17 +278,13 @@ static int scan_array(struct scanner *s, int depth, struct cm_jscan_span *v)
             if (rc) {
                 return rc;
             }
-            skip_ws(s);
-            if (s->p < s->end && *s->p == ',') {
-                s->p++;
-                skip_ws(s);
-                continue;
-            }
-            if (s->p < s->end && *s->p == ']') {
-                s->p++;
+            rc = comma_or_close(s, ']');
+            if (rc <= 0) {
+                if (rc < 0) {
+                    return rc;
+                }
                 break;
             }
-            return CM_JSCAN_INVALID;
         }
     }
     v->type = 'a';
@@ -368,17 +363,13 @@ int cm_jscan_array(const char *text, size_t len, struct cm_jscan_span *elems, si
                 return CM_JSCAN_TOO_MANY;
             }
             elems[(*n)++] = e;
-            skip_ws(&s);
-            if (s.p < s.end && *s.p == ',') {
-                s.p++;
-                skip_ws(&s);
-                continue;
-            }
-            if (s.p < s.end && *s.p == ']') {
-                s.p++;
+            rc = comma_or_close(&s, ']');
+            if (rc <= 0) {
+                if (rc < 0) {
+                    return rc;
+                }
                 break;
             }
-            return CM_JSCAN_INVALID;
         }
     }
     skip_ws(&s);

@@ -248,12 +248,8 @@ static const json_t *follow_pointer(const json_t *doc, const char *ptr)
     char *w = dec;
     for (const char *r = ptr; *r; r++) {
         int hi, lo;
-        if (r[0] == '%' && (hi = (r[1] >= '0' && r[1] <= '9')   ? r[1] - '0'
-                                 : (r[1] | 32) >= 'a' && (r[1] | 32) <= 'f' ? (r[1] | 32) - 'a' + 10
-                                                                         : -1) >= 0 &&
-            (lo = (r[2] >= '0' && r[2] <= '9')                   ? r[2] - '0'
-                  : (r[2] | 32) >= 'a' && (r[2] | 32) <= 'f' ? (r[2] | 32) - 'a' + 10
-                                                             : -1) >= 0) {
+        if (r[0] == '%' && (hi = cm_hex_digit((unsigned char)r[1])) >= 0 &&
+            (lo = cm_hex_digit((unsigned char)r[2])) >= 0) {
             *w++ = (char)(hi * 16 + lo);
             r += 2;
         } else {

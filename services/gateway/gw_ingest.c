@@ -141,8 +141,9 @@ static void settle(struct item *it)
     it->error = e;
 }
 
-/* Sends one answer through the batch's callback. */
-static void send_answer(struct batch *b, int status, const json_t *body, long retry_after)
+/* Sends the answer through the batch's callback, once: a jansson body, or JSON text. */
+static void deliver(struct batch *b, int status, const json_t *body, const char *text,
+                    size_t len, long retry_after)
 {
     gw_answer_fn fn = b->answer_fn;
     b->answer_fn = NULL;
@@ -151,30 +152,22 @@ static void send_answer(struct batch *b, int status, const json_t *body, long re
     }
     struct gw_answer a = {status,
                           body,
-                          NULL,
-                          0,
+                          text,
+                          len,
                           retry_after,
                           b->ratelimit_policy[0] ? b->ratelimit_policy : NULL,
                           b->ratelimit[0] ? b->ratelimit : NULL};
     fn(b->answer_ud, &a);
 }
 
-/* Sends an answer whose body is JSON text. */
+static void send_answer(struct batch *b, int status, const json_t *body, long retry_after)
+{
+    deliver(b, status, body, NULL, 0, retry_after);
+}
+
 static void send_text_answer(struct batch *b, int status, const char *text, size_t len)
 {
-    gw_answer_fn fn = b->answer_fn;
-    b->answer_fn = NULL;
-    if (!fn) {
-        return;
-    }
-    struct gw_answer a = {status,
-                          NULL,
-                          text,
-                          len,
-                          0,
-                          b->ratelimit_policy[0] ? b->ratelimit_policy : NULL,
-                          b->ratelimit[0] ? b->ratelimit : NULL};
-    fn(b->answer_ud, &a);
+    deliver(b, status, NULL, text, len, 0);
 }
 
 /* A growing buffer for answers' text. */
@@ -766,8 +759,10 @@ void gw_ingest_submit(struct gw_ingest *g, const struct gw_submission *s, gw_ans
         claim_keys(g, b, s->who, s->idempotency_key);
     }
     /* what the gateway adds, the same for every event of the request */
+    char received[CM_RFC3339_LEN];
     struct cm_envelope_enrichment enr = {s->who->tenant[0] ? s->who->tenant : NULL,
-                                         s->clientip[0] ? s->clientip : NULL, cm_now_ms()};
+                                         s->clientip[0] ? s->clientip : NULL, cm_now_ms(), received};
+    cm_time_format_rfc3339(enr.received_ms, received);
     if (!s->atomic) {
         /* each event produced as soon as it is ready: its text in this thread's scratch buffer */
         static _Thread_local char scratch[32768];

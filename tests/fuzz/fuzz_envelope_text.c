@@ -39,8 +39,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     static const char *tenants[] = {NULL, "acme", "t\"q", "\xc3\xa9t\xc3\xa9"};
+    /* the receive time formatted by the caller (once per request) or per event */
     struct cm_envelope_enrichment e = {tenants[data[0] & 3], (data[0] & 4) ? "10.1.2.3" : NULL,
-                                       1700000000123};
+                                       1700000000123,
+                                       (data[0] & 16) ? "2023-11-14T22:13:20.123Z" : NULL};
     const char *text = (const char *)data + 1;
     size--;
     struct cm_envelope_text t;

@@ -94,7 +94,7 @@ Test(envelope, enrich_fills_and_overwrites)
     json_t *ev = parse("{\"type\":\"t\",\"source\":\"/s\",\"tenant\":\"spoofed\","
                        "\"schemaid\":9,\"clientip\":\"1.2.3.4\",\"traceparent\":\"bogus\"}");
     cr_assert_eq(cm_envelope_validate(ev, NULL), 0);
-    struct cm_envelope_enrichment e = {"acme", "127.0.0.1", 1795397331123LL};
+    struct cm_envelope_enrichment e = {"acme", "127.0.0.1", 1795397331123LL, NULL};
     cm_envelope_enrich(ev, &e);
     cr_assert_str_eq(json_string_value(json_object_get(ev, "specversion")), "1.0");
     cr_assert(cm_uuid_valid(json_string_value(json_object_get(ev, "id"))));
@@ -114,7 +114,7 @@ Test(envelope, enrich_keeps_client_id_time_and_traceparent)
     json_t *ev = parse("{\"type\":\"t\",\"source\":\"/s\",\"id\":\"mine\",\"time\":"
                        "\"2020-01-01T00:00:00Z\",\"traceparent\":"
                        "\"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\"}");
-    struct cm_envelope_enrichment e = {NULL, NULL, 1795397331123LL};
+    struct cm_envelope_enrichment e = {NULL, NULL, 1795397331123LL, NULL};
     cm_envelope_enrich(ev, &e);
     cr_assert_str_eq(json_string_value(json_object_get(ev, "id")), "mine");
     cr_assert_str_eq(json_string_value(json_object_get(ev, "time")), "2020-01-01T00:00:00Z");
@@ -190,7 +190,7 @@ static int enrich_text(const char *text, const struct cm_envelope_enrichment *e,
 
 Test(envelope, fast_lane_splices_what_enrich_sets)
 {
-    struct cm_envelope_enrichment e = {"acme", "10.0.0.9", 1767225600123};
+    struct cm_envelope_enrichment e = {"acme", "10.0.0.9", 1767225600123, NULL};
     const char *in = "{ \"type\" : \"order.paid\", \"source\":\"/shop\", \"subject\":\"o-1\","
                      " \"tenant\":\"spoofed\", \"schemaid\":9, \"receivedat\":1,"
                      " \"data\" : {\"total\": 12.5, \"items\": [ 1, 2 ] } }";
@@ -234,7 +234,7 @@ Test(envelope, fast_lane_splices_what_enrich_sets)
 
 Test(envelope, fast_lane_keeps_client_values)
 {
-    struct cm_envelope_enrichment e = {NULL, NULL, 1767225600123};
+    struct cm_envelope_enrichment e = {NULL, NULL, 1767225600123, NULL};
     const char *in = "{\"specversion\":\"1.0\",\"id\":\"c-1\",\"type\":\"t\",\"source\":\"s\","
                      "\"time\":\"2026-01-02T03:04:05Z\",\"partitionkey\":\"pk\",\"tenant\":\"x\","
                      "\"clientip\":\"1.2.3.4\",\"traceparent\":"
@@ -256,7 +256,7 @@ Test(envelope, fast_lane_keeps_client_values)
 
 Test(envelope, fast_lane_leaves_the_rest_to_jansson)
 {
-    struct cm_envelope_enrichment e = {"acme", NULL, 1767225600123};
+    struct cm_envelope_enrichment e = {"acme", NULL, 1767225600123, NULL};
     const char *rest[] = {
         "[1]",                                                         /* not an object */
         "{\"source\":\"s\"}",                                          /* invalid: no type */
@@ -275,7 +275,7 @@ Test(envelope, fast_lane_leaves_the_rest_to_jansson)
         cr_assert_null(t.json);
     }
     /* a tenant that would need escaping */
-    struct cm_envelope_enrichment q = {"a\"b", NULL, 1};
+    struct cm_envelope_enrichment q = {"a\"b", NULL, 1, NULL};
     struct cm_envelope_text t;
     cr_assert_eq(enrich_text("{\"type\":\"t\",\"source\":\"s\"}", &q, &t),
                  CM_ENVELOPE_NEEDS_JANSSON);

@@ -24,6 +24,8 @@ struct cm_envelope_enrichment {
     const char *tenant;   /* from the token; NULL leaves no tenant */
     const char *clientip; /* NULL leaves none */
     int64_t received_ms;  /* receive time */
+    const char *received_text; /* received_ms as RFC 3339 when formatted once for many events;
+                                * NULL: formatted per event */
 };
 
 /* Checks an event sent by a client: an object, `type` and `source` non-empty strings,

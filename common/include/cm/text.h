@@ -16,6 +16,8 @@ size_t cm_utf8_encode(uint32_t cp, char *out);
 
 /* Writes the lowercase hex form of n bytes into out (2n characters and a NUL). */
 void cm_hex_encode(const unsigned char *in, size_t n, char *out);
+/* The value of a hexadecimal digit (either case), or -1. */
+int cm_hex_digit(int c);
 
 struct timespec;
 /* 1 when the modification time of the file at path differs from *seen (then *seen is updated):
