@@ -140,6 +140,13 @@ void gw_body_clear(struct gw_body *b)
     memset(b, 0, sizeof(*b));
 }
 
+/* Each thread's room for a batch's spans, reused from request to request: a body is scanned,
+ * used and cleared on one thread, in one call. Larger batches allocate. */
+#define ROOM_ELEMS 1024
+#define ROOM_MEMBERS 2048
+static _Thread_local struct cm_jscan_span room_elems[ROOM_ELEMS];
+static _Thread_local struct cm_jscan_member room_members[ROOM_MEMBERS];
+
 /* A JSON (not NDJSON) body through jsonscan: 0 when every event was taken, -1 when jansson has
  * to read the body (an error to report, or something only jansson can decide). */
 static int scan_body(const char *body, size_t len, enum kind kind, size_t max_events,
@@ -151,12 +158,17 @@ static int scan_body(const char *body, size_t len, enum kind kind, size_t max_ev
     }
     if (i < len && body[i] == '[') {
         size_t n;
-        struct cm_jscan_span *elems = cm_xmalloc(max_events * sizeof(*elems));
         /* room for the members of events averaging 16 bytes of text per member (more: split
-         * later) */
+         * later); this thread's own arrays when they are large enough */
         size_t pool_max = len / 16 + 16;
-        out->members = cm_xmalloc(pool_max * sizeof(*out->members));
-        int rc = cm_jscan_array(body, len, elems, max_events, &n, out->members, pool_max);
+        struct cm_jscan_span *elems = max_events <= ROOM_ELEMS
+                                          ? room_elems
+                                          : cm_xmalloc(max_events * sizeof(*elems));
+        struct cm_jscan_member *pool = room_members;
+        if (pool_max > ROOM_MEMBERS) {
+            pool = out->members = cm_xmalloc(pool_max * sizeof(*pool));
+        }
+        int rc = cm_jscan_array(body, len, elems, max_events, &n, pool, pool_max);
         if (rc == 0 && n > 0) {
             out->cap = n;
             out->items = cm_xmalloc(n * sizeof(*out->items));
@@ -164,7 +176,9 @@ static int scan_body(const char *body, size_t len, enum kind kind, size_t max_ev
                 rc = add_scanned(out, &elems[k]);
             }
         }
-        free(elems);
+        if (elems != room_elems) {
+            free(elems);
+        }
         return rc == 0 && n > 0 ? 0 : -1;
     }
     struct cm_jscan_span v;
