@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static pthread_mutex_t uuid_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* 8-4-4-4-12 lowercase hex of 16 bytes. */
 static void format_uuid(const unsigned char *b, char *out)
@@ -27,8 +26,7 @@ static void format_uuid(const unsigned char *b, char *out)
         out[at++] = g < 4 ? '-' : '\0';
     }
 }
-static int64_t uuid_last_ms = -1;
-static unsigned uuid_seq;
+static _Atomic uint64_t uuid_state;
 
 /* Random bytes come from a small per-thread pool refilled from OpenSSL's DRBG (AES-CTR, seeded
  * from the kernel and reseeded after fork), 4 KiB at a time: about a hundred events' ids and
@@ -89,20 +87,16 @@ void cm_uuid_v7_at(int64_t ms, char *out)
 {
     unsigned char b[16];
     cm_random_bytes(b, sizeof(b));
-    pthread_mutex_lock(&uuid_lock);
-    if (ms <= uuid_last_ms) {
-        ms = uuid_last_ms;
-        uuid_seq++;
-        if (uuid_seq > 0xFFF) { /* sequence exhausted: borrow the next millisecond */
-            ms++;
-            uuid_seq = (unsigned)(b[6] & 0x03) << 8 | b[7];
-        }
-    } else {
-        uuid_seq = (unsigned)(b[6] & 0x03) << 8 | b[7]; /* random start, room to count up */
-    }
-    uuid_last_ms = ms;
-    unsigned seq = uuid_seq;
-    pthread_mutex_unlock(&uuid_lock);
+    /* the last (ms << 12 | seq) handed out, advanced without a lock: a later millisecond starts
+     * its sequence at random (with room to count up), the same or an earlier one counts up,
+     * and an exhausted sequence carries into the next millisecond */
+    uint64_t fresh = (uint64_t)ms << 12 | ((unsigned)(b[6] & 0x03) << 8 | b[7]);
+    uint64_t last = atomic_load(&uuid_state), next;
+    do {
+        next = (uint64_t)ms > last >> 12 ? fresh : last + 1;
+    } while (!atomic_compare_exchange_weak(&uuid_state, &last, next));
+    ms = (int64_t)(next >> 12);
+    unsigned seq = (unsigned)(next & 0xFFF);
 
     uint64_t t = (uint64_t)ms;
     for (int i = 0; i < 6; i++) {

@@ -1,7 +1,10 @@
-/* Unit tests for common/uuid: UUIDv7 layout and ordering, deterministic hash ids, validation. */
+/* Unit tests for common/uuid: UUIDv7 layout and ordering (also across threads), deterministic
+ * hash ids, validation. */
 #include "cm/uuid.h"
 
 #include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 Test(uuid, v7_layout)
@@ -22,6 +25,46 @@ Test(uuid, v7_sorted_within_a_millisecond)
         cm_uuid_v7_at(1795397331123LL, cur);
         cr_assert_lt(strcmp(prev, cur), 0, "%s !< %s", prev, cur);
         memcpy(prev, cur, sizeof(cur));
+    }
+}
+
+/* Threads drawing ids in the same millisecond: every id distinct, each thread's ids rising. */
+#define RACE_THREADS 4
+#define RACE_IDS 20000
+static char race_ids[RACE_THREADS][RACE_IDS][CM_UUID_STR_LEN];
+
+static void *race(void *arg)
+{
+    char (*mine)[CM_UUID_STR_LEN] = race_ids[(size_t)arg];
+    for (int i = 0; i < RACE_IDS; i++) {
+        cm_uuid_v7_at(1795397331999LL, mine[i]);
+    }
+    return NULL;
+}
+
+static int by_text(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+Test(uuid, v7_unique_and_rising_across_threads)
+{
+    pthread_t t[RACE_THREADS];
+    for (size_t i = 0; i < RACE_THREADS; i++) {
+        pthread_create(&t[i], NULL, race, (void *)i);
+    }
+    for (size_t i = 0; i < RACE_THREADS; i++) {
+        pthread_join(t[i], NULL);
+    }
+    for (size_t i = 0; i < RACE_THREADS; i++) {
+        for (int k = 1; k < RACE_IDS; k++) {
+            cr_assert_lt(strcmp(race_ids[i][k - 1], race_ids[i][k]), 0);
+        }
+    }
+    qsort(race_ids, RACE_THREADS * RACE_IDS, CM_UUID_STR_LEN, by_text);
+    char(*all)[CM_UUID_STR_LEN] = race_ids[0];
+    for (size_t k = 1; k < RACE_THREADS * RACE_IDS; k++) {
+        cr_assert_neq(strcmp(all[k - 1], all[k]), 0, "repeated id %s", all[k]);
     }
 }
 
