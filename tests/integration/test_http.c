@@ -244,6 +244,39 @@ Test(http, body_cap)
     cr_assert_eq(r.status, 200, "exactly the cap is accepted");
 }
 
+/* Status of a GET carrying one header of n bytes. */
+static long status_with_header(size_t n)
+{
+    char *line = malloc(n + 16);
+    memcpy(line, "X-Big: ", 7);
+    memset(line + 7, 'a', n);
+    line[7 + n] = '\0';
+    CURL *c = curl_easy_init();
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/items/abc", cm_http_port(srv));
+    static struct resp r; /* 70 KB: off the stack */
+    memset(&r, 0, sizeof(r));
+    struct curl_slist *h = curl_slist_append(NULL, line);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    cr_assert_eq(curl_easy_perform(c), CURLE_OK);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    free(line);
+    return status;
+}
+
+Test(http, request_headers_up_to_about_15_kib)
+{
+    cr_assert_eq(status_with_header(12 * 1024), 405, "served (GET on a POST route)");
+    cr_assert_eq(status_with_header(20 * 1024), 431);
+}
+
 Test(http, deferred_response_from_another_thread)
 {
     for (int i = 0; i < 20; i++) {
