@@ -414,8 +414,9 @@ static int check_schema(struct gw_ingest *g, struct item *it, const char *type, 
     *schema_id = 0;
     const struct gw_schema *schema =
         gw_schemas_find(g->schemas, type, topic, subject, sizeof(subject), &r);
-    json_t *errors = json_array();
+    json_t *errors = NULL; /* only for a schema: most events' types have none */
     if (schema) {
+        errors = json_array();
         json_t *parsed = NULL;
         if (data_text) {
             parsed = json_loadb(data_text, data_len, JSON_DECODE_ANY, NULL);
