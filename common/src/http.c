@@ -41,7 +41,8 @@ struct route {
 
 struct check {
     char *name;
-    cm_http_check fn;
+    cm_http_check fn;    /* NULL for a detail */
+    cm_http_detail detail; /* NULL for a check */
     void *ud;
 };
 
@@ -160,8 +161,15 @@ void cm_http_add_check(struct cm_http_server *srv, const char *name, cm_http_che
     srv->checks = cm_xrealloc(srv->checks, (srv->nchecks + 1) * sizeof(*srv->checks));
     srv->checks[srv->nchecks].name = cm_xstrdup(name);
     srv->checks[srv->nchecks].fn = fn;
+    srv->checks[srv->nchecks].detail = NULL;
     srv->checks[srv->nchecks].ud = ud;
     srv->nchecks++;
+}
+
+void cm_http_add_detail(struct cm_http_server *srv, const char *name, cm_http_detail fn, void *ud)
+{
+    cm_http_add_check(srv, name, NULL, ud);
+    srv->checks[srv->nchecks - 1].detail = fn;
 }
 
 /* ---- request accessors ---- */
@@ -367,15 +375,25 @@ static void h_readyz(struct cm_http_req *req, void *ud)
         cm_http_respond_error(req, 503, 0, "shutting down");
         return;
     }
+    json_t *details = NULL;
     for (size_t i = 0; i < srv->nchecks; i++) {
         char why[256] = "";
-        if (srv->checks[i].fn(srv->checks[i].ud, why, sizeof(why)) != 0) {
+        if (srv->checks[i].detail) {
+            details = details ? details : json_object();
+            json_object_set_new(details, srv->checks[i].name,
+                                srv->checks[i].detail(srv->checks[i].ud));
+        } else if (srv->checks[i].fn(srv->checks[i].ud, why, sizeof(why)) != 0) {
+            json_decref(details);
             cm_http_respond_error(req, 503, 0, "not ready: %s: %s", srv->checks[i].name,
                                   why[0] ? why : "check failed");
             return;
         }
     }
-    cm_http_respond(req, 200, "application/json", "{\"status\":\"ready\"}", 18);
+    if (!details) {
+        cm_http_respond(req, 200, "application/json", "{\"status\":\"ready\"}", 18);
+        return;
+    }
+    cm_http_respond_json(req, 200, json_pack("{s:s, s:o}", "status", "ready", "details", details));
 }
 
 static void h_metrics(struct cm_http_req *req, void *ud)

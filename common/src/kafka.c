@@ -287,7 +287,8 @@ void cm_kafka_producer_free(struct cm_kafka_producer *p, int flush_timeout_ms)
 
 /* ---- consumer ---- */
 
-static void call_user(struct cm_kafka_consumer *c, const rd_kafka_topic_partition_list_t *parts,
+/* Calls the user's callback; on assign, copies the start offsets it chose into parts. */
+static void call_user(struct cm_kafka_consumer *c, rd_kafka_topic_partition_list_t *parts,
                       int assign)
 {
     if (!c->has_rebalance) {
@@ -298,9 +299,14 @@ static void call_user(struct cm_kafka_consumer *c, const rd_kafka_topic_partitio
     for (size_t i = 0; i < n; i++) {
         arr[i].topic = parts->elems[i].topic;
         arr[i].partition = parts->elems[i].partition;
+        arr[i].offset = CM_KAFKA_OFFSET_STORED;
     }
     if (assign && c->rebalance.on_assign) {
         c->rebalance.on_assign(arr, n, c->rebalance.ud);
+        for (size_t i = 0; i < n; i++) {
+            parts->elems[i].offset =
+                arr[i].offset >= 0 ? arr[i].offset : RD_KAFKA_OFFSET_STORED;
+        }
     } else if (!assign && c->rebalance.on_revoke) {
         c->rebalance.on_revoke(arr, n, c->rebalance.ud);
     }
@@ -313,8 +319,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     struct cm_kafka_consumer *c = opaque;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         CM_LOG_INFO("kafka_assigned", "%d partitions assigned", parts->cnt);
-        rd_kafka_assign(rk, parts);
         call_user(c, parts, 1);
+        rd_kafka_assign(rk, parts);
     } else {
         CM_LOG_INFO("kafka_revoked", "%d partitions revoked", parts->cnt);
         call_user(c, parts, 0);
@@ -403,33 +409,6 @@ size_t cm_kafka_consumer_poll_batch(struct cm_kafka_consumer *c, struct cm_kafka
     return n;
 }
 
-void cm_kafka_consume_loop(struct cm_kafka_consumer *c, size_t max_batch, cm_kafka_batch_fn fn,
-                           void *ud)
-{
-    struct cm_kafka_msg **msgs = cm_xcalloc(max_batch, sizeof(*msgs));
-    while (!cm_lifecycle_stopping()) {
-        size_t n = cm_kafka_consumer_poll_batch(c, msgs, max_batch, 100);
-        if (n == 0) {
-            continue;
-        }
-        int backoff_ms = 100;
-        int rc;
-        while ((rc = fn(msgs, n, ud)) != 0 && !cm_lifecycle_stopping()) {
-            CM_LOG_WARN("batch_retry", "batch of %zu records failed (%s); retrying in %d ms", n,
-                        cm_strerror(rc), backoff_ms);
-            cm_lifecycle_wait(backoff_ms);
-            backoff_ms = backoff_ms * 2 > 5000 ? 5000 : backoff_ms * 2;
-        }
-        for (size_t i = 0; i < n; i++) {
-            if (rc == 0) {
-                cm_kafka_consumer_done(c, msgs[i]);
-            }
-            cm_kafka_msg_free(msgs[i]);
-        }
-    }
-    free(msgs);
-}
-
 void cm_kafka_consumer_store(struct cm_kafka_consumer *c, const char *topic, int32_t partition,
                              int64_t next_offset)
 {
@@ -448,6 +427,26 @@ void cm_kafka_consumer_done(struct cm_kafka_consumer *c, const struct cm_kafka_m
 {
     const rd_kafka_message_t *m = (const rd_kafka_message_t *)msg;
     cm_kafka_consumer_store(c, rd_kafka_topic_name(m->rkt), m->partition, m->offset + 1);
+}
+
+int cm_kafka_consumer_committed(struct cm_kafka_consumer *c, struct cm_kafka_partition *parts,
+                                size_t n, int timeout_ms)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_topic_partition_list_add(l, parts[i].topic, parts[i].partition);
+    }
+    rd_kafka_resp_err_t err = rd_kafka_committed(c->rk, l, timeout_ms);
+    if (!err) {
+        for (size_t i = 0; i < n; i++) {
+            const rd_kafka_topic_partition_t *e = &l->elems[i];
+            parts[i].offset = e->err || e->offset < 0 ? -1 : e->offset;
+        }
+    } else {
+        CM_LOG_WARN("kafka_committed_failed", "%s", rd_kafka_err2str(err));
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    return err ? translate(err) : 0;
 }
 
 int cm_kafka_consumer_commit(struct cm_kafka_consumer *c)

@@ -151,3 +151,20 @@ int cm_file_changed(const char *path, struct timespec *seen)
     *seen = st.st_mtim;
     return 1;
 }
+
+int cm_name_valid(const char *s, size_t max)
+{
+    size_t n = 0;
+    if (!s || !*s || *s == '.') {
+        return 0;
+    }
+    for (; s[n]; n++) {
+        unsigned char c = (unsigned char)s[n];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '.' || c == '_' || c == '-';
+        if (!ok || n >= max) {
+            return 0;
+        }
+    }
+    return 1;
+}

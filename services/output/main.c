@@ -3,10 +3,10 @@
 #include "out_pg_sink.h"
 
 #include "cm/err.h"
-#include "cm/kafka.h"
 #include "cm/lifecycle.h"
 #include "cm/pg.h"
 #include "cm/service.h"
+#include "cm/stream.h"
 
 static const struct cm_config_entry config_table[] = {
     {"OUTPUT_PORT", CM_CFG_INT, "8085", 0, 0, "admin HTTP port (health, readiness, metrics)", 0,
@@ -24,11 +24,12 @@ struct app {
     struct cm_pg *pg;
     struct cm_pg *pg_ready;
     struct out_pg_sink *sink;
-    struct cm_kafka_consumer *consumer;
+    struct cm_stream *stream;
 };
 
-static int write_batch(struct cm_kafka_msg *const *msgs, size_t n, void *ud)
+static int write_batch(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t n, void *ud)
 {
+    (void)s;
     return out_pg_sink_write(ud, msgs, n);
 }
 
@@ -50,23 +51,30 @@ int main(int argc, char **argv)
         goto out;
     }
     const char *topics[] = {cm_config_str(cfg, "TOPIC_DERIVED"), cm_config_str(cfg, "TOPIC_ALERTS")};
-    app.consumer = cm_kafka_consumer_new(cm_config_str(cfg, "KAFKA_BROKERS"),
-                                         cm_config_str(cfg, "OUTPUT_GROUP"), topics, 2, NULL);
-    if (!app.consumer) {
+    struct cm_stream_config sc = {
+        .brokers = cm_config_str(cfg, "KAFKA_BROKERS"),
+        .group = cm_config_str(cfg, "OUTPUT_GROUP"),
+        .topics = topics,
+        .ntopics = 2,
+        .max_batch = (size_t)cm_config_int(cfg, "OUTPUT_BATCH"),
+        .metrics = app.svc.metrics,
+    };
+    struct cm_stream_handler handler = {.process = write_batch, .ud = app.sink};
+    app.stream = cm_stream_new(&sc, &handler);
+    if (!app.stream) {
         status = CM_CONFIG_EXIT_BAD;
         goto out;
     }
     cm_http_add_check(app.svc.http, "postgres", cm_pg_check, app.pg_ready);
-    cm_http_add_check(app.svc.http, "kafka", cm_kafka_consumer_check, app.consumer);
+    cm_stream_add_checks(app.stream, app.svc.http);
     if (cm_service_start(&app.svc) != 0) {
         goto out;
     }
-    cm_kafka_consume_loop(app.consumer, (size_t)cm_config_int(cfg, "OUTPUT_BATCH"), write_batch,
-                          app.sink);
+    cm_stream_run(app.stream);
     status = 0;
 out:
     cm_service_begin_shutdown(&app.svc);
-    cm_kafka_consumer_free(app.consumer);
+    cm_stream_free(app.stream);
     out_pg_sink_free(app.sink);
     cm_pg_free(app.pg);
     cm_pg_free(app.pg_ready);

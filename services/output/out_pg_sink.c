@@ -1,9 +1,8 @@
 /* out_pg_sink: batch upsert of CloudEvents into per-topic tables (see out_pg_sink.h). */
 #include "out_pg_sink.h"
 
-#include "cm/envelope.h"
+#include "cm/event.h"
 #include "cm/kafka.h"
-#include "cm/log.h"
 #include "cm/mem.h"
 #include "cm/metrics.h"
 #include "cm/pg.h"
@@ -61,20 +60,16 @@ int out_pg_sink_migrate(struct out_pg_sink *s)
 /* {"e": envelope, "t": ms} or NULL (logged, counted) when the record is not a CloudEvent. */
 static json_t *row_of(struct out_pg_sink *s, const struct cm_kafka_msg *m)
 {
-    size_t len;
-    const char *value = cm_kafka_msg_value(m, &len);
-    json_t *ev = value ? json_loadb(value, len, JSON_REJECT_DUPLICATES, NULL) : NULL;
-    if (!ev || cm_envelope_validate(ev, NULL) != 0 || !json_is_string(json_object_get(ev, "id"))) {
-        CM_LOG_WARN("record_invalid", "%s [%d] @%lld skipped: not a CloudEvent with an id",
-                    cm_kafka_msg_topic(m), cm_kafka_msg_partition(m),
-                    (long long)cm_kafka_msg_offset(m));
+    struct cm_event ev;
+    const char *why;
+    if (cm_event_from_record(m, CM_EVENT_ENVELOPE, &ev, &why) != 0) {
+        cm_event_log_invalid(m, why);
         cm_counter_inc(s->m_invalid);
-        json_decref(ev);
         return NULL;
     }
     json_t *row = json_object();
-    json_object_set_new(row, "t", json_integer(cm_envelope_time_ms(ev, cm_kafka_msg_timestamp_ms(m))));
-    json_object_set_new(row, "e", ev);
+    json_object_set_new(row, "t", json_integer(ev.time_ms));
+    json_object_set_new(row, "e", ev.ev); /* the row takes the envelope */
     return row;
 }
 

@@ -4,6 +4,7 @@
 
 #include "cm/redis.h"
 #include "cm/service.h"
+#include "cm/stream.h"
 
 static const struct cm_config_entry config_table[] = {
     {"PROCESSOR_PORT", CM_CFG_INT, "8082", 0, 0, "admin HTTP port (health, readiness, metrics)",
@@ -56,13 +57,13 @@ int main(int argc, char **argv)
     if (!pipeline) {
         goto out;
     }
-    cm_http_add_check(svc.http, "kafka", proc_pipeline_check_kafka, pipeline);
+    cm_stream_add_checks(proc_pipeline_stream(pipeline), svc.http);
     cm_http_add_check(svc.http, "redis", cm_redis_check, redis);
     status = 1;
     if (cm_service_start(&svc) != 0) {
         goto out;
     }
-    proc_pipeline_run(pipeline);
+    cm_stream_run(proc_pipeline_stream(pipeline));
     status = 0;
 out:
     cm_service_begin_shutdown(&svc);

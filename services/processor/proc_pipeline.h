@@ -2,7 +2,7 @@
  * counts them per key (an expression, `type` by default) in event-time tumbling windows, produces each closed window as a derived CloudEvent and late
  * records to the late topic. Offsets advance only past records whose windows were emitted and
  * acknowledged. Partitions idle for idle_ms flush their open windows.
- * Runs on the calling thread (proc_pipeline_run); the producer reports on its own thread. */
+ * Runs as a cm_stream handler on the stream's thread. */
 #ifndef PROC_PIPELINE_H
 #define PROC_PIPELINE_H
 
@@ -30,10 +30,8 @@ struct proc_pipeline_config {
  * compile or Kafka cannot be configured. Caller frees with proc_pipeline_free. */
 struct proc_pipeline *proc_pipeline_new(const struct proc_pipeline_config *cfg,
                                         struct cm_metrics *metrics);
-/* Readiness check (cm_http_check). */
-int proc_pipeline_check_kafka(void *pipeline, char *why, size_t len);
-/* Consumes until cm_lifecycle_stopping(). */
-void proc_pipeline_run(struct proc_pipeline *p);
+/* The stream it runs on (cm_stream_run, cm_stream_add_checks); borrowed. */
+struct cm_stream *proc_pipeline_stream(struct proc_pipeline *p);
 /* Leaves the group (committing what was emitted), flushes, destroys. */
 void proc_pipeline_free(struct proc_pipeline *p);
 

@@ -3,9 +3,9 @@
 #include "rules_engine.h"
 #include "rules_set.h"
 
-#include "cm/kafka.h"
 #include "cm/log.h"
 #include "cm/service.h"
+#include "cm/stream.h"
 
 static const struct cm_config_entry config_table[] = {
     {"RULES_PORT", CM_CFG_INT, "8083", 0, 0, "HTTP port (health, readiness, metrics)", 0, 65535,
@@ -21,7 +21,7 @@ static const struct cm_config_entry config_table[] = {
 struct app {
     struct cm_service svc;
     struct rules_engine *engine;
-    struct cm_kafka_consumer *consumer;
+    struct cm_stream *stream;
 };
 
 int main(int argc, char **argv)
@@ -39,28 +39,32 @@ int main(int argc, char **argv)
     }
     CM_LOG_INFO("rules_loaded", "%zu rules from %s", rules_set_count(set),
                 cm_config_str(cfg, "RULES_FILE"));
-    const char *brokers = cm_config_str(cfg, "KAFKA_BROKERS");
-    app.engine = rules_engine_new(set, brokers, cm_config_str(cfg, "TOPIC_ALERTS"),
-                                  app.svc.metrics);
+    app.engine = rules_engine_new(set, cm_config_str(cfg, "TOPIC_ALERTS"), app.svc.metrics);
     const char *topics[] = {cm_config_str(cfg, "TOPIC_EVENTS")};
-    app.consumer = app.engine ? cm_kafka_consumer_new(brokers, cm_config_str(cfg, "RULES_GROUP"),
-                                                      topics, 1, NULL)
-                              : NULL;
-    if (!app.consumer) {
+    struct cm_stream_config sc = {
+        .brokers = cm_config_str(cfg, "KAFKA_BROKERS"),
+        .group = cm_config_str(cfg, "RULES_GROUP"),
+        .topics = topics,
+        .ntopics = 1,
+        .max_batch = (size_t)cm_config_int(cfg, "RULES_BATCH"),
+        .produce = 1,
+        .metrics = app.svc.metrics,
+    };
+    struct cm_stream_handler handler = {.process = rules_engine_process, .ud = app.engine};
+    app.stream = cm_stream_new(&sc, &handler);
+    if (!app.stream) {
         goto out;
     }
-    cm_http_add_check(app.svc.http, "kafka", cm_kafka_producer_check,
-                      rules_engine_producer(app.engine));
+    cm_stream_add_checks(app.stream, app.svc.http);
     status = 1;
     if (cm_service_start(&app.svc) != 0) {
         goto out;
     }
-    cm_kafka_consume_loop(app.consumer, (size_t)cm_config_int(cfg, "RULES_BATCH"),
-                          rules_engine_process, app.engine);
+    cm_stream_run(app.stream);
     status = 0;
 out:
     cm_service_begin_shutdown(&app.svc);
-    cm_kafka_consumer_free(app.consumer);
+    cm_stream_free(app.stream);
     rules_engine_free(app.engine);
     cm_service_free(&app.svc);
     return status;

@@ -1,25 +1,25 @@
-/* rules_engine: evaluates consumed events against the rules and produces alerts.
- * A batch counts as done only when every alert of the batch was acknowledged by Kafka; otherwise
- * the whole batch is retried (alert ids are deterministic, so sinks drop the repeats).
- * Runs on the consumer thread; the producer's delivery reports arrive on its own thread. */
+/* rules_engine: the rules daemon's stream handler: evaluates consumed events against the rules
+ * and emits an alert per match through the stream runtime, which stores a batch's offsets only
+ * after Kafka acknowledged every alert of it (alert ids are deterministic, so sinks drop the
+ * repeats a retry may produce). Runs on the stream's thread. */
 #ifndef RULES_ENGINE_H
 #define RULES_ENGINE_H
 
 #include <stddef.h>
 
 struct cm_kafka_msg;
-struct cm_kafka_producer;
 struct cm_metrics;
+struct cm_stream;
 struct rules_engine;
 struct rules_set;
 
-/* Takes ownership of set; borrows metrics. Creates its own producer on brokers. NULL after logging
- * when the producer cannot be configured. Caller frees with rules_engine_free. */
-struct rules_engine *rules_engine_new(struct rules_set *set, const char *brokers,
-                                      const char *alerts_topic, struct cm_metrics *metrics);
-struct cm_kafka_producer *rules_engine_producer(struct rules_engine *e);
-/* cm_kafka_batch_fn: 0 when all alerts of the batch are acknowledged. */
-int rules_engine_process(struct cm_kafka_msg *const *msgs, size_t n, void *engine);
+/* Takes ownership of set; copies alerts_topic; borrows metrics. Caller frees with
+ * rules_engine_free. */
+struct rules_engine *rules_engine_new(struct rules_set *set, const char *alerts_topic,
+                                      struct cm_metrics *metrics);
+/* The stream handler's process hook (ud = the engine). Always 0. */
+int rules_engine_process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t n,
+                         void *engine);
 void rules_engine_free(struct rules_engine *e);
 
 #endif

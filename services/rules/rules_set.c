@@ -1,12 +1,13 @@
 /* rules_set: parsing the rules document and matching by compiled conditions (see rules_set.h). */
 #include "rules_set.h"
 
+#include "cm/envelope.h"
 #include "cm/err.h"
+#include "cm/event.h"
 #include "cm/expr.h"
 #include "cm/mem.h"
 #include "cm/text.h"
 #include "cm/timeutil.h"
-#include "cm/uuid.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,26 +170,18 @@ json_t *rules_alert_new(const char *rule_id, const json_t *ev)
     const char *src = json_string_value(json_object_get(ev, "source"));
     const char *evid = json_string_value(json_object_get(ev, "id"));
     const char *parts[] = {"alert", rule_id, src ? src : "", evid ? evid : ""};
-    char id[CM_UUID_STR_LEN];
-    cm_uuid_from_parts(parts, 4, id);
-    char now[CM_RFC3339_LEN];
-    const json_t *t = json_object_get(ev, "time");
-    json_t *alert = json_object();
-    json_object_set_new(alert, "specversion", json_string("1.0"));
-    json_object_set_new(alert, "id", json_string(id));
-    json_object_set_new(alert, "source", json_string("rules"));
-    json_object_set_new(alert, "type", json_string("rule.matched"));
-    json_object_set_new(alert, "subject", json_string(rule_id));
-    json_object_set_new(alert, "time", json_is_string(t) ? json_copy((json_t *)t)
-                                                         : json_string(cm_time_format_rfc3339(
-                                                               cm_now_ms(), now)));
-    const json_t *tenant = json_object_get(ev, "tenant");
-    if (json_is_string(tenant)) {
-        json_object_set_new(alert, "tenant", json_copy((json_t *)tenant));
-    }
     json_t *data = json_object();
     json_object_set_new(data, "rule", json_string(rule_id));
     json_object_set_new(data, "event", json_deep_copy(ev));
-    json_object_set_new(alert, "data", data);
-    return alert;
+    struct cm_derived d = {
+        .type = "rule.matched",
+        .source = "rules",
+        .subject = rule_id,
+        .time_ms = cm_envelope_time_ms(ev, cm_now_ms()),
+        .id_parts = parts,
+        .nid_parts = 4,
+        .tenant = json_string_value(json_object_get(ev, "tenant")),
+        .traceparent = json_string_value(json_object_get(ev, "traceparent")),
+    };
+    return cm_event_derived_new(&d, data);
 }

@@ -3,11 +3,11 @@
 #include "store_log.h"
 
 #include "cm/err.h"
-#include "cm/kafka.h"
 #include "cm/lifecycle.h"
 #include "cm/log.h"
 #include "cm/pg.h"
 #include "cm/service.h"
+#include "cm/stream.h"
 
 #include <stdlib.h>
 
@@ -26,11 +26,12 @@ struct app {
     struct cm_pg *pg;       /* consumer thread's connection */
     struct cm_pg *pg_ready; /* readiness checks' connection */
     struct store_log *log;
-    struct cm_kafka_consumer *consumer;
+    struct cm_stream *stream;
 };
 
-static int append_batch(struct cm_kafka_msg *const *msgs, size_t n, void *ud)
+static int append_batch(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t n, void *ud)
 {
+    (void)s;
     return store_log_append(ud, msgs, n);
 }
 
@@ -51,23 +52,30 @@ int main(int argc, char **argv)
         goto out;
     }
     const char *topics[] = {cm_config_str(cfg, "TOPIC_EVENTS")};
-    app.consumer = cm_kafka_consumer_new(cm_config_str(cfg, "KAFKA_BROKERS"),
-                                         cm_config_str(cfg, "STORE_GROUP"), topics, 1, NULL);
-    if (!app.consumer) {
+    struct cm_stream_config sc = {
+        .brokers = cm_config_str(cfg, "KAFKA_BROKERS"),
+        .group = cm_config_str(cfg, "STORE_GROUP"),
+        .topics = topics,
+        .ntopics = 1,
+        .max_batch = (size_t)cm_config_int(cfg, "STORE_BATCH"),
+        .metrics = app.svc.metrics,
+    };
+    struct cm_stream_handler handler = {.process = append_batch, .ud = app.log};
+    app.stream = cm_stream_new(&sc, &handler);
+    if (!app.stream) {
         status = CM_CONFIG_EXIT_BAD;
         goto out;
     }
     cm_http_add_check(app.svc.http, "postgres", cm_pg_check, app.pg_ready);
-    cm_http_add_check(app.svc.http, "kafka", cm_kafka_consumer_check, app.consumer);
+    cm_stream_add_checks(app.stream, app.svc.http);
     if (cm_service_start(&app.svc) != 0) {
         goto out;
     }
-    cm_kafka_consume_loop(app.consumer, (size_t)cm_config_int(cfg, "STORE_BATCH"), append_batch,
-                          app.log);
+    cm_stream_run(app.stream);
     status = 0;
 out:
     cm_service_begin_shutdown(&app.svc);
-    cm_kafka_consumer_free(app.consumer);
+    cm_stream_free(app.stream);
     store_log_free(app.log);
     cm_pg_free(app.pg);
     cm_pg_free(app.pg_ready);

@@ -3,10 +3,9 @@
  * through cm_pg_exec_json_rows, which isolates a poisonous record instead of blocking. */
 #include "store_log.h"
 
-#include "cm/envelope.h"
+#include "cm/event.h"
 #include "cm/err.h"
 #include "cm/kafka.h"
-#include "cm/log.h"
 #include "cm/mem.h"
 #include "cm/metrics.h"
 #include "cm/pg.h"
@@ -67,32 +66,20 @@ int store_log_migrate(struct store_log *log)
     return cm_pg_migrate(log->pg, "store", migrations, sizeof(migrations) / sizeof(migrations[0]));
 }
 
-/* Parses one record into {"e": envelope, "t": ms, "topic", "p", "o"}; NULL when it is not an
- * event we can store (logged and counted). */
+/* One record as {"e": envelope, "t": ms, "topic", "p", "o"}; NULL when it is not an event we can
+ * store (logged and counted). */
 static json_t *record_row(struct store_log *log, const struct cm_kafka_msg *m)
 {
-    size_t len;
-    const char *value = cm_kafka_msg_value(m, &len);
-    json_error_t jerr;
-    json_t *ev = value ? json_loadb(value, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
-    const char *why = NULL;
-    if (!ev) {
-        why = "not JSON";
-    } else if (!json_is_string(json_object_get(ev, "id")) ||
-               !json_is_string(json_object_get(ev, "source")) ||
-               !json_is_string(json_object_get(ev, "type"))) {
-        why = "missing id, source or type";
-    }
-    if (why) {
-        CM_LOG_WARN("record_invalid", "%s [%d] @%lld skipped: %s", cm_kafka_msg_topic(m),
-                    cm_kafka_msg_partition(m), (long long)cm_kafka_msg_offset(m), why);
+    struct cm_event ev;
+    const char *why;
+    if (cm_event_from_record(m, CM_EVENT_IDS, &ev, &why) != 0) {
+        cm_event_log_invalid(m, why);
         cm_counter_inc(log->m_invalid);
-        json_decref(ev);
         return NULL;
     }
     json_t *row = json_object();
-    json_object_set_new(row, "t", json_integer(cm_envelope_time_ms(ev, cm_kafka_msg_timestamp_ms(m))));
-    json_object_set_new(row, "e", ev);
+    json_object_set_new(row, "t", json_integer(ev.time_ms));
+    json_object_set_new(row, "e", ev.ev); /* the row takes the envelope */
     json_object_set_new(row, "topic", json_string(cm_kafka_msg_topic(m)));
     json_object_set_new(row, "p", json_integer(cm_kafka_msg_partition(m)));
     json_object_set_new(row, "o", json_integer(cm_kafka_msg_offset(m)));

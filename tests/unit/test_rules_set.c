@@ -92,8 +92,9 @@ Test(rules_set, conditions)
 
 Test(rules_set, alert_ids_are_deterministic)
 {
-    json_t *ev = json_pack("{s:s,s:s,s:s,s:s,s:s}", "type", "b", "source", "/s", "id", "1",
-                           "tenant", "acme", "time", "2026-01-01T00:00:00Z");
+    json_t *ev = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "type", "b", "source", "/s", "id", "1",
+                           "tenant", "acme", "time", "2026-01-01T00:00:00Z", "traceparent",
+                           "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
     json_t *a1 = rules_alert_new("r1", ev);
     json_t *a2 = rules_alert_new("r1", ev);
     json_t *a3 = rules_alert_new("r2", ev);
@@ -101,7 +102,10 @@ Test(rules_set, alert_ids_are_deterministic)
     cr_assert_str_neq(json_string_value(json_object_get(a1, "id")),
                       json_string_value(json_object_get(a3, "id")));
     cr_assert_str_eq(json_string_value(json_object_get(a1, "tenant")), "acme");
-    cr_assert_str_eq(json_string_value(json_object_get(a1, "time")), "2026-01-01T00:00:00Z");
+    cr_assert_str_eq(json_string_value(json_object_get(a1, "time")), "2026-01-01T00:00:00.000Z");
+    cr_assert_str_eq(json_string_value(json_object_get(a1, "traceparent")),
+                     "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                     "an alert carries the trace of the event that caused it");
     cr_assert(json_equal(json_object_get(json_object_get(a1, "data"), "event"), ev));
     json_decref(a1);
     json_decref(a2);

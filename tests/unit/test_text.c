@@ -76,3 +76,18 @@ Test(text, hex_encode)
     cm_hex_encode((const unsigned char *)"", 0, out);
     cr_assert_str_eq(out, "");
 }
+
+Test(text, name_valid)
+{
+    const char *good[] = {"a", "payments-per-merchant", "v1.2_x", "A-Z.09"};
+    const char *bad[] = {"", ".hidden", "has space", "slash/no", "tab\t", "\xc3\xa9", "x;y", NULL};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        cr_assert(cm_name_valid(good[i], 100), "%s", good[i]);
+    }
+    for (size_t i = 0; bad[i]; i++) {
+        cr_assert_not(cm_name_valid(bad[i], 100), "%s", bad[i]);
+    }
+    cr_assert_not(cm_name_valid(NULL, 10));
+    cr_assert(cm_name_valid("abcde", 5));
+    cr_assert_not(cm_name_valid("abcdef", 5), "longer than max");
+}

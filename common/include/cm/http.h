@@ -40,6 +40,10 @@ void cm_http_route(struct cm_http_server *srv, const char *method, const char *p
                    cm_http_handler handler, void *ud);
 /* Registers a readiness check under `name` (copied); ud borrowed until cm_http_free. */
 void cm_http_add_check(struct cm_http_server *srv, const char *name, cm_http_check fn, void *ud);
+/* Readiness details: fn(ud) returns a JSON value (new reference) shown under "details"/name in
+ * the 200 answer of /readyz (records lost, lag). ud borrowed until cm_http_free. */
+typedef json_t *(*cm_http_detail)(void *ud);
+void cm_http_add_detail(struct cm_http_server *srv, const char *name, cm_http_detail fn, void *ud);
 /* Binds and starts serving. Returns 0 or CM_E_IO (logged). */
 int cm_http_start(struct cm_http_server *srv);
 /* The bound port (useful with port 0). */

@@ -60,13 +60,19 @@ int cm_kafka_producer_ping(struct cm_kafka_producer *p, int timeout_ms, char *wh
 /* Flushes for up to flush_timeout_ms, logs what is left, stops the poll thread and destroys. */
 void cm_kafka_producer_free(struct cm_kafka_producer *p, int flush_timeout_ms);
 
+#define CM_KAFKA_OFFSET_STORED (-1000) /* resume from the group's committed offset */
+
 struct cm_kafka_partition {
     const char *topic; /* borrowed for the callback */
     int32_t partition;
+    /* On assign: where consumption starts. CM_KAFKA_OFFSET_STORED (the default) resumes from the
+     * group's committed offset; on_assign may set an absolute offset instead (a checkpoint's). */
+    int64_t offset;
 };
 
-/* Rebalance notifications, called inside cm_kafka_consumer_poll. On revoke, the caller finishes
- * or abandons work for those partitions and stores offsets; the wrapper then commits. */
+/* Rebalance notifications, called inside cm_kafka_consumer_poll. on_assign runs before the
+ * partitions are assigned and may choose their start offsets. On revoke, the caller finishes or
+ * abandons work for those partitions and stores offsets; the wrapper then commits. */
 struct cm_kafka_rebalance {
     void (*on_assign)(const struct cm_kafka_partition *parts, size_t n, void *ud);
     void (*on_revoke)(const struct cm_kafka_partition *parts, size_t n, void *ud);
@@ -86,21 +92,15 @@ struct cm_kafka_msg *cm_kafka_consumer_poll(struct cm_kafka_consumer *c, int tim
  * each record is freed by the caller. */
 size_t cm_kafka_consumer_poll_batch(struct cm_kafka_consumer *c, struct cm_kafka_msg **msgs,
                                     size_t max, int timeout_ms);
-/* Processes a batch of records; returns 0 when every record's side effect is done (their offsets
- * are then stored), or a negative code to have the same batch retried with backoff. */
-typedef int (*cm_kafka_batch_fn)(struct cm_kafka_msg *const *msgs, size_t n, void *ud);
-
-/* The consumer loop of a sink-like daemon: polls batches of up to max_batch records, hands each
- * to fn until it succeeds (retrying with backoff from 100 ms to 5 s), stores the offsets, and
- * returns when cm_lifecycle_stopping(). A batch abandoned at shutdown keeps its offsets unstored,
- * so it is read again after restart. */
-void cm_kafka_consume_loop(struct cm_kafka_consumer *c, size_t max_batch, cm_kafka_batch_fn fn,
-                           void *ud);
 /* Marks msg processed: stores its offset + 1 for the next commit. Does not free msg. */
 void cm_kafka_consumer_done(struct cm_kafka_consumer *c, const struct cm_kafka_msg *msg);
 /* Stores `next_offset` (the next record to read) for a partition. */
 void cm_kafka_consumer_store(struct cm_kafka_consumer *c, const char *topic, int32_t partition,
                              int64_t next_offset);
+/* The group's committed offset of each partition (parts[i].offset set; -1 when none), asked of
+ * the group coordinator within timeout_ms. 0 or a negative code (offsets then left as they were). */
+int cm_kafka_consumer_committed(struct cm_kafka_consumer *c, struct cm_kafka_partition *parts,
+                                size_t n, int timeout_ms);
 /* Commits stored offsets synchronously. 0 or a negative code (nothing to commit is 0). */
 int cm_kafka_consumer_commit(struct cm_kafka_consumer *c);
 int cm_kafka_consumer_ping(struct cm_kafka_consumer *c, int timeout_ms, char *why, size_t len);

@@ -19,6 +19,10 @@ void cm_hex_encode(const unsigned char *in, size_t n, char *out);
 /* The value of a hexadecimal digit (either case), or -1. */
 int cm_hex_digit(int c);
 
+/* 1 when s is a definition or resource name: 1 to max characters, each an ASCII letter, digit,
+ * '.', '_' or '-', not starting with '.' (pipelines, rules, sinks, aggregate fields). */
+int cm_name_valid(const char *s, size_t max);
+
 struct timespec;
 /* 1 when the modification time of the file at path differs from *seen (then *seen is updated):
  * the hot-reload check of configuration files. 0 when it is the same or the file is missing. */

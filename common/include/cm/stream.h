@@ -1,0 +1,91 @@
+/* stream: the one consumer runtime every consuming daemon runs on (processor, rules, store,
+ * output). A loop of poll → process → emit → await acks → make durable → store offsets, per
+ * partition: an offset is stored only after everything the records before it caused is
+ * acknowledged by Kafka and the handler's own state is durable (its `durable` hook, e.g. a Redis
+ * checkpoint), and never past what the handler's `committable` hook allows (open windows).
+ * Also: processing-time ticks, assign/revoke hooks (assign may choose start offsets, e.g. a
+ * checkpoint's), a batch retried with backoff (100 ms .. 5 s) while its handler fails, records
+ * the broker no longer had (offset-out-of-range after retention) logged, counted in
+ * <svc>_records_lost_total{topic} and shown on /readyz, and a graceful stop.
+ * Threads: every hook runs on the thread that called cm_stream_run; cm_stream_emit belongs to
+ * that thread too. Delivery reports arrive on the producer's thread and only touch atomics. */
+#ifndef CM_STREAM_H
+#define CM_STREAM_H
+
+#include "cm/kafka.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct cm_metrics;
+struct cm_stream;
+
+struct cm_stream_handler {
+    /* Does the work for a batch of records (borrowed for the call): writes to a sink, or updates
+     * state and emits with cm_stream_emit*. 0 when done; a negative code has the same batch
+     * handed again after a backoff (emitted records of the failed attempt are still delivered:
+     * derived events have deterministic ids, so sinks drop the repeat). */
+    int (*process)(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t n, void *ud);
+    /* Called after every poll (at least every 100 ms) with the monotonic clock: processing-time
+     * timers, idle detection. May emit. NULL: none. */
+    void (*tick)(struct cm_stream *s, int64_t now_ms, void *ud);
+    /* Partitions assigned: load their state; may set parts[i].offset to start from. NULL: none. */
+    void (*on_assign)(struct cm_stream *s, struct cm_kafka_partition *parts, size_t n, void *ud);
+    /* Partitions revoked, after a commit point (outputs acknowledged, durable, offsets stored):
+     * drop their state. NULL: none. */
+    void (*on_revoke)(struct cm_stream *s, const struct cm_kafka_partition *parts, size_t n,
+                      void *ud);
+    /* The offset that may be stored for a partition whose records were processed up to
+     * next_offset (exclusive): next_offset, or less while state for earlier records is not
+     * durable anywhere. NULL: next_offset. */
+    int64_t (*committable)(struct cm_stream *s, const char *topic, int32_t partition,
+                           int64_t next_offset, void *ud);
+    /* Makes the handler's state durable once every emitted record is acknowledged (a
+     * checkpoint); 0, or a negative code to be retried with backoff. NULL: nothing to do. */
+    int (*durable)(struct cm_stream *s, void *ud);
+    void *ud;
+};
+
+struct cm_stream_config {
+    const char *brokers;
+    const char *group;
+    const char *const *topics; /* copied */
+    size_t ntopics;
+    size_t max_batch;       /* records per process call; 0 = 500 */
+    int commit_interval_ms; /* commit point every interval; 0 = after every batch */
+    int produce;            /* 1: the stream owns a producer for cm_stream_emit */
+    struct cm_metrics *metrics; /* borrowed; records_lost_total, batch_retries_total,
+                                 * outputs_retried_total are registered in it */
+};
+
+/* Creates the consumer (and producer). NULL after logging a bad setting (callers exit 78).
+ * The handler is copied. Caller frees with cm_stream_free. */
+struct cm_stream *cm_stream_new(const struct cm_stream_config *cfg,
+                                const struct cm_stream_handler *handler);
+/* Runs until cm_lifecycle_stopping() or cm_stream_stop(); then a last commit point (bounded: outputs not
+ * acknowledged leave their offsets unstored, to be read again after a restart). */
+void cm_stream_run(struct cm_stream *s);
+/* Makes cm_stream_run return after its current iteration (any thread; for tests and tools). */
+void cm_stream_stop(struct cm_stream *s);
+/* Leaves the group (committing stored offsets), flushes the producer, frees. NULL is a no-op. */
+void cm_stream_free(struct cm_stream *s);
+
+/* Produces a record (copied) and keeps it until Kafka acknowledged it, producing it again after a
+ * failure; the next commit point waits for it. Only with cfg.produce. */
+void cm_stream_emit(struct cm_stream *s, const char *topic, const void *key, size_t keylen,
+                    const void *value, size_t valuelen, const char *const *header_names,
+                    const char *const *header_values, size_t nheaders);
+/* Emits a CloudEvent (borrowed) in structured mode: key and headers as cm_event_headers. */
+void cm_stream_emit_event(struct cm_stream *s, const char *topic, const json_t *ev);
+/* Asks for a commit point at the end of the current iteration (e.g. a window fired). */
+void cm_stream_request_commit(struct cm_stream *s);
+
+/* Records the broker no longer had when they were due (lost to retention) since start. */
+uint64_t cm_stream_records_lost(const struct cm_stream *s);
+struct cm_http_server;
+/* Registers on srv's /readyz the check "kafka" (a broker answers within 1 s) and the detail
+ * "stream" ({"records_lost": N, "last_loss": "..."}). The stream must outlive srv's serving. */
+void cm_stream_add_checks(struct cm_stream *s, struct cm_http_server *srv);
+
+#endif

@@ -1,0 +1,507 @@
+/* sketch: HyperLogLog and DDSketch (see sketch.h).
+ * HLL registers hold, for the 2^14 buckets chosen by a hash's top 14 bits, the position of the
+ * first 1 bit in the other 50 (1..51). The estimate is Ertl's improved raw estimator ("New
+ * cardinality estimation algorithms for HyperLogLog sketches", 2017), from the histogram of
+ * register values. DDSketch keeps counts in buckets i = ceil(log_gamma(|v|)), gamma =
+ * (1 + a) / (1 - a); a bucket's value 2 gamma^i / (gamma + 1) is within a of every value in it.
+ * Serialized forms are little-endian; dense HLL registers are zlib-compressed. */
+#include "cm/sketch.h"
+
+#include "cm/mem.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+/* ---- hash ---- */
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 32;
+    x *= 0xd6e8feb86659fd93ULL;
+    x ^= x >> 32;
+    x *= 0xd6e8feb86659fd93ULL;
+    x ^= x >> 32;
+    return x;
+}
+
+uint64_t cm_hash64(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint64_t h = 0x243f6a8885a308d3ULL ^ (len * 0x9e3779b97f4a7c15ULL);
+    while (len >= 8) {
+        uint64_t k;
+        memcpy(&k, p, 8);
+        h = (h ^ mix64(k)) * 0x9e3779b97f4a7c15ULL;
+        h = (h << 31) | (h >> 33);
+        p += 8;
+        len -= 8;
+    }
+    uint64_t k = 0;
+    for (size_t i = 0; i < len; i++) {
+        k |= (uint64_t)p[i] << (8 * i);
+    }
+    h = (h ^ mix64(k ^ 0xa5a5a5a5a5a5a5a5ULL)) * 0x9e3779b97f4a7c15ULL;
+    return mix64(h);
+}
+
+/* ---- byte helpers ---- */
+
+static void put64(unsigned char *b, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) {
+        b[i] = (unsigned char)(v >> (8 * i));
+    }
+}
+
+static uint64_t get64(const unsigned char *b)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) {
+        v |= (uint64_t)b[i] << (8 * i);
+    }
+    return v;
+}
+
+/* ---- HyperLogLog ---- */
+
+#define HLL_P 14
+#define HLL_M (1u << HLL_P)
+#define HLL_Q (64 - HLL_P)
+#define HLL_SPARSE_MAX 128
+
+struct cm_hll {
+    uint64_t *sparse; /* sorted distinct hashes while dense == NULL */
+    size_t n;
+    unsigned char *dense; /* HLL_M registers */
+};
+
+struct cm_hll *cm_hll_new(void)
+{
+    return cm_xcalloc(1, sizeof(struct cm_hll));
+}
+
+void cm_hll_free(struct cm_hll *h)
+{
+    if (h) {
+        free(h->sparse);
+        free(h->dense);
+        free(h);
+    }
+}
+
+struct cm_hll *cm_hll_copy(const struct cm_hll *h)
+{
+    struct cm_hll *c = cm_hll_new();
+    if (h->dense) {
+        c->dense = cm_xmalloc(HLL_M);
+        memcpy(c->dense, h->dense, HLL_M);
+    } else if (h->n) {
+        c->sparse = cm_xmalloc(h->n * sizeof(uint64_t));
+        memcpy(c->sparse, h->sparse, h->n * sizeof(uint64_t));
+        c->n = h->n;
+    }
+    return c;
+}
+
+static void dense_add(unsigned char *reg, uint64_t hash)
+{
+    uint32_t idx = (uint32_t)(hash >> HLL_Q);
+    uint64_t rest = hash << HLL_P; /* the other 50 bits, at the top */
+    unsigned rank = rest ? (unsigned)__builtin_clzll(rest) + 1 : HLL_Q + 1;
+    if (rank > HLL_Q + 1) {
+        rank = HLL_Q + 1;
+    }
+    if (reg[idx] < rank) {
+        reg[idx] = (unsigned char)rank;
+    }
+}
+
+static void to_dense(struct cm_hll *h)
+{
+    h->dense = cm_xcalloc(HLL_M, 1);
+    for (size_t i = 0; i < h->n; i++) {
+        dense_add(h->dense, h->sparse[i]);
+    }
+    free(h->sparse);
+    h->sparse = NULL;
+    h->n = 0;
+}
+
+void cm_hll_add_hash(struct cm_hll *h, uint64_t hash)
+{
+    if (h->dense) {
+        dense_add(h->dense, hash);
+        return;
+    }
+    size_t lo = 0, hi = h->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (h->sparse[mid] < hash) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    if (lo < h->n && h->sparse[lo] == hash) {
+        return;
+    }
+    if (h->n == HLL_SPARSE_MAX) {
+        to_dense(h);
+        dense_add(h->dense, hash);
+        return;
+    }
+    if ((h->n & (h->n - 1)) == 0) { /* capacity doubles at powers of two */
+        h->sparse = cm_xrealloc(h->sparse, (h->n ? h->n * 2 : 1) * sizeof(uint64_t));
+    }
+    memmove(h->sparse + lo + 1, h->sparse + lo, (h->n - lo) * sizeof(uint64_t));
+    h->sparse[lo] = hash;
+    h->n++;
+}
+
+void cm_hll_add(struct cm_hll *h, const void *data, size_t len)
+{
+    cm_hll_add_hash(h, cm_hash64(data, len));
+}
+
+void cm_hll_merge(struct cm_hll *into, const struct cm_hll *from)
+{
+    if (from->dense) {
+        if (!into->dense) {
+            to_dense(into);
+        }
+        for (uint32_t i = 0; i < HLL_M; i++) {
+            if (into->dense[i] < from->dense[i]) {
+                into->dense[i] = from->dense[i];
+            }
+        }
+        return;
+    }
+    for (size_t i = 0; i < from->n; i++) {
+        cm_hll_add_hash(into, from->sparse[i]);
+    }
+}
+
+static double hll_sigma(double x)
+{
+    if (x == 1.0) {
+        return INFINITY;
+    }
+    double y = 1.0, z = x, prev;
+    do {
+        x *= x;
+        prev = z;
+        z += x * y;
+        y += y;
+    } while (z != prev);
+    return z;
+}
+
+static double hll_tau(double x)
+{
+    if (x == 0.0 || x == 1.0) {
+        return 0.0;
+    }
+    double y = 1.0, z = 1.0 - x, prev;
+    do {
+        x = sqrt(x);
+        prev = z;
+        y *= 0.5;
+        z -= (1.0 - x) * (1.0 - x) * y;
+    } while (z != prev);
+    return z / 3.0;
+}
+
+double cm_hll_estimate(const struct cm_hll *h)
+{
+    if (!h->dense) {
+        return (double)h->n;
+    }
+    uint32_t c[HLL_Q + 2] = {0};
+    for (uint32_t i = 0; i < HLL_M; i++) {
+        c[h->dense[i]]++;
+    }
+    double m = HLL_M;
+    double z = m * hll_tau(1.0 - c[HLL_Q + 1] / m);
+    for (int k = HLL_Q; k >= 1; k--) {
+        z = 0.5 * (z + c[k]);
+    }
+    z += m * hll_sigma(c[0] / m);
+    return (0.5 / log(2.0)) * m * m / z;
+}
+
+size_t cm_hll_serialize(const struct cm_hll *h, unsigned char **out)
+{
+    if (!h->dense) {
+        unsigned char *b = cm_xmalloc(2 + 8 * h->n);
+        b[0] = 'H';
+        b[1] = 's';
+        for (size_t i = 0; i < h->n; i++) {
+            put64(b + 2 + 8 * i, h->sparse[i]);
+        }
+        *out = b;
+        return 2 + 8 * h->n;
+    }
+    uLongf clen = compressBound(HLL_M);
+    unsigned char *b = cm_xmalloc(2 + clen);
+    b[0] = 'H';
+    b[1] = 'z';
+    if (compress2(b + 2, &clen, h->dense, HLL_M, 1) != Z_OK) {
+        abort(); /* the buffer is compressBound: cannot fail but for memory */
+    }
+    *out = b;
+    return 2 + clen;
+}
+
+struct cm_hll *cm_hll_deserialize(const unsigned char *buf, size_t len)
+{
+    if (len < 2 || buf[0] != 'H') {
+        return NULL;
+    }
+    struct cm_hll *h = cm_hll_new();
+    if (buf[1] == 's' && (len - 2) % 8 == 0 && (len - 2) / 8 <= HLL_SPARSE_MAX) {
+        for (size_t i = 0; i < (len - 2) / 8; i++) {
+            cm_hll_add_hash(h, get64(buf + 2 + 8 * i));
+        }
+        return h;
+    }
+    if (buf[1] == 'z') {
+        h->dense = cm_xmalloc(HLL_M);
+        uLongf dlen = HLL_M;
+        if (uncompress(h->dense, &dlen, buf + 2, len - 2) == Z_OK && dlen == HLL_M) {
+            int ok = 1;
+            for (uint32_t i = 0; i < HLL_M; i++) {
+                ok &= h->dense[i] <= HLL_Q + 1;
+            }
+            if (ok) {
+                return h;
+            }
+        }
+    }
+    cm_hll_free(h);
+    return NULL;
+}
+
+/* ---- DDSketch ---- */
+
+#define DDS_MAX_BINS 2048
+#define DDS_MIN_VALUE 1e-9
+
+struct dds_store {
+    int32_t offset; /* index of bins[0] */
+    uint32_t len;
+    uint64_t *bins;
+};
+
+struct cm_dds {
+    struct dds_store pos, neg;
+    uint64_t zero;
+    uint64_t count;
+};
+
+static double dds_gamma(void)
+{
+    return (1.0 + CM_DDS_ACCURACY) / (1.0 - CM_DDS_ACCURACY);
+}
+
+static int32_t dds_index(double v)
+{
+    return (int32_t)ceil(log(v) / log(dds_gamma()));
+}
+
+static double dds_value(int32_t i)
+{
+    double g = dds_gamma();
+    return 2.0 * pow(g, i) / (g + 1.0);
+}
+
+struct cm_dds *cm_dds_new(void)
+{
+    return cm_xcalloc(1, sizeof(struct cm_dds));
+}
+
+void cm_dds_free(struct cm_dds *d)
+{
+    if (d) {
+        free(d->pos.bins);
+        free(d->neg.bins);
+        free(d);
+    }
+}
+
+static void store_copy(struct dds_store *dst, const struct dds_store *src)
+{
+    *dst = *src;
+    dst->bins = NULL;
+    if (src->len) {
+        dst->bins = cm_xmalloc(src->len * sizeof(uint64_t));
+        memcpy(dst->bins, src->bins, src->len * sizeof(uint64_t));
+    }
+}
+
+struct cm_dds *cm_dds_copy(const struct cm_dds *d)
+{
+    struct cm_dds *c = cm_dds_new();
+    store_copy(&c->pos, &d->pos);
+    store_copy(&c->neg, &d->neg);
+    c->zero = d->zero;
+    c->count = d->count;
+    return c;
+}
+
+/* Adds n at index i, growing the range; beyond DDS_MAX_BINS the lowest indices collapse. */
+static void store_add(struct dds_store *s, int32_t i, uint64_t n)
+{
+    if (s->len == 0) {
+        s->bins = cm_xcalloc(1, sizeof(uint64_t));
+        s->offset = i;
+        s->len = 1;
+    }
+    int64_t lo = s->offset < i ? s->offset : i;
+    int64_t hi = (int64_t)s->offset + s->len - 1 > i ? (int64_t)s->offset + s->len - 1 : i;
+    if (hi - lo + 1 > DDS_MAX_BINS) {
+        lo = hi - DDS_MAX_BINS + 1;
+    }
+    if (lo != s->offset || hi != (int64_t)s->offset + s->len - 1) {
+        uint32_t nlen = (uint32_t)(hi - lo + 1);
+        uint64_t *nb = cm_xcalloc(nlen, sizeof(uint64_t));
+        for (uint32_t k = 0; k < s->len; k++) {
+            int64_t idx = (int64_t)s->offset + k;
+            nb[idx < lo ? 0 : idx - lo] += s->bins[k];
+        }
+        free(s->bins);
+        s->bins = nb;
+        s->offset = (int32_t)lo;
+        s->len = nlen;
+    }
+    s->bins[i < lo ? 0 : i - lo] += n;
+}
+
+void cm_dds_add(struct cm_dds *d, double v)
+{
+    if (isnan(v)) {
+        return;
+    }
+    d->count++;
+    if (fabs(v) < DDS_MIN_VALUE) {
+        d->zero++;
+    } else if (v > 0) {
+        store_add(&d->pos, dds_index(v), 1);
+    } else {
+        store_add(&d->neg, dds_index(-v), 1);
+    }
+}
+
+static void store_merge(struct dds_store *into, const struct dds_store *from)
+{
+    for (uint32_t k = 0; k < from->len; k++) {
+        if (from->bins[k]) {
+            store_add(into, from->offset + (int32_t)k, from->bins[k]);
+        }
+    }
+}
+
+void cm_dds_merge(struct cm_dds *into, const struct cm_dds *from)
+{
+    store_merge(&into->pos, &from->pos);
+    store_merge(&into->neg, &from->neg);
+    into->zero += from->zero;
+    into->count += from->count;
+}
+
+uint64_t cm_dds_count(const struct cm_dds *d)
+{
+    return d->count;
+}
+
+double cm_dds_quantile(const struct cm_dds *d, double q)
+{
+    if (d->count == 0 || q < 0 || q > 1) {
+        return NAN;
+    }
+    double rank = q * (double)(d->count - 1);
+    double seen = 0;
+    for (uint32_t k = d->neg.len; k-- > 0;) { /* most negative first */
+        seen += (double)d->neg.bins[k];
+        if (seen > rank) {
+            return -dds_value(d->neg.offset + (int32_t)k);
+        }
+    }
+    seen += (double)d->zero;
+    if (seen > rank) {
+        return 0.0;
+    }
+    for (uint32_t k = 0; k < d->pos.len; k++) {
+        seen += (double)d->pos.bins[k];
+        if (seen > rank) {
+            return dds_value(d->pos.offset + (int32_t)k);
+        }
+    }
+    return d->pos.len ? dds_value(d->pos.offset + (int32_t)d->pos.len - 1) : 0.0;
+}
+
+static size_t store_size(const struct dds_store *s)
+{
+    return 8 + 8 * (size_t)s->len;
+}
+
+static unsigned char *store_put(unsigned char *b, const struct dds_store *s)
+{
+    put64(b, ((uint64_t)(uint32_t)s->offset << 32) | s->len);
+    for (uint32_t k = 0; k < s->len; k++) {
+        put64(b + 8 + 8 * k, s->bins[k]);
+    }
+    return b + store_size(s);
+}
+
+size_t cm_dds_serialize(const struct cm_dds *d, unsigned char **out)
+{
+    size_t len = 2 + 8 + store_size(&d->pos) + store_size(&d->neg);
+    unsigned char *b = cm_xmalloc(len);
+    b[0] = 'D';
+    b[1] = '1';
+    put64(b + 2, d->zero);
+    store_put(store_put(b + 10, &d->pos), &d->neg);
+    *out = b;
+    return len;
+}
+
+static const unsigned char *store_get(const unsigned char *b, const unsigned char *end,
+                                      struct dds_store *s, uint64_t *count)
+{
+    if (end - b < 8) {
+        return NULL;
+    }
+    uint64_t head = get64(b);
+    uint32_t len = (uint32_t)head;
+    if (len > DDS_MAX_BINS || (size_t)(end - b - 8) < 8 * (size_t)len) {
+        return NULL;
+    }
+    s->offset = (int32_t)(uint32_t)(head >> 32);
+    s->len = len;
+    s->bins = len ? cm_xmalloc(len * sizeof(uint64_t)) : NULL;
+    for (uint32_t k = 0; k < len; k++) {
+        s->bins[k] = get64(b + 8 + 8 * k);
+        *count += s->bins[k];
+    }
+    return b + 8 + 8 * (size_t)len;
+}
+
+struct cm_dds *cm_dds_deserialize(const unsigned char *buf, size_t len)
+{
+    if (len < 10 || buf[0] != 'D' || buf[1] != '1') {
+        return NULL;
+    }
+    struct cm_dds *d = cm_dds_new();
+    const unsigned char *end = buf + len;
+    d->zero = get64(buf + 2);
+    d->count = d->zero;
+    const unsigned char *p = store_get(buf + 10, end, &d->pos, &d->count);
+    p = p ? store_get(p, end, &d->neg, &d->count) : NULL;
+    if (!p || p != end) {
+        cm_dds_free(d);
+        return NULL;
+    }
+    return d;
+}

@@ -1,0 +1,511 @@
+/* stream: the consumer runtime (see stream.h).
+ * Per assigned partition it knows the next offset it expects (from the committed offset or the
+ * start offset a hook chose, then from each record), so a jump forward, which librdkafka makes
+ * silently when a position fell out of the broker's retention, is reported as records lost.
+ * Emitted records are kept (one allocation each, owned by the pending list) until their delivery
+ * report says persisted; a commit point waits for all of them, producing failed ones again with
+ * backoff, then calls the durable hook, then stores each partition's committable offset. */
+#include "cm/stream.h"
+
+#include "cm/err.h"
+#include "cm/event.h"
+#include "cm/envelope.h"
+#include "cm/http.h"
+#include "cm/lifecycle.h"
+#include "cm/log.h"
+#include "cm/mem.h"
+#include "cm/metrics.h"
+#include "cm/timeutil.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_BATCH 500
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define FLUSH_WAIT_MS 30000
+#define MAX_PENDING 200000 /* outputs held before a commit point is forced */
+
+enum out_state { OUT_INFLIGHT, OUT_ACKED, OUT_FAILED };
+
+/* One emitted record; strings live in the same allocation after the struct. */
+struct output {
+    atomic_int state;
+    const char *topic, *key, *value;
+    size_t keylen, valuelen, nheaders;
+    const char *hn[CM_EVENT_MAX_HEADERS], *hv[CM_EVENT_MAX_HEADERS];
+};
+
+struct part {
+    char *topic;
+    int32_t partition;
+    int64_t expected; /* next offset we expect to read; -1 unknown */
+    int64_t next;     /* after the last record processed; -1 none yet */
+    int64_t stored;   /* last offset stored; -1 none */
+};
+
+struct cm_stream {
+    struct cm_stream_config cfg;
+    char **topics;
+    struct cm_stream_handler h;
+    struct cm_kafka_consumer *consumer;
+    struct cm_kafka_producer *producer;
+    struct part *parts;
+    size_t nparts, capparts;
+    struct output **outs;
+    size_t nouts, capouts;
+    int commit_requested;
+    atomic_int stop;
+    int64_t last_commit_ms;
+    atomic_uint_fast64_t lost;
+    pthread_mutex_t loss_lock; /* guards last_loss (read by /readyz) */
+    char last_loss[256];
+    struct cm_metric *m_lost;
+    struct cm_series *m_batch_retries, *m_output_retries;
+};
+
+/* ---- partitions ---- */
+
+static struct part *find_part(struct cm_stream *s, const char *topic, int32_t partition)
+{
+    for (size_t i = 0; i < s->nparts; i++) {
+        if (s->parts[i].partition == partition && strcmp(s->parts[i].topic, topic) == 0) {
+            return &s->parts[i];
+        }
+    }
+    return NULL;
+}
+
+static void on_assign(const struct cm_kafka_partition *cparts, size_t n, void *ud)
+{
+    struct cm_stream *s = ud;
+    struct cm_kafka_partition *parts = (struct cm_kafka_partition *)cparts;
+    if (s->h.on_assign) {
+        s->h.on_assign(s, parts, n, s->h.ud);
+    }
+    /* Where each partition resumes: the hook's offset, else the group's committed one. */
+    struct cm_kafka_partition *asked = cm_xcalloc(n ? n : 1, sizeof(*asked));
+    size_t nasked = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (parts[i].offset < 0) {
+            asked[nasked++] = parts[i];
+        }
+    }
+    if (nasked > 0) {
+        cm_kafka_consumer_committed(s->consumer, asked, nasked, 5000);
+    }
+    for (size_t i = 0, k = 0; i < n; i++) {
+        if (find_part(s, parts[i].topic, parts[i].partition)) {
+            continue;
+        }
+        if (s->nparts == s->capparts) {
+            s->capparts = s->capparts ? s->capparts * 2 : 16;
+            s->parts = cm_xrealloc(s->parts, s->capparts * sizeof(*s->parts));
+        }
+        int64_t start = parts[i].offset;
+        if (start < 0 && k < nasked) {
+            start = asked[k++].offset;
+        }
+        s->parts[s->nparts++] = (struct part){cm_xstrdup(parts[i].topic), parts[i].partition,
+                                              start >= 0 ? start : -1, -1, -1};
+    }
+    free(asked);
+}
+
+static int commit_point(struct cm_stream *s);
+
+static void on_revoke(const struct cm_kafka_partition *parts, size_t n, void *ud)
+{
+    struct cm_stream *s = ud;
+    commit_point(s); /* outputs acknowledged, state durable, offsets stored: then let go */
+    if (s->h.on_revoke) {
+        s->h.on_revoke(s, parts, n, s->h.ud);
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct part *p = find_part(s, parts[i].topic, parts[i].partition);
+        if (p) {
+            free(p->topic);
+            *p = s->parts[--s->nparts];
+        }
+    }
+}
+
+static void note_loss(struct cm_stream *s, struct part *p, int64_t from, int64_t to)
+{
+    uint64_t n = (uint64_t)(to - from);
+    atomic_fetch_add(&s->lost, n);
+    cm_counter_add(cm_metric_with(s->m_lost, p->topic, NULL), n);
+    char when[CM_RFC3339_LEN];
+    cm_time_format_rfc3339(cm_now_ms(), when);
+    pthread_mutex_lock(&s->loss_lock);
+    snprintf(s->last_loss, sizeof(s->last_loss),
+             "%s [%d] offsets %lld..%lld (%llu records) skipped at %s", p->topic, p->partition,
+             (long long)from, (long long)(to - 1), (unsigned long long)n, when);
+    pthread_mutex_unlock(&s->loss_lock);
+    CM_LOG_ERROR("records_lost",
+                 "%s [%d]: offsets %lld..%lld were no longer on the broker when due (retention); "
+                 "%llu records skipped",
+                 p->topic, p->partition, (long long)from, (long long)(to - 1),
+                 (unsigned long long)n);
+}
+
+/* Keeps the records of partitions still assigned (a revoke may come while a batch is being
+ * collected), tracking expected offsets. Returns the new count; frees the others. */
+static size_t admit(struct cm_stream *s, struct cm_kafka_msg **msgs, size_t n)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct part *p = find_part(s, cm_kafka_msg_topic(msgs[i]), cm_kafka_msg_partition(msgs[i]));
+        if (!p) {
+            cm_kafka_msg_free(msgs[i]);
+            continue;
+        }
+        int64_t off = cm_kafka_msg_offset(msgs[i]);
+        if (p->expected >= 0 && off > p->expected) {
+            note_loss(s, p, p->expected, off);
+        }
+        p->expected = off + 1;
+        msgs[keep++] = msgs[i];
+    }
+    return keep;
+}
+
+/* ---- outputs ---- */
+
+static void on_delivery(void *opaque, const struct cm_kafka_report *r, void *ud)
+{
+    (void)ud;
+    struct output *o = opaque;
+    if (r->err) {
+        CM_LOG_WARN("produce_failed", "%s: %s", o->topic, r->errstr);
+    }
+    atomic_store(&o->state, r->err ? OUT_FAILED : OUT_ACKED);
+}
+
+/* Hands o to the producer, waiting while its queue is full. 0 or a negative code. */
+static int produce(struct cm_stream *s, struct output *o)
+{
+    atomic_store(&o->state, OUT_INFLIGHT);
+    int rc;
+    while ((rc = cm_kafka_produce(s->producer, o->topic, o->key, o->keylen, o->value,
+                                  o->valuelen, o->hn, o->hv, o->nheaders, o)) == CM_E_FULL) {
+        cm_kafka_producer_flush(s->producer, 100);
+    }
+    if (rc != 0) {
+        CM_LOG_WARN("produce_failed", "%s: %s", o->topic, cm_strerror(rc));
+        atomic_store(&o->state, OUT_FAILED);
+    }
+    return rc;
+}
+
+void cm_stream_emit(struct cm_stream *s, const char *topic, const void *key, size_t keylen,
+                    const void *value, size_t valuelen, const char *const *header_names,
+                    const char *const *header_values, size_t nheaders)
+{
+    if (nheaders > CM_EVENT_MAX_HEADERS) {
+        nheaders = CM_EVENT_MAX_HEADERS;
+    }
+    size_t size = sizeof(struct output) + strlen(topic) + 1 + keylen + 1 + valuelen + 1;
+    for (size_t i = 0; i < nheaders; i++) {
+        size += strlen(header_names[i]) + strlen(header_values[i]) + 2;
+    }
+    struct output *o = cm_xmalloc(size);
+    char *w = (char *)(o + 1);
+#define PUT(dst, src, len)                                                                         \
+    do {                                                                                           \
+        memcpy(w, (src), (len));                                                                   \
+        w[len] = '\0';                                                                             \
+        (dst) = w;                                                                                 \
+        w += (len) + 1;                                                                            \
+    } while (0)
+    PUT(o->topic, topic, strlen(topic));
+    PUT(o->key, key ? key : "", key ? keylen : 0);
+    PUT(o->value, value, valuelen);
+    for (size_t i = 0; i < nheaders; i++) {
+        PUT(o->hn[i], header_names[i], strlen(header_names[i]));
+        PUT(o->hv[i], header_values[i], strlen(header_values[i]));
+    }
+#undef PUT
+    o->keylen = key ? keylen : 0;
+    o->valuelen = valuelen;
+    o->nheaders = nheaders;
+    if (s->nouts == s->capouts) {
+        s->capouts = s->capouts ? s->capouts * 2 : 256;
+        s->outs = cm_xrealloc(s->outs, s->capouts * sizeof(*s->outs));
+    }
+    s->outs[s->nouts++] = o;
+    produce(s, o);
+    if (s->nouts >= MAX_PENDING) {
+        s->commit_requested = 1;
+    }
+}
+
+void cm_stream_emit_event(struct cm_stream *s, const char *topic, const json_t *ev)
+{
+    const char *names[CM_EVENT_MAX_HEADERS], *values[CM_EVENT_MAX_HEADERS];
+    size_t nh = cm_event_headers(ev, names, values);
+    const char *key = cm_event_key(ev);
+    char *text = cm_envelope_serialize(ev);
+    cm_stream_emit(s, topic, key, strlen(key), text, strlen(text), names, values, nh);
+    free(text);
+}
+
+void cm_stream_stop(struct cm_stream *s)
+{
+    atomic_store(&s->stop, 1);
+}
+
+void cm_stream_request_commit(struct cm_stream *s)
+{
+    s->commit_requested = 1;
+}
+
+/* Waits until every pending output is acknowledged, producing failed ones again with backoff.
+ * When stopping, gives up after one round. 0, or CM_E_UNAVAIL with outputs left. */
+static int deliver(struct cm_stream *s)
+{
+    int backoff = BACKOFF_MIN_MS;
+    for (;;) {
+        if (s->nouts == 0) {
+            return 0;
+        }
+        cm_kafka_producer_flush(s->producer, FLUSH_WAIT_MS);
+        size_t keep = 0, failed = 0;
+        for (size_t i = 0; i < s->nouts; i++) {
+            struct output *o = s->outs[i];
+            int st = atomic_load(&o->state);
+            if (st == OUT_ACKED) {
+                free(o);
+                continue;
+            }
+            failed += st == OUT_FAILED;
+            s->outs[keep++] = o;
+        }
+        s->nouts = keep;
+        if (keep == 0) {
+            return 0;
+        }
+        if (cm_lifecycle_stopping()) {
+            CM_LOG_WARN("outputs_unacknowledged",
+                        "%zu outputs not acknowledged at shutdown; their input is read again "
+                        "after a restart",
+                        keep);
+            return CM_E_UNAVAIL;
+        }
+        if (failed > 0) {
+            CM_LOG_WARN("outputs_retry", "%zu outputs not acknowledged; producing again in %d ms",
+                        failed, backoff);
+            cm_lifecycle_wait(backoff);
+            backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+            for (size_t i = 0; i < s->nouts; i++) {
+                if (atomic_load(&s->outs[i]->state) == OUT_FAILED) {
+                    cm_counter_inc(s->m_output_retries);
+                    produce(s, s->outs[i]);
+                }
+            }
+        }
+    }
+}
+
+/* Outputs acknowledged → state durable → offsets stored. 0 or a negative code (nothing stored). */
+static int commit_point(struct cm_stream *s)
+{
+    s->commit_requested = 0;
+    s->last_commit_ms = cm_monotonic_ms();
+    int rc = s->producer ? deliver(s) : 0;
+    if (rc != 0) {
+        return rc;
+    }
+    if (s->h.durable) {
+        int backoff = BACKOFF_MIN_MS;
+        while ((rc = s->h.durable(s, s->h.ud)) != 0) {
+            if (cm_lifecycle_stopping()) {
+                return rc;
+            }
+            CM_LOG_WARN("durable_retry", "making state durable failed (%s); retrying in %d ms",
+                        cm_strerror(rc), backoff);
+            cm_lifecycle_wait(backoff);
+            backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+        }
+    }
+    for (size_t i = 0; i < s->nparts; i++) {
+        struct part *p = &s->parts[i];
+        if (p->next < 0) {
+            continue;
+        }
+        int64_t off = s->h.committable
+                          ? s->h.committable(s, p->topic, p->partition, p->next, s->h.ud)
+                          : p->next;
+        if (off >= 0 && off != p->stored) {
+            cm_kafka_consumer_store(s->consumer, p->topic, p->partition, off);
+            p->stored = off;
+        }
+    }
+    return 0;
+}
+
+/* ---- the loop ---- */
+
+/* Hands the batch to the handler until it succeeds (backoff between attempts) or a stop is
+ * requested. 0 when processed. */
+static int process(struct cm_stream *s, struct cm_kafka_msg **msgs, size_t n)
+{
+    int backoff = BACKOFF_MIN_MS;
+    int rc;
+    while ((rc = s->h.process(s, msgs, n, s->h.ud)) != 0) {
+        if (cm_lifecycle_stopping()) {
+            return rc;
+        }
+        cm_counter_inc(s->m_batch_retries);
+        CM_LOG_WARN("batch_retry", "batch of %zu records failed (%s); retrying in %d ms", n,
+                    cm_strerror(rc), backoff);
+        cm_lifecycle_wait(backoff);
+        backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct part *p = find_part(s, cm_kafka_msg_topic(msgs[i]), cm_kafka_msg_partition(msgs[i]));
+        if (p) {
+            p->next = cm_kafka_msg_offset(msgs[i]) + 1;
+        }
+    }
+    return 0;
+}
+
+void cm_stream_run(struct cm_stream *s)
+{
+    size_t max = s->cfg.max_batch;
+    struct cm_kafka_msg **msgs = cm_xcalloc(max, sizeof(*msgs));
+    s->last_commit_ms = cm_monotonic_ms();
+    int ok = 1;
+    while (ok && !cm_lifecycle_stopping() && !atomic_load(&s->stop)) {
+        size_t n = cm_kafka_consumer_poll_batch(s->consumer, msgs, max, 100);
+        n = admit(s, msgs, n);
+        if (n > 0) {
+            ok = process(s, msgs, n) == 0;
+            for (size_t i = 0; i < n; i++) {
+                cm_kafka_msg_free(msgs[i]);
+            }
+        }
+        if (ok && s->h.tick) {
+            s->h.tick(s, cm_monotonic_ms(), s->h.ud);
+        }
+        int64_t now = cm_monotonic_ms();
+        int due = s->cfg.commit_interval_ms == 0
+                      ? n > 0 || s->nouts > 0
+                      : now - s->last_commit_ms >= s->cfg.commit_interval_ms;
+        if (ok && (due || s->commit_requested)) {
+            ok = commit_point(s) == 0;
+        }
+    }
+    if (ok) {
+        commit_point(s);
+    }
+    free(msgs);
+}
+
+/* ---- construction ---- */
+
+struct cm_stream *cm_stream_new(const struct cm_stream_config *cfg,
+                                const struct cm_stream_handler *handler)
+{
+    struct cm_stream *s = cm_xcalloc(1, sizeof(*s));
+    s->cfg = *cfg;
+    if (s->cfg.max_batch == 0) {
+        s->cfg.max_batch = DEFAULT_BATCH;
+    }
+    if (s->cfg.commit_interval_ms < 0) {
+        s->cfg.commit_interval_ms = 0;
+    }
+    s->h = *handler;
+    pthread_mutex_init(&s->loss_lock, NULL);
+    s->topics = cm_xcalloc(cfg->ntopics + 1, sizeof(*s->topics));
+    for (size_t i = 0; i < cfg->ntopics; i++) {
+        s->topics[i] = cm_xstrdup(cfg->topics[i]);
+    }
+    s->cfg.topics = (const char *const *)s->topics;
+    s->cfg.brokers = NULL; /* borrowed for construction only */
+    s->cfg.group = NULL;
+    s->m_lost = cm_metrics_counter(cfg->metrics, "records_lost_total",
+                                   "records skipped because the broker no longer had them "
+                                   "(fell out of retention before being consumed)",
+                                   "topic");
+    s->m_batch_retries = cm_metric_with(
+        cm_metrics_counter(cfg->metrics, "batch_retries_total",
+                           "batches handed to the handler again after it failed", NULL),
+        NULL);
+    s->m_output_retries = cm_metric_with(
+        cm_metrics_counter(cfg->metrics, "outputs_retried_total",
+                           "emitted records produced again after a failed delivery", NULL),
+        NULL);
+    if (cfg->produce) {
+        s->producer = cm_kafka_producer_new(cfg->brokers, on_delivery, s);
+        if (!s->producer) {
+            cm_stream_free(s);
+            return NULL;
+        }
+    }
+    struct cm_kafka_rebalance rb = {on_assign, on_revoke, s};
+    s->consumer = cm_kafka_consumer_new(cfg->brokers, cfg->group, cfg->topics, cfg->ntopics, &rb);
+    if (!s->consumer) {
+        cm_stream_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void cm_stream_free(struct cm_stream *s)
+{
+    if (!s) {
+        return;
+    }
+    cm_kafka_consumer_free(s->consumer); /* revoke: a last commit point, then commit */
+    cm_kafka_producer_free(s->producer, 5000);
+    for (size_t i = 0; i < s->nouts; i++) {
+        free(s->outs[i]);
+    }
+    free(s->outs);
+    for (size_t i = 0; i < s->nparts; i++) {
+        free(s->parts[i].topic);
+    }
+    free(s->parts);
+    for (size_t i = 0; s->topics && s->topics[i]; i++) {
+        free(s->topics[i]);
+    }
+    free(s->topics);
+    pthread_mutex_destroy(&s->loss_lock);
+    free(s);
+}
+
+uint64_t cm_stream_records_lost(const struct cm_stream *s)
+{
+    return atomic_load(&((struct cm_stream *)s)->lost);
+}
+
+static int check_kafka(void *stream, char *why, size_t len)
+{
+    struct cm_stream *s = stream;
+    return s->producer ? cm_kafka_producer_check(s->producer, why, len)
+                       : cm_kafka_consumer_check(s->consumer, why, len);
+}
+
+static json_t *detail(void *stream)
+{
+    struct cm_stream *s = stream;
+    json_t *d = json_object();
+    json_object_set_new(d, "records_lost", json_integer((json_int_t)cm_stream_records_lost(s)));
+    pthread_mutex_lock(&s->loss_lock);
+    if (s->last_loss[0]) {
+        json_object_set_new(d, "last_loss", json_string(s->last_loss));
+    }
+    pthread_mutex_unlock(&s->loss_lock);
+    return d;
+}
+
+void cm_stream_add_checks(struct cm_stream *s, struct cm_http_server *srv)
+{
+    cm_http_add_check(srv, "kafka", check_kafka, s);
+    cm_http_add_detail(srv, "stream", detail, s);
+}

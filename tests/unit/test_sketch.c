@@ -1,0 +1,184 @@
+/* Unit tests for common/sketch: HyperLogLog error within 2 % from 1 to 1M distinct values, exact
+ * while sparse, merge laws (commutative, associative, identity), serialization round trips and
+ * hostile serialized input; DDSketch quantiles within 1 % of the true value of their rank, merge
+ * laws, negative values and zero, round trips and hostile input. */
+#include "cm/sketch.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void add_range(struct cm_hll *h, long from, long to)
+{
+    char buf[32];
+    for (long i = from; i < to; i++) {
+        int n = snprintf(buf, sizeof(buf), "user-%ld", i);
+        cm_hll_add(h, buf, (size_t)n);
+    }
+}
+
+Test(sketch, hll_is_exact_while_sparse_and_within_two_percent_up_to_a_million)
+{
+    struct cm_hll *h = cm_hll_new();
+    cr_assert_eq(cm_hll_estimate(h), 0.0);
+    add_range(h, 0, 100);
+    add_range(h, 0, 100); /* repeats do not count */
+    cr_assert_eq(cm_hll_estimate(h), 100.0);
+    long checkpoints[] = {1000, 10000, 50000, 100000, 1000000};
+    long done = 100;
+    for (size_t k = 0; k < sizeof(checkpoints) / sizeof(checkpoints[0]); k++) {
+        add_range(h, done, checkpoints[k]);
+        done = checkpoints[k];
+        double est = cm_hll_estimate(h);
+        double err = fabs(est - (double)done) / (double)done;
+        cr_assert_lt(err, 0.02, "%ld distinct estimated as %.0f (%.2f %%)", done, est, err * 100);
+    }
+    cm_hll_free(h);
+}
+
+Test(sketch, hll_merge_laws)
+{
+    struct cm_hll *a = cm_hll_new(), *b = cm_hll_new(), *c = cm_hll_new(), *e = cm_hll_new();
+    add_range(a, 0, 5000);
+    add_range(b, 3000, 9000);
+    add_range(c, 50, 120); /* sparse */
+    /* (a+b)+c == a+(b+c) == (c+b)+a */
+    struct cm_hll *ab = cm_hll_copy(a);
+    cm_hll_merge(ab, b);
+    cm_hll_merge(ab, c);
+    struct cm_hll *bc = cm_hll_copy(b);
+    cm_hll_merge(bc, c);
+    struct cm_hll *a_bc = cm_hll_copy(a);
+    cm_hll_merge(a_bc, bc);
+    struct cm_hll *cba = cm_hll_copy(c);
+    cm_hll_merge(cba, b);
+    cm_hll_merge(cba, a);
+    cr_assert_eq(cm_hll_estimate(ab), cm_hll_estimate(a_bc));
+    cr_assert_eq(cm_hll_estimate(ab), cm_hll_estimate(cba));
+    double err = fabs(cm_hll_estimate(ab) - 9000) / 9000;
+    cr_assert_lt(err, 0.02);
+    /* identity */
+    struct cm_hll *ae = cm_hll_copy(a);
+    cm_hll_merge(ae, e);
+    cr_assert_eq(cm_hll_estimate(ae), cm_hll_estimate(a));
+    struct cm_hll *ea = cm_hll_copy(e);
+    cm_hll_merge(ea, a);
+    cr_assert_eq(cm_hll_estimate(ea), cm_hll_estimate(a));
+    struct cm_hll *all[] = {a, b, c, e, ab, bc, a_bc, cba, ae, ea};
+    for (size_t i = 0; i < 10; i++) {
+        cm_hll_free(all[i]);
+    }
+}
+
+Test(sketch, hll_round_trips_and_refuses_garbage)
+{
+    struct cm_hll *sparse = cm_hll_new(), *dense = cm_hll_new();
+    add_range(sparse, 0, 77);
+    add_range(dense, 0, 20000);
+    struct cm_hll *hs[] = {sparse, dense};
+    for (int k = 0; k < 2; k++) {
+        unsigned char *buf;
+        size_t len = cm_hll_serialize(hs[k], &buf);
+        struct cm_hll *back = cm_hll_deserialize(buf, len);
+        cr_assert_not_null(back);
+        cr_assert_eq(cm_hll_estimate(back), cm_hll_estimate(hs[k]));
+        for (size_t cut = 0; cut < len; cut += 1 + len / 50) { /* truncations */
+            struct cm_hll *t = cm_hll_deserialize(buf, cut);
+            if (t) {
+                cr_assert(cut >= 2 && k == 0, "a truncated dense sketch must be refused");
+                cm_hll_free(t);
+            }
+        }
+        cm_hll_free(back);
+        free(buf);
+    }
+    unsigned char junk[300];
+    srand(7);
+    for (int i = 0; i < 2000; i++) {
+        size_t len = (size_t)(rand() % (int)sizeof(junk));
+        for (size_t j = 0; j < len; j++) {
+            junk[j] = (unsigned char)rand();
+        }
+        if (len >= 2) {
+            junk[0] = 'H';
+            junk[1] = i % 2 ? 'z' : 's';
+        }
+        cm_hll_free(cm_hll_deserialize(junk, len)); /* NULL or a valid sketch, never a crash */
+    }
+    cm_hll_free(sparse);
+    cm_hll_free(dense);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Checks every percentile of d against the sorted values: within the sketch's accuracy of the
+ * true value at that rank. */
+static void check_quantiles(const struct cm_dds *d, double *vals, size_t n)
+{
+    qsort(vals, n, sizeof(double), cmp_double);
+    for (int p = 0; p <= 100; p++) {
+        double q = p / 100.0;
+        double truth = vals[(size_t)floor(q * (double)(n - 1))];
+        double got = cm_dds_quantile(d, q);
+        double tol = CM_DDS_ACCURACY * fabs(truth) + 1e-9;
+        cr_assert_leq(fabs(got - truth), tol * 1.0001, "q=%.2f: %g, true %g", q, got, truth);
+    }
+}
+
+Test(sketch, dds_quantiles_are_within_their_relative_accuracy)
+{
+    enum { N = 20000 };
+    static double vals[N];
+    struct cm_dds *d = cm_dds_new();
+    cr_assert(isnan(cm_dds_quantile(d, 0.5)));
+    srand(42);
+    for (int i = 0; i < N; i++) {
+        double u = (rand() + 1.0) / ((double)RAND_MAX + 2.0);
+        vals[i] = i % 10 == 0 ? -exp(u * 5) : i % 97 == 0 ? 0.0 : exp(u * 20) / 1000.0;
+        cm_dds_add(d, vals[i]);
+    }
+    cr_assert_eq(cm_dds_count(d), N);
+    check_quantiles(d, vals, N);
+    cm_dds_free(d);
+}
+
+Test(sketch, dds_merge_laws_and_round_trip)
+{
+    struct cm_dds *a = cm_dds_new(), *b = cm_dds_new(), *e = cm_dds_new();
+    static double vals[3000];
+    for (int i = 0; i < 3000; i++) {
+        vals[i] = (i * 37 % 1000) + 0.5 - (i % 7 == 0 ? 800 : 0);
+        cm_dds_add(i < 1800 ? a : b, vals[i]);
+    }
+    struct cm_dds *ab = cm_dds_copy(a), *ba = cm_dds_copy(b), *ae = cm_dds_copy(a);
+    cm_dds_merge(ab, b);
+    cm_dds_merge(ba, a);
+    cm_dds_merge(ae, e);
+    for (int p = 0; p <= 100; p++) {
+        cr_assert_eq(cm_dds_quantile(ab, p / 100.0), cm_dds_quantile(ba, p / 100.0));
+        cr_assert_eq(cm_dds_quantile(ae, p / 100.0), cm_dds_quantile(a, p / 100.0));
+    }
+    check_quantiles(ab, vals, 3000);
+    unsigned char *buf;
+    size_t len = cm_dds_serialize(ab, &buf);
+    struct cm_dds *back = cm_dds_deserialize(buf, len);
+    cr_assert_not_null(back);
+    cr_assert_eq(cm_dds_count(back), 3000);
+    for (int p = 0; p <= 100; p++) {
+        cr_assert_eq(cm_dds_quantile(back, p / 100.0), cm_dds_quantile(ab, p / 100.0));
+    }
+    for (size_t cut = 0; cut < len; cut++) {
+        cr_assert_null(cm_dds_deserialize(buf, cut), "truncated at %zu", cut);
+    }
+    free(buf);
+    struct cm_dds *all[] = {a, b, e, ab, ba, ae, back};
+    for (size_t i = 0; i < 7; i++) {
+        cm_dds_free(all[i]);
+    }
+}
