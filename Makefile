@@ -56,7 +56,10 @@ $(foreach s,$(SERVICES),$(eval $(call service_rules,$(s))))
 
 SVC_LIBS := $(SERVICES:%=$(O)/lib/libsvc_%.a)
 TOOLS := devkafka devtoken expr-eval schema-validate
-BINS := $(SERVICES:%=$(O)/bin/%) $(TOOLS:%=$(O)/bin/%)
+# A service's own commands (services/<svc>/cmd/<name>.c → bin/<name>), e.g. the processor's
+# offline twin pipeline-run.
+SVC_CMDS := $(foreach s,$(SERVICES),$(patsubst services/$(s)/cmd/%.c,$(s)/%,$(wildcard services/$(s)/cmd/*.c)))
+BINS := $(SERVICES:%=$(O)/bin/%) $(TOOLS:%=$(O)/bin/%) $(foreach c,$(SVC_CMDS),$(O)/bin/$(notdir $(c)))
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/unit/%)
@@ -99,6 +102,13 @@ $$(O)/bin/$(1): $$(O)/obj/tools/$(1)/$(1).o $$(SVC_LIBS) $$(LIBCOMMON)
 	$$(CC) $$(LDSAN) -o $$@ $$< $$(SVC_LIBS) $$(LIBCOMMON) $$(LDLIBS_ALL)
 endef
 $(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))
+
+define cmd_rule
+$$(O)/bin/$(notdir $(1)): $$(O)/obj/services/$(dir $(1))cmd/$(notdir $(1)).o $$(O)/lib/libsvc_$(patsubst %/,%,$(dir $(1))).a $$(LIBCOMMON)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDSAN) -o $$@ $$^ $$(LDLIBS_ALL)
+endef
+$(foreach c,$(SVC_CMDS),$(eval $(call cmd_rule,$(c))))
 
 # bench/<name>/bench_<name>.c → bin/bench-<name> (built by `make bench`, not by `make`)
 BENCHES := $(patsubst bench/%/,%,$(dir $(wildcard bench/*/bench_*.c)))

@@ -93,7 +93,7 @@ stack_fail() {
 stack_start_redis() {
     mkdir -p "$STACK_DIR/redis"
     stack_spawn redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$STACK_DIR/redis" \
-        --save "" --appendonly no --daemonize no --protected-mode yes
+        --save "" --appendonly yes --appendfsync everysec --daemonize no --protected-mode yes
     stack_wait_port "$REDIS_PORT" 20 || stack_fail redis
 }
 

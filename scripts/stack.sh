@@ -32,6 +32,7 @@ export STORE_PORT=${STORE_PORT:-8084} OUTPUT_PORT=${OUTPUT_PORT:-8085}
 export S3_BUCKET=${S3_BUCKET:-events}
 export JWT_HS256_SECRET=${JWT_HS256_SECRET:-dev-only-secret-change-me-0123456789abcdef}
 export RULES_FILE=${RULES_FILE:-$ROOT/config/rules.json}
+export PROCESSOR_PIPELINES_DIR=${PROCESSOR_PIPELINES_DIR:-$ROOT/config/pipelines}
 export LOG_LEVEL=${LOG_LEVEL:-info}
 
 cmd_stop() {

@@ -269,6 +269,28 @@ int cm_kafka_producer_ping(struct cm_kafka_producer *p, int timeout_ms, char *wh
     return ping(p->rk, timeout_ms, why, len);
 }
 
+int cm_kafka_producer_ensure_topic(struct cm_kafka_producer *p, const char *topic, int timeout_ms)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(p->rk, topic, NULL);
+    int64_t deadline = cm_monotonic_ms() + timeout_ms;
+    int rc = CM_E_UNAVAIL;
+    while (rc != 0 && cm_monotonic_ms() < deadline) {
+        const struct rd_kafka_metadata *md = NULL;
+        if (rd_kafka_metadata(p->rk, 0, rkt, &md, 1000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                md->topics[0].partition_cnt > 0) {
+                rc = 0;
+            }
+            rd_kafka_metadata_destroy(md);
+        }
+        if (rc != 0) {
+            cm_sleep_ms(100);
+        }
+    }
+    rd_kafka_topic_destroy(rkt);
+    return rc;
+}
+
 void cm_kafka_producer_free(struct cm_kafka_producer *p, int flush_timeout_ms)
 {
     if (!p) {

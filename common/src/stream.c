@@ -36,7 +36,7 @@ struct output {
     atomic_int state;
     const char *topic, *key, *value;
     size_t keylen, valuelen, nheaders;
-    const char *hn[CM_EVENT_MAX_HEADERS], *hv[CM_EVENT_MAX_HEADERS];
+    const char *hn[CM_STREAM_MAX_HEADERS], *hv[CM_STREAM_MAX_HEADERS];
 };
 
 struct part {
@@ -205,8 +205,8 @@ void cm_stream_emit(struct cm_stream *s, const char *topic, const void *key, siz
                     const void *value, size_t valuelen, const char *const *header_names,
                     const char *const *header_values, size_t nheaders)
 {
-    if (nheaders > CM_EVENT_MAX_HEADERS) {
-        nheaders = CM_EVENT_MAX_HEADERS;
+    if (nheaders > CM_STREAM_MAX_HEADERS) {
+        nheaders = CM_STREAM_MAX_HEADERS;
     }
     size_t size = sizeof(struct output) + strlen(topic) + 1 + keylen + 1 + valuelen + 1;
     for (size_t i = 0; i < nheaders; i++) {
@@ -251,6 +251,12 @@ void cm_stream_emit_event(struct cm_stream *s, const char *topic, const json_t *
     char *text = cm_envelope_serialize(ev);
     cm_stream_emit(s, topic, key, strlen(key), text, strlen(text), names, values, nh);
     free(text);
+}
+
+int64_t cm_stream_position(const struct cm_stream *s, const char *topic, int32_t partition)
+{
+    const struct part *p = find_part((struct cm_stream *)s, topic, partition);
+    return p ? p->next : -1;
 }
 
 void cm_stream_stop(struct cm_stream *s)
@@ -428,6 +434,7 @@ struct cm_stream *cm_stream_new(const struct cm_stream_config *cfg,
     s->cfg.topics = (const char *const *)s->topics;
     s->cfg.brokers = NULL; /* borrowed for construction only */
     s->cfg.group = NULL;
+    s->cfg.ensure = NULL;
     s->m_lost = cm_metrics_counter(cfg->metrics, "records_lost_total",
                                    "records skipped because the broker no longer had them "
                                    "(fell out of retention before being consumed)",
@@ -445,6 +452,14 @@ struct cm_stream *cm_stream_new(const struct cm_stream_config *cfg,
         if (!s->producer) {
             cm_stream_free(s);
             return NULL;
+        }
+        for (size_t i = 0; i < cfg->nensure; i++) {
+            if (cm_kafka_producer_ensure_topic(s->producer, cfg->ensure[i], 10000) != 0) {
+                CM_LOG_WARN("topic_missing",
+                            "topic %s does not exist and the cluster did not create it; create "
+                            "it (consumption waits for it)",
+                            cfg->ensure[i]);
+            }
         }
     }
     struct cm_kafka_rebalance rb = {on_assign, on_revoke, s};

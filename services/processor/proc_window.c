@@ -1,96 +1,25 @@
-/* proc_window: per-partition arrays of open windows (see proc_window.h). Open windows per
- * partition are few (keys x windows in flight), so lookups are linear scans. */
+/* proc_window: keyed window state (see proc_window.h).
+ * Keys live in a chained hash table; each key holds its panes (tumbling/hopping, sorted by
+ * start) or its sessions (sorted, never touching one another), the revisions of windows that
+ * were emitted and have not expired, and `next_start`, the earliest window start that may still
+ * fire at the watermark. A min-heap of (time, key sequence) holds each key's next timer (its
+ * next firing or expiry); entries are lazily invalidated, and a key is freed only when no heap
+ * entry refers to it any more. */
 #include "proc_window.h"
+#include "proc_window_int.h"
 
+#include "proc_agg.h"
+#include "proc_def.h"
+
+#include "cm/err.h"
 #include "cm/mem.h"
+#include "cm/sketch.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct open_window {
-    char *key;
-    int64_t start_ms;
-    uint64_t count;
-    int64_t min_offset;
-};
-
-struct part_state {
-    int used;
-    int64_t max_event_ms; /* INT64_MIN until the first record */
-    int64_t forced_wm;    /* watermark forced by proc_windows_advance */
-    struct open_window *wins;
-    size_t n, cap;
-};
-
-struct proc_windows {
-    int64_t size_ms;
-    int64_t ooo_ms;
-    struct part_state *parts;
-    size_t nparts;
-};
-
-struct proc_windows *proc_windows_new(int64_t size_ms, int64_t out_of_orderness_ms)
-{
-    struct proc_windows *w = cm_xcalloc(1, sizeof(*w));
-    w->size_ms = size_ms > 0 ? size_ms : 1;
-    w->ooo_ms = out_of_orderness_ms > 0 ? out_of_orderness_ms : 0;
-    return w;
-}
-
-static void clear_part(struct part_state *p)
-{
-    for (size_t i = 0; i < p->n; i++) {
-        free(p->wins[i].key);
-    }
-    free(p->wins);
-    memset(p, 0, sizeof(*p));
-}
-
-void proc_windows_free(struct proc_windows *w)
-{
-    if (!w) {
-        return;
-    }
-    for (size_t i = 0; i < w->nparts; i++) {
-        clear_part(&w->parts[i]);
-    }
-    free(w->parts);
-    free(w);
-}
-
-static struct part_state *part(struct proc_windows *w, int32_t partition)
-{
-    if (partition < 0) {
-        partition = 0;
-    }
-    if ((size_t)partition >= w->nparts) {
-        size_t n = (size_t)partition + 1;
-        w->parts = cm_xrealloc(w->parts, n * sizeof(*w->parts));
-        memset(w->parts + w->nparts, 0, (n - w->nparts) * sizeof(*w->parts));
-        w->nparts = n;
-    }
-    struct part_state *p = &w->parts[partition];
-    if (!p->used) {
-        p->used = 1;
-        p->max_event_ms = INT64_MIN;
-        p->forced_wm = INT64_MIN;
-    }
-    return p;
-}
-
-static const struct part_state *cpart(const struct proc_windows *w, int32_t partition)
-{
-    if (partition < 0 || (size_t)partition >= w->nparts || !w->parts[partition].used) {
-        return NULL;
-    }
-    return &w->parts[partition];
-}
-
-static int64_t watermark_of(const struct proc_windows *w, const struct part_state *p)
-{
-    int64_t wm = p->max_event_ms == INT64_MIN ? INT64_MIN : p->max_event_ms - w->ooo_ms;
-    return wm > p->forced_wm ? wm : p->forced_wm;
-}
+/* ---- small helpers ---- */
 
 static int64_t floor_div(int64_t a, int64_t b)
 {
@@ -98,107 +27,589 @@ static int64_t floor_div(int64_t a, int64_t b)
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
-enum proc_add proc_windows_add(struct proc_windows *w, int32_t partition, const char *key,
-                               int64_t event_ms, int64_t offset)
+static int64_t ceil_div(int64_t a, int64_t b)
 {
-    struct part_state *p = part(w, partition);
-    int64_t start = floor_div(event_ms, w->size_ms) * w->size_ms;
-    int64_t end = start + w->size_ms;
-    if (end <= watermark_of(w, p)) {
-        return PROC_LATE;
+    return -floor_div(-a, b);
+}
+
+/* Earliest window start containing the pane starting at p. */
+static int64_t first_window(const struct proc_def *d, int64_t p)
+{
+    return ceil_div(p + d->pane_ms - d->size_ms, d->slide_ms) * d->slide_ms;
+}
+
+static int64_t sat_add(int64_t a, int64_t b)
+{
+    return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
+/* ---- timers ---- */
+
+static int timer_less(const struct timer *a, const struct timer *b)
+{
+    return a->time < b->time || (a->time == b->time && a->seq < b->seq);
+}
+
+static void heap_push(struct proc_windows *w, struct kstate *k, int64_t time)
+{
+    if (w->nheap == w->capheap) {
+        w->capheap = w->capheap ? w->capheap * 2 : 64;
+        w->heap = cm_xrealloc(w->heap, w->capheap * sizeof(*w->heap));
     }
-    if (event_ms > p->max_event_ms) {
-        p->max_event_ms = event_ms;
+    size_t i = w->nheap++;
+    w->heap[i] = (struct timer){time, k->seq, k};
+    while (i > 0 && timer_less(&w->heap[i], &w->heap[(i - 1) / 2])) {
+        struct timer t = w->heap[i];
+        w->heap[i] = w->heap[(i - 1) / 2];
+        w->heap[(i - 1) / 2] = t;
+        i = (i - 1) / 2;
     }
-    for (size_t i = 0; i < p->n; i++) {
-        struct open_window *ow = &p->wins[i];
-        if (ow->start_ms == start && strcmp(ow->key, key) == 0) {
-            ow->count++;
-            if (offset < ow->min_offset) {
-                ow->min_offset = offset;
+    k->refs++;
+    k->timer = time;
+}
+
+static struct timer heap_pop(struct proc_windows *w)
+{
+    struct timer top = w->heap[0];
+    w->heap[0] = w->heap[--w->nheap];
+    size_t i = 0;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < w->nheap && timer_less(&w->heap[l], &w->heap[m])) {
+            m = l;
+        }
+        if (r < w->nheap && timer_less(&w->heap[r], &w->heap[m])) {
+            m = r;
+        }
+        if (m == i) {
+            break;
+        }
+        struct timer t = w->heap[i];
+        w->heap[i] = w->heap[m];
+        w->heap[m] = t;
+        i = m;
+    }
+    return top;
+}
+
+/* The next time something happens to k: a firing at the watermark or an expiry. */
+static int64_t next_time(const struct proc_windows *w, const struct kstate *k)
+{
+    const struct proc_def *d = w->d;
+    int64_t t = INT64_MAX, L = d->lateness_ms;
+    if (d->window == PROC_WIN_SESSION) {
+        for (size_t i = 0; i < k->nsess; i++) {
+            const struct session *s = &k->sess[i];
+            if (s->pending && !d->emit_update && s->end - 1 < t) {
+                t = s->end - 1;
             }
-            return PROC_ADDED;
+            t = sat_add(s->end - 1, L) < t ? sat_add(s->end - 1, L) : t;
+        }
+        return t;
+    }
+    if (!d->emit_update && k->next_start != NONE && k->npanes > 0) {
+        t = k->next_start + d->size_ms - 1;
+    }
+    if (k->npanes > 0) { /* the oldest pane expires with the last window holding it */
+        int64_t last = floor_div(k->panes[0].start, d->slide_ms) * d->slide_ms + d->size_ms - 1;
+        t = sat_add(last, L) < t ? sat_add(last, L) : t;
+    }
+    return t;
+}
+
+void proc_window_schedule(struct proc_windows *w, struct kstate *k)
+{
+    int64_t t = next_time(w, k);
+    if (t < k->timer) {
+        heap_push(w, k, t);
+    }
+}
+
+/* ---- keys ---- */
+
+void proc_window_free_key(struct kstate *k)
+{
+    for (size_t i = 0; i < k->npanes; i++) {
+        proc_acc_free(k->panes[i].acc);
+    }
+    for (size_t i = 0; i < k->nsess; i++) {
+        proc_acc_free(k->sess[i].acc);
+    }
+    free(k->panes);
+    free(k->sess);
+    free(k->revs);
+    free(k->tenant);
+    free(k);
+}
+
+static void rehash(struct proc_windows *w)
+{
+    size_t n = w->nbuckets ? w->nbuckets * 2 : 1024;
+    struct kstate **b = cm_xcalloc(n, sizeof(*b));
+    for (size_t i = 0; i < w->nbuckets; i++) {
+        struct kstate *k = w->buckets[i];
+        while (k) {
+            struct kstate *next = k->next_in_bucket;
+            k->next_in_bucket = b[k->hash & (n - 1)];
+            b[k->hash & (n - 1)] = k;
+            k = next;
         }
     }
-    if (p->n == p->cap) {
-        p->cap = p->cap ? p->cap * 2 : 8;
-        p->wins = cm_xrealloc(p->wins, p->cap * sizeof(*p->wins));
+    free(w->buckets);
+    w->buckets = b;
+    w->nbuckets = n;
+}
+
+struct kstate *proc_window_key(struct proc_windows *w, const char *tenant, const char *key,
+                               int create)
+{
+    size_t tl = strlen(tenant), kl = strlen(key);
+    char stack[512];
+    char *joined = tl + kl + 2 <= sizeof(stack) ? stack : cm_xmalloc(tl + kl + 2);
+    memcpy(joined, tenant, tl + 1);
+    memcpy(joined + tl + 1, key, kl + 1);
+    uint64_t h = cm_hash64(joined, tl + kl + 1);
+    struct kstate *k = w->nbuckets ? w->buckets[h & (w->nbuckets - 1)] : NULL;
+    for (; k; k = k->next_in_bucket) {
+        if (k->hash == h && strcmp(k->tenant, tenant) == 0 && strcmp(k->key, key) == 0) {
+            break;
+        }
     }
-    p->wins[p->n++] = (struct open_window){cm_xstrdup(key), start, 1, offset};
+    if (!k && create) {
+        if (w->nkeys >= w->nbuckets) {
+            rehash(w);
+        }
+        k = cm_xcalloc(1, sizeof(*k));
+        k->tenant = cm_xmalloc(tl + kl + 2);
+        memcpy(k->tenant, joined, tl + kl + 2);
+        k->key = k->tenant + tl + 1;
+        k->hash = h;
+        k->seq = w->seq++;
+        k->next_start = NONE;
+        k->timer = INT64_MAX;
+        k->next_in_bucket = w->buckets[h & (w->nbuckets - 1)];
+        w->buckets[h & (w->nbuckets - 1)] = k;
+        w->nkeys++;
+    }
+    if (joined != stack) {
+        free(joined);
+    }
+    return k;
+}
+
+/* Unlinks an empty key; freed now or when its last heap entry is popped. */
+static void drop_key_if_empty(struct proc_windows *w, struct kstate *k)
+{
+    if (k->npanes || k->nsess || k->nrevs) {
+        return;
+    }
+    struct kstate **pp = &w->buckets[k->hash & (w->nbuckets - 1)];
+    while (*pp != k) {
+        pp = &(*pp)->next_in_bucket;
+    }
+    *pp = k->next_in_bucket;
+    w->nkeys--;
+    k->dead = 1;
+    if (k->refs == 0) {
+        proc_window_free_key(k);
+    }
+}
+
+void proc_window_touch(struct proc_windows *w, struct kstate *k)
+{
+    if (!w->track || k->dirty) {
+        return;
+    }
+    if (w->nchanged == w->capchanged) {
+        w->capchanged = w->capchanged ? w->capchanged * 2 : 256;
+        w->changed = cm_xrealloc(w->changed, w->capchanged * sizeof(*w->changed));
+    }
+    w->changed[w->nchanged++] = k;
+    k->dirty = 1;
+    k->refs++;
+}
+
+/* ---- revisions ---- */
+
+/* The revision the next result of window `start` gets. */
+static unsigned peek_revision(const struct kstate *k, int64_t start)
+{
+    for (size_t i = 0; i < k->nrevs; i++) {
+        if (k->revs[i].start == start) {
+            return k->revs[i].next;
+        }
+    }
+    return 0;
+}
+
+/* A result of window `start` was emitted: the next one gets the following revision. */
+static void use_revision(struct proc_windows *w, struct kstate *k, int64_t start)
+{
+    if (!w->keep_revs) {
+        return;
+    }
+    for (size_t i = 0; i < k->nrevs; i++) {
+        if (k->revs[i].start == start) {
+            k->revs[i].next++;
+            return;
+        }
+    }
+    if (k->nrevs == k->caprevs) {
+        k->caprevs = k->caprevs ? k->caprevs * 2 : 4;
+        k->revs = cm_xrealloc(k->revs, k->caprevs * sizeof(*k->revs));
+    }
+    k->revs[k->nrevs++] = (struct rev){start, 1};
+}
+
+/* ---- panes (tumbling, hopping) ---- */
+
+/* Merges the panes of window [s, s + size) and emits it. */
+static int emit_window(struct proc_windows *w, struct kstate *k, int64_t s,
+                       proc_window_emit_fn emit, void *ud)
+{
+    const struct proc_def *d = w->d;
+    struct proc_acc *acc = NULL;
+    const char *tp = "";
+    const struct pane *single = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < k->npanes && k->panes[i].start < s + d->size_ms; i++) {
+        const struct pane *p = &k->panes[i];
+        if (p->start < s) {
+            continue;
+        }
+        if (n == 0) {
+            single = p;
+        } else {
+            if (!acc) {
+                acc = proc_acc_copy(single->acc);
+            }
+            proc_acc_merge(acc, p->acc);
+        }
+        tp = p->tp[0] ? p->tp : tp;
+        n++;
+    }
+    if (n == 0) {
+        return 0;
+    }
+    struct proc_window_result r = {k->tenant, k->key, s, s + d->size_ms, peek_revision(k, s),
+                                   acc ? acc : single->acc, tp};
+    int emitted = emit(&r, ud);
+    if (emitted) {
+        use_revision(w, k, s);
+    }
+    proc_acc_free(acc);
+    return emitted;
+}
+
+static struct pane *pane_for(struct kstate *k, int64_t start)
+{
+    size_t lo = 0, hi = k->npanes;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (k->panes[mid].start < start) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    if (lo < k->npanes && k->panes[lo].start == start) {
+        return &k->panes[lo];
+    }
+    return NULL;
+}
+
+static struct pane *pane_insert(struct proc_windows *w, struct kstate *k, int64_t start)
+{
+    if (k->npanes == k->cappanes) {
+        k->cappanes = k->cappanes ? k->cappanes * 2 : 2;
+        k->panes = cm_xrealloc(k->panes, k->cappanes * sizeof(*k->panes));
+    }
+    size_t at = k->npanes;
+    while (at > 0 && k->panes[at - 1].start > start) {
+        at--;
+    }
+    memmove(&k->panes[at + 1], &k->panes[at], (k->npanes - at) * sizeof(*k->panes));
+    k->npanes++;
+    k->panes[at] = (struct pane){start, INT64_MAX, proc_acc_new(w->d), ""};
+    return &k->panes[at];
+}
+
+static void copy_tp(char *dst, const char *tp)
+{
+    snprintf(dst, PROC_TRACEPARENT_MAX, "%s", tp ? tp : "");
+}
+
+static enum proc_add add_pane(struct proc_windows *w, const char *tenant, const char *key,
+                              int64_t t, const json_t *ev, const char *tp, int64_t offset,
+                              int64_t wm, proc_window_emit_fn emit, void *ud, size_t *errors)
+{
+    const struct proc_def *d = w->d;
+    int64_t p = floor_div(t, d->pane_ms) * d->pane_ms;
+    int64_t first = first_window(d, p);
+    int64_t last = floor_div(p, d->slide_ms) * d->slide_ms; /* last window start holding p */
+    if (sat_add(last + d->size_ms - 1, d->lateness_ms) <= wm) {
+        return PROC_LATE; /* every window holding t has expired */
+    }
+    struct kstate *k = proc_window_key(w, tenant, key, 1);
+    struct pane *pane = pane_for(k, p);
+    if (!pane) {
+        pane = pane_insert(w, k, p);
+    }
+    proc_acc_add(pane->acc, ev, errors);
+    pane->min_offset = offset < pane->min_offset ? offset : pane->min_offset;
+    copy_tp(pane->tp, tp);
+    if (d->emit_update || first + d->size_ms - 1 <= wm) {
+        /* Emit now every live window holding t: on every change, or a late firing of the
+         * windows that are ripe (the others fire at the watermark). */
+        int64_t unripe = NONE;
+        for (int64_t s = first; s <= last; s += d->slide_ms) {
+            if (sat_add(s + d->size_ms - 1, d->lateness_ms) <= wm) {
+                continue; /* expired: this window ignores the event */
+            }
+            if (d->emit_update || s + d->size_ms - 1 <= wm) {
+                emit_window(w, k, s, emit, ud);
+            } else if (unripe == NONE) {
+                unripe = s;
+            }
+        }
+        if (!d->emit_update && unripe != NONE &&
+            (k->next_start == NONE || unripe < k->next_start)) {
+            k->next_start = unripe;
+        }
+    } else if (k->next_start == NONE || first < k->next_start) {
+        k->next_start = first;
+    }
+    proc_window_schedule(w, k);
+    proc_window_touch(w, k);
     return PROC_ADDED;
 }
 
-size_t proc_windows_fire(struct proc_windows *w, int32_t partition, proc_window_emit_fn emit,
-                         void *ud)
+/* Fires k's ripe windows, then drops expired panes and revisions. */
+static size_t advance_panes(struct proc_windows *w, struct kstate *k, int64_t wm,
+                            proc_window_emit_fn emit, void *ud)
 {
-    struct part_state *p = part(w, partition);
-    int64_t wm = watermark_of(w, p);
-    size_t fired = 0, keep = 0;
-    for (size_t i = 0; i < p->n; i++) {
-        struct open_window *ow = &p->wins[i];
-        int64_t end = ow->start_ms + w->size_ms;
-        if (end <= wm) {
-            struct proc_window_result r = {partition, ow->key, ow->start_ms, end, ow->count};
-            emit(&r, ud);
-            free(ow->key);
-            fired++;
+    const struct proc_def *d = w->d;
+    size_t fired = 0;
+    while (!d->emit_update && k->next_start != NONE && k->next_start + d->size_ms - 1 <= wm) {
+        int64_t s = k->next_start;
+        fired += (size_t)emit_window(w, k, s, emit, ud);
+        int64_t next = s + d->slide_ms;
+        size_t i = 0;
+        while (i < k->npanes && k->panes[i].start < next) {
+            i++;
+        }
+        if (i == k->npanes) {
+            k->next_start = NONE;
         } else {
-            p->wins[keep++] = *ow;
+            int64_t f = first_window(d, k->panes[i].start);
+            k->next_start = f > next ? f : next;
         }
     }
-    p->n = keep;
+    size_t keep = 0;
+    for (size_t i = 0; i < k->npanes; i++) {
+        int64_t last = floor_div(k->panes[i].start, d->slide_ms) * d->slide_ms;
+        if (sat_add(last + d->size_ms - 1, d->lateness_ms) <= wm) {
+            proc_acc_free(k->panes[i].acc);
+        } else {
+            k->panes[keep++] = k->panes[i];
+        }
+    }
+    k->npanes = keep;
+    keep = 0;
+    for (size_t i = 0; i < k->nrevs; i++) {
+        if (sat_add(k->revs[i].start + d->size_ms - 1, d->lateness_ms) > wm) {
+            k->revs[keep++] = k->revs[i];
+        }
+    }
+    k->nrevs = keep;
     return fired;
 }
 
-size_t proc_windows_advance(struct proc_windows *w, int32_t partition, int64_t watermark_ms,
-                            proc_window_emit_fn emit, void *ud)
+/* ---- sessions ---- */
+
+static int emit_session(struct kstate *k, struct session *s, proc_window_emit_fn emit, void *ud)
 {
-    struct part_state *p = part(w, partition);
-    if (watermark_ms > p->forced_wm) {
-        p->forced_wm = watermark_ms;
-    }
-    return proc_windows_fire(w, partition, emit, ud);
+    struct proc_window_result r = {k->tenant, k->key, s->start, s->end, s->next_rev, s->acc,
+                                   s->tp};
+    int emitted = emit(&r, ud);
+    s->next_rev += (unsigned)emitted;
+    s->pending = 0;
+    return emitted;
 }
 
-int64_t proc_windows_max_open_end(const struct proc_windows *w, int32_t partition)
+static enum proc_add add_session(struct proc_windows *w, const char *tenant, const char *key,
+                                 int64_t t, const json_t *ev, const char *tp, int64_t offset,
+                                 int64_t wm, proc_window_emit_fn emit, void *ud, size_t *errors)
 {
-    const struct part_state *p = cpart(w, partition);
-    int64_t max = INT64_MIN;
-    for (size_t i = 0; p && i < p->n; i++) {
-        if (p->wins[i].start_ms + w->size_ms > max) {
-            max = p->wins[i].start_ms + w->size_ms;
+    const struct proc_def *d = w->d;
+    int64_t start = t, end = sat_add(t, d->gap_ms);
+    struct kstate *k = proc_window_key(w, tenant, key, 0);
+    size_t i = 0, j;
+    if (k) {
+        while (i < k->nsess && k->sess[i].end < start) {
+            i++;
+        }
+        for (j = i; j < k->nsess && k->sess[j].start <= end; j++) {
+            start = k->sess[j].start < start ? k->sess[j].start : start;
+            end = k->sess[j].end > end ? k->sess[j].end : end;
+        }
+    } else {
+        j = 0;
+    }
+    if (sat_add(end - 1, d->lateness_ms) <= wm) {
+        return PROC_LATE;
+    }
+    if (!k) {
+        k = proc_window_key(w, tenant, key, 1);
+    }
+    struct session merged = {start, end, offset, proc_acc_new(d), 0, 1, ""};
+    for (size_t m = i; m < j; m++) {
+        struct session *s = &k->sess[m];
+        proc_acc_merge(merged.acc, s->acc);
+        merged.min_offset = s->min_offset < merged.min_offset ? s->min_offset : merged.min_offset;
+        merged.next_rev = s->next_rev > merged.next_rev ? s->next_rev : merged.next_rev;
+        proc_acc_free(s->acc);
+    }
+    proc_acc_add(merged.acc, ev, errors);
+    copy_tp(merged.tp, tp);
+    size_t removed = j - i;
+    if (removed == 0) {
+        if (k->nsess == k->capsess) {
+            k->capsess = k->capsess ? k->capsess * 2 : 2;
+            k->sess = cm_xrealloc(k->sess, k->capsess * sizeof(*k->sess));
+        }
+        memmove(&k->sess[i + 1], &k->sess[i], (k->nsess - i) * sizeof(*k->sess));
+        k->nsess++;
+    } else if (removed > 1) {
+        memmove(&k->sess[i + 1], &k->sess[j], (k->nsess - j) * sizeof(*k->sess));
+        k->nsess -= removed - 1;
+    }
+    k->sess[i] = merged;
+    if (d->emit_update || end - 1 <= wm) {
+        emit_session(k, &k->sess[i], emit, ud);
+    }
+    proc_window_schedule(w, k);
+    proc_window_touch(w, k);
+    return PROC_ADDED;
+}
+
+static size_t advance_sessions(struct proc_windows *w, struct kstate *k, int64_t wm,
+                               proc_window_emit_fn emit, void *ud)
+{
+    const struct proc_def *d = w->d;
+    size_t fired = 0, keep = 0;
+    for (size_t i = 0; i < k->nsess; i++) {
+        struct session *s = &k->sess[i];
+        if (s->pending && !d->emit_update && s->end - 1 <= wm) {
+            fired += (size_t)emit_session(k, s, emit, ud);
+        }
+        if (sat_add(s->end - 1, d->lateness_ms) <= wm) {
+            proc_acc_free(s->acc);
+        } else {
+            k->sess[keep++] = *s;
         }
     }
-    return max;
+    k->nsess = keep;
+    return fired;
 }
 
-int64_t proc_windows_min_open_offset(const struct proc_windows *w, int32_t partition)
+/* ---- entry points ---- */
+
+struct proc_windows *proc_windows_new(const struct proc_def *d)
 {
-    const struct part_state *p = cpart(w, partition);
-    int64_t min = -1;
-    for (size_t i = 0; p && i < p->n; i++) {
-        if (min < 0 || p->wins[i].min_offset < min) {
-            min = p->wins[i].min_offset;
+    struct proc_windows *w = cm_xcalloc(1, sizeof(*w));
+    w->d = d;
+    w->keep_revs = d->lateness_ms > 0 || d->emit_update;
+    rehash(w);
+    return w;
+}
+
+void proc_windows_free(struct proc_windows *w)
+{
+    if (!w) {
+        return;
+    }
+    for (size_t i = 0; i < w->nchanged; i++) {
+        struct kstate *k = w->changed[i];
+        if (k->dead && --k->refs == 0) {
+            proc_window_free_key(k);
         }
     }
-    return min;
-}
-
-int64_t proc_windows_watermark(const struct proc_windows *w, int32_t partition)
-{
-    const struct part_state *p = cpart(w, partition);
-    return p ? watermark_of(w, p) : INT64_MIN;
-}
-
-size_t proc_windows_open_count(const struct proc_windows *w, int32_t partition)
-{
-    const struct part_state *p = cpart(w, partition);
-    return p ? p->n : 0;
-}
-
-void proc_windows_drop_partition(struct proc_windows *w, int32_t partition)
-{
-    if (partition >= 0 && (size_t)partition < w->nparts) {
-        clear_part(&w->parts[partition]);
+    free(w->changed);
+    for (size_t i = 0; i < w->nheap; i++) { /* keys already unlinked live on in the heap */
+        struct kstate *k = w->heap[i].k;
+        if (k->dead && --k->refs == 0) {
+            proc_window_free_key(k);
+        }
     }
+    for (size_t i = 0; i < w->nbuckets; i++) {
+        struct kstate *k = w->buckets[i];
+        while (k) {
+            struct kstate *next = k->next_in_bucket;
+            proc_window_free_key(k);
+            k = next;
+        }
+    }
+    free(w->heap);
+    free(w->buckets);
+    free(w);
+}
+
+enum proc_add proc_windows_add(struct proc_windows *w, const char *tenant, const char *key,
+                               int64_t t, const json_t *ev, const char *traceparent,
+                               int64_t offset, int64_t wm, proc_window_emit_fn emit, void *ud,
+                               size_t *errors)
+{
+    if (w->d->window == PROC_WIN_SESSION) {
+        return add_session(w, tenant, key, t, ev, traceparent, offset, wm, emit, ud, errors);
+    }
+    return add_pane(w, tenant, key, t, ev, traceparent, offset, wm, emit, ud, errors);
+}
+
+size_t proc_windows_advance(struct proc_windows *w, int64_t wm, proc_window_emit_fn emit,
+                            void *ud)
+{
+    size_t fired = 0;
+    while (w->nheap > 0 && w->heap[0].time <= wm) {
+        struct timer t = heap_pop(w);
+        struct kstate *k = t.k;
+        k->refs--;
+        if (k->dead) {
+            if (k->refs == 0) {
+                proc_window_free_key(k);
+            }
+            continue;
+        }
+        if (t.time != k->timer) {
+            continue; /* superseded by an earlier timer */
+        }
+        k->timer = INT64_MAX;
+        fired += w->d->window == PROC_WIN_SESSION ? advance_sessions(w, k, wm, emit, ud)
+                                                  : advance_panes(w, k, wm, emit, ud);
+        proc_window_schedule(w, k);
+        proc_window_touch(w, k);
+        drop_key_if_empty(w, k);
+    }
+    return fired;
+}
+
+size_t proc_windows_keys(const struct proc_windows *w)
+{
+    return w->nkeys;
+}
+
+int64_t proc_windows_min_offset(const struct proc_windows *w)
+{
+    int64_t min = INT64_MAX;
+    for (size_t b = 0; b < w->nbuckets; b++) {
+        for (const struct kstate *k = w->buckets[b]; k; k = k->next_in_bucket) {
+            for (size_t i = 0; i < k->npanes; i++) {
+                min = k->panes[i].min_offset < min ? k->panes[i].min_offset : min;
+            }
+            for (size_t i = 0; i < k->nsess; i++) {
+                min = k->sess[i].min_offset < min ? k->sess[i].min_offset : min;
+            }
+        }
+    }
+    return min == INT64_MAX ? -1 : min;
 }

@@ -1,49 +1,80 @@
-/* proc_window: event-time tumbling windows that count records per key, kept per Kafka partition
- * (state moves with its partition). Watermark per partition = highest event time seen minus the
- * allowed out-of-orderness; a window fires once the watermark reaches its end. A record whose
- * window has already fired is late. Each open window remembers the lowest Kafka offset that
- * contributed to it, so the consumer commits no further than what is safely emitted.
- * Pure in-memory logic, single-threaded (the consumer thread). */
+/* proc_window: the keyed event-time window state of one pipeline over one input partition
+ * (state moves with its partition). Windows are [start, end), aligned to the epoch.
+ *  - tumbling and hopping windows are computed from panes of gcd(size, slide): an event updates
+ *    one pane, a window is the monoid merge of its panes, so the cost per event does not grow
+ *    with size / slide;
+ *  - session windows merge when they touch ([a, b) and [b, c) become [a, c)).
+ * Per Flink: a window fires when the watermark reaches end - 1 (emit final), or on every change
+ * (emit update); it is expired when the watermark reaches end - 1 + allowed lateness, and its
+ * state is dropped then. An event whose windows are all expired is late. A late event for a
+ * window that fired but has not expired fires it again at once with the full result and the
+ * next revision. Results of a key come in window order; keys fire in timer order (time, then
+ * first appearance), so a replay of the same input gives the same output in the same order.
+ * Single-threaded (the stream's thread). */
 #ifndef PROC_WINDOW_H
 #define PROC_WINDOW_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
+struct proc_def;
+struct proc_acc;
 struct proc_windows;
 
+#define PROC_TRACEPARENT_MAX 56
+
 struct proc_window_result {
-    int32_t partition;
-    const char *key; /* borrowed for the callback */
+    const char *tenant; /* "" when none */
+    const char *key;
     int64_t start_ms, end_ms;
-    uint64_t count;
+    unsigned revision;
+    const struct proc_acc *acc; /* borrowed for the callback */
+    const char *traceparent;    /* of the latest event in it; "" when none */
 };
 
-typedef void (*proc_window_emit_fn)(const struct proc_window_result *w, void *ud);
+/* Returns 1 when the result was emitted, 0 when it was held back (`having`): only an emitted
+ * result takes up a revision. */
+typedef int (*proc_window_emit_fn)(const struct proc_window_result *r, void *ud);
 
 enum proc_add { PROC_ADDED, PROC_LATE };
 
-/* size_ms > 0, out_of_orderness_ms >= 0. Caller frees with proc_windows_free. */
-struct proc_windows *proc_windows_new(int64_t size_ms, int64_t out_of_orderness_ms);
+/* d borrowed (its window is not PROC_WIN_NONE). Caller frees with proc_windows_free. */
+struct proc_windows *proc_windows_new(const struct proc_def *d);
 void proc_windows_free(struct proc_windows *w);
 
-/* Counts one record (key copied) at event time `event_ms`, read at Kafka `offset`. */
-enum proc_add proc_windows_add(struct proc_windows *w, int32_t partition, const char *key,
-                               int64_t event_ms, int64_t offset);
-/* Fires (emits and forgets) every window of the partition whose end <= its watermark; returns the
- * number fired. */
-size_t proc_windows_fire(struct proc_windows *w, int32_t partition, proc_window_emit_fn emit,
-                         void *ud);
-/* Moves the partition's watermark to at least `watermark_ms`, then fires (idle partitions). */
-size_t proc_windows_advance(struct proc_windows *w, int32_t partition, int64_t watermark_ms,
-                            proc_window_emit_fn emit, void *ud);
-/* End of the latest open window of the partition, or INT64_MIN when none is open. */
-int64_t proc_windows_max_open_end(const struct proc_windows *w, int32_t partition);
-/* Lowest offset still needed by an open window of the partition, or -1 when none is open. */
-int64_t proc_windows_min_open_offset(const struct proc_windows *w, int32_t partition);
-int64_t proc_windows_watermark(const struct proc_windows *w, int32_t partition);
-size_t proc_windows_open_count(const struct proc_windows *w, int32_t partition);
-/* Forgets the partition's state without emitting (revoked: the next owner recomputes). */
-void proc_windows_drop_partition(struct proc_windows *w, int32_t partition);
+/* Adds event ev (borrowed) at event time t under (tenant, key), read at Kafka offset `offset`,
+ * given the current watermark wm. Emits at once what emit update or a late firing requires.
+ * Aggregate values that fail are counted in *errors. */
+enum proc_add proc_windows_add(struct proc_windows *w, const char *tenant, const char *key,
+                               int64_t t, const json_t *ev, const char *traceparent,
+                               int64_t offset, int64_t wm, proc_window_emit_fn emit, void *ud,
+                               size_t *errors);
+/* Fires every pending window with end - 1 <= wm (emit final) and drops what expired at wm.
+ * Returns the number of results emitted. */
+size_t proc_windows_advance(struct proc_windows *w, int64_t wm, proc_window_emit_fn emit,
+                            void *ud);
+/* Keys with state. */
+size_t proc_windows_keys(const struct proc_windows *w);
+/* Lowest Kafka offset still held in state, or -1 when none. */
+int64_t proc_windows_min_offset(const struct proc_windows *w);
+
+/* ---- checkpoints (proc_window_ckpt.c) ----
+ * A key's name is its tenant, "\x1f", and its key. Its checkpoint form is a JSON object of its
+ * panes or sessions, revisions and next window to fire. */
+/* From now on, remember which keys change. The first checkpoint after this is a full one. */
+void proc_windows_track_changes(struct proc_windows *w);
+/* Whether the next checkpoint must replace the stored state whole (first one, or after a failed
+ * write); set_full(w, 1) also reports every key as changed at the next proc_windows_changes. */
+int proc_windows_full(const struct proc_windows *w);
+void proc_windows_set_full(struct proc_windows *w, int full);
+/* Calls fn(name, state) for each key changed since the last call (and clears `full`): state is a new reference to
+ * the key's checkpoint form (fn takes it), or NULL when the key's state is gone. Returns the
+ * number of keys reported. */
+typedef void (*proc_windows_change_fn)(const char *name, json_t *state, void *ud);
+size_t proc_windows_changes(struct proc_windows *w, proc_windows_change_fn fn, void *ud);
+/* Restores a key from its checkpoint form (borrowed). 0, or CM_E_INVAL when name or state does
+ * not fit this pipeline. */
+int proc_windows_restore(struct proc_windows *w, const char *name, const json_t *state);
 
 #endif

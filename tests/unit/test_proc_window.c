@@ -1,128 +1,203 @@
-/* Unit tests for the processor's tumbling windows (services/processor/proc_window.c): window
- * assignment, watermark firing, late records, offsets to commit, idle advance, revocation. */
+/* Unit tests for the processor's aggregates and window state (services/processor): every
+ * aggregate is a monoid (associative merge, the empty accumulator as identity on both sides),
+ * accumulators survive their checkpoint form and refuse a hostile one, values an aggregate
+ * cannot use are counted, window state is dropped once expired (no key left behind), a hopping
+ * window of 60 panes gives the same counts as the events it holds, and keys of different tenants
+ * never merge. */
+#include "../../services/processor/proc_agg.h"
+#include "../../services/processor/proc_def.h"
 #include "../../services/processor/proc_window.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-struct fired {
-    char key[32];
-    int64_t start, end;
-    uint64_t count;
-};
+static struct proc_def *def(const char *text)
+{
+    json_t *doc = json_loads(text, 0, NULL);
+    cr_assert_not_null(doc);
+    char err[256];
+    struct proc_def *d = proc_def_parse(doc, "events", "derived", err, sizeof(err));
+    json_decref(doc);
+    cr_assert_not_null(d, "%s", err);
+    return d;
+}
 
-static struct fired out[64];
-static size_t nout;
+static const char *ALL = "{\"name\":\"p\",\"window\":{\"type\":\"tumbling\",\"size\":\"1s\"},"
+                         "\"aggregates\":{\"n\":\"count()\",\"s\":\"sum(data.v)\","
+                         "\"a\":\"avg(data.v)\",\"lo\":\"min(data.v)\",\"hi\":\"max(data.v)\","
+                         "\"d\":\"distinct(data.u)\",\"p\":\"percentile(data.v, 0.9)\"}}";
 
-static void collect(const struct proc_window_result *w, void *ud)
+static json_t *event(double v, int u)
+{
+    return json_pack("{s:s, s:{s:f, s:i}}", "type", "t", "data", "v", v, "u", u);
+}
+
+static json_t *result(const struct proc_acc *a)
+{
+    json_t *o = json_object();
+    proc_acc_result(a, o);
+    return o;
+}
+
+static struct proc_acc *filled(const struct proc_def *d, int from, int to)
+{
+    struct proc_acc *a = proc_acc_new(d);
+    size_t errors = 0;
+    for (int i = from; i < to; i++) {
+        json_t *ev = event((i * 7919 % 1000) / 10.0 - 20, i % 150);
+        proc_acc_add(a, ev, &errors);
+        json_decref(ev);
+    }
+    cr_assert_eq(errors, 0);
+    return a;
+}
+
+Test(proc_window, aggregates_are_monoids)
+{
+    struct proc_def *d = def(ALL);
+    struct proc_acc *a = filled(d, 0, 300), *b = filled(d, 300, 700), *c = filled(d, 700, 1000);
+    struct proc_acc *ab_c = proc_acc_copy(a);
+    proc_acc_merge(ab_c, b);
+    proc_acc_merge(ab_c, c);
+    struct proc_acc *bc = proc_acc_copy(b);
+    proc_acc_merge(bc, c);
+    struct proc_acc *a_bc = proc_acc_copy(a);
+    proc_acc_merge(a_bc, bc);
+    struct proc_acc *whole = filled(d, 0, 1000);
+    json_t *r1 = result(ab_c), *r2 = result(a_bc), *r3 = result(whole);
+    cr_assert(json_equal(r1, r2), "associativity");
+    cr_assert(json_equal(r1, r3), "merging parts equals adding the whole");
+    cr_assert_eq(json_integer_value(json_object_get(r1, "n")), 1000);
+    cr_assert_eq(json_integer_value(json_object_get(r1, "d")), 150);
+    struct proc_acc *e = proc_acc_new(d), *ae = proc_acc_copy(a), *ea = proc_acc_new(d);
+    proc_acc_merge(ae, e);
+    proc_acc_merge(ea, a);
+    json_t *ra = result(a), *rae = result(ae), *rea = result(ea), *re = result(e);
+    cr_assert(json_equal(ra, rae), "right identity");
+    cr_assert(json_equal(ra, rea), "left identity");
+    cr_assert_eq(json_integer_value(json_object_get(re, "n")), 0);
+    cr_assert(json_is_null(json_object_get(re, "lo")), "min of nothing is null");
+    cr_assert(json_is_null(json_object_get(re, "p")), "percentile of nothing is null");
+    json_t *all[] = {r1, r2, r3, ra, rae, rea, re};
+    for (size_t i = 0; i < 7; i++) {
+        json_decref(all[i]);
+    }
+    struct proc_acc *accs[] = {a, b, c, ab_c, bc, a_bc, whole, e, ae, ea};
+    for (size_t i = 0; i < 10; i++) {
+        proc_acc_free(accs[i]);
+    }
+    proc_def_free(d);
+}
+
+Test(proc_window, accumulators_round_trip_their_checkpoint_form)
+{
+    struct proc_def *d = def(ALL);
+    struct proc_acc *a = filled(d, 0, 500);
+    json_t *j = proc_acc_to_json(a);
+    struct proc_acc *back = proc_acc_from_json(d, j);
+    cr_assert_not_null(back);
+    json_t *r1 = result(a), *r2 = result(back);
+    cr_assert(json_equal(r1, r2));
+    const char *hostile[] = {"null", "[]", "[1]", "[1,[1,2,true],[1,2,true],[1,2,true],[1,2,true],"
+                                                  "[1,2,true],[1,\"zz\",true],[1,\"00\",true]]",
+                             "[\"x\",1,2,3,4,5,6,7]", NULL};
+    for (size_t i = 0; hostile[i]; i++) {
+        json_t *h = json_loads(hostile[i], JSON_DECODE_ANY, NULL);
+        cr_assert_null(proc_acc_from_json(d, h), "%s", hostile[i]);
+        json_decref(h);
+    }
+    json_decref(r1);
+    json_decref(r2);
+    json_decref(j);
+    proc_acc_free(a);
+    proc_acc_free(back);
+    proc_def_free(d);
+}
+
+Test(proc_window, unusable_values_are_counted_not_summed)
+{
+    struct proc_def *d = def(ALL);
+    struct proc_acc *a = proc_acc_new(d);
+    size_t errors = 0;
+    json_t *ev = json_pack("{s:s, s:{s:s, s:i}}", "type", "t", "data", "v", "seven", "u", 1);
+    proc_acc_add(a, ev, &errors);
+    json_decref(ev);
+    ev = json_pack("{s:s}", "type", "t"); /* no data at all */
+    proc_acc_add(a, ev, &errors);
+    json_decref(ev);
+    /* a string for sum, avg, min, max and percentile (5); a missing field for those and
+     * distinct (6) */
+    cr_assert_eq(errors, 5 + 6, "%zu", errors);
+    json_t *r = result(a);
+    cr_assert_eq(json_integer_value(json_object_get(r, "n")), 2);
+    cr_assert_eq(json_integer_value(json_object_get(r, "s")), 0);
+    json_decref(r);
+    proc_acc_free(a);
+    proc_def_free(d);
+}
+
+static int emitted;
+static long long counts[256];
+
+static int collect(const struct proc_window_result *r, void *ud)
 {
     (void)ud;
-    cr_assert_lt(nout, 64);
-    snprintf(out[nout].key, sizeof(out[nout].key), "%s", w->key);
-    out[nout].start = w->start_ms;
-    out[nout].end = w->end_ms;
-    out[nout].count = w->count;
-    nout++;
+    json_t *o = json_object();
+    proc_acc_result(r->acc, o);
+    counts[emitted % 256] = json_integer_value(json_object_get(o, "n"));
+    json_decref(o);
+    emitted++;
+    return 1;
 }
 
-static void reset(void)
+Test(proc_window, expired_state_is_dropped)
 {
-    nout = 0;
-}
-
-TestSuite(proc_window, .init = reset);
-
-Test(proc_window, counts_per_key_and_window)
-{
-    struct proc_windows *w = proc_windows_new(10000, 0);
-    proc_windows_add(w, 0, "a", 1000, 1);
-    proc_windows_add(w, 0, "a", 9999, 2);
-    proc_windows_add(w, 0, "b", 5000, 3);
-    proc_windows_add(w, 0, "a", 10000, 4); /* next window; watermark 10000 closes [0,10000) */
-    cr_assert_eq(proc_windows_fire(w, 0, collect, NULL), 2);
-    cr_assert_eq(nout, 2);
-    uint64_t a = 0, b = 0;
-    for (size_t i = 0; i < nout; i++) {
-        cr_assert_eq(out[i].start, 0);
-        cr_assert_eq(out[i].end, 10000);
-        if (strcmp(out[i].key, "a") == 0) {
-            a = out[i].count;
-        } else {
-            b = out[i].count;
-        }
+    struct proc_def *d = def("{\"name\":\"p\",\"key\":\"data.u\",\"window\":{\"type\":\"hopping\","
+                             "\"size\":\"10s\",\"slide\":\"2s\"},\"allowed_lateness\":\"5s\","
+                             "\"aggregates\":{\"n\":\"count()\"}}");
+    struct proc_windows *w = proc_windows_new(d);
+    size_t errors = 0;
+    emitted = 0;
+    for (int i = 0; i < 5000; i++) {
+        char key[16];
+        snprintf(key, sizeof(key), "k%d", i % 1000);
+        json_t *ev = event(1, i);
+        cr_assert_eq(proc_windows_add(w, i % 2 ? "acme" : "globex", key, i * 10, ev, NULL, i,
+                                      INT64_MIN, collect, NULL, &errors),
+                     PROC_ADDED);
+        json_decref(ev);
     }
-    cr_assert_eq(a, 2);
-    cr_assert_eq(b, 1);
-    cr_assert_eq(proc_windows_open_count(w, 0), 1);
-    cr_assert_eq(proc_windows_min_open_offset(w, 0), 4);
+    cr_assert_eq(proc_windows_keys(w), 1000, "%zu", proc_windows_keys(w));
+    cr_assert_eq(proc_windows_min_offset(w), 0);
+    proc_windows_advance(w, 1000000, collect, NULL);
+    cr_assert_gt(emitted, 0);
+    cr_assert_eq(proc_windows_keys(w), 0, "every key's state expired");
+    cr_assert_eq(proc_windows_min_offset(w), -1);
     proc_windows_free(w);
+    proc_def_free(d);
 }
 
-Test(proc_window, out_of_orderness_delays_firing)
+Test(proc_window, a_hopping_window_merges_its_panes)
 {
-    struct proc_windows *w = proc_windows_new(10000, 2000);
-    proc_windows_add(w, 0, "a", 9000, 1);
-    proc_windows_add(w, 0, "a", 11000, 2); /* watermark 9000 */
-    cr_assert_eq(proc_windows_fire(w, 0, collect, NULL), 0);
-    cr_assert_eq(proc_windows_add(w, 0, "a", 9500, 3), PROC_ADDED, "within the allowed disorder");
-    proc_windows_add(w, 0, "a", 12000, 4); /* watermark 10000 */
-    cr_assert_eq(proc_windows_fire(w, 0, collect, NULL), 1);
-    cr_assert_eq(out[0].count, 2);
-    cr_assert_eq(proc_windows_add(w, 0, "a", 9999, 5), PROC_LATE);
-    cr_assert_eq(proc_windows_min_open_offset(w, 0), 2);
-    proc_windows_free(w);
-}
-
-Test(proc_window, partitions_are_independent)
-{
-    struct proc_windows *w = proc_windows_new(1000, 0);
-    proc_windows_add(w, 3, "a", 500, 10);
-    proc_windows_add(w, 7, "a", 5000, 20);
-    cr_assert_eq(proc_windows_fire(w, 3, collect, NULL), 0, "partition 3's watermark is 500");
-    cr_assert_eq(proc_windows_watermark(w, 7), 5000);
-    cr_assert_eq(proc_windows_min_open_offset(w, 3), 10);
-    cr_assert_eq(proc_windows_min_open_offset(w, 5), -1);
-    proc_windows_drop_partition(w, 3);
-    cr_assert_eq(proc_windows_open_count(w, 3), 0);
-    cr_assert_eq(proc_windows_min_open_offset(w, 3), -1);
-    cr_assert_eq(proc_windows_add(w, 3, "a", 100, 11), PROC_ADDED, "state forgotten");
-    proc_windows_free(w);
-}
-
-Test(proc_window, idle_advance_flushes_and_makes_older_records_late)
-{
-    struct proc_windows *w = proc_windows_new(1000, 60000);
-    proc_windows_add(w, 0, "a", 100, 1);
-    proc_windows_add(w, 0, "b", 2500, 2);
-    cr_assert_eq(proc_windows_max_open_end(w, 0), 3000);
-    cr_assert_eq(proc_windows_advance(w, 0, 3000, collect, NULL), 2);
-    cr_assert_eq(proc_windows_open_count(w, 0), 0);
-    cr_assert_eq(proc_windows_add(w, 0, "a", 2999, 3), PROC_LATE);
-    cr_assert_eq(proc_windows_add(w, 0, "a", 3000, 4), PROC_ADDED);
-    cr_assert_eq(proc_windows_max_open_end(w, 5), INT64_MIN);
-    proc_windows_free(w);
-}
-
-Test(proc_window, negative_times_floor_correctly)
-{
-    struct proc_windows *w = proc_windows_new(1000, 0);
-    proc_windows_add(w, 0, "a", -1, 1);
-    proc_windows_add(w, 0, "a", 0, 2);
-    cr_assert_eq(proc_windows_fire(w, 0, collect, NULL), 1);
-    cr_assert_eq(out[0].start, -1000);
-    cr_assert_eq(out[0].end, 0);
-    proc_windows_free(w);
-}
-
-Test(proc_window, many_keys)
-{
-    struct proc_windows *w = proc_windows_new(1000, 0);
-    char key[16];
-    for (int i = 0; i < 500; i++) {
-        snprintf(key, sizeof(key), "k%d", i % 50);
-        proc_windows_add(w, 1, key, i, i);
+    struct proc_def *d = def("{\"name\":\"p\",\"window\":{\"type\":\"hopping\",\"size\":\"1h\","
+                             "\"slide\":\"1m\"},\"aggregates\":{\"n\":\"count()\"}}");
+    struct proc_windows *w = proc_windows_new(d);
+    size_t errors = 0;
+    emitted = 0;
+    for (int i = 0; i < 120; i++) { /* one event a minute for two hours */
+        json_t *ev = event(1, i);
+        proc_windows_add(w, "", "k", (int64_t)i * 60000 + 30000, ev, NULL, i, INT64_MIN, collect,
+                         NULL, &errors);
+        json_decref(ev);
     }
-    cr_assert_eq(proc_windows_open_count(w, 1), 50);
+    proc_windows_advance(w, 60LL * 60000 - 1, collect, NULL); /* fires windows ending by 1:00 */
+    cr_assert_eq(emitted, 60, "windows [-59m,1m) .. [0,1h)");
+    for (int i = 0; i < 60; i++) {
+        cr_assert_eq(counts[i], i + 1, "window %d holds %d minutes of events, not %lld", i, i + 1,
+                     counts[i]);
+    }
     proc_windows_free(w);
+    proc_def_free(d);
 }

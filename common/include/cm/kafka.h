@@ -57,6 +57,10 @@ int cm_kafka_producer_flush(struct cm_kafka_producer *p, int timeout_ms);
 /* Readiness: 0 when a broker answered a metadata request within timeout_ms, else CM_E_UNAVAIL
  * with a reason in why. */
 int cm_kafka_producer_ping(struct cm_kafka_producer *p, int timeout_ms, char *why, size_t len);
+/* Asks the cluster for topic's metadata, which creates it where the brokers auto-create topics
+ * (the development broker does, with its default partition count). 0 when the topic exists
+ * afterwards, else CM_E_UNAVAIL (create it with the cluster's tools). */
+int cm_kafka_producer_ensure_topic(struct cm_kafka_producer *p, const char *topic, int timeout_ms);
 /* Flushes for up to flush_timeout_ms, logs what is left, stops the poll thread and destroys. */
 void cm_kafka_producer_free(struct cm_kafka_producer *p, int flush_timeout_ms);
 

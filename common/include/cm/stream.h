@@ -21,6 +21,8 @@
 struct cm_metrics;
 struct cm_stream;
 
+#define CM_STREAM_MAX_HEADERS 8
+
 struct cm_stream_handler {
     /* Does the work for a batch of records (borrowed for the call): writes to a sink, or updates
      * state and emits with cm_stream_emit*. 0 when done; a negative code has the same batch
@@ -55,6 +57,9 @@ struct cm_stream_config {
     size_t max_batch;       /* records per process call; 0 = 500 */
     int commit_interval_ms; /* commit point every interval; 0 = after every batch */
     int produce;            /* 1: the stream owns a producer for cm_stream_emit */
+    const char *const *ensure; /* topics to create (where the cluster auto-creates) before
+                                * subscribing, e.g. repartition topics; with produce */
+    size_t nensure;
     struct cm_metrics *metrics; /* borrowed; records_lost_total, batch_retries_total,
                                  * outputs_retried_total are registered in it */
 };
@@ -71,13 +76,16 @@ void cm_stream_stop(struct cm_stream *s);
 /* Leaves the group (committing stored offsets), flushes the producer, frees. NULL is a no-op. */
 void cm_stream_free(struct cm_stream *s);
 
-/* Produces a record (copied) and keeps it until Kafka acknowledged it, producing it again after a
+/* Produces a record (copied; at most CM_STREAM_MAX_HEADERS headers) and keeps it until Kafka acknowledged it, producing it again after a
  * failure; the next commit point waits for it. Only with cfg.produce. */
 void cm_stream_emit(struct cm_stream *s, const char *topic, const void *key, size_t keylen,
                     const void *value, size_t valuelen, const char *const *header_names,
                     const char *const *header_values, size_t nheaders);
 /* Emits a CloudEvent (borrowed) in structured mode: key and headers as cm_event_headers. */
 void cm_stream_emit_event(struct cm_stream *s, const char *topic, const json_t *ev);
+/* The next offset of a partition after the records processed so far (for checkpoints written
+ * in the durable hook), or -1 when none was processed since it was assigned. */
+int64_t cm_stream_position(const struct cm_stream *s, const char *topic, int32_t partition);
 /* Asks for a commit point at the end of the current iteration (e.g. a window fired). */
 void cm_stream_request_commit(struct cm_stream *s);
 

@@ -1,0 +1,306 @@
+/* proc_agg: accumulators (see proc_agg.h). One slot per aggregate: n counts the values used,
+ * v holds the sum, minimum or maximum, sk a sketch. The checkpoint form is an array of slots,
+ * [events, [n, v, integral]...] with v a number, or the sketch serialized in hex. */
+#include "proc_agg.h"
+
+#include "proc_def.h"
+
+#include "cm/expr.h"
+#include "cm/jsonw.h"
+#include "cm/mem.h"
+#include "cm/sketch.h"
+#include "cm/text.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct slot {
+    uint64_t n;
+    double v;
+    int integral; /* every value used was an integer */
+    void *sk;     /* struct cm_hll or struct cm_dds */
+};
+
+struct proc_acc {
+    const struct proc_def *d;
+    uint64_t events;
+    struct slot s[];
+};
+
+struct proc_acc *proc_acc_new(const struct proc_def *d)
+{
+    struct proc_acc *a = cm_xcalloc(1, sizeof(*a) + d->naggs * sizeof(struct slot));
+    a->d = d;
+    for (size_t i = 0; i < d->naggs; i++) {
+        a->s[i].integral = 1;
+        if (d->aggs[i].kind == PROC_AGG_DISTINCT) {
+            a->s[i].sk = cm_hll_new();
+        } else if (d->aggs[i].kind == PROC_AGG_PERCENTILE) {
+            a->s[i].sk = cm_dds_new();
+        }
+    }
+    return a;
+}
+
+struct proc_acc *proc_acc_copy(const struct proc_acc *a)
+{
+    const struct proc_def *d = a->d;
+    struct proc_acc *c = cm_xmalloc(sizeof(*c) + d->naggs * sizeof(struct slot));
+    memcpy(c, a, sizeof(*c) + d->naggs * sizeof(struct slot));
+    for (size_t i = 0; i < d->naggs; i++) {
+        if (d->aggs[i].kind == PROC_AGG_DISTINCT) {
+            c->s[i].sk = cm_hll_copy(a->s[i].sk);
+        } else if (d->aggs[i].kind == PROC_AGG_PERCENTILE) {
+            c->s[i].sk = cm_dds_copy(a->s[i].sk);
+        }
+    }
+    return c;
+}
+
+void proc_acc_free(struct proc_acc *a)
+{
+    if (!a) {
+        return;
+    }
+    for (size_t i = 0; i < a->d->naggs; i++) {
+        if (a->d->aggs[i].kind == PROC_AGG_DISTINCT) {
+            cm_hll_free(a->s[i].sk);
+        } else if (a->d->aggs[i].kind == PROC_AGG_PERCENTILE) {
+            cm_dds_free(a->s[i].sk);
+        }
+    }
+    free(a);
+}
+
+static void add_number(struct slot *s, enum proc_agg_kind kind, double x, int integral)
+{
+    switch (kind) {
+    case PROC_AGG_SUM:
+    case PROC_AGG_AVG:
+        s->v += x;
+        break;
+    case PROC_AGG_MIN:
+        s->v = s->n == 0 || x < s->v ? x : s->v;
+        break;
+    case PROC_AGG_MAX:
+        s->v = s->n == 0 || x > s->v ? x : s->v;
+        break;
+    case PROC_AGG_PERCENTILE:
+        cm_dds_add(s->sk, x);
+        break;
+    default:
+        break;
+    }
+    s->integral &= integral;
+    s->n++;
+}
+
+void proc_acc_add(struct proc_acc *a, const json_t *ev, size_t *errors)
+{
+    a->events++;
+    for (size_t i = 0; i < a->d->naggs; i++) {
+        const struct proc_agg_def *def = &a->d->aggs[i];
+        struct slot *s = &a->s[i];
+        if (def->kind == PROC_AGG_COUNT) {
+            s->n++;
+            continue;
+        }
+        json_t *v = cm_expr_eval_json(def->arg, ev, NULL, 0);
+        if (!v || json_is_null(v)) {
+            *errors += v == NULL;
+            json_decref(v);
+            continue;
+        }
+        if (def->kind == PROC_AGG_DISTINCT) {
+            if (json_is_string(v)) {
+                cm_hll_add(s->sk, json_string_value(v), json_string_length(v));
+            } else {
+                char *text = cm_json_dumps(v, NULL);
+                cm_hll_add(s->sk, text, strlen(text));
+                free(text);
+            }
+            s->n++;
+        } else if (json_is_number(v)) {
+            add_number(s, def->kind, json_number_value(v), json_is_integer(v));
+        } else {
+            (*errors)++;
+        }
+        json_decref(v);
+    }
+}
+
+void proc_acc_merge(struct proc_acc *into, const struct proc_acc *from)
+{
+    into->events += from->events;
+    for (size_t i = 0; i < into->d->naggs; i++) {
+        struct slot *a = &into->s[i];
+        const struct slot *b = &from->s[i];
+        if (b->n == 0) {
+            continue;
+        }
+        switch (into->d->aggs[i].kind) {
+        case PROC_AGG_SUM:
+        case PROC_AGG_AVG:
+            a->v += b->v;
+            break;
+        case PROC_AGG_MIN:
+            a->v = a->n == 0 || b->v < a->v ? b->v : a->v;
+            break;
+        case PROC_AGG_MAX:
+            a->v = a->n == 0 || b->v > a->v ? b->v : a->v;
+            break;
+        case PROC_AGG_DISTINCT:
+            cm_hll_merge(a->sk, b->sk);
+            break;
+        case PROC_AGG_PERCENTILE:
+            cm_dds_merge(a->sk, b->sk);
+            break;
+        case PROC_AGG_COUNT:
+            break;
+        }
+        a->integral &= b->integral;
+        a->n += b->n;
+    }
+}
+
+size_t proc_acc_events(const struct proc_acc *a)
+{
+    return (size_t)a->events;
+}
+
+static json_t *number(double v, int integral)
+{
+    if (integral && fabs(v) < 9007199254740992.0) {
+        return json_integer((json_int_t)v);
+    }
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+void proc_acc_result(const struct proc_acc *a, json_t *obj)
+{
+    for (size_t i = 0; i < a->d->naggs; i++) {
+        const struct slot *s = &a->s[i];
+        json_t *v;
+        switch (a->d->aggs[i].kind) {
+        case PROC_AGG_COUNT:
+            v = json_integer((json_int_t)s->n);
+            break;
+        case PROC_AGG_SUM:
+            v = number(s->v, s->integral);
+            break;
+        case PROC_AGG_AVG:
+            v = s->n ? json_real(s->v / (double)s->n) : json_null();
+            break;
+        case PROC_AGG_MIN:
+        case PROC_AGG_MAX:
+            v = s->n ? number(s->v, s->integral) : json_null();
+            break;
+        case PROC_AGG_DISTINCT:
+            v = json_integer((json_int_t)llround(cm_hll_estimate(s->sk)));
+            break;
+        default: {
+            /* 4 significant digits: the sketch is exact to 1 % anyway */
+            char text[32];
+            double q = cm_dds_quantile(s->sk, a->d->aggs[i].q);
+            snprintf(text, sizeof(text), "%.4g", q);
+            v = isnan(q) ? json_null() : json_real(strtod(text, NULL));
+            break;
+        }
+        }
+        json_object_set_new(obj, a->d->aggs[i].name, v);
+    }
+}
+
+json_t *proc_acc_to_json(const struct proc_acc *a)
+{
+    json_t *arr = json_array();
+    json_array_append_new(arr, json_integer((json_int_t)a->events));
+    for (size_t i = 0; i < a->d->naggs; i++) {
+        const struct slot *s = &a->s[i];
+        json_t *v;
+        enum proc_agg_kind k = a->d->aggs[i].kind;
+        if (k == PROC_AGG_DISTINCT || k == PROC_AGG_PERCENTILE) {
+            unsigned char *buf;
+            size_t len = k == PROC_AGG_DISTINCT ? cm_hll_serialize(s->sk, &buf)
+                                                : cm_dds_serialize(s->sk, &buf);
+            char *hex = cm_xmalloc(2 * len + 1);
+            cm_hex_encode(buf, len, hex);
+            v = json_string(hex);
+            free(hex);
+            free(buf);
+        } else {
+            v = json_real(s->v);
+        }
+        json_array_append_new(arr, json_pack("[I,o,b]", (json_int_t)s->n, v, s->integral));
+    }
+    return arr;
+}
+
+static unsigned char *unhex(const char *s, size_t *len)
+{
+    size_t n = strlen(s);
+    if (n % 2) {
+        return NULL;
+    }
+    unsigned char *b = cm_xmalloc(n / 2 + 1);
+    for (size_t i = 0; i < n / 2; i++) {
+        int hi = cm_hex_digit(s[2 * i]), lo = cm_hex_digit(s[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            free(b);
+            return NULL;
+        }
+        b[i] = (unsigned char)(hi << 4 | lo);
+    }
+    *len = n / 2;
+    return b;
+}
+
+struct proc_acc *proc_acc_from_json(const struct proc_def *d, const json_t *j)
+{
+    if (!json_is_array(j) || json_array_size(j) != d->naggs + 1 ||
+        !json_is_integer(json_array_get(j, 0))) {
+        return NULL;
+    }
+    struct proc_acc *a = proc_acc_new(d);
+    a->events = (uint64_t)json_integer_value(json_array_get(j, 0));
+    for (size_t i = 0; i < d->naggs; i++) {
+        const json_t *e = json_array_get(j, i + 1);
+        struct slot *s = &a->s[i];
+        const json_t *n = json_array_get(e, 0), *v = json_array_get(e, 1);
+        if (!json_is_integer(n) || !json_is_boolean(json_array_get(e, 2))) {
+            proc_acc_free(a);
+            return NULL;
+        }
+        s->n = (uint64_t)json_integer_value(n);
+        s->integral = json_is_true(json_array_get(e, 2));
+        enum proc_agg_kind k = d->aggs[i].kind;
+        if (k == PROC_AGG_DISTINCT || k == PROC_AGG_PERCENTILE) {
+            size_t len;
+            unsigned char *buf = json_is_string(v) ? unhex(json_string_value(v), &len) : NULL;
+            void *sk = NULL;
+            if (buf) {
+                sk = k == PROC_AGG_DISTINCT ? (void *)cm_hll_deserialize(buf, len)
+                                            : (void *)cm_dds_deserialize(buf, len);
+            }
+            free(buf);
+            if (!sk) {
+                proc_acc_free(a);
+                return NULL;
+            }
+            if (k == PROC_AGG_DISTINCT) {
+                cm_hll_free(s->sk);
+            } else {
+                cm_dds_free(s->sk);
+            }
+            s->sk = sk;
+        } else if (json_is_number(v)) {
+            s->v = json_number_value(v);
+        } else {
+            proc_acc_free(a);
+            return NULL;
+        }
+    }
+    return a;
+}

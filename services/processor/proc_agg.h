@@ -1,0 +1,33 @@
+/* proc_agg: the accumulators of a pipeline's aggregates (count, sum, avg, min, max, distinct,
+ * percentile) for one key and pane or window. All are monoids: merging is associative with the
+ * empty accumulator as identity, so hopping windows are merged from panes and sessions from the
+ * sessions they absorb. distinct is a HyperLogLog, percentile a DDSketch (common/sketch).
+ * Accumulators serialize to JSON for checkpoints. One owner; not thread-safe. */
+#ifndef PROC_AGG_H
+#define PROC_AGG_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+struct proc_def;
+struct proc_acc;
+
+/* An empty accumulator for d's aggregates (d borrowed for the accumulator's life). */
+struct proc_acc *proc_acc_new(const struct proc_def *d);
+struct proc_acc *proc_acc_copy(const struct proc_acc *a);
+void proc_acc_free(struct proc_acc *a);
+/* Adds one event (borrowed). Values an aggregate cannot use (a string for sum, an expression
+ * error) are skipped and counted in *errors. */
+void proc_acc_add(struct proc_acc *a, const json_t *ev, size_t *errors);
+/* into += from (same definition). */
+void proc_acc_merge(struct proc_acc *into, const struct proc_acc *from);
+/* Events added (the count whatever the aggregates). */
+size_t proc_acc_events(const struct proc_acc *a);
+/* Sets each aggregate's value in obj under its name: count and distinct as integers, sum/min/max
+ * as integers when integral, avg and percentile as reals, null when there was nothing to use. */
+void proc_acc_result(const struct proc_acc *a, json_t *obj);
+/* Checkpoint form (new reference) and back; NULL when j does not fit d. */
+json_t *proc_acc_to_json(const struct proc_acc *a);
+struct proc_acc *proc_acc_from_json(const struct proc_def *d, const json_t *j);
+
+#endif

@@ -1,0 +1,292 @@
+/* proc_ckpt: window state in Redis (see proc_ckpt.h). */
+#include "proc_ckpt.h"
+
+#include "proc_def.h"
+#include "proc_engine.h"
+#include "proc_window.h"
+
+#include "cm/err.h"
+#include "cm/jsonw.h"
+#include "cm/log.h"
+#include "cm/mem.h"
+#include "cm/redis.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FIELDS_PER_COMMAND 1000
+#define REWRITE 1 /* save_source: the hash was lost, write it whole now */
+
+static char *hash_key(const struct proc_def *d, int32_t source)
+{
+    return cm_xasprintf("{processor:%s:%d}:v%lld", d->name, (int)source, d->version);
+}
+
+/* Commands being built: each an argv of owned strings. */
+struct batch {
+    char ***argv;
+    int *argc;
+    size_t n, cap;
+};
+
+static char **new_command(struct batch *b, size_t room)
+{
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 8;
+        b->argv = cm_xrealloc(b->argv, b->cap * sizeof(*b->argv));
+        b->argc = cm_xrealloc(b->argc, b->cap * sizeof(*b->argc));
+    }
+    b->argv[b->n] = cm_xcalloc(room, sizeof(char *));
+    b->argc[b->n] = 0;
+    return b->argv[b->n++];
+}
+
+static void arg(struct batch *b, char *owned)
+{
+    b->argv[b->n - 1][b->argc[b->n - 1]++] = owned;
+}
+
+static void batch_free(struct batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        for (int k = 0; k < b->argc[i]; k++) {
+            free(b->argv[i][k]);
+        }
+        free(b->argv[i]);
+    }
+    free(b->argv);
+    free(b->argc);
+    memset(b, 0, sizeof(*b));
+}
+
+struct save_ctx {
+    struct batch b;
+    const char *key;
+    size_t in_hset, in_hdel; /* fields in the open HSET / HDEL command */
+    int hset_open, hdel_open;
+};
+
+static void on_change(const char *name, json_t *state, void *ud)
+{
+    struct save_ctx *c = ud;
+    struct batch *b = &c->b;
+    if (state) {
+        if (!c->hset_open || c->in_hset == FIELDS_PER_COMMAND) {
+            new_command(b, 2 + 2 * FIELDS_PER_COMMAND);
+            arg(b, cm_xstrdup("HSET"));
+            arg(b, cm_xstrdup(c->key));
+            c->hset_open = 1;
+            c->hdel_open = 0;
+            c->in_hset = 0;
+        }
+        arg(b, cm_xasprintf("k:%s", name));
+        arg(b, cm_json_dumps(state, NULL));
+        c->in_hset++;
+        json_decref(state);
+    } else {
+        if (!c->hdel_open || c->in_hdel == FIELDS_PER_COMMAND) {
+            new_command(b, 2 + FIELDS_PER_COMMAND);
+            arg(b, cm_xstrdup("HDEL"));
+            arg(b, cm_xstrdup(c->key));
+            c->hdel_open = 1;
+            c->hset_open = 0;
+            c->in_hdel = 0;
+        }
+        arg(b, cm_xasprintf("k:%s", name));
+        c->in_hdel++;
+    }
+}
+
+struct each_ctx {
+    struct proc_engine *engine;
+    struct cm_redis *r;
+    const struct proc_def *d;
+    proc_ckpt_position_fn position;
+    void *ud;
+    int rc;
+};
+
+static void save_source(int32_t source, int64_t max_time, int64_t resume, struct proc_windows *w,
+                        void *ud)
+{
+    /* (recursion: at most once, since the retry is a full checkpoint) */
+    struct each_ctx *e = ud;
+    int64_t offset = e->position(source, e->ud);
+    if (offset < 0) {
+        offset = resume;
+    }
+    if (offset < 0 || e->rc != 0) {
+        return; /* nothing read from it yet, or Redis already failed this round */
+    }
+    char *key = hash_key(e->d, source);
+    struct save_ctx c = {.key = key};
+    int full = proc_windows_full(w);
+    new_command(&c.b, 1);
+    arg(&c.b, cm_xstrdup("MULTI"));
+    /* A full checkpoint replaces the hash and marks it whole; an incremental one reads the mark
+     * first: when Redis lost the hash meanwhile, the mark is gone and a full one follows at once. */
+    new_command(&c.b, 3);
+    arg(&c.b, cm_xstrdup(full ? "DEL" : "HGET"));
+    arg(&c.b, cm_xstrdup(key));
+    if (!full) {
+        arg(&c.b, cm_xstrdup("whole"));
+    }
+    new_command(&c.b, 8);
+    arg(&c.b, cm_xstrdup("HSET"));
+    arg(&c.b, cm_xstrdup(key));
+    arg(&c.b, cm_xstrdup("offset"));
+    arg(&c.b, cm_xasprintf("%lld", (long long)offset));
+    arg(&c.b, cm_xstrdup("wm"));
+    arg(&c.b, cm_xasprintf("%lld", (long long)max_time));
+    if (full) {
+        arg(&c.b, cm_xstrdup("whole"));
+        arg(&c.b, cm_xstrdup("1"));
+    }
+    const struct proc_origin *marks;
+    size_t nmarks = proc_engine_marks(e->engine, source, &marks);
+    if (nmarks > 0) {
+        new_command(&c.b, 2 + 2 * nmarks);
+        arg(&c.b, cm_xstrdup("HSET"));
+        arg(&c.b, cm_xstrdup(key));
+        for (size_t i = 0; i < nmarks; i++) {
+            arg(&c.b, cm_xasprintf("o:%d", (int)marks[i].origin));
+            arg(&c.b, cm_xasprintf("%lld:%d", (long long)marks[i].offset, (int)marks[i].seq));
+        }
+    }
+    proc_windows_changes(w, on_change, &c);
+    new_command(&c.b, 1);
+    arg(&c.b, cm_xstrdup("EXEC"));
+    struct cm_redis_reply **replies = cm_xcalloc(c.b.n, sizeof(*replies));
+    int rc = cm_redis_pipeline(e->r, c.b.n, c.b.argc, (const char *const *const *)c.b.argv,
+                               replies);
+    if (rc == 0) {
+        const struct cm_redis_reply *exec = replies[c.b.n - 1];
+        if (cm_redis_reply_type(exec) != CM_REDIS_ARRAY) {
+            const char *msg = cm_redis_reply_str(exec, NULL);
+            CM_LOG_ERROR("checkpoint_failed", "%s: %s", key, msg ? msg : "transaction aborted");
+            rc = CM_E_UNAVAIL;
+        } else if (!full) {
+            const char *mark = cm_redis_reply_str(cm_redis_reply_elem(exec, 0), NULL);
+            if (!mark || strcmp(mark, "1") != 0) {
+                CM_LOG_WARN("checkpoint_lost", "%s: Redis lost this checkpoint; writing it whole",
+                            key);
+                rc = REWRITE;
+            }
+        }
+        for (size_t i = 0; i < c.b.n; i++) {
+            cm_redis_reply_free(replies[i]);
+        }
+    }
+    free(replies);
+    batch_free(&c.b);
+    free(key);
+    if (rc != 0) {
+        proc_windows_set_full(w, 1); /* what Redis holds is unknown: replace it whole */
+    }
+    if (rc == REWRITE) {
+        save_source(source, max_time, resume, w, ud); /* now, before anyone can read it */
+        return;
+    }
+    e->rc = rc;
+}
+
+int proc_ckpt_save(struct cm_redis *r, struct proc_engine *e, proc_ckpt_position_fn position,
+                   void *ud)
+{
+    struct each_ctx c = {e, r, proc_engine_def(e), position, ud, 0};
+    proc_engine_each_source(e, save_source, &c);
+    return c.rc;
+}
+
+static int parse_i64(const char *s, int64_t *out)
+{
+    char *end;
+    long long v = s ? strtoll(s, &end, 10) : 0;
+    if (!s || end == s || *end) {
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int proc_ckpt_load(struct cm_redis *r, struct proc_engine *e, int32_t source, int64_t now_ms,
+                   int64_t *offset)
+{
+    const struct proc_def *d = proc_engine_def(e);
+    char *key = hash_key(d, source);
+    const char *argv[] = {"HGETALL", key};
+    struct cm_redis_reply *rep = NULL;
+    int rc = cm_redis_command(r, 2, argv, NULL, &rep);
+    if (rc != 0 || cm_redis_reply_type(rep) != CM_REDIS_ARRAY) {
+        CM_LOG_WARN("checkpoint_unreadable", "%s: %s; recomputing from Kafka", key,
+                    rc ? cm_strerror(rc) : "not a hash");
+        cm_redis_reply_free(rep);
+        free(key);
+        return rc ? rc : CM_E_PROTO;
+    }
+    size_t n = cm_redis_reply_len(rep);
+    int64_t off = -1, wm = INT64_MIN;
+    int whole = 0;
+    for (size_t i = 0; i + 1 < n; i += 2) {
+        const char *f = cm_redis_reply_str(cm_redis_reply_elem(rep, i), NULL);
+        const char *v = cm_redis_reply_str(cm_redis_reply_elem(rep, i + 1), NULL);
+        if (f && strcmp(f, "whole") == 0) {
+            whole = v && strcmp(v, "1") == 0;
+        } else if (f && strcmp(f, "offset") == 0) {
+            rc = parse_i64(v, &off) ? CM_E_INVAL : rc;
+        } else if (f && strcmp(f, "wm") == 0) {
+            rc = parse_i64(v, &wm) ? CM_E_INVAL : rc;
+        }
+    }
+    if (n == 0 || rc != 0 || off < 0 || !whole) {
+        if (n > 0) {
+            CM_LOG_WARN("checkpoint_partial", "%s: not a whole checkpoint (Redis lost part of "
+                                              "it); recomputing from Kafka",
+                        key);
+        }
+        cm_redis_reply_free(rep);
+        free(key);
+        return n == 0 ? 0 : CM_E_INVAL;
+    }
+    struct proc_windows *w = proc_engine_restore_source(e, source, wm, off, now_ms);
+    size_t keys = 0;
+    for (size_t i = 0; i + 1 < n && rc == 0; i += 2) {
+        size_t vlen;
+        const char *f = cm_redis_reply_str(cm_redis_reply_elem(rep, i), NULL);
+        const char *v = cm_redis_reply_str(cm_redis_reply_elem(rep, i + 1), &vlen);
+        if (f && strncmp(f, "o:", 2) == 0) {
+            struct proc_origin o;
+            long long off2;
+            int id, seq;
+            if (!v || sscanf(f + 2, "%d", &id) != 1 || sscanf(v, "%lld:%d", &off2, &seq) != 2) {
+                rc = CM_E_INVAL;
+                continue;
+            }
+            o = (struct proc_origin){id, off2, seq};
+            proc_engine_restore_mark(e, source, &o);
+            continue;
+        }
+        if (!f || strncmp(f, "k:", 2) != 0) {
+            continue;
+        }
+        json_t *state = v ? json_loadb(v, vlen, 0, NULL) : NULL;
+        rc = state && proc_windows_restore(w, f + 2, state) == 0 ? 0 : CM_E_INVAL;
+        json_decref(state);
+        keys++;
+    }
+    if (rc != 0) {
+        CM_LOG_ERROR("checkpoint_invalid", "%s: a key's state does not fit pipeline %s; "
+                                           "recomputing from Kafka",
+                     key, d->name);
+        proc_engine_drop_source(e, source);
+    } else {
+        proc_windows_set_full(w, 0); /* Redis holds exactly this state */
+        CM_LOG_INFO("checkpoint_loaded", "%s: %zu keys, resuming at offset %lld", key, keys,
+                    (long long)off);
+        *offset = off;
+    }
+    cm_redis_reply_free(rep);
+    free(key);
+    return rc ? rc : 1;
+}

@@ -1,0 +1,494 @@
+/* proc_def: parsing and validating pipeline definitions (see proc_def.h). Unknown members are
+ * refused (a typo must not pass silently); every error names its field as a dotted path
+ * ("window.size", "steps[1].map.amount", "aggregates.p99"). */
+#include "proc_def.h"
+
+#include "cm/config.h"
+#include "cm/err.h"
+#include "cm/expr.h"
+#include "cm/mem.h"
+#include "cm/text.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEF_FILE_MAX (1024 * 1024)
+
+static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return CM_E_INVAL;
+}
+
+/* Refuses members of obj not in allowed (NULL-terminated). */
+static int only(const json_t *obj, const char *path, const char *const *allowed, char *err,
+                size_t errlen)
+{
+    const char *k;
+    const json_t *v;
+    json_object_foreach((json_t *)obj, k, v)
+    {
+        int ok = 0;
+        for (size_t i = 0; allowed[i]; i++) {
+            ok |= strcmp(k, allowed[i]) == 0;
+        }
+        if (!ok) {
+            return fail(err, errlen, "%s%s%s: unknown member", path, *path ? "." : "", k);
+        }
+    }
+    return 0;
+}
+
+static int compile(const json_t *v, const char *field, struct cm_expr **out, char *err,
+                   size_t errlen)
+{
+    if (!json_is_string(v)) {
+        return fail(err, errlen, "%s: must be an expression (a string)", field);
+    }
+    struct cm_expr_error e;
+    *out = cm_expr_compile(json_string_value(v), &e);
+    if (!*out) {
+        char pos[200];
+        return fail(err, errlen, "%s: %s", field, cm_expr_error_format(&e, pos, sizeof(pos)));
+    }
+    return 0;
+}
+
+static int duration(const json_t *obj, const char *name, const char *field, int64_t def,
+                    int64_t min, int64_t *out, char *err, size_t errlen)
+{
+    const json_t *v = json_object_get(obj, name);
+    if (!v) {
+        *out = def;
+        return 0;
+    }
+    if (!json_is_string(v) || cm_parse_duration_ms(json_string_value(v), out) != 0) {
+        return fail(err, errlen, "%s: must be a duration such as \"500ms\", \"5s\", \"1m\", \"2h\", \"1d\"",
+                    field);
+    }
+    if (*out < min || *out > 366LL * 86400000) {
+        return fail(err, errlen, "%s: must be between %lldms and 366d", field, (long long)min);
+    }
+    return 0;
+}
+
+static int64_t gcd64(int64_t a, int64_t b)
+{
+    while (b) {
+        int64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+static int parse_window(struct proc_def *d, const json_t *w, char *err, size_t errlen)
+{
+    static const char *const allowed[] = {"type", "size", "slide", "gap", NULL};
+    if (!json_is_object(w)) {
+        return fail(err, errlen, "window: must be an object");
+    }
+    if (only(w, "window", allowed, err, errlen)) {
+        return CM_E_INVAL;
+    }
+    const char *type = json_string_value(json_object_get(w, "type"));
+    if (!type) {
+        return fail(err, errlen, "window.type: must be \"tumbling\", \"hopping\" or \"session\"");
+    }
+    if (strcmp(type, "tumbling") == 0 || strcmp(type, "hopping") == 0) {
+        d->window = type[0] == 't' ? PROC_WIN_TUMBLING : PROC_WIN_HOPPING;
+        if (!json_object_get(w, "size")) {
+            return fail(err, errlen, "window.size: required for a %s window", type);
+        }
+        if (duration(w, "size", "window.size", 0, 1, &d->size_ms, err, errlen)) {
+            return CM_E_INVAL;
+        }
+        d->slide_ms = d->size_ms;
+        if (d->window == PROC_WIN_HOPPING) {
+            if (!json_object_get(w, "slide")) {
+                return fail(err, errlen, "window.slide: required for a hopping window");
+            }
+            if (duration(w, "slide", "window.slide", 0, 1, &d->slide_ms, err, errlen)) {
+                return CM_E_INVAL;
+            }
+            if (d->slide_ms > d->size_ms) {
+                return fail(err, errlen, "window.slide: must not exceed window.size");
+            }
+        } else if (json_object_get(w, "slide")) {
+            return fail(err, errlen, "window.slide: only for hopping windows");
+        }
+        if (json_object_get(w, "gap")) {
+            return fail(err, errlen, "window.gap: only for session windows");
+        }
+        d->pane_ms = gcd64(d->size_ms, d->slide_ms);
+        if (d->size_ms / d->pane_ms > 100000) {
+            return fail(err, errlen, "window.slide: size / gcd(size, slide) must be at most 100000");
+        }
+        return 0;
+    }
+    if (strcmp(type, "session") == 0) {
+        d->window = PROC_WIN_SESSION;
+        if (!json_object_get(w, "gap")) {
+            return fail(err, errlen, "window.gap: required for a session window");
+        }
+        if (json_object_get(w, "size") || json_object_get(w, "slide")) {
+            return fail(err, errlen, "window.%s: not for session windows",
+                        json_object_get(w, "size") ? "size" : "slide");
+        }
+        return duration(w, "gap", "window.gap", 0, 1, &d->gap_ms, err, errlen);
+    }
+    return fail(err, errlen, "window.type: must be \"tumbling\", \"hopping\" or \"session\", not \"%s\"",
+                type);
+}
+
+/* "fn(args)" → kind and argument text; percentile's quantile after the last top-level comma. */
+static int parse_agg(struct proc_agg_def *a, const char *name, const json_t *v, char *err,
+                     size_t errlen)
+{
+    static const struct {
+        const char *fn;
+        enum proc_agg_kind kind;
+    } fns[] = {{"count", PROC_AGG_COUNT},       {"sum", PROC_AGG_SUM},   {"avg", PROC_AGG_AVG},
+               {"min", PROC_AGG_MIN},           {"max", PROC_AGG_MAX},   {"distinct", PROC_AGG_DISTINCT},
+               {"percentile", PROC_AGG_PERCENTILE}};
+    a->name = cm_xstrdup(name);
+    const char *s = json_string_value(v);
+    if (!s) {
+        return fail(err, errlen, "aggregates.%s: must be a string such as \"sum(data.amount)\"",
+                    name);
+    }
+    while (isspace((unsigned char)*s)) {
+        s++;
+    }
+    const char *open = strchr(s, '(');
+    size_t len = strlen(s);
+    while (len > 0 && isspace((unsigned char)s[len - 1])) {
+        len--;
+    }
+    if (!open || len == 0 || s[len - 1] != ')') {
+        return fail(err, errlen,
+                    "aggregates.%s: must be count(), sum(x), avg(x), min(x), max(x), distinct(x) "
+                    "or percentile(x, q)",
+                    name);
+    }
+    size_t fnlen = (size_t)(open - s);
+    while (fnlen > 0 && isspace((unsigned char)s[fnlen - 1])) {
+        fnlen--;
+    }
+    int found = 0;
+    for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
+        if (strlen(fns[i].fn) == fnlen && strncmp(s, fns[i].fn, fnlen) == 0) {
+            a->kind = fns[i].kind;
+            found = 1;
+        }
+    }
+    if (!found) {
+        return fail(err, errlen, "aggregates.%s: unknown function '%.*s'", name, (int)fnlen, s);
+    }
+    char *args = cm_xstrndup(open + 1, (size_t)(s + len - 1 - (open + 1)));
+    int rc = 0;
+    char field[160];
+    snprintf(field, sizeof(field), "aggregates.%s", name);
+    if (a->kind == PROC_AGG_COUNT) {
+        for (char *p = args; *p; p++) {
+            if (!isspace((unsigned char)*p)) {
+                rc = fail(err, errlen, "%s: count() takes no argument", field);
+                break;
+            }
+        }
+    } else {
+        if (a->kind == PROC_AGG_PERCENTILE) {
+            int depth = 0;
+            char *comma = NULL;
+            for (char *p = args; *p; p++) {
+                depth += (*p == '(' || *p == '[') - (*p == ')' || *p == ']');
+                if (*p == ',' && depth == 0) {
+                    comma = p;
+                }
+            }
+            char *end = NULL;
+            if (comma) {
+                *comma = '\0';
+                a->q = strtod(comma + 1, &end);
+                while (end && isspace((unsigned char)*end)) {
+                    end++;
+                }
+            }
+            if (!comma || !end || *end || !(a->q >= 0 && a->q <= 1)) {
+                rc = fail(err, errlen, "%s: percentile(x, q) needs a quantile q between 0 and 1",
+                          field);
+            }
+        }
+        if (rc == 0) {
+            json_t *text = json_string(args);
+            rc = compile(text, field, &a->arg, err, errlen);
+            json_decref(text);
+        }
+    }
+    free(args);
+    return rc;
+}
+
+static int parse_steps(struct proc_def *d, const json_t *steps, char *err, size_t errlen)
+{
+    if (!json_is_array(steps)) {
+        return fail(err, errlen, "steps: must be an array");
+    }
+    d->steps = cm_xcalloc(json_array_size(steps) + 1, sizeof(*d->steps));
+    size_t i;
+    const json_t *st;
+    json_array_foreach(steps, i, st)
+    {
+        struct proc_step *s = &d->steps[i];
+        d->nsteps = i + 1;
+        char field[64];
+        if (!json_is_object(st) || json_object_size(st) != 1) {
+            return fail(err, errlen, "steps[%zu]: must be one of {\"map\": {...}}, "
+                                     "{\"flatMap\": \"expr\"}, {\"filter\": \"expr\"}",
+                        i);
+        }
+        const char *kind = json_object_iter_key(json_object_iter((json_t *)st));
+        const json_t *v = json_object_iter_value(json_object_iter((json_t *)st));
+        snprintf(field, sizeof(field), "steps[%zu].%s", i, kind);
+        if (strcmp(kind, "filter") == 0 || strcmp(kind, "flatMap") == 0) {
+            s->kind = kind[0] == 'f' && kind[1] == 'i' ? PROC_STEP_FILTER : PROC_STEP_FLATMAP;
+            if (compile(v, field, &s->expr, err, errlen)) {
+                return CM_E_INVAL;
+            }
+        } else if (strcmp(kind, "map") == 0) {
+            s->kind = PROC_STEP_MAP;
+            if (!json_is_object(v) || json_object_size(v) == 0) {
+                return fail(err, errlen, "%s: must be an object of field: expression", field);
+            }
+            s->names = cm_xcalloc(json_object_size(v), sizeof(char *));
+            s->exprs = cm_xcalloc(json_object_size(v), sizeof(struct cm_expr *));
+            const char *k;
+            const json_t *e;
+            json_object_foreach((json_t *)v, k, e)
+            {
+                char sub[160];
+                snprintf(sub, sizeof(sub), "%s.%s", field, k);
+                s->names[s->n] = cm_xstrdup(k);
+                s->n++;
+                if (compile(e, sub, &s->exprs[s->n - 1], err, errlen)) {
+                    return CM_E_INVAL;
+                }
+            }
+        } else {
+            return fail(err, errlen, "steps[%zu]: unknown step '%s' (map, flatMap, filter)", i,
+                        kind);
+        }
+    }
+    return 0;
+}
+
+static int parse_topics(struct proc_def *d, const json_t *src, const char *defaults, char *err,
+                        size_t errlen)
+{
+    const json_t *topics = json_object_get(src, "topics");
+    if (!topics) {
+        char *copy = cm_xstrdup(defaults), *save = NULL;
+        d->topics = cm_xcalloc(strlen(defaults) + 2, sizeof(char *));
+        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            d->topics[d->ntopics++] = cm_xstrdup(t);
+        }
+        free(copy);
+        return 0;
+    }
+    if (!json_is_array(topics) || json_array_size(topics) == 0 || json_array_size(topics) > 16) {
+        return fail(err, errlen, "source.topics: must be an array of 1 to 16 topic names");
+    }
+    d->topics = cm_xcalloc(json_array_size(topics), sizeof(char *));
+    size_t i;
+    const json_t *t;
+    json_array_foreach(topics, i, t)
+    {
+        const char *name = json_string_value(t);
+        if (!name || !*name || strlen(name) > 249) {
+            return fail(err, errlen, "source.topics[%zu]: must be a topic name", i);
+        }
+        d->topics[d->ntopics++] = cm_xstrdup(name);
+    }
+    return 0;
+}
+
+static int parse_body(struct proc_def *d, const json_t *doc, const char *default_topics,
+                      const char *default_sink, char *err, size_t errlen)
+{
+    static const char *const allowed[] = {
+        "name",   "description", "source",          "steps",        "key",    "window",
+        "out_of_orderness", "allowed_lateness", "idle_timeout", "aggregates", "having",
+        "emit",   "sink",        "version",         "repartition", NULL};
+    if (!json_is_object(doc)) {
+        return fail(err, errlen, "a pipeline is a JSON object");
+    }
+    if (only(doc, "", allowed, err, errlen)) {
+        return CM_E_INVAL;
+    }
+    const char *name = json_string_value(json_object_get(doc, "name"));
+    if (!name || !cm_name_valid(name, PROC_NAME_MAX)) {
+        return fail(err, errlen, "name: must be 1 to %d letters, digits, '.', '_' or '-'",
+                    PROC_NAME_MAX);
+    }
+    d->name = cm_xstrdup(name);
+    const json_t *version = json_object_get(doc, "version");
+    if (version && (!json_is_integer(version) || json_integer_value(version) < 1)) {
+        return fail(err, errlen, "version: must be a positive integer");
+    }
+    d->version = version ? (long long)json_integer_value(version) : 1;
+    const json_t *src = json_object_get(doc, "source");
+    static const char *const src_allowed[] = {"topics", "filter", NULL};
+    if (src && (!json_is_object(src) || only(src, "source", src_allowed, err, errlen))) {
+        return src && !json_is_object(src) ? fail(err, errlen, "source: must be an object")
+                                           : CM_E_INVAL;
+    }
+    if (parse_topics(d, src, default_topics, err, errlen) ||
+        (src && json_object_get(src, "filter") &&
+         compile(json_object_get(src, "filter"), "source.filter", &d->filter, err, errlen))) {
+        return CM_E_INVAL;
+    }
+    const json_t *steps = json_object_get(doc, "steps");
+    if (steps && parse_steps(d, steps, err, errlen)) {
+        return CM_E_INVAL;
+    }
+    const json_t *key = json_object_get(doc, "key");
+    if (key && compile(key, "key", &d->key, err, errlen)) {
+        return CM_E_INVAL;
+    }
+    const json_t *w = json_object_get(doc, "window");
+    if (w && parse_window(d, w, err, errlen)) {
+        return CM_E_INVAL;
+    }
+    if (duration(doc, "out_of_orderness", "out_of_orderness", 0, 0, &d->ooo_ms, err, errlen) ||
+        duration(doc, "allowed_lateness", "allowed_lateness", 0, 0, &d->lateness_ms, err,
+                 errlen) ||
+        duration(doc, "idle_timeout", "idle_timeout", 30000, 1, &d->idle_ms, err, errlen)) {
+        return CM_E_INVAL;
+    }
+    const json_t *aggs = json_object_get(doc, "aggregates");
+    if (d->window != PROC_WIN_NONE) {
+        if (!json_is_object(aggs) || json_object_size(aggs) == 0) {
+            return fail(err, errlen, "aggregates: a windowed pipeline needs an object of "
+                                     "name: function, e.g. {\"n\": \"count()\"}");
+        }
+        d->aggs = cm_xcalloc(json_object_size(aggs), sizeof(*d->aggs));
+        const char *k;
+        const json_t *v;
+        json_object_foreach((json_t *)aggs, k, v)
+        {
+            if (!cm_name_valid(k, 64) || strcmp(k, "pipeline") == 0 || strcmp(k, "key") == 0 ||
+                strcmp(k, "window_start") == 0 || strcmp(k, "window_end") == 0 ||
+                strcmp(k, "revision") == 0) {
+                return fail(err, errlen, "aggregates.%s: not a usable result field name", k);
+            }
+            if (parse_agg(&d->aggs[d->naggs++], k, v, err, errlen)) {
+                return CM_E_INVAL;
+            }
+        }
+    } else if (aggs || json_object_get(doc, "having")) {
+        return fail(err, errlen, "%s: only with a window", aggs ? "aggregates" : "having");
+    }
+    const json_t *having = json_object_get(doc, "having");
+    if (having && compile(having, "having", &d->having, err, errlen)) {
+        return CM_E_INVAL;
+    }
+    const json_t *emit = json_object_get(doc, "emit");
+    if (emit) {
+        const char *e = json_string_value(emit);
+        if (!e || (strcmp(e, "final") != 0 && strcmp(e, "update") != 0)) {
+            return fail(err, errlen, "emit: must be \"final\" or \"update\"");
+        }
+        d->emit_update = e[0] == 'u';
+    }
+    const json_t *rep = json_object_get(doc, "repartition");
+    if (rep && !json_is_boolean(rep)) {
+        return fail(err, errlen, "repartition: must be true or false");
+    }
+    d->repartition = d->window != PROC_WIN_NONE && (!rep || json_is_true(rep));
+    d->repartition_topic = cm_xasprintf("%s.repartition", d->name);
+    const json_t *sink = json_object_get(doc, "sink");
+    static const char *const sink_allowed[] = {"topic", NULL};
+    if (sink && (!json_is_object(sink) || only(sink, "sink", sink_allowed, err, errlen))) {
+        return json_is_object(sink) ? CM_E_INVAL : fail(err, errlen, "sink: must be an object");
+    }
+    const char *topic = sink ? json_string_value(json_object_get(sink, "topic")) : default_sink;
+    if (!topic || !*topic) {
+        return fail(err, errlen, "sink.topic: must be a topic name");
+    }
+    d->sink_topic = cm_xstrdup(topic);
+    return 0;
+}
+
+struct proc_def *proc_def_parse(const json_t *doc, const char *default_topics,
+                                const char *default_sink, char *err, size_t errlen)
+{
+    struct proc_def *d = cm_xcalloc(1, sizeof(*d));
+    d->doc = json_deep_copy(doc);
+    if (parse_body(d, doc, default_topics, default_sink, err, errlen) != 0) {
+        proc_def_free(d);
+        return NULL;
+    }
+    return d;
+}
+
+struct proc_def *proc_def_load_file(const char *path, const char *default_topics,
+                                    const char *default_sink, char *err, size_t errlen)
+{
+    size_t len;
+    char *text = cm_file_read(path, DEF_FILE_MAX, &len, err, errlen);
+    if (!text) {
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    free(text);
+    if (!doc) {
+        snprintf(err, errlen, "line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+        return NULL;
+    }
+    struct proc_def *d = proc_def_parse(doc, default_topics, default_sink, err, errlen);
+    json_decref(doc);
+    return d;
+}
+
+void proc_def_free(struct proc_def *d)
+{
+    if (!d) {
+        return;
+    }
+    free(d->name);
+    json_decref(d->doc);
+    for (size_t i = 0; i < d->ntopics; i++) {
+        free(d->topics[i]);
+    }
+    free(d->topics);
+    cm_expr_free(d->filter);
+    for (size_t i = 0; i < d->nsteps; i++) {
+        cm_expr_free(d->steps[i].expr);
+        for (size_t k = 0; k < d->steps[i].n; k++) {
+            free(d->steps[i].names[k]);
+            cm_expr_free(d->steps[i].exprs[k]);
+        }
+        free(d->steps[i].names);
+        free(d->steps[i].exprs);
+    }
+    free(d->steps);
+    cm_expr_free(d->key);
+    for (size_t i = 0; i < d->naggs; i++) {
+        free(d->aggs[i].name);
+        cm_expr_free(d->aggs[i].arg);
+    }
+    free(d->aggs);
+    cm_expr_free(d->having);
+    free(d->sink_topic);
+    free(d->repartition_topic);
+    free(d);
+}

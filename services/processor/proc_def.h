@@ -1,0 +1,78 @@
+/* proc_def: a pipeline definition (docs/pipelines.md), parsed and validated from its JSON
+ * document: source topics and filter, steps (map, flatMap, filter), key, window (tumbling,
+ * hopping, session), event-time settings, aggregates, having, emit mode and sink.
+ * Every expression is compiled here, so a definition that parses runs. A proc_def is immutable
+ * after parsing: share it between threads. */
+#ifndef PROC_DEF_H
+#define PROC_DEF_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct cm_expr;
+
+enum proc_step_kind { PROC_STEP_MAP, PROC_STEP_FLATMAP, PROC_STEP_FILTER };
+
+struct proc_step {
+    enum proc_step_kind kind;
+    struct cm_expr *expr;   /* flatMap, filter */
+    char **names;           /* map: field names of the new data ... */
+    struct cm_expr **exprs; /* ... and their expressions */
+    size_t n;
+};
+
+enum proc_window_kind { PROC_WIN_NONE, PROC_WIN_TUMBLING, PROC_WIN_HOPPING, PROC_WIN_SESSION };
+
+enum proc_agg_kind {
+    PROC_AGG_COUNT,
+    PROC_AGG_SUM,
+    PROC_AGG_AVG,
+    PROC_AGG_MIN,
+    PROC_AGG_MAX,
+    PROC_AGG_DISTINCT,
+    PROC_AGG_PERCENTILE
+};
+
+struct proc_agg_def {
+    char *name;
+    enum proc_agg_kind kind;
+    struct cm_expr *arg; /* NULL for count() */
+    double q;            /* percentile */
+};
+
+struct proc_def {
+    char *name;
+    long long version; /* "version" of the document, set by the definitions store; 1 when absent */
+    json_t *doc; /* the document as given (owned) */
+    char **topics;
+    size_t ntopics;
+    struct cm_expr *filter; /* source.filter; NULL: every event */
+    struct proc_step *steps;
+    size_t nsteps;
+    struct cm_expr *key; /* NULL: the record's Kafka key decides nothing; key "" */
+    enum proc_window_kind window;
+    int64_t size_ms, slide_ms, gap_ms, pane_ms; /* pane = gcd(size, slide) for hopping */
+    int64_t ooo_ms, lateness_ms, idle_ms;
+    struct proc_agg_def *aggs;
+    size_t naggs;
+    struct cm_expr *having; /* NULL: every window */
+    int emit_update;        /* 1: on every change; 0: final */
+    int repartition;        /* keyed window input re-keyed through <name>.repartition */
+    char *repartition_topic;
+    char *sink_topic;
+};
+
+#define PROC_NAME_MAX 100
+
+/* Parses doc (borrowed; a copy is kept). Returns the definition (caller frees with
+ * proc_def_free) or NULL with "field: reason" in err. default_sink is the topic used when the
+ * document names none; default_topics likewise (comma-separated). */
+struct proc_def *proc_def_parse(const json_t *doc, const char *default_topics,
+                                const char *default_sink, char *err, size_t errlen);
+/* Reads and parses a file. */
+struct proc_def *proc_def_load_file(const char *path, const char *default_topics,
+                                    const char *default_sink, char *err, size_t errlen);
+void proc_def_free(struct proc_def *d);
+
+#endif

@@ -1,0 +1,503 @@
+/* proc_engine: one pipeline at work (see proc_engine.h). Sources (input partitions) are kept
+ * in a small array grown on demand, each with its watermark inputs and its window state. */
+#include "proc_engine.h"
+
+#include "proc_agg.h"
+#include "proc_def.h"
+#include "proc_window.h"
+
+#include "cm/event.h"
+#include "cm/expr.h"
+#include "cm/mem.h"
+#include "cm/metrics.h"
+#include "cm/timeutil.h"
+#include "cm/uuid.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KEY_MAX 512
+#define FLATMAP_MAX 10000 /* elements a flatMap may make of one event */
+
+struct source {
+    int32_t id;
+    int64_t max_time; /* INT64_MIN before the first event */
+    int64_t last_seen_ms;
+    int64_t resume; /* records below this offset are in the state already */
+    struct proc_windows *w;
+    struct proc_origin *marks; /* highest origin taken, per origin */
+    size_t nmarks;
+};
+
+struct proc_engine {
+    const struct proc_def *d;
+    struct proc_engine_out out;
+    struct source *src;
+    size_t nsrc, capsrc;
+    int64_t wm, forced;
+    int track;
+    char source_attr[PROC_NAME_MAX + 16];
+    struct cm_series *m_repeats;
+    struct cm_series *m_windowed, *m_transformed, *m_late, *m_filtered, *m_errors, *m_results;
+    struct cm_series *m_watermark;
+};
+
+static struct cm_series *series(struct cm_metrics *m, const char *name, const char *help,
+                                const char *labels, const char *pipeline, const char *outcome)
+{
+    if (!m) {
+        return NULL;
+    }
+    struct cm_metric *f = cm_metrics_counter(m, name, help, labels);
+    return outcome ? cm_metric_with(f, pipeline, outcome, NULL) : cm_metric_with(f, pipeline, NULL);
+}
+
+static void inc(struct cm_series *s, uint64_t n)
+{
+    if (s && n) {
+        cm_counter_add(s, n);
+    }
+}
+
+struct proc_engine *proc_engine_new(const struct proc_def *d, const struct proc_engine_out *out,
+                                    struct cm_metrics *metrics)
+{
+    struct proc_engine *e = cm_xcalloc(1, sizeof(*e));
+    e->d = d;
+    e->out = *out;
+    e->wm = INT64_MIN;
+    e->forced = INT64_MIN;
+    snprintf(e->source_attr, sizeof(e->source_attr), "processor/%s", d->name);
+    const char *h = "input events by pipeline and outcome";
+    e->m_windowed = series(metrics, "records_total", h, "pipeline,outcome", d->name, "windowed");
+    e->m_transformed =
+        series(metrics, "records_total", h, "pipeline,outcome", d->name, "transformed");
+    e->m_late = series(metrics, "records_total", h, "pipeline,outcome", d->name, "late");
+    e->m_filtered = series(metrics, "records_total", h, "pipeline,outcome", d->name, "filtered");
+    e->m_errors =
+        series(metrics, "records_total", h, "pipeline,outcome", d->name, "expression_error");
+    e->m_repeats =
+        series(metrics, "records_total", h, "pipeline,outcome", d->name, "repeat_skipped");
+    e->m_results = series(metrics, "results_total", "results emitted (window results and "
+                                                    "transformed events)",
+                          "pipeline", d->name, NULL);
+    if (metrics) {
+        e->m_watermark = cm_metric_with(cm_metrics_gauge(metrics, "watermark_seconds",
+                                                         "event-time watermark", "pipeline"),
+                                        d->name, NULL);
+    }
+    return e;
+}
+
+void proc_engine_free(struct proc_engine *e)
+{
+    if (!e) {
+        return;
+    }
+    for (size_t i = 0; i < e->nsrc; i++) {
+        proc_windows_free(e->src[i].w);
+        free(e->src[i].marks);
+    }
+    free(e->src);
+    free(e);
+}
+
+const struct proc_def *proc_engine_def(const struct proc_engine *e)
+{
+    return e->d;
+}
+
+static struct source *source_of(struct proc_engine *e, int32_t id, int create)
+{
+    for (size_t i = 0; i < e->nsrc; i++) {
+        if (e->src[i].id == id) {
+            return &e->src[i];
+        }
+    }
+    if (!create) {
+        return NULL;
+    }
+    if (e->nsrc == e->capsrc) {
+        e->capsrc = e->capsrc ? e->capsrc * 2 : 8;
+        e->src = cm_xrealloc(e->src, e->capsrc * sizeof(*e->src));
+    }
+    struct source *s = &e->src[e->nsrc++];
+    *s = (struct source){id, INT64_MIN, 0, -1,
+                         e->d->window != PROC_WIN_NONE ? proc_windows_new(e->d) : NULL, NULL, 0};
+    if (s->w && e->track) {
+        proc_windows_track_changes(s->w);
+    }
+    return s;
+}
+
+/* ---- results ---- */
+
+static int emit_result(const struct proc_window_result *r, void *ud)
+{
+    struct proc_engine *e = ud;
+    const struct proc_def *d = e->d;
+    char start[CM_RFC3339_LEN], end[CM_RFC3339_LEN], startms[24], rev[16], version[24];
+    cm_time_format_rfc3339(r->start_ms, start);
+    cm_time_format_rfc3339(r->end_ms, end);
+    json_t *data = json_object();
+    json_object_set_new(data, "pipeline", json_string(d->name));
+    json_object_set_new(data, "key", json_string(r->key));
+    json_object_set_new(data, "window_start", json_string(start));
+    json_object_set_new(data, "window_end", json_string(end));
+    json_object_set_new(data, "revision", json_integer(r->revision));
+    proc_acc_result(r->acc, data);
+    if (d->having) {
+        enum cm_expr_outcome keep = cm_expr_eval_bool(d->having, data, NULL, 0);
+        if (keep != CM_EXPR_TRUE) {
+            inc(e->m_errors, keep == CM_EXPR_ERROR);
+            json_decref(data);
+            return 0;
+        }
+    }
+    snprintf(startms, sizeof(startms), "%lld", (long long)r->start_ms);
+    snprintf(rev, sizeof(rev), "%u", r->revision);
+    snprintf(version, sizeof(version), "%lld", d->version);
+    const char *parts[] = {"pipeline", d->name, version, r->tenant, r->key, startms, rev};
+    struct cm_derived der = {.type = "pipeline.result",
+                             .source = e->source_attr,
+                             .subject = r->key,
+                             .time_ms = r->end_ms,
+                             .id_parts = parts,
+                             .nid_parts = 7,
+                             .tenant = r->tenant[0] ? r->tenant : NULL,
+                             .traceparent = r->traceparent};
+    json_t *ev = cm_event_derived_new(&der, data);
+    e->out.emit(d, ev, e->out.ud);
+    json_decref(ev);
+    inc(e->m_results, 1);
+    return 1;
+}
+
+/* A stateless pipeline's output: the event with its new data, a deterministic id from the
+ * input's source and id and the element's path through flatMaps, and the processor as source. */
+static void emit_transformed(struct proc_engine *e, const json_t *ev, const char *path)
+{
+    const struct proc_def *d = e->d;
+    char version[24];
+    snprintf(version, sizeof(version), "%lld", d->version);
+    const char *src = json_string_value(json_object_get(ev, "source"));
+    const char *id = json_string_value(json_object_get(ev, "id"));
+    const char *parts[] = {"pipeline", d->name, version, src ? src : "", id ? id : "", path};
+    char newid[CM_UUID_STR_LEN];
+    cm_uuid_from_parts(parts, 6, newid);
+    json_t *out = json_copy((json_t *)ev);
+    json_object_set_new(out, "id", json_string(newid));
+    json_object_set_new(out, "source", json_string(e->source_attr));
+    if (id) {
+        json_object_set_new(out, "sourceevent", json_string(id));
+    }
+    e->out.emit(d, out, e->out.ud);
+    json_decref(out);
+    inc(e->m_results, 1);
+}
+
+/* ---- steps ---- */
+
+struct input {
+    int32_t source;
+    int64_t time_ms, offset, wm;
+    proc_prepared_fn prepared; /* NULL: window or emit here */
+    void *ud;
+};
+
+/* The pipeline's key of ev into key; 0, or -1 (counted) when the expression fails. */
+static int key_of(struct proc_engine *e, const json_t *ev, char *key, size_t len)
+{
+    key[0] = '\0';
+    if (e->d->key && cm_expr_eval_string(e->d->key, ev, key, len) != 0) {
+        inc(e->m_errors, 1);
+        return -1;
+    }
+    return 0;
+}
+
+static void window_add(struct proc_engine *e, const struct input *in, const json_t *ev)
+{
+    const struct proc_def *d = e->d;
+    char key[KEY_MAX];
+    if (key_of(e, ev, key, sizeof(key)) != 0) {
+        return;
+    }
+    const char *tenant = json_string_value(json_object_get(ev, "tenant"));
+    const char *tp = json_string_value(json_object_get(ev, "traceparent"));
+    struct source *s = source_of(e, in->source, 1);
+    size_t errors = 0;
+    enum proc_add r = proc_windows_add(s->w, tenant ? tenant : "", key, in->time_ms, ev, tp,
+                                       in->offset, in->wm, emit_result, e, &errors);
+    inc(e->m_errors, errors);
+    if (r == PROC_LATE) {
+        inc(e->m_late, 1);
+        e->out.late(d, ev, e->out.ud);
+    } else {
+        inc(e->m_windowed, 1);
+    }
+}
+
+/* Runs steps from index i on ev (owned), then windows or emits each resulting event. */
+static void run_steps(struct proc_engine *e, const struct input *in, json_t *ev, size_t i,
+                      const char *path)
+{
+    const struct proc_def *d = e->d;
+    for (; i < d->nsteps; i++) {
+        const struct proc_step *st = &d->steps[i];
+        if (st->kind == PROC_STEP_FILTER) {
+            enum cm_expr_outcome keep = cm_expr_eval_bool(st->expr, ev, NULL, 0);
+            if (keep != CM_EXPR_TRUE) {
+                inc(keep == CM_EXPR_FALSE ? e->m_filtered : e->m_errors, 1);
+                json_decref(ev);
+                return;
+            }
+        } else if (st->kind == PROC_STEP_MAP) {
+            json_t *data = json_object();
+            for (size_t k = 0; k < st->n; k++) {
+                json_t *v = cm_expr_eval_json(st->exprs[k], ev, NULL, 0);
+                if (!v) {
+                    inc(e->m_errors, 1);
+                    json_decref(data);
+                    json_decref(ev);
+                    return;
+                }
+                json_object_set_new(data, st->names[k], v);
+            }
+            json_object_set_new(ev, "data", data);
+        } else {
+            json_t *list = cm_expr_eval_json(st->expr, ev, NULL, 0);
+            if (!json_is_array(list) || json_array_size(list) > FLATMAP_MAX) {
+                inc(e->m_errors, 1);
+                json_decref(list);
+                json_decref(ev);
+                return;
+            }
+            size_t k;
+            json_t *elem;
+            json_array_foreach(list, k, elem)
+            {
+                json_t *child = json_copy(ev);
+                json_object_set(child, "data", elem);
+                char sub[256];
+                snprintf(sub, sizeof(sub), "%s%s%zu", path, *path ? "." : "", k);
+                run_steps(e, in, child, i + 1, sub);
+            }
+            json_decref(list);
+            json_decref(ev);
+            return;
+        }
+    }
+    if (d->window == PROC_WIN_NONE) {
+        inc(e->m_transformed, 1);
+        emit_transformed(e, ev, path);
+    } else if (in->prepared) {
+        char key[KEY_MAX];
+        if (key_of(e, ev, key, sizeof(key)) == 0) {
+            const char *tenant = json_string_value(json_object_get(ev, "tenant"));
+            in->prepared(ev, tenant ? tenant : "", key, in->ud);
+        }
+    } else {
+        window_add(e, in, ev);
+    }
+    json_decref(ev);
+}
+
+/* ---- watermark ---- */
+
+static void fire(struct proc_engine *e, int64_t wm)
+{
+    if (wm <= e->wm) {
+        return;
+    }
+    e->wm = wm;
+    if (e->m_watermark) {
+        cm_gauge_set(e->m_watermark, (double)wm / 1000.0);
+    }
+    for (size_t i = 0; i < e->nsrc; i++) {
+        if (e->src[i].w) {
+            proc_windows_advance(e->src[i].w, wm, emit_result, e);
+        }
+    }
+}
+
+static int64_t compute(const struct proc_engine *e, int64_t now_ms)
+{
+    int64_t min = INT64_MAX, max = INT64_MIN;
+    int active = 0;
+    for (size_t i = 0; i < e->nsrc; i++) {
+        const struct source *s = &e->src[i];
+        if (s->max_time == INT64_MIN) {
+            continue;
+        }
+        int64_t wm = s->max_time - e->d->ooo_ms;
+        max = wm > max ? wm : max;
+        if (now_ms - s->last_seen_ms < e->d->idle_ms) {
+            min = wm < min ? wm : min;
+            active = 1;
+        }
+    }
+    int64_t wm = active ? min : max;
+    return wm > e->forced ? wm : e->forced;
+}
+
+void proc_engine_process(struct proc_engine *e, int32_t source, const json_t *ev, int64_t time_ms,
+                         int64_t offset, int64_t now_ms)
+{
+    const struct proc_def *d = e->d;
+    struct source *s = source_of(e, source, 1);
+    s->last_seen_ms = now_ms;
+    if (offset < s->resume) {
+        return; /* in the restored state already */
+    }
+    if (d->filter) {
+        enum cm_expr_outcome keep = cm_expr_eval_bool(d->filter, ev, NULL, 0);
+        if (keep != CM_EXPR_TRUE) {
+            inc(keep == CM_EXPR_FALSE ? e->m_filtered : e->m_errors, 1);
+            return;
+        }
+    }
+    struct input in = {source, time_ms, offset, e->wm, NULL, NULL};
+    run_steps(e, &in, json_copy((json_t *)ev), 0, "");
+    s = source_of(e, source, 1); /* the array may have grown */
+    if (time_ms > s->max_time) {
+        s->max_time = time_ms;
+    }
+    fire(e, compute(e, now_ms));
+}
+
+void proc_engine_prepare(struct proc_engine *e, const json_t *ev, proc_prepared_fn prepared,
+                         void *ud)
+{
+    const struct proc_def *d = e->d;
+    if (d->filter) {
+        enum cm_expr_outcome keep = cm_expr_eval_bool(d->filter, ev, NULL, 0);
+        if (keep != CM_EXPR_TRUE) {
+            inc(keep == CM_EXPR_FALSE ? e->m_filtered : e->m_errors, 1);
+            return;
+        }
+    }
+    struct input in = {0, 0, 0, e->wm, prepared, ud};
+    run_steps(e, &in, json_copy((json_t *)ev), 0, "");
+}
+
+/* 1 when origin is not above the source's mark for it (a repeat); else raises the mark. */
+static int repeat(struct source *s, const struct proc_origin *o)
+{
+    for (size_t i = 0; i < s->nmarks; i++) {
+        struct proc_origin *m = &s->marks[i];
+        if (m->origin == o->origin) {
+            if (o->offset < m->offset || (o->offset == m->offset && o->seq <= m->seq)) {
+                return 1;
+            }
+            *m = *o;
+            return 0;
+        }
+    }
+    s->marks = cm_xrealloc(s->marks, (s->nmarks + 1) * sizeof(*s->marks));
+    s->marks[s->nmarks++] = *o;
+    return 0;
+}
+
+int proc_engine_window(struct proc_engine *e, int32_t source, const json_t *ev, int64_t time_ms,
+                       int64_t offset, const struct proc_origin *origin, int64_t now_ms)
+{
+    struct source *s = source_of(e, source, 1);
+    s->last_seen_ms = now_ms;
+    if (offset < s->resume) {
+        return 1; /* in the restored state already */
+    }
+    if (origin && repeat(s, origin)) {
+        inc(e->m_repeats, 1);
+        return 1;
+    }
+    struct input in = {source, time_ms, offset, e->wm, NULL, NULL};
+    window_add(e, &in, ev);
+    s = source_of(e, source, 1);
+    if (time_ms > s->max_time) {
+        s->max_time = time_ms;
+    }
+    fire(e, compute(e, now_ms));
+    return 0;
+}
+
+void proc_engine_watermark(struct proc_engine *e, int64_t wm)
+{
+    if (wm > e->forced) {
+        e->forced = wm;
+    }
+    fire(e, e->forced);
+}
+
+void proc_engine_tick(struct proc_engine *e, int64_t now_ms)
+{
+    fire(e, compute(e, now_ms));
+}
+
+int64_t proc_engine_current_watermark(const struct proc_engine *e)
+{
+    return e->wm;
+}
+
+void proc_engine_drop_source(struct proc_engine *e, int32_t source)
+{
+    for (size_t i = 0; i < e->nsrc; i++) {
+        if (e->src[i].id == source) {
+            proc_windows_free(e->src[i].w);
+            free(e->src[i].marks);
+            e->src[i] = e->src[--e->nsrc];
+            return;
+        }
+    }
+}
+
+int64_t proc_engine_min_offset(const struct proc_engine *e, int32_t source)
+{
+    const struct source *s = source_of((struct proc_engine *)e, source, 0);
+    return s && s->w ? proc_windows_min_offset(s->w) : -1;
+}
+
+void proc_engine_track_changes(struct proc_engine *e)
+{
+    e->track = 1;
+    for (size_t i = 0; i < e->nsrc; i++) {
+        if (e->src[i].w) {
+            proc_windows_track_changes(e->src[i].w);
+        }
+    }
+}
+
+void proc_engine_each_source(struct proc_engine *e, proc_engine_source_fn fn, void *ud)
+{
+    for (size_t i = 0; i < e->nsrc; i++) {
+        if (e->src[i].w) {
+            fn(e->src[i].id, e->src[i].max_time, e->src[i].resume, e->src[i].w, ud);
+        }
+    }
+}
+
+struct proc_windows *proc_engine_restore_source(struct proc_engine *e, int32_t source,
+                                                int64_t max_time, int64_t resume, int64_t now_ms)
+{
+    proc_engine_drop_source(e, source);
+    struct source *s = source_of(e, source, 1);
+    s->max_time = max_time;
+    s->resume = resume;
+    s->last_seen_ms = now_ms;
+    return s->w;
+}
+
+size_t proc_engine_marks(struct proc_engine *e, int32_t source, const struct proc_origin **marks)
+{
+    struct source *s = source_of(e, source, 0);
+    *marks = s ? s->marks : NULL;
+    return s ? s->nmarks : 0;
+}
+
+void proc_engine_restore_mark(struct proc_engine *e, int32_t source,
+                              const struct proc_origin *mark)
+{
+    struct source *s = source_of(e, source, 1);
+    repeat(s, mark);
+}

@@ -1,0 +1,190 @@
+/* proc_window_ckpt: the checkpoint form of window state (see proc_window.h). A key is
+ * {"p": [[start, min_offset, acc, traceparent], ...], "s": [[start, end, min_offset, acc,
+ * next_revision, pending, traceparent], ...], "r": [[window_start, next_revision], ...],
+ * "n": next_start or null}; acc is proc_acc's checkpoint form. */
+#include "proc_window.h"
+#include "proc_window_int.h"
+
+#include "proc_agg.h"
+#include "proc_def.h"
+
+#include "cm/err.h"
+#include "cm/mem.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void proc_windows_track_changes(struct proc_windows *w)
+{
+    w->track = 1;
+    w->full = 1;
+}
+
+int proc_windows_full(const struct proc_windows *w)
+{
+    return w->full;
+}
+
+void proc_windows_set_full(struct proc_windows *w, int full)
+{
+    w->full = full;
+    for (size_t b = 0; full && b < w->nbuckets; b++) {
+        for (struct kstate *k = w->buckets[b]; k; k = k->next_in_bucket) {
+            proc_window_touch(w, k);
+        }
+    }
+}
+
+static json_t *key_state(const struct kstate *k)
+{
+    json_t *panes = json_array(), *sess = json_array(), *revs = json_array();
+    for (size_t i = 0; i < k->npanes; i++) {
+        const struct pane *p = &k->panes[i];
+        json_array_append_new(panes, json_pack("[I,I,o,s]", (json_int_t)p->start,
+                                               (json_int_t)p->min_offset,
+                                               proc_acc_to_json(p->acc), p->tp));
+    }
+    for (size_t i = 0; i < k->nsess; i++) {
+        const struct session *s = &k->sess[i];
+        json_array_append_new(sess, json_pack("[I,I,I,o,i,b,s]", (json_int_t)s->start,
+                                              (json_int_t)s->end, (json_int_t)s->min_offset,
+                                              proc_acc_to_json(s->acc), (int)s->next_rev,
+                                              s->pending, s->tp));
+    }
+    for (size_t i = 0; i < k->nrevs; i++) {
+        json_array_append_new(revs, json_pack("[I,i]", (json_int_t)k->revs[i].start,
+                                              (int)k->revs[i].next));
+    }
+    return json_pack("{s:o,s:o,s:o,s:o}", "p", panes, "s", sess, "r", revs, "n",
+                     k->next_start == NONE ? json_null() : json_integer(k->next_start));
+}
+
+size_t proc_windows_changes(struct proc_windows *w, proc_windows_change_fn fn, void *ud)
+{
+    size_t n = w->nchanged;
+    for (size_t i = 0; i < n; i++) {
+        struct kstate *k = w->changed[i];
+        char *name = cm_xasprintf("%s\x1f%s", k->tenant, k->key);
+        if (!(k->dead && w->full)) { /* a full checkpoint starts from nothing */
+            fn(name, k->dead ? NULL : key_state(k), ud);
+        }
+        free(name);
+        k->dirty = 0;
+        if (--k->refs == 0 && k->dead) {
+            proc_window_free_key(k);
+        }
+    }
+    w->nchanged = 0;
+    w->full = 0;
+    return n;
+}
+
+static int get_int(const json_t *a, size_t i, int64_t *out)
+{
+    const json_t *v = json_array_get(a, i);
+    if (!json_is_integer(v)) {
+        return -1;
+    }
+    *out = json_integer_value(v);
+    return 0;
+}
+
+static int restore_panes(struct proc_windows *w, struct kstate *k, const json_t *panes)
+{
+    size_t i;
+    const json_t *p;
+    int64_t prev = INT64_MIN;
+    json_array_foreach(panes, i, p)
+    {
+        int64_t start, min_offset;
+        const char *tp = json_string_value(json_array_get(p, 3));
+        if (get_int(p, 0, &start) || get_int(p, 1, &min_offset) || !tp || start <= prev ||
+            start % w->d->pane_ms != 0) {
+            return CM_E_INVAL;
+        }
+        struct proc_acc *acc = proc_acc_from_json(w->d, json_array_get(p, 2));
+        if (!acc) {
+            return CM_E_INVAL;
+        }
+        if (k->npanes == k->cappanes) {
+            k->cappanes = k->cappanes ? k->cappanes * 2 : 2;
+            k->panes = cm_xrealloc(k->panes, k->cappanes * sizeof(*k->panes));
+        }
+        struct pane *np = &k->panes[k->npanes++];
+        *np = (struct pane){start, min_offset, acc, ""};
+        snprintf(np->tp, sizeof(np->tp), "%s", tp);
+        prev = start;
+    }
+    return 0;
+}
+
+static int restore_sessions(struct proc_windows *w, struct kstate *k, const json_t *sess)
+{
+    size_t i;
+    const json_t *s;
+    int64_t prev_end = INT64_MIN;
+    json_array_foreach(sess, i, s)
+    {
+        int64_t start, end, min_offset, rev;
+        const char *tp = json_string_value(json_array_get(s, 6));
+        if (get_int(s, 0, &start) || get_int(s, 1, &end) || get_int(s, 2, &min_offset) ||
+            get_int(s, 4, &rev) || !json_is_boolean(json_array_get(s, 5)) || !tp ||
+            start >= end || start <= prev_end || rev < 0) {
+            return CM_E_INVAL;
+        }
+        struct proc_acc *acc = proc_acc_from_json(w->d, json_array_get(s, 3));
+        if (!acc) {
+            return CM_E_INVAL;
+        }
+        if (k->nsess == k->capsess) {
+            k->capsess = k->capsess ? k->capsess * 2 : 2;
+            k->sess = cm_xrealloc(k->sess, k->capsess * sizeof(*k->sess));
+        }
+        struct session *ns = &k->sess[k->nsess++];
+        *ns = (struct session){start, end, min_offset, acc, (unsigned)rev,
+                               json_is_true(json_array_get(s, 5)), ""};
+        snprintf(ns->tp, sizeof(ns->tp), "%s", tp);
+        prev_end = end;
+    }
+    return 0;
+}
+
+int proc_windows_restore(struct proc_windows *w, const char *name, const json_t *state)
+{
+    const char *sep = strchr(name, '\x1f');
+    const json_t *panes = json_object_get(state, "p"), *sess = json_object_get(state, "s");
+    const json_t *revs = json_object_get(state, "r"), *next = json_object_get(state, "n");
+    if (!sep || !json_is_array(panes) || !json_is_array(sess) || !json_is_array(revs) ||
+        !(json_is_null(next) || json_is_integer(next)) ||
+        (w->d->window == PROC_WIN_SESSION ? json_array_size(panes) : json_array_size(sess)) != 0) {
+        return CM_E_INVAL;
+    }
+    char *tenant = cm_xstrndup(name, (size_t)(sep - name));
+    struct kstate *k = proc_window_key(w, tenant, sep + 1, 0);
+    int rc = k ? CM_E_INVAL : 0; /* a key is restored once, into an empty state */
+    if (rc == 0) {
+        k = proc_window_key(w, tenant, sep + 1, 1);
+        k->next_start = json_is_null(next) ? NONE : json_integer_value(next);
+        rc = restore_panes(w, k, panes);
+        rc = rc ? rc : restore_sessions(w, k, sess);
+        size_t i;
+        const json_t *r;
+        json_array_foreach(revs, i, r)
+        {
+            int64_t start, nextrev;
+            if (rc || get_int(r, 0, &start) || get_int(r, 1, &nextrev) || nextrev < 0) {
+                rc = CM_E_INVAL;
+                break;
+            }
+            if (k->nrevs == k->caprevs) {
+                k->caprevs = k->caprevs ? k->caprevs * 2 : 4;
+                k->revs = cm_xrealloc(k->revs, k->caprevs * sizeof(*k->revs));
+            }
+            k->revs[k->nrevs++] = (struct rev){start, (unsigned)nextrev};
+        }
+        proc_window_schedule(w, k);
+    }
+    free(tenant);
+    return rc;
+}

@@ -1,0 +1,81 @@
+/* proc_window_int: the window state's structures, shared by proc_window.c (the logic) and
+ * proc_window_ckpt.c (its checkpoint form). Not for other files. */
+#ifndef PROC_WINDOW_INT_H
+#define PROC_WINDOW_INT_H
+
+#include "proc_window.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define NONE INT64_MIN
+
+struct pane {
+    int64_t start;
+    int64_t min_offset;
+    struct proc_acc *acc;
+    char tp[PROC_TRACEPARENT_MAX];
+};
+
+struct session {
+    int64_t start, end;
+    int64_t min_offset;
+    struct proc_acc *acc;
+    unsigned next_rev;
+    int pending; /* changed since last emitted */
+    char tp[PROC_TRACEPARENT_MAX];
+};
+
+struct rev {
+    int64_t start;
+    unsigned next;
+};
+
+struct kstate {
+    struct kstate *next_in_bucket;
+    char *tenant, *key; /* one allocation: tenant\0key\0 */
+    uint64_t hash, seq;
+    struct pane *panes;
+    size_t npanes, cappanes;
+    struct session *sess;
+    size_t nsess, capsess;
+    struct rev *revs;
+    size_t nrevs, caprevs;
+    int64_t next_start;
+    int64_t timer; /* time of the valid heap entry; INT64_MAX: none */
+    int refs;      /* heap entries pointing here */
+    int dead;      /* removed from the table */
+    int dirty;     /* changed since the last checkpoint (then on the changes list) */
+};
+
+struct timer {
+    int64_t time;
+    uint64_t seq;
+    struct kstate *k;
+};
+
+struct proc_windows {
+    const struct proc_def *d;
+    struct kstate **buckets;
+    size_t nbuckets, nkeys;
+    uint64_t seq;
+    struct timer *heap;
+    size_t nheap, capheap;
+    int keep_revs; /* revisions matter: allowed lateness or emit update */
+    int track;     /* changes are tracked for checkpoints */
+    int full;      /* the next checkpoint replaces the stored state whole */
+    struct kstate **changed; /* each holds a reference (refs) until the next checkpoint */
+    size_t nchanged, capchanged;
+};
+
+/* Marks k changed since the last checkpoint (when changes are tracked). */
+void proc_window_touch(struct proc_windows *w, struct kstate *k);
+/* Frees a key's state (not its table link). */
+void proc_window_free_key(struct kstate *k);
+/* The key of (tenant, key), created when create is set; NULL otherwise when absent. */
+struct kstate *proc_window_key(struct proc_windows *w, const char *tenant, const char *key,
+                               int create);
+/* Schedules k's next timer. */
+void proc_window_schedule(struct proc_windows *w, struct kstate *k);
+
+#endif

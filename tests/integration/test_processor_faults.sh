@@ -1,0 +1,243 @@
+#!/usr/bin/env bash
+# test_processor_faults.sh <build-dir>: the processor's results survive kill -9. The same keyed
+# pipeline (1 s tumbling count, sum and distinct, re-keyed through its repartition topic, state
+# checkpointed to Redis) runs over the same 60,000 events (300 s of event time) three times, each
+# on its own development broker and redis-server (with an append-only file, as the stack runs it):
+#   - reference: one processor, no faults;
+#   - single: one processor, out-of-orderness 100 s so windows fire before, between and after the
+#     faults; it is killed with -9 while it works and restarted (resuming from its checkpoints),
+#     then Redis is killed with -9 while it works and restarted from its append-only file;
+#   - pair: two processors in one group; one is killed with -9 while they work and the other takes
+#     over its partitions from their checkpoints; it comes back and a rebalance hands partitions
+#     back. Out-of-orderness 2 h here: while an instance is down the other's input runs ahead, and
+#     watermarks do not yet travel through the repartition topic (docs/pipelines.md).
+# Every run must give the reference's results: each (key, window) once with the same id and
+# values (a repeat only ever as an identical record), no event late; and the reference must hold
+# exactly the (key, window) pairs and the event count of the input.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${1:?usage: test_processor_faults.sh <build-dir>}
+. "$ROOT/scripts/stack-lib.sh"
+BIN=$ROOT/$BUILD/bin
+work=$(mktemp -d /tmp/proc-faults.XXXXXX)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    if [ "$fail" = 0 ]; then
+        rm -rf "$work"
+    else
+        say "logs and outputs kept in $work"
+    fi
+}
+fail=0
+trap cleanup EXIT
+say() { echo "processor faults: $*"; }
+
+PIPE=pf$$
+for ooo in 100s 2h; do # the result ids do not depend on it: one reference serves both
+    mkdir -p "$work/pipelines-$ooo"
+    cat >"$work/pipelines-$ooo/def.json" <<JSON
+{"name": "$PIPE", "source": {"topics": ["in"]}, "key": "data.k",
+ "window": {"type": "tumbling", "size": "1s"}, "out_of_orderness": "$ooo", "idle_timeout": "1h",
+ "aggregates": {"n": "count()", "s": "sum(data.v)", "d": "distinct(subject)"},
+ "sink": {"topic": "out"}}
+JSON
+done
+
+# 60,000 events over 300 s of event time, 50 keys, record key = subject; then one far-future
+# event per key (5 h later) moves the watermark past every window (its own never fire);
+# fetches of at most 16 KiB per partition keep the partitions' consumption interleaved (with
+# librdkafka's 1 MiB default, one partition's fetch alone spans 160 s of this input's event time).
+N=60000
+awk -v n=$N 'BEGIN {
+    for (i = 0; i < n; i++) {
+        t = 1767225600000 + i * 5; s = int(t / 1000); ms = t % 1000
+        printf "u%d\t{\"type\":\"t\",\"source\":\"/pf\",\"id\":\"e%d\",\"subject\":\"u%d\",\"time\":\"%s.%03dZ\",\"data\":{\"k\":\"k%d\",\"v\":%d}}\n",
+            i % 97, i, i % 97, strftime("%Y-%m-%dT%H:%M:%S", s, 1), ms, (i * 7919) % 50, i % 13
+    }
+    for (k = 0; k < 50; k++)
+        printf "z\t{\"type\":\"t\",\"source\":\"/pf\",\"id\":\"z%d\",\"subject\":\"z\",\"time\":\"2026-01-01T05:00:00Z\",\"data\":{\"k\":\"k%d\",\"v\":0}}\n", k, k
+}' >"$work/input.tsv"
+# expected (key, window) pairs and their counts, the far-future ones left out
+awk -F'\t' '$1 != "z" { match($2, /"time":"[^"]*"/); w = substr($2, RSTART + 8, 19);
+    match($2, /"k":"k[0-9]+"/); k = substr($2, RSTART + 5, RLENGTH - 6); c[k " " w]++ }
+    END { for (x in c) print x, c[x] }' "$work/input.tsv" | sort >"$work/expected"
+EXPECTED=$(wc -l <"$work/expected")
+[ "$EXPECTED" -gt 1000 ] || { say "FAIL: the test's input is wrong ($EXPECTED windows)"; exit 1; }
+
+start_broker() { # start_broker <name>: sets BROKERS_<name>
+    env DEVKAFKA_BOOTSTRAP_FILE="$work/$1.bootstrap" DEVKAFKA_PARTITIONS=8 \
+        DEVKAFKA_TOPICS="in,out,events.late,$PIPE.repartition" LOG_LEVEL=warn "$BIN/devkafka" \
+        >"$work/$1-kafka.log" 2>&1 </dev/null &
+    pids+=($!)
+    for _ in $(seq 1 100); do [ -s "$work/$1.bootstrap" ] && break; sleep 0.1; done
+    printf -v "BROKERS_$1" '%s' "$(cat "$work/$1.bootstrap")"
+}
+start_redis() { # start_redis <name> <port>: with an append-only file, as the local stack runs it
+    mkdir -p "$work/$1-redis"
+    redis-server --bind 127.0.0.1 --port "$2" --dir "$work/$1-redis" --save "" --appendonly yes \
+        --appendfsync always --daemonize no >>"$work/$1-redis.log" 2>&1 </dev/null &
+    REDIS_PID=$!
+    pids+=($REDIS_PID)
+    stack_wait_port "$2" 20
+}
+start_processor() { # start_processor <log> <brokers> <redis port> [ooo]: sets PROC_PID
+    PROCESSOR_PORT=0 BIND_ADDR=127.0.0.1 LOG_LEVEL=info KAFKA_BROKERS="$2" \
+        REDIS_URL="redis://127.0.0.1:$3/0" PROCESSOR_PIPELINES_DIR="$work/pipelines-${4:-100s}" \
+        PROCESSOR_CHECKPOINT=500ms KAFKA_FETCH_WAIT_MAX_MS=10 KAFKA_SESSION_TIMEOUT_MS=6000 \
+        KAFKA_HEARTBEAT_INTERVAL_MS=500 KAFKA_MAX_PARTITION_FETCH_BYTES=16384 \
+        "$BIN/processor" >>"$work/$1" 2>&1 </dev/null &
+    PROC_PID=$!
+    pids+=($PROC_PID)
+}
+produce() { # produce <brokers> <from line> <to line>
+    sed -n "$2,$3p" "$work/input.tsv" | kcat -P -b "$1" -t in -K $'\t' -z lz4 -X batch.size=16384 2>>"$work/kcat.log"
+}
+results() { # results <brokers> <file>: every record of `out`
+    kcat -C -b "$1" -t out -o beginning -e -q -f '%s\n' 2>>"$work/kcat.log" >"$2"
+}
+# Waits until every input event went through the first stage (its origin is on the repartition
+# topic), so the far-future events that close the windows come after all others.
+wait_prepared() { # wait_prepared <brokers> <seconds>
+    local deadline=$((SECONDS + $2)) got=0
+    while ((SECONDS < deadline)); do
+        got=$(kcat -C -b "$1" -t "$PIPE.repartition" -o beginning -e -q -f '%h\n' 2>>"$work/kcat.log" |
+            grep -o 'origin=[0-9:]*' | sort -u | wc -l)
+        [ "$got" -ge "$N" ] && return 0
+        sleep 1
+    done
+    say "only $got of $N events prepared after $2 s"
+    return 1
+}
+wait_results() { # wait_results <brokers> <file> <seconds>: until every window has a result
+    local deadline=$((SECONDS + $3)) got=0
+    while ((SECONDS < deadline)); do
+        results "$1" "$2"
+        got=$(grep -o '"id":"[^"]*"' "$2" | sort -u | wc -l)
+        [ "$got" -ge "$EXPECTED" ] && return 0
+        sleep 1
+    done
+    say "only $got of $EXPECTED results after $3 s"
+    return 1
+}
+
+# --- reference
+start_broker A
+rport_a=$(stack_free_port)
+start_redis A "$rport_a"
+start_processor ref.log "$BROKERS_A" "$rport_a"
+ref_pid=$PROC_PID
+produce "$BROKERS_A" 1 $N
+wait_prepared "$BROKERS_A" 120 || fail=1
+produce "$BROKERS_A" $((N + 1)) $((N + 50))
+wait_results "$BROKERS_A" "$work/ref.out" 180 || fail=1
+kill -TERM $ref_pid; wait $ref_pid
+[ $? = 0 ] || { say "FAIL: the reference processor did not exit 0"; fail=1; }
+sort -u "$work/ref.out" >"$work/ref.sorted"
+grep -o '"data":{"pipeline":"[^"]*","key":"[^"]*","window_start":"[^"]*"' "$work/ref.sorted" |
+    sed -E 's/.*"key":"([^"]*)","window_start":"([^.]*)\..*/\1 \2/' | sort >"$work/ref.windows"
+awk '{ print $1, $2 }' "$work/expected" | cmp -s - "$work/ref.windows" ||
+    { say "FAIL: the reference results are not one per (key, window) of the input"; fail=1; }
+total=$(grep -o '"n":[0-9]*' "$work/ref.sorted" | cut -d: -f2 | awk '{ s += $1 } END { print s }')
+[ "$total" = "$N" ] || { say "FAIL: the reference counted $total events, not $N"; fail=1; }
+
+compare() { # compare <name> <brokers>: the run's results equal the reference's
+    local out=$work/$1.out
+    sort -u "$out" >"$work/$1.sorted"
+    local ids
+    ids=$(grep -o '"id":"[^"]*"' "$work/$1.sorted" | sort -u | wc -l)
+    [ "$ids" = "$(wc -l <"$work/$1.sorted")" ] ||
+        { say "FAIL: $1: an id appears with different values"; fail=1; }
+    if ! cmp -s "$work/ref.sorted" "$work/$1.sorted"; then
+        say "FAIL: $1: results differ from the fault-free run:"
+        diff "$work/ref.sorted" "$work/$1.sorted" | head -4 | cut -c1-300
+        fail=1
+    fi
+    local late
+    late=$(kcat -C -b "$2" -t events.late -o beginning -e -q 2>/dev/null | wc -l)
+    [ "$late" = 0 ] || { say "FAIL: $1: $late late events"; fail=1; }
+    say "$1: $(wc -l <"$out") records, $ids distinct results, $late late"
+}
+wait_assigned() { # wait_assigned <log>...
+    for _ in $(seq 1 300); do
+        local all=1 f
+        for f in "$@"; do grep -q '"event":"kafka_assigned"' "$work/$f" || all=0; done
+        [ $all = 1 ] && return 0
+        sleep 0.1
+    done
+}
+
+# --- one instance, windows firing throughout: kill -9 under load, then Redis kill -9 under load
+start_broker B
+rport_b=$(stack_free_port)
+start_redis B "$rport_b"
+redis_b=$REDIS_PID
+start_processor b1.log "$BROKERS_B" "$rport_b"
+b1=$PROC_PID
+wait_assigned b1.log
+produce "$BROKERS_B" 1 20000
+sleep 2
+produce "$BROKERS_B" 20001 36000 &
+producer=$!
+sleep 1
+kill -KILL $b1
+results "$BROKERS_B" "$work/b-before.out"
+say "killed the processor (-9) under load, $(wc -l <"$work/b-before.out") results so far"
+wait $producer
+start_processor b2.log "$BROKERS_B" "$rport_b"
+wait_assigned b2.log
+produce "$BROKERS_B" 36001 48000 &
+producer=$!
+sleep 1
+kill -KILL $redis_b
+wait $redis_b 2>/dev/null
+say "killed redis (-9) under load, restarting it from its append-only file"
+start_redis B "$rport_b"
+wait $producer
+produce "$BROKERS_B" 48001 $N
+wait_prepared "$BROKERS_B" 180 || fail=1
+produce "$BROKERS_B" $((N + 1)) $((N + 50))
+wait_results "$BROKERS_B" "$work/single.out" 240 || fail=1
+grep -q '"event":"checkpoint_loaded"' "$work/b2.log" ||
+    { say "FAIL: the restarted processor did not resume from a checkpoint"; fail=1; }
+compare single "$BROKERS_B"
+
+# --- two instances sharing the partitions: one killed under load, the other takes over its
+# partitions from their checkpoints; it comes back and a rebalance hands partitions back
+start_broker C
+rport_c=$(stack_free_port)
+start_redis C "$rport_c"
+start_processor c1.log "$BROKERS_C" "$rport_c" 2h
+c1=$PROC_PID
+start_processor c2.log "$BROKERS_C" "$rport_c" 2h
+wait_assigned c1.log c2.log
+produce "$BROKERS_C" 1 20000
+sleep 2
+produce "$BROKERS_C" 20001 40000 &
+producer=$!
+sleep 1
+kill -KILL $c1
+say "killed processor 1 of 2 (-9) under load"
+wait $producer
+for _ in $(seq 1 200); do # processor 2 takes over after the session timeout
+    [ "$(grep -c '"event":"checkpoint_loaded"' "$work/c2.log")" -gt 0 ] && break
+    sleep 0.1
+done
+produce "$BROKERS_C" 40001 50000
+start_processor c1b.log "$BROKERS_C" "$rport_c" 2h
+wait_assigned c1b.log
+produce "$BROKERS_C" 50001 $N
+wait_prepared "$BROKERS_C" 180 || fail=1
+produce "$BROKERS_C" $((N + 1)) $((N + 50))
+wait_results "$BROKERS_C" "$work/pair.out" 240 || fail=1
+grep -q '"event":"checkpoint_loaded"' "$work/c2.log" ||
+    { say "FAIL: the surviving processor did not take over from checkpoints"; fail=1; }
+compare pair "$BROKERS_C"
+if [ $fail != 0 ]; then
+    for f in ref.log b1.log b2.log c1.log c2.log c1b.log; do
+        echo "---- $f"; grep -v '"level":"info"' "$work/$f" | tail -n 15
+    done
+fi
+[ $fail = 0 ] && say "ok"
+exit $fail
