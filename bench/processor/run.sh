@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# bench/processor: throughput of a keyed pipeline (count and sum over 100,000 keys in 10 s
+# tumbling windows, re-keyed through its repartition topic, Redis checkpoints every second) over
+# 300,000 events already on the development broker, next to kcat consuming the same topic in the
+# same run (the reference: reading the records without doing anything with them); and the same
+# pipeline with hopping(1h, 1m) windows, whose cost per event should stay near tumbling's (panes).
+# Each figure is the median of RUNS runs (fresh consumer group each). The processor's rate counts
+# input events; each goes through both stages (input → repartition → windows).
+# Usage: run.sh <build-dir> [runs]
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+BUILD=${1:-build}
+RUNS=${2:-3}
+N=300000
+. scripts/stack-lib.sh
+export STACK_DIR
+STACK_DIR=$(mktemp -d /tmp/eventstack-bench.XXXXXX)
+export BUILD_DIR=$ROOT/$BUILD DEVKAFKA_PARTITIONS=16
+STACK_SERVICES=()
+cleanup() {
+    stack_stop_all >/dev/null 2>&1
+    rm -rf "$STACK_DIR"
+}
+trap cleanup EXIT
+stack_init
+REDIS_PORT=$(stack_free_port)
+stack_start_kafka || exit 1
+stack_start_redis || exit 1
+export KAFKA_FETCH_WAIT_MAX_MS=10 KAFKA_SESSION_TIMEOUT_MS=6000 KAFKA_HEARTBEAT_INTERVAL_MS=500
+export BIND_ADDR=127.0.0.1 LOG_LEVEL=warn
+
+awk -v n=$N 'BEGIN { srand(7);
+    for (i = 0; i < n; i++) {
+        t = 1767225600000 + i; s = int(t / 1000); ms = t % 1000
+        printf "u%d\t{\"specversion\":\"1.0\",\"type\":\"payment.created\",\"source\":\"/bench\",\"id\":\"b%d\",\"time\":\"2026-01-01T00:%02d:%02d.%03dZ\",\"subject\":\"u%d\",\"data\":{\"merchant\":\"m%d\",\"amount\":%d}}\n",
+            i % 1000, i, int((s - 1767225600) / 60), (s - 1767225600) % 60, ms, i % 1000, int(rand() * 100000), i % 500
+    } }' >"$STACK_DIR/events.tsv"
+kcat -P -b "$KAFKA_BROKERS" -t events -K $'\t' -z lz4 -X batch.size=65536 <"$STACK_DIR/events.tsv" ||
+    exit 1
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+now_ms() { date +%s%3N; }
+
+kcat_rate() { # events/s of kcat reading every partition of the topic from the beginning
+    local t0 t1
+    t0=$(now_ms)
+    kcat -C -b "$KAFKA_BROKERS" -t events -o beginning -e -q 2>/dev/null | head -n $N >/dev/null
+    t1=$(now_ms)
+    echo $((N * 1000 / (t1 - t0)))
+}
+
+# processor_rate <window JSON> <run>: events/s from its first windowed event to its last (start-up
+# and the consumer group's join left out)
+processor_rate() {
+    local name=bench$2$RANDOM port dir=$STACK_DIR/p$2 t0 t1 got=0 start=0 first=0
+    mkdir -p "$dir"
+    cat >"$dir/def.json" <<JSON
+{"name": "$name", "key": "data.merchant", "window": $1, "out_of_orderness": "5s",
+ "aggregates": {"n": "count()", "total": "sum(data.amount)"}, "sink": {"topic": "derived"}}
+JSON
+    port=$(stack_free_port)
+    start=$(now_ms)
+    PROCESSOR_PORT=$port PROCESSOR_GROUP="g-$name" PROCESSOR_PIPELINES_DIR="$dir" \
+        KAFKA_BROKERS="$KAFKA_BROKERS" REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" \
+        "$BUILD_DIR/bin/processor" >"$dir/log" 2>&1 </dev/null &
+    local pid=$!
+    while [ "$got" -lt $N ]; do
+        got=$(curl -s "http://127.0.0.1:$port/metrics" |
+            awk -v p="$name" '$1 ~ "processor_records_total\\{pipeline=\"" p "\",outcome=\"(windowed|late)\"" { s += $2 } END { print s + 0 }')
+        if [ "$got" -gt 0 ] && [ "$first" = 0 ]; then
+            first=$got
+            t0=$(now_ms)
+        fi
+        [ $(($(now_ms) - start)) -gt 300000 ] && { echo "processor did not finish" >&2; break; }
+        sleep 0.02
+    done
+    t1=$(now_ms)
+    kill -TERM $pid
+    wait $pid
+    echo $(((N - first) * 1000 / (t1 - t0 + 1)))
+}
+
+for r in $(seq 1 "$RUNS"); do
+    kcat_rate >>"$STACK_DIR/kcat"
+    processor_rate '{"type": "tumbling", "size": "10s"}' "t$r" >>"$STACK_DIR/tumbling"
+    processor_rate '{"type": "hopping", "size": "1h", "slide": "1m"}' "h$r" >>"$STACK_DIR/hopping"
+done
+k=$(median <"$STACK_DIR/kcat")
+t=$(median <"$STACK_DIR/tumbling")
+h=$(median <"$STACK_DIR/hopping")
+echo "BENCH processor_tumbling_count_sum_100k_keys $t events/s"
+echo "BENCH kcat_consume_same_topic $k events/s"
+echo "BENCH processor_share_of_kcat $((t * 100 / k)) %"
+echo "BENCH processor_hopping_1h_1m $h events/s"
+echo "BENCH hopping_cost_vs_tumbling $(awk -v t="$t" -v h="$h" 'BEGIN { printf "%.2f", t / h }') x"
+echo "(runs: kcat $(tr '\n' ' ' <"$STACK_DIR/kcat")| tumbling $(tr '\n' ' ' <"$STACK_DIR/tumbling")| hopping $(tr '\n' ' ' <"$STACK_DIR/hopping"))"
