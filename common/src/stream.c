@@ -97,7 +97,7 @@ static void on_assign(const struct cm_kafka_partition *cparts, size_t n, void *u
     if (nasked > 0) {
         cm_kafka_consumer_committed(s->consumer, asked, nasked, 5000);
     }
-    for (size_t i = 0, k = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         if (find_part(s, parts[i].topic, parts[i].partition)) {
             continue;
         }
@@ -106,8 +106,11 @@ static void on_assign(const struct cm_kafka_partition *cparts, size_t n, void *u
             s->parts = cm_xrealloc(s->parts, s->capparts * sizeof(*s->parts));
         }
         int64_t start = parts[i].offset;
-        if (start < 0 && k < nasked) {
-            start = asked[k++].offset;
+        for (size_t k = 0; start < 0 && k < nasked; k++) {
+            if (asked[k].partition == parts[i].partition &&
+                strcmp(asked[k].topic, parts[i].topic) == 0) {
+                start = asked[k].offset;
+            }
         }
         s->parts[s->nparts++] = (struct part){cm_xstrdup(parts[i].topic), parts[i].partition,
                                               start >= 0 ? start : -1, -1, -1};
