@@ -53,10 +53,9 @@ static void collect_defaults(json_t *out, const json_t *t, const char *ns, int d
     } else if (strcmp(kind, "map") == 0) {
         collect_defaults(out, json_object_get(t, "values"), ns, depth + 1);
     } else if ((strcmp(kind, "record") == 0 || strcmp(kind, "error") == 0) && name) {
-        char *full = strchr(name, '.') ? cm_xstrdup(name)
-                     : (own ? *own : (ns && *ns))
-                         ? cm_xasprintf("%s.%s", own ? own : ns, name)
-                         : cm_xstrdup(name);
+        char *full = strchr(name, '.')            ? cm_xstrdup(name)
+                     : (own ? *own : (ns && *ns)) ? cm_xasprintf("%s.%s", own ? own : ns, name)
+                                                  : cm_xstrdup(name);
         char *inner = cm_xstrdup(full);
         char *dot = strrchr(inner, '.');
         if (dot) {
@@ -154,8 +153,8 @@ static int inline_refs(json_t **node, const char *ns, const json_t *named, json_
     const char *own_ns = json_string_value(json_object_get(*node, "namespace"));
     char *inner_ns = cm_xstrdup(ns ? ns : "");
     if (type && name &&
-        (strcmp(type, "record") == 0 || strcmp(type, "error") == 0 ||
-         strcmp(type, "enum") == 0 || strcmp(type, "fixed") == 0)) {
+        (strcmp(type, "record") == 0 || strcmp(type, "error") == 0 || strcmp(type, "enum") == 0 ||
+         strcmp(type, "fixed") == 0)) {
         char *full = full_name(name, own_ns ? own_ns : ns);
         json_object_set_new(defined, full, json_true());
         free(inner_ns);
@@ -438,9 +437,11 @@ static void walk_value(struct walk *w, avro_schema_t t, const json_t *v, avro_va
         unsigned char *bytes = NULL;
         long n = json_is_string(v) ? latin1_bytes(v, &bytes) : -1;
         if (n < 0) {
-            cm_verrors_add(&w->e, "must be a string of code points 0 to 255 (Avro's JSON form of bytes)");
+            cm_verrors_add(&w->e,
+                           "must be a string of code points 0 to 255 (Avro's JSON form of bytes)");
         } else if (avro_typeof(t) == AVRO_FIXED && n != avro_schema_fixed_size(t)) {
-            cm_verrors_add(&w->e, "must be exactly %lld bytes", (long long)avro_schema_fixed_size(t));
+            cm_verrors_add(&w->e, "must be exactly %lld bytes",
+                           (long long)avro_schema_fixed_size(t));
         } else if (out && avro_typeof(t) == AVRO_FIXED) {
             avro_value_set_fixed(out, bytes, (size_t)n);
         } else if (out) {

@@ -116,9 +116,9 @@ int cm_parse_duration_ms(const char *s, int64_t *out)
 int cm_parse_size(const char *s, int64_t *out)
 {
     static const struct unit units[] = {
-        {"B", 1},           {"KiB", 1024},   {"MiB", 1048576}, {"GiB", 1073741824},
-        {"KB", 1000},       {"MB", 1000000}, {"GB", 1000000000}, {"k", 1024},
-        {"K", 1024},        {"M", 1048576},  {"G", 1073741824}};
+        {"B", 1},     {"KiB", 1024},   {"MiB", 1048576},   {"GiB", 1073741824},
+        {"KB", 1000}, {"MB", 1000000}, {"GB", 1000000000}, {"k", 1024},
+        {"K", 1024},  {"M", 1048576},  {"G", 1073741824}};
     return parse_with_units(s, units, sizeof(units) / sizeof(units[0]), out);
 }
 
@@ -190,7 +190,8 @@ static int in_table(const struct cm_config_entry *table, size_t n, const char *n
             return 1;
         }
         if (table[i].secret && strlen(table[i].name) + 5 == len &&
-            strncmp(table[i].name, name, len - 5) == 0 && strncmp(name + len - 5, "_FILE", 5) == 0) {
+            strncmp(table[i].name, name, len - 5) == 0 &&
+            strncmp(name + len - 5, "_FILE", 5) == 0) {
             return 1;
         }
     }
@@ -313,8 +314,8 @@ struct cm_config *cm_config_load(const struct cm_config_entry *table, size_t n, 
             }
             size_t len = (size_t)(eq - *envp);
             if (!in_table(table, n, *envp, len)) {
-                fail(err, errlen, "%.*s: unknown variable for this service (see --help)",
-                     (int)len, *envp);
+                fail(err, errlen, "%.*s: unknown variable for this service (see --help)", (int)len,
+                     *envp);
                 cm_config_free(cfg);
                 return NULL;
             }
@@ -412,8 +413,10 @@ struct cm_config *cm_config_load_or_exit(const char *svc, const struct cm_config
             cm_config_print_help(stdout, svc, table, n);
             exit(0);
         }
-        CM_LOG_ERROR("config_invalid", "unknown argument '%s': %s is configured by environment "
-                     "variables (see --help)", argv[i], svc);
+        CM_LOG_ERROR("config_invalid",
+                     "unknown argument '%s': %s is configured by environment "
+                     "variables (see --help)",
+                     argv[i], svc);
         exit(CM_CONFIG_EXIT_BAD);
     }
     char err[512];

@@ -20,7 +20,7 @@ static const struct {
     const char *name;
     int string_only;
 } known_attrs[] = {
-    {"specversion", 1}, {"id", 1},          {"source", 1},     {"type", 1},
+    {"specversion", 1}, {"id", 1},          {"source", 1},          {"type", 1},
     {"subject", 1},     {"time", 1},        {"datacontenttype", 1}, {"dataschema", 1},
     {"data", 0},        {"data_base64", 1},
 };
@@ -331,14 +331,16 @@ static const struct cm_jscan_span **known_attr(struct attrs *a, const struct cm_
     case 2:
         return span_is(k, "id") ? &a->id : NULL;
     case 4:
-        return span_is(k, "type") ? &a->type : span_is(k, "time") ? &a->time
-                                              : span_is(k, "data") ? &a->data : NULL;
+        return span_is(k, "type")   ? &a->type
+               : span_is(k, "time") ? &a->time
+               : span_is(k, "data") ? &a->data
+                                    : NULL;
     case 6:
         return span_is(k, "source") ? &a->source : NULL;
     case 7:
         return span_is(k, "subject") ? &a->subject : NULL;
     case 11:
-        return span_is(k, "specversion") ? &a->specversion
+        return span_is(k, "specversion")   ? &a->specversion
                : span_is(k, "data_base64") ? &a->data_base64
                                            : NULL;
     default:
@@ -369,8 +371,8 @@ static int read_attrs(const struct cm_jscan_member *m, size_t n, struct attrs *a
             }
             continue;
         }
-        if (!ext_name_span_ok(k) || !(v->type == 's' || v->type == 'n' || v->type == 't' ||
-                                      v->type == 'f')) {
+        if (!ext_name_span_ok(k) ||
+            !(v->type == 's' || v->type == 'n' || v->type == 't' || v->type == 'f')) {
             return -1;
         }
         if (span_is(k, "traceparent")) {
@@ -429,8 +431,7 @@ static void put_str(struct out *o, const char *s)
 }
 
 /* ,"name":"value" (the comma unless first) with value written as it is. */
-static void put_member(struct out *o, int *first, const char *name, const char *value,
-                       size_t vlen)
+static void put_member(struct out *o, int *first, const char *name, const char *value, size_t vlen)
 {
     if (!*first) {
         *o->p++ = ',';

@@ -26,8 +26,8 @@ void cm_event_refresh(struct cm_event *out)
     out->traceparent = str_attr(ev, "traceparent");
 }
 
-int cm_event_from_text(const char *text, size_t len, int64_t fallback_ms,
-                       enum cm_event_check check, struct cm_event *out, const char **why)
+int cm_event_from_text(const char *text, size_t len, int64_t fallback_ms, enum cm_event_check check,
+                       struct cm_event *out, const char **why)
 {
     memset(out, 0, sizeof(*out));
     json_t *ev = text ? json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL) : NULL;

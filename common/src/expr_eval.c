@@ -97,7 +97,8 @@ static struct val val_typed_i(enum val_type t, int64_t i)
 }
 
 /* An error message built at evaluation time, kept in the arena. */
-static struct val errorf(struct arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static struct val errorf(struct arena *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static struct val errorf(struct arena *a, const char *fmt, ...)
 {
@@ -111,7 +112,7 @@ static struct val errorf(struct arena *a, const char *fmt, ...)
 
 const char *val_type_name(enum val_type t)
 {
-    static const char *names[] = {"error", "null",   "bool", "int",       "double",
+    static const char *names[] = {"error",  "null", "bool", "int",       "double",
                                   "string", "list", "map",  "timestamp", "duration"};
     return names[t];
 }
@@ -341,20 +342,20 @@ static struct val concat(struct arena *a, struct val l, struct val r)
 
 static struct val arith(struct arena *a, int op, struct val l, struct val r)
 {
-    static const char *names[] = {[OP_ADD] = "+", [OP_SUB] = "-", [OP_MUL] = "*", [OP_DIV] = "/",
-                                  [OP_MOD] = "%"};
+    static const char *names[] = {
+        [OP_ADD] = "+", [OP_SUB] = "-", [OP_MUL] = "*", [OP_DIV] = "/", [OP_MOD] = "%"};
     int64_t out;
     if (l.t == V_INT && r.t == V_INT) {
         switch (op) {
         case OP_ADD:
             return __builtin_add_overflow(l.u.i, r.u.i, &out) ? val_error("integer overflow")
-                                                               : val_int(out);
+                                                              : val_int(out);
         case OP_SUB:
             return __builtin_sub_overflow(l.u.i, r.u.i, &out) ? val_error("integer overflow")
-                                                               : val_int(out);
+                                                              : val_int(out);
         case OP_MUL:
             return __builtin_mul_overflow(l.u.i, r.u.i, &out) ? val_error("integer overflow")
-                                                               : val_int(out);
+                                                              : val_int(out);
         case OP_DIV:
         case OP_MOD:
             if (r.u.i == 0) {
@@ -378,7 +379,8 @@ static struct val arith(struct arena *a, int op, struct val l, struct val r)
             return val_double(l.u.d / r.u.d);
         }
     }
-    if (op == OP_ADD && ((l.t == V_STRING && r.t == V_STRING) || (l.t == V_LIST && r.t == V_LIST))) {
+    if (op == OP_ADD &&
+        ((l.t == V_STRING && r.t == V_STRING) || (l.t == V_LIST && r.t == V_LIST))) {
         return concat(a, l, r);
     }
     /* timestamps and durations */
@@ -454,8 +456,8 @@ static struct val binop(struct arena *a, int op, struct val l, struct val r)
 static struct val field_of(struct arena *a, struct val m, const char *name, size_t nlen)
 {
     if (m.t != V_MAP) {
-        return errorf(a, "type %s has no field '%.*s'", val_type_name(m.t), (int)(nlen > 64 ? 64 : nlen),
-                      name);
+        return errorf(a, "type %s has no field '%.*s'", val_type_name(m.t),
+                      (int)(nlen > 64 ? 64 : nlen), name);
     }
     const json_t *v = memchr(name, '\0', nlen) ? NULL : json_object_get(m.u.j, name);
     if (!v) {

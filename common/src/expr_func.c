@@ -107,7 +107,7 @@ int expr_parse_duration(const char *s, size_t n, int64_t *ns)
     static const struct {
         const char *unit;
         int64_t ns;
-    } units[] = {{"ns", 1},         {"us", 1000},          {"\xC2\xB5s", 1000}, {"ms", 1000000},
+    } units[] = {{"ns", 1},         {"us", 1000},         {"\xC2\xB5s", 1000},   {"ms", 1000000},
                  {"s", 1000000000}, {"m", 60000000000LL}, {"h", 3600000000000LL}};
     const char *p = s, *end = s + n;
     int neg = 0;
@@ -270,8 +270,8 @@ static struct val fn_size(struct arena *a, struct val v)
 
 static struct val fn_string_test(struct arena *a, int op, struct val s, struct val t)
 {
-    static const char *names[] = {[F_STARTS_WITH] = "startsWith", [F_ENDS_WITH] = "endsWith",
-                                  [F_CONTAINS] = "contains"};
+    static const char *names[] = {
+        [F_STARTS_WITH] = "startsWith", [F_ENDS_WITH] = "endsWith", [F_CONTAINS] = "contains"};
     if (s.t != V_STRING || t.t != V_STRING) {
         return err_type(a, names[op], s.t != V_STRING ? s : t);
     }

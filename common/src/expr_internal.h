@@ -40,23 +40,36 @@ struct val {
 };
 
 enum node_kind {
-    N_CONST,   /* value in cval */
-    N_IDENT,   /* root field `name` */
-    N_FIELD,   /* kids[0].name */
-    N_INDEX,   /* kids[0][kids[1]] */
-    N_HAS,     /* has(kids[0].name): kids[0] is the operand */
+    N_CONST, /* value in cval */
+    N_IDENT, /* root field `name` */
+    N_FIELD, /* kids[0].name */
+    N_INDEX, /* kids[0][kids[1]] */
+    N_HAS,   /* has(kids[0].name): kids[0] is the operand */
     N_NOT,
     N_NEG,
     N_AND,
     N_OR,
-    N_COND,    /* kids[0] ? kids[1] : kids[2] */
-    N_BINOP,   /* op, kids[0], kids[1] */
-    N_LIST,    /* [kids...] */
-    N_MAP,     /* {kids[0]: kids[1], ...} */
-    N_CALL     /* fn(kids...) ; receiver calls put the receiver first */
+    N_COND,  /* kids[0] ? kids[1] : kids[2] */
+    N_BINOP, /* op, kids[0], kids[1] */
+    N_LIST,  /* [kids...] */
+    N_MAP,   /* {kids[0]: kids[1], ...} */
+    N_CALL   /* fn(kids...) ; receiver calls put the receiver first */
 };
 
-enum binop { OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_MOD, OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE, OP_IN };
+enum binop {
+    OP_ADD,
+    OP_SUB,
+    OP_MUL,
+    OP_DIV,
+    OP_MOD,
+    OP_EQ,
+    OP_NE,
+    OP_LT,
+    OP_LE,
+    OP_GT,
+    OP_GE,
+    OP_IN
+};
 
 enum func_id {
     F_SIZE,
@@ -76,8 +89,8 @@ enum func_id {
 
 struct node {
     enum node_kind kind;
-    int op;           /* binop or func_id */
-    char *name;       /* identifier or field name (owned) */
+    int op;     /* binop or func_id */
+    char *name; /* identifier or field name (owned) */
     size_t name_len;
     struct node **kids;
     size_t nkids;

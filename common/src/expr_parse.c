@@ -150,20 +150,52 @@ static void lex_string(struct parser *p, int raw)
             uint32_t cp = 0;
             int digits = 0;
             switch (e) {
-            case 'a': buf[n++] = '\a'; advance_char(p); continue;
-            case 'b': buf[n++] = '\b'; advance_char(p); continue;
-            case 'f': buf[n++] = '\f'; advance_char(p); continue;
-            case 'n': buf[n++] = '\n'; advance_char(p); continue;
-            case 'r': buf[n++] = '\r'; advance_char(p); continue;
-            case 't': buf[n++] = '\t'; advance_char(p); continue;
-            case 'v': buf[n++] = '\v'; advance_char(p); continue;
-            case '\\': case '\'': case '"': case '`': case '?':
+            case 'a':
+                buf[n++] = '\a';
+                advance_char(p);
+                continue;
+            case 'b':
+                buf[n++] = '\b';
+                advance_char(p);
+                continue;
+            case 'f':
+                buf[n++] = '\f';
+                advance_char(p);
+                continue;
+            case 'n':
+                buf[n++] = '\n';
+                advance_char(p);
+                continue;
+            case 'r':
+                buf[n++] = '\r';
+                advance_char(p);
+                continue;
+            case 't':
+                buf[n++] = '\t';
+                advance_char(p);
+                continue;
+            case 'v':
+                buf[n++] = '\v';
+                advance_char(p);
+                continue;
+            case '\\':
+            case '\'':
+            case '"':
+            case '`':
+            case '?':
                 buf[n++] = e;
                 advance_char(p);
                 continue;
-            case 'x': case 'X': digits = 2; break;
-            case 'u': digits = 4; break;
-            case 'U': digits = 8; break;
+            case 'x':
+            case 'X':
+                digits = 2;
+                break;
+            case 'u':
+                digits = 4;
+                break;
+            case 'U':
+                digits = 8;
+                break;
             default:
                 if (e >= '0' && e <= '3') {
                     for (int i = 0; i < 3; i++) {
@@ -371,12 +403,12 @@ static void next(struct parser *p)
     static const struct {
         const char *text;
         enum tok tok;
-    } ops[] = {{"<=", T_LE}, {">=", T_GE}, {"==", T_EQ}, {"!=", T_NE}, {"&&", T_AND},
-               {"||", T_OR}, {"(", T_LPAREN}, {")", T_RPAREN}, {"[", T_LBRACKET},
-               {"]", T_RBRACKET}, {"{", T_LBRACE}, {"}", T_RBRACE}, {".", T_DOT},
-               {",", T_COMMA}, {":", T_COLON}, {"?", T_QUESTION}, {"!", T_NOT},
-               {"-", T_MINUS}, {"+", T_PLUS}, {"*", T_STAR}, {"/", T_SLASH},
-               {"%", T_PERCENT}, {"<", T_LT}, {">", T_GT}};
+    } ops[] = {{"<=", T_LE},      {">=", T_GE},      {"==", T_EQ},    {"!=", T_NE},
+               {"&&", T_AND},     {"||", T_OR},      {"(", T_LPAREN}, {")", T_RPAREN},
+               {"[", T_LBRACKET}, {"]", T_RBRACKET}, {"{", T_LBRACE}, {"}", T_RBRACE},
+               {".", T_DOT},      {",", T_COMMA},    {":", T_COLON},  {"?", T_QUESTION},
+               {"!", T_NOT},      {"-", T_MINUS},    {"+", T_PLUS},   {"*", T_STAR},
+               {"/", T_SLASH},    {"%", T_PERCENT},  {"<", T_LT},     {">", T_GT}};
     for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
         size_t len = strlen(ops[i].text);
         if (strncmp(p->src + p->pos, ops[i].text, len) == 0) {
@@ -503,10 +535,9 @@ static int expect(struct parser *p, enum tok t, const char *what)
     return 1;
 }
 
-static const char *reserved[] = {"as",      "break",  "const",     "continue", "else",
-                                 "for",     "function", "if",      "import",   "let",
-                                 "loop",    "package", "namespace", "return",  "var",
-                                 "void",    "while"};
+static const char *reserved[] = {"as",        "break",  "const",  "continue", "else", "for",
+                                 "function",  "if",     "import", "let",      "loop", "package",
+                                 "namespace", "return", "var",    "void",     "while"};
 
 static int is_reserved(const char *s, size_t n)
 {
@@ -524,13 +555,13 @@ static const struct {
     int global_args;   /* args when called as f(...), -1 = not allowed */
     int receiver_args; /* args after the receiver for x.f(...), -1 = not allowed */
 } functions[] = {
-    {"size", F_SIZE, 1, 0},         {"startsWith", F_STARTS_WITH, -1, 1},
+    {"size", F_SIZE, 1, 0},           {"startsWith", F_STARTS_WITH, -1, 1},
     {"endsWith", F_ENDS_WITH, -1, 1}, {"contains", F_CONTAINS, -1, 1},
-    {"matches", F_MATCHES, 2, 1},   {"lower", F_LOWER, 1, 0},
-    {"upper", F_UPPER, 1, 0},       {"lowerAscii", F_LOWER, -1, 0},
-    {"upperAscii", F_UPPER, -1, 0}, {"int", F_INT, 1, -1},
-    {"double", F_DOUBLE, 1, -1},    {"string", F_STRING, 1, -1},
-    {"bool", F_BOOL, 1, -1},        {"timestamp", F_TIMESTAMP, 1, -1},
+    {"matches", F_MATCHES, 2, 1},     {"lower", F_LOWER, 1, 0},
+    {"upper", F_UPPER, 1, 0},         {"lowerAscii", F_LOWER, -1, 0},
+    {"upperAscii", F_UPPER, -1, 0},   {"int", F_INT, 1, -1},
+    {"double", F_DOUBLE, 1, -1},      {"string", F_STRING, 1, -1},
+    {"bool", F_BOOL, 1, -1},          {"timestamp", F_TIMESTAMP, 1, -1},
     {"duration", F_DURATION, 1, -1},
 };
 
@@ -873,14 +904,22 @@ static struct node *parse_addition(struct parser *p)
 static int relop(enum tok t)
 {
     switch (t) {
-    case T_LT: return OP_LT;
-    case T_LE: return OP_LE;
-    case T_GT: return OP_GT;
-    case T_GE: return OP_GE;
-    case T_EQ: return OP_EQ;
-    case T_NE: return OP_NE;
-    case T_IN: return OP_IN;
-    default: return -1;
+    case T_LT:
+        return OP_LT;
+    case T_LE:
+        return OP_LE;
+    case T_GT:
+        return OP_GT;
+    case T_GE:
+        return OP_GE;
+    case T_EQ:
+        return OP_EQ;
+    case T_NE:
+        return OP_NE;
+    case T_IN:
+        return OP_IN;
+    default:
+        return -1;
     }
 }
 

@@ -41,7 +41,7 @@ struct route {
 
 struct check {
     char *name;
-    cm_http_check fn;    /* NULL for a detail */
+    cm_http_check fn;      /* NULL for a detail */
     cm_http_detail detail; /* NULL for a check */
     void *ud;
 };
@@ -505,7 +505,8 @@ static enum MHD_Result queue_ready(struct cm_http_req *req)
 static void run_handler(struct cm_http_req *req)
 {
     if (req->too_big) {
-        cm_http_respond_error(req, 413, 0, "request body exceeds %zu bytes", req->srv->opt.max_body);
+        cm_http_respond_error(req, 413, 0, "request body exceeds %zu bytes",
+                              req->srv->opt.max_body);
     } else if (req->builtin) {
         req->builtin(req, req->srv);
     } else if (req->route) {
@@ -635,7 +636,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     atomic_fetch_sub(&srv->inflight, 1);
 }
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -671,11 +673,10 @@ int cm_http_start(struct cm_http_server *srv)
                      MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG;
     srv->daemon = MHD_start_daemon(
         flags, (uint16_t)srv->opt.port, NULL, NULL, on_access, srv, MHD_OPTION_EXTERNAL_LOGGER,
-        on_mhd_log, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)srv->opt.threads, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)CONNECTION_MEMORY, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)srv->opt.timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_END);
+        on_mhd_log, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)srv->opt.threads, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)srv->opt.timeout_s, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, srv, MHD_OPTION_END);
     if (!srv->daemon) {
         CM_LOG_ERROR("http_bind_failed", "cannot listen on %s:%u", srv->opt.bind_addr,
                      srv->opt.port);

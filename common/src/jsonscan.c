@@ -31,12 +31,102 @@ static int is_digit(unsigned char c)
 
 /* Bytes a string holds as they are: printable ASCII but '"' and '\'. */
 static const unsigned char plain_byte[256] = {
-    ['\x20'] = 1, 1, 0 /* '"' */, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x20-0x2f */
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,                      /* 0x30-0x3f */
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,                      /* 0x40-0x4f */
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0 /* '\\' */, 1, 1, 1,           /* 0x50-0x5f */
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,                      /* 0x60-0x6f */
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,                      /* 0x70-0x7f */
+    ['\x20'] = 1,
+    1,
+    0 /* '"' */,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1, /* 0x20-0x2f */
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1, /* 0x30-0x3f */
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1, /* 0x40-0x4f */
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    0 /* '\\' */,
+    1,
+    1,
+    1, /* 0x50-0x5f */
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1, /* 0x60-0x6f */
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1,
+    1, /* 0x70-0x7f */
 };
 
 /* At the opening quote. */
@@ -64,7 +154,14 @@ static int scan_string(struct scanner *s, struct cm_jscan_span *v)
                 return CM_JSCAN_INVALID;
             }
             switch (*p) {
-            case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+            case '"':
+            case '\\':
+            case '/':
+            case 'b':
+            case 'f':
+            case 'n':
+            case 'r':
+            case 't':
                 p++;
                 continue;
             case 'u': {
@@ -320,8 +417,8 @@ static int scan_value(struct scanner *s, int depth, struct cm_jscan_span *v)
 
 int cm_jscan_document(const char *text, size_t len, struct cm_jscan_span *v)
 {
-    struct scanner s = {(const unsigned char *)text, (const unsigned char *)text + len, 0, NULL,
-                        0, 0, 0};
+    struct scanner s = {
+        (const unsigned char *)text, (const unsigned char *)text + len, 0, NULL, 0, 0, 0};
     skip_ws(&s);
     int rc = scan_value(&s, 0, v);
     if (rc) {
@@ -335,12 +432,12 @@ int cm_jscan_document(const char *text, size_t len, struct cm_jscan_span *v)
     return 0;
 }
 
-int cm_jscan_array(const char *text, size_t len, struct cm_jscan_span *elems, size_t max,
-                   size_t *n, struct cm_jscan_member *pool, size_t pool_max)
+int cm_jscan_array(const char *text, size_t len, struct cm_jscan_span *elems, size_t max, size_t *n,
+                   struct cm_jscan_member *pool, size_t pool_max)
 {
     /* elements are values at depth 1: objects among them are scanned at depth 2 */
-    struct scanner s = {(const unsigned char *)text, (const unsigned char *)text + len, 0, pool,
-                        pool_max, 0, 2};
+    struct scanner s = {
+        (const unsigned char *)text, (const unsigned char *)text + len, 0, pool, pool_max, 0, 2};
     *n = 0;
     skip_ws(&s);
     if (s.p >= s.end || *s.p != '[') {
@@ -460,7 +557,12 @@ int cm_jscan_members(const struct cm_jscan_span *obj, struct cm_jscan_member *m,
     }
     /* the object was checked already: this pass only finds the spans */
     struct scanner s = {(const unsigned char *)obj->text + 1,
-                        (const unsigned char *)obj->text + obj->len - 1, 0, NULL, 0, 0, 0};
+                        (const unsigned char *)obj->text + obj->len - 1,
+                        0,
+                        NULL,
+                        0,
+                        0,
+                        0};
     skip_ws(&s);
     while (s.p < s.end) {
         struct cm_jscan_member mb;

@@ -134,7 +134,8 @@ static char *uri_resolve(const char *base, const char *ref)
         const char *auth = scheme_end && scheme_end[1] == '/' && scheme_end[2] == '/'
                                ? strchr(scheme_end + 3, '/')
                                : NULL;
-        size_t keep = auth ? (size_t)(auth - base) : (scheme_end ? (size_t)(scheme_end - base + 1) : 0);
+        size_t keep =
+            auth ? (size_t)(auth - base) : (scheme_end ? (size_t)(scheme_end - base + 1) : 0);
         return cm_xasprintf("%.*s%s", (int)keep, base, ref);
     }
     /* relative path: replace the last segment of base's path */
@@ -163,7 +164,8 @@ static char *uri_resolve(const char *base, const char *ref)
 
 /* ---- compile ---- */
 
-static void cfail(struct cm_jsonschema *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void cfail(struct cm_jsonschema *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void cfail(struct cm_jsonschema *s, const char *fmt, ...)
 {
@@ -319,9 +321,8 @@ static void compile_pattern(struct cm_jsonschema *s, const char *pattern)
     }
     int code;
     PCRE2_SIZE off;
-    pcre2_code *re =
-        pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &code,
-                      &off, NULL);
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
+                                   PCRE2_UTF | PCRE2_UCP, &code, &off, NULL);
     if (!re) {
         PCRE2_UCHAR msg[120];
         pcre2_get_error_message(code, msg, sizeof(msg));
@@ -494,9 +495,9 @@ static int type_matches(const char *t, const json_t *inst)
     case JSON_INTEGER:
         return strcmp(t, "integer") == 0 || strcmp(t, "number") == 0;
     case JSON_REAL:
-        return strcmp(t, "number") == 0 ||
-               (strcmp(t, "integer") == 0 && json_real_value(inst) == floor(json_real_value(inst)) &&
-                isfinite(json_real_value(inst)));
+        return strcmp(t, "number") == 0 || (strcmp(t, "integer") == 0 &&
+                                            json_real_value(inst) == floor(json_real_value(inst)) &&
+                                            isfinite(json_real_value(inst)));
     case JSON_TRUE:
     case JSON_FALSE:
         return strcmp(t, "boolean") == 0;
@@ -734,8 +735,8 @@ static int fmt_regex(const char *v)
 {
     int code;
     PCRE2_SIZE off;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)v, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &code, &off,
-                                   NULL);
+    pcre2_code *re =
+        pcre2_compile((PCRE2_SPTR)v, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &code, &off, NULL);
     pcre2_code_free(re);
     return re != NULL;
 }
@@ -744,10 +745,18 @@ static const struct {
     const char *name;
     int (*check)(const char *v);
 } formats[] = {
-    {"date-time", fmt_date_time}, {"date", fmt_date},         {"time", fmt_time},
-    {"email", fmt_email},         {"hostname", fmt_hostname}, {"ipv4", fmt_ipv4},
-    {"ipv6", fmt_ipv6},           {"uri", fmt_uri},           {"uri-reference", uri_chars_ok},
-    {"uuid", fmt_uuid},           {"json-pointer", fmt_json_pointer}, {"regex", fmt_regex},
+    {"date-time", fmt_date_time},
+    {"date", fmt_date},
+    {"time", fmt_time},
+    {"email", fmt_email},
+    {"hostname", fmt_hostname},
+    {"ipv4", fmt_ipv4},
+    {"ipv6", fmt_ipv6},
+    {"uri", fmt_uri},
+    {"uri-reference", uri_chars_ok},
+    {"uuid", fmt_uuid},
+    {"json-pointer", fmt_json_pointer},
+    {"regex", fmt_regex},
 };
 
 /* Unknown formats are annotations: they always pass. */
@@ -836,7 +845,8 @@ static void check_array(struct vctx *c, const json_t *sch, const json_t *inst, i
         for (size_t i = 0; i < n && !cm_verrors_done(&c->e); i++) {
             for (size_t j = i + 1; j < n; j++) {
                 if (cm_json_equal_values(json_array_get(inst, i), json_array_get(inst, j))) {
-                    cm_verrors_add(&c->e, "items %zu and %zu are equal; items must be unique", i, j);
+                    cm_verrors_add(&c->e, "items %zu and %zu are equal; items must be unique", i,
+                                   j);
                     break;
                 }
             }
@@ -874,7 +884,8 @@ static void check_array(struct vctx *c, const json_t *sch, const json_t *inst, i
             cm_verrors_add(&c->e, "must contain at least %lld matching items", (long long)min);
         }
         if (json_is_integer(maxc) && (json_int_t)matches > json_integer_value(maxc)) {
-            cm_verrors_add(&c->e, "must contain at most %lld matching items", (long long)json_integer_value(maxc));
+            cm_verrors_add(&c->e, "must contain at most %lld matching items",
+                           (long long)json_integer_value(maxc));
         }
     }
 }
@@ -945,8 +956,8 @@ static void check_object(struct vctx *c, const json_t *sch, const json_t *inst, 
         json_array_foreach(reqs, j, req)
         {
             if (json_is_string(req) && !json_object_get(inst, json_string_value(req))) {
-                cm_verrors_add(&c->e, "'%.80s' is required when '%.80s' is present", json_string_value(req),
-                     name);
+                cm_verrors_add(&c->e, "'%.80s' is required when '%.80s' is present",
+                               json_string_value(req), name);
             }
         }
         if (dep && !json_is_array(dep)) {
@@ -1073,8 +1084,8 @@ static void validate(struct vctx *c, const json_t *sch, const json_t *inst, int 
     }
 }
 
-int cm_jsonschema_validate(const struct cm_jsonschema *s, const json_t *instance, const char *prefix,
-                           json_t *errors, size_t max_errors)
+int cm_jsonschema_validate(const struct cm_jsonschema *s, const json_t *instance,
+                           const char *prefix, json_t *errors, size_t max_errors)
 {
     struct vctx c = {s, {0}};
     cm_verrors_init(&c.e, errors, max_errors, prefix);

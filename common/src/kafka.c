@@ -38,9 +38,10 @@ struct cm_kafka_consumer {
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     (void)rk;
-    enum cm_log_level lvl = level <= 3 ? CM_LOG_ERROR : level == 4 ? CM_LOG_WARN
-                                                    : level <= 6   ? CM_LOG_INFO
-                                                                   : CM_LOG_DEBUG;
+    enum cm_log_level lvl = level <= 3   ? CM_LOG_ERROR
+                            : level == 4 ? CM_LOG_WARN
+                            : level <= 6 ? CM_LOG_INFO
+                                         : CM_LOG_DEBUG;
     if (strcmp(fac, "CONFWARN") == 0) {
         lvl = CM_LOG_DEBUG; /* one KAFKA_* set serves producers and consumers alike */
     }
@@ -176,10 +177,9 @@ struct cm_kafka_producer *cm_kafka_producer_new(const char *brokers, cm_kafka_de
 {
     /* message.timeout.ms bounds how long a caller waits for a report when brokers are down
      * (librdkafka's default is 5 minutes, too long for a request waiting on an answer). */
-    static const char *defaults[] = {"enable.idempotence", "true", "acks",
-                                     "all",                "linger.ms", "5",
-                                     "compression.type",   "lz4",  "message.timeout.ms",
-                                     "30000",              NULL};
+    static const char *defaults[] = {
+        "enable.idempotence", "true",  "acks", "all", "linger.ms", "5", "compression.type", "lz4",
+        "message.timeout.ms", "30000", NULL};
     rd_kafka_conf_t *conf = build_conf(brokers, defaults);
     if (!conf) {
         return NULL;
@@ -207,10 +207,9 @@ struct cm_kafka_producer *cm_kafka_producer_new(const char *brokers, cm_kafka_de
     return p;
 }
 
-int cm_kafka_produce(struct cm_kafka_producer *p, const char *topic, const void *key,
-                     size_t keylen, const void *value, size_t valuelen,
-                     const char *const *header_names, const char *const *header_values,
-                     size_t nheaders, void *opaque)
+int cm_kafka_produce(struct cm_kafka_producer *p, const char *topic, const void *key, size_t keylen,
+                     const void *value, size_t valuelen, const char *const *header_names,
+                     const char *const *header_values, size_t nheaders, void *opaque)
 {
     rd_kafka_headers_t *hdrs = NULL;
     if (nheaders > 0) {
@@ -326,8 +325,7 @@ static void call_user(struct cm_kafka_consumer *c, rd_kafka_topic_partition_list
     if (assign && c->rebalance.on_assign) {
         c->rebalance.on_assign(arr, n, c->rebalance.ud);
         for (size_t i = 0; i < n; i++) {
-            parts->elems[i].offset =
-                arr[i].offset >= 0 ? arr[i].offset : RD_KAFKA_OFFSET_STORED;
+            parts->elems[i].offset = arr[i].offset >= 0 ? arr[i].offset : RD_KAFKA_OFFSET_STORED;
         }
     } else if (!assign && c->rebalance.on_revoke) {
         c->rebalance.on_revoke(arr, n, c->rebalance.ud);
@@ -355,9 +353,17 @@ struct cm_kafka_consumer *cm_kafka_consumer_new(const char *brokers, const char 
                                                 const char *const *topics, size_t ntopics,
                                                 const struct cm_kafka_rebalance *rebalance)
 {
-    const char *defaults[] = {"group.id",           group,   "enable.auto.offset.store", "false",
-                              "enable.auto.commit", "true",  "auto.offset.reset",        "earliest",
-                              "enable.partition.eof", "false", NULL};
+    const char *defaults[] = {"group.id",
+                              group,
+                              "enable.auto.offset.store",
+                              "false",
+                              "enable.auto.commit",
+                              "true",
+                              "auto.offset.reset",
+                              "earliest",
+                              "enable.partition.eof",
+                              "false",
+                              NULL};
     rd_kafka_conf_t *conf = build_conf(brokers, defaults);
     if (!conf) {
         return NULL;

@@ -61,8 +61,8 @@ int cm_kafka_mock_create_topic(struct cm_kafka_mock *m, const char *topic, int p
 
 int cm_kafka_mock_broker_set_up(struct cm_kafka_mock *m, int id, int up)
 {
-    rd_kafka_resp_err_t err = up ? rd_kafka_mock_broker_set_up(m->mc, id)
-                                 : rd_kafka_mock_broker_set_down(m->mc, id);
+    rd_kafka_resp_err_t err =
+        up ? rd_kafka_mock_broker_set_up(m->mc, id) : rd_kafka_mock_broker_set_down(m->mc, id);
     return err ? CM_E_INVAL : 0;
 }
 

@@ -129,8 +129,8 @@ void cm_log_write(enum cm_log_level level, const char *event, const char *fmt, .
     char head[96];
     int n = snprintf(head, sizeof(head),
                      "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\",\"svc\":\"",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000L, level_names[level & 3]);
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     ts.tv_nsec / 1000000L, level_names[level & 3]);
     put(line, cap, &pos, head, (size_t)n);
     cm_json_escape_into(line, cap, &pos, log_svc);
     put(line, cap, &pos, "\",\"event\":\"", 11);

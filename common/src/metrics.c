@@ -19,9 +19,9 @@ enum kind { KIND_COUNTER, KIND_GAUGE, KIND_HISTOGRAM, KIND_GAUGE_FN };
 struct cm_series {
     struct cm_series *next;
     char **values;
-    _Atomic uint64_t bits;   /* counter value, or gauge double bits */
-    _Atomic uint64_t count;  /* histogram observations */
-    _Atomic uint64_t sumbits; /* histogram sum, double bits */
+    _Atomic uint64_t bits;     /* counter value, or gauge double bits */
+    _Atomic uint64_t count;    /* histogram observations */
+    _Atomic uint64_t sumbits;  /* histogram sum, double bits */
     _Atomic uint64_t *buckets; /* histogram, nbounds + 1 (non-cumulative) */
     const struct cm_metric *family;
 };
@@ -47,9 +47,8 @@ struct cm_metrics {
     pthread_mutex_t lock;
 };
 
-const double cm_metrics_latency_buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                             0.05,   0.1,   0.25,   0.5,   1,    2.5,
-                                             5,      10};
+const double cm_metrics_latency_buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                             0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 const size_t cm_metrics_latency_nbuckets =
     sizeof(cm_metrics_latency_buckets) / sizeof(cm_metrics_latency_buckets[0]);
 

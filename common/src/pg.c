@@ -244,16 +244,15 @@ int cm_pg_exec_json_rows(struct cm_pg *pg, const char *sql, const json_t *rows, 
  * the same moment apply each step once and never race on CREATE TABLE. */
 #define MIGRATION_LOCK_KEY "727274101"
 
-int cm_pg_migrate(struct cm_pg *pg, const char *component, const char *const *steps,
-                  size_t nsteps)
+int cm_pg_migrate(struct cm_pg *pg, const char *component, const char *const *steps, size_t nsteps)
 {
     struct cm_pg_error err;
     int rc = cm_pg_exec(pg, "BEGIN", 0, NULL, NULL, &err);
     if (rc != 0) {
         return rc;
     }
-    rc = cm_pg_exec(pg, "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK_KEY ")", 0, NULL, NULL,
-                    &err);
+    rc =
+        cm_pg_exec(pg, "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK_KEY ")", 0, NULL, NULL, &err);
     if (rc == 0) {
         rc = cm_pg_exec(pg,
                         "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -279,9 +278,9 @@ int cm_pg_migrate(struct cm_pg *pg, const char *component, const char *const *st
         }
         rc = cm_pg_exec(pg, steps[i], 0, NULL, NULL, &err);
         if (rc == 0) {
-            rc = cm_pg_exec(pg,
-                            "INSERT INTO schema_migrations (component, version) VALUES ($1, $2)",
-                            2, params, NULL, &err);
+            rc =
+                cm_pg_exec(pg, "INSERT INTO schema_migrations (component, version) VALUES ($1, $2)",
+                           2, params, NULL, &err);
         }
         if (rc == 0) {
             CM_LOG_INFO("pg_migrated", "%s: applied migration %zu", component, i + 1);

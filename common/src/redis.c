@@ -154,7 +154,8 @@ struct cm_redis *cm_redis_new(const char *url)
     struct cm_redis *r = cm_xcalloc(1, sizeof(*r));
     pthread_mutex_init(&r->lock, NULL);
     if (!url || parse_url(r, url) != 0) {
-        CM_LOG_ERROR("config_invalid", "REDIS_URL: '%s' is not redis://[[user]:password@]host[:port][/db]",
+        CM_LOG_ERROR("config_invalid",
+                     "REDIS_URL: '%s' is not redis://[[user]:password@]host[:port][/db]",
                      url ? url : "");
         cm_redis_free(r);
         return NULL;

@@ -7,9 +7,9 @@
  * backoff, then calls the durable hook, then stores each partition's committable offset. */
 #include "cm/stream.h"
 
+#include "cm/envelope.h"
 #include "cm/err.h"
 #include "cm/event.h"
-#include "cm/envelope.h"
 #include "cm/http.h"
 #include "cm/lifecycle.h"
 #include "cm/log.h"
@@ -193,8 +193,8 @@ static int produce(struct cm_stream *s, struct output *o)
 {
     atomic_store(&o->state, OUT_INFLIGHT);
     int rc;
-    while ((rc = cm_kafka_produce(s->producer, o->topic, o->key, o->keylen, o->value,
-                                  o->valuelen, o->hn, o->hv, o->nheaders, o)) == CM_E_FULL) {
+    while ((rc = cm_kafka_produce(s->producer, o->topic, o->key, o->keylen, o->value, o->valuelen,
+                                  o->hn, o->hv, o->nheaders, o)) == CM_E_FULL) {
         cm_kafka_producer_flush(s->producer, 100);
     }
     if (rc != 0) {

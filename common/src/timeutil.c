@@ -191,8 +191,13 @@ char *cm_time_format_rfc3339(int64_t ms, char *buf)
         y = y < 0 ? 0 : 9999;
     }
     /* "YYYY-MM-DDTHH:MM:SS.mmmZ" digit by digit: this runs for every ingested event */
-    unsigned fields[] = {(unsigned)y, m, d, (unsigned)(rem / 3600), (unsigned)(rem % 3600 / 60),
-                         (unsigned)(rem % 60), (unsigned)msec};
+    unsigned fields[] = {(unsigned)y,
+                         m,
+                         d,
+                         (unsigned)(rem / 3600),
+                         (unsigned)(rem % 3600 / 60),
+                         (unsigned)(rem % 60),
+                         (unsigned)msec};
     static const unsigned widths[] = {4, 2, 2, 2, 2, 2, 3};
     static const char seps[] = "--T::.Z";
     char *p = buf;

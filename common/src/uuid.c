@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 /* 8-4-4-4-12 lowercase hex of 16 bytes. */
 static void format_uuid(const unsigned char *b, char *out)
 {

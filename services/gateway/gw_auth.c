@@ -123,7 +123,9 @@ static char *jwk_to_pem(const json_t *jwk, const char *kty, char *err, size_t er
     } else {
         type = "EC";
         const char *crv = json_string_value(json_object_get(jwk, "crv"));
-        size_t size = crv && strcmp(crv, "P-256") == 0 ? 32 : crv && strcmp(crv, "P-384") == 0 ? 48 : 0;
+        size_t size = crv && strcmp(crv, "P-256") == 0   ? 32
+                      : crv && strcmp(crv, "P-384") == 0 ? 48
+                                                         : 0;
         if (!size) {
             snprintf(err, errlen, "EC keys must be on curve P-256 or P-384");
             goto out;
@@ -182,8 +184,8 @@ static int add_jwks(struct gw_auth *a, const char *text, char *err, size_t errle
     json_t *doc = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
     json_t *keys = json_object_get(doc, "keys");
     if (!json_is_array(keys)) {
-        snprintf(err, errlen, "JWKS: %s", doc ? "a JSON object with a \"keys\" array is expected"
-                                               : jerr.text);
+        snprintf(err, errlen, "JWKS: %s",
+                 doc ? "a JSON object with a \"keys\" array is expected" : jerr.text);
         json_decref(doc);
         return -1;
     }
@@ -202,7 +204,8 @@ static int add_jwks(struct gw_auth *a, const char *text, char *err, size_t errle
             rc = -1;
             break;
         }
-        if ((use && strcmp(use, "sig") != 0) || (strcmp(kty, "RSA") != 0 && strcmp(kty, "EC") != 0)) {
+        if ((use && strcmp(use, "sig") != 0) ||
+            (strcmp(kty, "RSA") != 0 && strcmp(kty, "EC") != 0)) {
             continue; /* not a signing key of a type we verify */
         }
         if ((kid && (!json_is_string(kid) || json_string_length(kid) == 0 ||
@@ -265,7 +268,8 @@ struct gw_auth *gw_auth_new(const struct gw_auth_config *cfg, char *err, size_t 
         return NULL;
     }
     if (!a->secret && a->nkeys == 0) {
-        snprintf(err, errlen, "no key: set an HS256 secret, a public key or a JWKS with signing keys");
+        snprintf(err, errlen,
+                 "no key: set an HS256 secret, a public key or a JWKS with signing keys");
         gw_auth_free(a);
         return NULL;
     }
@@ -449,7 +453,8 @@ static enum gw_auth_result check_claims(const struct gw_auth *a, const json_t *c
     if ((double)now > json_number_value(exp) + (double)a->leeway_s) {
         return reject(why, len, "token expired");
     }
-    if (nbf && (!json_is_number(nbf) || (double)now + (double)a->leeway_s < json_number_value(nbf))) {
+    if (nbf &&
+        (!json_is_number(nbf) || (double)now + (double)a->leeway_s < json_number_value(nbf))) {
         return reject(why, len, "token not yet valid");
     }
     if (a->issuer) {
@@ -489,7 +494,8 @@ static enum gw_auth_result check_claims(const struct gw_auth *a, const json_t *c
 }
 
 /* Verifies the signature with the secret or with each key the header allows (only the kid's key
- * when the header names one); the claims of the first that verifies, as JSON text (caller frees). */
+ * when the header names one); the claims of the first that verifies, as JSON text (caller frees).
+ */
 static char *verify_signature(const struct gw_auth *a, const char *token,
                               const struct token_header *th, char *why, size_t whylen)
 {
@@ -507,8 +513,7 @@ static char *verify_signature(const struct gw_auth *a, const char *token,
             const struct key *k = &a->keys[i];
             /* with a known kid only its key; else keys without a kid (a PEM key) and, for a
              * token without kid, every key that fits */
-            int match = kid_known ? k->kid && strcmp(k->kid, th->kid) == 0
-                                  : !th->kid[0] || !k->kid;
+            int match = kid_known ? k->kid && strcmp(k->kid, th->kid) == 0 : !th->kid[0] || !k->kid;
             if (match && key_fits(k, th->alg)) {
                 candidates[n] = k->pem;
                 lens[n++] = k->pem_len;
@@ -526,7 +531,8 @@ static char *verify_signature(const struct gw_auth *a, const char *token,
     }
     for (size_t i = 0; i < n; i++) {
         jwt_t *jwt = NULL;
-        if (jwt_decode(&jwt, token, (const unsigned char *)candidates[i], (int)lens[i]) == 0 && jwt) {
+        if (jwt_decode(&jwt, token, (const unsigned char *)candidates[i], (int)lens[i]) == 0 &&
+            jwt) {
             jwt_alg_t got = jwt_get_alg(jwt);
             int same = th->hmac ? got == JWT_ALG_HS256
                                 : strcmp(jwt_alg_str(got) ? jwt_alg_str(got) : "", th->alg) == 0;
@@ -608,8 +614,8 @@ enum gw_auth_result gw_auth_verify(const struct gw_auth *a, const char *authoriz
     }
     unsigned char digest[32];
     unsigned int dlen = 0;
-    int cacheable = a->cache && EVP_Digest(token, tlen, digest, &dlen, EVP_sha256(), NULL) &&
-                    dlen == 32;
+    int cacheable =
+        a->cache && EVP_Digest(token, tlen, digest, &dlen, EVP_sha256(), NULL) && dlen == 32;
     if (cacheable && cache_lookup(a, digest, now_s, out)) {
         return GW_AUTH_OK;
     }

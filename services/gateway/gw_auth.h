@@ -23,7 +23,7 @@ struct gw_auth_config {
     const char *issuer;       /* NULL: not checked */
     const char *audience;     /* NULL: not checked */
     int64_t leeway_s;
-    const char *tenant_claim; /* e.g. "tenant" */
+    const char *tenant_claim;   /* e.g. "tenant" */
     const char *public_key_pem; /* RSA or EC public key (PEM); NULL = none */
     const char *jwks;           /* JWKS document (JSON text); NULL = none */
     size_t cache_entries;       /* verified-token cache slots; 0 = no cache */
@@ -32,7 +32,7 @@ struct gw_auth_config {
 struct gw_principal {
     char tenant[128]; /* "" when the token carries none */
     char subject[128];
-    char scopes[512]; /* space-separated, from the "scope" string or the "scp" array */
+    char scopes[512];  /* space-separated, from the "scope" string or the "scp" array */
     int64_t expires_s; /* the exp claim plus the leeway: the token is refused after it */
 };
 

@@ -161,9 +161,8 @@ static int scan_body(const char *body, size_t len, enum kind kind, size_t max_ev
         /* room for the members of events averaging 16 bytes of text per member (more: split
          * later); this thread's own arrays when they are large enough */
         size_t pool_max = len / 16 + 16;
-        struct cm_jscan_span *elems = max_events <= ROOM_ELEMS
-                                          ? room_elems
-                                          : cm_xmalloc(max_events * sizeof(*elems));
+        struct cm_jscan_span *elems =
+            max_events <= ROOM_ELEMS ? room_elems : cm_xmalloc(max_events * sizeof(*elems));
         struct cm_jscan_member *pool = room_members;
         if (pool_max > ROOM_MEMBERS) {
             pool = out->members = cm_xmalloc(pool_max * sizeof(*pool));
@@ -204,7 +203,8 @@ int gw_body_parse(const char *content_type, const char *content_encoding, const 
     }
     char *decoded = NULL;
     if (content_encoding && *content_encoding && strcasecmp(content_encoding, "identity") != 0) {
-        if (strcasecmp(content_encoding, "gzip") != 0 && strcasecmp(content_encoding, "x-gzip") != 0) {
+        if (strcasecmp(content_encoding, "gzip") != 0 &&
+            strcasecmp(content_encoding, "x-gzip") != 0) {
             snprintf(msg, msglen, "Content-Encoding must be gzip or identity");
             return 415;
         }

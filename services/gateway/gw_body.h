@@ -27,7 +27,7 @@ struct gw_item {
 struct gw_body {
     struct gw_item *items;
     size_t n, cap;
-    char *decoded; /* the gunzipped body, owned: items' text points into it */
+    char *decoded;                   /* the gunzipped body, owned: items' text points into it */
     struct cm_jscan_member *members; /* owned when allocated: items' members point into it (or
                                       * into the thread's own room, until the next body) */
     int single; /* one event sent as an object: answer {"id": ...}, not per-event results */

@@ -78,8 +78,8 @@ struct gw_proxies *gw_proxies_parse(const char *list, char *err, size_t errlen)
         char *end = NULL;
         long prefix = slash ? strtol(slash + 1, &end, 10) : -1;
         if (parse_addr(tok, &n.family, n.addr) != 0 ||
-            (slash && (!*(slash + 1) || *end || prefix < 0 ||
-                       prefix > (n.family == AF_INET ? 32 : 128)))) {
+            (slash &&
+             (!*(slash + 1) || *end || prefix < 0 || prefix > (n.family == AF_INET ? 32 : 128)))) {
             snprintf(err, errlen, "'%s%s%s' is not an address or CIDR", tok, slash ? "/" : "",
                      slash ? slash + 1 : "");
             free(copy);

@@ -94,12 +94,12 @@ static void commands_free(struct commands *c)
 }
 
 /* Command i: the given words; key and value (owned, may be NULL) fill the "$K" and "$V" words. */
-static void command_set(struct commands *c, size_t i, int argc, const char *const *words,
-                        char *key, char *value)
+static void command_set(struct commands *c, size_t i, int argc, const char *const *words, char *key,
+                        char *value)
 {
     const char **argv = &c->slots[6 * i];
     for (int k = 0; k < argc; k++) {
-        argv[k] = !words[k]                    ? NULL /* filled in by the caller */
+        argv[k] = !words[k]                     ? NULL /* filled in by the caller */
                   : strcmp(words[k], "$K") == 0 ? key
                   : strcmp(words[k], "$V") == 0 ? value
                                                 : words[k];

@@ -14,11 +14,11 @@
 struct gw_idem;
 
 enum gw_idem_state {
-    GW_IDEM_NEW,         /* first time: produce, then gw_idem_finish */
-    GW_IDEM_DONE,        /* accepted before: answer 202 with the id in prev_id, do not produce */
-    GW_IDEM_CONFLICT,    /* the key was used with a different payload: 422 */
-    GW_IDEM_IN_FLIGHT,   /* the first request with this key has not been answered yet: 409 */
-    GW_IDEM_UNAVAILABLE  /* Redis did not answer: go ahead without the guarantee */
+    GW_IDEM_NEW,        /* first time: produce, then gw_idem_finish */
+    GW_IDEM_DONE,       /* accepted before: answer 202 with the id in prev_id, do not produce */
+    GW_IDEM_CONFLICT,   /* the key was used with a different payload: 422 */
+    GW_IDEM_IN_FLIGHT,  /* the first request with this key has not been answered yet: 409 */
+    GW_IDEM_UNAVAILABLE /* Redis did not answer: go ahead without the guarantee */
 };
 
 /* Opens `connections` Redis connections to url (requests pick one in turn, so threads rarely
@@ -29,12 +29,12 @@ void gw_idem_free(struct gw_idem *g);
 int gw_idem_check(void *ud, char *why, size_t len);
 /* One event's key, as claimed and later settled. */
 struct gw_idem_claim {
-    const char *key;  /* borrowed */
-    const char *hash; /* payload hash (hex), borrowed */
-    enum gw_idem_state state; /* set by gw_idem_begin */
+    const char *key;                      /* borrowed */
+    const char *hash;                     /* payload hash (hex), borrowed */
+    enum gw_idem_state state;             /* set by gw_idem_begin */
     char prev_id[CM_ENVELOPE_MAX_ID + 1]; /* GW_IDEM_DONE: the id the first answer gave */
-    const char *id;           /* for gw_idem_finish: the id answered */
-    int accepted;             /* for gw_idem_finish: produced and acknowledged */
+    const char *id;                       /* for gw_idem_finish: the id answered */
+    int accepted;                         /* for gw_idem_finish: produced and acknowledged */
 };
 
 /* Claims n keys in at most two round trips (SET NX for all, then GET for those taken). */

@@ -21,8 +21,8 @@
 #include "cm/kafka.h"
 #include "cm/log.h"
 #include "cm/mem.h"
-#include "cm/swap.h"
 #include "cm/metrics.h"
+#include "cm/swap.h"
 #include "cm/timeutil.h"
 #include "cm/uuid.h"
 
@@ -62,8 +62,8 @@ struct item {
     const struct cm_jscan_member *members; /* its members, when the scan gathered them */
     size_t nmembers;
     struct cm_envelope_text out; /* fast lane: the enriched text, owned until produced */
-    json_t *event;  /* jansson lane: owned until produced */
-    json_t *error;  /* {"error_code", "message", ...} for a refused event; owned */
+    json_t *event;               /* jansson lane: owned until produced */
+    json_t *error;               /* {"error_code", "message", ...} for a refused event; owned */
     int status;
     atomic_int failed;
     atomic_int maybe;
@@ -142,8 +142,8 @@ static void settle(struct item *it)
 }
 
 /* Sends the answer through the batch's callback, once: a jansson body, or JSON text. */
-static void deliver(struct batch *b, int status, const json_t *body, const char *text,
-                    size_t len, long retry_after)
+static void deliver(struct batch *b, int status, const json_t *body, const char *text, size_t len,
+                    long retry_after)
 {
     gw_answer_fn fn = b->answer_fn;
     b->answer_fn = NULL;
@@ -290,8 +290,7 @@ static void release(struct batch *b)
     if (atomic_fetch_sub(&b->remaining, 1) != 1) {
         return;
     }
-    cm_histogram_observe(b->g->m_produce_latency,
-                         (double)(cm_monotonic_ns() - b->start_ns) / 1e9);
+    cm_histogram_observe(b->g->m_produce_latency, (double)(cm_monotonic_ns() - b->start_ns) / 1e9);
     struct gw_idem_claim *done = NULL;
     size_t ndone = 0;
     for (size_t i = 0; i < b->n; i++) {
@@ -348,9 +347,8 @@ struct gw_ingest *gw_ingest_new(const struct gw_ingest_config *cfg, struct cm_sw
     g->ratelimit = cfg->ratelimit;
     g->idem = cfg->idem;
     g->proxies = cfg->proxies;
-    g->required_scope = cfg->required_scope && *cfg->required_scope
-                            ? cm_xstrdup(cfg->required_scope)
-                            : NULL;
+    g->required_scope =
+        cfg->required_scope && *cfg->required_scope ? cm_xstrdup(cfg->required_scope) : NULL;
     g->auth = auth;
     g->m_events = cm_metrics_counter(metrics, "events_total", "events by outcome and reason",
                                      "outcome,reason");
@@ -374,9 +372,9 @@ struct gw_ingest *gw_ingest_new(const struct gw_ingest_config *cfg, struct cm_sw
     return g;
 }
 
-int gw_ingest_authenticate(struct gw_ingest *g, const char *authorization,
-                           struct gw_principal *who, int64_t *exp_ms, char *why, size_t whylen,
-                           char *challenge, size_t challenge_len)
+int gw_ingest_authenticate(struct gw_ingest *g, const char *authorization, struct gw_principal *who,
+                           int64_t *exp_ms, char *why, size_t whylen, char *challenge,
+                           size_t challenge_len)
 {
     memset(who, 0, sizeof(*who));
     *exp_ms = 0;
@@ -447,10 +445,11 @@ static int check_schema(struct gw_ingest *g, struct item *it, const char *type, 
 }
 
 /* The fast lane: the event's text enriched by splicing (jansson values only of the members
- * route expressions read, and of the data for a registered schema). Returns 1 when the event needs the jansson lane instead. */
+ * route expressions read, and of the data for a registered schema). Returns 1 when the event needs
+ * the jansson lane instead. */
 static int prepare_text(struct gw_ingest *g, const struct gw_routes *routes, struct item *it,
-                        const struct cm_envelope_enrichment *enr, char *scratch,
-                        size_t scratch_len, const char *const **topics, size_t *ntopics)
+                        const struct cm_envelope_enrichment *enr, char *scratch, size_t scratch_len,
+                        const char *const **topics, size_t *ntopics)
 {
     /* scanned by gw_body */
     struct cm_jscan_span ev_text = {it->text, it->textlen, 'o', 0, 0, 0, it->members, it->nmembers};
@@ -459,7 +458,7 @@ static int prepare_text(struct gw_ingest *g, const struct gw_routes *routes, str
     }
     size_t idlen = strlen(it->out.id); /* at most CM_ENVELOPE_MAX_ID */
     memcpy(it->id, it->out.id, idlen + 1);
-    it->plain_id = 1; /* an unescaped JSON string: written into answers as it is */
+    it->plain_id = 1;  /* an unescaped JSON string: written into answers as it is */
     json_t *ev = NULL; /* the enriched event's members route expressions read */
     if (gw_routes_read_events(routes)) {
         size_t nfields;
@@ -610,11 +609,10 @@ static void produce(struct gw_ingest *g, struct item *it, const char *const *top
     }
     atomic_fetch_add(&it->batch->remaining, (int)n);
     for (size_t i = 0; i < n; i++) {
-        int rc = cm_kafka_produce(g->producer, topics[i], key, keylen, value, vlen, names,
-                                  values, nh, it);
+        int rc = cm_kafka_produce(g->producer, topics[i], key, keylen, value, vlen, names, values,
+                                  nh, it);
         if (rc != 0) {
-            CM_LOG_WARN("produce_failed", "event %s to %s: %s", it->id, topics[i],
-                        cm_strerror(rc));
+            CM_LOG_WARN("produce_failed", "event %s to %s: %s", it->id, topics[i], cm_strerror(rc));
             atomic_store(&it->failed, 1);
             /* this copy will never report: account for it here (never the last reference,
              * since the handler holds one) */
@@ -637,7 +635,8 @@ static int rate_ok(struct gw_ingest *g, struct batch *b, const struct gw_princip
     } else {
         snprintf(key, sizeof(key), "ip:%s", clientip);
     }
-    struct gw_rate_decision d = gw_ratelimit_take(g->ratelimit, key, (double)events, cm_monotonic_ms());
+    struct gw_rate_decision d =
+        gw_ratelimit_take(g->ratelimit, key, (double)events, cm_monotonic_ms());
     gw_ratelimit_headers(g->ratelimit, &d, b->ratelimit_policy, sizeof(b->ratelimit_policy),
                          b->ratelimit, sizeof(b->ratelimit));
     *retry_after = d.retry_after;
@@ -697,8 +696,7 @@ static void refuse_all(struct batch *b, int status, long retry_after, const char
     batch_free(b);
 }
 
-void gw_ingest_submit(struct gw_ingest *g, const struct gw_submission *s, gw_answer_fn fn,
-                      void *ud)
+void gw_ingest_submit(struct gw_ingest *g, const struct gw_submission *s, gw_answer_fn fn, void *ud)
 {
     struct batch *b = cm_xcalloc(1, sizeof(*b));
     b->g = g;
@@ -762,7 +760,8 @@ void gw_ingest_submit(struct gw_ingest *g, const struct gw_submission *s, gw_ans
     /* what the gateway adds, the same for every event of the request */
     char received[CM_RFC3339_LEN];
     struct cm_envelope_enrichment enr = {s->who->tenant[0] ? s->who->tenant : NULL,
-                                         s->clientip[0] ? s->clientip : NULL, cm_now_ms(), received};
+                                         s->clientip[0] ? s->clientip : NULL, cm_now_ms(),
+                                         received};
     cm_time_format_rfc3339(enr.received_ms, received);
     if (!s->atomic) {
         /* each event produced as soon as it is ready: its text in this thread's scratch buffer */
@@ -852,8 +851,8 @@ void gw_ingest_handle(struct cm_http_req *req, void *ud)
     struct gw_principal who;
     char why[160], challenge[320];
     int64_t exp_ms;
-    int status = gw_ingest_authenticate(g, cm_http_header(req, "Authorization"), &who, &exp_ms,
-                                        why, sizeof(why), challenge, sizeof(challenge));
+    int status = gw_ingest_authenticate(g, cm_http_header(req, "Authorization"), &who, &exp_ms, why,
+                                        sizeof(why), challenge, sizeof(challenge));
     if (status) {
         cm_http_add_header(req, "WWW-Authenticate", challenge);
         cm_http_respond_error(req, status, 0, "%s", why);

@@ -28,14 +28,14 @@ struct gw_schemas;
 
 struct gw_ingest_config {
     const char *brokers;
-    struct cm_swap *routes;         /* of gw_routes; borrowed; replaced on reload */
-    struct gw_schemas *schemas;     /* borrowed; NULL = no schema validation */
-    int max_queue;    /* producer queue high-water mark: above it, 503 + Retry-After */
-    size_t max_body;  /* cap on the decoded body (after gzip); 0 = 1 MiB */
-    size_t max_batch; /* events per request; 0 = 1000 */
-    struct gw_ratelimit *ratelimit; /* borrowed; NULL = no rate limits */
-    struct gw_idem *idem;           /* borrowed; NULL = no idempotency keys */
-    const char *required_scope;     /* copied; NULL or "" = any valid token may ingest */
+    struct cm_swap *routes;     /* of gw_routes; borrowed; replaced on reload */
+    struct gw_schemas *schemas; /* borrowed; NULL = no schema validation */
+    int max_queue;              /* producer queue high-water mark: above it, 503 + Retry-After */
+    size_t max_body;            /* cap on the decoded body (after gzip); 0 = 1 MiB */
+    size_t max_batch;           /* events per request; 0 = 1000 */
+    struct gw_ratelimit *ratelimit;   /* borrowed; NULL = no rate limits */
+    struct gw_idem *idem;             /* borrowed; NULL = no idempotency keys */
+    const char *required_scope;       /* copied; NULL or "" = any valid token may ingest */
     const struct gw_proxies *proxies; /* borrowed; trusted proxies for X-Forwarded-For */
 };
 
@@ -68,8 +68,8 @@ struct gw_answer {
     const json_t *body; /* NULL when the body is given as text: */
     const char *text;   /* the body's JSON text, an object */
     size_t len;
-    long retry_after;               /* seconds; 0 = none */
-    const char *ratelimit_policy;   /* NULL when no rate limit applies */
+    long retry_after;             /* seconds; 0 = none */
+    const char *ratelimit_policy; /* NULL when no rate limit applies */
     const char *ratelimit;
 };
 typedef void (*gw_answer_fn)(void *ud, const struct gw_answer *a);
@@ -84,9 +84,9 @@ int gw_ingest_saturated(const struct gw_ingest *g);
  * returns the HTTP status (401 or 403) with the reason in why and the WWW-Authenticate challenge
  * in challenge; 0 on success with *who filled (empty when authentication is disabled), and the
  * token's expiry (ms since the epoch; 0 = none) in *exp_ms. */
-int gw_ingest_authenticate(struct gw_ingest *g, const char *authorization,
-                           struct gw_principal *who, int64_t *exp_ms, char *why, size_t whylen,
-                           char *challenge, size_t challenge_len);
+int gw_ingest_authenticate(struct gw_ingest *g, const char *authorization, struct gw_principal *who,
+                           int64_t *exp_ms, char *why, size_t whylen, char *challenge,
+                           size_t challenge_len);
 /* The tenant's (or client IP's) proxies-resolved client address, for transports. */
 const struct gw_proxies *gw_ingest_proxies(const struct gw_ingest *g);
 /* cm_http_check for Kafka readiness. */

@@ -72,8 +72,8 @@ void gw_route_admin_poll(struct gw_route_admin *a, int hup)
         if (next) {
             cm_swap_replace(a->table, next);
             a->version++;
-            CM_LOG_INFO("routes_reloaded", "routing table version %lld loaded from %s",
-                        a->version, a->file);
+            CM_LOG_INFO("routes_reloaded", "routing table version %lld loaded from %s", a->version,
+                        a->file);
         } else {
             CM_LOG_ERROR("routes_reload_failed", "%s: %s; keeping version %lld", a->file, err,
                          a->version);

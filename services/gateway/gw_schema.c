@@ -116,12 +116,12 @@ static int fetch_references(struct gw_schemas *s, const json_t *refs, json_t *do
         snprintf(version, sizeof(version), "%lld",
                  (long long)json_integer_value(json_object_get(r, "version")));
         long status;
-        json_t *doc = name && subject && depth < 8 ? get_version(s, subject, version, &status)
-                                                   : NULL;
+        json_t *doc =
+            name && subject && depth < 8 ? get_version(s, subject, version, &status) : NULL;
         const char *text = json_string_value(json_object_get(doc, "schema"));
         json_t *schema = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
-        int ok = schema && fetch_references(s, json_object_get(doc, "references"), docs,
-                                            depth + 1) == 0;
+        int ok =
+            schema && fetch_references(s, json_object_get(doc, "references"), docs, depth + 1) == 0;
         if (ok) {
             json_object_set(docs, name, schema);
         }
@@ -232,8 +232,8 @@ static void *refresher_main(void *arg)
             struct entry *e = (struct entry *)(uintptr_t)json_integer_value(v);
             /* a subject without a schema is asked again sooner: one registered meanwhile
              * takes effect within seconds, not a whole TTL */
-            int64_t ttl = e->found || s->cfg.ttl_ms < MISSING_TTL_MS ? s->cfg.ttl_ms
-                                                                     : MISSING_TTL_MS;
+            int64_t ttl =
+                e->found || s->cfg.ttl_ms < MISSING_TTL_MS ? s->cfg.ttl_ms : MISSING_TTL_MS;
             if (now - atomic_load(&e->fetched_ms) >= ttl) {
                 json_array_append_new(due, json_string(k));
             }
@@ -333,8 +333,8 @@ const struct gw_schema *gw_schemas_find(struct gw_schemas *s, const char *type, 
     return (const struct gw_schema *)e;
 }
 
-enum gw_check gw_schema_validate(const struct gw_schema *schema, const json_t *data,
-                                 int *schema_id, json_t *errors)
+enum gw_check gw_schema_validate(const struct gw_schema *schema, const json_t *data, int *schema_id,
+                                 json_t *errors)
 {
     const struct entry *e = (const struct entry *)schema;
     json_t *null_data = data ? NULL : json_null();

@@ -20,10 +20,10 @@ struct gw_schemas;
 enum gw_subject_strategy { GW_SUBJECT_TYPE, GW_SUBJECT_TOPIC, GW_SUBJECT_TOPIC_RECORD };
 
 enum gw_check {
-    GW_CHECK_VALID,      /* validated: *schema_id set */
-    GW_CHECK_NO_SCHEMA,  /* nothing registered (or registry unreachable) and the policy allows */
-    GW_CHECK_INVALID,    /* data does not match: errors filled (422) */
-    GW_CHECK_UNKNOWN     /* nothing registered and the policy rejects (422) */
+    GW_CHECK_VALID,     /* validated: *schema_id set */
+    GW_CHECK_NO_SCHEMA, /* nothing registered (or registry unreachable) and the policy allows */
+    GW_CHECK_INVALID,   /* data does not match: errors filled (422) */
+    GW_CHECK_UNKNOWN    /* nothing registered and the policy rejects (422) */
 };
 
 struct gw_schemas_config {
@@ -45,8 +45,8 @@ const struct gw_schema *gw_schemas_find(struct gw_schemas *s, const char *type, 
                                         char *subject, size_t subject_len, enum gw_check *verdict);
 /* Validates data (NULL: absent, checked as null) against the schema: GW_CHECK_VALID with
  * *schema_id set, or GW_CHECK_INVALID with up to 20 "pointer: message" strings in errors. */
-enum gw_check gw_schema_validate(const struct gw_schema *schema, const json_t *data,
-                                 int *schema_id, json_t *errors);
+enum gw_check gw_schema_validate(const struct gw_schema *schema, const json_t *data, int *schema_id,
+                                 json_t *errors);
 void gw_schema_release(const struct gw_schema *schema);
 
 #endif

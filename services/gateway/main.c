@@ -14,9 +14,9 @@
 #include "cm/http.h"
 #include "cm/lifecycle.h"
 #include "cm/log.h"
-#include "cm/text.h"
 #include "cm/service.h"
 #include "cm/swap.h"
+#include "cm/text.h"
 
 #include <string.h>
 #include <time.h>
@@ -28,22 +28,24 @@ static const struct cm_config_entry config_table[] = {
      NULL},
     {"GATEWAY_ROUTES_FILE", CM_CFG_STRING, NULL, 0, 0,
      "routing table: expressions to topics (unset: every event to TOPIC_EVENTS); reloaded on "
-     "SIGHUP or change, rewritten by PUT /routes", 0, 0, NULL},
+     "SIGHUP or change, rewritten by PUT /routes",
+     0, 0, NULL},
     {"REGISTRY_URL", CM_CFG_STRING, NULL, 0, 0,
-     "schema registry; when set, each event's data is validated against its subject's schema", 0,
-     0, NULL},
+     "schema registry; when set, each event's data is validated against its subject's schema", 0, 0,
+     NULL},
     {"GATEWAY_SUBJECT_STRATEGY", CM_CFG_ENUM, "type", 0, 0,
-     "subject of an event's schema: its type (Confluent's RecordNameStrategy with the type as record "
-     "name; alias record), <topic>-value (topic) or <topic>-<type> (topic_record)", 0, 0,
-     "type|record|topic|topic_record"},
+     "subject of an event's schema: its type (Confluent's RecordNameStrategy with the type as "
+     "record "
+     "name; alias record), <topic>-value (topic) or <topic>-<type> (topic_record)",
+     0, 0, "type|record|topic|topic_record"},
     {"GATEWAY_UNKNOWN_TYPES", CM_CFG_ENUM, "allow", 0, 0,
      "events whose subject has no registered schema", 0, 0, "allow|reject"},
     {"GATEWAY_SCHEMA_TTL", CM_CFG_DURATION, "60s", 0, 0,
      "how often cached schemas are refreshed from the registry", 1000, 86400000, NULL},
     {"GATEWAY_MAX_BODY", CM_CFG_SIZE, "1MiB", 0, 0, "largest request body accepted (413 above)",
      1024, 1073741824, NULL},
-    {"GATEWAY_MAX_BATCH", CM_CFG_INT, "1000", 0, 0, "events in one request (413 above)", 1,
-     100000, NULL},
+    {"GATEWAY_MAX_BATCH", CM_CFG_INT, "1000", 0, 0, "events in one request (413 above)", 1, 100000,
+     NULL},
     {"GATEWAY_RATE_LIMIT", CM_CFG_INT, "0", 0, 0,
      "events per second per tenant (or client IP without one) on this instance; 0 = unlimited", 0,
      100000000, NULL},
@@ -61,11 +63,12 @@ static const struct cm_config_entry config_table[] = {
      0, NULL},
     {"JWT_PUBLIC_KEY_FILE", CM_CFG_STRING, NULL, 0, 0,
      "PEM public key (RSA: RS256/384/512; EC P-256/P-384: ES256/ES384) for bearer tokens; "
-     "reloaded on SIGHUP or change", 0, 0,
-     NULL},
+     "reloaded on SIGHUP or change",
+     0, 0, NULL},
     {"JWT_JWKS_FILE", CM_CFG_STRING, NULL, 0, 0,
      "JWKS document (RSA and EC P-256/P-384 keys; a token's kid selects its key); reloaded on "
-     "SIGHUP or change", 0, 0, NULL},
+     "SIGHUP or change",
+     0, 0, NULL},
     {"GATEWAY_TOKEN_CACHE", CM_CFG_INT, "4096", 0, 0,
      "verified tokens remembered (by SHA-256, until their exp); 0 = verify every request", 0,
      10000000, NULL},
@@ -74,21 +77,20 @@ static const struct cm_config_entry config_table[] = {
     {"JWT_LEEWAY", CM_CFG_DURATION, "30s", 0, 0, "clock skew allowed on exp and nbf", 0, 3600000,
      NULL},
     {"GATEWAY_TRUSTED_PROXIES", CM_CFG_STRING, NULL, 0, 0,
-     "proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For is believed", 0, 0,
-     NULL},
+     "proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For is believed", 0, 0, NULL},
     {"GATEWAY_REQUIRED_SCOPE", CM_CFG_STRING, "events:write", 0, 0,
      "scope a token needs to ingest (in its scope or scp claim; empty = none)", 0, 0, NULL},
     {"GATEWAY_ADMIN_SCOPE", CM_CFG_STRING, "gateway:admin", 0, 0,
      "scope a token needs to read and change the routing table (GET/PUT /routes)", 0, 0, NULL},
     {"JWT_TENANT_CLAIM", CM_CFG_STRING, "tenant", 0, 0, "claim that names the tenant", 0, 0, NULL},
-    {"GATEWAY_WS_THREADS", CM_CFG_INT, "2", 0, 0, "event-loop threads serving WebSocket connections",
-     1, 64, NULL},
+    {"GATEWAY_WS_THREADS", CM_CFG_INT, "2", 0, 0,
+     "event-loop threads serving WebSocket connections", 1, 64, NULL},
     {"GATEWAY_WS_MAX_MESSAGE", CM_CFG_SIZE, "1MiB", 0, 0,
      "largest WebSocket message (the connection is closed with 1009 above)", 1024, 1073741824,
      NULL},
     {"GATEWAY_WS_PING_INTERVAL", CM_CFG_DURATION, "30s", 0, 0,
-     "idle time before the server pings; a peer silent for 2.5 intervals is closed", 100,
-     3600000, NULL},
+     "idle time before the server pings; a peer silent for 2.5 intervals is closed", 100, 3600000,
+     NULL},
     {"GATEWAY_WS_MAX_CONNECTIONS", CM_CFG_INT, "10000", 0, 0,
      "open WebSocket connections (503 to further handshakes)", 1, 1000000, NULL},
     {"GATEWAY_WS_MAX_UNACKED", CM_CFG_INT, "1000", 0, 0,
@@ -122,7 +124,8 @@ static struct gw_auth *load_auth(const struct cm_config *cfg)
                      "GATEWAY_AUTH_DISABLED=true for development)");
     } else if (pem_path && !(pem = cm_file_read(pem_path, 65536, &len, err, sizeof(err)))) {
         CM_LOG_ERROR("config_invalid", "JWT_PUBLIC_KEY_FILE: %s", err);
-    } else if (jwks_path && !(jwks = cm_file_read(jwks_path, 1024 * 1024, &len, err, sizeof(err)))) {
+    } else if (jwks_path &&
+               !(jwks = cm_file_read(jwks_path, 1024 * 1024, &len, err, sizeof(err)))) {
         CM_LOG_ERROR("config_invalid", "JWT_JWKS_FILE: %s", err);
     } else {
         struct gw_auth_config ac = {secret,
@@ -147,7 +150,8 @@ int main(int argc, char **argv)
 {
     struct cm_service svc;
     cm_service_init(&svc, "gateway", "GATEWAY_", config_table,
-                    sizeof(config_table) / sizeof(config_table[0]), "GATEWAY_PORT", "GATEWAY_MAX_BODY", argc, argv);
+                    sizeof(config_table) / sizeof(config_table[0]), "GATEWAY_PORT",
+                    "GATEWAY_MAX_BODY", argc, argv);
     const struct cm_config *cfg = svc.cfg;
     int status = CM_CONFIG_EXIT_BAD;
     struct cm_swap *auth = NULL; /* of gw_auth; NULL = authentication disabled */
@@ -173,8 +177,8 @@ int main(int argc, char **argv)
     const char *routes_file = cm_config_str(cfg, "GATEWAY_ROUTES_FILE");
     if (routes_file) {
         char err[512];
-        routes = gw_routes_load_file(routes_file, cm_config_str(cfg, "TOPIC_EVENTS"), err,
-                                     sizeof(err));
+        routes =
+            gw_routes_load_file(routes_file, cm_config_str(cfg, "TOPIC_EVENTS"), err, sizeof(err));
         if (!routes) {
             CM_LOG_ERROR("config_invalid", "GATEWAY_ROUTES_FILE: %s", err);
             goto out;
@@ -214,11 +218,16 @@ int main(int argc, char **argv)
     }
     route_table = cm_swap_new(routes, gw_routes_release);
     routes = NULL; /* owned by the table now */
-    struct gw_ingest_config ic = {cm_config_str(cfg, "KAFKA_BROKERS"), route_table, schemas,
+    struct gw_ingest_config ic = {cm_config_str(cfg, "KAFKA_BROKERS"),
+                                  route_table,
+                                  schemas,
                                   (int)cm_config_int(cfg, "GATEWAY_MAX_QUEUE"),
                                   (size_t)cm_config_int(cfg, "GATEWAY_MAX_BODY"),
-                                  (size_t)cm_config_int(cfg, "GATEWAY_MAX_BATCH"), ratelimit,
-                                  idem, cm_config_str(cfg, "GATEWAY_REQUIRED_SCOPE"), proxies};
+                                  (size_t)cm_config_int(cfg, "GATEWAY_MAX_BATCH"),
+                                  ratelimit,
+                                  idem,
+                                  cm_config_str(cfg, "GATEWAY_REQUIRED_SCOPE"),
+                                  proxies};
     ingest = gw_ingest_new(&ic, auth, svc.metrics);
     if (!ingest) {
         goto out;
@@ -249,8 +258,8 @@ int main(int argc, char **argv)
         /* hot reload: on SIGHUP or when a file changes; a bad file keeps what is in force */
         int hup = cm_lifecycle_reload_requested();
         gw_route_admin_poll(route_admin, hup);
-        int keys_changed = cm_file_changed(pem_file, &pem_seen) |
-                           cm_file_changed(jwks_file, &jwks_seen);
+        int keys_changed =
+            cm_file_changed(pem_file, &pem_seen) | cm_file_changed(jwks_file, &jwks_seen);
         if (auth && (keys_changed || hup)) {
             struct gw_auth *next = load_auth(cfg);
             if (next) {

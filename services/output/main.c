@@ -37,7 +37,8 @@ int main(int argc, char **argv)
 {
     struct app app = {0};
     cm_service_init(&app.svc, "output", "OUTPUT_", config_table,
-                    sizeof(config_table) / sizeof(config_table[0]), "OUTPUT_PORT", NULL, argc, argv);
+                    sizeof(config_table) / sizeof(config_table[0]), "OUTPUT_PORT", NULL, argc,
+                    argv);
     const struct cm_config *cfg = app.svc.cfg;
     int status = 1;
     app.pg = cm_pg_new(cm_config_str(cfg, "DATABASE_URL"));
@@ -50,7 +51,8 @@ int main(int argc, char **argv)
     if (rc != 0) {
         goto out;
     }
-    const char *topics[] = {cm_config_str(cfg, "TOPIC_DERIVED"), cm_config_str(cfg, "TOPIC_ALERTS")};
+    const char *topics[] = {cm_config_str(cfg, "TOPIC_DERIVED"),
+                            cm_config_str(cfg, "TOPIC_ALERTS")};
     struct cm_stream_config sc = {
         .brokers = cm_config_str(cfg, "KAFKA_BROKERS"),
         .group = cm_config_str(cfg, "OUTPUT_GROUP"),

@@ -32,9 +32,9 @@ static const char *const migrations[] = {
 };
 
 #define INSERT_SQL(table)                                                                          \
-    "INSERT INTO " table " (id, source, type, subject, event_time, data, envelope)"               \
-    " SELECT r->'e'->>'id', r->'e'->>'source', r->'e'->>'type', r->'e'->>'subject',"              \
-    " to_timestamp((r->>'t')::bigint / 1000.0), r->'e'->'data', r->'e'"                           \
+    "INSERT INTO " table " (id, source, type, subject, event_time, data, envelope)"                \
+    " SELECT r->'e'->>'id', r->'e'->>'source', r->'e'->>'type', r->'e'->>'subject',"               \
+    " to_timestamp((r->>'t')::bigint / 1000.0), r->'e'->'data', r->'e'"                            \
     " FROM jsonb_array_elements($1::jsonb) AS r ON CONFLICT (id) DO NOTHING"
 
 struct out_pg_sink *out_pg_sink_new(struct cm_pg *pg, struct cm_metrics *metrics,

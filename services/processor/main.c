@@ -7,13 +7,13 @@
 #include "cm/stream.h"
 
 static const struct cm_config_entry config_table[] = {
-    {"PROCESSOR_PORT", CM_CFG_INT, "8082", 0, 0, "admin HTTP port (health, readiness, metrics)",
-     0, 65535, NULL},
+    {"PROCESSOR_PORT", CM_CFG_INT, "8082", 0, 0, "admin HTTP port (health, readiness, metrics)", 0,
+     65535, NULL},
     {"KAFKA_BROKERS", CM_CFG_STRING, "127.0.0.1:9092", 0, 0, "Kafka bootstrap servers", 0, 0, NULL},
     {"REDIS_URL", CM_CFG_STRING, "redis://127.0.0.1:6379", 0, 1, "Redis for pipeline state", 0, 0,
      NULL},
-    {"TOPIC_EVENTS", CM_CFG_STRING, "events", 0, 0,
-     "source topic of pipelines that name none", 0, 0, NULL},
+    {"TOPIC_EVENTS", CM_CFG_STRING, "events", 0, 0, "source topic of pipelines that name none", 0,
+     0, NULL},
     {"TOPIC_DERIVED", CM_CFG_STRING, "derived", 0, 0, "sink topic of pipelines that name none", 0,
      0, NULL},
     {"TOPIC_LATE", CM_CFG_STRING, "events.late", 0, 0,

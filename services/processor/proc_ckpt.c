@@ -125,7 +125,8 @@ static void save_source(int32_t source, int64_t max_time, int64_t resume, struct
     new_command(&c.b, 1);
     arg(&c.b, cm_xstrdup("MULTI"));
     /* A full checkpoint replaces the hash and marks it whole; an incremental one reads the mark
-     * first: when Redis lost the hash meanwhile, the mark is gone and a full one follows at once. */
+     * first: when Redis lost the hash meanwhile, the mark is gone and a full one follows at once.
+     */
     new_command(&c.b, 3);
     arg(&c.b, cm_xstrdup(full ? "DEL" : "HGET"));
     arg(&c.b, cm_xstrdup(key));
@@ -158,8 +159,8 @@ static void save_source(int32_t source, int64_t max_time, int64_t resume, struct
     new_command(&c.b, 1);
     arg(&c.b, cm_xstrdup("EXEC"));
     struct cm_redis_reply **replies = cm_xcalloc(c.b.n, sizeof(*replies));
-    int rc = cm_redis_pipeline(e->r, c.b.n, c.b.argc, (const char *const *const *)c.b.argv,
-                               replies);
+    int rc =
+        cm_redis_pipeline(e->r, c.b.n, c.b.argc, (const char *const *const *)c.b.argv, replies);
     if (rc == 0) {
         const struct cm_redis_reply *exec = replies[c.b.n - 1];
         if (cm_redis_reply_type(exec) != CM_REDIS_ARRAY) {
@@ -241,8 +242,9 @@ int proc_ckpt_load(struct cm_redis *r, struct proc_engine *e, int32_t source, in
     }
     if (n == 0 || rc != 0 || off < 0 || !whole) {
         if (n > 0) {
-            CM_LOG_WARN("checkpoint_partial", "%s: not a whole checkpoint (Redis lost part of "
-                                              "it); recomputing from Kafka",
+            CM_LOG_WARN("checkpoint_partial",
+                        "%s: not a whole checkpoint (Redis lost part of "
+                        "it); recomputing from Kafka",
                         key);
         }
         cm_redis_reply_free(rep);
@@ -276,8 +278,9 @@ int proc_ckpt_load(struct cm_redis *r, struct proc_engine *e, int32_t source, in
         keys++;
     }
     if (rc != 0) {
-        CM_LOG_ERROR("checkpoint_invalid", "%s: a key's state does not fit pipeline %s; "
-                                           "recomputing from Kafka",
+        CM_LOG_ERROR("checkpoint_invalid",
+                     "%s: a key's state does not fit pipeline %s; "
+                     "recomputing from Kafka",
                      key, d->name);
         proc_engine_drop_source(e, source);
     } else {

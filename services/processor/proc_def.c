@@ -17,7 +17,8 @@
 
 #define DEF_FILE_MAX (1024 * 1024)
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -71,7 +72,8 @@ static int duration(const json_t *obj, const char *name, const char *field, int6
         return 0;
     }
     if (!json_is_string(v) || cm_parse_duration_ms(json_string_value(v), out) != 0) {
-        return fail(err, errlen, "%s: must be a duration such as \"500ms\", \"5s\", \"1m\", \"2h\", \"1d\"",
+        return fail(err, errlen,
+                    "%s: must be a duration such as \"500ms\", \"5s\", \"1m\", \"2h\", \"1d\"",
                     field);
     }
     if (*out < min || *out > 366LL * 86400000) {
@@ -130,7 +132,8 @@ static int parse_window(struct proc_def *d, const json_t *w, char *err, size_t e
         }
         d->pane_ms = gcd64(d->size_ms, d->slide_ms);
         if (d->size_ms / d->pane_ms > 100000) {
-            return fail(err, errlen, "window.slide: size / gcd(size, slide) must be at most 100000");
+            return fail(err, errlen,
+                        "window.slide: size / gcd(size, slide) must be at most 100000");
         }
         return 0;
     }
@@ -145,8 +148,8 @@ static int parse_window(struct proc_def *d, const json_t *w, char *err, size_t e
         }
         return duration(w, "gap", "window.gap", 0, 1, &d->gap_ms, err, errlen);
     }
-    return fail(err, errlen, "window.type: must be \"tumbling\", \"hopping\" or \"session\", not \"%s\"",
-                type);
+    return fail(err, errlen,
+                "window.type: must be \"tumbling\", \"hopping\" or \"session\", not \"%s\"", type);
 }
 
 /* "fn(args)" → kind and argument text; percentile's quantile after the last top-level comma. */
@@ -156,8 +159,12 @@ static int parse_agg(struct proc_agg_def *a, const char *name, const json_t *v, 
     static const struct {
         const char *fn;
         enum proc_agg_kind kind;
-    } fns[] = {{"count", PROC_AGG_COUNT},       {"sum", PROC_AGG_SUM},   {"avg", PROC_AGG_AVG},
-               {"min", PROC_AGG_MIN},           {"max", PROC_AGG_MAX},   {"distinct", PROC_AGG_DISTINCT},
+    } fns[] = {{"count", PROC_AGG_COUNT},
+               {"sum", PROC_AGG_SUM},
+               {"avg", PROC_AGG_AVG},
+               {"min", PROC_AGG_MIN},
+               {"max", PROC_AGG_MAX},
+               {"distinct", PROC_AGG_DISTINCT},
                {"percentile", PROC_AGG_PERCENTILE}};
     a->name = cm_xstrdup(name);
     const char *s = json_string_value(v);
@@ -251,8 +258,9 @@ static int parse_steps(struct proc_def *d, const json_t *steps, char *err, size_
         d->nsteps = i + 1;
         char field[64];
         if (!json_is_object(st) || json_object_size(st) != 1) {
-            return fail(err, errlen, "steps[%zu]: must be one of {\"map\": {...}}, "
-                                     "{\"flatMap\": \"expr\"}, {\"filter\": \"expr\"}",
+            return fail(err, errlen,
+                        "steps[%zu]: must be one of {\"map\": {...}}, "
+                        "{\"flatMap\": \"expr\"}, {\"filter\": \"expr\"}",
                         i);
         }
         const char *kind = json_object_iter_key(json_object_iter((json_t *)st));
@@ -324,9 +332,10 @@ static int parse_body(struct proc_def *d, const json_t *doc, const char *default
                       const char *default_sink, char *err, size_t errlen)
 {
     static const char *const allowed[] = {
-        "name",   "description", "source",          "steps",        "key",    "window",
-        "out_of_orderness", "allowed_lateness", "idle_timeout", "aggregates", "having",
-        "emit",   "sink",        "version",         "repartition", NULL};
+        "name",         "description", "source",           "steps",
+        "key",          "window",      "out_of_orderness", "allowed_lateness",
+        "idle_timeout", "aggregates",  "having",           "emit",
+        "sink",         "version",     "repartition",      NULL};
     if (!json_is_object(doc)) {
         return fail(err, errlen, "a pipeline is a JSON object");
     }
@@ -368,16 +377,16 @@ static int parse_body(struct proc_def *d, const json_t *doc, const char *default
         return CM_E_INVAL;
     }
     if (duration(doc, "out_of_orderness", "out_of_orderness", 0, 0, &d->ooo_ms, err, errlen) ||
-        duration(doc, "allowed_lateness", "allowed_lateness", 0, 0, &d->lateness_ms, err,
-                 errlen) ||
+        duration(doc, "allowed_lateness", "allowed_lateness", 0, 0, &d->lateness_ms, err, errlen) ||
         duration(doc, "idle_timeout", "idle_timeout", 30000, 1, &d->idle_ms, err, errlen)) {
         return CM_E_INVAL;
     }
     const json_t *aggs = json_object_get(doc, "aggregates");
     if (d->window != PROC_WIN_NONE) {
         if (!json_is_object(aggs) || json_object_size(aggs) == 0) {
-            return fail(err, errlen, "aggregates: a windowed pipeline needs an object of "
-                                     "name: function, e.g. {\"n\": \"count()\"}");
+            return fail(err, errlen,
+                        "aggregates: a windowed pipeline needs an object of "
+                        "name: function, e.g. {\"n\": \"count()\"}");
         }
         d->aggs = cm_xcalloc(json_object_size(aggs), sizeof(*d->aggs));
         const char *k;

@@ -44,7 +44,7 @@ struct proc_agg_def {
 struct proc_def {
     char *name;
     long long version; /* "version" of the document, set by the definitions store; 1 when absent */
-    json_t *doc; /* the document as given (owned) */
+    json_t *doc;       /* the document as given (owned) */
     char **topics;
     size_t ntopics;
     struct cm_expr *filter; /* source.filter; NULL: every event */

@@ -79,13 +79,14 @@ struct proc_engine *proc_engine_new(const struct proc_def *d, const struct proc_
         series(metrics, "records_total", h, "pipeline,outcome", d->name, "expression_error");
     e->m_repeats =
         series(metrics, "records_total", h, "pipeline,outcome", d->name, "repeat_skipped");
-    e->m_results = series(metrics, "results_total", "results emitted (window results and "
-                                                    "transformed events)",
+    e->m_results = series(metrics, "results_total",
+                          "results emitted (window results and "
+                          "transformed events)",
                           "pipeline", d->name, NULL);
     if (metrics) {
-        e->m_watermark = cm_metric_with(cm_metrics_gauge(metrics, "watermark_seconds",
-                                                         "event-time watermark", "pipeline"),
-                                        d->name, NULL);
+        e->m_watermark = cm_metric_with(
+            cm_metrics_gauge(metrics, "watermark_seconds", "event-time watermark", "pipeline"),
+            d->name, NULL);
     }
     return e;
 }
@@ -123,8 +124,9 @@ static struct source *source_of(struct proc_engine *e, int32_t id, int create)
         e->src = cm_xrealloc(e->src, e->capsrc * sizeof(*e->src));
     }
     struct source *s = &e->src[e->nsrc++];
-    *s = (struct source){id, INT64_MIN, 0, -1,
-                         e->d->window != PROC_WIN_NONE ? proc_windows_new(e->d) : NULL, NULL, 0};
+    *s = (struct source){
+        id,   INT64_MIN, 0, -1, e->d->window != PROC_WIN_NONE ? proc_windows_new(e->d) : NULL,
+        NULL, 0};
     if (s->w && e->track) {
         proc_windows_track_changes(s->w);
     }
@@ -495,8 +497,7 @@ size_t proc_engine_marks(struct proc_engine *e, int32_t source, const struct pro
     return s ? s->nmarks : 0;
 }
 
-void proc_engine_restore_mark(struct proc_engine *e, int32_t source,
-                              const struct proc_origin *mark)
+void proc_engine_restore_mark(struct proc_engine *e, int32_t source, const struct proc_origin *mark)
 {
     struct source *s = source_of(e, source, 1);
     repeat(s, mark);

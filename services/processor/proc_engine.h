@@ -45,8 +45,7 @@ void proc_engine_process(struct proc_engine *e, int32_t source, const json_t *ev
  * prepare runs the source filter, steps and key, calling prepared(ev, tenant, key) for each
  * resulting event (all borrowed for the call); window takes such an event back, read from
  * source at offset. proc_engine_process is the two in one. */
-typedef void (*proc_prepared_fn)(const json_t *ev, const char *tenant, const char *key,
-                                 void *ud);
+typedef void (*proc_prepared_fn)(const json_t *ev, const char *tenant, const char *key, void *ud);
 void proc_engine_prepare(struct proc_engine *e, const json_t *ev, proc_prepared_fn prepared,
                          void *ud);
 /* Where a prepared event came from: its input partition (a source id of the first stage), the

@@ -290,17 +290,18 @@ static int load_dir(struct proc_host *h, const struct proc_host_config *cfg)
     for (size_t i = 0; i < nnames; i++) {
         char *path = cm_xasprintf("%s/%s", cfg->pipelines_dir, names[i]);
         char err[512];
-        struct proc_def *d = rc ? NULL
-                                : proc_def_load_file(path, cfg->events_topic, cfg->derived_topic,
-                                                     err, sizeof(err));
+        struct proc_def *d =
+            rc ? NULL
+               : proc_def_load_file(path, cfg->events_topic, cfg->derived_topic, err, sizeof(err));
         if (!rc && !d) {
             CM_LOG_ERROR("config_invalid", "PROCESSOR_PIPELINES_DIR: %s: %s", path, err);
             rc = -1;
         }
         for (size_t k = 0; d && k < h->n; k++) {
             if (strcmp(h->p[k].def->name, d->name) == 0) {
-                CM_LOG_ERROR("config_invalid", "PROCESSOR_PIPELINES_DIR: %s: name: '%s' is "
-                                               "defined twice",
+                CM_LOG_ERROR("config_invalid",
+                             "PROCESSOR_PIPELINES_DIR: %s: name: '%s' is "
+                             "defined twice",
                              path, d->name);
                 proc_def_free(d);
                 d = NULL;
@@ -310,8 +311,8 @@ static int load_dir(struct proc_host *h, const struct proc_host_config *cfg)
         if (d) {
             h->p = cm_xrealloc(h->p, (h->n + 1) * sizeof(*h->p));
             h->p[h->n++] = (struct pipeline){d, NULL};
-            CM_LOG_INFO("pipeline_loaded", "pipeline %s version %lld from %s", d->name,
-                        d->version, path);
+            CM_LOG_INFO("pipeline_loaded", "pipeline %s version %lld from %s", d->name, d->version,
+                        path);
         }
         free(path);
         free(names[i]);
@@ -328,7 +329,7 @@ static const char **topics_of(const struct proc_host *h, const char *fallback, s
     for (size_t k = 0; k < h->n; k++) {
         const struct proc_def *d = h->p[k].def;
         for (size_t i = 0; i <= d->ntopics; i++) {
-            const char *name = i < d->ntopics ? d->topics[i]
+            const char *name = i < d->ntopics   ? d->topics[i]
                                : d->repartition ? d->repartition_topic
                                                 : NULL;
             int seen = !name;
@@ -353,8 +354,7 @@ struct proc_host *proc_host_new(const struct proc_host_config *cfg, struct cm_me
     h->late_topic = cm_xstrdup(cfg->late_topic);
     h->redis = cfg->redis;
     h->m_invalid = cm_metric_with(cm_metrics_counter(metrics, "invalid_records_total",
-                                                     "records that were not JSON objects",
-                                                     NULL),
+                                                     "records that were not JSON objects", NULL),
                                   NULL);
     if (cfg->pipelines_dir && *cfg->pipelines_dir && load_dir(h, cfg) != 0) {
         proc_host_free(h);

@@ -291,8 +291,8 @@ static int emit_window(struct proc_windows *w, struct kstate *k, int64_t s,
     if (n == 0) {
         return 0;
     }
-    struct proc_window_result r = {k->tenant, k->key, s, s + d->size_ms, peek_revision(k, s),
-                                   acc ? acc : single->acc, tp};
+    struct proc_window_result r = {
+        k->tenant, k->key, s, s + d->size_ms, peek_revision(k, s), acc ? acc : single->acc, tp};
     int emitted = emit(&r, ud);
     if (emitted) {
         use_revision(w, k, s);
@@ -429,8 +429,7 @@ static size_t advance_panes(struct proc_windows *w, struct kstate *k, int64_t wm
 
 static int emit_session(struct kstate *k, struct session *s, proc_window_emit_fn emit, void *ud)
 {
-    struct proc_window_result r = {k->tenant, k->key, s->start, s->end, s->next_rev, s->acc,
-                                   s->tp};
+    struct proc_window_result r = {k->tenant, k->key, s->start, s->end, s->next_rev, s->acc, s->tp};
     int emitted = emit(&r, ud);
     s->next_rev += (unsigned)emitted;
     s->pending = 0;
@@ -556,9 +555,8 @@ void proc_windows_free(struct proc_windows *w)
 }
 
 enum proc_add proc_windows_add(struct proc_windows *w, const char *tenant, const char *key,
-                               int64_t t, const json_t *ev, const char *traceparent,
-                               int64_t offset, int64_t wm, proc_window_emit_fn emit, void *ud,
-                               size_t *errors)
+                               int64_t t, const json_t *ev, const char *traceparent, int64_t offset,
+                               int64_t wm, proc_window_emit_fn emit, void *ud, size_t *errors)
 {
     if (w->d->window == PROC_WIN_SESSION) {
         return add_session(w, tenant, key, t, ev, traceparent, offset, wm, emit, ud, errors);
@@ -566,8 +564,7 @@ enum proc_add proc_windows_add(struct proc_windows *w, const char *tenant, const
     return add_pane(w, tenant, key, t, ev, traceparent, offset, wm, emit, ud, errors);
 }
 
-size_t proc_windows_advance(struct proc_windows *w, int64_t wm, proc_window_emit_fn emit,
-                            void *ud)
+size_t proc_windows_advance(struct proc_windows *w, int64_t wm, proc_window_emit_fn emit, void *ud)
 {
     size_t fired = 0;
     while (w->nheap > 0 && w->heap[0].time <= wm) {

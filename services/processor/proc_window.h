@@ -47,13 +47,11 @@ void proc_windows_free(struct proc_windows *w);
  * given the current watermark wm. Emits at once what emit update or a late firing requires.
  * Aggregate values that fail are counted in *errors. */
 enum proc_add proc_windows_add(struct proc_windows *w, const char *tenant, const char *key,
-                               int64_t t, const json_t *ev, const char *traceparent,
-                               int64_t offset, int64_t wm, proc_window_emit_fn emit, void *ud,
-                               size_t *errors);
+                               int64_t t, const json_t *ev, const char *traceparent, int64_t offset,
+                               int64_t wm, proc_window_emit_fn emit, void *ud, size_t *errors);
 /* Fires every pending window with end - 1 <= wm (emit final) and drops what expired at wm.
  * Returns the number of results emitted. */
-size_t proc_windows_advance(struct proc_windows *w, int64_t wm, proc_window_emit_fn emit,
-                            void *ud);
+size_t proc_windows_advance(struct proc_windows *w, int64_t wm, proc_window_emit_fn emit, void *ud);
 /* Keys with state. */
 size_t proc_windows_keys(const struct proc_windows *w);
 /* Lowest Kafka offset still held in state, or -1 when none. */
@@ -68,9 +66,9 @@ void proc_windows_track_changes(struct proc_windows *w);
  * write); set_full(w, 1) also reports every key as changed at the next proc_windows_changes. */
 int proc_windows_full(const struct proc_windows *w);
 void proc_windows_set_full(struct proc_windows *w, int full);
-/* Calls fn(name, state) for each key changed since the last call (and clears `full`): state is a new reference to
- * the key's checkpoint form (fn takes it), or NULL when the key's state is gone. Returns the
- * number of keys reported. */
+/* Calls fn(name, state) for each key changed since the last call (and clears `full`): state is a
+ * new reference to the key's checkpoint form (fn takes it), or NULL when the key's state is gone.
+ * Returns the number of keys reported. */
 typedef void (*proc_windows_change_fn)(const char *name, json_t *state, void *ud);
 size_t proc_windows_changes(struct proc_windows *w, proc_windows_change_fn fn, void *ud);
 /* Restores a key from its checkpoint form (borrowed). 0, or CM_E_INVAL when name or state does

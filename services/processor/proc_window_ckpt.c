@@ -42,19 +42,19 @@ static json_t *key_state(const struct kstate *k)
     for (size_t i = 0; i < k->npanes; i++) {
         const struct pane *p = &k->panes[i];
         json_array_append_new(panes, json_pack("[I,I,o,s]", (json_int_t)p->start,
-                                               (json_int_t)p->min_offset,
-                                               proc_acc_to_json(p->acc), p->tp));
+                                               (json_int_t)p->min_offset, proc_acc_to_json(p->acc),
+                                               p->tp));
     }
     for (size_t i = 0; i < k->nsess; i++) {
         const struct session *s = &k->sess[i];
-        json_array_append_new(sess, json_pack("[I,I,I,o,i,b,s]", (json_int_t)s->start,
-                                              (json_int_t)s->end, (json_int_t)s->min_offset,
-                                              proc_acc_to_json(s->acc), (int)s->next_rev,
-                                              s->pending, s->tp));
+        json_array_append_new(sess,
+                              json_pack("[I,I,I,o,i,b,s]", (json_int_t)s->start, (json_int_t)s->end,
+                                        (json_int_t)s->min_offset, proc_acc_to_json(s->acc),
+                                        (int)s->next_rev, s->pending, s->tp));
     }
     for (size_t i = 0; i < k->nrevs; i++) {
-        json_array_append_new(revs, json_pack("[I,i]", (json_int_t)k->revs[i].start,
-                                              (int)k->revs[i].next));
+        json_array_append_new(
+            revs, json_pack("[I,i]", (json_int_t)k->revs[i].start, (int)k->revs[i].next));
     }
     return json_pack("{s:o,s:o,s:o,s:o}", "p", panes, "s", sess, "r", revs, "n",
                      k->next_start == NONE ? json_null() : json_integer(k->next_start));
@@ -129,8 +129,8 @@ static int restore_sessions(struct proc_windows *w, struct kstate *k, const json
         int64_t start, end, min_offset, rev;
         const char *tp = json_string_value(json_array_get(s, 6));
         if (get_int(s, 0, &start) || get_int(s, 1, &end) || get_int(s, 2, &min_offset) ||
-            get_int(s, 4, &rev) || !json_is_boolean(json_array_get(s, 5)) || !tp ||
-            start >= end || start <= prev_end || rev < 0) {
+            get_int(s, 4, &rev) || !json_is_boolean(json_array_get(s, 5)) || !tp || start >= end ||
+            start <= prev_end || rev < 0) {
             return CM_E_INVAL;
         }
         struct proc_acc *acc = proc_acc_from_json(w->d, json_array_get(s, 3));
@@ -142,8 +142,8 @@ static int restore_sessions(struct proc_windows *w, struct kstate *k, const json
             k->sess = cm_xrealloc(k->sess, k->capsess * sizeof(*k->sess));
         }
         struct session *ns = &k->sess[k->nsess++];
-        *ns = (struct session){start, end, min_offset, acc, (unsigned)rev,
-                               json_is_true(json_array_get(s, 5)), ""};
+        *ns = (struct session){
+            start, end, min_offset, acc, (unsigned)rev, json_is_true(json_array_get(s, 5)), ""};
         snprintf(ns->tp, sizeof(ns->tp), "%s", tp);
         prev_end = end;
     }

@@ -61,9 +61,9 @@ struct proc_windows {
     uint64_t seq;
     struct timer *heap;
     size_t nheap, capheap;
-    int keep_revs; /* revisions matter: allowed lateness or emit update */
-    int track;     /* changes are tracked for checkpoints */
-    int full;      /* the next checkpoint replaces the stored state whole */
+    int keep_revs;           /* revisions matter: allowed lateness or emit update */
+    int track;               /* changes are tracked for checkpoints */
+    int full;                /* the next checkpoint replaces the stored state whole */
     struct kstate **changed; /* each holds a reference (refs) until the next checkpoint */
     size_t nchanged, capchanged;
 };

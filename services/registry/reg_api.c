@@ -87,8 +87,7 @@ static void fail_status(struct cm_http_req *req, enum reg_status s, const char *
              subject, version);
         break;
     case REG_E_SUBJECT_LEVEL_NOT_FOUND:
-        fail(req, s, "Subject '%s' does not have subject-level compatibility configured",
-             subject);
+        fail(req, s, "Subject '%s' does not have subject-level compatibility configured", subject);
         break;
     case REG_E_SUBJECT_MODE_NOT_FOUND:
         fail(req, s, "Subject '%s' does not have subject-level mode configured", subject);
@@ -388,7 +387,8 @@ static void h_get_version(struct cm_http_req *req, void *ud)
         return;
     }
     struct reg_version v;
-    enum reg_status s = reg_store_get_version(store_of(ud), subject, version, flag(req, "deleted"), &v);
+    enum reg_status s =
+        reg_store_get_version(store_of(ud), subject, version, flag(req, "deleted"), &v);
     if (s != REG_OK) {
         fail_status(req, s, subject, cm_http_param(req, "version"));
         return;
@@ -405,7 +405,8 @@ static void h_get_version_schema(struct cm_http_req *req, void *ud)
         return;
     }
     struct reg_version v;
-    enum reg_status s = reg_store_get_version(store_of(ud), subject, version, flag(req, "deleted"), &v);
+    enum reg_status s =
+        reg_store_get_version(store_of(ud), subject, version, flag(req, "deleted"), &v);
     if (s != REG_OK) {
         fail_status(req, s, subject, cm_http_param(req, "version"));
         return;
@@ -470,7 +471,8 @@ static void h_delete_subject(struct cm_http_req *req, void *ud)
 {
     const char *subject = cm_http_param(req, "subject");
     json_t *out = NULL;
-    enum reg_status s = reg_store_delete_subject(store_of(ud), subject, flag(req, "permanent"), &out);
+    enum reg_status s =
+        reg_store_delete_subject(store_of(ud), subject, flag(req, "permanent"), &out);
     reg_cache_clear(((struct reg_api *)ud)->cache);
     if (s != REG_OK) {
         fail_status(req, s, subject, NULL);
@@ -571,7 +573,8 @@ static void schema_usage(struct cm_http_req *req, void *ud, int versions)
         return;
     }
     json_t *out = NULL;
-    enum reg_status s = reg_store_schema_usage(store_of(ud), id, versions, flag(req, "deleted"), &out);
+    enum reg_status s =
+        reg_store_schema_usage(store_of(ud), id, versions, flag(req, "deleted"), &out);
     if (s == REG_E_SCHEMA_NOT_FOUND) {
         fail(req, s, "Schema %d not found", id);
     } else if (s != REG_OK) {
@@ -761,8 +764,8 @@ static void mode_put(struct cm_http_req *req, struct reg_store *st, const char *
         return;
     }
     const char *mode = json_string_value(json_object_get(body, "mode"));
-    enum reg_status s = mode ? reg_store_set_mode(st, subject, mode, flag(req, "force"))
-                             : REG_E_INVALID_MODE;
+    enum reg_status s =
+        mode ? reg_store_set_mode(st, subject, mode, flag(req, "force")) : REG_E_INVALID_MODE;
     if (s == REG_E_NOT_PERMITTED) {
         fail(req, s, "Cannot import since found existing subjects");
     } else if (s != REG_OK) {

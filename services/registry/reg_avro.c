@@ -13,8 +13,8 @@
 
 #define MAX_DEPTH 64
 
-static const char *primitives[] = {"null", "boolean", "int", "long", "float", "double", "bytes",
-                                   "string"};
+static const char *primitives[] = {"null",  "boolean", "int",   "long",
+                                   "float", "double",  "bytes", "string"};
 
 static int is_primitive(const char *t)
 {
@@ -202,8 +202,8 @@ static void walk_type(struct walk *w, const json_t *t, const char *ns, const cha
         }
         char *q = qualify(name, ns);
         int known = json_object_get(w->named, q) || json_object_get(w->named, name) ||
-                    (w->external && (json_object_get(w->external, q) ||
-                                     json_object_get(w->external, name)));
+                    (w->external &&
+                     (json_object_get(w->external, q) || json_object_get(w->external, name)));
         free(q);
         if (!known) {
             char msg[300];
@@ -525,8 +525,8 @@ static int names_match(const json_t *r, const char *rns, const json_t *w, const 
     const json_t *a;
     json_array_foreach(json_object_get(r, "aliases"), i, a)
     {
-        if (json_is_string(a) && (strcmp(json_string_value(a), wf) == 0 ||
-                                  strcmp(json_string_value(a), wshort) == 0)) {
+        if (json_is_string(a) &&
+            (strcmp(json_string_value(a), wf) == 0 || strcmp(json_string_value(a), wshort) == 0)) {
             ok = 1;
         }
     }

@@ -138,8 +138,8 @@ static int type_bit(const char *t)
     static const struct {
         const char *n;
         int b;
-    } m[] = {{"null", T_NULL},     {"boolean", T_BOOL}, {"integer", T_INT}, {"number", T_NUM | T_INT},
-             {"string", T_STR},    {"array", T_ARR},    {"object", T_OBJ}};
+    } m[] = {{"null", T_NULL},  {"boolean", T_BOOL}, {"integer", T_INT}, {"number", T_NUM | T_INT},
+             {"string", T_STR}, {"array", T_ARR},    {"object", T_OBJ}};
     for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
         if (strcmp(t, m[i].n) == 0) {
             return m[i].b;
@@ -259,8 +259,7 @@ static void check_object(struct jc *c, const json_t *r, const json_t *w, const c
         } else {
             struct jc probe = {c->rroot, c->wroot, c->docs, c->lenient, NULL, 1};
             if (!check(&probe, rs, wadd, sub, depth + 1)) {
-                diff(c, sub, "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL: '%s'",
-                     k);
+                diff(c, sub, "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL: '%s'", k);
             }
         }
     }
@@ -405,7 +404,8 @@ static int check(struct jc *c, const json_t *r, const json_t *w, const char *pat
         bound(c, r, w, "minLength", 0, path, "MIN_LENGTH_ADDED", "MIN_LENGTH_INCREASED");
         const json_t *rp = json_object_get(r, "pattern");
         if (rp && !json_equal((json_t *)rp, json_object_get(w, "pattern"))) {
-            diff(c, path, "%s", json_object_get(w, "pattern") ? "PATTERN_CHANGED" : "PATTERN_ADDED");
+            diff(c, path, "%s",
+                 json_object_get(w, "pattern") ? "PATTERN_CHANGED" : "PATTERN_ADDED");
         }
     }
     if (rt & wt & (T_INT | T_NUM)) {

@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *level_names[] = {"NONE",    "BACKWARD",           "BACKWARD_TRANSITIVE",
-                                    "FORWARD", "FORWARD_TRANSITIVE", "FULL",
+static const char *level_names[] = {"NONE",           "BACKWARD",           "BACKWARD_TRANSITIVE",
+                                    "FORWARD",        "FORWARD_TRANSITIVE", "FULL",
                                     "FULL_TRANSITIVE"};
 
 int reg_type_parse(const char *name, enum reg_type *out)
@@ -131,8 +131,9 @@ int reg_schema_parse(enum reg_type type, const char *text, const json_t *referen
     } else {
         dedupe = reg_json_normalized_text(out->parsed);
     }
-    out->text = normalize && type == REG_JSON ? cm_xstrdup(dedupe)
-                                              : json_dumps(out->parsed, JSON_COMPACT | JSON_ENCODE_ANY);
+    out->text = normalize && type == REG_JSON
+                    ? cm_xstrdup(dedupe)
+                    : json_dumps(out->parsed, JSON_COMPACT | JSON_ENCODE_ANY);
     char *refs = json_dumps(out->references, JSON_COMPACT | JSON_SORT_KEYS);
     const char *parts[] = {reg_type_name(type), dedupe, refs};
     sha256_hex(parts, 3, out->hash_hex);

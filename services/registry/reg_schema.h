@@ -36,9 +36,9 @@ int reg_level_parse(const char *name, enum reg_level *out);
 const char *reg_level_name(enum reg_level l);
 
 /* Parses and validates `text` of `type`; `named` (may be NULL, borrowed) holds what references
- * define: Avro named types by full name, JSON Schema documents by reference name; `references` (a JSON array or NULL) is copied. With `normalize`, the stored text is
- * the normalized form. Returns 0 with *out filled (release with reg_schema_clear), or -1 with the
- * reason in err. */
+ * define: Avro named types by full name, JSON Schema documents by reference name; `references` (a
+ * JSON array or NULL) is copied. With `normalize`, the stored text is the normalized form. Returns
+ * 0 with *out filled (release with reg_schema_clear), or -1 with the reason in err. */
 int reg_schema_parse(enum reg_type type, const char *text, const json_t *references,
                      const json_t *named, int normalize, struct reg_schema *out, char *err,
                      size_t errlen);

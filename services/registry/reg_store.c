@@ -175,7 +175,7 @@ static void fill_version(struct cm_pg_result *res, int row, struct reg_version *
 }
 
 #define VERSION_COLUMNS                                                                            \
-    "sv.subject, sv.version, s.id, s.schema_type, s.schema_text, s.references_json::text, "       \
+    "sv.subject, sv.version, s.id, s.schema_type, s.schema_text, s.references_json::text, "        \
     "sv.deleted"
 
 /* Does the subject have any rows, live ones, soft-deleted ones? */
@@ -263,8 +263,8 @@ static enum reg_status get_version(struct cm_pg *pg, const char *subject, int ve
     if (cm_pg_ntuples(res) == 0) {
         int live = 0, dead = 0;
         status = subject_state(pg, subject, &live, &dead) != 0 ? REG_E_BACKEND
-                 : live + dead == 0                             ? REG_E_SUBJECT_NOT_FOUND
-                                                                : REG_E_VERSION_NOT_FOUND;
+                 : live + dead == 0                            ? REG_E_SUBJECT_NOT_FOUND
+                                                               : REG_E_VERSION_NOT_FOUND;
     } else {
         fill_version(res, 0, out);
         if (out->deleted && !include_deleted) {
@@ -396,8 +396,8 @@ enum reg_status reg_store_referenced_by(struct reg_store *st, const char *subjec
     return s;
 }
 
-static enum reg_status resolve_refs(struct cm_pg *pg, const json_t *refs, json_t *named,
-                                    int depth, char *err, size_t errlen)
+static enum reg_status resolve_refs(struct cm_pg *pg, const json_t *refs, json_t *named, int depth,
+                                    char *err, size_t errlen)
 {
     if (depth > MAX_REFERENCE_DEPTH) {
         snprintf(err, errlen, "references nest more than %d levels", MAX_REFERENCE_DEPTH);
@@ -536,16 +536,14 @@ static enum reg_status effective_level(struct cm_pg *pg, const char *subject, en
     return REG_OK;
 }
 
-static enum reg_status effective_mode(struct cm_pg *pg, const char *subject, char *mode,
-                                      size_t len)
+static enum reg_status effective_mode(struct cm_pg *pg, const char *subject, char *mode, size_t len)
 {
     int found = 0;
     snprintf(mode, len, "READWRITE");
     if (subject && get_setting(pg, "registry_mode", "mode", subject, mode, len, &found) != REG_OK) {
         return REG_E_BACKEND;
     }
-    if (!found &&
-        get_setting(pg, "registry_mode", "mode", NULL, mode, len, &found) != REG_OK) {
+    if (!found && get_setting(pg, "registry_mode", "mode", NULL, mode, len, &found) != REG_OK) {
         return REG_E_BACKEND;
     }
     if (!found) {
@@ -554,8 +552,8 @@ static enum reg_status effective_mode(struct cm_pg *pg, const char *subject, cha
     return REG_OK;
 }
 
-enum reg_status reg_store_get_level(struct reg_store *st, const char *subject,
-                                    enum reg_level *out, int *found)
+enum reg_status reg_store_get_level(struct reg_store *st, const char *subject, enum reg_level *out,
+                                    int *found)
 {
     struct cm_pg *pg = take(st);
     if (!pg) {
@@ -590,8 +588,7 @@ static enum reg_status set_setting(struct reg_store *st, const char *table, cons
     return rc ? REG_E_BACKEND : REG_OK;
 }
 
-static enum reg_status delete_setting(struct reg_store *st, const char *table,
-                                      const char *subject)
+static enum reg_status delete_setting(struct reg_store *st, const char *table, const char *subject)
 {
     struct cm_pg *pg = take(st);
     if (!pg) {
@@ -624,8 +621,8 @@ enum reg_status reg_store_get_mode(struct reg_store *st, const char *subject, co
         return REG_E_BACKEND;
     }
     char value[32];
-    enum reg_status s = get_setting(pg, "registry_mode", "mode", subject, value, sizeof(value),
-                                    found);
+    enum reg_status s =
+        get_setting(pg, "registry_mode", "mode", subject, value, sizeof(value), found);
     give(st, pg);
     *mode = modes[0];
     for (size_t i = 0; *found && i < 3; i++) {
@@ -651,9 +648,8 @@ enum reg_status reg_store_set_mode(struct reg_store *st, const char *subject, co
         }
         const char *p[] = {subject ? subject : ""};
         struct cm_pg_result *res;
-        int rc = run(pg,
-                     "SELECT 1 FROM subject_versions WHERE ($1 = '' OR subject = $1) LIMIT 1", 1,
-                     p, &res);
+        int rc = run(pg, "SELECT 1 FROM subject_versions WHERE ($1 = '' OR subject = $1) LIMIT 1",
+                     1, p, &res);
         give(st, pg);
         if (rc != 0) {
             return REG_E_BACKEND;
@@ -720,8 +716,7 @@ static void free_versions(struct reg_schema *v, size_t n)
 
 /* Compatible with the given stored schemas under level? Only schemas that parsed take part. */
 static int compat_with(struct reg_store *st, enum reg_level level, const struct reg_schema *s,
-                       struct reg_schema *versions, size_t n, const json_t *named,
-                       json_t *messages)
+                       struct reg_schema *versions, size_t n, const json_t *named, json_t *messages)
 {
     const struct reg_schema **ptrs = cm_xcalloc(n ? n : 1, sizeof(*ptrs));
     size_t k = 0;
@@ -736,8 +731,8 @@ static int compat_with(struct reg_store *st, enum reg_level level, const struct 
 }
 
 enum reg_status reg_store_test_compat(struct reg_store *st, const char *subject, int version,
-                                      const struct reg_schema *s, json_t *named,
-                                      int *compatible, json_t *messages)
+                                      const struct reg_schema *s, json_t *named, int *compatible,
+                                      json_t *messages)
 {
     struct cm_pg *pg = take(st);
     if (!pg) {
@@ -756,8 +751,8 @@ enum reg_status reg_store_test_compat(struct reg_store *st, const char *subject,
     } else {
         int live = 0, dead = 0;
         status = subject_state(pg, subject, &live, &dead) != 0 ? REG_E_BACKEND
-                 : live == 0                                     ? REG_E_SUBJECT_NOT_FOUND
-                                                                 : REG_OK;
+                 : live == 0                                   ? REG_E_SUBJECT_NOT_FOUND
+                                                               : REG_OK;
     }
     if (status == REG_OK) {
         status = effective_level(pg, subject, &level);
@@ -769,7 +764,7 @@ enum reg_status reg_store_test_compat(struct reg_store *st, const char *subject,
     if (status == REG_OK) {
         if (version != 0 && level != REG_NONE) {
             /* one given version: the level's direction(s), not transitive */
-            level = level == REG_BACKWARD_TRANSITIVE ? REG_BACKWARD
+            level = level == REG_BACKWARD_TRANSITIVE  ? REG_BACKWARD
                     : level == REG_FORWARD_TRANSITIVE ? REG_FORWARD
                     : level == REG_FULL_TRANSITIVE    ? REG_FULL
                                                       : level;
@@ -798,7 +793,8 @@ static enum reg_status insert_schema(struct cm_pg *pg, const struct reg_schema *
                  " WHERE id = $3::int OR (schema_type = $1 AND canonical_hash = decode($2, 'hex'))",
                  3, q, &res);
         if (rc == 0 && cm_pg_ntuples(res) > 0) {
-            int same = cm_pg_value(res, 0, 1)[0] == 't' && atoi(cm_pg_value(res, 0, 0)) == import_id;
+            int same =
+                cm_pg_value(res, 0, 1)[0] == 't' && atoi(cm_pg_value(res, 0, 0)) == import_id;
             cm_pg_result_free(res);
             free(refs);
             *id = import_id;
@@ -962,10 +958,11 @@ enum reg_status reg_store_delete_subject(struct reg_store *st, const char *subje
     if (status == REG_OK) {
         const char *p[] = {subject};
         struct cm_pg_result *res;
-        const char *sql = permanent ? "DELETE FROM subject_versions WHERE subject = $1"
-                                      " RETURNING version"
-                                    : "UPDATE subject_versions SET deleted = true WHERE subject = $1"
-                                      " AND NOT deleted RETURNING version";
+        const char *sql = permanent
+                              ? "DELETE FROM subject_versions WHERE subject = $1"
+                                " RETURNING version"
+                              : "UPDATE subject_versions SET deleted = true WHERE subject = $1"
+                                " AND NOT deleted RETURNING version";
         if (run(pg, sql, 1, p, &res) != 0) {
             status = REG_E_BACKEND;
         } else {

@@ -97,8 +97,8 @@ enum reg_status reg_store_register(struct reg_store *st, const char *subject,
  * candidate's references define and is extended with what the stored versions' references define
  * (an object; the caller owns it). */
 enum reg_status reg_store_test_compat(struct reg_store *st, const char *subject, int version,
-                                      const struct reg_schema *s, json_t *named,
-                                      int *compatible, json_t *messages);
+                                      const struct reg_schema *s, json_t *named, int *compatible,
+                                      json_t *messages);
 
 /* Deletes; *out receives the deleted versions (array) or version (integer). */
 enum reg_status reg_store_delete_subject(struct reg_store *st, const char *subject, int permanent,
@@ -107,8 +107,8 @@ enum reg_status reg_store_delete_version(struct reg_store *st, const char *subje
                                          int permanent, json_t **out);
 
 /* Compatibility level and mode; subject NULL = global. get: *found 0 when a subject has none. */
-enum reg_status reg_store_get_level(struct reg_store *st, const char *subject,
-                                    enum reg_level *out, int *found);
+enum reg_status reg_store_get_level(struct reg_store *st, const char *subject, enum reg_level *out,
+                                    int *found);
 enum reg_status reg_store_set_level(struct reg_store *st, const char *subject, enum reg_level l);
 enum reg_status reg_store_delete_level(struct reg_store *st, const char *subject);
 enum reg_status reg_store_get_mode(struct reg_store *st, const char *subject, const char **mode,

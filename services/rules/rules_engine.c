@@ -26,7 +26,8 @@ struct rules_engine *rules_engine_new(struct rules_set *set, const char *alerts_
     struct rules_engine *e = cm_xcalloc(1, sizeof(*e));
     e->set = set;
     e->topic = cm_xstrdup(alerts_topic);
-    struct cm_metric *ev = cm_metrics_counter(metrics, "events_total", "events consumed", "outcome");
+    struct cm_metric *ev =
+        cm_metrics_counter(metrics, "events_total", "events consumed", "outcome");
     e->m_evaluated = cm_metric_with(ev, "evaluated", NULL);
     e->m_invalid = cm_metric_with(ev, "invalid", NULL);
     e->m_alerts = cm_metrics_counter(metrics, "alerts_total", "alerts produced", "rule");

@@ -3,8 +3,8 @@
  * through cm_pg_exec_json_rows, which isolates a poisonous record instead of blocking. */
 #include "store_log.h"
 
-#include "cm/event.h"
 #include "cm/err.h"
+#include "cm/event.h"
 #include "cm/kafka.h"
 #include "cm/mem.h"
 #include "cm/metrics.h"
@@ -53,8 +53,8 @@ struct store_log *store_log_new(struct cm_pg *pg, struct cm_metrics *metrics)
 {
     struct store_log *log = cm_xcalloc(1, sizeof(*log));
     log->pg = pg;
-    struct cm_metric *m = cm_metrics_counter(metrics, "events_total",
-                                             "records consumed by outcome", "outcome");
+    struct cm_metric *m =
+        cm_metrics_counter(metrics, "events_total", "records consumed by outcome", "outcome");
     log->m_stored = cm_metric_with(m, "stored", NULL);
     log->m_duplicates = cm_metric_with(m, "duplicate", NULL);
     log->m_invalid = cm_metric_with(m, "invalid", NULL);

@@ -25,7 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!s) {
         return 0;
     }
-    json_t *v = nl ? json_loadb((const char *)nl + 1, size - slen - 1, JSON_DECODE_ANY, NULL) : NULL;
+    json_t *v =
+        nl ? json_loadb((const char *)nl + 1, size - slen - 1, JSON_DECODE_ANY, NULL) : NULL;
     if (v) {
         json_t *errors = json_array();
         cm_avro_validate(s, v, NULL, errors, 20);

@@ -117,7 +117,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t nh = cm_envelope_headers(got, names, values);
     must(nh == t.nheaders);
     for (size_t i = 0; i < nh; i++) {
-        must(strcmp(names[i], t.header_names[i]) == 0 && strcmp(values[i], t.header_values[i]) == 0);
+        must(strcmp(names[i], t.header_names[i]) == 0 &&
+             strcmp(values[i], t.header_values[i]) == 0);
     }
     must(strcmp(t.type, json_string_value(json_object_get(got, "type"))) == 0);
     const json_t *gdata = json_object_get(got, "data");

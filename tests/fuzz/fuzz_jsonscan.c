@@ -1,9 +1,10 @@
 /* fuzz_jsonscan: differential libFuzzer target for common/jsonscan against jansson
  * (json_loadb with JSON_REJECT_DUPLICATES | JSON_DECODE_ANY): a document the scanner accepts
  * without marking it unsure, jansson accepts; one the scanner calls invalid, jansson refuses;
- * (but for a NUL-byte quirk of jansson's, see below); and for an accepted object or array, every member's and element's span reads (with jansson)
- * to the value jansson found there, and an unescaped string span is its value; members
- * gathered while scanning an array are the ones a second pass finds. A difference aborts. */
+ * (but for a NUL-byte quirk of jansson's, see below); and for an accepted object or array, every
+ * member's and element's span reads (with jansson) to the value jansson found there, and an
+ * unescaped string span is its value; members gathered while scanning an array are the ones a
+ * second pass finds. A difference aborts. */
 #include "cm/jsonscan.h"
 
 #include <jansson.h>
@@ -37,8 +38,7 @@ static void check_span(const struct cm_jscan_span *s, const json_t *want)
 
 static int same_span(const struct cm_jscan_span *a, const struct cm_jscan_span *b)
 {
-    return a->text == b->text && a->len == b->len && a->type == b->type &&
-           a->escaped == b->escaped;
+    return a->text == b->text && a->len == b->len && a->type == b->type && a->escaped == b->escaped;
 }
 
 /* Members gathered during an array scan are the ones cm_jscan_members finds. */

@@ -17,10 +17,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!schema) {
         return 0;
     }
-    json_t *inst = nl ? json_loadb((const char *)nl + 1, size - slen - 1, JSON_DECODE_ANY, NULL)
-                      : NULL;
-    json_t *docs = json_loads("{\"other.json\":{\"definitions\":{\"n\":{\"type\":\"number\"}}}}", 0,
-                              NULL);
+    json_t *inst =
+        nl ? json_loadb((const char *)nl + 1, size - slen - 1, JSON_DECODE_ANY, NULL) : NULL;
+    json_t *docs =
+        json_loads("{\"other.json\":{\"definitions\":{\"n\":{\"type\":\"number\"}}}}", 0, NULL);
     char err[256];
     struct cm_jsonschema *s = cm_jsonschema_compile(schema, docs, err, sizeof(err));
     if (s) {

@@ -21,8 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *got = cm_json_dumps(v, &len);
     char small[64];
     size_t n = cm_json_dumpb(v, small, sizeof(small));
-    if (want && (!got || len != strlen(want) || memcmp(got, want, len) != 0 ||
-                 n != len || (n <= sizeof(small) && memcmp(small, want, n) != 0))) {
+    if (want && (!got || len != strlen(want) || memcmp(got, want, len) != 0 || n != len ||
+                 (n <= sizeof(small) && memcmp(small, want, n) != 0))) {
         abort();
     }
     free(want);

@@ -12,14 +12,22 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* public keys only (made once with Node's crypto): a test fixture, no secret */
-static const char *JWKS = "{\"keys\":[{\"kty\":\"RSA\",\"n\":\"l7BuDtAvi2bZ0Xwb_HHqXe4HEqGVuyV0rQtMzBo5ukcfRThaZCFRLYH0NfiFSbDCbipB1orW94fkDOCFAE1L8AVnQUDWGdC8XWrCw6sSbYRRTCxvUUPYnW-fYUebJplx1JZeUMiBS6r84caPCpeLnm60VCAM8ZcQ1EPO8bAaefhZEdpHi0sJ20sTK42UiDsnggCpHZFQrE-j5SL_8t9faDcsIKMw4HpyI9NRkNzKNlIEIJXXb569_YfGKlCx22TakLlXE8Gi_3WIYC7RTpwzmkKKP3o_8-WQvylHkZZxbVDeSg1tzyJYmL2Fy1IpGAJVDztBn1TjCFG_VWb8l3ED1w\",\"e\":\"AQAB\",\"kid\":\"r1\",\"use\":\"sig\"},{\"kty\":\"EC\",\"x\":\"5O3dJR9p_rjQM5CSUR9WDjVn_ZxdrvGWzWzhw03fkWw\",\"y\":\"X3KWj5Fuoi9JakPoMSlULuGtq0RwCw2sk_YXODjsU4k\",\"crv\":\"P-256\",\"kid\":\"e1\",\"alg\":\"ES256\"}]}";
+static const char *JWKS =
+    "{\"keys\":[{\"kty\":\"RSA\",\"n\":\"l7BuDtAvi2bZ0Xwb_"
+    "HHqXe4HEqGVuyV0rQtMzBo5ukcfRThaZCFRLYH0NfiFSbDCbipB1orW94fkDOCFAE1L8AVnQUDWGdC8XWrCw6sSbYRRTCx"
+    "vUUPYnW-fYUebJplx1JZeUMiBS6r84caPCpeLnm60VCAM8ZcQ1EPO8bAaefhZEdpHi0sJ20sTK42UiDsnggCpHZFQrE-"
+    "j5SL_8t9faDcsIKMw4HpyI9NRkNzKNlIEIJXXb569_YfGKlCx22TakLlXE8Gi_3WIYC7RTpwzmkKKP3o_8-"
+    "WQvylHkZZxbVDeSg1tzyJYmL2Fy1IpGAJVDztBn1TjCFG_VWb8l3ED1w\",\"e\":\"AQAB\",\"kid\":\"r1\","
+    "\"use\":\"sig\"},{\"kty\":\"EC\",\"x\":\"5O3dJR9p_rjQM5CSUR9WDjVn_ZxdrvGWzWzhw03fkWw\",\"y\":"
+    "\"X3KWj5Fuoi9JakPoMSlULuGtq0RwCw2sk_YXODjsU4k\",\"crv\":\"P-256\",\"kid\":\"e1\",\"alg\":"
+    "\"ES256\"}]}";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct gw_auth *auth;
     if (!auth) {
-        struct gw_auth_config c = {"fuzz-secret-0123456789abcdef0123456789", "iss", "aud", 30,
-                                   "tenant", NULL, JWKS, 64};
+        struct gw_auth_config c = {
+            "fuzz-secret-0123456789abcdef0123456789", "iss", "aud", 30, "tenant", NULL, JWKS, 64};
         char err[256];
         auth = gw_auth_new(&c, err, sizeof(err));
         if (!auth) {

@@ -15,8 +15,8 @@
 #include "cm/kafka.h"
 #include "cm/kafka_mock.h"
 #include "cm/metrics.h"
-#include "cm/swap.h"
 #include "cm/redis.h"
+#include "cm/swap.h"
 
 #include <criterion/criterion.h>
 #include <curl/curl.h>
@@ -62,27 +62,37 @@ static void setup(void)
     struct gw_routes *parsed = gw_routes_parse(doc, strlen(doc), topic, err, sizeof(err));
     cr_assert_not_null(parsed, "%s", err);
     routes = cm_swap_new(parsed, gw_routes_release);
-    struct gw_ingest_config ic = {cm_kafka_mock_bootstraps(mock), routes, NULL, 1000, 4096, 10, NULL, NULL, "events:write", NULL};
+    struct gw_ingest_config ic = {cm_kafka_mock_bootstraps(mock),
+                                  routes,
+                                  NULL,
+                                  1000,
+                                  4096,
+                                  10,
+                                  NULL,
+                                  NULL,
+                                  "events:write",
+                                  NULL};
     ingest = gw_ingest_new(&ic, auth, reg);
     cr_assert_not_null(ingest);
     struct cm_http_options o = {"127.0.0.1", 0, 2, 4096, 10, reg};
     srv = cm_http_new(&o);
     cm_http_route(srv, "POST", "/events", gw_ingest_handle, ingest);
     limiter = gw_ratelimit_new(0.01, 2); /* refills one token per 100 s: no timing in the test */
-    struct gw_ingest_config lc = {cm_kafka_mock_bootstraps(mock), routes, NULL, 1000, 4096, 10,
-                                  limiter, NULL, NULL, NULL};
+    struct gw_ingest_config lc = {
+        cm_kafka_mock_bootstraps(mock), routes, NULL, 1000, 4096, 10, limiter, NULL, NULL, NULL};
     limited = gw_ingest_new(&lc, auth, reg);
     cm_http_route(srv, "POST", "/limited", gw_ingest_handle, limited);
     idem = gw_idem_new(it_env("REDIS_URL"), 2, 60000);
-    struct gw_ingest_config dc = {cm_kafka_mock_bootstraps(mock), routes, NULL, 1000, 4096, 10,
-                                  NULL, idem, NULL, NULL};
+    struct gw_ingest_config dc = {
+        cm_kafka_mock_bootstraps(mock), routes, NULL, 1000, 4096, 10, NULL, idem, NULL, NULL};
     idem_ingest = gw_ingest_new(&dc, auth, reg);
     cm_http_route(srv, "POST", "/idem", gw_ingest_handle, idem_ingest);
     cr_assert_eq(cm_http_start(srv), 0);
     char claims[256];
-    snprintf(claims, sizeof(claims),
-             "{\"tenant\":\"acme\",\"sub\":\"t\",\"scope\":\"events:read events:write\",\"exp\":%lld}",
-             (long long)time(NULL) + 600);
+    snprintf(
+        claims, sizeof(claims),
+        "{\"tenant\":\"acme\",\"sub\":\"t\",\"scope\":\"events:read events:write\",\"exp\":%lld}",
+        (long long)time(NULL) + 600);
     char *t = gw_auth_sign_hs256(SECRET, claims);
     snprintf(token, sizeof(token), "%s", t);
     free(t);
@@ -266,9 +276,15 @@ Test(gateway, bad_requests)
     cr_assert_eq(r.status, 415);
     post(NULL, bearer(), ok, &r);
     cr_assert_eq(r.status, 415, "no content type");
-    const char *bad_bodies[] = {"", "{", "[]", "{\"type\":\"t\"}", "{\"type\":\"t\",\"source\":1}",
+    const char *bad_bodies[] = {"",
+                                "{",
+                                "[]",
+                                "{\"type\":\"t\"}",
+                                "{\"type\":\"t\",\"source\":1}",
                                 "{\"type\":\"t\",\"source\":\"/s\",\"a\":1,\"a\":2}",
-                                "{\"type\":\"t\xff\",\"source\":\"/s\"}", "null", "\"x\"",
+                                "{\"type\":\"t\xff\",\"source\":\"/s\"}",
+                                "null",
+                                "\"x\"",
                                 "{\"type\":\"t\",\"source\":\"/s\"} trailing"};
     for (size_t i = 0; i < sizeof(bad_bodies) / sizeof(bad_bodies[0]); i++) {
         post("application/json", bearer(), bad_bodies[i], &r);
@@ -360,7 +376,8 @@ Test(gateway, batches_report_per_event)
     post("application/cloudevents-batch+json", bearer(), "{\"type\":\"a\",\"source\":\"/s\"}", &r);
     cr_assert_eq(r.status, 400, "a batch content type needs an array: %s", r.body);
     post("application/x-ndjson", bearer(),
-         "{\"type\":\"a\",\"source\":\"/s\"}\n\nnot json\n{\"type\":\"b\",\"source\":\"/s\"}\n", &r);
+         "{\"type\":\"a\",\"source\":\"/s\"}\n\nnot json\n{\"type\":\"b\",\"source\":\"/s\"}\n",
+         &r);
     cr_assert_eq(r.status, 207, "%s", r.body);
     v = results_of(&r);
     res = json_object_get(v, "results");
@@ -370,7 +387,8 @@ Test(gateway, batches_report_per_event)
     /* more than max_batch (10) events */
     char big[2048] = "[";
     for (int i = 0; i < 11; i++) {
-        strcat(big, i ? ",{\"type\":\"a\",\"source\":\"/s\"}" : "{\"type\":\"a\",\"source\":\"/s\"}");
+        strcat(big,
+               i ? ",{\"type\":\"a\",\"source\":\"/s\"}" : "{\"type\":\"a\",\"source\":\"/s\"}");
     }
     strcat(big, "]");
     post("application/json", bearer(), big, &r);
@@ -392,7 +410,8 @@ Test(gateway, atomic_batches_produce_nothing_unless_all_are_valid)
     char *after = cm_metrics_render(reg);
     const char *acc = "gateway_events_total{outcome=\"accepted\",reason=\"\"}";
     const char *b = strstr(before, acc), *a = strstr(after, acc);
-    cr_assert((b == NULL && a == NULL) || (b && a && atoll(b + strlen(acc)) == atoll(a + strlen(acc))),
+    cr_assert((b == NULL && a == NULL) ||
+                  (b && a && atoll(b + strlen(acc)) == atoll(a + strlen(acc))),
               "nothing accepted");
     free(before);
     free(after);
@@ -478,7 +497,8 @@ Test(gateway, idempotency_by_event_id_and_header)
     char id[96], body[512], body2[512];
     it_unique(id, sizeof(id), "idem");
     snprintf(body, sizeof(body), "{\"id\":\"%s\",\"type\":\"a\",\"source\":\"/s\",\"data\":1}", id);
-    snprintf(body2, sizeof(body2), "{\"id\":\"%s\",\"type\":\"a\",\"source\":\"/s\",\"data\":2}", id);
+    snprintf(body2, sizeof(body2), "{\"id\":\"%s\",\"type\":\"a\",\"source\":\"/s\",\"data\":2}",
+             id);
     post_raw("application/json", bearer(), NULL, body, strlen(body), "/idem", &r);
     cr_assert_eq(r.status, 202, "%s", r.body);
     static char first[8192];
@@ -518,8 +538,8 @@ Test(gateway, idempotency_by_event_id_and_header)
     json_t *res = json_object_get(v, "results");
     const int want[] = {202, 202, 409, 422};
     for (size_t i = 0; i < 4; i++) {
-        cr_assert_eq(json_integer_value(json_object_get(json_array_get(res, i), "status")),
-                     want[i], "event %zu: %s", i, r.body);
+        cr_assert_eq(json_integer_value(json_object_get(json_array_get(res, i), "status")), want[i],
+                     "event %zu: %s", i, r.body);
     }
     json_decref(v);
 }

@@ -79,8 +79,16 @@ static void setup(void)
     struct gw_ws_config sc = {1, 4096, 200, 2, 4};
     small_reg = cm_metrics_new("small_");
     limiter = gw_ratelimit_new(0.01, 2); /* refills one token per 100 s: no timing in the test */
-    struct gw_ingest_config lc = {cm_kafka_mock_bootstraps(mock), routes, NULL, 2, 65536, 10,
-                                  limiter, NULL, "events:write", NULL};
+    struct gw_ingest_config lc = {cm_kafka_mock_bootstraps(mock),
+                                  routes,
+                                  NULL,
+                                  2,
+                                  65536,
+                                  10,
+                                  limiter,
+                                  NULL,
+                                  "events:write",
+                                  NULL};
     limited = gw_ingest_new(&lc, auth, small_reg);
     small = gw_ws_new(&sc, limited, small_reg);
     cm_http_route(srv, "GET", "/events/ws-small", gw_ws_handle, small);
@@ -461,9 +469,11 @@ Test(gateway_ws, atomic_batches_on_an_atomic_connection)
     cr_assert_eq(json_integer_value(json_object_get(json_array_get(results, 0), "status")), 424);
     cr_assert_eq(json_integer_value(json_object_get(json_array_get(results, 1), "status")), 400);
     json_decref(ack);
-    send_text(c, "[{\"type\":\"a\",\"source\":\"/atomic\"},{\"type\":\"b\",\"source\":\"/atomic\"}]");
+    send_text(c,
+              "[{\"type\":\"a\",\"source\":\"/atomic\"},{\"type\":\"b\",\"source\":\"/atomic\"}]");
     ack = next_ack(c, 10000);
-    cr_assert_eq(json_integer_value(json_object_get(ack, "status")), 202, "all valid: all produced");
+    cr_assert_eq(json_integer_value(json_object_get(ack, "status")), 202,
+                 "all valid: all produced");
     json_decref(ack);
     cm_ws_client_free(c);
 }

@@ -325,8 +325,9 @@ Test(http, health_readiness_metrics)
     cr_assert(strstr(r.body, "shutting down") != NULL, "%s", r.body);
     request("GET", "/metrics", NULL, 0, &r);
     cr_assert_eq(r.status, 200);
-    cr_assert(strstr(r.body, "t_http_requests_total{route=\"/readyz\",method=\"GET\",code=\"503\"} 2") !=
-                  NULL,
-              "%s", r.body);
+    cr_assert(
+        strstr(r.body, "t_http_requests_total{route=\"/readyz\",method=\"GET\",code=\"503\"} 2") !=
+            NULL,
+        "%s", r.body);
     cr_assert(strstr(r.headers, "text/plain; version=0.0.4") != NULL);
 }

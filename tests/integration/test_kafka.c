@@ -29,8 +29,8 @@ static void on_report(void *opaque, const struct cm_kafka_report *r, void *ud)
 
 static void produce_n(const char *topic, int n, int start)
 {
-    struct cm_kafka_producer *p = cm_kafka_producer_new(it_env("KAFKA_BROKERS"), on_report,
-                                                        (void *)0x1234);
+    struct cm_kafka_producer *p =
+        cm_kafka_producer_new(it_env("KAFKA_BROKERS"), on_report, (void *)0x1234);
     cr_assert_not_null(p);
     static int tags[1000];
     for (int i = 0; i < n; i++) {
@@ -40,9 +40,9 @@ static void produce_n(const char *topic, int n, int start)
         const char *hn[] = {"ce_id"};
         const char *hv[] = {value};
         tags[i] = i;
-        cr_assert_eq(cm_kafka_produce(p, topic, key, strlen(key), value, strlen(value), hn, hv, 1,
-                                      &tags[i]),
-                     0);
+        cr_assert_eq(
+            cm_kafka_produce(p, topic, key, strlen(key), value, strlen(value), hn, hv, 1, &tags[i]),
+            0);
     }
     cr_assert_eq(cm_kafka_producer_flush(p, 10000), 0);
     cr_assert_eq(cm_kafka_producer_queue_len(p), 0);

@@ -48,7 +48,8 @@ Test(pg, migrations_apply_once)
     char comp[64], sql[256];
     it_unique(comp, sizeof(comp), "comp");
     char table[64];
-    snprintf(table, sizeof(table), "t_%08x", (unsigned)(strlen(comp) * 2654435761u) ^ (unsigned)getpid());
+    snprintf(table, sizeof(table), "t_%08x",
+             (unsigned)(strlen(comp) * 2654435761u) ^ (unsigned)getpid());
     snprintf(sql, sizeof(sql), "CREATE TABLE %s (id int PRIMARY KEY)", table);
     char sql2[256];
     snprintf(sql2, sizeof(sql2), "INSERT INTO %s VALUES (1)", table);

@@ -11,11 +11,11 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <stdio.h>
-#include <string.h>
 
 Test(redis, commands_and_replies)
 {
@@ -87,7 +87,8 @@ Test(redis, wrong_password)
     struct cm_redis *r = cm_redis_new(bad);
     cr_assert_not_null(r);
     char why[256];
-    cr_assert_neq(cm_redis_ping(r, why, sizeof(why)), 0, "AUTH without a configured password fails");
+    cr_assert_neq(cm_redis_ping(r, why, sizeof(why)), 0,
+                  "AUTH without a configured password fails");
     cr_assert(strstr(why, "AUTH") != NULL, "%s", why);
     cm_redis_free(r);
 }
@@ -130,7 +131,8 @@ Test(redis, reconnects_after_a_restart, .timeout = 60)
         cm_random_bytes(&r, sizeof(r));
         int candidate = 10000 + (int)(r % 22000);
         int s = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)candidate),
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_port = htons((uint16_t)candidate),
                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         if (bind(s, (struct sockaddr *)&a, sizeof(a)) == 0) {
             port = candidate;

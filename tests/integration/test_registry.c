@@ -37,7 +37,8 @@ static int free_port(void)
         cm_random_bytes(&r, sizeof(r));
         int port = 10000 + (int)(r % 22000);
         int s = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_port = htons((uint16_t)port),
                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         int ok = bind(s, (struct sockaddr *)&a, sizeof(a)) == 0;
         close(s);
@@ -175,12 +176,13 @@ static void teardown(void)
 
 TestSuite(registry, .init = setup, .fini = teardown, .timeout = 120);
 
-#define AVRO_V1 "{\"type\":\"record\",\"name\":\"User\",\"fields\":[{\"name\":\"id\",\"type\":\"long\"}]}"
+#define AVRO_V1                                                                                    \
+    "{\"type\":\"record\",\"name\":\"User\",\"fields\":[{\"name\":\"id\",\"type\":\"long\"}]}"
 #define AVRO_V2                                                                                    \
-    "{\"type\":\"record\",\"name\":\"User\",\"fields\":[{\"name\":\"id\",\"type\":\"long\"},{"    \
+    "{\"type\":\"record\",\"name\":\"User\",\"fields\":[{\"name\":\"id\",\"type\":\"long\"},{"     \
     "\"name\":\"name\",\"type\":\"string\",\"default\":\"\"}]}"
 #define AVRO_BAD                                                                                   \
-    "{\"type\":\"record\",\"name\":\"User\",\"fields\":[{\"name\":\"id\",\"type\":\"long\"},{"    \
+    "{\"type\":\"record\",\"name\":\"User\",\"fields\":[{\"name\":\"id\",\"type\":\"long\"},{"     \
     "\"name\":\"age\",\"type\":\"int\"}]}"
 
 /* The request body {"schema": "<text>"} with text JSON-escaped. */
@@ -328,15 +330,14 @@ Test(registry, error_codes)
     expect_error(&r, 422, 42201);
     cr_assert_eq(register_schema(0, "s", "not json", NULL, &r), -1);
     expect_error(&r, 422, 42201);
-    cr_assert_eq(register_schema(0, "s", "syntax = \"proto3\";", "{\"schemaType\":\"PROTOBUF\"}",
-                                 &r),
-                 -1);
+    cr_assert_eq(
+        register_schema(0, "s", "syntax = \"proto3\";", "{\"schemaType\":\"PROTOBUF\"}", &r), -1);
     expect_error(&r, 422, 42201);
     cr_assert(strstr(r.body, "PROTOBUF") != NULL);
     call(0, "POST", "/subjects/s/versions", "{\"schema\":", NULL, &r);
     expect_error(&r, 400, 400);
-    call(0, "POST", "/subjects/s/versions", "{\"schema\":\"\\\"int\\\"\"}", "Content-Type: text/plain",
-         &r);
+    call(0, "POST", "/subjects/s/versions", "{\"schema\":\"\\\"int\\\"\"}",
+         "Content-Type: text/plain", &r);
     expect_error(&r, 415, 415);
     /* unknown request fields are ignored */
     register_schema(0, "s", AVRO_V1, "{\"extra\":1,\"metadata\":{}}", &r);
@@ -388,8 +389,9 @@ Test(registry, compatibility_and_config)
 Test(registry, deletes_and_references)
 {
     struct resp r;
-    int a = register_schema(0, "addr", "{\"type\":\"record\",\"name\":\"Address\",\"namespace\":"
-                                       "\"x\",\"fields\":[{\"name\":\"city\",\"type\":\"string\"}]}",
+    int a = register_schema(0, "addr",
+                            "{\"type\":\"record\",\"name\":\"Address\",\"namespace\":"
+                            "\"x\",\"fields\":[{\"name\":\"city\",\"type\":\"string\"}]}",
                             NULL, &r);
     cr_assert_gt(a, 0, "%s", r.body);
     int b = register_schema(
@@ -422,8 +424,8 @@ Test(registry, deletes_and_references)
                                 jref, &r);
     cr_assert_gt(order, 0, "a JSON schema with a registered reference: %s", r.body);
     cr_assert_eq(register_schema(0, "order2",
-                                 "{\"properties\":{\"buyer\":{\"$ref\":\"nobody.json\"}}}",
-                                 jref, &r),
+                                 "{\"properties\":{\"buyer\":{\"$ref\":\"nobody.json\"}}}", jref,
+                                 &r),
                  -1, "a $ref that resolves nowhere");
     expect_error(&r, 422, 42201);
     /* compatibility follows the $ref into the referenced document */
@@ -507,8 +509,8 @@ Test(registry, modes)
     expect_error(&r, 422, 42205);
     call(0, "PUT", "/mode/imp", "{\"mode\":\"IMPORT\"}", NULL, &r);
     cr_assert_eq(r.status, 200, "%s", r.body);
-    cr_assert_eq(register_schema(0, "imp", AVRO_BAD, "{\"id\":500,\"version\":7}", &r), 500,
-                 "%s", r.body);
+    cr_assert_eq(register_schema(0, "imp", AVRO_BAD, "{\"id\":500,\"version\":7}", &r), 500, "%s",
+                 r.body);
     call(0, "GET", "/subjects/imp/versions/7", NULL, NULL, &r);
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert_eq(register_schema(0, "rw", AVRO_V2, "{\"id\":501}", &r), -1,

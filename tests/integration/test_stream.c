@@ -25,8 +25,8 @@ struct seen {
     size_t count;
     int fail_times; /* process fails this many times first */
     int calls;
-    int64_t hold;   /* committable never passes this (-1: no hold) */
-    int64_t start;  /* on_assign start offset (-1: committed) */
+    int64_t hold;  /* committable never passes this (-1: no hold) */
+    int64_t start; /* on_assign start offset (-1: committed) */
     const char *emit_topic;
 };
 
@@ -49,8 +49,12 @@ static int process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t
             char idx[32];
             snprintf(idx, sizeof(idx), "%lld", (long long)off);
             const char *parts[] = {"t", idx};
-            struct cm_derived d = {.type = "test.derived", .source = "it", .subject = idx,
-                                   .time_ms = 1000, .id_parts = parts, .nid_parts = 2,
+            struct cm_derived d = {.type = "test.derived",
+                                   .source = "it",
+                                   .subject = idx,
+                                   .time_ms = 1000,
+                                   .id_parts = parts,
+                                   .nid_parts = 2,
                                    .tenant = "acme",
                                    .traceparent =
                                        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"};
@@ -91,11 +95,15 @@ static void run_stream(const char *brokers, const char *group, const char *topic
                        struct cm_metrics *metrics)
 {
     const char *topics[] = {topic};
-    struct cm_stream_config cfg = {.brokers = brokers, .group = group, .topics = topics,
-                                   .ntopics = 1, .max_batch = 100, .metrics = metrics,
+    struct cm_stream_config cfg = {.brokers = brokers,
+                                   .group = group,
+                                   .topics = topics,
+                                   .ntopics = 1,
+                                   .max_batch = 100,
+                                   .metrics = metrics,
                                    .produce = w->emit_topic != NULL};
-    struct cm_stream_handler h = {.process = process, .committable = committable,
-                                  .on_assign = on_assign, .ud = w};
+    struct cm_stream_handler h = {
+        .process = process, .committable = committable, .on_assign = on_assign, .ud = w};
     struct cm_stream *s = cm_stream_new(&cfg, &h);
     cr_assert_not_null(s);
     w->s = s;

@@ -8,14 +8,14 @@
 
 #define PAY                                                                                        \
     "{\"type\":\"record\",\"name\":\"Pay\",\"namespace\":\"shop\",\"fields\":["                    \
-    "{\"name\":\"id\",\"type\":\"long\"},"                                                        \
-    "{\"name\":\"cur\",\"type\":\"string\",\"default\":\"EUR\"},"                                 \
+    "{\"name\":\"id\",\"type\":\"long\"},"                                                         \
+    "{\"name\":\"cur\",\"type\":\"string\",\"default\":\"EUR\"},"                                  \
     "{\"name\":\"note\",\"type\":[\"null\",\"string\"],\"default\":null},"                         \
     "{\"name\":\"kind\",\"type\":{\"type\":\"enum\",\"name\":\"K\",\"symbols\":[\"A\",\"B\"]}},"   \
-    "{\"name\":\"tags\",\"type\":{\"type\":\"array\",\"items\":\"string\"},\"default\":[]},"        \
+    "{\"name\":\"tags\",\"type\":{\"type\":\"array\",\"items\":\"string\"},\"default\":[]},"       \
     "{\"name\":\"attrs\",\"type\":{\"type\":\"map\",\"values\":\"int\"},\"default\":{}},"          \
     "{\"name\":\"raw\",\"type\":\"bytes\",\"default\":\"\"},"                                      \
-    "{\"name\":\"h\",\"type\":[\"null\",{\"type\":\"fixed\",\"name\":\"H\",\"size\":2}],"           \
+    "{\"name\":\"h\",\"type\":[\"null\",{\"type\":\"fixed\",\"name\":\"H\",\"size\":2}],"          \
     "\"default\":null}]}"
 
 static struct cm_avro_schema *schema(const char *text)
@@ -61,8 +61,8 @@ Test(avro, validation_table)
         char *text = json_dumps(errors, JSON_COMPACT);
         if (cases[i].error) {
             cr_assert_not(ok, "accepted %s", cases[i].value);
-            cr_assert(strstr(text, cases[i].error) != NULL, "%s: %s lacks %s", cases[i].value,
-                      text, cases[i].error);
+            cr_assert(strstr(text, cases[i].error) != NULL, "%s: %s lacks %s", cases[i].value, text,
+                      cases[i].error);
         } else {
             cr_assert(ok, "%s: %s", cases[i].value, text);
         }
@@ -117,20 +117,20 @@ Test(avro, references_resolve_named_types_defined_elsewhere)
 {
     /* Confluent references: com.acme.Address and com.acme.Money live in other subjects; Money
      * itself uses the enum com.acme.Currency from a third one */
-    json_t *named = json_pack(
-        "{s:o, s:o, s:o}", "com.acme.Address",
-        json_loads("{\"type\":\"record\",\"name\":\"Address\",\"namespace\":\"com.acme\","
-                   "\"fields\":[{\"name\":\"city\",\"type\":\"string\"}]}",
-                   0, NULL),
-        "com.acme.Money",
-        json_loads("{\"type\":\"record\",\"name\":\"Money\",\"namespace\":\"com.acme\","
-                   "\"fields\":[{\"name\":\"units\",\"type\":\"long\"},"
-                   "{\"name\":\"currency\",\"type\":\"Currency\"}]}",
-                   0, NULL),
-        "com.acme.Currency",
-        json_loads("{\"type\":\"enum\",\"name\":\"Currency\",\"namespace\":\"com.acme\","
-                   "\"symbols\":[\"EUR\",\"USD\"]}",
-                   0, NULL));
+    json_t *named =
+        json_pack("{s:o, s:o, s:o}", "com.acme.Address",
+                  json_loads("{\"type\":\"record\",\"name\":\"Address\",\"namespace\":\"com.acme\","
+                             "\"fields\":[{\"name\":\"city\",\"type\":\"string\"}]}",
+                             0, NULL),
+                  "com.acme.Money",
+                  json_loads("{\"type\":\"record\",\"name\":\"Money\",\"namespace\":\"com.acme\","
+                             "\"fields\":[{\"name\":\"units\",\"type\":\"long\"},"
+                             "{\"name\":\"currency\",\"type\":\"Currency\"}]}",
+                             0, NULL),
+                  "com.acme.Currency",
+                  json_loads("{\"type\":\"enum\",\"name\":\"Currency\",\"namespace\":\"com.acme\","
+                             "\"symbols\":[\"EUR\",\"USD\"]}",
+                             0, NULL));
     const char *order =
         "{\"type\":\"record\",\"name\":\"Order\",\"namespace\":\"com.acme\",\"fields\":["
         "{\"name\":\"ship_to\",\"type\":\"Address\"},"
@@ -148,13 +148,15 @@ Test(avro, references_resolve_named_types_defined_elsewhere)
     json_t *errors = json_array();
     cr_assert(cm_avro_validate(s, good, "/data", errors, 10), "%s",
               json_string_value(json_array_get(errors, 0)));
-    json_t *bad = json_loads("{\"ship_to\":{\"city\":7},\"total\":{\"units\":5,\"currency\":\"GBP\"},"
-                             "\"lines\":[]}",
-                             0, NULL);
+    json_t *bad =
+        json_loads("{\"ship_to\":{\"city\":7},\"total\":{\"units\":5,\"currency\":\"GBP\"},"
+                   "\"lines\":[]}",
+                   0, NULL);
     cr_assert_not(cm_avro_validate(s, bad, "/data", errors, 10));
     cr_assert_geq(json_array_size(errors), 1);
     cm_avro_schema_free(s);
-    cr_assert_null(cm_avro_schema_new(order, err, sizeof(err)), "without the references: unknown names");
+    cr_assert_null(cm_avro_schema_new(order, err, sizeof(err)),
+                   "without the references: unknown names");
     /* a reference that never resolves */
     json_t *empty = json_object();
     cr_assert_null(cm_avro_schema_new_with_refs(order, empty, err, sizeof(err)));

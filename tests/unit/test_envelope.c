@@ -258,13 +258,13 @@ Test(envelope, fast_lane_leaves_the_rest_to_jansson)
 {
     struct cm_envelope_enrichment e = {"acme", NULL, 1767225600123, NULL};
     const char *rest[] = {
-        "[1]",                                                         /* not an object */
-        "{\"source\":\"s\"}",                                          /* invalid: no type */
-        "{\"type\":\"\",\"source\":\"s\"}",                              /* empty type */
-        "{\"type\":\"t\",\"source\":\"s\",\"specversion\":\"0.3\"}",       /* wrong version */
-        "{\"type\":\"t\",\"source\":\"s\",\"time\":\"yesterday\"}",        /* bad time */
-        "{\"type\":\"t\",\"source\":\"s\",\"Ext\":1}",                     /* bad extension */
-        "{\"type\":\"t\",\"source\":\"s\",\"ext\":{}}",                    /* non-scalar extension */
+        "[1]",                                                       /* not an object */
+        "{\"source\":\"s\"}",                                        /* invalid: no type */
+        "{\"type\":\"\",\"source\":\"s\"}",                          /* empty type */
+        "{\"type\":\"t\",\"source\":\"s\",\"specversion\":\"0.3\"}", /* wrong version */
+        "{\"type\":\"t\",\"source\":\"s\",\"time\":\"yesterday\"}",  /* bad time */
+        "{\"type\":\"t\",\"source\":\"s\",\"Ext\":1}",               /* bad extension */
+        "{\"type\":\"t\",\"source\":\"s\",\"ext\":{}}",              /* non-scalar extension */
         "{\"type\":\"t\",\"source\":\"s\",\"data\":1,\"data_base64\":\"AA\"}",
         "{\"type\":\"t\\u0041\",\"source\":\"s\"}", /* an escaped attribute: jansson unescapes */
         "{\"type\":\"t\",\"source\":\"s\",\"subject\":5}",

@@ -409,8 +409,8 @@ static int run_case(const struct tcase *c, const json_t *ev, char *report, size_
     int ok;
     if (strncmp(c->expected, "error: ", 7) == 0 || strncmp(c->expected, "compile: ", 9) == 0) {
         size_t plen = strchr(c->expected, ':') - c->expected;
-        ok = strncmp(got, c->expected, plen + 1) == 0 &&
-             strstr(got, c->expected + plen + 2) != NULL;
+        ok =
+            strncmp(got, c->expected, plen + 1) == 0 && strstr(got, c->expected + plen + 2) != NULL;
     } else {
         json_t *want = json_loads(c->expected, JSON_DECODE_ANY, NULL);
         json_t *have = json_loads(got, JSON_DECODE_ANY, NULL);
@@ -472,9 +472,12 @@ Test(expr, string_results_for_keys)
     struct {
         const char *expr, *want;
         int rc;
-    } k[] = {{"subject", "order-7", 0},        {"data.amount", "1500", 0},
-             {"data.price", "12.5", 0},         {"data.flag", "false", 0},
-             {"data.tags", "[\"a\",\"b\"]", 0}, {"timestamp(time)", "2026-01-02T03:04:05.678Z", 0},
+    } k[] = {{"subject", "order-7", 0},
+             {"data.amount", "1500", 0},
+             {"data.price", "12.5", 0},
+             {"data.flag", "false", 0},
+             {"data.tags", "[\"a\",\"b\"]", 0},
+             {"timestamp(time)", "2026-01-02T03:04:05.678Z", 0},
              {"missing", "no such key: missing", -1}};
     for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++) {
         struct cm_expr *e = cm_expr_compile(k[i].expr, NULL);

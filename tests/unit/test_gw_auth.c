@@ -17,8 +17,8 @@ static struct gw_auth *auth;
 
 static void setup(void)
 {
-    struct gw_auth_config c = {SECRET, "https://issuer.example", "events-api", 30, "tenant", NULL,
-                               NULL, 0};
+    struct gw_auth_config c = {
+        SECRET, "https://issuer.example", "events-api", 30, "tenant", NULL, NULL, 0};
     char err[128];
     auth = gw_auth_new(&c, err, sizeof(err));
     cr_assert_not_null(auth, "%s", err);
@@ -77,7 +77,8 @@ static void forge(const char *header, const char *payload, const char *key, char
 }
 
 #define GOOD_CLAIMS                                                                                \
-    "{\"sub\":\"u1\",\"tenant\":\"acme\",\"iss\":\"https://issuer.example\",\"aud\":\"events-api\"," \
+    "{\"sub\":\"u1\",\"tenant\":\"acme\",\"iss\":\"https://"                                       \
+    "issuer.example\",\"aud\":\"events-api\","                                                     \
     "\"exp\":1795400000}"
 
 Test(gw_auth, valid_token)
@@ -154,7 +155,8 @@ Test(gw_auth, leeway_applies)
 Test(gw_auth, forged_signature)
 {
     char token[4096];
-    forge("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", GOOD_CLAIMS, "not-the-secret-not-the-secret!!", token);
+    forge("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", GOOD_CLAIMS, "not-the-secret-not-the-secret!!",
+          token);
     expect_invalid(token, "signature");
     /* the right key signs: control case, so the forgery test can fail */
     forge("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", GOOD_CLAIMS, SECRET, token);
@@ -195,8 +197,15 @@ Test(gw_auth, algorithm_allow_list)
 
 Test(gw_auth, malformed)
 {
-    const char *bad[] = {"", "abc", "a.b", "a.b.c.d", "..", "a..", "!!!.???.***",
-                         "eyJhbGciOiJIUzI1NiJ9.e30.", "e30.e30.e30",
+    const char *bad[] = {"",
+                         "abc",
+                         "a.b",
+                         "a.b.c.d",
+                         "..",
+                         "a..",
+                         "!!!.???.***",
+                         "eyJhbGciOiJIUzI1NiJ9.e30.",
+                         "e30.e30.e30",
                          "W10.e30.AAAA" /* header is an array */};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct gw_principal p;
@@ -385,8 +394,8 @@ static void make_jwk(const char *type, const char *curve, struct jwk_key *out)
         size_t size = strcmp(curve, "P-256") == 0 ? 32 : 48;
         bn_param_b64(k, OSSL_PKEY_PARAM_EC_PUB_X, size, p1);
         bn_param_b64(k, OSSL_PKEY_PARAM_EC_PUB_Y, size, p2);
-        snprintf(out->jwk, sizeof(out->jwk), "\"kty\":\"EC\",\"crv\":\"%s\",\"x\":\"%s\",\"y\":\"%s\"",
-                 curve, p1, p2);
+        snprintf(out->jwk, sizeof(out->jwk),
+                 "\"kty\":\"EC\",\"crv\":\"%s\",\"x\":\"%s\",\"y\":\"%s\"", curve, p1, p2);
     }
     EVP_PKEY_free(k);
 }
@@ -438,8 +447,7 @@ Test(gw_auth_keys, jwks_keys_selected_by_kid)
     cr_assert_eq(verify_with(a, t, why), GW_AUTH_OK, "%s", why);
     free(t);
     t = sign_kid(JWT_ALG_RS256, r2.kp.priv, NULL, PK_CLAIMS);
-    cr_assert_eq(verify_with(a, t, why), GW_AUTH_OK, "no kid: every fitting key is tried: %s",
-                 why);
+    cr_assert_eq(verify_with(a, t, why), GW_AUTH_OK, "no kid: every fitting key is tried: %s", why);
     free(t);
 
     t = sign_kid(JWT_ALG_RS256, r2.kp.priv, "r1", PK_CLAIMS);
@@ -484,8 +492,10 @@ Test(gw_auth_keys, hostile_jwks_documents_are_refused)
         {"{\"keys\":[{\"kty\":\"RSA\",\"n\":\"AQAB\"}]}", "keys[0]: an RSA key needs"},
         {"{\"keys\":[{\"kty\":\"RSA\",\"n\":\"!!!!\",\"e\":\"AQAB\"}]}", "keys[0]"},
         {docs[0], "2048 bits"},
-        {"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-521\",\"x\":\"AA\",\"y\":\"AA\"}]}", "P-256 or P-384"},
-        {"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AAAA\",\"y\":\"AAAA\"}]}", "32 bytes"},
+        {"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-521\",\"x\":\"AA\",\"y\":\"AA\"}]}",
+         "P-256 or P-384"},
+        {"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AAAA\",\"y\":\"AAAA\"}]}",
+         "32 bytes"},
         {docs[1], "appears twice"},
         {docs[2], "alg HS256 is not supported"},
     };

@@ -17,14 +17,18 @@ Test(gw_clientip, trusted_proxies_only)
     char err[128];
     struct gw_proxies *p = gw_proxies_parse("10.0.0.0/8, 192.168.1.7,fd00::/8", err, sizeof(err));
     cr_assert_not_null(p, "%s", err);
-    cr_assert_str_eq(ip(p, "203.0.113.5", "1.2.3.4"), "203.0.113.5", "an untrusted peer's header is ignored");
+    cr_assert_str_eq(ip(p, "203.0.113.5", "1.2.3.4"), "203.0.113.5",
+                     "an untrusted peer's header is ignored");
     cr_assert_str_eq(ip(p, "10.1.2.3", "1.2.3.4"), "1.2.3.4");
-    cr_assert_str_eq(ip(p, "10.1.2.3", "6.6.6.6, 1.2.3.4"), "1.2.3.4", "the client's own claim is ignored");
+    cr_assert_str_eq(ip(p, "10.1.2.3", "6.6.6.6, 1.2.3.4"), "1.2.3.4",
+                     "the client's own claim is ignored");
     cr_assert_str_eq(ip(p, "10.1.2.3", "1.2.3.4, 10.9.9.9"), "1.2.3.4", "trusted hops are skipped");
-    cr_assert_str_eq(ip(p, "192.168.1.7", "10.0.0.1, 10.0.0.2"), "10.0.0.1", "all trusted: left-most");
+    cr_assert_str_eq(ip(p, "192.168.1.7", "10.0.0.1, 10.0.0.2"), "10.0.0.1",
+                     "all trusted: left-most");
     cr_assert_str_eq(ip(p, "fd00::1", "2001:db8::5"), "2001:db8::5");
     cr_assert_str_eq(ip(p, "10.1.2.3", "garbage, 1.2.3.4"), "1.2.3.4");
-    cr_assert_str_eq(ip(p, "10.1.2.3", "1.2.3.4, garbage"), "10.1.2.3", "an invalid hop ends the walk");
+    cr_assert_str_eq(ip(p, "10.1.2.3", "1.2.3.4, garbage"), "10.1.2.3",
+                     "an invalid hop ends the walk");
     cr_assert_str_eq(ip(p, "10.1.2.3", NULL), "10.1.2.3");
     cr_assert_str_eq(ip(p, "192.168.1.8", "1.2.3.4"), "192.168.1.8", "a /32 entry is exact");
     gw_proxies_free(p);

@@ -28,8 +28,8 @@ Test(gw_route, bad_documents)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char err[256] = "";
-        struct gw_routes *r = gw_routes_parse(bad[i].doc, strlen(bad[i].doc), "events", err,
-                                              sizeof(err));
+        struct gw_routes *r =
+            gw_routes_parse(bad[i].doc, strlen(bad[i].doc), "events", err, sizeof(err));
         cr_assert_null(r, "accepted %s", bad[i].doc);
         cr_assert(strstr(err, bad[i].reason) != NULL, "%s: '%s' lacks '%s'", bad[i].doc, err,
                   bad[i].reason);

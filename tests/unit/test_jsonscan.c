@@ -13,10 +13,10 @@ static void check(const char *text, size_t len, enum want want)
 {
     struct cm_jscan_span v;
     int rc = cm_jscan_document(text, len, &v);
-    enum want got = rc == CM_JSCAN_INVALID ? INVALID
+    enum want got = rc == CM_JSCAN_INVALID    ? INVALID
                     : rc == CM_JSCAN_TOO_DEEP ? TOO_DEEP
-                    : v.unsure              ? UNSURE
-                                            : OK;
+                    : v.unsure                ? UNSURE
+                                              : OK;
     cr_assert_eq(got, want, "%.*s: got %d, want %d", (int)len, text, got, want);
     json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, NULL);
     if (want == OK) {
@@ -113,8 +113,9 @@ Test(jsonscan, nesting_past_the_limit_is_left_to_jansson)
 
 Test(jsonscan, members_and_elements)
 {
-    const char *text = " [ {\"type\" : \"t\", \"n\":-1.5e3, \"o\":{\"x\":[1,\"]\"]}, \"s\":\"q\\\"}\"},"
-                       "7, \"\\u0000\" ] ";
+    const char *text =
+        " [ {\"type\" : \"t\", \"n\":-1.5e3, \"o\":{\"x\":[1,\"]\"]}, \"s\":\"q\\\"}\"},"
+        "7, \"\\u0000\" ] ";
     struct cm_jscan_span e[4];
     size_t n;
     cr_assert_eq(cm_jscan_array(text, strlen(text), e, 4, &n, NULL, 0), 0);

@@ -54,8 +54,8 @@ Test(jsonschema, draft7_test_suite)
             json_array_foreach(tests, ti, t)
             {
                 int want = json_is_true(json_object_get(t, "valid"));
-                int got = s ? cm_jsonschema_validate(s, json_object_get(t, "data"), NULL, NULL, 0)
-                            : -1;
+                int got =
+                    s ? cm_jsonschema_validate(s, json_object_get(t, "data"), NULL, NULL, 0) : -1;
                 if (got == want) {
                     passed++;
                 } else {
@@ -64,7 +64,9 @@ Test(jsonschema, draft7_test_suite)
                                  json_string_value(json_object_get(group, "description")),
                                  json_string_value(json_object_get(t, "description")),
                                  want ? "valid" : "invalid",
-                                 got < 0 ? "compile error: " : got ? "valid" : "invalid",
+                                 got < 0 ? "compile error: "
+                                 : got   ? "valid"
+                                         : "invalid",
                                  got < 0 ? err : "", "");
                 }
             }
@@ -88,8 +90,8 @@ Test(jsonschema, errors_carry_pointers)
         "\"items\":{\"type\":\"object\",\"properties\":{\"price\":{\"type\":\"number\","
         "\"minimum\":0},\"a/b\":{\"type\":\"string\"}}}}},\"additionalProperties\":false}",
         0, NULL);
-    json_t *inst = json_loads(
-        "{\"items\":[{\"price\":5},{\"price\":-1,\"a/b\":3}],\"extra\":true}", 0, NULL);
+    json_t *inst =
+        json_loads("{\"items\":[{\"price\":5},{\"price\":-1,\"a/b\":3}],\"extra\":true}", 0, NULL);
     char err[128];
     struct cm_jsonschema *s = cm_jsonschema_compile(schema, NULL, err, sizeof(err));
     cr_assert_not_null(s, "%s", err);

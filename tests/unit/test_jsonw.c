@@ -29,10 +29,14 @@ static void same_as_jansson(const json_t *v)
 Test(jsonw, documents_match_jansson)
 {
     static const char *docs[] = {
-        "{}", "[]", "[[],{}]", "{\"a\":{\"b\":[1,2,{\"c\":null}]}}",
+        "{}",
+        "[]",
+        "[[],{}]",
+        "{\"a\":{\"b\":[1,2,{\"c\":null}]}}",
         "\"quote \\\" backslash \\\\ slash / tab \\t nl \\n cr \\r bs \\b ff \\f\"",
         "\"\\u0000\\u0001\\u001f\\u007f \\u00e9 \\u20ac \\ud83d\\ude00\"",
-        "[true,false,null]", "[0,-1,9223372036854775807,-9223372036854775808]",
+        "[true,false,null]",
+        "[0,-1,9223372036854775807,-9223372036854775808]",
         "[0.0,-0.0,1.5,0.1,1e20,1e-5,1.7976931348623157e308,5e-324,123456789.123,1e100,-2.5e-7]",
         "{\"type\":\"payment.created\",\"source\":\"/bench\",\"data\":{\"amount\":1500}}",
         "{\"\":\"empty key\",\"k\\u0001\":\"control in key\"}",

@@ -100,9 +100,13 @@ Test(proc_window, accumulators_round_trip_their_checkpoint_form)
     cr_assert_not_null(back);
     json_t *r1 = result(a), *r2 = result(back);
     cr_assert(json_equal(r1, r2));
-    const char *hostile[] = {"null", "[]", "[1]", "[1,[1,2,true],[1,2,true],[1,2,true],[1,2,true],"
-                                                  "[1,2,true],[1,\"zz\",true],[1,\"00\",true]]",
-                             "[\"x\",1,2,3,4,5,6,7]", NULL};
+    const char *hostile[] = {"null",
+                             "[]",
+                             "[1]",
+                             "[1,[1,2,true],[1,2,true],[1,2,true],[1,2,true],"
+                             "[1,2,true],[1,\"zz\",true],[1,\"00\",true]]",
+                             "[\"x\",1,2,3,4,5,6,7]",
+                             NULL};
     for (size_t i = 0; hostile[i]; i++) {
         json_t *h = json_loads(hostile[i], JSON_DECODE_ANY, NULL);
         cr_assert_null(proc_acc_from_json(d, h), "%s", hostile[i]);

@@ -28,8 +28,7 @@ Test(rules_set, bad_documents)
         {"{\"rules\":[{\"id\":\"x\",\"condition\":\"type ==\"}]}",
          "rules[0].condition: 1:8: unexpected end of input"},
         {"{\"rules\":[{\"id\":\"x\",\"condition\":5}]}", "rules[0].condition: must be a string"},
-        {"{\"rules\":[{\"id\":\"x\",\"condition\":\"true\",\"types\":[\"a\"]}]}",
-         "exactly one of"},
+        {"{\"rules\":[{\"id\":\"x\",\"condition\":\"true\",\"types\":[\"a\"]}]}", "exactly one of"},
         {"{\"rules\":[{\"id\":\"\",\"types\":[\"a\"]}]}", "rules[0].id"},
         {"{\"rules\":[{\"id\":\"x\"}]}", "exactly one of"},
         {"{\"rules\":[{\"id\":\"x\",\"types\":[]}]}", "rules[0].types"},
@@ -75,8 +74,8 @@ Test(rules_set, conditions)
         "{\"rules\":[{\"id\":\"big\",\"condition\":\"type == 'pay' && data.amount > 1000\"},"
         "{\"id\":\"eur\",\"condition\":\"data.currency.matches('^EUR$')\"},"
         "{\"id\":\"odd\",\"types\":[\"a/b\",\"\\\"q\\\"\"]}]}");
-    json_t *ev = json_pack("{s:s,s:{s:i,s:s}}", "type", "pay", "data", "amount", 5000, "currency",
-                           "EUR");
+    json_t *ev =
+        json_pack("{s:s,s:{s:i,s:s}}", "type", "pay", "data", "amount", 5000, "currency", "EUR");
     size_t cur = 0, errors = 0;
     cr_assert_str_eq(rules_set_next_match(s, ev, &cur, &errors), "big");
     cr_assert_str_eq(rules_set_next_match(s, ev, &cur, &errors), "eur");

@@ -14,18 +14,18 @@ Test(text, utf8_sequences)
         size_t avail, want;
     } cases[] = {
         {"A", 1, 1},
-        {"\xC3\xA9", 2, 2},          /* é */
-        {"\xE2\x82\xAC", 3, 3},      /* € */
-        {"\xF0\x9F\x98\x80", 4, 4},  /* 😀 */
-        {"\xC3", 1, 0},              /* truncated */
-        {"\xE2\x82", 2, 0},          /* truncated */
-        {"\xC0\xAF", 2, 0},          /* overlong '/' */
-        {"\xE0\x80\xAF", 3, 0},      /* overlong */
-        {"\xED\xA0\x80", 3, 0},      /* surrogate */
-        {"\xF4\x90\x80\x80", 4, 0},  /* above U+10FFFF */
+        {"\xC3\xA9", 2, 2},         /* é */
+        {"\xE2\x82\xAC", 3, 3},     /* € */
+        {"\xF0\x9F\x98\x80", 4, 4}, /* 😀 */
+        {"\xC3", 1, 0},             /* truncated */
+        {"\xE2\x82", 2, 0},         /* truncated */
+        {"\xC0\xAF", 2, 0},         /* overlong '/' */
+        {"\xE0\x80\xAF", 3, 0},     /* overlong */
+        {"\xED\xA0\x80", 3, 0},     /* surrogate */
+        {"\xF4\x90\x80\x80", 4, 0}, /* above U+10FFFF */
         {"\xFF", 1, 0},
-        {"\x80", 1, 0},              /* lone continuation */
-        {"\xC3\x28", 2, 0},          /* bad continuation */
+        {"\x80", 1, 0},     /* lone continuation */
+        {"\xC3\x28", 2, 0}, /* bad continuation */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         cr_assert_eq(cm_utf8_seq_len((const unsigned char *)cases[i].bytes, cases[i].avail),

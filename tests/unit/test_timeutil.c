@@ -37,19 +37,19 @@ Test(timeutil, parse_invalid)
         "",
         "2026",
         "2026-11-23",
-        "2026-11-23T01:28:51",          /* no offset */
-        "2026-13-01T00:00:00Z",         /* month */
-        "2026-02-29T00:00:00Z",         /* not a leap year */
-        "2026-04-31T00:00:00Z",         /* day */
-        "2026-11-23T24:00:00Z",         /* hour */
-        "2026-11-23T23:60:00Z",         /* minute */
-        "2026-11-23T23:59:61Z",         /* second */
-        "2026-11-23T01:28:51.Z",        /* empty fraction */
-        "2026-11-23T01:28:51Zjunk",     /* trailing */
-        "2026-11-23T01:28:51+0100",     /* offset without colon */
-        "2026-11-23T01:28:51+24:00",    /* offset hour */
-        "2026-11-23X01:28:51Z",         /* separator */
-        "２０２６-11-23T01:28:51Z",       /* non-ASCII digits */
+        "2026-11-23T01:28:51",       /* no offset */
+        "2026-13-01T00:00:00Z",      /* month */
+        "2026-02-29T00:00:00Z",      /* not a leap year */
+        "2026-04-31T00:00:00Z",      /* day */
+        "2026-11-23T24:00:00Z",      /* hour */
+        "2026-11-23T23:60:00Z",      /* minute */
+        "2026-11-23T23:59:61Z",      /* second */
+        "2026-11-23T01:28:51.Z",     /* empty fraction */
+        "2026-11-23T01:28:51Zjunk",  /* trailing */
+        "2026-11-23T01:28:51+0100",  /* offset without colon */
+        "2026-11-23T01:28:51+24:00", /* offset hour */
+        "2026-11-23X01:28:51Z",      /* separator */
+        "２０２６-11-23T01:28:51Z",  /* non-ASCII digits */
         "2026-11-23T01:28:51\xff",
         "-026-11-23T01:28:51Z",
     };
@@ -63,8 +63,8 @@ Test(timeutil, parse_invalid)
 
 Test(timeutil, format_round_trip)
 {
-    int64_t samples[] = {0, 1, 999, 1795397331123LL, 1709164800000LL, -1, -86400001LL,
-                         253402300799999LL};
+    int64_t samples[] = {
+        0, 1, 999, 1795397331123LL, 1709164800000LL, -1, -86400001LL, 253402300799999LL};
     for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++) {
         char buf[CM_RFC3339_LEN];
         cm_time_format_rfc3339(samples[i], buf);

@@ -35,7 +35,7 @@ static char race_ids[RACE_THREADS][RACE_IDS][CM_UUID_STR_LEN];
 
 static void *race(void *arg)
 {
-    char (*mine)[CM_UUID_STR_LEN] = race_ids[(size_t)arg];
+    char(*mine)[CM_UUID_STR_LEN] = race_ids[(size_t)arg];
     for (int i = 0; i < RACE_IDS; i++) {
         cm_uuid_v7_at(1795397331999LL, mine[i]);
     }

@@ -45,9 +45,9 @@ static int write_bootstrap(const char *path, const char *bootstraps)
 int main(int argc, char **argv)
 {
     cm_log_init("devkafka");
-    struct cm_config *cfg = cm_config_load_or_exit(
-        "devkafka", config_table, sizeof(config_table) / sizeof(config_table[0]), "DEVKAFKA_",
-        argc, argv);
+    struct cm_config *cfg = cm_config_load_or_exit("devkafka", config_table,
+                                                   sizeof(config_table) / sizeof(config_table[0]),
+                                                   "DEVKAFKA_", argc, argv);
     cm_lifecycle_install();
     int status = 1;
     struct cm_kafka_mock *mock = cm_kafka_mock_new((int)cm_config_int(cfg, "DEVKAFKA_BROKERS"));

@@ -21,19 +21,18 @@ static const struct cm_config_entry config_table[] = {
     {"DEVTOKEN_SCOPE", CM_CFG_STRING, "events:write", 0, 0,
      "scope claim (space-separated; \"events:write gateway:admin\" for the routes API)", 0, 0,
      NULL},
-    {"DEVTOKEN_TTL", CM_CFG_DURATION, "24h", 0, 0, "token lifetime", 1000,
-     31536000000LL, NULL},
+    {"DEVTOKEN_TTL", CM_CFG_DURATION, "24h", 0, 0, "token lifetime", 1000, 31536000000LL, NULL},
     {"DEVTOKEN_EXP_OFFSET", CM_CFG_INT, "0", 0, 0,
-     "seconds added to exp after TTL (tests make expired tokens with a negative value)",
-     -31536000, 31536000, NULL},
+     "seconds added to exp after TTL (tests make expired tokens with a negative value)", -31536000,
+     31536000, NULL},
 };
 
 int main(int argc, char **argv)
 {
     cm_log_init("devtoken");
-    struct cm_config *cfg = cm_config_load_or_exit(
-        "devtoken", config_table, sizeof(config_table) / sizeof(config_table[0]), "DEVTOKEN_",
-        argc, argv);
+    struct cm_config *cfg = cm_config_load_or_exit("devtoken", config_table,
+                                                   sizeof(config_table) / sizeof(config_table[0]),
+                                                   "DEVTOKEN_", argc, argv);
     int64_t now = cm_now_ms() / 1000;
     json_t *claims = json_object();
     json_object_set_new(claims, "sub", json_string(cm_config_str(cfg, "DEVTOKEN_SUBJECT")));

@@ -13,8 +13,9 @@
 int main(int argc, char **argv)
 {
     if (argc != 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        fprintf(stderr, "usage: %s 'EXPRESSION' < events.ndjson\n"
-                        "Prints the expression's value for each JSON event on standard input.\n",
+        fprintf(stderr,
+                "usage: %s 'EXPRESSION' < events.ndjson\n"
+                "Prints the expression's value for each JSON event on standard input.\n",
                 argv[0]);
         return 2;
     }

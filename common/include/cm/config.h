@@ -2,8 +2,9 @@
  * Each entry names a variable (ARCHITECTURE.md's names), its type, default and meaning. Secrets may
  * come from `<VAR>_FILE` instead (the file's content, one trailing newline dropped) and are never
  * printed. Variables starting with the service's prefix (e.g. GATEWAY_) that are not in the table
- * are rejected, so typos do not pass silently. LOG_LEVEL, BIND_ADDR and SHUTDOWN_TIMEOUT are part of every table implicitly.
- * Lifetime: strings returned by getters are borrowed until cm_config_free(). */
+ * are rejected, so typos do not pass silently. LOG_LEVEL, BIND_ADDR and SHUTDOWN_TIMEOUT are part
+ * of every table implicitly. Lifetime: strings returned by getters are borrowed until
+ * cm_config_free(). */
 #ifndef CM_CONFIG_H
 #define CM_CONFIG_H
 
@@ -54,7 +55,8 @@ int64_t cm_config_int(const struct cm_config *cfg, const char *name);
 int cm_config_bool(const struct cm_config *cfg, const char *name);
 
 /* Prints the table (name, type, default, description) as aligned text. */
-void cm_config_print_help(FILE *out, const char *svc, const struct cm_config_entry *table, size_t n);
+void cm_config_print_help(FILE *out, const char *svc, const struct cm_config_entry *table,
+                          size_t n);
 
 /* Parsers, exposed for tests and for other modules. Return 0 or CM_E_INVAL. */
 int cm_parse_int(const char *s, int64_t *out);

@@ -21,9 +21,9 @@ struct cm_envelope_error {
 
 /* What the gateway adds to an accepted event; strings borrowed for the call. */
 struct cm_envelope_enrichment {
-    const char *tenant;   /* from the token; NULL leaves no tenant */
-    const char *clientip; /* NULL leaves none */
-    int64_t received_ms;  /* receive time */
+    const char *tenant;        /* from the token; NULL leaves no tenant */
+    const char *clientip;      /* NULL leaves none */
+    int64_t received_ms;       /* receive time */
     const char *received_text; /* received_ms as RFC 3339 when formatted once for many events;
                                 * NULL: formatted per event */
 };
@@ -62,7 +62,8 @@ int64_t cm_envelope_time_ms(const json_t *ev, int64_t fallback);
  * written in, as cm_envelope_enrich sets them (same order, same values), without building
  * jansson values. Anything else is left to the functions above. */
 struct cm_envelope_text {
-    char *json; /* the enriched event (owned, NUL-terminated), room for cm_envelope_text_set_schemaid */
+    char *json; /* the enriched event (owned, NUL-terminated), room for
+                   cm_envelope_text_set_schemaid */
     size_t len;
     /* NUL-terminated, inside the same allocation: */
     const char *id, *type;

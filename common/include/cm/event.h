@@ -18,16 +18,16 @@ struct cm_kafka_msg;
 
 /* A consumed record's event. Strings are borrowed from `ev` (NULL when absent). */
 struct cm_event {
-    json_t *ev; /* the envelope object (owned; cm_event_clear releases it) */
+    json_t *ev;      /* the envelope object (owned; cm_event_clear releases it) */
     int64_t time_ms; /* `time` when valid, else the record's timestamp */
     const char *id, *source, *type, *subject, *tenant, *traceparent;
 };
 
 /* How strictly a record is read. */
 enum cm_event_check {
-    CM_EVENT_OBJECT,   /* any JSON object */
-    CM_EVENT_IDS,      /* an object with string id, source and type (the store's log) */
-    CM_EVENT_ENVELOPE  /* a valid CloudEvent with an id (cm_envelope_validate) */
+    CM_EVENT_OBJECT,  /* any JSON object */
+    CM_EVENT_IDS,     /* an object with string id, source and type (the store's log) */
+    CM_EVENT_ENVELOPE /* a valid CloudEvent with an id (cm_envelope_validate) */
 };
 
 /* Parses a record's value. Returns 0 with *out filled (release with cm_event_clear), or
@@ -36,8 +36,8 @@ enum cm_event_check {
 int cm_event_from_record(const struct cm_kafka_msg *m, enum cm_event_check check,
                          struct cm_event *out, const char **why);
 /* Parses text the same way (offline tools); fallback_ms stands in for the record timestamp. */
-int cm_event_from_text(const char *text, size_t len, int64_t fallback_ms,
-                       enum cm_event_check check, struct cm_event *out, const char **why);
+int cm_event_from_text(const char *text, size_t len, int64_t fallback_ms, enum cm_event_check check,
+                       struct cm_event *out, const char **why);
 /* Fills the borrowed fields of out from out->ev (after changing ev). */
 void cm_event_refresh(struct cm_event *out);
 void cm_event_clear(struct cm_event *e);
@@ -48,12 +48,12 @@ void cm_event_log_invalid(const struct cm_kafka_msg *m, const char *why);
 struct cm_derived {
     const char *type;
     const char *source;
-    const char *subject;          /* NULL: none */
+    const char *subject; /* NULL: none */
     int64_t time_ms;
-    const char *const *id_parts;  /* the id is cm_uuid_from_parts of these */
+    const char *const *id_parts; /* the id is cm_uuid_from_parts of these */
     unsigned nid_parts;
-    const char *tenant;           /* NULL: none */
-    const char *traceparent;      /* of the cause; NULL or invalid: none */
+    const char *tenant;      /* NULL: none */
+    const char *traceparent; /* of the cause; NULL or invalid: none */
 };
 
 /* Builds the CloudEvent; takes ownership of data (may be NULL). Caller decrefs. */

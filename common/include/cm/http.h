@@ -25,11 +25,11 @@ typedef void (*cm_http_handler)(struct cm_http_req *req, void *ud);
 typedef int (*cm_http_check)(void *ud, char *why, size_t whylen);
 
 struct cm_http_options {
-    const char *bind_addr; /* default "0.0.0.0" */
-    unsigned port;         /* 0 = the kernel picks one (see cm_http_port) */
-    unsigned threads;      /* pool size; default 4 */
-    size_t max_body;       /* bytes; default 1 MiB */
-    unsigned timeout_s;    /* idle connection timeout; default 30 */
+    const char *bind_addr;      /* default "0.0.0.0" */
+    unsigned port;              /* 0 = the kernel picks one (see cm_http_port) */
+    unsigned threads;           /* pool size; default 4 */
+    size_t max_body;            /* bytes; default 1 MiB */
+    unsigned timeout_s;         /* idle connection timeout; default 30 */
     struct cm_metrics *metrics; /* borrowed; /metrics renders it, requests are counted in it */
 };
 

@@ -31,10 +31,10 @@ struct cm_jscan_member;
 struct cm_jscan_span {
     const char *text;
     size_t len;
-    char type;              /* 'o' object, 'a' array, 's' string, 'n' number, 't', 'f', 'z' null */
-    unsigned char escaped;  /* a string holding backslash escapes */
-    unsigned char integer;  /* a number without fraction or exponent */
-    unsigned char unsure;   /* jansson may refuse it or read it differently: see above */
+    char type;             /* 'o' object, 'a' array, 's' string, 'n' number, 't', 'f', 'z' null */
+    unsigned char escaped; /* a string holding backslash escapes */
+    unsigned char integer; /* a number without fraction or exponent */
+    unsigned char unsure;  /* jansson may refuse it or read it differently: see above */
     /* an array element that is an object, when cm_jscan_array had room to gather its members
      * (else NULL: split it with cm_jscan_members) */
     const struct cm_jscan_member *members;
@@ -54,8 +54,8 @@ int cm_jscan_document(const char *text, size_t len, struct cm_jscan_span *v);
  * objects are gathered on the way, as long as there is room (elems[i].members), saving a second
  * pass. Returns 0 with *n set, CM_JSCAN_TOO_MANY past max elements, or an error above; also
  * CM_JSCAN_INVALID when the document is not an array. */
-int cm_jscan_array(const char *text, size_t len, struct cm_jscan_span *elems, size_t max,
-                   size_t *n, struct cm_jscan_member *pool, size_t pool_max);
+int cm_jscan_array(const char *text, size_t len, struct cm_jscan_span *elems, size_t max, size_t *n,
+                   struct cm_jscan_member *pool, size_t pool_max);
 
 /* Splits an object span found by a scan above into its members, in order, without checking the
  * text again (given other text it stays within it but its spans mean nothing). Member values'

@@ -4,7 +4,8 @@
  * keywords that fit cleanly ($defs, dependentRequired, dependentSchemas, minContains,
  * maxContains). Compile once (index identifiers, compile every pattern with PCRE2), validate many
  * times; a compiled schema is immutable and safe to share between threads.
- * Errors name the failing place as a JSON pointer into the instance: "/items/0/price: must be >= 0". */
+ * Errors name the failing place as a JSON pointer into the instance: "/items/0/price: must be >=
+ * 0". */
 #ifndef CM_JSONSCHEMA_H
 #define CM_JSONSCHEMA_H
 
@@ -22,8 +23,8 @@ void cm_jsonschema_free(struct cm_jsonschema *s);
 
 /* Validates instance. Returns 1 when valid; otherwise 0 and, when errors is non-NULL, appends up
  * to max_errors strings "pointer: message" to it (pointers prefixed with `prefix`, may be NULL). */
-int cm_jsonschema_validate(const struct cm_jsonschema *s, const json_t *instance, const char *prefix,
-                           json_t *errors, size_t max_errors);
+int cm_jsonschema_validate(const struct cm_jsonschema *s, const json_t *instance,
+                           const char *prefix, json_t *errors, size_t max_errors);
 
 /* JSON equality as JSON Schema defines it (1 equals 1.0). */
 int cm_json_equal_values(const json_t *a, const json_t *b);

@@ -42,10 +42,9 @@ struct cm_kafka_producer *cm_kafka_producer_new(const char *brokers, cm_kafka_de
 /* Enqueues a copy of key/value with headers. Returns 0 (the callback will fire exactly once) or a
  * negative code, in which case the callback never fires: CM_E_FULL when the local queue is full,
  * CM_E_INVAL for an unknown topic or oversized message, CM_E_UNAVAIL after a fatal error. */
-int cm_kafka_produce(struct cm_kafka_producer *p, const char *topic, const void *key,
-                     size_t keylen, const void *value, size_t valuelen,
-                     const char *const *header_names, const char *const *header_values,
-                     size_t nheaders, void *opaque);
+int cm_kafka_produce(struct cm_kafka_producer *p, const char *topic, const void *key, size_t keylen,
+                     const void *value, size_t valuelen, const char *const *header_names,
+                     const char *const *header_values, size_t nheaders, void *opaque);
 /* Messages produced whose delivery report was not handled yet (an exact count of our own, unlike
  * rd_kafka_outq_len, which also counts pending events and requests). */
 int cm_kafka_producer_queue_len(struct cm_kafka_producer *p);
@@ -102,7 +101,8 @@ void cm_kafka_consumer_done(struct cm_kafka_consumer *c, const struct cm_kafka_m
 void cm_kafka_consumer_store(struct cm_kafka_consumer *c, const char *topic, int32_t partition,
                              int64_t next_offset);
 /* The group's committed offset of each partition (parts[i].offset set; -1 when none), asked of
- * the group coordinator within timeout_ms. 0 or a negative code (offsets then left as they were). */
+ * the group coordinator within timeout_ms. 0 or a negative code (offsets then left as they were).
+ */
 int cm_kafka_consumer_committed(struct cm_kafka_consumer *c, struct cm_kafka_partition *parts,
                                 size_t n, int timeout_ms);
 /* Commits stored offsets synchronously. 0 or a negative code (nothing to commit is 0). */

@@ -52,8 +52,7 @@ int cm_pg_exec_json_rows(struct cm_pg *pg, const char *sql, const json_t *rows, 
 /* Applies the migrations of `component` in order, each once, in a transaction under an advisory
  * lock, recording them in table schema_migrations. Safe with several instances starting at once.
  * Returns 0, CM_E_UNAVAIL, or CM_E_INVAL (a migration failed; logged). */
-int cm_pg_migrate(struct cm_pg *pg, const char *component, const char *const *steps,
-                  size_t nsteps);
+int cm_pg_migrate(struct cm_pg *pg, const char *component, const char *const *steps, size_t nsteps);
 
 /* A fixed-size pool of connections. Caller frees with cm_pg_pool_free. */
 struct cm_pg_pool *cm_pg_pool_new(const char *url, unsigned size);

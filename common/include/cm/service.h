@@ -14,9 +14,9 @@
 #include <stddef.h>
 
 struct cm_service {
-    const char *name;           /* borrowed, normally a literal */
-    struct cm_config *cfg;      /* owned */
-    struct cm_metrics *metrics; /* owned; metric names are prefixed "<name>_" */
+    const char *name;            /* borrowed, normally a literal */
+    struct cm_config *cfg;       /* owned */
+    struct cm_metrics *metrics;  /* owned; metric names are prefixed "<name>_" */
     struct cm_http_server *http; /* owned */
 };
 

@@ -54,9 +54,9 @@ struct cm_stream_config {
     const char *group;
     const char *const *topics; /* copied */
     size_t ntopics;
-    size_t max_batch;       /* records per process call; 0 = 500 */
-    int commit_interval_ms; /* commit point every interval; 0 = after every batch */
-    int produce;            /* 1: the stream owns a producer for cm_stream_emit */
+    size_t max_batch;          /* records per process call; 0 = 500 */
+    int commit_interval_ms;    /* commit point every interval; 0 = after every batch */
+    int produce;               /* 1: the stream owns a producer for cm_stream_emit */
     const char *const *ensure; /* topics to create (where the cluster auto-creates) before
                                 * subscribing, e.g. repartition topics; with produce */
     size_t nensure;
@@ -68,16 +68,17 @@ struct cm_stream_config {
  * The handler is copied. Caller frees with cm_stream_free. */
 struct cm_stream *cm_stream_new(const struct cm_stream_config *cfg,
                                 const struct cm_stream_handler *handler);
-/* Runs until cm_lifecycle_stopping() or cm_stream_stop(); then a last commit point (bounded: outputs not
- * acknowledged leave their offsets unstored, to be read again after a restart). */
+/* Runs until cm_lifecycle_stopping() or cm_stream_stop(); then a last commit point (bounded:
+ * outputs not acknowledged leave their offsets unstored, to be read again after a restart). */
 void cm_stream_run(struct cm_stream *s);
 /* Makes cm_stream_run return after its current iteration (any thread; for tests and tools). */
 void cm_stream_stop(struct cm_stream *s);
 /* Leaves the group (committing stored offsets), flushes the producer, frees. NULL is a no-op. */
 void cm_stream_free(struct cm_stream *s);
 
-/* Produces a record (copied; at most CM_STREAM_MAX_HEADERS headers) and keeps it until Kafka acknowledged it, producing it again after a
- * failure; the next commit point waits for it. Only with cfg.produce. */
+/* Produces a record (copied; at most CM_STREAM_MAX_HEADERS headers) and keeps it until Kafka
+ * acknowledged it, producing it again after a failure; the next commit point waits for it. Only
+ * with cfg.produce. */
 void cm_stream_emit(struct cm_stream *s, const char *topic, const void *key, size_t keylen,
                     const void *value, size_t valuelen, const char *const *header_names,
                     const char *const *header_values, size_t nheaders);

@@ -21,7 +21,8 @@ struct cm_verrors {
 
 void cm_verrors_init(struct cm_verrors *v, json_t *errors, size_t max, const char *prefix);
 /* Records a failure at the current pointer (appended while fewer than max were recorded). */
-void cm_verrors_add(struct cm_verrors *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cm_verrors_add(struct cm_verrors *v, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* 1 when the walk can stop: something failed and nothing more will be recorded. */
 int cm_verrors_done(const struct cm_verrors *v);
 /* Descends into a member or element; returns what cm_verrors_pop restores. */

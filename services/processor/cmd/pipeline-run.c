@@ -96,8 +96,8 @@ int main(int argc, char **argv)
             continue;
         }
         struct cm_event ev;
-        if (kind == 0 && cm_event_from_text(line, (size_t)len, INT64_MIN, CM_EVENT_ENVELOPE, &ev,
-                                            &why) == 0) {
+        if (kind == 0 &&
+            cm_event_from_text(line, (size_t)len, INT64_MIN, CM_EVENT_ENVELOPE, &ev, &why) == 0) {
             if (ev.time_ms == INT64_MIN) {
                 why = "an event needs a `time`";
             } else {
