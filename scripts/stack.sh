@@ -122,7 +122,7 @@ cmd_run() {
 
 EOF
     echo "TOKEN=$token" >>"$STACK_DIR/env"
-    echo "ADMIN_TOKEN=$(DEVTOKEN_SCOPE='events:write gateway:admin' "$BUILD_DIR/bin/devtoken")" \
+    echo "ADMIN_TOKEN=$(DEVTOKEN_SCOPE='events:write gateway:admin processor:admin' "$BUILD_DIR/bin/devtoken")" \
         >>"$STACK_DIR/env"
     local parent=$PPID
     while :; do

@@ -61,7 +61,8 @@ processor_rate() {
 JSON
     port=$(stack_free_port)
     start=$(now_ms)
-    PROCESSOR_PORT=$port PROCESSOR_GROUP="g-$name" PROCESSOR_PIPELINES_DIR="$dir" \
+    env -u DATABASE_URL PROCESSOR_AUTH_DISABLED=true \
+        PROCESSOR_PORT=$port PROCESSOR_GROUP="g-$name" PROCESSOR_PIPELINES_DIR="$dir" \
         KAFKA_BROKERS="$KAFKA_BROKERS" REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" \
         "$BUILD_DIR/bin/processor" >"$dir/log" 2>&1 </dev/null &
     local pid=$!

@@ -211,6 +211,15 @@ int cm_kafka_produce(struct cm_kafka_producer *p, const char *topic, const void 
                      const void *value, size_t valuelen, const char *const *header_names,
                      const char *const *header_values, size_t nheaders, void *opaque)
 {
+    return cm_kafka_produce_partition(p, topic, RD_KAFKA_PARTITION_UA, key, keylen, value, valuelen,
+                                      header_names, header_values, nheaders, opaque);
+}
+
+int cm_kafka_produce_partition(struct cm_kafka_producer *p, const char *topic, int32_t partition,
+                               const void *key, size_t keylen, const void *value, size_t valuelen,
+                               const char *const *header_names, const char *const *header_values,
+                               size_t nheaders, void *opaque)
+{
     rd_kafka_headers_t *hdrs = NULL;
     if (nheaders > 0) {
         hdrs = rd_kafka_headers_new(nheaders);
@@ -220,9 +229,11 @@ int cm_kafka_produce(struct cm_kafka_producer *p, const char *topic, const void 
     }
     atomic_fetch_add(&p->unreported, 1); /* before: the report may come before producev returns */
     rd_kafka_resp_err_t err = rd_kafka_producev(
-        p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY((void *)key, keylen),
-        RD_KAFKA_V_VALUE((void *)value, valuelen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+        p->rk, RD_KAFKA_V_TOPIC(topic),
+        RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
+        RD_KAFKA_V_KEY((void *)key, keylen), RD_KAFKA_V_VALUE((void *)value, valuelen),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+        RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
     if (err) {
         rd_kafka_headers_destroy(hdrs); /* ownership passes only on success */
         atomic_fetch_sub(&p->unreported, 1);
@@ -268,26 +279,31 @@ int cm_kafka_producer_ping(struct cm_kafka_producer *p, int timeout_ms, char *wh
     return ping(p->rk, timeout_ms, why, len);
 }
 
-int cm_kafka_producer_ensure_topic(struct cm_kafka_producer *p, const char *topic, int timeout_ms)
+int cm_kafka_producer_partitions(struct cm_kafka_producer *p, const char *topic, int timeout_ms)
 {
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(p->rk, topic, NULL);
     int64_t deadline = cm_monotonic_ms() + timeout_ms;
     int rc = CM_E_UNAVAIL;
-    while (rc != 0 && cm_monotonic_ms() < deadline) {
+    while (rc <= 0 && cm_monotonic_ms() < deadline) {
         const struct rd_kafka_metadata *md = NULL;
         if (rd_kafka_metadata(p->rk, 0, rkt, &md, 1000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
             if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
                 md->topics[0].partition_cnt > 0) {
-                rc = 0;
+                rc = md->topics[0].partition_cnt;
             }
             rd_kafka_metadata_destroy(md);
         }
-        if (rc != 0) {
+        if (rc <= 0) {
             cm_sleep_ms(100);
         }
     }
     rd_kafka_topic_destroy(rkt);
     return rc;
+}
+
+int cm_kafka_producer_ensure_topic(struct cm_kafka_producer *p, const char *topic, int timeout_ms)
+{
+    return cm_kafka_producer_partitions(p, topic, timeout_ms) > 0 ? 0 : CM_E_UNAVAIL;
 }
 
 void cm_kafka_producer_free(struct cm_kafka_producer *p, int flush_timeout_ms)
@@ -385,6 +401,17 @@ struct cm_kafka_consumer *cm_kafka_consumer_new(const char *brokers, const char 
     }
     conf = NULL;
     rd_kafka_poll_set_consumer(c->rk);
+    if (cm_kafka_consumer_subscribe(c, topics, ntopics) != 0) {
+        rd_kafka_destroy(c->rk);
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+int cm_kafka_consumer_subscribe(struct cm_kafka_consumer *c, const char *const *topics,
+                                size_t ntopics)
+{
     rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new((int)ntopics);
     for (size_t i = 0; i < ntopics; i++) {
         rd_kafka_topic_partition_list_add(subs, topics[i], RD_KAFKA_PARTITION_UA);
@@ -393,11 +420,9 @@ struct cm_kafka_consumer *cm_kafka_consumer_new(const char *brokers, const char 
     rd_kafka_topic_partition_list_destroy(subs);
     if (e) {
         CM_LOG_ERROR("kafka_subscribe_failed", "%s", rd_kafka_err2str(e));
-        rd_kafka_destroy(c->rk);
-        free(c);
-        return NULL;
+        return CM_E_INVAL;
     }
-    return c;
+    return 0;
 }
 
 struct cm_kafka_msg *cm_kafka_consumer_poll(struct cm_kafka_consumer *c, int timeout_ms)

@@ -9,6 +9,7 @@
 #include "cm/timeutil.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -238,6 +239,62 @@ int cm_pg_exec_json_rows(struct cm_pg *pg, const char *sql, const json_t *rows, 
         *affected += k;
     }
     return 0;
+}
+
+int cm_pg_listen(struct cm_pg *pg, const char *channel)
+{
+    char *sql = cm_xasprintf("LISTEN \"%s\"", channel);
+    struct cm_pg_error err;
+    int rc = cm_pg_exec(pg, sql, 0, NULL, NULL, &err);
+    free(sql);
+    if (rc == CM_E_INVAL) {
+        CM_LOG_ERROR("pg_listen_failed", "LISTEN %s: %s", channel, err.message);
+    }
+    return rc;
+}
+
+/* 1 with a pending notification taken, else 0. */
+static int take_notification(struct cm_pg *pg, char *payload, size_t len)
+{
+    PGnotify *n = PQnotifies(pg->conn);
+    if (!n) {
+        return 0;
+    }
+    snprintf(payload, len, "%s", n->extra ? n->extra : "");
+    PQfreemem(n);
+    return 1;
+}
+
+int cm_pg_notification(struct cm_pg *pg, int timeout_ms, char *payload, size_t len)
+{
+    if (!pg->conn || PQstatus(pg->conn) != CONNECTION_OK) {
+        return CM_E_UNAVAIL;
+    }
+    if (take_notification(pg, payload, len)) {
+        return 1;
+    }
+    int64_t deadline = cm_monotonic_ms() + timeout_ms;
+    for (;;) {
+        int64_t left = deadline - cm_monotonic_ms();
+        if (left <= 0) {
+            return 0;
+        }
+        struct pollfd pfd = {PQsocket(pg->conn), POLLIN, 0};
+        int r = poll(&pfd, 1, (int)left);
+        if (r < 0) {
+            continue; /* EINTR */
+        }
+        if (r > 0 && (PQconsumeInput(pg->conn) == 0 || PQstatus(pg->conn) != CONNECTION_OK)) {
+            copy_err(pg->last_error, sizeof(pg->last_error), PQerrorMessage(pg->conn));
+            CM_LOG_WARN("pg_connection_lost", "%s", pg->last_error);
+            PQfinish(pg->conn);
+            pg->conn = NULL;
+            return CM_E_UNAVAIL;
+        }
+        if (take_notification(pg, payload, len)) {
+            return 1;
+        }
+    }
 }
 
 /* All components migrate under one transaction-scoped advisory lock, so instances starting at

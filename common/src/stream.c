@@ -34,6 +34,7 @@ enum out_state { OUT_INFLIGHT, OUT_ACKED, OUT_FAILED };
 /* One emitted record; strings live in the same allocation after the struct. */
 struct output {
     atomic_int state;
+    int32_t partition; /* -1: by key */
     const char *topic, *key, *value;
     size_t keylen, valuelen, nheaders;
     const char *hn[CM_STREAM_MAX_HEADERS], *hv[CM_STREAM_MAX_HEADERS];
@@ -193,8 +194,9 @@ static int produce(struct cm_stream *s, struct output *o)
 {
     atomic_store(&o->state, OUT_INFLIGHT);
     int rc;
-    while ((rc = cm_kafka_produce(s->producer, o->topic, o->key, o->keylen, o->value, o->valuelen,
-                                  o->hn, o->hv, o->nheaders, o)) == CM_E_FULL) {
+    while ((rc = cm_kafka_produce_partition(s->producer, o->topic, o->partition, o->key, o->keylen,
+                                            o->value, o->valuelen, o->hn, o->hv, o->nheaders, o)) ==
+           CM_E_FULL) {
         cm_kafka_producer_flush(s->producer, 100);
     }
     if (rc != 0) {
@@ -207,6 +209,20 @@ static int produce(struct cm_stream *s, struct output *o)
 void cm_stream_emit(struct cm_stream *s, const char *topic, const void *key, size_t keylen,
                     const void *value, size_t valuelen, const char *const *header_names,
                     const char *const *header_values, size_t nheaders)
+{
+    cm_stream_emit_to(s, topic, -1, key, keylen, value, valuelen, header_names, header_values,
+                      nheaders);
+}
+
+int cm_stream_partitions(struct cm_stream *s, const char *topic)
+{
+    return s->producer ? cm_kafka_producer_partitions(s->producer, topic, 10000) : CM_E_INVAL;
+}
+
+void cm_stream_emit_to(struct cm_stream *s, const char *topic, int32_t partition, const void *key,
+                       size_t keylen, const void *value, size_t valuelen,
+                       const char *const *header_names, const char *const *header_values,
+                       size_t nheaders)
 {
     if (nheaders > CM_STREAM_MAX_HEADERS) {
         nheaders = CM_STREAM_MAX_HEADERS;
@@ -232,6 +248,7 @@ void cm_stream_emit(struct cm_stream *s, const char *topic, const void *key, siz
         PUT(o->hv[i], header_values[i], strlen(header_values[i]));
     }
 #undef PUT
+    o->partition = partition < 0 ? -1 : partition;
     o->keylen = key ? keylen : 0;
     o->valuelen = valuelen;
     o->nheaders = nheaders;
@@ -495,6 +512,35 @@ void cm_stream_free(struct cm_stream *s)
     free(s->topics);
     pthread_mutex_destroy(&s->loss_lock);
     free(s);
+}
+
+int cm_stream_subscribe(struct cm_stream *s, const char *const *topics, size_t ntopics,
+                        const char *const *ensure, size_t nensure)
+{
+    for (size_t i = 0; s->producer && i < nensure; i++) {
+        if (cm_kafka_producer_ensure_topic(s->producer, ensure[i], 10000) != 0) {
+            CM_LOG_WARN("topic_missing",
+                        "topic %s does not exist and the cluster did not create it; create it "
+                        "(consumption waits for it)",
+                        ensure[i]);
+        }
+    }
+    int rc = cm_kafka_consumer_subscribe(s->consumer, topics, ntopics);
+    if (rc != 0) {
+        return rc;
+    }
+    for (size_t i = 0; s->topics && s->topics[i]; i++) {
+        free(s->topics[i]);
+    }
+    free(s->topics);
+    s->topics = cm_xcalloc(ntopics + 1, sizeof(*s->topics));
+    for (size_t i = 0; i < ntopics; i++) {
+        s->topics[i] = cm_xstrdup(topics[i]);
+    }
+    s->cfg.topics = (const char *const *)s->topics;
+    s->cfg.ntopics = ntopics;
+    CM_LOG_INFO("stream_subscribed", "subscribed to %zu topics", ntopics);
+    return 0;
 }
 
 uint64_t cm_stream_records_lost(const struct cm_stream *s)

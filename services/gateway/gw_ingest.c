@@ -6,7 +6,7 @@
  * its count of outstanding copies to zero answers and frees it. */
 #include "gw_ingest.h"
 
-#include "gw_auth.h"
+#include "cm/auth.h"
 #include "gw_body.h"
 #include "gw_clientip.h"
 #include "gw_idem.h"
@@ -44,7 +44,7 @@ struct gw_ingest {
     struct gw_idem *idem;
     char *required_scope;
     const struct gw_proxies *proxies;
-    struct cm_swap *auth; /* of gw_auth; NULL = authentication disabled */
+    struct cm_swap *auth; /* of cm_auth; NULL = authentication disabled */
     struct cm_kafka_producer *producer;
     struct cm_metric *m_events;
     struct cm_series *m_accepted;
@@ -372,7 +372,7 @@ struct gw_ingest *gw_ingest_new(const struct gw_ingest_config *cfg, struct cm_sw
     return g;
 }
 
-int gw_ingest_authenticate(struct gw_ingest *g, const char *authorization, struct gw_principal *who,
+int gw_ingest_authenticate(struct gw_ingest *g, const char *authorization, struct cm_principal *who,
                            int64_t *exp_ms, char *why, size_t whylen, char *challenge,
                            size_t challenge_len)
 {
@@ -381,7 +381,7 @@ int gw_ingest_authenticate(struct gw_ingest *g, const char *authorization, struc
     if (!g->auth) {
         return 0;
     }
-    int status = gw_auth_authorize(g->auth, authorization, g->required_scope, cm_now_ms() / 1000,
+    int status = cm_auth_authorize(g->auth, authorization, g->required_scope, cm_now_ms() / 1000,
                                    who, why, whylen, challenge, challenge_len);
     if (status) {
         count_rejected(g, status == 403 ? "scope" : "auth");
@@ -520,7 +520,7 @@ static size_t prepare(struct gw_ingest *g, const struct gw_routes *routes, struc
 
 /* The idempotency key of an event (the Idempotency-Key header and its index, else the client's
  * source and id; NULL when the gateway assigns the id: nothing to repeat) and its payload hash. */
-static char *idem_key_of(struct item *it, const struct gw_principal *who, const char *header_key,
+static char *idem_key_of(struct item *it, const struct cm_principal *who, const char *header_key,
                          size_t index)
 {
     const char *id = json_string_value(json_object_get(it->event, "id"));
@@ -543,7 +543,7 @@ static char *idem_key_of(struct item *it, const struct gw_principal *who, const 
 /* Claims the batch's idempotency keys in one exchange with Redis. An item whose key is new keeps
  * it (settled by gw_idem_finish once answered); a repeat is settled already: 202 with the first
  * id (not produced again), 422 for a reused key, 409 for a key in flight. */
-static void claim_keys(struct gw_ingest *g, struct batch *b, const struct gw_principal *who,
+static void claim_keys(struct gw_ingest *g, struct batch *b, const struct cm_principal *who,
                        const char *header_key)
 {
     struct gw_idem_claim *claims = cm_xcalloc(b->n, sizeof(*claims));
@@ -626,7 +626,7 @@ static void produce(struct gw_ingest *g, struct item *it, const char *const *top
 
 /* Takes one token per event from the tenant's (or client IP's) bucket and notes the RateLimit
  * headers; returns 0 with the seconds to wait in *retry_after when the bucket is short. */
-static int rate_ok(struct gw_ingest *g, struct batch *b, const struct gw_principal *who,
+static int rate_ok(struct gw_ingest *g, struct batch *b, const struct cm_principal *who,
                    const char *clientip, size_t events, long *retry_after)
 {
     char key[200];
@@ -848,7 +848,7 @@ static void http_answer(void *ud, const struct gw_answer *a)
 void gw_ingest_handle(struct cm_http_req *req, void *ud)
 {
     struct gw_ingest *g = ud;
-    struct gw_principal who;
+    struct cm_principal who;
     char why[160], challenge[320];
     int64_t exp_ms;
     int status = gw_ingest_authenticate(g, cm_http_header(req, "Authorization"), &who, &exp_ms, why,

@@ -17,9 +17,9 @@
 
 struct cm_http_req;
 struct cm_metrics;
-struct gw_auth;
+struct cm_auth;
 struct gw_ingest;
-struct gw_principal;
+struct cm_principal;
 struct gw_idem;
 struct gw_proxies;
 struct gw_ratelimit;
@@ -39,7 +39,7 @@ struct gw_ingest_config {
     const struct gw_proxies *proxies; /* borrowed; trusted proxies for X-Forwarded-For */
 };
 
-/* Borrows auth (a cm_swap of gw_auth, replaced when keys are reloaded; NULL = authentication
+/* Borrows auth (a cm_swap of cm_auth, replaced when keys are reloaded; NULL = authentication
  * disabled) and metrics; copies strings. NULL after logging
  * when the producer cannot be configured. Caller frees with gw_ingest_free (after the HTTP server
  * stopped sending it requests). */
@@ -51,7 +51,7 @@ void gw_ingest_handle(struct cm_http_req *req, void *ud);
 /* One ingest request, whatever carried it (HTTP POST or a WebSocket message). Borrowed for the
  * gw_ingest_submit call only. */
 struct gw_submission {
-    const struct gw_principal *who; /* authenticated already */
+    const struct cm_principal *who; /* authenticated already */
     const char *clientip;
     const char *content_type, *content_encoding;
     const char *body;
@@ -84,7 +84,7 @@ int gw_ingest_saturated(const struct gw_ingest *g);
  * returns the HTTP status (401 or 403) with the reason in why and the WWW-Authenticate challenge
  * in challenge; 0 on success with *who filled (empty when authentication is disabled), and the
  * token's expiry (ms since the epoch; 0 = none) in *exp_ms. */
-int gw_ingest_authenticate(struct gw_ingest *g, const char *authorization, struct gw_principal *who,
+int gw_ingest_authenticate(struct gw_ingest *g, const char *authorization, struct cm_principal *who,
                            int64_t *exp_ms, char *why, size_t whylen, char *challenge,
                            size_t challenge_len);
 /* The tenant's (or client IP's) proxies-resolved client address, for transports. */

@@ -3,7 +3,7 @@
  * requests in flight keep the table they took from the cm_swap. */
 #include "gw_route_admin.h"
 
-#include "gw_auth.h"
+#include "cm/auth.h"
 #include "gw_route.h"
 
 #include "cm/http.h"
@@ -82,23 +82,9 @@ void gw_route_admin_poll(struct gw_route_admin *a, int hup)
     pthread_mutex_unlock(&a->lock);
 }
 
-/* Answers 401/403 and returns 0 unless the request carries a token with the admin scope. */
 static int authorized(struct gw_route_admin *a, struct cm_http_req *req)
 {
-    if (!a->auth) {
-        return 1;
-    }
-    struct gw_principal who;
-    char why[160], challenge[320];
-    int status =
-        gw_auth_authorize(a->auth, cm_http_header(req, "Authorization"), a->scope,
-                          cm_now_ms() / 1000, &who, why, sizeof(why), challenge, sizeof(challenge));
-    if (status) {
-        cm_http_add_header(req, "WWW-Authenticate", challenge);
-        cm_http_respond_error(req, status, 0, "%s", why);
-        return 0;
-    }
-    return 1;
+    return cm_auth_require(a->auth, req, a->scope, NULL);
 }
 
 static void set_etag(struct cm_http_req *req, long long version)

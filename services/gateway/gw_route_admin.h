@@ -15,7 +15,7 @@ struct cm_http_req;
 struct cm_swap;
 struct gw_route_admin;
 
-/* Borrows table (a cm_swap of gw_routes) and auth (a cm_swap of gw_auth; NULL = no
+/* Borrows table (a cm_swap of gw_routes) and auth (a cm_swap of cm_auth; NULL = no
  * authentication); copies the strings. file may be NULL (changes then live until a restart). */
 struct gw_route_admin *gw_route_admin_new(struct cm_swap *table, const char *file,
                                           const char *default_topic, struct cm_swap *auth,

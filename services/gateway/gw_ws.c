@@ -3,7 +3,7 @@
  * state lives until the connection is gone and every ack was sent (cm_ws references). */
 #include "gw_ws.h"
 
-#include "gw_auth.h"
+#include "cm/auth.h"
 #include "gw_clientip.h"
 #include "gw_ingest.h"
 
@@ -30,7 +30,7 @@ struct gw_ws {
 
 struct session {
     struct gw_ws *w;
-    struct gw_principal who;
+    struct cm_principal who;
     char clientip[64];
     int status; /* nonzero: authentication failed with this HTTP status */
     char why[160];

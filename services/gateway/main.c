@@ -1,7 +1,7 @@
-/* gateway: the HTTP front door. Wiring only; authentication is in gw_auth.c, the ingest
+/* gateway: the HTTP front door. Wiring only; authentication is in common/src/auth.c, the ingest
  * pipeline in gw_ingest.c. Shutdown: /readyz 503, stop accepting, let in-flight events get their
  * acks and answers, flush the producer. */
-#include "gw_auth.h"
+#include "cm/auth.h"
 #include "gw_clientip.h"
 #include "gw_idem.h"
 #include "gw_ingest.h"
@@ -59,30 +59,16 @@ static const struct cm_config_entry config_table[] = {
      "producer queue high-water mark in events (503 + Retry-After above)", 1, 10000000, NULL},
     {"GATEWAY_AUTH_DISABLED", CM_CFG_BOOL, "false", 0, 0,
      "accept requests without a token (development only)", 0, 0, NULL},
-    {"JWT_HS256_SECRET", CM_CFG_STRING, NULL, 0, 1, "HS256 key for bearer tokens (>= 32 bytes)", 0,
-     0, NULL},
-    {"JWT_PUBLIC_KEY_FILE", CM_CFG_STRING, NULL, 0, 0,
-     "PEM public key (RSA: RS256/384/512; EC P-256/P-384: ES256/ES384) for bearer tokens; "
-     "reloaded on SIGHUP or change",
-     0, 0, NULL},
-    {"JWT_JWKS_FILE", CM_CFG_STRING, NULL, 0, 0,
-     "JWKS document (RSA and EC P-256/P-384 keys; a token's kid selects its key); reloaded on "
-     "SIGHUP or change",
-     0, 0, NULL},
+    CM_AUTH_CONFIG_ENTRIES,
     {"GATEWAY_TOKEN_CACHE", CM_CFG_INT, "4096", 0, 0,
      "verified tokens remembered (by SHA-256, until their exp); 0 = verify every request", 0,
      10000000, NULL},
-    {"JWT_ISSUER", CM_CFG_STRING, NULL, 0, 0, "required `iss` claim, when set", 0, 0, NULL},
-    {"JWT_AUDIENCE", CM_CFG_STRING, NULL, 0, 0, "required `aud` claim, when set", 0, 0, NULL},
-    {"JWT_LEEWAY", CM_CFG_DURATION, "30s", 0, 0, "clock skew allowed on exp and nbf", 0, 3600000,
-     NULL},
     {"GATEWAY_TRUSTED_PROXIES", CM_CFG_STRING, NULL, 0, 0,
      "proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For is believed", 0, 0, NULL},
     {"GATEWAY_REQUIRED_SCOPE", CM_CFG_STRING, "events:write", 0, 0,
      "scope a token needs to ingest (in its scope or scp claim; empty = none)", 0, 0, NULL},
     {"GATEWAY_ADMIN_SCOPE", CM_CFG_STRING, "gateway:admin", 0, 0,
      "scope a token needs to read and change the routing table (GET/PUT /routes)", 0, 0, NULL},
-    {"JWT_TENANT_CLAIM", CM_CFG_STRING, "tenant", 0, 0, "claim that names the tenant", 0, 0, NULL},
     {"GATEWAY_WS_THREADS", CM_CFG_INT, "2", 0, 0,
      "event-loop threads serving WebSocket connections", 1, 64, NULL},
     {"GATEWAY_WS_MAX_MESSAGE", CM_CFG_SIZE, "1MiB", 0, 0,
@@ -105,47 +91,6 @@ static enum gw_subject_strategy subject_strategy(const char *name)
     return strcmp(name, "topic_record") == 0 ? GW_SUBJECT_TOPIC_RECORD : GW_SUBJECT_TYPE;
 }
 
-/* Builds the token verifier from the secret, the PEM public key and the JWKS file; NULL after
- * logging what is wrong. */
-static struct gw_auth *load_auth(const struct cm_config *cfg)
-{
-    const char *secret = cm_config_str(cfg, "JWT_HS256_SECRET");
-    const char *pem_path = cm_config_str(cfg, "JWT_PUBLIC_KEY_FILE");
-    const char *jwks_path = cm_config_str(cfg, "JWT_JWKS_FILE");
-    char *pem = NULL, *jwks = NULL;
-    char err[300];
-    size_t len = 0;
-    struct gw_auth *a = NULL;
-    if (secret && strlen(secret) < 32) {
-        CM_LOG_ERROR("config_invalid", "JWT_HS256_SECRET: at least 32 bytes");
-    } else if (!secret && !pem_path && !jwks_path) {
-        CM_LOG_ERROR("config_invalid",
-                     "JWT_HS256_SECRET, JWT_PUBLIC_KEY_FILE or JWT_JWKS_FILE must be set (or "
-                     "GATEWAY_AUTH_DISABLED=true for development)");
-    } else if (pem_path && !(pem = cm_file_read(pem_path, 65536, &len, err, sizeof(err)))) {
-        CM_LOG_ERROR("config_invalid", "JWT_PUBLIC_KEY_FILE: %s", err);
-    } else if (jwks_path &&
-               !(jwks = cm_file_read(jwks_path, 1024 * 1024, &len, err, sizeof(err)))) {
-        CM_LOG_ERROR("config_invalid", "JWT_JWKS_FILE: %s", err);
-    } else {
-        struct gw_auth_config ac = {secret,
-                                    cm_config_str(cfg, "JWT_ISSUER"),
-                                    cm_config_str(cfg, "JWT_AUDIENCE"),
-                                    cm_config_int(cfg, "JWT_LEEWAY") / 1000,
-                                    cm_config_str(cfg, "JWT_TENANT_CLAIM"),
-                                    pem,
-                                    jwks,
-                                    (size_t)cm_config_int(cfg, "GATEWAY_TOKEN_CACHE")};
-        a = gw_auth_new(&ac, err, sizeof(err));
-        if (!a) {
-            CM_LOG_ERROR("config_invalid", "token keys: %s", err);
-        }
-    }
-    free(pem);
-    free(jwks);
-    return a;
-}
-
 int main(int argc, char **argv)
 {
     struct cm_service svc;
@@ -154,7 +99,8 @@ int main(int argc, char **argv)
                     "GATEWAY_MAX_BODY", argc, argv);
     const struct cm_config *cfg = svc.cfg;
     int status = CM_CONFIG_EXIT_BAD;
-    struct cm_swap *auth = NULL; /* of gw_auth; NULL = authentication disabled */
+    struct cm_auth_keys *keys = NULL; /* NULL = authentication disabled */
+    struct cm_swap *auth = NULL;      /* of cm_auth, from keys */
     struct gw_ingest *ingest = NULL;
     struct gw_ws *ws = NULL;
     struct gw_routes *routes = NULL;
@@ -168,11 +114,12 @@ int main(int argc, char **argv)
         CM_LOG_WARN("auth_disabled", "AUTHENTICATION IS DISABLED: every request is accepted "
                                      "without a token (GATEWAY_AUTH_DISABLED=true)");
     } else {
-        struct gw_auth *first = load_auth(cfg);
-        if (!first) {
+        keys = cm_auth_keys_new(cfg, (size_t)cm_config_int(cfg, "GATEWAY_TOKEN_CACHE"),
+                                "GATEWAY_AUTH_DISABLED");
+        if (!keys) {
             goto out;
         }
-        auth = cm_swap_new(first, gw_auth_release);
+        auth = cm_auth_keys_swap(keys);
     }
     const char *routes_file = cm_config_str(cfg, "GATEWAY_ROUTES_FILE");
     if (routes_file) {
@@ -249,27 +196,11 @@ int main(int argc, char **argv)
     if (cm_service_start(&svc) != 0) {
         goto out;
     }
-    const char *pem_file = cm_config_str(cfg, "JWT_PUBLIC_KEY_FILE");
-    const char *jwks_file = cm_config_str(cfg, "JWT_JWKS_FILE");
-    struct timespec pem_seen = {0, 0}, jwks_seen = {0, 0};
-    cm_file_changed(pem_file, &pem_seen);
-    cm_file_changed(jwks_file, &jwks_seen);
     while (!cm_lifecycle_wait(1000)) {
         /* hot reload: on SIGHUP or when a file changes; a bad file keeps what is in force */
         int hup = cm_lifecycle_reload_requested();
         gw_route_admin_poll(route_admin, hup);
-        int keys_changed =
-            cm_file_changed(pem_file, &pem_seen) | cm_file_changed(jwks_file, &jwks_seen);
-        if (auth && (keys_changed || hup)) {
-            struct gw_auth *next = load_auth(cfg);
-            if (next) {
-                CM_LOG_INFO("keys_reloaded", "token keys reloaded (%zu public keys)",
-                            gw_auth_key_count(next));
-                cm_swap_replace(auth, next);
-            } else {
-                CM_LOG_ERROR("keys_reload_failed", "keeping the previous keys");
-            }
-        }
+        cm_auth_keys_poll(keys, hup);
     }
     status = 0;
 out:
@@ -292,7 +223,7 @@ out:
     gw_routes_free(routes);
     gw_route_admin_free(route_admin);
     cm_swap_free(route_table);
-    cm_swap_free(auth);
+    cm_auth_keys_free(keys);
     cm_service_free(&svc);
     return status;
 }

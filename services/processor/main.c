@@ -1,17 +1,30 @@
-/* processor: runs the declarative pipelines of PROCESSOR_PIPELINES_DIR (docs/pipelines.md) on
- * the stream runtime. Wiring only; see proc_host.c, proc_engine.c and proc_window.c. */
+/* processor: runs the declarative pipelines (docs/pipelines.md) on the stream runtime, taking
+ * their definitions from the definitions store (and PROCESSOR_PIPELINES_DIR) as they change.
+ * Wiring only; see proc_host.c, proc_api.c, proc_engine.c and proc_window.c. */
+#include "proc_api.h"
 #include "proc_host.h"
 
+#include "cm/auth.h"
+#include "cm/config.h"
+#include "cm/http.h"
+#include "cm/lifecycle.h"
+#include "cm/log.h"
 #include "cm/redis.h"
 #include "cm/service.h"
 #include "cm/stream.h"
 
+#include <pthread.h>
+
 static const struct cm_config_entry config_table[] = {
-    {"PROCESSOR_PORT", CM_CFG_INT, "8082", 0, 0, "admin HTTP port (health, readiness, metrics)", 0,
-     65535, NULL},
+    {"PROCESSOR_PORT", CM_CFG_INT, "8082", 0, 0,
+     "HTTP port (pipelines API, health, readiness, metrics)", 0, 65535, NULL},
     {"KAFKA_BROKERS", CM_CFG_STRING, "127.0.0.1:9092", 0, 0, "Kafka bootstrap servers", 0, 0, NULL},
     {"REDIS_URL", CM_CFG_STRING, "redis://127.0.0.1:6379", 0, 1, "Redis for pipeline state", 0, 0,
      NULL},
+    {"DATABASE_URL", CM_CFG_STRING, NULL, 0, 1,
+     "PostgreSQL URI of the definitions store (pipelines changed through the API, every version "
+     "kept); unset = pipelines only from PROCESSOR_PIPELINES_DIR, API read-only",
+     0, 0, NULL},
     {"TOPIC_EVENTS", CM_CFG_STRING, "events", 0, 0, "source topic of pipelines that name none", 0,
      0, NULL},
     {"TOPIC_DERIVED", CM_CFG_STRING, "derived", 0, 0, "sink topic of pipelines that name none", 0,
@@ -20,10 +33,23 @@ static const struct cm_config_entry config_table[] = {
      "topic of events too late for every window they belong to", 0, 0, NULL},
     {"PROCESSOR_GROUP", CM_CFG_STRING, "processor", 0, 0, "Kafka consumer group", 0, 0, NULL},
     {"PROCESSOR_PIPELINES_DIR", CM_CFG_STRING, NULL, 0, 0,
-     "directory of pipeline definitions (*.json) loaded at start", 0, 0, NULL},
+     "directory of pipeline definitions (*.json) stored at start (a file is applied once per "
+     "content, so API changes survive restarts)",
+     0, 0, NULL},
     {"PROCESSOR_CHECKPOINT", CM_CFG_DURATION, "1s", 0, 0,
      "how often outputs are awaited, state made durable and offsets stored", 10, 3600000, NULL},
+    {"PROCESSOR_AUTH_DISABLED", CM_CFG_BOOL, "false", 0, 0,
+     "serve the pipelines API without a token (development only)", 0, 0, NULL},
+    {"PROCESSOR_ADMIN_SCOPE", CM_CFG_STRING, "processor:admin", 0, 0,
+     "scope a token needs for the pipelines API", 0, 0, NULL},
+    CM_AUTH_CONFIG_ENTRIES,
 };
+
+static void *run_stream(void *arg)
+{
+    cm_stream_run(arg);
+    return NULL;
+}
 
 int main(int argc, char **argv)
 {
@@ -39,27 +65,56 @@ int main(int argc, char **argv)
         .events_topic = cm_config_str(cfg, "TOPIC_EVENTS"),
         .derived_topic = cm_config_str(cfg, "TOPIC_DERIVED"),
         .late_topic = cm_config_str(cfg, "TOPIC_LATE"),
-        .pipelines_dir = cm_config_str(cfg, "PROCESSOR_PIPELINES_DIR"),
         .checkpoint_ms = (int)cm_config_int(cfg, "PROCESSOR_CHECKPOINT"),
     };
+    struct cm_auth_keys *keys = NULL;
+    struct proc_api *api = NULL;
     struct cm_redis *redis = cm_redis_new(cm_config_str(cfg, "REDIS_URL"));
     hc.redis = redis;
     struct proc_host *host = redis ? proc_host_new(&hc, svc.metrics) : NULL;
     if (!host) {
         goto out;
     }
+    if (cm_config_bool(cfg, "PROCESSOR_AUTH_DISABLED")) {
+        CM_LOG_WARN("auth_disabled", "AUTHENTICATION IS DISABLED: the pipelines API accepts "
+                                     "requests without a token (PROCESSOR_AUTH_DISABLED=true)");
+    } else if (!(keys = cm_auth_keys_new(cfg, 256, "PROCESSOR_AUTH_DISABLED"))) {
+        goto out;
+    }
+    api = proc_api_new(cm_config_str(cfg, "DATABASE_URL"), host, hc.events_topic, hc.derived_topic,
+                       svc.metrics);
+    const char *dir = cm_config_str(cfg, "PROCESSOR_PIPELINES_DIR");
+    if (dir && *dir && proc_api_load_dir(api, dir) != 0) {
+        goto out;
+    }
+    status = 1;
+    if (proc_api_start(api) != 0 || proc_host_start(host) != 0) {
+        goto out;
+    }
+    proc_api_routes(api, svc.http, cm_auth_keys_swap(keys),
+                    cm_config_str(cfg, "PROCESSOR_ADMIN_SCOPE"));
     cm_stream_add_checks(proc_host_stream(host), svc.http);
     cm_http_add_check(svc.http, "redis", cm_redis_check, redis);
-    status = 1;
     if (cm_service_start(&svc) != 0) {
         goto out;
     }
-    cm_stream_run(proc_host_stream(host));
+    pthread_t stream_thread;
+    if (pthread_create(&stream_thread, NULL, run_stream, proc_host_stream(host)) != 0) {
+        goto out;
+    }
+    while (!cm_lifecycle_wait(1000)) {
+        cm_auth_keys_poll(keys, cm_lifecycle_reload_requested());
+    }
+    cm_stream_stop(proc_host_stream(host));
+    pthread_join(stream_thread, NULL);
     status = 0;
 out:
     cm_service_begin_shutdown(&svc);
+    cm_http_stop(svc.http, 3000); /* no request may reach the API while it is freed */
+    proc_api_free(api);           /* no more changes for the host */
     proc_host_free(host);
     cm_redis_free(redis);
+    cm_auth_keys_free(keys);
     cm_service_free(&svc);
     return status;
 }

@@ -293,3 +293,33 @@ int proc_ckpt_load(struct cm_redis *r, struct proc_engine *e, int32_t source, in
     free(key);
     return rc ? rc : 1;
 }
+
+struct drop_ctx {
+    struct cm_redis *r;
+    const struct proc_def *d;
+    int rc;
+};
+
+static void drop_source(int32_t source, int64_t max_time, int64_t resume, struct proc_windows *w,
+                        void *ud)
+{
+    (void)max_time;
+    (void)resume;
+    (void)w;
+    struct drop_ctx *c = ud;
+    char *key = hash_key(c->d, source);
+    const char *argv[] = {"DEL", key};
+    struct cm_redis_reply *rep = NULL;
+    if (cm_redis_command(c->r, 2, argv, NULL, &rep) != 0) {
+        c->rc = CM_E_UNAVAIL;
+    }
+    cm_redis_reply_free(rep);
+    free(key);
+}
+
+int proc_ckpt_drop(struct cm_redis *r, struct proc_engine *e)
+{
+    struct drop_ctx c = {r, proc_engine_def(e), 0};
+    proc_engine_each_source(e, drop_source, &c);
+    return c.rc;
+}

@@ -25,4 +25,8 @@ int proc_ckpt_save(struct cm_redis *r, struct proc_engine *e, proc_ckpt_position
 int proc_ckpt_load(struct cm_redis *r, struct proc_engine *e, int32_t source, int64_t now_ms,
                    int64_t *offset);
 
+/* Deletes the checkpoint of every source e holds (a drained or reset version's). 0 or
+ * CM_E_UNAVAIL. */
+int proc_ckpt_drop(struct cm_redis *r, struct proc_engine *e);
+
 #endif

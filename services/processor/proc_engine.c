@@ -28,6 +28,21 @@ struct source {
     struct proc_windows *w;
     struct proc_origin *marks; /* highest origin taken, per origin */
     size_t nmarks;
+    struct report *reports; /* second stage: the first stage's watermarks, per origin */
+    size_t nreports;
+};
+
+/* First stage: an input partition's progress, reported downstream as its watermark. */
+struct origin {
+    int32_t id;
+    int64_t max_time, last_seen_ms;
+};
+
+/* Second stage: the watermark an origin last reported through this source. */
+struct report {
+    int32_t origin;
+    int64_t wm, last_ms;
+    int idle;
 };
 
 struct proc_engine {
@@ -36,6 +51,14 @@ struct proc_engine {
     struct source *src;
     size_t nsrc, capsrc;
     int64_t wm, forced;
+    int64_t from, until;    /* the windows this version computes (proc_windows_set_bounds) */
+    int by_reports;         /* the watermark comes from the first stage's reports */
+    int mutates;            /* a map or flatMap step changes events (else they are shared) */
+    struct origin *origins; /* first stage: the input partitions read here */
+    size_t norigins;
+    int32_t *expected; /* second stage: every input partition of the pipeline */
+    size_t nexpected;
+    int64_t reported_wm; /* from_reports as of the last report */
     int track;
     char source_attr[PROC_NAME_MAX + 16];
     struct cm_series *m_repeats;
@@ -68,6 +91,11 @@ struct proc_engine *proc_engine_new(const struct proc_def *d, const struct proc_
     e->out = *out;
     e->wm = INT64_MIN;
     e->forced = INT64_MIN;
+    e->from = INT64_MIN;
+    e->until = INT64_MAX;
+    for (size_t i = 0; i < d->nsteps; i++) {
+        e->mutates |= d->steps[i].kind != PROC_STEP_FILTER;
+    }
     snprintf(e->source_attr, sizeof(e->source_attr), "processor/%s", d->name);
     const char *h = "input events by pipeline and outcome";
     e->m_windowed = series(metrics, "records_total", h, "pipeline,outcome", d->name, "windowed");
@@ -99,8 +127,11 @@ void proc_engine_free(struct proc_engine *e)
     for (size_t i = 0; i < e->nsrc; i++) {
         proc_windows_free(e->src[i].w);
         free(e->src[i].marks);
+        free(e->src[i].reports);
     }
     free(e->src);
+    free(e->origins);
+    free(e->expected);
     free(e);
 }
 
@@ -125,10 +156,13 @@ static struct source *source_of(struct proc_engine *e, int32_t id, int create)
     }
     struct source *s = &e->src[e->nsrc++];
     *s = (struct source){
-        id,   INT64_MIN, 0, -1, e->d->window != PROC_WIN_NONE ? proc_windows_new(e->d) : NULL,
-        NULL, 0};
+        id,   INT64_MIN, 0,    -1, e->d->window != PROC_WIN_NONE ? proc_windows_new(e->d) : NULL,
+        NULL, 0,         NULL, 0};
     if (s->w && e->track) {
         proc_windows_track_changes(s->w);
+    }
+    if (s->w) {
+        proc_windows_set_bounds(s->w, e->from, e->until);
     }
     return s;
 }
@@ -144,6 +178,7 @@ static int emit_result(const struct proc_window_result *r, void *ud)
     cm_time_format_rfc3339(r->end_ms, end);
     json_t *data = json_object();
     json_object_set_new(data, "pipeline", json_string(d->name));
+    json_object_set_new(data, "version", json_integer(d->version));
     json_object_set_new(data, "key", json_string(r->key));
     json_object_set_new(data, "window_start", json_string(start));
     json_object_set_new(data, "window_end", json_string(end));
@@ -236,7 +271,7 @@ static void window_add(struct proc_engine *e, const struct input *in, const json
     if (r == PROC_LATE) {
         inc(e->m_late, 1);
         e->out.late(d, ev, e->out.ud);
-    } else {
+    } else if (r == PROC_ADDED) {
         inc(e->m_windowed, 1);
     }
 }
@@ -298,7 +333,7 @@ static void run_steps(struct proc_engine *e, const struct input *in, json_t *ev,
         char key[KEY_MAX];
         if (key_of(e, ev, key, sizeof(key)) == 0) {
             const char *tenant = json_string_value(json_object_get(ev, "tenant"));
-            in->prepared(ev, tenant ? tenant : "", key, in->ud);
+            in->prepared(ev, tenant ? tenant : "", key, !e->mutates, in->ud);
         }
     } else {
         window_add(e, in, ev);
@@ -324,10 +359,45 @@ static void fire(struct proc_engine *e, int64_t wm)
     }
 }
 
+/* The second stage's watermark from the reports: every input partition must have reported
+ * (one that has not holds it back, as a Flink channel without a watermark does); those that
+ * report idle are left out; the minimum of the rest, or the maximum when all are idle. */
+static int64_t from_reports(const struct proc_engine *e)
+{
+    int64_t min = INT64_MAX, max = INT64_MIN;
+    int active = 0;
+    if (e->nexpected == 0) {
+        return INT64_MIN;
+    }
+    for (size_t x = 0; x < e->nexpected; x++) {
+        const struct report *best = NULL;
+        for (size_t i = 0; i < e->nsrc; i++) {
+            for (size_t k = 0; k < e->src[i].nreports; k++) {
+                const struct report *r = &e->src[i].reports[k];
+                if (r->origin == e->expected[x] && (!best || r->last_ms > best->last_ms)) {
+                    best = r;
+                }
+            }
+        }
+        if (!best) {
+            return INT64_MIN; /* not heard from yet */
+        }
+        max = best->wm > max ? best->wm : max;
+        if (!best->idle) {
+            min = best->wm < min ? best->wm : min;
+            active = 1;
+        }
+    }
+    return active ? min : max;
+}
+
 static int64_t compute(const struct proc_engine *e, int64_t now_ms)
 {
     int64_t min = INT64_MAX, max = INT64_MIN;
     int active = 0;
+    if (e->by_reports) {
+        return e->reported_wm > e->forced ? e->reported_wm : e->forced;
+    }
     for (size_t i = 0; i < e->nsrc; i++) {
         const struct source *s = &e->src[i];
         if (s->max_time == INT64_MIN) {
@@ -361,7 +431,7 @@ void proc_engine_process(struct proc_engine *e, int32_t source, const json_t *ev
         }
     }
     struct input in = {source, time_ms, offset, e->wm, NULL, NULL};
-    run_steps(e, &in, json_copy((json_t *)ev), 0, "");
+    run_steps(e, &in, e->mutates ? json_copy((json_t *)ev) : json_incref((json_t *)ev), 0, "");
     s = source_of(e, source, 1); /* the array may have grown */
     if (time_ms > s->max_time) {
         s->max_time = time_ms;
@@ -369,10 +439,27 @@ void proc_engine_process(struct proc_engine *e, int32_t source, const json_t *ev
     fire(e, compute(e, now_ms));
 }
 
-void proc_engine_prepare(struct proc_engine *e, const json_t *ev, proc_prepared_fn prepared,
-                         void *ud)
+static struct origin *origin_of(struct proc_engine *e, int32_t id)
+{
+    for (size_t i = 0; i < e->norigins; i++) {
+        if (e->origins[i].id == id) {
+            return &e->origins[i];
+        }
+    }
+    e->origins = cm_xrealloc(e->origins, (e->norigins + 1) * sizeof(*e->origins));
+    e->origins[e->norigins] = (struct origin){id, INT64_MIN, 0};
+    return &e->origins[e->norigins++];
+}
+
+void proc_engine_prepare(struct proc_engine *e, int32_t origin, const json_t *ev, int64_t time_ms,
+                         int64_t now_ms, proc_prepared_fn prepared, void *ud)
 {
     const struct proc_def *d = e->d;
+    struct origin *o = origin_of(e, origin);
+    o->last_seen_ms = now_ms;
+    if (time_ms > o->max_time) {
+        o->max_time = time_ms;
+    }
     if (d->filter) {
         enum cm_expr_outcome keep = cm_expr_eval_bool(d->filter, ev, NULL, 0);
         if (keep != CM_EXPR_TRUE) {
@@ -381,7 +468,7 @@ void proc_engine_prepare(struct proc_engine *e, const json_t *ev, proc_prepared_
         }
     }
     struct input in = {0, 0, 0, e->wm, prepared, ud};
-    run_steps(e, &in, json_copy((json_t *)ev), 0, "");
+    run_steps(e, &in, e->mutates ? json_copy((json_t *)ev) : json_incref((json_t *)ev), 0, "");
 }
 
 /* 1 when origin is not above the source's mark for it (a repeat); else raises the mark. */
@@ -424,6 +511,22 @@ int proc_engine_window(struct proc_engine *e, int32_t source, const json_t *ev, 
     return 0;
 }
 
+int proc_engine_watermark_input(const json_t *v, int64_t *wm, const char **why)
+{
+    const json_t *w = json_object_get(v, "watermark");
+    if (!w || json_object_size(v) != 1) {
+        return 0;
+    }
+    const char *s = json_string_value(w);
+    if (s && strcmp(s, "max") == 0) {
+        *wm = PROC_WATERMARK_MAX;
+    } else if (!s || cm_time_parse_rfc3339(s, wm) != 0) {
+        *why = "watermark: must be an RFC 3339 time or \"max\"";
+        return -1;
+    }
+    return 1;
+}
+
 void proc_engine_watermark(struct proc_engine *e, int64_t wm)
 {
     if (wm > e->forced) {
@@ -442,12 +545,104 @@ int64_t proc_engine_current_watermark(const struct proc_engine *e)
     return e->wm;
 }
 
+void proc_engine_set_bounds(struct proc_engine *e, int64_t from, int64_t until)
+{
+    e->from = from;
+    e->until = until;
+    for (size_t i = 0; i < e->nsrc; i++) {
+        if (e->src[i].w) {
+            proc_windows_set_bounds(e->src[i].w, from, until);
+        }
+    }
+}
+
+void proc_engine_bounds(const struct proc_engine *e, int64_t *from, int64_t *until)
+{
+    *from = e->from;
+    *until = e->until;
+}
+
+int proc_engine_drained(const struct proc_engine *e)
+{
+    const struct proc_def *d = e->d;
+    if (e->until == INT64_MAX || d->window == PROC_WIN_NONE) {
+        return 0;
+    }
+    for (size_t i = 0; i < e->nsrc; i++) {
+        if (e->src[i].w && proc_windows_keys(e->src[i].w) > 0) {
+            return 0;
+        }
+    }
+    /* no window starting before `until` can still take an event */
+    int64_t span = d->window == PROC_WIN_SESSION ? d->gap_ms : d->size_ms;
+    return e->until == INT64_MIN || e->wm >= e->until + span + d->lateness_ms;
+}
+
+void proc_engine_origin_watermarks(struct proc_engine *e, int64_t now_ms, proc_origin_wm_fn fn,
+                                   void *ud)
+{
+    for (size_t i = 0; i < e->norigins; i++) {
+        const struct origin *o = &e->origins[i];
+        int idle = now_ms - o->last_seen_ms >= e->d->idle_ms;
+        if (o->max_time > INT64_MIN || idle) {
+            fn(o->id, o->max_time > INT64_MIN ? o->max_time - e->d->ooo_ms : INT64_MIN, idle, ud);
+        }
+    }
+}
+
+void proc_engine_drop_origin(struct proc_engine *e, int32_t origin)
+{
+    for (size_t i = 0; i < e->norigins; i++) {
+        if (e->origins[i].id == origin) {
+            e->origins[i] = e->origins[--e->norigins];
+            return;
+        }
+    }
+}
+
+void proc_engine_add_origin(struct proc_engine *e, int32_t origin, int64_t now_ms)
+{
+    struct origin *o = origin_of(e, origin);
+    o->last_seen_ms = now_ms;
+}
+
+void proc_engine_use_reports(struct proc_engine *e, const int32_t *origins, size_t n)
+{
+    e->by_reports = 1;
+    e->reported_wm = INT64_MIN;
+    free(e->expected);
+    e->expected = cm_xcalloc(n ? n : 1, sizeof(*e->expected));
+    memcpy(e->expected, origins, n * sizeof(*origins));
+    e->nexpected = n;
+}
+
+void proc_engine_report(struct proc_engine *e, int32_t source, int32_t origin, int64_t wm, int idle,
+                        int64_t now_ms)
+{
+    struct source *s = source_of(e, source, 1);
+    struct report *r = NULL;
+    for (size_t i = 0; i < s->nreports && !r; i++) {
+        r = s->reports[i].origin == origin ? &s->reports[i] : NULL;
+    }
+    if (!r) {
+        s->reports = cm_xrealloc(s->reports, (s->nreports + 1) * sizeof(*s->reports));
+        r = &s->reports[s->nreports++];
+        *r = (struct report){origin, INT64_MIN, 0, 0};
+    }
+    r->wm = wm > r->wm ? wm : r->wm; /* a replaying first stage reports less: keep the most */
+    r->idle = idle;
+    r->last_ms = now_ms;
+    e->reported_wm = from_reports(e);
+    fire(e, compute(e, now_ms));
+}
+
 void proc_engine_drop_source(struct proc_engine *e, int32_t source)
 {
     for (size_t i = 0; i < e->nsrc; i++) {
         if (e->src[i].id == source) {
             proc_windows_free(e->src[i].w);
             free(e->src[i].marks);
+            free(e->src[i].reports);
             e->src[i] = e->src[--e->nsrc];
             return;
         }

@@ -45,9 +45,30 @@ void proc_engine_process(struct proc_engine *e, int32_t source, const json_t *ev
  * prepare runs the source filter, steps and key, calling prepared(ev, tenant, key) for each
  * resulting event (all borrowed for the call); window takes such an event back, read from
  * source at offset. proc_engine_process is the two in one. */
-typedef void (*proc_prepared_fn)(const json_t *ev, const char *tenant, const char *key, void *ud);
-void proc_engine_prepare(struct proc_engine *e, const json_t *ev, proc_prepared_fn prepared,
-                         void *ud);
+/* unchanged: ev is the input event as it came (no map or flatMap step), so its record's bytes
+ * may be forwarded as they are. */
+typedef void (*proc_prepared_fn)(const json_t *ev, const char *tenant, const char *key,
+                                 int unchanged, void *ud);
+/* origin: the input partition's source id; time_ms the event time (its progress is reported
+ * downstream by proc_engine_origin_watermarks). */
+void proc_engine_prepare(struct proc_engine *e, int32_t origin, const json_t *ev, int64_t time_ms,
+                         int64_t now_ms, proc_prepared_fn prepared, void *ud);
+/* Watermarks travel through the repartition topic as in Flink: the first stage reports, for
+ * each input partition it reads, its watermark (newest event time - out_of_orderness) and
+ * whether it is idle (no input for idle_timeout); the second stage, switched to them by
+ * proc_engine_use_reports with every input partition of the pipeline, takes the minimum over
+ * those not idle (the maximum when all are); one that has not reported yet holds it back. */
+typedef void (*proc_origin_wm_fn)(int32_t origin, int64_t wm, int idle, void *ud);
+void proc_engine_origin_watermarks(struct proc_engine *e, int64_t now_ms, proc_origin_wm_fn fn,
+                                   void *ud);
+/* A first-stage input partition assigned (reported idle after idle_timeout without input). */
+void proc_engine_add_origin(struct proc_engine *e, int32_t origin, int64_t now_ms);
+/* Forgets a first-stage input partition (revoked). */
+void proc_engine_drop_origin(struct proc_engine *e, int32_t origin);
+void proc_engine_use_reports(struct proc_engine *e, const int32_t *origins, size_t n);
+/* A report read from second-stage partition `source`. */
+void proc_engine_report(struct proc_engine *e, int32_t source, int32_t origin, int64_t wm, int idle,
+                        int64_t now_ms);
 /* Where a prepared event came from: its input partition (a source id of the first stage), the
  * input record's offset and the event's index among those the record gave. A first stage that
  * runs again after a crash produces the same events again; the second stage keeps, per source
@@ -60,12 +81,24 @@ struct proc_origin {
 /* origin may be NULL (no deduplication). Returns 0, or 1 when skipped as a repeat. */
 int proc_engine_window(struct proc_engine *e, int32_t source, const json_t *ev, int64_t time_ms,
                        int64_t offset, const struct proc_origin *origin, int64_t now_ms);
+/* An explicit watermark in an input (pipeline-run's lines, the dry run's events):
+ * {"watermark": "<RFC 3339>"} or {"watermark": "max"}. Returns 1 with *wm set, 0 when v is not
+ * one, -1 with the reason in *why when it is malformed. */
+int proc_engine_watermark_input(const json_t *v, int64_t *wm, const char **why);
 /* Raises the watermark to at least wm and fires what it makes ripe. */
 void proc_engine_watermark(struct proc_engine *e, int64_t wm);
 /* Recomputes the watermark at monotonic now_ms (partitions turning idle) and fires. */
 void proc_engine_tick(struct proc_engine *e, int64_t now_ms);
 /* The current watermark (INT64_MIN before any input). */
 int64_t proc_engine_current_watermark(const struct proc_engine *e);
+/* Limits the engine to windows starting in [from, until) (sessions: events in it): around a
+ * swap the old version keeps what starts before the cut-over and the new one the rest. Both
+ * see every event, so the watermark of each keeps moving. */
+void proc_engine_set_bounds(struct proc_engine *e, int64_t from, int64_t until);
+void proc_engine_bounds(const struct proc_engine *e, int64_t *from, int64_t *until);
+/* 1 when an engine bounded by `until` holds no window state and its watermark has passed the
+ * last window it could compute: an old version that has drained. */
+int proc_engine_drained(const struct proc_engine *e);
 /* Forgets an input partition's state (revoked). */
 void proc_engine_drop_source(struct proc_engine *e, int32_t source);
 /* Lowest offset of source still held in window state, or -1 when none. */

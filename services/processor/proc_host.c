@@ -1,38 +1,26 @@
 /* proc_host: pipelines on the stream runtime (see proc_host.h). A record's source id inside an
  * engine is its topic's index among the pipeline's inputs times 65536 plus its partition. */
 #include "proc_host.h"
+#include "proc_host_int.h"
 
 #include "proc_ckpt.h"
 #include "proc_def.h"
 #include "proc_engine.h"
 
+#include "cm/defs.h"
 #include "cm/envelope.h"
 #include "cm/event.h"
+#include "cm/jsonw.h"
 #include "cm/log.h"
 #include "cm/mem.h"
 #include "cm/metrics.h"
 #include "cm/stream.h"
 #include "cm/timeutil.h"
 
-#include <dirent.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct pipeline {
-    struct proc_def *def;
-    struct proc_engine *engine;
-};
-
-struct proc_host {
-    char *late_topic;
-    struct cm_redis *redis;
-    struct pipeline *p;
-    size_t n;
-    struct cm_stream *stream;
-    struct cm_stream *cur; /* the stream while a hook runs (for the engines' outputs) */
-    struct cm_series *m_invalid;
-};
 
 /* ---- outputs ---- */
 
@@ -61,10 +49,13 @@ struct prep_ctx {
     int32_t origin; /* the input partition's source id */
     int64_t offset;
     int32_t seq; /* events the record gave so far */
+    const char *raw; /* the input record's value */
+    size_t rawlen;
 };
 
 /* A prepared event of a keyed pipeline goes to its repartition topic, keyed by tenant and key. */
-static void on_prepared(const json_t *ev, const char *tenant, const char *key, void *ud)
+static void on_prepared(const json_t *ev, const char *tenant, const char *key, int unchanged,
+                        void *ud)
 {
     struct prep_ctx *c = ud;
     const char *names[CM_STREAM_MAX_HEADERS], *values[CM_STREAM_MAX_HEADERS];
@@ -74,12 +65,28 @@ static void on_prepared(const json_t *ev, const char *tenant, const char *key, v
              (int)c->seq++);
     names[nh] = "origin";
     values[nh++] = origin;
-    char *rkey = cm_xasprintf("%s/%s", tenant, key);
-    char *text = cm_envelope_serialize(ev);
-    cm_stream_emit(c->h->cur, c->d->repartition_topic, rkey, strlen(rkey), text, strlen(text),
-                   names, values, nh);
+    char version[24];
+    snprintf(version, sizeof(version), "%lld", c->d->version);
+    names[nh] = "version";
+    values[nh++] = version;
+    char rkey[1024];
+    int klen = snprintf(rkey, sizeof(rkey), "%s/%s", tenant, key);
+    klen = klen < (int)sizeof(rkey) ? klen : (int)sizeof(rkey) - 1;
+    /* an event no step changed is forwarded as its record's bytes (no second serialisation) */
+    char *text = unchanged && c->raw ? NULL : cm_envelope_serialize(ev);
+    cm_stream_emit(c->h->cur, c->d->repartition_topic, rkey, (size_t)klen, text ? text : c->raw,
+                   text ? strlen(text) : c->rawlen, names, values, nh);
     free(text);
-    free(rkey);
+}
+
+struct proc_engine *proc_host_new_engine(struct proc_host *h, const struct proc_def *d)
+{
+    struct proc_engine_out out = {on_emit, on_late, h};
+    struct proc_engine *e = proc_engine_new(d, &out, h->metrics);
+    if (h->redis) {
+        proc_engine_track_changes(e);
+    }
+    return e;
 }
 
 /* ---- the stream's hooks ---- */
@@ -95,6 +102,106 @@ static int input_index(const struct proc_def *d, const char *topic)
     return -1;
 }
 
+/* ---- watermarks through the repartition topic ---- */
+
+#define REPORT_EVERY_MS 200
+
+/* A first stage's report {"watermarks": [[origin, wm, idle], ...]} read from a repartition
+ * partition goes to the second stage of the version that sent it. */
+static void take_reports(struct proc_host *h, const struct cm_kafka_msg *m, int64_t now)
+{
+    const char *topic = cm_kafka_msg_topic(m);
+    char version[24];
+    long long v = cm_kafka_msg_header(m, "version", version, sizeof(version)) == 0
+                      ? strtoll(version, NULL, 10)
+                      : -1;
+    size_t len;
+    const char *text = cm_kafka_msg_value(m, &len);
+    json_t *doc = text ? json_loadb(text, len, 0, NULL) : NULL;
+    const json_t *list = json_object_get(doc, "watermarks");
+    for (size_t k = 0; json_is_array(list) && k < h->n; k++) {
+        const struct proc_def *d = h->p[k].def;
+        if (!d->repartition || d->version != v || strcmp(topic, d->repartition_topic) != 0) {
+            continue;
+        }
+        size_t i;
+        const json_t *r;
+        json_array_foreach(list, i, r)
+        {
+            const json_t *o = json_array_get(r, 0), *wm = json_array_get(r, 1);
+            if (json_is_integer(o) && json_is_integer(wm)) {
+                proc_engine_report(h->p[k].engine, cm_kafka_msg_partition(m),
+                                   (int32_t)json_integer_value(o), json_integer_value(wm),
+                                   json_is_true(json_array_get(r, 2)), now);
+            }
+        }
+    }
+    json_decref(doc);
+}
+
+/* Tells a second stage every input partition of its pipeline (whose reports it awaits). */
+static void learn_origins(struct proc_host *h, struct pipeline *p)
+{
+    int32_t *ids = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < p->def->ntopics; i++) {
+        int parts = cm_stream_partitions(h->cur, p->def->topics[i]);
+        if (parts <= 0) {
+            free(ids);
+            return; /* asked again at the next report */
+        }
+        ids = cm_xrealloc(ids, (n + (size_t)parts) * sizeof(*ids));
+        for (int k = 0; k < parts; k++) {
+            ids[n++] = (int32_t)(i * 65536 + (size_t)k);
+        }
+    }
+    proc_engine_use_reports(p->engine, ids, n);
+    p->origins_known = 1;
+    free(ids);
+}
+
+static void add_report(int32_t origin, int64_t wm, int idle, void *ud)
+{
+    json_array_append_new(ud, json_pack("[i, I, b]", (int)origin, (json_int_t)wm, idle));
+}
+
+/* Every REPORT_EVERY_MS, each repartitioned pipeline's first stage sends the watermarks of the
+ * input partitions it reads to every partition of its repartition topic. */
+static void send_reports(struct proc_host *h, int64_t now)
+{
+    for (size_t k = 0; h->cur && k < h->n; k++) {
+        struct pipeline *p = &h->p[k];
+        if (!p->def->repartition || now - p->reported_ms < REPORT_EVERY_MS) {
+            continue;
+        }
+        if (!p->origins_known) {
+            learn_origins(h, p);
+        }
+        p->reported_ms = now;
+        json_t *list = json_array();
+        proc_engine_origin_watermarks(p->engine, now, add_report, list);
+        if (json_array_size(list) > 0 && p->rep_partitions == 0) {
+            int n = cm_stream_partitions(h->cur, p->def->repartition_topic);
+            p->rep_partitions = n > 0 ? n : 0;
+        }
+        if (json_array_size(list) > 0 && p->rep_partitions > 0) {
+            json_t *doc = json_pack("{s:o}", "watermarks", list);
+            char *text = cm_json_dumps(doc, NULL);
+            char version[24];
+            snprintf(version, sizeof(version), "%lld", p->def->version);
+            const char *names[] = {"kind", "version"}, *values[] = {"watermark", version};
+            for (int part = 0; part < p->rep_partitions; part++) {
+                cm_stream_emit_to(h->cur, p->def->repartition_topic, part, NULL, 0, text,
+                                  strlen(text), names, values, 2);
+            }
+            free(text);
+            json_decref(doc);
+        } else {
+            json_decref(list);
+        }
+    }
+}
+
 static int process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t n, void *ud)
 {
     struct proc_host *h = ud;
@@ -104,6 +211,12 @@ static int process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t
         const char *topic = cm_kafka_msg_topic(msgs[i]);
         int32_t part = cm_kafka_msg_partition(msgs[i]);
         int64_t offset = cm_kafka_msg_offset(msgs[i]);
+        char kind[16];
+        if (cm_kafka_msg_header(msgs[i], "kind", kind, sizeof(kind)) == 0 &&
+            strcmp(kind, "watermark") == 0) {
+            take_reports(h, msgs[i], now);
+            continue;
+        }
         struct cm_event ev;
         const char *why;
         if (cm_event_from_record(msgs[i], CM_EVENT_OBJECT, &ev, &why) != 0) {
@@ -116,6 +229,10 @@ static int process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t
             struct proc_engine *e = h->p[k].engine;
             if (d->repartition && strcmp(topic, d->repartition_topic) == 0) {
                 char text[64];
+                if (cm_kafka_msg_header(msgs[i], "version", text, sizeof(text)) == 0 &&
+                    strtoll(text, NULL, 10) != d->version) {
+                    continue; /* prepared by another version of the pipeline */
+                }
                 struct proc_origin o;
                 long long ooff = 0;
                 int oid = 0, oseq = 0;
@@ -130,8 +247,9 @@ static int process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t
                 continue;
             }
             if (d->repartition) {
-                struct prep_ctx c = {h, d, idx * 65536 + part, offset, 0};
-                proc_engine_prepare(e, ev.ev, on_prepared, &c);
+                struct prep_ctx c = {h, d, idx * 65536 + part, offset, 0, NULL, 0};
+                c.raw = cm_kafka_msg_value(msgs[i], &c.rawlen);
+                proc_engine_prepare(e, c.origin, ev.ev, ev.time_ms, now, on_prepared, &c);
             } else {
                 proc_engine_process(e, idx * 65536 + part, ev.ev, ev.time_ms, offset, now);
             }
@@ -145,6 +263,8 @@ static void tick(struct cm_stream *s, int64_t now_ms, void *ud)
 {
     struct proc_host *h = ud;
     h->cur = s;
+    proc_host_apply_changes(h, now_ms);
+    send_reports(h, now_ms);
     for (size_t k = 0; k < h->n; k++) {
         proc_engine_tick(h->p[k].engine, now_ms);
     }
@@ -186,9 +306,14 @@ static void on_revoke(struct cm_stream *s, const struct cm_kafka_partition *part
     struct proc_host *h = ud;
     for (size_t i = 0; i < n; i++) {
         for (size_t k = 0; k < h->n; k++) {
-            int32_t src = state_source(h->p[k].def, parts[i].topic, parts[i].partition);
+            const struct proc_def *d = h->p[k].def;
+            int32_t src = state_source(d, parts[i].topic, parts[i].partition);
             if (src >= 0) {
                 proc_engine_drop_source(h->p[k].engine, src);
+            }
+            int idx = d->repartition ? input_index(d, parts[i].topic) : -1;
+            if (idx >= 0) {
+                proc_engine_drop_origin(h->p[k].engine, idx * 65536 + parts[i].partition);
             }
         }
     }
@@ -237,6 +362,16 @@ static void on_assign(struct cm_stream *s, struct cm_kafka_partition *parts, siz
     h->cur = s;
     int64_t now = cm_monotonic_ms();
     for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < h->n; k++) {
+            const struct proc_def *d = h->p[k].def;
+            int idx = d->repartition ? input_index(d, parts[i].topic) : -1;
+            if (idx >= 0) {
+                proc_engine_add_origin(h->p[k].engine, idx * 65536 + parts[i].partition, now);
+            }
+        }
+        if (!h->redis) {
+            continue;
+        }
         int64_t start = INT64_MAX;
         int all = 1, any = 0;
         for (size_t k = 0; k < h->n; k++) {
@@ -260,133 +395,42 @@ static void on_assign(struct cm_stream *s, struct cm_kafka_partition *parts, siz
 
 /* ---- set-up ---- */
 
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Loads every *.json of dir, in name order. 0, or -1 after logging. */
-static int load_dir(struct proc_host *h, const struct proc_host_config *cfg)
-{
-    DIR *dir = opendir(cfg->pipelines_dir);
-    if (!dir) {
-        CM_LOG_ERROR("config_invalid", "PROCESSOR_PIPELINES_DIR: cannot open %s",
-                     cfg->pipelines_dir);
-        return -1;
-    }
-    char **names = NULL;
-    size_t nnames = 0;
-    struct dirent *de;
-    while ((de = readdir(dir)) != NULL) {
-        size_t len = strlen(de->d_name);
-        if (len > 5 && strcmp(de->d_name + len - 5, ".json") == 0 && de->d_name[0] != '.') {
-            names = cm_xrealloc(names, (nnames + 1) * sizeof(*names));
-            names[nnames++] = cm_xstrdup(de->d_name);
-        }
-    }
-    closedir(dir);
-    qsort(names, nnames, sizeof(*names), by_name);
-    int rc = 0;
-    for (size_t i = 0; i < nnames; i++) {
-        char *path = cm_xasprintf("%s/%s", cfg->pipelines_dir, names[i]);
-        char err[512];
-        struct proc_def *d =
-            rc ? NULL
-               : proc_def_load_file(path, cfg->events_topic, cfg->derived_topic, err, sizeof(err));
-        if (!rc && !d) {
-            CM_LOG_ERROR("config_invalid", "PROCESSOR_PIPELINES_DIR: %s: %s", path, err);
-            rc = -1;
-        }
-        for (size_t k = 0; d && k < h->n; k++) {
-            if (strcmp(h->p[k].def->name, d->name) == 0) {
-                CM_LOG_ERROR("config_invalid",
-                             "PROCESSOR_PIPELINES_DIR: %s: name: '%s' is "
-                             "defined twice",
-                             path, d->name);
-                proc_def_free(d);
-                d = NULL;
-                rc = -1;
-            }
-        }
-        if (d) {
-            h->p = cm_xrealloc(h->p, (h->n + 1) * sizeof(*h->p));
-            h->p[h->n++] = (struct pipeline){d, NULL};
-            CM_LOG_INFO("pipeline_loaded", "pipeline %s version %lld from %s", d->name, d->version,
-                        path);
-        }
-        free(path);
-        free(names[i]);
-    }
-    free(names);
-    return rc;
-}
-
-/* The topics to subscribe to (borrowed strings; caller frees the array). */
-static const char **topics_of(const struct proc_host *h, const char *fallback, size_t *n)
-{
-    const char **t = cm_xcalloc(1, sizeof(*t));
-    *n = 0;
-    for (size_t k = 0; k < h->n; k++) {
-        const struct proc_def *d = h->p[k].def;
-        for (size_t i = 0; i <= d->ntopics; i++) {
-            const char *name = i < d->ntopics   ? d->topics[i]
-                               : d->repartition ? d->repartition_topic
-                                                : NULL;
-            int seen = !name;
-            for (size_t j = 0; j < *n && !seen; j++) {
-                seen = strcmp(t[j], name) == 0;
-            }
-            if (!seen) {
-                t = cm_xrealloc(t, (*n + 1) * sizeof(*t));
-                t[(*n)++] = name;
-            }
-        }
-    }
-    if (*n == 0) {
-        t[(*n)++] = fallback;
-    }
-    return t;
-}
-
 struct proc_host *proc_host_new(const struct proc_host_config *cfg, struct cm_metrics *metrics)
 {
     struct proc_host *h = cm_xcalloc(1, sizeof(*h));
     h->late_topic = cm_xstrdup(cfg->late_topic);
+    h->events_topic = cm_xstrdup(cfg->events_topic);
     h->redis = cfg->redis;
+    h->metrics = metrics;
+    pthread_mutex_init(&h->lock, NULL);
     h->m_invalid = cm_metric_with(cm_metrics_counter(metrics, "invalid_records_total",
                                                      "records that were not JSON objects", NULL),
                                   NULL);
-    if (cfg->pipelines_dir && *cfg->pipelines_dir && load_dir(h, cfg) != 0) {
-        proc_host_free(h);
-        return NULL;
-    }
-    struct proc_engine_out out = {on_emit, on_late, h};
-    for (size_t k = 0; k < h->n; k++) {
-        h->p[k].engine = proc_engine_new(h->p[k].def, &out, metrics);
-        if (h->redis) {
-            proc_engine_track_changes(h->p[k].engine);
-        }
-    }
-    size_t ntopics, nrep = 0;
-    const char **topics = topics_of(h, cfg->events_topic, &ntopics);
-    const char **rep = cm_xcalloc(h->n + 1, sizeof(*rep));
-    for (size_t k = 0; k < h->n; k++) {
-        if (h->p[k].def->repartition) {
-            rep[nrep++] = h->p[k].def->repartition_topic;
-        }
-    }
-    struct cm_stream_config sc = {.brokers = cfg->brokers,
-                                  .group = cfg->group,
+    h->cfg_brokers = cm_xstrdup(cfg->brokers);
+    h->cfg_group = cm_xstrdup(cfg->group);
+    h->checkpoint_ms = cfg->checkpoint_ms;
+    return h;
+}
+
+int proc_host_start(struct proc_host *h)
+{
+    h->cur = NULL;
+    proc_host_apply_changes(h, cm_monotonic_ms());
+    size_t ntopics, nrep;
+    const char **rep;
+    const char **topics = proc_host_topics(h, &ntopics, &rep, &nrep);
+    struct cm_stream_config sc = {.brokers = h->cfg_brokers,
+                                  .group = h->cfg_group,
                                   .topics = topics,
                                   .ntopics = ntopics,
-                                  .commit_interval_ms = cfg->checkpoint_ms,
+                                  .commit_interval_ms = h->checkpoint_ms,
                                   .produce = 1,
                                   .ensure = rep,
                                   .nensure = nrep,
-                                  .metrics = metrics};
+                                  .metrics = h->metrics};
     struct cm_stream_handler hd = {.process = process,
                                    .tick = tick,
-                                   .on_assign = h->redis ? on_assign : NULL,
+                                   .on_assign = on_assign,
                                    .on_revoke = on_revoke,
                                    .committable = committable,
                                    .durable = h->redis ? durable : NULL,
@@ -395,10 +439,10 @@ struct proc_host *proc_host_new(const struct proc_host_config *cfg, struct cm_me
     free(topics);
     free(rep);
     if (!h->stream) {
-        proc_host_free(h);
-        return NULL;
+        return -1;
     }
-    return h;
+    proc_host_resubscribe(h); /* records what was subscribed */
+    return 0;
 }
 
 struct cm_stream *proc_host_stream(struct proc_host *h)
@@ -422,7 +466,20 @@ void proc_host_free(struct proc_host *h)
         proc_engine_free(h->p[k].engine);
         proc_def_free(h->p[k].def);
     }
+    for (size_t i = 0; i < h->nq; i++) {
+        proc_host_free_change(&h->q[i]);
+    }
+    free(h->q);
+    for (size_t i = 0; i < h->nsubscribed; i++) {
+        free(h->subscribed[i]);
+    }
+    free(h->subscribed);
+    json_decref(h->status);
+    pthread_mutex_destroy(&h->lock);
     free(h->p);
     free(h->late_topic);
+    free(h->events_topic);
+    free(h->cfg_brokers);
+    free(h->cfg_group);
     free(h);
 }

@@ -1,5 +1,5 @@
-/* proc_host: the processor daemon's pipelines on the stream runtime. Loads the definitions of
- * PROCESSOR_PIPELINES_DIR, subscribes to their source topics (and, for keyed windowed
+/* proc_host: the processor daemon's pipelines on the stream runtime. Takes definitions as they
+ * change (hot swap, versions draining), subscribes to their source topics (and, for keyed windowed
  * pipelines, their `<name>.repartition` topics), and feeds each record to the engines that read
  * its topic: a keyed window pipeline first re-keys its prepared events to its repartition topic
  * (so one partition holds all of a key and there is one result per key and window), then
@@ -13,6 +13,7 @@
 #ifndef PROC_HOST_H
 #define PROC_HOST_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 struct cm_metrics;
@@ -26,14 +27,26 @@ struct proc_host_config {
     const char *events_topic;  /* default source topic */
     const char *derived_topic; /* default sink topic */
     const char *late_topic;
-    const char *pipelines_dir; /* may be NULL */
-    int checkpoint_ms;         /* commit interval */
-    struct cm_redis *redis;    /* window state checkpoints (borrowed); NULL: none */
+    int checkpoint_ms;      /* commit interval */
+    struct cm_redis *redis; /* window state checkpoints (borrowed); NULL: none */
 };
 
-/* Strings are copied. NULL after logging one line naming the bad definition or setting (callers
- * exit 78). Caller frees with proc_host_free. */
+/* Strings are copied. Caller frees with proc_host_free. Pipelines arrive through
+ * proc_host_changed (from the definitions mechanism, cm/defs.h). */
 struct proc_host *proc_host_new(const struct proc_host_config *cfg, struct cm_metrics *metrics);
+/* A definition changed (any thread): queued, and applied on the stream's thread between
+ * batches. A new version of a windowed pipeline takes the windows that start at or after its
+ * cut-over (the first window start at or after the time it was stored); the version before keeps
+ * running for the windows that start earlier until they are done, then its state is dropped.
+ * With CM_DEFS_RESET the old state is dropped at once and the new version starts afresh. */
+struct cm_defs_change;
+void proc_host_changed(struct proc_host *h, const struct cm_defs_change *c);
+/* Takes the changes so far and creates the consumer for their topics. 0, or -1 after logging
+ * (callers exit 78). */
+int proc_host_start(struct proc_host *h);
+/* {"versions": [{"version", "state": "running"|"draining", "watermark", "windows_from",
+ * "windows_until"}]} of a pipeline as last seen on the stream's thread, or NULL. */
+json_t *proc_host_status(struct proc_host *h, const char *name);
 /* The stream it runs on (cm_stream_run, cm_stream_add_checks); borrowed. */
 struct cm_stream *proc_host_stream(struct proc_host *h);
 size_t proc_host_pipelines(const struct proc_host *h);

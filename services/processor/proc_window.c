@@ -272,6 +272,9 @@ static int emit_window(struct proc_windows *w, struct kstate *k, int64_t s,
     const char *tp = "";
     const struct pane *single = NULL;
     size_t n = 0;
+    if (s < w->from || s >= w->until) {
+        return 0; /* another version's window */
+    }
     for (size_t i = 0; i < k->npanes && k->panes[i].start < s + d->size_ms; i++) {
         const struct pane *p = &k->panes[i];
         if (p->start < s) {
@@ -347,6 +350,9 @@ static enum proc_add add_pane(struct proc_windows *w, const char *tenant, const 
     int64_t p = floor_div(t, d->pane_ms) * d->pane_ms;
     int64_t first = first_window(d, p);
     int64_t last = floor_div(p, d->slide_ms) * d->slide_ms; /* last window start holding p */
+    if (last < w->from || first >= w->until) {
+        return PROC_SKIPPED;
+    }
     if (sat_add(last + d->size_ms - 1, d->lateness_ms) <= wm) {
         return PROC_LATE; /* every window holding t has expired */
     }
@@ -441,6 +447,9 @@ static enum proc_add add_session(struct proc_windows *w, const char *tenant, con
                                  int64_t wm, proc_window_emit_fn emit, void *ud, size_t *errors)
 {
     const struct proc_def *d = w->d;
+    if (t < w->from || t >= w->until) {
+        return PROC_SKIPPED;
+    }
     int64_t start = t, end = sat_add(t, d->gap_ms);
     struct kstate *k = proc_window_key(w, tenant, key, 0);
     size_t i = 0, j;
@@ -519,8 +528,16 @@ struct proc_windows *proc_windows_new(const struct proc_def *d)
     struct proc_windows *w = cm_xcalloc(1, sizeof(*w));
     w->d = d;
     w->keep_revs = d->lateness_ms > 0 || d->emit_update;
+    w->from = INT64_MIN;
+    w->until = INT64_MAX;
     rehash(w);
     return w;
+}
+
+void proc_windows_set_bounds(struct proc_windows *w, int64_t from, int64_t until)
+{
+    w->from = from;
+    w->until = until;
 }
 
 void proc_windows_free(struct proc_windows *w)

@@ -37,7 +37,8 @@ struct proc_window_result {
  * result takes up a revision. */
 typedef int (*proc_window_emit_fn)(const struct proc_window_result *r, void *ud);
 
-enum proc_add { PROC_ADDED, PROC_LATE };
+/* PROC_SKIPPED: the event's windows all lie outside the bounds (another version's share). */
+enum proc_add { PROC_ADDED, PROC_LATE, PROC_SKIPPED };
 
 /* d borrowed (its window is not PROC_WIN_NONE). Caller frees with proc_windows_free. */
 struct proc_windows *proc_windows_new(const struct proc_def *d);
@@ -52,6 +53,10 @@ enum proc_add proc_windows_add(struct proc_windows *w, const char *tenant, const
 /* Fires every pending window with end - 1 <= wm (emit final) and drops what expired at wm.
  * Returns the number of results emitted. */
 size_t proc_windows_advance(struct proc_windows *w, int64_t wm, proc_window_emit_fn emit, void *ud);
+/* Limits the windows to those starting in [from, until) (sessions: to events in it), when a
+ * pipeline's versions share the time line around a swap: the old version keeps the windows
+ * that start before the cut-over, the new one takes those from it on. Default: all. */
+void proc_windows_set_bounds(struct proc_windows *w, int64_t from, int64_t until);
 /* Keys with state. */
 size_t proc_windows_keys(const struct proc_windows *w);
 /* Lowest Kafka offset still held in state, or -1 when none. */

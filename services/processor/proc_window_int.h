@@ -64,6 +64,7 @@ struct proc_windows {
     int keep_revs;           /* revisions matter: allowed lateness or emit update */
     int track;               /* changes are tracked for checkpoints */
     int full;                /* the next checkpoint replaces the stored state whole */
+    int64_t from, until;     /* only windows starting in [from, until) (a version's share) */
     struct kstate **changed; /* each holds a reference (refs) until the next checkpoint */
     size_t nchanged, capchanged;
 };

@@ -1,9 +1,9 @@
-/* fuzz_jwt: libFuzzer target for bearer-token checks (gw_auth): an input starting with '{' is a
- * JWKS document given to gw_auth_new (key parsing and JWK-to-PEM conversion); any other input is
+/* fuzz_jwt: libFuzzer target for bearer-token checks (cm_auth): an input starting with '{' is a
+ * JWKS document given to cm_auth_new (key parsing and JWK-to-PEM conversion); any other input is
  * a token, verified (header, kid selection, signature, claims, the verified-token cache) against
  * an HS256 secret and a fixed JWKS with an RSA and an EC P-256 key. Crashes, sanitizer reports
  * and leaks are findings; refusals are the expected outcome. */
-#include "../../services/gateway/gw_auth.h"
+#include "cm/auth.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -24,12 +24,12 @@ static const char *JWKS =
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static struct gw_auth *auth;
+    static struct cm_auth *auth;
     if (!auth) {
-        struct gw_auth_config c = {
+        struct cm_auth_config c = {
             "fuzz-secret-0123456789abcdef0123456789", "iss", "aud", 30, "tenant", NULL, JWKS, 64};
         char err[256];
-        auth = gw_auth_new(&c, err, sizeof(err));
+        auth = cm_auth_new(&c, err, sizeof(err));
         if (!auth) {
             abort();
         }
@@ -41,16 +41,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size > 0 && data[0] == '{') {
         memcpy(text, data, size);
         text[size] = '\0';
-        struct gw_auth_config c = {NULL, NULL, NULL, 0, "tenant", NULL, text, 0};
+        struct cm_auth_config c = {NULL, NULL, NULL, 0, "tenant", NULL, text, 0};
         char err[256];
-        gw_auth_free(gw_auth_new(&c, err, sizeof(err)));
+        cm_auth_free(cm_auth_new(&c, err, sizeof(err)));
     } else {
         memcpy(text, "Bearer ", 7);
         memcpy(text + 7, data, size);
         text[size + 7] = '\0';
-        struct gw_principal p;
+        struct cm_principal p;
         char why[128];
-        gw_auth_verify(auth, text, 1795397331LL, &p, why, sizeof(why));
+        cm_auth_verify(auth, text, 1795397331LL, &p, why, sizeof(why));
     }
     free(text);
     return 0;

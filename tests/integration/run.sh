@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# run.sh <build-dir>: starts real redis-server, PostgreSQL, devkafka and s3rver on free loopback
+# run.sh <build-dir> [pattern]: starts real redis-server, PostgreSQL, devkafka and s3rver on free loopback
 # ports in a scratch directory, runs every integration test binary against them with the
 # addresses in the environment, and always tears everything down (trap EXIT), even on failure.
+# With a pattern, only the tests whose file name contains it run (e.g. `processor_api`).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
-BUILD=${1:?usage: run.sh <build-dir>}
+BUILD=${1:?usage: run.sh <build-dir> [pattern]}
+ONLY=${2:-}
 . scripts/stack-lib.sh
 
 export STACK_DIR
@@ -39,14 +41,14 @@ fi
 
 rc=0
 for t in "$BUILD"/tests/integration/test_*; do
-    [ -x "$t" ] || continue
+    [ -x "$t" ] && [[ "$(basename "$t")" == *"$ONLY"* ]] || continue
     echo "-- $(basename "$t")"
     if ! "$t" --jobs=2 </dev/null; then
         rc=1
     fi
 done
 for t in tests/integration/test_*.sh; do
-    [ -x "$t" ] || continue
+    [ -x "$t" ] && [[ "$(basename "$t")" == *"$ONLY"* ]] || continue
     echo "-- $(basename "$t")"
     if ! "$t" "$BUILD" </dev/null; then
         rc=1

@@ -1,15 +1,15 @@
-/* Integration tests of the gateway's ingest path (gw_ingest + gw_auth + common/http +
+/* Integration tests of the gateway's ingest path (gw_ingest + cm_auth + common/http +
  * common/kafka) against an in-process development broker: an accepted event is on Kafka enriched,
  * keyed and with headers before the 202; bad requests get 400/401/413/415; with the broker down
  * the answer is 503 with Retry-After once the delivery timeout passes, and a broker lost while a
  * batch is in flight leaves every event unacknowledged with the id to retry with. */
 #include "harness.h"
 
-#include "../../services/gateway/gw_auth.h"
 #include "../../services/gateway/gw_idem.h"
 #include "../../services/gateway/gw_ingest.h"
 #include "../../services/gateway/gw_ratelimit.h"
 #include "../../services/gateway/gw_route.h"
+#include "cm/auth.h"
 
 #include "cm/http.h"
 #include "cm/kafka.h"
@@ -49,9 +49,9 @@ static void setup(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     mock = it_dev_broker("gw", topic, sizeof(topic));
     reg = cm_metrics_new("gateway_");
-    struct gw_auth_config ac = {SECRET, NULL, NULL, 30, "tenant", NULL, NULL, 64};
+    struct cm_auth_config ac = {SECRET, NULL, NULL, 30, "tenant", NULL, NULL, 64};
     char aerr[128];
-    auth = cm_swap_new(gw_auth_new(&ac, aerr, sizeof(aerr)), gw_auth_release);
+    auth = cm_swap_new(cm_auth_new(&ac, aerr, sizeof(aerr)), cm_auth_release);
     it_unique(audit_topic, sizeof(audit_topic), "gwaudit");
     cr_assert_eq(cm_kafka_mock_create_topic(mock, audit_topic, 2), 0);
     char doc[512], err[256];
@@ -93,7 +93,7 @@ static void setup(void)
         claims, sizeof(claims),
         "{\"tenant\":\"acme\",\"sub\":\"t\",\"scope\":\"events:read events:write\",\"exp\":%lld}",
         (long long)time(NULL) + 600);
-    char *t = gw_auth_sign_hs256(SECRET, claims);
+    char *t = cm_auth_sign_hs256(SECRET, claims);
     snprintf(token, sizeof(token), "%s", t);
     free(t);
 }
@@ -259,7 +259,7 @@ Test(gateway, bad_requests)
     char claims[256], no_scope[2100];
     snprintf(claims, sizeof(claims), "{\"tenant\":\"acme\",\"scope\":\"events:read\",\"exp\":%lld}",
              (long long)time(NULL) + 600);
-    char *t = gw_auth_sign_hs256(SECRET, claims);
+    char *t = cm_auth_sign_hs256(SECRET, claims);
     snprintf(no_scope, sizeof(no_scope), "Bearer %s", t);
     free(t);
     post("application/json", no_scope, "{\"type\":\"t\",\"source\":\"/s\"}", &r);

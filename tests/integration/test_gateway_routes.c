@@ -3,9 +3,9 @@
  * conditional on If-Match; written back to the file), the admin scope, and reloading the file. */
 #include "harness.h"
 
-#include "../../services/gateway/gw_auth.h"
 #include "../../services/gateway/gw_route.h"
 #include "../../services/gateway/gw_route_admin.h"
+#include "cm/auth.h"
 
 #include "cm/http.h"
 #include "cm/swap.h"
@@ -33,7 +33,7 @@ static void sign(const char *scope, char *out, size_t len)
     char claims[256];
     snprintf(claims, sizeof(claims), "{\"sub\":\"ops\",\"scope\":\"%s\",\"exp\":%lld}", scope,
              (long long)time(NULL) + 600);
-    char *t = gw_auth_sign_hs256(SECRET, claims);
+    char *t = cm_auth_sign_hs256(SECRET, claims);
     snprintf(out, len, "%s", t);
     free(t);
 }
@@ -41,9 +41,9 @@ static void sign(const char *scope, char *out, size_t len)
 static void setup(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    struct gw_auth_config ac = {SECRET, NULL, NULL, 30, "tenant", NULL, NULL, 0};
+    struct cm_auth_config ac = {SECRET, NULL, NULL, 30, "tenant", NULL, NULL, 0};
     char err[256];
-    auth = cm_swap_new(gw_auth_new(&ac, err, sizeof(err)), gw_auth_release);
+    auth = cm_swap_new(cm_auth_new(&ac, err, sizeof(err)), cm_auth_release);
     snprintf(file, sizeof(file), "/tmp/gw-routes-%d.json", (int)getpid());
     FILE *f = fopen(file, "w");
     fputs("{\"routes\":[{\"when\":\"type == 'a'\",\"topics\":[\"ta\"]}]}", f);

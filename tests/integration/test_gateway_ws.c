@@ -5,11 +5,11 @@
  * is full, and the 1001 close of a graceful stop after in-flight acks. */
 #include "harness.h"
 
-#include "../../services/gateway/gw_auth.h"
 #include "../../services/gateway/gw_ingest.h"
 #include "../../services/gateway/gw_ratelimit.h"
 #include "../../services/gateway/gw_route.h"
 #include "../../services/gateway/gw_ws.h"
+#include "cm/auth.h"
 
 #include "cm/http.h"
 #include "cm/kafka.h"
@@ -47,7 +47,7 @@ static char *sign(const char *scope, long long exp)
     char claims[256];
     snprintf(claims, sizeof(claims),
              "{\"tenant\":\"acme\",\"sub\":\"t\",\"scope\":\"%s\",\"exp\":%lld}", scope, exp);
-    return gw_auth_sign_hs256(SECRET, claims);
+    return cm_auth_sign_hs256(SECRET, claims);
 }
 
 static void setup(void)
@@ -55,9 +55,9 @@ static void setup(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     mock = it_dev_broker("gwws", topic, sizeof(topic));
     reg = cm_metrics_new("gateway_");
-    struct gw_auth_config ac = {SECRET, NULL, NULL, 0, "tenant", NULL, NULL, 64};
+    struct cm_auth_config ac = {SECRET, NULL, NULL, 0, "tenant", NULL, NULL, 64};
     char aerr[128];
-    auth = cm_swap_new(gw_auth_new(&ac, aerr, sizeof(aerr)), gw_auth_release);
+    auth = cm_swap_new(cm_auth_new(&ac, aerr, sizeof(aerr)), cm_auth_release);
     routes = cm_swap_new(gw_routes_single(topic), gw_routes_release);
     struct gw_ingest_config ic = {cm_kafka_mock_bootstraps(mock),
                                   routes,

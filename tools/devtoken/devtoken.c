@@ -1,7 +1,7 @@
 /* devtoken: prints an HS256 bearer token for development and tests, signed with
  * JWT_HS256_SECRET. Claims: sub, tenant (DEVTOKEN_TENANT), iat, exp (now + DEVTOKEN_TTL), and iss /
  * aud when JWT_ISSUER / JWT_AUDIENCE are set, so the token passes the gateway's checks. */
-#include "../../services/gateway/gw_auth.h"
+#include "cm/auth.h"
 
 #include "cm/config.h"
 #include "cm/log.h"
@@ -49,7 +49,7 @@ int main(int argc, char **argv)
         json_object_set_new(claims, "aud", json_string(cm_config_str(cfg, "JWT_AUDIENCE")));
     }
     char *text = json_dumps(claims, JSON_COMPACT);
-    char *token = gw_auth_sign_hs256(cm_config_str(cfg, "JWT_HS256_SECRET"), text);
+    char *token = cm_auth_sign_hs256(cm_config_str(cfg, "JWT_HS256_SECRET"), text);
     int status = 1;
     if (token) {
         printf("%s\n", token);

@@ -45,6 +45,11 @@ struct cm_kafka_producer *cm_kafka_producer_new(const char *brokers, cm_kafka_de
 int cm_kafka_produce(struct cm_kafka_producer *p, const char *topic, const void *key, size_t keylen,
                      const void *value, size_t valuelen, const char *const *header_names,
                      const char *const *header_values, size_t nheaders, void *opaque);
+/* The same, to one partition (negative: chosen by the key, as cm_kafka_produce). */
+int cm_kafka_produce_partition(struct cm_kafka_producer *p, const char *topic, int32_t partition,
+                               const void *key, size_t keylen, const void *value, size_t valuelen,
+                               const char *const *header_names, const char *const *header_values,
+                               size_t nheaders, void *opaque);
 /* Messages produced whose delivery report was not handled yet (an exact count of our own, unlike
  * rd_kafka_outq_len, which also counts pending events and requests). */
 int cm_kafka_producer_queue_len(struct cm_kafka_producer *p);
@@ -60,6 +65,8 @@ int cm_kafka_producer_ping(struct cm_kafka_producer *p, int timeout_ms, char *wh
  * (the development broker does, with its default partition count). 0 when the topic exists
  * afterwards, else CM_E_UNAVAIL (create it with the cluster's tools). */
 int cm_kafka_producer_ensure_topic(struct cm_kafka_producer *p, const char *topic, int timeout_ms);
+/* The partition count of topic (creating it as ensure_topic does), or CM_E_UNAVAIL. */
+int cm_kafka_producer_partitions(struct cm_kafka_producer *p, const char *topic, int timeout_ms);
 /* Flushes for up to flush_timeout_ms, logs what is left, stops the poll thread and destroys. */
 void cm_kafka_producer_free(struct cm_kafka_producer *p, int flush_timeout_ms);
 
@@ -87,6 +94,10 @@ struct cm_kafka_rebalance {
 struct cm_kafka_consumer *cm_kafka_consumer_new(const char *brokers, const char *group,
                                                 const char *const *topics, size_t ntopics,
                                                 const struct cm_kafka_rebalance *rebalance);
+/* Replaces the subscription (a rebalance follows: every partition is revoked and the new set
+ * assigned). 0 or CM_E_INVAL (logged). */
+int cm_kafka_consumer_subscribe(struct cm_kafka_consumer *c, const char *const *topics,
+                                size_t ntopics);
 /* Next record, or NULL when none arrived within timeout_ms (errors are logged and counted).
  * Caller frees the record with cm_kafka_msg_free. */
 struct cm_kafka_msg *cm_kafka_consumer_poll(struct cm_kafka_consumer *c, int timeout_ms);

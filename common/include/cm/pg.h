@@ -54,6 +54,14 @@ int cm_pg_exec_json_rows(struct cm_pg *pg, const char *sql, const json_t *rows, 
  * Returns 0, CM_E_UNAVAIL, or CM_E_INVAL (a migration failed; logged). */
 int cm_pg_migrate(struct cm_pg *pg, const char *component, const char *const *steps, size_t nsteps);
 
+/* Notifications (LISTEN/NOTIFY) on a connection of its own. cm_pg_listen connects when needed
+ * and issues LISTEN channel (channel: a plain identifier). Returns 0 or CM_E_UNAVAIL. */
+int cm_pg_listen(struct cm_pg *pg, const char *channel);
+/* Waits up to timeout_ms for a notification: 1 with its payload copied into payload[0..len),
+ * 0 on timeout, CM_E_UNAVAIL when the connection is lost (call cm_pg_listen again: it
+ * reconnects; notifications sent meanwhile are lost, so re-read what they would have said). */
+int cm_pg_notification(struct cm_pg *pg, int timeout_ms, char *payload, size_t len);
+
 /* A fixed-size pool of connections. Caller frees with cm_pg_pool_free. */
 struct cm_pg_pool *cm_pg_pool_new(const char *url, unsigned size);
 /* Borrows a connection, waiting up to timeout_ms; NULL on timeout. Give it back with release. */

@@ -82,11 +82,24 @@ void cm_stream_free(struct cm_stream *s);
 void cm_stream_emit(struct cm_stream *s, const char *topic, const void *key, size_t keylen,
                     const void *value, size_t valuelen, const char *const *header_names,
                     const char *const *header_values, size_t nheaders);
+/* The same, to one partition of topic (negative: by key). */
+void cm_stream_emit_to(struct cm_stream *s, const char *topic, int32_t partition, const void *key,
+                       size_t keylen, const void *value, size_t valuelen,
+                       const char *const *header_names, const char *const *header_values,
+                       size_t nheaders);
+/* The partition count of topic (asked of the cluster; creates it where topics are auto-created),
+ * or a negative code. Only with cfg.produce. */
+int cm_stream_partitions(struct cm_stream *s, const char *topic);
 /* Emits a CloudEvent (borrowed) in structured mode: key and headers as cm_event_headers. */
 void cm_stream_emit_event(struct cm_stream *s, const char *topic, const json_t *ev);
 /* The next offset of a partition after the records processed so far (for checkpoints written
  * in the durable hook), or -1 when none was processed since it was assigned. */
 int64_t cm_stream_position(const struct cm_stream *s, const char *topic, int32_t partition);
+/* Replaces the topics read (on the stream's thread, e.g. from tick), creating `ensure` first
+ * where the cluster auto-creates. A rebalance follows: revoke hooks run for every partition
+ * (after a commit point), then assign hooks for the new set. 0 or CM_E_INVAL (logged). */
+int cm_stream_subscribe(struct cm_stream *s, const char *const *topics, size_t ntopics,
+                        const char *const *ensure, size_t nensure);
 /* Asks for a commit point at the end of the current iteration (e.g. a window fired). */
 void cm_stream_request_commit(struct cm_stream *s);
 

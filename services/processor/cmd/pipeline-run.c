@@ -45,23 +45,6 @@ static void on_late(const struct proc_def *d, const json_t *ev, void *ud)
     json_decref(wrap);
 }
 
-/* 1 when v is a watermark line (then *wm is set, or 0 returned with a complaint). */
-static int watermark_line(const json_t *v, int64_t *wm, const char **why)
-{
-    const json_t *w = json_object_get(v, "watermark");
-    if (!w || json_object_size(v) != 1) {
-        return 0;
-    }
-    const char *s = json_string_value(w);
-    if (s && strcmp(s, "max") == 0) {
-        *wm = PROC_WATERMARK_MAX;
-    } else if (!s || cm_time_parse_rfc3339(s, wm) != 0) {
-        *why = "watermark: must be an RFC 3339 time or \"max\"";
-        return -1;
-    }
-    return 1;
-}
-
 int main(int argc, char **argv)
 {
     cm_log_init("pipeline-run");
@@ -86,7 +69,7 @@ int main(int argc, char **argv)
         int64_t wm;
         const char *why = NULL;
         json_t *v = json_loadb(line, (size_t)len, JSON_REJECT_DUPLICATES, NULL);
-        int kind = json_is_object(v) ? watermark_line(v, &wm, &why) : -1;
+        int kind = json_is_object(v) ? proc_engine_watermark_input(v, &wm, &why) : -1;
         if (kind < 0 && !why) {
             why = v ? "not a JSON object" : "not JSON";
         }

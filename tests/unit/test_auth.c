@@ -1,7 +1,7 @@
-/* Unit tests for the gateway's token checks (services/gateway/gw_auth.c): valid tokens, and every
+/* Unit tests for the gateway's token checks (services/gateway/cm_auth.c): valid tokens, and every
  * way a token must be refused: expired, not yet valid, wrong issuer or audience, forged signature,
  * alg "none", other algorithms, malformed tokens and headers. */
-#include "../../services/gateway/gw_auth.h"
+#include "cm/auth.h"
 
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -13,36 +13,36 @@
 #define SECRET "0123456789abcdef0123456789abcdef"
 #define NOW 1795397331LL
 
-static struct gw_auth *auth;
+static struct cm_auth *auth;
 
 static void setup(void)
 {
-    struct gw_auth_config c = {
+    struct cm_auth_config c = {
         SECRET, "https://issuer.example", "events-api", 30, "tenant", NULL, NULL, 0};
     char err[128];
-    auth = gw_auth_new(&c, err, sizeof(err));
+    auth = cm_auth_new(&c, err, sizeof(err));
     cr_assert_not_null(auth, "%s", err);
 }
 
 static void teardown(void)
 {
-    gw_auth_free(auth);
+    cm_auth_free(auth);
 }
 
-TestSuite(gw_auth, .init = setup, .fini = teardown);
+TestSuite(cm_auth, .init = setup, .fini = teardown);
 
 static char *sign(const char *claims)
 {
-    char *t = gw_auth_sign_hs256(SECRET, claims);
+    char *t = cm_auth_sign_hs256(SECRET, claims);
     cr_assert_not_null(t);
     return t;
 }
 
-static enum gw_auth_result verify_token(const char *token, struct gw_principal *p, char *why)
+static enum cm_auth_result verify_token(const char *token, struct cm_principal *p, char *why)
 {
     char header[9000];
     snprintf(header, sizeof(header), "Bearer %s", token);
-    return gw_auth_verify(auth, header, NOW, p, why, 128);
+    return cm_auth_verify(auth, header, NOW, p, why, 128);
 }
 
 static void b64url(const unsigned char *in, size_t len, char *out)
@@ -81,37 +81,37 @@ static void forge(const char *header, const char *payload, const char *key, char
     "issuer.example\",\"aud\":\"events-api\","                                                     \
     "\"exp\":1795400000}"
 
-Test(gw_auth, valid_token)
+Test(cm_auth, valid_token)
 {
     char *t = sign(GOOD_CLAIMS);
-    struct gw_principal p;
+    struct cm_principal p;
     char why[128] = "";
-    cr_assert_eq(verify_token(t, &p, why), GW_AUTH_OK, "%s", why);
+    cr_assert_eq(verify_token(t, &p, why), CM_AUTH_OK, "%s", why);
     cr_assert_str_eq(p.tenant, "acme");
     cr_assert_str_eq(p.subject, "u1");
     free(t);
 }
 
-Test(gw_auth, audience_array)
+Test(cm_auth, audience_array)
 {
     char *t = sign("{\"iss\":\"https://issuer.example\",\"aud\":[\"other\",\"events-api\"],"
                    "\"exp\":1795400000}");
-    struct gw_principal p;
+    struct cm_principal p;
     char why[128];
-    cr_assert_eq(verify_token(t, &p, why), GW_AUTH_OK, "%s", why);
+    cr_assert_eq(verify_token(t, &p, why), CM_AUTH_OK, "%s", why);
     cr_assert_str_eq(p.tenant, "");
     free(t);
 }
 
 static void expect_invalid(const char *token, const char *reason)
 {
-    struct gw_principal p;
+    struct cm_principal p;
     char why[128] = "";
-    cr_assert_eq(verify_token(token, &p, why), GW_AUTH_INVALID, "accepted: %s", token);
+    cr_assert_eq(verify_token(token, &p, why), CM_AUTH_INVALID, "accepted: %s", token);
     cr_assert(strstr(why, reason) != NULL, "reason '%s' should mention '%s'", why, reason);
 }
 
-Test(gw_auth, claim_checks)
+Test(cm_auth, claim_checks)
 {
     struct {
         const char *claims;
@@ -141,18 +141,18 @@ Test(gw_auth, claim_checks)
     }
 }
 
-Test(gw_auth, leeway_applies)
+Test(cm_auth, leeway_applies)
 {
     /* expired 20 s ago, leeway 30 s: accepted; nbf 20 s ahead: accepted */
     char *t = sign("{\"iss\":\"https://issuer.example\",\"aud\":\"events-api\",\"exp\":1795397311,"
                    "\"nbf\":1795397351}");
-    struct gw_principal p;
+    struct cm_principal p;
     char why[128];
-    cr_assert_eq(verify_token(t, &p, why), GW_AUTH_OK, "%s", why);
+    cr_assert_eq(verify_token(t, &p, why), CM_AUTH_OK, "%s", why);
     free(t);
 }
 
-Test(gw_auth, forged_signature)
+Test(cm_auth, forged_signature)
 {
     char token[4096];
     forge("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", GOOD_CLAIMS, "not-the-secret-not-the-secret!!",
@@ -160,12 +160,12 @@ Test(gw_auth, forged_signature)
     expect_invalid(token, "signature");
     /* the right key signs: control case, so the forgery test can fail */
     forge("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", GOOD_CLAIMS, SECRET, token);
-    struct gw_principal p;
+    struct cm_principal p;
     char why[128];
-    cr_assert_eq(verify_token(token, &p, why), GW_AUTH_OK, "%s", why);
+    cr_assert_eq(verify_token(token, &p, why), CM_AUTH_OK, "%s", why);
 }
 
-Test(gw_auth, tampered_payload)
+Test(cm_auth, tampered_payload)
 {
     char *t = sign(GOOD_CLAIMS);
     char *dot = strchr(t, '.');
@@ -174,7 +174,7 @@ Test(gw_auth, tampered_payload)
     free(t);
 }
 
-Test(gw_auth, algorithm_allow_list)
+Test(cm_auth, algorithm_allow_list)
 {
     char token[4096];
     forge("{\"alg\":\"none\"}", GOOD_CLAIMS, SECRET, token);
@@ -195,7 +195,7 @@ Test(gw_auth, algorithm_allow_list)
     expect_invalid(token, "type");
 }
 
-Test(gw_auth, malformed)
+Test(cm_auth, malformed)
 {
     const char *bad[] = {"",
                          "abc",
@@ -208,53 +208,53 @@ Test(gw_auth, malformed)
                          "e30.e30.e30",
                          "W10.e30.AAAA" /* header is an array */};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        struct gw_principal p;
+        struct cm_principal p;
         char why[128];
-        cr_assert_neq(verify_token(bad[i], &p, why), GW_AUTH_OK, "accepted '%s'", bad[i]);
+        cr_assert_neq(verify_token(bad[i], &p, why), CM_AUTH_OK, "accepted '%s'", bad[i]);
     }
 }
 
-Test(gw_auth, header_forms)
+Test(cm_auth, header_forms)
 {
-    struct gw_principal p;
+    struct cm_principal p;
     char why[128];
-    cr_assert_eq(gw_auth_verify(auth, NULL, NOW, &p, why, sizeof(why)), GW_AUTH_MISSING);
-    cr_assert_eq(gw_auth_verify(auth, "", NOW, &p, why, sizeof(why)), GW_AUTH_MISSING);
-    cr_assert_eq(gw_auth_verify(auth, "Basic dXNlcjpwYXNz", NOW, &p, why, sizeof(why)),
-                 GW_AUTH_INVALID);
-    cr_assert_eq(gw_auth_verify(auth, "Bearer ", NOW, &p, why, sizeof(why)), GW_AUTH_INVALID);
+    cr_assert_eq(cm_auth_verify(auth, NULL, NOW, &p, why, sizeof(why)), CM_AUTH_MISSING);
+    cr_assert_eq(cm_auth_verify(auth, "", NOW, &p, why, sizeof(why)), CM_AUTH_MISSING);
+    cr_assert_eq(cm_auth_verify(auth, "Basic dXNlcjpwYXNz", NOW, &p, why, sizeof(why)),
+                 CM_AUTH_INVALID);
+    cr_assert_eq(cm_auth_verify(auth, "Bearer ", NOW, &p, why, sizeof(why)), CM_AUTH_INVALID);
     static char huge[20000];
     memcpy(huge, "Bearer ", 7);
     memset(huge + 7, 'a', sizeof(huge) - 8);
-    cr_assert_eq(gw_auth_verify(auth, huge, NOW, &p, why, sizeof(why)), GW_AUTH_INVALID);
+    cr_assert_eq(cm_auth_verify(auth, huge, NOW, &p, why, sizeof(why)), CM_AUTH_INVALID);
     char *t = sign(GOOD_CLAIMS);
     char header[4096];
     snprintf(header, sizeof(header), "bearer %s", t);
-    cr_assert_eq(gw_auth_verify(auth, header, NOW, &p, why, sizeof(why)), GW_AUTH_OK,
+    cr_assert_eq(cm_auth_verify(auth, header, NOW, &p, why, sizeof(why)), CM_AUTH_OK,
                  "scheme is case-insensitive: %s", why);
     free(t);
 }
 
-Test(gw_auth, scopes)
+Test(cm_auth, scopes)
 {
     char *t = sign("{\"iss\":\"https://issuer.example\",\"aud\":\"events-api\",\"exp\":1795400000,"
                    "\"scope\":\"events:read events:write\"}");
-    struct gw_principal p;
+    struct cm_principal p;
     char why[128];
-    cr_assert_eq(verify_token(t, &p, why), GW_AUTH_OK, "%s", why);
-    cr_assert(gw_principal_has_scope(&p, "events:write"));
-    cr_assert(gw_principal_has_scope(&p, "events:read"));
-    cr_assert_not(gw_principal_has_scope(&p, "events"));
-    cr_assert_not(gw_principal_has_scope(&p, "events:writer"));
+    cr_assert_eq(verify_token(t, &p, why), CM_AUTH_OK, "%s", why);
+    cr_assert(cm_principal_has_scope(&p, "events:write"));
+    cr_assert(cm_principal_has_scope(&p, "events:read"));
+    cr_assert_not(cm_principal_has_scope(&p, "events"));
+    cr_assert_not(cm_principal_has_scope(&p, "events:writer"));
     free(t);
     t = sign("{\"iss\":\"https://issuer.example\",\"aud\":\"events-api\",\"exp\":1795400000,"
              "\"scp\":[\"a\",\"events:write\"]}");
-    cr_assert_eq(verify_token(t, &p, why), GW_AUTH_OK, "%s", why);
-    cr_assert(gw_principal_has_scope(&p, "events:write"), "scp arrays count too");
+    cr_assert_eq(verify_token(t, &p, why), CM_AUTH_OK, "%s", why);
+    cr_assert(cm_principal_has_scope(&p, "events:write"), "scp arrays count too");
     free(t);
     t = sign(GOOD_CLAIMS);
-    cr_assert_eq(verify_token(t, &p, why), GW_AUTH_OK, "%s", why);
-    cr_assert_not(gw_principal_has_scope(&p, "events:write"));
+    cr_assert_eq(verify_token(t, &p, why), CM_AUTH_OK, "%s", why);
+    cr_assert_not(cm_principal_has_scope(&p, "events:write"));
     free(t);
 }
 
@@ -310,55 +310,55 @@ static char *sign_with(jwt_alg_t alg, const char *key, const char *claims)
     return t;
 }
 
-static enum gw_auth_result verify_with(struct gw_auth *a, const char *token, char *why)
+static enum cm_auth_result verify_with(struct cm_auth *a, const char *token, char *why)
 {
     char header[9000];
-    struct gw_principal p;
+    struct cm_principal p;
     snprintf(header, sizeof(header), "Bearer %s", token);
-    return gw_auth_verify(a, header, NOW, &p, why, 128);
+    return cm_auth_verify(a, header, NOW, &p, why, 128);
 }
 
 #define PK_CLAIMS "{\"sub\":\"u\",\"exp\":1795400000}"
 
-Test(gw_auth_keys, rs256_and_es256_with_public_keys)
+Test(cm_auth_keys, rs256_and_es256_with_public_keys)
 {
     struct keypair rsa, ec, other;
     make_key("RSA", NULL, &rsa);
     make_key("EC", "P-256", &ec);
     make_key("RSA", NULL, &other);
     char err[128], why[128];
-    struct gw_auth_config rc = {NULL, NULL, NULL, 30, "tenant", rsa.pub, NULL, 0};
-    struct gw_auth *ra = gw_auth_new(&rc, err, sizeof(err));
+    struct cm_auth_config rc = {NULL, NULL, NULL, 30, "tenant", rsa.pub, NULL, 0};
+    struct cm_auth *ra = cm_auth_new(&rc, err, sizeof(err));
     cr_assert_not_null(ra, "%s", err);
-    struct gw_auth_config ecc = {NULL, NULL, NULL, 30, "tenant", ec.pub, NULL, 0};
-    struct gw_auth *ea = gw_auth_new(&ecc, err, sizeof(err));
+    struct cm_auth_config ecc = {NULL, NULL, NULL, 30, "tenant", ec.pub, NULL, 0};
+    struct cm_auth *ea = cm_auth_new(&ecc, err, sizeof(err));
     cr_assert_not_null(ea, "%s", err);
 
     char *t = sign_with(JWT_ALG_RS256, rsa.priv, PK_CLAIMS);
-    cr_assert_eq(verify_with(ra, t, why), GW_AUTH_OK, "%s", why);
-    cr_assert_eq(verify_with(ea, t, why), GW_AUTH_INVALID, "RS256 against an EC key");
+    cr_assert_eq(verify_with(ra, t, why), CM_AUTH_OK, "%s", why);
+    cr_assert_eq(verify_with(ea, t, why), CM_AUTH_INVALID, "RS256 against an EC key");
     free(t);
     t = sign_with(JWT_ALG_ES256, ec.priv, PK_CLAIMS);
-    cr_assert_eq(verify_with(ea, t, why), GW_AUTH_OK, "%s", why);
-    cr_assert_eq(verify_with(ra, t, why), GW_AUTH_INVALID);
+    cr_assert_eq(verify_with(ea, t, why), CM_AUTH_OK, "%s", why);
+    cr_assert_eq(verify_with(ra, t, why), CM_AUTH_INVALID);
     cr_assert(strstr(why, "not allowed") != NULL, "%s", why);
     free(t);
     t = sign_with(JWT_ALG_RS256, other.priv, PK_CLAIMS);
-    cr_assert_eq(verify_with(ra, t, why), GW_AUTH_INVALID, "signed by another key");
+    cr_assert_eq(verify_with(ra, t, why), CM_AUTH_INVALID, "signed by another key");
     free(t);
     /* the classic confusion: HS256 keyed with the public key's PEM text */
     t = sign_with(JWT_ALG_HS256, rsa.pub, PK_CLAIMS);
-    cr_assert_eq(verify_with(ra, t, why), GW_AUTH_INVALID);
+    cr_assert_eq(verify_with(ra, t, why), CM_AUTH_INVALID);
     cr_assert(strstr(why, "HS256 is not allowed") != NULL, "%s", why);
     free(t);
-    gw_auth_free(ra);
-    gw_auth_free(ea);
+    cm_auth_free(ra);
+    cm_auth_free(ea);
 
-    struct gw_auth_config bad = {NULL, NULL, NULL, 30, "tenant", "-----BEGIN PUBLIC KEY-----\nxx\n",
+    struct cm_auth_config bad = {NULL, NULL, NULL, 30, "tenant", "-----BEGIN PUBLIC KEY-----\nxx\n",
                                  NULL, 0};
-    cr_assert_null(gw_auth_new(&bad, err, sizeof(err)));
-    struct gw_auth_config none = {NULL, NULL, NULL, 30, "tenant", NULL, NULL, 0};
-    cr_assert_null(gw_auth_new(&none, err, sizeof(err)));
+    cr_assert_null(cm_auth_new(&bad, err, sizeof(err)));
+    struct cm_auth_config none = {NULL, NULL, NULL, 30, "tenant", NULL, NULL, 0};
+    cr_assert_null(cm_auth_new(&none, err, sizeof(err)));
 }
 
 /* ---- JWKS ---- */
@@ -415,13 +415,13 @@ static char *sign_kid(jwt_alg_t alg, const char *key, const char *kid, const cha
     return t;
 }
 
-static struct gw_auth *with_jwks(const char *jwks, char *err)
+static struct cm_auth *with_jwks(const char *jwks, char *err)
 {
-    struct gw_auth_config c = {NULL, NULL, NULL, 30, "tenant", NULL, jwks, 0};
-    return gw_auth_new(&c, err, 256);
+    struct cm_auth_config c = {NULL, NULL, NULL, 30, "tenant", NULL, jwks, 0};
+    return cm_auth_new(&c, err, 256);
 }
 
-Test(gw_auth_keys, jwks_keys_selected_by_kid)
+Test(cm_auth_keys, jwks_keys_selected_by_kid)
 {
     struct jwk_key r1, r2, e1;
     make_jwk("RSA", NULL, &r1);
@@ -433,48 +433,48 @@ Test(gw_auth_keys, jwks_keys_selected_by_kid)
              "{%s,\"kid\":\"e1\"},{\"kty\":\"oct\",\"k\":\"c2VjcmV0\",\"kid\":\"sym\"},"
              "{%s,\"kid\":\"enc\",\"use\":\"enc\"}]}",
              r1.jwk, r2.jwk, e1.jwk, r1.jwk);
-    struct gw_auth *a = with_jwks(jwks, err);
+    struct cm_auth *a = with_jwks(jwks, err);
     cr_assert_not_null(a, "%s", err);
-    cr_assert_eq(gw_auth_key_count(a), 3, "oct and encryption keys are skipped");
+    cr_assert_eq(cm_auth_key_count(a), 3, "oct and encryption keys are skipped");
 
     char *t = sign_kid(JWT_ALG_RS256, r2.kp.priv, "r2", PK_CLAIMS);
-    cr_assert_eq(verify_with(a, t, why), GW_AUTH_OK, "%s", why);
+    cr_assert_eq(verify_with(a, t, why), CM_AUTH_OK, "%s", why);
     free(t);
     t = sign_kid(JWT_ALG_RS512, r1.kp.priv, "r1", PK_CLAIMS);
-    cr_assert_eq(verify_with(a, t, why), GW_AUTH_OK, "r1 names no alg: any RS*: %s", why);
+    cr_assert_eq(verify_with(a, t, why), CM_AUTH_OK, "r1 names no alg: any RS*: %s", why);
     free(t);
     t = sign_kid(JWT_ALG_ES256, e1.kp.priv, "e1", PK_CLAIMS);
-    cr_assert_eq(verify_with(a, t, why), GW_AUTH_OK, "%s", why);
+    cr_assert_eq(verify_with(a, t, why), CM_AUTH_OK, "%s", why);
     free(t);
     t = sign_kid(JWT_ALG_RS256, r2.kp.priv, NULL, PK_CLAIMS);
-    cr_assert_eq(verify_with(a, t, why), GW_AUTH_OK, "no kid: every fitting key is tried: %s", why);
+    cr_assert_eq(verify_with(a, t, why), CM_AUTH_OK, "no kid: every fitting key is tried: %s", why);
     free(t);
 
     t = sign_kid(JWT_ALG_RS256, r2.kp.priv, "r1", PK_CLAIMS);
-    cr_assert_eq(verify_with(a, t, why), GW_AUTH_INVALID, "signed by r2, claims r1");
+    cr_assert_eq(verify_with(a, t, why), CM_AUTH_INVALID, "signed by r2, claims r1");
     cr_assert(strstr(why, "signature") != NULL, "%s", why);
     free(t);
     t = sign_kid(JWT_ALG_RS256, r1.kp.priv, "nope", PK_CLAIMS);
-    cr_assert_eq(verify_with(a, t, why), GW_AUTH_INVALID);
+    cr_assert_eq(verify_with(a, t, why), CM_AUTH_INVALID);
     cr_assert(strstr(why, "unknown key id nope") != NULL, "%s", why);
     free(t);
     t = sign_kid(JWT_ALG_RS384, r2.kp.priv, "r2", PK_CLAIMS);
-    cr_assert_eq(verify_with(a, t, why), GW_AUTH_INVALID, "r2 is RS256 only");
+    cr_assert_eq(verify_with(a, t, why), CM_AUTH_INVALID, "r2 is RS256 only");
     cr_assert(strstr(why, "not allowed with key r2") != NULL, "%s", why);
     free(t);
     t = sign_kid(JWT_ALG_RS256, r1.kp.priv, "e1", PK_CLAIMS);
-    cr_assert_eq(verify_with(a, t, why), GW_AUTH_INVALID, "RS256 with an EC key's kid");
+    cr_assert_eq(verify_with(a, t, why), CM_AUTH_INVALID, "RS256 with an EC key's kid");
     free(t);
     t = sign_kid(JWT_ALG_HS256, "c2VjcmV0-but-long-enough-0123456789", "sym", PK_CLAIMS);
-    cr_assert_eq(verify_with(a, t, why), GW_AUTH_INVALID, "no HS256 without a secret");
+    cr_assert_eq(verify_with(a, t, why), CM_AUTH_INVALID, "no HS256 without a secret");
     free(t);
     t = sign_kid(JWT_ALG_ES384, e1.kp.priv, "e1", PK_CLAIMS);
-    cr_assert_eq(verify_with(a, t, why), GW_AUTH_INVALID);
+    cr_assert_eq(verify_with(a, t, why), CM_AUTH_INVALID);
     free(t);
-    gw_auth_free(a);
+    cm_auth_free(a);
 }
 
-Test(gw_auth_keys, hostile_jwks_documents_are_refused)
+Test(cm_auth_keys, hostile_jwks_documents_are_refused)
 {
     struct jwk_key r;
     make_jwk("RSA", NULL, &r);
@@ -506,7 +506,7 @@ Test(gw_auth_keys, hostile_jwks_documents_are_refused)
     snprintf(docs[2], sizeof(docs[2]), "{\"keys\":[{%s,\"alg\":\"HS256\"}]}", r.jwk);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char err[256] = "";
-        struct gw_auth *a = with_jwks(cases[i][0], err);
+        struct cm_auth *a = with_jwks(cases[i][0], err);
         cr_assert_null(a, "case %zu accepted", i);
         cr_assert(strstr(err, cases[i][1]) != NULL, "case %zu: %s", i, err);
     }
@@ -523,24 +523,24 @@ Test(gw_auth_keys, hostile_jwks_documents_are_refused)
     cr_assert_null(with_jwks(bad_point, err), "a point off the curve");
 }
 
-Test(gw_auth_keys, verified_tokens_are_cached_until_their_exp)
+Test(cm_auth_keys, verified_tokens_are_cached_until_their_exp)
 {
-    struct gw_auth_config c = {SECRET, NULL, NULL, 0, "tenant", NULL, NULL, 16};
+    struct cm_auth_config c = {SECRET, NULL, NULL, 0, "tenant", NULL, NULL, 16};
     char err[128], why[128];
-    struct gw_auth *a = gw_auth_new(&c, err, sizeof(err));
+    struct cm_auth *a = cm_auth_new(&c, err, sizeof(err));
     cr_assert_not_null(a, "%s", err);
-    char *t = gw_auth_sign_hs256(SECRET, "{\"tenant\":\"acme\",\"exp\":1795400000}");
+    char *t = cm_auth_sign_hs256(SECRET, "{\"tenant\":\"acme\",\"exp\":1795400000}");
     char header[2048];
     snprintf(header, sizeof(header), "Bearer %s", t);
-    struct gw_principal p;
+    struct cm_principal p;
     for (int i = 0; i < 3; i++) {
-        cr_assert_eq(gw_auth_verify(a, header, NOW, &p, why, sizeof(why)), GW_AUTH_OK, "%s", why);
+        cr_assert_eq(cm_auth_verify(a, header, NOW, &p, why, sizeof(why)), CM_AUTH_OK, "%s", why);
         cr_assert_str_eq(p.tenant, "acme", "the cached principal is the verified one");
     }
-    cr_assert_eq(gw_auth_verify(a, header, 1795400001LL, &p, why, sizeof(why)), GW_AUTH_INVALID,
+    cr_assert_eq(cm_auth_verify(a, header, 1795400001LL, &p, why, sizeof(why)), CM_AUTH_INVALID,
                  "a cached token still expires");
     header[strlen(header) - 2] ^= 1; /* a different token (bad signature) never hits the cache */
-    cr_assert_eq(gw_auth_verify(a, header, NOW, &p, why, sizeof(why)), GW_AUTH_INVALID);
+    cr_assert_eq(cm_auth_verify(a, header, NOW, &p, why, sizeof(why)), CM_AUTH_INVALID);
     free(t);
-    gw_auth_free(a);
+    cm_auth_free(a);
 }

@@ -1,6 +1,6 @@
-/* gw_auth: JWT verification on top of libjwt (see gw_auth.h): key set (PEM and JWKS), header
+/* cm_auth: JWT verification on top of libjwt (see cm_auth.h): key set (PEM and JWKS), header
  * checks and key selection, claims, and the verified-token cache. */
-#include "gw_auth.h"
+#include "cm/auth.h"
 
 #include "cm/mem.h"
 #include "cm/swap.h"
@@ -35,10 +35,10 @@ struct key {
 struct cache_slot {
     unsigned char digest[32];
     int used;
-    struct gw_principal who;
+    struct cm_principal who;
 };
 
-struct gw_auth {
+struct cm_auth {
     char *secret; /* NULL: HS256 not accepted */
     size_t secret_len;
     struct key *keys;
@@ -68,7 +68,7 @@ static enum key_kind kind_of(EVP_PKEY *key)
 }
 
 /* Adds a key given as PEM; 0, or -1 when it is not an accepted public key. */
-static int add_pem(struct gw_auth *a, const char *pem, const char *kid, const char *alg)
+static int add_pem(struct cm_auth *a, const char *pem, const char *kid, const char *alg)
 {
     BIO *bio = BIO_new_mem_buf(pem, -1);
     EVP_PKEY *pkey = bio ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
@@ -178,7 +178,7 @@ static const char *const jwk_algs[] = {"RS256", "RS384", "RS512", "ES256", "ES38
 
 /* Adds the signing keys of a JWKS document; keys for encryption ("use": "enc") and of other
  * types (oct, OKP) are skipped. 0, or -1 with the reason in err. */
-static int add_jwks(struct gw_auth *a, const char *text, char *err, size_t errlen)
+static int add_jwks(struct cm_auth *a, const char *text, char *err, size_t errlen)
 {
     json_error_t jerr;
     json_t *doc = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
@@ -247,9 +247,9 @@ static int add_jwks(struct gw_auth *a, const char *text, char *err, size_t errle
     return rc;
 }
 
-struct gw_auth *gw_auth_new(const struct gw_auth_config *cfg, char *err, size_t errlen)
+struct cm_auth *cm_auth_new(const struct cm_auth_config *cfg, char *err, size_t errlen)
 {
-    struct gw_auth *a = cm_xcalloc(1, sizeof(*a));
+    struct cm_auth *a = cm_xcalloc(1, sizeof(*a));
     for (int i = 0; i < CACHE_STRIPES; i++) {
         pthread_mutex_init(&a->stripes[i], NULL);
     }
@@ -260,17 +260,17 @@ struct gw_auth *gw_auth_new(const struct gw_auth_config *cfg, char *err, size_t 
     if (cfg->public_key_pem && *cfg->public_key_pem &&
         add_pem(a, cfg->public_key_pem, NULL, NULL) != 0) {
         snprintf(err, errlen, "not an RSA or EC (P-256, P-384) public key in PEM form");
-        gw_auth_free(a);
+        cm_auth_free(a);
         return NULL;
     }
     if (cfg->jwks && add_jwks(a, cfg->jwks, err, errlen) != 0) {
-        gw_auth_free(a);
+        cm_auth_free(a);
         return NULL;
     }
     if (!a->secret && a->nkeys == 0) {
         snprintf(err, errlen,
                  "no key: set an HS256 secret, a public key or a JWKS with signing keys");
-        gw_auth_free(a);
+        cm_auth_free(a);
         return NULL;
     }
     a->issuer = cfg->issuer ? cm_xstrdup(cfg->issuer) : NULL;
@@ -284,7 +284,7 @@ struct gw_auth *gw_auth_new(const struct gw_auth_config *cfg, char *err, size_t 
     return a;
 }
 
-void gw_auth_free(struct gw_auth *a)
+void cm_auth_free(struct cm_auth *a)
 {
     if (!a) {
         return;
@@ -306,12 +306,12 @@ void gw_auth_free(struct gw_auth *a)
     free(a);
 }
 
-void gw_auth_release(void *a)
+void cm_auth_release(void *a)
 {
-    gw_auth_free(a);
+    cm_auth_free(a);
 }
 
-size_t gw_auth_key_count(const struct gw_auth *a)
+size_t cm_auth_key_count(const struct cm_auth *a)
 {
     return a->nkeys;
 }
@@ -352,10 +352,10 @@ static char *b64url_decode(const char *in, size_t len, size_t *outlen)
     return (char *)out;
 }
 
-static enum gw_auth_result reject(char *why, size_t len, const char *msg)
+static enum cm_auth_result reject(char *why, size_t len, const char *msg)
 {
     snprintf(why, len, "%s", msg);
-    return GW_AUTH_INVALID;
+    return CM_AUTH_INVALID;
 }
 
 /* Whether key k may verify alg: RS* only with an RSA key, ES256/ES384 only with an EC key of that
@@ -385,7 +385,7 @@ struct token_header {
     int hmac;
 };
 
-static int header_ok(const struct gw_auth *a, const char *token, size_t seglen,
+static int header_ok(const struct cm_auth *a, const char *token, size_t seglen,
                      struct token_header *th, char *why, size_t whylen)
 {
     size_t n;
@@ -442,8 +442,8 @@ static int aud_matches(const json_t *aud, const char *want)
     return 0;
 }
 
-static enum gw_auth_result check_claims(const struct gw_auth *a, const json_t *c, int64_t now,
-                                        struct gw_principal *out, char *why, size_t len)
+static enum cm_auth_result check_claims(const struct cm_auth *a, const json_t *c, int64_t now,
+                                        struct cm_principal *out, char *why, size_t len)
 {
     const json_t *exp = json_object_get(c, "exp");
     const json_t *nbf = json_object_get(c, "nbf");
@@ -490,13 +490,13 @@ static enum gw_auth_result check_claims(const struct gw_auth *a, const json_t *c
             }
         }
     }
-    return GW_AUTH_OK;
+    return CM_AUTH_OK;
 }
 
 /* Verifies the signature with the secret or with each key the header allows (only the kid's key
  * when the header names one); the claims of the first that verifies, as JSON text (caller frees).
  */
-static char *verify_signature(const struct gw_auth *a, const char *token,
+static char *verify_signature(const struct cm_auth *a, const char *token,
                               const struct token_header *th, char *why, size_t whylen)
 {
     const char *candidates[64];
@@ -554,7 +554,7 @@ static char *verify_signature(const struct gw_auth *a, const char *token,
 }
 
 /* The cache slot for a token digest and the stripe lock guarding it. */
-static struct cache_slot *slot_for(const struct gw_auth *a, const unsigned char *digest,
+static struct cache_slot *slot_for(const struct cm_auth *a, const unsigned char *digest,
                                    pthread_mutex_t **lock)
 {
     uint64_t h;
@@ -565,8 +565,8 @@ static struct cache_slot *slot_for(const struct gw_auth *a, const unsigned char 
 }
 
 /* A cached principal for this token still within its exp; 1 on a hit. */
-static int cache_lookup(const struct gw_auth *a, const unsigned char *digest, int64_t now,
-                        struct gw_principal *out)
+static int cache_lookup(const struct cm_auth *a, const unsigned char *digest, int64_t now,
+                        struct cm_principal *out)
 {
     pthread_mutex_t *lock;
     struct cache_slot *slot = slot_for(a, digest, &lock);
@@ -580,8 +580,8 @@ static int cache_lookup(const struct gw_auth *a, const unsigned char *digest, in
     return hit;
 }
 
-static void cache_store(const struct gw_auth *a, const unsigned char *digest,
-                        const struct gw_principal *who)
+static void cache_store(const struct cm_auth *a, const unsigned char *digest,
+                        const struct cm_principal *who)
 {
     pthread_mutex_t *lock;
     struct cache_slot *slot = slot_for(a, digest, &lock);
@@ -592,14 +592,14 @@ static void cache_store(const struct gw_auth *a, const unsigned char *digest,
     pthread_mutex_unlock(lock);
 }
 
-enum gw_auth_result gw_auth_verify(const struct gw_auth *a, const char *authorization,
-                                   int64_t now_s, struct gw_principal *out, char *why,
+enum cm_auth_result cm_auth_verify(const struct cm_auth *a, const char *authorization,
+                                   int64_t now_s, struct cm_principal *out, char *why,
                                    size_t whylen)
 {
     memset(out, 0, sizeof(*out));
     if (!authorization || !*authorization) {
         snprintf(why, whylen, "missing bearer token");
-        return GW_AUTH_MISSING;
+        return CM_AUTH_MISSING;
     }
     if (strncasecmp(authorization, "Bearer ", 7) != 0) {
         return reject(why, whylen, "authorization scheme must be Bearer");
@@ -609,7 +609,7 @@ enum gw_auth_result gw_auth_verify(const struct gw_auth *a, const char *authoriz
         token++;
     }
     size_t tlen = strlen(token);
-    if (tlen == 0 || tlen > GW_AUTH_MAX_TOKEN) {
+    if (tlen == 0 || tlen > CM_AUTH_MAX_TOKEN) {
         return reject(why, whylen, "token is empty or too long");
     }
     unsigned char digest[32];
@@ -617,7 +617,7 @@ enum gw_auth_result gw_auth_verify(const struct gw_auth *a, const char *authoriz
     int cacheable =
         a->cache && EVP_Digest(token, tlen, digest, &dlen, EVP_sha256(), NULL) && dlen == 32;
     if (cacheable && cache_lookup(a, digest, now_s, out)) {
-        return GW_AUTH_OK;
+        return CM_AUTH_OK;
     }
     const char *dot1 = strchr(token, '.');
     const char *dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
@@ -626,11 +626,11 @@ enum gw_auth_result gw_auth_verify(const struct gw_auth *a, const char *authoriz
     }
     struct token_header th;
     if (!header_ok(a, token, (size_t)(dot1 - token), &th, why, whylen)) {
-        return GW_AUTH_INVALID;
+        return CM_AUTH_INVALID;
     }
     char *claims_text = verify_signature(a, token, &th, why, whylen);
     if (!claims_text) {
-        return GW_AUTH_INVALID;
+        return CM_AUTH_INVALID;
     }
     json_t *claims = json_loads(claims_text, 0, NULL);
     free(claims_text);
@@ -638,31 +638,31 @@ enum gw_auth_result gw_auth_verify(const struct gw_auth *a, const char *authoriz
         json_decref(claims);
         return reject(why, whylen, "malformed claims");
     }
-    enum gw_auth_result r = check_claims(a, claims, now_s, out, why, whylen);
+    enum cm_auth_result r = check_claims(a, claims, now_s, out, why, whylen);
     json_decref(claims);
-    if (r == GW_AUTH_OK && cacheable) {
+    if (r == CM_AUTH_OK && cacheable) {
         cache_store(a, digest, out);
     }
     return r;
 }
 
-int gw_auth_authorize(struct cm_swap *keys, const char *authorization, const char *scope,
-                      int64_t now_s, struct gw_principal *who, char *why, size_t whylen,
+int cm_auth_authorize(struct cm_swap *keys, const char *authorization, const char *scope,
+                      int64_t now_s, struct cm_principal *who, char *why, size_t whylen,
                       char *challenge, size_t challenge_len)
 {
     struct cm_swap_hold hold = cm_swap_get(keys);
-    enum gw_auth_result r = gw_auth_verify(hold.value, authorization, now_s, who, why, whylen);
+    enum cm_auth_result r = cm_auth_verify(hold.value, authorization, now_s, who, why, whylen);
     cm_swap_put(hold);
-    if (r == GW_AUTH_OK && scope && *scope && !gw_principal_has_scope(who, scope)) {
+    if (r == CM_AUTH_OK && scope && *scope && !cm_principal_has_scope(who, scope)) {
         snprintf(challenge, challenge_len, "Bearer error=\"insufficient_scope\", scope=\"%s\"",
                  scope);
         snprintf(why, whylen, "the token lacks the scope %s", scope);
         return 403;
     }
-    if (r == GW_AUTH_OK) {
+    if (r == CM_AUTH_OK) {
         return 0;
     }
-    if (r == GW_AUTH_MISSING) {
+    if (r == CM_AUTH_MISSING) {
         snprintf(challenge, challenge_len, "Bearer");
     } else {
         snprintf(challenge, challenge_len,
@@ -671,7 +671,7 @@ int gw_auth_authorize(struct cm_swap *keys, const char *authorization, const cha
     return 401;
 }
 
-char *gw_auth_sign_hs256(const char *secret, const char *claims_json)
+char *cm_auth_sign_hs256(const char *secret, const char *claims_json)
 {
     jwt_t *jwt = NULL;
     if (jwt_new(&jwt) != 0) {
@@ -686,7 +686,7 @@ char *gw_auth_sign_hs256(const char *secret, const char *claims_json)
     return out;
 }
 
-int gw_principal_has_scope(const struct gw_principal *p, const char *scope)
+int cm_principal_has_scope(const struct cm_principal *p, const char *scope)
 {
     size_t n = strlen(scope);
     const char *s = p->scopes;

@@ -1,0 +1,80 @@
+/* defs: the one definitions mechanism of the suite (pipelines now; rules, sinks and routes next).
+ * A definition is a named JSON document of one kind ("pipelines"). Every change is validated by
+ * the kind's parser before it is stored, gets the next version, and is kept: PostgreSQL table
+ * `definitions` holds every version (a deletion is a version without a body), so history and
+ * rollback are a read away. A trigger NOTIFYs channel `cm_definitions` on every insert; each
+ * instance LISTENs on its own connection, reads the new version and hands it to the kind's
+ * `changed` callback, so every instance swaps within a moment of the change. After a lost
+ * connection (notifications may have been missed) and every 30 s the whole kind is re-read and
+ * differences are handed over the same way.
+ * HTTP (cm_defs_routes): GET <prefix> lists; GET/PUT/DELETE <prefix>/{name} with ETag (the
+ * version, quoted) and If-Match / If-None-Match; GET <prefix>/{name}/versions for history and
+ * ?version=N for an old one. Writes need the admin scope. A PUT of the body in force is a no-op
+ * (same version), so re-applying a file changes nothing.
+ * Files: cm_defs_seed applies a definition read from a file unless that same file content was
+ * applied before, so a changed file takes effect while changes made through the API survive
+ * restarts. */
+#ifndef CM_DEFS_H
+#define CM_DEFS_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct cm_http_server;
+struct cm_metrics;
+struct cm_swap;
+struct cm_defs;
+
+struct cm_defs_change {
+    const char *name;
+    long long version;
+    void *compiled;     /* ownership passes; NULL when the definition was deleted */
+    int64_t created_ms; /* when this version was stored (the store's clock) */
+    unsigned flags;     /* CM_DEFS_RESET: the writer asked for the old state to be dropped */
+    /* The version stored just before this one, when it was a live definition: for a consumer
+     * that starts while an old version may still be finishing its work. */
+    long long prev_version; /* 0: none (the first version, or it follows a deletion) */
+    void *prev_compiled;    /* ownership passes (NULL when none or invalid) */
+    int64_t prev_created_ms;
+    unsigned prev_flags;
+};
+
+struct cm_defs_kind {
+    const char *kind;     /* "pipelines": the table's kind and the path prefix "/pipelines" */
+    const char *singular; /* "pipeline", for messages */
+    /* Validates a document whose name is `name` and version `version`; returns the compiled
+     * definition (opaque to cm_defs) or NULL with "field: reason" in err. Any thread. */
+    void *(*parse)(const json_t *doc, const char *name, long long version, char *err,
+                   size_t errlen, void *ud);
+    void (*release)(void *compiled);
+    /* A definition changed (see struct cm_defs_change). Called on the listener thread (and on
+     * cm_defs_start's caller before it returns), in version order per name. */
+    void (*changed)(const struct cm_defs_change *c, void *ud);
+    /* Optional: the running state of a definition for GET (a new JSON object, or NULL). */
+    json_t *(*status)(const char *name, void *ud);
+    void *ud;
+};
+
+#define CM_DEFS_RESET 1u
+
+/* kind is copied (its callbacks and ud borrowed for the life of the cm_defs). database_url NULL
+ * means no store: definitions come only from cm_defs_seed and the API is read-only. */
+struct cm_defs *cm_defs_new(const char *database_url, const struct cm_defs_kind *kind,
+                            struct cm_metrics *metrics);
+/* Stores a file's definition (see above). Before cm_defs_start. Returns 0, or CM_E_INVAL with
+ * the reason logged (invalid document), CM_E_UNAVAIL (database unreachable; logged). */
+int cm_defs_seed(struct cm_defs *d, const char *path);
+/* Creates the table (a migration), reads every current definition (changed is called for
+ * each before it returns) and starts the listener. Returns 0, CM_E_UNAVAIL or CM_E_INVAL. */
+int cm_defs_start(struct cm_defs *d);
+/* Routes <prefix>, <prefix>/{name}, <prefix>/{name}/versions. auth: a cm_swap of cm_auth
+ * (NULL: no authentication); writes and reads need `scope`. */
+void cm_defs_routes(struct cm_defs *d, struct cm_http_server *srv, struct cm_swap *auth,
+                    const char *scope);
+/* A copy of the current document of name (caller decrefs) with its version, or NULL. */
+json_t *cm_defs_document(struct cm_defs *d, const char *name, long long *version);
+/* Stops the listener; frees everything. */
+void cm_defs_free(struct cm_defs *d);
+
+#endif

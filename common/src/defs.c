@@ -1,0 +1,582 @@
+/* defs: definitions stored with every version in PostgreSQL, changes announced by NOTIFY and
+ * applied on every instance by a listener thread (see cm/defs.h); the HTTP side is defs_api.c. */
+#include "defs_internal.h"
+
+#include "cm/err.h"
+#include "cm/jsonw.h"
+#include "cm/log.h"
+#include "cm/mem.h"
+#include "cm/metrics.h"
+#include "cm/pg.h"
+#include "cm/text.h"
+#include "cm/timeutil.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CHANNEL "cm_definitions"
+#define RESYNC_MS 30000
+
+static const char *const migrations[] = {
+    ("CREATE TABLE definitions ("
+     " kind text NOT NULL, name text NOT NULL, version bigint NOT NULL,"
+     " body json, source text NOT NULL DEFAULT 'api', reset boolean NOT NULL DEFAULT false,"
+     " author text, created_at timestamptz NOT NULL DEFAULT now(),"
+     " PRIMARY KEY (kind, name, version))"),
+    ("CREATE FUNCTION definitions_notify() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+     " PERFORM pg_notify('" CHANNEL "', NEW.kind || '/' || NEW.version || '/' || NEW.name);"
+     " RETURN NULL; END $$"),
+    ("CREATE TRIGGER definitions_notify AFTER INSERT ON definitions"
+     " FOR EACH ROW EXECUTE FUNCTION definitions_notify()"),
+};
+
+struct cm_defs *cm_defs_new(const char *database_url, const struct cm_defs_kind *kind,
+                            struct cm_metrics *metrics)
+{
+    struct cm_defs *d = cm_xcalloc(1, sizeof(*d));
+    d->kind = *kind;
+    d->kind_name = cm_xstrdup(kind->kind);
+    d->singular = cm_xstrdup(kind->singular);
+    d->kind.kind = d->kind_name;
+    d->kind.singular = d->singular;
+    pthread_mutex_init(&d->lock, NULL);
+    if (database_url && *database_url) {
+        d->url = cm_xstrdup(database_url);
+        d->pool = cm_pg_pool_new(database_url, 2);
+        d->listen = cm_pg_new(database_url);
+    }
+    if (metrics) {
+        struct cm_metric *m = cm_metrics_counter(
+            metrics, "definitions_changes_total",
+            "definition versions taken into force (applied) or refused by this instance (rejected)",
+            "kind,outcome");
+        d->m_applied = cm_metric_with(m, d->kind_name, "applied", NULL);
+        d->m_rejected = cm_metric_with(m, d->kind_name, "rejected", NULL);
+    }
+    return d;
+}
+
+void cm_defs_free(struct cm_defs *d)
+{
+    if (!d) {
+        return;
+    }
+    if (d->running) {
+        d->stop = 1;
+        pthread_join(d->thread, NULL);
+    }
+    for (size_t i = 0; i < d->n; i++) {
+        free(d->e[i].name);
+        json_decref(d->e[i].doc);
+    }
+    free(d->e);
+    cm_pg_free(d->listen);
+    cm_pg_pool_free(d->pool);
+    pthread_mutex_destroy(&d->lock);
+    free(d->url);
+    free(d->scope);
+    free(d->kind_name);
+    free(d->singular);
+    free(d);
+}
+
+static void count(struct cm_series *s)
+{
+    if (s) {
+        cm_counter_inc(s);
+    }
+}
+
+/* ---- the definitions in force ---- */
+
+static struct defs_entry *find(struct cm_defs *d, const char *name)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        if (strcmp(d->e[i].name, name) == 0) {
+            return &d->e[i];
+        }
+    }
+    return NULL;
+}
+
+json_t *cm_defs_document(struct cm_defs *d, const char *name, long long *version)
+{
+    pthread_mutex_lock(&d->lock);
+    struct defs_entry *e = find(d, name);
+    json_t *doc = e && e->doc ? json_deep_copy(e->doc) : NULL;
+    if (version) {
+        *version = doc ? e->in_force : 0;
+    }
+    pthread_mutex_unlock(&d->lock);
+    return doc;
+}
+
+int defs_validate(struct cm_defs *d, const json_t *doc, const char *name, char *err,
+                  size_t errlen)
+{
+    void *c = d->kind.parse(doc, name, 0, err, errlen, d->kind.ud);
+    if (!c) {
+        return -1;
+    }
+    d->kind.release(c);
+    return 0;
+}
+
+/* A stored row: its version, body (NULL: a deletion), reset flag and creation time. */
+struct row {
+    long long version;
+    json_t *doc;
+    unsigned flags;
+    int64_t created_ms;
+};
+
+/* Takes row `cur` of name (with the row before it, prev.version 0 when none) into force.
+ * Versions not newer than the one seen are ignored; an invalid one is logged and counted, the
+ * one in force kept. Only the listener thread (or cm_defs_start's caller before it runs) calls
+ * this. */
+static void apply(struct cm_defs *d, const char *name, const struct row *cur,
+                  const struct row *prev)
+{
+    pthread_mutex_lock(&d->lock);
+    struct defs_entry *e = find(d, name);
+    if (e && e->version >= cur->version) {
+        pthread_mutex_unlock(&d->lock);
+        return;
+    }
+    int had = e && e->doc;
+    pthread_mutex_unlock(&d->lock);
+    struct cm_defs_change c = {name, cur->version, NULL, cur->created_ms, cur->flags, 0, NULL,
+                               0, 0};
+    int take = 0;
+    char err[512];
+    if (cur->doc) {
+        c.compiled = d->kind.parse(cur->doc, name, cur->version, err, sizeof(err), d->kind.ud);
+        if (!c.compiled) {
+            CM_LOG_ERROR("definition_rejected", "%s %s version %lld: %s; keeping the one in force",
+                         d->singular, name, cur->version, err);
+            count(d->m_rejected);
+        }
+        take = c.compiled != NULL;
+    } else {
+        take = had;
+    }
+    if (take && prev && prev->version > 0 && prev->doc) {
+        c.prev_version = prev->version;
+        c.prev_created_ms = prev->created_ms;
+        c.prev_flags = prev->flags;
+        c.prev_compiled =
+            d->kind.parse(prev->doc, name, prev->version, err, sizeof(err), d->kind.ud);
+    }
+    if (take) {
+        d->kind.changed(&c, d->kind.ud);
+        count(d->m_applied);
+        CM_LOG_INFO("definition_applied", "%s %s version %lld %s", d->singular, name,
+                    cur->version, cur->doc ? "in force" : "deleted");
+    }
+    pthread_mutex_lock(&d->lock);
+    e = find(d, name);
+    if (!e) {
+        d->e = cm_xrealloc(d->e, (d->n + 1) * sizeof(*d->e));
+        e = &d->e[d->n++];
+        *e = (struct defs_entry){cm_xstrdup(name), 0, NULL, 0};
+    }
+    e->version = cur->version;
+    if (take) {
+        json_decref(e->doc);
+        e->doc = cur->doc ? json_incref(cur->doc) : NULL;
+        e->in_force = cur->doc ? cur->version : 0;
+    }
+    pthread_mutex_unlock(&d->lock);
+}
+
+/* Reads columns col.. (version, body, reset, created ms) of a result row; 0 or -1 (a body that
+ * is not a JSON object: logged and counted). */
+static int read_row(struct cm_defs *d, const char *name, const struct cm_pg_result *res, int i,
+                    int col, struct row *out)
+{
+    *out = (struct row){0, NULL, 0, 0};
+    const char *version = cm_pg_value(res, i, col);
+    if (!version) {
+        return 0;
+    }
+    out->version = strtoll(version, NULL, 10);
+    const char *body = cm_pg_value(res, i, col + 1);
+    const char *reset = cm_pg_value(res, i, col + 2);
+    const char *created = cm_pg_value(res, i, col + 3);
+    out->flags = reset && strcmp(reset, "t") == 0 ? CM_DEFS_RESET : 0;
+    out->created_ms = created ? strtoll(created, NULL, 10) : 0;
+    if (body) {
+        out->doc = json_loads(body, JSON_REJECT_DUPLICATES, NULL);
+        if (!json_is_object(out->doc)) {
+            CM_LOG_ERROR("definition_rejected", "%s %s version %s: stored body is not a JSON "
+                                                "object",
+                         d->singular, name, version);
+            count(d->m_rejected);
+            json_decref(out->doc);
+            out->doc = NULL;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+#define ROW_COLS(t)                                                                           \
+    t ".version, " t ".body::text, " t ".reset, (extract(epoch FROM " t ".created_at) * 1000)::bigint"
+
+/* Reads the newest version of every name (or of one), with the version before it, and applies
+ * what is new. */
+static int sync(struct cm_defs *d, const char *name)
+{
+    const char *params[] = {d->kind_name, name};
+    struct cm_pg_result *res = NULL;
+    struct cm_pg_error err;
+    int rc = cm_pg_exec(
+        d->listen,
+        name ? "SELECT c.name, " ROW_COLS("c") ", " ROW_COLS("p") " FROM (SELECT * FROM definitions WHERE kind = $1 AND name = $2"
+               "       ORDER BY version DESC LIMIT 1) c"
+               " LEFT JOIN definitions p ON p.kind = c.kind AND p.name = c.name"
+               "  AND p.version = c.version - 1"
+             : "SELECT c.name, " ROW_COLS("c") ", " ROW_COLS("p") " FROM (SELECT DISTINCT ON (name) * FROM definitions WHERE kind = $1"
+               "       ORDER BY name, version DESC) c"
+               " LEFT JOIN definitions p ON p.kind = c.kind AND p.name = c.name"
+               "  AND p.version = c.version - 1",
+        name ? 2 : 1, params, &res, &err);
+    if (rc != 0) {
+        CM_LOG_WARN("definitions_unreadable", "%s: %s", d->kind_name, err.message);
+        return rc;
+    }
+    for (int i = 0; i < cm_pg_ntuples(res); i++) {
+        const char *n = cm_pg_value(res, i, 0);
+        struct row cur, prev;
+        if (read_row(d, n, res, i, 1, &cur) == 0) {
+            read_row(d, n, res, i, 5, &prev);
+            apply(d, n, &cur, &prev);
+            json_decref(prev.doc);
+        }
+        json_decref(cur.doc);
+    }
+    cm_pg_result_free(res);
+    return 0;
+}
+
+static void *listener(void *arg)
+{
+    struct cm_defs *d = arg;
+    int listening = 1; /* cm_defs_start issued LISTEN and read everything */
+    int64_t last_sync = cm_monotonic_ms();
+    while (!d->stop) {
+        if (!listening) {
+            if (cm_pg_listen(d->listen, CHANNEL) != 0 || sync(d, NULL) != 0) {
+                cm_sleep_ms(200);
+                continue;
+            }
+            CM_LOG_INFO("definitions_listening", "%s: listening again; re-read every definition",
+                        d->kind_name);
+            listening = 1;
+            last_sync = cm_monotonic_ms();
+        }
+        char payload[512];
+        int r = cm_pg_notification(d->listen, 250, payload, sizeof(payload));
+        if (r == 1) {
+            /* "<kind>/<version>/<name>" */
+            size_t klen = strlen(d->kind_name);
+            const char *slash = strncmp(payload, d->kind_name, klen) == 0 && payload[klen] == '/'
+                                    ? strchr(payload + klen + 1, '/')
+                                    : NULL;
+            if (slash && sync(d, slash + 1) != 0) {
+                listening = 0;
+            }
+        } else if (r < 0) {
+            listening = 0;
+        } else if (cm_monotonic_ms() - last_sync >= RESYNC_MS) {
+            listening = sync(d, NULL) == 0;
+            last_sync = cm_monotonic_ms();
+        }
+    }
+    return NULL;
+}
+
+/* Creates the table once (a migration; safe with several instances starting at once). */
+static int migrate(struct cm_defs *d)
+{
+    if (d->migrated) {
+        return 0;
+    }
+    struct cm_pg *pg = cm_pg_pool_acquire(d->pool, 10000);
+    int rc = pg ? cm_pg_migrate(pg, "definitions", migrations,
+                                sizeof(migrations) / sizeof(migrations[0]))
+                : CM_E_UNAVAIL;
+    if (pg) {
+        cm_pg_pool_release(d->pool, pg);
+    }
+    d->migrated = rc == 0;
+    return rc;
+}
+
+int cm_defs_start(struct cm_defs *d)
+{
+    if (!d->pool) {
+        return 0;
+    }
+    int rc = migrate(d);
+    if (rc == 0) {
+        rc = cm_pg_listen(d->listen, CHANNEL);
+    }
+    if (rc == 0) {
+        rc = sync(d, NULL);
+    }
+    if (rc != 0) {
+        CM_LOG_ERROR("definitions_unavailable", "%s: cannot read the definitions from "
+                                                "PostgreSQL",
+                     d->kind_name);
+        return rc;
+    }
+    if (pthread_create(&d->thread, NULL, listener, d) != 0) {
+        return CM_E_IO;
+    }
+    d->running = 1;
+    return 0;
+}
+
+/* ---- the store ---- */
+
+static int pg_fail(int rc, const struct cm_pg_error *err, char *msg, size_t msglen)
+{
+    snprintf(msg, msglen, "definitions store: %s", err->message[0] ? err->message : "unreachable");
+    if (rc != CM_E_UNAVAIL) {
+        CM_LOG_ERROR("definitions_store_failed", "%s", err->message);
+    }
+    return 503;
+}
+
+/* The write's checks against the newest row (version cur, deleted or not, its body). 0 to
+ * write, or the status to answer. */
+static int precondition(struct defs_write *w, long long cur, int live, const json_t *body,
+                        const json_t *doc, char *msg, size_t msglen)
+{
+    char etag[40];
+    snprintf(etag, sizeof(etag), "\"%lld\"", cur);
+    w->version = live ? cur : 0;
+    if (w->if_none_match && strcmp(w->if_none_match, "*") == 0 && live) {
+        snprintf(msg, msglen, "it exists (version %lld) and If-None-Match is *", cur);
+        return 412;
+    }
+    if (w->if_match && (strcmp(w->if_match, "*") == 0 ? !live : !live || strcmp(w->if_match, etag))) {
+        if (live) {
+            snprintf(msg, msglen, "it is at version %lld, not %s", cur, w->if_match);
+        } else {
+            snprintf(msg, msglen, "it does not exist; If-Match %s cannot hold", w->if_match);
+        }
+        return 412;
+    }
+    if (!doc && !live) {
+        snprintf(msg, msglen, "it does not exist");
+        return 404;
+    }
+    if (doc && live && body && json_equal(doc, body) && !w->reset) {
+        w->unchanged = 1;
+        return 200;
+    }
+    return 0;
+}
+
+int defs_store_write(struct cm_defs *d, const char *name, const json_t *doc, struct defs_write *w,
+                     char *msg, size_t msglen)
+{
+    struct cm_pg *pg = cm_pg_pool_acquire(d->pool, 5000);
+    if (!pg) {
+        snprintf(msg, msglen, "definitions store: every connection is busy");
+        return 503;
+    }
+    struct cm_pg_error err;
+    struct cm_pg_result *res = NULL;
+    int status = 0;
+    const char *kn[] = {d->kind_name, name, w->source};
+    int rc = cm_pg_exec(pg, "BEGIN", 0, NULL, NULL, &err);
+    if (rc == 0) {
+        rc = cm_pg_exec(pg, "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 7))",
+                        2, kn, NULL, &err);
+    }
+    if (rc == 0 && w->skip_if_source_seen) {
+        rc = cm_pg_exec(pg,
+                        "SELECT 1 FROM definitions WHERE kind = $1 AND name = $2 AND source = $3"
+                        " LIMIT 1",
+                        3, kn, &res, &err);
+        if (rc == 0 && cm_pg_ntuples(res) > 0) {
+            w->unchanged = 1;
+            status = 200;
+        }
+        cm_pg_result_free(res);
+        res = NULL;
+    }
+    long long cur = 0;
+    if (rc == 0 && !status) {
+        rc = cm_pg_exec(pg,
+                        "SELECT version, body::text FROM definitions WHERE kind = $1 AND name = $2"
+                        " ORDER BY version DESC LIMIT 1",
+                        2, kn, &res, &err);
+    }
+    if (rc == 0 && !status) {
+        int any = cm_pg_ntuples(res) > 0;
+        cur = any ? strtoll(cm_pg_value(res, 0, 0), NULL, 10) : 0;
+        const char *btext = any ? cm_pg_value(res, 0, 1) : NULL;
+        json_t *body = btext ? json_loads(btext, 0, NULL) : NULL;
+        w->created = !btext;
+        status = precondition(w, cur, btext != NULL, body, doc, msg, msglen);
+        json_decref(body);
+        cm_pg_result_free(res);
+        res = NULL;
+    }
+    if (rc == 0 && !status) {
+        char version[24];
+        snprintf(version, sizeof(version), "%lld", cur + 1);
+        char *text = doc ? cm_json_dumps(doc, NULL) : NULL;
+        const char *p[] = {d->kind_name, name, version, text, w->source, w->reset ? "t" : "f",
+                           w->author && *w->author ? w->author : NULL};
+        rc = cm_pg_exec(pg,
+                        "INSERT INTO definitions (kind, name, version, body, source, reset, author)"
+                        " VALUES ($1, $2, $3, $4::json, $5, $6::boolean, $7)",
+                        7, p, NULL, &err);
+        free(text);
+        if (rc == 0) {
+            w->version = doc ? cur + 1 : 0;
+            status = !doc ? 204 : w->created ? 201 : 200;
+        }
+    }
+    if (rc == 0) {
+        rc = cm_pg_exec(pg, status >= 200 && status < 300 ? "COMMIT" : "ROLLBACK", 0, NULL, NULL,
+                        &err);
+    }
+    if (rc != 0) {
+        cm_pg_exec(pg, "ROLLBACK", 0, NULL, NULL, NULL);
+        status = pg_fail(rc, &err, msg, msglen);
+    }
+    cm_pg_pool_release(d->pool, pg);
+    return status;
+}
+
+json_t *defs_store_versions(struct cm_defs *d, const char *name, int *status)
+{
+    struct cm_pg *pg = cm_pg_pool_acquire(d->pool, 5000);
+    struct cm_pg_result *res = NULL;
+    const char *p[] = {d->kind_name, name};
+    if (!pg || cm_pg_exec(pg,
+                          "SELECT version, to_char(created_at AT TIME ZONE 'UTC',"
+                          " 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), author, source, body IS NULL,"
+                          " reset FROM definitions WHERE kind = $1 AND name = $2 ORDER BY version",
+                          2, p, &res, NULL) != 0) {
+        if (pg) {
+            cm_pg_pool_release(d->pool, pg);
+        }
+        *status = 503;
+        return NULL;
+    }
+    cm_pg_pool_release(d->pool, pg);
+    json_t *out = NULL;
+    if (cm_pg_ntuples(res) > 0) {
+        out = json_array();
+        for (int i = 0; i < cm_pg_ntuples(res); i++) {
+            const char *author = cm_pg_value(res, i, 2);
+            json_array_append_new(
+                out, json_pack("{s:I, s:s, s:o, s:s, s:b, s:b}", "version",
+                               (json_int_t)strtoll(cm_pg_value(res, i, 0), NULL, 10),
+                               "created_at", cm_pg_value(res, i, 1), "author",
+                               author ? json_string(author) : json_null(), "source",
+                               cm_pg_value(res, i, 3), "deleted",
+                               strcmp(cm_pg_value(res, i, 4), "t") == 0, "reset",
+                               strcmp(cm_pg_value(res, i, 5), "t") == 0));
+        }
+    }
+    cm_pg_result_free(res);
+    *status = out ? 200 : 404;
+    return out;
+}
+
+json_t *defs_store_version(struct cm_defs *d, const char *name, long long version, int *status)
+{
+    struct cm_pg *pg = cm_pg_pool_acquire(d->pool, 5000);
+    struct cm_pg_result *res = NULL;
+    char v[24];
+    snprintf(v, sizeof(v), "%lld", version);
+    const char *p[] = {d->kind_name, name, v};
+    if (!pg || cm_pg_exec(pg,
+                          "SELECT body::text FROM definitions WHERE kind = $1 AND name = $2"
+                          " AND version = $3",
+                          3, p, &res, NULL) != 0) {
+        if (pg) {
+            cm_pg_pool_release(d->pool, pg);
+        }
+        *status = 503;
+        return NULL;
+    }
+    cm_pg_pool_release(d->pool, pg);
+    json_t *out = NULL;
+    if (cm_pg_ntuples(res) == 1) {
+        const char *body = cm_pg_value(res, 0, 0);
+        json_t *doc = body ? json_loads(body, 0, NULL) : NULL;
+        out = json_pack("{s:s, s:I, s:o}", "name", name, "version", (json_int_t)version,
+                        "definition", doc ? doc : json_null());
+    }
+    cm_pg_result_free(res);
+    *status = out ? 200 : 404;
+    return out;
+}
+
+/* ---- files ---- */
+
+int cm_defs_seed(struct cm_defs *d, const char *path)
+{
+    json_error_t jerr;
+    json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    const char *name = json_string_value(json_object_get(doc, "name"));
+    char err[512];
+    if (!json_is_object(doc)) {
+        snprintf(err, sizeof(err), "line %d: %s", jerr.line, doc ? "not a JSON object" : jerr.text);
+    } else if (!name || !cm_name_valid(name, 100)) {
+        snprintf(err, sizeof(err), "name: required, 1 to 100 letters, digits, '.', '_' or '-'");
+    } else if (json_object_del(doc, "version"), 0) {
+    } else if (defs_validate(d, doc, name, err, sizeof(err)) == 0) {
+        err[0] = '\0';
+    }
+    if (err[0]) {
+        CM_LOG_ERROR("config_invalid", "%s: %s", path, err);
+        json_decref(doc);
+        return CM_E_INVAL;
+    }
+    int rc = 0;
+    if (!d->pool) {
+        if (find(d, name)) {
+            CM_LOG_ERROR("config_invalid", "%s: name: '%s' is defined twice", path, name);
+            rc = CM_E_INVAL;
+        } else {
+            struct row cur = {1, doc, 0, cm_now_ms()};
+            apply(d, name, &cur, NULL);
+        }
+        json_decref(doc);
+        return rc;
+    }
+    char *text = cm_json_dumps(doc, NULL);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned mdlen = 0;
+    EVP_Digest(text, strlen(text), md, &mdlen, EVP_sha256(), NULL);
+    free(text);
+    char source[5 + 2 * EVP_MAX_MD_SIZE + 1] = "file:";
+    cm_hex_encode(md, mdlen, source + 5);
+    struct defs_write w = {.source = source, .skip_if_source_seen = 1};
+    int status = migrate(d) == 0 ? defs_store_write(d, name, doc, &w, err, sizeof(err)) : 503;
+    if (status == 503 && !err[0]) {
+        snprintf(err, sizeof(err), "cannot create the definitions table");
+    }
+    if (status >= 300) {
+        CM_LOG_ERROR("definitions_unavailable", "%s: %s", path, err);
+        rc = CM_E_UNAVAIL;
+    } else {
+        CM_LOG_INFO("definition_seeded", "%s: %s %s %s", path, d->singular, name,
+                    w.unchanged ? "applied before (left as it is)" : "stored");
+    }
+    json_decref(doc);
+    return rc;
+}

@@ -1,0 +1,67 @@
+/* defs_internal: what defs.c (store, listener, seeding) and defs_api.c (HTTP) share. */
+#ifndef CM_DEFS_INTERNAL_H
+#define CM_DEFS_INTERNAL_H
+
+#include "cm/defs.h"
+
+#include <pthread.h>
+#include <stdint.h>
+
+struct cm_pg;
+struct cm_pg_pool;
+struct cm_series;
+
+struct defs_entry {
+    char *name;
+    long long version;   /* the newest version seen */
+    json_t *doc;         /* the document in force; NULL when deleted or never valid */
+    long long in_force;  /* its version (0: none) */
+};
+
+struct cm_defs {
+    struct cm_defs_kind kind;
+    char *kind_name, *singular;
+    char *url;
+    struct cm_pg_pool *pool; /* API and seeding; NULL without a store */
+    struct cm_pg *listen;    /* the listener's own connection */
+    pthread_t thread;
+    int running, migrated;
+    volatile int stop;
+    pthread_mutex_t lock; /* entries */
+    struct defs_entry *e;
+    size_t n;
+    struct cm_series *m_applied, *m_rejected;
+    struct cm_swap *auth;
+    char *scope;
+};
+
+/* A write's precondition and outcome. */
+struct defs_write {
+    const char *if_match;      /* "\"3\"", "*" or NULL */
+    const char *if_none_match; /* "*" or NULL */
+    const char *source;        /* "api" or "file:<sha256>" */
+    const char *author;        /* token subject; may be NULL */
+    int reset;
+    int skip_if_source_seen;   /* seeding: nothing when this source was applied before */
+    /* out */
+    long long version; /* the version now in force (0: none) */
+    int created;       /* the name had no live version before */
+    int unchanged;     /* the same document was in force: nothing written */
+};
+
+/* Stores doc (NULL: a deletion) as the next version of name. Returns 200, 201 (created), 204
+ * (deleted), 404 (deleting what does not exist), 412 (precondition failed; w->version is the
+ * current one) or 503 (database unreachable), with a reason in msg for the errors. */
+int defs_store_write(struct cm_defs *d, const char *name, const json_t *doc, struct defs_write *w,
+                     char *msg, size_t msglen);
+/* History of name: [{"version", "created_at", "author", "source", "deleted"}], or NULL with
+ * *status 404 or 503. */
+json_t *defs_store_versions(struct cm_defs *d, const char *name, int *status);
+/* One version's document ({"version", "created_at", "definition"|null}), or NULL (404/503). */
+json_t *defs_store_version(struct cm_defs *d, const char *name, long long version, int *status);
+
+/* Validates doc as a definition of name; NULL or the reason in err (compiled one released). */
+int defs_validate(struct cm_defs *d, const json_t *doc, const char *name, char *err,
+                  size_t errlen);
+
+#endif

@@ -1,0 +1,268 @@
+/* proc_api: the processor's pipelines as definitions (see proc_api.h): the "pipelines" kind of
+ * the definitions mechanism, the definitions directory, and the dry run. */
+#include "proc_api.h"
+
+#include "proc_def.h"
+#include "proc_engine.h"
+#include "proc_host.h"
+
+#include "cm/auth.h"
+#include "cm/defs.h"
+#include "cm/err.h"
+#include "cm/event.h"
+#include "cm/http.h"
+#include "cm/jsonw.h"
+#include "cm/log.h"
+#include "cm/mem.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DRY_RUN_MAX_EVENTS 10000
+#define DRY_RUN_MAX_OUTPUTS 100000
+
+struct proc_api {
+    struct cm_defs *defs;
+    struct proc_host *host;
+    char *events_topic, *derived_topic;
+    struct cm_swap *auth;
+    char *scope;
+};
+
+/* ---- the "pipelines" kind ---- */
+
+static void *parse(const json_t *doc, const char *name, long long version, char *err,
+                   size_t errlen, void *ud)
+{
+    struct proc_api *a = ud;
+    const char *given = json_string_value(json_object_get(doc, "name"));
+    if (given && strcmp(given, name) != 0) {
+        snprintf(err, errlen, "name: '%s' differs from the definition's name '%s'", given, name);
+        return NULL;
+    }
+    struct proc_def *d = proc_def_parse(doc, a->events_topic, a->derived_topic, err, errlen);
+    if (d && version > 0) {
+        d->version = version;
+    }
+    return d;
+}
+
+static void release(void *compiled)
+{
+    proc_def_free(compiled);
+}
+
+static void changed(const struct cm_defs_change *c, void *ud)
+{
+    struct proc_api *a = ud;
+    proc_host_changed(a->host, c);
+}
+
+static json_t *status(const char *name, void *ud)
+{
+    struct proc_api *a = ud;
+    return proc_host_status(a->host, name);
+}
+
+struct proc_api *proc_api_new(const char *database_url, struct proc_host *host,
+                              const char *events_topic, const char *derived_topic,
+                              struct cm_metrics *metrics)
+{
+    struct proc_api *a = cm_xcalloc(1, sizeof(*a));
+    a->host = host;
+    a->events_topic = cm_xstrdup(events_topic);
+    a->derived_topic = cm_xstrdup(derived_topic);
+    struct cm_defs_kind kind = {"pipelines", "pipeline", parse, release, changed, status, a};
+    a->defs = cm_defs_new(database_url, &kind, metrics);
+    return a;
+}
+
+void proc_api_free(struct proc_api *a)
+{
+    if (!a) {
+        return;
+    }
+    cm_defs_free(a->defs);
+    free(a->events_topic);
+    free(a->derived_topic);
+    free(a->scope);
+    free(a);
+}
+
+static int by_name(const void *x, const void *y)
+{
+    return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+int proc_api_load_dir(struct proc_api *a, const char *dir)
+{
+    DIR *dh = opendir(dir);
+    if (!dh) {
+        CM_LOG_ERROR("config_invalid", "PROCESSOR_PIPELINES_DIR: cannot open %s", dir);
+        return CM_E_INVAL;
+    }
+    char **names = NULL;
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(dh)) != NULL) {
+        size_t len = strlen(de->d_name);
+        if (len > 5 && strcmp(de->d_name + len - 5, ".json") == 0 && de->d_name[0] != '.') {
+            names = cm_xrealloc(names, (n + 1) * sizeof(*names));
+            names[n++] = cm_xstrdup(de->d_name);
+        }
+    }
+    closedir(dh);
+    qsort(names, n, sizeof(*names), by_name);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        char *path = cm_xasprintf("%s/%s", dir, names[i]);
+        if (rc == 0) {
+            rc = cm_defs_seed(a->defs, path);
+        }
+        free(path);
+        free(names[i]);
+    }
+    free(names);
+    return rc;
+}
+
+int proc_api_start(struct proc_api *a)
+{
+    return cm_defs_start(a->defs);
+}
+
+/* ---- dry run ---- */
+
+struct collect {
+    json_t *results, *late;
+};
+
+static void on_emit(const struct proc_def *d, const json_t *ev, void *ud)
+{
+    (void)d;
+    struct collect *c = ud;
+    if (json_array_size(c->results) < DRY_RUN_MAX_OUTPUTS) {
+        json_array_append_new(c->results, json_deep_copy(ev));
+    }
+}
+
+static void on_late(const struct proc_def *d, const json_t *ev, void *ud)
+{
+    (void)d;
+    struct collect *c = ud;
+    if (json_array_size(c->late) < DRY_RUN_MAX_OUTPUTS) {
+        json_array_append_new(c->late, json_deep_copy(ev));
+    }
+}
+
+/* The definition to run: the body's, else the stored one. NULL after answering. */
+static struct proc_def *dry_run_def(struct proc_api *a, struct cm_http_req *req, const char *name,
+                                    const json_t *given)
+{
+    char err[512];
+    long long version = 0;
+    json_t *doc = given ? json_deep_copy(given) : cm_defs_document(a->defs, name, &version);
+    if (!doc) {
+        cm_http_respond_error(req, 404, 0, "pipeline %s not found (or give a \"definition\")",
+                              name);
+        return NULL;
+    }
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        cm_http_respond_error(req, 422, 0, "definition: must be a JSON object");
+        return NULL;
+    }
+    if (!json_object_get(doc, "name")) {
+        json_object_set_new(doc, "name", json_string(name));
+    }
+    struct proc_def *d = parse(doc, name, version, err, sizeof(err), a);
+    json_decref(doc);
+    if (!d) {
+        cm_http_respond_error(req, 422, 0, "invalid pipeline: definition.%s", err);
+    }
+    return d;
+}
+
+static void h_dry_run(struct cm_http_req *req, void *ud)
+{
+    struct proc_api *a = ud;
+    if (!cm_auth_require(a->auth, req, a->scope, NULL)) {
+        return;
+    }
+    const char *name = cm_http_param(req, "name");
+    size_t len;
+    const char *body = cm_http_body(req, &len);
+    json_error_t jerr;
+    json_t *in = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    const json_t *events = json_object_get(in, "events");
+    const json_t *flush = json_object_get(in, "flush");
+    if (!json_is_object(in)) {
+        cm_http_respond_error(req, 400, 0, "body: %s",
+                              in ? "must be a JSON object {\"events\": [...]}" : jerr.text);
+    } else if (!json_is_array(events)) {
+        cm_http_respond_error(req, 422, 0, "events: required, an array of CloudEvents");
+    } else if (json_array_size(events) > DRY_RUN_MAX_EVENTS) {
+        cm_http_respond_error(req, 422, 0, "events: at most %d", DRY_RUN_MAX_EVENTS);
+    } else if (flush && !json_is_boolean(flush)) {
+        cm_http_respond_error(req, 422, 0, "flush: true or false");
+    } else {
+        struct proc_def *d = dry_run_def(a, req, name, json_object_get(in, "definition"));
+        if (d) {
+            struct collect c = {json_array(), json_array()};
+            struct proc_engine_out out = {on_emit, on_late, &c};
+            struct proc_engine *e = proc_engine_new(d, &out, NULL);
+            json_t *errors = json_array();
+            size_t i;
+            json_t *v;
+            json_array_foreach(events, i, v)
+            {
+                int64_t wm;
+                const char *why = NULL;
+                int kind = json_is_object(v) ? proc_engine_watermark_input(v, &wm, &why) : -1;
+                if (kind == 1) {
+                    proc_engine_watermark(e, wm);
+                    continue;
+                }
+                struct cm_event ev;
+                if (kind == 0) {
+                    char *text = cm_json_dumps(v, NULL);
+                    if (cm_event_from_text(text, strlen(text), INT64_MIN, CM_EVENT_ENVELOPE, &ev,
+                                           &why) == 0) {
+                        if (ev.time_ms == INT64_MIN) {
+                            why = "an event needs a `time`";
+                        } else {
+                            proc_engine_process(e, 0, ev.ev, ev.time_ms, (int64_t)i, 0);
+                        }
+                        cm_event_clear(&ev);
+                    }
+                    free(text);
+                }
+                if (why || kind < 0) {
+                    json_array_append_new(errors, json_pack("{s:I, s:s}", "index", (json_int_t)i,
+                                                            "message",
+                                                            why ? why : "not a JSON object"));
+                }
+            }
+            if (!flush || json_is_true(flush)) {
+                proc_engine_watermark(e, PROC_WATERMARK_MAX);
+            }
+            proc_engine_free(e);
+            proc_def_free(d);
+            cm_http_respond_json(req, 200,
+                                 json_pack("{s:o, s:o, s:o}", "results", c.results, "late", c.late,
+                                           "errors", errors));
+        }
+    }
+    json_decref(in);
+}
+
+void proc_api_routes(struct proc_api *a, struct cm_http_server *srv, struct cm_swap *auth,
+                     const char *scope)
+{
+    a->auth = auth;
+    a->scope = scope && *scope ? cm_xstrdup(scope) : NULL;
+    cm_defs_routes(a->defs, srv, auth, scope);
+    cm_http_route(srv, "POST", "/pipelines/{name}/dry-run", h_dry_run, a);
+}

@@ -1,0 +1,69 @@
+/* proc_host_int: the host's state, shared by proc_host.c (the stream's hooks, set-up) and
+ * proc_swap.c (definitions changing: versions started, swapped, drained and deleted). */
+#ifndef PROC_HOST_INT_H
+#define PROC_HOST_INT_H
+
+#include "proc_host.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct cm_series;
+struct proc_def;
+struct proc_engine;
+
+struct pipeline {
+    struct proc_def *def;
+    struct proc_engine *engine;
+    int draining; /* an old version finishing the windows that start before its successor's */
+    int rep_partitions;   /* of its repartition topic (0: not asked yet) */
+    int origins_known;    /* its second stage knows every input partition */
+    int64_t reported_ms;  /* when its first stage last reported its watermarks */
+};
+
+/* A definition change waiting for the stream's thread. */
+struct change {
+    char *name;
+    long long version;
+    struct proc_def *def; /* NULL: deleted */
+    int64_t created_ms;
+    unsigned flags;
+    struct proc_def *prev_def; /* the version before, when live */
+    int64_t prev_created_ms;
+    unsigned prev_flags;
+};
+
+struct proc_host {
+    char *late_topic, *events_topic;
+    struct cm_redis *redis;
+    struct cm_metrics *metrics;
+    struct pipeline *p;
+    size_t n;
+    struct cm_stream *stream;
+    struct cm_stream *cur; /* the stream while a hook runs (for the engines' outputs) */
+    struct cm_series *m_invalid;
+    char **subscribed; /* the topics read now */
+    size_t nsubscribed;
+    pthread_mutex_t lock; /* changes and status */
+    struct change *q;
+    size_t nq;
+    json_t *status; /* {name: [{version, state, watermark, ...}]}, refreshed on ticks */
+    int64_t status_ms;
+    char *cfg_brokers, *cfg_group;
+    int checkpoint_ms;
+};
+
+/* A new engine for d with the host's outputs (and checkpoint tracking with Redis). */
+struct proc_engine *proc_host_new_engine(struct proc_host *h, const struct proc_def *d);
+/* The topics to read (borrowed strings; caller frees the array) and the repartition topics. */
+const char **proc_host_topics(const struct proc_host *h, size_t *n, const char ***rep,
+                              size_t *nrep);
+/* Subscribes again when the pipelines' topics changed. */
+void proc_host_resubscribe(struct proc_host *h);
+/* Applies queued changes, removes drained versions, refreshes the status (stream thread). */
+void proc_host_apply_changes(struct proc_host *h, int64_t now_ms);
+void proc_host_free_change(struct change *c);
+
+#endif

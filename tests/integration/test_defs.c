@@ -1,0 +1,283 @@
+/* Integration tests for common/defs (the definitions mechanism) against a real PostgreSQL:
+ * writes over HTTP with versions, ETag/If-Match and If-None-Match, validation errors naming the
+ * field, no-op repeats, racing writers (exactly one wins), another instance learning every change
+ * through LISTEN/NOTIFY, and again after its connection is killed, the previous version handed to
+ * an instance that starts later, seeding from files (a file content once; API changes survive),
+ * and deletion. */
+#include "harness.h"
+
+#include "cm/defs.h"
+#include "cm/http.h"
+#include "cm/mem.h"
+#include "cm/pg.h"
+#include "cm/timeutil.h"
+
+#include <criterion/criterion.h>
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct widget {
+    long long size;
+};
+
+/* What an instance was told, in order. */
+struct seen {
+    pthread_mutex_t lock;
+    char log[64][160];
+    int n;
+};
+
+static void *parse(const json_t *doc, const char *name, long long version, char *err,
+                   size_t errlen, void *ud)
+{
+    (void)name;
+    (void)version;
+    (void)ud;
+    const json_t *size = json_object_get(doc, "size");
+    if (!json_is_integer(size) || json_integer_value(size) < 1) {
+        snprintf(err, errlen, "size: must be a positive integer");
+        return NULL;
+    }
+    struct widget *w = cm_xcalloc(1, sizeof(*w));
+    w->size = json_integer_value(size);
+    return w;
+}
+
+static void release(void *c)
+{
+    free(c);
+}
+
+static void changed(const struct cm_defs_change *c, void *ud)
+{
+    struct seen *s = ud;
+    const struct widget *w = c->compiled, *p = c->prev_compiled;
+    pthread_mutex_lock(&s->lock);
+    if (s->n < 64) {
+        snprintf(s->log[s->n++], sizeof(s->log[0]), "%s v%lld size=%lld prev=v%lld:%lld%s",
+                 c->name, c->version, w ? w->size : -1, c->prev_version, p ? p->size : -1,
+                 (c->flags & CM_DEFS_RESET) ? " reset" : "");
+    }
+    pthread_mutex_unlock(&s->lock);
+    free(c->compiled);
+    free(c->prev_compiled);
+}
+
+static char kind_name[64];
+static struct seen seen_a, seen_b, seen_c;
+
+static struct cm_defs *instance(struct seen *s)
+{
+    pthread_mutex_init(&s->lock, NULL);
+    struct cm_defs_kind k = {kind_name, "widget", parse, release, changed, NULL, s};
+    return cm_defs_new(it_env("DATABASE_URL"), &k, NULL);
+}
+
+static struct cm_http_server *srv;
+
+/* An HTTP request; answers the status, the body into body (4 KiB) and the ETag into etag. */
+static long call(const char *method, const char *path, const char *data, const char *hdr,
+                 char *body, char *etag)
+{
+    char url[256], headers[4096] = "";
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", cm_http_port(srv), path);
+    body[0] = '\0';
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    if (hdr) {
+        h = curl_slist_append(h, hdr);
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    if (data) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, data);
+    }
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, it_curl_append);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, it_curl_append);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, headers);
+    long status = 0;
+    if (curl_easy_perform(c) == CURLE_OK) {
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    }
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    if (etag) {
+        const char *e = strstr(headers, "ETag: ");
+        etag[0] = '\0';
+        if (e) {
+            sscanf(e + 6, "%31[^\r\n]", etag);
+        }
+    }
+    return status;
+}
+
+struct has_ctx {
+    struct seen *s;
+    const char *line;
+};
+
+static int has(void *ud)
+{
+    struct has_ctx *c = ud;
+    pthread_mutex_lock(&c->s->lock);
+    int found = 0;
+    for (int i = 0; i < c->s->n && !found; i++) {
+        found = strcmp(c->s->log[i], c->line) == 0;
+    }
+    pthread_mutex_unlock(&c->s->lock);
+    return found;
+}
+
+static int told(struct seen *s, const char *line)
+{
+    struct has_ctx c = {s, line};
+    return it_wait_until(10000, has, &c);
+}
+
+struct racer {
+    char path[128];
+    long status;
+};
+
+static void *race(void *arg)
+{
+    struct racer *r = arg;
+    char body[4096], etag[32];
+    r->status = call("PUT", r->path, "{\"size\": 9}", "If-Match: \"2\"", body, etag);
+    return NULL;
+}
+
+Test(defs, versions_notify_races_files_and_history, .timeout = 120)
+{
+    it_unique(kind_name, sizeof(kind_name), "widgets");
+    for (char *p = kind_name; *p; p++) {
+        *p = *p == '-' ? '_' : *p;
+    }
+    struct cm_defs *a = instance(&seen_a), *b = instance(&seen_b);
+    cr_assert_eq(cm_defs_start(a), 0);
+    cr_assert_eq(cm_defs_start(b), 0);
+    struct cm_http_options o = {.bind_addr = "127.0.0.1", .threads = 4};
+    srv = cm_http_new(&o);
+    cm_defs_routes(a, srv, NULL, NULL);
+    cr_assert_eq(cm_http_start(srv), 0);
+    char path[128], body[4096], etag[32];
+    snprintf(path, sizeof(path), "/%s/w1", kind_name);
+
+    /* validation, creation, a no-op repeat, preconditions */
+    cr_assert_eq(call("PUT", path, "{\"size\": 0}", NULL, body, etag), 422);
+    cr_assert(strstr(body, "size:") != NULL, "%s", body);
+    cr_assert_eq(call("PUT", path, "{\"size\": 3, \"size\": 4}", NULL, body, etag), 422, "%s",
+                 body);
+    cr_assert_eq(call("GET", path, NULL, NULL, body, etag), 404);
+    cr_assert_eq(call("PUT", path, "{\"size\": 3}", NULL, body, etag), 201, "%s", body);
+    cr_assert_str_eq(etag, "\"1\"");
+    cr_assert_eq(call("PUT", path, "{\"size\": 3}", NULL, body, etag), 200);
+    cr_assert_str_eq(etag, "\"1\"");
+    cr_assert(strstr(body, "\"unchanged\":true") != NULL, "%s", body);
+    cr_assert_eq(call("PUT", path, "{\"size\": 4}", "If-None-Match: *", body, etag), 412);
+    cr_assert_eq(call("PUT", path, "{\"size\": 4}", "If-Match: \"3\"", body, etag), 412);
+    cr_assert_str_eq(etag, "\"1\"");
+    cr_assert_eq(call("PUT", path, "{\"size\": 4}", "If-Match: \"1\"", body, etag), 200);
+    cr_assert_str_eq(etag, "\"2\"");
+    cr_assert(told(&seen_a, "w1 v1 size=3 prev=v0:-1"));
+    cr_assert(told(&seen_b, "w1 v2 size=4 prev=v1:3"), "the other instance hears of v2");
+
+    /* two writers with the same If-Match: exactly one wins */
+    struct racer r1, r2;
+    snprintf(r1.path, sizeof(r1.path), "%s", path);
+    snprintf(r2.path, sizeof(r2.path), "%s", path);
+    pthread_t t1, t2;
+    pthread_create(&t1, NULL, race, &r1);
+    pthread_create(&t2, NULL, race, &r2);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    cr_assert((r1.status == 200 && r2.status == 412) || (r1.status == 412 && r2.status == 200),
+              "statuses %ld and %ld", r1.status, r2.status);
+    cr_assert(told(&seen_b, "w1 v3 size=9 prev=v2:4"));
+
+    /* the listener's connection killed: it comes back and catches up on what it missed */
+    struct cm_pg *admin = cm_pg_new(it_env("DATABASE_URL"));
+    cr_assert_eq(cm_pg_exec(admin,
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                            " AND backend_type = 'client backend'",
+                            0, NULL, NULL, NULL),
+                 0);
+    long st = 0;
+    for (int i = 0; i < 100 && st != 200; i++) { /* the pool reconnects on a later use */
+        st = call("PUT", path, "{\"size\": 10, \"reset\": 1}", "If-Match: \"3\"", body, etag);
+        if (st != 200) {
+            cm_sleep_ms(100);
+        }
+    }
+    cr_assert_eq(st, 200, "%s", body);
+    cr_assert(told(&seen_b, "w1 v4 size=10 prev=v3:9"), "missed while disconnected, caught up");
+    cm_pg_free(admin);
+
+    /* history and an old version */
+    char hpath[160];
+    snprintf(hpath, sizeof(hpath), "%s/versions", path);
+    cr_assert_eq(call("GET", hpath, NULL, NULL, body, etag), 200);
+    cr_assert(strstr(body, "\"version\":4") != NULL && strstr(body, "\"version\":1") != NULL,
+              "%s", body);
+    snprintf(hpath, sizeof(hpath), "%s?version=2", path);
+    cr_assert_eq(call("GET", hpath, NULL, NULL, body, etag), 200);
+    cr_assert(strstr(body, "\"size\":4") != NULL, "%s", body);
+
+    /* files: a content once; an API change survives; a changed file takes effect */
+    char file[] = "/tmp/defs-seed-XXXXXX";
+    int fd = mkstemp(file);
+    cr_assert(fd >= 0);
+    dprintf(fd, "{\"name\": \"w2\", \"size\": 5}\n");
+    close(fd);
+    cr_assert_eq(cm_defs_seed(a, file), 0);
+    cr_assert(told(&seen_b, "w2 v1 size=5 prev=v0:-1"));
+    snprintf(path, sizeof(path), "/%s/w2", kind_name);
+    cr_assert_eq(call("PUT", path, "{\"size\": 6}", NULL, body, etag), 200);
+    cr_assert_eq(cm_defs_seed(a, file), 0); /* the same file again: left as it is */
+    cr_assert_eq(call("GET", path, NULL, NULL, body, etag), 200);
+    cr_assert_str_eq(etag, "\"2\"");
+    FILE *f = fopen(file, "w");
+    fprintf(f, "{\"name\": \"w2\", \"size\": 7}\n");
+    fclose(f);
+    cr_assert_eq(cm_defs_seed(a, file), 0);
+    cr_assert(told(&seen_b, "w2 v3 size=7 prev=v2:6"));
+    f = fopen(file, "w");
+    fprintf(f, "{\"name\": \"w2\", \"size\": -1}\n");
+    fclose(f);
+    cr_assert_neq(cm_defs_seed(a, file), 0, "an invalid file is refused");
+    unlink(file);
+
+    /* an instance starting now is told the current versions and the ones before them */
+    struct cm_defs *c = instance(&seen_c);
+    cr_assert_eq(cm_defs_start(c), 0);
+    cr_assert(told(&seen_c, "w1 v4 size=10 prev=v3:9"));
+    cr_assert(told(&seen_c, "w2 v3 size=7 prev=v2:6"));
+
+    /* deletion */
+    cr_assert_eq(call("DELETE", path, NULL, "If-Match: \"2\"", body, etag), 412);
+    cr_assert_eq(call("DELETE", path, NULL, "If-Match: \"3\"", body, etag), 204);
+    cr_assert_eq(call("DELETE", path, NULL, NULL, body, etag), 404);
+    cr_assert_eq(call("GET", path, NULL, NULL, body, etag), 404);
+    cr_assert(told(&seen_b, "w2 v4 size=-1 prev=v3:7"));
+    cr_assert(told(&seen_c, "w2 v4 size=-1 prev=v3:7"));
+    json_t *doc = cm_defs_document(b, "w2", NULL);
+    cr_assert_null(doc);
+    long long v = 0;
+    doc = cm_defs_document(b, "w1", &v);
+    cr_assert_not_null(doc);
+    cr_assert_eq(v, 4);
+    json_decref(doc);
+
+    cm_http_stop(srv, 1000);
+    cm_http_free(srv);
+    cm_defs_free(a);
+    cm_defs_free(b);
+    cm_defs_free(c);
+}

@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# test_processor_api.sh <build-dir>: pipelines through the processor's HTTP API, against the
+# harness's PostgreSQL, Redis and development broker (run.sh exports their addresses).
+#   - the admin scope: no token 401, a token without the scope 403;
+#   - PUT validates (422 naming the field), creates (201, ETag "1"), a repeat of the same body is
+#     a no-op (200, still "1"), If-Match with a stale ETag is refused (412) and If-None-Match: *
+#     on an existing name too; GET answers the stored document with its ETag, the history and an
+#     old version; a name in the body that differs from the path is 422;
+#   - a second instance in the same group learns every change through LISTEN/NOTIFY;
+#   - the hot swap loses no event: events before and after a change of the definition (v1 → v2,
+#     adding an aggregate) come out as one result per key and window, windows that start before
+#     v2's cut-over from v1 and the rest from v2, the counts adding up to exactly the events
+#     produced; v1 drains and stops;
+#   - dry-run answers results without producing anything, with a stored or an inline definition,
+#     and refuses bad bodies;
+#   - DELETE with If-Match stops the pipeline (then 404).
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${1:?usage: test_processor_api.sh <build-dir>}
+. "$ROOT/scripts/stack-lib.sh"
+BIN=$ROOT/$BUILD/bin
+: "${DATABASE_URL:?run through tests/integration/run.sh}" "${KAFKA_BROKERS:?}" "${REDIS_PORT:?}"
+work=$(mktemp -d /tmp/proc-api.XXXXXX)
+pids=()
+fail=0
+cleanup() {
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    if [ "$fail" = 0 ]; then rm -rf "$work"; else echo "processor api: logs kept in $work"; fi
+}
+trap cleanup EXIT
+say() { echo "processor api: $*"; }
+check() { # check <what> <condition...>
+    local what=$1
+    shift
+    if "$@"; then :; else
+        say "FAIL: $what"
+        fail=1
+    fi
+}
+
+export JWT_HS256_SECRET=api-test-secret-0123456789abcdef0123456789
+ADMIN=$(DEVTOKEN_SCOPE='processor:admin' "$BIN/devtoken")
+PLAIN=$(DEVTOKEN_SCOPE='events:write' "$BIN/devtoken")
+S=$$
+IN=api-in-$S OUT=api-out-$S NAME=perkey-$S
+
+start_processor() { # start_processor <log> <port>
+    PROCESSOR_PORT=$2 BIND_ADDR=127.0.0.1 LOG_LEVEL=info PROCESSOR_GROUP=api-$S \
+        REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" PROCESSOR_CHECKPOINT=200ms \
+        TOPIC_EVENTS=$IN TOPIC_LATE=api-late-$S KAFKA_FETCH_WAIT_MAX_MS=10 \
+        KAFKA_SESSION_TIMEOUT_MS=6000 KAFKA_HEARTBEAT_INTERVAL_MS=500 \
+        "$BIN/processor" >>"$work/$1" 2>&1 </dev/null &
+    pids+=($!)
+    stack_wait_port "$2" 20 || { say "FAIL: processor on :$2 did not start"; fail=1; exit 1; }
+}
+P1=$(stack_free_port)
+P2=$(stack_free_port)
+start_processor p1.log "$P1"
+start_processor p2.log "$P2"
+U1=http://127.0.0.1:$P1 U2=http://127.0.0.1:$P2
+
+req() { # req <method> <url> <token> [curl args...]: prints "<status> <body>"; headers in $work/h
+    local m=$1 url=$2 tok=$3
+    shift 3
+    curl -s -o "$work/body" -D "$work/h" -w '%{http_code}' -X "$m" \
+        ${tok:+-H "Authorization: Bearer $tok"} "$@" "$url"
+    printf ' '
+    cat "$work/body"
+}
+etag() { tr -d '\r' <"$work/h" | awk -F': ' 'tolower($1) == "etag" { print $2 }'; }
+json() { curl -s -H "Authorization: Bearer $ADMIN" "$@"; }
+
+# ---- authentication ----
+r=$(req GET "$U1/pipelines" "")
+check "no token is 401 ($r)" [ "${r%% *}" = 401 ]
+r=$(req GET "$U1/pipelines" "$PLAIN")
+check "a token without processor:admin is 403 ($r)" [ "${r%% *}" = 403 ]
+r=$(req GET "$U1/pipelines" "$ADMIN")
+check "the admin token lists ($r)" [ "${r%% *}" = 200 ]
+
+# ---- validation and versions ----
+def() { # def <extra aggregates>
+    cat <<JSON
+{"source": {"topics": ["$IN"]}, "key": "data.k",
+ "window": {"type": "tumbling", "size": "10s"}, "out_of_orderness": "0s", "idle_timeout": "2s",
+ "aggregates": {"n": "count()"${1:-}}, "sink": {"topic": "$OUT"}}
+JSON
+}
+H=(-H 'Content-Type: application/json')
+r=$(req PUT "$U1/pipelines/$NAME" "$ADMIN" "${H[@]}" -d '{"window": {"type": "tumbling", "size": "-3s"}, "aggregates": {"n": "count()"}}')
+check "a bad window is 422 naming window.size ($r)" [ "${r%% *}" = 422 ] && [[ "$r" == *window.size* ]]
+r=$(req PUT "$U1/pipelines/$NAME" "$ADMIN" "${H[@]}" -d '{"name": "other", "aggregates": {"n": "count()"}}')
+check "a name differing from the path is 422 ($r)" [ "${r%% *}" = 422 ] && [[ "$r" == *name* ]]
+r=$(req PUT "$U1/pipelines/$NAME" "$ADMIN" "${H[@]}" -d '[1,2]')
+check "a body that is not an object is 422 ($r)" [ "${r%% *}" = 422 ]
+r=$(req PUT "$U1/pipelines/bad%20name" "$ADMIN" "${H[@]}" -d "$(def)")
+check "a bad name is 400 ($r)" [ "${r%% *}" = 400 ]
+r=$(req PUT "$U1/pipelines/$NAME" "$ADMIN" -H 'Content-Type: text/plain' -d "$(def)")
+check "a body that is not JSON by its type is 415 ($r)" [ "${r%% *}" = 415 ]
+r=$(req PUT "$U1/pipelines/$NAME" "$ADMIN" "${H[@]}" -H 'If-Match: "1"' -d "$(def)")
+check "If-Match on a missing pipeline is 412 ($r)" [ "${r%% *}" = 412 ]
+r=$(req PUT "$U1/pipelines/$NAME" "$ADMIN" "${H[@]}" -d "$(def)")
+check "PUT creates ($r)" [ "${r%% *}" = 201 ] && [ "$(etag)" = '"1"' ]
+r=$(req PUT "$U1/pipelines/$NAME" "$ADMIN" "${H[@]}" -d "$(def)")
+check "the same body again changes nothing ($r)" [ "${r%% *}" = 200 ] && [ "$(etag)" = '"1"' ] && [[ "$r" == *'"unchanged":true'* ]]
+r=$(req PUT "$U1/pipelines/$NAME" "$ADMIN" "${H[@]}" -H 'If-None-Match: *' -d "$(def ', "x": "max(data.v)"')")
+check "If-None-Match: * on an existing pipeline is 412 ($r)" [ "${r%% *}" = 412 ] && [ "$(etag)" = '"1"' ]
+r=$(req PUT "$U1/pipelines/$NAME" "$ADMIN" "${H[@]}" -H 'If-Match: "7"' -d "$(def ', "x": "max(data.v)"')")
+check "a stale If-Match is 412 with the current ETag ($r)" [ "${r%% *}" = 412 ] && [ "$(etag)" = '"1"' ]
+r=$(req GET "$U2/pipelines/$NAME" "$ADMIN")
+check "the other instance answers the stored definition ($r)" [ "${r%% *}" = 200 ] && [ "$(etag)" = '"1"' ] && [[ "$r" == *'"topics":["'$IN'"]'* ]]
+
+applied() { # applied <url>: definition versions this instance took into force
+    curl -s "$1/metrics" | awk '$1 == "processor_definitions_changes_total{kind=\"pipelines\",outcome=\"applied\"}" { print $2 }'
+}
+running() { # running <url> <version>: 1 when the instance runs that version of the pipeline
+    json "$1/pipelines/$NAME" | grep -q "{\"version\":$2,\"state\":\"running\"" && echo 1
+}
+for _ in $(seq 1 100); do
+    [ "$(running "$U1" 1)" = 1 ] && [ "$(running "$U2" 1)" = 1 ] && break
+    sleep 0.1
+done
+check "both instances run version 1" [ "$(running "$U1" 1)$(running "$U2" 1)" = 11 ]
+
+# ---- events before and after a swap ----
+now_ms() { date +%s%3N; }
+KEYS=20
+produce() { # produce <first id> <count> <event time ms> <time step ms>
+    awk -v a="$1" -v n="$2" -v t0="$3" -v step="$4" -v keys=$KEYS 'BEGIN {
+        for (i = a; i < a + n; i++) {
+            t = t0 + (i - a) * step; s = int(t / 1000); ms = t % 1000
+            printf "s%d\t{\"type\":\"t\",\"source\":\"/api\",\"id\":\"e%d\",\"subject\":\"s%d\",\"time\":\"%s.%03dZ\",\"data\":{\"k\":\"k%d\",\"v\":%d}}\n",
+                i % 7, i, i % 7, strftime("%Y-%m-%dT%H:%M:%S", s, 1), ms, i % keys, i % 5
+        }
+    }' | tee -a "$work/produced" | kcat -P -b "$KAFKA_BROKERS" -t "$IN" -K $'\t' 2>>"$work/kcat.log"
+}
+NOW=$(now_ms)
+produce 0 400 $((NOW - 60000)) 50       # event time now-60 s .. now-40 s
+sleep 1
+CUT0=$(( ($(now_ms) + 9999) / 10000 * 10000 )) # lower bound of v2's cut-over
+r=$(req PUT "$U1/pipelines/$NAME" "$ADMIN" "${H[@]}" -H 'If-Match: "1"' -d "$(def ', "s": "sum(data.v)"')")
+check "PUT with the current ETag makes version 2 ($r)" [ "${r%% *}" = 200 ] && [ "$(etag)" = '"2"' ]
+CUT=$(( ($(now_ms) + 9999) / 10000 * 10000 )) # upper bound of v2's cut-over
+for _ in $(seq 1 100); do
+    [ "$(running "$U1" 2)" = 1 ] && [ "$(running "$U2" 2)" = 1 ] && break
+    sleep 0.1
+done
+check "both instances run version 2" [ "$(running "$U1" 2)$(running "$U2" 2)" = 11 ]
+check "each instance applied both versions" [ "$(applied "$U1")" -ge 2 ] && [ "$(applied "$U2")" -ge 2 ]
+produce 400 200 $((NOW - 20000)) 50     # still before the cut-over: version 1's windows
+produce 600 400 $((CUT + 1000)) 50      # after it: version 2's
+produce 1000 $KEYS $((CUT + 600000)) 0  # far ahead: moves every watermark past every window
+TOTAL=1000
+
+results() { kcat -C -b "$KAFKA_BROKERS" -t "$OUT" -e -q -f '%s\n' 2>/dev/null; }
+for _ in $(seq 1 200); do
+    got=$(results | jq -s 'unique_by(.id) | map(.data.n) | add // 0' 2>/dev/null)
+    [ "${got:-0}" -ge $TOTAL ] && break
+    sleep 0.2
+done
+results >"$work/results"
+check "results came out ($(wc -l <"$work/results") records)" [ -s "$work/results" ]
+jq -s 'unique_by(.id)' "$work/results" >"$work/counted.json"
+n=$(jq 'map(.data.n) | add // 0' "$work/counted.json")
+check "every event produced counted exactly once across the versions (got $n of $TOTAL)" [ "$n" = $TOTAL ]
+dups=$(jq 'group_by([.data.key, .data.window_start]) | map(select(length > 1)) | length' "$work/counted.json")
+check "one result per key and window ($dups duplicated)" [ "$dups" = 0 ]
+iso() { date -u -d "@$(($1 / 1000))" +%Y-%m-%dT%H:%M:%S.000Z; }
+v1_late=$(jq --arg c "$(iso "$CUT")" 'map(select(.data.version == 1 and .data.window_start >= $c)) | length' "$work/counted.json")
+v2_early=$(jq --arg c "$(iso "$CUT0")" 'map(select(.data.version == 2 and .data.window_start < $c)) | length' "$work/counted.json")
+v1=$(jq 'map(select(.data.version == 1)) | length' "$work/counted.json")
+v2=$(jq 'map(select(.data.version == 2 and (.data | has("s")))) | length' "$work/counted.json")
+check "version 1 gave the windows before the swap ($v1) and version 2 those after ($v2)" [ "$v1" -gt 0 ] && [ "$v2" -gt 0 ]
+check "no version-1 window starts at or after the cut-over ($v1_late)" [ "$v1_late" = 0 ]
+check "no version-2 window starts before the swap ($v2_early)" [ "$v2_early" = 0 ]
+for _ in $(seq 1 100); do
+    grep -q "pipeline_drained.*$NAME version 1" "$work"/p?.log && break
+    sleep 0.1
+done
+check "version 1 drained and stopped" grep -q "pipeline_drained.*$NAME version 1" "$work"/p1.log "$work"/p2.log
+check "late events: none" [ "$(kcat -C -b "$KAFKA_BROKERS" -t api-late-$S -e -q 2>/dev/null | wc -l)" = 0 ]
+
+# ---- history ----
+r=$(req GET "$U1/pipelines/$NAME/versions" "$ADMIN")
+check "history holds both versions ($r)" [ "$(jq '.versions | length' "$work/body")" = 2 ]
+r=$(req GET "$U1/pipelines/$NAME?version=1" "$ADMIN")
+check "version 1 is readable ($r)" [ "$(jq '.definition.aggregates | has("s")' "$work/body")" = false ]
+
+# ---- dry run ----
+before=$(results | wc -l)
+ev='{"type":"t","source":"/d","id":"d1","time":"2026-01-01T00:00:01Z","data":{"k":"a","v":2}}'
+ev2='{"type":"t","source":"/d","id":"d2","time":"2026-01-01T00:00:03Z","data":{"k":"a","v":3}}'
+r=$(req POST "$U1/pipelines/$NAME/dry-run" "$ADMIN" "${H[@]}" -d "{\"events\": [$ev, $ev2, {\"nope\": 1}]}")
+check "dry run with the stored definition ($r)" [ "${r%% *}" = 200 ] && [ "$(jq '.results[0].data.n' "$work/body")" = 2 ] && [ "$(jq '.results[0].data.s' "$work/body")" = 5 ] && [ "$(jq '.errors[0].index' "$work/body")" = 2 ]
+r=$(req POST "$U1/pipelines/$NAME/dry-run" "$ADMIN" "${H[@]}" -d "{\"definition\": {\"key\": \"data.k\", \"window\": {\"type\": \"tumbling\", \"size\": \"1s\"}, \"aggregates\": {\"m\": \"max(data.v)\"}}, \"events\": [$ev, $ev2]}")
+check "dry run with an inline definition ($r)" [ "${r%% *}" = 200 ] && [ "$(jq '.results | length' "$work/body")" = 2 ]
+r=$(req POST "$U1/pipelines/$NAME/dry-run" "$ADMIN" "${H[@]}" -d "{\"definition\": {\"window\": {\"type\": \"round\"}}, \"events\": []}")
+check "dry run with a bad definition is 422 ($r)" [ "${r%% *}" = 422 ] && [[ "$r" == *window.type* ]]
+r=$(req POST "$U1/pipelines/$NAME/dry-run" "$ADMIN" "${H[@]}" -d '{"events": 3}')
+check "dry run without an events array is 422 ($r)" [ "${r%% *}" = 422 ] && [[ "$r" == *events* ]]
+r=$(req POST "$U1/pipelines/nothing-$S/dry-run" "$ADMIN" "${H[@]}" -d '{"events": []}')
+check "dry run of an unknown pipeline is 404 ($r)" [ "${r%% *}" = 404 ]
+sleep 0.5
+check "the dry runs produced nothing" [ "$(results | wc -l)" = "$before" ]
+
+# ---- delete ----
+r=$(req DELETE "$U1/pipelines/$NAME" "$ADMIN" -H 'If-Match: "1"')
+check "DELETE with a stale ETag is 412 ($r)" [ "${r%% *}" = 412 ]
+r=$(req DELETE "$U1/pipelines/$NAME" "$ADMIN" -H 'If-Match: "2"')
+check "DELETE ($r)" [ "${r%% *}" = 204 ]
+r=$(req GET "$U2/pipelines/$NAME" "$ADMIN")
+check "deleted is 404 ($r)" [ "${r%% *}" = 404 ]
+for _ in $(seq 1 100); do
+    grep -q "pipeline_deleted.*$NAME" "$work/p2.log" && break
+    sleep 0.1
+done
+check "the other instance stopped it" grep -q "pipeline_deleted.*$NAME" "$work/p2.log"
+
+[ $fail = 0 ] && say "ok (hot swap: $v1 results from version 1, $v2 from version 2, $n events counted once)"
+exit $fail
