@@ -34,7 +34,8 @@ struct cm_auth *cm_auth_load(const struct cm_config *cfg, size_t cache_entries,
                      disabled_var);
     } else if (pem_path && !(pem = cm_file_read(pem_path, 65536, &len, err, sizeof(err)))) {
         CM_LOG_ERROR("config_invalid", "JWT_PUBLIC_KEY_FILE: %s", err);
-    } else if (jwks_path && !(jwks = cm_file_read(jwks_path, 1024 * 1024, &len, err, sizeof(err)))) {
+    } else if (jwks_path &&
+               !(jwks = cm_file_read(jwks_path, 1024 * 1024, &len, err, sizeof(err)))) {
         CM_LOG_ERROR("config_invalid", "JWT_JWKS_FILE: %s", err);
     } else {
         struct cm_auth_config ac = {secret,

@@ -114,8 +114,7 @@ json_t *cm_defs_document(struct cm_defs *d, const char *name, long long *version
     return doc;
 }
 
-int defs_validate(struct cm_defs *d, const json_t *doc, const char *name, char *err,
-                  size_t errlen)
+int defs_validate(struct cm_defs *d, const json_t *doc, const char *name, char *err, size_t errlen)
 {
     void *c = d->kind.parse(doc, name, 0, err, errlen, d->kind.ud);
     if (!c) {
@@ -148,8 +147,8 @@ static void apply(struct cm_defs *d, const char *name, const struct row *cur,
     }
     int had = e && e->doc;
     pthread_mutex_unlock(&d->lock);
-    struct cm_defs_change c = {name, cur->version, NULL, cur->created_ms, cur->flags, 0, NULL,
-                               0, 0};
+    struct cm_defs_change c = {name, cur->version, NULL, cur->created_ms, cur->flags, 0, NULL, 0,
+                               0};
     int take = 0;
     char err[512];
     if (cur->doc) {
@@ -173,8 +172,8 @@ static void apply(struct cm_defs *d, const char *name, const struct row *cur,
     if (take) {
         d->kind.changed(&c, d->kind.ud);
         count(d->m_applied);
-        CM_LOG_INFO("definition_applied", "%s %s version %lld %s", d->singular, name,
-                    cur->version, cur->doc ? "in force" : "deleted");
+        CM_LOG_INFO("definition_applied", "%s %s version %lld %s", d->singular, name, cur->version,
+                    cur->doc ? "in force" : "deleted");
     }
     pthread_mutex_lock(&d->lock);
     e = find(d, name);
@@ -211,8 +210,9 @@ static int read_row(struct cm_defs *d, const char *name, const struct cm_pg_resu
     if (body) {
         out->doc = json_loads(body, JSON_REJECT_DUPLICATES, NULL);
         if (!json_is_object(out->doc)) {
-            CM_LOG_ERROR("definition_rejected", "%s %s version %s: stored body is not a JSON "
-                                                "object",
+            CM_LOG_ERROR("definition_rejected",
+                         "%s %s version %s: stored body is not a JSON "
+                         "object",
                          d->singular, name, version);
             count(d->m_rejected);
             json_decref(out->doc);
@@ -223,8 +223,9 @@ static int read_row(struct cm_defs *d, const char *name, const struct cm_pg_resu
     return 0;
 }
 
-#define ROW_COLS(t)                                                                           \
-    t ".version, " t ".body::text, " t ".reset, (extract(epoch FROM " t ".created_at) * 1000)::bigint"
+#define ROW_COLS(t)                                                                                \
+    t ".version, " t ".body::text, " t ".reset, (extract(epoch FROM " t                            \
+      ".created_at) * 1000)::bigint"
 
 /* Reads the newest version of every name (or of one), with the version before it, and applies
  * what is new. */
@@ -235,14 +236,16 @@ static int sync(struct cm_defs *d, const char *name)
     struct cm_pg_error err;
     int rc = cm_pg_exec(
         d->listen,
-        name ? "SELECT c.name, " ROW_COLS("c") ", " ROW_COLS("p") " FROM (SELECT * FROM definitions WHERE kind = $1 AND name = $2"
-               "       ORDER BY version DESC LIMIT 1) c"
-               " LEFT JOIN definitions p ON p.kind = c.kind AND p.name = c.name"
-               "  AND p.version = c.version - 1"
-             : "SELECT c.name, " ROW_COLS("c") ", " ROW_COLS("p") " FROM (SELECT DISTINCT ON (name) * FROM definitions WHERE kind = $1"
-               "       ORDER BY name, version DESC) c"
-               " LEFT JOIN definitions p ON p.kind = c.kind AND p.name = c.name"
-               "  AND p.version = c.version - 1",
+        name ? "SELECT c.name, " ROW_COLS("c") ", " ROW_COLS(
+                   "p") " FROM (SELECT * FROM definitions WHERE kind = $1 AND name = $2"
+                        "       ORDER BY version DESC LIMIT 1) c"
+                        " LEFT JOIN definitions p ON p.kind = c.kind AND p.name = c.name"
+                        "  AND p.version = c.version - 1"
+             : "SELECT c.name, " ROW_COLS("c") ", " ROW_COLS(
+                   "p") " FROM (SELECT DISTINCT ON (name) * FROM definitions WHERE kind = $1"
+                        "       ORDER BY name, version DESC) c"
+                        " LEFT JOIN definitions p ON p.kind = c.kind AND p.name = c.name"
+                        "  AND p.version = c.version - 1",
         name ? 2 : 1, params, &res, &err);
     if (rc != 0) {
         CM_LOG_WARN("definitions_unreadable", "%s: %s", d->kind_name, err.message);
@@ -329,8 +332,9 @@ int cm_defs_start(struct cm_defs *d)
         rc = sync(d, NULL);
     }
     if (rc != 0) {
-        CM_LOG_ERROR("definitions_unavailable", "%s: cannot read the definitions from "
-                                                "PostgreSQL",
+        CM_LOG_ERROR("definitions_unavailable",
+                     "%s: cannot read the definitions from "
+                     "PostgreSQL",
                      d->kind_name);
         return rc;
     }
@@ -364,7 +368,8 @@ static int precondition(struct defs_write *w, long long cur, int live, const jso
         snprintf(msg, msglen, "it exists (version %lld) and If-None-Match is *", cur);
         return 412;
     }
-    if (w->if_match && (strcmp(w->if_match, "*") == 0 ? !live : !live || strcmp(w->if_match, etag))) {
+    if (w->if_match &&
+        (strcmp(w->if_match, "*") == 0 ? !live : !live || strcmp(w->if_match, etag))) {
         if (live) {
             snprintf(msg, msglen, "it is at version %lld, not %s", cur, w->if_match);
         } else {
@@ -397,8 +402,8 @@ int defs_store_write(struct cm_defs *d, const char *name, const json_t *doc, str
     const char *kn[] = {d->kind_name, name, w->source};
     int rc = cm_pg_exec(pg, "BEGIN", 0, NULL, NULL, &err);
     if (rc == 0) {
-        rc = cm_pg_exec(pg, "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 7))",
-                        2, kn, NULL, &err);
+        rc = cm_pg_exec(pg, "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 7))", 2,
+                        kn, NULL, &err);
     }
     if (rc == 0 && w->skip_if_source_seen) {
         rc = cm_pg_exec(pg,
@@ -434,7 +439,12 @@ int defs_store_write(struct cm_defs *d, const char *name, const json_t *doc, str
         char version[24];
         snprintf(version, sizeof(version), "%lld", cur + 1);
         char *text = doc ? cm_json_dumps(doc, NULL) : NULL;
-        const char *p[] = {d->kind_name, name, version, text, w->source, w->reset ? "t" : "f",
+        const char *p[] = {d->kind_name,
+                           name,
+                           version,
+                           text,
+                           w->source,
+                           w->reset ? "t" : "f",
                            w->author && *w->author ? w->author : NULL};
         rc = cm_pg_exec(pg,
                         "INSERT INTO definitions (kind, name, version, body, source, reset, author)"
@@ -458,36 +468,46 @@ int defs_store_write(struct cm_defs *d, const char *name, const json_t *doc, str
     return status;
 }
 
-json_t *defs_store_versions(struct cm_defs *d, const char *name, int *status)
+struct cm_pg_result *defs_query(struct cm_defs *d, const char *sql, int nparams,
+                                const char *const *params)
 {
     struct cm_pg *pg = cm_pg_pool_acquire(d->pool, 5000);
     struct cm_pg_result *res = NULL;
+    if (pg && cm_pg_exec(pg, sql, nparams, params, &res, NULL) != 0) {
+        res = NULL;
+    }
+    if (pg) {
+        cm_pg_pool_release(d->pool, pg);
+    }
+    return res;
+}
+
+json_t *defs_store_versions(struct cm_defs *d, const char *name, int *status)
+{
     const char *p[] = {d->kind_name, name};
-    if (!pg || cm_pg_exec(pg,
-                          "SELECT version, to_char(created_at AT TIME ZONE 'UTC',"
-                          " 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), author, source, body IS NULL,"
-                          " reset FROM definitions WHERE kind = $1 AND name = $2 ORDER BY version",
-                          2, p, &res, NULL) != 0) {
-        if (pg) {
-            cm_pg_pool_release(d->pool, pg);
-        }
+    struct cm_pg_result *res =
+        defs_query(d,
+                   "SELECT version, to_char(created_at AT TIME ZONE 'UTC',"
+                   " 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), author, source, body IS NULL,"
+                   " reset FROM definitions WHERE kind = $1 AND name = $2 ORDER BY version",
+                   2, p);
+    if (!res) {
         *status = 503;
         return NULL;
     }
-    cm_pg_pool_release(d->pool, pg);
     json_t *out = NULL;
     if (cm_pg_ntuples(res) > 0) {
         out = json_array();
         for (int i = 0; i < cm_pg_ntuples(res); i++) {
             const char *author = cm_pg_value(res, i, 2);
-            json_array_append_new(
-                out, json_pack("{s:I, s:s, s:o, s:s, s:b, s:b}", "version",
-                               (json_int_t)strtoll(cm_pg_value(res, i, 0), NULL, 10),
-                               "created_at", cm_pg_value(res, i, 1), "author",
-                               author ? json_string(author) : json_null(), "source",
-                               cm_pg_value(res, i, 3), "deleted",
-                               strcmp(cm_pg_value(res, i, 4), "t") == 0, "reset",
-                               strcmp(cm_pg_value(res, i, 5), "t") == 0));
+            json_array_append_new(out,
+                                  json_pack("{s:I, s:s, s:o, s:s, s:b, s:b}", "version",
+                                            (json_int_t)strtoll(cm_pg_value(res, i, 0), NULL, 10),
+                                            "created_at", cm_pg_value(res, i, 1), "author",
+                                            author ? json_string(author) : json_null(), "source",
+                                            cm_pg_value(res, i, 3), "deleted",
+                                            strcmp(cm_pg_value(res, i, 4), "t") == 0, "reset",
+                                            strcmp(cm_pg_value(res, i, 5), "t") == 0));
         }
     }
     cm_pg_result_free(res);
@@ -497,22 +517,16 @@ json_t *defs_store_versions(struct cm_defs *d, const char *name, int *status)
 
 json_t *defs_store_version(struct cm_defs *d, const char *name, long long version, int *status)
 {
-    struct cm_pg *pg = cm_pg_pool_acquire(d->pool, 5000);
-    struct cm_pg_result *res = NULL;
     char v[24];
     snprintf(v, sizeof(v), "%lld", version);
     const char *p[] = {d->kind_name, name, v};
-    if (!pg || cm_pg_exec(pg,
-                          "SELECT body::text FROM definitions WHERE kind = $1 AND name = $2"
-                          " AND version = $3",
-                          3, p, &res, NULL) != 0) {
-        if (pg) {
-            cm_pg_pool_release(d->pool, pg);
-        }
+    struct cm_pg_result *res = defs_query(
+        d, "SELECT body::text FROM definitions WHERE kind = $1 AND name = $2 AND version = $3", 3,
+        p);
+    if (!res) {
         *status = 503;
         return NULL;
     }
-    cm_pg_pool_release(d->pool, pg);
     json_t *out = NULL;
     if (cm_pg_ntuples(res) == 1) {
         const char *body = cm_pg_value(res, 0, 0);

@@ -62,33 +62,27 @@ static json_t *current(struct cm_defs *d, const char *only, int *status)
         pthread_mutex_unlock(&d->lock);
         return list;
     }
-    struct cm_pg *pg = cm_pg_pool_acquire(d->pool, 5000);
-    struct cm_pg_result *res = NULL;
     const char *p[] = {d->kind_name, only};
-    if (!pg ||
-        cm_pg_exec(pg,
+    struct cm_pg_result *res =
+        defs_query(d,
                    only ? "SELECT name, version, body::text FROM definitions WHERE kind = $1"
                           " AND name = $2 ORDER BY version DESC LIMIT 1"
                         : "SELECT DISTINCT ON (name) name, version, body::text FROM definitions"
                           " WHERE kind = $1 ORDER BY name, version DESC",
-                   only ? 2 : 1, p, &res, NULL) != 0) {
-        if (pg) {
-            cm_pg_pool_release(d->pool, pg);
-        }
+                   only ? 2 : 1, p);
+    if (!res) {
         json_decref(list);
         *status = 503;
         return NULL;
     }
-    cm_pg_pool_release(d->pool, pg);
     for (int i = 0; i < cm_pg_ntuples(res); i++) {
         const char *body = cm_pg_value(res, i, 2);
         json_t *doc = body ? json_loads(body, 0, NULL) : NULL;
         if (doc) {
-            json_array_append_new(list, json_pack("{s:s, s:I, s:o}", "name", cm_pg_value(res, i, 0),
-                                                  "version",
-                                                  (json_int_t)strtoll(cm_pg_value(res, i, 1),
-                                                                      NULL, 10),
-                                                  "definition", doc));
+            json_array_append_new(
+                list, json_pack("{s:s, s:I, s:o}", "name", cm_pg_value(res, i, 0), "version",
+                                (json_int_t)strtoll(cm_pg_value(res, i, 1), NULL, 10), "definition",
+                                doc));
         }
     }
     cm_pg_result_free(res);
@@ -116,13 +110,24 @@ static void h_list(struct cm_http_req *req, void *ud)
     cm_http_respond_json(req, 200, json_pack("{s:o}", d->kind_name, list));
 }
 
+/* A read's checks: the token and the name. The name, or NULL after answering. */
+static const char *read_allowed(struct cm_defs *d, struct cm_http_req *req)
+{
+    return cm_auth_require(d->auth, req, d->scope, NULL) ? name_param(d, req) : NULL;
+}
+
+/* Answers a read that found nothing (404) or could not ask the store (503). */
+static void not_read(struct cm_defs *d, struct cm_http_req *req, const char *name, int status)
+{
+    cm_http_respond_error(req, status, 0,
+                          status == 404 ? "%s %s not found" : "%s %s: store unreachable",
+                          d->singular, name);
+}
+
 static void h_get(struct cm_http_req *req, void *ud)
 {
     struct cm_defs *d = ud;
-    if (!cm_auth_require(d->auth, req, d->scope, NULL)) {
-        return;
-    }
-    const char *name = name_param(d, req);
+    const char *name = read_allowed(d, req);
     if (!name) {
         return;
     }
@@ -153,9 +158,7 @@ static void h_get(struct cm_http_req *req, void *ud)
         }
     }
     if (!item) {
-        cm_http_respond_error(req, status, 0, status == 404 ? "%s %s not found" : "%s %s: store "
-                                                                                 "unreachable",
-                              d->singular, name);
+        not_read(d, req, name, status);
         return;
     }
     cm_http_respond_json(req, 200, item);
@@ -164,10 +167,7 @@ static void h_get(struct cm_http_req *req, void *ud)
 static void h_versions(struct cm_http_req *req, void *ud)
 {
     struct cm_defs *d = ud;
-    if (!cm_auth_require(d->auth, req, d->scope, NULL)) {
-        return;
-    }
-    const char *name = name_param(d, req);
+    const char *name = read_allowed(d, req);
     if (!name) {
         return;
     }
@@ -178,9 +178,7 @@ static void h_versions(struct cm_http_req *req, void *ud)
     int status;
     json_t *v = defs_store_versions(d, name, &status);
     if (!v) {
-        cm_http_respond_error(req, status, 0, status == 404 ? "%s %s not found" : "%s %s: store "
-                                                                                 "unreachable",
-                              d->singular, name);
+        not_read(d, req, name, status);
         return;
     }
     cm_http_respond_json(req, 200, json_pack("{s:s, s:o}", "name", name, "versions", v));
@@ -207,21 +205,29 @@ static int writable(struct cm_defs *d, struct cm_http_req *req)
         return 1;
     }
     cm_http_add_header(req, "Allow", "GET");
-    cm_http_respond_error(req, 405, 0,
-                          "%s are read-only here: they come from files (no DATABASE_URL)",
-                          d->kind_name);
+    cm_http_respond_error(
+        req, 405, 0, "%s are read-only here: they come from files (no DATABASE_URL)", d->kind_name);
     return 0;
+}
+
+/* A write's checks: the token, the name, a store to write to. The name, or NULL after
+ * answering. */
+static const char *write_allowed(struct cm_defs *d, struct cm_http_req *req,
+                                 struct cm_principal *who)
+{
+    if (!cm_auth_require(d->auth, req, d->scope, who)) {
+        return NULL;
+    }
+    const char *name = name_param(d, req);
+    return name && writable(d, req) ? name : NULL;
 }
 
 static void h_put(struct cm_http_req *req, void *ud)
 {
     struct cm_defs *d = ud;
     struct cm_principal who;
-    if (!cm_auth_require(d->auth, req, d->scope, &who)) {
-        return;
-    }
-    const char *name = name_param(d, req);
-    if (!name || !writable(d, req)) {
+    const char *name = write_allowed(d, req, &who);
+    if (!name) {
         return;
     }
     const char *ctype = cm_http_header(req, "Content-Type");
@@ -267,7 +273,9 @@ static void h_put(struct cm_http_req *req, void *ud)
         return;
     }
     CM_LOG_INFO("definition_written", "%s %s version %lld %s by %s", d->singular, name, w.version,
-                w.unchanged ? "unchanged" : w.created ? "created" : "replaced",
+                w.unchanged ? "unchanged"
+                : w.created ? "created"
+                            : "replaced",
                 who.subject[0] ? who.subject : "(anonymous)");
     set_etag(req, w.version);
     if (status == 201) {
@@ -285,16 +293,12 @@ static void h_delete(struct cm_http_req *req, void *ud)
 {
     struct cm_defs *d = ud;
     struct cm_principal who;
-    if (!cm_auth_require(d->auth, req, d->scope, &who)) {
+    const char *name = write_allowed(d, req, &who);
+    if (!name) {
         return;
     }
-    const char *name = name_param(d, req);
-    if (!name || !writable(d, req)) {
-        return;
-    }
-    struct defs_write w = {.if_match = cm_http_header(req, "If-Match"),
-                           .source = "api",
-                           .author = who.subject};
+    struct defs_write w = {
+        .if_match = cm_http_header(req, "If-Match"), .source = "api", .author = who.subject};
     char msg[512];
     int status = defs_store_write(d, name, NULL, &w, msg, sizeof(msg));
     if (write_failed(d, req, name, status, &w, msg)) {

@@ -13,9 +13,9 @@ struct cm_series;
 
 struct defs_entry {
     char *name;
-    long long version;   /* the newest version seen */
-    json_t *doc;         /* the document in force; NULL when deleted or never valid */
-    long long in_force;  /* its version (0: none) */
+    long long version;  /* the newest version seen */
+    json_t *doc;        /* the document in force; NULL when deleted or never valid */
+    long long in_force; /* its version (0: none) */
 };
 
 struct cm_defs {
@@ -42,7 +42,7 @@ struct defs_write {
     const char *source;        /* "api" or "file:<sha256>" */
     const char *author;        /* token subject; may be NULL */
     int reset;
-    int skip_if_source_seen;   /* seeding: nothing when this source was applied before */
+    int skip_if_source_seen; /* seeding: nothing when this source was applied before */
     /* out */
     long long version; /* the version now in force (0: none) */
     int created;       /* the name had no live version before */
@@ -54,6 +54,10 @@ struct defs_write {
  * current one) or 503 (database unreachable), with a reason in msg for the errors. */
 int defs_store_write(struct cm_defs *d, const char *name, const json_t *doc, struct defs_write *w,
                      char *msg, size_t msglen);
+/* Runs a read on a pooled connection: the result (caller frees) or NULL when the store is
+ * unreachable or the statement failed. */
+struct cm_pg_result *defs_query(struct cm_defs *d, const char *sql, int nparams,
+                                const char *const *params);
 /* History of name: [{"version", "created_at", "author", "source", "deleted"}], or NULL with
  * *status 404 or 503. */
 json_t *defs_store_versions(struct cm_defs *d, const char *name, int *status);
@@ -61,7 +65,6 @@ json_t *defs_store_versions(struct cm_defs *d, const char *name, int *status);
 json_t *defs_store_version(struct cm_defs *d, const char *name, long long version, int *status);
 
 /* Validates doc as a definition of name; NULL or the reason in err (compiled one released). */
-int defs_validate(struct cm_defs *d, const json_t *doc, const char *name, char *err,
-                  size_t errlen);
+int defs_validate(struct cm_defs *d, const json_t *doc, const char *name, char *err, size_t errlen);
 
 #endif

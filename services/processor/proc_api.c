@@ -33,8 +33,8 @@ struct proc_api {
 
 /* ---- the "pipelines" kind ---- */
 
-static void *parse(const json_t *doc, const char *name, long long version, char *err,
-                   size_t errlen, void *ud)
+static void *parse(const json_t *doc, const char *name, long long version, char *err, size_t errlen,
+                   void *ud)
 {
     struct proc_api *a = ud;
     const char *given = json_string_value(json_object_get(doc, "name"));
@@ -240,9 +240,9 @@ static void h_dry_run(struct cm_http_req *req, void *ud)
                     free(text);
                 }
                 if (why || kind < 0) {
-                    json_array_append_new(errors, json_pack("{s:I, s:s}", "index", (json_int_t)i,
-                                                            "message",
-                                                            why ? why : "not a JSON object"));
+                    json_array_append_new(errors,
+                                          json_pack("{s:I, s:s}", "index", (json_int_t)i, "message",
+                                                    why ? why : "not a JSON object"));
                 }
             }
             if (!flush || json_is_true(flush)) {

@@ -48,7 +48,7 @@ struct prep_ctx {
     const struct proc_def *d;
     int32_t origin; /* the input partition's source id */
     int64_t offset;
-    int32_t seq; /* events the record gave so far */
+    int32_t seq;     /* events the record gave so far */
     const char *raw; /* the input record's value */
     size_t rawlen;
 };

@@ -17,10 +17,10 @@ struct proc_engine;
 struct pipeline {
     struct proc_def *def;
     struct proc_engine *engine;
-    int draining; /* an old version finishing the windows that start before its successor's */
-    int rep_partitions;   /* of its repartition topic (0: not asked yet) */
-    int origins_known;    /* its second stage knows every input partition */
-    int64_t reported_ms;  /* when its first stage last reported its watermarks */
+    int draining;       /* an old version finishing the windows that start before its successor's */
+    int rep_partitions; /* of its repartition topic (0: not asked yet) */
+    int origins_known;  /* its second stage knows every input partition */
+    int64_t reported_ms; /* when its first stage last reported its watermarks */
 };
 
 /* A definition change waiting for the stream's thread. */

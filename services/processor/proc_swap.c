@@ -45,8 +45,8 @@ void proc_host_free_change(struct change *c)
 
 void proc_host_changed(struct proc_host *h, const struct cm_defs_change *c)
 {
-    struct change ch = {cm_xstrdup(c->name), c->version,      c->compiled,
-                        c->created_ms,       c->flags,        c->prev_compiled,
+    struct change ch = {cm_xstrdup(c->name), c->version,   c->compiled,
+                        c->created_ms,       c->flags,     c->prev_compiled,
                         c->prev_created_ms,  c->prev_flags};
     pthread_mutex_lock(&h->lock);
     h->q = cm_xrealloc(h->q, (h->nq + 1) * sizeof(*h->q));
@@ -67,8 +67,9 @@ static void add_pipeline(struct proc_host *h, struct proc_def *d, int64_t from, 
 static void remove_pipeline(struct proc_host *h, size_t k, int drop)
 {
     if (drop && h->redis && proc_ckpt_drop(h->redis, h->p[k].engine) != 0) {
-        CM_LOG_WARN("checkpoint_drop_failed", "pipeline %s version %lld: Redis unreachable; its "
-                                              "checkpoints stay",
+        CM_LOG_WARN("checkpoint_drop_failed",
+                    "pipeline %s version %lld: Redis unreachable; its "
+                    "checkpoints stay",
                     h->p[k].def->name, h->p[k].def->version);
     }
     proc_engine_free(h->p[k].engine);
@@ -117,13 +118,15 @@ static void take_change(struct proc_host *h, struct change *c)
             proc_engine_bounds(old->engine, &ofrom, &ountil);
             proc_engine_set_bounds(old->engine, ofrom, until < ountil ? until : ountil);
             old->draining = 1;
-            CM_LOG_INFO("pipeline_swapped", "pipeline %s: version %lld takes the windows from "
-                                            "%lld ms on; version %lld finishes those before",
+            CM_LOG_INFO("pipeline_swapped",
+                        "pipeline %s: version %lld takes the windows from "
+                        "%lld ms on; version %lld finishes those before",
                         c->name, c->def->version, (long long)until, old->def->version);
         } else {
             remove_pipeline(h, (size_t)k, 1);
-            CM_LOG_INFO("pipeline_swapped", "pipeline %s: version %lld replaces the previous one "
-                                            "%s",
+            CM_LOG_INFO("pipeline_swapped",
+                        "pipeline %s: version %lld replaces the previous one "
+                        "%s",
                         c->name, c->def->version, reset ? "(its state dropped)" : "");
         }
     } else if (c->prev_def && stateful && c->prev_def->window != PROC_WIN_NONE && !reset) {
@@ -148,7 +151,7 @@ const char **proc_host_topics(const struct proc_host *h, size_t *n, const char *
     for (size_t k = 0; k < h->n; k++) {
         const struct proc_def *d = h->p[k].def;
         for (size_t i = 0; i <= d->ntopics; i++) {
-            const char *name = i < d->ntopics ? d->topics[i]
+            const char *name = i < d->ntopics   ? d->topics[i]
                                : d->repartition ? d->repartition_topic
                                                 : NULL;
             int seen = !name;
@@ -234,8 +237,8 @@ void proc_host_apply_changes(struct proc_host *h, int64_t now_ms)
             int64_t wm = proc_engine_current_watermark(p->engine), from, until;
             proc_engine_bounds(p->engine, &from, &until);
             char when[CM_RFC3339_LEN];
-            json_t *item = json_pack("{s:I, s:s}", "version", (json_int_t)p->def->version,
-                                     "state", p->draining ? "draining" : "running");
+            json_t *item = json_pack("{s:I, s:s}", "version", (json_int_t)p->def->version, "state",
+                                     p->draining ? "draining" : "running");
             if (wm > INT64_MIN && wm < PROC_WATERMARK_MAX) {
                 cm_time_format_rfc3339(wm, when);
                 json_object_set_new(item, "watermark", json_string(when));
@@ -266,4 +269,3 @@ json_t *proc_host_status(struct proc_host *h, const char *name)
     pthread_mutex_unlock(&h->lock);
     return out;
 }
-

@@ -31,8 +31,8 @@ struct seen {
     int n;
 };
 
-static void *parse(const json_t *doc, const char *name, long long version, char *err,
-                   size_t errlen, void *ud)
+static void *parse(const json_t *doc, const char *name, long long version, char *err, size_t errlen,
+                   void *ud)
 {
     (void)name;
     (void)version;
@@ -58,8 +58,8 @@ static void changed(const struct cm_defs_change *c, void *ud)
     const struct widget *w = c->compiled, *p = c->prev_compiled;
     pthread_mutex_lock(&s->lock);
     if (s->n < 64) {
-        snprintf(s->log[s->n++], sizeof(s->log[0]), "%s v%lld size=%lld prev=v%lld:%lld%s",
-                 c->name, c->version, w ? w->size : -1, c->prev_version, p ? p->size : -1,
+        snprintf(s->log[s->n++], sizeof(s->log[0]), "%s v%lld size=%lld prev=v%lld:%lld%s", c->name,
+                 c->version, w ? w->size : -1, c->prev_version, p ? p->size : -1,
                  (c->flags & CM_DEFS_RESET) ? " reset" : "");
     }
     pthread_mutex_unlock(&s->lock);
@@ -224,8 +224,8 @@ Test(defs, versions_notify_races_files_and_history, .timeout = 120)
     char hpath[160];
     snprintf(hpath, sizeof(hpath), "%s/versions", path);
     cr_assert_eq(call("GET", hpath, NULL, NULL, body, etag), 200);
-    cr_assert(strstr(body, "\"version\":4") != NULL && strstr(body, "\"version\":1") != NULL,
-              "%s", body);
+    cr_assert(strstr(body, "\"version\":4") != NULL && strstr(body, "\"version\":1") != NULL, "%s",
+              body);
     snprintf(hpath, sizeof(hpath), "%s?version=2", path);
     cr_assert_eq(call("GET", hpath, NULL, NULL, body, etag), 200);
     cr_assert(strstr(body, "\"size\":4") != NULL, "%s", body);

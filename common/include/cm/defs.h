@@ -45,8 +45,8 @@ struct cm_defs_kind {
     const char *singular; /* "pipeline", for messages */
     /* Validates a document whose name is `name` and version `version`; returns the compiled
      * definition (opaque to cm_defs) or NULL with "field: reason" in err. Any thread. */
-    void *(*parse)(const json_t *doc, const char *name, long long version, char *err,
-                   size_t errlen, void *ud);
+    void *(*parse)(const json_t *doc, const char *name, long long version, char *err, size_t errlen,
+                   void *ud);
     void (*release)(void *compiled);
     /* A definition changed (see struct cm_defs_change). Called on the listener thread (and on
      * cm_defs_start's caller before it returns), in version order per name. */
