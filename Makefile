@@ -32,9 +32,13 @@ LDSAN := -fsanitize=fuzzer,address,undefined
 else
 OPT := -O2
 LDSAN :=
+# jemalloc in release builds: the daemons allocate small blocks on one thread that librdkafka's
+# threads free (and the reverse); glibc's arenas contend on that, jemalloc does not (measured:
+# the processor ~40 % faster). The sanitizer builds keep their own allocator.
+MALLOC_LIBS := $(shell pkg-config --libs jemalloc 2>/dev/null)
 endif
 ALL_CFLAGS := $(CFLAGS_STD) $(OPT) $(CFLAGS)
-LDLIBS_ALL := $(PKG_LIBS) -lpthread -lm
+LDLIBS_ALL := $(PKG_LIBS) $(MALLOC_LIBS) -lpthread -lm
 
 COMMON_SRC := $(wildcard common/src/*.c)
 COMMON_OBJ := $(COMMON_SRC:%.c=$(O)/obj/%.o)

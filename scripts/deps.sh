@@ -9,6 +9,7 @@ PACKAGES=(
     # libraries (what each is for: README.md, "Libraries")
     librdkafka-dev libmicrohttpd-dev libhiredis-dev libpq-dev libjansson-dev libjwt-dev
     libavro-dev libcurl4-openssl-dev libwslay-dev libpcre2-dev libssl-dev zlib1g-dev
+    libjemalloc-dev
     # tests (clang and its runtime for the libFuzzer targets)
     libcriterion-dev curl clang libclang-rt-14-dev json-schema-test-suite
     # local stack: servers the harness and `make run` start

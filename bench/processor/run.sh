@@ -3,7 +3,8 @@
 # tumbling windows, re-keyed through its repartition topic, Redis checkpoints every second) over
 # 300,000 events already on the development broker, next to kcat consuming the same topic in the
 # same run (the reference: reading the records without doing anything with them); and the same
-# pipeline with hopping(1h, 1m) windows, whose cost per event should stay near tumbling's (panes).
+# pipeline with hopping(1h, 1m) windows, whose cost per event should stay near tumbling's (panes);
+# and the latency from a window's end to its result on Kafka over live input.
 # Each figure is the median of RUNS runs (fresh consumer group each). The processor's rate counts
 # input events; each goes through both stages (input → repartition → windows).
 # Usage: run.sh <build-dir> [runs]
@@ -82,7 +83,46 @@ JSON
     echo $(((N - first) * 1000 / (t1 - t0 + 1)))
 }
 
+# latency <run>: ms from a window's end to its result on Kafka (the result record's timestamp),
+# over live input: events stamped with the wall clock, 16 input partitions, 1 s tumbling windows
+# keyed through the repartition topic, out_of_orderness 0. A window's end is passed when the
+# first later event of every input partition has gone through the first stage, so this bounds
+# from above the time from the watermark passing to the result. Prints one latency per result.
+latency() {
+    local name=lat$1$RANDOM port dir=$STACK_DIR/l$1
+    mkdir -p "$dir"
+    cat >"$dir/def.json" <<JSON
+{"name": "$name", "source": {"topics": ["live$1"]}, "key": "data.k",
+ "window": {"type": "tumbling", "size": "1s"}, "idle_timeout": "5s",
+ "aggregates": {"n": "count()"}, "sink": {"topic": "out$1"}}
+JSON
+    port=$(stack_free_port)
+    env -u DATABASE_URL PROCESSOR_AUTH_DISABLED=true \
+        PROCESSOR_PORT=$port PROCESSOR_GROUP="g-$name" PROCESSOR_PIPELINES_DIR="$dir" \
+        KAFKA_BROKERS="$KAFKA_BROKERS" REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" \
+        "$BUILD_DIR/bin/processor" >"$dir/log" 2>&1 </dev/null &
+    local pid=$!
+    stack_wait_port "$port" 20
+    sleep 3 # the group's join
+    for i in $(seq 1 150); do # 15 s, every 100 ms one event per record key p0..p63 (every partition)
+        awk -v now="$(now_ms)" -v i="$i" 'BEGIN { s = int(now / 1000); ms = now % 1000
+            for (j = 0; j < 64; j++)
+                printf "p%d\t{\"type\":\"t\",\"source\":\"/lat\",\"id\":\"%d-%d\",\"time\":\"%s.%03dZ\",\"data\":{\"k\":\"k%d\"}}\n",
+                    j, i, j, strftime("%Y-%m-%dT%H:%M:%S", s, 1), ms, j % 10 }'
+        sleep 0.1
+    done | kcat -P -b "$KAFKA_BROKERS" -t "live$1" -K $'\t' -X linger.ms=1 2>/dev/null
+    sleep 2
+    kill -TERM $pid
+    wait $pid
+    kcat -C -b "$KAFKA_BROKERS" -t "out$1" -e -q -f '%T %s\n' 2>/dev/null |
+        while read -r ts json; do
+            end=$(jq -r '.data.window_end | sub("\\.[0-9]+Z$"; "Z") | fromdate' <<<"$json")
+            echo $((ts - end * 1000))
+        done
+}
+
 for r in $(seq 1 "$RUNS"); do
+    latency "$r" >>"$STACK_DIR/latency"
     kcat_rate >>"$STACK_DIR/kcat"
     processor_rate '{"type": "tumbling", "size": "10s"}' "t$r" >>"$STACK_DIR/tumbling"
     processor_rate '{"type": "hopping", "size": "1h", "slide": "1m"}' "h$r" >>"$STACK_DIR/hopping"
@@ -94,5 +134,9 @@ echo "BENCH processor_tumbling_count_sum_100k_keys $t events/s"
 echo "BENCH kcat_consume_same_topic $k events/s"
 echo "BENCH processor_share_of_kcat $((t * 100 / k)) %"
 echo "BENCH processor_hopping_1h_1m $h events/s"
+p99=$(sort -n "$STACK_DIR/latency" | awk '{ v[NR] = $1 } END { print v[int(NR * 0.99 + 0.5)] }')
+p50=$(sort -n "$STACK_DIR/latency" | awk '{ v[NR] = $1 } END { print v[int(NR * 0.5 + 0.5)] }')
+echo "BENCH processor_window_end_to_result_p99 $p99 ms"
+echo "BENCH processor_window_end_to_result_p50 $p50 ms ($(wc -l <"$STACK_DIR/latency") results)"
 echo "BENCH hopping_cost_vs_tumbling $(awk -v t="$t" -v h="$h" 'BEGIN { printf "%.2f", t / h }') x"
 echo "(runs: kcat $(tr '\n' ' ' <"$STACK_DIR/kcat")| tumbling $(tr '\n' ' ' <"$STACK_DIR/tumbling")| hopping $(tr '\n' ' ' <"$STACK_DIR/hopping"))"

@@ -215,10 +215,10 @@ int cm_kafka_produce(struct cm_kafka_producer *p, const char *topic, const void 
                                       header_names, header_values, nheaders, opaque);
 }
 
-int cm_kafka_produce_partition(struct cm_kafka_producer *p, const char *topic, int32_t partition,
-                               const void *key, size_t keylen, const void *value, size_t valuelen,
-                               const char *const *header_names, const char *const *header_values,
-                               size_t nheaders, void *opaque)
+static int produce(struct cm_kafka_producer *p, const char *topic, int32_t partition,
+                   const void *key, size_t keylen, const void *value, size_t valuelen,
+                   const char *const *header_names, const char *const *header_values,
+                   size_t nheaders, void *opaque, int msgflags)
 {
     rd_kafka_headers_t *hdrs = NULL;
     if (nheaders > 0) {
@@ -228,18 +228,36 @@ int cm_kafka_produce_partition(struct cm_kafka_producer *p, const char *topic, i
         }
     }
     atomic_fetch_add(&p->unreported, 1); /* before: the report may come before producev returns */
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        p->rk, RD_KAFKA_V_TOPIC(topic),
-        RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
-        RD_KAFKA_V_KEY((void *)key, keylen), RD_KAFKA_V_VALUE((void *)value, valuelen),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
-        RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+    rd_kafka_resp_err_t err =
+        rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic),
+                          RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
+                          RD_KAFKA_V_KEY((void *)key, keylen),
+                          RD_KAFKA_V_VALUE((void *)value, valuelen), RD_KAFKA_V_MSGFLAGS(msgflags),
+                          RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
     if (err) {
         rd_kafka_headers_destroy(hdrs); /* ownership passes only on success */
         atomic_fetch_sub(&p->unreported, 1);
         return translate(err);
     }
     return 0;
+}
+
+int cm_kafka_produce_partition(struct cm_kafka_producer *p, const char *topic, int32_t partition,
+                               const void *key, size_t keylen, const void *value, size_t valuelen,
+                               const char *const *header_names, const char *const *header_values,
+                               size_t nheaders, void *opaque)
+{
+    return produce(p, topic, partition, key, keylen, value, valuelen, header_names, header_values,
+                   nheaders, opaque, RD_KAFKA_MSG_F_COPY);
+}
+
+int cm_kafka_produce_borrowed(struct cm_kafka_producer *p, const char *topic, int32_t partition,
+                              const void *key, size_t keylen, const void *value, size_t valuelen,
+                              const char *const *header_names, const char *const *header_values,
+                              size_t nheaders, void *opaque)
+{
+    return produce(p, topic, partition, key, keylen, value, valuelen, header_names, header_values,
+                   nheaders, opaque, 0);
 }
 
 int cm_kafka_producer_queue_len(struct cm_kafka_producer *p)
@@ -407,6 +425,19 @@ struct cm_kafka_consumer *cm_kafka_consumer_new(const char *brokers, const char 
         return NULL;
     }
     return c;
+}
+
+int cm_kafka_consumer_end_offset(struct cm_kafka_consumer *c, const char *topic, int32_t partition,
+                                 int64_t *end, int timeout_ms)
+{
+    int64_t low = 0, high = 0;
+    rd_kafka_resp_err_t e =
+        rd_kafka_query_watermark_offsets(c->rk, topic, partition, &low, &high, timeout_ms);
+    if (e) {
+        return translate(e);
+    }
+    *end = high;
+    return 0;
 }
 
 int cm_kafka_consumer_subscribe(struct cm_kafka_consumer *c, const char *const *topics,

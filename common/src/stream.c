@@ -194,8 +194,9 @@ static int produce(struct cm_stream *s, struct output *o)
 {
     atomic_store(&o->state, OUT_INFLIGHT);
     int rc;
-    while ((rc = cm_kafka_produce_partition(s->producer, o->topic, o->partition, o->key, o->keylen,
-                                            o->value, o->valuelen, o->hn, o->hv, o->nheaders, o)) ==
+    /* the value is lent: the output lives until its delivery report (and past it) */
+    while ((rc = cm_kafka_produce_borrowed(s->producer, o->topic, o->partition, o->key, o->keylen,
+                                           o->value, o->valuelen, o->hn, o->hv, o->nheaders, o)) ==
            CM_E_FULL) {
         cm_kafka_producer_flush(s->producer, 100);
     }
@@ -341,6 +342,9 @@ static int commit_point(struct cm_stream *s)
 {
     s->commit_requested = 0;
     s->last_commit_ms = cm_monotonic_ms();
+    if (s->h.before_commit) {
+        s->h.before_commit(s, s->h.ud);
+    }
     int rc = s->producer ? deliver(s) : 0;
     if (rc != 0) {
         return rc;

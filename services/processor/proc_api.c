@@ -2,9 +2,11 @@
  * the definitions mechanism, the definitions directory, and the dry run. */
 #include "proc_api.h"
 
+#include "proc_batch.h"
 #include "proc_def.h"
 #include "proc_engine.h"
 #include "proc_host.h"
+#include "proc_table.h"
 
 #include "cm/auth.h"
 #include "cm/defs.h"
@@ -137,14 +139,32 @@ int proc_api_start(struct proc_api *a)
 
 struct collect {
     json_t *results, *late;
+    struct proc_batcher *batch;
+    json_t *tables; /* the request's table entries */
 };
 
-static void on_emit(const struct proc_def *d, const json_t *ev, void *ud)
+static json_t *lookup(const char *topic, const char *key, void *ud)
+{
+    struct collect *c = ud;
+    return proc_tables_fixed_lookup(topic, key, c->tables);
+}
+
+static void on_batch(const struct proc_def *d, const json_t *ev, void *ud)
 {
     (void)d;
     struct collect *c = ud;
     if (json_array_size(c->results) < DRY_RUN_MAX_OUTPUTS) {
         json_array_append_new(c->results, json_deep_copy(ev));
+    }
+}
+
+static void on_emit(const struct proc_def *d, const json_t *ev, void *ud)
+{
+    struct collect *c = ud;
+    if (c->batch) {
+        proc_batcher_add(c->batch, ev, 0);
+    } else {
+        on_batch(d, ev, ud);
     }
 }
 
@@ -210,8 +230,12 @@ static void h_dry_run(struct cm_http_req *req, void *ud)
     } else {
         struct proc_def *d = dry_run_def(a, req, name, json_object_get(in, "definition"));
         if (d) {
-            struct collect c = {json_array(), json_array()};
-            struct proc_engine_out out = {on_emit, on_late, &c};
+            struct collect c = {json_array(), json_array(), NULL, json_object()};
+            if (d->batch_max > 0) {
+                c.batch = proc_batcher_new(d, on_batch, &c);
+            }
+            struct proc_engine_out out = {
+                .emit = on_emit, .late = on_late, .lookup = lookup, .ud = &c};
             struct proc_engine *e = proc_engine_new(d, &out, NULL);
             json_t *errors = json_array();
             size_t i;
@@ -225,6 +249,11 @@ static void h_dry_run(struct cm_http_req *req, void *ud)
                     proc_engine_watermark(e, wm);
                     continue;
                 }
+                int table = kind == 0 ? proc_tables_fixed_entry(c.tables, v, &why) : 0;
+                if (table == 1) {
+                    continue;
+                }
+                kind = table < 0 ? -1 : kind;
                 struct cm_event ev;
                 if (kind == 0) {
                     char *text = cm_json_dumps(v, NULL);
@@ -248,8 +277,13 @@ static void h_dry_run(struct cm_http_req *req, void *ud)
             if (!flush || json_is_true(flush)) {
                 proc_engine_watermark(e, PROC_WATERMARK_MAX);
             }
+            if (c.batch) {
+                proc_batcher_flush(c.batch);
+                proc_batcher_free(c.batch);
+            }
             proc_engine_free(e);
             proc_def_free(d);
+            json_decref(c.tables);
             cm_http_respond_json(req, 200,
                                  json_pack("{s:o, s:o, s:o}", "results", c.results, "late", c.late,
                                            "errors", errors));

@@ -244,6 +244,54 @@ static int parse_agg(struct proc_agg_def *a, const char *name, const json_t *v, 
     return rc;
 }
 
+/* {"join": {"topic": T, "key": EXPR, "as": FIELD, "type": "inner"|"left"}}: a stream-table join
+ * against the table kept from topic T. */
+static int parse_join(struct proc_def *d, struct proc_step *s, const json_t *v, const char *field,
+                      char *err, size_t errlen)
+{
+    static const char *const allowed[] = {"topic", "key", "as", "type", NULL};
+    s->kind = PROC_STEP_JOIN;
+    if (!json_is_object(v)) {
+        return fail(err, errlen, "%s: must be {\"topic\": T, \"key\": \"expr\", \"as\": \"field\"}",
+                    field);
+    }
+    if (only(v, field, allowed, err, errlen)) {
+        return CM_E_INVAL;
+    }
+    const char *topic = json_string_value(json_object_get(v, "topic"));
+    const char *as = json_string_value(json_object_get(v, "as"));
+    const char *type = json_string_value(json_object_get(v, "type"));
+    if (!topic || !*topic || strlen(topic) > 249) {
+        return fail(err, errlen, "%s.topic: must be the table's topic name", field);
+    }
+    if (!as || !cm_name_valid(as, 64)) {
+        return fail(err, errlen, "%s.as: must name the data field the row goes to", field);
+    }
+    if (json_object_get(v, "type") &&
+        (!type || (strcmp(type, "inner") != 0 && strcmp(type, "left") != 0))) {
+        return fail(err, errlen, "%s.type: must be \"inner\" or \"left\"", field);
+    }
+    char sub[160];
+    snprintf(sub, sizeof(sub), "%s.key", field);
+    if (!json_object_get(v, "key")) {
+        return fail(err, errlen, "%s: required (an expression giving the row's key)", sub);
+    }
+    if (compile(json_object_get(v, "key"), sub, &s->expr, err, errlen)) {
+        return CM_E_INVAL;
+    }
+    s->table = cm_xstrdup(topic);
+    s->as = cm_xstrdup(as);
+    s->left = type && strcmp(type, "left") == 0;
+    for (size_t i = 0; i < d->ntables; i++) {
+        if (strcmp(d->tables[i], topic) == 0) {
+            return 0;
+        }
+    }
+    d->tables = cm_xrealloc(d->tables, (d->ntables + 1) * sizeof(*d->tables));
+    d->tables[d->ntables++] = cm_xstrdup(topic);
+    return 0;
+}
+
 static int parse_steps(struct proc_def *d, const json_t *steps, char *err, size_t errlen)
 {
     if (!json_is_array(steps)) {
@@ -260,7 +308,7 @@ static int parse_steps(struct proc_def *d, const json_t *steps, char *err, size_
         if (!json_is_object(st) || json_object_size(st) != 1) {
             return fail(err, errlen,
                         "steps[%zu]: must be one of {\"map\": {...}}, "
-                        "{\"flatMap\": \"expr\"}, {\"filter\": \"expr\"}",
+                        "{\"flatMap\": \"expr\"}, {\"filter\": \"expr\"}, {\"join\": {...}}",
                         i);
         }
         const char *kind = json_object_iter_key(json_object_iter((json_t *)st));
@@ -290,9 +338,13 @@ static int parse_steps(struct proc_def *d, const json_t *steps, char *err, size_
                     return CM_E_INVAL;
                 }
             }
+        } else if (strcmp(kind, "join") == 0) {
+            if (parse_join(d, s, v, field, err, errlen)) {
+                return CM_E_INVAL;
+            }
         } else {
-            return fail(err, errlen, "steps[%zu]: unknown step '%s' (map, flatMap, filter)", i,
-                        kind);
+            return fail(err, errlen, "steps[%zu]: unknown step '%s' (map, flatMap, filter, join)",
+                        i, kind);
         }
     }
     return 0;
@@ -328,14 +380,48 @@ static int parse_topics(struct proc_def *d, const json_t *src, const char *defau
     return 0;
 }
 
+/* "batch": {"max": N, "timeout": "30s"}: outputs grouped into events of up to N. */
+static int parse_batch(struct proc_def *d, const json_t *b, char *err, size_t errlen)
+{
+    static const char *const allowed[] = {"max", "timeout", NULL};
+    if (!b) {
+        return 0;
+    }
+    if (!json_is_object(b)) {
+        return fail(err, errlen, "batch: must be an object {\"max\": N, \"timeout\": \"30s\"}");
+    }
+    if (only(b, "batch", allowed, err, errlen)) {
+        return CM_E_INVAL;
+    }
+    const json_t *max = json_object_get(b, "max");
+    if (!json_is_integer(max) || json_integer_value(max) < 1 ||
+        json_integer_value(max) > PROC_BATCH_MAX) {
+        return fail(err, errlen, "batch.max: must be an integer from 1 to %d", PROC_BATCH_MAX);
+    }
+    d->batch_max = (int)json_integer_value(max);
+    return duration(b, "timeout", "batch.timeout", 30000, 1, &d->batch_timeout_ms, err, errlen);
+}
+
 static int parse_body(struct proc_def *d, const json_t *doc, const char *default_topics,
                       const char *default_sink, char *err, size_t errlen)
 {
-    static const char *const allowed[] = {
-        "name",         "description", "source",           "steps",
-        "key",          "window",      "out_of_orderness", "allowed_lateness",
-        "idle_timeout", "aggregates",  "having",           "emit",
-        "sink",         "version",     "repartition",      NULL};
+    static const char *const allowed[] = {"name",
+                                          "description",
+                                          "source",
+                                          "steps",
+                                          "key",
+                                          "window",
+                                          "out_of_orderness",
+                                          "allowed_lateness",
+                                          "idle_timeout",
+                                          "aggregates",
+                                          "having",
+                                          "emit",
+                                          "sink",
+                                          "version",
+                                          "repartition",
+                                          "batch",
+                                          NULL};
     if (!json_is_object(doc)) {
         return fail(err, errlen, "a pipeline is a JSON object");
     }
@@ -433,7 +519,7 @@ static int parse_body(struct proc_def *d, const json_t *doc, const char *default
         return fail(err, errlen, "sink.topic: must be a topic name");
     }
     d->sink_topic = cm_xstrdup(topic);
-    return 0;
+    return parse_batch(d, json_object_get(doc, "batch"), err, errlen);
 }
 
 struct proc_def *proc_def_parse(const json_t *doc, const char *default_topics,
@@ -488,8 +574,14 @@ void proc_def_free(struct proc_def *d)
         }
         free(d->steps[i].names);
         free(d->steps[i].exprs);
+        free(d->steps[i].table);
+        free(d->steps[i].as);
     }
     free(d->steps);
+    for (size_t i = 0; i < d->ntables; i++) {
+        free(d->tables[i]);
+    }
+    free(d->tables);
     cm_expr_free(d->key);
     for (size_t i = 0; i < d->naggs; i++) {
         free(d->aggs[i].name);

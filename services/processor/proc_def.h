@@ -12,11 +12,14 @@
 
 struct cm_expr;
 
-enum proc_step_kind { PROC_STEP_MAP, PROC_STEP_FLATMAP, PROC_STEP_FILTER };
+enum proc_step_kind { PROC_STEP_MAP, PROC_STEP_FLATMAP, PROC_STEP_FILTER, PROC_STEP_JOIN };
 
 struct proc_step {
     enum proc_step_kind kind;
-    struct cm_expr *expr;   /* flatMap, filter */
+    struct cm_expr *expr;   /* flatMap, filter; join: the key */
+    char *table;            /* join: the table's topic */
+    char *as;               /* join: the field of data the row goes to */
+    int left;               /* join: keep events without a row (as null) */
     char **names;           /* map: field names of the new data ... */
     struct cm_expr **exprs; /* ... and their expressions */
     size_t n;
@@ -61,7 +64,13 @@ struct proc_def {
     int repartition;        /* keyed window input re-keyed through <name>.repartition */
     char *repartition_topic;
     char *sink_topic;
+    char **tables; /* topics of the tables its join steps read (distinct) */
+    size_t ntables;
+    int batch_max;            /* outputs per batch event; 0: no batching */
+    int64_t batch_timeout_ms; /* a batch is closed this long after its first output */
 };
+
+#define PROC_BATCH_MAX 10000
 
 #define PROC_NAME_MAX 100
 

@@ -8,6 +8,7 @@
 
 #include "cm/event.h"
 #include "cm/expr.h"
+#include "cm/jsonw.h"
 #include "cm/mem.h"
 #include "cm/metrics.h"
 #include "cm/timeutil.h"
@@ -28,8 +29,12 @@ struct source {
     struct proc_windows *w;
     struct proc_origin *marks; /* highest origin taken, per origin */
     size_t nmarks;
-    struct report *reports; /* second stage: the first stage's watermarks, per origin */
-    size_t nreports;
+    /* second stage: the latest report of each input partition (engine's expected) as read from
+     * this partition, whose records come in order after the records they cover; its watermark
+     * (rwm), whether every input partition was heard (rheard) and all are idle (ridle) */
+    struct report *reports;
+    int64_t rwm;
+    int rheard, ridle;
 };
 
 /* First stage: an input partition's progress, reported downstream as its watermark. */
@@ -40,9 +45,8 @@ struct origin {
 
 /* Second stage: the watermark an origin last reported through this source. */
 struct report {
-    int32_t origin;
     int64_t wm, last_ms;
-    int idle;
+    int idle, heard;
 };
 
 struct proc_engine {
@@ -56,13 +60,14 @@ struct proc_engine {
     int mutates;            /* a map or flatMap step changes events (else they are shared) */
     struct origin *origins; /* first stage: the input partitions read here */
     size_t norigins;
-    int32_t *expected; /* second stage: every input partition of the pipeline */
+    int32_t *expected; /* second stage: every input partition of the pipeline (ascending) */
     size_t nexpected;
     int64_t reported_wm; /* from_reports as of the last report */
     int track;
     char source_attr[PROC_NAME_MAX + 16];
     struct cm_series *m_repeats;
     struct cm_series *m_windowed, *m_transformed, *m_late, *m_filtered, *m_errors, *m_results;
+    struct cm_series *m_unmatched;
     struct cm_series *m_watermark;
 };
 
@@ -94,7 +99,7 @@ struct proc_engine *proc_engine_new(const struct proc_def *d, const struct proc_
     e->from = INT64_MIN;
     e->until = INT64_MAX;
     for (size_t i = 0; i < d->nsteps; i++) {
-        e->mutates |= d->steps[i].kind != PROC_STEP_FILTER;
+        e->mutates |= d->steps[i].kind != PROC_STEP_FILTER; /* map, flatMap and join change */
     }
     snprintf(e->source_attr, sizeof(e->source_attr), "processor/%s", d->name);
     const char *h = "input events by pipeline and outcome";
@@ -103,6 +108,8 @@ struct proc_engine *proc_engine_new(const struct proc_def *d, const struct proc_
         series(metrics, "records_total", h, "pipeline,outcome", d->name, "transformed");
     e->m_late = series(metrics, "records_total", h, "pipeline,outcome", d->name, "late");
     e->m_filtered = series(metrics, "records_total", h, "pipeline,outcome", d->name, "filtered");
+    e->m_unmatched =
+        series(metrics, "records_total", h, "pipeline,outcome", d->name, "join_unmatched");
     e->m_errors =
         series(metrics, "records_total", h, "pipeline,outcome", d->name, "expression_error");
     e->m_repeats =
@@ -155,9 +162,17 @@ static struct source *source_of(struct proc_engine *e, int32_t id, int create)
         e->src = cm_xrealloc(e->src, e->capsrc * sizeof(*e->src));
     }
     struct source *s = &e->src[e->nsrc++];
-    *s = (struct source){
-        id,   INT64_MIN, 0,    -1, e->d->window != PROC_WIN_NONE ? proc_windows_new(e->d) : NULL,
-        NULL, 0,         NULL, 0};
+    *s = (struct source){id,
+                         INT64_MIN,
+                         0,
+                         -1,
+                         e->d->window != PROC_WIN_NONE ? proc_windows_new(e->d) : NULL,
+                         NULL,
+                         0,
+                         e->nexpected ? cm_xcalloc(e->nexpected, sizeof(struct report)) : NULL,
+                         INT64_MIN,
+                         0,
+                         0};
     if (s->w && e->track) {
         proc_windows_track_changes(s->w);
     }
@@ -276,6 +291,39 @@ static void window_add(struct proc_engine *e, const struct input *in, const json
     }
 }
 
+/* A join step: data.<as> = the table's row for the step's key (an inner join drops an event
+ * without one, a left join sets null). 0, or -1 when the event is dropped (counted). */
+static int join_row(struct proc_engine *e, const struct proc_step *st, json_t *ev)
+{
+    json_t *k = cm_expr_eval_json(st->expr, ev, NULL, 0);
+    char key[KEY_MAX];
+    int ok = k && (json_is_string(k) || json_is_number(k));
+    if (ok && json_is_string(k)) {
+        snprintf(key, sizeof(key), "%s", json_string_value(k));
+    } else if (ok) {
+        char *text = cm_json_dumps(k, NULL);
+        snprintf(key, sizeof(key), "%s", text);
+        free(text);
+    }
+    json_decref(k);
+    json_t *row = ok && e->out.lookup ? e->out.lookup(st->table, key, e->out.ud) : NULL;
+    if (!row && !st->left) {
+        inc(ok ? e->m_unmatched : e->m_errors, 1);
+        return -1;
+    }
+    json_t *data = json_object_get(ev, "data");
+    if (!json_is_object(data)) {
+        json_t *fresh = json_object();
+        if (data) {
+            json_object_set(fresh, "value", data);
+        }
+        json_object_set_new(ev, "data", fresh);
+        data = fresh;
+    }
+    json_object_set_new(data, st->as, row ? row : json_null());
+    return 0;
+}
+
 /* Runs steps from index i on ev (owned), then windows or emits each resulting event. */
 static void run_steps(struct proc_engine *e, const struct input *in, json_t *ev, size_t i,
                       const char *path)
@@ -287,6 +335,11 @@ static void run_steps(struct proc_engine *e, const struct input *in, json_t *ev,
             enum cm_expr_outcome keep = cm_expr_eval_bool(st->expr, ev, NULL, 0);
             if (keep != CM_EXPR_TRUE) {
                 inc(keep == CM_EXPR_FALSE ? e->m_filtered : e->m_errors, 1);
+                json_decref(ev);
+                return;
+            }
+        } else if (st->kind == PROC_STEP_JOIN) {
+            if (join_row(e, st, ev) != 0) {
                 json_decref(ev);
                 return;
             }
@@ -359,36 +412,51 @@ static void fire(struct proc_engine *e, int64_t wm)
     }
 }
 
-/* The second stage's watermark from the reports: every input partition must have reported
- * (one that has not holds it back, as a Flink channel without a watermark does); those that
- * report idle are left out; the minimum of the rest, or the maximum when all are idle. */
+/* The second stage's watermark from the reports, per Flink's rule for a shuffle: each partition
+ * it reads holds the watermark of every input partition as of the records read from it so far;
+ * a partition's watermark is the minimum over the input partitions not idle (the maximum when
+ * all are idle), and one not heard from yet holds it back; the stage's watermark is the minimum
+ * over its partitions that are not wholly idle (the maximum when all are). */
+static void source_wm(const struct proc_engine *e, struct source *s)
+{
+    int64_t min = INT64_MAX, max = INT64_MIN;
+    int active = 0;
+    s->rheard = 1;
+    for (size_t x = 0; x < e->nexpected; x++) {
+        const struct report *r = &s->reports[x];
+        if (!r->heard) {
+            s->rheard = 0;
+            return;
+        }
+        max = r->wm > max ? r->wm : max;
+        if (!r->idle) {
+            min = r->wm < min ? r->wm : min;
+            active = 1;
+        }
+    }
+    s->rwm = active ? min : max;
+    s->ridle = !active;
+}
+
 static int64_t from_reports(const struct proc_engine *e)
 {
     int64_t min = INT64_MAX, max = INT64_MIN;
     int active = 0;
-    if (e->nexpected == 0) {
-        return INT64_MIN;
-    }
-    for (size_t x = 0; x < e->nexpected; x++) {
-        const struct report *best = NULL;
-        for (size_t i = 0; i < e->nsrc; i++) {
-            for (size_t k = 0; k < e->src[i].nreports; k++) {
-                const struct report *r = &e->src[i].reports[k];
-                if (r->origin == e->expected[x] && (!best || r->last_ms > best->last_ms)) {
-                    best = r;
-                }
-            }
+    for (size_t i = 0; i < e->nsrc; i++) {
+        const struct source *s = &e->src[i];
+        if (!s->reports) {
+            continue;
         }
-        if (!best) {
-            return INT64_MIN; /* not heard from yet */
+        if (!s->rheard) {
+            return INT64_MIN;
         }
-        max = best->wm > max ? best->wm : max;
-        if (!best->idle) {
-            min = best->wm < min ? best->wm : min;
+        max = s->rwm > max ? s->rwm : max;
+        if (!s->ridle) {
+            min = s->rwm < min ? s->rwm : min;
             active = 1;
         }
     }
-    return active ? min : max;
+    return active ? min : max == INT64_MIN ? INT64_MIN : max;
 }
 
 static int64_t compute(const struct proc_engine *e, int64_t now_ms)
@@ -614,26 +682,54 @@ void proc_engine_use_reports(struct proc_engine *e, const int32_t *origins, size
     e->expected = cm_xcalloc(n ? n : 1, sizeof(*e->expected));
     memcpy(e->expected, origins, n * sizeof(*origins));
     e->nexpected = n;
+    for (size_t i = 0; i < e->nsrc; i++) { /* heard from again, under the new list */
+        free(e->src[i].reports);
+        e->src[i].reports = n ? cm_xcalloc(n, sizeof(struct report)) : NULL;
+        e->src[i].rheard = 0;
+    }
 }
 
 void proc_engine_report(struct proc_engine *e, int32_t source, int32_t origin, int64_t wm, int idle,
                         int64_t now_ms)
 {
+    size_t lo = 0, hi = e->nexpected;
+    while (lo < hi) { /* expected is ascending */
+        size_t mid = (lo + hi) / 2;
+        if (e->expected[mid] < origin) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    if (lo == e->nexpected || e->expected[lo] != origin) {
+        return; /* not an input partition known yet: its next report counts */
+    }
     struct source *s = source_of(e, source, 1);
-    struct report *r = NULL;
-    for (size_t i = 0; i < s->nreports && !r; i++) {
-        r = s->reports[i].origin == origin ? &s->reports[i] : NULL;
+    if (!s->reports) {
+        return;
     }
-    if (!r) {
-        s->reports = cm_xrealloc(s->reports, (s->nreports + 1) * sizeof(*s->reports));
-        r = &s->reports[s->nreports++];
-        *r = (struct report){origin, INT64_MIN, 0, 0};
-    }
-    r->wm = wm > r->wm ? wm : r->wm; /* a replaying first stage reports less: keep the most */
+    struct report *r = &s->reports[lo];
+    int64_t before = r->wm;
+    int was_idle = r->idle, was_heard = r->heard;
+    r->wm = !r->heard || wm > r->wm ? wm : r->wm; /* a replaying first stage reports less */
     r->idle = idle;
+    r->heard = 1;
     r->last_ms = now_ms;
-    e->reported_wm = from_reports(e);
-    fire(e, compute(e, now_ms));
+    if (r->wm != before || r->idle != was_idle || !was_heard) {
+        source_wm(e, s);
+        e->reported_wm = from_reports(e);
+        fire(e, compute(e, now_ms));
+    }
+}
+
+int64_t proc_engine_origin_wm(const struct proc_engine *e, int32_t origin)
+{
+    for (size_t i = 0; i < e->norigins; i++) {
+        if (e->origins[i].id == origin && e->origins[i].max_time > INT64_MIN) {
+            return e->origins[i].max_time - e->d->ooo_ms;
+        }
+    }
+    return INT64_MIN;
 }
 
 void proc_engine_drop_source(struct proc_engine *e, int32_t source)

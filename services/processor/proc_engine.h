@@ -26,6 +26,9 @@ struct proc_engine_out {
     void (*emit)(const struct proc_def *d, const json_t *ev, void *ud);
     /* An event too late for every window it belongs to (borrowed). */
     void (*late)(const struct proc_def *d, const json_t *ev, void *ud);
+    /* A join step's lookup: the row of key in the table kept from topic (a new reference), or
+     * NULL when there is none. NULL: every lookup misses. */
+    json_t *(*lookup)(const char *topic, const char *key, void *ud);
     void *ud;
 };
 
@@ -55,9 +58,11 @@ void proc_engine_prepare(struct proc_engine *e, int32_t origin, const json_t *ev
                          int64_t now_ms, proc_prepared_fn prepared, void *ud);
 /* Watermarks travel through the repartition topic as in Flink: the first stage reports, for
  * each input partition it reads, its watermark (newest event time - out_of_orderness) and
- * whether it is idle (no input for idle_timeout); the second stage, switched to them by
- * proc_engine_use_reports with every input partition of the pipeline, takes the minimum over
- * those not idle (the maximum when all are); one that has not reported yet holds it back. */
+ * whether it is idle (no input for idle_timeout) to every repartition partition; the second
+ * stage, switched to them by proc_engine_use_reports with every input partition of the
+ * pipeline, keeps per partition it reads the latest report of each input partition (in order
+ * with that partition's records) and takes the minimum, as Flink does over a shuffle's channels:
+ * idle ones left out, one not heard from yet holds it back. */
 typedef void (*proc_origin_wm_fn)(int32_t origin, int64_t wm, int idle, void *ud);
 void proc_engine_origin_watermarks(struct proc_engine *e, int64_t now_ms, proc_origin_wm_fn fn,
                                    void *ud);
@@ -66,9 +71,13 @@ void proc_engine_add_origin(struct proc_engine *e, int32_t origin, int64_t now_m
 /* Forgets a first-stage input partition (revoked). */
 void proc_engine_drop_origin(struct proc_engine *e, int32_t origin);
 void proc_engine_use_reports(struct proc_engine *e, const int32_t *origins, size_t n);
-/* A report read from second-stage partition `source`. */
+/* A report read by the second stage from its partition `source` (a periodic one, or the `wm`
+ * every prepared record carries, so the watermark moves with the data rather than with the
+ * period). */
 void proc_engine_report(struct proc_engine *e, int32_t source, int32_t origin, int64_t wm, int idle,
                         int64_t now_ms);
+/* The first stage's watermark of an input partition (INT64_MIN before its first event). */
+int64_t proc_engine_origin_wm(const struct proc_engine *e, int32_t origin);
 /* Where a prepared event came from: its input partition (a source id of the first stage), the
  * input record's offset and the event's index among those the record gave. A first stage that
  * runs again after a crash produces the same events again; the second stage keeps, per source

@@ -3,12 +3,15 @@
 #include "proc_host.h"
 #include "proc_host_int.h"
 
+#include "proc_batch.h"
 #include "proc_ckpt.h"
 #include "proc_def.h"
 #include "proc_engine.h"
+#include "proc_table.h"
 
 #include "cm/defs.h"
 #include "cm/envelope.h"
+#include "cm/err.h"
 #include "cm/event.h"
 #include "cm/jsonw.h"
 #include "cm/log.h"
@@ -24,10 +27,39 @@
 
 /* ---- outputs ---- */
 
+static void on_batch(const struct proc_def *d, const json_t *batch, void *ud)
+{
+    struct proc_host *h = ud;
+    cm_stream_emit_event(h->cur, d->sink_topic, batch);
+}
+
+struct proc_batcher *proc_host_new_batcher(struct proc_host *h, const struct proc_def *d)
+{
+    return d->batch_max > 0 ? proc_batcher_new(d, on_batch, h) : NULL;
+}
+
 static void on_emit(const struct proc_def *d, const json_t *ev, void *ud)
 {
     struct proc_host *h = ud;
+    for (size_t k = 0; d->batch_max > 0 && k < h->n; k++) {
+        if (h->p[k].def == d) {
+            proc_batcher_add(h->p[k].batch, ev, cm_monotonic_ms());
+            return;
+        }
+    }
     cm_stream_emit_event(h->cur, d->sink_topic, ev);
+}
+
+/* A commit point begins: open batches go out, so that it covers them. */
+static void before_commit(struct cm_stream *s, void *ud)
+{
+    struct proc_host *h = ud;
+    h->cur = s;
+    for (size_t k = 0; k < h->n; k++) {
+        if (h->p[k].batch) {
+            proc_batcher_flush(h->p[k].batch);
+        }
+    }
 }
 
 static void on_late(const struct proc_def *d, const json_t *ev, void *ud)
@@ -46,6 +78,7 @@ static void on_late(const struct proc_def *d, const json_t *ev, void *ud)
 struct prep_ctx {
     struct proc_host *h;
     const struct proc_def *d;
+    struct proc_engine *e;
     int32_t origin; /* the input partition's source id */
     int64_t offset;
     int32_t seq;     /* events the record gave so far */
@@ -58,17 +91,15 @@ static void on_prepared(const json_t *ev, const char *tenant, const char *key, i
                         void *ud)
 {
     struct prep_ctx *c = ud;
-    const char *names[CM_STREAM_MAX_HEADERS], *values[CM_STREAM_MAX_HEADERS];
-    size_t nh = cm_event_headers(ev, names, values);
-    char origin[64];
+    /* an internal topic: only what the second stage needs (the event carries the rest) */
+    char origin[64], version[24], wm[24];
     snprintf(origin, sizeof(origin), "%d:%lld:%d", (int)c->origin, (long long)c->offset,
              (int)c->seq++);
-    names[nh] = "origin";
-    values[nh++] = origin;
-    char version[24];
     snprintf(version, sizeof(version), "%lld", c->d->version);
-    names[nh] = "version";
-    values[nh++] = version;
+    /* the input partition's watermark rides along: the second stage moves with the data */
+    snprintf(wm, sizeof(wm), "%lld", (long long)proc_engine_origin_wm(c->e, c->origin));
+    const char *names[] = {"origin", "version", "wm"}, *values[] = {origin, version, wm};
+    size_t nh = 3;
     char rkey[1024];
     int klen = snprintf(rkey, sizeof(rkey), "%s/%s", tenant, key);
     klen = klen < (int)sizeof(rkey) ? klen : (int)sizeof(rkey) - 1;
@@ -79,9 +110,15 @@ static void on_prepared(const json_t *ev, const char *tenant, const char *key, i
     free(text);
 }
 
+static json_t *lookup_row(const char *topic, const char *key, void *ud)
+{
+    struct proc_host *h = ud;
+    return proc_tables_get(h->tables, topic, key);
+}
+
 struct proc_engine *proc_host_new_engine(struct proc_host *h, const struct proc_def *d)
 {
-    struct proc_engine_out out = {on_emit, on_late, h};
+    struct proc_engine_out out = {.emit = on_emit, .late = on_late, .lookup = lookup_row, .ud = h};
     struct proc_engine *e = proc_engine_new(d, &out, h->metrics);
     if (h->redis) {
         proc_engine_track_changes(e);
@@ -206,16 +243,34 @@ static int process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t
 {
     struct proc_host *h = ud;
     h->cur = s;
+    if (!proc_tables_wait_ready(h->tables, 1000)) {
+        CM_LOG_INFO("tables_loading", "join tables still loading; processing waits for them");
+        return CM_E_UNAVAIL; /* the batch is handed again after a backoff */
+    }
     int64_t now = cm_monotonic_ms();
     for (size_t i = 0; i < n; i++) {
         const char *topic = cm_kafka_msg_topic(msgs[i]);
         int32_t part = cm_kafka_msg_partition(msgs[i]);
         int64_t offset = cm_kafka_msg_offset(msgs[i]);
-        char kind[16];
-        if (cm_kafka_msg_header(msgs[i], "kind", kind, sizeof(kind)) == 0 &&
-            strcmp(kind, "watermark") == 0) {
-            take_reports(h, msgs[i], now);
-            continue;
+        /* a repartition record: a watermark report, or an event with its origin and version */
+        char kind[16], text[64];
+        long long version = -1, ooff = 0, owm = INT64_MIN;
+        int oid = 0, oseq = 0, has_origin = 0;
+        size_t tlen = strlen(topic);
+        if (tlen > 12 && strcmp(topic + tlen - 12, ".repartition") == 0) {
+            if (cm_kafka_msg_header(msgs[i], "kind", kind, sizeof(kind)) == 0 &&
+                strcmp(kind, "watermark") == 0) {
+                take_reports(h, msgs[i], now);
+                continue;
+            }
+            if (cm_kafka_msg_header(msgs[i], "version", text, sizeof(text)) == 0) {
+                version = strtoll(text, NULL, 10);
+            }
+            has_origin = cm_kafka_msg_header(msgs[i], "origin", text, sizeof(text)) == 0 &&
+                         sscanf(text, "%d:%lld:%d", &oid, &ooff, &oseq) == 3;
+            if (cm_kafka_msg_header(msgs[i], "wm", text, sizeof(text)) == 0) {
+                owm = strtoll(text, NULL, 10);
+            }
         }
         struct cm_event ev;
         const char *why;
@@ -228,18 +283,14 @@ static int process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t
             const struct proc_def *d = h->p[k].def;
             struct proc_engine *e = h->p[k].engine;
             if (d->repartition && strcmp(topic, d->repartition_topic) == 0) {
-                char text[64];
-                if (cm_kafka_msg_header(msgs[i], "version", text, sizeof(text)) == 0 &&
-                    strtoll(text, NULL, 10) != d->version) {
+                if (version >= 0 && version != d->version) {
                     continue; /* prepared by another version of the pipeline */
                 }
-                struct proc_origin o;
-                long long ooff = 0;
-                int oid = 0, oseq = 0;
-                int has = cm_kafka_msg_header(msgs[i], "origin", text, sizeof(text)) == 0 &&
-                          sscanf(text, "%d:%lld:%d", &oid, &ooff, &oseq) == 3;
-                o = (struct proc_origin){oid, ooff, oseq};
-                proc_engine_window(e, part, ev.ev, ev.time_ms, offset, has ? &o : NULL, now);
+                struct proc_origin o = {oid, ooff, oseq};
+                proc_engine_window(e, part, ev.ev, ev.time_ms, offset, has_origin ? &o : NULL, now);
+                if (has_origin && owm > INT64_MIN) {
+                    proc_engine_report(e, part, oid, owm, 0, now);
+                }
                 continue;
             }
             int idx = input_index(d, topic);
@@ -247,7 +298,7 @@ static int process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t
                 continue;
             }
             if (d->repartition) {
-                struct prep_ctx c = {h, d, idx * 65536 + part, offset, 0, NULL, 0};
+                struct prep_ctx c = {h, d, e, idx * 65536 + part, offset, 0, NULL, 0};
                 c.raw = cm_kafka_msg_value(msgs[i], &c.rawlen);
                 proc_engine_prepare(e, c.origin, ev.ev, ev.time_ms, now, on_prepared, &c);
             } else {
@@ -267,6 +318,9 @@ static void tick(struct cm_stream *s, int64_t now_ms, void *ud)
     send_reports(h, now_ms);
     for (size_t k = 0; k < h->n; k++) {
         proc_engine_tick(h->p[k].engine, now_ms);
+        if (h->p[k].batch) {
+            proc_batcher_tick(h->p[k].batch, now_ms);
+        }
     }
 }
 
@@ -407,6 +461,7 @@ struct proc_host *proc_host_new(const struct proc_host_config *cfg, struct cm_me
                                                      "records that were not JSON objects", NULL),
                                   NULL);
     h->cfg_brokers = cm_xstrdup(cfg->brokers);
+    h->tables = proc_tables_new(cfg->brokers);
     h->cfg_group = cm_xstrdup(cfg->group);
     h->checkpoint_ms = cfg->checkpoint_ms;
     return h;
@@ -434,6 +489,7 @@ int proc_host_start(struct proc_host *h)
                                    .on_revoke = on_revoke,
                                    .committable = committable,
                                    .durable = h->redis ? durable : NULL,
+                                   .before_commit = before_commit,
                                    .ud = h};
     h->stream = cm_stream_new(&sc, &hd);
     free(topics);
@@ -463,6 +519,7 @@ void proc_host_free(struct proc_host *h)
     h->cur = h->stream;
     cm_stream_free(h->stream); /* its last commit point may still emit through the engines */
     for (size_t k = 0; k < h->n; k++) {
+        proc_batcher_free(h->p[k].batch); /* flushed by the last commit point */
         proc_engine_free(h->p[k].engine);
         proc_def_free(h->p[k].def);
     }
@@ -479,6 +536,7 @@ void proc_host_free(struct proc_host *h)
     free(h->p);
     free(h->late_topic);
     free(h->events_topic);
+    proc_tables_free(h->tables); /* after the stream: no lookup is running */
     free(h->cfg_brokers);
     free(h->cfg_group);
     free(h);

@@ -20,7 +20,8 @@ struct pipeline {
     int draining;       /* an old version finishing the windows that start before its successor's */
     int rep_partitions; /* of its repartition topic (0: not asked yet) */
     int origins_known;  /* its second stage knows every input partition */
-    int64_t reported_ms; /* when its first stage last reported its watermarks */
+    int64_t reported_ms;        /* when its first stage last reported its watermarks */
+    struct proc_batcher *batch; /* outputs grouped ("batch"); NULL: one event each */
 };
 
 /* A definition change waiting for the stream's thread. */
@@ -52,9 +53,12 @@ struct proc_host {
     json_t *status; /* {name: [{version, state, watermark, ...}]}, refreshed on ticks */
     int64_t status_ms;
     char *cfg_brokers, *cfg_group;
+    struct proc_tables *tables; /* of the join steps */
     int checkpoint_ms;
 };
 
+/* The batcher for d's outputs (NULL when it has no "batch"). */
+struct proc_batcher *proc_host_new_batcher(struct proc_host *h, const struct proc_def *d);
 /* A new engine for d with the host's outputs (and checkpoint tracking with Redis). */
 struct proc_engine *proc_host_new_engine(struct proc_host *h, const struct proc_def *d);
 /* The topics to read (borrowed strings; caller frees the array) and the repartition topics. */

@@ -4,9 +4,11 @@
  * API shows is refreshed. Everything but proc_host_changed runs on the stream's thread. */
 #include "proc_host_int.h"
 
+#include "proc_batch.h"
 #include "proc_ckpt.h"
 #include "proc_def.h"
 #include "proc_engine.h"
+#include "proc_table.h"
 
 #include "cm/defs.h"
 #include "cm/log.h"
@@ -57,10 +59,13 @@ void proc_host_changed(struct proc_host *h, const struct cm_defs_change *c)
 static void add_pipeline(struct proc_host *h, struct proc_def *d, int64_t from, int64_t until,
                          int draining)
 {
+    for (size_t i = 0; i < d->ntables; i++) {
+        proc_tables_follow(h->tables, d->tables[i]); /* logged when it cannot */
+    }
     struct proc_engine *e = proc_host_new_engine(h, d);
     proc_engine_set_bounds(e, from, until);
     h->p = cm_xrealloc(h->p, (h->n + 1) * sizeof(*h->p));
-    h->p[h->n++] = (struct pipeline){d, e, draining, 0, 0, 0};
+    h->p[h->n++] = (struct pipeline){d, e, draining, 0, 0, 0, proc_host_new_batcher(h, d)};
 }
 
 /* Removes pipeline k; drop: its checkpoints go too. */
@@ -71,6 +76,10 @@ static void remove_pipeline(struct proc_host *h, size_t k, int drop)
                     "pipeline %s version %lld: Redis unreachable; its "
                     "checkpoints stay",
                     h->p[k].def->name, h->p[k].def->version);
+    }
+    if (h->p[k].batch) {
+        proc_batcher_flush(h->p[k].batch); /* its outputs so far, before it goes */
+        proc_batcher_free(h->p[k].batch);
     }
     proc_engine_free(h->p[k].engine);
     proc_def_free(h->p[k].def);

@@ -135,6 +135,20 @@ produce() { # produce <first id> <count> <event time ms> <time step ms>
         }
     }' | tee -a "$work/produced" | kcat -P -b "$KAFKA_BROKERS" -t "$IN" -K $'\t' 2>>"$work/kcat.log"
 }
+# a stateless pipeline on the same input whose outputs come in batches of at most 50
+r=$(req PUT "$U1/pipelines/batched-$S" "$ADMIN" "${H[@]}" -d '{"source": {"topics": ["'$IN'"]}, "steps": [{"map": {"k": "data.k"}}], "sink": {"topic": "api-batches-'$S'"}, "batch": {"max": 50, "timeout": "1s"}}')
+check "a batched pipeline is created ($r)" [ "${r%% *}" = 201 ]
+# a table (a compacted topic's rows) joined to the same input: k0..k9 have a row, the rest none
+for i in $(seq 0 9); do printf 'k%d\t{"tier":%d}\n' "$i" "$i"; done |
+    kcat -P -b "$KAFKA_BROKERS" -t api-tiers-$S -K $'\t' 2>>"$work/kcat.log"
+r=$(req PUT "$U1/pipelines/joined-$S" "$ADMIN" "${H[@]}" -d '{"source": {"topics": ["'$IN'"]}, "steps": [{"join": {"topic": "api-tiers-'$S'", "key": "data.k", "as": "tier", "type": "left"}}], "sink": {"topic": "api-joined-'$S'"}}')
+check "a pipeline joining a table is created ($r)" [ "${r%% *}" = 201 ]
+for p in batched joined; do
+    for _ in $(seq 1 100); do
+        json "$U1/pipelines/$p-$S" | grep -q '"state":"running"' && json "$U2/pipelines/$p-$S" | grep -q '"state":"running"' && break
+        sleep 0.1
+    done
+done
 NOW=$(now_ms)
 produce 0 400 $((NOW - 60000)) 50       # event time now-60 s .. now-40 s
 sleep 1
@@ -180,6 +194,26 @@ for _ in $(seq 1 100); do
 done
 check "version 1 drained and stopped" grep -q "pipeline_drained.*$NAME version 1" "$work"/p1.log "$work"/p2.log
 check "late events: none" [ "$(kcat -C -b "$KAFKA_BROKERS" -t api-late-$S -e -q 2>/dev/null | wc -l)" = 0 ]
+
+# ---- batches: every transformed event exactly once, in batches of at most 50 ----
+for _ in $(seq 1 100); do
+    got=$(kcat -C -b "$KAFKA_BROKERS" -t api-batches-$S -e -q 2>/dev/null | jq -s 'map(.data.results[].id) | unique | length')
+    [ "${got:-0}" -ge $((TOTAL + KEYS)) ] && break
+    sleep 0.2
+done
+kcat -C -b "$KAFKA_BROKERS" -t api-batches-$S -e -q 2>/dev/null >"$work/batches"
+check "batched outputs: $got of $((TOTAL + KEYS)) events" [ "${got:-0}" = $((TOTAL + KEYS)) ]
+check "every batch is a pipeline.batch of 1 to 50 outputs, count matching" \
+    [ "$(jq -s 'map(select(.type == "pipeline.batch" and .data.count >= 1 and .data.count <= 50 and .data.count == (.data.results | length))) | length' "$work/batches")" = "$(wc -l <"$work/batches")" ]
+check "some batch is full" [ "$(jq -s 'map(select(.data.count == 50)) | length' "$work/batches")" -gt 0 ]
+
+# ---- the join: each event once, with its row when the table has one (left join) ----
+kcat -C -b "$KAFKA_BROKERS" -t api-joined-$S -e -q 2>/dev/null >"$work/joined"
+with=$(jq -s 'unique_by(.sourceevent) | map(select(.data.tier.tier == (.data.k | ltrimstr("k") | tonumber))) | length' "$work/joined")
+without=$(jq -s 'unique_by(.sourceevent) | map(select(.data.tier == null and (.data.k | ltrimstr("k") | tonumber) >= 10)) | length' "$work/joined")
+want=$(cut -f2 "$work/produced" | jq -s 'map(select((.data.k | ltrimstr("k") | tonumber) < 10)) | length')
+check "joined: $with events with their row (expected $want), $without without (expected $((TOTAL + KEYS - want)))" \
+    [ "$with" = "$want" ] && [ "$without" = $((TOTAL + KEYS - want)) ] && [ "$want" -gt 0 ]
 
 # ---- history ----
 r=$(req GET "$U1/pipelines/$NAME/versions" "$ADMIN")

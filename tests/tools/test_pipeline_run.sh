@@ -25,7 +25,7 @@ for s in "$DIR"/*/; do
     [ "$got" = "$again" ] || { echo "pipeline-run: $name: a replay differs"; fail=1; }
     n=$((n + 1))
 done
-[ $n -ge 7 ] || { echo "pipeline-run: only $n scenarios found"; fail=1; }
+[ $n -ge 9 ] || { echo "pipeline-run: only $n scenarios found"; fail=1; }
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
@@ -46,6 +46,17 @@ bad 'name: must be' '{"name":"has space"}'
 bad 'a pipeline is a JSON object' '[1]'
 bad 'unexpected token' '{"name":'
 bad 'unknwn: unknown member' '{"name":"p","unknwn":1}'
+bad 'batch.max: must be an integer from 1' '{"name":"p","batch":{"max":0}}'
+bad 'batch.max: must be an integer from 1' '{"name":"p","batch":{"max":100001}}'
+bad 'batch.timeout: must be a duration' '{"name":"p","batch":{"max":5,"timeout":"soon"}}'
+bad 'batch.size: unknown member' '{"name":"p","batch":{"max":5,"size":1}}'
+bad 'batch: must be an object' '{"name":"p","batch":7}'
+bad 'steps[0].join.topic: must be' '{"name":"p","steps":[{"join":{"key":"data.k","as":"r"}}]}'
+bad 'steps[0].join.as: must name' '{"name":"p","steps":[{"join":{"topic":"t","key":"data.k"}}]}'
+bad 'steps[0].join.key: required' '{"name":"p","steps":[{"join":{"topic":"t","as":"r"}}]}'
+bad 'steps[0].join.type: must be' '{"name":"p","steps":[{"join":{"topic":"t","key":"k","as":"r","type":"outer"}}]}'
+bad 'steps[0].join.with: unknown member' '{"name":"p","steps":[{"join":{"topic":"t","key":"k","as":"r","with":1}}]}'
+bad 'steps[0].join.key: ' '{"name":"p","steps":[{"join":{"topic":"t","key":"data.(","as":"r"}}]}'
 bad 'window.type: must be' '{"name":"p","window":{"type":"sliding","size":"1s"},'"$A"'}'
 bad 'window.size: required' '{"name":"p","window":{"type":"tumbling"},'"$A"'}'
 bad 'window.size: must be a duration' '{"name":"p","window":{"type":"tumbling","size":"soon"},'"$A"'}'
@@ -76,12 +87,14 @@ bad 'repartition: must be true or false' '{"name":"p",'"$W"','"$A"',"repartition
 printf '%s\n' '{"name":"p","window":{"type":"tumbling","size":"1s"},"aggregates":{"n":"count()"}}' >"$TMP/def.json"
 out=$(printf '%s\n' 'not json' '[1,2]' '{"type":"t","source":"/s","id":"1"}' \
     '{"watermark":"yesterday"}' '{"type":"t","source":"/s","id":"2","time":"2026-01-01T00:00:00Z"}' \
-    '{"source":"/s","id":"3","time":"2026-01-01T00:00:00Z"}' '{"watermark":"max"}' |
+    '{"source":"/s","id":"3","time":"2026-01-01T00:00:00Z"}' '{"table":"t","key":"k"}' \
+    '{"table":"t","key":7,"value":1}' '{"watermark":"max"}' |
     "$BIN" "$TMP/def.json" 2>"$TMP/err")
 rc=$?
 [ $rc = 65 ] || { echo "pipeline-run: hostile input should exit 65, not $rc"; fail=1; }
 for l in 'line 1: not JSON' 'line 2: not a JSON object' 'line 3: an event needs a `time`' \
-    'line 4: watermark: must be' 'line 6: not a CloudEvent'; do
+    'line 4: watermark: must be' 'line 6: not a CloudEvent' 'line 7: a table entry is' \
+    'line 8: a table entry is'; do
     grep -qF "$l" "$TMP/err" || { echo "pipeline-run: stderr lacks '$l': $(cat "$TMP/err")"; fail=1; }
 done
 [[ "$out" == *'"n":1}'* ]] || { echo "pipeline-run: the one good event should be counted: $out"; fail=1; }

@@ -50,6 +50,12 @@ int cm_kafka_produce_partition(struct cm_kafka_producer *p, const char *topic, i
                                const void *key, size_t keylen, const void *value, size_t valuelen,
                                const char *const *header_names, const char *const *header_values,
                                size_t nheaders, void *opaque);
+/* The same without copying value: it must stay valid and unchanged until the message's
+ * delivery report (the stream runtime keeps its outputs until then anyway). */
+int cm_kafka_produce_borrowed(struct cm_kafka_producer *p, const char *topic, int32_t partition,
+                              const void *key, size_t keylen, const void *value, size_t valuelen,
+                              const char *const *header_names, const char *const *header_values,
+                              size_t nheaders, void *opaque);
 /* Messages produced whose delivery report was not handled yet (an exact count of our own, unlike
  * rd_kafka_outq_len, which also counts pending events and requests). */
 int cm_kafka_producer_queue_len(struct cm_kafka_producer *p);
@@ -98,6 +104,10 @@ struct cm_kafka_consumer *cm_kafka_consumer_new(const char *brokers, const char 
  * assigned). 0 or CM_E_INVAL (logged). */
 int cm_kafka_consumer_subscribe(struct cm_kafka_consumer *c, const char *const *topics,
                                 size_t ntopics);
+/* The offset after a partition's last record (its high watermark), asked of the broker. 0 or a
+ * negative code. */
+int cm_kafka_consumer_end_offset(struct cm_kafka_consumer *c, const char *topic, int32_t partition,
+                                 int64_t *end, int timeout_ms);
 /* Next record, or NULL when none arrived within timeout_ms (errors are logged and counted).
  * Caller frees the record with cm_kafka_msg_free. */
 struct cm_kafka_msg *cm_kafka_consumer_poll(struct cm_kafka_consumer *c, int timeout_ms);

@@ -46,6 +46,9 @@ struct cm_stream_handler {
     /* Makes the handler's state durable once every emitted record is acknowledged (a
      * checkpoint); 0, or a negative code to be retried with backoff. NULL: nothing to do. */
     int (*durable)(struct cm_stream *s, void *ud);
+    /* Called when a commit point begins, before outputs are awaited: emit what is held back in
+     * memory (open batches) so that the commit covers it. NULL: none. */
+    void (*before_commit)(struct cm_stream *s, void *ud);
     void *ud;
 };
 

@@ -1,14 +1,18 @@
 /* pipeline-run: the processor's engine offline. `pipeline-run DEF.json < in.ndjson` reads one
  * JSON value per line: a CloudEvent (its `time` is the event time) or {"watermark": "<RFC 3339>"}
  * / {"watermark": "max"}, and prints each result as one JSON line (the result CloudEvent) and
- * each late event as {"late": <event>}. Watermark lines raise the watermark as they come (the
+ * each late event as {"late": <event>}; a pipeline with "batch" prints batch events instead (closed
+ * when full and at the end of the input). Watermark lines raise the watermark as they come (the
  * automatic one still applies; the larger wins); at the end of the input nothing more is
  * emitted unless a {"watermark": "max"} line flushed every window. Input lines are the events of
- * one partition, in order. Exit status: 0; 2 usage; 65 when a line was not an event or a
- * watermark (each reported on stderr with its line number, the rest still processed);
- * 78 when the definition is invalid. */
+ * one partition, in order. Lines {"table": "<topic>", "key": "<key>", "value": <JSON>} fill the
+ * tables of join steps (a null value deletes the key). Exit status: 0; 2 usage; 65 when a line was
+ * not an event or a watermark (each reported on stderr with its line number, the rest still
+ * processed); 78 when the definition is invalid. */
+#include "../proc_batch.h"
 #include "../proc_def.h"
 #include "../proc_engine.h"
+#include "../proc_table.h"
 
 #include "cm/config.h"
 #include "cm/event.h"
@@ -29,11 +33,33 @@ static void print_json(const json_t *v)
     free(text);
 }
 
-static void on_emit(const struct proc_def *d, const json_t *ev, void *ud)
+static void on_batch(const struct proc_def *d, const json_t *batch, void *ud)
 {
     (void)d;
     (void)ud;
-    print_json(ev);
+    print_json(batch);
+}
+
+struct run {
+    struct proc_batcher *batch; /* NULL: no "batch" */
+    json_t *tables;             /* the input's table entries */
+};
+
+static void on_emit(const struct proc_def *d, const json_t *ev, void *ud)
+{
+    (void)d;
+    struct run *r = ud;
+    if (r->batch) {
+        proc_batcher_add(r->batch, ev, 0); /* offline: batches close when full and at the end */
+    } else {
+        print_json(ev);
+    }
+}
+
+static json_t *lookup(const char *topic, const char *key, void *ud)
+{
+    struct run *r = ud;
+    return proc_tables_fixed_lookup(topic, key, r->tables);
 }
 
 static void on_late(const struct proc_def *d, const json_t *ev, void *ud)
@@ -58,7 +84,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: %s\n", argv[1], err);
         return CM_CONFIG_EXIT_BAD;
     }
-    struct proc_engine_out out = {on_emit, on_late, NULL};
+    struct run run = {d->batch_max > 0 ? proc_batcher_new(d, on_batch, NULL) : NULL, json_object()};
+    struct proc_engine_out out = {.emit = on_emit, .late = on_late, .lookup = lookup, .ud = &run};
     struct proc_engine *e = proc_engine_new(d, &out, NULL);
     char *line = NULL;
     size_t cap = 0;
@@ -70,10 +97,15 @@ int main(int argc, char **argv)
         const char *why = NULL;
         json_t *v = json_loadb(line, (size_t)len, JSON_REJECT_DUPLICATES, NULL);
         int kind = json_is_object(v) ? proc_engine_watermark_input(v, &wm, &why) : -1;
+        int table = kind == 0 ? proc_tables_fixed_entry(run.tables, v, &why) : 0;
+        kind = table < 0 ? -1 : kind;
         if (kind < 0 && !why) {
             why = v ? "not a JSON object" : "not JSON";
         }
         json_decref(v);
+        if (table == 1) {
+            continue;
+        }
         if (kind == 1) {
             proc_engine_watermark(e, wm);
             continue;
@@ -94,6 +126,11 @@ int main(int argc, char **argv)
         }
     }
     free(line);
+    if (run.batch) {
+        proc_batcher_flush(run.batch);
+        proc_batcher_free(run.batch);
+    }
+    json_decref(run.tables);
     fflush(stdout);
     proc_engine_free(e);
     proc_def_free(d);
