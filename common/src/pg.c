@@ -369,13 +369,7 @@ struct cm_pg_pool *cm_pg_pool_new(const char *url, unsigned size)
 struct cm_pg *cm_pg_pool_acquire(struct cm_pg_pool *pool, int timeout_ms)
 {
     struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    cm_deadline_after(timeout_ms, &deadline);
     pthread_mutex_lock(&pool->lock);
     while (pool->nfree == 0) {
         if (pthread_cond_timedwait(&pool->cond, &pool->lock, &deadline) != 0) {

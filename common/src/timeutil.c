@@ -7,6 +7,17 @@
 #include <stdio.h>
 #include <time.h>
 
+void cm_deadline_after(int timeout_ms, struct timespec *out)
+{
+    clock_gettime(CLOCK_REALTIME, out);
+    out->tv_sec += timeout_ms / 1000;
+    out->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (out->tv_nsec >= 1000000000L) {
+        out->tv_sec++;
+        out->tv_nsec -= 1000000000L;
+    }
+}
+
 int64_t cm_now_ms(void)
 {
     struct timespec ts;

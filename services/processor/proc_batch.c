@@ -57,9 +57,9 @@ static void close_batch(struct proc_batcher *b, size_t i)
         const char *id = json_string_value(json_object_get(json_array_get(ob->results, k), "id"));
         parts[np++] = id ? id : "";
     }
-    json_t *data = json_pack("{s:s, s:I, s:I, s:O}", "pipeline", b->d->name, "version",
-                             (json_int_t)b->d->version, "count", (json_int_t)n, "results",
-                             ob->results);
+    json_t *data =
+        json_pack("{s:s, s:I, s:I, s:O}", "pipeline", b->d->name, "version",
+                  (json_int_t)b->d->version, "count", (json_int_t)n, "results", ob->results);
     struct cm_derived der = {.type = "pipeline.batch",
                              .source = b->source,
                              .subject = b->d->name,

@@ -5,6 +5,7 @@
 #include "cm/kafka.h"
 #include "cm/log.h"
 #include "cm/mem.h"
+#include "cm/timeutil.h"
 #include "cm/uuid.h"
 
 #include <pthread.h>
@@ -102,8 +103,9 @@ static void take(struct table *tb, const struct cm_kafka_msg *m)
     }
     json_t *row = value && vlen > 0 ? json_loadb(value, vlen, 0, NULL) : NULL;
     if (value && vlen > 0 && !row) {
-        CM_LOG_WARN("table_row_invalid", "join table %s [%d] @%lld: the value is not JSON; row "
-                                         "left as it was",
+        CM_LOG_WARN("table_row_invalid",
+                    "join table %s [%d] @%lld: the value is not JSON; row "
+                    "left as it was",
                     tb->topic, cm_kafka_msg_partition(m), (long long)cm_kafka_msg_offset(m));
         return;
     }
@@ -170,13 +172,7 @@ int proc_tables_follow(struct proc_tables *t, const char *topic)
 int proc_tables_wait_ready(struct proc_tables *t, int timeout_ms)
 {
     struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    cm_deadline_after(timeout_ms, &deadline);
     pthread_mutex_lock(&t->lock);
     int ready = 0, rc = 0;
     while (!ready && rc == 0) {

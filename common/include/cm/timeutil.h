@@ -13,6 +13,9 @@ int64_t cm_monotonic_ms(void); /* monotonic clock, for deadlines and durations *
 int64_t cm_monotonic_ns(void);
 /* Sleeps about ms milliseconds (a signal may end it early). */
 void cm_sleep_ms(int ms);
+struct timespec;
+/* The CLOCK_REALTIME instant timeout_ms from now, for pthread_cond_timedwait. */
+void cm_deadline_after(int timeout_ms, struct timespec *out);
 
 /* Parses an RFC 3339 date-time ("2026-01-02T03:04:05.678+01:00", 'T'/'t'/' ' separator, 'Z'/'z'
  * or an offset, fraction of any length truncated to ms). Returns 0 and sets *ms, or CM_E_INVAL. */
