@@ -152,6 +152,116 @@ static int parse_window(struct proc_def *d, const json_t *w, char *err, size_t e
                 "window.type: must be \"tumbling\", \"hopping\" or \"session\", not \"%s\"", type);
 }
 
+/* A signed duration ("-5m", "10s") for an interval join's bound. */
+static int bound(const json_t *j, const char *name, int64_t *out, char *err, size_t errlen)
+{
+    const json_t *v = json_object_get(j, name);
+    const char *s = json_string_value(v);
+    int neg = s && s[0] == '-';
+    if (!v) {
+        return fail(err, errlen,
+                    "interval_join.%s: required, a duration such as \"-5m\" or \"10m\"", name);
+    }
+    if (!s || cm_parse_duration_ms(s + neg, out) != 0 || *out > 366LL * 86400000) {
+        return fail(err, errlen,
+                    "interval_join.%s: must be a duration up to 366d, negative with a leading "
+                    "'-', such as \"-5m\" or \"10m\"",
+                    name);
+    }
+    *out = neg ? -*out : *out;
+    return 0;
+}
+
+static int parse_join_side(struct proc_def *d, const json_t *j, int side, char *err, size_t errlen)
+{
+    static const char *const allowed[] = {"filter", "key", "as", NULL};
+    const char *name = side == PROC_LEFT ? "left" : "right";
+    char field[64];
+    snprintf(field, sizeof(field), "interval_join.%s", name);
+    const json_t *v = json_object_get(j, name);
+    if (!json_is_object(v)) {
+        return fail(err, errlen,
+                    "%s: must be {\"filter\": \"expr\", \"key\": \"expr\", \"as\": \"field\"}",
+                    field);
+    }
+    if (only(v, field, allowed, err, errlen)) {
+        return CM_E_INVAL;
+    }
+    char sub[96];
+    snprintf(sub, sizeof(sub), "%s.filter", field);
+    if (!json_object_get(v, "filter")) {
+        return fail(err, errlen, "%s: required (which events are of this side)", sub);
+    }
+    if (compile(json_object_get(v, "filter"), sub, &d->ijoin.filter[side], err, errlen)) {
+        return CM_E_INVAL;
+    }
+    snprintf(sub, sizeof(sub), "%s.key", field);
+    if (json_object_get(v, "key") &&
+        compile(json_object_get(v, "key"), sub, &d->ijoin.key[side], err, errlen)) {
+        return CM_E_INVAL;
+    }
+    if (!d->ijoin.key[side] && !d->key) {
+        return fail(err, errlen, "%s: required when the pipeline has no key", sub);
+    }
+    const json_t *as = json_object_get(v, "as");
+    if (as &&
+        (!json_is_string(as) || !cm_name_valid(json_string_value(as), 64) ||
+         strcmp(json_string_value(as), "pipeline") == 0 ||
+         strcmp(json_string_value(as), "version") == 0 ||
+         strcmp(json_string_value(as), "key") == 0 || strcmp(json_string_value(as), "ids") == 0)) {
+        return fail(err, errlen,
+                    "%s.as: must name a result field other than pipeline, version, key and ids",
+                    field);
+    }
+    d->ijoin.as[side] = cm_xstrdup(as ? json_string_value(as) : name);
+    return 0;
+}
+
+static int parse_interval_join(struct proc_def *d, const json_t *j, char *err, size_t errlen)
+{
+    static const char *const allowed[] = {"left", "right", "lower", "upper", "type", NULL};
+    if (!json_is_object(j)) {
+        return fail(err, errlen, "interval_join: must be an object");
+    }
+    if (only(j, "interval_join", allowed, err, errlen)) {
+        return CM_E_INVAL;
+    }
+    d->window = PROC_WIN_JOIN;
+    if (parse_join_side(d, j, PROC_LEFT, err, errlen) ||
+        parse_join_side(d, j, PROC_RIGHT, err, errlen) ||
+        bound(j, "lower", &d->ijoin.lower, err, errlen) ||
+        bound(j, "upper", &d->ijoin.upper, err, errlen)) {
+        return CM_E_INVAL;
+    }
+    if (strcmp(d->ijoin.as[PROC_LEFT], d->ijoin.as[PROC_RIGHT]) == 0) {
+        return fail(err, errlen, "interval_join.right.as: must differ from interval_join.left.as");
+    }
+    if (d->ijoin.lower > d->ijoin.upper) {
+        return fail(err, errlen, "interval_join.lower: must not exceed interval_join.upper");
+    }
+    const json_t *type = json_object_get(j, "type");
+    const char *t = json_string_value(type);
+    if (type && (!t || (strcmp(t, "inner") != 0 && strcmp(t, "left") != 0))) {
+        return fail(err, errlen, "interval_join.type: must be \"inner\" or \"left\"");
+    }
+    d->ijoin.outer = t && strcmp(t, "left") == 0;
+    return 0;
+}
+
+int proc_def_join_side(const struct proc_def *d, const json_t *ev)
+{
+    for (int side = PROC_LEFT; side <= PROC_RIGHT; side++) {
+        enum cm_expr_outcome o = cm_expr_eval_bool(d->ijoin.filter[side], ev, NULL, 0);
+        if (o == CM_EXPR_ERROR) {
+            return -2;
+        }
+        if (o == CM_EXPR_TRUE) {
+            return side;
+        }
+    }
+    return -1;
+}
+
 /* "fn(args)" → kind and argument text; percentile's quantile after the last top-level comma. */
 static int parse_agg(struct proc_agg_def *a, const char *name, const json_t *v, char *err,
                      size_t errlen)
@@ -405,23 +515,12 @@ static int parse_batch(struct proc_def *d, const json_t *b, char *err, size_t er
 static int parse_body(struct proc_def *d, const json_t *doc, const char *default_topics,
                       const char *default_sink, char *err, size_t errlen)
 {
-    static const char *const allowed[] = {"name",
-                                          "description",
-                                          "source",
-                                          "steps",
-                                          "key",
-                                          "window",
-                                          "out_of_orderness",
-                                          "allowed_lateness",
-                                          "idle_timeout",
-                                          "aggregates",
-                                          "having",
-                                          "emit",
-                                          "sink",
-                                          "version",
-                                          "repartition",
-                                          "batch",
-                                          NULL};
+    static const char *const allowed[] = {
+        "name",          "description", "source",           "steps",
+        "key",           "window",      "out_of_orderness", "allowed_lateness",
+        "idle_timeout",  "aggregates",  "having",           "emit",
+        "sink",          "version",     "repartition",      "batch",
+        "interval_join", NULL};
     if (!json_is_object(doc)) {
         return fail(err, errlen, "a pipeline is a JSON object");
     }
@@ -462,13 +561,25 @@ static int parse_body(struct proc_def *d, const json_t *doc, const char *default
     if (w && parse_window(d, w, err, errlen)) {
         return CM_E_INVAL;
     }
+    const json_t *ij = json_object_get(doc, "interval_join");
+    if (ij && w) {
+        return fail(err, errlen, "interval_join: not with a window (a join pairs events instead)");
+    }
+    if (ij && parse_interval_join(d, ij, err, errlen)) {
+        return CM_E_INVAL;
+    }
     if (duration(doc, "out_of_orderness", "out_of_orderness", 0, 0, &d->ooo_ms, err, errlen) ||
         duration(doc, "allowed_lateness", "allowed_lateness", 0, 0, &d->lateness_ms, err, errlen) ||
         duration(doc, "idle_timeout", "idle_timeout", 30000, 1, &d->idle_ms, err, errlen)) {
         return CM_E_INVAL;
     }
     const json_t *aggs = json_object_get(doc, "aggregates");
-    if (d->window != PROC_WIN_NONE) {
+    if (d->window == PROC_WIN_JOIN) {
+        if (aggs || json_object_get(doc, "having") || json_object_get(doc, "emit")) {
+            return fail(err, errlen, "%s: not with an interval join",
+                        aggs ? "aggregates" : (json_object_get(doc, "having") ? "having" : "emit"));
+        }
+    } else if (d->window != PROC_WIN_NONE) {
         if (!json_is_object(aggs) || json_object_size(aggs) == 0) {
             return fail(err, errlen,
                         "aggregates: a windowed pipeline needs an object of "
@@ -589,6 +700,11 @@ void proc_def_free(struct proc_def *d)
     }
     free(d->aggs);
     cm_expr_free(d->having);
+    for (int side = 0; side < 2; side++) {
+        cm_expr_free(d->ijoin.filter[side]);
+        cm_expr_free(d->ijoin.key[side]);
+        free(d->ijoin.as[side]);
+    }
     free(d->sink_topic);
     free(d->repartition_topic);
     free(d);

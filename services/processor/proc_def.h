@@ -25,7 +25,25 @@ struct proc_step {
     size_t n;
 };
 
-enum proc_window_kind { PROC_WIN_NONE, PROC_WIN_TUMBLING, PROC_WIN_HOPPING, PROC_WIN_SESSION };
+/* PROC_WIN_JOIN: an interval join of two streams (keyed, event-time state like a window). */
+enum proc_window_kind {
+    PROC_WIN_NONE,
+    PROC_WIN_TUMBLING,
+    PROC_WIN_HOPPING,
+    PROC_WIN_SESSION,
+    PROC_WIN_JOIN
+};
+
+/* An interval join (docs/pipelines.md): events of the left and right side with the same key
+ * pair up when right.time - left.time lies in [lower, upper]. */
+enum { PROC_LEFT = 0, PROC_RIGHT = 1 };
+struct proc_ijoin {
+    struct cm_expr *filter[2]; /* which events are of the side */
+    struct cm_expr *key[2];    /* the side's key; NULL: the pipeline's key */
+    char *as[2];               /* the field of the result's data each side's data goes to */
+    int64_t lower, upper;
+    int outer; /* "type": "left": a left without any match is emitted with null */
+};
 
 enum proc_agg_kind {
     PROC_AGG_COUNT,
@@ -68,6 +86,7 @@ struct proc_def {
     size_t ntables;
     int batch_max;            /* outputs per batch event; 0: no batching */
     int64_t batch_timeout_ms; /* a batch is closed this long after its first output */
+    struct proc_ijoin ijoin;  /* window PROC_WIN_JOIN */
 };
 
 #define PROC_BATCH_MAX 10000
@@ -83,5 +102,8 @@ struct proc_def *proc_def_parse(const json_t *doc, const char *default_topics,
 struct proc_def *proc_def_load_file(const char *path, const char *default_topics,
                                     const char *default_sink, char *err, size_t errlen);
 void proc_def_free(struct proc_def *d);
+/* An interval join's side of ev: PROC_LEFT, PROC_RIGHT, -1 for neither (the left filter is
+ * tried first), -2 when a filter fails on it. */
+int proc_def_join_side(const struct proc_def *d, const json_t *ev);
 
 #endif

@@ -184,10 +184,49 @@ static struct source *source_of(struct proc_engine *e, int32_t id, int create)
 
 /* ---- results ---- */
 
+/* An interval join's pair: data {pipeline, version, key, <left as>: the left event's data,
+ * <right as>: the right one's (null for an outer join's unmatched left), ids: {<left as>: the
+ * left event's id, <right as>: the right one's or null}}; the id from the two events' ids. */
+static int emit_pair(struct proc_engine *e, const struct proc_window_result *r)
+{
+    const struct proc_def *d = e->d;
+    char version[24];
+    json_t *data = json_object();
+    json_object_set_new(data, "pipeline", json_string(d->name));
+    json_object_set_new(data, "version", json_integer(d->version));
+    json_object_set_new(data, "key", json_string(r->key));
+    json_object_set(data, d->ijoin.as[PROC_LEFT], json_object_get(r->left, "data"));
+    json_object_set(data, d->ijoin.as[PROC_RIGHT],
+                    r->right ? json_object_get(r->right, "data") : json_null());
+    const char *lid = json_string_value(json_object_get(r->left, "id"));
+    const char *rid = r->right ? json_string_value(json_object_get(r->right, "id")) : "";
+    json_object_set_new(data, "ids",
+                        json_pack("{s:s,s:s?}", d->ijoin.as[PROC_LEFT], lid,
+                                  d->ijoin.as[PROC_RIGHT], r->right ? rid : NULL));
+    snprintf(version, sizeof(version), "%lld", d->version);
+    const char *parts[] = {"pipeline", d->name, version, r->tenant, r->key, lid, rid};
+    struct cm_derived der = {.type = "pipeline.joined",
+                             .source = e->source_attr,
+                             .subject = r->key,
+                             .time_ms = r->end_ms,
+                             .id_parts = parts,
+                             .nid_parts = 7,
+                             .tenant = r->tenant[0] ? r->tenant : NULL,
+                             .traceparent = r->traceparent};
+    json_t *ev = cm_event_derived_new(&der, data);
+    e->out.emit(d, ev, e->out.ud);
+    json_decref(ev);
+    inc(e->m_results, 1);
+    return 1;
+}
+
 static int emit_result(const struct proc_window_result *r, void *ud)
 {
     struct proc_engine *e = ud;
     const struct proc_def *d = e->d;
+    if (r->left) {
+        return emit_pair(e, r);
+    }
     char start[CM_RFC3339_LEN], end[CM_RFC3339_LEN], startms[24], rev[16], version[24];
     cm_time_format_rfc3339(r->start_ms, start);
     cm_time_format_rfc3339(r->end_ms, end);
@@ -261,8 +300,18 @@ struct input {
 /* The pipeline's key of ev into key; 0, or -1 (counted) when the expression fails. */
 static int key_of(struct proc_engine *e, const json_t *ev, char *key, size_t len)
 {
+    const struct proc_def *d = e->d;
+    const struct cm_expr *expr = d->key;
     key[0] = '\0';
-    if (e->d->key && cm_expr_eval_string(e->d->key, ev, key, len) != 0) {
+    if (d->window == PROC_WIN_JOIN) { /* of neither side: filtered; each side may have a key */
+        int side = proc_def_join_side(d, ev);
+        if (side < 0) {
+            inc(side == -1 ? e->m_filtered : e->m_errors, 1);
+            return -1;
+        }
+        expr = d->ijoin.key[side] ? d->ijoin.key[side] : expr;
+    }
+    if (expr && cm_expr_eval_string(expr, ev, key, len) != 0) {
         inc(e->m_errors, 1);
         return -1;
     }
@@ -643,6 +692,11 @@ int proc_engine_drained(const struct proc_engine *e)
     }
     /* no window starting before `until` can still take an event */
     int64_t span = d->window == PROC_WIN_SESSION ? d->gap_ms : d->size_ms;
+    if (d->window == PROC_WIN_JOIN) { /* every time of a pair it keeps, and an entry's reach */
+        int64_t lo = d->ijoin.lower < 0 ? -d->ijoin.lower : d->ijoin.lower;
+        int64_t hi = d->ijoin.upper < 0 ? -d->ijoin.upper : d->ijoin.upper;
+        span = 2 * (lo > hi ? lo : hi) + 1;
+    }
     return e->until == INT64_MIN || e->wm >= e->until + span + d->lateness_ms;
 }
 

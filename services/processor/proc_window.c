@@ -97,6 +97,9 @@ static int64_t next_time(const struct proc_windows *w, const struct kstate *k)
 {
     const struct proc_def *d = w->d;
     int64_t t = INT64_MAX, L = d->lateness_ms;
+    if (d->window == PROC_WIN_JOIN) {
+        return proc_ijoin_next_time(w, k);
+    }
     if (d->window == PROC_WIN_SESSION) {
         for (size_t i = 0; i < k->nsess; i++) {
             const struct session *s = &k->sess[i];
@@ -135,6 +138,7 @@ void proc_window_free_key(struct kstate *k)
     for (size_t i = 0; i < k->nsess; i++) {
         proc_acc_free(k->sess[i].acc);
     }
+    proc_ijoin_free_entries(k);
     free(k->panes);
     free(k->sess);
     free(k->revs);
@@ -197,10 +201,9 @@ struct kstate *proc_window_key(struct proc_windows *w, const char *tenant, const
     return k;
 }
 
-/* Unlinks an empty key; freed now or when its last heap entry is popped. */
-static void drop_key_if_empty(struct proc_windows *w, struct kstate *k)
+void proc_window_drop_if_empty(struct proc_windows *w, struct kstate *k)
 {
-    if (k->npanes || k->nsess || k->nrevs) {
+    if (k->npanes || k->nsess || k->nrevs || k->njent) {
         return;
     }
     struct kstate **pp = &w->buckets[k->hash & (w->nbuckets - 1)];
@@ -295,7 +298,8 @@ static int emit_window(struct proc_windows *w, struct kstate *k, int64_t s,
         return 0;
     }
     struct proc_window_result r = {
-        k->tenant, k->key, s, s + d->size_ms, peek_revision(k, s), acc ? acc : single->acc, tp};
+        k->tenant, k->key, s,   s + d->size_ms, peek_revision(k, s), acc ? acc : single->acc,
+        tp,        NULL,   NULL};
     int emitted = emit(&r, ud);
     if (emitted) {
         use_revision(w, k, s);
@@ -435,7 +439,8 @@ static size_t advance_panes(struct proc_windows *w, struct kstate *k, int64_t wm
 
 static int emit_session(struct kstate *k, struct session *s, proc_window_emit_fn emit, void *ud)
 {
-    struct proc_window_result r = {k->tenant, k->key, s->start, s->end, s->next_rev, s->acc, s->tp};
+    struct proc_window_result r = {k->tenant, k->key, s->start, s->end, s->next_rev,
+                                   s->acc,    s->tp,  NULL,     NULL};
     int emitted = emit(&r, ud);
     s->next_rev += (unsigned)emitted;
     s->pending = 0;
@@ -575,6 +580,9 @@ enum proc_add proc_windows_add(struct proc_windows *w, const char *tenant, const
                                int64_t t, const json_t *ev, const char *traceparent, int64_t offset,
                                int64_t wm, proc_window_emit_fn emit, void *ud, size_t *errors)
 {
+    if (w->d->window == PROC_WIN_JOIN) {
+        return proc_ijoin_add(w, tenant, key, t, ev, traceparent, offset, wm, emit, ud);
+    }
     if (w->d->window == PROC_WIN_SESSION) {
         return add_session(w, tenant, key, t, ev, traceparent, offset, wm, emit, ud, errors);
     }
@@ -598,11 +606,12 @@ size_t proc_windows_advance(struct proc_windows *w, int64_t wm, proc_window_emit
             continue; /* superseded by an earlier timer */
         }
         k->timer = INT64_MAX;
-        fired += w->d->window == PROC_WIN_SESSION ? advance_sessions(w, k, wm, emit, ud)
-                                                  : advance_panes(w, k, wm, emit, ud);
+        fired += w->d->window == PROC_WIN_JOIN      ? proc_ijoin_advance(w, k, wm, emit, ud)
+                 : w->d->window == PROC_WIN_SESSION ? advance_sessions(w, k, wm, emit, ud)
+                                                    : advance_panes(w, k, wm, emit, ud);
         proc_window_schedule(w, k);
         proc_window_touch(w, k);
-        drop_key_if_empty(w, k);
+        proc_window_drop_if_empty(w, k);
     }
     return fired;
 }
@@ -622,6 +631,9 @@ int64_t proc_windows_min_offset(const struct proc_windows *w)
             }
             for (size_t i = 0; i < k->nsess; i++) {
                 min = k->sess[i].min_offset < min ? k->sess[i].min_offset : min;
+            }
+            for (size_t i = 0; i < k->njent; i++) {
+                min = k->jent[i].offset < min ? k->jent[i].offset : min;
             }
         }
     }

@@ -10,6 +10,8 @@
  * window that fired but has not expired fires it again at once with the full result and the
  * next revision. Results of a key come in window order; keys fire in timer order (time, then
  * first appearance), so a replay of the same input gives the same output in the same order.
+ * An interval join (window PROC_WIN_JOIN) keeps each key's events instead, pairing a left and a
+ * right event when right.time - left.time lies in [lower, upper] (proc_ijoin.c).
  * Single-threaded (the stream's thread). */
 #ifndef PROC_WINDOW_H
 #define PROC_WINDOW_H
@@ -31,6 +33,9 @@ struct proc_window_result {
     unsigned revision;
     const struct proc_acc *acc; /* borrowed for the callback */
     const char *traceparent;    /* of the latest event in it; "" when none */
+    /* An interval join's pair instead: each side's {"id", "data"} (right NULL for an unmatched
+     * left of an outer join); start_ms = end_ms = the pair's time (the later of the two). */
+    const json_t *left, *right;
 };
 
 /* Returns 1 when the result was emitted, 0 when it was held back (`having`): only an emitted

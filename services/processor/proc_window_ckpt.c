@@ -1,7 +1,8 @@
 /* proc_window_ckpt: the checkpoint form of window state (see proc_window.h). A key is
  * {"p": [[start, min_offset, acc, traceparent], ...], "s": [[start, end, min_offset, acc,
  * next_revision, pending, traceparent], ...], "r": [[window_start, next_revision], ...],
- * "n": next_start or null}; acc is proc_acc's checkpoint form. */
+ * "n": next_start or null, and for an interval join "j": its entries (proc_ijoin_state)};
+ * acc is proc_acc's checkpoint form. */
 #include "proc_window.h"
 #include "proc_window_int.h"
 
@@ -56,8 +57,12 @@ static json_t *key_state(const struct kstate *k)
         json_array_append_new(
             revs, json_pack("[I,i]", (json_int_t)k->revs[i].start, (int)k->revs[i].next));
     }
-    return json_pack("{s:o,s:o,s:o,s:o}", "p", panes, "s", sess, "r", revs, "n",
-                     k->next_start == NONE ? json_null() : json_integer(k->next_start));
+    json_t *state = json_pack("{s:o,s:o,s:o,s:o}", "p", panes, "s", sess, "r", revs, "n",
+                              k->next_start == NONE ? json_null() : json_integer(k->next_start));
+    if (k->njent > 0) {
+        json_object_set_new(state, "j", proc_ijoin_state(k));
+    }
+    return state;
 }
 
 size_t proc_windows_changes(struct proc_windows *w, proc_windows_change_fn fn, void *ud)
@@ -168,6 +173,10 @@ int proc_windows_restore(struct proc_windows *w, const char *name, const json_t 
         k->next_start = json_is_null(next) ? NONE : json_integer_value(next);
         rc = restore_panes(w, k, panes);
         rc = rc ? rc : restore_sessions(w, k, sess);
+        const json_t *j = json_object_get(state, "j");
+        if (rc == 0 && j) {
+            rc = w->d->window == PROC_WIN_JOIN ? proc_ijoin_restore(k, j) : CM_E_INVAL;
+        }
         size_t i;
         const json_t *r;
         json_array_foreach(revs, i, r)

@@ -5,6 +5,7 @@
 
 #include "proc_window.h"
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,15 @@ struct session {
     char tp[PROC_TRACEPARENT_MAX];
 };
 
+/* An interval join's buffered event: kept until the watermark shows no event can pair with it. */
+struct jentry {
+    int64_t time, offset;
+    json_t *ev; /* {"id": ..., "data": ...} (owned) */
+    int side;   /* PROC_LEFT or PROC_RIGHT */
+    int matched;
+    char tp[PROC_TRACEPARENT_MAX];
+};
+
 struct rev {
     int64_t start;
     unsigned next;
@@ -41,6 +51,8 @@ struct kstate {
     size_t nsess, capsess;
     struct rev *revs;
     size_t nrevs, caprevs;
+    struct jentry *jent; /* interval join: in arrival order */
+    size_t njent, capjent;
     int64_t next_start;
     int64_t timer; /* time of the valid heap entry; INT64_MAX: none */
     int refs;      /* heap entries pointing here */
@@ -78,5 +90,22 @@ struct kstate *proc_window_key(struct proc_windows *w, const char *tenant, const
                                int create);
 /* Schedules k's next timer. */
 void proc_window_schedule(struct proc_windows *w, struct kstate *k);
+/* Unlinks k when it holds nothing; freed now or when its last timer goes. */
+void proc_window_drop_if_empty(struct proc_windows *w, struct kstate *k);
+
+/* ---- interval joins (proc_ijoin.c) ---- */
+enum proc_add proc_ijoin_add(struct proc_windows *w, const char *tenant, const char *key, int64_t t,
+                             const json_t *ev, const char *tp, int64_t offset, int64_t wm,
+                             proc_window_emit_fn emit, void *ud);
+/* Drops k's entries that no event can pair with any more (emitting unmatched lefts of an outer
+ * join). Returns the number of results emitted. */
+size_t proc_ijoin_advance(struct proc_windows *w, struct kstate *k, int64_t wm,
+                          proc_window_emit_fn emit, void *ud);
+/* The watermark at which k's next entry expires (INT64_MAX: none). */
+int64_t proc_ijoin_next_time(const struct proc_windows *w, const struct kstate *k);
+void proc_ijoin_free_entries(struct kstate *k);
+/* Checkpoint form of k's entries: [[side, time, offset, matched, traceparent, event], ...]. */
+json_t *proc_ijoin_state(const struct kstate *k);
+int proc_ijoin_restore(struct kstate *k, const json_t *entries);
 
 #endif

@@ -13,6 +13,8 @@
 #     produced; v1 drains and stops;
 #   - dry-run answers results without producing anything, with a stored or an inline definition,
 #     and refuses bad bodies;
+#   - batched outputs, a table join and an interval join on the same input, each checked against
+#     what was produced (the interval join against a brute-force join);
 #   - DELETE with If-Match stops the pipeline (then 404).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -143,7 +145,11 @@ for i in $(seq 0 9); do printf 'k%d\t{"tier":%d}\n' "$i" "$i"; done |
     kcat -P -b "$KAFKA_BROKERS" -t api-tiers-$S -K $'\t' 2>>"$work/kcat.log"
 r=$(req PUT "$U1/pipelines/joined-$S" "$ADMIN" "${H[@]}" -d '{"source": {"topics": ["'$IN'"]}, "steps": [{"join": {"topic": "api-tiers-'$S'", "key": "data.k", "as": "tier", "type": "left"}}], "sink": {"topic": "api-joined-'$S'"}}')
 check "a pipeline joining a table is created ($r)" [ "${r%% *}" = 201 ]
-for p in batched joined; do
+# an interval join of the same input with itself: events with v = 0 (left) and v = 1 (right)
+# of one subject pair up when no more than 1 s apart
+r=$(req PUT "$U1/pipelines/paired-$S" "$ADMIN" "${H[@]}" -d '{"source": {"topics": ["'$IN'"]}, "key": "subject", "interval_join": {"left": {"filter": "data.v == 0"}, "right": {"filter": "data.v == 1"}, "lower": "-1s", "upper": "1s"}, "sink": {"topic": "api-paired-'$S'"}}')
+check "an interval-join pipeline is created ($r)" [ "${r%% *}" = 201 ]
+for p in batched joined paired; do
     for _ in $(seq 1 100); do
         json "$U1/pipelines/$p-$S" | grep -q '"state":"running"' && json "$U2/pipelines/$p-$S" | grep -q '"state":"running"' && break
         sleep 0.1
@@ -214,6 +220,24 @@ without=$(jq -s 'unique_by(.sourceevent) | map(select(.data.tier == null and (.d
 want=$(cut -f2 "$work/produced" | jq -s 'map(select((.data.k | ltrimstr("k") | tonumber) < 10)) | length')
 check "joined: $with events with their row (expected $want), $without without (expected $((TOTAL + KEYS - want)))" \
     [ "$with" = "$want" ] && [ "$without" = $((TOTAL + KEYS - want)) ] && [ "$want" -gt 0 ]
+
+# ---- the interval join: exactly the pairs a brute-force join of the produced events finds ----
+cut -f2 "$work/produced" | jq -s '[.[] | {id, s: .subject, v: .data.v,
+        t: ((.time[0:19] + "Z" | fromdateiso8601) * 1000 + (.time[20:23] | tonumber))}] as $e
+    | [$e[] | select(.v == 0) as $l | $e[] | select(.v == 1 and .s == $l.s and .t - $l.t >= -1000
+        and .t - $l.t <= 1000) | "\($l.id)-\(.id)"] | sort' >"$work/pairs.want"
+want=$(jq length "$work/pairs.want")
+for _ in $(seq 1 100); do
+    got=$(kcat -C -b "$KAFKA_BROKERS" -t api-paired-$S -e -q 2>/dev/null | jq -s 'unique_by(.id) | length')
+    [ "${got:-0}" -ge "$want" ] && break
+    sleep 0.2
+done
+kcat -C -b "$KAFKA_BROKERS" -t api-paired-$S -e -q 2>/dev/null >"$work/paired"
+jq -s 'unique_by(.id) | map("\(.data.ids.left)-\(.data.ids.right)") | sort' "$work/paired" >"$work/pairs.got"
+check "interval join: the $want pairs of a brute-force join, each once (got $(jq length "$work/pairs.got"))" \
+    [ "$want" -gt 50 ] && cmp -s "$work/pairs.want" "$work/pairs.got"
+check "interval join: every output is a pipeline.joined with both sides' data" \
+    [ "$(jq -s 'map(select(.type == "pipeline.joined" and .data.left.v == 0 and .data.right.v == 1)) | length' "$work/paired")" = "$(wc -l <"$work/paired")" ]
 
 # ---- history ----
 r=$(req GET "$U1/pipelines/$NAME/versions" "$ADMIN")

@@ -3,9 +3,10 @@
 # scenarios in tests/tools/pipelines/<name>/ (def.json, in.ndjson, expected.ndjson, each checked
 # by hand): tumbling with and without allowed lateness (late firing with revision 1, then
 # expiry), hopping with its partly-late case, sessions with the exact-gap merge and a
-# three-way merge, emit update with `having`, stateless flatMap/map/filter, and tenants kept
-# apart. Every scenario runs twice to show a replay gives the same ids and values. Then hostile
-# definitions (exit 78 naming the field) and hostile input lines (exit 65 naming the line).
+# three-way merge, emit update with `having`, stateless flatMap/map/filter, tenants kept apart,
+# and an interval join (left outer, a right arriving first, late events). Every scenario runs
+# twice to show a replay gives the same ids and values. Then hostile definitions (exit 78
+# naming the field) and hostile input lines (exit 65 naming the line).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${1:?usage: test_pipeline_run.sh <build-dir>}/bin/pipeline-run
@@ -25,7 +26,7 @@ for s in "$DIR"/*/; do
     [ "$got" = "$again" ] || { echo "pipeline-run: $name: a replay differs"; fail=1; }
     n=$((n + 1))
 done
-[ $n -ge 9 ] || { echo "pipeline-run: only $n scenarios found"; fail=1; }
+[ $n -ge 10 ] || { echo "pipeline-run: only $n scenarios found"; fail=1; }
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
@@ -40,6 +41,20 @@ bad() { # bad <expected message part> <definition>
     fi
 }
 W='"window":{"type":"tumbling","size":"1s"}'
+J='"left":{"filter":"data.s == 1"},"right":{"filter":"data.s == 2"}'
+bad 'interval_join.lower: required' '{"name":"p","key":"data.k","interval_join":{'"$J"',"upper":"1s"}}'
+bad 'interval_join.upper: must be a duration' '{"name":"p","key":"data.k","interval_join":{'"$J"',"lower":"0s","upper":"soon"}}'
+bad 'interval_join.lower: must not exceed' '{"name":"p","key":"data.k","interval_join":{'"$J"',"lower":"2s","upper":"1s"}}'
+bad 'interval_join.left: must be' '{"name":"p","key":"data.k","interval_join":{"right":{"filter":"true"},"lower":"0s","upper":"1s"}}'
+bad 'interval_join.right.filter: required' '{"name":"p","key":"data.k","interval_join":{"left":{"filter":"true"},"right":{},"lower":"0s","upper":"1s"}}'
+bad 'interval_join.left.key: required when' '{"name":"p","interval_join":{'"$J"',"lower":"0s","upper":"1s"}}'
+bad 'interval_join.right.as: must differ' '{"name":"p","key":"data.k","interval_join":{"left":{"filter":"true","as":"x"},"right":{"filter":"true","as":"x"},"lower":"0s","upper":"1s"}}'
+bad 'interval_join.left.as: must name' '{"name":"p","key":"data.k","interval_join":{"left":{"filter":"true","as":"ids"},"right":{"filter":"true"},"lower":"0s","upper":"1s"}}'
+bad 'interval_join.type: must be' '{"name":"p","key":"data.k","interval_join":{'"$J"',"lower":"0s","upper":"1s","type":"full"}}'
+bad 'interval_join.within: unknown member' '{"name":"p","key":"data.k","interval_join":{'"$J"',"lower":"0s","upper":"1s","within":1}}'
+bad 'interval_join: not with a window' '{"name":"p","key":"data.k","window":{"type":"tumbling","size":"1s"},"interval_join":{'"$J"',"lower":"0s","upper":"1s"}}'
+bad 'aggregates: not with an interval join' '{"name":"p","key":"data.k","aggregates":{"n":"count()"},"interval_join":{'"$J"',"lower":"0s","upper":"1s"}}'
+bad 'interval_join.left.filter: ' '{"name":"p","key":"data.k","interval_join":{"left":{"filter":"(("},"right":{"filter":"true"},"lower":"0s","upper":"1s"}}'
 A='"aggregates":{"n":"count()"}'
 bad 'name: must be' '{}'
 bad 'name: must be' '{"name":"has space"}'
