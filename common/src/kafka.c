@@ -440,6 +440,29 @@ int cm_kafka_consumer_end_offset(struct cm_kafka_consumer *c, const char *topic,
     return 0;
 }
 
+int64_t cm_kafka_consumer_cached_end(struct cm_kafka_consumer *c, const char *topic,
+                                     int32_t partition)
+{
+    int64_t low = -1, high = -1;
+    if (rd_kafka_get_watermark_offsets(c->rk, topic, partition, &low, &high) != 0) {
+        return -1;
+    }
+    return high >= 0 ? high : -1;
+}
+
+int cm_kafka_consumer_pause(struct cm_kafka_consumer *c, const struct cm_kafka_partition *parts,
+                            size_t n, int pause)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)(n ? n : 1));
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_topic_partition_list_add(l, parts[i].topic, parts[i].partition);
+    }
+    rd_kafka_resp_err_t e =
+        pause ? rd_kafka_pause_partitions(c->rk, l) : rd_kafka_resume_partitions(c->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    return e ? translate(e) : 0;
+}
+
 int cm_kafka_consumer_subscribe(struct cm_kafka_consumer *c, const char *const *topics,
                                 size_t ntopics)
 {

@@ -28,6 +28,8 @@
 #define BACKOFF_MAX_MS 5000
 #define FLUSH_WAIT_MS 30000
 #define MAX_PENDING 200000 /* outputs held before a commit point is forced */
+#define DEFAULT_INTERNAL_LAG 10000
+#define FLOW_CHECK_MS 50
 
 enum out_state { OUT_INFLIGHT, OUT_ACKED, OUT_FAILED };
 
@@ -46,6 +48,8 @@ struct part {
     int64_t expected; /* next offset we expect to read; -1 unknown */
     int64_t next;     /* after the last record processed; -1 none yet */
     int64_t stored;   /* last offset stored; -1 none */
+    int internal;     /* of an internal topic (cfg.ensure) */
+    int paused;       /* fetching paused by flow control */
 };
 
 struct cm_stream {
@@ -66,6 +70,11 @@ struct cm_stream {
     char last_loss[256];
     struct cm_metric *m_lost;
     struct cm_series *m_batch_retries, *m_output_retries;
+    char **internal; /* the internal topics (cfg.ensure) */
+    size_t ninternal;
+    int throttled; /* inputs paused: an internal partition lags too far */
+    int64_t flow_checked_ms;
+    struct cm_series *m_paused, *m_pauses;
 };
 
 /* ---- partitions ---- */
@@ -78,6 +87,32 @@ static struct part *find_part(struct cm_stream *s, const char *topic, int32_t pa
         }
     }
     return NULL;
+}
+
+static int is_internal(const struct cm_stream *s, const char *topic)
+{
+    for (size_t i = 0; i < s->ninternal; i++) {
+        if (strcmp(s->internal[i], topic) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void set_internal(struct cm_stream *s, const char *const *topics, size_t n)
+{
+    for (size_t i = 0; i < s->ninternal; i++) {
+        free(s->internal[i]);
+    }
+    free(s->internal);
+    s->internal = cm_xcalloc(n ? n : 1, sizeof(*s->internal));
+    for (size_t i = 0; i < n; i++) {
+        s->internal[i] = cm_xstrdup(topics[i]);
+    }
+    s->ninternal = n;
+    for (size_t i = 0; i < s->nparts; i++) {
+        s->parts[i].internal = is_internal(s, s->parts[i].topic);
+    }
 }
 
 static void on_assign(const struct cm_kafka_partition *cparts, size_t n, void *ud)
@@ -113,8 +148,13 @@ static void on_assign(const struct cm_kafka_partition *cparts, size_t n, void *u
                 start = asked[k].offset;
             }
         }
-        s->parts[s->nparts++] = (struct part){cm_xstrdup(parts[i].topic), parts[i].partition,
-                                              start >= 0 ? start : -1, -1, -1};
+        s->parts[s->nparts++] = (struct part){cm_xstrdup(parts[i].topic),
+                                              parts[i].partition,
+                                              start >= 0 ? start : -1,
+                                              -1,
+                                              -1,
+                                              is_internal(s, parts[i].topic),
+                                              0};
     }
     free(asked);
 }
@@ -404,6 +444,58 @@ static int process(struct cm_stream *s, struct cm_kafka_msg **msgs, size_t n)
     return 0;
 }
 
+/* Flow control: pauses the input partitions while an internal partition read here lags more
+ * than max_internal_lag behind its end, resumes them below half of it. */
+static void flow_control(struct cm_stream *s, int64_t now)
+{
+    int64_t limit = s->cfg.max_internal_lag;
+    if (limit < 0 || s->ninternal == 0 || now - s->flow_checked_ms < FLOW_CHECK_MS) {
+        return;
+    }
+    s->flow_checked_ms = now;
+    int64_t worst = 0;
+    const struct part *at = NULL;
+    for (size_t i = 0; i < s->nparts; i++) {
+        const struct part *p = &s->parts[i];
+        /* nothing read yet from a partition without a committed offset: from its start */
+        int64_t pos = p->next >= 0 ? p->next : (p->expected >= 0 ? p->expected : 0);
+        int64_t end =
+            p->internal ? cm_kafka_consumer_cached_end(s->consumer, p->topic, p->partition) : -1;
+        if (end >= 0 && pos >= 0 && end - pos > worst) {
+            worst = end - pos;
+            at = p;
+        }
+    }
+    int want = s->throttled ? worst > limit / 2 : worst > limit;
+    if (want != s->throttled) {
+        s->throttled = want;
+        cm_gauge_set(s->m_paused, want);
+        if (want) {
+            cm_counter_inc(s->m_pauses);
+            CM_LOG_INFO("stream_paused",
+                        "inputs paused: %s [%d] is %lld records behind its end (limit %lld)",
+                        at->topic, (int)at->partition, (long long)worst, (long long)limit);
+        } else {
+            CM_LOG_INFO("stream_resumed", "inputs resumed: internal lag down to %lld records",
+                        (long long)worst);
+        }
+    }
+    struct cm_kafka_partition *change = cm_xcalloc(s->nparts ? s->nparts : 1, sizeof(*change));
+    size_t n = 0;
+    for (size_t i = 0; i < s->nparts; i++) {
+        struct part *p = &s->parts[i];
+        if (!p->internal && p->paused != want) {
+            change[n++] = (struct cm_kafka_partition){p->topic, p->partition, 0};
+            p->paused = want;
+        }
+    }
+    if (n > 0 && cm_kafka_consumer_pause(s->consumer, change, n, want) != 0) {
+        CM_LOG_WARN("stream_pause_failed", "could not %s %zu partitions", want ? "pause" : "resume",
+                    n);
+    }
+    free(change);
+}
+
 void cm_stream_run(struct cm_stream *s)
 {
     size_t max = s->cfg.max_batch;
@@ -422,6 +514,7 @@ void cm_stream_run(struct cm_stream *s)
         if (ok && s->h.tick) {
             s->h.tick(s, cm_monotonic_ms(), s->h.ud);
         }
+        flow_control(s, cm_monotonic_ms());
         int64_t now = cm_monotonic_ms();
         int due = s->cfg.commit_interval_ms == 0
                       ? n > 0 || s->nouts > 0
@@ -459,6 +552,10 @@ struct cm_stream *cm_stream_new(const struct cm_stream_config *cfg,
     s->cfg.brokers = NULL; /* borrowed for construction only */
     s->cfg.group = NULL;
     s->cfg.ensure = NULL;
+    if (s->cfg.max_internal_lag == 0) {
+        s->cfg.max_internal_lag = DEFAULT_INTERNAL_LAG;
+    }
+    set_internal(s, cfg->ensure, cfg->nensure);
     s->m_lost = cm_metrics_counter(cfg->metrics, "records_lost_total",
                                    "records skipped because the broker no longer had them "
                                    "(fell out of retention before being consumed)",
@@ -470,6 +567,16 @@ struct cm_stream *cm_stream_new(const struct cm_stream_config *cfg,
     s->m_output_retries = cm_metric_with(
         cm_metrics_counter(cfg->metrics, "outputs_retried_total",
                            "emitted records produced again after a failed delivery", NULL),
+        NULL);
+    s->m_paused = cm_metric_with(
+        cm_metrics_gauge(cfg->metrics, "inputs_paused",
+                         "1 while input partitions are paused because an internal (repartition) "
+                         "partition lags too far behind its end",
+                         NULL),
+        NULL);
+    s->m_pauses = cm_metric_with(
+        cm_metrics_counter(cfg->metrics, "input_pauses_total",
+                           "times input partitions were paused for an internal topic's lag", NULL),
         NULL);
     if (cfg->produce) {
         s->producer = cm_kafka_producer_new(cfg->brokers, on_delivery, s);
@@ -514,6 +621,10 @@ void cm_stream_free(struct cm_stream *s)
         free(s->topics[i]);
     }
     free(s->topics);
+    for (size_t i = 0; i < s->ninternal; i++) {
+        free(s->internal[i]);
+    }
+    free(s->internal);
     pthread_mutex_destroy(&s->loss_lock);
     free(s);
 }
@@ -533,6 +644,7 @@ int cm_stream_subscribe(struct cm_stream *s, const char *const *topics, size_t n
     if (rc != 0) {
         return rc;
     }
+    set_internal(s, ensure, nensure);
     for (size_t i = 0; s->topics && s->topics[i]; i++) {
         free(s->topics[i]);
     }

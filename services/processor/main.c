@@ -38,6 +38,10 @@ static const struct cm_config_entry config_table[] = {
      0, 0, NULL},
     {"PROCESSOR_CHECKPOINT", CM_CFG_DURATION, "1s", 0, 0,
      "how often outputs are awaited, state made durable and offsets stored", 10, 3600000, NULL},
+    {"PROCESSOR_REPARTITION_MAX_LAG", CM_CFG_INT, "10000", 0, 0,
+     "records a repartition partition read here may lag behind its end before the inputs pause "
+     "(flow control between the two stages; 0: no limit)",
+     0, 100000000, NULL},
     {"PROCESSOR_AUTH_DISABLED", CM_CFG_BOOL, "false", 0, 0,
      "serve the pipelines API without a token (development only)", 0, 0, NULL},
     {"PROCESSOR_ADMIN_SCOPE", CM_CFG_STRING, "processor:admin", 0, 0,
@@ -66,6 +70,7 @@ int main(int argc, char **argv)
         .derived_topic = cm_config_str(cfg, "TOPIC_DERIVED"),
         .late_topic = cm_config_str(cfg, "TOPIC_LATE"),
         .checkpoint_ms = (int)cm_config_int(cfg, "PROCESSOR_CHECKPOINT"),
+        .max_repartition_lag = cm_config_int(cfg, "PROCESSOR_REPARTITION_MAX_LAG"),
     };
     struct cm_auth_keys *keys = NULL;
     struct proc_api *api = NULL;

@@ -464,6 +464,7 @@ struct proc_host *proc_host_new(const struct proc_host_config *cfg, struct cm_me
     h->tables = proc_tables_new(cfg->brokers);
     h->cfg_group = cm_xstrdup(cfg->group);
     h->checkpoint_ms = cfg->checkpoint_ms;
+    h->max_repartition_lag = cfg->max_repartition_lag > 0 ? cfg->max_repartition_lag : -1;
     return h;
 }
 
@@ -482,6 +483,7 @@ int proc_host_start(struct proc_host *h)
                                   .produce = 1,
                                   .ensure = rep,
                                   .nensure = nrep,
+                                  .max_internal_lag = h->max_repartition_lag,
                                   .metrics = h->metrics};
     struct cm_stream_handler hd = {.process = process,
                                    .tick = tick,

@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct cm_metrics;
 struct cm_redis;
@@ -27,8 +28,9 @@ struct proc_host_config {
     const char *events_topic;  /* default source topic */
     const char *derived_topic; /* default sink topic */
     const char *late_topic;
-    int checkpoint_ms;      /* commit interval */
-    struct cm_redis *redis; /* window state checkpoints (borrowed); NULL: none */
+    int checkpoint_ms;           /* commit interval */
+    int64_t max_repartition_lag; /* flow control (cm_stream_config.max_internal_lag); 0: none */
+    struct cm_redis *redis;      /* window state checkpoints (borrowed); NULL: none */
 };
 
 /* Strings are copied. Caller frees with proc_host_free. Pipelines arrive through

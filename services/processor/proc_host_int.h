@@ -55,6 +55,7 @@ struct proc_host {
     char *cfg_brokers, *cfg_group;
     struct proc_tables *tables; /* of the join steps */
     int checkpoint_ms;
+    int64_t max_repartition_lag;
 };
 
 /* The batcher for d's outputs (NULL when it has no "batch"). */

@@ -62,9 +62,9 @@ static json_t *entry_event(const json_t *ev)
                      data ? json_deep_copy(data) : json_null());
 }
 
-enum proc_add proc_ijoin_add(struct proc_windows *w, const char *tenant, const char *key,
-                             int64_t t, const json_t *ev, const char *tp, int64_t offset,
-                             int64_t wm, proc_window_emit_fn emit, void *ud)
+enum proc_add proc_ijoin_add(struct proc_windows *w, const char *tenant, const char *key, int64_t t,
+                             const json_t *ev, const char *tp, int64_t offset, int64_t wm,
+                             proc_window_emit_fn emit, void *ud)
 {
     const struct proc_def *d = w->d;
     int side = proc_def_join_side(d, ev);
@@ -133,8 +133,8 @@ size_t proc_ijoin_advance(struct proc_windows *w, struct kstate *k, int64_t wm,
             continue;
         }
         if (e->side == PROC_LEFT && d->ijoin.outer && !e->matched) {
-            fired += (size_t)emit_pair(w, k->tenant, k->key, e->ev, e->time, NULL, 0, e->tp, emit,
-                                       ud);
+            fired +=
+                (size_t)emit_pair(w, k->tenant, k->key, e->ev, e->time, NULL, 0, e->tp, emit, ud);
         }
         json_decref(e->ev);
     }
@@ -186,7 +186,8 @@ int proc_ijoin_restore(struct kstate *k, const json_t *entries)
         int matched;
         const char *tp;
         json_t *ev;
-        if (json_unpack((json_t *)v, "[I,I,I,b,s,o!]", &side, &t, &offset, &matched, &tp, &ev) != 0 ||
+        if (json_unpack((json_t *)v, "[I,I,I,b,s,o!]", &side, &t, &offset, &matched, &tp, &ev) !=
+                0 ||
             (side != PROC_LEFT && side != PROC_RIGHT) || !json_is_object(ev) ||
             !json_is_string(json_object_get(ev, "id")) || !json_object_get(ev, "data")) {
             return CM_E_INVAL;

@@ -10,7 +10,8 @@
 #   - the hot swap loses no event: events before and after a change of the definition (v1 → v2,
 #     adding an aggregate) come out as one result per key and window, windows that start before
 #     v2's cut-over from v1 and the rest from v2, the counts adding up to exactly the events
-#     produced; v1 drains and stops;
+#     produced, although one instance is killed with -9 while v1 drains and restarted (v1 comes
+#     back from its checkpoints beside v2); v1 drains and stops;
 #   - dry-run answers results without producing anything, with a stored or an inline definition,
 #     and refuses bad bodies;
 #   - batched outputs, a table join and an interval join on the same input, each checked against
@@ -169,6 +170,19 @@ done
 check "both instances run version 2" [ "$(running "$U1" 2)$(running "$U2" 2)" = 11 ]
 check "each instance applied both versions" [ "$(applied "$U1")" -ge 2 ] && [ "$(applied "$U2")" -ge 2 ]
 produce 400 200 $((NOW - 20000)) 50     # still before the cut-over: version 1's windows
+# kill -9 of an instance while version 1 drains: it comes back with version 2 and, restored from
+# its checkpoints, version 1 draining beside it (the counts below still add up exactly)
+sleep 1
+kill -KILL "${pids[0]}"
+wait "${pids[0]}" 2>/dev/null
+start_processor p1.log "$P1"
+for _ in $(seq 1 150); do
+    [ "$(running "$U1" 2)" = 1 ] && break
+    sleep 0.1
+done
+check "the instance killed (-9) mid-drain runs version 2 again" [ "$(running "$U1" 2)" = 1 ]
+json "$U1/pipelines/$NAME" >"$work/status"
+check "... with version 1 draining beside it ($(cat "$work/status"))" grep -q '{"version":1,"state":"draining"' "$work/status"
 produce 600 400 $((CUT + 1000)) 50      # after it: version 2's
 produce 1000 $KEYS $((CUT + 600000)) 0  # far ahead: moves every watermark past every window
 TOTAL=1000

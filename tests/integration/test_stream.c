@@ -2,7 +2,9 @@
  * fell out of the broker's retention are counted and named (not skipped silently), a failing
  * batch is handed again and its offsets stored only after it succeeded, emitted records reach
  * Kafka with CloudEvents headers before offsets move, a committable hook holds offsets back so a
- * restart reads held records again, and an assign hook chooses where a partition starts. */
+ * restart reads held records again, an assign hook chooses where a partition starts, and flow
+ * control pauses the input while an internal topic's second stage lags (without it, a slow
+ * second stage loses records to the broker's retention; with it, none). */
 #include "harness.h"
 
 #include "cm/event.h"
@@ -10,6 +12,7 @@
 #include "cm/kafka_mock.h"
 #include "cm/metrics.h"
 #include "cm/stream.h"
+#include "cm/timeutil.h"
 #include "cm/uuid.h"
 
 #include <criterion/criterion.h>
@@ -274,4 +277,108 @@ Test(stream, held_offsets_are_read_again_and_assign_chooses_the_start, .timeout 
     free(text);
     cm_metrics_free(m);
     cm_kafka_mock_free(mock);
+}
+
+/* ---- flow control between stages ---- */
+
+struct stages {
+    const char *in, *internal;
+    size_t forwarded, read_back, total;
+    int64_t deadline;
+};
+
+/* Stage 1 makes three records of each input record on the internal topic (as a flatMap would);
+ * stage 2 reads them back slowly (about 1 ms each), as a window stage slower than its re-keying
+ * stage. */
+static int stages_process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t n, void *ud)
+{
+    struct stages *st = ud;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(cm_kafka_msg_topic(msgs[i]), st->in) == 0) {
+            char v[2048];
+            for (int copy = 0; copy < 3; copy++) { /* incompressible, as the input */
+                cm_random_bytes(v, sizeof(v));
+                cm_stream_emit_to(s, st->internal, 0, "k", 1, v, sizeof(v), NULL, NULL, 0);
+            }
+            st->forwarded++;
+            continue;
+        }
+        int64_t until = cm_monotonic_ms() + 1;
+        for (volatile unsigned spin = 0; cm_monotonic_ms() < until; spin++) {
+        }
+        st->read_back++;
+    }
+    return 0;
+}
+
+/* Done, or (without flow control) records lost so the count never completes, or out of time. */
+static void stages_tick(struct cm_stream *s, int64_t now_ms, void *ud)
+{
+    struct stages *st = ud;
+    if (st->read_back == st->total || cm_stream_records_lost(s) > 0 || now_ms > st->deadline) {
+        cm_stream_stop(s);
+    }
+}
+
+static uint64_t run_stages(int64_t max_lag, uint64_t *pauses)
+{
+    char in[96], internal[112], group[96];
+    struct cm_kafka_mock *mock = broker(in, sizeof(in), 1);
+    snprintf(internal, sizeof(internal), "%s.internal", in);
+    cr_assert_eq(cm_kafka_mock_create_topic(mock, internal, 1), 0);
+    const char *brokers = cm_kafka_mock_bootstraps(mock);
+    it_unique(group, sizeof(group), "g-stages");
+    enum { N = 1500 };
+    produce(brokers, in, N, 2048); /* 3 MiB in, 9 MiB through the internal topic: more than
+                                    * the broker keeps per partition */
+    /* a client that does not prefetch far ahead, or it would hold what the broker drops */
+    setenv("KAFKA_QUEUED_MAX_MESSAGES_KBYTES", "256", 1);
+    setenv("KAFKA_MAX_PARTITION_FETCH_BYTES", "65536", 1);
+    struct cm_metrics *m = cm_metrics_new("t_");
+    struct stages st = {in, internal, 0, 0, 3 * N, cm_monotonic_ms() + 40000};
+    const char *topics[] = {in, internal}, *ensure[] = {internal};
+    struct cm_stream_config cfg = {.brokers = brokers,
+                                   .group = group,
+                                   .topics = topics,
+                                   .ntopics = 2,
+                                   .max_batch = 100,
+                                   .produce = 1,
+                                   .ensure = ensure,
+                                   .nensure = 1,
+                                   .max_internal_lag = max_lag,
+                                   .commit_interval_ms = 1000,
+                                   .metrics = m};
+    struct cm_stream_handler h = {.process = stages_process, .tick = stages_tick, .ud = &st};
+    struct cm_stream *s = cm_stream_new(&cfg, &h);
+    cr_assert_not_null(s);
+    cm_stream_run(s);
+    uint64_t lost = cm_stream_records_lost(s);
+    cr_assert(lost || st.forwarded == N, "every input record went through the first stage");
+    char *text = cm_metrics_render(m);
+    const char *p = strstr(text, "\nt_input_pauses_total ");
+    cr_assert_not_null(p, "%s", text);
+    *pauses = strtoull(p + strlen("\nt_input_pauses_total "), NULL, 10);
+    free(text);
+    if (!lost) {
+        cr_assert_eq(st.read_back, 3 * N, "the second stage read every record");
+    }
+    cm_stream_free(s);
+    unsetenv("KAFKA_QUEUED_MAX_MESSAGES_KBYTES");
+    unsetenv("KAFKA_MAX_PARTITION_FETCH_BYTES");
+    cm_metrics_free(m);
+    cm_kafka_mock_free(mock);
+    return lost;
+}
+
+/* No .timeout: each run ends by its own 40 s deadline (stages_tick), and Criterion 2.4's runner
+ * leaks a timeout record when a timed test this long runs beside others. */
+Test(stream, flow_control_keeps_an_internal_topic_within_retention)
+{
+    uint64_t pauses = 0;
+    uint64_t lost = run_stages(-1, &pauses);
+    cr_assert_gt(lost, 0, "without flow control the slow stage loses records to retention");
+    cr_assert_eq(pauses, 0);
+    lost = run_stages(500, &pauses);
+    cr_assert_eq(lost, 0, "with flow control nothing is lost");
+    cr_assert_gt(pauses, 0, "the inputs were paused");
 }

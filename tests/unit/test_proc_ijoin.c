@@ -95,8 +95,9 @@ static void feed(struct proc_windows *w, int from, int to, int64_t ooo, int64_t 
         *max = evs[i].t > *max ? evs[i].t : *max;
         int64_t wm = *max - ooo;
         size_t errors = 0;
-        cr_assert_eq(proc_windows_add(w, "", key, evs[i].t, ev, NULL, i, wm, collect, NULL, &errors),
-                     PROC_ADDED, "event %d is not late (out of order within the bound)", i);
+        cr_assert_eq(
+            proc_windows_add(w, "", key, evs[i].t, ev, NULL, i, wm, collect, NULL, &errors),
+            PROC_ADDED, "event %d is not late (out of order within the bound)", i);
         proc_windows_advance(w, wm, collect, NULL);
         json_decref(ev);
     }
@@ -251,11 +252,14 @@ Test(proc_ijoin, a_late_event_is_refused_and_a_hostile_checkpoint_too)
     json_decref(ev);
     static const char *const hostile[] = {
         "{\"p\":[],\"s\":[],\"r\":[],\"n\":null,\"j\":7}",
-        "{\"p\":[],\"s\":[],\"r\":[],\"n\":null,\"j\":[[2,1,1,false,\"\",{\"id\":\"a\",\"data\":1}]]}",
+        "{\"p\":[],\"s\":[],\"r\":[],\"n\":null,\"j\":[[2,1,1,false,\"\",{\"id\":\"a\",\"data\":1}]"
+        "]}",
         "{\"p\":[],\"s\":[],\"r\":[],\"n\":null,\"j\":[[0,1,1,false,\"\",{\"data\":1}]]}",
         "{\"p\":[],\"s\":[],\"r\":[],\"n\":null,\"j\":[[0,1,1,false,\"\",{\"id\":\"a\"}]]}",
-        "{\"p\":[],\"s\":[],\"r\":[],\"n\":null,\"j\":[[0,\"1\",1,false,\"\",{\"id\":\"a\",\"data\":1}]]}",
-        "{\"p\":[],\"s\":[],\"r\":[],\"n\":null,\"j\":[[0,1,1,false,\"\",{\"id\":\"a\",\"data\":1},9]]}",
+        "{\"p\":[],\"s\":[],\"r\":[],\"n\":null,\"j\":[[0,\"1\",1,false,\"\",{\"id\":\"a\","
+        "\"data\":1}]]}",
+        "{\"p\":[],\"s\":[],\"r\":[],\"n\":null,\"j\":[[0,1,1,false,\"\",{\"id\":\"a\",\"data\":1},"
+        "9]]}",
         NULL};
     for (int i = 0; hostile[i]; i++) {
         struct proc_windows *fresh = proc_windows_new(d);

@@ -108,6 +108,14 @@ int cm_kafka_consumer_subscribe(struct cm_kafka_consumer *c, const char *const *
  * negative code. */
 int cm_kafka_consumer_end_offset(struct cm_kafka_consumer *c, const char *topic, int32_t partition,
                                  int64_t *end, int timeout_ms);
+/* The high watermark of an assigned partition as the last fetch saw it (no broker call), or -1
+ * when not known yet. */
+int64_t cm_kafka_consumer_cached_end(struct cm_kafka_consumer *c, const char *topic,
+                                     int32_t partition);
+/* Pauses (pause = 1) or resumes fetching from assigned partitions (offsets ignored). 0 or a
+ * negative code. A rebalance resumes what it assigns. */
+int cm_kafka_consumer_pause(struct cm_kafka_consumer *c, const struct cm_kafka_partition *parts,
+                            size_t n, int pause);
 /* Next record, or NULL when none arrived within timeout_ms (errors are logged and counted).
  * Caller frees the record with cm_kafka_msg_free. */
 struct cm_kafka_msg *cm_kafka_consumer_poll(struct cm_kafka_consumer *c, int timeout_ms);

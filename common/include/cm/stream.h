@@ -6,7 +6,8 @@
  * Also: processing-time ticks, assign/revoke hooks (assign may choose start offsets, e.g. a
  * checkpoint's), a batch retried with backoff (100 ms .. 5 s) while its handler fails, records
  * the broker no longer had (offset-out-of-range after retention) logged, counted in
- * <svc>_records_lost_total{topic} and shown on /readyz, and a graceful stop.
+ * <svc>_records_lost_total{topic} and shown on /readyz, flow control between the stages of a
+ * stream that reads its own internal topics (max_internal_lag), and a graceful stop.
  * Threads: every hook runs on the thread that called cm_stream_run; cm_stream_emit belongs to
  * that thread too. Delivery reports arrive on the producer's thread and only touch atomics. */
 #ifndef CM_STREAM_H
@@ -63,6 +64,12 @@ struct cm_stream_config {
     const char *const *ensure; /* topics to create (where the cluster auto-creates) before
                                 * subscribing, e.g. repartition topics; with produce */
     size_t nensure;
+    /* Flow control between stages: the `ensure` topics are internal ones this stream writes and
+     * reads again. While an assigned partition of one lags more than this many records behind
+     * its end, fetching from the other topics pauses, until every such lag is below half of it,
+     * so that a fast first stage never pushes records out of an internal topic's retention
+     * before the second stage reads them. 0: 10,000; negative: no limit. */
+    int64_t max_internal_lag;
     struct cm_metrics *metrics; /* borrowed; records_lost_total, batch_retries_total,
                                  * outputs_retried_total are registered in it */
 };
