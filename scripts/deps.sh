@@ -18,6 +18,8 @@ PACKAGES=(
     kcat
     # load generator for the benchmarks
     wrk
+    # deployment checks without a container engine: compose files parsed offline
+    docker-compose
 )
 
 missing=()

@@ -217,9 +217,9 @@ stack_write_env() {
             S3_ACCESS_KEY_ID S3_SECRET_ACCESS_KEY REGISTRY_URL GATEWAY_URL GATEWAY_PORT \
             REGISTRY_PORT PROCESSOR_PORT RULES_PORT STORE_PORT OUTPUT_PORT REDIS_PORT PG_PORT \
             S3_PORT JWT_HS256_SECRET; do
-            printf '%s=%q\n' "$v" "${!v}"
+            printf 'export %s=%q\n' "$v" "${!v}"
         done
-        printf 'PGHOST=127.0.0.1\nPGPORT=%s\nPGUSER=postgres\nPGDATABASE=events\n' "$PG_PORT"
+        printf 'export PGHOST=127.0.0.1 PGPORT=%s PGUSER=postgres PGDATABASE=events\n' "$PG_PORT"
     } >"$f"
 }
 

@@ -2,8 +2,10 @@
 # stack.sh: the local stack of `make run` and `make stop`.
 #   scripts/stack.sh run    start devkafka, redis, PostgreSQL, s3rver and the six daemons in
 #                           .stack/ (STACK_DIR), print the URLs, a development token and a curl
-#                           example, stream every log prefixed by its service, and stop
-#                           everything on Ctrl-C, SIGINT or SIGTERM (also without a terminal).
+#                           example, stream every log prefixed by its service, restart a
+#                           daemon that exits (with backoff, logging its exit status), and
+#                           stop everything on Ctrl-C, SIGINT or SIGTERM (also without a
+#                           terminal).
 #   scripts/stack.sh stop   stop a running stack (from another shell).
 # Ports come from the environment (defaults below), so two stacks can run side by side with
 # different ports and STACK_DIR.
@@ -121,10 +123,13 @@ cmd_run() {
 ==============================================================================
 
 EOF
-    echo "TOKEN=$token" >>"$STACK_DIR/env"
-    echo "ADMIN_TOKEN=$(DEVTOKEN_SCOPE='events:write gateway:admin processor:admin' "$BUILD_DIR/bin/devtoken")" \
+    echo "export TOKEN=$token" >>"$STACK_DIR/env"
+    echo "export ADMIN_TOKEN=$(DEVTOKEN_SCOPE='events:write gateway:admin processor:admin' "$BUILD_DIR/bin/devtoken")" \
         >>"$STACK_DIR/env"
-    local parent=$PPID
+    local parent=$PPID svc
+    for svc in "${STACK_SERVICES[@]}"; do
+        STARTED[$svc]=$SECONDS
+    done
     while :; do
         sleep 1 &
         wait $! 2>/dev/null
@@ -132,12 +137,51 @@ EOF
             stack_log "the process that started the stack (pid $parent) is gone"
             on_signal
         fi
-        for svc in "${STACK_SERVICES[@]}"; do
-            if ! stack_alive "$svc"; then
-                stack_log "$svc exited unexpectedly"
-                on_signal
+        supervise
+    done
+}
+
+# A daemon that exits is started again, as compose's restart policy would: after 1 s, doubling
+# up to 30 s while it keeps failing (back to 1 s once it ran for a minute). The infrastructure
+# cannot be replaced under the daemons (devkafka keeps its data in memory): if it goes, the
+# stack stops.
+declare -A STARTED BACKOFF RESTART_AT
+supervise() {
+    local svc pid status why
+    for svc in devkafka redis postgres s3rver; do
+        pid=$(stack_pid "$svc")
+        if [ -n "$pid" ] && ! stack_running "$pid"; then
+            stack_log "$svc (infrastructure) exited; the stack cannot go on without it"
+            on_signal
+        fi
+    done
+    for svc in "${STACK_SERVICES[@]}"; do
+        if [ -n "${RESTART_AT[$svc]:-}" ]; then
+            if ((SECONDS >= RESTART_AT[$svc])); then
+                unset "RESTART_AT[$svc]"
+                stack_spawn "$svc" "$BUILD_DIR/bin/$svc"
+                STARTED[$svc]=$SECONDS
+                stack_log "$svc restarted (pid $(stack_pid "$svc"))"
             fi
-        done
+            continue
+        fi
+        pid=$(stack_pid "$svc")
+        if [ -z "$pid" ] || stack_running "$pid"; then
+            continue
+        fi
+        wait "$pid" 2>/dev/null
+        status=$?
+        why="exit status $status"
+        if ((status > 128)); then
+            why="killed by SIG$(kill -l $((status - 128)) 2>/dev/null || echo $((status - 128)))"
+        fi
+        if ((SECONDS - ${STARTED[$svc]:-0} >= 60)) || [ -z "${BACKOFF[$svc]:-}" ]; then
+            BACKOFF[$svc]=1
+        else
+            BACKOFF[$svc]=$((BACKOFF[$svc] * 2 > 30 ? 30 : BACKOFF[$svc] * 2))
+        fi
+        RESTART_AT[$svc]=$((SECONDS + BACKOFF[$svc]))
+        stack_log "$svc exited ($why); restarting it in ${BACKOFF[$svc]} s (its log: $STACK_DIR/logs/$svc.log)"
     done
 }
 

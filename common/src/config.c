@@ -34,6 +34,10 @@ static const struct cm_config_entry common_entries[] = {
      NULL},
     {"SHUTDOWN_TIMEOUT", CM_CFG_DURATION, "10s", 0, 0,
      "bound on graceful shutdown; the process exits 1 when it is exceeded", 100, 600000, NULL},
+    {"TLS_CERT_FILE", CM_CFG_STRING, NULL, 0, 0,
+     "PEM certificate (chain) of the HTTP port; with TLS_KEY_FILE it serves HTTPS only", 0, 0,
+     NULL},
+    {"TLS_KEY_FILE", CM_CFG_STRING, NULL, 0, 0, "PEM private key for TLS_CERT_FILE", 0, 0, NULL},
 };
 #define NCOMMON (sizeof(common_entries) / sizeof(common_entries[0]))
 

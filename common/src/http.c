@@ -10,6 +10,7 @@
 #include "cm/log.h"
 #include "cm/mem.h"
 #include "cm/metrics.h"
+#include "cm/text.h"
 #include "cm/timeutil.h"
 
 #include <arpa/inet.h>
@@ -658,6 +659,41 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
  * servers allow; larger ones are answered 431). */
 #define CONNECTION_MEMORY 16384
 
+/* The TLS options for MHD (an array ending in MHD_OPTION_END), PEM texts read into pem[2]. */
+static int tls_options(const struct cm_http_server *srv, struct MHD_OptionItem opts[3],
+                       char *pem[2])
+{
+    const char *cert = srv->opt.tls_cert_file, *key = srv->opt.tls_key_file;
+    opts[0] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    if ((!cert || !*cert) && (!key || !*key)) {
+        return 0;
+    }
+    char err[256];
+    size_t len;
+    if (!cert || !*cert || !key || !*key) {
+        CM_LOG_ERROR("config_invalid", "%s: needed with %s for HTTPS",
+                     cert && *cert ? "TLS_KEY_FILE" : "TLS_CERT_FILE",
+                     cert && *cert ? "TLS_CERT_FILE" : "TLS_KEY_FILE");
+        return CM_E_INVAL;
+    }
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        CM_LOG_ERROR("config_invalid", "TLS_CERT_FILE: libmicrohttpd was built without TLS");
+        return CM_E_INVAL;
+    }
+    const char *files[2] = {cert, key}, *names[2] = {"TLS_CERT_FILE", "TLS_KEY_FILE"};
+    for (int i = 0; i < 2; i++) {
+        pem[i] = cm_file_read(files[i], 1 << 20, &len, err, sizeof(err));
+        if (!pem[i]) {
+            CM_LOG_ERROR("config_invalid", "%s: %s", names[i], err);
+            return CM_E_INVAL;
+        }
+    }
+    opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, pem[0]};
+    opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, pem[1]};
+    opts[2] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    return 1;
+}
+
 int cm_http_start(struct cm_http_server *srv)
 {
     struct sockaddr_in sin;
@@ -669,23 +705,36 @@ int cm_http_start(struct cm_http_server *srv)
                      srv->opt.bind_addr);
         return CM_E_INVAL;
     }
+    struct MHD_OptionItem tls[3];
+    char *pem[2] = {NULL, NULL};
+    int https = tls_options(srv, tls, pem);
+    if (https < 0) {
+        free(pem[0]);
+        free(pem[1]);
+        return https;
+    }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG;
+                     MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG | (https ? MHD_USE_TLS : 0);
     srv->daemon = MHD_start_daemon(
         flags, (uint16_t)srv->opt.port, NULL, NULL, on_access, srv, MHD_OPTION_EXTERNAL_LOGGER,
         on_mhd_log, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)srv->opt.threads, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)srv->opt.timeout_s, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, srv, MHD_OPTION_END);
+        on_completed, srv, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+    free(pem[0]); /* GnuTLS has parsed them */
+    free(pem[1]);
     if (!srv->daemon) {
-        CM_LOG_ERROR("http_bind_failed", "cannot listen on %s:%u", srv->opt.bind_addr,
-                     srv->opt.port);
-        return CM_E_IO;
+        CM_LOG_ERROR("http_bind_failed", "cannot listen on %s:%u%s", srv->opt.bind_addr,
+                     srv->opt.port,
+                     https ? " (or TLS_CERT_FILE and TLS_KEY_FILE are not a matching PEM "
+                             "certificate and key)"
+                           : "");
+        return https ? CM_E_INVAL : CM_E_IO;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = info ? info->port : srv->opt.port;
-    CM_LOG_INFO("http_listening", "listening on %s:%u with %u threads", srv->opt.bind_addr,
-                srv->port, srv->opt.threads);
+    CM_LOG_INFO("http_listening", "listening on %s:%u (%s) with %u threads", srv->opt.bind_addr,
+                srv->port, https ? "HTTPS" : "HTTP", srv->opt.threads);
     return 0;
 }
 

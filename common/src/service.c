@@ -25,6 +25,8 @@ void cm_service_init(struct cm_service *svc, const char *name, const char *prefi
         .port = (unsigned)cm_config_int(svc->cfg, port_var),
         .max_body = max_body_var ? (size_t)cm_config_int(svc->cfg, max_body_var) : 0,
         .metrics = svc->metrics,
+        .tls_cert_file = cm_config_str(svc->cfg, "TLS_CERT_FILE"),
+        .tls_key_file = cm_config_str(svc->cfg, "TLS_KEY_FILE"),
     };
     svc->http = cm_http_new(&opt);
 }

@@ -74,7 +74,8 @@ static void setup(void)
                                   NULL};
     ingest = gw_ingest_new(&ic, auth, reg);
     cr_assert_not_null(ingest);
-    struct cm_http_options o = {"127.0.0.1", 0, 2, 4096, 10, reg};
+    struct cm_http_options o = {
+        .bind_addr = "127.0.0.1", .threads = 2, .max_body = 4096, .timeout_s = 10, .metrics = reg};
     srv = cm_http_new(&o);
     cm_http_route(srv, "POST", "/events", gw_ingest_handle, ingest);
     limiter = gw_ratelimit_new(0.01, 2); /* refills one token per 100 s: no timing in the test */

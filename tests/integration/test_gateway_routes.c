@@ -52,7 +52,11 @@ static void setup(void)
     cr_assert_not_null(r, "%s", err);
     routes = cm_swap_new(r, gw_routes_release);
     admin = gw_route_admin_new(routes, file, "events", auth, "gateway:admin");
-    struct cm_http_options o = {"127.0.0.1", 0, 2, 65536, 10, NULL};
+    struct cm_http_options o = {.bind_addr = "127.0.0.1",
+                                .threads = 2,
+                                .max_body = 65536,
+                                .timeout_s = 10,
+                                .metrics = NULL};
     srv = cm_http_new(&o);
     cm_http_route(srv, "GET", "/routes", gw_route_admin_get, admin);
     cm_http_route(srv, "PUT", "/routes", gw_route_admin_put, admin);

@@ -73,7 +73,8 @@ static void setup(void)
     cr_assert_not_null(ingest);
     struct gw_ws_config wc = {2, 4096, 60000, 100, 4};
     ws = gw_ws_new(&wc, ingest, reg);
-    struct cm_http_options o = {"127.0.0.1", 0, 2, 4096, 10, reg};
+    struct cm_http_options o = {
+        .bind_addr = "127.0.0.1", .threads = 2, .max_body = 4096, .timeout_s = 10, .metrics = reg};
     srv = cm_http_new(&o);
     cm_http_route(srv, "GET", "/events/ws", gw_ws_handle, ws);
     struct gw_ws_config sc = {1, 4096, 200, 2, 4};

@@ -1,8 +1,10 @@
 /* Integration tests for common/http over loopback with libcurl as the client: routing and path
  * parameters, 404/405, body caps (413 by Content-Length and for chunked bodies), the JSON error
- * shape, deferred responses from another thread, /healthz, /readyz with checks, /metrics. */
+ * shape, deferred responses from another thread, /healthz, /readyz with checks, /metrics, and
+ * HTTPS with a certificate made by OpenSSL's command line (bad TLS files refused). */
 #include "harness.h"
 
+#include "cm/err.h"
 #include "cm/http.h"
 #include "cm/metrics.h"
 
@@ -154,7 +156,8 @@ static void setup(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     reg = cm_metrics_new("t_");
-    struct cm_http_options o = {"127.0.0.1", 0, 2, 1024, 5, reg};
+    struct cm_http_options o = {
+        .bind_addr = "127.0.0.1", .threads = 2, .max_body = 1024, .timeout_s = 5, .metrics = reg};
     srv = cm_http_new(&o);
     cm_http_route(srv, "POST", "/items/{id}", h_echo, NULL);
     cm_http_route(srv, "GET", "/items/{id}/raw", h_echo, NULL);
@@ -330,4 +333,81 @@ Test(http, health_readiness_metrics)
             NULL,
         "%s", r.body);
     cr_assert(strstr(r.headers, "text/plain; version=0.0.4") != NULL);
+}
+
+/* ---- HTTPS: a self-signed certificate made with OpenSSL's command line ---- */
+
+static void make_cert(const char *dir)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 "
+             "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout %s/key.pem "
+             "-out %s/cert.pem 2>/dev/null && "
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 "
+             "-subj /CN=other -keyout %s/other-key.pem -out %s/other-cert.pem 2>/dev/null",
+             dir, dir, dir, dir);
+    cr_assert_eq(system(cmd), 0, "openssl made the certificates");
+}
+
+/* GET url verifying the server against cafile (NULL: plain HTTP); the status, 0 when the
+ * exchange failed. */
+static long get_status(const char *url, const char *cafile)
+{
+    CURL *c = curl_easy_init();
+    struct resp r = {0};
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+    if (cafile) {
+        curl_easy_setopt(c, CURLOPT_CAINFO, cafile);
+    }
+    long status = 0;
+    if (curl_easy_perform(c) == CURLE_OK) {
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    }
+    curl_easy_cleanup(c);
+    return status;
+}
+
+Test(https, serves_tls_with_a_verified_certificate_and_refuses_bad_files, .timeout = 60)
+{
+    char dir[] = "/tmp/https-test.XXXXXX", cert[96], key[96], other[96], missing[96];
+    cr_assert_not_null(mkdtemp(dir));
+    make_cert(dir);
+    snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+    snprintf(key, sizeof(key), "%s/key.pem", dir);
+    snprintf(other, sizeof(other), "%s/other-key.pem", dir);
+    snprintf(missing, sizeof(missing), "%s/none.pem", dir);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    struct cm_metrics *m = cm_metrics_new("t_");
+    struct cm_http_options o = {.bind_addr = "127.0.0.1",
+                                .threads = 2,
+                                .metrics = m,
+                                .tls_cert_file = cert,
+                                .tls_key_file = key};
+    struct cm_http_server *s = cm_http_new(&o);
+    cr_assert_eq(cm_http_start(s), 0);
+    char url[128];
+    snprintf(url, sizeof(url), "https://127.0.0.1:%u/healthz", cm_http_port(s));
+    cr_assert_eq(get_status(url, cert), 200, "HTTPS verified against the certificate");
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/healthz", cm_http_port(s));
+    cr_assert_eq(get_status(url, NULL), 0, "plain HTTP on the HTTPS port gets no answer");
+    cm_http_stop(s, 2000);
+    cm_http_free(s);
+    /* a key that is not the certificate's, a missing file, one without the other */
+    const char *bad[][2] = {{cert, other}, {cert, missing}, {cert, NULL}, {NULL, key}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        o.tls_cert_file = bad[i][0];
+        o.tls_key_file = bad[i][1];
+        s = cm_http_new(&o);
+        cr_assert_eq(cm_http_start(s), CM_E_INVAL, "bad TLS files %zu are refused", i);
+        cm_http_free(s);
+    }
+    cm_metrics_free(m);
+    curl_global_cleanup();
+    char rm[128];
+    snprintf(rm, sizeof(rm), "rm -rf %s", dir);
+    cr_assert_eq(system(rm), 0);
 }

@@ -2,9 +2,9 @@
  * Each entry names a variable (ARCHITECTURE.md's names), its type, default and meaning. Secrets may
  * come from `<VAR>_FILE` instead (the file's content, one trailing newline dropped) and are never
  * printed. Variables starting with the service's prefix (e.g. GATEWAY_) that are not in the table
- * are rejected, so typos do not pass silently. LOG_LEVEL, BIND_ADDR and SHUTDOWN_TIMEOUT are part
- * of every table implicitly. Lifetime: strings returned by getters are borrowed until
- * cm_config_free(). */
+ * are rejected, so typos do not pass silently. LOG_LEVEL, BIND_ADDR, SHUTDOWN_TIMEOUT,
+ * TLS_CERT_FILE and TLS_KEY_FILE are part of every table implicitly. Lifetime: strings returned by
+ * getters are borrowed until cm_config_free(). */
 #ifndef CM_CONFIG_H
 #define CM_CONFIG_H
 

@@ -31,6 +31,9 @@ struct cm_http_options {
     size_t max_body;            /* bytes; default 1 MiB */
     unsigned timeout_s;         /* idle connection timeout; default 30 */
     struct cm_metrics *metrics; /* borrowed; /metrics renders it, requests are counted in it */
+    /* PEM files: with both set the port serves HTTPS only (libmicrohttpd with GnuTLS); read at
+     * cm_http_start. NULL or "": plain HTTP. */
+    const char *tls_cert_file, *tls_key_file;
 };
 
 /* Caller frees with cm_http_free. Returns NULL with a log line when options are invalid. */
@@ -44,7 +47,8 @@ void cm_http_add_check(struct cm_http_server *srv, const char *name, cm_http_che
  * the 200 answer of /readyz (records lost, lag). ud borrowed until cm_http_free. */
 typedef json_t *(*cm_http_detail)(void *ud);
 void cm_http_add_detail(struct cm_http_server *srv, const char *name, cm_http_detail fn, void *ud);
-/* Binds and starts serving. Returns 0 or CM_E_IO (logged). */
+/* Binds and starts serving. Returns 0, CM_E_IO (logged), or CM_E_INVAL when the bind address
+ * or the TLS files are unusable (logged, naming TLS_CERT_FILE / TLS_KEY_FILE). */
 int cm_http_start(struct cm_http_server *srv);
 /* The bound port (useful with port 0). */
 unsigned cm_http_port(const struct cm_http_server *srv);

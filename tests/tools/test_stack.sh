@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# test_stack.sh <build-dir>: the local stack of `make run` (scripts/stack.sh) as a new user
+# meets it, on free ports in a scratch STACK_DIR:
+#   - README's "Try it" as printed, in a fresh shell: `. .stack/env`, then curl with $TOKEN
+#     (202 and the id), psql finding the row and kcat the record: the file exports what it sets,
+#     so the programs see it;
+#   - a daemon killed with -9 is restarted (its exit named in the log, 1 s later, then 2 s when it
+#     fails again at once) and answers /readyz again, the others untouched;
+#   - `scripts/stack.sh stop` stops the runner and every process it started.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+BUILD=${1:?usage: test_stack.sh <build-dir>}
+. scripts/stack-lib.sh
+
+work=$(mktemp -d /tmp/stack-test.XXXXXX)
+export STACK_DIR=$work/stack BUILD_DIR=$ROOT/$BUILD NPM_PREFIX=$ROOT/build/npm STACK_FAST=1
+for v in REDIS_PORT PG_PORT S3_PORT GATEWAY_PORT REGISTRY_PORT PROCESSOR_PORT RULES_PORT STORE_PORT \
+    OUTPUT_PORT; do
+    printf -v "$v" '%s' "$(stack_free_port)"
+    export "${v?}"
+done
+fail=0
+say() { echo "stack: $*"; }
+check() { # check <what> <condition...>
+    local what=$1
+    shift
+    if ! "$@"; then
+        say "FAIL: $what"
+        fail=1
+    fi
+}
+runner=
+cleanup() {
+    if [ -n "$runner" ] && kill -0 "$runner" 2>/dev/null; then
+        scripts/stack.sh stop >/dev/null 2>&1
+    fi
+    if [ $fail = 0 ]; then rm -rf "$work"; else say "output kept in $work"; fi
+}
+trap cleanup EXIT
+log_has() { grep -q -- "$1" "$work/run.log"; }
+wait_log() { # wait_log <text> <seconds>
+    local deadline=$((SECONDS + $2))
+    until log_has "$1"; do
+        ((SECONDS < deadline)) || return 1
+        sleep 0.2
+    done
+}
+
+scripts/stack.sh run >"$work/run.log" 2>&1 </dev/null &
+runner=$!
+if ! wait_log "The stack is up" 180; then
+    say "FAIL: the stack did not come up; the end of its output:"
+    tail -n 30 "$work/run.log"
+    fail=1
+    exit 1
+fi
+
+# ---- README's "Try it", as printed, in a fresh shell
+env -i PATH="$PATH" HOME="$HOME" bash -c '
+    set -u
+    . "$1/env"
+    curl -s -X POST "http://127.0.0.1:$GATEWAY_PORT/events" \
+      -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \
+      -d "{\"type\":\"payment.created\",\"source\":\"/shop\",\"data\":{\"amount\":42}}"
+' _ "$STACK_DIR" >"$work/post.json" 2>&1
+id=$(jq -r '.id // empty' "$work/post.json" 2>/dev/null)
+check "the README's curl with \$TOKEN from .stack/env is accepted ($(cat "$work/post.json"))" [ -n "$id" ]
+rows=0
+for _ in $(seq 1 50); do
+    rows=$(env -i PATH="$PATH" HOME="$HOME" bash -c '. "$1/env" && psql -Atc "SELECT count(*) FROM events WHERE id = '\''$2'\''"' \
+        _ "$STACK_DIR" "$id" 2>"$work/psql.err")
+    [ "$rows" = 1 ] && break
+    sleep 0.2
+done
+check "psql after '. .stack/env' finds the event's row (got '$rows': $(head -c 300 "$work/psql.err"))" [ "$rows" = 1 ]
+records=$(env -i PATH="$PATH" HOME="$HOME" bash -c '. "$1/env" && kcat -b "$KAFKA_BROKERS" -C -t events -e -q' \
+    _ "$STACK_DIR" 2>/dev/null | grep -c "$id")
+check "kcat after '. .stack/env' reads the event from Kafka" [ "$records" -ge 1 ]
+
+# ---- a daemon killed with -9 is restarted, with backoff; the others are untouched
+gateway_pid=$(stack_pid gateway)
+rules_pid=$(stack_pid rules)
+kill -KILL "$rules_pid"
+check "the runner names the exit (killed by SIGKILL) and restarts in 1 s" \
+    wait_log "rules exited (killed by SIGKILL); restarting it in 1 s" 10
+check "rules is restarted" wait_log "rules restarted" 10
+new_pid=$(stack_pid rules)
+check "rules runs again under a new pid ($rules_pid -> $new_pid)" \
+    [ -n "$new_pid" ] && [ "$new_pid" != "$rules_pid" ] && kill -0 "$new_pid"
+ready=0
+for _ in $(seq 1 100); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$RULES_PORT/readyz")" = 200 ] && ready=1 && break
+    sleep 0.2
+done
+check "the restarted rules daemon is ready" [ $ready = 1 ]
+kill -KILL "$new_pid"
+check "failing again at once, it waits twice as long" wait_log "restarting it in 2 s" 10
+check "the gateway kept running throughout" [ "$(stack_pid gateway)" = "$gateway_pid" ] && kill -0 "$gateway_pid"
+check "the stack is still up" kill -0 "$runner"
+for _ in $(seq 1 50); do # the second restart
+    [ "$(grep -c "rules restarted" "$work/run.log")" -ge 2 ] && break
+    sleep 0.2
+done
+
+# ---- make stop: the runner and everything it started are gone
+pids=$(cat "$STACK_DIR"/pids/*.pid 2>/dev/null)
+check "the stack has processes to stop" [ -n "$pids" ]
+scripts/stack.sh stop >"$work/stop.log" 2>&1
+check "stop reports the stack stopped ($(cat "$work/stop.log"))" grep -q "stack stopped" "$work/stop.log"
+wait "$runner" 2>/dev/null
+left=
+for p in $pids; do
+    stack_running "$p" && left="$left $p"
+done
+check "no process of the stack is left (${left:-none})" [ -z "$left" ]
+[ $fail = 0 ] && say "ok (README example as printed, restart with backoff, stop)"
+exit $fail
