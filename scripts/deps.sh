@@ -18,8 +18,12 @@ PACKAGES=(
     kcat
     # load generator for the benchmarks
     wrk
-    # deployment checks without a container engine: compose files parsed offline
-    docker-compose
+    # deployment checks without a container engine: compose files parsed offline, alert rules
+    # checked and unit-tested with promtool
+    docker-compose prometheus python3-yaml
+    # the Helm chart rendered as `helm template` would (no helm binary is packaged): Go and
+    # Helm's template function library
+    golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev
 )
 
 missing=()

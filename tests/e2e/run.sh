@@ -12,6 +12,7 @@
 #   - the output's alerts hold exactly one alert per matching event and no others,
 #   - bad requests get the right status (401, 400, 413, 415), data that does not match the schema
 #     registered for its type gets 422 naming the field, and validated events carry schemaid,
+#   - every metric the Grafana dashboard and the alert rules query is exported by a daemon,
 #   - every daemon exits 0 on SIGTERM (no sanitizer report) and no process is left behind.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -232,6 +233,14 @@ done
 # --- the registry answers from PostgreSQL
 [ "$(curl -s "http://127.0.0.1:$REGISTRY_PORT/subjects")" = '["order.created"]' ] ||
     fail "registry GET /subjects"
+
+# --- every metric the dashboard and the alert rules query is exported by some daemon
+mkdir -p "$STACK_DIR/metrics"
+for svc in gateway registry processor rules store output; do
+    var="${svc^^}_PORT"
+    curl -s "http://127.0.0.1:${!var}/metrics" >"$STACK_DIR/metrics/$svc.prom" || fail "$svc /metrics"
+done
+tests/tools/check_metrics.sh "$STACK_DIR/metrics" || fail "the dashboard or the alert rules query metrics no daemon exports"
 
 # --- stopping leaves nothing behind (checked again by finish via exit statuses)
 pids=$(cat "$STACK_DIR"/pids/*.pid)

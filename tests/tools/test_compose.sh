@@ -11,6 +11,8 @@
 #   - files it is pointed at exist in the image (config/ is copied to /etc/events);
 #   - kafka-init creates every topic the daemons use by default, and the data lives in named
 #     volumes;
+#   - the observability profile: Prometheus's configuration passes `promtool check config` and
+#     scrapes every daemon at its port, and the files mounted into Prometheus and Grafana exist;
 #   - the Dockerfile copies what `make all` needs, runs as a non-root user and has a HEALTHCHECK.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -24,7 +26,15 @@ if ! docker-compose -f docker-compose.yml config -q; then
     echo "compose: FAIL: docker-compose.yml does not validate"
     exit 1
 fi
-docker-compose -f docker-compose.yml config >"${TMPDIR:-/tmp}/compose.$$.yml" || exit 1
+docker-compose -f docker-compose.yml --profile observability config >"${TMPDIR:-/tmp}/compose.$$.yml" || exit 1
+# Prometheus's configuration as promtool sees it, the rules at their path in the repository
+sed "s|/etc/prometheus/alerts.yml|$ROOT/deploy/prometheus/alerts.yml|" deploy/prometheus/prometheus.yml \
+    >"${TMPDIR:-/tmp}/prometheus.$$.yml"
+if ! promtool check config "${TMPDIR:-/tmp}/prometheus.$$.yml" >/dev/null; then
+    echo "compose: FAIL: promtool check config deploy/prometheus/prometheus.yml"
+    exit 1
+fi
+rm -f "${TMPDIR:-/tmp}/prometheus.$$.yml"
 trap 'rm -f "${TMPDIR:-/tmp}/compose.$$.yml"' EXIT
 # Debian's python3 (a dependency of docker-compose, with its YAML module)
 /usr/bin/python3 - "$BUILD" "${TMPDIR:-/tmp}/compose.$$.yml" <<'PY'
@@ -114,6 +124,24 @@ for name in ("kafka", "redis", "postgres", "minio"):
         fail(f"{name}: its data is not in a named volume")
 if "minio-init" not in services or "mb" not in " ".join(services["minio-init"].get("command") or []):
     fail("minio-init does not create the bucket")
+
+# the observability profile: Prometheus scrapes every daemon as events-<daemon> at its port and
+# loads the alert rules; Grafana is provisioned with the dashboard; every mounted file exists
+for name in ("prometheus", "grafana"):
+    svc = services.get(name)
+    if not svc or svc.get("profiles") != ["observability"]:
+        fail(f"{name}: not in the observability profile")
+        continue
+    for v in svc.get("volumes") or []:
+        src = v.split(":")[0] if isinstance(v, str) else v.get("source", "")
+        if src.startswith("/") and not os.path.exists(src):
+            fail(f"{name}: mounts {src}, which does not exist")
+prom = yaml.safe_load(open("deploy/prometheus/prometheus.yml"))
+jobs = {j["job_name"]: j["static_configs"][0]["targets"] for j in prom.get("scrape_configs", [])}
+for d in DAEMONS:
+    port = str((services.get(d, {}).get("environment") or {}).get(d.upper() + "_PORT"))
+    if jobs.get("events-" + d) != [f"{d}:{port}"]:
+        fail(f"prometheus.yml: job events-{d} does not scrape {d}:{port} ({jobs.get('events-' + d)})")
 
 docker = open("Dockerfile").read()
 for want, what in ((r"^FROM debian:bookworm AS build", "a bookworm build stage"),

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# test_helm.sh <build-dir>: the Helm chart (helm/events) rendered as `helm template` would and
+# checked. No helm binary is packaged for Debian, so tests/helm/render.go renders it with Go's
+# text/template and Helm's own function library (sprig, Debian's
+# golang-github-masterminds-sprig-dev), plus Helm's include/toYaml/required/lookup, with the
+# default values and with examples/production-values.yaml. For each:
+#   - the merged values are valid against values.schema.json (with the project's JSON Schema
+#     validator), and bad values are refused;
+#   - every manifest has a known kind and apiVersion, a name and the chart's labels;
+#   - every container has liveness and readiness probes on /livez and /readyz, resources, a
+#     read-only root and runs as non-root;
+#   - Deployment selectors match their pod labels, Services, PDBs and NetworkPolicies select
+#     pods of some Deployment, HPAs and ScaledObjects scale an existing Deployment, and every
+#     Secret and ConfigMap a pod refers to is rendered (or is the existingSecret).
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+BUILD=${1:?usage: test_helm.sh <build-dir>}
+work=$(mktemp -d /tmp/helm-test.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+fail=0
+say() { echo "helm: $*"; }
+command -v go >/dev/null || { say "FAIL: go missing (scripts/deps.sh installs golang-go)"; exit 1; }
+if ! GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE="$work/gocache" \
+    go build -o "$work/render" tests/helm/render.go; then
+    say "FAIL: the renderer does not build"
+    exit 1
+fi
+render() { # render <name> [values...]
+    local name=$1
+    shift
+    VALUES_JSON="$work/$name.values.json" "$work/render" helm/events rel ns "$@" >"$work/$name.yaml" 2>"$work/$name.err"
+}
+for case in default production; do
+    if [ $case = default ]; then render default; else render production helm/events/examples/production-values.yaml; fi ||
+        { say "FAIL: $case values do not render: $(cat "$work/$case.err")"; fail=1; continue; }
+    out=$("$BUILD/bin/schema-validate" --schema helm/events/values.schema.json <"$work/$case.values.json")
+    [ "$out" = valid ] || { say "FAIL: $case values: $out"; fail=1; }
+    /usr/bin/python3 - "$work/$case.yaml" "$case" <<'PY' || fail=1
+import sys, yaml
+path, case = sys.argv[1], sys.argv[2]
+docs = [d for d in yaml.safe_load_all(open(path)) if d]
+fails = []
+KINDS = {"Deployment": "apps/v1", "Service": "v1", "ConfigMap": "v1", "Secret": "v1",
+         "PodDisruptionBudget": "policy/v1", "HorizontalPodAutoscaler": "autoscaling/v2",
+         "NetworkPolicy": "networking.k8s.io/v1", "Ingress": "networking.k8s.io/v1",
+         "ServiceMonitor": "monitoring.coreos.com/v1", "ScaledObject": "keda.sh/v1alpha1"}
+by = {}
+for d in docs:
+    k, name = d.get("kind"), (d.get("metadata") or {}).get("name")
+    if KINDS.get(k) != d.get("apiVersion"):
+        fails.append(f"{k} {name}: apiVersion {d.get('apiVersion')}")
+    if not name:
+        fails.append(f"{k}: no metadata.name")
+    labels = (d.get("metadata") or {}).get("labels") or {}
+    for l in ("app.kubernetes.io/name", "app.kubernetes.io/instance", "helm.sh/chart"):
+        if l not in labels:
+            fails.append(f"{k} {name}: no label {l}")
+    by.setdefault(k, {})[name] = d
+deps = by.get("Deployment", {})
+if len(deps) != 6:
+    fails.append(f"{len(deps)} Deployments, not 6")
+pod_labels = []
+refs = set()
+for name, d in deps.items():
+    spec = d["spec"]
+    sel = spec["selector"]["matchLabels"]
+    plabels = spec["template"]["metadata"]["labels"]
+    pod_labels.append(plabels)
+    if any(plabels.get(k) != v for k, v in sel.items()):
+        fails.append(f"Deployment {name}: selector does not match its pod labels")
+    pod = spec["template"]["spec"]
+    if not (pod.get("securityContext") or {}).get("runAsNonRoot"):
+        fails.append(f"Deployment {name}: pod not runAsNonRoot")
+    for c in pod["containers"]:
+        for probe, path in (("livenessProbe", "/livez"), ("readinessProbe", "/readyz")):
+            if ((c.get(probe) or {}).get("httpGet") or {}).get("path") != path:
+                fails.append(f"{name}/{c['name']}: no {probe} on {path}")
+        r = c.get("resources") or {}
+        if not r.get("requests") or not r.get("limits", {}).get("memory"):
+            fails.append(f"{name}/{c['name']}: resources incomplete")
+        if not (c.get("securityContext") or {}).get("readOnlyRootFilesystem"):
+            fails.append(f"{name}/{c['name']}: root filesystem not read-only")
+        port = str(c["ports"][0]["containerPort"])
+        env = {e["name"]: e for e in c.get("env", [])}
+        pvar = c["name"].upper() + "_PORT"
+        if env.get(pvar, {}).get("value") != port:
+            fails.append(f"{name}: {pvar} is not the container port {port}")
+        for e in env.values():
+            ref = (e.get("valueFrom") or {}).get("secretKeyRef")
+            if ref:
+                refs.add(("Secret", ref["name"]))
+    for v in pod.get("volumes", []):
+        if "configMap" in v:
+            refs.add(("ConfigMap", v["configMap"]["name"]))
+def selects(sel):
+    return any(all(p.get(k) == v for k, v in sel.items()) for p in pod_labels)
+for name, s in by.get("Service", {}).items():
+    if not selects(s["spec"]["selector"]):
+        fails.append(f"Service {name} selects no Deployment's pods")
+for kind in ("PodDisruptionBudget",):
+    for name, p in by.get(kind, {}).items():
+        if not selects(p["spec"]["selector"]["matchLabels"]):
+            fails.append(f"{kind} {name} selects no pods")
+for name, n in by.get("NetworkPolicy", {}).items():
+    if not selects(n["spec"]["podSelector"]["matchLabels"]):
+        fails.append(f"NetworkPolicy {name} selects no pods")
+for kind in ("HorizontalPodAutoscaler", "ScaledObject"):
+    for name, h in by.get(kind, {}).items():
+        if h["spec"]["scaleTargetRef"]["name"] not in deps:
+            fails.append(f"{kind} {name} scales a Deployment that is not rendered")
+for k, name in sorted(refs):
+    if name not in by.get(k, {}) and not (k == "Secret" and case == "production" and name == "events-secrets"):
+        fails.append(f"pods refer to {k} {name}, which is not rendered")
+if case == "production":
+    for k in ("Ingress", "ServiceMonitor", "ScaledObject"):
+        if not by.get(k):
+            fails.append(f"production values render no {k}")
+    if by.get("Secret"):
+        fails.append("with existingSecret the chart must not render a Secret")
+    for name, d in deps.items():
+        if d["spec"].get("replicas") is not None and any(
+                h["spec"]["scaleTargetRef"]["name"] == name
+                for h in list(by.get("ScaledObject", {}).values()) + list(by.get("HorizontalPodAutoscaler", {}).values())):
+            fails.append(f"Deployment {name} sets replicas while autoscaled")
+for f in fails:
+    print(f"helm: FAIL: {case}: {f}")
+print(f"helm: {case}: {len(docs)} manifests checked" if not fails else "", end="\n" if not fails else "")
+sys.exit(1 if fails else 0)
+PY
+done
+# bad values are refused by the schema
+printf 'image: {repository: x, tag: ""}\ndaemons: {gateway: {port: 70000}}\n' >"$work/bad-values.yaml"
+render bad "$work/bad-values.yaml" || true
+out=$("$BUILD/bin/schema-validate" --schema helm/events/values.schema.json <"$work/bad.values.json")
+[[ "$out" == *"/image/tag"* ]] && [[ "$out" == *"/daemons/gateway/port"* ]] || { say "FAIL: a bad image.tag is not refused ($out)"; fail=1; }
+[ $fail = 0 ] && say "ok (default and production values rendered and checked; bad values refused)"
+exit $fail
