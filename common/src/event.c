@@ -62,11 +62,14 @@ int cm_event_from_record(const struct cm_kafka_msg *m, enum cm_event_check check
 {
     size_t len;
     const char *value = cm_kafka_msg_value(m, &len);
-    return cm_event_from_text(value, len, cm_kafka_msg_timestamp_ms(m), check, out, why);
+    int rc = cm_event_from_text(value, len, cm_kafka_msg_timestamp_ms(m), check, out, why);
+    cm_log_set_trace(rc == 0 ? out->traceparent : NULL); /* lines about it carry its trace */
+    return rc;
 }
 
 void cm_event_clear(struct cm_event *e)
 {
+    cm_log_set_trace(NULL);
     if (e) {
         json_decref(e->ev);
         memset(e, 0, sizeof(*e));

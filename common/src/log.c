@@ -110,6 +110,30 @@ void cm_json_escape_into(char *buf, size_t cap, size_t *pos, const char *s)
     }
 }
 
+static _Thread_local char log_trace[33]; /* the trace id of the event at hand; "" none */
+
+void cm_log_set_trace(const char *traceparent)
+{
+    /* version "-" 32 hex "-" 16 hex "-" 2 hex; an all-zero trace id is invalid */
+    log_trace[0] = '\0';
+    if (!traceparent || strlen(traceparent) < 55 || traceparent[2] != '-' ||
+        traceparent[35] != '-') {
+        return;
+    }
+    int nonzero = 0;
+    for (int i = 3; i < 35; i++) {
+        char c = traceparent[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            return;
+        }
+        nonzero |= c != '0';
+    }
+    if (nonzero) {
+        memcpy(log_trace, traceparent + 3, 32);
+        log_trace[32] = '\0';
+    }
+}
+
 void cm_log_write(enum cm_log_level level, const char *event, const char *fmt, ...)
 {
     char msg[LOG_LINE_MAX];
@@ -135,6 +159,10 @@ void cm_log_write(enum cm_log_level level, const char *event, const char *fmt, .
     cm_json_escape_into(line, cap, &pos, log_svc);
     put(line, cap, &pos, "\",\"event\":\"", 11);
     cm_json_escape_into(line, cap, &pos, event);
+    if (log_trace[0]) {
+        put(line, cap, &pos, "\",\"trace_id\":\"", 14);
+        put(line, cap, &pos, log_trace, 32);
+    }
     put(line, cap, &pos, "\",\"msg\":\"", 9);
     cm_json_escape_into(line, cap - 1, &pos, msg);
     put(line, cap, &pos, "\"", 1);

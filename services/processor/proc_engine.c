@@ -184,13 +184,36 @@ static struct source *source_of(struct proc_engine *e, int32_t id, int create)
 
 /* ---- results ---- */
 
+/* Emits a result of a key (data taken): a CloudEvent of the given type with the key as subject,
+ * the result's time, tenant and traceparent, and an id from (pipeline, version, tenant, key, a,
+ * b), so a replay yields the same ids. */
+static void emit_keyed(struct proc_engine *e, const struct proc_window_result *r, const char *type,
+                       const char *a, const char *b, json_t *data)
+{
+    const struct proc_def *d = e->d;
+    char version[24];
+    snprintf(version, sizeof(version), "%lld", d->version);
+    const char *parts[] = {"pipeline", d->name, version, r->tenant, r->key, a, b};
+    struct cm_derived der = {.type = type,
+                             .source = e->source_attr,
+                             .subject = r->key,
+                             .time_ms = r->end_ms,
+                             .id_parts = parts,
+                             .nid_parts = 7,
+                             .tenant = r->tenant[0] ? r->tenant : NULL,
+                             .traceparent = r->traceparent};
+    json_t *ev = cm_event_derived_new(&der, data);
+    e->out.emit(d, ev, e->out.ud);
+    json_decref(ev);
+    inc(e->m_results, 1);
+}
+
 /* An interval join's pair: data {pipeline, version, key, <left as>: the left event's data,
  * <right as>: the right one's (null for an outer join's unmatched left), ids: {<left as>: the
  * left event's id, <right as>: the right one's or null}}; the id from the two events' ids. */
 static int emit_pair(struct proc_engine *e, const struct proc_window_result *r)
 {
     const struct proc_def *d = e->d;
-    char version[24];
     json_t *data = json_object();
     json_object_set_new(data, "pipeline", json_string(d->name));
     json_object_set_new(data, "version", json_integer(d->version));
@@ -203,20 +226,7 @@ static int emit_pair(struct proc_engine *e, const struct proc_window_result *r)
     json_object_set_new(data, "ids",
                         json_pack("{s:s,s:s?}", d->ijoin.as[PROC_LEFT], lid,
                                   d->ijoin.as[PROC_RIGHT], r->right ? rid : NULL));
-    snprintf(version, sizeof(version), "%lld", d->version);
-    const char *parts[] = {"pipeline", d->name, version, r->tenant, r->key, lid, rid};
-    struct cm_derived der = {.type = "pipeline.joined",
-                             .source = e->source_attr,
-                             .subject = r->key,
-                             .time_ms = r->end_ms,
-                             .id_parts = parts,
-                             .nid_parts = 7,
-                             .tenant = r->tenant[0] ? r->tenant : NULL,
-                             .traceparent = r->traceparent};
-    json_t *ev = cm_event_derived_new(&der, data);
-    e->out.emit(d, ev, e->out.ud);
-    json_decref(ev);
-    inc(e->m_results, 1);
+    emit_keyed(e, r, "pipeline.joined", lid, rid, data);
     return 1;
 }
 
@@ -227,7 +237,7 @@ static int emit_result(const struct proc_window_result *r, void *ud)
     if (r->left) {
         return emit_pair(e, r);
     }
-    char start[CM_RFC3339_LEN], end[CM_RFC3339_LEN], startms[24], rev[16], version[24];
+    char start[CM_RFC3339_LEN], end[CM_RFC3339_LEN], startms[24], rev[16];
     cm_time_format_rfc3339(r->start_ms, start);
     cm_time_format_rfc3339(r->end_ms, end);
     json_t *data = json_object();
@@ -248,20 +258,7 @@ static int emit_result(const struct proc_window_result *r, void *ud)
     }
     snprintf(startms, sizeof(startms), "%lld", (long long)r->start_ms);
     snprintf(rev, sizeof(rev), "%u", r->revision);
-    snprintf(version, sizeof(version), "%lld", d->version);
-    const char *parts[] = {"pipeline", d->name, version, r->tenant, r->key, startms, rev};
-    struct cm_derived der = {.type = "pipeline.result",
-                             .source = e->source_attr,
-                             .subject = r->key,
-                             .time_ms = r->end_ms,
-                             .id_parts = parts,
-                             .nid_parts = 7,
-                             .tenant = r->tenant[0] ? r->tenant : NULL,
-                             .traceparent = r->traceparent};
-    json_t *ev = cm_event_derived_new(&der, data);
-    e->out.emit(d, ev, e->out.ud);
-    json_decref(ev);
-    inc(e->m_results, 1);
+    emit_keyed(e, r, "pipeline.result", startms, rev, data);
     return 1;
 }
 

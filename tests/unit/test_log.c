@@ -1,9 +1,10 @@
 /* Unit tests for common/log: one valid JSON object per line, escaping of hostile text, level
- * filtering before argument evaluation. */
+ * filtering before argument evaluation, and the trace id of the event a thread works on. */
 #include "cm/log.h"
 
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -98,4 +99,41 @@ Test(log, level_names)
     cr_assert_eq(cm_log_level_parse("warning", &l), 0);
     cr_assert_eq(l, CM_LOG_WARN);
     cr_assert_neq(cm_log_level_parse("verbose", &l), 0);
+}
+
+static void *log_elsewhere(void *arg)
+{
+    (void)arg;
+    CM_LOG_INFO("other_thread", "no event here");
+    return NULL;
+}
+
+Test(log, lines_about_an_event_carry_its_trace_id)
+{
+    cm_log_set_trace("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+    CM_LOG_WARN("record_failed", "about the event");
+    json_t *v = read_line();
+    cr_assert_str_eq(json_string_value(json_object_get(v, "trace_id")),
+                     "0af7651916cd43dd8448eb211c80319c");
+    json_decref(v);
+    pthread_t t; /* the trace belongs to this thread only */
+    cr_assert_eq(pthread_create(&t, NULL, log_elsewhere, NULL), 0);
+    pthread_join(t, NULL);
+    v = read_line();
+    cr_assert_null(json_object_get(v, "trace_id"), "another thread's line has no trace");
+    json_decref(v);
+    static const char *const invalid[] = {
+        NULL,
+        "",
+        "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+        "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",
+        "00-0af76519-01",
+        "00_0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"};
+    for (size_t i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++) {
+        cm_log_set_trace(invalid[i]); /* clears */
+        CM_LOG_INFO("no_trace", "case %zu", i);
+        v = read_line();
+        cr_assert_null(json_object_get(v, "trace_id"), "invalid traceparent %zu leaves none", i);
+        json_decref(v);
+    }
 }

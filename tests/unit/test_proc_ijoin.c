@@ -7,6 +7,7 @@
  * hostile checkpoint form is refused. */
 #include "../../services/processor/proc_def.h"
 #include "../../services/processor/proc_window.h"
+#include "proc_test.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -24,13 +25,7 @@ static struct proc_def *def(const char *type, const char *lower, const char *upp
              "\"left\":{\"filter\":\"type == 'l'\"},\"right\":{\"filter\":\"type == 'r'\"},"
              "\"lower\":\"%s\",\"upper\":\"%s\",\"type\":\"%s\"}}",
              lower, upper, type);
-    json_t *doc = json_loads(text, 0, NULL);
-    cr_assert_not_null(doc);
-    char err[256];
-    struct proc_def *d = proc_def_parse(doc, "events", "derived", err, sizeof(err));
-    json_decref(doc);
-    cr_assert_not_null(d, "%s", err);
-    return d;
+    return proc_test_def(text);
 }
 
 struct ev {

@@ -7,22 +7,12 @@
 #include "../../services/processor/proc_agg.h"
 #include "../../services/processor/proc_def.h"
 #include "../../services/processor/proc_window.h"
+#include "proc_test.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static struct proc_def *def(const char *text)
-{
-    json_t *doc = json_loads(text, 0, NULL);
-    cr_assert_not_null(doc);
-    char err[256];
-    struct proc_def *d = proc_def_parse(doc, "events", "derived", err, sizeof(err));
-    json_decref(doc);
-    cr_assert_not_null(d, "%s", err);
-    return d;
-}
 
 static const char *ALL = "{\"name\":\"p\",\"window\":{\"type\":\"tumbling\",\"size\":\"1s\"},"
                          "\"aggregates\":{\"n\":\"count()\",\"s\":\"sum(data.v)\","
@@ -56,7 +46,7 @@ static struct proc_acc *filled(const struct proc_def *d, int from, int to)
 
 Test(proc_window, aggregates_are_monoids)
 {
-    struct proc_def *d = def(ALL);
+    struct proc_def *d = proc_test_def(ALL);
     struct proc_acc *a = filled(d, 0, 300), *b = filled(d, 300, 700), *c = filled(d, 700, 1000);
     struct proc_acc *ab_c = proc_acc_copy(a);
     proc_acc_merge(ab_c, b);
@@ -93,7 +83,7 @@ Test(proc_window, aggregates_are_monoids)
 
 Test(proc_window, accumulators_round_trip_their_checkpoint_form)
 {
-    struct proc_def *d = def(ALL);
+    struct proc_def *d = proc_test_def(ALL);
     struct proc_acc *a = filled(d, 0, 500);
     json_t *j = proc_acc_to_json(a);
     struct proc_acc *back = proc_acc_from_json(d, j);
@@ -122,7 +112,7 @@ Test(proc_window, accumulators_round_trip_their_checkpoint_form)
 
 Test(proc_window, unusable_values_are_counted_not_summed)
 {
-    struct proc_def *d = def(ALL);
+    struct proc_def *d = proc_test_def(ALL);
     struct proc_acc *a = proc_acc_new(d);
     size_t errors = 0;
     json_t *ev = json_pack("{s:s, s:{s:s, s:i}}", "type", "t", "data", "v", "seven", "u", 1);
@@ -158,9 +148,10 @@ static int collect(const struct proc_window_result *r, void *ud)
 
 Test(proc_window, expired_state_is_dropped)
 {
-    struct proc_def *d = def("{\"name\":\"p\",\"key\":\"data.u\",\"window\":{\"type\":\"hopping\","
-                             "\"size\":\"10s\",\"slide\":\"2s\"},\"allowed_lateness\":\"5s\","
-                             "\"aggregates\":{\"n\":\"count()\"}}");
+    struct proc_def *d =
+        proc_test_def("{\"name\":\"p\",\"key\":\"data.u\",\"window\":{\"type\":\"hopping\","
+                      "\"size\":\"10s\",\"slide\":\"2s\"},\"allowed_lateness\":\"5s\","
+                      "\"aggregates\":{\"n\":\"count()\"}}");
     struct proc_windows *w = proc_windows_new(d);
     size_t errors = 0;
     emitted = 0;
@@ -185,8 +176,9 @@ Test(proc_window, expired_state_is_dropped)
 
 Test(proc_window, a_hopping_window_merges_its_panes)
 {
-    struct proc_def *d = def("{\"name\":\"p\",\"window\":{\"type\":\"hopping\",\"size\":\"1h\","
-                             "\"slide\":\"1m\"},\"aggregates\":{\"n\":\"count()\"}}");
+    struct proc_def *d =
+        proc_test_def("{\"name\":\"p\",\"window\":{\"type\":\"hopping\",\"size\":\"1h\","
+                      "\"slide\":\"1m\"},\"aggregates\":{\"n\":\"count()\"}}");
     struct proc_windows *w = proc_windows_new(d);
     size_t errors = 0;
     emitted = 0;

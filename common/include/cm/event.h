@@ -32,7 +32,8 @@ enum cm_event_check {
 
 /* Parses a record's value. Returns 0 with *out filled (release with cm_event_clear), or
  * CM_E_INVAL with *why set to a static reason ("not JSON", ...); the caller logs it once with
- * cm_event_log_invalid. */
+ * cm_event_log_invalid. Until cm_event_clear, the thread's log lines carry the event's trace id
+ * (cm_log_set_trace). */
 int cm_event_from_record(const struct cm_kafka_msg *m, enum cm_event_check check,
                          struct cm_event *out, const char **why);
 /* Parses text the same way (offline tools); fallback_ms stands in for the record timestamp. */

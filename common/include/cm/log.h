@@ -1,5 +1,6 @@
 /* log: JSON-lines logging to stderr, one object per line:
  *   {"ts":"2026-01-02T03:04:05.678Z","level":"info","svc":"gateway","event":"started","msg":"..."}
+ * plus "trace_id" while the thread works on an event that has one (cm_log_set_trace).
  * `event` is a stable snake_case id; `msg` is free text. Thread-safe: each line is one write(2).
  * The CM_LOG_* macros check the level before evaluating their arguments. */
 #ifndef CM_LOG_H
@@ -21,6 +22,13 @@ void cm_log_set_fd(int fd);
 
 void cm_log_write(enum cm_log_level level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* The event being worked on by the calling thread: from now on its lines carry
+ * "trace_id":"<the 32 hex digits of its W3C traceparent>", until cm_log_set_trace(NULL) (or a
+ * traceparent that is not valid) clears it. The consumers set it for each record they handle
+ * (cm_event_from_record; cm_event_clear clears it), so every line about an event names its
+ * trace. Thread-local. */
+void cm_log_set_trace(const char *traceparent);
 
 /* Appends `s` JSON-escaped (without quotes) into buf[*pos..cap); never overflows, truncates.
  * Invalid UTF-8 bytes are replaced by U+FFFD. Shared so other writers escape the same way. */
