@@ -30,6 +30,7 @@
 #define MAX_PENDING 200000 /* outputs held before a commit point is forced */
 #define DEFAULT_INTERNAL_LAG 10000
 #define FLOW_CHECK_MS 50
+#define LAG_CHECK_MS 1000
 
 enum out_state { OUT_INFLIGHT, OUT_ACKED, OUT_FAILED };
 
@@ -75,6 +76,9 @@ struct cm_stream {
     int throttled; /* inputs paused: an internal partition lags too far */
     int64_t flow_checked_ms;
     struct cm_series *m_paused, *m_pauses;
+    struct cm_metric *m_lag; /* consumer lag per input topic, summed over our partitions */
+    int64_t lag_checked_ms;
+    _Atomic int64_t lag_total; /* read by /readyz */
 };
 
 /* ---- partitions ---- */
@@ -496,6 +500,34 @@ static void flow_control(struct cm_stream *s, int64_t now)
     free(change);
 }
 
+/* Consumer lag: per input topic, the records between our position and the partition's end (as
+ * the last fetch saw it), summed over the partitions this instance holds. */
+static void measure_lag(struct cm_stream *s, int64_t now, int force)
+{
+    if (!force && now - s->lag_checked_ms < LAG_CHECK_MS) {
+        return;
+    }
+    s->lag_checked_ms = now;
+    int64_t total = 0;
+    for (size_t t = 0; s->topics[t]; t++) {
+        int64_t lag = 0;
+        for (size_t i = 0; i < s->nparts; i++) {
+            const struct part *p = &s->parts[i];
+            if (strcmp(p->topic, s->topics[t]) != 0) {
+                continue;
+            }
+            int64_t pos = p->next >= 0 ? p->next : p->expected;
+            int64_t end = cm_kafka_consumer_cached_end(s->consumer, p->topic, p->partition);
+            if (pos >= 0 && end > pos) {
+                lag += end - pos;
+            }
+        }
+        cm_gauge_set(cm_metric_with(s->m_lag, s->topics[t], NULL), (double)lag);
+        total += lag;
+    }
+    atomic_store(&s->lag_total, total);
+}
+
 void cm_stream_run(struct cm_stream *s)
 {
     size_t max = s->cfg.max_batch;
@@ -515,6 +547,7 @@ void cm_stream_run(struct cm_stream *s)
             s->h.tick(s, cm_monotonic_ms(), s->h.ud);
         }
         flow_control(s, cm_monotonic_ms());
+        measure_lag(s, cm_monotonic_ms(), 0);
         int64_t now = cm_monotonic_ms();
         int due = s->cfg.commit_interval_ms == 0
                       ? n > 0 || s->nouts > 0
@@ -526,6 +559,7 @@ void cm_stream_run(struct cm_stream *s)
     if (ok) {
         commit_point(s);
     }
+    measure_lag(s, cm_monotonic_ms(), 1);
     free(msgs);
 }
 
@@ -574,6 +608,10 @@ struct cm_stream *cm_stream_new(const struct cm_stream_config *cfg,
                          "partition lags too far behind its end",
                          NULL),
         NULL);
+    s->m_lag = cm_metrics_gauge(cfg->metrics, "consumer_lag_records",
+                                "records not yet consumed by this instance, per input topic "
+                                "(partition end as last fetched minus position)",
+                                "topic");
     s->m_pauses = cm_metric_with(
         cm_metrics_counter(cfg->metrics, "input_pauses_total",
                            "times input partitions were paused for an internal topic's lag", NULL),
@@ -676,6 +714,7 @@ static json_t *detail(void *stream)
     struct cm_stream *s = stream;
     json_t *d = json_object();
     json_object_set_new(d, "records_lost", json_integer((json_int_t)cm_stream_records_lost(s)));
+    json_object_set_new(d, "lag", json_integer((json_int_t)atomic_load(&s->lag_total)));
     pthread_mutex_lock(&s->loss_lock);
     if (s->last_loss[0]) {
         json_object_set_new(d, "last_loss", json_string(s->last_loss));

@@ -71,6 +71,7 @@ struct item {
     int plain_id;   /* id needs no JSON escaping */
     char *idem_key; /* owned; set while this event holds an idempotency key */
     char idem_hash[CM_UUID_STR_LEN];
+    char traceparent[56]; /* kept at produce time for the delivery thread's log lines */
 };
 
 struct batch {
@@ -324,7 +325,9 @@ static void on_delivery(void *opaque, const struct cm_kafka_report *r, void *ud)
         if (r->persisted == CM_KAFKA_MAYBE_PERSISTED) {
             atomic_store(&it->maybe, 1);
         }
+        cm_log_set_trace(it->traceparent);
         CM_LOG_WARN("produce_failed", "event %s: %s", it->id, r->errstr);
+        cm_log_set_trace(NULL);
     }
     release(it->batch);
 }
@@ -607,12 +610,19 @@ static void produce(struct gw_ingest *g, struct item *it, const char *const *top
         names = jnames;
         values = jvalues;
     }
+    for (size_t i = 0; i < nh; i++) {
+        if (strcmp(names[i], "traceparent") == 0) {
+            snprintf(it->traceparent, sizeof(it->traceparent), "%s", values[i]);
+        }
+    }
     atomic_fetch_add(&it->batch->remaining, (int)n);
     for (size_t i = 0; i < n; i++) {
         int rc = cm_kafka_produce(g->producer, topics[i], key, keylen, value, vlen, names, values,
                                   nh, it);
         if (rc != 0) {
+            cm_log_set_trace(it->traceparent);
             CM_LOG_WARN("produce_failed", "event %s to %s: %s", it->id, topics[i], cm_strerror(rc));
+            cm_log_set_trace(NULL);
             atomic_store(&it->failed, 1);
             /* this copy will never report: account for it here (never the last reference,
              * since the handler holds one) */

@@ -4,7 +4,8 @@
  * Kafka with CloudEvents headers before offsets move, a committable hook holds offsets back so a
  * restart reads held records again, an assign hook chooses where a partition starts, and flow
  * control pauses the input while an internal topic's second stage lags (without it, a slow
- * second stage loses records to the broker's retention; with it, none). */
+ * second stage loses records to the broker's retention; with it, none), and consumer lag is
+ * exported per topic. */
 #include "harness.h"
 
 #include "cm/event.h"
@@ -175,6 +176,32 @@ Test(stream, records_lost_to_retention_are_counted, .timeout = 120)
              (long long)(b.first - 5));
     cr_assert(strstr(text, want), "%s not in\n%s", want, text);
     free(text);
+    cm_metrics_free(m);
+    cm_kafka_mock_free(mock);
+}
+
+/* The consumer lag gauge counts what this instance has not read yet (measured every second and
+ * when the stream stops): 1,000 records waiting, 300 read. */
+Test(stream, consumer_lag_is_exported_per_topic, .timeout = 60)
+{
+    char topic[96], group[96];
+    struct cm_kafka_mock *mock = broker(topic, sizeof(topic), 1);
+    const char *brokers = cm_kafka_mock_bootstraps(mock);
+    it_unique(group, sizeof(group), "g-lag");
+    produce(brokers, topic, 1000, 50);
+    struct cm_metrics *m = cm_metrics_new("t_");
+    struct seen a = new_seen(INT64_MAX);
+    a.stop_count = 300;
+    run_stream(brokers, group, topic, &a, m);
+    cr_assert_eq(a.count, 300);
+    char *text = cm_metrics_render(m);
+    char want[160];
+    snprintf(want, sizeof(want), "t_consumer_lag_records{topic=\"%s\"} ", topic);
+    const char *at = strstr(text, want);
+    cr_assert_not_null(at, "%s not in\n%s", want, text);
+    double lag = strtod(at + strlen(want), NULL);
+    free(text);
+    cr_assert_eq(lag, 1000 - 300);
     cm_metrics_free(m);
     cm_kafka_mock_free(mock);
 }

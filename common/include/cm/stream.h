@@ -71,7 +71,8 @@ struct cm_stream_config {
      * before the second stage reads them. 0: 10,000; negative: no limit. */
     int64_t max_internal_lag;
     struct cm_metrics *metrics; /* borrowed; records_lost_total, batch_retries_total,
-                                 * outputs_retried_total are registered in it */
+                                 * outputs_retried_total, consumer_lag_records{topic} (updated
+                                 * every second) are registered in it */
 };
 
 /* Creates the consumer (and producer). NULL after logging a bad setting (callers exit 78).
@@ -117,7 +118,8 @@ void cm_stream_request_commit(struct cm_stream *s);
 uint64_t cm_stream_records_lost(const struct cm_stream *s);
 struct cm_http_server;
 /* Registers on srv's /readyz the check "kafka" (a broker answers within 1 s) and the detail
- * "stream" ({"records_lost": N, "last_loss": "..."}). The stream must outlive srv's serving. */
+ * "stream" ({"records_lost": N, "lag": N, "last_loss": "..."}). The stream must outlive srv's
+ * serving. */
 void cm_stream_add_checks(struct cm_stream *s, struct cm_http_server *srv);
 
 #endif
