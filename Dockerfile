@@ -10,7 +10,7 @@ RUN apt-get update -q \
  && apt-get install -y -q --no-install-recommends gcc make pkg-config libc6-dev \
       librdkafka-dev libmicrohttpd-dev libhiredis-dev libpq-dev libjansson-dev libjwt-dev \
       libavro-dev libcurl4-openssl-dev libwslay-dev libpcre2-dev libssl-dev zlib1g-dev \
-      libjemalloc-dev \
+      libjemalloc-dev libcrypt-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile ./
@@ -23,7 +23,7 @@ FROM debian:bookworm-slim
 RUN apt-get update -q \
  && apt-get install -y -q --no-install-recommends librdkafka1 libmicrohttpd12 libhiredis0.14 \
       libpq5 libjansson4 libjwt0 libavro23 libcurl4 libwslay1 libpcre2-8-0 libssl3 zlib1g \
-      libjemalloc2 ca-certificates curl \
+      libjemalloc2 libcrypt1 ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin events
 COPY --from=build /src/build/bin/ /usr/local/bin/

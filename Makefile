@@ -15,7 +15,7 @@ CC ?= cc
 
 SERVICES := gateway registry processor rules store output
 
-PKGS := rdkafka jansson libmicrohttpd hiredis libpq libjwt libcurl openssl zlib libpcre2-8 avro-c
+PKGS := rdkafka jansson libmicrohttpd hiredis libpq libjwt libcurl openssl zlib libpcre2-8 avro-c libxcrypt
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lwslay
 
@@ -59,7 +59,7 @@ endef
 $(foreach s,$(SERVICES),$(eval $(call service_rules,$(s))))
 
 SVC_LIBS := $(SERVICES:%=$(O)/lib/libsvc_%.a)
-TOOLS := devkafka devtoken expr-eval schema-validate
+TOOLS := devkafka devtoken expr-eval schema-validate jcs
 # A service's own commands (services/<svc>/cmd/<name>.c → bin/<name>), e.g. the processor's
 # offline twin pipeline-run.
 SVC_CMDS := $(foreach s,$(SERVICES),$(patsubst services/$(s)/cmd/%.c,$(s)/%,$(wildcard services/$(s)/cmd/*.c)))

@@ -9,11 +9,12 @@ PACKAGES=(
     # libraries (what each is for: README.md, "Libraries")
     librdkafka-dev libmicrohttpd-dev libhiredis-dev libpq-dev libjansson-dev libjwt-dev
     libavro-dev libcurl4-openssl-dev libwslay-dev libpcre2-dev libssl-dev zlib1g-dev
-    libjemalloc-dev
+    libjemalloc-dev libcrypt-dev
     # tests (clang and its runtime for the libFuzzer targets)
     libcriterion-dev curl clang libclang-rt-14-dev json-schema-test-suite
-    # local stack: servers the harness and `make run` start
-    redis-server postgresql
+    # local stack: servers the harness and `make run` start; openssl hashes the registry's
+    # development password
+    redis-server postgresql openssl
     # operator tools pointed at the stack (.stack/env)
     kcat
     # load generator for the benchmarks

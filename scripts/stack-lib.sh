@@ -207,6 +207,31 @@ stack_export_env() {
     export KAFKA_SESSION_TIMEOUT_MS="${KAFKA_SESSION_TIMEOUT_MS:-6000}"
     export KAFKA_HEARTBEAT_INTERVAL_MS="${KAFKA_HEARTBEAT_INTERVAL_MS:-500}"
     export BIND_ADDR=127.0.0.1
+    stack_registry_user
+}
+
+# Installs an npm package (name@version) into prefix $1 once, for the tests' outside clients.
+stack_npm_client() {
+    local prefix=$1 package=$2
+    [ -d "$prefix/node_modules/${package%@*}" ] && return 0
+    mkdir -p "$prefix"
+    npm install --prefix "$prefix" --no-audit --no-fund --loglevel=error "$package" </dev/null >&2
+}
+
+# The registry's development user: a random password kept in $STACK_DIR, its hash (OpenSSL's
+# SHA-512 crypt) in $STACK_DIR/registry-users with every schema scope, and the pair in
+# REGISTRY_USER_INFO for the gateway and for clients (curl -u "$REGISTRY_USER_INFO").
+stack_registry_user() {
+    local pw
+    if [ ! -s "$STACK_DIR/registry-password" ]; then
+        (umask 077 && head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$STACK_DIR/registry-password")
+    fi
+    pw=$(cat "$STACK_DIR/registry-password")
+    (umask 077 && {
+        echo "# name:hash:tenant:scopes (written by scripts/stack-lib.sh for the local stack)"
+        echo "dev:$(openssl passwd -6 "$pw")::schema:read schema:write schema:admin"
+    } >"$STACK_DIR/registry-users")
+    export REGISTRY_BASIC_AUTH_FILE="$STACK_DIR/registry-users" REGISTRY_USER_INFO="dev:$pw"
 }
 
 # Writes shell-sourceable KEY=VALUE lines for every address the stack set.
@@ -216,7 +241,7 @@ stack_write_env() {
         for v in KAFKA_BROKERS REDIS_URL DATABASE_URL S3_ENDPOINT S3_BUCKET S3_REGION \
             S3_ACCESS_KEY_ID S3_SECRET_ACCESS_KEY REGISTRY_URL GATEWAY_URL GATEWAY_PORT \
             REGISTRY_PORT PROCESSOR_PORT RULES_PORT STORE_PORT OUTPUT_PORT REDIS_PORT PG_PORT \
-            S3_PORT JWT_HS256_SECRET; do
+            S3_PORT JWT_HS256_SECRET REGISTRY_USER_INFO; do
             printf 'export %s=%q\n' "$v" "${!v}"
         done
         printf 'export PGHOST=127.0.0.1 PGPORT=%s PGUSER=postgres PGDATABASE=events\n' "$PG_PORT"

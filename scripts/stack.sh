@@ -100,7 +100,7 @@ cmd_run() {
         on_signal
     fi
     local token
-    token=$("$BUILD_DIR/bin/devtoken")
+    token=$(DEVTOKEN_SCOPE='events:write schema:read schema:write' "$BUILD_DIR/bin/devtoken")
     cat <<EOF
 
 ==============================================================================
@@ -113,8 +113,10 @@ cmd_run() {
    s3         $S3_ENDPOINT (bucket $S3_BUCKET)
  Addresses for psql, redis-cli and kcat: source $STACK_DIR/env
 
- Development token (tenant "dev", 24 h):
+ Development token (tenant "dev", 24 h; may write registry subjects "dev.*"):
    export TOKEN=$token
+ Registry user (every schema scope; Confluent clients' basic.auth.user.info):
+   export REGISTRY_USER_INFO=$REGISTRY_USER_INFO
 
  Send an event:
    curl -s -X POST http://127.0.0.1:$GATEWAY_PORT/events \\
@@ -124,7 +126,7 @@ cmd_run() {
 
 EOF
     echo "export TOKEN=$token" >>"$STACK_DIR/env"
-    echo "export ADMIN_TOKEN=$(DEVTOKEN_SCOPE='events:write gateway:admin processor:admin' "$BUILD_DIR/bin/devtoken")" \
+    echo "export ADMIN_TOKEN=$(DEVTOKEN_SCOPE='events:write gateway:admin processor:admin schema:admin' "$BUILD_DIR/bin/devtoken")" \
         >>"$STACK_DIR/env"
     local parent=$PPID svc
     for svc in "${STACK_SERVICES[@]}"; do

@@ -31,8 +31,10 @@ LOG_LEVEL=warn stack_spawn registry "$BUILD_DIR/bin/registry"
 stack_wait_ready 60 || exit 1
 R="http://127.0.0.1:$REGISTRY_PORT"
 SCHEMA='{"schema":"{\"type\":\"record\",\"name\":\"Payment\",\"namespace\":\"shop\",\"fields\":[{\"name\":\"id\",\"type\":\"string\"},{\"name\":\"amount\",\"type\":\"long\"},{\"name\":\"currency\",\"type\":\"string\",\"default\":\"EUR\"}]}"}'
-id=$(curl -s -X POST "$R/subjects/payments-value/versions" \
+id=$(curl -s -X POST "$R/subjects/payments-value/versions" -u "$REGISTRY_USER_INFO" \
     -H 'Content-Type: application/vnd.schemaregistry.v1+json' -d "$SCHEMA" | sed 's/[^0-9]//g')
+# every request authenticates as Confluent clients do (HTTP Basic, REGISTRY_USER_INFO)
+AUTH="Basic $(printf %s "$REGISTRY_USER_INFO" | base64 -w0)"
 lua="$STACK_DIR/lookup.lua"
 {
     echo 'wrk.method = "POST"'
@@ -42,7 +44,7 @@ lua="$STACK_DIR/lookup.lua"
 
 # Runs wrk and prints "<req/s> <p50 ms> <p99 ms> <non-2xx>".
 measure() {
-    wrk -t1 -c"$CONNS" -d"${SECS}s" --latency "$@" 2>&1 | awk '
+    wrk -t1 -c"$CONNS" -d"${SECS}s" --latency -H "Authorization: $AUTH" "$@" 2>&1 | awk '
         function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0;
                          if (v ~ /s$/) return v * 1000; return v }
         /Requests\/sec:/ { rps = $2 }

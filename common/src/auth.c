@@ -4,6 +4,7 @@
 
 #include "cm/mem.h"
 #include "cm/swap.h"
+#include "cm/text.h"
 
 #include <jansson.h>
 #include <jwt.h>
@@ -319,37 +320,10 @@ size_t cm_auth_key_count(const struct cm_auth *a)
 /* Decodes base64url (no padding) into a fresh NUL-terminated buffer; NULL when invalid. */
 static char *b64url_decode(const char *in, size_t len, size_t *outlen)
 {
-    if (len % 4 == 1) {
-        return NULL;
+    if (memchr(in, '=', len)) {
+        return NULL; /* JWS and JWK members are unpadded */
     }
-    size_t padded = (len + 3) / 4 * 4;
-    unsigned char *tmp = cm_xmalloc(padded + 1);
-    for (size_t i = 0; i < len; i++) {
-        char c = in[i];
-        if (c == '-') {
-            c = '+';
-        } else if (c == '_') {
-            c = '/';
-        } else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) {
-            free(tmp);
-            return NULL;
-        }
-        tmp[i] = (unsigned char)c;
-    }
-    for (size_t i = len; i < padded; i++) {
-        tmp[i] = '=';
-    }
-    unsigned char *out = cm_xmalloc(padded / 4 * 3 + 1);
-    int n = EVP_DecodeBlock(out, tmp, (int)padded);
-    free(tmp);
-    if (n < 0) {
-        free(out);
-        return NULL;
-    }
-    n -= (int)(padded - len); /* EVP_DecodeBlock counts padding bytes as zeros */
-    out[n] = '\0';
-    *outlen = (size_t)n;
-    return (char *)out;
+    return cm_base64_decode(in, len, 1, outlen);
 }
 
 static enum cm_auth_result reject(char *why, size_t len, const char *msg)
@@ -474,6 +448,26 @@ static enum cm_auth_result check_claims(const struct cm_auth *a, const json_t *c
     snprintf(out->tenant, sizeof(out->tenant), "%s", tenant ? json_string_value(tenant) : "");
     snprintf(out->subject, sizeof(out->subject), "%s", sub ? sub : "");
     out->expires_s = (int64_t)json_number_value(exp) + a->leeway_s;
+    const json_t *subjects = json_object_get(c, "subjects");
+    if (subjects) {
+        size_t i, pos = 0;
+        const json_t *v;
+        if (!json_is_array(subjects)) {
+            return reject(why, len, "subjects claim must be an array of strings");
+        }
+        json_array_foreach(subjects, i, v)
+        {
+            const char *name = json_string_value(v);
+            if (!name || !*name || strchr(name, ' ') ||
+                pos + strlen(name) + 1 >= sizeof(out->subjects)) {
+                return reject(why, len,
+                              "subjects claim must hold names without spaces (511 bytes in all "
+                              "at most)");
+            }
+            pos += (size_t)snprintf(out->subjects + pos, sizeof(out->subjects) - pos, "%s%s",
+                                    pos ? " " : "", name);
+        }
+    }
     const json_t *scope = json_object_get(c, "scope");
     const json_t *scp = json_object_get(c, "scp");
     if (json_is_string(scope)) {

@@ -175,7 +175,8 @@ static char *read_secret_file(const char *name, const char *path, char *err, siz
  * them (REGISTRY_URL in the registry's own environment, say), so they are never "unknown". */
 static int is_platform_name(const char *name, size_t len)
 {
-    static const char *names[] = {"REGISTRY_URL", "GATEWAY_URL"};
+    static const char *names[] = {"REGISTRY_URL", "GATEWAY_URL", "REGISTRY_USER_INFO",
+                                  "REGISTRY_USER_INFO_FILE"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if (strlen(names[i]) == len && strncmp(names[i], name, len) == 0) {
             return 1;

@@ -11,6 +11,7 @@
 #include "cm/text.h"
 #include "cm/timeutil.h"
 
+#include <dirent.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -592,5 +593,44 @@ int cm_defs_seed(struct cm_defs *d, const char *path)
                     w.unchanged ? "applied before (left as it is)" : "stored");
     }
     json_decref(doc);
+    return rc;
+}
+
+static int by_name(const void *x, const void *y)
+{
+    return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+int cm_defs_seed_dir(struct cm_defs *d, const char *dir, const char *var)
+{
+    DIR *dh = opendir(dir);
+    if (!dh) {
+        CM_LOG_ERROR("config_invalid", "%s: cannot open %s", var, dir);
+        return CM_E_INVAL;
+    }
+    char **names = NULL;
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(dh)) != NULL) {
+        size_t len = strlen(de->d_name);
+        if (len > 5 && strcmp(de->d_name + len - 5, ".json") == 0 && de->d_name[0] != '.') {
+            names = cm_xrealloc(names, (n + 1) * sizeof(*names));
+            names[n++] = cm_xstrdup(de->d_name);
+        }
+    }
+    closedir(dh);
+    if (n > 1) {
+        qsort(names, n, sizeof(*names), by_name);
+    }
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        char *path = cm_xasprintf("%s/%s", dir, names[i]);
+        if (rc == 0) {
+            rc = cm_defs_seed(d, path);
+        }
+        free(path);
+        free(names[i]);
+    }
+    free(names);
     return rc;
 }

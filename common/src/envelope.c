@@ -230,11 +230,14 @@ const char *cm_envelope_key(const json_t *ev)
     return k;
 }
 
-size_t cm_envelope_headers(const json_t *ev, const char *names[5], const char *values[5])
+size_t cm_envelope_headers(const json_t *ev, const char *names[CM_ENVELOPE_MAX_HEADERS],
+                           const char *values[CM_ENVELOPE_MAX_HEADERS])
 {
     static const char *attrs[] = {"id", "type", "source", "tenant", "traceparent"};
     static const char *hdrs[] = {"ce_id", "ce_type", "ce_source", "ce_tenant", "traceparent"};
-    size_t n = 0;
+    names[0] = "content-type";
+    values[0] = CM_ENVELOPE_CONTENT_TYPE;
+    size_t n = 1;
     for (size_t i = 0; i < 5; i++) {
         const char *v = str_attr(ev, attrs[i]);
         if (v) {
@@ -583,6 +586,8 @@ int cm_envelope_enrich_text(const struct cm_jscan_span *event,
         out->keylen = strlen(out->id);
     }
     size_t nh = 0;
+    out->header_names[nh] = "content-type";
+    out->header_values[nh++] = CM_ENVELOPE_CONTENT_TYPE;
     out->header_names[nh] = "ce_id";
     out->header_values[nh++] = out->id;
     out->header_names[nh] = "ce_type";

@@ -118,8 +118,5 @@ const char *cm_event_key(const json_t *ev)
 size_t cm_event_headers(const json_t *ev, const char *names[CM_EVENT_MAX_HEADERS],
                         const char *values[CM_EVENT_MAX_HEADERS])
 {
-    size_t n = cm_envelope_headers(ev, names, values);
-    names[n] = "content-type";
-    values[n] = CM_EVENT_CONTENT_TYPE;
-    return n + 1;
+    return cm_envelope_headers(ev, names, values);
 }

@@ -5,6 +5,9 @@
  * Threads: MHD's pool threads run handlers; responders may be any thread. */
 #include "cm/http.h"
 
+#include "http_guard.h"
+
+#include "cm/clientip.h"
 #include "cm/err.h"
 #include "cm/jsonw.h"
 #include "cm/log.h"
@@ -61,6 +64,8 @@ struct cm_http_server {
     unsigned port;
     struct cm_metric *m_requests;
     struct cm_metric *m_duration;
+    struct http_guard *guard;
+    const struct cm_proxies *proxies; /* borrowed; X-Forwarded-For believed from these */
 };
 
 struct param {
@@ -83,6 +88,7 @@ struct cm_http_req {
     int too_big;
     int handled;
     char client_ip[INET6_ADDRSTRLEN];
+    struct http_conn *gconn; /* the connection's record in the guard */
     int64_t start_ns;
     char *hdr_names[MAX_RESP_HEADERS];
     char *hdr_values[MAX_RESP_HEADERS];
@@ -123,7 +129,19 @@ struct cm_http_server *cm_http_new(const struct cm_http_options *opt)
     if (!srv->opt.timeout_s) {
         srv->opt.timeout_s = 30;
     }
+    if (!srv->opt.max_connections) {
+        srv->opt.max_connections = 10000;
+    }
+    if (!srv->opt.request_timeout_ms) {
+        srv->opt.request_timeout_ms = 30000;
+    }
     srv->listen_sock = MHD_INVALID_SOCKET;
+    struct http_guard_options gopt = {.max_connections = srv->opt.max_connections,
+                                      .max_per_ip = srv->opt.max_connections_per_ip,
+                                      .request_timeout_ms = srv->opt.request_timeout_ms,
+                                      .threads = srv->opt.threads,
+                                      .metrics = srv->opt.metrics};
+    srv->guard = http_guard_new(&gopt);
     if (srv->opt.metrics) {
         srv->m_requests = cm_metrics_counter(srv->opt.metrics, "http_requests_total",
                                              "HTTP requests answered", "route,method,code");
@@ -203,6 +221,25 @@ const char *cm_http_query(const struct cm_http_req *req, const char *name)
 const char *cm_http_header(const struct cm_http_req *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+struct each_header {
+    cm_http_header_fn fn;
+    void *ud;
+};
+
+static enum MHD_Result each_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    (void)kind;
+    struct each_header *e = cls;
+    return e->fn(e->ud, key, value ? value : "") ? MHD_NO : MHD_YES;
+}
+
+void cm_http_each_header(const struct cm_http_req *req, cm_http_header_fn fn, void *ud)
+{
+    struct each_header e = {fn, ud};
+    MHD_get_connection_values(req->conn, MHD_HEADER_KIND, each_header, &e);
 }
 
 const char *cm_http_client_ip(const struct cm_http_req *req)
@@ -309,6 +346,7 @@ static void on_upgraded(void *cls, struct MHD_Connection *conn, void *con_cls, c
     (void)conn;
     struct cm_http_req *req = con_cls;
     req->upgraded = 1;
+    http_guard_upgraded(req->gconn);
     req->upgrade_fn(req->upgrade_ud, sock, extra, extra_len, (struct cm_http_upgrade *)urh);
 }
 
@@ -476,6 +514,7 @@ static void resolve(struct cm_http_server *srv, struct cm_http_req *req)
     free(copy);
 }
 
+/* The client's address: the peer's, or behind a trusted proxy the forwarded client's. */
 static void fill_client_ip(struct cm_http_req *req)
 {
     const union MHD_ConnectionInfo *ci =
@@ -484,14 +523,19 @@ static void fill_client_ip(struct cm_http_req *req)
     if (!ci || !ci->client_addr) {
         return;
     }
+    char peer[INET6_ADDRSTRLEN] = "";
     const struct sockaddr *sa = ci->client_addr;
     if (sa->sa_family == AF_INET) {
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-                  req->client_ip, sizeof(req->client_ip));
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, peer,
+                  sizeof(peer));
     } else if (sa->sa_family == AF_INET6) {
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-                  req->client_ip, sizeof(req->client_ip));
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, peer,
+                  sizeof(peer));
     }
+    const char *xff = req->srv->proxies ? MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+                                                                      "X-Forwarded-For")
+                                        : NULL;
+    cm_client_ip(req->srv->proxies, peer, xff, req->client_ip, sizeof(req->client_ip));
 }
 
 static enum MHD_Result queue_ready(struct cm_http_req *req)
@@ -538,6 +582,15 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         resolve(srv, req);
         atomic_fetch_add(&srv->inflight, 1);
         *con_cls = req;
+        req->gconn = http_guard_conn(conn);
+        if (http_guard_request_begin(srv->guard, req->gconn, req->client_ip) != 0) {
+            req->handled = 1;
+            http_guard_request_received(req->gconn);
+            cm_http_add_header(req, "Retry-After", "1");
+            cm_http_respond_error(req, 429, 0, "too many requests in progress from %s",
+                                  req->client_ip);
+            return queue_ready(req);
+        }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         unsigned long long announced = cl ? strtoull(cl, NULL, 10) : 0;
         if (announced > 0 && announced <= srv->opt.max_body) {
@@ -552,6 +605,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect");
             if (expect || announced > (unsigned long long)srv->opt.max_body * 64) {
                 req->handled = 1;
+                http_guard_request_received(req->gconn);
                 run_handler(req);
                 return queue_ready(req);
             }
@@ -585,6 +639,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     }
     if (!req->handled) {
         req->handled = 1;
+        http_guard_request_received(req->gconn);
         run_handler(req);
     }
     pthread_mutex_lock(&req->lock);
@@ -618,6 +673,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     }
     *con_cls = NULL;
+    http_guard_request_end(srv->guard, req->gconn);
     if (req->upgrade_fn && !req->upgraded && req->upgrade_abandoned) {
         req->upgrade_abandoned(req->upgrade_ud); /* the client left before the switch */
     }
@@ -713,14 +769,18 @@ int cm_http_start(struct cm_http_server *srv)
         free(pem[1]);
         return https;
     }
+    http_guard_set_proxies(srv->guard, srv->proxies);
+    unsigned limit = http_guard_start(srv->guard);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG | (https ? MHD_USE_TLS : 0);
     srv->daemon = MHD_start_daemon(
-        flags, (uint16_t)srv->opt.port, NULL, NULL, on_access, srv, MHD_OPTION_EXTERNAL_LOGGER,
-        on_mhd_log, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)srv->opt.threads, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)srv->opt.timeout_s, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, srv, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+        flags, (uint16_t)srv->opt.port, http_guard_accept, srv->guard, on_access, srv,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)srv->opt.threads, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)CONNECTION_MEMORY, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)srv->opt.timeout_s,
+        MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, http_guard_notify, srv->guard, MHD_OPTION_ARRAY, tls,
+        MHD_OPTION_END);
     free(pem[0]); /* GnuTLS has parsed them */
     free(pem[1]);
     if (!srv->daemon) {
@@ -736,6 +796,11 @@ int cm_http_start(struct cm_http_server *srv)
     CM_LOG_INFO("http_listening", "listening on %s:%u (%s) with %u threads", srv->opt.bind_addr,
                 srv->port, https ? "HTTPS" : "HTTP", srv->opt.threads);
     return 0;
+}
+
+void cm_http_set_trusted_proxies(struct cm_http_server *srv, const struct cm_proxies *proxies)
+{
+    srv->proxies = proxies;
 }
 
 unsigned cm_http_port(const struct cm_http_server *srv)
@@ -798,6 +863,7 @@ void cm_http_free(struct cm_http_server *srv)
     if (srv->daemon) {
         MHD_stop_daemon(srv->daemon);
     }
+    http_guard_free(srv->guard);
     for (size_t i = 0; i < srv->nroutes; i++) {
         free(srv->routes[i].method);
         free(srv->routes[i].pattern);

@@ -5,6 +5,7 @@
 #include "cm/log.h"
 #include "cm/mem.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,11 +21,18 @@ void cm_service_init(struct cm_service *svc, const char *name, const char *prefi
     char *prefix_m = cm_xasprintf("%s_", name);
     svc->metrics = cm_metrics_new(prefix_m);
     free(prefix_m);
+    char name_max[64], name_ip[64], name_req[64];
+    snprintf(name_max, sizeof(name_max), "%sMAX_CONNECTIONS", prefix);
+    snprintf(name_ip, sizeof(name_ip), "%sMAX_CONNECTIONS_PER_IP", prefix);
+    snprintf(name_req, sizeof(name_req), "%sREQUEST_TIMEOUT", prefix);
     struct cm_http_options opt = {
         .bind_addr = cm_config_str(svc->cfg, "BIND_ADDR"),
         .port = (unsigned)cm_config_int(svc->cfg, port_var),
         .max_body = max_body_var ? (size_t)cm_config_int(svc->cfg, max_body_var) : 0,
         .metrics = svc->metrics,
+        .max_connections = (unsigned)cm_config_int(svc->cfg, name_max),
+        .max_connections_per_ip = (unsigned)cm_config_int(svc->cfg, name_ip),
+        .request_timeout_ms = (unsigned)cm_config_int(svc->cfg, name_req),
         .tls_cert_file = cm_config_str(svc->cfg, "TLS_CERT_FILE"),
         .tls_key_file = cm_config_str(svc->cfg, "TLS_KEY_FILE"),
     };

@@ -1,7 +1,9 @@
-/* text: UTF-8 and whole-file helpers (see text.h). */
+/* text: UTF-8, hex, base64 and whole-file helpers (see text.h). */
 #include "cm/text.h"
 
 #include "cm/mem.h"
+
+#include <openssl/evp.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -167,4 +169,81 @@ int cm_name_valid(const char *s, size_t max)
         }
     }
     return 1;
+}
+
+char *cm_base64_decode(const char *in, size_t len, int url, size_t *outlen)
+{
+    for (int i = 0; i < 2 && len > 0 && in[len - 1] == '='; i++) {
+        len--; /* padding is optional: strip what is there, pad again below */
+    }
+    if (len % 4 == 1) {
+        return NULL;
+    }
+    size_t padded = (len + 3) / 4 * 4;
+    unsigned char *tmp = cm_xmalloc(padded + 1);
+    for (size_t i = 0; i < len; i++) {
+        char c = in[i];
+        if (url && (c == '+' || c == '/')) {
+            free(tmp);
+            return NULL;
+        }
+        if (c == '-' && url) {
+            c = '+';
+        } else if (c == '_' && url) {
+            c = '/';
+        } else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                     (!url && (c == '+' || c == '/')))) {
+            free(tmp);
+            return NULL;
+        }
+        tmp[i] = (unsigned char)c;
+    }
+    for (size_t i = len; i < padded; i++) {
+        tmp[i] = '=';
+    }
+    unsigned char *out = cm_xmalloc(padded / 4 * 3 + 1);
+    int n = padded ? EVP_DecodeBlock(out, tmp, (int)padded) : 0;
+    free(tmp);
+    if (n < 0) {
+        free(out);
+        return NULL;
+    }
+    n -= (int)(padded - len); /* EVP_DecodeBlock counts padding bytes as zeros */
+    out[n] = '\0';
+    *outlen = (size_t)n;
+    return (char *)out;
+}
+
+char *cm_base64_encode(const unsigned char *in, size_t n, int url)
+{
+    char *out = cm_xmalloc((n + 2) / 3 * 4 + 1);
+    int len = EVP_EncodeBlock((unsigned char *)out, in, (int)n);
+    if (url) {
+        while (len > 0 && out[len - 1] == '=') {
+            out[--len] = '\0';
+        }
+        for (int i = 0; i < len; i++) {
+            out[i] = out[i] == '+' ? '-' : out[i] == '/' ? '_' : out[i];
+        }
+    }
+    return out;
+}
+
+const char *cm_memmem(const char *hay, size_t n, const char *needle, size_t m)
+{
+    if (m == 0) {
+        return hay;
+    }
+    for (const char *p = hay; n >= m;) {
+        const char *c = memchr(p, needle[0], n - m + 1);
+        if (!c) {
+            return NULL;
+        }
+        if (memcmp(c, needle, m) == 0) {
+            return c;
+        }
+        n -= (size_t)(c - p) + 1;
+        p = c + 1;
+    }
+    return NULL;
 }

@@ -498,6 +498,14 @@ static void start_close(struct cm_ws_conn *c, uint16_t code, const char *reason)
     if (c->finished || c->draining) {
         return;
     }
+    /* wslay sends control frames ahead of queued messages: send what was queued before the close
+     * was asked for (the ack that explains it) first */
+    if (wslay_event_get_queued_msg_count(c->ctx) > 0) {
+        do_write(c);
+        if (c->finished) {
+            return;
+        }
+    }
     queue_close(c, code, reason);
     do_write(c);
 }

@@ -189,6 +189,52 @@ static int scan_body(const char *body, size_t len, enum kind kind, size_t max_ev
     return -1;
 }
 
+/* Applies Content-Encoding: *body and *len become the decoded body (owned by out). 0 or the
+ * status with msg set. */
+static int decode(const char *content_encoding, const char **body, size_t *len, size_t max_bytes,
+                  struct gw_body *out, char *msg, size_t msglen)
+{
+    if (!content_encoding || !*content_encoding || strcasecmp(content_encoding, "identity") == 0) {
+        return 0;
+    }
+    if (strcasecmp(content_encoding, "gzip") != 0 && strcasecmp(content_encoding, "x-gzip") != 0) {
+        snprintf(msg, msglen, "Content-Encoding must be gzip or identity");
+        return 415;
+    }
+    char *decoded = NULL;
+    int rc = gunzip(*body, *len, max_bytes, &decoded, len);
+    if (rc) {
+        if (rc == 413) {
+            snprintf(msg, msglen, "decoded body exceeds %zu bytes", max_bytes);
+        } else {
+            snprintf(msg, msglen, "body is not valid gzip");
+        }
+        return rc;
+    }
+    *body = decoded;
+    out->decoded = decoded;
+    return 0;
+}
+
+int gw_body_parse_binary(const struct gw_header *hdrs, size_t nhdrs, const char *content_type,
+                         const char *content_encoding, const char *body, size_t len,
+                         size_t max_bytes, struct gw_body *out, char *msg, size_t msglen)
+{
+    memset(out, 0, sizeof(*out));
+    int status = decode(content_encoding, &body, &len, max_bytes, out, msg, msglen);
+    if (status) {
+        return status;
+    }
+    json_t *ev = gw_binary_event(hdrs, nhdrs, content_type, body, len, msg, msglen);
+    if (!ev) {
+        gw_body_clear(out);
+        return 400;
+    }
+    out->single = 1;
+    add(out, ev, NULL);
+    return 0;
+}
+
 int gw_body_parse(const char *content_type, const char *content_encoding, const char *body,
                   size_t len, size_t max_bytes, size_t max_events, struct gw_body *out, char *msg,
                   size_t msglen)
@@ -198,28 +244,15 @@ int gw_body_parse(const char *content_type, const char *content_encoding, const 
     if (media_type(content_type, &kind) != 0) {
         snprintf(msg, msglen,
                  "Content-Type must be application/json, application/cloudevents+json, "
-                 "application/cloudevents-batch+json or application/x-ndjson");
+                 "application/cloudevents-batch+json or application/x-ndjson (or a "
+                 "binary-mode CloudEvent with ce- headers)");
         return 415;
     }
-    char *decoded = NULL;
-    if (content_encoding && *content_encoding && strcasecmp(content_encoding, "identity") != 0) {
-        if (strcasecmp(content_encoding, "gzip") != 0 &&
-            strcasecmp(content_encoding, "x-gzip") != 0) {
-            snprintf(msg, msglen, "Content-Encoding must be gzip or identity");
-            return 415;
-        }
-        int rc = gunzip(body, len, max_bytes, &decoded, &len);
-        if (rc) {
-            if (rc == 413) {
-                snprintf(msg, msglen, "decoded body exceeds %zu bytes", max_bytes);
-            } else {
-                snprintf(msg, msglen, "body is not valid gzip");
-            }
-            return rc;
-        }
-        body = decoded;
-        out->decoded = decoded;
+    int rc = decode(content_encoding, &body, &len, max_bytes, out, msg, msglen);
+    if (rc) {
+        return rc;
     }
+    char *decoded = out->decoded;
     int status = 0;
     json_error_t jerr;
     if (kind == K_NDJSON) {

@@ -2,13 +2,15 @@
  * decoded with zlib under the size cap (a gzip bomb is a 413, not an allocation), then by
  * Content-Type one CloudEvent (application/json, application/cloudevents+json), a batch (a JSON
  * array, application/cloudevents-batch+json) or bulk NDJSON (application/x-ndjson, one event
- * per line; a bad line fails only its event). Events are checked with jsonscan first: one it
- * accepts without doubt and that is an object is handed on as its text (the gateway's fast lane
- * enriches it without parsing it); the rest is parsed with jansson, and any doubt sends the whole
- * body through jansson, so what is refused and how is jansson's. Pure function of its inputs;
- * thread-safe. */
+ * per line; a bad line fails only its event), or a binary-mode CloudEvent (gw_binary.h). Events are
+ * checked with jsonscan first: one it accepts without doubt and that is an object is handed on as
+ * its text (the gateway's fast lane enriches it without parsing it); the rest is parsed with
+ * jansson, and any doubt sends the whole body through jansson, so what is refused and how is
+ * jansson's. Pure function of its inputs; thread-safe. */
 #ifndef GW_BODY_H
 #define GW_BODY_H
+
+#include "gw_binary.h"
 
 #include "cm/jsonscan.h"
 
@@ -39,6 +41,11 @@ struct gw_body {
 int gw_body_parse(const char *content_type, const char *content_encoding, const char *body,
                   size_t len, size_t max_bytes, size_t max_events, struct gw_body *out, char *msg,
                   size_t msglen);
+/* A binary-mode CloudEvent (gw_binary.h): the body decoded as above, then the one event rebuilt
+ * from the ce- headers, the body and its Content-Type (400 naming what is wrong). */
+int gw_body_parse_binary(const struct gw_header *hdrs, size_t nhdrs, const char *content_type,
+                         const char *content_encoding, const char *body, size_t len,
+                         size_t max_bytes, struct gw_body *out, char *msg, size_t msglen);
 void gw_body_clear(struct gw_body *b);
 
 #endif

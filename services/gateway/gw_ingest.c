@@ -1,19 +1,20 @@
-/* gw_ingest: the POST /events pipeline (see gw_ingest.h): authenticate, decode the body into
- * events (gw_body), check and enrich each, validate its data (gw_schema), route it (gw_route),
- * produce every copy, and answer when the broker acknowledged them all: one event → 202 {"id"},
- * a batch → per-event results in request order, 202 when all were accepted and 207 otherwise.
+/* gw_ingest: the POST /events pipeline (see gw_ingest.h) for its transports (gw_http,
+ * gw_ws): authenticate, decode the body into events (gw_body), rate limits and idempotency keys,
+ * each event checked, enriched and routed (gw_prepare.c), every copy produced, and the answer
+ * when the broker acknowledged them all: one event → 202 {"id"}, a batch → per-event results in
+ * request order, 202 when all were accepted and 207 otherwise.
  * A request's state (struct batch) is shared with the producer's delivery thread; whoever brings
  * its count of outstanding copies to zero answers and frees it. */
-#include "gw_ingest.h"
+#include "gw_ingest_internal.h"
 
-#include "cm/auth.h"
 #include "gw_body.h"
-#include "gw_clientip.h"
 #include "gw_idem.h"
 #include "gw_ratelimit.h"
 #include "gw_route.h"
 #include "gw_schema.h"
+#include "gw_sig.h"
 
+#include "cm/auth.h"
 #include "cm/envelope.h"
 #include "cm/err.h"
 #include "cm/http.h"
@@ -23,6 +24,7 @@
 #include "cm/mem.h"
 #include "cm/metrics.h"
 #include "cm/swap.h"
+#include "cm/text.h"
 #include "cm/timeutil.h"
 #include "cm/uuid.h"
 
@@ -34,64 +36,12 @@
 #include <string.h>
 #include <strings.h>
 
-struct gw_ingest {
-    struct cm_swap *routes;
-    struct gw_schemas *schemas;
-    int max_queue;
-    size_t max_body;
-    size_t max_batch;
-    struct gw_ratelimit *ratelimit;
-    struct gw_idem *idem;
-    char *required_scope;
-    const struct gw_proxies *proxies;
-    struct cm_swap *auth; /* of cm_auth; NULL = authentication disabled */
-    struct cm_kafka_producer *producer;
-    struct cm_metric *m_events;
-    struct cm_series *m_accepted;
-    struct cm_series *m_produce_latency;
-    struct cm_series *m_route_errors;
-};
-
-struct batch;
-
-/* One event of a request. status: 0 while in flight, else the HTTP status of its result. */
-struct item {
-    struct batch *batch;
-    const char *text; /* the event as jsonscan found it (fast lane), in the request body */
-    size_t textlen;
-    const struct cm_jscan_member *members; /* its members, when the scan gathered them */
-    size_t nmembers;
-    struct cm_envelope_text out; /* fast lane: the enriched text, owned until produced */
-    json_t *event;               /* jansson lane: owned until produced */
-    json_t *error;               /* {"error_code", "message", ...} for a refused event; owned */
-    int status;
-    atomic_int failed;
-    atomic_int maybe;
-    char id[CM_ENVELOPE_MAX_ID + 1];
-    int plain_id;   /* id needs no JSON escaping */
-    char *idem_key; /* owned; set while this event holds an idempotency key */
-    char idem_hash[CM_UUID_STR_LEN];
-    char traceparent[56]; /* kept at produce time for the delivery thread's log lines */
-};
-
-struct batch {
-    struct gw_ingest *g;
-    gw_answer_fn answer_fn; /* NULL once answered (respond-async) */
-    void *answer_ud;
-    char ratelimit_policy[96], ratelimit[96]; /* "" without rate limits */
-    int single;
-    int64_t start_ns;
-    atomic_int remaining; /* copies without a delivery report, plus one held by the handler */
-    size_t n;
-    struct item *items;
-};
-
-static void count_rejected(struct gw_ingest *g, const char *reason)
+void ingest_count_rejected(struct gw_ingest *g, const char *reason)
 {
     cm_counter_inc(cm_metric_with(g->m_events, "rejected", reason, NULL));
 }
 
-static json_t *error_json(int code, const char *message)
+json_t *ingest_error_json(int code, const char *message)
 {
     json_t *e = json_object();
     json_object_set_new(e, "error_code", json_integer(code));
@@ -102,11 +52,11 @@ static json_t *error_json(int code, const char *message)
     return e;
 }
 
-static void refuse(struct item *it, int status, json_t *error, const char *reason)
+void ingest_refuse(struct item *it, int status, json_t *error, const char *reason)
 {
     it->status = status;
     it->error = error;
-    count_rejected(it->batch->g, reason);
+    ingest_count_rejected(it->batch->g, reason);
 }
 
 static void batch_free(struct batch *b)
@@ -133,11 +83,11 @@ static void settle(struct item *it)
         return;
     }
     it->status = 503;
-    count_rejected(it->batch->g, "kafka");
-    json_t *e = error_json(503, atomic_load(&it->maybe)
-                                    ? "delivery outcome unknown (the event may have been stored); "
-                                      "retry with the same id"
-                                    : "Kafka did not accept the event");
+    ingest_count_rejected(it->batch->g, "kafka");
+    json_t *e = ingest_error_json(
+        503, atomic_load(&it->maybe) ? "delivery outcome unknown (the event may have been stored); "
+                                       "retry with the same id"
+                                     : "Kafka did not accept the event");
     json_object_set_new(e, "id", json_string(it->id));
     it->error = e;
 }
@@ -151,13 +101,14 @@ static void deliver(struct batch *b, int status, const json_t *body, const char 
     if (!fn) {
         return;
     }
-    struct gw_answer a = {status,
-                          body,
-                          text,
-                          len,
-                          retry_after,
-                          b->ratelimit_policy[0] ? b->ratelimit_policy : NULL,
-                          b->ratelimit[0] ? b->ratelimit : NULL};
+    struct gw_answer a = {.status = status,
+                          .body = body,
+                          .text = text,
+                          .len = len,
+                          .retry_after = retry_after,
+                          .policy_violation = b->policy[0] ? b->policy : NULL,
+                          .ratelimit_policy = b->ratelimit_policy[0] ? b->ratelimit_policy : NULL,
+                          .ratelimit = b->ratelimit[0] ? b->ratelimit : NULL};
     fn(b->answer_ud, &a);
 }
 
@@ -349,7 +300,7 @@ struct gw_ingest *gw_ingest_new(const struct gw_ingest_config *cfg, struct cm_sw
     g->max_batch = cfg->max_batch ? cfg->max_batch : 1000;
     g->ratelimit = cfg->ratelimit;
     g->idem = cfg->idem;
-    g->proxies = cfg->proxies;
+    g->sigs = cfg->sigs;
     g->required_scope =
         cfg->required_scope && *cfg->required_scope ? cm_xstrdup(cfg->required_scope) : NULL;
     g->auth = auth;
@@ -387,138 +338,16 @@ int gw_ingest_authenticate(struct gw_ingest *g, const char *authorization, struc
     int status = cm_auth_authorize(g->auth, authorization, g->required_scope, cm_now_ms() / 1000,
                                    who, why, whylen, challenge, challenge_len);
     if (status) {
-        count_rejected(g, status == 403 ? "scope" : "auth");
+        ingest_count_rejected(g, status == 403 ? "scope" : "auth");
         return status;
     }
     *exp_ms = who->expires_s * 1000;
     return 0;
 }
 
-const struct gw_proxies *gw_ingest_proxies(const struct gw_ingest *g)
-{
-    return g->proxies;
-}
-
 int gw_ingest_saturated(const struct gw_ingest *g)
 {
     return cm_kafka_producer_queue_len(g->producer) >= g->max_queue;
-}
-
-/* Schema check of an event's data: the jansson value (jansson lane) or the JSON text (fast lane,
- * parsed only when the subject has a schema; NULL: no data). On success *schema_id is set (0: no
- * schema), else the item's refusal. */
-static int check_schema(struct gw_ingest *g, struct item *it, const char *type, const json_t *data,
-                        const char *data_text, size_t data_len, const char *topic, int *schema_id)
-{
-    char subject[300], msg[400];
-    enum gw_check r;
-    *schema_id = 0;
-    const struct gw_schema *schema =
-        gw_schemas_find(g->schemas, type, topic, subject, sizeof(subject), &r);
-    json_t *errors = NULL; /* only for a schema: most events' types have none */
-    if (schema) {
-        errors = json_array();
-        json_t *parsed = NULL;
-        if (data_text) {
-            parsed = json_loadb(data_text, data_len, JSON_DECODE_ANY, NULL);
-            data = parsed;
-        }
-        r = gw_schema_validate(schema, data, schema_id, errors);
-        json_decref(parsed);
-        gw_schema_release(schema);
-    }
-    if (r == GW_CHECK_VALID || r == GW_CHECK_NO_SCHEMA) {
-        json_decref(errors);
-        return 0;
-    }
-    if (r == GW_CHECK_INVALID) {
-        snprintf(msg, sizeof(msg), "data does not match the schema registered for subject '%s'",
-                 subject);
-        json_t *e = error_json(422, msg);
-        json_object_set_new(e, "errors", errors);
-        refuse(it, 422, e, "schema");
-    } else {
-        snprintf(msg, sizeof(msg),
-                 "no schema is registered for subject '%s' and unknown types are rejected",
-                 subject);
-        json_decref(errors);
-        refuse(it, 422, error_json(422, msg), "unknown_type");
-    }
-    return -1;
-}
-
-/* The fast lane: the event's text enriched by splicing (jansson values only of the members
- * route expressions read, and of the data for a registered schema). Returns 1 when the event needs
- * the jansson lane instead. */
-static int prepare_text(struct gw_ingest *g, const struct gw_routes *routes, struct item *it,
-                        const struct cm_envelope_enrichment *enr, char *scratch, size_t scratch_len,
-                        const char *const **topics, size_t *ntopics)
-{
-    /* scanned by gw_body */
-    struct cm_jscan_span ev_text = {it->text, it->textlen, 'o', 0, 0, 0, it->members, it->nmembers};
-    if (cm_envelope_enrich_text(&ev_text, enr, scratch, scratch_len, &it->out) != 0) {
-        return 1;
-    }
-    size_t idlen = strlen(it->out.id); /* at most CM_ENVELOPE_MAX_ID */
-    memcpy(it->id, it->out.id, idlen + 1);
-    it->plain_id = 1;  /* an unescaped JSON string: written into answers as it is */
-    json_t *ev = NULL; /* the enriched event's members route expressions read */
-    if (gw_routes_read_events(routes)) {
-        size_t nfields;
-        const char *const *fields = gw_routes_fields(routes, &nfields);
-        ev = cm_envelope_text_members(&it->out, fields, nfields);
-    }
-    size_t route_errors = 0;
-    *ntopics = gw_routes_select(routes, ev, topics, &route_errors);
-    cm_counter_add(g->m_route_errors, route_errors);
-    json_decref(ev);
-    int schema_id = 0;
-    if (g->schemas && check_schema(g, it, it->out.type, NULL, it->out.data, it->out.datalen,
-                                   (*topics)[0], &schema_id) != 0) {
-        *ntopics = 0;
-    } else if (schema_id) {
-        cm_envelope_text_set_schemaid(&it->out, schema_id);
-    }
-    return 0;
-}
-
-/* Envelope and schema checks, enrichment and routing of one event. On success leaves the event
- * enriched in it->out (fast lane; in scratch when it fits, NULL: allocated) or it->event and
- * its topics in *topics; else sets the item's refusal. */
-static size_t prepare(struct gw_ingest *g, const struct gw_routes *routes, struct item *it,
-                      const struct cm_envelope_enrichment *enr, char *scratch, size_t scratch_len,
-                      const char *const **topics)
-{
-    if (it->text) {
-        size_t n;
-        if (prepare_text(g, routes, it, enr, scratch, scratch_len, topics, &n) == 0) {
-            return n;
-        }
-        /* jsonscan accepted the text without doubt: jansson reads it */
-        it->event = json_loadb(it->text, it->textlen, JSON_REJECT_DUPLICATES, NULL);
-    }
-    struct cm_envelope_error verr;
-    if (cm_envelope_validate(it->event, &verr) != 0) {
-        json_t *e = error_json(400, verr.message);
-        json_object_set_new(e, "field", json_string(verr.field));
-        refuse(it, 400, e, "envelope");
-        return 0;
-    }
-    cm_envelope_enrich(it->event, enr);
-    snprintf(it->id, sizeof(it->id), "%s", json_string_value(json_object_get(it->event, "id")));
-    size_t route_errors = 0;
-    size_t n = gw_routes_select(routes, it->event, topics, &route_errors);
-    cm_counter_add(g->m_route_errors, route_errors);
-    int schema_id = 0;
-    if (g->schemas &&
-        check_schema(g, it, json_string_value(json_object_get(it->event, "type")),
-                     json_object_get(it->event, "data"), NULL, 0, (*topics)[0], &schema_id) != 0) {
-        return 0;
-    }
-    if (schema_id) {
-        json_object_set_new(it->event, "schemaid", json_integer(schema_id));
-    }
-    return n;
 }
 
 /* The idempotency key of an event (the Idempotency-Key header and its index, else the client's
@@ -575,14 +404,16 @@ static void claim_keys(struct gw_ingest *g, struct batch *b, const struct cm_pri
             cm_counter_inc(cm_metric_with(g->m_events, "duplicate", "", NULL));
             break;
         case GW_IDEM_CONFLICT:
-            refuse(it, 422,
-                   error_json(422, "this idempotency key was used with a different payload"),
-                   "idempotency_conflict");
+            ingest_refuse(
+                it, 422,
+                ingest_error_json(422, "this idempotency key was used with a different payload"),
+                "idempotency_conflict");
             break;
         case GW_IDEM_IN_FLIGHT:
-            refuse(it, 409,
-                   error_json(409, "a request with this idempotency key is still in flight"),
-                   "idempotency_in_flight");
+            ingest_refuse(
+                it, 409,
+                ingest_error_json(409, "a request with this idempotency key is still in flight"),
+                "idempotency_in_flight");
             break;
         }
         free(it->idem_key);
@@ -600,7 +431,7 @@ static void produce(struct gw_ingest *g, struct item *it, const char *const *top
     size_t vlen = it->out.len, keylen = it->out.keylen, nh = it->out.nheaders;
     const char *key = it->out.key;
     const char *const *names = it->out.header_names, *const *values = it->out.header_values;
-    const char *jnames[5], *jvalues[5];
+    const char *jnames[CM_ENVELOPE_MAX_HEADERS], *jvalues[CM_ENVELOPE_MAX_HEADERS];
     if (!value) { /* the jansson lane */
         vlen = cm_envelope_serialize_into(it->event, local, sizeof(local));
         value = vlen <= sizeof(local) ? local : cm_envelope_serialize(it->event);
@@ -651,7 +482,7 @@ static int rate_ok(struct gw_ingest *g, struct batch *b, const struct cm_princip
                          b->ratelimit, sizeof(b->ratelimit));
     *retry_after = d.retry_after;
     if (!d.allowed) {
-        count_rejected(g, "rate_limit");
+        ingest_count_rejected(g, "rate_limit");
     }
     return d.allowed;
 }
@@ -673,8 +504,8 @@ static void refuse_atomic(struct batch *b)
     for (size_t i = 0; i < b->n; i++) {
         if (!b->items[i].status) {
             b->items[i].status = 424; /* failed dependency: refused with the others */
-            b->items[i].error =
-                error_json(424, "not produced: another event of this atomic batch was refused");
+            b->items[i].error = ingest_error_json(
+                424, "not produced: another event of this atomic batch was refused");
         }
     }
     json_t *results = json_array();
@@ -683,7 +514,7 @@ static void refuse_atomic(struct batch *b)
                               b->items[i].status, "error", b->items[i].error);
         json_array_append_new(results, r);
     }
-    json_t *out = error_json(422, "the atomic batch was refused; nothing was produced");
+    json_t *out = ingest_error_json(422, "the atomic batch was refused; nothing was produced");
     json_object_set_new(out, "results", results);
     send_answer(b, 422, out, 0);
     json_decref(out);
@@ -700,7 +531,7 @@ static void refuse_all(struct batch *b, int status, long retry_after, const char
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    json_t *e = error_json(status, msg);
+    json_t *e = ingest_error_json(status, msg);
     send_answer(b, status, e, retry_after);
     json_decref(e);
     batch_free(b);
@@ -715,10 +546,14 @@ void gw_ingest_submit(struct gw_ingest *g, const struct gw_submission *s, gw_ans
     b->start_ns = cm_monotonic_ns();
     struct gw_body body;
     char msg[300];
-    int status = gw_body_parse(s->content_type, s->content_encoding, s->body, s->len, g->max_body,
-                               g->max_batch, &body, msg, sizeof(msg));
+    int status =
+        gw_binary_mode(s->ce_headers, s->nce, s->content_type)
+            ? gw_body_parse_binary(s->ce_headers, s->nce, s->content_type, s->content_encoding,
+                                   s->body, s->len, g->max_body, &body, msg, sizeof(msg))
+            : gw_body_parse(s->content_type, s->content_encoding, s->body, s->len, g->max_body,
+                            g->max_batch, &body, msg, sizeof(msg));
     if (status) {
-        count_rejected(g, status == 415 ? "content_type" : status == 413 ? "size" : "json");
+        ingest_count_rejected(g, status == 415 ? "content_type" : status == 413 ? "size" : "json");
         refuse_all(b, status, 0, "%s", msg);
         return;
     }
@@ -730,7 +565,7 @@ void gw_ingest_submit(struct gw_ingest *g, const struct gw_submission *s, gw_ans
         return;
     }
     if (cm_kafka_producer_queue_len(g->producer) + (int)body.n > g->max_queue) {
-        count_rejected(g, "backpressure");
+        ingest_count_rejected(g, "backpressure");
         gw_body_clear(&body);
         refuse_all(b, 503, 1, "too many events in flight; retry later");
         return;
@@ -761,7 +596,7 @@ void gw_ingest_submit(struct gw_ingest *g, const struct gw_submission *s, gw_ans
             it->text = NULL;
         }
         if (!it->event && !it->text) {
-            refuse(it, 400, error_json(400, body.items[i].parse_error), "json");
+            ingest_refuse(it, 400, ingest_error_json(400, body.items[i].parse_error), "json");
         }
     }
     if (g->idem) {
@@ -779,7 +614,8 @@ void gw_ingest_submit(struct gw_ingest *g, const struct gw_submission *s, gw_ans
         for (size_t i = 0; i < body.n; i++) {
             struct item *it = &b->items[i];
             if (!it->status) {
-                size_t n = prepare(g, routes, it, &enr, scratch, sizeof(scratch), &topic_sets[i]);
+                size_t n =
+                    ingest_prepare(g, routes, it, &enr, scratch, sizeof(scratch), &topic_sets[i]);
                 if (!it->status && n > 0) {
                     produce(g, it, topic_sets[i], n);
                 }
@@ -800,7 +636,7 @@ void gw_ingest_submit(struct gw_ingest *g, const struct gw_submission *s, gw_ans
         for (size_t i = 0; i < body.n; i++) {
             struct item *it = &b->items[i];
             if (!it->status) {
-                ntopics[i] = prepare(g, routes, it, &enr, NULL, 0, &topic_sets[i]);
+                ntopics[i] = ingest_prepare(g, routes, it, &enr, NULL, 0, &topic_sets[i]);
             }
             any_refused |= it->status != 0;
         }
@@ -834,61 +670,6 @@ void gw_ingest_submit(struct gw_ingest *g, const struct gw_submission *s, gw_ans
     release(b);
 }
 
-/* ---- POST /events ---- */
-
-static void http_answer(void *ud, const struct gw_answer *a)
-{
-    struct cm_http_req *req = ud;
-    if (a->ratelimit_policy) {
-        cm_http_add_header(req, "RateLimit-Policy", a->ratelimit_policy);
-        cm_http_add_header(req, "RateLimit", a->ratelimit);
-    }
-    if (a->retry_after > 0) {
-        char retry[24];
-        snprintf(retry, sizeof(retry), "%ld", a->retry_after);
-        cm_http_add_header(req, "Retry-After", retry);
-    }
-    if (a->body) {
-        cm_http_respond_json(req, a->status, json_incref((json_t *)a->body));
-    } else {
-        cm_http_respond(req, a->status, "application/json", a->text, a->len);
-    }
-}
-
-void gw_ingest_handle(struct cm_http_req *req, void *ud)
-{
-    struct gw_ingest *g = ud;
-    struct cm_principal who;
-    char why[160], challenge[320];
-    int64_t exp_ms;
-    int status = gw_ingest_authenticate(g, cm_http_header(req, "Authorization"), &who, &exp_ms, why,
-                                        sizeof(why), challenge, sizeof(challenge));
-    if (status) {
-        cm_http_add_header(req, "WWW-Authenticate", challenge);
-        cm_http_respond_error(req, status, 0, "%s", why);
-        return;
-    }
-    char clientip[64];
-    gw_client_ip(g->proxies, cm_http_client_ip(req), cm_http_header(req, "X-Forwarded-For"),
-                 clientip, sizeof(clientip));
-    const char *atomic_q = cm_http_query(req, "atomic");
-    const char *prefer = cm_http_header(req, "Prefer");
-    size_t len;
-    const char *raw = cm_http_body(req, &len);
-    struct gw_submission sub = {
-        &who,
-        clientip,
-        cm_http_header(req, "Content-Type"),
-        cm_http_header(req, "Content-Encoding"),
-        raw,
-        len,
-        cm_http_header(req, "Idempotency-Key"),
-        atomic_q && (strcmp(atomic_q, "true") == 0 || strcmp(atomic_q, "1") == 0),
-        prefer && strstr(prefer, "respond-async") != NULL,
-    };
-    cm_http_defer(req);
-    gw_ingest_submit(g, &sub, http_answer, req);
-}
 int gw_ingest_check_kafka(void *ud, char *why, size_t len)
 {
     struct gw_ingest *g = ud;

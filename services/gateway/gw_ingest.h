@@ -21,10 +21,11 @@ struct cm_auth;
 struct gw_ingest;
 struct cm_principal;
 struct gw_idem;
-struct gw_proxies;
 struct gw_ratelimit;
 struct cm_swap;
 struct gw_schemas;
+struct gw_header;
+struct gw_sigs;
 
 struct gw_ingest_config {
     const char *brokers;
@@ -33,10 +34,10 @@ struct gw_ingest_config {
     int max_queue;              /* producer queue high-water mark: above it, 503 + Retry-After */
     size_t max_body;            /* cap on the decoded body (after gzip); 0 = 1 MiB */
     size_t max_batch;           /* events per request; 0 = 1000 */
-    struct gw_ratelimit *ratelimit;   /* borrowed; NULL = no rate limits */
-    struct gw_idem *idem;             /* borrowed; NULL = no idempotency keys */
-    const char *required_scope;       /* copied; NULL or "" = any valid token may ingest */
-    const struct gw_proxies *proxies; /* borrowed; trusted proxies for X-Forwarded-For */
+    struct gw_ratelimit *ratelimit; /* borrowed; NULL = no rate limits */
+    struct gw_idem *idem;           /* borrowed; NULL = no idempotency keys */
+    const char *required_scope;     /* copied; NULL or "" = any valid token may ingest */
+    struct gw_sigs *sigs;           /* borrowed; NULL = signatures are not checked */
 };
 
 /* Borrows auth (a cm_swap of cm_auth, replaced when keys are reloaded; NULL = authentication
@@ -58,6 +59,8 @@ struct gw_submission {
     size_t len;
     const char *idempotency_key; /* NULL: event ids serve */
     int atomic, respond_async;
+    const struct gw_header *ce_headers; /* the request's ce- headers (binary mode) */
+    size_t nce;
 };
 
 /* The answer to a submission: HTTP status and JSON body (borrowed during the callback), with
@@ -68,7 +71,10 @@ struct gw_answer {
     const json_t *body; /* NULL when the body is given as text: */
     const char *text;   /* the body's JSON text, an object */
     size_t len;
-    long retry_after;             /* seconds; 0 = none */
+    long retry_after; /* seconds; 0 = none */
+    /* set when an event was refused for breaking the tenant's policy (its signature): a
+     * WebSocket closes with 1008 and this reason */
+    const char *policy_violation;
     const char *ratelimit_policy; /* NULL when no rate limit applies */
     const char *ratelimit;
 };
@@ -87,8 +93,6 @@ int gw_ingest_saturated(const struct gw_ingest *g);
 int gw_ingest_authenticate(struct gw_ingest *g, const char *authorization, struct cm_principal *who,
                            int64_t *exp_ms, char *why, size_t whylen, char *challenge,
                            size_t challenge_len);
-/* The tenant's (or client IP's) proxies-resolved client address, for transports. */
-const struct gw_proxies *gw_ingest_proxies(const struct gw_ingest *g);
 /* cm_http_check for Kafka readiness. */
 int gw_ingest_check_kafka(void *ud, char *why, size_t len);
 /* Gives up on events Kafka has not acknowledged yet: each is answered now as not accepted (or

@@ -1,8 +1,16 @@
-/* gw_ratelimit: striped hash map of token buckets (see gw_ratelimit.h). A full bucket is the same
- * as no bucket, so when a stripe grows past its bound its full buckets are dropped. */
+/* gw_ratelimit: token buckets (see gw_ratelimit.h). Local: a striped hash map; a full bucket is
+ * the same as no bucket, so when a stripe grows past its bound its full buckets are dropped.
+ * Shared: GCRA in a Lua script on Redis (one key per bucket holding its theoretical arrival time,
+ * Redis's clock for every instance), the local map standing in while Redis cannot answer. */
 #include "gw_ratelimit.h"
 
+#include "cm/log.h"
 #include "cm/mem.h"
+#include "cm/metrics.h"
+#include "cm/redis.h"
+#include "cm/timeutil.h"
+
+#include <stdatomic.h>
 
 #include <math.h>
 #include <pthread.h>
@@ -27,10 +35,40 @@ struct stripe {
     size_t count;
 };
 
+#define REDIS_CONNS 8
+
 struct gw_ratelimit {
     double rate, burst;
     struct stripe stripes[STRIPES];
+    struct cm_redis *redis[REDIS_CONNS]; /* shared buckets; NULL: local only */
+    atomic_uint next_conn;
+    char sha[41]; /* the script's SHA-1 once loaded */
+    pthread_mutex_t sha_lock;
+    _Atomic int64_t fallback_logged_ms;
+    struct cm_series *m_fallbacks;
 };
+
+/* GCRA: KEYS[1] the bucket; ARGV rate (tokens/s), burst, cost. The key holds the theoretical
+ * arrival time (ms, Redis's clock): a request fits when, after adding its cost's emission time,
+ * it is at most burst emission times ahead of now. Returns {allowed, remaining, retry_after ms,
+ * reset ms}. */
+static const char gcra_script[] =
+    "local rate, burst, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000\n"
+    "local T = 1000 / rate\n"
+    "local tat = tonumber(redis.call('GET', KEYS[1])) or now\n"
+    "if tat < now then tat = now end\n"
+    "local new_tat = tat + cost * T\n"
+    "local ahead = new_tat - now\n"
+    "if ahead <= burst * T + 0.001 then\n"
+    "  redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil(ahead) + 1000)\n"
+    "  return {1, math.floor((burst * T - ahead) / T + 0.001), 0, math.ceil(ahead)}\n"
+    "end\n"
+    "local wait = ahead - burst * T\n"
+    "if cost > burst then wait = burst * T end\n"
+    "return {0, math.floor((burst * T - (tat - now)) / T + 0.001), math.ceil(wait), "
+    "math.ceil(tat - now)}\n";
 
 static uint64_t hash(const char *s)
 {
@@ -56,6 +94,12 @@ void gw_ratelimit_free(struct gw_ratelimit *r)
 {
     if (!r) {
         return;
+    }
+    if (r->redis[0]) {
+        pthread_mutex_destroy(&r->sha_lock);
+    }
+    for (size_t i = 0; i < REDIS_CONNS; i++) {
+        cm_redis_free(r->redis[i]);
     }
     for (int i = 0; i < STRIPES; i++) {
         for (int b = 0; b < BUCKETS; b++) {
@@ -100,7 +144,7 @@ static void sweep(const struct gw_ratelimit *r, struct stripe *s, int64_t now_ms
     }
 }
 
-struct gw_rate_decision gw_ratelimit_take(struct gw_ratelimit *r, const char *key, double cost,
+static struct gw_rate_decision local_take(struct gw_ratelimit *r, const char *key, double cost,
                                           int64_t now_ms)
 {
     uint64_t h = hash(key);
@@ -139,6 +183,127 @@ struct gw_rate_decision gw_ratelimit_take(struct gw_ratelimit *r, const char *ke
     d.reset = (long)ceil((r->burst - k->tokens) / r->rate);
     pthread_mutex_unlock(&s->lock);
     return d;
+}
+
+int gw_ratelimit_use_redis(struct gw_ratelimit *r, const char *url, struct cm_metrics *metrics)
+{
+    for (size_t i = 0; i < REDIS_CONNS; i++) {
+        if (!(r->redis[i] = cm_redis_new(url))) {
+            return -1;
+        }
+    }
+    pthread_mutex_init(&r->sha_lock, NULL);
+    if (metrics) {
+        r->m_fallbacks = cm_metric_with(
+            cm_metrics_counter(metrics, "ratelimit_fallbacks_total",
+                               "rate-limit decisions taken by this instance's local buckets "
+                               "because Redis could not answer",
+                               NULL),
+            NULL);
+    }
+    return 0;
+}
+
+/* Runs the script (EVALSHA, loading it on first use or after a Redis restart). 0 with *rep, or
+ * -1. */
+static int run_script(struct gw_ratelimit *r, struct cm_redis *c, const char *key, double cost,
+                      struct cm_redis_reply **rep)
+{
+    char rate[32], burst[32], costs[32], sha[41];
+    snprintf(rate, sizeof(rate), "%.17g", r->rate);
+    snprintf(burst, sizeof(burst), "%.17g", r->burst);
+    snprintf(costs, sizeof(costs), "%.17g", cost);
+    pthread_mutex_lock(&r->sha_lock);
+    memcpy(sha, r->sha, sizeof(sha));
+    pthread_mutex_unlock(&r->sha_lock);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (sha[0]) {
+            const char *argv[] = {"EVALSHA", sha, "1", key, rate, burst, costs};
+            if (cm_redis_command(c, 7, argv, NULL, rep) != 0) {
+                return -1;
+            }
+            size_t len;
+            const char *err =
+                cm_redis_reply_type(*rep) == CM_REDIS_ERROR ? cm_redis_reply_str(*rep, &len) : NULL;
+            if (!err) {
+                return 0;
+            }
+            cm_redis_reply_free(*rep);
+            *rep = NULL;
+            if (strncmp(err, "NOSCRIPT", 8) != 0) {
+                return -1;
+            }
+        }
+        const char *load[] = {"SCRIPT", "LOAD", gcra_script};
+        struct cm_redis_reply *lr = NULL;
+        if (cm_redis_command(c, 3, load, NULL, &lr) != 0) {
+            return -1;
+        }
+        size_t len = 0;
+        const char *got =
+            cm_redis_reply_type(lr) == CM_REDIS_STRING ? cm_redis_reply_str(lr, &len) : NULL;
+        if (!got || len != 40) {
+            cm_redis_reply_free(lr);
+            return -1;
+        }
+        memcpy(sha, got, 40);
+        sha[40] = '\0';
+        cm_redis_reply_free(lr);
+        pthread_mutex_lock(&r->sha_lock);
+        memcpy(r->sha, sha, sizeof(sha));
+        pthread_mutex_unlock(&r->sha_lock);
+    }
+    return -1;
+}
+
+/* The shared bucket's decision; 0, or -1 when Redis could not give one. */
+static int shared_take(struct gw_ratelimit *r, const char *key, double cost,
+                       struct gw_rate_decision *d)
+{
+    struct cm_redis *c = r->redis[atomic_fetch_add(&r->next_conn, 1) % REDIS_CONNS];
+    char rkey[300];
+    snprintf(rkey, sizeof(rkey), "{gateway:ratelimit}:%.250s", key);
+    struct cm_redis_reply *rep = NULL;
+    if (run_script(r, c, rkey, cost, &rep) != 0) {
+        return -1;
+    }
+    int ok = cm_redis_reply_type(rep) == CM_REDIS_ARRAY && cm_redis_reply_len(rep) == 4;
+    if (ok) {
+        d->allowed = cm_redis_reply_integer(cm_redis_reply_elem(rep, 0)) == 1;
+        d->remaining = (long)cm_redis_reply_integer(cm_redis_reply_elem(rep, 1));
+        long long wait_ms = cm_redis_reply_integer(cm_redis_reply_elem(rep, 2));
+        long long reset_ms = cm_redis_reply_integer(cm_redis_reply_elem(rep, 3));
+        d->remaining = d->remaining < 0 ? 0 : d->remaining;
+        d->retry_after = d->allowed ? 0 : (long)((wait_ms + 999) / 1000);
+        if (!d->allowed && d->retry_after < 1) {
+            d->retry_after = 1;
+        }
+        d->reset = (long)((reset_ms + 999) / 1000);
+    }
+    cm_redis_reply_free(rep);
+    return ok ? 0 : -1;
+}
+
+struct gw_rate_decision gw_ratelimit_take(struct gw_ratelimit *r, const char *key, double cost,
+                                          int64_t now_ms)
+{
+    struct gw_rate_decision d = {0, 0, 0, 0};
+    if (r->redis[0]) {
+        if (shared_take(r, key, cost, &d) == 0) {
+            return d;
+        }
+        if (r->m_fallbacks) {
+            cm_counter_inc(r->m_fallbacks);
+        }
+        int64_t mono = cm_monotonic_ms(), last = atomic_load(&r->fallback_logged_ms);
+        if ((last == 0 || mono - last >= 10000) &&
+            atomic_compare_exchange_strong(&r->fallback_logged_ms, &last, mono)) {
+            CM_LOG_WARN("ratelimit_fallback",
+                        "Redis cannot answer: rate limits are this instance's own until it can "
+                        "(logged every 10 s at most)");
+        }
+    }
+    return local_take(r, key, cost, now_ms);
 }
 
 void gw_ratelimit_headers(const struct gw_ratelimit *r, const struct gw_rate_decision *d,

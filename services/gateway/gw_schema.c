@@ -34,7 +34,8 @@ struct entry {
 struct gw_schemas {
     struct gw_schemas_config cfg;
     char *url;
-    json_t *map; /* subject -> integer holding the struct entry pointer */
+    char *user_info; /* NULL: no credentials */
+    json_t *map;     /* subject -> integer holding the struct entry pointer */
     pthread_mutex_t lock;
     pthread_t refresher;
     atomic_int stop;
@@ -89,6 +90,10 @@ static json_t *get_version(struct gw_schemas *s, const char *subject, const char
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)FETCH_TIMEOUT_MS);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    if (s->user_info) {
+        curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(c, CURLOPT_USERPWD, s->user_info);
+    }
     CURLcode rc = curl_easy_perform(c);
     if (rc == CURLE_OK) {
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
@@ -144,6 +149,11 @@ static struct entry *fetch(struct gw_schemas *s, const char *subject)
     if (status == 404) {
         e = cm_xcalloc(1, sizeof(*e));
         cm_counter_inc(s->m_fetch_missing);
+    } else if (status == 401 || status == 403) {
+        CM_LOG_ERROR("schema_fetch_refused",
+                     "the registry refused the gateway's request for subject %s (HTTP %ld): set "
+                     "REGISTRY_USER_INFO to a user with schema:read",
+                     subject, status);
     } else if (doc) {
         const char *text = json_string_value(json_object_get(doc, "schema"));
         const char *type = json_string_value(json_object_get(doc, "schemaType"));
@@ -272,6 +282,8 @@ struct gw_schemas *gw_schemas_new(const struct gw_schemas_config *cfg, struct cm
         s->url[--n] = '\0';
     }
     s->cfg.registry_url = s->url;
+    s->user_info = cfg->user_info && *cfg->user_info ? cm_xstrdup(cfg->user_info) : NULL;
+    s->cfg.user_info = s->user_info;
     if (s->cfg.ttl_ms <= 0) {
         s->cfg.ttl_ms = 60000;
     }
@@ -304,6 +316,7 @@ void gw_schemas_free(struct gw_schemas *s)
     pthread_mutex_destroy(&s->lock);
     curl_global_cleanup();
     free(s->url);
+    free(s->user_info);
     free(s);
 }
 

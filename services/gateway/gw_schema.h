@@ -28,6 +28,7 @@ enum gw_check {
 
 struct gw_schemas_config {
     const char *registry_url;
+    const char *user_info; /* "user:password" for the registry's HTTP Basic; NULL: none */
     enum gw_subject_strategy strategy;
     int reject_unknown;
     int64_t ttl_ms;

@@ -4,7 +4,6 @@
 #include "gw_ws.h"
 
 #include "cm/auth.h"
-#include "gw_clientip.h"
 #include "gw_ingest.h"
 
 #include "cm/http.h"
@@ -86,6 +85,12 @@ static void on_answer(void *ud, const struct gw_answer *a)
         cm_ws_send_text(p->conn, text, len);
         free(text);
     }
+    if (a->policy_violation) { /* a signature the tenant's policy refuses: the stream is untrusted
+                                */
+        char reason[124];
+        snprintf(reason, sizeof(reason), "%s", a->policy_violation);
+        cm_ws_close(p->conn, CM_WS_POLICY_VIOLATION, reason);
+    }
     atomic_fetch_sub(&p->s->unacked, 1);
     cm_ws_conn_unref(p->conn); /* may release the session: last use above */
     free(p);
@@ -114,8 +119,12 @@ static void on_text(struct cm_ws_conn *c, void *ud, const char *msg, size_t len)
     cm_ws_conn_ref(c);
     atomic_fetch_add(&s->unacked, 1);
     cm_counter_inc(s->w->m_messages);
-    struct gw_submission sub = {&s->who, s->clientip, "application/json", NULL, msg,
-                                len,     NULL,        s->atomic,          0};
+    struct gw_submission sub = {.who = &s->who,
+                                .clientip = s->clientip,
+                                .content_type = "application/json",
+                                .body = msg,
+                                .len = len,
+                                .atomic = s->atomic};
     gw_ingest_submit(s->w->g, &sub, on_answer, p);
 }
 
@@ -165,8 +174,7 @@ void gw_ws_handle(struct cm_http_req *req, void *ud)
     s->status = gw_ingest_authenticate(w->g, authorization, &s->who, &s->exp_ms, s->why,
                                        sizeof(s->why), challenge, sizeof(challenge));
     free(from_query);
-    gw_client_ip(gw_ingest_proxies(w->g), cm_http_client_ip(req),
-                 cm_http_header(req, "X-Forwarded-For"), s->clientip, sizeof(s->clientip));
+    snprintf(s->clientip, sizeof(s->clientip), "%s", cm_http_client_ip(req));
     const char *atomic_q = cm_http_query(req, "atomic");
     s->atomic = atomic_q && (strcmp(atomic_q, "true") == 0 || strcmp(atomic_q, "1") == 0);
     cm_ws_accept(w->server, req, &handlers, s);

@@ -2,15 +2,17 @@
  * pipeline in gw_ingest.c. Shutdown: /readyz 503, stop accepting, let in-flight events get their
  * acks and answers, flush the producer. */
 #include "cm/auth.h"
-#include "gw_clientip.h"
+#include "cm/clientip.h"
 #include "gw_idem.h"
 #include "gw_ingest.h"
 #include "gw_ratelimit.h"
 #include "gw_route.h"
 #include "gw_route_admin.h"
 #include "gw_schema.h"
+#include "gw_sig.h"
 #include "gw_ws.h"
 
+#include "cm/err.h"
 #include "cm/http.h"
 #include "cm/lifecycle.h"
 #include "cm/log.h"
@@ -22,6 +24,7 @@
 #include <time.h>
 
 static const struct cm_config_entry config_table[] = {
+    CM_SERVICE_HTTP_ENTRIES("GATEWAY_"),
     {"GATEWAY_PORT", CM_CFG_INT, "8080", 0, 0, "HTTP port", 0, 65535, NULL},
     {"KAFKA_BROKERS", CM_CFG_STRING, "127.0.0.1:9092", 0, 0, "Kafka bootstrap servers", 0, 0, NULL},
     {"TOPIC_EVENTS", CM_CFG_STRING, "events", 0, 0, "topic accepted events are produced to", 0, 0,
@@ -33,6 +36,10 @@ static const struct cm_config_entry config_table[] = {
     {"REGISTRY_URL", CM_CFG_STRING, NULL, 0, 0,
      "schema registry; when set, each event's data is validated against its subject's schema", 0, 0,
      NULL},
+    {"REGISTRY_USER_INFO", CM_CFG_STRING, NULL, 0, 1,
+     "user:password the schema fetches send to the registry (HTTP Basic; a user with "
+     "schema:read in its REGISTRY_BASIC_AUTH_FILE)",
+     0, 0, NULL},
     {"GATEWAY_SUBJECT_STRATEGY", CM_CFG_ENUM, "type", 0, 0,
      "subject of an event's schema: its type (Confluent's RecordNameStrategy with the type as "
      "record "
@@ -47,12 +54,19 @@ static const struct cm_config_entry config_table[] = {
     {"GATEWAY_MAX_BATCH", CM_CFG_INT, "1000", 0, 0, "events in one request (413 above)", 1, 100000,
      NULL},
     {"GATEWAY_RATE_LIMIT", CM_CFG_INT, "0", 0, 0,
-     "events per second per tenant (or client IP without one) on this instance; 0 = unlimited", 0,
-     100000000, NULL},
+     "events per second per tenant (or client IP without one), per instance unless "
+     "GATEWAY_RATE_LIMIT_STORE=redis; 0 = unlimited",
+     0, 100000000, NULL},
     {"GATEWAY_RATE_BURST", CM_CFG_INT, "0", 0, 0,
      "bucket size of the rate limit in events (0 = one second's worth)", 0, 1000000000, NULL},
+    {"GATEWAY_RATE_LIMIT_STORE", CM_CFG_ENUM, "local", 0, 0,
+     "where rate-limit buckets live: local (per instance) or redis (one bucket per tenant shared "
+     "by every instance through REDIS_URL; the local bucket stands in while Redis is down)",
+     0, 0, "local|redis"},
     {"REDIS_URL", CM_CFG_STRING, NULL, 0, 1,
-     "Redis for idempotency keys; unset = no idempotency guarantee at the gateway", 0, 0, NULL},
+     "Redis for idempotency keys and shared rate limits; unset = no idempotency guarantee at the "
+     "gateway",
+     0, 0, NULL},
     {"GATEWAY_IDEMPOTENCY_WINDOW", CM_CFG_DURATION, "24h", 0, 0,
      "how long an event id or Idempotency-Key is remembered", 1000, 2592000000LL, NULL},
     {"GATEWAY_MAX_QUEUE", CM_CFG_INT, "100000", 0, 0,
@@ -67,6 +81,16 @@ static const struct cm_config_entry config_table[] = {
      "proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For is believed", 0, 0, NULL},
     {"GATEWAY_REQUIRED_SCOPE", CM_CFG_STRING, "events:write", 0, 0,
      "scope a token needs to ingest (in its scope or scp claim; empty = none)", 0, 0, NULL},
+    {"GATEWAY_SIGNATURES", CM_CFG_ENUM, "optional", 0, 0,
+     "producer signatures: optional (required per source by its keys' require flag) or "
+     "required for every event",
+     0, 0, "optional|required"},
+    {"GATEWAY_KEYS_DIR", CM_CFG_STRING, NULL, 0, 0,
+     "directory of signing-key definitions (<keyid>.json) applied at start", 0, 0, NULL},
+    {"DATABASE_URL", CM_CFG_STRING, NULL, 0, 1,
+     "PostgreSQL URI where signing keys are kept (the /keys API); unset = keys only from "
+     "GATEWAY_KEYS_DIR, API read-only",
+     0, 0, NULL},
     {"GATEWAY_ADMIN_SCOPE", CM_CFG_STRING, "gateway:admin", 0, 0,
      "scope a token needs to read and change the routing table (GET/PUT /routes)", 0, 0, NULL},
     {"GATEWAY_WS_THREADS", CM_CFG_INT, "2", 0, 0,
@@ -109,7 +133,8 @@ int main(int argc, char **argv)
     struct gw_schemas *schemas = NULL;
     struct gw_ratelimit *ratelimit = NULL;
     struct gw_idem *idem = NULL;
-    struct gw_proxies *proxies = NULL;
+    struct cm_proxies *proxies = NULL;
+    struct gw_sigs *sigs = NULL;
     if (cm_config_bool(cfg, "GATEWAY_AUTH_DISABLED")) {
         CM_LOG_WARN("auth_disabled", "AUTHENTICATION IS DISABLED: every request is accepted "
                                      "without a token (GATEWAY_AUTH_DISABLED=true)");
@@ -135,22 +160,34 @@ int main(int argc, char **argv)
     }
     if (cm_config_str(cfg, "REGISTRY_URL")) {
         struct gw_schemas_config sc = {
-            cm_config_str(cfg, "REGISTRY_URL"),
+            cm_config_str(cfg, "REGISTRY_URL"), cm_config_str(cfg, "REGISTRY_USER_INFO"),
             subject_strategy(cm_config_str(cfg, "GATEWAY_SUBJECT_STRATEGY")),
             strcmp(cm_config_str(cfg, "GATEWAY_UNKNOWN_TYPES"), "reject") == 0,
             cm_config_int(cfg, "GATEWAY_SCHEMA_TTL")};
         schemas = gw_schemas_new(&sc, svc.metrics);
     }
     char perr[256];
-    proxies = gw_proxies_parse(cm_config_str(cfg, "GATEWAY_TRUSTED_PROXIES"), perr, sizeof(perr));
+    proxies = cm_proxies_parse(cm_config_str(cfg, "GATEWAY_TRUSTED_PROXIES"), perr, sizeof(perr));
     if (!proxies) {
         CM_LOG_ERROR("config_invalid", "GATEWAY_TRUSTED_PROXIES: %s", perr);
         goto out;
     }
+    cm_http_set_trusted_proxies(svc.http, proxies);
     int64_t rate = cm_config_int(cfg, "GATEWAY_RATE_LIMIT");
     if (rate > 0) {
         int64_t burst = cm_config_int(cfg, "GATEWAY_RATE_BURST");
         ratelimit = gw_ratelimit_new((double)rate, (double)(burst > 0 ? burst : rate));
+        if (strcmp(cm_config_str(cfg, "GATEWAY_RATE_LIMIT_STORE"), "redis") == 0) {
+            if (!cm_config_str(cfg, "REDIS_URL")) {
+                CM_LOG_ERROR("config_invalid",
+                             "GATEWAY_RATE_LIMIT_STORE=redis: REDIS_URL must be set");
+                goto out;
+            }
+            if (gw_ratelimit_use_redis(ratelimit, cm_config_str(cfg, "REDIS_URL"), svc.metrics) !=
+                0) {
+                goto out;
+            }
+        }
     }
     if (cm_config_str(cfg, "REDIS_URL")) {
         /* a connection per HTTP and WebSocket thread, and one for the delivery thread */
@@ -163,18 +200,35 @@ int main(int argc, char **argv)
         }
         cm_http_add_check(svc.http, "redis", gw_idem_check, idem);
     }
+    struct gw_sigs_config sgc = {
+        .database_url = cm_config_str(cfg, "DATABASE_URL"),
+        .keys_dir = cm_config_str(cfg, "GATEWAY_KEYS_DIR"),
+        .required = strcmp(cm_config_str(cfg, "GATEWAY_SIGNATURES"), "required") == 0,
+        .metrics = svc.metrics};
+    sigs = gw_sigs_new(&sgc);
+    if (!sigs) {
+        goto out;
+    }
+    int rc;
+    while ((rc = gw_sigs_start(sigs)) == CM_E_UNAVAIL && !cm_lifecycle_wait(1000)) {
+    }
+    if (rc != 0) {
+        status = cm_lifecycle_stopping() ? 0 : CM_CONFIG_EXIT_BAD;
+        goto out;
+    }
+    gw_sigs_routes(sigs, svc.http, auth, cm_config_str(cfg, "GATEWAY_ADMIN_SCOPE"));
     route_table = cm_swap_new(routes, gw_routes_release);
     routes = NULL; /* owned by the table now */
-    struct gw_ingest_config ic = {cm_config_str(cfg, "KAFKA_BROKERS"),
-                                  route_table,
-                                  schemas,
-                                  (int)cm_config_int(cfg, "GATEWAY_MAX_QUEUE"),
-                                  (size_t)cm_config_int(cfg, "GATEWAY_MAX_BODY"),
-                                  (size_t)cm_config_int(cfg, "GATEWAY_MAX_BATCH"),
-                                  ratelimit,
-                                  idem,
-                                  cm_config_str(cfg, "GATEWAY_REQUIRED_SCOPE"),
-                                  proxies};
+    struct gw_ingest_config ic = {.brokers = cm_config_str(cfg, "KAFKA_BROKERS"),
+                                  .routes = route_table,
+                                  .schemas = schemas,
+                                  .max_queue = (int)cm_config_int(cfg, "GATEWAY_MAX_QUEUE"),
+                                  .max_body = (size_t)cm_config_int(cfg, "GATEWAY_MAX_BODY"),
+                                  .max_batch = (size_t)cm_config_int(cfg, "GATEWAY_MAX_BATCH"),
+                                  .ratelimit = ratelimit,
+                                  .idem = idem,
+                                  .required_scope = cm_config_str(cfg, "GATEWAY_REQUIRED_SCOPE"),
+                                  .sigs = sigs};
     ingest = gw_ingest_new(&ic, auth, svc.metrics);
     if (!ingest) {
         goto out;
@@ -216,14 +270,15 @@ out:
     cm_http_stop(svc.http, 3000);
     gw_ws_free(ws);
     gw_ingest_free(ingest);
+    gw_sigs_free(sigs);
     gw_schemas_free(schemas);
     gw_ratelimit_free(ratelimit);
     gw_idem_free(idem);
-    gw_proxies_free(proxies);
     gw_routes_free(routes);
     gw_route_admin_free(route_admin);
     cm_swap_free(route_table);
     cm_auth_keys_free(keys);
     cm_service_free(&svc);
+    cm_proxies_free(proxies); /* after the server that reads it */
     return status;
 }

@@ -9,6 +9,7 @@
 #include "cm/stream.h"
 
 static const struct cm_config_entry config_table[] = {
+    CM_SERVICE_HTTP_ENTRIES("OUTPUT_"),
     {"OUTPUT_PORT", CM_CFG_INT, "8085", 0, 0, "admin HTTP port (health, readiness, metrics)", 0,
      65535, NULL},
     {"KAFKA_BROKERS", CM_CFG_STRING, "127.0.0.1:9092", 0, 0, "Kafka bootstrap servers", 0, 0, NULL},

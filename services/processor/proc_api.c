@@ -93,41 +93,9 @@ void proc_api_free(struct proc_api *a)
     free(a);
 }
 
-static int by_name(const void *x, const void *y)
-{
-    return strcmp(*(char *const *)x, *(char *const *)y);
-}
-
 int proc_api_load_dir(struct proc_api *a, const char *dir)
 {
-    DIR *dh = opendir(dir);
-    if (!dh) {
-        CM_LOG_ERROR("config_invalid", "PROCESSOR_PIPELINES_DIR: cannot open %s", dir);
-        return CM_E_INVAL;
-    }
-    char **names = NULL;
-    size_t n = 0;
-    struct dirent *de;
-    while ((de = readdir(dh)) != NULL) {
-        size_t len = strlen(de->d_name);
-        if (len > 5 && strcmp(de->d_name + len - 5, ".json") == 0 && de->d_name[0] != '.') {
-            names = cm_xrealloc(names, (n + 1) * sizeof(*names));
-            names[n++] = cm_xstrdup(de->d_name);
-        }
-    }
-    closedir(dh);
-    qsort(names, n, sizeof(*names), by_name);
-    int rc = 0;
-    for (size_t i = 0; i < n; i++) {
-        char *path = cm_xasprintf("%s/%s", dir, names[i]);
-        if (rc == 0) {
-            rc = cm_defs_seed(a->defs, path);
-        }
-        free(path);
-        free(names[i]);
-    }
-    free(names);
-    return rc;
+    return cm_defs_seed_dir(a->defs, dir, "PROCESSOR_PIPELINES_DIR");
 }
 
 int proc_api_start(struct proc_api *a)

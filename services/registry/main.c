@@ -1,15 +1,24 @@
 /* registry: the schema registry with Confluent's REST API, stored in PostgreSQL. Wiring only;
  * see reg_api.c and reg_store.c. */
+#include "reg_access.h"
 #include "reg_api.h"
 #include "reg_cache.h"
 #include "reg_store.h"
 
+#include "cm/auth.h"
+#include "cm/basicauth.h"
 #include "cm/err.h"
 #include "cm/lifecycle.h"
+#include "cm/log.h"
 #include "cm/pg.h"
 #include "cm/service.h"
+#include "cm/swap.h"
+#include "cm/text.h"
+
+#include <time.h>
 
 static const struct cm_config_entry config_table[] = {
+    CM_SERVICE_HTTP_ENTRIES("REGISTRY_"),
     {"REGISTRY_PORT", CM_CFG_INT, "8081", 0, 0, "HTTP port (Confluent's default)", 0, 65535, NULL},
     {"DATABASE_URL", CM_CFG_STRING, NULL, 1, 1, "PostgreSQL URI of the registry tables", 0, 0,
      NULL},
@@ -21,7 +30,41 @@ static const struct cm_config_entry config_table[] = {
     {"REGISTRY_JSON_LENIENT", CM_CFG_BOOL, "false", 0, 0,
      "JSON Schema compatibility allows adding optional properties to open content models", 0, 0,
      NULL},
+    {"REGISTRY_BASIC_AUTH_FILE", CM_CFG_STRING, NULL, 0, 0,
+     "HTTP Basic users, one `name:crypt-hash:tenant:scopes` per line (reloaded on change or "
+     "SIGHUP); Confluent clients send them with basic.auth.user.info",
+     0, 0, NULL},
+    {"REGISTRY_PUBLIC_READ", CM_CFG_BOOL, "false", 0, 0,
+     "reads need no credentials (writes still need schema:write)", 0, 0, NULL},
+    {"REGISTRY_AUTH_DISABLED", CM_CFG_BOOL, "false", 0, 0,
+     "serve every request without credentials (development only; logged loudly)", 0, 0, NULL},
+    CM_AUTH_CONFIG_ENTRIES,
 };
+
+/* Basic users from the file, replaced when it changes (the users in force stay when the new
+ * file is bad). */
+static void reload_users(struct cm_swap *users, const char *path, struct timespec *seen, int hup)
+{
+    if (!users || !(cm_file_changed(path, seen) || hup)) {
+        return;
+    }
+    char err[512];
+    struct cm_basic_users *u = cm_basic_users_load(path, err, sizeof(err));
+    if (!u) {
+        CM_LOG_ERROR("users_reload_failed",
+                     "REGISTRY_BASIC_AUTH_FILE: %s; keeping the users in "
+                     "force",
+                     err);
+        return;
+    }
+    CM_LOG_INFO("users_reloaded", "%zu Basic users from %s", cm_basic_users_count(u), path);
+    cm_swap_replace(users, u);
+}
+
+static void release_users(void *u)
+{
+    cm_basic_users_free(u);
+}
 
 int main(int argc, char **argv)
 {
@@ -31,6 +74,45 @@ int main(int argc, char **argv)
                     argv);
     const struct cm_config *cfg = svc.cfg;
     int status = 1;
+    struct cm_auth_keys *keys = NULL;
+    struct cm_swap *users = NULL;
+    struct timespec users_seen = {0, 0};
+    const char *users_path = cm_config_str(cfg, "REGISTRY_BASIC_AUTH_FILE");
+    int disabled = cm_config_bool(cfg, "REGISTRY_AUTH_DISABLED");
+    int jwt = cm_config_str(cfg, "JWT_HS256_SECRET") || cm_config_str(cfg, "JWT_PUBLIC_KEY_FILE") ||
+              cm_config_str(cfg, "JWT_JWKS_FILE");
+    if (disabled) {
+        CM_LOG_WARN("auth_disabled", "REGISTRY_AUTH_DISABLED=true: anyone who can reach this port "
+                                     "may read, register and delete schemas");
+    } else {
+        if (!jwt && !users_path) {
+            CM_LOG_ERROR("config_invalid", "REGISTRY_BASIC_AUTH_FILE or one of JWT_HS256_SECRET, "
+                                           "JWT_PUBLIC_KEY_FILE, JWT_JWKS_FILE must be set (or "
+                                           "REGISTRY_AUTH_DISABLED=true for development)");
+            cm_service_free(&svc);
+            return CM_CONFIG_EXIT_BAD;
+        }
+        if (jwt && !(keys = cm_auth_keys_new(cfg, 1024, "REGISTRY_AUTH_DISABLED"))) {
+            cm_service_free(&svc);
+            return CM_CONFIG_EXIT_BAD;
+        }
+        if (users_path) {
+            char err[512];
+            struct cm_basic_users *u = cm_basic_users_load(users_path, err, sizeof(err));
+            if (!u) {
+                CM_LOG_ERROR("config_invalid", "REGISTRY_BASIC_AUTH_FILE: %s", err);
+                cm_auth_keys_free(keys);
+                cm_service_free(&svc);
+                return CM_CONFIG_EXIT_BAD;
+            }
+            cm_file_changed(users_path, &users_seen);
+            users = cm_swap_new(u, release_users);
+        }
+    }
+    struct reg_access access = {.keys = keys ? cm_auth_keys_swap(keys) : NULL,
+                                .users = users,
+                                .public_read = cm_config_bool(cfg, "REGISTRY_PUBLIC_READ"),
+                                .disabled = disabled};
     struct cm_pg_pool *pool = cm_pg_pool_new(cm_config_str(cfg, "DATABASE_URL"),
                                              (unsigned)cm_config_int(cfg, "REGISTRY_DB_POOL"));
     struct reg_cache *cache = NULL;
@@ -43,13 +125,21 @@ int main(int argc, char **argv)
         goto out;
     }
     cache = reg_cache_new(100000, cm_config_int(cfg, "REGISTRY_CACHE_TTL"));
-    struct reg_api api = {st, cache};
+    static struct reg_api api; /* its routes are the handlers' user data */
+    api.store = st;
+    api.cache = cache;
+    api.access = &access;
     reg_api_register(svc.http, &api);
     cm_http_add_check(svc.http, "postgres", reg_store_check, st);
     if (cm_service_start(&svc) != 0) {
         goto out;
     }
     while (!cm_lifecycle_wait(1000)) {
+        int hup = cm_lifecycle_reload_requested();
+        if (keys) {
+            cm_auth_keys_poll(keys, hup);
+        }
+        reload_users(users, users_path, &users_seen, hup);
     }
     status = 0;
 out:
@@ -59,5 +149,7 @@ out:
     reg_cache_free(cache);
     cm_pg_pool_free(pool);
     cm_service_free(&svc);
+    cm_auth_keys_free(keys); /* after the server that reads them */
+    cm_swap_free(users);
     return status;
 }

@@ -7,6 +7,7 @@
 #include "reg_schema.h"
 #include "reg_store.h"
 
+#include "cm/auth.h"
 #include "cm/config.h"
 #include "cm/err.h"
 #include "cm/http.h"
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define CONTENT_TYPE "application/vnd.schemaregistry.v1+json"
 
@@ -821,42 +823,70 @@ static void h_subject_mode_delete(struct cm_http_req *req, void *ud)
     mode_delete(req, store_of(ud), cm_http_param(req, "subject"));
 }
 
+/* Checks the request's access before the route's handler runs. */
+static void guarded(struct cm_http_req *req, void *ud)
+{
+    const struct reg_route *r = ud;
+    struct cm_principal who;
+    char msg[512], challenges[2][256];
+    size_t nch = 0;
+    const char *subject = r->subject_scoped ? cm_http_param(req, "subject") : NULL;
+    int code =
+        reg_access_check(r->api->access, cm_http_header(req, "Authorization"), r->need, subject,
+                         (long long)time(NULL), &who, msg, sizeof(msg), challenges, &nch);
+    if (code != 0) {
+        for (size_t i = 0; i < nch; i++) {
+            cm_http_add_header(req, "WWW-Authenticate", challenges[i]);
+        }
+        fail(req, code, "%s", msg);
+        return;
+    }
+    r->handler(req, r->api);
+}
+
 void reg_api_register(struct cm_http_server *srv, struct reg_api *api)
 {
+    enum { R = REG_READ, W = REG_WRITE, A = REG_ADMIN };
     static const struct {
         const char *method, *pattern;
         cm_http_handler h;
+        int need, subject_scoped;
     } routes[] = {
-        {"GET", "/subjects", h_list_subjects},
-        {"GET", "/subjects/{subject}/versions", h_list_versions},
-        {"POST", "/subjects/{subject}/versions", h_register},
-        {"GET", "/subjects/{subject}/versions/{version}", h_get_version},
-        {"GET", "/subjects/{subject}/versions/{version}/schema", h_get_version_schema},
-        {"GET", "/subjects/{subject}/versions/{version}/referencedby", h_referenced_by},
-        {"DELETE", "/subjects/{subject}/versions/{version}", h_delete_version},
-        {"POST", "/subjects/{subject}", h_lookup},
-        {"DELETE", "/subjects/{subject}", h_delete_subject},
-        {"GET", "/schemas/ids/{id}", h_schema_by_id},
-        {"GET", "/schemas/ids/{id}/schema", h_schema_text_by_id},
-        {"GET", "/schemas/ids/{id}/subjects", h_schema_subjects},
-        {"GET", "/schemas/ids/{id}/versions", h_schema_versions},
-        {"GET", "/schemas/types", h_schema_types},
-        {"POST", "/compatibility/subjects/{subject}/versions/{version}", h_compat_version},
-        {"POST", "/compatibility/subjects/{subject}/versions", h_compat_all},
-        {"GET", "/config", h_config_get},
-        {"PUT", "/config", h_config_put},
-        {"DELETE", "/config", h_config_delete},
-        {"GET", "/config/{subject}", h_subject_config_get},
-        {"PUT", "/config/{subject}", h_subject_config_put},
-        {"DELETE", "/config/{subject}", h_subject_config_delete},
-        {"GET", "/mode", h_mode_get},
-        {"PUT", "/mode", h_mode_put},
-        {"DELETE", "/mode", h_mode_delete},
-        {"GET", "/mode/{subject}", h_subject_mode_get},
-        {"PUT", "/mode/{subject}", h_subject_mode_put},
-        {"DELETE", "/mode/{subject}", h_subject_mode_delete},
+        {"GET", "/subjects", h_list_subjects, R, 0},
+        {"GET", "/subjects/{subject}/versions", h_list_versions, R, 0},
+        {"POST", "/subjects/{subject}/versions", h_register, W, 1},
+        {"GET", "/subjects/{subject}/versions/{version}", h_get_version, R, 0},
+        {"GET", "/subjects/{subject}/versions/{version}/schema", h_get_version_schema, R, 0},
+        {"GET", "/subjects/{subject}/versions/{version}/referencedby", h_referenced_by, R, 0},
+        {"DELETE", "/subjects/{subject}/versions/{version}", h_delete_version, W, 1},
+        {"POST", "/subjects/{subject}", h_lookup, R, 0},
+        {"DELETE", "/subjects/{subject}", h_delete_subject, W, 1},
+        {"GET", "/schemas/ids/{id}", h_schema_by_id, R, 0},
+        {"GET", "/schemas/ids/{id}/schema", h_schema_text_by_id, R, 0},
+        {"GET", "/schemas/ids/{id}/subjects", h_schema_subjects, R, 0},
+        {"GET", "/schemas/ids/{id}/versions", h_schema_versions, R, 0},
+        {"GET", "/schemas/types", h_schema_types, R, 0},
+        {"POST", "/compatibility/subjects/{subject}/versions/{version}", h_compat_version, R, 0},
+        {"POST", "/compatibility/subjects/{subject}/versions", h_compat_all, R, 0},
+        {"GET", "/config", h_config_get, R, 0},
+        {"PUT", "/config", h_config_put, A, 0},
+        {"DELETE", "/config", h_config_delete, A, 0},
+        {"GET", "/config/{subject}", h_subject_config_get, R, 0},
+        {"PUT", "/config/{subject}", h_subject_config_put, W, 1},
+        {"DELETE", "/config/{subject}", h_subject_config_delete, W, 1},
+        {"GET", "/mode", h_mode_get, R, 0},
+        {"PUT", "/mode", h_mode_put, A, 0},
+        {"DELETE", "/mode", h_mode_delete, A, 0},
+        {"GET", "/mode/{subject}", h_subject_mode_get, R, 0},
+        {"PUT", "/mode/{subject}", h_subject_mode_put, W, 1},
+        {"DELETE", "/mode/{subject}", h_subject_mode_delete, W, 1},
     };
+    _Static_assert(sizeof(routes) / sizeof(routes[0]) <= REG_API_MAX_ROUTES, "routes fit");
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        cm_http_route(srv, routes[i].method, routes[i].pattern, routes[i].h, api);
+        api->routes[i] = (struct reg_route){.api = api,
+                                            .handler = routes[i].h,
+                                            .need = (enum reg_need)routes[i].need,
+                                            .subject_scoped = routes[i].subject_scoped};
+        cm_http_route(srv, routes[i].method, routes[i].pattern, guarded, &api->routes[i]);
     }
 }

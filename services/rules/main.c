@@ -8,6 +8,7 @@
 #include "cm/stream.h"
 
 static const struct cm_config_entry config_table[] = {
+    CM_SERVICE_HTTP_ENTRIES("RULES_"),
     {"RULES_PORT", CM_CFG_INT, "8083", 0, 0, "HTTP port (health, readiness, metrics)", 0, 65535,
      NULL},
     {"KAFKA_BROKERS", CM_CFG_STRING, "127.0.0.1:9092", 0, 0, "Kafka bootstrap servers", 0, 0, NULL},

@@ -104,7 +104,7 @@ head -c 1100000 /dev/zero | tr '\0' ' ' >"$STACK_DIR/big.json"
 
 # --- schema validation through the registry: order.created's data must have an integer n >= 0
 SUBJECT_SCHEMA='{"schemaType":"JSON","schema":"{\"type\":\"object\",\"required\":[\"n\"],\"properties\":{\"n\":{\"type\":\"integer\",\"minimum\":0}}}"}'
-[ "$(code -X POST "http://127.0.0.1:$REGISTRY_PORT/subjects/order.created/versions" \
+[ "$(code -X POST "http://127.0.0.1:$REGISTRY_PORT/subjects/order.created/versions" -u "$REGISTRY_USER_INFO" \
     -H 'Content-Type: application/vnd.schemaregistry.v1+json' -d "$SUBJECT_SCHEMA")" = 200 ] ||
     fail "registering the order.created schema: $(cat "$STACK_DIR/last_body")"
 SCHEMA_ID=$(sed 's/[^0-9]//g' "$STACK_DIR/last_body")
@@ -231,7 +231,7 @@ done
 [ "$(sql "SELECT count(*) FROM alerts")" = 100 ] || fail "expected exactly 100 alerts in all"
 
 # --- the registry answers from PostgreSQL
-[ "$(curl -s "http://127.0.0.1:$REGISTRY_PORT/subjects")" = '["order.created"]' ] ||
+[ "$(curl -s -u "$REGISTRY_USER_INFO" "http://127.0.0.1:$REGISTRY_PORT/subjects")" = '["order.created"]' ] ||
     fail "registry GET /subjects"
 
 # --- every metric the dashboard and the alert rules query is exported by some daemon

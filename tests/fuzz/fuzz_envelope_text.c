@@ -113,7 +113,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* key, headers and data, as the jansson lane derives them from the same event */
     const char *key = cm_envelope_key(got);
     must(key && strlen(key) == t.keylen && memcmp(key, t.key, t.keylen) == 0);
-    const char *names[5], *values[5];
+    const char *names[CM_ENVELOPE_MAX_HEADERS], *values[CM_ENVELOPE_MAX_HEADERS];
     size_t nh = cm_envelope_headers(got, names, values);
     must(nh == t.nheaders);
     for (size_t i = 0; i < nh; i++) {

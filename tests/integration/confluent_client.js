@@ -1,16 +1,26 @@
 // A Confluent-protocol client (@kafkajs/confluent-schema-registry from the npm registry) against
 // our registry: register, look up, evolve, encode/decode in the wire format, refuse an
-// incompatible schema, JSON Schema, and deletes. Exits nonzero on the first difference.
+// incompatible schema, JSON Schema, deletes, and Basic authentication (REGISTRY_USER_INFO, as
+// basic.auth.user.info): a client without credentials is refused with 401. Exits nonzero on the first difference.
 'use strict';
 const assert = require('assert');
 const { SchemaRegistry, SchemaType } = require('@kafkajs/confluent-schema-registry');
 
 const url = process.env.REGISTRY_URL;
-const registry = new SchemaRegistry({ host: url });
+// basic.auth.user.info, as Confluent clients take it
+const [username, password] = process.env.REGISTRY_USER_INFO.split(/:(.*)/s);
+const registry = new SchemaRegistry({ host: url, auth: { username, password } });
+const authHeader = { Authorization: 'Basic ' + Buffer.from(`${username}:${password}`).toString('base64') };
 const subject = `client-${process.pid}-value`;
 const plain = (v) => JSON.parse(JSON.stringify(v)); // avsc decodes into record classes
 
 async function main() {
+  const anonymous = new SchemaRegistry({ host: url });
+  await assert.rejects(anonymous.getLatestSchemaId('anything-value'), (err) => err.status === 401,
+    'a client without credentials is refused with 401');
+  const res401 = await fetch(`${url}/subjects`);
+  assert.strictEqual(res401.status, 401);
+  assert.strictEqual((await res401.json()).error_code, 40101);
   const v1 = { type: 'record', name: 'User', namespace: 'it', fields: [{ name: 'id', type: 'long' }] };
   const { id } = await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(v1) }, { subject });
   assert.ok(id > 0);
@@ -47,12 +57,12 @@ async function main() {
   const fetched = await registry.getSchema(j.id);
   assert.ok(fetched, 'JSON schema by id');
 
-  let res = await fetch(`${url}/subjects/${subject}`, { method: 'DELETE' });
+  let res = await fetch(`${url}/subjects/${subject}`, { method: 'DELETE', headers: authHeader });
   assert.strictEqual(res.status, 200);
   assert.deepStrictEqual(await res.json(), [1, 2]);
-  res = await fetch(`${url}/subjects/${subject}?permanent=true`, { method: 'DELETE' });
+  res = await fetch(`${url}/subjects/${subject}?permanent=true`, { method: 'DELETE', headers: authHeader });
   assert.strictEqual(res.status, 200);
-  res = await fetch(`${url}/subjects/${subject}/versions`);
+  res = await fetch(`${url}/subjects/${subject}/versions`, { headers: authHeader });
   assert.strictEqual(res.status, 404);
   assert.strictEqual((await res.json()).error_code, 40401);
   console.log('confluent client: ok');

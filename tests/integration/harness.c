@@ -60,6 +60,30 @@ int it_topic_has(const char *brokers, const char *topic, const char *id)
     return found;
 }
 
+int it_topic_ids_seen(const char *brokers, const char *topic, const char *marker,
+                      const char *const *ids, size_t n)
+{
+    char group[96];
+    it_unique(group, sizeof(group), "itseen");
+    const char *topics[] = {topic};
+    struct cm_kafka_consumer *c = cm_kafka_consumer_new(brokers, group, topics, 1, NULL);
+    int seen = 0, marked = 0, quiet = 0;
+    for (int i = 0; i < 300 && quiet < 10; i++) {
+        struct cm_kafka_msg *m = cm_kafka_consumer_poll(c, 100);
+        char hv[128];
+        if (m && cm_kafka_msg_header(m, "ce_id", hv, sizeof(hv)) == 0) {
+            marked |= strcmp(hv, marker) == 0;
+            for (size_t k = 0; k < n; k++) {
+                seen += strcmp(hv, ids[k]) == 0;
+            }
+        }
+        quiet = m || !marked ? 0 : quiet + 1;
+        cm_kafka_msg_free(m);
+    }
+    cm_kafka_consumer_free(c);
+    return marked ? seen : -1;
+}
+
 size_t it_curl_append(char *p, size_t size, size_t n, void *ud)
 {
     char *buf = ud;

@@ -20,6 +20,11 @@ struct cm_kafka_mock *it_dev_broker(const char *prefix, char *topic, size_t len)
 /* 1 when a record whose ce_id header is id arrives on topic at brokers within 30 s (read from
  * the beginning by a fresh consumer group). */
 int it_topic_has(const char *brokers, const char *topic, const char *id);
+/* Reads topic from its start until the event with ce_id marker is found and the topic has been
+ * quiet for a second after it; returns how many of ids[0..n) were seen, or -1 when the marker
+ * never came (30 s). For "never produced" checks: produce the marker after the refused events. */
+int it_topic_ids_seen(const char *brokers, const char *topic, const char *marker,
+                      const char *const *ids, size_t n);
 /* A libcurl write (or header) callback appending to a NUL-terminated char buffer of at least
  * 4096 bytes given as its user data; what does not fit is dropped. */
 size_t it_curl_append(char *p, size_t size, size_t n, void *ud);

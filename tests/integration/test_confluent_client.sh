@@ -1,17 +1,14 @@
 #!/usr/bin/env bash
 # test_confluent_client.sh <build-dir>: runs confluent_client.js, a Confluent-protocol client
 # from the npm registry (@kafkajs/confluent-schema-registry, installed once into build/npm-client),
-# against a registry process over the harness's PostgreSQL (DATABASE_URL from run.sh).
+# against a registry process over the harness's PostgreSQL (DATABASE_URL from run.sh), with the
+# harness's Basic user (REGISTRY_BASIC_AUTH_FILE and REGISTRY_USER_INFO from stack-lib.sh).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${1:?usage: test_confluent_client.sh <build-dir>}
 . "$ROOT/scripts/stack-lib.sh"
 PREFIX="$ROOT/build/npm-client"
-if [ ! -d "$PREFIX/node_modules/@kafkajs/confluent-schema-registry" ]; then
-    mkdir -p "$PREFIX"
-    npm install --prefix "$PREFIX" --no-audit --no-fund --loglevel=error \
-        @kafkajs/confluent-schema-registry@3.9.0 </dev/null >&2 || exit 1
-fi
+stack_npm_client "$PREFIX" @kafkajs/confluent-schema-registry@3.9.0 || exit 1
 port=$(stack_free_port)
 REGISTRY_PORT=$port BIND_ADDR=127.0.0.1 LOG_LEVEL=warn "$ROOT/$BUILD/bin/registry" \
     >"$STACK_DIR/logs/registry-client.log" 2>&1 </dev/null &

@@ -2,7 +2,9 @@
  * common/kafka) against an in-process development broker: an accepted event is on Kafka enriched,
  * keyed and with headers before the 202; bad requests get 400/401/413/415; with the broker down
  * the answer is 503 with Retry-After once the delivery timeout passes, and a broker lost while a
- * batch is in flight leaves every event unacknowledged with the id to retry with. */
+ * batch is in flight leaves every event unacknowledged with the id to retry with; a producer queue
+ * past its high-water mark refuses a whole request with 503 and Retry-After, producing none of it.
+ */
 #include "harness.h"
 
 #include "../../services/gateway/gw_idem.h"
@@ -37,6 +39,8 @@ static struct gw_ingest *ingest;
 static struct gw_ingest *limited;
 static struct gw_ratelimit *limiter;
 static struct gw_ingest *idem_ingest;
+static struct gw_ingest *small_queue; /* /small-queue: a high-water mark of 3 events */
+static struct cm_metrics *small_reg;
 static struct gw_idem *idem;
 static struct cm_swap *routes;
 static char audit_topic[96];
@@ -62,16 +66,15 @@ static void setup(void)
     struct gw_routes *parsed = gw_routes_parse(doc, strlen(doc), topic, err, sizeof(err));
     cr_assert_not_null(parsed, "%s", err);
     routes = cm_swap_new(parsed, gw_routes_release);
-    struct gw_ingest_config ic = {cm_kafka_mock_bootstraps(mock),
-                                  routes,
-                                  NULL,
-                                  1000,
-                                  4096,
-                                  10,
-                                  NULL,
-                                  NULL,
-                                  "events:write",
-                                  NULL};
+    struct gw_ingest_config ic = {.brokers = cm_kafka_mock_bootstraps(mock),
+                                  .routes = routes,
+                                  .schemas = NULL,
+                                  .max_queue = 1000,
+                                  .max_body = 4096,
+                                  .max_batch = 10,
+                                  .ratelimit = NULL,
+                                  .idem = NULL,
+                                  .required_scope = "events:write"};
     ingest = gw_ingest_new(&ic, auth, reg);
     cr_assert_not_null(ingest);
     struct cm_http_options o = {
@@ -79,15 +82,38 @@ static void setup(void)
     srv = cm_http_new(&o);
     cm_http_route(srv, "POST", "/events", gw_ingest_handle, ingest);
     limiter = gw_ratelimit_new(0.01, 2); /* refills one token per 100 s: no timing in the test */
-    struct gw_ingest_config lc = {
-        cm_kafka_mock_bootstraps(mock), routes, NULL, 1000, 4096, 10, limiter, NULL, NULL, NULL};
+    struct gw_ingest_config lc = {.brokers = cm_kafka_mock_bootstraps(mock),
+                                  .routes = routes,
+                                  .schemas = NULL,
+                                  .max_queue = 1000,
+                                  .max_body = 4096,
+                                  .max_batch = 10,
+                                  .ratelimit = limiter,
+                                  .idem = NULL,
+                                  .required_scope = NULL};
     limited = gw_ingest_new(&lc, auth, reg);
     cm_http_route(srv, "POST", "/limited", gw_ingest_handle, limited);
     idem = gw_idem_new(it_env("REDIS_URL"), 2, 60000);
-    struct gw_ingest_config dc = {
-        cm_kafka_mock_bootstraps(mock), routes, NULL, 1000, 4096, 10, NULL, idem, NULL, NULL};
+    struct gw_ingest_config dc = {.brokers = cm_kafka_mock_bootstraps(mock),
+                                  .routes = routes,
+                                  .schemas = NULL,
+                                  .max_queue = 1000,
+                                  .max_body = 4096,
+                                  .max_batch = 10,
+                                  .ratelimit = NULL,
+                                  .idem = idem,
+                                  .required_scope = NULL};
     idem_ingest = gw_ingest_new(&dc, auth, reg);
     cm_http_route(srv, "POST", "/idem", gw_ingest_handle, idem_ingest);
+    /* a producer queue whose high-water mark is 3 events */
+    struct gw_ingest_config qc = {.brokers = cm_kafka_mock_bootstraps(mock),
+                                  .routes = routes,
+                                  .max_queue = 3,
+                                  .max_body = 4096,
+                                  .max_batch = 10};
+    small_reg = cm_metrics_new("small_queue_");
+    small_queue = gw_ingest_new(&qc, auth, small_reg);
+    cm_http_route(srv, "POST", "/small-queue", gw_ingest_handle, small_queue);
     cr_assert_eq(cm_http_start(srv), 0);
     char claims[256];
     snprintf(
@@ -106,6 +132,9 @@ static void teardown(void)
     gw_ingest_free(ingest);
     gw_ingest_free(limited);
     gw_ingest_free(idem_ingest);
+    gw_ingest_abort_pending(small_queue);
+    gw_ingest_free(small_queue);
+    cm_metrics_free(small_reg);
     gw_idem_free(idem);
     gw_ratelimit_free(limiter);
     cm_swap_free(routes);
@@ -324,6 +353,34 @@ Test(gateway, broker_down_is_503_with_retry_after)
                      "the id to retry with");
     json_decref(e);
     cr_assert_eq(cm_kafka_mock_broker_set_up(mock, 1, 1), 0);
+}
+
+Test(gateway, a_full_producer_queue_refuses_the_whole_request_with_503)
+{
+    struct resp r;
+    post("application/json", bearer(), "{\"type\":\"t\",\"source\":\"/s\"}", &r);
+    cr_assert_eq(r.status, 202, "warm-up: %s", r.body);
+    cr_assert_eq(cm_kafka_mock_broker_set_up(mock, 1, 0), 0);
+    /* three events wait in the producer's queue (respond-async answers once they are in it) */
+    const char *three = "[{\"type\":\"t\",\"source\":\"/q\"},{\"type\":\"t\",\"source\":\"/q\"},"
+                        "{\"type\":\"t\",\"source\":\"/q\"}]";
+    post_raw("application/json", bearer(), "Prefer: respond-async", three, strlen(three),
+             "/small-queue", &r);
+    cr_assert_eq(r.status, 202, "%s", r.body);
+    const char *two = "[{\"type\":\"t\",\"source\":\"/q\",\"id\":\"queue-full-1\"},"
+                      "{\"type\":\"t\",\"source\":\"/q\",\"id\":\"queue-full-2\"}]";
+    post_raw("application/json", bearer(), NULL, two, strlen(two), "/small-queue", &r);
+    cr_assert_eq(r.status, 503, "past the high-water mark: %s", r.body);
+    cr_assert(strstr(r.headers, "Retry-After: 1") != NULL, "%s", r.headers);
+    cr_assert(strstr(r.body, "too many events in flight"), "%s", r.body);
+    cr_assert_eq(cm_kafka_mock_broker_set_up(mock, 1, 1), 0);
+    /* nothing of the refused request was produced: a later event arrives, they never do */
+    post("application/json", bearer(), "{\"type\":\"t\",\"source\":\"/q\",\"id\":\"after-full\"}",
+         &r);
+    cr_assert_eq(r.status, 202, "%s", r.body);
+    const char *refused[] = {"queue-full-1", "queue-full-2"};
+    cr_assert_eq(it_topic_ids_seen(cm_kafka_mock_bootstraps(mock), topic, "after-full", refused, 2),
+                 0);
 }
 
 static unsigned char *gzip(const char *in, size_t len, size_t *outlen)

@@ -51,7 +51,7 @@ expect token-a 202 "a token signed by a key of the JWKS"
 # missing subjects (2 s) lets the registration below take effect within expect's 10 s
 schema='{"schemaType":"JSON","schema":"{\"type\":\"object\",\"required\":[\"n\"]}"}'
 [ "$(curl -s -o "$work/body" -w '%{http_code}' -X POST \
-    "http://127.0.0.1:$rport/subjects/events-daemon.test/versions" \
+    "http://127.0.0.1:$rport/subjects/events-daemon.test/versions" -u "$REGISTRY_USER_INFO" \
     -H 'Content-Type: application/vnd.schemaregistry.v1+json' -d "$schema")" = 200 ] ||
     { echo "FAIL: registering the schema: $(cat "$work/body")"; fail=1; }
 expect token-a 422 "data checked against subject events-daemon.test" '{"m":1}'
@@ -59,7 +59,7 @@ grep -q "events-daemon.test" "$work/body" || { echo "FAIL: the 422 names the sub
 # an Avro schema with a Confluent reference to a record registered under another subject
 register() { # register <subject> <body>
     [ "$(curl -s -o "$work/body" -w '%{http_code}' -X POST \
-        "http://127.0.0.1:$rport/subjects/$1/versions" \
+        "http://127.0.0.1:$rport/subjects/$1/versions" -u "$REGISTRY_USER_INFO" \
         -H 'Content-Type: application/vnd.schemaregistry.v1+json' -d "$2")" = 200 ] ||
         { echo "FAIL: registering $1: $(cat "$work/body")"; fail=1; }
 }

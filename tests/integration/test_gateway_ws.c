@@ -2,12 +2,14 @@
  * in-process development broker: acks after the durable produce, batches, auth by header and
  * query parameter, 1008 on a missing or expiring token, 1009/1003/1007 on oversized, binary and
  * non-UTF-8 messages, handshake errors, backpressure instead of refusals while the producer queue
- * is full, and the 1001 close of a graceful stop after in-flight acks. */
+ * is full, the 1001 close of a graceful stop after in-flight acks, and 1008 when an event breaks
+ * its source's signature policy. */
 #include "harness.h"
 
 #include "../../services/gateway/gw_ingest.h"
 #include "../../services/gateway/gw_ratelimit.h"
 #include "../../services/gateway/gw_route.h"
+#include "../../services/gateway/gw_sig.h"
 #include "../../services/gateway/gw_ws.h"
 #include "cm/auth.h"
 
@@ -21,10 +23,14 @@
 #include <criterion/criterion.h>
 #include <curl/curl.h>
 #include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define SECRET "integration-secret-0123456789abcdef"
 
@@ -41,6 +47,31 @@ static struct gw_ratelimit *limiter;
 static struct cm_http_server *srv;
 static char topic[96];
 static char token[2048];
+static struct gw_sigs *sigs; /* source /ws-signed requires signatures */
+static char keys_dir[64];
+
+/* A keys directory with one Ed25519 key (made with OpenSSL) that requires signatures for tenant
+ * acme's source /ws-signed. */
+static void write_signing_key(void)
+{
+    snprintf(keys_dir, sizeof(keys_dir), "/tmp/gwws-keys-%d", (int)getpid());
+    cr_assert_eq(mkdir(keys_dir, 0700), 0);
+    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    cr_assert_not_null(k);
+    char *pem = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&pem, &len);
+    PEM_write_PUBKEY(mem, k);
+    fclose(mem);
+    EVP_PKEY_free(k);
+    json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:b}", "name", "ws-key", "tenant", "acme",
+                            "source", "/ws-signed", "public_key", pem, "require", 1);
+    char path[128];
+    snprintf(path, sizeof(path), "%s/ws-key.json", keys_dir);
+    cr_assert_eq(json_dump_file(doc, path, 0), 0);
+    json_decref(doc);
+    free(pem);
+}
 
 static char *sign(const char *scope, long long exp)
 {
@@ -59,16 +90,21 @@ static void setup(void)
     char aerr[128];
     auth = cm_swap_new(cm_auth_new(&ac, aerr, sizeof(aerr)), cm_auth_release);
     routes = cm_swap_new(gw_routes_single(topic), gw_routes_release);
-    struct gw_ingest_config ic = {cm_kafka_mock_bootstraps(mock),
-                                  routes,
-                                  NULL,
-                                  2,
-                                  65536,
-                                  10,
-                                  NULL,
-                                  NULL,
-                                  "events:write",
-                                  NULL};
+    write_signing_key();
+    struct gw_sigs_config sgc = {.keys_dir = keys_dir, .metrics = reg};
+    sigs = gw_sigs_new(&sgc);
+    cr_assert_not_null(sigs);
+    cr_assert_eq(gw_sigs_start(sigs), 0);
+    struct gw_ingest_config ic = {.brokers = cm_kafka_mock_bootstraps(mock),
+                                  .routes = routes,
+                                  .schemas = NULL,
+                                  .max_queue = 2,
+                                  .max_body = 65536,
+                                  .max_batch = 10,
+                                  .ratelimit = NULL,
+                                  .idem = NULL,
+                                  .required_scope = "events:write",
+                                  .sigs = sigs};
     ingest = gw_ingest_new(&ic, auth, reg);
     cr_assert_not_null(ingest);
     struct gw_ws_config wc = {2, 4096, 60000, 100, 4};
@@ -80,16 +116,15 @@ static void setup(void)
     struct gw_ws_config sc = {1, 4096, 200, 2, 4};
     small_reg = cm_metrics_new("small_");
     limiter = gw_ratelimit_new(0.01, 2); /* refills one token per 100 s: no timing in the test */
-    struct gw_ingest_config lc = {cm_kafka_mock_bootstraps(mock),
-                                  routes,
-                                  NULL,
-                                  2,
-                                  65536,
-                                  10,
-                                  limiter,
-                                  NULL,
-                                  "events:write",
-                                  NULL};
+    struct gw_ingest_config lc = {.brokers = cm_kafka_mock_bootstraps(mock),
+                                  .routes = routes,
+                                  .schemas = NULL,
+                                  .max_queue = 2,
+                                  .max_body = 65536,
+                                  .max_batch = 10,
+                                  .ratelimit = limiter,
+                                  .idem = NULL,
+                                  .required_scope = "events:write"};
     limited = gw_ingest_new(&lc, auth, small_reg);
     small = gw_ws_new(&sc, limited, small_reg);
     cm_http_route(srv, "GET", "/events/ws-small", gw_ws_handle, small);
@@ -111,6 +146,11 @@ static void teardown(void)
     gw_ratelimit_free(limiter);
     cm_metrics_free(small_reg);
     gw_ingest_free(ingest);
+    gw_sigs_free(sigs);
+    char path[128];
+    snprintf(path, sizeof(path), "%s/ws-key.json", keys_dir);
+    unlink(path);
+    rmdir(keys_dir);
     cm_swap_free(routes);
     cm_swap_free(auth);
     cm_metrics_free(reg);
@@ -494,5 +534,22 @@ Test(gateway_ws, rate_limited_messages_are_acked_429_with_retry_after)
         }
         json_decref(ack);
     }
+    cm_ws_client_free(c);
+}
+
+Test(gateway_ws, an_unsigned_event_where_signatures_are_required_closes_with_1008)
+{
+    struct cm_ws_client *c = open_authed();
+    send_text(c, "{\"type\":\"t\",\"source\":\"/ws\"}");
+    json_t *ack = next_ack(c, 5000);
+    cr_assert_eq(json_integer_value(json_object_get(ack, "status")), 202, "another source is open");
+    json_decref(ack);
+    send_text(c, "{\"type\":\"t\",\"source\":\"/ws-signed\"}");
+    ack = next_ack(c, 5000);
+    cr_assert_eq(json_integer_value(json_object_get(ack, "status")), 401);
+    json_decref(ack);
+    char reason[200];
+    cr_assert_eq(closed_with(c, reason, sizeof(reason)), CM_WS_POLICY_VIOLATION);
+    cr_assert(strstr(reason, "signature: required"), "the close names the reason: %s", reason);
     cm_ws_client_free(c);
 }

@@ -1,10 +1,15 @@
 /* Integration tests of the schema registry: real registry processes (the sanitizer build) over
  * the harness's PostgreSQL, each test in a database of its own. Every endpoint and error code of
  * the Confluent API the registry serves, compatibility, deletes and references, modes,
- * concurrent registration from two registry processes, and a restart that loses nothing. */
+ * concurrent registration from two registry processes, a restart that loses nothing, and access
+ * control (Basic users from a file of hashes made by `openssl passwd -6`, bearer tokens with a
+ * tenant or a subjects claim, schema:admin for the global config, the file reloaded on change). */
 #include "harness.h"
 
+#include "cm/auth.h"
+#include "cm/mem.h"
 #include "cm/pg.h"
+#include "cm/timeutil.h"
 #include "cm/uuid.h"
 
 #include <arpa/inet.h>
@@ -18,13 +23,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CT "Content-Type: application/vnd.schemaregistry.v1+json"
 
+#define SECRET "registry-it-secret-0123456789abcdef0123456789"
+/* openssl passwd -6 -salt Qx7Lp2aZ 'ci-secret' */
+#define HASH                                                                                       \
+    "$6$Qx7Lp2aZ$xT0LDMBrGhJwqPff.mCdhYU9AG9tQaPlIH11dsfJjETb9QrIAbUL/WgGwcvkkeewfD.WXRHt/"        \
+    "pZHJfgzw8l/T1"
+#define USERS                                                                                      \
+    "admin:" HASH "::schema:admin\n"                                                               \
+    "reader:" HASH "::schema:read\n"                                                               \
+    "acme:" HASH ":acme:schema:write\n"
+
 static char dburl[512];
+static char users_file[256];
+/* the credentials requests carry: "user:password" (Basic), "Bearer <token>", or NULL */
+static const char *auth_as = "admin:ci-secret";
 static pid_t pids[2];
 static int ports[2];
 
@@ -52,7 +72,19 @@ struct resp {
     long status;
     char body[65536];
     size_t len;
+    char www[512]; /* the WWW-Authenticate headers, one per line */
 };
+
+static size_t on_header(char *p, size_t sz, size_t n, void *ud)
+{
+    struct resp *r = ud;
+    size_t k = sz * n;
+    if (k > 17 && strncasecmp(p, "WWW-Authenticate:", 17) == 0) {
+        size_t used = strlen(r->www);
+        snprintf(r->www + used, sizeof(r->www) - used, "%.*s", (int)(k - 18), p + 18);
+    }
+    return k;
+}
 
 static size_t on_body(char *p, size_t sz, size_t n, void *ud)
 {
@@ -78,9 +110,19 @@ static long call(int which, const char *method, const char *path, const char *bo
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
     struct curl_slist *h = curl_slist_append(NULL, ctype ? ctype : CT);
     h = curl_slist_append(h, "Expect:");
+    char bearer[2048];
+    if (auth_as && strncmp(auth_as, "Bearer ", 7) == 0) {
+        snprintf(bearer, sizeof(bearer), "Authorization: %s", auth_as);
+        h = curl_slist_append(h, bearer);
+    } else if (auth_as) {
+        curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(c, CURLOPT_USERPWD, auth_as);
+    }
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     if (body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
@@ -116,6 +158,17 @@ static int ready(void *ud)
     return call(which, "GET", "/readyz", NULL, NULL, &r) == 200;
 }
 
+static void write_users(const char *text)
+{
+    char tmp[300];
+    snprintf(tmp, sizeof(tmp), "%s.new", users_file);
+    FILE *f = fopen(tmp, "w");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+    cr_assert_eq(rename(tmp, users_file), 0);
+}
+
 static void start(int which)
 {
     char port[16];
@@ -129,6 +182,8 @@ static void start(int which)
         setenv("DATABASE_URL", dburl, 1);
         setenv("BIND_ADDR", "127.0.0.1", 1);
         setenv("LOG_LEVEL", "warn", 1);
+        setenv("REGISTRY_BASIC_AUTH_FILE", users_file, 1);
+        setenv("JWT_HS256_SECRET", SECRET, 1);
         execl(bin, "registry", (char *)NULL);
         _exit(127);
     }
@@ -162,6 +217,8 @@ static void setup(void)
     const char *slash = strrchr(base, '/');
     const char *query = strchr(slash, '?');
     snprintf(dburl, sizeof(dburl), "%.*s/%s%s", (int)(slash - base), base, db, query ? query : "");
+    snprintf(users_file, sizeof(users_file), "/tmp/registry-it-users-%d", (int)getpid());
+    write_users(USERS);
     ports[0] = free_port();
     ports[1] = free_port();
     start(0);
@@ -171,6 +228,7 @@ static void teardown(void)
 {
     stop(0);
     stop(1);
+    unlink(users_file);
     curl_global_cleanup();
 }
 
@@ -595,4 +653,81 @@ Test(registry, restart_loses_nothing)
     json_decref(v);
     call(0, "GET", "/config/keep", NULL, NULL, &r);
     cr_assert_str_eq(r.body, "{\"compatibilityLevel\":\"FULL\"}");
+}
+
+/* A bearer token for tenant with scope and extra claims (",\"subjects\":[...]" or ""). */
+static char *token(const char *tenant, const char *scope, const char *extra)
+{
+    char claims[512];
+    snprintf(claims, sizeof(claims),
+             "{\"tenant\":\"%s\",\"sub\":\"it\",\"scope\":\"%s\",\"exp\":%lld%s}", tenant, scope,
+             (long long)time(NULL) + 600, extra);
+    char *t = cm_auth_sign_hs256(SECRET, claims);
+    char *h = cm_xasprintf("Bearer %s", t);
+    free(t);
+    return h;
+}
+
+static long as(const char *who, const char *method, const char *path, const char *body,
+               struct resp *r)
+{
+    const char *saved = auth_as;
+    auth_as = who;
+    long status = call(0, method, path, body, NULL, r);
+    auth_as = saved;
+    return status;
+}
+
+Test(registry, access_control)
+{
+    struct resp r;
+    char *body = schema_body(AVRO_V1, NULL);
+    as(NULL, "GET", "/subjects", NULL, &r);
+    expect_error(&r, 401, 40101);
+    cr_assert(strstr(r.www, "Basic realm=\"schema-registry\"") &&
+                  strstr(r.www, "Bearer realm=\"schema-registry\""),
+              "a challenge per scheme: %s", r.www);
+    as("admin:wrong", "GET", "/subjects", NULL, &r);
+    expect_error(&r, 401, 40101);
+    cr_assert_eq(as("reader:ci-secret", "GET", "/subjects", NULL, &r), 200, "%s", r.body);
+    as("reader:ci-secret", "POST", "/subjects/acme.orders-value/versions", body, &r);
+    expect_error(&r, 403, 40301);
+    cr_assert_eq(as("acme:ci-secret", "POST", "/subjects/acme.orders-value/versions", body, &r),
+                 200, "%s", r.body);
+    as("acme:ci-secret", "POST", "/subjects/orders-value/versions", body, &r);
+    expect_error(&r, 403, 40301);
+    cr_assert(strstr(r.body, "User is denied operation Write on Subject: orders-value"), "%s",
+              r.body);
+    as("acme:ci-secret", "PUT", "/config", "{\"compatibility\":\"NONE\"}", &r);
+    expect_error(&r, 403, 40301);
+    cr_assert_eq(as("acme:ci-secret", "PUT", "/config/acme.orders-value",
+                    "{\"compatibility\":\"FULL\"}", &r),
+                 200, "%s", r.body);
+    cr_assert_eq(as("admin:ci-secret", "PUT", "/config", "{\"compatibility\":\"FULL\"}", &r), 200,
+                 "%s", r.body);
+    /* tokens: the tenant's prefix and the subjects claim */
+    char *globex = token("globex", "schema:write", ",\"subjects\":[\"shared-*\"]");
+    cr_assert_eq(as(globex, "POST", "/subjects/globex.a-value/versions", body, &r), 200, "%s",
+                 r.body);
+    cr_assert_eq(as(globex, "POST", "/subjects/shared-value/versions", body, &r), 200, "%s",
+                 r.body);
+    as(globex, "DELETE", "/subjects/acme.orders-value", NULL, &r);
+    expect_error(&r, 403, 40301);
+    char *events = token("globex", "events:write", "");
+    as(events, "GET", "/subjects", NULL, &r);
+    expect_error(&r, 403, 40301);
+    /* the users file is reloaded when it changes */
+    as("late:ci-secret", "GET", "/subjects", NULL, &r);
+    expect_error(&r, 401, 40101);
+    cm_sleep_ms(1100); /* a new modification time even on coarse clocks */
+    write_users(USERS "late:" HASH "::schema:read\n");
+    int64_t deadline = cm_monotonic_ms() + 10000;
+    while (as("late:ci-secret", "GET", "/subjects", NULL, &r) != 200 &&
+           cm_monotonic_ms() < deadline) {
+        cm_sleep_ms(100);
+    }
+    cr_assert_eq(r.status, 200, "the new user is in force: %s", r.body);
+    free(globex);
+    free(events);
+    free(body);
 }

@@ -261,7 +261,7 @@ Test(stream, emitted_events_carry_headers_and_are_acknowledged, .timeout = 60)
         }
         char ct[64], tenant[32], tp[64], ceid[64];
         cr_assert_eq(cm_kafka_msg_header(msg, "content-type", ct, sizeof(ct)), 0);
-        cr_assert_str_eq(ct, "application/cloudevents+json");
+        cr_assert_str_eq(ct, "application/cloudevents+json; charset=UTF-8");
         cr_assert_eq(cm_kafka_msg_header(msg, "ce_tenant", tenant, sizeof(tenant)), 0);
         cr_assert_str_eq(tenant, "acme");
         cr_assert_eq(cm_kafka_msg_header(msg, "traceparent", tp, sizeof(tp)), 0);

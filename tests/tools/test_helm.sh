@@ -11,7 +11,8 @@
 #     read-only root and runs as non-root;
 #   - Deployment selectors match their pod labels, Services, PDBs and NetworkPolicies select
 #     pods of some Deployment, HPAs and ScaledObjects scale an existing Deployment, and every
-#     Secret and ConfigMap a pod refers to is rendered (or is the existingSecret).
+#     Secret and ConfigMap a pod refers to is rendered (or is the existingSecret); the gateway's
+#     registry password verifies against the bcrypt hash the chart writes for the registry.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -112,6 +113,21 @@ for kind in ("HorizontalPodAutoscaler", "ScaledObject"):
 for k, name in sorted(refs):
     if name not in by.get(k, {}) and not (k == "Secret" and case == "production" and name == "events-secrets"):
         fails.append(f"pods refer to {k} {name}, which is not rendered")
+if case == "default":
+    # the gateway's registry user: REGISTRY_USER_INFO's password verifies against the bcrypt hash
+    # the chart wrote into the registry's users file (libcrypt, through Python's crypt module)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt
+    data = next(iter(by.get("Secret", {}).values()), {}).get("stringData", {})
+    user, _, password = data.get("REGISTRY_USER_INFO", "").partition(":")
+    lines = [l for l in data.get("REGISTRY_USERS", "").splitlines() if l.strip()]
+    mine = [l.split(":", 3) for l in lines if l.startswith(user + ":")]
+    if not user or not password or len(mine) != 1 or len(mine[0]) != 4:
+        fails.append(f"the Secret holds no registry user line for REGISTRY_USER_INFO ({lines})")
+    elif crypt.crypt(password, mine[0][1]) != mine[0][1] or mine[0][3] != "schema:read":
+        fails.append("the gateway's registry password does not verify against its hash")
 if case == "production":
     for k in ("Ingress", "ServiceMonitor", "ScaledObject"):
         if not by.get(k):

@@ -3,7 +3,8 @@
 # meets it, on free ports in a scratch STACK_DIR:
 #   - README's "Try it" as printed, in a fresh shell: `. .stack/env`, then curl with $TOKEN
 #     (202 and the id), psql finding the row and kcat the record: the file exports what it sets,
-#     so the programs see it;
+#     so the programs see it; the registry examples (the development user with -u, anonymous
+#     refused, the token reading and writing dev.* subjects);
 #   - a daemon killed with -9 is restarted (its exit named in the log, 1 s later, then 2 s when it
 #     fails again at once) and answers /readyz again, the others untouched;
 #   - `scripts/stack.sh stop` stops the runner and every process it started.
@@ -77,6 +78,20 @@ check "psql after '. .stack/env' finds the event's row (got '$rows': $(head -c 3
 records=$(env -i PATH="$PATH" HOME="$HOME" bash -c '. "$1/env" && kcat -b "$KAFKA_BROKERS" -C -t events -e -q' \
     _ "$STACK_DIR" 2>/dev/null | grep -c "$id")
 check "kcat after '. .stack/env' reads the event from Kafka" [ "$records" -ge 1 ]
+# the registry examples: the development user (Basic, as Confluent clients) and the token
+# shellcheck disable=SC2016
+registry='. "$1/env"
+    curl -s -o /dev/null -w "%{http_code} " -X POST "$REGISTRY_URL/subjects/payment.created/versions" \
+      -u "$REGISTRY_USER_INFO" -H "Content-Type: application/vnd.schemaregistry.v1+json" \
+      -d "{\"schemaType\":\"JSON\",\"schema\":\"{\\\"type\\\":\\\"object\\\"}\"}"
+    curl -s -o /dev/null -w "%{http_code} " "$REGISTRY_URL/subjects"
+    curl -s -o /dev/null -w "%{http_code} " "$REGISTRY_URL/subjects" -H "Authorization: Bearer $TOKEN"
+    curl -s -o /dev/null -w "%{http_code}" -X POST "$REGISTRY_URL/subjects/dev.orders/versions" \
+      -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/vnd.schemaregistry.v1+json" \
+      -d "{\"schemaType\":\"JSON\",\"schema\":\"{\\\"type\\\":\\\"object\\\"}\"}"'
+codes=$(env -i PATH="$PATH" HOME="$HOME" bash -c "$registry" _ "$STACK_DIR" 2>&1)
+check "registry: the user registers, anonymous is 401, the token reads and writes dev.* (got $codes)" \
+    [ "$codes" = "200 401 200 200" ]
 
 # ---- a daemon killed with -9 is restarted, with backoff; the others are untouched
 gateway_pid=$(stack_pid gateway)

@@ -143,15 +143,17 @@ Test(envelope, key_preference)
 Test(envelope, headers)
 {
     json_t *ev = parse("{\"type\":\"t\",\"source\":\"/s\",\"id\":\"i\",\"tenant\":\"acme\"}");
-    const char *names[5], *values[5];
+    const char *names[CM_ENVELOPE_MAX_HEADERS], *values[CM_ENVELOPE_MAX_HEADERS];
     size_t n = cm_envelope_headers(ev, names, values);
-    cr_assert_eq(n, 4);
-    cr_assert_str_eq(names[0], "ce_id");
-    cr_assert_str_eq(values[0], "i");
-    cr_assert_str_eq(names[1], "ce_type");
-    cr_assert_str_eq(names[2], "ce_source");
-    cr_assert_str_eq(names[3], "ce_tenant");
-    cr_assert_str_eq(values[3], "acme");
+    cr_assert_eq(n, 5);
+    cr_assert_str_eq(names[0], "content-type", "structured mode of the Kafka binding");
+    cr_assert_str_eq(values[0], "application/cloudevents+json; charset=UTF-8");
+    cr_assert_str_eq(names[1], "ce_id");
+    cr_assert_str_eq(values[1], "i");
+    cr_assert_str_eq(names[2], "ce_type");
+    cr_assert_str_eq(names[3], "ce_source");
+    cr_assert_str_eq(names[4], "ce_tenant");
+    cr_assert_str_eq(values[4], "acme");
     json_decref(ev);
 }
 
@@ -210,10 +212,12 @@ Test(envelope, fast_lane_splices_what_enrich_sets)
     cr_assert_str_eq(t.type, "order.paid");
     cr_assert_eq(t.keylen, 3);
     cr_assert_eq(memcmp(t.key, "o-1", 3), 0);
-    cr_assert_eq(t.nheaders, 5);
-    cr_assert_str_eq(t.header_names[3], "ce_tenant");
-    cr_assert_str_eq(t.header_values[3], "acme");
-    cr_assert(cm_traceparent_valid(t.header_values[4]));
+    cr_assert_eq(t.nheaders, 6);
+    cr_assert_str_eq(t.header_names[0], "content-type");
+    cr_assert_str_eq(t.header_values[0], "application/cloudevents+json; charset=UTF-8");
+    cr_assert_str_eq(t.header_names[4], "ce_tenant");
+    cr_assert_str_eq(t.header_values[4], "acme");
+    cr_assert(cm_traceparent_valid(t.header_values[5]));
     cr_assert_eq(t.datalen, strlen("{\"total\": 12.5, \"items\": [ 1, 2 ] }"));
     cr_assert_eq(memcmp(t.data, "{\"total\"", 8), 0);
     /* what expressions see: the members they read */
@@ -248,7 +252,7 @@ Test(envelope, fast_lane_keeps_client_values)
                      "\"receivedat\":\"2026-01-01T00:00:00.123Z\"}");
     cr_assert_str_eq(t.id, "c-1");
     cr_assert_str_eq(t.key, "pk");
-    cr_assert_eq(t.nheaders, 4, "no tenant header without a tenant");
+    cr_assert_eq(t.nheaders, 5, "no tenant header without a tenant");
     cr_assert_eq(t.datalen, 3);
     cr_assert_eq(memcmp(t.data, "\"s\"", 3), 0);
     cm_envelope_text_free(&t);

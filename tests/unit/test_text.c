@@ -4,6 +4,7 @@
 
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -90,4 +91,43 @@ Test(text, name_valid)
     cr_assert_not(cm_name_valid(NULL, 10));
     cr_assert(cm_name_valid("abcde", 5));
     cr_assert_not(cm_name_valid("abcdef", 5), "longer than max");
+}
+
+Test(text, base64_both_alphabets_and_hostile_input)
+{
+    /* RFC 4648 section 10 test vectors, padded and not */
+    const char *plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+    const char *std[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+    for (size_t i = 0; i < 7; i++) {
+        size_t n;
+        char *enc = cm_base64_encode((const unsigned char *)plain[i], strlen(plain[i]), 0);
+        cr_assert_str_eq(enc, std[i]);
+        free(enc);
+        char *dec = cm_base64_decode(std[i], strlen(std[i]), 0, &n);
+        cr_assert_not_null(dec, "%s", std[i]);
+        cr_assert_eq(n, strlen(plain[i]));
+        cr_assert_str_eq(dec, plain[i]);
+        free(dec);
+        size_t unpadded = strcspn(std[i], "=");
+        dec = cm_base64_decode(std[i], unpadded, 1, &n);
+        cr_assert_not_null(dec, "unpadded %s", std[i]);
+        cr_assert_eq(n, strlen(plain[i]));
+        free(dec);
+    }
+    const unsigned char bytes[] = {0xfb, 0xff, 0xbf};
+    char *url = cm_base64_encode(bytes, 3, 1);
+    cr_assert_str_eq(url, "-_-_");
+    size_t n;
+    char *back = cm_base64_decode(url, 4, 1, &n);
+    cr_assert_eq(n, 3);
+    cr_assert_eq(memcmp(back, bytes, 3), 0);
+    free(back);
+    free(url);
+    const char *bad_std[] = {"Zg=a", "Z", "Zm9v\n", "Zm-v", "Zm9v===", "Zm 9"};
+    for (size_t i = 0; i < sizeof(bad_std) / sizeof(bad_std[0]); i++) {
+        char *d = cm_base64_decode(bad_std[i], strlen(bad_std[i]), 0, &n);
+        cr_assert_null(d, "accepted %s", bad_std[i]);
+    }
+    cr_assert_null(cm_base64_decode("Zm+v", 4, 1, &n), "+ is not base64url");
+    cr_assert_null(cm_base64_decode("Zm/v", 4, 1, &n), "/ is not base64url");
 }

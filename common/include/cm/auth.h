@@ -33,8 +33,10 @@ struct cm_auth_config {
 struct cm_principal {
     char tenant[128]; /* "" when the token carries none */
     char subject[128];
-    char scopes[512];  /* space-separated, from the "scope" string or the "scp" array */
-    int64_t expires_s; /* the exp claim plus the leeway: the token is refused after it */
+    char scopes[512];   /* space-separated, from the "scope" string or the "scp" array */
+    char subjects[512]; /* space-separated, from the "subjects" array claim (the schema
+                         * registry's subjects the token may write; "" when absent) */
+    int64_t expires_s;  /* the exp claim plus the leeway: the token is refused after it */
 };
 
 /* 1 when the principal holds `scope` (an exact, whole word of its scopes). */

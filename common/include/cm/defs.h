@@ -65,6 +65,9 @@ struct cm_defs *cm_defs_new(const char *database_url, const struct cm_defs_kind 
 /* Stores a file's definition (see above). Before cm_defs_start. Returns 0, or CM_E_INVAL with
  * the reason logged (invalid document), CM_E_UNAVAIL (database unreachable; logged). */
 int cm_defs_seed(struct cm_defs *d, const char *path);
+/* cm_defs_seed for every *.json file of dir in name order (the setting's name `var` in errors);
+ * stops at the first failure and returns it. */
+int cm_defs_seed_dir(struct cm_defs *d, const char *dir, const char *var);
 /* Creates the table (a migration), reads every current definition (changed is called for
  * each before it returns) and starts the listener. Returns 0, CM_E_UNAVAIL or CM_E_INVAL. */
 int cm_defs_start(struct cm_defs *d);

@@ -42,9 +42,16 @@ void cm_envelope_enrich(json_t *ev, const struct cm_envelope_enrichment *e);
 /* The Kafka key: `partitionkey`, else `subject`, else `id` (borrowed from ev; NULL if none). */
 const char *cm_envelope_key(const json_t *ev);
 
-/* Kafka headers: ce_id, ce_type, ce_source, ce_tenant, traceparent, for those present.
- * Fills names[i]/values[i] (borrowed from ev) and returns the count (at most 5). */
-size_t cm_envelope_headers(const json_t *ev, const char *names[5], const char *values[5]);
+/* The Kafka protocol binding of CloudEvents, structured mode: the record's value is the event
+ * as JSON and its content-type header says so, so CloudEvents SDKs read records as events. */
+#define CM_ENVELOPE_CONTENT_TYPE "application/cloudevents+json; charset=UTF-8"
+#define CM_ENVELOPE_MAX_HEADERS 6
+
+/* Kafka headers: content-type (CM_ENVELOPE_CONTENT_TYPE), then ce_id, ce_type, ce_source,
+ * ce_tenant, traceparent for those present (read without parsing the value). Fills
+ * names[i]/values[i] (borrowed from ev) and returns the count. */
+size_t cm_envelope_headers(const json_t *ev, const char *names[CM_ENVELOPE_MAX_HEADERS],
+                           const char *values[CM_ENVELOPE_MAX_HEADERS]);
 
 /* Compact JSON text of the envelope; caller frees with free(). */
 char *cm_envelope_serialize(const json_t *ev);
@@ -69,7 +76,8 @@ struct cm_envelope_text {
     const char *id, *type;
     const char *key; /* the Kafka key: partitionkey, subject or id */
     size_t keylen;
-    const char *header_names[5], *header_values[5]; /* as cm_envelope_headers gives them */
+    /* as cm_envelope_headers gives them */
+    const char *header_names[CM_ENVELOPE_MAX_HEADERS], *header_values[CM_ENVELOPE_MAX_HEADERS];
     size_t nheaders;
     const char *data; /* the `data` member's JSON text inside json; NULL when absent */
     size_t datalen;

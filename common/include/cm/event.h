@@ -7,14 +7,16 @@
 #ifndef CM_EVENT_H
 #define CM_EVENT_H
 
+#include "cm/envelope.h"
+
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct cm_kafka_msg;
 
-#define CM_EVENT_CONTENT_TYPE "application/cloudevents+json"
-#define CM_EVENT_MAX_HEADERS 6
+#define CM_EVENT_CONTENT_TYPE CM_ENVELOPE_CONTENT_TYPE
+#define CM_EVENT_MAX_HEADERS CM_ENVELOPE_MAX_HEADERS
 
 /* A consumed record's event. Strings are borrowed from `ev` (NULL when absent). */
 struct cm_event {
@@ -61,7 +63,7 @@ struct cm_derived {
 json_t *cm_event_derived_new(const struct cm_derived *d, json_t *data);
 
 /* Kafka key of an event (partitionkey, subject, id; borrowed, "" when none) and its headers:
- * ce_id, ce_type, ce_source, ce_tenant, traceparent (those present) and content-type.
+ * as cm_envelope_headers: content-type, then ce_id, ce_type, ce_source, ce_tenant, traceparent.
  * Returns the header count (at most CM_EVENT_MAX_HEADERS); values borrowed from ev. */
 const char *cm_event_key(const json_t *ev);
 size_t cm_event_headers(const json_t *ev, const char *names[CM_EVENT_MAX_HEADERS],

@@ -25,12 +25,21 @@ typedef void (*cm_http_handler)(struct cm_http_req *req, void *ud);
 typedef int (*cm_http_check)(void *ud, char *why, size_t whylen);
 
 struct cm_http_options {
-    const char *bind_addr;      /* default "0.0.0.0" */
-    unsigned port;              /* 0 = the kernel picks one (see cm_http_port) */
-    unsigned threads;           /* pool size; default 4 */
-    size_t max_body;            /* bytes; default 1 MiB */
-    unsigned timeout_s;         /* idle connection timeout; default 30 */
-    struct cm_metrics *metrics; /* borrowed; /metrics renders it, requests are counted in it */
+    const char *bind_addr; /* default "0.0.0.0" */
+    unsigned port;         /* 0 = the kernel picks one (see cm_http_port) */
+    unsigned threads;      /* pool size; default 4 */
+    size_t max_body;       /* bytes; default 1 MiB */
+    unsigned timeout_s;    /* idle connection timeout; default 30 */
+    /* Connection exhaustion (see http_guard.h): over a limit a new connection is closed at once
+     * and counted in http_connections_refused_total{reason}. The open-file limit is raised to
+     * fit max_connections. */
+    unsigned max_connections;        /* default 10000 */
+    unsigned max_connections_per_ip; /* per client address; 0: no limit. Behind trusted proxies,
+                                      * requests in progress per forwarded address (429 beyond) */
+    unsigned request_timeout_ms;     /* a whole request (headers and body) must arrive within
+                                      * this from the connection's opening or its previous
+                                      * answer, else the connection is closed; default 30000 */
+    struct cm_metrics *metrics;      /* borrowed; /metrics renders it, requests are counted in it */
     /* PEM files: with both set the port serves HTTPS only (libmicrohttpd with GnuTLS); read at
      * cm_http_start. NULL or "": plain HTTP. */
     const char *tls_cert_file, *tls_key_file;
@@ -47,6 +56,10 @@ void cm_http_add_check(struct cm_http_server *srv, const char *name, cm_http_che
  * the 200 answer of /readyz (records lost, lag). ud borrowed until cm_http_free. */
 typedef json_t *(*cm_http_detail)(void *ud);
 void cm_http_add_detail(struct cm_http_server *srv, const char *name, cm_http_detail fn, void *ud);
+/* X-Forwarded-For is believed from peers in these networks (cm/clientip.h): cm_http_client_ip
+ * is then the forwarded client. Borrowed until cm_http_free; call before cm_http_start. */
+struct cm_proxies;
+void cm_http_set_trusted_proxies(struct cm_http_server *srv, const struct cm_proxies *proxies);
 /* Binds and starts serving. Returns 0, CM_E_IO (logged), or CM_E_INVAL when the bind address
  * or the TLS files are unusable (logged, naming TLS_CERT_FILE / TLS_KEY_FILE). */
 int cm_http_start(struct cm_http_server *srv);
@@ -70,6 +83,11 @@ const char *cm_http_path(const struct cm_http_req *req);
 const char *cm_http_param(const struct cm_http_req *req, const char *name); /* path parameter */
 const char *cm_http_query(const struct cm_http_req *req, const char *name);
 const char *cm_http_header(const struct cm_http_req *req, const char *name);
+/* Calls fn(ud, name, value) for each request header in order (names as received) until fn
+ * returns nonzero. */
+typedef int (*cm_http_header_fn)(void *ud, const char *name, const char *value);
+void cm_http_each_header(const struct cm_http_req *req, cm_http_header_fn fn, void *ud);
+/* The client's address: the TCP peer, or behind a trusted proxy the client it forwarded for. */
 const char *cm_http_client_ip(const struct cm_http_req *req);
 /* The body (NUL-terminated for convenience; *len excludes the NUL). Valid until responded. */
 const char *cm_http_body(const struct cm_http_req *req, size_t *len);

@@ -20,7 +20,38 @@ struct cm_service {
     struct cm_http_server *http; /* owned */
 };
 
-/* `port_var` names the table's port entry (e.g. "STORE_PORT"); `max_body_var` a SIZE entry that
+/* The HTTP server's connection limits, in every service's table under its prefix P ("GATEWAY_"):
+ * P MAX_CONNECTIONS, P MAX_CONNECTIONS_PER_IP and P REQUEST_TIMEOUT (see cm_http_options). */
+#define CM_SERVICE_HTTP_ENTRIES(P)                                                                 \
+    {P "MAX_CONNECTIONS",                                                                          \
+     CM_CFG_INT,                                                                                   \
+     "10000",                                                                                      \
+     0,                                                                                            \
+     0,                                                                                            \
+     "open HTTP connections at most; beyond, new connections are closed at once and counted "      \
+     "(the open-file limit is raised to fit)",                                                     \
+     16,                                                                                           \
+     1000000,                                                                                      \
+     NULL},                                                                                        \
+        {P "MAX_CONNECTIONS_PER_IP",                                                               \
+         CM_CFG_INT,                                                                               \
+         "256",                                                                                    \
+         0,                                                                                        \
+         0,                                                                                        \
+         "open HTTP connections from one client address at most (behind trusted proxies: "         \
+         "requests in progress per forwarded client, 429 beyond); 0 = no limit",                   \
+         0,                                                                                        \
+         1000000,                                                                                  \
+         NULL},                                                                                    \
+    {                                                                                              \
+        P "REQUEST_TIMEOUT", CM_CFG_DURATION, "30s", 0, 0,                                         \
+            "a whole request (headers and body) must arrive within this from the connection's "    \
+            "opening or its previous answer, else the connection is closed",                       \
+            100, 3600000, NULL                                                                     \
+    }
+
+/* `port_var` names the table's port entry (e.g. "STORE_PORT"); the table holds
+ * CM_SERVICE_HTTP_ENTRIES(prefix); `max_body_var` a SIZE entry that
  * caps request bodies, or NULL for the 1 MiB default. */
 void cm_service_init(struct cm_service *svc, const char *name, const char *prefix,
                      const struct cm_config_entry *table, size_t n, const char *port_var,

@@ -1,5 +1,5 @@
-/* text: small helpers over bytes every parser needs: UTF-8 sequence checks and encoding, and
- * reading a whole (bounded) file. Pure functions, thread-safe. */
+/* text: small helpers over bytes every parser needs: UTF-8 sequence checks and encoding, hex and
+ * base64, and reading a whole (bounded) file. Pure functions, thread-safe. */
 #ifndef CM_TEXT_H
 #define CM_TEXT_H
 
@@ -18,6 +18,14 @@ size_t cm_utf8_encode(uint32_t cp, char *out);
 void cm_hex_encode(const unsigned char *in, size_t n, char *out);
 /* The value of a hexadecimal digit (either case), or -1. */
 int cm_hex_digit(int c);
+/* The first occurrence of needle[0..m) in hay[0..n), or NULL (memmem without _GNU_SOURCE). */
+const char *cm_memmem(const char *hay, size_t n, const char *needle, size_t m);
+/* Base64 (RFC 4648 section 4) or, with url set, base64url (section 5) decoded into a fresh
+ * NUL-terminated buffer (OpenSSL's decoder). Padding is optional in both (a lone final
+ * character is not). NULL when any character is outside the alphabet. Caller frees. */
+char *cm_base64_decode(const char *in, size_t len, int url, size_t *outlen);
+/* Encodes n bytes: padded base64, or unpadded base64url with url set. Caller frees. */
+char *cm_base64_encode(const unsigned char *in, size_t n, int url);
 
 /* 1 when s is a definition or resource name: 1 to max characters, each an ASCII letter, digit,
  * '.', '_' or '-', not starting with '.' (pipelines, rules, sinks, aggregate fields). */

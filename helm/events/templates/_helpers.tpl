@@ -25,8 +25,8 @@ app.kubernetes.io/component: {{ .name }}
 {{/* The variables of daemon .name beyond its port: a list of names, resolved by events.env. */}}
 {{- define "events.needs" -}}
 {{- $needs := dict
-  "gateway" (list "KAFKA_BROKERS" "REDIS_URL" "REGISTRY_URL" "JWT_HS256_SECRET")
-  "registry" (list "DATABASE_URL")
+  "gateway" (list "KAFKA_BROKERS" "REDIS_URL" "REGISTRY_URL" "REGISTRY_USER_INFO" "JWT_HS256_SECRET" "DATABASE_URL")
+  "registry" (list "DATABASE_URL" "JWT_HS256_SECRET" "REGISTRY_BASIC_AUTH_FILE")
   "processor" (list "KAFKA_BROKERS" "REDIS_URL" "DATABASE_URL" "JWT_HS256_SECRET" "PROCESSOR_PIPELINES_DIR")
   "rules" (list "KAFKA_BROKERS" "RULES_FILE")
   "store" (list "KAFKA_BROKERS" "DATABASE_URL")
@@ -53,6 +53,8 @@ app.kubernetes.io/component: {{ .name }}
   value: /etc/events/pipelines
 {{- else if eq $var "RULES_FILE" }}
   value: /etc/events/rules/rules.json
+{{- else if eq $var "REGISTRY_BASIC_AUTH_FILE" }}
+  value: /etc/events/registry/users
 {{- else }}
   valueFrom:
     secretKeyRef: {name: {{ $secret }}, key: {{ $var }}}

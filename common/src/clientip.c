@@ -1,5 +1,5 @@
-/* gw_clientip: trusted-proxy CIDRs and the X-Forwarded-For walk (see gw_clientip.h). */
-#include "gw_clientip.h"
+/* clientip: trusted-proxy CIDRs and the X-Forwarded-For walk (see cm/clientip.h). */
+#include "cm/clientip.h"
 
 #include "cm/mem.h"
 
@@ -15,7 +15,7 @@ struct net {
     int prefix;
 };
 
-struct gw_proxies {
+struct cm_proxies {
     struct net *nets;
     size_t n;
 };
@@ -49,7 +49,7 @@ static int in_net(const struct net *n, int family, const unsigned char *a)
     return 1;
 }
 
-static int trusted(const struct gw_proxies *p, const char *addr)
+int cm_proxies_trusted(const struct cm_proxies *p, const char *addr)
 {
     int family;
     unsigned char bytes[16];
@@ -64,9 +64,9 @@ static int trusted(const struct gw_proxies *p, const char *addr)
     return 0;
 }
 
-struct gw_proxies *gw_proxies_parse(const char *list, char *err, size_t errlen)
+struct cm_proxies *cm_proxies_parse(const char *list, char *err, size_t errlen)
 {
-    struct gw_proxies *p = cm_xcalloc(1, sizeof(*p));
+    struct cm_proxies *p = cm_xcalloc(1, sizeof(*p));
     char *copy = cm_xstrdup(list ? list : "");
     char *save = NULL;
     for (char *tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
@@ -83,7 +83,7 @@ struct gw_proxies *gw_proxies_parse(const char *list, char *err, size_t errlen)
             snprintf(err, errlen, "'%s%s%s' is not an address or CIDR", tok, slash ? "/" : "",
                      slash ? slash + 1 : "");
             free(copy);
-            gw_proxies_free(p);
+            cm_proxies_free(p);
             return NULL;
         }
         n.prefix = slash ? (int)prefix : (n.family == AF_INET ? 32 : 128);
@@ -94,7 +94,7 @@ struct gw_proxies *gw_proxies_parse(const char *list, char *err, size_t errlen)
     return p;
 }
 
-void gw_proxies_free(struct gw_proxies *p)
+void cm_proxies_free(struct cm_proxies *p)
 {
     if (!p) {
         return;
@@ -103,11 +103,11 @@ void gw_proxies_free(struct gw_proxies *p)
     free(p);
 }
 
-void gw_client_ip(const struct gw_proxies *p, const char *peer, const char *xff, char *out,
+void cm_client_ip(const struct cm_proxies *p, const char *peer, const char *xff, char *out,
                   size_t len)
 {
     snprintf(out, len, "%s", peer);
-    if (!xff || !*xff || !trusted(p, peer)) {
+    if (!xff || !*xff || !cm_proxies_trusted(p, peer)) {
         return;
     }
     char *copy = cm_xstrdup(xff);
@@ -128,7 +128,7 @@ void gw_client_ip(const struct gw_proxies *p, const char *peer, const char *xff,
             break; /* unparseable: keep the last address a trusted hop reported */
         }
         snprintf(out, len, "%s", hop);
-        if (!trusted(p, hop) || !comma) {
+        if (!cm_proxies_trusted(p, hop) || !comma) {
             break;
         }
         *comma = '\0';

@@ -1,21 +1,21 @@
-/* Unit tests for the gateway's client address (services/gateway/gw_clientip.c): X-Forwarded-For
+/* Unit tests for the client address (common/src/clientip.c): X-Forwarded-For
  * believed only from trusted proxies, the right-most untrusted hop, IPv6, bad lists and headers. */
-#include "../../services/gateway/gw_clientip.h"
+#include "cm/clientip.h"
 
 #include <criterion/criterion.h>
 #include <string.h>
 
-static const char *ip(const struct gw_proxies *p, const char *peer, const char *xff)
+static const char *ip(const struct cm_proxies *p, const char *peer, const char *xff)
 {
     static char out[64];
-    gw_client_ip(p, peer, xff, out, sizeof(out));
+    cm_client_ip(p, peer, xff, out, sizeof(out));
     return out;
 }
 
-Test(gw_clientip, trusted_proxies_only)
+Test(clientip, trusted_proxies_only)
 {
     char err[128];
-    struct gw_proxies *p = gw_proxies_parse("10.0.0.0/8, 192.168.1.7,fd00::/8", err, sizeof(err));
+    struct cm_proxies *p = cm_proxies_parse("10.0.0.0/8, 192.168.1.7,fd00::/8", err, sizeof(err));
     cr_assert_not_null(p, "%s", err);
     cr_assert_str_eq(ip(p, "203.0.113.5", "1.2.3.4"), "203.0.113.5",
                      "an untrusted peer's header is ignored");
@@ -31,18 +31,18 @@ Test(gw_clientip, trusted_proxies_only)
                      "an invalid hop ends the walk");
     cr_assert_str_eq(ip(p, "10.1.2.3", NULL), "10.1.2.3");
     cr_assert_str_eq(ip(p, "192.168.1.8", "1.2.3.4"), "192.168.1.8", "a /32 entry is exact");
-    gw_proxies_free(p);
-    p = gw_proxies_parse(NULL, err, sizeof(err));
+    cm_proxies_free(p);
+    p = cm_proxies_parse(NULL, err, sizeof(err));
     cr_assert_str_eq(ip(p, "10.1.2.3", "1.2.3.4"), "10.1.2.3", "no proxies: never believed");
-    gw_proxies_free(p);
+    cm_proxies_free(p);
 }
 
-Test(gw_clientip, bad_lists)
+Test(clientip, bad_lists)
 {
     const char *bad[] = {"10.0.0.0/33", "nonsense", "10.0.0.0/", "1.2.3.4/x", "::1/129"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char err[128] = "";
-        cr_assert_null(gw_proxies_parse(bad[i], err, sizeof(err)), "accepted %s", bad[i]);
+        cr_assert_null(cm_proxies_parse(bad[i], err, sizeof(err)), "accepted %s", bad[i]);
         cr_assert_gt(strlen(err), 0);
     }
 }
