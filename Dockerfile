@@ -10,10 +10,11 @@ RUN apt-get update -q \
  && apt-get install -y -q --no-install-recommends gcc make pkg-config libc6-dev \
       librdkafka-dev libmicrohttpd-dev libhiredis-dev libpq-dev libjansson-dev libjwt-dev \
       libavro-dev libcurl4-openssl-dev libwslay-dev libpcre2-dev libssl-dev zlib1g-dev \
-      libjemalloc-dev libcrypt-dev \
+      libjemalloc-dev libcrypt-dev python3 python3-jsonschema \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile ./
+COPY scripts/gen-metaschemas.sh ./scripts/
 COPY common ./common
 COPY services ./services
 COPY tools ./tools

@@ -99,6 +99,14 @@ $(LIBCOMMON): $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
+# The JSON Schema meta-schemas, embedded from Debian's python3-jsonschema (generated, not kept).
+METASCHEMA_DIR ?= /usr/lib/python3/dist-packages/jsonschema/schemas
+$(O)/gen/metaschemas.inc: scripts/gen-metaschemas.sh
+	@mkdir -p $(dir $@)
+	scripts/gen-metaschemas.sh $(METASCHEMA_DIR) >$@.tmp && mv $@.tmp $@
+$(O)/obj/common/src/jsonschema_meta.o: $(O)/gen/metaschemas.inc
+$(O)/obj/common/src/jsonschema_meta.o: ALL_CFLAGS += -I$(O)/gen
+
 # tools/<name>/<name>.c → bin/<name>
 define tool_rule
 $$(O)/bin/$(1): $$(O)/obj/tools/$(1)/$(1).o $$(SVC_LIBS) $$(LIBCOMMON)

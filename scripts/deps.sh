@@ -10,6 +10,8 @@ PACKAGES=(
     librdkafka-dev libmicrohttpd-dev libhiredis-dev libpq-dev libjansson-dev libjwt-dev
     libavro-dev libcurl4-openssl-dev libwslay-dev libpcre2-dev libssl-dev zlib1g-dev
     libjemalloc-dev libcrypt-dev
+    # the JSON Schema meta-schemas embedded at build time (scripts/gen-metaschemas.sh)
+    python3 python3-jsonschema
     # tests (clang and its runtime for the libFuzzer targets)
     libcriterion-dev curl clang libclang-rt-14-dev json-schema-test-suite
     # local stack: servers the harness and `make run` start; openssl hashes the registry's

@@ -142,13 +142,12 @@ static int parse_line(struct cm_basic_users *u, char *line, const char *origin, 
         return -1;
     }
     if (strlen(tenant) >= 128 || strchr(tenant, ' ')) {
-        fail(err, errlen, origin, lineno, "user '%s': the tenant must be at most 127 bytes",
-             name);
+        fail(err, errlen, origin, lineno, "user '%s': the tenant must be at most 127 bytes", name);
         return -1;
     }
     u->users = cm_xrealloc(u->users, (u->n + 1) * sizeof(*u->users));
-    u->users[u->n++] = (struct user){cm_xstrdup(name), cm_xstrdup(hash), cm_xstrdup(scopes),
-                                     cm_xstrdup(tenant)};
+    u->users[u->n++] =
+        (struct user){cm_xstrdup(name), cm_xstrdup(hash), cm_xstrdup(scopes), cm_xstrdup(tenant)};
     return 0;
 }
 
@@ -169,7 +168,8 @@ struct cm_basic_users *cm_basic_users_parse(const char *text, const char *origin
         }
         lineno++;
         size_t len = strlen(line);
-        while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' ' || line[len - 1] == '\t')) {
+        while (len > 0 &&
+               (line[len - 1] == '\r' || line[len - 1] == ' ' || line[len - 1] == '\t')) {
             line[--len] = '\0';
         }
         while (*line == ' ' || *line == '\t') {

@@ -34,9 +34,9 @@ struct addr_count {
 struct http_conn {
     struct http_conn *prev, *next;
     int fd;
-    char ip[INET6_ADDRSTRLEN]; /* the socket's peer */
-    int counted;               /* holds one of ip's slots */
-    char fwd[INET6_ADDRSTRLEN]; /* the forwarded client holding a slot for this request, or "" */
+    char ip[INET6_ADDRSTRLEN];   /* the socket's peer */
+    int counted;                 /* holds one of ip's slots */
+    char fwd[INET6_ADDRSTRLEN];  /* the forwarded client holding a slot for this request, or "" */
     _Atomic int64_t deadline_ms; /* the whole request must have arrived by then; 0: no bound */
     atomic_int upgraded;
 };
@@ -182,8 +182,10 @@ static void *sweep(void *arg)
              * descriptor is still the connection's: it is closed only after the close
              * notification, which takes this lock. */
             shutdown(c->fd, SHUT_RDWR);
-            CM_LOG_DEBUG("http_request_timeout", "closed a connection from %s: no whole request "
-                         "within %u ms", c->ip, g->opt.request_timeout_ms);
+            CM_LOG_DEBUG("http_request_timeout",
+                         "closed a connection from %s: no whole request "
+                         "within %u ms",
+                         c->ip, g->opt.request_timeout_ms);
         }
     }
     pthread_mutex_unlock(&g->lock);
@@ -204,9 +206,8 @@ unsigned http_guard_start(struct http_guard *g)
             }
         }
         if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
-            unsigned fit = rl.rlim_cur > FD_RESERVE + 64
-                               ? (unsigned)((rl.rlim_cur - FD_RESERVE) * 4 / 5)
-                               : 32;
+            unsigned fit =
+                rl.rlim_cur > FD_RESERVE + 64 ? (unsigned)((rl.rlim_cur - FD_RESERVE) * 4 / 5) : 32;
             CM_LOG_WARN("http_connection_limit_lowered",
                         "the open-file limit (%llu) cannot hold %u connections; serving at most "
                         "%u (raise the hard limit, e.g. ulimit -Hn)",
@@ -215,8 +216,7 @@ unsigned http_guard_start(struct http_guard *g)
             extra = fit / 4 + 16;
         }
     }
-    if (g->opt.request_timeout_ms > 0 &&
-        pthread_create(&g->sweeper, NULL, sweep, g) == 0) {
+    if (g->opt.request_timeout_ms > 0 && pthread_create(&g->sweeper, NULL, sweep, g) == 0) {
         g->sweeping = 1;
     }
     return g->opt.max_connections + extra;
@@ -284,7 +284,8 @@ enum MHD_Result http_guard_accept(void *cls, const struct sockaddr *addr, sockle
 static void conn_started(struct http_guard *g, struct MHD_Connection *conn, void **socket_context)
 {
     struct http_conn *c = cm_xcalloc(1, sizeof(*c));
-    const union MHD_ConnectionInfo *fd = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const union MHD_ConnectionInfo *fd =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     c->fd = fd ? fd->connect_fd : -1;
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);

@@ -106,13 +106,27 @@ static void put_string(struct out *o, const char *s, size_t len)
         const char *esc = NULL;
         char u[8];
         switch (c) {
-        case '"': esc = "\\\""; break;
-        case '\\': esc = "\\\\"; break;
-        case '\b': esc = "\\b"; break;
-        case '\f': esc = "\\f"; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        case '\t': esc = "\\t"; break;
+        case '"':
+            esc = "\\\"";
+            break;
+        case '\\':
+            esc = "\\\\";
+            break;
+        case '\b':
+            esc = "\\b";
+            break;
+        case '\f':
+            esc = "\\f";
+            break;
+        case '\n':
+            esc = "\\n";
+            break;
+        case '\r':
+            esc = "\\r";
+            break;
+        case '\t':
+            esc = "\\t";
+            break;
         default:
             if (c < 0x20) {
                 snprintf(u, sizeof(u), "\\u%04x", c);
@@ -202,9 +216,15 @@ static int put_value(struct out *o, const json_t *v, int depth)
     }
     char num[40];
     switch (json_typeof(v)) {
-    case JSON_NULL: put(o, "null", 4); return 0;
-    case JSON_TRUE: put(o, "true", 4); return 0;
-    case JSON_FALSE: put(o, "false", 5); return 0;
+    case JSON_NULL:
+        put(o, "null", 4);
+        return 0;
+    case JSON_TRUE:
+        put(o, "true", 4);
+        return 0;
+    case JSON_FALSE:
+        put(o, "false", 5);
+        return 0;
     case JSON_INTEGER:
         put(o, num, cm_jcs_number((double)json_integer_value(v), num));
         return 0;

@@ -6,7 +6,7 @@
  * the first failure without building messages. */
 #define PCRE2_CODE_UNIT_WIDTH 8
 
-#include "cm/jsonschema.h"
+#include "jsonschema_internal.h"
 
 #include "cm/mem.h"
 #include "cm/text.h"
@@ -99,7 +99,7 @@ static struct slot *slot_add(struct cm_jsonschema *s, const json_t *node)
 
 /* ---- URIs ---- */
 
-static int has_scheme(const char *u)
+int jsonschema_has_scheme(const char *u)
 {
     const char *p = u;
     if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) {
@@ -116,7 +116,7 @@ static int has_scheme(const char *u)
 static char *uri_resolve(const char *base, const char *ref)
 {
     size_t blen_nofrag = strcspn(base, "#");
-    if (has_scheme(ref)) {
+    if (jsonschema_has_scheme(ref)) {
         return cm_xstrdup(ref);
     }
     if (ref[0] == '#') {
@@ -125,7 +125,7 @@ static char *uri_resolve(const char *base, const char *ref)
     if (ref[0] == '\0') {
         return cm_xstrndup(base, blen_nofrag);
     }
-    const char *scheme_end = has_scheme(base) ? strchr(base, ':') : NULL;
+    const char *scheme_end = jsonschema_has_scheme(base) ? strchr(base, ':') : NULL;
     if (ref[0] == '/' && ref[1] == '/') {
         return scheme_end ? cm_xasprintf("%.*s%s", (int)(scheme_end - base + 1), base, ref)
                           : cm_xstrdup(ref);
@@ -345,10 +345,12 @@ static void link_all(struct cm_jsonschema *s)
             continue;
         }
         const char *ref = json_string_value(json_object_get(sl->node, "$ref"));
-        if (ref) {
-            sl->target = resolve_ref(s, sl->base, ref);
+        const char *rref = json_string_value(json_object_get(sl->node, "$recursiveRef"));
+        if (ref || rref) {
+            sl->target = resolve_ref(s, sl->base, ref ? ref : rref);
             if (!sl->target) {
-                cfail(s, "$ref '%.120s' does not resolve", ref);
+                cfail(s, "%s '%.120s' does not resolve", ref ? "$ref" : "$recursiveRef",
+                      ref ? ref : rref);
             }
         }
         const char *pattern = json_string_value(json_object_get(sl->node, "pattern"));
@@ -374,6 +376,15 @@ struct cm_jsonschema *cm_jsonschema_compile(const json_t *schema, const json_t *
     struct cm_jsonschema *s = cm_xcalloc(1, sizeof(*s));
     s->root = json_deep_copy(schema);
     s->docs = documents ? json_deep_copy(documents) : json_object();
+    /* the meta-schemas, shared (immutable, never freed), unless the caller gave its own */
+    const char *mk;
+    json_t *mv;
+    json_object_foreach((json_t *)cm_jsonschema_metaschemas(), mk, mv)
+    {
+        if (!json_object_get(s->docs, mk)) {
+            json_object_set(s->docs, mk, mv);
+        }
+    }
     s->index = json_object();
     s->patterns = json_object();
     json_object_set_new(s->index, "", json_integer((json_int_t)(uintptr_t)s->root));
@@ -530,246 +541,6 @@ static int regex_search(const struct cm_jsonschema *s, const char *pattern, cons
     return rc >= 0;
 }
 
-/* ---- formats ---- */
-
-static int fmt_date(const char *s)
-{
-    char buf[48];
-    if (strlen(s) != 10) {
-        return 0;
-    }
-    snprintf(buf, sizeof(buf), "%sT00:00:00Z", s);
-    int64_t ms;
-    return cm_time_parse_rfc3339(buf, &ms) == 0;
-}
-
-static int fmt_time(const char *s)
-{
-    char buf[64];
-    if (strlen(s) > 40) {
-        return 0;
-    }
-    snprintf(buf, sizeof(buf), "2000-01-01T%s", s);
-    int64_t ms;
-    return strlen(s) >= 9 && cm_time_parse_rfc3339(buf, &ms) == 0;
-}
-
-static int fmt_ipv4(const char *s)
-{
-    int parts = 0;
-    const char *p = s;
-    while (*p) {
-        const char *start = p;
-        while (*p >= '0' && *p <= '9') {
-            p++;
-        }
-        size_t n = (size_t)(p - start);
-        if (n == 0 || n > 3 || (n > 1 && *start == '0') || atoi(start) > 255) {
-            return 0;
-        }
-        parts++;
-        if (*p == '.') {
-            p++;
-            if (!*p) {
-                return 0;
-            }
-        } else if (*p) {
-            return 0;
-        }
-    }
-    return parts == 4;
-}
-
-static int hexd(char c)
-{
-    return (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'f');
-}
-
-static int fmt_ipv6(const char *s)
-{
-    size_t len = strlen(s);
-    if (len < 2 || len > 45) {
-        return 0;
-    }
-    int groups = 0, dcolon = 0;
-    const char *p = s;
-    if (p[0] == ':' && p[1] == ':') {
-        dcolon = 1;
-        p += 2;
-    } else if (p[0] == ':') {
-        return 0;
-    }
-    while (*p) {
-        const char *start = p;
-        while (hexd(*p)) {
-            p++;
-        }
-        size_t n = (size_t)(p - start);
-        if (*p == '.') { /* embedded IPv4 at the end */
-            if (!fmt_ipv4(start)) {
-                return 0;
-            }
-            groups += 2;
-            break;
-        }
-        if (n == 0 || n > 4) {
-            return 0;
-        }
-        groups++;
-        if (*p == ':') {
-            p++;
-            if (*p == ':') {
-                if (dcolon) {
-                    return 0;
-                }
-                dcolon = 1;
-                p++;
-            } else if (!*p) {
-                return 0;
-            }
-        } else if (*p) {
-            return 0;
-        }
-    }
-    return dcolon ? groups < 8 : groups == 8;
-}
-
-static int fmt_hostname(const char *s)
-{
-    size_t len = strlen(s);
-    if (len == 0 || len > 253) {
-        return 0;
-    }
-    const char *p = s;
-    while (*p) {
-        const char *start = p;
-        while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-               *p == '-') {
-            p++;
-        }
-        size_t n = (size_t)(p - start);
-        if (n == 0 || n > 63 || *start == '-' || p[-1] == '-') {
-            return 0;
-        }
-        if (*p == '.') {
-            p++;
-            if (!*p) {
-                return 0;
-            }
-        } else if (*p) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-static int fmt_email(const char *s)
-{
-    const char *at = strrchr(s, '@');
-    if (!at || at == s || !at[1]) {
-        return 0;
-    }
-    size_t local = (size_t)(at - s);
-    if (s[0] == '.' || s[local - 1] == '.' || strstr(s, "..")) {
-        return 0;
-    }
-    for (const char *p = s; p < at; p++) {
-        if ((unsigned char)*p <= ' ' || strchr("()<>[]:;@\\,\"", *p)) {
-            return 0;
-        }
-    }
-    return fmt_hostname(at + 1) || (at[1] == '[' && strchr(at, ']'));
-}
-
-static int fmt_uuid(const char *s)
-{
-    if (strlen(s) != 36) {
-        return 0;
-    }
-    for (int i = 0; i < 36; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23 ? s[i] != '-' : !hexd(s[i])) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-static int uri_chars_ok(const char *s)
-{
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p <= ' ' || *p >= 0x7F || strchr("<>\"{}|\\^`", *p)) {
-            return 0;
-        }
-        if (*p == '%' && !(hexd((char)p[1]) && hexd((char)p[2]))) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-static int fmt_uri(const char *s)
-{
-    return has_scheme(s) && uri_chars_ok(s);
-}
-
-static int fmt_json_pointer(const char *s)
-{
-    if (*s && *s != '/') {
-        return 0;
-    }
-    for (const char *p = s; *p; p++) {
-        if (*p == '~' && p[1] != '0' && p[1] != '1') {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-static int fmt_date_time(const char *v)
-{
-    int64_t ms;
-    return cm_time_parse_rfc3339(v, &ms) == 0;
-}
-
-static int fmt_regex(const char *v)
-{
-    int code;
-    PCRE2_SIZE off;
-    pcre2_code *re =
-        pcre2_compile((PCRE2_SPTR)v, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &code, &off, NULL);
-    pcre2_code_free(re);
-    return re != NULL;
-}
-
-static const struct {
-    const char *name;
-    int (*check)(const char *v);
-} formats[] = {
-    {"date-time", fmt_date_time},
-    {"date", fmt_date},
-    {"time", fmt_time},
-    {"email", fmt_email},
-    {"hostname", fmt_hostname},
-    {"ipv4", fmt_ipv4},
-    {"ipv6", fmt_ipv6},
-    {"uri", fmt_uri},
-    {"uri-reference", uri_chars_ok},
-    {"uuid", fmt_uuid},
-    {"json-pointer", fmt_json_pointer},
-    {"regex", fmt_regex},
-};
-
-/* Unknown formats are annotations: they always pass. */
-static int format_ok(const char *fmt, const char *v)
-{
-    for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
-        if (strcmp(fmt, formats[i].name) == 0) {
-            return formats[i].check(v);
-        }
-    }
-    return 1;
-}
-
 /* ---- keywords ---- */
 
 /* minLength/maxLength, minItems/maxItems, minProperties/maxProperties: `count` against the
@@ -832,7 +603,7 @@ static void check_string(struct vctx *c, const json_t *sch, const json_t *inst)
         cm_verrors_add(&c->e, "must match pattern '%.80s'", pattern);
     }
     const char *fmt = json_string_value(json_object_get(sch, "format"));
-    if (fmt && !memchr(v, '\0', n) && !format_ok(fmt, v)) {
+    if (fmt && !memchr(v, '\0', n) && !jsonschema_format_ok(fmt, v)) {
         cm_verrors_add(&c->e, "must be a valid %s", fmt);
     }
 }
@@ -995,6 +766,20 @@ static void validate(struct vctx *c, const json_t *sch, const json_t *inst, int 
         }
         return; /* draft-07: siblings of $ref are ignored */
     }
+    if (json_object_get(sch, "$recursiveRef")) {
+        /* 2019-09, as its meta-schema uses it: "#" is the outermost schema of the validation
+         * when both it and the reference's own resource say $recursiveAnchor: true (a
+         * vocabulary's recursion comes back to the whole meta-schema), else the resource */
+        const struct slot *sl = slot_find(c->s, sch);
+        const json_t *target = sl ? sl->target : NULL;
+        if (target && json_is_true(json_object_get(target, "$recursiveAnchor")) &&
+            json_is_true(json_object_get(c->s->root, "$recursiveAnchor"))) {
+            target = c->s->root;
+        }
+        if (target) {
+            validate(c, target, inst, depth + 1);
+        }
+    }
     const json_t *type = json_object_get(sch, "type");
     if (json_is_string(type) && !type_matches(json_string_value(type), inst)) {
         cm_verrors_add(&c->e, "must be of type %s", json_string_value(type));
@@ -1091,4 +876,24 @@ int cm_jsonschema_validate(const struct cm_jsonschema *s, const json_t *instance
     cm_verrors_init(&c.e, errors, max_errors, prefix);
     validate(&c, s->root, instance, 0);
     return !c.e.failed;
+}
+
+const char *cm_jsonschema_dialect(const json_t *schema)
+{
+    const char *d = json_string_value(json_object_get(schema, "$schema"));
+    if (!json_is_object(schema) || !json_object_get(schema, "$schema")) {
+        return "http://json-schema.org/draft-07/schema";
+    }
+    if (!d) {
+        return NULL;
+    }
+    size_t n = strcspn(d, "#");
+    static const char *const known[] = {"http://json-schema.org/draft-07/schema",
+                                        "https://json-schema.org/draft/2019-09/schema"};
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+        if (strlen(known[i]) == n && strncmp(d, known[i], n) == 0) {
+            return known[i];
+        }
+    }
+    return NULL;
 }

@@ -204,8 +204,7 @@ json_t *gw_binary_event(const struct gw_header *hdrs, size_t n, const char *cont
         }
         char *value = header_decode(hdrs[i].value);
         if (!value) {
-            return fail(ev, msg, msglen, hdrs[i].name,
-                        "the value holds a control character");
+            return fail(ev, msg, msglen, hdrs[i].name, "the value holds a control character");
         }
         json_object_set_new(ev, name, json_string(value));
         free(value);

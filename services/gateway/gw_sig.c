@@ -124,8 +124,9 @@ static void *parse_key(const json_t *doc, const char *name, long long version, c
         if (strcmp(member, "tenant") != 0 && strcmp(member, "source") != 0 &&
             strcmp(member, "public_key") != 0 && strcmp(member, "require") != 0 &&
             strcmp(member, "revoked") != 0 && strcmp(member, "name") != 0) {
-            snprintf(err, errlen, "%s: unknown member (tenant, source, public_key, require, "
-                                  "revoked)",
+            snprintf(err, errlen,
+                     "%s: unknown member (tenant, source, public_key, require, "
+                     "revoked)",
                      member);
             key_unref(k);
             return NULL;
@@ -430,8 +431,7 @@ static enum gw_sig_result check_with(struct gw_sigs *s, const struct key *k, jso
                                      const char *sig_text, char *why, size_t whylen)
 {
     size_t siglen;
-    unsigned char *sig =
-        (unsigned char *)cm_base64_decode(sig_text, strlen(sig_text), 1, &siglen);
+    unsigned char *sig = (unsigned char *)cm_base64_decode(sig_text, strlen(sig_text), 1, &siglen);
     if (!sig || siglen == 0 || siglen > 256) {
         free(sig);
         snprintf(why, whylen, "signature: not a base64url signature");

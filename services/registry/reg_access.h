@@ -21,10 +21,10 @@ enum reg_need {
 };
 
 struct reg_access {
-    struct cm_swap *keys;         /* of cm_auth; borrowed; NULL: bearer tokens not accepted */
-    struct cm_swap *users;        /* of cm_basic_users; borrowed; NULL: Basic not accepted */
-    int public_read;              /* reads need no credentials */
-    int disabled;                 /* REGISTRY_AUTH_DISABLED: everything allowed */
+    struct cm_swap *keys;  /* of cm_auth; borrowed; NULL: bearer tokens not accepted */
+    struct cm_swap *users; /* of cm_basic_users; borrowed; NULL: Basic not accepted */
+    int public_read;       /* reads need no credentials */
+    int disabled;          /* REGISTRY_AUTH_DISABLED: everything allowed */
 };
 
 /* Decides for a request with this Authorization header (may be NULL) at now_s. Returns 0 when

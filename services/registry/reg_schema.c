@@ -108,9 +108,11 @@ int reg_schema_parse(enum reg_type type, const char *text, const json_t *referen
         return -1;
     }
     if (type == REG_JSON) {
-        /* every keyword, pattern and $ref (local or to a reference) must compile */
-        struct cm_jsonschema *check = cm_jsonschema_compile(out->parsed, named, err, errlen);
-        if (!check) {
+        /* valid against its meta-schema, and every keyword, pattern and $ref (local, to a
+         * reference or to a meta-schema) must compile */
+        struct cm_jsonschema *check = NULL;
+        if (cm_jsonschema_check(out->parsed, err, errlen) != 0 ||
+            !(check = cm_jsonschema_compile(out->parsed, named, err, errlen))) {
             json_decref(out->parsed);
             out->parsed = NULL;
             return -1;

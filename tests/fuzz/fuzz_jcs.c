@@ -25,8 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             "WXRHt/pZHJfgzw8l/T1:acme:schema:read\n",
             "users", err, sizeof(err));
     }
-    json_t *v = json_loadb((const char *)data, size, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
-                           NULL);
+    json_t *v =
+        json_loadb((const char *)data, size, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
     if (v) {
         size_t len;
         char *canon = cm_jcs(v, &len);

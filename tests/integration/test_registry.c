@@ -392,6 +392,24 @@ Test(registry, error_codes)
         register_schema(0, "s", "syntax = \"proto3\";", "{\"schemaType\":\"PROTOBUF\"}", &r), -1);
     expect_error(&r, 422, 42201);
     cr_assert(strstr(r.body, "PROTOBUF") != NULL);
+    /* a JSON schema must be valid against its meta-schema (draft-07 here, 2019-09 too), known
+     * offline, and may $ref it */
+    cr_assert_eq(register_schema(0, "j", "{\"properties\":{\"n\":{\"minimum\":\"zero\"}}}",
+                                 "{\"schemaType\":\"JSON\"}", &r),
+                 -1);
+    expect_error(&r, 422, 42201);
+    cr_assert(strstr(r.body, "/properties/n/minimum") != NULL, "%s", r.body);
+    cr_assert_eq(register_schema(0, "j",
+                                 "{\"$schema\":\"https://json-schema.org/draft/2019-09/schema\","
+                                 "\"properties\":{\"n\":{\"maxLength\":-1}}}",
+                                 "{\"schemaType\":\"JSON\"}", &r),
+                 -1);
+    expect_error(&r, 422, 42201);
+    cr_assert_gt(register_schema(0, "j",
+                                 "{\"properties\":{\"rule\":{\"$ref\":"
+                                 "\"http://json-schema.org/draft-07/schema#\"}}}",
+                                 "{\"schemaType\":\"JSON\"}", &r),
+                 0, "%s", r.body);
     call(0, "POST", "/subjects/s/versions", "{\"schema\":", NULL, &r);
     expect_error(&r, 400, 400);
     call(0, "POST", "/subjects/s/versions", "{\"schema\":\"\\\"int\\\"\"}",

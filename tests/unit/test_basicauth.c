@@ -12,11 +12,11 @@
 
 /* openssl passwd -6 -salt Qx7Lp2aZ 'ci-secret' */
 #define CI_HASH                                                                                    \
-    "$6$Qx7Lp2aZ$xT0LDMBrGhJwqPff.mCdhYU9AG9tQaPlIH11dsfJjETb9QrIAbUL/WgGwcvkkeewfD.WXRHt/"       \
+    "$6$Qx7Lp2aZ$xT0LDMBrGhJwqPff.mCdhYU9AG9tQaPlIH11dsfJjETb9QrIAbUL/WgGwcvkkeewfD.WXRHt/"        \
     "pZHJfgzw8l/T1"
 /* openssl passwd -6 -salt Rm3Tt8Ww 'reader pw:with colon' */
 #define READER_HASH                                                                                \
-    "$6$Rm3Tt8Ww$QZfxXIgJvniuzKlHnn4b6tKeUiOnKOIsr66jmmZ.Lo5Q9IXg"                                                                                           \
+    "$6$Rm3Tt8Ww$QZfxXIgJvniuzKlHnn4b6tKeUiOnKOIsr66jmmZ.Lo5Q9IXg"                                 \
     "TQCKbUF3VQugAQYoxERcBgmR1T3OoEEE8aGwi/"
 
 static const char *file = "# registry users\n"
@@ -79,8 +79,12 @@ Test(basicauth, hostile_headers)
     char why[200];
     cr_assert_eq(cm_basic_verify(u, NULL, &who, why, sizeof(why)), CM_AUTH_MISSING);
     cr_assert_eq(cm_basic_verify(u, "Bearer abc", &who, why, sizeof(why)), CM_AUTH_MISSING);
-    const char *bad[] = {"Basic ", "Basic !!!!", "Basic Y2k=", /* "ci" without a colon */
-                         "Basic Y2k6Y2ktc2VjcmV0=====", "Basic Y2k6\xff\xfe", "Basic a",
+    const char *bad[] = {"Basic ",
+                         "Basic !!!!",
+                         "Basic Y2k=", /* "ci" without a colon */
+                         "Basic Y2k6Y2ktc2VjcmV0=====",
+                         "Basic Y2k6\xff\xfe",
+                         "Basic a",
                          "Basic Y2kAOmNpLXNlY3JldA==" /* NUL inside */};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         cr_assert_eq(cm_basic_verify(u, bad[i], &who, why, sizeof(why)), CM_AUTH_INVALID,
@@ -103,15 +107,15 @@ Test(basicauth, hostile_headers)
 Test(basicauth, files_refused_at_load)
 {
     const char *bad[] = {
-        "ci:" CI_HASH "\n",                            /* no tenant, no scopes */
-        "ci:" CI_HASH "::\n",                          /* empty scopes */
-        ":" CI_HASH "::schema:read\n",                 /* no name */
-        "ci:plaintext::schema:read\n",                 /* not a hash */
+        "ci:" CI_HASH "\n",                                /* no tenant, no scopes */
+        "ci:" CI_HASH "::\n",                              /* empty scopes */
+        ":" CI_HASH "::schema:read\n",                     /* no name */
+        "ci:plaintext::schema:read\n",                     /* not a hash */
         "ci:$1$abc$OGyl6dDvZCDiGmIVbeuCq/::schema:read\n", /* MD5 crypt: too weak */
         "ci:$apr1$abc$51YrpNiEtKAQp4coykJmu.::schema:read\n",
         "ci:$5$Rm3Tt8Ww$AChO09SmXhvum75JfyREHOg9pu5Zzpwr4s0qVMzh.82::schema:read\n", /* legacy */
-        "ci:abJnggxhB/yWI::schema:read\n",             /* DES crypt */
-        "ci:" CI_HASH "::schema:read\nci:" READER_HASH "::schema:read\n", /* twice */
+        "ci:abJnggxhB/yWI::schema:read\n",                                           /* DES crypt */
+        "ci:" CI_HASH "::schema:read\nci:" READER_HASH "::schema:read\n",            /* twice */
         "ci:" CI_HASH ":two words:schema:read\n",
         "c i:" CI_HASH "::schema:read\n",
     };
@@ -124,7 +128,8 @@ Test(basicauth, files_refused_at_load)
     char err[256];
     cr_assert_null(cm_basic_users_load("/nonexistent/users", err, sizeof(err)));
     cr_assert(strstr(err, "/nonexistent/users"), "%s", err);
-    struct cm_basic_users *empty = cm_basic_users_parse("# nobody yet\n", "users", err, sizeof(err));
+    struct cm_basic_users *empty =
+        cm_basic_users_parse("# nobody yet\n", "users", err, sizeof(err));
     cr_assert_not_null(empty);
     cr_assert_eq(cm_basic_users_count(empty), 0);
     struct cm_principal who;

@@ -36,9 +36,12 @@ Test(gw_binary, mode)
 Test(gw_binary, attributes_and_data)
 {
     char msg[256];
-    struct gw_header h[] = {H("ce-specversion", "1.0"), H("CE-ID", "e-1"),
-                            H("ce-type", "order.created"), H("ce-source", "/shop"),
-                            H("ce-myext", "100%25 %22sure%22 caf%C3%A9"), H("ce-Other", "a%zz%")};
+    struct gw_header h[] = {H("ce-specversion", "1.0"),
+                            H("CE-ID", "e-1"),
+                            H("ce-type", "order.created"),
+                            H("ce-source", "/shop"),
+                            H("ce-myext", "100%25 %22sure%22 caf%C3%A9"),
+                            H("ce-Other", "a%zz%")};
     json_t *ev = build(h, 6, "application/json; charset=utf-8", "{\"n\": [1, 2]}", msg);
     cr_assert_not_null(ev, "%s", msg);
     cr_assert_str_eq(json_string_value(json_object_get(ev, "id")), "e-1");
@@ -47,8 +50,9 @@ Test(gw_binary, attributes_and_data)
                      "a %% without two hex digits is itself");
     cr_assert_str_eq(json_string_value(json_object_get(ev, "datacontenttype")),
                      "application/json; charset=utf-8");
-    cr_assert_eq(json_integer_value(json_array_get(json_object_get(json_object_get(ev, "data"), "n"), 1)),
-                 2);
+    cr_assert_eq(
+        json_integer_value(json_array_get(json_object_get(json_object_get(ev, "data"), "n"), 1)),
+        2);
     json_decref(ev);
     /* text, +json, bytes, nothing */
     ev = build(h, 4, "text/plain", "hello", msg);

@@ -18,7 +18,7 @@
 #define SECRET "registry-unit-test-secret-0123456789abcdef"
 /* openssl passwd -6 -salt Qx7Lp2aZ 'ci-secret' */
 #define CI_HASH                                                                                    \
-    "$6$Qx7Lp2aZ$xT0LDMBrGhJwqPff.mCdhYU9AG9tQaPlIH11dsfJjETb9QrIAbUL/WgGwcvkkeewfD.WXRHt/"       \
+    "$6$Qx7Lp2aZ$xT0LDMBrGhJwqPff.mCdhYU9AG9tQaPlIH11dsfJjETb9QrIAbUL/WgGwcvkkeewfD.WXRHt/"        \
     "pZHJfgzw8l/T1"
 
 static struct cm_swap *keys, *users;
@@ -77,8 +77,7 @@ static int check(const struct reg_access *a, const char *authz, enum reg_need ne
     struct cm_principal who;
     char ch[2][256];
     size_t n;
-    return reg_access_check(a, authz, need, subject, (long long)time(NULL), &who, msg, 512, ch,
-                            &n);
+    return reg_access_check(a, authz, need, subject, (long long)time(NULL), &who, msg, 512, ch, &n);
 }
 
 Test(reg_access, subjects_a_principal_owns)

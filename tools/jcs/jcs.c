@@ -38,8 +38,8 @@ int main(int argc, char **argv)
         json_error_t err;
         /* numbers are IEEE 754 doubles in I-JSON: read them so, whatever their size */
         json_t *doc = json_loadb(line, (size_t)n,
-                                 JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL |
-                                     JSON_ALLOW_NUL,
+                                 JSON_DECODE_ANY | JSON_REJECT_DUPLICATES |
+                                     JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL,
                                  &err);
         if (!doc) {
             fprintf(stderr, "line %lu: %s\n", lineno, err.text);

@@ -3,10 +3,11 @@
  * File: one user per line, `name:hash:tenant:scopes` (the tenant may be empty; the scopes,
  * space-separated, are the rest of the line); `#` starts a comment line. The hash is a
  * crypt(3) string that libxcrypt verifies: yescrypt (`$y$`, `mkpasswd -m yescrypt`), bcrypt
- * (`$2b$`/`$2y$`/`$2a$`, `htpasswd -B`, Helm's htpasswd) or SHA-512 crypt (`$6$`, `openssl passwd -6`); methods
- * libxcrypt calls legacy (MD5, SHA-256 crypt, DES) or does not know are refused at load. A verified (user, password) pair is remembered by its SHA-256, so a client sending
- * the same credentials costs one hash per request after the first (a password hash is meant to
- * be slow). Immutable after loading except for that cache; thread-safe. */
+ * (`$2b$`/`$2y$`/`$2a$`, `htpasswd -B`, Helm's htpasswd) or SHA-512 crypt (`$6$`, `openssl passwd
+ * -6`); methods libxcrypt calls legacy (MD5, SHA-256 crypt, DES) or does not know are refused at
+ * load. A verified (user, password) pair is remembered by its SHA-256, so a client sending the same
+ * credentials costs one hash per request after the first (a password hash is meant to be slow).
+ * Immutable after loading except for that cache; thread-safe. */
 #ifndef CM_BASICAUTH_H
 #define CM_BASICAUTH_H
 

@@ -1,7 +1,8 @@
-/* clientip: the client address of a request (the HTTP server resolves it; see cm_http_client_ip). X-Forwarded-For is honoured only when the peer
- * is a configured trusted proxy: the client is then the right-most address in the header that is
- * not itself a trusted proxy (an invalid entry ends the walk at the hop after it), so a client
- * cannot forge its address by sending the header itself. Immutable after parsing; thread-safe. */
+/* clientip: the client address of a request (the HTTP server resolves it; see cm_http_client_ip).
+ * X-Forwarded-For is honoured only when the peer is a configured trusted proxy: the client is then
+ * the right-most address in the header that is not itself a trusted proxy (an invalid entry ends
+ * the walk at the hop after it), so a client cannot forge its address by sending the header itself.
+ * Immutable after parsing; thread-safe. */
 #ifndef CM_CLIENTIP_H
 #define CM_CLIENTIP_H
 

@@ -1,11 +1,11 @@
 /* jsonschema: a JSON Schema validator over jansson: draft-07 (every keyword, $ref to local
- * pointers, $id-based identifiers and referenced documents, formats date-time, date, time, email,
- * hostname, ipv4, ipv6, uri, uri-reference, uuid, regex, json-pointer) plus the 2019-09/2020-12
- * keywords that fit cleanly ($defs, dependentRequired, dependentSchemas, minContains,
- * maxContains). Compile once (index identifiers, compile every pattern with PCRE2), validate many
- * times; a compiled schema is immutable and safe to share between threads.
- * Errors name the failing place as a JSON pointer into the instance: "/items/0/price: must be >=
- * 0". */
+ * pointers, $id-based identifiers and referenced documents, the draft-07 and 2019-09
+ * meta-schemas known offline, $recursiveRef as the 2019-09 meta-schema uses it, formats date-time,
+ * date, time, email, hostname, ipv4, ipv6, uri, uri-reference, uuid, regex, json-pointer) plus the
+ * 2019-09/2020-12 keywords that fit cleanly ($defs, dependentRequired, dependentSchemas,
+ * minContains, maxContains). Compile once (index identifiers, compile every pattern with PCRE2),
+ * validate many times; a compiled schema is immutable and safe to share between threads. Errors
+ * name the failing place as a JSON pointer into the instance: "/items/0/price: must be >= 0". */
 #ifndef CM_JSONSCHEMA_H
 #define CM_JSONSCHEMA_H
 
@@ -25,6 +25,19 @@ void cm_jsonschema_free(struct cm_jsonschema *s);
  * to max_errors strings "pointer: message" to it (pointers prefixed with `prefix`, may be NULL). */
 int cm_jsonschema_validate(const struct cm_jsonschema *s, const json_t *instance,
                            const char *prefix, json_t *errors, size_t max_errors);
+
+/* The meta-schemas known offline: an object from URI (no fragment: "http://json-schema.org/
+ * draft-07/schema", "https://json-schema.org/draft/2019-09/schema" and its vocabularies) to
+ * document. Every compiled schema can $ref them; borrowed, immutable, lives for the process. */
+const json_t *cm_jsonschema_metaschemas(void);
+/* The meta-schema URI for a schema's "$schema" (draft-07 when absent), or NULL when the schema
+ * names a dialect this validator does not know. */
+const char *cm_jsonschema_dialect(const json_t *schema);
+
+/* Checks a schema against the meta-schema of its dialect ($schema; draft-07 when absent). 0, or
+ * -1 with the dialect and the first failures ("/properties/a/minLength: must be >= 0") in err
+ * (also for a $schema this validator does not know). Thread-safe. */
+int cm_jsonschema_check(const json_t *schema, char *err, size_t errlen);
 
 /* JSON equality as JSON Schema defines it (1 equals 1.0). */
 int cm_json_equal_values(const json_t *a, const json_t *b);
