@@ -8,8 +8,8 @@
 
 #include <pthread.h>
 #include <stdio.h>
-#include <string.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "metaschemas.inc"
 
@@ -67,13 +67,12 @@ int cm_jsonschema_check(const json_t *schema, char *err, size_t errlen)
         return -1;
     }
     pthread_once(&compiled_once, compile_metas);
-    const struct cm_jsonschema *meta =
-        compiled[strstr(dialect, "2019-09") ? 1 : 0];
+    const struct cm_jsonschema *meta = compiled[strstr(dialect, "2019-09") ? 1 : 0];
     json_t *errors = json_array();
     int ok = cm_jsonschema_validate(meta, schema, NULL, errors, 3);
     if (!ok) {
-        size_t used = (size_t)snprintf(err, errlen, "not valid against its meta-schema (%s):",
-                                       dialect);
+        size_t used =
+            (size_t)snprintf(err, errlen, "not valid against its meta-schema (%s):", dialect);
         size_t i;
         json_t *e;
         json_array_foreach(errors, i, e)

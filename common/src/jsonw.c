@@ -1,9 +1,15 @@
 /* jsonw: compact JSON writer over jansson values (see jsonw.h). Escaping follows jansson's dump:
  * '"' and '\' escaped, control characters as \b \f \n \r \t or \u00XX, everything else (UTF-8
- * included, '/' too) as is; reals as "%.17g" with ".0" added when that looks like an integer. */
+ * included, '/' too) as is; reals as "%.17g" with ".0" added when that looks like an integer.
+ * The canonical form (RFC 8785) differs in three places: \u00xx in lower case, members sorted by
+ * their names' UTF-16 code units, and numbers as ECMAScript writes doubles. */
 #include "cm/jsonw.h"
 
 #include "cm/mem.h"
+#include "cm/text.h"
+
+#include <math.h>
+#include <stdint.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +20,8 @@
 struct out {
     char *p;
     size_t len, cap;
-    int growable; /* 0: a caller's buffer; past its end only the length is counted */
+    int growable;  /* 0: a caller's buffer; past its end only the length is counted */
+    int canonical; /* RFC 8785 */
 };
 
 /* 1 when n more bytes fit at p + len (growing a growable buffer); 0 for a full caller's buffer. */
@@ -59,9 +66,10 @@ static const unsigned char escape_len[256] = {
 };
 
 /* Writes the escape of byte c at d; returns its length. */
-static size_t escape(unsigned char c, char *d)
+static size_t escape(unsigned char c, char *d, int lower)
 {
-    static const char hex[] = "0123456789ABCDEF"; /* jansson writes \u001F */
+    /* jansson writes \u001F, RFC 8785 (ECMAScript's JSON.stringify) \u001f */
+    const char *hex = lower ? "0123456789abcdef" : "0123456789ABCDEF";
     d[0] = '\\';
     switch (c) {
     case '"':
@@ -104,7 +112,7 @@ static void put_string(struct out *o, const char *s, size_t n)
             memcpy(d, s + start, i - start);
             d += i - start;
             if (i < n) {
-                d += escape((unsigned char)s[i++], d);
+                d += escape((unsigned char)s[i++], d, o->canonical);
             }
         }
         *d++ = '"';
@@ -119,7 +127,7 @@ static void put_string(struct out *o, const char *s, size_t n)
             put1(o, (char)c);
         } else {
             char esc[6];
-            put(o, esc, escape(c, esc));
+            put(o, esc, escape(c, esc, o->canonical));
         }
     }
     put1(o, '"');
@@ -169,13 +177,160 @@ static void put_real(struct out *o, double v)
     put(o, buf, (size_t)n);
 }
 
+size_t cm_json_number_canonical(double v, char *out)
+{
+    if (v == 0) { /* 0 and -0 */
+        out[0] = '0';
+        out[1] = '\0';
+        return 1;
+    }
+    char *p = out;
+    if (v < 0) {
+        *p++ = '-';
+        v = -v;
+    }
+    /* the fewest significant digits that read back to v; printf rounds correctly, so among
+     * those of that length it gives the one closest to v, as ECMAScript requires */
+    char buf[40];
+    int prec = 0;
+    for (; prec < 17; prec++) {
+        snprintf(buf, sizeof(buf), "%.*e", prec, v);
+        if (strtod(buf, NULL) == v) {
+            break;
+        }
+    }
+    /* buf is d[.ddd]e[+-]x: the digits and the decimal exponent */
+    char digits[20];
+    size_t k = 0;
+    const char *q = buf;
+    for (; *q && *q != 'e'; q++) {
+        if (*q != '.') {
+            digits[k++] = *q;
+        }
+    }
+    int exp10 = atoi(q + 1);
+    while (k > 1 && digits[k - 1] == '0') {
+        k--; /* %e may pad with zeros */
+    }
+    int n = exp10 + 1; /* v = 0.digits × 10^n */
+    if ((int)k <= n && n <= 21) {
+        memcpy(p, digits, k);
+        p += k;
+        for (int i = 0; i < n - (int)k; i++) {
+            *p++ = '0';
+        }
+    } else if (0 < n && n <= 21) {
+        memcpy(p, digits, (size_t)n);
+        p += n;
+        *p++ = '.';
+        memcpy(p, digits + n, k - (size_t)n);
+        p += k - (size_t)n;
+    } else if (-6 < n && n <= 0) {
+        *p++ = '0';
+        *p++ = '.';
+        for (int i = 0; i < -n; i++) {
+            *p++ = '0';
+        }
+        memcpy(p, digits, k);
+        p += k;
+    } else {
+        *p++ = digits[0];
+        if (k > 1) {
+            *p++ = '.';
+            memcpy(p, digits + 1, k - 1);
+            p += k - 1;
+        }
+        p += sprintf(p, "e%c%d", n - 1 < 0 ? '-' : '+', abs(n - 1));
+    }
+    *p = '\0';
+    return (size_t)(p - out);
+}
+
+/* The next UTF-16 code unit of a UTF-8 string (jansson keeps strings valid UTF-8). *pending holds
+ * the low surrogate of a supplementary character between calls. -1 at the end. */
+static int next_unit(const unsigned char **s, const unsigned char *end, int *pending)
+{
+    if (*pending >= 0) {
+        int u = *pending;
+        *pending = -1;
+        return u;
+    }
+    if (*s >= end) {
+        return -1;
+    }
+    uint32_t cp;
+    unsigned char c = **s;
+    size_t n = cm_utf8_seq_len(*s, (size_t)(end - *s));
+    if (n <= 1) {
+        cp = c;
+        n = 1;
+    } else if (n == 2) {
+        cp = ((uint32_t)(c & 0x1F) << 6) | ((*s)[1] & 0x3F);
+    } else if (n == 3) {
+        cp = ((uint32_t)(c & 0x0F) << 12) | ((uint32_t)((*s)[1] & 0x3F) << 6) | ((*s)[2] & 0x3F);
+    } else {
+        cp = ((uint32_t)(c & 0x07) << 18) | ((uint32_t)((*s)[1] & 0x3F) << 12) |
+             ((uint32_t)((*s)[2] & 0x3F) << 6) | ((*s)[3] & 0x3F);
+    }
+    *s += n;
+    if (cp >= 0x10000) {
+        cp -= 0x10000;
+        *pending = (int)(0xDC00 + (cp & 0x3FF));
+        return (int)(0xD800 + (cp >> 10));
+    }
+    return (int)cp;
+}
+
+/* Orders member names by their UTF-16 code units, as RFC 8785 section 3.2.3 says. */
+static int utf16_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+    const unsigned char *pa = (const unsigned char *)a, *pb = (const unsigned char *)b;
+    const unsigned char *ea = pa + alen, *eb = pb + blen;
+    int qa = -1, qb = -1;
+    for (;;) {
+        int ua = next_unit(&pa, ea, &qa), ub = next_unit(&pb, eb, &qb);
+        if (ua != ub) {
+            return ua < ub ? -1 : 1; /* the end (-1) sorts first */
+        }
+        if (ua < 0) {
+            return 0;
+        }
+    }
+}
+
+struct member {
+    const char *key;
+    size_t len;
+    json_t *value;
+};
+
+static int member_cmp(const void *x, const void *y)
+{
+    const struct member *a = x, *b = y;
+    return utf16_cmp(a->key, a->len, b->key, b->len);
+}
+
+static int put_canonical_object(struct out *o, const json_t *v, int depth);
+
 static int put_value(struct out *o, const json_t *v, int depth)
 {
     if (depth > MAX_DEPTH) {
         return -1;
     }
+    char num[40];
+    if (o->canonical && json_is_number(v)) {
+        double d = json_number_value(v);
+        if (!isfinite(d)) {
+            return -1;
+        }
+        put(o, num, cm_json_number_canonical(d, num));
+        return 0;
+    }
     switch (json_typeof(v)) {
     case JSON_OBJECT: {
+        if (o->canonical) {
+            return put_canonical_object(o, v, depth);
+        }
         put1(o, '{');
         const char *key;
         size_t klen;
@@ -233,7 +388,7 @@ static int put_value(struct out *o, const json_t *v, int depth)
 
 char *cm_json_dumps(const json_t *v, size_t *len)
 {
-    struct out o = {NULL, 0, 0, 1};
+    struct out o = {NULL, 0, 0, 1, 0};
     if (!v || put_value(&o, v, 0) != 0) {
         free(o.p);
         return NULL;
@@ -247,9 +402,50 @@ char *cm_json_dumps(const json_t *v, size_t *len)
 
 size_t cm_json_dumpb(const json_t *v, char *buf, size_t cap)
 {
-    struct out o = {buf, 0, cap, 0};
+    struct out o = {buf, 0, cap, 0, 0};
     if (!v || put_value(&o, v, 0) != 0) {
         return 0;
     }
     return o.len;
+}
+
+static int put_canonical_object(struct out *o, const json_t *v, int depth)
+{
+    size_t n = json_object_size(v), i = 0;
+    struct member *m = cm_xcalloc(n ? n : 1, sizeof(*m));
+    const char *key;
+    size_t klen;
+    json_t *val;
+    json_object_keylen_foreach((json_t *)v, key, klen, val)
+    {
+        m[i++] = (struct member){key, klen, val};
+    }
+    qsort(m, n, sizeof(*m), member_cmp);
+    put1(o, '{');
+    int rc = 0;
+    for (i = 0; i < n && rc == 0; i++) {
+        if (i) {
+            put1(o, ',');
+        }
+        put_string(o, m[i].key, m[i].len);
+        put1(o, ':');
+        rc = put_value(o, m[i].value, depth + 1);
+    }
+    free(m);
+    put1(o, '}');
+    return rc;
+}
+
+char *cm_json_dumps_canonical(const json_t *v, size_t *len)
+{
+    struct out o = {NULL, 0, 0, 1, 1};
+    if (!v || put_value(&o, v, 0) != 0) {
+        free(o.p);
+        return NULL;
+    }
+    put1(&o, '\0');
+    if (len) {
+        *len = o.len - 1;
+    }
+    return o.p;
 }

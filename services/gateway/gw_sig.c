@@ -4,7 +4,7 @@
 
 #include "cm/defs.h"
 #include "cm/err.h"
-#include "cm/jcs.h"
+#include "cm/jsonw.h"
 #include "cm/log.h"
 #include "cm/mem.h"
 #include "cm/metrics.h"
@@ -440,7 +440,7 @@ static enum gw_sig_result check_with(struct gw_sigs *s, const struct key *k, jso
     json_t *sigval = json_incref(json_object_get(ev, "signature"));
     json_object_del(ev, "signature");
     size_t len;
-    char *canon = cm_jcs(ev, &len);
+    char *canon = cm_json_dumps_canonical(ev, &len);
     json_object_set_new(ev, "signature", sigval);
     enum gw_sig_result r = GW_SIG_VERIFIED;
     unsigned char d[SHA256_DIGEST_LENGTH];

@@ -5,15 +5,15 @@
  * "require": bool, "revoked": bool}. Several keys may be active for one source (rotation); a
  * revoked key, or a deleted one, signs nothing any more.
  * An event carries `sigkeyid` and `signature` (base64url) attributes; the signed bytes are the
- * RFC 8785 form (cm/jcs.h) of the event as the client sent it without `signature`. Ed25519
- * signatures are the 64 bytes of RFC 8032; P-256 ones are r||s (64 bytes, as JWS and WebCrypto
- * make them) or DER (as `openssl dgst -sign` makes them), over SHA-256.
- * Policy per tenant and source: required when an active key of that tenant and source has
- * "require": true (or by default with GATEWAY_SIGNATURES=required), else optional. Under either,
- * a signature that is present must verify: unknown, revoked or wrong ones are refused; a missing
- * one is refused only when required. A verified event is marked `sigverified: true`; a client
- * cannot set that attribute itself. Verified (key version, signature, canonical bytes) triples
- * are cached, so a retried event costs one hash. Thread-safe. */
+ * RFC 8785 form (cm_json_dumps_canonical) of the event as the client sent it without `signature`.
+ * Ed25519 signatures are the 64 bytes of RFC 8032; P-256 ones are r||s (64 bytes, as JWS and
+ * WebCrypto make them) or DER (as `openssl dgst -sign` makes them), over SHA-256. Policy per tenant
+ * and source: required when an active key of that tenant and source has "require": true (or by
+ * default with GATEWAY_SIGNATURES=required), else optional. Under either, a signature that is
+ * present must verify: unknown, revoked or wrong ones are refused; a missing one is refused only
+ * when required. A verified event is marked `sigverified: true`; a client cannot set that attribute
+ * itself. Verified (key version, signature, canonical bytes) triples are cached, so a retried event
+ * costs one hash. Thread-safe. */
 #ifndef GW_SIG_H
 #define GW_SIG_H
 

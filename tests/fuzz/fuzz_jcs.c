@@ -1,10 +1,10 @@
-/* fuzz_jcs: libFuzzer target for RFC 8785 canonicalization (cm_jcs) and the Basic credentials
- * parser (cm_basic_verify). The input, when jansson reads it as JSON, is canonicalized; the
- * canonical form must read back as JSON and canonicalize to itself (a fixed point: signing and
+/* fuzz_jcs: libFuzzer target for RFC 8785 canonicalization (cm_json_dumps_canonical) and the Basic
+ * credentials parser (cm_basic_verify). The input, when jansson reads it as JSON, is canonicalized;
+ * the canonical form must read back as JSON and canonicalize to itself (a fixed point: signing and
  * verifying agree). The input is also tried as an Authorization header against a users file.
  * Crashes, sanitizer reports and leaks are findings. */
 #include "cm/basicauth.h"
-#include "cm/jcs.h"
+#include "cm/jsonw.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -29,14 +29,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         json_loadb((const char *)data, size, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
     if (v) {
         size_t len;
-        char *canon = cm_jcs(v, &len);
+        char *canon = cm_json_dumps_canonical(v, &len);
         if (canon) {
             json_t *back = json_loadb(canon, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, NULL);
             if (!back) {
                 abort(); /* the canonical form is not JSON */
             }
             size_t len2;
-            char *again = cm_jcs(back, &len2);
+            char *again = cm_json_dumps_canonical(back, &len2);
             if (!again || len2 != len || memcmp(again, canon, len) != 0) {
                 abort(); /* not a fixed point */
             }

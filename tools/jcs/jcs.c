@@ -3,7 +3,7 @@
  * signs (`jcs --without signature < event.json | openssl pkeyutl -sign -rawin ...`). --without
  * drops a top-level member first. Exit status: 0, 1 when a line is not JSON (reported on
  * standard error, the line skipped), 2 for bad usage. */
-#include "cm/jcs.h"
+#include "cm/jsonw.h"
 #include "cm/text.h"
 
 #include <jansson.h>
@@ -50,7 +50,7 @@ int main(int argc, char **argv)
             json_object_del(doc, without[i]);
         }
         size_t len;
-        char *canon = cm_jcs(doc, &len);
+        char *canon = cm_json_dumps_canonical(doc, &len);
         if (!canon) {
             fprintf(stderr, "line %lu: a number is not finite or the document nests too deep\n",
                     lineno);
