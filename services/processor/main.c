@@ -37,6 +37,9 @@ static const struct cm_config_entry config_table[] = {
      "directory of pipeline definitions (*.json) stored at start (a file is applied once per "
      "content, so API changes survive restarts)",
      0, 0, NULL},
+    {"PROCESSOR_REDIS_TABLE_TTL", CM_CFG_DURATION, "1s", 0, 0,
+     "how long a join step's row read from a Redis hash is reused (0 = read every time)", 0,
+     3600000, NULL},
     {"PROCESSOR_CHECKPOINT", CM_CFG_DURATION, "1s", 0, 0,
      "how often outputs are awaited, state made durable and offsets stored", 10, 3600000, NULL},
     {"PROCESSOR_REPARTITION_MAX_LAG", CM_CFG_INT, "10000", 0, 0,
@@ -77,6 +80,7 @@ int main(int argc, char **argv)
     struct proc_api *api = NULL;
     struct cm_redis *redis = cm_redis_new(cm_config_str(cfg, "REDIS_URL"));
     hc.redis = redis;
+    hc.redis_table_ttl_ms = cm_config_int(cfg, "PROCESSOR_REDIS_TABLE_TTL");
     struct proc_host *host = redis ? proc_host_new(&hc, svc.metrics) : NULL;
     if (!host) {
         goto out;

@@ -354,12 +354,13 @@ static int parse_agg(struct proc_agg_def *a, const char *name, const json_t *v, 
     return rc;
 }
 
-/* {"join": {"topic": T, "key": EXPR, "as": FIELD, "type": "inner"|"left"}}: a stream-table join
- * against the table kept from topic T. */
+/* {"join": {"topic": T | "redis_hash": H, "key": EXPR, "as": FIELD, "type": "inner"|"left"}}: a
+ * stream-table join against the table kept from topic T, or the Redis hash H (table name
+ * "redis:H"). */
 static int parse_join(struct proc_def *d, struct proc_step *s, const json_t *v, const char *field,
                       char *err, size_t errlen)
 {
-    static const char *const allowed[] = {"topic", "key", "as", "type", NULL};
+    static const char *const allowed[] = {"topic", "redis_hash", "key", "as", "type", NULL};
     s->kind = PROC_STEP_JOIN;
     if (!json_is_object(v)) {
         return fail(err, errlen, "%s: must be {\"topic\": T, \"key\": \"expr\", \"as\": \"field\"}",
@@ -369,10 +370,21 @@ static int parse_join(struct proc_def *d, struct proc_step *s, const json_t *v, 
         return CM_E_INVAL;
     }
     const char *topic = json_string_value(json_object_get(v, "topic"));
+    const char *hash = json_string_value(json_object_get(v, "redis_hash"));
     const char *as = json_string_value(json_object_get(v, "as"));
     const char *type = json_string_value(json_object_get(v, "type"));
-    if (!topic || !*topic || strlen(topic) > 249) {
-        return fail(err, errlen, "%s.topic: must be the table's topic name", field);
+    if (json_object_get(v, "redis_hash")) {
+        if (json_object_get(v, "topic")) {
+            return fail(err, errlen, "%s: either topic or redis_hash, not both", field);
+        }
+        if (!hash || !*hash || strlen(hash) > 200) {
+            return fail(err, errlen, "%s.redis_hash: must name the Redis hash (1 to 200 bytes)",
+                        field);
+        }
+    } else if (!topic || !*topic || strlen(topic) > 249) {
+        return fail(err, errlen,
+                    "%s.topic: must be the table's topic name (or redis_hash: a Redis hash)",
+                    field);
     }
     if (!as || !cm_name_valid(as, 64)) {
         return fail(err, errlen, "%s.as: must name the data field the row goes to", field);
@@ -389,9 +401,13 @@ static int parse_join(struct proc_def *d, struct proc_step *s, const json_t *v, 
     if (compile(json_object_get(v, "key"), sub, &s->expr, err, errlen)) {
         return CM_E_INVAL;
     }
-    s->table = cm_xstrdup(topic);
     s->as = cm_xstrdup(as);
     s->left = type && strcmp(type, "left") == 0;
+    if (hash) { /* looked up in Redis when needed: no topic to follow */
+        s->table = cm_xasprintf("redis:%s", hash);
+        return 0;
+    }
+    s->table = cm_xstrdup(topic);
     for (size_t i = 0; i < d->ntables; i++) {
         if (strcmp(d->tables[i], topic) == 0) {
             return 0;

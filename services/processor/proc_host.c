@@ -7,6 +7,7 @@
 #include "proc_ckpt.h"
 #include "proc_def.h"
 #include "proc_engine.h"
+#include "proc_rtable.h"
 #include "proc_table.h"
 
 #include "cm/defs.h"
@@ -113,6 +114,9 @@ static void on_prepared(const json_t *ev, const char *tenant, const char *key, i
 static json_t *lookup_row(const char *topic, const char *key, void *ud)
 {
     struct proc_host *h = ud;
+    if (strncmp(topic, "redis:", 6) == 0) {
+        return proc_rtables_get(h->rtables, topic + 6, key);
+    }
     return proc_tables_get(h->tables, topic, key);
 }
 
@@ -462,6 +466,7 @@ struct proc_host *proc_host_new(const struct proc_host_config *cfg, struct cm_me
                                   NULL);
     h->cfg_brokers = cm_xstrdup(cfg->brokers);
     h->tables = proc_tables_new(cfg->brokers);
+    h->rtables = proc_rtables_new(cfg->redis, cfg->redis_table_ttl_ms);
     h->cfg_group = cm_xstrdup(cfg->group);
     h->checkpoint_ms = cfg->checkpoint_ms;
     h->max_repartition_lag = cfg->max_repartition_lag > 0 ? cfg->max_repartition_lag : -1;
@@ -539,6 +544,7 @@ void proc_host_free(struct proc_host *h)
     free(h->late_topic);
     free(h->events_topic);
     proc_tables_free(h->tables); /* after the stream: no lookup is running */
+    proc_rtables_free(h->rtables);
     free(h->cfg_brokers);
     free(h->cfg_group);
     free(h);

@@ -30,7 +30,9 @@ struct proc_host_config {
     const char *late_topic;
     int checkpoint_ms;           /* commit interval */
     int64_t max_repartition_lag; /* flow control (cm_stream_config.max_internal_lag); 0: none */
-    struct cm_redis *redis;      /* window state checkpoints (borrowed); NULL: none */
+    struct cm_redis *redis;      /* window state checkpoints and Redis-hash join tables
+                                  * (borrowed); NULL: none */
+    int64_t redis_table_ttl_ms;  /* how long a Redis-hash row is cached; 0: not cached */
 };
 
 /* Strings are copied. Caller frees with proc_host_free. Pipelines arrive through

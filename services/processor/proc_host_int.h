@@ -53,7 +53,8 @@ struct proc_host {
     json_t *status; /* {name: [{version, state, watermark, ...}]}, refreshed on ticks */
     int64_t status_ms;
     char *cfg_brokers, *cfg_group;
-    struct proc_tables *tables; /* of the join steps */
+    struct proc_tables *tables;   /* of the join steps */
+    struct proc_rtables *rtables; /* their Redis hashes */
     int checkpoint_ms;
     int64_t max_repartition_lag;
 };

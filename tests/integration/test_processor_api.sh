@@ -146,6 +146,12 @@ for i in $(seq 0 9); do printf 'k%d\t{"tier":%d}\n' "$i" "$i"; done |
     kcat -P -b "$KAFKA_BROKERS" -t api-tiers-$S -K $'\t' 2>>"$work/kcat.log"
 r=$(req PUT "$U1/pipelines/joined-$S" "$ADMIN" "${H[@]}" -d '{"source": {"topics": ["'$IN'"]}, "steps": [{"join": {"topic": "api-tiers-'$S'", "key": "data.k", "as": "tier", "type": "left"}}], "sink": {"topic": "api-joined-'$S'"}}')
 check "a pipeline joining a table is created ($r)" [ "${r%% *}" = 201 ]
+# the same rows in a Redis hash, joined the same way (looked up when needed)
+for i in $(seq 0 9); do
+    redis-cli -p "$REDIS_PORT" HSET "api-tiers-$S" "k$i" "{\"tier\":$i}" >/dev/null
+done
+r=$(req PUT "$U1/pipelines/rjoined-$S" "$ADMIN" "${H[@]}" -d '{"source": {"topics": ["'$IN'"]}, "steps": [{"join": {"redis_hash": "api-tiers-'$S'", "key": "data.k", "as": "tier", "type": "left"}}], "sink": {"topic": "api-rjoined-'$S'"}}')
+check "a pipeline joining a Redis hash is created ($r)" [ "${r%% *}" = 201 ]
 # an interval join of the same input with itself: events with v = 0 (left) and v = 1 (right)
 # of one subject pair up when no more than 1 s apart
 r=$(req PUT "$U1/pipelines/paired-$S" "$ADMIN" "${H[@]}" -d '{"source": {"topics": ["'$IN'"]}, "key": "subject", "interval_join": {"left": {"filter": "data.v == 0"}, "right": {"filter": "data.v == 1"}, "lower": "-1s", "upper": "1s"}, "sink": {"topic": "api-paired-'$S'"}}')
@@ -234,6 +240,11 @@ without=$(jq -s 'unique_by(.sourceevent) | map(select(.data.tier == null and (.d
 want=$(cut -f2 "$work/produced" | jq -s 'map(select((.data.k | ltrimstr("k") | tonumber) < 10)) | length')
 check "joined: $with events with their row (expected $want), $without without (expected $((TOTAL + KEYS - want)))" \
     [ "$with" = "$want" ] && [ "$without" = $((TOTAL + KEYS - want)) ] && [ "$want" -gt 0 ]
+kcat -C -b "$KAFKA_BROKERS" -t api-rjoined-$S -e -q 2>/dev/null >"$work/rjoined"
+with=$(jq -s 'unique_by(.sourceevent) | map(select(.data.tier.tier == (.data.k | ltrimstr("k") | tonumber))) | length' "$work/rjoined")
+without=$(jq -s 'unique_by(.sourceevent) | map(select(.data.tier == null and (.data.k | ltrimstr("k") | tonumber) >= 10)) | length' "$work/rjoined")
+check "joined from the Redis hash: $with with their row (expected $want), $without without" \
+    [ "$with" = "$want" ] && [ "$without" = $((TOTAL + KEYS - want)) ]
 
 # ---- the interval join: exactly the pairs a brute-force join of the produced events finds ----
 cut -f2 "$work/produced" | jq -s '[.[] | {id, s: .subject, v: .data.v,

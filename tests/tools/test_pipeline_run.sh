@@ -42,6 +42,8 @@ bad() { # bad <expected message part> <definition>
 }
 W='"window":{"type":"tumbling","size":"1s"}'
 J='"left":{"filter":"data.s == 1"},"right":{"filter":"data.s == 2"}'
+bad 'either topic or redis_hash, not both' '{"name":"p","steps":[{"join":{"topic":"t","redis_hash":"h","key":"data.k","as":"x"}}]}'
+bad 'redis_hash: must name the Redis hash' '{"name":"p","steps":[{"join":{"redis_hash":"","key":"data.k","as":"x"}}]}'
 bad 'interval_join.lower: required' '{"name":"p","key":"data.k","interval_join":{'"$J"',"upper":"1s"}}'
 bad 'interval_join.upper: must be a duration' '{"name":"p","key":"data.k","interval_join":{'"$J"',"lower":"0s","upper":"soon"}}'
 bad 'interval_join.lower: must not exceed' '{"name":"p","key":"data.k","interval_join":{'"$J"',"lower":"2s","upper":"1s"}}'
