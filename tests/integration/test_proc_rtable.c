@@ -35,8 +35,7 @@ static char *text_of(json_t *v)
     return s;
 }
 
-static void expect_row(struct proc_rtables *t, const char *hash, const char *key,
-                       const char *want)
+static void expect_row(struct proc_rtables *t, const char *hash, const char *key, const char *want)
 {
     char *got = text_of(proc_rtables_get(t, hash, key));
     cr_assert_str_eq(got, want, "%s/%s", hash, key);
