@@ -449,3 +449,169 @@ char *cm_json_dumps_canonical(const json_t *v, size_t *len)
     }
     return o.p;
 }
+
+/* ---- the piecewise writer ---- */
+
+static struct out jw_out(const struct cm_jw *w)
+{
+    return (struct out){w->buf, w->len, w->cap, 1, 0};
+}
+
+static void jw_back(struct cm_jw *w, const struct out *o)
+{
+    w->buf = o->p;
+    w->len = o->len;
+    w->cap = o->cap;
+}
+
+/* The separator a value needs where it goes. */
+static void jw_value_at(struct cm_jw *w, struct out *o)
+{
+    if (w->depth == 0) {
+        return;
+    }
+    if (w->open[w->depth - 1] == '{') {
+        if (!w->after_key) {
+            abort(); /* a member's value without its name */
+        }
+        w->after_key = 0;
+        return;
+    }
+    if (w->some[w->depth - 1]) {
+        put1(o, ',');
+    }
+    w->some[w->depth - 1] = 1;
+}
+
+static void jw_open(struct cm_jw *w, char c)
+{
+    struct out o = jw_out(w);
+    jw_value_at(w, &o);
+    put1(&o, c);
+    jw_back(w, &o);
+    if (w->depth == CM_JW_MAX_DEPTH) {
+        abort();
+    }
+    w->open[w->depth] = c;
+    w->some[w->depth++] = 0;
+}
+
+void cm_jw_object(struct cm_jw *w)
+{
+    jw_open(w, '{');
+}
+
+void cm_jw_array(struct cm_jw *w)
+{
+    jw_open(w, '[');
+}
+
+void cm_jw_end(struct cm_jw *w)
+{
+    if (w->depth == 0 || w->after_key) {
+        abort();
+    }
+    struct out o = jw_out(w);
+    put1(&o, w->open[--w->depth] == '{' ? '}' : ']');
+    jw_back(w, &o);
+}
+
+void cm_jw_key(struct cm_jw *w, const char *name)
+{
+    if (w->depth == 0 || w->open[w->depth - 1] != '{' || w->after_key) {
+        abort();
+    }
+    struct out o = jw_out(w);
+    if (w->some[w->depth - 1]) {
+        put1(&o, ',');
+    }
+    w->some[w->depth - 1] = 1;
+    put_string(&o, name, strlen(name));
+    put1(&o, ':');
+    jw_back(w, &o);
+    w->after_key = 1;
+}
+
+void cm_jw_stringn(struct cm_jw *w, const char *s, size_t n)
+{
+    struct out o = jw_out(w);
+    jw_value_at(w, &o);
+    put_string(&o, s, n);
+    jw_back(w, &o);
+}
+
+void cm_jw_string(struct cm_jw *w, const char *s)
+{
+    cm_jw_stringn(w, s, strlen(s));
+}
+
+void cm_jw_int(struct cm_jw *w, long long v)
+{
+    struct out o = jw_out(w);
+    jw_value_at(w, &o);
+    put_integer(&o, (json_int_t)v);
+    jw_back(w, &o);
+}
+
+void cm_jw_real(struct cm_jw *w, double v)
+{
+    struct out o = jw_out(w);
+    jw_value_at(w, &o);
+    if (isfinite(v)) {
+        put_real(&o, v);
+    } else {
+        put(&o, "null", 4);
+    }
+    jw_back(w, &o);
+}
+
+void cm_jw_null(struct cm_jw *w)
+{
+    struct out o = jw_out(w);
+    jw_value_at(w, &o);
+    put(&o, "null", 4);
+    jw_back(w, &o);
+}
+
+void cm_jw_bool(struct cm_jw *w, int v)
+{
+    struct out o = jw_out(w);
+    jw_value_at(w, &o);
+    put(&o, v ? "true" : "false", v ? 4 : 5);
+    jw_back(w, &o);
+}
+
+void cm_jw_value(struct cm_jw *w, const json_t *v)
+{
+    struct out o = jw_out(w);
+    jw_value_at(w, &o);
+    if (!v || put_value(&o, v, (int)w->depth) != 0) {
+        abort(); /* values built by parsing or by the JSON API nest at most 2048 levels */
+    }
+    jw_back(w, &o);
+}
+
+const char *cm_jw_text(struct cm_jw *w, size_t *len)
+{
+    struct out o = jw_out(w);
+    room(&o, 1);
+    o.p[o.len] = '\0';
+    jw_back(w, &o);
+    if (len) {
+        *len = w->len;
+    }
+    return w->buf;
+}
+
+void cm_jw_reset(struct cm_jw *w)
+{
+    w->len = 0;
+    w->depth = 0;
+    w->after_key = 0;
+}
+
+void cm_jw_free(struct cm_jw *w)
+{
+    free(w->buf);
+    memset(w, 0, sizeof(*w));
+}

@@ -1,11 +1,10 @@
-/* stream: the consumer runtime (see stream.h).
+/* stream: the consumer runtime's loop (see stream.h; commit points are in stream_commit.c).
  * Per assigned partition it knows the next offset it expects (from the committed offset or the
  * start offset a hook chose, then from each record), so a jump forward, which librdkafka makes
  * silently when a position fell out of the broker's retention, is reported as records lost.
- * Emitted records are kept (one allocation each, owned by the pending list) until their delivery
- * report says persisted; a commit point waits for all of them, producing failed ones again with
- * backoff, then calls the durable hook, then stores each partition's committable offset. */
-#include "cm/stream.h"
+ * Emitted records are kept (one allocation each, owned by the pending list, then by the commit
+ * job that covers them) until their delivery report says persisted. */
+#include "stream_internal.h"
 
 #include "cm/envelope.h"
 #include "cm/err.h"
@@ -17,69 +16,15 @@
 #include "cm/metrics.h"
 #include "cm/timeutil.h"
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define DEFAULT_BATCH 500
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
-#define FLUSH_WAIT_MS 30000
 #define MAX_PENDING 200000 /* outputs held before a commit point is forced */
 #define DEFAULT_INTERNAL_LAG 10000
 #define FLOW_CHECK_MS 50
 #define LAG_CHECK_MS 1000
-
-enum out_state { OUT_INFLIGHT, OUT_ACKED, OUT_FAILED };
-
-/* One emitted record; strings live in the same allocation after the struct. */
-struct output {
-    atomic_int state;
-    int32_t partition; /* -1: by key */
-    const char *topic, *key, *value;
-    size_t keylen, valuelen, nheaders;
-    const char *hn[CM_STREAM_MAX_HEADERS], *hv[CM_STREAM_MAX_HEADERS];
-};
-
-struct part {
-    char *topic;
-    int32_t partition;
-    int64_t expected; /* next offset we expect to read; -1 unknown */
-    int64_t next;     /* after the last record processed; -1 none yet */
-    int64_t stored;   /* last offset stored; -1 none */
-    int internal;     /* of an internal topic (cfg.ensure) */
-    int paused;       /* fetching paused by flow control */
-};
-
-struct cm_stream {
-    struct cm_stream_config cfg;
-    char **topics;
-    struct cm_stream_handler h;
-    struct cm_kafka_consumer *consumer;
-    struct cm_kafka_producer *producer;
-    struct part *parts;
-    size_t nparts, capparts;
-    struct output **outs;
-    size_t nouts, capouts;
-    int commit_requested;
-    atomic_int stop;
-    int64_t last_commit_ms;
-    atomic_uint_fast64_t lost;
-    pthread_mutex_t loss_lock; /* guards last_loss (read by /readyz) */
-    char last_loss[256];
-    struct cm_metric *m_lost;
-    struct cm_series *m_batch_retries, *m_output_retries;
-    char **internal; /* the internal topics (cfg.ensure) */
-    size_t ninternal;
-    int throttled; /* inputs paused: an internal partition lags too far */
-    int64_t flow_checked_ms;
-    struct cm_series *m_paused, *m_pauses;
-    struct cm_metric *m_lag; /* consumer lag per input topic, summed over our partitions */
-    int64_t lag_checked_ms;
-    _Atomic int64_t lag_total; /* read by /readyz */
-};
 
 /* ---- partitions ---- */
 
@@ -163,12 +108,12 @@ static void on_assign(const struct cm_kafka_partition *cparts, size_t n, void *u
     free(asked);
 }
 
-static int commit_point(struct cm_stream *s);
-
 static void on_revoke(const struct cm_kafka_partition *parts, size_t n, void *ud)
 {
     struct cm_stream *s = ud;
-    commit_point(s); /* outputs acknowledged, state durable, offsets stored: then let go */
+    /* outputs acknowledged, state durable, offsets stored: then let go */
+    stream_commit_point(s);
+    stream_commit_drain(s);
     if (s->h.on_revoke) {
         s->h.on_revoke(s, parts, n, s->h.ud);
     }
@@ -233,8 +178,7 @@ static void on_delivery(void *opaque, const struct cm_kafka_report *r, void *ud)
     atomic_store(&o->state, r->err ? OUT_FAILED : OUT_ACKED);
 }
 
-/* Hands o to the producer, waiting while its queue is full. 0 or a negative code. */
-static int produce(struct cm_stream *s, struct output *o)
+int stream_produce(struct cm_stream *s, struct output *o)
 {
     atomic_store(&o->state, OUT_INFLIGHT);
     int rc;
@@ -302,7 +246,7 @@ void cm_stream_emit_to(struct cm_stream *s, const char *topic, int32_t partition
         s->outs = cm_xrealloc(s->outs, s->capouts * sizeof(*s->outs));
     }
     s->outs[s->nouts++] = o;
-    produce(s, o);
+    stream_produce(s, o);
     if (s->nouts >= MAX_PENDING) {
         s->commit_requested = 1;
     }
@@ -332,93 +276,6 @@ void cm_stream_stop(struct cm_stream *s)
 void cm_stream_request_commit(struct cm_stream *s)
 {
     s->commit_requested = 1;
-}
-
-/* Waits until every pending output is acknowledged, producing failed ones again with backoff.
- * When stopping, gives up after one round. 0, or CM_E_UNAVAIL with outputs left. */
-static int deliver(struct cm_stream *s)
-{
-    int backoff = BACKOFF_MIN_MS;
-    for (;;) {
-        if (s->nouts == 0) {
-            return 0;
-        }
-        cm_kafka_producer_flush(s->producer, FLUSH_WAIT_MS);
-        size_t keep = 0, failed = 0;
-        for (size_t i = 0; i < s->nouts; i++) {
-            struct output *o = s->outs[i];
-            int st = atomic_load(&o->state);
-            if (st == OUT_ACKED) {
-                free(o);
-                continue;
-            }
-            failed += st == OUT_FAILED;
-            s->outs[keep++] = o;
-        }
-        s->nouts = keep;
-        if (keep == 0) {
-            return 0;
-        }
-        if (cm_lifecycle_stopping()) {
-            CM_LOG_WARN("outputs_unacknowledged",
-                        "%zu outputs not acknowledged at shutdown; their input is read again "
-                        "after a restart",
-                        keep);
-            return CM_E_UNAVAIL;
-        }
-        if (failed > 0) {
-            CM_LOG_WARN("outputs_retry", "%zu outputs not acknowledged; producing again in %d ms",
-                        failed, backoff);
-            cm_lifecycle_wait(backoff);
-            backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
-            for (size_t i = 0; i < s->nouts; i++) {
-                if (atomic_load(&s->outs[i]->state) == OUT_FAILED) {
-                    cm_counter_inc(s->m_output_retries);
-                    produce(s, s->outs[i]);
-                }
-            }
-        }
-    }
-}
-
-/* Outputs acknowledged → state durable → offsets stored. 0 or a negative code (nothing stored). */
-static int commit_point(struct cm_stream *s)
-{
-    s->commit_requested = 0;
-    s->last_commit_ms = cm_monotonic_ms();
-    if (s->h.before_commit) {
-        s->h.before_commit(s, s->h.ud);
-    }
-    int rc = s->producer ? deliver(s) : 0;
-    if (rc != 0) {
-        return rc;
-    }
-    if (s->h.durable) {
-        int backoff = BACKOFF_MIN_MS;
-        while ((rc = s->h.durable(s, s->h.ud)) != 0) {
-            if (cm_lifecycle_stopping()) {
-                return rc;
-            }
-            CM_LOG_WARN("durable_retry", "making state durable failed (%s); retrying in %d ms",
-                        cm_strerror(rc), backoff);
-            cm_lifecycle_wait(backoff);
-            backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
-        }
-    }
-    for (size_t i = 0; i < s->nparts; i++) {
-        struct part *p = &s->parts[i];
-        if (p->next < 0) {
-            continue;
-        }
-        int64_t off = s->h.committable
-                          ? s->h.committable(s, p->topic, p->partition, p->next, s->h.ud)
-                          : p->next;
-        if (off >= 0 && off != p->stored) {
-            cm_kafka_consumer_store(s->consumer, p->topic, p->partition, off);
-            p->stored = off;
-        }
-    }
-    return 0;
 }
 
 /* ---- the loop ---- */
@@ -553,12 +410,13 @@ void cm_stream_run(struct cm_stream *s)
                       ? n > 0 || s->nouts > 0
                       : now - s->last_commit_ms >= s->cfg.commit_interval_ms;
         if (ok && (due || s->commit_requested)) {
-            ok = commit_point(s) == 0;
+            ok = stream_commit_point(s) == 0;
         }
     }
     if (ok) {
-        commit_point(s);
+        stream_commit_point(s);
     }
+    stream_commit_drain(s);
     measure_lag(s, cm_monotonic_ms(), 1);
     free(msgs);
 }
@@ -616,6 +474,10 @@ struct cm_stream *cm_stream_new(const struct cm_stream_config *cfg,
         cm_metrics_counter(cfg->metrics, "input_pauses_total",
                            "times input partitions were paused for an internal topic's lag", NULL),
         NULL);
+    if (stream_committer_start(s) != 0) {
+        cm_stream_free(s);
+        return NULL;
+    }
     if (cfg->produce) {
         s->producer = cm_kafka_producer_new(cfg->brokers, on_delivery, s);
         if (!s->producer) {
@@ -646,6 +508,7 @@ void cm_stream_free(struct cm_stream *s)
         return;
     }
     cm_kafka_consumer_free(s->consumer); /* revoke: a last commit point, then commit */
+    stream_committer_stop(s);
     cm_kafka_producer_free(s->producer, 5000);
     for (size_t i = 0; i < s->nouts; i++) {
         free(s->outs[i]);

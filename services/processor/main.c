@@ -79,7 +79,9 @@ int main(int argc, char **argv)
     struct cm_auth_keys *keys = NULL;
     struct proc_api *api = NULL;
     struct cm_redis *redis = cm_redis_new(cm_config_str(cfg, "REDIS_URL"));
+    struct cm_redis *ckpt_redis = redis ? cm_redis_new(cm_config_str(cfg, "REDIS_URL")) : NULL;
     hc.redis = redis;
+    hc.ckpt_redis = ckpt_redis;
     hc.redis_table_ttl_ms = cm_config_int(cfg, "PROCESSOR_REDIS_TABLE_TTL");
     struct proc_host *host = redis ? proc_host_new(&hc, svc.metrics) : NULL;
     if (!host) {
@@ -123,6 +125,7 @@ out:
     cm_http_stop(svc.http, 3000); /* no request may reach the API while it is freed */
     proc_api_free(api);           /* no more changes for the host */
     proc_host_free(host);
+    cm_redis_free(ckpt_redis);
     cm_redis_free(redis);
     cm_auth_keys_free(keys);
     cm_service_free(&svc);

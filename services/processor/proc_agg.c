@@ -178,6 +178,12 @@ static json_t *number(double v, int integral)
     return isfinite(v) ? json_real(v) : json_null();
 }
 
+/* A real, or null where it is not finite (json_real would give no value at all). */
+static json_t *real_or_null(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
 void proc_acc_result(const struct proc_acc *a, json_t *obj)
 {
     for (size_t i = 0; i < a->d->naggs; i++) {
@@ -191,7 +197,7 @@ void proc_acc_result(const struct proc_acc *a, json_t *obj)
             v = number(s->v, s->integral);
             break;
         case PROC_AGG_AVG:
-            v = s->n ? json_real(s->v / (double)s->n) : json_null();
+            v = s->n ? real_or_null(s->v / (double)s->n) : json_null();
             break;
         case PROC_AGG_MIN:
         case PROC_AGG_MAX:
@@ -205,7 +211,7 @@ void proc_acc_result(const struct proc_acc *a, json_t *obj)
             char text[32];
             double q = cm_dds_quantile(s->sk, a->d->aggs[i].q);
             snprintf(text, sizeof(text), "%.4g", q);
-            v = isnan(q) ? json_null() : json_real(strtod(text, NULL));
+            v = isnan(q) ? json_null() : real_or_null(strtod(text, NULL));
             break;
         }
         }
@@ -213,29 +219,86 @@ void proc_acc_result(const struct proc_acc *a, json_t *obj)
     }
 }
 
-json_t *proc_acc_to_json(const struct proc_acc *a)
+/* A sum, min or max as number() makes it. */
+static void write_number(struct cm_jw *w, double v, int integral)
 {
-    json_t *arr = json_array();
-    json_array_append_new(arr, json_integer((json_int_t)a->events));
+    if (integral && fabs(v) < 9007199254740992.0) {
+        cm_jw_int(w, (long long)v);
+    } else {
+        cm_jw_real(w, v); /* null when not finite, as number() */
+    }
+}
+
+void proc_acc_write(const struct proc_acc *a, struct cm_jw *w)
+{
     for (size_t i = 0; i < a->d->naggs; i++) {
         const struct slot *s = &a->s[i];
-        json_t *v;
+        cm_jw_key(w, a->d->aggs[i].name);
+        switch (a->d->aggs[i].kind) {
+        case PROC_AGG_COUNT:
+            cm_jw_int(w, (long long)s->n);
+            break;
+        case PROC_AGG_SUM:
+            write_number(w, s->v, s->integral);
+            break;
+        case PROC_AGG_AVG:
+            if (s->n) {
+                cm_jw_real(w, s->v / (double)s->n);
+            } else {
+                cm_jw_null(w);
+            }
+            break;
+        case PROC_AGG_MIN:
+        case PROC_AGG_MAX:
+            if (s->n) {
+                write_number(w, s->v, s->integral);
+            } else {
+                cm_jw_null(w);
+            }
+            break;
+        case PROC_AGG_DISTINCT:
+            cm_jw_int(w, (long long)llround(cm_hll_estimate(s->sk)));
+            break;
+        default: {
+            char text[32];
+            double q = cm_dds_quantile(s->sk, a->d->aggs[i].q);
+            snprintf(text, sizeof(text), "%.4g", q);
+            if (isnan(q)) {
+                cm_jw_null(w);
+            } else {
+                cm_jw_real(w, strtod(text, NULL));
+            }
+            break;
+        }
+        }
+    }
+}
+
+void proc_acc_write_state(const struct proc_acc *a, struct cm_jw *w)
+{
+    cm_jw_array(w);
+    cm_jw_int(w, (long long)a->events);
+    for (size_t i = 0; i < a->d->naggs; i++) {
+        const struct slot *s = &a->s[i];
         enum proc_agg_kind k = a->d->aggs[i].kind;
+        cm_jw_array(w);
+        cm_jw_int(w, (long long)s->n);
         if (k == PROC_AGG_DISTINCT || k == PROC_AGG_PERCENTILE) {
             unsigned char *buf;
             size_t len = k == PROC_AGG_DISTINCT ? cm_hll_serialize(s->sk, &buf)
                                                 : cm_dds_serialize(s->sk, &buf);
             char *hex = cm_xmalloc(2 * len + 1);
             cm_hex_encode(buf, len, hex);
-            v = json_string(hex);
+            cm_jw_stringn(w, hex, 2 * len);
             free(hex);
             free(buf);
         } else {
-            v = json_real(s->v);
+            cm_jw_real(w, s->v); /* null when not finite: such a state is refused on restore */
         }
-        json_array_append_new(arr, json_pack("[I,o,b]", (json_int_t)s->n, v, s->integral));
+        cm_jw_bool(w, s->integral);
+        cm_jw_end(w);
     }
-    return arr;
+    cm_jw_end(w);
 }
 
 static unsigned char *unhex(const char *s, size_t *len)

@@ -26,8 +26,12 @@ size_t proc_acc_events(const struct proc_acc *a);
 /* Sets each aggregate's value in obj under its name: count and distinct as integers, sum/min/max
  * as integers when integral, avg and percentile as reals, null when there was nothing to use. */
 void proc_acc_result(const struct proc_acc *a, json_t *obj);
-/* Checkpoint form (new reference) and back; NULL when j does not fit d. */
-json_t *proc_acc_to_json(const struct proc_acc *a);
+/* The same members written to w (inside an open object), the same bytes. */
+struct cm_jw;
+void proc_acc_write(const struct proc_acc *a, struct cm_jw *w);
+/* Checkpoint form: written to w as [events, [n, value or sketch in hex, integral], ...]; read
+ * back from its JSON value, NULL when j does not fit d. */
+void proc_acc_write_state(const struct proc_acc *a, struct cm_jw *w);
 struct proc_acc *proc_acc_from_json(const struct proc_def *d, const json_t *j);
 
 #endif

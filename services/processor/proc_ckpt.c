@@ -16,7 +16,6 @@
 #include <string.h>
 
 #define FIELDS_PER_COMMAND 1000
-#define REWRITE 1 /* save_source: the hash was lost, write it whole now */
 
 static char *hash_key(const struct proc_def *d, int32_t source)
 {
@@ -37,7 +36,7 @@ static char **new_command(struct batch *b, size_t room)
         b->argv = cm_xrealloc(b->argv, b->cap * sizeof(*b->argv));
         b->argc = cm_xrealloc(b->argc, b->cap * sizeof(*b->argc));
     }
-    b->argv[b->n] = cm_xcalloc(room, sizeof(char *));
+    b->argv[b->n] = cm_xmalloc(room * sizeof(char *));
     b->argc[b->n] = 0;
     return b->argv[b->n++];
 }
@@ -67,7 +66,7 @@ struct save_ctx {
     int hset_open, hdel_open;
 };
 
-static void on_change(const char *name, json_t *state, void *ud)
+static void on_change(const char *name, const char *state, size_t len, void *ud)
 {
     struct save_ctx *c = ud;
     struct batch *b = &c->b;
@@ -81,9 +80,8 @@ static void on_change(const char *name, json_t *state, void *ud)
             c->in_hset = 0;
         }
         arg(b, cm_xasprintf("k:%s", name));
-        arg(b, cm_json_dumps(state, NULL));
+        arg(b, cm_xstrndup(state, len));
         c->in_hset++;
-        json_decref(state);
     } else {
         if (!c->hdel_open || c->in_hdel == FIELDS_PER_COMMAND) {
             new_command(b, 2 + FIELDS_PER_COMMAND);
@@ -98,49 +96,65 @@ static void on_change(const char *name, json_t *state, void *ud)
     }
 }
 
+/* One source's checkpoint: the commands of its MULTI/EXEC. */
+struct source_ckpt {
+    char *key;
+    int full;
+    struct batch b;
+};
+
+struct proc_ckpt_snap {
+    struct source_ckpt *v;
+    size_t n, cap;
+};
+
 struct each_ctx {
     struct proc_engine *engine;
-    struct cm_redis *r;
     const struct proc_def *d;
     proc_ckpt_position_fn position;
     void *ud;
-    int rc;
+    struct proc_ckpt_snap *snap;
 };
 
-static void save_source(int32_t source, int64_t max_time, int64_t resume, struct proc_windows *w,
-                        void *ud)
+static void snapshot_source(int32_t source, int64_t max_time, int64_t resume,
+                            struct proc_windows *w, void *ud)
 {
-    /* (recursion: at most once, since the retry is a full checkpoint) */
     struct each_ctx *e = ud;
     int64_t offset = e->position(source, e->ud);
     if (offset < 0) {
         offset = resume;
     }
-    if (offset < 0 || e->rc != 0) {
-        return; /* nothing read from it yet, or Redis already failed this round */
+    if (offset < 0) {
+        return; /* nothing read from it yet */
     }
-    char *key = hash_key(e->d, source);
-    struct save_ctx c = {.key = key};
-    int full = proc_windows_full(w);
+    struct proc_ckpt_snap *snap = e->snap;
+    if (snap->n == snap->cap) {
+        snap->cap = snap->cap ? snap->cap * 2 : 8;
+        snap->v = cm_xrealloc(snap->v, snap->cap * sizeof(*snap->v));
+    }
+    struct source_ckpt *sc = &snap->v[snap->n++];
+    memset(sc, 0, sizeof(*sc));
+    sc->key = hash_key(e->d, source);
+    sc->full = proc_windows_full(w);
+    struct save_ctx c = {.key = sc->key};
     new_command(&c.b, 1);
     arg(&c.b, cm_xstrdup("MULTI"));
     /* A full checkpoint replaces the hash and marks it whole; an incremental one reads the mark
-     * first: when Redis lost the hash meanwhile, the mark is gone and a full one follows at once.
-     */
+     * first: when Redis lost the hash meanwhile, the mark is gone and a full one must follow. */
     new_command(&c.b, 3);
-    arg(&c.b, cm_xstrdup(full ? "DEL" : "HGET"));
-    arg(&c.b, cm_xstrdup(key));
-    if (!full) {
+    arg(&c.b, cm_xstrdup(sc->full ? "DEL" : "HGET"));
+    arg(&c.b, cm_xstrdup(sc->key));
+    if (!sc->full) {
         arg(&c.b, cm_xstrdup("whole"));
     }
     new_command(&c.b, 8);
     arg(&c.b, cm_xstrdup("HSET"));
-    arg(&c.b, cm_xstrdup(key));
+    arg(&c.b, cm_xstrdup(sc->key));
     arg(&c.b, cm_xstrdup("offset"));
     arg(&c.b, cm_xasprintf("%lld", (long long)offset));
     arg(&c.b, cm_xstrdup("wm"));
     arg(&c.b, cm_xasprintf("%lld", (long long)max_time));
-    if (full) {
+    if (sc->full) {
         arg(&c.b, cm_xstrdup("whole"));
         arg(&c.b, cm_xstrdup("1"));
     }
@@ -149,7 +163,7 @@ static void save_source(int32_t source, int64_t max_time, int64_t resume, struct
     if (nmarks > 0) {
         new_command(&c.b, 2 + 2 * nmarks);
         arg(&c.b, cm_xstrdup("HSET"));
-        arg(&c.b, cm_xstrdup(key));
+        arg(&c.b, cm_xstrdup(sc->key));
         for (size_t i = 0; i < nmarks; i++) {
             arg(&c.b, cm_xasprintf("o:%d", (int)marks[i].origin));
             arg(&c.b, cm_xasprintf("%lld:%d", (long long)marks[i].offset, (int)marks[i].seq));
@@ -158,46 +172,72 @@ static void save_source(int32_t source, int64_t max_time, int64_t resume, struct
     proc_windows_changes(w, on_change, &c);
     new_command(&c.b, 1);
     arg(&c.b, cm_xstrdup("EXEC"));
-    struct cm_redis_reply **replies = cm_xcalloc(c.b.n, sizeof(*replies));
-    int rc =
-        cm_redis_pipeline(e->r, c.b.n, c.b.argc, (const char *const *const *)c.b.argv, replies);
+    sc->b = c.b;
+}
+
+void proc_ckpt_snapshot(struct proc_engine *e, proc_ckpt_position_fn position, void *ud,
+                        struct proc_ckpt_snap **snap)
+{
+    if (!*snap) {
+        *snap = cm_xcalloc(1, sizeof(**snap));
+    }
+    struct each_ctx c = {e, proc_engine_def(e), position, ud, *snap};
+    proc_engine_each_source(e, snapshot_source, &c);
+}
+
+/* One source's transaction: 0, PROC_CKPT_LOST or CM_E_UNAVAIL. */
+static int write_source(struct cm_redis *r, const struct source_ckpt *sc)
+{
+    const struct batch *b = &sc->b;
+    struct cm_redis_reply **replies = cm_xcalloc(b->n, sizeof(*replies));
+    int rc = cm_redis_pipeline(r, b->n, b->argc, (const char *const *const *)b->argv, replies);
     if (rc == 0) {
-        const struct cm_redis_reply *exec = replies[c.b.n - 1];
+        const struct cm_redis_reply *exec = replies[b->n - 1];
         if (cm_redis_reply_type(exec) != CM_REDIS_ARRAY) {
             const char *msg = cm_redis_reply_str(exec, NULL);
-            CM_LOG_ERROR("checkpoint_failed", "%s: %s", key, msg ? msg : "transaction aborted");
+            CM_LOG_ERROR("checkpoint_failed", "%s: %s", sc->key, msg ? msg : "transaction aborted");
             rc = CM_E_UNAVAIL;
-        } else if (!full) {
+        } else if (!sc->full) {
             const char *mark = cm_redis_reply_str(cm_redis_reply_elem(exec, 0), NULL);
             if (!mark || strcmp(mark, "1") != 0) {
-                CM_LOG_WARN("checkpoint_lost", "%s: Redis lost this checkpoint; writing it whole",
-                            key);
-                rc = REWRITE;
+                CM_LOG_WARN("checkpoint_lost",
+                            "%s: Redis lost this checkpoint; the next one writes it whole",
+                            sc->key);
+                rc = PROC_CKPT_LOST;
             }
         }
-        for (size_t i = 0; i < c.b.n; i++) {
+        for (size_t i = 0; i < b->n; i++) {
             cm_redis_reply_free(replies[i]);
         }
     }
     free(replies);
-    batch_free(&c.b);
-    free(key);
-    if (rc != 0) {
-        proc_windows_set_full(w, 1); /* what Redis holds is unknown: replace it whole */
-    }
-    if (rc == REWRITE) {
-        save_source(source, max_time, resume, w, ud); /* now, before anyone can read it */
-        return;
-    }
-    e->rc = rc;
+    return rc;
 }
 
-int proc_ckpt_save(struct cm_redis *r, struct proc_engine *e, proc_ckpt_position_fn position,
-                   void *ud)
+int proc_ckpt_write(struct cm_redis *r, const struct proc_ckpt_snap *snap)
 {
-    struct each_ctx c = {e, r, proc_engine_def(e), position, ud, 0};
-    proc_engine_each_source(e, save_source, &c);
-    return c.rc;
+    int lost = 0;
+    for (size_t i = 0; snap && i < snap->n; i++) {
+        int rc = write_source(r, &snap->v[i]);
+        if (rc < 0) {
+            return rc; /* retried whole: each transaction is idempotent */
+        }
+        lost |= rc == PROC_CKPT_LOST;
+    }
+    return lost ? PROC_CKPT_LOST : 0;
+}
+
+void proc_ckpt_snap_free(struct proc_ckpt_snap *snap)
+{
+    if (!snap) {
+        return;
+    }
+    for (size_t i = 0; i < snap->n; i++) {
+        free(snap->v[i].key);
+        batch_free(&snap->v[i].b);
+    }
+    free(snap->v);
+    free(snap);
 }
 
 static int parse_i64(const char *s, int64_t *out)

@@ -4,7 +4,9 @@
  * the records the state covers), `wm` (the newest event time seen) and `k:<tenant>\x1f<key>` (a
  * key's window state). A checkpoint writes only the keys changed since the previous one, all in
  * one MULTI/EXEC with the offset, so Redis always holds a state and the offset it matches.
- * Runs on the stream's thread. */
+ * A checkpoint is taken on the stream's thread (proc_ckpt_snapshot: the commands, self-contained)
+ * and written later on the stream's committer thread (proc_ckpt_write); loading and dropping run
+ * on the stream's thread. */
 #ifndef PROC_CKPT_H
 #define PROC_CKPT_H
 
@@ -16,10 +18,21 @@ struct proc_engine;
 /* The next offset of a source's partition after the records processed, or -1 when unknown. */
 typedef int64_t (*proc_ckpt_position_fn)(int32_t source, void *ud);
 
-/* Writes the changes of every source of e. 0, or CM_E_UNAVAIL (Redis down: retry; nothing
- * half-written, the changes are kept for the next attempt only as far as Redis took them). */
-int proc_ckpt_save(struct cm_redis *r, struct proc_engine *e, proc_ckpt_position_fn position,
-                   void *ud);
+#define PROC_CKPT_LOST 1 /* proc_ckpt_write: Redis lost a checkpoint this one builds on */
+
+/* A checkpoint taken, not yet written: one MULTI/EXEC per source. */
+struct proc_ckpt_snap;
+/* Adds the changes of every source of e since its last snapshot (its whole state where it is
+ * marked full) to *snap, created when NULL. */
+void proc_ckpt_snapshot(struct proc_engine *e, proc_ckpt_position_fn position, void *ud,
+                        struct proc_ckpt_snap **snap);
+/* Writes a snapshot (any thread; snapshots in the order they were taken). 0; CM_E_UNAVAIL
+ * (Redis down: write the same snapshot again, each transaction is idempotent); or
+ * PROC_CKPT_LOST: Redis no longer held an earlier checkpoint this one is an increment of, so
+ * what it holds is not a state: every source must be snapshot whole next time
+ * (proc_windows_set_full) and this snapshot's offsets must not be stored. */
+int proc_ckpt_write(struct cm_redis *r, const struct proc_ckpt_snap *snap);
+void proc_ckpt_snap_free(struct proc_ckpt_snap *snap);
 /* Loads source's checkpoint into e. Returns 1 with *offset set (resume there), 0 when there is
  * none, or a negative code (the source is then left empty: recompute from Kafka). */
 int proc_ckpt_load(struct cm_redis *r, struct proc_engine *e, int32_t source, int64_t now_ms,

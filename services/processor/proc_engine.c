@@ -1,6 +1,7 @@
 /* proc_engine: one pipeline at work (see proc_engine.h). Sources (input partitions) are kept
  * in a small array grown on demand, each with its watermark inputs and its window state. */
 #include "proc_engine.h"
+#include "proc_engine_int.h"
 
 #include "proc_agg.h"
 #include "proc_def.h"
@@ -18,59 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KEY_MAX 512
-#define FLATMAP_MAX 10000 /* elements a flatMap may make of one event */
-
-struct source {
-    int32_t id;
-    int64_t max_time; /* INT64_MIN before the first event */
-    int64_t last_seen_ms;
-    int64_t resume; /* records below this offset are in the state already */
-    struct proc_windows *w;
-    struct proc_origin *marks; /* highest origin taken, per origin */
-    size_t nmarks;
-    /* second stage: the latest report of each input partition (engine's expected) as read from
-     * this partition, whose records come in order after the records they cover; its watermark
-     * (rwm), whether every input partition was heard (rheard) and all are idle (ridle) */
-    struct report *reports;
-    int64_t rwm;
-    int rheard, ridle;
-};
-
-/* First stage: an input partition's progress, reported downstream as its watermark. */
-struct origin {
-    int32_t id;
-    int64_t max_time, last_seen_ms;
-};
-
-/* Second stage: the watermark an origin last reported through this source. */
-struct report {
-    int64_t wm, last_ms;
-    int idle, heard;
-};
-
-struct proc_engine {
-    const struct proc_def *d;
-    struct proc_engine_out out;
-    struct source *src;
-    size_t nsrc, capsrc;
-    int64_t wm, forced;
-    int64_t from, until;    /* the windows this version computes (proc_windows_set_bounds) */
-    int by_reports;         /* the watermark comes from the first stage's reports */
-    int mutates;            /* a map or flatMap step changes events (else they are shared) */
-    struct origin *origins; /* first stage: the input partitions read here */
-    size_t norigins;
-    int32_t *expected; /* second stage: every input partition of the pipeline (ascending) */
-    size_t nexpected;
-    int64_t reported_wm; /* from_reports as of the last report */
-    int track;
-    char source_attr[PROC_NAME_MAX + 16];
-    struct cm_series *m_repeats;
-    struct cm_series *m_windowed, *m_transformed, *m_late, *m_filtered, *m_errors, *m_results;
-    struct cm_series *m_unmatched;
-    struct cm_series *m_watermark;
-};
-
 static struct cm_series *series(struct cm_metrics *m, const char *name, const char *help,
                                 const char *labels, const char *pipeline, const char *outcome)
 {
@@ -79,13 +27,6 @@ static struct cm_series *series(struct cm_metrics *m, const char *name, const ch
     }
     struct cm_metric *f = cm_metrics_counter(m, name, help, labels);
     return outcome ? cm_metric_with(f, pipeline, outcome, NULL) : cm_metric_with(f, pipeline, NULL);
-}
-
-static void inc(struct cm_series *s, uint64_t n)
-{
-    if (s && n) {
-        cm_counter_add(s, n);
-    }
 }
 
 struct proc_engine *proc_engine_new(const struct proc_def *d, const struct proc_engine_out *out,
@@ -139,6 +80,7 @@ void proc_engine_free(struct proc_engine *e)
     free(e->src);
     free(e->origins);
     free(e->expected);
+    cm_jw_free(&e->text);
     free(e);
 }
 
@@ -182,109 +124,6 @@ static struct source *source_of(struct proc_engine *e, int32_t id, int create)
     return s;
 }
 
-/* ---- results ---- */
-
-/* Emits a result of a key (data taken): a CloudEvent of the given type with the key as subject,
- * the result's time, tenant and traceparent, and an id from (pipeline, version, tenant, key, a,
- * b), so a replay yields the same ids. */
-static void emit_keyed(struct proc_engine *e, const struct proc_window_result *r, const char *type,
-                       const char *a, const char *b, json_t *data)
-{
-    const struct proc_def *d = e->d;
-    char version[24];
-    snprintf(version, sizeof(version), "%lld", d->version);
-    const char *parts[] = {"pipeline", d->name, version, r->tenant, r->key, a, b};
-    struct cm_derived der = {.type = type,
-                             .source = e->source_attr,
-                             .subject = r->key,
-                             .time_ms = r->end_ms,
-                             .id_parts = parts,
-                             .nid_parts = 7,
-                             .tenant = r->tenant[0] ? r->tenant : NULL,
-                             .traceparent = r->traceparent};
-    json_t *ev = cm_event_derived_new(&der, data);
-    e->out.emit(d, ev, e->out.ud);
-    json_decref(ev);
-    inc(e->m_results, 1);
-}
-
-/* An interval join's pair: data {pipeline, version, key, <left as>: the left event's data,
- * <right as>: the right one's (null for an outer join's unmatched left), ids: {<left as>: the
- * left event's id, <right as>: the right one's or null}}; the id from the two events' ids. */
-static int emit_pair(struct proc_engine *e, const struct proc_window_result *r)
-{
-    const struct proc_def *d = e->d;
-    json_t *data = json_object();
-    json_object_set_new(data, "pipeline", json_string(d->name));
-    json_object_set_new(data, "version", json_integer(d->version));
-    json_object_set_new(data, "key", json_string(r->key));
-    json_object_set(data, d->ijoin.as[PROC_LEFT], json_object_get(r->left, "data"));
-    json_object_set(data, d->ijoin.as[PROC_RIGHT],
-                    r->right ? json_object_get(r->right, "data") : json_null());
-    const char *lid = json_string_value(json_object_get(r->left, "id"));
-    const char *rid = r->right ? json_string_value(json_object_get(r->right, "id")) : "";
-    json_object_set_new(data, "ids",
-                        json_pack("{s:s,s:s?}", d->ijoin.as[PROC_LEFT], lid,
-                                  d->ijoin.as[PROC_RIGHT], r->right ? rid : NULL));
-    emit_keyed(e, r, "pipeline.joined", lid, rid, data);
-    return 1;
-}
-
-static int emit_result(const struct proc_window_result *r, void *ud)
-{
-    struct proc_engine *e = ud;
-    const struct proc_def *d = e->d;
-    if (r->left) {
-        return emit_pair(e, r);
-    }
-    char start[CM_RFC3339_LEN], end[CM_RFC3339_LEN], startms[24], rev[16];
-    cm_time_format_rfc3339(r->start_ms, start);
-    cm_time_format_rfc3339(r->end_ms, end);
-    json_t *data = json_object();
-    json_object_set_new(data, "pipeline", json_string(d->name));
-    json_object_set_new(data, "version", json_integer(d->version));
-    json_object_set_new(data, "key", json_string(r->key));
-    json_object_set_new(data, "window_start", json_string(start));
-    json_object_set_new(data, "window_end", json_string(end));
-    json_object_set_new(data, "revision", json_integer(r->revision));
-    proc_acc_result(r->acc, data);
-    if (d->having) {
-        enum cm_expr_outcome keep = cm_expr_eval_bool(d->having, data, NULL, 0);
-        if (keep != CM_EXPR_TRUE) {
-            inc(e->m_errors, keep == CM_EXPR_ERROR);
-            json_decref(data);
-            return 0;
-        }
-    }
-    snprintf(startms, sizeof(startms), "%lld", (long long)r->start_ms);
-    snprintf(rev, sizeof(rev), "%u", r->revision);
-    emit_keyed(e, r, "pipeline.result", startms, rev, data);
-    return 1;
-}
-
-/* A stateless pipeline's output: the event with its new data, a deterministic id from the
- * input's source and id and the element's path through flatMaps, and the processor as source. */
-static void emit_transformed(struct proc_engine *e, const json_t *ev, const char *path)
-{
-    const struct proc_def *d = e->d;
-    char version[24];
-    snprintf(version, sizeof(version), "%lld", d->version);
-    const char *src = json_string_value(json_object_get(ev, "source"));
-    const char *id = json_string_value(json_object_get(ev, "id"));
-    const char *parts[] = {"pipeline", d->name, version, src ? src : "", id ? id : "", path};
-    char newid[CM_UUID_STR_LEN];
-    cm_uuid_from_parts(parts, 6, newid);
-    json_t *out = json_copy((json_t *)ev);
-    json_object_set_new(out, "id", json_string(newid));
-    json_object_set_new(out, "source", json_string(e->source_attr));
-    if (id) {
-        json_object_set_new(out, "sourceevent", json_string(id));
-    }
-    e->out.emit(d, out, e->out.ud);
-    json_decref(out);
-    inc(e->m_results, 1);
-}
-
 /* ---- steps ---- */
 
 struct input {
@@ -303,13 +142,13 @@ static int key_of(struct proc_engine *e, const json_t *ev, char *key, size_t len
     if (d->window == PROC_WIN_JOIN) { /* of neither side: filtered; each side may have a key */
         int side = proc_def_join_side(d, ev);
         if (side < 0) {
-            inc(side == -1 ? e->m_filtered : e->m_errors, 1);
+            proc_engine_inc(side == -1 ? e->m_filtered : e->m_errors, 1);
             return -1;
         }
         expr = d->ijoin.key[side] ? d->ijoin.key[side] : expr;
     }
     if (expr && cm_expr_eval_string(expr, ev, key, len) != 0) {
-        inc(e->m_errors, 1);
+        proc_engine_inc(e->m_errors, 1);
         return -1;
     }
     return 0;
@@ -327,13 +166,13 @@ static void window_add(struct proc_engine *e, const struct input *in, const json
     struct source *s = source_of(e, in->source, 1);
     size_t errors = 0;
     enum proc_add r = proc_windows_add(s->w, tenant ? tenant : "", key, in->time_ms, ev, tp,
-                                       in->offset, in->wm, emit_result, e, &errors);
-    inc(e->m_errors, errors);
+                                       in->offset, in->wm, proc_engine_emit_result, e, &errors);
+    proc_engine_inc(e->m_errors, errors);
     if (r == PROC_LATE) {
-        inc(e->m_late, 1);
+        proc_engine_inc(e->m_late, 1);
         e->out.late(d, ev, e->out.ud);
     } else if (r == PROC_ADDED) {
-        inc(e->m_windowed, 1);
+        proc_engine_inc(e->m_windowed, 1);
     }
 }
 
@@ -354,7 +193,7 @@ static int join_row(struct proc_engine *e, const struct proc_step *st, json_t *e
     json_decref(k);
     json_t *row = ok && e->out.lookup ? e->out.lookup(st->table, key, e->out.ud) : NULL;
     if (!row && !st->left) {
-        inc(ok ? e->m_unmatched : e->m_errors, 1);
+        proc_engine_inc(ok ? e->m_unmatched : e->m_errors, 1);
         return -1;
     }
     json_t *data = json_object_get(ev, "data");
@@ -380,7 +219,7 @@ static void run_steps(struct proc_engine *e, const struct input *in, json_t *ev,
         if (st->kind == PROC_STEP_FILTER) {
             enum cm_expr_outcome keep = cm_expr_eval_bool(st->expr, ev, NULL, 0);
             if (keep != CM_EXPR_TRUE) {
-                inc(keep == CM_EXPR_FALSE ? e->m_filtered : e->m_errors, 1);
+                proc_engine_inc(keep == CM_EXPR_FALSE ? e->m_filtered : e->m_errors, 1);
                 json_decref(ev);
                 return;
             }
@@ -394,7 +233,7 @@ static void run_steps(struct proc_engine *e, const struct input *in, json_t *ev,
             for (size_t k = 0; k < st->n; k++) {
                 json_t *v = cm_expr_eval_json(st->exprs[k], ev, NULL, 0);
                 if (!v) {
-                    inc(e->m_errors, 1);
+                    proc_engine_inc(e->m_errors, 1);
                     json_decref(data);
                     json_decref(ev);
                     return;
@@ -405,7 +244,7 @@ static void run_steps(struct proc_engine *e, const struct input *in, json_t *ev,
         } else {
             json_t *list = cm_expr_eval_json(st->expr, ev, NULL, 0);
             if (!json_is_array(list) || json_array_size(list) > FLATMAP_MAX) {
-                inc(e->m_errors, 1);
+                proc_engine_inc(e->m_errors, 1);
                 json_decref(list);
                 json_decref(ev);
                 return;
@@ -426,8 +265,8 @@ static void run_steps(struct proc_engine *e, const struct input *in, json_t *ev,
         }
     }
     if (d->window == PROC_WIN_NONE) {
-        inc(e->m_transformed, 1);
-        emit_transformed(e, ev, path);
+        proc_engine_inc(e->m_transformed, 1);
+        proc_engine_emit_transformed(e, ev, path);
     } else if (in->prepared) {
         char key[KEY_MAX];
         if (key_of(e, ev, key, sizeof(key)) == 0) {
@@ -453,7 +292,7 @@ static void fire(struct proc_engine *e, int64_t wm)
     }
     for (size_t i = 0; i < e->nsrc; i++) {
         if (e->src[i].w) {
-            proc_windows_advance(e->src[i].w, wm, emit_result, e);
+            proc_windows_advance(e->src[i].w, wm, proc_engine_emit_result, e);
         }
     }
 }
@@ -540,7 +379,7 @@ void proc_engine_process(struct proc_engine *e, int32_t source, const json_t *ev
     if (d->filter) {
         enum cm_expr_outcome keep = cm_expr_eval_bool(d->filter, ev, NULL, 0);
         if (keep != CM_EXPR_TRUE) {
-            inc(keep == CM_EXPR_FALSE ? e->m_filtered : e->m_errors, 1);
+            proc_engine_inc(keep == CM_EXPR_FALSE ? e->m_filtered : e->m_errors, 1);
             return;
         }
     }
@@ -577,7 +416,7 @@ void proc_engine_prepare(struct proc_engine *e, int32_t origin, const json_t *ev
     if (d->filter) {
         enum cm_expr_outcome keep = cm_expr_eval_bool(d->filter, ev, NULL, 0);
         if (keep != CM_EXPR_TRUE) {
-            inc(keep == CM_EXPR_FALSE ? e->m_filtered : e->m_errors, 1);
+            proc_engine_inc(keep == CM_EXPR_FALSE ? e->m_filtered : e->m_errors, 1);
             return;
         }
     }
@@ -612,7 +451,7 @@ int proc_engine_window(struct proc_engine *e, int32_t source, const json_t *ev, 
         return 1; /* in the restored state already */
     }
     if (origin && repeat(s, origin)) {
-        inc(e->m_repeats, 1);
+        proc_engine_inc(e->m_repeats, 1);
         return 1;
     }
     struct input in = {source, time_ms, offset, e->wm, NULL, NULL};

@@ -24,6 +24,11 @@ struct proc_engine;
 struct proc_engine_out {
     /* A result or transformed event (borrowed for the call) for the pipeline's sink topic. */
     void (*emit)(const struct proc_def *d, const json_t *ev, void *ud);
+    /* A window result already written: its CloudEvent's JSON text (len bytes), Kafka key and
+     * headers (all borrowed for the call), as emit would have them from the JSON value. Used
+     * when the pipeline has neither `having` nor `batch`. NULL: results come through emit. */
+    void (*emit_text)(const struct proc_def *d, const char *key, const char *text, size_t len,
+                      const char *const *names, const char *const *values, size_t nh, void *ud);
     /* An event too late for every window it belongs to (borrowed). */
     void (*late)(const struct proc_def *d, const json_t *ev, void *ud);
     /* A join step's lookup: the row of key in the table kept from topic (a new reference), or

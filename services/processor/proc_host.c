@@ -9,6 +9,7 @@
 #include "proc_engine.h"
 #include "proc_rtable.h"
 #include "proc_table.h"
+#include "proc_window.h"
 
 #include "cm/defs.h"
 #include "cm/envelope.h"
@@ -49,6 +50,13 @@ static void on_emit(const struct proc_def *d, const json_t *ev, void *ud)
         }
     }
     cm_stream_emit_event(h->cur, d->sink_topic, ev);
+}
+
+static void on_emit_text(const struct proc_def *d, const char *key, const char *text, size_t len,
+                         const char *const *names, const char *const *values, size_t nh, void *ud)
+{
+    struct proc_host *h = ud;
+    cm_stream_emit(h->cur, d->sink_topic, key, strlen(key), text, len, names, values, nh);
 }
 
 /* A commit point begins: open batches go out, so that it covers them. */
@@ -122,7 +130,8 @@ static json_t *lookup_row(const char *topic, const char *key, void *ud)
 
 struct proc_engine *proc_host_new_engine(struct proc_host *h, const struct proc_def *d)
 {
-    struct proc_engine_out out = {.emit = on_emit, .late = on_late, .lookup = lookup_row, .ud = h};
+    struct proc_engine_out out = {
+        .emit = on_emit, .emit_text = on_emit_text, .late = on_late, .lookup = lookup_row, .ud = h};
     struct proc_engine *e = proc_engine_new(d, &out, h->metrics);
     if (h->redis) {
         proc_engine_track_changes(e);
@@ -384,6 +393,16 @@ struct pos_ctx {
     const struct proc_def *d;
 };
 
+static void set_full(int32_t source, int64_t max_time, int64_t resume, struct proc_windows *w,
+                     void *ud)
+{
+    (void)source;
+    (void)max_time;
+    (void)resume;
+    (void)ud;
+    proc_windows_set_full(w, 1);
+}
+
 /* The stream position of a pipeline's source (see state_source). */
 static int64_t position(int32_t source, void *ud)
 {
@@ -394,21 +413,42 @@ static int64_t position(int32_t source, void *ud)
     return cm_stream_position(c->h->stream, c->d->topics[source / 65536], source % 65536);
 }
 
-static int durable(struct cm_stream *s, void *ud)
+/* A commit point's checkpoint: the changes of every windowed pipeline (all of their state after
+ * Redis lost a checkpoint). */
+static void *snapshot(struct cm_stream *s, void *ud)
 {
     struct proc_host *h = ud;
     h->cur = s;
+    int whole = atomic_exchange(&h->ckpt_lost, 0);
+    struct proc_ckpt_snap *snap = NULL;
     for (size_t k = 0; k < h->n; k++) {
         if (h->p[k].def->window == PROC_WIN_NONE) {
             continue;
         }
-        struct pos_ctx c = {h, h->p[k].def};
-        int rc = proc_ckpt_save(h->redis, h->p[k].engine, position, &c);
-        if (rc != 0) {
-            return rc;
+        if (whole) {
+            proc_engine_each_source(h->p[k].engine, set_full, NULL);
         }
+        struct pos_ctx c = {h, h->p[k].def};
+        proc_ckpt_snapshot(h->p[k].engine, position, &c, &snap);
     }
-    return 0;
+    return snap;
+}
+
+static int persist(void *snap, void *ud)
+{
+    struct proc_host *h = ud;
+    int rc = proc_ckpt_write(h->ckpt_redis, snap);
+    if (rc == PROC_CKPT_LOST) {
+        atomic_store(&h->ckpt_lost, 1);
+        return CM_STREAM_NOT_DURABLE;
+    }
+    return rc;
+}
+
+static void release(void *snap, void *ud)
+{
+    (void)ud;
+    proc_ckpt_snap_free(snap);
 }
 
 /* Loads the checkpoints of the assigned partitions; a partition resumes from the lowest of its
@@ -459,6 +499,7 @@ struct proc_host *proc_host_new(const struct proc_host_config *cfg, struct cm_me
     h->late_topic = cm_xstrdup(cfg->late_topic);
     h->events_topic = cm_xstrdup(cfg->events_topic);
     h->redis = cfg->redis;
+    h->ckpt_redis = cfg->ckpt_redis ? cfg->ckpt_redis : cfg->redis;
     h->metrics = metrics;
     pthread_mutex_init(&h->lock, NULL);
     h->m_invalid = cm_metric_with(cm_metrics_counter(metrics, "invalid_records_total",
@@ -495,7 +536,9 @@ int proc_host_start(struct proc_host *h)
                                    .on_assign = on_assign,
                                    .on_revoke = on_revoke,
                                    .committable = committable,
-                                   .durable = h->redis ? durable : NULL,
+                                   .snapshot = h->redis ? snapshot : NULL,
+                                   .persist = persist,
+                                   .release = release,
                                    .before_commit = before_commit,
                                    .ud = h};
     h->stream = cm_stream_new(&sc, &hd);

@@ -9,7 +9,8 @@
  * is checkpointed at every commit point with the offset it covers (proc_ckpt.c) and loaded when
  * a partition is assigned, consumption resuming from the checkpoint; without a checkpoint (or
  * with Redis emptied) open windows are recomputed from the committed offsets.
- * Runs as a cm_stream handler on the stream's thread. */
+ * Runs as a cm_stream handler on the stream's thread; checkpoints are written on the stream's
+ * committer thread. */
 #ifndef PROC_HOST_H
 #define PROC_HOST_H
 
@@ -32,6 +33,8 @@ struct proc_host_config {
     int64_t max_repartition_lag; /* flow control (cm_stream_config.max_internal_lag); 0: none */
     struct cm_redis *redis;      /* window state checkpoints and Redis-hash join tables
                                   * (borrowed); NULL: none */
+    struct cm_redis *ckpt_redis; /* a second connection to the same Redis, on which checkpoints
+                                  * are written (borrowed); NULL: redis */
     int64_t redis_table_ttl_ms;  /* how long a Redis-hash row is cached; 0: not cached */
 };
 

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,6 +40,8 @@ struct change {
 struct proc_host {
     char *late_topic, *events_topic;
     struct cm_redis *redis;
+    struct cm_redis *ckpt_redis; /* the committer thread's connection (checkpoints written) */
+    atomic_int ckpt_lost;        /* Redis lost a checkpoint: the next snapshots are whole */
     struct cm_metrics *metrics;
     struct pipeline *p;
     size_t n;

@@ -16,6 +16,7 @@
 #include "proc_window_int.h"
 
 #include "cm/err.h"
+#include "cm/jsonw.h"
 #include "cm/mem.h"
 
 #include <stdio.h>
@@ -162,15 +163,21 @@ void proc_ijoin_free_entries(struct kstate *k)
     k->njent = k->capjent = 0;
 }
 
-json_t *proc_ijoin_state(const struct kstate *k)
+void proc_ijoin_write_state(const struct kstate *k, struct cm_jw *w)
 {
-    json_t *a = json_array();
+    cm_jw_array(w);
     for (size_t i = 0; i < k->njent; i++) {
         const struct jentry *e = &k->jent[i];
-        json_array_append_new(a, json_pack("[i,I,I,b,s,O]", e->side, (json_int_t)e->time,
-                                           (json_int_t)e->offset, e->matched, e->tp, e->ev));
+        cm_jw_array(w);
+        cm_jw_int(w, e->side);
+        cm_jw_int(w, (long long)e->time);
+        cm_jw_int(w, (long long)e->offset);
+        cm_jw_bool(w, e->matched);
+        cm_jw_string(w, e->tp);
+        cm_jw_value(w, e->ev);
+        cm_jw_end(w);
     }
-    return a;
+    cm_jw_end(w);
 }
 
 int proc_ijoin_restore(struct kstate *k, const json_t *entries)

@@ -71,6 +71,9 @@ static void add_pipeline(struct proc_host *h, struct proc_def *d, int64_t from, 
 /* Removes pipeline k; drop: its checkpoints go too. */
 static void remove_pipeline(struct proc_host *h, size_t k, int drop)
 {
+    if (drop && h->stream) {
+        cm_stream_drain(h->stream); /* no checkpoint of it still on its way to Redis */
+    }
     if (drop && h->redis && proc_ckpt_drop(h->redis, h->p[k].engine) != 0) {
         CM_LOG_WARN("checkpoint_drop_failed",
                     "pipeline %s version %lld: Redis unreachable; its "

@@ -76,10 +76,10 @@ void proc_windows_track_changes(struct proc_windows *w);
  * write); set_full(w, 1) also reports every key as changed at the next proc_windows_changes. */
 int proc_windows_full(const struct proc_windows *w);
 void proc_windows_set_full(struct proc_windows *w, int full);
-/* Calls fn(name, state) for each key changed since the last call (and clears `full`): state is a
- * new reference to the key's checkpoint form (fn takes it), or NULL when the key's state is gone.
- * Returns the number of keys reported. */
-typedef void (*proc_windows_change_fn)(const char *name, json_t *state, void *ud);
+/* Calls fn(name, state, len) for each key changed since the last call (and clears `full`): state
+ * is the JSON text of the key's checkpoint form (borrowed for the call), or NULL when the key's
+ * state is gone. Returns the number of keys reported. */
+typedef void (*proc_windows_change_fn)(const char *name, const char *state, size_t len, void *ud);
 size_t proc_windows_changes(struct proc_windows *w, proc_windows_change_fn fn, void *ud);
 /* Restores a key from its checkpoint form (borrowed). 0, or CM_E_INVAL when name or state does
  * not fit this pipeline. */

@@ -1,8 +1,8 @@
 /* proc_window_ckpt: the checkpoint form of window state (see proc_window.h). A key is
  * {"p": [[start, min_offset, acc, traceparent], ...], "s": [[start, end, min_offset, acc,
  * next_revision, pending, traceparent], ...], "r": [[window_start, next_revision], ...],
- * "n": next_start or null, and for an interval join "j": its entries (proc_ijoin_state)};
- * acc is proc_acc's checkpoint form. */
+ * "n": next_start or null, and for an interval join "j": its entries (proc_ijoin_write_state)};
+ * acc is proc_acc's checkpoint form. Written with cm_jw (no jansson tree), read with jansson. */
 #include "proc_window.h"
 #include "proc_window_int.h"
 
@@ -10,6 +10,7 @@
 #include "proc_def.h"
 
 #include "cm/err.h"
+#include "cm/jsonw.h"
 #include "cm/mem.h"
 
 #include <stdio.h>
@@ -37,42 +38,76 @@ void proc_windows_set_full(struct proc_windows *w, int full)
     }
 }
 
-static json_t *key_state(const struct kstate *k)
+/* A key's checkpoint form, written to w (see the top of this file). */
+static void write_key_state(const struct kstate *k, struct cm_jw *w)
 {
-    json_t *panes = json_array(), *sess = json_array(), *revs = json_array();
+    cm_jw_object(w);
+    cm_jw_key(w, "p");
+    cm_jw_array(w);
     for (size_t i = 0; i < k->npanes; i++) {
         const struct pane *p = &k->panes[i];
-        json_array_append_new(panes, json_pack("[I,I,o,s]", (json_int_t)p->start,
-                                               (json_int_t)p->min_offset, proc_acc_to_json(p->acc),
-                                               p->tp));
+        cm_jw_array(w);
+        cm_jw_int(w, (long long)p->start);
+        cm_jw_int(w, (long long)p->min_offset);
+        proc_acc_write_state(p->acc, w);
+        cm_jw_string(w, p->tp);
+        cm_jw_end(w);
     }
+    cm_jw_end(w);
+    cm_jw_key(w, "s");
+    cm_jw_array(w);
     for (size_t i = 0; i < k->nsess; i++) {
         const struct session *s = &k->sess[i];
-        json_array_append_new(sess,
-                              json_pack("[I,I,I,o,i,b,s]", (json_int_t)s->start, (json_int_t)s->end,
-                                        (json_int_t)s->min_offset, proc_acc_to_json(s->acc),
-                                        (int)s->next_rev, s->pending, s->tp));
+        cm_jw_array(w);
+        cm_jw_int(w, (long long)s->start);
+        cm_jw_int(w, (long long)s->end);
+        cm_jw_int(w, (long long)s->min_offset);
+        proc_acc_write_state(s->acc, w);
+        cm_jw_int(w, (long long)s->next_rev);
+        cm_jw_bool(w, s->pending);
+        cm_jw_string(w, s->tp);
+        cm_jw_end(w);
     }
+    cm_jw_end(w);
+    cm_jw_key(w, "r");
+    cm_jw_array(w);
     for (size_t i = 0; i < k->nrevs; i++) {
-        json_array_append_new(
-            revs, json_pack("[I,i]", (json_int_t)k->revs[i].start, (int)k->revs[i].next));
+        cm_jw_array(w);
+        cm_jw_int(w, (long long)k->revs[i].start);
+        cm_jw_int(w, (long long)k->revs[i].next);
+        cm_jw_end(w);
     }
-    json_t *state = json_pack("{s:o,s:o,s:o,s:o}", "p", panes, "s", sess, "r", revs, "n",
-                              k->next_start == NONE ? json_null() : json_integer(k->next_start));
+    cm_jw_end(w);
+    cm_jw_key(w, "n");
+    if (k->next_start == NONE) {
+        cm_jw_null(w);
+    } else {
+        cm_jw_int(w, (long long)k->next_start);
+    }
     if (k->njent > 0) {
-        json_object_set_new(state, "j", proc_ijoin_state(k));
+        cm_jw_key(w, "j");
+        proc_ijoin_write_state(k, w);
     }
-    return state;
+    cm_jw_end(w);
 }
 
 size_t proc_windows_changes(struct proc_windows *w, proc_windows_change_fn fn, void *ud)
 {
     size_t n = w->nchanged;
+    struct cm_jw text = {0};
     for (size_t i = 0; i < n; i++) {
         struct kstate *k = w->changed[i];
         char *name = cm_xasprintf("%s\x1f%s", k->tenant, k->key);
         if (!(k->dead && w->full)) { /* a full checkpoint starts from nothing */
-            fn(name, k->dead ? NULL : key_state(k), ud);
+            if (k->dead) {
+                fn(name, NULL, 0, ud);
+            } else {
+                size_t len;
+                cm_jw_reset(&text);
+                write_key_state(k, &text);
+                const char *state = cm_jw_text(&text, &len);
+                fn(name, state, len, ud);
+            }
         }
         free(name);
         k->dirty = 0;
@@ -80,6 +115,7 @@ size_t proc_windows_changes(struct proc_windows *w, proc_windows_change_fn fn, v
             proc_window_free_key(k);
         }
     }
+    cm_jw_free(&text);
     w->nchanged = 0;
     w->full = 0;
     return n;

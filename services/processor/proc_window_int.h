@@ -105,7 +105,8 @@ size_t proc_ijoin_advance(struct proc_windows *w, struct kstate *k, int64_t wm,
 int64_t proc_ijoin_next_time(const struct proc_windows *w, const struct kstate *k);
 void proc_ijoin_free_entries(struct kstate *k);
 /* Checkpoint form of k's entries: [[side, time, offset, matched, traceparent, event], ...]. */
-json_t *proc_ijoin_state(const struct kstate *k);
+struct cm_jw;
+void proc_ijoin_write_state(const struct kstate *k, struct cm_jw *w);
 int proc_ijoin_restore(struct kstate *k, const json_t *entries);
 
 #endif

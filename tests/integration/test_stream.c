@@ -4,8 +4,10 @@
  * Kafka with CloudEvents headers before offsets move, a committable hook holds offsets back so a
  * restart reads held records again, an assign hook chooses where a partition starts, and flow
  * control pauses the input while an internal topic's second stage lags (without it, a slow
- * second stage loses records to the broker's retention; with it, none), and consumer lag is
- * exported per topic. */
+ * second stage loses records to the broker's retention; with it, none), consumer lag is
+ * exported per topic, and commit points are asynchronous: processing goes on while a snapshot is
+ * persisted, snapshots are persisted in order (retried when they fail), and offsets move only
+ * with a durable snapshot. */
 #include "harness.h"
 
 #include "cm/event.h"
@@ -17,9 +19,11 @@
 #include "cm/uuid.h"
 
 #include <criterion/criterion.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct seen {
     struct cm_stream *s;
@@ -302,6 +306,150 @@ Test(stream, held_offsets_are_read_again_and_assign_chooses_the_start, .timeout 
     char *text = cm_metrics_render(m);
     cr_assert_null(strstr(text, "t_records_lost_total{"), "no loss expected:\n%s", text);
     free(text);
+    cm_metrics_free(m);
+    cm_kafka_mock_free(mock);
+}
+
+/* ---- asynchronous commit points ---- */
+
+struct snaps {
+    struct seen w;              /* first: the plain hooks above take it as their ud */
+    atomic_size_t processed;    /* records processed, as the committer thread sees it */
+    atomic_int taken, released; /* snapshots */
+    atomic_int done;            /* the last snapshot persisted */
+    atomic_int fail_first;      /* persist fails this many times first */
+    int not_durable;            /* persist answers CM_STREAM_NOT_DURABLE */
+    int wait_for_more;          /* persisting the first waits until processing went past it */
+    atomic_int overlapped, out_of_order;
+};
+
+struct snap {
+    int seq;
+    size_t processed;
+};
+
+static int snaps_process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t n, void *ud)
+{
+    struct snaps *o = ud;
+    int rc = process(s, msgs, n, &o->w);
+    atomic_store(&o->processed, o->w.count);
+    return rc;
+}
+
+static void *snaps_snapshot(struct cm_stream *s, void *ud)
+{
+    (void)s;
+    struct snaps *o = ud;
+    struct snap *p = malloc(sizeof(*p));
+    p->seq = atomic_fetch_add(&o->taken, 1) + 1;
+    p->processed = o->w.count;
+    return p;
+}
+
+static int snaps_persist(void *snap, void *ud)
+{
+    struct snaps *o = ud;
+    struct snap *p = snap;
+    if (p->seq != atomic_load(&o->done) + 1) {
+        atomic_store(&o->out_of_order, 1);
+    }
+    if (atomic_load(&o->fail_first) > 0) {
+        atomic_fetch_sub(&o->fail_first, 1);
+        return -5; /* CM_E_UNAVAIL: the same snapshot comes again */
+    }
+    if (o->wait_for_more && p->seq == 1) {
+        int64_t until = cm_monotonic_ms() + 10000;
+        while (atomic_load(&o->processed) <= p->processed && cm_monotonic_ms() < until) {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
+        atomic_store(&o->overlapped, atomic_load(&o->processed) > p->processed);
+    }
+    atomic_store(&o->done, p->seq);
+    return o->not_durable ? CM_STREAM_NOT_DURABLE : 0;
+}
+
+static void snaps_release(void *snap, void *ud)
+{
+    struct snaps *o = ud;
+    atomic_fetch_add(&o->released, 1);
+    free(snap);
+}
+
+/* Consumes topic in group with snapshots, a commit point after every batch of 100. */
+static void run_snaps(const char *brokers, const char *group, const char *topic, struct snaps *o,
+                      struct cm_metrics *metrics)
+{
+    const char *topics[] = {topic};
+    struct cm_stream_config cfg = {.brokers = brokers,
+                                   .group = group,
+                                   .topics = topics,
+                                   .ntopics = 1,
+                                   .max_batch = 100,
+                                   .metrics = metrics,
+                                   .produce = o->w.emit_topic != NULL};
+    struct cm_stream_handler h = {.process = snaps_process,
+                                  .snapshot = snaps_snapshot,
+                                  .persist = snaps_persist,
+                                  .release = snaps_release,
+                                  .ud = o};
+    struct cm_stream *s = cm_stream_new(&cfg, &h);
+    cr_assert_not_null(s);
+    o->w.s = s;
+    cm_stream_run(s);
+    cm_stream_free(s);
+}
+
+Test(stream, commit_points_overlap_processing_and_persist_in_order, .timeout = 60)
+{
+    char topic[96], out[96], group[96];
+    struct cm_kafka_mock *mock = broker(topic, sizeof(topic), 1);
+    const char *brokers = cm_kafka_mock_bootstraps(mock);
+    it_unique(out, sizeof(out), "it-stream-out");
+    cr_assert_eq(cm_kafka_mock_create_topic(mock, out, 1), 0);
+    it_unique(group, sizeof(group), "g-async");
+    produce(brokers, topic, 1000, 50);
+    struct cm_metrics *m = cm_metrics_new("t_");
+    struct snaps o = {.w = new_seen(999), .wait_for_more = 1};
+    o.w.emit_topic = out;
+    atomic_store(&o.fail_first, 2);
+    run_snaps(brokers, group, topic, &o, m);
+    cr_assert_eq(o.w.count, 1000);
+    cr_assert_geq(atomic_load(&o.taken), 2);
+    cr_assert(atomic_load(&o.overlapped),
+              "records were processed while the first snapshot was being persisted");
+    cr_assert_not(atomic_load(&o.out_of_order), "snapshots persisted once each, in order");
+    cr_assert_eq(atomic_load(&o.done), atomic_load(&o.taken), "every snapshot was persisted");
+    cr_assert_eq(atomic_load(&o.released), atomic_load(&o.taken));
+    char *text = cm_metrics_render(m);
+    cr_assert(strstr(text, "t_commit_duration_seconds_count "), "%s", text);
+    free(text);
+    /* Everything was stored: the group goes on after the last record. */
+    produce(brokers, topic, 1, 50);
+    struct seen b = new_seen(1000);
+    run_stream(brokers, group, topic, &b, m);
+    cr_assert_eq(b.first, 1000);
+    cm_metrics_free(m);
+    cm_kafka_mock_free(mock);
+}
+
+Test(stream, offsets_move_only_with_a_durable_snapshot, .timeout = 60)
+{
+    char topic[96], group[96];
+    struct cm_kafka_mock *mock = broker(topic, sizeof(topic), 1);
+    const char *brokers = cm_kafka_mock_bootstraps(mock);
+    it_unique(group, sizeof(group), "g-notdurable");
+    produce(brokers, topic, 300, 50);
+    struct cm_metrics *m = cm_metrics_new("t_");
+    struct snaps o = {.w = new_seen(299), .not_durable = 1};
+    run_snaps(brokers, group, topic, &o, m);
+    cr_assert_eq(o.w.count, 300);
+    cr_assert_geq(atomic_load(&o.done), 1, "snapshots were offered to persist");
+    /* None was durable: the group starts again from the beginning. */
+    struct seen b = new_seen(299);
+    run_stream(brokers, group, topic, &b, m);
+    cr_assert_eq(b.first, 0);
+    cr_assert_eq(b.count, 300);
     cm_metrics_free(m);
     cm_kafka_mock_free(mock);
 }

@@ -165,11 +165,13 @@ struct ckpt {
     json_t *state; /* name -> state */
 };
 
-static void on_change(const char *name, json_t *state, void *ud)
+static void on_change(const char *name, const char *state, size_t len, void *ud)
 {
     struct ckpt *c = ud;
     if (state) {
-        json_object_set_new(c->state, name, state);
+        json_t *v = json_loadb(state, len, JSON_REJECT_DUPLICATES, NULL);
+        cr_assert_not_null(v, "a checkpoint form is JSON: %.*s", (int)len, state);
+        json_object_set_new(c->state, name, v);
     } else {
         json_object_del(c->state, name);
     }

@@ -9,6 +9,8 @@
 #include "../../services/processor/proc_window.h"
 #include "proc_test.h"
 
+#include "cm/jsonw.h"
+
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,7 +87,11 @@ Test(proc_window, accumulators_round_trip_their_checkpoint_form)
 {
     struct proc_def *d = proc_test_def(ALL);
     struct proc_acc *a = filled(d, 0, 500);
-    json_t *j = proc_acc_to_json(a);
+    struct cm_jw w = {0};
+    proc_acc_write_state(a, &w);
+    json_t *j = json_loads(cm_jw_text(&w, NULL), 0, NULL);
+    cm_jw_free(&w);
+    cr_assert_not_null(j);
     struct proc_acc *back = proc_acc_from_json(d, j);
     cr_assert_not_null(back);
     json_t *r1 = result(a), *r2 = result(back);

@@ -1,15 +1,19 @@
 /* stream: the one consumer runtime every consuming daemon runs on (processor, rules, store,
- * output). A loop of poll → process → emit → await acks → make durable → store offsets, per
- * partition: an offset is stored only after everything the records before it caused is
- * acknowledged by Kafka and the handler's own state is durable (its `durable` hook, e.g. a Redis
- * checkpoint), and never past what the handler's `committable` hook allows (open windows).
+ * output). A loop of poll → process → emit, with commit points: an offset is stored only after
+ * everything the records before it caused is acknowledged by Kafka and the handler's own state
+ * is durable (its snapshot persisted, e.g. a Redis checkpoint), and never past what the
+ * handler's `committable` hook allows (open windows). Commit points are asynchronous: the
+ * stream's thread takes the snapshot and goes on processing while a committer thread awaits the
+ * acknowledgements, persists the snapshot and stores the offsets, in order (Flink's checkpoints
+ * work the same way).
  * Also: processing-time ticks, assign/revoke hooks (assign may choose start offsets, e.g. a
  * checkpoint's), a batch retried with backoff (100 ms .. 5 s) while its handler fails, records
  * the broker no longer had (offset-out-of-range after retention) logged, counted in
  * <svc>_records_lost_total{topic} and shown on /readyz, flow control between the stages of a
  * stream that reads its own internal topics (max_internal_lag), and a graceful stop.
- * Threads: every hook runs on the thread that called cm_stream_run; cm_stream_emit belongs to
- * that thread too. Delivery reports arrive on the producer's thread and only touch atomics. */
+ * Threads: every hook but persist and release runs on the thread that called cm_stream_run;
+ * cm_stream_emit belongs to that thread too. persist and release run on the committer thread.
+ * Delivery reports arrive on the producer's thread and only touch atomics. */
 #ifndef CM_STREAM_H
 #define CM_STREAM_H
 
@@ -23,6 +27,9 @@ struct cm_metrics;
 struct cm_stream;
 
 #define CM_STREAM_MAX_HEADERS 8
+/* persist: this snapshot cannot be made durable (the store lost what it builds on); its offsets
+ * are not stored, and the handler's next snapshot must cover its state in full. */
+#define CM_STREAM_NOT_DURABLE 1
 
 struct cm_stream_handler {
     /* Does the work for a batch of records (borrowed for the call): writes to a sink, or updates
@@ -35,8 +42,8 @@ struct cm_stream_handler {
     void (*tick)(struct cm_stream *s, int64_t now_ms, void *ud);
     /* Partitions assigned: load their state; may set parts[i].offset to start from. NULL: none. */
     void (*on_assign)(struct cm_stream *s, struct cm_kafka_partition *parts, size_t n, void *ud);
-    /* Partitions revoked, after a commit point (outputs acknowledged, durable, offsets stored):
-     * drop their state. NULL: none. */
+    /* Partitions revoked, after a commit point has completed (outputs acknowledged, state
+     * durable, offsets stored): drop their state. NULL: none. */
     void (*on_revoke)(struct cm_stream *s, const struct cm_kafka_partition *parts, size_t n,
                       void *ud);
     /* The offset that may be stored for a partition whose records were processed up to
@@ -44,9 +51,18 @@ struct cm_stream_handler {
      * durable anywhere. NULL: next_offset. */
     int64_t (*committable)(struct cm_stream *s, const char *topic, int32_t partition,
                            int64_t next_offset, void *ud);
-    /* Makes the handler's state durable once every emitted record is acknowledged (a
-     * checkpoint); 0, or a negative code to be retried with backoff. NULL: nothing to do. */
-    int (*durable)(struct cm_stream *s, void *ud);
+    /* A commit point's snapshot of the handler's state (on the stream's thread, after the
+     * offsets it covers were chosen with `committable`): what persist will write, e.g. the
+     * window state changed since the previous snapshot. NULL (or a NULL hook): nothing to write.
+     */
+    void *(*snapshot)(struct cm_stream *s, void *ud);
+    /* Writes a snapshot, on the committer thread, once every record emitted before it is
+     * acknowledged; snapshots are persisted one at a time, in the order they were taken. 0: the
+     * commit point's offsets are stored; CM_STREAM_NOT_DURABLE (see above); a negative code:
+     * retried with backoff (so it must be idempotent). */
+    int (*persist)(void *snap, void *ud);
+    /* Frees a snapshot, persisted or not (on the committer thread). */
+    void (*release)(void *snap, void *ud);
     /* Called when a commit point begins, before outputs are awaited: emit what is held back in
      * memory (open batches) so that the commit covers it. NULL: none. */
     void (*before_commit)(struct cm_stream *s, void *ud);
@@ -103,14 +119,18 @@ void cm_stream_emit_to(struct cm_stream *s, const char *topic, int32_t partition
 int cm_stream_partitions(struct cm_stream *s, const char *topic);
 /* Emits a CloudEvent (borrowed) in structured mode: key and headers as cm_event_headers. */
 void cm_stream_emit_event(struct cm_stream *s, const char *topic, const json_t *ev);
-/* The next offset of a partition after the records processed so far (for checkpoints written
- * in the durable hook), or -1 when none was processed since it was assigned. */
+/* The next offset of a partition after the records processed so far (for the offsets a snapshot
+ * records), or -1 when none was processed since it was assigned. */
 int64_t cm_stream_position(const struct cm_stream *s, const char *topic, int32_t partition);
 /* Replaces the topics read (on the stream's thread, e.g. from tick), creating `ensure` first
  * where the cluster auto-creates. A rebalance follows: revoke hooks run for every partition
  * (after a commit point), then assign hooks for the new set. 0 or CM_E_INVAL (logged). */
 int cm_stream_subscribe(struct cm_stream *s, const char *const *topics, size_t ntopics,
                         const char *const *ensure, size_t nensure);
+/* Waits until every commit point taken so far has completed (e.g. before deleting state that a
+ * snapshot still being persisted would write again). Stream's thread. 0, or CM_E_UNAVAIL when
+ * one was given up at shutdown. */
+int cm_stream_drain(struct cm_stream *s);
 /* Asks for a commit point at the end of the current iteration (e.g. a window fired). */
 void cm_stream_request_commit(struct cm_stream *s);
 

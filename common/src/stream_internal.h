@@ -1,0 +1,95 @@
+/* stream_internal: what the stream runtime's loop (stream.c) and its committer (stream_commit.c)
+ * share: the emitted-record list, the partitions, and the commit-job queue between the stream's
+ * thread and the committer thread. */
+#ifndef CM_STREAM_INTERNAL_H
+#define CM_STREAM_INTERNAL_H
+
+#include "cm/stream.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define FLUSH_WAIT_MS 30000
+
+enum out_state { OUT_INFLIGHT, OUT_ACKED, OUT_FAILED };
+
+/* One emitted record; strings live in the same allocation after the struct. */
+struct output {
+    atomic_int state;
+    int32_t partition; /* -1: by key */
+    const char *topic, *key, *value;
+    size_t keylen, valuelen, nheaders;
+    const char *hn[CM_STREAM_MAX_HEADERS], *hv[CM_STREAM_MAX_HEADERS];
+};
+
+struct part {
+    char *topic;
+    int32_t partition;
+    int64_t expected; /* next offset we expect to read; -1 unknown */
+    int64_t next;     /* after the last record processed; -1 none yet */
+    int64_t stored;   /* last offset handed to the committer; -1 none */
+    int internal;     /* of an internal topic (cfg.ensure) */
+    int paused;       /* fetching paused by flow control */
+};
+
+struct commit_job;
+
+struct cm_stream {
+    struct cm_stream_config cfg;
+    char **topics;
+    struct cm_stream_handler h;
+    struct cm_kafka_consumer *consumer;
+    struct cm_kafka_producer *producer;
+    struct part *parts;
+    size_t nparts, capparts;
+    struct output **outs; /* emitted since the last commit point */
+    size_t nouts, capouts;
+    int commit_requested;
+    atomic_int stop;
+    int64_t last_commit_ms;
+    atomic_uint_fast64_t lost;
+    pthread_mutex_t loss_lock; /* guards last_loss (read by /readyz) */
+    char last_loss[256];
+    struct cm_metric *m_lost;
+    struct cm_series *m_batch_retries, *m_output_retries;
+    char **internal; /* the internal topics (cfg.ensure) */
+    size_t ninternal;
+    int throttled; /* inputs paused: an internal partition lags too far */
+    int64_t flow_checked_ms;
+    struct cm_series *m_paused, *m_pauses;
+    struct cm_metric *m_lag; /* consumer lag per input topic, summed over our partitions */
+    int64_t lag_checked_ms;
+    _Atomic int64_t lag_total; /* read by /readyz */
+    /* the committer: commit jobs in order, run on their own thread */
+    pthread_t committer;
+    int committer_running;
+    pthread_mutex_t jobs_lock;
+    pthread_cond_t jobs_changed; /* a job queued or finished, or the committer told to exit */
+    struct commit_job *head, *tail;
+    size_t njobs;               /* queued or running */
+    int committer_exit;         /* under jobs_lock */
+    atomic_int abandoned;       /* a job was given up at shutdown: so are the ones after it */
+    atomic_int offsets_skipped; /* a job's offsets were not stored (state not durable) */
+    struct cm_series *m_commit_duration; /* commit point to offsets stored */
+};
+
+/* Hands o to the producer (any thread), waiting while its queue is full. 0 or a negative code
+ * (o is then marked failed). */
+int stream_produce(struct cm_stream *s, struct output *o);
+
+/* The committer thread: started by cm_stream_new, stopped (after finishing every queued job) by
+ * cm_stream_free. */
+int stream_committer_start(struct cm_stream *s);
+void stream_committer_stop(struct cm_stream *s);
+/* A commit point, on the stream's thread: the outputs emitted so far, each partition's
+ * committable offset and the handler's snapshot become one job for the committer, which waits for
+ * the outputs' acknowledgements, persists the snapshot, then stores the offsets. Waits while
+ * the committer is more than one job behind. 0, or CM_E_UNAVAIL once a job was abandoned. */
+int stream_commit_point(struct cm_stream *s);
+/* Waits until every queued job is done. 0, or CM_E_UNAVAIL when one was abandoned. */
+int stream_commit_drain(struct cm_stream *s);
+
+#endif

@@ -1,0 +1,76 @@
+/* proc_engine_int: the engine's state, shared by proc_engine.c (sources, steps, watermarks) and
+ * proc_result.c (results and transformed events written out). */
+#ifndef PROC_ENGINE_INT_H
+#define PROC_ENGINE_INT_H
+
+#include "proc_def.h"
+#include "proc_engine.h"
+#include "proc_window.h"
+
+#include "cm/jsonw.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define KEY_MAX 512
+#define FLATMAP_MAX 10000 /* elements a flatMap may make of one event */
+
+struct source {
+    int32_t id;
+    int64_t max_time; /* INT64_MIN before the first event */
+    int64_t last_seen_ms;
+    int64_t resume; /* records below this offset are in the state already */
+    struct proc_windows *w;
+    struct proc_origin *marks; /* highest origin taken, per origin */
+    size_t nmarks;
+    /* second stage: the latest report of each input partition (engine's expected) as read from
+     * this partition, whose records come in order after the records they cover; its watermark
+     * (rwm), whether every input partition was heard (rheard) and all are idle (ridle) */
+    struct report *reports;
+    int64_t rwm;
+    int rheard, ridle;
+};
+
+/* First stage: an input partition's progress, reported downstream as its watermark. */
+struct origin {
+    int32_t id;
+    int64_t max_time, last_seen_ms;
+};
+
+/* Second stage: the watermark an origin last reported through this source. */
+struct report {
+    int64_t wm, last_ms;
+    int idle, heard;
+};
+
+struct proc_engine {
+    const struct proc_def *d;
+    struct proc_engine_out out;
+    struct source *src;
+    size_t nsrc, capsrc;
+    int64_t wm, forced;
+    int64_t from, until;    /* the windows this version computes (proc_windows_set_bounds) */
+    int by_reports;         /* the watermark comes from the first stage's reports */
+    int mutates;            /* a map or flatMap step changes events (else they are shared) */
+    struct origin *origins; /* first stage: the input partitions read here */
+    size_t norigins;
+    int32_t *expected; /* second stage: every input partition of the pipeline (ascending) */
+    size_t nexpected;
+    int64_t reported_wm; /* from_reports as of the last report */
+    int track;
+    char source_attr[PROC_NAME_MAX + 16];
+    struct cm_series *m_repeats;
+    struct cm_series *m_windowed, *m_transformed, *m_late, *m_filtered, *m_errors, *m_results;
+    struct cm_series *m_unmatched;
+    struct cm_series *m_watermark;
+    struct cm_jw text; /* results written here (out.emit_text), reused */
+};
+
+void proc_engine_inc(struct cm_series *s, uint64_t n);
+/* A window's result (proc_window_emit_fn; ud is the engine). */
+int proc_engine_emit_result(const struct proc_window_result *r, void *ud);
+/* A stateless pipeline's output for ev reached through the flatMap path `path`. */
+void proc_engine_emit_transformed(struct proc_engine *e, const json_t *ev, const char *path);
+
+#endif
