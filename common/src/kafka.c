@@ -640,6 +640,33 @@ int cm_kafka_msg_header(const struct cm_kafka_msg *m, const char *name, char *bu
     return 0;
 }
 
+size_t cm_kafka_msg_headers(const struct cm_kafka_msg *m, size_t max, const char **names,
+                            const void **values, size_t *lens)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    if (rd_kafka_message_headers((const rd_kafka_message_t *)m, &hdrs) != 0) {
+        return 0;
+    }
+    size_t n = 0;
+    while (n < max && rd_kafka_header_get_all(hdrs, n, &names[n], &values[n], &lens[n]) == 0) {
+        n++;
+    }
+    return n;
+}
+
+const void *cm_kafka_msg_header_ref(const struct cm_kafka_msg *m, const char *name, size_t *len)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    const void *val = NULL;
+    size_t size = 0;
+    if (rd_kafka_message_headers((const rd_kafka_message_t *)m, &hdrs) != 0 ||
+        rd_kafka_header_get_last(hdrs, name, &val, &size) != 0 || !val) {
+        return NULL;
+    }
+    *len = size;
+    return val;
+}
+
 int64_t cm_kafka_msg_timestamp_ms(const struct cm_kafka_msg *m)
 {
     return rd_kafka_message_timestamp((const rd_kafka_message_t *)m, NULL);

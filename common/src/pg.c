@@ -208,6 +208,12 @@ static int exec_rows(struct cm_pg *pg, const char *sql, const json_t *rows, long
 int cm_pg_exec_json_rows(struct cm_pg *pg, const char *sql, const json_t *rows, long *affected,
                          size_t *rejected)
 {
+    return cm_pg_exec_json_rows_each(pg, sql, rows, affected, rejected, NULL, NULL);
+}
+
+int cm_pg_exec_json_rows_each(struct cm_pg *pg, const char *sql, const json_t *rows, long *affected,
+                              size_t *rejected, cm_pg_reject_fn on_reject, void *ud)
+{
     *affected = 0;
     *rejected = 0;
     size_t n = json_array_size(rows);
@@ -234,6 +240,9 @@ int cm_pg_exec_json_rows(struct cm_pg *pg, const char *sql, const json_t *rows, 
             CM_LOG_ERROR("pg_row_rejected", "row %zu skipped: [%s] %s", i, err.sqlstate,
                          err.message);
             (*rejected)++;
+            if (on_reject) {
+                on_reject(i, err.sqlstate, err.message, ud);
+            }
             continue;
         }
         *affected += k;

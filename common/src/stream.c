@@ -216,12 +216,15 @@ void cm_stream_emit_to(struct cm_stream *s, const char *topic, int32_t partition
     if (nheaders > CM_STREAM_MAX_HEADERS) {
         nheaders = CM_STREAM_MAX_HEADERS;
     }
-    size_t size = sizeof(struct output) + strlen(topic) + 1 + keylen + 1 + valuelen + 1;
+    size_t size = sizeof(struct output) + 2 * nheaders * sizeof(char *) + strlen(topic) + 1 +
+                  keylen + 1 + valuelen + 1;
     for (size_t i = 0; i < nheaders; i++) {
         size += strlen(header_names[i]) + strlen(header_values[i]) + 2;
     }
     struct output *o = cm_xmalloc(size);
-    char *w = (char *)(o + 1);
+    o->hn = (const char **)(o + 1);
+    o->hv = o->hn + nheaders;
+    char *w = (char *)(o->hv + nheaders);
 #define PUT(dst, src, len)                                                                         \
     do {                                                                                           \
         memcpy(w, (src), (len));                                                                   \

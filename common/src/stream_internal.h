@@ -22,7 +22,7 @@ struct output {
     int32_t partition; /* -1: by key */
     const char *topic, *key, *value;
     size_t keylen, valuelen, nheaders;
-    const char *hn[CM_STREAM_MAX_HEADERS], *hv[CM_STREAM_MAX_HEADERS];
+    const char **hn, **hv; /* nheaders each, in the same allocation */
 };
 
 struct part {

@@ -1,5 +1,6 @@
 /* output: consumes `derived` and `alerts` and delivers them to the PostgreSQL sink, storing a
- * record's offset only after it is written. Wiring only; see out_pg_sink.c. */
+ * record's offset only after it is written (or its dead letter acknowledged). Wiring only; see
+ * out_pg_sink.c. */
 #include "out_pg_sink.h"
 
 #include "cm/err.h"
@@ -18,6 +19,14 @@ static const struct cm_config_entry config_table[] = {
     {"TOPIC_ALERTS", CM_CFG_STRING, "alerts", 0, 0, "topic of rule alerts", 0, 0, NULL},
     {"OUTPUT_GROUP", CM_CFG_STRING, "output", 0, 0, "Kafka consumer group", 0, 0, NULL},
     {"OUTPUT_BATCH", CM_CFG_INT, "500", 0, 0, "records per write", 1, 10000, NULL},
+    {"TOPIC_DLQ", CM_CFG_STRING, "dlq", 0, 0,
+     "dead-letter topic (records a sink cannot deliver, with headers naming why)", 0, 0, NULL},
+    {"OUTPUT_BREAKER_FAILURES", CM_CFG_INT, "5", 0, 0,
+     "failed writes in a row that open a sink's circuit breaker", 1, 1000, NULL},
+    {"OUTPUT_BREAKER_COOLDOWN", CM_CFG_DURATION, "5s", 0, 0,
+     "how long an open breaker refuses writes before a trial (doubling to 60 s while trials "
+     "fail)",
+     1, 60000, NULL},
 };
 
 struct app {
@@ -30,8 +39,7 @@ struct app {
 
 static int write_batch(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t n, void *ud)
 {
-    (void)s;
-    return out_pg_sink_write(ud, msgs, n);
+    return out_pg_sink_write(ud, s, msgs, n);
 }
 
 int main(int argc, char **argv)
@@ -44,8 +52,14 @@ int main(int argc, char **argv)
     int status = 1;
     app.pg = cm_pg_new(cm_config_str(cfg, "DATABASE_URL"));
     app.pg_ready = cm_pg_new(cm_config_str(cfg, "DATABASE_URL"));
-    app.sink = out_pg_sink_new(app.pg, app.svc.metrics, cm_config_str(cfg, "TOPIC_DERIVED"),
-                               cm_config_str(cfg, "TOPIC_ALERTS"));
+    struct out_pg_sink_config pc = {
+        .derived_topic = cm_config_str(cfg, "TOPIC_DERIVED"),
+        .alerts_topic = cm_config_str(cfg, "TOPIC_ALERTS"),
+        .dlq_topic = cm_config_str(cfg, "TOPIC_DLQ"),
+        .breaker_failures = (int)cm_config_int(cfg, "OUTPUT_BREAKER_FAILURES"),
+        .breaker_cooldown_ms = cm_config_int(cfg, "OUTPUT_BREAKER_COOLDOWN"),
+    };
+    app.sink = out_pg_sink_new(app.pg, app.svc.metrics, &pc);
     int rc;
     while ((rc = out_pg_sink_migrate(app.sink)) == CM_E_UNAVAIL && !cm_lifecycle_wait(1000)) {
     }
@@ -60,6 +74,7 @@ int main(int argc, char **argv)
         .topics = topics,
         .ntopics = 2,
         .max_batch = (size_t)cm_config_int(cfg, "OUTPUT_BATCH"),
+        .produce = 1, /* dead letters */
         .metrics = app.svc.metrics,
     };
     struct cm_stream_handler handler = {.process = write_batch, .ud = app.sink};

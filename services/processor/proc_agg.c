@@ -97,36 +97,63 @@ static void add_number(struct slot *s, enum proc_agg_kind kind, double x, int in
     s->n++;
 }
 
+/* Adds aggregate i's value v (borrowed; NULL or null: nothing to add). */
+static void add_value(struct proc_acc *a, size_t i, const json_t *v, size_t *errors)
+{
+    const struct proc_agg_def *def = &a->d->aggs[i];
+    struct slot *s = &a->s[i];
+    if (def->kind == PROC_AGG_COUNT) {
+        s->n++;
+        return;
+    }
+    if (!v || json_is_null(v)) {
+        return;
+    }
+    if (def->kind == PROC_AGG_DISTINCT) {
+        if (json_is_string(v)) {
+            cm_hll_add(s->sk, json_string_value(v), json_string_length(v));
+        } else {
+            char *text = cm_json_dumps(v, NULL);
+            cm_hll_add(s->sk, text, strlen(text));
+            free(text);
+        }
+        s->n++;
+    } else if (json_is_number(v)) {
+        add_number(s, def->kind, json_number_value(v), json_is_integer(v));
+    } else {
+        (*errors)++;
+    }
+}
+
+json_t *proc_acc_args(const struct proc_def *d, const json_t *ev, size_t *errors)
+{
+    json_t *args = json_array();
+    for (size_t i = 0; i < d->naggs; i++) {
+        json_t *v = d->aggs[i].kind == PROC_AGG_COUNT
+                        ? NULL
+                        : cm_expr_eval_json(d->aggs[i].arg, ev, NULL, 0);
+        *errors += !v && d->aggs[i].kind != PROC_AGG_COUNT;
+        json_array_append_new(args, v ? v : json_null());
+    }
+    return args;
+}
+
+void proc_acc_add_args(struct proc_acc *a, const json_t *args, size_t *errors)
+{
+    a->events++;
+    for (size_t i = 0; i < a->d->naggs; i++) {
+        add_value(a, i, json_array_get(args, i), errors);
+    }
+}
+
 void proc_acc_add(struct proc_acc *a, const json_t *ev, size_t *errors)
 {
     a->events++;
     for (size_t i = 0; i < a->d->naggs; i++) {
         const struct proc_agg_def *def = &a->d->aggs[i];
-        struct slot *s = &a->s[i];
-        if (def->kind == PROC_AGG_COUNT) {
-            s->n++;
-            continue;
-        }
-        json_t *v = cm_expr_eval_json(def->arg, ev, NULL, 0);
-        if (!v || json_is_null(v)) {
-            *errors += v == NULL;
-            json_decref(v);
-            continue;
-        }
-        if (def->kind == PROC_AGG_DISTINCT) {
-            if (json_is_string(v)) {
-                cm_hll_add(s->sk, json_string_value(v), json_string_length(v));
-            } else {
-                char *text = cm_json_dumps(v, NULL);
-                cm_hll_add(s->sk, text, strlen(text));
-                free(text);
-            }
-            s->n++;
-        } else if (json_is_number(v)) {
-            add_number(s, def->kind, json_number_value(v), json_is_integer(v));
-        } else {
-            (*errors)++;
-        }
+        json_t *v = def->kind == PROC_AGG_COUNT ? NULL : cm_expr_eval_json(def->arg, ev, NULL, 0);
+        *errors += !v && def->kind != PROC_AGG_COUNT;
+        add_value(a, i, v, errors);
         json_decref(v);
     }
 }

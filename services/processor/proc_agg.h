@@ -19,6 +19,12 @@ void proc_acc_free(struct proc_acc *a);
 /* Adds one event (borrowed). Values an aggregate cannot use (a string for sum, an expression
  * error) are skipped and counted in *errors. */
 void proc_acc_add(struct proc_acc *a, const json_t *ev, size_t *errors);
+/* The aggregates' arguments evaluated over ev, in the order of d's aggregates (null for count
+ * and where an expression failed, counted in *errors): a new array, which proc_acc_add_args
+ * adds as proc_acc_add would have added ev (the first stage of a keyed pipeline evaluates them,
+ * so the second reads a few values instead of parsing the event again). */
+json_t *proc_acc_args(const struct proc_def *d, const json_t *ev, size_t *errors);
+void proc_acc_add_args(struct proc_acc *a, const json_t *args, size_t *errors);
 /* into += from (same definition). */
 void proc_acc_merge(struct proc_acc *into, const struct proc_acc *from);
 /* Events added (the count whatever the aggregates). */

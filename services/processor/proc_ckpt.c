@@ -22,39 +22,70 @@ static char *hash_key(const struct proc_def *d, int32_t source)
     return cm_xasprintf("{processor:%s:%d}:v%lld", d->name, (int)source, d->version);
 }
 
-/* Commands being built: each an argv of owned strings. */
+/* Commands being built: every argument in one buffer (NUL-terminated, one after the other),
+ * found by offset, so a snapshot of thousands of keys costs a few allocations, not one per
+ * field. */
 struct batch {
-    char ***argv;
+    char *buf;
+    size_t len, bufcap;
+    size_t *off; /* where each argument starts */
+    size_t nargs, capargs;
+    size_t *first; /* each command's first argument */
     int *argc;
     size_t n, cap;
 };
 
-static char **new_command(struct batch *b, size_t room)
+static void new_command(struct batch *b)
 {
     if (b->n == b->cap) {
         b->cap = b->cap ? b->cap * 2 : 8;
-        b->argv = cm_xrealloc(b->argv, b->cap * sizeof(*b->argv));
+        b->first = cm_xrealloc(b->first, b->cap * sizeof(*b->first));
         b->argc = cm_xrealloc(b->argc, b->cap * sizeof(*b->argc));
     }
-    b->argv[b->n] = cm_xmalloc(room * sizeof(char *));
-    b->argc[b->n] = 0;
-    return b->argv[b->n++];
+    b->first[b->n] = b->nargs;
+    b->argc[b->n++] = 0;
 }
 
-static void arg(struct batch *b, char *owned)
+/* Appends an argument made of two parts (the second may be empty). */
+static void arg2(struct batch *bt, const char *a, size_t alen, const char *c, size_t clen)
 {
-    b->argv[b->n - 1][b->argc[b->n - 1]++] = owned;
+    if (bt->len + alen + clen + 1 > bt->bufcap) {
+        bt->bufcap = bt->bufcap ? bt->bufcap * 2 : 4096;
+        while (bt->bufcap < bt->len + alen + clen + 1) {
+            bt->bufcap *= 2;
+        }
+        bt->buf = cm_xrealloc(bt->buf, bt->bufcap);
+    }
+    if (bt->nargs == bt->capargs) {
+        bt->capargs = bt->capargs ? bt->capargs * 2 : 64;
+        bt->off = cm_xrealloc(bt->off, bt->capargs * sizeof(*bt->off));
+    }
+    bt->off[bt->nargs++] = bt->len;
+    memcpy(bt->buf + bt->len, a, alen);
+    if (clen) {
+        memcpy(bt->buf + bt->len + alen, c, clen);
+    }
+    bt->len += alen + clen;
+    bt->buf[bt->len++] = '\0';
+    bt->argc[bt->n - 1]++;
+}
+
+static void arg(struct batch *b, const char *s)
+{
+    arg2(b, s, strlen(s), NULL, 0);
+}
+
+static void arg_int(struct batch *b, long long v)
+{
+    char text[24];
+    arg2(b, text, (size_t)snprintf(text, sizeof(text), "%lld", v), NULL, 0);
 }
 
 static void batch_free(struct batch *b)
 {
-    for (size_t i = 0; i < b->n; i++) {
-        for (int k = 0; k < b->argc[i]; k++) {
-            free(b->argv[i][k]);
-        }
-        free(b->argv[i]);
-    }
-    free(b->argv);
+    free(b->buf);
+    free(b->off);
+    free(b->first);
     free(b->argc);
     memset(b, 0, sizeof(*b));
 }
@@ -72,26 +103,26 @@ static void on_change(const char *name, const char *state, size_t len, void *ud)
     struct batch *b = &c->b;
     if (state) {
         if (!c->hset_open || c->in_hset == FIELDS_PER_COMMAND) {
-            new_command(b, 2 + 2 * FIELDS_PER_COMMAND);
-            arg(b, cm_xstrdup("HSET"));
-            arg(b, cm_xstrdup(c->key));
+            new_command(b);
+            arg(b, "HSET");
+            arg(b, c->key);
             c->hset_open = 1;
             c->hdel_open = 0;
             c->in_hset = 0;
         }
-        arg(b, cm_xasprintf("k:%s", name));
-        arg(b, cm_xstrndup(state, len));
+        arg2(b, "k:", 2, name, strlen(name));
+        arg2(b, state, len, NULL, 0);
         c->in_hset++;
     } else {
         if (!c->hdel_open || c->in_hdel == FIELDS_PER_COMMAND) {
-            new_command(b, 2 + FIELDS_PER_COMMAND);
-            arg(b, cm_xstrdup("HDEL"));
-            arg(b, cm_xstrdup(c->key));
+            new_command(b);
+            arg(b, "HDEL");
+            arg(b, c->key);
             c->hdel_open = 1;
             c->hset_open = 0;
             c->in_hdel = 0;
         }
-        arg(b, cm_xasprintf("k:%s", name));
+        arg2(b, "k:", 2, name, strlen(name));
         c->in_hdel++;
     }
 }
@@ -137,41 +168,45 @@ static void snapshot_source(int32_t source, int64_t max_time, int64_t resume,
     sc->key = hash_key(e->d, source);
     sc->full = proc_windows_full(w);
     struct save_ctx c = {.key = sc->key};
-    new_command(&c.b, 1);
-    arg(&c.b, cm_xstrdup("MULTI"));
+    new_command(&c.b);
+    arg(&c.b, "MULTI");
     /* A full checkpoint replaces the hash and marks it whole; an incremental one reads the mark
      * first: when Redis lost the hash meanwhile, the mark is gone and a full one must follow. */
-    new_command(&c.b, 3);
-    arg(&c.b, cm_xstrdup(sc->full ? "DEL" : "HGET"));
-    arg(&c.b, cm_xstrdup(sc->key));
+    new_command(&c.b);
+    arg(&c.b, sc->full ? "DEL" : "HGET");
+    arg(&c.b, sc->key);
     if (!sc->full) {
-        arg(&c.b, cm_xstrdup("whole"));
+        arg(&c.b, "whole");
     }
-    new_command(&c.b, 8);
-    arg(&c.b, cm_xstrdup("HSET"));
-    arg(&c.b, cm_xstrdup(sc->key));
-    arg(&c.b, cm_xstrdup("offset"));
-    arg(&c.b, cm_xasprintf("%lld", (long long)offset));
-    arg(&c.b, cm_xstrdup("wm"));
-    arg(&c.b, cm_xasprintf("%lld", (long long)max_time));
+    new_command(&c.b);
+    arg(&c.b, "HSET");
+    arg(&c.b, sc->key);
+    arg(&c.b, "offset");
+    arg_int(&c.b, (long long)offset);
+    arg(&c.b, "wm");
+    arg_int(&c.b, (long long)max_time);
     if (sc->full) {
-        arg(&c.b, cm_xstrdup("whole"));
-        arg(&c.b, cm_xstrdup("1"));
+        arg(&c.b, "whole");
+        arg(&c.b, "1");
     }
     const struct proc_origin *marks;
     size_t nmarks = proc_engine_marks(e->engine, source, &marks);
     if (nmarks > 0) {
-        new_command(&c.b, 2 + 2 * nmarks);
-        arg(&c.b, cm_xstrdup("HSET"));
-        arg(&c.b, cm_xstrdup(sc->key));
+        new_command(&c.b);
+        arg(&c.b, "HSET");
+        arg(&c.b, sc->key);
         for (size_t i = 0; i < nmarks; i++) {
-            arg(&c.b, cm_xasprintf("o:%d", (int)marks[i].origin));
-            arg(&c.b, cm_xasprintf("%lld:%d", (long long)marks[i].offset, (int)marks[i].seq));
+            char o[24], m[48];
+            int ol = snprintf(o, sizeof(o), "o:%d", (int)marks[i].origin);
+            int ml =
+                snprintf(m, sizeof(m), "%lld:%d", (long long)marks[i].offset, (int)marks[i].seq);
+            arg2(&c.b, o, (size_t)ol, NULL, 0);
+            arg2(&c.b, m, (size_t)ml, NULL, 0);
         }
     }
     proc_windows_changes(w, on_change, &c);
-    new_command(&c.b, 1);
-    arg(&c.b, cm_xstrdup("EXEC"));
+    new_command(&c.b);
+    arg(&c.b, "EXEC");
     sc->b = c.b;
 }
 
@@ -189,8 +224,18 @@ void proc_ckpt_snapshot(struct proc_engine *e, proc_ckpt_position_fn position, v
 static int write_source(struct cm_redis *r, const struct source_ckpt *sc)
 {
     const struct batch *b = &sc->b;
+    const char **args = cm_xmalloc((b->nargs ? b->nargs : 1) * sizeof(*args));
+    const char *const **argvs = cm_xmalloc(b->n * sizeof(*argvs));
+    for (size_t i = 0; i < b->nargs; i++) {
+        args[i] = b->buf + b->off[i];
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        argvs[i] = args + b->first[i];
+    }
     struct cm_redis_reply **replies = cm_xcalloc(b->n, sizeof(*replies));
-    int rc = cm_redis_pipeline(r, b->n, b->argc, (const char *const *const *)b->argv, replies);
+    int rc = cm_redis_pipeline(r, b->n, b->argc, (const char *const *const *)argvs, replies);
+    free(argvs);
+    free(args);
     if (rc == 0) {
         const struct cm_redis_reply *exec = replies[b->n - 1];
         if (cm_redis_reply_type(exec) != CM_REDIS_ARRAY) {

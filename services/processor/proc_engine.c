@@ -154,26 +154,52 @@ static int key_of(struct proc_engine *e, const json_t *ev, char *key, size_t len
     return 0;
 }
 
-static void window_add(struct proc_engine *e, const struct input *in, const json_t *ev)
+/* Adds an event, or what the first stage evaluated of it (k; ev NULL), to its windows. */
+static void windows_add(struct proc_engine *e, const struct input *in, const json_t *ev,
+                        const struct proc_keyed *k)
 {
     const struct proc_def *d = e->d;
     char key[KEY_MAX];
-    if (key_of(e, ev, key, sizeof(key)) != 0) {
-        return;
+    const char *tenant, *tp;
+    if (k) {
+        snprintf(key, sizeof(key), "%s", k->key);
+        tenant = k->tenant;
+        tp = k->traceparent;
+    } else {
+        if (key_of(e, ev, key, sizeof(key)) != 0) {
+            return;
+        }
+        tenant = json_string_value(json_object_get(ev, "tenant"));
+        tp = json_string_value(json_object_get(ev, "traceparent"));
     }
-    const char *tenant = json_string_value(json_object_get(ev, "tenant"));
-    const char *tp = json_string_value(json_object_get(ev, "traceparent"));
     struct source *s = source_of(e, in->source, 1);
     size_t errors = 0;
-    enum proc_add r = proc_windows_add(s->w, tenant ? tenant : "", key, in->time_ms, ev, tp,
-                                       in->offset, in->wm, proc_engine_emit_result, e, &errors);
+    enum proc_add r =
+        proc_windows_add(s->w, tenant ? tenant : "", key, in->time_ms, ev, k ? k->args : NULL, tp,
+                         in->offset, in->wm, proc_engine_emit_result, e, &errors);
     proc_engine_inc(e->m_errors, errors);
     if (r == PROC_LATE) {
         proc_engine_inc(e->m_late, 1);
-        e->out.late(d, ev, e->out.ud);
+        struct cm_event parsed = {0};
+        const char *why;
+        if (!ev && cm_event_from_text(k->raw, k->rawlen, k->time_ms, CM_EVENT_OBJECT, &parsed,
+                                      &why) == 0) {
+            ev = parsed.ev;
+        }
+        if (ev) {
+            e->out.late(d, ev, e->out.ud);
+        } else {
+            proc_engine_inc(e->m_errors, 1); /* (the first stage forwarded a JSON object) */
+        }
+        json_decref(parsed.ev);
     } else if (r == PROC_ADDED) {
         proc_engine_inc(e->m_windowed, 1);
     }
+}
+
+static void window_add(struct proc_engine *e, const struct input *in, const json_t *ev)
+{
+    windows_add(e, in, ev, NULL);
 }
 
 /* A join step: data.<as> = the table's row for the step's key (an inner join drops an event
@@ -271,7 +297,11 @@ static void run_steps(struct proc_engine *e, const struct input *in, json_t *ev,
         char key[KEY_MAX];
         if (key_of(e, ev, key, sizeof(key)) == 0) {
             const char *tenant = json_string_value(json_object_get(ev, "tenant"));
-            in->prepared(ev, tenant ? tenant : "", key, !e->mutates, in->ud);
+            size_t errors = 0;
+            json_t *args = d->window == PROC_WIN_JOIN ? NULL : proc_acc_args(d, ev, &errors);
+            proc_engine_inc(e->m_errors, errors);
+            in->prepared(ev, tenant ? tenant : "", key, !e->mutates, args, in->ud);
+            json_decref(args);
         }
     } else {
         window_add(e, in, ev);
@@ -442,8 +472,9 @@ static int repeat(struct source *s, const struct proc_origin *o)
     return 0;
 }
 
-int proc_engine_window(struct proc_engine *e, int32_t source, const json_t *ev, int64_t time_ms,
-                       int64_t offset, const struct proc_origin *origin, int64_t now_ms)
+static int window_in(struct proc_engine *e, int32_t source, const json_t *ev,
+                     const struct proc_keyed *k, int64_t time_ms, int64_t offset,
+                     const struct proc_origin *origin, int64_t now_ms)
 {
     struct source *s = source_of(e, source, 1);
     s->last_seen_ms = now_ms;
@@ -455,13 +486,25 @@ int proc_engine_window(struct proc_engine *e, int32_t source, const json_t *ev, 
         return 1;
     }
     struct input in = {source, time_ms, offset, e->wm, NULL, NULL};
-    window_add(e, &in, ev);
+    windows_add(e, &in, ev, k);
     s = source_of(e, source, 1);
     if (time_ms > s->max_time) {
         s->max_time = time_ms;
     }
     fire(e, compute(e, now_ms));
     return 0;
+}
+
+int proc_engine_window(struct proc_engine *e, int32_t source, const json_t *ev, int64_t time_ms,
+                       int64_t offset, const struct proc_origin *origin, int64_t now_ms)
+{
+    return window_in(e, source, ev, NULL, time_ms, offset, origin, now_ms);
+}
+
+int proc_engine_window_keyed(struct proc_engine *e, int32_t source, const struct proc_keyed *k,
+                             int64_t offset, const struct proc_origin *origin, int64_t now_ms)
+{
+    return window_in(e, source, NULL, k, k->time_ms, offset, origin, now_ms);
 }
 
 int proc_engine_watermark_input(const json_t *v, int64_t *wm, const char **why)

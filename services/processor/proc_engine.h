@@ -54,9 +54,10 @@ void proc_engine_process(struct proc_engine *e, int32_t source, const json_t *ev
  * resulting event (all borrowed for the call); window takes such an event back, read from
  * source at offset. proc_engine_process is the two in one. */
 /* unchanged: ev is the input event as it came (no map or flatMap step), so its record's bytes
- * may be forwarded as they are. */
+ * may be forwarded as they are. args: the aggregates' arguments evaluated over ev
+ * (proc_acc_args), for proc_engine_window_keyed; NULL for an interval join. */
 typedef void (*proc_prepared_fn)(const json_t *ev, const char *tenant, const char *key,
-                                 int unchanged, void *ud);
+                                 int unchanged, const json_t *args, void *ud);
 /* origin: the input partition's source id; time_ms the event time (its progress is reported
  * downstream by proc_engine_origin_watermarks). */
 void proc_engine_prepare(struct proc_engine *e, int32_t origin, const json_t *ev, int64_t time_ms,
@@ -95,6 +96,18 @@ struct proc_origin {
 /* origin may be NULL (no deduplication). Returns 0, or 1 when skipped as a repeat. */
 int proc_engine_window(struct proc_engine *e, int32_t source, const json_t *ev, int64_t time_ms,
                        int64_t offset, const struct proc_origin *origin, int64_t now_ms);
+/* The same from what the first stage evaluated, without the event: its tenant, key,
+ * traceparent (NULL: none), event time and aggregate arguments (borrowed). raw is the event's
+ * JSON text, parsed only when the event is late (for the late topic). Not for interval joins. */
+struct proc_keyed {
+    const char *tenant, *key, *traceparent;
+    int64_t time_ms;
+    const json_t *args;
+    const char *raw;
+    size_t rawlen;
+};
+int proc_engine_window_keyed(struct proc_engine *e, int32_t source, const struct proc_keyed *k,
+                             int64_t offset, const struct proc_origin *origin, int64_t now_ms);
 /* An explicit watermark in an input (pipeline-run's lines, the dry run's events):
  * {"watermark": "<RFC 3339>"} or {"watermark": "max"}. Returns 1 with *wm set, 0 when v is not
  * one, -1 with the reason in *why when it is malformed. */

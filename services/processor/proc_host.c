@@ -93,11 +93,12 @@ struct prep_ctx {
     int32_t seq;     /* events the record gave so far */
     const char *raw; /* the input record's value */
     size_t rawlen;
+    int64_t time_ms; /* the input event's time */
 };
 
 /* A prepared event of a keyed pipeline goes to its repartition topic, keyed by tenant and key. */
 static void on_prepared(const json_t *ev, const char *tenant, const char *key, int unchanged,
-                        void *ud)
+                        const json_t *args, void *ud)
 {
     struct prep_ctx *c = ud;
     /* an internal topic: only what the second stage needs (the event carries the rest) */
@@ -107,8 +108,26 @@ static void on_prepared(const json_t *ev, const char *tenant, const char *key, i
     snprintf(version, sizeof(version), "%lld", c->d->version);
     /* the input partition's watermark rides along: the second stage moves with the data */
     snprintf(wm, sizeof(wm), "%lld", (long long)proc_engine_origin_wm(c->e, c->origin));
-    const char *names[] = {"origin", "version", "wm"}, *values[] = {origin, version, wm};
+    const char *names[] = {"origin", "version", "wm", "pre"};
+    const char *values[] = {origin, version, wm, NULL};
     size_t nh = 3;
+    if (args) { /* what the second stage reads instead of parsing the event again */
+        struct cm_jw *w = &c->h->pre;
+        const char *tp = json_string_value(json_object_get(ev, "traceparent"));
+        cm_jw_reset(w);
+        cm_jw_array(w);
+        cm_jw_int(w, (long long)cm_envelope_time_ms(ev, c->time_ms));
+        cm_jw_string(w, tenant);
+        cm_jw_string(w, key);
+        if (tp) {
+            cm_jw_string(w, tp);
+        } else {
+            cm_jw_null(w);
+        }
+        cm_jw_value(w, args);
+        cm_jw_end(w);
+        values[nh++] = cm_jw_text(w, NULL);
+    }
     char rkey[1024];
     int klen = snprintf(rkey, sizeof(rkey), "%s/%s", tenant, key);
     klen = klen < (int)sizeof(rkey) ? klen : (int)sizeof(rkey) - 1;
@@ -117,6 +136,29 @@ static void on_prepared(const json_t *ev, const char *tenant, const char *key, i
     cm_stream_emit(c->h->cur, c->d->repartition_topic, rkey, (size_t)klen, text ? text : c->raw,
                    text ? strlen(text) : c->rawlen, names, values, nh);
     free(text);
+}
+
+/* The "pre" header of a repartition record: [time, tenant, key, traceparent or null, args].
+ * Returns the parsed array with k filled (borrowed from it), or NULL (the record is read whole). */
+static json_t *read_pre(const struct cm_kafka_msg *m, struct proc_keyed *k)
+{
+    size_t len;
+    const char *text = cm_kafka_msg_header_ref(m, "pre", &len);
+    json_t *pre = text ? json_loadb(text, len, 0, NULL) : NULL;
+    const json_t *tp = json_array_get(pre, 3);
+    if (!pre || json_array_size(pre) != 5 || !json_is_integer(json_array_get(pre, 0)) ||
+        !json_is_string(json_array_get(pre, 1)) || !json_is_string(json_array_get(pre, 2)) ||
+        !(json_is_string(tp) || json_is_null(tp)) || !json_is_array(json_array_get(pre, 4))) {
+        json_decref(pre);
+        return NULL;
+    }
+    k->time_ms = json_integer_value(json_array_get(pre, 0));
+    k->tenant = json_string_value(json_array_get(pre, 1));
+    k->key = json_string_value(json_array_get(pre, 2));
+    k->traceparent = json_string_value(tp);
+    k->args = json_array_get(pre, 4);
+    k->raw = cm_kafka_msg_value(m, &k->rawlen);
+    return pre;
 }
 
 static json_t *lookup_row(const char *topic, const char *key, void *ud)
@@ -285,6 +327,23 @@ static int process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t
                 owm = strtoll(text, NULL, 10);
             }
         }
+        struct proc_keyed pk;
+        json_t *pre = has_origin ? read_pre(msgs[i], &pk) : NULL;
+        if (pre) { /* the first stage evaluated what the windows need: no event to parse */
+            for (size_t k = 0; k < h->n; k++) {
+                const struct proc_def *d = h->p[k].def;
+                if (d->repartition && d->window != PROC_WIN_JOIN &&
+                    strcmp(topic, d->repartition_topic) == 0 && version == d->version) {
+                    struct proc_origin o = {oid, ooff, oseq};
+                    proc_engine_window_keyed(h->p[k].engine, part, &pk, offset, &o, now);
+                    if (owm > INT64_MIN) {
+                        proc_engine_report(h->p[k].engine, part, oid, owm, 0, now);
+                    }
+                }
+            }
+            json_decref(pre);
+            continue;
+        }
         struct cm_event ev;
         const char *why;
         if (cm_event_from_record(msgs[i], CM_EVENT_OBJECT, &ev, &why) != 0) {
@@ -311,7 +370,7 @@ static int process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t
                 continue;
             }
             if (d->repartition) {
-                struct prep_ctx c = {h, d, e, idx * 65536 + part, offset, 0, NULL, 0};
+                struct prep_ctx c = {h, d, e, idx * 65536 + part, offset, 0, NULL, 0, ev.time_ms};
                 c.raw = cm_kafka_msg_value(msgs[i], &c.rawlen);
                 proc_engine_prepare(e, c.origin, ev.ev, ev.time_ms, now, on_prepared, &c);
             } else {
@@ -590,5 +649,6 @@ void proc_host_free(struct proc_host *h)
     proc_rtables_free(h->rtables);
     free(h->cfg_brokers);
     free(h->cfg_group);
+    cm_jw_free(&h->pre);
     free(h);
 }

@@ -5,6 +5,8 @@
 
 #include "proc_host.h"
 
+#include "cm/jsonw.h"
+
 #include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -60,6 +62,7 @@ struct proc_host {
     struct proc_rtables *rtables; /* their Redis hashes */
     int checkpoint_ms;
     int64_t max_repartition_lag;
+    struct cm_jw pre; /* a repartition record's "pre" header being written */
 };
 
 /* The batcher for d's outputs (NULL when it has no "batch"). */

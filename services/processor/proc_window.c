@@ -346,9 +346,19 @@ static void copy_tp(char *dst, const char *tp)
     snprintf(dst, PROC_TRACEPARENT_MAX, "%s", tp ? tp : "");
 }
 
+static void acc_add(struct proc_acc *acc, const json_t *ev, const json_t *args, size_t *errors)
+{
+    if (args) {
+        proc_acc_add_args(acc, args, errors);
+    } else {
+        proc_acc_add(acc, ev, errors);
+    }
+}
+
 static enum proc_add add_pane(struct proc_windows *w, const char *tenant, const char *key,
-                              int64_t t, const json_t *ev, const char *tp, int64_t offset,
-                              int64_t wm, proc_window_emit_fn emit, void *ud, size_t *errors)
+                              int64_t t, const json_t *ev, const json_t *args, const char *tp,
+                              int64_t offset, int64_t wm, proc_window_emit_fn emit, void *ud,
+                              size_t *errors)
 {
     const struct proc_def *d = w->d;
     int64_t p = floor_div(t, d->pane_ms) * d->pane_ms;
@@ -365,7 +375,7 @@ static enum proc_add add_pane(struct proc_windows *w, const char *tenant, const 
     if (!pane) {
         pane = pane_insert(w, k, p);
     }
-    proc_acc_add(pane->acc, ev, errors);
+    acc_add(pane->acc, ev, args, errors);
     pane->min_offset = offset < pane->min_offset ? offset : pane->min_offset;
     copy_tp(pane->tp, tp);
     if (d->emit_update || first + d->size_ms - 1 <= wm) {
@@ -448,8 +458,9 @@ static int emit_session(struct kstate *k, struct session *s, proc_window_emit_fn
 }
 
 static enum proc_add add_session(struct proc_windows *w, const char *tenant, const char *key,
-                                 int64_t t, const json_t *ev, const char *tp, int64_t offset,
-                                 int64_t wm, proc_window_emit_fn emit, void *ud, size_t *errors)
+                                 int64_t t, const json_t *ev, const json_t *args, const char *tp,
+                                 int64_t offset, int64_t wm, proc_window_emit_fn emit, void *ud,
+                                 size_t *errors)
 {
     const struct proc_def *d = w->d;
     if (t < w->from || t >= w->until) {
@@ -483,7 +494,7 @@ static enum proc_add add_session(struct proc_windows *w, const char *tenant, con
         merged.next_rev = s->next_rev > merged.next_rev ? s->next_rev : merged.next_rev;
         proc_acc_free(s->acc);
     }
-    proc_acc_add(merged.acc, ev, errors);
+    acc_add(merged.acc, ev, args, errors);
     copy_tp(merged.tp, tp);
     size_t removed = j - i;
     if (removed == 0) {
@@ -577,16 +588,17 @@ void proc_windows_free(struct proc_windows *w)
 }
 
 enum proc_add proc_windows_add(struct proc_windows *w, const char *tenant, const char *key,
-                               int64_t t, const json_t *ev, const char *traceparent, int64_t offset,
-                               int64_t wm, proc_window_emit_fn emit, void *ud, size_t *errors)
+                               int64_t t, const json_t *ev, const json_t *args,
+                               const char *traceparent, int64_t offset, int64_t wm,
+                               proc_window_emit_fn emit, void *ud, size_t *errors)
 {
     if (w->d->window == PROC_WIN_JOIN) {
         return proc_ijoin_add(w, tenant, key, t, ev, traceparent, offset, wm, emit, ud);
     }
     if (w->d->window == PROC_WIN_SESSION) {
-        return add_session(w, tenant, key, t, ev, traceparent, offset, wm, emit, ud, errors);
+        return add_session(w, tenant, key, t, ev, args, traceparent, offset, wm, emit, ud, errors);
     }
-    return add_pane(w, tenant, key, t, ev, traceparent, offset, wm, emit, ud, errors);
+    return add_pane(w, tenant, key, t, ev, args, traceparent, offset, wm, emit, ud, errors);
 }
 
 size_t proc_windows_advance(struct proc_windows *w, int64_t wm, proc_window_emit_fn emit, void *ud)

@@ -50,11 +50,13 @@ struct proc_windows *proc_windows_new(const struct proc_def *d);
 void proc_windows_free(struct proc_windows *w);
 
 /* Adds event ev (borrowed) at event time t under (tenant, key), read at Kafka offset `offset`,
- * given the current watermark wm. Emits at once what emit update or a late firing requires.
- * Aggregate values that fail are counted in *errors. */
+ * given the current watermark wm; with args (proc_acc_args of the event; not for interval
+ * joins, which keep events), ev is not read and may be NULL. Emits at once what emit update or a
+ * late firing requires. Aggregate values that fail are counted in *errors. */
 enum proc_add proc_windows_add(struct proc_windows *w, const char *tenant, const char *key,
-                               int64_t t, const json_t *ev, const char *traceparent, int64_t offset,
-                               int64_t wm, proc_window_emit_fn emit, void *ud, size_t *errors);
+                               int64_t t, const json_t *ev, const json_t *args,
+                               const char *traceparent, int64_t offset, int64_t wm,
+                               proc_window_emit_fn emit, void *ud, size_t *errors);
 /* Fires every pending window with end - 1 <= wm (emit final) and drops what expired at wm.
  * Returns the number of results emitted. */
 size_t proc_windows_advance(struct proc_windows *w, int64_t wm, proc_window_emit_fn emit, void *ud);

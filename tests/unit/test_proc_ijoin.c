@@ -91,7 +91,7 @@ static void feed(struct proc_windows *w, int from, int to, int64_t ooo, int64_t 
         int64_t wm = *max - ooo;
         size_t errors = 0;
         cr_assert_eq(
-            proc_windows_add(w, "", key, evs[i].t, ev, NULL, i, wm, collect, NULL, &errors),
+            proc_windows_add(w, "", key, evs[i].t, ev, NULL, NULL, i, wm, collect, NULL, &errors),
             PROC_ADDED, "event %d is not late (out of order within the bound)", i);
         proc_windows_advance(w, wm, collect, NULL);
         json_decref(ev);
@@ -222,8 +222,10 @@ Test(proc_ijoin, two_versions_split_the_pairs_at_the_cut_over)
         snprintf(key, sizeof(key), "%d", evs[i].key);
         max = evs[i].t > max ? evs[i].t : max;
         size_t errors = 0;
-        proc_windows_add(old, "", key, evs[i].t, ev, NULL, i, max - 20, collect, NULL, &errors);
-        proc_windows_add(cur, "", key, evs[i].t, ev, NULL, i, max - 20, collect, NULL, &errors);
+        proc_windows_add(old, "", key, evs[i].t, ev, NULL, NULL, i, max - 20, collect, NULL,
+                         &errors);
+        proc_windows_add(cur, "", key, evs[i].t, ev, NULL, NULL, i, max - 20, collect, NULL,
+                         &errors);
         proc_windows_advance(old, max - 20, collect, NULL);
         proc_windows_advance(cur, max - 20, collect, NULL);
         json_decref(ev);
@@ -242,9 +244,9 @@ Test(proc_ijoin, a_late_event_is_refused_and_a_hostile_checkpoint_too)
     struct proc_windows *w = proc_windows_new(d);
     json_t *ev = json_pack("{s:s,s:s,s:{}}", "type", "l", "id", "x", "data");
     size_t errors = 0;
-    cr_assert_eq(proc_windows_add(w, "", "k", 100, ev, NULL, 0, 101, collect, NULL, &errors),
+    cr_assert_eq(proc_windows_add(w, "", "k", 100, ev, NULL, NULL, 0, 101, collect, NULL, &errors),
                  PROC_LATE);
-    cr_assert_eq(proc_windows_add(w, "", "k", 100, ev, NULL, 0, 100, collect, NULL, &errors),
+    cr_assert_eq(proc_windows_add(w, "", "k", 100, ev, NULL, NULL, 0, 100, collect, NULL, &errors),
                  PROC_ADDED, "an event at the watermark is not late");
     json_decref(ev);
     static const char *const hostile[] = {

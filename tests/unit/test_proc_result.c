@@ -2,12 +2,15 @@
  * written straight to text (the live processor's path) is byte for byte the CloudEvent the
  * JSON-value path builds (pipeline-run's and dry-run's), with the same Kafka key and headers,
  * for every aggregate, with and without tenant and traceparent, revisions of late firings, and
- * sums that overflow to infinity. */
+ * sums that overflow to infinity; and a keyed pipeline's second stage fed what the first stage
+ * evaluated (proc_engine_window_keyed: no event parsed) gives the results and late events of
+ * the one-stage engine. */
 #include "../../services/processor/proc_engine.h"
 #include "proc_test.h"
 
 #include "cm/envelope.h"
 #include "cm/event.h"
+#include "cm/timeutil.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -16,6 +19,7 @@
 
 struct got {
     json_t *list; /* [{"key", "text", "headers": [[name, value], ...]}] */
+    json_t *late; /* late events, or NULL */
 };
 
 static void add(struct got *g, const char *key, const char *text, size_t len,
@@ -49,15 +53,17 @@ static void on_json(const struct proc_def *d, const json_t *ev, void *ud)
 static void on_late(const struct proc_def *d, const json_t *ev, void *ud)
 {
     (void)d;
-    (void)ev;
-    (void)ud;
+    struct got *g = ud;
+    if (g->late) {
+        json_array_append(g->late, (json_t *)ev);
+    }
 }
 
 /* Runs the same events through an engine with the given outputs; returns what it emitted. */
 static json_t *run(const char *def, int text)
 {
     struct proc_def *d = proc_test_def(def);
-    struct got g = {json_array()};
+    struct got g = {json_array(), NULL};
     struct proc_engine_out out = {
         .emit = on_json, .emit_text = text ? on_text : NULL, .late = on_late, .ud = &g};
     struct proc_engine *e = proc_engine_new(d, &out, NULL);
@@ -123,4 +129,169 @@ Test(proc_result, text_results_are_the_json_results)
         json_decref(t);
         json_decref(j);
     }
+}
+
+/* ---- two stages ---- */
+
+struct stage {
+    struct proc_engine *e;
+    int32_t source;
+    int64_t offset;
+    int keyed; /* calls made */
+};
+
+/* The first stage's output goes straight to the second stage of the same engine, as if through
+ * a repartition topic with one partition per input partition. */
+static void prepared(const json_t *ev, const char *tenant, const char *key, int unchanged,
+                     const json_t *args, void *ud)
+{
+    (void)unchanged;
+    struct stage *st = ud;
+    char *raw = cm_envelope_serialize(ev);
+    const json_t *tp = json_object_get(ev, "traceparent");
+    struct proc_keyed k = {.tenant = tenant,
+                           .key = key,
+                           .traceparent = json_string_value(tp),
+                           .time_ms = cm_envelope_time_ms(ev, 0),
+                           .args = args,
+                           .raw = raw,
+                           .rawlen = strlen(raw)};
+    cr_assert_not_null(args);
+    proc_engine_window_keyed(st->e, st->source, &k, st->offset, NULL, 0);
+    st->keyed++;
+    free(raw);
+}
+
+static void run_both(const char *def, json_t **one, json_t **two, json_t **late1, json_t **late2)
+{
+    for (int staged = 0; staged < 2; staged++) {
+        struct proc_def *d = proc_test_def(def);
+        struct got g = {json_array(), json_array()};
+        struct proc_engine_out out = {.emit = on_json, .late = on_late, .ud = &g};
+        struct proc_engine *e = proc_engine_new(d, &out, NULL);
+        struct stage st = {e, 0, 0, 0};
+        for (int i = 0; i < 400; i++) {
+            /* every 40th event 4 s late: past the lateness of 2 s, so late */
+            int64_t t = 1767225600000LL + (int64_t)i * 53 - (i % 40 == 39 ? 4000 : 0);
+            char when[CM_RFC3339_LEN];
+            cm_time_format_rfc3339(t, when);
+            json_t *ev =
+                json_pack("{s:s,s:s%,s:s,s:s,s:s,s:s,s:{s:s,s:i,s:s}}", "specversion", "1.0", "id",
+                          "e", (size_t)1, "source", "/t", "type", "t", "time", when, "tenant",
+                          i % 2 ? "acme" : "globex", "data", "g", i % 3 ? "a" : "b", "v",
+                          i % 7 == 0 ? -1 : i, "u", i % 5 ? "x" : "y");
+            if (i % 4 == 0) {
+                json_object_set_new(
+                    ev, "traceparent",
+                    json_string("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"));
+            }
+            if (i % 11 == 0) {
+                json_object_set_new(json_object_get(ev, "data"), "v", json_string("bad"));
+            }
+            st.source = i % 2;
+            st.offset = i;
+            if (staged) {
+                proc_engine_prepare(e, i % 2, ev, t, 0, prepared, &st);
+            } else {
+                proc_engine_process(e, i % 2, ev, t, i, 0);
+            }
+            json_decref(ev);
+        }
+        proc_engine_watermark(e, INT64_MAX);
+        if (staged) {
+            cr_assert_gt(st.keyed, 300);
+            *two = g.list;
+            *late2 = g.late;
+        } else {
+            *one = g.list;
+            *late1 = g.late;
+        }
+        proc_engine_free(e);
+        proc_def_free(d);
+    }
+}
+
+Test(proc_result, a_second_stage_fed_evaluated_arguments_matches_one_stage)
+{
+    static const char *defs[] = {
+        "{\"name\":\"p\",\"key\":\"data.g\",\"window\":{\"type\":\"tumbling\",\"size\":\"1s\"},"
+        "\"allowed_lateness\":\"2s\",\"steps\":[{\"filter\":\"data.g != 'z'\"}],"
+        "\"aggregates\":{\"n\":\"count()\",\"s\":\"sum(data.v)\",\"a\":\"avg(data.v)\","
+        "\"d\":\"distinct(data.u)\",\"p\":\"percentile(data.v, 0.5)\",\"m\":\"max(data.v)\"}}",
+        "{\"name\":\"h\",\"key\":\"data.u\",\"window\":{\"type\":\"hopping\",\"size\":\"2s\","
+        "\"slide\":\"1s\"},\"emit\":\"update\",\"allowed_lateness\":\"1s\","
+        "\"aggregates\":{\"n\":\"count()\",\"lo\":\"min(data.v)\"}}",
+        "{\"name\":\"s\",\"key\":\"data.g\",\"window\":{\"type\":\"session\",\"gap\":\"100ms\"},"
+        "\"steps\":[{\"map\":{\"g\":\"data.g\",\"v\":\"data.v\"}}],"
+        "\"aggregates\":{\"s\":\"sum(data.v)\"}}",
+    };
+    for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++) {
+        json_t *one, *two, *late1, *late2;
+        run_both(defs[i], &one, &two, &late1, &late2);
+        cr_assert_gt(json_array_size(one), 10, "results expected from %s", defs[i]);
+        cr_assert(json_equal(one, two), "%s: results differ", defs[i]);
+        cr_assert_gt(json_array_size(late1), 0, "late events expected from %s", defs[i]);
+        cr_assert(json_equal(late1, late2), "%s: late events differ", defs[i]);
+        json_decref(one);
+        json_decref(two);
+        json_decref(late1);
+        json_decref(late2);
+    }
+}
+
+/* What a repartition record's "pre" header carries comes from outside (anyone may write to the
+ * topic): arguments missing, of the wrong types or nested are skipped or counted, never trusted
+ * blindly; the late path parses the raw event, and a raw value that is not JSON is counted. */
+Test(proc_result, hostile_evaluated_arguments_are_refused_not_trusted)
+{
+    struct proc_def *d = proc_test_def(
+        "{\"name\":\"p\",\"key\":\"data.g\",\"window\":{\"type\":\"tumbling\",\"size\":\"1s\"},"
+        "\"aggregates\":{\"n\":\"count()\",\"s\":\"sum(data.v)\",\"d\":\"distinct(data.u)\","
+        "\"p\":\"percentile(data.v, 0.5)\"}}");
+    struct got g = {json_array(), json_array()};
+    struct proc_engine_out out = {.emit = on_json, .late = on_late, .ud = &g};
+    struct proc_engine *e = proc_engine_new(d, &out, NULL);
+    static const char *hostile[] = {"[]",
+                                    "[1]",
+                                    "[null,\"x\",{},[1,2]]",
+                                    "[null,1e308,true,\"1\"]",
+                                    "[null,[],[],[]]",
+                                    "[null,{\"a\":{\"b\":[]}},null,null,9,9]"};
+    for (size_t i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
+        json_t *args = json_loads(hostile[i], 0, NULL);
+        cr_assert_not_null(args);
+        struct proc_keyed k = {.tenant = "t",
+                               .key = i % 2 ? "" : "k",
+                               .traceparent = "garbage",
+                               .time_ms = 1767225600000LL + (int64_t)i,
+                               .args = args,
+                               .raw = "not json",
+                               .rawlen = 8};
+        proc_engine_window_keyed(e, 0, &k, (int64_t)i, NULL, 0);
+        json_decref(args);
+    }
+    /* a late one whose raw value is not JSON: counted, nothing sent to the late topic */
+    proc_engine_watermark(e, 1767225700000LL);
+    json_t *args = json_loads("[null,1,\"u\",1]", 0, NULL);
+    struct proc_keyed late = {.tenant = "",
+                              .key = "k",
+                              .time_ms = 1767225600000LL,
+                              .args = args,
+                              .raw = "{\"broken",
+                              .rawlen = 8};
+    proc_engine_window_keyed(e, 0, &late, 99, NULL, 0);
+    json_decref(args);
+    cr_assert_eq(json_array_size(g.late), 0);
+    cr_assert_gt(json_array_size(g.list), 0, "the windows fired");
+    for (size_t i = 0; i < json_array_size(g.list); i++) {
+        json_t *ev = json_loads(
+            json_string_value(json_object_get(json_array_get(g.list, i), "text")), 0, NULL);
+        cr_assert_not_null(ev, "a result is JSON");
+        cr_assert_null(json_object_get(ev, "traceparent"), "an invalid traceparent is dropped");
+        json_decref(ev);
+    }
+    json_decref(g.list);
+    json_decref(g.late);
+    proc_engine_free(e);
+    proc_def_free(d);
 }

@@ -165,7 +165,7 @@ Test(proc_window, expired_state_is_dropped)
         char key[16];
         snprintf(key, sizeof(key), "k%d", i % 1000);
         json_t *ev = event(1, i);
-        cr_assert_eq(proc_windows_add(w, i % 2 ? "acme" : "globex", key, i * 10, ev, NULL, i,
+        cr_assert_eq(proc_windows_add(w, i % 2 ? "acme" : "globex", key, i * 10, ev, NULL, NULL, i,
                                       INT64_MIN, collect, NULL, &errors),
                      PROC_ADDED);
         json_decref(ev);
@@ -190,8 +190,8 @@ Test(proc_window, a_hopping_window_merges_its_panes)
     emitted = 0;
     for (int i = 0; i < 120; i++) { /* one event a minute for two hours */
         json_t *ev = event(1, i);
-        proc_windows_add(w, "", "k", (int64_t)i * 60000 + 30000, ev, NULL, i, INT64_MIN, collect,
-                         NULL, &errors);
+        proc_windows_add(w, "", "k", (int64_t)i * 60000 + 30000, ev, NULL, NULL, i, INT64_MIN,
+                         collect, NULL, &errors);
         json_decref(ev);
     }
     proc_windows_advance(w, 60LL * 60000 - 1, collect, NULL); /* fires windows ending by 1:00 */

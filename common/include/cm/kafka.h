@@ -152,6 +152,12 @@ const void *cm_kafka_msg_key(const struct cm_kafka_msg *m, size_t *len);
 const void *cm_kafka_msg_value(const struct cm_kafka_msg *m, size_t *len);
 /* Copies the last header named `name` into buf (NUL-terminated, truncated); 0 or CM_E_INVAL. */
 int cm_kafka_msg_header(const struct cm_kafka_msg *m, const char *name, char *buf, size_t len);
+/* The record's headers in order (at most max; borrowed while m lives; values not
+ * NUL-terminated, NULL for a null value). Returns how many were filled. */
+size_t cm_kafka_msg_headers(const struct cm_kafka_msg *m, size_t max, const char **names,
+                            const void **values, size_t *lens);
+/* The last header named `name` in place (borrowed while m lives; not NUL-terminated), or NULL. */
+const void *cm_kafka_msg_header_ref(const struct cm_kafka_msg *m, const char *name, size_t *len);
 int64_t cm_kafka_msg_timestamp_ms(const struct cm_kafka_msg *m);
 void cm_kafka_msg_free(struct cm_kafka_msg *m);
 

@@ -48,6 +48,11 @@ void cm_pg_result_free(struct cm_pg_result *res);
  * or CM_E_UNAVAIL when the server is unreachable (retry the batch later). */
 int cm_pg_exec_json_rows(struct cm_pg *pg, const char *sql, const json_t *rows, long *affected,
                          size_t *rejected);
+/* The same, calling on_reject(index of the row in rows, SQLSTATE, message, ud) for each row
+ * skipped (e.g. to send it to a dead-letter queue); on_reject may be NULL. */
+typedef void (*cm_pg_reject_fn)(size_t index, const char *sqlstate, const char *message, void *ud);
+int cm_pg_exec_json_rows_each(struct cm_pg *pg, const char *sql, const json_t *rows, long *affected,
+                              size_t *rejected, cm_pg_reject_fn on_reject, void *ud);
 
 /* Applies the migrations of `component` in order, each once, in a transaction under an advisory
  * lock, recording them in table schema_migrations. Safe with several instances starting at once.

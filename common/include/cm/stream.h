@@ -26,7 +26,7 @@
 struct cm_metrics;
 struct cm_stream;
 
-#define CM_STREAM_MAX_HEADERS 8
+#define CM_STREAM_MAX_HEADERS 16
 /* persist: this snapshot cannot be made durable (the store lost what it builds on); its offsets
  * are not stored, and the handler's next snapshot must cover its state in full. */
 #define CM_STREAM_NOT_DURABLE 1

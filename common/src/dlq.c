@@ -1,0 +1,50 @@
+/* dlq: a record to the dead-letter topic with its reasons (see dlq.h). */
+#include "cm/dlq.h"
+
+#include "cm/kafka.h"
+#include "cm/log.h"
+#include "cm/mem.h"
+#include "cm/stream.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DLQ_HEADERS 6
+
+void cm_dlq_send(struct cm_stream *s, const char *dlq_topic, const struct cm_kafka_msg *m,
+                 const char *sink, const char *error, int attempts)
+{
+    const char *names[CM_STREAM_MAX_HEADERS], *values[CM_STREAM_MAX_HEADERS];
+    const void *raw[CM_STREAM_MAX_HEADERS];
+    size_t lens[CM_STREAM_MAX_HEADERS];
+    char *copies[CM_STREAM_MAX_HEADERS];
+    size_t n = cm_kafka_msg_headers(m, CM_STREAM_MAX_HEADERS - DLQ_HEADERS, names, raw, lens);
+    for (size_t i = 0; i < n; i++) { /* the record's own headers, as C strings */
+        copies[i] = cm_xstrndup(raw[i] ? raw[i] : "", raw[i] ? lens[i] : 0);
+        values[i] = copies[i];
+    }
+    char att[16], part[16], off[24];
+    snprintf(att, sizeof(att), "%d", attempts);
+    snprintf(part, sizeof(part), "%d", (int)cm_kafka_msg_partition(m));
+    snprintf(off, sizeof(off), "%lld", (long long)cm_kafka_msg_offset(m));
+    const char *extra[DLQ_HEADERS][2] = {
+        {"dlq_sink", sink},      {"dlq_error", error},
+        {"dlq_attempts", att},   {"dlq_topic", cm_kafka_msg_topic(m)},
+        {"dlq_partition", part}, {"dlq_offset", off}};
+    size_t nh = n;
+    for (size_t i = 0; i < DLQ_HEADERS; i++) {
+        names[nh] = extra[i][0];
+        values[nh++] = extra[i][1];
+    }
+    size_t klen, vlen;
+    const void *key = cm_kafka_msg_key(m, &klen);
+    const void *value = cm_kafka_msg_value(m, &vlen);
+    CM_LOG_WARN("dead_letter", "%s [%d] @%s → %s: %s: %s", cm_kafka_msg_topic(m),
+                (int)cm_kafka_msg_partition(m), off, dlq_topic, sink, error);
+    cm_stream_emit(s, dlq_topic, key, key ? klen : 0, value ? value : "", value ? vlen : 0, names,
+                   values, nh);
+    for (size_t i = 0; i < n; i++) {
+        free(copies[i]);
+    }
+}
