@@ -40,7 +40,7 @@ endif
 ALL_CFLAGS := $(CFLAGS_STD) $(OPT) $(CFLAGS)
 LDLIBS_ALL := $(PKG_LIBS) $(MALLOC_LIBS) -lpthread -lm
 
-COMMON_SRC := $(wildcard common/src/*.c)
+COMMON_SRC := $(wildcard common/src/*/*.c)
 COMMON_OBJ := $(COMMON_SRC:%.c=$(O)/obj/%.o)
 LIBCOMMON := $(O)/lib/libcommon.a
 
@@ -104,8 +104,8 @@ METASCHEMA_DIR ?= /usr/lib/python3/dist-packages/jsonschema/schemas
 $(O)/gen/metaschemas.inc: scripts/gen-metaschemas.sh
 	@mkdir -p $(dir $@)
 	scripts/gen-metaschemas.sh $(METASCHEMA_DIR) >$@.tmp && mv $@.tmp $@
-$(O)/obj/common/src/jsonschema_meta.o: $(O)/gen/metaschemas.inc
-$(O)/obj/common/src/jsonschema_meta.o: ALL_CFLAGS += -I$(O)/gen
+$(O)/obj/common/src/formats/jsonschema_meta.o: $(O)/gen/metaschemas.inc
+$(O)/obj/common/src/formats/jsonschema_meta.o: ALL_CFLAGS += -I$(O)/gen
 
 # tools/<name>/<name>.c → bin/<name>
 define tool_rule

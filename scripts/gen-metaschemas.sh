@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # gen-metaschemas.sh <dir>: writes to standard output a C fragment holding the JSON Schema
 # meta-schemas that Debian's python3-jsonschema package ships in <dir> (draft-07, 2019-09 and the
-# 2019-09 vocabularies), for common/src/jsonschema_meta.c: an array of {uri, text} with each text
+# 2019-09 vocabularies), for common/src/formats/jsonschema_meta.c: an array of {uri, text} with each text
 # minified. Generated into the build tree at build time; never committed.
 set -euo pipefail
 DIR=${1:?usage: gen-metaschemas.sh <python3-jsonschema schemas dir>}

@@ -1,4 +1,4 @@
-/* gateway: the HTTP front door. Wiring only; authentication is in common/src/auth.c, the ingest
+/* gateway: the HTTP front door. Wiring only; authentication is in common/src/net/auth.c, the ingest
  * pipeline in gw_ingest.c. Shutdown: /readyz 503, stop accepting, let in-flight events get their
  * acks and answers, flush the producer. */
 #include "cm/auth.h"

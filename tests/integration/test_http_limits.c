@@ -1,4 +1,4 @@
-/* Integration tests for the HTTP server's defence against connection exhaustion (common/src/
+/* Integration tests for the HTTP server's defence against connection exhaustion (common/src/net/
  * http_guard.c) over loopback, with raw sockets bound to other loopback addresses as the
  * attackers: the per-address limit refuses a flood from one address at once while another
  * address is served; the total limit refuses beyond it and frees as connections close; a client

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_jcs.sh <build-dir>: the jcs tool (cm_json_dumps_canonical in common/src/jsonw.c, RFC 8785) against Node.js as the
+# test_jcs.sh <build-dir>: the jcs tool (cm_json_dumps_canonical in common/src/formats/jsonw.c, RFC 8785) against Node.js as the
 # independent implementation (jcs_corpus.js): edge and 3,000 random doubles, escapes, and member
 # names sorted by UTF-16 code units; also a document signed with OpenSSL's command line over
 # `jcs --without signature` verifies with the same command, and docs/signing.md's worked example

@@ -1,5 +1,5 @@
-/* Unit tests for HTTP Basic users (common/src/basicauth.c) with password hashes made by OpenSSL's
- * command line (`openssl passwd -6`), not by the project: right and wrong passwords,
+/* Unit tests for HTTP Basic users (common/src/net/basicauth.c) with password hashes made by
+ * OpenSSL's command line (`openssl passwd -6`), not by the project: right and wrong passwords,
  * unknown users, the verification cache, hostile Authorization headers, and files refused at
  * load (weak or unknown hash methods, duplicates, malformed lines). */
 #include "cm/basicauth.h"

@@ -1,4 +1,4 @@
-/* Unit tests for the client address (common/src/clientip.c): X-Forwarded-For
+/* Unit tests for the client address (common/src/net/clientip.c): X-Forwarded-For
  * believed only from trusted proxies, the right-most untrusted hop, IPv6, bad lists and headers. */
 #include "cm/clientip.h"
 
