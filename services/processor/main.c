@@ -46,6 +46,10 @@ static const struct cm_config_entry config_table[] = {
      "records a repartition partition read here may lag behind its end before the inputs pause "
      "(flow control between the two stages; 0: no limit)",
      0, 100000000, NULL},
+    {"PROCESSOR_REPARTITION_MAX_BYTES", CM_CFG_SIZE, "2MiB", 0, 0,
+     "the same in bytes (records behind times their average size; the development broker keeps "
+     "about 5 MiB per partition; 0: no limit)",
+     0, 1LL << 40, NULL},
     {"PROCESSOR_AUTH_DISABLED", CM_CFG_BOOL, "false", 0, 0,
      "serve the pipelines API without a token (development only)", 0, 0, NULL},
     {"PROCESSOR_ADMIN_SCOPE", CM_CFG_STRING, "processor:admin", 0, 0,
@@ -75,6 +79,7 @@ int main(int argc, char **argv)
         .late_topic = cm_config_str(cfg, "TOPIC_LATE"),
         .checkpoint_ms = (int)cm_config_int(cfg, "PROCESSOR_CHECKPOINT"),
         .max_repartition_lag = cm_config_int(cfg, "PROCESSOR_REPARTITION_MAX_LAG"),
+        .max_repartition_bytes = cm_config_int(cfg, "PROCESSOR_REPARTITION_MAX_BYTES"),
     };
     struct cm_auth_keys *keys = NULL;
     struct proc_api *api = NULL;

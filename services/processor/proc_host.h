@@ -29,13 +29,14 @@ struct proc_host_config {
     const char *events_topic;  /* default source topic */
     const char *derived_topic; /* default sink topic */
     const char *late_topic;
-    int checkpoint_ms;           /* commit interval */
-    int64_t max_repartition_lag; /* flow control (cm_stream_config.max_internal_lag); 0: none */
-    struct cm_redis *redis;      /* window state checkpoints and Redis-hash join tables
-                                  * (borrowed); NULL: none */
-    struct cm_redis *ckpt_redis; /* a second connection to the same Redis, on which checkpoints
-                                  * are written (borrowed); NULL: redis */
-    int64_t redis_table_ttl_ms;  /* how long a Redis-hash row is cached; 0: not cached */
+    int checkpoint_ms;             /* commit interval */
+    int64_t max_repartition_lag;   /* flow control (cm_stream_config.max_internal_lag); 0: none */
+    int64_t max_repartition_bytes; /* the same in bytes (max_internal_bytes); 0: none */
+    struct cm_redis *redis;        /* window state checkpoints and Redis-hash join tables
+                                    * (borrowed); NULL: none */
+    struct cm_redis *ckpt_redis;   /* a second connection to the same Redis, on which checkpoints
+                                    * are written (borrowed); NULL: redis */
+    int64_t redis_table_ttl_ms;    /* how long a Redis-hash row is cached; 0: not cached */
 };
 
 /* Strings are copied. Caller frees with proc_host_free. Pipelines arrive through

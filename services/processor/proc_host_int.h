@@ -61,7 +61,7 @@ struct proc_host {
     struct proc_tables *tables;   /* of the join steps */
     struct proc_rtables *rtables; /* their Redis hashes */
     int checkpoint_ms;
-    int64_t max_repartition_lag;
+    int64_t max_repartition_lag, max_repartition_bytes;
     struct cm_jw pre; /* a repartition record's "pre" header being written */
 };
 

@@ -4,10 +4,10 @@
  * Kafka with CloudEvents headers before offsets move, a committable hook holds offsets back so a
  * restart reads held records again, an assign hook chooses where a partition starts, and flow
  * control pauses the input while an internal topic's second stage lags (without it, a slow
- * second stage loses records to the broker's retention; with it, none), consumer lag is
- * exported per topic, and commit points are asynchronous: processing goes on while a snapshot is
- * persisted, snapshots are persisted in order (retried when they fail), and offsets move only
- * with a durable snapshot. */
+ * second stage loses records to the broker's retention; with it, by records or by bytes, none),
+ * consumer lag is exported per topic, and commit points are asynchronous: processing goes on
+ * while a snapshot is persisted, snapshots are persisted in order (retried when they fail), and
+ * offsets move only with a durable snapshot. */
 #include "harness.h"
 
 #include "cm/event.h"
@@ -495,7 +495,7 @@ static void stages_tick(struct cm_stream *s, int64_t now_ms, void *ud)
     }
 }
 
-static uint64_t run_stages(int64_t max_lag, uint64_t *pauses)
+static uint64_t run_stages(int64_t max_lag, int64_t max_bytes, uint64_t *pauses)
 {
     char in[96], internal[112], group[96];
     struct cm_kafka_mock *mock = broker(in, sizeof(in), 1);
@@ -521,6 +521,7 @@ static uint64_t run_stages(int64_t max_lag, uint64_t *pauses)
                                    .ensure = ensure,
                                    .nensure = 1,
                                    .max_internal_lag = max_lag,
+                                   .max_internal_bytes = max_bytes,
                                    .commit_interval_ms = 1000,
                                    .metrics = m};
     struct cm_stream_handler h = {.process = stages_process, .tick = stages_tick, .ud = &st};
@@ -550,10 +551,15 @@ static uint64_t run_stages(int64_t max_lag, uint64_t *pauses)
 Test(stream, flow_control_keeps_an_internal_topic_within_retention)
 {
     uint64_t pauses = 0;
-    uint64_t lost = run_stages(-1, &pauses);
+    uint64_t lost = run_stages(-1, -1, &pauses);
     cr_assert_gt(lost, 0, "without flow control the slow stage loses records to retention");
     cr_assert_eq(pauses, 0);
-    lost = run_stages(500, &pauses);
+    lost = run_stages(500, -1, &pauses);
     cr_assert_eq(lost, 0, "with flow control nothing is lost");
     cr_assert_gt(pauses, 0, "the inputs were paused");
+    /* by bytes alone: 100,000 records of 2 KiB would be 200 MiB, far past what the broker keeps;
+     * 1 MiB of lag (about 500 of these records) is not */
+    lost = run_stages(100000, 1 << 20, &pauses);
+    cr_assert_eq(lost, 0, "with flow control by bytes nothing is lost");
+    cr_assert_gt(pauses, 0, "the inputs were paused by bytes");
 }

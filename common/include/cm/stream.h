@@ -10,7 +10,8 @@
  * checkpoint's), a batch retried with backoff (100 ms .. 5 s) while its handler fails, records
  * the broker no longer had (offset-out-of-range after retention) logged, counted in
  * <svc>_records_lost_total{topic} and shown on /readyz, flow control between the stages of a
- * stream that reads its own internal topics (max_internal_lag), and a graceful stop.
+ * stream that reads its own internal topics (max_internal_lag, max_internal_bytes), and a
+ * graceful stop.
  * Threads: every hook but persist and release runs on the thread that called cm_stream_run;
  * cm_stream_emit belongs to that thread too. persist and release run on the committer thread.
  * Delivery reports arrive on the producer's thread and only touch atomics. */
@@ -86,6 +87,10 @@ struct cm_stream_config {
      * so that a fast first stage never pushes records out of an internal topic's retention
      * before the second stage reads them. 0: 10,000; negative: no limit. */
     int64_t max_internal_lag;
+    /* The same in bytes: the lag in records times the average size of the records read from
+     * that partition (key, value and headers), for brokers whose retention is by size (the
+     * development broker keeps about 5 MiB per partition). 0: 2 MiB; negative: no limit. */
+    int64_t max_internal_bytes;
     struct cm_metrics *metrics; /* borrowed; records_lost_total, batch_retries_total,
                                  * outputs_retried_total, consumer_lag_records{topic} (updated
                                  * every second) are registered in it */

@@ -23,6 +23,7 @@
 #define DEFAULT_BATCH 500
 #define MAX_PENDING 200000 /* outputs held before a commit point is forced */
 #define DEFAULT_INTERNAL_LAG 10000
+#define DEFAULT_INTERNAL_BYTES (2 << 20)
 #define FLOW_CHECK_MS 50
 #define LAG_CHECK_MS 1000
 
@@ -103,6 +104,8 @@ static void on_assign(const struct cm_kafka_partition *cparts, size_t n, void *u
                                               -1,
                                               -1,
                                               is_internal(s, parts[i].topic),
+                                              0,
+                                              0,
                                               0};
     }
     free(asked);
@@ -145,6 +148,27 @@ static void note_loss(struct cm_stream *s, struct part *p, int64_t from, int64_t
                  (unsigned long long)n);
 }
 
+/* Adds a record of an internal partition to its recent average size. */
+static void note_size(struct part *p, const struct cm_kafka_msg *m)
+{
+    size_t klen = 0, vlen = 0, lens[CM_STREAM_MAX_HEADERS];
+    const char *names[CM_STREAM_MAX_HEADERS];
+    const void *values[CM_STREAM_MAX_HEADERS];
+    cm_kafka_msg_key(m, &klen);
+    cm_kafka_msg_value(m, &vlen);
+    size_t bytes = klen + vlen;
+    size_t nh = cm_kafka_msg_headers(m, CM_STREAM_MAX_HEADERS, names, values, lens);
+    for (size_t i = 0; i < nh; i++) {
+        bytes += strlen(names[i]) + lens[i];
+    }
+    if (p->seen_records >= 4096) {
+        p->seen_bytes /= 2;
+        p->seen_records /= 2;
+    }
+    p->seen_bytes += (double)bytes;
+    p->seen_records += 1;
+}
+
 /* Keeps the records of partitions still assigned (a revoke may come while a batch is being
  * collected), tracking expected offsets. Returns the new count; frees the others. */
 static size_t admit(struct cm_stream *s, struct cm_kafka_msg **msgs, size_t n)
@@ -161,6 +185,9 @@ static size_t admit(struct cm_stream *s, struct cm_kafka_msg **msgs, size_t n)
             note_loss(s, p, p->expected, off);
         }
         p->expected = off + 1;
+        if (p->internal) {
+            note_size(p, msgs[i]);
+        }
         msgs[keep++] = msgs[i];
     }
     return keep;
@@ -309,15 +336,17 @@ static int process(struct cm_stream *s, struct cm_kafka_msg **msgs, size_t n)
 }
 
 /* Flow control: pauses the input partitions while an internal partition read here lags more
- * than max_internal_lag behind its end, resumes them below half of it. */
+ * than max_internal_lag records, or max_internal_bytes bytes, behind its end; resumes them once
+ * every such lag is below half of both. */
 static void flow_control(struct cm_stream *s, int64_t now)
 {
-    int64_t limit = s->cfg.max_internal_lag;
-    if (limit < 0 || s->ninternal == 0 || now - s->flow_checked_ms < FLOW_CHECK_MS) {
+    int64_t limit = s->cfg.max_internal_lag, blimit = s->cfg.max_internal_bytes;
+    if ((limit < 0 && blimit < 0) || s->ninternal == 0 ||
+        now - s->flow_checked_ms < FLOW_CHECK_MS) {
         return;
     }
     s->flow_checked_ms = now;
-    int64_t worst = 0;
+    int64_t worst = 0, worst_bytes = 0;
     const struct part *at = NULL;
     for (size_t i = 0; i < s->nparts; i++) {
         const struct part *p = &s->parts[i];
@@ -325,23 +354,38 @@ static void flow_control(struct cm_stream *s, int64_t now)
         int64_t pos = p->next >= 0 ? p->next : (p->expected >= 0 ? p->expected : 0);
         int64_t end =
             p->internal ? cm_kafka_consumer_cached_end(s->consumer, p->topic, p->partition) : -1;
-        if (end >= 0 && pos >= 0 && end - pos > worst) {
+        if (end < 0 || pos < 0 || end <= pos) {
+            continue;
+        }
+        int64_t bytes = p->seen_records > 0
+                            ? (int64_t)((double)(end - pos) * (p->seen_bytes / p->seen_records))
+                            : 0;
+        if (end - pos > worst) {
             worst = end - pos;
             at = p;
         }
+        if (bytes > worst_bytes) {
+            worst_bytes = bytes;
+            at = at ? at : p;
+        }
     }
-    int want = s->throttled ? worst > limit / 2 : worst > limit;
+    int over = (limit >= 0 && worst > limit) || (blimit >= 0 && worst_bytes > blimit);
+    int above_half = (limit >= 0 && worst > limit / 2) || (blimit >= 0 && worst_bytes > blimit / 2);
+    int want = s->throttled ? above_half : over;
     if (want != s->throttled) {
         s->throttled = want;
         cm_gauge_set(s->m_paused, want);
         if (want) {
             cm_counter_inc(s->m_pauses);
             CM_LOG_INFO("stream_paused",
-                        "inputs paused: %s [%d] is %lld records behind its end (limit %lld)",
-                        at->topic, (int)at->partition, (long long)worst, (long long)limit);
+                        "inputs paused: %s [%d] is %lld records (about %lld bytes) behind its end "
+                        "(limits %lld records, %lld bytes)",
+                        at->topic, (int)at->partition, (long long)worst, (long long)worst_bytes,
+                        (long long)limit, (long long)blimit);
         } else {
-            CM_LOG_INFO("stream_resumed", "inputs resumed: internal lag down to %lld records",
-                        (long long)worst);
+            CM_LOG_INFO("stream_resumed",
+                        "inputs resumed: internal lag down to %lld records (about %lld bytes)",
+                        (long long)worst, (long long)worst_bytes);
         }
     }
     struct cm_kafka_partition *change = cm_xcalloc(s->nparts ? s->nparts : 1, sizeof(*change));
@@ -449,6 +493,9 @@ struct cm_stream *cm_stream_new(const struct cm_stream_config *cfg,
     s->cfg.ensure = NULL;
     if (s->cfg.max_internal_lag == 0) {
         s->cfg.max_internal_lag = DEFAULT_INTERNAL_LAG;
+    }
+    if (s->cfg.max_internal_bytes == 0) {
+        s->cfg.max_internal_bytes = DEFAULT_INTERNAL_BYTES;
     }
     set_internal(s, cfg->ensure, cfg->nensure);
     s->m_lost = cm_metrics_counter(cfg->metrics, "records_lost_total",

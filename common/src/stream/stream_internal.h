@@ -33,6 +33,9 @@ struct part {
     int64_t stored;   /* last offset handed to the committer; -1 none */
     int internal;     /* of an internal topic (cfg.ensure) */
     int paused;       /* fetching paused by flow control */
+    /* internal: bytes and records read lately (halved every 4,096 records), for the average
+     * record size that turns a lag in records into bytes */
+    double seen_bytes, seen_records;
 };
 
 struct commit_job;
