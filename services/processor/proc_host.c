@@ -7,6 +7,7 @@
 #include "proc_ckpt.h"
 #include "proc_def.h"
 #include "proc_engine.h"
+#include "proc_frame.h"
 #include "proc_rtable.h"
 #include "proc_table.h"
 #include "proc_window.h"
@@ -16,6 +17,7 @@
 #include "cm/err.h"
 #include "cm/event.h"
 #include "cm/jsonw.h"
+#include "cm/kafka.h"
 #include "cm/log.h"
 #include "cm/mem.h"
 #include "cm/metrics.h"
@@ -86,8 +88,7 @@ static void on_late(const struct proc_def *d, const json_t *ev, void *ud)
 
 struct prep_ctx {
     struct proc_host *h;
-    const struct proc_def *d;
-    struct proc_engine *e;
+    struct pipeline *p;
     int32_t origin; /* the input partition's source id */
     int64_t offset;
     int32_t seq;     /* events the record gave so far */
@@ -96,46 +97,163 @@ struct prep_ctx {
     int64_t time_ms; /* the input event's time */
 };
 
-/* A prepared event of a keyed pipeline goes to its repartition topic, keyed by tenant and key. */
+/* Frames larger than this go out before the batch ends (records stay well under the broker's
+ * limit of 1 MB). */
+#define FRAME_FLUSH_BYTES (256 * 1024)
+
+static void send_frame(struct proc_host *h, struct pipeline *p, int part)
+{
+    struct proc_frame *f = &p->frames[part];
+    if (f->count == 0) {
+        return;
+    }
+    char version[24];
+    snprintf(version, sizeof(version), "%lld", p->def->version);
+    const char *names[] = {"kind", "version"}, *values[] = {"frame", version};
+    cm_stream_emit_to(h->cur, p->def->repartition_topic, part, NULL, 0, f->buf, f->len, names,
+                      values, 2);
+    proc_frame_reset(f);
+}
+
+/* Every frame filled by a batch goes out at its end (before the commit point that covers the
+ * batch's input offsets). */
+static void send_frames(struct proc_host *h)
+{
+    for (size_t k = 0; k < h->n; k++) {
+        for (int part = 0; h->p[k].frames && part < h->p[k].rep_partitions; part++) {
+            send_frame(h, &h->p[k], part);
+        }
+    }
+}
+
+void proc_host_free_frames(struct pipeline *p)
+{
+    for (int part = 0; p->frames && part < p->rep_partitions; part++) {
+        proc_frame_free(&p->frames[part]);
+    }
+    free(p->frames);
+    p->frames = NULL;
+}
+
+/* The partition count of p's repartition topic, asked once (0 while unknown). */
+static int rep_partitions(struct proc_host *h, struct pipeline *p)
+{
+    if (p->rep_partitions == 0) {
+        int n = cm_stream_partitions(h->cur, p->def->repartition_topic);
+        p->rep_partitions = n > 0 ? n : 0;
+    }
+    return p->rep_partitions;
+}
+
+/* A prepared event of a keyed pipeline goes to the frame of its key's repartition partition:
+ * what the second stage needs (origin mark, watermark, time, tenant, key, traceparent, the
+ * aggregates' arguments) with the event. */
 static void on_prepared(const json_t *ev, const char *tenant, const char *key, int unchanged,
                         const json_t *args, void *ud)
 {
     struct prep_ctx *c = ud;
-    /* an internal topic: only what the second stage needs (the event carries the rest) */
-    char origin[64], version[24], wm[24];
-    snprintf(origin, sizeof(origin), "%d:%lld:%d", (int)c->origin, (long long)c->offset,
-             (int)c->seq++);
-    snprintf(version, sizeof(version), "%lld", c->d->version);
-    /* the input partition's watermark rides along: the second stage moves with the data */
-    snprintf(wm, sizeof(wm), "%lld", (long long)proc_engine_origin_wm(c->e, c->origin));
-    const char *names[] = {"origin", "version", "wm", "pre"};
-    const char *values[] = {origin, version, wm, NULL};
-    size_t nh = 3;
+    struct pipeline *p = c->p;
+    struct proc_frame_entry fe = {.origin = c->origin,
+                                  .offset = c->offset,
+                                  .seq = c->seq++,
+                                  .wm = proc_engine_origin_wm(p->engine, c->origin),
+                                  .time_ms = cm_envelope_time_ms(ev, c->time_ms),
+                                  .tenant = tenant,
+                                  .key = key,
+                                  .traceparent =
+                                      json_string_value(json_object_get(ev, "traceparent"))};
     if (args) { /* what the second stage reads instead of parsing the event again */
-        struct cm_jw *w = &c->h->pre;
-        const char *tp = json_string_value(json_object_get(ev, "traceparent"));
-        cm_jw_reset(w);
-        cm_jw_array(w);
-        cm_jw_int(w, (long long)cm_envelope_time_ms(ev, c->time_ms));
-        cm_jw_string(w, tenant);
-        cm_jw_string(w, key);
-        if (tp) {
-            cm_jw_string(w, tp);
-        } else {
-            cm_jw_null(w);
-        }
-        cm_jw_value(w, args);
-        cm_jw_end(w);
-        values[nh++] = cm_jw_text(w, NULL);
+        cm_jw_reset(&c->h->argsw);
+        cm_jw_value(&c->h->argsw, args);
+        fe.args = cm_jw_text(&c->h->argsw, &fe.argslen);
     }
+    /* an event no step changed is forwarded as its record's bytes (no second serialisation) */
+    char *text = unchanged && c->raw ? NULL : cm_envelope_serialize(ev);
+    fe.raw = text ? text : c->raw;
+    fe.rawlen = text ? strlen(text) : c->rawlen;
     char rkey[1024];
     int klen = snprintf(rkey, sizeof(rkey), "%s/%s", tenant, key);
     klen = klen < (int)sizeof(rkey) ? klen : (int)sizeof(rkey) - 1;
-    /* an event no step changed is forwarded as its record's bytes (no second serialisation) */
-    char *text = unchanged && c->raw ? NULL : cm_envelope_serialize(ev);
-    cm_stream_emit(c->h->cur, c->d->repartition_topic, rkey, (size_t)klen, text ? text : c->raw,
-                   text ? strlen(text) : c->rawlen, names, values, nh);
+    int parts = rep_partitions(c->h, p);
+    if (parts > 0) {
+        if (!p->frames) {
+            p->frames = cm_xcalloc((size_t)parts, sizeof(*p->frames));
+        }
+        int part = cm_kafka_partition_of(rkey, (size_t)klen, parts);
+        if (p->frames[part].len > FRAME_FLUSH_BYTES) {
+            send_frame(c->h, p, part);
+        }
+        proc_frame_add(&p->frames[part], &fe);
+    } else { /* the topic's partitions unknown: one record per event, keyed (older format) */
+        char origin[64], version[24], wm[24];
+        snprintf(origin, sizeof(origin), "%d:%lld:%d", (int)fe.origin, (long long)fe.offset,
+                 (int)fe.seq);
+        snprintf(version, sizeof(version), "%lld", p->def->version);
+        snprintf(wm, sizeof(wm), "%lld", (long long)fe.wm);
+        const char *names[] = {"origin", "version", "wm"}, *values[] = {origin, version, wm};
+        cm_stream_emit(c->h->cur, p->def->repartition_topic, rkey, (size_t)klen, fe.raw, fe.rawlen,
+                       names, values, 3);
+    }
     free(text);
+}
+
+/* A frame read from a repartition partition goes to the second stage of its version. */
+static void take_frame(struct proc_host *h, const struct cm_kafka_msg *m, long long version,
+                       int64_t now)
+{
+    const char *topic = cm_kafka_msg_topic(m);
+    int32_t part = cm_kafka_msg_partition(m);
+    int64_t offset = cm_kafka_msg_offset(m);
+    struct pipeline *p = NULL;
+    for (size_t k = 0; k < h->n && !p; k++) {
+        const struct proc_def *d = h->p[k].def;
+        if (d->repartition && d->version == version && strcmp(topic, d->repartition_topic) == 0) {
+            p = &h->p[k];
+        }
+    }
+    if (!p) {
+        return; /* prepared by another version of the pipeline */
+    }
+    size_t len, pos = 0;
+    const char *data = cm_kafka_msg_value(m, &len);
+    struct proc_frame_entry fe;
+    int rc;
+    while ((rc = proc_frame_next(data ? data : "", data ? len : 0, &pos, &fe)) == 1) {
+        struct proc_origin o = {fe.origin, fe.offset, fe.seq};
+        json_t *args = fe.args && p->def->window != PROC_WIN_JOIN
+                           ? json_loadb(fe.args, fe.argslen, 0, NULL)
+                           : NULL;
+        if (json_is_array(args)) { /* the first stage evaluated what the windows need */
+            struct proc_keyed pk = {.tenant = fe.tenant,
+                                    .key = fe.key,
+                                    .traceparent = fe.traceparent,
+                                    .time_ms = fe.time_ms,
+                                    .args = args,
+                                    .raw = fe.raw,
+                                    .rawlen = fe.rawlen};
+            proc_engine_window_keyed(p->engine, part, &pk, offset, &o, now);
+        } else {
+            struct cm_event ev;
+            const char *why;
+            if (cm_event_from_text(fe.raw, fe.rawlen, fe.time_ms, CM_EVENT_OBJECT, &ev, &why) !=
+                0) {
+                cm_event_log_invalid(m, why);
+                cm_counter_inc(h->m_invalid);
+                json_decref(args);
+                continue;
+            }
+            proc_engine_window(p->engine, part, ev.ev, ev.time_ms, offset, &o, now);
+            cm_event_clear(&ev);
+        }
+        json_decref(args);
+        if (fe.wm > INT64_MIN) {
+            proc_engine_report(p->engine, part, fe.origin, fe.wm, 0, now);
+        }
+    }
+    if (rc < 0) {
+        cm_event_log_invalid(m, "malformed repartition frame");
+        cm_counter_inc(h->m_invalid);
+    }
 }
 
 /* The "pre" header of a repartition record: [time, tenant, key, traceparent or null, args].
@@ -272,11 +390,7 @@ static void send_reports(struct proc_host *h, int64_t now)
         p->reported_ms = now;
         json_t *list = json_array();
         proc_engine_origin_watermarks(p->engine, now, add_report, list);
-        if (json_array_size(list) > 0 && p->rep_partitions == 0) {
-            int n = cm_stream_partitions(h->cur, p->def->repartition_topic);
-            p->rep_partitions = n > 0 ? n : 0;
-        }
-        if (json_array_size(list) > 0 && p->rep_partitions > 0) {
+        if (json_array_size(list) > 0 && rep_partitions(h, p) > 0) {
             json_t *doc = json_pack("{s:o}", "watermarks", list);
             char *text = cm_json_dumps(doc, NULL);
             char version[24];
@@ -313,13 +427,17 @@ static int process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t
         int oid = 0, oseq = 0, has_origin = 0;
         size_t tlen = strlen(topic);
         if (tlen > 12 && strcmp(topic + tlen - 12, ".repartition") == 0) {
-            if (cm_kafka_msg_header(msgs[i], "kind", kind, sizeof(kind)) == 0 &&
-                strcmp(kind, "watermark") == 0) {
+            int has_kind = cm_kafka_msg_header(msgs[i], "kind", kind, sizeof(kind)) == 0;
+            if (has_kind && strcmp(kind, "watermark") == 0) {
                 take_reports(h, msgs[i], now);
                 continue;
             }
             if (cm_kafka_msg_header(msgs[i], "version", text, sizeof(text)) == 0) {
                 version = strtoll(text, NULL, 10);
+            }
+            if (has_kind && strcmp(kind, "frame") == 0) {
+                take_frame(h, msgs[i], version, now);
+                continue;
             }
             has_origin = cm_kafka_msg_header(msgs[i], "origin", text, sizeof(text)) == 0 &&
                          sscanf(text, "%d:%lld:%d", &oid, &ooff, &oseq) == 3;
@@ -370,7 +488,11 @@ static int process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t
                 continue;
             }
             if (d->repartition) {
-                struct prep_ctx c = {h, d, e, idx * 65536 + part, offset, 0, NULL, 0, ev.time_ms};
+                struct prep_ctx c = {.h = h,
+                                     .p = &h->p[k],
+                                     .origin = idx * 65536 + part,
+                                     .offset = offset,
+                                     .time_ms = ev.time_ms};
                 c.raw = cm_kafka_msg_value(msgs[i], &c.rawlen);
                 proc_engine_prepare(e, c.origin, ev.ev, ev.time_ms, now, on_prepared, &c);
             } else {
@@ -379,6 +501,7 @@ static int process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t
         }
         cm_event_clear(&ev);
     }
+    send_frames(h);
     return 0;
 }
 
@@ -631,6 +754,7 @@ void proc_host_free(struct proc_host *h)
     cm_stream_free(h->stream); /* its last commit point may still emit through the engines */
     for (size_t k = 0; k < h->n; k++) {
         proc_batcher_free(h->p[k].batch); /* flushed by the last commit point */
+        proc_host_free_frames(&h->p[k]);
         proc_engine_free(h->p[k].engine);
         proc_def_free(h->p[k].def);
     }
@@ -651,6 +775,6 @@ void proc_host_free(struct proc_host *h)
     proc_rtables_free(h->rtables);
     free(h->cfg_brokers);
     free(h->cfg_group);
-    cm_jw_free(&h->pre);
+    cm_jw_free(&h->argsw);
     free(h);
 }

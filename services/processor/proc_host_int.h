@@ -16,6 +16,7 @@
 struct cm_series;
 struct proc_def;
 struct proc_engine;
+struct proc_frame;
 
 struct pipeline {
     struct proc_def *def;
@@ -25,6 +26,8 @@ struct pipeline {
     int origins_known;  /* its second stage knows every input partition */
     int64_t reported_ms;        /* when its first stage last reported its watermarks */
     struct proc_batcher *batch; /* outputs grouped ("batch"); NULL: one event each */
+    struct proc_frame *frames;  /* its first stage's frames being filled, one per partition of
+                                   its repartition topic (rep_partitions of them) */
 };
 
 /* A definition change waiting for the stream's thread. */
@@ -62,7 +65,7 @@ struct proc_host {
     struct proc_rtables *rtables; /* their Redis hashes */
     int checkpoint_ms;
     int64_t max_repartition_lag, max_repartition_bytes;
-    struct cm_jw pre; /* a repartition record's "pre" header being written */
+    struct cm_jw argsw; /* the aggregates' arguments of a prepared event being written */
 };
 
 /* The batcher for d's outputs (NULL when it has no "batch"). */
@@ -77,5 +80,7 @@ void proc_host_resubscribe(struct proc_host *h);
 /* Applies queued changes, removes drained versions, refreshes the status (stream thread). */
 void proc_host_apply_changes(struct proc_host *h, int64_t now_ms);
 void proc_host_free_change(struct change *c);
+/* Releases a pipeline's frames (sent or empty: frames never outlive the batch that fills them). */
+void proc_host_free_frames(struct pipeline *p);
 
 #endif

@@ -65,7 +65,8 @@ static void add_pipeline(struct proc_host *h, struct proc_def *d, int64_t from, 
     struct proc_engine *e = proc_host_new_engine(h, d);
     proc_engine_set_bounds(e, from, until);
     h->p = cm_xrealloc(h->p, (h->n + 1) * sizeof(*h->p));
-    h->p[h->n++] = (struct pipeline){d, e, draining, 0, 0, 0, proc_host_new_batcher(h, d)};
+    h->p[h->n++] = (struct pipeline){
+        .def = d, .engine = e, .draining = draining, .batch = proc_host_new_batcher(h, d)};
 }
 
 /* Removes pipeline k; drop: its checkpoints go too. */
@@ -84,6 +85,7 @@ static void remove_pipeline(struct proc_host *h, size_t k, int drop)
         proc_batcher_flush(h->p[k].batch); /* its outputs so far, before it goes */
         proc_batcher_free(h->p[k].batch);
     }
+    proc_host_free_frames(&h->p[k]);
     proc_engine_free(h->p[k].engine);
     proc_def_free(h->p[k].def);
     memmove(&h->p[k], &h->p[k + 1], (h->n - k - 1) * sizeof(*h->p));

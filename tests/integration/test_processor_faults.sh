@@ -109,13 +109,36 @@ produce_far() { # produce_far <brokers>: the far-future events into every input 
 results() { # results <brokers> <file>: every record of `out`
     kcat -C -b "$1" -t out -o beginning -e -q -f '%s\n' 2>>"$work/kcat.log" >"$2"
 }
+# The distinct origins (input partition, offset, index) of the events on the repartition topic:
+# read from its frames (docs/pipelines.md), and from the origin header of per-event records.
+prepared_count() { # prepared_count <brokers>
+    kcat -C -b "$1" -t "$PIPE.repartition" -o beginning -e -q -f '%h\n%R%s' 2>>"$work/kcat.log" |
+        python3 -c '
+import struct, sys
+data, pos, seen = sys.stdin.buffer.read(), 0, set()
+while pos < len(data):
+    nl = data.index(b"\n", pos)
+    headers = dict(h.split("=", 1) for h in data[pos:nl].decode().split(",") if "=" in h)
+    (n,) = struct.unpack(">i", data[nl + 1:nl + 5])
+    value, pos = data[nl + 5:nl + 5 + max(n, 0)], nl + 5 + max(n, 0)
+    if headers.get("kind") == "frame":
+        q = 1
+        while q < len(value):
+            seen.add(struct.unpack(">IQI", value[q:q + 16]))
+            q += 32
+            for _ in range(5): # tenant, key, traceparent, args, event
+                (l,) = struct.unpack(">I", value[q:q + 4])
+                q += 4 if l == 0xFFFFFFFF else 4 + l + 1
+    elif "origin" in headers:
+        seen.add(headers["origin"])
+print(len(seen))'
+}
 # Waits until every input event went through the first stage (its origin is on the repartition
 # topic), so the far-future events that close the windows come after all others.
 wait_prepared() { # wait_prepared <brokers> <seconds>
     local deadline=$((SECONDS + $2)) got=0
     while ((SECONDS < deadline)); do
-        got=$(kcat -C -b "$1" -t "$PIPE.repartition" -o beginning -e -q -f '%h\n' 2>>"$work/kcat.log" |
-            grep -o 'origin=[0-9:]*' | sort -u | wc -l)
+        got=$(prepared_count "$1")
         [ "$got" -ge "$N" ] && return 0
         sleep 1
     done

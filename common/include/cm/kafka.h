@@ -73,6 +73,9 @@ int cm_kafka_producer_ping(struct cm_kafka_producer *p, int timeout_ms, char *wh
 int cm_kafka_producer_ensure_topic(struct cm_kafka_producer *p, const char *topic, int timeout_ms);
 /* The partition count of topic (creating it as ensure_topic does), or CM_E_UNAVAIL. */
 int cm_kafka_producer_partitions(struct cm_kafka_producer *p, const char *topic, int timeout_ms);
+/* The partition among `partitions` that the producer gives a record with this non-empty key
+ * (librdkafka's default partitioner), for callers that send to a partition themselves. */
+int32_t cm_kafka_partition_of(const void *key, size_t keylen, int32_t partitions);
 /* Flushes for up to flush_timeout_ms, logs what is left, stops the poll thread and destroys. */
 void cm_kafka_producer_free(struct cm_kafka_producer *p, int flush_timeout_ms);
 

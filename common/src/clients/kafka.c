@@ -319,6 +319,12 @@ int cm_kafka_producer_partitions(struct cm_kafka_producer *p, const char *topic,
     return rc;
 }
 
+int32_t cm_kafka_partition_of(const void *key, size_t keylen, int32_t partitions)
+{
+    /* the producers keep librdkafka's default partitioner, consistent_random: a key's CRC-32 */
+    return rd_kafka_msg_partitioner_consistent_random(NULL, key, keylen, partitions, NULL, NULL);
+}
+
 int cm_kafka_producer_ensure_topic(struct cm_kafka_producer *p, const char *topic, int timeout_ms)
 {
     return cm_kafka_producer_partitions(p, topic, timeout_ms) > 0 ? 0 : CM_E_UNAVAIL;

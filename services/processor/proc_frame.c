@@ -1,0 +1,171 @@
+/* proc_frame: repartition frames written and read (see proc_frame.h). */
+#include "proc_frame.h"
+
+#include "cm/mem.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define ABSENT 0xFFFFFFFFu
+
+static void reserve(struct proc_frame *f, size_t more)
+{
+    if (f->len + more <= f->cap) {
+        return;
+    }
+    size_t cap = f->cap ? f->cap : 4096;
+    while (cap < f->len + more) {
+        cap *= 2;
+    }
+    f->buf = cm_xrealloc(f->buf, cap);
+    f->cap = cap;
+}
+
+static void put_u32(struct proc_frame *f, uint32_t v)
+{
+    unsigned char *p = (unsigned char *)f->buf + f->len;
+    for (int i = 3; i >= 0; i--) {
+        *p++ = (unsigned char)(v >> (8 * i));
+    }
+    f->len += 4;
+}
+
+static void put_u64(struct proc_frame *f, uint64_t v)
+{
+    unsigned char *p = (unsigned char *)f->buf + f->len;
+    for (int i = 7; i >= 0; i--) {
+        *p++ = (unsigned char)(v >> (8 * i));
+    }
+    f->len += 8;
+}
+
+static void put_bytes(struct proc_frame *f, const char *s, size_t n)
+{
+    put_u32(f, (uint32_t)n);
+    memcpy(f->buf + f->len, s, n);
+    f->len += n;
+    f->buf[f->len++] = '\0';
+}
+
+void proc_frame_add(struct proc_frame *f, const struct proc_frame_entry *e)
+{
+    size_t tl = strlen(e->tenant), kl = strlen(e->key);
+    size_t pl = e->traceparent ? strlen(e->traceparent) : 0;
+    reserve(f, 1 + 32 + 5 * 5 + tl + kl + pl + e->argslen + e->rawlen);
+    if (f->len == 0) {
+        f->buf[f->len++] = PROC_FRAME_VERSION;
+    }
+    put_u32(f, (uint32_t)e->origin);
+    put_u64(f, (uint64_t)e->offset);
+    put_u32(f, (uint32_t)e->seq);
+    put_u64(f, (uint64_t)e->wm);
+    put_u64(f, (uint64_t)e->time_ms);
+    put_bytes(f, e->tenant, tl);
+    put_bytes(f, e->key, kl);
+    if (e->traceparent) {
+        put_bytes(f, e->traceparent, pl);
+    } else {
+        put_u32(f, ABSENT);
+    }
+    if (e->args) {
+        put_bytes(f, e->args, e->argslen);
+    } else {
+        put_u32(f, ABSENT);
+    }
+    put_bytes(f, e->raw, e->rawlen);
+    f->count++;
+}
+
+void proc_frame_reset(struct proc_frame *f)
+{
+    f->len = 0;
+    f->count = 0;
+}
+
+void proc_frame_free(struct proc_frame *f)
+{
+    free(f->buf);
+    *f = (struct proc_frame){0};
+}
+
+/* ---- reading ---- */
+
+struct rd {
+    const unsigned char *p;
+    size_t len, pos;
+};
+
+static int get_u32(struct rd *r, uint32_t *v)
+{
+    if (r->len - r->pos < 4) {
+        return -1;
+    }
+    const unsigned char *p = r->p + r->pos;
+    *v = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+    r->pos += 4;
+    return 0;
+}
+
+static int get_u64(struct rd *r, uint64_t *v)
+{
+    uint32_t hi, lo;
+    if (get_u32(r, &hi) != 0 || get_u32(r, &lo) != 0) {
+        return -1;
+    }
+    *v = (uint64_t)hi << 32 | lo;
+    return 0;
+}
+
+/* A string (text: no NUL inside); optional ones may be absent (*s = NULL). */
+static int get_str(struct rd *r, int optional, int text, const char **s, size_t *n)
+{
+    uint32_t len;
+    if (get_u32(r, &len) != 0) {
+        return -1;
+    }
+    if (len == ABSENT) {
+        *s = NULL;
+        *n = 0;
+        return optional ? 0 : -1;
+    }
+    if (r->len - r->pos < (size_t)len + 1 || r->p[r->pos + len] != '\0' ||
+        (text && memchr(r->p + r->pos, '\0', len))) {
+        return -1;
+    }
+    *s = (const char *)r->p + r->pos;
+    *n = len;
+    r->pos += (size_t)len + 1;
+    return 0;
+}
+
+int proc_frame_next(const char *data, size_t len, size_t *pos, struct proc_frame_entry *e)
+{
+    if (*pos == 0) {
+        if (len < 1 || (unsigned char)data[0] != PROC_FRAME_VERSION) {
+            return -1;
+        }
+        *pos = 1;
+    }
+    if (*pos >= len) {
+        return *pos == len ? 0 : -1;
+    }
+    struct rd r = {(const unsigned char *)data, len, *pos};
+    uint32_t origin, seq;
+    uint64_t offset, wm, time;
+    size_t n;
+    if (get_u32(&r, &origin) != 0 || get_u64(&r, &offset) != 0 || get_u32(&r, &seq) != 0 ||
+        get_u64(&r, &wm) != 0 || get_u64(&r, &time) != 0 ||
+        get_str(&r, 0, 1, &e->tenant, &n) != 0 || get_str(&r, 0, 1, &e->key, &n) != 0 ||
+        get_str(&r, 1, 1, &e->traceparent, &n) != 0 ||
+        get_str(&r, 1, 0, &e->args, &e->argslen) != 0 ||
+        get_str(&r, 0, 0, &e->raw, &e->rawlen) != 0) {
+        return -1;
+    }
+    e->origin = (int32_t)origin;
+    e->offset = (int64_t)offset;
+    e->seq = (int32_t)seq;
+    e->wm = (int64_t)wm;
+    e->time_ms = (int64_t)time;
+    *pos = r.pos;
+    return 1;
+}

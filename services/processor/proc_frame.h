@@ -1,0 +1,54 @@
+/* proc_frame: repartition frames. A frame is one Kafka record that carries many events a first
+ * stage prepared, bound for one partition of the pipeline's repartition topic (header
+ * kind=frame, with the pipeline's version). The first stage appends every event of a batch to
+ * the frame of its key's partition and sends one record per partition instead of one per event;
+ * the second stage reads the entries back. Each entry holds what the old per-event record held
+ * in its key and headers: the origin mark, the input partition's watermark, the event time,
+ * tenant, key, traceparent, the aggregates' arguments (JSON) and the event's text.
+ *
+ * Layout: a version byte (1), then entries. Integers are big-endian; a string is a u32 length,
+ * its bytes and a NUL; an absent optional string has the length 0xFFFFFFFF. Entry: u32 origin,
+ * u64 offset, u32 seq, u64 watermark, u64 time, tenant, key, traceparent (optional), args
+ * (optional), the event. The reader checks every length against the record and that tenant,
+ * key and traceparent hold no NUL. */
+#ifndef PROC_FRAME_H
+#define PROC_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PROC_FRAME_VERSION 1
+
+/* One entry; strings borrowed (from the caller when adding, from the record when reading). */
+struct proc_frame_entry {
+    int32_t origin; /* the input partition's source id */
+    int64_t offset; /* the input record's offset */
+    int32_t seq;    /* the event's index among those its record gave */
+    int64_t wm;     /* the input partition's watermark when the event was prepared */
+    int64_t time_ms;
+    const char *tenant, *key;
+    const char *traceparent; /* NULL: none */
+    const char *args;        /* the aggregates' arguments as a JSON array; NULL: none */
+    size_t argslen;
+    const char *raw; /* the event's text */
+    size_t rawlen;
+};
+
+/* A frame being written. Zero-initialised is empty. */
+struct proc_frame {
+    char *buf;
+    size_t len, cap;
+    size_t count; /* entries */
+};
+
+void proc_frame_add(struct proc_frame *f, const struct proc_frame_entry *e);
+/* Empties the frame, keeping its buffer. */
+void proc_frame_reset(struct proc_frame *f);
+void proc_frame_free(struct proc_frame *f);
+
+/* Reads the entry at *pos of a frame's bytes (start with *pos = 0). Returns 1 with *e filled
+ * (borrowed from data) and *pos past it, 0 at the end, or -1 when the bytes are not a frame or
+ * the entry is malformed (nothing after it can be read). */
+int proc_frame_next(const char *data, size_t len, size_t *pos, struct proc_frame_entry *e);
+
+#endif

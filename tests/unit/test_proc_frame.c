@@ -1,0 +1,197 @@
+/* Unit tests of the processor's repartition frames: entries read back exactly as written (with
+ * and without traceparent and arguments, extreme integers, empty strings, bytes with NULs in the
+ * event), a reused frame starts over, and hostile bytes (every truncation, a wrong version byte,
+ * lengths past the end or absent where required, a missing terminator, a NUL inside a key) are
+ * refused without reading outside the record (the sanitizer build checks). */
+#include "../../services/processor/proc_frame.h"
+
+#include <criterion/criterion.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char RAW2[] = "{\"id\":\"b\"}\0tail";
+
+static void fill(struct proc_frame *f)
+{
+    struct proc_frame_entry a = {.origin = 65537,
+                                 .offset = 123456789012LL,
+                                 .seq = 3,
+                                 .wm = INT64_MIN,
+                                 .time_ms = -5,
+                                 .tenant = "acme",
+                                 .key = "m42",
+                                 .traceparent =
+                                     "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                                 .args = "[12,\"x\"]",
+                                 .argslen = 8,
+                                 .raw = "{\"id\":\"a\"}",
+                                 .rawlen = 10};
+    struct proc_frame_entry b = {.origin = 0,
+                                 .offset = INT64_MAX,
+                                 .seq = 0,
+                                 .wm = 1767225600000LL,
+                                 .time_ms = 1767225600001LL,
+                                 .tenant = "",
+                                 .key = "",
+                                 .raw = RAW2,
+                                 .rawlen = sizeof(RAW2) - 1};
+    proc_frame_add(f, &a);
+    proc_frame_add(f, &b);
+}
+
+static void check_entries(const struct proc_frame *f)
+{
+    size_t pos = 0;
+    struct proc_frame_entry e;
+    cr_assert_eq(proc_frame_next(f->buf, f->len, &pos, &e), 1);
+    cr_assert_eq(e.origin, 65537);
+    cr_assert_eq(e.offset, 123456789012LL);
+    cr_assert_eq(e.seq, 3);
+    cr_assert_eq(e.wm, INT64_MIN);
+    cr_assert_eq(e.time_ms, -5);
+    cr_assert_str_eq(e.tenant, "acme");
+    cr_assert_str_eq(e.key, "m42");
+    cr_assert_str_eq(e.traceparent, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+    cr_assert_eq(e.argslen, 8);
+    cr_assert_eq(memcmp(e.args, "[12,\"x\"]", 8), 0);
+    cr_assert_eq(e.rawlen, 10);
+    cr_assert_eq(memcmp(e.raw, "{\"id\":\"a\"}", 10), 0);
+
+    cr_assert_eq(proc_frame_next(f->buf, f->len, &pos, &e), 1);
+    cr_assert_eq(e.origin, 0);
+    cr_assert_eq(e.offset, INT64_MAX);
+    cr_assert_eq(e.wm, 1767225600000LL);
+    cr_assert_eq(e.time_ms, 1767225600001LL);
+    cr_assert_str_eq(e.tenant, "");
+    cr_assert_str_eq(e.key, "");
+    cr_assert_null(e.traceparent);
+    cr_assert_null(e.args);
+    cr_assert_eq(e.rawlen, sizeof(RAW2) - 1, "bytes after a NUL in the event are kept");
+    cr_assert_eq(memcmp(e.raw, RAW2, sizeof(RAW2) - 1), 0);
+
+    cr_assert_eq(proc_frame_next(f->buf, f->len, &pos, &e), 0, "the end");
+    cr_assert_eq(pos, f->len);
+}
+
+Test(proc_frame, entries_read_back_as_written)
+{
+    struct proc_frame f = {0};
+    fill(&f);
+    cr_assert_eq(f.count, 2);
+    cr_assert_eq((unsigned char)f.buf[0], PROC_FRAME_VERSION);
+    check_entries(&f);
+    proc_frame_reset(&f);
+    cr_assert_eq(f.count, 0);
+    fill(&f); /* a reused frame starts over with its version byte */
+    check_entries(&f);
+    proc_frame_free(&f);
+}
+
+Test(proc_frame, a_large_frame_grows)
+{
+    struct proc_frame f = {0};
+    char *raw = malloc(100000);
+    memset(raw, 'x', 100000);
+    for (int i = 0; i < 50; i++) {
+        struct proc_frame_entry e = {
+            .seq = i, .tenant = "t", .key = "k", .raw = raw, .rawlen = 100000};
+        proc_frame_add(&f, &e);
+    }
+    size_t pos = 0, n = 0;
+    struct proc_frame_entry e;
+    int rc;
+    while ((rc = proc_frame_next(f.buf, f.len, &pos, &e)) == 1) {
+        cr_assert_eq(e.seq, (int32_t)n);
+        cr_assert_eq(e.rawlen, 100000);
+        n++;
+    }
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(n, 50);
+    free(raw);
+    proc_frame_free(&f);
+}
+
+/* Reads every entry; returns the last result (0 end, -1 malformed) and counts the entries. */
+static int read_all(const char *data, size_t len, size_t *n)
+{
+    size_t pos = 0;
+    struct proc_frame_entry e;
+    int rc;
+    *n = 0;
+    while ((rc = proc_frame_next(data, len, &pos, &e)) == 1) {
+        (*n)++;
+        cr_assert_leq(pos, len);
+    }
+    return rc;
+}
+
+Test(proc_frame, every_truncation_is_refused)
+{
+    struct proc_frame f = {0};
+    fill(&f);
+    size_t first_end = 0;
+    {
+        struct proc_frame_entry e;
+        cr_assert_eq(proc_frame_next(f.buf, f.len, &first_end, &e), 1);
+    }
+    for (size_t len = 0; len < f.len; len++) {
+        /* a copy of exactly len bytes, so the sanitizer sees any read past it */
+        char *cut = malloc(len ? len : 1);
+        memcpy(cut, f.buf, len);
+        size_t n;
+        int rc = read_all(cut, len, &n);
+        if (len == 1 || len == first_end) {
+            cr_assert_eq(rc, 0, "a whole number of entries (%zu bytes)", len);
+        } else {
+            cr_assert_eq(rc, -1, "truncated at %zu bytes", len);
+        }
+        cr_assert_eq(n, len >= first_end ? 1u : 0u);
+        free(cut);
+    }
+    proc_frame_free(&f);
+}
+
+/* The offset of an entry's tenant length field (after the version byte and 32 bytes of ints). */
+#define TENANT_AT (1 + 32)
+
+Test(proc_frame, hostile_bytes_are_refused)
+{
+    struct proc_frame f = {0};
+    fill(&f);
+    size_t n;
+    char *b = malloc(f.len);
+
+    memcpy(b, f.buf, f.len);
+    b[0] = 2; /* an unknown version */
+    cr_assert_eq(read_all(b, f.len, &n), -1);
+    cr_assert_eq(n, 0);
+
+    memcpy(b, f.buf, f.len); /* a tenant length past the end */
+    b[TENANT_AT] = 0x7f;
+    cr_assert_eq(read_all(b, f.len, &n), -1);
+
+    memcpy(b, f.buf, f.len); /* a required string absent */
+    memset(b + TENANT_AT, 0xff, 4);
+    cr_assert_eq(read_all(b, f.len, &n), -1);
+
+    memcpy(b, f.buf, f.len); /* the tenant's terminator overwritten */
+    b[TENANT_AT + 4 + 4] = 'x';
+    cr_assert_eq(read_all(b, f.len, &n), -1);
+
+    memcpy(b, f.buf, f.len); /* a NUL inside the tenant */
+    b[TENANT_AT + 4 + 1] = '\0';
+    cr_assert_eq(read_all(b, f.len, &n), -1);
+
+    memcpy(b, f.buf, f.len); /* the tenant length one short: the terminator check fails */
+    b[TENANT_AT + 3] = 3;
+    cr_assert_eq(read_all(b, f.len, &n), -1);
+
+    memcpy(b, f.buf, f.len); /* unchanged: both entries */
+    cr_assert_eq(read_all(b, f.len, &n), 0);
+    cr_assert_eq(n, 2);
+    free(b);
+
+    cr_assert_eq(read_all("", 0, &n), -1, "an empty record is not a frame");
+    proc_frame_free(&f);
+}
