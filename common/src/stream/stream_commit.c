@@ -63,8 +63,10 @@ static void free_job(struct cm_stream *s, struct commit_job *j)
 }
 
 /* Counts the job's outputs not yet acknowledged (from *from on, which advances past the leading
- * acknowledged ones) and how many of them failed. */
-static size_t pending(const struct commit_job *j, size_t *from, size_t *failed)
+ * acknowledged ones) and how many of them failed. Unless exact, stops at the first one still in
+ * flight: the caller then only needs to know that not all of what is left failed (the committer
+ * asks every millisecond, and a job holds every output of a second). */
+static size_t pending(const struct commit_job *j, size_t *from, size_t *failed, int exact)
 {
     while (*from < j->nouts && atomic_load(&j->outs[*from]->state) == OUT_ACKED) {
         (*from)++;
@@ -75,6 +77,9 @@ static size_t pending(const struct commit_job *j, size_t *from, size_t *failed)
         int st = atomic_load(&j->outs[i]->state);
         n += st != OUT_ACKED;
         *failed += st == OUT_FAILED;
+        if (!exact && st != OUT_ACKED && st != OUT_FAILED) {
+            break; /* in flight: left > failed */
+        }
     }
     return n;
 }
@@ -86,13 +91,13 @@ static int await_outputs(struct cm_stream *s, struct commit_job *j)
     size_t from = 0, failed;
     int backoff = BACKOFF_MIN_MS;
     for (;;) {
-        size_t left = pending(j, &from, &failed);
+        size_t left = pending(j, &from, &failed, 0);
         if (left == 0) {
             return 0;
         }
         if (cm_lifecycle_stopping()) {
             cm_kafka_producer_flush(s->producer, FLUSH_WAIT_MS);
-            if ((left = pending(j, &from, &failed)) == 0) {
+            if ((left = pending(j, &from, &failed, 1)) == 0) {
                 return 0;
             }
             CM_LOG_WARN("outputs_unacknowledged",
