@@ -1,10 +1,13 @@
 /* Unit tests for common/jsonscan: a table of valid, invalid and unsure documents (hostile input:
  * truncation, control characters, bad UTF-8, bad escapes and numbers, duplicate keys, deep
- * nesting), member and element spans, and its agreement with jansson on each row. */
+ * nesting), member and element spans, and its agreement with jansson on each row; and
+ * cm_jscan_load giving exactly what json_loadb gives. */
 #include "cm/jsonscan.h"
 
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum want { OK, UNSURE, INVALID, TOO_DEEP };
@@ -169,4 +172,105 @@ Test(jsonscan, many_keys_are_unsure_not_wrong)
     }
     text[at++] = '}';
     check(text, at, UNSURE);
+}
+
+/* cm_jscan_load reads text as json_loadb(JSON_REJECT_DUPLICATES) does: NULL for both, or equal
+ * values written out the same (member order, reals' digits). */
+static void same_as_jansson(const char *text, size_t len)
+{
+    json_t *want = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+    json_t *got = cm_jscan_load(text, len);
+    cr_assert_eq(!want, !got, "%.*s: jansson %s, cm_jscan_load %s", (int)len, text,
+                 want ? "reads it" : "refuses it", got ? "reads it" : "refuses it");
+    if (want) {
+        char *a = json_dumps(want, JSON_COMPACT | JSON_ENCODE_ANY);
+        char *b = json_dumps(got, JSON_COMPACT | JSON_ENCODE_ANY);
+        cr_assert(json_equal(want, got), "%.*s", (int)len, text);
+        cr_assert_str_eq(b, a);
+        free(a);
+        free(b);
+    }
+    json_decref(want);
+    json_decref(got);
+}
+
+Test(jsonscan, load_reads_as_jansson)
+{
+    static const char *docs[] = {
+        "{\"specversion\":\"1.0\",\"id\":\"b1\",\"time\":\"2026-01-01T00:00:00.001Z\","
+        "\"data\":{\"merchant\":\"m1\",\"amount\":478}}",
+        "{\"z\":1,\"a\":2,\"m\":3}", /* member order kept */
+        "[1,-0,0,-1,9223372036854775807,-9223372036854775808,123456789012345678]",
+        "[2.5,-0.0,1e2,1E+2,1e-2,2.5e-3,0.1,1.7976931348623157e308,4.9e-324,1e-99,123.456e7]",
+        "{\"s\":\"\\u20ac\\u00e9\\\"\\\\\\/\\b\\f\\n\\r\\t "
+        "x\",\"u\":\"\\u0041\\u07ff\\u0800\\uffff\"}",
+        "{\"e\":\"\\ud83d\\ude00\",\"n\":\"a\\u0000b\"}", /* surrogates, NUL: jansson's */
+        "{\"k\\u00e9\":1,\"k\\u00e9x\":2}",               /* escaped keys: jansson's */
+        "{\"a\":1,\"a\":2}",                              /* duplicate key: refused */
+        "{\"a\":[true,false,null,{},[],{\"b\":[[],[{}]]}]}",
+        " \t\r\n{ \"a\" : [ 1 , 2 ] , \"b\" : { } } \n",
+        "[1e400]",
+        "[12345678901234567890]",
+        "\"a string\"", /* scalars at the top: json_loadb refuses them */
+        "42",
+        "null",
+        "",
+        "{",
+        "{\"a\":}",
+        "[1,]",
+        "{\"a\":1}x",
+        "[\"\xff\"]",  /* not UTF-8 */
+        "[\"a\x01\"]", /* a control character */
+        "[01]",
+        "{\"a\":tru}",
+    };
+    size_t read = 0;
+    for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+        same_as_jansson(docs[i], strlen(docs[i]));
+        json_t *v = cm_jscan_load(docs[i], strlen(docs[i]));
+        read += v != NULL;
+        json_decref(v);
+    }
+    cr_assert_eq(read, 8, "the rows jansson reads");
+    /* a NUL byte after a number, which jansson reads past */
+    static const char nul[] = "[1.5,-0.0e-12\0,2]";
+    same_as_jansson(nul, sizeof(nul) - 1);
+    same_as_jansson("{\"a\":1}\0", 8);
+    cr_assert_null(cm_jscan_load(NULL, 0));
+}
+
+Test(jsonscan, load_long_strings_keys_and_deep_documents)
+{
+    char *doc = malloc(20000);
+    /* a key and a string past the loader's stack buffers, with and without escapes */
+    size_t n = (size_t)sprintf(doc, "{\"");
+    for (int i = 0; i < 300; i++) {
+        doc[n++] = (char)('a' + i % 26);
+    }
+    n += (size_t)sprintf(doc + n, "\":\"");
+    for (int i = 0; i < 300; i++) {
+        n += (size_t)sprintf(doc + n, i % 7 ? "x" : "\\u00e9\\n");
+    }
+    n += (size_t)sprintf(doc + n, "\",\"plain\":\"");
+    for (int i = 0; i < 1000; i++) {
+        doc[n++] = 'p';
+    }
+    n += (size_t)sprintf(doc + n, "\"}");
+    same_as_jansson(doc, n);
+    /* 70 keys (more than the scanner tracks) and 70 levels (deeper than it goes) */
+    n = (size_t)sprintf(doc, "{");
+    for (int i = 0; i < 70; i++) {
+        n += (size_t)sprintf(doc + n, "%s\"k%d\":%d", i ? "," : "", i, i);
+    }
+    n += (size_t)sprintf(doc + n, "}");
+    same_as_jansson(doc, n);
+    n = 0;
+    for (int i = 0; i < 70; i++) {
+        doc[n++] = '[';
+    }
+    for (int i = 0; i < 70; i++) {
+        doc[n++] = ']';
+    }
+    same_as_jansson(doc, n);
+    free(doc);
 }

@@ -3,6 +3,7 @@
 
 #include "cm/envelope.h"
 #include "cm/err.h"
+#include "cm/jsonscan.h"
 #include "cm/kafka.h"
 #include "cm/log.h"
 #include "cm/timeutil.h"
@@ -30,7 +31,7 @@ int cm_event_from_text(const char *text, size_t len, int64_t fallback_ms, enum c
                        struct cm_event *out, const char **why)
 {
     memset(out, 0, sizeof(*out));
-    json_t *ev = text ? json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    json_t *ev = text ? cm_jscan_load(text, len) : NULL; /* json_loadb's reading, faster */
     const char *reason = NULL;
     if (!ev) {
         reason = "not JSON";
