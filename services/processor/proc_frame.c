@@ -47,11 +47,20 @@ static void put_bytes(struct proc_frame *f, const char *s, size_t n)
     f->buf[f->len++] = '\0';
 }
 
+size_t proc_frame_entry_size(const struct proc_frame_entry *e)
+{
+    /* 32 bytes of integers, then five strings of a length, their bytes and a NUL (an absent
+     * one only its length) */
+    return 32 + 5 * 4 + strlen(e->tenant) + 1 + strlen(e->key) + 1 +
+           (e->traceparent ? strlen(e->traceparent) + 1 : 0) + (e->args ? e->argslen + 1 : 0) +
+           e->rawlen + 1;
+}
+
 void proc_frame_add(struct proc_frame *f, const struct proc_frame_entry *e)
 {
     size_t tl = strlen(e->tenant), kl = strlen(e->key);
     size_t pl = e->traceparent ? strlen(e->traceparent) : 0;
-    reserve(f, 1 + 32 + 5 * 5 + tl + kl + pl + e->argslen + e->rawlen);
+    reserve(f, 1 + proc_frame_entry_size(e));
     if (f->len == 0) {
         f->buf[f->len++] = PROC_FRAME_VERSION;
     }

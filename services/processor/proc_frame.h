@@ -42,6 +42,8 @@ struct proc_frame {
 };
 
 void proc_frame_add(struct proc_frame *f, const struct proc_frame_entry *e);
+/* The bytes an entry takes in a frame. */
+size_t proc_frame_entry_size(const struct proc_frame_entry *e);
 /* Empties the frame, keeping its buffer. */
 void proc_frame_reset(struct proc_frame *f);
 void proc_frame_free(struct proc_frame *f);

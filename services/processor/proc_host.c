@@ -16,6 +16,7 @@
 #include "cm/envelope.h"
 #include "cm/err.h"
 #include "cm/event.h"
+#include "cm/jsonscan.h"
 #include "cm/jsonw.h"
 #include "cm/kafka.h"
 #include "cm/log.h"
@@ -97,8 +98,9 @@ struct prep_ctx {
     int64_t time_ms; /* the input event's time */
 };
 
-/* Frames larger than this go out before the batch ends (records stay well under the broker's
- * limit of 1 MB). */
+/* A frame goes out before the batch ends when the next event would take it past this, so a
+ * frame is either at most this large or holds a single event: events that fit a record alone
+ * (the broker's limit is 1 MB) still fit once packed. */
 #define FRAME_FLUSH_BYTES (256 * 1024)
 
 static void send_frame(struct proc_host *h, struct pipeline *p, int part)
@@ -180,7 +182,8 @@ static void on_prepared(const json_t *ev, const char *tenant, const char *key, i
             p->frames = cm_xcalloc((size_t)parts, sizeof(*p->frames));
         }
         int part = cm_kafka_partition_of(rkey, (size_t)klen, parts);
-        if (p->frames[part].len > FRAME_FLUSH_BYTES) {
+        if (p->frames[part].count > 0 &&
+            p->frames[part].len + proc_frame_entry_size(&fe) > FRAME_FLUSH_BYTES) {
             send_frame(c->h, p, part);
         }
         proc_frame_add(&p->frames[part], &fe);
@@ -220,9 +223,8 @@ static void take_frame(struct proc_host *h, const struct cm_kafka_msg *m, long l
     int rc;
     while ((rc = proc_frame_next(data ? data : "", data ? len : 0, &pos, &fe)) == 1) {
         struct proc_origin o = {fe.origin, fe.offset, fe.seq};
-        json_t *args = fe.args && p->def->window != PROC_WIN_JOIN
-                           ? json_loadb(fe.args, fe.argslen, 0, NULL)
-                           : NULL;
+        json_t *args =
+            fe.args && p->def->window != PROC_WIN_JOIN ? cm_jscan_load(fe.args, fe.argslen) : NULL;
         if (json_is_array(args)) { /* the first stage evaluated what the windows need */
             struct proc_keyed pk = {.tenant = fe.tenant,
                                     .key = fe.key,

@@ -1,8 +1,9 @@
 /* Unit tests of the processor's repartition frames: entries read back exactly as written (with
  * and without traceparent and arguments, extreme integers, empty strings, bytes with NULs in the
- * event), a reused frame starts over, and hostile bytes (every truncation, a wrong version byte,
- * lengths past the end or absent where required, a missing terminator, a NUL inside a key) are
- * refused without reading outside the record (the sanitizer build checks). */
+ * event), an entry's size is what it takes, a reused frame starts over, and hostile bytes (every
+ * truncation, a wrong version byte, lengths past the end or absent where required, a missing
+ * terminator, a NUL inside a key) are refused without reading outside the record (the sanitizer
+ * build checks). */
 #include "../../services/processor/proc_frame.h"
 
 #include <criterion/criterion.h>
@@ -85,6 +86,22 @@ Test(proc_frame, entries_read_back_as_written)
     cr_assert_eq(f.count, 0);
     fill(&f); /* a reused frame starts over with its version byte */
     check_entries(&f);
+    proc_frame_free(&f);
+}
+
+Test(proc_frame, entry_size_is_what_an_entry_takes)
+{
+    struct proc_frame f = {0};
+    fill(&f);
+    size_t pos = 0, before = 1;
+    struct proc_frame_entry e;
+    size_t n = 0;
+    while (proc_frame_next(f.buf, f.len, &pos, &e) == 1) {
+        cr_assert_eq(proc_frame_entry_size(&e), pos - before, "entry %zu", n);
+        before = pos;
+        n++;
+    }
+    cr_assert_eq(n, 2);
     proc_frame_free(&f);
 }
 
