@@ -56,6 +56,11 @@ size_t proc_frame_entry_size(const struct proc_frame_entry *e)
            e->rawlen + 1;
 }
 
+int proc_frame_fits(const struct proc_frame *f, const struct proc_frame_entry *e, size_t limit)
+{
+    return f->count == 0 || (f->len ? f->len : 1) + proc_frame_entry_size(e) <= limit;
+}
+
 void proc_frame_add(struct proc_frame *f, const struct proc_frame_entry *e)
 {
     size_t tl = strlen(e->tenant), kl = strlen(e->key);

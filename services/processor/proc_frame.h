@@ -44,6 +44,10 @@ struct proc_frame {
 void proc_frame_add(struct proc_frame *f, const struct proc_frame_entry *e);
 /* The bytes an entry takes in a frame. */
 size_t proc_frame_entry_size(const struct proc_frame_entry *e);
+/* Whether e may join f without taking it past limit bytes. An empty frame takes any entry, so a
+ * frame holds at most limit bytes or a single entry: an event that fits a record alone still
+ * fits once packed. */
+int proc_frame_fits(const struct proc_frame *f, const struct proc_frame_entry *e, size_t limit);
 /* Empties the frame, keeping its buffer. */
 void proc_frame_reset(struct proc_frame *f);
 void proc_frame_free(struct proc_frame *f);

@@ -98,9 +98,8 @@ struct prep_ctx {
     int64_t time_ms; /* the input event's time */
 };
 
-/* A frame goes out before the batch ends when the next event would take it past this, so a
- * frame is either at most this large or holds a single event: events that fit a record alone
- * (the broker's limit is 1 MB) still fit once packed. */
+/* A frame goes out before the batch ends when the next event would take it past this (see
+ * proc_frame_fits; the broker's limit for a record is 1 MB). */
 #define FRAME_FLUSH_BYTES (256 * 1024)
 
 static void send_frame(struct proc_host *h, struct pipeline *p, int part)
@@ -182,8 +181,7 @@ static void on_prepared(const json_t *ev, const char *tenant, const char *key, i
             p->frames = cm_xcalloc((size_t)parts, sizeof(*p->frames));
         }
         int part = cm_kafka_partition_of(rkey, (size_t)klen, parts);
-        if (p->frames[part].count > 0 &&
-            p->frames[part].len + proc_frame_entry_size(&fe) > FRAME_FLUSH_BYTES) {
+        if (!proc_frame_fits(&p->frames[part], &fe, FRAME_FLUSH_BYTES)) {
             send_frame(c->h, p, part);
         }
         proc_frame_add(&p->frames[part], &fe);

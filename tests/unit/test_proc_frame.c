@@ -1,6 +1,7 @@
 /* Unit tests of the processor's repartition frames: entries read back exactly as written (with
  * and without traceparent and arguments, extreme integers, empty strings, bytes with NULs in the
- * event), an entry's size is what it takes, a reused frame starts over, and hostile bytes (every
+ * event), an entry's size is what it takes, a frame takes entries up to its limit or a single
+ * larger one, a reused frame starts over, and hostile bytes (every
  * truncation, a wrong version byte, lengths past the end or absent where required, a missing
  * terminator, a NUL inside a key) are refused without reading outside the record (the sanitizer
  * build checks). */
@@ -103,6 +104,33 @@ Test(proc_frame, entry_size_is_what_an_entry_takes)
     }
     cr_assert_eq(n, 2);
     proc_frame_free(&f);
+}
+
+Test(proc_frame, a_frame_takes_entries_up_to_its_limit_or_one_large_entry)
+{
+    const size_t limit = 256 * 1024;
+    char *raw = malloc(900 * 1024);
+    memset(raw, 'x', 900 * 1024);
+    struct proc_frame_entry small = {.tenant = "t", .key = "k", .raw = raw, .rawlen = 4000};
+    struct proc_frame_entry big = {.tenant = "t", .key = "k", .raw = raw, .rawlen = 900 * 1024};
+    struct proc_frame f = {0};
+    cr_assert(proc_frame_fits(&f, &big, limit), "an empty frame takes an entry past the limit");
+    size_t n = 0;
+    while (proc_frame_fits(&f, &small, limit)) {
+        proc_frame_add(&f, &small);
+        n++;
+    }
+    cr_assert_eq(n, (limit - 1) / proc_frame_entry_size(&small), "as many as fit: %zu", n);
+    cr_assert_leq(f.len, limit);
+    cr_assert_gt(f.len + proc_frame_entry_size(&small), limit);
+    cr_assert_not(proc_frame_fits(&f, &big, limit), "a large entry goes into a frame of its own");
+    proc_frame_reset(&f);
+    cr_assert(proc_frame_fits(&f, &big, limit));
+    proc_frame_add(&f, &big);
+    cr_assert_not(proc_frame_fits(&f, &small, limit), "nothing joins a frame past its limit");
+    cr_assert_eq(f.len, 1 + proc_frame_entry_size(&big));
+    proc_frame_free(&f);
+    free(raw);
 }
 
 Test(proc_frame, a_large_frame_grows)
