@@ -1,9 +1,11 @@
 /* Integration tests for common/kafka against devkafka: delivery reports carry the caller's
  * context, headers and keys round-trip, offsets are committed only for records marked done (a
- * second group member resumes after them), and the batch helpers. */
+ * second group member resumes after them), priority topics handed out before records prefetched
+ * ahead of them, and the batch helpers. */
 #include "harness.h"
 
 #include "cm/kafka.h"
+#include "cm/timeutil.h"
 
 #include <criterion/criterion.h>
 #include <stdatomic.h>
@@ -121,6 +123,78 @@ Test(kafka, offsets_stored_only_when_done)
     /* the next member of the group resumes after the 4 records marked done */
     cr_assert_eq(consume(group, topic, 6, 6, &first), 6);
     cr_assert_eq(first, 4, "resumed at v%d", first);
+}
+
+/* How many records of `bulk` a consumer hands out before the last of 50 records of `urgent`
+ * produced after it has prefetched the bulk topic's 20,000; `prioritize` makes `urgent` a
+ * priority topic. */
+static int records_before_urgent(int prioritize)
+{
+    char bulk[96], urgent[96], group[96];
+    it_unique(bulk, sizeof(bulk), "it-bulk");
+    it_unique(urgent, sizeof(urgent), "it-urgent");
+    it_unique(group, sizeof(group), "it-prio");
+    struct cm_kafka_producer *p = cm_kafka_producer_new(it_env("KAFKA_BROKERS"), NULL, NULL);
+    cr_assert_not_null(p);
+    enum { BULK = 20000, URGENT = 50 };
+    for (int i = 0; i < BULK; i++) {
+        char key[16];
+        snprintf(key, sizeof(key), "k%d", i % 7);
+        cr_assert_eq(cm_kafka_produce(p, bulk, key, strlen(key), "bulk", 4, NULL, NULL, 0, NULL),
+                     0);
+    }
+    cr_assert_eq(cm_kafka_producer_flush(p, 10000), 0);
+    cr_assert_gt(cm_kafka_producer_partitions(p, urgent, 5000), 0); /* created */
+    const char *topics[] = {bulk, urgent}, *prio[] = {urgent};
+    struct cm_kafka_consumer *c =
+        cm_kafka_consumer_new(it_env("KAFKA_BROKERS"), group, topics, 2, NULL);
+    cr_assert_not_null(c);
+    if (prioritize) {
+        cm_kafka_consumer_prioritize(c, prio, 1);
+    }
+    struct cm_kafka_msg *msgs[100];
+    size_t n = 0;
+    for (int tries = 0; tries < 300 && n == 0; tries++) { /* joined, fetching */
+        n = cm_kafka_consumer_poll_batch(c, msgs, 1, 100);
+    }
+    cr_assert_eq(n, 1);
+    cm_kafka_msg_free(msgs[0]);
+    cm_sleep_ms(1000); /* the bulk topic prefetched */
+    int32_t part = cm_kafka_partition_of("u", 1, cm_kafka_producer_partitions(p, urgent, 5000));
+    for (int i = 0; i < URGENT; i++) {
+        cr_assert_eq(cm_kafka_produce(p, urgent, "u", 1, "urgent", 6, NULL, NULL, 0, NULL), 0);
+    }
+    cr_assert_eq(cm_kafka_producer_flush(p, 10000), 0);
+    cm_kafka_producer_free(p, 1000);
+    /* the urgent records fetched too: the partition's end as the consumer saw it */
+    for (int tries = 0; tries < 1000 && cm_kafka_consumer_cached_end(c, urgent, part) < URGENT;
+         tries++) {
+        cm_sleep_ms(10);
+    }
+    cr_assert_eq(cm_kafka_consumer_cached_end(c, urgent, part), URGENT);
+    int bulk_seen = 0, urgent_seen = 0;
+    for (int tries = 0; tries < 600 && urgent_seen < URGENT; tries++) {
+        n = cm_kafka_consumer_poll_batch(c, msgs, 100, 100);
+        for (size_t i = 0; i < n; i++) {
+            if (strcmp(cm_kafka_msg_topic(msgs[i]), urgent) == 0) {
+                urgent_seen++;
+            } else {
+                bulk_seen += urgent_seen < URGENT;
+            }
+            cm_kafka_msg_free(msgs[i]);
+        }
+    }
+    cr_assert_eq(urgent_seen, URGENT);
+    cm_kafka_consumer_free(c);
+    return bulk_seen;
+}
+
+Test(kafka, priority_topics_are_handed_out_first)
+{
+    /* without priority the urgent records wait behind the prefetched bulk records */
+    cr_assert_gt(records_before_urgent(0), 5000);
+    /* with it they come in the first batch (which keeps one place for the consumer queue) */
+    cr_assert_leq(records_before_urgent(1), 1);
 }
 
 static int batches_seen;

@@ -122,9 +122,13 @@ int cm_kafka_consumer_pause(struct cm_kafka_consumer *c, const struct cm_kafka_p
 /* Next record, or NULL when none arrived within timeout_ms (errors are logged and counted).
  * Caller frees the record with cm_kafka_msg_free. */
 struct cm_kafka_msg *cm_kafka_consumer_poll(struct cm_kafka_consumer *c, int timeout_ms);
-/* Collects up to max records into msgs, waiting at most timeout_ms in all (returns early once at
- * least one record is there and the next poll finds none). Returns the count (0 on timeout);
- * each record is freed by the caller. */
+/* Records of these topics (copied; replacing the earlier list) are handed out before any other:
+ * a stream's internal topics, whose records are its own earlier output. Applies from the next
+ * assignment. */
+void cm_kafka_consumer_prioritize(struct cm_kafka_consumer *c, const char *const *topics, size_t n);
+/* Collects up to max records into msgs, waiting at most timeout_ms in all: returns as soon as
+ * one is there, with what else has arrived (the priority topics' records first). Returns the
+ * count (0 on timeout); each record is freed by the caller. */
 size_t cm_kafka_consumer_poll_batch(struct cm_kafka_consumer *c, struct cm_kafka_msg **msgs,
                                     size_t max, int timeout_ms);
 /* Marks msg processed: stores its offset + 1 for the next commit. Does not free msg. */

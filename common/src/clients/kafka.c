@@ -1,8 +1,9 @@
 /* kafka: librdkafka producer and consumer wrappers (see kafka.h).
  * The producer owns a thread that calls rd_kafka_poll every 100 ms to serve delivery reports.
- * The consumer uses the eager rebalance protocol: assign/revoke are applied here after the
- * caller's callbacks, and offsets are committed on revoke and close. */
+ * The consumer is in kafka_consumer.c; the configuration from the environment is shared. */
 #include "cm/kafka.h"
+
+#include "kafka_internal.h"
 
 #include "cm/err.h"
 #include "cm/lifecycle.h"
@@ -27,12 +28,6 @@ struct cm_kafka_producer {
     pthread_t poller;
     atomic_int stop;
     atomic_int unreported; /* produced, delivery report not yet handled */
-};
-
-struct cm_kafka_consumer {
-    rd_kafka_t *rk;
-    struct cm_kafka_rebalance rebalance;
-    int has_rebalance;
 };
 
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -66,7 +61,7 @@ static int conf_set(rd_kafka_conf_t *conf, const char *origin, const char *name,
 }
 
 /* Builds a configuration: defaults, then KAFKA_* from the environment. NULL after logging. */
-static rd_kafka_conf_t *build_conf(const char *brokers, const char *const *defaults)
+rd_kafka_conf_t *kafka_build_conf(const char *brokers, const char *const *defaults)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set_log_cb(conf, on_log);
@@ -108,7 +103,7 @@ fail:
     return NULL;
 }
 
-static int translate(rd_kafka_resp_err_t err)
+int kafka_translate(rd_kafka_resp_err_t err)
 {
     switch (err) {
     case RD_KAFKA_RESP_ERR_NO_ERROR:
@@ -139,7 +134,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     (void)rk;
     struct cm_kafka_producer *p = opaque;
     struct cm_kafka_report r;
-    r.err = translate(m->err);
+    r.err = kafka_translate(m->err);
     r.errstr = m->err ? rd_kafka_err2str(m->err) : "";
     switch (rd_kafka_message_status(m)) {
     case RD_KAFKA_MSG_STATUS_PERSISTED:
@@ -180,7 +175,7 @@ struct cm_kafka_producer *cm_kafka_producer_new(const char *brokers, cm_kafka_de
     static const char *defaults[] = {
         "enable.idempotence", "true",  "acks", "all", "linger.ms", "5", "compression.type", "lz4",
         "message.timeout.ms", "30000", NULL};
-    rd_kafka_conf_t *conf = build_conf(brokers, defaults);
+    rd_kafka_conf_t *conf = kafka_build_conf(brokers, defaults);
     if (!conf) {
         return NULL;
     }
@@ -237,7 +232,7 @@ static int produce(struct cm_kafka_producer *p, const char *topic, int32_t parti
     if (err) {
         rd_kafka_headers_destroy(hdrs); /* ownership passes only on success */
         atomic_fetch_sub(&p->unreported, 1);
-        return translate(err);
+        return kafka_translate(err);
     }
     return 0;
 }
@@ -275,7 +270,7 @@ int cm_kafka_producer_flush(struct cm_kafka_producer *p, int timeout_ms)
     return rd_kafka_flush(p->rk, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : CM_E_TIMEDOUT;
 }
 
-static int ping(rd_kafka_t *rk, int timeout_ms, char *why, size_t len)
+int kafka_ping(rd_kafka_t *rk, int timeout_ms, char *why, size_t len)
 {
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, NULL, &md, timeout_ms);
@@ -294,7 +289,7 @@ static int ping(rd_kafka_t *rk, int timeout_ms, char *why, size_t len)
 
 int cm_kafka_producer_ping(struct cm_kafka_producer *p, int timeout_ms, char *why, size_t len)
 {
-    return ping(p->rk, timeout_ms, why, len);
+    return kafka_ping(p->rk, timeout_ms, why, len);
 }
 
 int cm_kafka_producer_partitions(struct cm_kafka_producer *p, const char *topic, int timeout_ms)
@@ -346,258 +341,9 @@ void cm_kafka_producer_free(struct cm_kafka_producer *p, int flush_timeout_ms)
     free(p);
 }
 
-/* ---- consumer ---- */
-
-/* Calls the user's callback; on assign, copies the start offsets it chose into parts. */
-static void call_user(struct cm_kafka_consumer *c, rd_kafka_topic_partition_list_t *parts,
-                      int assign)
-{
-    if (!c->has_rebalance) {
-        return;
-    }
-    size_t n = (size_t)parts->cnt;
-    struct cm_kafka_partition *arr = cm_xcalloc(n ? n : 1, sizeof(*arr));
-    for (size_t i = 0; i < n; i++) {
-        arr[i].topic = parts->elems[i].topic;
-        arr[i].partition = parts->elems[i].partition;
-        arr[i].offset = CM_KAFKA_OFFSET_STORED;
-    }
-    if (assign && c->rebalance.on_assign) {
-        c->rebalance.on_assign(arr, n, c->rebalance.ud);
-        for (size_t i = 0; i < n; i++) {
-            parts->elems[i].offset = arr[i].offset >= 0 ? arr[i].offset : RD_KAFKA_OFFSET_STORED;
-        }
-    } else if (!assign && c->rebalance.on_revoke) {
-        c->rebalance.on_revoke(arr, n, c->rebalance.ud);
-    }
-    free(arr);
-}
-
-static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                         rd_kafka_topic_partition_list_t *parts, void *opaque)
-{
-    struct cm_kafka_consumer *c = opaque;
-    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        CM_LOG_INFO("kafka_assigned", "%d partitions assigned", parts->cnt);
-        call_user(c, parts, 1);
-        rd_kafka_assign(rk, parts);
-    } else {
-        CM_LOG_INFO("kafka_revoked", "%d partitions revoked", parts->cnt);
-        call_user(c, parts, 0);
-        rd_kafka_commit(rk, NULL, 0);
-        rd_kafka_assign(rk, NULL);
-    }
-}
-
-struct cm_kafka_consumer *cm_kafka_consumer_new(const char *brokers, const char *group,
-                                                const char *const *topics, size_t ntopics,
-                                                const struct cm_kafka_rebalance *rebalance)
-{
-    const char *defaults[] = {"group.id",
-                              group,
-                              "enable.auto.offset.store",
-                              "false",
-                              "enable.auto.commit",
-                              "true",
-                              "auto.offset.reset",
-                              "earliest",
-                              "enable.partition.eof",
-                              "false",
-                              NULL};
-    rd_kafka_conf_t *conf = build_conf(brokers, defaults);
-    if (!conf) {
-        return NULL;
-    }
-    struct cm_kafka_consumer *c = cm_xcalloc(1, sizeof(*c));
-    if (rebalance) {
-        c->rebalance = *rebalance;
-        c->has_rebalance = 1;
-    }
-    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
-    rd_kafka_conf_set_opaque(conf, c);
-    char err[512];
-    c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
-    if (!c->rk) {
-        CM_LOG_ERROR("config_invalid", "kafka consumer: %s", err);
-        rd_kafka_conf_destroy(conf);
-        free(c);
-        return NULL;
-    }
-    conf = NULL;
-    rd_kafka_poll_set_consumer(c->rk);
-    if (cm_kafka_consumer_subscribe(c, topics, ntopics) != 0) {
-        rd_kafka_destroy(c->rk);
-        free(c);
-        return NULL;
-    }
-    return c;
-}
-
-int cm_kafka_consumer_end_offset(struct cm_kafka_consumer *c, const char *topic, int32_t partition,
-                                 int64_t *end, int timeout_ms)
-{
-    int64_t low = 0, high = 0;
-    rd_kafka_resp_err_t e =
-        rd_kafka_query_watermark_offsets(c->rk, topic, partition, &low, &high, timeout_ms);
-    if (e) {
-        return translate(e);
-    }
-    *end = high;
-    return 0;
-}
-
-int64_t cm_kafka_consumer_cached_end(struct cm_kafka_consumer *c, const char *topic,
-                                     int32_t partition)
-{
-    int64_t low = -1, high = -1;
-    if (rd_kafka_get_watermark_offsets(c->rk, topic, partition, &low, &high) != 0) {
-        return -1;
-    }
-    return high >= 0 ? high : -1;
-}
-
-int cm_kafka_consumer_pause(struct cm_kafka_consumer *c, const struct cm_kafka_partition *parts,
-                            size_t n, int pause)
-{
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)(n ? n : 1));
-    for (size_t i = 0; i < n; i++) {
-        rd_kafka_topic_partition_list_add(l, parts[i].topic, parts[i].partition);
-    }
-    rd_kafka_resp_err_t e =
-        pause ? rd_kafka_pause_partitions(c->rk, l) : rd_kafka_resume_partitions(c->rk, l);
-    rd_kafka_topic_partition_list_destroy(l);
-    return e ? translate(e) : 0;
-}
-
-int cm_kafka_consumer_subscribe(struct cm_kafka_consumer *c, const char *const *topics,
-                                size_t ntopics)
-{
-    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new((int)ntopics);
-    for (size_t i = 0; i < ntopics; i++) {
-        rd_kafka_topic_partition_list_add(subs, topics[i], RD_KAFKA_PARTITION_UA);
-    }
-    rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, subs);
-    rd_kafka_topic_partition_list_destroy(subs);
-    if (e) {
-        CM_LOG_ERROR("kafka_subscribe_failed", "%s", rd_kafka_err2str(e));
-        return CM_E_INVAL;
-    }
-    return 0;
-}
-
-struct cm_kafka_msg *cm_kafka_consumer_poll(struct cm_kafka_consumer *c, int timeout_ms)
-{
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, timeout_ms);
-    if (!m) {
-        return NULL;
-    }
-    if (m->err) {
-        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            CM_LOG_WARN("kafka_consume_error", "%s [%d]: %s",
-                        m->rkt ? rd_kafka_topic_name(m->rkt) : "-", m->partition,
-                        rd_kafka_message_errstr(m));
-        }
-        rd_kafka_message_destroy(m);
-        return NULL;
-    }
-    return (struct cm_kafka_msg *)m;
-}
-
-size_t cm_kafka_consumer_poll_batch(struct cm_kafka_consumer *c, struct cm_kafka_msg **msgs,
-                                    size_t max, int timeout_ms)
-{
-    size_t n = 0;
-    int64_t deadline = cm_monotonic_ms() + timeout_ms;
-    while (n < max) {
-        int64_t left = deadline - cm_monotonic_ms();
-        struct cm_kafka_msg *m = cm_kafka_consumer_poll(c, n == 0 ? (int)(left > 0 ? left : 0) : 0);
-        if (!m) {
-            if (n > 0 || left <= 0) {
-                break;
-            }
-            continue;
-        }
-        msgs[n++] = m;
-    }
-    return n;
-}
-
-void cm_kafka_consumer_store(struct cm_kafka_consumer *c, const char *topic, int32_t partition,
-                             int64_t next_offset)
-{
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = next_offset;
-    rd_kafka_resp_err_t err = rd_kafka_offsets_store(c->rk, l);
-    if (err) {
-        /* typically the partition was revoked meanwhile: the new owner re-reads the record */
-        CM_LOG_DEBUG("kafka_store_failed", "%s [%d] @%lld: %s", topic, partition,
-                     (long long)next_offset, rd_kafka_err2str(err));
-    }
-    rd_kafka_topic_partition_list_destroy(l);
-}
-
-void cm_kafka_consumer_done(struct cm_kafka_consumer *c, const struct cm_kafka_msg *msg)
-{
-    const rd_kafka_message_t *m = (const rd_kafka_message_t *)msg;
-    cm_kafka_consumer_store(c, rd_kafka_topic_name(m->rkt), m->partition, m->offset + 1);
-}
-
-int cm_kafka_consumer_committed(struct cm_kafka_consumer *c, struct cm_kafka_partition *parts,
-                                size_t n, int timeout_ms)
-{
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
-    for (size_t i = 0; i < n; i++) {
-        rd_kafka_topic_partition_list_add(l, parts[i].topic, parts[i].partition);
-    }
-    rd_kafka_resp_err_t err = rd_kafka_committed(c->rk, l, timeout_ms);
-    if (!err) {
-        for (size_t i = 0; i < n; i++) {
-            const rd_kafka_topic_partition_t *e = &l->elems[i];
-            parts[i].offset = e->err || e->offset < 0 ? -1 : e->offset;
-        }
-    } else {
-        CM_LOG_WARN("kafka_committed_failed", "%s", rd_kafka_err2str(err));
-    }
-    rd_kafka_topic_partition_list_destroy(l);
-    return err ? translate(err) : 0;
-}
-
-int cm_kafka_consumer_commit(struct cm_kafka_consumer *c)
-{
-    rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, NULL, 0);
-    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
-        CM_LOG_WARN("kafka_commit_failed", "%s", rd_kafka_err2str(err));
-        return translate(err);
-    }
-    return 0;
-}
-
-int cm_kafka_consumer_ping(struct cm_kafka_consumer *c, int timeout_ms, char *why, size_t len)
-{
-    return ping(c->rk, timeout_ms, why, len);
-}
-
 int cm_kafka_producer_check(void *producer, char *why, size_t len)
 {
     return cm_kafka_producer_ping(producer, 1000, why, len);
-}
-
-int cm_kafka_consumer_check(void *consumer, char *why, size_t len)
-{
-    return cm_kafka_consumer_ping(consumer, 1000, why, len);
-}
-
-void cm_kafka_consumer_free(struct cm_kafka_consumer *c)
-{
-    if (!c) {
-        return;
-    }
-    rd_kafka_resp_err_t err = rd_kafka_consumer_close(c->rk);
-    if (err) {
-        CM_LOG_WARN("kafka_close_failed", "%s", rd_kafka_err2str(err));
-    }
-    rd_kafka_destroy(c->rk);
-    free(c);
 }
 
 const char *cm_kafka_msg_topic(const struct cm_kafka_msg *m)

@@ -24,7 +24,7 @@
 #define MAX_PENDING 200000 /* outputs held before a commit point is forced */
 #define DEFAULT_INTERNAL_LAG 10000
 #define DEFAULT_INTERNAL_BYTES (2 << 20)
-#define FLOW_CHECK_MS 50
+#define FLOW_CHECK_MS 1 /* a first stage can emit thousands of records in 50 ms */
 #define LAG_CHECK_MS 1000
 
 /* ---- partitions ---- */
@@ -49,17 +49,60 @@ static int is_internal(const struct cm_stream *s, const char *topic)
     return 0;
 }
 
+/* Adds a record of an internal partition, read or written here, to its recent average size. */
+static void note_size(struct part *p, size_t bytes)
+{
+    if (p->seen_records >= 4096) {
+        p->seen_bytes /= 2;
+        p->seen_records /= 2;
+    }
+    p->seen_bytes += (double)bytes;
+    p->seen_records += 1;
+}
+
+/* Counts a record emitted into an internal partition held here (its partition given, or the
+ * one its key goes to), so flow control sees our own output at once. */
+static void note_emit(struct cm_stream *s, const char *topic, int32_t partition, const void *key,
+                      size_t keylen, size_t bytes)
+{
+    for (size_t i = 0; i < s->ninternal; i++) {
+        if (strcmp(s->internal[i], topic) != 0) {
+            continue;
+        }
+        if (partition < 0) {
+            if (s->internal_partitions[i] <= 0) {
+                s->internal_partitions[i] = cm_stream_partitions(s, topic);
+            }
+            if (s->internal_partitions[i] <= 0 || !key) {
+                return;
+            }
+            partition = cm_kafka_partition_of(key, keylen, s->internal_partitions[i]);
+        }
+        struct part *p = find_part(s, topic, partition);
+        if (p) {
+            p->emitted++;
+            note_size(p, bytes);
+        }
+        return;
+    }
+}
+
 static void set_internal(struct cm_stream *s, const char *const *topics, size_t n)
 {
     for (size_t i = 0; i < s->ninternal; i++) {
         free(s->internal[i]);
     }
     free(s->internal);
+    free(s->internal_partitions);
     s->internal = cm_xcalloc(n ? n : 1, sizeof(*s->internal));
+    s->internal_partitions = cm_xcalloc(n ? n : 1, sizeof(*s->internal_partitions));
     for (size_t i = 0; i < n; i++) {
         s->internal[i] = cm_xstrdup(topics[i]);
     }
     s->ninternal = n;
+    if (s->consumer) {
+        cm_kafka_consumer_prioritize(s->consumer, topics, n);
+    }
     for (size_t i = 0; i < s->nparts; i++) {
         s->parts[i].internal = is_internal(s, s->parts[i].topic);
     }
@@ -98,15 +141,13 @@ static void on_assign(const struct cm_kafka_partition *cparts, size_t n, void *u
                 start = asked[k].offset;
             }
         }
-        s->parts[s->nparts++] = (struct part){cm_xstrdup(parts[i].topic),
-                                              parts[i].partition,
-                                              start >= 0 ? start : -1,
-                                              -1,
-                                              -1,
-                                              is_internal(s, parts[i].topic),
-                                              0,
-                                              0,
-                                              0};
+        s->parts[s->nparts++] = (struct part){.topic = cm_xstrdup(parts[i].topic),
+                                              .partition = parts[i].partition,
+                                              .expected = start >= 0 ? start : -1,
+                                              .next = -1,
+                                              .stored = -1,
+                                              .internal = is_internal(s, parts[i].topic),
+                                              .base = start >= 0 ? start : 0};
     }
     free(asked);
 }
@@ -148,8 +189,7 @@ static void note_loss(struct cm_stream *s, struct part *p, int64_t from, int64_t
                  (unsigned long long)n);
 }
 
-/* Adds a record of an internal partition to its recent average size. */
-static void note_size(struct part *p, const struct cm_kafka_msg *m)
+static size_t record_size(const struct cm_kafka_msg *m)
 {
     size_t klen = 0, vlen = 0, lens[CM_STREAM_MAX_HEADERS];
     const char *names[CM_STREAM_MAX_HEADERS];
@@ -161,12 +201,7 @@ static void note_size(struct part *p, const struct cm_kafka_msg *m)
     for (size_t i = 0; i < nh; i++) {
         bytes += strlen(names[i]) + lens[i];
     }
-    if (p->seen_records >= 4096) {
-        p->seen_bytes /= 2;
-        p->seen_records /= 2;
-    }
-    p->seen_bytes += (double)bytes;
-    p->seen_records += 1;
+    return bytes;
 }
 
 /* Keeps the records of partitions still assigned (a revoke may come while a batch is being
@@ -186,7 +221,7 @@ static size_t admit(struct cm_stream *s, struct cm_kafka_msg **msgs, size_t n)
         }
         p->expected = off + 1;
         if (p->internal) {
-            note_size(p, msgs[i]);
+            note_size(p, record_size(msgs[i]));
         }
         msgs[keep++] = msgs[i];
     }
@@ -276,6 +311,10 @@ void cm_stream_emit_to(struct cm_stream *s, const char *topic, int32_t partition
         s->outs = cm_xrealloc(s->outs, s->capouts * sizeof(*s->outs));
     }
     s->outs[s->nouts++] = o;
+    if (s->ninternal > 0) {
+        note_emit(s, topic, o->partition, key, keylen,
+                  size - sizeof(*o) - 2 * nheaders * sizeof(char *) - strlen(topic) - 1);
+    }
     stream_produce(s, o);
     if (s->nouts >= MAX_PENDING) {
         s->commit_requested = 1;
@@ -354,6 +393,9 @@ static void flow_control(struct cm_stream *s, int64_t now)
         int64_t pos = p->next >= 0 ? p->next : (p->expected >= 0 ? p->expected : 0);
         int64_t end =
             p->internal ? cm_kafka_consumer_cached_end(s->consumer, p->topic, p->partition) : -1;
+        if (p->internal && p->base + p->emitted > end) {
+            end = p->base + p->emitted;
+        }
         if (end < 0 || pos < 0 || end <= pos) {
             continue;
         }
@@ -549,6 +591,7 @@ struct cm_stream *cm_stream_new(const struct cm_stream_config *cfg,
         cm_stream_free(s);
         return NULL;
     }
+    cm_kafka_consumer_prioritize(s->consumer, (const char *const *)s->internal, s->ninternal);
     return s;
 }
 
@@ -576,6 +619,7 @@ void cm_stream_free(struct cm_stream *s)
         free(s->internal[i]);
     }
     free(s->internal);
+    free(s->internal_partitions);
     pthread_mutex_destroy(&s->loss_lock);
     free(s);
 }
@@ -591,8 +635,11 @@ int cm_stream_subscribe(struct cm_stream *s, const char *const *topics, size_t n
                         ensure[i]);
         }
     }
+    /* before the subscription: the rebalance it brings may run on the polling thread at once */
+    cm_kafka_consumer_prioritize(s->consumer, ensure, nensure);
     int rc = cm_kafka_consumer_subscribe(s->consumer, topics, ntopics);
     if (rc != 0) {
+        cm_kafka_consumer_prioritize(s->consumer, (const char *const *)s->internal, s->ninternal);
         return rc;
     }
     set_internal(s, ensure, nensure);

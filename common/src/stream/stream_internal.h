@@ -36,6 +36,10 @@ struct part {
     /* internal: bytes and records read lately (halved every 4,096 records), for the average
      * record size that turns a lag in records into bytes */
     double seen_bytes, seen_records;
+    /* internal: records this stream emitted into it since it was assigned, counted from `base`
+     * (its start offset then): base + emitted is a lower bound of its end that, unlike the end
+     * the last fetch saw, is never behind our own output */
+    int64_t base, emitted;
 };
 
 struct commit_job;
@@ -58,7 +62,8 @@ struct cm_stream {
     char last_loss[256];
     struct cm_metric *m_lost;
     struct cm_series *m_batch_retries, *m_output_retries;
-    char **internal; /* the internal topics (cfg.ensure) */
+    char **internal;          /* the internal topics (cfg.ensure) */
+    int *internal_partitions; /* each one's partition count; 0 until needed */
     size_t ninternal;
     int throttled; /* inputs paused: an internal partition lags too far */
     int64_t flow_checked_ms;
