@@ -236,8 +236,21 @@ static void on_delivery(void *opaque, const struct cm_kafka_report *r, void *ud)
     struct output *o = opaque;
     if (r->err) {
         CM_LOG_WARN("produce_failed", "%s: %s", o->topic, r->errstr);
+        atomic_store(&o->state, OUT_FAILED);
+        return;
     }
-    atomic_store(&o->state, r->err ? OUT_FAILED : OUT_ACKED);
+    /* librdkafka is done with the lent value; an acknowledged record is never produced again */
+    free(o->payload);
+    o->payload = NULL;
+    atomic_store(&o->state, OUT_ACKED);
+}
+
+void stream_output_free(struct output *o)
+{
+    if (o) {
+        free(o->payload);
+        free(o);
+    }
 }
 
 int stream_produce(struct cm_stream *s, struct output *o)
@@ -278,13 +291,13 @@ void cm_stream_emit_to(struct cm_stream *s, const char *topic, int32_t partition
     if (nheaders > CM_STREAM_MAX_HEADERS) {
         nheaders = CM_STREAM_MAX_HEADERS;
     }
-    size_t size = sizeof(struct output) + 2 * nheaders * sizeof(char *) + strlen(topic) + 1 +
-                  keylen + 1 + valuelen + 1;
+    size_t size = 2 * nheaders * sizeof(char *) + strlen(topic) + 1 + keylen + 1 + valuelen + 1;
     for (size_t i = 0; i < nheaders; i++) {
         size += strlen(header_names[i]) + strlen(header_values[i]) + 2;
     }
-    struct output *o = cm_xmalloc(size);
-    o->hn = (const char **)(o + 1);
+    struct output *o = cm_xmalloc(sizeof(*o));
+    o->payload = cm_xmalloc(size);
+    o->hn = (const char **)(void *)o->payload;
     o->hv = o->hn + nheaders;
     char *w = (char *)(o->hv + nheaders);
 #define PUT(dst, src, len)                                                                         \
@@ -313,7 +326,7 @@ void cm_stream_emit_to(struct cm_stream *s, const char *topic, int32_t partition
     s->outs[s->nouts++] = o;
     if (s->ninternal > 0) {
         note_emit(s, topic, o->partition, key, keylen,
-                  size - sizeof(*o) - 2 * nheaders * sizeof(char *) - strlen(topic) - 1);
+                  size - 2 * nheaders * sizeof(char *) - strlen(topic) - 1);
     }
     stream_produce(s, o);
     if (s->nouts >= MAX_PENDING) {
@@ -604,7 +617,7 @@ void cm_stream_free(struct cm_stream *s)
     stream_committer_stop(s);
     cm_kafka_producer_free(s->producer, 5000);
     for (size_t i = 0; i < s->nouts; i++) {
-        free(s->outs[i]);
+        stream_output_free(s->outs[i]);
     }
     free(s->outs);
     for (size_t i = 0; i < s->nparts; i++) {

@@ -49,7 +49,7 @@ static void sleep_ms(int ms)
 static void free_job(struct cm_stream *s, struct commit_job *j)
 {
     for (size_t i = 0; i < j->nouts; i++) {
-        free(j->outs[i]);
+        stream_output_free(j->outs[i]);
     }
     free(j->outs);
     if (j->snap && s->h.release) {

@@ -16,14 +16,20 @@
 
 enum out_state { OUT_INFLIGHT, OUT_ACKED, OUT_FAILED };
 
-/* One emitted record; strings live in the same allocation after the struct. */
+/* One emitted record. Its topic, key, value and headers live in `payload`, which is freed as
+ * soon as the broker has acknowledged the record (only a failed one is produced again): held
+ * until the commit point's job finished, a second of results kept the heap growing. */
 struct output {
     atomic_int state;
     int32_t partition; /* -1: by key */
-    const char *topic, *key, *value;
+    char *payload;
+    const char *topic, *key, *value; /* in payload */
     size_t keylen, valuelen, nheaders;
-    const char **hn, **hv; /* nheaders each, in the same allocation */
+    const char **hn, **hv; /* nheaders each, in payload */
 };
+
+/* Frees an output and what is left of its payload. */
+void stream_output_free(struct output *o);
 
 struct part {
     char *topic;
