@@ -370,9 +370,25 @@ static void learn_origins(struct proc_host *h, struct pipeline *p)
     free(ids);
 }
 
+struct report_ctx {
+    json_t *list;
+    struct proc_host *h;
+    const struct proc_def *d;
+};
+
+/* An input partition's watermark for the report. It counts as idle (left out of the second
+ * stage's minimum) only when it also has nothing waiting to be read: records held back while
+ * the second stage catches up (priority, flow control) are not a partition gone quiet, and
+ * passing them by would make them late. */
 static void add_report(int32_t origin, int64_t wm, int idle, void *ud)
 {
-    json_array_append_new(ud, json_pack("[i, I, b]", (int)origin, (json_int_t)wm, idle));
+    struct report_ctx *c = ud;
+    size_t topic = (size_t)origin / 65536;
+    if (idle && topic < c->d->ntopics &&
+        cm_stream_has_backlog(c->h->cur, c->d->topics[topic], origin % 65536)) {
+        idle = 0;
+    }
+    json_array_append_new(c->list, json_pack("[i, I, b]", (int)origin, (json_int_t)wm, idle));
 }
 
 /* Every REPORT_EVERY_MS, each repartitioned pipeline's first stage sends the watermarks of the
@@ -389,7 +405,8 @@ static void send_reports(struct proc_host *h, int64_t now)
         }
         p->reported_ms = now;
         json_t *list = json_array();
-        proc_engine_origin_watermarks(p->engine, now, add_report, list);
+        struct report_ctx rc = {list, h, p->def};
+        proc_engine_origin_watermarks(p->engine, now, add_report, &rc);
         if (json_array_size(list) > 0 && rep_partitions(h, p) > 0) {
             json_t *doc = json_pack("{s:o}", "watermarks", list);
             char *text = cm_json_dumps(doc, NULL);

@@ -3,6 +3,7 @@
 #include "harness.h"
 
 #include "cm/err.h"
+#include "cm/mem.h"
 #include "cm/redis.h"
 #include "cm/uuid.h"
 
@@ -175,6 +176,30 @@ Test(redis, pipelines_run_in_order_in_one_round_trip)
         cm_redis_reply_free(out[i]);
     }
     cr_assert_eq(cm_redis_pipeline(r, 0, NULL, NULL, out), 0, "an empty pipeline");
+
+    /* a long pipeline, written out in chunks as it is built: 2,000 INCRs of one counter, each
+     * reply the count so far, so the replies came in order and none was lost */
+    enum { LONG = 2000 };
+    const char *incr_n[] = {"INCR", key};
+    const char *const **many = cm_xcalloc(LONG, sizeof(*many));
+    int *many_argc = cm_xcalloc(LONG, sizeof(*many_argc));
+    struct cm_redis_reply **replies = cm_xcalloc(LONG, sizeof(*replies));
+    for (int i = 0; i < LONG; i++) {
+        many[i] = incr_n;
+        many_argc[i] = 2;
+    }
+    cr_assert_eq(cm_redis_pipeline(r, LONG, many_argc, many, replies), 0);
+    for (int i = 0; i < LONG; i++) {
+        cr_assert_eq(cm_redis_reply_integer(replies[i]), i + 1);
+        cm_redis_reply_free(replies[i]);
+    }
+    const char *del_again[] = {"DEL", key};
+    cr_assert_eq(
+        cm_redis_pipeline(r, 1, (const int[]){2}, (const char *const *const[]){del_again}, out), 0);
+    cm_redis_reply_free(out[0]);
+    free(many);
+    free(many_argc);
+    free(replies);
     cm_redis_free(r);
 
     struct cm_redis *down = cm_redis_new("redis://127.0.0.1:1");

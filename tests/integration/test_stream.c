@@ -36,6 +36,8 @@ struct seen {
     int64_t hold;  /* committable never passes this (-1: no hold) */
     int64_t start; /* on_assign start offset (-1: committed) */
     const char *emit_topic;
+    int backlog_first; /* cm_stream_has_backlog of partition 0 in the first batch */
+    int backlog_after; /* and once the stream stopped */
 };
 
 static int process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t n, void *ud)
@@ -45,6 +47,9 @@ static int process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t
     if (w->fail_times > 0) {
         w->fail_times--;
         return -5; /* CM_E_UNAVAIL */
+    }
+    if (w->count == 0 && n > 0) {
+        w->backlog_first = cm_stream_has_backlog(s, cm_kafka_msg_topic(msgs[0]), 0);
     }
     for (size_t i = 0; i < n; i++) {
         int64_t off = cm_kafka_msg_offset(msgs[i]);
@@ -116,6 +121,7 @@ static void run_stream(const char *brokers, const char *group, const char *topic
     cr_assert_not_null(s);
     w->s = s;
     cm_stream_run(s);
+    w->backlog_after = cm_stream_has_backlog(s, topic, 0);
     cm_stream_free(s);
 }
 
@@ -185,7 +191,8 @@ Test(stream, records_lost_to_retention_are_counted, .timeout = 120)
 }
 
 /* The consumer lag gauge counts what this instance has not read yet (measured every second and
- * when the stream stops): 1,000 records waiting, 300 read. */
+ * when the stream stops): 1,000 records waiting, 300 read. cm_stream_has_backlog says the same
+ * of the partition. */
 Test(stream, consumer_lag_is_exported_per_topic, .timeout = 60)
 {
     char topic[96], group[96];
@@ -206,6 +213,15 @@ Test(stream, consumer_lag_is_exported_per_topic, .timeout = 60)
     double lag = strtod(at + strlen(want), NULL);
     free(text);
     cr_assert_eq(lag, 1000 - 300);
+    /* the partition had records waiting (what keeps it from counting as idle) from the first
+     * batch of 100 on, and still has when the stream stops after 300 */
+    cr_assert_eq(a.backlog_first, 1);
+    cr_assert_eq(a.backlog_after, 1);
+    /* read to its end, it has none */
+    struct seen b = new_seen(999);
+    run_stream(brokers, group, topic, &b, m);
+    cr_assert_eq(b.last, 999);
+    cr_assert_eq(b.backlog_after, 0);
     cm_metrics_free(m);
     cm_kafka_mock_free(mock);
 }

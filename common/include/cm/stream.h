@@ -127,6 +127,10 @@ void cm_stream_emit_event(struct cm_stream *s, const char *topic, const json_t *
 /* The next offset of a partition after the records processed so far (for the offsets a snapshot
  * records), or -1 when none was processed since it was assigned. */
 int64_t cm_stream_position(const struct cm_stream *s, const char *topic, int32_t partition);
+/* 1 when a partition held here has records not processed yet, as far as the last fetch knows
+ * (held back by priority or flow control, or not yet polled): a partition that is merely waiting
+ * is not idle. */
+int cm_stream_has_backlog(struct cm_stream *s, const char *topic, int32_t partition);
 /* Replaces the topics read (on the stream's thread, e.g. from tick), creating `ensure` first
  * where the cluster auto-creates. A rebalance follows: revoke hooks run for every partition
  * (after a commit point), then assign hooks for the new set. 0 or CM_E_INVAL (logged). */

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define PIPELINE_CHUNK 256 /* commands appended before they are written out */
+
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
@@ -212,6 +214,13 @@ int cm_redis_pipeline(struct cm_redis *r, size_t n, const int *argcs,
     for (size_t i = 0; rc == 0 && i < n; i++) {
         if (redisAppendCommandArgv(r->ctx, argcs[i], (const char **)argvs[i], NULL) != REDIS_OK) {
             rc = CM_E_UNAVAIL;
+        } else if (i % PIPELINE_CHUNK == PIPELINE_CHUNK - 1) {
+            /* sent as it goes: hiredis would otherwise hold the whole pipeline in one buffer,
+             * grown (and copied) a megabyte at a time past the first (Redis buffers the replies) */
+            int done = 0;
+            while (rc == 0 && !done) {
+                rc = redisBufferWrite(r->ctx, &done) == REDIS_OK ? 0 : CM_E_UNAVAIL;
+            }
         }
     }
     for (size_t i = 0; rc == 0 && i < n; i++) {

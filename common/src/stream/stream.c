@@ -350,6 +350,17 @@ int64_t cm_stream_position(const struct cm_stream *s, const char *topic, int32_t
     return p ? p->next : -1;
 }
 
+int cm_stream_has_backlog(struct cm_stream *s, const char *topic, int32_t partition)
+{
+    const struct part *p = find_part(s, topic, partition);
+    if (!p) {
+        return 0;
+    }
+    int64_t pos = p->next >= 0 ? p->next : p->expected;
+    int64_t end = cm_kafka_consumer_cached_end(s->consumer, topic, partition);
+    return pos >= 0 && end > pos;
+}
+
 void cm_stream_stop(struct cm_stream *s)
 {
     atomic_store(&s->stop, 1);
