@@ -1,15 +1,18 @@
 /* Integration tests for common/kafka against devkafka: delivery reports carry the caller's
  * context, headers and keys round-trip, offsets are committed only for records marked done (a
- * second group member resumes after them), priority topics handed out before records prefetched
+ * second group member resumes after them), a full producer queue answered with or without
+ * headers, priority topics handed out before records prefetched
  * ahead of them, and the batch helpers. */
 #include "harness.h"
 
+#include "cm/err.h"
 #include "cm/kafka.h"
 #include "cm/timeutil.h"
 
 #include <criterion/criterion.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static atomic_int delivered_ok;
@@ -61,6 +64,38 @@ Test(kafka, delivery_reports_carry_context)
     cr_assert_eq(atomic_load(&delivered_ok), 50);
     cr_assert_eq(atomic_load(&delivered_err), 0);
     cr_assert_eq(atomic_load(&context_matches), 50);
+}
+
+/* A full producer queue is an answer (CM_E_FULL), with or without headers: a record without
+ * any once crashed on it (its NULL header list was destroyed). */
+Test(kafka, full_queue_is_answered_with_and_without_headers)
+{
+    setenv("KAFKA_QUEUE_BUFFERING_MAX_MESSAGES", "8", 1);
+    setenv("KAFKA_LINGER_MS", "2000", 1);
+    struct cm_kafka_producer *p =
+        cm_kafka_producer_new(it_env("KAFKA_BROKERS"), on_report, (void *)0x1234);
+    unsetenv("KAFKA_QUEUE_BUFFERING_MAX_MESSAGES");
+    unsetenv("KAFKA_LINGER_MS");
+    cr_assert_not_null(p);
+    char topic[96];
+    it_unique(topic, sizeof(topic), "it-full");
+    static int tags[32];
+    int accepted = 0, full = 0;
+    for (int i = 0; i < 32; i++) {
+        const char *hn[] = {"ce_id", "ce_type"};
+        const char *hv[] = {"x", "t"};
+        size_t nh = i % 2 ? 2 : 0; /* every other record without headers */
+        tags[i] = i;
+        int rc = cm_kafka_produce(p, topic, "k", 1, "v", 1, hn, hv, nh, &tags[i]);
+        cr_assert(rc == 0 || rc == CM_E_FULL, "record %d: %d", i, rc);
+        accepted += rc == 0;
+        full += rc == CM_E_FULL;
+    }
+    cr_assert_eq(accepted, 8, "the queue holds 8: %d accepted", accepted);
+    cr_assert_eq(full, 24);
+    cr_assert_eq(cm_kafka_producer_flush(p, 10000), 0);
+    cr_assert_eq(cm_kafka_producer_queue_len(p), 0);
+    cm_kafka_producer_free(p, 1000);
 }
 
 /* Consumes until `want` records are collected (at most 30 s); marks the first `mark` done. */

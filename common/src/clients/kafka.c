@@ -230,7 +230,9 @@ static int produce(struct cm_kafka_producer *p, const char *topic, int32_t parti
                           RD_KAFKA_V_VALUE((void *)value, valuelen), RD_KAFKA_V_MSGFLAGS(msgflags),
                           RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
     if (err) {
-        rd_kafka_headers_destroy(hdrs); /* ownership passes only on success */
+        if (hdrs) {
+            rd_kafka_headers_destroy(hdrs); /* ownership passes only on success; NULL crashes */
+        }
         atomic_fetch_sub(&p->unreported, 1);
         return kafka_translate(err);
     }
