@@ -1,16 +1,17 @@
 /* gw_schema: the gateway's schema cache and validation (see gw_schema.h).
  * Entries are reference counted: a handler holds its entry while validating, and the refresher
- * may replace it meanwhile. Fetches use libcurl with a short timeout. */
+ * may replace it meanwhile. Fetches use the common HTTP client (cm/http_client.h) with a short
+ * timeout. */
 #include "gw_schema.h"
 
 #include "cm/avro.h"
+#include "cm/http_client.h"
 #include "cm/jsonschema.h"
 #include "cm/log.h"
 #include "cm/mem.h"
 #include "cm/metrics.h"
 #include "cm/timeutil.h"
 
-#include <curl/curl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -52,58 +53,27 @@ static void entry_release(struct entry *e)
     }
 }
 
-struct buf {
-    char *p;
-    size_t len;
-};
-
-static size_t on_data(char *p, size_t sz, size_t n, void *ud)
-{
-    struct buf *b = ud;
-    size_t k = sz * n;
-    if (b->len + k > MAX_SCHEMA_BYTES) {
-        return 0;
-    }
-    b->p = cm_xrealloc(b->p, b->len + k + 1);
-    memcpy(b->p + b->len, p, k);
-    b->len += k;
-    b->p[b->len] = '\0';
-    return k;
-}
-
 /* GET {registry}/subjects/{subject}/versions/{version}; returns the parsed answer on 200 (caller
  * decrefs) and the HTTP status (0 when the registry could not be reached) in *status. */
 static json_t *get_version(struct gw_schemas *s, const char *subject, const char *version,
                            long *status)
 {
-    CURL *c = curl_easy_init();
-    *status = 0;
-    if (!c) {
-        return NULL;
-    }
-    char *esc = curl_easy_escape(c, subject, 0);
+    char *esc = cm_http_escape(subject);
     char *url = cm_xasprintf("%s/subjects/%s/versions/%s", s->url, esc, version);
-    curl_free(esc);
-    struct buf b = {NULL, 0};
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)FETCH_TIMEOUT_MS);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    if (s->user_info) {
-        curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-        curl_easy_setopt(c, CURLOPT_USERPWD, s->user_info);
+    free(esc);
+    struct cm_http_request rq = {.url = url,
+                                 .user_info = s->user_info,
+                                 .timeout_ms = FETCH_TIMEOUT_MS,
+                                 .max_bytes = MAX_SCHEMA_BYTES};
+    struct cm_http_response rs;
+    int rc = cm_http_fetch(&rq, &rs);
+    if (rc != 0) {
+        CM_LOG_DEBUG("schema_fetch_failed", "subject %s: %s", subject, rs.error);
     }
-    CURLcode rc = curl_easy_perform(c);
-    if (rc == CURLE_OK) {
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-    } else {
-        CM_LOG_DEBUG("schema_fetch_failed", "subject %s: %s", subject, curl_easy_strerror(rc));
-    }
-    curl_easy_cleanup(c);
+    *status = rs.status;
+    json_t *doc = rc == 0 && rs.status == 200 ? json_loads(rs.body, 0, NULL) : NULL;
+    cm_http_response_free(&rs);
     free(url);
-    json_t *doc = (*status == 200 && b.p) ? json_loads(b.p, 0, NULL) : NULL;
-    free(b.p);
     return doc;
 }
 
@@ -289,7 +259,6 @@ struct gw_schemas *gw_schemas_new(const struct gw_schemas_config *cfg, struct cm
     }
     s->map = json_object();
     pthread_mutex_init(&s->lock, NULL);
-    curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread uses libcurl */
     struct cm_metric *m = cm_metrics_counter(metrics, "schema_fetches_total",
                                              "schema registry lookups by outcome", "outcome");
     s->m_fetch_ok = cm_metric_with(m, "found", NULL);
@@ -314,7 +283,6 @@ void gw_schemas_free(struct gw_schemas *s)
     }
     json_decref(s->map);
     pthread_mutex_destroy(&s->lock);
-    curl_global_cleanup();
     free(s->url);
     free(s->user_info);
     free(s);

@@ -3,9 +3,9 @@
  * inheritance; recursion through named types is cut by remembering the pairs already compared. */
 #include "reg_avro.h"
 
+#include "cm/avro.h"
 #include "cm/mem.h"
 
-#include <avro.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -275,12 +275,8 @@ json_t *reg_avro_parse(const char *text, const json_t *named, char *err, size_t 
     json_decref(w.named);
     if (!w.failed && (!named || json_object_size(named) == 0)) {
         /* avro-c as a second opinion where it can see the whole schema */
-        avro_schema_t parsed;
-        if (avro_schema_from_json_length(text, strlen(text), &parsed) != 0) {
-            snprintf(err, errlen, "%s", avro_strerror());
+        if (cm_avro_schema_check(text, err, errlen) != 0) {
             w.failed = 1;
-        } else {
-            avro_schema_decref(parsed);
         }
     }
     if (w.failed) {

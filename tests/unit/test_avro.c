@@ -2,6 +2,7 @@
  * defaults, unions, bytes, ranges) and the binary and Confluent wire-format encodings, byte for
  * byte. */
 #include "cm/avro.h"
+#include "cm/err.h"
 
 #include <criterion/criterion.h>
 #include <string.h>
@@ -110,6 +111,15 @@ Test(avro, bad_schemas)
         char err[256] = "";
         cr_assert_null(cm_avro_schema_new(bad[i], err, sizeof(err)), "accepted %s", bad[i]);
         cr_assert_gt(strlen(err), 0);
+        err[0] = '\0';
+        cr_assert_eq(cm_avro_schema_check(bad[i], err, sizeof(err)), CM_E_INVAL, "%s", bad[i]);
+        cr_assert_gt(strlen(err), 0);
+    }
+    const char *good[] = {"\"long\"", "{\"type\":\"record\",\"name\":\"R\",\"fields\":"
+                                      "[{\"name\":\"a\",\"type\":[\"null\",\"string\"]}]}"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        char err[256] = "";
+        cr_assert_eq(cm_avro_schema_check(good[i], err, sizeof(err)), 0, "%s: %s", good[i], err);
     }
 }
 

@@ -15,6 +15,9 @@ struct cm_avro_schema;
  * reason in err. Free with cm_avro_schema_free. */
 struct cm_avro_schema *cm_avro_schema_new(const char *text, char *err, size_t errlen);
 void cm_avro_schema_free(struct cm_avro_schema *s);
+/* Whether avro-c's own parser accepts the schema text (a self-contained one), without compiling
+ * it: 0, or CM_E_INVAL with avro-c's reason in err. The registry asks it as a second opinion. */
+int cm_avro_schema_check(const char *text, char *err, size_t errlen);
 /* The same for a schema that uses named types defined elsewhere (Confluent schema references):
  * named maps each full name to its schema (JSON); the first use of a referenced name is replaced
  * by its definition (recursively, a referenced schema may use others) and later uses stay

@@ -4,6 +4,7 @@
  * validates and, when encoding, fills avro-c generic values. */
 #include "cm/avro.h"
 
+#include "cm/err.h"
 #include "cm/mem.h"
 #include "cm/verrors.h"
 
@@ -79,6 +80,17 @@ static void collect_defaults(json_t *out, const json_t *t, const char *ns, int d
         free(inner);
         free(full);
     }
+}
+
+int cm_avro_schema_check(const char *text, char *err, size_t errlen)
+{
+    avro_schema_t schema;
+    if (avro_schema_from_json_length(text, strlen(text), &schema) != 0) {
+        snprintf(err, errlen, "%s", avro_strerror());
+        return CM_E_INVAL;
+    }
+    avro_schema_decref(schema);
+    return 0;
 }
 
 struct cm_avro_schema *cm_avro_schema_new(const char *text, char *err, size_t errlen)
