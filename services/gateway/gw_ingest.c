@@ -41,17 +41,6 @@ void ingest_count_rejected(struct gw_ingest *g, const char *reason)
     cm_counter_inc(cm_metric_with(g->m_events, "rejected", reason, NULL));
 }
 
-json_t *ingest_error_json(int code, const char *message)
-{
-    json_t *e = json_object();
-    json_object_set_new(e, "error_code", json_integer(code));
-    json_object_set_new(e, "message", json_string(message));
-    if (!json_object_get(e, "message")) {
-        json_object_set_new(e, "message", json_string("(unprintable message)"));
-    }
-    return e;
-}
-
 void ingest_refuse(struct item *it, int status, json_t *error, const char *reason)
 {
     it->status = status;
@@ -84,7 +73,7 @@ static void settle(struct item *it)
     }
     it->status = 503;
     ingest_count_rejected(it->batch->g, "kafka");
-    json_t *e = ingest_error_json(
+    json_t *e = cm_http_error_body(
         503, atomic_load(&it->maybe) ? "delivery outcome unknown (the event may have been stored); "
                                        "retry with the same id"
                                      : "Kafka did not accept the event");
@@ -406,13 +395,13 @@ static void claim_keys(struct gw_ingest *g, struct batch *b, const struct cm_pri
         case GW_IDEM_CONFLICT:
             ingest_refuse(
                 it, 422,
-                ingest_error_json(422, "this idempotency key was used with a different payload"),
+                cm_http_error_body(422, "this idempotency key was used with a different payload"),
                 "idempotency_conflict");
             break;
         case GW_IDEM_IN_FLIGHT:
             ingest_refuse(
                 it, 409,
-                ingest_error_json(409, "a request with this idempotency key is still in flight"),
+                cm_http_error_body(409, "a request with this idempotency key is still in flight"),
                 "idempotency_in_flight");
             break;
         }
@@ -504,7 +493,7 @@ static void refuse_atomic(struct batch *b)
     for (size_t i = 0; i < b->n; i++) {
         if (!b->items[i].status) {
             b->items[i].status = 424; /* failed dependency: refused with the others */
-            b->items[i].error = ingest_error_json(
+            b->items[i].error = cm_http_error_body(
                 424, "not produced: another event of this atomic batch was refused");
         }
     }
@@ -514,7 +503,7 @@ static void refuse_atomic(struct batch *b)
                               b->items[i].status, "error", b->items[i].error);
         json_array_append_new(results, r);
     }
-    json_t *out = ingest_error_json(422, "the atomic batch was refused; nothing was produced");
+    json_t *out = cm_http_error_body(422, "the atomic batch was refused; nothing was produced");
     json_object_set_new(out, "results", results);
     send_answer(b, 422, out, 0);
     json_decref(out);
@@ -531,7 +520,7 @@ static void refuse_all(struct batch *b, int status, long retry_after, const char
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    json_t *e = ingest_error_json(status, msg);
+    json_t *e = cm_http_error_body(status, msg);
     send_answer(b, status, e, retry_after);
     json_decref(e);
     batch_free(b);
@@ -596,7 +585,7 @@ void gw_ingest_submit(struct gw_ingest *g, const struct gw_submission *s, gw_ans
             it->text = NULL;
         }
         if (!it->event && !it->text) {
-            ingest_refuse(it, 400, ingest_error_json(400, body.items[i].parse_error), "json");
+            ingest_refuse(it, 400, cm_http_error_body(400, body.items[i].parse_error), "json");
         }
     }
     if (g->idem) {

@@ -72,8 +72,6 @@ struct batch {
 
 /* Counts a refused event by reason (gateway_events_total{outcome="rejected"}). */
 void ingest_count_rejected(struct gw_ingest *g, const char *reason);
-/* {"error_code": code, "message": message}. */
-json_t *ingest_error_json(int code, const char *message);
 /* Settles an event as refused with status and error (owned). */
 void ingest_refuse(struct item *it, int status, json_t *error, const char *reason);
 

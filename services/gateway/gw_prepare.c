@@ -8,6 +8,7 @@
 #include "gw_schema.h"
 #include "gw_sig.h"
 
+#include "cm/http.h"
 #include "cm/metrics.h"
 #include "cm/swap.h"
 #include "cm/text.h"
@@ -45,7 +46,7 @@ static int check_schema(struct gw_ingest *g, struct item *it, const char *type, 
     if (r == GW_CHECK_INVALID) {
         snprintf(msg, sizeof(msg), "data does not match the schema registered for subject '%s'",
                  subject);
-        json_t *e = ingest_error_json(422, msg);
+        json_t *e = cm_http_error_body(422, msg);
         json_object_set_new(e, "errors", errors);
         ingest_refuse(it, 422, e, "schema");
     } else {
@@ -53,7 +54,7 @@ static int check_schema(struct gw_ingest *g, struct item *it, const char *type, 
                  "no schema is registered for subject '%s' and unknown types are rejected",
                  subject);
         json_decref(errors);
-        ingest_refuse(it, 422, ingest_error_json(422, msg), "unknown_type");
+        ingest_refuse(it, 422, cm_http_error_body(422, msg), "unknown_type");
     }
     return -1;
 }
@@ -114,7 +115,7 @@ size_t ingest_prepare(struct gw_ingest *g, const struct gw_routes *routes, struc
     }
     struct cm_envelope_error verr;
     if (cm_envelope_validate(it->event, &verr) != 0) {
-        json_t *e = ingest_error_json(400, verr.message);
+        json_t *e = cm_http_error_body(400, verr.message);
         json_object_set_new(e, "field", json_string(verr.field));
         ingest_refuse(it, 400, e, "envelope");
         return 0;
@@ -124,7 +125,7 @@ size_t ingest_prepare(struct gw_ingest *g, const struct gw_routes *routes, struc
         char why[300];
         sig = gw_sigs_check(g->sigs, enr->tenant, it->event, why, sizeof(why));
         if (sig == GW_SIG_REFUSED) {
-            json_t *e = ingest_error_json(401, why);
+            json_t *e = cm_http_error_body(401, why);
             json_object_set_new(
                 e, "field",
                 json_string(strncmp(why, "sigkeyid", 8) == 0 ? "/sigkeyid" : "/signature"));

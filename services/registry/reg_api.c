@@ -45,13 +45,7 @@ static void fail(struct cm_http_req *req, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    json_t *body = json_object();
-    json_object_set_new(body, "error_code", json_integer(code));
-    json_object_set_new(body, "message", json_string(msg));
-    if (!json_object_get(body, "message")) {
-        json_object_set_new(body, "message", json_string("(unprintable message)"));
-    }
-    respond(req, code >= 10000 ? code / 100 : code, body);
+    respond(req, code >= 10000 ? code / 100 : code, cm_http_error_body(code, msg));
 }
 
 /* The standard message for a store status, in Confluent's words. */

@@ -1,7 +1,8 @@
 /* Integration tests for common/http over loopback with libcurl as the client: routing and path
  * parameters, 404/405, body caps (413 by Content-Length and for chunked bodies), the JSON error
- * shape, deferred responses from another thread, /healthz, /readyz with checks, /metrics, and
- * HTTPS with a certificate made by OpenSSL's command line (bad TLS files refused). */
+ * shape (cm_http_error_body too), deferred responses from another thread, /healthz, /readyz with
+ * checks, /metrics, and HTTPS with a certificate made by OpenSSL's command line (bad TLS files
+ * refused). */
 #include "harness.h"
 
 #include "cm/err.h"
@@ -306,6 +307,20 @@ Test(http, custom_error_code)
     cr_assert_eq(json_integer_value(json_object_get(v, "error_code")), 42201);
     cr_assert_str_eq(json_string_value(json_object_get(v, "message")), "bad thing");
     json_decref(v);
+}
+
+/* The one error body of the suite, also for messages that are not UTF-8 or missing. */
+Test(http, error_body_shape)
+{
+    const char *msgs[] = {"plain", "caf\xc3\xa9", "bad \xff\xfe bytes", NULL};
+    const char *want[] = {"plain", "caf\xc3\xa9", "(unprintable message)", ""};
+    for (size_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++) {
+        json_t *b = cm_http_error_body(40000 + (int)i, msgs[i]);
+        cr_assert_eq(json_object_size(b), 2);
+        cr_assert_eq(json_integer_value(json_object_get(b, "error_code")), 40000 + (int)i);
+        cr_assert_str_eq(json_string_value(json_object_get(b, "message")), want[i]);
+        json_decref(b);
+    }
 }
 
 Test(http, health_readiness_metrics)

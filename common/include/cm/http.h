@@ -102,6 +102,9 @@ void cm_http_respond(struct cm_http_req *req, int status, const char *content_ty
 /* Responds with body serialized compactly; takes ownership of body. */
 void cm_http_respond_json(struct cm_http_req *req, int status, json_t *body);
 /* Responds {"error_code": code, "message": "..."}; error_code defaults to status when 0. */
+/* The one JSON error body of the suite: {"error_code": error_code, "message": message}; a message
+ * that is not valid UTF-8 becomes "(unprintable message)". Caller decrefs. */
+json_t *cm_http_error_body(int error_code, const char *message);
 void cm_http_respond_error(struct cm_http_req *req, int status, int error_code, const char *fmt,
                            ...) __attribute__((format(printf, 4, 5)));
 

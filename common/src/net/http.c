@@ -382,6 +382,17 @@ void cm_http_respond_json(struct cm_http_req *req, int status, json_t *body)
     free(text);
 }
 
+json_t *cm_http_error_body(int error_code, const char *message)
+{
+    json_t *body = json_object();
+    json_object_set_new(body, "error_code", json_integer(error_code));
+    json_object_set_new(body, "message", json_string(message ? message : ""));
+    if (!json_object_get(body, "message")) { /* not valid UTF-8 */
+        json_object_set_new(body, "message", json_string("(unprintable message)"));
+    }
+    return body;
+}
+
 void cm_http_respond_error(struct cm_http_req *req, int status, int error_code, const char *fmt,
                            ...)
 {
@@ -390,13 +401,7 @@ void cm_http_respond_error(struct cm_http_req *req, int status, int error_code, 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    json_t *body = json_object();
-    json_object_set_new(body, "error_code", json_integer(error_code ? error_code : status));
-    json_object_set_new(body, "message", json_string(msg));
-    if (!json_object_get(body, "message")) { /* msg was not valid UTF-8 */
-        json_object_set_new(body, "message", json_string("(unprintable message)"));
-    }
-    cm_http_respond_json(req, status, body);
+    cm_http_respond_json(req, status, cm_http_error_body(error_code ? error_code : status, msg));
 }
 
 /* ---- built-in endpoints ---- */
