@@ -1,6 +1,6 @@
 /* reg_store: SQL behind the registry API (see reg_store.h). Each operation borrows one pool
  * connection; registration and deletes run in a transaction under a per-subject advisory lock. */
-#include "reg_store.h"
+#include "reg_store_int.h"
 
 #include "reg_avro.h"
 
@@ -15,11 +15,6 @@
 
 #define ACQUIRE_TIMEOUT_MS 5000
 #define MAX_REFERENCE_DEPTH 10
-
-struct reg_store {
-    struct cm_pg_pool *pool;
-    int json_lenient;
-};
 
 static const char *const migrations[] = {
     "CREATE TABLE schemas ("
@@ -66,7 +61,7 @@ void reg_version_clear(struct reg_version *v)
 
 /* ---- connection and query helpers ---- */
 
-static struct cm_pg *take(struct reg_store *st)
+struct cm_pg *store_take(struct reg_store *st)
 {
     struct cm_pg *pg = cm_pg_pool_acquire(st->pool, ACQUIRE_TIMEOUT_MS);
     if (!pg) {
@@ -76,7 +71,7 @@ static struct cm_pg *take(struct reg_store *st)
     return pg;
 }
 
-static void give(struct reg_store *st, struct cm_pg *pg)
+void store_give(struct reg_store *st, struct cm_pg *pg)
 {
     if (pg) {
         cm_pg_pool_release(st->pool, pg);
@@ -84,8 +79,8 @@ static void give(struct reg_store *st, struct cm_pg *pg)
 }
 
 /* Runs a statement; 0 or REG_E_BACKEND (logged). */
-static int run(struct cm_pg *pg, const char *sql, int n, const char *const *params,
-               struct cm_pg_result **res)
+int store_run(struct cm_pg *pg, const char *sql, int n, const char *const *params,
+              struct cm_pg_result **res)
 {
     struct cm_pg_error err;
     int rc = cm_pg_exec(pg, sql, n, params, res, &err);
@@ -103,10 +98,10 @@ static void rollback(struct cm_pg *pg)
 
 static int begin_locked(struct cm_pg *pg, const char *subject)
 {
-    int rc = run(pg, "BEGIN", 0, NULL, NULL);
+    int rc = store_run(pg, "BEGIN", 0, NULL, NULL);
     const char *p[] = {subject};
     if (rc == 0) {
-        rc = run(pg, "SELECT pg_advisory_xact_lock(hashtext('registry:' || $1))", 1, p, NULL);
+        rc = store_run(pg, "SELECT pg_advisory_xact_lock(hashtext('registry:' || $1))", 1, p, NULL);
         if (rc != 0) {
             rollback(pg);
         }
@@ -116,7 +111,7 @@ static int begin_locked(struct cm_pg *pg, const char *subject)
 
 static int commit(struct cm_pg *pg)
 {
-    int rc = run(pg, "COMMIT", 0, NULL, NULL);
+    int rc = store_run(pg, "COMMIT", 0, NULL, NULL);
     if (rc != 0) {
         rollback(pg);
     }
@@ -125,12 +120,12 @@ static int commit(struct cm_pg *pg)
 
 int reg_store_migrate(struct reg_store *st)
 {
-    struct cm_pg *pg = take(st);
+    struct cm_pg *pg = store_take(st);
     if (!pg) {
         return CM_E_UNAVAIL;
     }
     int rc = cm_pg_migrate(pg, "registry", migrations, sizeof(migrations) / sizeof(migrations[0]));
-    give(st, pg);
+    store_give(st, pg);
     return rc;
 }
 
@@ -143,7 +138,7 @@ int reg_store_check(void *stv, char *why, size_t len)
         return CM_E_UNAVAIL;
     }
     int rc = cm_pg_ping(pg, why, len);
-    give(st, pg);
+    store_give(st, pg);
     return rc;
 }
 
@@ -179,14 +174,14 @@ static void fill_version(struct cm_pg_result *res, int row, struct reg_version *
     "sv.deleted"
 
 /* Does the subject have any rows, live ones, soft-deleted ones? */
-static int subject_state(struct cm_pg *pg, const char *subject, int *live, int *dead)
+int store_subject_state(struct cm_pg *pg, const char *subject, int *live, int *dead)
 {
     const char *p[] = {subject};
     struct cm_pg_result *res;
-    int rc = run(pg,
-                 "SELECT count(*) FILTER (WHERE NOT deleted), count(*) FILTER (WHERE deleted)"
-                 " FROM subject_versions WHERE subject = $1",
-                 1, p, &res);
+    int rc = store_run(pg,
+                       "SELECT count(*) FILTER (WHERE NOT deleted), count(*) FILTER (WHERE deleted)"
+                       " FROM subject_versions WHERE subject = $1",
+                       1, p, &res);
     if (rc == 0) {
         *live = atoi(cm_pg_value(res, 0, 0));
         *dead = atoi(cm_pg_value(res, 0, 1));
@@ -200,17 +195,17 @@ static int subject_state(struct cm_pg *pg, const char *subject, int *live, int *
 enum reg_status reg_store_list_subjects(struct reg_store *st, const char *prefix,
                                         int include_deleted, json_t **out)
 {
-    struct cm_pg *pg = take(st);
+    struct cm_pg *pg = store_take(st);
     if (!pg) {
         return REG_E_BACKEND;
     }
     const char *p[] = {prefix ? prefix : "", include_deleted ? "true" : "false"};
     struct cm_pg_result *res;
-    int rc = run(pg,
-                 "SELECT subject FROM subject_versions WHERE starts_with(subject, $1)"
-                 " AND ($2::boolean OR NOT deleted) GROUP BY subject ORDER BY subject",
-                 2, p, &res);
-    give(st, pg);
+    int rc = store_run(pg,
+                       "SELECT subject FROM subject_versions WHERE starts_with(subject, $1)"
+                       " AND ($2::boolean OR NOT deleted) GROUP BY subject ORDER BY subject",
+                       2, p, &res);
+    store_give(st, pg);
     if (rc != 0) {
         return REG_E_BACKEND;
     }
@@ -222,17 +217,17 @@ enum reg_status reg_store_list_subjects(struct reg_store *st, const char *prefix
 enum reg_status reg_store_list_versions(struct reg_store *st, const char *subject,
                                         int include_deleted, json_t **out)
 {
-    struct cm_pg *pg = take(st);
+    struct cm_pg *pg = store_take(st);
     if (!pg) {
         return REG_E_BACKEND;
     }
     const char *p[] = {subject, include_deleted ? "true" : "false"};
     struct cm_pg_result *res;
-    int rc = run(pg,
-                 "SELECT version FROM subject_versions WHERE subject = $1"
-                 " AND ($2::boolean OR NOT deleted) ORDER BY version",
-                 2, p, &res);
-    give(st, pg);
+    int rc = store_run(pg,
+                       "SELECT version FROM subject_versions WHERE subject = $1"
+                       " AND ($2::boolean OR NOT deleted) ORDER BY version",
+                       2, p, &res);
+    store_give(st, pg);
     if (rc != 0) {
         return REG_E_BACKEND;
     }
@@ -242,29 +237,29 @@ enum reg_status reg_store_list_versions(struct reg_store *st, const char *subjec
     return n ? REG_OK : REG_E_SUBJECT_NOT_FOUND;
 }
 
-static enum reg_status get_version(struct cm_pg *pg, const char *subject, int version,
-                                   int include_deleted, struct reg_version *out)
+enum reg_status store_get_version(struct cm_pg *pg, const char *subject, int version,
+                                  int include_deleted, struct reg_version *out)
 {
     char vbuf[16];
     snprintf(vbuf, sizeof(vbuf), "%d", version);
     const char *p[] = {subject, vbuf, include_deleted ? "true" : "false"};
     struct cm_pg_result *res;
-    int rc = run(pg,
-                 "SELECT " VERSION_COLUMNS " FROM subject_versions sv JOIN schemas s"
-                 " ON s.id = sv.schema_id WHERE sv.subject = $1"
-                 " AND ($2::int = -1 OR sv.version = $2::int)"
-                 " AND ($3::boolean OR NOT sv.deleted OR $2::int <> -1)"
-                 " ORDER BY (sv.deleted AND $2::int = -1), sv.version DESC LIMIT 1",
-                 3, p, &res);
+    int rc = store_run(pg,
+                       "SELECT " VERSION_COLUMNS " FROM subject_versions sv JOIN schemas s"
+                       " ON s.id = sv.schema_id WHERE sv.subject = $1"
+                       " AND ($2::int = -1 OR sv.version = $2::int)"
+                       " AND ($3::boolean OR NOT sv.deleted OR $2::int <> -1)"
+                       " ORDER BY (sv.deleted AND $2::int = -1), sv.version DESC LIMIT 1",
+                       3, p, &res);
     if (rc != 0) {
         return REG_E_BACKEND;
     }
     enum reg_status status = REG_OK;
     if (cm_pg_ntuples(res) == 0) {
         int live = 0, dead = 0;
-        status = subject_state(pg, subject, &live, &dead) != 0 ? REG_E_BACKEND
-                 : live + dead == 0                            ? REG_E_SUBJECT_NOT_FOUND
-                                                               : REG_E_VERSION_NOT_FOUND;
+        status = store_subject_state(pg, subject, &live, &dead) != 0 ? REG_E_BACKEND
+                 : live + dead == 0                                  ? REG_E_SUBJECT_NOT_FOUND
+                                                                     : REG_E_VERSION_NOT_FOUND;
     } else {
         fill_version(res, 0, out);
         if (out->deleted && !include_deleted) {
@@ -280,19 +275,19 @@ enum reg_status reg_store_get_version(struct reg_store *st, const char *subject,
                                       int include_deleted, struct reg_version *out)
 {
     memset(out, 0, sizeof(*out));
-    struct cm_pg *pg = take(st);
+    struct cm_pg *pg = store_take(st);
     if (!pg) {
         return REG_E_BACKEND;
     }
-    enum reg_status s = get_version(pg, subject, version, include_deleted, out);
-    give(st, pg);
+    enum reg_status s = store_get_version(pg, subject, version, include_deleted, out);
+    store_give(st, pg);
     return s;
 }
 
 enum reg_status reg_store_get_schema(struct reg_store *st, int id, struct reg_version *out)
 {
     memset(out, 0, sizeof(*out));
-    struct cm_pg *pg = take(st);
+    struct cm_pg *pg = store_take(st);
     if (!pg) {
         return REG_E_BACKEND;
     }
@@ -300,11 +295,12 @@ enum reg_status reg_store_get_schema(struct reg_store *st, int id, struct reg_ve
     snprintf(ibuf, sizeof(ibuf), "%d", id);
     const char *p[] = {ibuf};
     struct cm_pg_result *res;
-    int rc = run(pg,
-                 "SELECT NULL, NULL, s.id, s.schema_type, s.schema_text, s.references_json::text,"
-                 " false FROM schemas s WHERE s.id = $1",
-                 1, p, &res);
-    give(st, pg);
+    int rc =
+        store_run(pg,
+                  "SELECT NULL, NULL, s.id, s.schema_type, s.schema_text, s.references_json::text,"
+                  " false FROM schemas s WHERE s.id = $1",
+                  1, p, &res);
+    store_give(st, pg);
     if (rc != 0) {
         return REG_E_BACKEND;
     }
@@ -319,7 +315,7 @@ enum reg_status reg_store_get_schema(struct reg_store *st, int id, struct reg_ve
 enum reg_status reg_store_schema_usage(struct reg_store *st, int id, int versions,
                                        int include_deleted, json_t **out)
 {
-    struct cm_pg *pg = take(st);
+    struct cm_pg *pg = store_take(st);
     if (!pg) {
         return REG_E_BACKEND;
     }
@@ -327,14 +323,14 @@ enum reg_status reg_store_schema_usage(struct reg_store *st, int id, int version
     snprintf(ibuf, sizeof(ibuf), "%d", id);
     const char *p[] = {ibuf, include_deleted ? "true" : "false"};
     struct cm_pg_result *res, *exists;
-    int rc = run(pg, "SELECT 1 FROM schemas WHERE id = $1", 1, p, &exists);
+    int rc = store_run(pg, "SELECT 1 FROM schemas WHERE id = $1", 1, p, &exists);
     if (rc == 0) {
-        rc = run(pg,
-                 "SELECT subject, version FROM subject_versions WHERE schema_id = $1"
-                 " AND ($2::boolean OR NOT deleted) ORDER BY subject, version",
-                 2, p, &res);
+        rc = store_run(pg,
+                       "SELECT subject, version FROM subject_versions WHERE schema_id = $1"
+                       " AND ($2::boolean OR NOT deleted) ORDER BY subject, version",
+                       2, p, &res);
     }
-    give(st, pg);
+    store_give(st, pg);
     if (rc != 0) {
         return REG_E_BACKEND;
     }
@@ -367,28 +363,29 @@ static int referenced_ids(struct cm_pg *pg, const char *subject, int version,
     char vbuf[16];
     snprintf(vbuf, sizeof(vbuf), "%d", version);
     const char *p[] = {subject, vbuf};
-    return run(pg,
-               "SELECT DISTINCT s.id FROM schemas s JOIN subject_versions sv ON sv.schema_id = s.id"
-               " AND NOT sv.deleted WHERE s.references_json @> jsonb_build_array("
-               "jsonb_build_object('subject', $1::text, 'version', $2::int)) ORDER BY s.id",
-               2, p, res);
+    return store_run(
+        pg,
+        "SELECT DISTINCT s.id FROM schemas s JOIN subject_versions sv ON sv.schema_id = s.id"
+        " AND NOT sv.deleted WHERE s.references_json @> jsonb_build_array("
+        "jsonb_build_object('subject', $1::text, 'version', $2::int)) ORDER BY s.id",
+        2, p, res);
 }
 
 enum reg_status reg_store_referenced_by(struct reg_store *st, const char *subject, int version,
                                         json_t **out)
 {
-    struct cm_pg *pg = take(st);
+    struct cm_pg *pg = store_take(st);
     if (!pg) {
         return REG_E_BACKEND;
     }
     struct reg_version v;
-    enum reg_status s = get_version(pg, subject, version, 0, &v);
+    enum reg_status s = store_get_version(pg, subject, version, 0, &v);
     struct cm_pg_result *res = NULL;
     if (s == REG_OK) {
         s = referenced_ids(pg, subject, v.version, &res) == 0 ? REG_OK : REG_E_BACKEND;
         reg_version_clear(&v);
     }
-    give(st, pg);
+    store_give(st, pg);
     if (s == REG_OK) {
         *out = column_array(res, 1);
         cm_pg_result_free(res);
@@ -396,8 +393,8 @@ enum reg_status reg_store_referenced_by(struct reg_store *st, const char *subjec
     return s;
 }
 
-static enum reg_status resolve_refs(struct cm_pg *pg, const json_t *refs, json_t *named, int depth,
-                                    char *err, size_t errlen)
+enum reg_status store_resolve_refs(struct cm_pg *pg, const json_t *refs, json_t *named, int depth,
+                                   char *err, size_t errlen)
 {
     if (depth > MAX_REFERENCE_DEPTH) {
         snprintf(err, errlen, "references nest more than %d levels", MAX_REFERENCE_DEPTH);
@@ -410,12 +407,12 @@ static enum reg_status resolve_refs(struct cm_pg *pg, const json_t *refs, json_t
         const char *subject = json_string_value(json_object_get(r, "subject"));
         int version = (int)json_integer_value(json_object_get(r, "version"));
         struct reg_version v;
-        enum reg_status s = get_version(pg, subject, version, 0, &v);
+        enum reg_status s = store_get_version(pg, subject, version, 0, &v);
         if (s != REG_OK) {
             snprintf(err, errlen, "reference '%s' version %d not found", subject, version);
             return s == REG_E_BACKEND ? s : REG_E_INVALID_SCHEMA;
         }
-        s = resolve_refs(pg, v.references, named, depth + 1, err, errlen);
+        s = store_resolve_refs(pg, v.references, named, depth + 1, err, errlen);
         if (s == REG_OK && v.type == REG_AVRO) {
             json_t *parsed = reg_avro_parse(v.schema, named, err, errlen);
             if (parsed) {
@@ -445,12 +442,12 @@ enum reg_status reg_store_resolve_references(struct reg_store *st, const json_t 
     if (json_array_size(references) == 0) {
         return REG_OK;
     }
-    struct cm_pg *pg = take(st);
+    struct cm_pg *pg = store_take(st);
     if (!pg) {
         return REG_E_BACKEND;
     }
-    enum reg_status s = resolve_refs(pg, references, named, 0, err, errlen);
-    give(st, pg);
+    enum reg_status s = store_resolve_refs(pg, references, named, 0, err, errlen);
+    store_give(st, pg);
     return s;
 }
 
@@ -460,21 +457,22 @@ static enum reg_status lookup(struct cm_pg *pg, const char *subject, const struc
     const char *p[] = {subject, s->hash_hex, reg_type_name(s->type),
                        include_deleted ? "true" : "false"};
     struct cm_pg_result *res;
-    int rc = run(pg,
-                 "SELECT " VERSION_COLUMNS " FROM subject_versions sv JOIN schemas s"
-                 " ON s.id = sv.schema_id WHERE sv.subject = $1"
-                 " AND s.canonical_hash = decode($2, 'hex') AND s.schema_type = $3"
-                 " AND ($4::boolean OR NOT sv.deleted) ORDER BY sv.deleted, sv.version LIMIT 1",
-                 4, p, &res);
+    int rc =
+        store_run(pg,
+                  "SELECT " VERSION_COLUMNS " FROM subject_versions sv JOIN schemas s"
+                  " ON s.id = sv.schema_id WHERE sv.subject = $1"
+                  " AND s.canonical_hash = decode($2, 'hex') AND s.schema_type = $3"
+                  " AND ($4::boolean OR NOT sv.deleted) ORDER BY sv.deleted, sv.version LIMIT 1",
+                  4, p, &res);
     if (rc != 0) {
         return REG_E_BACKEND;
     }
     enum reg_status status = REG_OK;
     if (cm_pg_ntuples(res) == 0) {
         int live = 0, dead = 0;
-        status = subject_state(pg, subject, &live, &dead) != 0 ? REG_E_BACKEND
-                 : live + (include_deleted ? dead : 0) == 0    ? REG_E_SUBJECT_NOT_FOUND
-                                                               : REG_E_SCHEMA_NOT_FOUND;
+        status = store_subject_state(pg, subject, &live, &dead) != 0 ? REG_E_BACKEND
+                 : live + (include_deleted ? dead : 0) == 0          ? REG_E_SUBJECT_NOT_FOUND
+                                                                     : REG_E_SCHEMA_NOT_FOUND;
     } else {
         fill_version(res, 0, out);
     }
@@ -487,291 +485,12 @@ enum reg_status reg_store_lookup(struct reg_store *st, const char *subject,
                                  struct reg_version *out)
 {
     memset(out, 0, sizeof(*out));
-    struct cm_pg *pg = take(st);
+    struct cm_pg *pg = store_take(st);
     if (!pg) {
         return REG_E_BACKEND;
     }
     enum reg_status status = lookup(pg, subject, s, include_deleted, out);
-    give(st, pg);
-    return status;
-}
-
-/* ---- levels and modes ---- */
-
-static enum reg_status get_setting(struct cm_pg *pg, const char *table, const char *column,
-                                   const char *subject, char *value, size_t len, int *found)
-{
-    char sql[160];
-    snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE subject = $1", column, table);
-    const char *p[] = {subject ? subject : ""};
-    struct cm_pg_result *res;
-    if (run(pg, sql, 1, p, &res) != 0) {
-        return REG_E_BACKEND;
-    }
-    *found = cm_pg_ntuples(res) > 0;
-    if (*found) {
-        snprintf(value, len, "%s", cm_pg_value(res, 0, 0));
-    }
-    cm_pg_result_free(res);
-    return REG_OK;
-}
-
-/* The level that applies to subject: its own, else the global one, else BACKWARD. */
-static enum reg_status effective_level(struct cm_pg *pg, const char *subject, enum reg_level *out)
-{
-    char value[32];
-    int found = 0;
-    *out = REG_BACKWARD;
-    if (subject && get_setting(pg, "registry_config", "compatibility", subject, value,
-                               sizeof(value), &found) != REG_OK) {
-        return REG_E_BACKEND;
-    }
-    if (!found && get_setting(pg, "registry_config", "compatibility", NULL, value, sizeof(value),
-                              &found) != REG_OK) {
-        return REG_E_BACKEND;
-    }
-    if (found) {
-        reg_level_parse(value, out);
-    }
-    return REG_OK;
-}
-
-static enum reg_status effective_mode(struct cm_pg *pg, const char *subject, char *mode, size_t len)
-{
-    int found = 0;
-    snprintf(mode, len, "READWRITE");
-    if (subject && get_setting(pg, "registry_mode", "mode", subject, mode, len, &found) != REG_OK) {
-        return REG_E_BACKEND;
-    }
-    if (!found && get_setting(pg, "registry_mode", "mode", NULL, mode, len, &found) != REG_OK) {
-        return REG_E_BACKEND;
-    }
-    if (!found) {
-        snprintf(mode, len, "READWRITE");
-    }
-    return REG_OK;
-}
-
-enum reg_status reg_store_get_level(struct reg_store *st, const char *subject, enum reg_level *out,
-                                    int *found)
-{
-    struct cm_pg *pg = take(st);
-    if (!pg) {
-        return REG_E_BACKEND;
-    }
-    char value[32];
-    enum reg_status s =
-        get_setting(pg, "registry_config", "compatibility", subject, value, sizeof(value), found);
-    give(st, pg);
-    *out = REG_BACKWARD;
-    if (s == REG_OK && *found) {
-        reg_level_parse(value, out);
-    }
-    return s;
-}
-
-static enum reg_status set_setting(struct reg_store *st, const char *table, const char *column,
-                                   const char *subject, const char *value)
-{
-    struct cm_pg *pg = take(st);
-    if (!pg) {
-        return REG_E_BACKEND;
-    }
-    char sql[256];
-    snprintf(sql, sizeof(sql),
-             "INSERT INTO %s (subject, %s) VALUES ($1, $2) ON CONFLICT (subject) DO UPDATE SET "
-             "%s = EXCLUDED.%s",
-             table, column, column, column);
-    const char *p[] = {subject ? subject : "", value};
-    int rc = run(pg, sql, 2, p, NULL);
-    give(st, pg);
-    return rc ? REG_E_BACKEND : REG_OK;
-}
-
-static enum reg_status delete_setting(struct reg_store *st, const char *table, const char *subject)
-{
-    struct cm_pg *pg = take(st);
-    if (!pg) {
-        return REG_E_BACKEND;
-    }
-    char sql[128];
-    snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE subject = $1", table);
-    const char *p[] = {subject ? subject : ""};
-    int rc = run(pg, sql, 1, p, NULL);
-    give(st, pg);
-    return rc ? REG_E_BACKEND : REG_OK;
-}
-
-enum reg_status reg_store_set_level(struct reg_store *st, const char *subject, enum reg_level l)
-{
-    return set_setting(st, "registry_config", "compatibility", subject, reg_level_name(l));
-}
-
-enum reg_status reg_store_delete_level(struct reg_store *st, const char *subject)
-{
-    return delete_setting(st, "registry_config", subject);
-}
-
-enum reg_status reg_store_get_mode(struct reg_store *st, const char *subject, const char **mode,
-                                   int *found)
-{
-    static const char *modes[] = {"READWRITE", "READONLY", "IMPORT"};
-    struct cm_pg *pg = take(st);
-    if (!pg) {
-        return REG_E_BACKEND;
-    }
-    char value[32];
-    enum reg_status s =
-        get_setting(pg, "registry_mode", "mode", subject, value, sizeof(value), found);
-    give(st, pg);
-    *mode = modes[0];
-    for (size_t i = 0; *found && i < 3; i++) {
-        if (strcmp(value, modes[i]) == 0) {
-            *mode = modes[i];
-        }
-    }
-    return s;
-}
-
-enum reg_status reg_store_set_mode(struct reg_store *st, const char *subject, const char *mode,
-                                   int force)
-{
-    if (strcmp(mode, "READWRITE") != 0 && strcmp(mode, "READONLY") != 0 &&
-        strcmp(mode, "IMPORT") != 0) {
-        return REG_E_INVALID_MODE;
-    }
-    if (strcmp(mode, "IMPORT") == 0 && !force) {
-        /* importing keeps ids from elsewhere: only into an empty registry or subject */
-        struct cm_pg *pg = take(st);
-        if (!pg) {
-            return REG_E_BACKEND;
-        }
-        const char *p[] = {subject ? subject : ""};
-        struct cm_pg_result *res;
-        int rc = run(pg, "SELECT 1 FROM subject_versions WHERE ($1 = '' OR subject = $1) LIMIT 1",
-                     1, p, &res);
-        give(st, pg);
-        if (rc != 0) {
-            return REG_E_BACKEND;
-        }
-        int nonempty = cm_pg_ntuples(res) > 0;
-        cm_pg_result_free(res);
-        if (nonempty) {
-            return REG_E_NOT_PERMITTED;
-        }
-    }
-    return set_setting(st, "registry_mode", "mode", subject, mode);
-}
-
-enum reg_status reg_store_delete_mode(struct reg_store *st, const char *subject)
-{
-    return delete_setting(st, "registry_mode", subject);
-}
-
-/* ---- compatibility against stored versions ---- */
-
-/* Loads the subject's live versions (newest first), or just `version` when > 0. What their own
- * references define is added to `named`, so compatibility sees both sides' references. */
-static enum reg_status load_versions(struct cm_pg *pg, const char *subject, int version,
-                                     json_t *named, struct reg_schema **out, size_t *n)
-{
-    char vbuf[16];
-    snprintf(vbuf, sizeof(vbuf), "%d", version);
-    const char *p[] = {subject, vbuf};
-    struct cm_pg_result *res;
-    if (run(pg,
-            "SELECT s.schema_type, s.schema_text, s.references_json::text FROM subject_versions sv"
-            " JOIN schemas s ON s.id = sv.schema_id WHERE sv.subject = $1 AND NOT sv.deleted"
-            " AND ($2::int <= 0 OR sv.version = $2::int) ORDER BY sv.version DESC",
-            2, p, &res) != 0) {
-        return REG_E_BACKEND;
-    }
-    *n = (size_t)cm_pg_ntuples(res);
-    *out = cm_xcalloc(*n ? *n : 1, sizeof(**out));
-    for (size_t i = 0; i < *n; i++) {
-        enum reg_type t = REG_AVRO;
-        reg_type_parse(cm_pg_value(res, (int)i, 0), &t);
-        json_t *refs = json_loads(cm_pg_value(res, (int)i, 2), 0, NULL);
-        char err[128];
-        if (named && json_array_size(refs) > 0) {
-            resolve_refs(pg, refs, named, 0, err, sizeof(err));
-        }
-        if (reg_schema_parse(t, cm_pg_value(res, (int)i, 1), refs, named, 0, &(*out)[i], err,
-                             sizeof(err)) != 0) {
-            CM_LOG_WARN("registry_stored_schema_invalid", "%s: %s", subject, err);
-        }
-        json_decref(refs);
-    }
-    cm_pg_result_free(res);
-    return REG_OK;
-}
-
-static void free_versions(struct reg_schema *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        reg_schema_clear(&v[i]);
-    }
-    free(v);
-}
-
-/* Compatible with the given stored schemas under level? Only schemas that parsed take part. */
-static int compat_with(struct reg_store *st, enum reg_level level, const struct reg_schema *s,
-                       struct reg_schema *versions, size_t n, const json_t *named, json_t *messages)
-{
-    const struct reg_schema **ptrs = cm_xcalloc(n ? n : 1, sizeof(*ptrs));
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (versions[i].parsed) {
-            ptrs[k++] = &versions[i];
-        }
-    }
-    int ok = reg_compat_check(level, s, ptrs, k, named, st->json_lenient, messages);
-    free(ptrs);
-    return ok;
-}
-
-enum reg_status reg_store_test_compat(struct reg_store *st, const char *subject, int version,
-                                      const struct reg_schema *s, json_t *named, int *compatible,
-                                      json_t *messages)
-{
-    struct cm_pg *pg = take(st);
-    if (!pg) {
-        return REG_E_BACKEND;
-    }
-    enum reg_status status = REG_OK;
-    enum reg_level level;
-    struct reg_schema *versions = NULL;
-    size_t n = 0;
-    int target = version;
-    if (version != 0) {
-        struct reg_version v = {0};
-        status = get_version(pg, subject, version, 0, &v);
-        target = v.version;
-        reg_version_clear(&v);
-    } else {
-        int live = 0, dead = 0;
-        status = subject_state(pg, subject, &live, &dead) != 0 ? REG_E_BACKEND
-                 : live == 0                                   ? REG_E_SUBJECT_NOT_FOUND
-                                                               : REG_OK;
-    }
-    if (status == REG_OK) {
-        status = effective_level(pg, subject, &level);
-    }
-    if (status == REG_OK) {
-        status = load_versions(pg, subject, target, named, &versions, &n);
-    }
-    give(st, pg);
-    if (status == REG_OK) {
-        if (version != 0 && level != REG_NONE) {
-            /* one given version: the level's direction(s), not transitive */
-            level = level == REG_BACKWARD_TRANSITIVE  ? REG_BACKWARD
-                    : level == REG_FORWARD_TRANSITIVE ? REG_FORWARD
-                    : level == REG_FULL_TRANSITIVE    ? REG_FULL
-                                                      : level;
-        }
-        *compatible = compat_with(st, level, s, versions, n, named, messages);
-    }
-    free_versions(versions, n);
+    store_give(st, pg);
     return status;
 }
 
@@ -788,10 +507,11 @@ static enum reg_status insert_schema(struct cm_pg *pg, const struct reg_schema *
     int rc;
     if (import_id > 0) {
         const char *q[] = {reg_type_name(s->type), s->hash_hex, ibuf};
-        rc = run(pg,
-                 "SELECT id, canonical_hash = decode($2, 'hex') AND schema_type = $1 FROM schemas"
-                 " WHERE id = $3::int OR (schema_type = $1 AND canonical_hash = decode($2, 'hex'))",
-                 3, q, &res);
+        rc = store_run(
+            pg,
+            "SELECT id, canonical_hash = decode($2, 'hex') AND schema_type = $1 FROM schemas"
+            " WHERE id = $3::int OR (schema_type = $1 AND canonical_hash = decode($2, 'hex'))",
+            3, q, &res);
         if (rc == 0 && cm_pg_ntuples(res) > 0) {
             int same =
                 cm_pg_value(res, 0, 1)[0] == 't' && atoi(cm_pg_value(res, 0, 0)) == import_id;
@@ -803,29 +523,32 @@ static enum reg_status insert_schema(struct cm_pg *pg, const struct reg_schema *
         cm_pg_result_free(res);
         res = NULL;
         if (rc == 0) {
-            rc = run(pg,
-                     "INSERT INTO schemas (id, schema_type, schema_text, canonical_hash,"
-                     " references_json) VALUES ($5::int, $1, $2, decode($3, 'hex'), $4::jsonb)"
-                     " RETURNING id",
-                     5, p, &res);
+            rc =
+                store_run(pg,
+                          "INSERT INTO schemas (id, schema_type, schema_text, canonical_hash,"
+                          " references_json) VALUES ($5::int, $1, $2, decode($3, 'hex'), $4::jsonb)"
+                          " RETURNING id",
+                          5, p, &res);
         }
         if (rc == 0) {
-            run(pg, "SELECT setval('schemas_id_seq', GREATEST((SELECT max(id) FROM schemas), 1))",
-                0, NULL, NULL);
+            store_run(pg,
+                      "SELECT setval('schemas_id_seq', GREATEST((SELECT max(id) FROM schemas), 1))",
+                      0, NULL, NULL);
         }
     } else {
-        rc = run(pg,
-                 "INSERT INTO schemas (schema_type, schema_text, canonical_hash, references_json)"
-                 " VALUES ($1, $2, decode($3, 'hex'), $4::jsonb)"
-                 " ON CONFLICT (schema_type, canonical_hash) DO NOTHING RETURNING id",
-                 4, p, &res);
+        rc = store_run(
+            pg,
+            "INSERT INTO schemas (schema_type, schema_text, canonical_hash, references_json)"
+            " VALUES ($1, $2, decode($3, 'hex'), $4::jsonb)"
+            " ON CONFLICT (schema_type, canonical_hash) DO NOTHING RETURNING id",
+            4, p, &res);
         if (rc == 0 && cm_pg_ntuples(res) == 0) { /* known already, maybe from another subject */
             cm_pg_result_free(res);
             const char *q[] = {reg_type_name(s->type), s->hash_hex};
-            rc = run(pg,
-                     "SELECT id FROM schemas WHERE schema_type = $1 AND"
-                     " canonical_hash = decode($2, 'hex')",
-                     2, q, &res);
+            rc = store_run(pg,
+                           "SELECT id FROM schemas WHERE schema_type = $1 AND"
+                           " canonical_hash = decode($2, 'hex')",
+                           2, q, &res);
         }
     }
     free(refs);
@@ -841,12 +564,12 @@ enum reg_status reg_store_register(struct reg_store *st, const char *subject,
                                    const struct reg_schema *s, json_t *named, int import_id,
                                    int import_version, int *id, int *version, json_t *messages)
 {
-    struct cm_pg *pg = take(st);
+    struct cm_pg *pg = store_take(st);
     if (!pg) {
         return REG_E_BACKEND;
     }
     if (begin_locked(pg, subject) != 0) {
-        give(st, pg);
+        store_give(st, pg);
         return REG_E_BACKEND;
     }
     enum reg_status status;
@@ -855,7 +578,7 @@ enum reg_status reg_store_register(struct reg_store *st, const char *subject,
     struct reg_schema *versions = NULL;
     size_t n = 0;
     enum reg_level level;
-    status = effective_mode(pg, subject, mode, sizeof(mode));
+    status = store_effective_mode(pg, subject, mode, sizeof(mode));
     if (status == REG_OK &&
         (strcmp(mode, "READONLY") == 0 || (import_id > 0 && strcmp(mode, "IMPORT") != 0))) {
         status = REG_E_NOT_PERMITTED; /* ids are only given in IMPORT mode */
@@ -867,17 +590,17 @@ enum reg_status reg_store_register(struct reg_store *st, const char *subject,
             *version = existing.version;
             reg_version_clear(&existing);
             status = commit(pg) ? REG_E_BACKEND : REG_OK;
-            give(st, pg);
+            store_give(st, pg);
             return status;
         }
         status = status == REG_E_BACKEND ? REG_E_BACKEND : REG_OK;
     }
     if (status == REG_OK && strcmp(mode, "IMPORT") != 0) {
-        status = effective_level(pg, subject, &level);
+        status = store_effective_level(pg, subject, &level);
         if (status == REG_OK) {
-            status = load_versions(pg, subject, 0, named, &versions, &n);
+            status = store_load_versions(pg, subject, 0, named, &versions, &n);
         }
-        if (status == REG_OK && !compat_with(st, level, s, versions, n, named, messages)) {
+        if (status == REG_OK && !store_compat_with(st, level, s, versions, n, named, messages)) {
             status = REG_E_INCOMPATIBLE;
         }
     }
@@ -890,24 +613,24 @@ enum reg_status reg_store_register(struct reg_store *st, const char *subject,
         snprintf(vbuf, sizeof(vbuf), "%d", import_version);
         const char *p[] = {subject, ibuf, vbuf};
         struct cm_pg_result *res;
-        if (run(pg,
-                "INSERT INTO subject_versions (subject, version, schema_id) SELECT $1,"
-                " CASE WHEN $3::int > 0 THEN $3::int ELSE COALESCE(max(version), 0) + 1 END,"
-                " $2::int FROM subject_versions WHERE subject = $1 RETURNING version",
-                3, p, &res) != 0) {
+        if (store_run(pg,
+                      "INSERT INTO subject_versions (subject, version, schema_id) SELECT $1,"
+                      " CASE WHEN $3::int > 0 THEN $3::int ELSE COALESCE(max(version), 0) + 1 END,"
+                      " $2::int FROM subject_versions WHERE subject = $1 RETURNING version",
+                      3, p, &res) != 0) {
             status = REG_E_BACKEND;
         } else {
             *version = atoi(cm_pg_value(res, 0, 0));
             cm_pg_result_free(res);
         }
     }
-    free_versions(versions, n);
+    store_free_versions(versions, n);
     if (status == REG_OK) {
         status = commit(pg) ? REG_E_BACKEND : REG_OK;
     } else {
         rollback(pg);
     }
-    give(st, pg);
+    store_give(st, pg);
     return status;
 }
 
@@ -916,19 +639,20 @@ enum reg_status reg_store_register(struct reg_store *st, const char *subject,
 enum reg_status reg_store_delete_subject(struct reg_store *st, const char *subject, int permanent,
                                          json_t **out)
 {
-    struct cm_pg *pg = take(st);
+    struct cm_pg *pg = store_take(st);
     if (!pg) {
         return REG_E_BACKEND;
     }
     if (begin_locked(pg, subject) != 0) {
-        give(st, pg);
+        store_give(st, pg);
         return REG_E_BACKEND;
     }
     int live = 0, dead = 0;
-    enum reg_status status = subject_state(pg, subject, &live, &dead) ? REG_E_BACKEND : REG_OK;
+    enum reg_status status =
+        store_subject_state(pg, subject, &live, &dead) ? REG_E_BACKEND : REG_OK;
     char mode[32];
     if (status == REG_OK) {
-        status = effective_mode(pg, subject, mode, sizeof(mode));
+        status = store_effective_mode(pg, subject, mode, sizeof(mode));
     }
     if (status == REG_OK && strcmp(mode, "READONLY") == 0) {
         status = REG_E_NOT_PERMITTED;
@@ -943,7 +667,8 @@ enum reg_status reg_store_delete_subject(struct reg_store *st, const char *subje
         /* refuse when a live version is referenced by another schema */
         const char *p[] = {subject};
         struct cm_pg_result *res;
-        if (run(pg,
+        if (store_run(
+                pg,
                 "SELECT 1 FROM subject_versions sv WHERE sv.subject = $1 AND NOT sv.deleted AND"
                 " EXISTS (SELECT 1 FROM schemas s JOIN subject_versions u ON u.schema_id = s.id"
                 " AND NOT u.deleted WHERE s.references_json @> jsonb_build_array("
@@ -963,7 +688,7 @@ enum reg_status reg_store_delete_subject(struct reg_store *st, const char *subje
                                 " RETURNING version"
                               : "UPDATE subject_versions SET deleted = true WHERE subject = $1"
                                 " AND NOT deleted RETURNING version";
-        if (run(pg, sql, 1, p, &res) != 0) {
+        if (store_run(pg, sql, 1, p, &res) != 0) {
             status = REG_E_BACKEND;
         } else {
             json_t *arr = column_array(res, 1);
@@ -981,12 +706,13 @@ enum reg_status reg_store_delete_subject(struct reg_store *st, const char *subje
             }
             *out = arr;
             if (permanent) {
-                run(pg,
+                store_run(
+                    pg,
                     "DELETE FROM schemas s WHERE NOT EXISTS (SELECT 1 FROM subject_versions sv"
                     " WHERE sv.schema_id = s.id)",
                     0, NULL, NULL);
-                run(pg, "DELETE FROM registry_config WHERE subject = $1", 1, p, NULL);
-                run(pg, "DELETE FROM registry_mode WHERE subject = $1", 1, p, NULL);
+                store_run(pg, "DELETE FROM registry_config WHERE subject = $1", 1, p, NULL);
+                store_run(pg, "DELETE FROM registry_mode WHERE subject = $1", 1, p, NULL);
             }
         }
     }
@@ -997,29 +723,29 @@ enum reg_status reg_store_delete_subject(struct reg_store *st, const char *subje
     } else if (status != REG_OK) {
         rollback(pg);
     }
-    give(st, pg);
+    store_give(st, pg);
     return status;
 }
 
 enum reg_status reg_store_delete_version(struct reg_store *st, const char *subject, int version,
                                          int permanent, json_t **out)
 {
-    struct cm_pg *pg = take(st);
+    struct cm_pg *pg = store_take(st);
     if (!pg) {
         return REG_E_BACKEND;
     }
     if (begin_locked(pg, subject) != 0) {
-        give(st, pg);
+        store_give(st, pg);
         return REG_E_BACKEND;
     }
     struct reg_version v = {0};
     char mode[32];
-    enum reg_status status = effective_mode(pg, subject, mode, sizeof(mode));
+    enum reg_status status = store_effective_mode(pg, subject, mode, sizeof(mode));
     if (status == REG_OK && strcmp(mode, "READONLY") == 0) {
         status = REG_E_NOT_PERMITTED;
     }
     if (status == REG_OK) {
-        status = get_version(pg, subject, version, 1, &v);
+        status = store_get_version(pg, subject, version, 1, &v);
     }
     if (status == REG_OK && version == REG_LATEST && v.deleted && !permanent) {
         status = REG_E_VERSION_NOT_FOUND;
@@ -1045,11 +771,11 @@ enum reg_status reg_store_delete_version(struct reg_store *st, const char *subje
                               ? "DELETE FROM subject_versions WHERE subject = $1 AND version = $2"
                               : "UPDATE subject_versions SET deleted = true WHERE subject = $1"
                                 " AND version = $2";
-        if (run(pg, sql, 2, p, NULL) != 0 ||
-            (permanent && run(pg,
-                              "DELETE FROM schemas s WHERE NOT EXISTS (SELECT 1 FROM"
-                              " subject_versions sv WHERE sv.schema_id = s.id)",
-                              0, NULL, NULL) != 0)) {
+        if (store_run(pg, sql, 2, p, NULL) != 0 ||
+            (permanent && store_run(pg,
+                                    "DELETE FROM schemas s WHERE NOT EXISTS (SELECT 1 FROM"
+                                    " subject_versions sv WHERE sv.schema_id = s.id)",
+                                    0, NULL, NULL) != 0)) {
             status = REG_E_BACKEND;
         }
     }
@@ -1060,6 +786,6 @@ enum reg_status reg_store_delete_version(struct reg_store *st, const char *subje
         rollback(pg);
     }
     reg_version_clear(&v);
-    give(st, pg);
+    store_give(st, pg);
     return status;
 }
