@@ -1,7 +1,7 @@
 /* reg_api: the Confluent Schema Registry REST API over reg_store (see reg_api.h): subjects and
  * versions, schemas by id, compatibility checks, config and mode, with Confluent's error codes
  * and messages and exactly the fields Confluent answers with. */
-#include "reg_api.h"
+#include "reg_api_int.h"
 
 #include "reg_cache.h"
 #include "reg_schema.h"
@@ -24,9 +24,7 @@
 #include <strings.h>
 #include <time.h>
 
-#define CONTENT_TYPE "application/vnd.schemaregistry.v1+json"
-
-static void respond(struct cm_http_req *req, int status, json_t *body)
+void api_respond(struct cm_http_req *req, int status, json_t *body)
 {
     size_t len;
     char *text = cm_json_dumps(body, &len);
@@ -35,78 +33,78 @@ static void respond(struct cm_http_req *req, int status, json_t *body)
     free(text);
 }
 
-static void fail(struct cm_http_req *req, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void fail(struct cm_http_req *req, int code, const char *fmt, ...)
+void api_fail(struct cm_http_req *req, int code, const char *fmt, ...)
 {
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    respond(req, code >= 10000 ? code / 100 : code, cm_http_error_body(code, msg));
+    api_respond(req, code >= 10000 ? code / 100 : code, cm_http_error_body(code, msg));
 }
 
 /* The standard message for a store status, in Confluent's words. */
-static void fail_status(struct cm_http_req *req, enum reg_status s, const char *subject,
-                        const char *version)
+void api_fail_status(struct cm_http_req *req, enum reg_status s, const char *subject,
+                     const char *version)
 {
     subject = subject ? subject : "";
     version = version ? version : "";
     switch (s) {
     case REG_E_SUBJECT_NOT_FOUND:
-        fail(req, s, "Subject '%s' not found.", subject);
+        api_fail(req, s, "Subject '%s' not found.", subject);
         break;
     case REG_E_VERSION_NOT_FOUND:
-        fail(req, s, "Version %s not found.", version);
+        api_fail(req, s, "Version %s not found.", version);
         break;
     case REG_E_SCHEMA_NOT_FOUND:
-        fail(req, s, "Schema not found");
+        api_fail(req, s, "Schema not found");
         break;
     case REG_E_SUBJECT_SOFT_DELETED:
-        fail(req, s, "Subject '%s' was soft deleted.Set permanent=true to delete permanently",
-             subject);
+        api_fail(req, s, "Subject '%s' was soft deleted.Set permanent=true to delete permanently",
+                 subject);
         break;
     case REG_E_SUBJECT_NOT_SOFT_DELETED:
-        fail(req, s, "Subject '%s' was not deleted first before being permanently deleted",
-             subject);
+        api_fail(req, s, "Subject '%s' was not deleted first before being permanently deleted",
+                 subject);
         break;
     case REG_E_VERSION_SOFT_DELETED:
-        fail(req, s,
-             "Subject '%s' Version %s was soft deleted.Set permanent=true to delete permanently",
-             subject, version);
+        api_fail(
+            req, s,
+            "Subject '%s' Version %s was soft deleted.Set permanent=true to delete permanently",
+            subject, version);
         break;
     case REG_E_VERSION_NOT_SOFT_DELETED:
-        fail(req, s,
-             "Subject '%s' Version %s was not deleted first before being permanently deleted",
-             subject, version);
+        api_fail(req, s,
+                 "Subject '%s' Version %s was not deleted first before being permanently deleted",
+                 subject, version);
         break;
     case REG_E_SUBJECT_LEVEL_NOT_FOUND:
-        fail(req, s, "Subject '%s' does not have subject-level compatibility configured", subject);
+        api_fail(req, s, "Subject '%s' does not have subject-level compatibility configured",
+                 subject);
         break;
     case REG_E_SUBJECT_MODE_NOT_FOUND:
-        fail(req, s, "Subject '%s' does not have subject-level mode configured", subject);
+        api_fail(req, s, "Subject '%s' does not have subject-level mode configured", subject);
         break;
     case REG_E_NOT_PERMITTED:
-        fail(req, s, "Operation not permitted: subject '%s' is not writable in its mode", subject);
+        api_fail(req, s, "Operation not permitted: subject '%s' is not writable in its mode",
+                 subject);
         break;
     case REG_E_REFERENCE_EXISTS:
-        fail(req, s, "One or more references exist to the schema");
+        api_fail(req, s, "One or more references exist to the schema");
         break;
     case REG_E_ID_MISMATCH:
-        fail(req, s, "The given id is already used by a different schema");
+        api_fail(req, s, "The given id is already used by a different schema");
         break;
     case REG_E_INVALID_MODE:
-        fail(req, s, "Invalid mode. Valid values are READWRITE, READONLY, IMPORT");
+        api_fail(req, s, "Invalid mode. Valid values are READWRITE, READONLY, IMPORT");
         break;
     default:
-        fail(req, REG_E_BACKEND, "Error in the backend data store");
+        api_fail(req, REG_E_BACKEND, "Error in the backend data store");
         break;
     }
 }
 
-static struct reg_store *store_of(void *ud)
+struct reg_store *api_store(void *ud)
 {
     return ((struct reg_api *)ud)->store;
 }
@@ -153,12 +151,12 @@ static int content_type_ok(struct cm_http_req *req)
             return 1;
         }
     }
-    fail(req, 415, "Unsupported Media Type: %.*s", (int)len, ct);
+    api_fail(req, 415, "Unsupported Media Type: %.*s", (int)len, ct);
     return 0;
 }
 
 /* Parses the JSON body (an object); responds and returns NULL on error. */
-static json_t *body_object(struct cm_http_req *req)
+json_t *api_body_object(struct cm_http_req *req)
 {
     if (!content_type_ok(req)) {
         return NULL;
@@ -168,29 +166,29 @@ static json_t *body_object(struct cm_http_req *req)
     json_error_t err;
     json_t *body = json_loadb(text, len, 0, &err);
     if (!json_is_object(body)) {
-        fail(req, 400, "Invalid request body: %s", body ? "expected a JSON object" : err.text);
+        api_fail(req, 400, "Invalid request body: %s", body ? "expected a JSON object" : err.text);
         json_decref(body);
         return NULL;
     }
     return body;
 }
 
-static int flag(struct cm_http_req *req, const char *name)
+int api_flag(struct cm_http_req *req, const char *name)
 {
     const char *v = cm_http_query(req, name);
     int b = 0;
     return v && cm_parse_bool(v, &b) == 0 && b;
 }
 
-static int subject_ok(struct cm_http_req *req, const char *subject)
+int api_subject_ok(struct cm_http_req *req, const char *subject)
 {
     if (!subject || !*subject || strlen(subject) > 255) {
-        fail(req, 42208, "The specified subject is not valid");
+        api_fail(req, 42208, "The specified subject is not valid");
         return 0;
     }
     for (const unsigned char *p = (const unsigned char *)subject; *p; p++) {
         if (*p < 0x20 || *p == 0x7F) {
-            fail(req, 42208, "The specified subject is not valid");
+            api_fail(req, 42208, "The specified subject is not valid");
             return 0;
         }
     }
@@ -212,10 +210,10 @@ static int version_param(struct cm_http_req *req, int *version)
         *version = (int)n;
         return 1;
     }
-    fail(req, 42202,
-         "The specified version '%s' is not a valid version id. Allowed values are between [1, "
-         "2^31-1] and the string \"latest\"",
-         v);
+    api_fail(req, 42202,
+             "The specified version '%s' is not a valid version id. Allowed values are between [1, "
+             "2^31-1] and the string \"latest\"",
+             v);
     return 0;
 }
 
@@ -228,24 +226,26 @@ static int schema_from_body(struct cm_http_req *req, struct reg_store *st, const
     const json_t *refs = json_object_get(body, "references");
     enum reg_type t;
     if (!json_is_string(schema)) {
-        fail(req, 42201, "Invalid schema: \"schema\" must be a string");
+        api_fail(req, 42201, "Invalid schema: \"schema\" must be a string");
         return 0;
     }
     if (type && !json_is_string(type)) {
-        fail(req, 42201, "Invalid schema: \"schemaType\" must be a string");
+        api_fail(req, 42201, "Invalid schema: \"schemaType\" must be a string");
         return 0;
     }
     int rc = reg_type_parse(json_string_value(type), &t);
     if (rc == -2) {
-        fail(req, 42201, "Invalid schema: schema type PROTOBUF is not supported by this registry");
+        api_fail(req, 42201,
+                 "Invalid schema: schema type PROTOBUF is not supported by this registry");
         return 0;
     }
     if (rc != 0) {
-        fail(req, 42201, "Invalid schema: unknown schema type '%.40s'", json_string_value(type));
+        api_fail(req, 42201, "Invalid schema: unknown schema type '%.40s'",
+                 json_string_value(type));
         return 0;
     }
     if (refs && !json_is_null(refs) && !json_is_array(refs)) {
-        fail(req, 42201, "Invalid schema: \"references\" must be an array");
+        api_fail(req, 42201, "Invalid schema: \"references\" must be an array");
         return 0;
     }
     char err[512];
@@ -256,23 +256,24 @@ static int schema_from_body(struct cm_http_req *req, struct reg_store *st, const
         {
             if (!json_is_string(json_object_get(r, "subject")) ||
                 !json_is_integer(json_object_get(r, "version"))) {
-                fail(req, 42201, "Invalid schema: references[%zu] needs subject and version", i);
+                api_fail(req, 42201, "Invalid schema: references[%zu] needs subject and version",
+                         i);
                 return 0;
             }
         }
         enum reg_status s = reg_store_resolve_references(st, refs, named, err, sizeof(err));
         if (s == REG_E_BACKEND) {
-            fail_status(req, s, NULL, NULL);
+            api_fail_status(req, s, NULL, NULL);
             return 0;
         }
         if (s != REG_OK) {
-            fail(req, 42201, "Invalid schema: %s", err);
+            api_fail(req, 42201, "Invalid schema: %s", err);
             return 0;
         }
     }
     if (reg_schema_parse(t, json_string_value(schema), json_is_array(refs) ? refs : NULL, named,
-                         flag(req, "normalize"), out, err, sizeof(err)) != 0) {
-        fail(req, 42201, "Invalid schema: %s", err);
+                         api_flag(req, "normalize"), out, err, sizeof(err)) != 0) {
+        api_fail(req, 42201, "Invalid schema: %s", err);
         return 0;
     }
     return 1;
@@ -301,10 +302,10 @@ static json_t *version_json(const struct reg_version *v)
 static void h_list_subjects(struct cm_http_req *req, void *ud)
 {
     json_t *out = NULL;
-    enum reg_status s = reg_store_list_subjects(store_of(ud), cm_http_query(req, "subjectPrefix"),
-                                                flag(req, "deleted"), &out);
+    enum reg_status s = reg_store_list_subjects(api_store(ud), cm_http_query(req, "subjectPrefix"),
+                                                api_flag(req, "deleted"), &out);
     if (s != REG_OK) {
-        fail_status(req, s, NULL, NULL);
+        api_fail_status(req, s, NULL, NULL);
         return;
     }
     /* offset and limit, as newer Confluent releases page this list */
@@ -319,29 +320,30 @@ static void h_list_subjects(struct cm_http_req *req, void *ud)
         json_decref(out);
         out = page;
     }
-    respond(req, 200, out);
+    api_respond(req, 200, out);
 }
 
 static void h_list_versions(struct cm_http_req *req, void *ud)
 {
     const char *subject = cm_http_param(req, "subject");
     json_t *out = NULL;
-    enum reg_status s = reg_store_list_versions(store_of(ud), subject, flag(req, "deleted"), &out);
+    enum reg_status s =
+        reg_store_list_versions(api_store(ud), subject, api_flag(req, "deleted"), &out);
     if (s != REG_OK) {
-        fail_status(req, s, subject, NULL);
+        api_fail_status(req, s, subject, NULL);
         return;
     }
-    respond(req, 200, out);
+    api_respond(req, 200, out);
 }
 
 static void h_register(struct cm_http_req *req, void *ud)
 {
-    struct reg_store *st = store_of(ud);
+    struct reg_store *st = api_store(ud);
     const char *subject = cm_http_param(req, "subject");
-    if (!subject_ok(req, subject)) {
+    if (!api_subject_ok(req, subject)) {
         return;
     }
-    json_t *body = body_object(req);
+    json_t *body = api_body_object(req);
     if (!body) {
         return;
     }
@@ -357,16 +359,16 @@ static void h_register(struct cm_http_req *req, void *ud)
         enum reg_status s = reg_store_register(st, subject, &schema, named, import_id,
                                                import_version, &id, &version, messages);
         if (s == REG_OK) {
-            respond(req, 200, json_pack("{s:i}", "id", id));
+            api_respond(req, 200, json_pack("{s:i}", "id", id));
         } else if (s == REG_E_INCOMPATIBLE) {
             char *details = json_dumps(messages, JSON_COMPACT);
-            fail(req, 409,
-                 "Schema being registered is incompatible with an earlier schema for subject "
-                 "\"%s\", details: %s",
-                 subject, details);
+            api_fail(req, 409,
+                     "Schema being registered is incompatible with an earlier schema for subject "
+                     "\"%s\", details: %s",
+                     subject, details);
             free(details);
         } else {
-            fail_status(req, s, subject, NULL);
+            api_fail_status(req, s, subject, NULL);
         }
         json_decref(messages);
         reg_schema_clear(&schema);
@@ -384,12 +386,12 @@ static void h_get_version(struct cm_http_req *req, void *ud)
     }
     struct reg_version v;
     enum reg_status s =
-        reg_store_get_version(store_of(ud), subject, version, flag(req, "deleted"), &v);
+        reg_store_get_version(api_store(ud), subject, version, api_flag(req, "deleted"), &v);
     if (s != REG_OK) {
-        fail_status(req, s, subject, cm_http_param(req, "version"));
+        api_fail_status(req, s, subject, cm_http_param(req, "version"));
         return;
     }
-    respond(req, 200, version_json(&v));
+    api_respond(req, 200, version_json(&v));
     reg_version_clear(&v);
 }
 
@@ -402,9 +404,9 @@ static void h_get_version_schema(struct cm_http_req *req, void *ud)
     }
     struct reg_version v;
     enum reg_status s =
-        reg_store_get_version(store_of(ud), subject, version, flag(req, "deleted"), &v);
+        reg_store_get_version(api_store(ud), subject, version, api_flag(req, "deleted"), &v);
     if (s != REG_OK) {
-        fail_status(req, s, subject, cm_http_param(req, "version"));
+        api_fail_status(req, s, subject, cm_http_param(req, "version"));
         return;
     }
     cm_http_respond(req, 200, CONTENT_TYPE, v.schema, strlen(v.schema));
@@ -419,28 +421,28 @@ static void h_referenced_by(struct cm_http_req *req, void *ud)
         return;
     }
     json_t *out = NULL;
-    enum reg_status s = reg_store_referenced_by(store_of(ud), subject, version, &out);
+    enum reg_status s = reg_store_referenced_by(api_store(ud), subject, version, &out);
     if (s != REG_OK) {
-        fail_status(req, s, subject, cm_http_param(req, "version"));
+        api_fail_status(req, s, subject, cm_http_param(req, "version"));
         return;
     }
-    respond(req, 200, out);
+    api_respond(req, 200, out);
 }
 
 static void h_lookup(struct cm_http_req *req, void *ud)
 {
-    struct reg_store *st = store_of(ud);
+    struct reg_store *st = api_store(ud);
     const char *subject = cm_http_param(req, "subject");
     /* serializers send the same request again and again: key the cache by the raw request */
     size_t blen;
     const char *raw = cm_http_body(req, &blen);
-    char *key = cm_xasprintf("lookup\n%s\n%d%d\n%.*s", subject, flag(req, "deleted"),
-                             flag(req, "normalize"), (int)blen, raw);
+    char *key = cm_xasprintf("lookup\n%s\n%d%d\n%.*s", subject, api_flag(req, "deleted"),
+                             api_flag(req, "normalize"), (int)blen, raw);
     if (from_cache(req, ud, key, strlen(key))) { /* only 200 answers to accepted types are kept */
         free(key);
         return;
     }
-    json_t *body = body_object(req);
+    json_t *body = api_body_object(req);
     if (!body) {
         free(key);
         return;
@@ -449,12 +451,12 @@ static void h_lookup(struct cm_http_req *req, void *ud)
     struct reg_schema schema;
     if (schema_from_body(req, st, body, named, &schema)) {
         struct reg_version v;
-        enum reg_status s = reg_store_lookup(st, subject, &schema, flag(req, "deleted"), &v);
+        enum reg_status s = reg_store_lookup(st, subject, &schema, api_flag(req, "deleted"), &v);
         if (s == REG_OK) {
             respond_cached(req, ud, key, strlen(key), version_json(&v));
             reg_version_clear(&v);
         } else {
-            fail_status(req, s, subject, NULL);
+            api_fail_status(req, s, subject, NULL);
         }
         reg_schema_clear(&schema);
     }
@@ -468,13 +470,13 @@ static void h_delete_subject(struct cm_http_req *req, void *ud)
     const char *subject = cm_http_param(req, "subject");
     json_t *out = NULL;
     enum reg_status s =
-        reg_store_delete_subject(store_of(ud), subject, flag(req, "permanent"), &out);
+        reg_store_delete_subject(api_store(ud), subject, api_flag(req, "permanent"), &out);
     reg_cache_clear(((struct reg_api *)ud)->cache);
     if (s != REG_OK) {
-        fail_status(req, s, subject, NULL);
+        api_fail_status(req, s, subject, NULL);
         return;
     }
-    respond(req, 200, out);
+    api_respond(req, 200, out);
 }
 
 static void h_delete_version(struct cm_http_req *req, void *ud)
@@ -486,13 +488,13 @@ static void h_delete_version(struct cm_http_req *req, void *ud)
     }
     json_t *out = NULL;
     enum reg_status s =
-        reg_store_delete_version(store_of(ud), subject, version, flag(req, "permanent"), &out);
+        reg_store_delete_version(api_store(ud), subject, version, api_flag(req, "permanent"), &out);
     reg_cache_clear(((struct reg_api *)ud)->cache);
     if (s != REG_OK) {
-        fail_status(req, s, subject, cm_http_param(req, "version"));
+        api_fail_status(req, s, subject, cm_http_param(req, "version"));
         return;
     }
-    respond(req, 200, out);
+    api_respond(req, 200, out);
 }
 
 /* ---- schemas ---- */
@@ -504,7 +506,7 @@ static int id_param(struct cm_http_req *req, int *id)
     errno = 0;
     long n = strtol(v, &end, 10);
     if (!*v || *end || errno || n < 1 || n > 2147483647L) {
-        fail(req, 40403, "Schema %.40s not found", v);
+        api_fail(req, 40403, "Schema %.40s not found", v);
         return 0;
     }
     *id = (int)n;
@@ -523,12 +525,12 @@ static void h_schema_by_id(struct cm_http_req *req, void *ud)
         return;
     }
     struct reg_version v;
-    enum reg_status s = reg_store_get_schema(store_of(ud), id, &v);
+    enum reg_status s = reg_store_get_schema(api_store(ud), id, &v);
     if (s != REG_OK) {
         if (s == REG_E_SCHEMA_NOT_FOUND) {
-            fail(req, s, "Schema %d not found", id);
+            api_fail(req, s, "Schema %d not found", id);
         } else {
-            fail_status(req, s, NULL, NULL);
+            api_fail_status(req, s, NULL, NULL);
         }
         return;
     }
@@ -551,11 +553,11 @@ static void h_schema_text_by_id(struct cm_http_req *req, void *ud)
         return;
     }
     struct reg_version v;
-    enum reg_status s = reg_store_get_schema(store_of(ud), id, &v);
+    enum reg_status s = reg_store_get_schema(api_store(ud), id, &v);
     if (s == REG_E_SCHEMA_NOT_FOUND) {
-        fail(req, s, "Schema %d not found", id);
+        api_fail(req, s, "Schema %d not found", id);
     } else if (s != REG_OK) {
-        fail_status(req, s, NULL, NULL);
+        api_fail_status(req, s, NULL, NULL);
     } else {
         cm_http_respond(req, 200, CONTENT_TYPE, v.schema, strlen(v.schema));
         reg_version_clear(&v);
@@ -570,13 +572,13 @@ static void schema_usage(struct cm_http_req *req, void *ud, int versions)
     }
     json_t *out = NULL;
     enum reg_status s =
-        reg_store_schema_usage(store_of(ud), id, versions, flag(req, "deleted"), &out);
+        reg_store_schema_usage(api_store(ud), id, versions, api_flag(req, "deleted"), &out);
     if (s == REG_E_SCHEMA_NOT_FOUND) {
-        fail(req, s, "Schema %d not found", id);
+        api_fail(req, s, "Schema %d not found", id);
     } else if (s != REG_OK) {
-        fail_status(req, s, NULL, NULL);
+        api_fail_status(req, s, NULL, NULL);
     } else {
-        respond(req, 200, out);
+        api_respond(req, 200, out);
     }
 }
 
@@ -593,7 +595,7 @@ static void h_schema_versions(struct cm_http_req *req, void *ud)
 static void h_schema_types(struct cm_http_req *req, void *ud)
 {
     (void)ud;
-    respond(req, 200, json_pack("[s,s]", "JSON", "AVRO"));
+    api_respond(req, 200, json_pack("[s,s]", "JSON", "AVRO"));
 }
 
 /* ---- compatibility ---- */
@@ -605,7 +607,7 @@ static void compat(struct cm_http_req *req, struct reg_store *st, int all_versio
     if (!all_versions && !version_param(req, &version)) {
         return;
     }
-    json_t *body = body_object(req);
+    json_t *body = api_body_object(req);
     if (!body) {
         return;
     }
@@ -618,12 +620,12 @@ static void compat(struct cm_http_req *req, struct reg_store *st, int all_versio
             reg_store_test_compat(st, subject, version, &schema, named, &ok, messages);
         if (s == REG_OK) {
             json_t *o = json_pack("{s:b}", "is_compatible", ok);
-            if (flag(req, "verbose")) {
+            if (api_flag(req, "verbose")) {
                 json_object_set(o, "messages", messages);
             }
-            respond(req, 200, o);
+            api_respond(req, 200, o);
         } else {
-            fail_status(req, s, subject, all_versions ? NULL : cm_http_param(req, "version"));
+            api_fail_status(req, s, subject, all_versions ? NULL : cm_http_param(req, "version"));
         }
         json_decref(messages);
         reg_schema_clear(&schema);
@@ -634,187 +636,12 @@ static void compat(struct cm_http_req *req, struct reg_store *st, int all_versio
 
 static void h_compat_version(struct cm_http_req *req, void *ud)
 {
-    compat(req, store_of(ud), 0);
+    compat(req, api_store(ud), 0);
 }
 
 static void h_compat_all(struct cm_http_req *req, void *ud)
 {
-    compat(req, store_of(ud), 1);
-}
-
-/* ---- config and mode ---- */
-
-static void config_get(struct cm_http_req *req, struct reg_store *st, const char *subject)
-{
-    enum reg_level l;
-    int found = 0;
-    enum reg_status s = reg_store_get_level(st, subject, &l, &found);
-    if (s == REG_OK && subject && !found && flag(req, "defaultToGlobal")) {
-        s = reg_store_get_level(st, NULL, &l, &found);
-        found = 1;
-    }
-    if (s != REG_OK) {
-        fail_status(req, s, subject, NULL);
-    } else if (subject && !found) {
-        fail_status(req, REG_E_SUBJECT_LEVEL_NOT_FOUND, subject, NULL);
-    } else {
-        respond(req, 200, json_pack("{s:s}", "compatibilityLevel", reg_level_name(l)));
-    }
-}
-
-static void config_put(struct cm_http_req *req, struct reg_store *st, const char *subject)
-{
-    json_t *body = body_object(req);
-    if (!body) {
-        return;
-    }
-    const char *value = json_string_value(json_object_get(body, "compatibility"));
-    enum reg_level l;
-    char upper[40] = "";
-    for (size_t i = 0; value && value[i] && i < sizeof(upper) - 1; i++) {
-        upper[i] = (char)((value[i] >= 'a' && value[i] <= 'z') ? value[i] - 32 : value[i]);
-        upper[i + 1] = '\0';
-    }
-    if (!value || reg_level_parse(upper, &l) != 0) {
-        fail(req, 42203,
-             "Invalid compatibility level. Valid values are none, backward, forward, full, "
-             "backward_transitive, forward_transitive, and full_transitive");
-    } else {
-        enum reg_status s = reg_store_set_level(st, subject, l);
-        if (s != REG_OK) {
-            fail_status(req, s, subject, NULL);
-        } else {
-            respond(req, 200, json_pack("{s:s}", "compatibility", reg_level_name(l)));
-        }
-    }
-    json_decref(body);
-}
-
-static void config_delete(struct cm_http_req *req, struct reg_store *st, const char *subject)
-{
-    enum reg_level l;
-    int found = 0;
-    enum reg_status s = reg_store_get_level(st, subject, &l, &found);
-    if (s == REG_OK && subject && !found) {
-        s = REG_E_SUBJECT_LEVEL_NOT_FOUND;
-    }
-    if (s == REG_OK) {
-        s = reg_store_delete_level(st, subject);
-    }
-    if (s != REG_OK) {
-        fail_status(req, s, subject, NULL);
-        return;
-    }
-    respond(req, 200, json_pack("{s:s}", "compatibilityLevel", reg_level_name(l)));
-}
-
-static void h_config_get(struct cm_http_req *req, void *ud)
-{
-    config_get(req, store_of(ud), NULL);
-}
-static void h_config_put(struct cm_http_req *req, void *ud)
-{
-    config_put(req, store_of(ud), NULL);
-}
-static void h_config_delete(struct cm_http_req *req, void *ud)
-{
-    config_delete(req, store_of(ud), NULL);
-}
-static void h_subject_config_get(struct cm_http_req *req, void *ud)
-{
-    config_get(req, store_of(ud), cm_http_param(req, "subject"));
-}
-static void h_subject_config_put(struct cm_http_req *req, void *ud)
-{
-    if (subject_ok(req, cm_http_param(req, "subject"))) {
-        config_put(req, store_of(ud), cm_http_param(req, "subject"));
-    }
-}
-static void h_subject_config_delete(struct cm_http_req *req, void *ud)
-{
-    config_delete(req, store_of(ud), cm_http_param(req, "subject"));
-}
-
-static void mode_get(struct cm_http_req *req, struct reg_store *st, const char *subject)
-{
-    const char *mode;
-    int found = 0;
-    enum reg_status s = reg_store_get_mode(st, subject, &mode, &found);
-    if (s == REG_OK && subject && !found && flag(req, "defaultToGlobal")) {
-        s = reg_store_get_mode(st, NULL, &mode, &found);
-        found = 1;
-    }
-    if (s != REG_OK) {
-        fail_status(req, s, subject, NULL);
-    } else if (subject && !found) {
-        fail_status(req, REG_E_SUBJECT_MODE_NOT_FOUND, subject, NULL);
-    } else {
-        respond(req, 200, json_pack("{s:s}", "mode", mode));
-    }
-}
-
-static void mode_put(struct cm_http_req *req, struct reg_store *st, const char *subject)
-{
-    json_t *body = body_object(req);
-    if (!body) {
-        return;
-    }
-    const char *mode = json_string_value(json_object_get(body, "mode"));
-    enum reg_status s =
-        mode ? reg_store_set_mode(st, subject, mode, flag(req, "force")) : REG_E_INVALID_MODE;
-    if (s == REG_E_NOT_PERMITTED) {
-        fail(req, s, "Cannot import since found existing subjects");
-    } else if (s != REG_OK) {
-        fail_status(req, s, subject, NULL);
-    } else {
-        respond(req, 200, json_pack("{s:s}", "mode", mode));
-    }
-    json_decref(body);
-}
-
-static void mode_delete(struct cm_http_req *req, struct reg_store *st, const char *subject)
-{
-    const char *mode;
-    int found = 0;
-    enum reg_status s = reg_store_get_mode(st, subject, &mode, &found);
-    if (s == REG_OK && subject && !found) {
-        s = REG_E_SUBJECT_MODE_NOT_FOUND;
-    }
-    if (s == REG_OK) {
-        s = reg_store_delete_mode(st, subject);
-    }
-    if (s != REG_OK) {
-        fail_status(req, s, subject, NULL);
-        return;
-    }
-    respond(req, 200, json_pack("{s:s}", "mode", mode));
-}
-
-static void h_mode_get(struct cm_http_req *req, void *ud)
-{
-    mode_get(req, store_of(ud), NULL);
-}
-static void h_mode_put(struct cm_http_req *req, void *ud)
-{
-    mode_put(req, store_of(ud), NULL);
-}
-static void h_mode_delete(struct cm_http_req *req, void *ud)
-{
-    mode_delete(req, store_of(ud), NULL);
-}
-static void h_subject_mode_get(struct cm_http_req *req, void *ud)
-{
-    mode_get(req, store_of(ud), cm_http_param(req, "subject"));
-}
-static void h_subject_mode_put(struct cm_http_req *req, void *ud)
-{
-    if (subject_ok(req, cm_http_param(req, "subject"))) {
-        mode_put(req, store_of(ud), cm_http_param(req, "subject"));
-    }
-}
-static void h_subject_mode_delete(struct cm_http_req *req, void *ud)
-{
-    mode_delete(req, store_of(ud), cm_http_param(req, "subject"));
+    compat(req, api_store(ud), 1);
 }
 
 /* Checks the request's access before the route's handler runs. */
@@ -832,7 +659,7 @@ static void guarded(struct cm_http_req *req, void *ud)
         for (size_t i = 0; i < nch; i++) {
             cm_http_add_header(req, "WWW-Authenticate", challenges[i]);
         }
-        fail(req, code, "%s", msg);
+        api_fail(req, code, "%s", msg);
         return;
     }
     r->handler(req, r->api);
@@ -862,18 +689,18 @@ void reg_api_register(struct cm_http_server *srv, struct reg_api *api)
         {"GET", "/schemas/types", h_schema_types, R, 0},
         {"POST", "/compatibility/subjects/{subject}/versions/{version}", h_compat_version, R, 0},
         {"POST", "/compatibility/subjects/{subject}/versions", h_compat_all, R, 0},
-        {"GET", "/config", h_config_get, R, 0},
-        {"PUT", "/config", h_config_put, A, 0},
-        {"DELETE", "/config", h_config_delete, A, 0},
-        {"GET", "/config/{subject}", h_subject_config_get, R, 0},
-        {"PUT", "/config/{subject}", h_subject_config_put, W, 1},
-        {"DELETE", "/config/{subject}", h_subject_config_delete, W, 1},
-        {"GET", "/mode", h_mode_get, R, 0},
-        {"PUT", "/mode", h_mode_put, A, 0},
-        {"DELETE", "/mode", h_mode_delete, A, 0},
-        {"GET", "/mode/{subject}", h_subject_mode_get, R, 0},
-        {"PUT", "/mode/{subject}", h_subject_mode_put, W, 1},
-        {"DELETE", "/mode/{subject}", h_subject_mode_delete, W, 1},
+        {"GET", "/config", reg_h_config_get, R, 0},
+        {"PUT", "/config", reg_h_config_put, A, 0},
+        {"DELETE", "/config", reg_h_config_delete, A, 0},
+        {"GET", "/config/{subject}", reg_h_subject_config_get, R, 0},
+        {"PUT", "/config/{subject}", reg_h_subject_config_put, W, 1},
+        {"DELETE", "/config/{subject}", reg_h_subject_config_delete, W, 1},
+        {"GET", "/mode", reg_h_mode_get, R, 0},
+        {"PUT", "/mode", reg_h_mode_put, A, 0},
+        {"DELETE", "/mode", reg_h_mode_delete, A, 0},
+        {"GET", "/mode/{subject}", reg_h_subject_mode_get, R, 0},
+        {"PUT", "/mode/{subject}", reg_h_subject_mode_put, W, 1},
+        {"DELETE", "/mode/{subject}", reg_h_subject_mode_delete, W, 1},
     };
     _Static_assert(sizeof(routes) / sizeof(routes[0]) <= REG_API_MAX_ROUTES, "routes fit");
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {

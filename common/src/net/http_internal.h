@@ -1,0 +1,96 @@
+/* http_internal: what the HTTP server's files share (http.c: routing, libmicrohttpd's callbacks
+ * and the server's life; http_req.c: a request's accessors and its answers): the server, its
+ * routes and checks, and one request. Internal to common/src/net. */
+#ifndef CM_HTTP_INTERNAL_H
+#define CM_HTTP_INTERNAL_H
+
+#include "cm/http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct cm_metric;
+struct cm_proxies;
+struct http_guard;
+struct http_conn;
+
+#define MAX_SEGMENTS 16
+#define MAX_PARAMS 8
+#define MAX_RESP_HEADERS 16
+
+struct route {
+    char *method;
+    char *pattern;
+    char *segs[MAX_SEGMENTS];
+    char *pnames[MAX_SEGMENTS]; /* parameter name for "{name}" segments, else NULL */
+    size_t nsegs;
+    cm_http_handler handler;
+    void *ud;
+};
+
+struct check {
+    char *name;
+    cm_http_check fn;      /* NULL for a detail */
+    cm_http_detail detail; /* NULL for a check */
+    void *ud;
+};
+
+struct cm_http_server {
+    struct cm_http_options opt;
+    struct MHD_Daemon *daemon;
+    struct route *routes;
+    size_t nroutes;
+    struct check *checks;
+    size_t nchecks;
+    atomic_int unready;
+    atomic_int inflight;
+    int quiesced, abandoned;
+    MHD_socket listen_sock; /* returned by MHD_quiesce_daemon; closed after the stop */
+    unsigned port;
+    struct cm_metric *m_requests;
+    struct cm_metric *m_duration;
+    struct http_guard *guard;
+    const struct cm_proxies *proxies; /* borrowed; X-Forwarded-For believed from these */
+};
+
+struct param {
+    const char *name; /* borrowed from the route */
+    char *value;
+};
+
+struct cm_http_req {
+    struct cm_http_server *srv;
+    struct MHD_Connection *conn;
+    const char *method; /* borrowed from MHD, valid for the request */
+    const char *path;
+    const struct route *route; /* NULL: built-in or no match */
+    cm_http_handler builtin;
+    int method_mismatch;
+    struct param params[MAX_PARAMS];
+    size_t nparams;
+    char *body;
+    size_t body_len, body_cap;
+    int too_big;
+    int handled;
+    char client_ip[INET6_ADDRSTRLEN];
+    struct http_conn *gconn; /* the connection's record in the guard */
+    int64_t start_ns;
+    char *hdr_names[MAX_RESP_HEADERS];
+    char *hdr_values[MAX_RESP_HEADERS];
+    size_t nhdrs;
+    pthread_mutex_t lock;
+    int deferred, suspended, responded;
+    int status;
+    struct MHD_Response *resp;
+    cm_http_upgrade_fn upgrade_fn; /* set by cm_http_respond_upgrade */
+    cm_http_upgrade_abandoned_fn upgrade_abandoned;
+    void *upgrade_ud;
+    int upgraded;
+};
+
+#endif
