@@ -1,10 +1,12 @@
-/* ws: WebSocket server connections (see ws.h), wslay framing on epoll event loops.
+/* ws: WebSocket server connections (see ws.h), wslay framing on epoll event loops; the
+ * handshake and the server's start and stop are in ws_server.c.
  * A connection belongs to one loop thread, which alone touches its wslay context and socket.
  * Other threads reach it through the loop's pending list: a send or close request is stored
  * under the loop's lock, the connection is listed (holding a reference) and the loop is woken
  * through an eventfd. The loop's own reference is dropped when the connection is finished. */
 #include "cm/ws.h"
 
+#include "ws_internal.h"
 #include "ws_queue.h"
 
 #include "cm/http.h"
@@ -30,112 +32,6 @@
 #include <unistd.h>
 #include <wslay/wslay.h>
 
-#define SWEEP_MS 250        /* pings, deadlines and close timeouts */
-#define PAUSED_POLL_MS 10   /* how often paused connections ask can_read again */
-#define CLOSE_GRACE_MS 2000 /* how long the peer has to answer our close frame */
-#define MAX_REASON 123
-
-enum stop_phase { RUNNING, QUIESCING, CLOSING, ENDED };
-
-struct loop {
-    struct cm_ws_server *ws;
-    pthread_t thread;
-    int started;
-    int epfd, evfd;
-    pthread_mutex_t mu;
-    struct cm_ws_conn **pending; /* connections with news for the loop, each holding a ref */
-    size_t npending, cap_pending;
-    int ended;                /* under mu: the loop no longer takes connections */
-    struct cm_ws_conn *conns; /* loop thread only */
-    unsigned npaused;
-    atomic_int busy; /* connections with work in progress, as of the last sweep */
-    atomic_uint sweeps;
-};
-
-struct cm_ws_server {
-    struct cm_ws_options opt;
-    struct loop *loops;
-    atomic_uint next_loop;
-    atomic_int count;
-    atomic_int phase;
-};
-
-struct cm_ws_conn {
-    struct cm_ws_server *ws;
-    struct loop *loop;
-    atomic_int refs;
-    const struct cm_ws_handlers *h;
-    void *ud;
-    int fd;
-    struct cm_http_upgrade *up;
-    struct ws_early early;
-    /* under loop->mu */
-    struct ws_queue outbox;
-    int listed, gone, close_requested;
-    /* loop thread: messages read while the handler could not take them (one read can carry
-     * several), delivered once can_read allows */
-    struct ws_queue held;
-    uint16_t close_code;
-    char close_reason[MAX_REASON + 1];
-    int64_t deadline_ms;
-    uint16_t deadline_code;
-    char deadline_reason[MAX_REASON + 1];
-    /* loop thread only */
-    wslay_event_context_ptr ctx;
-    struct cm_ws_conn *prev, *next;
-    int registered, finished, paused, pause_hit, draining, shutdown_sent;
-    uint32_t interest;
-    int64_t last_recv_ms, last_ping_ms, close_sent_ms;
-};
-
-/* ---- handshake ---- */
-
-int cm_ws_accept_key(const char *key, char out[29])
-{
-    unsigned char raw[24];
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    if (!key || strlen(key) != 24 || strcmp(key + 22, "==") != 0 || strspn(key, alphabet) != 22 ||
-        EVP_DecodeBlock(raw, (const unsigned char *)key, 24) != 18) {
-        return -1;
-    }
-    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-    char joined[24 + sizeof(guid)];
-    memcpy(joined, key, 24);
-    memcpy(joined + 24, guid, sizeof(guid));
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int dlen = 0;
-    if (!EVP_Digest(joined, strlen(joined), digest, &dlen, EVP_sha1(), NULL) || dlen != 20) {
-        return -1;
-    }
-    EVP_EncodeBlock((unsigned char *)out, digest, 20);
-    return 0;
-}
-
-/* 1 when the comma-separated header value holds token (case-insensitive). */
-static int has_token(const char *value, const char *token)
-{
-    size_t tlen = strlen(token);
-    for (const char *p = value; p && *p;) {
-        while (*p == ' ' || *p == '\t' || *p == ',') {
-            p++;
-        }
-        const char *end = p;
-        while (*end && *end != ',') {
-            end++;
-        }
-        const char *last = end;
-        while (last > p && (last[-1] == ' ' || last[-1] == '\t')) {
-            last--;
-        }
-        if ((size_t)(last - p) == tlen && strncasecmp(p, token, tlen) == 0) {
-            return 1;
-        }
-        p = end;
-    }
-    return 0;
-}
-
 /* ---- references and cross-thread requests ---- */
 
 void cm_ws_conn_ref(struct cm_ws_conn *c)
@@ -157,15 +53,14 @@ void cm_ws_conn_unref(struct cm_ws_conn *c)
     free(c);
 }
 
-static void wake(struct loop *l)
+void ws_wake(struct loop *l)
 {
     uint64_t one = 1;
     ssize_t r = write(l->evfd, &one, sizeof(one));
     (void)r; /* a full counter still wakes the loop */
 }
 
-/* Lists c for its loop (under l->mu). Returns 0 when the loop has ended. */
-static int list_locked(struct cm_ws_conn *c)
+int ws_list_locked(struct cm_ws_conn *c)
 {
     struct loop *l = c->loop;
     if (l->ended) {
@@ -188,14 +83,14 @@ void cm_ws_send_text(struct cm_ws_conn *c, const char *text, size_t len)
     struct ws_msg *m = ws_msg_new(text, len);
     struct loop *l = c->loop;
     pthread_mutex_lock(&l->mu);
-    if (c->gone || c->close_requested || !list_locked(c)) {
+    if (c->gone || c->close_requested || !ws_list_locked(c)) {
         pthread_mutex_unlock(&l->mu);
         free(m);
         return;
     }
     ws_queue_push(&c->outbox, m);
     pthread_mutex_unlock(&l->mu);
-    wake(l);
+    ws_wake(l);
 }
 
 static void copy_reason(char *dst, const char *reason)
@@ -215,13 +110,13 @@ void cm_ws_close(struct cm_ws_conn *c, uint16_t code, const char *reason)
 {
     struct loop *l = c->loop;
     pthread_mutex_lock(&l->mu);
-    if (!c->gone && !c->close_requested && list_locked(c)) {
+    if (!c->gone && !c->close_requested && ws_list_locked(c)) {
         c->close_requested = 1;
         c->close_code = code;
         copy_reason(c->close_reason, reason);
     }
     pthread_mutex_unlock(&l->mu);
-    wake(l);
+    ws_wake(l);
 }
 
 void cm_ws_close_at(struct cm_ws_conn *c, int64_t deadline_ms, uint16_t code, const char *reason)
@@ -665,7 +560,7 @@ static void sweep(struct loop *l, int64_t now, int full)
     }
 }
 
-static void *loop_main(void *arg)
+void *ws_loop_main(void *arg)
 {
     struct loop *l = arg;
     struct cm_ws_conn **scratch = NULL;
@@ -722,233 +617,4 @@ static void *loop_main(void *arg)
     }
     free(scratch);
     return NULL;
-}
-
-/* ---- server ---- */
-
-static double connections_gauge(void *ud)
-{
-    return (double)cm_ws_connections(ud);
-}
-
-struct cm_ws_server *cm_ws_new(const struct cm_ws_options *opt)
-{
-    struct cm_ws_server *ws = cm_xcalloc(1, sizeof(*ws));
-    ws->opt = *opt;
-    if (!ws->opt.threads) {
-        ws->opt.threads = 1;
-    }
-    if (ws->opt.ping_interval_ms <= 0) {
-        ws->opt.ping_interval_ms = 30000;
-    }
-    if (!ws->opt.max_connections) {
-        ws->opt.max_connections = 10000;
-    }
-    ws->loops = cm_xcalloc(ws->opt.threads, sizeof(*ws->loops));
-    for (unsigned i = 0; i < ws->opt.threads; i++) {
-        struct loop *l = &ws->loops[i];
-        l->ws = ws;
-        pthread_mutex_init(&l->mu, NULL);
-        l->epfd = epoll_create1(EPOLL_CLOEXEC);
-        l->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        if (l->epfd < 0 || l->evfd < 0) {
-            CM_LOG_ERROR("ws_start_failed", "epoll/eventfd: %s", strerror(errno));
-            abort();
-        }
-        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-        epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->evfd, &ev);
-        if (pthread_create(&l->thread, NULL, loop_main, l) != 0) {
-            CM_LOG_ERROR("ws_start_failed", "cannot start a WebSocket loop thread");
-            abort();
-        }
-        l->started = 1;
-    }
-    if (ws->opt.metrics) {
-        cm_metrics_gauge_fn(ws->opt.metrics, "websocket_connections", "open WebSocket connections",
-                            connections_gauge, ws);
-    }
-    return ws;
-}
-
-unsigned cm_ws_connections(const struct cm_ws_server *ws)
-{
-    int n = atomic_load(&ws->count);
-    return n > 0 ? (unsigned)n : 0;
-}
-
-/* MHD thread: the 101 went out; hand the socket to a loop. */
-static void on_upgraded(void *ud, int fd, const char *extra, size_t extra_len,
-                        struct cm_http_upgrade *up)
-{
-    struct cm_ws_conn *c = ud;
-    c->fd = fd;
-    c->up = up;
-    ws_early_set(&c->early, extra, extra_len);
-    pthread_mutex_lock(&c->loop->mu);
-    int listed = list_locked(c);
-    pthread_mutex_unlock(&c->loop->mu);
-    if (listed) {
-        wake(c->loop);
-        return;
-    }
-    cm_http_upgrade_close(up); /* the loops have ended */
-    atomic_fetch_sub(&c->ws->count, 1);
-    cm_ws_conn_unref(c);
-}
-
-/* A connection on the next loop in turn, holding the loop's reference. */
-static struct cm_ws_conn *conn_new(struct cm_ws_server *ws, const struct cm_ws_handlers *h,
-                                   void *ud, int fd)
-{
-    struct cm_ws_conn *c = cm_xcalloc(1, sizeof(*c));
-    c->ws = ws;
-    c->loop = &ws->loops[atomic_fetch_add(&ws->next_loop, 1) % ws->opt.threads];
-    atomic_init(&c->refs, 1);
-    c->h = h;
-    c->ud = ud;
-    c->fd = fd;
-    return c;
-}
-
-int cm_ws_adopt(struct cm_ws_server *ws, int fd, const struct cm_ws_handlers *h, void *ud)
-{
-    if (atomic_load(&ws->phase) != RUNNING) {
-        return -1;
-    }
-    atomic_fetch_add(&ws->count, 1);
-    struct cm_ws_conn *c = conn_new(ws, h, ud, fd);
-    pthread_mutex_lock(&c->loop->mu);
-    int listed = list_locked(c);
-    pthread_mutex_unlock(&c->loop->mu);
-    if (!listed) {
-        atomic_fetch_sub(&ws->count, 1);
-        free(c); /* never shared; fd and ud stay the caller's */
-        return -1;
-    }
-    wake(c->loop);
-    return 0;
-}
-
-static void on_abandoned(void *ud)
-{
-    struct cm_ws_conn *c = ud;
-    atomic_fetch_sub(&c->ws->count, 1);
-    cm_ws_conn_unref(c);
-}
-
-int cm_ws_accept(struct cm_ws_server *ws, struct cm_http_req *req, const struct cm_ws_handlers *h,
-                 void *ud)
-{
-    const char *version = cm_http_header(req, "Sec-WebSocket-Version");
-    char accept[29];
-    int status = 0;
-    if (!has_token(cm_http_header(req, "Upgrade"), "websocket")) {
-        cm_http_add_header(req, "Upgrade", "websocket");
-        cm_http_respond_error(req, status = 426, 0,
-                              "this endpoint speaks WebSocket: send Upgrade: websocket");
-    } else if (!version || strcmp(version, "13") != 0) {
-        cm_http_add_header(req, "Sec-WebSocket-Version", "13");
-        cm_http_respond_error(req, status = 426, 0, "Sec-WebSocket-Version must be 13");
-    } else if (!has_token(cm_http_header(req, "Connection"), "upgrade")) {
-        cm_http_respond_error(req, status = 400, 0, "the Connection header must include Upgrade");
-    } else if (cm_ws_accept_key(cm_http_header(req, "Sec-WebSocket-Key"), accept) != 0) {
-        cm_http_respond_error(req, status = 400, 0,
-                              "Sec-WebSocket-Key must be the base64 form of 16 bytes");
-    } else if (atomic_load(&ws->phase) != RUNNING) {
-        cm_http_add_header(req, "Retry-After", "1");
-        cm_http_respond_error(req, status = 503, 0, "shutting down");
-    } else if (atomic_fetch_add(&ws->count, 1) >= (int)ws->opt.max_connections) {
-        atomic_fetch_sub(&ws->count, 1);
-        cm_http_add_header(req, "Retry-After", "1");
-        cm_http_respond_error(req, status = 503, 0, "too many WebSocket connections (%u)",
-                              ws->opt.max_connections);
-    }
-    if (status) {
-        if (h->release) {
-            h->release(ud);
-        }
-        return -1;
-    }
-    struct cm_ws_conn *c = conn_new(ws, h, ud, -1);
-    cm_http_add_header(req, "Upgrade", "websocket");
-    cm_http_add_header(req, "Sec-WebSocket-Accept", accept);
-    cm_http_respond_upgrade(req, on_upgraded, on_abandoned, c);
-    return 0;
-}
-
-static void wake_all(struct cm_ws_server *ws)
-{
-    for (unsigned i = 0; i < ws->opt.threads; i++) {
-        wake(&ws->loops[i]);
-    }
-}
-
-/* Waits until every loop swept twice after now and found nothing busy (or the deadline). */
-static void wait_idle(struct cm_ws_server *ws, int64_t deadline)
-{
-    unsigned *base = cm_xcalloc(ws->opt.threads, sizeof(*base));
-    for (unsigned i = 0; i < ws->opt.threads; i++) {
-        base[i] = atomic_load(&ws->loops[i].sweeps);
-    }
-    while (cm_monotonic_ms() < deadline) {
-        int idle = 1;
-        for (unsigned i = 0; i < ws->opt.threads; i++) {
-            struct loop *l = &ws->loops[i];
-            idle &= atomic_load(&l->sweeps) - base[i] >= 2 && atomic_load(&l->busy) == 0;
-        }
-        if (idle) {
-            break;
-        }
-        cm_sleep_ms(5);
-    }
-    free(base);
-}
-
-void cm_ws_quiesce(struct cm_ws_server *ws)
-{
-    int running = RUNNING;
-    if (ws && atomic_compare_exchange_strong(&ws->phase, &running, QUIESCING)) {
-        wake_all(ws); /* no new connections, no more reading */
-    }
-}
-
-void cm_ws_stop(struct cm_ws_server *ws, int timeout_ms)
-{
-    if (!ws || atomic_load(&ws->phase) == ENDED) {
-        return;
-    }
-    int64_t deadline = cm_monotonic_ms() + timeout_ms;
-    cm_ws_quiesce(ws);
-    wait_idle(ws, deadline);
-    atomic_store(&ws->phase, CLOSING);
-    wake_all(ws);
-    int64_t close_deadline = cm_monotonic_ms() + CLOSE_GRACE_MS;
-    while (atomic_load(&ws->count) > 0 && cm_monotonic_ms() < close_deadline) {
-        cm_sleep_ms(5);
-    }
-    atomic_store(&ws->phase, ENDED);
-    wake_all(ws);
-    for (unsigned i = 0; i < ws->opt.threads; i++) {
-        if (ws->loops[i].started) {
-            pthread_join(ws->loops[i].thread, NULL);
-            ws->loops[i].started = 0;
-        }
-    }
-}
-
-void cm_ws_free(struct cm_ws_server *ws)
-{
-    if (!ws) {
-        return;
-    }
-    cm_ws_stop(ws, 0);
-    for (unsigned i = 0; i < ws->opt.threads; i++) {
-        struct loop *l = &ws->loops[i];
-        close(l->epfd);
-        close(l->evfd);
-        free(l->pending);
-        pthread_mutex_destroy(&l->mu);
-    }
-    free(ws->loops);
-    free(ws);
 }
