@@ -1,7 +1,8 @@
 /* Integration tests for common/kafka against devkafka: delivery reports carry the caller's
  * context, headers and keys round-trip, offsets are committed only for records marked done (a
  * second group member resumes after them), a full producer queue answered with or without
- * headers, priority topics handed out before records prefetched
+ * headers, records to more topics than the producer keeps handles for, from several threads at
+ * once, land in their own topics, priority topics handed out before records prefetched
  * ahead of them, and the batch helpers. */
 #include "harness.h"
 
@@ -10,7 +11,9 @@
 #include "cm/timeutil.h"
 
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +99,93 @@ Test(kafka, full_queue_is_answered_with_and_without_headers)
     cr_assert_eq(cm_kafka_producer_flush(p, 10000), 0);
     cr_assert_eq(cm_kafka_producer_queue_len(p), 0);
     cm_kafka_producer_free(p, 1000);
+}
+
+/* The producer keeps one handle per topic for the first 64 topics and names later ones per
+ * record; threads producing at once add handles concurrently. */
+#define MANY_TOPICS 80
+#define MANY_THREADS 4
+static char many_topic[MANY_TOPICS][96];
+static struct cm_kafka_producer *many_producer;
+
+static void *produce_to_every_topic(void *arg)
+{
+    int t = (int)(intptr_t)arg;
+    for (int i = 0; i < MANY_TOPICS; i++) {
+        int k = (i + t * 20) % MANY_TOPICS; /* each thread starts elsewhere */
+        const char *hn[] = {"ce_id"};
+        const char *hv[] = {many_topic[k]};
+        if (cm_kafka_produce(many_producer, many_topic[k], "kk", 2, many_topic[k],
+                             strlen(many_topic[k]), hn, hv, 1, NULL) != 0) {
+            return (void *)1;
+        }
+    }
+    return NULL;
+}
+
+/* Reads every record of the many topics with one consumer: each must name its own topic;
+ * counts them per topic into `per_topic`. */
+static int read_many_topics(int *per_topic)
+{
+    const char *topics[MANY_TOPICS];
+    for (int i = 0; i < MANY_TOPICS; i++) {
+        topics[i] = many_topic[i];
+    }
+    char group[96];
+    it_unique(group, sizeof(group), "it-many-g");
+    struct cm_kafka_consumer *c =
+        cm_kafka_consumer_new(it_env("KAFKA_BROKERS"), group, topics, MANY_TOPICS, NULL);
+    cr_assert_not_null(c);
+    int got = 0;
+    for (int tries = 0; tries < 300 && got < MANY_TOPICS * MANY_THREADS; tries++) {
+        struct cm_kafka_msg *msgs[64];
+        size_t n = cm_kafka_consumer_poll_batch(c, msgs, 64, 100);
+        for (size_t i = 0; i < n; i++) {
+            size_t len;
+            const char *v = cm_kafka_msg_value(msgs[i], &len);
+            const char *topic = cm_kafka_msg_topic(msgs[i]);
+            cr_assert(len == strlen(topic) && memcmp(v, topic, len) == 0,
+                      "a record of another topic in %s", topic);
+            for (int k = 0; k < MANY_TOPICS; k++) {
+                per_topic[k] += strcmp(many_topic[k], topic) == 0;
+            }
+            got++;
+            cm_kafka_msg_free(msgs[i]);
+        }
+    }
+    cm_kafka_consumer_free(c);
+    return got;
+}
+
+Test(kafka, records_to_many_topics_from_many_threads)
+{
+    for (int i = 0; i < MANY_TOPICS; i++) {
+        it_unique(many_topic[i], sizeof(many_topic[i]), "it-many");
+    }
+    atomic_store(&delivered_ok, 0);
+    atomic_store(&delivered_err, 0);
+    many_producer = cm_kafka_producer_new(it_env("KAFKA_BROKERS"), on_report, NULL);
+    cr_assert_not_null(many_producer);
+    pthread_t th[MANY_THREADS];
+    for (int t = 0; t < MANY_THREADS; t++) {
+        cr_assert_eq(pthread_create(&th[t], NULL, produce_to_every_topic, (void *)(intptr_t)t), 0);
+    }
+    for (int t = 0; t < MANY_THREADS; t++) {
+        void *rc;
+        pthread_join(th[t], &rc);
+        cr_assert_null(rc, "thread %d could not produce", t);
+    }
+    cr_assert_eq(cm_kafka_producer_flush(many_producer, 20000), 0);
+    cm_kafka_producer_free(many_producer, 1000);
+    cr_assert_eq(atomic_load(&delivered_ok), MANY_TOPICS * MANY_THREADS);
+    cr_assert_eq(atomic_load(&delivered_err), 0);
+    /* 64 topics went through kept handles, the others were named per record */
+    int per_topic[MANY_TOPICS] = {0};
+    cr_assert_eq(read_many_topics(per_topic), MANY_TOPICS * MANY_THREADS);
+    for (int k = 0; k < MANY_TOPICS; k++) {
+        cr_assert_eq(per_topic[k], MANY_THREADS, "%s holds %d records", many_topic[k],
+                     per_topic[k]);
+    }
 }
 
 /* Consumes until `want` records are collected (at most 30 s); marks the first `mark` done. */

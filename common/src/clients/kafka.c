@@ -21,13 +21,26 @@
 
 extern char **environ;
 
+/* One topic handle kept per topic produced to. Naming the topic on every produce makes
+ * librdkafka take its handle's write lock, look the topic up and release it again per record
+ * (about 0.5 µs of a 5 µs record here); a kept handle costs one walk of this short list. */
+#define TOPIC_HANDLES_MAX 64
+struct topic_handle {
+    struct topic_handle *next;
+    rd_kafka_topic_t *rkt;
+    char name[];
+};
+
 struct cm_kafka_producer {
     rd_kafka_t *rk;
     cm_kafka_delivery_cb cb;
     void *ud;
     pthread_t poller;
     atomic_int stop;
-    atomic_int unreported; /* produced, delivery report not yet handled */
+    atomic_int unreported;               /* produced, delivery report not yet handled */
+    _Atomic(struct topic_handle *) rkts; /* read without a lock; entries are never removed */
+    pthread_mutex_t rkts_lock;           /* serializes additions */
+    int nrkts;
 };
 
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -182,6 +195,7 @@ struct cm_kafka_producer *cm_kafka_producer_new(const char *brokers, cm_kafka_de
     struct cm_kafka_producer *p = cm_xcalloc(1, sizeof(*p));
     p->cb = cb;
     p->ud = ud;
+    pthread_mutex_init(&p->rkts_lock, NULL);
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_conf_set_opaque(conf, p);
     char err[512];
@@ -189,6 +203,7 @@ struct cm_kafka_producer *cm_kafka_producer_new(const char *brokers, cm_kafka_de
     if (!p->rk) {
         CM_LOG_ERROR("config_invalid", "kafka producer: %s", err);
         rd_kafka_conf_destroy(conf);
+        pthread_mutex_destroy(&p->rkts_lock);
         free(p);
         return NULL;
     }
@@ -196,6 +211,7 @@ struct cm_kafka_producer *cm_kafka_producer_new(const char *brokers, cm_kafka_de
     if (pthread_create(&p->poller, NULL, producer_poll_main, p) != 0) {
         CM_LOG_ERROR("thread_failed", "cannot start the producer poll thread");
         rd_kafka_destroy(p->rk);
+        pthread_mutex_destroy(&p->rkts_lock);
         free(p);
         return NULL;
     }
@@ -210,6 +226,39 @@ int cm_kafka_produce(struct cm_kafka_producer *p, const char *topic, const void 
                                       header_names, header_values, nheaders, opaque);
 }
 
+/* The kept handle of `topic`, added on first use; NULL when TOPIC_HANDLES_MAX topics are kept
+ * already or librdkafka refuses the name (the caller then names the topic per record). */
+static rd_kafka_topic_t *topic_handle(struct cm_kafka_producer *p, const char *topic)
+{
+    for (struct topic_handle *h = atomic_load_explicit(&p->rkts, memory_order_acquire); h;
+         h = h->next) {
+        if (strcmp(h->name, topic) == 0) {
+            return h->rkt;
+        }
+    }
+    pthread_mutex_lock(&p->rkts_lock);
+    struct topic_handle *h = atomic_load_explicit(&p->rkts, memory_order_relaxed);
+    for (; h; h = h->next) { /* another thread may have added it meanwhile */
+        if (strcmp(h->name, topic) == 0) {
+            break;
+        }
+    }
+    if (!h && p->nrkts < TOPIC_HANDLES_MAX) {
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(p->rk, topic, NULL);
+        if (rkt) {
+            size_t len = strlen(topic);
+            h = cm_xmalloc(sizeof(*h) + len + 1);
+            memcpy(h->name, topic, len + 1);
+            h->rkt = rkt;
+            h->next = atomic_load_explicit(&p->rkts, memory_order_relaxed);
+            atomic_store_explicit(&p->rkts, h, memory_order_release);
+            p->nrkts++;
+        }
+    }
+    pthread_mutex_unlock(&p->rkts_lock);
+    return h ? h->rkt : NULL;
+}
+
 static int produce(struct cm_kafka_producer *p, const char *topic, int32_t partition,
                    const void *key, size_t keylen, const void *value, size_t valuelen,
                    const char *const *header_names, const char *const *header_values,
@@ -222,13 +271,20 @@ static int produce(struct cm_kafka_producer *p, const char *topic, int32_t parti
             rd_kafka_header_add(hdrs, header_names[i], -1, header_values[i], -1);
         }
     }
+    rd_kafka_topic_t *rkt = topic_handle(p, topic);
+    int32_t part = partition < 0 ? RD_KAFKA_PARTITION_UA : partition;
     atomic_fetch_add(&p->unreported, 1); /* before: the report may come before producev returns */
     rd_kafka_resp_err_t err =
-        rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic),
-                          RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
-                          RD_KAFKA_V_KEY((void *)key, keylen),
-                          RD_KAFKA_V_VALUE((void *)value, valuelen), RD_KAFKA_V_MSGFLAGS(msgflags),
-                          RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+        rkt ? rd_kafka_producev(p->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(part),
+                                RD_KAFKA_V_KEY((void *)key, keylen),
+                                RD_KAFKA_V_VALUE((void *)value, valuelen),
+                                RD_KAFKA_V_MSGFLAGS(msgflags), RD_KAFKA_V_HEADERS(hdrs),
+                                RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END)
+            : rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(part),
+                                RD_KAFKA_V_KEY((void *)key, keylen),
+                                RD_KAFKA_V_VALUE((void *)value, valuelen),
+                                RD_KAFKA_V_MSGFLAGS(msgflags), RD_KAFKA_V_HEADERS(hdrs),
+                                RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
     if (err) {
         if (hdrs) {
             rd_kafka_headers_destroy(hdrs); /* ownership passes only on success; NULL crashes */
@@ -339,7 +395,15 @@ void cm_kafka_producer_free(struct cm_kafka_producer *p, int flush_timeout_ms)
     }
     atomic_store(&p->stop, 1);
     pthread_join(p->poller, NULL);
+    struct topic_handle *h = atomic_load(&p->rkts);
+    while (h) {
+        struct topic_handle *next = h->next;
+        rd_kafka_topic_destroy(h->rkt);
+        free(h);
+        h = next;
+    }
     rd_kafka_destroy(p->rk);
+    pthread_mutex_destroy(&p->rkts_lock);
     free(p);
 }
 
