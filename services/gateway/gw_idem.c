@@ -1,4 +1,5 @@
-/* gw_idem: the Redis protocol of idempotent ingest (see gw_idem.h). A key holds "P|<hash>" while
+/* gw_idem: idempotent ingest (see gw_idem.h): an event's key and payload hash, and the Redis
+ * protocol. A key holds "P|<hash>" while
  * its event is in flight and "D|<hash>|<id>" once accepted, each with the window as expiry. Keys
  * are "{idem}:<key>" so they share a Redis Cluster slot family. */
 #include "gw_idem.h"
@@ -18,6 +19,26 @@ struct gw_idem {
     atomic_uint next;
     char window[24];
 };
+
+char *gw_idem_key(const char *tenant, const char *header_key, size_t index, const json_t *event,
+                  char hash[CM_UUID_STR_LEN])
+{
+    const char *id = json_string_value(json_object_get(event, "id"));
+    const char *source = json_string_value(json_object_get(event, "source"));
+    char *key;
+    if (header_key && *header_key) {
+        key = cm_xasprintf("%s:req:%.200s:%zu", tenant, header_key, index);
+    } else if (id && source) {
+        key = cm_xasprintf("%s:ev:%.200s:%.200s", tenant, source, id);
+    } else {
+        return NULL;
+    }
+    char *text = json_dumps(event, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    const char *parts[] = {text ? text : ""};
+    cm_uuid_from_parts(parts, 1, hash);
+    free(text);
+    return key;
+}
 
 struct gw_idem *gw_idem_new(const char *url, unsigned connections, int64_t window_ms)
 {

@@ -7,7 +7,9 @@
 #define GW_IDEM_H
 
 #include "cm/envelope.h"
+#include "cm/uuid.h"
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,6 +39,12 @@ struct gw_idem_claim {
     int accepted;                         /* for gw_idem_finish: produced and acknowledged */
 };
 
+/* The idempotency key of an event of `tenant` (the request's Idempotency-Key header with the
+ * event's index in the request, else the event's source and id), caller frees; and the hash of
+ * its payload (its members sorted, compact) into hash. NULL when the event has neither a header
+ * key nor both source and id (the gateway assigns the id: nothing to repeat). */
+char *gw_idem_key(const char *tenant, const char *header_key, size_t index, const json_t *event,
+                  char hash[CM_UUID_STR_LEN]);
 /* Claims n keys in at most two round trips (SET NX for all, then GET for those taken). */
 void gw_idem_begin(struct gw_idem *g, struct gw_idem_claim *claims, size_t n);
 /* Records n outcomes in one round trip: accepted keys remember their id for the window, the

@@ -18,15 +18,12 @@
 #include "cm/envelope.h"
 #include "cm/err.h"
 #include "cm/http.h"
-#include "cm/jsonw.h"
 #include "cm/kafka.h"
 #include "cm/log.h"
 #include "cm/mem.h"
 #include "cm/metrics.h"
 #include "cm/swap.h"
-#include "cm/text.h"
 #include "cm/timeutil.h"
-#include "cm/uuid.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -60,171 +57,6 @@ static void batch_free(struct batch *b)
     free(b);
 }
 
-/* Final status of an event that was produced. */
-static void settle(struct item *it)
-{
-    if (it->status) {
-        return;
-    }
-    if (!atomic_load(&it->failed)) {
-        it->status = 202;
-        cm_counter_inc(it->batch->g->m_accepted);
-        return;
-    }
-    it->status = 503;
-    ingest_count_rejected(it->batch->g, "kafka");
-    json_t *e = cm_http_error_body(
-        503, atomic_load(&it->maybe) ? "delivery outcome unknown (the event may have been stored); "
-                                       "retry with the same id"
-                                     : "Kafka did not accept the event");
-    json_object_set_new(e, "id", json_string(it->id));
-    it->error = e;
-}
-
-/* Sends the answer through the batch's callback, once: a jansson body, or JSON text. */
-static void deliver(struct batch *b, int status, const json_t *body, const char *text, size_t len,
-                    long retry_after)
-{
-    gw_answer_fn fn = b->answer_fn;
-    b->answer_fn = NULL;
-    if (!fn) {
-        return;
-    }
-    struct gw_answer a = {.status = status,
-                          .body = body,
-                          .text = text,
-                          .len = len,
-                          .retry_after = retry_after,
-                          .policy_violation = b->policy[0] ? b->policy : NULL,
-                          .ratelimit_policy = b->ratelimit_policy[0] ? b->ratelimit_policy : NULL,
-                          .ratelimit = b->ratelimit[0] ? b->ratelimit : NULL};
-    fn(b->answer_ud, &a);
-}
-
-static void send_answer(struct batch *b, int status, const json_t *body, long retry_after)
-{
-    deliver(b, status, body, NULL, 0, retry_after);
-}
-
-static void send_text_answer(struct batch *b, int status, const char *text, size_t len)
-{
-    deliver(b, status, NULL, text, len, 0);
-}
-
-/* A growing buffer for answers' text. */
-struct text {
-    char *p;
-    size_t len, cap;
-};
-
-static void text_put(struct text *t, const char *s, size_t n)
-{
-    if (t->len + n + 1 > t->cap) {
-        t->cap = (t->len + n + 1) * 2;
-        t->p = cm_xrealloc(t->p, t->cap);
-    }
-    memcpy(t->p + t->len, s, n);
-    t->len += n;
-    t->p[t->len] = '\0';
-}
-
-static void text_put_str(struct text *t, const char *s)
-{
-    text_put(t, s, strlen(s));
-}
-
-/* A number's decimal text (answers are written per event: no printf). */
-static void text_put_uint(struct text *t, size_t v)
-{
-    char digits[24];
-    size_t n = sizeof(digits);
-    do {
-        digits[--n] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    text_put(t, digits + n, sizeof(digits) - n);
-}
-
-/* A JSON value's text. */
-static void text_put_json(struct text *t, const json_t *v)
-{
-    size_t n;
-    char *s = cm_json_dumps(v, &n);
-    text_put(t, s ? s : "null", s ? n : 4);
-    free(s);
-}
-
-/* An event id as a JSON string: as it is when nothing needs escaping (the usual case; plain:
- * known to need none). */
-static void text_put_id(struct text *t, const char *id, int plain)
-{
-    if (plain) {
-        text_put(t, "\"", 1);
-        text_put_str(t, id);
-        text_put(t, "\"", 1);
-        return;
-    }
-    const char *c = id;
-    while ((unsigned char)*c >= 0x20 && *c != '"' && *c != '\\') {
-        c++;
-    }
-    if (*c) {
-        json_t *s = json_string(id);
-        text_put_json(t, s);
-        json_decref(s);
-        return;
-    }
-    text_put(t, "\"", 1);
-    text_put(t, id, (size_t)(c - id));
-    text_put(t, "\"", 1);
-}
-
-/* The answer: {"id"} or the error for a single event; per-event results for a batch. */
-static void answer(struct batch *b)
-{
-    if (!b->answer_fn) {
-        return;
-    }
-    struct text t = {0};
-    if (b->single) {
-        struct item *it = &b->items[0];
-        if (it->status != 202) {
-            send_answer(b, it->status, it->error, it->status == 503 ? 1 : 0);
-            return;
-        }
-        text_put_str(&t, "{\"id\":");
-        text_put_id(&t, it->id, it->plain_id);
-        text_put(&t, "}", 1);
-        send_text_answer(b, 202, t.p, t.len);
-        free(t.p);
-        return;
-    }
-    int all = 1;
-    t.cap = 64 + b->n * 80;
-    t.p = cm_xmalloc(t.cap);
-    text_put_str(&t, "{\"results\":[");
-    for (size_t i = 0; i < b->n; i++) {
-        struct item *it = &b->items[i];
-        text_put_str(&t, i ? ",{\"index\":" : "{\"index\":");
-        text_put_uint(&t, i);
-        if (it->id[0]) {
-            text_put_str(&t, ",\"id\":");
-            text_put_id(&t, it->id, it->plain_id);
-        }
-        text_put_str(&t, ",\"status\":");
-        text_put_uint(&t, (size_t)it->status);
-        if (it->error) {
-            text_put_str(&t, ",\"error\":");
-            text_put_json(&t, it->error);
-        }
-        text_put(&t, "}", 1);
-        all &= it->status == 202;
-    }
-    text_put_str(&t, "]}");
-    send_text_answer(b, all ? 202 : 207, t.p, t.len);
-    free(t.p);
-}
-
 /* Drops one reference; the last one settles the results, answers and frees. */
 static void release(struct batch *b)
 {
@@ -236,7 +68,7 @@ static void release(struct batch *b)
     size_t ndone = 0;
     for (size_t i = 0; i < b->n; i++) {
         struct item *it = &b->items[i];
-        settle(it);
+        ingest_settle(it);
         if (it->idem_key) {
             if (!done) {
                 done = cm_xcalloc(b->n, sizeof(*done));
@@ -252,7 +84,7 @@ static void release(struct batch *b)
         gw_idem_finish(b->g->idem, done, ndone); /* one round trip for the whole batch */
     }
     free(done);
-    answer(b);
+    ingest_answer(b);
     batch_free(b);
 }
 
@@ -339,28 +171,6 @@ int gw_ingest_saturated(const struct gw_ingest *g)
     return cm_kafka_producer_queue_len(g->producer) >= g->max_queue;
 }
 
-/* The idempotency key of an event (the Idempotency-Key header and its index, else the client's
- * source and id; NULL when the gateway assigns the id: nothing to repeat) and its payload hash. */
-static char *idem_key_of(struct item *it, const struct cm_principal *who, const char *header_key,
-                         size_t index)
-{
-    const char *id = json_string_value(json_object_get(it->event, "id"));
-    const char *source = json_string_value(json_object_get(it->event, "source"));
-    char *key;
-    if (header_key && *header_key) {
-        key = cm_xasprintf("%s:req:%.200s:%zu", who->tenant, header_key, index);
-    } else if (id && source) {
-        key = cm_xasprintf("%s:ev:%.200s:%.200s", who->tenant, source, id);
-    } else {
-        return NULL;
-    }
-    char *text = json_dumps(it->event, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-    const char *parts[] = {text ? text : ""};
-    cm_uuid_from_parts(parts, 1, it->idem_hash);
-    free(text);
-    return key;
-}
-
 /* Claims the batch's idempotency keys in one exchange with Redis. An item whose key is new keeps
  * it (settled by gw_idem_finish once answered); a repeat is settled already: 202 with the first
  * id (not produced again), 422 for a reused key, 409 for a key in flight. */
@@ -371,7 +181,9 @@ static void claim_keys(struct gw_ingest *g, struct batch *b, const struct cm_pri
     size_t *owner = cm_xcalloc(b->n, sizeof(*owner)), n = 0;
     for (size_t i = 0; i < b->n; i++) {
         struct item *it = &b->items[i];
-        char *key = it->event && !it->status ? idem_key_of(it, who, header_key, i) : NULL;
+        char *key = it->event && !it->status
+                        ? gw_idem_key(who->tenant, header_key, i, it->event, it->idem_hash)
+                        : NULL;
         if (key) {
             it->idem_key = key;
             claims[n].key = key;
@@ -505,7 +317,7 @@ static void refuse_atomic(struct batch *b)
     }
     json_t *out = cm_http_error_body(422, "the atomic batch was refused; nothing was produced");
     json_object_set_new(out, "results", results);
-    send_answer(b, 422, out, 0);
+    ingest_send(b, 422, out, 0);
     json_decref(out);
 }
 
@@ -521,7 +333,7 @@ static void refuse_all(struct batch *b, int status, long retry_after, const char
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     json_t *e = cm_http_error_body(status, msg);
-    send_answer(b, status, e, retry_after);
+    ingest_send(b, status, e, retry_after);
     json_decref(e);
     batch_free(b);
 }
@@ -618,7 +430,7 @@ void gw_ingest_submit(struct gw_ingest *g, const struct gw_submission *s, gw_ans
                     b->items[i].status = 202;
                 }
             }
-            answer(b);
+            ingest_answer(b);
         }
     } else {
         int any_refused = 0;
@@ -643,7 +455,7 @@ void gw_ingest_submit(struct gw_ingest *g, const struct gw_submission *s, gw_ans
                         b->items[i].status = 202;
                     }
                 }
-                answer(b);
+                ingest_answer(b);
             }
         }
     }

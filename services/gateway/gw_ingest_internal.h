@@ -1,6 +1,7 @@
 /* gw_ingest_internal: what the parts of the POST /events pipeline share (gw_ingest.c runs a
- * request and answers it, gw_prepare.c checks and enriches one event): the pipeline's state, a
- * request's (struct batch) and an event's (struct item). Not for other modules. */
+ * request, gw_prepare.c checks and enriches one event, gw_answer.c answers the request): the
+ * pipeline's state, a request's (struct batch) and an event's (struct item). Not for other
+ * modules. */
 #ifndef GW_INGEST_INTERNAL_H
 #define GW_INGEST_INTERNAL_H
 
@@ -51,7 +52,6 @@ struct item {
     atomic_int failed;
     atomic_int maybe;
     char id[CM_ENVELOPE_MAX_ID + 1];
-    int plain_id;   /* id needs no JSON escaping */
     char *idem_key; /* owned; set while this event holds an idempotency key */
     char idem_hash[CM_UUID_STR_LEN];
     char traceparent[56]; /* kept at produce time for the delivery thread's log lines */
@@ -74,6 +74,14 @@ struct batch {
 void ingest_count_rejected(struct gw_ingest *g, const char *reason);
 /* Settles an event as refused with status and error (owned). */
 void ingest_refuse(struct item *it, int status, json_t *error, const char *reason);
+
+/* The final status of an event that was produced: 202 when acknowledged, else 503 with its
+ * error (gw_answer.c). */
+void ingest_settle(struct item *it);
+/* Answers the request from its settled events, once (gw_answer.c). */
+void ingest_answer(struct batch *b);
+/* Answers the request with a status and a jansson body (borrowed), once (gw_answer.c). */
+void ingest_send(struct batch *b, int status, const json_t *body, long retry_after);
 
 /* Envelope, signature and schema checks, enrichment and routing of one event (gw_prepare.c).
  * On success leaves the event enriched in it->out (fast lane; in scratch when it fits, NULL:

@@ -73,7 +73,6 @@ static int prepare_text(struct gw_ingest *g, const struct gw_routes *routes, str
     }
     size_t idlen = strlen(it->out.id); /* at most CM_ENVELOPE_MAX_ID */
     memcpy(it->id, it->out.id, idlen + 1);
-    it->plain_id = 1;  /* an unescaped JSON string: written into answers as it is */
     json_t *ev = NULL; /* the enriched event's members route expressions read */
     if (gw_routes_read_events(routes)) {
         size_t nfields;

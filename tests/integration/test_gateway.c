@@ -428,6 +428,26 @@ Test(gateway, batches_report_per_event)
     json_decref(v);
     cr_assert(on_topic(topic, "batch-3"), "accepted events of a partly bad batch are produced");
 
+    /* ids that need escaping come back as they were sent, in batches and single answers */
+    post("application/json", bearer(),
+         "[{\"type\":\"a\",\"source\":\"/s\",\"id\":\"q\\\"u\\\\o\\u00e9\\t\"},{\"type\":\"b\"}]",
+         &r);
+    cr_assert_eq(r.status, 207, "%s", r.body);
+    v = results_of(&r);
+    res = json_object_get(v, "results");
+    cr_assert_eq(json_array_size(res), 2, "%s", r.body);
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(res, 0), "id")),
+                     "q\"u\\o\xc3\xa9\t");
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(res, 0), "index")), 0);
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(res, 1), "index")), 1);
+    json_decref(v);
+    post("application/json", bearer(), "{\"type\":\"a\",\"source\":\"/s\",\"id\":\"one\\\"q\"}",
+         &r);
+    cr_assert_eq(r.status, 202, "%s", r.body);
+    v = results_of(&r);
+    cr_assert_str_eq(json_string_value(json_object_get(v, "id")), "one\"q");
+    json_decref(v);
+
     post("application/cloudevents-batch+json", bearer(),
          "[{\"type\":\"a\",\"source\":\"/s\"},{\"type\":\"b\",\"source\":\"/s\"}]", &r);
     cr_assert_eq(r.status, 202, "%s", r.body);
