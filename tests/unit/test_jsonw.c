@@ -1,7 +1,9 @@
 /* Unit tests of common/jsonw: the writer's text is byte for byte json_dumps(JSON_COMPACT |
  * JSON_ENCODE_ANY)'s for a table of documents (escapes, control characters, UTF-8, integers at
  * the limits, reals of every shape, nesting, empty containers), dumpb's length protocol, the
- * depth bound, and the piecewise writer (cm_jw) giving the same bytes for the same documents. */
+ * depth bound, the piecewise writer (cm_jw) giving the same bytes for the same documents, and
+ * strings of every length to 40 with each byte that needs escaping (and a few that do not: UTF-8,
+ * DEL, '/') at every position, for the writer that looks at 8 bytes at a time. */
 #include "cm/jsonw.h"
 
 #include <criterion/criterion.h>
@@ -113,6 +115,38 @@ Test(jsonw, documents_match_jansson)
     json_t *s = json_stringn("a\0b", 3); /* an embedded NUL */
     same_as_jansson(s);
     json_decref(s);
+}
+
+Test(jsonw, escapes_at_every_position_of_every_length)
+{
+    /* every byte that needs escaping, then neighbours of the tests' thresholds that do not */
+    static const unsigned char specials[] = {0x00, 0x01, 0x08, 0x09, 0x0a, 0x0c, 0x0d, 0x1f, '"',
+                                             '\\', 0x20, 0x21, 0x23, 0x5b, 0x5d, 0x7f, 0x80, 0xff};
+    size_t checked = 0;
+    for (size_t len = 1; len <= 40; len++) {
+        for (size_t pos = 0; pos < len; pos++) {
+            for (size_t k = 0; k < sizeof(specials); k++) {
+                char text[48];
+                for (size_t i = 0; i < len; i++) {
+                    text[i] = (char)('a' + i % 26);
+                }
+                text[pos] = (char)specials[k];
+                if (specials[k] >= 0x80) { /* a whole UTF-8 sequence, so jansson takes it */
+                    if (pos + 1 >= len) {
+                        continue;
+                    }
+                    text[pos] = (char)0xc3;
+                    text[pos + 1] = (char)(specials[k] == 0x80 ? 0xa9 : 0xbf);
+                }
+                json_t *v = json_stringn(text, len);
+                cr_assert_not_null(v, "length %zu, byte %#x at %zu", len, specials[k], pos);
+                same_as_jansson(v);
+                json_decref(v);
+                checked++;
+            }
+        }
+    }
+    cr_assert_gt(checked, 10000, "%zu strings", checked);
 }
 
 Test(jsonw, piecewise_writer_embeds_values)
