@@ -43,6 +43,8 @@ struct proc_engine *proc_engine_new(const struct proc_def *d, const struct proc_
         e->mutates |= d->steps[i].kind != PROC_STEP_FILTER; /* map, flatMap and join change */
     }
     snprintf(e->source_attr, sizeof(e->source_attr), "processor/%s", d->name);
+    cm_fmt_dec(d->version, e->version_text);
+    e->text_start_ms = e->text_end_ms = INT64_MIN;
     const char *h = "input events by pipeline and outcome";
     e->m_windowed = series(metrics, "records_total", h, "pipeline,outcome", d->name, "windowed");
     e->m_transformed =

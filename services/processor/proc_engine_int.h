@@ -8,6 +8,8 @@
 #include "proc_window.h"
 
 #include "cm/jsonw.h"
+#include "cm/text.h"
+#include "cm/timeutil.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -65,6 +67,11 @@ struct proc_engine {
     struct cm_series *m_unmatched;
     struct cm_series *m_watermark;
     struct cm_jw text; /* results written here (out.emit_text), reused */
+    /* what every result of one window shares, written once: the pipeline's version, the
+     * window's bounds as numbers (the id's parts) and as times */
+    char version_text[CM_DEC_LEN];
+    int64_t text_start_ms, text_end_ms;
+    char start_ms_text[CM_DEC_LEN], start_text[CM_RFC3339_LEN], end_text[CM_RFC3339_LEN];
 };
 
 void proc_engine_inc(struct cm_series *s, uint64_t n);

@@ -19,6 +19,12 @@
 
 #define PROC_FRAME_VERSION 1
 
+/* Room for a route key and its NUL. */
+#define PROC_ROUTE_KEY_MAX 1024
+/* The key that picks an event's repartition partition: the first PROC_ROUTE_KEY_MAX - 1 bytes
+ * of "<tenant>/<key>", written with a NUL into out; returns its length. */
+size_t proc_frame_route_key(const char *tenant, const char *key, char out[PROC_ROUTE_KEY_MAX]);
+
 /* One entry; strings borrowed (from the caller when adding, from the record when reading). */
 struct proc_frame_entry {
     int32_t origin; /* the input partition's source id */

@@ -172,15 +172,14 @@ static void on_prepared(const json_t *ev, const char *tenant, const char *key, i
     char *text = unchanged && c->raw ? NULL : cm_envelope_serialize(ev);
     fe.raw = text ? text : c->raw;
     fe.rawlen = text ? strlen(text) : c->rawlen;
-    char rkey[1024];
-    int klen = snprintf(rkey, sizeof(rkey), "%s/%s", tenant, key);
-    klen = klen < (int)sizeof(rkey) ? klen : (int)sizeof(rkey) - 1;
+    char rkey[PROC_ROUTE_KEY_MAX];
+    size_t klen = proc_frame_route_key(tenant, key, rkey);
     int parts = rep_partitions(c->h, p);
     if (parts > 0) {
         if (!p->frames) {
             p->frames = cm_xcalloc((size_t)parts, sizeof(*p->frames));
         }
-        int part = cm_kafka_partition_of(rkey, (size_t)klen, parts);
+        int part = cm_kafka_partition_of(rkey, klen, parts);
         if (!proc_frame_fits(&p->frames[part], &fe, FRAME_FLUSH_BYTES)) {
             send_frame(c->h, p, part);
         }
@@ -192,8 +191,8 @@ static void on_prepared(const json_t *ev, const char *tenant, const char *key, i
         snprintf(version, sizeof(version), "%lld", p->def->version);
         snprintf(wm, sizeof(wm), "%lld", (long long)fe.wm);
         const char *names[] = {"origin", "version", "wm"}, *values[] = {origin, version, wm};
-        cm_stream_emit(c->h->cur, p->def->repartition_topic, rkey, (size_t)klen, fe.raw, fe.rawlen,
-                       names, values, 3);
+        cm_stream_emit(c->h->cur, p->def->repartition_topic, rkey, klen, fe.raw, fe.rawlen, names,
+                       values, 3);
     }
     free(text);
 }

@@ -78,15 +78,21 @@ static int emit_pair(struct proc_engine *e, const struct proc_window_result *r)
 static void emit_text(struct proc_engine *e, const struct proc_window_result *r)
 {
     const struct proc_def *d = e->d;
-    char version[24], startms[24], rev[16], id[CM_UUID_STR_LEN];
-    char start[CM_RFC3339_LEN], end[CM_RFC3339_LEN];
-    snprintf(version, sizeof(version), "%lld", d->version);
-    snprintf(startms, sizeof(startms), "%lld", (long long)r->start_ms);
-    snprintf(rev, sizeof(rev), "%u", r->revision);
-    const char *parts[] = {"pipeline", d->name, version, r->tenant, r->key, startms, rev};
+    char rev[CM_DEC_LEN], id[CM_UUID_STR_LEN];
+    if (r->start_ms != e->text_start_ms) { /* a window's results come one after another */
+        e->text_start_ms = r->start_ms;
+        cm_fmt_dec(r->start_ms, e->start_ms_text);
+        cm_time_format_rfc3339(r->start_ms, e->start_text);
+    }
+    if (r->end_ms != e->text_end_ms) {
+        e->text_end_ms = r->end_ms;
+        cm_time_format_rfc3339(r->end_ms, e->end_text);
+    }
+    const char *start = e->start_text, *end = e->end_text;
+    cm_fmt_dec(r->revision, rev);
+    const char *parts[] = {"pipeline",       d->name, e->version_text, r->tenant, r->key,
+                           e->start_ms_text, rev};
     cm_uuid_from_parts(parts, 7, id);
-    cm_time_format_rfc3339(r->start_ms, start);
-    cm_time_format_rfc3339(r->end_ms, end);
     const char *tenant = r->tenant[0] ? r->tenant : NULL;
     const char *tp = r->traceparent && cm_traceparent_valid(r->traceparent) ? r->traceparent : NULL;
     struct cm_jw *w = &e->text;

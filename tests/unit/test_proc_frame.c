@@ -4,11 +4,12 @@
  * larger one, a reused frame starts over, and hostile bytes (every
  * truncation, a wrong version byte, lengths past the end or absent where required, a missing
  * terminator, a NUL inside a key) are refused without reading outside the record (the sanitizer
- * build checks). */
+ * build checks); route keys are "<tenant>/<key>" cut as snprintf would cut them. */
 #include "../../services/processor/proc_frame.h"
 
 #include <criterion/criterion.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -239,4 +240,26 @@ Test(proc_frame, hostile_bytes_are_refused)
 
     cr_assert_eq(read_all("", 0, &n), -1, "an empty record is not a frame");
     proc_frame_free(&f);
+}
+
+Test(proc_frame, route_keys_are_tenant_slash_key_cut_to_fit)
+{
+    static char tenant[2100], key[2100];
+    static const size_t lens[] = {0, 1, 7, 1021, 1022, 1023, 1024, 2000};
+    size_t checked = 0;
+    for (size_t a = 0; a < sizeof(lens) / sizeof(lens[0]); a++) {
+        for (size_t b = 0; b < sizeof(lens) / sizeof(lens[0]); b++) {
+            memset(tenant, 't', lens[a]);
+            tenant[lens[a]] = '\0';
+            memset(key, 'k', lens[b]);
+            key[lens[b]] = '\0';
+            char want[PROC_ROUTE_KEY_MAX], got[PROC_ROUTE_KEY_MAX];
+            int full = snprintf(want, sizeof(want), "%s/%s", tenant, key);
+            size_t wl = (size_t)full < sizeof(want) ? (size_t)full : sizeof(want) - 1;
+            cr_assert_eq(proc_frame_route_key(tenant, key, got), wl, "%zu, %zu", lens[a], lens[b]);
+            cr_assert_str_eq(got, want);
+            checked++;
+        }
+    }
+    cr_assert_eq(checked, 64);
 }

@@ -1,12 +1,36 @@
-/* Unit tests for common/text: UTF-8 validation of hostile byte sequences, encoding, and bounded
- * whole-file reads. */
+/* Unit tests for common/text: UTF-8 validation of hostile byte sequences, encoding, integers'
+ * decimal text against printf's at the limits and every power of ten, and bounded whole-file
+ * reads. */
 #include "cm/text.h"
 
 #include <criterion/criterion.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+Test(text, decimal_text_is_printfs)
+{
+    long long values[80] = {
+        0, -1, 1, 9, -9, 10, -10, LLONG_MAX, LLONG_MIN, LLONG_MAX - 1, LLONG_MIN + 1};
+    size_t n = 11;
+    for (long long p = 10; p <= LLONG_MAX / 10; p *= 10) { /* each power of ten and its neighbour */
+        values[n++] = p;
+        values[n++] = -(p - 1);
+    }
+    cr_assert_gt(n, 40);
+    for (size_t i = 0; i < n; i++) {
+        char want[32], got[CM_DEC_LEN + 8];
+        memset(got, 'x', sizeof(got));
+        int wl = snprintf(want, sizeof(want), "%lld", values[i]);
+        size_t gl = cm_fmt_dec(values[i], got);
+        cr_assert_eq(gl, (size_t)wl, "%s", want);
+        cr_assert_str_eq(got, want);
+        cr_assert_leq(gl + 1, CM_DEC_LEN);
+        cr_assert_eq(got[CM_DEC_LEN], 'x', "nothing written past CM_DEC_LEN bytes");
+    }
+}
 
 Test(text, utf8_sequences)
 {

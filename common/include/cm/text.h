@@ -1,5 +1,6 @@
 /* text: small helpers over bytes every parser needs: UTF-8 sequence checks and encoding, hex and
- * base64, and reading a whole (bounded) file. Pure functions, thread-safe. */
+ * base64, integers' decimal text, and reading a whole (bounded) file. Pure functions,
+ * thread-safe. */
 #ifndef CM_TEXT_H
 #define CM_TEXT_H
 
@@ -13,6 +14,12 @@ size_t cm_utf8_seq_len(const unsigned char *s, size_t avail);
 /* Writes the UTF-8 form of code point cp into out (4 bytes of room); returns its length, or 0
  * for surrogates and values above U+10FFFF. */
 size_t cm_utf8_encode(uint32_t cp, char *out);
+
+/* Room for the decimal text of any long long and its NUL. */
+#define CM_DEC_LEN 21
+/* Writes v's decimal text and a NUL into buf (CM_DEC_LEN bytes); returns its length. Without
+ * printf: this runs for every record of the stream's hot paths. */
+size_t cm_fmt_dec(long long v, char *buf);
 
 /* Writes the lowercase hex form of n bytes into out (2n characters and a NUL). */
 void cm_hex_encode(const unsigned char *in, size_t n, char *out);

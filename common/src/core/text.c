@@ -50,6 +50,24 @@ size_t cm_utf8_seq_len(const unsigned char *s, size_t avail)
     return n;
 }
 
+size_t cm_fmt_dec(long long v, char *buf)
+{
+    char digits[CM_DEC_LEN];
+    char *end = digits + sizeof(digits), *p = end;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) {
+        *--p = '-';
+    }
+    size_t len = (size_t)(end - p);
+    memcpy(buf, p, len);
+    buf[len] = '\0';
+    return len;
+}
+
 size_t cm_utf8_encode(uint32_t cp, char *out)
 {
     if ((cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) {

@@ -155,17 +155,8 @@ static void put_string(struct out *o, const char *s, size_t n)
 
 static void put_integer(struct out *o, json_int_t v)
 {
-    char buf[24];
-    char *end = buf + sizeof(buf), *p = end;
-    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0) {
-        *--p = '-';
-    }
-    put(o, p, (size_t)(end - p));
+    char buf[CM_DEC_LEN];
+    put(o, buf, cm_fmt_dec((long long)v, buf));
 }
 
 static void put_real(struct out *o, double v)
