@@ -9,6 +9,10 @@
 # tumbling run's results again (the same keys and values, with the four CloudEvents headers a
 # result carries, the processor's producer settings), and what kcat alone reaches reading the
 # events and then writing those results (neither the repartition topic nor any processing).
+# kcat runs twice per run: with its defaults, and with the fetch.wait.max.ms the processor gets
+# here (10 ms; the development broker answers an empty fetch only when that wait ends, so the
+# default 500 ms stalls a consumer). A pipeline that filters every event out shows what the
+# processor's consuming alone reaches (records read, envelopes parsed, the filter evaluated).
 # Each figure is the median of RUNS runs (fresh consumer group each). The processor's rate counts
 # input events; each goes through both stages (input → repartition → windows).
 # Usage: run.sh <build-dir> [runs]
@@ -50,8 +54,9 @@ now_ms() { date +%s%3N; }
 # kcat_rate: events/s of kcat reading every partition of the topic from the beginning, timed from
 # its first record to its last as the processor is (kcat's start, metadata and first fetch left
 # out: they took 40 to 600 ms here, most of the spread between runs when they were counted)
+# kcat_rate [kcat options]
 kcat_rate() {
-    kcat -C -b "$KAFKA_BROKERS" -t events -o beginning -e -q 2>/dev/null | python3 -c '
+    kcat -C -b "$KAFKA_BROKERS" -t events -o beginning -e -q "$@" 2>/dev/null | python3 -c '
 import sys, time
 n, want, t0 = 0, int(sys.argv[1]), None
 for line in sys.stdin.buffer:
@@ -63,15 +68,17 @@ for line in sys.stdin.buffer:
 ' $N
 }
 
-# processor_rate <window JSON> <run>: events/s from its first windowed event to its last (start-up
-# and the consumer group's join left out)
+# processor_rate <window JSON> <run> [<definition's other members> <outcomes>]: events/s from its
+# first windowed event (or of the outcomes given) to its last (start-up and the consumer group's
+# join left out)
 processor_rate() {
-    local name=bench$2$RANDOM port dir=$STACK_DIR/p$2
+    local name=bench$2$RANDOM port dir=$STACK_DIR/p$2 outcomes=${4:-windowed|late} body=${3:-}
     mkdir -p "$dir"
-    cat >"$dir/def.json" <<JSON
-{"name": "$name", "key": "data.merchant", "window": $1, "out_of_orderness": "5s",
- "aggregates": {"n": "count()", "total": "sum(data.amount)"}, "sink": {"topic": "derived"}}
-JSON
+    if [ -z "$body" ]; then
+        body='"key": "data.merchant", "window": '$1', "out_of_orderness": "5s",
+ "aggregates": {"n": "count()", "total": "sum(data.amount)"}, "sink": {"topic": "derived"}'
+    fi
+    echo "{\"name\": \"$name\", $body}" >"$dir/def.json"
     port=$(stack_free_port)
     env -u DATABASE_URL PROCESSOR_AUTH_DISABLED=true \
         PROCESSOR_PORT=$port PROCESSOR_GROUP="g-$name" PROCESSOR_PIPELINES_DIR="$dir" \
@@ -80,11 +87,11 @@ JSON
     local pid=$!
     # one process keeps one connection and reads the counter every 20 ms: a curl and an awk
     # started 50 times a second took about half of this 2-core machine from what it measures
-    python3 - "$port" "$name" $N <<'PY'
+    python3 - "$port" "$name" $N "$outcomes" <<'PY'
 import http.client, re, sys, time
 port, name, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-pat = re.compile(r'^processor_records_total\{pipeline="%s",outcome="(?:windowed|late)"[^}]*\} (\S+)$'
-                 % re.escape(name), re.M)
+pat = re.compile(r'^processor_records_total\{pipeline="%s",outcome="(?:%s)"[^}]*\} (\S+)$'
+                 % (re.escape(name), sys.argv[4]), re.M)
 conn, first, t0, start = None, 0, None, time.monotonic()
 while True:
     now = time.monotonic()
@@ -175,6 +182,9 @@ kcat_produce_rate() {
 for r in $(seq 1 "$RUNS"); do
     latency "$r" >>"$STACK_DIR/latency"
     kcat_rate >>"$STACK_DIR/kcat"
+    kcat_rate -X fetch.wait.max.ms=10 >>"$STACK_DIR/kcat10"
+    processor_rate '' "f$r" '"source": {"topics": ["events"], "filter": "type == '"'none'"'"},
+ "sink": {"topic": "derived"}' filtered >>"$STACK_DIR/filtered"
     processor_rate '{"type": "tumbling", "size": "10s"}' "t$r" >>"$STACK_DIR/tumbling"
     if [ "$r" = 1 ]; then # one run's results (the topic holds only theirs so far)
         kcat -C -b "$KAFKA_BROKERS" -t derived -e -q -f '%k\t%s\n' 2>/dev/null |
@@ -192,6 +202,12 @@ echo "BENCH processor_share_of_kcat $((t * 100 / k)) %"
 # the same, run by run (the processor and kcat of one run met the same machine), median
 echo "BENCH processor_share_of_kcat_per_run_median $(paste "$STACK_DIR/tumbling" "$STACK_DIR/kcat" |
     awk '{ print int($1 * 100 / $2) }' | median) %"
+k10=$(median <"$STACK_DIR/kcat10")
+f=$(median <"$STACK_DIR/filtered")
+echo "BENCH kcat_consume_same_topic_fetch_wait_10ms $k10 events/s"
+echo "BENCH processor_share_of_kcat_fetch_wait_10ms $((t * 100 / k10)) %"
+echo "BENCH processor_consume_filter_all $f events/s"
+echo "BENCH processor_consume_filter_all_share_of_kcat_fetch_wait_10ms $((f * 100 / k10)) %"
 echo "BENCH processor_hopping_1h_1m $h events/s"
 p99=$(sort -n "$STACK_DIR/latency" | awk '{ v[NR] = $1 } END { print v[int(NR * 0.99 + 0.5)] }')
 p50=$(sort -n "$STACK_DIR/latency" | awk '{ v[NR] = $1 } END { print v[int(NR * 0.5 + 0.5)] }')
@@ -206,4 +222,4 @@ echo "BENCH processor_results_per_event $(awk -v r="$results" -v n=$N 'BEGIN { p
 echo "BENCH kcat_produce_results_with_headers $kp records/s"
 echo "BENCH kcat_read_events_then_write_results $kio events/s"
 echo "BENCH processor_share_of_kcat_read_then_write $((t * 100 / kio)) %"
-echo "(runs: kcat $(tr '\n' ' ' <"$STACK_DIR/kcat")| tumbling $(tr '\n' ' ' <"$STACK_DIR/tumbling")| hopping $(tr '\n' ' ' <"$STACK_DIR/hopping")| kcat writing results $(tr '\n' ' ' <"$STACK_DIR/kcat_produce")| $results results)"
+echo "(runs: kcat $(tr '\n' ' ' <"$STACK_DIR/kcat")| kcat 10 ms $(tr '\n' ' ' <"$STACK_DIR/kcat10")| filter all $(tr '\n' ' ' <"$STACK_DIR/filtered")| tumbling $(tr '\n' ' ' <"$STACK_DIR/tumbling")| hopping $(tr '\n' ' ' <"$STACK_DIR/hopping")| kcat writing results $(tr '\n' ' ' <"$STACK_DIR/kcat_produce")| $results results)"
