@@ -227,4 +227,7 @@ echo "BENCH processor_results_per_event $(awk -v r="$results" -v n=$N 'BEGIN { p
 echo "BENCH kcat_produce_results_with_headers $kp records/s"
 echo "BENCH kcat_read_events_then_write_results $kio events/s"
 echo "BENCH processor_share_of_kcat_read_then_write $((t * 100 / kio)) %"
+kio10=$(awk -v n=$N -v k="$k10" -v r="$results" -v p="$kp" 'BEGIN { printf "%d", n / (n / k + r / p) }')
+echo "BENCH kcat_read_events_then_write_results_fetch_wait_10ms $kio10 events/s"
+echo "BENCH processor_share_of_kcat_read_then_write_fetch_wait_10ms $((t * 100 / kio10)) %"
 echo "(runs: kcat $(tr '\n' ' ' <"$STACK_DIR/kcat")| kcat 10 ms $(tr '\n' ' ' <"$STACK_DIR/kcat10")| filter all $(tr '\n' ' ' <"$STACK_DIR/filtered")| results not written $(tr '\n' ' ' <"$STACK_DIR/unwritten")| tumbling $(tr '\n' ' ' <"$STACK_DIR/tumbling")| hopping $(tr '\n' ' ' <"$STACK_DIR/hopping")| kcat writing results $(tr '\n' ' ' <"$STACK_DIR/kcat_produce")| $results results)"
