@@ -210,6 +210,8 @@ k10=$(median <"$STACK_DIR/kcat10")
 f=$(median <"$STACK_DIR/filtered")
 echo "BENCH kcat_consume_same_topic_fetch_wait_10ms $k10 events/s"
 echo "BENCH processor_share_of_kcat_fetch_wait_10ms $((t * 100 / k10)) %"
+echo "BENCH processor_share_of_kcat_fetch_wait_10ms_per_run_median $(paste "$STACK_DIR/tumbling" \
+    "$STACK_DIR/kcat10" | awk '{ print int($1 * 100 / $2) }' | median) %"
 echo "BENCH processor_consume_filter_all $f events/s"
 echo "BENCH processor_consume_filter_all_share_of_kcat_fetch_wait_10ms $((f * 100 / k10)) %"
 echo "BENCH processor_tumbling_results_not_written $(median <"$STACK_DIR/unwritten") events/s"
