@@ -268,6 +268,15 @@ Test(stream, emitted_events_carry_headers_and_are_acknowledged, .timeout = 60)
     a.emit_topic = out;
     run_stream(brokers, group, topic, &a, m);
     cr_assert_eq(a.count, 10);
+    /* Each acknowledgement was timed from its emit. */
+    char *text = cm_metrics_render(m);
+    cr_assert(strstr(text, "t_produce_latency_seconds_count{kind=\"output\"} 10\n"), "%s", text);
+    cr_assert(strstr(text, "t_produce_latency_seconds_count{kind=\"internal\"} 0\n"), "%s", text);
+    const char *sum = strstr(text, "t_produce_latency_seconds_sum{kind=\"output\"} ");
+    cr_assert_not_null(sum, "%s", text);
+    double secs = strtod(sum + strlen("t_produce_latency_seconds_sum{kind=\"output\"} "), NULL);
+    cr_assert(secs > 0 && secs < 10 * 30, "sum %f", secs);
+    free(text);
     /* Every derived event is on the output topic, in structured mode with its headers. */
     it_unique(g2, sizeof(g2), "g-read");
     const char *topics[] = {out};

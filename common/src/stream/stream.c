@@ -232,13 +232,15 @@ static size_t admit(struct cm_stream *s, struct cm_kafka_msg **msgs, size_t n)
 
 static void on_delivery(void *opaque, const struct cm_kafka_report *r, void *ud)
 {
-    (void)ud;
+    struct cm_stream *s = ud;
     struct output *o = opaque;
     if (r->err) {
         CM_LOG_WARN("produce_failed", "%s: %s", o->topic, r->errstr);
         atomic_store(&o->state, OUT_FAILED);
         return;
     }
+    /* from the first emit: a record produced again after a failure counts its retries too */
+    cm_histogram_observe(s->m_ack[o->internal], (double)(cm_monotonic_ns() - o->emitted_ns) / 1e9);
     /* librdkafka is done with the lent value; an acknowledged record is never produced again */
     free(o->payload);
     o->payload = NULL;
@@ -319,6 +321,8 @@ void cm_stream_emit_to(struct cm_stream *s, const char *topic, int32_t partition
     o->keylen = key ? keylen : 0;
     o->valuelen = valuelen;
     o->nheaders = nheaders;
+    o->emitted_ns = cm_monotonic_ns();
+    o->internal = s->ninternal > 0 && is_internal(s, topic);
     if (s->nouts == s->capouts) {
         s->capouts = s->capouts ? s->capouts * 2 : 256;
         s->outs = cm_xrealloc(s->outs, s->capouts * sizeof(*s->outs));
@@ -595,6 +599,13 @@ struct cm_stream *cm_stream_new(const struct cm_stream_config *cfg,
         return NULL;
     }
     if (cfg->produce) {
+        struct cm_metric *ack = cm_metrics_histogram(
+            cfg->metrics, "produce_latency_seconds",
+            "time from a record's emit to its acknowledgement by Kafka, of outputs and of records "
+            "to internal (repartition) topics",
+            "kind", cm_metrics_latency_buckets, cm_metrics_latency_nbuckets);
+        s->m_ack[0] = cm_metric_with(ack, "output", NULL);
+        s->m_ack[1] = cm_metric_with(ack, "internal", NULL);
         s->producer = cm_kafka_producer_new(cfg->brokers, on_delivery, s);
         if (!s->producer) {
             cm_stream_free(s);

@@ -26,6 +26,8 @@ struct output {
     const char *topic, *key, *value; /* in payload */
     size_t keylen, valuelen, nheaders;
     const char **hn, **hv; /* nheaders each, in payload */
+    int64_t emitted_ns;    /* monotonic time of the emit, for the acknowledgement latency */
+    int internal;          /* to an internal (repartition) topic */
 };
 
 /* Frees an output and what is left of its payload. */
@@ -68,6 +70,9 @@ struct cm_stream {
     char last_loss[256];
     struct cm_metric *m_lost;
     struct cm_series *m_batch_retries, *m_output_retries;
+    /* emit → acknowledgement by Kafka, seconds, of outputs [0] and internal records [1] (when
+     * producing) */
+    struct cm_series *m_ack[2];
     char **internal;          /* the internal topics (cfg.ensure) */
     int *internal_partitions; /* each one's partition count; 0 until needed */
     size_t ninternal;
