@@ -123,8 +123,11 @@ PY
 # over live input: events stamped with the wall clock every 10 ms, 16 input partitions, 1 s
 # tumbling windows keyed through the repartition topic, out_of_orderness 0. A window's end is
 # passed when the first later event of every input partition has gone through the first stage
-# (within about 10 ms of the end), so this bounds from above the time from the watermark passing
-# to the result. Prints one latency per result.
+# (within about 10 ms of the end), so this starts before the watermark passes; it ends when
+# librdkafka was handed the result (the record's timestamp), before its linger and the broker's
+# acknowledgement. The processor's own histogram measures the span the target names, from the
+# emit (the watermark passing) to the acknowledgement; the run saves its buckets. Prints one
+# latency per result.
 latency() {
     local name=lat$1$RANDOM port dir=$STACK_DIR/l$1
     mkdir -p "$dir"
