@@ -95,9 +95,18 @@ size_t proc_windows_changes(struct proc_windows *w, proc_windows_change_fn fn, v
 {
     size_t n = w->nchanged;
     struct cm_jw text = {0};
+    char *name = NULL;
+    size_t capname = 0;
     for (size_t i = 0; i < n; i++) {
         struct kstate *k = w->changed[i];
-        char *name = cm_xasprintf("%s\x1f%s", k->tenant, k->key);
+        /* "<tenant>\x1f<key>": the key's block holds "<tenant>\0<key>\0" */
+        size_t tl = (size_t)(k->key - k->tenant) - 1, nl = tl + 1 + strlen(k->key);
+        if (nl + 1 > capname) {
+            capname = nl + 1 > 2 * capname ? nl + 1 : 2 * capname;
+            name = cm_xrealloc(name, capname);
+        }
+        memcpy(name, k->tenant, nl + 1);
+        name[tl] = '\x1f';
         if (!(k->dead && w->full)) { /* a full checkpoint starts from nothing */
             if (k->dead) {
                 fn(name, NULL, 0, ud);
@@ -109,13 +118,13 @@ size_t proc_windows_changes(struct proc_windows *w, proc_windows_change_fn fn, v
                 fn(name, state, len, ud);
             }
         }
-        free(name);
         k->dirty = 0;
         if (--k->refs == 0 && k->dead) {
             proc_window_free_key(k);
         }
     }
     cm_jw_free(&text);
+    free(name);
     w->nchanged = 0;
     w->full = 0;
     return n;

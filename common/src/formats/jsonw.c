@@ -162,6 +162,14 @@ static void put_integer(struct out *o, json_int_t v)
 static void put_real(struct out *o, double v)
 {
     char buf[40];
+    /* the usual real (a sum of whole amounts) is a whole number below 2^53: "%.17g" writes its
+     * digits, without exponent, and ".0" follows; -0 is left to printf for its sign */
+    if (fabs(v) < 9007199254740992.0 && v == (double)(long long)v && (v != 0 || !signbit(v))) {
+        size_t n = cm_fmt_dec((long long)v, buf);
+        memcpy(buf + n, ".0", 2);
+        put(o, buf, n + 2);
+        return;
+    }
     int n = snprintf(buf, sizeof(buf), "%.17g", v);
     if (n <= 0 || (size_t)n >= sizeof(buf)) {
         n = snprintf(buf, sizeof(buf), "0.0");

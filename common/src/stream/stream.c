@@ -293,9 +293,12 @@ void cm_stream_emit_to(struct cm_stream *s, const char *topic, int32_t partition
     if (nheaders > CM_STREAM_MAX_HEADERS) {
         nheaders = CM_STREAM_MAX_HEADERS;
     }
-    size_t size = 2 * nheaders * sizeof(char *) + strlen(topic) + 1 + keylen + 1 + valuelen + 1;
+    size_t tlen = strlen(topic), nlen[CM_STREAM_MAX_HEADERS], vlen[CM_STREAM_MAX_HEADERS];
+    size_t size = 2 * nheaders * sizeof(char *) + tlen + 1 + keylen + 1 + valuelen + 1;
     for (size_t i = 0; i < nheaders; i++) {
-        size += strlen(header_names[i]) + strlen(header_values[i]) + 2;
+        nlen[i] = strlen(header_names[i]);
+        vlen[i] = strlen(header_values[i]);
+        size += nlen[i] + vlen[i] + 2;
     }
     struct output *o = cm_xmalloc(sizeof(*o));
     o->payload = cm_xmalloc(size);
@@ -309,12 +312,12 @@ void cm_stream_emit_to(struct cm_stream *s, const char *topic, int32_t partition
         (dst) = w;                                                                                 \
         w += (len) + 1;                                                                            \
     } while (0)
-    PUT(o->topic, topic, strlen(topic));
+    PUT(o->topic, topic, tlen);
     PUT(o->key, key ? key : "", key ? keylen : 0);
     PUT(o->value, value, valuelen);
     for (size_t i = 0; i < nheaders; i++) {
-        PUT(o->hn[i], header_names[i], strlen(header_names[i]));
-        PUT(o->hv[i], header_values[i], strlen(header_values[i]));
+        PUT(o->hn[i], header_names[i], nlen[i]);
+        PUT(o->hv[i], header_values[i], vlen[i]);
     }
 #undef PUT
     o->partition = partition < 0 ? -1 : partition;
@@ -330,7 +333,7 @@ void cm_stream_emit_to(struct cm_stream *s, const char *topic, int32_t partition
     s->outs[s->nouts++] = o;
     if (s->ninternal > 0) {
         note_emit(s, topic, o->partition, key, keylen,
-                  size - 2 * nheaders * sizeof(char *) - strlen(topic) - 1);
+                  size - 2 * nheaders * sizeof(char *) - tlen - 1);
     }
     stream_produce(s, o);
     if (s->nouts >= MAX_PENDING) {
