@@ -5,6 +5,7 @@
 
 #include "cm/event.h"
 #include "cm/mem.h"
+#include "cm/text.h"
 #include "cm/timeutil.h"
 
 #include <stdio.h>
@@ -99,7 +100,7 @@ void proc_batcher_add(struct proc_batcher *b, const json_t *ev, int64_t now_ms)
     }
     const char *tp = json_string_value(json_object_get(ev, "traceparent"));
     if (tp) {
-        snprintf(ob->traceparent, sizeof(ob->traceparent), "%s", tp);
+        cm_strlcpy(ob->traceparent, tp, sizeof(ob->traceparent));
     }
     if (json_array_size(ob->results) >= (size_t)b->d->batch_max) {
         close_batch(b, i);

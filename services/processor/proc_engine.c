@@ -12,6 +12,7 @@
 #include "cm/jsonw.h"
 #include "cm/mem.h"
 #include "cm/metrics.h"
+#include "cm/text.h"
 #include "cm/timeutil.h"
 #include "cm/uuid.h"
 
@@ -164,7 +165,7 @@ static void windows_add(struct proc_engine *e, const struct input *in, const jso
     char key[KEY_MAX];
     const char *tenant, *tp;
     if (k) {
-        snprintf(key, sizeof(key), "%s", k->key);
+        cm_strlcpy(key, k->key, sizeof(key));
         tenant = k->tenant;
         tp = k->traceparent;
     } else {
@@ -212,10 +213,10 @@ static int join_row(struct proc_engine *e, const struct proc_step *st, json_t *e
     char key[KEY_MAX];
     int ok = k && (json_is_string(k) || json_is_number(k));
     if (ok && json_is_string(k)) {
-        snprintf(key, sizeof(key), "%s", json_string_value(k));
+        cm_strlcpy(key, json_string_value(k), sizeof(key));
     } else if (ok) {
         char *text = cm_json_dumps(k, NULL);
-        snprintf(key, sizeof(key), "%s", text);
+        cm_strlcpy(key, text, sizeof(key));
         free(text);
     }
     json_decref(k);

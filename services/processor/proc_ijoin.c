@@ -18,6 +18,7 @@
 #include "cm/err.h"
 #include "cm/jsonw.h"
 #include "cm/mem.h"
+#include "cm/text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,7 +117,7 @@ enum proc_add proc_ijoin_add(struct proc_windows *w, const char *tenant, const c
     }
     struct jentry *e = &k->jent[k->njent++];
     *e = (struct jentry){t, offset, mine, side, matched, ""};
-    snprintf(e->tp, sizeof(e->tp), "%s", tp ? tp : "");
+    cm_strlcpy(e->tp, tp ? tp : "", sizeof(e->tp));
     proc_window_schedule(w, k);
     proc_window_touch(w, k);
     return PROC_ADDED;
@@ -205,7 +206,7 @@ int proc_ijoin_restore(struct kstate *k, const json_t *entries)
         }
         struct jentry *e = &k->jent[k->njent++];
         *e = (struct jentry){t, offset, json_deep_copy(ev), (int)side, matched, ""};
-        snprintf(e->tp, sizeof(e->tp), "%s", tp);
+        cm_strlcpy(e->tp, tp, sizeof(e->tp));
     }
     return 0;
 }

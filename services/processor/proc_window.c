@@ -14,6 +14,7 @@
 #include "cm/err.h"
 #include "cm/mem.h"
 #include "cm/sketch.h"
+#include "cm/text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -343,7 +344,7 @@ static struct pane *pane_insert(struct proc_windows *w, struct kstate *k, int64_
 
 static void copy_tp(char *dst, const char *tp)
 {
-    snprintf(dst, PROC_TRACEPARENT_MAX, "%s", tp ? tp : "");
+    cm_strlcpy(dst, tp ? tp : "", PROC_TRACEPARENT_MAX);
 }
 
 static void acc_add(struct proc_acc *acc, const json_t *ev, const json_t *args, size_t *errors)

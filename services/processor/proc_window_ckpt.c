@@ -12,6 +12,7 @@
 #include "cm/err.h"
 #include "cm/jsonw.h"
 #include "cm/mem.h"
+#include "cm/text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,7 +164,7 @@ static int restore_panes(struct proc_windows *w, struct kstate *k, const json_t 
         }
         struct pane *np = &k->panes[k->npanes++];
         *np = (struct pane){start, min_offset, acc, ""};
-        snprintf(np->tp, sizeof(np->tp), "%s", tp);
+        cm_strlcpy(np->tp, tp, sizeof(np->tp));
         prev = start;
     }
     return 0;
@@ -194,7 +195,7 @@ static int restore_sessions(struct proc_windows *w, struct kstate *k, const json
         struct session *ns = &k->sess[k->nsess++];
         *ns = (struct session){
             start, end, min_offset, acc, (unsigned)rev, json_is_true(json_array_get(s, 5)), ""};
-        snprintf(ns->tp, sizeof(ns->tp), "%s", tp);
+        cm_strlcpy(ns->tp, tp, sizeof(ns->tp));
         prev_end = end;
     }
     return 0;

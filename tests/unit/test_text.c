@@ -32,6 +32,23 @@ Test(text, decimal_text_is_printfs)
     }
 }
 
+Test(text, strlcpy_is_snprintfs)
+{
+    static const char *srcs[] = {"", "a", "abc", "abcd", "abcdefgh", "tenant\x1fkey"};
+    static const size_t sizes[] = {1, 2, 4, 5, 8, 64};
+    for (size_t i = 0; i < sizeof(srcs) / sizeof(srcs[0]); i++) {
+        for (size_t j = 0; j < sizeof(sizes) / sizeof(sizes[0]); j++) {
+            char got[64], want[64];
+            memset(got, '#', sizeof(got));
+            memset(want, '#', sizeof(want));
+            size_t n = cm_strlcpy(got, srcs[i], sizes[j]);
+            snprintf(want, sizes[j], "%s", srcs[i]);
+            cr_assert_eq(memcmp(got, want, sizeof(got)), 0, "\"%s\" in %zu", srcs[i], sizes[j]);
+            cr_assert_eq(n, strlen(want));
+        }
+    }
+}
+
 Test(text, utf8_sequences)
 {
     struct {

@@ -82,6 +82,22 @@ Test(uuid, from_parts_is_deterministic_and_framed)
     cr_assert_eq(a[14], '8', "version 8: %s", a);
 }
 
+/* Ids already written must come out again on a replay: the framing (each part after its length
+ * as 8 big-endian bytes, SHA-256, version 8) is pinned, for parts that fit the gathering buffer
+ * and for parts longer than it. */
+Test(uuid, from_parts_is_pinned)
+{
+    char id[CM_UUID_STR_LEN];
+    const char *result[] = {"pipeline", "bench", "1", "", "m42", "1767225600000", "0"};
+    cm_uuid_from_parts(result, 7, id);
+    cr_assert_str_eq(id, "545aca1f-5c73-8d25-81ec-3e5b0950f326");
+    static char big[700];
+    memset(big, 'x', sizeof(big) - 1);
+    const char *longer[] = {big, "a", big, "b"};
+    cm_uuid_from_parts(longer, 4, id);
+    cr_assert_str_eq(id, "7ba7a163-cf4f-818e-a2be-a0b6b9639ed6");
+}
+
 Test(uuid, validation)
 {
     cr_assert(cm_uuid_valid("01234567-89ab-7def-8123-456789abcdef"));

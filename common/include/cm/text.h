@@ -21,6 +21,10 @@ size_t cm_utf8_encode(uint32_t cp, char *out);
  * printf: this runs for every record of the stream's hot paths. */
 size_t cm_fmt_dec(long long v, char *buf);
 
+/* Copies src into dst (size > 0 bytes of room) as snprintf(dst, size, "%s", src) does: at
+ * most size - 1 bytes, then a NUL; returns the bytes copied. Without printf, for hot paths. */
+size_t cm_strlcpy(char *dst, const char *src, size_t size);
+
 /* Writes the lowercase hex form of n bytes into out (2n characters and a NUL). */
 void cm_hex_encode(const unsigned char *in, size_t n, char *out);
 /* The value of a hexadecimal digit (either case), or -1. */

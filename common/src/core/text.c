@@ -149,6 +149,17 @@ int cm_hex_digit(int c)
     return -1;
 }
 
+size_t cm_strlcpy(char *dst, const char *src, size_t size)
+{
+    size_t n = 0;
+    while (n + 1 < size && src[n]) {
+        n++;
+    }
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+    return n;
+}
+
 void cm_hex_encode(const unsigned char *in, size_t n, char *out)
 {
     static const char digits[] = "0123456789abcdef";

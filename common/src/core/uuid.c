@@ -166,15 +166,29 @@ void cm_uuid_from_parts(const char *const *parts, unsigned n, char *out)
     unsigned mdlen = 0;
     EVP_MD_CTX *ctx = sha256_ctx();
     EVP_DigestInit_ex(ctx, sha256_md, NULL);
+    /* the parts gathered, each after its length as 8 big-endian bytes, and handed over in one
+     * piece when they fit (a result's id: one call where each piece cost one before) */
+    unsigned char buf[512];
+    size_t used = 0;
     for (unsigned i = 0; i < n; i++) {
         size_t len = strlen(parts[i]);
-        unsigned char lenbuf[8];
-        for (int k = 0; k < 8; k++) {
-            lenbuf[k] = (unsigned char)(len >> (56 - 8 * k));
+        if (used + 8 > sizeof(buf)) {
+            EVP_DigestUpdate(ctx, buf, used);
+            used = 0;
         }
-        EVP_DigestUpdate(ctx, lenbuf, sizeof(lenbuf));
-        EVP_DigestUpdate(ctx, parts[i], len);
+        for (int k = 0; k < 8; k++) {
+            buf[used++] = (unsigned char)(len >> (56 - 8 * k));
+        }
+        if (used + len <= sizeof(buf)) {
+            memcpy(buf + used, parts[i], len);
+            used += len;
+        } else {
+            EVP_DigestUpdate(ctx, buf, used);
+            EVP_DigestUpdate(ctx, parts[i], len);
+            used = 0;
+        }
     }
+    EVP_DigestUpdate(ctx, buf, used);
     EVP_DigestFinal_ex(ctx, md, &mdlen);
     unsigned char *b = md;
     b[6] = (unsigned char)(0x80 | (b[6] & 0x0F));
