@@ -15,7 +15,10 @@
 # processor's consuming alone reaches (records read, envelopes parsed, the filter evaluated), and
 # the tumbling pipeline whose `having` holds for no result what it reaches without writing them.
 # Each figure is the median of RUNS runs (fresh consumer group each). The processor's rate counts
-# input events; each goes through both stages (input → repartition → windows).
+# input events; each goes through both stages (input → repartition → windows). For the tumbling
+# and the filter-all pipelines it also prints the stream thread's CPU time per event and its share
+# of the measured time on a CPU (the scheduler's account in /proc): steadier than throughput on a
+# machine whose speed drifts, and near 100 % when that one thread bounds the rate.
 # Usage: run.sh <build-dir> [runs]
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -88,9 +91,20 @@ processor_rate() {
     local pid=$!
     # one process keeps one connection and reads the counter every 20 ms: a curl and an awk
     # started 50 times a second took about half of this 2-core machine from what it measures
-    python3 - "$port" "$name" $N "$outcomes" <<'PY'
-import http.client, re, sys, time
+    python3 - "$port" "$name" $N "$outcomes" "$pid" "${CPU_OUT:-}" <<'PY'
+import glob, http.client, re, sys, time
 port, name, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+
+def oncpu(pid):
+    """ns each thread of pid has run on a CPU so far (the scheduler's account)"""
+    ns = {}
+    for task in glob.glob("/proc/%s/task/*" % pid):
+        try:
+            ns[task] = int(open(task + "/schedstat").read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return ns
+
 pat = re.compile(r'^processor_records_total\{pipeline="%s",outcome="(?:%s)"[^}]*\} (\S+)$'
                  % (re.escape(name), sys.argv[4]), re.M)
 conn, first, t0, start = None, 0, None, time.monotonic()
@@ -109,9 +123,16 @@ while True:
     now = time.monotonic()
     got = sum(float(v) for v in pat.findall(body))
     if got > 0 and t0 is None:
-        first, t0 = got, now
+        first, t0, cpu0 = got, now, oncpu(sys.argv[5])
     if got >= n:
         print(int((n - first) / (now - t0 + 0.001)))
+        if sys.argv[6] and n > first:
+            # the busiest thread (the stream thread): its CPU time per event, and its share of
+            # the wall-clock time (near 100 %: that one thread bounds the rate)
+            cpu1 = oncpu(sys.argv[5])
+            top = max(cpu1[t] - cpu0.get(t, 0) for t in cpu1)
+            with open(sys.argv[6], "a") as out:
+                out.write("%d %d\n" % (top / (n - first), 100 * top / ((now - t0) * 1e9)))
         break
     time.sleep(0.02)
 PY
@@ -192,9 +213,10 @@ for r in $(seq 1 "$RUNS"); do
     latency "$r" >>"$STACK_DIR/latency"
     kcat_rate >>"$STACK_DIR/kcat"
     kcat_rate -X fetch.wait.max.ms=10 >>"$STACK_DIR/kcat10"
-    processor_rate '' "f$r" '"source": {"topics": ["events"], "filter": "type == '"'none'"'"},
- "sink": {"topic": "derived"}' filtered >>"$STACK_DIR/filtered"
-    processor_rate '{"type": "tumbling", "size": "10s"}' "t$r" >>"$STACK_DIR/tumbling"
+    CPU_OUT=$STACK_DIR/filtered_cpu processor_rate '' "f$r" '"source": {"topics": ["events"],
+ "filter": "type == '"'none'"'"}, "sink": {"topic": "derived"}' filtered >>"$STACK_DIR/filtered"
+    CPU_OUT=$STACK_DIR/tumbling_cpu processor_rate '{"type": "tumbling", "size": "10s"}' "t$r" \
+        >>"$STACK_DIR/tumbling"
     processor_rate '' "n$r" '"key": "data.merchant", "window": {"type": "tumbling", "size": "10s"},
  "out_of_orderness": "5s", "aggregates": {"n": "count()", "total": "sum(data.amount)"},
  "having": "n > 1000000000", "sink": {"topic": "derived"}' >>"$STACK_DIR/unwritten"
@@ -222,6 +244,11 @@ echo "BENCH processor_share_of_kcat_fetch_wait_10ms_per_run_median $(paste "$STA
     "$STACK_DIR/kcat10" | awk '{ print int($1 * 100 / $2) }' | median) %"
 echo "BENCH processor_consume_filter_all $f events/s"
 echo "BENCH processor_consume_filter_all_share_of_kcat_fetch_wait_10ms $((f * 100 / k10)) %"
+# CPU time is steadier than throughput on this machine, whose speed drifts by a third
+echo "BENCH processor_tumbling_stream_thread_cpu_per_event $(cut -d' ' -f1 "$STACK_DIR/tumbling_cpu" | median) ns"
+echo "BENCH processor_tumbling_stream_thread_on_cpu $(cut -d' ' -f2 "$STACK_DIR/tumbling_cpu" | median) %"
+echo "BENCH processor_filter_all_stream_thread_cpu_per_event $(cut -d' ' -f1 "$STACK_DIR/filtered_cpu" | median) ns"
+echo "BENCH processor_filter_all_stream_thread_on_cpu $(cut -d' ' -f2 "$STACK_DIR/filtered_cpu" | median) %"
 echo "BENCH processor_tumbling_results_not_written $(median <"$STACK_DIR/unwritten") events/s"
 echo "BENCH processor_hopping_1h_1m $h events/s"
 p99=$(sort -n "$STACK_DIR/latency" | awk '{ v[NR] = $1 } END { print v[int(NR * 0.99 + 0.5)] }')
