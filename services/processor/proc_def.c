@@ -418,6 +418,31 @@ static int parse_join(struct proc_def *d, struct proc_step *s, const json_t *v, 
     return 0;
 }
 
+/* {"flatMap": {"expr": EXPR, "as": FIELD}}: each element of the list goes to data.FIELD of its own
+ * copy of the event, the rest of data kept (as Spark's explode keeps a row's other columns). */
+static int parse_flatmap(struct proc_step *s, const json_t *v, const char *field, char *err,
+                         size_t errlen)
+{
+    static const char *const allowed[] = {"expr", "as", NULL};
+    if (only(v, field, allowed, err, errlen)) {
+        return CM_E_INVAL;
+    }
+    const char *as = json_string_value(json_object_get(v, "as"));
+    if (!as || !cm_name_valid(as, 64)) {
+        return fail(err, errlen, "%s.as: must name the data field each element goes to", field);
+    }
+    char sub[160];
+    snprintf(sub, sizeof(sub), "%s.expr", field);
+    if (!json_object_get(v, "expr")) {
+        return fail(err, errlen, "%s: required (an expression giving the list)", sub);
+    }
+    if (compile(json_object_get(v, "expr"), sub, &s->expr, err, errlen)) {
+        return CM_E_INVAL;
+    }
+    s->as = cm_xstrdup(as);
+    return 0;
+}
+
 static int parse_steps(struct proc_def *d, const json_t *steps, char *err, size_t errlen)
 {
     if (!json_is_array(steps)) {
@@ -434,13 +459,24 @@ static int parse_steps(struct proc_def *d, const json_t *steps, char *err, size_
         if (!json_is_object(st) || json_object_size(st) != 1) {
             return fail(err, errlen,
                         "steps[%zu]: must be one of {\"map\": {...}}, "
-                        "{\"flatMap\": \"expr\"}, {\"filter\": \"expr\"}, {\"join\": {...}}",
+                        "{\"flatMap\": \"expr\" | {...}}, {\"filter\": \"expr\"}, "
+                        "{\"join\": {...}}",
                         i);
         }
         const char *kind = json_object_iter_key(json_object_iter((json_t *)st));
         const json_t *v = json_object_iter_value(json_object_iter((json_t *)st));
         snprintf(field, sizeof(field), "steps[%zu].%s", i, kind);
-        if (strcmp(kind, "filter") == 0 || strcmp(kind, "flatMap") == 0) {
+        if (strcmp(kind, "flatMap") == 0 && json_is_object(v)) {
+            s->kind = PROC_STEP_FLATMAP;
+            if (parse_flatmap(s, v, field, err, errlen)) {
+                return CM_E_INVAL;
+            }
+        } else if (strcmp(kind, "flatMap") == 0 && !json_is_string(v)) {
+            return fail(err, errlen,
+                        "%s: must be an expression (a string) or {\"expr\": \"expr\", \"as\": "
+                        "\"field\"}",
+                        field);
+        } else if (strcmp(kind, "filter") == 0 || strcmp(kind, "flatMap") == 0) {
             s->kind = kind[0] == 'f' && kind[1] == 'i' ? PROC_STEP_FILTER : PROC_STEP_FLATMAP;
             if (compile(v, field, &s->expr, err, errlen)) {
                 return CM_E_INVAL;

@@ -18,7 +18,8 @@ struct proc_step {
     enum proc_step_kind kind;
     struct cm_expr *expr;   /* flatMap, filter; join: the key */
     char *table;            /* join: the table's topic */
-    char *as;               /* join: the field of data the row goes to */
+    char *as;               /* join: the field of data the row goes to; flatMap: the field
+                             * each element goes to (NULL: the element becomes data) */
     int left;               /* join: keep events without a row (as null) */
     char **names;           /* map: field names of the new data ... */
     struct cm_expr **exprs; /* ... and their expressions */

@@ -205,6 +205,22 @@ static void window_add(struct proc_engine *e, const struct input *in, const json
     windows_add(e, in, ev, NULL);
 }
 
+/* ev's data as an object that can take a member: data itself, or (absent, or not an object) a
+ * fresh object in its place holding the old value as "value". */
+static json_t *data_object(json_t *ev)
+{
+    json_t *data = json_object_get(ev, "data");
+    if (!json_is_object(data)) {
+        json_t *fresh = json_object();
+        if (data) {
+            json_object_set(fresh, "value", data);
+        }
+        json_object_set_new(ev, "data", fresh);
+        data = fresh;
+    }
+    return data;
+}
+
 /* A join step: data.<as> = the table's row for the step's key (an inner join drops an event
  * without one, a left join sets null). 0, or -1 when the event is dropped (counted). */
 static int join_row(struct proc_engine *e, const struct proc_step *st, json_t *ev)
@@ -225,16 +241,7 @@ static int join_row(struct proc_engine *e, const struct proc_step *st, json_t *e
         proc_engine_inc(ok ? e->m_unmatched : e->m_errors, 1);
         return -1;
     }
-    json_t *data = json_object_get(ev, "data");
-    if (!json_is_object(data)) {
-        json_t *fresh = json_object();
-        if (data) {
-            json_object_set(fresh, "value", data);
-        }
-        json_object_set_new(ev, "data", fresh);
-        data = fresh;
-    }
-    json_object_set_new(data, st->as, row ? row : json_null());
+    json_object_set_new(data_object(ev), st->as, row ? row : json_null());
     return 0;
 }
 
@@ -283,7 +290,13 @@ static void run_steps(struct proc_engine *e, const struct input *in, json_t *ev,
             json_array_foreach(list, k, elem)
             {
                 json_t *child = json_copy(ev);
-                json_object_set(child, "data", elem);
+                if (st->as) { /* the element beside the rest of data, which each child copies */
+                    json_t *data = json_copy(data_object(child));
+                    json_object_set_new(child, "data", data);
+                    json_object_set(data, st->as, elem);
+                } else {
+                    json_object_set(child, "data", elem);
+                }
                 char sub[256];
                 snprintf(sub, sizeof(sub), "%s%s%zu", path, *path ? "." : "", k);
                 run_steps(e, in, child, i + 1, sub);

@@ -3,8 +3,8 @@
 # scenarios in tests/tools/pipelines/<name>/ (def.json, in.ndjson, expected.ndjson, each checked
 # by hand): tumbling with and without allowed lateness (late firing with revision 1, then
 # expiry), hopping with its partly-late case, sessions with the exact-gap merge and a
-# three-way merge, emit update with `having`, stateless flatMap/map/filter, tenants kept apart,
-# and an interval join (left outer, a right arriving first, late events). Every scenario runs
+# three-way merge, emit update with `having`, stateless flatMap/map/filter, a flatMap that keeps
+# the rest of data (`as`) before a keyed window, tenants kept apart, and an interval join (left outer, a right arriving first, late events). Every scenario runs
 # twice to show a replay gives the same ids and values. Then hostile definitions (exit 78
 # naming the field) and hostile input lines (exit 65 naming the line).
 set -uo pipefail
@@ -74,6 +74,12 @@ bad 'steps[0].join.key: required' '{"name":"p","steps":[{"join":{"topic":"t","as
 bad 'steps[0].join.type: must be' '{"name":"p","steps":[{"join":{"topic":"t","key":"k","as":"r","type":"outer"}}]}'
 bad 'steps[0].join.with: unknown member' '{"name":"p","steps":[{"join":{"topic":"t","key":"k","as":"r","with":1}}]}'
 bad 'steps[0].join.key: ' '{"name":"p","steps":[{"join":{"topic":"t","key":"data.(","as":"r"}}]}'
+bad 'steps[0].flatMap.as: must name' '{"name":"p","steps":[{"flatMap":{"expr":"data.items"}}]}'
+bad 'steps[0].flatMap.as: must name' '{"name":"p","steps":[{"flatMap":{"expr":"data.items","as":"a b"}}]}'
+bad 'steps[0].flatMap.expr: required' '{"name":"p","steps":[{"flatMap":{"as":"item"}}]}'
+bad 'steps[0].flatMap.expr: ' '{"name":"p","steps":[{"flatMap":{"expr":"data.(","as":"item"}}]}'
+bad 'steps[0].flatMap.index: unknown member' '{"name":"p","steps":[{"flatMap":{"expr":"data.items","as":"item","index":"i"}}]}'
+bad 'steps[0].flatMap: must be an expression (a string) or {"expr"' '{"name":"p","steps":[{"flatMap":7}]}'
 bad 'window.type: must be' '{"name":"p","window":{"type":"sliding","size":"1s"},'"$A"'}'
 bad 'window.size: required' '{"name":"p","window":{"type":"tumbling"},'"$A"'}'
 bad 'window.size: must be a duration' '{"name":"p","window":{"type":"tumbling","size":"soon"},'"$A"'}'
