@@ -41,7 +41,8 @@ static void *parse(const json_t *doc, const char *name, long long version, char 
     struct proc_api *a = ud;
     const char *given = json_string_value(json_object_get(doc, "name"));
     if (given && strcmp(given, name) != 0) {
-        snprintf(err, errlen, "name: '%s' differs from the definition's name '%s'", given, name);
+        snprintf(err, errlen, "name: '%.64s%s' differs from the definition's name '%s'", given,
+                 strlen(given) > 64 ? "..." : "", name);
         return NULL;
     }
     struct proc_def *d = proc_def_parse(doc, a->events_topic, a->derived_topic, err, errlen);

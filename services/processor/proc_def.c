@@ -29,6 +29,19 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     return CM_E_INVAL;
 }
 
+/* A name from the document as an error shows it: whole, or its first 64 bytes and "...", so that a
+ * hostile name cannot push the reason out of the message. buf: SHOWN_LEN bytes. */
+#define SHOWN_LEN 72
+static const char *shown(const char *name, char *buf)
+{
+    if (strlen(name) <= 64) {
+        return name;
+    }
+    memcpy(buf, name, 64);
+    memcpy(buf + 64, "...", 4);
+    return buf;
+}
+
 /* Refuses members of obj not in allowed (NULL-terminated). */
 static int only(const json_t *obj, const char *path, const char *const *allowed, char *err,
                 size_t errlen)
@@ -42,7 +55,9 @@ static int only(const json_t *obj, const char *path, const char *const *allowed,
             ok |= strcmp(k, allowed[i]) == 0;
         }
         if (!ok) {
-            return fail(err, errlen, "%s%s%s: unknown member", path, *path ? "." : "", k);
+            char buf[SHOWN_LEN];
+            return fail(err, errlen, "%s%s%s: unknown member", path, *path ? "." : "",
+                        shown(k, buf));
         }
     }
     return 0;
@@ -308,7 +323,8 @@ static int parse_agg(struct proc_agg_def *a, const char *name, const json_t *v, 
         }
     }
     if (!found) {
-        return fail(err, errlen, "aggregates.%s: unknown function '%.*s'", name, (int)fnlen, s);
+        return fail(err, errlen, "aggregates.%s: unknown function '%.*s%s'", name,
+                    (int)(fnlen > 64 ? 64 : fnlen), s, fnlen > 64 ? "..." : "");
     }
     char *args = cm_xstrndup(open + 1, (size_t)(s + len - 1 - (open + 1)));
     int rc = 0;
@@ -505,8 +521,9 @@ static int parse_steps(struct proc_def *d, const json_t *steps, char *err, size_
                 return CM_E_INVAL;
             }
         } else {
+            char buf[SHOWN_LEN];
             return fail(err, errlen, "steps[%zu]: unknown step '%s' (map, flatMap, filter, join)",
-                        i, kind);
+                        i, shown(kind, buf));
         }
     }
     return 0;
@@ -645,7 +662,9 @@ static int parse_body(struct proc_def *d, const json_t *doc, const char *default
             if (!cm_name_valid(k, 64) || strcmp(k, "pipeline") == 0 || strcmp(k, "key") == 0 ||
                 strcmp(k, "window_start") == 0 || strcmp(k, "window_end") == 0 ||
                 strcmp(k, "revision") == 0) {
-                return fail(err, errlen, "aggregates.%s: not a usable result field name", k);
+                char buf[SHOWN_LEN];
+                return fail(err, errlen, "aggregates.%s: not a usable result field name",
+                            shown(k, buf));
             }
             if (parse_agg(&d->aggs[d->naggs++], k, v, err, errlen)) {
                 return CM_E_INVAL;

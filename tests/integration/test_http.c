@@ -309,11 +309,22 @@ Test(http, custom_error_code)
     json_decref(v);
 }
 
-/* The one error body of the suite, also for messages that are not UTF-8 or missing. */
+/* The one error body of the suite, also for messages that are not UTF-8 (each invalid byte shown
+ * as '?', so the field a message names survives) or missing. */
 Test(http, error_body_shape)
 {
-    const char *msgs[] = {"plain", "caf\xc3\xa9", "bad \xff\xfe bytes", NULL};
-    const char *want[] = {"plain", "caf\xc3\xa9", "(unprintable message)", ""};
+    const char *msgs[] = {"plain",
+                          "caf\xc3\xa9",
+                          "bad \xff\xfe bytes",
+                          NULL,
+                          "steps.caf\xc3: cut inside a character",
+                          "x\xed\xa0\x80y: a surrogate, \xc0\xaf overlong"};
+    const char *want[] = {"plain",
+                          "caf\xc3\xa9",
+                          "bad ?? bytes",
+                          "",
+                          "steps.caf?: cut inside a character",
+                          "x???y: a surrogate, ?? overlong"};
     for (size_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++) {
         json_t *b = cm_http_error_body(40000 + (int)i, msgs[i]);
         cr_assert_eq(json_object_size(b), 2);

@@ -80,6 +80,13 @@ bad 'steps[0].flatMap.expr: required' '{"name":"p","steps":[{"flatMap":{"as":"it
 bad 'steps[0].flatMap.expr: ' '{"name":"p","steps":[{"flatMap":{"expr":"data.(","as":"item"}}]}'
 bad 'steps[0].flatMap.index: unknown member' '{"name":"p","steps":[{"flatMap":{"expr":"data.items","as":"item","index":"i"}}]}'
 bad 'steps[0].flatMap: must be an expression (a string) or {"expr"' '{"name":"p","steps":[{"flatMap":7}]}'
+L=$(printf 'L%.0s' $(seq 1 600)) # a name far longer than an error message: cut, the reason kept
+bad 'LLLL...: unknown member' '{"name":"p","'"$L"'":1}'
+bad 'LLLL...: not a usable result field name' '{"name":"p",'"$W"',"aggregates":{"'"$L"'":"count()"}}'
+bad "unknown step 'LLLLLLLL" '{"name":"p","steps":[{"'"$L"'":"x"}]}'
+bad "LLLL...' (map, flatMap" '{"name":"p","steps":[{"'"$L"'":"x"}]}'
+bad "unknown function 'LLLLLLLL" '{"name":"p",'"$W"',"aggregates":{"n":"'"$L"'(x)"}}'
+bad "LLLL...'" '{"name":"p",'"$W"',"aggregates":{"n":"'"$L"'(x)"}}'
 bad 'window.type: must be' '{"name":"p","window":{"type":"sliding","size":"1s"},'"$A"'}'
 bad 'window.size: required' '{"name":"p","window":{"type":"tumbling"},'"$A"'}'
 bad 'window.size: must be a duration' '{"name":"p","window":{"type":"tumbling","size":"soon"},'"$A"'}'

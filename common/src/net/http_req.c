@@ -9,6 +9,7 @@
 #include "cm/log.h"
 #include "cm/mem.h"
 #include "cm/metrics.h"
+#include "cm/text.h"
 #include "cm/timeutil.h"
 
 #include <stdarg.h>
@@ -212,8 +213,25 @@ json_t *cm_http_error_body(int error_code, const char *message)
     json_t *body = json_object();
     json_object_set_new(body, "error_code", json_integer(error_code));
     json_object_set_new(body, "message", json_string(message ? message : ""));
-    if (!json_object_get(body, "message")) { /* not valid UTF-8 */
-        json_object_set_new(body, "message", json_string("(unprintable message)"));
+    if (!json_object_get(body, "message")) {
+        /* not valid UTF-8 (a name echoed from the request, or a message cut inside a character):
+         * each invalid byte becomes '?', so the field it names survives */
+        size_t len = strlen(message), at = 0;
+        char *clean = cm_xmalloc(len + 1);
+        for (size_t i = 0; i < len;) {
+            size_t n = cm_utf8_seq_len((const unsigned char *)message + i, len - i);
+            if (n == 0) {
+                clean[at++] = '?';
+                i++;
+            } else {
+                memcpy(clean + at, message + i, n);
+                at += n;
+                i += n;
+            }
+        }
+        clean[at] = '\0';
+        json_object_set_new(body, "message", json_string(clean));
+        free(clean);
     }
     return body;
 }
