@@ -125,10 +125,11 @@ static void *parse_key(const json_t *doc, const char *name, long long version, c
         if (strcmp(member, "tenant") != 0 && strcmp(member, "source") != 0 &&
             strcmp(member, "public_key") != 0 && strcmp(member, "require") != 0 &&
             strcmp(member, "revoked") != 0 && strcmp(member, "name") != 0) {
+            char buf[CM_SHOWN_LEN];
             snprintf(err, errlen,
                      "%s: unknown member (tenant, source, public_key, require, "
                      "revoked)",
-                     member);
+                     cm_shown(member, buf));
             key_unref(k);
             return NULL;
         }

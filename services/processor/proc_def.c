@@ -29,19 +29,6 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     return CM_E_INVAL;
 }
 
-/* A name from the document as an error shows it: whole, or its first 64 bytes and "...", so that a
- * hostile name cannot push the reason out of the message. buf: SHOWN_LEN bytes. */
-#define SHOWN_LEN 72
-static const char *shown(const char *name, char *buf)
-{
-    if (strlen(name) <= 64) {
-        return name;
-    }
-    memcpy(buf, name, 64);
-    memcpy(buf + 64, "...", 4);
-    return buf;
-}
-
 /* Refuses members of obj not in allowed (NULL-terminated). */
 static int only(const json_t *obj, const char *path, const char *const *allowed, char *err,
                 size_t errlen)
@@ -55,9 +42,9 @@ static int only(const json_t *obj, const char *path, const char *const *allowed,
             ok |= strcmp(k, allowed[i]) == 0;
         }
         if (!ok) {
-            char buf[SHOWN_LEN];
+            char buf[CM_SHOWN_LEN];
             return fail(err, errlen, "%s%s%s: unknown member", path, *path ? "." : "",
-                        shown(k, buf));
+                        cm_shown(k, buf));
         }
     }
     return 0;
@@ -521,9 +508,9 @@ static int parse_steps(struct proc_def *d, const json_t *steps, char *err, size_
                 return CM_E_INVAL;
             }
         } else {
-            char buf[SHOWN_LEN];
+            char buf[CM_SHOWN_LEN];
             return fail(err, errlen, "steps[%zu]: unknown step '%s' (map, flatMap, filter, join)",
-                        i, shown(kind, buf));
+                        i, cm_shown(kind, buf));
         }
     }
     return 0;
@@ -662,9 +649,9 @@ static int parse_body(struct proc_def *d, const json_t *doc, const char *default
             if (!cm_name_valid(k, 64) || strcmp(k, "pipeline") == 0 || strcmp(k, "key") == 0 ||
                 strcmp(k, "window_start") == 0 || strcmp(k, "window_end") == 0 ||
                 strcmp(k, "revision") == 0) {
-                char buf[SHOWN_LEN];
+                char buf[CM_SHOWN_LEN];
                 return fail(err, errlen, "aggregates.%s: not a usable result field name",
-                            shown(k, buf));
+                            cm_shown(k, buf));
             }
             if (parse_agg(&d->aggs[d->naggs++], k, v, err, errlen)) {
                 return CM_E_INVAL;

@@ -90,6 +90,10 @@ async function main() {
   r = await call(gwA, 'PUT', '/keys/bad', { tenant: 'acme', source: '/shop', public_key: pem('ed.pub.pem'), extra: 1 }, admin);
   assert.strictEqual(r.status, 422);
   assert.match(r.body.message, /extra/);
+  // a hostile member name is cut short in the message, which keeps its reason
+  r = await call(gwA, 'PUT', '/keys/bad', { tenant: 'acme', source: '/shop', public_key: pem('ed.pub.pem'), ['\u00e9'.repeat(400)]: 1 }, admin);
+  assert.strictEqual(r.status, 422);
+  assert.match(r.body.message, /: \u00e9{32}\.\.\.: unknown member \(tenant/);
   r = await call(gwA, 'PUT', '/keys/bad', { tenant: 'acme', source: '/shop', public_key: pem('ed.pub.pem') }, token);
   assert.strictEqual(r.status, 403, 'the keys API needs the admin scope');
   const keys = {

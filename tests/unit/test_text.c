@@ -172,3 +172,21 @@ Test(text, base64_both_alphabets_and_hostile_input)
     cr_assert_null(cm_base64_decode("Zm+v", 4, 1, &n), "+ is not base64url");
     cr_assert_null(cm_base64_decode("Zm/v", 4, 1, &n), "/ is not base64url");
 }
+
+/* A name from input as an error shows it: at most 64 bytes of it, and "..." when cut. */
+Test(text, shown_cuts_long_names)
+{
+    char buf[CM_SHOWN_LEN], name[200];
+    cr_assert_str_eq(cm_shown("", buf), "");
+    cr_assert_str_eq(cm_shown("amount", buf), "amount");
+    memset(name, 'a', 64);
+    name[64] = '\0';
+    cr_assert_eq(cm_shown(name, buf), name, "64 bytes are shown whole");
+    memset(name, 'b', 199);
+    name[199] = '\0';
+    const char *got = cm_shown(name, buf);
+    cr_assert_eq(got, buf);
+    cr_assert_eq(strlen(got), 67);
+    cr_assert_eq(strncmp(got, name, 64), 0);
+    cr_assert_str_eq(got + 64, "...");
+}

@@ -25,6 +25,12 @@ size_t cm_fmt_dec(long long v, char *buf);
  * most size - 1 bytes, then a NUL; returns the bytes copied. Without printf, for hot paths. */
 size_t cm_strlcpy(char *dst, const char *src, size_t size);
 
+/* A name taken from input, as an error message shows it: whole when at most 64 bytes, else its
+ * first 64 bytes and "..." in buf (CM_SHOWN_LEN bytes), so that a hostile name cannot push the
+ * reason out of a bounded message. Returns s or buf. */
+#define CM_SHOWN_LEN 68
+const char *cm_shown(const char *s, char *buf);
+
 /* Writes the lowercase hex form of n bytes into out (2n characters and a NUL). */
 void cm_hex_encode(const unsigned char *in, size_t n, char *out);
 /* The value of a hexadecimal digit (either case), or -1. */

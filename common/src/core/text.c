@@ -173,6 +173,17 @@ size_t cm_strlcpy(char *dst, const char *src, size_t size)
     return n;
 }
 
+const char *cm_shown(const char *s, char *buf)
+{
+    size_t n = strlen(s);
+    if (n <= 64) {
+        return s;
+    }
+    memcpy(buf, s, 64);
+    memcpy(buf + 64, "...", 4);
+    return buf;
+}
+
 void cm_hex_encode(const unsigned char *in, size_t n, char *out)
 {
     static const char digits[] = "0123456789abcdef";
