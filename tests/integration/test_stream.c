@@ -4,7 +4,9 @@
  * Kafka with CloudEvents headers before offsets move, a committable hook holds offsets back so a
  * restart reads held records again, an assign hook chooses where a partition starts, and flow
  * control pauses the input while an internal topic's second stage lags (without it, a slow
- * second stage loses records to the broker's retention; with it, by records or by bytes, none),
+ * second stage loses records to the broker's retention; with it, by records or by bytes, none,
+ * also with the daemons' default prefetch, whose records fetched ahead a pause drops and the
+ * resume fetches again, each processed once),
  * consumer lag is exported per topic, and commit points are asynchronous: processing goes on
  * while a snapshot is persisted, snapshots are persisted in order (retried when they fail), and
  * offsets move only with a durable snapshot. */
@@ -520,7 +522,10 @@ static void stages_tick(struct cm_stream *s, int64_t now_ms, void *ud)
     }
 }
 
-static uint64_t run_stages(int64_t max_lag, int64_t max_bytes, uint64_t *pauses)
+/* small_prefetch: the client fetches little ahead (else it holds what the broker drops, and a slow
+ * stage loses nothing even without flow control); 0: the daemons' defaults, where a pause drops
+ * up to 64 MiB of records fetched ahead, which are fetched again after the resume. */
+static uint64_t run_stages(int64_t max_lag, int64_t max_bytes, int small_prefetch, uint64_t *pauses)
 {
     char in[96], internal[112], group[96];
     struct cm_kafka_mock *mock = broker(in, sizeof(in), 1);
@@ -531,9 +536,10 @@ static uint64_t run_stages(int64_t max_lag, int64_t max_bytes, uint64_t *pauses)
     enum { N = 1500 };
     produce(brokers, in, N, 2048); /* 3 MiB in, 9 MiB through the internal topic: more than
                                     * the broker keeps per partition */
-    /* a client that does not prefetch far ahead, or it would hold what the broker drops */
-    setenv("KAFKA_QUEUED_MAX_MESSAGES_KBYTES", "256", 1);
-    setenv("KAFKA_MAX_PARTITION_FETCH_BYTES", "65536", 1);
+    if (small_prefetch) {
+        setenv("KAFKA_QUEUED_MAX_MESSAGES_KBYTES", "256", 1);
+        setenv("KAFKA_MAX_PARTITION_FETCH_BYTES", "65536", 1);
+    }
     struct cm_metrics *m = cm_metrics_new("t_");
     struct stages st = {in, internal, 0, 0, 3 * N, cm_monotonic_ms() + 40000};
     const char *topics[] = {in, internal}, *ensure[] = {internal};
@@ -554,7 +560,7 @@ static uint64_t run_stages(int64_t max_lag, int64_t max_bytes, uint64_t *pauses)
     cr_assert_not_null(s);
     cm_stream_run(s);
     uint64_t lost = cm_stream_records_lost(s);
-    cr_assert(lost || st.forwarded == N, "every input record went through the first stage");
+    cr_assert(lost || st.forwarded == N, "every input record went through the first stage once");
     char *text = cm_metrics_render(m);
     const char *p = strstr(text, "\nt_input_pauses_total ");
     cr_assert_not_null(p, "%s", text);
@@ -576,15 +582,20 @@ static uint64_t run_stages(int64_t max_lag, int64_t max_bytes, uint64_t *pauses)
 Test(stream, flow_control_keeps_an_internal_topic_within_retention)
 {
     uint64_t pauses = 0;
-    uint64_t lost = run_stages(-1, -1, &pauses);
+    uint64_t lost = run_stages(-1, -1, 1, &pauses);
     cr_assert_gt(lost, 0, "without flow control the slow stage loses records to retention");
     cr_assert_eq(pauses, 0);
-    lost = run_stages(500, -1, &pauses);
+    lost = run_stages(500, -1, 1, &pauses);
     cr_assert_eq(lost, 0, "with flow control nothing is lost");
     cr_assert_gt(pauses, 0, "the inputs were paused");
     /* by bytes alone: 100,000 records of 2 KiB would be 200 MiB, far past what the broker keeps;
      * 1 MiB of lag (about 500 of these records) is not */
-    lost = run_stages(100000, 1 << 20, &pauses);
+    lost = run_stages(100000, 1 << 20, 1, &pauses);
     cr_assert_eq(lost, 0, "with flow control by bytes nothing is lost");
     cr_assert_gt(pauses, 0, "the inputs were paused by bytes");
+    /* with the daemons' prefetch (a million records or 64 MiB queued): every pause drops the
+     * input records fetched ahead, and each is read again after the resume, once */
+    lost = run_stages(500, -1, 0, &pauses);
+    cr_assert_eq(lost, 0, "with the default prefetch nothing is lost");
+    cr_assert_gt(pauses, 0, "the inputs were paused with the default prefetch");
 }
