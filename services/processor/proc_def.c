@@ -451,6 +451,9 @@ static int parse_steps(struct proc_def *d, const json_t *steps, char *err, size_
     if (!json_is_array(steps)) {
         return fail(err, errlen, "steps: must be an array");
     }
+    if (json_array_size(steps) > PROC_STEPS_MAX) {
+        return fail(err, errlen, "steps: at most %d", PROC_STEPS_MAX);
+    }
     d->steps = cm_xcalloc(json_array_size(steps) + 1, sizeof(*d->steps));
     size_t i;
     const json_t *st;

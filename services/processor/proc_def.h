@@ -93,6 +93,9 @@ struct proc_def {
 #define PROC_BATCH_MAX 10000
 
 #define PROC_NAME_MAX 100
+/* Steps of a pipeline: with a flatMap's place in each (up to 4 digits) an output's path, which its
+ * id hashes, stays within 256 bytes, so two outputs never share an id. */
+#define PROC_STEPS_MAX 32
 
 /* Parses doc (borrowed; a copy is kept). Returns the definition (caller frees with
  * proc_def_free) or NULL with "field: reason" in err. default_sink is the topic used when the

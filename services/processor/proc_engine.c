@@ -134,6 +134,7 @@ struct input {
     int64_t time_ms, offset, wm;
     proc_prepared_fn prepared; /* NULL: window or emit here */
     void *ud;
+    size_t made; /* events its flatMaps made so far (at most FLATMAP_MAX in all) */
 };
 
 /* The pipeline's key of ev into key; 0, or -1 (counted) when the expression fails. */
@@ -246,7 +247,7 @@ static int join_row(struct proc_engine *e, const struct proc_step *st, json_t *e
 }
 
 /* Runs steps from index i on ev (owned), then windows or emits each resulting event. */
-static void run_steps(struct proc_engine *e, const struct input *in, json_t *ev, size_t i,
+static void run_steps(struct proc_engine *e, struct input *in, json_t *ev, size_t i,
                       const char *path)
 {
     const struct proc_def *d = e->d;
@@ -279,12 +280,14 @@ static void run_steps(struct proc_engine *e, const struct input *in, json_t *ev,
             json_object_set_new(ev, "data", data);
         } else {
             json_t *list = cm_expr_eval_json(st->expr, ev, NULL, 0);
-            if (!json_is_array(list) || json_array_size(list) > FLATMAP_MAX) {
+            /* nested flatMaps multiply: one input event makes at most FLATMAP_MAX in all */
+            if (!json_is_array(list) || json_array_size(list) > FLATMAP_MAX - in->made) {
                 proc_engine_inc(e->m_errors, 1);
                 json_decref(list);
                 json_decref(ev);
                 return;
             }
+            in->made += json_array_size(list);
             size_t k;
             json_t *elem;
             json_array_foreach(list, k, elem)
@@ -429,7 +432,7 @@ void proc_engine_process(struct proc_engine *e, int32_t source, const json_t *ev
             return;
         }
     }
-    struct input in = {source, time_ms, offset, e->wm, NULL, NULL};
+    struct input in = {source, time_ms, offset, e->wm, NULL, NULL, 0};
     run_steps(e, &in, e->mutates ? json_copy((json_t *)ev) : json_incref((json_t *)ev), 0, "");
     s = source_of(e, source, 1); /* the array may have grown */
     if (time_ms > s->max_time) {
@@ -466,7 +469,7 @@ void proc_engine_prepare(struct proc_engine *e, int32_t origin, const json_t *ev
             return;
         }
     }
-    struct input in = {0, 0, 0, e->wm, prepared, ud};
+    struct input in = {0, 0, 0, e->wm, prepared, ud, 0};
     run_steps(e, &in, e->mutates ? json_copy((json_t *)ev) : json_incref((json_t *)ev), 0, "");
 }
 
@@ -501,7 +504,7 @@ static int window_in(struct proc_engine *e, int32_t source, const json_t *ev,
         proc_engine_inc(e->m_repeats, 1);
         return 1;
     }
-    struct input in = {source, time_ms, offset, e->wm, NULL, NULL};
+    struct input in = {source, time_ms, offset, e->wm, NULL, NULL, 0};
     windows_add(e, &in, ev, k);
     s = source_of(e, source, 1);
     if (time_ms > s->max_time) {

@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #define KEY_MAX 512
-#define FLATMAP_MAX 10000 /* elements a flatMap may make of one event */
+#define FLATMAP_MAX 10000 /* events the flatMaps of a pipeline may make of one input event */
 
 struct source {
     int32_t id;

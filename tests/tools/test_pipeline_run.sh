@@ -30,6 +30,14 @@ done
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
+
+# Nested flatMaps multiply, so one input event makes at most 10,000 events in all: here 101 outer
+# elements, then 100 inner ones each; the inner lists after the 98th would pass the bound and are
+# dropped (counted as expression errors), 9,800 events are counted.
+printf '%s\n' '{"name":"fan","steps":[{"flatMap":"data.a"},{"flatMap":"data.b"}],"key":"\"all\"","window":{"type":"tumbling","size":"1s"},"aggregates":{"n":"count()"}}' >"$TMP/fan.json"
+python3 -c 'import json; print(json.dumps({"type": "t", "source": "/s", "id": "x", "time": "2026-01-01T00:00:00Z", "data": {"a": [{"b": list(range(100))}] * 101}})); print("{\"watermark\": \"max\"}")' >"$TMP/fan.ndjson"
+fan=$("$BIN" "$TMP/fan.json" <"$TMP/fan.ndjson" | python3 -c 'import json, sys; print([json.loads(l)["data"]["n"] for l in sys.stdin])')
+[ "$fan" = "[9800]" ] || { echo "pipeline-run: nested flatMaps made $fan events, not [9800]"; fail=1; }
 bad() { # bad <expected message part> <definition>
     printf '%s\n' "$2" >"$TMP/def.json"
     local out rc
@@ -87,6 +95,7 @@ bad "unknown step 'LLLLLLLL" '{"name":"p","steps":[{"'"$L"'":"x"}]}'
 bad "LLLL...' (map, flatMap" '{"name":"p","steps":[{"'"$L"'":"x"}]}'
 bad "unknown function 'LLLLLLLL" '{"name":"p",'"$W"',"aggregates":{"n":"'"$L"'(x)"}}'
 bad "LLLL...'" '{"name":"p",'"$W"',"aggregates":{"n":"'"$L"'(x)"}}'
+bad 'steps: at most 32' '{"name":"p","steps":['"$(printf '{"filter":"true"},%.0s' $(seq 1 32))"'{"filter":"true"}]}'
 bad 'window.type: must be' '{"name":"p","window":{"type":"sliding","size":"1s"},'"$A"'}'
 bad 'window.size: required' '{"name":"p","window":{"type":"tumbling"},'"$A"'}'
 bad 'window.size: must be a duration' '{"name":"p","window":{"type":"tumbling","size":"soon"},'"$A"'}'
