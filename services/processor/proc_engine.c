@@ -425,16 +425,17 @@ void proc_engine_process(struct proc_engine *e, int32_t source, const json_t *ev
     if (offset < s->resume) {
         return; /* in the restored state already */
     }
-    if (d->filter) {
-        enum cm_expr_outcome keep = cm_expr_eval_bool(d->filter, ev, NULL, 0);
-        if (keep != CM_EXPR_TRUE) {
-            proc_engine_inc(keep == CM_EXPR_FALSE ? e->m_filtered : e->m_errors, 1);
-            return;
-        }
+    enum cm_expr_outcome keep =
+        d->filter ? cm_expr_eval_bool(d->filter, ev, NULL, 0) : CM_EXPR_TRUE;
+    if (keep != CM_EXPR_TRUE) {
+        proc_engine_inc(keep == CM_EXPR_FALSE ? e->m_filtered : e->m_errors, 1);
+    } else {
+        struct input in = {source, time_ms, offset, e->wm, NULL, NULL, 0};
+        run_steps(e, &in, e->mutates ? json_copy((json_t *)ev) : json_incref((json_t *)ev), 0, "");
+        s = source_of(e, source, 1); /* the array may have grown */
     }
-    struct input in = {source, time_ms, offset, e->wm, NULL, NULL, 0};
-    run_steps(e, &in, e->mutates ? json_copy((json_t *)ev) : json_incref((json_t *)ev), 0, "");
-    s = source_of(e, source, 1); /* the array may have grown */
+    /* every event read moves its partition's watermark, one the filter or the steps drop too
+     * (as at a Flink source, and as the first stage of two does), after its windows took it */
     if (time_ms > s->max_time) {
         s->max_time = time_ms;
     }

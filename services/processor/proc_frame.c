@@ -63,9 +63,9 @@ size_t proc_frame_route_key(const char *tenant, const char *key, char out[PROC_R
 
 size_t proc_frame_entry_size(const struct proc_frame_entry *e)
 {
-    /* 32 bytes of integers, then five strings of a length, their bytes and a NUL (an absent
+    /* 40 bytes of integers, then five strings of a length, their bytes and a NUL (an absent
      * one only its length) */
-    return 32 + 5 * 4 + strlen(e->tenant) + 1 + strlen(e->key) + 1 +
+    return 40 + 5 * 4 + strlen(e->tenant) + 1 + strlen(e->key) + 1 +
            (e->traceparent ? strlen(e->traceparent) + 1 : 0) + (e->args ? e->argslen + 1 : 0) +
            e->rawlen + 1;
 }
@@ -87,6 +87,7 @@ void proc_frame_add(struct proc_frame *f, const struct proc_frame_entry *e)
     put_u64(f, (uint64_t)e->offset);
     put_u32(f, (uint32_t)e->seq);
     put_u64(f, (uint64_t)e->wm);
+    put_u64(f, (uint64_t)e->wm_before);
     put_u64(f, (uint64_t)e->time_ms);
     put_bytes(f, e->tenant, tl);
     put_bytes(f, e->key, kl);
@@ -168,10 +169,10 @@ static int get_str(struct rd *r, int optional, int text, const char **s, size_t 
 
 int proc_frame_next(const char *data, size_t len, size_t *pos, struct proc_frame_entry *e)
 {
+    if (len < 1 || (data[0] != PROC_FRAME_VERSION && data[0] != 1)) {
+        return -1; /* version 1 (before wm_before) is still read: written by an older processor */
+    }
     if (*pos == 0) {
-        if (len < 1 || (unsigned char)data[0] != PROC_FRAME_VERSION) {
-            return -1;
-        }
         *pos = 1;
     }
     if (*pos >= len) {
@@ -179,12 +180,12 @@ int proc_frame_next(const char *data, size_t len, size_t *pos, struct proc_frame
     }
     struct rd r = {(const unsigned char *)data, len, *pos};
     uint32_t origin, seq;
-    uint64_t offset, wm, time;
+    uint64_t offset, wm, before = (uint64_t)INT64_MIN, time;
     size_t n;
     if (get_u32(&r, &origin) != 0 || get_u64(&r, &offset) != 0 || get_u32(&r, &seq) != 0 ||
-        get_u64(&r, &wm) != 0 || get_u64(&r, &time) != 0 ||
-        get_str(&r, 0, 1, &e->tenant, &n) != 0 || get_str(&r, 0, 1, &e->key, &n) != 0 ||
-        get_str(&r, 1, 1, &e->traceparent, &n) != 0 ||
+        get_u64(&r, &wm) != 0 || (data[0] != 1 && get_u64(&r, &before) != 0) ||
+        get_u64(&r, &time) != 0 || get_str(&r, 0, 1, &e->tenant, &n) != 0 ||
+        get_str(&r, 0, 1, &e->key, &n) != 0 || get_str(&r, 1, 1, &e->traceparent, &n) != 0 ||
         get_str(&r, 1, 0, &e->args, &e->argslen) != 0 ||
         get_str(&r, 0, 0, &e->raw, &e->rawlen) != 0) {
         return -1;
@@ -193,6 +194,7 @@ int proc_frame_next(const char *data, size_t len, size_t *pos, struct proc_frame
     e->offset = (int64_t)offset;
     e->seq = (int32_t)seq;
     e->wm = (int64_t)wm;
+    e->wm_before = (int64_t)before;
     e->time_ms = (int64_t)time;
     *pos = r.pos;
     return 1;

@@ -6,10 +6,11 @@
  * in its key and headers: the origin mark, the input partition's watermark, the event time,
  * tenant, key, traceparent, the aggregates' arguments (JSON) and the event's text.
  *
- * Layout: a version byte (1), then entries. Integers are big-endian; a string is a u32 length,
+ * Layout: a version byte (2), then entries. Integers are big-endian; a string is a u32 length,
  * its bytes and a NUL; an absent optional string has the length 0xFFFFFFFF. Entry: u32 origin,
- * u64 offset, u32 seq, u64 watermark, u64 time, tenant, key, traceparent (optional), args
- * (optional), the event. The reader checks every length against the record and that tenant,
+ * u64 offset, u32 seq, u64 watermark, u64 watermark before the event, u64 time, tenant, key,
+ * traceparent (optional), args (optional), the event. Frames of version 1 (no watermark before
+ * the event) are still read. The reader checks every length against the record and that tenant,
  * key and traceparent hold no NUL. */
 #ifndef PROC_FRAME_H
 #define PROC_FRAME_H
@@ -17,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PROC_FRAME_VERSION 1
+#define PROC_FRAME_VERSION 2
 
 /* Room for a route key and its NUL. */
 #define PROC_ROUTE_KEY_MAX 1024
@@ -27,10 +28,13 @@ size_t proc_frame_route_key(const char *tenant, const char *key, char out[PROC_R
 
 /* One entry; strings borrowed (from the caller when adding, from the record when reading). */
 struct proc_frame_entry {
-    int32_t origin; /* the input partition's source id */
-    int64_t offset; /* the input record's offset */
-    int32_t seq;    /* the event's index among those its record gave */
-    int64_t wm;     /* the input partition's watermark when the event was prepared */
+    int32_t origin;    /* the input partition's source id */
+    int64_t offset;    /* the input record's offset */
+    int32_t seq;       /* the event's index among those its record gave */
+    int64_t wm;        /* the input partition's watermark when the event was prepared */
+    int64_t wm_before; /* and before its own time counted (every event before it read on that
+                        * partition, also those the steps dropped), which the second stage
+                        * applies before windowing it, as one stage would; INT64_MIN: none */
     int64_t time_ms;
     const char *tenant, *key;
     const char *traceparent; /* NULL: none */

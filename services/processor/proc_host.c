@@ -92,8 +92,9 @@ struct prep_ctx {
     struct pipeline *p;
     int32_t origin; /* the input partition's source id */
     int64_t offset;
-    int32_t seq;     /* events the record gave so far */
-    const char *raw; /* the input record's value */
+    int32_t seq;       /* events the record gave so far */
+    int64_t wm_before; /* the input partition's watermark before this record */
+    const char *raw;   /* the input record's value */
     size_t rawlen;
     int64_t time_ms; /* the input event's time */
 };
@@ -158,6 +159,7 @@ static void on_prepared(const json_t *ev, const char *tenant, const char *key, i
                                   .offset = c->offset,
                                   .seq = c->seq++,
                                   .wm = proc_engine_origin_wm(p->engine, c->origin),
+                                  .wm_before = c->wm_before,
                                   .time_ms = cm_envelope_time_ms(ev, c->time_ms),
                                   .tenant = tenant,
                                   .key = key,
@@ -220,6 +222,9 @@ static void take_frame(struct proc_host *h, const struct cm_kafka_msg *m, long l
     int rc;
     while ((rc = proc_frame_next(data ? data : "", data ? len : 0, &pos, &fe)) == 1) {
         struct proc_origin o = {fe.origin, fe.offset, fe.seq};
+        if (fe.wm_before > INT64_MIN) { /* what the events before it, dropped ones too, made */
+            proc_engine_report(p->engine, part, fe.origin, fe.wm_before, 0, now);
+        }
         json_t *args =
             fe.args && p->def->window != PROC_WIN_JOIN ? cm_jscan_load(fe.args, fe.argslen) : NULL;
         if (json_is_array(args)) { /* the first stage evaluated what the windows need */
@@ -509,6 +514,7 @@ static int process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t
                                      .origin = idx * 65536 + part,
                                      .offset = offset,
                                      .time_ms = ev.time_ms};
+                c.wm_before = proc_engine_origin_wm(e, c.origin);
                 c.raw = cm_kafka_msg_value(msgs[i], &c.rawlen);
                 proc_engine_prepare(e, c.origin, ev.ev, ev.time_ms, now, on_prepared, &c);
             } else {

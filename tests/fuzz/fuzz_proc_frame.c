@@ -40,8 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < n; i++) {
         if (proc_frame_next(in, size, &p1, &a) != 1 ||
             proc_frame_next(out.buf, out.len, &p2, &b) != 1 || a.origin != b.origin ||
-            a.offset != b.offset || a.seq != b.seq || a.wm != b.wm || a.time_ms != b.time_ms ||
-            !same_str(a.tenant, b.tenant) || !same_str(a.key, b.key) ||
+            a.offset != b.offset || a.seq != b.seq || a.wm != b.wm || a.wm_before != b.wm_before ||
+            a.time_ms != b.time_ms || !same_str(a.tenant, b.tenant) || !same_str(a.key, b.key) ||
             !same_str(a.traceparent, b.traceparent) ||
             !same_bytes(a.args, a.argslen, b.args, b.argslen) ||
             !same_bytes(a.raw, a.rawlen, b.raw, b.rawlen)) {

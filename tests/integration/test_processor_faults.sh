@@ -122,10 +122,10 @@ while pos < len(data):
     (n,) = struct.unpack(">i", data[nl + 1:nl + 5])
     value, pos = data[nl + 5:nl + 5 + max(n, 0)], nl + 5 + max(n, 0)
     if headers.get("kind") == "frame":
-        q = 1
+        q, ints = 1, 40 if value[0] == 2 else 32 # version 2 adds the watermark before the event
         while q < len(value):
             seen.add(struct.unpack(">IQI", value[q:q + 16]))
-            q += 32
+            q += ints
             for _ in range(5): # tenant, key, traceparent, args, event
                 (l,) = struct.unpack(">I", value[q:q + 4])
                 q += 4 if l == 0xFFFFFFFF else 4 + l + 1

@@ -1,10 +1,11 @@
 /* Unit tests of the processor's repartition frames: entries read back exactly as written (with
  * and without traceparent and arguments, extreme integers, empty strings, bytes with NULs in the
- * event), an entry's size is what it takes, a frame takes entries up to its limit or a single
- * larger one, a reused frame starts over, and hostile bytes (every
- * truncation, a wrong version byte, lengths past the end or absent where required, a missing
- * terminator, a NUL inside a key) are refused without reading outside the record (the sanitizer
- * build checks); route keys are "<tenant>/<key>" cut as snprintf would cut them. */
+ * event), a version-1 frame (an older processor's) still read, an entry's size is what it takes, a
+ * frame takes entries up to its limit or a single larger one, a reused frame starts over, and
+ * hostile bytes (every truncation, an unknown version byte, lengths past the end or absent where
+ * required, a missing terminator, a NUL inside a key) are refused without reading outside the
+ * record (the sanitizer build checks); route keys are "<tenant>/<key>" cut as snprintf would cut
+ * them. */
 #include "../../services/processor/proc_frame.h"
 
 #include <criterion/criterion.h>
@@ -21,6 +22,7 @@ static void fill(struct proc_frame *f)
                                  .offset = 123456789012LL,
                                  .seq = 3,
                                  .wm = INT64_MIN,
+                                 .wm_before = INT64_MIN,
                                  .time_ms = -5,
                                  .tenant = "acme",
                                  .key = "m42",
@@ -34,6 +36,7 @@ static void fill(struct proc_frame *f)
                                  .offset = INT64_MAX,
                                  .seq = 0,
                                  .wm = 1767225600000LL,
+                                 .wm_before = 1767225599990LL,
                                  .time_ms = 1767225600001LL,
                                  .tenant = "",
                                  .key = "",
@@ -52,6 +55,7 @@ static void check_entries(const struct proc_frame *f)
     cr_assert_eq(e.offset, 123456789012LL);
     cr_assert_eq(e.seq, 3);
     cr_assert_eq(e.wm, INT64_MIN);
+    cr_assert_eq(e.wm_before, INT64_MIN);
     cr_assert_eq(e.time_ms, -5);
     cr_assert_str_eq(e.tenant, "acme");
     cr_assert_str_eq(e.key, "m42");
@@ -65,6 +69,7 @@ static void check_entries(const struct proc_frame *f)
     cr_assert_eq(e.origin, 0);
     cr_assert_eq(e.offset, INT64_MAX);
     cr_assert_eq(e.wm, 1767225600000LL);
+    cr_assert_eq(e.wm_before, 1767225599990LL);
     cr_assert_eq(e.time_ms, 1767225600001LL);
     cr_assert_str_eq(e.tenant, "");
     cr_assert_str_eq(e.key, "");
@@ -198,8 +203,8 @@ Test(proc_frame, every_truncation_is_refused)
     proc_frame_free(&f);
 }
 
-/* The offset of an entry's tenant length field (after the version byte and 32 bytes of ints). */
-#define TENANT_AT (1 + 32)
+/* The offset of an entry's tenant length field (after the version byte and 40 bytes of ints). */
+#define TENANT_AT (1 + 40)
 
 Test(proc_frame, hostile_bytes_are_refused)
 {
@@ -209,7 +214,7 @@ Test(proc_frame, hostile_bytes_are_refused)
     char *b = malloc(f.len);
 
     memcpy(b, f.buf, f.len);
-    b[0] = 2; /* an unknown version */
+    b[0] = 3; /* an unknown version */
     cr_assert_eq(read_all(b, f.len, &n), -1);
     cr_assert_eq(n, 0);
 
@@ -240,6 +245,38 @@ Test(proc_frame, hostile_bytes_are_refused)
 
     cr_assert_eq(read_all("", 0, &n), -1, "an empty record is not a frame");
     proc_frame_free(&f);
+}
+
+/* A frame an older processor wrote (version 1: no watermark before the event) is still read,
+ * during an upgrade, with no watermark before. */
+Test(proc_frame, version_1_frames_are_read)
+{
+    static const unsigned char v1[] = {1,                                       /* version */
+                                       0,    0,    0,    7,                     /* origin */
+                                       0,    0,    0,    0,    0,   0,   0, 42, /* offset */
+                                       0,    0,    0,    1,                     /* seq */
+                                       0,    0,    0,    0,    0,   0,   0, 9,  /* watermark */
+                                       0,    0,    0,    0,    0,   0,   0, 10, /* time */
+                                       0,    0,    0,    1,    't', 0,          /* tenant */
+                                       0,    0,    0,    2,    'k', '1', 0,     /* key */
+                                       0xff, 0xff, 0xff, 0xff,                  /* no traceparent */
+                                       0xff, 0xff, 0xff, 0xff,                  /* no args */
+                                       0,    0,    0,    2,    '{', '}', 0};    /* the event */
+    size_t pos = 0;
+    struct proc_frame_entry e;
+    cr_assert_eq(proc_frame_next((const char *)v1, sizeof(v1), &pos, &e), 1);
+    cr_assert_eq(e.origin, 7);
+    cr_assert_eq(e.offset, 42);
+    cr_assert_eq(e.seq, 1);
+    cr_assert_eq(e.wm, 9);
+    cr_assert_eq(e.wm_before, INT64_MIN);
+    cr_assert_eq(e.time_ms, 10);
+    cr_assert_str_eq(e.tenant, "t");
+    cr_assert_str_eq(e.key, "k1");
+    cr_assert_null(e.traceparent);
+    cr_assert_null(e.args);
+    cr_assert_eq(e.rawlen, 2);
+    cr_assert_eq(proc_frame_next((const char *)v1, sizeof(v1), &pos, &e), 0, "the end");
 }
 
 Test(proc_frame, route_keys_are_tenant_slash_key_cut_to_fit)

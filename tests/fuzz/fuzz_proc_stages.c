@@ -1,0 +1,297 @@
+/* fuzz_proc_stages: differential libFuzzer target for the processor's two stages. The daemon runs
+ * a keyed windowed pipeline in two stages (prepare: filter, steps, key and the aggregates'
+ * arguments; then, after the repartition topic, the windows), while pipeline-run and the dry run
+ * run the same engine in one (proc_engine_process). Both must emit the same results and late
+ * events for the same input, byte for byte, or a dry run would promise what the daemon does not
+ * do. The input is lines of events (any JSON object; its `time`, or one that grows line by line),
+ * read as one input partition. The two-stage path writes each prepared event into a repartition
+ * frame and reads it back, as the daemon does, and carries the input partition's watermark with
+ * it. A last watermark flushes every window of both. */
+#include "../../services/processor/proc_def.h"
+#include "../../services/processor/proc_engine.h"
+#include "../../services/processor/proc_frame.h"
+
+#include "cm/envelope.h"
+#include "cm/event.h"
+#include "cm/jsonscan.h"
+#include "cm/jsonw.h"
+#include "cm/mem.h"
+
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const char *const defs[] = {
+    "{\"name\": \"t\", \"source\": {\"filter\": \"type != 'skip'\"},"
+    " \"steps\": [{\"flatMap\": {\"expr\": \"data.items\", \"as\": \"item\"}},"
+    "  {\"map\": {\"k\": \"string(data.item.k)\", \"v\": \"double(data.item.v)\"}}],"
+    " \"key\": \"data.k\", \"window\": {\"type\": \"tumbling\", \"size\": \"10ms\"},"
+    " \"out_of_orderness\": \"5ms\", \"allowed_lateness\": \"20ms\","
+    " \"aggregates\": {\"n\": \"count()\", \"s\": \"sum(data.v)\", \"a\": \"avg(data.v)\","
+    "  \"lo\": \"min(data.v)\", \"hi\": \"max(data.v)\", \"d\": \"distinct(subject)\","
+    "  \"p\": \"percentile(data.v, 0.9)\"}}",
+    "{\"name\": \"h\", \"key\": \"subject\", \"window\": {\"type\": \"hopping\", \"size\": "
+    "\"20ms\", \"slide\": \"5ms\"}, \"emit\": \"update\", \"having\": \"n > 1\","
+    " \"aggregates\": {\"n\": \"count()\", \"s\": \"sum(data.v)\"}}",
+    "{\"name\": \"s\", \"key\": \"string(data.k)\", \"window\": {\"type\": \"session\", \"gap\": "
+    "\"7ms\"}, \"out_of_orderness\": \"3ms\", \"allowed_lateness\": \"5ms\","
+    " \"aggregates\": {\"n\": \"count()\", \"lo\": \"min(data.v)\"}}",
+    "{\"name\": \"j\", \"key\": \"string(data.k)\", \"interval_join\": {"
+    " \"left\": {\"filter\": \"type == 'l'\"}, \"right\": {\"filter\": \"type == 'r'\"},"
+    " \"lower\": \"-5ms\", \"upper\": \"5ms\", \"type\": \"left\"}}",
+};
+#define NDEFS (sizeof(defs) / sizeof(defs[0]))
+
+/* What a run emitted: one line per output, its key first. Outputs for different keys have no
+ * order between them (they go to different partitions, and windows of several keys that a
+ * watermark closes fire in the order of their timers), so the lines are compared per key, in
+ * the order each key's outputs came. */
+struct out {
+    char *key, *text;
+    size_t at;
+};
+struct buf {
+    struct out *v;
+    size_t n, cap;
+};
+
+static void add(struct buf *b, const char *key, const char *tag, const char *text, size_t len)
+{
+    if (b->n == b->cap) {
+        b->cap = b->cap ? 2 * b->cap : 16;
+        b->v = cm_xrealloc(b->v, b->cap * sizeof(*b->v));
+    }
+    size_t tl = strlen(tag);
+    char *t = cm_xmalloc(tl + len + 1);
+    memcpy(t, tag, tl);
+    memcpy(t + tl, text, len);
+    t[tl + len] = '\0';
+    b->v[b->n] = (struct out){cm_xstrdup(key), t, b->n};
+    b->n++;
+}
+
+static int by_key(const void *x, const void *y)
+{
+    const struct out *a = x, *b = y;
+    int c = strcmp(a->key, b->key);
+    return c ? c : (a->at > b->at) - (a->at < b->at);
+}
+
+/* 1 when both emitted the same per key. */
+static int same(struct buf *a, struct buf *b)
+{
+    if (a->n > 1) {
+        qsort(a->v, a->n, sizeof(*a->v), by_key);
+    }
+    if (b->n > 1) {
+        qsort(b->v, b->n, sizeof(*b->v), by_key);
+    }
+    int ok = a->n == b->n;
+    for (size_t i = 0; ok && i < a->n; i++) {
+        ok = strcmp(a->v[i].key, b->v[i].key) == 0 && strcmp(a->v[i].text, b->v[i].text) == 0;
+    }
+    if (!ok && getenv("FUZZ_DUMP")) {
+        for (size_t i = 0; i < a->n || i < b->n; i++) {
+            fprintf(stderr, "one: %s | %.200s\ntwo: %s | %.200s\n", i < a->n ? a->v[i].key : "-",
+                    i < a->n ? a->v[i].text : "-", i < b->n ? b->v[i].key : "-",
+                    i < b->n ? b->v[i].text : "-");
+        }
+    }
+    return ok;
+}
+
+static void free_buf(struct buf *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        free(b->v[i].key);
+        free(b->v[i].text);
+    }
+    free(b->v);
+}
+
+static void on_emit(const struct proc_def *d, const json_t *ev, void *ud)
+{
+    (void)d;
+    char *text = json_dumps(ev, JSON_SORT_KEYS | JSON_COMPACT);
+    const char *key = json_string_value(json_object_get(ev, "subject"));
+    add(ud, key ? key : "", "emit ", text, strlen(text));
+    free(text);
+}
+
+static void on_emit_text(const struct proc_def *d, const char *key, const char *text, size_t len,
+                         const char *const *names, const char *const *values, size_t nh, void *ud)
+{
+    (void)d;
+    (void)names;
+    (void)values;
+    (void)nh;
+    add(ud, key, "text ", text, len);
+}
+
+static void on_late(const struct proc_def *d, const json_t *ev, void *ud)
+{
+    (void)d;
+    char *text = json_dumps(ev, JSON_SORT_KEYS | JSON_COMPACT);
+    add(ud, "(late)", "late ", text, strlen(text));
+    free(text);
+}
+
+/* The first stage's output for one input event, as the daemon's on_prepared writes it. */
+struct first {
+    struct proc_engine *e1;
+    struct proc_frame frame;
+    int64_t offset, time_ms, wm_before;
+    int32_t seq;
+    struct cm_jw argsw;
+    const char *raw;
+    size_t rawlen;
+};
+
+static void prepared(const json_t *ev, const char *tenant, const char *key, int unchanged,
+                     const json_t *args, void *ud)
+{
+    struct first *f = ud;
+    struct proc_frame_entry fe = {.origin = 0,
+                                  .offset = f->offset,
+                                  .seq = f->seq++,
+                                  .wm = proc_engine_origin_wm(f->e1, 0),
+                                  .wm_before = f->wm_before,
+                                  .time_ms = cm_envelope_time_ms(ev, f->time_ms),
+                                  .tenant = tenant,
+                                  .key = key,
+                                  .traceparent =
+                                      json_string_value(json_object_get(ev, "traceparent"))};
+    if (args) {
+        cm_jw_reset(&f->argsw);
+        cm_jw_value(&f->argsw, args);
+        fe.args = cm_jw_text(&f->argsw, &fe.argslen);
+    }
+    char *text = unchanged ? NULL : cm_envelope_serialize(ev);
+    fe.raw = text ? text : f->raw;
+    fe.rawlen = text ? strlen(text) : f->rawlen;
+    proc_frame_add(&f->frame, &fe);
+    free(text);
+}
+
+/* The second stage reads the frame back, as the daemon's take_frame does. */
+static void second(const struct proc_def *d, struct proc_engine *e2, const struct proc_frame *fr,
+                   int64_t offset, int64_t now)
+{
+    size_t pos = 0;
+    struct proc_frame_entry fe;
+    int rc;
+    while ((rc = proc_frame_next(fr->buf, fr->len, &pos, &fe)) == 1) {
+        struct proc_origin o = {fe.origin, fe.offset, fe.seq};
+        if (fe.wm_before > INT64_MIN) {
+            proc_engine_report(e2, 0, fe.origin, fe.wm_before, 0, now);
+        }
+        json_t *args =
+            fe.args && d->window != PROC_WIN_JOIN ? cm_jscan_load(fe.args, fe.argslen) : NULL;
+        if (json_is_array(args)) {
+            struct proc_keyed pk = {.tenant = fe.tenant,
+                                    .key = fe.key,
+                                    .traceparent = fe.traceparent,
+                                    .time_ms = fe.time_ms,
+                                    .args = args,
+                                    .raw = fe.raw,
+                                    .rawlen = fe.rawlen};
+            proc_engine_window_keyed(e2, 0, &pk, offset, &o, now);
+        } else {
+            struct cm_event ev;
+            const char *why;
+            if (cm_event_from_text(fe.raw, fe.rawlen, fe.time_ms, CM_EVENT_OBJECT, &ev, &why) !=
+                0) {
+                abort(); /* the first stage wrote an event the second cannot read */
+            }
+            proc_engine_window(e2, 0, ev.ev, ev.time_ms, offset, &o, now);
+            cm_event_clear(&ev);
+        }
+        json_decref(args);
+        if (fe.wm > INT64_MIN) {
+            proc_engine_report(e2, 0, fe.origin, fe.wm, 0, now);
+        }
+    }
+    if (rc < 0) {
+        abort(); /* a frame the first stage wrote does not read back */
+    }
+}
+
+static void run(const struct proc_def *d, const char *in, size_t size, struct buf *one,
+                struct buf *two)
+{
+    struct proc_engine_out o1 = {
+        .emit = on_emit, .emit_text = on_emit_text, .late = on_late, .ud = one};
+    struct proc_engine_out o2 = {
+        .emit = on_emit, .emit_text = on_emit_text, .late = on_late, .ud = two};
+    struct proc_engine *e = proc_engine_new(d, &o1, NULL);
+    struct proc_engine *e1 = proc_engine_new(d, &o2, NULL); /* emits nothing itself */
+    struct proc_engine *e2 = proc_engine_new(d, &o2, NULL);
+    const int32_t origins[] = {0};
+    proc_engine_use_reports(e2, origins, 1);
+    struct first f = {.e1 = e1};
+    size_t pos = 0;
+    int64_t line = 0;
+    while (pos < size) {
+        const char *nl = memchr(in + pos, '\n', size - pos);
+        size_t len = nl ? (size_t)(nl - (in + pos)) : size - pos;
+        struct cm_event ev;
+        const char *why;
+        if (cm_event_from_text(in + pos, len, line, CM_EVENT_OBJECT, &ev, &why) == 0) {
+            proc_engine_process(e, 0, ev.ev, ev.time_ms, line, line);
+            f.offset = line;
+            f.time_ms = ev.time_ms;
+            f.seq = 0;
+            f.wm_before = proc_engine_origin_wm(e1, 0);
+            f.raw = in + pos;
+            f.rawlen = len;
+            proc_frame_reset(&f.frame);
+            proc_engine_prepare(e1, 0, ev.ev, ev.time_ms, line, prepared, &f);
+            if (f.frame.count > 0) { /* the daemon sends no empty frame */
+                second(d, e2, &f.frame, line, line);
+            }
+            cm_event_clear(&ev);
+        }
+        line++;
+        pos += len + 1;
+    }
+    proc_engine_watermark(e, PROC_WATERMARK_MAX);
+    proc_engine_watermark(e2, PROC_WATERMARK_MAX);
+    proc_frame_free(&f.frame);
+    cm_jw_free(&f.argsw);
+    proc_engine_free(e);
+    proc_engine_free(e1);
+    proc_engine_free(e2);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char *in = malloc(size ? size : 1); /* exactly size bytes, so reading past them is caught */
+    memcpy(in, data, size);
+    for (size_t i = 0; i < NDEFS; i++) {
+        char err[512];
+        json_t *doc = json_loads(defs[i], 0, NULL);
+        struct proc_def *d =
+            doc ? proc_def_parse(doc, "events", "derived", err, sizeof(err)) : NULL;
+        json_decref(doc);
+        if (!d) {
+            abort(); /* the target's own definitions must stay valid */
+        }
+        struct buf one = {0}, two = {0};
+        run(d, in, size, &one, &two);
+        if (!same(&one, &two)) {
+            if (getenv("FUZZ_DUMP")) {
+                fprintf(stderr, "== %s\n", defs[i]);
+            }
+            abort(); /* the two stages emitted something else than the one */
+        }
+        free_buf(&one);
+        free_buf(&two);
+        proc_def_free(d);
+    }
+    free(in);
+    return 0;
+}
