@@ -5,10 +5,13 @@
 
 #include "proc_agg.h"
 #include "proc_def.h"
+#include "proc_frame.h"
 #include "proc_window.h"
 
+#include "cm/err.h"
 #include "cm/event.h"
 #include "cm/expr.h"
+#include "cm/jsonscan.h"
 #include "cm/jsonw.h"
 #include "cm/mem.h"
 #include "cm/metrics.h"
@@ -745,4 +748,38 @@ void proc_engine_restore_mark(struct proc_engine *e, int32_t source, const struc
 {
     struct source *s = source_of(e, source, 1);
     repeat(s, mark);
+}
+
+int proc_engine_take_entry(struct proc_engine *e, int32_t source, const struct proc_frame_entry *fe,
+                           int64_t offset, int64_t now_ms, const char **why)
+{
+    struct proc_origin o = {fe->origin, fe->offset, fe->seq};
+    if (fe->wm_before > INT64_MIN) { /* what the events before it, dropped ones too, made */
+        proc_engine_report(e, source, fe->origin, fe->wm_before, 0, now_ms);
+    }
+    json_t *args =
+        fe->args && e->d->window != PROC_WIN_JOIN ? cm_jscan_load(fe->args, fe->argslen) : NULL;
+    if (json_is_array(args)) { /* the first stage evaluated what the windows need */
+        struct proc_keyed pk = {.tenant = fe->tenant,
+                                .key = fe->key,
+                                .traceparent = fe->traceparent,
+                                .time_ms = fe->time_ms,
+                                .args = args,
+                                .raw = fe->raw,
+                                .rawlen = fe->rawlen};
+        proc_engine_window_keyed(e, source, &pk, offset, &o, now_ms);
+    } else {
+        struct cm_event ev;
+        if (cm_event_from_text(fe->raw, fe->rawlen, fe->time_ms, CM_EVENT_OBJECT, &ev, why) != 0) {
+            json_decref(args);
+            return CM_E_INVAL;
+        }
+        proc_engine_window(e, source, ev.ev, ev.time_ms, offset, &o, now_ms);
+        cm_event_clear(&ev);
+    }
+    json_decref(args);
+    if (fe->wm > INT64_MIN) {
+        proc_engine_report(e, source, fe->origin, fe->wm, 0, now_ms);
+    }
+    return 0;
 }

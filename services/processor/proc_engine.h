@@ -108,6 +108,13 @@ struct proc_keyed {
 };
 int proc_engine_window_keyed(struct proc_engine *e, int32_t source, const struct proc_keyed *k,
                              int64_t offset, const struct proc_origin *origin, int64_t now_ms);
+/* The second stage's step for one entry of a repartition frame (proc_frame.h) read from source at
+ * offset: the watermark before its event, the event into the windows (by its arguments, or its
+ * text parsed when it has none), then the watermark after it. 0, or CM_E_INVAL with *why when
+ * the event's text cannot be read (nothing after the first watermark is taken). */
+struct proc_frame_entry;
+int proc_engine_take_entry(struct proc_engine *e, int32_t source, const struct proc_frame_entry *fe,
+                           int64_t offset, int64_t now_ms, const char **why);
 /* An explicit watermark in an input (pipeline-run's lines, the dry run's events):
  * {"watermark": "<RFC 3339>"} or {"watermark": "max"}. Returns 1 with *wm set, 0 when v is not
  * one, -1 with the reason in *why when it is malformed. */

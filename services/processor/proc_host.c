@@ -16,7 +16,6 @@
 #include "cm/envelope.h"
 #include "cm/err.h"
 #include "cm/event.h"
-#include "cm/jsonscan.h"
 #include "cm/jsonw.h"
 #include "cm/kafka.h"
 #include "cm/log.h"
@@ -221,37 +220,10 @@ static void take_frame(struct proc_host *h, const struct cm_kafka_msg *m, long l
     struct proc_frame_entry fe;
     int rc;
     while ((rc = proc_frame_next(data ? data : "", data ? len : 0, &pos, &fe)) == 1) {
-        struct proc_origin o = {fe.origin, fe.offset, fe.seq};
-        if (fe.wm_before > INT64_MIN) { /* what the events before it, dropped ones too, made */
-            proc_engine_report(p->engine, part, fe.origin, fe.wm_before, 0, now);
-        }
-        json_t *args =
-            fe.args && p->def->window != PROC_WIN_JOIN ? cm_jscan_load(fe.args, fe.argslen) : NULL;
-        if (json_is_array(args)) { /* the first stage evaluated what the windows need */
-            struct proc_keyed pk = {.tenant = fe.tenant,
-                                    .key = fe.key,
-                                    .traceparent = fe.traceparent,
-                                    .time_ms = fe.time_ms,
-                                    .args = args,
-                                    .raw = fe.raw,
-                                    .rawlen = fe.rawlen};
-            proc_engine_window_keyed(p->engine, part, &pk, offset, &o, now);
-        } else {
-            struct cm_event ev;
-            const char *why;
-            if (cm_event_from_text(fe.raw, fe.rawlen, fe.time_ms, CM_EVENT_OBJECT, &ev, &why) !=
-                0) {
-                cm_event_log_invalid(m, why);
-                cm_counter_inc(h->m_invalid);
-                json_decref(args);
-                continue;
-            }
-            proc_engine_window(p->engine, part, ev.ev, ev.time_ms, offset, &o, now);
-            cm_event_clear(&ev);
-        }
-        json_decref(args);
-        if (fe.wm > INT64_MIN) {
-            proc_engine_report(p->engine, part, fe.origin, fe.wm, 0, now);
+        const char *why;
+        if (proc_engine_take_entry(p->engine, part, &fe, offset, now, &why) != 0) {
+            cm_event_log_invalid(m, why);
+            cm_counter_inc(h->m_invalid);
         }
     }
     if (rc < 0) {

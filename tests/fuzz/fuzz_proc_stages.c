@@ -13,7 +13,6 @@
 
 #include "cm/envelope.h"
 #include "cm/event.h"
-#include "cm/jsonscan.h"
 #include "cm/jsonw.h"
 #include "cm/mem.h"
 
@@ -177,42 +176,16 @@ static void prepared(const json_t *ev, const char *tenant, const char *key, int 
     free(text);
 }
 
-/* The second stage reads the frame back, as the daemon's take_frame does. */
-static void second(const struct proc_def *d, struct proc_engine *e2, const struct proc_frame *fr,
-                   int64_t offset, int64_t now)
+/* The second stage reads the frame back, with the daemon's own step for each entry. */
+static void second(struct proc_engine *e2, const struct proc_frame *fr, int64_t offset, int64_t now)
 {
     size_t pos = 0;
     struct proc_frame_entry fe;
     int rc;
     while ((rc = proc_frame_next(fr->buf, fr->len, &pos, &fe)) == 1) {
-        struct proc_origin o = {fe.origin, fe.offset, fe.seq};
-        if (fe.wm_before > INT64_MIN) {
-            proc_engine_report(e2, 0, fe.origin, fe.wm_before, 0, now);
-        }
-        json_t *args =
-            fe.args && d->window != PROC_WIN_JOIN ? cm_jscan_load(fe.args, fe.argslen) : NULL;
-        if (json_is_array(args)) {
-            struct proc_keyed pk = {.tenant = fe.tenant,
-                                    .key = fe.key,
-                                    .traceparent = fe.traceparent,
-                                    .time_ms = fe.time_ms,
-                                    .args = args,
-                                    .raw = fe.raw,
-                                    .rawlen = fe.rawlen};
-            proc_engine_window_keyed(e2, 0, &pk, offset, &o, now);
-        } else {
-            struct cm_event ev;
-            const char *why;
-            if (cm_event_from_text(fe.raw, fe.rawlen, fe.time_ms, CM_EVENT_OBJECT, &ev, &why) !=
-                0) {
-                abort(); /* the first stage wrote an event the second cannot read */
-            }
-            proc_engine_window(e2, 0, ev.ev, ev.time_ms, offset, &o, now);
-            cm_event_clear(&ev);
-        }
-        json_decref(args);
-        if (fe.wm > INT64_MIN) {
-            proc_engine_report(e2, 0, fe.origin, fe.wm, 0, now);
+        const char *why;
+        if (proc_engine_take_entry(e2, 0, &fe, offset, now, &why) != 0) {
+            abort(); /* the first stage wrote an event the second cannot read */
         }
     }
     if (rc < 0) {
@@ -251,7 +224,7 @@ static void run(const struct proc_def *d, const char *in, size_t size, struct bu
             proc_frame_reset(&f.frame);
             proc_engine_prepare(e1, 0, ev.ev, ev.time_ms, line, prepared, &f);
             if (f.frame.count > 0) { /* the daemon sends no empty frame */
-                second(d, e2, &f.frame, line, line);
+                second(e2, &f.frame, line, line);
             }
             cm_event_clear(&ev);
         }
