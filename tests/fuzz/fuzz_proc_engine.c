@@ -9,8 +9,9 @@
 #include "../../services/processor/proc_def.h"
 #include "../../services/processor/proc_engine.h"
 
+#include "fuzz_proc_out.h"
+
 #include "cm/event.h"
-#include "cm/mem.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -45,62 +46,9 @@ static const char *const defs[] = {
 };
 #define NDEFS (sizeof(defs) / sizeof(defs[0]))
 
-/* What a run emitted, in order. */
-struct buf {
-    char *p;
-    size_t n, cap;
-};
-
-static void add(struct buf *b, const char *s, size_t len)
+static void run(const struct proc_def *d, const char *in, size_t size, struct outs *w)
 {
-    if (b->n + len + 1 > b->cap) {
-        b->cap = (b->n + len + 1) * 2;
-        b->p = cm_xrealloc(b->p, b->cap);
-    }
-    memcpy(b->p + b->n, s, len);
-    b->n += len;
-    b->p[b->n] = '\0';
-}
-
-static void put(struct buf *b, const char *tag, const char *text, size_t len)
-{
-    add(b, tag, strlen(tag));
-    add(b, text, len);
-    add(b, "\n", 1);
-}
-
-static void on_emit(const struct proc_def *d, const json_t *ev, void *ud)
-{
-    (void)d;
-    char *text = json_dumps(ev, JSON_SORT_KEYS | JSON_COMPACT);
-    put(ud, "emit ", text, strlen(text));
-    free(text);
-}
-
-static void on_emit_text(const struct proc_def *d, const char *key, const char *text, size_t len,
-                         const char *const *names, const char *const *values, size_t nh, void *ud)
-{
-    (void)d;
-    (void)names;
-    (void)values;
-    (void)nh;
-    put(ud, "key ", key, strlen(key));
-    put(ud, "text ", text, len);
-}
-
-static void on_late(const struct proc_def *d, const json_t *ev, void *ud)
-{
-    (void)d;
-    char *text = json_dumps(ev, JSON_SORT_KEYS | JSON_COMPACT);
-    put(ud, "late ", text, strlen(text));
-    free(text);
-}
-
-static char *run(const struct proc_def *d, const char *in, size_t size, size_t *outlen)
-{
-    struct buf w = {0};
-    struct proc_engine_out out = {
-        .emit = on_emit, .emit_text = on_emit_text, .late = on_late, .ud = &w};
+    struct proc_engine_out out = outs_sink(w);
     struct proc_engine *e = proc_engine_new(d, &out, NULL);
     size_t pos = 0;
     int64_t line = 0;
@@ -125,8 +73,6 @@ static char *run(const struct proc_def *d, const char *in, size_t size, size_t *
     }
     proc_engine_watermark(e, PROC_WATERMARK_MAX);
     proc_engine_free(e);
-    *outlen = w.n;
-    return w.p; /* NULL when nothing was emitted */
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -135,22 +81,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *in = malloc(size ? size : 1);
     memcpy(in, data, size);
     for (size_t i = 0; i < NDEFS; i++) {
-        char err[512];
-        json_t *doc = json_loads(defs[i], 0, NULL);
-        struct proc_def *d =
-            doc ? proc_def_parse(doc, "events", "derived", err, sizeof(err)) : NULL;
-        json_decref(doc);
-        if (!d) {
-            abort(); /* the target's own definitions must stay valid */
-        }
-        size_t n1, n2;
-        char *a = run(d, in, size, &n1);
-        char *b = run(d, in, size, &n2);
-        if (n1 != n2 || (n1 > 0 && memcmp(a, b, n1) != 0)) {
+        struct proc_def *d = outs_def(defs[i]);
+        struct outs a = {0}, b = {0};
+        run(d, in, size, &a);
+        run(d, in, size, &b);
+        if (!outs_same(&a, &b, 0)) {
             abort(); /* a replay of the same input emitted something else */
         }
-        free(a);
-        free(b);
+        outs_free(&a);
+        outs_free(&b);
         proc_def_free(d);
     }
     free(in);

@@ -11,6 +11,8 @@
 #include "../../services/processor/proc_engine.h"
 #include "../../services/processor/proc_frame.h"
 
+#include "fuzz_proc_out.h"
+
 #include "cm/envelope.h"
 #include "cm/event.h"
 #include "cm/jsonw.h"
@@ -44,100 +46,6 @@ static const char *const defs[] = {
     " \"lower\": \"-5ms\", \"upper\": \"5ms\", \"type\": \"left\"}}",
 };
 #define NDEFS (sizeof(defs) / sizeof(defs[0]))
-
-/* What a run emitted: one line per output, its key first. Outputs for different keys have no
- * order between them (they go to different partitions, and windows of several keys that a
- * watermark closes fire in the order of their timers), so the lines are compared per key, in
- * the order each key's outputs came. */
-struct out {
-    char *key, *text;
-    size_t at;
-};
-struct buf {
-    struct out *v;
-    size_t n, cap;
-};
-
-static void add(struct buf *b, const char *key, const char *tag, const char *text, size_t len)
-{
-    if (b->n == b->cap) {
-        b->cap = b->cap ? 2 * b->cap : 16;
-        b->v = cm_xrealloc(b->v, b->cap * sizeof(*b->v));
-    }
-    size_t tl = strlen(tag);
-    char *t = cm_xmalloc(tl + len + 1);
-    memcpy(t, tag, tl);
-    memcpy(t + tl, text, len);
-    t[tl + len] = '\0';
-    b->v[b->n] = (struct out){cm_xstrdup(key), t, b->n};
-    b->n++;
-}
-
-static int by_key(const void *x, const void *y)
-{
-    const struct out *a = x, *b = y;
-    int c = strcmp(a->key, b->key);
-    return c ? c : (a->at > b->at) - (a->at < b->at);
-}
-
-/* 1 when both emitted the same per key. */
-static int same(struct buf *a, struct buf *b)
-{
-    if (a->n > 1) {
-        qsort(a->v, a->n, sizeof(*a->v), by_key);
-    }
-    if (b->n > 1) {
-        qsort(b->v, b->n, sizeof(*b->v), by_key);
-    }
-    int ok = a->n == b->n;
-    for (size_t i = 0; ok && i < a->n; i++) {
-        ok = strcmp(a->v[i].key, b->v[i].key) == 0 && strcmp(a->v[i].text, b->v[i].text) == 0;
-    }
-    if (!ok && getenv("FUZZ_DUMP")) {
-        for (size_t i = 0; i < a->n || i < b->n; i++) {
-            fprintf(stderr, "one: %s | %.200s\ntwo: %s | %.200s\n", i < a->n ? a->v[i].key : "-",
-                    i < a->n ? a->v[i].text : "-", i < b->n ? b->v[i].key : "-",
-                    i < b->n ? b->v[i].text : "-");
-        }
-    }
-    return ok;
-}
-
-static void free_buf(struct buf *b)
-{
-    for (size_t i = 0; i < b->n; i++) {
-        free(b->v[i].key);
-        free(b->v[i].text);
-    }
-    free(b->v);
-}
-
-static void on_emit(const struct proc_def *d, const json_t *ev, void *ud)
-{
-    (void)d;
-    char *text = json_dumps(ev, JSON_SORT_KEYS | JSON_COMPACT);
-    const char *key = json_string_value(json_object_get(ev, "subject"));
-    add(ud, key ? key : "", "emit ", text, strlen(text));
-    free(text);
-}
-
-static void on_emit_text(const struct proc_def *d, const char *key, const char *text, size_t len,
-                         const char *const *names, const char *const *values, size_t nh, void *ud)
-{
-    (void)d;
-    (void)names;
-    (void)values;
-    (void)nh;
-    add(ud, key, "text ", text, len);
-}
-
-static void on_late(const struct proc_def *d, const json_t *ev, void *ud)
-{
-    (void)d;
-    char *text = json_dumps(ev, JSON_SORT_KEYS | JSON_COMPACT);
-    add(ud, "(late)", "late ", text, strlen(text));
-    free(text);
-}
 
 /* The first stage's output for one input event, as the daemon's on_prepared writes it. */
 struct first {
@@ -193,13 +101,10 @@ static void second(struct proc_engine *e2, const struct proc_frame *fr, int64_t 
     }
 }
 
-static void run(const struct proc_def *d, const char *in, size_t size, struct buf *one,
-                struct buf *two)
+static void run(const struct proc_def *d, const char *in, size_t size, struct outs *one,
+                struct outs *two)
 {
-    struct proc_engine_out o1 = {
-        .emit = on_emit, .emit_text = on_emit_text, .late = on_late, .ud = one};
-    struct proc_engine_out o2 = {
-        .emit = on_emit, .emit_text = on_emit_text, .late = on_late, .ud = two};
+    struct proc_engine_out o1 = outs_sink(one), o2 = outs_sink(two);
     struct proc_engine *e = proc_engine_new(d, &o1, NULL);
     struct proc_engine *e1 = proc_engine_new(d, &o2, NULL); /* emits nothing itself */
     struct proc_engine *e2 = proc_engine_new(d, &o2, NULL);
@@ -245,24 +150,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *in = malloc(size ? size : 1); /* exactly size bytes, so reading past them is caught */
     memcpy(in, data, size);
     for (size_t i = 0; i < NDEFS; i++) {
-        char err[512];
-        json_t *doc = json_loads(defs[i], 0, NULL);
-        struct proc_def *d =
-            doc ? proc_def_parse(doc, "events", "derived", err, sizeof(err)) : NULL;
-        json_decref(doc);
-        if (!d) {
-            abort(); /* the target's own definitions must stay valid */
-        }
-        struct buf one = {0}, two = {0};
+        struct proc_def *d = outs_def(defs[i]);
+        struct outs one = {0}, two = {0};
         run(d, in, size, &one, &two);
-        if (!same(&one, &two)) {
+        if (!outs_same(&one, &two, 1)) {
             if (getenv("FUZZ_DUMP")) {
                 fprintf(stderr, "== %s\n", defs[i]);
             }
             abort(); /* the two stages emitted something else than the one */
         }
-        free_buf(&one);
-        free_buf(&two);
+        outs_free(&one);
+        outs_free(&two);
         proc_def_free(d);
     }
     free(in);
