@@ -136,7 +136,8 @@ void proc_host_free_frames(struct pipeline *p)
     p->frames = NULL;
 }
 
-/* The partition count of p's repartition topic, asked once (0 while unknown). */
+/* The partition count of p's repartition topic, asked until known (0 while unknown; each ask
+ * waits up to 10 s for the cluster). */
 static int rep_partitions(struct proc_host *h, struct pipeline *p)
 {
     if (p->rep_partitions == 0) {
@@ -175,26 +176,15 @@ static void on_prepared(const json_t *ev, const char *tenant, const char *key, i
     fe.rawlen = text ? strlen(text) : c->rawlen;
     char rkey[PROC_ROUTE_KEY_MAX];
     size_t klen = proc_frame_route_key(tenant, key, rkey);
-    int parts = rep_partitions(c->h, p);
-    if (parts > 0) {
-        if (!p->frames) {
-            p->frames = cm_xcalloc((size_t)parts, sizeof(*p->frames));
-        }
-        int part = cm_kafka_partition_of(rkey, klen, parts);
-        if (!proc_frame_fits(&p->frames[part], &fe, FRAME_FLUSH_BYTES)) {
-            send_frame(c->h, p, part);
-        }
-        proc_frame_add(&p->frames[part], &fe);
-    } else { /* the topic's partitions unknown: one record per event, keyed (older format) */
-        char origin[64], version[24], wm[24];
-        snprintf(origin, sizeof(origin), "%d:%lld:%d", (int)fe.origin, (long long)fe.offset,
-                 (int)fe.seq);
-        snprintf(version, sizeof(version), "%lld", p->def->version);
-        snprintf(wm, sizeof(wm), "%lld", (long long)fe.wm);
-        const char *names[] = {"origin", "version", "wm"}, *values[] = {origin, version, wm};
-        cm_stream_emit(c->h->cur, p->def->repartition_topic, rkey, klen, fe.raw, fe.rawlen, names,
-                       values, 3);
+    int parts = p->rep_partitions; /* known: process() waits for it */
+    if (!p->frames) {
+        p->frames = cm_xcalloc((size_t)parts, sizeof(*p->frames));
     }
+    int part = cm_kafka_partition_of(rkey, klen, parts);
+    if (!proc_frame_fits(&p->frames[part], &fe, FRAME_FLUSH_BYTES)) {
+        send_frame(c->h, p, part);
+    }
+    proc_frame_add(&p->frames[part], &fe);
     free(text);
 }
 
@@ -408,6 +398,14 @@ static int process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t
     if (!proc_tables_wait_ready(h->tables, 1000)) {
         CM_LOG_INFO("tables_loading", "join tables still loading; processing waits for them");
         return CM_E_UNAVAIL; /* the batch is handed again after a backoff */
+    }
+    for (size_t k = 0; k < h->n; k++) { /* frames go to the partition of their key */
+        if (h->p[k].def->repartition && rep_partitions(h, &h->p[k]) == 0) {
+            CM_LOG_ERROR("repartition_topic_unavailable",
+                         "%s: its partition count cannot be read; processing waits for it",
+                         h->p[k].def->repartition_topic);
+            return CM_E_UNAVAIL; /* the batch is handed again after a backoff */
+        }
     }
     int64_t now = cm_monotonic_ms();
     for (size_t i = 0; i < n; i++) {

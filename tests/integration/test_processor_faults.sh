@@ -15,6 +15,9 @@
 #     back. While an instance is down its input partitions stall and the other's run ahead: the
 #     watermarks that travel through the repartition topic per input partition hold the windows
 #     open until the stalled partitions are taken over, so no event is late (docs/pipelines.md).
+#   - unavailable: the repartition topic's partition count cannot be read at first (the broker's
+#     metadata for it fails): the processor prepares nothing, says so, and retries the batch;
+#     once the topic is available it goes on.
 # Every run must give the reference's results: each (key, window) once with the same id and
 # values (a repeat only ever as an identical record), no event late; and the reference must hold
 # exactly the (key, window) pairs and the event count of the input. FAULT_SCENARIOS="wiped pair"
@@ -70,11 +73,12 @@ awk -F'\t' '$1 != "z" { match($2, /"time":"[^"]*"/); w = substr($2, RSTART + 8, 
 EXPECTED=$(wc -l <"$work/expected")
 [ "$EXPECTED" -gt 1000 ] || { say "FAIL: the test's input is wrong ($EXPECTED windows)"; exit 1; }
 
-start_broker() { # start_broker <name>: sets BROKERS_<name>
+start_broker() { # start_broker <name> [unavailable topics]: sets BROKERS_<name> and KAFKA_PID
     env DEVKAFKA_BOOTSTRAP_FILE="$work/$1.bootstrap" DEVKAFKA_PARTITIONS=8 \
-        DEVKAFKA_TOPICS="in,out,events.late,$PIPE.repartition" LOG_LEVEL=warn "$BIN/devkafka" \
-        >"$work/$1-kafka.log" 2>&1 </dev/null &
-    pids+=($!)
+        DEVKAFKA_TOPICS="in,out,events.late,$PIPE.repartition" LOG_LEVEL=warn \
+        DEVKAFKA_UNAVAILABLE_TOPICS="${2:-}" "$BIN/devkafka" >"$work/$1-kafka.log" 2>&1 </dev/null &
+    KAFKA_PID=$!
+    pids+=($KAFKA_PID)
     for _ in $(seq 1 100); do [ -s "$work/$1.bootstrap" ] && break; sleep 0.1; done
     printf -v "BROKERS_$1" '%s' "$(cat "$work/$1.bootstrap")"
 }
@@ -307,8 +311,33 @@ grep -q '"event":"checkpoint_loaded"' "$work/c2.log" ||
     { say "FAIL: the surviving processor did not take over from checkpoints"; fail=1; }
 compare pair "$BROKERS_C"
 fi
+# --- the repartition topic unavailable at first: nothing is prepared (a frame needs the partition
+# of its key) until its partition count can be read; then the run goes on to the same results
+if wanted unavailable; then
+start_broker E "$PIPE.repartition"
+rport_e=$(stack_free_port)
+start_redis E "$rport_e"
+start_processor e1.log "$BROKERS_E" "$rport_e"
+produce "$BROKERS_E" 1 20000
+for _ in $(seq 1 600); do
+    grep -q '"event":"repartition_topic_unavailable"' "$work/e1.log" && break
+    sleep 0.1
+done
+grep -q '"event":"repartition_topic_unavailable".*'"$PIPE"'.repartition' "$work/e1.log" ||
+    { say "FAIL: unavailable: no error names the repartition topic"; fail=1; }
+results "$BROKERS_E" "$work/e-before.out"
+[ ! -s "$work/e-before.out" ] || { say "FAIL: unavailable: results before the topic is"; fail=1; }
+kill -HUP "$KAFKA_PID"
+say "unavailable: the processor waited for the repartition topic ($(grep -c '"event":"batch_retry"' "$work/e1.log") batch retries); now it is available"
+produce "$BROKERS_E" 20001 $N
+wait_prepared "$BROKERS_E" 180 || fail=1
+produce_far "$BROKERS_E"
+wait_results "$BROKERS_E" "$work/unavailable.out" 240 || fail=1
+compare unavailable "$BROKERS_E"
+fi
+
 if [ $fail != 0 ]; then
-    for f in ref.log d1.log d2.log b1.log b2.log c1.log c2.log c1b.log; do
+    for f in ref.log d1.log d2.log b1.log b2.log c1.log c2.log c1b.log e1.log; do
         [ -f "$work/$f" ] || continue
         echo "---- $f"; grep -v '"level":"info"' "$work/$f" | tail -n 15
     done

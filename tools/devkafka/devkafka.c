@@ -1,7 +1,9 @@
 /* devkafka: the development Kafka broker, librdkafka's in-memory mock cluster as a process.
  * Creates the configured topics with the configured partition count, writes the bootstrap
  * address to DEVKAFKA_BOOTSTRAP_FILE (atomically, via rename) and serves until SIGTERM/SIGINT.
- * For local runs and tests only: in memory, about 5 MB kept per partition, no TLS/SASL. */
+ * For local runs and tests only: in memory, about 5 MB kept per partition, no TLS/SASL.
+ * DEVKAFKA_UNAVAILABLE_TOPICS lists topics whose metadata answers UNKNOWN_TOPIC_OR_PART, as for
+ * topics not created yet, until a SIGHUP makes them available, for failure tests. */
 #include "cm/config.h"
 #include "cm/kafka_mock.h"
 #include "cm/lifecycle.h"
@@ -18,9 +20,25 @@ static const struct cm_config_entry config_table[] = {
      "comma-separated topics to create at start-up", 0, 0, NULL},
     {"DEVKAFKA_PARTITIONS", CM_CFG_INT, "16", 0, 0, "partitions per topic", 1, 1000, NULL},
     {"DEVKAFKA_BROKERS", CM_CFG_INT, "1", 0, 0, "number of mock brokers", 1, 9, NULL},
+    {"DEVKAFKA_UNAVAILABLE_TOPICS", CM_CFG_STRING, NULL, 0, 0,
+     "comma-separated topics whose metadata fails until SIGHUP (failure tests)", 0, 0, NULL},
     {"DEVKAFKA_BOOTSTRAP_FILE", CM_CFG_STRING, NULL, 1, 0,
      "file the bootstrap address (host:port,...) is written to", 0, 0, NULL},
 };
+
+/* Sets every topic of the comma-separated list unavailable (or available again). */
+static void set_available(struct cm_kafka_mock *mock, const char *list, int available)
+{
+    char *topics = cm_xstrdup(list), *save = NULL;
+    for (char *t = strtok_r(topics, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (*t) {
+            cm_kafka_mock_topic_set_available(mock, t, available);
+            CM_LOG_INFO("devkafka_topic_availability", "%s: %s", t,
+                        available ? "available" : "metadata answers UNKNOWN_TOPIC_OR_PART");
+        }
+    }
+    free(topics);
+}
 
 static int write_bootstrap(const char *path, const char *bootstraps)
 {
@@ -64,13 +82,21 @@ int main(int argc, char **argv)
         }
     }
     free(topics);
+    const char *unavailable = cm_config_str(cfg, "DEVKAFKA_UNAVAILABLE_TOPICS");
+    if (unavailable) {
+        set_available(mock, unavailable, 0);
+    }
     const char *path = cm_config_str(cfg, "DEVKAFKA_BOOTSTRAP_FILE");
     if (!ok || write_bootstrap(path, cm_kafka_mock_bootstraps(mock)) != 0) {
         goto out;
     }
     CM_LOG_INFO("devkafka_ready", "bootstrap %s, topics %s with %d partitions",
                 cm_kafka_mock_bootstraps(mock), cm_config_str(cfg, "DEVKAFKA_TOPICS"), partitions);
-    while (!cm_lifecycle_wait(1000)) {
+    while (!cm_lifecycle_wait(100)) {
+        if (cm_lifecycle_reload_requested() && unavailable) {
+            set_available(mock, unavailable, 1);
+            unavailable = NULL;
+        }
     }
     CM_LOG_INFO("devkafka_stopping", "shutting down");
     remove(path);

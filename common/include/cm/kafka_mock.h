@@ -18,6 +18,9 @@ int cm_kafka_mock_broker_set_up(struct cm_kafka_mock *m, int id, int up);
 /* Delays broker `id`'s answers by rtt_ms (0 = none), so a test can act while requests are in
  * flight. */
 int cm_kafka_mock_broker_set_rtt(struct cm_kafka_mock *m, int id, int rtt_ms);
+/* Makes the topic's metadata answer UNKNOWN_TOPIC_OR_PART, as for a topic not created yet (its
+ * partition count cannot be read), or answer normally again, for failure tests. */
+void cm_kafka_mock_topic_set_available(struct cm_kafka_mock *m, const char *topic, int available);
 void cm_kafka_mock_free(struct cm_kafka_mock *m);
 
 #endif

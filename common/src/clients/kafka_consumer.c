@@ -130,9 +130,14 @@ struct cm_kafka_consumer *cm_kafka_consumer_new(const char *brokers, const char 
      * that queue holds so many. A stream thread that drains 100,000 records (the default) in
      * less than that second then waits for records: a pipeline that filters every event read
      * 142,000 events/s with the default, 300,000 with a million. The memory bound stays
-     * queued.max.messages.kbytes (64 MiB per queue by default). */
+     * queued.max.messages.kbytes (64 MiB per queue by default).
+     * topic.metadata.refresh.interval.ms: a subscribed topic created after the subscription
+     * (a repartition topic on a cluster that does not create topics) is only consumed after the
+     * next refresh: within 10 s rather than librdkafka's 5 min. */
     const char *defaults[] = {"queued.min.messages",
                               "1000000",
+                              "topic.metadata.refresh.interval.ms",
+                              "10000",
                               "group.id",
                               group,
                               "enable.auto.offset.store",

@@ -71,6 +71,13 @@ int cm_kafka_mock_broker_set_rtt(struct cm_kafka_mock *m, int id, int rtt_ms)
     return rd_kafka_mock_broker_set_rtt(m->mc, id, rtt_ms) ? CM_E_INVAL : 0;
 }
 
+void cm_kafka_mock_topic_set_available(struct cm_kafka_mock *m, const char *topic, int available)
+{
+    rd_kafka_mock_topic_set_error(m->mc, topic,
+                                  available ? RD_KAFKA_RESP_ERR_NO_ERROR
+                                            : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART);
+}
+
 void cm_kafka_mock_free(struct cm_kafka_mock *m)
 {
     if (!m) {
