@@ -147,6 +147,16 @@ struct each_ctx {
     struct proc_ckpt_snap *snap;
 };
 
+static void snapshot_report(int32_t origin, int64_t wm, int idle, void *ud)
+{
+    struct save_ctx *c = ud;
+    char f[24], v[48];
+    int fl = snprintf(f, sizeof(f), "r:%d", (int)origin);
+    int vl = snprintf(v, sizeof(v), "%lld:%d", (long long)wm, idle ? 1 : 0);
+    arg2(&c->b, f, (size_t)fl, NULL, 0);
+    arg2(&c->b, v, (size_t)vl, NULL, 0);
+}
+
 static void snapshot_source(int32_t source, int64_t max_time, int64_t resume,
                             struct proc_windows *w, void *ud)
 {
@@ -185,6 +195,13 @@ static void snapshot_source(int32_t source, int64_t max_time, int64_t resume,
     arg_int(&c.b, (long long)offset);
     arg(&c.b, "wm");
     arg_int(&c.b, (long long)max_time);
+    /* a second stage's own watermark and the reports it heard, so what it reads again after
+     * this point is judged as the first time */
+    int64_t swm = proc_engine_source_watermark(e->engine, source, snapshot_report, &c);
+    if (swm > INT64_MIN) {
+        arg(&c.b, "swm");
+        arg_int(&c.b, (long long)swm);
+    }
     if (sc->full) {
         arg(&c.b, "whole");
         arg(&c.b, "1");
@@ -312,7 +329,7 @@ int proc_ckpt_load(struct cm_redis *r, struct proc_engine *e, int32_t source, in
         return rc ? rc : CM_E_PROTO;
     }
     size_t n = cm_redis_reply_len(rep);
-    int64_t off = -1, wm = INT64_MIN;
+    int64_t off = -1, wm = INT64_MIN, swm = INT64_MIN;
     int whole = 0;
     for (size_t i = 0; i + 1 < n; i += 2) {
         const char *f = cm_redis_reply_str(cm_redis_reply_elem(rep, i), NULL);
@@ -323,6 +340,8 @@ int proc_ckpt_load(struct cm_redis *r, struct proc_engine *e, int32_t source, in
             rc = parse_i64(v, &off) ? CM_E_INVAL : rc;
         } else if (f && strcmp(f, "wm") == 0) {
             rc = parse_i64(v, &wm) ? CM_E_INVAL : rc;
+        } else if (f && strcmp(f, "swm") == 0) {
+            rc = parse_i64(v, &swm) ? CM_E_INVAL : rc;
         }
     }
     if (n == 0 || rc != 0 || off < 0 || !whole) {
@@ -337,6 +356,9 @@ int proc_ckpt_load(struct cm_redis *r, struct proc_engine *e, int32_t source, in
         return n == 0 ? 0 : CM_E_INVAL;
     }
     struct proc_windows *w = proc_engine_restore_source(e, source, wm, off, now_ms);
+    if (swm > INT64_MIN) {
+        proc_engine_restore_watermark(e, source, swm);
+    }
     size_t keys = 0;
     for (size_t i = 0; i + 1 < n && rc == 0; i += 2) {
         size_t vlen;
@@ -352,6 +374,16 @@ int proc_ckpt_load(struct cm_redis *r, struct proc_engine *e, int32_t source, in
             }
             o = (struct proc_origin){id, off2, seq};
             proc_engine_restore_mark(e, source, &o);
+            continue;
+        }
+        if (f && strncmp(f, "r:", 2) == 0) {
+            long long rwm;
+            int id, idle;
+            if (!v || sscanf(f + 2, "%d", &id) != 1 || sscanf(v, "%lld:%d", &rwm, &idle) != 2) {
+                rc = CM_E_INVAL;
+                continue;
+            }
+            proc_engine_restore_report(e, source, id, rwm, idle);
             continue;
         }
         if (!f || strncmp(f, "k:", 2) != 0) {

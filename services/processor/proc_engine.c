@@ -120,7 +120,8 @@ static struct source *source_of(struct proc_engine *e, int32_t id, int create)
                          e->nexpected ? cm_xcalloc(e->nexpected, sizeof(struct report)) : NULL,
                          INT64_MIN,
                          0,
-                         0};
+                         0,
+                         INT64_MIN};
     if (s->w && e->track) {
         proc_windows_track_changes(s->w);
     }
@@ -375,34 +376,49 @@ static void source_wm(const struct proc_engine *e, struct source *s)
     s->ridle = !active;
 }
 
-static int64_t from_reports(const struct proc_engine *e)
+/* Second stage: a source's own watermark follows its reports (or a forced one) and fires its
+ * windows. Each repartition partition carries every input partition's reports in order with its
+ * events, so its own reports make a correct watermark for what is read from it, as a Kafka
+ * Streams task keeps its own stream time; a partition restored from a checkpoint goes on from
+ * the watermark it had there, and what is read again after that point is judged as the first
+ * time (a watermark of the engine as a whole, raised meanwhile by other partitions, would make
+ * it late). */
+static void advance_source(struct proc_engine *e, struct source *s)
 {
-    int64_t min = INT64_MAX, max = INT64_MIN;
-    int active = 0;
-    for (size_t i = 0; i < e->nsrc; i++) {
-        const struct source *s = &e->src[i];
-        if (!s->reports) {
-            continue;
-        }
-        if (!s->rheard) {
-            return INT64_MIN;
-        }
-        max = s->rwm > max ? s->rwm : max;
-        if (!s->ridle) {
-            min = s->rwm < min ? s->rwm : min;
-            active = 1;
+    int64_t wm = s->reports && s->rheard ? s->rwm : INT64_MIN;
+    wm = wm > e->forced ? wm : e->forced;
+    if (wm > s->wm) {
+        s->wm = wm;
+        if (s->w) {
+            proc_windows_advance(s->w, wm, proc_engine_emit_result, e);
         }
     }
-    return active ? min : max == INT64_MIN ? INT64_MIN : max;
 }
+
+/* The engine's watermark in the second stage: the least of its sources' (for the gauge, the
+ * status and draining); unchanged while it has none. */
+static void sources_wm(struct proc_engine *e)
+{
+    int64_t min = INT64_MAX;
+    for (size_t i = 0; i < e->nsrc; i++) {
+        min = e->src[i].wm < min ? e->src[i].wm : min;
+    }
+    if (min != INT64_MAX && min != e->wm) {
+        e->wm = min;
+        if (e->m_watermark && min > INT64_MIN) {
+            cm_gauge_set(e->m_watermark, (double)min / 1000.0);
+        }
+    }
+}
+
+/* After input or reports: the second stage moves source s (NULL: every source), one stage its
+ * watermark over every source. */
+static void settle(struct proc_engine *e, struct source *s, int64_t now_ms);
 
 static int64_t compute(const struct proc_engine *e, int64_t now_ms)
 {
     int64_t min = INT64_MAX, max = INT64_MIN;
     int active = 0;
-    if (e->by_reports) {
-        return e->reported_wm > e->forced ? e->reported_wm : e->forced;
-    }
     for (size_t i = 0; i < e->nsrc; i++) {
         const struct source *s = &e->src[i];
         if (s->max_time == INT64_MIN) {
@@ -417,6 +433,20 @@ static int64_t compute(const struct proc_engine *e, int64_t now_ms)
     }
     int64_t wm = active ? min : max;
     return wm > e->forced ? wm : e->forced;
+}
+
+static void settle(struct proc_engine *e, struct source *s, int64_t now_ms)
+{
+    if (!e->by_reports) {
+        fire(e, compute(e, now_ms));
+        return;
+    }
+    for (size_t i = 0; i < e->nsrc; i++) {
+        if (!s || &e->src[i] == s) {
+            advance_source(e, &e->src[i]);
+        }
+    }
+    sources_wm(e);
 }
 
 void proc_engine_process(struct proc_engine *e, int32_t source, const json_t *ev, int64_t time_ms,
@@ -442,7 +472,7 @@ void proc_engine_process(struct proc_engine *e, int32_t source, const json_t *ev
     if (time_ms > s->max_time) {
         s->max_time = time_ms;
     }
-    fire(e, compute(e, now_ms));
+    settle(e, NULL, now_ms);
 }
 
 static struct origin *origin_of(struct proc_engine *e, int32_t id)
@@ -508,13 +538,15 @@ static int window_in(struct proc_engine *e, int32_t source, const json_t *ev,
         proc_engine_inc(e->m_repeats, 1);
         return 1;
     }
-    struct input in = {source, time_ms, offset, e->wm, NULL, NULL, 0};
+    struct input in = {source, time_ms, offset, e->by_reports ? s->wm : e->wm, NULL, NULL, 0};
     windows_add(e, &in, ev, k);
     s = source_of(e, source, 1);
     if (time_ms > s->max_time) {
         s->max_time = time_ms;
     }
-    fire(e, compute(e, now_ms));
+    if (!e->by_reports) { /* (the second stage's watermark moves with reports only) */
+        fire(e, compute(e, now_ms));
+    }
     return 0;
 }
 
@@ -551,12 +583,16 @@ void proc_engine_watermark(struct proc_engine *e, int64_t wm)
     if (wm > e->forced) {
         e->forced = wm;
     }
-    fire(e, e->forced);
+    if (e->by_reports) {
+        settle(e, NULL, 0);
+    } else {
+        fire(e, e->forced);
+    }
 }
 
 void proc_engine_tick(struct proc_engine *e, int64_t now_ms)
 {
-    fire(e, compute(e, now_ms));
+    settle(e, NULL, now_ms);
 }
 
 int64_t proc_engine_current_watermark(const struct proc_engine *e)
@@ -633,15 +669,18 @@ void proc_engine_add_origin(struct proc_engine *e, int32_t origin, int64_t now_m
 void proc_engine_use_reports(struct proc_engine *e, const int32_t *origins, size_t n)
 {
     e->by_reports = 1;
-    e->reported_wm = INT64_MIN;
     free(e->expected);
     e->expected = cm_xcalloc(n ? n : 1, sizeof(*e->expected));
-    memcpy(e->expected, origins, n * sizeof(*origins));
+    if (n > 0) {
+        memcpy(e->expected, origins, n * sizeof(*origins));
+    }
     e->nexpected = n;
     for (size_t i = 0; i < e->nsrc; i++) { /* heard from again, under the new list */
         free(e->src[i].reports);
         e->src[i].reports = n ? cm_xcalloc(n, sizeof(struct report)) : NULL;
         e->src[i].rheard = 0;
+        /* windows fired before by the watermark over every source keep it */
+        e->src[i].wm = e->wm > e->src[i].wm ? e->wm : e->src[i].wm;
     }
 }
 
@@ -673,8 +712,8 @@ void proc_engine_report(struct proc_engine *e, int32_t source, int32_t origin, i
     r->last_ms = now_ms;
     if (r->wm != before || r->idle != was_idle || !was_heard) {
         source_wm(e, s);
-        e->reported_wm = from_reports(e);
-        fire(e, compute(e, now_ms));
+        advance_source(e, s);
+        sources_wm(e);
     }
 }
 
@@ -735,6 +774,43 @@ struct proc_windows *proc_engine_restore_source(struct proc_engine *e, int32_t s
     s->resume = resume;
     s->last_seen_ms = now_ms;
     return s->w;
+}
+
+int64_t proc_engine_source_watermark(const struct proc_engine *e, int32_t source,
+                                     proc_engine_report_fn fn, void *ud)
+{
+    const struct source *s = source_of((struct proc_engine *)e, source, 0);
+    if (!s) {
+        return INT64_MIN;
+    }
+    for (size_t x = 0; s->reports && x < e->nexpected; x++) {
+        if (s->reports[x].heard) {
+            fn(e->expected[x], s->reports[x].wm, s->reports[x].idle, ud);
+        }
+    }
+    return s->wm;
+}
+
+void proc_engine_restore_watermark(struct proc_engine *e, int32_t source, int64_t wm)
+{
+    struct source *s = source_of(e, source, 1);
+    s->wm = wm > s->wm ? wm : s->wm;
+    if (e->by_reports) {
+        sources_wm(e);
+    }
+}
+
+void proc_engine_restore_report(struct proc_engine *e, int32_t source, int32_t origin, int64_t wm,
+                                int idle)
+{
+    struct source *s = source_of(e, source, 1);
+    for (size_t x = 0; s->reports && x < e->nexpected; x++) {
+        if (e->expected[x] == origin) {
+            s->reports[x] = (struct report){wm, 0, idle != 0, 1};
+            source_wm(e, s); /* the windows are restored as they were: nothing fires here */
+            return;
+        }
+    }
 }
 
 size_t proc_engine_marks(struct proc_engine *e, int32_t source, const struct proc_origin **marks)

@@ -68,7 +68,11 @@ void proc_engine_prepare(struct proc_engine *e, int32_t origin, const json_t *ev
  * stage, switched to them by proc_engine_use_reports with every input partition of the
  * pipeline, keeps per partition it reads the latest report of each input partition (in order
  * with that partition's records) and takes the minimum, as Flink does over a shuffle's channels:
- * idle ones left out, one not heard from yet holds it back. */
+ * idle ones left out, one not heard from yet holds it back. That minimum is the partition's own
+ * watermark: it fires the windows of that partition's state and decides which of its events are
+ * late (as a Kafka Streams task's stream time), so a partition restored from a checkpoint judges
+ * what it reads again as it did the first time. use_reports with no partitions (n 0) holds the
+ * second stage until the list is known. */
 typedef void (*proc_origin_wm_fn)(int32_t origin, int64_t wm, int idle, void *ud);
 void proc_engine_origin_watermarks(struct proc_engine *e, int64_t now_ms, proc_origin_wm_fn fn,
                                    void *ud);
@@ -157,5 +161,15 @@ void proc_engine_restore_mark(struct proc_engine *e, int32_t source,
  * its (empty) windows to restore keys into (borrowed). */
 struct proc_windows *proc_engine_restore_source(struct proc_engine *e, int32_t source,
                                                 int64_t max_time, int64_t resume, int64_t now_ms);
+/* A second-stage source's watermark and the reports it heard, for its checkpoint: wm is
+ * INT64_MIN before the first; fn is called for each input partition heard from. */
+typedef void (*proc_engine_report_fn)(int32_t origin, int64_t wm, int idle, void *ud);
+int64_t proc_engine_source_watermark(const struct proc_engine *e, int32_t source,
+                                     proc_engine_report_fn fn, void *ud);
+/* Restores them (after proc_engine_restore_source): the watermark the source's windows were
+ * fired to, and one report (ignored when the origin is not among the input partitions known). */
+void proc_engine_restore_watermark(struct proc_engine *e, int32_t source, int64_t wm);
+void proc_engine_restore_report(struct proc_engine *e, int32_t source, int32_t origin, int64_t wm,
+                                int idle);
 
 #endif

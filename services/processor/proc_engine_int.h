@@ -32,6 +32,7 @@ struct source {
     struct report *reports;
     int64_t rwm;
     int rheard, ridle;
+    int64_t wm; /* second stage: this source's watermark, which fired its windows (monotonic) */
 };
 
 /* First stage: an input partition's progress, reported downstream as its watermark. */
@@ -59,7 +60,6 @@ struct proc_engine {
     size_t norigins;
     int32_t *expected; /* second stage: every input partition of the pipeline (ascending) */
     size_t nexpected;
-    int64_t reported_wm; /* from_reports as of the last report */
     int track;
     char source_attr[PROC_NAME_MAX + 16];
     struct cm_series *m_repeats;

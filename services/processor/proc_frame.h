@@ -2,9 +2,9 @@
  * stage prepared, bound for one partition of the pipeline's repartition topic (header
  * kind=frame, with the pipeline's version). The first stage appends every event of a batch to
  * the frame of its key's partition and sends one record per partition instead of one per event;
- * the second stage reads the entries back. Each entry holds what the old per-event record held
- * in its key and headers: the origin mark, the input partition's watermark, the event time,
- * tenant, key, traceparent, the aggregates' arguments (JSON) and the event's text.
+ * the second stage reads the entries back. Each entry holds the origin mark, the input
+ * partition's watermark, the event time, tenant, key, traceparent, the aggregates' arguments
+ * (JSON) and the event's text.
  *
  * Layout: a version byte (2), then entries. Integers are big-endian; a string is a u32 length,
  * its bytes and a NUL; an absent optional string has the length 0xFFFFFFFF. Entry: u32 origin,

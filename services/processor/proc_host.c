@@ -222,29 +222,6 @@ static void take_frame(struct proc_host *h, const struct cm_kafka_msg *m, long l
     }
 }
 
-/* The "pre" header of a repartition record: [time, tenant, key, traceparent or null, args].
- * Returns the parsed array with k filled (borrowed from it), or NULL (the record is read whole). */
-static json_t *read_pre(const struct cm_kafka_msg *m, struct proc_keyed *k)
-{
-    size_t len;
-    const char *text = cm_kafka_msg_header_ref(m, "pre", &len);
-    json_t *pre = text ? json_loadb(text, len, 0, NULL) : NULL;
-    const json_t *tp = json_array_get(pre, 3);
-    if (!pre || json_array_size(pre) != 5 || !json_is_integer(json_array_get(pre, 0)) ||
-        !json_is_string(json_array_get(pre, 1)) || !json_is_string(json_array_get(pre, 2)) ||
-        !(json_is_string(tp) || json_is_null(tp)) || !json_is_array(json_array_get(pre, 4))) {
-        json_decref(pre);
-        return NULL;
-    }
-    k->time_ms = json_integer_value(json_array_get(pre, 0));
-    k->tenant = json_string_value(json_array_get(pre, 1));
-    k->key = json_string_value(json_array_get(pre, 2));
-    k->traceparent = json_string_value(tp);
-    k->args = json_array_get(pre, 4);
-    k->raw = cm_kafka_msg_value(m, &k->rawlen);
-    return pre;
-}
-
 static json_t *lookup_row(const char *topic, const char *key, void *ud)
 {
     struct proc_host *h = ud;
@@ -261,6 +238,9 @@ struct proc_engine *proc_host_new_engine(struct proc_host *h, const struct proc_
     struct proc_engine *e = proc_engine_new(d, &out, h->metrics);
     if (h->redis) {
         proc_engine_track_changes(e);
+    }
+    if (d->repartition) { /* its second stage waits for the first stage's reports: none yet */
+        proc_engine_use_reports(e, NULL, 0);
     }
     return e;
 }
@@ -295,6 +275,10 @@ static void take_reports(struct proc_host *h, const struct cm_kafka_msg *m, int6
     const char *text = cm_kafka_msg_value(m, &len);
     json_t *doc = text ? json_loadb(text, len, 0, NULL) : NULL;
     const json_t *list = json_object_get(doc, "watermarks");
+    if (!json_is_array(list)) {
+        cm_event_log_invalid(m, "watermark report that is not {\"watermarks\": [...]}");
+        cm_counter_inc(h->m_invalid);
+    }
     for (size_t k = 0; json_is_array(list) && k < h->n; k++) {
         const struct proc_def *d = h->p[k].def;
         if (!d->repartition || d->version != v || strcmp(topic, d->repartition_topic) != 0) {
@@ -313,6 +297,26 @@ static void take_reports(struct proc_host *h, const struct cm_kafka_msg *m, int6
         }
     }
     json_decref(doc);
+}
+
+/* A record of a repartition topic: a watermark report or a frame (header kind). Anything else
+ * there (written by something other than a processor) is counted invalid. */
+static void take_repartition(struct proc_host *h, const struct cm_kafka_msg *m, int64_t now)
+{
+    char kind[16], text[64];
+    if (cm_kafka_msg_header(m, "kind", kind, sizeof(kind)) != 0) {
+        kind[0] = '\0';
+    }
+    if (strcmp(kind, "watermark") == 0) {
+        take_reports(h, m, now);
+    } else if (strcmp(kind, "frame") == 0 &&
+               cm_kafka_msg_header(m, "version", text, sizeof(text)) == 0) {
+        take_frame(h, m, strtoll(text, NULL, 10), now);
+    } else {
+        cm_event_log_invalid(m,
+                             "repartition record that is neither a frame nor a watermark report");
+        cm_counter_inc(h->m_invalid);
+    }
 }
 
 /* Tells a second stage every input partition of its pipeline (whose reports it awaits). */
@@ -412,45 +416,9 @@ static int process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t
         const char *topic = cm_kafka_msg_topic(msgs[i]);
         int32_t part = cm_kafka_msg_partition(msgs[i]);
         int64_t offset = cm_kafka_msg_offset(msgs[i]);
-        /* a repartition record: a watermark report, or an event with its origin and version */
-        char kind[16], text[64];
-        long long version = -1, ooff = 0, owm = INT64_MIN;
-        int oid = 0, oseq = 0, has_origin = 0;
         size_t tlen = strlen(topic);
         if (tlen > 12 && strcmp(topic + tlen - 12, ".repartition") == 0) {
-            int has_kind = cm_kafka_msg_header(msgs[i], "kind", kind, sizeof(kind)) == 0;
-            if (has_kind && strcmp(kind, "watermark") == 0) {
-                take_reports(h, msgs[i], now);
-                continue;
-            }
-            if (cm_kafka_msg_header(msgs[i], "version", text, sizeof(text)) == 0) {
-                version = strtoll(text, NULL, 10);
-            }
-            if (has_kind && strcmp(kind, "frame") == 0) {
-                take_frame(h, msgs[i], version, now);
-                continue;
-            }
-            has_origin = cm_kafka_msg_header(msgs[i], "origin", text, sizeof(text)) == 0 &&
-                         sscanf(text, "%d:%lld:%d", &oid, &ooff, &oseq) == 3;
-            if (cm_kafka_msg_header(msgs[i], "wm", text, sizeof(text)) == 0) {
-                owm = strtoll(text, NULL, 10);
-            }
-        }
-        struct proc_keyed pk;
-        json_t *pre = has_origin ? read_pre(msgs[i], &pk) : NULL;
-        if (pre) { /* the first stage evaluated what the windows need: no event to parse */
-            for (size_t k = 0; k < h->n; k++) {
-                const struct proc_def *d = h->p[k].def;
-                if (d->repartition && d->window != PROC_WIN_JOIN &&
-                    strcmp(topic, d->repartition_topic) == 0 && version == d->version) {
-                    struct proc_origin o = {oid, ooff, oseq};
-                    proc_engine_window_keyed(h->p[k].engine, part, &pk, offset, &o, now);
-                    if (owm > INT64_MIN) {
-                        proc_engine_report(h->p[k].engine, part, oid, owm, 0, now);
-                    }
-                }
-            }
-            json_decref(pre);
+            take_repartition(h, msgs[i], now);
             continue;
         }
         struct cm_event ev;
@@ -463,17 +431,6 @@ static int process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t
         for (size_t k = 0; k < h->n; k++) {
             const struct proc_def *d = h->p[k].def;
             struct proc_engine *e = h->p[k].engine;
-            if (d->repartition && strcmp(topic, d->repartition_topic) == 0) {
-                if (version >= 0 && version != d->version) {
-                    continue; /* prepared by another version of the pipeline */
-                }
-                struct proc_origin o = {oid, ooff, oseq};
-                proc_engine_window(e, part, ev.ev, ev.time_ms, offset, has_origin ? &o : NULL, now);
-                if (has_origin && owm > INT64_MIN) {
-                    proc_engine_report(e, part, oid, owm, 0, now);
-                }
-                continue;
-            }
             int idx = input_index(d, topic);
             if (idx < 0) {
                 continue;
@@ -676,9 +633,13 @@ struct proc_host *proc_host_new(const struct proc_host_config *cfg, struct cm_me
     h->ckpt_redis = cfg->ckpt_redis ? cfg->ckpt_redis : cfg->redis;
     h->metrics = metrics;
     pthread_mutex_init(&h->lock, NULL);
-    h->m_invalid = cm_metric_with(cm_metrics_counter(metrics, "invalid_records_total",
-                                                     "records that were not JSON objects", NULL),
-                                  NULL);
+    h->m_invalid =
+        cm_metric_with(cm_metrics_counter(metrics, "invalid_records_total",
+                                          "records that could not be read: input events that "
+                                          "are not JSON objects, malformed repartition "
+                                          "records",
+                                          NULL),
+                       NULL);
     h->cfg_brokers = cm_xstrdup(cfg->brokers);
     h->tables = proc_tables_new(cfg->brokers);
     h->rtables = proc_rtables_new(cfg->redis, cfg->redis_table_ttl_ms);

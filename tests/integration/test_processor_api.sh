@@ -16,6 +16,7 @@
 #     and refuses bad bodies;
 #   - batched outputs, a table join and an interval join on the same input, each checked against
 #     what was produced (the interval join against a brute-force join);
+#   - records on the repartition topic that no processor wrote are counted invalid;
 #   - DELETE with If-Match stops the pipeline (then 404).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -220,6 +221,29 @@ for _ in $(seq 1 100); do
 done
 check "version 1 drained and stopped" grep -q "pipeline_drained.*$NAME version 1" "$work"/p1.log "$work"/p2.log
 check "late events: none" [ "$(kcat -C -b "$KAFKA_BROKERS" -t api-late-$S -e -q 2>/dev/null | wc -l)" = 0 ]
+
+# records on the repartition topic that no processor wrote are counted invalid: an event with
+# headers as an early build wrote them, a frame that is not one, and a watermark report that is
+# not JSON (waited for up to 40 s: a rebalance may hold the partitions meanwhile)
+invalid() { # invalid: processor_invalid_records_total of both instances together
+    for u in "$U1" "$U2"; do curl -s "$u/metrics"; done |
+        awk '$1 == "processor_invalid_records_total" { s += $2 } END { print s + 0 }'
+}
+inv0=$(invalid)
+t=$(date -u -d "@$(((NOW - 50000) / 1000))" +%Y-%m-%dT%H:%M:%SZ)
+printf 'k0\t{"type":"t","source":"/api","id":"x1","subject":"s0","time":"%s","data":{"k":"k0","v":1}}\n' "$t" |
+    kcat -P -b "$KAFKA_BROKERS" -t "$NAME.repartition" -K $'\t' -H origin=0:9999:0 -H version=2 \
+        -H wm=0 2>>"$work/kcat.log"
+printf '\002not a frame' | kcat -P -b "$KAFKA_BROKERS" -t "$NAME.repartition" -H kind=frame \
+    -H version=2 2>>"$work/kcat.log"
+printf '{"watermarks": 7' | kcat -P -b "$KAFKA_BROKERS" -t "$NAME.repartition" -H kind=watermark \
+    -H version=2 2>>"$work/kcat.log"
+for _ in $(seq 1 400); do
+    [ "$(invalid)" -ge $((inv0 + 3)) ] && break
+    sleep 0.1
+done
+check "3 foreign records on the repartition topic counted invalid ($inv0 -> $(invalid))" \
+    [ "$(invalid)" -ge $((inv0 + 3)) ]
 
 # ---- batches: every transformed event exactly once, in batches of at most 50 ----
 for _ in $(seq 1 100); do

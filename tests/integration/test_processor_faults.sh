@@ -114,7 +114,7 @@ results() { # results <brokers> <file>: every record of `out`
     kcat -C -b "$1" -t out -o beginning -e -q -f '%s\n' 2>>"$work/kcat.log" >"$2"
 }
 # The distinct origins (input partition, offset, index) of the events on the repartition topic:
-# read from its frames (docs/pipelines.md), and from the origin header of per-event records.
+# read from its frames (docs/pipelines.md).
 prepared_count() { # prepared_count <brokers>
     kcat -C -b "$1" -t "$PIPE.repartition" -o beginning -e -q -f '%h\n%R%s' 2>>"$work/kcat.log" |
         python3 -c '
@@ -133,8 +133,6 @@ while pos < len(data):
             for _ in range(5): # tenant, key, traceparent, args, event
                 (l,) = struct.unpack(">I", value[q:q + 4])
                 q += 4 if l == 0xFFFFFFFF else 4 + l + 1
-    elif "origin" in headers:
-        seen.add(headers["origin"])
 print(len(seen))'
 }
 # Waits until every input event went through the first stage (its origin is on the repartition

@@ -239,7 +239,7 @@ Test(proc_result, a_second_stage_fed_evaluated_arguments_matches_one_stage)
     }
 }
 
-/* What a repartition record's "pre" header carries comes from outside (anyone may write to the
+/* The arguments a repartition frame entry carries come from outside (anyone may write to the
  * topic): arguments missing, of the wrong types or nested are skipped or counted, never trusted
  * blindly; the late path parses the raw event, and a raw value that is not JSON is counted. */
 Test(proc_result, hostile_evaluated_arguments_are_refused_not_trusted)
@@ -290,6 +290,72 @@ Test(proc_result, hostile_evaluated_arguments_are_refused_not_trusted)
         cr_assert_null(json_object_get(ev, "traceparent"), "an invalid traceparent is dropped");
         json_decref(ev);
     }
+    json_decref(g.list);
+    json_decref(g.late);
+    proc_engine_free(e);
+    proc_def_free(d);
+}
+
+struct heard {
+    int64_t *v;
+    size_t *n;
+};
+
+static void collect_report(int32_t origin, int64_t wm, int idle, void *ud)
+{
+    struct heard *rl = ud;
+    (void)origin;
+    (void)idle;
+    rl->v[(*rl->n)++] = wm;
+}
+
+/* A second-stage partition is judged by its own reports: one restored from a checkpoint (its
+ * watermark and the reports it had heard) after another partition of the same engine moved far
+ * ahead takes what it reads again as it did the first time. With one watermark over the whole
+ * engine, raised meanwhile by the other partition, the event below was late (an instance that
+ * took over partitions under load sent events of open windows to events.late). */
+Test(proc_result, a_restored_partition_keeps_its_own_watermark)
+{
+    struct proc_def *d = proc_test_def("{\"name\":\"p\",\"key\":\"data.k\",\"window\":{\"type\":"
+                                       "\"tumbling\",\"size\":\"10ms\"},\"aggregates\":{\"n\":"
+                                       "\"count()\"}}");
+    struct got g = {json_array(), json_array()};
+    struct proc_engine_out out = {.emit = on_json, .late = on_late, .ud = &g};
+    struct proc_engine *e = proc_engine_new(d, &out, NULL);
+    const int32_t origins[] = {0, 1};
+    proc_engine_use_reports(e, origins, 2);
+    proc_engine_report(e, 0, 0, 1000, 0, 0); /* partition 0 hears both input partitions at 1000 */
+    cr_assert_eq(proc_engine_current_watermark(e), INT64_MIN, "one input partition not heard");
+    proc_engine_report(e, 0, 1, 1000, 0, 0);
+    cr_assert_eq(proc_engine_current_watermark(e), 1000);
+    /* partition 1 restored from a checkpoint taken when both input partitions were at 15 */
+    proc_engine_restore_source(e, 1, 15, 5, 0);
+    proc_engine_restore_watermark(e, 1, 15);
+    proc_engine_restore_report(e, 1, 0, 15, 0);
+    proc_engine_restore_report(e, 1, 1, 15, 0);
+    proc_engine_restore_report(e, 1, 7, 99, 0); /* not an input partition: ignored */
+    cr_assert_eq(proc_engine_current_watermark(e), 15, "the least of its partitions'");
+    int64_t heard[4];
+    size_t nheard = 0;
+    struct heard rl = {heard, &nheard};
+    cr_assert_eq(proc_engine_source_watermark(e, 1, collect_report, &rl), 15);
+    cr_assert_eq(nheard, 2, "both reports kept for the next checkpoint");
+    /* read again after the checkpoint: an event at 17, in [10, 20), is on time */
+    json_t *args = json_loads("[null]", 0, NULL);
+    struct proc_keyed k = {
+        .tenant = "", .key = "a", .time_ms = 17, .args = args, .raw = "{}", .rawlen = 2};
+    cr_assert_eq(proc_engine_window_keyed(e, 1, &k, 5, NULL, 0), 0);
+    json_decref(args);
+    cr_assert_eq(json_array_size(g.late), 0, "not late");
+    proc_engine_report(e, 1, 0, 1000, 0, 0);
+    cr_assert_eq(json_array_size(g.list), 0, "input partition 1 still at 15 there");
+    proc_engine_report(e, 1, 1, 1000, 0, 0);
+    cr_assert_eq(json_array_size(g.list), 1, "[10, 20) fired by partition 1's own reports");
+    json_t *ev =
+        json_loads(json_string_value(json_object_get(json_array_get(g.list, 0), "text")), 0, NULL);
+    cr_assert_not_null(ev);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(ev, "data"), "n")), 1);
+    json_decref(ev);
     json_decref(g.list);
     json_decref(g.late);
     proc_engine_free(e);

@@ -128,8 +128,8 @@ void cm_stream_emit_event(struct cm_stream *s, const char *topic, const json_t *
  * records), or -1 when none was processed since it was assigned. */
 int64_t cm_stream_position(const struct cm_stream *s, const char *topic, int32_t partition);
 /* 1 when a partition held here has records not processed yet, as far as the last fetch knows
- * (held back by priority or flow control, or not yet polled): a partition that is merely waiting
- * is not idle. */
+ * (held back by priority or flow control, or not yet polled), or was not fetched since it was
+ * assigned (paused at once, say): a partition that is merely waiting is not idle. */
 int cm_stream_has_backlog(struct cm_stream *s, const char *topic, int32_t partition);
 /* Replaces the topics read (on the stream's thread, e.g. from tick), creating `ensure` first
  * where the cluster auto-creates. A rebalance follows: revoke hooks run for every partition

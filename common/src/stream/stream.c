@@ -363,8 +363,11 @@ int cm_stream_has_backlog(struct cm_stream *s, const char *topic, int32_t partit
     if (!p) {
         return 0;
     }
-    int64_t pos = p->next >= 0 ? p->next : p->expected;
     int64_t end = cm_kafka_consumer_cached_end(s->consumer, topic, partition);
+    if (end < 0) {
+        return 1; /* not fetched since it was assigned (or paused before): not known to be empty */
+    }
+    int64_t pos = p->next >= 0 ? p->next : p->expected;
     return pos >= 0 && end > pos;
 }
 
