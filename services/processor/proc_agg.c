@@ -320,7 +320,11 @@ void proc_acc_write_state(const struct proc_acc *a, struct cm_jw *w)
             free(hex);
             free(buf);
         } else {
-            cm_jw_real(w, s->v); /* null when not finite: such a state is refused on restore */
+            if (isfinite(s->v)) {
+                cm_jw_real(w, s->v);
+            } else { /* a sum that overflowed: JSON has no number for it */
+                cm_jw_string(w, isnan(s->v) ? "nan" : s->v > 0 ? "inf" : "-inf");
+            }
         }
         cm_jw_bool(w, s->integral);
         cm_jw_end(w);
@@ -387,6 +391,12 @@ struct proc_acc *proc_acc_from_json(const struct proc_def *d, const json_t *j)
             s->sk = sk;
         } else if (json_is_number(v)) {
             s->v = json_number_value(v);
+        } else if (json_is_string(v) && strcmp(json_string_value(v), "inf") == 0) {
+            s->v = INFINITY;
+        } else if (json_is_string(v) && strcmp(json_string_value(v), "-inf") == 0) {
+            s->v = -INFINITY;
+        } else if (json_is_string(v) && strcmp(json_string_value(v), "nan") == 0) {
+            s->v = NAN;
         } else {
             proc_acc_free(a);
             return NULL;

@@ -6,10 +6,16 @@
  * do. The input is lines of events (any JSON object; its `time`, or one that grows line by line),
  * read as one input partition. The two-stage path writes each prepared event into a repartition
  * frame and reads it back, as the daemon does, and carries the input partition's watermark with
- * it. A last watermark flushes every window of both. */
+ * it. A last watermark flushes every window of both.
+ * The second stage is also checkpointed halfway, as the daemon does (its windows, origin marks,
+ * watermark and reports), and a fresh engine restored from that checkpoint reads the frames after
+ * it: it must emit what the uninterrupted second stage emitted after that point, as an instance
+ * that takes over a partition must, although it holds another partition whose watermark is far
+ * ahead. */
 #include "../../services/processor/proc_def.h"
 #include "../../services/processor/proc_engine.h"
 #include "../../services/processor/proc_frame.h"
+#include "../../services/processor/proc_window.h"
 
 #include "fuzz_proc_out.h"
 
@@ -84,6 +90,93 @@ static void prepared(const json_t *ev, const char *tenant, const char *key, int 
     free(text);
 }
 
+/* The second stage's checkpoint of its partition: what the daemon's proc_ckpt writes to Redis. */
+struct ckpt {
+    int taken, has_source;
+    int64_t max_time, resume, swm;
+    json_t *keys; /* name -> state text */
+    struct proc_origin marks[4];
+    size_t nmarks;
+    int32_t rorigin[4];
+    int64_t rwm[4];
+    int ridle[4];
+    size_t nreports;
+    size_t outputs; /* outputs the uninterrupted second stage had emitted when it was taken */
+};
+
+static void ckpt_key(const char *name, const char *state, size_t len, void *ud)
+{
+    if (state) {
+        json_object_set_new(ud, name, json_stringn(state, len));
+    }
+}
+
+static void ckpt_report(int32_t origin, int64_t wm, int idle, void *ud)
+{
+    struct ckpt *c = ud;
+    if (c->nreports < 4) {
+        c->rorigin[c->nreports] = origin;
+        c->rwm[c->nreports] = wm;
+        c->ridle[c->nreports++] = idle;
+    }
+}
+
+static void ckpt_source(int32_t source, int64_t max_time, int64_t resume, struct proc_windows *w,
+                        void *ud)
+{
+    (void)source;
+    (void)resume;
+    struct ckpt *c = ud;
+    c->has_source = 1;
+    c->max_time = max_time;
+    proc_windows_set_full(w, 1);
+    proc_windows_changes(w, ckpt_key, c->keys);
+}
+
+static void take_ckpt(struct proc_engine *e2, int64_t position, size_t outputs, struct ckpt *c)
+{
+    c->taken = 1;
+    c->keys = json_object();
+    c->resume = position;
+    c->outputs = outputs;
+    proc_engine_each_source(e2, ckpt_source, c);
+    const struct proc_origin *marks;
+    size_t n = proc_engine_marks(e2, 0, &marks);
+    for (size_t i = 0; i < n && i < 4; i++) {
+        c->marks[c->nmarks++] = marks[i];
+    }
+    c->swm = proc_engine_source_watermark(e2, 0, ckpt_report, c);
+}
+
+/* A fresh second stage restored from c, as the daemon's proc_ckpt_load does. */
+static void restore_ckpt(struct proc_engine *e3, const struct ckpt *c)
+{
+    if (!c->has_source) {
+        return; /* nothing read from the partition yet: no checkpoint of it */
+    }
+    struct proc_windows *w = proc_engine_restore_source(e3, 0, c->max_time, c->resume, 0);
+    if (c->swm > INT64_MIN) {
+        proc_engine_restore_watermark(e3, 0, c->swm);
+    }
+    for (size_t i = 0; i < c->nreports; i++) {
+        proc_engine_restore_report(e3, 0, c->rorigin[i], c->rwm[i], c->ridle[i]);
+    }
+    for (size_t i = 0; i < c->nmarks; i++) {
+        proc_engine_restore_mark(e3, 0, &c->marks[i]);
+    }
+    const char *name;
+    json_t *v;
+    json_object_foreach(c->keys, name, v)
+    {
+        json_t *state = json_loads(json_string_value(v), 0, NULL);
+        if (!state || proc_windows_restore(w, name, state) != 0) {
+            abort(); /* a key's checkpoint form does not restore */
+        }
+        json_decref(state);
+    }
+    proc_windows_set_full(w, 0);
+}
+
 /* The second stage reads the frame back, with the daemon's own step for each entry. */
 static void second(struct proc_engine *e2, const struct proc_frame *fr, int64_t offset, int64_t now)
 {
@@ -101,18 +194,33 @@ static void second(struct proc_engine *e2, const struct proc_frame *fr, int64_t 
     }
 }
 
-static void run(const struct proc_def *d, const char *in, size_t size, struct outs *one,
-                struct outs *two)
+/* The frames the first stage wrote, kept to be read again after the checkpoint. */
+struct sent {
+    char *buf;
+    size_t len;
+    int64_t line;
+};
+
+/* Returns how many outputs the uninterrupted second stage had emitted at the checkpoint
+ * (SIZE_MAX when the input was too short for one). */
+static size_t run(const struct proc_def *d, const char *in, size_t size, struct outs *one,
+                  struct outs *two, struct outs *restored)
 {
-    struct proc_engine_out o1 = outs_sink(one), o2 = outs_sink(two);
+    struct proc_engine_out o1 = outs_sink(one), o2 = outs_sink(two), o3 = outs_sink(restored);
     struct proc_engine *e = proc_engine_new(d, &o1, NULL);
     struct proc_engine *e1 = proc_engine_new(d, &o2, NULL); /* emits nothing itself */
     struct proc_engine *e2 = proc_engine_new(d, &o2, NULL);
     const int32_t origins[] = {0};
     proc_engine_use_reports(e2, origins, 1);
+    proc_engine_track_changes(e2);
     struct first f = {.e1 = e1};
-    size_t pos = 0;
-    int64_t line = 0;
+    size_t pos = 0, nlines = 0, nsent = 0;
+    for (size_t i = 0; i < size; i++) {
+        nlines += in[i] == '\n';
+    }
+    struct sent *sent = cm_xcalloc(nlines + 1, sizeof(*sent));
+    struct ckpt c = {0};
+    int64_t line = 0, ckpt_line = (int64_t)(nlines / 2);
     while (pos < size) {
         const char *nl = memchr(in + pos, '\n', size - pos);
         size_t len = nl ? (size_t)(nl - (in + pos)) : size - pos;
@@ -130,19 +238,47 @@ static void run(const struct proc_def *d, const char *in, size_t size, struct ou
             proc_engine_prepare(e1, 0, ev.ev, ev.time_ms, line, prepared, &f);
             if (f.frame.count > 0) { /* the daemon sends no empty frame */
                 second(e2, &f.frame, line, line);
+                if (c.taken) {
+                    char *copy = cm_xmalloc(f.frame.len);
+                    memcpy(copy, f.frame.buf, f.frame.len);
+                    sent[nsent++] = (struct sent){copy, f.frame.len, line};
+                }
             }
             cm_event_clear(&ev);
+        }
+        if (line == ckpt_line) {
+            take_ckpt(e2, line + 1, two->n, &c);
         }
         line++;
         pos += len + 1;
     }
     proc_engine_watermark(e, PROC_WATERMARK_MAX);
     proc_engine_watermark(e2, PROC_WATERMARK_MAX);
+    if (c.taken) { /* another instance takes the partition over from the checkpoint */
+        struct proc_engine *e3 = proc_engine_new(d, &o3, NULL);
+        proc_engine_use_reports(e3, origins, 1);
+        /* it already holds another partition, whose reports are far ahead: they must not
+         * bear on the partition taken over */
+        proc_engine_report(e3, 1, 0, INT64_MAX / 4, 0, 0);
+        restore_ckpt(e3, &c);
+        for (size_t i = 0; i < nsent; i++) {
+            struct proc_frame fr = {.buf = sent[i].buf, .len = sent[i].len};
+            second(e3, &fr, sent[i].line, sent[i].line);
+        }
+        proc_engine_watermark(e3, PROC_WATERMARK_MAX);
+        proc_engine_free(e3);
+    }
+    for (size_t i = 0; i < nsent; i++) {
+        free(sent[i].buf);
+    }
+    free(sent);
+    json_decref(c.keys);
     proc_frame_free(&f.frame);
     cm_jw_free(&f.argsw);
     proc_engine_free(e);
     proc_engine_free(e1);
     proc_engine_free(e2);
+    return c.taken ? c.outputs : SIZE_MAX;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -151,8 +287,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(in, data, size);
     for (size_t i = 0; i < NDEFS; i++) {
         struct proc_def *d = outs_def(defs[i]);
-        struct outs one = {0}, two = {0};
-        run(d, in, size, &one, &two);
+        struct outs one = {0}, two = {0}, restored = {0}, after = {0};
+        size_t at = run(d, in, size, &one, &two, &restored);
+        for (size_t k = at; k < two.n; k++) { /* what the uninterrupted one emitted after it */
+            outs_add(&after, two.v[k].key, "", two.v[k].text, strlen(two.v[k].text));
+        }
+        if (at != SIZE_MAX && !outs_same(&after, &restored, 1)) {
+            if (getenv("FUZZ_DUMP")) {
+                fprintf(stderr, "== restored from the checkpoint: %s\n", defs[i]);
+            }
+            abort(); /* a second stage restored from its checkpoint emitted something else */
+        }
+        outs_free(&restored);
+        outs_free(&after);
         if (!outs_same(&one, &two, 1)) {
             if (getenv("FUZZ_DUMP")) {
                 fprintf(stderr, "== %s\n", defs[i]);

@@ -178,6 +178,13 @@ awk '{ print $1, $2 }' "$work/expected" | cmp -s - "$work/ref.windows" ||
     { say "FAIL: the reference results are not one per (key, window) of the input"; fail=1; }
 total=$(grep -o '"n":[0-9]*' "$work/ref.sorted" | cut -d: -f2 | awk '{ s += $1 } END { print s }')
 [ "$total" = "$N" ] || { say "FAIL: the reference counted $total events, not $N"; fail=1; }
+# a repartition partition's checkpoint holds its own watermark and the latest report of each of the
+# 8 input partitions, so what it reads again after the checkpoint is judged as the first time
+ckey=$(redis-cli -p "$rport_a" --scan --pattern "{processor:$PIPE:*}:v1" | head -n 1)
+creports=$(redis-cli -p "$rport_a" HKEYS "$ckey" | grep -c '^r:')
+cswm=$(redis-cli -p "$rport_a" HGET "$ckey" swm)
+[ -n "$ckey" ] && [ "$creports" = 8 ] && [ "${cswm:-0}" -gt 1767225600000 ] ||
+    { say "FAIL: checkpoint ${ckey:-none}: $creports reports, watermark ${cswm:-none}"; fail=1; }
 
 compare() { # compare <name> <brokers>: the run's results equal the reference's
     local out=$work/$1.out

@@ -116,6 +116,55 @@ Test(proc_window, accumulators_round_trip_their_checkpoint_form)
     proc_def_free(d);
 }
 
+/* A sum that overflowed to infinity (or to NaN, infinities of both signs) has no JSON number: its
+ * checkpoint form names it, and it restores as it was (before, such a state was written as null
+ * and refused on restore, so its partition's whole checkpoint was thrown away; found by
+ * fuzz_proc_stages). */
+Test(proc_window, overflowed_sums_round_trip_their_checkpoint_form)
+{
+    struct proc_def *d = proc_test_def("{\"name\":\"p\",\"window\":{\"type\":\"tumbling\","
+                                       "\"size\":\"1s\"},\"aggregates\":{\"s\":\"sum(data.v)\","
+                                       "\"t\":\"sum(data.u)\",\"a\":\"avg(data.v)\"}}");
+    struct proc_acc *a = proc_acc_new(d);
+    size_t errors = 0;
+    for (int i = 0; i < 2; i++) { /* s and a overflow to +inf, t to -inf */
+        json_t *ev = json_pack("{s:s, s:{s:f, s:f}}", "type", "t", "data", "v", 1e308, "u", -1e308);
+        proc_acc_add(a, ev, &errors);
+        json_decref(ev);
+    }
+    struct cm_jw w = {0};
+    proc_acc_write_state(a, &w);
+    const char *text = cm_jw_text(&w, NULL);
+    cr_assert(strstr(text, "\"inf\"") && strstr(text, "\"-inf\""), "%s", text);
+    json_t *j = json_loads(text, 0, NULL);
+    cr_assert_not_null(j, "%s", text);
+    struct proc_acc *back = proc_acc_from_json(d, j);
+    cr_assert_not_null(back, "%s", text);
+    struct cm_jw w2 = {0};
+    proc_acc_write_state(back, &w2);
+    cr_assert_str_eq(cm_jw_text(&w2, NULL), text, "restored as it was");
+    /* NaN (infinities of both signs added) the same way */
+    json_t *nan = json_loads("[1,[1,\"nan\",false],[1,\"-inf\",false],[1,\"inf\",false]]", 0, NULL);
+    struct proc_acc *n = proc_acc_from_json(d, nan);
+    cr_assert_not_null(n);
+    struct cm_jw w3 = {0};
+    proc_acc_write_state(n, &w3);
+    cr_assert_str_eq(cm_jw_text(&w3, NULL),
+                     "[1,[1,\"nan\",false],[1,\"-inf\",false],[1,\"inf\",false]]");
+    json_t *hostile = json_loads("[1,[1,\"infinity\",false],[1,1,false],[1,1,false]]", 0, NULL);
+    cr_assert_null(proc_acc_from_json(d, hostile), "only inf, -inf and nan are names");
+    json_decref(hostile);
+    json_decref(nan);
+    cm_jw_free(&w);
+    cm_jw_free(&w2);
+    cm_jw_free(&w3);
+    json_decref(j);
+    proc_acc_free(a);
+    proc_acc_free(back);
+    proc_acc_free(n);
+    proc_def_free(d);
+}
+
 Test(proc_window, unusable_values_are_counted_not_summed)
 {
     struct proc_def *d = proc_test_def(ALL);
