@@ -2,7 +2,8 @@
  * events), one line per output with its key, for the processor's fuzz targets to compare: byte for
  * byte and in order (a replay), or per key (one stage against two: outputs for different keys go
  * to different partitions and have no order between them, and windows of several keys that one
- * watermark closes fire in the order of their timers). Header only: each target is one file. */
+ * watermark closes fire in the order of their timers; a result's key there is its tenant and
+ * key). Header only: each target is one file. */
 #ifndef FUZZ_PROC_OUT_H
 #define FUZZ_PROC_OUT_H
 
@@ -49,8 +50,25 @@ static void outs_add(struct outs *b, const char *key, const char *tag, const cha
     memcpy(t, tag, tl);
     memcpy(t + tl, text, len);
     t[tl + len] = '\0';
-    b->v[b->n] = (struct out){cm_xstrdup(key), t, b->n};
+    /* a result's state key is its tenant and key: the same key of two tenants is two keys */
+    const char *tenant = strstr(t, "\"tenant\":\""), *end = tenant ? strchr(tenant + 10, '"') : NULL;
+    char *k = end ? cm_xasprintf("%s\x1f%.*s", key, (int)(end - tenant - 10), tenant + 10)
+                  : cm_xstrdup(key);
+    b->v[b->n] = (struct out){k, t, b->n};
     b->n++;
+}
+
+/* Appends src's outputs from index `from` on to dst. */
+static inline void outs_tail(struct outs *dst, const struct outs *src, size_t from)
+{
+    for (size_t k = from; k < src->n; k++) {
+        if (dst->n == dst->cap) {
+            dst->cap = dst->cap ? 2 * dst->cap : 16;
+            dst->v = cm_xrealloc(dst->v, dst->cap * sizeof(*dst->v));
+        }
+        dst->v[dst->n] = (struct out){cm_xstrdup(src->v[k].key), cm_xstrdup(src->v[k].text), dst->n};
+        dst->n++;
+    }
 }
 
 static void outs_emit(const struct proc_def *d, const json_t *ev, void *ud)
