@@ -51,7 +51,8 @@ static void outs_add(struct outs *b, const char *key, const char *tag, const cha
     memcpy(t + tl, text, len);
     t[tl + len] = '\0';
     /* a result's state key is its tenant and key: the same key of two tenants is two keys */
-    const char *tenant = strstr(t, "\"tenant\":\""), *end = tenant ? strchr(tenant + 10, '"') : NULL;
+    const char *tenant = strstr(t, "\"tenant\":\""),
+               *end = tenant ? strchr(tenant + 10, '"') : NULL;
     char *k = end ? cm_xasprintf("%s\x1f%.*s", key, (int)(end - tenant - 10), tenant + 10)
                   : cm_xstrdup(key);
     b->v[b->n] = (struct out){k, t, b->n};
@@ -66,7 +67,8 @@ static inline void outs_tail(struct outs *dst, const struct outs *src, size_t fr
             dst->cap = dst->cap ? 2 * dst->cap : 16;
             dst->v = cm_xrealloc(dst->v, dst->cap * sizeof(*dst->v));
         }
-        dst->v[dst->n] = (struct out){cm_xstrdup(src->v[k].key), cm_xstrdup(src->v[k].text), dst->n};
+        dst->v[dst->n] =
+            (struct out){cm_xstrdup(src->v[k].key), cm_xstrdup(src->v[k].text), dst->n};
         dst->n++;
     }
 }
