@@ -1,5 +1,5 @@
-/* proc_engine_int: the engine's state, shared by proc_engine.c (sources, steps, watermarks) and
- * proc_result.c (results and transformed events written out). */
+/* proc_engine_int: the engine's state, shared by proc_engine.c (sources, steps, windows),
+ * proc_watermark.c (event time) and proc_result.c (results and transformed events written out). */
 #ifndef PROC_ENGINE_INT_H
 #define PROC_ENGINE_INT_H
 
@@ -75,6 +75,14 @@ struct proc_engine {
 };
 
 void proc_engine_inc(struct cm_series *s, uint64_t n);
+/* The source (input or repartition partition) id, added when create; NULL when absent. Adding
+ * may move the array: a pointer held across it is stale. */
+struct source *proc_engine_source(struct proc_engine *e, int32_t id, int create);
+/* The first stage's record of input partition id, added when new. */
+struct origin *proc_engine_origin(struct proc_engine *e, int32_t id);
+/* After input or reports: the second stage moves source s (NULL: every source), one stage its
+ * watermark over every source; windows the watermark passes fire. */
+void proc_engine_settle(struct proc_engine *e, struct source *s, int64_t now_ms);
 /* A window's result (proc_window_emit_fn; ud is the engine). */
 int proc_engine_emit_result(const struct proc_window_result *r, void *ud);
 /* A stateless pipeline's output for ev reached through the flatMap path `path`. */

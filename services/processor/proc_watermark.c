@@ -1,0 +1,293 @@
+/* proc_watermark: event time in the engine (see proc_engine.h). One stage of its own: the
+ * watermark over its input partitions, as at a Flink source (idle ones left out), fires every
+ * source's windows. The second stage of a keyed pipeline: each repartition partition's own
+ * watermark, from the first stage's reports it carries, fires its windows; the first stage: the
+ * reports it sends, per input partition. */
+#include "proc_engine.h"
+#include "proc_engine_int.h"
+
+#include "proc_window.h"
+
+#include "cm/mem.h"
+#include "cm/metrics.h"
+#include "cm/timeutil.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void fire(struct proc_engine *e, int64_t wm)
+{
+    if (wm <= e->wm) {
+        return;
+    }
+    e->wm = wm;
+    if (e->m_watermark) {
+        cm_gauge_set(e->m_watermark, (double)wm / 1000.0);
+    }
+    for (size_t i = 0; i < e->nsrc; i++) {
+        if (e->src[i].w) {
+            proc_windows_advance(e->src[i].w, wm, proc_engine_emit_result, e);
+        }
+    }
+}
+
+/* The second stage's watermark from the reports, per Flink's rule for a shuffle: each partition
+ * it reads holds the watermark of every input partition as of the records read from it so far;
+ * a partition's watermark is the minimum over the input partitions not idle (the maximum when
+ * all are idle), and one not heard from yet holds it back; the stage's watermark is the minimum
+ * over its partitions that are not wholly idle (the maximum when all are). */
+static void source_wm(const struct proc_engine *e, struct source *s)
+{
+    int64_t min = INT64_MAX, max = INT64_MIN;
+    int active = 0;
+    s->rheard = 1;
+    for (size_t x = 0; x < e->nexpected; x++) {
+        const struct report *r = &s->reports[x];
+        if (!r->heard) {
+            s->rheard = 0;
+            return;
+        }
+        max = r->wm > max ? r->wm : max;
+        if (!r->idle) {
+            min = r->wm < min ? r->wm : min;
+            active = 1;
+        }
+    }
+    s->rwm = active ? min : max;
+    s->ridle = !active;
+}
+
+/* Second stage: a source's own watermark follows its reports (or a forced one) and fires its
+ * windows. Each repartition partition carries every input partition's reports in order with its
+ * events, so its own reports make a correct watermark for what is read from it, as a Kafka
+ * Streams task keeps its own stream time; a partition restored from a checkpoint goes on from
+ * the watermark it had there, and what is read again after that point is judged as the first
+ * time (a watermark of the engine as a whole, raised meanwhile by other partitions, would make
+ * it late). */
+static void advance_source(struct proc_engine *e, struct source *s)
+{
+    int64_t wm = s->reports && s->rheard ? s->rwm : INT64_MIN;
+    wm = wm > e->forced ? wm : e->forced;
+    if (wm > s->wm) {
+        s->wm = wm;
+        if (s->w) {
+            proc_windows_advance(s->w, wm, proc_engine_emit_result, e);
+        }
+    }
+}
+
+/* The engine's watermark in the second stage: the least of its sources' (for the gauge, the
+ * status and draining); unchanged while it has none. */
+static void sources_wm(struct proc_engine *e)
+{
+    int64_t min = INT64_MAX;
+    for (size_t i = 0; i < e->nsrc; i++) {
+        min = e->src[i].wm < min ? e->src[i].wm : min;
+    }
+    if (min != INT64_MAX && min != e->wm) {
+        e->wm = min;
+        if (e->m_watermark && min > INT64_MIN) {
+            cm_gauge_set(e->m_watermark, (double)min / 1000.0);
+        }
+    }
+}
+
+static int64_t compute(const struct proc_engine *e, int64_t now_ms)
+{
+    int64_t min = INT64_MAX, max = INT64_MIN;
+    int active = 0;
+    for (size_t i = 0; i < e->nsrc; i++) {
+        const struct source *s = &e->src[i];
+        if (s->max_time == INT64_MIN) {
+            continue;
+        }
+        int64_t wm = s->max_time - e->d->ooo_ms;
+        max = wm > max ? wm : max;
+        if (now_ms - s->last_seen_ms < e->d->idle_ms) {
+            min = wm < min ? wm : min;
+            active = 1;
+        }
+    }
+    int64_t wm = active ? min : max;
+    return wm > e->forced ? wm : e->forced;
+}
+
+/* After input or reports: the second stage moves source s (NULL: every source), one stage its
+ * watermark over every source. */
+void proc_engine_settle(struct proc_engine *e, struct source *s, int64_t now_ms)
+{
+    if (!e->by_reports) {
+        fire(e, compute(e, now_ms));
+        return;
+    }
+    for (size_t i = 0; i < e->nsrc; i++) {
+        if (!s || &e->src[i] == s) {
+            advance_source(e, &e->src[i]);
+        }
+    }
+    sources_wm(e);
+}
+
+int proc_engine_watermark_input(const json_t *v, int64_t *wm, const char **why)
+{
+    const json_t *w = json_object_get(v, "watermark");
+    if (!w || json_object_size(v) != 1) {
+        return 0;
+    }
+    const char *s = json_string_value(w);
+    if (s && strcmp(s, "max") == 0) {
+        *wm = PROC_WATERMARK_MAX;
+    } else if (!s || cm_time_parse_rfc3339(s, wm) != 0) {
+        *why = "watermark: must be an RFC 3339 time or \"max\"";
+        return -1;
+    }
+    return 1;
+}
+
+void proc_engine_watermark(struct proc_engine *e, int64_t wm)
+{
+    if (wm > e->forced) {
+        e->forced = wm;
+    }
+    if (e->by_reports) {
+        proc_engine_settle(e, NULL, 0);
+    } else {
+        fire(e, e->forced);
+    }
+}
+
+void proc_engine_tick(struct proc_engine *e, int64_t now_ms)
+{
+    proc_engine_settle(e, NULL, now_ms);
+}
+
+int64_t proc_engine_current_watermark(const struct proc_engine *e)
+{
+    return e->wm;
+}
+
+void proc_engine_origin_watermarks(struct proc_engine *e, int64_t now_ms, proc_origin_wm_fn fn,
+                                   void *ud)
+{
+    for (size_t i = 0; i < e->norigins; i++) {
+        const struct origin *o = &e->origins[i];
+        int idle = now_ms - o->last_seen_ms >= e->d->idle_ms;
+        if (o->max_time > INT64_MIN || idle) {
+            fn(o->id, o->max_time > INT64_MIN ? o->max_time - e->d->ooo_ms : INT64_MIN, idle, ud);
+        }
+    }
+}
+
+void proc_engine_drop_origin(struct proc_engine *e, int32_t origin)
+{
+    for (size_t i = 0; i < e->norigins; i++) {
+        if (e->origins[i].id == origin) {
+            e->origins[i] = e->origins[--e->norigins];
+            return;
+        }
+    }
+}
+
+void proc_engine_add_origin(struct proc_engine *e, int32_t origin, int64_t now_ms)
+{
+    struct origin *o = proc_engine_origin(e, origin);
+    o->last_seen_ms = now_ms;
+}
+
+void proc_engine_use_reports(struct proc_engine *e, const int32_t *origins, size_t n)
+{
+    e->by_reports = 1;
+    free(e->expected);
+    e->expected = cm_xcalloc(n ? n : 1, sizeof(*e->expected));
+    if (n > 0) {
+        memcpy(e->expected, origins, n * sizeof(*origins));
+    }
+    e->nexpected = n;
+    for (size_t i = 0; i < e->nsrc; i++) { /* heard from again, under the new list */
+        free(e->src[i].reports);
+        e->src[i].reports = n ? cm_xcalloc(n, sizeof(struct report)) : NULL;
+        e->src[i].rheard = 0;
+        /* windows fired before by the watermark over every source keep it */
+        e->src[i].wm = e->wm > e->src[i].wm ? e->wm : e->src[i].wm;
+    }
+}
+
+void proc_engine_report(struct proc_engine *e, int32_t source, int32_t origin, int64_t wm, int idle,
+                        int64_t now_ms)
+{
+    size_t lo = 0, hi = e->nexpected;
+    while (lo < hi) { /* expected is ascending */
+        size_t mid = (lo + hi) / 2;
+        if (e->expected[mid] < origin) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    if (lo == e->nexpected || e->expected[lo] != origin) {
+        return; /* not an input partition known yet: its next report counts */
+    }
+    struct source *s = proc_engine_source(e, source, 1);
+    if (!s->reports) {
+        return;
+    }
+    struct report *r = &s->reports[lo];
+    int64_t before = r->wm;
+    int was_idle = r->idle, was_heard = r->heard;
+    r->wm = !r->heard || wm > r->wm ? wm : r->wm; /* a replaying first stage reports less */
+    r->idle = idle;
+    r->heard = 1;
+    r->last_ms = now_ms;
+    if (r->wm != before || r->idle != was_idle || !was_heard) {
+        source_wm(e, s);
+        advance_source(e, s);
+        sources_wm(e);
+    }
+}
+
+int64_t proc_engine_origin_wm(const struct proc_engine *e, int32_t origin)
+{
+    for (size_t i = 0; i < e->norigins; i++) {
+        if (e->origins[i].id == origin && e->origins[i].max_time > INT64_MIN) {
+            return e->origins[i].max_time - e->d->ooo_ms;
+        }
+    }
+    return INT64_MIN;
+}
+
+int64_t proc_engine_source_watermark(const struct proc_engine *e, int32_t source,
+                                     proc_engine_report_fn fn, void *ud)
+{
+    const struct source *s = proc_engine_source((struct proc_engine *)e, source, 0);
+    if (!s) {
+        return INT64_MIN;
+    }
+    for (size_t x = 0; s->reports && x < e->nexpected; x++) {
+        if (s->reports[x].heard) {
+            fn(e->expected[x], s->reports[x].wm, s->reports[x].idle, ud);
+        }
+    }
+    return s->wm;
+}
+
+void proc_engine_restore_watermark(struct proc_engine *e, int32_t source, int64_t wm)
+{
+    struct source *s = proc_engine_source(e, source, 1);
+    s->wm = wm > s->wm ? wm : s->wm;
+    if (e->by_reports) {
+        sources_wm(e);
+    }
+}
+
+void proc_engine_restore_report(struct proc_engine *e, int32_t source, int32_t origin, int64_t wm,
+                                int idle)
+{
+    struct source *s = proc_engine_source(e, source, 1);
+    for (size_t x = 0; s->reports && x < e->nexpected; x++) {
+        if (e->expected[x] == origin) {
+            s->reports[x] = (struct report){wm, 0, idle != 0, 1};
+            source_wm(e, s); /* the windows are restored as they were: nothing fires here */
+            return;
+        }
+    }
+}
