@@ -92,6 +92,9 @@ static void sources_wm(struct proc_engine *e)
     }
 }
 
+/* One stage's watermark, as at a Flink source: the least over its partitions that were read
+ * within idle_timeout (the greatest when all are idle; none while no event came), and never
+ * below a watermark forced from outside. */
 static int64_t compute(const struct proc_engine *e, int64_t now_ms)
 {
     int64_t min = INT64_MAX, max = INT64_MIN;
