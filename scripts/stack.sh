@@ -99,8 +99,10 @@ cmd_run() {
     if ! stack_wait_ready 90; then
         on_signal
     fi
-    local token
+    local token admin
     token=$(DEVTOKEN_SCOPE='events:write schema:read schema:write' "$BUILD_DIR/bin/devtoken")
+    admin=$(DEVTOKEN_SCOPE='events:write gateway:admin processor:admin schema:admin' \
+        "$BUILD_DIR/bin/devtoken")
     cat <<EOF
 
 ==============================================================================
@@ -115,6 +117,9 @@ cmd_run() {
 
  Development token (tenant "dev", 24 h; may write registry subjects "dev.*"):
    export TOKEN=$token
+ Admin token (every admin scope: the gateway's routes and keys, the processor's pipelines,
+ the registry's schema:admin):
+   export ADMIN_TOKEN=$admin
  Registry user (every schema scope; Confluent clients' basic.auth.user.info):
    export REGISTRY_USER_INFO=$REGISTRY_USER_INFO
 
@@ -126,8 +131,7 @@ cmd_run() {
 
 EOF
     echo "export TOKEN=$token" >>"$STACK_DIR/env"
-    echo "export ADMIN_TOKEN=$(DEVTOKEN_SCOPE='events:write gateway:admin processor:admin schema:admin' "$BUILD_DIR/bin/devtoken")" \
-        >>"$STACK_DIR/env"
+    echo "export ADMIN_TOKEN=$admin" >>"$STACK_DIR/env"
     local parent=$PPID svc
     for svc in "${STACK_SERVICES[@]}"; do
         STARTED[$svc]=$SECONDS

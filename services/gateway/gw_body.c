@@ -1,6 +1,7 @@
 /* gw_body: request body decoding and splitting into events (see gw_body.h). */
 #include "gw_body.h"
 
+#include "cm/http.h"
 #include "cm/jsonscan.h"
 #include "cm/mem.h"
 
@@ -25,9 +26,8 @@ static int media_type(const char *ct, enum kind *kind)
     if (!ct) {
         return -1;
     }
-    size_t len = strcspn(ct, "; \t");
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
-        if (strlen(types[i].name) == len && strncasecmp(ct, types[i].name, len) == 0) {
+        if (cm_http_media_type_is(ct, types[i].name)) {
             *kind = types[i].kind;
             return 0;
         }

@@ -2,6 +2,7 @@
 #include "gw_route.h"
 
 #include "cm/expr.h"
+#include "cm/kafka.h"
 #include "cm/mem.h"
 #include "cm/text.h"
 
@@ -25,22 +26,6 @@ struct gw_routes {
     char **fields;         /* the event's fields expressions read (owned) */
     size_t nfields;
 };
-
-int gw_topic_name_ok(const char *name)
-{
-    size_t len = strlen(name);
-    if (len == 0 || len > 249 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
-        return 0;
-    }
-    for (size_t i = 0; i < len; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-')) {
-            return 0;
-        }
-    }
-    return 1;
-}
 
 static void route_clear(struct route *r)
 {
@@ -83,7 +68,7 @@ static int parse_topics(struct route *r, const json_t *arr, const char *field, c
     const json_t *t;
     json_array_foreach(arr, i, t)
     {
-        if (!json_is_string(t) || !gw_topic_name_ok(json_string_value(t))) {
+        if (!json_is_string(t) || !cm_kafka_topic_name_ok(json_string_value(t))) {
             snprintf(err, errlen, "%s[%zu]: not a legal Kafka topic name", field, i);
             return -1;
         }

@@ -43,7 +43,4 @@ const char *const *gw_routes_fields(const struct gw_routes *r, size_t *n);
 size_t gw_routes_select(const struct gw_routes *r, const json_t *ev, const char *const **topics,
                         size_t *errors);
 
-/* 1 when name is a legal Kafka topic name ([a-zA-Z0-9._-], 1 to 249 characters, not . or ..). */
-int gw_topic_name_ok(const char *name);
-
 #endif

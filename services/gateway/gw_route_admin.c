@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 struct gw_route_admin {
@@ -136,7 +135,7 @@ void gw_route_admin_put(struct cm_http_req *req, void *ud)
         return;
     }
     const char *ctype = cm_http_header(req, "Content-Type");
-    if (!ctype || strncasecmp(ctype, "application/json", 16) != 0) {
+    if (!cm_http_media_type_is(ctype, "application/json")) {
         cm_http_respond_error(req, 415, 0, "a routing document is application/json");
         return;
     }

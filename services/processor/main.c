@@ -99,7 +99,7 @@ int main(int argc, char **argv)
         goto out;
     }
     api = proc_api_new(cm_config_str(cfg, "DATABASE_URL"), host, hc.events_topic, hc.derived_topic,
-                       svc.metrics);
+                       hc.late_topic, svc.metrics);
     const char *dir = cm_config_str(cfg, "PROCESSOR_PIPELINES_DIR");
     if (dir && *dir && proc_api_load_dir(api, dir) != 0) {
         goto out;

@@ -28,7 +28,7 @@
 struct proc_api {
     struct cm_defs *defs;
     struct proc_host *host;
-    char *events_topic, *derived_topic;
+    char *events_topic, *derived_topic, *late_topic;
     struct cm_swap *auth;
     char *scope;
 };
@@ -46,6 +46,16 @@ static void *parse(const json_t *doc, const char *name, long long version, char 
         return NULL;
     }
     struct proc_def *d = proc_def_parse(doc, a->events_topic, a->derived_topic, err, errlen);
+    for (size_t i = 0; d && d->window != PROC_WIN_NONE && i < d->ntopics; i++) {
+        if (strcmp(d->topics[i], a->late_topic) == 0) { /* its late events would come back late */
+            snprintf(err, errlen,
+                     "source.topics[%zu]: '%s' is where this pipeline's late events go: it would "
+                     "read them again, without end",
+                     i, a->late_topic);
+            proc_def_free(d);
+            return NULL;
+        }
+    }
     if (d && version > 0) {
         d->version = version;
     }
@@ -71,12 +81,13 @@ static json_t *status(const char *name, void *ud)
 
 struct proc_api *proc_api_new(const char *database_url, struct proc_host *host,
                               const char *events_topic, const char *derived_topic,
-                              struct cm_metrics *metrics)
+                              const char *late_topic, struct cm_metrics *metrics)
 {
     struct proc_api *a = cm_xcalloc(1, sizeof(*a));
     a->host = host;
     a->events_topic = cm_xstrdup(events_topic);
     a->derived_topic = cm_xstrdup(derived_topic);
+    a->late_topic = cm_xstrdup(late_topic);
     struct cm_defs_kind kind = {"pipelines", "pipeline", parse, release, changed, status, a};
     a->defs = cm_defs_new(database_url, &kind, metrics);
     return a;
@@ -90,6 +101,7 @@ void proc_api_free(struct proc_api *a)
     cm_defs_free(a->defs);
     free(a->events_topic);
     free(a->derived_topic);
+    free(a->late_topic);
     free(a->scope);
     free(a);
 }
@@ -174,21 +186,68 @@ static struct proc_def *dry_run_def(struct proc_api *a, struct cm_http_req *req,
     return d;
 }
 
-static void h_dry_run(struct cm_http_req *req, void *ud)
+/* Appends each non-blank line of an NDJSON body to list as a JSON value, and its line number to
+ * lines. 0, or -1 after answering 400 (a line that is not JSON) or 422 (too many). */
+static int ndjson_events(struct cm_http_req *req, const char *body, size_t len, json_t *list,
+                         json_t *lines)
 {
-    struct proc_api *a = ud;
-    if (!cm_auth_require(a->auth, req, a->scope, NULL)) {
-        return;
+    const char *p = body, *end = body + len;
+    for (long line = 1; p < end; line++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p)), *stop = nl ? nl : end;
+        size_t n = (size_t)(stop - p);
+        if (strspn(p, " \t\r") < n) { /* not blank */
+            json_error_t jerr;
+            json_t *v = json_array_size(list) < DRY_RUN_MAX_EVENTS
+                            ? json_loadb(p, n, JSON_REJECT_DUPLICATES, &jerr)
+                            : NULL;
+            if (!v) {
+                if (json_array_size(list) >= DRY_RUN_MAX_EVENTS) {
+                    cm_http_respond_error(req, 422, 0, "events: at most %d", DRY_RUN_MAX_EVENTS);
+                } else {
+                    cm_http_respond_error(req, 400, 0, "body: line %ld: %s", line, jerr.text);
+                }
+                return -1;
+            }
+            json_array_append_new(list, v);
+            json_array_append_new(lines, json_integer(line));
+        }
+        p = stop + 1;
     }
-    const char *name = cm_http_param(req, "name");
+    return 0;
+}
+
+/* The request as {"events": [...], "definition"?: {...}, "flush"?: bool, "lines"?: [...]}: a JSON
+ * body as it is, or an NDJSON one (application/x-ndjson: pipeline-run's input, one value per line;
+ * ?flush=false keeps the last windows open) turned into that, with each event's line number.
+ * NULL after answering. */
+static json_t *dry_run_input(struct cm_http_req *req)
+{
     size_t len;
     const char *body = cm_http_body(req, &len);
+    const char *ct = cm_http_header(req, "Content-Type");
+    if (cm_http_media_type_is(ct, "application/x-ndjson") ||
+        cm_http_media_type_is(ct, "application/ndjson")) {
+        const char *flush = cm_http_query(req, "flush");
+        if (flush && strcmp(flush, "true") != 0 && strcmp(flush, "false") != 0) {
+            cm_http_respond_error(req, 400, 0, "flush: true or false");
+            return NULL;
+        }
+        json_t *in =
+            json_pack("{s:[], s:[], s:b}", "events", "lines", "flush", !flush || flush[0] == 't');
+        if (ndjson_events(req, body, len, json_object_get(in, "events"),
+                          json_object_get(in, "lines")) != 0) {
+            json_decref(in);
+            return NULL;
+        }
+        return in;
+    }
     json_error_t jerr;
     json_t *in = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     const json_t *events = json_object_get(in, "events");
     const json_t *flush = json_object_get(in, "flush");
     if (!json_is_object(in)) {
-        cm_http_respond_error(req, 400, 0, "body: %s",
+        cm_http_respond_error(req, 400, 0,
+                              "body: %s (or one event per line as application/x-ndjson)",
                               in ? "must be a JSON object {\"events\": [...]}" : jerr.text);
     } else if (!json_is_array(events)) {
         cm_http_respond_error(req, 422, 0, "events: required, an array of CloudEvents");
@@ -197,66 +256,94 @@ static void h_dry_run(struct cm_http_req *req, void *ud)
     } else if (flush && !json_is_boolean(flush)) {
         cm_http_respond_error(req, 422, 0, "flush: true or false");
     } else {
-        struct proc_def *d = dry_run_def(a, req, name, json_object_get(in, "definition"));
-        if (d) {
-            struct collect c = {json_array(), json_array(), NULL, json_object()};
-            if (d->batch_max > 0) {
-                c.batch = proc_batcher_new(d, on_batch, &c);
-            }
-            struct proc_engine_out out = {
-                .emit = on_emit, .late = on_late, .lookup = lookup, .ud = &c};
-            struct proc_engine *e = proc_engine_new(d, &out, NULL);
-            json_t *errors = json_array();
-            size_t i;
-            json_t *v;
-            json_array_foreach(events, i, v)
-            {
-                int64_t wm;
-                const char *why = NULL;
-                int kind = json_is_object(v) ? proc_engine_watermark_input(v, &wm, &why) : -1;
-                if (kind == 1) {
-                    proc_engine_watermark(e, wm);
-                    continue;
-                }
-                int table = kind == 0 ? proc_tables_fixed_entry(c.tables, v, &why) : 0;
-                if (table == 1) {
-                    continue;
-                }
-                kind = table < 0 ? -1 : kind;
-                struct cm_event ev;
-                if (kind == 0) {
-                    char *text = cm_json_dumps(v, NULL);
-                    if (cm_event_from_text(text, strlen(text), INT64_MIN, CM_EVENT_ENVELOPE, &ev,
-                                           &why) == 0) {
-                        if (ev.time_ms == INT64_MIN) {
-                            why = "an event needs a `time`";
-                        } else {
-                            proc_engine_process(e, 0, ev.ev, ev.time_ms, (int64_t)i, 0);
-                        }
-                        cm_event_clear(&ev);
-                    }
-                    free(text);
-                }
-                if (why || kind < 0) {
-                    json_array_append_new(errors,
-                                          json_pack("{s:I, s:s}", "index", (json_int_t)i, "message",
-                                                    why ? why : "not a JSON object"));
-                }
-            }
-            if (!flush || json_is_true(flush)) {
-                proc_engine_watermark(e, PROC_WATERMARK_MAX);
-            }
-            if (c.batch) {
-                proc_batcher_flush(c.batch);
-                proc_batcher_free(c.batch);
-            }
-            proc_engine_free(e);
-            proc_def_free(d);
-            json_decref(c.tables);
-            cm_http_respond_json(req, 200,
-                                 json_pack("{s:o, s:o, s:o}", "results", c.results, "late", c.late,
-                                           "errors", errors));
+        json_object_del(in, "lines");
+        return in;
+    }
+    json_decref(in);
+    return NULL;
+}
+
+/* Runs d over the events (with watermark and table entries as in pipeline-run) and answers
+ * {"results", "late", "errors"}; each error names the entry's index (and its line for NDJSON). */
+static void dry_run(struct cm_http_req *req, struct proc_def *d, const json_t *in)
+{
+    const json_t *events = json_object_get(in, "events"), *lines = json_object_get(in, "lines");
+    const json_t *flush = json_object_get(in, "flush");
+    struct collect c = {json_array(), json_array(), NULL, json_object()};
+    if (d->batch_max > 0) {
+        c.batch = proc_batcher_new(d, on_batch, &c);
+    }
+    struct proc_engine_out out = {.emit = on_emit, .late = on_late, .lookup = lookup, .ud = &c};
+    struct proc_engine *e = proc_engine_new(d, &out, NULL);
+    json_t *errors = json_array();
+    size_t i;
+    json_t *v;
+    json_array_foreach(events, i, v)
+    {
+        int64_t wm;
+        const char *why = NULL;
+        int kind = json_is_object(v) ? proc_engine_watermark_input(v, &wm, &why) : -1;
+        if (kind == 1) {
+            proc_engine_watermark(e, wm);
+            continue;
         }
+        int table = kind == 0 ? proc_tables_fixed_entry(c.tables, v, &why) : 0;
+        if (table == 1) {
+            continue;
+        }
+        kind = table < 0 ? -1 : kind;
+        struct cm_event ev;
+        if (kind == 0) {
+            char *text = cm_json_dumps(v, NULL);
+            if (cm_event_from_text(text, strlen(text), INT64_MIN, CM_EVENT_ENVELOPE, &ev, &why) ==
+                0) {
+                if (ev.time_ms == INT64_MIN) {
+                    why = "an event needs a `time`";
+                } else {
+                    proc_engine_process(e, 0, ev.ev, ev.time_ms, (int64_t)i, 0);
+                }
+                cm_event_clear(&ev);
+            }
+            free(text);
+        }
+        if (why || kind < 0) {
+            json_t *err = json_pack("{s:I, s:s}", "index", (json_int_t)i, "message",
+                                    why ? why : "not a JSON object");
+            if (lines) {
+                json_object_set(err, "line", json_array_get(lines, i));
+            }
+            json_array_append_new(errors, err);
+        }
+    }
+    if (!flush || json_is_true(flush)) {
+        proc_engine_watermark(e, PROC_WATERMARK_MAX);
+    }
+    if (c.batch) {
+        proc_batcher_flush(c.batch);
+        proc_batcher_free(c.batch);
+    }
+    proc_engine_free(e);
+    json_decref(c.tables);
+    cm_http_respond_json(
+        req, 200,
+        json_pack("{s:o, s:o, s:o}", "results", c.results, "late", c.late, "errors", errors));
+}
+
+static void h_dry_run(struct cm_http_req *req, void *ud)
+{
+    struct proc_api *a = ud;
+    if (!cm_auth_require(a->auth, req, a->scope, NULL)) {
+        return;
+    }
+    json_t *in = dry_run_input(req);
+    if (!in) {
+        return;
+    }
+    struct proc_def *d =
+        dry_run_def(a, req, cm_http_param(req, "name"), json_object_get(in, "definition"));
+    if (d) {
+        dry_run(req, d, in);
+        proc_def_free(d);
     }
     json_decref(in);
 }

@@ -2,10 +2,12 @@
  * refused (a typo must not pass silently); every error names its field as a dotted path
  * ("window.size", "steps[1].map.amount", "aggregates.p99"). */
 #include "proc_def.h"
+#include "proc_def_int.h"
 
 #include "cm/config.h"
 #include "cm/err.h"
 #include "cm/expr.h"
+#include "cm/kafka.h"
 #include "cm/mem.h"
 #include "cm/text.h"
 
@@ -17,10 +19,7 @@
 
 #define DEF_FILE_MAX (1024 * 1024)
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
+int proc_def_fail(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -29,9 +28,14 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     return CM_E_INVAL;
 }
 
-/* Refuses members of obj not in allowed (NULL-terminated). */
-static int only(const json_t *obj, const char *path, const char *const *allowed, char *err,
-                size_t errlen)
+int proc_def_is_repartition_topic(const char *topic)
+{
+    size_t n = strlen(topic);
+    return n >= 12 && strcmp(topic + n - 12, ".repartition") == 0;
+}
+
+int proc_def_only(const json_t *obj, const char *path, const char *const *allowed, char *err,
+                  size_t errlen)
 {
     const char *k;
     const json_t *v;
@@ -43,24 +47,25 @@ static int only(const json_t *obj, const char *path, const char *const *allowed,
         }
         if (!ok) {
             char buf[CM_SHOWN_LEN];
-            return fail(err, errlen, "%s%s%s: unknown member", path, *path ? "." : "",
-                        cm_shown(k, buf));
+            return proc_def_fail(err, errlen, "%s%s%s: unknown member", path, *path ? "." : "",
+                                 cm_shown(k, buf));
         }
     }
     return 0;
 }
 
-static int compile(const json_t *v, const char *field, struct cm_expr **out, char *err,
-                   size_t errlen)
+int proc_def_compile(const json_t *v, const char *field, struct cm_expr **out, char *err,
+                     size_t errlen)
 {
     if (!json_is_string(v)) {
-        return fail(err, errlen, "%s: must be an expression (a string)", field);
+        return proc_def_fail(err, errlen, "%s: must be an expression (a string)", field);
     }
     struct cm_expr_error e;
     *out = cm_expr_compile(json_string_value(v), &e);
     if (!*out) {
         char pos[200];
-        return fail(err, errlen, "%s: %s", field, cm_expr_error_format(&e, pos, sizeof(pos)));
+        return proc_def_fail(err, errlen, "%s: %s", field,
+                             cm_expr_error_format(&e, pos, sizeof(pos)));
     }
     return 0;
 }
@@ -74,12 +79,13 @@ static int duration(const json_t *obj, const char *name, const char *field, int6
         return 0;
     }
     if (!json_is_string(v) || cm_parse_duration_ms(json_string_value(v), out) != 0) {
-        return fail(err, errlen,
-                    "%s: must be a duration such as \"500ms\", \"5s\", \"1m\", \"2h\", \"1d\"",
-                    field);
+        return proc_def_fail(
+            err, errlen, "%s: must be a duration such as \"500ms\", \"5s\", \"1m\", \"2h\", \"1d\"",
+            field);
     }
     if (*out < min || *out > 366LL * 86400000) {
-        return fail(err, errlen, "%s: must be between %lldms and 366d", field, (long long)min);
+        return proc_def_fail(err, errlen, "%s: must be between %lldms and 366d", field,
+                             (long long)min);
     }
     return 0;
 }
@@ -98,19 +104,20 @@ static int parse_window(struct proc_def *d, const json_t *w, char *err, size_t e
 {
     static const char *const allowed[] = {"type", "size", "slide", "gap", NULL};
     if (!json_is_object(w)) {
-        return fail(err, errlen, "window: must be an object");
+        return proc_def_fail(err, errlen, "window: must be an object");
     }
-    if (only(w, "window", allowed, err, errlen)) {
+    if (proc_def_only(w, "window", allowed, err, errlen)) {
         return CM_E_INVAL;
     }
     const char *type = json_string_value(json_object_get(w, "type"));
     if (!type) {
-        return fail(err, errlen, "window.type: must be \"tumbling\", \"hopping\" or \"session\"");
+        return proc_def_fail(err, errlen,
+                             "window.type: must be \"tumbling\", \"hopping\" or \"session\"");
     }
     if (strcmp(type, "tumbling") == 0 || strcmp(type, "hopping") == 0) {
         d->window = type[0] == 't' ? PROC_WIN_TUMBLING : PROC_WIN_HOPPING;
         if (!json_object_get(w, "size")) {
-            return fail(err, errlen, "window.size: required for a %s window", type);
+            return proc_def_fail(err, errlen, "window.size: required for a %s window", type);
         }
         if (duration(w, "size", "window.size", 0, 1, &d->size_ms, err, errlen)) {
             return CM_E_INVAL;
@@ -118,40 +125,41 @@ static int parse_window(struct proc_def *d, const json_t *w, char *err, size_t e
         d->slide_ms = d->size_ms;
         if (d->window == PROC_WIN_HOPPING) {
             if (!json_object_get(w, "slide")) {
-                return fail(err, errlen, "window.slide: required for a hopping window");
+                return proc_def_fail(err, errlen, "window.slide: required for a hopping window");
             }
             if (duration(w, "slide", "window.slide", 0, 1, &d->slide_ms, err, errlen)) {
                 return CM_E_INVAL;
             }
             if (d->slide_ms > d->size_ms) {
-                return fail(err, errlen, "window.slide: must not exceed window.size");
+                return proc_def_fail(err, errlen, "window.slide: must not exceed window.size");
             }
         } else if (json_object_get(w, "slide")) {
-            return fail(err, errlen, "window.slide: only for hopping windows");
+            return proc_def_fail(err, errlen, "window.slide: only for hopping windows");
         }
         if (json_object_get(w, "gap")) {
-            return fail(err, errlen, "window.gap: only for session windows");
+            return proc_def_fail(err, errlen, "window.gap: only for session windows");
         }
         d->pane_ms = gcd64(d->size_ms, d->slide_ms);
         if (d->size_ms / d->pane_ms > 100000) {
-            return fail(err, errlen,
-                        "window.slide: size / gcd(size, slide) must be at most 100000");
+            return proc_def_fail(err, errlen,
+                                 "window.slide: size / gcd(size, slide) must be at most 100000");
         }
         return 0;
     }
     if (strcmp(type, "session") == 0) {
         d->window = PROC_WIN_SESSION;
         if (!json_object_get(w, "gap")) {
-            return fail(err, errlen, "window.gap: required for a session window");
+            return proc_def_fail(err, errlen, "window.gap: required for a session window");
         }
         if (json_object_get(w, "size") || json_object_get(w, "slide")) {
-            return fail(err, errlen, "window.%s: not for session windows",
-                        json_object_get(w, "size") ? "size" : "slide");
+            return proc_def_fail(err, errlen, "window.%s: not for session windows",
+                                 json_object_get(w, "size") ? "size" : "slide");
         }
         return duration(w, "gap", "window.gap", 0, 1, &d->gap_ms, err, errlen);
     }
-    return fail(err, errlen,
-                "window.type: must be \"tumbling\", \"hopping\" or \"session\", not \"%s\"", type);
+    return proc_def_fail(
+        err, errlen, "window.type: must be \"tumbling\", \"hopping\" or \"session\", not \"%s\"",
+        type);
 }
 
 /* A signed duration ("-5m", "10s") for an interval join's bound. */
@@ -161,14 +169,15 @@ static int bound(const json_t *j, const char *name, int64_t *out, char *err, siz
     const char *s = json_string_value(v);
     int neg = s && s[0] == '-';
     if (!v) {
-        return fail(err, errlen,
-                    "interval_join.%s: required, a duration such as \"-5m\" or \"10m\"", name);
+        return proc_def_fail(
+            err, errlen, "interval_join.%s: required, a duration such as \"-5m\" or \"10m\"", name);
     }
     if (!s || cm_parse_duration_ms(s + neg, out) != 0 || *out > 366LL * 86400000) {
-        return fail(err, errlen,
-                    "interval_join.%s: must be a duration up to 366d, negative with a leading "
-                    "'-', such as \"-5m\" or \"10m\"",
-                    name);
+        return proc_def_fail(
+            err, errlen,
+            "interval_join.%s: must be a duration up to 366d, negative with a leading "
+            "'-', such as \"-5m\" or \"10m\"",
+            name);
     }
     *out = neg ? -*out : *out;
     return 0;
@@ -182,28 +191,28 @@ static int parse_join_side(struct proc_def *d, const json_t *j, int side, char *
     snprintf(field, sizeof(field), "interval_join.%s", name);
     const json_t *v = json_object_get(j, name);
     if (!json_is_object(v)) {
-        return fail(err, errlen,
-                    "%s: must be {\"filter\": \"expr\", \"key\": \"expr\", \"as\": \"field\"}",
-                    field);
+        return proc_def_fail(
+            err, errlen, "%s: must be {\"filter\": \"expr\", \"key\": \"expr\", \"as\": \"field\"}",
+            field);
     }
-    if (only(v, field, allowed, err, errlen)) {
+    if (proc_def_only(v, field, allowed, err, errlen)) {
         return CM_E_INVAL;
     }
     char sub[96];
     snprintf(sub, sizeof(sub), "%s.filter", field);
     if (!json_object_get(v, "filter")) {
-        return fail(err, errlen, "%s: required (which events are of this side)", sub);
+        return proc_def_fail(err, errlen, "%s: required (which events are of this side)", sub);
     }
-    if (compile(json_object_get(v, "filter"), sub, &d->ijoin.filter[side], err, errlen)) {
+    if (proc_def_compile(json_object_get(v, "filter"), sub, &d->ijoin.filter[side], err, errlen)) {
         return CM_E_INVAL;
     }
     snprintf(sub, sizeof(sub), "%s.key", field);
     if (json_object_get(v, "key") &&
-        compile(json_object_get(v, "key"), sub, &d->ijoin.key[side], err, errlen)) {
+        proc_def_compile(json_object_get(v, "key"), sub, &d->ijoin.key[side], err, errlen)) {
         return CM_E_INVAL;
     }
     if (!d->ijoin.key[side] && !d->key) {
-        return fail(err, errlen, "%s: required when the pipeline has no key", sub);
+        return proc_def_fail(err, errlen, "%s: required when the pipeline has no key", sub);
     }
     const json_t *as = json_object_get(v, "as");
     if (as &&
@@ -211,9 +220,9 @@ static int parse_join_side(struct proc_def *d, const json_t *j, int side, char *
          strcmp(json_string_value(as), "pipeline") == 0 ||
          strcmp(json_string_value(as), "version") == 0 ||
          strcmp(json_string_value(as), "key") == 0 || strcmp(json_string_value(as), "ids") == 0)) {
-        return fail(err, errlen,
-                    "%s.as: must name a result field other than pipeline, version, key and ids",
-                    field);
+        return proc_def_fail(
+            err, errlen,
+            "%s.as: must name a result field other than pipeline, version, key and ids", field);
     }
     d->ijoin.as[side] = cm_xstrdup(as ? json_string_value(as) : name);
     return 0;
@@ -223,9 +232,9 @@ static int parse_interval_join(struct proc_def *d, const json_t *j, char *err, s
 {
     static const char *const allowed[] = {"left", "right", "lower", "upper", "type", NULL};
     if (!json_is_object(j)) {
-        return fail(err, errlen, "interval_join: must be an object");
+        return proc_def_fail(err, errlen, "interval_join: must be an object");
     }
-    if (only(j, "interval_join", allowed, err, errlen)) {
+    if (proc_def_only(j, "interval_join", allowed, err, errlen)) {
         return CM_E_INVAL;
     }
     d->window = PROC_WIN_JOIN;
@@ -236,15 +245,17 @@ static int parse_interval_join(struct proc_def *d, const json_t *j, char *err, s
         return CM_E_INVAL;
     }
     if (strcmp(d->ijoin.as[PROC_LEFT], d->ijoin.as[PROC_RIGHT]) == 0) {
-        return fail(err, errlen, "interval_join.right.as: must differ from interval_join.left.as");
+        return proc_def_fail(err, errlen,
+                             "interval_join.right.as: must differ from interval_join.left.as");
     }
     if (d->ijoin.lower > d->ijoin.upper) {
-        return fail(err, errlen, "interval_join.lower: must not exceed interval_join.upper");
+        return proc_def_fail(err, errlen,
+                             "interval_join.lower: must not exceed interval_join.upper");
     }
     const json_t *type = json_object_get(j, "type");
     const char *t = json_string_value(type);
     if (type && (!t || (strcmp(t, "inner") != 0 && strcmp(t, "left") != 0))) {
-        return fail(err, errlen, "interval_join.type: must be \"inner\" or \"left\"");
+        return proc_def_fail(err, errlen, "interval_join.type: must be \"inner\" or \"left\"");
     }
     d->ijoin.outer = t && strcmp(t, "left") == 0;
     return 0;
@@ -281,8 +292,8 @@ static int parse_agg(struct proc_agg_def *a, const char *name, const json_t *v, 
     a->name = cm_xstrdup(name);
     const char *s = json_string_value(v);
     if (!s) {
-        return fail(err, errlen, "aggregates.%s: must be a string such as \"sum(data.amount)\"",
-                    name);
+        return proc_def_fail(err, errlen,
+                             "aggregates.%s: must be a string such as \"sum(data.amount)\"", name);
     }
     while (isspace((unsigned char)*s)) {
         s++;
@@ -293,10 +304,11 @@ static int parse_agg(struct proc_agg_def *a, const char *name, const json_t *v, 
         len--;
     }
     if (!open || len == 0 || s[len - 1] != ')') {
-        return fail(err, errlen,
-                    "aggregates.%s: must be count(), sum(x), avg(x), min(x), max(x), distinct(x) "
-                    "or percentile(x, q)",
-                    name);
+        return proc_def_fail(
+            err, errlen,
+            "aggregates.%s: must be count(), sum(x), avg(x), min(x), max(x), distinct(x) "
+            "or percentile(x, q)",
+            name);
     }
     size_t fnlen = (size_t)(open - s);
     while (fnlen > 0 && isspace((unsigned char)s[fnlen - 1])) {
@@ -310,8 +322,8 @@ static int parse_agg(struct proc_agg_def *a, const char *name, const json_t *v, 
         }
     }
     if (!found) {
-        return fail(err, errlen, "aggregates.%s: unknown function '%.*s%s'", name,
-                    (int)(fnlen > 64 ? 64 : fnlen), s, fnlen > 64 ? "..." : "");
+        return proc_def_fail(err, errlen, "aggregates.%s: unknown function '%.*s%s'", name,
+                             (int)(fnlen > 64 ? 64 : fnlen), s, fnlen > 64 ? "..." : "");
     }
     char *args = cm_xstrndup(open + 1, (size_t)(s + len - 1 - (open + 1)));
     int rc = 0;
@@ -320,7 +332,7 @@ static int parse_agg(struct proc_agg_def *a, const char *name, const json_t *v, 
     if (a->kind == PROC_AGG_COUNT) {
         for (char *p = args; *p; p++) {
             if (!isspace((unsigned char)*p)) {
-                rc = fail(err, errlen, "%s: count() takes no argument", field);
+                rc = proc_def_fail(err, errlen, "%s: count() takes no argument", field);
                 break;
             }
         }
@@ -343,180 +355,18 @@ static int parse_agg(struct proc_agg_def *a, const char *name, const json_t *v, 
                 }
             }
             if (!comma || !end || *end || !(a->q >= 0 && a->q <= 1)) {
-                rc = fail(err, errlen, "%s: percentile(x, q) needs a quantile q between 0 and 1",
-                          field);
+                rc = proc_def_fail(
+                    err, errlen, "%s: percentile(x, q) needs a quantile q between 0 and 1", field);
             }
         }
         if (rc == 0) {
             json_t *text = json_string(args);
-            rc = compile(text, field, &a->arg, err, errlen);
+            rc = proc_def_compile(text, field, &a->arg, err, errlen);
             json_decref(text);
         }
     }
     free(args);
     return rc;
-}
-
-/* {"join": {"topic": T | "redis_hash": H, "key": EXPR, "as": FIELD, "type": "inner"|"left"}}: a
- * stream-table join against the table kept from topic T, or the Redis hash H (table name
- * "redis:H"). */
-static int parse_join(struct proc_def *d, struct proc_step *s, const json_t *v, const char *field,
-                      char *err, size_t errlen)
-{
-    static const char *const allowed[] = {"topic", "redis_hash", "key", "as", "type", NULL};
-    s->kind = PROC_STEP_JOIN;
-    if (!json_is_object(v)) {
-        return fail(err, errlen, "%s: must be {\"topic\": T, \"key\": \"expr\", \"as\": \"field\"}",
-                    field);
-    }
-    if (only(v, field, allowed, err, errlen)) {
-        return CM_E_INVAL;
-    }
-    const char *topic = json_string_value(json_object_get(v, "topic"));
-    const char *hash = json_string_value(json_object_get(v, "redis_hash"));
-    const char *as = json_string_value(json_object_get(v, "as"));
-    const char *type = json_string_value(json_object_get(v, "type"));
-    if (json_object_get(v, "redis_hash")) {
-        if (json_object_get(v, "topic")) {
-            return fail(err, errlen, "%s: either topic or redis_hash, not both", field);
-        }
-        if (!hash || !*hash || strlen(hash) > 200) {
-            return fail(err, errlen, "%s.redis_hash: must name the Redis hash (1 to 200 bytes)",
-                        field);
-        }
-    } else if (!topic || !*topic || strlen(topic) > 249) {
-        return fail(err, errlen,
-                    "%s.topic: must be the table's topic name (or redis_hash: a Redis hash)",
-                    field);
-    }
-    if (!as || !cm_name_valid(as, 64)) {
-        return fail(err, errlen, "%s.as: must name the data field the row goes to", field);
-    }
-    if (json_object_get(v, "type") &&
-        (!type || (strcmp(type, "inner") != 0 && strcmp(type, "left") != 0))) {
-        return fail(err, errlen, "%s.type: must be \"inner\" or \"left\"", field);
-    }
-    char sub[160];
-    snprintf(sub, sizeof(sub), "%s.key", field);
-    if (!json_object_get(v, "key")) {
-        return fail(err, errlen, "%s: required (an expression giving the row's key)", sub);
-    }
-    if (compile(json_object_get(v, "key"), sub, &s->expr, err, errlen)) {
-        return CM_E_INVAL;
-    }
-    s->as = cm_xstrdup(as);
-    s->left = type && strcmp(type, "left") == 0;
-    if (hash) { /* looked up in Redis when needed: no topic to follow */
-        s->table = cm_xasprintf("redis:%s", hash);
-        return 0;
-    }
-    s->table = cm_xstrdup(topic);
-    for (size_t i = 0; i < d->ntables; i++) {
-        if (strcmp(d->tables[i], topic) == 0) {
-            return 0;
-        }
-    }
-    d->tables = cm_xrealloc(d->tables, (d->ntables + 1) * sizeof(*d->tables));
-    d->tables[d->ntables++] = cm_xstrdup(topic);
-    return 0;
-}
-
-/* {"flatMap": {"expr": EXPR, "as": FIELD}}: each element of the list goes to data.FIELD of its own
- * copy of the event, the rest of data kept (as Spark's explode keeps a row's other columns). */
-static int parse_flatmap(struct proc_step *s, const json_t *v, const char *field, char *err,
-                         size_t errlen)
-{
-    static const char *const allowed[] = {"expr", "as", NULL};
-    if (only(v, field, allowed, err, errlen)) {
-        return CM_E_INVAL;
-    }
-    const char *as = json_string_value(json_object_get(v, "as"));
-    if (!as || !cm_name_valid(as, 64)) {
-        return fail(err, errlen, "%s.as: must name the data field each element goes to", field);
-    }
-    char sub[160];
-    snprintf(sub, sizeof(sub), "%s.expr", field);
-    if (!json_object_get(v, "expr")) {
-        return fail(err, errlen, "%s: required (an expression giving the list)", sub);
-    }
-    if (compile(json_object_get(v, "expr"), sub, &s->expr, err, errlen)) {
-        return CM_E_INVAL;
-    }
-    s->as = cm_xstrdup(as);
-    return 0;
-}
-
-static int parse_steps(struct proc_def *d, const json_t *steps, char *err, size_t errlen)
-{
-    if (!json_is_array(steps)) {
-        return fail(err, errlen, "steps: must be an array");
-    }
-    if (json_array_size(steps) > PROC_STEPS_MAX) {
-        return fail(err, errlen, "steps: at most %d", PROC_STEPS_MAX);
-    }
-    d->steps = cm_xcalloc(json_array_size(steps) + 1, sizeof(*d->steps));
-    size_t i;
-    const json_t *st;
-    json_array_foreach(steps, i, st)
-    {
-        struct proc_step *s = &d->steps[i];
-        d->nsteps = i + 1;
-        char field[64];
-        if (!json_is_object(st) || json_object_size(st) != 1) {
-            return fail(err, errlen,
-                        "steps[%zu]: must be one of {\"map\": {...}}, "
-                        "{\"flatMap\": \"expr\" | {...}}, {\"filter\": \"expr\"}, "
-                        "{\"join\": {...}}",
-                        i);
-        }
-        const char *kind = json_object_iter_key(json_object_iter((json_t *)st));
-        const json_t *v = json_object_iter_value(json_object_iter((json_t *)st));
-        snprintf(field, sizeof(field), "steps[%zu].%s", i, kind);
-        if (strcmp(kind, "flatMap") == 0 && json_is_object(v)) {
-            s->kind = PROC_STEP_FLATMAP;
-            if (parse_flatmap(s, v, field, err, errlen)) {
-                return CM_E_INVAL;
-            }
-        } else if (strcmp(kind, "flatMap") == 0 && !json_is_string(v)) {
-            return fail(err, errlen,
-                        "%s: must be an expression (a string) or {\"expr\": \"expr\", \"as\": "
-                        "\"field\"}",
-                        field);
-        } else if (strcmp(kind, "filter") == 0 || strcmp(kind, "flatMap") == 0) {
-            s->kind = kind[0] == 'f' && kind[1] == 'i' ? PROC_STEP_FILTER : PROC_STEP_FLATMAP;
-            if (compile(v, field, &s->expr, err, errlen)) {
-                return CM_E_INVAL;
-            }
-        } else if (strcmp(kind, "map") == 0) {
-            s->kind = PROC_STEP_MAP;
-            if (!json_is_object(v) || json_object_size(v) == 0) {
-                return fail(err, errlen, "%s: must be an object of field: expression", field);
-            }
-            s->names = cm_xcalloc(json_object_size(v), sizeof(char *));
-            s->exprs = cm_xcalloc(json_object_size(v), sizeof(struct cm_expr *));
-            const char *k;
-            const json_t *e;
-            json_object_foreach((json_t *)v, k, e)
-            {
-                char sub[160];
-                snprintf(sub, sizeof(sub), "%s.%s", field, k);
-                s->names[s->n] = cm_xstrdup(k);
-                s->n++;
-                if (compile(e, sub, &s->exprs[s->n - 1], err, errlen)) {
-                    return CM_E_INVAL;
-                }
-            }
-        } else if (strcmp(kind, "join") == 0) {
-            if (parse_join(d, s, v, field, err, errlen)) {
-                return CM_E_INVAL;
-            }
-        } else {
-            char buf[CM_SHOWN_LEN];
-            return fail(err, errlen, "steps[%zu]: unknown step '%s' (map, flatMap, filter, join)",
-                        i, cm_shown(kind, buf));
-        }
-    }
-    return 0;
 }
 
 static int parse_topics(struct proc_def *d, const json_t *src, const char *defaults, char *err,
@@ -530,21 +380,40 @@ static int parse_topics(struct proc_def *d, const json_t *src, const char *defau
             d->topics[d->ntopics++] = cm_xstrdup(t);
         }
         free(copy);
-        return 0;
-    }
-    if (!json_is_array(topics) || json_array_size(topics) == 0 || json_array_size(topics) > 16) {
-        return fail(err, errlen, "source.topics: must be an array of 1 to 16 topic names");
-    }
-    d->topics = cm_xcalloc(json_array_size(topics), sizeof(char *));
-    size_t i;
-    const json_t *t;
-    json_array_foreach(topics, i, t)
-    {
-        const char *name = json_string_value(t);
-        if (!name || !*name || strlen(name) > 249) {
-            return fail(err, errlen, "source.topics[%zu]: must be a topic name", i);
+    } else if (!json_is_array(topics) || json_array_size(topics) == 0 ||
+               json_array_size(topics) > 16) {
+        return proc_def_fail(err, errlen, "source.topics: must be an array of 1 to 16 topic names");
+    } else {
+        d->topics = cm_xcalloc(json_array_size(topics), sizeof(char *));
+        size_t i;
+        const json_t *t;
+        json_array_foreach(topics, i, t)
+        {
+            const char *name = json_string_value(t);
+            if (!name || !cm_kafka_topic_name_ok(name)) {
+                return proc_def_fail(
+                    err, errlen,
+                    "source.topics[%zu]: must be a topic name (1 to 249 of a-z, A-Z, "
+                    "0-9, '.', '_', '-')",
+                    i);
+            }
+            d->topics[d->ntopics++] = cm_xstrdup(name);
         }
-        d->topics[d->ntopics++] = cm_xstrdup(name);
+    }
+    for (size_t i = 0; i < d->ntopics; i++) {
+        if (proc_def_is_repartition_topic(d->topics[i])) {
+            return proc_def_fail(
+                err, errlen,
+                "source.topics[%zu]: a topic named *.repartition is a pipeline's own "
+                "repartition topic",
+                i);
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(d->topics[i], d->topics[j]) == 0) {
+                return proc_def_fail(err, errlen, "source.topics[%zu]: '%s' is listed twice", i,
+                                     d->topics[i]);
+            }
+        }
     }
     return 0;
 }
@@ -557,15 +426,17 @@ static int parse_batch(struct proc_def *d, const json_t *b, char *err, size_t er
         return 0;
     }
     if (!json_is_object(b)) {
-        return fail(err, errlen, "batch: must be an object {\"max\": N, \"timeout\": \"30s\"}");
+        return proc_def_fail(err, errlen,
+                             "batch: must be an object {\"max\": N, \"timeout\": \"30s\"}");
     }
-    if (only(b, "batch", allowed, err, errlen)) {
+    if (proc_def_only(b, "batch", allowed, err, errlen)) {
         return CM_E_INVAL;
     }
     const json_t *max = json_object_get(b, "max");
     if (!json_is_integer(max) || json_integer_value(max) < 1 ||
         json_integer_value(max) > PROC_BATCH_MAX) {
-        return fail(err, errlen, "batch.max: must be an integer from 1 to %d", PROC_BATCH_MAX);
+        return proc_def_fail(err, errlen, "batch.max: must be an integer from 1 to %d",
+                             PROC_BATCH_MAX);
     }
     d->batch_max = (int)json_integer_value(max);
     return duration(b, "timeout", "batch.timeout", 30000, 1, &d->batch_timeout_ms, err, errlen);
@@ -581,39 +452,40 @@ static int parse_body(struct proc_def *d, const json_t *doc, const char *default
         "sink",          "version",     "repartition",      "batch",
         "interval_join", NULL};
     if (!json_is_object(doc)) {
-        return fail(err, errlen, "a pipeline is a JSON object");
+        return proc_def_fail(err, errlen, "a pipeline is a JSON object");
     }
-    if (only(doc, "", allowed, err, errlen)) {
+    if (proc_def_only(doc, "", allowed, err, errlen)) {
         return CM_E_INVAL;
     }
     const char *name = json_string_value(json_object_get(doc, "name"));
     if (!name || !cm_name_valid(name, PROC_NAME_MAX)) {
-        return fail(err, errlen, "name: must be 1 to %d letters, digits, '.', '_' or '-'",
-                    PROC_NAME_MAX);
+        return proc_def_fail(err, errlen, "name: must be 1 to %d letters, digits, '.', '_' or '-'",
+                             PROC_NAME_MAX);
     }
     d->name = cm_xstrdup(name);
     const json_t *version = json_object_get(doc, "version");
     if (version && (!json_is_integer(version) || json_integer_value(version) < 1)) {
-        return fail(err, errlen, "version: must be a positive integer");
+        return proc_def_fail(err, errlen, "version: must be a positive integer");
     }
     d->version = version ? (long long)json_integer_value(version) : 1;
     const json_t *src = json_object_get(doc, "source");
     static const char *const src_allowed[] = {"topics", "filter", NULL};
-    if (src && (!json_is_object(src) || only(src, "source", src_allowed, err, errlen))) {
-        return src && !json_is_object(src) ? fail(err, errlen, "source: must be an object")
+    if (src && (!json_is_object(src) || proc_def_only(src, "source", src_allowed, err, errlen))) {
+        return src && !json_is_object(src) ? proc_def_fail(err, errlen, "source: must be an object")
                                            : CM_E_INVAL;
     }
     if (parse_topics(d, src, default_topics, err, errlen) ||
         (src && json_object_get(src, "filter") &&
-         compile(json_object_get(src, "filter"), "source.filter", &d->filter, err, errlen))) {
+         proc_def_compile(json_object_get(src, "filter"), "source.filter", &d->filter, err,
+                          errlen))) {
         return CM_E_INVAL;
     }
     const json_t *steps = json_object_get(doc, "steps");
-    if (steps && parse_steps(d, steps, err, errlen)) {
+    if (steps && proc_def_parse_steps(d, steps, err, errlen)) {
         return CM_E_INVAL;
     }
     const json_t *key = json_object_get(doc, "key");
-    if (key && compile(key, "key", &d->key, err, errlen)) {
+    if (key && proc_def_compile(key, "key", &d->key, err, errlen)) {
         return CM_E_INVAL;
     }
     const json_t *w = json_object_get(doc, "window");
@@ -622,7 +494,8 @@ static int parse_body(struct proc_def *d, const json_t *doc, const char *default
     }
     const json_t *ij = json_object_get(doc, "interval_join");
     if (ij && w) {
-        return fail(err, errlen, "interval_join: not with a window (a join pairs events instead)");
+        return proc_def_fail(err, errlen,
+                             "interval_join: not with a window (a join pairs events instead)");
     }
     if (ij && parse_interval_join(d, ij, err, errlen)) {
         return CM_E_INVAL;
@@ -635,14 +508,15 @@ static int parse_body(struct proc_def *d, const json_t *doc, const char *default
     const json_t *aggs = json_object_get(doc, "aggregates");
     if (d->window == PROC_WIN_JOIN) {
         if (aggs || json_object_get(doc, "having") || json_object_get(doc, "emit")) {
-            return fail(err, errlen, "%s: not with an interval join",
-                        aggs ? "aggregates" : (json_object_get(doc, "having") ? "having" : "emit"));
+            return proc_def_fail(err, errlen, "%s: not with an interval join",
+                                 aggs ? "aggregates"
+                                      : (json_object_get(doc, "having") ? "having" : "emit"));
         }
     } else if (d->window != PROC_WIN_NONE) {
         if (!json_is_object(aggs) || json_object_size(aggs) == 0) {
-            return fail(err, errlen,
-                        "aggregates: a windowed pipeline needs an object of "
-                        "name: function, e.g. {\"n\": \"count()\"}");
+            return proc_def_fail(err, errlen,
+                                 "aggregates: a windowed pipeline needs an object of "
+                                 "name: function, e.g. {\"n\": \"count()\"}");
         }
         d->aggs = cm_xcalloc(json_object_size(aggs), sizeof(*d->aggs));
         const char *k;
@@ -653,42 +527,60 @@ static int parse_body(struct proc_def *d, const json_t *doc, const char *default
                 strcmp(k, "window_start") == 0 || strcmp(k, "window_end") == 0 ||
                 strcmp(k, "revision") == 0) {
                 char buf[CM_SHOWN_LEN];
-                return fail(err, errlen, "aggregates.%s: not a usable result field name",
-                            cm_shown(k, buf));
+                return proc_def_fail(err, errlen, "aggregates.%s: not a usable result field name",
+                                     cm_shown(k, buf));
             }
             if (parse_agg(&d->aggs[d->naggs++], k, v, err, errlen)) {
                 return CM_E_INVAL;
             }
         }
     } else if (aggs || json_object_get(doc, "having")) {
-        return fail(err, errlen, "%s: only with a window", aggs ? "aggregates" : "having");
+        return proc_def_fail(err, errlen, "%s: only with a window", aggs ? "aggregates" : "having");
     }
     const json_t *having = json_object_get(doc, "having");
-    if (having && compile(having, "having", &d->having, err, errlen)) {
+    if (having && proc_def_compile(having, "having", &d->having, err, errlen)) {
         return CM_E_INVAL;
     }
     const json_t *emit = json_object_get(doc, "emit");
     if (emit) {
         const char *e = json_string_value(emit);
         if (!e || (strcmp(e, "final") != 0 && strcmp(e, "update") != 0)) {
-            return fail(err, errlen, "emit: must be \"final\" or \"update\"");
+            return proc_def_fail(err, errlen, "emit: must be \"final\" or \"update\"");
         }
         d->emit_update = e[0] == 'u';
     }
     const json_t *rep = json_object_get(doc, "repartition");
     if (rep && !json_is_boolean(rep)) {
-        return fail(err, errlen, "repartition: must be true or false");
+        return proc_def_fail(err, errlen, "repartition: must be true or false");
     }
     d->repartition = d->window != PROC_WIN_NONE && (!rep || json_is_true(rep));
     d->repartition_topic = cm_xasprintf("%s.repartition", d->name);
     const json_t *sink = json_object_get(doc, "sink");
     static const char *const sink_allowed[] = {"topic", NULL};
-    if (sink && (!json_is_object(sink) || only(sink, "sink", sink_allowed, err, errlen))) {
-        return json_is_object(sink) ? CM_E_INVAL : fail(err, errlen, "sink: must be an object");
+    if (sink && (!json_is_object(sink) || proc_def_only(sink, "sink", sink_allowed, err, errlen))) {
+        return json_is_object(sink) ? CM_E_INVAL
+                                    : proc_def_fail(err, errlen, "sink: must be an object");
     }
     const char *topic = sink ? json_string_value(json_object_get(sink, "topic")) : default_sink;
-    if (!topic || !*topic) {
-        return fail(err, errlen, "sink.topic: must be a topic name");
+    if (!topic || !cm_kafka_topic_name_ok(topic)) {
+        return proc_def_fail(
+            err, errlen,
+            "sink.topic: must be a topic name (1 to 249 of a-z, A-Z, 0-9, '.', '_', '-')");
+    }
+    if (proc_def_is_repartition_topic(topic)) {
+        return proc_def_fail(
+            err, errlen,
+            "sink.topic: a topic named *.repartition is a pipeline's own repartition "
+            "topic");
+    }
+    for (size_t i = 0; i < d->ntopics; i++) {
+        if (strcmp(topic, d->topics[i]) == 0) {
+            return proc_def_fail(
+                err, errlen,
+                "sink.topic: '%s' is also a source topic: the pipeline would read its own "
+                "results again, without end",
+                topic);
+        }
     }
     d->sink_topic = cm_xstrdup(topic);
     return parse_batch(d, json_object_get(doc, "batch"), err, errlen);

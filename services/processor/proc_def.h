@@ -109,5 +109,8 @@ void proc_def_free(struct proc_def *d);
 /* An interval join's side of ev: PROC_LEFT, PROC_RIGHT, -1 for neither (the left filter is
  * tried first), -2 when a filter fails on it. */
 int proc_def_join_side(const struct proc_def *d, const json_t *ev);
+/* 1 for a name of the form <pipeline>.repartition: a pipeline's own repartition topic, whose
+ * records are frames and watermark reports (no pipeline reads or writes it otherwise). */
+int proc_def_is_repartition_topic(const char *topic);
 
 #endif

@@ -416,8 +416,7 @@ static int process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t
         const char *topic = cm_kafka_msg_topic(msgs[i]);
         int32_t part = cm_kafka_msg_partition(msgs[i]);
         int64_t offset = cm_kafka_msg_offset(msgs[i]);
-        size_t tlen = strlen(topic);
-        if (tlen > 12 && strcmp(topic + tlen - 12, ".repartition") == 0) {
+        if (proc_def_is_repartition_topic(topic)) {
             take_repartition(h, msgs[i], now);
             continue;
         }

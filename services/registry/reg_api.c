@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 void api_respond(struct cm_http_req *req, int status, json_t *body)
@@ -145,13 +144,12 @@ static int content_type_ok(struct cm_http_req *req)
     if (!ct || !*ct) {
         return 1;
     }
-    size_t len = strcspn(ct, "; \t");
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-        if (strlen(ok[i]) == len && strncasecmp(ct, ok[i], len) == 0) {
+        if (cm_http_media_type_is(ct, ok[i])) {
             return 1;
         }
     }
-    api_fail(req, 415, "Unsupported Media Type: %.*s", (int)len, ct);
+    api_fail(req, 415, "Unsupported Media Type: %.*s", (int)strcspn(ct, "; \t"), ct);
     return 0;
 }
 

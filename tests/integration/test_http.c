@@ -212,6 +212,19 @@ static void expect_error(const struct resp *r, long status)
     json_decref(v);
 }
 
+Test(http, media_types)
+{
+    cr_assert(cm_http_media_type_is("application/json", "application/json"));
+    cr_assert(cm_http_media_type_is("Application/JSON; charset=utf-8", "application/json"));
+    cr_assert(cm_http_media_type_is("application/x-ndjson;charset=utf-8", "application/x-ndjson"));
+    cr_assert(cm_http_media_type_is("application/json ; q=1", "application/json"));
+    cr_assert_not(cm_http_media_type_is("application/jsonx", "application/json"));
+    cr_assert_not(cm_http_media_type_is("application/js", "application/json"));
+    cr_assert_not(cm_http_media_type_is("", "application/json"));
+    cr_assert_not(cm_http_media_type_is(NULL, "application/json"));
+    cr_assert_not(cm_http_media_type_is("text/plain", "application/json"));
+}
+
 Test(http, not_found_and_method_not_allowed)
 {
     struct resp r;

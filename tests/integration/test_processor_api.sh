@@ -5,7 +5,8 @@
 #   - PUT validates (422 naming the field), creates (201, ETag "1"), a repeat of the same body is
 #     a no-op (200, still "1"), If-Match with a stale ETag is refused (412) and If-None-Match: *
 #     on an existing name too; GET answers the stored document with its ETag, the history and an
-#     old version; a name in the body that differs from the path is 422;
+#     old version; a name in the body that differs from the path is 422, and so is a pipeline
+#     that would read its own output (its sink, or, when windowed, the late events' topic);
 #   - a second instance in the same group learns every change through LISTEN/NOTIFY;
 #   - the hot swap loses no event: events before and after a change of the definition (v1 → v2,
 #     adding an aggregate) come out as one result per key and window, windows that start before
@@ -13,7 +14,7 @@
 #     produced, although one instance is killed with -9 while v1 drains and restarted (v1 comes
 #     back from its checkpoints beside v2); v1 drains and stops;
 #   - dry-run answers results without producing anything, with a stored or an inline definition,
-#     and refuses bad bodies;
+#     from a JSON body or NDJSON lines (errors naming the line), and refuses bad bodies;
 #   - batched outputs, a table join and an interval join on the same input, each checked against
 #     what was produced (the interval join against a brute-force join);
 #   - records on the repartition topic that no processor wrote are counted invalid;
@@ -103,6 +104,10 @@ r=$(req PUT "$U1/pipelines/$NAME" "$ADMIN" "${H[@]}" -d '[1,2]')
 check "a body that is not an object is 422 ($r)" [ "${r%% *}" = 422 ]
 r=$(req PUT "$U1/pipelines/bad%20name" "$ADMIN" "${H[@]}" -d "$(def)")
 check "a bad name is 400 ($r)" [ "${r%% *}" = 400 ]
+r=$(req PUT "$U1/pipelines/$NAME" "$ADMIN" "${H[@]}" -d "{\"source\": {\"topics\": [\"$OUT\"]}, \"sink\": {\"topic\": \"$OUT\"}}")
+check "a pipeline reading its own sink is 422 naming sink.topic ($r)" [ "${r%% *}" = 422 ] && [[ "$r" == *sink.topic* ]]
+r=$(req PUT "$U1/pipelines/$NAME" "$ADMIN" "${H[@]}" -d "{\"source\": {\"topics\": [\"$IN\", \"api-late-$S\"]}, \"key\": \"data.k\", \"window\": {\"type\": \"tumbling\", \"size\": \"10s\"}, \"aggregates\": {\"n\": \"count()\"}, \"sink\": {\"topic\": \"$OUT\"}}")
+check "a windowed pipeline reading its late events' topic is 422 naming source.topics[1] ($r)" [ "${r%% *}" = 422 ] && [[ "$r" == *'source.topics[1]'* ]]
 r=$(req PUT "$U1/pipelines/$NAME" "$ADMIN" -H 'Content-Type: text/plain' -d "$(def)")
 check "a body that is not JSON by its type is 415 ($r)" [ "${r%% *}" = 415 ]
 r=$(req PUT "$U1/pipelines/$NAME" "$ADMIN" "${H[@]}" -H 'If-Match: "1"' -d "$(def)")
@@ -309,6 +314,13 @@ r=$(req POST "$U1/pipelines/$NAME/dry-run" "$ADMIN" "${H[@]}" -d "{\"definition\
 check "dry run with a bad definition is 422 ($r)" [ "${r%% *}" = 422 ] && [[ "$r" == *window.type* ]]
 r=$(req POST "$U1/pipelines/$NAME/dry-run" "$ADMIN" "${H[@]}" -d '{"events": 3}')
 check "dry run without an events array is 422 ($r)" [ "${r%% *}" = 422 ] && [[ "$r" == *events* ]]
+printf '%s\n\n%s\n[1]\n' "$ev" "$ev2" >"$work/dry.ndjson"
+r=$(req POST "$U1/pipelines/$NAME/dry-run" "$ADMIN" -H 'Content-Type: application/x-ndjson' --data-binary @"$work/dry.ndjson")
+check "dry run of NDJSON lines, an error naming its line ($r)" [ "${r%% *}" = 200 ] && [ "$(jq '.results[0].data.n' "$work/body")" = 2 ] && [ "$(jq -c '.errors[0] | [.index, .line]' "$work/body")" = '[2,4]' ]
+r=$(req POST "$U1/pipelines/$NAME/dry-run?flush=false" "$ADMIN" -H 'Content-Type: application/x-ndjson' --data-binary @"$work/dry.ndjson")
+check "dry run of NDJSON with ?flush=false keeps the window open ($r)" [ "${r%% *}" = 200 ] && [ "$(jq '.results | length' "$work/body")" = 0 ]
+r=$(req POST "$U1/pipelines/$NAME/dry-run" "$ADMIN" -H 'Content-Type: application/x-ndjson' --data-binary $'{"a": 1}\n{"b": ')
+check "dry run of an NDJSON line that is not JSON is 400 naming the line ($r)" [ "${r%% *}" = 400 ] && [[ "$r" == *"line 2"* ]]
 r=$(req POST "$U1/pipelines/nothing-$S/dry-run" "$ADMIN" "${H[@]}" -d '{"events": []}')
 check "dry run of an unknown pipeline is 404 ($r)" [ "${r%% *}" = 404 ]
 sleep 0.5

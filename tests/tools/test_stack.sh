@@ -4,7 +4,8 @@
 #   - README's "Try it" as printed, in a fresh shell: `. .stack/env`, then curl with $TOKEN
 #     (202 and the id), psql finding the row and kcat the record: the file exports what it sets,
 #     so the programs see it; the registry examples (the development user with -u, anonymous
-#     refused, the token reading and writing dev.* subjects);
+#     refused, the token reading and writing dev.* subjects); the printed ADMIN_TOKEN takes the
+#     admin APIs (pipelines, routes, the registry's mode);
 #   - a daemon killed with -9 is restarted (its exit named in the log, 1 s later, then 2 s when it
 #     fails again at once) and answers /readyz again, the others untouched;
 #   - `scripts/stack.sh stop` stops the runner and every process it started.
@@ -92,6 +93,16 @@ registry='. "$1/env"
 codes=$(env -i PATH="$PATH" HOME="$HOME" bash -c "$registry" _ "$STACK_DIR" 2>&1)
 check "registry: the user registers, anonymous is 401, the token reads and writes dev.* (got $codes)" \
     [ "$codes" = "200 401 200 200" ]
+
+# the banner's ADMIN_TOKEN, copied as printed, lists the processor's pipelines and the gateway's
+# routes, and the registry takes it (schema:admin covers reading its mode)
+admin=$(sed -n 's/^ *export ADMIN_TOKEN=//p' "$work/run.log" | head -1)
+codes=$(for u in "http://127.0.0.1:$PROCESSOR_PORT/pipelines" "http://127.0.0.1:$GATEWAY_PORT/routes" \
+    "http://127.0.0.1:$REGISTRY_PORT/mode"; do
+    curl -s -o /dev/null -w "%{http_code} " "$u" -H "Authorization: Bearer $admin"
+done)
+check "the printed ADMIN_TOKEN reads pipelines, routes and the registry's mode (got $codes)" \
+    [ -n "$admin" ] && [ "$codes" = "200 200 200 " ]
 
 # ---- a daemon killed with -9 is restarted, with backoff; the others are untouched
 gateway_pid=$(stack_pid gateway)

@@ -1,6 +1,7 @@
 /* Unit tests for the gateway's routing table (services/gateway/gw_route.c): document validation
  * with the failing field named, first-match selection, defaults, topic name rules. */
 #include "../../services/gateway/gw_route.h"
+#include "cm/kafka.h"
 
 #include <criterion/criterion.h>
 #include <string.h>
@@ -82,17 +83,17 @@ Test(gw_route, defaults)
 
 Test(gw_route, topic_names)
 {
-    cr_assert(gw_topic_name_ok("events"));
-    cr_assert(gw_topic_name_ok("events.late_v2-x"));
-    cr_assert_not(gw_topic_name_ok(""));
-    cr_assert_not(gw_topic_name_ok("."));
-    cr_assert_not(gw_topic_name_ok(".."));
-    cr_assert_not(gw_topic_name_ok("a/b"));
-    cr_assert_not(gw_topic_name_ok("é"));
+    cr_assert(cm_kafka_topic_name_ok("events"));
+    cr_assert(cm_kafka_topic_name_ok("events.late_v2-x"));
+    cr_assert_not(cm_kafka_topic_name_ok(""));
+    cr_assert_not(cm_kafka_topic_name_ok("."));
+    cr_assert_not(cm_kafka_topic_name_ok(".."));
+    cr_assert_not(cm_kafka_topic_name_ok("a/b"));
+    cr_assert_not(cm_kafka_topic_name_ok("é"));
     char long_name[300];
     memset(long_name, 'a', sizeof(long_name) - 1);
     long_name[sizeof(long_name) - 1] = '\0';
-    cr_assert_not(gw_topic_name_ok(long_name));
+    cr_assert_not(cm_kafka_topic_name_ok(long_name));
 }
 
 Test(gw_route, what_expressions_read)

@@ -83,6 +83,9 @@ const char *cm_http_path(const struct cm_http_req *req);
 const char *cm_http_param(const struct cm_http_req *req, const char *name); /* path parameter */
 const char *cm_http_query(const struct cm_http_req *req, const char *name);
 const char *cm_http_header(const struct cm_http_req *req, const char *name);
+/* 1 when the media type of a Content-Type value (what comes before ';', case-insensitive) is
+ * type: "application/json; charset=utf-8" is "application/json", "application/jsonx" is not. */
+int cm_http_media_type_is(const char *content_type, const char *type);
 /* Calls fn(ud, name, value) for each request header in order (names as received) until fn
  * returns nonzero. */
 typedef int (*cm_http_header_fn)(void *ud, const char *name, const char *value);

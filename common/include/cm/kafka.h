@@ -76,6 +76,8 @@ int cm_kafka_producer_partitions(struct cm_kafka_producer *p, const char *topic,
 /* The partition among `partitions` that the producer gives a record with this non-empty key
  * (librdkafka's default partitioner), for callers that send to a partition themselves. */
 int32_t cm_kafka_partition_of(const void *key, size_t keylen, int32_t partitions);
+/* 1 when name is a legal Kafka topic name ([a-zA-Z0-9._-], 1 to 249 characters, not . or ..). */
+int cm_kafka_topic_name_ok(const char *name);
 /* Flushes for up to flush_timeout_ms, logs what is left, stops the poll thread and destroys. */
 void cm_kafka_producer_free(struct cm_kafka_producer *p, int flush_timeout_ms);
 

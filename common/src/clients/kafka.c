@@ -372,6 +372,22 @@ int cm_kafka_producer_partitions(struct cm_kafka_producer *p, const char *topic,
     return rc;
 }
 
+int cm_kafka_topic_name_ok(const char *name)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len > 249 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+        return 0;
+    }
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 int32_t cm_kafka_partition_of(const void *key, size_t keylen, int32_t partitions)
 {
     /* the producers keep librdkafka's default partitioner, consistent_random: a key's CRC-32 */

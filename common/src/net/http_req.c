@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- request accessors ---- */
 
@@ -47,6 +48,15 @@ const char *cm_http_query(const struct cm_http_req *req, const char *name)
 const char *cm_http_header(const struct cm_http_req *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+int cm_http_media_type_is(const char *content_type, const char *type)
+{
+    if (!content_type) {
+        return 0;
+    }
+    size_t len = strcspn(content_type, "; \t");
+    return strlen(type) == len && strncasecmp(content_type, type, len) == 0;
 }
 
 struct each_header {

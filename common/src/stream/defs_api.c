@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #define NAME_MAX_LEN 100
 
@@ -231,7 +230,7 @@ static void h_put(struct cm_http_req *req, void *ud)
         return;
     }
     const char *ctype = cm_http_header(req, "Content-Type");
-    if (!ctype || strncasecmp(ctype, "application/json", 16) != 0) {
+    if (!cm_http_media_type_is(ctype, "application/json")) {
         cm_http_respond_error(req, 415, 0, "a %s is application/json", d->singular);
         return;
     }

@@ -1,0 +1,25 @@
+/* proc_def_int: what the files parsing a pipeline definition share (proc_def.c, the document;
+ * proc_def_steps.c, its steps). Not for other modules. */
+#ifndef PROC_DEF_INT_H
+#define PROC_DEF_INT_H
+
+#include "proc_def.h"
+
+#include "cm/expr.h"
+
+#include <jansson.h>
+#include <stddef.h>
+
+/* Writes the message to err and returns CM_E_INVAL. */
+int proc_def_fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Refuses members of obj not in allowed (NULL-terminated), naming them under path. */
+int proc_def_only(const json_t *obj, const char *path, const char *const *allowed, char *err,
+                  size_t errlen);
+/* Compiles the expression v (a string) into *out, or fails naming field. */
+int proc_def_compile(const json_t *v, const char *field, struct cm_expr **out, char *err,
+                     size_t errlen);
+/* "steps": [...] into d->steps (and d->tables for joins against topics). */
+int proc_def_parse_steps(struct proc_def *d, const json_t *steps, char *err, size_t errlen);
+
+#endif
