@@ -494,6 +494,15 @@ void proc_engine_drop_source(struct proc_engine *e, int32_t source)
     }
 }
 
+void proc_engine_rewind_source(struct proc_engine *e, int32_t source, int64_t first)
+{
+    struct source *s = proc_engine_source(e, source, 0);
+    if (s) {
+        s->resume = first;
+        s->nmarks = 0;
+    }
+}
+
 int64_t proc_engine_min_offset(const struct proc_engine *e, int32_t source)
 {
     const struct source *s = proc_engine_source((struct proc_engine *)e, source, 0);

@@ -139,6 +139,10 @@ void proc_engine_bounds(const struct proc_engine *e, int64_t *from, int64_t *unt
 int proc_engine_drained(const struct proc_engine *e);
 /* Forgets an input partition's state (revoked). */
 void proc_engine_drop_source(struct proc_engine *e, int32_t source);
+/* The log of an input partition was replaced (cm_stream's on_rewind): its records from `first`
+ * on are new, so none is skipped as covered by the state (kept: it holds what the old log made)
+ * or as a repeat of an origin seen in the old log. */
+void proc_engine_rewind_source(struct proc_engine *e, int32_t source, int64_t first);
 /* Lowest offset of source still held in window state, or -1 when none. */
 int64_t proc_engine_min_offset(const struct proc_engine *e, int32_t source);
 

@@ -516,6 +516,24 @@ static void on_revoke(struct cm_stream *s, const struct cm_kafka_partition *part
     }
 }
 
+/* A partition's log is behind the position it resumed from (cm_stream.h): its records are new to
+ * every pipeline holding state from it. (A first stage's input partition replaced alone would
+ * also need its second stages to forget that origin's marks; when the broker is replaced, as the
+ * local stack's is on every start, the repartition partitions are replaced too.) */
+static void on_rewind(struct cm_stream *s, const char *topic, int32_t partition, int64_t resumed,
+                      int64_t first, void *ud)
+{
+    (void)resumed;
+    struct proc_host *h = ud;
+    h->cur = s;
+    for (size_t k = 0; k < h->n; k++) {
+        int32_t src = state_source(h->p[k].def, topic, partition);
+        if (src >= 0) {
+            proc_engine_rewind_source(h->p[k].engine, src, first);
+        }
+    }
+}
+
 /* ---- checkpoints ---- */
 
 struct pos_ctx {
@@ -671,6 +689,7 @@ int proc_host_start(struct proc_host *h)
                                    .tick = tick,
                                    .on_assign = on_assign,
                                    .on_revoke = on_revoke,
+                                   .on_rewind = on_rewind,
                                    .committable = committable,
                                    .snapshot = h->redis ? snapshot : NULL,
                                    .persist = persist,

@@ -18,6 +18,9 @@
 #   - unavailable: the repartition topic's partition count cannot be read at first (the broker's
 #     metadata for it fails): the processor prepares nothing, says so, and retries the batch;
 #     once the topic is available it goes on.
+#   - replaced: half the input processed, the processor stopped, the broker replaced by an empty
+#     one while Redis keeps the checkpoints (as the local stack's every start does); the rest of
+#     the input on the new broker is read as new although the checkpoints resume beyond its logs.
 # Every run must give the reference's results: each (key, window) once with the same id and
 # values (a repeat only ever as an identical record), no event late; and the reference must hold
 # exactly the (key, window) pairs and the event count of the input. FAULT_SCENARIOS="wiped pair"
@@ -137,14 +140,14 @@ print(len(seen))'
 }
 # Waits until every input event went through the first stage (its origin is on the repartition
 # topic), so the far-future events that close the windows come after all others.
-wait_prepared() { # wait_prepared <brokers> <seconds>
-    local deadline=$((SECONDS + $2)) got=0
+wait_prepared() { # wait_prepared <brokers> <seconds> [events, default N]
+    local deadline=$((SECONDS + $2)) got=0 want=${3:-$N}
     while ((SECONDS < deadline)); do
         got=$(prepared_count "$1")
-        [ "$got" -ge "$N" ] && return 0
+        [ "$got" -ge "$want" ] && return 0
         sleep 1
     done
-    say "only $got of $N events prepared after $2 s"
+    say "only $got of $want events prepared after $2 s"
     return 1
 }
 wait_results() { # wait_results <brokers> <file> <seconds>: until every window has a result
@@ -341,8 +344,58 @@ wait_results "$BROKERS_E" "$work/unavailable.out" 240 || fail=1
 compare unavailable "$BROKERS_E"
 fi
 
+# --- the broker replaced under a Redis that keeps its checkpoints, as on every start of the local
+# stack (its development broker keeps nothing): the positions the checkpoints resume from lie
+# beyond the new broker's logs, whose records are all new. The results written to the first
+# broker and to the second together must be the reference's: nothing skipped as "in the state
+# already", nothing counted twice.
+if wanted replaced; then
+start_broker F
+broker_f=$KAFKA_PID
+rport_f=$(stack_free_port)
+start_redis F "$rport_f"
+start_processor f1.log "$BROKERS_F" "$rport_f"
+f1=$PROC_PID
+wait_assigned f1.log
+produce "$BROKERS_F" 1 30000
+wait_prepared "$BROKERS_F" 120 30000 || fail=1
+port_f1=$(sed -n 's/.*"event":"http_listening","msg":"listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$work/f1.log" | head -1)
+windowed=0
+for _ in $(seq 1 300); do # the second stage took every prepared event
+    windowed=$(curl -s "http://127.0.0.1:$port_f1/metrics" |
+        awk '/^processor_records_total\{.*outcome="(windowed|late)"/ { s += $2 } END { print s + 0 }')
+    [ "$windowed" -ge 30000 ] && break
+    sleep 0.2
+done
+[ "$windowed" -ge 30000 ] || { say "FAIL: replaced: only $windowed of 30000 events windowed"; fail=1; }
+kill -TERM $f1
+wait $f1
+results "$BROKERS_F" "$work/f-before.out"
+kill -KILL $broker_f
+wait $broker_f 2>/dev/null
+say "replaced: $(wc -l <"$work/f-before.out") results on the first broker; a new, empty one replaces it"
+start_broker G
+start_processor f2.log "$BROKERS_G" "$rport_f"
+wait_assigned f2.log
+produce "$BROKERS_G" 30001 $N
+wait_prepared "$BROKERS_G" 180 $((N - 30000)) || fail=1
+produce_far "$BROKERS_G"
+got=0
+for _ in $(seq 1 240); do
+    results "$BROKERS_G" "$work/f-after.out"
+    cat "$work/f-before.out" "$work/f-after.out" >"$work/replaced.out"
+    got=$(grep -o '"id":"[^"]*"' "$work/replaced.out" | sort -u | wc -l)
+    [ "$got" -ge "$EXPECTED" ] && break
+    sleep 1
+done
+[ "$got" -ge "$EXPECTED" ] || { say "FAIL: replaced: only $got of $EXPECTED results"; fail=1; }
+grep -q '"event":"log_rewound".*'"$PIPE"'.repartition' "$work/f2.log" ||
+    { say "FAIL: replaced: no error names the repartition log found behind its checkpoint"; fail=1; }
+compare replaced "$BROKERS_G"
+fi
+
 if [ $fail != 0 ]; then
-    for f in ref.log d1.log d2.log b1.log b2.log c1.log c2.log c1b.log e1.log; do
+    for f in ref.log d1.log d2.log b1.log b2.log c1.log c2.log c1b.log e1.log f1.log f2.log; do
         [ -f "$work/$f" ] || continue
         echo "---- $f"; grep -v '"level":"info"' "$work/$f" | tail -n 15
     done

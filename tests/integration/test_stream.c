@@ -2,7 +2,8 @@
  * fell out of the broker's retention are counted and named (not skipped silently), a failing
  * batch is handed again and its offsets stored only after it succeeded, emitted records reach
  * Kafka with CloudEvents headers before offsets move, a committable hook holds offsets back so a
- * restart reads held records again, an assign hook chooses where a partition starts, and flow
+ * restart reads held records again, an assign hook chooses where a partition starts, a position
+ * beyond the log's end (the log replaced) is reported and its records read as new, and flow
  * control pauses the input while an internal topic's second stage lags (without it, a slow
  * second stage loses records to the broker's retention; with it, by records or by bytes, none,
  * also with the daemons' default prefetch, whose records fetched ahead a pause drops and the
@@ -38,8 +39,11 @@ struct seen {
     int64_t hold;  /* committable never passes this (-1: no hold) */
     int64_t start; /* on_assign start offset (-1: committed) */
     const char *emit_topic;
-    int backlog_first; /* cm_stream_has_backlog of partition 0 in the first batch */
-    int backlog_after; /* and once the stream stopped */
+    int rewinds;                    /* on_rewind calls */
+    int64_t rewind_from, rewind_to; /* the last one's resumed and first offsets */
+    size_t count_at_rewind;         /* records processed before it */
+    int backlog_first;              /* cm_stream_has_backlog of partition 0 in the first batch */
+    int backlog_after;              /* and once the stream stopped */
 };
 
 static int process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t n, void *ud)
@@ -105,6 +109,19 @@ static void on_assign(struct cm_stream *s, struct cm_kafka_partition *parts, siz
     }
 }
 
+static void on_rewind(struct cm_stream *s, const char *topic, int32_t partition, int64_t resumed,
+                      int64_t first, void *ud)
+{
+    (void)s;
+    (void)topic;
+    (void)partition;
+    struct seen *w = ud;
+    w->rewinds++;
+    w->rewind_from = resumed;
+    w->rewind_to = first;
+    w->count_at_rewind = w->count;
+}
+
 /* Consumes topic in group until the record at stop_at was processed (at most 30 s). */
 static void run_stream(const char *brokers, const char *group, const char *topic, struct seen *w,
                        struct cm_metrics *metrics)
@@ -117,8 +134,11 @@ static void run_stream(const char *brokers, const char *group, const char *topic
                                    .max_batch = 100,
                                    .metrics = metrics,
                                    .produce = w->emit_topic != NULL};
-    struct cm_stream_handler h = {
-        .process = process, .committable = committable, .on_assign = on_assign, .ud = w};
+    struct cm_stream_handler h = {.process = process,
+                                  .committable = committable,
+                                  .on_assign = on_assign,
+                                  .on_rewind = on_rewind,
+                                  .ud = w};
     struct cm_stream *s = cm_stream_new(&cfg, &h);
     cr_assert_not_null(s);
     w->s = s;
@@ -333,6 +353,42 @@ Test(stream, held_offsets_are_read_again_and_assign_chooses_the_start, .timeout 
     char *text = cm_metrics_render(m);
     cr_assert_null(strstr(text, "t_records_lost_total{"), "no loss expected:\n%s", text);
     free(text);
+    cm_metrics_free(m);
+    cm_kafka_mock_free(mock);
+}
+
+/* A position beyond the log's end (a checkpoint kept while the topic was created anew, or the
+ * broker lost its data): librdkafka goes back to the beginning, and the stream says so (log,
+ * counter, /readyz detail, on_rewind before the first record is processed) instead of the
+ * handler skipping the new log's records as already covered. */
+Test(stream, a_log_behind_the_resumed_position_is_read_as_new, .timeout = 60)
+{
+    char topic[96], group[96];
+    struct cm_kafka_mock *mock = broker(topic, sizeof(topic), 1);
+    const char *brokers = cm_kafka_mock_bootstraps(mock);
+    it_unique(group, sizeof(group), "g-rewind");
+    produce(brokers, topic, 10, 50);
+    struct cm_metrics *m = cm_metrics_new("t_");
+    struct seen a = new_seen(9);
+    a.start = 500; /* a checkpoint of the old log: resume at 500 */
+    run_stream(brokers, group, topic, &a, m);
+    cr_assert_eq(a.rewinds, 1);
+    cr_assert_eq(a.rewind_from, 500);
+    cr_assert_eq(a.rewind_to, 0);
+    cr_assert_eq(a.count_at_rewind, 0, "told before any record of the new log is processed");
+    cr_assert_eq(a.first, 0);
+    cr_assert_eq(a.count, 10);
+    char *text = cm_metrics_render(m), want[160];
+    snprintf(want, sizeof(want), "t_log_rewinds_total{topic=\"%s\"} 1", topic);
+    cr_assert_not_null(strstr(text, want), "expected %s in:\n%s", want, text);
+    cr_assert_null(strstr(text, "t_records_lost_total{"), "no loss expected:\n%s", text);
+    free(text);
+    /* a position inside the log is no rewind */
+    struct seen b = new_seen(9);
+    b.start = 3;
+    run_stream(brokers, group, topic, &b, m);
+    cr_assert_eq(b.rewinds, 0);
+    cr_assert_eq(b.first, 3);
     cm_metrics_free(m);
     cm_kafka_mock_free(mock);
 }

@@ -226,7 +226,7 @@ Test(proc_result, a_second_stage_fed_evaluated_arguments_matches_one_stage)
         "\"aggregates\":{\"s\":\"sum(data.v)\"}}",
     };
     for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++) {
-        json_t *one, *two, *late1, *late2;
+        json_t *one = NULL, *two = NULL, *late1 = NULL, *late2 = NULL;
         run_both(defs[i], &one, &two, &late1, &late2);
         cr_assert_gt(json_array_size(one), 10, "results expected from %s", defs[i]);
         cr_assert(json_equal(one, two), "%s: results differ", defs[i]);

@@ -9,7 +9,8 @@
  * Also: processing-time ticks, assign/revoke hooks (assign may choose start offsets, e.g. a
  * checkpoint's), a batch retried with backoff (100 ms .. 5 s) while its handler fails, records
  * the broker no longer had (offset-out-of-range after retention) logged, counted in
- * <svc>_records_lost_total{topic} and shown on /readyz, flow control between the stages of a
+ * <svc>_records_lost_total{topic} and shown on /readyz, as is a log found behind the position a
+ * partition resumed from (on_rewind), flow control between the stages of a
  * stream that reads its own internal topics (max_internal_lag, max_internal_bytes), and a
  * graceful stop.
  * Threads: every hook but persist and release runs on the thread that called cm_stream_run;
@@ -64,6 +65,14 @@ struct cm_stream_handler {
     int (*persist)(void *snap, void *ud);
     /* Frees a snapshot, persisted or not (on the committer thread). */
     void (*release)(void *snap, void *ud);
+    /* The first record read from a partition since its assignment lies before the position it
+     * resumed from (`resumed`, a checkpoint's or the committed offset): the broker's log was
+     * replaced (the topic created anew, the broker's data lost) and its records from `first` on
+     * are new. Called before they are processed, to forget what only held in the old log (e.g.
+     * marks that skip records already in a checkpoint). Logged, and counted in
+     * <svc>_log_rewinds_total{topic}, either way. NULL: none. */
+    void (*on_rewind)(struct cm_stream *s, const char *topic, int32_t partition, int64_t resumed,
+                      int64_t first, void *ud);
     /* Called when a commit point begins, before outputs are awaited: emit what is held back in
      * memory (open batches) so that the commit covers it. NULL: none. */
     void (*before_commit)(struct cm_stream *s, void *ud);

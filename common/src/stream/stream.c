@@ -189,6 +189,34 @@ static void note_loss(struct cm_stream *s, struct part *p, int64_t from, int64_t
                  (unsigned long long)n);
 }
 
+/* The first record read after an assignment lies before the position the partition resumed
+ * from: the broker's log is behind it (the topic was deleted and created again, or the broker
+ * lost its data, as a development broker does when restarted), and librdkafka went back to the
+ * log's beginning. What the log holds now is new to us; the handler is told (on_rewind). */
+static void note_rewind(struct cm_stream *s, struct part *p, int64_t resumed, int64_t first)
+{
+    atomic_fetch_add(&s->rewinds, 1);
+    cm_counter_add(cm_metric_with(s->m_rewinds, p->topic, NULL), 1);
+    char when[CM_RFC3339_LEN];
+    cm_time_format_rfc3339(cm_now_ms(), when);
+    pthread_mutex_lock(&s->loss_lock);
+    snprintf(s->last_rewind, sizeof(s->last_rewind),
+             "%s [%d] resumed at offset %lld, its log restarts at %lld (%s)", p->topic,
+             p->partition, (long long)resumed, (long long)first, when);
+    pthread_mutex_unlock(&s->loss_lock);
+    CM_LOG_ERROR("log_rewound",
+                 "%s [%d]: the broker's log is behind the position resumed from (offset %lld; its "
+                 "first record is at %lld): the topic was created anew or the broker lost its "
+                 "data; its records from %lld on are read as new",
+                 p->topic, p->partition, (long long)resumed, (long long)first, (long long)first);
+    if (p->internal) {
+        p->base = first; /* the log our own output lands in starts over too */
+    }
+    if (s->h.on_rewind) {
+        s->h.on_rewind(s, p->topic, p->partition, resumed, first, s->h.ud);
+    }
+}
+
 static size_t record_size(const struct cm_kafka_msg *m)
 {
     size_t klen = 0, vlen = 0, lens[CM_STREAM_MAX_HEADERS];
@@ -218,7 +246,10 @@ static size_t admit(struct cm_stream *s, struct cm_kafka_msg **msgs, size_t n)
         int64_t off = cm_kafka_msg_offset(msgs[i]);
         if (p->expected >= 0 && off > p->expected) {
             note_loss(s, p, p->expected, off);
+        } else if (p->expected >= 0 && off < p->expected && !p->admitted) {
+            note_rewind(s, p, p->expected, off);
         }
+        p->admitted = 1;
         p->expected = off + 1;
         if (p->internal) {
             note_size(p, record_size(msgs[i]));
@@ -578,6 +609,11 @@ struct cm_stream *cm_stream_new(const struct cm_stream_config *cfg,
                                    "records skipped because the broker no longer had them "
                                    "(fell out of retention before being consumed)",
                                    "topic");
+    s->m_rewinds = cm_metrics_counter(cfg->metrics, "log_rewinds_total",
+                                      "partitions whose log was found behind the position they "
+                                      "resumed from (topic created anew, broker data lost); "
+                                      "their records were read as new",
+                                      "topic");
     s->m_batch_retries = cm_metric_with(
         cm_metrics_counter(cfg->metrics, "batch_retries_total",
                            "batches handed to the handler again after it failed", NULL),
@@ -716,9 +752,13 @@ static json_t *detail(void *stream)
     json_t *d = json_object();
     json_object_set_new(d, "records_lost", json_integer((json_int_t)cm_stream_records_lost(s)));
     json_object_set_new(d, "lag", json_integer((json_int_t)atomic_load(&s->lag_total)));
+    json_object_set_new(d, "log_rewinds", json_integer((json_int_t)atomic_load(&s->rewinds)));
     pthread_mutex_lock(&s->loss_lock);
     if (s->last_loss[0]) {
         json_object_set_new(d, "last_loss", json_string(s->last_loss));
+    }
+    if (s->last_rewind[0]) {
+        json_object_set_new(d, "last_rewind", json_string(s->last_rewind));
     }
     pthread_mutex_unlock(&s->loss_lock);
     return d;

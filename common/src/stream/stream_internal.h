@@ -39,6 +39,7 @@ struct part {
     int64_t expected; /* next offset we expect to read; -1 unknown */
     int64_t next;     /* after the last record processed; -1 none yet */
     int64_t stored;   /* last offset handed to the committer; -1 none */
+    int admitted;     /* a record of it was read since it was assigned */
     int internal;     /* of an internal topic (cfg.ensure) */
     int paused;       /* fetching paused by flow control */
     /* internal: bytes and records read lately (halved every 4,096 records), for the average
@@ -68,7 +69,9 @@ struct cm_stream {
     atomic_uint_fast64_t lost;
     pthread_mutex_t loss_lock; /* guards last_loss (read by /readyz) */
     char last_loss[256];
-    struct cm_metric *m_lost;
+    atomic_uint_fast64_t rewinds;
+    char last_rewind[256]; /* guarded by loss_lock too */
+    struct cm_metric *m_lost, *m_rewinds;
     struct cm_series *m_batch_retries, *m_output_retries;
     /* emit → acknowledgement by Kafka, seconds, of outputs [0] and internal records [1] (when
      * producing) */
