@@ -18,6 +18,8 @@
 #   - batched outputs, a table join and an interval join on the same input, each checked against
 #     what was produced (the interval join against a brute-force join);
 #   - records on the repartition topic that no processor wrote are counted invalid;
+#   - PUT ?reset=true drops the old version's state at once (its Redis checkpoints deleted, no
+#     version draining on either instance; the history marks it);
 #   - DELETE with If-Match stops the pipeline (then 404).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -326,10 +328,34 @@ check "dry run of an unknown pipeline is 404 ($r)" [ "${r%% *}" = 404 ]
 sleep 0.5
 check "the dry runs produced nothing" [ "$(results | wc -l)" = "$before" ]
 
+# ---- ?reset=true: the old version's state is dropped at once, nothing drains ----
+v3=$(def ', "s": "sum(data.v)", "m": "max(data.v)"')
+r=$(req PUT "$U1/pipelines/$NAME?reset=maybe" "$ADMIN" "${H[@]}" -d "$v3")
+check "?reset=maybe is 400 naming reset ($r)" [ "${r%% *}" = 400 ] && [[ "$r" == *reset* ]]
+v2keys() { redis-cli -p "$REDIS_PORT" --scan --pattern "{processor:$NAME:*}:v2" | wc -l; }
+before=$(v2keys)
+check "version 2 has checkpoints before the reset ($before)" [ "$before" -gt 0 ]
+r=$(req PUT "$U1/pipelines/$NAME?reset=true" "$ADMIN" "${H[@]}" -H 'If-Match: "2"' -d "$v3")
+check "PUT ?reset=true stores version 3 ($r)" [ "${r%% *}" = 200 ] && [ "$(etag)" = '"3"' ]
+versions() { json "$1/pipelines/$NAME" | jq -c '[.status.versions[] | [.version, .state]]'; }
+for _ in $(seq 1 100); do
+    [ "$(versions "$U1")" = '[[3,"running"]]' ] && [ "$(versions "$U2")" = '[[3,"running"]]' ] &&
+        [ "$(v2keys)" = 0 ] && break
+    sleep 0.1
+done
+check "both instances run version 3 alone, none draining ($(versions "$U1") $(versions "$U2"))" \
+    [ "$(versions "$U1")" = '[[3,"running"]]' ] && [ "$(versions "$U2")" = '[[3,"running"]]' ]
+check "version 2's checkpoints are deleted ($(v2keys) left of $before)" [ "$(v2keys)" = 0 ]
+check "an instance logs that version 2's state was dropped" \
+    grep -q "version 3 replaces the previous one (its state dropped)" "$work/p1.log" "$work/p2.log"
+r=$(req GET "$U1/pipelines/$NAME/versions" "$ADMIN")
+check "the history marks version 3 as a reset ($r)" \
+    [ "$(jq -c '[.versions[] | .reset]' "$work/body")" = '[false,false,true]' ]
+
 # ---- delete ----
 r=$(req DELETE "$U1/pipelines/$NAME" "$ADMIN" -H 'If-Match: "1"')
 check "DELETE with a stale ETag is 412 ($r)" [ "${r%% *}" = 412 ]
-r=$(req DELETE "$U1/pipelines/$NAME" "$ADMIN" -H 'If-Match: "2"')
+r=$(req DELETE "$U1/pipelines/$NAME" "$ADMIN" -H 'If-Match: "3"')
 check "DELETE ($r)" [ "${r%% *}" = 204 ]
 r=$(req GET "$U2/pipelines/$NAME" "$ADMIN")
 check "deleted is 404 ($r)" [ "${r%% *}" = 404 ]
