@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <stdatomic.h>
+#include <stdio.h>
 
 void ingest_settle(struct item *it)
 {
@@ -19,6 +20,19 @@ void ingest_settle(struct item *it)
     if (!atomic_load(&it->failed)) {
         it->status = 202;
         cm_counter_inc(it->batch->g->m_accepted);
+        return;
+    }
+    if (atomic_load(&it->toobig)) { /* retrying cannot help: 413, not 503 */
+        it->status = 413;
+        ingest_count_rejected(it->batch->g, "size");
+        char msg[200];
+        snprintf(msg, sizeof(msg),
+                 "the event is %zu bytes as a Kafka record, more than Kafka takes in one "
+                 "(message.max.bytes: KAFKA_MESSAGE_MAX_BYTES and the broker's limit)",
+                 it->bytes);
+        json_t *e = cm_http_error_body(413, msg);
+        json_object_set_new(e, "id", json_string(it->id));
+        it->error = e;
         return;
     }
     it->status = 503;

@@ -94,6 +94,9 @@ static void on_delivery(void *opaque, const struct cm_kafka_report *r, void *ud)
     struct item *it = opaque;
     if (r->err != 0) {
         atomic_store(&it->failed, 1);
+        if (r->err == CM_E_TOOBIG) { /* the broker's limit is below the client's */
+            atomic_store(&it->toobig, 1);
+        }
         if (r->persisted == CM_KAFKA_MAYBE_PERSISTED) {
             atomic_store(&it->maybe, 1);
         }
@@ -248,9 +251,13 @@ static void produce(struct gw_ingest *g, struct item *it, const char *const *top
         }
     }
     atomic_fetch_add(&it->batch->remaining, (int)n);
+    it->bytes = vlen;
     for (size_t i = 0; i < n; i++) {
         int rc = cm_kafka_produce(g->producer, topics[i], key, keylen, value, vlen, names, values,
                                   nh, it);
+        if (rc == CM_E_TOOBIG) {
+            atomic_store(&it->toobig, 1);
+        }
         if (rc != 0) {
             cm_log_set_trace(it->traceparent);
             CM_LOG_WARN("produce_failed", "event %s to %s: %s", it->id, topics[i], cm_strerror(rc));
@@ -385,6 +392,7 @@ void gw_ingest_submit(struct gw_ingest *g, const struct gw_submission *s, gw_ans
         it->batch = b;
         atomic_init(&it->failed, 0);
         atomic_init(&it->maybe, 0);
+        atomic_init(&it->toobig, 0);
         it->event = body.items[i].event;
         body.items[i].event = NULL;
         it->text = body.items[i].text;

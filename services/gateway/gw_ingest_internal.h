@@ -51,6 +51,8 @@ struct item {
     int status;
     atomic_int failed;
     atomic_int maybe;
+    atomic_int toobig; /* Kafka refused it as larger than a record may be */
+    size_t bytes;      /* its record's size, as produced */
     char id[CM_ENVELOPE_MAX_ID + 1];
     char *idem_key; /* owned; set while this event holds an idempotency key */
     char idem_hash[CM_UUID_STR_LEN];

@@ -3,7 +3,8 @@
  * keyed and with headers before the 202; bad requests get 400/401/413/415; with the broker down
  * the answer is 503 with Retry-After once the delivery timeout passes, and a broker lost while a
  * batch is in flight leaves every event unacknowledged with the id to retry with; a producer queue
- * past its high-water mark refuses a whole request with 503 and Retry-After, producing none of it.
+ * past its high-water mark refuses a whole request with 503 and Retry-After, producing none of it;
+ * an event larger than Kafka takes in one record is 413 (not a 503 to retry).
  */
 #include "harness.h"
 
@@ -41,6 +42,7 @@ static struct gw_ratelimit *limiter;
 static struct gw_ingest *idem_ingest;
 static struct gw_ingest *small_queue; /* /small-queue: a high-water mark of 3 events */
 static struct cm_metrics *small_reg;
+static struct gw_ingest *small_records; /* /small-records: Kafka takes records up to 1,500 bytes */
 static struct gw_idem *idem;
 static struct cm_swap *routes;
 static char audit_topic[96];
@@ -114,6 +116,12 @@ static void setup(void)
     small_reg = cm_metrics_new("small_queue_");
     small_queue = gw_ingest_new(&qc, auth, small_reg);
     cm_http_route(srv, "POST", "/small-queue", gw_ingest_handle, small_queue);
+    /* a producer whose records may be at most 1,500 bytes (read from the environment when made) */
+    setenv("KAFKA_MESSAGE_MAX_BYTES", "1500", 1);
+    small_records = gw_ingest_new(&qc, auth, small_reg);
+    unsetenv("KAFKA_MESSAGE_MAX_BYTES");
+    cr_assert_not_null(small_records);
+    cm_http_route(srv, "POST", "/small-records", gw_ingest_handle, small_records);
     cr_assert_eq(cm_http_start(srv), 0);
     char claims[256];
     snprintf(
@@ -134,6 +142,7 @@ static void teardown(void)
     gw_ingest_free(idem_ingest);
     gw_ingest_abort_pending(small_queue);
     gw_ingest_free(small_queue);
+    gw_ingest_free(small_records);
     cm_metrics_free(small_reg);
     gw_idem_free(idem);
     gw_ratelimit_free(limiter);
@@ -381,6 +390,36 @@ Test(gateway, a_full_producer_queue_refuses_the_whole_request_with_503)
     const char *refused[] = {"queue-full-1", "queue-full-2"};
     cr_assert_eq(it_topic_ids_seen(cm_kafka_mock_bootstraps(mock), topic, "after-full", refused, 2),
                  0);
+}
+
+/* An event larger than Kafka takes in one record can never be produced: 413 naming the limit,
+ * not a 503 that invites retrying it for ever; in a batch, that event alone. */
+Test(gateway, an_event_over_kafkas_record_limit_is_413_not_503)
+{
+    struct resp r;
+    char big[2600];
+    int n = snprintf(big, sizeof(big), "{\"type\":\"t\",\"source\":\"/big\",\"data\":\"");
+    memset(big + n, 'x', 2000);
+    snprintf(big + n + 2000, sizeof(big) - (size_t)n - 2000, "\"}");
+    post_raw("application/json", bearer(), NULL, big, strlen(big), "/small-records", &r);
+    cr_assert_eq(r.status, 413, "%s", r.body);
+    cr_assert(strstr(r.body, "message.max.bytes") && strstr(r.body, "\"id\""), "%s", r.body);
+    cr_assert_null(strstr(r.headers, "Retry-After"), "nothing to retry: %s", r.headers);
+    char batch[2800];
+    snprintf(batch, sizeof(batch), "[{\"type\":\"t\",\"source\":\"/small\"},%s]", big);
+    post_raw("application/json", bearer(), NULL, batch, strlen(batch), "/small-records", &r);
+    cr_assert_eq(r.status, 207, "%s", r.body);
+    json_t *v = json_loads(r.body, 0, NULL);
+    cr_assert_not_null(v, "%s", r.body);
+    json_t *res = json_object_get(v, "results");
+    cr_assert_eq(json_array_size(res), 2, "%s", r.body);
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(res, 0), "status")), 202);
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(res, 1), "status")), 413);
+    json_decref(v);
+    char *text = cm_metrics_render(small_reg);
+    cr_assert(strstr(text, "small_queue_events_total{outcome=\"rejected\",reason=\"size\"} 2"),
+              "%s", text);
+    free(text);
 }
 
 static unsigned char *gzip(const char *in, size_t len, size_t *outlen)
