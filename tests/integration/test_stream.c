@@ -3,7 +3,8 @@
  * batch is handed again and its offsets stored only after it succeeded, emitted records reach
  * Kafka with CloudEvents headers before offsets move, a committable hook holds offsets back so a
  * restart reads held records again, an assign hook chooses where a partition starts, a position
- * beyond the log's end (the log replaced) is reported and its records read as new, and flow
+ * beyond the log's end (the log replaced) is reported and its records read as new, an output
+ * larger than Kafka takes is counted and left out instead of stalling the stream, and flow
  * control pauses the input while an internal topic's second stage lags (without it, a slow
  * second stage loses records to the broker's retention; with it, by records or by bytes, none,
  * also with the daemons' default prefetch, whose records fetched ahead a pause drops and the
@@ -39,7 +40,8 @@ struct seen {
     int64_t hold;  /* committable never passes this (-1: no hold) */
     int64_t start; /* on_assign start offset (-1: committed) */
     const char *emit_topic;
-    int rewinds;                    /* on_rewind calls */
+    int64_t big_at; /* with emit_topic: at this offset emit a 4,000-byte record instead (-1: no) */
+    int rewinds;    /* on_rewind calls */
     int64_t rewind_from, rewind_to; /* the last one's resumed and first offsets */
     size_t count_at_rewind;         /* records processed before it */
     int backlog_first;              /* cm_stream_has_backlog of partition 0 in the first batch */
@@ -64,7 +66,11 @@ static int process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t
         }
         w->last = off;
         w->count++;
-        if (w->emit_topic) {
+        if (w->emit_topic && off == w->big_at) {
+            char big[4000];
+            memset(big, 'x', sizeof(big));
+            cm_stream_emit(s, w->emit_topic, "big", 3, big, sizeof(big), NULL, NULL, 0);
+        } else if (w->emit_topic) {
             char idx[32];
             snprintf(idx, sizeof(idx), "%lld", (long long)off);
             const char *parts[] = {"t", idx};
@@ -180,7 +186,8 @@ static struct cm_kafka_mock *broker(char *topic, size_t len, int partitions)
 
 static struct seen new_seen(int64_t stop_at)
 {
-    return (struct seen){.stop_at = stop_at, .first = -1, .last = -1, .hold = -1, .start = -1};
+    return (struct seen){
+        .stop_at = stop_at, .first = -1, .last = -1, .hold = -1, .start = -1, .big_at = -1};
 }
 
 Test(stream, records_lost_to_retention_are_counted, .timeout = 120)
@@ -389,6 +396,39 @@ Test(stream, a_log_behind_the_resumed_position_is_read_as_new, .timeout = 60)
     run_stream(brokers, group, topic, &b, m);
     cr_assert_eq(b.rewinds, 0);
     cr_assert_eq(b.first, 3);
+    cm_metrics_free(m);
+    cm_kafka_mock_free(mock);
+}
+
+/* A record Kafka will never take (larger than message.max.bytes) is counted, logged and left
+ * out; it must not hold every later commit point for ever (the output retried without end). */
+Test(stream, an_output_too_large_for_kafka_does_not_stall_the_stream, .timeout = 60)
+{
+    char topic[96], out[96], group[96];
+    struct cm_kafka_mock *mock = broker(topic, sizeof(topic), 1);
+    const char *brokers = cm_kafka_mock_bootstraps(mock);
+    it_unique(out, sizeof(out), "it-stream-out");
+    cr_assert_eq(cm_kafka_mock_create_topic(mock, out, 1), 0);
+    it_unique(group, sizeof(group), "g-toobig");
+    produce(brokers, topic, 10, 50);
+    struct cm_metrics *m = cm_metrics_new("t_");
+    struct seen a = new_seen(9);
+    a.emit_topic = out;
+    a.big_at = 4;
+    setenv("KAFKA_MESSAGE_MAX_BYTES", "1500", 1);
+    run_stream(brokers, group, topic, &a, m);
+    unsetenv("KAFKA_MESSAGE_MAX_BYTES");
+    cr_assert_eq(a.count, 10);
+    char *text = cm_metrics_render(m), want[160];
+    snprintf(want, sizeof(want), "t_outputs_refused_total{topic=\"%s\"} 1", out);
+    cr_assert_not_null(strstr(text, want), "expected %s in:\n%s", want, text);
+    free(text);
+    /* every offset was stored: the group starts after the last record */
+    produce(brokers, topic, 1, 50);
+    struct seen b = new_seen(10);
+    run_stream(brokers, group, topic, &b, m);
+    cr_assert_eq(b.first, 10, "the refused record held the offsets back: restarted at %lld",
+                 (long long)b.first);
     cm_metrics_free(m);
     cm_kafka_mock_free(mock);
 }

@@ -10,7 +10,9 @@
  * checkpoint's), a batch retried with backoff (100 ms .. 5 s) while its handler fails, records
  * the broker no longer had (offset-out-of-range after retention) logged, counted in
  * <svc>_records_lost_total{topic} and shown on /readyz, as is a log found behind the position a
- * partition resumed from (on_rewind), flow control between the stages of a
+ * partition resumed from (on_rewind), an emitted record Kafka refuses for its size logged
+ * (output_refused), counted in <svc>_outputs_refused_total{topic} and left out instead of being
+ * retried for ever, flow control between the stages of a
  * stream that reads its own internal topics (max_internal_lag, max_internal_bytes), and a
  * graceful stop.
  * Threads: every hook but persist and release runs on the thread that called cm_stream_run;

@@ -261,10 +261,29 @@ static size_t admit(struct cm_stream *s, struct cm_kafka_msg **msgs, size_t n)
 
 /* ---- outputs ---- */
 
+/* An output Kafka refuses for its size: producing it again cannot help. */
+static void refuse(struct cm_stream *s, struct output *o)
+{
+    cm_counter_add(cm_metric_with(s->m_refused, o->topic, NULL), 1);
+    CM_LOG_ERROR("output_refused",
+                 "a %zu-byte record for %s (key '%.*s%s') is larger than Kafka takes in one "
+                 "(message.max.bytes: KAFKA_MESSAGE_MAX_BYTES, and the broker's limit); it is "
+                 "left out and the stream goes on",
+                 o->valuelen + o->keylen, o->topic, o->keylen > 64 ? 64 : (int)o->keylen,
+                 o->key ? o->key : "", o->keylen > 64 ? "..." : "");
+    free(o->payload);
+    o->payload = NULL;
+    atomic_store(&o->state, OUT_REFUSED);
+}
+
 static void on_delivery(void *opaque, const struct cm_kafka_report *r, void *ud)
 {
     struct cm_stream *s = ud;
     struct output *o = opaque;
+    if (r->err == CM_E_TOOBIG) { /* the broker's limit is below the client's */
+        refuse(s, o);
+        return;
+    }
     if (r->err) {
         CM_LOG_WARN("produce_failed", "%s: %s", o->topic, r->errstr);
         atomic_store(&o->state, OUT_FAILED);
@@ -295,6 +314,10 @@ int stream_produce(struct cm_stream *s, struct output *o)
                                            o->value, o->valuelen, o->hn, o->hv, o->nheaders, o)) ==
            CM_E_FULL) {
         cm_kafka_producer_flush(s->producer, 100);
+    }
+    if (rc == CM_E_TOOBIG) {
+        refuse(s, o);
+        return 0;
     }
     if (rc != 0) {
         CM_LOG_WARN("produce_failed", "%s: %s", o->topic, cm_strerror(rc));
@@ -613,6 +636,10 @@ struct cm_stream *cm_stream_new(const struct cm_stream_config *cfg,
                                       "partitions whose log was found behind the position they "
                                       "resumed from (topic created anew, broker data lost); "
                                       "their records were read as new",
+                                      "topic");
+    s->m_refused = cm_metrics_counter(cfg->metrics, "outputs_refused_total",
+                                      "emitted records Kafka refused as larger than a record may "
+                                      "be (left out, logged as output_refused)",
                                       "topic");
     s->m_batch_retries = cm_metric_with(
         cm_metrics_counter(cfg->metrics, "batch_retries_total",

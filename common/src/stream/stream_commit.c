@@ -68,13 +68,19 @@ static void free_job(struct cm_stream *s, struct commit_job *j)
  * asks every millisecond, and a job holds every output of a second). */
 static size_t pending(const struct commit_job *j, size_t *from, size_t *failed, int exact)
 {
-    while (*from < j->nouts && atomic_load(&j->outs[*from]->state) == OUT_ACKED) {
-        (*from)++;
+    for (; *from < j->nouts; (*from)++) { /* past those acknowledged, or refused for good */
+        int st = atomic_load(&j->outs[*from]->state);
+        if (st != OUT_ACKED && st != OUT_REFUSED) {
+            break;
+        }
     }
     size_t n = 0;
     *failed = 0;
     for (size_t i = *from; i < j->nouts; i++) {
         int st = atomic_load(&j->outs[i]->state);
+        if (st == OUT_REFUSED) {
+            continue;
+        }
         n += st != OUT_ACKED;
         *failed += st == OUT_FAILED;
         if (!exact && st != OUT_ACKED && st != OUT_FAILED) {

@@ -14,7 +14,9 @@
 #define BACKOFF_MAX_MS 5000
 #define FLUSH_WAIT_MS 30000
 
-enum out_state { OUT_INFLIGHT, OUT_ACKED, OUT_FAILED };
+/* OUT_REFUSED: Kafka will never take it (larger than a record may be): counted, logged, and
+ * treated as done, so one such record does not hold every later commit point for ever. */
+enum out_state { OUT_INFLIGHT, OUT_ACKED, OUT_FAILED, OUT_REFUSED };
 
 /* One emitted record. Its topic, key, value and headers live in `payload`, which is freed as
  * soon as the broker has acknowledged the record (only a failed one is produced again): held
@@ -71,7 +73,7 @@ struct cm_stream {
     char last_loss[256];
     atomic_uint_fast64_t rewinds;
     char last_rewind[256]; /* guarded by loss_lock too */
-    struct cm_metric *m_lost, *m_rewinds;
+    struct cm_metric *m_lost, *m_rewinds, *m_refused;
     struct cm_series *m_batch_retries, *m_output_retries;
     /* emit → acknowledgement by Kafka, seconds, of outputs [0] and internal records [1] (when
      * producing) */
