@@ -184,6 +184,13 @@ static struct cm_kafka_mock *broker(char *topic, size_t len, int partitions)
     return mock;
 }
 
+/* A fresh one-partition topic for a test's stream to emit to. */
+static void output_topic(struct cm_kafka_mock *mock, char *out, size_t len)
+{
+    it_unique(out, len, "it-stream-out");
+    cr_assert_eq(cm_kafka_mock_create_topic(mock, out, 1), 0);
+}
+
 static struct seen new_seen(int64_t stop_at)
 {
     return (struct seen){
@@ -287,8 +294,7 @@ Test(stream, emitted_events_carry_headers_and_are_acknowledged, .timeout = 60)
     char topic[96], out[96], group[96], g2[96];
     struct cm_kafka_mock *mock = broker(topic, sizeof(topic), 2);
     const char *brokers = cm_kafka_mock_bootstraps(mock);
-    it_unique(out, sizeof(out), "it-stream-out");
-    cr_assert_eq(cm_kafka_mock_create_topic(mock, out, 1), 0);
+    output_topic(mock, out, sizeof(out));
     it_unique(group, sizeof(group), "g-emit");
     produce(brokers, topic, 10, 50);
     struct cm_metrics *m = cm_metrics_new("t_");
@@ -407,8 +413,7 @@ Test(stream, an_output_too_large_for_kafka_does_not_stall_the_stream, .timeout =
     char topic[96], out[96], group[96];
     struct cm_kafka_mock *mock = broker(topic, sizeof(topic), 1);
     const char *brokers = cm_kafka_mock_bootstraps(mock);
-    it_unique(out, sizeof(out), "it-stream-out");
-    cr_assert_eq(cm_kafka_mock_create_topic(mock, out, 1), 0);
+    output_topic(mock, out, sizeof(out));
     it_unique(group, sizeof(group), "g-toobig");
     produce(brokers, topic, 10, 50);
     struct cm_metrics *m = cm_metrics_new("t_");
@@ -528,8 +533,7 @@ Test(stream, commit_points_overlap_processing_and_persist_in_order, .timeout = 6
     char topic[96], out[96], group[96];
     struct cm_kafka_mock *mock = broker(topic, sizeof(topic), 1);
     const char *brokers = cm_kafka_mock_bootstraps(mock);
-    it_unique(out, sizeof(out), "it-stream-out");
-    cr_assert_eq(cm_kafka_mock_create_topic(mock, out, 1), 0);
+    output_topic(mock, out, sizeof(out));
     it_unique(group, sizeof(group), "g-async");
     produce(brokers, topic, 1000, 50);
     struct cm_metrics *m = cm_metrics_new("t_");
