@@ -211,6 +211,16 @@ static json_t *real_or_null(double v)
     return isfinite(v) ? json_real(v) : json_null();
 }
 
+/* A percentile to 4 significant digits (the sketch is exact to 1 % anyway); one that rounds past
+ * DBL_MAX (1.798e308) keeps its digits. */
+static double four_digits(double q)
+{
+    char text[32];
+    snprintf(text, sizeof(text), "%.4g", q);
+    double r = strtod(text, NULL);
+    return isinf(r) ? q : r;
+}
+
 void proc_acc_result(const struct proc_acc *a, json_t *obj)
 {
     for (size_t i = 0; i < a->d->naggs; i++) {
@@ -234,11 +244,8 @@ void proc_acc_result(const struct proc_acc *a, json_t *obj)
             v = json_integer((json_int_t)llround(cm_hll_estimate(s->sk)));
             break;
         default: {
-            /* 4 significant digits: the sketch is exact to 1 % anyway */
-            char text[32];
             double q = cm_dds_quantile(s->sk, a->d->aggs[i].q);
-            snprintf(text, sizeof(text), "%.4g", q);
-            v = isnan(q) ? json_null() : real_or_null(strtod(text, NULL));
+            v = isnan(q) ? json_null() : json_real(four_digits(q));
             break;
         }
         }
@@ -287,13 +294,11 @@ void proc_acc_write(const struct proc_acc *a, struct cm_jw *w)
             cm_jw_int(w, (long long)llround(cm_hll_estimate(s->sk)));
             break;
         default: {
-            char text[32];
             double q = cm_dds_quantile(s->sk, a->d->aggs[i].q);
-            snprintf(text, sizeof(text), "%.4g", q);
             if (isnan(q)) {
                 cm_jw_null(w);
             } else {
-                cm_jw_real(w, strtod(text, NULL));
+                cm_jw_real(w, four_digits(q));
             }
             break;
         }

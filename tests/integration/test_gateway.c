@@ -4,7 +4,8 @@
  * the answer is 503 with Retry-After once the delivery timeout passes, and a broker lost while a
  * batch is in flight leaves every event unacknowledged with the id to retry with; a producer queue
  * past its high-water mark refuses a whole request with 503 and Retry-After, producing none of it;
- * an event larger than Kafka takes in one record is 413 (not a 503 to retry).
+ * an event larger than Kafka takes in one record is 413 (not a 503 to retry); a client's reals
+ * keep their digits on both ingest lanes.
  */
 #include "harness.h"
 
@@ -268,6 +269,53 @@ Test(gateway, accepted_event_is_on_kafka_before_the_202)
     cm_kafka_consumer_free(c);
     json_decref(ev);
     json_decref(b);
+}
+
+/* A client's 0.1 stays 0.1 on Kafka on both lanes: spliced text (the fast lane) and the event
+ * parsed and written again (the lane idempotency keys take, as in the local stack). Jansson
+ * wrote 0.10000000000000001, another number to PostgreSQL's jsonb. */
+Test(gateway, a_clients_reals_keep_their_digits_on_both_lanes)
+{
+    const char *paths[] = {"", "/idem"};
+    char ids[2][64];
+    for (int i = 0; i < 2; i++) {
+        struct resp r;
+        char body[256];
+        it_unique(ids[i], sizeof(ids[i]), "reals");
+        snprintf(body, sizeof(body),
+                 "{\"id\":\"%s\",\"type\":\"reading\",\"source\":\"/meter\","
+                 "\"data\":{\"price\":0.1,\"tiny\":1e-7,\"avg\":5.003}}",
+                 ids[i]);
+        post_raw("application/json", bearer(), NULL, body, strlen(body), paths[i], &r);
+        cr_assert_eq(r.status, 202, "%s: %s", paths[i], r.body);
+    }
+    char group[96];
+    it_unique(group, sizeof(group), "gwreals");
+    const char *topics[] = {topic};
+    struct cm_kafka_consumer *c =
+        cm_kafka_consumer_new(cm_kafka_mock_bootstraps(mock), group, topics, 1, NULL);
+    int found = 0;
+    for (int i = 0; i < 300 && found < 2; i++) {
+        struct cm_kafka_msg *m = cm_kafka_consumer_poll(c, 100);
+        if (!m) {
+            continue;
+        }
+        size_t len;
+        const char *value = cm_kafka_msg_value(m, &len);
+        char *text = strndup(value, len);
+        for (int k = 0; k < 2; k++) {
+            if (strstr(text, ids[k])) {
+                cr_assert(strstr(text, "\"data\":{\"price\":0.1,\"tiny\":1e-7,\"avg\":5.003}") !=
+                              NULL,
+                          "%s", text);
+                found++;
+            }
+        }
+        free(text);
+        cm_kafka_msg_free(m);
+    }
+    cr_assert_eq(found, 2, "both events reached Kafka");
+    cm_kafka_consumer_free(c);
 }
 
 Test(gateway, routes_fan_out_to_every_topic_of_the_first_match)

@@ -13,6 +13,7 @@
 #include "cm/timeutil.h"
 
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +130,58 @@ Test(proc_result, text_results_are_the_json_results)
         json_decref(t);
         json_decref(j);
     }
+}
+
+/* A client's 0.1 comes out as 0.1 (not 0.10000000000000001, another number to PostgreSQL), a
+ * percentile with its 4 significant digits only, and one of values near DBL_MAX as a number, not
+ * null; on both paths alike. */
+Test(proc_result, reals_come_out_as_short_as_they_read_back)
+{
+    struct proc_def *d = proc_test_def(
+        "{\"name\":\"r\",\"key\":\"data.g\",\"window\":{\"type\":\"tumbling\",\"size\":\"1s\"},"
+        "\"aggregates\":{\"hi\":\"max(data.v)\",\"a\":\"avg(data.v)\",\"p\":\"percentile(data.v, "
+        "0.5)\","
+        "\"top\":\"percentile(data.v, 1)\"}}");
+    for (int text = 0; text < 2; text++) {
+        struct got g = {json_array(), NULL};
+        struct proc_engine_out out = {
+            .emit = on_json, .emit_text = text ? on_text : NULL, .late = on_late, .ud = &g};
+        struct proc_engine *e = proc_engine_new(d, &out, NULL);
+        static const double vals[] = {0.1, 1e308, 1.7976931348623157e308};
+        for (int i = 0; i < 3; i++) {
+            json_t *ev = json_pack("{s:s,s:s,s:s,s:s,s:{s:s,s:f}}", "specversion", "1.0", "id", "e",
+                                   "source", "/t", "type", "t", "data", "g", "k", "v", vals[i]);
+            proc_engine_process(e, 0, ev, 1767225600000LL + (i ? 1000 : 0), i, 0);
+            json_decref(ev);
+        }
+        proc_engine_watermark(e, INT64_MAX);
+        proc_engine_free(e);
+        cr_assert_eq(json_array_size(g.list), 2);
+        const char *small = json_string_value(json_object_get(json_array_get(g.list, 0), "text"));
+        const char *big = json_string_value(json_object_get(json_array_get(g.list, 1), "text"));
+        cr_assert(strstr(small, "\"hi\":0.1,\"a\":0.1,\"p\":0.") != NULL, "%s", small);
+        json_t *r = json_loads(small, 0, NULL);
+        cr_assert_not_null(r);
+        char digits[32];
+        snprintf(digits, sizeof(digits), "%.4g",
+                 json_real_value(json_object_get(json_object_get(r, "data"), "p")));
+        char want[48];
+        snprintf(want, sizeof(want), "\"p\":%s,", digits);
+        cr_assert(strstr(small, want) != NULL, "%s: %s", small, want);
+        json_decref(r);
+        cr_assert(strstr(big, "\"hi\":1.7976931348623157e308,") != NULL, "%s", big);
+        json_t *b = json_loads(big, 0, NULL);
+        cr_assert_not_null(b);
+        const json_t *bd = json_object_get(b, "data");
+        double p50 = json_real_value(json_object_get(bd, "p"));
+        double top = json_real_value(json_object_get(bd, "top"));
+        cr_assert(json_is_real(json_object_get(bd, "top")), "%s", big);
+        cr_assert_leq(fabs(p50 - 1e308), 0.01 * 1e308, "%s", big);
+        cr_assert_leq(fabs(top - 1.7976931348623157e308), 0.01 * 1.7976931348623157e308, "%s", big);
+        json_decref(b);
+        json_decref(g.list);
+    }
+    proc_def_free(d);
 }
 
 /* ---- two stages ---- */

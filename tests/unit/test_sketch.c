@@ -5,6 +5,7 @@
 #include "cm/sketch.h"
 
 #include <criterion/criterion.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,6 +146,31 @@ Test(sketch, dds_quantiles_are_within_their_relative_accuracy)
     }
     cr_assert_eq(cm_dds_count(d), N);
     check_quantiles(d, vals, N);
+    cm_dds_free(d);
+}
+
+/* Values up to DBL_MAX and down to the smallest the sketch counts apart from zero: each quantile
+ * is finite and within the accuracy (values near DBL_MAX made an infinite quantile: null). */
+Test(sketch, dds_extremes_stay_finite_and_accurate)
+{
+    static double vals[] = {-DBL_MAX, -1e308, -1e-8, 1e-8, 1.5e-9, 1e300, 1e308, DBL_MAX};
+    const size_t n = sizeof(vals) / sizeof(vals[0]);
+    for (size_t i = 0; i < n; i++) {
+        struct cm_dds *one = cm_dds_new();
+        cm_dds_add(one, vals[i]);
+        double got = cm_dds_quantile(one, 0.5);
+        cr_assert(isfinite(got), "%g", vals[i]);
+        cr_assert_leq(fabs(got - vals[i]), CM_DDS_ACCURACY * fabs(vals[i]) * 1.0001, "%g: %g",
+                      vals[i], got);
+        cm_dds_free(one);
+    }
+    /* together, within the 2,048 bins a sign keeps (a factor of about 10^17 between the ends) */
+    static double top[] = {-DBL_MAX, -1e308, -1e300, 1e300, 3e303, 1e308, 1.7e308, DBL_MAX};
+    struct cm_dds *d = cm_dds_new();
+    for (size_t i = 0; i < sizeof(top) / sizeof(top[0]); i++) {
+        cm_dds_add(d, top[i]);
+    }
+    check_quantiles(d, top, sizeof(top) / sizeof(top[0]));
     cm_dds_free(d);
 }
 

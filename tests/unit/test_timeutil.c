@@ -3,6 +3,7 @@
 #include "cm/timeutil.h"
 
 #include <criterion/criterion.h>
+#include <stdint.h>
 #include <string.h>
 
 Test(timeutil, parse_valid)
@@ -75,6 +76,25 @@ Test(timeutil, format_round_trip)
     }
     char buf[CM_RFC3339_LEN];
     cr_assert_str_eq(cm_time_format_rfc3339(1795397331123LL, buf), "2026-11-23T01:28:51.123Z");
+    int64_t first;
+    cr_assert_eq(cm_time_parse_rfc3339("0000-01-01T00:00:00Z", &first), 0);
+    cr_assert_str_eq(cm_time_format_rfc3339(first, buf), "0000-01-01T00:00:00.000Z");
+}
+
+/* Past year 9999 (a window ending after an event at 9999-12-31) or before year 0, the nearest end
+ * of the range: the month and day of another year made a window end before its start. */
+Test(timeutil, format_clamps_whole_instants)
+{
+    char buf[CM_RFC3339_LEN];
+    cr_assert_str_eq(cm_time_format_rfc3339(253402300800000LL, buf), "9999-12-31T23:59:59.999Z");
+    cr_assert_str_eq(cm_time_format_rfc3339(253402300800000LL + 9999LL * 86400000, buf),
+                     "9999-12-31T23:59:59.999Z");
+    cr_assert_str_eq(cm_time_format_rfc3339(INT64_MAX, buf), "9999-12-31T23:59:59.999Z");
+    cr_assert_str_eq(cm_time_format_rfc3339(-62167219200001LL, buf), "0000-01-01T00:00:00.000Z");
+    cr_assert_str_eq(cm_time_format_rfc3339(INT64_MIN, buf), "0000-01-01T00:00:00.000Z");
+    char ns[40];
+    cr_assert_str_eq(cm_time_format_rfc3339_ns(INT64_MAX, ns, sizeof ns),
+                     "2262-04-11T23:47:16.854775807Z");
 }
 
 Test(timeutil, clocks_move_forward)

@@ -1,9 +1,11 @@
 /* jsonw: compact JSON text of jansson values (and their RFC 8785 canonical form), byte for byte
- * what json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) writes, about five times faster:
- * jansson 2.14's dump formats and hashes the address of every object and array it visits (cycle
- * detection), which costs more than parsing the same document. Values built by parsing or by the
- * JSON API are trees, so no cycle check is needed; depth is bounded instead. Pure functions,
- * thread-safe. */
+ * what json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) writes except for reals, about five times
+ * faster. A real takes the fewest significant digits that read back to the same double (0.1 where
+ * jansson writes 0.10000000000000001, which PostgreSQL's numeric and jsonb keep as another number
+ * than the client sent), in jansson's form otherwise (1e-7, 1e20, 3.0). Jansson 2.14's dump
+ * formats and hashes the address of every object and array it visits (cycle detection), which
+ * costs more than parsing the same document. Values built by parsing or by the JSON API are
+ * trees, so no cycle check is needed; depth is bounded instead. Pure functions, thread-safe. */
 #ifndef CM_JSONW_H
 #define CM_JSONW_H
 

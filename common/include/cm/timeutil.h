@@ -25,7 +25,8 @@ int cm_time_parse_rfc3339(const char *s, int64_t *ms);
 int cm_time_parse_rfc3339_ns(const char *s, int64_t *ns);
 /* Formats nanoseconds as RFC 3339 UTC with 0, 3, 6 or 9 fraction digits, as few as exact. */
 char *cm_time_format_rfc3339_ns(int64_t ns, char *buf, size_t len);
-/* Formats as "YYYY-MM-DDTHH:MM:SS.mmmZ" into buf (at least CM_RFC3339_LEN bytes). Returns buf. */
+/* Formats as "YYYY-MM-DDTHH:MM:SS.mmmZ" into buf (at least CM_RFC3339_LEN bytes). Returns buf.
+ * An instant outside years 0000..9999 is written as the nearest end of that range. */
 char *cm_time_format_rfc3339(int64_t ms, char *buf);
 
 /* Days since 1970-01-01 for a proleptic Gregorian date (month 1..12). */

@@ -189,8 +189,15 @@ char *cm_time_format_rfc3339_ns(int64_t ns, char *buf, size_t len)
     return buf;
 }
 
+/* The first and the last instant RFC 3339's four-digit years hold: 0000-01-01T00:00:00.000Z and
+ * 9999-12-31T23:59:59.999Z. */
+#define RFC3339_MIN_MS (-62167219200000LL)
+#define RFC3339_MAX_MS 253402300799999LL
+
 char *cm_time_format_rfc3339(int64_t ms, char *buf)
 {
+    /* outside that range: the nearest end, never a date of another year or an inverted span */
+    ms = ms < RFC3339_MIN_MS ? RFC3339_MIN_MS : ms > RFC3339_MAX_MS ? RFC3339_MAX_MS : ms;
     int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
     int msec = (int)(ms - secs * 1000);
     int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
@@ -198,9 +205,6 @@ char *cm_time_format_rfc3339(int64_t ms, char *buf)
     int64_t y;
     unsigned m, d;
     civil_from_days(days, &y, &m, &d);
-    if (y < 0 || y > 9999) { /* outside RFC 3339's range: clamp rather than emit garbage */
-        y = y < 0 ? 0 : 9999;
-    }
     /* "YYYY-MM-DDTHH:MM:SS.mmmZ" digit by digit: this runs for every ingested event */
     unsigned fields[] = {(unsigned)y,
                          m,

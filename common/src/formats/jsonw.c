@@ -1,6 +1,9 @@
 /* jsonw: compact JSON writer over jansson values (see jsonw.h). Escaping follows jansson's dump:
  * '"' and '\' escaped, control characters as \b \f \n \r \t or \u00XX, everything else (UTF-8
- * included, '/' too) as is; reals as "%.17g" with ".0" added when that looks like an integer.
+ * included, '/' too) as is. Reals differ from jansson's "%.17g": they take the fewest significant
+ * digits that read back to the same double (0.1, not 0.10000000000000001, which PostgreSQL's
+ * numeric and jsonb hold as another number), written as "%g" writes them with jansson's
+ * exponent form (1e-7, 1e20) and ".0" added when that looks like an integer.
  * The canonical form (RFC 8785) differs in three places: \u00xx in lower case, members sorted by
  * their names' UTF-16 code units, and numbers as ECMAScript writes doubles. */
 #include "cm/jsonw.h"
@@ -8,6 +11,7 @@
 #include "cm/mem.h"
 #include "cm/text.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 
@@ -170,9 +174,20 @@ static void put_real(struct out *o, double v)
         put(o, buf, n + 2);
         return;
     }
-    int n = snprintf(buf, sizeof(buf), "%.17g", v);
-    if (n <= 0 || (size_t)n >= sizeof(buf)) {
-        n = snprintf(buf, sizeof(buf), "0.0");
+    /* the fewest digits that read back to v: a normal double whose shortest form has at most 15
+     * significant digits gets exactly that form from "%.15g" (its half ulp is below half the gap
+     * between 15-digit decimals, so none lies nearer), and 16 and 17 are the precisions left;
+     * a subnormal one has fewer bits, and its shortest form may be shorter (5e-324) */
+    int n = 0;
+    for (int prec = fabs(v) < DBL_MIN ? 1 : 15; prec <= 17; prec++) {
+        n = snprintf(buf, sizeof(buf), "%.*g", prec, v);
+        if (n <= 0 || (size_t)n >= sizeof(buf)) {
+            n = snprintf(buf, sizeof(buf), "0.0");
+            break;
+        }
+        if (prec == 17 || strtod(buf, NULL) == v) {
+            break;
+        }
     }
     if (!strpbrk(buf, ".eE")) { /* keep it a real when read back, as jansson does */
         memcpy(buf + n, ".0", 3);

@@ -9,6 +9,7 @@
 
 #include "cm/mem.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -310,10 +311,14 @@ static int32_t dds_index(double v)
     return (int32_t)ceil(log(v) / log(dds_gamma()));
 }
 
+/* The value bin i stands for, 2·γ^i/(γ+1), in logs so that the bins of values near DBL_MAX do not
+ * overflow to infinity on the way (a percentile of 1e308 came out null); the top bin's value may
+ * still pass DBL_MAX and is DBL_MAX then, within the accuracy of what it holds. */
 static double dds_value(int32_t i)
 {
     double g = dds_gamma();
-    return 2.0 * pow(g, i) / (g + 1.0);
+    double v = exp((double)i * log(g) + log(2.0 / (g + 1.0)));
+    return isinf(v) ? DBL_MAX : v;
 }
 
 struct cm_dds *cm_dds_new(void)
