@@ -5,6 +5,7 @@
 #include "reg_json.h"
 
 #include "cm/jsonschema.h"
+#include "cm/jsonw.h"
 #include "cm/mem.h"
 
 #include <openssl/evp.h>
@@ -133,9 +134,13 @@ int reg_schema_parse(enum reg_type type, const char *text, const json_t *referen
     } else {
         dedupe = reg_json_normalized_text(out->parsed);
     }
-    out->text = normalize && type == REG_JSON
-                    ? cm_xstrdup(dedupe)
-                    : json_dumps(out->parsed, JSON_COMPACT | JSON_ENCODE_ANY);
+    /* the text answered for the schema: reals as written (cm_json_dumps: 0.1, where jansson
+     * writes 0.10000000000000001); the normalized text keeps jansson's, as the hash has it */
+    out->text =
+        normalize && type == REG_JSON ? cm_xstrdup(dedupe) : cm_json_dumps(out->parsed, NULL);
+    if (!out->text) { /* nested past cm_json_dumps' bound */
+        out->text = json_dumps(out->parsed, JSON_COMPACT | JSON_ENCODE_ANY);
+    }
     char *refs = json_dumps(out->references, JSON_COMPACT | JSON_SORT_KEYS);
     const char *parts[] = {reg_type_name(type), dedupe, refs};
     sha256_hex(parts, 3, out->hash_hex);

@@ -357,6 +357,13 @@ Test(registry, register_read_and_lookup)
     v = js(&r);
     cr_assert_str_eq(json_string_value(json_object_get(v, "schemaType")), "JSON");
     json_decref(v);
+    /* reals come back as registered (0.1, not jansson's 0.10000000000000001) */
+    int rid = register_schema(0, "readings-value",
+                              "{\"type\":\"number\",\"multipleOf\":0.1,\"maximum\":1e-7}",
+                              "{\"schemaType\":\"JSON\"}", &r);
+    cr_assert_gt(rid, 0, "%s", r.body);
+    call(0, "GET", "/subjects/readings-value/versions/1/schema", NULL, NULL, &r);
+    cr_assert_str_eq(r.body, "{\"type\":\"number\",\"multipleOf\":0.1,\"maximum\":1e-7}");
 }
 
 Test(registry, error_codes)

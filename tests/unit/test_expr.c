@@ -477,6 +477,8 @@ Test(expr, string_results_for_keys)
              {"data.price", "12.5", 0},
              {"data.flag", "false", 0},
              {"data.tags", "[\"a\",\"b\"]", 0},
+             {"[0.1, 1e-7, data.price]", "[0.1,1e-7,12.5]", 0},
+             {"0.1 + 0.2", "0.30000000000000004", 0},
              {"timestamp(time)", "2026-01-02T03:04:05.678Z", 0},
              {"missing", "no such key: missing", -1}};
     for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++) {

@@ -3,6 +3,7 @@
  * comparison), the per-call arena, and the public eval entry points of expr.h. */
 #include "expr_internal.h"
 
+#include "cm/jsonw.h"
 #include "cm/mem.h"
 
 #include <math.h>
@@ -733,7 +734,7 @@ int cm_expr_eval_string(const struct cm_expr *e, const json_t *root, char *buf, 
     default: {
         char why[160];
         json_t *j = val_to_json(v, why, sizeof(why));
-        char *text = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+        char *text = j ? cm_json_dumps(j, NULL) : NULL;
         if (text) {
             snprintf(buf, len, "%s", text);
         } else {
