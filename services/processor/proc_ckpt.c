@@ -440,3 +440,75 @@ int proc_ckpt_drop(struct cm_redis *r, struct proc_engine *e)
     proc_engine_each_source(e, drop_source, &c);
     return c.rc;
 }
+
+/* 1 when key is exactly "{processor:<name>:<source>}:v<version>" with version below `below`. */
+static int key_below(const char *key, size_t len, const char *name, long long below)
+{
+    char prefix[160];
+    int n = snprintf(prefix, sizeof(prefix), "{processor:%s:", name);
+    if (n < 0 || (size_t)n >= sizeof(prefix) || len <= (size_t)n ||
+        memcmp(key, prefix, (size_t)n) != 0) {
+        return 0;
+    }
+    size_t i = (size_t)n, digits = 0;
+    for (; i < len && key[i] >= '0' && key[i] <= '9'; i++) {
+        digits++;
+    }
+    if (digits == 0 || len - i < 4 || memcmp(key + i, "}:v", 3) != 0) {
+        return 0;
+    }
+    long long version = 0;
+    for (i += 3, digits = 0; i < len && key[i] >= '0' && key[i] <= '9' && digits < 18; i++) {
+        version = version * 10 + (key[i] - '0');
+        digits++;
+    }
+    return i == len && digits > 0 && version < below;
+}
+
+long proc_ckpt_drop_versions(struct cm_redis *r, const char *name, long long below)
+{
+    char *pattern = cm_xasprintf("{processor:%s:*}:v*", name);
+    char cursor[32] = "0";
+    long dropped = 0;
+    int rc = 0;
+    do {
+        const char *scan[] = {"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"};
+        struct cm_redis_reply *rep = NULL;
+        if (cm_redis_command(r, 6, scan, NULL, &rep) != 0 ||
+            cm_redis_reply_type(rep) != CM_REDIS_ARRAY || cm_redis_reply_len(rep) != 2) {
+            cm_redis_reply_free(rep);
+            rc = CM_E_UNAVAIL;
+            break;
+        }
+        size_t clen = 0;
+        const char *next = cm_redis_reply_str(cm_redis_reply_elem(rep, 0), &clen);
+        snprintf(cursor, sizeof(cursor), "%.*s", next ? (int)clen : 1, next ? next : "0");
+        const struct cm_redis_reply *keys = cm_redis_reply_elem(rep, 1);
+        size_t n = cm_redis_reply_len(keys);
+        const char **del = cm_xcalloc(n + 1, sizeof(*del));
+        size_t *lens = cm_xcalloc(n + 1, sizeof(*lens));
+        int argc = 0;
+        del[argc] = "DEL";
+        lens[argc++] = 3;
+        for (size_t i = 0; i < n; i++) {
+            size_t len = 0;
+            const char *key = cm_redis_reply_str(cm_redis_reply_elem(keys, i), &len);
+            if (key && key_below(key, len, name, below)) {
+                del[argc] = key;
+                lens[argc++] = len;
+            }
+        }
+        struct cm_redis_reply *gone = NULL;
+        if (argc > 1 && cm_redis_command(r, argc, del, lens, &gone) != 0) {
+            rc = CM_E_UNAVAIL;
+        } else if (argc > 1) {
+            dropped += cm_redis_reply_integer(gone);
+        }
+        cm_redis_reply_free(gone);
+        free(del);
+        free(lens);
+        cm_redis_reply_free(rep);
+    } while (rc == 0 && strcmp(cursor, "0") != 0);
+    free(pattern);
+    return rc ? rc : dropped;
+}

@@ -41,5 +41,10 @@ int proc_ckpt_load(struct cm_redis *r, struct proc_engine *e, int32_t source, in
 /* Deletes the checkpoint of every source e holds (a drained or reset version's). 0 or
  * CM_E_UNAVAIL. */
 int proc_ckpt_drop(struct cm_redis *r, struct proc_engine *e);
+/* Deletes every checkpoint of pipeline name whose version is below `below`, of every partition,
+ * held here or not (SCAN): a deleted pipeline's, or the older versions' on a reset. The
+ * partitions no instance holds at that moment (a rebalance under way, an instance down) left
+ * theirs for ever otherwise. Returns how many were deleted, or CM_E_UNAVAIL. */
+long proc_ckpt_drop_versions(struct cm_redis *r, const char *name, long long below);
 
 #endif

@@ -92,6 +92,29 @@ static void remove_pipeline(struct proc_host *h, size_t k, int drop)
     h->n--;
 }
 
+/* Deletes every checkpoint of pipeline name below version `below` from Redis, of the partitions
+ * held here and elsewhere (a rebalance under way or an instance down left theirs), once no
+ * checkpoint is on its way there. Every instance does it after stopping its own versions, so
+ * what one still wrote after another's pass goes too. */
+static void drop_versions(struct proc_host *h, const char *name, long long below)
+{
+    if (!h->redis) {
+        return;
+    }
+    if (h->stream) {
+        cm_stream_drain(h->stream);
+    }
+    long n = proc_ckpt_drop_versions(h->redis, name, below);
+    if (n < 0) {
+        CM_LOG_WARN("checkpoint_drop_failed",
+                    "pipeline %s: Redis unreachable; checkpoints of versions before %lld stay",
+                    name, below);
+    } else if (n > 0) {
+        CM_LOG_INFO("checkpoints_dropped",
+                    "pipeline %s: %ld checkpoints of versions before %lld deleted", name, n, below);
+    }
+}
+
 /* The running (not draining) pipeline called name, or -1. */
 static long live_index(const struct proc_host *h, const char *name)
 {
@@ -115,6 +138,7 @@ static void take_change(struct proc_host *h, struct change *c)
                 remove_pipeline(h, i, 1);
             }
         }
+        drop_versions(h, c->name, c->version);
         CM_LOG_INFO("pipeline_deleted", "pipeline %s stopped", c->name);
         return;
     }
@@ -151,6 +175,14 @@ static void take_change(struct proc_host *h, struct change *c)
                             : cutover(c->prev_def, c->prev_created_ms);
         add_pipeline(h, c->prev_def, pfrom, from, 1);
         c->prev_def = NULL;
+    }
+    if (reset) { /* the versions still draining stop too, and every older version's state goes */
+        for (size_t i = h->n; i-- > 0;) {
+            if (strcmp(h->p[i].def->name, c->name) == 0 && h->p[i].def->version < c->def->version) {
+                remove_pipeline(h, i, 1);
+            }
+        }
+        drop_versions(h, c->name, c->def->version);
     }
     add_pipeline(h, c->def, from, INT64_MAX, 0);
     CM_LOG_INFO("pipeline_started", "pipeline %s version %lld", c->name, c->def->version);

@@ -18,9 +18,11 @@
 #   - batched outputs, a table join and an interval join on the same input, each checked against
 #     what was produced (the interval join against a brute-force join);
 #   - records on the repartition topic that no processor wrote are counted invalid;
-#   - PUT ?reset=true drops the old version's state at once (its Redis checkpoints deleted, no
-#     version draining on either instance; the history marks it);
-#   - DELETE with If-Match stops the pipeline (then 404).
+#   - PUT ?reset=true drops the old version's state at once (its Redis checkpoints deleted, also
+#     of a partition no instance holds; no version draining on either instance; the history marks
+#     it);
+#   - DELETE with If-Match stops the pipeline (then 404) and deletes the checkpoints of its
+#     versions, of every partition, held or not.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${1:?usage: test_processor_api.sh <build-dir>}
@@ -335,6 +337,10 @@ check "?reset=maybe is 400 naming reset ($r)" [ "${r%% *}" = 400 ] && [[ "$r" ==
 v2keys() { redis-cli -p "$REDIS_PORT" --scan --pattern "{processor:$NAME:*}:v2" | wc -l; }
 before=$(v2keys)
 check "version 2 has checkpoints before the reset ($before)" [ "$before" -gt 0 ]
+# a checkpoint of a partition no instance holds (one held by an instance gone, or during a
+# rebalance): the reset deletes it too
+redis-cli -p "$REDIS_PORT" HSET "{processor:$NAME:77}:v2" offset 5 >/dev/null
+before=$((before + 1))
 r=$(req PUT "$U1/pipelines/$NAME?reset=true" "$ADMIN" "${H[@]}" -H 'If-Match: "2"' -d "$v3")
 check "PUT ?reset=true stores version 3 ($r)" [ "${r%% *}" = 200 ] && [ "$(etag)" = '"3"' ]
 versions() { json "$1/pipelines/$NAME" | jq -c '[.status.versions[] | [.version, .state]]'; }
@@ -353,6 +359,12 @@ check "the history marks version 3 as a reset ($r)" \
     [ "$(jq -c '[.versions[] | .reset]' "$work/body")" = '[false,false,true]' ]
 
 # ---- delete ----
+# the deletion takes every checkpoint of the versions before it, of partitions held or not; a
+# key that only looks alike, or of a later version, stays
+for k in "{processor:$NAME:77}:v3" "{processor:$NAME:78}:v1" "{processor:$NAME:77}:v9" \
+    "{processor:$NAME:77}:v2x" "{processor:$NAME-other:1}:v1"; do
+    redis-cli -p "$REDIS_PORT" HSET "$k" offset 5 >/dev/null
+done
 r=$(req DELETE "$U1/pipelines/$NAME" "$ADMIN" -H 'If-Match: "1"')
 check "DELETE with a stale ETag is 412 ($r)" [ "${r%% *}" = 412 ]
 r=$(req DELETE "$U1/pipelines/$NAME" "$ADMIN" -H 'If-Match: "3"')
@@ -364,6 +376,9 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 check "the other instance stopped it" grep -q "pipeline_deleted.*$NAME" "$work/p2.log"
+left=$(redis-cli -p "$REDIS_PORT" --scan --pattern "{processor:$NAME*" | sort | tr '\n' ' ')
+check "the deleted pipeline's checkpoints are gone, the look-alikes stay ($left)" \
+    [ "$left" = "{processor:$NAME-other:1}:v1 {processor:$NAME:77}:v2x {processor:$NAME:77}:v9 " ]
 
 [ $fail = 0 ] && say "ok (hot swap: $v1 results from version 1, $v2 from version 2, $n events counted once)"
 exit $fail
