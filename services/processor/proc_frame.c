@@ -1,6 +1,7 @@
 /* proc_frame: repartition frames written and read (see proc_frame.h). */
 #include "proc_frame.h"
 
+#include "cm/envelope.h"
 #include "cm/mem.h"
 
 #include <stdlib.h>
@@ -185,7 +186,8 @@ int proc_frame_next(const char *data, size_t len, size_t *pos, struct proc_frame
     if (get_u32(&r, &origin) != 0 || get_u64(&r, &offset) != 0 || get_u32(&r, &seq) != 0 ||
         get_u64(&r, &wm) != 0 || (data[0] != 1 && get_u64(&r, &before) != 0) ||
         get_u64(&r, &time) != 0 || get_str(&r, 0, 1, &e->tenant, &n) != 0 ||
-        get_str(&r, 0, 1, &e->key, &n) != 0 || get_str(&r, 1, 1, &e->traceparent, &n) != 0 ||
+        !cm_envelope_tenant_ok(e->tenant, n) || get_str(&r, 0, 1, &e->key, &n) != 0 ||
+        get_str(&r, 1, 1, &e->traceparent, &n) != 0 ||
         get_str(&r, 1, 0, &e->args, &e->argslen) != 0 ||
         get_str(&r, 0, 0, &e->raw, &e->rawlen) != 0) {
         return -1;

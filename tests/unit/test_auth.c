@@ -133,6 +133,14 @@ Test(cm_auth, claim_checks)
         {"{\"iss\":\"https://issuer.example\",\"aud\":\"events-api\",\"exp\":1795400000,"
          "\"tenant\":42}",
          "tenant claim"},
+        /* a control character (state joins tenant and key with \u001f), or past 127 bytes */
+        {"{\"iss\":\"https://issuer.example\",\"aud\":\"events-api\",\"exp\":1795400000,"
+         "\"tenant\":\"a\\u001fb\"}",
+         "tenant claim"},
+        {"{\"iss\":\"https://issuer.example\",\"aud\":\"events-api\",\"exp\":1795400000,"
+         "\"tenant\":\"0123456789012345678901234567890123456789012345678901234567890123456789"
+         "012345678901234567890123456789012345678901234567890123456789\"}",
+         "tenant claim"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *t = sign(cases[i].claims);

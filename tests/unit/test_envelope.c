@@ -1,7 +1,10 @@
 /* Unit tests for common/envelope: CloudEvents validation (a table of good and hostile events),
- * enrichment, Kafka key and headers, traceparent, and the fast lane (enrichment spliced into the
- * text) against the jansson lane. */
+ * tenant names, consumed records refused for a tenant that is not one (cm_event), enrichment,
+ * Kafka key and headers, traceparent, and the fast lane (enrichment spliced into the text)
+ * against the jansson lane. */
 #include "cm/envelope.h"
+#include "cm/err.h"
+#include "cm/event.h"
 #include "cm/uuid.h"
 
 #include <criterion/criterion.h>
@@ -74,6 +77,62 @@ Test(envelope, invalid_events_name_the_field)
                          err.message);
         cr_assert_gt(strlen(err.message), 0);
         json_decref(ev);
+    }
+}
+
+Test(envelope, tenant_names)
+{
+    char longest[CM_TENANT_MAX + 2];
+    memset(longest, 't', sizeof(longest));
+    cr_assert(cm_envelope_tenant_ok(longest, CM_TENANT_MAX));
+    cr_assert_not(cm_envelope_tenant_ok(longest, CM_TENANT_MAX + 1));
+    cr_assert(cm_envelope_tenant_ok("", 0));
+    cr_assert(cm_envelope_tenant_ok("acme-eu.1 / é", strlen("acme-eu.1 / é")));
+    static const char *bad[] = {"a\x1f"
+                                "b",
+                                "\t", "a\nb", "\x7f", "x\x01"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_assert_not(cm_envelope_tenant_ok(bad[i], strlen(bad[i])), "%zu", i);
+    }
+    cr_assert_not(cm_envelope_tenant_ok("a\0b", 3), "a NUL inside");
+    cr_assert_not(cm_envelope_tenant_ok(NULL, 0));
+}
+
+/* A consumed record whose tenant is not a tenant name is refused with the reason, whatever the
+ * check asked for: window state and checkpoints join tenant and key with \x1f, so "a\x1fb" with
+ * key "c" would come back from a checkpoint as tenant "a" with key "b\x1fc". */
+Test(envelope, records_with_a_tenant_that_is_not_one_are_refused)
+{
+    static const struct {
+        const char *text;
+        const char *why; /* NULL: accepted */
+    } cases[] = {
+        {"{\"id\":\"1\",\"source\":\"/"
+         "s\",\"type\":\"t\",\"specversion\":\"1.0\",\"tenant\":\"acme\"}",
+         NULL},
+        {"{\"id\":\"1\",\"source\":\"/s\",\"type\":\"t\",\"specversion\":\"1.0\"}", NULL},
+        {"{\"id\":\"1\",\"source\":\"/s\",\"type\":\"t\",\"tenant\":\"a\\u001fb\"}", "tenant"},
+        {"{\"id\":\"1\",\"source\":\"/s\",\"type\":\"t\",\"tenant\":\"a\\u0000b\"}", "not JSON"},
+        {"{\"id\":\"1\",\"source\":\"/s\",\"type\":\"t\",\"tenant\":42}", "tenant"},
+        {"{\"id\":\"1\",\"source\":\"/s\",\"type\":\"t\",\"tenant\":null}", "tenant"},
+        {"[1]", "not a JSON object"},
+        {"{\"id\":", "not JSON"},
+    };
+    static const enum cm_event_check checks[] = {CM_EVENT_OBJECT, CM_EVENT_IDS, CM_EVENT_ENVELOPE};
+    for (size_t c = 0; c < sizeof(checks) / sizeof(checks[0]); c++) {
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+            struct cm_event ev;
+            const char *why = NULL;
+            int rc =
+                cm_event_from_text(cases[i].text, strlen(cases[i].text), 0, checks[c], &ev, &why);
+            if (!cases[i].why) {
+                cr_assert_eq(rc, 0, "%s: %s", cases[i].text, why ? why : "");
+                cm_event_clear(&ev);
+            } else {
+                cr_assert_eq(rc, CM_E_INVAL, "%s", cases[i].text);
+                cr_assert(why && strstr(why, cases[i].why), "%s: %s", cases[i].text, why);
+            }
+        }
     }
 }
 

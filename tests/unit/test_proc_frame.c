@@ -234,6 +234,11 @@ Test(proc_frame, hostile_bytes_are_refused)
     b[TENANT_AT + 4 + 1] = '\0';
     cr_assert_eq(read_all(b, f.len, &n), -1);
 
+    memcpy(b, f.buf, f.len); /* a control character inside the tenant (state joins tenant and
+                                key with one: another tenant could come back from a checkpoint) */
+    b[TENANT_AT + 4 + 1] = '\x1f';
+    cr_assert_eq(read_all(b, f.len, &n), -1);
+
     memcpy(b, f.buf, f.len); /* the tenant length one short: the terminator check fails */
     b[TENANT_AT + 3] = 3;
     cr_assert_eq(read_all(b, f.len, &n), -1);

@@ -34,6 +34,12 @@ struct cm_envelope_enrichment {
  * Returns 0, or CM_E_INVAL with *err filled in. */
 int cm_envelope_validate(const json_t *ev, struct cm_envelope_error *err);
 
+/* A tenant name: at most CM_TENANT_MAX bytes, none of them a control character (state and
+ * checkpoints join tenant and key with one, so a tenant holding one could come back from a
+ * checkpoint as another tenant with another key). 1 when s (len bytes) is one. */
+#define CM_TENANT_MAX 127
+int cm_envelope_tenant_ok(const char *s, size_t len);
+
 /* Fills in what the gateway owns: specversion, id (UUIDv7) and time when absent; tenant,
  * receivedat and clientip always (client-sent values are overwritten); traceparent kept when
  * valid W3C, else created. Call after cm_envelope_validate succeeded. */

@@ -66,6 +66,20 @@ static int ext_name_ok(const char *name)
     return 1;
 }
 
+int cm_envelope_tenant_ok(const char *s, size_t len)
+{
+    if (!s || len > CM_TENANT_MAX) {
+        return 0;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 int cm_envelope_validate(const json_t *ev, struct cm_envelope_error *err)
 {
     if (!json_is_object(ev)) {

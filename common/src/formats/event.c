@@ -37,6 +37,10 @@ int cm_event_from_text(const char *text, size_t len, int64_t fallback_ms, enum c
         reason = "not JSON";
     } else if (!json_is_object(ev)) {
         reason = "not a JSON object";
+    } else if (json_object_get(ev, "tenant") &&
+               !cm_envelope_tenant_ok(json_string_value(json_object_get(ev, "tenant")),
+                                      json_string_length(json_object_get(ev, "tenant")))) {
+        reason = "tenant is not a string of at most 127 bytes without control characters";
     } else if (check == CM_EVENT_IDS && (!json_is_string(json_object_get(ev, "id")) ||
                                          !json_is_string(json_object_get(ev, "source")) ||
                                          !json_is_string(json_object_get(ev, "type")))) {

@@ -2,6 +2,7 @@
  * checks and key selection, claims, and the verified-token cache. */
 #include "cm/auth.h"
 
+#include "cm/envelope.h"
 #include "cm/mem.h"
 #include "cm/swap.h"
 #include "cm/text.h"
@@ -442,8 +443,11 @@ static enum cm_auth_result check_claims(const struct cm_auth *a, const json_t *c
     }
     const json_t *tenant = json_object_get(c, a->tenant_claim);
     const char *sub = json_string_value(json_object_get(c, "sub"));
-    if (tenant && (!json_is_string(tenant) || json_string_length(tenant) >= sizeof(out->tenant))) {
-        return reject(why, len, "tenant claim must be a string of at most 127 bytes");
+    if (tenant && (!json_is_string(tenant) ||
+                   !cm_envelope_tenant_ok(json_string_value(tenant), json_string_length(tenant)))) {
+        return reject(why, len,
+                      "tenant claim must be a string of at most 127 bytes without control "
+                      "characters");
     }
     snprintf(out->tenant, sizeof(out->tenant), "%s", tenant ? json_string_value(tenant) : "");
     snprintf(out->subject, sizeof(out->subject), "%s", sub ? sub : "");
