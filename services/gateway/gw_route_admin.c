@@ -151,7 +151,7 @@ void gw_route_admin_put(struct cm_http_req *req, void *ud)
     pthread_mutex_lock(&a->lock);
     char current[32];
     snprintf(current, sizeof(current), "\"%lld\"", a->version);
-    if (if_match && strcmp(if_match, "*") != 0 && strcmp(if_match, current) != 0) {
+    if (if_match && !cm_http_etag_matches(if_match, current, 1, 0)) {
         long long version = a->version;
         pthread_mutex_unlock(&a->lock);
         gw_routes_free(next);

@@ -183,6 +183,15 @@ Test(defs, versions_notify_races_files_and_history, .timeout = 120)
     cr_assert_eq(call("PUT", path, "{\"size\": 4}", "If-None-Match: *", body, etag), 412);
     cr_assert_eq(call("PUT", path, "{\"size\": 4}", "If-Match: \"3\"", body, etag), 412);
     cr_assert_str_eq(etag, "\"1\"");
+    /* entity-tag lists as RFC 9110 has them: If-None-Match with the current one (weakly), and
+     * If-Match with a weak one, are refused; a list holding the current one passes */
+    cr_assert_eq(call("PUT", path, "{\"size\": 4}", "If-None-Match: \"0\", W/\"1\"", body, etag),
+                 412);
+    cr_assert_eq(call("PUT", path, "{\"size\": 4}", "If-Match: W/\"1\"", body, etag), 412);
+    cr_assert_eq(call("PUT", path, "{\"size\": 3}", "If-Match: \"0\", \"1\"", body, etag), 200);
+    cr_assert(strstr(body, "\"unchanged\":true") != NULL, "%s", body);
+    cr_assert_eq(call("PUT", path, "{\"size\": 3}", "If-None-Match: \"7\"", body, etag), 200);
+    cr_assert_str_eq(etag, "\"1\"");
     cr_assert_eq(call("PUT", path, "{\"size\": 4}", "If-Match: \"1\"", body, etag), 200);
     cr_assert_str_eq(etag, "\"2\"");
     cr_assert(told(&seen_a, "w1 v1 size=3 prev=v0:-1"));

@@ -170,8 +170,10 @@ Test(gateway_routes, replace_validated_conditional_and_persisted)
                        "\"default\":[\"other\"]}";
     call("PUT", admin_token, next, "If-Match: \"7\"", &r);
     cr_assert_eq(r.status, 412, "a stale version: %s", r.body);
-    call("PUT", admin_token, next, "If-Match: \"1\"", &r);
-    cr_assert_eq(r.status, 200, "%s", r.body);
+    call("PUT", admin_token, next, "If-Match: W/\"1\"", &r);
+    cr_assert_eq(r.status, 412, "If-Match compares strongly: %s", r.body);
+    call("PUT", admin_token, next, "If-Match: \"7\", \"1\"", &r);
+    cr_assert_eq(r.status, 200, "a list holding the current version: %s", r.body);
     cr_assert(strstr(r.body, "\"version\":2") != NULL, "%s", r.body);
     cr_assert_str_eq(route_of("b"), "tb", "switched");
     cr_assert_str_eq(route_of("a"), "other");

@@ -225,6 +225,41 @@ Test(http, media_types)
     cr_assert_not(cm_http_media_type_is("text/plain", "application/json"));
 }
 
+/* RFC 9110 entity-tag lists: If-Match strong, If-None-Match weak, "*" only when it exists. */
+Test(http, etag_lists)
+{
+    static const struct {
+        const char *header;
+        int exists, weak, want;
+    } cases[] = {
+        {"\"3\"", 1, 0, 1},
+        {"\"2\"", 1, 0, 0},
+        {"\"1\", \"3\"", 1, 0, 1},
+        {"\"1\",\"2\"", 1, 0, 0},
+        {" \"1\" ,\t\"3\" ", 1, 0, 1},
+        {"W/\"3\"", 1, 0, 0},
+        {"W/\"3\"", 1, 1, 1},
+        {"W/\"1\", W/\"3\"", 1, 1, 1},
+        {"*", 1, 0, 1},
+        {"*", 0, 0, 0},
+        {"\"3\"", 0, 0, 0},
+        {"3", 1, 0, 0},
+        {"\"3", 1, 0, 0},
+        {"\"3\"x", 1, 0, 0},
+        {"\"1\" \"3\"", 1, 0, 0},
+        {"", 1, 0, 0},
+        {",,", 1, 0, 0},
+        {"\"33\"", 1, 0, 0},
+        {"\"\"", 1, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cr_assert_eq(cm_http_etag_matches(cases[i].header, "\"3\"", cases[i].exists, cases[i].weak),
+                     cases[i].want, "[%s] exists %d weak %d", cases[i].header, cases[i].exists,
+                     cases[i].weak);
+    }
+    cr_assert_not(cm_http_etag_matches(NULL, "\"3\"", 1, 0));
+}
+
 Test(http, not_found_and_method_not_allowed)
 {
     struct resp r;

@@ -86,6 +86,12 @@ const char *cm_http_header(const struct cm_http_req *req, const char *name);
 /* 1 when the media type of a Content-Type value (what comes before ';', case-insensitive) is
  * type: "application/json; charset=utf-8" is "application/json", "application/jsonx" is not. */
 int cm_http_media_type_is(const char *content_type, const char *type);
+/* RFC 9110's entity-tag list of an If-Match or If-None-Match value against the current etag
+ * (quoted, e.g. "\"3\""): 1 when the resource exists and the list is "*" or holds etag
+ * ("\"1\", \"3\"" holds "\"3\""). If-Match compares strongly (weak 0: W/"3" never matches),
+ * If-None-Match weakly (weak 1). A value that is not such a list matches nothing past the
+ * point where it stops being one. */
+int cm_http_etag_matches(const char *header, const char *etag, int exists, int weak);
 /* Calls fn(ud, name, value) for each request header in order (names as received) until fn
  * returns nonzero. */
 typedef int (*cm_http_header_fn)(void *ud, const char *name, const char *value);

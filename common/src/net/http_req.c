@@ -59,6 +59,38 @@ int cm_http_media_type_is(const char *content_type, const char *type)
     return strlen(type) == len && strncasecmp(content_type, type, len) == 0;
 }
 
+int cm_http_etag_matches(const char *header, const char *etag, int exists, int weak)
+{
+    if (!header || !exists) {
+        return 0;
+    }
+    const char *p = header;
+    for (;;) {
+        p += strspn(p, " \t,");
+        if (!*p) {
+            return 0;
+        }
+        if (*p == '*') {
+            return 1;
+        }
+        int is_weak = strncmp(p, "W/", 2) == 0;
+        const char *tag = is_weak ? p + 2 : p;
+        const char *end = *tag == '"' ? strchr(tag + 1, '"') : NULL;
+        if (!end) {
+            return 0; /* not an entity-tag: nothing after it is trusted to match */
+        }
+        size_t len = (size_t)(end + 1 - tag);
+        p = end + 1;
+        p += strspn(p, " \t");
+        if (*p && *p != ',') {
+            return 0;
+        }
+        if ((!is_weak || weak) && strlen(etag) == len && memcmp(tag, etag, len) == 0) {
+            return 1;
+        }
+    }
+}
+
 struct each_header {
     cm_http_header_fn fn;
     void *ud;

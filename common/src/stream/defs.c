@@ -3,6 +3,7 @@
 #include "defs_internal.h"
 
 #include "cm/err.h"
+#include "cm/http.h"
 #include "cm/jsonw.h"
 #include "cm/log.h"
 #include "cm/mem.h"
@@ -365,12 +366,12 @@ static int precondition(struct defs_write *w, long long cur, int live, const jso
     char etag[40];
     snprintf(etag, sizeof(etag), "\"%lld\"", cur);
     w->version = live ? cur : 0;
-    if (w->if_none_match && strcmp(w->if_none_match, "*") == 0 && live) {
-        snprintf(msg, msglen, "it exists (version %lld) and If-None-Match is *", cur);
+    if (cm_http_etag_matches(w->if_none_match, etag, live, 1)) {
+        snprintf(msg, msglen, "it exists (version %lld) and If-None-Match is %s", cur,
+                 w->if_none_match);
         return 412;
     }
-    if (w->if_match &&
-        (strcmp(w->if_match, "*") == 0 ? !live : !live || strcmp(w->if_match, etag))) {
+    if (w->if_match && !cm_http_etag_matches(w->if_match, etag, live, 0)) {
         if (live) {
             snprintf(msg, msglen, "it is at version %lld, not %s", cur, w->if_match);
         } else {

@@ -37,8 +37,8 @@ struct cm_defs {
 
 /* A write's precondition and outcome. */
 struct defs_write {
-    const char *if_match;      /* "\"3\"", "*" or NULL */
-    const char *if_none_match; /* "*" or NULL */
+    const char *if_match;      /* "\"3\"", "\"2\", \"3\"", "*" or NULL */
+    const char *if_none_match; /* "*", "\"3\"", a list, or NULL */
     const char *source;        /* "api" or "file:<sha256>" */
     const char *author;        /* token subject; may be NULL */
     int reset;
