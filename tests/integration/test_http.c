@@ -161,6 +161,8 @@ static void setup(void)
         .bind_addr = "127.0.0.1", .threads = 2, .max_body = 1024, .timeout_s = 5, .metrics = reg};
     srv = cm_http_new(&o);
     cm_http_route(srv, "POST", "/items/{id}", h_echo, NULL);
+    cm_http_route(srv, "DELETE", "/items/{id}", h_echo, NULL);
+    cm_http_route(srv, "POST", "/items/{id}", h_echo, NULL); /* listed once in Allow */
     cm_http_route(srv, "GET", "/items/{id}/raw", h_echo, NULL);
     cm_http_route(srv, "GET", "/deferred", h_deferred, NULL);
     cm_http_route(srv, "GET", "/forgets", h_forgets, NULL);
@@ -267,6 +269,8 @@ Test(http, not_found_and_method_not_allowed)
     expect_error(&r, 404);
     request("GET", "/items/abc", NULL, 0, &r);
     expect_error(&r, 405);
+    /* RFC 9110 15.5.6: a 405 lists the methods the resource has */
+    cr_assert(strstr(r.headers, "Allow: POST, DELETE\r\n") != NULL, "%s", r.headers);
     request("POST", "/items", "{}", 0, &r);
     expect_error(&r, 404);
     request("POST", "/items/a/b", "{}", 0, &r);

@@ -193,6 +193,29 @@ static int match_route(const struct route *r, char **segs, size_t nsegs, struct 
     return 1;
 }
 
+/* The methods of the routes matching the path, as a 405's Allow header lists them ("GET, PUT,
+ * DELETE"), into out. */
+static void allow_methods(const struct cm_http_server *srv, char **segs, size_t nsegs, char *out,
+                          size_t len)
+{
+    out[0] = '\0';
+    size_t used = 0;
+    for (size_t i = 0; i < srv->nroutes; i++) {
+        const char *m = srv->routes[i].method;
+        if (!match_route(&srv->routes[i], segs, nsegs, NULL)) {
+            continue;
+        }
+        size_t n = strlen(m);
+        int listed = 0;
+        for (const char *p = out; (p = strstr(p, m)) != NULL; p += n) {
+            listed |= (p == out || p[-1] == ' ') && (p[n] == ',' || p[n] == '\0');
+        }
+        if (!listed && used + n + 3 <= len) {
+            used += (size_t)snprintf(out + used, len - used, "%s%s", used ? ", " : "", m);
+        }
+    }
+}
+
 static void resolve(struct cm_http_server *srv, struct cm_http_req *req)
 {
     if (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0) {
@@ -231,6 +254,9 @@ static void resolve(struct cm_http_server *srv, struct cm_http_req *req)
         match_route(&srv->routes[i], segs, nsegs, req);
         req->route = &srv->routes[i];
         break;
+    }
+    if (!req->route && req->method_mismatch) {
+        allow_methods(srv, segs, nsegs, req->allow, sizeof(req->allow));
     }
     free(copy);
 }
@@ -278,6 +304,9 @@ static void run_handler(struct cm_http_req *req)
     } else if (req->route) {
         req->route->handler(req, req->route->ud);
     } else if (req->method_mismatch) {
+        if (req->allow[0]) {
+            cm_http_add_header(req, "Allow", req->allow);
+        }
         cm_http_respond_error(req, 405, 0, "method %s not allowed on %s", req->method, req->path);
     } else {
         cm_http_respond_error(req, 404, 0, "no route for %s %s", req->method, req->path);

@@ -71,6 +71,7 @@ struct cm_http_req {
     const struct route *route; /* NULL: built-in or no match */
     cm_http_handler builtin;
     int method_mismatch;
+    char allow[64]; /* the path's methods, for a 405's Allow header: "GET, PUT" */
     struct param params[MAX_PARAMS];
     size_t nparams;
     char *body;
