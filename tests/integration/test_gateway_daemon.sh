@@ -4,7 +4,8 @@
 # the file is accepted and an unknown kid is 401; replacing the file brings the new key in without
 # a restart, a broken file keeps the keys in force, SIGHUP reloads, and SIGTERM exits 0. With a
 # registry process (over the harness's PostgreSQL) and GATEWAY_SUBJECT_STRATEGY=topic_record, data
-# is validated against the schema of subject <topic>-<type>.
+# is validated against the schema of subject <topic>-<type>. CORS_ALLOWED_ORIGINS answers a
+# browser's preflight, and a bad value stops the daemon at start.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${1:?usage: test_gateway_daemon.sh <build-dir>}
@@ -113,10 +114,32 @@ trap 'rm -rf "$work"' EXIT
 # (not left hanging, not crashing the HTTP server) and the gateway exits 0 within its timeout
 port=$(stack_free_port)
 GATEWAY_PORT=$port BIND_ADDR=127.0.0.1 LOG_LEVEL=warn JWT_JWKS_FILE="$work/jwks-a.json" \
+    CORS_ALLOWED_ORIGINS=https://app.example.com \
     KAFKA_BROKERS=127.0.0.1:1 "$ROOT/$BUILD/bin/gateway" >"$work/gateway2.log" 2>&1 </dev/null &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
 stack_wait_port "$port" 30 || { echo "gateway did not start"; exit 1; }
+
+# CORS_ALLOWED_ORIGINS: a page of that origin may post events (its preflight is answered); a bad
+# value stops the daemon at start
+hdrs=$(curl -s -o /dev/null -D - -X OPTIONS "http://127.0.0.1:$port/events" \
+    -H 'Origin: https://app.example.com' -H 'Access-Control-Request-Method: POST' \
+    -H 'Access-Control-Request-Headers: authorization, content-type' | tr -d '\r')
+if grep -q '^HTTP/1.1 204' <<<"$hdrs" &&
+    grep -qx 'Access-Control-Allow-Origin: https://app.example.com' <<<"$hdrs" &&
+    grep -qx 'Access-Control-Allow-Methods: POST' <<<"$hdrs" &&
+    grep -qx 'Access-Control-Allow-Headers: authorization, content-type' <<<"$hdrs"; then
+    echo "ok: a CORS preflight from an allowed origin is answered"
+else
+    echo "FAIL: CORS preflight: $hdrs"
+    fail=1
+fi
+GATEWAY_PORT=$(stack_free_port) BIND_ADDR=127.0.0.1 JWT_JWKS_FILE="$work/jwks-a.json" \
+    CORS_ALLOWED_ORIGINS=app.example.com KAFKA_BROKERS=127.0.0.1:1 \
+    timeout 20 "$ROOT/$BUILD/bin/gateway" >"$work/gateway3.log" 2>&1 </dev/null
+rc=$?
+[ $rc = 78 ] && grep -q "CORS_ALLOWED_ORIGINS: 'app.example.com' is not an origin" "$work/gateway3.log" ||
+    { echo "FAIL: a bad CORS_ALLOWED_ORIGINS exited $rc: $(tail -2 "$work/gateway3.log")"; fail=1; }
 post token-a >"$work/status" &
 cpid=$!
 sleep 1

@@ -3,8 +3,8 @@
  * come from `<VAR>_FILE` instead (the file's content, one trailing newline dropped) and are never
  * printed. Variables starting with the service's prefix (e.g. GATEWAY_) that are not in the table
  * are rejected, so typos do not pass silently. LOG_LEVEL, BIND_ADDR, SHUTDOWN_TIMEOUT,
- * TLS_CERT_FILE and TLS_KEY_FILE are part of every table implicitly. Lifetime: strings returned by
- * getters are borrowed until cm_config_free(). */
+ * TLS_CERT_FILE, TLS_KEY_FILE and CORS_ALLOWED_ORIGINS are part of every table implicitly.
+ * Lifetime: strings returned by getters are borrowed until cm_config_free(). */
 #ifndef CM_CONFIG_H
 #define CM_CONFIG_H
 

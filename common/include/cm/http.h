@@ -43,6 +43,11 @@ struct cm_http_options {
     /* PEM files: with both set the port serves HTTPS only (libmicrohttpd with GnuTLS); read at
      * cm_http_start. NULL or "": plain HTTP. */
     const char *tls_cert_file, *tls_key_file;
+    /* Browsers' cross-origin calls (CORS): the origins that may call, comma-separated
+     * ("https://app.example.com,https://admin.example.com"), or "*" for any. NULL or "": none
+     * (no CORS headers). A preflight (OPTIONS) from one is answered 204 with the path's methods
+     * and the headers it asked for; every answer to one carries Access-Control-Allow-Origin. */
+    const char *cors_origins;
 };
 
 /* Caller frees with cm_http_free. Returns NULL with a log line when options are invalid. */

@@ -38,6 +38,10 @@ static const struct cm_config_entry common_entries[] = {
      "PEM certificate (chain) of the HTTP port; with TLS_KEY_FILE it serves HTTPS only", 0, 0,
      NULL},
     {"TLS_KEY_FILE", CM_CFG_STRING, NULL, 0, 0, "PEM private key for TLS_CERT_FILE", 0, 0, NULL},
+    {"CORS_ALLOWED_ORIGINS", CM_CFG_STRING, NULL, 0, 0,
+     "origins whose browser pages may call this daemon (CORS), comma-separated "
+     "(https://app.example.com), or *; unset: none",
+     0, 0, NULL},
 };
 #define NCOMMON (sizeof(common_entries) / sizeof(common_entries[0]))
 

@@ -35,8 +35,12 @@ void cm_service_init(struct cm_service *svc, const char *name, const char *prefi
         .request_timeout_ms = (unsigned)cm_config_int(svc->cfg, name_req),
         .tls_cert_file = cm_config_str(svc->cfg, "TLS_CERT_FILE"),
         .tls_key_file = cm_config_str(svc->cfg, "TLS_KEY_FILE"),
+        .cors_origins = cm_config_str(svc->cfg, "CORS_ALLOWED_ORIGINS"),
     };
     svc->http = cm_http_new(&opt);
+    if (!svc->http) { /* logged */
+        exit(CM_CONFIG_EXIT_BAD);
+    }
 }
 
 int cm_service_start(struct cm_service *svc)

@@ -64,6 +64,13 @@ struct cm_http_server *cm_http_new(const struct cm_http_options *opt)
     if (!srv->opt.request_timeout_ms) {
         srv->opt.request_timeout_ms = 30000;
     }
+    char err[200];
+    srv->cors = http_cors_new(srv->opt.cors_origins, err, sizeof(err));
+    if (!srv->cors && err[0]) {
+        CM_LOG_ERROR("config_invalid", "%s", err);
+        free(srv);
+        return NULL;
+    }
     srv->listen_sock = MHD_INVALID_SOCKET;
     struct http_guard_options gopt = {.max_connections = srv->opt.max_connections,
                                       .max_per_ip = srv->opt.max_connections_per_ip,
@@ -299,6 +306,8 @@ static void run_handler(struct cm_http_req *req)
     if (req->too_big) {
         cm_http_respond_error(req, 413, 0, "request body exceeds %zu bytes",
                               req->srv->opt.max_body);
+    } else if (req->preflight) {
+        http_cors_preflight(req);
     } else if (req->builtin) {
         req->builtin(req, req->srv);
     } else if (req->route) {
@@ -330,6 +339,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         pthread_mutex_init(&req->lock, NULL);
         fill_client_ip(req);
         resolve(srv, req);
+        req->cors_origin = http_cors_allow_origin(
+            srv->cors, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"));
+        req->preflight =
+            req->cors_origin && strcmp(method, "OPTIONS") == 0 &&
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Access-Control-Request-Method");
         atomic_fetch_add(&srv->inflight, 1);
         *con_cls = req;
         req->gconn = http_guard_conn(conn);
@@ -614,6 +628,7 @@ void cm_http_free(struct cm_http_server *srv)
         MHD_stop_daemon(srv->daemon);
     }
     http_guard_free(srv->guard);
+    http_cors_free(srv->cors);
     for (size_t i = 0; i < srv->nroutes; i++) {
         free(srv->routes[i].method);
         free(srv->routes[i].pattern);

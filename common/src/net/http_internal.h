@@ -18,6 +18,7 @@ struct cm_metric;
 struct cm_proxies;
 struct http_guard;
 struct http_conn;
+struct http_cors;
 
 #define MAX_SEGMENTS 16
 #define MAX_PARAMS 8
@@ -56,6 +57,7 @@ struct cm_http_server {
     struct cm_metric *m_duration;
     struct http_guard *guard;
     const struct cm_proxies *proxies; /* borrowed; X-Forwarded-For believed from these */
+    struct http_cors *cors;           /* NULL: no cross-origin answers */
 };
 
 struct param {
@@ -71,7 +73,9 @@ struct cm_http_req {
     const struct route *route; /* NULL: built-in or no match */
     cm_http_handler builtin;
     int method_mismatch;
-    char allow[64]; /* the path's methods, for a 405's Allow header: "GET, PUT" */
+    char allow[64];          /* the path's methods, for a 405's Allow header: "GET, PUT" */
+    const char *cors_origin; /* Access-Control-Allow-Origin of the answer, or NULL (borrowed) */
+    int preflight;           /* a CORS preflight (OPTIONS from an allowed origin) */
     struct param params[MAX_PARAMS];
     size_t nparams;
     char *body;
@@ -93,5 +97,15 @@ struct cm_http_req {
     void *upgrade_ud;
     int upgraded;
 };
+
+/* http_cors.c: CORS_ALLOWED_ORIGINS parsed (NULL with err empty when unset, NULL with err set
+ * when invalid); the Access-Control-Allow-Origin for a request's Origin ("*", the origin, or NULL
+ * when it may not call); a preflight's answer (204 with the path's methods and the asked
+ * headers); and the headers an allowed origin's answers carry. */
+struct http_cors *http_cors_new(const char *list, char *err, size_t errlen);
+void http_cors_free(struct http_cors *c);
+const char *http_cors_allow_origin(const struct http_cors *c, const char *origin);
+void http_cors_preflight(struct cm_http_req *req);
+void http_cors_add_headers(const struct cm_http_req *req, struct MHD_Response *resp);
 
 #endif

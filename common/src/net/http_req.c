@@ -178,6 +178,7 @@ static void finish_response(struct cm_http_req *req, int status, struct MHD_Resp
     for (size_t i = 0; i < req->nhdrs; i++) {
         MHD_add_response_header(resp, req->hdr_names[i], req->hdr_values[i]);
     }
+    http_cors_add_headers(req, resp);
     req->resp = resp;
     req->status = status;
     req->responded = 1;
