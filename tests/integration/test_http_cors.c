@@ -3,6 +3,8 @@
  * for and a max age; the answers to an allowed origin carry Access-Control-Allow-Origin, Vary and
  * the exposed headers, errors included; another origin, or a request without Origin, gets none;
  * "*" answers "*"; and a list that is not one of origins is refused when the server is made. */
+#include "harness.h"
+
 #include "cm/http.h"
 
 #include <criterion/criterion.h>
@@ -13,27 +15,8 @@
 struct resp {
     long status;
     char headers[4096];
-    size_t hlen;
+    char body[4096];
 };
-
-static size_t on_header(char *p, size_t sz, size_t n, void *ud)
-{
-    struct resp *r = ud;
-    size_t k = sz * n;
-    if (r->hlen + k < sizeof(r->headers)) {
-        memcpy(r->headers + r->hlen, p, k);
-        r->hlen += k;
-        r->headers[r->hlen] = '\0';
-    }
-    return k;
-}
-
-static size_t on_body(char *p, size_t sz, size_t n, void *ud)
-{
-    (void)p;
-    (void)ud;
-    return sz * n;
-}
 
 /* method path on srv with up to three extra header lines (NULL ends them). */
 static void call(struct cm_http_server *srv, const char *method, const char *path, const char *h1,
@@ -54,9 +37,10 @@ static void call(struct cm_http_server *srv, const char *method, const char *pat
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, "{}");
     }
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, it_curl_append);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, r->headers);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, it_curl_append);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r->body);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
     cr_assert_eq(curl_easy_perform(c), CURLE_OK);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
