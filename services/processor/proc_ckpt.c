@@ -202,6 +202,16 @@ static void snapshot_source(int32_t source, int64_t max_time, int64_t resume,
         arg(&c.b, "swm");
         arg_int(&c.b, (long long)swm);
     }
+    /* a horizon restored from Kafka's offset metadata that the watermark has not reached yet
+     * (proc_engine_restore_horizon): "<offset>,<watermark>" */
+    int64_t hz_until = -1;
+    int64_t hz = proc_engine_horizon(e->engine, source, &hz_until);
+    if (hz_until >= 0) {
+        char text[48];
+        snprintf(text, sizeof(text), "%lld,%lld", (long long)hz_until, (long long)hz);
+        arg(&c.b, "hz");
+        arg(&c.b, text);
+    }
     if (sc->full) {
         arg(&c.b, "whole");
         arg(&c.b, "1");
@@ -329,7 +339,7 @@ int proc_ckpt_load(struct cm_redis *r, struct proc_engine *e, int32_t source, in
         return rc ? rc : CM_E_PROTO;
     }
     size_t n = cm_redis_reply_len(rep);
-    int64_t off = -1, wm = INT64_MIN, swm = INT64_MIN;
+    int64_t off = -1, wm = INT64_MIN, swm = INT64_MIN, hz_until = -1, hz = INT64_MIN;
     int whole = 0;
     for (size_t i = 0; i + 1 < n; i += 2) {
         const char *f = cm_redis_reply_str(cm_redis_reply_elem(rep, i), NULL);
@@ -342,6 +352,12 @@ int proc_ckpt_load(struct cm_redis *r, struct proc_engine *e, int32_t source, in
             rc = parse_i64(v, &wm) ? CM_E_INVAL : rc;
         } else if (f && strcmp(f, "swm") == 0) {
             rc = parse_i64(v, &swm) ? CM_E_INVAL : rc;
+        } else if (f && strcmp(f, "hz") == 0) {
+            long long a, b;
+            char end;
+            rc = v && sscanf(v, "%lld,%lld%c", &a, &b, &end) == 2 && a >= 0 ? rc : CM_E_INVAL;
+            hz_until = rc == 0 ? a : hz_until;
+            hz = rc == 0 ? b : hz;
         }
     }
     if (n == 0 || rc != 0 || off < 0 || !whole) {
@@ -358,6 +374,9 @@ int proc_ckpt_load(struct cm_redis *r, struct proc_engine *e, int32_t source, in
     struct proc_windows *w = proc_engine_restore_source(e, source, wm, off, now_ms);
     if (swm > INT64_MIN) {
         proc_engine_restore_watermark(e, source, swm);
+    }
+    if (hz_until >= 0) {
+        proc_engine_restore_horizon(e, source, hz_until, hz, now_ms);
     }
     size_t keys = 0;
     for (size_t i = 0; i + 1 < n && rc == 0; i += 2) {

@@ -119,6 +119,8 @@ struct source *proc_engine_source(struct proc_engine *e, int32_t id, int create)
                          INT64_MIN,
                          0,
                          0,
+                         INT64_MIN,
+                         -1,
                          INT64_MIN};
     if (s->w && e->track) {
         proc_windows_track_changes(s->w);
@@ -419,7 +421,11 @@ static int window_in(struct proc_engine *e, int32_t source, const json_t *ev,
         proc_engine_inc(e->m_repeats, 1);
         return 1;
     }
-    struct input in = {source, time_ms, offset, e->by_reports ? s->wm : e->wm, NULL, NULL, 0};
+    int64_t wm = e->by_reports ? s->wm : e->wm;
+    if (s->hz_until >= 0 && offset >= s->hz_until && s->hz_wm > wm) {
+        wm = s->hz_wm; /* read after the lost state's commit: judged as it was then at least */
+    }
+    struct input in = {source, time_ms, offset, wm, NULL, NULL, 0};
     windows_add(e, &in, ev, k);
     s = proc_engine_source(e, source, 1);
     if (time_ms > s->max_time) {
@@ -500,7 +506,41 @@ void proc_engine_rewind_source(struct proc_engine *e, int32_t source, int64_t fi
     if (s) {
         s->resume = first;
         s->nmarks = 0;
+        s->hz_until = -1; /* the horizon was of the old log */
+        s->hz_wm = INT64_MIN;
+        proc_windows_set_done(s->w, INT64_MIN);
     }
+}
+
+void proc_engine_restore_horizon(struct proc_engine *e, int32_t source, int64_t until, int64_t wm,
+                                 int64_t now_ms)
+{
+    struct source *s = proc_engine_source(e, source, 1);
+    s->last_seen_ms = s->last_seen_ms ? s->last_seen_ms : now_ms;
+    if (wm > s->hz_wm) {
+        s->hz_wm = wm;
+        s->hz_until = until > s->hz_until ? until : s->hz_until;
+        proc_windows_set_done(s->w, wm);
+    }
+}
+
+int64_t proc_engine_horizon(const struct proc_engine *e, int32_t source, int64_t *until)
+{
+    const struct source *s = proc_engine_source((struct proc_engine *)e, source, 0);
+    if (!s || !s->w) {
+        return INT64_MIN;
+    }
+    int64_t wm = e->by_reports ? s->wm : e->wm;
+    if (s->hz_wm > wm) { /* a horizon not reached yet is kept as it was */
+        *until = s->hz_until > *until ? s->hz_until : *until;
+        return s->hz_wm;
+    }
+    return wm;
+}
+
+int proc_engine_has_source(const struct proc_engine *e, int32_t source)
+{
+    return proc_engine_source((struct proc_engine *)e, source, 0) != NULL;
 }
 
 int64_t proc_engine_min_offset(const struct proc_engine *e, int32_t source)

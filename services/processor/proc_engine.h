@@ -119,6 +119,20 @@ int proc_engine_window_keyed(struct proc_engine *e, int32_t source, const struct
 struct proc_frame_entry;
 int proc_engine_take_entry(struct proc_engine *e, int32_t source, const struct proc_frame_entry *fe,
                            int64_t offset, int64_t now_ms, const char **why);
+/* 1 when source holds state (read or restored since it was assigned). */
+int proc_engine_has_source(const struct proc_engine *e, int32_t source);
+/* The event-time horizon of a source, for Kafka's offset metadata (docs/pipelines.md, State,
+ * checkpoints and faults): the watermark that judges its events now, which every window whose
+ * lateness has passed it is finished by (emitted, its state dropped), or INT64_MIN when the
+ * source holds no window state. *until (the stream position the caller passes in) is raised to
+ * a restored horizon's offset while that horizon is ahead of the watermark. */
+int64_t proc_engine_horizon(const struct proc_engine *e, int32_t source, int64_t *until);
+/* A source recomputed without a checkpoint from a committed offset whose metadata held horizon
+ * wm at position `until`: windows finished by wm are never emitted again (their results went
+ * out whole before; the records recomputed hold only part of them), and events read from
+ * `until` on are judged late by at least wm, as they were before the state was lost. */
+void proc_engine_restore_horizon(struct proc_engine *e, int32_t source, int64_t until, int64_t wm,
+                                 int64_t now_ms);
 /* An explicit watermark in an input (pipeline-run's lines, the dry run's events):
  * {"watermark": "<RFC 3339>"} or {"watermark": "max"}. Returns 1 with *wm set, 0 when v is not
  * one, -1 with the reason in *why when it is malformed. */

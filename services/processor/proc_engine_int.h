@@ -33,6 +33,10 @@ struct source {
     int64_t rwm;
     int rheard, ridle;
     int64_t wm; /* second stage: this source's watermark, which fired its windows (monotonic) */
+    /* recomputed without a checkpoint (proc_engine_restore_horizon): from offset hz_until on,
+     * events are judged late by at least hz_wm, the watermark when that offset was committed;
+     * hz_until -1 and hz_wm INT64_MIN when none */
+    int64_t hz_until, hz_wm;
 };
 
 /* First stage: an input partition's progress, reported downstream as its watermark. */

@@ -8,6 +8,7 @@
 #include "proc_def.h"
 #include "proc_engine.h"
 #include "proc_frame.h"
+#include "proc_horizon.h"
 #include "proc_rtable.h"
 #include "proc_table.h"
 #include "proc_window.h"
@@ -536,6 +537,68 @@ static void on_rewind(struct cm_stream *s, const char *topic, int32_t partition,
 
 /* ---- checkpoints ---- */
 
+/* Kafka offset metadata of a partition's commit: the horizon of every pipeline version holding
+ * window state on it (proc_horizon.h), for a recompute after Redis lost the checkpoints. */
+static char *commit_metadata(struct cm_stream *s, const char *topic, int32_t partition,
+                             int64_t offset, void *ud)
+{
+    (void)offset;
+    struct proc_host *h = ud;
+    struct proc_horizon_text t = {.len = 0};
+    for (size_t k = 0; k < h->n; k++) {
+        int32_t src = state_source(h->p[k].def, topic, partition);
+        int64_t pos = src < 0 ? -1 : cm_stream_position(s, topic, partition);
+        int64_t wm = src < 0 ? INT64_MIN : proc_engine_horizon(h->p[k].engine, src, &pos);
+        if (wm == INT64_MIN || pos < 0) {
+            continue;
+        }
+        if (proc_horizon_add(&t, h->p[k].def->name, h->p[k].def->version, pos, wm) != 0 &&
+            !h->horizon_full_logged) {
+            h->horizon_full_logged = 1;
+            CM_LOG_WARN("horizon_left_out",
+                        "%s [%d]: more pipelines hold state on it than Kafka's offset metadata "
+                        "has room for; %s is recomputed without its horizon if Redis loses its "
+                        "checkpoint",
+                        topic, partition, h->p[k].def->name);
+        }
+    }
+    return t.len ? cm_xstrdup(t.text) : NULL;
+}
+
+/* A partition resumes from its committed offset: every windowed pipeline version without a
+ * checkpoint for it takes its horizon from the commit's metadata. */
+static void on_committed(struct cm_stream *s, const char *topic, int32_t partition, int64_t offset,
+                         const char *metadata, void *ud)
+{
+    (void)s;
+    struct proc_host *h = ud;
+    int64_t now = cm_monotonic_ms();
+    for (size_t k = 0; metadata && k < h->n; k++) {
+        const struct proc_def *d = h->p[k].def;
+        int32_t src = state_source(d, topic, partition);
+        int64_t pos, wm;
+        if (src < 0 || proc_engine_has_source(h->p[k].engine, src)) {
+            continue; /* (restored from its checkpoint) */
+        }
+        int rc = proc_horizon_find(metadata, d->name, d->version, &pos, &wm);
+        if (rc < 0) {
+            CM_LOG_WARN("horizon_unreadable",
+                        "%s [%d]: the committed offset's metadata is not a horizon; %s is "
+                        "recomputed without one",
+                        topic, partition, d->name);
+            return;
+        }
+        if (rc == 1) {
+            proc_engine_restore_horizon(h->p[k].engine, src, pos, wm, now);
+            CM_LOG_INFO("horizon_restored",
+                        "%s [%d]: %s v%lld recomputed from offset %lld without a checkpoint; "
+                        "windows finished by watermark %lld (position %lld) are not emitted again",
+                        topic, partition, d->name, d->version, (long long)offset, (long long)wm,
+                        (long long)pos);
+        }
+    }
+}
+
 struct pos_ctx {
     struct proc_host *h;
     const struct proc_def *d;
@@ -691,6 +754,8 @@ int proc_host_start(struct proc_host *h)
                                    .on_revoke = on_revoke,
                                    .on_rewind = on_rewind,
                                    .committable = committable,
+                                   .commit_metadata = commit_metadata,
+                                   .on_committed = on_committed,
                                    .snapshot = h->redis ? snapshot : NULL,
                                    .persist = persist,
                                    .release = release,

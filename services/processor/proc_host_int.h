@@ -65,7 +65,8 @@ struct proc_host {
     struct proc_rtables *rtables; /* their Redis hashes */
     int checkpoint_ms;
     int64_t max_repartition_lag, max_repartition_bytes;
-    struct cm_jw argsw; /* the aggregates' arguments of a prepared event being written */
+    struct cm_jw argsw;      /* the aggregates' arguments of a prepared event being written */
+    int horizon_full_logged; /* a horizon did not fit Kafka's offset metadata (said once) */
 };
 
 /* The batcher for d's outputs (NULL when it has no "batch"). */

@@ -52,6 +52,9 @@ static int emit_pair(struct proc_windows *w, const char *tenant, const char *key
     if (!in_bounds(w, r && tr < tl ? tr : tl)) {
         return 0; /* another version's pair */
     }
+    if (!r && expiry(w->d, PROC_LEFT, tl) <= w->done) {
+        return 0; /* finished before the state was lost: matched or not, it went out then */
+    }
     struct proc_window_result res = {tenant, key, time, time, 0, NULL, tp ? tp : "", l, r};
     return emit(&res, ud);
 }

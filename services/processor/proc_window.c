@@ -279,6 +279,9 @@ static int emit_window(struct proc_windows *w, struct kstate *k, int64_t s,
     if (s < w->from || s >= w->until) {
         return 0; /* another version's window */
     }
+    if (sat_add(s + d->size_ms - 1, d->lateness_ms) <= w->done) {
+        return 0; /* finished before the state was lost: its result went out whole */
+    }
     for (size_t i = 0; i < k->npanes && k->panes[i].start < s + d->size_ms; i++) {
         const struct pane *p = &k->panes[i];
         if (p->start < s) {
@@ -448,8 +451,13 @@ static size_t advance_panes(struct proc_windows *w, struct kstate *k, int64_t wm
 
 /* ---- sessions ---- */
 
-static int emit_session(struct kstate *k, struct session *s, proc_window_emit_fn emit, void *ud)
+static int emit_session(const struct proc_windows *w, struct kstate *k, struct session *s,
+                        proc_window_emit_fn emit, void *ud)
 {
+    if (sat_add(s->end - 1, w->d->lateness_ms) <= w->done) {
+        s->pending = 0; /* finished before the state was lost: its result went out whole */
+        return 0;
+    }
     struct proc_window_result r = {k->tenant, k->key, s->start, s->end, s->next_rev,
                                    s->acc,    s->tp,  NULL,     NULL};
     int emitted = emit(&r, ud);
@@ -511,7 +519,7 @@ static enum proc_add add_session(struct proc_windows *w, const char *tenant, con
     }
     k->sess[i] = merged;
     if (d->emit_update || end - 1 <= wm) {
-        emit_session(k, &k->sess[i], emit, ud);
+        emit_session(w, k, &k->sess[i], emit, ud);
     }
     proc_window_schedule(w, k);
     proc_window_touch(w, k);
@@ -526,7 +534,7 @@ static size_t advance_sessions(struct proc_windows *w, struct kstate *k, int64_t
     for (size_t i = 0; i < k->nsess; i++) {
         struct session *s = &k->sess[i];
         if (s->pending && !d->emit_update && s->end - 1 <= wm) {
-            fired += (size_t)emit_session(k, s, emit, ud);
+            fired += (size_t)emit_session(w, k, s, emit, ud);
         }
         if (sat_add(s->end - 1, d->lateness_ms) <= wm) {
             proc_acc_free(s->acc);
@@ -547,6 +555,7 @@ struct proc_windows *proc_windows_new(const struct proc_def *d)
     w->keep_revs = d->lateness_ms > 0 || d->emit_update;
     w->from = INT64_MIN;
     w->until = INT64_MAX;
+    w->done = INT64_MIN;
     rehash(w);
     return w;
 }
@@ -555,6 +564,13 @@ void proc_windows_set_bounds(struct proc_windows *w, int64_t from, int64_t until
 {
     w->from = from;
     w->until = until;
+}
+
+void proc_windows_set_done(struct proc_windows *w, int64_t done)
+{
+    if (w) {
+        w->done = done;
+    }
 }
 
 void proc_windows_free(struct proc_windows *w)

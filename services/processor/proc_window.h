@@ -64,6 +64,10 @@ size_t proc_windows_advance(struct proc_windows *w, int64_t wm, proc_window_emit
  * pipeline's versions share the time line around a swap: the old version keeps the windows
  * that start before the cut-over, the new one takes those from it on. Default: all. */
 void proc_windows_set_bounds(struct proc_windows *w, int64_t from, int64_t until);
+/* Windows (sessions, an outer join's unmatched left events) that the watermark `done` had
+ * finished, their lateness included, are not emitted again: after the state was lost, the
+ * records recomputed hold only part of them. INT64_MIN (the default): none. w may be NULL. */
+void proc_windows_set_done(struct proc_windows *w, int64_t done);
 /* Keys with state. */
 size_t proc_windows_keys(const struct proc_windows *w);
 /* Lowest Kafka offset still held in state, or -1 when none. */

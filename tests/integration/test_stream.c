@@ -46,6 +46,10 @@ struct seen {
     size_t count_at_rewind;         /* records processed before it */
     int backlog_first;              /* cm_stream_has_backlog of partition 0 in the first batch */
     int backlog_after;              /* and once the stream stopped */
+    size_t max_batch;               /* 0: 100 */
+    int meta;                       /* commit offsets with metadata (commit_metadata) */
+    char committed_meta[64];        /* on_committed's metadata ("" none, "-" NULL) */
+    int64_t committed_offset;       /* and offset (-1: not called) */
 };
 
 static int process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t n, void *ud)
@@ -128,6 +132,28 @@ static void on_rewind(struct cm_stream *s, const char *topic, int32_t partition,
     w->count_at_rewind = w->count;
 }
 
+/* Metadata naming the partition, the committed offset and the stream's position. */
+static char *commit_metadata(struct cm_stream *s, const char *topic, int32_t partition,
+                             int64_t offset, void *ud)
+{
+    (void)ud;
+    char text[64];
+    snprintf(text, sizeof(text), "p%d@%lld:%lld", partition, (long long)offset,
+             (long long)cm_stream_position(s, topic, partition));
+    return strdup(text);
+}
+
+static void on_committed(struct cm_stream *s, const char *topic, int32_t partition, int64_t offset,
+                         const char *metadata, void *ud)
+{
+    (void)s;
+    (void)topic;
+    (void)partition;
+    struct seen *w = ud;
+    w->committed_offset = offset;
+    snprintf(w->committed_meta, sizeof(w->committed_meta), "%s", metadata ? metadata : "-");
+}
+
 /* Consumes topic in group until the record at stop_at was processed (at most 30 s). */
 static void run_stream(const char *brokers, const char *group, const char *topic, struct seen *w,
                        struct cm_metrics *metrics)
@@ -137,13 +163,15 @@ static void run_stream(const char *brokers, const char *group, const char *topic
                                    .group = group,
                                    .topics = topics,
                                    .ntopics = 1,
-                                   .max_batch = 100,
+                                   .max_batch = w->max_batch ? w->max_batch : 100,
                                    .metrics = metrics,
                                    .produce = w->emit_topic != NULL};
     struct cm_stream_handler h = {.process = process,
                                   .committable = committable,
                                   .on_assign = on_assign,
                                   .on_rewind = on_rewind,
+                                  .commit_metadata = w->meta ? commit_metadata : NULL,
+                                  .on_committed = on_committed,
                                   .ud = w};
     struct cm_stream *s = cm_stream_new(&cfg, &h);
     cr_assert_not_null(s);
@@ -193,8 +221,13 @@ static void output_topic(struct cm_kafka_mock *mock, char *out, size_t len)
 
 static struct seen new_seen(int64_t stop_at)
 {
-    return (struct seen){
-        .stop_at = stop_at, .first = -1, .last = -1, .hold = -1, .start = -1, .big_at = -1};
+    return (struct seen){.stop_at = stop_at,
+                         .first = -1,
+                         .last = -1,
+                         .hold = -1,
+                         .start = -1,
+                         .big_at = -1,
+                         .committed_offset = -1};
 }
 
 Test(stream, records_lost_to_retention_are_counted, .timeout = 120)
@@ -366,6 +399,41 @@ Test(stream, held_offsets_are_read_again_and_assign_chooses_the_start, .timeout 
     char *text = cm_metrics_render(m);
     cr_assert_null(strstr(text, "t_records_lost_total{"), "no loss expected:\n%s", text);
     free(text);
+    cm_metrics_free(m);
+    cm_kafka_mock_free(mock);
+}
+
+/* Offsets committed with metadata (what must outlive a lost checkpoint, as the processor's
+ * event-time horizon): the next assignment gets it back with the committed offset. The offset is
+ * held at 4 while the stream moves on, so the metadata changes under an unchanged offset: it is
+ * committed again each time, and the last one (position 10) is what comes back. */
+Test(stream, offsets_are_committed_with_their_metadata, .timeout = 60)
+{
+    char topic[96], group[96];
+    struct cm_kafka_mock *mock = broker(topic, sizeof(topic), 1);
+    const char *brokers = cm_kafka_mock_bootstraps(mock);
+    it_unique(group, sizeof(group), "g-meta");
+    produce(brokers, topic, 10, 50);
+    struct cm_metrics *m = cm_metrics_new("t_");
+    struct seen a = new_seen(9);
+    a.hold = 4;
+    a.meta = 1;
+    a.max_batch = 3; /* commit points at positions 3, 6, 9 and 10 */
+    run_stream(brokers, group, topic, &a, m);
+    cr_assert_eq(a.count, 10);
+    cr_assert_eq(a.committed_offset, -1, "nothing was committed before");
+    struct seen b = new_seen(9);
+    b.meta = 1;
+    run_stream(brokers, group, topic, &b, m);
+    cr_assert_eq(b.committed_offset, 4);
+    cr_assert_str_eq(b.committed_meta, "p0@4:10");
+    cr_assert_eq(b.first, 4, "resumed from the committed offset");
+    produce(brokers, topic, 1, 50);
+    struct seen c = new_seen(10);
+    c.meta = 1;
+    run_stream(brokers, group, topic, &c, m);
+    cr_assert_eq(c.committed_offset, 10);
+    cr_assert_str_eq(c.committed_meta, "p0@10:10");
     cm_metrics_free(m);
     cm_kafka_mock_free(mock);
 }

@@ -89,6 +89,9 @@ struct cm_kafka_partition {
     /* On assign: where consumption starts. CM_KAFKA_OFFSET_STORED (the default) resumes from the
      * group's committed offset; on_assign may set an absolute offset instead (a checkpoint's). */
     int64_t offset;
+    /* cm_kafka_consumer_committed: the commit's metadata (malloc'd, the caller frees it), NULL
+     * when it had none; cm_kafka_consumer_commit_offsets: the metadata to commit, or NULL. */
+    char *metadata;
 };
 
 /* Rebalance notifications, called inside cm_kafka_consumer_poll. on_assign runs before the
@@ -138,11 +141,19 @@ void cm_kafka_consumer_done(struct cm_kafka_consumer *c, const struct cm_kafka_m
 /* Stores `next_offset` (the next record to read) for a partition. */
 void cm_kafka_consumer_store(struct cm_kafka_consumer *c, const char *topic, int32_t partition,
                              int64_t next_offset);
-/* The group's committed offset of each partition (parts[i].offset set; -1 when none), asked of
- * the group coordinator within timeout_ms. 0 or a negative code (offsets then left as they were).
- */
+/* The group's committed offset of each partition (parts[i].offset set; -1 when none) and its
+ * metadata (parts[i].metadata, malloc'd, or NULL), asked of the group coordinator within
+ * timeout_ms. 0 or a negative code (offsets then left as they were, metadata NULL). */
 int cm_kafka_consumer_committed(struct cm_kafka_consumer *c, struct cm_kafka_partition *parts,
                                 size_t n, int timeout_ms);
+/* Commits these offsets (the next record to read), each with its metadata (Kafka's offset
+ * metadata, at most CM_KAFKA_METADATA_MAX bytes), synchronously, instead of the stored ones.
+ * librdkafka 2.0.2 leaves metadata out of offsets stored for the automatic commit, so a consumer
+ * that needs it commits this way and stores nothing: an automatic commit would then clear it.
+ * 0 or a negative code (nothing committed). */
+#define CM_KAFKA_METADATA_MAX 4000 /* Kafka's offset.metadata.max.bytes is 4096 by default */
+int cm_kafka_consumer_commit_offsets(struct cm_kafka_consumer *c,
+                                     const struct cm_kafka_partition *parts, size_t n);
 /* Commits stored offsets synchronously. 0 or a negative code (nothing to commit is 0). */
 int cm_kafka_consumer_commit(struct cm_kafka_consumer *c);
 int cm_kafka_consumer_ping(struct cm_kafka_consumer *c, int timeout_ms, char *why, size_t len);

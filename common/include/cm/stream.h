@@ -75,6 +75,19 @@ struct cm_stream_handler {
      * <svc>_log_rewinds_total{topic}, either way. NULL: none. */
     void (*on_rewind)(struct cm_stream *s, const char *topic, int32_t partition, int64_t resumed,
                       int64_t first, void *ud);
+    /* Kafka offset metadata to commit with a partition's offset (a commit point's `offset`, from
+     * `committable`; on the stream's thread, before `snapshot`): what must survive the loss of
+     * the persisted state, such as how far event time had got. malloc'd text of at most
+     * CM_KAFKA_METADATA_MAX bytes, or NULL. With this hook the stream commits its offsets
+     * itself, with their metadata, instead of storing them for the automatic commit. NULL: none.
+     */
+    char *(*commit_metadata)(struct cm_stream *s, const char *topic, int32_t partition,
+                             int64_t offset, void *ud);
+    /* A partition assigned without a start offset from on_assign resumes from the group's
+     * committed `offset`; `metadata` is what commit_metadata gave for it (borrowed), or NULL.
+     * Called after on_assign, before its records are read. NULL: none. */
+    void (*on_committed)(struct cm_stream *s, const char *topic, int32_t partition, int64_t offset,
+                         const char *metadata, void *ud);
     /* Called when a commit point begins, before outputs are awaited: emit what is held back in
      * memory (open batches) so that the commit covers it. NULL: none. */
     void (*before_commit)(struct cm_stream *s, void *ud);

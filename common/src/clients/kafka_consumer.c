@@ -353,16 +353,54 @@ int cm_kafka_consumer_committed(struct cm_kafka_consumer *c, struct cm_kafka_par
         rd_kafka_topic_partition_list_add(l, parts[i].topic, parts[i].partition);
     }
     rd_kafka_resp_err_t err = rd_kafka_committed(c->rk, l, timeout_ms);
+    for (size_t i = 0; i < n; i++) {
+        parts[i].metadata = NULL;
+    }
     if (!err) {
         for (size_t i = 0; i < n; i++) {
             const rd_kafka_topic_partition_t *e = &l->elems[i];
             parts[i].offset = e->err || e->offset < 0 ? -1 : e->offset;
+            if (!e->err && e->offset >= 0 && e->metadata && e->metadata_size > 0) {
+                parts[i].metadata = cm_xmalloc(e->metadata_size + 1);
+                memcpy(parts[i].metadata, e->metadata, e->metadata_size);
+                parts[i].metadata[e->metadata_size] = '\0';
+            }
         }
     } else {
         CM_LOG_WARN("kafka_committed_failed", "%s", rd_kafka_err2str(err));
     }
     rd_kafka_topic_partition_list_destroy(l);
     return err ? kafka_translate(err) : 0;
+}
+
+int cm_kafka_consumer_commit_offsets(struct cm_kafka_consumer *c,
+                                     const struct cm_kafka_partition *parts, size_t n)
+{
+    if (n == 0) {
+        return 0;
+    }
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_topic_partition_t *e =
+            rd_kafka_topic_partition_list_add(l, parts[i].topic, parts[i].partition);
+        e->offset = parts[i].offset;
+        size_t len = parts[i].metadata ? strlen(parts[i].metadata) : 0;
+        if (len > 0 && len <= CM_KAFKA_METADATA_MAX) { /* the list frees its copy */
+            e->metadata = cm_xmalloc(len);
+            memcpy(e->metadata, parts[i].metadata, len);
+            e->metadata_size = len;
+        }
+    }
+    rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, l, 0);
+    for (int i = 0; !err && i < l->cnt; i++) {
+        err = l->elems[i].err;
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    if (err) {
+        CM_LOG_WARN("kafka_commit_failed", "%s", rd_kafka_err2str(err));
+        return kafka_translate(err);
+    }
+    return 0;
 }
 
 int cm_kafka_consumer_commit(struct cm_kafka_consumer *c)

@@ -126,6 +126,13 @@ static void on_assign(const struct cm_kafka_partition *cparts, size_t n, void *u
     if (nasked > 0) {
         cm_kafka_consumer_committed(s->consumer, asked, nasked, 5000);
     }
+    for (size_t k = 0; k < nasked; k++) {
+        if (s->h.on_committed && asked[k].offset >= 0) {
+            s->h.on_committed(s, asked[k].topic, asked[k].partition, asked[k].offset,
+                              asked[k].metadata, s->h.ud);
+        }
+        free(asked[k].metadata);
+    }
     for (size_t i = 0; i < n; i++) {
         if (find_part(s, parts[i].topic, parts[i].partition)) {
             continue;
@@ -165,6 +172,7 @@ static void on_revoke(const struct cm_kafka_partition *parts, size_t n, void *ud
         struct part *p = find_part(s, parts[i].topic, parts[i].partition);
         if (p) {
             free(p->topic);
+            free(p->stored_meta);
             *p = s->parts[--s->nparts];
         }
     }
@@ -523,7 +531,7 @@ static void flow_control(struct cm_stream *s, int64_t now)
     for (size_t i = 0; i < s->nparts; i++) {
         struct part *p = &s->parts[i];
         if (!p->internal && p->paused != want) {
-            change[n++] = (struct cm_kafka_partition){p->topic, p->partition, 0};
+            change[n++] = (struct cm_kafka_partition){p->topic, p->partition, 0, NULL};
             p->paused = want;
         }
     }
@@ -713,6 +721,7 @@ void cm_stream_free(struct cm_stream *s)
     free(s->outs);
     for (size_t i = 0; i < s->nparts; i++) {
         free(s->parts[i].topic);
+        free(s->parts[i].stored_meta);
     }
     free(s->parts);
     for (size_t i = 0; s->topics && s->topics[i]; i++) {

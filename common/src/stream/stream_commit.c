@@ -28,6 +28,7 @@ struct stored {
     char *topic;
     int32_t partition;
     int64_t offset;
+    char *meta; /* h.commit_metadata's, or NULL */
 };
 
 struct commit_job {
@@ -57,6 +58,7 @@ static void free_job(struct cm_stream *s, struct commit_job *j)
     }
     for (size_t i = 0; i < j->noffs; i++) {
         free(j->offs[i].topic);
+        free(j->offs[i].meta);
     }
     free(j->offs);
     free(j);
@@ -150,6 +152,20 @@ static int persist(struct cm_stream *s, struct commit_job *j)
     return rc;
 }
 
+/* The job's offsets committed with their metadata (h.commit_metadata), synchronously: a
+ * revocation waits for the jobs, so none commits a partition this instance no longer holds. */
+static int commit_offsets(struct cm_stream *s, struct commit_job *j)
+{
+    struct cm_kafka_partition *parts = cm_xcalloc(j->noffs ? j->noffs : 1, sizeof(*parts));
+    for (size_t i = 0; i < j->noffs; i++) {
+        parts[i] = (struct cm_kafka_partition){j->offs[i].topic, j->offs[i].partition,
+                                               j->offs[i].offset, j->offs[i].meta};
+    }
+    int rc = cm_kafka_consumer_commit_offsets(s->consumer, parts, j->noffs);
+    free(parts);
+    return rc;
+}
+
 static void run_job(struct cm_stream *s, struct commit_job *j)
 {
     if (atomic_load(&s->abandoned)) {
@@ -169,9 +185,16 @@ static void run_job(struct cm_stream *s, struct commit_job *j)
                     cm_strerror(rc));
         return;
     }
-    for (size_t i = 0; i < j->noffs; i++) {
-        cm_kafka_consumer_store(s->consumer, j->offs[i].topic, j->offs[i].partition,
-                                j->offs[i].offset);
+    if (s->h.commit_metadata) {
+        if (commit_offsets(s, j) != 0) {
+            atomic_store(&s->offsets_skipped, 1); /* the next commit point commits them all */
+            return;
+        }
+    } else {
+        for (size_t i = 0; i < j->noffs; i++) {
+            cm_kafka_consumer_store(s->consumer, j->offs[i].topic, j->offs[i].partition,
+                                    j->offs[i].offset);
+        }
     }
     cm_histogram_observe(s->m_commit_duration,
                          (double)(cm_monotonic_ms() - j->started_ms) / 1000.0);
@@ -271,6 +294,8 @@ int stream_commit_point(struct cm_stream *s)
             s->parts[i].stored = -1; /* a job's offsets were not stored: this one stores all */
         }
     }
+    /* (the committable offsets and their metadata are taken before the snapshot, so that what
+     * the metadata describes is never ahead of the state the snapshot makes durable) */
     struct commit_job *j = cm_xcalloc(1, sizeof(*j));
     j->started_ms = s->last_commit_ms;
     j->outs = s->outs;
@@ -286,9 +311,22 @@ int stream_commit_point(struct cm_stream *s)
         int64_t off = s->h.committable
                           ? s->h.committable(s, p->topic, p->partition, p->next, s->h.ud)
                           : p->next;
-        if (off >= 0 && off != p->stored) {
-            j->offs[j->noffs++] = (struct stored){cm_xstrdup(p->topic), p->partition, off};
+        if (off < 0) {
+            continue;
+        }
+        char *meta = s->h.commit_metadata
+                         ? s->h.commit_metadata(s, p->topic, p->partition, off, s->h.ud)
+                         : NULL;
+        int meta_changed = (meta == NULL) != (p->stored_meta == NULL) ||
+                           (meta && strcmp(meta, p->stored_meta) != 0);
+        if (off != p->stored || meta_changed) {
+            j->offs[j->noffs++] = (struct stored){cm_xstrdup(p->topic), p->partition, off,
+                                                  meta ? cm_xstrdup(meta) : NULL};
             p->stored = off;
+            free(p->stored_meta);
+            p->stored_meta = meta;
+        } else {
+            free(meta);
         }
     }
     j->snap = s->h.snapshot ? s->h.snapshot(s, s->h.ud) : NULL;

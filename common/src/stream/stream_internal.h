@@ -38,12 +38,13 @@ void stream_output_free(struct output *o);
 struct part {
     char *topic;
     int32_t partition;
-    int64_t expected; /* next offset we expect to read; -1 unknown */
-    int64_t next;     /* after the last record processed; -1 none yet */
-    int64_t stored;   /* last offset handed to the committer; -1 none */
-    int admitted;     /* a record of it was read since it was assigned */
-    int internal;     /* of an internal topic (cfg.ensure) */
-    int paused;       /* fetching paused by flow control */
+    int64_t expected;  /* next offset we expect to read; -1 unknown */
+    int64_t next;      /* after the last record processed; -1 none yet */
+    int64_t stored;    /* last offset handed to the committer; -1 none */
+    char *stored_meta; /* and its metadata (h.commit_metadata), or NULL */
+    int admitted;      /* a record of it was read since it was assigned */
+    int internal;      /* of an internal topic (cfg.ensure) */
+    int paused;        /* fetching paused by flow control */
     /* internal: bytes and records read lately (halved every 4,096 records), for the average
      * record size that turns a lag in records into bytes */
     double seen_bytes, seen_records;
