@@ -69,6 +69,11 @@ struct proc_host {
     int horizon_full_logged; /* a horizon did not fit Kafka's offset metadata (said once) */
 };
 
+/* The index of topic among d's inputs, or -1. */
+int proc_host_input_index(const struct proc_def *d, const char *topic);
+/* Sets the hooks of partitions and their state (proc_host_state.c) in hd. */
+struct cm_stream_handler;
+void proc_host_state_hooks(struct proc_host *h, struct cm_stream_handler *hd);
 /* The batcher for d's outputs (NULL when it has no "batch"). */
 struct proc_batcher *proc_host_new_batcher(struct proc_host *h, const struct proc_def *d);
 /* A new engine for d with the host's outputs (and checkpoint tracking with Redis). */
