@@ -83,6 +83,7 @@ enum proc_add proc_ijoin_add(struct proc_windows *w, const char *tenant, const c
     json_t *mine = entry_event(ev);
     struct kstate *k = proc_window_key(w, tenant, key, 0);
     int matched = 0, changed = 0;
+    int64_t low = offset;
     for (size_t i = 0; k && i < k->njent; i++) {
         struct jentry *o = &k->jent[i];
         if (o->side == side) {
@@ -91,6 +92,14 @@ enum proc_add proc_ijoin_add(struct proc_windows *w, const char *tenant, const c
         int64_t tl = side == PROC_LEFT ? t : o->time, tr = side == PROC_LEFT ? o->time : t;
         if (tr - tl < d->ijoin.lower || tr - tl > d->ijoin.upper) {
             continue;
+        }
+        /* Both keep the lower of their two offsets: a committed offset then never passes the
+         * partner of an entry still held, so a recompute without a checkpoint reads the pair
+         * again and does not take a matched left event for an unmatched one. */
+        low = o->offset < low ? o->offset : low;
+        if (offset < o->offset) {
+            o->offset = offset;
+            changed = 1;
         }
         if (side == PROC_LEFT) {
             emit_pair(w, tenant, key, mine, tl, o->ev, tr, tp, emit, ud);
@@ -119,7 +128,7 @@ enum proc_add proc_ijoin_add(struct proc_windows *w, const char *tenant, const c
         k->jent = cm_xrealloc(k->jent, k->capjent * sizeof(*k->jent));
     }
     struct jentry *e = &k->jent[k->njent++];
-    *e = (struct jentry){t, offset, mine, side, matched, ""};
+    *e = (struct jentry){t, low, mine, side, matched, ""};
     cm_strlcpy(e->tp, tp ? tp : "", sizeof(e->tp));
     proc_window_schedule(w, k);
     proc_window_touch(w, k);
