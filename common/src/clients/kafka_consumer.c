@@ -110,8 +110,11 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         CM_LOG_INFO("kafka_assigned", "%d partitions assigned", parts->cnt);
         call_user(c, parts, 1);
-        rd_kafka_assign(rk, parts);
+        /* Routed before the fetchers start: a partition whose first records reached the
+         * consumer queue before its queue was forwarded to the priority queue would have them
+         * handed out after later ones (librdkafka issue #1720 reports such jumps). */
         route_partitions(c, parts);
+        rd_kafka_assign(rk, parts);
     } else {
         CM_LOG_INFO("kafka_revoked", "%d partitions revoked", parts->cnt);
         call_user(c, parts, 0);

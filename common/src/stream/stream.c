@@ -256,6 +256,11 @@ static size_t admit(struct cm_stream *s, struct cm_kafka_msg **msgs, size_t n)
             note_loss(s, p, p->expected, off);
         } else if (p->expected >= 0 && off < p->expected && !p->admitted) {
             note_rewind(s, p, p->expected, off);
+        } else if (p->expected >= 0 && off < p->expected) {
+            CM_LOG_ERROR("records_reordered",
+                         "%s [%d]: offset %lld handed out after offset %lld; a handler that "
+                         "skips what it has seen may skip it",
+                         p->topic, p->partition, (long long)off, (long long)(p->expected - 1));
         }
         p->admitted = 1;
         p->expected = off + 1;
