@@ -193,6 +193,8 @@ static void snapshot_source(int32_t source, int64_t max_time, int64_t resume,
     arg(&c.b, sc->key);
     arg(&c.b, "offset");
     arg_int(&c.b, (long long)offset);
+    arg(&c.b, "def");
+    arg(&c.b, e->d->digest);
     arg(&c.b, "wm");
     arg_int(&c.b, (long long)max_time);
     /* a second stage's own watermark and the reports it heard, so what it reads again after
@@ -340,12 +342,14 @@ int proc_ckpt_load(struct cm_redis *r, struct proc_engine *e, int32_t source, in
     }
     size_t n = cm_redis_reply_len(rep);
     int64_t off = -1, wm = INT64_MIN, swm = INT64_MIN, hz_until = -1, hz = INT64_MIN;
-    int whole = 0;
+    int whole = 0, other = 0;
     for (size_t i = 0; i + 1 < n; i += 2) {
         const char *f = cm_redis_reply_str(cm_redis_reply_elem(rep, i), NULL);
         const char *v = cm_redis_reply_str(cm_redis_reply_elem(rep, i + 1), NULL);
         if (f && strcmp(f, "whole") == 0) {
             whole = v && strcmp(v, "1") == 0;
+        } else if (f && strcmp(f, "def") == 0) {
+            other = !v || strcmp(v, d->digest) != 0; /* (checkpoints of earlier builds lack it) */
         } else if (f && strcmp(f, "offset") == 0) {
             rc = parse_i64(v, &off) ? CM_E_INVAL : rc;
         } else if (f && strcmp(f, "wm") == 0) {
@@ -359,6 +363,15 @@ int proc_ckpt_load(struct cm_redis *r, struct proc_engine *e, int32_t source, in
             hz_until = rc == 0 ? a : hz_until;
             hz = rc == 0 ? b : hz;
         }
+    }
+    if (other && rc == 0) {
+        CM_LOG_WARN("checkpoint_other_definition",
+                    "%s: a checkpoint of another definition of %s under the same version (a "
+                    "changed file without a new \"version\"); recomputing from Kafka",
+                    key, d->name);
+        cm_redis_reply_free(rep);
+        free(key);
+        return 0;
     }
     if (n == 0 || rc != 0 || off < 0 || !whole) {
         if (n > 0) {

@@ -10,6 +10,7 @@
 #include "cm/kafka.h"
 #include "cm/mem.h"
 #include "cm/text.h"
+#include "cm/uuid.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -595,6 +596,14 @@ struct proc_def *proc_def_parse(const json_t *doc, const char *default_topics,
         proc_def_free(d);
         return NULL;
     }
+    /* the digest of what it computes: the document without its version, members sorted */
+    json_t *body = json_deep_copy(doc);
+    json_object_del(body, "version");
+    char *text = json_dumps(body, JSON_SORT_KEYS | JSON_COMPACT);
+    const char *parts[] = {"pipeline-definition", text ? text : ""};
+    cm_uuid_from_parts(parts, 2, d->digest);
+    free(text);
+    json_decref(body);
     return d;
 }
 

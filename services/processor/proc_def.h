@@ -67,6 +67,10 @@ struct proc_def {
     char *name;
     long long version; /* "version" of the document, set by the definitions store; 1 when absent */
     json_t *doc;       /* the document as given (owned) */
+    /* a digest of the document without its version: two versions computing the same give the
+     * same; checkpoints carry it, so one of another definition under the same version (a file
+     * changed without a new version, when no store numbers them) is never loaded */
+    char digest[37];
     char **topics;
     size_t ntopics;
     struct cm_expr *filter; /* source.filter; NULL: every event */

@@ -103,8 +103,10 @@ static char *commit_metadata(struct cm_stream *s, const char *topic, int32_t par
         if (wm == INT64_MIN || pos < 0) {
             continue;
         }
-        if (proc_horizon_add(&t, h->p[k].def->name, h->p[k].def->version, pos, wm) != 0 &&
-            !h->horizon_full_logged) {
+        char key[PROC_HORIZON_KEY_MAX];
+        proc_horizon_key(key, sizeof(key), h->p[k].def->name, h->p[k].def->version,
+                         h->p[k].def->digest);
+        if (proc_horizon_add(&t, key, pos, wm) != 0 && !h->horizon_full_logged) {
             h->horizon_full_logged = 1;
             CM_LOG_WARN("horizon_left_out",
                         "%s [%d]: more pipelines hold state on it than Kafka's offset metadata "
@@ -131,7 +133,9 @@ static void on_committed(struct cm_stream *s, const char *topic, int32_t partiti
         if (src < 0 || proc_engine_has_source(h->p[k].engine, src)) {
             continue; /* (restored from its checkpoint) */
         }
-        int rc = proc_horizon_find(metadata, d->name, d->version, &pos, &wm);
+        char key[PROC_HORIZON_KEY_MAX];
+        proc_horizon_key(key, sizeof(key), d->name, d->version, d->digest);
+        int rc = proc_horizon_find(metadata, key, &pos, &wm); /* (none of another definition) */
         if (rc < 0) {
             CM_LOG_WARN("horizon_unreadable",
                         "%s [%d]: the committed offset's metadata is not a horizon; %s is "

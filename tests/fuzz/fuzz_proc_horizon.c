@@ -16,12 +16,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size == 0) {
         return 0;
     }
-    long long version = data[0] % 4;
+    char key[PROC_HORIZON_KEY_MAX];
+    proc_horizon_key(key, sizeof(key), "p", data[0] % 4, "d");
     char *text = malloc(size); /* the rest, NUL-terminated: exactly as long as it must be */
     memcpy(text, data + 1, size - 1);
     text[size - 1] = '\0';
     int64_t pos = -7, wm = -7;
-    int rc = proc_horizon_find(text, "p", version, &pos, &wm);
+    int rc = proc_horizon_find(text, key, &pos, &wm);
     if (rc < -1 || rc > 1 || (rc != 1 && (pos != -7 || wm != -7))) {
         abort();
     }
@@ -31,8 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         struct proc_horizon_text t = {.len = 0};
         int64_t pos2, wm2;
-        if (proc_horizon_add(&t, "p", version, pos, wm) != 0 ||
-            proc_horizon_find(t.text, "p", version, &pos2, &wm2) != 1 || pos2 != pos || wm2 != wm) {
+        if (proc_horizon_add(&t, key, pos, wm) != 0 ||
+            proc_horizon_find(t.text, key, &pos2, &wm2) != 1 || pos2 != pos || wm2 != wm) {
             abort();
         }
     }

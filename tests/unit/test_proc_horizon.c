@@ -15,29 +15,44 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The key of (name, version) with the digest "0123456789abcdef...". */
+static const char *K(const char *name, long long version)
+{
+    static char keys[4][PROC_HORIZON_KEY_MAX];
+    static int next;
+    char *k = keys[next++ % 4];
+    proc_horizon_key(k, PROC_HORIZON_KEY_MAX, name, version, "0123456789abcdef-ignored");
+    return k;
+}
+
 Test(proc_horizon, entries_read_back_as_written)
 {
     struct proc_horizon_text t = {.len = 0};
-    cr_assert_eq(proc_horizon_add(&t, "payments-per-merchant", 3, 1234, 1767225600000LL), 0);
-    cr_assert_eq(proc_horizon_add(&t, "a.b_c", 12, 0, -5), 0);
-    cr_assert_eq(proc_horizon_add(&t, "payments-per-merchant", 4, 99, INT64_MIN / 4), 0);
-    cr_assert_str_eq(t.text, "h1;payments-per-merchant/3=1234,1767225600000;a.b_c/12=0,-5;"
-                             "payments-per-merchant/4=99,-2305843009213693952;");
+    cr_assert_str_eq(K("p", 3), "p/3/01234567", "the digest's first 8 characters");
+    cr_assert_eq(proc_horizon_add(&t, K("payments-per-merchant", 3), 1234, 1767225600000LL), 0);
+    cr_assert_eq(proc_horizon_add(&t, K("a.b_c", 12), 0, -5), 0);
+    cr_assert_eq(proc_horizon_add(&t, K("payments-per-merchant", 4), 99, INT64_MIN / 4), 0);
+    cr_assert_str_eq(t.text, "h1;payments-per-merchant/3/01234567=1234,1767225600000;"
+                             "a.b_c/12/01234567=0,-5;"
+                             "payments-per-merchant/4/01234567=99,-2305843009213693952;");
     int64_t pos = -7, wm = -7;
-    cr_assert_eq(proc_horizon_find(t.text, "payments-per-merchant", 3, &pos, &wm), 1);
+    cr_assert_eq(proc_horizon_find(t.text, K("payments-per-merchant", 3), &pos, &wm), 1);
     cr_assert_eq(pos, 1234);
     cr_assert_eq(wm, 1767225600000LL);
-    cr_assert_eq(proc_horizon_find(t.text, "a.b_c", 12, &pos, &wm), 1);
+    cr_assert_eq(proc_horizon_find(t.text, K("a.b_c", 12), &pos, &wm), 1);
     cr_assert_eq(pos, 0);
     cr_assert_eq(wm, -5);
-    cr_assert_eq(proc_horizon_find(t.text, "payments-per-merchant", 4, &pos, &wm), 1);
+    cr_assert_eq(proc_horizon_find(t.text, K("payments-per-merchant", 4), &pos, &wm), 1);
     cr_assert_eq(pos, 99);
     pos = wm = -7;
-    cr_assert_eq(proc_horizon_find(t.text, "payments-per-merchant", 5, &pos, &wm), 0, "version");
-    cr_assert_eq(proc_horizon_find(t.text, "a.b", 12, &pos, &wm), 0, "a prefix of a name");
-    cr_assert_eq(proc_horizon_find(t.text, "b_c", 12, &pos, &wm), 0, "a suffix of a name");
+    cr_assert_eq(proc_horizon_find(t.text, K("payments-per-merchant", 5), &pos, &wm), 0);
+    cr_assert_eq(proc_horizon_find(t.text, K("a.b", 12), &pos, &wm), 0, "a prefix of a name");
+    cr_assert_eq(proc_horizon_find(t.text, K("b_c", 12), &pos, &wm), 0, "a suffix of a name");
+    char other[PROC_HORIZON_KEY_MAX];
+    proc_horizon_key(other, sizeof(other), "a.b_c", 12, "fedcba98");
+    cr_assert_eq(proc_horizon_find(t.text, other, &pos, &wm), 0, "another definition");
     cr_assert_eq(pos, -7, "nothing set when not found");
-    cr_assert_eq(proc_horizon_find("h1;", "p", 1, &pos, &wm), 0, "no entry");
+    cr_assert_eq(proc_horizon_find("h1;", K("p", 1), &pos, &wm), 0, "no entry");
 }
 
 Test(proc_horizon, entries_stop_at_kafkas_metadata_limit)
@@ -47,17 +62,17 @@ Test(proc_horizon, entries_stop_at_kafkas_metadata_limit)
     name[100] = '\0';
     struct proc_horizon_text t = {.len = 0};
     size_t added = 0;
-    while (proc_horizon_add(&t, name, (long long)added, INT64_MAX, INT64_MIN) == 0) {
+    while (proc_horizon_add(&t, K(name, (long long)added), INT64_MAX, INT64_MIN) == 0) {
         added++;
         cr_assert_leq(t.len, CM_KAFKA_METADATA_MAX);
         cr_assert_eq(strlen(t.text), t.len);
     }
-    cr_assert_gt(added, 20, "about 28 entries of the longest names fit, %zu did", added);
+    cr_assert_gt(added, 20, "about 26 entries of the longest names fit, %zu did", added);
     size_t len = t.len;
-    cr_assert_eq(proc_horizon_add(&t, name, 1, INT64_MAX, INT64_MIN), -1, "past it: left out");
+    cr_assert_eq(proc_horizon_add(&t, K(name, 1), INT64_MAX, INT64_MIN), -1, "past it: left out");
     cr_assert_eq(t.len, len, "and the text unchanged");
     int64_t pos, wm;
-    cr_assert_eq(proc_horizon_find(t.text, name, (long long)added - 1, &pos, &wm), 1);
+    cr_assert_eq(proc_horizon_find(t.text, K(name, (long long)added - 1), &pos, &wm), 1);
     cr_assert_eq(pos, INT64_MAX);
     cr_assert_eq(wm, INT64_MIN);
 }
@@ -67,49 +82,52 @@ Test(proc_horizon, hostile_text_is_refused)
     static const char *bad[] = {
         "",
         "h1",
-        "h2;p/1=5,6;",
-        "H1;p/1=5,6;",
-        "h1;p/1=5,6",                     /* no closing ';' */
-        "h1;/1=5,6;",                     /* no name */
-        "h1;p1=5,6;",                     /* no '/' */
-        "h1;p/x=5,6;",                    /* version not a number */
-        "h1;p/1=-5,6;",                   /* negative position */
-        "h1;p/1=5,6;garbage",             /* trailing text */
-        "h1;p/1=5,6;;",                   /* an empty entry */
-        "h1;p/1=99999999999999999999,6;", /* out of range */
-        "h1;p/1=5,-99999999999999999999;",
-        "h1;p;q/1=5,6;", /* a separator in the name */
-        "h1;p=q/1=5,6;",
-        "h1;p,q/1=5,6;",
-        "h1;p/1=5,,6;",
-        "h1;p/1=+5,6;",
-        "h1;p/1= 5,6;",
-        "h1;p/1=5,-;",
-        "h1;p/1=5;",
-        "h1;p/1=5,6,7;",
-        "h1;p/=5,6;",
-        "h1;p/1=,6;",
-        "h1;q/1=5,6;p/1=5,x;", /* a bad entry after the one asked for */
+        "h2;p/1/d=5,6;",
+        "H1;p/1/d=5,6;",
+        "h1;p/1/d=5,6", /* no closing ';' */
+        "h1;/1/d=5,6;", /* no name */
+        "h1;p1/d=5,6;", /* one '/' */
+        "h1;p/1=5,6;",
+        "h1;p/1/d/e=5,6;",                  /* three */
+        "h1;p/1/=5,6;",                     /* no digest */
+        "h1;p/x/d=5,6;",                    /* version not a number */
+        "h1;p/1/d=-5,6;",                   /* negative position */
+        "h1;p/1/d=5,6;garbage",             /* trailing text */
+        "h1;p/1/d=5,6;;",                   /* an empty entry */
+        "h1;p/1/d=99999999999999999999,6;", /* out of range */
+        "h1;p/1/d=5,-99999999999999999999;",
+        "h1;p;q/1/d=5,6;", /* a separator in the name */
+        "h1;p,q/1/d=5,6;",
+        "h1;p q/1/d=5,6;",
+        "h1;p/1/d=5,,6;",
+        "h1;p/1/d=+5,6;",
+        "h1;p/1/d= 5,6;",
+        "h1;p/1/d=5,-;",
+        "h1;p/1/d=5;",
+        "h1;p/1/d=5,6,7;",
+        "h1;p//d=5,6;",
+        "h1;p/1/d=,6;",
+        "h1;q/1/d=5,6;p/1/d=5,x;", /* a bad entry after the one asked for */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int64_t pos = -7, wm = -7;
-        cr_assert_eq(proc_horizon_find(bad[i], "p", 1, &pos, &wm), -1, "accepted \"%s\"", bad[i]);
+        cr_assert_eq(proc_horizon_find(bad[i], "p/1/d", &pos, &wm), -1, "accepted \"%s\"", bad[i]);
         cr_assert_eq(pos, -7, "\"%s\" set the position", bad[i]);
     }
     int64_t pos, wm;
-    cr_assert_eq(proc_horizon_find(NULL, "p", 1, &pos, &wm), -1);
+    cr_assert_eq(proc_horizon_find(NULL, "p/1/d", &pos, &wm), -1);
     /* every prefix of a good text is refused or finds nothing, never something else */
-    const char *good = "h1;q/2=10,20;p/1=5,-6;";
+    const char *good = "h1;q/2/d=10,20;p/1/d=5,-6;";
     char cut[64];
     for (size_t n = 0; n < strlen(good); n++) {
         memcpy(cut, good, n);
         cut[n] = '\0';
         pos = wm = -7;
-        int rc = proc_horizon_find(cut, "p", 1, &pos, &wm);
+        int rc = proc_horizon_find(cut, "p/1/d", &pos, &wm);
         cr_assert(rc == -1 || rc == 0, "prefix \"%s\" gave %d", cut, rc);
         cr_assert_eq(pos, -7);
     }
-    cr_assert_eq(proc_horizon_find(good, "p", 1, &pos, &wm), 1);
+    cr_assert_eq(proc_horizon_find(good, "p/1/d", &pos, &wm), 1);
     cr_assert_eq(wm, -6);
 }
 
