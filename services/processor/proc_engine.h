@@ -6,7 +6,7 @@
  * partitions that had input within idle_timeout (the maximum when all are idle), never going
  * back; an explicit watermark (pipeline-run's {"watermark": ...} lines) raises it too.
  * Results are CloudEvents of type pipeline.result with ids from (pipeline, version, tenant, key,
- * window start, revision), so a replay yields the same ids and values.
+ * window start, revision; a session's end too), so a replay yields the same ids and values.
  * Single-threaded: one engine belongs to the thread that feeds it. */
 #ifndef PROC_ENGINE_H
 #define PROC_ENGINE_H

@@ -75,7 +75,8 @@ struct proc_engine {
      * window's bounds as numbers (the id's parts) and as times */
     char version_text[CM_DEC_LEN];
     int64_t text_start_ms, text_end_ms;
-    char start_ms_text[CM_DEC_LEN], start_text[CM_RFC3339_LEN], end_text[CM_RFC3339_LEN];
+    char start_ms_text[CM_DEC_LEN], end_ms_text[CM_DEC_LEN], start_text[CM_RFC3339_LEN],
+        end_text[CM_RFC3339_LEN];
 };
 
 void proc_engine_inc(struct cm_series *s, uint64_t n);

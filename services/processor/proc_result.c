@@ -28,20 +28,20 @@ void proc_engine_inc(struct cm_series *s, uint64_t n)
 
 /* Emits a result of a key (data taken): a CloudEvent of the given type with the key as subject,
  * the result's time, tenant and traceparent, and an id from (pipeline, version, tenant, key, a,
- * b), so a replay yields the same ids. */
+ * b[, c]), so a replay yields the same ids. */
 static void emit_keyed(struct proc_engine *e, const struct proc_window_result *r, const char *type,
-                       const char *a, const char *b, json_t *data)
+                       const char *a, const char *b, const char *c, json_t *data)
 {
     const struct proc_def *d = e->d;
     char version[24];
     snprintf(version, sizeof(version), "%lld", d->version);
-    const char *parts[] = {"pipeline", d->name, version, r->tenant, r->key, a, b};
+    const char *parts[] = {"pipeline", d->name, version, r->tenant, r->key, a, b, c};
     struct cm_derived der = {.type = type,
                              .source = e->source_attr,
                              .subject = r->key,
                              .time_ms = r->end_ms,
                              .id_parts = parts,
-                             .nid_parts = 7,
+                             .nid_parts = c ? 8 : 7,
                              .tenant = r->tenant[0] ? r->tenant : NULL,
                              .traceparent = r->traceparent};
     json_t *ev = cm_event_derived_new(&der, data);
@@ -68,7 +68,7 @@ static int emit_pair(struct proc_engine *e, const struct proc_window_result *r)
     json_object_set_new(data, "ids",
                         json_pack("{s:s,s:s?}", d->ijoin.as[PROC_LEFT], lid,
                                   d->ijoin.as[PROC_RIGHT], r->right ? rid : NULL));
-    emit_keyed(e, r, "pipeline.joined", lid, rid, data);
+    emit_keyed(e, r, "pipeline.joined", lid, rid, NULL, data);
     return 1;
 }
 
@@ -86,13 +86,14 @@ static void emit_text(struct proc_engine *e, const struct proc_window_result *r)
     }
     if (r->end_ms != e->text_end_ms) {
         e->text_end_ms = r->end_ms;
+        cm_fmt_dec(r->end_ms, e->end_ms_text);
         cm_time_format_rfc3339(r->end_ms, e->end_text);
     }
     const char *start = e->start_text, *end = e->end_text;
     cm_fmt_dec(r->revision, rev);
     const char *parts[] = {"pipeline",       d->name, e->version_text, r->tenant, r->key,
-                           e->start_ms_text, rev};
-    cm_uuid_from_parts(parts, 7, id);
+                           e->start_ms_text, rev,     e->end_ms_text};
+    cm_uuid_from_parts(parts, d->window == PROC_WIN_SESSION ? 8 : 7, id);
     const char *tenant = r->tenant[0] ? r->tenant : NULL;
     const char *tp = r->traceparent && cm_traceparent_valid(r->traceparent) ? r->traceparent : NULL;
     struct cm_jw *w = &e->text;
@@ -166,7 +167,7 @@ int proc_engine_emit_result(const struct proc_window_result *r, void *ud)
         emit_text(e, r);
         return 1;
     }
-    char start[CM_RFC3339_LEN], end[CM_RFC3339_LEN], startms[24], rev[16];
+    char start[CM_RFC3339_LEN], end[CM_RFC3339_LEN], startms[24], endms[24], rev[16];
     cm_time_format_rfc3339(r->start_ms, start);
     cm_time_format_rfc3339(r->end_ms, end);
     json_t *data = json_object();
@@ -187,7 +188,9 @@ int proc_engine_emit_result(const struct proc_window_result *r, void *ud)
     }
     snprintf(startms, sizeof(startms), "%lld", (long long)r->start_ms);
     snprintf(rev, sizeof(rev), "%u", r->revision);
-    emit_keyed(e, r, "pipeline.result", startms, rev, data);
+    snprintf(endms, sizeof(endms), "%lld", (long long)r->end_ms);
+    emit_keyed(e, r, "pipeline.result", startms, rev, d->window == PROC_WIN_SESSION ? endms : NULL,
+               data);
     return 1;
 }
 

@@ -132,6 +132,65 @@ Test(proc_result, text_results_are_the_json_results)
     }
 }
 
+/* A session that expired can be followed by another with the same start: an event at its start
+ * merged into a later session that is still open. Both go out with revision 0; sinks deduplicate
+ * by id, so the second must not take the first's id (it did when ids held only the start). The
+ * id holds a session's end too, on both paths alike. */
+Test(proc_result, a_session_again_at_an_expired_ones_start_gets_its_own_id)
+{
+    struct proc_def *d = proc_test_def(
+        "{\"name\":\"s\",\"key\":\"data.g\",\"window\":{\"type\":\"session\",\"gap\":\"20ms\"},"
+        "\"aggregates\":{\"n\":\"count()\"}}");
+    char ids[2][2][64], ends[2][2][32];
+    for (int text = 0; text < 2; text++) {
+        struct got g = {json_array(), NULL};
+        struct proc_engine_out out = {
+            .emit = on_json, .emit_text = text ? on_text : NULL, .late = on_late, .ud = &g};
+        struct proc_engine *e = proc_engine_new(d, &out, NULL);
+        /* x at 360 ([360, 380)); y at 379 moves the watermark to 379: x's session fires and
+         * expires; x at 378 opens [378, 398), x at 360 merges into it: [360, 398) */
+        static const struct {
+            const char *g;
+            int64_t t;
+        } evs[] = {{"x", 360}, {"y", 379}, {"x", 378}, {"x", 360}};
+        for (int i = 0; i < 4; i++) {
+            json_t *ev = json_pack("{s:s,s:s,s:s,s:s,s:{s:s}}", "specversion", "1.0", "id", "e",
+                                   "source", "/t", "type", "t", "data", "g", evs[i].g);
+            proc_engine_process(e, 0, ev, 1767225600000LL + evs[i].t, i, 0);
+            json_decref(ev);
+        }
+        proc_engine_watermark(e, INT64_MAX);
+        proc_engine_free(e);
+        int nx = 0;
+        for (size_t k = 0; k < json_array_size(g.list); k++) {
+            json_t *r = json_loads(
+                json_string_value(json_object_get(json_array_get(g.list, k), "text")), 0, NULL);
+            cr_assert_not_null(r);
+            const json_t *data = json_object_get(r, "data");
+            if (strcmp(json_string_value(json_object_get(data, "key")), "x") == 0) {
+                cr_assert_lt(nx, 2);
+                cr_assert_str_eq(json_string_value(json_object_get(data, "window_start")),
+                                 "2026-01-01T00:00:00.360Z");
+                cr_assert_eq(json_integer_value(json_object_get(data, "revision")), 0);
+                snprintf(ids[text][nx], sizeof(ids[text][nx]), "%s",
+                         json_string_value(json_object_get(r, "id")));
+                snprintf(ends[text][nx], sizeof(ends[text][nx]), "%s",
+                         json_string_value(json_object_get(data, "window_end")));
+                nx++;
+            }
+            json_decref(r);
+        }
+        cr_assert_eq(nx, 2, "two sessions of x starting at 360 (got %d)", nx);
+        cr_assert_str_eq(ends[text][0], "2026-01-01T00:00:00.380Z");
+        cr_assert_str_eq(ends[text][1], "2026-01-01T00:00:00.398Z");
+        cr_assert_str_neq(ids[text][0], ids[text][1]);
+        json_decref(g.list);
+    }
+    cr_assert_str_eq(ids[0][0], ids[1][0]);
+    cr_assert_str_eq(ids[0][1], ids[1][1]);
+    proc_def_free(d);
+}
+
 /* A client's 0.1 comes out as 0.1 (not 0.10000000000000001, another number to PostgreSQL), a
  * percentile with its 4 significant digits only, and one of values near DBL_MAX as a number, not
  * null; on both paths alike. */

@@ -1,5 +1,6 @@
 /* Unit tests for common/sketch: HyperLogLog error within 2 % from 1 to 1M distinct values, exact
- * while sparse, merge laws (commutative, associative, identity), serialization round trips and
+ * while sparse, merge laws (commutative, associative, identity), copies that keep growing,
+ * serialization round trips and
  * hostile serialized input; DDSketch quantiles within 1 % of the true value of their rank, merge
  * laws, negative values and zero, round trips and hostile input. */
 #include "cm/sketch.h"
@@ -70,6 +71,28 @@ Test(sketch, hll_merge_laws)
     struct cm_hll *all[] = {a, b, c, e, ab, bc, a_bc, cba, ae, ea};
     for (size_t i = 0; i < 10; i++) {
         cm_hll_free(all[i]);
+    }
+}
+
+/* A copy of a sparse HyperLogLog of every size takes new values as the original does: a hopping
+ * window copies its first pane's, then merges the others' into it. The copy had room for exactly
+ * its values while adding assumes room up to the next power of two, so the fourth value of a
+ * copy of three wrote past its end (the sanitizer build catches it). */
+Test(sketch, hll_copies_of_every_sparse_size_take_more_values)
+{
+    for (long n = 1; n <= 128; n++) { /* 128 values at most are kept sparse */
+        struct cm_hll *h = cm_hll_new();
+        add_range(h, 0, n);
+        struct cm_hll *c = cm_hll_copy(h);
+        cr_assert_eq(cm_hll_estimate(c), (double)n);
+        add_range(c, n, n + 100);
+        add_range(h, n, n + 100);
+        cr_assert_eq(cm_hll_estimate(c), cm_hll_estimate(h), "copy of %ld", n);
+        if (n + 100 <= 128) {
+            cr_assert_eq(cm_hll_estimate(c), (double)(n + 100));
+        }
+        cm_hll_free(c);
+        cm_hll_free(h);
     }
 }
 

@@ -99,7 +99,11 @@ struct cm_hll *cm_hll_copy(const struct cm_hll *h)
         c->dense = cm_xmalloc(HLL_M);
         memcpy(c->dense, h->dense, HLL_M);
     } else if (h->n) {
-        c->sparse = cm_xmalloc(h->n * sizeof(uint64_t));
+        size_t cap = 1; /* the capacity cm_hll_add_hash assumes: n rounded up to a power of two */
+        while (cap < h->n) {
+            cap *= 2;
+        }
+        c->sparse = cm_xmalloc(cap * sizeof(uint64_t));
         memcpy(c->sparse, h->sparse, h->n * sizeof(uint64_t));
         c->n = h->n;
     }

@@ -1,0 +1,458 @@
+#!/usr/bin/env python3
+"""pipeline_model: a reference model of the processor's window semantics, written from
+docs/pipelines.md and Flink's rules rather than from the engine's code, and a differential test
+of pipeline-run against it over random inputs.
+
+The model keeps every event of every window (no panes, no sketches, no heaps) and recomputes each
+result from them, so it is slow and plainly right; the engine must give the same results:
+tumbling, hopping (slides that do and do not divide the size) and session windows; out-of-orderness,
+allowed lateness, emit final and update; a source filter whose dropped events still move the
+watermark; watermark lines (also ones behind the watermark), a last `max` or none; tenants; keys;
+`having`; count, sum, min, max, avg, distinct (exact below 129 values) and percentile (within its
+stated 1 %).
+
+Rules the model follows (docs/pipelines.md, "Windows and event time"):
+- an event is taken with the watermark as it was before it (as a Flink source emits the element,
+  then updates its watermark generator); then the watermark becomes max(watermark, newest event
+  time - out_of_orderness), and never goes back;
+- a window [s, e) fires (emit final) when the watermark reaches e - 1 and expires when it reaches
+  e - 1 + allowed_lateness; an event with a window fired but not expired fires it again at once,
+  with the next revision; an event none of whose windows is unexpired is late;
+- a session merges with every live session it overlaps or touches; the merged session is late if
+  it has expired; its revision goes on from the highest of the merged ones;
+- `having` false emits nothing and uses no revision.
+
+Usage: pipeline_model.py <pipeline-run> [cases] [seed]  (exit 1 naming the first case that
+differs, with its definition and input saved under $TMPDIR)
+"""
+import datetime
+import json
+import math
+import os
+import random
+import subprocess
+import sys
+import tempfile
+
+BASE = 1767225600000  # 2026-01-01T00:00:00Z
+INF = float("inf")
+
+
+def fmt_time(ms):
+    s, r = divmod(ms, 1000)
+    d = datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=s)
+    return d.strftime("%Y-%m-%dT%H:%M:%S") + ".%03dZ" % r
+
+
+def floor_div(a, b):
+    return a // b  # Python floors toward minus infinity, as windows aligned to the epoch need
+
+
+class Model:
+    """tumbling, hopping and session windows of one input partition"""
+
+    def __init__(self, d):
+        self.d = d
+        w = d["window"]
+        self.kind = w["type"]
+        self.ooo = d.get("ooo", 0)
+        self.late_ms = d.get("lateness", 0)
+        self.update = d.get("emit") == "update"
+        self.having = d.get("having_n")  # results with n below it are not emitted
+        self.keep_revs = self.late_ms > 0 or self.update
+        self.wm = -INF
+        self.max_t = -INF
+        self.out = []  # ("result", dict) or ("late", id)
+        if self.kind == "session":
+            self.gap = w["gap"]
+            self.sess = {}  # (tenant, key) -> list of dicts {start, end, evs, rev, pending}
+        else:
+            self.size = w["size"]
+            self.slide = w.get("slide", self.size)
+            self.wins = {}  # (tenant, key, start) -> {evs, rev, fired}
+
+    # ---- results ----
+    def result(self, tk, start, end, evs, rev):
+        vals = [e["v"] for e in evs]
+        r = {"tenant": tk[0], "key": tk[1], "start": start, "end": end, "rev": rev,
+             "n": len(evs), "sum": sum(vals), "lo": min(vals), "hi": max(vals),
+             "avg": sum(vals) / len(vals), "d": len(set(e["u"] for e in evs))}
+        sv = sorted(vals)
+        r["p"] = sv[int(math.floor(0.5 * (len(sv) - 1)))]
+        return r
+
+    def emit(self, tk, start, end, evs, rev):
+        """emits a result unless `having` refuses it; returns whether it went out"""
+        if self.having is not None and len(evs) < self.having:
+            return False
+        self.out.append(("result", self.result(tk, start, end, evs, rev)))
+        return True
+
+    # ---- input ----
+    def event(self, ev, t, counted):
+        if counted:
+            tk = (ev.get("tenant") or "", ev["data"]["k"])
+            item = {"v": ev["data"]["v"], "u": ev["subject"]}
+            if self.kind == "session":
+                self.add_session(ev, tk, t, item)
+            else:
+                self.add_panes(ev, tk, t, item)
+        self.max_t = max(self.max_t, t)
+        self.advance(self.max_t - self.ooo)
+
+    def add_panes(self, ev, tk, t, item):
+        starts = []
+        s = floor_div(t, self.slide) * self.slide
+        while s > t - self.size:
+            starts.append(s)
+            s -= self.slide
+        live = [s for s in sorted(starts) if s + self.size - 1 + self.late_ms > self.wm]
+        if not live:
+            self.out.append(("late", ev["id"]))
+            return
+        for s in live:
+            w = self.wins.setdefault(tk + (s,), {"evs": [], "rev": 0, "fired": False})
+            w["evs"].append(item)
+            if self.update or s + self.size - 1 <= self.wm:
+                if self.emit(tk, s, s + self.size, w["evs"], w["rev"]) and self.keep_revs:
+                    w["rev"] += 1
+                w["fired"] = True
+
+    def add_session(self, ev, tk, t, item):
+        start, end = t, t + self.gap
+        live = self.sess.setdefault(tk, [])
+        merged = [s for s in live if s["start"] <= end and start <= s["end"]]
+        for s in merged:
+            start, end = min(start, s["start"]), max(end, s["end"])
+        if end - 1 + self.late_ms <= self.wm:
+            self.out.append(("late", ev["id"]))
+            return
+        evs = [item] + [e for s in merged for e in s["evs"]]
+        rev = max([0] + [s["rev"] for s in merged])
+        new = {"start": start, "end": end, "evs": evs, "rev": rev, "pending": True}
+        self.sess[tk] = [s for s in live if s not in merged] + [new]
+        if self.update or end - 1 <= self.wm:
+            if self.emit(tk, start, end, evs, rev):
+                new["rev"] += 1
+            new["pending"] = False
+
+    def advance(self, to):
+        if to <= self.wm:
+            return
+        self.wm = to
+        if self.kind == "session":
+            for tk, live in self.sess.items():
+                for s in sorted(live, key=lambda s: s["start"]):
+                    if s["pending"] and not self.update and s["end"] - 1 <= self.wm:
+                        if self.emit(tk, s["start"], s["end"], s["evs"], s["rev"]):
+                            s["rev"] += 1
+                        s["pending"] = False
+                self.sess[tk] = [s for s in live if s["end"] - 1 + self.late_ms > self.wm]
+            return
+        for k in sorted(self.wins):
+            w = self.wins[k]
+            end = k[2] + self.size
+            if not w["fired"] and not self.update and end - 1 <= self.wm:
+                if self.emit(k[:2], k[2], end, w["evs"], w["rev"]) and self.keep_revs:
+                    w["rev"] += 1
+                w["fired"] = True
+        self.wins = {k: w for k, w in self.wins.items()
+                     if k[2] + self.size - 1 + self.late_ms > self.wm}
+
+
+class JoinModel:
+    """an interval join: a left event at tl and a right one at tr of the same tenant and key pair
+    when tr - tl lies in [lower, upper], once, when the second arrives; an event with
+    time + allowed_lateness below the watermark is late; a left event is kept while
+    tl + upper + allowed_lateness is not below the watermark, a right one while
+    tr - lower + allowed_lateness is not; a left outer join emits a left event that met no right
+    one when it is dropped (no right event that is not late can pair with it any more, as Kafka
+    Streams emits a left join's unmatched records when the window's grace period has passed)"""
+
+    def __init__(self, d):
+        j = d["join"]
+        self.lower, self.upper, self.outer = j["lower"], j["upper"], j["outer"]
+        self.ooo = d.get("ooo", 0)
+        self.late_ms = d.get("lateness", 0)
+        self.wm = -INF
+        self.max_t = -INF
+        self.kept = {"l": [], "r": []}  # dicts {tk, t, id, matched}
+        self.out = []
+
+    def event(self, ev, t, side):
+        if side:
+            if t + self.late_ms < self.wm:
+                self.out.append(("late", ev["id"]))
+            else:
+                tk = (ev.get("tenant") or "", ev["data"]["k"])
+                me = {"tk": tk, "t": t, "id": ev["id"], "matched": False}
+                other = self.kept["r" if side == "l" else "l"]
+                for o in other:
+                    left, right = (me, o) if side == "l" else (o, me)
+                    if o["tk"] == tk and self.lower <= right["t"] - left["t"] <= self.upper:
+                        self.out.append(("pair", (tk, left["id"], right["id"])))
+                        left["matched"] = True
+                self.kept[side].append(me)
+        self.max_t = max(self.max_t, t)
+        self.advance(self.max_t - self.ooo)
+
+    def advance(self, to):
+        """the watermark moves to `to` if that is ahead; then every kept event is looked at, also
+        one taken at a watermark already past its bound (it is due at once)"""
+        self.wm = max(self.wm, to)
+        keep = []
+        for e in self.kept["l"]:
+            if e["t"] + self.upper + self.late_ms < self.wm:
+                if self.outer and not e["matched"]:
+                    self.out.append(("pair", (e["tk"], e["id"], None)))
+            else:
+                keep.append(e)
+        self.kept["l"] = keep
+        self.kept["r"] = [e for e in self.kept["r"]
+                          if e["t"] - self.lower + self.late_ms >= self.wm]
+
+
+# ---- random cases ----
+
+def dur(ms):
+    return "%dms" % ms
+
+
+def make_case(rng):
+    kind = rng.choice(["tumbling", "hopping", "hopping", "session", "join"])
+    if kind == "join":
+        return make_join_case(rng)
+    d = {"ooo": rng.choice([0, 0, 3, 10, 40]), "lateness": rng.choice([0, 0, 5, 20, 60]),
+         "emit": rng.choice(["final", "final", "final", "update"])}
+    if kind == "tumbling":
+        d["window"] = {"type": "tumbling", "size": rng.choice([5, 10, 30])}
+    elif kind == "hopping":
+        size = rng.choice([10, 12, 30])
+        slide = rng.choice([s for s in (2, 3, 4, 5, 6, 10) if s <= size])
+        d["window"] = {"type": "hopping", "size": size, "slide": slide}
+    else:
+        d["window"] = {"type": "session", "gap": rng.choice([3, 8, 20])}
+    if rng.random() < 0.3:
+        d["having_n"] = rng.choice([2, 3])
+    d["filter"] = rng.random() < 0.3
+    win = dict(d["window"])
+    for m in ("size", "slide", "gap"):
+        if m in win:
+            win[m] = dur(win[m])
+    doc = {"name": "model", "key": "data.k", "window": win,
+           "out_of_orderness": dur(d["ooo"]), "allowed_lateness": dur(d["lateness"]),
+           "emit": d["emit"],
+           "aggregates": {"n": "count()", "sum": "sum(data.v)", "lo": "min(data.v)",
+                          "hi": "max(data.v)", "avg": "avg(data.v)", "d": "distinct(subject)",
+                          "p": "percentile(data.v, 0.5)"}}
+    if "having_n" in d:
+        doc["having"] = "n >= %d" % d["having_n"]
+    if d["filter"]:
+        doc["source"] = {"filter": "type != 'skip'"}
+    # input: times that mostly grow, with jumps back; keys, tenants, skipped events, watermarks
+    lines, t = [], rng.randrange(-50, 50)
+    nkeys = rng.choice([1, 2, 4])
+    tenants = rng.choice([[None], [None, "acme"], ["acme", "globex"]])
+    for i in range(rng.randrange(1, 120)):
+        r = rng.random()
+        if r < 0.06:
+            lines.append({"watermark": fmt_time(BASE + t + rng.randrange(-40, 60))})
+            continue
+        t += rng.choice([0, 1, 1, 2, 3, 5, 8, 13])
+        et = t - rng.choice([0, 0, 0, 0, 1, 4, 9, 25, 70]) if rng.random() < 0.4 else t
+        ev = {"type": "skip" if d["filter"] and rng.random() < 0.2 else "t", "source": "/m",
+              "id": str(i), "time": fmt_time(BASE + et), "subject": "u%d" % rng.randrange(6),
+              "data": {"k": "k%d" % rng.randrange(nkeys), "v": rng.randrange(-20, 100)}}
+        tenant = rng.choice(tenants)
+        if tenant:
+            ev["tenant"] = tenant
+        lines.append(ev)
+    if rng.random() < 0.8:
+        lines.append({"watermark": "max"})
+    return d, doc, lines
+
+
+def make_join_case(rng):
+    lower = rng.choice([-20, -5, 0, 0, 3])
+    upper = lower + rng.choice([0, 5, 10, 30])
+    d = {"ooo": rng.choice([0, 0, 3, 10, 40]), "lateness": rng.choice([0, 0, 5, 20]),
+         "join": {"lower": lower, "upper": upper, "outer": rng.random() < 0.5}}
+    doc = {"name": "model", "key": "data.k",
+           "interval_join": {"left": {"filter": "type == 'l'", "as": "a"},
+                             "right": {"filter": "type == 'r'", "as": "b"},
+                             "lower": dur(lower), "upper": dur(upper),
+                             "type": "left" if d["join"]["outer"] else "inner"},
+           "out_of_orderness": dur(d["ooo"]), "allowed_lateness": dur(d["lateness"])}
+    lines, t = [], rng.randrange(-50, 50)
+    nkeys = rng.choice([1, 2, 4])
+    tenants = rng.choice([[None], [None, "acme"]])
+    for i in range(rng.randrange(1, 80)):
+        if rng.random() < 0.05:
+            lines.append({"watermark": fmt_time(BASE + t + rng.randrange(-40, 60))})
+            continue
+        t += rng.choice([0, 1, 2, 3, 5, 8])
+        et = t - rng.choice([0, 0, 1, 4, 9, 25, 70]) if rng.random() < 0.4 else t
+        ev = {"type": rng.choice(["l", "r", "r", "x"]), "source": "/m", "id": str(i),
+              "time": fmt_time(BASE + et), "subject": "u",
+              "data": {"k": "k%d" % rng.randrange(nkeys), "v": i}}
+        tenant = rng.choice(tenants)
+        if tenant:
+            ev["tenant"] = tenant
+        lines.append(ev)
+    if rng.random() < 0.8:
+        lines.append({"watermark": "max"})
+    return d, doc, lines
+
+
+def run_model(d, lines):
+    if "join" in d:
+        m = JoinModel(d)
+        for ln in lines:
+            if "watermark" in ln:
+                m.advance(INF if ln["watermark"] == "max" else parse_ms(ln["watermark"]))
+            else:
+                side = {"l": "l", "r": "r"}.get(ln["type"])
+                m.event(ln, parse_ms(ln["time"]), side)
+        return m.out
+    m = Model(d)
+    for ln in lines:
+        if "watermark" in ln:
+            if ln["watermark"] == "max":
+                m.advance(INF)
+            else:
+                m.advance(parse_ms(ln["watermark"]))
+            continue
+        t = parse_ms(ln["time"])
+        m.event(ln, t, not (d["filter"] and ln["type"] == "skip"))
+    return m.out
+
+
+def parse_ms(text):
+    """milliseconds after BASE of an RFC 3339 time with milliseconds"""
+    dt = datetime.datetime.strptime(text[:23], "%Y-%m-%dT%H:%M:%S.%f")
+    delta = dt - datetime.datetime(1970, 1, 1)
+    return (delta.days * 86400 + delta.seconds) * 1000 + delta.microseconds // 1000 - BASE
+
+
+def engine_out(binary, doc, lines, tmp):
+    dpath = os.path.join(tmp, "def.json")
+    ipath = os.path.join(tmp, "in.ndjson")
+    with open(dpath, "w") as f:
+        json.dump(doc, f)
+    with open(ipath, "w") as f:
+        for ln in lines:
+            f.write(json.dumps(ln) + "\n")
+    with open(ipath) as f:
+        p = subprocess.run([binary, dpath], stdin=f, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError("pipeline-run exited %d: %s"
+                           % (p.returncode, "\n".join(p.stderr.strip().splitlines()[:30])))
+    out, ids = [], {}
+    for line in p.stdout.splitlines():
+        o = json.loads(line)
+        if "id" in o:  # sinks deduplicate by id: one id, one content
+            content = json.dumps(o, sort_keys=True)
+            if ids.setdefault(o["id"], content) != content:
+                raise RuntimeError("id %s given to two different outputs: %s and %s"
+                                   % (o["id"], ids[o["id"]], content))
+        if "late" in o:
+            out.append(("late", o["late"]["id"]))
+            continue
+        dd = o["data"]
+        if o["type"] == "pipeline.joined":
+            out.append(("pair", ((o.get("tenant", ""), dd["key"]), dd["ids"]["a"],
+                                 dd["ids"]["b"])))
+            continue
+        out.append(("result", {
+            "tenant": o.get("tenant", ""), "key": dd["key"],
+            "start": parse_ms(dd["window_start"]), "end": parse_ms(dd["window_end"]),
+            "rev": dd["revision"], "n": dd["n"], "sum": dd["sum"], "lo": dd["lo"],
+            "hi": dd["hi"], "avg": dd["avg"], "d": dd["d"], "p": dd["p"]}))
+    return out
+
+
+def same(a, b):
+    if a[0] != b[0]:
+        return False
+    if a[0] in ("late", "pair"):
+        return a[1] == b[1]
+    x, y = a[1], b[1]
+    for f in ("tenant", "key", "start", "end", "rev", "n", "sum", "lo", "hi", "d"):
+        if x[f] != y[f]:
+            return False
+    if abs(x["avg"] - y["avg"]) > 1e-9 * max(1, abs(x["avg"])):
+        return False
+    # percentile: within DDSketch's 1 % of the true value of that rank (4 significant digits)
+    return abs(x["p"] - y["p"]) <= 0.011 * abs(x["p"]) + 1e-9
+
+
+def order_key(o):
+    if o[0] == "late":
+        return ("late", o[1])
+    if o[0] == "pair":
+        return ("pair",) + tuple(str(x) for x in o[1])
+    r = o[1]
+    return ("result", r["tenant"], r["key"], r["start"], r["rev"])
+
+
+def compare(want, got):
+    """same multiset (ids make each result distinct), and each window's revisions in order (a
+    window is its start and end: a session that expired can be followed by another with the same
+    start, made of later events merged into a live session)"""
+    ws, gs = sorted(want, key=order_key), sorted(got, key=order_key)
+    if len(ws) != len(gs):
+        return "%d outputs expected, %d given" % (len(ws), len(gs))
+    for a, b in zip(ws, gs):
+        if not same(a, b):
+            return "expected %s, given %s" % (a, b)
+    last = {}
+    for o in got:
+        if o[0] == "result":
+            r = o[1]
+            k = (r["tenant"], r["key"], r["start"], r["end"])
+            if k in last and r["rev"] <= last[k]:
+                return "revisions out of order for %s" % (k,)
+            last[k] = r["rev"]
+    return None
+
+
+def main():
+    binary = sys.argv[1]
+    cases = int(sys.argv[2]) if len(sys.argv) > 2 else 300
+    seed = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+    tmp = tempfile.mkdtemp(prefix="pipeline-model.")
+    stats = {"results": 0, "late": 0, "revised": 0, "pairs": 0, "unmatched": 0}
+    for c in range(cases):
+        rng = random.Random(seed * 100003 + c)
+        d, doc, lines = make_case(rng)
+        want = run_model(d, lines)
+        try:
+            got = engine_out(binary, doc, lines, tmp)
+            why = compare(want, got)
+        except RuntimeError as err:
+            why = str(err)
+        if why:
+            print("pipeline model: case %d (seed %d) differs: %s" % (c, seed, why))
+            print("  definition and input kept in %s" % tmp)
+            return 1
+        stats["results"] += sum(1 for o in got if o[0] == "result")
+        stats["late"] += sum(1 for o in got if o[0] == "late")
+        stats["revised"] += sum(1 for o in got if o[0] == "result" and o[1]["rev"] > 0)
+        stats["pairs"] += sum(1 for o in got if o[0] == "pair" and o[1][2] is not None)
+        stats["unmatched"] += sum(1 for o in got if o[0] == "pair" and o[1][2] is None)
+    # the cases must have exercised what they are for
+    if min(stats.values()) < 20:
+        print("pipeline model: too little exercised: %s" % stats)
+        return 1
+    print("pipeline model: %d cases agree (%d results, %d of them revisions, %d late events, "
+          "%d joined pairs, %d unmatched left events)"
+          % (cases, stats["results"], stats["revised"], stats["late"], stats["pairs"],
+             stats["unmatched"]))
+    for f in os.listdir(tmp):
+        os.unlink(os.path.join(tmp, f))
+    os.rmdir(tmp)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
