@@ -20,6 +20,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static struct cm_series *series(struct cm_metrics *m, const char *name, const char *help,
                                 const char *labels, const char *pipeline, const char *outcome)
@@ -250,6 +251,24 @@ static int join_row(struct proc_engine *e, const struct proc_step *st, json_t *e
     return 0;
 }
 
+/* The id of an event a flatMap made in a windowed pipeline: its input's id, `#`, and its place
+ * in each flatMap ("ord-7#0", "ord-7#1.2"). The elements of one event are different events: a
+ * late one, or a pair an interval join makes of one, must not share an id with its siblings'. */
+static void element_id(json_t *ev, const char *path)
+{
+    const char *id = json_string_value(json_object_get(ev, "id"));
+    if (!id) {
+        return;
+    }
+    size_t il = strlen(id), pl = strlen(path);
+    char *nid = cm_xmalloc(il + pl + 2);
+    memcpy(nid, id, il);
+    nid[il] = '#';
+    memcpy(nid + il + 1, path, pl + 1);
+    json_object_set_new(ev, "id", json_stringn(nid, il + pl + 1));
+    free(nid);
+}
+
 /* Runs steps from index i on ev (owned), then windows or emits each resulting event. */
 static void run_steps(struct proc_engine *e, struct input *in, json_t *ev, size_t i,
                       const char *path)
@@ -316,7 +335,13 @@ static void run_steps(struct proc_engine *e, struct input *in, json_t *ev, size_
     if (d->window == PROC_WIN_NONE) {
         proc_engine_inc(e->m_transformed, 1);
         proc_engine_emit_transformed(e, ev, path);
-    } else if (in->prepared) {
+        json_decref(ev);
+        return;
+    }
+    if (*path) { /* made by a flatMap: its own id, or its siblings would share it (late, joined) */
+        element_id(ev, path);
+    }
+    if (in->prepared) {
         char key[KEY_MAX];
         if (key_of(e, ev, key, sizeof(key)) == 0) {
             const char *tenant = json_string_value(json_object_get(ev, "tenant"));

@@ -23,7 +23,8 @@ Rules the model follows (docs/pipelines.md, "Windows and event time"):
   with the next revision; an event none of whose windows is unexpired is late;
 - a session merges with every live session it overlaps or touches; the merged session is late if
   it has expired; its revision goes on from the highest of the merged ones;
-- `having` false emits nothing and uses no revision.
+- `having` false emits nothing and uses no revision;
+- an event a flatMap makes has the id `<input id>#<place>` (late, or in a joined pair).
 
 Usage: pipeline_model.py <pipeline-run> [cases] [seed]  (exit 1 naming the first case that
 differs, with its definition and input saved under $TMPDIR)
@@ -106,20 +107,20 @@ class Model:
         return True
 
     # ---- input ----
-    def event(self, ev, t, datas):
-        """an input event at t; datas: the `data` of each event it makes after the steps, each
+    def event(self, ev, t, made):
+        """an input event at t; made: (id, data) of each event it makes after the steps, each
         with a key (none if a filter dropped it)"""
-        for data in datas:
+        for eid, data in made:
             tk = (ev.get("tenant") or "", key_text(data["k"]))
-            item = {"v": data.get("v"), "u": ev.get("subject")}
+            item = {"v": data.get("v"), "u": ev.get("subject"), "id": eid}
             if self.kind == "session":
-                self.add_session(ev, tk, t, item)
+                self.add_session(tk, t, item)
             else:
-                self.add_panes(ev, tk, t, item)
+                self.add_panes(tk, t, item)
         self.max_t = max(self.max_t, t)
         self.advance(self.max_t - self.ooo)
 
-    def add_panes(self, ev, tk, t, item):
+    def add_panes(self, tk, t, item):
         starts = []
         s = floor_div(t, self.slide) * self.slide
         while s > t - self.size:
@@ -127,7 +128,7 @@ class Model:
             s -= self.slide
         live = [s for s in sorted(starts) if s + self.size - 1 + self.late_ms > self.wm]
         if not live:
-            self.out.append(("late", ev["id"]))
+            self.out.append(("late", item["id"]))
             return
         for s in live:
             w = self.wins.setdefault(tk + (s,), {"evs": [], "rev": 0, "fired": False})
@@ -137,14 +138,14 @@ class Model:
                     w["rev"] += 1
                 w["fired"] = True
 
-    def add_session(self, ev, tk, t, item):
+    def add_session(self, tk, t, item):
         start, end = t, t + self.gap
         live = self.sess.setdefault(tk, [])
         merged = [s for s in live if s["start"] <= end and start <= s["end"]]
         for s in merged:
             start, end = min(start, s["start"]), max(end, s["end"])
         if end - 1 + self.late_ms <= self.wm:
-            self.out.append(("late", ev["id"]))
+            self.out.append(("late", item["id"]))
             return
         evs = [item] + [e for s in merged for e in s["evs"]]
         rev = max([0] + [s["rev"] for s in merged])
@@ -198,13 +199,15 @@ class JoinModel:
         self.kept = {"l": [], "r": []}  # dicts {tk, t, id, matched}
         self.out = []
 
-    def event(self, ev, t, side):
-        if side:
+    def event(self, ev, t, side, ids):
+        """an input event at t of a side (None: of neither), once per id given (the events a
+        flatMap made of it)"""
+        for eid in ids if side else []:
             if t + self.late_ms < self.wm:
-                self.out.append(("late", ev["id"]))
+                self.out.append(("late", eid))
             else:
                 tk = (ev.get("tenant") or "", ev["data"]["k"])
-                me = {"tk": tk, "t": t, "id": ev["id"], "matched": False}
+                me = {"tk": tk, "t": t, "id": eid, "matched": False}
                 other = self.kept["r" if side == "l" else "l"]
                 for o in other:
                     left, right = (me, o) if side == "l" else (o, me)
@@ -310,14 +313,24 @@ def make_case(rng):
               "id": str(i), "time": fmt_time(base + et), "data": data}
         if rng.random() < 0.95:
             ev["subject"] = "u%d" % rng.randrange(6)
-        tenant = rng.choice(tenants)
-        if tenant:
-            ev["tenant"] = tenant
-        lines.append(ev)
-    if rng.random() < 0.8:
-        lines.append({"watermark": "max"})
+        add_event(rng, lines, ev, tenants)
+    end_input(rng, lines)
     d["steps"] = steps
     return d, doc, lines
+
+
+def add_event(rng, lines, ev, tenants):
+    """appends an input event, of one of the tenants (None: without one)"""
+    tenant = rng.choice(tenants)
+    if tenant:
+        ev["tenant"] = tenant
+    lines.append(ev)
+
+
+def end_input(rng, lines):
+    """most inputs end with a watermark that flushes every window; the others leave them open"""
+    if rng.random() < 0.8:
+        lines.append({"watermark": "max"})
 
 
 def make_join_case(rng):
@@ -331,6 +344,9 @@ def make_join_case(rng):
                              "lower": dur(lower), "upper": dur(upper),
                              "type": "left" if d["join"]["outer"] else "inner"},
            "out_of_orderness": dur(d["ooo"]), "allowed_lateness": dur(d["lateness"])}
+    d["flat"] = rng.random() < 0.4
+    if d["flat"]:  # each event joins as 0 to 3 events, its elements beside the rest of data
+        doc["steps"] = [{"flatMap": {"expr": "data.items", "as": "it"}}]
     base = rng.choice([BASE, 0])
     lines, t = [], rng.randrange(-50, 50)
     nkeys = rng.choice([1, 2, 4])
@@ -344,12 +360,10 @@ def make_join_case(rng):
         ev = {"type": rng.choice(["l", "r", "r", "x"]), "source": "/m", "id": str(i),
               "time": fmt_time(base + et), "subject": "u",
               "data": {"k": "k%d" % rng.randrange(nkeys), "v": i}}
-        tenant = rng.choice(tenants)
-        if tenant:
-            ev["tenant"] = tenant
-        lines.append(ev)
-    if rng.random() < 0.8:
-        lines.append({"watermark": "max"})
+        if d["flat"]:
+            ev["data"]["items"] = list(range(rng.choice([0, 1, 1, 2, 3])))
+        add_event(rng, lines, ev, tenants)
+    end_input(rng, lines)
     return d, doc, lines
 
 
@@ -361,7 +375,11 @@ def run_model(d, lines):
                 m.advance(INF if ln["watermark"] == "max" else parse_ms(ln["watermark"]))
             else:
                 side = {"l": "l", "r": "r"}.get(ln["type"])
-                m.event(ln, parse_ms(ln["time"]), side)
+                ids = [ln["id"]]
+                if d["flat"]:  # one event per element, with the element's own id
+                    items = ln["data"]["items"]
+                    ids = ["%s#%d" % (ln["id"], k) for k in range(len(items))]
+                m.event(ln, parse_ms(ln["time"]), side, ids)
         return m.out
     m = Model(d)
     for ln in lines:
@@ -372,12 +390,13 @@ def run_model(d, lines):
                 m.advance(parse_ms(ln["watermark"]))
             continue
         t = parse_ms(ln["time"])
-        datas = [] if d["filter"] and ln["type"] == "skip" else [ln["data"]]
+        made = [] if d["filter"] and ln["type"] == "skip" else [(ln["id"], ln["data"])]
         if d["steps"] == "filter":
-            datas = [x for x in datas if not x["drop"]]
-        elif d["steps"] == "flatMap":
-            datas = [el for x in datas if isinstance(x["items"], list) for el in x["items"]]
-        m.event(ln, t, [x for x in datas if "k" in x])
+            made = [(i, x) for i, x in made if not x["drop"]]
+        elif d["steps"] == "flatMap":  # an element's id: the input's, `#`, its place
+            made = [("%s#%d" % (i, k), el) for i, x in made if isinstance(x["items"], list)
+                    for k, el in enumerate(x["items"])]
+        m.event(ln, t, [(i, x) for i, x in made if "k" in x])
     return m.out
 
 
@@ -404,11 +423,12 @@ def engine_out(binary, doc, lines, tmp):
     out, ids = [], {}
     for line in p.stdout.splitlines():
         o = json.loads(line)
-        if "id" in o:  # sinks deduplicate by id: one id, one content
-            content = json.dumps(o, sort_keys=True)
-            if ids.setdefault(o["id"], content) != content:
+        rec = o.get("late", o)
+        if "id" in rec:  # consumers deduplicate by id: one id, one content (late events too)
+            content = json.dumps(rec, sort_keys=True)
+            if ids.setdefault(rec["id"], content) != content:
                 raise RuntimeError("id %s given to two different outputs: %s and %s"
-                                   % (o["id"], ids[o["id"]], content))
+                                   % (rec["id"], ids[rec["id"]], content))
         if "late" in o:
             out.append(("late", o["late"]["id"]))
             continue

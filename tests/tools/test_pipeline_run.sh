@@ -5,7 +5,8 @@
 # expiry), hopping with its partly-late case, sessions with the exact-gap merge and a
 # three-way merge, emit update with `having`, stateless flatMap/map/filter, a flatMap that keeps
 # the rest of data (`as`) before a keyed window, an event the source filter drops still moving
-# the watermark (it closes the window; nothing flushes), tenants kept apart, and an interval join (left outer, a right arriving first, late events). Every scenario runs
+# the watermark (it closes the window; nothing flushes), tenants kept apart, and an interval join (left outer, a right arriving first, late events), also of the
+# elements a flatMap made (each with its own id: pairs and late events never share one). Every scenario runs
 # twice to show a replay gives the same ids and values. Then hostile definitions (exit 78
 # naming the field) and hostile input lines (exit 65 naming the line).
 set -uo pipefail
