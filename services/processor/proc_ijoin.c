@@ -59,11 +59,13 @@ static int emit_pair(struct proc_windows *w, const char *tenant, const char *key
     return emit(&res, ud);
 }
 
+/* What a kept event holds: its id and source (a pair's id is made of both events') and data. */
 static json_t *entry_event(const json_t *ev)
 {
     json_t *data = json_object_get(ev, "data");
     const char *id = json_string_value(json_object_get(ev, "id"));
-    return json_pack("{s:s,s:o}", "id", id ? id : "", "data",
+    const char *src = json_string_value(json_object_get(ev, "source"));
+    return json_pack("{s:s,s:s,s:o}", "id", id ? id : "", "source", src ? src : "", "data",
                      data ? json_deep_copy(data) : json_null());
 }
 

@@ -27,21 +27,25 @@ void proc_engine_inc(struct cm_series *s, uint64_t n)
 }
 
 /* Emits a result of a key (data taken): a CloudEvent of the given type with the key as subject,
- * the result's time, tenant and traceparent, and an id from (pipeline, version, tenant, key, a,
- * b[, c]), so a replay yields the same ids. */
+ * the result's time, tenant and traceparent, and an id from (pipeline, version, tenant, key, then
+ * the n parts given: at most 4), so a replay yields the same ids. */
 static void emit_keyed(struct proc_engine *e, const struct proc_window_result *r, const char *type,
-                       const char *a, const char *b, const char *c, json_t *data)
+                       const char *const *more, unsigned n, json_t *data)
 {
     const struct proc_def *d = e->d;
     char version[24];
     snprintf(version, sizeof(version), "%lld", d->version);
-    const char *parts[] = {"pipeline", d->name, version, r->tenant, r->key, a, b, c};
+    const char *parts[9] = {"pipeline", d->name, version, r->tenant, r->key};
+    n = n < 4 ? n : 4;
+    for (unsigned i = 0; i < n; i++) {
+        parts[5 + i] = more[i];
+    }
     struct cm_derived der = {.type = type,
                              .source = e->source_attr,
                              .subject = r->key,
                              .time_ms = r->end_ms,
                              .id_parts = parts,
-                             .nid_parts = c ? 8 : 7,
+                             .nid_parts = 5 + n,
                              .tenant = r->tenant[0] ? r->tenant : NULL,
                              .traceparent = r->traceparent};
     json_t *ev = cm_event_derived_new(&der, data);
@@ -52,7 +56,8 @@ static void emit_keyed(struct proc_engine *e, const struct proc_window_result *r
 
 /* An interval join's pair: data {pipeline, version, key, <left as>: the left event's data,
  * <right as>: the right one's (null for an outer join's unmatched left), ids: {<left as>: the
- * left event's id, <right as>: the right one's or null}}; the id from the two events' ids. */
+ * left event's id, <right as>: the right one's or null}}; the id from the two events' sources and
+ * ids (an id is unique within its source only: two sources may both send an event "1"). */
 static int emit_pair(struct proc_engine *e, const struct proc_window_result *r)
 {
     const struct proc_def *d = e->d;
@@ -68,7 +73,10 @@ static int emit_pair(struct proc_engine *e, const struct proc_window_result *r)
     json_object_set_new(data, "ids",
                         json_pack("{s:s,s:s?}", d->ijoin.as[PROC_LEFT], lid,
                                   d->ijoin.as[PROC_RIGHT], r->right ? rid : NULL));
-    emit_keyed(e, r, "pipeline.joined", lid, rid, NULL, data);
+    const char *lsrc = json_string_value(json_object_get(r->left, "source"));
+    const char *rsrc = r->right ? json_string_value(json_object_get(r->right, "source")) : "";
+    const char *more[] = {lsrc ? lsrc : "", lid ? lid : "", rsrc ? rsrc : "", rid ? rid : ""};
+    emit_keyed(e, r, "pipeline.joined", more, 4, data);
     return 1;
 }
 
@@ -189,8 +197,8 @@ int proc_engine_emit_result(const struct proc_window_result *r, void *ud)
     snprintf(startms, sizeof(startms), "%lld", (long long)r->start_ms);
     snprintf(rev, sizeof(rev), "%u", r->revision);
     snprintf(endms, sizeof(endms), "%lld", (long long)r->end_ms);
-    emit_keyed(e, r, "pipeline.result", startms, rev, d->window == PROC_WIN_SESSION ? endms : NULL,
-               data);
+    const char *more[] = {startms, rev, endms};
+    emit_keyed(e, r, "pipeline.result", more, d->window == PROC_WIN_SESSION ? 3 : 2, data);
     return 1;
 }
 

@@ -357,7 +357,9 @@ def make_join_case(rng):
             continue
         t += rng.choice([0, 1, 2, 3, 5, 8])
         et = t - rng.choice([0, 0, 1, 4, 9, 25, 70]) if rng.random() < 0.4 else t
-        ev = {"type": rng.choice(["l", "r", "r", "x"]), "source": "/m", "id": str(i),
+        # two sources whose ids repeat each other's (an id is unique within its source only)
+        ev = {"type": rng.choice(["l", "r", "r", "x"]), "source": "/a" if i % 2 else "/b",
+              "id": str(i // 2),
               "time": fmt_time(base + et), "subject": "u",
               "data": {"k": "k%d" % rng.randrange(nkeys), "v": i}}
         if d["flat"]:
@@ -424,11 +426,12 @@ def engine_out(binary, doc, lines, tmp):
     for line in p.stdout.splitlines():
         o = json.loads(line)
         rec = o.get("late", o)
-        if "id" in rec:  # consumers deduplicate by id: one id, one content (late events too)
+        if "id" in rec:  # consumers deduplicate by source and id: one content each (late too)
             content = json.dumps(rec, sort_keys=True)
-            if ids.setdefault(rec["id"], content) != content:
-                raise RuntimeError("id %s given to two different outputs: %s and %s"
-                                   % (rec["id"], ids[rec["id"]], content))
+            sid = (rec.get("source"), rec["id"])
+            if ids.setdefault(sid, content) != content:
+                raise RuntimeError("id %s of %s given to two different outputs: %s and %s"
+                                   % (sid[1], sid[0], ids[sid], content))
         if "late" in o:
             out.append(("late", o["late"]["id"]))
             continue
