@@ -24,7 +24,9 @@ Rules the model follows (docs/pipelines.md, "Windows and event time"):
 - a session merges with every live session it overlaps or touches; the merged session is late if
   it has expired; its revision goes on from the highest of the merged ones;
 - `having` false emits nothing and uses no revision;
-- an event a flatMap makes has the id `<input id>#<place>` (late, or in a joined pair).
+- an event a flatMap makes has the id `<input id>#<place>` (late, or in a joined pair);
+- a result's subject is its key; a window's result's time is the window's end, a joined pair's
+  the later of its two events' times (an unmatched left event's, its own).
 
 Usage: pipeline_model.py <pipeline-run> [cases] [seed]  (exit 1 naming the first case that
 differs, with its definition and input saved under $TMPDIR)
@@ -212,7 +214,8 @@ class JoinModel:
                 for o in other:
                     left, right = (me, o) if side == "l" else (o, me)
                     if o["tk"] == tk and self.lower <= right["t"] - left["t"] <= self.upper:
-                        self.out.append(("pair", (tk, left["id"], right["id"])))
+                        self.out.append(("pair", (tk, left["id"], right["id"],
+                                                  max(left["t"], right["t"]))))
                         left["matched"] = True
                 self.kept[side].append(me)
         self.max_t = max(self.max_t, t)
@@ -226,7 +229,7 @@ class JoinModel:
         for e in self.kept["l"]:
             if e["t"] + self.upper + self.late_ms < self.wm:
                 if self.outer and not e["matched"]:
-                    self.out.append(("pair", (e["tk"], e["id"], None)))
+                    self.out.append(("pair", (e["tk"], e["id"], None, e["t"])))
             else:
                 keep.append(e)
         self.kept["l"] = keep
@@ -436,10 +439,15 @@ def engine_out(binary, doc, lines, tmp):
             out.append(("late", o["late"]["id"]))
             continue
         dd = o["data"]
-        if o["type"] == "pipeline.joined":
+        if o.get("subject") != dd["key"]:  # a result's subject is its key
+            raise RuntimeError("subject %r of a result of key %r" % (o.get("subject"), dd["key"]))
+        if o["type"] == "pipeline.joined":  # its time: the later of the two events'
             out.append(("pair", ((o.get("tenant", ""), dd["key"]), dd["ids"]["a"],
-                                 dd["ids"]["b"])))
+                                 dd["ids"]["b"], parse_ms(o["time"]))))
             continue
+        if o["time"] != dd["window_end"]:  # a window's result: its time is the window's end
+            raise RuntimeError("time %s of a result of a window ending %s"
+                               % (o["time"], dd["window_end"]))
         out.append(("result", {
             "tenant": o.get("tenant", ""), "key": dd["key"],
             "start": parse_ms(dd["window_start"]), "end": parse_ms(dd["window_end"]),
