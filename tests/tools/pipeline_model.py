@@ -11,8 +11,8 @@ filter, a filter step and a flatMap whose dropped events still move the watermar
 (also ones behind the watermark, and `max` midway, at the end or not at all); times around 2026
 and around the epoch (windows before 1970); tenants; keys of any JSON value (a string as it is,
 another value as its JSON text), events without a key or a subject; `having`; count, sum, min, max,
-avg, distinct (exact below 129 values) and percentile (within its stated 1 %), over values that
-are whole, real, or not numbers at all.
+avg, distinct (exact below 129 values) and percentile at q 0, 0.5 and 1 (within its stated 1 % of
+the value of rank floor(q (n - 1))), over values that are whole, real, or not numbers at all.
 
 Rules the model follows (docs/pipelines.md, "Windows and event time"):
 - an event is taken with the watermark as it was before it (as a Flink source emits the element,
@@ -99,6 +99,7 @@ class Model:
              "d": len(set(e["u"] for e in evs if e["u"] is not None))}
         sv = sorted(vals)
         r["p"] = sv[int(math.floor(0.5 * (len(sv) - 1)))] if sv else None
+        r["p0"], r["p1"] = (sv[0], sv[-1]) if sv else (None, None)  # the extreme ranks
         return r
 
     def emit(self, tk, start, end, evs, rev):
@@ -269,7 +270,8 @@ def make_case(rng):
            "emit": d["emit"],
            "aggregates": {"n": "count()", "sum": "sum(data.v)", "lo": "min(data.v)",
                           "hi": "max(data.v)", "avg": "avg(data.v)", "d": "distinct(subject)",
-                          "p": "percentile(data.v, 0.5)"}}
+                          "p": "percentile(data.v, 0.5)", "p0": "percentile(data.v, 0)",
+                          "p1": "percentile(data.v, 1)"}}
     if "having_n" in d:
         doc["having"] = "n >= %d" % d["having_n"]
     if d["filter"]:
@@ -452,16 +454,17 @@ def engine_out(binary, doc, lines, tmp):
             "tenant": o.get("tenant", ""), "key": dd["key"],
             "start": parse_ms(dd["window_start"]), "end": parse_ms(dd["window_end"]),
             "rev": dd["revision"], "n": dd["n"], "sum": dd["sum"], "lo": dd["lo"],
-            "hi": dd["hi"], "avg": dd["avg"], "d": dd["d"], "p": dd["p"]}))
+            "hi": dd["hi"], "avg": dd["avg"], "d": dd["d"], "p": dd["p"], "p0": dd["p0"],
+            "p1": dd["p1"]}))
     return out
 
 
-def near(x, y, rel):
-    """equal, or both numbers within rel of each other (sums of reals add up in another order
-    when panes merge)"""
+def near(x, y, rel, least=1.0):
+    """equal, or both numbers within rel of each other (of x, or of `least` if x is smaller:
+    sums of reals add up in another order when panes merge)"""
     if x is None or y is None or not is_number(x) or not is_number(y):
         return x == y
-    return abs(x - y) <= rel * max(1.0, abs(x))
+    return abs(x - y) <= rel * max(least, abs(x)) + 1e-12
 
 
 def same(a, b):
@@ -477,7 +480,7 @@ def same(a, b):
         return False  # a sum of whole numbers is written as an integer
     # percentile: within DDSketch's 1 % of the true value of that rank (4 significant digits)
     return near(x["sum"], y["sum"], 1e-9) and near(x["avg"], y["avg"], 1e-9) and \
-        near(x["p"], y["p"], 0.011)
+        all(near(x[q], y[q], 0.011, 0.0) for q in ("p", "p0", "p1"))
 
 
 def order_key(o):
