@@ -85,6 +85,7 @@ void proc_engine_free(struct proc_engine *e)
     free(e->src);
     free(e->origins);
     free(e->expected);
+    free(e->waiting);
     cm_jw_free(&e->text);
     free(e);
 }
@@ -377,6 +378,9 @@ void proc_engine_process(struct proc_engine *e, int32_t source, const json_t *ev
     }
     /* every event read moves its partition's watermark, one the filter or the steps drop too
      * (as at a Flink source, and as the first stage of two does), after its windows took it */
+    if (s->max_time == INT64_MIN && e->nwaiting) {
+        proc_engine_heard(e, source);
+    }
     if (time_ms > s->max_time) {
         s->max_time = time_ms;
     }
@@ -514,6 +518,7 @@ int proc_engine_drained(const struct proc_engine *e)
 
 void proc_engine_drop_source(struct proc_engine *e, int32_t source)
 {
+    proc_engine_heard(e, source);
     for (size_t i = 0; i < e->nsrc; i++) {
         if (e->src[i].id == source) {
             proc_windows_free(e->src[i].w);

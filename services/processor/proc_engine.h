@@ -78,6 +78,12 @@ void proc_engine_origin_watermarks(struct proc_engine *e, int64_t now_ms, proc_o
                                    void *ud);
 /* A first-stage input partition assigned (reported idle after idle_timeout without input). */
 void proc_engine_add_origin(struct proc_engine *e, int32_t origin, int64_t now_ms);
+/* One stage (no repartition topic): an input partition assigned, whose first event is awaited;
+ * until it comes, the partition holds the watermark back, for at most idle_timeout from now_ms
+ * (as a Flink source's split). Without this, a partition that has sent nothing is left out, and
+ * events it sends after another partition moved ahead are late. proc_engine_drop_source forgets
+ * it. */
+void proc_engine_expect_source(struct proc_engine *e, int32_t source, int64_t now_ms);
 /* Forgets a first-stage input partition (revoked). */
 void proc_engine_drop_origin(struct proc_engine *e, int32_t origin);
 void proc_engine_use_reports(struct proc_engine *e, const int32_t *origins, size_t n);

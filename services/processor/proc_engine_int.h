@@ -45,6 +45,12 @@ struct origin {
     int64_t max_time, last_seen_ms;
 };
 
+/* One stage: an input partition assigned at since_ms that has sent nothing yet. */
+struct waiting {
+    int32_t id;
+    int64_t since_ms;
+};
+
 /* Second stage: the watermark an origin last reported through this source. */
 struct report {
     int64_t wm, last_ms;
@@ -64,6 +70,10 @@ struct proc_engine {
     size_t norigins;
     int32_t *expected; /* second stage: every input partition of the pipeline (ascending) */
     size_t nexpected;
+    /* one stage: input partitions assigned that have sent no event yet, each holding the
+     * watermark back until idle_timeout after its assignment (proc_engine_expect_source) */
+    struct waiting *waiting;
+    size_t nwaiting;
     int track;
     char source_attr[PROC_NAME_MAX + 16];
     struct cm_series *m_repeats;
@@ -85,6 +95,8 @@ void proc_engine_inc(struct cm_series *s, uint64_t n);
 struct source *proc_engine_source(struct proc_engine *e, int32_t id, int create);
 /* The first stage's record of input partition id, added when new. */
 struct origin *proc_engine_origin(struct proc_engine *e, int32_t id);
+/* Forgets that source is awaited (it sent its first event, or it was revoked). */
+void proc_engine_heard(struct proc_engine *e, int32_t source);
 /* After input or reports: the second stage moves source s (NULL: every source), one stage its
  * watermark over every source; windows the watermark passes fire. */
 void proc_engine_settle(struct proc_engine *e, struct source *s, int64_t now_ms);

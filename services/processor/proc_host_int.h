@@ -71,6 +71,13 @@ struct proc_host {
 
 /* The index of topic among d's inputs, or -1. */
 int proc_host_input_index(const struct proc_def *d, const char *topic);
+/* Tells engine e (of definition d) that a partition it reads is assigned here: a first stage's
+ * input partition (reported idle after idle_timeout without input), or one stage's (awaited). */
+void proc_host_track_partition(const struct proc_def *d, struct proc_engine *e, const char *topic,
+                               int32_t partition, int64_t now_ms);
+/* The same for every partition assigned now: a pipeline added without a rebalance (its topics
+ * read already) learns them as one present at the assignment does. */
+void proc_host_track_assigned(struct proc_host *h, const struct proc_def *d, struct proc_engine *e);
 /* Sets the hooks of partitions and their state (proc_host_state.c) in hd. */
 struct cm_stream_handler;
 void proc_host_state_hooks(struct proc_host *h, struct cm_stream_handler *hd);

@@ -217,6 +217,37 @@ static void release(void *snap, void *ud)
     proc_ckpt_snap_free(snap);
 }
 
+void proc_host_track_partition(const struct proc_def *d, struct proc_engine *e, const char *topic,
+                               int32_t partition, int64_t now_ms)
+{
+    int idx = d->window != PROC_WIN_NONE ? proc_host_input_index(d, topic) : -1;
+    if (idx >= 0 && d->repartition) {
+        proc_engine_add_origin(e, idx * 65536 + partition, now_ms);
+    } else if (idx >= 0) {
+        proc_engine_expect_source(e, idx * 65536 + partition, now_ms);
+    }
+}
+
+struct track_ctx {
+    const struct proc_def *d;
+    struct proc_engine *e;
+    int64_t now_ms;
+};
+
+static void track_one(const char *topic, int32_t partition, void *ud)
+{
+    struct track_ctx *c = ud;
+    proc_host_track_partition(c->d, c->e, topic, partition, c->now_ms);
+}
+
+void proc_host_track_assigned(struct proc_host *h, const struct proc_def *d, struct proc_engine *e)
+{
+    if (h->stream) {
+        struct track_ctx c = {d, e, cm_monotonic_ms()};
+        cm_stream_each_partition(h->stream, track_one, &c);
+    }
+}
+
 /* Loads the checkpoints of the assigned partitions; a partition resumes from the lowest of its
  * pipelines' checkpoints when every stateful pipeline reading it has one (each then skips what
  * its own state covers), else from the group's committed offset (state recomputed). */
@@ -227,11 +258,8 @@ static void on_assign(struct cm_stream *s, struct cm_kafka_partition *parts, siz
     int64_t now = cm_monotonic_ms();
     for (size_t i = 0; i < n; i++) {
         for (size_t k = 0; k < h->n; k++) {
-            const struct proc_def *d = h->p[k].def;
-            int idx = d->repartition ? proc_host_input_index(d, parts[i].topic) : -1;
-            if (idx >= 0) {
-                proc_engine_add_origin(h->p[k].engine, idx * 65536 + parts[i].partition, now);
-            }
+            proc_host_track_partition(h->p[k].def, h->p[k].engine, parts[i].topic,
+                                      parts[i].partition, now);
         }
         if (!h->redis) {
             continue;

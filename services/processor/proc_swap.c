@@ -64,6 +64,7 @@ static void add_pipeline(struct proc_host *h, struct proc_def *d, int64_t from, 
     }
     struct proc_engine *e = proc_host_new_engine(h, d);
     proc_engine_set_bounds(e, from, until);
+    proc_host_track_assigned(h, d, e);
     h->p = cm_xrealloc(h->p, (h->n + 1) * sizeof(*h->p));
     h->p[h->n++] = (struct pipeline){
         .def = d, .engine = e, .draining = draining, .batch = proc_host_new_batcher(h, d)};

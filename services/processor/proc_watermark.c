@@ -94,11 +94,22 @@ static void sources_wm(struct proc_engine *e)
 
 /* One stage's watermark, as at a Flink source: the least over its partitions that were read
  * within idle_timeout (the greatest when all are idle; none while no event came), and never
- * below a watermark forced from outside. */
-static int64_t compute(const struct proc_engine *e, int64_t now_ms)
+ * below a watermark forced from outside. A partition assigned that has sent no event yet holds
+ * it back until it has been idle for idle_timeout, as a Flink source's split does; those that
+ * sent one since or are idle by now are forgotten here. */
+static int64_t compute(struct proc_engine *e, int64_t now_ms)
 {
     int64_t min = INT64_MAX, max = INT64_MIN;
     int active = 0;
+    for (size_t i = e->nwaiting; i-- > 0;) {
+        const struct source *s = proc_engine_source(e, e->waiting[i].id, 0);
+        if ((s && s->max_time > INT64_MIN) || now_ms - e->waiting[i].since_ms >= e->d->idle_ms) {
+            e->waiting[i] = e->waiting[--e->nwaiting];
+        } else {
+            min = INT64_MIN;
+            active = 1;
+        }
+    }
     for (size_t i = 0; i < e->nsrc; i++) {
         const struct source *s = &e->src[i];
         if (s->max_time == INT64_MIN) {
@@ -177,6 +188,31 @@ void proc_engine_origin_watermarks(struct proc_engine *e, int64_t now_ms, proc_o
         int idle = now_ms - o->last_seen_ms >= e->d->idle_ms;
         if (o->max_time > INT64_MIN || idle) {
             fn(o->id, o->max_time > INT64_MIN ? o->max_time - e->d->ooo_ms : INT64_MIN, idle, ud);
+        }
+    }
+}
+
+void proc_engine_expect_source(struct proc_engine *e, int32_t source, int64_t now_ms)
+{
+    if (e->by_reports) {
+        return; /* a second stage hears of its input partitions through the reports */
+    }
+    for (size_t i = 0; i < e->nwaiting; i++) {
+        if (e->waiting[i].id == source) {
+            e->waiting[i].since_ms = now_ms;
+            return;
+        }
+    }
+    e->waiting = cm_xrealloc(e->waiting, (e->nwaiting + 1) * sizeof(*e->waiting));
+    e->waiting[e->nwaiting++] = (struct waiting){source, now_ms};
+}
+
+void proc_engine_heard(struct proc_engine *e, int32_t source)
+{
+    for (size_t i = 0; i < e->nwaiting; i++) {
+        if (e->waiting[i].id == source) {
+            e->waiting[i] = e->waiting[--e->nwaiting];
+            return;
         }
     }
 }

@@ -31,7 +31,7 @@ mkdir -p "$work/pipelines"
 define() { # define <window size>
     cat >"$work/pipelines/def.json" <<JSON
 {"name": "$NAME", "source": {"topics": ["$IN"]}, "key": "data.k",
- "window": {"type": "tumbling", "size": "$1"}, "out_of_orderness": "0s", "idle_timeout": "1h",
+ "window": {"type": "tumbling", "size": "$1"}, "out_of_orderness": "0s", "idle_timeout": "2s",
  "repartition": false, "aggregates": {"n": "count()"}, "sink": {"topic": "$OUT"}}
 JSON
 }

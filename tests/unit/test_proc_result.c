@@ -473,3 +473,49 @@ Test(proc_result, a_restored_partition_keeps_its_own_watermark)
     proc_engine_free(e);
     proc_def_free(d);
 }
+
+/* One stage: an input partition assigned that has sent nothing holds the watermark back until
+ * it has been idle for idle_timeout (as a Flink source's split), so its events that come after
+ * another partition moved ahead are on time; then it is left out, and it holds nothing back
+ * once revoked. Without it, partition 1's event below was late. */
+Test(proc_result, an_assigned_partition_not_heard_yet_holds_the_watermark)
+{
+    struct proc_def *d = proc_test_def("{\"name\":\"p\",\"key\":\"data.k\",\"window\":{\"type\":"
+                                       "\"tumbling\",\"size\":\"10ms\"},\"idle_timeout\":\"1s\","
+                                       "\"out_of_orderness\":\"0ms\",\"aggregates\":{\"n\":"
+                                       "\"count()\"},\"repartition\":false}");
+    struct got g = {json_array(), json_array()};
+    struct proc_engine_out out = {.emit = on_json, .late = on_late, .ud = &g};
+    struct proc_engine *e = proc_engine_new(d, &out, NULL);
+    json_t *ev = json_loads("{\"specversion\":\"1.0\",\"id\":\"x\",\"source\":\"/s\",\"type\":"
+                            "\"t\",\"data\":{\"k\":\"a\"}}",
+                            0, NULL);
+    for (int32_t p = 0; p < 3; p++) {
+        proc_engine_expect_source(e, p, 100000);
+    }
+    proc_engine_process(e, 0, ev, 45, 0, 100010);
+    cr_assert_eq(proc_engine_current_watermark(e), INT64_MIN, "partitions 1 and 2 not heard");
+    proc_engine_process(e, 1, ev, 5, 0, 100020);
+    cr_assert_eq(json_array_size(g.late), 0, "partition 1's event is on time");
+    cr_assert_eq(proc_engine_current_watermark(e), INT64_MIN, "partition 2 still awaited");
+    proc_engine_tick(e, 100999);
+    cr_assert_eq(proc_engine_current_watermark(e), INT64_MIN, "not idle before idle_timeout");
+    proc_engine_drop_source(e, 2); /* revoked: awaited no more */
+    proc_engine_tick(e, 101000);
+    cr_assert_eq(proc_engine_current_watermark(e), 5, "the least of partitions 0 and 1");
+    cr_assert_eq(json_array_size(g.list), 0, "[0, 10) has not ended");
+    proc_engine_expect_source(e, 3, 101000); /* assigned later: holds back from now on */
+    proc_engine_process(e, 1, ev, 30, 1, 101010);
+    cr_assert_eq(proc_engine_current_watermark(e), 5, "partition 3 awaited");
+    proc_engine_tick(e, 102000); /* partition 3 idle now; 0 too, 1 not */
+    cr_assert_eq(proc_engine_current_watermark(e), 30);
+    proc_engine_tick(e, 102010); /* all idle: the greatest */
+    cr_assert_eq(proc_engine_current_watermark(e), 45);
+    cr_assert_eq(json_array_size(g.list), 2, "[0, 10) and [30, 40) fired; [40, 50) not ended");
+    cr_assert_eq(json_array_size(g.late), 0);
+    json_decref(ev);
+    json_decref(g.list);
+    json_decref(g.late);
+    proc_engine_free(e);
+    proc_def_free(d);
+}

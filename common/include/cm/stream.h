@@ -151,6 +151,10 @@ void cm_stream_emit_event(struct cm_stream *s, const char *topic, const json_t *
 /* The next offset of a partition after the records processed so far (for the offsets a snapshot
  * records), or -1 when none was processed since it was assigned. */
 int64_t cm_stream_position(const struct cm_stream *s, const char *topic, int32_t partition);
+/* Calls fn for every partition assigned here (on the stream's thread; none during a
+ * rebalance, between the revoke and the assign hooks). */
+typedef void (*cm_stream_partition_fn)(const char *topic, int32_t partition, void *ud);
+void cm_stream_each_partition(const struct cm_stream *s, cm_stream_partition_fn fn, void *ud);
 /* 1 when a partition held here has records not processed yet, as far as the last fetch knows
  * (held back by priority or flow control, or not yet polled), or was not fetched since it was
  * assigned (paused at once, say): a partition that is merely waiting is not idle. */

@@ -424,6 +424,13 @@ int64_t cm_stream_position(const struct cm_stream *s, const char *topic, int32_t
     return p ? p->next : -1;
 }
 
+void cm_stream_each_partition(const struct cm_stream *s, cm_stream_partition_fn fn, void *ud)
+{
+    for (size_t i = 0; i < s->nparts; i++) {
+        fn(s->parts[i].topic, s->parts[i].partition, ud);
+    }
+}
+
 int cm_stream_has_backlog(struct cm_stream *s, const char *topic, int32_t partition)
 {
     const struct part *p = find_part(s, topic, partition);
