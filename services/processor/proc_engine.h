@@ -147,6 +147,13 @@ int proc_engine_watermark_input(const json_t *v, int64_t *wm, const char **why);
 void proc_engine_watermark(struct proc_engine *e, int64_t wm);
 /* Recomputes the watermark at monotonic now_ms (partitions turning idle) and fires. */
 void proc_engine_tick(struct proc_engine *e, int64_t now_ms);
+/* One stage: an input partition with records waiting to be read (held back by flow control, or
+ * not fetched yet) is not idle, or its records would be late once read. For each source without
+ * input for half of idle_timeout (and each awaited one), asks backlog(source, ud) and counts a
+ * yes as input at now_ms. The caller does this before each tick. */
+typedef int (*proc_backlog_fn)(int32_t source, void *ud);
+void proc_engine_note_backlog(struct proc_engine *e, int64_t now_ms, proc_backlog_fn backlog,
+                              void *ud);
 /* The current watermark (INT64_MIN before any input). */
 int64_t proc_engine_current_watermark(const struct proc_engine *e);
 /* Limits the engine to windows starting in [from, until) (sessions: events in it): around a

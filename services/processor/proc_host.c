@@ -452,6 +452,20 @@ static int process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t
     return 0;
 }
 
+struct backlog_ctx {
+    struct cm_stream *s;
+    const struct proc_def *d;
+};
+
+/* Whether one stage's input partition `source` has records waiting (proc_backlog_fn). */
+static int input_backlog(int32_t source, void *ud)
+{
+    const struct backlog_ctx *c = ud;
+    size_t topic = (size_t)source / 65536;
+    return topic < c->d->ntopics &&
+           cm_stream_has_backlog(c->s, c->d->topics[topic], source % 65536);
+}
+
 static void tick(struct cm_stream *s, int64_t now_ms, void *ud)
 {
     struct proc_host *h = ud;
@@ -459,6 +473,10 @@ static void tick(struct cm_stream *s, int64_t now_ms, void *ud)
     proc_host_apply_changes(h, now_ms);
     send_reports(h, now_ms);
     for (size_t k = 0; k < h->n; k++) {
+        if (!h->p[k].def->repartition && h->p[k].def->window != PROC_WIN_NONE) {
+            struct backlog_ctx c = {s, h->p[k].def};
+            proc_engine_note_backlog(h->p[k].engine, now_ms, input_backlog, &c);
+        }
         proc_engine_tick(h->p[k].engine, now_ms);
         if (h->p[k].batch) {
             proc_batcher_tick(h->p[k].batch, now_ms);

@@ -207,6 +207,26 @@ void proc_engine_expect_source(struct proc_engine *e, int32_t source, int64_t no
     e->waiting[e->nwaiting++] = (struct waiting){source, now_ms};
 }
 
+void proc_engine_note_backlog(struct proc_engine *e, int64_t now_ms, proc_backlog_fn backlog,
+                              void *ud)
+{
+    if (e->by_reports) {
+        return; /* the first stage's reports say so for a second stage */
+    }
+    int64_t quiet = e->d->idle_ms / 2;
+    for (size_t i = 0; i < e->nsrc; i++) {
+        struct source *s = &e->src[i];
+        if (s->max_time > INT64_MIN && now_ms - s->last_seen_ms >= quiet && backlog(s->id, ud)) {
+            s->last_seen_ms = now_ms;
+        }
+    }
+    for (size_t i = 0; i < e->nwaiting; i++) {
+        if (now_ms - e->waiting[i].since_ms >= quiet && backlog(e->waiting[i].id, ud)) {
+            e->waiting[i].since_ms = now_ms;
+        }
+    }
+}
+
 void proc_engine_heard(struct proc_engine *e, int32_t source)
 {
     for (size_t i = 0; i < e->nwaiting; i++) {

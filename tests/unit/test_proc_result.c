@@ -519,3 +519,54 @@ Test(proc_result, an_assigned_partition_not_heard_yet_holds_the_watermark)
     proc_engine_free(e);
     proc_def_free(d);
 }
+
+static int backlog_calls;
+
+static int backlog_of_1(int32_t source, void *ud)
+{
+    (void)ud;
+    backlog_calls++;
+    return source == 1;
+}
+
+/* One stage: a partition with records waiting to be read (its fetching paused by flow control,
+ * say) is not idle, as in a first stage's reports; else the partition ahead moves the watermark
+ * past the records it holds back, and they are late once read. The same engine without the
+ * backlog noted sends that event to the late topic. */
+Test(proc_result, a_partition_with_records_waiting_is_not_idle)
+{
+    for (int noted = 0; noted <= 1; noted++) {
+        struct proc_def *d = proc_test_def(
+            "{\"name\":\"p\",\"key\":\"data.k\",\"window\":{\"type\":\"tumbling\",\"size\":"
+            "\"10ms\"},\"idle_timeout\":\"1s\",\"out_of_orderness\":\"0ms\",\"aggregates\":{\"n\":"
+            "\"count()\"},\"repartition\":false}");
+        struct got g = {json_array(), json_array()};
+        struct proc_engine_out out = {.emit = on_json, .late = on_late, .ud = &g};
+        struct proc_engine *e = proc_engine_new(d, &out, NULL);
+        json_t *ev = json_loads("{\"specversion\":\"1.0\",\"id\":\"x\",\"source\":\"/s\",\"type\":"
+                                "\"t\",\"data\":{\"k\":\"a\"}}",
+                                0, NULL);
+        proc_engine_expect_source(e, 0, 100000);
+        proc_engine_expect_source(e, 1, 100000);
+        proc_engine_process(e, 0, ev, 45, 0, 100000);
+        proc_engine_process(e, 1, ev, 5, 0, 100000);
+        cr_assert_eq(proc_engine_current_watermark(e), 5);
+        backlog_calls = 0;
+        if (noted) {
+            proc_engine_note_backlog(e, 100400, backlog_of_1, NULL);
+            cr_assert_eq(backlog_calls, 0, "not asked before half of idle_timeout");
+            proc_engine_note_backlog(e, 100600, backlog_of_1, NULL);
+            cr_assert_eq(backlog_calls, 2, "both partitions asked");
+        }
+        proc_engine_tick(e, 101000);
+        cr_assert_eq(proc_engine_current_watermark(e), noted ? 5 : 45,
+                     "partition 0 idle; partition 1 %s", noted ? "has records waiting" : "too");
+        proc_engine_process(e, 1, ev, 8, 1, 101010);
+        cr_assert_eq(json_array_size(g.late), noted ? 0 : 1);
+        json_decref(ev);
+        json_decref(g.list);
+        json_decref(g.late);
+        proc_engine_free(e);
+        proc_def_free(d);
+    }
+}
