@@ -6,7 +6,7 @@
 #include "proc_def.h"
 #include "proc_engine.h"
 #include "proc_host.h"
-#include "proc_table.h"
+#include "proc_offline.h"
 
 #include "cm/auth.h"
 #include "cm/defs.h"
@@ -119,16 +119,10 @@ int proc_api_start(struct proc_api *a)
 /* ---- dry run ---- */
 
 struct collect {
+    struct proc_offline in; /* first: the engine's lookup reads its tables */
     json_t *results, *late;
     struct proc_batcher *batch;
-    json_t *tables; /* the request's table entries */
 };
-
-static json_t *lookup(const char *topic, const char *key, void *ud)
-{
-    struct collect *c = ud;
-    return proc_tables_fixed_lookup(topic, key, c->tables);
-}
 
 static void on_batch(const struct proc_def *d, const json_t *ev, void *ud)
 {
@@ -269,46 +263,26 @@ static void dry_run(struct cm_http_req *req, struct proc_def *d, const json_t *i
 {
     const json_t *events = json_object_get(in, "events"), *lines = json_object_get(in, "lines");
     const json_t *flush = json_object_get(in, "flush");
-    struct collect c = {json_array(), json_array(), NULL, json_object()};
+    struct collect c = {.results = json_array(), .late = json_array()};
     if (d->batch_max > 0) {
         c.batch = proc_batcher_new(d, on_batch, &c);
     }
-    struct proc_engine_out out = {.emit = on_emit, .late = on_late, .lookup = lookup, .ud = &c};
+    struct proc_engine_out out = {
+        .emit = on_emit, .late = on_late, .lookup = proc_offline_lookup, .ud = &c};
     struct proc_engine *e = proc_engine_new(d, &out, NULL);
+    proc_offline_init(&c.in, e);
     json_t *errors = json_array();
     size_t i;
     json_t *v;
     json_array_foreach(events, i, v)
     {
-        int64_t wm;
-        const char *why = NULL;
-        int kind = json_is_object(v) ? proc_engine_watermark_input(v, &wm, &why) : -1;
-        if (kind == 1) {
-            proc_engine_watermark(e, wm);
-            continue;
-        }
-        int table = kind == 0 ? proc_tables_fixed_entry(c.tables, v, &why) : 0;
-        if (table == 1) {
-            continue;
-        }
-        kind = table < 0 ? -1 : kind;
-        struct cm_event ev;
-        if (kind == 0) {
-            char *text = cm_json_dumps(v, NULL);
-            if (cm_event_from_text(text, strlen(text), INT64_MIN, CM_EVENT_ENVELOPE, &ev, &why) ==
-                0) {
-                if (ev.time_ms == INT64_MIN) {
-                    why = "an event needs a `time`";
-                } else {
-                    proc_engine_process(e, 0, ev.ev, ev.time_ms, (int64_t)i, 0);
-                }
-                cm_event_clear(&ev);
-            }
-            free(text);
-        }
-        if (why || kind < 0) {
-            json_t *err = json_pack("{s:I, s:s}", "index", (json_int_t)i, "message",
-                                    why ? why : "not a JSON object");
+        const char *why = "not a JSON object";
+        size_t len;
+        char *text = json_is_object(v) ? cm_json_dumps(v, &len) : NULL;
+        int rc = text ? proc_offline_take(&c.in, text, len, (int64_t)i, &why) : -1;
+        free(text);
+        if (rc != 0) {
+            json_t *err = json_pack("{s:I, s:s}", "index", (json_int_t)i, "message", why);
             if (lines) {
                 json_object_set(err, "line", json_array_get(lines, i));
             }
@@ -323,7 +297,7 @@ static void dry_run(struct cm_http_req *req, struct proc_def *d, const json_t *i
         proc_batcher_free(c.batch);
     }
     proc_engine_free(e);
-    json_decref(c.tables);
+    proc_offline_clear(&c.in);
     cm_http_respond_json(
         req, 200,
         json_pack("{s:o, s:o, s:o}", "results", c.results, "late", c.late, "errors", errors));

@@ -314,6 +314,12 @@ r=$(req POST "$U1/pipelines/$NAME/dry-run" "$ADMIN" "${H[@]}" -d "{\"events\": [
 check "dry run with the stored definition ($r)" [ "${r%% *}" = 200 ] && [ "$(jq '.results[0].data.n' "$work/body")" = 2 ] && [ "$(jq '.results[0].data.s' "$work/body")" = 5 ] && [ "$(jq '.errors[0].index' "$work/body")" = 2 ]
 r=$(req POST "$U1/pipelines/$NAME/dry-run" "$ADMIN" "${H[@]}" -d "{\"definition\": {\"key\": \"data.k\", \"window\": {\"type\": \"tumbling\", \"size\": \"1s\"}, \"aggregates\": {\"m\": \"max(data.v)\"}}, \"events\": [$ev, $ev2]}")
 check "dry run with an inline definition ($r)" [ "${r%% *}" = 200 ] && [ "$(jq '.results | length' "$work/body")" = 2 ]
+# input partitions as in pipeline-run: partition 1, named first, holds the watermark back, so
+# its event at 3 s after partition 0's at 5 s is on time (one partition: late)
+ev5='{"type":"t","source":"/d","id":"d5","time":"2026-01-01T00:00:05Z","data":{"k":"a","v":5}}'
+ev3b='{"type":"t","source":"/d","id":"d3","time":"2026-01-01T00:00:03Z","data":{"k":"b","v":3}}'
+r=$(req POST "$U1/pipelines/$NAME/dry-run" "$ADMIN" "${H[@]}" -d "{\"definition\": {\"key\": \"data.k\", \"window\": {\"type\": \"tumbling\", \"size\": \"1s\"}, \"aggregates\": {\"n\": \"count()\"}}, \"events\": [{\"partition\": 1}, {\"partition\": 0}, $ev, $ev5, {\"partition\": 1}, $ev3b, {\"partition\": -1}]}")
+check "dry run over two input partitions ($r)" [ "${r%% *}" = 200 ] && [ "$(jq -c '[(.results | length), (.late | length), .errors[0].index]' "$work/body")" = '[3,0,6]' ]
 r=$(req POST "$U1/pipelines/$NAME/dry-run" "$ADMIN" "${H[@]}" -d "{\"definition\": {\"window\": {\"type\": \"round\"}}, \"events\": []}")
 check "dry run with a bad definition is 422 ($r)" [ "${r%% *}" = 422 ] && [[ "$r" == *window.type* ]]
 r=$(req POST "$U1/pipelines/$NAME/dry-run" "$ADMIN" "${H[@]}" -d '{"events": 3}')

@@ -8,7 +8,9 @@ result from them, so it is slow and plainly right; the engine must give the same
 tumbling, hopping (slides that do and do not divide the size) and session windows, and interval
 joins (inner and left outer); out-of-orderness, allowed lateness, emit final and update; a source
 filter, a filter step and a flatMap whose dropped events still move the watermark; watermark lines
-(also ones behind the watermark, and `max` midway, at the end or not at all); times around 2026
+(also ones behind the watermark, and `max` midway, at the end or not at all); one to three input
+partitions, each key's events on one, their times skewed apart, and partitions named before
+their first event or never sending one (the watermark the least over them); times around 2026
 and around the epoch (windows before 1970); tenants; keys of any JSON value (a string as it is,
 another value as its JSON text), events without a key or a subject; `having`; count, sum, min, max,
 avg, distinct (exact below 129 values) and percentile at q 0, 0.5 and 1 (within its stated 1 % of
@@ -16,8 +18,10 @@ the value of rank floor(q (n - 1))), over values that are whole, real, or not nu
 
 Rules the model follows (docs/pipelines.md, "Windows and event time"):
 - an event is taken with the watermark as it was before it (as a Flink source emits the element,
-  then updates its watermark generator); then the watermark becomes max(watermark, newest event
-  time - out_of_orderness), and never goes back;
+  then updates its watermark generator); then the watermark becomes max(watermark, least over the
+  input partitions of their newest event time - out_of_orderness), and never goes back; the
+  partitions are those read and those named by a {"partition": N} line (one named that has sent
+  nothing holds the watermark back: offline, no partition turns idle);
 - a window [s, e) fires (emit final) when the watermark reaches e - 1 and expires when it reaches
   e - 1 + allowed_lateness; an event with a window fired but not expired fires it again at once,
   with the next revision; an event none of whose windows is unexpired is late;
@@ -42,6 +46,7 @@ import tempfile
 
 BASE = 1767225600000  # 2026-01-01T00:00:00Z
 INF = float("inf")
+NO_KEY = object()  # an event without one
 
 
 def fmt_time(ms):
@@ -65,6 +70,23 @@ def floor_div(a, b):
     return a // b  # Python floors toward minus infinity, as windows aligned to the epoch need
 
 
+class Partitions:
+    """the input partitions' event time (see the rules above); events come from the partition
+    the last {"partition": N} line named, 0 before any"""
+
+    def __init__(self, ooo):
+        self.ooo, self.cur, self.newest = ooo, 0, {}
+
+    def switch(self, p):
+        self.cur = p
+        self.newest.setdefault(p, -INF)
+
+    def event(self, t):
+        """an event at t read from the current partition: the watermark it makes"""
+        self.newest[self.cur] = max(self.newest.get(self.cur, -INF), t)
+        return min(self.newest.values()) - self.ooo
+
+
 class Model:
     """tumbling, hopping and session windows of one input partition"""
 
@@ -78,7 +100,7 @@ class Model:
         self.having = d.get("having_n")  # results with n below it are not emitted
         self.keep_revs = self.late_ms > 0 or self.update
         self.wm = -INF
-        self.max_t = -INF
+        self.parts = Partitions(self.ooo)
         self.out = []  # ("result", dict) or ("late", id)
         if self.kind == "session":
             self.gap = w["gap"]
@@ -120,8 +142,7 @@ class Model:
                 self.add_session(tk, t, item)
             else:
                 self.add_panes(tk, t, item)
-        self.max_t = max(self.max_t, t)
-        self.advance(self.max_t - self.ooo)
+        self.advance(self.parts.event(t))
 
     def add_panes(self, tk, t, item):
         starts = []
@@ -198,7 +219,7 @@ class JoinModel:
         self.ooo = d.get("ooo", 0)
         self.late_ms = d.get("lateness", 0)
         self.wm = -INF
-        self.max_t = -INF
+        self.parts = Partitions(self.ooo)
         self.kept = {"l": [], "r": []}  # dicts {tk, t, id, matched}
         self.out = []
 
@@ -219,8 +240,7 @@ class JoinModel:
                                                   max(left["t"], right["t"]))))
                         left["matched"] = True
                 self.kept[side].append(me)
-        self.max_t = max(self.max_t, t)
-        self.advance(self.max_t - self.ooo)
+        self.advance(self.parts.event(t))
 
     def advance(self, to):
         """the watermark moves to `to` if that is ahead; then every kept event is looked at, also
@@ -289,6 +309,7 @@ def make_case(rng):
     keys = rng.choice([["k0"], ["k0", "k1"], ["k0", "k1", "k2", "k3"],
                        ["k0", 1, "1", "", 'k"q', "\u00fc", None, True, 1.5, [1], {"a": 1}]])
     tenants = rng.choice([[None], [None, "acme"], ["acme", "globex"]])
+    parts = new_partitions(rng, 1 if steps == "flatMap" else None)  # (elements have other keys)
     for i in range(rng.randrange(1, 120)):
         r = rng.random()
         if r < 0.06:
@@ -314,6 +335,7 @@ def make_case(rng):
                     del el["k"]
                 items.append(el)
             data = {"items": items if rng.random() < 0.97 else "none"}
+        et += switch_partition(rng, lines, parts, data["k"] if "k" in data else NO_KEY)
         ev = {"type": "skip" if d["filter"] and rng.random() < 0.2 else "t", "source": "/m",
               "id": str(i), "time": fmt_time(base + et), "data": data}
         if rng.random() < 0.95:
@@ -322,6 +344,33 @@ def make_case(rng):
     end_input(rng, lines)
     d["steps"] = steps
     return d, doc, lines
+
+
+def new_partitions(rng, n=None):
+    """one to three input partitions, each with its own skew of event times (so a partition
+    behind the others is on time, as long as it has sent something)"""
+    n = n or rng.choice([1, 1, 1, 2, 3])
+    return {"n": n, "cur": 0, "of_key": {},
+            "skew": [0] + [rng.choice([0, -8, -30, 15, 50]) for _ in range(n - 1)]}
+
+
+def switch_partition(rng, lines, parts, key):
+    """the {"partition": N} line before an event of key, when it is not read from the partition
+    of the event before: each key's events come from one partition (as a Kafka topic keyed by
+    the pipeline's key gives them, which pipelines read in one stage need, since the engine keeps
+    windows per partition); now and then first one naming a partition that may send nothing
+    after it. Returns the skew of the partition the event comes from."""
+    if parts["n"] == 1:
+        return 0
+    if rng.random() < 0.05:
+        parts["cur"] = rng.randrange(parts["n"])
+        lines.append({"partition": parts["cur"]})
+    if key is not NO_KEY:
+        p = parts["of_key"].setdefault(key_text(key), rng.randrange(parts["n"]))
+        if p != parts["cur"]:
+            parts["cur"] = p
+            lines.append({"partition": p})
+    return parts["skew"][parts["cur"]]
 
 
 def add_event(rng, lines, ev, tenants):
@@ -356,17 +405,20 @@ def make_join_case(rng):
     lines, t = [], rng.randrange(-50, 50)
     nkeys = rng.choice([1, 2, 4])
     tenants = rng.choice([[None], [None, "acme"]])
+    parts = new_partitions(rng)
     for i in range(rng.randrange(1, 80)):
         if rng.random() < 0.05:
             lines.append({"watermark": fmt_time(base + t + rng.randrange(-40, 60))})
             continue
         t += rng.choice([0, 1, 2, 3, 5, 8])
         et = t - rng.choice([0, 0, 1, 4, 9, 25, 70]) if rng.random() < 0.4 else t
+        k = "k%d" % rng.randrange(nkeys)
+        et += switch_partition(rng, lines, parts, k)
         # two sources whose ids repeat each other's (an id is unique within its source only)
         ev = {"type": rng.choice(["l", "r", "r", "x"]), "source": "/a" if i % 2 else "/b",
               "id": str(i // 2),
               "time": fmt_time(base + et), "subject": "u",
-              "data": {"k": "k%d" % rng.randrange(nkeys), "v": i}}
+              "data": {"k": k, "v": i}}
         if d["flat"]:
             ev["data"]["items"] = list(range(rng.choice([0, 1, 1, 2, 3])))
         add_event(rng, lines, ev, tenants)
@@ -378,7 +430,9 @@ def run_model(d, lines):
     if "join" in d:
         m = JoinModel(d)
         for ln in lines:
-            if "watermark" in ln:
+            if "partition" in ln:
+                m.parts.switch(ln["partition"])
+            elif "watermark" in ln:
                 m.advance(INF if ln["watermark"] == "max" else parse_ms(ln["watermark"]))
             else:
                 side = {"l": "l", "r": "r"}.get(ln["type"])
@@ -390,6 +444,9 @@ def run_model(d, lines):
         return m.out
     m = Model(d)
     for ln in lines:
+        if "partition" in ln:
+            m.parts.switch(ln["partition"])
+            continue
         if "watermark" in ln:
             if ln["watermark"] == "max":
                 m.advance(INF)

@@ -5,7 +5,9 @@
 # expiry), hopping with its partly-late case, sessions with the exact-gap merge and a
 # three-way merge, emit update with `having`, stateless flatMap/map/filter, a flatMap that keeps
 # the rest of data (`as`) before a keyed window, an event the source filter drops still moving
-# the watermark (it closes the window; nothing flushes), tenants kept apart, and an interval join (left outer, a right arriving first, late events), also of the
+# the watermark (it closes the window; nothing flushes), tenants kept apart, input partitions
+# (the watermark the least over them; a partition named before its first event holds it back),
+# and an interval join (left outer, a right arriving first, late events), also of the
 # elements a flatMap made (each with its own id: pairs and late events never share one). Every scenario runs
 # twice to show a replay gives the same ids and values. Then hostile definitions (exit 78
 # naming the field) and hostile input lines (exit 65 naming the line).
@@ -138,13 +140,15 @@ printf '%s\n' '{"name":"p","window":{"type":"tumbling","size":"1s"},"aggregates"
 out=$(printf '%s\n' 'not json' '[1,2]' '{"type":"t","source":"/s","id":"1"}' \
     '{"watermark":"yesterday"}' '{"type":"t","source":"/s","id":"2","time":"2026-01-01T00:00:00Z"}' \
     '{"source":"/s","id":"3","time":"2026-01-01T00:00:00Z"}' '{"table":"t","key":"k"}' \
-    '{"table":"t","key":7,"value":1}' '{"watermark":"max"}' |
+    '{"table":"t","key":7,"value":1}' '{"partition":-1}' '{"partition":1024}' '{"partition":"1"}' \
+    '{"partition":1.5}' '{"partition":9007199254740993}' '{"watermark":"max"}' |
     "$BIN" "$TMP/def.json" 2>"$TMP/err")
 rc=$?
 [ $rc = 65 ] || { echo "pipeline-run: hostile input should exit 65, not $rc"; fail=1; }
 for l in 'line 1: not JSON' 'line 2: not a JSON object' 'line 3: an event needs a `time`' \
     'line 4: watermark: must be' 'line 6: not a CloudEvent' 'line 7: a table entry is' \
-    'line 8: a table entry is'; do
+    'line 8: a table entry is' 'line 9: partition: must be' 'line 10: partition: must be' \
+    'line 11: partition: must be' 'line 12: partition: must be' 'line 13: partition: must be'; do
     grep -qF "$l" "$TMP/err" || { echo "pipeline-run: stderr lacks '$l': $(cat "$TMP/err")"; fail=1; }
 done
 [[ "$out" == *'"n":1}'* ]] || { echo "pipeline-run: the one good event should be counted: $out"; fail=1; }

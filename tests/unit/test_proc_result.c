@@ -474,22 +474,49 @@ Test(proc_result, a_restored_partition_keeps_its_own_watermark)
     proc_def_free(d);
 }
 
+/* A keyed tumbling count of 10 ms windows read in one stage (idle_timeout 1 s, no
+ * out-of-orderness), what it emits, and an event to feed it. */
+struct one_stage {
+    struct proc_def *d;
+    struct proc_engine *e;
+    struct got g;
+    json_t *ev;
+};
+
+static void one_stage_new(struct one_stage *o)
+{
+    o->d = proc_test_def("{\"name\":\"p\",\"key\":\"data.k\",\"window\":{\"type\":"
+                         "\"tumbling\",\"size\":\"10ms\"},\"idle_timeout\":\"1s\","
+                         "\"out_of_orderness\":\"0ms\",\"aggregates\":{\"n\":\"count()\"},"
+                         "\"repartition\":false}");
+    o->g = (struct got){json_array(), json_array()};
+    struct proc_engine_out out = {.emit = on_json, .late = on_late, .ud = &o->g};
+    o->e = proc_engine_new(o->d, &out, NULL);
+    o->ev = json_loads("{\"specversion\":\"1.0\",\"id\":\"x\",\"source\":\"/s\",\"type\":\"t\","
+                       "\"data\":{\"k\":\"a\"}}",
+                       0, NULL);
+}
+
+static void one_stage_free(struct one_stage *o)
+{
+    json_decref(o->ev);
+    json_decref(o->g.list);
+    json_decref(o->g.late);
+    proc_engine_free(o->e);
+    proc_def_free(o->d);
+}
+
 /* One stage: an input partition assigned that has sent nothing holds the watermark back until
  * it has been idle for idle_timeout (as a Flink source's split), so its events that come after
  * another partition moved ahead are on time; then it is left out, and it holds nothing back
  * once revoked. Without it, partition 1's event below was late. */
 Test(proc_result, an_assigned_partition_not_heard_yet_holds_the_watermark)
 {
-    struct proc_def *d = proc_test_def("{\"name\":\"p\",\"key\":\"data.k\",\"window\":{\"type\":"
-                                       "\"tumbling\",\"size\":\"10ms\"},\"idle_timeout\":\"1s\","
-                                       "\"out_of_orderness\":\"0ms\",\"aggregates\":{\"n\":"
-                                       "\"count()\"},\"repartition\":false}");
-    struct got g = {json_array(), json_array()};
-    struct proc_engine_out out = {.emit = on_json, .late = on_late, .ud = &g};
-    struct proc_engine *e = proc_engine_new(d, &out, NULL);
-    json_t *ev = json_loads("{\"specversion\":\"1.0\",\"id\":\"x\",\"source\":\"/s\",\"type\":"
-                            "\"t\",\"data\":{\"k\":\"a\"}}",
-                            0, NULL);
+    struct one_stage o;
+    one_stage_new(&o);
+    struct proc_engine *e = o.e;
+    struct got g = o.g;
+    const json_t *ev = o.ev;
     for (int32_t p = 0; p < 3; p++) {
         proc_engine_expect_source(e, p, 100000);
     }
@@ -513,11 +540,7 @@ Test(proc_result, an_assigned_partition_not_heard_yet_holds_the_watermark)
     cr_assert_eq(proc_engine_current_watermark(e), 45);
     cr_assert_eq(json_array_size(g.list), 2, "[0, 10) and [30, 40) fired; [40, 50) not ended");
     cr_assert_eq(json_array_size(g.late), 0);
-    json_decref(ev);
-    json_decref(g.list);
-    json_decref(g.late);
-    proc_engine_free(e);
-    proc_def_free(d);
+    one_stage_free(&o);
 }
 
 static int backlog_calls;
@@ -536,16 +559,11 @@ static int backlog_of_1(int32_t source, void *ud)
 Test(proc_result, a_partition_with_records_waiting_is_not_idle)
 {
     for (int noted = 0; noted <= 1; noted++) {
-        struct proc_def *d = proc_test_def(
-            "{\"name\":\"p\",\"key\":\"data.k\",\"window\":{\"type\":\"tumbling\",\"size\":"
-            "\"10ms\"},\"idle_timeout\":\"1s\",\"out_of_orderness\":\"0ms\",\"aggregates\":{\"n\":"
-            "\"count()\"},\"repartition\":false}");
-        struct got g = {json_array(), json_array()};
-        struct proc_engine_out out = {.emit = on_json, .late = on_late, .ud = &g};
-        struct proc_engine *e = proc_engine_new(d, &out, NULL);
-        json_t *ev = json_loads("{\"specversion\":\"1.0\",\"id\":\"x\",\"source\":\"/s\",\"type\":"
-                                "\"t\",\"data\":{\"k\":\"a\"}}",
-                                0, NULL);
+        struct one_stage o;
+        one_stage_new(&o);
+        struct proc_engine *e = o.e;
+        struct got g = o.g;
+        const json_t *ev = o.ev;
         proc_engine_expect_source(e, 0, 100000);
         proc_engine_expect_source(e, 1, 100000);
         proc_engine_process(e, 0, ev, 45, 0, 100000);
@@ -563,10 +581,6 @@ Test(proc_result, a_partition_with_records_waiting_is_not_idle)
                      "partition 0 idle; partition 1 %s", noted ? "has records waiting" : "too");
         proc_engine_process(e, 1, ev, 8, 1, 101010);
         cr_assert_eq(json_array_size(g.late), noted ? 0 : 1);
-        json_decref(ev);
-        json_decref(g.list);
-        json_decref(g.late);
-        proc_engine_free(e);
-        proc_def_free(d);
+        one_stage_free(&o);
     }
 }
