@@ -121,7 +121,7 @@ struct source *proc_engine_source(struct proc_engine *e, int32_t id, int create)
                          INT64_MIN,
                          0,
                          0,
-                         INT64_MIN,
+                         e->forced, /* a source new here starts at the watermark forced so far */
                          -1,
                          INT64_MIN};
     if (s->w && e->track) {
@@ -358,6 +358,16 @@ static void run_steps(struct proc_engine *e, struct input *in, json_t *ev, size_
     json_decref(ev);
 }
 
+/* The watermark that judges an event read from s at offset: the source's own, and at least the
+ * horizon of a state lost and recomputed for what is read after that state's commit. */
+static int64_t judged_by(const struct source *s, int64_t offset)
+{
+    if (s->hz_until >= 0 && offset >= s->hz_until && s->hz_wm > s->wm) {
+        return s->hz_wm; /* read after the lost state's commit: judged as it was then at least */
+    }
+    return s->wm;
+}
+
 void proc_engine_process(struct proc_engine *e, int32_t source, const json_t *ev, int64_t time_ms,
                          int64_t offset, int64_t now_ms)
 {
@@ -372,7 +382,7 @@ void proc_engine_process(struct proc_engine *e, int32_t source, const json_t *ev
     if (keep != CM_EXPR_TRUE) {
         proc_engine_inc(keep == CM_EXPR_FALSE ? e->m_filtered : e->m_errors, 1);
     } else {
-        struct input in = {source, time_ms, offset, e->wm, NULL, NULL, 0};
+        struct input in = {source, time_ms, offset, judged_by(s, offset), NULL, NULL, 0};
         run_steps(e, &in, e->mutates ? json_copy((json_t *)ev) : json_incref((json_t *)ev), 0, "");
         s = proc_engine_source(e, source, 1); /* the array may have grown */
     }
@@ -450,11 +460,7 @@ static int window_in(struct proc_engine *e, int32_t source, const json_t *ev,
         proc_engine_inc(e->m_repeats, 1);
         return 1;
     }
-    int64_t wm = e->by_reports ? s->wm : e->wm;
-    if (s->hz_until >= 0 && offset >= s->hz_until && s->hz_wm > wm) {
-        wm = s->hz_wm; /* read after the lost state's commit: judged as it was then at least */
-    }
-    struct input in = {source, time_ms, offset, wm, NULL, NULL, 0};
+    struct input in = {source, time_ms, offset, judged_by(s, offset), NULL, NULL, 0};
     windows_add(e, &in, ev, k);
     s = proc_engine_source(e, source, 1);
     if (time_ms > s->max_time) {
@@ -516,9 +522,8 @@ int proc_engine_drained(const struct proc_engine *e)
     return e->until == INT64_MIN || e->wm >= e->until + span + d->lateness_ms;
 }
 
-void proc_engine_drop_source(struct proc_engine *e, int32_t source)
+static void free_source(struct proc_engine *e, int32_t source)
 {
-    proc_engine_heard(e, source);
     for (size_t i = 0; i < e->nsrc; i++) {
         if (e->src[i].id == source) {
             proc_windows_free(e->src[i].w);
@@ -560,7 +565,7 @@ int64_t proc_engine_horizon(const struct proc_engine *e, int32_t source, int64_t
     if (!s || !s->w) {
         return INT64_MIN;
     }
-    int64_t wm = e->by_reports ? s->wm : e->wm;
+    int64_t wm = s->wm;
     if (s->hz_wm > wm) { /* a horizon not reached yet is kept as it was */
         *until = s->hz_until > *until ? s->hz_until : *until;
         return s->hz_wm;
@@ -598,10 +603,16 @@ void proc_engine_each_source(struct proc_engine *e, proc_engine_source_fn fn, vo
     }
 }
 
+void proc_engine_drop_source(struct proc_engine *e, int32_t source)
+{
+    proc_engine_heard(e, source);
+    free_source(e, source);
+}
+
 struct proc_windows *proc_engine_restore_source(struct proc_engine *e, int32_t source,
                                                 int64_t max_time, int64_t resume, int64_t now_ms)
 {
-    proc_engine_drop_source(e, source);
+    free_source(e, source); /* (still awaited when it had sent nothing) */
     struct source *s = proc_engine_source(e, source, 1);
     s->max_time = max_time;
     s->resume = resume;

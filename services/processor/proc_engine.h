@@ -3,8 +3,10 @@
  * filter), key, then either the transformed event out (no window) or the keyed windows of the
  * event's input partition. Event time and the watermark per Flink: per input partition the
  * highest event time seen minus out_of_orderness; the pipeline's watermark is the minimum over
- * partitions that had input within idle_timeout (the maximum when all are idle), never going
- * back; an explicit watermark (pipeline-run's {"watermark": ...} lines) raises it too.
+ * partitions that had input within idle_timeout (the maximum when all are idle); an explicit
+ * watermark (pipeline-run's {"watermark": ...} lines) raises it too. It raises each partition's
+ * own watermark, which never goes back, fires that partition's windows and judges its events: a
+ * partition restored from a checkpoint made elsewhere goes on from where it was there.
  * Results are CloudEvents of type pipeline.result with ids from (pipeline, version, tenant, key,
  * window start, revision; a session's end too), so a replay yields the same ids and values.
  * Single-threaded: one engine belongs to the thread that feeds it. */
@@ -154,7 +156,8 @@ void proc_engine_tick(struct proc_engine *e, int64_t now_ms);
 typedef int (*proc_backlog_fn)(int32_t source, void *ud);
 void proc_engine_note_backlog(struct proc_engine *e, int64_t now_ms, proc_backlog_fn backlog,
                               void *ud);
-/* The current watermark (INT64_MIN before any input). */
+/* The current watermark: the least of the partitions' own (INT64_MIN before any input; it goes
+ * back when a partition behind the others comes). */
 int64_t proc_engine_current_watermark(const struct proc_engine *e);
 /* Limits the engine to windows starting in [from, until) (sessions: events in it): around a
  * swap the old version keeps what starts before the cut-over and the new one the rest. Both

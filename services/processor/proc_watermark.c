@@ -15,20 +15,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void sources_wm(struct proc_engine *e);
+
+/* One stage: the watermark over the partitions raises each partition's own, which fires its
+ * windows and judges its events. They differ only for a partition that came later (restored
+ * from a checkpoint made elsewhere, or new): it goes on from where it was, as a Kafka Streams
+ * task keeps its stream time, so it judges what it reads again as it did before, while the
+ * others never go back. */
 static void fire(struct proc_engine *e, int64_t wm)
 {
-    if (wm <= e->wm) {
-        return;
-    }
-    e->wm = wm;
-    if (e->m_watermark) {
-        cm_gauge_set(e->m_watermark, (double)wm / 1000.0);
-    }
     for (size_t i = 0; i < e->nsrc; i++) {
-        if (e->src[i].w) {
-            proc_windows_advance(e->src[i].w, wm, proc_engine_emit_result, e);
+        struct source *s = &e->src[i];
+        if (wm > s->wm) {
+            s->wm = wm;
+            if (s->w) {
+                proc_windows_advance(s->w, wm, proc_engine_emit_result, e);
+            }
         }
     }
+    if (e->nsrc == 0 && wm > e->wm) {
+        e->wm = wm; /* (forced, before any input) */
+    }
+    sources_wm(e);
 }
 
 /* The second stage's watermark from the reports, per Flink's rule for a shuffle: each partition
@@ -333,9 +341,7 @@ void proc_engine_restore_watermark(struct proc_engine *e, int32_t source, int64_
 {
     struct source *s = proc_engine_source(e, source, 1);
     s->wm = wm > s->wm ? wm : s->wm;
-    if (e->by_reports) {
-        sources_wm(e);
-    }
+    sources_wm(e);
 }
 
 void proc_engine_restore_report(struct proc_engine *e, int32_t source, int32_t origin, int64_t wm,

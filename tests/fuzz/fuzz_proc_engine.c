@@ -4,7 +4,9 @@
  * line by line) or a watermark line; they go through pipelines of every kind (map, flatMap with and
  * without `as`, filter; tumbling, hopping, session windows with every aggregate, `having`,
  * update mode, lateness; a stateless transform; an interval join), then a last watermark flushes
- * every window. The sanitizers catch memory errors and leaks; a second run of the same input
+ * every window. Line i is read at i ms from partition i % 3, the three partitions awaited from
+ * the start; the session pipeline's partitions turn idle after 2 ms, unless said to have records
+ * waiting. The sanitizers catch memory errors and leaks; a second run of the same input
  * must emit the same results, byte for byte (a replay gives the same ids and values). */
 #include "../../services/processor/proc_def.h"
 #include "../../services/processor/proc_engine.h"
@@ -35,7 +37,8 @@ static const char *const defs[] = {
     " \"aggregates\": {\"n\": \"count()\", \"s\": \"sum(data.v)\", \"d\": \"distinct(data.v)\"}}",
     "{\"name\": \"sess\", \"key\": \"string(data.k)\", \"window\": {\"type\": \"session\", "
     "\"gap\": "
-    "\"7ms\"}, \"out_of_orderness\": \"3ms\", \"allowed_lateness\": \"5ms\","
+    "\"7ms\"}, \"out_of_orderness\": \"3ms\", \"allowed_lateness\": \"5ms\", \"idle_timeout\": "
+    "\"2ms\","
     " \"aggregates\": {\"n\": \"count()\", \"p\": \"percentile(data.v, 0.5)\","
     "  \"lo\": \"min(data.v)\"}}",
     "{\"name\": \"flat\", \"steps\": [{\"flatMap\": \"data.items\"},"
@@ -46,13 +49,23 @@ static const char *const defs[] = {
 };
 #define NDEFS (sizeof(defs) / sizeof(defs[0]))
 
+/* Whether a partition has records waiting, as the stream would say: now and then. */
+static int backlog(int32_t source, void *ud)
+{
+    return (source + *(const int64_t *)ud) % 5 == 0;
+}
+
 static void run(const struct proc_def *d, const char *in, size_t size, struct outs *w)
 {
     struct proc_engine_out out = outs_sink(w);
     struct proc_engine *e = proc_engine_new(d, &out, NULL);
     size_t pos = 0;
     int64_t line = 0;
+    for (int32_t p = 0; p < 3; p++) { /* assigned: awaited until their first event */
+        proc_engine_expect_source(e, p, 0);
+    }
     while (pos < size) {
+        proc_engine_note_backlog(e, line, backlog, &line);
         const char *nl = memchr(in + pos, '\n', size - pos);
         size_t len = nl ? (size_t)(nl - (in + pos)) : size - pos;
         json_t *v = json_loadb(in + pos, len, 0, NULL);
@@ -70,6 +83,7 @@ static void run(const struct proc_def *d, const char *in, size_t size, struct ou
         json_decref(v);
         line++;
         pos += len + 1;
+        proc_engine_tick(e, line);
     }
     proc_engine_watermark(e, PROC_WATERMARK_MAX);
     proc_engine_free(e);

@@ -19,6 +19,11 @@
 #     back. While an instance is down its input partitions stall and the other's run ahead: the
 #     watermarks that travel through the repartition topic per input partition hold the windows
 #     open until the stalled partitions are taken over, so no event is late (docs/pipelines.md).
+#   - wiped-one-stage and pair-one-stage: the same two with the pipeline read in one stage
+#     ("repartition": false, the input keyed by the pipeline's key): a partition taken over goes
+#     on from its checkpoint with its own watermark, although the survivor's partitions ran ahead
+#     meanwhile (with one watermark over the instance, what it read again after the checkpoint
+#     was late), and one recomputed is judged by its horizon;
 #   - unavailable: the repartition topic's partition count cannot be read at first (the broker's
 #     metadata for it fails): the processor prepares nothing, says so, and retries the batch;
 #     once the topic is available it goes on.
@@ -100,20 +105,20 @@ start_redis() { # start_redis <name> <port>: with an append-only file, as the lo
 start_processor() { # start_processor <log> <brokers> <redis port>: sets PROC_PID
     env -u DATABASE_URL PROCESSOR_AUTH_DISABLED=true \
         PROCESSOR_PORT=0 BIND_ADDR=127.0.0.1 LOG_LEVEL=info KAFKA_BROKERS="$2" \
-        REDIS_URL="redis://127.0.0.1:$3/0" PROCESSOR_PIPELINES_DIR="$work/pipelines" \
+        REDIS_URL="redis://127.0.0.1:$3/0" PROCESSOR_PIPELINES_DIR="$work/${PIPES:-pipelines}" \
         PROCESSOR_CHECKPOINT=500ms KAFKA_FETCH_WAIT_MAX_MS=10 KAFKA_SESSION_TIMEOUT_MS=6000 \
         KAFKA_HEARTBEAT_INTERVAL_MS=500 KAFKA_MAX_PARTITION_FETCH_BYTES=16384 \
         "$BIN/processor" >>"$work/$1" 2>&1 </dev/null &
     PROC_PID=$!
     pids+=($PROC_PID)
 }
-produce() { # produce <brokers> <from line> <to line>
-    sed -n "$2,$3p" "$work/input.tsv" | kcat -P -b "$1" -t in -K $'\t' -z lz4 -X batch.size=16384 2>>"$work/kcat.log"
+produce() { # produce <brokers> <from line> <to line> (of $INPUT, input.tsv by default)
+    sed -n "$2,$3p" "$work/${INPUT:-input.tsv}" | kcat -P -b "$1" -t in -K $'\t' -z lz4 -X batch.size=16384 2>>"$work/kcat.log"
 }
 produce_far() { # produce_far <brokers>: the far-future events into every input partition, so
     # every partition's watermark passes every window (watermarks travel per input partition)
     for p in 0 1 2 3 4 5 6 7; do
-        sed -n "$((N + 1)),$((N + 50))p" "$work/input.tsv" |
+        sed -n "$((N + 1)),$((N + 50))p" "$work/${INPUT:-input.tsv}" |
             kcat -P -b "$1" -t in -p "$p" -K $'\t' 2>>"$work/kcat.log"
     done
 }
@@ -225,35 +230,78 @@ wanted() { # wanted <scenario>: FAULT_SCENARIOS (space-separated) limits the run
 
 # --- Redis comes back empty: the processor and Redis killed with -9 together under load, Redis
 # restarted without its data; the processor recomputes from the offsets committed to Kafka
-if wanted wiped; then
-start_broker D
-rport_d=$(stack_free_port)
-start_redis D "$rport_d"
-redis_d=$REDIS_PID
-start_processor d1.log "$BROKERS_D" "$rport_d"
-d1=$PROC_PID
-wait_assigned d1.log
-produce "$BROKERS_D" 1 20000
-sleep 2
-produce "$BROKERS_D" 20001 36000 &
-producer=$!
-sleep 1
-kill -KILL $d1 $redis_d
-wait $redis_d 2>/dev/null
-rm -rf "$work/D-redis"
-say "killed the processor and redis (-9) under load; redis restarts empty"
-start_redis D "$rport_d"
-wait $producer
-start_processor d2.log "$BROKERS_D" "$rport_d"
-wait_assigned d2.log
-produce "$BROKERS_D" 36001 $N
-wait_prepared "$BROKERS_D" 180 || fail=1
-produce_far "$BROKERS_D"
-wait_results "$BROKERS_D" "$work/wiped.out" 240 || fail=1
-grep -q '"event":"horizon_restored"' "$work/d2.log" ||
-    { say "FAIL: wiped: no partition took its horizon from the committed offset's metadata"; fail=1; }
-compare wiped "$BROKERS_D"
-fi
+run_wiped() { # run_wiped <scenario> <broker name>
+    local b=$2 rport redis_x p1 producer brokers
+    start_broker "$b"
+    brokers=BROKERS_$b
+    brokers=${!brokers}
+    rport=$(stack_free_port)
+    start_redis "$b" "$rport"
+    redis_x=$REDIS_PID
+    start_processor "$1-1.log" "$brokers" "$rport"
+    p1=$PROC_PID
+    wait_assigned "$1-1.log"
+    produce "$brokers" 1 20000
+    sleep 2
+    produce "$brokers" 20001 36000 &
+    producer=$!
+    sleep 1
+    kill -KILL "$p1" "$redis_x"
+    wait "$redis_x" 2>/dev/null
+    rm -rf "$work/$b-redis"
+    say "$1: killed the processor and redis (-9) under load; redis restarts empty"
+    start_redis "$b" "$rport"
+    wait $producer
+    start_processor "$1-2.log" "$brokers" "$rport"
+    wait_assigned "$1-2.log"
+    produce "$brokers" 36001 $N
+    [ "${PIPES:-}" ] || wait_prepared "$brokers" 180 || fail=1
+    produce_far "$brokers" # (one stage: each partition's far-future events come last in its log)
+    wait_results "$brokers" "$work/$1.out" 240 || fail=1
+    grep -q '"event":"horizon_restored"' "$work/$1-2.log" ||
+        { say "FAIL: $1: no partition took its horizon from the committed offset's metadata"; fail=1; }
+    compare "$1" "$brokers"
+}
+
+# --- two instances sharing the partitions: one killed under load, the other takes over its
+# partitions from their checkpoints (after more input came meanwhile: its own partitions ran
+# ahead of the stalled ones); it comes back and a rebalance hands partitions back
+run_pair() { # run_pair <scenario> <broker name>
+    local b=$2 rport p1 producer brokers
+    start_broker "$b"
+    brokers=BROKERS_$b
+    brokers=${!brokers}
+    rport=$(stack_free_port)
+    start_redis "$b" "$rport"
+    start_processor "$1-1.log" "$brokers" "$rport"
+    p1=$PROC_PID
+    start_processor "$1-2.log" "$brokers" "$rport"
+    wait_assigned "$1-1.log" "$1-2.log"
+    produce "$brokers" 1 20000
+    sleep 2
+    produce "$brokers" 20001 40000 &
+    producer=$!
+    sleep 1
+    kill -KILL "$p1"
+    say "$1: killed processor 1 of 2 (-9) under load"
+    wait $producer
+    produce "$brokers" 40001 50000 # (50 s more of event time while it is down)
+    for _ in $(seq 1 200); do # processor 2 takes over after the session timeout
+        [ "$(grep -c '"event":"checkpoint_loaded"' "$work/$1-2.log")" -gt 0 ] && break
+        sleep 0.1
+    done
+    start_processor "$1-1b.log" "$brokers" "$rport"
+    wait_assigned "$1-1b.log"
+    produce "$brokers" 50001 $N
+    [ "${PIPES:-}" ] || wait_prepared "$brokers" 180 || fail=1
+    produce_far "$brokers"
+    wait_results "$brokers" "$work/$1.out" 240 || fail=1
+    grep -q '"event":"checkpoint_loaded"' "$work/$1-2.log" ||
+        { say "FAIL: $1: the surviving processor did not take over from checkpoints"; fail=1; }
+    compare "$1" "$brokers"
+}
+
+wanted wiped && run_wiped wiped D
 
 # --- one instance, windows firing throughout: kill -9 under load, then Redis kill -9 under load
 if wanted single; then
@@ -292,38 +340,18 @@ grep -q '"event":"checkpoint_loaded"' "$work/b2.log" ||
 compare single "$BROKERS_B"
 fi
 
-# --- two instances sharing the partitions: one killed under load, the other takes over its
-# partitions from their checkpoints; it comes back and a rebalance hands partitions back
-if wanted pair; then
-start_broker C
-rport_c=$(stack_free_port)
-start_redis C "$rport_c"
-start_processor c1.log "$BROKERS_C" "$rport_c"
-c1=$PROC_PID
-start_processor c2.log "$BROKERS_C" "$rport_c"
-wait_assigned c1.log c2.log
-produce "$BROKERS_C" 1 20000
-sleep 2
-produce "$BROKERS_C" 20001 40000 &
-producer=$!
-sleep 1
-kill -KILL $c1
-say "killed processor 1 of 2 (-9) under load"
-wait $producer
-for _ in $(seq 1 200); do # processor 2 takes over after the session timeout
-    [ "$(grep -c '"event":"checkpoint_loaded"' "$work/c2.log")" -gt 0 ] && break
-    sleep 0.1
-done
-produce "$BROKERS_C" 40001 50000
-start_processor c1b.log "$BROKERS_C" "$rport_c"
-wait_assigned c1b.log
-produce "$BROKERS_C" 50001 $N
-wait_prepared "$BROKERS_C" 180 || fail=1
-produce_far "$BROKERS_C"
-wait_results "$BROKERS_C" "$work/pair.out" 240 || fail=1
-grep -q '"event":"checkpoint_loaded"' "$work/c2.log" ||
-    { say "FAIL: the surviving processor did not take over from checkpoints"; fail=1; }
-compare pair "$BROKERS_C"
+wanted pair && run_pair pair C
+# the same two, the pipeline read in one stage: its input keyed by the pipeline's key (the
+# far-future events still go to every partition), so each key's windows live in one partition
+if wanted wiped-one-stage || wanted pair-one-stage; then
+    mkdir -p "$work/pipelines1"
+    sed 's/"sink":/"repartition": false, "sink":/' "$work/pipelines/def.json" >"$work/pipelines1/def.json"
+    awk -F'\t' '{ match($2, /"k":"k[0-9]+"/); print substr($2, RSTART + 5, RLENGTH - 6) "\t" $2 }' \
+        "$work/input.tsv" >"$work/input-k.tsv"
+    PIPES=pipelines1 INPUT=input-k.tsv
+    wanted wiped-one-stage && run_wiped wiped-one-stage H
+    wanted pair-one-stage && run_pair pair-one-stage I
+    PIPES= INPUT=
 fi
 # --- the repartition topic unavailable at first: nothing is prepared (a frame needs the partition
 # of its key) until its partition count can be read; then the run goes on to the same results
@@ -401,7 +429,9 @@ compare replaced "$BROKERS_G"
 fi
 
 if [ $fail != 0 ]; then
-    for f in ref.log d1.log d2.log b1.log b2.log c1.log c2.log c1b.log e1.log f1.log f2.log; do
+    for f in ref.log wiped-1.log wiped-2.log b1.log b2.log pair-1.log pair-2.log pair-1b.log \
+        e1.log f1.log f2.log wiped-one-stage-1.log wiped-one-stage-2.log pair-one-stage-1.log \
+        pair-one-stage-2.log pair-one-stage-1b.log; do
         [ -f "$work/$f" ] || continue
         echo "---- $f"; grep -v '"level":"info"' "$work/$f" | tail -n 15
     done

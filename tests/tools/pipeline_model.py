@@ -17,11 +17,14 @@ avg, distinct (exact below 129 values) and percentile at q 0, 0.5 and 1 (within 
 the value of rank floor(q (n - 1))), over values that are whole, real, or not numbers at all.
 
 Rules the model follows (docs/pipelines.md, "Windows and event time"):
-- an event is taken with the watermark as it was before it (as a Flink source emits the element,
-  then updates its watermark generator); then the watermark becomes max(watermark, least over the
-  input partitions of their newest event time - out_of_orderness), and never goes back; the
-  partitions are those read and those named by a {"partition": N} line (one named that has sent
-  nothing holds the watermark back: offline, no partition turns idle);
+- each input partition keeps its windows and its own watermark (as a Kafka Streams task its stream
+  time); an event is taken with its partition's watermark as it was before it (as a Flink source
+  emits the element, then updates its watermark generator); then every partition's watermark
+  becomes max(its watermark, least over the partitions of their newest event time -
+  out_of_orderness), and never goes back; the partitions are those read and those named by a
+  {"partition": N} line (one named that has sent nothing holds the watermark back: offline, no
+  partition turns idle); a partition new to the input starts at the highest watermark line so
+  far, which also raises every partition's watermark;
 - a window [s, e) fires (emit final) when the watermark reaches e - 1 and expires when it reaches
   e - 1 + allowed_lateness; an event with a window fired but not expired fires it again at once,
   with the next revision; an event none of whose windows is unexpired is late;
@@ -71,26 +74,50 @@ def floor_div(a, b):
 
 
 class Partitions:
-    """the input partitions' event time (see the rules above); events come from the partition
-    the last {"partition": N} line named, 0 before any"""
+    """the input partitions (see the rules above), each with its own model of the windows (or
+    join) and its own watermark; events come from the partition the last {"partition": N} line
+    named, 0 before any"""
 
-    def __init__(self, ooo):
-        self.ooo, self.cur, self.newest = ooo, 0, {}
+    def __init__(self, d, make):
+        self.ooo, self.make = d.get("ooo", 0), make
+        self.cur, self.newest, self.forced, self.models = 0, {}, -INF, {}
+        self.out = []
+
+    def model(self, p):
+        """partition p's model, new (at the watermark forced so far) when p is"""
+        if p not in self.models:
+            self.newest[p] = -INF
+            self.models[p] = self.make(self.out)
+            self.models[p].advance(self.forced)
+        return self.models[p]
 
     def switch(self, p):
         self.cur = p
-        self.newest.setdefault(p, -INF)
+        self.model(p)
 
-    def event(self, t):
-        """an event at t read from the current partition: the watermark it makes"""
-        self.newest[self.cur] = max(self.newest.get(self.cur, -INF), t)
-        return min(self.newest.values()) - self.ooo
+    def current(self):
+        return self.model(self.cur)
+
+    def read(self, t):
+        """after an event at t of the current partition was taken: every partition's watermark
+        rises to the least over the partitions of their newest event time - out_of_orderness"""
+        self.newest[self.cur] = max(self.newest[self.cur], t)
+        self.advance(min(self.newest.values()) - self.ooo)
+
+    def watermark(self, to):
+        """a watermark line: a floor for every partition, also those that come later"""
+        self.forced = max(self.forced, to)
+        self.advance(self.forced)
+
+    def advance(self, to):
+        for m in self.models.values():
+            m.advance(to)
 
 
 class Model:
     """tumbling, hopping and session windows of one input partition"""
 
-    def __init__(self, d):
+    def __init__(self, d, out):
         self.d = d
         w = d["window"]
         self.kind = w["type"]
@@ -100,8 +127,7 @@ class Model:
         self.having = d.get("having_n")  # results with n below it are not emitted
         self.keep_revs = self.late_ms > 0 or self.update
         self.wm = -INF
-        self.parts = Partitions(self.ooo)
-        self.out = []  # ("result", dict) or ("late", id)
+        self.out = out  # ("result", dict) or ("late", id), of every partition
         if self.kind == "session":
             self.gap = w["gap"]
             self.sess = {}  # (tenant, key) -> list of dicts {start, end, evs, rev, pending}
@@ -142,7 +168,6 @@ class Model:
                 self.add_session(tk, t, item)
             else:
                 self.add_panes(tk, t, item)
-        self.advance(self.parts.event(t))
 
     def add_panes(self, tk, t, item):
         starts = []
@@ -213,15 +238,13 @@ class JoinModel:
     one when it is dropped (no right event that is not late can pair with it any more, as Kafka
     Streams emits a left join's unmatched records when the window's grace period has passed)"""
 
-    def __init__(self, d):
+    def __init__(self, d, out):
         j = d["join"]
         self.lower, self.upper, self.outer = j["lower"], j["upper"], j["outer"]
-        self.ooo = d.get("ooo", 0)
         self.late_ms = d.get("lateness", 0)
         self.wm = -INF
-        self.parts = Partitions(self.ooo)
         self.kept = {"l": [], "r": []}  # dicts {tk, t, id, matched}
-        self.out = []
+        self.out = out
 
     def event(self, ev, t, side, ids):
         """an input event at t of a side (None: of neither), once per id given (the events a
@@ -240,7 +263,6 @@ class JoinModel:
                                                   max(left["t"], right["t"]))))
                         left["matched"] = True
                 self.kept[side].append(me)
-        self.advance(self.parts.event(t))
 
     def advance(self, to):
         """the watermark moves to `to` if that is ahead; then every kept event is looked at, also
@@ -428,30 +450,28 @@ def make_join_case(rng):
 
 def run_model(d, lines):
     if "join" in d:
-        m = JoinModel(d)
+        parts = Partitions(d, lambda out: JoinModel(d, out))
         for ln in lines:
             if "partition" in ln:
-                m.parts.switch(ln["partition"])
+                parts.switch(ln["partition"])
             elif "watermark" in ln:
-                m.advance(INF if ln["watermark"] == "max" else parse_ms(ln["watermark"]))
+                parts.watermark(INF if ln["watermark"] == "max" else parse_ms(ln["watermark"]))
             else:
                 side = {"l": "l", "r": "r"}.get(ln["type"])
                 ids = [ln["id"]]
                 if d["flat"]:  # one event per element, with the element's own id
                     items = ln["data"]["items"]
                     ids = ["%s#%d" % (ln["id"], k) for k in range(len(items))]
-                m.event(ln, parse_ms(ln["time"]), side, ids)
-        return m.out
-    m = Model(d)
+                parts.current().event(ln, parse_ms(ln["time"]), side, ids)
+                parts.read(parse_ms(ln["time"]))
+        return parts.out
+    parts = Partitions(d, lambda out: Model(d, out))
     for ln in lines:
         if "partition" in ln:
-            m.parts.switch(ln["partition"])
+            parts.switch(ln["partition"])
             continue
         if "watermark" in ln:
-            if ln["watermark"] == "max":
-                m.advance(INF)
-            else:
-                m.advance(parse_ms(ln["watermark"]))
+            parts.watermark(INF if ln["watermark"] == "max" else parse_ms(ln["watermark"]))
             continue
         t = parse_ms(ln["time"])
         made = [] if d["filter"] and ln["type"] == "skip" else [(ln["id"], ln["data"])]
@@ -460,8 +480,9 @@ def run_model(d, lines):
         elif d["steps"] == "flatMap":  # an element's id: the input's, `#`, its place
             made = [("%s#%d" % (i, k), el) for i, x in made if isinstance(x["items"], list)
                     for k, el in enumerate(x["items"])]
-        m.event(ln, t, [(i, x) for i, x in made if "k" in x])
-    return m.out
+        parts.current().event(ln, t, [(i, x) for i, x in made if "k" in x])
+        parts.read(t)
+    return parts.out
 
 
 def parse_ms(text):

@@ -584,3 +584,28 @@ Test(proc_result, a_partition_with_records_waiting_is_not_idle)
         one_stage_free(&o);
     }
 }
+
+/* One stage: a partition that moves here with its checkpoint (restored behind the watermark
+ * this instance's other partitions made) judges what it reads again as it did before: by its
+ * own watermark, not by the one of the partitions that were here. With one watermark over the
+ * engine, the event below was late (an instance that took over a partition sent events of its
+ * open windows to events.late). */
+Test(proc_result, one_stage_a_restored_partition_keeps_its_own_watermark)
+{
+    struct one_stage o;
+    one_stage_new(&o);
+    proc_engine_process(o.e, 0, o.ev, 100, 0, 0);
+    proc_engine_process(o.e, 1, o.ev, 100, 0, 0);
+    cr_assert_eq(proc_engine_current_watermark(o.e), 100);
+    size_t fired = json_array_size(o.g.list);
+    /* partition 2, checkpointed elsewhere at event time 90 (its window [90, 100) open) */
+    proc_engine_expect_source(o.e, 2, 0);
+    proc_engine_restore_source(o.e, 2, 90, 7, 0);
+    proc_engine_restore_watermark(o.e, 2, 90);
+    proc_engine_process(o.e, 2, o.ev, 92, 7, 0);
+    cr_assert_eq(json_array_size(o.g.late), 0, "on time by partition 2's own watermark");
+    cr_assert_eq(json_array_size(o.g.list), fired, "[90, 100) of partition 2 not ended for it");
+    proc_engine_process(o.e, 2, o.ev, 100, 8, 0);
+    cr_assert_eq(json_array_size(o.g.list), fired + 1, "fired when partition 2 passed it");
+    one_stage_free(&o);
+}
