@@ -197,8 +197,8 @@ static void snapshot_source(int32_t source, int64_t max_time, int64_t resume,
     arg(&c.b, e->d->digest);
     arg(&c.b, "wm");
     arg_int(&c.b, (long long)max_time);
-    /* a second stage's own watermark and the reports it heard, so what it reads again after
-     * this point is judged as the first time */
+    /* a partition's own watermark (and, in a second stage, the reports it heard), so what it reads
+     * again after this point is judged as the first time */
     int64_t swm = proc_engine_source_watermark(e->engine, source, snapshot_report, &c);
     if (swm > INT64_MIN) {
         arg(&c.b, "swm");
