@@ -60,6 +60,11 @@ struct proc_engine *proc_engine_new(const struct proc_def *d, const struct proc_
         series(metrics, "records_total", h, "pipeline,outcome", d->name, "expression_error");
     e->m_repeats =
         series(metrics, "records_total", h, "pipeline,outcome", d->name, "repeat_skipped");
+    e->m_key_mismatch = series(metrics, "key_mismatch_total",
+                               "events of a pipeline with \"repartition\": false whose record's "
+                               "Kafka key is not the pipeline's key (their windows are split "
+                               "between input partitions)",
+                               "pipeline", d->name, NULL);
     e->m_results = series(metrics, "results_total",
                           "results emitted (window results and "
                           "transformed events)",
@@ -141,6 +146,7 @@ struct input {
     proc_prepared_fn prepared; /* NULL: window or emit here */
     void *ud;
     size_t made; /* events its flatMaps made so far (at most FLATMAP_MAX in all) */
+    const struct proc_record_key *rkey; /* NULL: the input's keys are not checked */
 };
 
 /* The pipeline's key of ev into key; 0, or -1 (counted) when the expression fails. */
@@ -178,6 +184,13 @@ static void windows_add(struct proc_engine *e, const struct input *in, const jso
     } else {
         if (key_of(e, ev, key, sizeof(key)) != 0) {
             return;
+        }
+        if (in->rkey &&
+            (strlen(key) != in->rkey->len || memcmp(key, in->rkey->key, in->rkey->len))) {
+            proc_engine_inc(e->m_key_mismatch, 1);
+            if (e->out.key_mismatch) {
+                e->out.key_mismatch(d, in->source, in->offset, in->rkey, key, e->out.ud);
+            }
         }
         tenant = json_string_value(json_object_get(ev, "tenant"));
         tp = json_string_value(json_object_get(ev, "traceparent"));
@@ -371,6 +384,13 @@ static int64_t judged_by(const struct source *s, int64_t offset)
 void proc_engine_process(struct proc_engine *e, int32_t source, const json_t *ev, int64_t time_ms,
                          int64_t offset, int64_t now_ms)
 {
+    proc_engine_process_record(e, source, ev, time_ms, offset, NULL, now_ms);
+}
+
+void proc_engine_process_record(struct proc_engine *e, int32_t source, const json_t *ev,
+                                int64_t time_ms, int64_t offset, const struct proc_record_key *rkey,
+                                int64_t now_ms)
+{
     const struct proc_def *d = e->d;
     struct source *s = proc_engine_source(e, source, 1);
     s->last_seen_ms = now_ms;
@@ -382,7 +402,7 @@ void proc_engine_process(struct proc_engine *e, int32_t source, const json_t *ev
     if (keep != CM_EXPR_TRUE) {
         proc_engine_inc(keep == CM_EXPR_FALSE ? e->m_filtered : e->m_errors, 1);
     } else {
-        struct input in = {source, time_ms, offset, judged_by(s, offset), NULL, NULL, 0};
+        struct input in = {source, time_ms, offset, judged_by(s, offset), NULL, NULL, 0, rkey};
         run_steps(e, &in, e->mutates ? json_copy((json_t *)ev) : json_incref((json_t *)ev), 0, "");
         s = proc_engine_source(e, source, 1); /* the array may have grown */
     }
@@ -425,7 +445,7 @@ void proc_engine_prepare(struct proc_engine *e, int32_t origin, const json_t *ev
             return;
         }
     }
-    struct input in = {0, 0, 0, e->wm, prepared, ud, 0};
+    struct input in = {0, 0, 0, e->wm, prepared, ud, 0, NULL};
     run_steps(e, &in, e->mutates ? json_copy((json_t *)ev) : json_incref((json_t *)ev), 0, "");
 }
 
@@ -460,7 +480,7 @@ static int window_in(struct proc_engine *e, int32_t source, const json_t *ev,
         proc_engine_inc(e->m_repeats, 1);
         return 1;
     }
-    struct input in = {source, time_ms, offset, judged_by(s, offset), NULL, NULL, 0};
+    struct input in = {source, time_ms, offset, judged_by(s, offset), NULL, NULL, 0, NULL};
     windows_add(e, &in, ev, k);
     s = proc_engine_source(e, source, 1);
     if (time_ms > s->max_time) {

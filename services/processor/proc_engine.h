@@ -21,6 +21,12 @@ struct cm_metrics;
 struct proc_def;
 struct proc_engine;
 
+/* A record's Kafka key (len bytes, not terminated; a record without one: len 0). */
+struct proc_record_key {
+    const char *key;
+    size_t len;
+};
+
 #define PROC_WATERMARK_MAX (INT64_MAX / 4) /* "max": flushes every window */
 
 struct proc_engine_out {
@@ -36,6 +42,10 @@ struct proc_engine_out {
     /* A join step's lookup: the row of key in the table kept from topic (a new reference), or
      * NULL when there is none. NULL: every lookup misses. */
     json_t *(*lookup)(const char *topic, const char *key, void *ud);
+    /* An event of proc_engine_process_record whose record's Kafka key (rkey) is not its pipeline
+     * key (key); counted in key_mismatch_total before the call. NULL: only counted. */
+    void (*key_mismatch)(const struct proc_def *d, int32_t source, int64_t offset,
+                         const struct proc_record_key *rkey, const char *key, void *ud);
     void *ud;
 };
 
@@ -50,6 +60,13 @@ const struct proc_def *proc_engine_def(const struct proc_engine *e);
  * gives each input partition) at `offset`, with event time time_ms, at monotonic now_ms. */
 void proc_engine_process(struct proc_engine *e, int32_t source, const json_t *ev, int64_t time_ms,
                          int64_t offset, int64_t now_ms);
+/* proc_engine_process for a record read from Kafka with "repartition": false: every windowed
+ * event it makes whose pipeline key is not the record's key (rkey) is counted and passed to
+ * out.key_mismatch, since the pipeline's windows are kept per input partition and a key read from
+ * two partitions would get two results per window under one id. It is still windowed. */
+void proc_engine_process_record(struct proc_engine *e, int32_t source, const json_t *ev,
+                                int64_t time_ms, int64_t offset, const struct proc_record_key *rkey,
+                                int64_t now_ms);
 /* Two stages, for a keyed windowed pipeline whose input is not partitioned by its key (the
  * processor re-keys through a repartition topic in between, as Kafka Streams does):
  * prepare runs the source filter, steps and key, calling prepared(ev, tenant, key) for each

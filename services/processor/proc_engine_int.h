@@ -78,7 +78,7 @@ struct proc_engine {
     char source_attr[PROC_NAME_MAX + 16];
     struct cm_series *m_repeats;
     struct cm_series *m_windowed, *m_transformed, *m_late, *m_filtered, *m_errors, *m_results;
-    struct cm_series *m_unmatched;
+    struct cm_series *m_unmatched, *m_key_mismatch;
     struct cm_series *m_watermark;
     struct cm_jw text; /* results written here (out.emit_text), reused */
     /* what every result of one window shares, written once: the pipeline's version, the

@@ -231,10 +231,43 @@ static json_t *lookup_row(const char *topic, const char *key, void *ud)
     return proc_tables_get(h->tables, topic, key);
 }
 
+#define MISMATCH_LOG_EVERY_MS 60000
+
+/* A record of a pipeline with "repartition": false keyed otherwise than by the pipeline's key
+ * (counted by the engine): logged at most once a minute per pipeline. */
+static void on_key_mismatch(const struct proc_def *d, int32_t source, int64_t offset,
+                            const struct proc_record_key *rkey, const char *key, void *ud)
+{
+    struct proc_host *h = ud;
+    struct pipeline *p = NULL;
+    for (size_t k = 0; k < h->n && !p; k++) {
+        p = h->p[k].def == d ? &h->p[k] : NULL;
+    }
+    int64_t now = cm_monotonic_ms();
+    if (!p || (p->mismatch_logged_ms && now - p->mismatch_logged_ms < MISMATCH_LOG_EVERY_MS)) {
+        return;
+    }
+    p->mismatch_logged_ms = now;
+    int klen = rkey->len > 64 ? 64 : (int)rkey->len;
+    CM_LOG_ERROR(
+        "pipeline_input_not_keyed_by_key",
+        "pipeline %s has \"repartition\": false, but the record of %s partition %d at "
+        "offset %lld has the Kafka key \"%.*s%s\" and the pipeline's key \"%.64s\": a key "
+        "read from two partitions gets two results per window under one id; key the "
+        "records by the pipeline's key or set \"repartition\": true (logged once a minute; "
+        "counted in processor_key_mismatch_total)",
+        d->name, d->topics[source / 65536], (int)(source % 65536), (long long)offset, klen,
+        rkey->key ? rkey->key : "", rkey->len > 64 ? "..." : "", key);
+}
+
 struct proc_engine *proc_host_new_engine(struct proc_host *h, const struct proc_def *d)
 {
-    struct proc_engine_out out = {
-        .emit = on_emit, .emit_text = on_emit_text, .late = on_late, .lookup = lookup_row, .ud = h};
+    struct proc_engine_out out = {.emit = on_emit,
+                                  .emit_text = on_emit_text,
+                                  .late = on_late,
+                                  .lookup = lookup_row,
+                                  .key_mismatch = on_key_mismatch,
+                                  .ud = h};
     struct proc_engine *e = proc_engine_new(d, &out, h->metrics);
     if (h->redis) {
         proc_engine_track_changes(e);
@@ -443,7 +476,11 @@ static int process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t
                 c.raw = cm_kafka_msg_value(msgs[i], &c.rawlen);
                 proc_engine_prepare(e, c.origin, ev.ev, ev.time_ms, now, on_prepared, &c);
             } else {
-                proc_engine_process(e, idx * 65536 + part, ev.ev, ev.time_ms, offset, now);
+                struct proc_record_key rkey;
+                rkey.key = cm_kafka_msg_key(msgs[i], &rkey.len);
+                rkey.len = rkey.key ? rkey.len : 0;
+                proc_engine_process_record(e, idx * 65536 + part, ev.ev, ev.time_ms, offset, &rkey,
+                                           now);
             }
         }
         cm_event_clear(&ev);

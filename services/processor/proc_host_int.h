@@ -25,6 +25,7 @@ struct pipeline {
     int rep_partitions; /* of its repartition topic (0: not asked yet) */
     int origins_known;  /* its second stage knows every input partition */
     int64_t reported_ms;        /* when its first stage last reported its watermarks */
+    int64_t mismatch_logged_ms; /* when a record keyed otherwise than it was last logged */
     struct proc_batcher *batch; /* outputs grouped ("batch"); NULL: one event each */
     struct proc_frame *frames;  /* its first stage's frames being filled, one per partition of
                                    its repartition topic (rep_partitions of them) */

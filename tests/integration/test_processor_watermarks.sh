@@ -4,7 +4,9 @@
 # their addresses). Every input topic here has 4 partitions and only some of them get events.
 #   - a pipeline read in one stage ("repartition": false): an assigned partition that has sent
 #     nothing holds the watermark back until it has been idle for idle_timeout, as a Flink
-#     source's split does, so its events that come a little later are counted, not late;
+#     source's split does, so its events that come a little later are counted, not late; and its
+#     records keyed otherwise than by the pipeline's key (or not keyed) are counted and logged
+#     (once a minute), still windowed;
 #   - a new version of a repartitioned pipeline, swapped in while the processor holds its
 #     input partitions (no rebalance follows, its topics being the same), knows those partitions
 #     too: the ones that never send an event count as idle after idle_timeout and its windows
@@ -105,6 +107,23 @@ wait_until 30 '[ "$(one)" = "$want" ]'
 check "one stage: every window of both partitions counted ($(one))" [ "$(one)" = "$want" ]
 late=$(timeout 10 kcat -C "${KC[@]}" -t "$LATE" -e -q 2>/dev/null | grep -c '"/wm"')
 check "one stage: no event late ($late)" [ "$late" = 0 ]
+mismatch() { metric "processor_key_mismatch_total{pipeline=\"$ONE\"}"; }
+check "one stage: every record keyed by the pipeline's key ($(mismatch))" [ "$(mismatch)" = 0 ]
+# a record keyed otherwise (offset 4 of partition 0), and one without a key: both counted and
+# still windowed, logged once (at most once a minute)
+before=$(windowed)
+{
+    printf 'not-z\t{"specversion":"1.0","type":"t","source":"/wm","id":"notz","time":"2026-01-01T00:03:25Z","data":{"k":"z"}}\n'
+    printf '\t{"specversion":"1.0","type":"t","source":"/wm","id":"nokey","time":"2026-01-01T00:03:26Z","data":{"k":"z"}}\n'
+} | kcat -P -b "$KAFKA_BROKERS" -t "$IN1" -p 0 -K $'\t' -Z 2>>"$work/kcat.log"
+wait_until 20 '[ "$(mismatch)" = 2 ]'
+check "one stage: the two records keyed otherwise are counted ($(mismatch))" [ "$(mismatch)" = 2 ]
+check "one stage: and windowed ($before, then $(windowed))" [ "$(windowed)" = $((before + 2)) ]
+logged=$(grep -c '"event":"pipeline_input_not_keyed_by_key"' "$work/p.log")
+check "one stage: logged once ($logged)" [ "$logged" = 1 ]
+check "one stage: the log names the partition, offset and both keys" grep -qF \
+    "the record of $IN1 partition 0 at offset 4 has the Kafka key \\\"not-z\\\" and the pipeline's key \\\"z\\\"" \
+    "$work/p.log"
 
 # ---- a new version of a repartitioned pipeline, swapped in ----
 def() { # def <extra aggregates>

@@ -4,12 +4,14 @@
  * for every aggregate, with and without tenant and traceparent, revisions of late firings, and
  * sums that overflow to infinity; and a keyed pipeline's second stage fed what the first stage
  * evaluated (proc_engine_window_keyed: no event parsed) gives the results and late events of
- * the one-stage engine. */
+ * the one-stage engine; one stage's per-partition watermarks; and one stage's records whose Kafka
+ * key is not the pipeline's key, reported. */
 #include "../../services/processor/proc_engine.h"
 #include "proc_test.h"
 
 #include "cm/envelope.h"
 #include "cm/event.h"
+#include "cm/metrics.h"
 #include "cm/timeutil.h"
 
 #include <criterion/criterion.h>
@@ -608,4 +610,67 @@ Test(proc_result, one_stage_a_restored_partition_keeps_its_own_watermark)
     proc_engine_process(o.e, 2, o.ev, 100, 8, 0);
     cr_assert_eq(json_array_size(o.g.list), fired + 1, "fired when partition 2 passed it");
     one_stage_free(&o);
+}
+
+struct mismatch {
+    json_t *seen; /* ["<source>@<offset> <record key>≠<key>", ...] */
+};
+
+static void on_mismatch(const struct proc_def *d, int32_t source, int64_t offset,
+                        const struct proc_record_key *rkey, const char *key, void *ud)
+{
+    (void)d;
+    struct mismatch *m = ud;
+    char line[128];
+    snprintf(line, sizeof(line), "%d@%lld %.*s/%s", (int)source, (long long)offset, (int)rkey->len,
+             rkey->key ? rkey->key : "", key);
+    json_array_append_new(m->seen, json_string(line));
+}
+
+static void mismatch_json(const struct proc_def *d, const json_t *ev, void *ud)
+{
+    (void)d;
+    (void)ev;
+    (void)ud;
+}
+
+/* One stage ("repartition": false): an event whose pipeline key (after the steps: a flatMap's
+ * elements may each have their own) is not its record's Kafka key is counted and reported, and
+ * still windowed; a record without a key is reported too; events fed without a record key
+ * (pipeline-run, the dry run) are not checked. */
+Test(proc_result, one_stage_reports_records_not_keyed_by_the_pipeline_key)
+{
+    struct proc_def *d =
+        proc_test_def("{\"name\":\"p\",\"steps\":[{\"flatMap\":\"data.items\"}],\"key\":\"data.k\","
+                      "\"window\":{\"type\":\"tumbling\",\"size\":\"10ms\"},\"out_of_orderness\":"
+                      "\"0ms\",\"aggregates\":{\"n\":\"count()\"},\"repartition\":false}");
+    struct mismatch m = {json_array()};
+    struct proc_engine_out out = {.emit = mismatch_json, .key_mismatch = on_mismatch, .ud = &m};
+    struct cm_metrics *metrics = cm_metrics_new("t_");
+    struct proc_engine *e = proc_engine_new(d, &out, metrics);
+    json_t *ev =
+        json_loads("{\"specversion\":\"1.0\",\"id\":\"x\",\"source\":\"/s\",\"type\":\"t\","
+                   "\"data\":{\"items\":[{\"k\":\"a\"},{\"k\":\"b\"}]}}",
+                   0, NULL);
+    struct proc_record_key a = {"a", 1}, none = {NULL, 0}, longer = {"ab", 2}, prefix = {"a", 0};
+    proc_engine_process_record(e, 3, ev, 1, 10, &a, 0);
+    proc_engine_process_record(e, 3, ev, 2, 11, &none, 0);
+    proc_engine_process_record(e, 65539, ev, 3, 12, &longer, 0);
+    proc_engine_process_record(e, 3, ev, 4, 13, &prefix, 0);
+    proc_engine_process(e, 3, ev, 5, 14, 0); /* no record key: not checked */
+    json_t *want = json_pack("[s,s,s,s,s,s,s]", "3@10 a/b", "3@11 /a", "3@11 /b", "65539@12 ab/a",
+                             "65539@12 ab/b", "3@13 /a", "3@13 /b");
+    char *got = json_dumps(m.seen, 0);
+    cr_assert(json_equal(m.seen, want), "reported %s", got);
+    free(got);
+    json_decref(want);
+    char *text = cm_metrics_render(metrics);
+    cr_assert_not_null(strstr(text, "t_key_mismatch_total{pipeline=\"p\"} 7\n"), "%s", text);
+    cr_assert_not_null(strstr(text, "outcome=\"windowed\"} 10\n"), "all still windowed: %s", text);
+    free(text);
+    json_decref(ev);
+    json_decref(m.seen);
+    proc_engine_free(e);
+    proc_def_free(d);
+    cm_metrics_free(metrics);
 }
