@@ -9,9 +9,12 @@
 # tumbling run's results again (the same keys and values, with the four CloudEvents headers a
 # result carries, the processor's producer settings), and what kcat alone reaches reading the
 # events and then writing those results (neither the repartition topic nor any processing).
-# kcat runs twice per run: with its defaults, and with the fetch.wait.max.ms the processor gets
-# here (10 ms; the development broker answers an empty fetch only when that wait ends, so the
-# default 500 ms stalls a consumer). A pipeline that filters every event out shows what the
+# The reference is kcat with the processor's own consumer settings: fetch.wait.max.ms 10 ms (the
+# development broker answers an empty fetch only when that wait ends, so the default 500 ms stalls
+# a consumer) and queued.min.messages a million (librdkafka 2.0.2 stops fetching for a second once
+# a consumer's queue holds that many: with its default of 100,000, kcat writing to a pipe whose
+# reader is a little slower than the fetcher ran at a fifth of its speed). kcat also runs with
+# librdkafka's defaults and with each of the two settings alone, to show what each one does. A pipeline that filters every event out shows what the
 # processor's consuming alone reaches (records read, envelopes parsed, the filter evaluated), and
 # the tumbling pipeline whose `having` holds for no result what it reaches without writing them.
 # Each figure is the median of RUNS runs (fresh consumer group each). The processor's rate counts
@@ -57,19 +60,27 @@ now_ms() { date +%s%3N; }
 
 # kcat_rate: events/s of kcat reading every partition of the topic from the beginning, timed from
 # its first record to its last as the processor is (kcat's start, metadata and first fetch left
-# out: they took 40 to 600 ms here, most of the spread between runs when they were counted)
+# out: they took 40 to 600 ms here, most of the spread between runs when they were counted). The
+# reader starts kcat itself, so kcat's first record is timed when kcat writes it: started ahead
+# of its reader, kcat filled its queue while the reader started, and read faster than it can.
+# Its lines are counted in whole chunks (in C), so the reader costs little next to kcat.
 # kcat_rate [kcat options]
 kcat_rate() {
-    kcat -C -b "$KAFKA_BROKERS" -t events -o beginning -e -q "$@" 2>/dev/null | python3 -c '
-import sys, time
-n, want, t0 = 0, int(sys.argv[1]), None
-for line in sys.stdin.buffer:
-    t0 = t0 or time.monotonic()
-    n += 1
-    if n >= want:
-        print(int((n - 1) / (time.monotonic() - t0)))
-        break
-' $N
+    python3 -c '
+import subprocess, sys, time
+want = int(sys.argv[1])
+kcat = subprocess.Popen(sys.argv[2:], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+n, first, t0 = 0, 0, None
+while n < want:
+    chunk = kcat.stdout.read1(1 << 16)
+    if not chunk:
+        sys.exit("kcat ended after %d records" % n)
+    n += chunk.count(b"\n")
+    if t0 is None:
+        first, t0 = n, time.monotonic()
+print(int((n - first) / (time.monotonic() - t0)))
+kcat.wait()
+' $N kcat -C -b "$KAFKA_BROKERS" -t events -o beginning -e -q "$@"
 }
 
 # processor_rate <window JSON> <run> [<definition's other members> <outcomes>]: events/s from its
@@ -211,8 +222,10 @@ kcat_produce_rate() {
 
 for r in $(seq 1 "$RUNS"); do
     latency "$r" >>"$STACK_DIR/latency"
-    kcat_rate >>"$STACK_DIR/kcat"
+    kcat_rate -X fetch.wait.max.ms=10 -X queued.min.messages=1000000 >>"$STACK_DIR/kcat"
+    kcat_rate >>"$STACK_DIR/kcatd"
     kcat_rate -X fetch.wait.max.ms=10 >>"$STACK_DIR/kcat10"
+    kcat_rate -X queued.min.messages=1000000 >>"$STACK_DIR/kcatq"
     CPU_OUT=$STACK_DIR/filtered_cpu processor_rate '' "f$r" '"source": {"topics": ["events"],
  "filter": "type == '"'none'"'"}, "sink": {"topic": "derived"}' filtered >>"$STACK_DIR/filtered"
     CPU_OUT=$STACK_DIR/tumbling_cpu processor_rate '{"type": "tumbling", "size": "10s"}' "t$r" \
@@ -228,22 +241,26 @@ for r in $(seq 1 "$RUNS"); do
     processor_rate '{"type": "hopping", "size": "1h", "slide": "1m"}' "h$r" >>"$STACK_DIR/hopping"
 done
 k=$(median <"$STACK_DIR/kcat")
+kd=$(median <"$STACK_DIR/kcatd")
+k10=$(median <"$STACK_DIR/kcat10")
+kq=$(median <"$STACK_DIR/kcatq")
 t=$(median <"$STACK_DIR/tumbling")
 h=$(median <"$STACK_DIR/hopping")
-echo "BENCH processor_tumbling_count_sum_100k_keys $t events/s"
-echo "BENCH kcat_consume_same_topic $k events/s"
-echo "BENCH processor_share_of_kcat $((t * 100 / k)) %"
-# the same, run by run (the processor and kcat of one run met the same machine), median
-echo "BENCH processor_share_of_kcat_per_run_median $(paste "$STACK_DIR/tumbling" "$STACK_DIR/kcat" |
-    awk '{ print int($1 * 100 / $2) }' | median) %"
-k10=$(median <"$STACK_DIR/kcat10")
 f=$(median <"$STACK_DIR/filtered")
-echo "BENCH kcat_consume_same_topic_fetch_wait_10ms $k10 events/s"
-echo "BENCH processor_share_of_kcat_fetch_wait_10ms $((t * 100 / k10)) %"
-echo "BENCH processor_share_of_kcat_fetch_wait_10ms_per_run_median $(paste "$STACK_DIR/tumbling" \
-    "$STACK_DIR/kcat10" | awk '{ print int($1 * 100 / $2) }' | median) %"
+# share_per_run <kcat file>: the processor's share of kcat run by run (the processor and kcat of
+# one run met the same machine), median
+share_per_run() { paste "$STACK_DIR/tumbling" "$1" | awk '{ print int($1 * 100 / $2) }' | median; }
+echo "BENCH processor_tumbling_count_sum_100k_keys $t events/s"
+echo "BENCH kcat_consume_same_topic $k events/s (the processor's consumer settings)"
+echo "BENCH processor_share_of_kcat $((t * 100 / k)) %"
+echo "BENCH processor_share_of_kcat_per_run_median $(share_per_run "$STACK_DIR/kcat") %"
+echo "BENCH kcat_consume_same_topic_librdkafka_defaults $kd events/s"
+echo "BENCH processor_share_of_kcat_librdkafka_defaults $((t * 100 / kd)) %"
+echo "BENCH processor_share_of_kcat_librdkafka_defaults_per_run_median $(share_per_run "$STACK_DIR/kcatd") %"
+echo "BENCH kcat_consume_same_topic_fetch_wait_10ms_only $k10 events/s"
+echo "BENCH kcat_consume_same_topic_queued_min_1m_only $kq events/s"
 echo "BENCH processor_consume_filter_all $f events/s"
-echo "BENCH processor_consume_filter_all_share_of_kcat_fetch_wait_10ms $((f * 100 / k10)) %"
+echo "BENCH processor_consume_filter_all_share_of_kcat $((f * 100 / k)) %"
 # CPU time is steadier than throughput on this machine, whose speed drifts by a third
 echo "BENCH processor_tumbling_stream_thread_cpu_per_event $(cut -d' ' -f1 "$STACK_DIR/tumbling_cpu" | median) ns"
 echo "BENCH processor_tumbling_stream_thread_on_cpu $(cut -d' ' -f2 "$STACK_DIR/tumbling_cpu" | median) %"
@@ -269,7 +286,4 @@ echo "BENCH processor_results_per_event $(awk -v r="$results" -v n=$N 'BEGIN { p
 echo "BENCH kcat_produce_results_with_headers $kp records/s"
 echo "BENCH kcat_read_events_then_write_results $kio events/s"
 echo "BENCH processor_share_of_kcat_read_then_write $((t * 100 / kio)) %"
-kio10=$(awk -v n=$N -v k="$k10" -v r="$results" -v p="$kp" 'BEGIN { printf "%d", n / (n / k + r / p) }')
-echo "BENCH kcat_read_events_then_write_results_fetch_wait_10ms $kio10 events/s"
-echo "BENCH processor_share_of_kcat_read_then_write_fetch_wait_10ms $((t * 100 / kio10)) %"
-echo "(runs: kcat $(tr '\n' ' ' <"$STACK_DIR/kcat")| kcat 10 ms $(tr '\n' ' ' <"$STACK_DIR/kcat10")| filter all $(tr '\n' ' ' <"$STACK_DIR/filtered")| results not written $(tr '\n' ' ' <"$STACK_DIR/unwritten")| tumbling $(tr '\n' ' ' <"$STACK_DIR/tumbling")| hopping $(tr '\n' ' ' <"$STACK_DIR/hopping")| kcat writing results $(tr '\n' ' ' <"$STACK_DIR/kcat_produce")| $results results)"
+echo "(runs: kcat $(tr '\n' ' ' <"$STACK_DIR/kcat")| kcat defaults $(tr '\n' ' ' <"$STACK_DIR/kcatd")| kcat 10 ms only $(tr '\n' ' ' <"$STACK_DIR/kcat10")| kcat queued.min 1M only $(tr '\n' ' ' <"$STACK_DIR/kcatq")| filter all $(tr '\n' ' ' <"$STACK_DIR/filtered")| results not written $(tr '\n' ' ' <"$STACK_DIR/unwritten")| tumbling $(tr '\n' ' ' <"$STACK_DIR/tumbling")| hopping $(tr '\n' ' ' <"$STACK_DIR/hopping")| kcat writing results $(tr '\n' ' ' <"$STACK_DIR/kcat_produce")| $results results)"
