@@ -105,6 +105,9 @@ void proc_engine_add_origin(struct proc_engine *e, int32_t origin, int64_t now_m
 void proc_engine_expect_source(struct proc_engine *e, int32_t source, int64_t now_ms);
 /* Forgets a first-stage input partition (revoked). */
 void proc_engine_drop_origin(struct proc_engine *e, int32_t origin);
+/* The second stage's input partitions (origins, ascending; n may be 0 until they are known).
+ * Called again with a longer list when an input topic grew: the partitions in both keep their
+ * latest reports, and a new one holds the watermark back until it is first reported. */
 void proc_engine_use_reports(struct proc_engine *e, const int32_t *origins, size_t n);
 /* A report read by the second stage from its partition `source` (a periodic one, or the `wm`
  * every prepared record carries, so the watermark moves with the data rather than with the

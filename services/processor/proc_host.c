@@ -351,7 +351,9 @@ static void take_repartition(struct proc_host *h, const struct cm_kafka_msg *m, 
     }
 }
 
-/* Tells a second stage every input partition of its pipeline (whose reports it awaits). */
+/* Tells a second stage every input partition of its pipeline (whose reports it awaits): when it
+ * starts, and after every rebalance, since an input topic may have grown (Kafka then rebalances
+ * the group); the engine keeps the reports of the partitions it knew. */
 static void learn_origins(struct proc_host *h, struct pipeline *p)
 {
     int32_t *ids = NULL;
@@ -436,6 +438,10 @@ static int process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t
         return CM_E_UNAVAIL; /* the batch is handed again after a backoff */
     }
     for (size_t k = 0; k < h->n; k++) { /* frames go to the partition of their key */
+        if (h->p[k].def->repartition && h->p[k].relearn) {
+            h->p[k].relearn = 0;
+            learn_origins(h, &h->p[k]); /* (when it cannot yet, at the next report) */
+        }
         if (h->p[k].def->repartition && rep_partitions(h, &h->p[k]) == 0) {
             CM_LOG_ERROR("repartition_topic_unavailable",
                          "%s: its partition count cannot be read; processing waits for it",

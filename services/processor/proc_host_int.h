@@ -24,6 +24,7 @@ struct pipeline {
     int draining;       /* an old version finishing the windows that start before its successor's */
     int rep_partitions; /* of its repartition topic (0: not asked yet) */
     int origins_known;  /* its second stage knows every input partition */
+    int relearn; /* assigned partitions since: its input partitions asked at the next batch */
     int64_t reported_ms;        /* when its first stage last reported its watermarks */
     int64_t mismatch_logged_ms; /* when a record keyed otherwise than it was last logged */
     struct proc_batcher *batch; /* outputs grouped ("batch"); NULL: one event each */

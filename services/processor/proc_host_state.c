@@ -283,6 +283,11 @@ static void on_assign(struct cm_stream *s, struct cm_kafka_partition *parts, siz
             parts[i].offset = start;
         }
     }
+    for (size_t k = 0; k < h->n;
+         k++) { /* an input topic may have grown: asked before the next batch */
+        h->p[k].origins_known = 0;
+        h->p[k].relearn = 1;
+    }
 }
 
 void proc_host_state_hooks(struct proc_host *h, struct cm_stream_handler *hd)

@@ -263,20 +263,34 @@ void proc_engine_add_origin(struct proc_engine *e, int32_t origin, int64_t now_m
 
 void proc_engine_use_reports(struct proc_engine *e, const int32_t *origins, size_t n)
 {
+    int32_t *old = e->expected;
+    size_t nold = e->nexpected;
     e->by_reports = 1;
-    free(e->expected);
     e->expected = cm_xcalloc(n ? n : 1, sizeof(*e->expected));
     if (n > 0) {
         memcpy(e->expected, origins, n * sizeof(*origins));
     }
     e->nexpected = n;
-    for (size_t i = 0; i < e->nsrc; i++) { /* heard from again, under the new list */
-        free(e->src[i].reports);
-        e->src[i].reports = n ? cm_xcalloc(n, sizeof(struct report)) : NULL;
-        e->src[i].rheard = 0;
+    for (size_t i = 0; i < e->nsrc; i++) {
+        struct source *s = &e->src[i];
+        /* an input partition in both lists keeps its latest report; a new one (its topic grew)
+         * holds the watermark back until its first report, as one not heard from yet does */
+        struct report *kept = n ? cm_xcalloc(n, sizeof(*kept)) : NULL;
+        for (size_t x = 0, j = 0; s->reports && x < n; x++) {
+            while (j < nold && old[j] < origins[x]) {
+                j++;
+            }
+            if (j < nold && old[j] == origins[x]) {
+                kept[x] = s->reports[j];
+            }
+        }
+        free(s->reports);
+        s->reports = kept;
         /* windows fired before by the watermark over every source keep it */
-        e->src[i].wm = e->wm > e->src[i].wm ? e->wm : e->src[i].wm;
+        s->wm = e->wm > s->wm ? e->wm : s->wm;
+        source_wm(e, s);
     }
+    free(old);
 }
 
 void proc_engine_report(struct proc_engine *e, int32_t source, int32_t origin, int64_t wm, int idle,

@@ -11,7 +11,8 @@
  * watermark and reports), and a fresh engine restored from that checkpoint reads the frames after
  * it: it must emit what the uninterrupted second stage emitted after that point, as an instance
  * that takes over a partition must, although it holds another partition whose watermark is far
- * ahead. */
+ * ahead. At the checkpoint the second stage is told its input partitions again, as after a
+ * rebalance, which must change nothing. */
 #include "../../services/processor/proc_def.h"
 #include "../../services/processor/proc_engine.h"
 #include "../../services/processor/proc_frame.h"
@@ -248,6 +249,8 @@ static size_t run(const struct proc_def *d, const char *in, size_t size, struct 
         }
         if (line == ckpt_line) {
             take_ckpt(e2, line + 1, two->n, &c);
+            /* a rebalance: the daemon tells the second stage its input partitions again */
+            proc_engine_use_reports(e2, origins, 1);
         }
         line++;
         pos += len + 1;

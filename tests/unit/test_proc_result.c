@@ -476,6 +476,63 @@ Test(proc_result, a_restored_partition_keeps_its_own_watermark)
     proc_def_free(d);
 }
 
+/* A second stage told again its input partitions when an input topic grew (the processor asks
+ * after every rebalance): the partitions it knew keep their reports, so nothing already fired
+ * waits again, and the new one holds the watermark back until it is first reported, so its
+ * events are judged by it. Told the same list again, nothing changes. */
+Test(proc_result, a_grown_input_topic_keeps_the_reports_and_awaits_its_new_partition)
+{
+    struct proc_def *d = proc_test_def("{\"name\":\"p\",\"key\":\"data.k\",\"window\":{\"type\":"
+                                       "\"tumbling\",\"size\":\"10ms\"},\"aggregates\":{\"n\":"
+                                       "\"count()\"}}");
+    struct got g = {json_array(), json_array()};
+    struct proc_engine_out out = {.emit = on_json, .late = on_late, .ud = &g};
+    struct proc_engine *e = proc_engine_new(d, &out, NULL);
+    const int32_t two[] = {0, 65536}, three[] = {0, 1, 65536};
+    proc_engine_use_reports(e, two, 2);
+    json_t *args = json_loads("[null]", 0, NULL);
+    struct proc_keyed k = {
+        .tenant = "", .key = "a", .time_ms = 5, .args = args, .raw = "{}", .rawlen = 2};
+    for (int32_t src = 0; src < 2; src++) {
+        proc_engine_report(e, src, 0, 20, 0, 0);
+        proc_engine_report(e, src, 65536, 20, 0, 0);
+    }
+    cr_assert_eq(proc_engine_current_watermark(e), 20);
+    proc_engine_use_reports(e, two, 2); /* the same list: nothing changes */
+    cr_assert_eq(proc_engine_current_watermark(e), 20);
+    proc_engine_use_reports(e, three, 3); /* the first topic got a second partition */
+    cr_assert_eq(proc_engine_current_watermark(e), 20, "a watermark never goes back");
+    k.time_ms = 25;
+    cr_assert_eq(proc_engine_window_keyed(e, 0, &k, 0, NULL, 0), 0);
+    proc_engine_report(e, 0, 0, 40, 0, 0);
+    proc_engine_report(e, 0, 65536, 40, 0, 0);
+    cr_assert_eq(proc_engine_current_watermark(e), 20, "input partition 1 not heard yet");
+    cr_assert_eq(json_array_size(g.list), 0, "[20, 30) waits for it");
+    k.time_ms = 22; /* the new partition's first event, older than the others' 40 */
+    cr_assert_eq(proc_engine_window_keyed(e, 0, &k, 1, NULL, 0), 0);
+    cr_assert_eq(json_array_size(g.late), 0, "on time");
+    proc_engine_report(e, 0, 1, 40, 0, 0);
+    cr_assert_eq(json_array_size(g.list), 1, "[20, 30) fired with both events");
+    json_t *ev =
+        json_loads(json_string_value(json_object_get(json_array_get(g.list, 0), "text")), 0, NULL);
+    cr_assert_not_null(ev);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(ev, "data"), "n")), 2);
+    json_decref(ev);
+    /* source 1 kept its reports of 0 and 65536; it waits only for the new partition */
+    proc_engine_report(e, 1, 1, 40, 0, 0);
+    int64_t heard[4];
+    size_t nheard = 0;
+    struct heard rl = {heard, &nheard};
+    cr_assert_eq(proc_engine_source_watermark(e, 1, collect_report, &rl), 20);
+    cr_assert_eq(nheard, 3, "the two kept and the new one");
+    cr_assert_eq(proc_engine_current_watermark(e), 20, "source 1's other partitions still at 20");
+    json_decref(args);
+    json_decref(g.list);
+    json_decref(g.late);
+    proc_engine_free(e);
+    proc_def_free(d);
+}
+
 /* A keyed tumbling count of 10 ms windows read in one stage (idle_timeout 1 s, no
  * out-of-orderness), what it emits, and an event to feed it. */
 struct one_stage {
