@@ -423,6 +423,42 @@ static void collect_report(int32_t origin, int64_t wm, int idle, void *ud)
     rl->v[(*rl->n)++] = wm;
 }
 
+/* A keyed tumbling count of 10 ms windows read through the repartition topic (its second stage,
+ * fed by reports and proc_engine_window_keyed), and what it emits. */
+struct second_stage {
+    struct proc_def *d;
+    struct proc_engine *e;
+    struct got g;
+};
+
+static void second_stage_new(struct second_stage *t)
+{
+    t->d = proc_test_def("{\"name\":\"p\",\"key\":\"data.k\",\"window\":{\"type\":"
+                         "\"tumbling\",\"size\":\"10ms\"},\"aggregates\":{\"n\":\"count()\"}}");
+    t->g = (struct got){json_array(), json_array()};
+    struct proc_engine_out out = {.emit = on_json, .late = on_late, .ud = &t->g};
+    t->e = proc_engine_new(t->d, &out, NULL);
+}
+
+/* The count `n` of the i-th result emitted (its text parsed). */
+static json_int_t result_n(const struct got *g, size_t i)
+{
+    json_t *ev =
+        json_loads(json_string_value(json_object_get(json_array_get(g->list, i), "text")), 0, NULL);
+    cr_assert_not_null(ev);
+    json_int_t n = json_integer_value(json_object_get(json_object_get(ev, "data"), "n"));
+    json_decref(ev);
+    return n;
+}
+
+static void second_stage_free(struct second_stage *t)
+{
+    json_decref(t->g.list);
+    json_decref(t->g.late);
+    proc_engine_free(t->e);
+    proc_def_free(t->d);
+}
+
 /* A second-stage partition is judged by its own reports: one restored from a checkpoint (its
  * watermark and the reports it had heard) after another partition of the same engine moved far
  * ahead takes what it reads again as it did the first time. With one watermark over the whole
@@ -430,12 +466,10 @@ static void collect_report(int32_t origin, int64_t wm, int idle, void *ud)
  * took over partitions under load sent events of open windows to events.late). */
 Test(proc_result, a_restored_partition_keeps_its_own_watermark)
 {
-    struct proc_def *d = proc_test_def("{\"name\":\"p\",\"key\":\"data.k\",\"window\":{\"type\":"
-                                       "\"tumbling\",\"size\":\"10ms\"},\"aggregates\":{\"n\":"
-                                       "\"count()\"}}");
-    struct got g = {json_array(), json_array()};
-    struct proc_engine_out out = {.emit = on_json, .late = on_late, .ud = &g};
-    struct proc_engine *e = proc_engine_new(d, &out, NULL);
+    struct second_stage t;
+    second_stage_new(&t);
+    struct proc_engine *e = t.e;
+    struct got g = t.g;
     const int32_t origins[] = {0, 1};
     proc_engine_use_reports(e, origins, 2);
     proc_engine_report(e, 0, 0, 1000, 0, 0); /* partition 0 hears both input partitions at 1000 */
@@ -465,15 +499,8 @@ Test(proc_result, a_restored_partition_keeps_its_own_watermark)
     cr_assert_eq(json_array_size(g.list), 0, "input partition 1 still at 15 there");
     proc_engine_report(e, 1, 1, 1000, 0, 0);
     cr_assert_eq(json_array_size(g.list), 1, "[10, 20) fired by partition 1's own reports");
-    json_t *ev =
-        json_loads(json_string_value(json_object_get(json_array_get(g.list, 0), "text")), 0, NULL);
-    cr_assert_not_null(ev);
-    cr_assert_eq(json_integer_value(json_object_get(json_object_get(ev, "data"), "n")), 1);
-    json_decref(ev);
-    json_decref(g.list);
-    json_decref(g.late);
-    proc_engine_free(e);
-    proc_def_free(d);
+    cr_assert_eq(result_n(&g, 0), 1);
+    second_stage_free(&t);
 }
 
 /* A second stage told again its input partitions when an input topic grew (the processor asks
@@ -482,12 +509,10 @@ Test(proc_result, a_restored_partition_keeps_its_own_watermark)
  * events are judged by it. Told the same list again, nothing changes. */
 Test(proc_result, a_grown_input_topic_keeps_the_reports_and_awaits_its_new_partition)
 {
-    struct proc_def *d = proc_test_def("{\"name\":\"p\",\"key\":\"data.k\",\"window\":{\"type\":"
-                                       "\"tumbling\",\"size\":\"10ms\"},\"aggregates\":{\"n\":"
-                                       "\"count()\"}}");
-    struct got g = {json_array(), json_array()};
-    struct proc_engine_out out = {.emit = on_json, .late = on_late, .ud = &g};
-    struct proc_engine *e = proc_engine_new(d, &out, NULL);
+    struct second_stage t;
+    second_stage_new(&t);
+    struct proc_engine *e = t.e;
+    struct got g = t.g;
     const int32_t two[] = {0, 65536}, three[] = {0, 1, 65536};
     proc_engine_use_reports(e, two, 2);
     json_t *args = json_loads("[null]", 0, NULL);
@@ -513,11 +538,7 @@ Test(proc_result, a_grown_input_topic_keeps_the_reports_and_awaits_its_new_parti
     cr_assert_eq(json_array_size(g.late), 0, "on time");
     proc_engine_report(e, 0, 1, 40, 0, 0);
     cr_assert_eq(json_array_size(g.list), 1, "[20, 30) fired with both events");
-    json_t *ev =
-        json_loads(json_string_value(json_object_get(json_array_get(g.list, 0), "text")), 0, NULL);
-    cr_assert_not_null(ev);
-    cr_assert_eq(json_integer_value(json_object_get(json_object_get(ev, "data"), "n")), 2);
-    json_decref(ev);
+    cr_assert_eq(result_n(&g, 0), 2);
     /* source 1 kept its reports of 0 and 65536; it waits only for the new partition */
     proc_engine_report(e, 1, 1, 40, 0, 0);
     int64_t heard[4];
@@ -527,10 +548,7 @@ Test(proc_result, a_grown_input_topic_keeps_the_reports_and_awaits_its_new_parti
     cr_assert_eq(nheard, 3, "the two kept and the new one");
     cr_assert_eq(proc_engine_current_watermark(e), 20, "source 1's other partitions still at 20");
     json_decref(args);
-    json_decref(g.list);
-    json_decref(g.late);
-    proc_engine_free(e);
-    proc_def_free(d);
+    second_stage_free(&t);
 }
 
 /* A keyed tumbling count of 10 ms windows read in one stage (idle_timeout 1 s, no
