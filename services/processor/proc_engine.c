@@ -188,6 +188,7 @@ static void windows_add(struct proc_engine *e, const struct input *in, const jso
         if (in->rkey &&
             (strlen(key) != in->rkey->len || memcmp(key, in->rkey->key, in->rkey->len))) {
             proc_engine_inc(e->m_key_mismatch, 1);
+            e->key_mismatches++;
             if (e->out.key_mismatch) {
                 e->out.key_mismatch(d, in->source, in->offset, in->rkey, key, e->out.ud);
             }
@@ -379,6 +380,11 @@ static int64_t judged_by(const struct source *s, int64_t offset)
         return s->hz_wm; /* read after the lost state's commit: judged as it was then at least */
     }
     return s->wm;
+}
+
+uint64_t proc_engine_key_mismatches(const struct proc_engine *e)
+{
+    return e->key_mismatches;
 }
 
 void proc_engine_process(struct proc_engine *e, int32_t source, const json_t *ev, int64_t time_ms,

@@ -67,6 +67,8 @@ void proc_engine_process(struct proc_engine *e, int32_t source, const json_t *ev
 void proc_engine_process_record(struct proc_engine *e, int32_t source, const json_t *ev,
                                 int64_t time_ms, int64_t offset, const struct proc_record_key *rkey,
                                 int64_t now_ms);
+/* How many events proc_engine_process_record found keyed otherwise so far. */
+uint64_t proc_engine_key_mismatches(const struct proc_engine *e);
 /* Two stages, for a keyed windowed pipeline whose input is not partitioned by its key (the
  * processor re-keys through a repartition topic in between, as Kafka Streams does):
  * prepare runs the source filter, steps and key, calling prepared(ev, tenant, key) for each

@@ -79,6 +79,7 @@ struct proc_engine {
     struct cm_series *m_repeats;
     struct cm_series *m_windowed, *m_transformed, *m_late, *m_filtered, *m_errors, *m_results;
     struct cm_series *m_unmatched, *m_key_mismatch;
+    uint64_t key_mismatches; /* as m_key_mismatch counts them, for the status */
     struct cm_series *m_watermark;
     struct cm_jw text; /* results written here (out.emit_text), reused */
     /* what every result of one window shares, written once: the pipeline's version, the

@@ -298,6 +298,10 @@ void proc_host_apply_changes(struct proc_host *h, int64_t now_ms)
                 cm_time_format_rfc3339(until, when);
                 json_object_set_new(item, "windows_until", json_string(when));
             }
+            uint64_t mismatched = proc_engine_key_mismatches(p->engine);
+            if (mismatched > 0) { /* "repartition": false, input keyed otherwise: results split */
+                json_object_set_new(item, "key_mismatches", json_integer((json_int_t)mismatched));
+            }
             json_array_append_new(list, item);
         }
         pthread_mutex_lock(&h->lock);

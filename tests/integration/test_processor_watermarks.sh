@@ -119,6 +119,9 @@ before=$(windowed)
 wait_until 20 '[ "$(mismatch)" = 2 ]'
 check "one stage: the two records keyed otherwise are counted ($(mismatch))" [ "$(mismatch)" = 2 ]
 check "one stage: and windowed ($before, then $(windowed))" [ "$(windowed)" = $((before + 2)) ]
+shown() { json "$U/pipelines/$ONE" | jq -r '.status.versions[0].key_mismatches // 0'; }
+wait_until 5 '[ "$(shown)" = 2 ]' # (the status is refreshed every second)
+check "one stage: the status shows them ($(shown))" [ "$(shown)" = 2 ]
 logged=$(grep -c '"event":"pipeline_input_not_keyed_by_key"' "$work/p.log")
 check "one stage: logged once ($logged)" [ "$logged" = 1 ]
 check "one stage: the log names the partition, offset and both keys" grep -qF \

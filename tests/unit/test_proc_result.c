@@ -741,6 +741,7 @@ Test(proc_result, one_stage_reports_records_not_keyed_by_the_pipeline_key)
     json_decref(want);
     char *text = cm_metrics_render(metrics);
     cr_assert_not_null(strstr(text, "t_key_mismatch_total{pipeline=\"p\"} 7\n"), "%s", text);
+    cr_assert_eq(proc_engine_key_mismatches(e), 7);
     cr_assert_not_null(strstr(text, "outcome=\"windowed\"} 10\n"), "all still windowed: %s", text);
     free(text);
     json_decref(ev);
