@@ -185,8 +185,8 @@ static void windows_add(struct proc_engine *e, const struct input *in, const jso
         if (key_of(e, ev, key, sizeof(key)) != 0) {
             return;
         }
-        if (in->rkey &&
-            (strlen(key) != in->rkey->len || memcmp(key, in->rkey->key, in->rkey->len))) {
+        if (in->rkey && (strlen(key) != in->rkey->len ||
+                         (in->rkey->len > 0 && memcmp(key, in->rkey->key, in->rkey->len) != 0))) {
             proc_engine_inc(e->m_key_mismatch, 1);
             e->key_mismatches++;
             if (e->out.key_mismatch) {

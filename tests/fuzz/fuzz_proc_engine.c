@@ -6,7 +6,9 @@
  * update mode, lateness; a stateless transform; an interval join), then a last watermark flushes
  * every window. Line i is read at i ms from partition i % 3, the three partitions awaited from
  * the start; the session pipeline's partitions turn idle after 2 ms, unless said to have records
- * waiting. The sanitizers catch memory errors and leaks; a second run of the same input
+ * waiting. Each event comes as a record keyed by its subject (or not keyed), so the check of
+ * records not keyed by the pipeline's key runs on every event it windows. The sanitizers catch
+ * memory errors and leaks; a second run of the same input
  * must emit the same results, byte for byte (a replay gives the same ids and values). */
 #include "../../services/processor/proc_def.h"
 #include "../../services/processor/proc_engine.h"
@@ -55,9 +57,23 @@ static int backlog(int32_t source, void *ud)
     return (source + *(const int64_t *)ud) % 5 == 0;
 }
 
+/* A record keyed otherwise than by its event's pipeline key: the keys given must differ. */
+static void mismatch(const struct proc_def *d, int32_t source, int64_t offset,
+                     const struct proc_record_key *rkey, const char *key, void *ud)
+{
+    (void)d;
+    (void)source;
+    (void)offset;
+    (void)ud;
+    if (strlen(key) == rkey->len && (rkey->len == 0 || memcmp(key, rkey->key, rkey->len) == 0)) {
+        abort(); /* reported, but the keys are equal */
+    }
+}
+
 static void run(const struct proc_def *d, const char *in, size_t size, struct outs *w)
 {
     struct proc_engine_out out = outs_sink(w);
+    out.key_mismatch = mismatch;
     struct proc_engine *e = proc_engine_new(d, &out, NULL);
     size_t pos = 0;
     int64_t line = 0;
@@ -76,7 +92,18 @@ static void run(const struct proc_def *d, const char *in, size_t size, struct ou
         } else {
             struct cm_event ev;
             if (cm_event_from_text(in + pos, len, line, CM_EVENT_OBJECT, &ev, &why) == 0) {
-                proc_engine_process(e, (int32_t)(line % 3), ev.ev, ev.time_ms, line, line);
+                /* the record's Kafka key: the event's subject (a copy of exactly its bytes), or
+                 * none; the key check must not change what is emitted */
+                const char *subject = json_string_value(json_object_get(ev.ev, "subject"));
+                size_t klen = subject ? json_string_length(json_object_get(ev.ev, "subject")) : 0;
+                char *kbytes = klen ? malloc(klen) : NULL;
+                if (kbytes) {
+                    memcpy(kbytes, subject, klen);
+                }
+                struct proc_record_key rkey = {kbytes, klen};
+                proc_engine_process_record(e, (int32_t)(line % 3), ev.ev, ev.time_ms, line, &rkey,
+                                           line);
+                free(kbytes);
                 cm_event_clear(&ev);
             }
         }
