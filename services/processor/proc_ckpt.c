@@ -325,41 +325,31 @@ static int parse_i64(const char *s, int64_t *out)
     return 0;
 }
 
-int proc_ckpt_load(struct cm_redis *r, struct proc_engine *e, int32_t source, int64_t now_ms,
-                   int64_t *offset)
+int proc_ckpt_restore(struct proc_engine *e, int32_t source, const char *key,
+                      const struct proc_ckpt_field *fields, size_t n, int64_t now_ms,
+                      int64_t *offset)
 {
     const struct proc_def *d = proc_engine_def(e);
-    char *key = hash_key(d, source);
-    const char *argv[] = {"HGETALL", key};
-    struct cm_redis_reply *rep = NULL;
-    int rc = cm_redis_command(r, 2, argv, NULL, &rep);
-    if (rc != 0 || cm_redis_reply_type(rep) != CM_REDIS_ARRAY) {
-        CM_LOG_WARN("checkpoint_unreadable", "%s: %s; recomputing from Kafka", key,
-                    rc ? cm_strerror(rc) : "not a hash");
-        cm_redis_reply_free(rep);
-        free(key);
-        return rc ? rc : CM_E_PROTO;
-    }
-    size_t n = cm_redis_reply_len(rep);
     int64_t off = -1, wm = INT64_MIN, swm = INT64_MIN, hz_until = -1, hz = INT64_MIN;
-    int whole = 0, other = 0;
-    for (size_t i = 0; i + 1 < n; i += 2) {
-        const char *f = cm_redis_reply_str(cm_redis_reply_elem(rep, i), NULL);
-        const char *v = cm_redis_reply_str(cm_redis_reply_elem(rep, i + 1), NULL);
-        if (f && strcmp(f, "whole") == 0) {
+    int whole = 0, other = 0, rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *f = fields[i].name, *v = fields[i].value;
+        if (strcmp(f, "whole") == 0) {
             whole = v && strcmp(v, "1") == 0;
-        } else if (f && strcmp(f, "def") == 0) {
+        } else if (strcmp(f, "def") == 0) {
             other = !v || strcmp(v, d->digest) != 0; /* (checkpoints of earlier builds lack it) */
-        } else if (f && strcmp(f, "offset") == 0) {
+        } else if (strcmp(f, "offset") == 0) {
             rc = parse_i64(v, &off) ? CM_E_INVAL : rc;
-        } else if (f && strcmp(f, "wm") == 0) {
-            rc = parse_i64(v, &wm) ? CM_E_INVAL : rc;
-        } else if (f && strcmp(f, "swm") == 0) {
-            rc = parse_i64(v, &swm) ? CM_E_INVAL : rc;
-        } else if (f && strcmp(f, "hz") == 0) {
+        } else if (strcmp(f, "wm") == 0) {
+            rc = parse_i64(v, &wm) || !proc_watermark_ok(wm) ? CM_E_INVAL : rc;
+        } else if (strcmp(f, "swm") == 0) {
+            rc = parse_i64(v, &swm) || !proc_watermark_ok(swm) ? CM_E_INVAL : rc;
+        } else if (strcmp(f, "hz") == 0) {
             long long a, b;
             char end;
-            rc = v && sscanf(v, "%lld,%lld%c", &a, &b, &end) == 2 && a >= 0 ? rc : CM_E_INVAL;
+            rc = v && sscanf(v, "%lld,%lld%c", &a, &b, &end) == 2 && a >= 0 && proc_watermark_ok(b)
+                     ? rc
+                     : CM_E_INVAL;
             hz_until = rc == 0 ? a : hz_until;
             hz = rc == 0 ? b : hz;
         }
@@ -369,8 +359,6 @@ int proc_ckpt_load(struct cm_redis *r, struct proc_engine *e, int32_t source, in
                     "%s: a checkpoint of another definition of %s under the same version (a "
                     "changed file without a new \"version\"); recomputing from Kafka",
                     key, d->name);
-        cm_redis_reply_free(rep);
-        free(key);
         return 0;
     }
     if (n == 0 || rc != 0 || off < 0 || !whole) {
@@ -380,8 +368,6 @@ int proc_ckpt_load(struct cm_redis *r, struct proc_engine *e, int32_t source, in
                         "it); recomputing from Kafka",
                         key);
         }
-        cm_redis_reply_free(rep);
-        free(key);
         return n == 0 ? 0 : CM_E_INVAL;
     }
     struct proc_windows *w = proc_engine_restore_source(e, source, wm, off, now_ms);
@@ -392,15 +378,15 @@ int proc_ckpt_load(struct cm_redis *r, struct proc_engine *e, int32_t source, in
         proc_engine_restore_horizon(e, source, hz_until, hz, now_ms);
     }
     size_t keys = 0;
-    for (size_t i = 0; i + 1 < n && rc == 0; i += 2) {
-        size_t vlen;
-        const char *f = cm_redis_reply_str(cm_redis_reply_elem(rep, i), NULL);
-        const char *v = cm_redis_reply_str(cm_redis_reply_elem(rep, i + 1), &vlen);
-        if (f && strncmp(f, "o:", 2) == 0) {
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const char *f = fields[i].name, *v = fields[i].value;
+        if (strncmp(f, "o:", 2) == 0) {
             struct proc_origin o;
             long long off2;
             int id, seq;
-            if (!v || sscanf(f + 2, "%d", &id) != 1 || sscanf(v, "%lld:%d", &off2, &seq) != 2) {
+            char end;
+            if (!v || sscanf(f + 2, "%d%c", &id, &end) != 1 ||
+                sscanf(v, "%lld:%d%c", &off2, &seq, &end) != 2 || off2 < 0) {
                 rc = CM_E_INVAL;
                 continue;
             }
@@ -408,20 +394,22 @@ int proc_ckpt_load(struct cm_redis *r, struct proc_engine *e, int32_t source, in
             proc_engine_restore_mark(e, source, &o);
             continue;
         }
-        if (f && strncmp(f, "r:", 2) == 0) {
+        if (strncmp(f, "r:", 2) == 0) {
             long long rwm;
             int id, idle;
-            if (!v || sscanf(f + 2, "%d", &id) != 1 || sscanf(v, "%lld:%d", &rwm, &idle) != 2) {
+            char end;
+            if (!v || sscanf(f + 2, "%d%c", &id, &end) != 1 ||
+                sscanf(v, "%lld:%d%c", &rwm, &idle, &end) != 2 || !proc_watermark_ok(rwm)) {
                 rc = CM_E_INVAL;
                 continue;
             }
             proc_engine_restore_report(e, source, id, rwm, idle);
             continue;
         }
-        if (!f || strncmp(f, "k:", 2) != 0) {
+        if (strncmp(f, "k:", 2) != 0) {
             continue;
         }
-        json_t *state = v ? json_loadb(v, vlen, 0, NULL) : NULL;
+        json_t *state = v ? json_loadb(v, fields[i].len, 0, NULL) : NULL;
         rc = state && proc_windows_restore(w, f + 2, state) == 0 ? 0 : CM_E_INVAL;
         json_decref(state);
         keys++;
@@ -432,15 +420,44 @@ int proc_ckpt_load(struct cm_redis *r, struct proc_engine *e, int32_t source, in
                      "recomputing from Kafka",
                      key, d->name);
         proc_engine_drop_source(e, source);
-    } else {
-        proc_windows_set_full(w, 0); /* Redis holds exactly this state */
-        CM_LOG_INFO("checkpoint_loaded", "%s: %zu keys, resuming at offset %lld", key, keys,
-                    (long long)off);
-        *offset = off;
+        return rc;
     }
+    proc_windows_set_full(w, 0); /* Redis holds exactly this state */
+    CM_LOG_INFO("checkpoint_loaded", "%s: %zu keys, resuming at offset %lld", key, keys,
+                (long long)off);
+    *offset = off;
+    return 1;
+}
+
+int proc_ckpt_load(struct cm_redis *r, struct proc_engine *e, int32_t source, int64_t now_ms,
+                   int64_t *offset)
+{
+    char *key = hash_key(proc_engine_def(e), source);
+    const char *argv[] = {"HGETALL", key};
+    struct cm_redis_reply *rep = NULL;
+    int rc = cm_redis_command(r, 2, argv, NULL, &rep);
+    if (rc != 0 || cm_redis_reply_type(rep) != CM_REDIS_ARRAY) {
+        CM_LOG_WARN("checkpoint_unreadable", "%s: %s; recomputing from Kafka", key,
+                    rc ? cm_strerror(rc) : "not a hash");
+        cm_redis_reply_free(rep);
+        free(key);
+        return rc ? rc : CM_E_PROTO;
+    }
+    size_t n = cm_redis_reply_len(rep) / 2, nf = 0;
+    struct proc_ckpt_field *fields = cm_xcalloc(n ? n : 1, sizeof(*fields));
+    for (size_t i = 0; i < n; i++) {
+        const char *f = cm_redis_reply_str(cm_redis_reply_elem(rep, 2 * i), NULL);
+        size_t vlen = 0;
+        const char *v = cm_redis_reply_str(cm_redis_reply_elem(rep, 2 * i + 1), &vlen);
+        if (f) { /* (a hash's field is always a string) */
+            fields[nf++] = (struct proc_ckpt_field){f, v, v ? vlen : 0};
+        }
+    }
+    rc = proc_ckpt_restore(e, source, key, fields, nf, now_ms, offset);
+    free(fields);
     cm_redis_reply_free(rep);
     free(key);
-    return rc ? rc : 1;
+    return rc;
 }
 
 struct drop_ctx {

@@ -10,6 +10,7 @@
 #ifndef PROC_CKPT_H
 #define PROC_CKPT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct cm_redis;
@@ -37,6 +38,19 @@ void proc_ckpt_snap_free(struct proc_ckpt_snap *snap);
  * none, or a negative code (the source is then left empty: recompute from Kafka). */
 int proc_ckpt_load(struct cm_redis *r, struct proc_engine *e, int32_t source, int64_t now_ms,
                    int64_t *offset);
+
+/* A checkpoint's hash as read (HGETALL's pairs): each field's name and value (NUL-terminated,
+ * len bytes; NULL when absent). */
+struct proc_ckpt_field {
+    const char *name, *value;
+    size_t len;
+};
+/* What proc_ckpt_load does with the hash it read (key names it in the logs): the same returns.
+ * Everything in it is checked, as input from outside the process: a damaged or foreign hash is
+ * refused whole and the source left empty. */
+int proc_ckpt_restore(struct proc_engine *e, int32_t source, const char *key,
+                      const struct proc_ckpt_field *fields, size_t n, int64_t now_ms,
+                      int64_t *offset);
 
 /* Deletes the checkpoint of every source e holds (a drained or reset version's). 0 or
  * CM_E_UNAVAIL. */

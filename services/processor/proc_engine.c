@@ -17,6 +17,7 @@
 #include "cm/mem.h"
 #include "cm/metrics.h"
 #include "cm/text.h"
+#include "cm/timeutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,8 @@ struct proc_engine *proc_engine_new(const struct proc_def *d, const struct proc_
         series(metrics, "records_total", h, "pipeline,outcome", d->name, "expression_error");
     e->m_repeats =
         series(metrics, "records_total", h, "pipeline,outcome", d->name, "repeat_skipped");
+    e->m_bad_time =
+        series(metrics, "records_total", h, "pipeline,outcome", d->name, "time_out_of_range");
     e->m_key_mismatch = series(metrics, "key_mismatch_total",
                                "events of a pipeline with \"repartition\": false whose record's "
                                "Kafka key is not the pipeline's key (their windows are split "
@@ -387,6 +390,20 @@ uint64_t proc_engine_key_mismatches(const struct proc_engine *e)
     return e->key_mismatches;
 }
 
+/* 1 (counted) when a windowed pipeline's event has a time outside the years 0000..9999 that an
+ * event's `time` can state: a Kafka record's timestamp (taken when the event has none) can be
+ * any int64, and a repartition frame anything written to its topic. Such an event would move
+ * the watermark past every other event and overflow window arithmetic: it is left out, as a
+ * record that is not an event is. */
+static int time_refused(struct proc_engine *e, int64_t time_ms)
+{
+    if (e->d->window == PROC_WIN_NONE || cm_time_in_range(time_ms)) {
+        return 0;
+    }
+    proc_engine_inc(e->m_bad_time, 1);
+    return 1;
+}
+
 void proc_engine_process(struct proc_engine *e, int32_t source, const json_t *ev, int64_t time_ms,
                          int64_t offset, int64_t now_ms)
 {
@@ -402,6 +419,9 @@ void proc_engine_process_record(struct proc_engine *e, int32_t source, const jso
     s->last_seen_ms = now_ms;
     if (offset < s->resume) {
         return; /* in the restored state already */
+    }
+    if (time_refused(e, time_ms)) {
+        return;
     }
     enum cm_expr_outcome keep =
         d->filter ? cm_expr_eval_bool(d->filter, ev, NULL, 0) : CM_EXPR_TRUE;
@@ -441,6 +461,9 @@ void proc_engine_prepare(struct proc_engine *e, int32_t origin, const json_t *ev
     const struct proc_def *d = e->d;
     struct origin *o = proc_engine_origin(e, origin);
     o->last_seen_ms = now_ms;
+    if (time_refused(e, time_ms)) {
+        return;
+    }
     if (time_ms > o->max_time) {
         o->max_time = time_ms;
     }
@@ -481,6 +504,9 @@ static int window_in(struct proc_engine *e, int32_t source, const json_t *ev,
     s->last_seen_ms = now_ms;
     if (offset < s->resume) {
         return 1; /* in the restored state already */
+    }
+    if (time_refused(e, time_ms)) {
+        return 1;
     }
     if (origin && repeat(s, origin)) {
         proc_engine_inc(e->m_repeats, 1);

@@ -13,6 +13,8 @@
 #ifndef PROC_ENGINE_H
 #define PROC_ENGINE_H
 
+#include "proc_time.h"
+
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,8 +28,6 @@ struct proc_record_key {
     const char *key;
     size_t len;
 };
-
-#define PROC_WATERMARK_MAX (INT64_MAX / 4) /* "max": flushes every window */
 
 struct proc_engine_out {
     /* A result or transformed event (borrowed for the call) for the pipeline's sink topic. */

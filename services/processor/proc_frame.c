@@ -1,6 +1,8 @@
 /* proc_frame: repartition frames written and read (see proc_frame.h). */
 #include "proc_frame.h"
 
+#include "proc_time.h"
+
 #include "cm/envelope.h"
 #include "cm/mem.h"
 
@@ -189,8 +191,10 @@ int proc_frame_next(const char *data, size_t len, size_t *pos, struct proc_frame
         !cm_envelope_tenant_ok(e->tenant, n) || get_str(&r, 0, 1, &e->key, &n) != 0 ||
         get_str(&r, 1, 1, &e->traceparent, &n) != 0 ||
         get_str(&r, 1, 0, &e->args, &e->argslen) != 0 ||
-        get_str(&r, 0, 0, &e->raw, &e->rawlen) != 0) {
-        return -1;
+        get_str(&r, 0, 0, &e->raw, &e->rawlen) != 0 || (int64_t)offset < 0 ||
+        !proc_watermark_ok((int64_t)wm) || !proc_watermark_ok((int64_t)before) ||
+        !cm_time_in_range((int64_t)time)) {
+        return -1; /* (the first stage sends no time, watermark or offset outside these) */
     }
     e->origin = (int32_t)origin;
     e->offset = (int64_t)offset;

@@ -1,6 +1,8 @@
 /* proc_horizon: event-time horizons in Kafka's offset metadata (proc_horizon.h). */
 #include "proc_horizon.h"
 
+#include "proc_time.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,7 +90,8 @@ int proc_horizon_find(const char *metadata, const char *key, int64_t *position, 
         }
         const char *q = eq + 1;
         long long pos, w;
-        if (number(&q, ',', &pos) != 0 || number(&q, ';', &w) != 0 || pos < 0) {
+        if (number(&q, ',', &pos) != 0 || number(&q, ';', &w) != 0 || pos < 0 ||
+            !proc_watermark_ok(w)) {
             return -1;
         }
         if (!found && (size_t)(eq - p) == klen && memcmp(p, key, klen) == 0) {

@@ -8,7 +8,8 @@
  * digest: the first 8 characters of the definition's (proc_def.h), so a horizon is never taken
  * over by another definition under the same version, whose windows are others; position: the
  * partition's stream position at the commit point; watermark: the one that judged its events
- * there. Names are [A-Za-z0-9._-], so the separators cannot occur in them. */
+ * there. Names are [A-Za-z0-9._-], so the separators cannot occur in them. A watermark no state
+ * can hold (proc_time.h) makes the text unreadable, as any malformed entry does. */
 #ifndef PROC_HORIZON_H
 #define PROC_HORIZON_H
 

@@ -12,6 +12,7 @@
  * version keeps the events within the largest pair distance of its bounds, so that it knows
  * whether its lefts met a right, and skips the others. */
 #include "proc_def.h"
+#include "proc_time.h"
 #include "proc_window.h"
 #include "proc_window_int.h"
 
@@ -210,8 +211,9 @@ int proc_ijoin_restore(struct kstate *k, const json_t *entries)
         json_t *ev;
         if (json_unpack((json_t *)v, "[I,I,I,b,s,o!]", &side, &t, &offset, &matched, &tp, &ev) !=
                 0 ||
-            (side != PROC_LEFT && side != PROC_RIGHT) || !json_is_object(ev) ||
-            !json_is_string(json_object_get(ev, "id")) || !json_object_get(ev, "data")) {
+            (side != PROC_LEFT && side != PROC_RIGHT) || !proc_state_time_ok(t) || offset < 0 ||
+            !json_is_object(ev) || !json_is_string(json_object_get(ev, "id")) ||
+            !json_object_get(ev, "data")) {
             return CM_E_INVAL;
         }
         if (k->njent == k->capjent) {

@@ -3,6 +3,7 @@
  * next_revision, pending, traceparent], ...], "r": [[window_start, next_revision], ...],
  * "n": next_start or null, and for an interval join "j": its entries (proc_ijoin_write_state)};
  * acc is proc_acc's checkpoint form. Written with cm_jw (no jansson tree), read with jansson. */
+#include "proc_time.h"
 #include "proc_window.h"
 #include "proc_window_int.h"
 
@@ -14,6 +15,7 @@
 #include "cm/mem.h"
 #include "cm/text.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,7 +153,7 @@ static int restore_panes(struct proc_windows *w, struct kstate *k, const json_t 
         int64_t start, min_offset;
         const char *tp = json_string_value(json_array_get(p, 3));
         if (get_int(p, 0, &start) || get_int(p, 1, &min_offset) || !tp || start <= prev ||
-            start % w->d->pane_ms != 0) {
+            !proc_state_time_ok(start) || min_offset < 0 || start % w->d->pane_ms != 0) {
             return CM_E_INVAL;
         }
         struct proc_acc *acc = proc_acc_from_json(w->d, json_array_get(p, 2));
@@ -181,7 +183,8 @@ static int restore_sessions(struct proc_windows *w, struct kstate *k, const json
         const char *tp = json_string_value(json_array_get(s, 6));
         if (get_int(s, 0, &start) || get_int(s, 1, &end) || get_int(s, 2, &min_offset) ||
             get_int(s, 4, &rev) || !json_is_boolean(json_array_get(s, 5)) || !tp || start >= end ||
-            start <= prev_end || rev < 0) {
+            start <= prev_end || rev < 0 || rev > UINT_MAX || !proc_state_time_ok(start) ||
+            !proc_state_time_ok(end) || min_offset < 0) {
             return CM_E_INVAL;
         }
         struct proc_acc *acc = proc_acc_from_json(w->d, json_array_get(s, 3));
@@ -206,9 +209,13 @@ int proc_windows_restore(struct proc_windows *w, const char *name, const json_t 
     const char *sep = strchr(name, '\x1f');
     const json_t *panes = json_object_get(state, "p"), *sess = json_object_get(state, "s");
     const json_t *revs = json_object_get(state, "r"), *next = json_object_get(state, "n");
+    /* panes only in tumbling and hopping windows, sessions only in session windows: an
+     * interval join's key has neither (and a pane's start is checked against the pane size) */
+    enum proc_window_kind kind = w->d->window;
+    int paned = kind == PROC_WIN_TUMBLING || kind == PROC_WIN_HOPPING;
     if (!sep || !json_is_array(panes) || !json_is_array(sess) || !json_is_array(revs) ||
-        !(json_is_null(next) || json_is_integer(next)) ||
-        (w->d->window == PROC_WIN_SESSION ? json_array_size(panes) : json_array_size(sess)) != 0) {
+        !(json_is_null(next) || json_is_integer(next)) || (!paned && json_array_size(panes) != 0) ||
+        (kind != PROC_WIN_SESSION && json_array_size(sess) != 0)) {
         return CM_E_INVAL;
     }
     char *tenant = cm_xstrndup(name, (size_t)(sep - name));
@@ -217,7 +224,10 @@ int proc_windows_restore(struct proc_windows *w, const char *name, const json_t 
     if (rc == 0) {
         k = proc_window_key(w, tenant, sep + 1, 1);
         k->next_start = json_is_null(next) ? NONE : json_integer_value(next);
-        rc = restore_panes(w, k, panes);
+        if (k->next_start != NONE && !proc_state_time_ok(k->next_start)) {
+            rc = CM_E_INVAL;
+        }
+        rc = rc ? rc : restore_panes(w, k, panes);
         rc = rc ? rc : restore_sessions(w, k, sess);
         const json_t *j = json_object_get(state, "j");
         if (rc == 0 && j) {
@@ -228,7 +238,8 @@ int proc_windows_restore(struct proc_windows *w, const char *name, const json_t 
         json_array_foreach(revs, i, r)
         {
             int64_t start, nextrev;
-            if (rc || get_int(r, 0, &start) || get_int(r, 1, &nextrev) || nextrev < 0) {
+            if (rc || get_int(r, 0, &start) || get_int(r, 1, &nextrev) || nextrev < 0 ||
+                nextrev > UINT_MAX || !proc_state_time_ok(start)) {
                 rc = CM_E_INVAL;
                 break;
             }

@@ -107,7 +107,7 @@ static struct proc_engine_out outs_sink(struct outs *b)
         .emit = outs_emit, .emit_text = outs_emit_text, .late = outs_late, .ud = b};
 }
 
-static int outs_by_key(const void *x, const void *y)
+static inline int outs_by_key(const void *x, const void *y)
 {
     const struct out *a = x, *b = y;
     int c = strcmp(a->key, b->key);
@@ -116,7 +116,7 @@ static int outs_by_key(const void *x, const void *y)
 
 /* 1 when a and b hold the same outputs: in the same order, or (per_key) in the same order per
  * key. FUZZ_DUMP=1 prints both when they differ. */
-static int outs_same(struct outs *a, struct outs *b, int per_key)
+static inline int outs_same(struct outs *a, struct outs *b, int per_key)
 {
     if (per_key && a->n > 1) {
         qsort(a->v, a->n, sizeof(*a->v), outs_by_key);

@@ -7,6 +7,7 @@
  * record (the sanitizer build checks); route keys are "<tenant>/<key>" cut as snprintf would cut
  * them. */
 #include "../../services/processor/proc_frame.h"
+#include "../../services/processor/proc_time.h"
 
 #include <criterion/criterion.h>
 #include <stdint.h>
@@ -250,6 +251,47 @@ Test(proc_frame, hostile_bytes_are_refused)
 
     cr_assert_eq(read_all("", 0, &n), -1, "an empty record is not a frame");
     proc_frame_free(&f);
+}
+
+/* A frame's times come from outside the process (anyone with access writes the topic): an entry
+ * whose time no event can state, a watermark no state holds or a negative offset is refused, as
+ * the first stage never writes one (window arithmetic on them would overflow). */
+Test(proc_frame, times_and_offsets_out_of_range_are_refused)
+{
+    const struct {
+        int64_t offset, wm, wm_before, time_ms;
+    } bad[] = {
+        {0, INT64_MIN, INT64_MIN, INT64_MAX}, {0, INT64_MIN, INT64_MIN, CM_TIME_MIN_MS - 1},
+        {0, INT64_MAX, INT64_MIN, 0},         {0, INT64_MIN, INT64_MIN + 1, 0},
+        {-1, INT64_MIN, INT64_MIN, 0},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct proc_frame f = {0};
+        struct proc_frame_entry e = {.offset = bad[i].offset,
+                                     .wm = bad[i].wm,
+                                     .wm_before = bad[i].wm_before,
+                                     .time_ms = bad[i].time_ms,
+                                     .tenant = "",
+                                     .key = "k",
+                                     .raw = "{}",
+                                     .rawlen = 2};
+        proc_frame_add(&f, &e);
+        size_t n;
+        cr_assert_eq(read_all(f.buf, f.len, &n), -1, "row %zu", i);
+        e = (struct proc_frame_entry){.offset = 0,
+                                      .wm = PROC_WATERMARK_MAX,
+                                      .wm_before = CM_TIME_MAX_MS,
+                                      .time_ms = CM_TIME_MIN_MS,
+                                      .tenant = "",
+                                      .key = "k",
+                                      .raw = "{}",
+                                      .rawlen = 2};
+        proc_frame_reset(&f);
+        proc_frame_add(&f, &e);
+        cr_assert_eq(read_all(f.buf, f.len, &n), 0, "the ends of the ranges are read");
+        cr_assert_eq(n, 1);
+        proc_frame_free(&f);
+    }
 }
 
 /* A frame an older processor wrote (version 1: no watermark before the event) is still read,

@@ -17,6 +17,16 @@ struct timespec;
 /* The CLOCK_REALTIME instant timeout_ms from now, for pthread_cond_timedwait. */
 void cm_deadline_after(int timeout_ms, struct timespec *out);
 
+/* The instants cm_time_parse_rfc3339 can return: four-digit years with any offset, from
+ * 0000-01-01T00:00:00+23:59 to 9999-12-31T23:59:59.999-23:59. Event times outside it (a Kafka
+ * record's timestamp can be any int64) are not times an event can state. */
+#define CM_TIME_MIN_MS (-62167219200000LL - 86340000LL)
+#define CM_TIME_MAX_MS (253402300799999LL + 86340000LL)
+static inline int cm_time_in_range(int64_t ms)
+{
+    return ms >= CM_TIME_MIN_MS && ms <= CM_TIME_MAX_MS;
+}
+
 /* Parses an RFC 3339 date-time ("2026-01-02T03:04:05.678+01:00", 'T'/'t'/' ' separator, 'Z'/'z'
  * or an offset, fraction of any length truncated to ms). Returns 0 and sets *ms, or CM_E_INVAL. */
 int cm_time_parse_rfc3339(const char *s, int64_t *ms);
