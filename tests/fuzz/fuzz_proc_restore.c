@@ -130,6 +130,9 @@ static void add_events(struct proc_engine *e, int second, int64_t offset, const 
                 proc_engine_process(e, 0, ev, t, offset, offset);
             }
             json_decref(ev);
+            if (offset == INT64_MAX) {
+                break; /* (a checkpoint may say so; no record comes after that) */
+            }
             offset++;
         }
         p += len + 1;

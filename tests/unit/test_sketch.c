@@ -226,6 +226,40 @@ Test(sketch, dds_merge_laws_and_round_trip)
         cr_assert_null(cm_dds_deserialize(buf, cut), "truncated at %zu", cut);
     }
     free(buf);
+    /* bins outside what values can have (DDS_MIN_VALUE to DBL_MAX) are refused: merging a sketch
+     * at INT32_MAX overflowed its index arithmetic */
+    const struct {
+        uint32_t offset, len;
+    } far[] = {
+        {142, 2}, {0x7fffffffu, 2}, {0x7fffff00u, 1}, {0x80000000u, 1}, {(uint32_t)-5000, 1}};
+    for (size_t i = 0; i < sizeof(far) / sizeof(far[0]); i++) {
+        for (int neg = 0; neg < 2; neg++) {
+            unsigned char b2[2 + 8 + 8 + 16 + 8] = {'D', '1'};
+            unsigned char *head = b2 + 10 + (neg ? 8 : 0);
+            uint64_t h = ((uint64_t)far[i].offset << 32) | far[i].len;
+            size_t total = 2 + 8 + 8 + 8 + 8 * far[i].len;
+            for (int k = 0; k < 8; k++) {
+                head[k] = (unsigned char)(h >> (8 * k));
+            }
+            head[8 + 8 * (far[i].len - 1)] = 1; /* the last bin holds one value */
+            struct cm_dds *got = cm_dds_deserialize(b2, total);
+            if (i == 0) { /* the same bytes with bins values have: read */
+                cr_assert_not_null(got);
+                cr_assert_eq(cm_dds_count(got), 1);
+                double want = neg ? -1.0 : 1.0, v = cm_dds_quantile(got, 0.5) * want;
+                cr_assert(v > 15 && v < 20, "bin 143 stands for about 17: %g", v);
+                cm_dds_free(got);
+                continue;
+            }
+            cr_assert_null(got, "offset %u (%s)", far[i].offset, neg ? "negative" : "positive");
+        }
+    }
+    struct cm_dds *inf = cm_dds_new();
+    cm_dds_add(inf, INFINITY);
+    cm_dds_add(inf, -INFINITY);
+    cm_dds_add(inf, NAN);
+    cr_assert_eq(cm_dds_count(inf), 0, "non-finite values are left out");
+    cm_dds_free(inf);
     struct cm_dds *all[] = {a, b, e, ab, ba, ae, back};
     for (size_t i = 0; i < 7; i++) {
         cm_dds_free(all[i]);

@@ -35,12 +35,14 @@ struct cm_dds;
 struct cm_dds *cm_dds_new(void);
 void cm_dds_free(struct cm_dds *d);
 struct cm_dds *cm_dds_copy(const struct cm_dds *d);
+/* Adds v; NaN and infinities are not values it holds and are left out. */
 void cm_dds_add(struct cm_dds *d, double v);
 void cm_dds_merge(struct cm_dds *into, const struct cm_dds *from);
 uint64_t cm_dds_count(const struct cm_dds *d);
 /* The q-quantile (0 <= q <= 1); NaN when empty. */
 double cm_dds_quantile(const struct cm_dds *d, double q);
 size_t cm_dds_serialize(const struct cm_dds *d, unsigned char **out);
+/* NULL when buf is not a sketch cm_dds_serialize wrote (bins outside the values' range too). */
 struct cm_dds *cm_dds_deserialize(const unsigned char *buf, size_t len);
 
 #endif

@@ -389,7 +389,7 @@ static void store_add(struct dds_store *s, int32_t i, uint64_t n)
 
 void cm_dds_add(struct cm_dds *d, double v)
 {
-    if (isnan(v)) {
+    if (!isfinite(v)) { /* (an infinity's bin index would not fit an int32) */
         return;
     }
     d->count++;
@@ -488,6 +488,12 @@ static const unsigned char *store_get(const unsigned char *b, const unsigned cha
         return NULL;
     }
     s->offset = (int32_t)(uint32_t)(head >> 32);
+    /* the bins a value can have, from DDS_MIN_VALUE to DBL_MAX: any other range is not a sketch
+     * this code wrote, and index arithmetic past it would overflow */
+    if (len > 0 && (s->offset < dds_index(DDS_MIN_VALUE) ||
+                    (int64_t)s->offset + len - 1 > (int64_t)dds_index(DBL_MAX))) {
+        return NULL;
+    }
     s->len = len;
     s->bins = len ? cm_xmalloc(len * sizeof(uint64_t)) : NULL;
     for (uint32_t k = 0; k < len; k++) {
