@@ -12,8 +12,9 @@ PACKAGES=(
     libjemalloc-dev libcrypt-dev
     # the JSON Schema meta-schemas embedded at build time (scripts/gen-metaschemas.sh)
     python3 python3-jsonschema
-    # tests (clang and its runtime for the libFuzzer targets)
-    libcriterion-dev curl clang libclang-rt-14-dev json-schema-test-suite
+    # tests (clang and its runtime for the libFuzzer targets; confluent-kafka produces records
+    # with a timestamp of the test's choosing, which kcat cannot)
+    libcriterion-dev curl clang libclang-rt-14-dev json-schema-test-suite python3-confluent-kafka
     # local stack: servers the harness and `make run` start; openssl hashes the registry's
     # development password
     redis-server postgresql openssl

@@ -260,6 +260,24 @@ static void on_key_mismatch(const struct proc_def *d, int32_t source, int64_t of
         rkey->key ? rkey->key : "", rkey->len > 64 ? "..." : "", key);
 }
 
+/* An event without `time` whose record's timestamp lies outside years 0000..9999 (windowed
+ * pipelines count it and leave it out: proc_engine.c): logged at most once a minute. */
+static void note_time_out_of_range(struct proc_host *h, const char *topic, int32_t part,
+                                   int64_t offset, int64_t time_ms)
+{
+    int64_t now = cm_monotonic_ms();
+    if (h->time_logged_ms && now - h->time_logged_ms < MISMATCH_LOG_EVERY_MS) {
+        return;
+    }
+    h->time_logged_ms = now;
+    CM_LOG_ERROR("event_time_out_of_range",
+                 "the event of %s partition %d at offset %lld has no time, and its record's "
+                 "timestamp %lld ms lies outside years 0000-9999: windowed pipelines leave it "
+                 "out (logged once a minute; counted in "
+                 "processor_records_total{outcome=\"time_out_of_range\"})",
+                 topic, (int)part, (long long)offset, (long long)time_ms);
+}
+
 struct proc_engine *proc_host_new_engine(struct proc_host *h, const struct proc_def *d)
 {
     struct proc_engine_out out = {.emit = on_emit,
@@ -464,6 +482,9 @@ static int process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t
             cm_event_log_invalid(msgs[i], why);
             cm_counter_inc(h->m_invalid);
             continue;
+        }
+        if (!cm_time_in_range(ev.time_ms)) {
+            note_time_out_of_range(h, topic, part, offset, ev.time_ms);
         }
         for (size_t k = 0; k < h->n; k++) {
             const struct proc_def *d = h->p[k].def;

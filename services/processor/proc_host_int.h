@@ -55,7 +55,8 @@ struct proc_host {
     struct cm_stream *stream;
     struct cm_stream *cur; /* the stream while a hook runs (for the engines' outputs) */
     struct cm_series *m_invalid;
-    char **subscribed; /* the topics read now */
+    int64_t time_logged_ms; /* when an event whose time is not a time was last logged */
+    char **subscribed;      /* the topics read now */
     size_t nsubscribed;
     pthread_mutex_t lock; /* changes and status */
     struct change *q;

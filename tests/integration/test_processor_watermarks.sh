@@ -6,7 +6,8 @@
 #     nothing holds the watermark back until it has been idle for idle_timeout, as a Flink
 #     source's split does, so its events that come a little later are counted, not late; and its
 #     records keyed otherwise than by the pipeline's key (or not keyed) are counted and logged
-#     (once a minute), still windowed;
+#     (once a minute), still windowed; an event whose record timestamp is not a time (past year
+#     9999) is counted, logged and left out, the watermark unmoved;
 #   - a new version of a repartitioned pipeline, swapped in while the processor holds its
 #     input partitions (no rebalance follows, its topics being the same), knows those partitions
 #     too: the ones that never send an event count as idle after idle_timeout and its windows
@@ -127,6 +128,30 @@ check "one stage: logged once ($logged)" [ "$logged" = 1 ]
 check "one stage: the log names the partition, offset and both keys" grep -qF \
     "the record of $IN1 partition 0 at offset 4 has the Kafka key \\\"not-z\\\" and the pipeline's key \\\"z\\\"" \
     "$work/p.log"
+
+# a record without time whose Kafka timestamp lies past year 9999 (a producer writing to the
+# topic directly set it: Debian's confluent-kafka, which kcat cannot do): counted, logged, not
+# windowed, and the watermark does not jump to it
+far() { metric "processor_records_total{pipeline=\"$ONE\",outcome=\"time_out_of_range\""; }
+before=$(windowed)
+/usr/bin/python3 - "$KAFKA_BROKERS" "$IN1" >>"$work/kcat.log" 2>&1 <<'PY'
+import sys
+from confluent_kafka import Producer
+p = Producer({"bootstrap.servers": sys.argv[1]})
+p.produce(sys.argv[2], partition=0, key=b"z", timestamp=9000000000000000,
+          value=b'{"specversion":"1.0","type":"t","source":"/wm","id":"far","data":{"k":"z"}}')
+sys.exit(0 if p.flush(10) == 0 else 1)
+PY
+check "the record with a far timestamp was produced" [ $? = 0 ]
+wait_until 20 '[ "$(far)" = 1 ]'
+check "one stage: the event whose time is not a time is counted ($(far))" [ "$(far)" = 1 ]
+check "one stage: and not windowed ($before, then $(windowed))" [ "$(windowed)" = "$before" ]
+check "one stage: nor taken for a record keyed otherwise ($(mismatch))" [ "$(mismatch)" = 2 ]
+check "one stage: the log names the partition, offset and timestamp" grep -qF \
+    "the event of $IN1 partition 0 at offset 6 has no time, and its record's timestamp 9000000000000000 ms" \
+    "$work/p.log"
+wm=$(json "$U/pipelines/$ONE" | jq -r '.status.versions[0].watermark')
+check "one stage: the watermark did not move to it ($wm)" [ "${wm:0:5}" = "2026-" ]
 
 # ---- a new version of a repartitioned pipeline, swapped in ----
 def() { # def <extra aggregates>
