@@ -1,15 +1,15 @@
 /* fuzz_proc_engine: libFuzzer target for the processor's engine over hostile events (records on
  * the input topics, and the dry run's request bodies, come from anyone who may write them). The
  * input is lines, each an event (any JSON object: its `time` or, without one, a time that grows
- * line by line) or a watermark line; they go through pipelines of every kind (map, flatMap with and
- * without `as`, filter; tumbling, hopping, session windows with every aggregate, `having`,
- * update mode, lateness; a stateless transform; an interval join), then a last watermark flushes
- * every window. Line i is read at i ms from partition i % 3, the three partitions awaited from
- * the start; the session pipeline's partitions turn idle after 2 ms, unless said to have records
- * waiting. Each event comes as a record keyed by its subject (or not keyed), so the check of
- * records not keyed by the pipeline's key runs on every event it windows. The sanitizers catch
- * memory errors and leaks; a second run of the same input
- * must emit the same results, byte for byte (a replay gives the same ids and values). */
+ * line by line, or on every eleventh line one past year 9999) or a watermark line; they go through
+ * pipelines of every kind (map, flatMap with and without `as`, filter; tumbling, hopping, session
+ * windows with every aggregate, `having`, update mode, lateness; a stateless transform; an interval
+ * join), then a last watermark flushes every window. Line i is read at i ms from partition i % 3,
+ * the three partitions awaited from the start; the session pipeline's partitions turn idle after 2
+ * ms, unless said to have records waiting. Each event comes as a record keyed by its subject (or
+ * not keyed), so the check of records not keyed by the pipeline's key runs on every event it
+ * windows. The sanitizers catch memory errors and leaks; a second run of the same input must emit
+ * the same results, byte for byte (a replay gives the same ids and values). */
 #include "../../services/processor/proc_def.h"
 #include "../../services/processor/proc_engine.h"
 
@@ -91,7 +91,8 @@ static void run(const struct proc_def *d, const char *in, size_t size, struct ou
             proc_engine_watermark(e, wm);
         } else {
             struct cm_event ev;
-            if (cm_event_from_text(in + pos, len, line, CM_EVENT_OBJECT, &ev, &why) == 0) {
+            if (cm_event_from_text(in + pos, len, outs_record_time(line), CM_EVENT_OBJECT, &ev,
+                                   &why) == 0) {
                 /* the record's Kafka key: the event's subject (a copy of exactly its bytes), or
                  * none; the key check must not change what is emitted */
                 const char *subject = json_string_value(json_object_get(ev.ev, "subject"));

@@ -3,7 +3,8 @@
  * arguments; then, after the repartition topic, the windows), while pipeline-run and the dry run
  * run the same engine in one (proc_engine_process). Both must emit the same results and late
  * events for the same input, byte for byte, or a dry run would promise what the daemon does not
- * do. The input is lines of events (any JSON object; its `time`, or one that grows line by line),
+ * do. The input is lines of events (any JSON object; its `time`, or one that grows line by line,
+ * or on every eleventh line one past year 9999),
  * read as one input partition. The two-stage path writes each prepared event into a repartition
  * frame and reads it back, as the daemon does, and carries the input partition's watermark with
  * it. A last watermark flushes every window of both.
@@ -227,7 +228,8 @@ static size_t run(const struct proc_def *d, const char *in, size_t size, struct 
         size_t len = nl ? (size_t)(nl - (in + pos)) : size - pos;
         struct cm_event ev;
         const char *why;
-        if (cm_event_from_text(in + pos, len, line, CM_EVENT_OBJECT, &ev, &why) == 0) {
+        if (cm_event_from_text(in + pos, len, outs_record_time(line), CM_EVENT_OBJECT, &ev, &why) ==
+            0) {
             proc_engine_process(e, 0, ev.ev, ev.time_ms, line, line);
             f.offset = line;
             f.time_ms = ev.time_ms;
