@@ -312,6 +312,12 @@ ev='{"type":"t","source":"/d","id":"d1","time":"2026-01-01T00:00:01Z","data":{"k
 ev2='{"type":"t","source":"/d","id":"d2","time":"2026-01-01T00:00:03Z","data":{"k":"a","v":3}}'
 r=$(req POST "$U1/pipelines/$NAME/dry-run" "$ADMIN" "${H[@]}" -d "{\"events\": [$ev, $ev2, {\"nope\": 1}]}")
 check "dry run with the stored definition ($r)" [ "${r%% *}" = 200 ] && [ "$(jq '.results[0].data.n' "$work/body")" = 2 ] && [ "$(jq '.results[0].data.s' "$work/body")" = 5 ] && [ "$(jq '.errors[0].index' "$work/body")" = 2 ]
+check "dry run: the entry that is not a CloudEvent is named with its field ($(jq -c '.errors[0].message' "$work/body"))" \
+    [ "$(jq -r '.errors[0].message' "$work/body")" = "not a CloudEvent: 'type' is required" ]
+bad='{"type":"t","source":"/d","id":"d9","time":"2026-13-01T00:00:00Z","data":{"k":"a","v":1}}'
+r=$(req POST "$U1/pipelines/$NAME/dry-run" "$ADMIN" "${H[@]}" -d "{\"events\": [$bad]}")
+check "dry run: an event whose time is not RFC 3339 is named so ($r)" [ "${r%% *}" = 200 ] &&
+    [ "$(jq -r '.errors[0].message' "$work/body")" = "not a CloudEvent: 'time' must be an RFC 3339 timestamp" ]
 r=$(req POST "$U1/pipelines/$NAME/dry-run" "$ADMIN" "${H[@]}" -d "{\"definition\": {\"key\": \"data.k\", \"window\": {\"type\": \"tumbling\", \"size\": \"1s\"}, \"aggregates\": {\"m\": \"max(data.v)\"}}, \"events\": [$ev, $ev2]}")
 check "dry run with an inline definition ($r)" [ "${r%% *}" = 200 ] && [ "$(jq '.results | length' "$work/body")" = 2 ]
 # input partitions as in pipeline-run: partition 1, named first, holds the watermark back, so

@@ -136,6 +136,32 @@ Test(envelope, records_with_a_tenant_that_is_not_one_are_refused)
     }
 }
 
+/* A record that is not a CloudEvent is refused naming the field (pipeline-run and the dry run
+ * answer with it): an invalid `time` said only "not a CloudEvent with an id" before. */
+Test(envelope, records_that_are_not_cloudevents_name_the_field)
+{
+    static const struct {
+        const char *text, *why;
+    } cases[] = {
+        {"{\"id\":\"1\",\"source\":\"/s\",\"type\":\"t\",\"time\":\"10000-01-01T00:00:00Z\"}",
+         "not a CloudEvent: 'time' "},
+        {"{\"id\":\"1\",\"source\":\"/s\",\"time\":\"2026-01-01T00:00:00Z\"}",
+         "not a CloudEvent: 'type' "},
+        {"{\"id\":\"1\",\"source\":\"/s\",\"type\":\"t\",\"specversion\":\"0.3\"}",
+         "not a CloudEvent: 'specversion' "},
+        {"{\"source\":\"/s\",\"type\":\"t\"}", "not a CloudEvent with an id"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct cm_event ev;
+        const char *why = NULL;
+        cr_assert_eq(cm_event_from_text(cases[i].text, strlen(cases[i].text), 0, CM_EVENT_ENVELOPE,
+                                        &ev, &why),
+                     CM_E_INVAL, "%s", cases[i].text);
+        cr_assert(why && strncmp(why, cases[i].why, strlen(cases[i].why)) == 0, "%s: %s",
+                  cases[i].text, why ? why : "(none)");
+    }
+}
+
 Test(envelope, long_id_rejected)
 {
     char big[400];

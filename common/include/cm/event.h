@@ -33,7 +33,8 @@ enum cm_event_check {
 };
 
 /* Parses a record's value. Returns 0 with *out filled (release with cm_event_clear), or
- * CM_E_INVAL with *why set to a static reason ("not JSON", ...); the caller logs it once with
+ * CM_E_INVAL with *why set to the reason ("not JSON", ...; for CM_EVENT_ENVELOPE the field and what
+ * is wrong with it, valid on this thread until its next call); the caller logs it once with
  * cm_event_log_invalid. Until cm_event_clear, the thread's log lines carry the event's trace id
  * (cm_log_set_trace). */
 int cm_event_from_record(const struct cm_kafka_msg *m, enum cm_event_check check,

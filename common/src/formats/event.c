@@ -9,6 +9,7 @@
 #include "cm/timeutil.h"
 #include "cm/uuid.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static const char *str_attr(const json_t *ev, const char *name)
@@ -26,6 +27,9 @@ void cm_event_refresh(struct cm_event *out)
     out->tenant = str_attr(ev, "tenant");
     out->traceparent = str_attr(ev, "traceparent");
 }
+
+/* The reason an envelope check failed, naming the field (the thread's, until its next call). */
+static _Thread_local char envelope_why[sizeof((struct cm_envelope_error *)0)->message + 32];
 
 int cm_event_from_text(const char *text, size_t len, int64_t fallback_ms, enum cm_event_check check,
                        struct cm_event *out, const char **why)
@@ -45,9 +49,14 @@ int cm_event_from_text(const char *text, size_t len, int64_t fallback_ms, enum c
                                          !json_is_string(json_object_get(ev, "source")) ||
                                          !json_is_string(json_object_get(ev, "type")))) {
         reason = "missing id, source or type";
-    } else if (check == CM_EVENT_ENVELOPE && (cm_envelope_validate(ev, NULL) != 0 ||
-                                              !json_is_string(json_object_get(ev, "id")))) {
-        reason = "not a CloudEvent with an id";
+    } else if (check == CM_EVENT_ENVELOPE) {
+        struct cm_envelope_error err = {{0}, {0}};
+        if (cm_envelope_validate(ev, &err) != 0) { /* named: "not a CloudEvent" said too little */
+            snprintf(envelope_why, sizeof(envelope_why), "not a CloudEvent: %s", err.message);
+            reason = envelope_why;
+        } else if (!json_is_string(json_object_get(ev, "id"))) {
+            reason = "not a CloudEvent with an id";
+        }
     }
     if (reason) {
         json_decref(ev);
