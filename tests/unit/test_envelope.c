@@ -162,6 +162,32 @@ Test(envelope, records_that_are_not_cloudevents_name_the_field)
     }
 }
 
+/* The store's check (CM_EVENT_IDS) names the attribute that is missing. */
+Test(envelope, records_without_an_id_source_or_type_name_it)
+{
+    static const struct {
+        const char *text, *why;
+    } cases[] = {
+        {"{\"source\":\"/s\",\"type\":\"t\"}", "id: missing, or not a string"},
+        {"{\"id\":7,\"source\":\"/s\",\"type\":\"t\"}", "id: missing, or not a string"},
+        {"{\"id\":\"1\",\"type\":\"t\"}", "source: missing, or not a string"},
+        {"{\"id\":\"1\",\"source\":\"/s\",\"type\":null}", "type: missing, or not a string"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct cm_event ev;
+        const char *why = NULL;
+        cr_assert_eq(
+            cm_event_from_text(cases[i].text, strlen(cases[i].text), 0, CM_EVENT_IDS, &ev, &why),
+            CM_E_INVAL, "%s", cases[i].text);
+        cr_assert_str_eq(why, cases[i].why, "%s", cases[i].text);
+    }
+    struct cm_event ev;
+    const char *why = NULL;
+    const char *ok = "{\"id\":\"1\",\"source\":\"/s\",\"type\":\"t\"}";
+    cr_assert_eq(cm_event_from_text(ok, strlen(ok), 0, CM_EVENT_IDS, &ev, &why), 0);
+    cm_event_clear(&ev);
+}
+
 Test(envelope, long_id_rejected)
 {
     char big[400];

@@ -45,10 +45,12 @@ int cm_event_from_text(const char *text, size_t len, int64_t fallback_ms, enum c
                !cm_envelope_tenant_ok(json_string_value(json_object_get(ev, "tenant")),
                                       json_string_length(json_object_get(ev, "tenant")))) {
         reason = "tenant is not a string of at most 127 bytes without control characters";
-    } else if (check == CM_EVENT_IDS && (!json_is_string(json_object_get(ev, "id")) ||
-                                         !json_is_string(json_object_get(ev, "source")) ||
-                                         !json_is_string(json_object_get(ev, "type")))) {
-        reason = "missing id, source or type";
+    } else if (check == CM_EVENT_IDS && !json_is_string(json_object_get(ev, "id"))) {
+        reason = "id: missing, or not a string";
+    } else if (check == CM_EVENT_IDS && !json_is_string(json_object_get(ev, "source"))) {
+        reason = "source: missing, or not a string";
+    } else if (check == CM_EVENT_IDS && !json_is_string(json_object_get(ev, "type"))) {
+        reason = "type: missing, or not a string";
     } else if (check == CM_EVENT_ENVELOPE) {
         struct cm_envelope_error err = {{0}, {0}};
         if (cm_envelope_validate(ev, &err) != 0) { /* named: "not a CloudEvent" said too little */
