@@ -1,6 +1,9 @@
 /* proc_agg: accumulators (see proc_agg.h). One slot per aggregate: n counts the values used,
- * v holds the sum, minimum or maximum, sk a sketch. The checkpoint form is an array of slots,
- * [events, [n, v, integral]...] with v a number, or the sketch serialized in hex. */
+ * v holds the sum, minimum or maximum, m2 the variance family's sum of squared deviations from
+ * the mean (next to the sum in v: Youngs and Cramer's update and its pairwise merge, as
+ * PostgreSQL's float8 var_samp, so whole values keep exact intermediates), sk a sketch. The
+ * checkpoint form is an array of slots, [events, [n, v, integral(, m2)]...] with v a number, or the
+ * sketch serialized in hex. */
 #include "proc_agg.h"
 
 #include "proc_def.h"
@@ -19,6 +22,7 @@
 struct slot {
     uint64_t n;
     double v;
+    double m2;
     int integral; /* every value used was an integer */
     void *sk;     /* struct cm_hll or struct cm_dds */
 };
@@ -90,6 +94,18 @@ static void add_number(struct slot *s, enum proc_agg_kind kind, double x, int in
     case PROC_AGG_PERCENTILE:
         cm_dds_add(s->sk, x);
         break;
+    case PROC_AGG_VAR_SAMP:
+    case PROC_AGG_VAR_POP:
+    case PROC_AGG_STDDEV_SAMP:
+    case PROC_AGG_STDDEV_POP: {
+        double n = (double)(s->n + 1);
+        s->v += x;
+        if (s->n > 0) {
+            double t = x * n - s->v;
+            s->m2 += t * t / (n * (double)s->n);
+        }
+        break;
+    }
     default:
         break;
     }
@@ -184,6 +200,19 @@ void proc_acc_merge(struct proc_acc *into, const struct proc_acc *from)
         case PROC_AGG_PERCENTILE:
             cm_dds_merge(a->sk, b->sk);
             break;
+        case PROC_AGG_VAR_SAMP:
+        case PROC_AGG_VAR_POP:
+        case PROC_AGG_STDDEV_SAMP:
+        case PROC_AGG_STDDEV_POP:
+            if (a->n == 0) {
+                a->v = b->v;
+                a->m2 = b->m2;
+            } else {
+                double na = (double)a->n, nb = (double)b->n, t = a->v / na - b->v / nb;
+                a->v += b->v;
+                a->m2 += b->m2 + na * nb * t * t / (na + nb);
+            }
+            break;
         case PROC_AGG_COUNT:
             break;
         }
@@ -211,6 +240,19 @@ static json_t *real_or_null(double v)
     return isfinite(v) ? json_real(v) : json_null();
 }
 
+/* The variance or standard deviation of slot s; NaN where there is none (no value, a sample of
+ * one, or values whose squares overflow). */
+static double spread(const struct slot *s, enum proc_agg_kind k)
+{
+    int sample = k == PROC_AGG_VAR_SAMP || k == PROC_AGG_STDDEV_SAMP;
+    if (s->n < (sample ? 2u : 1u)) {
+        return NAN;
+    }
+    double var = s->m2 / (double)(s->n - (uint64_t)sample);
+    var = var < 0 ? 0 : var; /* (a checkpoint restored is checked for it; never below zero) */
+    return k == PROC_AGG_STDDEV_SAMP || k == PROC_AGG_STDDEV_POP ? sqrt(var) : var;
+}
+
 /* A percentile to 4 significant digits (the sketch is exact to 1 % anyway); one that rounds past
  * DBL_MAX (1.798e308) keeps its digits. */
 static double four_digits(double q)
@@ -219,6 +261,15 @@ static double four_digits(double q)
     snprintf(text, sizeof(text), "%.4g", q);
     double r = strtod(text, NULL);
     return isinf(r) ? q : r;
+}
+
+/* The q-quantile of sk to write: the sketch's least or greatest value as it is (exact: quantile
+ * 0 and 1, a single value, an estimate pulled back within them), any other estimate to 4
+ * digits; NaN when empty. */
+static double percentile(const struct cm_dds *sk, double q)
+{
+    double v = cm_dds_quantile(sk, q);
+    return v == cm_dds_min(sk) || v == cm_dds_max(sk) ? v : four_digits(v);
 }
 
 void proc_acc_result(const struct proc_acc *a, json_t *obj)
@@ -243,11 +294,14 @@ void proc_acc_result(const struct proc_acc *a, json_t *obj)
         case PROC_AGG_DISTINCT:
             v = json_integer((json_int_t)llround(cm_hll_estimate(s->sk)));
             break;
-        default: {
-            double q = cm_dds_quantile(s->sk, a->d->aggs[i].q);
-            v = isnan(q) ? json_null() : json_real(four_digits(q));
+        case PROC_AGG_PERCENTILE: {
+            double q = percentile(s->sk, a->d->aggs[i].q);
+            v = isnan(q) ? json_null() : json_real(q);
             break;
         }
+        default:
+            v = real_or_null(spread(s, a->d->aggs[i].kind));
+            break;
         }
         json_object_set_new(obj, a->d->aggs[i].name, v);
     }
@@ -293,17 +347,49 @@ void proc_acc_write(const struct proc_acc *a, struct cm_jw *w)
         case PROC_AGG_DISTINCT:
             cm_jw_int(w, (long long)llround(cm_hll_estimate(s->sk)));
             break;
-        default: {
-            double q = cm_dds_quantile(s->sk, a->d->aggs[i].q);
+        case PROC_AGG_PERCENTILE: {
+            double q = percentile(s->sk, a->d->aggs[i].q);
             if (isnan(q)) {
                 cm_jw_null(w);
             } else {
-                cm_jw_real(w, four_digits(q));
+                cm_jw_real(w, q);
             }
             break;
         }
+        default:
+            cm_jw_real(w, spread(s, a->d->aggs[i].kind)); /* null when not finite */
+            break;
         }
     }
+}
+
+/* A real in the checkpoint form: a number, or where it overflowed (JSON has no number for it)
+ * "inf", "-inf" or "nan". */
+static void write_state_real(struct cm_jw *w, double v)
+{
+    if (isfinite(v)) {
+        cm_jw_real(w, v);
+    } else {
+        cm_jw_string(w, isnan(v) ? "nan" : v > 0 ? "inf" : "-inf");
+    }
+}
+
+/* Reads what write_state_real wrote into *out; -1 when v is not that. */
+static int read_state_real(const json_t *v, double *out)
+{
+    const char *t = json_string_value(v);
+    if (json_is_number(v)) {
+        *out = json_number_value(v);
+    } else if (t && strcmp(t, "inf") == 0) {
+        *out = INFINITY;
+    } else if (t && strcmp(t, "-inf") == 0) {
+        *out = -INFINITY;
+    } else if (t && strcmp(t, "nan") == 0) {
+        *out = NAN;
+    } else {
+        return -1;
+    }
+    return 0;
 }
 
 void proc_acc_write_state(const struct proc_acc *a, struct cm_jw *w)
@@ -325,13 +411,12 @@ void proc_acc_write_state(const struct proc_acc *a, struct cm_jw *w)
             free(hex);
             free(buf);
         } else {
-            if (isfinite(s->v)) {
-                cm_jw_real(w, s->v);
-            } else { /* a sum that overflowed: JSON has no number for it */
-                cm_jw_string(w, isnan(s->v) ? "nan" : s->v > 0 ? "inf" : "-inf");
-            }
+            write_state_real(w, s->v);
         }
         cm_jw_bool(w, s->integral);
+        if (PROC_AGG_IS_SPREAD(k)) {
+            write_state_real(w, s->m2);
+        }
         cm_jw_end(w);
     }
     cm_jw_end(w);
@@ -394,15 +479,11 @@ struct proc_acc *proc_acc_from_json(const struct proc_def *d, const json_t *j)
                 cm_dds_free(s->sk);
             }
             s->sk = sk;
-        } else if (json_is_number(v)) {
-            s->v = json_number_value(v);
-        } else if (json_is_string(v) && strcmp(json_string_value(v), "inf") == 0) {
-            s->v = INFINITY;
-        } else if (json_is_string(v) && strcmp(json_string_value(v), "-inf") == 0) {
-            s->v = -INFINITY;
-        } else if (json_is_string(v) && strcmp(json_string_value(v), "nan") == 0) {
-            s->v = NAN;
-        } else {
+        } else if (read_state_real(v, &s->v) != 0 ||
+                   (PROC_AGG_IS_SPREAD(k) &&
+                    (json_array_size(e) != 4 ||
+                     read_state_real(json_array_get(e, 3), &s->m2) != 0 ||
+                     s->m2 < 0))) { /* a sum of squares is never negative; NaN is an overflow */
             proc_acc_free(a);
             return NULL;
         }

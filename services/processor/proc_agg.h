@@ -1,5 +1,6 @@
 /* proc_agg: the accumulators of a pipeline's aggregates (count, sum, avg, min, max, distinct,
- * percentile) for one key and pane or window. All are monoids: merging is associative with the
+ * percentile, and the variance family: variance, var_pop, stddev, stddev_pop) for one key and
+ * pane or window. All are monoids: merging is associative with the
  * empty accumulator as identity, so hopping windows are merged from panes and sessions from the
  * sessions they absorb. distinct is a HyperLogLog, percentile a DDSketch (common/sketch).
  * Accumulators serialize to JSON for checkpoints. One owner; not thread-safe. */
@@ -30,12 +31,15 @@ void proc_acc_merge(struct proc_acc *into, const struct proc_acc *from);
 /* Events added (the count whatever the aggregates). */
 size_t proc_acc_events(const struct proc_acc *a);
 /* Sets each aggregate's value in obj under its name: count and distinct as integers, sum/min/max
- * as integers when integral, avg and percentile as reals, null when there was nothing to use. */
+ * as integers when integral, avg, percentile and the variance family as reals, null when there
+ * was nothing to use (for a sample variance or deviation, fewer than two values) or the value
+ * overflowed. */
 void proc_acc_result(const struct proc_acc *a, json_t *obj);
 /* The same members written to w (inside an open object), the same bytes. */
 struct cm_jw;
 void proc_acc_write(const struct proc_acc *a, struct cm_jw *w);
-/* Checkpoint form: written to w as [events, [n, value or sketch in hex, integral], ...]; read
+/* Checkpoint form: written to w as [events, [n, value or sketch in hex, integral(, sum of squared
+ * deviations: the variance family)], ...]; read
  * back from its JSON value, NULL when j does not fit d. */
 void proc_acc_write_state(const struct proc_acc *a, struct cm_jw *w);
 struct proc_acc *proc_acc_from_json(const struct proc_def *d, const json_t *j);

@@ -289,7 +289,13 @@ static int parse_agg(struct proc_agg_def *a, const char *name, const json_t *v, 
                {"min", PROC_AGG_MIN},
                {"max", PROC_AGG_MAX},
                {"distinct", PROC_AGG_DISTINCT},
-               {"percentile", PROC_AGG_PERCENTILE}};
+               {"percentile", PROC_AGG_PERCENTILE},
+               {"variance", PROC_AGG_VAR_SAMP},
+               {"var_samp", PROC_AGG_VAR_SAMP},
+               {"var_pop", PROC_AGG_VAR_POP},
+               {"stddev", PROC_AGG_STDDEV_SAMP},
+               {"stddev_samp", PROC_AGG_STDDEV_SAMP},
+               {"stddev_pop", PROC_AGG_STDDEV_POP}};
     a->name = cm_xstrdup(name);
     const char *s = json_string_value(v);
     if (!s) {
@@ -307,8 +313,8 @@ static int parse_agg(struct proc_agg_def *a, const char *name, const json_t *v, 
     if (!open || len == 0 || s[len - 1] != ')') {
         return proc_def_fail(
             err, errlen,
-            "aggregates.%s: must be count(), sum(x), avg(x), min(x), max(x), distinct(x) "
-            "or percentile(x, q)",
+            "aggregates.%s: must be count(), sum(x), avg(x), min(x), max(x), distinct(x), "
+            "percentile(x, q), stddev(x), stddev_pop(x), variance(x) or var_pop(x)",
             name);
     }
     size_t fnlen = (size_t)(open - s);
@@ -359,6 +365,14 @@ static int parse_agg(struct proc_agg_def *a, const char *name, const json_t *v, 
                 rc = proc_def_fail(
                     err, errlen, "%s: percentile(x, q) needs a quantile q between 0 and 1", field);
             }
+        }
+        const char *p = args;
+        while (isspace((unsigned char)*p)) {
+            p++;
+        }
+        if (rc == 0 && !*p) {
+            rc = proc_def_fail(err, errlen, "%s: %.*s(x%s) needs the expression x", field,
+                               (int)fnlen, s, a->kind == PROC_AGG_PERCENTILE ? ", q" : "");
         }
         if (rc == 0) {
             json_t *text = json_string(args);

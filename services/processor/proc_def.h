@@ -53,8 +53,14 @@ enum proc_agg_kind {
     PROC_AGG_MIN,
     PROC_AGG_MAX,
     PROC_AGG_DISTINCT,
-    PROC_AGG_PERCENTILE
+    PROC_AGG_PERCENTILE,
+    PROC_AGG_VAR_SAMP, /* variance, var_samp */
+    PROC_AGG_VAR_POP,
+    PROC_AGG_STDDEV_SAMP, /* stddev, stddev_samp */
+    PROC_AGG_STDDEV_POP
 };
+/* The variance family keeps a count, a mean and a sum of squared deviations. */
+#define PROC_AGG_IS_SPREAD(k) ((k) >= PROC_AGG_VAR_SAMP && (k) <= PROC_AGG_STDDEV_POP)
 
 struct proc_agg_def {
     char *name;

@@ -36,7 +36,8 @@ static const char *const defs[] = {
     "  \"p\": \"percentile(data.v, 0.9)\"}, \"having\": \"n >= 1\"}",
     "{\"name\": \"hop\", \"key\": \"subject\", \"window\": {\"type\": \"hopping\", \"size\": "
     "\"20ms\", \"slide\": \"5ms\"}, \"emit\": \"update\","
-    " \"aggregates\": {\"n\": \"count()\", \"s\": \"sum(data.v)\", \"d\": \"distinct(data.v)\"}}",
+    " \"aggregates\": {\"n\": \"count()\", \"s\": \"sum(data.v)\", \"d\": \"distinct(data.v)\","
+    "  \"sd\": \"stddev(data.v)\"}}",
     "{\"name\": \"sess\", \"key\": \"string(data.k)\", \"window\": {\"type\": \"session\", "
     "\"gap\": "
     "\"7ms\"}, \"out_of_orderness\": \"3ms\", \"allowed_lateness\": \"5ms\", \"idle_timeout\": "

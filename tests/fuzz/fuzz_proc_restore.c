@@ -40,7 +40,8 @@ static const char *const defs[] = {
     "  \"p\": \"percentile(data.v, 0.5)\"}}",
     "{\"name\": \"s\", \"key\": \"subject\", \"window\": {\"type\": \"session\", \"gap\": "
     "\"7ms\"}, \"out_of_orderness\": \"3ms\", \"allowed_lateness\": \"5ms\","
-    " \"aggregates\": {\"n\": \"count()\", \"lo\": \"min(data.v)\", \"d\": \"distinct(data.v)\"}}",
+    " \"aggregates\": {\"n\": \"count()\", \"lo\": \"min(data.v)\", \"d\": \"distinct(data.v)\","
+    "  \"sd\": \"stddev_pop(data.v)\"}}",
     "{\"name\": \"j\", \"key\": \"subject\", \"interval_join\": {"
     " \"left\": {\"filter\": \"type == 'l'\"}, \"right\": {\"filter\": \"type == 'r'\"},"
     " \"lower\": \"-5ms\", \"upper\": \"5ms\", \"type\": \"left\"}}",

@@ -45,7 +45,7 @@ static const char *const defs[] = {
     "  \"p\": \"percentile(data.v, 0.9)\"}}",
     "{\"name\": \"h\", \"key\": \"subject\", \"window\": {\"type\": \"hopping\", \"size\": "
     "\"20ms\", \"slide\": \"5ms\"}, \"emit\": \"update\", \"having\": \"n > 1\","
-    " \"aggregates\": {\"n\": \"count()\", \"s\": \"sum(data.v)\"}}",
+    " \"aggregates\": {\"n\": \"count()\", \"s\": \"sum(data.v)\", \"v\": \"var_pop(data.v)\"}}",
     "{\"name\": \"s\", \"key\": \"string(data.k)\", \"window\": {\"type\": \"session\", \"gap\": "
     "\"7ms\"}, \"out_of_orderness\": \"3ms\", \"allowed_lateness\": \"5ms\","
     " \"aggregates\": {\"n\": \"count()\", \"lo\": \"min(data.v)\"}}",

@@ -13,8 +13,10 @@ partitions, each key's events on one, their times skewed apart, and partitions n
 their first event or never sending one (the watermark the least over them); times around 2026
 and around the epoch (windows before 1970); tenants; keys of any JSON value (a string as it is,
 another value as its JSON text), events without a key or a subject; `having`; count, sum, min, max,
-avg, distinct (exact below 129 values) and percentile at q 0, 0.5 and 1 (within its stated 1 % of
-the value of rank floor(q (n - 1))), over values that are whole, real, or not numbers at all.
+avg, stddev and var_pop (within 1e-9 of the exact value), distinct (exact below 129 values) and
+percentile at q 0.5 (within its stated 1 % of the value of rank floor(q (n - 1)), and not beyond
+the least and greatest values) and at q 0 and 1 (exactly the least and greatest), over values
+that are whole, real, or not numbers at all.
 
 Rules the model follows (docs/pipelines.md, "Windows and event time"):
 - each input partition keeps its windows and its own watermark (as a Kafka Streams task its stream
@@ -45,6 +47,7 @@ import os
 import random
 import subprocess
 import sys
+import statistics
 import tempfile
 
 BASE = 1767225600000  # 2026-01-01T00:00:00Z
@@ -148,6 +151,9 @@ class Model:
         sv = sorted(vals)
         r["p"] = sv[int(math.floor(0.5 * (len(sv) - 1)))] if sv else None
         r["p0"], r["p1"] = (sv[0], sv[-1]) if sv else (None, None)  # the extreme ranks
+        # sample standard deviation and population variance (exact, then rounded once)
+        r["sd"] = statistics.stdev(vals) if len(vals) > 1 else None
+        r["vp"] = statistics.pvariance(vals) if vals else None
         return r
 
     def emit(self, tk, start, end, evs, rev):
@@ -313,7 +319,8 @@ def make_case(rng):
            "aggregates": {"n": "count()", "sum": "sum(data.v)", "lo": "min(data.v)",
                           "hi": "max(data.v)", "avg": "avg(data.v)", "d": "distinct(subject)",
                           "p": "percentile(data.v, 0.5)", "p0": "percentile(data.v, 0)",
-                          "p1": "percentile(data.v, 1)"}}
+                          "p1": "percentile(data.v, 1)", "sd": "stddev(data.v)",
+                          "vp": "var_pop(data.v)"}}
     if "having_n" in d:
         doc["having"] = "n >= %d" % d["having_n"]
     if d["filter"]:
@@ -533,7 +540,7 @@ def engine_out(binary, doc, lines, tmp):
             "start": parse_ms(dd["window_start"]), "end": parse_ms(dd["window_end"]),
             "rev": dd["revision"], "n": dd["n"], "sum": dd["sum"], "lo": dd["lo"],
             "hi": dd["hi"], "avg": dd["avg"], "d": dd["d"], "p": dd["p"], "p0": dd["p0"],
-            "p1": dd["p1"]}))
+            "p1": dd["p1"], "sd": dd["sd"], "vp": dd["vp"]}))
     return out
 
 
@@ -556,9 +563,15 @@ def same(a, b):
             return False
     if isinstance(x["sum"], int) != isinstance(y["sum"], int):
         return False  # a sum of whole numbers is written as an integer
-    # percentile: within DDSketch's 1 % of the true value of that rank (4 significant digits)
+    # percentile: within DDSketch's 1 % of the true value of that rank (4 significant digits), no
+    # further out than the extremes, which quantiles 0 and 1 give exactly
+    if x["p0"] != y["p0"] or x["p1"] != y["p1"]:
+        return False
+    if x["p"] is not None and not all(x["p0"] <= p <= x["p1"] for p in (x["p"], y["p"])):
+        return False
     return near(x["sum"], y["sum"], 1e-9) and near(x["avg"], y["avg"], 1e-9) and \
-        all(near(x[q], y[q], 0.011, 0.0) for q in ("p", "p0", "p1"))
+        near(x["sd"], y["sd"], 1e-9) and near(x["vp"], y["vp"], 1e-9) and \
+        near(x["p"], y["p"], 0.011, 0.0)
 
 
 def order_key(o):

@@ -8,7 +8,9 @@
 # the watermark (it closes the window; nothing flushes), tenants kept apart, input partitions
 # (the watermark the least over them; a partition named before its first event holds it back),
 # and an interval join (left outer, a right arriving first, late events), also of the
-# elements a flatMap made (each with its own id: pairs and late events never share one). Every scenario runs
+# elements a flatMap made (each with its own id: pairs and late events never share one), and the
+# variance family and percentile's exact extremes over hopping panes (values checked against
+# PostgreSQL's variance, var_pop, stddev and stddev_pop). Every scenario runs
 # twice to show a replay gives the same ids and values. Then hostile definitions (exit 78
 # naming the field) and hostile input lines (exit 65 naming the line).
 set -uo pipefail
@@ -113,6 +115,8 @@ bad 'aggregates.x: unknown function' '{"name":"p",'"$W"',"aggregates":{"x":"medi
 bad 'aggregates.x: count() takes no argument' '{"name":"p",'"$W"',"aggregates":{"x":"count(data)"}}'
 bad 'aggregates.x: percentile(x, q) needs' '{"name":"p",'"$W"',"aggregates":{"x":"percentile(data.v, 2)"}}'
 bad 'aggregates.x: must be count()' '{"name":"p",'"$W"',"aggregates":{"x":"sum data.v"}}'
+bad 'aggregates.x: stddev(x) needs the expression x' '{"name":"p",'"$W"',"aggregates":{"x":"stddev( )"}}'
+bad 'aggregates.x: percentile(x, q) needs the expression x' '{"name":"p",'"$W"',"aggregates":{"x":"percentile(, 0.5)"}}'
 bad 'aggregates.key: not a usable' '{"name":"p",'"$W"',"aggregates":{"key":"count()"}}'
 bad 'aggregates.x: 1:' '{"name":"p",'"$W"',"aggregates":{"x":"sum(data.)"}}'
 bad 'steps[0]: unknown step' '{"name":"p","steps":[{"reduce":"x"}]}'

@@ -3,7 +3,7 @@
  * accumulators survive their checkpoint form and refuse a hostile one, values an aggregate
  * cannot use are counted, window state is dropped once expired (no key left behind), a hopping
  * window of 60 panes gives the same counts as the events it holds, and keys of different tenants
- * never merge. */
+ * never merge; the variance family within rounding of values computed apart. */
 #include "../../services/processor/proc_agg.h"
 #include "../../services/processor/proc_def.h"
 #include "../../services/processor/proc_window.h"
@@ -12,6 +12,7 @@
 #include "cm/jsonw.h"
 
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,6 +163,147 @@ Test(proc_window, overflowed_sums_round_trip_their_checkpoint_form)
     proc_acc_free(a);
     proc_acc_free(back);
     proc_acc_free(n);
+    proc_def_free(d);
+}
+
+static const char *SPREAD =
+    "{\"name\":\"p\",\"window\":{\"type\":\"tumbling\",\"size\":\"1s\"},"
+    "\"aggregates\":{\"sd\":\"stddev(data.v)\",\"sp\":\"stddev_pop(data.v)\","
+    "\"vs\":\"variance(data.v)\",\"vp\":\"var_pop(data.v)\",\"vs2\":\"var_samp(data.v)\","
+    "\"sd2\":\"stddev_samp(data.v)\"}}";
+
+static double member(const json_t *o, const char *name)
+{
+    const json_t *v = json_object_get(o, name);
+    cr_assert(json_is_real(v), "%s is a real", name);
+    return json_real_value(v);
+}
+
+static void assert_near(double got, double want, const char *what)
+{
+    cr_assert_leq(fabs(got - want), 1e-12 * fabs(want) + 1e-15, "%s: %.17g, want %.17g", what, got,
+                  want);
+}
+
+/* The variance family against values computed apart (two passes, in long double): sample and
+ * population, each name and its alias; merged parts within rounding of the whole, in any
+ * grouping, the empty accumulator an identity (exactly); null where there is nothing to say (no
+ * value; a sample of one), 0 for equal values; an overflow null, never a wrong number; and the
+ * checkpoint form, which carries the sum of squares, round trips and refuses a negative or
+ * missing one. */
+Test(proc_window, variance_and_standard_deviation)
+{
+    struct proc_def *d = proc_test_def(SPREAD);
+    enum { N = 1000 };
+    long double sum = 0, sq = 0;
+    for (int i = 0; i < N; i++) {
+        sum += (i * 7919 % 1000) / 10.0 - 20;
+    }
+    long double mean = sum / N;
+    for (int i = 0; i < N; i++) {
+        long double dv = (i * 7919 % 1000) / 10.0 - 20 - mean;
+        sq += dv * dv;
+    }
+    double var_pop = (double)(sq / N), var_samp = (double)(sq / (N - 1));
+    struct proc_acc *a = filled(d, 0, 300), *b = filled(d, 300, 700), *c = filled(d, 700, 1000);
+    struct proc_acc *ab_c = proc_acc_copy(a), *bc = proc_acc_copy(b), *a_bc = proc_acc_copy(a);
+    proc_acc_merge(ab_c, b);
+    proc_acc_merge(ab_c, c);
+    proc_acc_merge(bc, c);
+    proc_acc_merge(a_bc, bc);
+    struct proc_acc *whole = filled(d, 0, 1000);
+    struct proc_acc *accs[] = {ab_c, a_bc, whole};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *r = result(accs[i]);
+        assert_near(member(r, "vp"), var_pop, "var_pop");
+        assert_near(member(r, "vs"), var_samp, "variance");
+        assert_near(member(r, "vs2"), var_samp, "var_samp");
+        assert_near(member(r, "sp"), sqrt(var_pop), "stddev_pop");
+        assert_near(member(r, "sd"), sqrt(var_samp), "stddev");
+        assert_near(member(r, "sd2"), sqrt(var_samp), "stddev_samp");
+        json_decref(r);
+    }
+    struct proc_acc *e = proc_acc_new(d), *ae = proc_acc_copy(a), *ea = proc_acc_new(d);
+    proc_acc_merge(ae, e);
+    proc_acc_merge(ea, a);
+    json_t *ra = result(a), *rae = result(ae), *rea = result(ea), *re = result(e);
+    cr_assert(json_equal(ra, rae), "right identity");
+    cr_assert(json_equal(ra, rea), "left identity");
+    cr_assert(json_is_null(json_object_get(re, "vp")), "the variance of nothing is null");
+    cr_assert(json_is_null(json_object_get(re, "sd")));
+    json_decref(ra);
+    json_decref(rae);
+    json_decref(rea);
+    json_decref(re);
+    /* one value: no sample variance, a population variance of 0; equal values: 0 */
+    struct proc_acc *one = proc_acc_new(d), *same = proc_acc_new(d), *big = proc_acc_new(d);
+    size_t errors = 0;
+    for (int i = 0; i < 5; i++) {
+        json_t *ev = event(0.1, i);
+        proc_acc_add(i ? same : one, ev, &errors);
+        json_decref(ev);
+        ev = event(i % 2 ? 1e300 : -1e300, i);
+        proc_acc_add(big, ev, &errors);
+        json_decref(ev);
+    }
+    json_t *r1 = result(one), *rs = result(same), *rb = result(big);
+    cr_assert(json_is_null(json_object_get(r1, "sd")) && json_is_null(json_object_get(r1, "vs")),
+              "a sample of one has no variance");
+    cr_assert_eq(member(r1, "vp"), 0.0);
+    cr_assert_eq(member(rs, "vs"), 0.0, "equal values vary by nothing");
+    cr_assert_eq(member(rs, "sp"), 0.0);
+    cr_assert(json_is_null(json_object_get(rb, "vp")), "squares past DBL_MAX: null, not a number");
+    json_decref(r1);
+    json_decref(rs);
+    json_decref(rb);
+    /* the checkpoint form: [n, sum, integral, sum of squares] per aggregate */
+    struct cm_jw w = {0};
+    proc_acc_write_state(whole, &w);
+    json_t *j = json_loads(cm_jw_text(&w, NULL), 0, NULL);
+    cr_assert_not_null(j);
+    cr_assert_eq(json_array_size(json_array_get(j, 1)), 4, "%s", cm_jw_text(&w, NULL));
+    struct proc_acc *back = proc_acc_from_json(d, j);
+    cr_assert_not_null(back);
+    json_t *rw = result(whole), *rback = result(back);
+    cr_assert(json_equal(rw, rback), "restored as it was");
+    json_decref(rw);
+    json_decref(rback);
+    struct cm_jw w2 = {0};
+    proc_acc_write_state(big, &w2);
+    json_t *jb = json_loads(cm_jw_text(&w2, NULL), 0, NULL);
+    struct proc_acc *bigback = proc_acc_from_json(d, jb);
+    cr_assert_not_null(bigback, "an overflowed sum of squares restores: %s", cm_jw_text(&w2, NULL));
+    const char *hostile[] = {
+        "[1,[1,1,true],[1,1,true],[1,1,true],[1,1,true],[1,1,true],[1,1,true]]",
+        "[1,[1,1,true,-2],[1,1,true,0],[1,1,true,0],[1,1,true,0],[1,1,true,0],"
+        "[1,1,true,0]]",
+        "[1,[1,1,true,\"x\"],[1,1,true,0],[1,1,true,0],[1,1,true,0],"
+        "[1,1,true,0],[1,1,true,0]]",
+        NULL};
+    const char *good = "[2,[2,3,true,0.5],[2,3,true,0.5],[2,3,true,0.5],[2,3,true,0.5],"
+                       "[2,3,true,0.5],[2,3,true,0.5]]";
+    json_t *g = json_loads(good, 0, NULL);
+    struct proc_acc *gacc = proc_acc_from_json(d, g);
+    cr_assert_not_null(gacc, "the control row is read");
+    json_t *rg = result(gacc);
+    cr_assert_eq(member(rg, "vs"), 0.5);
+    json_decref(rg);
+    for (size_t i = 0; hostile[i]; i++) {
+        json_t *h = json_loads(hostile[i], 0, NULL);
+        cr_assert_not_null(h);
+        cr_assert_null(proc_acc_from_json(d, h), "%s", hostile[i]);
+        json_decref(h);
+    }
+    json_decref(g);
+    json_decref(j);
+    json_decref(jb);
+    cm_jw_free(&w);
+    cm_jw_free(&w2);
+    struct proc_acc *more[] = {a,  b,  c,   ab_c, bc,  a_bc, whole,   e,
+                               ae, ea, one, same, big, back, bigback, gacc};
+    for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++) {
+        proc_acc_free(more[i]);
+    }
     proc_def_free(d);
 }
 

@@ -2,7 +2,9 @@
  * while sparse, merge laws (commutative, associative, identity), copies that keep growing,
  * serialization round trips and
  * hostile serialized input; DDSketch quantiles within 1 % of the true value of their rank, merge
- * laws, negative values and zero, round trips and hostile input. */
+ * laws, negative values and zero, round trips and hostile input; exact extremes (quantile 0 and
+ * 1, a single value, no estimate beyond them), kept by merges and round trips, and format 1
+ * still read. */
 #include "cm/sketch.h"
 
 #include <criterion/criterion.h>
@@ -248,6 +250,16 @@ Test(sketch, dds_merge_laws_and_round_trip)
                 cr_assert_eq(cm_dds_count(got), 1);
                 double want = neg ? -1.0 : 1.0, v = cm_dds_quantile(got, 0.5) * want;
                 cr_assert(v > 15 && v < 20, "bin 143 stands for about 17: %g", v);
+                cr_assert(isnan(cm_dds_min(got)) && isnan(cm_dds_max(got)),
+                          "format 1 kept no extremes: nothing is clamped to them");
+                unsigned char *again; /* written as format 2, unknown extremes and all */
+                size_t alen = cm_dds_serialize(got, &again);
+                struct cm_dds *v2 = cm_dds_deserialize(again, alen);
+                cr_assert_not_null(v2, "a format 1 sketch written again reads back");
+                cr_assert_eq(cm_dds_quantile(v2, 0.5), cm_dds_quantile(got, 0.5));
+                cr_assert(isnan(cm_dds_min(v2)));
+                cm_dds_free(v2);
+                free(again);
                 cm_dds_free(got);
                 continue;
             }
@@ -262,6 +274,99 @@ Test(sketch, dds_merge_laws_and_round_trip)
     cm_dds_free(inf);
     struct cm_dds *all[] = {a, b, e, ab, ba, ae, back};
     for (size_t i = 0; i < 7; i++) {
+        cm_dds_free(all[i]);
+    }
+}
+
+static void put_real(unsigned char *b, double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof(u));
+    for (int k = 0; k < 8; k++) {
+        b[k] = (unsigned char)(u >> (8 * k));
+    }
+}
+
+/* The sketch keeps its least and greatest values exactly: quantiles 0 and 1 are them, a single
+ * value comes back as it was (1.994 for a lone 2 before), and no estimate lies beyond them; merges
+ * and round trips keep them, and serialized extremes that contradict the bins are refused. */
+Test(sketch, dds_keeps_exact_extremes_and_clamps_estimates_to_them)
+{
+    static const double singles[] = {2.0, 0.1, -3.7, 123456.789, 5e-9, 0.0, 1e-12, -DBL_MAX};
+    static const double qs[] = {0, 0.01, 0.5, 0.99, 1};
+    for (size_t i = 0; i < sizeof(singles) / sizeof(singles[0]); i++) {
+        struct cm_dds *one = cm_dds_new();
+        cr_assert(isnan(cm_dds_min(one)) && isnan(cm_dds_max(one)), "empty: no extremes");
+        cm_dds_add(one, singles[i]);
+        for (size_t k = 0; k < sizeof(qs) / sizeof(qs[0]); k++) {
+            cr_assert_eq(cm_dds_quantile(one, qs[k]), singles[i], "q %g of %g: %.17g", qs[k],
+                         singles[i], cm_dds_quantile(one, qs[k]));
+        }
+        cm_dds_free(one);
+    }
+    enum { N = 500 };
+    static double vals[N];
+    struct cm_dds *a = cm_dds_new(), *b = cm_dds_new(), *e = cm_dds_new();
+    for (int i = 0; i < N; i++) {
+        vals[i] = 1.0 + i * 0.731 - (i % 5 == 0 ? 400.0 : 0.0);
+        cm_dds_add(i % 3 ? a : b, vals[i]);
+    }
+    struct cm_dds *ab = cm_dds_copy(a);
+    cm_dds_merge(ab, b);
+    cm_dds_merge(ab, e);
+    check_quantiles(ab, vals, N); /* sorts vals */
+    cr_assert_eq(cm_dds_quantile(ab, 0), vals[0]);
+    cr_assert_eq(cm_dds_quantile(ab, 1), vals[N - 1]);
+    cr_assert_eq(cm_dds_min(ab), vals[0]);
+    cr_assert_eq(cm_dds_max(ab), vals[N - 1]);
+    for (int p = 0; p <= 1000; p++) {
+        double v = cm_dds_quantile(ab, p / 1000.0);
+        cr_assert(v >= vals[0] && v <= vals[N - 1], "q %g: %g", p / 1000.0, v);
+    }
+    unsigned char *buf;
+    size_t len = cm_dds_serialize(ab, &buf);
+    struct cm_dds *back = cm_dds_deserialize(buf, len);
+    cr_assert_not_null(back);
+    cr_assert_eq(cm_dds_min(back), vals[0]);
+    cr_assert_eq(cm_dds_max(back), vals[N - 1]);
+    /* extremes that no sketch with these bins can have (min at 10..17, max at 18..25) */
+    const struct {
+        double min, max;
+        const char *why;
+    } bad[] = {
+        {5.0, 400.0, "a least value above zero with values counted below it"},
+        {-500.0, -1.0, "a greatest value below zero with values counted above it"},
+        {10.0, -10.0, "least above greatest"},
+        {NAN, 400.0, "not a number"},
+        {-INFINITY, 400.0, "infinite"},
+        {-500.0, INFINITY, "infinite"},
+        {INFINITY, -INFINITY, "the empty sketch's extremes with values counted"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        unsigned char *c = malloc(len);
+        memcpy(c, buf, len);
+        put_real(c + 10, bad[i].min);
+        put_real(c + 18, bad[i].max);
+        cr_assert_null(cm_dds_deserialize(c, len), "%s", bad[i].why);
+        put_real(c + 10, -500.0); /* control: extremes the bins allow are read */
+        put_real(c + 18, 400.0);
+        struct cm_dds *ok = cm_dds_deserialize(c, len);
+        cr_assert_not_null(ok);
+        cr_assert_eq(cm_dds_min(ok), -500.0);
+        cm_dds_free(ok);
+        free(c);
+    }
+    free(buf);
+    len = cm_dds_serialize(e, &buf);
+    struct cm_dds *empty = cm_dds_deserialize(buf, len);
+    cr_assert_not_null(empty, "the empty sketch reads back");
+    cr_assert(isnan(cm_dds_quantile(empty, 0.5)));
+    cm_dds_free(empty);
+    put_real(buf + 10, 0.0);
+    cr_assert_null(cm_dds_deserialize(buf, len), "an empty sketch with a least value");
+    free(buf);
+    struct cm_dds *all[] = {a, b, e, ab, back};
+    for (size_t i = 0; i < 5; i++) {
         cm_dds_free(all[i]);
     }
 }

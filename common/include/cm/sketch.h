@@ -4,7 +4,8 @@
  *    raw estimator (unbiased over the whole range, no empirical tables).
  *  - cm_dds: DDSketch quantiles with 1 % relative accuracy (a returned quantile is within 1 % of
  *    the true value of that rank), logarithmic buckets, at most 2048 per sign (the lowest ones
- *    collapse beyond that).
+ *    collapse beyond that); it keeps the exact least and greatest values too, so quantile 0 and
+ *    1 are exact and no estimate lies outside them (a single value comes back as it was).
  * Both merge (associative, commutative, the empty sketch the identity) and serialize to a
  * compact byte string for checkpoints. Not thread-safe; one owner. */
 #ifndef CM_SKETCH_H
@@ -41,6 +42,9 @@ void cm_dds_merge(struct cm_dds *into, const struct cm_dds *from);
 uint64_t cm_dds_count(const struct cm_dds *d);
 /* The q-quantile (0 <= q <= 1); NaN when empty. */
 double cm_dds_quantile(const struct cm_dds *d, double q);
+/* The least and greatest values added; NaN when empty or unknown (read from format 1). */
+double cm_dds_min(const struct cm_dds *d);
+double cm_dds_max(const struct cm_dds *d);
 size_t cm_dds_serialize(const struct cm_dds *d, unsigned char **out);
 /* NULL when buf is not a sketch cm_dds_serialize wrote (bins outside the values' range too). */
 struct cm_dds *cm_dds_deserialize(const unsigned char *buf, size_t len);

@@ -303,6 +303,10 @@ struct cm_dds {
     struct dds_store pos, neg;
     uint64_t zero;
     uint64_t count;
+    /* the least and greatest value added, exactly (as Datadog's sketches with exact summary
+     * statistics): +inf and -inf while empty; -inf and +inf once read from a sketch of format 1,
+     * which did not keep them (unknown, so nothing is clamped to them) */
+    double min, max;
 };
 
 static double dds_gamma(void)
@@ -327,7 +331,10 @@ static double dds_value(int32_t i)
 
 struct cm_dds *cm_dds_new(void)
 {
-    return cm_xcalloc(1, sizeof(struct cm_dds));
+    struct cm_dds *d = cm_xcalloc(1, sizeof(struct cm_dds));
+    d->min = INFINITY;
+    d->max = -INFINITY;
+    return d;
 }
 
 void cm_dds_free(struct cm_dds *d)
@@ -356,6 +363,8 @@ struct cm_dds *cm_dds_copy(const struct cm_dds *d)
     store_copy(&c->neg, &d->neg);
     c->zero = d->zero;
     c->count = d->count;
+    c->min = d->min;
+    c->max = d->max;
     return c;
 }
 
@@ -393,6 +402,8 @@ void cm_dds_add(struct cm_dds *d, double v)
         return;
     }
     d->count++;
+    d->min = v < d->min ? v : d->min;
+    d->max = v > d->max ? v : d->max;
     if (fabs(v) < DDS_MIN_VALUE) {
         d->zero++;
     } else if (v > 0) {
@@ -417,6 +428,8 @@ void cm_dds_merge(struct cm_dds *into, const struct cm_dds *from)
     store_merge(&into->neg, &from->neg);
     into->zero += from->zero;
     into->count += from->count;
+    into->min = from->min < into->min ? from->min : into->min;
+    into->max = from->max > into->max ? from->max : into->max;
 }
 
 uint64_t cm_dds_count(const struct cm_dds *d)
@@ -424,11 +437,19 @@ uint64_t cm_dds_count(const struct cm_dds *d)
     return d->count;
 }
 
-double cm_dds_quantile(const struct cm_dds *d, double q)
+double cm_dds_min(const struct cm_dds *d)
 {
-    if (d->count == 0 || q < 0 || q > 1) {
-        return NAN;
-    }
+    return d->count && isfinite(d->min) ? d->min : NAN;
+}
+
+double cm_dds_max(const struct cm_dds *d)
+{
+    return d->count && isfinite(d->max) ? d->max : NAN;
+}
+
+/* The estimate of the bin that holds rank q·(count − 1). */
+static double dds_estimate(const struct cm_dds *d, double q)
+{
     double rank = q * (double)(d->count - 1);
     double seen = 0;
     for (uint32_t k = d->neg.len; k-- > 0;) { /* most negative first */
@@ -450,6 +471,24 @@ double cm_dds_quantile(const struct cm_dds *d, double q)
     return d->pos.len ? dds_value(d->pos.offset + (int32_t)d->pos.len - 1) : 0.0;
 }
 
+double cm_dds_quantile(const struct cm_dds *d, double q)
+{
+    if (d->count == 0 || !(q >= 0 && q <= 1)) {
+        return NAN;
+    }
+    if (q == 0 && isfinite(d->min)) {
+        return d->min;
+    }
+    if (q == 1 && isfinite(d->max)) {
+        return d->max;
+    }
+    /* every value lies in [min, max], so a bin's estimate beyond them is pulled back: never
+     * further from the truth, and exact for a single value */
+    double v = dds_estimate(d, q);
+    v = v < d->min ? d->min : v;
+    return v > d->max ? d->max : v;
+}
+
 static size_t store_size(const struct dds_store *s)
 {
     return 8 + 8 * (size_t)s->len;
@@ -464,14 +503,32 @@ static unsigned char *store_put(unsigned char *b, const struct dds_store *s)
     return b + store_size(s);
 }
 
+static uint64_t real_bits(double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof(u));
+    return u;
+}
+
+static double bits_real(uint64_t u)
+{
+    double v;
+    memcpy(&v, &u, sizeof(v));
+    return v;
+}
+
+/* Format 2: "D2", the zero count, min and max (IEEE 754 bits), the positive bins, the negative
+ * ones. Format 1 lacked min and max. */
 size_t cm_dds_serialize(const struct cm_dds *d, unsigned char **out)
 {
-    size_t len = 2 + 8 + store_size(&d->pos) + store_size(&d->neg);
+    size_t len = 2 + 24 + store_size(&d->pos) + store_size(&d->neg);
     unsigned char *b = cm_xmalloc(len);
     b[0] = 'D';
-    b[1] = '1';
+    b[1] = '2';
     put64(b + 2, d->zero);
-    store_put(store_put(b + 10, &d->pos), &d->neg);
+    put64(b + 10, real_bits(d->min));
+    put64(b + 18, real_bits(d->max));
+    store_put(store_put(b + 26, &d->pos), &d->neg);
     *out = b;
     return len;
 }
@@ -505,16 +562,36 @@ static const unsigned char *store_get(const unsigned char *b, const unsigned cha
 
 struct cm_dds *cm_dds_deserialize(const unsigned char *buf, size_t len)
 {
-    if (len < 10 || buf[0] != 'D' || buf[1] != '1') {
+    int v2 = len >= 2 && buf[0] == 'D' && buf[1] == '2';
+    size_t head = v2 ? 26 : 10;
+    if (len < head || buf[0] != 'D' || (buf[1] != '1' && !v2)) {
         return NULL;
     }
     struct cm_dds *d = cm_dds_new();
     const unsigned char *end = buf + len;
     d->zero = get64(buf + 2);
     d->count = d->zero;
-    const unsigned char *p = store_get(buf + 10, end, &d->pos, &d->count);
+    const unsigned char *p = store_get(buf + head, end, &d->pos, &d->count);
     p = p ? store_get(p, end, &d->neg, &d->count) : NULL;
-    if (!p || p != end) {
+    int ok = p && p == end;
+    if (ok && v2) {
+        d->min = bits_real(get64(buf + 10));
+        d->max = bits_real(get64(buf + 18));
+        /* empty: the identities; unknown (one read from format 1 and written again): -inf and
+         * +inf; otherwise finite, in order, and on the side of zero the bins say (a least value
+         * of 5 with values counted below zero is not a sketch this code wrote) */
+        int unknown = d->min == -INFINITY && d->max == INFINITY;
+        ok = d->count == 0
+                 ? d->min == INFINITY && d->max == -INFINITY
+                 : unknown ||
+                       (isfinite(d->min) && isfinite(d->max) && d->min <= d->max &&
+                        (d->neg.len == 0 || d->min < 0) && (d->pos.len == 0 || d->max > 0) &&
+                        (d->zero == 0 || (d->min < DDS_MIN_VALUE && d->max > -DDS_MIN_VALUE)));
+    } else if (ok && d->count) {
+        d->min = -INFINITY;
+        d->max = INFINITY;
+    }
+    if (!ok) {
         cm_dds_free(d);
         return NULL;
     }
