@@ -1,12 +1,14 @@
 /* proc_agg: accumulators (see proc_agg.h). One slot per aggregate: n counts the values used,
  * v holds the sum, minimum or maximum, m2 the variance family's sum of squared deviations from
  * the mean (next to the sum in v: Youngs and Cramer's update and its pairwise merge, as
- * PostgreSQL's float8 var_samp, so whole values keep exact intermediates), sk a sketch. The
- * checkpoint form is an array of slots, [events, [n, v, integral(, m2)]...] with v a number, or the
- * sketch serialized in hex. */
+ * PostgreSQL's float8 var_samp, so whole values keep exact intermediates), sk a sketch, val and t
+ * first's or last's value and its event time. The checkpoint form is an array of slots,
+ * [events, [n, v, integral(, m2 or t)]...] with v a number, the sketch serialized in hex, or
+ * first's or last's value (null while empty). */
 #include "proc_agg.h"
 
 #include "proc_def.h"
+#include "proc_time.h"
 
 #include "cm/expr.h"
 #include "cm/jsonw.h"
@@ -25,6 +27,8 @@ struct slot {
     double m2;
     int integral; /* every value used was an integer */
     void *sk;     /* struct cm_hll or struct cm_dds */
+    json_t *val;  /* first, last: the value kept (NULL while empty) */
+    int64_t t;    /* and its event time */
 };
 
 struct proc_acc {
@@ -59,6 +63,7 @@ struct proc_acc *proc_acc_copy(const struct proc_acc *a)
         } else if (d->aggs[i].kind == PROC_AGG_PERCENTILE) {
             c->s[i].sk = cm_dds_copy(a->s[i].sk);
         }
+        json_incref(c->s[i].val); /* never changed in place: shared */
     }
     return c;
 }
@@ -74,6 +79,7 @@ void proc_acc_free(struct proc_acc *a)
         } else if (a->d->aggs[i].kind == PROC_AGG_PERCENTILE) {
             cm_dds_free(a->s[i].sk);
         }
+        json_decref(a->s[i].val);
     }
     free(a);
 }
@@ -113,8 +119,26 @@ static void add_number(struct slot *s, enum proc_agg_kind kind, double x, int in
     s->n++;
 }
 
-/* Adds aggregate i's value v (borrowed; NULL or null: nothing to add). */
-static void add_value(struct proc_acc *a, size_t i, const json_t *v, size_t *errors)
+/* Whether first's or last's value at time t replaces the one s keeps: an earlier time for first,
+ * a later one for last; at the same time the value read first stays first and the one read last
+ * becomes last (the value at t is read after the kept one). */
+static int replaces(const struct slot *s, enum proc_agg_kind k, int64_t t)
+{
+    if (!s->val) {
+        return 1;
+    }
+    return k == PROC_AGG_FIRST ? t < s->t : t >= s->t;
+}
+
+static void keep_value(struct slot *s, json_t *v, int64_t t)
+{
+    json_decref(s->val);
+    s->val = v;
+    s->t = t;
+}
+
+/* Adds aggregate i's value v (borrowed; NULL or null: nothing to add) of an event at time t. */
+static void add_value(struct proc_acc *a, size_t i, const json_t *v, int64_t t, size_t *errors)
 {
     const struct proc_agg_def *def = &a->d->aggs[i];
     struct slot *s = &a->s[i];
@@ -125,7 +149,13 @@ static void add_value(struct proc_acc *a, size_t i, const json_t *v, size_t *err
     if (!v || json_is_null(v)) {
         return;
     }
-    if (def->kind == PROC_AGG_DISTINCT) {
+    if (def->kind == PROC_AGG_FIRST || def->kind == PROC_AGG_LAST) {
+        if (replaces(s, def->kind, t)) { /* a copy: the event may change after */
+            keep_value(s, json_deep_copy(v), t);
+        }
+        s->integral &= json_is_integer(v);
+        s->n++;
+    } else if (def->kind == PROC_AGG_DISTINCT) {
         if (json_is_string(v)) {
             cm_hll_add(s->sk, json_string_value(v), json_string_length(v));
         } else {
@@ -154,22 +184,22 @@ json_t *proc_acc_args(const struct proc_def *d, const json_t *ev, size_t *errors
     return args;
 }
 
-void proc_acc_add_args(struct proc_acc *a, const json_t *args, size_t *errors)
+void proc_acc_add_args(struct proc_acc *a, const json_t *args, int64_t time_ms, size_t *errors)
 {
     a->events++;
     for (size_t i = 0; i < a->d->naggs; i++) {
-        add_value(a, i, json_array_get(args, i), errors);
+        add_value(a, i, json_array_get(args, i), time_ms, errors);
     }
 }
 
-void proc_acc_add(struct proc_acc *a, const json_t *ev, size_t *errors)
+void proc_acc_add(struct proc_acc *a, const json_t *ev, int64_t time_ms, size_t *errors)
 {
     a->events++;
     for (size_t i = 0; i < a->d->naggs; i++) {
         const struct proc_agg_def *def = &a->d->aggs[i];
         json_t *v = def->kind == PROC_AGG_COUNT ? NULL : cm_expr_eval_json(def->arg, ev, NULL, 0);
         *errors += !v && def->kind != PROC_AGG_COUNT;
-        add_value(a, i, v, errors);
+        add_value(a, i, v, time_ms, errors);
         json_decref(v);
     }
 }
@@ -211,6 +241,12 @@ void proc_acc_merge(struct proc_acc *into, const struct proc_acc *from)
                 double na = (double)a->n, nb = (double)b->n, t = a->v / na - b->v / nb;
                 a->v += b->v;
                 a->m2 += b->m2 + na * nb * t * t / (na + nb);
+            }
+            break;
+        case PROC_AGG_FIRST:
+        case PROC_AGG_LAST:
+            if (replaces(a, into->d->aggs[i].kind, b->t)) { /* from holds what came later */
+                keep_value(a, json_incref(b->val), b->t);
             }
             break;
         case PROC_AGG_COUNT:
@@ -299,6 +335,10 @@ void proc_acc_result(const struct proc_acc *a, json_t *obj)
             v = isnan(q) ? json_null() : json_real(q);
             break;
         }
+        case PROC_AGG_FIRST:
+        case PROC_AGG_LAST:
+            v = s->val ? json_deep_copy(s->val) : json_null();
+            break;
         default:
             v = real_or_null(spread(s, a->d->aggs[i].kind));
             break;
@@ -356,6 +396,14 @@ void proc_acc_write(const struct proc_acc *a, struct cm_jw *w)
             }
             break;
         }
+        case PROC_AGG_FIRST:
+        case PROC_AGG_LAST:
+            if (s->val) {
+                cm_jw_value(w, s->val);
+            } else {
+                cm_jw_null(w);
+            }
+            break;
         default:
             cm_jw_real(w, spread(s, a->d->aggs[i].kind)); /* null when not finite */
             break;
@@ -410,12 +458,20 @@ void proc_acc_write_state(const struct proc_acc *a, struct cm_jw *w)
             cm_jw_stringn(w, hex, 2 * len);
             free(hex);
             free(buf);
+        } else if (k == PROC_AGG_FIRST || k == PROC_AGG_LAST) {
+            if (s->val) {
+                cm_jw_value(w, s->val);
+            } else {
+                cm_jw_null(w);
+            }
         } else {
             write_state_real(w, s->v);
         }
         cm_jw_bool(w, s->integral);
         if (PROC_AGG_IS_SPREAD(k)) {
             write_state_real(w, s->m2);
+        } else if (k == PROC_AGG_FIRST || k == PROC_AGG_LAST) {
+            cm_jw_int(w, (long long)s->t);
         }
         cm_jw_end(w);
     }
@@ -479,6 +535,17 @@ struct proc_acc *proc_acc_from_json(const struct proc_def *d, const json_t *j)
                 cm_dds_free(s->sk);
             }
             s->sk = sk;
+        } else if (k == PROC_AGG_FIRST || k == PROC_AGG_LAST) {
+            /* a value (of any type) with its time while values were counted, null before */
+            const json_t *t = json_array_get(e, 3);
+            if (!v || json_array_size(e) != 4 || !json_is_integer(t) ||
+                (s->n > 0) == json_is_null(v) ||
+                (s->n > 0 && !proc_state_time_ok(json_integer_value(t)))) {
+                proc_acc_free(a);
+                return NULL;
+            }
+            s->val = s->n > 0 ? json_deep_copy(v) : NULL;
+            s->t = s->n > 0 ? json_integer_value(t) : 0;
         } else if (read_state_real(v, &s->v) != 0 ||
                    (PROC_AGG_IS_SPREAD(k) &&
                     (json_array_size(e) != 4 ||

@@ -295,7 +295,11 @@ static int parse_agg(struct proc_agg_def *a, const char *name, const json_t *v, 
                {"var_pop", PROC_AGG_VAR_POP},
                {"stddev", PROC_AGG_STDDEV_SAMP},
                {"stddev_samp", PROC_AGG_STDDEV_SAMP},
-               {"stddev_pop", PROC_AGG_STDDEV_POP}};
+               {"stddev_pop", PROC_AGG_STDDEV_POP},
+               {"first", PROC_AGG_FIRST},
+               {"first_value", PROC_AGG_FIRST},
+               {"last", PROC_AGG_LAST},
+               {"last_value", PROC_AGG_LAST}};
     a->name = cm_xstrdup(name);
     const char *s = json_string_value(v);
     if (!s) {
@@ -314,7 +318,8 @@ static int parse_agg(struct proc_agg_def *a, const char *name, const json_t *v, 
         return proc_def_fail(
             err, errlen,
             "aggregates.%s: must be count(), sum(x), avg(x), min(x), max(x), distinct(x), "
-            "percentile(x, q), stddev(x), stddev_pop(x), variance(x) or var_pop(x)",
+            "percentile(x, q), stddev(x), stddev_pop(x), variance(x), var_pop(x), first(x) or "
+            "last(x)",
             name);
     }
     size_t fnlen = (size_t)(open - s);

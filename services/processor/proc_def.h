@@ -57,7 +57,9 @@ enum proc_agg_kind {
     PROC_AGG_VAR_SAMP, /* variance, var_samp */
     PROC_AGG_VAR_POP,
     PROC_AGG_STDDEV_SAMP, /* stddev, stddev_samp */
-    PROC_AGG_STDDEV_POP
+    PROC_AGG_STDDEV_POP,
+    PROC_AGG_FIRST, /* first, first_value: the value at the earliest event time */
+    PROC_AGG_LAST   /* last, last_value: the value at the latest event time */
 };
 /* The variance family keeps a count, a mean and a sum of squared deviations. */
 #define PROC_AGG_IS_SPREAD(k) ((k) >= PROC_AGG_VAR_SAMP && (k) <= PROC_AGG_STDDEV_POP)

@@ -20,6 +20,12 @@
 
 #define PROC_FRAME_VERSION 2
 
+/* The largest aggregates' arguments an entry carries: an event whose arguments take more (a
+ * `last(data)` of a large event) goes without them, and the second stage evaluates them from the
+ * event's text, as it does for a frame that has none; so an entry stays near the size of its
+ * event, which fitted a record. */
+#define PROC_FRAME_ARGS_MAX (16 * 1024)
+
 /* Room for a route key and its NUL. */
 #define PROC_ROUTE_KEY_MAX 1024
 /* The key that picks an event's repartition partition: the first PROC_ROUTE_KEY_MAX - 1 bytes

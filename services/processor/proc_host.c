@@ -169,6 +169,10 @@ static void on_prepared(const json_t *ev, const char *tenant, const char *key, i
         cm_jw_reset(&c->h->argsw);
         cm_jw_value(&c->h->argsw, args);
         fe.args = cm_jw_text(&c->h->argsw, &fe.argslen);
+        if (fe.argslen > PROC_FRAME_ARGS_MAX) {
+            fe.args = NULL;
+            fe.argslen = 0;
+        }
     }
     /* an event no step changed is forwarded as its record's bytes (no second serialisation) */
     char *text = unchanged && c->raw ? NULL : cm_envelope_serialize(ev);

@@ -350,12 +350,13 @@ static void copy_tp(char *dst, const char *tp)
     cm_strlcpy(dst, tp ? tp : "", PROC_TRACEPARENT_MAX);
 }
 
-static void acc_add(struct proc_acc *acc, const json_t *ev, const json_t *args, size_t *errors)
+static void acc_add(struct proc_acc *acc, const json_t *ev, const json_t *args, int64_t t,
+                    size_t *errors)
 {
     if (args) {
-        proc_acc_add_args(acc, args, errors);
+        proc_acc_add_args(acc, args, t, errors);
     } else {
-        proc_acc_add(acc, ev, errors);
+        proc_acc_add(acc, ev, t, errors);
     }
 }
 
@@ -379,7 +380,7 @@ static enum proc_add add_pane(struct proc_windows *w, const char *tenant, const 
     if (!pane) {
         pane = pane_insert(w, k, p);
     }
-    acc_add(pane->acc, ev, args, errors);
+    acc_add(pane->acc, ev, args, t, errors);
     pane->min_offset = offset < pane->min_offset ? offset : pane->min_offset;
     copy_tp(pane->tp, tp);
     if (d->emit_update || first + d->size_ms - 1 <= wm) {
@@ -503,7 +504,7 @@ static enum proc_add add_session(struct proc_windows *w, const char *tenant, con
         merged.next_rev = s->next_rev > merged.next_rev ? s->next_rev : merged.next_rev;
         proc_acc_free(s->acc);
     }
-    acc_add(merged.acc, ev, args, errors);
+    acc_add(merged.acc, ev, args, t, errors);
     copy_tp(merged.tp, tp);
     size_t removed = j - i;
     if (removed == 0) {

@@ -37,7 +37,7 @@ static const char *const defs[] = {
     "{\"name\": \"hop\", \"key\": \"subject\", \"window\": {\"type\": \"hopping\", \"size\": "
     "\"20ms\", \"slide\": \"5ms\"}, \"emit\": \"update\","
     " \"aggregates\": {\"n\": \"count()\", \"s\": \"sum(data.v)\", \"d\": \"distinct(data.v)\","
-    "  \"sd\": \"stddev(data.v)\"}}",
+    "  \"sd\": \"stddev(data.v)\", \"f\": \"first(data.v)\", \"l\": \"last(data)\"}}",
     "{\"name\": \"sess\", \"key\": \"string(data.k)\", \"window\": {\"type\": \"session\", "
     "\"gap\": "
     "\"7ms\"}, \"out_of_orderness\": \"3ms\", \"allowed_lateness\": \"5ms\", \"idle_timeout\": "

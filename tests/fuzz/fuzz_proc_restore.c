@@ -37,7 +37,7 @@ static const char *const defs[] = {
     "{\"name\": \"h\", \"key\": \"subject\", \"window\": {\"type\": \"hopping\", \"size\": "
     "\"20ms\", \"slide\": \"5ms\"}, \"emit\": \"update\", \"having\": \"n > 1\","
     " \"aggregates\": {\"n\": \"count()\", \"s\": \"sum(data.v)\","
-    "  \"p\": \"percentile(data.v, 0.5)\"}}",
+    "  \"p\": \"percentile(data.v, 0.5)\", \"f\": \"first(data.v)\"}}",
     "{\"name\": \"s\", \"key\": \"subject\", \"window\": {\"type\": \"session\", \"gap\": "
     "\"7ms\"}, \"out_of_orderness\": \"3ms\", \"allowed_lateness\": \"5ms\","
     " \"aggregates\": {\"n\": \"count()\", \"lo\": \"min(data.v)\", \"d\": \"distinct(data.v)\","

@@ -45,7 +45,8 @@ static const char *const defs[] = {
     "  \"p\": \"percentile(data.v, 0.9)\"}}",
     "{\"name\": \"h\", \"key\": \"subject\", \"window\": {\"type\": \"hopping\", \"size\": "
     "\"20ms\", \"slide\": \"5ms\"}, \"emit\": \"update\", \"having\": \"n > 1\","
-    " \"aggregates\": {\"n\": \"count()\", \"s\": \"sum(data.v)\", \"v\": \"var_pop(data.v)\"}}",
+    " \"aggregates\": {\"n\": \"count()\", \"s\": \"sum(data.v)\", \"v\": \"var_pop(data.v)\","
+    "  \"f\": \"first(data)\", \"l\": \"last(data.v)\"}}",
     "{\"name\": \"s\", \"key\": \"string(data.k)\", \"window\": {\"type\": \"session\", \"gap\": "
     "\"7ms\"}, \"out_of_orderness\": \"3ms\", \"allowed_lateness\": \"5ms\","
     " \"aggregates\": {\"n\": \"count()\", \"lo\": \"min(data.v)\"}}",
@@ -80,10 +81,16 @@ static void prepared(const json_t *ev, const char *tenant, const char *key, int 
                                   .key = key,
                                   .traceparent =
                                       json_string_value(json_object_get(ev, "traceparent"))};
-    if (args) {
+    /* as the daemon, and every fifth event without them, as one whose arguments are too large
+     * to carry: the second stage evaluates them from the event alike */
+    if (args && f->seq % 5 != 0) {
         cm_jw_reset(&f->argsw);
         cm_jw_value(&f->argsw, args);
         fe.args = cm_jw_text(&f->argsw, &fe.argslen);
+        if (fe.argslen > PROC_FRAME_ARGS_MAX) {
+            fe.args = NULL;
+            fe.argslen = 0;
+        }
     }
     char *text = unchanged ? NULL : cm_envelope_serialize(ev);
     fe.raw = text ? text : f->raw;

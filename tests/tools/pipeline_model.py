@@ -130,6 +130,7 @@ class Model:
         self.having = d.get("having_n")  # results with n below it are not emitted
         self.keep_revs = self.late_ms > 0 or self.update
         self.wm = -INF
+        self.seq = 0
         self.out = out  # ("result", dict) or ("late", id), of every partition
         if self.kind == "session":
             self.gap = w["gap"]
@@ -154,6 +155,11 @@ class Model:
         # sample standard deviation and population variance (exact, then rounded once)
         r["sd"] = statistics.stdev(vals) if len(vals) > 1 else None
         r["vp"] = statistics.pvariance(vals) if vals else None
+        # first and last: the value (any but null) at the earliest and the latest event time; of
+        # values at one time, the one read first and the one read last
+        some = [e for e in evs if e["v"] is not None]
+        r["first"] = min(some, key=lambda e: (e["t"], e["seq"]))["v"] if some else None
+        r["last"] = max(some, key=lambda e: (e["t"], e["seq"]))["v"] if some else None
         return r
 
     def emit(self, tk, start, end, evs, rev):
@@ -169,7 +175,9 @@ class Model:
         with a key (none if a filter dropped it)"""
         for eid, data in made:
             tk = (ev.get("tenant") or "", key_text(data["k"]))
-            item = {"v": data.get("v"), "u": ev.get("subject"), "id": eid}
+            self.seq += 1  # the order events are read in: first and last break ties by it
+            item = {"v": data.get("v"), "u": ev.get("subject"), "id": eid, "t": t,
+                    "seq": self.seq}
             if self.kind == "session":
                 self.add_session(tk, t, item)
             else:
@@ -320,7 +328,8 @@ def make_case(rng):
                           "hi": "max(data.v)", "avg": "avg(data.v)", "d": "distinct(subject)",
                           "p": "percentile(data.v, 0.5)", "p0": "percentile(data.v, 0)",
                           "p1": "percentile(data.v, 1)", "sd": "stddev(data.v)",
-                          "vp": "var_pop(data.v)"}}
+                          "vp": "var_pop(data.v)", "first": "first(data.v)",
+                          "last": "last_value(data.v)"}}
     if "having_n" in d:
         doc["having"] = "n >= %d" % d["having_n"]
     if d["filter"]:
@@ -540,7 +549,8 @@ def engine_out(binary, doc, lines, tmp):
             "start": parse_ms(dd["window_start"]), "end": parse_ms(dd["window_end"]),
             "rev": dd["revision"], "n": dd["n"], "sum": dd["sum"], "lo": dd["lo"],
             "hi": dd["hi"], "avg": dd["avg"], "d": dd["d"], "p": dd["p"], "p0": dd["p0"],
-            "p1": dd["p1"], "sd": dd["sd"], "vp": dd["vp"]}))
+            "p1": dd["p1"], "sd": dd["sd"], "vp": dd["vp"], "first": dd["first"],
+            "last": dd["last"]}))
     return out
 
 
@@ -558,7 +568,7 @@ def same(a, b):
     if a[0] in ("late", "pair"):
         return a[1] == b[1]
     x, y = a[1], b[1]
-    for f in ("tenant", "key", "start", "end", "rev", "n", "lo", "hi", "d"):
+    for f in ("tenant", "key", "start", "end", "rev", "n", "lo", "hi", "d", "first", "last"):
         if x[f] != y[f]:
             return False
     if isinstance(x["sum"], int) != isinstance(y["sum"], int):

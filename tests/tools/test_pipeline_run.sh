@@ -10,7 +10,8 @@
 # and an interval join (left outer, a right arriving first, late events), also of the
 # elements a flatMap made (each with its own id: pairs and late events never share one), and the
 # variance family and percentile's exact extremes over hopping panes (values checked against
-# PostgreSQL's variance, var_pop, stddev and stddev_pop). Every scenario runs
+# PostgreSQL's variance, var_pop, stddev and stddev_pop), and first and last over merging
+# sessions (ties at one time going to the value read first, and last). Every scenario runs
 # twice to show a replay gives the same ids and values. Then hostile definitions (exit 78
 # naming the field) and hostile input lines (exit 65 naming the line).
 set -uo pipefail

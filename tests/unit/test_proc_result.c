@@ -103,9 +103,11 @@ Test(proc_result, text_results_are_the_json_results)
         "\"allowed_lateness\":\"10s\","
         "\"aggregates\":{\"n\":\"count()\",\"s\":\"sum(data.v)\",\"a\":\"avg(data.v)\","
         "\"lo\":\"min(data.v)\",\"hi\":\"max(data.v)\",\"d\":\"distinct(data.u)\","
-        "\"p\":\"percentile(data.v, 0.9)\",\"c\":\"sum(data.u)\"}}",
+        "\"p\":\"percentile(data.v, 0.9)\",\"c\":\"sum(data.u)\",\"sd\":\"stddev(data.v)\","
+        "\"f\":\"first(data.v)\",\"l\":\"last(data)\"}}",
         "{\"name\":\"h\",\"key\":\"data.k\",\"window\":{\"type\":\"hopping\",\"size\":\"2s\","
-        "\"slide\":\"500ms\"},\"emit\":\"update\",\"aggregates\":{\"n\":\"count()\"}}",
+        "\"slide\":\"500ms\"},\"emit\":\"update\",\"aggregates\":{\"n\":\"count()\","
+        "\"f\":\"first(data.v)\",\"vp\":\"var_pop(data.v)\"}}",
         "{\"name\":\"s\",\"key\":\"data.g\",\"window\":{\"type\":\"session\",\"gap\":\"40ms\"},"
         "\"aggregates\":{\"lo\":\"min(data.u)\",\"a\":\"avg(data.u)\"}}",
     };
@@ -331,7 +333,8 @@ Test(proc_result, a_second_stage_fed_evaluated_arguments_matches_one_stage)
         "{\"name\":\"p\",\"key\":\"data.g\",\"window\":{\"type\":\"tumbling\",\"size\":\"1s\"},"
         "\"allowed_lateness\":\"2s\",\"steps\":[{\"filter\":\"data.g != 'z'\"}],"
         "\"aggregates\":{\"n\":\"count()\",\"s\":\"sum(data.v)\",\"a\":\"avg(data.v)\","
-        "\"d\":\"distinct(data.u)\",\"p\":\"percentile(data.v, 0.5)\",\"m\":\"max(data.v)\"}}",
+        "\"d\":\"distinct(data.u)\",\"p\":\"percentile(data.v, 0.5)\",\"m\":\"max(data.v)\","
+        "\"f\":\"first(data)\",\"l\":\"last(data.v)\",\"sd\":\"stddev_pop(data.v)\"}}",
         "{\"name\":\"h\",\"key\":\"data.u\",\"window\":{\"type\":\"hopping\",\"size\":\"2s\","
         "\"slide\":\"1s\"},\"emit\":\"update\",\"allowed_lateness\":\"1s\","
         "\"aggregates\":{\"n\":\"count()\",\"lo\":\"min(data.v)\"}}",

@@ -3,7 +3,8 @@
  * accumulators survive their checkpoint form and refuse a hostile one, values an aggregate
  * cannot use are counted, window state is dropped once expired (no key left behind), a hopping
  * window of 60 panes gives the same counts as the events it holds, and keys of different tenants
- * never merge; the variance family within rounding of values computed apart. */
+ * never merge; the variance family within rounding of values computed apart; first and last by
+ * event time, ties by reading order. */
 #include "../../services/processor/proc_agg.h"
 #include "../../services/processor/proc_def.h"
 #include "../../services/processor/proc_window.h"
@@ -40,7 +41,7 @@ static struct proc_acc *filled(const struct proc_def *d, int from, int to)
     size_t errors = 0;
     for (int i = from; i < to; i++) {
         json_t *ev = event((i * 7919 % 1000) / 10.0 - 20, i % 150);
-        proc_acc_add(a, ev, &errors);
+        proc_acc_add(a, ev, i, &errors);
         json_decref(ev);
     }
     cr_assert_eq(errors, 0);
@@ -130,7 +131,7 @@ Test(proc_window, overflowed_sums_round_trip_their_checkpoint_form)
     size_t errors = 0;
     for (int i = 0; i < 2; i++) { /* s and a overflow to +inf, t to -inf */
         json_t *ev = json_pack("{s:s, s:{s:f, s:f}}", "type", "t", "data", "v", 1e308, "u", -1e308);
-        proc_acc_add(a, ev, &errors);
+        proc_acc_add(a, ev, i, &errors);
         json_decref(ev);
     }
     struct cm_jw w = {0};
@@ -240,10 +241,10 @@ Test(proc_window, variance_and_standard_deviation)
     size_t errors = 0;
     for (int i = 0; i < 5; i++) {
         json_t *ev = event(0.1, i);
-        proc_acc_add(i ? same : one, ev, &errors);
+        proc_acc_add(i ? same : one, ev, i, &errors);
         json_decref(ev);
         ev = event(i % 2 ? 1e300 : -1e300, i);
-        proc_acc_add(big, ev, &errors);
+        proc_acc_add(big, ev, i, &errors);
         json_decref(ev);
     }
     json_t *r1 = result(one), *rs = result(same), *rb = result(big);
@@ -307,16 +308,129 @@ Test(proc_window, variance_and_standard_deviation)
     proc_def_free(d);
 }
 
+static json_t *valued(json_t *v)
+{
+    json_t *ev = json_pack("{s:s, s:{s:o}}", "type", "t", "data", "v", v);
+    cr_assert_not_null(ev);
+    return ev;
+}
+
+/* first and last: the value at the earliest and latest event time, of any JSON type, not null;
+ * at one time the value read first and the value read last (merging, the later accumulator's
+ * counts as read later); merged parts give the whole's answer in any grouping, the empty
+ * accumulator is an identity; a value kept is a copy (changing the event after does not change
+ * it); and the checkpoint form, [n, value, integral, time], round trips and refuses a value
+ * without a count, a count without a value, or a time no event can have. */
+Test(proc_window, first_and_last_by_event_time)
+{
+    struct proc_def *d =
+        proc_test_def("{\"name\":\"p\",\"window\":{\"type\":\"tumbling\",\"size\":\"1s\"},"
+                      "\"aggregates\":{\"f\":\"first(data.v)\",\"l\":\"last(data.v)\","
+                      "\"fv\":\"first_value(data.v)\",\"lv\":\"last_value(data.v)\"}}");
+    /* (time, value) in the order read: the earliest time is 3 (twice), the latest 9 (twice) */
+    static const struct {
+        int64_t t;
+        const char *v;
+    } in[] = {{5, "\"five\""}, {3, "{\"a\":[1,2]}"}, {9, "9"},    {3, "\"three-b\""},
+              {7, "null"},     {9, "9.5"},           {4, "true"}, {6, "[]"}};
+    enum { N = sizeof(in) / sizeof(in[0]) };
+    struct proc_acc *whole = proc_acc_new(d), *parts[N];
+    size_t errors = 0;
+    for (size_t i = 0; i < N; i++) {
+        json_t *v = json_loads(in[i].v, JSON_DECODE_ANY, NULL);
+        cr_assert_not_null(v, "%s", in[i].v);
+        json_t *ev = valued(v);
+        proc_acc_add(whole, ev, in[i].t, &errors);
+        parts[i] = proc_acc_new(d);
+        proc_acc_add(parts[i], ev, in[i].t, &errors);
+        json_object_set_new(json_object_get(ev, "data"), "v", json_string("changed"));
+        json_decref(ev);
+    }
+    cr_assert_eq(errors, 0);
+    json_t *want =
+        json_loads("{\"f\":{\"a\":[1,2]},\"l\":9.5,\"fv\":{\"a\":[1,2]},\"lv\":9.5}", 0, NULL);
+    json_t *got = result(whole);
+    cr_assert(json_equal(got, want), "%s", json_dumps(got, JSON_COMPACT));
+    json_decref(got);
+    /* left to right and right to left groupings of the parts, in reading order */
+    struct proc_acc *left = proc_acc_copy(parts[0]), *right = proc_acc_copy(parts[N - 1]);
+    for (size_t i = 1; i < N; i++) {
+        proc_acc_merge(left, parts[i]);
+        struct proc_acc *r = proc_acc_copy(parts[N - 1 - i]);
+        proc_acc_merge(r, right);
+        proc_acc_free(right);
+        right = r;
+    }
+    struct proc_acc *e = proc_acc_new(d), *ea = proc_acc_new(d), *ae = proc_acc_copy(whole);
+    proc_acc_merge(ea, whole);
+    proc_acc_merge(ae, e);
+    struct proc_acc *same[] = {left, right, ea, ae};
+    for (size_t i = 0; i < 4; i++) {
+        got = result(same[i]);
+        cr_assert(json_equal(got, want), "grouping %zu: %s", i, json_dumps(got, JSON_COMPACT));
+        json_decref(got);
+    }
+    got = result(e);
+    cr_assert(json_is_null(json_object_get(got, "f")) && json_is_null(json_object_get(got, "l")));
+    json_decref(got);
+    /* the checkpoint form */
+    struct cm_jw w = {0};
+    proc_acc_write_state(whole, &w);
+    json_t *j = json_loads(cm_jw_text(&w, NULL), 0, NULL);
+    cr_assert_not_null(j);
+    struct proc_acc *back = proc_acc_from_json(d, j);
+    cr_assert_not_null(back, "%s", cm_jw_text(&w, NULL));
+    json_t *later = valued(json_string("later")); /* the restored time still decides */
+    proc_acc_add(back, later, 8, &errors);
+    got = result(back);
+    cr_assert(json_equal(got, want), "%s", json_dumps(got, JSON_COMPACT));
+    json_decref(got);
+    proc_acc_add(back, later, 10, &errors);
+    got = result(back);
+    cr_assert_str_eq(json_string_value(json_object_get(got, "l")), "later");
+    json_decref(got);
+    json_decref(later);
+    const char *ok = "[1,[1,\"x\",false,5],[1,{\"y\":1},false,5],[0,null,true,0],[1,2,true,5]]";
+    const char *hostile[] = {
+        "[1,[1,null,false,5],[1,1,false,5],[0,null,true,0],[1,2,true,5]]",
+        "[1,[0,\"x\",false,5],[1,1,false,5],[0,null,true,0],[1,2,true,5]]",
+        "[1,[1,\"x\",false],[1,1,false,5],[0,null,true,0],[1,2,true,5]]",
+        "[1,[1,\"x\",false,\"5\"],[1,1,false,5],[0,null,true,0],[1,2,true,5]]",
+        "[1,[1,\"x\",false,9223372036854775807],[1,1,false,5],[0,null,true,0],[1,2,true,5]]",
+        NULL};
+    json_t *oj = json_loads(ok, 0, NULL);
+    struct proc_acc *oacc = proc_acc_from_json(d, oj);
+    cr_assert_not_null(oacc, "the control row is read");
+    for (size_t i = 0; hostile[i]; i++) {
+        json_t *h = json_loads(hostile[i], 0, NULL);
+        cr_assert_not_null(h, "%s", hostile[i]);
+        cr_assert_null(proc_acc_from_json(d, h), "%s", hostile[i]);
+        json_decref(h);
+    }
+    json_decref(oj);
+    json_decref(j);
+    json_decref(want);
+    cm_jw_free(&w);
+    struct proc_acc *all[] = {whole, left, right, e, ea, ae, back, oacc};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+        proc_acc_free(all[i]);
+    }
+    for (size_t i = 0; i < N; i++) {
+        proc_acc_free(parts[i]);
+    }
+    proc_def_free(d);
+}
+
 Test(proc_window, unusable_values_are_counted_not_summed)
 {
     struct proc_def *d = proc_test_def(ALL);
     struct proc_acc *a = proc_acc_new(d);
     size_t errors = 0;
     json_t *ev = json_pack("{s:s, s:{s:s, s:i}}", "type", "t", "data", "v", "seven", "u", 1);
-    proc_acc_add(a, ev, &errors);
+    proc_acc_add(a, ev, 0, &errors);
     json_decref(ev);
     ev = json_pack("{s:s}", "type", "t"); /* no data at all */
-    proc_acc_add(a, ev, &errors);
+    proc_acc_add(a, ev, 0, &errors);
     json_decref(ev);
     /* a string for sum, avg, min, max and percentile (5); a missing field for those and
      * distinct (6) */
