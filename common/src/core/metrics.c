@@ -3,6 +3,8 @@
  * are C11 atomics, doubles stored as their bit pattern and updated by compare-and-swap. */
 #include "cm/metrics.h"
 
+#include "cm/bits.h"
+
 #include "cm/mem.h"
 
 #include <pthread.h>
@@ -55,20 +57,6 @@ const double cm_metrics_latency_buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01,
                                              0.25,   0.5,   1,      2.5,   5,     10};
 const size_t cm_metrics_latency_nbuckets =
     sizeof(cm_metrics_latency_buckets) / sizeof(cm_metrics_latency_buckets[0]);
-
-static uint64_t dbits(double d)
-{
-    uint64_t u;
-    memcpy(&u, &d, sizeof(u));
-    return u;
-}
-
-static double bitsd(uint64_t u)
-{
-    double d;
-    memcpy(&d, &u, sizeof(d));
-    return d;
-}
 
 struct cm_metrics *cm_metrics_new(const char *prefix)
 {
@@ -261,13 +249,14 @@ void cm_counter_inc(struct cm_series *s)
 
 void cm_gauge_set(struct cm_series *s, double v)
 {
-    atomic_store_explicit(&s->bits, dbits(v), memory_order_relaxed);
+    atomic_store_explicit(&s->bits, cm_double_bits(v), memory_order_relaxed);
 }
 
 static void atomic_add_double(_Atomic uint64_t *bits, double v)
 {
     uint64_t old = atomic_load_explicit(bits, memory_order_relaxed);
-    while (!atomic_compare_exchange_weak_explicit(bits, &old, dbits(bitsd(old) + v),
+    while (!atomic_compare_exchange_weak_explicit(bits, &old,
+                                                  cm_double_bits(cm_bits_double(old) + v),
                                                   memory_order_relaxed, memory_order_relaxed)) {
     }
 }
@@ -292,7 +281,7 @@ void cm_histogram_observe(struct cm_series *s, double v)
 double cm_series_value(const struct cm_series *s)
 {
     uint64_t b = atomic_load_explicit(&s->bits, memory_order_relaxed);
-    return s->family->kind == KIND_COUNTER ? (double)b : bitsd(b);
+    return s->family->kind == KIND_COUNTER ? (double)b : cm_bits_double(b);
 }
 
 uint64_t cm_histogram_count(const struct cm_series *s)
@@ -374,7 +363,7 @@ static void render_family(struct sbuf *b, struct cm_metric *m)
             if (m->kind == KIND_COUNTER) {
                 sb_printf(b, " %llu\n", (unsigned long long)atomic_load(&s->bits));
             } else {
-                sb_printf(b, " %.17g\n", bitsd(atomic_load(&s->bits)));
+                sb_printf(b, " %.17g\n", cm_bits_double(atomic_load(&s->bits)));
             }
             continue;
         }
@@ -393,7 +382,7 @@ static void render_family(struct sbuf *b, struct cm_metric *m)
         }
         sb_printf(b, "%s_sum", m->name);
         sb_labels(b, m, s, NULL, NULL);
-        sb_printf(b, " %.17g\n", bitsd(atomic_load(&s->sumbits)));
+        sb_printf(b, " %.17g\n", cm_bits_double(atomic_load(&s->sumbits)));
         sb_printf(b, "%s_count", m->name);
         sb_labels(b, m, s, NULL, NULL);
         sb_printf(b, " %llu\n", (unsigned long long)cum);

@@ -7,6 +7,8 @@
  * Serialized forms are little-endian; dense HLL registers are zlib-compressed. */
 #include "cm/sketch.h"
 
+#include "cm/bits.h"
+
 #include "cm/mem.h"
 
 #include <float.h>
@@ -503,20 +505,6 @@ static unsigned char *store_put(unsigned char *b, const struct dds_store *s)
     return b + store_size(s);
 }
 
-static uint64_t real_bits(double v)
-{
-    uint64_t u;
-    memcpy(&u, &v, sizeof(u));
-    return u;
-}
-
-static double bits_real(uint64_t u)
-{
-    double v;
-    memcpy(&v, &u, sizeof(v));
-    return v;
-}
-
 /* Format 2: "D2", the zero count, min and max (IEEE 754 bits), the positive bins, the negative
  * ones. Format 1 lacked min and max. */
 size_t cm_dds_serialize(const struct cm_dds *d, unsigned char **out)
@@ -526,8 +514,8 @@ size_t cm_dds_serialize(const struct cm_dds *d, unsigned char **out)
     b[0] = 'D';
     b[1] = '2';
     put64(b + 2, d->zero);
-    put64(b + 10, real_bits(d->min));
-    put64(b + 18, real_bits(d->max));
+    put64(b + 10, cm_double_bits(d->min));
+    put64(b + 18, cm_double_bits(d->max));
     store_put(store_put(b + 26, &d->pos), &d->neg);
     *out = b;
     return len;
@@ -575,8 +563,8 @@ struct cm_dds *cm_dds_deserialize(const unsigned char *buf, size_t len)
     p = p ? store_get(p, end, &d->neg, &d->count) : NULL;
     int ok = p && p == end;
     if (ok && v2) {
-        d->min = bits_real(get64(buf + 10));
-        d->max = bits_real(get64(buf + 18));
+        d->min = cm_bits_double(get64(buf + 10));
+        d->max = cm_bits_double(get64(buf + 18));
         /* empty: the identities; unknown (one read from format 1 and written again): -inf and
          * +inf; otherwise finite, in order, and on the side of zero the bins say (a least value
          * of 5 with values counted below zero is not a sketch this code wrote) */
