@@ -105,6 +105,12 @@ struct cm_stream {
  * (o is then marked failed). */
 int stream_produce(struct cm_stream *s, struct output *o);
 
+/* stream_flow.c, on the stream's thread: pauses or resumes the inputs by the internal topics'
+ * lag (checked at most every millisecond), and sets the consumer-lag gauges (every second, or
+ * now when force). */
+void stream_flow_control(struct cm_stream *s, int64_t now);
+void stream_measure_lag(struct cm_stream *s, int64_t now, int force);
+
 /* The committer thread: started by cm_stream_new, stopped (after finishing every queued job) by
  * cm_stream_free. */
 int stream_committer_start(struct cm_stream *s);
