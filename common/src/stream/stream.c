@@ -1,9 +1,9 @@
-/* stream: the consumer runtime's loop (see stream.h; commit points are in stream_commit.c).
- * Per assigned partition it knows the next offset it expects (from the committed offset or the
- * start offset a hook chose, then from each record), so a jump forward, which librdkafka makes
- * silently when a position fell out of the broker's retention, is reported as records lost.
- * Emitted records are kept (one allocation each, owned by the pending list, then by the commit
- * job that covers them) until their delivery report says persisted. */
+/* stream: the consumer runtime's loop (see stream.h; commit points are in stream_commit.c, flow
+ * control and the lag gauges in stream_flow.c). Per assigned partition it knows the next offset it
+ * expects (from the committed offset or the start offset a hook chose, then from each record), so a
+ * jump forward, which librdkafka makes silently when a position fell out of the broker's retention,
+ * is reported as records lost. Emitted records are kept (one allocation each, owned by the pending
+ * list, then by the commit job that covers them) until their delivery report says persisted. */
 #include "stream_internal.h"
 
 #include "cm/envelope.h"
