@@ -4,7 +4,10 @@
 # 300,000 events already on the development broker, next to kcat consuming the same topic in the
 # same run (the reference: reading the records without doing anything with them); and the same
 # pipeline with hopping(1h, 1m) windows, whose cost per event should stay near tumbling's (panes);
-# and the latency from a window's end to its result on Kafka over live input.
+# and the latency from a window's end to its result on Kafka over live input. The same tumbling
+# pipeline also runs over the same events keyed by the pipeline's key ("repartition": false: one
+# stage, each event crossing Kafka twice, read and its result written), next to kcat reading
+# that topic.
 # A second reference puts the pipeline's output in proportion: kcat writing the records of one
 # tumbling run's results again (the same keys and values, with the four CloudEvents headers a
 # result carries, the processor's producer settings), and what kcat alone reaches reading the
@@ -46,14 +49,20 @@ stack_start_redis || exit 1
 export KAFKA_FETCH_WAIT_MAX_MS=10 KAFKA_SESSION_TIMEOUT_MS=6000 KAFKA_HEARTBEAT_INTERVAL_MS=500
 export BIND_ADDR=127.0.0.1 LOG_LEVEL=warn
 
-awk -v n=$N 'BEGIN { srand(7);
+# the same events twice: keyed by their subject (not the pipeline's key: re-keyed through the
+# repartition topic), and keyed by their merchant (the pipeline's key: "repartition": false)
+awk -v n=$N -v keyed="$STACK_DIR/keyed.tsv" 'BEGIN { srand(7);
     for (i = 0; i < n; i++) {
-        t = 1767225600000 + i; s = int(t / 1000); ms = t % 1000
-        printf "u%d\t{\"specversion\":\"1.0\",\"type\":\"payment.created\",\"source\":\"/bench\",\"id\":\"b%d\",\"time\":\"2026-01-01T00:%02d:%02d.%03dZ\",\"subject\":\"u%d\",\"data\":{\"merchant\":\"m%d\",\"amount\":%d}}\n",
-            i % 1000, i, int((s - 1767225600) / 60), (s - 1767225600) % 60, ms, i % 1000, int(rand() * 100000), i % 500
+        t = 1767225600000 + i; s = int(t / 1000); ms = t % 1000; m = int(rand() * 100000)
+        ev = sprintf("{\"specversion\":\"1.0\",\"type\":\"payment.created\",\"source\":\"/bench\",\"id\":\"b%d\",\"time\":\"2026-01-01T00:%02d:%02d.%03dZ\",\"subject\":\"u%d\",\"data\":{\"merchant\":\"m%d\",\"amount\":%d}}",
+            i, int((s - 1767225600) / 60), (s - 1767225600) % 60, ms, i % 1000, m, i % 500)
+        printf "u%d\t%s\n", i % 1000, ev
+        printf "m%d\t%s\n", m, ev >keyed
     } }' >"$STACK_DIR/events.tsv"
 kcat -P -b "$KAFKA_BROKERS" -t events -K $'\t' -z lz4 -X batch.size=65536 <"$STACK_DIR/events.tsv" ||
     exit 1
+kcat -P -b "$KAFKA_BROKERS" -t events_keyed -K $'\t' -z lz4 -X batch.size=65536 \
+    <"$STACK_DIR/keyed.tsv" || exit 1
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 now_ms() { date +%s%3N; }
@@ -80,7 +89,7 @@ while n < want:
         first, t0 = n, time.monotonic()
 print(int((n - first) / (time.monotonic() - t0)))
 kcat.wait()
-' $N kcat -C -b "$KAFKA_BROKERS" -t events -o beginning -e -q "$@"
+' $N kcat -C -b "$KAFKA_BROKERS" -t "${KCAT_TOPIC:-events}" -o beginning -e -q "$@"
 }
 
 # processor_rate <window JSON> <run> [<definition's other members> <outcomes>]: events/s from its
@@ -239,6 +248,13 @@ for r in $(seq 1 "$RUNS"); do
     fi
     kcat_produce_rate "$r" >>"$STACK_DIR/kcat_produce"
     processor_rate '{"type": "hopping", "size": "1h", "slide": "1m"}' "h$r" >>"$STACK_DIR/hopping"
+    # the input already keyed by the pipeline's key: one stage, no repartition topic
+    KCAT_TOPIC=events_keyed kcat_rate -X fetch.wait.max.ms=10 -X queued.min.messages=1000000 \
+        >>"$STACK_DIR/kcat_keyed"
+    CPU_OUT=$STACK_DIR/keyed_cpu processor_rate '' "k$r" '"source": {"topics": ["events_keyed"]},
+ "repartition": false, "key": "data.merchant", "window": {"type": "tumbling", "size": "10s"},
+ "out_of_orderness": "5s", "aggregates": {"n": "count()", "total": "sum(data.amount)"},
+ "sink": {"topic": "derived_keyed"}' >>"$STACK_DIR/keyed"
 done
 k=$(median <"$STACK_DIR/kcat")
 kd=$(median <"$STACK_DIR/kcatd")
@@ -286,4 +302,13 @@ echo "BENCH processor_results_per_event $(awk -v r="$results" -v n=$N 'BEGIN { p
 echo "BENCH kcat_produce_results_with_headers $kp records/s"
 echo "BENCH kcat_read_events_then_write_results $kio events/s"
 echo "BENCH processor_share_of_kcat_read_then_write $((t * 100 / kio)) %"
-echo "(runs: kcat $(tr '\n' ' ' <"$STACK_DIR/kcat")| kcat defaults $(tr '\n' ' ' <"$STACK_DIR/kcatd")| kcat 10 ms only $(tr '\n' ' ' <"$STACK_DIR/kcat10")| kcat queued.min 1M only $(tr '\n' ' ' <"$STACK_DIR/kcatq")| filter all $(tr '\n' ' ' <"$STACK_DIR/filtered")| results not written $(tr '\n' ' ' <"$STACK_DIR/unwritten")| tumbling $(tr '\n' ' ' <"$STACK_DIR/tumbling")| hopping $(tr '\n' ' ' <"$STACK_DIR/hopping")| kcat writing results $(tr '\n' ' ' <"$STACK_DIR/kcat_produce")| $results results)"
+kk=$(median <"$STACK_DIR/kcat_keyed")
+o=$(median <"$STACK_DIR/keyed")
+echo "BENCH processor_tumbling_one_stage_keyed_input $o events/s (\"repartition\": false)"
+echo "BENCH kcat_consume_keyed_topic $kk events/s"
+echo "BENCH processor_one_stage_share_of_kcat $((o * 100 / kk)) %"
+echo "BENCH processor_one_stage_share_of_kcat_per_run_median $(paste "$STACK_DIR/keyed" "$STACK_DIR/kcat_keyed" |
+    awk '{ print int($1 * 100 / $2) }' | median) %"
+echo "BENCH processor_one_stage_stream_thread_cpu_per_event $(cut -d' ' -f1 "$STACK_DIR/keyed_cpu" | median) ns"
+echo "BENCH processor_one_stage_share_of_kcat_read_then_write $((o * 100 / kio)) %"
+echo "(runs: kcat $(tr '\n' ' ' <"$STACK_DIR/kcat")| kcat defaults $(tr '\n' ' ' <"$STACK_DIR/kcatd")| kcat 10 ms only $(tr '\n' ' ' <"$STACK_DIR/kcat10")| kcat queued.min 1M only $(tr '\n' ' ' <"$STACK_DIR/kcatq")| filter all $(tr '\n' ' ' <"$STACK_DIR/filtered")| results not written $(tr '\n' ' ' <"$STACK_DIR/unwritten")| tumbling $(tr '\n' ' ' <"$STACK_DIR/tumbling")| hopping $(tr '\n' ' ' <"$STACK_DIR/hopping")| kcat writing results $(tr '\n' ' ' <"$STACK_DIR/kcat_produce")| one stage $(tr '\n' ' ' <"$STACK_DIR/keyed")| kcat keyed $(tr '\n' ' ' <"$STACK_DIR/kcat_keyed")| $results results)"
