@@ -1,14 +1,15 @@
 /* proc_agg: accumulators (see proc_agg.h). One slot per aggregate: n counts the values used,
  * v holds the sum, minimum or maximum, m2 the variance family's sum of squared deviations from
  * the mean (next to the sum in v: Youngs and Cramer's update and its pairwise merge, as
- * PostgreSQL's float8 var_samp, so whole values keep exact intermediates), sk a sketch, val and t
- * first's or last's value and its event time. The checkpoint form is an array of slots,
- * [events, [n, v, integral(, m2 or t)]...] with v a number, the sketch serialized in hex, or
- * first's or last's value (null while empty). */
+ * PostgreSQL's float8 var_samp, so whole values keep exact intermediates), sk a sketch (or topk's
+ * list), val and t first's or last's value and its event time. The checkpoint form is an array of
+ * slots, [events, [n, v, integral(, m2 or t)]...] with v a number, the sketch serialized in hex,
+ * first's or last's value (null while empty), or topk's list of values. */
 #include "proc_agg.h"
 
 #include "proc_def.h"
 #include "proc_time.h"
+#include "proc_topk.h"
 
 #include "cm/expr.h"
 #include "cm/jsonw.h"
@@ -26,7 +27,7 @@ struct slot {
     double v;
     double m2;
     int integral; /* every value used was an integer */
-    void *sk;     /* struct cm_hll or struct cm_dds */
+    void *sk;     /* struct cm_hll, struct cm_dds or struct proc_topk */
     json_t *val;  /* first, last: the value kept (NULL while empty) */
     int64_t t;    /* and its event time */
 };
@@ -47,6 +48,8 @@ struct proc_acc *proc_acc_new(const struct proc_def *d)
             a->s[i].sk = cm_hll_new();
         } else if (d->aggs[i].kind == PROC_AGG_PERCENTILE) {
             a->s[i].sk = cm_dds_new();
+        } else if (PROC_AGG_IS_TOPK(d->aggs[i].kind)) {
+            a->s[i].sk = proc_topk_new(d->aggs[i].k, d->aggs[i].kind == PROC_AGG_TOPK_DISTINCT);
         }
     }
     return a;
@@ -62,6 +65,8 @@ struct proc_acc *proc_acc_copy(const struct proc_acc *a)
             c->s[i].sk = cm_hll_copy(a->s[i].sk);
         } else if (d->aggs[i].kind == PROC_AGG_PERCENTILE) {
             c->s[i].sk = cm_dds_copy(a->s[i].sk);
+        } else if (PROC_AGG_IS_TOPK(d->aggs[i].kind)) {
+            c->s[i].sk = proc_topk_copy(a->s[i].sk);
         }
         json_incref(c->s[i].val); /* never changed in place: shared */
     }
@@ -78,6 +83,8 @@ void proc_acc_free(struct proc_acc *a)
             cm_hll_free(a->s[i].sk);
         } else if (a->d->aggs[i].kind == PROC_AGG_PERCENTILE) {
             cm_dds_free(a->s[i].sk);
+        } else if (PROC_AGG_IS_TOPK(a->d->aggs[i].kind)) {
+            proc_topk_free(a->s[i].sk);
         }
         json_decref(a->s[i].val);
     }
@@ -99,6 +106,10 @@ static void add_number(struct slot *s, enum proc_agg_kind kind, double x, int in
         break;
     case PROC_AGG_PERCENTILE:
         cm_dds_add(s->sk, x);
+        break;
+    case PROC_AGG_TOPK:
+    case PROC_AGG_TOPK_DISTINCT:
+        proc_topk_add(s->sk, x, integral);
         break;
     case PROC_AGG_VAR_SAMP:
     case PROC_AGG_VAR_POP:
@@ -230,6 +241,10 @@ void proc_acc_merge(struct proc_acc *into, const struct proc_acc *from)
         case PROC_AGG_PERCENTILE:
             cm_dds_merge(a->sk, b->sk);
             break;
+        case PROC_AGG_TOPK:
+        case PROC_AGG_TOPK_DISTINCT:
+            proc_topk_merge(a->sk, b->sk);
+            break;
         case PROC_AGG_VAR_SAMP:
         case PROC_AGG_VAR_POP:
         case PROC_AGG_STDDEV_SAMP:
@@ -339,6 +354,15 @@ void proc_acc_result(const struct proc_acc *a, json_t *obj)
         case PROC_AGG_LAST:
             v = s->val ? json_deep_copy(s->val) : json_null();
             break;
+        case PROC_AGG_TOPK:
+        case PROC_AGG_TOPK_DISTINCT:
+            v = json_array();
+            for (size_t j = 0; j < proc_topk_size(s->sk); j++) {
+                int integral;
+                double x = proc_topk_at(s->sk, j, &integral);
+                json_array_append_new(v, number(x, integral));
+            }
+            break;
         default:
             v = real_or_null(spread(s, a->d->aggs[i].kind));
             break;
@@ -355,6 +379,23 @@ static void write_number(struct cm_jw *w, double v, int integral)
     } else {
         cm_jw_real(w, v); /* null when not finite, as number() */
     }
+}
+
+/* topk's list: as number() writes each value in a result; in a checkpoint (state), integers as
+ * integers and every other value as a real, so that it reads back the same. */
+static void write_topk(struct cm_jw *w, const struct proc_topk *t, int state)
+{
+    cm_jw_array(w);
+    for (size_t j = 0; j < proc_topk_size(t); j++) {
+        int integral;
+        double x = proc_topk_at(t, j, &integral);
+        if (state && !integral) {
+            cm_jw_real(w, x);
+        } else {
+            write_number(w, x, integral);
+        }
+    }
+    cm_jw_end(w);
 }
 
 void proc_acc_write(const struct proc_acc *a, struct cm_jw *w)
@@ -403,6 +444,10 @@ void proc_acc_write(const struct proc_acc *a, struct cm_jw *w)
             } else {
                 cm_jw_null(w);
             }
+            break;
+        case PROC_AGG_TOPK:
+        case PROC_AGG_TOPK_DISTINCT:
+            write_topk(w, s->sk, 0);
             break;
         default:
             cm_jw_real(w, spread(s, a->d->aggs[i].kind)); /* null when not finite */
@@ -464,6 +509,8 @@ void proc_acc_write_state(const struct proc_acc *a, struct cm_jw *w)
             } else {
                 cm_jw_null(w);
             }
+        } else if (PROC_AGG_IS_TOPK(k)) {
+            write_topk(w, s->sk, 1);
         } else {
             write_state_real(w, s->v);
         }
@@ -546,6 +593,17 @@ struct proc_acc *proc_acc_from_json(const struct proc_def *d, const json_t *j)
             }
             s->val = s->n > 0 ? json_deep_copy(v) : NULL;
             s->t = s->n > 0 ? json_integer_value(t) : 0;
+        } else if (PROC_AGG_IS_TOPK(k)) {
+            /* as many values as were counted, up to k (fewer for topk_distinct) */
+            if (json_array_size(e) != 3 || proc_topk_from_json(s->sk, v) != 0 ||
+                proc_topk_size(s->sk) > s->n ||
+                (k == PROC_AGG_TOPK &&
+                 proc_topk_size(s->sk) !=
+                     (s->n < (uint64_t)d->aggs[i].k ? s->n : (uint64_t)d->aggs[i].k)) ||
+                (s->n > 0 && proc_topk_size(s->sk) == 0)) {
+                proc_acc_free(a);
+                return NULL;
+            }
         } else if (read_state_real(v, &s->v) != 0 ||
                    (PROC_AGG_IS_SPREAD(k) &&
                     (json_array_size(e) != 4 ||

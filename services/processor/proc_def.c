@@ -13,6 +13,7 @@
 #include "cm/uuid.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +92,27 @@ static int duration(const json_t *obj, const char *name, const char *field, int6
     return 0;
 }
 
+/* A signed duration ("-5m", "10s") of at most 366 days either way; absent: 0. */
+static int signed_duration(const json_t *obj, const char *name, const char *field, int64_t *out,
+                           char *err, size_t errlen)
+{
+    const json_t *v = json_object_get(obj, name);
+    const char *s = json_string_value(v);
+    int neg = s && s[0] == '-';
+    *out = 0;
+    if (!v) {
+        return 0;
+    }
+    if (!s || cm_parse_duration_ms(s + neg, out) != 0 || *out > 366LL * 86400000) {
+        return proc_def_fail(err, errlen,
+                             "%s: must be a duration up to 366d, negative with a leading "
+                             "'-', such as \"-5m\" or \"10m\"",
+                             field);
+    }
+    *out = neg ? -*out : *out;
+    return 0;
+}
+
 static int64_t gcd64(int64_t a, int64_t b)
 {
     while (b) {
@@ -103,7 +125,7 @@ static int64_t gcd64(int64_t a, int64_t b)
 
 static int parse_window(struct proc_def *d, const json_t *w, char *err, size_t errlen)
 {
-    static const char *const allowed[] = {"type", "size", "slide", "gap", NULL};
+    static const char *const allowed[] = {"type", "size", "slide", "gap", "offset", NULL};
     if (!json_is_object(w)) {
         return proc_def_fail(err, errlen, "window: must be an object");
     }
@@ -145,6 +167,16 @@ static int parse_window(struct proc_def *d, const json_t *w, char *err, size_t e
             return proc_def_fail(err, errlen,
                                  "window.slide: size / gcd(size, slide) must be at most 100000");
         }
+        /* As Flink's: windows start at offset + k * slide, |offset| < slide ("-8h" with a size of
+         * "1d": days from midnight at UTC+8); kept as the equal offset in [0, slide). */
+        if (signed_duration(w, "offset", "window.offset", &d->offset_ms, err, errlen)) {
+            return CM_E_INVAL;
+        }
+        if (d->offset_ms <= -d->slide_ms || d->offset_ms >= d->slide_ms) {
+            return proc_def_fail(err, errlen, "window.offset: must be shorter than window.%s",
+                                 d->window == PROC_WIN_HOPPING ? "slide" : "size");
+        }
+        d->offset_ms = d->offset_ms < 0 ? d->offset_ms + d->slide_ms : d->offset_ms;
         return 0;
     }
     if (strcmp(type, "session") == 0) {
@@ -152,9 +184,12 @@ static int parse_window(struct proc_def *d, const json_t *w, char *err, size_t e
         if (!json_object_get(w, "gap")) {
             return proc_def_fail(err, errlen, "window.gap: required for a session window");
         }
-        if (json_object_get(w, "size") || json_object_get(w, "slide")) {
-            return proc_def_fail(err, errlen, "window.%s: not for session windows",
-                                 json_object_get(w, "size") ? "size" : "slide");
+        static const char *const not_session[] = {"size", "slide", "offset"};
+        for (size_t i = 0; i < sizeof(not_session) / sizeof(*not_session); i++) {
+            if (json_object_get(w, not_session[i])) {
+                return proc_def_fail(err, errlen, "window.%s: not for session windows",
+                                     not_session[i]);
+            }
         }
         return duration(w, "gap", "window.gap", 0, 1, &d->gap_ms, err, errlen);
     }
@@ -163,25 +198,16 @@ static int parse_window(struct proc_def *d, const json_t *w, char *err, size_t e
         type);
 }
 
-/* A signed duration ("-5m", "10s") for an interval join's bound. */
+/* An interval join's bound: a signed duration. */
 static int bound(const json_t *j, const char *name, int64_t *out, char *err, size_t errlen)
 {
-    const json_t *v = json_object_get(j, name);
-    const char *s = json_string_value(v);
-    int neg = s && s[0] == '-';
-    if (!v) {
-        return proc_def_fail(
-            err, errlen, "interval_join.%s: required, a duration such as \"-5m\" or \"10m\"", name);
+    char field[64];
+    snprintf(field, sizeof(field), "interval_join.%s", name);
+    if (!json_object_get(j, name)) {
+        return proc_def_fail(err, errlen, "%s: required, a duration such as \"-5m\" or \"10m\"",
+                             field);
     }
-    if (!s || cm_parse_duration_ms(s + neg, out) != 0 || *out > 366LL * 86400000) {
-        return proc_def_fail(
-            err, errlen,
-            "interval_join.%s: must be a duration up to 366d, negative with a leading "
-            "'-', such as \"-5m\" or \"10m\"",
-            name);
-    }
-    *out = neg ? -*out : *out;
-    return 0;
+    return signed_duration(j, name, field, out, err, errlen);
 }
 
 static int parse_join_side(struct proc_def *d, const json_t *j, int side, char *err, size_t errlen)
@@ -262,6 +288,21 @@ static int parse_interval_join(struct proc_def *d, const json_t *j, char *err, s
     return 0;
 }
 
+int64_t proc_def_align(const struct proc_def *d, int64_t t, int64_t unit)
+{
+    int64_t x = t - d->offset_ms, q = x / unit;
+    if (x % unit != 0 && x < 0) {
+        q--; /* floored: windows before 1970 too */
+    }
+    return q * unit + d->offset_ms;
+}
+
+int64_t proc_def_align_up(const struct proc_def *d, int64_t t, int64_t unit)
+{
+    int64_t a = proc_def_align(d, t, unit);
+    return a < t ? a + unit : a;
+}
+
 int proc_def_join_side(const struct proc_def *d, const json_t *ev)
 {
     for (int side = PROC_LEFT; side <= PROC_RIGHT; side++) {
@@ -299,7 +340,10 @@ static int parse_agg(struct proc_agg_def *a, const char *name, const json_t *v, 
                {"first", PROC_AGG_FIRST},
                {"first_value", PROC_AGG_FIRST},
                {"last", PROC_AGG_LAST},
-               {"last_value", PROC_AGG_LAST}};
+               {"last_value", PROC_AGG_LAST},
+               {"topk", PROC_AGG_TOPK},
+               {"topk_distinct", PROC_AGG_TOPK_DISTINCT},
+               {"topkdistinct", PROC_AGG_TOPK_DISTINCT}};
     a->name = cm_xstrdup(name);
     const char *s = json_string_value(v);
     if (!s) {
@@ -318,8 +362,8 @@ static int parse_agg(struct proc_agg_def *a, const char *name, const json_t *v, 
         return proc_def_fail(
             err, errlen,
             "aggregates.%s: must be count(), sum(x), avg(x), min(x), max(x), distinct(x), "
-            "percentile(x, q), stddev(x), stddev_pop(x), variance(x), var_pop(x), first(x) or "
-            "last(x)",
+            "percentile(x, q), stddev(x), stddev_pop(x), variance(x), var_pop(x), first(x), "
+            "last(x), topk(x, k) or topk_distinct(x, k)",
             name);
     }
     size_t fnlen = (size_t)(open - s);
@@ -349,7 +393,9 @@ static int parse_agg(struct proc_agg_def *a, const char *name, const json_t *v, 
             }
         }
     } else {
-        if (a->kind == PROC_AGG_PERCENTILE) {
+        int topk = PROC_AGG_IS_TOPK(a->kind);
+        if (a->kind == PROC_AGG_PERCENTILE || topk) {
+            /* the number after the last top-level comma */
             int depth = 0;
             char *comma = NULL;
             for (char *p = args; *p; p++) {
@@ -359,17 +405,25 @@ static int parse_agg(struct proc_agg_def *a, const char *name, const json_t *v, 
                 }
             }
             char *end = NULL;
+            double num = 0;
             if (comma) {
                 *comma = '\0';
-                a->q = strtod(comma + 1, &end);
+                num = strtod(comma + 1, &end);
                 while (end && isspace((unsigned char)*end)) {
                     end++;
                 }
             }
-            if (!comma || !end || *end || !(a->q >= 0 && a->q <= 1)) {
+            int ok = comma && end && !*end;
+            if (!topk && !(ok && num >= 0 && num <= 1)) {
                 rc = proc_def_fail(
                     err, errlen, "%s: percentile(x, q) needs a quantile q between 0 and 1", field);
+            } else if (topk && !(ok && num >= 1 && num <= PROC_TOPK_MAX && num == floor(num))) {
+                rc =
+                    proc_def_fail(err, errlen, "%s: %.*s(x, k) needs a whole number k from 1 to %d",
+                                  field, (int)fnlen, s, PROC_TOPK_MAX);
             }
+            a->q = topk ? 0 : num;
+            a->k = topk && rc == 0 ? (int)num : 0;
         }
         const char *p = args;
         while (isspace((unsigned char)*p)) {
@@ -377,7 +431,10 @@ static int parse_agg(struct proc_agg_def *a, const char *name, const json_t *v, 
         }
         if (rc == 0 && !*p) {
             rc = proc_def_fail(err, errlen, "%s: %.*s(x%s) needs the expression x", field,
-                               (int)fnlen, s, a->kind == PROC_AGG_PERCENTILE ? ", q" : "");
+                               (int)fnlen, s,
+                               a->kind == PROC_AGG_PERCENTILE ? ", q"
+                               : topk                         ? ", k"
+                                                              : "");
         }
         if (rc == 0) {
             json_t *text = json_string(args);

@@ -58,10 +58,14 @@ enum proc_agg_kind {
     PROC_AGG_VAR_POP,
     PROC_AGG_STDDEV_SAMP, /* stddev, stddev_samp */
     PROC_AGG_STDDEV_POP,
-    PROC_AGG_FIRST, /* first, first_value: the value at the earliest event time */
-    PROC_AGG_LAST   /* last, last_value: the value at the latest event time */
+    PROC_AGG_FIRST,        /* first, first_value: the value at the earliest event time */
+    PROC_AGG_LAST,         /* last, last_value: the value at the latest event time */
+    PROC_AGG_TOPK,         /* topk(x, k): the k greatest values, greatest first */
+    PROC_AGG_TOPK_DISTINCT /* topk_distinct(x, k): the k greatest distinct values */
 };
 /* The variance family keeps a count, a mean and a sum of squared deviations. */
+#define PROC_AGG_IS_TOPK(k) ((k) == PROC_AGG_TOPK || (k) == PROC_AGG_TOPK_DISTINCT)
+#define PROC_TOPK_MAX 1000
 #define PROC_AGG_IS_SPREAD(k) ((k) >= PROC_AGG_VAR_SAMP && (k) <= PROC_AGG_STDDEV_POP)
 
 struct proc_agg_def {
@@ -69,6 +73,7 @@ struct proc_agg_def {
     enum proc_agg_kind kind;
     struct cm_expr *arg; /* NULL for count() */
     double q;            /* percentile */
+    int k;               /* topk, topk_distinct: 1 to PROC_TOPK_MAX */
 };
 
 struct proc_def {
@@ -87,6 +92,7 @@ struct proc_def {
     struct cm_expr *key; /* NULL: the record's Kafka key decides nothing; key "" */
     enum proc_window_kind window;
     int64_t size_ms, slide_ms, gap_ms, pane_ms; /* pane = gcd(size, slide) for hopping */
+    int64_t offset_ms; /* windows and panes start at offset + k * slide (k * pane); < slide */
     int64_t ooo_ms, lateness_ms, idle_ms;
     struct proc_agg_def *aggs;
     size_t naggs;
@@ -118,6 +124,10 @@ struct proc_def *proc_def_parse(const json_t *doc, const char *default_topics,
 struct proc_def *proc_def_load_file(const char *path, const char *default_topics,
                                     const char *default_sink, char *err, size_t errlen);
 void proc_def_free(struct proc_def *d);
+/* The latest start at or before t of d's grid of `unit` (its slide: window starts; its pane: pane
+ * starts), which starts at offset_ms + k * unit; proc_def_align_up: the earliest at or after t. */
+int64_t proc_def_align(const struct proc_def *d, int64_t t, int64_t unit);
+int64_t proc_def_align_up(const struct proc_def *d, int64_t t, int64_t unit);
 /* An interval join's side of ev: PROC_LEFT, PROC_RIGHT, -1 for neither (the left filter is
  * tried first), -2 when a filter fails on it. */
 int proc_def_join_side(const struct proc_def *d, const json_t *ev);

@@ -19,21 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int64_t ceil_to(int64_t t, int64_t step)
-{
-    int64_t q = t / step;
-    if (t % step != 0 && t > 0) {
-        q++;
-    }
-    return q * step;
-}
-
 /* Where version d, stored at created_ms, takes over from the one before: the first window
  * start of its grid at or after created_ms (sessions: created_ms). */
 static int64_t cutover(const struct proc_def *d, int64_t created_ms)
 {
     if (d->window == PROC_WIN_TUMBLING || d->window == PROC_WIN_HOPPING) {
-        return ceil_to(created_ms, d->slide_ms);
+        return proc_def_align_up(d, created_ms, d->slide_ms);
     }
     return created_ms;
 }

@@ -22,21 +22,10 @@
 
 /* ---- small helpers ---- */
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
-static int64_t ceil_div(int64_t a, int64_t b)
-{
-    return -floor_div(-a, b);
-}
-
 /* Earliest window start containing the pane starting at p. */
 static int64_t first_window(const struct proc_def *d, int64_t p)
 {
-    return ceil_div(p + d->pane_ms - d->size_ms, d->slide_ms) * d->slide_ms;
+    return proc_def_align_up(d, p + d->pane_ms - d->size_ms, d->slide_ms);
 }
 
 static int64_t sat_add(int64_t a, int64_t b)
@@ -115,7 +104,7 @@ static int64_t next_time(const struct proc_windows *w, const struct kstate *k)
         t = k->next_start + d->size_ms - 1;
     }
     if (k->npanes > 0) { /* the oldest pane expires with the last window holding it */
-        int64_t last = floor_div(k->panes[0].start, d->slide_ms) * d->slide_ms + d->size_ms - 1;
+        int64_t last = proc_def_align(d, k->panes[0].start, d->slide_ms) + d->size_ms - 1;
         t = sat_add(last, L) < t ? sat_add(last, L) : t;
     }
     return t;
@@ -366,9 +355,9 @@ static enum proc_add add_pane(struct proc_windows *w, const char *tenant, const 
                               size_t *errors)
 {
     const struct proc_def *d = w->d;
-    int64_t p = floor_div(t, d->pane_ms) * d->pane_ms;
+    int64_t p = proc_def_align(d, t, d->pane_ms);
     int64_t first = first_window(d, p);
-    int64_t last = floor_div(p, d->slide_ms) * d->slide_ms; /* last window start holding p */
+    int64_t last = proc_def_align(d, p, d->slide_ms); /* last window start holding p */
     if (last < w->from || first >= w->until) {
         return PROC_SKIPPED;
     }
@@ -432,7 +421,7 @@ static size_t advance_panes(struct proc_windows *w, struct kstate *k, int64_t wm
     }
     size_t keep = 0;
     for (size_t i = 0; i < k->npanes; i++) {
-        int64_t last = floor_div(k->panes[i].start, d->slide_ms) * d->slide_ms;
+        int64_t last = proc_def_align(d, k->panes[i].start, d->slide_ms);
         if (sat_add(last + d->size_ms - 1, d->lateness_ms) <= wm) {
             proc_acc_free(k->panes[i].acc);
         } else {

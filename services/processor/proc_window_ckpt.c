@@ -153,7 +153,8 @@ static int restore_panes(struct proc_windows *w, struct kstate *k, const json_t 
         int64_t start, min_offset;
         const char *tp = json_string_value(json_array_get(p, 3));
         if (get_int(p, 0, &start) || get_int(p, 1, &min_offset) || !tp || start <= prev ||
-            !proc_state_time_ok(start) || min_offset < 0 || start % w->d->pane_ms != 0) {
+            !proc_state_time_ok(start) || min_offset < 0 ||
+            proc_def_align(w->d, start, w->d->pane_ms) != start) {
             return CM_E_INVAL;
         }
         struct proc_acc *acc = proc_acc_from_json(w->d, json_array_get(p, 2));

@@ -2,14 +2,15 @@
  * the input topics, and the dry run's request bodies, come from anyone who may write them). The
  * input is lines, each an event (any JSON object: its `time` or, without one, a time that grows
  * line by line, or on every eleventh line one past year 9999) or a watermark line; they go through
- * pipelines of every kind (map, flatMap with and without `as`, filter; tumbling, hopping, session
- * windows with every aggregate, `having`, update mode, lateness; a stateless transform; an interval
- * join), then a last watermark flushes every window. Line i is read at i ms from partition i % 3,
- * the three partitions awaited from the start; the session pipeline's partitions turn idle after 2
- * ms, unless said to have records waiting. Each event comes as a record keyed by its subject (or
- * not keyed), so the check of records not keyed by the pipeline's key runs on every event it
- * windows. The sanitizers catch memory errors and leaks; a second run of the same input must emit
- * the same results, byte for byte (a replay gives the same ids and values). */
+ * pipelines of every kind (map, flatMap with and without `as`, filter; tumbling, hopping with an
+ * offset, session windows with every aggregate, `having`, update mode, lateness; a stateless
+ * transform; an interval join), then a last watermark flushes every window. Line i is read at i ms
+ * from partition i % 3, the three partitions awaited from the start; the session pipeline's
+ * partitions turn idle after 2 ms, unless said to have records waiting. Each event comes as a
+ * record keyed by its subject (or not keyed), so the check of records not keyed by the pipeline's
+ * key runs on every event it windows. The sanitizers catch memory errors and leaks; a second run of
+ * the same input must emit the same results, byte for byte (a replay gives the same ids and
+ * values). */
 #include "../../services/processor/proc_def.h"
 #include "../../services/processor/proc_engine.h"
 
@@ -35,9 +36,10 @@ static const char *const defs[] = {
     "  \"lo\": \"min(data.v)\", \"hi\": \"max(data.v)\", \"d\": \"distinct(subject)\","
     "  \"p\": \"percentile(data.v, 0.9)\"}, \"having\": \"n >= 1\"}",
     "{\"name\": \"hop\", \"key\": \"subject\", \"window\": {\"type\": \"hopping\", \"size\": "
-    "\"20ms\", \"slide\": \"5ms\"}, \"emit\": \"update\","
+    "\"20ms\", \"slide\": \"5ms\", \"offset\": \"-2ms\"}, \"emit\": \"update\","
     " \"aggregates\": {\"n\": \"count()\", \"s\": \"sum(data.v)\", \"d\": \"distinct(data.v)\","
-    "  \"sd\": \"stddev(data.v)\", \"f\": \"first(data.v)\", \"l\": \"last(data)\"}}",
+    "  \"sd\": \"stddev(data.v)\", \"f\": \"first(data.v)\", \"l\": \"last(data)\","
+    "  \"t\": \"topk(data.v, 3)\", \"td\": \"topk_distinct(data.v, 2)\"}}",
     "{\"name\": \"sess\", \"key\": \"string(data.k)\", \"window\": {\"type\": \"session\", "
     "\"gap\": "
     "\"7ms\"}, \"out_of_orderness\": \"3ms\", \"allowed_lateness\": \"5ms\", \"idle_timeout\": "

@@ -45,6 +45,9 @@ static const char *const defs[] = {
     "{\"name\": \"j\", \"key\": \"subject\", \"interval_join\": {"
     " \"left\": {\"filter\": \"type == 'l'\"}, \"right\": {\"filter\": \"type == 'r'\"},"
     " \"lower\": \"-5ms\", \"upper\": \"5ms\", \"type\": \"left\"}}",
+    "{\"name\": \"k\", \"key\": \"subject\", \"window\": {\"type\": \"tumbling\", \"size\": "
+    "\"10ms\", \"offset\": \"-3ms\"}, \"allowed_lateness\": \"20ms\","
+    " \"aggregates\": {\"t\": \"topk(data.v, 3)\", \"td\": \"topk_distinct(data.v, 2)\"}}",
 };
 #define NDEFS (sizeof(defs) / sizeof(defs[0]))
 

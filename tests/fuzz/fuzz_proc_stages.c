@@ -44,9 +44,11 @@ static const char *const defs[] = {
     "  \"lo\": \"min(data.v)\", \"hi\": \"max(data.v)\", \"d\": \"distinct(subject)\","
     "  \"p\": \"percentile(data.v, 0.9)\"}}",
     "{\"name\": \"h\", \"key\": \"subject\", \"window\": {\"type\": \"hopping\", \"size\": "
-    "\"20ms\", \"slide\": \"5ms\"}, \"emit\": \"update\", \"having\": \"n > 1\","
+    "\"20ms\", \"slide\": \"5ms\", \"offset\": \"3ms\"}, \"emit\": \"update\", \"having\": \"n > "
+    "1\","
     " \"aggregates\": {\"n\": \"count()\", \"s\": \"sum(data.v)\", \"v\": \"var_pop(data.v)\","
-    "  \"f\": \"first(data)\", \"l\": \"last(data.v)\"}}",
+    "  \"f\": \"first(data)\", \"l\": \"last(data.v)\", \"t\": \"topk(data.v, 4)\","
+    "  \"td\": \"topk_distinct(data.v, 3)\"}}",
     "{\"name\": \"s\", \"key\": \"string(data.k)\", \"window\": {\"type\": \"session\", \"gap\": "
     "\"7ms\"}, \"out_of_orderness\": \"3ms\", \"allowed_lateness\": \"5ms\","
     " \"aggregates\": {\"n\": \"count()\", \"lo\": \"min(data.v)\"}}",

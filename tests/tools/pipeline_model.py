@@ -5,8 +5,9 @@ of pipeline-run against it over random inputs.
 
 The model keeps every event of every window (no panes, no sketches, no heaps) and recomputes each
 result from them, so it is slow and plainly right; the engine must give the same results:
-tumbling, hopping (slides that do and do not divide the size) and session windows, and interval
-joins (inner and left outer); out-of-orderness, allowed lateness, emit final and update; a source
+tumbling and hopping windows (slides that do and do not divide the size, with and without an
+offset, negative or positive), session windows and interval joins (inner and left outer);
+out-of-orderness, allowed lateness, emit final and update; a source
 filter, a filter step and a flatMap whose dropped events still move the watermark; watermark lines
 (also ones behind the watermark, and `max` midway, at the end or not at all); one to three input
 partitions, each key's events on one, their times skewed apart, and partitions named before
@@ -15,8 +16,9 @@ and around the epoch (windows before 1970); tenants; keys of any JSON value (a s
 another value as its JSON text), events without a key or a subject; `having`; count, sum, min, max,
 avg, stddev and var_pop (within 1e-9 of the exact value), distinct (exact below 129 values) and
 percentile at q 0.5 (within its stated 1 % of the value of rank floor(q (n - 1)), and not beyond
-the least and greatest values) and at q 0 and 1 (exactly the least and greatest), over values
-that are whole, real, or not numbers at all.
+the least and greatest values) and at q 0 and 1 (exactly the least and greatest), topk and
+topk_distinct (exactly, each value an integer where it came as one), over values that are whole,
+real (-0.0 too), or not numbers at all.
 
 Rules the model follows (docs/pipelines.md, "Windows and event time"):
 - each input partition keeps its windows and its own watermark (as a Kafka Streams task its stream
@@ -27,6 +29,8 @@ Rules the model follows (docs/pipelines.md, "Windows and event time"):
   {"partition": N} line (one named that has sent nothing holds the watermark back: offline, no
   partition turns idle); a partition new to the input starts at the highest watermark line so
   far, which also raises every partition's watermark;
+- tumbling and hopping windows start at offset + k * slide (offset 0 unless the window names one,
+  negative or positive; the model normalizes nothing, so a negative offset checks the engine's);
 - a window [s, e) fires (emit final) when the watermark reaches e - 1 and expires when it reaches
   e - 1 + allowed_lateness; an event with a window fired but not expired fires it again at once,
   with the next revision; an event none of whose windows is unexpired is late;
@@ -138,6 +142,7 @@ class Model:
         else:
             self.size = w["size"]
             self.slide = w.get("slide", self.size)
+            self.offset = w.get("offset", 0)  # windows start at offset + k * slide
             self.wins = {}  # (tenant, key, start) -> {evs, rev, fired}
 
     # ---- results ----
@@ -160,6 +165,12 @@ class Model:
         some = [e for e in evs if e["v"] is not None]
         r["first"] = min(some, key=lambda e: (e["t"], e["seq"]))["v"] if some else None
         r["last"] = max(some, key=lambda e: (e["t"], e["seq"]))["v"] if some else None
+        # topk: the greatest numbers, an integer before an equal real; topk_distinct: each value
+        # once, the integer where there is one (sorted so, the first of equal values is it)
+        ranked = sorted(vals, key=lambda x: (x, isinstance(x, int)), reverse=True)
+        r["t3"] = ranked[:3]
+        distinct = [x for i, x in enumerate(ranked) if i == 0 or x != ranked[i - 1]]
+        r["td"] = distinct[:2]
         return r
 
     def emit(self, tk, start, end, evs, rev):
@@ -185,7 +196,7 @@ class Model:
 
     def add_panes(self, tk, t, item):
         starts = []
-        s = floor_div(t, self.slide) * self.slide
+        s = floor_div(t - self.offset, self.slide) * self.slide + self.offset
         while s > t - self.size:
             starts.append(s)
             s -= self.slide
@@ -297,7 +308,7 @@ class JoinModel:
 # ---- random cases ----
 
 def dur(ms):
-    return "%dms" % ms
+    return "%dms" % ms if ms >= 0 else "-%dms" % -ms
 
 
 def make_case(rng):
@@ -314,11 +325,15 @@ def make_case(rng):
         d["window"] = {"type": "hopping", "size": size, "slide": slide}
     else:
         d["window"] = {"type": "session", "gap": rng.choice([3, 8, 20])}
+    if kind != "session" and rng.random() < 0.4:
+        # Flink's offset: negative or positive, shorter than the slide (the size if tumbling)
+        slide = d["window"].get("slide", d["window"]["size"])
+        d["window"]["offset"] = rng.randint(1 - slide, slide - 1)
     if rng.random() < 0.3:
         d["having_n"] = rng.choice([2, 3])
     d["filter"] = rng.random() < 0.3
     win = dict(d["window"])
-    for m in ("size", "slide", "gap"):
+    for m in ("size", "slide", "gap", "offset"):
         if m in win:
             win[m] = dur(win[m])
     doc = {"name": "model", "key": "data.k", "window": win,
@@ -329,7 +344,8 @@ def make_case(rng):
                           "p": "percentile(data.v, 0.5)", "p0": "percentile(data.v, 0)",
                           "p1": "percentile(data.v, 1)", "sd": "stddev(data.v)",
                           "vp": "var_pop(data.v)", "first": "first(data.v)",
-                          "last": "last_value(data.v)"}}
+                          "last": "last_value(data.v)", "t3": "topk(data.v, 3)",
+                          "td": "topk_distinct(data.v, 2)"}}
     if "having_n" in d:
         doc["having"] = "n >= %d" % d["having_n"]
     if d["filter"]:
@@ -360,7 +376,7 @@ def make_case(rng):
         et = t - rng.choice([0, 0, 0, 0, 1, 4, 9, 25, 70]) if rng.random() < 0.4 else t
         data = {"k": rng.choice(keys), "drop": rng.random() < 0.15,
                 "v": rng.choice([rng.randrange(-20, 100)] * 8 + [rng.randrange(-80, 80) / 8,
-                                                                0.1, "text", None])}
+                                                                0.1, -0.0, "text", None])}
         if rng.random() < 0.03:
             del data["k"]
         if data["v"] is None:
@@ -550,7 +566,7 @@ def engine_out(binary, doc, lines, tmp):
             "rev": dd["revision"], "n": dd["n"], "sum": dd["sum"], "lo": dd["lo"],
             "hi": dd["hi"], "avg": dd["avg"], "d": dd["d"], "p": dd["p"], "p0": dd["p0"],
             "p1": dd["p1"], "sd": dd["sd"], "vp": dd["vp"], "first": dd["first"],
-            "last": dd["last"]}))
+            "last": dd["last"], "t3": dd["t3"], "td": dd["td"]}))
     return out
 
 
@@ -573,6 +589,9 @@ def same(a, b):
             return False
     if isinstance(x["sum"], int) != isinstance(y["sum"], int):
         return False  # a sum of whole numbers is written as an integer
+    for f in ("t3", "td"):  # the same numbers, each an integer where it came as one
+        if [(v, isinstance(v, int)) for v in x[f]] != [(v, isinstance(v, int)) for v in y[f]]:
+            return False
     # percentile: within DDSketch's 1 % of the true value of that rank (4 significant digits), no
     # further out than the extremes, which quantiles 0 and 1 give exactly
     if x["p0"] != y["p0"] or x["p1"] != y["p1"]:

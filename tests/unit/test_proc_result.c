@@ -107,7 +107,8 @@ Test(proc_result, text_results_are_the_json_results)
         "\"f\":\"first(data.v)\",\"l\":\"last(data)\"}}",
         "{\"name\":\"h\",\"key\":\"data.k\",\"window\":{\"type\":\"hopping\",\"size\":\"2s\","
         "\"slide\":\"500ms\"},\"emit\":\"update\",\"aggregates\":{\"n\":\"count()\","
-        "\"f\":\"first(data.v)\",\"vp\":\"var_pop(data.v)\"}}",
+        "\"f\":\"first(data.v)\",\"vp\":\"var_pop(data.v)\",\"t\":\"topk(data.v, 3)\","
+        "\"td\":\"topk_distinct(data.u, 2)\"}}",
         "{\"name\":\"s\",\"key\":\"data.g\",\"window\":{\"type\":\"session\",\"gap\":\"40ms\"},"
         "\"aggregates\":{\"lo\":\"min(data.u)\",\"a\":\"avg(data.u)\"}}",
     };

@@ -28,13 +28,6 @@ static json_t *event(double v, int u)
     return json_pack("{s:s, s:{s:f, s:i}}", "type", "t", "data", "v", v, "u", u);
 }
 
-static json_t *result(const struct proc_acc *a)
-{
-    json_t *o = json_object();
-    proc_acc_result(a, o);
-    return o;
-}
-
 static struct proc_acc *filled(const struct proc_def *d, int from, int to)
 {
     struct proc_acc *a = proc_acc_new(d);
@@ -46,25 +39,6 @@ static struct proc_acc *filled(const struct proc_def *d, int from, int to)
     }
     cr_assert_eq(errors, 0);
     return a;
-}
-
-/* The empty accumulator is an identity on both sides of a merge with a: asserted; returns the
- * empty accumulator's own result for the caller to check (and free). */
-static json_t *check_identity(const struct proc_def *d, const struct proc_acc *a)
-{
-    struct proc_acc *e = proc_acc_new(d), *ae = proc_acc_copy(a), *ea = proc_acc_new(d);
-    proc_acc_merge(ae, e);
-    proc_acc_merge(ea, a);
-    json_t *ra = result(a), *rae = result(ae), *rea = result(ea), *re = result(e);
-    cr_assert(json_equal(ra, rae), "right identity");
-    cr_assert(json_equal(ra, rea), "left identity");
-    json_decref(ra);
-    json_decref(rae);
-    json_decref(rea);
-    proc_acc_free(e);
-    proc_acc_free(ae);
-    proc_acc_free(ea);
-    return re;
 }
 
 Test(proc_window, aggregates_are_monoids)
@@ -79,12 +53,13 @@ Test(proc_window, aggregates_are_monoids)
     struct proc_acc *a_bc = proc_acc_copy(a);
     proc_acc_merge(a_bc, bc);
     struct proc_acc *whole = filled(d, 0, 1000);
-    json_t *r1 = result(ab_c), *r2 = result(a_bc), *r3 = result(whole);
+    json_t *r1 = proc_test_result(ab_c), *r2 = proc_test_result(a_bc),
+           *r3 = proc_test_result(whole);
     cr_assert(json_equal(r1, r2), "associativity");
     cr_assert(json_equal(r1, r3), "merging parts equals adding the whole");
     cr_assert_eq(json_integer_value(json_object_get(r1, "n")), 1000);
     cr_assert_eq(json_integer_value(json_object_get(r1, "d")), 150);
-    json_t *re = check_identity(d, a);
+    json_t *re = proc_test_check_identity(d, a);
     cr_assert_eq(json_integer_value(json_object_get(re, "n")), 0);
     cr_assert(json_is_null(json_object_get(re, "lo")), "min of nothing is null");
     cr_assert(json_is_null(json_object_get(re, "p")), "percentile of nothing is null");
@@ -110,7 +85,7 @@ Test(proc_window, accumulators_round_trip_their_checkpoint_form)
     cr_assert_not_null(j);
     struct proc_acc *back = proc_acc_from_json(d, j);
     cr_assert_not_null(back);
-    json_t *r1 = result(a), *r2 = result(back);
+    json_t *r1 = proc_test_result(a), *r2 = proc_test_result(back);
     cr_assert(json_equal(r1, r2));
     const char *hostile[] = {"null",
                              "[]",
@@ -229,7 +204,7 @@ Test(proc_window, variance_and_standard_deviation)
     struct proc_acc *whole = filled(d, 0, 1000);
     struct proc_acc *accs[] = {ab_c, a_bc, whole};
     for (size_t i = 0; i < 3; i++) {
-        json_t *r = result(accs[i]);
+        json_t *r = proc_test_result(accs[i]);
         assert_near(member(r, "vp"), var_pop, "var_pop");
         assert_near(member(r, "vs"), var_samp, "variance");
         assert_near(member(r, "vs2"), var_samp, "var_samp");
@@ -238,7 +213,7 @@ Test(proc_window, variance_and_standard_deviation)
         assert_near(member(r, "sd2"), sqrt(var_samp), "stddev_samp");
         json_decref(r);
     }
-    json_t *re = check_identity(d, a);
+    json_t *re = proc_test_check_identity(d, a);
     cr_assert(json_is_null(json_object_get(re, "vp")), "the variance of nothing is null");
     cr_assert(json_is_null(json_object_get(re, "sd")));
     json_decref(re);
@@ -253,7 +228,7 @@ Test(proc_window, variance_and_standard_deviation)
         proc_acc_add(big, ev, i, &errors);
         json_decref(ev);
     }
-    json_t *r1 = result(one), *rs = result(same), *rb = result(big);
+    json_t *r1 = proc_test_result(one), *rs = proc_test_result(same), *rb = proc_test_result(big);
     cr_assert(json_is_null(json_object_get(r1, "sd")) && json_is_null(json_object_get(r1, "vs")),
               "a sample of one has no variance");
     cr_assert_eq(member(r1, "vp"), 0.0);
@@ -271,7 +246,7 @@ Test(proc_window, variance_and_standard_deviation)
     cr_assert_eq(json_array_size(json_array_get(j, 1)), 4, "%s", cm_jw_text(&w, NULL));
     struct proc_acc *back = proc_acc_from_json(d, j);
     cr_assert_not_null(back);
-    json_t *rw = result(whole), *rback = result(back);
+    json_t *rw = proc_test_result(whole), *rback = proc_test_result(back);
     cr_assert(json_equal(rw, rback), "restored as it was");
     json_decref(rw);
     json_decref(rback);
@@ -292,7 +267,7 @@ Test(proc_window, variance_and_standard_deviation)
     json_t *g = json_loads(good, 0, NULL);
     struct proc_acc *gacc = proc_acc_from_json(d, g);
     cr_assert_not_null(gacc, "the control row is read");
-    json_t *rg = result(gacc);
+    json_t *rg = proc_test_result(gacc);
     cr_assert_eq(member(rg, "vs"), 0.5);
     json_decref(rg);
     for (size_t i = 0; hostile[i]; i++) {
@@ -354,7 +329,7 @@ Test(proc_window, first_and_last_by_event_time)
     cr_assert_eq(errors, 0);
     json_t *want =
         json_loads("{\"f\":{\"a\":[1,2]},\"l\":9.5,\"fv\":{\"a\":[1,2]},\"lv\":9.5}", 0, NULL);
-    json_t *got = result(whole);
+    json_t *got = proc_test_result(whole);
     cr_assert(json_equal(got, want), "%s", json_dumps(got, JSON_COMPACT));
     json_decref(got);
     /* left to right and right to left groupings of the parts, in reading order */
@@ -368,11 +343,11 @@ Test(proc_window, first_and_last_by_event_time)
     }
     struct proc_acc *same[] = {left, right};
     for (size_t i = 0; i < 2; i++) {
-        got = result(same[i]);
+        got = proc_test_result(same[i]);
         cr_assert(json_equal(got, want), "grouping %zu: %s", i, json_dumps(got, JSON_COMPACT));
         json_decref(got);
     }
-    got = check_identity(d, whole);
+    got = proc_test_check_identity(d, whole);
     cr_assert(json_is_null(json_object_get(got, "f")) && json_is_null(json_object_get(got, "l")));
     json_decref(got);
     /* the checkpoint form */
@@ -384,11 +359,11 @@ Test(proc_window, first_and_last_by_event_time)
     cr_assert_not_null(back, "%s", cm_jw_text(&w, NULL));
     json_t *later = valued(json_string("later")); /* the restored time still decides */
     proc_acc_add(back, later, 8, &errors);
-    got = result(back);
+    got = proc_test_result(back);
     cr_assert(json_equal(got, want), "%s", json_dumps(got, JSON_COMPACT));
     json_decref(got);
     proc_acc_add(back, later, 10, &errors);
-    got = result(back);
+    got = proc_test_result(back);
     cr_assert_str_eq(json_string_value(json_object_get(got, "l")), "later");
     json_decref(got);
     json_decref(later);
@@ -437,7 +412,7 @@ Test(proc_window, unusable_values_are_counted_not_summed)
     /* a string for sum, avg, min, max and percentile (5); a missing field for those and
      * distinct (6) */
     cr_assert_eq(errors, 5 + 6, "%zu", errors);
-    json_t *r = result(a);
+    json_t *r = proc_test_result(a);
     cr_assert_eq(json_integer_value(json_object_get(r, "n")), 2);
     cr_assert_eq(json_integer_value(json_object_get(r, "s")), 0);
     json_decref(r);
@@ -507,6 +482,82 @@ Test(proc_window, a_hopping_window_merges_its_panes)
         cr_assert_eq(counts[i], i + 1, "window %d holds %d minutes of events, not %lld", i, i + 1,
                      counts[i]);
     }
+    proc_windows_free(w);
+    proc_def_free(d);
+}
+
+static int64_t starts[64];
+static int nstarts;
+
+static int collect_start(const struct proc_window_result *r, void *ud)
+{
+    (void)ud;
+    cr_assert_lt(nstarts, 64);
+    cr_assert_eq(r->end_ms - r->start_ms, 10000);
+    starts[nstarts++] = r->start_ms;
+    return 1;
+}
+
+static void keep_state(const char *name, const char *state, size_t len, void *ud)
+{
+    json_error_t e;
+    cr_assert_not_null(state);
+    json_object_set_new(ud, name, json_loadb(state, len, 0, &e));
+}
+
+/* Flink's offset: windows start at offset + k * slide, before 1970 too; a checkpoint of panes on
+ * that grid restores, one off it is refused. */
+Test(proc_window, an_offset_moves_the_grid_and_checkpoints_keep_to_it)
+{
+    struct proc_def *d = proc_test_def(
+        "{\"name\":\"p\",\"window\":{\"type\":\"hopping\",\"size\":\"10s\",\"slide\":\"4s\","
+        "\"offset\":\"-3s\"},\"aggregates\":{\"n\":\"count()\"}}");
+    cr_assert_eq(d->offset_ms, 1000, "-3s is kept as 1s, the same grid");
+    cr_assert_eq(proc_def_align(d, -1, d->slide_ms), -3000);
+    cr_assert_eq(proc_def_align(d, 1000, d->slide_ms), 1000);
+    cr_assert_eq(proc_def_align_up(d, 1001, d->slide_ms), 5000);
+    struct proc_windows *w = proc_windows_new(d);
+    proc_windows_track_changes(w);
+    size_t errors = 0;
+    json_t *ev = event(1, 0);
+    /* at -1 ms: in [-7s,3s) and [-3s,7s) (not in [-11s,-1s)); at 1s also in [1s,11s) */
+    proc_windows_add(w, "", "k", -1, ev, NULL, NULL, 0, INT64_MIN, collect_start, NULL, &errors);
+    json_t *saved = json_object();
+    cr_assert_eq(proc_windows_changes(w, keep_state, saved), 1);
+    proc_windows_free(w);
+    w = proc_windows_new(d);
+    const char *name;
+    json_t *state;
+    json_object_foreach(saved, name, state)
+    {
+        cr_assert_eq(proc_windows_restore(w, name, state), 0, "%s", name);
+    }
+    proc_windows_add(w, "", "k", 1000, ev, NULL, NULL, 1, INT64_MIN, collect_start, NULL, &errors);
+    nstarts = 0;
+    proc_windows_advance(w, INT64_MAX / 4, collect_start, NULL);
+    cr_assert_eq(nstarts, 3, "[-7s,3s), [-3s,7s) and [1s,11s), not %d windows", nstarts);
+    const int64_t want[] = {-7000, -3000, 1000};
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(starts[i], want[i], "window %d starts at %lld", i, (long long)starts[i]);
+    }
+    /* a pane checkpointed on the grid without the offset does not fit this pipeline */
+    json_t *on = json_loads("{\"p\":[[-1000,0,[1,[1,0.0,true]],\"\"]],\"s\":[],\"r\":[],"
+                            "\"n\":-7000}",
+                            0, NULL);
+    json_t *off = json_loads("{\"p\":[[0,0,[1,[1,0.0,true]],\"\"]],\"s\":[],\"r\":[],"
+                             "\"n\":-7000}",
+                             0, NULL);
+    cr_assert(on && off);
+    proc_windows_free(w);
+    w = proc_windows_new(d);
+    cr_assert_eq(proc_windows_restore(w, "\x1fk", on), 0, "the control: on the grid");
+    proc_windows_free(w);
+    w = proc_windows_new(d);
+    cr_assert_neq(proc_windows_restore(w, "\x1fk", off), 0);
+    json_decref(on);
+    json_decref(off);
+    json_decref(saved);
+    json_decref(ev);
     proc_windows_free(w);
     proc_def_free(d);
 }
