@@ -2,10 +2,13 @@
  * v holds the sum, minimum or maximum, m2 the variance family's sum of squared deviations from
  * the mean (next to the sum in v: Youngs and Cramer's update and its pairwise merge, as
  * PostgreSQL's float8 var_samp, so whole values keep exact intermediates), sk a sketch (or topk's
- * list), val and t first's or last's value and its event time. The checkpoint form is an array of
- * slots, [events, [n, v, integral(, m2 or t)]...] with v a number, the sketch serialized in hex,
- * first's or last's value (null while empty), or topk's list of values. */
+ * or collect's list), val and t first's or last's value and its event time. The checkpoint form is
+ * an array of slots, [events, [n, v, integral(, m2 or t)]...] with v a number, the sketch
+ * serialized in hex, first's or last's value (null while empty), topk's list of values, or
+ * collect's list of [time, value]. */
 #include "proc_agg.h"
+
+#include "proc_collect.h"
 
 #include "proc_def.h"
 #include "proc_time.h"
@@ -27,7 +30,7 @@ struct slot {
     double v;
     double m2;
     int integral; /* every value used was an integer */
-    void *sk;     /* struct cm_hll, struct cm_dds or struct proc_topk */
+    void *sk;     /* struct cm_hll, cm_dds, proc_topk or proc_collect */
     json_t *val;  /* first, last: the value kept (NULL while empty) */
     int64_t t;    /* and its event time */
 };
@@ -50,6 +53,8 @@ struct proc_acc *proc_acc_new(const struct proc_def *d)
             a->s[i].sk = cm_dds_new();
         } else if (PROC_AGG_IS_TOPK(d->aggs[i].kind)) {
             a->s[i].sk = proc_topk_new(d->aggs[i].k, d->aggs[i].kind == PROC_AGG_TOPK_DISTINCT);
+        } else if (PROC_AGG_IS_COLLECT(d->aggs[i].kind)) {
+            a->s[i].sk = proc_collect_new(d->aggs[i].k, d->aggs[i].kind == PROC_AGG_COLLECT_SET);
         }
     }
     return a;
@@ -67,6 +72,8 @@ struct proc_acc *proc_acc_copy(const struct proc_acc *a)
             c->s[i].sk = cm_dds_copy(a->s[i].sk);
         } else if (PROC_AGG_IS_TOPK(d->aggs[i].kind)) {
             c->s[i].sk = proc_topk_copy(a->s[i].sk);
+        } else if (PROC_AGG_IS_COLLECT(d->aggs[i].kind)) {
+            c->s[i].sk = proc_collect_copy(a->s[i].sk);
         }
         json_incref(c->s[i].val); /* never changed in place: shared */
     }
@@ -85,6 +92,8 @@ void proc_acc_free(struct proc_acc *a)
             cm_dds_free(a->s[i].sk);
         } else if (PROC_AGG_IS_TOPK(a->d->aggs[i].kind)) {
             proc_topk_free(a->s[i].sk);
+        } else if (PROC_AGG_IS_COLLECT(a->d->aggs[i].kind)) {
+            proc_collect_free(a->s[i].sk);
         }
         json_decref(a->s[i].val);
     }
@@ -160,7 +169,13 @@ static void add_value(struct proc_acc *a, size_t i, const json_t *v, int64_t t, 
     if (!v || json_is_null(v)) {
         return;
     }
-    if (def->kind == PROC_AGG_FIRST || def->kind == PROC_AGG_LAST) {
+    if (PROC_AGG_IS_COLLECT(def->kind)) {
+        if (proc_collect_add(s->sk, v, t) != 0) {
+            (*errors)++;
+            return;
+        }
+        s->n++;
+    } else if (def->kind == PROC_AGG_FIRST || def->kind == PROC_AGG_LAST) {
         if (replaces(s, def->kind, t)) { /* a copy: the event may change after */
             keep_value(s, json_deep_copy(v), t);
         }
@@ -244,6 +259,10 @@ void proc_acc_merge(struct proc_acc *into, const struct proc_acc *from)
         case PROC_AGG_TOPK:
         case PROC_AGG_TOPK_DISTINCT:
             proc_topk_merge(a->sk, b->sk);
+            break;
+        case PROC_AGG_COLLECT_LIST:
+        case PROC_AGG_COLLECT_SET:
+            proc_collect_merge(a->sk, b->sk);
             break;
         case PROC_AGG_VAR_SAMP:
         case PROC_AGG_VAR_POP:
@@ -363,6 +382,14 @@ void proc_acc_result(const struct proc_acc *a, json_t *obj)
                 json_array_append_new(v, number(x, integral));
             }
             break;
+        case PROC_AGG_COLLECT_LIST:
+        case PROC_AGG_COLLECT_SET:
+            v = json_array();
+            for (size_t j = 0; j < proc_collect_size(s->sk); j++) {
+                int64_t t;
+                json_array_append_new(v, json_deep_copy(proc_collect_at(s->sk, j, &t)));
+            }
+            break;
         default:
             v = real_or_null(spread(s, a->d->aggs[i].kind));
             break;
@@ -393,6 +420,25 @@ static void write_topk(struct cm_jw *w, const struct proc_topk *t, int state)
             cm_jw_real(w, x);
         } else {
             write_number(w, x, integral);
+        }
+    }
+    cm_jw_end(w);
+}
+
+/* collect's list: its values in a result; [time, value] pairs in a checkpoint (state). */
+static void write_collect(struct cm_jw *w, const struct proc_collect *c, int state)
+{
+    cm_jw_array(w);
+    for (size_t j = 0; j < proc_collect_size(c); j++) {
+        int64_t t;
+        const json_t *v = proc_collect_at(c, j, &t);
+        if (state) {
+            cm_jw_array(w);
+            cm_jw_int(w, (long long)t);
+        }
+        cm_jw_value(w, v);
+        if (state) {
+            cm_jw_end(w);
         }
     }
     cm_jw_end(w);
@@ -448,6 +494,10 @@ void proc_acc_write(const struct proc_acc *a, struct cm_jw *w)
         case PROC_AGG_TOPK:
         case PROC_AGG_TOPK_DISTINCT:
             write_topk(w, s->sk, 0);
+            break;
+        case PROC_AGG_COLLECT_LIST:
+        case PROC_AGG_COLLECT_SET:
+            write_collect(w, s->sk, 0);
             break;
         default:
             cm_jw_real(w, spread(s, a->d->aggs[i].kind)); /* null when not finite */
@@ -511,6 +561,8 @@ void proc_acc_write_state(const struct proc_acc *a, struct cm_jw *w)
             }
         } else if (PROC_AGG_IS_TOPK(k)) {
             write_topk(w, s->sk, 1);
+        } else if (PROC_AGG_IS_COLLECT(k)) {
+            write_collect(w, s->sk, 1);
         } else {
             write_state_real(w, s->v);
         }
@@ -593,6 +645,16 @@ struct proc_acc *proc_acc_from_json(const struct proc_def *d, const json_t *j)
             }
             s->val = s->n > 0 ? json_deep_copy(v) : NULL;
             s->t = s->n > 0 ? json_integer_value(t) : 0;
+        } else if (PROC_AGG_IS_COLLECT(k)) {
+            /* as many values as were counted, up to the limit (fewer for collect_set) */
+            uint64_t most = s->n < (uint64_t)d->aggs[i].k ? s->n : (uint64_t)d->aggs[i].k;
+            size_t size;
+            if (json_array_size(e) != 3 || proc_collect_from_json(s->sk, v) != 0 ||
+                (size = proc_collect_size(s->sk)) > most ||
+                (k == PROC_AGG_COLLECT_LIST && size != most) || (s->n > 0 && size == 0)) {
+                proc_acc_free(a);
+                return NULL;
+            }
         } else if (PROC_AGG_IS_TOPK(k)) {
             /* as many values as were counted, up to k (fewer for topk_distinct) */
             if (json_array_size(e) != 3 || proc_topk_from_json(s->sk, v) != 0 ||

@@ -1,9 +1,10 @@
 /* proc_agg: the accumulators of a pipeline's aggregates (count, sum, avg, min, max, distinct,
  * percentile, the variance family: variance, var_pop, stddev, stddev_pop, first and last, and
- * topk and topk_distinct) for one key and pane or window. All are monoids: merging is associative
- * with the empty accumulator as identity, so hopping windows are merged from panes and sessions
- * from the sessions they absorb. distinct is a HyperLogLog, percentile a DDSketch (common/sketch).
- * Accumulators serialize to JSON for checkpoints. One owner; not thread-safe. */
+ * topk and topk_distinct, collect_list and collect_set) for one key and pane or window. All are
+ * monoids: merging is associative with the empty accumulator as identity, so hopping windows are
+ * merged from panes and sessions from the sessions they absorb. distinct is a HyperLogLog,
+ * percentile a DDSketch (common/sketch). Accumulators serialize to JSON for checkpoints. One owner;
+ * not thread-safe. */
 #ifndef PROC_AGG_H
 #define PROC_AGG_H
 
@@ -34,9 +35,9 @@ void proc_acc_merge(struct proc_acc *into, const struct proc_acc *from);
 size_t proc_acc_events(const struct proc_acc *a);
 /* Sets each aggregate's value in obj under its name: count and distinct as integers, sum/min/max
  * as integers when integral, avg, percentile and the variance family as reals, first and last
- * as the values were, topk and topk_distinct as lists of numbers greatest first ([] when none),
- * null when there was nothing to use (for a sample variance or deviation, fewer than two values) or
- * the value overflowed. */
+ * as the values were, topk and topk_distinct as lists of numbers greatest first, collect_list and
+ * collect_set as lists of the values by event time ([] when none), null when there was nothing to
+ * use (for a sample variance or deviation, fewer than two values) or the value overflowed. */
 void proc_acc_result(const struct proc_acc *a, json_t *obj);
 /* The same members written to w (inside an open object), the same bytes. */
 struct cm_jw;

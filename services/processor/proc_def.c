@@ -317,7 +317,33 @@ int proc_def_join_side(const struct proc_def *d, const json_t *ev)
     return -1;
 }
 
-/* "fn(args)" → kind and argument text; percentile's quantile after the last top-level comma. */
+/* The last comma of an aggregate's arguments outside (), [], {} and string literals; NULL when
+ * none. */
+static char *last_top_comma(char *args)
+{
+    int depth = 0;
+    char *comma = NULL, quote = 0;
+    for (char *p = args; *p; p++) {
+        if (quote) {
+            if (*p == '\\' && p[1]) {
+                p++;
+            } else if (*p == quote) {
+                quote = 0;
+            }
+        } else if (*p == '"' || *p == '\'') {
+            quote = *p;
+        } else {
+            depth += (*p == '(' || *p == '[' || *p == '{') - (*p == ')' || *p == ']' || *p == '}');
+            if (*p == ',' && depth == 0) {
+                comma = p;
+            }
+        }
+    }
+    return comma;
+}
+
+/* "fn(args)" → kind and argument text; percentile's quantile, topk's k and collect's limit after
+ * the last top-level comma. */
 static int parse_agg(struct proc_agg_def *a, const char *name, const json_t *v, char *err,
                      size_t errlen)
 {
@@ -343,7 +369,9 @@ static int parse_agg(struct proc_agg_def *a, const char *name, const json_t *v, 
                {"last_value", PROC_AGG_LAST},
                {"topk", PROC_AGG_TOPK},
                {"topk_distinct", PROC_AGG_TOPK_DISTINCT},
-               {"topkdistinct", PROC_AGG_TOPK_DISTINCT}};
+               {"topkdistinct", PROC_AGG_TOPK_DISTINCT},
+               {"collect_list", PROC_AGG_COLLECT_LIST},
+               {"collect_set", PROC_AGG_COLLECT_SET}};
     a->name = cm_xstrdup(name);
     const char *s = json_string_value(v);
     if (!s) {
@@ -363,7 +391,7 @@ static int parse_agg(struct proc_agg_def *a, const char *name, const json_t *v, 
             err, errlen,
             "aggregates.%s: must be count(), sum(x), avg(x), min(x), max(x), distinct(x), "
             "percentile(x, q), stddev(x), stddev_pop(x), variance(x), var_pop(x), first(x), "
-            "last(x), topk(x, k) or topk_distinct(x, k)",
+            "last(x), topk(x, k), topk_distinct(x, k), collect_list(x) or collect_set(x)",
             name);
     }
     size_t fnlen = (size_t)(open - s);
@@ -393,37 +421,44 @@ static int parse_agg(struct proc_agg_def *a, const char *name, const json_t *v, 
             }
         }
     } else {
-        int topk = PROC_AGG_IS_TOPK(a->kind);
-        if (a->kind == PROC_AGG_PERCENTILE || topk) {
-            /* the number after the last top-level comma */
-            int depth = 0;
-            char *comma = NULL;
-            for (char *p = args; *p; p++) {
-                depth += (*p == '(' || *p == '[') - (*p == ')' || *p == ']');
-                if (*p == ',' && depth == 0) {
-                    comma = p;
-                }
-            }
+        int topk = PROC_AGG_IS_TOPK(a->kind), collect = PROC_AGG_IS_COLLECT(a->kind);
+        if (a->kind == PROC_AGG_PERCENTILE || topk || collect) {
+            /* the number after the last comma outside brackets and strings (optional for
+             * collect_list and collect_set: without one, the whole is the expression) */
+            char *comma = last_top_comma(args);
             char *end = NULL;
             double num = 0;
+            int ok = 0;
             if (comma) {
-                *comma = '\0';
                 num = strtod(comma + 1, &end);
-                while (end && isspace((unsigned char)*end)) {
+                ok = end != comma + 1; /* a number was read */
+                while (isspace((unsigned char)*end)) {
                     end++;
                 }
+                ok = ok && !*end;
             }
-            int ok = comma && end && !*end;
-            if (!topk && !(ok && num >= 0 && num <= 1)) {
+            if (collect && !ok) {
+                comma = NULL; /* no limit given: the default */
+                ok = 1;
+                num = PROC_COLLECT_MAX;
+            }
+            if (comma) {
+                *comma = '\0';
+            }
+            if (a->kind == PROC_AGG_PERCENTILE && !(ok && num >= 0 && num <= 1)) {
                 rc = proc_def_fail(
                     err, errlen, "%s: percentile(x, q) needs a quantile q between 0 and 1", field);
             } else if (topk && !(ok && num >= 1 && num <= PROC_TOPK_MAX && num == floor(num))) {
                 rc =
                     proc_def_fail(err, errlen, "%s: %.*s(x, k) needs a whole number k from 1 to %d",
                                   field, (int)fnlen, s, PROC_TOPK_MAX);
+            } else if (collect && !(num >= 1 && num <= PROC_COLLECT_MAX && num == floor(num))) {
+                rc = proc_def_fail(err, errlen,
+                                   "%s: %.*s(x, n) takes a whole number n from 1 to %d (default)",
+                                   field, (int)fnlen, s, PROC_COLLECT_MAX);
             }
-            a->q = topk ? 0 : num;
-            a->k = topk && rc == 0 ? (int)num : 0;
+            a->q = a->kind == PROC_AGG_PERCENTILE ? num : 0;
+            a->k = (topk || collect) && rc == 0 ? (int)num : 0;
         }
         const char *p = args;
         while (isspace((unsigned char)*p)) {

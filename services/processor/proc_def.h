@@ -58,14 +58,18 @@ enum proc_agg_kind {
     PROC_AGG_VAR_POP,
     PROC_AGG_STDDEV_SAMP, /* stddev, stddev_samp */
     PROC_AGG_STDDEV_POP,
-    PROC_AGG_FIRST,        /* first, first_value: the value at the earliest event time */
-    PROC_AGG_LAST,         /* last, last_value: the value at the latest event time */
-    PROC_AGG_TOPK,         /* topk(x, k): the k greatest values, greatest first */
-    PROC_AGG_TOPK_DISTINCT /* topk_distinct(x, k): the k greatest distinct values */
+    PROC_AGG_FIRST,         /* first, first_value: the value at the earliest event time */
+    PROC_AGG_LAST,          /* last, last_value: the value at the latest event time */
+    PROC_AGG_TOPK,          /* topk(x, k): the k greatest values, greatest first */
+    PROC_AGG_TOPK_DISTINCT, /* topk_distinct(x, k): the k greatest distinct values */
+    PROC_AGG_COLLECT_LIST,  /* collect_list(x[, n]): the values by event time, the first n */
+    PROC_AGG_COLLECT_SET    /* collect_set(x[, n]): the distinct values by first event time */
 };
 /* The variance family keeps a count, a mean and a sum of squared deviations. */
 #define PROC_AGG_IS_TOPK(k) ((k) == PROC_AGG_TOPK || (k) == PROC_AGG_TOPK_DISTINCT)
 #define PROC_TOPK_MAX 1000
+#define PROC_AGG_IS_COLLECT(k) ((k) == PROC_AGG_COLLECT_LIST || (k) == PROC_AGG_COLLECT_SET)
+#define PROC_COLLECT_MAX 1000
 #define PROC_AGG_IS_SPREAD(k) ((k) >= PROC_AGG_VAR_SAMP && (k) <= PROC_AGG_STDDEV_POP)
 
 struct proc_agg_def {
@@ -73,7 +77,7 @@ struct proc_agg_def {
     enum proc_agg_kind kind;
     struct cm_expr *arg; /* NULL for count() */
     double q;            /* percentile */
-    int k;               /* topk, topk_distinct: 1 to PROC_TOPK_MAX */
+    int k; /* topk, topk_distinct: 1 to PROC_TOPK_MAX; collect: its limit, to PROC_COLLECT_MAX */
 };
 
 struct proc_def {

@@ -45,7 +45,8 @@ static const char *const defs[] = {
     "\"7ms\"}, \"out_of_orderness\": \"3ms\", \"allowed_lateness\": \"5ms\", \"idle_timeout\": "
     "\"2ms\","
     " \"aggregates\": {\"n\": \"count()\", \"p\": \"percentile(data.v, 0.5)\","
-    "  \"lo\": \"min(data.v)\"}}",
+    "  \"lo\": \"min(data.v)\", \"cl\": \"collect_list(data.v, 3)\", \"cs\": "
+    "\"collect_set(data)\"}}",
     "{\"name\": \"flat\", \"steps\": [{\"flatMap\": \"data.items\"},"
     "  {\"flatMap\": {\"expr\": \"data.more\", \"as\": \"m\"}}, {\"map\": {\"x\": \"data\"}}]}",
     "{\"name\": \"ij\", \"key\": \"string(data.k)\", \"interval_join\": {"

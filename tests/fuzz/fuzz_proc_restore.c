@@ -47,7 +47,8 @@ static const char *const defs[] = {
     " \"lower\": \"-5ms\", \"upper\": \"5ms\", \"type\": \"left\"}}",
     "{\"name\": \"k\", \"key\": \"subject\", \"window\": {\"type\": \"tumbling\", \"size\": "
     "\"10ms\", \"offset\": \"-3ms\"}, \"allowed_lateness\": \"20ms\","
-    " \"aggregates\": {\"t\": \"topk(data.v, 3)\", \"td\": \"topk_distinct(data.v, 2)\"}}",
+    " \"aggregates\": {\"t\": \"topk(data.v, 3)\", \"td\": \"topk_distinct(data.v, 2)\","
+    "  \"cl\": \"collect_list(data.v, 2)\", \"cs\": \"collect_set(data.v)\"}}",
 };
 #define NDEFS (sizeof(defs) / sizeof(defs[0]))
 

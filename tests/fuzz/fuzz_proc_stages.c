@@ -51,7 +51,8 @@ static const char *const defs[] = {
     "  \"td\": \"topk_distinct(data.v, 3)\"}}",
     "{\"name\": \"s\", \"key\": \"string(data.k)\", \"window\": {\"type\": \"session\", \"gap\": "
     "\"7ms\"}, \"out_of_orderness\": \"3ms\", \"allowed_lateness\": \"5ms\","
-    " \"aggregates\": {\"n\": \"count()\", \"lo\": \"min(data.v)\"}}",
+    " \"aggregates\": {\"n\": \"count()\", \"lo\": \"min(data.v)\","
+    "  \"cl\": \"collect_list(data)\", \"cs\": \"collect_set(data.v, 2)\"}}",
     "{\"name\": \"j\", \"key\": \"string(data.k)\", \"interval_join\": {"
     " \"left\": {\"filter\": \"type == 'l'\"}, \"right\": {\"filter\": \"type == 'r'\"},"
     " \"lower\": \"-5ms\", \"upper\": \"5ms\", \"type\": \"left\"}}",

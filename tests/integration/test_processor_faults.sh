@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_processor_faults.sh <build-dir>: the processor's results survive kill -9. The same keyed
-# pipeline (1 s tumbling count, sum, distinct, first and last, re-keyed through its repartition
-# topic, state checkpointed to Redis) runs over the same 60,000 events (300 s of event time), each
+# pipeline (1 s tumbling count, sum, distinct, first, last and topk, re-keyed through its
+# repartition topic, state checkpointed to Redis) runs over the same 60,000 events (300 s of event time), each
 # on its own development broker and redis-server (with an append-only file, as the stack runs it):
 #   - reference: one processor, no faults;
 #   - wiped: the processor and Redis killed with -9 together under load, Redis restarted without
@@ -60,7 +60,7 @@ cat >"$work/pipelines/def.json" <<JSON
 {"name": "$PIPE", "source": {"topics": ["in"]}, "key": "data.k",
  "window": {"type": "tumbling", "size": "1s"}, "out_of_orderness": "2s", "idle_timeout": "1h",
  "aggregates": {"n": "count()", "s": "sum(data.v)", "d": "distinct(subject)",
-                "f": "first(data.v)", "l": "last(subject)"},
+                "f": "first(data.v)", "l": "last(subject)", "t": "topk(data.v, 3)"},
  "sink": {"topic": "out"}}
 JSON
 
@@ -191,9 +191,10 @@ awk '{ print $1, $2 }' "$work/expected" | cmp -s - "$work/ref.windows" ||
     { say "FAIL: the reference results are not one per (key, window) of the input"; fail=1; }
 total=$(grep -o '"n":[0-9]*' "$work/ref.sorted" | cut -d: -f2 | awk '{ s += $1 } END { print s }')
 [ "$total" = "$N" ] || { say "FAIL: the reference counted $total events, not $N"; fail=1; }
-# every result holds first and last values (kept in the checkpoints the faults below restore)
-firsts=$(grep -c '"f":[0-9]*,"l":"u[0-9]*"' "$work/ref.sorted")
-[ "$firsts" = "$EXPECTED" ] || { say "FAIL: $firsts of $EXPECTED results hold first and last"; fail=1; }
+# every result holds first and last values and a top 3 (kept in the checkpoints the faults below
+# restore)
+firsts=$(grep -c '"f":[0-9]*,"l":"u[0-9]*","t":\[[0-9]' "$work/ref.sorted")
+[ "$firsts" = "$EXPECTED" ] || { say "FAIL: $firsts of $EXPECTED results hold first, last and topk"; fail=1; }
 # a repartition partition's checkpoint holds its own watermark and the latest report of each of the
 # 8 input partitions, so what it reads again after the checkpoint is judged as the first time
 ckey=$(redis-cli -p "$rport_a" --scan --pattern "{processor:$PIPE:*}:v1" | head -n 1)

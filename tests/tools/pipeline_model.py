@@ -17,7 +17,8 @@ another value as its JSON text), events without a key or a subject; `having`; co
 avg, stddev and var_pop (within 1e-9 of the exact value), distinct (exact below 129 values) and
 percentile at q 0.5 (within its stated 1 % of the value of rank floor(q (n - 1)), and not beyond
 the least and greatest values) and at q 0 and 1 (exactly the least and greatest), topk and
-topk_distinct (exactly, each value an integer where it came as one), over values that are whole,
+topk_distinct (exactly, each value an integer where it came as one), collect_list and collect_set
+(exactly, in event-time order, ties by reading order), over values that are whole,
 real (-0.0 too), or not numbers at all.
 
 Rules the model follows (docs/pipelines.md, "Windows and event time"):
@@ -171,6 +172,16 @@ class Model:
         r["t3"] = ranked[:3]
         distinct = [x for i, x in enumerate(ranked) if i == 0 or x != ranked[i - 1]]
         r["td"] = distinct[:2]
+        # collect_list: the values by time (ties by reading order), the first 4; collect_set:
+        # each value once at its first occurrence (numbers equal as numbers: 5, 5.0 and -0.0, 0)
+        ordered = [e["v"] for e in sorted(some, key=lambda e: (e["t"], e["seq"]))]
+        r["cl"] = ordered[:4]
+        seen, r["cs"] = set(), []
+        for v in ordered:
+            k = ("n", float(v)) if is_number(v) else ("s", json.dumps(v, sort_keys=True))
+            if k not in seen:
+                seen.add(k)
+                r["cs"].append(v)
         return r
 
     def emit(self, tk, start, end, evs, rev):
@@ -345,7 +356,8 @@ def make_case(rng):
                           "p1": "percentile(data.v, 1)", "sd": "stddev(data.v)",
                           "vp": "var_pop(data.v)", "first": "first(data.v)",
                           "last": "last_value(data.v)", "t3": "topk(data.v, 3)",
-                          "td": "topk_distinct(data.v, 2)"}}
+                          "td": "topk_distinct(data.v, 2)", "cl": "collect_list(data.v, 4)",
+                          "cs": "collect_set(data.v)"}}
     if "having_n" in d:
         doc["having"] = "n >= %d" % d["having_n"]
     if d["filter"]:
@@ -566,7 +578,8 @@ def engine_out(binary, doc, lines, tmp):
             "rev": dd["revision"], "n": dd["n"], "sum": dd["sum"], "lo": dd["lo"],
             "hi": dd["hi"], "avg": dd["avg"], "d": dd["d"], "p": dd["p"], "p0": dd["p0"],
             "p1": dd["p1"], "sd": dd["sd"], "vp": dd["vp"], "first": dd["first"],
-            "last": dd["last"], "t3": dd["t3"], "td": dd["td"]}))
+            "last": dd["last"], "t3": dd["t3"], "td": dd["td"], "cl": dd["cl"],
+            "cs": dd["cs"]}))
     return out
 
 
@@ -589,7 +602,7 @@ def same(a, b):
             return False
     if isinstance(x["sum"], int) != isinstance(y["sum"], int):
         return False  # a sum of whole numbers is written as an integer
-    for f in ("t3", "td"):  # the same numbers, each an integer where it came as one
+    for f in ("t3", "td", "cl", "cs"):  # the same values, each an integer where it came as one
         if [(v, isinstance(v, int)) for v in x[f]] != [(v, isinstance(v, int)) for v in y[f]]:
             return False
     # percentile: within DDSketch's 1 % of the true value of that rank (4 significant digits), no

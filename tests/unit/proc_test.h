@@ -1,11 +1,14 @@
 /* proc_test: helpers shared by the processor's unit tests: a pipeline definition parsed from
  * JSON text (the test fails, naming the reason, when it does not parse), an accumulator's
- * result, and the identity law of the empty accumulator. */
+ * result, the identity law of the empty accumulator, and accumulators' checkpoint forms read back
+ * or refused. */
 #ifndef PROC_TEST_H
 #define PROC_TEST_H
 
 #include "../../services/processor/proc_agg.h"
 #include "../../services/processor/proc_def.h"
+
+#include "cm/jsonw.h"
 
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -47,6 +50,33 @@ static inline json_t *proc_test_check_identity(const struct proc_def *d, const s
     proc_acc_free(ae);
     proc_acc_free(ea);
     return re;
+}
+
+/* a written to its checkpoint form and read back (asserted to be taken): the caller frees it. */
+static inline struct proc_acc *proc_test_restored(const struct proc_def *d,
+                                                  const struct proc_acc *a)
+{
+    struct cm_jw w = {0};
+    proc_acc_write_state(a, &w);
+    json_t *j = json_loads(cm_jw_text(&w, NULL), 0, NULL);
+    cr_assert_not_null(j, "%s", cm_jw_text(&w, NULL));
+    struct proc_acc *back = proc_acc_from_json(d, j);
+    cr_assert_not_null(back, "not taken back: %s", cm_jw_text(&w, NULL));
+    json_decref(j);
+    cm_jw_free(&w);
+    return back;
+}
+
+/* Each of the checkpoint forms (JSON texts, up to a NULL) is refused. */
+static inline void proc_test_refused(const struct proc_def *d, const char *const *hostile)
+{
+    cr_assert_not_null(hostile[0]);
+    for (size_t i = 0; hostile[i]; i++) {
+        json_t *h = json_loads(hostile[i], JSON_DECODE_ANY, NULL);
+        cr_assert_not_null(h, "not JSON: %s", hostile[i]);
+        cr_assert_null(proc_acc_from_json(d, h), "taken: %s", hostile[i]);
+        json_decref(h);
+    }
 }
 
 #endif

@@ -110,7 +110,8 @@ Test(proc_result, text_results_are_the_json_results)
         "\"f\":\"first(data.v)\",\"vp\":\"var_pop(data.v)\",\"t\":\"topk(data.v, 3)\","
         "\"td\":\"topk_distinct(data.u, 2)\"}}",
         "{\"name\":\"s\",\"key\":\"data.g\",\"window\":{\"type\":\"session\",\"gap\":\"40ms\"},"
-        "\"aggregates\":{\"lo\":\"min(data.u)\",\"a\":\"avg(data.u)\"}}",
+        "\"aggregates\":{\"lo\":\"min(data.u)\",\"a\":\"avg(data.u)\","
+        "\"cl\":\"collect_list(data, 4)\",\"cs\":\"collect_set(data.v)\"}}",
     };
     for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++) {
         json_t *t = run(defs[i], 1), *j = run(defs[i], 0);

@@ -94,11 +94,7 @@ Test(proc_window, accumulators_round_trip_their_checkpoint_form)
                              "[1,2,true],[1,\"zz\",true],[1,\"00\",true]]",
                              "[\"x\",1,2,3,4,5,6,7]",
                              NULL};
-    for (size_t i = 0; hostile[i]; i++) {
-        json_t *h = json_loads(hostile[i], JSON_DECODE_ANY, NULL);
-        cr_assert_null(proc_acc_from_json(d, h), "%s", hostile[i]);
-        json_decref(h);
-    }
+    proc_test_refused(d, hostile);
     json_decref(r1);
     json_decref(r2);
     json_decref(j);
@@ -270,12 +266,7 @@ Test(proc_window, variance_and_standard_deviation)
     json_t *rg = proc_test_result(gacc);
     cr_assert_eq(member(rg, "vs"), 0.5);
     json_decref(rg);
-    for (size_t i = 0; hostile[i]; i++) {
-        json_t *h = json_loads(hostile[i], 0, NULL);
-        cr_assert_not_null(h);
-        cr_assert_null(proc_acc_from_json(d, h), "%s", hostile[i]);
-        json_decref(h);
-    }
+    proc_test_refused(d, hostile);
     json_decref(g);
     json_decref(j);
     json_decref(jb);
@@ -378,12 +369,7 @@ Test(proc_window, first_and_last_by_event_time)
     json_t *oj = json_loads(ok, 0, NULL);
     struct proc_acc *oacc = proc_acc_from_json(d, oj);
     cr_assert_not_null(oacc, "the control row is read");
-    for (size_t i = 0; hostile[i]; i++) {
-        json_t *h = json_loads(hostile[i], 0, NULL);
-        cr_assert_not_null(h, "%s", hostile[i]);
-        cr_assert_null(proc_acc_from_json(d, h), "%s", hostile[i]);
-        json_decref(h);
-    }
+    proc_test_refused(d, hostile);
     json_decref(oj);
     json_decref(j);
     json_decref(want);
