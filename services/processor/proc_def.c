@@ -288,21 +288,6 @@ static int parse_interval_join(struct proc_def *d, const json_t *j, char *err, s
     return 0;
 }
 
-int64_t proc_def_align(const struct proc_def *d, int64_t t, int64_t unit)
-{
-    int64_t x = t - d->offset_ms, q = x / unit;
-    if (x % unit != 0 && x < 0) {
-        q--; /* floored: windows before 1970 too */
-    }
-    return q * unit + d->offset_ms;
-}
-
-int64_t proc_def_align_up(const struct proc_def *d, int64_t t, int64_t unit)
-{
-    int64_t a = proc_def_align(d, t, unit);
-    return a < t ? a + unit : a;
-}
-
 int proc_def_join_side(const struct proc_def *d, const json_t *ev)
 {
     for (int side = PROC_LEFT; side <= PROC_RIGHT; side++) {

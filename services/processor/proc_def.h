@@ -130,8 +130,19 @@ struct proc_def *proc_def_load_file(const char *path, const char *default_topics
 void proc_def_free(struct proc_def *d);
 /* The latest start at or before t of d's grid of `unit` (its slide: window starts; its pane: pane
  * starts), which starts at offset_ms + k * unit; proc_def_align_up: the earliest at or after t. */
-int64_t proc_def_align(const struct proc_def *d, int64_t t, int64_t unit);
-int64_t proc_def_align_up(const struct proc_def *d, int64_t t, int64_t unit);
+static inline int64_t proc_def_align(const struct proc_def *d, int64_t t, int64_t unit)
+{
+    int64_t x = t - d->offset_ms, q = x / unit;
+    if (x % unit != 0 && x < 0) {
+        q--; /* floored: windows before 1970 too */
+    }
+    return q * unit + d->offset_ms;
+}
+static inline int64_t proc_def_align_up(const struct proc_def *d, int64_t t, int64_t unit)
+{
+    int64_t a = proc_def_align(d, t, unit);
+    return a < t ? a + unit : a;
+}
 /* An interval join's side of ev: PROC_LEFT, PROC_RIGHT, -1 for neither (the left filter is
  * tried first), -2 when a filter fails on it. */
 int proc_def_join_side(const struct proc_def *d, const json_t *ev);
