@@ -169,7 +169,13 @@ static void add_value(struct proc_acc *a, size_t i, const json_t *v, int64_t t, 
     if (!v || json_is_null(v)) {
         return;
     }
-    if (PROC_AGG_IS_COLLECT(def->kind)) {
+    if (def->kind == PROC_AGG_COUNT_IF) {
+        if (json_is_boolean(v)) {
+            s->n += json_is_true(v);
+        } else {
+            (*errors)++; /* a condition that is not true or false */
+        }
+    } else if (PROC_AGG_IS_COLLECT(def->kind)) {
         if (proc_collect_add(s->sk, v, t) != 0) {
             (*errors)++;
             return;
@@ -284,6 +290,7 @@ void proc_acc_merge(struct proc_acc *into, const struct proc_acc *from)
             }
             break;
         case PROC_AGG_COUNT:
+        case PROC_AGG_COUNT_IF:
             break;
         }
         a->integral &= b->integral;
@@ -349,6 +356,7 @@ void proc_acc_result(const struct proc_acc *a, json_t *obj)
         json_t *v;
         switch (a->d->aggs[i].kind) {
         case PROC_AGG_COUNT:
+        case PROC_AGG_COUNT_IF:
             v = json_integer((json_int_t)s->n);
             break;
         case PROC_AGG_SUM:
@@ -451,6 +459,7 @@ void proc_acc_write(const struct proc_acc *a, struct cm_jw *w)
         cm_jw_key(w, a->d->aggs[i].name);
         switch (a->d->aggs[i].kind) {
         case PROC_AGG_COUNT:
+        case PROC_AGG_COUNT_IF:
             cm_jw_int(w, (long long)s->n);
             break;
         case PROC_AGG_SUM:

@@ -1,6 +1,6 @@
-/* proc_agg: the accumulators of a pipeline's aggregates (count, sum, avg, min, max, distinct,
- * percentile, the variance family: variance, var_pop, stddev, stddev_pop, first and last, and
- * topk and topk_distinct, collect_list and collect_set) for one key and pane or window. All are
+/* proc_agg: the accumulators of a pipeline's aggregates (count, count_if, sum, avg, min, max,
+ * distinct, percentile, the variance family: variance, var_pop, stddev, stddev_pop, first and last,
+ * and topk and topk_distinct, collect_list and collect_set) for one key and pane or window. All are
  * monoids: merging is associative with the empty accumulator as identity, so hopping windows are
  * merged from panes and sessions from the sessions they absorb. distinct is a HyperLogLog,
  * percentile a DDSketch (common/sketch). Accumulators serialize to JSON for checkpoints. One owner;

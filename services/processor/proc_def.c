@@ -336,6 +336,7 @@ static int parse_agg(struct proc_agg_def *a, const char *name, const json_t *v, 
         const char *fn;
         enum proc_agg_kind kind;
     } fns[] = {{"count", PROC_AGG_COUNT},
+               {"count_if", PROC_AGG_COUNT_IF},
                {"sum", PROC_AGG_SUM},
                {"avg", PROC_AGG_AVG},
                {"min", PROC_AGG_MIN},
@@ -374,7 +375,8 @@ static int parse_agg(struct proc_agg_def *a, const char *name, const json_t *v, 
     if (!open || len == 0 || s[len - 1] != ')') {
         return proc_def_fail(
             err, errlen,
-            "aggregates.%s: must be count(), sum(x), avg(x), min(x), max(x), distinct(x), "
+            "aggregates.%s: must be count(), count_if(cond), sum(x), avg(x), min(x), max(x), "
+            "distinct(x), "
             "percentile(x, q), stddev(x), stddev_pop(x), variance(x), var_pop(x), first(x), "
             "last(x), topk(x, k), topk_distinct(x, k), collect_list(x) or collect_set(x)",
             name);

@@ -63,7 +63,8 @@ enum proc_agg_kind {
     PROC_AGG_TOPK,          /* topk(x, k): the k greatest values, greatest first */
     PROC_AGG_TOPK_DISTINCT, /* topk_distinct(x, k): the k greatest distinct values */
     PROC_AGG_COLLECT_LIST,  /* collect_list(x[, n]): the values by event time, the first n */
-    PROC_AGG_COLLECT_SET    /* collect_set(x[, n]): the distinct values by first event time */
+    PROC_AGG_COLLECT_SET,   /* collect_set(x[, n]): the distinct values by first event time */
+    PROC_AGG_COUNT_IF       /* count_if(cond): the events for which cond is true */
 };
 /* The variance family keeps a count, a mean and a sum of squared deviations. */
 #define PROC_AGG_IS_TOPK(k) ((k) == PROC_AGG_TOPK || (k) == PROC_AGG_TOPK_DISTINCT)

@@ -46,7 +46,7 @@ static const char *const defs[] = {
     "\"2ms\","
     " \"aggregates\": {\"n\": \"count()\", \"p\": \"percentile(data.v, 0.5)\","
     "  \"lo\": \"min(data.v)\", \"cl\": \"collect_list(data.v, 3)\", \"cs\": "
-    "\"collect_set(data)\"}}",
+    "\"collect_set(data)\", \"ci\": \"count_if(data.k == 'a')\"}}",
     "{\"name\": \"flat\", \"steps\": [{\"flatMap\": \"data.items\"},"
     "  {\"flatMap\": {\"expr\": \"data.more\", \"as\": \"m\"}}, {\"map\": {\"x\": \"data\"}}]}",
     "{\"name\": \"ij\", \"key\": \"string(data.k)\", \"interval_join\": {"

@@ -52,7 +52,8 @@ static const char *const defs[] = {
     "{\"name\": \"s\", \"key\": \"string(data.k)\", \"window\": {\"type\": \"session\", \"gap\": "
     "\"7ms\"}, \"out_of_orderness\": \"3ms\", \"allowed_lateness\": \"5ms\","
     " \"aggregates\": {\"n\": \"count()\", \"lo\": \"min(data.v)\","
-    "  \"cl\": \"collect_list(data)\", \"cs\": \"collect_set(data.v, 2)\"}}",
+    "  \"cl\": \"collect_list(data)\", \"cs\": \"collect_set(data.v, 2)\","
+    "  \"ci\": \"count_if(data.v > 1)\"}}",
     "{\"name\": \"j\", \"key\": \"string(data.k)\", \"interval_join\": {"
     " \"left\": {\"filter\": \"type == 'l'\"}, \"right\": {\"filter\": \"type == 'r'\"},"
     " \"lower\": \"-5ms\", \"upper\": \"5ms\", \"type\": \"left\"}}",

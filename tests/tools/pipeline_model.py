@@ -18,7 +18,7 @@ avg, stddev and var_pop (within 1e-9 of the exact value), distinct (exact below 
 percentile at q 0.5 (within its stated 1 % of the value of rank floor(q (n - 1)), and not beyond
 the least and greatest values) and at q 0 and 1 (exactly the least and greatest), topk and
 topk_distinct (exactly, each value an integer where it came as one), collect_list and collect_set
-(exactly, in event-time order, ties by reading order), over values that are whole,
+(exactly, in event-time order, ties by reading order), count_if, over values that are whole,
 real (-0.0 too), or not numbers at all.
 
 Rules the model follows (docs/pipelines.md, "Windows and event time"):
@@ -176,6 +176,7 @@ class Model:
         # each value once at its first occurrence (numbers equal as numbers: 5, 5.0 and -0.0, 0)
         ordered = [e["v"] for e in sorted(some, key=lambda e: (e["t"], e["seq"]))]
         r["cl"] = ordered[:4]
+        r["ci"] = len(some)  # count_if(has(data.v)): the events with a value
         seen, r["cs"] = set(), []
         for v in ordered:
             k = ("n", float(v)) if is_number(v) else ("s", json.dumps(v, sort_keys=True))
@@ -357,7 +358,7 @@ def make_case(rng):
                           "vp": "var_pop(data.v)", "first": "first(data.v)",
                           "last": "last_value(data.v)", "t3": "topk(data.v, 3)",
                           "td": "topk_distinct(data.v, 2)", "cl": "collect_list(data.v, 4)",
-                          "cs": "collect_set(data.v)"}}
+                          "cs": "collect_set(data.v)", "ci": "count_if(has(data.v))"}}
     if "having_n" in d:
         doc["having"] = "n >= %d" % d["having_n"]
     if d["filter"]:
@@ -579,7 +580,7 @@ def engine_out(binary, doc, lines, tmp):
             "hi": dd["hi"], "avg": dd["avg"], "d": dd["d"], "p": dd["p"], "p0": dd["p0"],
             "p1": dd["p1"], "sd": dd["sd"], "vp": dd["vp"], "first": dd["first"],
             "last": dd["last"], "t3": dd["t3"], "td": dd["td"], "cl": dd["cl"],
-            "cs": dd["cs"]}))
+            "cs": dd["cs"], "ci": dd["ci"]}))
     return out
 
 
@@ -597,7 +598,7 @@ def same(a, b):
     if a[0] in ("late", "pair"):
         return a[1] == b[1]
     x, y = a[1], b[1]
-    for f in ("tenant", "key", "start", "end", "rev", "n", "lo", "hi", "d", "first", "last"):
+    for f in ("tenant", "key", "start", "end", "rev", "n", "lo", "hi", "d", "first", "last", "ci"):
         if x[f] != y[f]:
             return False
     if isinstance(x["sum"], int) != isinstance(y["sum"], int):

@@ -118,6 +118,7 @@ bad 'window.offset: must be a duration' '{"name":"p","window":{"type":"tumbling"
 bad 'window.slide: size / gcd' '{"name":"p","window":{"type":"hopping","size":"1d","slide":"1001ms"},'"$A"'}'
 bad 'aggregates: a windowed pipeline needs' '{"name":"p",'"$W"'}'
 bad 'aggregates.x: unknown function' '{"name":"p",'"$W"',"aggregates":{"x":"median(data.v)"}}'
+bad 'aggregates.x: count_if(x) needs the expression x' '{"name":"p",'"$W"',"aggregates":{"x":"count_if()"}}'
 bad 'aggregates.x: count() takes no argument' '{"name":"p",'"$W"',"aggregates":{"x":"count(data)"}}'
 bad 'aggregates.x: percentile(x, q) needs' '{"name":"p",'"$W"',"aggregates":{"x":"percentile(data.v, 2)"}}'
 bad 'aggregates.x: must be count()' '{"name":"p",'"$W"',"aggregates":{"x":"sum data.v"}}'

@@ -4,7 +4,7 @@
  * cannot use are counted, window state is dropped once expired (no key left behind), a hopping
  * window of 60 panes gives the same counts as the events it holds, and keys of different tenants
  * never merge; the variance family within rounding of values computed apart; first and last by
- * event time, ties by reading order. */
+ * event time, ties by reading order; count_if. */
 #include "../../services/processor/proc_agg.h"
 #include "../../services/processor/proc_def.h"
 #include "../../services/processor/proc_window.h"
@@ -545,5 +545,44 @@ Test(proc_window, an_offset_moves_the_grid_and_checkpoints_keep_to_it)
     json_decref(saved);
     json_decref(ev);
     proc_windows_free(w);
+    proc_def_free(d);
+}
+
+/* count_if(cond) counts the events whose condition is true; false and null count nothing, any
+ * other value is counted as unusable; it merges as count does and restores from its checkpoint. */
+Test(proc_window, count_if_counts_the_true_conditions)
+{
+    struct proc_def *d =
+        proc_test_def("{\"name\":\"p\",\"window\":{\"type\":\"tumbling\",\"size\":\"1s\"},"
+                      "\"aggregates\":{\"n\":\"count()\",\"big\":\"count_if(data.v > 2.0)\","
+                      "\"flag\":\"count_if(data.f)\"}}");
+    const char *evs[] = {"{\"data\":{\"v\":1.0,\"f\":true}}", "{\"data\":{\"v\":3.0,\"f\":false}}",
+                         "{\"data\":{\"v\":5.0,\"f\":null}}",
+                         "{\"data\":{\"v\":9.0,\"f\":\"yes\"}}",
+                         "{\"data\":{\"v\":\"x\",\"f\":true}}"};
+    struct proc_acc *a = proc_acc_new(d), *b = proc_acc_new(d);
+    size_t errors = 0;
+    for (size_t i = 0; i < 5; i++) {
+        json_t *ev = json_loads(evs[i], 0, NULL);
+        proc_acc_add(i < 2 ? a : b, ev, (int64_t)i, &errors);
+        json_decref(ev);
+    }
+    cr_assert_eq(errors, 2, "\"yes\" is no condition, and \"x\" > 2.0 fails: %zu", errors);
+    proc_acc_merge(a, b);
+    struct proc_acc *back = proc_test_restored(d, a);
+    struct proc_acc *accs[] = {a, back};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *r = proc_test_result(accs[i]);
+        cr_assert_eq(json_integer_value(json_object_get(r, "n")), 5);
+        cr_assert_eq(json_integer_value(json_object_get(r, "big")), 3, "3.0, 5.0 and 9.0");
+        cr_assert_eq(json_integer_value(json_object_get(r, "flag")), 2);
+        json_decref(r);
+    }
+    json_t *re = proc_test_check_identity(d, a);
+    cr_assert_eq(json_integer_value(json_object_get(re, "big")), 0);
+    json_decref(re);
+    proc_acc_free(a);
+    proc_acc_free(b);
+    proc_acc_free(back);
     proc_def_free(d);
 }
