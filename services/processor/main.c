@@ -85,6 +85,7 @@ int main(int argc, char **argv)
     struct proc_api *api = NULL;
     struct cm_redis *redis = cm_redis_new(cm_config_str(cfg, "REDIS_URL"));
     struct cm_redis *ckpt_redis = redis ? cm_redis_new(cm_config_str(cfg, "REDIS_URL")) : NULL;
+    struct cm_redis *query_redis = redis ? cm_redis_new(cm_config_str(cfg, "REDIS_URL")) : NULL;
     hc.redis = redis;
     hc.ckpt_redis = ckpt_redis;
     hc.redis_table_ttl_ms = cm_config_int(cfg, "PROCESSOR_REDIS_TABLE_TTL");
@@ -109,7 +110,7 @@ int main(int argc, char **argv)
         goto out;
     }
     proc_api_routes(api, svc.http, cm_auth_keys_swap(keys),
-                    cm_config_str(cfg, "PROCESSOR_ADMIN_SCOPE"));
+                    cm_config_str(cfg, "PROCESSOR_ADMIN_SCOPE"), query_redis);
     cm_stream_add_checks(proc_host_stream(host), svc.http);
     cm_http_add_check(svc.http, "redis", cm_redis_check, redis);
     if (cm_service_start(&svc) != 0) {
@@ -131,6 +132,7 @@ out:
     proc_api_free(api);           /* no more changes for the host */
     proc_host_free(host);
     cm_redis_free(ckpt_redis);
+    cm_redis_free(query_redis);
     cm_redis_free(redis);
     cm_auth_keys_free(keys);
     cm_service_free(&svc);

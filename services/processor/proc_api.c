@@ -7,6 +7,7 @@
 #include "proc_engine.h"
 #include "proc_host.h"
 #include "proc_offline.h"
+#include "proc_query.h"
 
 #include "cm/auth.h"
 #include "cm/defs.h"
@@ -16,6 +17,8 @@
 #include "cm/jsonw.h"
 #include "cm/log.h"
 #include "cm/mem.h"
+#include "cm/stream.h"
+#include "cm/text.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -31,6 +34,7 @@ struct proc_api {
     char *events_topic, *derived_topic, *late_topic;
     struct cm_swap *auth;
     char *scope;
+    struct cm_redis *state; /* the window state's Redis, for queries (borrowed); NULL: none */
 };
 
 /* ---- the "pipelines" kind ---- */
@@ -322,11 +326,164 @@ static void h_dry_run(struct cm_http_req *req, void *ud)
     json_decref(in);
 }
 
+/* ---- queries of a key's windows ---- */
+
+#define QUERY_KEY_MAX 1024
+
+static int utf8_ok(const char *s)
+{
+    size_t len = strlen(s), n;
+    for (size_t i = 0; i < len; i += n) {
+        if ((n = cm_utf8_seq_len((const unsigned char *)s + i, len - i)) == 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int partitions(const char *topic, void *ud)
+{
+    struct proc_api *a = ud;
+    struct cm_stream *s = proc_host_stream(a->host);
+    return s ? cm_stream_partitions(s, topic) : CM_E_UNAVAIL;
+}
+
+/* The tenant whose windows are read: the token's (a token never reads another tenant's state);
+ * with authentication disabled, the `tenant` parameter's. NULL after answering. */
+static const char *query_tenant(struct proc_api *a, struct cm_http_req *req,
+                                const struct cm_principal *who)
+{
+    const char *given = cm_http_query(req, "tenant");
+    if (!a->auth) {
+        return given ? given : "";
+    }
+    if (given && strcmp(given, who->tenant) != 0) {
+        cm_http_respond_error(req, 403, 0,
+                              "tenant: the token's tenant is '%s'; a token reads only its own "
+                              "tenant's windows",
+                              who->tenant);
+        return NULL;
+    }
+    return who->tenant;
+}
+
+/* The versions run here, parsed again (this thread's own definitions), into v (caller frees
+ * each d). Returns how many, or 0 after answering. */
+static size_t query_versions(struct proc_api *a, struct cm_http_req *req, const char *name,
+                             struct proc_query_version *v, size_t cap)
+{
+    json_t *list = proc_host_versions(a->host, name), *item;
+    size_t n = 0, i;
+    if (json_array_size(list) == 0) {
+        long long version = 0;
+        json_t *doc = cm_defs_document(a->defs, name, &version);
+        if (doc) {
+            cm_http_add_header(req, "Retry-After", "1");
+            cm_http_respond_error(req, 503, 0, "pipeline %s is not running here yet", name);
+        } else {
+            cm_http_respond_error(req, 404, 0, "pipeline %s not found", name);
+        }
+        json_decref(doc);
+        json_decref(list);
+        return 0;
+    }
+    json_array_foreach(list, i, item)
+    {
+        char err[512];
+        struct proc_def *d = n < cap ? parse(json_object_get(item, "doc"), name,
+                                             json_integer_value(json_object_get(item, "version")),
+                                             err, sizeof(err), a)
+                                     : NULL;
+        if (d) {
+            v[n++] =
+                (struct proc_query_version){d, json_integer_value(json_object_get(item, "from")),
+                                            json_integer_value(json_object_get(item, "until"))};
+        }
+    }
+    json_decref(list);
+    const struct proc_def *cur = NULL; /* the newest version decides what the pipeline keeps */
+    for (size_t k = 0; k < n; k++) {
+        cur = !cur || v[k].d->version > cur->version ? v[k].d : cur;
+    }
+    const char *refusal = !cur                           ? "its definition cannot be read"
+                          : cur->window == PROC_WIN_NONE ? "window: it has none (a stateless "
+                                                           "pipeline keeps no windows)"
+                          : cur->window == PROC_WIN_JOIN ? "interval_join: it keeps events "
+                                                           "to pair, not windows"
+                                                         : NULL;
+    if (refusal) {
+        cm_http_respond_error(req, cur ? 400 : 500, 0, "pipeline %s: %s", name, refusal);
+        for (size_t k = 0; k < n; k++) {
+            proc_def_free((struct proc_def *)v[k].d);
+        }
+        return 0;
+    }
+    return n;
+}
+
+static void h_windows(struct cm_http_req *req, void *ud)
+{
+    struct proc_api *a = ud;
+    struct cm_principal who;
+    if (!cm_auth_require(a->auth, req, a->scope, &who)) {
+        return;
+    }
+    const char *name = cm_http_param(req, "name");
+    const char *key = cm_http_query(req, "key");
+    const char *tenant = query_tenant(a, req, &who);
+    if (!tenant) {
+        return;
+    }
+    if (!key) {
+        cm_http_respond_error(req, 400, 0,
+                              "key: the query parameter key (the pipeline's key of the windows) "
+                              "is required");
+        return;
+    }
+    if (strlen(key) >= QUERY_KEY_MAX) {
+        cm_http_respond_error(req, 400, 0, "key: longer than %d bytes", QUERY_KEY_MAX - 1);
+        return;
+    }
+    if (!utf8_ok(key) || !utf8_ok(tenant)) {
+        /* (keys and tenants are JSON strings: one that is not UTF-8 holds no window) */
+        cm_http_respond_error(req, 400, 0, "%s: not valid UTF-8", utf8_ok(key) ? "tenant" : "key");
+        return;
+    }
+    struct proc_query_version v[32];
+    size_t n = query_versions(a, req, name, v, sizeof(v) / sizeof(v[0]));
+    if (n == 0) {
+        return;
+    }
+    json_t *out = NULL;
+    char why[256] = "";
+    int rc = a->state ? proc_query_windows(a->state, v, n, tenant, key, partitions, a, &out, why,
+                                           sizeof(why))
+                      : CM_E_UNAVAIL;
+    for (size_t k = 0; k < n; k++) {
+        proc_def_free((struct proc_def *)v[k].d);
+    }
+    if (rc != 0) {
+        cm_http_add_header(req, "Retry-After", "1");
+        cm_http_respond_error(req, 503, 0, "%s", why[0] ? why : "no Redis holds the window state");
+        return;
+    }
+    json_t *answer = json_pack("{s:s}", "pipeline", name);
+    if (tenant[0]) {
+        json_object_set_new(answer, "tenant", json_string(tenant));
+    }
+    json_object_set_new(answer, "key", json_string(key));
+    json_object_update(answer, out); /* then watermark, windows, truncated */
+    json_decref(out);
+    cm_http_respond_json(req, 200, answer);
+}
+
 void proc_api_routes(struct proc_api *a, struct cm_http_server *srv, struct cm_swap *auth,
-                     const char *scope)
+                     const char *scope, struct cm_redis *state)
 {
     a->auth = auth;
+    a->state = state;
     a->scope = scope && *scope ? cm_xstrdup(scope) : NULL;
     cm_defs_routes(a->defs, srv, auth, scope);
     cm_http_route(srv, "POST", "/pipelines/{name}/dry-run", h_dry_run, a);
+    cm_http_route(srv, "GET", "/pipelines/{name}/windows", h_windows, a);
 }

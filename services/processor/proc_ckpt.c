@@ -17,7 +17,7 @@
 
 #define FIELDS_PER_COMMAND 1000
 
-static char *hash_key(const struct proc_def *d, int32_t source)
+char *proc_ckpt_key(const struct proc_def *d, int32_t source)
 {
     return cm_xasprintf("{processor:%s:%d}:v%lld", d->name, (int)source, d->version);
 }
@@ -175,7 +175,7 @@ static void snapshot_source(int32_t source, int64_t max_time, int64_t resume,
     }
     struct source_ckpt *sc = &snap->v[snap->n++];
     memset(sc, 0, sizeof(*sc));
-    sc->key = hash_key(e->d, source);
+    sc->key = proc_ckpt_key(e->d, source);
     sc->full = proc_windows_full(w);
     struct save_ctx c = {.key = sc->key};
     new_command(&c.b);
@@ -432,7 +432,7 @@ int proc_ckpt_restore(struct proc_engine *e, int32_t source, const char *key,
 int proc_ckpt_load(struct cm_redis *r, struct proc_engine *e, int32_t source, int64_t now_ms,
                    int64_t *offset)
 {
-    char *key = hash_key(proc_engine_def(e), source);
+    char *key = proc_ckpt_key(proc_engine_def(e), source);
     const char *argv[] = {"HGETALL", key};
     struct cm_redis_reply *rep = NULL;
     int rc = cm_redis_command(r, 2, argv, NULL, &rep);
@@ -473,7 +473,7 @@ static void drop_source(int32_t source, int64_t max_time, int64_t resume, struct
     (void)resume;
     (void)w;
     struct drop_ctx *c = ud;
-    char *key = hash_key(c->d, source);
+    char *key = proc_ckpt_key(c->d, source);
     const char *argv[] = {"DEL", key};
     struct cm_redis_reply *rep = NULL;
     if (cm_redis_command(c->r, 2, argv, NULL, &rep) != 0) {

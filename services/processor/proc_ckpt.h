@@ -16,6 +16,10 @@
 struct cm_redis;
 struct proc_engine;
 
+/* The name of source's hash for version d (caller frees). */
+struct proc_def;
+char *proc_ckpt_key(const struct proc_def *d, int32_t source);
+
 /* The next offset of a source's partition after the records processed, or -1 when unknown. */
 typedef int64_t (*proc_ckpt_position_fn)(int32_t source, void *ud);
 

@@ -198,6 +198,11 @@ void proc_engine_rewind_source(struct proc_engine *e, int32_t source, int64_t fi
 /* Lowest offset of source still held in window state, or -1 when none. */
 int64_t proc_engine_min_offset(const struct proc_engine *e, int32_t source);
 
+/* The data of a window's result (proc_result.c): {pipeline, version, key, window_start,
+ * window_end, revision, <aggregate names>}; a new object. */
+struct proc_window_result;
+json_t *proc_result_data(const struct proc_def *d, const struct proc_window_result *r);
+
 /* ---- checkpoints ----
  * A source's state is its windows and the newest event time seen; `resume` is the offset its
  * state covers (records below it are skipped: they are in the state already). */

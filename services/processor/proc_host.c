@@ -643,6 +643,7 @@ void proc_host_free(struct proc_host *h)
     }
     free(h->subscribed);
     json_decref(h->status);
+    json_decref(h->live);
     pthread_mutex_destroy(&h->lock);
     free(h->p);
     free(h->late_topic);

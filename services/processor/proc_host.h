@@ -55,6 +55,10 @@ int proc_host_start(struct proc_host *h);
 /* {"versions": [{"version", "state": "running"|"draining", "watermark", "windows_from",
  * "windows_until"}]} of a pipeline as last seen on the stream's thread, or NULL. */
 json_t *proc_host_status(struct proc_host *h, const char *name);
+/* The versions of a pipeline run here, as last seen on the stream's thread, for queries:
+ * [{"version", "doc": the definition's document, "from", "until": the window starts it takes,
+ * in ms (proc_windows_set_bounds)}] (caller decrefs; the documents are copies), or NULL. */
+json_t *proc_host_versions(struct proc_host *h, const char *name);
 /* The stream it runs on (cm_stream_run, cm_stream_add_checks); borrowed. */
 struct cm_stream *proc_host_stream(struct proc_host *h);
 size_t proc_host_pipelines(const struct proc_host *h);

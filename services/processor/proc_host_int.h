@@ -62,6 +62,7 @@ struct proc_host {
     struct change *q;
     size_t nq;
     json_t *status; /* {name: [{version, state, watermark, ...}]}, refreshed on ticks */
+    json_t *live;   /* {name: [{version, doc, from, until}]}: the versions run, for queries */
     int64_t status_ms;
     char *cfg_brokers, *cfg_group;
     struct proc_tables *tables;   /* of the join steps */

@@ -164,6 +164,22 @@ static void emit_text(struct proc_engine *e, const struct proc_window_result *r)
     proc_engine_inc(e->m_results, 1);
 }
 
+json_t *proc_result_data(const struct proc_def *d, const struct proc_window_result *r)
+{
+    char start[CM_RFC3339_LEN], end[CM_RFC3339_LEN];
+    cm_time_format_rfc3339(r->start_ms, start);
+    cm_time_format_rfc3339(r->end_ms, end);
+    json_t *data = json_object();
+    json_object_set_new(data, "pipeline", json_string(d->name));
+    json_object_set_new(data, "version", json_integer(d->version));
+    json_object_set_new(data, "key", json_string(r->key));
+    json_object_set_new(data, "window_start", json_string(start));
+    json_object_set_new(data, "window_end", json_string(end));
+    json_object_set_new(data, "revision", json_integer(r->revision));
+    proc_acc_result(r->acc, data);
+    return data;
+}
+
 int proc_engine_emit_result(const struct proc_window_result *r, void *ud)
 {
     struct proc_engine *e = ud;
@@ -175,17 +191,8 @@ int proc_engine_emit_result(const struct proc_window_result *r, void *ud)
         emit_text(e, r);
         return 1;
     }
-    char start[CM_RFC3339_LEN], end[CM_RFC3339_LEN], startms[24], endms[24], rev[16];
-    cm_time_format_rfc3339(r->start_ms, start);
-    cm_time_format_rfc3339(r->end_ms, end);
-    json_t *data = json_object();
-    json_object_set_new(data, "pipeline", json_string(d->name));
-    json_object_set_new(data, "version", json_integer(d->version));
-    json_object_set_new(data, "key", json_string(r->key));
-    json_object_set_new(data, "window_start", json_string(start));
-    json_object_set_new(data, "window_end", json_string(end));
-    json_object_set_new(data, "revision", json_integer(r->revision));
-    proc_acc_result(r->acc, data);
+    char startms[24], endms[24], rev[16];
+    json_t *data = proc_result_data(d, r);
     if (d->having) {
         enum cm_expr_outcome keep = cm_expr_eval_bool(d->having, data, NULL, 0);
         if (keep != CM_EXPR_TRUE) {

@@ -264,7 +264,24 @@ void proc_host_apply_changes(struct proc_host *h, int64_t now_ms)
     if (changed) {
         proc_host_resubscribe(h);
     }
-    if (changed || now_ms - h->status_ms >= 1000) {
+    json_t *live = NULL;
+    if (changed || !h->live) {
+        live = json_object();
+        for (size_t k = 0; k < h->n; k++) {
+            const struct pipeline *p = &h->p[k];
+            json_t *list = json_object_get(live, p->def->name);
+            if (!list) {
+                json_object_set_new(live, p->def->name, list = json_array());
+            }
+            int64_t from, until;
+            proc_engine_bounds(p->engine, &from, &until);
+            json_array_append_new(list,
+                                  json_pack("{s:I, s:O, s:I, s:I}", "version",
+                                            (json_int_t)p->def->version, "doc", p->def->doc, "from",
+                                            (json_int_t)from, "until", (json_int_t)until));
+        }
+    }
+    if (live || now_ms - h->status_ms >= 1000) {
         json_t *st = json_object();
         for (size_t k = 0; k < h->n; k++) {
             const struct pipeline *p = &h->p[k];
@@ -298,6 +315,10 @@ void proc_host_apply_changes(struct proc_host *h, int64_t now_ms)
         pthread_mutex_lock(&h->lock);
         json_decref(h->status);
         h->status = st;
+        if (live) {
+            json_decref(h->live);
+            h->live = live;
+        }
         pthread_mutex_unlock(&h->lock);
         h->status_ms = now_ms;
     }
@@ -308,6 +329,15 @@ json_t *proc_host_status(struct proc_host *h, const char *name)
     pthread_mutex_lock(&h->lock);
     json_t *list = json_object_get(h->status, name);
     json_t *out = list ? json_pack("{s:O}", "versions", list) : NULL;
+    pthread_mutex_unlock(&h->lock);
+    return out;
+}
+
+json_t *proc_host_versions(struct proc_host *h, const char *name)
+{
+    pthread_mutex_lock(&h->lock);
+    /* a deep copy: the documents are shared with the definitions the stream's thread runs */
+    json_t *out = json_deep_copy(json_object_get(h->live, name));
     pthread_mutex_unlock(&h->lock);
     return out;
 }

@@ -635,6 +635,96 @@ size_t proc_windows_advance(struct proc_windows *w, int64_t wm, proc_window_emit
     return fired;
 }
 
+/* ---- peeking (queries) ---- */
+
+/* The revision that holds a window's current values: the last one that went out (update mode,
+ * or a window that fired), else the one its first result will carry. */
+static unsigned peek_holding(const struct proc_def *d, unsigned next, int open)
+{
+    return (d->emit_update || !open) && next > 0 ? next - 1 : next;
+}
+
+/* Windows in start order, each once: those holding pane i start in [first_window, its slide
+ * start]; windows holding no pane are skipped, however far apart the panes lie. */
+static size_t peek_panes(const struct proc_windows *w, const struct kstate *k, int64_t wm,
+                         proc_window_peek_fn fn, void *ud)
+{
+    const struct proc_def *d = w->d;
+    size_t n = 0, lo = 0;
+    int64_t s = INT64_MIN;
+    for (size_t i = 0; i < k->npanes; i++) {
+        int64_t f = first_window(d, k->panes[i].start);
+        int64_t last = proc_def_align(d, k->panes[i].start, d->slide_ms);
+        for (s = s < f ? f : s; s <= last; s += d->slide_ms) {
+            if (s < w->from || s >= w->until ||
+                sat_add(s + d->size_ms - 1, d->lateness_ms) <= (wm > w->done ? wm : w->done)) {
+                continue; /* another version's, expired, or finished before the state was lost */
+            }
+            while (k->panes[lo].start < s) {
+                lo++; /* (pane i starts at or after s: lo stops there at the latest) */
+            }
+            struct proc_acc *acc = NULL;
+            const char *tp = "";
+            for (size_t j = lo; j < k->npanes && k->panes[j].start < s + d->size_ms; j++) {
+                if (j > lo) {
+                    acc = acc ? acc : proc_acc_copy(k->panes[lo].acc);
+                    proc_acc_merge(acc, k->panes[j].acc);
+                }
+                tp = k->panes[j].tp[0] ? k->panes[j].tp : tp;
+            }
+            int open = s + d->size_ms - 1 > wm;
+            struct proc_window_result r = {k->tenant,
+                                           k->key,
+                                           s,
+                                           s + d->size_ms,
+                                           peek_holding(d, peek_revision(k, s), open),
+                                           acc ? acc : k->panes[lo].acc,
+                                           tp,
+                                           NULL,
+                                           NULL};
+            int more = fn(&r, open, ud);
+            proc_acc_free(acc);
+            n++;
+            if (!more) {
+                return n;
+            }
+        }
+    }
+    return n;
+}
+
+size_t proc_windows_peek(struct proc_windows *w, const char *tenant, const char *key, int64_t wm,
+                         proc_window_peek_fn fn, void *ud)
+{
+    if (w->d->window == PROC_WIN_JOIN) {
+        return 0;
+    }
+    const struct kstate *k = proc_window_key(w, tenant, key, 0);
+    if (!k || k->dead) {
+        return 0;
+    }
+    if (w->d->window != PROC_WIN_SESSION) {
+        return peek_panes(w, k, wm, fn, ud);
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < k->nsess; i++) {
+        const struct session *s = &k->sess[i];
+        if (sat_add(s->end - 1, w->d->lateness_ms) <= wm ||
+            sat_add(s->end - 1, w->d->lateness_ms) <= w->done) {
+            continue;
+        }
+        int open = s->end - 1 > wm;
+        struct proc_window_result r = {
+            k->tenant, k->key, s->start, s->end, peek_holding(w->d, s->next_rev, open),
+            s->acc,    s->tp,  NULL,     NULL};
+        n++;
+        if (!fn(&r, open, ud)) {
+            break;
+        }
+    }
+    return n;
+}
+
 size_t proc_windows_keys(const struct proc_windows *w)
 {
     return w->nkeys;

@@ -68,6 +68,16 @@ void proc_windows_set_bounds(struct proc_windows *w, int64_t from, int64_t until
  * finished, their lateness included, are not emitted again: after the state was lost, the
  * records recomputed hold only part of them. INT64_MIN (the default): none. w may be NULL. */
 void proc_windows_set_done(struct proc_windows *w, int64_t done);
+/* Calls fn for each window of (tenant, key) that holds events and has not expired at wm, in
+ * window order, with its current values, changing nothing (a query's view): open tells whether
+ * the watermark wm is still before its end - 1; r->revision is the revision of the result that
+ * holds these values: the last one that went out (emit update, or a window that fired), else the
+ * one its first result will carry. fn returns 0 to stop there. Only windows holding events are
+ * visited, however far apart their panes lie. An interval join's state is events, not windows:
+ * none. Returns the number of windows given. */
+typedef int (*proc_window_peek_fn)(const struct proc_window_result *r, int open, void *ud);
+size_t proc_windows_peek(struct proc_windows *w, const char *tenant, const char *key, int64_t wm,
+                         proc_window_peek_fn fn, void *ud);
 /* Keys with state. */
 size_t proc_windows_keys(const struct proc_windows *w);
 /* Lowest Kafka offset still held in state, or -1 when none. */

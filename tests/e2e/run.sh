@@ -9,6 +9,7 @@
 #     events per type in 10 s windows, re-keyed through its repartition topic), exactly one
 #     result per type and window with the exact count, the exact distinct subjects and a p99
 #     within 1 % of the true one, once late "tick" events move the watermark past the last window,
+#     and the windows query answers the window each tick opened from the checkpoints in Redis,
 #   - the output's alerts hold exactly one alert per matching event and no others,
 #   - bad requests get the right status (401, 400, 413, 415), data that does not match the schema
 #     registered for its type gets 422 naming the field, and validated events carry schemaid,
@@ -213,6 +214,25 @@ join <(awk '{ print $1 "_" $2, $3 }' "$STACK_DIR/p99.expected") \
 [ "$(sql "SELECT count(*) FROM derived_events WHERE type = 'pipeline.result'
     AND envelope->>'tenant' = 'dev' AND envelope->>'traceparent' LIKE '00-%'")" -gt 0 ] ||
     fail "results carry the tenant and the traceparent of their input"
+
+# the windows query answers each type's open window, the one the late "tick" event opened, from
+# the checkpoints in Redis (a token of tenant dev with the processor's admin scope)
+QTOKEN=$(DEVTOKEN_SCOPE='processor:admin' "$BUILD_DIR/bin/devtoken")
+for type in payment.failed order.created order.shipped; do
+    deadline=$((SECONDS + 30))
+    while :; do
+        curl -s -H "Authorization: Bearer $QTOKEN" \
+            "http://127.0.0.1:$PROCESSOR_PORT/pipelines/events-per-type/windows?key=$type" >"$STACK_DIR/q.json"
+        jq -e '.tenant == "dev" and ([.windows[] | select(.window_start | startswith("2026-01-01T00:02:00"))
+            | select(.n == 1 and .open == true)] | length) == 1' \
+            "$STACK_DIR/q.json" >/dev/null && break
+        if ((SECONDS >= deadline)); then
+            fail "the windows query of $type: $(head -c 400 "$STACK_DIR/q.json")"
+            break
+        fi
+        sleep 0.5
+    done
+done
 
 # --- exactly one alert per payment.failed event, none for the other rule
 grep ' payment.failed ' "$EXPECTED" | cut -d' ' -f1 | sort >"$STACK_DIR/alerts.expected"

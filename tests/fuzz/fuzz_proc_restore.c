@@ -4,8 +4,9 @@
  * is outside the process: a checkpoint written by another version, edited by hand or damaged
  * must be refused whole or taken, never crash, overflow or leak. A state taken must then work as
  * state the engine made itself does: its keys written again restore into a fresh engine, which
- * writes the same bytes a second time; events added to it and a last watermark that flushes
- * every window run through it under the sanitizers.
+ * writes the same bytes a second time; each key is answered as the windows query answers it
+ * (restored alone and peeked); events added to it and a last watermark that flushes every
+ * window run through it under the sanitizers.
  * Input: the first byte picks the definition; then one line, a JSON object of the hash's fields
  * (as in Redis: "offset", "whole", "wm", "swm", "hz", "o:<n>", "r:<n>", and
  * "k:<tenant>\x1f<key>" -> the key's state, each value a string); then lines
@@ -13,6 +14,7 @@
 #include "../../services/processor/proc_ckpt.h"
 #include "../../services/processor/proc_def.h"
 #include "../../services/processor/proc_engine.h"
+#include "../../services/processor/proc_query.h"
 #include "../../services/processor/proc_window.h"
 
 #include "fuzz_proc_out.h"
@@ -144,6 +146,34 @@ static void add_events(struct proc_engine *e, int second, int64_t offset, const 
     }
 }
 
+/* Each key's state answered as the windows query does (proc_query_add_state: restored alone,
+ * peeked at the hash's watermark and at none, `having` applied), the answer built and dropped. */
+static void query_keys(const struct proc_def *d, const json_t *fields)
+{
+    const char *swm = json_string_value(json_object_get(fields, "swm"));
+    int64_t wms[] = {INT64_MIN, swm ? strtoll(swm, NULL, 10) : 0};
+    struct proc_query_version v = {d, INT64_MIN, INT64_MAX};
+    for (int k = 0; k < 2; k++) {
+        struct proc_query_answer *a = proc_query_answer_new();
+        const char *name;
+        const json_t *val;
+        json_object_foreach((json_t *)fields, name, val)
+        {
+            const char *sep = strchr(name, '\x1f');
+            if (strncmp(name, "k:", 2) != 0 || !sep) {
+                continue;
+            }
+            char *tenant = cm_xstrndup(name + 2, (size_t)(sep - name - 2));
+            if (proc_query_add_state(a, &v, tenant, sep + 1, json_string_value(val),
+                                     json_string_length(val), wms[k]) != 0) {
+                abort(); /* a key the engine took is not answered */
+            }
+            free(tenant);
+        }
+        json_decref(proc_query_answer_finish(a));
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 2) {
@@ -190,6 +220,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         json_decref(once);
         json_decref(twice);
         proc_engine_free(e2);
+        query_keys(d, fields);
         if (nl) {
             add_events(e, second, offset, nl + 1, end);
         }

@@ -29,24 +29,8 @@ BUILD=${1:?usage: test_processor_api.sh <build-dir>}
 . "$ROOT/scripts/stack-lib.sh"
 BIN=$ROOT/$BUILD/bin
 : "${DATABASE_URL:?run through tests/integration/run.sh}" "${KAFKA_BROKERS:?}" "${REDIS_PORT:?}"
-work=$(mktemp -d /tmp/proc-api.XXXXXX)
-pids=()
-fail=0
-cleanup() {
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    if [ "$fail" = 0 ]; then rm -rf "$work"; else echo "processor api: logs kept in $work"; fi
-}
-trap cleanup EXIT
-say() { echo "processor api: $*"; }
-check() { # check <what> <condition...>
-    local what=$1
-    shift
-    if "$@"; then :; else
-        say "FAIL: $what"
-        fail=1
-    fi
-}
+. "$ROOT/tests/integration/lib.sh"
+it_init "processor api" proc-api
 
 export JWT_HS256_SECRET=api-test-secret-0123456789abcdef0123456789
 ADMIN=$(DEVTOKEN_SCOPE='processor:admin' "$BIN/devtoken")
@@ -54,15 +38,7 @@ PLAIN=$(DEVTOKEN_SCOPE='events:write' "$BIN/devtoken")
 S=$$
 IN=api-in-$S OUT=api-out-$S NAME=perkey-$S
 
-start_processor() { # start_processor <log> <port>
-    PROCESSOR_PORT=$2 BIND_ADDR=127.0.0.1 LOG_LEVEL=info PROCESSOR_GROUP=api-$S \
-        REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" PROCESSOR_CHECKPOINT=200ms \
-        TOPIC_EVENTS=$IN TOPIC_LATE=api-late-$S KAFKA_FETCH_WAIT_MAX_MS=10 \
-        KAFKA_SESSION_TIMEOUT_MS=6000 KAFKA_HEARTBEAT_INTERVAL_MS=500 \
-        "$BIN/processor" >>"$work/$1" 2>&1 </dev/null &
-    pids+=($!)
-    stack_wait_port "$2" 20 || { say "FAIL: processor on :$2 did not start"; fail=1; exit 1; }
-}
+start_processor() { it_start_processor "$1" "$2" api; } # start_processor <log> <port>
 P1=$(stack_free_port)
 P2=$(stack_free_port)
 start_processor p1.log "$P1"

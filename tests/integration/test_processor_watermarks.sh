@@ -18,25 +18,9 @@ BUILD=${1:?usage: test_processor_watermarks.sh <build-dir>}
 . "$ROOT/scripts/stack-lib.sh"
 BIN=$ROOT/$BUILD/bin
 : "${DATABASE_URL:?run through tests/integration/run.sh}" "${KAFKA_BROKERS:?}" "${REDIS_PORT:?}"
-work=$(mktemp -d /tmp/proc-wm.XXXXXX)
-pid=
-fail=0
-cleanup() {
-    [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null
-    wait 2>/dev/null
-    if [ "$fail" = 0 ]; then rm -rf "$work"; else echo "processor watermarks: logs kept in $work"; fi
-}
-trap cleanup EXIT
+. "$ROOT/tests/integration/lib.sh"
+it_init "processor watermarks" proc-wm
 S=$$
-say() { echo "processor watermarks: $*"; }
-check() { # check <what> <condition...>
-    local what=$1
-    shift
-    if "$@"; then :; else
-        say "FAIL: $what"
-        fail=1
-    fi
-}
 
 # a database of its own: the pipelines other tests left in the harness's are not loaded here
 DB=wm_$S
@@ -66,7 +50,7 @@ PROCESSOR_PORT=$P BIND_ADDR=127.0.0.1 LOG_LEVEL=info PROCESSOR_GROUP=wm-$S \
     TOPIC_LATE=$LATE PROCESSOR_PIPELINES_DIR="$work/pipelines" KAFKA_FETCH_WAIT_MAX_MS=10 \
     KAFKA_SESSION_TIMEOUT_MS=6000 KAFKA_HEARTBEAT_INTERVAL_MS=500 \
     "$BIN/processor" >>"$work/p.log" 2>&1 </dev/null &
-pid=$!
+pids+=($!)
 stack_wait_port "$P" 20 || { say "FAIL: the processor did not start"; fail=1; exit 1; }
 U=http://127.0.0.1:$P
 KC=(-b "$KAFKA_BROKERS" -X fetch.wait.max.ms=10)

@@ -1,0 +1,245 @@
+/* proc_query: a key's windows read from the checkpoints (see proc_query.h). The key's hash is
+ * found as the engine places it: a pipeline that re-keys through its repartition topic holds the
+ * key in the one partition the first stage sends it to; one that reads input keyed already
+ * ("repartition": false) may hold it in any input partition, so all are read, in one pipelined
+ * round trip. Each hash's state of the key is restored into a window state of its own and
+ * peeked (proc_windows_peek) at the watermark the checkpoint recorded with it. */
+#include "proc_query.h"
+
+#include "proc_ckpt.h"
+#include "proc_def.h"
+#include "proc_engine.h"
+#include "proc_frame.h"
+#include "proc_window.h"
+
+#include "cm/err.h"
+#include "cm/expr.h"
+#include "cm/kafka.h"
+#include "cm/log.h"
+#include "cm/mem.h"
+#include "cm/redis.h"
+#include "cm/timeutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct found {
+    int64_t start;
+    long long version;
+    json_t *data;
+};
+
+struct proc_query_answer {
+    const struct proc_def *d; /* of the state being peeked */
+    struct found *v;
+    size_t n, cap;
+    int truncated;
+    int64_t wm; /* the least watermark of the states that held the key; INT64_MAX: none */
+};
+
+static int on_window(const struct proc_window_result *r, int open, void *ud)
+{
+    struct proc_query_answer *c = ud;
+    if (c->n == PROC_QUERY_MAX_WINDOWS) {
+        c->truncated = 1;
+        return 0;
+    }
+    json_t *data = proc_result_data(c->d, r);
+    if (c->d->having && cm_expr_eval_bool(c->d->having, data, NULL, 0) != CM_EXPR_TRUE) {
+        json_decref(data); /* held back, as its result would be */
+        return 1;
+    }
+    json_object_set_new(data, "open", json_boolean(open));
+    if (c->n == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 8;
+        c->v = cm_xrealloc(c->v, c->cap * sizeof(*c->v));
+    }
+    c->v[c->n++] = (struct found){r->start_ms, c->d->version, data};
+    return 1;
+}
+
+static int found_cmp(const void *a, const void *b)
+{
+    const struct found *x = a, *y = b;
+    if (x->start != y->start) {
+        return x->start < y->start ? -1 : 1;
+    }
+    return (x->version > y->version) - (x->version < y->version);
+}
+
+/* The sources of d that may hold (tenant, key), appended to *src. 0 or CM_E_UNAVAIL. */
+static int sources(const struct proc_def *d, const char *tenant, const char *key,
+                   proc_query_partitions_fn partitions, void *ud, int32_t **src, size_t *n,
+                   size_t *cap, char *why, size_t whylen)
+{
+    size_t ntopics = d->repartition ? 1 : d->ntopics;
+    for (size_t t = 0; t < ntopics; t++) {
+        const char *topic = d->repartition ? d->repartition_topic : d->topics[t];
+        int parts = partitions(topic, ud);
+        if (parts <= 0) {
+            snprintf(why, whylen, "the partition count of topic %s cannot be read", topic);
+            return CM_E_UNAVAIL;
+        }
+        int first = 0, last = parts;
+        if (d->repartition) {
+            char rkey[PROC_ROUTE_KEY_MAX];
+            size_t klen = proc_frame_route_key(tenant, key, rkey);
+            first = cm_kafka_partition_of(rkey, klen, parts);
+            last = first + 1;
+        }
+        for (int p = first; p < last; p++) {
+            if (*n == *cap) {
+                *cap = *cap ? *cap * 2 : 16;
+                *src = cm_xrealloc(*src, *cap * sizeof(**src));
+            }
+            (*src)[(*n)++] = (int32_t)(t * 65536 + (size_t)p);
+        }
+    }
+    return 0;
+}
+
+struct proc_query_answer *proc_query_answer_new(void)
+{
+    struct proc_query_answer *a = cm_xcalloc(1, sizeof(*a));
+    a->wm = INT64_MAX;
+    return a;
+}
+
+int proc_query_add_state(struct proc_query_answer *a, const struct proc_query_version *v,
+                         const char *tenant, const char *key, const char *text, size_t len,
+                         int64_t wm)
+{
+    size_t tl = strlen(tenant), kl = strlen(key);
+    char *name = cm_xmalloc(tl + kl + 2);
+    memcpy(name, tenant, tl);
+    name[tl] = '\x1f';
+    memcpy(name + tl + 1, key, kl + 1);
+    json_t *state = json_loadb(text, len, 0, NULL);
+    struct proc_windows *w = proc_windows_new(v->d);
+    proc_windows_set_bounds(w, v->from, v->until);
+    int rc = state && proc_windows_restore(w, name, state) == 0 ? 0 : CM_E_INVAL;
+    if (rc == 0) {
+        a->d = v->d;
+        proc_windows_peek(w, tenant, key, wm, on_window, a);
+        a->wm = wm < a->wm ? wm : a->wm;
+    }
+    proc_windows_free(w);
+    json_decref(state);
+    free(name);
+    return rc;
+}
+
+json_t *proc_query_answer_finish(struct proc_query_answer *a)
+{
+    json_t *list = json_array();
+    if (a->n > 1) {
+        qsort(a->v, a->n, sizeof(*a->v), found_cmp);
+    }
+    for (size_t i = 0; i < a->n; i++) {
+        json_array_append_new(list, a->v[i].data);
+    }
+    json_t *out = json_object();
+    if (a->wm != INT64_MAX && a->wm > INT64_MIN) {
+        char when[CM_RFC3339_LEN];
+        cm_time_format_rfc3339(a->wm, when);
+        json_object_set_new(out, "watermark", json_string(when));
+    }
+    json_object_set_new(out, "windows", list);
+    if (a->truncated) {
+        json_object_set_new(out, "truncated", json_true());
+    }
+    free(a->v);
+    free(a);
+    return out;
+}
+
+/* One hash's answer to HMGET def swm k:<tenant>\x1f<key>: the key's windows added to a. */
+static void take_hash(struct proc_query_answer *a, const struct proc_query_version *v,
+                      const char *hkey, const struct cm_redis_reply *rep, const char *tenant,
+                      const char *key)
+{
+    const struct proc_def *d = v->d;
+    if (cm_redis_reply_type(rep) != CM_REDIS_ARRAY || cm_redis_reply_len(rep) != 3) {
+        return;
+    }
+    const char *def = cm_redis_reply_str(cm_redis_reply_elem(rep, 0), NULL);
+    const char *swm = cm_redis_reply_str(cm_redis_reply_elem(rep, 1), NULL);
+    size_t len = 0;
+    const char *text = cm_redis_reply_str(cm_redis_reply_elem(rep, 2), &len);
+    if (!def || strcmp(def, d->digest) != 0 || !text) {
+        return; /* no checkpoint, another definition's, or the key is not in it */
+    }
+    int64_t at = INT64_MIN;
+    if (swm) {
+        char *end;
+        long long x = strtoll(swm, &end, 10);
+        at = end != swm && !*end ? x : INT64_MIN;
+    }
+    if (proc_query_add_state(a, v, tenant, key, text, len, at) != 0) {
+        CM_LOG_WARN("query_state_invalid",
+                    "%s: the state of a key does not fit pipeline %s version %lld; left out of "
+                    "the answer",
+                    hkey, d->name, d->version);
+    }
+}
+
+int proc_query_windows(struct cm_redis *r, const struct proc_query_version *v, size_t nv,
+                       const char *tenant, const char *key, proc_query_partitions_fn partitions,
+                       void *ud, json_t **out, char *why, size_t whylen)
+{
+    *out = NULL;
+    char *field = cm_xasprintf("k:%s\x1f%s", tenant, key);
+    struct proc_query_answer *a = proc_query_answer_new();
+    int rc = 0;
+    for (size_t i = 0; i < nv && rc == 0; i++) {
+        int32_t *src = NULL;
+        size_t n = 0, cap = 0;
+        rc = sources(v[i].d, tenant, key, partitions, ud, &src, &n, &cap, why, whylen);
+        if (rc != 0 || n == 0) {
+            free(src);
+            continue;
+        }
+        char **keys = cm_xcalloc(n, sizeof(*keys));
+        const char **args = cm_xmalloc(5 * n * sizeof(*args));
+        const char *const **argvs = cm_xmalloc(n * sizeof(*argvs));
+        int *argcs = cm_xmalloc(n * sizeof(*argcs));
+        struct cm_redis_reply **reps = cm_xcalloc(n, sizeof(*reps));
+        for (size_t s = 0; s < n; s++) {
+            keys[s] = proc_ckpt_key(v[i].d, src[s]);
+            const char **x = &args[5 * s];
+            x[0] = "HMGET";
+            x[1] = keys[s];
+            x[2] = "def";
+            x[3] = "swm";
+            x[4] = field;
+            argvs[s] = x;
+            argcs[s] = 5;
+        }
+        if (cm_redis_pipeline(r, n, argcs, argvs, reps) != 0) {
+            snprintf(why, whylen, "Redis, which holds the window state, is unavailable");
+            rc = CM_E_UNAVAIL;
+        }
+        for (size_t s = 0; s < n; s++) {
+            if (rc == 0) {
+                take_hash(a, &v[i], keys[s], reps[s], tenant, key);
+            }
+            cm_redis_reply_free(reps[s]);
+            free(keys[s]);
+        }
+        free(reps);
+        free(argcs);
+        free(argvs);
+        free(args);
+        free(keys);
+        free(src);
+    }
+    free(field);
+    json_t *answer = proc_query_answer_finish(a);
+    if (rc != 0) {
+        json_decref(answer);
+        return rc;
+    }
+    *out = answer;
+    return 0;
+}

@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# test_processor_query.sh <build-dir>: GET /pipelines/{name}/windows?key= (a key's windows as the
+# checkpoints in Redis hold them), against the harness's PostgreSQL, Redis and development broker.
+#   - two instances in one group: each answers for every key, the same answer, whichever holds
+#     the key's partition (the state is read from Redis);
+#   - a tumbling pipeline re-keyed through its repartition topic, with allowed lateness: every
+#     window's count and sum equal those of the events produced (recomputed here), the windows the
+#     watermark passed are closed (`open` false) and the others open; a late event revises a
+#     closed window (revision 1); a window whose lateness ran out is gone;
+#   - a hopping pipeline reading input keyed already ("repartition": false): every partition's
+#     state is read; each hopping window equals the events in it;
+#   - a session pipeline with `having`: windows the `having` holds back are left out;
+#   - tenants: a token reads only its own tenant's windows (another tenant's events under the
+#     same key never show), and asking for another tenant is 403;
+#   - 401 without a token, 403 without the scope, 400 without key or with one too long or not
+#     UTF-8, 400 for a stateless pipeline and an interval join (naming the field), 404 for no such
+#     pipeline, and `[]` for keys with no state (among them hostile ones).
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${1:?usage: test_processor_query.sh <build-dir>}
+. "$ROOT/scripts/stack-lib.sh"
+BIN=$ROOT/$BUILD/bin
+: "${DATABASE_URL:?run through tests/integration/run.sh}" "${KAFKA_BROKERS:?}" "${REDIS_PORT:?}"
+. "$ROOT/tests/integration/lib.sh"
+it_init "processor query" proc-query
+jqe() { jq -e "$@" >/dev/null; }
+
+export JWT_HS256_SECRET=query-test-secret-0123456789abcdef0123456789
+ADMIN=$(DEVTOKEN_SCOPE='processor:admin' DEVTOKEN_TENANT=dev "$BIN/devtoken")
+ACME=$(DEVTOKEN_SCOPE='processor:admin' DEVTOKEN_TENANT=acme "$BIN/devtoken")
+PLAIN=$(DEVTOKEN_SCOPE='events:write' DEVTOKEN_TENANT=dev "$BIN/devtoken")
+S=$$
+IN=q-in-$S KEYED=q-keyed-$S
+
+start_processor() { it_start_processor "$1" "$2" q; } # start_processor <log> <port>
+P1=$(stack_free_port)
+P2=$(stack_free_port)
+start_processor p1.log "$P1"
+start_processor p2.log "$P2"
+U1=http://127.0.0.1:$P1 U2=http://127.0.0.1:$P2
+
+req() { # req <token> <url>: prints "<status> <body>"
+    curl -s -o "$work/body" -w '%{http_code}' ${1:+-H "Authorization: Bearer $1"} "$2"
+    printf ' '
+    cat "$work/body"
+}
+put() { # put <name> <definition>
+    curl -s -o /dev/null -w '%{http_code}' -X PUT -H "Authorization: Bearer $ADMIN" \
+        -H 'Content-Type: application/json' -d "$2" "$U1/pipelines/$1"
+}
+# idle_timeout 1 s: an input partition without events stops holding the watermark back
+common='"out_of_orderness": "0s", "idle_timeout": "1s"'
+check "a tumbling pipeline is created" [ "$(put tumble-$S '{"source": {"topics": ["'$IN'"]}, "key": "data.k", "window": {"type": "tumbling", "size": "10s"}, '"$common"', "allowed_lateness": "20s", "aggregates": {"n": "count()", "s": "sum(data.v)"}, "sink": {"topic": "q-out-'$S'"}}')" = 201 ]
+check "a hopping pipeline on keyed input is created" [ "$(put hop-$S '{"source": {"topics": ["'$KEYED'"]}, "repartition": false, "key": "data.k", "window": {"type": "hopping", "size": "20s", "slide": "10s"}, '"$common"', "aggregates": {"n": "count()", "s": "sum(data.v)"}, "sink": {"topic": "q-out-'$S'"}}')" = 201 ]
+check "a session pipeline with having is created" [ "$(put sess-$S '{"source": {"topics": ["'$IN'"]}, "key": "data.k", "window": {"type": "session", "gap": "2s"}, '"$common"', "emit": "update", "aggregates": {"n": "count()"}, "having": "n >= 3", "sink": {"topic": "q-out-'$S'"}}')" = 201 ]
+check "a stateless pipeline is created" [ "$(put plain-$S '{"source": {"topics": ["'$IN'"]}, "steps": [{"map": {"k": "data.k"}}], "sink": {"topic": "q-plain-'$S'"}}')" = 201 ]
+check "an interval join is created" [ "$(put pairs-$S '{"source": {"topics": ["'$IN'"]}, "key": "data.k", "interval_join": {"left": {"filter": "data.v == 0"}, "right": {"filter": "data.v == 1"}, "lower": "0s", "upper": "1s"}, "sink": {"topic": "q-pairs-'$S'"}}')" = 201 ]
+for p in tumble hop sess plain pairs; do
+    for _ in $(seq 1 100); do
+        req "$ADMIN" "$U1/pipelines/$p-$S" | grep -q '"state":"running"' &&
+            req "$ADMIN" "$U2/pipelines/$p-$S" | grep -q '"state":"running"' && break
+        sleep 0.1
+    done
+done
+
+# ---- refusals ----
+r=$(req "" "$U1/pipelines/tumble-$S/windows?key=k0")
+check "no token is 401 ($r)" [ "${r%% *}" = 401 ]
+r=$(req "$PLAIN" "$U1/pipelines/tumble-$S/windows?key=k0")
+check "a token without processor:admin is 403 ($r)" [ "${r%% *}" = 403 ]
+r=$(req "$ADMIN" "$U1/pipelines/tumble-$S/windows")
+check "no key is 400 naming key ($r)" [ "${r%% *}" = 400 ] && [[ "$r" == *'"message":"key:'* ]]
+r=$(req "$ADMIN" "$U1/pipelines/nothing-$S/windows?key=k0")
+check "no such pipeline is 404 ($r)" [ "${r%% *}" = 404 ]
+r=$(req "$ADMIN" "$U1/pipelines/plain-$S/windows?key=k0")
+check "a stateless pipeline is 400 naming window ($r)" [ "${r%% *}" = 400 ] && [[ "$r" == *'window:'* ]]
+r=$(req "$ADMIN" "$U1/pipelines/pairs-$S/windows?key=k0")
+check "an interval join is 400 naming interval_join ($r)" [ "${r%% *}" = 400 ] && [[ "$r" == *'interval_join:'* ]]
+r=$(req "$ACME" "$U1/pipelines/tumble-$S/windows?key=k0&tenant=dev")
+check "another tenant's windows are 403 ($r)" [ "${r%% *}" = 403 ]
+r=$(req "$ADMIN" "$U1/pipelines/tumble-$S/windows?key=$(printf 'x%.0s' $(seq 1 1100))")
+check "a key of 1,100 bytes is 400 ($r)" [ "${r%% *}" = 400 ]
+r=$(req "$ADMIN" "$U1/pipelines/tumble-$S/windows?key=%FF%FE")
+check "a key that is not UTF-8 is 400 naming key ($r)" [ "${r%% *}" = 400 ] && [[ "$r" == *'"message":"key:'* ]]
+for k in '%E2%82%AC' '%1F%1F' '%22%5C' '%F0%9F%98%80'; do # €, the tenant separator, "\, an emoji
+    r=$(req "$ADMIN" "$U1/pipelines/tumble-$S/windows?key=$k")
+    check "key $k answers no windows ($r)" [ "${r%% *}" = 200 ] && [[ "$r" == *'"windows":[]'* ]]
+done
+r=$(req "$ADMIN" "$U1/pipelines/tumble-$S/windows?key=nobody")
+check "a key with no state answers no windows ($r)" [ "${r%% *}" = 200 ] && [[ "$r" == *'"windows":[]'* ]]
+
+# ---- events ----
+T=$(( ($(date +%s%3N) - 3600000) / 10000 * 10000 )) # an hour ago, on a window boundary
+produce() { # produce <first id> <count> <time ms> <step ms> [tenant]: keys k0..k4, v = id % 7
+    awk -v a="$1" -v n="$2" -v t0="$3" -v step="$4" -v tenant="${5:-dev}" 'BEGIN {
+        for (i = a; i < a + n; i++) {
+            t = t0 + (i - a) * step; s = int(t / 1000); ms = t % 1000
+            printf "k%d\t{\"specversion\":\"1.0\",\"type\":\"t\",\"source\":\"/q\",\"id\":\"e%d\",\"tenant\":\"%s\",\"time\":\"%s.%03dZ\",\"data\":{\"k\":\"k%d\",\"v\":%d}}\n",
+                i % 5, i, tenant, strftime("%Y-%m-%dT%H:%M:%S", s, 1), ms, i % 5, i % 7
+        }
+    }' | tee -a "$work/produced.tsv" | tee >(kcat -P -b "$KAFKA_BROKERS" -t "$KEYED" -K $'\t' 2>>"$work/kcat.log") |
+        kcat -P -b "$KAFKA_BROKERS" -t "$IN" -K $'\t' 2>>"$work/kcat.log"
+}
+produce 0 60 "$T" 250                 # T .. T+14.75 s: [T, T+10) closes, [T+10, T+20) stays open
+produce 1000 12 $((T + 3000)) 500 acme # the same keys under tenant acme
+
+# expected <pipeline> <tenant> <key>: the windows of the events produced, as the answer lists them
+expected() {
+    python3 - "$work/produced.tsv" "$T" "$@" <<'PY'
+import calendar, json, sys
+from datetime import datetime
+path, T, kind, tenant, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+evs = []
+for line in open(path):
+    e = json.loads(line.split("\t", 1)[1])
+    if e["tenant"] == tenant and e["data"]["k"] == key:
+        d = datetime.strptime(e["time"].replace("Z", "").split(".")[0], "%Y-%m-%dT%H:%M:%S")
+        ms = int(e["time"].rstrip("Z").split(".")[1]) if "." in e["time"] else 0
+        t = calendar.timegm(d.timetuple()) * 1000 + ms
+        evs.append((t, e["data"]["v"]))
+out = {}
+if kind in ("tumble", "hop"):
+    size, slide = (10000, 10000) if kind == "tumble" else (20000, 10000)
+    for t, v in evs:
+        s = t // slide * slide
+        while s > t - size:
+            n, tot = out.get(s, (0, 0))
+            out[s] = (n + 1, tot + v)
+            s -= slide
+    if kind == "hop":  # no lateness: the windows the watermark (T+13.75 s .. T+15 s) passed are gone
+        out = {s: v for s, v in out.items() if s + size > T + 15000}
+    print(json.dumps(sorted([s, n, tot] for s, (n, tot) in out.items()), separators=(",", ":")))
+PY
+}
+# got <url> <token> <pipeline> <key>: the answer's windows as [[start ms, n, s], ...]
+got() {
+    curl -s -H "Authorization: Bearer $2" "$1/pipelines/$3-$S/windows?key=$4" >"$work/answer"
+    jq -c '[.windows[] | [(.window_start | sub("\\.[0-9]+Z$"; "Z") | fromdate * 1000), .n, .s]] | sort' "$work/answer" 2>/dev/null
+}
+wait_for() { # wait_for <url> <token> <pipeline> <key> <expected>
+    for _ in $(seq 1 100); do
+        [ "$(got "$@" | cut -c1-4000)" = "$5" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+want=$(expected tumble dev k0)
+check "the windows of k0 are known here ($want)" [ "$want" != "[]" ] && [ -n "$want" ]
+# counts as produced, and the watermark past the first window (its reports may come later); the
+# first wait is long: the group rebalances as the pipelines' topics are subscribed
+for _ in $(seq 1 400); do
+    [ "$(got "$U1" "$ADMIN" tumble k0)" = "$want" ] &&
+        [ "$(jq -c '[.windows[] | .open]' "$work/answer")" = '[false,true]' ] && break
+    sleep 0.1
+done
+check "tumbling: k0's windows hold the events produced (want $want, got $(got "$U1" "$ADMIN" tumble k0))" [ "$(got "$U1" "$ADMIN" tumble k0)" = "$want" ]
+cp "$work/answer" "$work/answer1"
+got "$U2" "$ADMIN" tumble k0 >/dev/null
+check "the other instance gives the same answer" cmp -s "$work/answer" "$work/answer1"
+for k in k1 k2 k3 k4; do
+    want=$(expected tumble dev $k)
+    wait_for "$U2" "$ADMIN" tumble $k "$want"
+    check "tumbling: $k's windows hold the events produced (want $want)" [ "$(got "$U2" "$ADMIN" tumble $k)" = "$want" ]
+done
+# the watermark (the answer's) lies in [T+10 s, T+15 s): the first window closed, the second open
+wm=$(jq -r '.watermark | sub("\\.[0-9]+Z$"; "Z") | fromdate' "$work/answer1" 2>/dev/null)
+check "the answer gives the watermark of the state ($wm)" [ -n "$wm" ] && [ "$((wm * 1000))" -ge $((T + 9000)) ] && [ "$((wm * 1000))" -lt $((T + 15000)) ]
+opens=$(jq -c '[.windows[] | .open]' "$work/answer1")
+check "the window the watermark passed is closed, the next open ($opens)" [ "$opens" = '[false,true]' ]
+check "the answer names pipeline, tenant and key" jqe '.pipeline == "tumble-'$S'" and .tenant == "dev" and .key == "k0" and (.windows[0] | .version == 1 and .revision == 0 and .key == "k0")' "$work/answer1"
+
+# tenants: acme's k0 is its own
+want=$(expected tumble acme k0)
+check "acme has events for k0 ($want)" [ "$want" != "[]" ]
+wait_for "$U1" "$ACME" tumble k0 "$want"
+check "a token of tenant acme reads acme's windows only (want $want, got $(got "$U1" "$ACME" tumble k0))" [ "$(got "$U1" "$ACME" tumble k0)" = "$want" ]
+
+# hopping, one stage over keyed input
+for k in k0 k3; do
+    want=$(expected hop dev $k)
+    wait_for "$U1" "$ADMIN" hop $k "$want"
+    check "hopping: $k's windows hold the events produced (want $want, got $(got "$U1" "$ADMIN" hop $k))" [ "$(got "$U1" "$ADMIN" hop $k)" = "$want" ]
+done
+
+# sessions with having n >= 3: k0's events are 1.25 s apart (gap 2 s): one session of 12 events;
+# a lone event of k9 (not late: the watermark is before T+14 s) makes a session of one, which
+# having holds back, while the tumbling pipeline shows it
+printf 'k9\t{"specversion":"1.0","type":"t","source":"/q","id":"lone","tenant":"dev","time":"%s","data":{"k":"k9","v":1}}\n' \
+    "$(date -u -d "@$((T / 1000 + 14))" +%Y-%m-%dT%H:%M:%SZ)" | tee -a "$work/produced.tsv" |
+    kcat -P -b "$KAFKA_BROKERS" -t "$IN" -K $'\t' 2>>"$work/kcat.log"
+for _ in $(seq 1 100); do
+    n=$(curl -s -H "Authorization: Bearer $ADMIN" "$U1/pipelines/sess-$S/windows?key=k0" | jq '[.windows[].n] | add // 0')
+    [ "$n" = 12 ] && break
+    sleep 0.1
+done
+check "session: k0's one session holds its 12 events ($n)" [ "$n" = 12 ]
+want=$(expected tumble dev k9)
+wait_for "$U1" "$ADMIN" tumble k9 "$want"
+check "the lone event of k9 is in the tumbling pipeline's state ($want)" [ "$(got "$U1" "$ADMIN" tumble k9)" = "$want" ] && [ "$want" = "[[$((T + 10000)),1,1]]" ]
+r=$(req "$ADMIN" "$U1/pipelines/sess-$S/windows?key=k9")
+check "session: a window that having holds back is left out ($r)" [ "${r%% *}" = 200 ] && [[ "$r" == *'"windows":[]'* ]]
+
+# a late event revises the closed window: revision 1, one more event
+produce 2000 1 $((T + 1000)) 0 # id 2000: k0, v = 2000 % 7
+want=$(expected tumble dev k0)
+wait_for "$U1" "$ADMIN" tumble k0 "$want"
+check "a late event counts in the closed window (want $want, got $(got "$U1" "$ADMIN" tumble k0))" [ "$(got "$U1" "$ADMIN" tumble k0)" = "$want" ]
+check "... which fired again: revision 1" jqe '.windows[0].revision == 1 and .windows[0].open == false and .windows[1].revision == 0' "$work/answer"
+
+# at T+35 s, past the first window's lateness (its end + 20 s): it is gone, the second closed
+# (its lateness runs to T+40 s), the newest open
+produce 3000 5 $((T + 35000)) 0
+cond='(.windows | length) == 2 and .windows[0].open == false and .windows[1].open == true and (.windows[0].window_start | sub("\\.[0-9]+Z$"; "Z") | fromdate * 1000) == '$((T + 10000))
+for _ in $(seq 1 100); do
+    got "$U1" "$ADMIN" tumble k0 >/dev/null
+    jq -e "$cond" "$work/answer" >/dev/null && break
+    sleep 0.1
+done
+check "an expired window is gone, the one after it closed, the newest open ($(cat "$work/answer"))" jqe "$cond" "$work/answer"
+
+[ "$fail" = 0 ] && say "ok"
+exit $fail
