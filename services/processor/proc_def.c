@@ -544,12 +544,25 @@ static int parse_batch(struct proc_def *d, const json_t *b, char *err, size_t er
 static int parse_body(struct proc_def *d, const json_t *doc, const char *default_topics,
                       const char *default_sink, char *err, size_t errlen)
 {
-    static const char *const allowed[] = {
-        "name",          "description", "source",           "steps",
-        "key",           "window",      "out_of_orderness", "allowed_lateness",
-        "idle_timeout",  "aggregates",  "having",           "emit",
-        "sink",          "version",     "repartition",      "batch",
-        "interval_join", NULL};
+    static const char *const allowed[] = {"name",
+                                          "description",
+                                          "source",
+                                          "steps",
+                                          "key",
+                                          "window",
+                                          "out_of_orderness",
+                                          "allowed_lateness",
+                                          "idle_timeout",
+                                          "aggregates",
+                                          "having",
+                                          "emit",
+                                          "sink",
+                                          "version",
+                                          "repartition",
+                                          "batch",
+                                          "interval_join",
+                                          "early",
+                                          NULL};
     if (!json_is_object(doc)) {
         return proc_def_fail(err, errlen, "a pipeline is a JSON object");
     }
@@ -647,6 +660,23 @@ static int parse_body(struct proc_def *d, const json_t *doc, const char *default
             return proc_def_fail(err, errlen, "emit: must be \"final\" or \"update\"");
         }
         d->emit_update = e[0] == 'u';
+    }
+    if (json_object_get(doc, "early")) {
+        /* As Flink's ContinuousEventTimeTrigger: early results at a grid of event time */
+        if (d->window == PROC_WIN_NONE || d->window == PROC_WIN_JOIN) {
+            return proc_def_fail(err, errlen, "early: only with a window");
+        }
+        if (d->emit_update) {
+            return proc_def_fail(err, errlen,
+                                 "early: only with \"emit\": \"final\" (with \"update\" every "
+                                 "change goes out already)");
+        }
+        if (duration(doc, "early", "early", 0, 1, &d->early_ms, err, errlen)) {
+            return CM_E_INVAL;
+        }
+        if (d->window != PROC_WIN_SESSION && d->early_ms >= d->size_ms) {
+            return proc_def_fail(err, errlen, "early: must be shorter than window.size");
+        }
     }
     const json_t *rep = json_object_get(doc, "repartition");
     if (rep && !json_is_boolean(rep)) {

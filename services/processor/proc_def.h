@@ -103,6 +103,8 @@ struct proc_def {
     size_t naggs;
     struct cm_expr *having; /* NULL: every window */
     int emit_update;        /* 1: on every change; 0: final */
+    int64_t early_ms;       /* emit final: also fire changed open windows whenever the
+                             * watermark passes a multiple of it (0: never) */
     int repartition;        /* keyed window input re-keyed through <name>.repartition */
     char *repartition_topic;
     char *sink_topic;

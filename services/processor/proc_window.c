@@ -6,6 +6,7 @@
  * next firing or expiry); entries are lazily invalidated, and a key is freed only when no heap
  * entry refers to it any more. */
 #include "proc_window.h"
+#include "proc_time.h"
 #include "proc_window_int.h"
 
 #include "proc_agg.h"
@@ -26,11 +27,6 @@
 static int64_t first_window(const struct proc_def *d, int64_t p)
 {
     return proc_def_align_up(d, p + d->pane_ms - d->size_ms, d->slide_ms);
-}
-
-static int64_t sat_add(int64_t a, int64_t b)
-{
-    return a > INT64_MAX - b ? INT64_MAX : a + b;
 }
 
 /* ---- timers ---- */
@@ -93,19 +89,22 @@ static int64_t next_time(const struct proc_windows *w, const struct kstate *k)
     if (d->window == PROC_WIN_SESSION) {
         for (size_t i = 0; i < k->nsess; i++) {
             const struct session *s = &k->sess[i];
-            if (s->pending && !d->emit_update && s->end - 1 < t) {
+            if ((s->pending || s->early) && !d->emit_update && s->end - 1 < t) {
                 t = s->end - 1;
             }
-            t = sat_add(s->end - 1, L) < t ? sat_add(s->end - 1, L) : t;
+            t = proc_sat_add(s->end - 1, L) < t ? proc_sat_add(s->end - 1, L) : t;
         }
-        return t;
+        return k->early_at != NONE && k->early_at < t ? k->early_at : t;
     }
     if (!d->emit_update && k->next_start != NONE && k->npanes > 0) {
         t = k->next_start + d->size_ms - 1;
     }
     if (k->npanes > 0) { /* the oldest pane expires with the last window holding it */
         int64_t last = proc_def_align(d, k->panes[0].start, d->slide_ms) + d->size_ms - 1;
-        t = sat_add(last, L) < t ? sat_add(last, L) : t;
+        t = proc_sat_add(last, L) < t ? proc_sat_add(last, L) : t;
+    }
+    if (k->early_at != NONE && k->early_at < t) {
+        t = k->early_at;
     }
     return t;
 }
@@ -180,6 +179,7 @@ struct kstate *proc_window_key(struct proc_windows *w, const char *tenant, const
         k->hash = h;
         k->seq = w->seq++;
         k->next_start = NONE;
+        k->early_at = NONE;
         k->timer = INT64_MAX;
         k->next_in_bucket = w->buckets[h & (w->nbuckets - 1)];
         w->buckets[h & (w->nbuckets - 1)] = k;
@@ -225,7 +225,7 @@ void proc_window_touch(struct proc_windows *w, struct kstate *k)
 /* ---- revisions ---- */
 
 /* The revision the next result of window `start` gets. */
-static unsigned peek_revision(const struct kstate *k, int64_t start)
+unsigned proc_window_revision(const struct kstate *k, int64_t start)
 {
     for (size_t i = 0; i < k->nrevs; i++) {
         if (k->revs[i].start == start) {
@@ -235,15 +235,18 @@ static unsigned peek_revision(const struct kstate *k, int64_t start)
     return 0;
 }
 
-/* A result of window `start` was emitted: the next one gets the following revision. */
-static void use_revision(struct proc_windows *w, struct kstate *k, int64_t start)
+/* Window `start`, holding `events` events, fired: when its result was emitted the next one gets
+ * the following revision; with early firings its events are noted either way. */
+static void use_revision(struct proc_windows *w, struct kstate *k, int64_t start, uint64_t events,
+                         int emitted)
 {
-    if (!w->keep_revs) {
+    if (!w->keep_revs || (!emitted && !w->d->early_ms)) {
         return;
     }
     for (size_t i = 0; i < k->nrevs; i++) {
         if (k->revs[i].start == start) {
-            k->revs[i].next++;
+            k->revs[i].next += emitted != 0;
+            k->revs[i].events = events;
             return;
         }
     }
@@ -251,10 +254,77 @@ static void use_revision(struct proc_windows *w, struct kstate *k, int64_t start
         k->caprevs = k->caprevs ? k->caprevs * 2 : 4;
         k->revs = cm_xrealloc(k->revs, k->caprevs * sizeof(*k->revs));
     }
-    k->revs[k->nrevs++] = (struct rev){start, 1};
+    k->revs[k->nrevs++] = (struct rev){start, emitted != 0, events};
+}
+
+/* The events window `start` held when it last fired (0: it never fired). */
+static uint64_t emitted_events(const struct kstate *k, int64_t start)
+{
+    for (size_t i = 0; i < k->nrevs; i++) {
+        if (k->revs[i].start == start) {
+            return k->revs[i].events;
+        }
+    }
+    return 0;
+}
+
+/* ---- early firings ("early": a grid of event time, as Flink's ContinuousEventTimeTrigger) ----
+ * The grid's points lie 1 ms before each offset + k * early (as a window's last ms before its
+ * end). Whenever the watermark passes a point, each open window that changed since it last fired
+ * (its result went out or `having` held it back) fires with the next revision, if the last
+ * point passed lies in it (at or after its start). Only keys that changed ask: a key whose open
+ * window changes at watermark wm asks to be looked at when the watermark reaches the first point
+ * after wm, and again at the next point while a window that changed waits for a point in it. */
+
+/* The last point of the grid at or before wm. */
+static int64_t last_early(const struct proc_def *d, int64_t wm)
+{
+    return wm >= PROC_WATERMARK_MAX ? INT64_MAX : proc_def_align(d, wm + 1, d->early_ms) - 1;
+}
+
+static int64_t next_early(const struct proc_def *d, int64_t wm)
+{
+    if (wm == INT64_MIN) {
+        return INT64_MIN + 1; /* no watermark yet: the first one passes a point */
+    }
+    if (wm >= PROC_WATERMARK_MAX) {
+        return INT64_MAX;
+    }
+    return proc_def_align_up(d, wm + 2, d->early_ms) - 1;
+}
+
+/* k changed while the watermark was wm, in a window still open. */
+static void want_early(struct proc_windows *w, struct kstate *k, int64_t wm)
+{
+    if (k->early_at == NONE) { /* (one asked for is the first point after wm already) */
+        k->early_at = next_early(w->d, wm);
+    }
 }
 
 /* ---- panes (tumbling, hopping) ---- */
+
+/* Calls fn(w, k, s, lo, ud) for each window start s of k that holds panes, in order (lo: the
+ * index of its first pane), until fn returns 0. The windows holding pane i start in
+ * [first_window, its slide start]; those holding none are skipped, however far apart the panes
+ * lie. fn may emit (revisions change) but not add or drop panes. */
+void proc_window_each(struct proc_windows *w, struct kstate *k, proc_window_each_fn fn, void *ud)
+{
+    const struct proc_def *d = w->d;
+    size_t lo = 0;
+    int64_t s = INT64_MIN;
+    for (size_t i = 0; i < k->npanes; i++) {
+        int64_t f = first_window(d, k->panes[i].start);
+        int64_t last = proc_def_align(d, k->panes[i].start, d->slide_ms);
+        for (s = s < f ? f : s; s <= last; s += d->slide_ms) {
+            while (k->panes[lo].start < s) {
+                lo++; /* (pane i starts at or after s: lo stops there at the latest) */
+            }
+            if (!fn(w, k, s, lo, ud)) {
+                return;
+            }
+        }
+    }
+}
 
 /* Merges the panes of window [s, s + size) and emits it. */
 static int emit_window(struct proc_windows *w, struct kstate *k, int64_t s,
@@ -268,7 +338,7 @@ static int emit_window(struct proc_windows *w, struct kstate *k, int64_t s,
     if (s < w->from || s >= w->until) {
         return 0; /* another version's window */
     }
-    if (sat_add(s + d->size_ms - 1, d->lateness_ms) <= w->done) {
+    if (proc_sat_add(s + d->size_ms - 1, d->lateness_ms) <= w->done) {
         return 0; /* finished before the state was lost: its result went out whole */
     }
     for (size_t i = 0; i < k->npanes && k->panes[i].start < s + d->size_ms; i++) {
@@ -291,12 +361,10 @@ static int emit_window(struct proc_windows *w, struct kstate *k, int64_t s,
         return 0;
     }
     struct proc_window_result r = {
-        k->tenant, k->key, s,   s + d->size_ms, peek_revision(k, s), acc ? acc : single->acc,
+        k->tenant, k->key, s,   s + d->size_ms, proc_window_revision(k, s), acc ? acc : single->acc,
         tp,        NULL,   NULL};
     int emitted = emit(&r, ud);
-    if (emitted) {
-        use_revision(w, k, s);
-    }
+    use_revision(w, k, s, proc_acc_events(r.acc), emitted);
     proc_acc_free(acc);
     return emitted;
 }
@@ -361,7 +429,7 @@ static enum proc_add add_pane(struct proc_windows *w, const char *tenant, const 
     if (last < w->from || first >= w->until) {
         return PROC_SKIPPED;
     }
-    if (sat_add(last + d->size_ms - 1, d->lateness_ms) <= wm) {
+    if (proc_sat_add(last + d->size_ms - 1, d->lateness_ms) <= wm) {
         return PROC_LATE; /* every window holding t has expired */
     }
     struct kstate *k = proc_window_key(w, tenant, key, 1);
@@ -377,7 +445,7 @@ static enum proc_add add_pane(struct proc_windows *w, const char *tenant, const 
          * windows that are ripe (the others fire at the watermark). */
         int64_t unripe = NONE;
         for (int64_t s = first; s <= last; s += d->slide_ms) {
-            if (sat_add(s + d->size_ms - 1, d->lateness_ms) <= wm) {
+            if (proc_sat_add(s + d->size_ms - 1, d->lateness_ms) <= wm) {
                 continue; /* expired: this window ignores the event */
             }
             if (d->emit_update || s + d->size_ms - 1 <= wm) {
@@ -393,12 +461,48 @@ static enum proc_add add_pane(struct proc_windows *w, const char *tenant, const 
     } else if (k->next_start == NONE || first < k->next_start) {
         k->next_start = first;
     }
+    if (d->early_ms && last + d->size_ms - 1 > wm) {
+        want_early(w, k, wm); /* a window holding t is still open */
+    }
     proc_window_schedule(w, k);
     proc_window_touch(w, k);
     return PROC_ADDED;
 }
 
-/* Fires k's ripe windows, then drops expired panes and revisions. */
+struct early_ctx {
+    int64_t wm, point; /* the watermark and the last point of the grid it passed */
+    proc_window_emit_fn emit;
+    void *ud;
+    size_t fired;
+    int waiting; /* a window that changed waits for a point in it */
+};
+
+/* An early firing of window s when it is open, changed since it last fired, and holds the last
+ * point passed. */
+static int early_window(struct proc_windows *w, struct kstate *k, int64_t s, size_t lo, void *ud)
+{
+    struct early_ctx *c = ud;
+    const struct proc_def *d = w->d;
+    if (s + d->size_ms - 1 <= c->wm || s < w->from || s >= w->until) {
+        return 1; /* closed (it fired at the watermark), or another version's */
+    }
+    uint64_t events = 0;
+    for (size_t j = lo; j < k->npanes && k->panes[j].start < s + d->size_ms; j++) {
+        events += proc_acc_events(k->panes[j].acc);
+    }
+    if (events == emitted_events(k, s)) {
+        return 1;
+    }
+    if (c->point < s) {
+        c->waiting = 1;
+    } else {
+        c->fired += (size_t)emit_window(w, k, s, c->emit, c->ud);
+    }
+    return 1;
+}
+
+/* Fires k's ripe windows (and, at an early firing, its open windows that changed), then drops
+ * expired panes and revisions. */
 static size_t advance_panes(struct proc_windows *w, struct kstate *k, int64_t wm,
                             proc_window_emit_fn emit, void *ud)
 {
@@ -419,10 +523,16 @@ static size_t advance_panes(struct proc_windows *w, struct kstate *k, int64_t wm
             k->next_start = f > next ? f : next;
         }
     }
+    if (k->early_at != NONE && k->early_at <= wm) {
+        struct early_ctx c = {wm, last_early(d, wm), emit, ud, 0, 0};
+        proc_window_each(w, k, early_window, &c);
+        fired += c.fired;
+        k->early_at = c.waiting ? next_early(d, wm) : NONE;
+    }
     size_t keep = 0;
     for (size_t i = 0; i < k->npanes; i++) {
         int64_t last = proc_def_align(d, k->panes[i].start, d->slide_ms);
-        if (sat_add(last + d->size_ms - 1, d->lateness_ms) <= wm) {
+        if (proc_sat_add(last + d->size_ms - 1, d->lateness_ms) <= wm) {
             proc_acc_free(k->panes[i].acc);
         } else {
             k->panes[keep++] = k->panes[i];
@@ -431,7 +541,7 @@ static size_t advance_panes(struct proc_windows *w, struct kstate *k, int64_t wm
     k->npanes = keep;
     keep = 0;
     for (size_t i = 0; i < k->nrevs; i++) {
-        if (sat_add(k->revs[i].start + d->size_ms - 1, d->lateness_ms) > wm) {
+        if (proc_sat_add(k->revs[i].start + d->size_ms - 1, d->lateness_ms) > wm) {
             k->revs[keep++] = k->revs[i];
         }
     }
@@ -444,7 +554,7 @@ static size_t advance_panes(struct proc_windows *w, struct kstate *k, int64_t wm
 static int emit_session(const struct proc_windows *w, struct kstate *k, struct session *s,
                         proc_window_emit_fn emit, void *ud)
 {
-    if (sat_add(s->end - 1, w->d->lateness_ms) <= w->done) {
+    if (proc_sat_add(s->end - 1, w->d->lateness_ms) <= w->done) {
         s->pending = 0; /* finished before the state was lost: its result went out whole */
         return 0;
     }
@@ -465,7 +575,7 @@ static enum proc_add add_session(struct proc_windows *w, const char *tenant, con
     if (t < w->from || t >= w->until) {
         return PROC_SKIPPED;
     }
-    int64_t start = t, end = sat_add(t, d->gap_ms);
+    int64_t start = t, end = proc_sat_add(t, d->gap_ms);
     struct kstate *k = proc_window_key(w, tenant, key, 0);
     size_t i = 0, j;
     if (k) {
@@ -479,13 +589,13 @@ static enum proc_add add_session(struct proc_windows *w, const char *tenant, con
     } else {
         j = 0;
     }
-    if (sat_add(end - 1, d->lateness_ms) <= wm) {
+    if (proc_sat_add(end - 1, d->lateness_ms) <= wm) {
         return PROC_LATE;
     }
     if (!k) {
         k = proc_window_key(w, tenant, key, 1);
     }
-    struct session merged = {start, end, offset, proc_acc_new(d), 0, 1, ""};
+    struct session merged = {start, end, offset, proc_acc_new(d), 0, 1, 0, ""};
     for (size_t m = i; m < j; m++) {
         struct session *s = &k->sess[m];
         proc_acc_merge(merged.acc, s->acc);
@@ -510,6 +620,8 @@ static enum proc_add add_session(struct proc_windows *w, const char *tenant, con
     k->sess[i] = merged;
     if (d->emit_update || end - 1 <= wm) {
         emit_session(w, k, &k->sess[i], emit, ud);
+    } else if (d->early_ms) {
+        want_early(w, k, wm); /* an open session changed */
     }
     proc_window_schedule(w, k);
     proc_window_touch(w, k);
@@ -521,18 +633,28 @@ static size_t advance_sessions(struct proc_windows *w, struct kstate *k, int64_t
 {
     const struct proc_def *d = w->d;
     size_t fired = 0, keep = 0;
+    /* at an early firing, open sessions that changed and hold the last point passed fire too */
+    int early = k->early_at != NONE && k->early_at <= wm, waiting = 0;
+    int64_t point = early ? last_early(d, wm) : INT64_MIN;
     for (size_t i = 0; i < k->nsess; i++) {
         struct session *s = &k->sess[i];
-        if (s->pending && !d->emit_update && s->end - 1 <= wm) {
+        int closing = s->end - 1 <= wm, open_early = early && !closing && s->pending;
+        waiting |= open_early && point < s->start;
+        if (!d->emit_update &&
+            ((closing && (s->pending || s->early)) || (open_early && point >= s->start))) {
             fired += (size_t)emit_session(w, k, s, emit, ud);
+            s->early = !closing; /* after an early firing, the final one is still due */
         }
-        if (sat_add(s->end - 1, d->lateness_ms) <= wm) {
+        if (proc_sat_add(s->end - 1, d->lateness_ms) <= wm) {
             proc_acc_free(s->acc);
         } else {
             k->sess[keep++] = *s;
         }
     }
     k->nsess = keep;
+    if (early) {
+        k->early_at = waiting ? next_early(d, wm) : NONE;
+    }
     return fired;
 }
 
@@ -542,7 +664,7 @@ struct proc_windows *proc_windows_new(const struct proc_def *d)
 {
     struct proc_windows *w = cm_xcalloc(1, sizeof(*w));
     w->d = d;
-    w->keep_revs = d->lateness_ms > 0 || d->emit_update;
+    w->keep_revs = d->lateness_ms > 0 || d->emit_update || d->early_ms > 0;
     w->from = INT64_MIN;
     w->until = INT64_MAX;
     w->done = INT64_MIN;
@@ -633,96 +755,6 @@ size_t proc_windows_advance(struct proc_windows *w, int64_t wm, proc_window_emit
         proc_window_drop_if_empty(w, k);
     }
     return fired;
-}
-
-/* ---- peeking (queries) ---- */
-
-/* The revision that holds a window's current values: the last one that went out (update mode,
- * or a window that fired), else the one its first result will carry. */
-static unsigned peek_holding(const struct proc_def *d, unsigned next, int open)
-{
-    return (d->emit_update || !open) && next > 0 ? next - 1 : next;
-}
-
-/* Windows in start order, each once: those holding pane i start in [first_window, its slide
- * start]; windows holding no pane are skipped, however far apart the panes lie. */
-static size_t peek_panes(const struct proc_windows *w, const struct kstate *k, int64_t wm,
-                         proc_window_peek_fn fn, void *ud)
-{
-    const struct proc_def *d = w->d;
-    size_t n = 0, lo = 0;
-    int64_t s = INT64_MIN;
-    for (size_t i = 0; i < k->npanes; i++) {
-        int64_t f = first_window(d, k->panes[i].start);
-        int64_t last = proc_def_align(d, k->panes[i].start, d->slide_ms);
-        for (s = s < f ? f : s; s <= last; s += d->slide_ms) {
-            if (s < w->from || s >= w->until ||
-                sat_add(s + d->size_ms - 1, d->lateness_ms) <= (wm > w->done ? wm : w->done)) {
-                continue; /* another version's, expired, or finished before the state was lost */
-            }
-            while (k->panes[lo].start < s) {
-                lo++; /* (pane i starts at or after s: lo stops there at the latest) */
-            }
-            struct proc_acc *acc = NULL;
-            const char *tp = "";
-            for (size_t j = lo; j < k->npanes && k->panes[j].start < s + d->size_ms; j++) {
-                if (j > lo) {
-                    acc = acc ? acc : proc_acc_copy(k->panes[lo].acc);
-                    proc_acc_merge(acc, k->panes[j].acc);
-                }
-                tp = k->panes[j].tp[0] ? k->panes[j].tp : tp;
-            }
-            int open = s + d->size_ms - 1 > wm;
-            struct proc_window_result r = {k->tenant,
-                                           k->key,
-                                           s,
-                                           s + d->size_ms,
-                                           peek_holding(d, peek_revision(k, s), open),
-                                           acc ? acc : k->panes[lo].acc,
-                                           tp,
-                                           NULL,
-                                           NULL};
-            int more = fn(&r, open, ud);
-            proc_acc_free(acc);
-            n++;
-            if (!more) {
-                return n;
-            }
-        }
-    }
-    return n;
-}
-
-size_t proc_windows_peek(struct proc_windows *w, const char *tenant, const char *key, int64_t wm,
-                         proc_window_peek_fn fn, void *ud)
-{
-    if (w->d->window == PROC_WIN_JOIN) {
-        return 0;
-    }
-    const struct kstate *k = proc_window_key(w, tenant, key, 0);
-    if (!k || k->dead) {
-        return 0;
-    }
-    if (w->d->window != PROC_WIN_SESSION) {
-        return peek_panes(w, k, wm, fn, ud);
-    }
-    size_t n = 0;
-    for (size_t i = 0; i < k->nsess; i++) {
-        const struct session *s = &k->sess[i];
-        if (sat_add(s->end - 1, w->d->lateness_ms) <= wm ||
-            sat_add(s->end - 1, w->d->lateness_ms) <= w->done) {
-            continue;
-        }
-        int open = s->end - 1 > wm;
-        struct proc_window_result r = {
-            k->tenant, k->key, s->start, s->end, peek_holding(w->d, s->next_rev, open),
-            s->acc,    s->tp,  NULL,     NULL};
-        n++;
-        if (!fn(&r, open, ud)) {
-            break;
-        }
-    }
-    return n;
 }
 
 size_t proc_windows_keys(const struct proc_windows *w)

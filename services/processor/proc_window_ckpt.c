@@ -1,7 +1,10 @@
 /* proc_window_ckpt: the checkpoint form of window state (see proc_window.h). A key is
  * {"p": [[start, min_offset, acc, traceparent], ...], "s": [[start, end, min_offset, acc,
- * next_revision, pending, traceparent], ...], "r": [[window_start, next_revision], ...],
- * "n": next_start or null, and for an interval join "j": its entries (proc_ijoin_write_state)};
+ * next_revision, pending, traceparent(, final due after an early firing)], ...], "r":
+ * [[window_start, next_revision], ...],
+ * "n": next_start or null, "e": the watermark of its next early firing (absent: none), and for an
+ * interval join "j": its entries (proc_ijoin_write_state)}; with early firings a revision is
+ * [window_start, next_revision, events it last fired with];
  * acc is proc_acc's checkpoint form. Written with cm_jw (no jansson tree), read with jansson. */
 #include "proc_time.h"
 #include "proc_window.h"
@@ -42,7 +45,7 @@ void proc_windows_set_full(struct proc_windows *w, int full)
 }
 
 /* A key's checkpoint form, written to w (see the top of this file). */
-static void write_key_state(const struct kstate *k, struct cm_jw *w)
+static void write_key_state(const struct proc_def *d, const struct kstate *k, struct cm_jw *w)
 {
     cm_jw_object(w);
     cm_jw_key(w, "p");
@@ -69,6 +72,9 @@ static void write_key_state(const struct kstate *k, struct cm_jw *w)
         cm_jw_int(w, (long long)s->next_rev);
         cm_jw_bool(w, s->pending);
         cm_jw_string(w, s->tp);
+        if (d->early_ms) {
+            cm_jw_bool(w, s->early);
+        }
         cm_jw_end(w);
     }
     cm_jw_end(w);
@@ -78,6 +84,9 @@ static void write_key_state(const struct kstate *k, struct cm_jw *w)
         cm_jw_array(w);
         cm_jw_int(w, (long long)k->revs[i].start);
         cm_jw_int(w, (long long)k->revs[i].next);
+        if (d->early_ms) {
+            cm_jw_int(w, (long long)k->revs[i].events);
+        }
         cm_jw_end(w);
     }
     cm_jw_end(w);
@@ -86,6 +95,10 @@ static void write_key_state(const struct kstate *k, struct cm_jw *w)
         cm_jw_null(w);
     } else {
         cm_jw_int(w, (long long)k->next_start);
+    }
+    if (k->early_at != NONE) {
+        cm_jw_key(w, "e");
+        cm_jw_int(w, (long long)k->early_at);
     }
     if (k->njent > 0) {
         cm_jw_key(w, "j");
@@ -116,7 +129,7 @@ size_t proc_windows_changes(struct proc_windows *w, proc_windows_change_fn fn, v
             } else {
                 size_t len;
                 cm_jw_reset(&text);
-                write_key_state(k, &text);
+                write_key_state(w->d, k, &text);
                 const char *state = cm_jw_text(&text, &len);
                 fn(name, state, len, ud);
             }
@@ -182,10 +195,14 @@ static int restore_sessions(struct proc_windows *w, struct kstate *k, const json
     {
         int64_t start, end, min_offset, rev;
         const char *tp = json_string_value(json_array_get(s, 6));
+        /* (with early firings an eighth member: whether its final result is still due) */
+        size_t n = json_array_size(s);
+        const json_t *early = json_array_get(s, 7);
         if (get_int(s, 0, &start) || get_int(s, 1, &end) || get_int(s, 2, &min_offset) ||
             get_int(s, 4, &rev) || !json_is_boolean(json_array_get(s, 5)) || !tp || start >= end ||
             start <= prev_end || rev < 0 || rev > UINT_MAX || !proc_state_time_ok(start) ||
-            !proc_state_time_ok(end) || min_offset < 0) {
+            !proc_state_time_ok(end) || min_offset < 0 ||
+            (n != 7 && !(n == 8 && w->d->early_ms && json_is_boolean(early)))) {
             return CM_E_INVAL;
         }
         struct proc_acc *acc = proc_acc_from_json(w->d, json_array_get(s, 3));
@@ -197,8 +214,14 @@ static int restore_sessions(struct proc_windows *w, struct kstate *k, const json
             k->sess = cm_xrealloc(k->sess, k->capsess * sizeof(*k->sess));
         }
         struct session *ns = &k->sess[k->nsess++];
-        *ns = (struct session){
-            start, end, min_offset, acc, (unsigned)rev, json_is_true(json_array_get(s, 5)), ""};
+        *ns = (struct session){start,
+                               end,
+                               min_offset,
+                               acc,
+                               (unsigned)rev,
+                               json_is_true(json_array_get(s, 5)),
+                               json_is_true(early),
+                               ""};
         cm_strlcpy(ns->tp, tp, sizeof(ns->tp));
         prev_end = end;
     }
@@ -238,9 +261,14 @@ int proc_windows_restore(struct proc_windows *w, const char *name, const json_t 
         const json_t *r;
         json_array_foreach(revs, i, r)
         {
-            int64_t start, nextrev;
+            /* [start, next revision] (and, with early firings, the events it last went out
+             * with) */
+            int64_t start, nextrev, events = 0;
+            size_t n = json_array_size(r);
             if (rc || get_int(r, 0, &start) || get_int(r, 1, &nextrev) || nextrev < 0 ||
-                nextrev > UINT_MAX || !proc_state_time_ok(start)) {
+                nextrev > UINT_MAX || !proc_state_time_ok(start) ||
+                (n != 2 && !(n == 3 && w->d->early_ms)) ||
+                (n == 3 && (get_int(r, 2, &events) || events < 0))) {
                 rc = CM_E_INVAL;
                 break;
             }
@@ -248,7 +276,16 @@ int proc_windows_restore(struct proc_windows *w, const char *name, const json_t 
                 k->caprevs = k->caprevs ? k->caprevs * 2 : 4;
                 k->revs = cm_xrealloc(k->revs, k->caprevs * sizeof(*k->revs));
             }
-            k->revs[k->nrevs++] = (struct rev){start, (unsigned)nextrev};
+            k->revs[k->nrevs++] = (struct rev){start, (unsigned)nextrev, (uint64_t)events};
+        }
+        const json_t *early = json_object_get(state, "e");
+        if (rc == 0 && early) {
+            int64_t at = json_is_integer(early) ? json_integer_value(early) : NONE;
+            if (!w->d->early_ms || (at != INT64_MIN + 1 && !proc_state_time_ok(at))) {
+                rc = CM_E_INVAL; /* (an early firing only where the definition asks for them) */
+            } else {
+                k->early_at = at;
+            }
         }
         proc_window_schedule(w, k);
     }

@@ -1,5 +1,6 @@
-/* proc_window_int: the window state's structures, shared by proc_window.c (the logic) and
- * proc_window_ckpt.c (its checkpoint form). Not for other files. */
+/* proc_window_int: the window state's structures, shared by proc_window.c (the logic),
+ * proc_window_ckpt.c (its checkpoint form) and proc_window_peek.c (queries). Not for other
+ * files. */
 #ifndef PROC_WINDOW_INT_H
 #define PROC_WINDOW_INT_H
 
@@ -24,6 +25,7 @@ struct session {
     struct proc_acc *acc;
     unsigned next_rev;
     int pending; /* changed since last emitted */
+    int early;   /* fired early (and not changed since): its final result is still due */
     char tp[PROC_TRACEPARENT_MAX];
 };
 
@@ -39,6 +41,7 @@ struct jentry {
 struct rev {
     int64_t start;
     unsigned next;
+    uint64_t events; /* the window's events when it last fired (early firings) */
 };
 
 struct kstate {
@@ -54,10 +57,11 @@ struct kstate {
     struct jentry *jent; /* interval join: in arrival order */
     size_t njent, capjent;
     int64_t next_start;
-    int64_t timer; /* time of the valid heap entry; INT64_MAX: none */
-    int refs;      /* heap entries pointing here */
-    int dead;      /* removed from the table */
-    int dirty;     /* changed since the last checkpoint (then on the changes list) */
+    int64_t early_at; /* the watermark of the next early firing of its changed windows; NONE */
+    int64_t timer;    /* time of the valid heap entry; INT64_MAX: none */
+    int refs;         /* heap entries pointing here */
+    int dead;         /* removed from the table */
+    int dirty;        /* changed since the last checkpoint (then on the changes list) */
 };
 
 struct timer {
@@ -81,6 +85,20 @@ struct proc_windows {
     struct kstate **changed; /* each holds a reference (refs) until the next checkpoint */
     size_t nchanged, capchanged;
 };
+
+static inline int64_t proc_sat_add(int64_t a, int64_t b)
+{
+    return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
+/* The revision the next result of k's window `start` gets. */
+unsigned proc_window_revision(const struct kstate *k, int64_t start);
+/* Calls fn(w, k, s, lo, ud) for each window start s of k (tumbling, hopping) that holds panes, in
+ * order (lo: the index of its first pane), until fn returns 0. fn may emit (revisions change)
+ * but not add or drop panes. */
+typedef int (*proc_window_each_fn)(struct proc_windows *w, struct kstate *k, int64_t s, size_t lo,
+                                   void *ud);
+void proc_window_each(struct proc_windows *w, struct kstate *k, proc_window_each_fn fn, void *ud);
 
 /* Marks k changed since the last checkpoint (when changes are tracked). */
 void proc_window_touch(struct proc_windows *w, struct kstate *k);

@@ -3,14 +3,14 @@
  * input is lines, each an event (any JSON object: its `time` or, without one, a time that grows
  * line by line, or on every eleventh line one past year 9999) or a watermark line; they go through
  * pipelines of every kind (map, flatMap with and without `as`, filter; tumbling, hopping with an
- * offset, session windows with every aggregate, `having`, update mode, lateness; a stateless
- * transform; an interval join), then a last watermark flushes every window. Line i is read at i ms
- * from partition i % 3, the three partitions awaited from the start; the session pipeline's
- * partitions turn idle after 2 ms, unless said to have records waiting. Each event comes as a
- * record keyed by its subject (or not keyed), so the check of records not keyed by the pipeline's
- * key runs on every event it windows. The sanitizers catch memory errors and leaks; a second run of
- * the same input must emit the same results, byte for byte (a replay gives the same ids and
- * values). */
+ * offset, session windows with every aggregate, `having`, update mode, lateness, early firings; a
+ * stateless transform; an interval join), then a last watermark flushes every window. Line i is
+ * read at i ms from partition i % 3, the three partitions awaited from the start; the session
+ * pipeline's partitions turn idle after 2 ms, unless said to have records waiting. Each event comes
+ * as a record keyed by its subject (or not keyed), so the check of records not keyed by the
+ * pipeline's key runs on every event it windows. The sanitizers catch memory errors and leaks; a
+ * second run of the same input must emit the same results, byte for byte (a replay gives the same
+ * ids and values). */
 #include "../../services/processor/proc_def.h"
 #include "../../services/processor/proc_engine.h"
 
@@ -31,7 +31,7 @@ static const char *const defs[] = {
     "  {\"map\": {\"k\": \"string(data.item.k)\", \"v\": \"double(data.item.v)\"}},"
     "  {\"filter\": \"data.v >= 0.0\"}],"
     " \"key\": \"data.k\", \"window\": {\"type\": \"tumbling\", \"size\": \"10ms\"},"
-    " \"out_of_orderness\": \"5ms\", \"allowed_lateness\": \"20ms\","
+    " \"out_of_orderness\": \"5ms\", \"allowed_lateness\": \"20ms\", \"early\": \"3ms\","
     " \"aggregates\": {\"n\": \"count()\", \"s\": \"sum(data.v)\", \"a\": \"avg(data.v)\","
     "  \"lo\": \"min(data.v)\", \"hi\": \"max(data.v)\", \"d\": \"distinct(subject)\","
     "  \"p\": \"percentile(data.v, 0.9)\"}, \"having\": \"n >= 1\"}",

@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *const defs[] = {
     "{\"name\": \"t\", \"key\": \"subject\", \"window\": {\"type\": \"tumbling\", \"size\": "
-    "\"10ms\"}, \"out_of_orderness\": \"5ms\", \"allowed_lateness\": \"20ms\","
+    "\"10ms\"}, \"out_of_orderness\": \"5ms\", \"allowed_lateness\": \"20ms\", \"early\": \"4ms\","
     " \"aggregates\": {\"n\": \"count()\", \"s\": \"sum(data.v)\", \"a\": \"avg(data.v)\","
     "  \"lo\": \"min(data.v)\", \"hi\": \"max(data.v)\", \"d\": \"distinct(data.v)\","
     "  \"p\": \"percentile(data.v, 0.9)\"}}",
@@ -41,7 +41,7 @@ static const char *const defs[] = {
     " \"aggregates\": {\"n\": \"count()\", \"s\": \"sum(data.v)\","
     "  \"p\": \"percentile(data.v, 0.5)\", \"f\": \"first(data.v)\"}}",
     "{\"name\": \"s\", \"key\": \"subject\", \"window\": {\"type\": \"session\", \"gap\": "
-    "\"7ms\"}, \"out_of_orderness\": \"3ms\", \"allowed_lateness\": \"5ms\","
+    "\"7ms\"}, \"out_of_orderness\": \"3ms\", \"allowed_lateness\": \"5ms\", \"early\": \"3ms\","
     " \"aggregates\": {\"n\": \"count()\", \"lo\": \"min(data.v)\", \"d\": \"distinct(data.v)\","
     "  \"sd\": \"stddev_pop(data.v)\"}}",
     "{\"name\": \"j\", \"key\": \"subject\", \"interval_join\": {"

@@ -50,7 +50,7 @@ static const char *const defs[] = {
     "  \"f\": \"first(data)\", \"l\": \"last(data.v)\", \"t\": \"topk(data.v, 4)\","
     "  \"td\": \"topk_distinct(data.v, 3)\"}}",
     "{\"name\": \"s\", \"key\": \"string(data.k)\", \"window\": {\"type\": \"session\", \"gap\": "
-    "\"7ms\"}, \"out_of_orderness\": \"3ms\", \"allowed_lateness\": \"5ms\","
+    "\"7ms\"}, \"out_of_orderness\": \"3ms\", \"allowed_lateness\": \"5ms\", \"early\": \"2ms\","
     " \"aggregates\": {\"n\": \"count()\", \"lo\": \"min(data.v)\","
     "  \"cl\": \"collect_list(data)\", \"cs\": \"collect_set(data.v, 2)\","
     "  \"ci\": \"count_if(data.v > 1)\"}}",

@@ -7,7 +7,7 @@ The model keeps every event of every window (no panes, no sketches, no heaps) an
 result from them, so it is slow and plainly right; the engine must give the same results:
 tumbling and hopping windows (slides that do and do not divide the size, with and without an
 offset, negative or positive), session windows and interval joins (inner and left outer);
-out-of-orderness, allowed lateness, emit final and update; a source
+out-of-orderness, allowed lateness, emit final and update, early firings; a source
 filter, a filter step and a flatMap whose dropped events still move the watermark; watermark lines
 (also ones behind the watermark, and `max` midway, at the end or not at all); one to three input
 partitions, each key's events on one, their times skewed apart, and partitions named before
@@ -35,6 +35,11 @@ Rules the model follows (docs/pipelines.md, "Windows and event time"):
 - a window [s, e) fires (emit final) when the watermark reaches e - 1 and expires when it reaches
   e - 1 + allowed_lateness; an event with a window fired but not expired fires it again at once,
   with the next revision; an event none of whose windows is unexpired is late;
+- early firings (`early` E, emit final): when the watermark passes a point of the grid (1 ms
+  before each o + k * E, o the windows' offset taken into [0, slide), 0 for sessions), each open
+  window that changed since it last fired (its result went out or `having` held it back) fires
+  with the next revision, if the last point passed lies in it (at or after its start); a window
+  still fires at its end, also unchanged since its last early result;
 - a session merges with every live session it overlaps or touches; the merged session is late if
   it has expired; its revision goes on from the highest of the merged ones;
 - `having` false emits nothing and uses no revision;
@@ -133,7 +138,8 @@ class Model:
         self.late_ms = d.get("lateness", 0)
         self.update = d.get("emit") == "update"
         self.having = d.get("having_n")  # results with n below it are not emitted
-        self.keep_revs = self.late_ms > 0 or self.update
+        self.early = d.get("early", 0)  # early firings: every `early` of event time
+        self.keep_revs = self.late_ms > 0 or self.update or self.early > 0
         self.wm = -INF
         self.seq = 0
         self.out = out  # ("result", dict) or ("late", id), of every partition
@@ -144,7 +150,7 @@ class Model:
             self.size = w["size"]
             self.slide = w.get("slide", self.size)
             self.offset = w.get("offset", 0)  # windows start at offset + k * slide
-            self.wins = {}  # (tenant, key, start) -> {evs, rev, fired}
+            self.wins = {}  # (tenant, key, start) -> {evs, rev, fired, sent}
 
     # ---- results ----
     def result(self, tk, start, end, evs, rev):
@@ -192,6 +198,30 @@ class Model:
         self.out.append(("result", self.result(tk, start, end, evs, rev)))
         return True
 
+    # ---- early firings ----
+    def passes_point(self, before):
+        """whether the watermark, moving from `before` to self.wm, passed a point of the early
+        grid: 1 ms before each o + k * early (o the windows' offset taken into [0, slide))"""
+        if not self.early or self.wm == before:
+            return False
+        if before == -INF:
+            return True
+        if self.wm == INF:
+            return True
+        b = self.grid_o() + -(-(before + 2 - self.grid_o()) // self.early) * self.early
+        return b - 1 <= self.wm  # (b: the first o + k * early above before + 1)
+
+    def grid_o(self):
+        return self.offset % self.slide if self.kind != "session" else 0
+
+    def last_point(self):
+        """the last point of the grid at or before the watermark: an early firing is of the
+        windows (open, changed since they last fired) that it lies in"""
+        if self.wm == INF:
+            return INF
+        o = self.grid_o()
+        return o + (self.wm + 1 - o) // self.early * self.early - 1
+
     # ---- input ----
     def event(self, ev, t, made):
         """an input event at t; made: (id, data) of each event it makes after the steps, each
@@ -217,12 +247,18 @@ class Model:
             self.out.append(("late", item["id"]))
             return
         for s in live:
-            w = self.wins.setdefault(tk + (s,), {"evs": [], "rev": 0, "fired": False})
+            w = self.wins.setdefault(tk + (s,), {"evs": [], "rev": 0, "fired": False, "sent": 0})
             w["evs"].append(item)
             if self.update or s + self.size - 1 <= self.wm:
-                if self.emit(tk, s, s + self.size, w["evs"], w["rev"]) and self.keep_revs:
-                    w["rev"] += 1
+                self.fire(tk, s, w)
                 w["fired"] = True
+
+    def fire(self, tk, s, w):
+        """a window's result with its next revision; `sent`: its events when it last fired
+        (whether its result went out or `having` held it back)"""
+        if self.emit(tk, s, s + self.size, w["evs"], w["rev"]) and self.keep_revs:
+            w["rev"] += 1
+        w["sent"] = len(w["evs"])
 
     def add_session(self, tk, t, item):
         start, end = t, t + self.gap
@@ -235,7 +271,8 @@ class Model:
             return
         evs = [item] + [e for s in merged for e in s["evs"]]
         rev = max([0] + [s["rev"] for s in merged])
-        new = {"start": start, "end": end, "evs": evs, "rev": rev, "pending": True}
+        new = {"start": start, "end": end, "evs": evs, "rev": rev, "pending": True,
+               "early": False}  # early: fired early, its final result still due
         self.sess[tk] = [s for s in live if s not in merged] + [new]
         if self.update or end - 1 <= self.wm:
             if self.emit(tk, start, end, evs, rev):
@@ -245,23 +282,31 @@ class Model:
     def advance(self, to):
         if to <= self.wm:
             return
-        self.wm = to
+        before, self.wm = self.wm, to
+        early = self.passes_point(before)  # then the open windows that changed fire too
         if self.kind == "session":
             for tk, live in self.sess.items():
                 for s in sorted(live, key=lambda s: s["start"]):
-                    if s["pending"] and not self.update and s["end"] - 1 <= self.wm:
+                    closing = s["end"] - 1 <= self.wm
+                    in_point = early and not closing and s["pending"] and \
+                        self.last_point() >= s["start"]
+                    if not self.update and ((closing and (s["pending"] or s["early"])) or in_point):
                         if self.emit(tk, s["start"], s["end"], s["evs"], s["rev"]):
                             s["rev"] += 1
-                        s["pending"] = False
+                        s["pending"], s["early"] = False, not closing
                 self.sess[tk] = [s for s in live if s["end"] - 1 + self.late_ms > self.wm]
             return
         for k in sorted(self.wins):
             w = self.wins[k]
             end = k[2] + self.size
             if not w["fired"] and not self.update and end - 1 <= self.wm:
-                if self.emit(k[:2], k[2], end, w["evs"], w["rev"]) and self.keep_revs:
-                    w["rev"] += 1
+                self.fire(k[:2], k[2], w)
                 w["fired"] = True
+        for k in sorted(self.wins) if early else []:
+            w = self.wins[k]
+            if k[2] + self.size - 1 > self.wm and len(w["evs"]) != w["sent"] and \
+                    self.last_point() >= k[2]:
+                self.fire(k[:2], k[2], w)
         self.wins = {k: w for k, w in self.wins.items()
                      if k[2] + self.size - 1 + self.late_ms > self.wm}
 
@@ -341,6 +386,8 @@ def make_case(rng):
         # Flink's offset: negative or positive, shorter than the slide (the size if tumbling)
         slide = d["window"].get("slide", d["window"]["size"])
         d["window"]["offset"] = rng.randint(1 - slide, slide - 1)
+    if d["emit"] == "final" and rng.random() < 0.35:  # early firings, shorter than the size
+        d["early"] = rng.choice([e for e in (1, 2, 3, 4, 7) if e < d["window"].get("size", 99)])
     if rng.random() < 0.3:
         d["having_n"] = rng.choice([2, 3])
     d["filter"] = rng.random() < 0.3
@@ -361,6 +408,8 @@ def make_case(rng):
                           "cs": "collect_set(data.v)", "ci": "count_if(has(data.v))"}}
     if "having_n" in d:
         doc["having"] = "n >= %d" % d["having_n"]
+    if "early" in d:
+        doc["early"] = dur(d["early"])
     if d["filter"]:
         doc["source"] = {"filter": "type != 'skip'"}
     steps = rng.choice([None, None, "filter", "flatMap"])

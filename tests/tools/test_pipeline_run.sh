@@ -11,7 +11,8 @@
 # elements a flatMap made (each with its own id: pairs and late events never share one), and the
 # variance family and percentile's exact extremes over hopping panes (values checked against
 # PostgreSQL's variance, var_pop, stddev and stddev_pop), and first and last over merging
-# sessions (ties at one time going to the value read first, and last). Every scenario runs
+# sessions (ties at one time going to the value read first, and last), and early firings of an
+# hourly window every 15 minutes (a window waits for a point inside it). Every scenario runs
 # twice to show a replay gives the same ids and values. Then hostile definitions (exit 78
 # naming the field) and hostile input lines (exit 65 naming the line).
 set -uo pipefail
@@ -73,6 +74,12 @@ bad 'interval_join: not with a window' '{"name":"p","key":"data.k","window":{"ty
 bad 'aggregates: not with an interval join' '{"name":"p","key":"data.k","aggregates":{"n":"count()"},"interval_join":{'"$J"',"lower":"0s","upper":"1s"}}'
 bad 'interval_join.left.filter: ' '{"name":"p","key":"data.k","interval_join":{"left":{"filter":"(("},"right":{"filter":"true"},"lower":"0s","upper":"1s"}}'
 A='"aggregates":{"n":"count()"}'
+bad 'early: only with "emit": "final"' '{"name":"p","key":"data.k",'"$W"',"emit":"update","early":"1s",'"$A"'}'
+bad 'early: must be shorter than window.size' '{"name":"p","key":"data.k",'"$W"',"early":"1s",'"$A"'}'
+bad 'early: only with a window' '{"name":"p","early":"1s"}'
+bad 'early: only with a window' '{"name":"p","key":"data.k","interval_join":{'"$J"',"lower":"0s","upper":"1s"},"early":"1s"}'
+bad 'early: must be' '{"name":"p","key":"data.k",'"$W"',"early":"0s",'"$A"'}'
+bad 'early: must be' '{"name":"p","key":"data.k",'"$W"',"early":5,'"$A"'}'
 bad 'name: must be' '{}'
 bad 'name: must be' '{"name":"has space"}'
 bad 'a pipeline is a JSON object' '[1]'

@@ -12,6 +12,7 @@
 
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <stdint.h>
 
 static inline struct proc_def *proc_test_def(const char *text)
 {
@@ -77,6 +78,15 @@ static inline void proc_test_refused(const struct proc_def *d, const char *const
         cr_assert_null(proc_acc_from_json(d, h), "taken: %s", hostile[i]);
         json_decref(h);
     }
+}
+
+/* xorshift64: the tests' random input, the same for a given seed on every machine. */
+static inline uint64_t proc_test_rand(uint64_t *state)
+{
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return *state;
 }
 
 #endif

@@ -1,7 +1,7 @@
 /* Unit tests for proc_windows_peek (services/processor/proc_window.c), the view the windows query
  * answers from: over random input (tumbling, hopping and session windows; emit final with allowed
- * lateness, and emit update) a closed window peeks as exactly its last result (values and
- * revision), an open one as exactly the result it fires with when the watermark is taken to the
+ * lateness, emit update, early firings) a closed window peeks as exactly its last result (values
+ * and revision), an open one as exactly the result it fires with when the watermark is taken to the
  * end at that point (the same input replayed into a fresh state), peeking changes nothing
  * (a twin state fed the same input without peeks emits the same results, byte for byte), expired
  * windows and other versions' windows are never shown, and an interval join or a key without
@@ -61,10 +61,7 @@ static int on_peek(const struct proc_window_result *r, int open, void *ud)
 static uint64_t rng = 88172645463325252ULL;
 static uint64_t next_rand(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
+    return proc_test_rand(&rng);
 }
 
 /* The input so far: events and watermark advances, replayed into a fresh state. */
@@ -227,6 +224,11 @@ static const struct {
      "{\"type\":\"tumbling\",\"size\":\"2s\"},\"emit\":\"update\",\"allowed_lateness\":\"1s\"",
      100},
     {"sessions, emit update", "{\"type\":\"session\",\"gap\":\"500ms\"},\"emit\":\"update\"", 50},
+    {"hopping, early firings",
+     "{\"type\":\"hopping\",\"size\":\"3s\",\"slide\":\"1s\"},\"early\":\"400ms\","
+     "\"allowed_lateness\":\"1s\"",
+     100},
+    {"sessions, early firings", "{\"type\":\"session\",\"gap\":\"700ms\"},\"early\":\"300ms\"", 50},
 };
 
 Test(proc_peek, every_window_kind_peeks_as_its_results)
