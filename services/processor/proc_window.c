@@ -469,47 +469,67 @@ static enum proc_add add_pane(struct proc_windows *w, const char *tenant, const 
     return PROC_ADDED;
 }
 
+/* At an early firing of k (the watermark, now wm, reached k->early_at): window s fires early
+ * when it changed since it last fired and the last point of the grid passed while it was open
+ * (at or before min(wm, its end - 2), and not before early_at) lies in it. So a watermark that
+ * passes points and the window's end at once gives what steps through them would: the early
+ * result, then the final one. Returns 1 when it fired; sets *waiting when an open window that
+ * changed waits for a point in it. */
+static int early_one(struct proc_windows *w, struct kstate *k, int64_t s, int64_t wm,
+                     proc_window_emit_fn emit, void *ud, int *waiting)
+{
+    const struct proc_def *d = w->d;
+    if (s < w->from || s >= w->until) {
+        return 0; /* another version's */
+    }
+    uint64_t events = 0;
+    for (size_t j = 0; j < k->npanes && k->panes[j].start < s + d->size_ms; j++) {
+        events += k->panes[j].start >= s ? proc_acc_events(k->panes[j].acc) : 0;
+    }
+    if (events == 0 || events == emitted_events(k, s)) {
+        return 0;
+    }
+    int64_t last = s + d->size_ms - 2; /* the last watermark at which it is open */
+    int64_t point = last_early(d, last < wm ? last : wm);
+    if (point < k->early_at || point < s) {
+        *waiting |= last >= wm;
+        return 0;
+    }
+    return emit_window(w, k, s, emit, ud);
+}
+
 struct early_ctx {
-    int64_t wm, point; /* the watermark and the last point of the grid it passed */
+    int64_t wm;
     proc_window_emit_fn emit;
     void *ud;
     size_t fired;
-    int waiting; /* a window that changed waits for a point in it */
+    int waiting;
 };
 
-/* An early firing of window s when it is open, changed since it last fired, and holds the last
- * point passed. */
-static int early_window(struct proc_windows *w, struct kstate *k, int64_t s, size_t lo, void *ud)
+static int early_open(struct proc_windows *w, struct kstate *k, int64_t s, size_t lo, void *ud)
 {
     struct early_ctx *c = ud;
-    const struct proc_def *d = w->d;
-    if (s + d->size_ms - 1 <= c->wm || s < w->from || s >= w->until) {
-        return 1; /* closed (it fired at the watermark), or another version's */
-    }
-    uint64_t events = 0;
-    for (size_t j = lo; j < k->npanes && k->panes[j].start < s + d->size_ms; j++) {
-        events += proc_acc_events(k->panes[j].acc);
-    }
-    if (events == emitted_events(k, s)) {
-        return 1;
-    }
-    if (c->point < s) {
-        c->waiting = 1;
-    } else {
-        c->fired += (size_t)emit_window(w, k, s, c->emit, c->ud);
+    (void)lo;
+    if (s + w->d->size_ms - 1 > c->wm) { /* (the closing ones are seen before their final) */
+        c->fired += (size_t)early_one(w, k, s, c->wm, c->emit, c->ud, &c->waiting);
     }
     return 1;
 }
 
-/* Fires k's ripe windows (and, at an early firing, its open windows that changed), then drops
- * expired panes and revisions. */
+/* Fires k's ripe windows (and, at an early firing, its windows that changed: a closing one
+ * before its final result), then drops expired panes and revisions. */
 static size_t advance_panes(struct proc_windows *w, struct kstate *k, int64_t wm,
                             proc_window_emit_fn emit, void *ud)
 {
     const struct proc_def *d = w->d;
     size_t fired = 0;
+    struct early_ctx c = {wm, emit, ud, 0, 0};
+    int early = k->early_at != NONE && k->early_at <= wm;
     while (!d->emit_update && k->next_start != NONE && k->next_start + d->size_ms - 1 <= wm) {
         int64_t s = k->next_start;
+        if (early) {
+            fired += (size_t)early_one(w, k, s, wm, emit, ud, &c.waiting);
+        }
         fired += (size_t)emit_window(w, k, s, emit, ud);
         int64_t next = s + d->slide_ms;
         size_t i = 0;
@@ -523,9 +543,8 @@ static size_t advance_panes(struct proc_windows *w, struct kstate *k, int64_t wm
             k->next_start = f > next ? f : next;
         }
     }
-    if (k->early_at != NONE && k->early_at <= wm) {
-        struct early_ctx c = {wm, last_early(d, wm), emit, ud, 0, 0};
-        proc_window_each(w, k, early_window, &c);
+    if (early) {
+        proc_window_each(w, k, early_open, &c);
         fired += c.fired;
         k->early_at = c.waiting ? next_early(d, wm) : NONE;
     }
@@ -633,17 +652,23 @@ static size_t advance_sessions(struct proc_windows *w, struct kstate *k, int64_t
 {
     const struct proc_def *d = w->d;
     size_t fired = 0, keep = 0;
-    /* at an early firing, open sessions that changed and hold the last point passed fire too */
+    /* at an early firing, sessions that changed fire early as windows do (early_one) */
     int early = k->early_at != NONE && k->early_at <= wm, waiting = 0;
-    int64_t point = early ? last_early(d, wm) : INT64_MIN;
     for (size_t i = 0; i < k->nsess; i++) {
         struct session *s = &k->sess[i];
-        int closing = s->end - 1 <= wm, open_early = early && !closing && s->pending;
-        waiting |= open_early && point < s->start;
-        if (!d->emit_update &&
-            ((closing && (s->pending || s->early)) || (open_early && point >= s->start))) {
+        int closing = s->end - 1 <= wm;
+        if (early && !d->emit_update && s->pending) {
+            int64_t point = last_early(d, closing ? s->end - 2 : wm);
+            if (point >= k->early_at && point >= s->start) {
+                fired += (size_t)emit_session(w, k, s, emit, ud);
+                s->early = 1; /* its final result is still due */
+            } else {
+                waiting |= !closing;
+            }
+        }
+        if (!d->emit_update && closing && (s->pending || s->early)) {
             fired += (size_t)emit_session(w, k, s, emit, ud);
-            s->early = !closing; /* after an early firing, the final one is still due */
+            s->early = 0;
         }
         if (proc_sat_add(s->end - 1, d->lateness_ms) <= wm) {
             proc_acc_free(s->acc);

@@ -7,7 +7,8 @@
  * or on every eleventh line one past year 9999),
  * read as one input partition. The two-stage path writes each prepared event into a repartition
  * frame and reads it back, as the daemon does, and carries the input partition's watermark with
- * it. A last watermark flushes every window of both.
+ * it; at the end the first stage reports that partition's last watermark, as the daemon's
+ * periodic report does. A last watermark flushes every window of both.
  * The second stage is also checkpointed halfway, as the daemon does (its windows, origin marks,
  * watermark and reports), and a fresh engine restored from that checkpoint reads the frames after
  * it: it must emit what the uninterrupted second stage emitted after that point, as an instance
@@ -268,6 +269,12 @@ static size_t run(const struct proc_def *d, const char *in, size_t size, struct 
         line++;
         pos += len + 1;
     }
+    /* the first stage's periodic report: the input partition's watermark after its last event
+     * (which the one stage has reached; early firings there may come before the flush) */
+    int64_t last_wm = proc_engine_origin_wm(e1, 0);
+    if (last_wm > INT64_MIN) {
+        proc_engine_report(e2, 0, 0, last_wm, 0, line);
+    }
     proc_engine_watermark(e, PROC_WATERMARK_MAX);
     proc_engine_watermark(e2, PROC_WATERMARK_MAX);
     if (c.taken) { /* another instance takes the partition over from the checkpoint */
@@ -280,6 +287,9 @@ static size_t run(const struct proc_def *d, const char *in, size_t size, struct 
         for (size_t i = 0; i < nsent; i++) {
             struct proc_frame fr = {.buf = sent[i].buf, .len = sent[i].len};
             second(e3, &fr, sent[i].line, sent[i].line);
+        }
+        if (last_wm > INT64_MIN) {
+            proc_engine_report(e3, 0, 0, last_wm, 0, line);
         }
         proc_engine_watermark(e3, PROC_WATERMARK_MAX);
         proc_engine_free(e3);

@@ -35,11 +35,12 @@ Rules the model follows (docs/pipelines.md, "Windows and event time"):
 - a window [s, e) fires (emit final) when the watermark reaches e - 1 and expires when it reaches
   e - 1 + allowed_lateness; an event with a window fired but not expired fires it again at once,
   with the next revision; an event none of whose windows is unexpired is late;
-- early firings (`early` E, emit final): when the watermark passes a point of the grid (1 ms
-  before each o + k * E, o the windows' offset taken into [0, slide), 0 for sessions), each open
-  window that changed since it last fired (its result went out or `having` held it back) fires
-  with the next revision, if the last point passed lies in it (at or after its start); a window
-  still fires at its end, also unchanged since its last early result;
+- early firings (`early` E, emit final): when the watermark moves, each window that changed
+  since it last fired (its result went out or `having` held it back) fires with the next
+  revision if the last point of the grid (1 ms before each o + k * E, o the windows' offset taken
+  into [0, slide), 0 for sessions) at or before min(watermark, end - 2 ms) was passed by this move
+  and lies in the window (at or after its start); then a window that closes fires its final
+  result, also unchanged since its last early one;
 - a session merges with every live session it overlaps or touches; the merged session is late if
   it has expired; its revision goes on from the highest of the merged ones;
 - `having` false emits nothing and uses no revision;
@@ -199,28 +200,17 @@ class Model:
         return True
 
     # ---- early firings ----
-    def passes_point(self, before):
-        """whether the watermark, moving from `before` to self.wm, passed a point of the early
-        grid: 1 ms before each o + k * early (o the windows' offset taken into [0, slide))"""
-        if not self.early or self.wm == before:
+    def early_due(self, before, start, end):
+        """whether a window [start, end) that changed since it last fired fires early as the
+        watermark moves from `before`: the last point of the grid (1 ms before each o + k * early,
+        o the windows' offset taken into [0, slide)) at or before min(watermark, end - 2), the
+        last watermark at which it is open, lies after `before` and in the window"""
+        if not self.early:
             return False
-        if before == -INF:
-            return True
-        if self.wm == INF:
-            return True
-        b = self.grid_o() + -(-(before + 2 - self.grid_o()) // self.early) * self.early
-        return b - 1 <= self.wm  # (b: the first o + k * early above before + 1)
-
-    def grid_o(self):
-        return self.offset % self.slide if self.kind != "session" else 0
-
-    def last_point(self):
-        """the last point of the grid at or before the watermark: an early firing is of the
-        windows (open, changed since they last fired) that it lies in"""
-        if self.wm == INF:
-            return INF
-        o = self.grid_o()
-        return o + (self.wm + 1 - o) // self.early * self.early - 1
+        o = self.offset % self.slide if self.kind != "session" else 0
+        x = min(self.wm, end - 2)
+        p = o + (x + 1 - o) // self.early * self.early - 1
+        return p > before and p >= start
 
     # ---- input ----
     def event(self, ev, t, made):
@@ -283,30 +273,31 @@ class Model:
         if to <= self.wm:
             return
         before, self.wm = self.wm, to
-        early = self.passes_point(before)  # then the open windows that changed fire too
         if self.kind == "session":
             for tk, live in self.sess.items():
                 for s in sorted(live, key=lambda s: s["start"]):
-                    closing = s["end"] - 1 <= self.wm
-                    in_point = early and not closing and s["pending"] and \
-                        self.last_point() >= s["start"]
-                    if not self.update and ((closing and (s["pending"] or s["early"])) or in_point):
+                    if self.update:
+                        continue
+                    if s["pending"] and self.early_due(before, s["start"], s["end"]):
                         if self.emit(tk, s["start"], s["end"], s["evs"], s["rev"]):
                             s["rev"] += 1
-                        s["pending"], s["early"] = False, not closing
+                        s["pending"], s["early"] = False, True  # its final result still due
+                    if s["end"] - 1 <= self.wm and (s["pending"] or s["early"]):
+                        if self.emit(tk, s["start"], s["end"], s["evs"], s["rev"]):
+                            s["rev"] += 1
+                        s["pending"], s["early"] = False, False
                 self.sess[tk] = [s for s in live if s["end"] - 1 + self.late_ms > self.wm]
             return
         for k in sorted(self.wins):
             w = self.wins[k]
             end = k[2] + self.size
-            if not w["fired"] and not self.update and end - 1 <= self.wm:
+            if w["fired"] or self.update:
+                continue
+            if len(w["evs"]) != w["sent"] and self.early_due(before, k[2], end):
+                self.fire(k[:2], k[2], w)  # early (before its final, when it closes now)
+            if end - 1 <= self.wm:
                 self.fire(k[:2], k[2], w)
                 w["fired"] = True
-        for k in sorted(self.wins) if early else []:
-            w = self.wins[k]
-            if k[2] + self.size - 1 > self.wm and len(w["evs"]) != w["sent"] and \
-                    self.last_point() >= k[2]:
-                self.fire(k[:2], k[2], w)
         self.wins = {k: w for k, w in self.wins.items()
                      if k[2] + self.size - 1 + self.late_ms > self.wm}
 

@@ -153,15 +153,16 @@ Test(proc_early, an_early_result_holds_the_events_before_the_point)
         {100, 0, 1, INT64_MIN}, {120, -1, 0, 0},  /* the first watermark: no point in [0, 1s) */
         {200, 0, 2, 120},       {260, -1, 0, 0},  /* passes 249: early, n = 2 */
         {300, -1, 0, 0},        {520, -1, 0, 0},  /* passes 499, nothing changed: nothing */
-        {530, 0, 4, 520},       {1300, -1, 0, 0}, /* the window closes: its final result */
-    };
+        {530, 0, 4, 520},       {1300, -1, 0, 0}, /* passes 749 and the end at once: early */
+    };                                            /* (n = 3), then final (n = 3) */
     for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
         apply(w, &ops[i], out);
     }
     char *got = json_dumps(out, JSON_SORT_KEYS | JSON_COMPACT);
     cr_assert_str_eq(got,
                      "[{\"end\":1000,\"key\":\"k0\",\"n\":2,\"revision\":0,\"s\":3,\"start\":0},"
-                     "{\"end\":1000,\"key\":\"k0\",\"n\":3,\"revision\":1,\"s\":7,\"start\":0}]");
+                     "{\"end\":1000,\"key\":\"k0\",\"n\":3,\"revision\":1,\"s\":7,\"start\":0},"
+                     "{\"end\":1000,\"key\":\"k0\",\"n\":3,\"revision\":2,\"s\":7,\"start\":0}]");
     free(got);
     json_decref(out);
     proc_windows_free(w);

@@ -24,8 +24,9 @@
 /* Emitted results, as "<tenant>/<key>/<start>" → the last result's data, and in order as text. */
 struct sink {
     const struct proc_def *d;
-    json_t *last;
+    json_t *last; /* (with `first` set, the first result of each window instead) */
     json_t *seq;
+    int first;
 };
 
 static int on_emit(const struct proc_window_result *r, void *ud)
@@ -35,7 +36,10 @@ static int on_emit(const struct proc_window_result *r, void *ud)
     char id[128];
     snprintf(id, sizeof(id), "%s/%s/%lld", r->tenant, r->key, (long long)r->start_ms);
     json_array_append_new(s->seq, json_pack("{s:s, s:O}", "id", id, "data", data));
-    json_object_set_new(s->last, id, data);
+    if (!s->first || !json_object_get(s->last, id)) {
+        json_object_set(s->last, id, data);
+    }
+    json_decref(data);
     return 1;
 }
 
@@ -74,11 +78,13 @@ struct op {
 };
 
 /* What every window of the input so far gives when the watermark is taken to the end now:
- * "<tenant>/<key>/<start>" → the data of the result it fires with (its last, when several). */
+ * "<tenant>/<key>/<start>" → the data of the first result it fires with then (with early
+ * firings an early result comes before the final one, with the same values). */
 static json_t *fired_now(const struct proc_def *d, const struct op *ops, size_t n)
 {
     struct proc_windows *c = proc_windows_new(d);
-    struct sink junk = {d, json_object(), json_array()}, out = {d, json_object(), json_array()};
+    struct sink junk = {d, json_object(), json_array(), 0},
+                out = {d, json_object(), json_array(), 1};
     size_t errors = 0;
     for (size_t i = 0; i < n; i++) {
         if (ops[i].key[0]) {
@@ -106,7 +112,7 @@ static size_t run(const char *def_text, int events)
     size_t nops = 0;
     struct proc_def *d = proc_test_def(def_text);
     struct proc_windows *a = proc_windows_new(d), *b = proc_windows_new(d);
-    struct sink sa = {d, json_object(), json_array()}, sb = {d, json_object(), json_array()};
+    struct sink sa = {d, json_object(), json_array(), 0}, sb = {d, json_object(), json_array(), 0};
     int64_t wm = INT64_MIN, tmax = 0;
     size_t errors = 0, peeked = 0, opened = 0;
     for (int i = 0; i < events; i++) {
