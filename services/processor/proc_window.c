@@ -257,8 +257,7 @@ static void use_revision(struct proc_windows *w, struct kstate *k, int64_t start
     k->revs[k->nrevs++] = (struct rev){start, emitted != 0, events};
 }
 
-/* The events window `start` held when it last fired (0: it never fired). */
-static uint64_t emitted_events(const struct kstate *k, int64_t start)
+uint64_t proc_window_fired_events(const struct kstate *k, int64_t start)
 {
     for (size_t i = 0; i < k->nrevs; i++) {
         if (k->revs[i].start == start) {
@@ -486,7 +485,7 @@ static int early_one(struct proc_windows *w, struct kstate *k, int64_t s, int64_
     for (size_t j = 0; j < k->npanes && k->panes[j].start < s + d->size_ms; j++) {
         events += k->panes[j].start >= s ? proc_acc_events(k->panes[j].acc) : 0;
     }
-    if (events == 0 || events == emitted_events(k, s)) {
+    if (events == 0 || events == proc_window_fired_events(k, s)) {
         return 0;
     }
     int64_t last = s + d->size_ms - 2; /* the last watermark at which it is open */

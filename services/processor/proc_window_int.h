@@ -93,6 +93,8 @@ static inline int64_t proc_sat_add(int64_t a, int64_t b)
 
 /* The revision the next result of k's window `start` gets. */
 unsigned proc_window_revision(const struct kstate *k, int64_t start);
+/* The events k's window `start` held when it last fired, with early firings (0: never). */
+uint64_t proc_window_fired_events(const struct kstate *k, int64_t start);
 /* Calls fn(w, k, s, lo, ud) for each window start s of k (tumbling, hopping) that holds panes, in
  * order (lo: the index of its first pane), until fn returns 0. fn may emit (revisions change)
  * but not add or drop panes. */

@@ -8,11 +8,12 @@
 
 #include <stdint.h>
 
-/* The revision that holds a window's current values: the last one that went out (update mode,
- * or a window that closed), else the one its next result will carry. */
-static unsigned peek_holding(const struct proc_def *d, unsigned next, int open)
+/* The revision that holds a window's current values: the last one that went out (update mode, a
+ * window that closed, or an open one unchanged since an early result), else the one its next
+ * result will carry. */
+static unsigned peek_holding(const struct proc_def *d, unsigned next, int open, int unchanged)
 {
-    return (d->emit_update || !open) && next > 0 ? next - 1 : next;
+    return (d->emit_update || !open || (d->early_ms && unchanged)) && next > 0 ? next - 1 : next;
 }
 
 struct peek_ctx {
@@ -32,7 +33,9 @@ static int peek_window(struct proc_windows *w, struct kstate *k, int64_t s, size
     }
     struct proc_acc *acc = NULL;
     const char *tp = "";
+    uint64_t events = 0;
     for (size_t j = lo; j < k->npanes && k->panes[j].start < s + d->size_ms; j++) {
+        events += proc_acc_events(k->panes[j].acc);
         if (j > lo) {
             acc = acc ? acc : proc_acc_copy(k->panes[lo].acc);
             proc_acc_merge(acc, k->panes[j].acc);
@@ -40,15 +43,16 @@ static int peek_window(struct proc_windows *w, struct kstate *k, int64_t s, size
         tp = k->panes[j].tp[0] ? k->panes[j].tp : tp;
     }
     int open = s + d->size_ms - 1 > c->wm;
-    struct proc_window_result r = {k->tenant,
-                                   k->key,
-                                   s,
-                                   s + d->size_ms,
-                                   peek_holding(d, proc_window_revision(k, s), open),
-                                   acc ? acc : k->panes[lo].acc,
-                                   tp,
-                                   NULL,
-                                   NULL};
+    struct proc_window_result r = {
+        k->tenant,
+        k->key,
+        s,
+        s + d->size_ms,
+        peek_holding(d, proc_window_revision(k, s), open, events == proc_window_fired_events(k, s)),
+        acc ? acc : k->panes[lo].acc,
+        tp,
+        NULL,
+        NULL};
     int more = c->fn(&r, open, c->ud);
     proc_acc_free(acc);
     c->n++;
@@ -79,7 +83,7 @@ size_t proc_windows_peek(struct proc_windows *w, const char *tenant, const char 
         }
         int open = s->end - 1 > wm;
         struct proc_window_result r = {
-            k->tenant, k->key, s->start, s->end, peek_holding(w->d, s->next_rev, open),
+            k->tenant, k->key, s->start, s->end, peek_holding(w->d, s->next_rev, open, !s->pending),
             s->acc,    s->tp,  NULL,     NULL};
         n++;
         if (!fn(&r, open, ud)) {

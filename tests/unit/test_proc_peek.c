@@ -114,7 +114,7 @@ static size_t run(const char *def_text, int events)
     struct proc_windows *a = proc_windows_new(d), *b = proc_windows_new(d);
     struct sink sa = {d, json_object(), json_array(), 0}, sb = {d, json_object(), json_array(), 0};
     int64_t wm = INT64_MIN, tmax = 0;
-    size_t errors = 0, peeked = 0, opened = 0;
+    size_t errors = 0, peeked = 0, opened = 0, unchanged = 0;
     for (int i = 0; i < events; i++) {
         int64_t t = tmax - 3000 + (int64_t)(next_rand() % 5000); /* some out of order, some late */
         t = t < 0 ? 0 : t;
@@ -170,6 +170,9 @@ static size_t run(const char *def_text, int events)
                         cr_assert_str_eq(x, y, "%s: the peek is its last result", id);
                         free(x);
                         free(y);
+                    } else if (d->early_ms && last && json_equal(data, last)) {
+                        /* open, unchanged since its last early result: that result */
+                        unchanged++;
                     } else {
                         /* an open window: the peek is the result it fires with now */
                         json_t *fired = json_object_get(now, id);
@@ -198,6 +201,9 @@ static size_t run(const char *def_text, int events)
     free(y);
     if (!d->emit_update) {
         cr_assert_gt(opened, 0, "no open window was peeked");
+    }
+    if (d->early_ms) {
+        cr_assert_gt(unchanged, 0, "no open window unchanged since an early result was peeked");
     }
     free(ops);
     json_decref(sa.last);
