@@ -474,16 +474,12 @@ static enum proc_add add_pane(struct proc_windows *w, const char *tenant, const 
  * passes points and the window's end at once gives what steps through them would: the early
  * result, then the final one. Returns 1 when it fired; sets *waiting when an open window that
  * changed waits for a point in it. */
-static int early_one(struct proc_windows *w, struct kstate *k, int64_t s, int64_t wm,
-                     proc_window_emit_fn emit, void *ud, int *waiting)
+static int early_one(struct proc_windows *w, struct kstate *k, int64_t s, uint64_t events,
+                     int64_t wm, proc_window_emit_fn emit, void *ud, int *waiting)
 {
     const struct proc_def *d = w->d;
     if (s < w->from || s >= w->until) {
         return 0; /* another version's */
-    }
-    uint64_t events = 0;
-    for (size_t j = 0; j < k->npanes && k->panes[j].start < s + d->size_ms; j++) {
-        events += k->panes[j].start >= s ? proc_acc_events(k->panes[j].acc) : 0;
     }
     if (events == 0 || events == proc_window_fired_events(k, s)) {
         return 0;
@@ -497,20 +493,41 @@ static int early_one(struct proc_windows *w, struct kstate *k, int64_t s, int64_
     return emit_window(w, k, s, emit, ud);
 }
 
+/* The events of window s (its panes'). */
+static uint64_t window_events(const struct kstate *k, int64_t s, int64_t size)
+{
+    uint64_t events = 0;
+    for (size_t j = 0; j < k->npanes && k->panes[j].start < s + size; j++) {
+        events += k->panes[j].start >= s ? proc_acc_events(k->panes[j].acc) : 0;
+    }
+    return events;
+}
+
 struct early_ctx {
     int64_t wm;
     proc_window_emit_fn emit;
     void *ud;
     size_t fired;
     int waiting;
+    size_t lo, hi;   /* the panes [lo, hi) summed in `events` (windows come in start order) */
+    uint64_t events; /* so a key's open windows cost their panes once, not once per window */
 };
 
 static int early_open(struct proc_windows *w, struct kstate *k, int64_t s, size_t lo, void *ud)
 {
     struct early_ctx *c = ud;
-    (void)lo;
+    if (c->hi < lo) {
+        c->lo = c->hi = lo;
+        c->events = 0;
+    }
+    for (; c->lo < lo; c->lo++) {
+        c->events -= proc_acc_events(k->panes[c->lo].acc);
+    }
+    for (; c->hi < k->npanes && k->panes[c->hi].start < s + w->d->size_ms; c->hi++) {
+        c->events += proc_acc_events(k->panes[c->hi].acc);
+    }
     if (s + w->d->size_ms - 1 > c->wm) { /* (the closing ones are seen before their final) */
-        c->fired += (size_t)early_one(w, k, s, c->wm, c->emit, c->ud, &c->waiting);
+        c->fired += (size_t)early_one(w, k, s, c->events, c->wm, c->emit, c->ud, &c->waiting);
     }
     return 1;
 }
@@ -522,12 +539,13 @@ static size_t advance_panes(struct proc_windows *w, struct kstate *k, int64_t wm
 {
     const struct proc_def *d = w->d;
     size_t fired = 0;
-    struct early_ctx c = {wm, emit, ud, 0, 0};
+    struct early_ctx c = {wm, emit, ud, 0, 0, 0, 0, 0};
     int early = k->early_at != NONE && k->early_at <= wm;
     while (!d->emit_update && k->next_start != NONE && k->next_start + d->size_ms - 1 <= wm) {
         int64_t s = k->next_start;
         if (early) {
-            fired += (size_t)early_one(w, k, s, wm, emit, ud, &c.waiting);
+            fired += (size_t)early_one(w, k, s, window_events(k, s, d->size_ms), wm, emit, ud,
+                                       &c.waiting);
         }
         fired += (size_t)emit_window(w, k, s, emit, ud);
         int64_t next = s + d->slide_ms;
