@@ -32,6 +32,10 @@ static const struct cm_config_entry config_table[] = {
      0, NULL},
     {"TOPIC_LATE", CM_CFG_STRING, "events.late", 0, 0,
      "topic of events too late for every window they belong to", 0, 0, NULL},
+    {"TOPIC_DLQ", CM_CFG_STRING, "dlq", 0, 0,
+     "dead-letter topic of pipelines that name none: records a pipeline cannot process (an "
+     "expression fails on them, or they are not events), with the reason in headers",
+     0, 0, NULL},
     {"PROCESSOR_GROUP", CM_CFG_STRING, "processor", 0, 0, "Kafka consumer group", 0, 0, NULL},
     {"PROCESSOR_PIPELINES_DIR", CM_CFG_STRING, NULL, 0, 0,
      "directory of pipeline definitions (*.json) stored at start (a file is applied once per "
@@ -77,6 +81,7 @@ int main(int argc, char **argv)
         .events_topic = cm_config_str(cfg, "TOPIC_EVENTS"),
         .derived_topic = cm_config_str(cfg, "TOPIC_DERIVED"),
         .late_topic = cm_config_str(cfg, "TOPIC_LATE"),
+        .dlq_topic = cm_config_str(cfg, "TOPIC_DLQ"),
         .checkpoint_ms = (int)cm_config_int(cfg, "PROCESSOR_CHECKPOINT"),
         .max_repartition_lag = cm_config_int(cfg, "PROCESSOR_REPARTITION_MAX_LAG"),
         .max_repartition_bytes = cm_config_int(cfg, "PROCESSOR_REPARTITION_MAX_BYTES"),

@@ -124,7 +124,8 @@ int proc_api_start(struct proc_api *a)
 
 struct collect {
     struct proc_offline in; /* first: the engine's lookup reads its tables */
-    json_t *results, *late;
+    json_t *results, *late, *dead;
+    const json_t *lines; /* the NDJSON body's line numbers, or NULL */
     struct proc_batcher *batch;
 };
 
@@ -153,6 +154,21 @@ static void on_late(const struct proc_def *d, const json_t *ev, void *ud)
     struct collect *c = ud;
     if (json_array_size(c->late) < DRY_RUN_MAX_OUTPUTS) {
         json_array_append_new(c->late, json_deep_copy(ev));
+    }
+}
+
+/* An event the pipeline cannot process: {"index", "error", "event"} (and its "line"). */
+static void on_dead_letter(const struct proc_def *d, const json_t *ev, const char *why, void *ud)
+{
+    (void)d;
+    struct collect *c = ud;
+    if (json_array_size(c->dead) < DRY_RUN_MAX_OUTPUTS) {
+        json_t *o = json_pack("{s:I, s:s, s:O}", "index", (json_int_t)c->in.index, "error", why,
+                              "event", (json_t *)ev);
+        if (c->lines) {
+            json_object_set(o, "line", json_array_get(c->lines, (size_t)c->in.index));
+        }
+        json_array_append_new(c->dead, o);
     }
 }
 
@@ -262,17 +278,23 @@ static json_t *dry_run_input(struct cm_http_req *req)
 }
 
 /* Runs d over the events (with watermark and table entries as in pipeline-run) and answers
- * {"results", "late", "errors"}; each error names the entry's index (and its line for NDJSON). */
+ * {"results", "late", "dead_letters", "errors"}: events the pipeline cannot process (an
+ * expression failed on them) are dead letters; errors are entries that are not input at all.
+ * Both name the entry's index (and its line for NDJSON). */
 static void dry_run(struct cm_http_req *req, struct proc_def *d, const json_t *in)
 {
     const json_t *events = json_object_get(in, "events"), *lines = json_object_get(in, "lines");
     const json_t *flush = json_object_get(in, "flush");
-    struct collect c = {.results = json_array(), .late = json_array()};
+    struct collect c = {
+        .results = json_array(), .late = json_array(), .dead = json_array(), .lines = lines};
     if (d->batch_max > 0) {
         c.batch = proc_batcher_new(d, on_batch, &c);
     }
-    struct proc_engine_out out = {
-        .emit = on_emit, .late = on_late, .lookup = proc_offline_lookup, .ud = &c};
+    struct proc_engine_out out = {.emit = on_emit,
+                                  .late = on_late,
+                                  .lookup = proc_offline_lookup,
+                                  .dead_letter = on_dead_letter,
+                                  .ud = &c};
     struct proc_engine *e = proc_engine_new(d, &out, NULL);
     proc_offline_init(&c.in, e);
     json_t *errors = json_array();
@@ -302,9 +324,9 @@ static void dry_run(struct cm_http_req *req, struct proc_def *d, const json_t *i
     }
     proc_engine_free(e);
     proc_offline_clear(&c.in);
-    cm_http_respond_json(
-        req, 200,
-        json_pack("{s:o, s:o, s:o}", "results", c.results, "late", c.late, "errors", errors));
+    cm_http_respond_json(req, 200,
+                         json_pack("{s:o, s:o, s:o, s:o}", "results", c.results, "late", c.late,
+                                   "dead_letters", c.dead, "errors", errors));
 }
 
 static void h_dry_run(struct cm_http_req *req, void *ud)

@@ -72,8 +72,8 @@ int proc_def_compile(const json_t *v, const char *field, struct cm_expr **out, c
     return 0;
 }
 
-static int duration(const json_t *obj, const char *name, const char *field, int64_t def,
-                    int64_t min, int64_t *out, char *err, size_t errlen)
+int proc_def_duration(const json_t *obj, const char *name, const char *field, int64_t def,
+                      int64_t min, int64_t *out, char *err, size_t errlen)
 {
     const json_t *v = json_object_get(obj, name);
     if (!v) {
@@ -142,7 +142,7 @@ static int parse_window(struct proc_def *d, const json_t *w, char *err, size_t e
         if (!json_object_get(w, "size")) {
             return proc_def_fail(err, errlen, "window.size: required for a %s window", type);
         }
-        if (duration(w, "size", "window.size", 0, 1, &d->size_ms, err, errlen)) {
+        if (proc_def_duration(w, "size", "window.size", 0, 1, &d->size_ms, err, errlen)) {
             return CM_E_INVAL;
         }
         d->slide_ms = d->size_ms;
@@ -150,7 +150,7 @@ static int parse_window(struct proc_def *d, const json_t *w, char *err, size_t e
             if (!json_object_get(w, "slide")) {
                 return proc_def_fail(err, errlen, "window.slide: required for a hopping window");
             }
-            if (duration(w, "slide", "window.slide", 0, 1, &d->slide_ms, err, errlen)) {
+            if (proc_def_duration(w, "slide", "window.slide", 0, 1, &d->slide_ms, err, errlen)) {
                 return CM_E_INVAL;
             }
             if (d->slide_ms > d->size_ms) {
@@ -191,7 +191,7 @@ static int parse_window(struct proc_def *d, const json_t *w, char *err, size_t e
                                      not_session[i]);
             }
         }
-        return duration(w, "gap", "window.gap", 0, 1, &d->gap_ms, err, errlen);
+        return proc_def_duration(w, "gap", "window.gap", 0, 1, &d->gap_ms, err, errlen);
     }
     return proc_def_fail(
         err, errlen, "window.type: must be \"tumbling\", \"hopping\" or \"session\", not \"%s\"",
@@ -517,52 +517,15 @@ static int parse_topics(struct proc_def *d, const json_t *src, const char *defau
     return 0;
 }
 
-/* "batch": {"max": N, "timeout": "30s"}: outputs grouped into events of up to N. */
-static int parse_batch(struct proc_def *d, const json_t *b, char *err, size_t errlen)
-{
-    static const char *const allowed[] = {"max", "timeout", NULL};
-    if (!b) {
-        return 0;
-    }
-    if (!json_is_object(b)) {
-        return proc_def_fail(err, errlen,
-                             "batch: must be an object {\"max\": N, \"timeout\": \"30s\"}");
-    }
-    if (proc_def_only(b, "batch", allowed, err, errlen)) {
-        return CM_E_INVAL;
-    }
-    const json_t *max = json_object_get(b, "max");
-    if (!json_is_integer(max) || json_integer_value(max) < 1 ||
-        json_integer_value(max) > PROC_BATCH_MAX) {
-        return proc_def_fail(err, errlen, "batch.max: must be an integer from 1 to %d",
-                             PROC_BATCH_MAX);
-    }
-    d->batch_max = (int)json_integer_value(max);
-    return duration(b, "timeout", "batch.timeout", 30000, 1, &d->batch_timeout_ms, err, errlen);
-}
-
 static int parse_body(struct proc_def *d, const json_t *doc, const char *default_topics,
                       const char *default_sink, char *err, size_t errlen)
 {
-    static const char *const allowed[] = {"name",
-                                          "description",
-                                          "source",
-                                          "steps",
-                                          "key",
-                                          "window",
-                                          "out_of_orderness",
-                                          "allowed_lateness",
-                                          "idle_timeout",
-                                          "aggregates",
-                                          "having",
-                                          "emit",
-                                          "sink",
-                                          "version",
-                                          "repartition",
-                                          "batch",
-                                          "interval_join",
-                                          "early",
-                                          NULL};
+    static const char *const allowed[] = {
+        "name",          "description", "source",           "steps",
+        "key",           "window",      "out_of_orderness", "allowed_lateness",
+        "idle_timeout",  "aggregates",  "having",           "emit",
+        "sink",          "version",     "repartition",      "batch",
+        "interval_join", "early",       "dead_letter",      NULL};
     if (!json_is_object(doc)) {
         return proc_def_fail(err, errlen, "a pipeline is a JSON object");
     }
@@ -612,9 +575,12 @@ static int parse_body(struct proc_def *d, const json_t *doc, const char *default
     if (ij && parse_interval_join(d, ij, err, errlen)) {
         return CM_E_INVAL;
     }
-    if (duration(doc, "out_of_orderness", "out_of_orderness", 0, 0, &d->ooo_ms, err, errlen) ||
-        duration(doc, "allowed_lateness", "allowed_lateness", 0, 0, &d->lateness_ms, err, errlen) ||
-        duration(doc, "idle_timeout", "idle_timeout", 30000, 1, &d->idle_ms, err, errlen)) {
+    if (proc_def_duration(doc, "out_of_orderness", "out_of_orderness", 0, 0, &d->ooo_ms, err,
+                          errlen) ||
+        proc_def_duration(doc, "allowed_lateness", "allowed_lateness", 0, 0, &d->lateness_ms, err,
+                          errlen) ||
+        proc_def_duration(doc, "idle_timeout", "idle_timeout", 30000, 1, &d->idle_ms, err,
+                          errlen)) {
         return CM_E_INVAL;
     }
     const json_t *aggs = json_object_get(doc, "aggregates");
@@ -671,7 +637,7 @@ static int parse_body(struct proc_def *d, const json_t *doc, const char *default
                                  "early: only with \"emit\": \"final\" (with \"update\" every "
                                  "change goes out already)");
         }
-        if (duration(doc, "early", "early", 0, 1, &d->early_ms, err, errlen)) {
+        if (proc_def_duration(doc, "early", "early", 0, 1, &d->early_ms, err, errlen)) {
             return CM_E_INVAL;
         }
         if (d->window != PROC_WIN_SESSION && d->early_ms >= d->size_ms) {
@@ -684,35 +650,7 @@ static int parse_body(struct proc_def *d, const json_t *doc, const char *default
     }
     d->repartition = d->window != PROC_WIN_NONE && (!rep || json_is_true(rep));
     d->repartition_topic = cm_xasprintf("%s.repartition", d->name);
-    const json_t *sink = json_object_get(doc, "sink");
-    static const char *const sink_allowed[] = {"topic", NULL};
-    if (sink && (!json_is_object(sink) || proc_def_only(sink, "sink", sink_allowed, err, errlen))) {
-        return json_is_object(sink) ? CM_E_INVAL
-                                    : proc_def_fail(err, errlen, "sink: must be an object");
-    }
-    const char *topic = sink ? json_string_value(json_object_get(sink, "topic")) : default_sink;
-    if (!topic || !cm_kafka_topic_name_ok(topic)) {
-        return proc_def_fail(
-            err, errlen,
-            "sink.topic: must be a topic name (1 to 249 of a-z, A-Z, 0-9, '.', '_', '-')");
-    }
-    if (proc_def_is_repartition_topic(topic)) {
-        return proc_def_fail(
-            err, errlen,
-            "sink.topic: a topic named *.repartition is a pipeline's own repartition "
-            "topic");
-    }
-    for (size_t i = 0; i < d->ntopics; i++) {
-        if (strcmp(topic, d->topics[i]) == 0) {
-            return proc_def_fail(
-                err, errlen,
-                "sink.topic: '%s' is also a source topic: the pipeline would read its own "
-                "results again, without end",
-                topic);
-        }
-    }
-    d->sink_topic = cm_xstrdup(topic);
-    return parse_batch(d, json_object_get(doc, "batch"), err, errlen);
+    return proc_def_parse_outputs(d, doc, default_sink, err, errlen);
 }
 
 struct proc_def *proc_def_parse(const json_t *doc, const char *default_topics,
@@ -796,6 +734,7 @@ void proc_def_free(struct proc_def *d)
         free(d->ijoin.as[side]);
     }
     free(d->sink_topic);
+    free(d->dead_letter_topic);
     free(d->repartition_topic);
     free(d);
 }

@@ -108,7 +108,11 @@ struct proc_def {
     int repartition;        /* keyed window input re-keyed through <name>.repartition */
     char *repartition_topic;
     char *sink_topic;
-    char **tables; /* topics of the tables its join steps read (distinct) */
+    /* events it cannot process (an expression fails on them) go to this topic with the
+     * reason; NULL: the processor's default (TOPIC_DLQ), unless dead_letter_off */
+    char *dead_letter_topic;
+    int dead_letter_off; /* "dead_letter": false: only counted */
+    char **tables;       /* topics of the tables its join steps read (distinct) */
     size_t ntables;
     int batch_max;            /* outputs per batch event; 0: no batching */
     int64_t batch_timeout_ms; /* a batch is closed this long after its first output */

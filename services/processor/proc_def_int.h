@@ -1,5 +1,5 @@
 /* proc_def_int: what the files parsing a pipeline definition share (proc_def.c, the document;
- * proc_def_steps.c, its steps). Not for other modules. */
+ * proc_def_steps.c, its steps; proc_def_out.c, its outputs). Not for other modules. */
 #ifndef PROC_DEF_INT_H
 #define PROC_DEF_INT_H
 
@@ -19,6 +19,13 @@ int proc_def_only(const json_t *obj, const char *path, const char *const *allowe
 /* Compiles the expression v (a string) into *out, or fails naming field. */
 int proc_def_compile(const json_t *v, const char *field, struct cm_expr **out, char *err,
                      size_t errlen);
+/* obj's duration member name (a string such as "5m") into *out in ms, at least min; def when
+ * absent; fails naming field. */
+int proc_def_duration(const json_t *obj, const char *name, const char *field, int64_t def,
+                      int64_t min, int64_t *out, char *err, size_t errlen);
+/* "sink", "dead_letter" and "batch": where the pipeline's outputs go (proc_def_out.c). */
+int proc_def_parse_outputs(struct proc_def *d, const json_t *doc, const char *default_sink,
+                           char *err, size_t errlen);
 /* "steps": [...] into d->steps (and d->tables for joins against topics). */
 int proc_def_parse_steps(struct proc_def *d, const json_t *steps, char *err, size_t errlen);
 

@@ -150,31 +150,74 @@ struct input {
     void *ud;
     size_t made; /* events its flatMaps made so far (at most FLATMAP_MAX in all) */
     const struct proc_record_key *rkey; /* NULL: the input's keys are not checked */
+    const json_t *orig;                 /* the input event as read (for out.dead_letter) */
+    int dead;                           /* out.dead_letter was called for it */
 };
 
-/* The pipeline's key of ev into key; 0, or -1 (counted) when the expression fails. */
-static int key_of(struct proc_engine *e, const json_t *ev, char *key, size_t len)
+/* An event dropped because an expression failed on it (or its time is out of range), counted in
+ * m; the input event goes to out.dead_letter with the reason, once however many of the events
+ * its flatMaps made fail. The reason is "<field>: <why>". */
+static void drop(struct proc_engine *e, struct input *in, struct cm_series *m, const char *field,
+                 const char *why)
+{
+    proc_engine_inc(m, 1);
+    if (in->dead || !e->out.dead_letter || !in->orig) {
+        return;
+    }
+    in->dead = 1;
+    char reason[512];
+    snprintf(reason, sizeof(reason), "%s: %s", field, why && *why ? why : "failed");
+    e->out.dead_letter(e->d, in->orig, reason, e->out.ud);
+}
+
+/* Why an interval join's side filters failed on ev (proc_def_join_side gave -2). */
+static void join_side_failed(struct proc_engine *e, struct input *in, const json_t *ev)
+{
+    static const char *const field[2] = {"interval_join.left.filter", "interval_join.right.filter"};
+    for (int side = PROC_LEFT; side <= PROC_RIGHT; side++) {
+        char why[256];
+        why[0] = '\0';
+        if (cm_expr_eval_bool(e->d->ijoin.filter[side], ev, why, sizeof(why)) == CM_EXPR_ERROR) {
+            drop(e, in, e->m_errors, field[side], why);
+            return;
+        }
+    }
+    drop(e, in, e->m_errors, "interval_join", "a side's filter failed");
+}
+
+/* The pipeline's key of ev into key; 0, or -1 (counted, dead-lettered) when the expression
+ * fails. */
+static int key_of(struct proc_engine *e, struct input *in, const json_t *ev, char *key, size_t len)
 {
     const struct proc_def *d = e->d;
     const struct cm_expr *expr = d->key;
+    const char *field = "key";
     key[0] = '\0';
     if (d->window == PROC_WIN_JOIN) { /* of neither side: filtered; each side may have a key */
         int side = proc_def_join_side(d, ev);
-        if (side < 0) {
-            proc_engine_inc(side == -1 ? e->m_filtered : e->m_errors, 1);
+        if (side == -1) {
+            proc_engine_inc(e->m_filtered, 1);
             return -1;
         }
-        expr = d->ijoin.key[side] ? d->ijoin.key[side] : expr;
+        if (side < 0) {
+            join_side_failed(e, in, ev);
+            return -1;
+        }
+        if (d->ijoin.key[side]) {
+            expr = d->ijoin.key[side];
+            field = side == PROC_LEFT ? "interval_join.left.key" : "interval_join.right.key";
+        }
     }
     if (expr && cm_expr_eval_string(expr, ev, key, len) != 0) {
-        proc_engine_inc(e->m_errors, 1);
+        drop(e, in, e->m_errors, field, key); /* (the reason is in key) */
+        key[0] = '\0';
         return -1;
     }
     return 0;
 }
 
 /* Adds an event, or what the first stage evaluated of it (k; ev NULL), to its windows. */
-static void windows_add(struct proc_engine *e, const struct input *in, const json_t *ev,
+static void windows_add(struct proc_engine *e, struct input *in, const json_t *ev,
                         const struct proc_keyed *k)
 {
     const struct proc_def *d = e->d;
@@ -185,7 +228,7 @@ static void windows_add(struct proc_engine *e, const struct input *in, const jso
         tenant = k->tenant;
         tp = k->traceparent;
     } else {
-        if (key_of(e, ev, key, sizeof(key)) != 0) {
+        if (key_of(e, in, ev, key, sizeof(key)) != 0) {
             return;
         }
         if (in->rkey && (strlen(key) != in->rkey->len ||
@@ -224,7 +267,7 @@ static void windows_add(struct proc_engine *e, const struct input *in, const jso
     }
 }
 
-static void window_add(struct proc_engine *e, const struct input *in, const json_t *ev)
+static void window_add(struct proc_engine *e, struct input *in, const json_t *ev)
 {
     windows_add(e, in, ev, NULL);
 }
@@ -247,11 +290,21 @@ static json_t *data_object(json_t *ev)
 
 /* A join step: data.<as> = the table's row for the step's key (an inner join drops an event
  * without one, a left join sets null). 0, or -1 when the event is dropped (counted). */
-static int join_row(struct proc_engine *e, const struct proc_step *st, json_t *ev)
+static int join_row(struct proc_engine *e, struct input *in, size_t i, json_t *ev)
 {
-    json_t *k = cm_expr_eval_json(st->expr, ev, NULL, 0);
+    const struct proc_step *st = &e->d->steps[i];
+    char why[256];
+    why[0] = '\0';
+    json_t *k = cm_expr_eval_json(st->expr, ev, why, sizeof(why));
     char key[KEY_MAX];
     int ok = k && (json_is_string(k) || json_is_number(k));
+    if (!ok && !st->left) { /* (a left join keeps it, with null: it has no row) */
+        char field[64];
+        snprintf(field, sizeof(field), "steps[%zu].join.key", i);
+        drop(e, in, e->m_errors, field, k ? "not a string or a number" : why);
+        json_decref(k);
+        return -1;
+    }
     if (ok && json_is_string(k)) {
         cm_strlcpy(key, json_string_value(k), sizeof(key));
     } else if (ok) {
@@ -262,7 +315,7 @@ static int join_row(struct proc_engine *e, const struct proc_step *st, json_t *e
     json_decref(k);
     json_t *row = ok && e->out.lookup ? e->out.lookup(st->table, key, e->out.ud) : NULL;
     if (!row && !st->left) {
-        proc_engine_inc(ok ? e->m_unmatched : e->m_errors, 1);
+        proc_engine_inc(e->m_unmatched, 1);
         return -1;
     }
     json_object_set_new(data_object(ev), st->as, row ? row : json_null());
@@ -294,24 +347,32 @@ static void run_steps(struct proc_engine *e, struct input *in, json_t *ev, size_
     const struct proc_def *d = e->d;
     for (; i < d->nsteps; i++) {
         const struct proc_step *st = &d->steps[i];
+        char why[256], field[160];
+        why[0] = '\0';
         if (st->kind == PROC_STEP_FILTER) {
-            enum cm_expr_outcome keep = cm_expr_eval_bool(st->expr, ev, NULL, 0);
+            enum cm_expr_outcome keep = cm_expr_eval_bool(st->expr, ev, why, sizeof(why));
             if (keep != CM_EXPR_TRUE) {
-                proc_engine_inc(keep == CM_EXPR_FALSE ? e->m_filtered : e->m_errors, 1);
+                if (keep == CM_EXPR_FALSE) {
+                    proc_engine_inc(e->m_filtered, 1);
+                } else {
+                    snprintf(field, sizeof(field), "steps[%zu].filter", i);
+                    drop(e, in, e->m_errors, field, why);
+                }
                 json_decref(ev);
                 return;
             }
         } else if (st->kind == PROC_STEP_JOIN) {
-            if (join_row(e, st, ev) != 0) {
+            if (join_row(e, in, i, ev) != 0) {
                 json_decref(ev);
                 return;
             }
         } else if (st->kind == PROC_STEP_MAP) {
             json_t *data = json_object();
             for (size_t k = 0; k < st->n; k++) {
-                json_t *v = cm_expr_eval_json(st->exprs[k], ev, NULL, 0);
+                json_t *v = cm_expr_eval_json(st->exprs[k], ev, why, sizeof(why));
                 if (!v) {
-                    proc_engine_inc(e->m_errors, 1);
+                    snprintf(field, sizeof(field), "steps[%zu].map.%s", i, st->names[k]);
+                    drop(e, in, e->m_errors, field, why);
                     json_decref(data);
                     json_decref(ev);
                     return;
@@ -320,10 +381,17 @@ static void run_steps(struct proc_engine *e, struct input *in, json_t *ev, size_
             }
             json_object_set_new(ev, "data", data);
         } else {
-            json_t *list = cm_expr_eval_json(st->expr, ev, NULL, 0);
+            json_t *list = cm_expr_eval_json(st->expr, ev, why, sizeof(why));
             /* nested flatMaps multiply: one input event makes at most FLATMAP_MAX in all */
             if (!json_is_array(list) || json_array_size(list) > FLATMAP_MAX - in->made) {
-                proc_engine_inc(e->m_errors, 1);
+                snprintf(field, sizeof(field), "steps[%zu].flatMap", i);
+                if (list && !json_is_array(list)) {
+                    snprintf(why, sizeof(why), "not a list");
+                } else if (list) {
+                    snprintf(why, sizeof(why), "more than %d events from one input event",
+                             FLATMAP_MAX);
+                }
+                drop(e, in, e->m_errors, field, why);
                 json_decref(list);
                 json_decref(ev);
                 return;
@@ -361,7 +429,7 @@ static void run_steps(struct proc_engine *e, struct input *in, json_t *ev, size_
     }
     if (in->prepared) {
         char key[KEY_MAX];
-        if (key_of(e, ev, key, sizeof(key)) == 0) {
+        if (key_of(e, in, ev, key, sizeof(key)) == 0) {
             const char *tenant = json_string_value(json_object_get(ev, "tenant"));
             size_t errors = 0;
             json_t *args = d->window == PROC_WIN_JOIN ? NULL : proc_acc_args(d, ev, &errors);
@@ -395,12 +463,14 @@ uint64_t proc_engine_key_mismatches(const struct proc_engine *e)
  * any int64, and a repartition frame anything written to its topic. Such an event would move
  * the watermark past every other event and overflow window arithmetic: it is left out, as a
  * record that is not an event is. */
-static int time_refused(struct proc_engine *e, int64_t time_ms)
+static int time_refused(struct proc_engine *e, struct input *in, int64_t time_ms)
 {
     if (e->d->window == PROC_WIN_NONE || cm_time_in_range(time_ms)) {
         return 0;
     }
-    proc_engine_inc(e->m_bad_time, 1);
+    char why[64];
+    snprintf(why, sizeof(why), "%lld ms is outside the years 0000 to 9999", (long long)time_ms);
+    drop(e, in, e->m_bad_time, "time", why);
     return 1;
 }
 
@@ -420,15 +490,19 @@ void proc_engine_process_record(struct proc_engine *e, int32_t source, const jso
     if (offset < s->resume) {
         return; /* in the restored state already */
     }
-    if (time_refused(e, time_ms)) {
+    struct input in = {source, time_ms, offset, judged_by(s, offset), NULL, NULL, 0, rkey, ev, 0};
+    if (time_refused(e, &in, time_ms)) {
         return;
     }
+    char why[256];
+    why[0] = '\0';
     enum cm_expr_outcome keep =
-        d->filter ? cm_expr_eval_bool(d->filter, ev, NULL, 0) : CM_EXPR_TRUE;
-    if (keep != CM_EXPR_TRUE) {
-        proc_engine_inc(keep == CM_EXPR_FALSE ? e->m_filtered : e->m_errors, 1);
+        d->filter ? cm_expr_eval_bool(d->filter, ev, why, sizeof(why)) : CM_EXPR_TRUE;
+    if (keep == CM_EXPR_FALSE) {
+        proc_engine_inc(e->m_filtered, 1);
+    } else if (keep == CM_EXPR_ERROR) {
+        drop(e, &in, e->m_errors, "source.filter", why);
     } else {
-        struct input in = {source, time_ms, offset, judged_by(s, offset), NULL, NULL, 0, rkey};
         run_steps(e, &in, e->mutates ? json_copy((json_t *)ev) : json_incref((json_t *)ev), 0, "");
         s = proc_engine_source(e, source, 1); /* the array may have grown */
     }
@@ -461,20 +535,26 @@ void proc_engine_prepare(struct proc_engine *e, int32_t origin, const json_t *ev
     const struct proc_def *d = e->d;
     struct origin *o = proc_engine_origin(e, origin);
     o->last_seen_ms = now_ms;
-    if (time_refused(e, time_ms)) {
+    struct input in = {0, 0, 0, e->wm, prepared, ud, 0, NULL, ev, 0};
+    if (time_refused(e, &in, time_ms)) {
         return;
     }
     if (time_ms > o->max_time) {
         o->max_time = time_ms;
     }
     if (d->filter) {
-        enum cm_expr_outcome keep = cm_expr_eval_bool(d->filter, ev, NULL, 0);
-        if (keep != CM_EXPR_TRUE) {
-            proc_engine_inc(keep == CM_EXPR_FALSE ? e->m_filtered : e->m_errors, 1);
+        char why[256];
+        why[0] = '\0';
+        enum cm_expr_outcome keep = cm_expr_eval_bool(d->filter, ev, why, sizeof(why));
+        if (keep == CM_EXPR_FALSE) {
+            proc_engine_inc(e->m_filtered, 1);
+            return;
+        }
+        if (keep == CM_EXPR_ERROR) {
+            drop(e, &in, e->m_errors, "source.filter", why);
             return;
         }
     }
-    struct input in = {0, 0, 0, e->wm, prepared, ud, 0, NULL};
     run_steps(e, &in, e->mutates ? json_copy((json_t *)ev) : json_incref((json_t *)ev), 0, "");
 }
 
@@ -505,14 +585,16 @@ static int window_in(struct proc_engine *e, int32_t source, const json_t *ev,
     if (offset < s->resume) {
         return 1; /* in the restored state already */
     }
-    if (time_refused(e, time_ms)) {
+    /* (read back from the repartition topic: its input event was dead-lettered, if it failed, by
+     * the first stage) */
+    struct input in = {source, time_ms, offset, judged_by(s, offset), NULL, NULL, 0, NULL, NULL, 0};
+    if (time_refused(e, &in, time_ms)) {
         return 1;
     }
     if (origin && repeat(s, origin)) {
         proc_engine_inc(e->m_repeats, 1);
         return 1;
     }
-    struct input in = {source, time_ms, offset, judged_by(s, offset), NULL, NULL, 0, NULL};
     windows_add(e, &in, ev, k);
     s = proc_engine_source(e, source, 1);
     if (time_ms > s->max_time) {

@@ -46,6 +46,13 @@ struct proc_engine_out {
      * key (key); counted in key_mismatch_total before the call. NULL: only counted. */
     void (*key_mismatch)(const struct proc_def *d, int32_t source, int64_t offset,
                          const struct proc_record_key *rkey, const char *key, void *ud);
+    /* An input event (borrowed) the pipeline drops because it cannot process it: an expression
+     * failed on it (the source filter, a step, the key, an interval join's side) or its time lies
+     * outside the years an event can state. why is "<field>: <reason>" (e.g. "steps[0].map.amount:
+     * ..."). At most once per input event, however many events its flatMaps made fail; counted
+     * (expression_error, time_out_of_range) before the call. Not for what the second stage of two
+     * reads back (the first stage called it). NULL: only counted. */
+    void (*dead_letter)(const struct proc_def *d, const json_t *ev, const char *why, void *ud);
     void *ud;
 };
 

@@ -13,6 +13,7 @@
 #include "proc_window.h"
 
 #include "cm/defs.h"
+#include "cm/dlq.h"
 #include "cm/envelope.h"
 #include "cm/err.h"
 #include "cm/event.h"
@@ -84,6 +85,91 @@ static void on_late(const struct proc_def *d, const json_t *ev, void *ud)
     char *text = cm_envelope_serialize(ev);
     cm_stream_emit(h->cur, h->late_topic, key, strlen(key), text, strlen(text), names, values, nh);
     free(text);
+}
+
+/* The dead-letter topic of d's events; NULL with "dead_letter": false, and when the default
+ * one is a source of d (a pipeline over the dead letters: one it fails on would come back to it
+ * without end; a topic the definition names is checked when it is parsed). */
+static const char *dead_letter_topic(const struct proc_host *h, const struct proc_def *d)
+{
+    if (d->dead_letter_off) {
+        return NULL;
+    }
+    if (d->dead_letter_topic) {
+        return d->dead_letter_topic;
+    }
+    return proc_host_input_index(d, h->dlq_topic) < 0 ? h->dlq_topic : NULL;
+}
+
+/* Logs a dead letter, at most one line a second (with how many went unlogged since). */
+static void log_dead_letter(struct proc_host *h, const char *topic, const char *by, const char *why)
+{
+    const struct cm_kafka_msg *m = h->cur_msg;
+    int64_t now = cm_monotonic_ms();
+    if (h->dead_logged_ms != 0 && now - h->dead_logged_ms < 1000) {
+        h->dead_unlogged++;
+        return;
+    }
+    CM_LOG_WARN("dead_letter", "%s [%d] @%lld → %s: %s: %s (%llu more since the last such line)",
+                cm_kafka_msg_topic(m), (int)cm_kafka_msg_partition(m),
+                (long long)cm_kafka_msg_offset(m), topic, by, why,
+                (unsigned long long)h->dead_unlogged);
+    h->dead_logged_ms = now;
+    h->dead_unlogged = 0;
+}
+
+/* An input event d cannot process: its record goes to d's dead-letter topic, once per record and
+ * pipeline however many of its versions run. */
+static void on_dead_letter(const struct proc_def *d, const json_t *ev, const char *why, void *ud)
+{
+    (void)ev; /* the record goes as it was read */
+    struct proc_host *h = ud;
+    const char *topic = dead_letter_topic(h, d);
+    if (!h->cur_msg || !topic) {
+        return;
+    }
+    for (size_t i = 0; i < h->ndead; i++) {
+        if (strcmp(h->dead_names[i], d->name) == 0) {
+            return; /* another version of it sent this record already */
+        }
+    }
+    if (h->ndead < PROC_HOST_DEAD_MAX) {
+        h->dead_names[h->ndead++] = d->name;
+    }
+    char version[24];
+    snprintf(version, sizeof(version), "%lld", d->version);
+    const char *names[] = {"dlq_pipeline", "dlq_pipeline_version"}, *values[] = {d->name, version};
+    cm_dlq_send_by(h->cur, topic, h->cur_msg, names, values, 2, why, 1);
+    cm_counter_inc(cm_metric_with(h->m_dead, d->name, NULL));
+    log_dead_letter(h, topic, d->name, why);
+}
+
+/* A record of topic that is not an event: to the dead-letter topics of the pipelines reading it
+ * (each topic once), as the processor's. */
+static void dead_letter_invalid(struct proc_host *h, const char *topic, const char *why)
+{
+    const char *sent[PROC_HOST_DEAD_MAX];
+    size_t nsent = 0;
+    char error[320];
+    snprintf(error, sizeof(error), "not an event: %s", why);
+    for (size_t k = 0; k < h->n; k++) {
+        const char *to = dead_letter_topic(h, h->p[k].def);
+        if (!to || proc_host_input_index(h->p[k].def, topic) < 0) {
+            continue;
+        }
+        size_t j = 0;
+        while (j < nsent && strcmp(sent[j], to) != 0) {
+            j++;
+        }
+        if (j < nsent || nsent == PROC_HOST_DEAD_MAX) {
+            continue;
+        }
+        sent[nsent++] = to;
+        const char *name = "dlq_service", *value = "processor";
+        cm_dlq_send_by(h->cur, to, h->cur_msg, &name, &value, 1, error, 1);
+        cm_counter_inc(cm_metric_with(h->m_dead, "", NULL));
+        log_dead_letter(h, to, "processor", error);
+    }
 }
 
 struct prep_ctx {
@@ -289,6 +375,7 @@ struct proc_engine *proc_host_new_engine(struct proc_host *h, const struct proc_
                                   .late = on_late,
                                   .lookup = lookup_row,
                                   .key_mismatch = on_key_mismatch,
+                                  .dead_letter = on_dead_letter,
                                   .ud = h};
     struct proc_engine *e = proc_engine_new(d, &out, h->metrics);
     if (h->redis) {
@@ -482,9 +569,13 @@ static int process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t
         }
         struct cm_event ev;
         const char *why;
+        h->cur_msg = msgs[i];
+        h->ndead = 0;
         if (cm_event_from_record(msgs[i], CM_EVENT_OBJECT, &ev, &why) != 0) {
             cm_event_log_invalid(msgs[i], why);
             cm_counter_inc(h->m_invalid);
+            dead_letter_invalid(h, topic, why);
+            h->cur_msg = NULL;
             continue;
         }
         if (!cm_time_in_range(ev.time_ms)) {
@@ -515,6 +606,7 @@ static int process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t
             }
         }
         cm_event_clear(&ev);
+        h->cur_msg = NULL;
     }
     send_frames(h);
     return 0;
@@ -558,6 +650,7 @@ struct proc_host *proc_host_new(const struct proc_host_config *cfg, struct cm_me
 {
     struct proc_host *h = cm_xcalloc(1, sizeof(*h));
     h->late_topic = cm_xstrdup(cfg->late_topic);
+    h->dlq_topic = cm_xstrdup(cfg->dlq_topic ? cfg->dlq_topic : "dlq");
     h->events_topic = cm_xstrdup(cfg->events_topic);
     h->redis = cfg->redis;
     h->ckpt_redis = cfg->ckpt_redis ? cfg->ckpt_redis : cfg->redis;
@@ -570,6 +663,11 @@ struct proc_host *proc_host_new(const struct proc_host_config *cfg, struct cm_me
                                           "records",
                                           NULL),
                        NULL);
+    h->m_dead = cm_metrics_counter(metrics, "dead_letters_total",
+                                   "input records sent to a dead-letter topic: events a pipeline "
+                                   "cannot process (by pipeline), records that are not events "
+                                   "(pipeline \"\")",
+                                   "pipeline");
     h->cfg_brokers = cm_xstrdup(cfg->brokers);
     h->tables = proc_tables_new(cfg->brokers);
     h->rtables = proc_rtables_new(cfg->redis, cfg->redis_table_ttl_ms);
@@ -647,6 +745,7 @@ void proc_host_free(struct proc_host *h)
     pthread_mutex_destroy(&h->lock);
     free(h->p);
     free(h->late_topic);
+    free(h->dlq_topic);
     free(h->events_topic);
     proc_tables_free(h->tables); /* after the stream: no lookup is running */
     proc_rtables_free(h->rtables);

@@ -29,6 +29,7 @@ struct proc_host_config {
     const char *events_topic;  /* default source topic */
     const char *derived_topic; /* default sink topic */
     const char *late_topic;
+    const char *dlq_topic;         /* default dead-letter topic of pipelines (NULL: "dlq") */
     int checkpoint_ms;             /* commit interval */
     int64_t max_repartition_lag;   /* flow control (cm_stream_config.max_internal_lag); 0: none */
     int64_t max_repartition_bytes; /* the same in bytes (max_internal_bytes); 0: none */

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct cm_kafka_msg;
+struct cm_metric;
 struct cm_series;
 struct proc_def;
 struct proc_engine;
@@ -44,8 +46,18 @@ struct change {
     unsigned prev_flags;
 };
 
+/* Pipelines that dead-lettered one record (its versions send it once). */
+#define PROC_HOST_DEAD_MAX 16
+
 struct proc_host {
     char *late_topic, *events_topic;
+    char *dlq_topic;                            /* the default dead-letter topic */
+    const struct cm_kafka_msg *cur_msg;         /* the input record being processed, or NULL */
+    const char *dead_names[PROC_HOST_DEAD_MAX]; /* the pipelines that dead-lettered it */
+    size_t ndead;
+    struct cm_metric *m_dead;
+    int64_t dead_logged_ms; /* when a dead letter was last logged */
+    uint64_t dead_unlogged; /* and how many were not since */
     struct cm_redis *redis;
     struct cm_redis *ckpt_redis; /* the committer thread's connection (checkpoints written) */
     atomic_int ckpt_lost;        /* Redis lost a checkpoint: the next snapshots are whole */

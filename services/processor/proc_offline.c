@@ -9,7 +9,7 @@
 
 void proc_offline_init(struct proc_offline *o, struct proc_engine *e)
 {
-    *o = (struct proc_offline){e, json_object(), 0};
+    *o = (struct proc_offline){e, json_object(), 0, 0};
 }
 
 void proc_offline_clear(struct proc_offline *o)
@@ -44,6 +44,7 @@ int proc_offline_take(struct proc_offline *o, const char *text, size_t len, int6
                       const char **why)
 {
     *why = NULL;
+    o->index = index;
     json_t *v = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, NULL);
     if (!json_is_object(v)) {
         *why = v ? "not a JSON object" : "not JSON";

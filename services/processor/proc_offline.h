@@ -24,6 +24,7 @@ struct proc_offline {
     struct proc_engine *e; /* borrowed */
     json_t *tables;        /* {topic: {key: row}}: the table entries so far (for out.lookup) */
     int32_t partition;     /* the current input partition */
+    int64_t index;         /* the index of the value being taken */
 };
 
 void proc_offline_init(struct proc_offline *o, struct proc_engine *e);

@@ -1,9 +1,9 @@
 /* fuzz_proc_out: what the processor's engine emitted in a fuzz run (results, transformed and late
- * events), one line per output with its key, for the processor's fuzz targets to compare: byte for
- * byte and in order (a replay), or per key (one stage against two: outputs for different keys go
- * to different partitions and have no order between them, and windows of several keys that one
- * watermark closes fire in the order of their timers; a result's key there is its tenant and
- * key). Header only: each target is one file. */
+ * events, dead letters), one line per output with its key, for the processor's fuzz targets to
+ * compare: byte for byte and in order (a replay), or per key (one stage against two: outputs for
+ * different keys go to different partitions and have no order between them, and windows of
+ * several keys that one watermark closes fire in the order of their timers; a result's key there
+ * is its tenant and key). Header only: each target is one file. */
 #ifndef FUZZ_PROC_OUT_H
 #define FUZZ_PROC_OUT_H
 
@@ -108,11 +108,28 @@ static void outs_late(const struct proc_def *d, const json_t *ev, void *ud)
     free(text);
 }
 
+/* A dead letter: its reason names the field that failed ("<field>: <reason>"). */
+static void outs_dead(const struct proc_def *d, const json_t *ev, const char *why, void *ud)
+{
+    (void)d;
+    if (!ev || !strstr(why, ": ")) {
+        abort();
+    }
+    char *text = json_dumps(ev, JSON_SORT_KEYS | JSON_COMPACT);
+    char *line = cm_xasprintf("%s %s", why, text);
+    outs_add(ud, "(dead)", "dead ", line, strlen(line));
+    free(line);
+    free(text);
+}
+
 /* The engine's outputs into b. */
 static struct proc_engine_out outs_sink(struct outs *b)
 {
-    return (struct proc_engine_out){
-        .emit = outs_emit, .emit_text = outs_emit_text, .late = outs_late, .ud = b};
+    return (struct proc_engine_out){.emit = outs_emit,
+                                    .emit_text = outs_emit_text,
+                                    .late = outs_late,
+                                    .dead_letter = outs_dead,
+                                    .ud = b};
 }
 
 static inline int outs_by_key(const void *x, const void *y)

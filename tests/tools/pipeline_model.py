@@ -45,6 +45,8 @@ Rules the model follows (docs/pipelines.md, "Windows and event time"):
   it has expired; its revision goes on from the highest of the merged ones;
 - `having` false emits nothing and uses no revision;
 - an event a flatMap makes has the id `<input id>#<place>` (late, or in a joined pair);
+- an input event an expression fails on (a flatMap over no list, a missing key) is a dead letter,
+  once, with the failing field and the reason, whatever happens to its other elements;
 - a result's subject is its key; a window's result's time is the window's end, a joined pair's
   the later of its two events' times (an unmatched left event's, its own).
 
@@ -559,12 +561,19 @@ def run_model(d, lines):
             parts.watermark(INF if ln["watermark"] == "max" else parse_ms(ln["watermark"]))
             continue
         t = parse_ms(ln["time"])
+        dead = None
         made = [] if d["filter"] and ln["type"] == "skip" else [(ln["id"], ln["data"])]
         if d["steps"] == "filter":
             made = [(i, x) for i, x in made if not x["drop"]]
         elif d["steps"] == "flatMap":  # an element's id: the input's, `#`, its place
+            if made and not isinstance(made[0][1]["items"], list):
+                dead = "steps[0].flatMap: not a list"
             made = [("%s#%d" % (i, k), el) for i, x in made if isinstance(x["items"], list)
                     for k, el in enumerate(x["items"])]
+        if not dead and any("k" not in x for _, x in made):
+            dead = "key: no such key: k"
+        if dead:  # an input event an expression fails on: a dead letter, once, with the reason
+            parts.out.append(("dead_letter", ln["id"], dead))
         parts.current().event(ln, t, [(i, x) for i, x in made if "k" in x])
         parts.read(t)
     return parts.out
@@ -603,6 +612,9 @@ def engine_out(binary, doc, lines, tmp):
         if "late" in o:
             out.append(("late", o["late"]["id"]))
             continue
+        if "dead_letter" in o:
+            out.append(("dead_letter", o["dead_letter"]["id"], o["error"]))
+            continue
         dd = o["data"]
         if o.get("subject") != dd["key"]:  # a result's subject is its key
             raise RuntimeError("subject %r of a result of key %r" % (o.get("subject"), dd["key"]))
@@ -635,8 +647,8 @@ def near(x, y, rel, least=1.0):
 def same(a, b):
     if a[0] != b[0]:
         return False
-    if a[0] in ("late", "pair"):
-        return a[1] == b[1]
+    if a[0] in ("late", "pair", "dead_letter"):
+        return a[1:] == b[1:]
     x, y = a[1], b[1]
     for f in ("tenant", "key", "start", "end", "rev", "n", "lo", "hi", "d", "first", "last", "ci"):
         if x[f] != y[f]:
@@ -658,8 +670,8 @@ def same(a, b):
 
 
 def order_key(o):
-    if o[0] == "late":
-        return ("late", o[1])
+    if o[0] in ("late", "dead_letter"):
+        return (o[0],) + tuple(str(x) for x in o[1:])
     if o[0] == "pair":
         return ("pair",) + tuple(str(x) for x in o[1])
     r = o[1]
@@ -692,7 +704,7 @@ def main():
     cases = int(sys.argv[2]) if len(sys.argv) > 2 else 300
     seed = int(sys.argv[3]) if len(sys.argv) > 3 else 1
     tmp = tempfile.mkdtemp(prefix="pipeline-model.")
-    stats = {"results": 0, "late": 0, "revised": 0, "pairs": 0, "unmatched": 0}
+    stats = {"results": 0, "late": 0, "revised": 0, "pairs": 0, "unmatched": 0, "dead": 0}
     for c in range(cases):
         rng = random.Random(seed * 100003 + c)
         d, doc, lines = make_case(rng)
@@ -711,14 +723,15 @@ def main():
         stats["revised"] += sum(1 for o in got if o[0] == "result" and o[1]["rev"] > 0)
         stats["pairs"] += sum(1 for o in got if o[0] == "pair" and o[1][2] is not None)
         stats["unmatched"] += sum(1 for o in got if o[0] == "pair" and o[1][2] is None)
+        stats["dead"] += sum(1 for o in got if o[0] == "dead_letter")
     # the cases must have exercised what they are for
     if min(stats.values()) < 20:
         print("pipeline model: too little exercised: %s" % stats)
         return 1
     print("pipeline model: %d cases agree (%d results, %d of them revisions, %d late events, "
-          "%d joined pairs, %d unmatched left events)"
+          "%d joined pairs, %d unmatched left events, %d dead letters)"
           % (cases, stats["results"], stats["revised"], stats["late"], stats["pairs"],
-             stats["unmatched"]))
+             stats["unmatched"], stats["dead"]))
     for f in os.listdir(tmp):
         os.unlink(os.path.join(tmp, f))
     os.rmdir(tmp)

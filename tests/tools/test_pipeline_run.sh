@@ -41,11 +41,15 @@ trap 'rm -rf "$TMP"' EXIT
 
 # Nested flatMaps multiply, so one input event makes at most 10,000 events in all: here 101 outer
 # elements, then 100 inner ones each; the inner lists after the 98th would pass the bound and are
-# dropped (counted as expression errors), 9,800 events are counted.
+# dropped (counted as expression errors), 9,800 events are counted, and the input event goes to
+# the dead letters once, naming the step.
 printf '%s\n' '{"name":"fan","steps":[{"flatMap":"data.a"},{"flatMap":"data.b"}],"key":"\"all\"","window":{"type":"tumbling","size":"1s"},"aggregates":{"n":"count()"}}' >"$TMP/fan.json"
 python3 -c 'import json; print(json.dumps({"type": "t", "source": "/s", "id": "x", "time": "2026-01-01T00:00:00Z", "data": {"a": [{"b": list(range(100))}] * 101}})); print("{\"watermark\": \"max\"}")' >"$TMP/fan.ndjson"
-fan=$("$BIN" "$TMP/fan.json" <"$TMP/fan.ndjson" | python3 -c 'import json, sys; print([json.loads(l)["data"]["n"] for l in sys.stdin])')
-[ "$fan" = "[9800]" ] || { echo "pipeline-run: nested flatMaps made $fan events, not [9800]"; fail=1; }
+fan=$("$BIN" "$TMP/fan.json" <"$TMP/fan.ndjson" | python3 -c 'import json, sys
+out = [json.loads(l) for l in sys.stdin]
+print([o["data"]["n"] for o in out if "data" in o], [(o["dead_letter"]["id"], o["error"]) for o in out if "dead_letter" in o])')
+[ "$fan" = "[9800] [('x', 'steps[1].flatMap: more than 10000 events from one input event')]" ] ||
+    { echo "pipeline-run: nested flatMaps made $fan, not [9800] and one dead letter"; fail=1; }
 bad() { # bad <expected message part> <definition>
     printf '%s\n' "$2" >"$TMP/def.json"
     local out rc

@@ -10,11 +10,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DLQ_HEADERS 6
+#define DLQ_HEADERS (5 + CM_DLQ_MAX_BY)
 
 void cm_dlq_send(struct cm_stream *s, const char *dlq_topic, const struct cm_kafka_msg *m,
                  const char *sink, const char *error, int attempts)
 {
+    const char *name = "dlq_sink";
+    CM_LOG_WARN("dead_letter", "%s [%d] @%lld → %s: %s: %s", cm_kafka_msg_topic(m),
+                (int)cm_kafka_msg_partition(m), (long long)cm_kafka_msg_offset(m), dlq_topic, sink,
+                error);
+    cm_dlq_send_by(s, dlq_topic, m, &name, &sink, 1, error, attempts);
+}
+
+void cm_dlq_send_by(struct cm_stream *s, const char *dlq_topic, const struct cm_kafka_msg *m,
+                    const char *const *by_names, const char *const *by_values, size_t nby,
+                    const char *error, int attempts)
+{
+    if (nby > CM_DLQ_MAX_BY) {
+        nby = CM_DLQ_MAX_BY;
+    }
     const char *names[CM_STREAM_MAX_HEADERS], *values[CM_STREAM_MAX_HEADERS];
     const void *raw[CM_STREAM_MAX_HEADERS];
     size_t lens[CM_STREAM_MAX_HEADERS];
@@ -28,20 +42,23 @@ void cm_dlq_send(struct cm_stream *s, const char *dlq_topic, const struct cm_kaf
     snprintf(att, sizeof(att), "%d", attempts);
     snprintf(part, sizeof(part), "%d", (int)cm_kafka_msg_partition(m));
     snprintf(off, sizeof(off), "%lld", (long long)cm_kafka_msg_offset(m));
-    const char *extra[DLQ_HEADERS][2] = {
-        {"dlq_sink", sink},      {"dlq_error", error},
-        {"dlq_attempts", att},   {"dlq_topic", cm_kafka_msg_topic(m)},
-        {"dlq_partition", part}, {"dlq_offset", off}};
     size_t nh = n;
-    for (size_t i = 0; i < DLQ_HEADERS; i++) {
+    for (size_t i = 0; i < nby; i++) {
+        names[nh] = by_names[i];
+        values[nh++] = by_values[i];
+    }
+    const char *extra[5][2] = {{"dlq_error", error},
+                               {"dlq_attempts", att},
+                               {"dlq_topic", cm_kafka_msg_topic(m)},
+                               {"dlq_partition", part},
+                               {"dlq_offset", off}};
+    for (size_t i = 0; i < 5; i++) {
         names[nh] = extra[i][0];
         values[nh++] = extra[i][1];
     }
     size_t klen, vlen;
     const void *key = cm_kafka_msg_key(m, &klen);
     const void *value = cm_kafka_msg_value(m, &vlen);
-    CM_LOG_WARN("dead_letter", "%s [%d] @%s → %s: %s: %s", cm_kafka_msg_topic(m),
-                (int)cm_kafka_msg_partition(m), off, dlq_topic, sink, error);
     cm_stream_emit(s, dlq_topic, key, key ? klen : 0, value ? value : "", value ? vlen : 0, names,
                    values, nh);
     for (size_t i = 0; i < n; i++) {

@@ -1,7 +1,9 @@
 /* pipeline-run: the processor's engine offline. `pipeline-run DEF.json < in.ndjson` reads one
  * JSON value per line: a CloudEvent (its `time` is the event time), {"watermark": "<RFC 3339>"}
  * / {"watermark": "max"}, a join table's row or {"partition": N} (proc_offline.h), and prints
- * each result as one JSON line (the result CloudEvent) and each late event as {"late": <event>};
+ * each result as one JSON line (the result CloudEvent), each late event as {"late": <event>} and
+ * each event the pipeline cannot process (an expression fails on it) as
+ * {"dead_letter": <event>, "error": "<field>: <reason>"};
  * a pipeline with "batch" prints batch events instead (closed when full and at the end of the
  * input). Watermark lines raise the watermark as they come (the automatic one still applies; the
  * larger wins); at the end of the input nothing more is emitted unless a {"watermark": "max"}
@@ -62,6 +64,15 @@ static void on_late(const struct proc_def *d, const json_t *ev, void *ud)
     json_decref(wrap);
 }
 
+static void on_dead_letter(const struct proc_def *d, const json_t *ev, const char *why, void *ud)
+{
+    (void)d;
+    (void)ud;
+    json_t *wrap = json_pack("{s:O, s:s}", "dead_letter", (json_t *)ev, "error", why);
+    print_json(wrap);
+    json_decref(wrap);
+}
+
 int main(int argc, char **argv)
 {
     cm_log_init("pipeline-run");
@@ -76,8 +87,11 @@ int main(int argc, char **argv)
         return CM_CONFIG_EXIT_BAD;
     }
     struct run run = {.batch = d->batch_max > 0 ? proc_batcher_new(d, on_batch, NULL) : NULL};
-    struct proc_engine_out out = {
-        .emit = on_emit, .late = on_late, .lookup = proc_offline_lookup, .ud = &run};
+    struct proc_engine_out out = {.emit = on_emit,
+                                  .late = on_late,
+                                  .lookup = proc_offline_lookup,
+                                  .dead_letter = on_dead_letter,
+                                  .ud = &run};
     struct proc_engine *e = proc_engine_new(d, &out, NULL);
     proc_offline_init(&run.in, e);
     char *line = NULL;
