@@ -7,7 +7,8 @@
 # and the latency from a window's end to its result on Kafka over live input. The same tumbling
 # pipeline also runs over the same events keyed by the pipeline's key ("repartition": false: one
 # stage, each event crossing Kafka twice, read and its result written), next to kcat reading
-# that topic.
+# that topic. Both also run with two processors in one consumer group on this machine (each takes
+# half of the partitions): what scaling out gives on two cores.
 # A second reference puts the pipeline's output in proportion: kcat writing the records of one
 # tumbling run's results again (the same keys and values, with the four CloudEvents headers a
 # result carries, the processor's producer settings), and what kcat alone reaches reading the
@@ -94,26 +95,31 @@ kcat.wait()
 
 # processor_rate <window JSON> <run> [<definition's other members> <outcomes>]: events/s from its
 # first windowed event (or of the outcomes given) to its last (start-up and the consumer group's
-# join left out)
+# join left out); with INSTANCES=n, of n processors in one group (their counters added up), timed
+# from when each has windowed an event
 processor_rate() {
     local name=bench$2$RANDOM port dir=$STACK_DIR/p$2 outcomes=${4:-windowed|late} body=${3:-}
+    local ports=() pids=() i
     mkdir -p "$dir"
     if [ -z "$body" ]; then
         body='"key": "data.merchant", "window": '$1', "out_of_orderness": "5s",
  "aggregates": {"n": "count()", "total": "sum(data.amount)"}, "sink": {"topic": "derived"}'
     fi
     echo "{\"name\": \"$name\", $body}" >"$dir/def.json"
-    port=$(stack_free_port)
-    env -u DATABASE_URL PROCESSOR_AUTH_DISABLED=true \
-        PROCESSOR_PORT=$port PROCESSOR_GROUP="g-$name" PROCESSOR_PIPELINES_DIR="$dir" \
-        KAFKA_BROKERS="$KAFKA_BROKERS" REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" \
-        "$BUILD_DIR/bin/processor" >"$dir/log" 2>&1 </dev/null &
-    local pid=$!
+    for i in $(seq 1 "${INSTANCES:-1}"); do
+        port=$(stack_free_port)
+        env -u DATABASE_URL PROCESSOR_AUTH_DISABLED=true \
+            PROCESSOR_PORT=$port PROCESSOR_GROUP="g-$name" PROCESSOR_PIPELINES_DIR="$dir" \
+            KAFKA_BROKERS="$KAFKA_BROKERS" REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" \
+            "$BUILD_DIR/bin/processor" >"$dir/log$i" 2>&1 </dev/null &
+        pids+=($!)
+        ports+=("$port")
+    done
     # one process keeps one connection and reads the counter every 20 ms: a curl and an awk
     # started 50 times a second took about half of this 2-core machine from what it measures
-    python3 - "$port" "$name" $N "$outcomes" "$pid" "${CPU_OUT:-}" <<'PY'
+    python3 - "${ports[*]}" "$name" $N "$outcomes" "${pids[0]}" "${CPU_OUT:-}" <<'PY'
 import glob, http.client, re, sys, time
-port, name, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+ports, name, n = [int(p) for p in sys.argv[1].split()], sys.argv[2], int(sys.argv[3])
 
 def oncpu(pid):
     """ns each thread of pid has run on a CPU so far (the scheduler's account)"""
@@ -127,22 +133,28 @@ def oncpu(pid):
 
 pat = re.compile(r'^processor_records_total\{pipeline="%s",outcome="(?:%s)"[^}]*\} (\S+)$'
                  % (re.escape(name), sys.argv[4]), re.M)
-conn, first, t0, start = None, 0, None, time.monotonic()
+conns, first, t0, start = {}, 0, None, time.monotonic()
 while True:
     now = time.monotonic()
     if now - start > 300:
         sys.exit("processor did not finish")
     try:
-        conn = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        conn.request("GET", "/metrics")
-        body = conn.getresponse().read().decode()
+        each = []
+        for port in ports:
+            conns[port] = conns.get(port) or http.client.HTTPConnection("127.0.0.1", port,
+                                                                        timeout=5)
+            conns[port].request("GET", "/metrics")
+            body = conns[port].getresponse().read().decode()
+            each.append(sum(float(v) for v in pat.findall(body)))
     except (OSError, http.client.HTTPException):
-        conn = None
+        conns = {}
         time.sleep(0.05)
         continue
     now = time.monotonic()
-    got = sum(float(v) for v in pat.findall(body))
-    if got > 0 and t0 is None:
+    got = sum(each)
+    # timed once every instance works (the group's rebalance when the second one joins, which
+    # stalls the first, is left out with the start-up)
+    if min(each) > 0 and t0 is None:
         first, t0, cpu0 = got, now, oncpu(sys.argv[5])
     if got >= n:
         print(int((n - first) / (now - t0 + 0.001)))
@@ -156,8 +168,8 @@ while True:
         break
     time.sleep(0.02)
 PY
-    kill -TERM $pid
-    wait $pid
+    kill -TERM "${pids[@]}"
+    wait "${pids[@]}"
 }
 
 # latency <run>: ms from a window's end to its result on Kafka (the result record's timestamp),
@@ -255,6 +267,12 @@ for r in $(seq 1 "$RUNS"); do
  "repartition": false, "key": "data.merchant", "window": {"type": "tumbling", "size": "10s"},
  "out_of_orderness": "5s", "aggregates": {"n": "count()", "total": "sum(data.amount)"},
  "sink": {"topic": "derived_keyed"}' >>"$STACK_DIR/keyed"
+    # two instances in one group on this machine (each takes half of the partitions)
+    INSTANCES=2 processor_rate '{"type": "tumbling", "size": "10s"}' "t2$r" >>"$STACK_DIR/tumbling2"
+    INSTANCES=2 processor_rate '' "k2$r" '"source": {"topics": ["events_keyed"]},
+ "repartition": false, "key": "data.merchant", "window": {"type": "tumbling", "size": "10s"},
+ "out_of_orderness": "5s", "aggregates": {"n": "count()", "total": "sum(data.amount)"},
+ "sink": {"topic": "derived_keyed"}' >>"$STACK_DIR/keyed2"
 done
 k=$(median <"$STACK_DIR/kcat")
 kd=$(median <"$STACK_DIR/kcatd")
@@ -311,4 +329,8 @@ echo "BENCH processor_one_stage_share_of_kcat_per_run_median $(paste "$STACK_DIR
     awk '{ print int($1 * 100 / $2) }' | median) %"
 echo "BENCH processor_one_stage_stream_thread_cpu_per_event $(cut -d' ' -f1 "$STACK_DIR/keyed_cpu" | median) ns"
 echo "BENCH processor_one_stage_share_of_kcat_read_then_write $((o * 100 / kio)) %"
-echo "(runs: kcat $(tr '\n' ' ' <"$STACK_DIR/kcat")| kcat defaults $(tr '\n' ' ' <"$STACK_DIR/kcatd")| kcat 10 ms only $(tr '\n' ' ' <"$STACK_DIR/kcat10")| kcat queued.min 1M only $(tr '\n' ' ' <"$STACK_DIR/kcatq")| filter all $(tr '\n' ' ' <"$STACK_DIR/filtered")| results not written $(tr '\n' ' ' <"$STACK_DIR/unwritten")| tumbling $(tr '\n' ' ' <"$STACK_DIR/tumbling")| hopping $(tr '\n' ' ' <"$STACK_DIR/hopping")| kcat writing results $(tr '\n' ' ' <"$STACK_DIR/kcat_produce")| one stage $(tr '\n' ' ' <"$STACK_DIR/keyed")| kcat keyed $(tr '\n' ' ' <"$STACK_DIR/kcat_keyed")| $results results)"
+t2=$(median <"$STACK_DIR/tumbling2")
+o2=$(median <"$STACK_DIR/keyed2")
+echo "BENCH processor_tumbling_two_instances $t2 events/s ($(awk -v a="$t2" -v b="$t" 'BEGIN { printf "%.2f", a / b }')x one; $((t2 * 100 / k)) % of kcat)"
+echo "BENCH processor_one_stage_two_instances $o2 events/s ($(awk -v a="$o2" -v b="$o" 'BEGIN { printf "%.2f", a / b }')x one; $((o2 * 100 / kk)) % of kcat)"
+echo "(runs: kcat $(tr '\n' ' ' <"$STACK_DIR/kcat")| kcat defaults $(tr '\n' ' ' <"$STACK_DIR/kcatd")| kcat 10 ms only $(tr '\n' ' ' <"$STACK_DIR/kcat10")| kcat queued.min 1M only $(tr '\n' ' ' <"$STACK_DIR/kcatq")| filter all $(tr '\n' ' ' <"$STACK_DIR/filtered")| results not written $(tr '\n' ' ' <"$STACK_DIR/unwritten")| tumbling $(tr '\n' ' ' <"$STACK_DIR/tumbling")| hopping $(tr '\n' ' ' <"$STACK_DIR/hopping")| kcat writing results $(tr '\n' ' ' <"$STACK_DIR/kcat_produce")| one stage $(tr '\n' ' ' <"$STACK_DIR/keyed")| two instances $(tr '\n' ' ' <"$STACK_DIR/tumbling2")| one stage, two instances $(tr '\n' ' ' <"$STACK_DIR/keyed2")| kcat keyed $(tr '\n' ' ' <"$STACK_DIR/kcat_keyed")| $results results)"

@@ -19,6 +19,7 @@
 #include "cm/mem.h"
 #include "cm/stream.h"
 #include "cm/text.h"
+#include "cm/timeutil.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -443,6 +444,71 @@ static size_t query_versions(struct proc_api *a, struct cm_http_req *req, const 
     return n;
 }
 
+/* A time query parameter (RFC 3339) into *ms; absent: def. 0, or -1 after answering. */
+static int query_time(struct cm_http_req *req, const char *name, int64_t def, int64_t *ms)
+{
+    const char *text = cm_http_query(req, name);
+    *ms = def;
+    if (text && cm_time_parse_rfc3339(text, ms) != 0) {
+        cm_http_respond_error(req, 400, 0, "%s: not an RFC 3339 time (2026-01-01T00:00:00Z)", name);
+        return -1;
+    }
+    return 0;
+}
+
+#define SCAN_LIMIT_DEFAULT 1000
+#define SCAN_LIMIT_MAX 5000
+
+/* What a windows query asks besides the key: ?from= and ?to= (window starts), and for a scan
+ * (no key) ?limit= and ?cursor=. 0, or -1 after answering. */
+struct windows_query {
+    const char *key, *cursor;
+    int64_t from, until;
+    size_t limit;
+};
+
+static int windows_query(struct cm_http_req *req, struct windows_query *q)
+{
+    q->key = cm_http_query(req, "key");
+    q->cursor = cm_http_query(req, "cursor");
+    q->limit = SCAN_LIMIT_DEFAULT;
+    if (query_time(req, "from", INT64_MIN, &q->from) != 0 ||
+        query_time(req, "to", INT64_MAX, &q->until) != 0) {
+        return -1;
+    }
+    if (q->from >= q->until) {
+        cm_http_respond_error(req, 400, 0, "to: must be later than from");
+        return -1;
+    }
+    const char *limit = cm_http_query(req, "limit");
+    if (q->key && (limit || q->cursor)) {
+        cm_http_respond_error(req, 400, 0,
+                              "%s: only without key (a key's windows come in one answer)",
+                              limit ? "limit" : "cursor");
+        return -1;
+    }
+    if (limit) {
+        char *end;
+        long long n = strtoll(limit, &end, 10);
+        if (end == limit || *end || n < 1 || n > SCAN_LIMIT_MAX) {
+            cm_http_respond_error(req, 400, 0, "limit: must be an integer from 1 to %d",
+                                  SCAN_LIMIT_MAX);
+            return -1;
+        }
+        q->limit = (size_t)n;
+    }
+    if (q->key && strlen(q->key) >= QUERY_KEY_MAX) {
+        cm_http_respond_error(req, 400, 0, "key: longer than %d bytes", QUERY_KEY_MAX - 1);
+        return -1;
+    }
+    if (q->key && !utf8_ok(q->key)) {
+        /* (keys are JSON strings: one that is not UTF-8 holds no window) */
+        cm_http_respond_error(req, 400, 0, "key: not valid UTF-8");
+        return -1;
+    }
+    return 0;
+}
+
 static void h_windows(struct cm_http_req *req, void *ud)
 {
     struct proc_api *a = ud;
@@ -451,24 +517,13 @@ static void h_windows(struct cm_http_req *req, void *ud)
         return;
     }
     const char *name = cm_http_param(req, "name");
-    const char *key = cm_http_query(req, "key");
     const char *tenant = query_tenant(a, req, &who);
-    if (!tenant) {
+    struct windows_query q;
+    if (!tenant || windows_query(req, &q) != 0) {
         return;
     }
-    if (!key) {
-        cm_http_respond_error(req, 400, 0,
-                              "key: the query parameter key (the pipeline's key of the windows) "
-                              "is required");
-        return;
-    }
-    if (strlen(key) >= QUERY_KEY_MAX) {
-        cm_http_respond_error(req, 400, 0, "key: longer than %d bytes", QUERY_KEY_MAX - 1);
-        return;
-    }
-    if (!utf8_ok(key) || !utf8_ok(tenant)) {
-        /* (keys and tenants are JSON strings: one that is not UTF-8 holds no window) */
-        cm_http_respond_error(req, 400, 0, "%s: not valid UTF-8", utf8_ok(key) ? "tenant" : "key");
+    if (!utf8_ok(tenant)) {
+        cm_http_respond_error(req, 400, 0, "tenant: not valid UTF-8");
         return;
     }
     struct proc_query_version v[32];
@@ -478,11 +533,17 @@ static void h_windows(struct cm_http_req *req, void *ud)
     }
     json_t *out = NULL;
     char why[256] = "";
-    int rc = a->state ? proc_query_windows(a->state, v, n, tenant, key, partitions, a, &out, why,
-                                           sizeof(why))
-                      : CM_E_UNAVAIL;
+    int rc = !a->state ? CM_E_UNAVAIL
+             : q.key   ? proc_query_windows(a->state, v, n, tenant, q.key, q.from, q.until,
+                                            partitions, a, &out, why, sizeof(why))
+                       : proc_query_scan(a->state, v, n, tenant, q.from, q.until, q.limit, q.cursor,
+                                         partitions, a, &out, why, sizeof(why));
     for (size_t k = 0; k < n; k++) {
         proc_def_free((struct proc_def *)v[k].d);
+    }
+    if (rc == CM_E_INVAL) {
+        cm_http_respond_error(req, 400, 0, "%s", why);
+        return;
     }
     if (rc != 0) {
         cm_http_add_header(req, "Retry-After", "1");
@@ -493,8 +554,10 @@ static void h_windows(struct cm_http_req *req, void *ud)
     if (tenant[0]) {
         json_object_set_new(answer, "tenant", json_string(tenant));
     }
-    json_object_set_new(answer, "key", json_string(key));
-    json_object_update(answer, out); /* then watermark, windows, truncated */
+    if (q.key) {
+        json_object_set_new(answer, "key", json_string(q.key));
+    }
+    json_object_update(answer, out); /* then watermark, windows, truncated, next */
     json_decref(out);
     cm_http_respond_json(req, 200, answer);
 }

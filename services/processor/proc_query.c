@@ -20,6 +20,7 @@
 #include "cm/redis.h"
 #include "cm/timeutil.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,12 +36,16 @@ struct proc_query_answer {
     struct found *v;
     size_t n, cap;
     int truncated;
-    int64_t wm; /* the least watermark of the states that held the key; INT64_MAX: none */
+    int64_t wm;          /* the least watermark of the states that held the key; INT64_MAX: none */
+    int64_t from, until; /* only windows that start in [from, until) */
 };
 
 static int on_window(const struct proc_window_result *r, int open, void *ud)
 {
     struct proc_query_answer *c = ud;
+    if (r->start_ms < c->from || r->start_ms >= c->until) {
+        return 1;
+    }
     if (c->n == PROC_QUERY_MAX_WINDOWS) {
         c->truncated = 1;
         return 0;
@@ -59,16 +64,24 @@ static int on_window(const struct proc_window_result *r, int open, void *ud)
     return 1;
 }
 
+/* By key (a scan answers many), then start, then version. */
 static int found_cmp(const void *a, const void *b)
 {
     const struct found *x = a, *y = b;
+    const char *kx = json_string_value(json_object_get(x->data, "key")),
+               *ky = json_string_value(json_object_get(y->data, "key"));
+    int c = strcmp(kx ? kx : "", ky ? ky : "");
+    if (c != 0) {
+        return c;
+    }
     if (x->start != y->start) {
         return x->start < y->start ? -1 : 1;
     }
     return (x->version > y->version) - (x->version < y->version);
 }
 
-/* The sources of d that may hold (tenant, key), appended to *src. 0 or CM_E_UNAVAIL. */
+/* The sources of d that may hold (tenant, key) (key NULL: any key), appended to *src in ascending
+ * order. 0 or CM_E_UNAVAIL. */
 static int sources(const struct proc_def *d, const char *tenant, const char *key,
                    proc_query_partitions_fn partitions, void *ud, int32_t **src, size_t *n,
                    size_t *cap, char *why, size_t whylen)
@@ -82,7 +95,7 @@ static int sources(const struct proc_def *d, const char *tenant, const char *key
             return CM_E_UNAVAIL;
         }
         int first = 0, last = parts;
-        if (d->repartition) {
+        if (d->repartition && key) {
             char rkey[PROC_ROUTE_KEY_MAX];
             size_t klen = proc_frame_route_key(tenant, key, rkey);
             first = cm_kafka_partition_of(rkey, klen, parts);
@@ -103,6 +116,8 @@ struct proc_query_answer *proc_query_answer_new(void)
 {
     struct proc_query_answer *a = cm_xcalloc(1, sizeof(*a));
     a->wm = INT64_MAX;
+    a->from = INT64_MIN;
+    a->until = INT64_MAX;
     return a;
 }
 
@@ -154,6 +169,29 @@ json_t *proc_query_answer_finish(struct proc_query_answer *a)
     return out;
 }
 
+/* The watermark a checkpoint recorded (its `swm` field), INT64_MIN when none or unreadable. */
+static int64_t watermark_of(const char *swm)
+{
+    if (!swm) {
+        return INT64_MIN;
+    }
+    char *end;
+    long long x = strtoll(swm, &end, 10);
+    return end != swm && !*end ? x : INT64_MIN;
+}
+
+static void add_state(struct proc_query_answer *a, const struct proc_query_version *v,
+                      const char *hkey, const char *tenant, const char *key, const char *text,
+                      size_t len, int64_t wm)
+{
+    if (proc_query_add_state(a, v, tenant, key, text, len, wm) != 0) {
+        CM_LOG_WARN("query_state_invalid",
+                    "%s: the state of a key does not fit pipeline %s version %lld; left out of "
+                    "the answer",
+                    hkey, v->d->name, v->d->version);
+    }
+}
+
 /* One hash's answer to HMGET def swm k:<tenant>\x1f<key>: the key's windows added to a. */
 static void take_hash(struct proc_query_answer *a, const struct proc_query_version *v,
                       const char *hkey, const struct cm_redis_reply *rep, const char *tenant,
@@ -170,27 +208,19 @@ static void take_hash(struct proc_query_answer *a, const struct proc_query_versi
     if (!def || strcmp(def, d->digest) != 0 || !text) {
         return; /* no checkpoint, another definition's, or the key is not in it */
     }
-    int64_t at = INT64_MIN;
-    if (swm) {
-        char *end;
-        long long x = strtoll(swm, &end, 10);
-        at = end != swm && !*end ? x : INT64_MIN;
-    }
-    if (proc_query_add_state(a, v, tenant, key, text, len, at) != 0) {
-        CM_LOG_WARN("query_state_invalid",
-                    "%s: the state of a key does not fit pipeline %s version %lld; left out of "
-                    "the answer",
-                    hkey, d->name, d->version);
-    }
+    add_state(a, v, hkey, tenant, key, text, len, watermark_of(swm));
 }
 
 int proc_query_windows(struct cm_redis *r, const struct proc_query_version *v, size_t nv,
-                       const char *tenant, const char *key, proc_query_partitions_fn partitions,
-                       void *ud, json_t **out, char *why, size_t whylen)
+                       const char *tenant, const char *key, int64_t from, int64_t until,
+                       proc_query_partitions_fn partitions, void *ud, json_t **out, char *why,
+                       size_t whylen)
 {
     *out = NULL;
     char *field = cm_xasprintf("k:%s\x1f%s", tenant, key);
     struct proc_query_answer *a = proc_query_answer_new();
+    a->from = from;
+    a->until = until;
     int rc = 0;
     for (size_t i = 0; i < nv && rc == 0; i++) {
         int32_t *src = NULL;
@@ -239,6 +269,185 @@ int proc_query_windows(struct cm_redis *r, const struct proc_query_version *v, s
     if (rc != 0) {
         json_decref(answer);
         return rc;
+    }
+    *out = answer;
+    return 0;
+}
+
+/* ---- scans ---- */
+
+/* A scan's place: the version, the source (the next one at or after it) and Redis' HSCAN cursor
+ * in that source's hash. */
+struct place {
+    long long version;
+    int32_t source;
+    unsigned long long cursor;
+};
+
+static int place_parse(const char *text, struct place *p)
+{
+    char *end;
+    const char *s = text;
+    for (const char *c = s; *c; c++) {
+        if ((*c < '0' || *c > '9') && *c != '.') {
+            return CM_E_INVAL;
+        }
+    }
+    p->version = strtoll(s, &end, 10);
+    if (end == s || *end != '.' || p->version < 1) {
+        return CM_E_INVAL;
+    }
+    s = end + 1;
+    long long src = strtoll(s, &end, 10);
+    if (end == s || *end != '.' || src < 0 || src > INT32_MAX) {
+        return CM_E_INVAL;
+    }
+    p->source = (int32_t)src;
+    s = end + 1;
+    errno = 0;
+    p->cursor = strtoull(s, &end, 10);
+    return end == s || *end || errno ? CM_E_INVAL : 0;
+}
+
+/* The HSCAN pattern of a tenant's keys: k:<tenant>\x1f*, the tenant's glob characters escaped. */
+static char *tenant_pattern(const char *tenant)
+{
+    size_t n = strlen(tenant);
+    char *p = cm_xmalloc(2 * n + 5), *w = p;
+    *w++ = 'k';
+    *w++ = ':';
+    for (size_t i = 0; i < n; i++) {
+        if (strchr("*?[]\\", tenant[i])) {
+            *w++ = '\\';
+        }
+        *w++ = tenant[i];
+    }
+    *w++ = '\x1f';
+    *w++ = '*';
+    *w = '\0';
+    return p;
+}
+
+static int version_cmp(const void *a, const void *b)
+{
+    const struct proc_query_version *x = a, *y = b;
+    return (x->d->version > y->d->version) - (x->d->version < y->d->version);
+}
+
+/* Scans one source's hash with HSCAN from cursor `start` (0: its beginning) until the answer
+ * holds limit windows or the hash ends; *next is the cursor to go on from (0: the hash is done).
+ * 0, or CM_E_UNAVAIL. */
+static int scan_hash(struct cm_redis *r, struct proc_query_answer *a,
+                     const struct proc_query_version *v, int32_t source, const char *tenant,
+                     const char *pattern, size_t limit, unsigned long long start,
+                     unsigned long long *next)
+{
+    *next = 0;
+    char *hkey = proc_ckpt_key(v->d, source);
+    const char *hm[] = {"HMGET", hkey, "def", "swm"};
+    struct cm_redis_reply *rep = NULL;
+    int rc = cm_redis_command(r, 4, hm, NULL, &rep);
+    int64_t wm = INT64_MIN;
+    int ours = 0;
+    if (rc == 0 && cm_redis_reply_type(rep) == CM_REDIS_ARRAY && cm_redis_reply_len(rep) == 2) {
+        const char *def = cm_redis_reply_str(cm_redis_reply_elem(rep, 0), NULL);
+        ours = def && strcmp(def, v->d->digest) == 0; /* else none, or another definition's */
+        wm = watermark_of(cm_redis_reply_str(cm_redis_reply_elem(rep, 1), NULL));
+    }
+    cm_redis_reply_free(rep);
+    size_t plen = strlen(tenant) + 3; /* "k:" <tenant> \x1f */
+    unsigned long long cursor = start;
+    while (rc == 0 && ours) {
+        char cur[24];
+        snprintf(cur, sizeof(cur), "%llu", cursor);
+        const char *sc[] = {"HSCAN", hkey, cur, "MATCH", pattern, "COUNT", "100"};
+        rep = NULL;
+        if ((rc = cm_redis_command(r, 7, sc, NULL, &rep)) != 0) {
+            break;
+        }
+        int shaped = cm_redis_reply_type(rep) == CM_REDIS_ARRAY && cm_redis_reply_len(rep) == 2;
+        const char *after = shaped ? cm_redis_reply_str(cm_redis_reply_elem(rep, 0), NULL) : NULL;
+        const struct cm_redis_reply *fields = shaped ? cm_redis_reply_elem(rep, 1) : NULL;
+        if (!after || cm_redis_reply_type(fields) != CM_REDIS_ARRAY) {
+            cm_redis_reply_free(rep);
+            break; /* (not a hash: nothing to read) */
+        }
+        for (size_t i = 0; i + 1 < cm_redis_reply_len(fields); i += 2) {
+            size_t flen = 0, len = 0;
+            const char *f = cm_redis_reply_str(cm_redis_reply_elem(fields, i), &flen);
+            const char *text = cm_redis_reply_str(cm_redis_reply_elem(fields, i + 1), &len);
+            if (f && text && flen > plen && memchr(f, '\0', flen) == NULL) {
+                add_state(a, v, hkey, tenant, f + plen, text, len, wm);
+            }
+        }
+        cursor = strtoull(after, NULL, 10);
+        cm_redis_reply_free(rep);
+        if (cursor == 0 || a->n >= limit) {
+            *next = cursor;
+            break;
+        }
+    }
+    free(hkey);
+    return rc;
+}
+
+int proc_query_scan(struct cm_redis *r, const struct proc_query_version *v, size_t nv,
+                    const char *tenant, int64_t from, int64_t until, size_t limit,
+                    const char *after, proc_query_partitions_fn partitions, void *ud, json_t **out,
+                    char *why, size_t whylen)
+{
+    *out = NULL;
+    struct place at = {0, 0, 0};
+    if (after && place_parse(after, &at) != 0) {
+        snprintf(why, whylen, "cursor: not a cursor this query gave");
+        return CM_E_INVAL;
+    }
+    struct proc_query_version *order = cm_xmalloc((nv ? nv : 1) * sizeof(*order));
+    memcpy(order, v, nv * sizeof(*order));
+    qsort(order, nv, sizeof(*order), version_cmp);
+    char *pattern = tenant_pattern(tenant);
+    struct proc_query_answer *a = proc_query_answer_new();
+    a->from = from;
+    a->until = until;
+    int rc = 0, more = 0;
+    struct place next = {0, 0, 0};
+    for (size_t i = 0; i < nv && rc == 0 && !more; i++) {
+        long long version = order[i].d->version;
+        if (version < at.version) {
+            continue; /* scanned in earlier pages */
+        }
+        int32_t *src = NULL;
+        size_t n = 0, cap = 0;
+        rc = sources(order[i].d, tenant, NULL, partitions, ud, &src, &n, &cap, why, whylen);
+        for (size_t k = 0; rc == 0 && k < n && !more; k++) {
+            int resumed = version == at.version;
+            if (resumed && src[k] < at.source) {
+                continue;
+            }
+            unsigned long long start = resumed && src[k] == at.source ? at.cursor : 0, cursor;
+            rc = scan_hash(r, a, &order[i], src[k], tenant, pattern, limit, start, &cursor);
+            if (rc == 0 && a->n >= limit) { /* the next page goes on from here */
+                more = 1;
+                next = cursor ? (struct place){version, src[k], cursor}
+                              : (struct place){version, src[k] + 1, 0};
+            }
+        }
+        free(src);
+    }
+    free(pattern);
+    free(order);
+    json_t *answer = proc_query_answer_finish(a);
+    if (rc != 0) {
+        json_decref(answer);
+        if (!why[0]) {
+            snprintf(why, whylen, "Redis, which holds the window state, is unavailable");
+        }
+        return CM_E_UNAVAIL;
+    }
+    if (more) {
+        char text[64];
+        snprintf(text, sizeof(text), "%lld.%ld.%llu", next.version, (long)next.source, next.cursor);
+        json_object_set_new(answer, "next", json_string(text));
     }
     *out = answer;
     return 0;

@@ -25,15 +25,30 @@ typedef int (*proc_query_partitions_fn)(const char *topic, void *ud);
 
 #define PROC_QUERY_MAX_WINDOWS 10000
 
-/* The windows of (tenant, key) in every version given: *out = {"windows": [...], "watermark":
+/* The windows of (tenant, key) in every version given that start in [from, until) (INT64_MIN,
+ * INT64_MAX: all): *out = {"windows": [...], "watermark":
  * the least watermark of the state read (absent when no state holds the key)}, windows in start
  * order (then version); at most PROC_QUERY_MAX_WINDOWS, and "truncated": true when there were
  * more (a hopping window far smaller than its size over a long span). 0, or CM_E_UNAVAIL with why
  * filled (Redis, or the partition counts, unavailable). A hash of another definition or whose key
  * does not fit it is left out (logged). */
 int proc_query_windows(struct cm_redis *r, const struct proc_query_version *v, size_t nv,
-                       const char *tenant, const char *key, proc_query_partitions_fn partitions,
-                       void *ud, json_t **out, char *why, size_t whylen);
+                       const char *tenant, const char *key, int64_t from, int64_t until,
+                       proc_query_partitions_fn partitions, void *ud, json_t **out, char *why,
+                       size_t whylen);
+
+/* Every key's windows of the tenant, page by page (Kafka Streams' fetchAll of a window store):
+ * the states of all partitions of every version scanned with HSCAN, from `after` (the cursor a
+ * page before gave; NULL: from the beginning) until the page holds at least `limit` windows. *out
+ * as above, windows by key then start, with "next": the cursor of the next page (absent after the
+ * last page). Only windows that start in [from, until) (as proc_query_windows). A key changed
+ * while pages are read may come in two pages, or show its state from either side of a checkpoint
+ * (HSCAN's guarantee: a key present throughout is returned at least once). 0, CM_E_INVAL (a
+ * cursor this never gave; why names it) or CM_E_UNAVAIL. */
+int proc_query_scan(struct cm_redis *r, const struct proc_query_version *v, size_t nv,
+                    const char *tenant, int64_t from, int64_t until, size_t limit,
+                    const char *after, proc_query_partitions_fn partitions, void *ud, json_t **out,
+                    char *why, size_t whylen);
 
 /* The same from states at hand (proc_query_windows reads them from Redis; tests and the fuzzer
  * give them directly): an answer being built, one key's state (the JSON text of its checkpoint
