@@ -293,13 +293,14 @@ static int place_parse(const char *text, struct place *p)
             return CM_E_INVAL;
         }
     }
+    errno = 0;
     p->version = strtoll(s, &end, 10);
-    if (end == s || *end != '.' || p->version < 1) {
+    if (end == s || *end != '.' || p->version < 1 || errno) {
         return CM_E_INVAL;
     }
     s = end + 1;
     long long src = strtoll(s, &end, 10);
-    if (end == s || *end != '.' || src < 0 || src > INT32_MAX) {
+    if (end == s || *end != '.' || src < 0 || src > INT32_MAX || errno) {
         return CM_E_INVAL;
     }
     p->source = (int32_t)src;

@@ -234,6 +234,25 @@ for type in payment.failed order.created order.shipped; do
     done
 done
 
+# ... and, without a key, every type's windows page by page: the pages of one window each hold
+# those three open windows among the rest, each once
+curl -s -H "Authorization: Bearer $QTOKEN" \
+    "http://127.0.0.1:$PROCESSOR_PORT/pipelines/events-per-type/windows?from=2026-01-01T00:02:00Z&to=2026-01-01T00:02:10Z&limit=5000" |
+    jq -c '[.windows[] | [.key, .n]] | sort' >"$STACK_DIR/scan.one"
+pages=0 cursor=
+: >"$STACK_DIR/scan.pages"
+while [ "$pages" -lt 100 ]; do
+    curl -s -H "Authorization: Bearer $QTOKEN" \
+        "http://127.0.0.1:$PROCESSOR_PORT/pipelines/events-per-type/windows?from=2026-01-01T00:02:00Z&to=2026-01-01T00:02:10Z&limit=1${cursor:+&cursor=$cursor}" >"$STACK_DIR/q.json"
+    jq -c '.windows[] | [.key, .n]' "$STACK_DIR/q.json" >>"$STACK_DIR/scan.pages"
+    pages=$((pages + 1))
+    cursor=$(jq -r '.next // empty' "$STACK_DIR/q.json")
+    [ -n "$cursor" ] || break
+done
+[ "$(jq -sc 'sort' "$STACK_DIR/scan.pages")" = "$(cat "$STACK_DIR/scan.one")" ] &&
+    [ "$(jq -c '[.[] | select(.[0] == "payment.failed" or .[0] == "order.created" or .[0] == "order.shipped")] | length' "$STACK_DIR/scan.one")" = 3 ] ||
+    fail "the windows scan: one page $(cat "$STACK_DIR/scan.one"), $pages pages of one $(jq -sc . "$STACK_DIR/scan.pages")"
+
 # --- exactly one alert per payment.failed event, none for the other rule
 grep ' payment.failed ' "$EXPECTED" | cut -d' ' -f1 | sort >"$STACK_DIR/alerts.expected"
 AQ="SELECT data->'event'->>'id' FROM alerts WHERE data->>'rule' = 'payment-failed' AND data->'event'->>'source' = '/e2e'"

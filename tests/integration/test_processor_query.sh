@@ -220,8 +220,10 @@ check "a key's windows from a time: the second window only ($r)" [ "${r%% *}" = 
     [ "$(echo "${r#* }" | jq '[.windows[].window_start] | length')" = 1 ]
 acme=$(scan "$U1" "$ACME" tumble "limit=1" | head -1)
 check "a scan reads the token's tenant only ($acme)" [ "$acme" = "$(all_expected tumble acme)" ] && [ "$acme" != "[]" ]
-for bad in 'limit=0' 'limit=5001' 'limit=x' 'key=k0&limit=5' 'key=k0&cursor=1.0.0' 'cursor=x' 'cursor=1.0' \
-    'from=yesterday' "from=$to&to=$from"; do
+for bad in 'limit=0' 'limit=5001' 'limit=x' 'limit=-1' 'limit=1e3' 'key=k0&limit=5' 'key=k0&cursor=1.0.0' \
+    'cursor=x' 'cursor=1.0' 'cursor=' 'cursor=1.0.0.0' 'cursor=-1.0.0' 'cursor=1..0' 'cursor=0.0.0' \
+    'cursor=99999999999999999999.0.0' 'cursor=1.2147483648.0' 'cursor=1.0.99999999999999999999999' \
+    'cursor=1.0.0x' 'cursor=%201.0.0' 'from=yesterday' 'to=2026-13-01T00:00:00Z' "from=$to&to=$from"; do
     r=$(req "$ADMIN" "$U1/pipelines/tumble-$S/windows?$bad")
     field=${bad%%=*}
     [ "$bad" = "from=$to&to=$from" ] && field=to
@@ -249,6 +251,12 @@ check "pages of 150: each key once, with its one event ($pages pages, $rows wind
     [ "$rows" = 4000 ] && [ "$distinct" = 4000 ] && [ "$ones" = 4000 ] && [ "$pages" -ge 20 ]
 cursors=$(curl -s -H "Authorization: Bearer $ADMIN" "$U1/pipelines/many-$S/windows?limit=150" | jq -r .next)
 check "a page can end inside a partition's hash (its cursor: $cursors)" grep -Eqx '1\.[0-9]+\.[1-9][0-9]*' <<<"$cursors"
+
+# a cursor of a version not run (any more) or past a hash's end: the pages after it, empty here
+for c in 7.0.0 1.0.123456789 1.999999.0; do
+    r=$(req "$ADMIN" "$U1/pipelines/tumble-$S/windows?cursor=$c")
+    check "cursor $c answers what comes after it ($r)" [ "${r%% *}" = 200 ] && echo "${r#* }" | jqe '.windows | type == "array"'
+done
 
 # tenants: acme's k0 is its own
 want=$(expected tumble acme k0)
