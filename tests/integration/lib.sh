@@ -2,7 +2,7 @@
 # <work-dir prefix> makes a scratch directory ($work), the list of daemons started ($pids, each
 # sent TERM at exit) and the failure flag ($fail), and removes the directory at exit unless a
 # check failed (then it is kept for the logs); say prints with the test's label, check runs a
-# condition and records a failure naming it.
+# condition (one command) and records a failure naming it, failed records one.
 it_init() { # it_init <label> <prefix>
     IT_LABEL=$1
     work=$(mktemp -d "/tmp/$2.XXXXXX")
@@ -16,6 +16,11 @@ it_cleanup() {
     if [ "$fail" = 0 ]; then rm -rf "$work"; else echo "$IT_LABEL: logs kept in $work"; fi
 }
 say() { echo "$IT_LABEL: $*"; }
+failed() { # failed <what>: records a failure naming it (`{ cond1 && cond2; } || failed <what>`:
+    # check runs one command, so a compound condition is written so)
+    say "FAIL: $1"
+    fail=1
+}
 check() { # check <what> <condition...>
     local what=$1
     shift

@@ -77,31 +77,31 @@ JSON
 }
 H=(-H 'Content-Type: application/json')
 r=$(req PUT "$U1/pipelines/$NAME" "$ADMIN" "${H[@]}" -d '{"window": {"type": "tumbling", "size": "-3s"}, "aggregates": {"n": "count()"}}')
-check "a bad window is 422 naming window.size ($r)" [ "${r%% *}" = 422 ] && [[ "$r" == *window.size* ]]
+{ [ "${r%% *}" = 422 ] && [[ "$r" == *window.size* ]]; } || failed "a bad window is 422 naming window.size ($r)"
 r=$(req PUT "$U1/pipelines/$NAME" "$ADMIN" "${H[@]}" -d '{"name": "other", "aggregates": {"n": "count()"}}')
-check "a name differing from the path is 422 ($r)" [ "${r%% *}" = 422 ] && [[ "$r" == *name* ]]
+{ [ "${r%% *}" = 422 ] && [[ "$r" == *name* ]]; } || failed "a name differing from the path is 422 ($r)"
 r=$(req PUT "$U1/pipelines/$NAME" "$ADMIN" "${H[@]}" -d '[1,2]')
 check "a body that is not an object is 422 ($r)" [ "${r%% *}" = 422 ]
 r=$(req PUT "$U1/pipelines/bad%20name" "$ADMIN" "${H[@]}" -d "$(def)")
 check "a bad name is 400 ($r)" [ "${r%% *}" = 400 ]
 r=$(req PUT "$U1/pipelines/$NAME" "$ADMIN" "${H[@]}" -d "{\"source\": {\"topics\": [\"$OUT\"]}, \"sink\": {\"topic\": \"$OUT\"}}")
-check "a pipeline reading its own sink is 422 naming sink.topic ($r)" [ "${r%% *}" = 422 ] && [[ "$r" == *sink.topic* ]]
+{ [ "${r%% *}" = 422 ] && [[ "$r" == *sink.topic* ]]; } || failed "a pipeline reading its own sink is 422 naming sink.topic ($r)"
 r=$(req PUT "$U1/pipelines/$NAME" "$ADMIN" "${H[@]}" -d "{\"source\": {\"topics\": [\"$IN\", \"api-late-$S\"]}, \"key\": \"data.k\", \"window\": {\"type\": \"tumbling\", \"size\": \"10s\"}, \"aggregates\": {\"n\": \"count()\"}, \"sink\": {\"topic\": \"$OUT\"}}")
-check "a windowed pipeline reading its late events' topic is 422 naming source.topics[1] ($r)" [ "${r%% *}" = 422 ] && [[ "$r" == *'source.topics[1]'* ]]
+{ [ "${r%% *}" = 422 ] && [[ "$r" == *'source.topics[1]'* ]]; } || failed "a windowed pipeline reading its late events' topic is 422 naming source.topics[1] ($r)"
 r=$(req PUT "$U1/pipelines/$NAME" "$ADMIN" -H 'Content-Type: text/plain' -d "$(def)")
 check "a body that is not JSON by its type is 415 ($r)" [ "${r%% *}" = 415 ]
 r=$(req PUT "$U1/pipelines/$NAME" "$ADMIN" "${H[@]}" -H 'If-Match: "1"' -d "$(def)")
 check "If-Match on a missing pipeline is 412 ($r)" [ "${r%% *}" = 412 ]
 r=$(req PUT "$U1/pipelines/$NAME" "$ADMIN" "${H[@]}" -d "$(def)")
-check "PUT creates ($r)" [ "${r%% *}" = 201 ] && [ "$(etag)" = '"1"' ]
+{ [ "${r%% *}" = 201 ] && [ "$(etag)" = '"1"' ]; } || failed "PUT creates ($r)"
 r=$(req PUT "$U1/pipelines/$NAME" "$ADMIN" "${H[@]}" -d "$(def)")
-check "the same body again changes nothing ($r)" [ "${r%% *}" = 200 ] && [ "$(etag)" = '"1"' ] && [[ "$r" == *'"unchanged":true'* ]]
+{ [ "${r%% *}" = 200 ] && [ "$(etag)" = '"1"' ] && [[ "$r" == *'"unchanged":true'* ]]; } || failed "the same body again changes nothing ($r)"
 r=$(req PUT "$U1/pipelines/$NAME" "$ADMIN" "${H[@]}" -H 'If-None-Match: *' -d "$(def ', "x": "max(data.v)"')")
-check "If-None-Match: * on an existing pipeline is 412 ($r)" [ "${r%% *}" = 412 ] && [ "$(etag)" = '"1"' ]
+{ [ "${r%% *}" = 412 ] && [ "$(etag)" = '"1"' ]; } || failed "If-None-Match: * on an existing pipeline is 412 ($r)"
 r=$(req PUT "$U1/pipelines/$NAME" "$ADMIN" "${H[@]}" -H 'If-Match: "7"' -d "$(def ', "x": "max(data.v)"')")
-check "a stale If-Match is 412 with the current ETag ($r)" [ "${r%% *}" = 412 ] && [ "$(etag)" = '"1"' ]
+{ [ "${r%% *}" = 412 ] && [ "$(etag)" = '"1"' ]; } || failed "a stale If-Match is 412 with the current ETag ($r)"
 r=$(req GET "$U2/pipelines/$NAME" "$ADMIN")
-check "the other instance answers the stored definition ($r)" [ "${r%% *}" = 200 ] && [ "$(etag)" = '"1"' ] && [[ "$r" == *'"topics":["'$IN'"]'* ]]
+{ [ "${r%% *}" = 200 ] && [ "$(etag)" = '"1"' ] && [[ "$r" == *'"topics":["'$IN'"]'* ]]; } || failed "the other instance answers the stored definition ($r)"
 
 applied() { # applied <url>: definition versions this instance took into force
     curl -s "$1/metrics" | awk '$1 == "processor_definitions_changes_total{kind=\"pipelines\",outcome=\"applied\"}" { print $2 }'
@@ -156,14 +156,14 @@ produce 0 400 $((NOW - 60000)) 50       # event time now-60 s .. now-40 s
 sleep 1
 CUT0=$(( ($(now_ms) + 9999) / 10000 * 10000 )) # lower bound of v2's cut-over
 r=$(req PUT "$U1/pipelines/$NAME" "$ADMIN" "${H[@]}" -H 'If-Match: "1"' -d "$(def ', "s": "sum(data.v)"')")
-check "PUT with the current ETag makes version 2 ($r)" [ "${r%% *}" = 200 ] && [ "$(etag)" = '"2"' ]
+{ [ "${r%% *}" = 200 ] && [ "$(etag)" = '"2"' ]; } || failed "PUT with the current ETag makes version 2 ($r)"
 CUT=$(( ($(now_ms) + 9999) / 10000 * 10000 )) # upper bound of v2's cut-over
 for _ in $(seq 1 100); do
     [ "$(running "$U1" 2)" = 1 ] && [ "$(running "$U2" 2)" = 1 ] && break
     sleep 0.1
 done
 check "both instances run version 2" [ "$(running "$U1" 2)$(running "$U2" 2)" = 11 ]
-check "each instance applied both versions" [ "$(applied "$U1")" -ge 2 ] && [ "$(applied "$U2")" -ge 2 ]
+{ [ "$(applied "$U1")" -ge 2 ] && [ "$(applied "$U2")" -ge 2 ]; } || failed "each instance applied both versions"
 produce 400 200 $((NOW - 20000)) 50     # still before the cut-over: version 1's windows
 # kill -9 of an instance while version 1 drains: it comes back with version 2 and, restored from
 # its checkpoints, version 1 draining beside it (the counts below still add up exactly)
@@ -200,7 +200,7 @@ v1_late=$(jq --arg c "$(iso "$CUT")" 'map(select(.data.version == 1 and .data.wi
 v2_early=$(jq --arg c "$(iso "$CUT0")" 'map(select(.data.version == 2 and .data.window_start < $c)) | length' "$work/counted.json")
 v1=$(jq 'map(select(.data.version == 1)) | length' "$work/counted.json")
 v2=$(jq 'map(select(.data.version == 2 and (.data | has("s")))) | length' "$work/counted.json")
-check "version 1 gave the windows before the swap ($v1) and version 2 those after ($v2)" [ "$v1" -gt 0 ] && [ "$v2" -gt 0 ]
+{ [ "$v1" -gt 0 ] && [ "$v2" -gt 0 ]; } || failed "version 1 gave the windows before the swap ($v1) and version 2 those after ($v2)"
 check "no version-1 window starts at or after the cut-over ($v1_late)" [ "$v1_late" = 0 ]
 check "no version-2 window starts before the swap ($v2_early)" [ "$v2_early" = 0 ]
 for _ in $(seq 1 100); do
@@ -250,13 +250,13 @@ kcat -C -b "$KAFKA_BROKERS" -t api-joined-$S -e -q 2>/dev/null >"$work/joined"
 with=$(jq -s 'unique_by(.sourceevent) | map(select(.data.tier.tier == (.data.k | ltrimstr("k") | tonumber))) | length' "$work/joined")
 without=$(jq -s 'unique_by(.sourceevent) | map(select(.data.tier == null and (.data.k | ltrimstr("k") | tonumber) >= 10)) | length' "$work/joined")
 want=$(cut -f2 "$work/produced" | jq -s 'map(select((.data.k | ltrimstr("k") | tonumber) < 10)) | length')
-check "joined: $with events with their row (expected $want), $without without (expected $((TOTAL + KEYS - want)))" \
-    [ "$with" = "$want" ] && [ "$without" = $((TOTAL + KEYS - want)) ] && [ "$want" -gt 0 ]
+{
+    [ "$with" = "$want" ] && [ "$without" = $((TOTAL + KEYS - want)) ] && [ "$want" -gt 0 ]; } || failed "joined: $with events with their row (expected $want), $without without (expected $((TOTAL + KEYS - want)))"
 kcat -C -b "$KAFKA_BROKERS" -t api-rjoined-$S -e -q 2>/dev/null >"$work/rjoined"
 with=$(jq -s 'unique_by(.sourceevent) | map(select(.data.tier.tier == (.data.k | ltrimstr("k") | tonumber))) | length' "$work/rjoined")
 without=$(jq -s 'unique_by(.sourceevent) | map(select(.data.tier == null and (.data.k | ltrimstr("k") | tonumber) >= 10)) | length' "$work/rjoined")
-check "joined from the Redis hash: $with with their row (expected $want), $without without" \
-    [ "$with" = "$want" ] && [ "$without" = $((TOTAL + KEYS - want)) ]
+{
+    [ "$with" = "$want" ] && [ "$without" = $((TOTAL + KEYS - want)) ]; } || failed "joined from the Redis hash: $with with their row (expected $want), $without without"
 
 # ---- the interval join: exactly the pairs a brute-force join of the produced events finds ----
 cut -f2 "$work/produced" | jq -s '[.[] | {id, s: .subject, v: .data.v,
@@ -271,8 +271,8 @@ for _ in $(seq 1 100); do
 done
 kcat -C -b "$KAFKA_BROKERS" -t api-paired-$S -e -q 2>/dev/null >"$work/paired"
 jq -s 'unique_by(.id) | map("\(.data.ids.left)-\(.data.ids.right)") | sort' "$work/paired" >"$work/pairs.got"
-check "interval join: the $want pairs of a brute-force join, each once (got $(jq length "$work/pairs.got"))" \
-    [ "$want" -gt 50 ] && cmp -s "$work/pairs.want" "$work/pairs.got"
+{
+    [ "$want" -gt 50 ] && cmp -s "$work/pairs.want" "$work/pairs.got"; } || failed "interval join: the $want pairs of a brute-force join, each once (got $(jq length "$work/pairs.got"))"
 check "interval join: every output is a pipeline.joined with both sides' data" \
     [ "$(jq -s 'map(select(.type == "pipeline.joined" and .data.left.v == 0 and .data.right.v == 1)) | length' "$work/paired")" = "$(wc -l <"$work/paired")" ]
 
@@ -287,32 +287,32 @@ before=$(results | wc -l)
 ev='{"type":"t","source":"/d","id":"d1","time":"2026-01-01T00:00:01Z","data":{"k":"a","v":2}}'
 ev2='{"type":"t","source":"/d","id":"d2","time":"2026-01-01T00:00:03Z","data":{"k":"a","v":3}}'
 r=$(req POST "$U1/pipelines/$NAME/dry-run" "$ADMIN" "${H[@]}" -d "{\"events\": [$ev, $ev2, {\"nope\": 1}]}")
-check "dry run with the stored definition ($r)" [ "${r%% *}" = 200 ] && [ "$(jq '.results[0].data.n' "$work/body")" = 2 ] && [ "$(jq '.results[0].data.s' "$work/body")" = 5 ] && [ "$(jq '.errors[0].index' "$work/body")" = 2 ]
+{ [ "${r%% *}" = 200 ] && [ "$(jq '.results[0].data.n' "$work/body")" = 2 ] && [ "$(jq '.results[0].data.s' "$work/body")" = 5 ] && [ "$(jq '.errors[0].index' "$work/body")" = 2 ]; } || failed "dry run with the stored definition ($r)"
 check "dry run: the entry that is not a CloudEvent is named with its field ($(jq -c '.errors[0].message' "$work/body"))" \
     [ "$(jq -r '.errors[0].message' "$work/body")" = "not a CloudEvent: 'type' is required" ]
 bad='{"type":"t","source":"/d","id":"d9","time":"2026-13-01T00:00:00Z","data":{"k":"a","v":1}}'
 r=$(req POST "$U1/pipelines/$NAME/dry-run" "$ADMIN" "${H[@]}" -d "{\"events\": [$bad]}")
-check "dry run: an event whose time is not RFC 3339 is named so ($r)" [ "${r%% *}" = 200 ] &&
-    [ "$(jq -r '.errors[0].message' "$work/body")" = "not a CloudEvent: 'time' must be an RFC 3339 timestamp" ]
+{ [ "${r%% *}" = 200 ] &&
+    [ "$(jq -r '.errors[0].message' "$work/body")" = "not a CloudEvent: 'time' must be an RFC 3339 timestamp" ]; } || failed "dry run: an event whose time is not RFC 3339 is named so ($r)"
 r=$(req POST "$U1/pipelines/$NAME/dry-run" "$ADMIN" "${H[@]}" -d "{\"definition\": {\"key\": \"data.k\", \"window\": {\"type\": \"tumbling\", \"size\": \"1s\"}, \"aggregates\": {\"m\": \"max(data.v)\"}}, \"events\": [$ev, $ev2]}")
-check "dry run with an inline definition ($r)" [ "${r%% *}" = 200 ] && [ "$(jq '.results | length' "$work/body")" = 2 ]
+{ [ "${r%% *}" = 200 ] && [ "$(jq '.results | length' "$work/body")" = 2 ]; } || failed "dry run with an inline definition ($r)"
 # input partitions as in pipeline-run: partition 1, named first, holds the watermark back, so
 # its event at 3 s after partition 0's at 5 s is on time (one partition: late)
 ev5='{"type":"t","source":"/d","id":"d5","time":"2026-01-01T00:00:05Z","data":{"k":"a","v":5}}'
 ev3b='{"type":"t","source":"/d","id":"d3","time":"2026-01-01T00:00:03Z","data":{"k":"b","v":3}}'
 r=$(req POST "$U1/pipelines/$NAME/dry-run" "$ADMIN" "${H[@]}" -d "{\"definition\": {\"key\": \"data.k\", \"window\": {\"type\": \"tumbling\", \"size\": \"1s\"}, \"aggregates\": {\"n\": \"count()\"}}, \"events\": [{\"partition\": 1}, {\"partition\": 0}, $ev, $ev5, {\"partition\": 1}, $ev3b, {\"partition\": -1}]}")
-check "dry run over two input partitions ($r)" [ "${r%% *}" = 200 ] && [ "$(jq -c '[(.results | length), (.late | length), .errors[0].index]' "$work/body")" = '[3,0,6]' ]
+{ [ "${r%% *}" = 200 ] && [ "$(jq -c '[(.results | length), (.late | length), .errors[0].index]' "$work/body")" = '[3,0,6]' ]; } || failed "dry run over two input partitions ($r)"
 r=$(req POST "$U1/pipelines/$NAME/dry-run" "$ADMIN" "${H[@]}" -d "{\"definition\": {\"window\": {\"type\": \"round\"}}, \"events\": []}")
-check "dry run with a bad definition is 422 ($r)" [ "${r%% *}" = 422 ] && [[ "$r" == *window.type* ]]
+{ [ "${r%% *}" = 422 ] && [[ "$r" == *window.type* ]]; } || failed "dry run with a bad definition is 422 ($r)"
 r=$(req POST "$U1/pipelines/$NAME/dry-run" "$ADMIN" "${H[@]}" -d '{"events": 3}')
-check "dry run without an events array is 422 ($r)" [ "${r%% *}" = 422 ] && [[ "$r" == *events* ]]
+{ [ "${r%% *}" = 422 ] && [[ "$r" == *events* ]]; } || failed "dry run without an events array is 422 ($r)"
 printf '%s\n\n%s\n[1]\n' "$ev" "$ev2" >"$work/dry.ndjson"
 r=$(req POST "$U1/pipelines/$NAME/dry-run" "$ADMIN" -H 'Content-Type: application/x-ndjson' --data-binary @"$work/dry.ndjson")
-check "dry run of NDJSON lines, an error naming its line ($r)" [ "${r%% *}" = 200 ] && [ "$(jq '.results[0].data.n' "$work/body")" = 2 ] && [ "$(jq -c '.errors[0] | [.index, .line]' "$work/body")" = '[2,4]' ]
+{ [ "${r%% *}" = 200 ] && [ "$(jq '.results[0].data.n' "$work/body")" = 2 ] && [ "$(jq -c '.errors[0] | [.index, .line]' "$work/body")" = '[2,4]' ]; } || failed "dry run of NDJSON lines, an error naming its line ($r)"
 r=$(req POST "$U1/pipelines/$NAME/dry-run?flush=false" "$ADMIN" -H 'Content-Type: application/x-ndjson' --data-binary @"$work/dry.ndjson")
-check "dry run of NDJSON with ?flush=false keeps the window open ($r)" [ "${r%% *}" = 200 ] && [ "$(jq '.results | length' "$work/body")" = 0 ]
+{ [ "${r%% *}" = 200 ] && [ "$(jq '.results | length' "$work/body")" = 0 ]; } || failed "dry run of NDJSON with ?flush=false keeps the window open ($r)"
 r=$(req POST "$U1/pipelines/$NAME/dry-run" "$ADMIN" -H 'Content-Type: application/x-ndjson' --data-binary $'{"a": 1}\n{"b": ')
-check "dry run of an NDJSON line that is not JSON is 400 naming the line ($r)" [ "${r%% *}" = 400 ] && [[ "$r" == *"line 2"* ]]
+{ [ "${r%% *}" = 400 ] && [[ "$r" == *"line 2"* ]]; } || failed "dry run of an NDJSON line that is not JSON is 400 naming the line ($r)"
 r=$(req POST "$U1/pipelines/nothing-$S/dry-run" "$ADMIN" "${H[@]}" -d '{"events": []}')
 check "dry run of an unknown pipeline is 404 ($r)" [ "${r%% *}" = 404 ]
 sleep 0.5
@@ -321,7 +321,7 @@ check "the dry runs produced nothing" [ "$(results | wc -l)" = "$before" ]
 # ---- ?reset=true: the old version's state is dropped at once, nothing drains ----
 v3=$(def ', "s": "sum(data.v)", "m": "max(data.v)"')
 r=$(req PUT "$U1/pipelines/$NAME?reset=maybe" "$ADMIN" "${H[@]}" -d "$v3")
-check "?reset=maybe is 400 naming reset ($r)" [ "${r%% *}" = 400 ] && [[ "$r" == *reset* ]]
+{ [ "${r%% *}" = 400 ] && [[ "$r" == *reset* ]]; } || failed "?reset=maybe is 400 naming reset ($r)"
 v2keys() { redis-cli -p "$REDIS_PORT" --scan --pattern "{processor:$NAME:*}:v2" | wc -l; }
 before=$(v2keys)
 check "version 2 has checkpoints before the reset ($before)" [ "$before" -gt 0 ]
@@ -330,15 +330,15 @@ check "version 2 has checkpoints before the reset ($before)" [ "$before" -gt 0 ]
 redis-cli -p "$REDIS_PORT" HSET "{processor:$NAME:77}:v2" offset 5 >/dev/null
 before=$((before + 1))
 r=$(req PUT "$U1/pipelines/$NAME?reset=true" "$ADMIN" "${H[@]}" -H 'If-Match: "2"' -d "$v3")
-check "PUT ?reset=true stores version 3 ($r)" [ "${r%% *}" = 200 ] && [ "$(etag)" = '"3"' ]
+{ [ "${r%% *}" = 200 ] && [ "$(etag)" = '"3"' ]; } || failed "PUT ?reset=true stores version 3 ($r)"
 versions() { json "$1/pipelines/$NAME" | jq -c '[.status.versions[] | [.version, .state]]'; }
 for _ in $(seq 1 100); do
     [ "$(versions "$U1")" = '[[3,"running"]]' ] && [ "$(versions "$U2")" = '[[3,"running"]]' ] &&
         [ "$(v2keys)" = 0 ] && break
     sleep 0.1
 done
-check "both instances run version 3 alone, none draining ($(versions "$U1") $(versions "$U2"))" \
-    [ "$(versions "$U1")" = '[[3,"running"]]' ] && [ "$(versions "$U2")" = '[[3,"running"]]' ]
+{
+    [ "$(versions "$U1")" = '[[3,"running"]]' ] && [ "$(versions "$U2")" = '[[3,"running"]]' ]; } || failed "both instances run version 3 alone, none draining ($(versions "$U1") $(versions "$U2"))"
 check "version 2's checkpoints are deleted ($(v2keys) left of $before)" [ "$(v2keys)" = 0 ]
 check "an instance logs that version 2's state was dropped" \
     grep -q "version 3 replaces the previous one (its state dropped)" "$work/p1.log" "$work/p2.log"

@@ -76,21 +76,21 @@ check "a token without processor:admin is 403 ($r)" [ "${r%% *}" = 403 ]
 r=$(req "$ADMIN" "$U1/pipelines/nothing-$S/windows?key=k0")
 check "no such pipeline is 404 ($r)" [ "${r%% *}" = 404 ]
 r=$(req "$ADMIN" "$U1/pipelines/plain-$S/windows?key=k0")
-check "a stateless pipeline is 400 naming window ($r)" [ "${r%% *}" = 400 ] && [[ "$r" == *'window:'* ]]
+{ [ "${r%% *}" = 400 ] && [[ "$r" == *'window:'* ]]; } || failed "a stateless pipeline is 400 naming window ($r)"
 r=$(req "$ADMIN" "$U1/pipelines/pairs-$S/windows?key=k0")
-check "an interval join is 400 naming interval_join ($r)" [ "${r%% *}" = 400 ] && [[ "$r" == *'interval_join:'* ]]
+{ [ "${r%% *}" = 400 ] && [[ "$r" == *'interval_join:'* ]]; } || failed "an interval join is 400 naming interval_join ($r)"
 r=$(req "$ACME" "$U1/pipelines/tumble-$S/windows?key=k0&tenant=dev")
 check "another tenant's windows are 403 ($r)" [ "${r%% *}" = 403 ]
 r=$(req "$ADMIN" "$U1/pipelines/tumble-$S/windows?key=$(printf 'x%.0s' $(seq 1 1100))")
 check "a key of 1,100 bytes is 400 ($r)" [ "${r%% *}" = 400 ]
 r=$(req "$ADMIN" "$U1/pipelines/tumble-$S/windows?key=%FF%FE")
-check "a key that is not UTF-8 is 400 naming key ($r)" [ "${r%% *}" = 400 ] && [[ "$r" == *'"message":"key:'* ]]
+{ [ "${r%% *}" = 400 ] && [[ "$r" == *'"message":"key:'* ]]; } || failed "a key that is not UTF-8 is 400 naming key ($r)"
 for k in '%E2%82%AC' '%1F%1F' '%22%5C' '%F0%9F%98%80'; do # €, the tenant separator, "\, an emoji
     r=$(req "$ADMIN" "$U1/pipelines/tumble-$S/windows?key=$k")
-    check "key $k answers no windows ($r)" [ "${r%% *}" = 200 ] && [[ "$r" == *'"windows":[]'* ]]
+    { [ "${r%% *}" = 200 ] && [[ "$r" == *'"windows":[]'* ]]; } || failed "key $k answers no windows ($r)"
 done
 r=$(req "$ADMIN" "$U1/pipelines/tumble-$S/windows?key=nobody")
-check "a key with no state answers no windows ($r)" [ "${r%% *}" = 200 ] && [[ "$r" == *'"windows":[]'* ]]
+{ [ "${r%% *}" = 200 ] && [[ "$r" == *'"windows":[]'* ]]; } || failed "a key with no state answers no windows ($r)"
 
 # ---- events ----
 T=$(( ($(date +%s%3N) - 3600000) / 10000 * 10000 )) # an hour ago, on a window boundary
@@ -148,7 +148,7 @@ wait_for() { # wait_for <url> <token> <pipeline> <key> <expected>
     return 1
 }
 want=$(expected tumble dev k0)
-check "the windows of k0 are known here ($want)" [ "$want" != "[]" ] && [ -n "$want" ]
+{ [ "$want" != "[]" ] && [ -n "$want" ]; } || failed "the windows of k0 are known here ($want)"
 # counts as produced, and the watermark past the first window (its reports may come later); the
 # first wait is long: the group rebalances as the pipelines' topics are subscribed
 for _ in $(seq 1 400); do
@@ -169,7 +169,7 @@ for k in k1 k2 k3 k4; do
 done
 # the watermark (the answer's) lies in [T+10 s, T+15 s): the first window closed, the second open
 wm=$(jq -r '.watermark | sub("\\.[0-9]+Z$"; "Z") | fromdate' "$work/answer1" 2>/dev/null)
-check "the answer gives the watermark of the state ($wm)" [ -n "$wm" ] && [ "$((wm * 1000))" -ge $((T + 9000)) ] && [ "$((wm * 1000))" -lt $((T + 15000)) ]
+{ [ -n "$wm" ] && [ "$((wm * 1000))" -ge $((T + 9000)) ] && [ "$((wm * 1000))" -lt $((T + 15000)) ]; } || failed "the answer gives the watermark of the state ($wm)"
 opens=$(jq -c '[.windows[] | .open]' "$work/answer1")
 check "the window the watermark passed is closed, the next open ($opens)" [ "$opens" = '[false,true]' ]
 check "the answer names pipeline, tenant and key" jqe '.pipeline == "tumble-'$S'" and .tenant == "dev" and .key == "k0" and (.windows[0] | .version == 1 and .revision == 0 and .key == "k0")' "$work/answer1"
@@ -204,22 +204,27 @@ all_expected() { # all_expected <pipeline> <tenant> [from ms] [to ms]: [[key, st
 }
 want=$(all_expected tumble dev)
 scan "$U2" "$ADMIN" tumble "limit=2" >"$work/scan"
-check "a scan of every key, 2 windows a page, holds each key's windows once (want $want, got $(head -1 "$work/scan"))" \
-    [ "$(head -1 "$work/scan")" = "$want" ] && [ "$(echo "$want" | jq length)" -ge 5 ]
+{
+    [ "$(head -1 "$work/scan")" = "$want" ] && [ "$(echo "$want" | jq length)" -ge 5 ]; } || failed "a scan of every key, 2 windows a page, holds each key's windows once (want $want, got $(head -1 "$work/scan"))"
 read -r pages rows < <(sed -n 2p "$work/scan")
-check "... in several pages ($pages pages, $rows windows)" [ "$pages" -ge 3 ] && [ "$rows" = "$(echo "$want" | jq length)" ]
+{ [ "$pages" -ge 3 ] && [ "$rows" = "$(echo "$want" | jq length)" ]; } || failed "... in several pages ($pages pages, $rows windows)"
 scan "$U1" "$ADMIN" tumble "limit=5000" >"$work/scan1"
-check "one page of up to 5,000 windows holds the same" [ "$(head -1 "$work/scan1")" = "$want" ] && [ "$(sed -n 2p "$work/scan1" | cut -d' ' -f1)" = 1 ]
+{ [ "$(head -1 "$work/scan1")" = "$want" ] && [ "$(sed -n 2p "$work/scan1" | cut -d' ' -f1)" = 1 ]; } || failed "one page of up to 5,000 windows holds the same"
 from=$(date -u -d "@$((T / 1000))" +%Y-%m-%dT%H:%M:%SZ) to=$(date -u -d "@$((T / 1000 + 10))" +%Y-%m-%dT%H:%M:%SZ)
 want=$(all_expected tumble dev "$T" $((T + 10000)))
 scan "$U1" "$ADMIN" tumble "from=$from&to=$to&limit=3" >"$work/scan2"
-check "a scan from and to holds the windows that start between (want $want, got $(head -1 "$work/scan2"))" \
-    [ "$(head -1 "$work/scan2")" = "$want" ] && [ "$(echo "$want" | jq length)" = 5 ]
+{
+    [ "$(head -1 "$work/scan2")" = "$want" ] && [ "$(echo "$want" | jq length)" = 5 ]; } || failed "a scan from and to holds the windows that start between (want $want, got $(head -1 "$work/scan2"))"
 r=$(req "$ADMIN" "$U1/pipelines/tumble-$S/windows?key=k0&from=$to")
-check "a key's windows from a time: the second window only ($r)" [ "${r%% *}" = 200 ] &&
-    [ "$(echo "${r#* }" | jq '[.windows[].window_start] | length')" = 1 ]
+{ [ "${r%% *}" = 200 ] &&
+    [ "$(echo "${r#* }" | jq '[.windows[].window_start] | length')" = 1 ]; } || failed "a key's windows from a time: the second window only ($r)"
+for t in 'ac*' 'acm?' '[a]cme' 'ac\'; do # glob characters in a tenant match nothing but themselves
+    GLOB=$(DEVTOKEN_SCOPE='processor:admin' DEVTOKEN_TENANT="$t" "$BIN/devtoken")
+    r=$(req "$GLOB" "$U1/pipelines/tumble-$S/windows?limit=5000")
+    { [ "${r%% *}" = 200 ] && echo "${r#* }" | jqe '.windows == []'; } || failed "tenant $t reads no other tenant's windows ($r)"
+done
 acme=$(scan "$U1" "$ACME" tumble "limit=1" | head -1)
-check "a scan reads the token's tenant only ($acme)" [ "$acme" = "$(all_expected tumble acme)" ] && [ "$acme" != "[]" ]
+{ [ "$acme" = "$(all_expected tumble acme)" ] && [ "$acme" != "[]" ]; } || failed "a scan reads the token's tenant only ($acme)"
 for bad in 'limit=0' 'limit=5001' 'limit=x' 'limit=-1' 'limit=1e3' 'key=k0&limit=5' 'key=k0&cursor=1.0.0' \
     'cursor=x' 'cursor=1.0' 'cursor=' 'cursor=1.0.0.0' 'cursor=-1.0.0' 'cursor=1..0' 'cursor=0.0.0' \
     'cursor=99999999999999999999.0.0' 'cursor=1.2147483648.0' 'cursor=1.0.99999999999999999999999' \
@@ -228,7 +233,7 @@ for bad in 'limit=0' 'limit=5001' 'limit=x' 'limit=-1' 'limit=1e3' 'key=k0&limit
     field=${bad%%=*}
     [ "$bad" = "from=$to&to=$from" ] && field=to
     [[ "$bad" == key=k0\&* ]] && { field=${bad#key=k0&}; field=${field%%=*}; }
-    check "?$bad is 400 naming $field ($r)" [ "${r%% *}" = 400 ] && [[ "$r" == *"\"message\":\"$field:"* ]]
+    { [ "${r%% *}" = 400 ] && [[ "$r" == *"\"message\":\"$field:"* ]]; } || failed "?$bad is 400 naming $field ($r)"
 done
 
 # 4,000 keys: each partition's hash holds hundreds, which Redis keeps as a hash table, so HSCAN
@@ -247,15 +252,15 @@ scan "$U2" "$ADMIN" many "limit=150" >"$work/scan4"
 read -r pages rows < <(sed -n 2p "$work/scan4")
 distinct=$(head -1 "$work/scan4" | jq '[.[][0]] | unique | length')
 ones=$(head -1 "$work/scan4" | jq '[.[] | select(.[2] == 1)] | length')
-check "pages of 150: each key once, with its one event ($pages pages, $rows windows, $distinct keys, $ones of one event)" \
-    [ "$rows" = 4000 ] && [ "$distinct" = 4000 ] && [ "$ones" = 4000 ] && [ "$pages" -ge 20 ]
+{
+    [ "$rows" = 4000 ] && [ "$distinct" = 4000 ] && [ "$ones" = 4000 ] && [ "$pages" -ge 20 ]; } || failed "pages of 150: each key once, with its one event ($pages pages, $rows windows, $distinct keys, $ones of one event)"
 cursors=$(curl -s -H "Authorization: Bearer $ADMIN" "$U1/pipelines/many-$S/windows?limit=150" | jq -r .next)
 check "a page can end inside a partition's hash (its cursor: $cursors)" grep -Eqx '1\.[0-9]+\.[1-9][0-9]*' <<<"$cursors"
 
 # a cursor of a version not run (any more) or past a hash's end: the pages after it, empty here
 for c in 7.0.0 1.0.123456789 1.999999.0; do
     r=$(req "$ADMIN" "$U1/pipelines/tumble-$S/windows?cursor=$c")
-    check "cursor $c answers what comes after it ($r)" [ "${r%% *}" = 200 ] && echo "${r#* }" | jqe '.windows | type == "array"'
+    { [ "${r%% *}" = 200 ] && echo "${r#* }" | jqe '.windows | type == "array"'; } || failed "cursor $c answers what comes after it ($r)"
 done
 
 # tenants: acme's k0 is its own
@@ -273,8 +278,8 @@ done
 
 want=$(all_expected hop dev)
 scan "$U2" "$ADMIN" hop "limit=4" >"$work/scan3"
-check "hopping over keyed input: a scan reads every input partition (want $want, got $(head -1 "$work/scan3"))" \
-    [ "$(head -1 "$work/scan3")" = "$want" ] && [ "$want" != "[]" ]
+{
+    [ "$(head -1 "$work/scan3")" = "$want" ] && [ "$want" != "[]" ]; } || failed "hopping over keyed input: a scan reads every input partition (want $want, got $(head -1 "$work/scan3"))"
 
 # sessions with having n >= 3: k0's events are 1.25 s apart (gap 2 s): one session of 12 events;
 # a lone event of k9 (not late: the watermark is before T+14 s) makes a session of one, which
@@ -290,9 +295,9 @@ done
 check "session: k0's one session holds its 12 events ($n)" [ "$n" = 12 ]
 want=$(expected tumble dev k9)
 wait_for "$U1" "$ADMIN" tumble k9 "$want"
-check "the lone event of k9 is in the tumbling pipeline's state ($want)" [ "$(got "$U1" "$ADMIN" tumble k9)" = "$want" ] && [ "$want" = "[[$((T + 10000)),1,1]]" ]
+{ [ "$(got "$U1" "$ADMIN" tumble k9)" = "$want" ] && [ "$want" = "[[$((T + 10000)),1,1]]" ]; } || failed "the lone event of k9 is in the tumbling pipeline's state ($want)"
 r=$(req "$ADMIN" "$U1/pipelines/sess-$S/windows?key=k9")
-check "session: a window that having holds back is left out ($r)" [ "${r%% *}" = 200 ] && [[ "$r" == *'"windows":[]'* ]]
+{ [ "${r%% *}" = 200 ] && [[ "$r" == *'"windows":[]'* ]]; } || failed "session: a window that having holds back is left out ($r)"
 
 # a late event revises the closed window: revision 1, one more event
 produce 2000 1 $((T + 1000)) 0 # id 2000: k0, v = 2000 % 7
