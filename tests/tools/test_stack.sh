@@ -122,7 +122,8 @@ done
 check "the restarted rules daemon is ready" [ $ready = 1 ]
 kill -KILL "$new_pid"
 check "failing again at once, it waits twice as long" wait_log "restarting it in 2 s" 10
-check "the gateway kept running throughout" [ "$(stack_pid gateway)" = "$gateway_pid" ] && kill -0 "$gateway_pid"
+# (one command: check runs it, and bash would bind a second condition's && outside check)
+check "the gateway kept running throughout" eval '[ "$(stack_pid gateway)" = "$gateway_pid" ] && kill -0 "$gateway_pid"'
 check "the stack is still up" kill -0 "$runner"
 for _ in $(seq 1 50); do # the second restart
     [ "$(grep -c "rules restarted" "$work/run.log")" -ge 2 ] && break
