@@ -336,14 +336,15 @@ static int version_cmp(const void *a, const void *b)
 }
 
 /* Scans one source's hash with HSCAN from cursor `start` (0: its beginning) until the answer
- * holds limit windows or the hash ends; *next is the cursor to go on from (0: the hash is done).
- * 0, or CM_E_UNAVAIL. */
+ * holds limit windows or the hash ends; *next is the cursor to go on from (0: the hash is done),
+ * *batch the cursor of the HSCAN call that filled the answer. 0, or CM_E_UNAVAIL. */
 static int scan_hash(struct cm_redis *r, struct proc_query_answer *a,
                      const struct proc_query_version *v, int32_t source, const char *tenant,
                      const char *pattern, size_t limit, unsigned long long start,
-                     unsigned long long *next)
+                     unsigned long long *next, unsigned long long *batch)
 {
     *next = 0;
+    *batch = start;
     char *hkey = proc_ckpt_key(v->d, source);
     const char *hm[] = {"HMGET", hkey, "def", "swm"};
     struct cm_redis_reply *rep = NULL;
@@ -361,6 +362,7 @@ static int scan_hash(struct cm_redis *r, struct proc_query_answer *a,
     while (rc == 0 && ours) {
         char cur[24];
         snprintf(cur, sizeof(cur), "%llu", cursor);
+        *batch = cursor;
         const char *sc[] = {"HSCAN", hkey, cur, "MATCH", pattern, "COUNT", "100"};
         rep = NULL;
         if ((rc = cm_redis_command(r, 7, sc, NULL, &rep)) != 0) {
@@ -392,6 +394,56 @@ static int scan_hash(struct cm_redis *r, struct proc_query_answer *a,
     return rc;
 }
 
+/* What a scan reads: the versions in order, the tenant and its pattern, the window starts. */
+struct scan {
+    struct cm_redis *r;
+    const struct proc_query_version *order;
+    size_t nv;
+    const char *tenant, *pattern;
+    proc_query_partitions_fn partitions;
+    void *ud;
+    char *why;
+    size_t whylen;
+};
+
+/* Reads windows into a from place `at` on until it holds limit of them or the state ends. When it
+ * is full, *more is set, *next is the place after what it read and *found the place of the HSCAN
+ * call that filled it (reading again from there reads that call's windows again). */
+static int scan_from(const struct scan *sc, struct place at, struct proc_query_answer *a,
+                     size_t limit, int *more, struct place *next, struct place *found)
+{
+    int rc = 0;
+    *more = 0;
+    for (size_t i = 0; i < sc->nv && rc == 0 && !*more; i++) {
+        long long version = sc->order[i].d->version;
+        if (version < at.version) {
+            continue; /* scanned in earlier pages */
+        }
+        int32_t *src = NULL;
+        size_t n = 0, cap = 0;
+        rc = sources(sc->order[i].d, sc->tenant, NULL, sc->partitions, sc->ud, &src, &n, &cap,
+                     sc->why, sc->whylen);
+        for (size_t k = 0; rc == 0 && k < n && !*more; k++) {
+            int resumed = version == at.version;
+            if (resumed && src[k] < at.source) {
+                continue;
+            }
+            unsigned long long start = resumed && src[k] == at.source ? at.cursor : 0, cursor;
+            unsigned long long batch;
+            rc = scan_hash(sc->r, a, &sc->order[i], src[k], sc->tenant, sc->pattern, limit, start,
+                           &cursor, &batch);
+            if (rc == 0 && a->n >= limit) { /* the next page goes on from here */
+                *more = 1;
+                *next = cursor ? (struct place){version, src[k], cursor}
+                               : (struct place){version, src[k] + 1, 0};
+                *found = (struct place){version, src[k], batch};
+            }
+        }
+        free(src);
+    }
+    return rc;
+}
+
 int proc_query_scan(struct cm_redis *r, const struct proc_query_version *v, size_t nv,
                     const char *tenant, int64_t from, int64_t until, size_t limit,
                     const char *after, proc_query_partitions_fn partitions, void *ud, json_t **out,
@@ -407,33 +459,24 @@ int proc_query_scan(struct cm_redis *r, const struct proc_query_version *v, size
     memcpy(order, v, nv * sizeof(*order));
     qsort(order, nv, sizeof(*order), version_cmp);
     char *pattern = tenant_pattern(tenant);
+    struct scan sc = {r, order, nv, tenant, pattern, partitions, ud, why, whylen};
     struct proc_query_answer *a = proc_query_answer_new();
     a->from = from;
     a->until = until;
-    int rc = 0, more = 0;
-    struct place next = {0, 0, 0};
-    for (size_t i = 0; i < nv && rc == 0 && !more; i++) {
-        long long version = order[i].d->version;
-        if (version < at.version) {
-            continue; /* scanned in earlier pages */
-        }
-        int32_t *src = NULL;
-        size_t n = 0, cap = 0;
-        rc = sources(order[i].d, tenant, NULL, partitions, ud, &src, &n, &cap, why, whylen);
-        for (size_t k = 0; rc == 0 && k < n && !more; k++) {
-            int resumed = version == at.version;
-            if (resumed && src[k] < at.source) {
-                continue;
-            }
-            unsigned long long start = resumed && src[k] == at.source ? at.cursor : 0, cursor;
-            rc = scan_hash(r, a, &order[i], src[k], tenant, pattern, limit, start, &cursor);
-            if (rc == 0 && a->n >= limit) { /* the next page goes on from here */
-                more = 1;
-                next = cursor ? (struct place){version, src[k], cursor}
-                              : (struct place){version, src[k] + 1, 0};
-            }
-        }
-        free(src);
+    int more = 0;
+    struct place next = {0, 0, 0}, found;
+    int rc = scan_from(&sc, at, a, limit, &more, &next, &found);
+    if (rc == 0 && more) {
+        /* A next page only when one window is left to read: the cursor then points at the HSCAN
+         * call that holds it (the state of the tenant's other keys read once more, never an empty
+         * last page). */
+        struct proc_query_answer *probe = proc_query_answer_new();
+        probe->from = from;
+        probe->until = until;
+        struct place after_next;
+        rc = scan_from(&sc, next, probe, 1, &more, &after_next, &found);
+        json_decref(proc_query_answer_finish(probe));
+        next = found;
     }
     free(pattern);
     free(order);

@@ -87,14 +87,7 @@ static int64_t next_time(const struct proc_windows *w, const struct kstate *k)
         return proc_ijoin_next_time(w, k);
     }
     if (d->window == PROC_WIN_SESSION) {
-        for (size_t i = 0; i < k->nsess; i++) {
-            const struct session *s = &k->sess[i];
-            if ((s->pending || s->early) && !d->emit_update && s->end - 1 < t) {
-                t = s->end - 1;
-            }
-            t = proc_sat_add(s->end - 1, L) < t ? proc_sat_add(s->end - 1, L) : t;
-        }
-        return k->early_at != NONE && k->early_at < t ? k->early_at : t;
+        return proc_session_next_time(w, k);
     }
     if (!d->emit_update && k->next_start != NONE && k->npanes > 0) {
         t = k->next_start + d->size_ms - 1;
@@ -276,12 +269,12 @@ uint64_t proc_window_fired_events(const struct kstate *k, int64_t start)
  * after wm, and again at the next point while a window that changed waits for a point in it. */
 
 /* The last point of the grid at or before wm. */
-static int64_t last_early(const struct proc_def *d, int64_t wm)
+int64_t proc_early_last(const struct proc_def *d, int64_t wm)
 {
     return wm >= PROC_WATERMARK_MAX ? INT64_MAX : proc_def_align(d, wm + 1, d->early_ms) - 1;
 }
 
-static int64_t next_early(const struct proc_def *d, int64_t wm)
+int64_t proc_early_next(const struct proc_def *d, int64_t wm)
 {
     if (wm == INT64_MIN) {
         return INT64_MIN + 1; /* no watermark yet: the first one passes a point */
@@ -293,10 +286,10 @@ static int64_t next_early(const struct proc_def *d, int64_t wm)
 }
 
 /* k changed while the watermark was wm, in a window still open. */
-static void want_early(struct proc_windows *w, struct kstate *k, int64_t wm)
+void proc_window_want_early(struct proc_windows *w, struct kstate *k, int64_t wm)
 {
     if (k->early_at == NONE) { /* (one asked for is the first point after wm already) */
-        k->early_at = next_early(w->d, wm);
+        k->early_at = proc_early_next(w->d, wm);
     }
 }
 
@@ -401,13 +394,13 @@ static struct pane *pane_insert(struct proc_windows *w, struct kstate *k, int64_
     return &k->panes[at];
 }
 
-static void copy_tp(char *dst, const char *tp)
+void proc_window_copy_tp(char *dst, const char *tp)
 {
     cm_strlcpy(dst, tp ? tp : "", PROC_TRACEPARENT_MAX);
 }
 
-static void acc_add(struct proc_acc *acc, const json_t *ev, const json_t *args, int64_t t,
-                    size_t *errors)
+void proc_window_acc_add(struct proc_acc *acc, const json_t *ev, const json_t *args, int64_t t,
+                         size_t *errors)
 {
     if (args) {
         proc_acc_add_args(acc, args, t, errors);
@@ -436,9 +429,9 @@ static enum proc_add add_pane(struct proc_windows *w, const char *tenant, const 
     if (!pane) {
         pane = pane_insert(w, k, p);
     }
-    acc_add(pane->acc, ev, args, t, errors);
+    proc_window_acc_add(pane->acc, ev, args, t, errors);
     pane->min_offset = offset < pane->min_offset ? offset : pane->min_offset;
-    copy_tp(pane->tp, tp);
+    proc_window_copy_tp(pane->tp, tp);
     if (d->emit_update || first + d->size_ms - 1 <= wm) {
         /* Emit now every live window holding t: on every change, or a late firing of the
          * windows that are ripe (the others fire at the watermark). */
@@ -461,7 +454,7 @@ static enum proc_add add_pane(struct proc_windows *w, const char *tenant, const 
         k->next_start = first;
     }
     if (d->early_ms && last + d->size_ms - 1 > wm) {
-        want_early(w, k, wm); /* a window holding t is still open */
+        proc_window_want_early(w, k, wm); /* a window holding t is still open */
     }
     proc_window_schedule(w, k);
     proc_window_touch(w, k);
@@ -485,7 +478,7 @@ static int early_one(struct proc_windows *w, struct kstate *k, int64_t s, uint64
         return 0;
     }
     int64_t last = s + d->size_ms - 2; /* the last watermark at which it is open */
-    int64_t point = last_early(d, last < wm ? last : wm);
+    int64_t point = proc_early_last(d, last < wm ? last : wm);
     if (point < k->early_at || point < s) {
         *waiting |= last >= wm;
         return 0;
@@ -563,7 +556,7 @@ static size_t advance_panes(struct proc_windows *w, struct kstate *k, int64_t wm
     if (early) {
         proc_window_each(w, k, early_open, &c);
         fired += c.fired;
-        k->early_at = c.waiting ? next_early(d, wm) : NONE;
+        k->early_at = c.waiting ? proc_early_next(d, wm) : NONE;
     }
     size_t keep = 0;
     for (size_t i = 0; i < k->npanes; i++) {
@@ -582,121 +575,6 @@ static size_t advance_panes(struct proc_windows *w, struct kstate *k, int64_t wm
         }
     }
     k->nrevs = keep;
-    return fired;
-}
-
-/* ---- sessions ---- */
-
-static int emit_session(const struct proc_windows *w, struct kstate *k, struct session *s,
-                        proc_window_emit_fn emit, void *ud)
-{
-    if (proc_sat_add(s->end - 1, w->d->lateness_ms) <= w->done) {
-        s->pending = 0; /* finished before the state was lost: its result went out whole */
-        return 0;
-    }
-    struct proc_window_result r = {k->tenant, k->key, s->start, s->end, s->next_rev,
-                                   s->acc,    s->tp,  NULL,     NULL};
-    int emitted = emit(&r, ud);
-    s->next_rev += (unsigned)emitted;
-    s->pending = 0;
-    return emitted;
-}
-
-static enum proc_add add_session(struct proc_windows *w, const char *tenant, const char *key,
-                                 int64_t t, const json_t *ev, const json_t *args, const char *tp,
-                                 int64_t offset, int64_t wm, proc_window_emit_fn emit, void *ud,
-                                 size_t *errors)
-{
-    const struct proc_def *d = w->d;
-    if (t < w->from || t >= w->until) {
-        return PROC_SKIPPED;
-    }
-    int64_t start = t, end = proc_sat_add(t, d->gap_ms);
-    struct kstate *k = proc_window_key(w, tenant, key, 0);
-    size_t i = 0, j;
-    if (k) {
-        while (i < k->nsess && k->sess[i].end < start) {
-            i++;
-        }
-        for (j = i; j < k->nsess && k->sess[j].start <= end; j++) {
-            start = k->sess[j].start < start ? k->sess[j].start : start;
-            end = k->sess[j].end > end ? k->sess[j].end : end;
-        }
-    } else {
-        j = 0;
-    }
-    if (proc_sat_add(end - 1, d->lateness_ms) <= wm) {
-        return PROC_LATE;
-    }
-    if (!k) {
-        k = proc_window_key(w, tenant, key, 1);
-    }
-    struct session merged = {start, end, offset, proc_acc_new(d), 0, 1, 0, ""};
-    for (size_t m = i; m < j; m++) {
-        struct session *s = &k->sess[m];
-        proc_acc_merge(merged.acc, s->acc);
-        merged.min_offset = s->min_offset < merged.min_offset ? s->min_offset : merged.min_offset;
-        merged.next_rev = s->next_rev > merged.next_rev ? s->next_rev : merged.next_rev;
-        proc_acc_free(s->acc);
-    }
-    acc_add(merged.acc, ev, args, t, errors);
-    copy_tp(merged.tp, tp);
-    size_t removed = j - i;
-    if (removed == 0) {
-        if (k->nsess == k->capsess) {
-            k->capsess = k->capsess ? k->capsess * 2 : 2;
-            k->sess = cm_xrealloc(k->sess, k->capsess * sizeof(*k->sess));
-        }
-        memmove(&k->sess[i + 1], &k->sess[i], (k->nsess - i) * sizeof(*k->sess));
-        k->nsess++;
-    } else if (removed > 1) {
-        memmove(&k->sess[i + 1], &k->sess[j], (k->nsess - j) * sizeof(*k->sess));
-        k->nsess -= removed - 1;
-    }
-    k->sess[i] = merged;
-    if (d->emit_update || end - 1 <= wm) {
-        emit_session(w, k, &k->sess[i], emit, ud);
-    } else if (d->early_ms) {
-        want_early(w, k, wm); /* an open session changed */
-    }
-    proc_window_schedule(w, k);
-    proc_window_touch(w, k);
-    return PROC_ADDED;
-}
-
-static size_t advance_sessions(struct proc_windows *w, struct kstate *k, int64_t wm,
-                               proc_window_emit_fn emit, void *ud)
-{
-    const struct proc_def *d = w->d;
-    size_t fired = 0, keep = 0;
-    /* at an early firing, sessions that changed fire early as windows do (early_one) */
-    int early = k->early_at != NONE && k->early_at <= wm, waiting = 0;
-    for (size_t i = 0; i < k->nsess; i++) {
-        struct session *s = &k->sess[i];
-        int closing = s->end - 1 <= wm;
-        if (early && !d->emit_update && s->pending) {
-            int64_t point = last_early(d, closing ? s->end - 2 : wm);
-            if (point >= k->early_at && point >= s->start) {
-                fired += (size_t)emit_session(w, k, s, emit, ud);
-                s->early = 1; /* its final result is still due */
-            } else {
-                waiting |= !closing;
-            }
-        }
-        if (!d->emit_update && closing && (s->pending || s->early)) {
-            fired += (size_t)emit_session(w, k, s, emit, ud);
-            s->early = 0;
-        }
-        if (proc_sat_add(s->end - 1, d->lateness_ms) <= wm) {
-            proc_acc_free(s->acc);
-        } else {
-            k->sess[keep++] = *s;
-        }
-    }
-    k->nsess = keep;
-    if (early) {
-        k->early_at = waiting ? next_early(d, wm) : NONE;
-    }
     return fired;
 }
 
@@ -767,7 +645,8 @@ enum proc_add proc_windows_add(struct proc_windows *w, const char *tenant, const
         return proc_ijoin_add(w, tenant, key, t, ev, traceparent, offset, wm, emit, ud);
     }
     if (w->d->window == PROC_WIN_SESSION) {
-        return add_session(w, tenant, key, t, ev, args, traceparent, offset, wm, emit, ud, errors);
+        return proc_session_add(w, tenant, key, t, ev, args, traceparent, offset, wm, emit, ud,
+                                errors);
     }
     return add_pane(w, tenant, key, t, ev, args, traceparent, offset, wm, emit, ud, errors);
 }
@@ -790,7 +669,7 @@ size_t proc_windows_advance(struct proc_windows *w, int64_t wm, proc_window_emit
         }
         k->timer = INT64_MAX;
         fired += w->d->window == PROC_WIN_JOIN      ? proc_ijoin_advance(w, k, wm, emit, ud)
-                 : w->d->window == PROC_WIN_SESSION ? advance_sessions(w, k, wm, emit, ud)
+                 : w->d->window == PROC_WIN_SESSION ? proc_session_advance(w, k, wm, emit, ud)
                                                     : advance_panes(w, k, wm, emit, ud);
         proc_window_schedule(w, k);
         proc_window_touch(w, k);

@@ -1,6 +1,6 @@
 /* proc_window_int: the window state's structures, shared by proc_window.c (the logic),
- * proc_window_ckpt.c (its checkpoint form) and proc_window_peek.c (queries). Not for other
- * files. */
+ * proc_session.c (sessions), proc_ijoin.c (interval joins), proc_window_ckpt.c (its checkpoint
+ * form) and proc_window_peek.c (queries). Not for other files. */
 #ifndef PROC_WINDOW_INT_H
 #define PROC_WINDOW_INT_H
 
@@ -113,6 +113,26 @@ struct kstate *proc_window_key(struct proc_windows *w, const char *tenant, const
 void proc_window_schedule(struct proc_windows *w, struct kstate *k);
 /* Unlinks k when it holds nothing; freed now or when its last timer goes. */
 void proc_window_drop_if_empty(struct proc_windows *w, struct kstate *k);
+
+/* Copies a traceparent (NULL: none) into a pane's or session's slot. */
+void proc_window_copy_tp(char *dst, const char *tp);
+/* Adds an event (or its aggregates' arguments, when args is set) at time t to acc. */
+void proc_window_acc_add(struct proc_acc *acc, const json_t *ev, const json_t *args, int64_t t,
+                         size_t *errors);
+/* Early firings' grid: the last point at or before wm, and the first point after wm. */
+int64_t proc_early_last(const struct proc_def *d, int64_t wm);
+int64_t proc_early_next(const struct proc_def *d, int64_t wm);
+/* k changed while the watermark was wm, in a window still open: it asks for the next point. */
+void proc_window_want_early(struct proc_windows *w, struct kstate *k, int64_t wm);
+
+/* ---- sessions (proc_session.c) ---- */
+enum proc_add proc_session_add(struct proc_windows *w, const char *tenant, const char *key,
+                               int64_t t, const json_t *ev, const json_t *args, const char *tp,
+                               int64_t offset, int64_t wm, proc_window_emit_fn emit, void *ud,
+                               size_t *errors);
+size_t proc_session_advance(struct proc_windows *w, struct kstate *k, int64_t wm,
+                            proc_window_emit_fn emit, void *ud);
+int64_t proc_session_next_time(const struct proc_windows *w, const struct kstate *k);
 
 /* ---- interval joins (proc_ijoin.c) ---- */
 enum proc_add proc_ijoin_add(struct proc_windows *w, const char *tenant, const char *key, int64_t t,

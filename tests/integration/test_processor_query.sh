@@ -182,12 +182,13 @@ scan() {
 import calendar, json, sys, urllib.parse, urllib.request
 from datetime import datetime
 url, token, query = sys.argv[1], sys.argv[2], sys.argv[3]
-rows, pages, cursor = [], 0, None
+rows, pages, empty, cursor = [], 0, 0, None
 while True:
     q = query + ("&cursor=" + urllib.parse.quote(cursor) if cursor else "")
     req = urllib.request.Request(url + "?" + q, headers={"Authorization": "Bearer " + token})
     page = json.load(urllib.request.urlopen(req, timeout=10))
     pages += 1
+    empty += not page["windows"]
     for w in page["windows"]:
         d = datetime.strptime(w["window_start"].split(".")[0].rstrip("Z"), "%Y-%m-%dT%H:%M:%S")
         rows.append([w["key"], calendar.timegm(d.timetuple()) * 1000, w["n"], w.get("s")])
@@ -195,7 +196,7 @@ while True:
     if not cursor or pages > 1000:
         break
 print(json.dumps(sorted(rows), separators=(",", ":")))
-print(pages, len(rows))
+print(pages, len(rows), empty)
 PY
 }
 all_expected() { # all_expected <pipeline> <tenant> [from ms] [to ms]: [[key, start, n, s], ...]
@@ -206,15 +207,18 @@ want=$(all_expected tumble dev)
 scan "$U2" "$ADMIN" tumble "limit=2" >"$work/scan"
 {
     [ "$(head -1 "$work/scan")" = "$want" ] && [ "$(echo "$want" | jq length)" -ge 5 ]; } || failed "a scan of every key, 2 windows a page, holds each key's windows once (want $want, got $(head -1 "$work/scan"))"
-read -r pages rows < <(sed -n 2p "$work/scan")
-{ [ "$pages" -ge 3 ] && [ "$rows" = "$(echo "$want" | jq length)" ]; } || failed "... in several pages ($pages pages, $rows windows)"
+read -r pages rows empty < <(sed -n 2p "$work/scan")
+{ [ "$pages" -ge 3 ] && [ "$rows" = "$(echo "$want" | jq length)" ] && [ "$empty" = 0 ]; } || failed "... in several pages, none empty ($pages pages, $rows windows, $empty empty)"
+scan "$U1" "$ADMIN" tumble "limit=$(echo "$want" | jq length)" >"$work/scan0"
+{ [ "$(head -1 "$work/scan0")" = "$want" ] && [ "$(sed -n 2p "$work/scan0")" = "1 $(echo "$want" | jq length) 0" ]; } || failed "a limit of exactly every window: one page, no next ($(sed -n 2p "$work/scan0"))"
 scan "$U1" "$ADMIN" tumble "limit=5000" >"$work/scan1"
 { [ "$(head -1 "$work/scan1")" = "$want" ] && [ "$(sed -n 2p "$work/scan1" | cut -d' ' -f1)" = 1 ]; } || failed "one page of up to 5,000 windows holds the same"
 from=$(date -u -d "@$((T / 1000))" +%Y-%m-%dT%H:%M:%SZ) to=$(date -u -d "@$((T / 1000 + 10))" +%Y-%m-%dT%H:%M:%SZ)
 want=$(all_expected tumble dev "$T" $((T + 10000)))
 scan "$U1" "$ADMIN" tumble "from=$from&to=$to&limit=3" >"$work/scan2"
 {
-    [ "$(head -1 "$work/scan2")" = "$want" ] && [ "$(echo "$want" | jq length)" = 5 ]; } || failed "a scan from and to holds the windows that start between (want $want, got $(head -1 "$work/scan2"))"
+    [ "$(head -1 "$work/scan2")" = "$want" ] && [ "$(echo "$want" | jq length)" = 5 ] &&
+        [ "$(sed -n 2p "$work/scan2")" = "2 5 0" ]; } || failed "a scan from and to holds the windows that start between (want $want, got $(head -1 "$work/scan2"))"
 r=$(req "$ADMIN" "$U1/pipelines/tumble-$S/windows?key=k0&from=$to")
 { [ "${r%% *}" = 200 ] &&
     [ "$(echo "${r#* }" | jq '[.windows[].window_start] | length')" = 1 ]; } || failed "a key's windows from a time: the second window only ($r)"
@@ -249,11 +253,11 @@ for _ in $(seq 1 300); do
 done
 check "4,000 keys, one window each, in one page of up to 5,000 ($n)" [ "$n" = 4000 ]
 scan "$U2" "$ADMIN" many "limit=150" >"$work/scan4"
-read -r pages rows < <(sed -n 2p "$work/scan4")
+read -r pages rows empty < <(sed -n 2p "$work/scan4")
 distinct=$(head -1 "$work/scan4" | jq '[.[][0]] | unique | length')
 ones=$(head -1 "$work/scan4" | jq '[.[] | select(.[2] == 1)] | length')
 {
-    [ "$rows" = 4000 ] && [ "$distinct" = 4000 ] && [ "$ones" = 4000 ] && [ "$pages" -ge 20 ]; } || failed "pages of 150: each key once, with its one event ($pages pages, $rows windows, $distinct keys, $ones of one event)"
+    [ "$rows" = 4000 ] && [ "$distinct" = 4000 ] && [ "$ones" = 4000 ] && [ "$pages" -ge 20 ] && [ "$empty" = 0 ]; } || failed "pages of 150: each key once, with its one event, no page empty ($pages pages, $rows windows, $distinct keys, $ones of one event, $empty empty)"
 cursors=$(curl -s -H "Authorization: Bearer $ADMIN" "$U1/pipelines/many-$S/windows?limit=150" | jq -r .next)
 check "a page can end inside a partition's hash (its cursor: $cursors)" grep -Eqx '1\.[0-9]+\.[1-9][0-9]*' <<<"$cursors"
 
