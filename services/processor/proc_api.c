@@ -460,9 +460,9 @@ static int query_time(struct cm_http_req *req, const char *name, int64_t def, in
 #define SCAN_LIMIT_MAX 5000
 
 /* What a windows query asks besides the key: ?from= and ?to= (window starts), and for a scan
- * (no key) ?limit= and ?cursor=. 0, or -1 after answering. */
+ * (no key) ?limit=, ?cursor= and ?prefix=. 0, or -1 after answering. */
 struct windows_query {
-    const char *key, *cursor;
+    const char *key, *cursor, *prefix;
     int64_t from, until;
     size_t limit;
 };
@@ -471,6 +471,7 @@ static int windows_query(struct cm_http_req *req, struct windows_query *q)
 {
     q->key = cm_http_query(req, "key");
     q->cursor = cm_http_query(req, "cursor");
+    q->prefix = cm_http_query(req, "prefix");
     q->limit = SCAN_LIMIT_DEFAULT;
     if (query_time(req, "from", INT64_MIN, &q->from) != 0 ||
         query_time(req, "to", INT64_MAX, &q->until) != 0) {
@@ -481,10 +482,12 @@ static int windows_query(struct cm_http_req *req, struct windows_query *q)
         return -1;
     }
     const char *limit = cm_http_query(req, "limit");
-    if (q->key && (limit || q->cursor)) {
+    if (q->key && (limit || q->cursor || q->prefix)) {
         cm_http_respond_error(req, 400, 0,
                               "%s: only without key (a key's windows come in one answer)",
-                              limit ? "limit" : "cursor");
+                              limit       ? "limit"
+                              : q->cursor ? "cursor"
+                                          : "prefix");
         return -1;
     }
     if (limit) {
@@ -497,13 +500,14 @@ static int windows_query(struct cm_http_req *req, struct windows_query *q)
         }
         q->limit = (size_t)n;
     }
-    if (q->key && strlen(q->key) >= QUERY_KEY_MAX) {
-        cm_http_respond_error(req, 400, 0, "key: longer than %d bytes", QUERY_KEY_MAX - 1);
+    const char *name = q->key ? "key" : "prefix", *text = q->key ? q->key : q->prefix;
+    if (text && strlen(text) >= QUERY_KEY_MAX) {
+        cm_http_respond_error(req, 400, 0, "%s: longer than %d bytes", name, QUERY_KEY_MAX - 1);
         return -1;
     }
-    if (q->key && !utf8_ok(q->key)) {
+    if (text && !utf8_ok(text)) {
         /* (keys are JSON strings: one that is not UTF-8 holds no window) */
-        cm_http_respond_error(req, 400, 0, "key: not valid UTF-8");
+        cm_http_respond_error(req, 400, 0, "%s: not valid UTF-8", name);
         return -1;
     }
     return 0;
@@ -536,7 +540,9 @@ static void h_windows(struct cm_http_req *req, void *ud)
     int rc = !a->state ? CM_E_UNAVAIL
              : q.key   ? proc_query_windows(a->state, v, n, tenant, q.key, q.from, q.until,
                                             partitions, a, &out, why, sizeof(why))
-                       : proc_query_scan(a->state, v, n, tenant, q.from, q.until, q.limit, q.cursor,
+                       : proc_query_scan(a->state, v, n,
+                                         &(struct proc_query_scan_req){tenant, q.prefix, q.cursor,
+                                                                       q.from, q.until, q.limit},
                                          partitions, a, &out, why, sizeof(why));
     for (size_t k = 0; k < n; k++) {
         proc_def_free((struct proc_def *)v[k].d);
@@ -556,6 +562,9 @@ static void h_windows(struct cm_http_req *req, void *ud)
     }
     if (q.key) {
         json_object_set_new(answer, "key", json_string(q.key));
+    }
+    if (q.prefix) {
+        json_object_set_new(answer, "prefix", json_string(q.prefix));
     }
     json_object_update(answer, out); /* then watermark, windows, truncated, next */
     json_decref(out);

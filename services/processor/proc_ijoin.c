@@ -132,7 +132,7 @@ enum proc_add proc_ijoin_add(struct proc_windows *w, const char *tenant, const c
     }
     struct jentry *e = &k->jent[k->njent++];
     *e = (struct jentry){t, low, mine, side, matched, ""};
-    cm_strlcpy(e->tp, tp ? tp : "", sizeof(e->tp));
+    proc_window_copy_tp(e->tp, tp);
     proc_window_schedule(w, k);
     proc_window_touch(w, k);
     return PROC_ADDED;

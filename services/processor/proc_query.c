@@ -310,20 +310,21 @@ static int place_parse(const char *text, struct place *p)
     return end == s || *end || errno ? CM_E_INVAL : 0;
 }
 
-/* The HSCAN pattern of a tenant's keys: k:<tenant>\x1f*, the tenant's glob characters escaped. */
-static char *tenant_pattern(const char *tenant)
+/* The HSCAN pattern of a tenant's keys that start with prefix: k:<tenant>\x1f<prefix>*, glob
+ * characters of both escaped. */
+static char *scan_pattern(const char *tenant, const char *prefix)
 {
-    size_t n = strlen(tenant);
-    char *p = cm_xmalloc(2 * n + 5), *w = p;
+    size_t n = strlen(tenant), m = strlen(prefix);
+    char *p = cm_xmalloc(2 * (n + m) + 5), *w = p;
     *w++ = 'k';
     *w++ = ':';
-    for (size_t i = 0; i < n; i++) {
-        if (strchr("*?[]\\", tenant[i])) {
+    for (size_t i = 0; i < n + 1 + m; i++) {
+        char c = i < n ? tenant[i] : i == n ? '\x1f' : prefix[i - n - 1];
+        if (c && strchr("*?[]\\", c)) {
             *w++ = '\\';
         }
-        *w++ = tenant[i];
+        *w++ = c;
     }
-    *w++ = '\x1f';
     *w++ = '*';
     *w = '\0';
     return p;
@@ -445,10 +446,12 @@ static int scan_from(const struct scan *sc, struct place at, struct proc_query_a
 }
 
 int proc_query_scan(struct cm_redis *r, const struct proc_query_version *v, size_t nv,
-                    const char *tenant, int64_t from, int64_t until, size_t limit,
-                    const char *after, proc_query_partitions_fn partitions, void *ud, json_t **out,
-                    char *why, size_t whylen)
+                    const struct proc_query_scan_req *q, proc_query_partitions_fn partitions,
+                    void *ud, json_t **out, char *why, size_t whylen)
 {
+    const char *tenant = q->tenant, *after = q->after;
+    int64_t from = q->from, until = q->until;
+    size_t limit = q->limit;
     *out = NULL;
     struct place at = {0, 0, 0};
     if (after && place_parse(after, &at) != 0) {
@@ -458,7 +461,7 @@ int proc_query_scan(struct cm_redis *r, const struct proc_query_version *v, size
     struct proc_query_version *order = cm_xmalloc((nv ? nv : 1) * sizeof(*order));
     memcpy(order, v, nv * sizeof(*order));
     qsort(order, nv, sizeof(*order), version_cmp);
-    char *pattern = tenant_pattern(tenant);
+    char *pattern = scan_pattern(tenant, q->prefix ? q->prefix : "");
     struct scan sc = {r, order, nv, tenant, pattern, partitions, ud, why, whylen};
     struct proc_query_answer *a = proc_query_answer_new();
     a->from = from;

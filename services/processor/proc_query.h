@@ -37,18 +37,26 @@ int proc_query_windows(struct cm_redis *r, const struct proc_query_version *v, s
                        proc_query_partitions_fn partitions, void *ud, json_t **out, char *why,
                        size_t whylen);
 
-/* Every key's windows of the tenant, page by page (Kafka Streams' fetchAll of a window store):
- * the states of all partitions of every version scanned with HSCAN, from `after` (the cursor a
- * page before gave; NULL: from the beginning) until the page holds at least `limit` windows. *out
- * as above, windows by key then start, with "next": the cursor of the next page (absent after the
- * last page). Only windows that start in [from, until) (as proc_query_windows). A key changed
- * while pages are read may come in two pages, or show its state from either side of a checkpoint
- * (HSCAN's guarantee: a key present throughout is returned at least once). 0, CM_E_INVAL (a
- * cursor this never gave; why names it) or CM_E_UNAVAIL. */
+/* A scan: the tenant's keys (those starting with prefix, when set), windows that start in
+ * [from, until), at least limit of them a page, after the cursor a page before gave (NULL: from
+ * the beginning). */
+struct proc_query_scan_req {
+    const char *tenant, *prefix, *after;
+    int64_t from, until;
+    size_t limit;
+};
+
+/* Every key's windows of the tenant, page by page (Kafka Streams' fetchAll of a window store, or
+ * a prefixScan): the states of all partitions of every version scanned with HSCAN until the page
+ * holds at least `limit` windows. *out as above, windows by key then start, with "next": the
+ * cursor of the next page (only when a window is left to read). Only windows that start in
+ * [from, until) (as proc_query_windows). A key changed while pages are read may come in two
+ * pages, or show its state from either side of a checkpoint (HSCAN's guarantee: a key present
+ * throughout is returned at least once). 0, CM_E_INVAL (a cursor this never gave; why names it)
+ * or CM_E_UNAVAIL. */
 int proc_query_scan(struct cm_redis *r, const struct proc_query_version *v, size_t nv,
-                    const char *tenant, int64_t from, int64_t until, size_t limit,
-                    const char *after, proc_query_partitions_fn partitions, void *ud, json_t **out,
-                    char *why, size_t whylen);
+                    const struct proc_query_scan_req *q, proc_query_partitions_fn partitions,
+                    void *ud, json_t **out, char *why, size_t whylen);
 
 /* The same from states at hand (proc_query_windows reads them from Redis; tests and the fuzzer
  * give them directly): an answer being built, one key's state (the JSON text of its checkpoint

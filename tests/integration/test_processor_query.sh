@@ -14,8 +14,10 @@
 #     same key never show), and asking for another tenant is 403;
 #   - without key, every key's windows page by page (?limit=, ?cursor=): the pages together hold
 #     each window once, those of the token's tenant only, through the repartition topic's
-#     partitions or every input partition; ?from= and ?to= keep the windows that start between;
-#   - 401 without a token, 403 without the scope, 400 with a key too long or not UTF-8, a limit,
+#     partitions or every input partition, and no page is empty; ?from= and ?to= keep the windows
+#     that start between; ?prefix= the keys that start with it (glob characters as themselves);
+#   - 401 without a token, 403 without the scope, 400 with a key or prefix too long or not UTF-8,
+#     a prefix with a key, a limit,
 #     a cursor or a time that is not one (naming it), 400 for a stateless pipeline and an interval
 #     join (naming the field), 404 for no such pipeline, and `[]` for keys with no state (among
 #     them hostile ones).
@@ -227,12 +229,25 @@ for t in 'ac*' 'acm?' '[a]cme' 'ac\'; do # glob characters in a tenant match not
     r=$(req "$GLOB" "$U1/pipelines/tumble-$S/windows?limit=5000")
     { [ "${r%% *}" = 200 ] && echo "${r#* }" | jqe '.windows == []'; } || failed "tenant $t reads no other tenant's windows ($r)"
 done
+# ?prefix=: the keys that start with it, glob characters matching only themselves
+want=$(all_expected tumble dev | jq -c 'map(select(.[0] == "k1"))')
+scan "$U1" "$ADMIN" tumble "prefix=k1&limit=1" >"$work/scanp"
+{ [ "$(head -1 "$work/scanp")" = "$want" ] && [ "$want" != "[]" ] && [[ "$(sed -n 2p "$work/scanp")" == *" 0" ]]; } ||
+    failed "a scan with prefix k1 holds k1's windows only, no page empty (want $want, got $(cat "$work/scanp"))"
+r=$(req "$ADMIN" "$U1/pipelines/tumble-$S/windows?prefix=k&limit=5000")
+{ [ "${r%% *}" = 200 ] && echo "${r#* }" | jqe --argjson n "$(all_expected tumble dev | jq length)" \
+    '.prefix == "k" and (.windows | length) == $n and (has("next") | not)'; } || failed "prefix k holds every key's windows ($r)"
+for p in 'k%2A' 'k%3F' '%5Bk%5D1' 'k%5C1' '%1F' 'k10'; do # k*, k?, [k]1, k\1, the tenant separator, a longer key
+    r=$(req "$ADMIN" "$U1/pipelines/tumble-$S/windows?prefix=$p")
+    { [ "${r%% *}" = 200 ] && echo "${r#* }" | jqe '.windows == []'; } || failed "prefix $p matches no key ($r)"
+done
 acme=$(scan "$U1" "$ACME" tumble "limit=1" | head -1)
 { [ "$acme" = "$(all_expected tumble acme)" ] && [ "$acme" != "[]" ]; } || failed "a scan reads the token's tenant only ($acme)"
 for bad in 'limit=0' 'limit=5001' 'limit=x' 'limit=-1' 'limit=1e3' 'key=k0&limit=5' 'key=k0&cursor=1.0.0' \
     'cursor=x' 'cursor=1.0' 'cursor=' 'cursor=1.0.0.0' 'cursor=-1.0.0' 'cursor=1..0' 'cursor=0.0.0' \
     'cursor=99999999999999999999.0.0' 'cursor=1.2147483648.0' 'cursor=1.0.99999999999999999999999' \
-    'cursor=1.0.0x' 'cursor=%201.0.0' 'from=yesterday' 'to=2026-13-01T00:00:00Z' "from=$to&to=$from"; do
+    'cursor=1.0.0x' 'cursor=%201.0.0' 'from=yesterday' 'to=2026-13-01T00:00:00Z' "from=$to&to=$from" \
+    'key=k0&prefix=k' 'prefix=%FF%FE' "prefix=$(printf 'x%.0s' $(seq 1 1100))"; do
     r=$(req "$ADMIN" "$U1/pipelines/tumble-$S/windows?$bad")
     field=${bad%%=*}
     [ "$bad" = "from=$to&to=$from" ] && field=to
@@ -258,6 +273,12 @@ distinct=$(head -1 "$work/scan4" | jq '[.[][0]] | unique | length')
 ones=$(head -1 "$work/scan4" | jq '[.[] | select(.[2] == 1)] | length')
 {
     [ "$rows" = 4000 ] && [ "$distinct" = 4000 ] && [ "$ones" = 4000 ] && [ "$pages" -ge 20 ] && [ "$empty" = 0 ]; } || failed "pages of 150: each key once, with its one event, no page empty ($pages pages, $rows windows, $distinct keys, $ones of one event, $empty empty)"
+scan "$U2" "$ADMIN" many "prefix=m12&limit=20" >"$work/scan5"
+read -r pages rows empty < <(sed -n 2p "$work/scan5")
+keys=$(head -1 "$work/scan5" | jq -c '[.[][0]] | sort')
+want=$(jq -nc '["m12"] + [range(10) | "m12\(.)"] + [range(100) | "m12\(. / 10 | floor)\(. % 10)"] | sort')
+{ [ "$keys" = "$want" ] && [ "$rows" = 111 ] && [ "$pages" -ge 5 ] && [ "$empty" = 0 ]; } ||
+    failed "prefix m12 in pages of 20: m12, m120-m129 and m1200-m1299, each once, no page empty ($pages pages, $rows windows, $empty empty)"
 cursors=$(curl -s -H "Authorization: Bearer $ADMIN" "$U1/pipelines/many-$S/windows?limit=150" | jq -r .next)
 check "a page can end inside a partition's hash (its cursor: $cursors)" grep -Eqx '1\.[0-9]+\.[1-9][0-9]*' <<<"$cursors"
 
