@@ -460,9 +460,9 @@ static int query_time(struct cm_http_req *req, const char *name, int64_t def, in
 #define SCAN_LIMIT_MAX 5000
 
 /* What a windows query asks besides the key: ?from= and ?to= (window starts), and for a scan
- * (no key) ?limit=, ?cursor= and ?prefix=. 0, or -1 after answering. */
+ * (no key) ?limit=, ?cursor=, ?prefix=, ?key_from= and ?key_to=. 0, or -1 after answering. */
 struct windows_query {
-    const char *key, *cursor, *prefix;
+    const char *key, *cursor, *prefix, *key_from, *key_to;
     int64_t from, until;
     size_t limit;
 };
@@ -472,6 +472,8 @@ static int windows_query(struct cm_http_req *req, struct windows_query *q)
     q->key = cm_http_query(req, "key");
     q->cursor = cm_http_query(req, "cursor");
     q->prefix = cm_http_query(req, "prefix");
+    q->key_from = cm_http_query(req, "key_from");
+    q->key_to = cm_http_query(req, "key_to");
     q->limit = SCAN_LIMIT_DEFAULT;
     if (query_time(req, "from", INT64_MIN, &q->from) != 0 ||
         query_time(req, "to", INT64_MAX, &q->until) != 0) {
@@ -482,13 +484,15 @@ static int windows_query(struct cm_http_req *req, struct windows_query *q)
         return -1;
     }
     const char *limit = cm_http_query(req, "limit");
-    if (q->key && (limit || q->cursor || q->prefix)) {
-        cm_http_respond_error(req, 400, 0,
-                              "%s: only without key (a key's windows come in one answer)",
-                              limit       ? "limit"
-                              : q->cursor ? "cursor"
-                                          : "prefix");
-        return -1;
+    const char *scan_only[] = {"limit", "cursor", "prefix", "key_from", "key_to"};
+    const char *given[] = {limit, q->cursor, q->prefix, q->key_from, q->key_to};
+    for (size_t i = 0; q->key && i < sizeof(given) / sizeof(given[0]); i++) {
+        if (given[i]) {
+            cm_http_respond_error(req, 400, 0,
+                                  "%s: only without key (a key's windows come in one answer)",
+                                  scan_only[i]);
+            return -1;
+        }
     }
     if (limit) {
         char *end;
@@ -500,14 +504,22 @@ static int windows_query(struct cm_http_req *req, struct windows_query *q)
         }
         q->limit = (size_t)n;
     }
-    const char *name = q->key ? "key" : "prefix", *text = q->key ? q->key : q->prefix;
-    if (text && strlen(text) >= QUERY_KEY_MAX) {
-        cm_http_respond_error(req, 400, 0, "%s: longer than %d bytes", name, QUERY_KEY_MAX - 1);
-        return -1;
+    const char *names[] = {"key", "prefix", "key_from", "key_to"};
+    const char *texts[] = {q->key, q->prefix, q->key_from, q->key_to};
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        if (texts[i] && strlen(texts[i]) >= QUERY_KEY_MAX) {
+            cm_http_respond_error(req, 400, 0, "%s: longer than %d bytes", names[i],
+                                  QUERY_KEY_MAX - 1);
+            return -1;
+        }
+        if (texts[i] && !utf8_ok(texts[i])) {
+            /* (keys are JSON strings: one that is not UTF-8 holds no window) */
+            cm_http_respond_error(req, 400, 0, "%s: not valid UTF-8", names[i]);
+            return -1;
+        }
     }
-    if (text && !utf8_ok(text)) {
-        /* (keys are JSON strings: one that is not UTF-8 holds no window) */
-        cm_http_respond_error(req, 400, 0, "%s: not valid UTF-8", name);
+    if (q->key_from && q->key_to && strcmp(q->key_from, q->key_to) > 0) {
+        cm_http_respond_error(req, 400, 0, "key_to: must not come before key_from");
         return -1;
     }
     return 0;
@@ -537,13 +549,15 @@ static void h_windows(struct cm_http_req *req, void *ud)
     }
     json_t *out = NULL;
     char why[256] = "";
-    int rc = !a->state ? CM_E_UNAVAIL
-             : q.key   ? proc_query_windows(a->state, v, n, tenant, q.key, q.from, q.until,
-                                            partitions, a, &out, why, sizeof(why))
-                       : proc_query_scan(a->state, v, n,
-                                         &(struct proc_query_scan_req){tenant, q.prefix, q.cursor,
-                                                                       q.from, q.until, q.limit},
-                                         partitions, a, &out, why, sizeof(why));
+    int rc =
+        !a->state ? CM_E_UNAVAIL
+        : q.key
+            ? proc_query_windows(a->state, v, n, tenant, q.key, q.from, q.until, partitions, a,
+                                 &out, why, sizeof(why))
+            : proc_query_scan(a->state, v, n,
+                              &(struct proc_query_scan_req){tenant, q.prefix, q.cursor, q.key_from,
+                                                            q.key_to, q.from, q.until, q.limit},
+                              partitions, a, &out, why, sizeof(why));
     for (size_t k = 0; k < n; k++) {
         proc_def_free((struct proc_def *)v[k].d);
     }
@@ -563,8 +577,11 @@ static void h_windows(struct cm_http_req *req, void *ud)
     if (q.key) {
         json_object_set_new(answer, "key", json_string(q.key));
     }
-    if (q.prefix) {
-        json_object_set_new(answer, "prefix", json_string(q.prefix));
+    const char *echo[] = {"prefix", q.prefix, "key_from", q.key_from, "key_to", q.key_to};
+    for (size_t i = 0; i < sizeof(echo) / sizeof(echo[0]); i += 2) {
+        if (echo[i + 1]) {
+            json_object_set_new(answer, echo[i], json_string(echo[i + 1]));
+        }
     }
     json_object_update(answer, out); /* then watermark, windows, truncated, next */
     json_decref(out);

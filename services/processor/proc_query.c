@@ -336,14 +336,35 @@ static int version_cmp(const void *a, const void *b)
     return (x->d->version > y->d->version) - (x->d->version < y->d->version);
 }
 
+/* What a scan reads: the versions in order, the tenant and its pattern, the keys' range. */
+struct scan {
+    struct cm_redis *r;
+    const struct proc_query_version *order;
+    size_t nv;
+    const char *tenant, *pattern;
+    const char *key_from, *key_to; /* NULL: open */
+    proc_query_partitions_fn partitions;
+    void *ud;
+    char *why;
+    size_t whylen;
+};
+
+/* Whether a key lies in the scan's range (both ends included, byte order). */
+static int in_range(const struct scan *sc, const char *key)
+{
+    return (!sc->key_from || strcmp(key, sc->key_from) >= 0) &&
+           (!sc->key_to || strcmp(key, sc->key_to) <= 0);
+}
+
 /* Scans one source's hash with HSCAN from cursor `start` (0: its beginning) until the answer
  * holds limit windows or the hash ends; *next is the cursor to go on from (0: the hash is done),
  * *batch the cursor of the HSCAN call that filled the answer. 0, or CM_E_UNAVAIL. */
-static int scan_hash(struct cm_redis *r, struct proc_query_answer *a,
-                     const struct proc_query_version *v, int32_t source, const char *tenant,
-                     const char *pattern, size_t limit, unsigned long long start,
-                     unsigned long long *next, unsigned long long *batch)
+static int scan_hash(const struct scan *scan, struct proc_query_answer *a,
+                     const struct proc_query_version *v, int32_t source, size_t limit,
+                     unsigned long long start, unsigned long long *next, unsigned long long *batch)
 {
+    struct cm_redis *r = scan->r;
+    const char *tenant = scan->tenant, *pattern = scan->pattern;
     *next = 0;
     *batch = start;
     char *hkey = proc_ckpt_key(v->d, source);
@@ -380,7 +401,8 @@ static int scan_hash(struct cm_redis *r, struct proc_query_answer *a,
             size_t flen = 0, len = 0;
             const char *f = cm_redis_reply_str(cm_redis_reply_elem(fields, i), &flen);
             const char *text = cm_redis_reply_str(cm_redis_reply_elem(fields, i + 1), &len);
-            if (f && text && flen > plen && memchr(f, '\0', flen) == NULL) {
+            if (f && text && flen > plen && memchr(f, '\0', flen) == NULL &&
+                in_range(scan, f + plen)) {
                 add_state(a, v, hkey, tenant, f + plen, text, len, wm);
             }
         }
@@ -394,18 +416,6 @@ static int scan_hash(struct cm_redis *r, struct proc_query_answer *a,
     free(hkey);
     return rc;
 }
-
-/* What a scan reads: the versions in order, the tenant and its pattern, the window starts. */
-struct scan {
-    struct cm_redis *r;
-    const struct proc_query_version *order;
-    size_t nv;
-    const char *tenant, *pattern;
-    proc_query_partitions_fn partitions;
-    void *ud;
-    char *why;
-    size_t whylen;
-};
 
 /* Reads windows into a from place `at` on until it holds limit of them or the state ends. When it
  * is full, *more is set, *next is the place after what it read and *found the place of the HSCAN
@@ -431,8 +441,7 @@ static int scan_from(const struct scan *sc, struct place at, struct proc_query_a
             }
             unsigned long long start = resumed && src[k] == at.source ? at.cursor : 0, cursor;
             unsigned long long batch;
-            rc = scan_hash(sc->r, a, &sc->order[i], src[k], sc->tenant, sc->pattern, limit, start,
-                           &cursor, &batch);
+            rc = scan_hash(sc, a, &sc->order[i], src[k], limit, start, &cursor, &batch);
             if (rc == 0 && a->n >= limit) { /* the next page goes on from here */
                 *more = 1;
                 *next = cursor ? (struct place){version, src[k], cursor}
@@ -462,7 +471,8 @@ int proc_query_scan(struct cm_redis *r, const struct proc_query_version *v, size
     memcpy(order, v, nv * sizeof(*order));
     qsort(order, nv, sizeof(*order), version_cmp);
     char *pattern = scan_pattern(tenant, q->prefix ? q->prefix : "");
-    struct scan sc = {r, order, nv, tenant, pattern, partitions, ud, why, whylen};
+    struct scan sc = {r,         order,      nv, tenant, pattern, q->key_from,
+                      q->key_to, partitions, ud, why,    whylen};
     struct proc_query_answer *a = proc_query_answer_new();
     a->from = from;
     a->until = until;

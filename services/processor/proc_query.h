@@ -37,18 +37,20 @@ int proc_query_windows(struct cm_redis *r, const struct proc_query_version *v, s
                        proc_query_partitions_fn partitions, void *ud, json_t **out, char *why,
                        size_t whylen);
 
-/* A scan: the tenant's keys (those starting with prefix, when set), windows that start in
- * [from, until), at least limit of them a page, after the cursor a page before gave (NULL: from
- * the beginning). */
+/* A scan: the tenant's keys (those starting with prefix, and from key_from to key_to, both
+ * included, in byte order, when set), windows that start in [from, until), at least limit of them
+ * a page, after the cursor a page before gave (NULL: from the beginning). */
 struct proc_query_scan_req {
     const char *tenant, *prefix, *after;
+    const char *key_from, *key_to;
     int64_t from, until;
     size_t limit;
 };
 
 /* Every key's windows of the tenant, page by page (Kafka Streams' fetchAll of a window store, or
  * a prefixScan): the states of all partitions of every version scanned with HSCAN until the page
- * holds at least `limit` windows. *out as above, windows by key then start, with "next": the
+ * holds at least `limit` windows (Kafka Streams' fetch(keyFrom, keyTo, ...) with a key range).
+ * *out as above, windows by key then start, with "next": the
  * cursor of the next page (only when a window is left to read). Only windows that start in
  * [from, until) (as proc_query_windows). A key changed while pages are read may come in two
  * pages, or show its state from either side of a checkpoint (HSCAN's guarantee: a key present

@@ -16,8 +16,10 @@
 #     each window once, those of the token's tenant only, through the repartition topic's
 #     partitions or every input partition, and no page is empty; ?from= and ?to= keep the windows
 #     that start between; ?prefix= the keys that start with it (glob characters as themselves);
-#   - 401 without a token, 403 without the scope, 400 with a key or prefix too long or not UTF-8,
-#     a prefix with a key, a limit,
+#     ?key_from= and ?key_to= the keys between them (both included, byte order), with and without
+#     a prefix, page by page;
+#   - 401 without a token, 403 without the scope, 400 with a key, prefix or key range end too
+#     long or not UTF-8, any of them with a key, a key range backwards, a limit,
 #     a cursor or a time that is not one (naming it), 400 for a stateless pipeline and an interval
 #     join (naming the field), 404 for no such pipeline, and `[]` for keys with no state (among
 #     them hostile ones).
@@ -190,7 +192,7 @@ while True:
     req = urllib.request.Request(url + "?" + q, headers={"Authorization": "Bearer " + token})
     page = json.load(urllib.request.urlopen(req, timeout=10))
     pages += 1
-    empty += not page["windows"]
+    empty += pages > 1 and not page["windows"]  # (a first page is empty when nothing matches)
     for w in page["windows"]:
         d = datetime.strptime(w["window_start"].split(".")[0].rstrip("Z"), "%Y-%m-%dT%H:%M:%S")
         rows.append([w["key"], calendar.timegm(d.timetuple()) * 1000, w["n"], w.get("s")])
@@ -241,16 +243,33 @@ for p in 'k%2A' 'k%3F' '%5Bk%5D1' 'k%5C1' '%1F' 'k10'; do # k*, k?, [k]1, k\1, t
     r=$(req "$ADMIN" "$U1/pipelines/tumble-$S/windows?prefix=$p")
     { [ "${r%% *}" = 200 ] && echo "${r#* }" | jqe '.windows == []'; } || failed "prefix $p matches no key ($r)"
 done
+# ?key_from= and ?key_to=: the keys between them, both included
+for range in 'k1 k3' 'k3 -' '- k0' 'k1 k1' 'k0x k2' 'k5 -' '- k'; do
+    read -r lo hi <<<"$range"
+    want=$(all_expected tumble dev | jq -c --arg lo "$lo" --arg hi "$hi" \
+        'map(select(($lo == "-" or .[0] >= $lo) and ($hi == "-" or .[0] <= $hi)))')
+    q="limit=1"
+    [ "$lo" != - ] && q="$q&key_from=$lo"
+    [ "$hi" != - ] && q="$q&key_to=$hi"
+    scan "$U2" "$ADMIN" tumble "$q" >"$work/scanr"
+    { [ "$(head -1 "$work/scanr")" = "$want" ] && [[ "$(sed -n 2p "$work/scanr")" == *" 0" ]]; } ||
+        failed "keys from $lo to $hi, a window a page: their windows only, no page empty (want $want, got $(cat "$work/scanr"))"
+done
+r=$(req "$ADMIN" "$U1/pipelines/tumble-$S/windows?key_from=k1&key_to=k3&limit=5000")
+{ [ "${r%% *}" = 200 ] && echo "${r#* }" | jqe '.key_from == "k1" and .key_to == "k3" and
+    ([.windows[].key] | unique) == ["k1", "k2", "k3"]'; } || failed "keys k1 to k3 in one page, the range in the answer ($r)"
 acme=$(scan "$U1" "$ACME" tumble "limit=1" | head -1)
 { [ "$acme" = "$(all_expected tumble acme)" ] && [ "$acme" != "[]" ]; } || failed "a scan reads the token's tenant only ($acme)"
 for bad in 'limit=0' 'limit=5001' 'limit=x' 'limit=-1' 'limit=1e3' 'key=k0&limit=5' 'key=k0&cursor=1.0.0' \
     'cursor=x' 'cursor=1.0' 'cursor=' 'cursor=1.0.0.0' 'cursor=-1.0.0' 'cursor=1..0' 'cursor=0.0.0' \
     'cursor=99999999999999999999.0.0' 'cursor=1.2147483648.0' 'cursor=1.0.99999999999999999999999' \
     'cursor=1.0.0x' 'cursor=%201.0.0' 'from=yesterday' 'to=2026-13-01T00:00:00Z' "from=$to&to=$from" \
-    'key=k0&prefix=k' 'prefix=%FF%FE' "prefix=$(printf 'x%.0s' $(seq 1 1100))"; do
+    'key=k0&prefix=k' 'prefix=%FF%FE' "prefix=$(printf 'x%.0s' $(seq 1 1100))" 'key=k0&key_from=k' \
+    'key=k0&key_to=k' 'key_from=%FF' "key_to=$(printf 'x%.0s' $(seq 1 1100))" 'key_from=k3&key_to=k1'; do
     r=$(req "$ADMIN" "$U1/pipelines/tumble-$S/windows?$bad")
     field=${bad%%=*}
     [ "$bad" = "from=$to&to=$from" ] && field=to
+    [ "$bad" = "key_from=k3&key_to=k1" ] && field=key_to
     [[ "$bad" == key=k0\&* ]] && { field=${bad#key=k0&}; field=${field%%=*}; }
     { [ "${r%% *}" = 400 ] && [[ "$r" == *"\"message\":\"$field:"* ]]; } || failed "?$bad is 400 naming $field ($r)"
 done
@@ -279,6 +298,11 @@ keys=$(head -1 "$work/scan5" | jq -c '[.[][0]] | sort')
 want=$(jq -nc '["m12"] + [range(10) | "m12\(.)"] + [range(100) | "m12\(. / 10 | floor)\(. % 10)"] | sort')
 { [ "$keys" = "$want" ] && [ "$rows" = 111 ] && [ "$pages" -ge 5 ] && [ "$empty" = 0 ]; } ||
     failed "prefix m12 in pages of 20: m12, m120-m129 and m1200-m1299, each once, no page empty ($pages pages, $rows windows, $empty empty)"
+scan "$U1" "$ADMIN" many "prefix=m3&key_from=m3990&key_to=m3999&limit=3" >"$work/scan6"
+read -r pages rows empty < <(sed -n 2p "$work/scan6")
+keys=$(head -1 "$work/scan6" | jq -c '[.[][0]]')
+{ [ "$keys" = "$(jq -nc '[range(3990; 4000) | "m\(.)"]')" ] && [ "$pages" -ge 2 ] && [ "$empty" = 0 ]; } ||
+    failed "keys m3990 to m3999 with prefix m3 in pages of 3: those ten, each once, no page empty ($pages pages, $keys, $empty empty)"
 cursors=$(curl -s -H "Authorization: Bearer $ADMIN" "$U1/pipelines/many-$S/windows?limit=150" | jq -r .next)
 check "a page can end inside a partition's hash (its cursor: $cursors)" grep -Eqx '1\.[0-9]+\.[1-9][0-9]*' <<<"$cursors"
 
