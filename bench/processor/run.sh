@@ -9,6 +9,13 @@
 # stage, each event crossing Kafka twice, read and its result written), next to kcat reading
 # that topic. Both also run with two processors in one consumer group on this machine (each takes
 # half of the partitions): what scaling out gives on two cores.
+# Results per event: in the events above event time advances 1 ms per event, so a 10 s window
+# holds 10,000 events over 100,000 keys and nearly every event makes a result of its own (0.92
+# results per event: each result written is most of the work). The same pipeline also runs over
+# the same events with event time advancing as fast as the processor reads them (5 us per event,
+# 200,000 events a second: the 300,000 events fall in one window, about three per key), timed
+# until every one of that window's results is emitted (a last event in each partition, 30 s
+# later, closes it): what it reaches when a result sums up several events.
 # A second reference puts the pipeline's output in proportion: kcat writing the records of one
 # tumbling run's results again (the same keys and values, with the four CloudEvents headers a
 # result carries, the processor's producer settings), and what kcat alone reaches reading the
@@ -45,6 +52,9 @@ cleanup() {
 trap cleanup EXIT
 stack_init
 REDIS_PORT=$(stack_free_port)
+# the broker's topics with 16 partitions (others, as events_keyed, are created with 4 when first
+# written)
+export DEVKAFKA_TOPICS=events,derived,alerts,events.late,dlq,events_dense
 stack_start_kafka || exit 1
 stack_start_redis || exit 1
 export KAFKA_FETCH_WAIT_MAX_MS=10 KAFKA_SESSION_TIMEOUT_MS=6000 KAFKA_HEARTBEAT_INTERVAL_MS=500
@@ -64,6 +74,21 @@ kcat -P -b "$KAFKA_BROKERS" -t events -K $'\t' -z lz4 -X batch.size=65536 <"$STA
     exit 1
 kcat -P -b "$KAFKA_BROKERS" -t events_keyed -K $'\t' -z lz4 -X batch.size=65536 \
     <"$STACK_DIR/keyed.tsv" || exit 1
+# the same events, 5 us apart in event time, then one event 30 s later in each partition
+awk -v n=$N -v distinct="$STACK_DIR/dense_keys" 'BEGIN { srand(7);
+    for (i = 0; i < n; i++) {
+        t = 1767225600000 + int(i / 200); s = int(t / 1000); ms = t % 1000; m = int(rand() * 100000)
+        keys += !seen[m]++
+        printf "u%d\t{\"specversion\":\"1.0\",\"type\":\"payment.created\",\"source\":\"/bench\",\"id\":\"b%d\",\"time\":\"2026-01-01T00:00:%02d.%03dZ\",\"subject\":\"u%d\",\"data\":{\"merchant\":\"m%d\",\"amount\":%d}}\n",
+            i % 1000, i, s - 1767225600, ms, i % 1000, m, i % 500
+    }
+    print keys >distinct }' >"$STACK_DIR/dense.tsv"
+kcat -P -b "$KAFKA_BROKERS" -t events_dense -K $'\t' -z lz4 -X batch.size=65536 \
+    <"$STACK_DIR/dense.tsv" || exit 1
+for p in $(seq 0 15); do
+    echo "{\"specversion\":\"1.0\",\"type\":\"payment.created\",\"source\":\"/bench\",\"id\":\"close$p\",\"time\":\"2026-01-01T00:00:30Z\",\"subject\":\"close\",\"data\":{\"merchant\":\"close$p\",\"amount\":0}}" |
+        kcat -P -b "$KAFKA_BROKERS" -t events_dense -p "$p" || exit 1
+done
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 now_ms() { date +%s%3N; }
@@ -95,8 +120,8 @@ kcat.wait()
 
 # processor_rate <window JSON> <run> [<definition's other members> <outcomes>]: events/s from its
 # first windowed event (or of the outcomes given) to its last (start-up and the consumer group's
-# join left out); with INSTANCES=n, of n processors in one group (their counters added up), timed
-# from when each has windowed an event
+# join left out), or with RESULTS=n until it has emitted n results; with INSTANCES=n, of n
+# processors in one group (their counters added up), timed from when each has windowed an event
 processor_rate() {
     local name=bench$2$RANDOM port dir=$STACK_DIR/p$2 outcomes=${4:-windowed|late} body=${3:-}
     local ports=() pids=() i
@@ -117,9 +142,10 @@ processor_rate() {
     done
     # one process keeps one connection and reads the counter every 20 ms: a curl and an awk
     # started 50 times a second took about half of this 2-core machine from what it measures
-    python3 - "${ports[*]}" "$name" $N "$outcomes" "${pids[0]}" "${CPU_OUT:-}" <<'PY'
+    python3 - "${ports[*]}" "$name" $N "$outcomes" "${pids[0]}" "${CPU_OUT:-}" "${RESULTS:-0}" <<'PY'
 import glob, http.client, re, sys, time
 ports, name, n = [int(p) for p in sys.argv[1].split()], sys.argv[2], int(sys.argv[3])
+want_results = int(sys.argv[7])
 
 def oncpu(pid):
     """ns each thread of pid has run on a CPU so far (the scheduler's account)"""
@@ -133,19 +159,21 @@ def oncpu(pid):
 
 pat = re.compile(r'^processor_records_total\{pipeline="%s",outcome="(?:%s)"[^}]*\} (\S+)$'
                  % (re.escape(name), sys.argv[4]), re.M)
+rpat = re.compile(r'^processor_results_total\{pipeline="%s"\} (\S+)$' % re.escape(name), re.M)
 conns, first, t0, start = {}, 0, None, time.monotonic()
 while True:
     now = time.monotonic()
     if now - start > 300:
         sys.exit("processor did not finish")
     try:
-        each = []
+        each, results = [], 0
         for port in ports:
             conns[port] = conns.get(port) or http.client.HTTPConnection("127.0.0.1", port,
                                                                         timeout=5)
             conns[port].request("GET", "/metrics")
             body = conns[port].getresponse().read().decode()
             each.append(sum(float(v) for v in pat.findall(body)))
+            results += sum(float(v) for v in rpat.findall(body))
     except (OSError, http.client.HTTPException):
         conns = {}
         time.sleep(0.05)
@@ -156,7 +184,7 @@ while True:
     # stalls the first, is left out with the start-up)
     if min(each) > 0 and t0 is None:
         first, t0, cpu0 = got, now, oncpu(sys.argv[5])
-    if got >= n:
+    if got >= n and results >= want_results:
         print(int((n - first) / (now - t0 + 0.001)))
         if sys.argv[6] and n > first:
             # the busiest thread (the stream thread): its CPU time per event, and its share of
@@ -267,6 +295,13 @@ for r in $(seq 1 "$RUNS"); do
  "repartition": false, "key": "data.merchant", "window": {"type": "tumbling", "size": "10s"},
  "out_of_orderness": "5s", "aggregates": {"n": "count()", "total": "sum(data.amount)"},
  "sink": {"topic": "derived_keyed"}' >>"$STACK_DIR/keyed"
+    # about three events per key and window, every result emitted
+    KCAT_TOPIC=events_dense kcat_rate -X fetch.wait.max.ms=10 -X queued.min.messages=1000000 \
+        >>"$STACK_DIR/kcat_dense"
+    RESULTS=$(cat "$STACK_DIR/dense_keys") processor_rate '' "d$r" '"source": {"topics": ["events_dense"]},
+ "key": "data.merchant", "window": {"type": "tumbling", "size": "10s"}, "out_of_orderness": "5s",
+ "aggregates": {"n": "count()", "total": "sum(data.amount)"}, "sink": {"topic": "derived_dense"}' \
+        >>"$STACK_DIR/dense"
     # two instances in one group on this machine (each takes half of the partitions)
     INSTANCES=2 processor_rate '{"type": "tumbling", "size": "10s"}' "t2$r" >>"$STACK_DIR/tumbling2"
     INSTANCES=2 processor_rate '' "k2$r" '"source": {"topics": ["events_keyed"]},
@@ -333,4 +368,9 @@ t2=$(median <"$STACK_DIR/tumbling2")
 o2=$(median <"$STACK_DIR/keyed2")
 echo "BENCH processor_tumbling_two_instances $t2 events/s ($(awk -v a="$t2" -v b="$t" 'BEGIN { printf "%.2f", a / b }')x one; $((t2 * 100 / k)) % of kcat)"
 echo "BENCH processor_one_stage_two_instances $o2 events/s ($(awk -v a="$o2" -v b="$o" 'BEGIN { printf "%.2f", a / b }')x one; $((o2 * 100 / kk)) % of kcat)"
-echo "(runs: kcat $(tr '\n' ' ' <"$STACK_DIR/kcat")| kcat defaults $(tr '\n' ' ' <"$STACK_DIR/kcatd")| kcat 10 ms only $(tr '\n' ' ' <"$STACK_DIR/kcat10")| kcat queued.min 1M only $(tr '\n' ' ' <"$STACK_DIR/kcatq")| filter all $(tr '\n' ' ' <"$STACK_DIR/filtered")| results not written $(tr '\n' ' ' <"$STACK_DIR/unwritten")| tumbling $(tr '\n' ' ' <"$STACK_DIR/tumbling")| hopping $(tr '\n' ' ' <"$STACK_DIR/hopping")| kcat writing results $(tr '\n' ' ' <"$STACK_DIR/kcat_produce")| one stage $(tr '\n' ' ' <"$STACK_DIR/keyed")| two instances $(tr '\n' ' ' <"$STACK_DIR/tumbling2")| one stage, two instances $(tr '\n' ' ' <"$STACK_DIR/keyed2")| kcat keyed $(tr '\n' ' ' <"$STACK_DIR/kcat_keyed")| $results results)"
+kde=$(median <"$STACK_DIR/kcat_dense")
+de=$(median <"$STACK_DIR/dense")
+echo "BENCH processor_tumbling_3_events_per_key_window $de events/s (every result emitted: $(cat "$STACK_DIR/dense_keys") results, $(awk -v r="$(cat "$STACK_DIR/dense_keys")" -v n=$N 'BEGIN { printf "%.2f", r / n }') per event)"
+echo "BENCH kcat_consume_dense_topic $kde events/s"
+echo "BENCH processor_3_events_per_key_window_share_of_kcat $((de * 100 / kde)) %"
+echo "(runs: kcat $(tr '\n' ' ' <"$STACK_DIR/kcat")| kcat defaults $(tr '\n' ' ' <"$STACK_DIR/kcatd")| kcat 10 ms only $(tr '\n' ' ' <"$STACK_DIR/kcat10")| kcat queued.min 1M only $(tr '\n' ' ' <"$STACK_DIR/kcatq")| filter all $(tr '\n' ' ' <"$STACK_DIR/filtered")| results not written $(tr '\n' ' ' <"$STACK_DIR/unwritten")| tumbling $(tr '\n' ' ' <"$STACK_DIR/tumbling")| hopping $(tr '\n' ' ' <"$STACK_DIR/hopping")| kcat writing results $(tr '\n' ' ' <"$STACK_DIR/kcat_produce")| one stage $(tr '\n' ' ' <"$STACK_DIR/keyed")| two instances $(tr '\n' ' ' <"$STACK_DIR/tumbling2")| one stage, two instances $(tr '\n' ' ' <"$STACK_DIR/keyed2")| kcat keyed $(tr '\n' ' ' <"$STACK_DIR/kcat_keyed")| three events per key and window $(tr '\n' ' ' <"$STACK_DIR/dense")| kcat on those $(tr '\n' ' ' <"$STACK_DIR/kcat_dense")| $results results)"

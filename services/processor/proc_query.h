@@ -47,15 +47,14 @@ struct proc_query_scan_req {
     size_t limit;
 };
 
-/* Every key's windows of the tenant, page by page (Kafka Streams' fetchAll of a window store, or
- * a prefixScan): the states of all partitions of every version scanned with HSCAN until the page
- * holds at least `limit` windows (Kafka Streams' fetch(keyFrom, keyTo, ...) with a key range).
- * *out as above, windows by key then start, with "next": the
- * cursor of the next page (only when a window is left to read). Only windows that start in
- * [from, until) (as proc_query_windows). A key changed while pages are read may come in two
- * pages, or show its state from either side of a checkpoint (HSCAN's guarantee: a key present
- * throughout is returned at least once). 0, CM_E_INVAL (a cursor this never gave; why names it)
- * or CM_E_UNAVAIL. */
+/* Every key's windows of the tenant, page by page (Kafka Streams' fetchAll of a window store; a
+ * prefix as its prefixScan, a key range as fetch(keyFrom, keyTo, ...)): the states of all
+ * partitions of every version scanned with HSCAN until the page holds at least `limit` windows.
+ * *out as above, windows by key then start, with "next": the cursor of the next page (only when
+ * a window is left to read). Only windows that start in [from, until) (as proc_query_windows). A
+ * key changed while pages are read may come in two pages, or show its state from either side of
+ * a checkpoint (HSCAN's guarantee: a key present throughout is returned at least once). 0,
+ * CM_E_INVAL (a cursor this never gave; why names it) or CM_E_UNAVAIL. */
 int proc_query_scan(struct cm_redis *r, const struct proc_query_version *v, size_t nv,
                     const struct proc_query_scan_req *q, proc_query_partitions_fn partitions,
                     void *ud, json_t **out, char *why, size_t whylen);

@@ -14,8 +14,9 @@
  * librdkafka callocs LZ4 contexts for every batch it compresses; each madvise flushed the other
  * core's TLB and the next touch faulted the pages in again. Measured in bench/processor: the
  * producer's thread used about a third of the CPU time and the pipeline ran 1.3-1.4x faster, for
- * about 60 MB more resident memory at its peak. Ignored by the sanitizer builds' allocator. */
-const char *malloc_conf = "thp:always";
+ * about 60 MB more resident memory at its peak. Ignored by the sanitizer builds' allocator.
+ * Weak: a daemon may define its own (the processor does, services/processor/main.c). */
+__attribute__((weak)) const char *malloc_conf = "thp:always";
 
 static void oom(size_t n)
 {
