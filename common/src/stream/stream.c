@@ -400,7 +400,7 @@ void cm_stream_emit_to(struct cm_stream *s, const char *topic, int32_t partition
         note_emit(s, topic, o->partition, key, keylen,
                   size - 2 * nheaders * sizeof(char *) - tlen - 1);
     }
-    stream_produce(s, o);
+    stream_send(s, o);
     if (s->nouts >= MAX_PENDING) {
         s->commit_requested = 1;
     }
@@ -498,6 +498,7 @@ void cm_stream_run(struct cm_stream *s)
         if (ok && s->h.tick) {
             s->h.tick(s, cm_monotonic_ms(), s->h.ud);
         }
+        stream_send_kick(s); /* what the batch and the tick emitted */
         stream_flow_control(s, cm_monotonic_ms());
         stream_measure_lag(s, cm_monotonic_ms(), 0);
         int64_t now = cm_monotonic_ms();
@@ -594,7 +595,7 @@ struct cm_stream *cm_stream_new(const struct cm_stream_config *cfg,
         s->m_ack[0] = cm_metric_with(ack, "output", NULL);
         s->m_ack[1] = cm_metric_with(ack, "internal", NULL);
         s->producer = cm_kafka_producer_new(cfg->brokers, on_delivery, s);
-        if (!s->producer) {
+        if (!s->producer || stream_sender_start(s) != 0) {
             cm_stream_free(s);
             return NULL;
         }
@@ -624,6 +625,7 @@ void cm_stream_free(struct cm_stream *s)
     }
     cm_kafka_consumer_free(s->consumer); /* revoke: a last commit point, then commit */
     stream_committer_stop(s);
+    stream_sender_stop(s);
     cm_kafka_producer_free(s->producer, 5000);
     for (size_t i = 0; i < s->nouts; i++) {
         stream_output_free(s->outs[i]);

@@ -104,6 +104,7 @@ static int await_outputs(struct cm_stream *s, struct commit_job *j)
             return 0;
         }
         if (cm_lifecycle_stopping()) {
+            stream_send_drain(s);
             cm_kafka_producer_flush(s->producer, FLUSH_WAIT_MS);
             if ((left = pending(j, &from, &failed, 1)) == 0) {
                 return 0;
@@ -269,6 +270,7 @@ void stream_committer_stop(struct cm_stream *s)
 
 int stream_commit_drain(struct cm_stream *s)
 {
+    stream_send_kick(s); /* the jobs wait for what is queued */
     pthread_mutex_lock(&s->jobs_lock);
     while (s->njobs > 0) {
         pthread_cond_wait(&s->jobs_changed, &s->jobs_lock);
@@ -289,6 +291,7 @@ int stream_commit_point(struct cm_stream *s)
     if (s->h.before_commit) {
         s->h.before_commit(s, s->h.ud);
     }
+    stream_send_kick(s); /* the job waits for what is queued, before_commit's outputs too */
     if (atomic_exchange(&s->offsets_skipped, 0)) {
         for (size_t i = 0; i < s->nparts; i++) {
             s->parts[i].stored = -1; /* a job's offsets were not stored: this one stores all */

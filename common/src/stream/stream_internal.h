@@ -99,11 +99,30 @@ struct cm_stream {
     atomic_int abandoned;       /* a job was given up at shutdown: so are the ones after it */
     atomic_int offsets_skipped; /* a job's offsets were not stored (state not durable) */
     struct cm_series *m_commit_duration; /* commit point to offsets stored */
+    /* the sender (stream_send.c): emitted records queued for the producer, in order */
+    pthread_t sender;
+    int sender_running, send_inited;
+    pthread_mutex_t send_lock;
+    pthread_cond_t send_changed; /* records queued, room again, drained, or exit */
+    struct output **sendq;       /* under send_lock */
+    size_t nsend, capsend;
+    int send_idle, send_busy, send_exit; /* under send_lock */
 };
 
 /* Hands o to the producer (any thread), waiting while its queue is full. 0 or a negative code
  * (o is then marked failed). */
 int stream_produce(struct cm_stream *s, struct output *o);
+
+/* stream_send.c: the sender thread (started when the stream produces, stopped after producing
+ * what was queued). stream_send marks o in flight and queues it for the sender (or produces it
+ * at once without one), waiting while the queue is full; stream_send_kick wakes an idle sender
+ * for what is queued (the end of a batch); stream_send_drain waits until all is handed to the
+ * producer. */
+int stream_sender_start(struct cm_stream *s);
+void stream_sender_stop(struct cm_stream *s);
+void stream_send(struct cm_stream *s, struct output *o);
+void stream_send_kick(struct cm_stream *s);
+void stream_send_drain(struct cm_stream *s);
 
 /* stream_flow.c, on the stream's thread: pauses or resumes the inputs by the internal topics'
  * lag (checked at most every millisecond), and sets the consumer-lag gauges (every second, or
