@@ -631,6 +631,10 @@ void cm_stream_free(struct cm_stream *s)
         stream_output_free(s->outs[i]);
     }
     free(s->outs);
+    for (size_t i = 0; i < s->norphans; i++) {
+        stream_output_free(s->orphans[i]);
+    }
+    free(s->orphans);
     for (size_t i = 0; i < s->nparts; i++) {
         free(s->parts[i].topic);
         free(s->parts[i].stored_meta);

@@ -50,7 +50,18 @@ static void sleep_ms(int ms)
 static void free_job(struct cm_stream *s, struct commit_job *j)
 {
     for (size_t i = 0; i < j->nouts; i++) {
-        stream_output_free(j->outs[i]);
+        struct output *o = j->outs[i];
+        if (atomic_load(&o->state) == OUT_INFLIGHT) {
+            /* a job given up at shutdown: the sender or librdkafka may still hold the record
+             * (librdkafka borrows its value), so it lives until the producer is gone */
+            if (s->norphans == s->caporphans) {
+                s->caporphans = s->caporphans ? s->caporphans * 2 : 64;
+                s->orphans = cm_xrealloc(s->orphans, s->caporphans * sizeof(*s->orphans));
+            }
+            s->orphans[s->norphans++] = o;
+        } else {
+            stream_output_free(o);
+        }
     }
     free(j->outs);
     if (j->snap && s->h.release) {

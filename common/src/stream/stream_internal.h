@@ -99,6 +99,10 @@ struct cm_stream {
     atomic_int abandoned;       /* a job was given up at shutdown: so are the ones after it */
     atomic_int offsets_skipped; /* a job's offsets were not stored (state not durable) */
     struct cm_series *m_commit_duration; /* commit point to offsets stored */
+    /* outputs of jobs given up at shutdown while still in flight: freed by cm_stream_free once
+     * the producer is gone (appended by the committer, read after it stopped) */
+    struct output **orphans;
+    size_t norphans, caporphans;
     /* the sender (stream_send.c): emitted records queued for the producer, in order */
     pthread_t sender;
     int sender_running, send_inited;
