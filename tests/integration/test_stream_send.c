@@ -154,6 +154,23 @@ static void produce_inputs(const char *brokers, const char *topic, size_t n)
     cm_kafka_producer_free(p, 1000);
 }
 
+/* A development broker with a fresh one-partition input topic and an output topic of
+ * out_partitions, and a fresh group name (each buffer 96 bytes). */
+static struct cm_kafka_mock *send_broker(char *topic, char *out, char *group, int out_partitions)
+{
+    setenv("KAFKA_FETCH_WAIT_MAX_MS", "10", 1);
+    setenv("KAFKA_SESSION_TIMEOUT_MS", "6000", 1);
+    setenv("KAFKA_HEARTBEAT_INTERVAL_MS", "500", 1);
+    struct cm_kafka_mock *mock = cm_kafka_mock_new(1);
+    cr_assert_not_null(mock);
+    it_unique(topic, 96, "it-send");
+    it_unique(out, 96, "it-send-out");
+    it_unique(group, 96, "g-send");
+    cr_assert_eq(cm_kafka_mock_create_topic(mock, topic, 1), 0);
+    cr_assert_eq(cm_kafka_mock_create_topic(mock, out, out_partitions), 0);
+    return mock;
+}
+
 static void stream_once(const char *brokers, const char *group, const char *topic,
                         struct emitter *e, struct cm_metrics *m)
 {
@@ -181,16 +198,7 @@ static void stream_once(const char *brokers, const char *group, const char *topi
 static void run_emitter(struct emitter *e, size_t inputs)
 {
     char topic[96], out[96], group[96];
-    setenv("KAFKA_FETCH_WAIT_MAX_MS", "10", 1);
-    setenv("KAFKA_SESSION_TIMEOUT_MS", "6000", 1);
-    setenv("KAFKA_HEARTBEAT_INTERVAL_MS", "500", 1);
-    struct cm_kafka_mock *mock = cm_kafka_mock_new(1);
-    cr_assert_not_null(mock);
-    it_unique(topic, sizeof(topic), "it-send");
-    it_unique(out, sizeof(out), "it-send-out");
-    it_unique(group, sizeof(group), "g-send");
-    cr_assert_eq(cm_kafka_mock_create_topic(mock, topic, 1), 0);
-    cr_assert_eq(cm_kafka_mock_create_topic(mock, out, 4), 0);
+    struct cm_kafka_mock *mock = send_broker(topic, out, group, 4);
     const char *brokers = cm_kafka_mock_bootstraps(mock);
     produce_inputs(brokers, topic, inputs);
     struct cm_metrics *m = cm_metrics_new("t_");
@@ -313,16 +321,7 @@ Test(stream_send, a_job_given_up_at_shutdown_keeps_its_records_until_the_produce
      .timeout = 120)
 {
     char topic[96], out[96], group[96];
-    setenv("KAFKA_FETCH_WAIT_MAX_MS", "10", 1);
-    setenv("KAFKA_SESSION_TIMEOUT_MS", "6000", 1);
-    setenv("KAFKA_HEARTBEAT_INTERVAL_MS", "500", 1);
-    struct cm_kafka_mock *mock = cm_kafka_mock_new(1);
-    cr_assert_not_null(mock);
-    it_unique(topic, sizeof(topic), "it-quit");
-    it_unique(out, sizeof(out), "it-quit-out");
-    it_unique(group, sizeof(group), "g-quit");
-    cr_assert_eq(cm_kafka_mock_create_topic(mock, topic, 1), 0);
-    cr_assert_eq(cm_kafka_mock_create_topic(mock, out, 1), 0);
+    struct cm_kafka_mock *mock = send_broker(topic, out, group, 1);
     const char *brokers = cm_kafka_mock_bootstraps(mock);
     produce_inputs(brokers, topic, 30);
     struct cm_metrics *m = cm_metrics_new("t_");

@@ -161,12 +161,7 @@ static void *sweep(void *arg)
     pthread_mutex_lock(&g->lock);
     while (!g->stop) {
         struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += SWEEP_MS * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        cm_deadline_after(SWEEP_MS, &until);
         pthread_cond_timedwait(&g->wake, &g->lock, &until);
         int64_t now = cm_monotonic_ms();
         for (struct http_conn *c = g->conns; c; c = c->next) {

@@ -10,6 +10,7 @@
 
 #include "cm/lifecycle.h"
 #include "cm/mem.h"
+#include "cm/timeutil.h"
 
 #include <stdlib.h>
 #include <time.h>
@@ -35,12 +36,7 @@ static void *sender_main(void *arg)
             s->send_idle = 1;
             pthread_cond_broadcast(&s->send_changed); /* drained: for stream_send_drain */
             struct timespec until;
-            clock_gettime(CLOCK_MONOTONIC, &until);
-            until.tv_nsec += SEND_IDLE_WAKE_MS * 1000000L;
-            if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-            }
+            cm_deadline_after(SEND_IDLE_WAKE_MS, &until);
             pthread_cond_timedwait(&s->send_changed, &s->send_lock, &until);
             s->send_idle = 0;
             continue;
@@ -74,11 +70,7 @@ static void *sender_main(void *arg)
 int stream_sender_start(struct cm_stream *s)
 {
     pthread_mutex_init(&s->send_lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->send_changed, &attr);
-    pthread_condattr_destroy(&attr);
+    pthread_cond_init(&s->send_changed, NULL);
     s->send_inited = 1;
     if (pthread_create(&s->sender, NULL, sender_main, s) != 0) {
         return -1;
