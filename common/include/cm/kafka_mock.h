@@ -1,5 +1,6 @@
 /* kafka_mock: librdkafka's in-memory mock cluster, as a development broker (tools/devkafka) and
  * for tests. Binds 127.0.0.1 on ports the kernel picks; cm_kafka_mock_bootstraps tells them.
+ * Its connections have TCP_NODELAY, as a real broker's (the mock itself leaves Nagle on).
  * Not thread-safe; one owner. */
 #ifndef CM_KAFKA_MOCK_H
 #define CM_KAFKA_MOCK_H

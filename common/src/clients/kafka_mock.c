@@ -1,20 +1,88 @@
 /* kafka_mock: wrapper over rdkafka_mock.h (see kafka_mock.h). The mock cluster lives inside a
- * librdkafka handle that exists only to host it. */
+ * librdkafka handle that exists only to host it. Its listening sockets get TCP_NODELAY, as a real
+ * broker's have (below). */
 #include "cm/kafka_mock.h"
 
 #include "cm/err.h"
 #include "cm/log.h"
 #include "cm/mem.h"
 
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 
 struct cm_kafka_mock {
     rd_kafka_t *rk;
     rd_kafka_mock_cluster_t *mc;
     int nbrokers;
 };
+
+/* 1 when the bootstrap list ("127.0.0.1:port,...") names port. */
+static int names_port(const char *bootstraps, unsigned port)
+{
+    for (const char *p = bootstraps; p && *p;) {
+        const char *colon = strchr(p, ':'), *comma = strchr(p, ',');
+        if (!colon || (comma && colon > comma)) {
+            return 0;
+        }
+        if (strtoul(colon + 1, NULL, 10) == port) {
+            return 1;
+        }
+        p = comma ? comma + 1 : NULL;
+    }
+    return 0;
+}
+
+/* Sets TCP_NODELAY on this process's listening sockets that the mock's brokers listen on; the
+ * connections they accept inherit it. The mock leaves Nagle's algorithm on, so an answer written
+ * while the client had not yet acknowledged the previous one waited for its delayed ACK (about
+ * 40 ms): a producer writing to several partitions, one request each, waited that long per round
+ * (48 ms against 5.7 ms for 16 partitions with linger.ms 5). Kafka's brokers set TCP_NODELAY.
+ * Returns how many sockets it set. */
+static int nodelay_listeners(const char *bootstraps)
+{
+    DIR *dir = opendir("/proc/self/fd");
+    if (!dir) {
+        return 0;
+    }
+    int set = 0;
+    for (struct dirent *e; (e = readdir(dir));) {
+        char *end;
+        long fd = strtol(e->d_name, &end, 10);
+        int listening = 0, one = 1;
+        socklen_t len = sizeof(listening);
+        struct sockaddr_in addr;
+        socklen_t alen = sizeof(addr);
+        if (*end || end == e->d_name || fd < 0 || fd == dirfd(dir) ||
+            getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening ||
+            getsockname((int)fd, (struct sockaddr *)&addr, &alen) != 0 ||
+            addr.sin_family != AF_INET || !names_port(bootstraps, ntohs(addr.sin_port))) {
+            continue;
+        }
+        if (setsockopt((int)fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0) {
+            set++;
+        }
+    }
+    closedir(dir);
+    return set;
+}
+
+static void nodelay(struct cm_kafka_mock *m)
+{
+    int set = nodelay_listeners(rd_kafka_mock_cluster_bootstraps(m->mc));
+    if (set < m->nbrokers) {
+        CM_LOG_WARN("kafka_mock_nagle",
+                    "TCP_NODELAY set on %d of %d brokers' listeners; answers "
+                    "on the others may wait for the client's delayed ACK",
+                    set, m->nbrokers);
+    }
+}
 
 struct cm_kafka_mock *cm_kafka_mock_new(int nbrokers)
 {
@@ -40,6 +108,7 @@ struct cm_kafka_mock *cm_kafka_mock_new(int nbrokers)
     m->rk = rk;
     m->mc = mc;
     m->nbrokers = nbrokers;
+    nodelay(m);
     return m;
 }
 
@@ -63,6 +132,9 @@ int cm_kafka_mock_broker_set_up(struct cm_kafka_mock *m, int id, int up)
 {
     rd_kafka_resp_err_t err =
         up ? rd_kafka_mock_broker_set_up(m->mc, id) : rd_kafka_mock_broker_set_down(m->mc, id);
+    if (!err && up) {
+        nodelay(m); /* (a broker brought back listens on a new socket) */
+    }
     return err ? CM_E_INVAL : 0;
 }
 
