@@ -54,7 +54,10 @@ cmd_stop() {
 }
 
 STOPPING=0
+# Stops everything and exits: with 0 when asked to stop (a signal, `make stop`) and the stop went
+# well; with `failed` (on_signal 1) when the stack cannot start or go on, so `make run` fails.
 on_signal() {
+    local failed=${1:-0}
     [ "$STOPPING" = 1 ] && return
     STOPPING=1
     echo
@@ -64,7 +67,7 @@ on_signal() {
     sleep 1.2 # let the log stream print the last lines
     rm -f "$STACK_DIR/stack.pid"
     stack_log "stopped"
-    exit $rc
+    exit $((failed ? failed : rc))
 }
 
 cmd_run() {
@@ -80,11 +83,11 @@ cmd_run() {
         "$PROCESSOR_PORT" "$RULES_PORT" "$STORE_PORT" "$OUTPUT_PORT"; do
         if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
             stack_log "port $p is already in use; set the *_PORT variables to free ports"
-            on_signal
+            on_signal 1
         fi
     done
     stack_log "starting infrastructure in $STACK_DIR"
-    stack_start_infra || on_signal
+    stack_start_infra || on_signal 1
     stack_write_env
     stack_log "starting services"
     stack_start_services
@@ -97,7 +100,7 @@ cmd_run() {
         awk '/^==> .* <==$/ { n = $2; sub(/.*\//, "", n); sub(/\.log$/, "", n); next }
              NF { print "[" n "] " $0; fflush() }' &
     if ! stack_wait_ready 90; then
-        on_signal
+        on_signal 1
     fi
     local token admin
     token=$(DEVTOKEN_SCOPE='events:write schema:read schema:write' "$BUILD_DIR/bin/devtoken")
@@ -158,7 +161,7 @@ supervise() {
         pid=$(stack_pid "$svc")
         if [ -n "$pid" ] && ! stack_running "$pid"; then
             stack_log "$svc (infrastructure) exited; the stack cannot go on without it"
-            on_signal
+            on_signal 1
         fi
     done
     for svc in "${STACK_SERVICES[@]}"; do

@@ -8,7 +8,8 @@
 #     admin APIs (pipelines, routes, the registry's mode);
 #   - a daemon killed with -9 is restarted (its exit named in the log, 1 s later, then 2 s when it
 #     fails again at once) and answers /readyz again, the others untouched;
-#   - `scripts/stack.sh stop` stops the runner and every process it started.
+#   - `scripts/stack.sh stop` stops the runner (exit 0) and every process it started;
+#   - with one of its ports taken, the runner names it and exits non-zero.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -136,10 +137,30 @@ check "the stack has processes to stop" [ -n "$pids" ]
 scripts/stack.sh stop >"$work/stop.log" 2>&1
 check "stop reports the stack stopped ($(cat "$work/stop.log"))" grep -q "stack stopped" "$work/stop.log"
 wait "$runner" 2>/dev/null
+rc=$?
+check "the runner asked to stop exits 0 (got $rc)" [ $rc = 0 ]
 left=
 for p in $pids; do
     stack_running "$p" && left="$left $p"
 done
 check "no process of the stack is left (${left:-none})" [ -z "$left" ]
-[ $fail = 0 ] && say "ok (README example as printed, restart with backoff, stop)"
+# ---- a port in use: the runner says which, starts nothing and exits non-zero (make run fails)
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); print("up", flush=True); time.sleep(60)' \
+    "$PROCESSOR_PORT" >"$work/holder.out" 2>&1 &
+holder=$!
+for _ in $(seq 1 50); do
+    grep -q up "$work/holder.out" && break
+    sleep 0.1
+done
+timeout 60 scripts/stack.sh run >"$work/busy.log" 2>&1 </dev/null
+rc=$?
+kill "$holder" 2>/dev/null
+wait "$holder" 2>/dev/null
+check "with port $PROCESSOR_PORT taken the runner exits non-zero (got $rc)" eval '[ $rc != 0 ] && [ $rc != 124 ]'
+check "and names the port ($(tail -n 3 "$work/busy.log" | tr '\n' ' '))" \
+    grep -q "port $PROCESSOR_PORT is already in use" "$work/busy.log"
+check "and leaves no process running" eval '[ -z "$(cat "$STACK_DIR"/pids/*.pid 2>/dev/null)" ] || ! kill -0 $(cat "$STACK_DIR"/pids/*.pid) 2>/dev/null'
+[ $fail = 0 ] && say "ok (README example as printed, restart with backoff, stop, a port in use)"
 exit $fail
