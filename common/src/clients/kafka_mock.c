@@ -23,15 +23,15 @@ struct cm_kafka_mock {
     int nbrokers;
 };
 
-/* 1 when the bootstrap list ("127.0.0.1:port,...") names port. */
+/* 1 when the bootstrap list ("127.0.0.1:port,...") names port (each entry's last colon). */
 static int names_port(const char *bootstraps, unsigned port)
 {
     for (const char *p = bootstraps; p && *p;) {
-        const char *colon = strchr(p, ':'), *comma = strchr(p, ',');
-        if (!colon || (comma && colon > comma)) {
-            return 0;
+        const char *comma = strchr(p, ','), *end = comma ? comma : p + strlen(p), *colon = NULL;
+        for (const char *c = p; c < end; c++) {
+            colon = *c == ':' ? c : colon;
         }
-        if (strtoul(colon + 1, NULL, 10) == port) {
+        if (colon && strtoul(colon + 1, NULL, 10) == port) {
             return 1;
         }
         p = comma ? comma + 1 : NULL;
