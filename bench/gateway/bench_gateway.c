@@ -1,4 +1,5 @@
-/* bench-gateway: load generator for bench/gateway/run.sh, for the two figures wrk cannot give.
+/* bench-gateway: load generator for bench/gateway/run.sh (the two figures wrk cannot give) and
+ * bench/stack/run.sh.
  *   bench-gateway paced <port> <token> <events/s> <connections> <seconds> <event-json>
  *     POSTs single events over keep-alive connections at a fixed total rate (open loop: each
  *     request has a scheduled send time, and its latency is measured from that time, so a slow
@@ -6,8 +7,9 @@
  *   bench-gateway ws <port> <token> <connections> <window> <seconds> <event-json>
  *     WebSocket ingest: each connection keeps <window> messages awaiting their ack and sends one
  *     more per ack; latency is send to ack.
- * Prints "BENCH <prefix>_events_per_sec", "_p50", "_p99" lines (a JSON array as the event is a
- * batch: each answer counts its events), and the count of non-2xx answers on stderr. */
+ * Prints "BENCH <prefix>_events_per_sec", "_events_accepted", "_p50", "_p99" lines (a JSON array as
+ * the event is a batch: each answer counts its events), and the count of non-2xx answers on stderr.
+ */
 #include "cm/mem.h"
 #include "cm/timeutil.h"
 #include "cm/ws.h"
@@ -289,6 +291,7 @@ int main(int argc, char **argv)
     json_decref(doc);
     printf("BENCH %s_events_per_sec %.0f events/s\n", prefix,
            (double)ok * (double)per_message / elapsed);
+    printf("BENCH %s_events_accepted %.0f events\n", prefix, (double)ok * (double)per_message);
     printf("BENCH %s_p50 %.3f ms\n", prefix, p50);
     printf("BENCH %s_p99 %.3f ms\n", prefix, p99);
     if (bad || atomic_load(&failures)) {
