@@ -22,6 +22,7 @@ for t in "$BUILD"/tests/unit/test_*; do
     fi
 done
 
+echo "   ($((SECONDS - start)) s so far)"
 echo "== tools"
 for t in tests/tools/test_*.sh; do
     [ -x "$t" ] || continue
@@ -30,6 +31,7 @@ for t in tests/tools/test_*.sh; do
     fi
 done
 
+echo "   ($((SECONDS - start)) s so far)"
 echo "== documentation: every configuration variable is in README.md"
 for bin in gateway registry processor rules store output devkafka devtoken; do
     for var in $("$BUILD/bin/$bin" --help | awk 'NR > 3 && $1 ~ /^[A-Z][A-Z0-9_]+$/ { print $1 }'); do
@@ -47,11 +49,13 @@ if [ -n "$FUZZ_BUILD" ]; then
     fi
 fi
 
+echo "   ($((SECONDS - start)) s so far)"
 echo "== integration tests"
 if ! tests/integration/run.sh "$BUILD" </dev/null; then
     failed+=("integration")
 fi
 
+echo "   ($((SECONDS - start)) s so far)"
 echo "== end-to-end test"
 if ! tests/e2e/run.sh "$BUILD" </dev/null; then
     failed+=("e2e")

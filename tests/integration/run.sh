@@ -43,15 +43,19 @@ rc=0
 for t in "$BUILD"/tests/integration/test_*; do
     [ -x "$t" ] && [[ "$(basename "$t")" == *"$ONLY"* ]] || continue
     echo "-- $(basename "$t")"
+    t0=$SECONDS
     if ! "$t" --jobs=2 </dev/null; then
         rc=1
     fi
+    echo "-- $(basename "$t"): $((SECONDS - t0)) s"
 done
 for t in tests/integration/test_*.sh; do
     [ -x "$t" ] && [[ "$(basename "$t")" == *"$ONLY"* ]] || continue
     echo "-- $(basename "$t")"
+    t0=$SECONDS
     if ! "$t" "$BUILD" </dev/null; then
         rc=1
     fi
+    echo "-- $(basename "$t"): $((SECONDS - t0)) s"
 done
 exit $rc

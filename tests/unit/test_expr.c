@@ -276,6 +276,8 @@ static const struct tcase cases[] = {
     {"string(-1)", "\"-1\""},
     {"string(1.5)", "\"1.5\""},
     {"string(0.1)", "\"0.1\""},
+    {"string(0.1 + 0.7)", "\"0.7999999999999999\""},
+    {"string(1e-7)", "\"1e-07\""},
     {"string(true)", "\"true\""},
     {"string(type)", "\"payment.created\""},
     {"string(duration('90m'))", "\"5400s\""},

@@ -3,6 +3,7 @@
 #include "cm/metrics.h"
 
 #include <criterion/criterion.h>
+#include <math.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -46,6 +47,15 @@ Test(metrics, gauge_and_fn)
     cr_assert_float_eq(cm_series_value(g), 3.5, 1e-9);
     char *text = cm_metrics_render(reg);
     cr_assert(strstr(text, "depth 3.5\n") != NULL, "%s", text);
+    free(text);
+    /* the shortest text that reads back: %.17g wrote 1796402183.3540001 */
+    cm_gauge_set(g, 1796402183.354);
+    text = cm_metrics_render(reg);
+    cr_assert(strstr(text, "depth 1796402183.354\n") != NULL, "%s", text);
+    free(text);
+    cm_gauge_set(g, NAN);
+    text = cm_metrics_render(reg);
+    cr_assert(strstr(text, "depth NaN\n") != NULL, "%s", text);
     free(text);
     cm_metrics_free(reg);
 }

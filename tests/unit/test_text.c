@@ -1,10 +1,11 @@
 /* Unit tests for common/text: UTF-8 validation of hostile byte sequences, encoding, integers'
- * decimal text against printf's at the limits and every power of ten, and bounded whole-file
- * reads. */
+ * decimal text against printf's at the limits and every power of ten, reals' shortest text, and
+ * bounded whole-file reads. */
 #include "cm/text.h"
 
 #include <criterion/criterion.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,44 @@ Test(text, decimal_text_is_printfs)
         cr_assert_leq(gl + 1, CM_DEC_LEN);
         cr_assert_eq(got[CM_DEC_LEN], 'x', "nothing written past CM_DEC_LEN bytes");
     }
+}
+
+Test(text, fmt_real_shortest)
+{
+    static const struct {
+        double v;
+        const char *want;
+    } cases[] = {
+        {0.1, "0.1"},
+        {0.1 + 0.7, "0.7999999999999999"}, /* 16 digits: %.17g writes 0.79999999999999993 */
+        {0.1 + 0.2, "0.30000000000000004"},
+        {1.5, "1.5"},
+        {-2.0, "-2"},
+        {0.0, "0"},
+        {-0.0, "-0"},
+        {1e-7, "1e-07"},
+        {1e21, "1e+21"},
+        {1796402183.354, "1796402183.354"},
+        {5e-324, "5e-324"},
+        {1.7976931348623157e308, "1.7976931348623157e+308"},
+        {-2.2250738585072014e-308, "-2.2250738585072014e-308"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char got[CM_REAL_LEN + 4];
+        memset(got, 'x', sizeof(got));
+        size_t n = cm_fmt_real(cases[i].v, got);
+        cr_assert_str_eq(got, cases[i].want);
+        cr_assert_eq(n, strlen(got));
+        cr_assert_eq(strtod(got, NULL), cases[i].v, "%s reads back", got);
+        cr_assert_eq(got[CM_REAL_LEN], 'x', "nothing written past CM_REAL_LEN bytes");
+    }
+    char buf[CM_REAL_LEN];
+    cm_fmt_real(NAN, buf);
+    cr_assert_str_eq(buf, "NaN");
+    cm_fmt_real(INFINITY, buf);
+    cr_assert_str_eq(buf, "+Inf");
+    cm_fmt_real(-INFINITY, buf);
+    cr_assert_str_eq(buf, "-Inf");
 }
 
 Test(text, strlcpy_is_snprintfs)

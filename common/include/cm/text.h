@@ -21,6 +21,13 @@ size_t cm_utf8_encode(uint32_t cp, char *out);
  * printf: this runs for every record of the stream's hot paths. */
 size_t cm_fmt_dec(long long v, char *buf);
 
+/* Room for the text cm_fmt_real writes and its NUL. */
+#define CM_REAL_LEN 32
+/* Writes the fewest significant digits of v, as "%g" writes them, that read back to the same
+ * double (0.1, 0.7999999999999999, 1e-07, 1e+21), and a NUL, into buf (CM_REAL_LEN bytes);
+ * "NaN", "+Inf" and "-Inf" for the others, as Prometheus and Go write them. Returns the length. */
+size_t cm_fmt_real(double v, char *buf);
+
 /* Copies src into dst (size > 0 bytes of room) as snprintf(dst, size, "%s", src) does: at
  * most size - 1 bytes, then a NUL; returns the bytes copied. Without printf, for hot paths. */
 size_t cm_strlcpy(char *dst, const char *src, size_t size);

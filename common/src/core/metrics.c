@@ -6,6 +6,7 @@
 #include "cm/bits.h"
 
 #include "cm/mem.h"
+#include "cm/text.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -347,12 +348,19 @@ static void sb_labels(struct sbuf *b, const struct cm_metric *m, const struct cm
     sb_printf(b, "}");
 }
 
+static const char *real_text(double v, char *buf)
+{
+    cm_fmt_real(v, buf);
+    return buf;
+}
+
 static void render_family(struct sbuf *b, struct cm_metric *m)
 {
+    char num[CM_REAL_LEN];
     static const char *type_names[] = {"counter", "gauge", "histogram", "gauge"};
     sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name, type_names[m->kind]);
     if (m->kind == KIND_GAUGE_FN) {
-        sb_printf(b, "%s %.17g\n", m->name, m->fn(m->ud));
+        sb_printf(b, "%s %s\n", m->name, real_text(m->fn(m->ud), num));
         return;
     }
     pthread_rwlock_rdlock(&m->lock);
@@ -363,7 +371,7 @@ static void render_family(struct sbuf *b, struct cm_metric *m)
             if (m->kind == KIND_COUNTER) {
                 sb_printf(b, " %llu\n", (unsigned long long)atomic_load(&s->bits));
             } else {
-                sb_printf(b, " %.17g\n", cm_bits_double(atomic_load(&s->bits)));
+                sb_printf(b, " %s\n", real_text(cm_bits_double(atomic_load(&s->bits)), num));
             }
             continue;
         }
@@ -382,7 +390,7 @@ static void render_family(struct sbuf *b, struct cm_metric *m)
         }
         sb_printf(b, "%s_sum", m->name);
         sb_labels(b, m, s, NULL, NULL);
-        sb_printf(b, " %.17g\n", cm_bits_double(atomic_load(&s->sumbits)));
+        sb_printf(b, " %s\n", real_text(cm_bits_double(atomic_load(&s->sumbits)), num));
         sb_printf(b, "%s_count", m->name);
         sb_labels(b, m, s, NULL, NULL);
         sb_printf(b, " %llu\n", (unsigned long long)cum);

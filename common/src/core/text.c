@@ -6,6 +6,8 @@
 #include <openssl/evp.h>
 
 #include <errno.h>
+#include <float.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +81,28 @@ size_t cm_fmt_dec(long long v, char *buf)
     memcpy(buf, p, len);
     buf[len] = '\0';
     return len;
+}
+
+size_t cm_fmt_real(double v, char *buf)
+{
+    if (isnan(v)) {
+        return cm_strlcpy(buf, "NaN", CM_REAL_LEN);
+    }
+    if (isinf(v)) {
+        return cm_strlcpy(buf, v > 0 ? "+Inf" : "-Inf", CM_REAL_LEN);
+    }
+    /* a normal double whose shortest form has at most 15 significant digits gets exactly that
+     * form from "%.15g" (its half ulp is below half the gap between 15-digit decimals, so none
+     * lies nearer), and 16 and 17 are the precisions left; a subnormal one has fewer bits, and
+     * its shortest form may be shorter (5e-324) */
+    int n = 0;
+    for (int prec = fabs(v) < DBL_MIN ? 1 : 15; prec <= 17; prec++) {
+        n = snprintf(buf, CM_REAL_LEN, "%.*g", prec, v);
+        if (prec == 17 || strtod(buf, NULL) == v) {
+            break;
+        }
+    }
+    return (size_t)n;
 }
 
 size_t cm_utf8_encode(uint32_t cp, char *out)

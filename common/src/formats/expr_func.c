@@ -7,6 +7,7 @@
 #include "expr_internal.h"
 
 #include "cm/mem.h"
+#include "cm/text.h"
 #include "cm/timeutil.h"
 
 #include <errno.h>
@@ -395,11 +396,7 @@ static struct val fn_string(struct arena *a, struct val v)
         snprintf(buf, sizeof(buf), "%lld", (long long)v.u.i);
         break;
     case V_DOUBLE:
-        /* the shortest text that reads back as the same double */
-        snprintf(buf, sizeof(buf), "%.15g", v.u.d);
-        if (strtod(buf, NULL) != v.u.d) {
-            snprintf(buf, sizeof(buf), "%.17g", v.u.d);
-        }
+        cm_fmt_real(v.u.d, buf); /* the shortest text that reads back as the same double */
         break;
     case V_BOOL:
         snprintf(buf, sizeof(buf), "%s", v.u.b ? "true" : "false");

@@ -174,22 +174,12 @@ static void put_real(struct out *o, double v)
         put(o, buf, n + 2);
         return;
     }
-    /* the fewest digits that read back to v: a normal double whose shortest form has at most 15
-     * significant digits gets exactly that form from "%.15g" (its half ulp is below half the gap
-     * between 15-digit decimals, so none lies nearer), and 16 and 17 are the precisions left;
-     * a subnormal one has fewer bits, and its shortest form may be shorter (5e-324) */
-    int n = 0;
-    for (int prec = fabs(v) < DBL_MIN ? 1 : 15; prec <= 17; prec++) {
-        n = snprintf(buf, sizeof(buf), "%.*g", prec, v);
-        if (n <= 0 || (size_t)n >= sizeof(buf)) {
-            n = snprintf(buf, sizeof(buf), "0.0");
-            break;
-        }
-        if (prec == 17 || strtod(buf, NULL) == v) {
-            break;
-        }
+    if (!isfinite(v)) { /* jansson holds none; null, as JSON.stringify writes them */
+        put(o, "null", 4);
+        return;
     }
-    if (!strpbrk(buf, ".eE")) { /* keep it a real when read back, as jansson does */
+    int n = (int)cm_fmt_real(v, buf); /* the fewest digits that read back to v */
+    if (!strpbrk(buf, ".eE")) {       /* keep it a real when read back, as jansson does */
         memcpy(buf + n, ".0", 3);
         n += 2;
     }
