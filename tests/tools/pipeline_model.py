@@ -53,6 +53,7 @@ Rules the model follows (docs/pipelines.md, "Windows and event time"):
 Usage: pipeline_model.py <pipeline-run> [cases] [seed]  (exit 1 naming the first case that
 differs, with its definition and input saved under $TMPDIR)
 """
+import concurrent.futures
 import datetime
 import json
 import math
@@ -699,31 +700,46 @@ def compare(want, got):
     return None
 
 
+def check_case(binary, seed, c, tmp):
+    """Runs case c in its own directory under tmp: (why it differs or None, the engine's output)."""
+    rng = random.Random(seed * 100003 + c)
+    d, doc, lines = make_case(rng)
+    want = run_model(d, lines)
+    where = os.path.join(tmp, str(c))
+    os.mkdir(where)
+    try:
+        got = engine_out(binary, doc, lines, where)
+        why = compare(want, got)
+    except RuntimeError as err:
+        got, why = [], str(err)
+    if not why:
+        for f in os.listdir(where):
+            os.unlink(os.path.join(where, f))
+        os.rmdir(where)
+    return why, got
+
+
 def main():
     binary = sys.argv[1]
     cases = int(sys.argv[2]) if len(sys.argv) > 2 else 300
     seed = int(sys.argv[3]) if len(sys.argv) > 3 else 1
     tmp = tempfile.mkdtemp(prefix="pipeline-model.")
     stats = {"results": 0, "late": 0, "revised": 0, "pairs": 0, "unmatched": 0, "dead": 0}
-    for c in range(cases):
-        rng = random.Random(seed * 100003 + c)
-        d, doc, lines = make_case(rng)
-        want = run_model(d, lines)
-        try:
-            got = engine_out(binary, doc, lines, tmp)
-            why = compare(want, got)
-        except RuntimeError as err:
-            why = str(err)
-        if why:
-            print("pipeline model: case %d (seed %d) differs: %s" % (c, seed, why))
-            print("  definition and input kept in %s" % tmp)
-            return 1
-        stats["results"] += sum(1 for o in got if o[0] == "result")
-        stats["late"] += sum(1 for o in got if o[0] == "late")
-        stats["revised"] += sum(1 for o in got if o[0] == "result" and o[1]["rev"] > 0)
-        stats["pairs"] += sum(1 for o in got if o[0] == "pair" and o[1][2] is not None)
-        stats["unmatched"] += sum(1 for o in got if o[0] == "pair" and o[1][2] is None)
-        stats["dead"] += sum(1 for o in got if o[0] == "dead_letter")
+    # two cases at a time (each pipeline-run is a process of its own); reported in case order
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        runs = pool.map(lambda c: check_case(binary, seed, c, tmp), range(cases))
+        for c, (why, got) in enumerate(runs):
+            if why:
+                print("pipeline model: case %d (seed %d) differs: %s" % (c, seed, why))
+                print("  definition and input kept in %s" % os.path.join(tmp, str(c)))
+                pool.shutdown(wait=True, cancel_futures=True)
+                return 1
+            stats["results"] += sum(1 for o in got if o[0] == "result")
+            stats["late"] += sum(1 for o in got if o[0] == "late")
+            stats["revised"] += sum(1 for o in got if o[0] == "result" and o[1]["rev"] > 0)
+            stats["pairs"] += sum(1 for o in got if o[0] == "pair" and o[1][2] is not None)
+            stats["unmatched"] += sum(1 for o in got if o[0] == "pair" and o[1][2] is None)
+            stats["dead"] += sum(1 for o in got if o[0] == "dead_letter")
     # the cases must have exercised what they are for
     if min(stats.values()) < 20:
         print("pipeline model: too little exercised: %s" % stats)
@@ -732,8 +748,6 @@ def main():
           "%d joined pairs, %d unmatched left events, %d dead letters)"
           % (cases, stats["results"], stats["revised"], stats["late"], stats["pairs"],
              stats["unmatched"], stats["dead"]))
-    for f in os.listdir(tmp):
-        os.unlink(os.path.join(tmp, f))
     os.rmdir(tmp)
     return 0
 
