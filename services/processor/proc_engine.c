@@ -19,7 +19,6 @@
 #include "cm/text.h"
 #include "cm/timeutil.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,16 +72,7 @@ struct proc_engine *proc_engine_new(const struct proc_def *d, const struct proc_
                           "results emitted (window results and "
                           "transformed events)",
                           "pipeline", d->name, NULL);
-    if (metrics) {
-        e->m_watermark = cm_metric_with(
-            cm_metrics_gauge(metrics, "watermark_seconds", "event-time watermark", "pipeline"),
-            d->name, NULL);
-        /* none yet: NaN, not the 0 of a new series (1970, which an alert on the watermark's lag
-         * took for a stalled pipeline); a version running beside this one keeps its value */
-        if (cm_series_value(e->m_watermark) == 0) {
-            cm_gauge_set(e->m_watermark, NAN);
-        }
-    }
+    proc_engine_gauge_open(e, metrics);
     return e;
 }
 
@@ -91,12 +81,7 @@ void proc_engine_free(struct proc_engine *e)
     if (!e) {
         return;
     }
-    /* a pipeline deleted (or a version gone) leaves no watermark behind that seems to stall;
-     * one written since by the version that replaced it stays */
-    if (e->m_watermark && e->wm > INT64_MIN &&
-        cm_series_value(e->m_watermark) == (double)e->wm / 1000.0) {
-        cm_gauge_set(e->m_watermark, NAN);
-    }
+    proc_engine_gauge_close(e);
     for (size_t i = 0; i < e->nsrc; i++) {
         proc_windows_free(e->src[i].w);
         free(e->src[i].marks);

@@ -100,6 +100,13 @@ struct origin *proc_engine_origin(struct proc_engine *e, int32_t id);
 void proc_engine_heard(struct proc_engine *e, int32_t source);
 /* After input or reports: the second stage moves source s (NULL: every source), one stage its
  * watermark over every source; windows the watermark passes fire. */
+/* The watermark gauge (processor_watermark_seconds{pipeline}) of a new engine: NaN until it has
+ * a watermark, not the 0 of a new series (1970, which an alert on the watermark's lag took for a
+ * stalled pipeline); a version of the pipeline running beside it keeps its value. */
+void proc_engine_gauge_open(struct proc_engine *e, struct cm_metrics *metrics);
+/* At the engine's end: NaN again, so a pipeline deleted (or a version gone) leaves no watermark
+ * behind that seems to stall, unless a version that replaced it wrote its own since. */
+void proc_engine_gauge_close(struct proc_engine *e);
 void proc_engine_settle(struct proc_engine *e, struct source *s, int64_t now_ms);
 /* A window's result (proc_window_emit_fn; ud is the engine). */
 int proc_engine_emit_result(const struct proc_window_result *r, void *ud);

@@ -2,7 +2,7 @@
  * watermark over its input partitions, as at a Flink source (idle ones left out), fires every
  * source's windows. The second stage of a keyed pipeline: each repartition partition's own
  * watermark, from the first stage's reports it carries, fires its windows; the first stage: the
- * reports it sends, per input partition. */
+ * reports it sends, per input partition. And the gauge that shows the watermark. */
 #include "proc_engine.h"
 #include "proc_engine_int.h"
 
@@ -12,6 +12,7 @@
 #include "cm/metrics.h"
 #include "cm/timeutil.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -97,6 +98,27 @@ static void sources_wm(struct proc_engine *e)
         if (e->m_watermark && min > INT64_MIN) {
             cm_gauge_set(e->m_watermark, (double)min / 1000.0);
         }
+    }
+}
+
+void proc_engine_gauge_open(struct proc_engine *e, struct cm_metrics *metrics)
+{
+    if (!metrics) {
+        return;
+    }
+    e->m_watermark = cm_metric_with(
+        cm_metrics_gauge(metrics, "watermark_seconds", "event-time watermark", "pipeline"),
+        e->d->name, NULL);
+    if (cm_series_value(e->m_watermark) == 0) {
+        cm_gauge_set(e->m_watermark, NAN);
+    }
+}
+
+void proc_engine_gauge_close(struct proc_engine *e)
+{
+    if (e->m_watermark && e->wm > INT64_MIN &&
+        cm_series_value(e->m_watermark) == (double)e->wm / 1000.0) {
+        cm_gauge_set(e->m_watermark, NAN);
     }
 }
 
