@@ -6,7 +6,9 @@
 
 #include "cm/log.h"
 #include "cm/mem.h"
+#include "cm/metrics.h"
 #include "cm/redis.h"
+#include "cm/timeutil.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -18,6 +20,8 @@ struct gw_idem {
     unsigned nconns;
     atomic_uint next;
     char window[24];
+    struct cm_series *m_unguarded; /* NULL without metrics */
+    struct cm_log_limit unguarded_log;
 };
 
 char *gw_idem_key(const char *tenant, const char *header_key, size_t index, const json_t *event,
@@ -40,9 +44,19 @@ char *gw_idem_key(const char *tenant, const char *header_key, size_t index, cons
     return key;
 }
 
-struct gw_idem *gw_idem_new(const char *url, unsigned connections, int64_t window_ms)
+struct gw_idem *gw_idem_new(const char *url, unsigned connections, int64_t window_ms,
+                            struct cm_metrics *metrics)
 {
     struct gw_idem *g = cm_xcalloc(1, sizeof(*g));
+    g->unguarded_log.every_ms = 1000;
+    if (metrics) {
+        g->m_unguarded = cm_metric_with(
+            cm_metrics_counter(metrics, "idempotency_unguarded_total",
+                               "events accepted without the idempotency guarantee because Redis "
+                               "could not answer",
+                               NULL),
+            NULL);
+    }
     g->nconns = connections ? connections : 1;
     g->conns = cm_xcalloc(g->nconns, sizeof(*g->conns));
     for (unsigned i = 0; i < g->nconns; i++) {
@@ -67,10 +81,15 @@ void gw_idem_free(struct gw_idem *g)
     free(g);
 }
 
-int gw_idem_check(void *ud, char *why, size_t len)
+json_t *gw_idem_detail(void *ud)
 {
     struct gw_idem *g = ud;
-    return cm_redis_ping(g->conns[0], why, len);
+    char why[256] = "";
+    if (cm_redis_ping(g->conns[0], why, sizeof(why)) == 0) {
+        return json_pack("{s:b}", "available", 1);
+    }
+    return json_pack("{s:b, s:s, s:s}", "available", 0, "error", why, "effect",
+                     "events go through without the idempotency guarantee");
 }
 
 /* A connection for one exchange, in turn. */
@@ -187,11 +206,22 @@ void gw_idem_begin(struct gw_idem *g, struct gw_idem_claim *claims, size_t n)
         commands_free(&get);
         free(taken);
     }
-    for (size_t i = 0; i < n; i++) {
+    size_t unguarded = 0, first = 0;
+    for (size_t i = n; i-- > 0;) {
         if (claims[i].state == GW_IDEM_UNAVAILABLE) {
-            CM_LOG_WARN("idempotency_unavailable",
-                        "Redis did not answer; %s goes through unguarded", claims[i].key);
+            unguarded++;
+            first = i;
         }
+    }
+    unsigned long long left_out;
+    if (unguarded > 0 && g->m_unguarded) {
+        cm_counter_add(g->m_unguarded, unguarded);
+    }
+    if (unguarded > 0 && cm_log_limit_pass(&g->unguarded_log, cm_monotonic_ms(), &left_out)) {
+        CM_LOG_WARN("idempotency_unavailable",
+                    "Redis did not answer: %zu events go through unguarded (the first %s); "
+                    "%llu batches more since the last such line",
+                    unguarded, claims[first].key, left_out);
     }
     commands_free(&set);
 }

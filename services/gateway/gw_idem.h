@@ -2,7 +2,8 @@
  * request's Idempotency-Key header plus the event's index) is remembered for a window, with a
  * hash of its payload: a repeat is answered like the first time and not produced again, a repeat
  * with a different payload is refused, a repeat while the first is still in flight is told so.
- * Without Redis, events go through (downstream sinks deduplicate by id). Thread-safe. */
+ * While Redis cannot answer, events go through unguarded (downstream sinks deduplicate by id):
+ * counted in gateway_idempotency_unguarded_total and logged at most once a second. Thread-safe. */
 #ifndef GW_IDEM_H
 #define GW_IDEM_H
 
@@ -14,6 +15,7 @@
 #include <stdint.h>
 
 struct gw_idem;
+struct cm_metrics;
 
 enum gw_idem_state {
     GW_IDEM_NEW,        /* first time: produce, then gw_idem_finish */
@@ -24,11 +26,16 @@ enum gw_idem_state {
 };
 
 /* Opens `connections` Redis connections to url (requests pick one in turn, so threads rarely
- * wait for each other). NULL (logged) for an invalid URL. Free with gw_idem_free. */
-struct gw_idem *gw_idem_new(const char *url, unsigned connections, int64_t window_ms);
+ * wait for each other); metrics may be NULL. NULL (logged) for an invalid URL. Free with
+ * gw_idem_free. */
+struct gw_idem *gw_idem_new(const char *url, unsigned connections, int64_t window_ms,
+                            struct cm_metrics *metrics);
 void gw_idem_free(struct gw_idem *g);
-/* cm_http_check: Redis answers PING (ud is the gw_idem). */
-int gw_idem_check(void *ud, char *why, size_t len);
+/* cm_http_detail for /readyz (ud is the gw_idem): {"available": true} when Redis answers PING,
+ * else {"available": false, "error": ..., "effect": ...}. Not a readiness check: without Redis
+ * the gateway still takes events (unguarded), and a Redis outage must not take every instance
+ * out of its load balancer. */
+json_t *gw_idem_detail(void *ud);
 /* One event's key, as claimed and later settled. */
 struct gw_idem_claim {
     const char *key;                      /* borrowed */

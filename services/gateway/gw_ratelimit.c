@@ -44,7 +44,7 @@ struct gw_ratelimit {
     atomic_uint next_conn;
     char sha[41]; /* the script's SHA-1 once loaded */
     pthread_mutex_t sha_lock;
-    _Atomic int64_t fallback_logged_ms;
+    struct cm_log_limit fallback_log; /* every 10 s at most */
     struct cm_series *m_fallbacks;
 };
 
@@ -82,6 +82,7 @@ static uint64_t hash(const char *s)
 struct gw_ratelimit *gw_ratelimit_new(double rate, double burst)
 {
     struct gw_ratelimit *r = cm_xcalloc(1, sizeof(*r));
+    r->fallback_log.every_ms = 10000;
     r->rate = rate > 0 ? rate : 1;
     r->burst = burst >= 1 ? burst : 1;
     for (int i = 0; i < STRIPES; i++) {
@@ -295,12 +296,13 @@ struct gw_rate_decision gw_ratelimit_take(struct gw_ratelimit *r, const char *ke
         if (r->m_fallbacks) {
             cm_counter_inc(r->m_fallbacks);
         }
-        int64_t mono = cm_monotonic_ms(), last = atomic_load(&r->fallback_logged_ms);
-        if ((last == 0 || mono - last >= 10000) &&
-            atomic_compare_exchange_strong(&r->fallback_logged_ms, &last, mono)) {
+        unsigned long long left_out;
+        if (cm_log_limit_pass(&r->fallback_log, cm_monotonic_ms(), &left_out)) {
             CM_LOG_WARN("ratelimit_fallback",
                         "Redis cannot answer: rate limits are this instance's own until it can "
-                        "(logged every 10 s at most)");
+                        "(logged every 10 s at most; %llu more decisions since the last such "
+                        "line)",
+                        left_out);
         }
     }
     return local_take(r, key, cost, now_ms);

@@ -193,12 +193,12 @@ int main(int argc, char **argv)
         /* a connection per HTTP and WebSocket thread, and one for the delivery thread */
         idem = gw_idem_new(cm_config_str(cfg, "REDIS_URL"),
                            (unsigned)(cm_config_int(cfg, "GATEWAY_WS_THREADS") + 5),
-                           cm_config_int(cfg, "GATEWAY_IDEMPOTENCY_WINDOW"));
+                           cm_config_int(cfg, "GATEWAY_IDEMPOTENCY_WINDOW"), svc.metrics);
         if (!idem) {
             status = CM_CONFIG_EXIT_BAD;
             goto out;
         }
-        cm_http_add_check(svc.http, "redis", gw_idem_check, idem);
+        cm_http_add_detail(svc.http, "redis", gw_idem_detail, idem);
     }
     struct gw_sigs_config sgc = {
         .database_url = cm_config_str(cfg, "DATABASE_URL"),

@@ -105,17 +105,13 @@ static const char *dead_letter_topic(const struct proc_host *h, const struct pro
 static void log_dead_letter(struct proc_host *h, const char *topic, const char *by, const char *why)
 {
     const struct cm_kafka_msg *m = h->cur_msg;
-    int64_t now = cm_monotonic_ms();
-    if (h->dead_logged_ms != 0 && now - h->dead_logged_ms < 1000) {
-        h->dead_unlogged++;
-        return;
+    unsigned long long left_out;
+    if (cm_log_limit_pass(&h->dead_log, cm_monotonic_ms(), &left_out)) {
+        CM_LOG_WARN("dead_letter",
+                    "%s [%d] @%lld → %s: %s: %s (%llu more since the last such line)",
+                    cm_kafka_msg_topic(m), (int)cm_kafka_msg_partition(m),
+                    (long long)cm_kafka_msg_offset(m), topic, by, why, left_out);
     }
-    CM_LOG_WARN("dead_letter", "%s [%d] @%lld → %s: %s: %s (%llu more since the last such line)",
-                cm_kafka_msg_topic(m), (int)cm_kafka_msg_partition(m),
-                (long long)cm_kafka_msg_offset(m), topic, by, why,
-                (unsigned long long)h->dead_unlogged);
-    h->dead_logged_ms = now;
-    h->dead_unlogged = 0;
 }
 
 /* An input event d cannot process: its record goes to d's dead-letter topic, once per record and
@@ -321,8 +317,6 @@ static json_t *lookup_row(const char *topic, const char *key, void *ud)
     return proc_tables_get(h->tables, topic, key);
 }
 
-#define MISMATCH_LOG_EVERY_MS 60000
-
 /* A record of a pipeline with "repartition": false keyed otherwise than by the pipeline's key
  * (counted by the engine): logged at most once a minute per pipeline. */
 static void on_key_mismatch(const struct proc_def *d, int32_t source, int64_t offset,
@@ -333,11 +327,10 @@ static void on_key_mismatch(const struct proc_def *d, int32_t source, int64_t of
     for (size_t k = 0; k < h->n && !p; k++) {
         p = h->p[k].def == d ? &h->p[k] : NULL;
     }
-    int64_t now = cm_monotonic_ms();
-    if (!p || (p->mismatch_logged_ms && now - p->mismatch_logged_ms < MISMATCH_LOG_EVERY_MS)) {
+    unsigned long long left_out;
+    if (!p || !cm_log_limit_pass(&p->mismatch_log, cm_monotonic_ms(), &left_out)) {
         return;
     }
-    p->mismatch_logged_ms = now;
     int klen = rkey->len > 64 ? 64 : (int)rkey->len;
     CM_LOG_ERROR(
         "pipeline_input_not_keyed_by_key",
@@ -355,11 +348,10 @@ static void on_key_mismatch(const struct proc_def *d, int32_t source, int64_t of
 static void note_time_out_of_range(struct proc_host *h, const char *topic, int32_t part,
                                    int64_t offset, int64_t time_ms)
 {
-    int64_t now = cm_monotonic_ms();
-    if (h->time_logged_ms && now - h->time_logged_ms < MISMATCH_LOG_EVERY_MS) {
+    unsigned long long left_out;
+    if (!cm_log_limit_pass(&h->time_log, cm_monotonic_ms(), &left_out)) {
         return;
     }
-    h->time_logged_ms = now;
     CM_LOG_ERROR("event_time_out_of_range",
                  "the event of %s partition %d at offset %lld has no time, and its record's "
                  "timestamp %lld ms lies outside years 0000-9999: windowed pipelines leave it "
@@ -655,6 +647,8 @@ struct proc_host *proc_host_new(const struct proc_host_config *cfg, struct cm_me
     h->redis = cfg->redis;
     h->ckpt_redis = cfg->ckpt_redis ? cfg->ckpt_redis : cfg->redis;
     h->metrics = metrics;
+    h->dead_log.every_ms = 1000;
+    h->time_log.every_ms = PROC_HOST_MISMATCH_LOG_MS;
     pthread_mutex_init(&h->lock, NULL);
     h->m_invalid =
         cm_metric_with(cm_metrics_counter(metrics, "invalid_records_total",

@@ -6,6 +6,7 @@
 #include "proc_host.h"
 
 #include "cm/jsonw.h"
+#include "cm/log.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -27,11 +28,11 @@ struct pipeline {
     int rep_partitions; /* of its repartition topic (0: not asked yet) */
     int origins_known;  /* its second stage knows every input partition */
     int relearn; /* assigned partitions since: its input partitions asked at the next batch */
-    int64_t reported_ms;        /* when its first stage last reported its watermarks */
-    int64_t mismatch_logged_ms; /* when a record keyed otherwise than it was last logged */
-    struct proc_batcher *batch; /* outputs grouped ("batch"); NULL: one event each */
-    struct proc_frame *frames;  /* its first stage's frames being filled, one per partition of
-                                   its repartition topic (rep_partitions of them) */
+    int64_t reported_ms;              /* when its first stage last reported its watermarks */
+    struct cm_log_limit mismatch_log; /* records keyed otherwise: once a minute */
+    struct proc_batcher *batch;       /* outputs grouped ("batch"); NULL: one event each */
+    struct proc_frame *frames;        /* its first stage's frames being filled, one per partition of
+                                         its repartition topic (rep_partitions of them) */
 };
 
 /* A definition change waiting for the stream's thread. */
@@ -46,6 +47,10 @@ struct change {
     unsigned prev_flags;
 };
 
+/* How often a record keyed otherwise than its pipeline, or an event whose time is not a time, is
+ * logged at most. */
+#define PROC_HOST_MISMATCH_LOG_MS 60000
+
 /* Pipelines that dead-lettered one record (its versions send it once). */
 #define PROC_HOST_DEAD_MAX 16
 
@@ -56,8 +61,7 @@ struct proc_host {
     const char *dead_names[PROC_HOST_DEAD_MAX]; /* the pipelines that dead-lettered it */
     size_t ndead;
     struct cm_metric *m_dead;
-    int64_t dead_logged_ms; /* when a dead letter was last logged */
-    uint64_t dead_unlogged; /* and how many were not since */
+    struct cm_log_limit dead_log; /* dead letters: once a second */
     struct cm_redis *redis;
     struct cm_redis *ckpt_redis; /* the committer thread's connection (checkpoints written) */
     atomic_int ckpt_lost;        /* Redis lost a checkpoint: the next snapshots are whole */
@@ -67,8 +71,8 @@ struct proc_host {
     struct cm_stream *stream;
     struct cm_stream *cur; /* the stream while a hook runs (for the engines' outputs) */
     struct cm_series *m_invalid;
-    int64_t time_logged_ms; /* when an event whose time is not a time was last logged */
-    char **subscribed;      /* the topics read now */
+    struct cm_log_limit time_log; /* events whose time is not a time: once a minute */
+    char **subscribed;            /* the topics read now */
     size_t nsubscribed;
     pthread_mutex_t lock; /* changes and status */
     struct change *q;

@@ -57,8 +57,11 @@ static void add_pipeline(struct proc_host *h, struct proc_def *d, int64_t from, 
     proc_engine_set_bounds(e, from, until);
     proc_host_track_assigned(h, d, e);
     h->p = cm_xrealloc(h->p, (h->n + 1) * sizeof(*h->p));
-    h->p[h->n++] = (struct pipeline){
-        .def = d, .engine = e, .draining = draining, .batch = proc_host_new_batcher(h, d)};
+    h->p[h->n++] = (struct pipeline){.def = d,
+                                     .engine = e,
+                                     .draining = draining,
+                                     .batch = proc_host_new_batcher(h, d),
+                                     .mismatch_log = CM_LOG_LIMIT(PROC_HOST_MISMATCH_LOG_MS)};
 }
 
 /* Removes pipeline k; drop: its checkpoints go too. */

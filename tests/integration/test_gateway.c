@@ -96,7 +96,7 @@ static void setup(void)
                                   .required_scope = NULL};
     limited = gw_ingest_new(&lc, auth, reg);
     cm_http_route(srv, "POST", "/limited", gw_ingest_handle, limited);
-    idem = gw_idem_new(it_env("REDIS_URL"), 2, 60000);
+    idem = gw_idem_new(it_env("REDIS_URL"), 2, 60000, NULL);
     struct gw_ingest_config dc = {.brokers = cm_kafka_mock_bootstraps(mock),
                                   .routes = routes,
                                   .schemas = NULL,

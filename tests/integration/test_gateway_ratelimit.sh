@@ -4,7 +4,9 @@
 # 10 per tenant, 10 events spread over both instances are accepted and 5 more are 429 on either
 # (with Retry-After and the RateLimit headers), where local buckets would take them; another
 # tenant has its own bucket. Redis killed with -9: each instance answers from its own bucket (logged,
-# gateway_ratelimit_fallbacks_total counted) instead of failing requests.
+# gateway_ratelimit_fallbacks_total counted) instead of failing requests, lets events with ids
+# through without their idempotency keys (gateway_idempotency_unguarded_total, one log line a
+# batch), and stays ready, /readyz naming Redis in its details.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${1:?usage: test_gateway_ratelimit.sh <build-dir>}
@@ -72,5 +74,20 @@ fallbacks=$(curl -s "http://127.0.0.1:${ports[0]}/metrics" | awk '/^gateway_rate
 [ "${fallbacks:-0}" -ge 1 ] || { echo "FAIL: fallbacks not counted (${fallbacks:-none})"; fail=1; }
 grep -q ratelimit_fallback "$work/gateway-0.log" || { echo "FAIL: the fallback is not logged"; fail=1; }
 [ $fail = 0 ] && echo "ok: with Redis killed, the local bucket decides (logged, $fallbacks counted)"
+# Idempotency keys (kept in the same Redis) are skipped, not a reason to refuse events: the events
+# go through unguarded (counted, one log line for the batch), and the instance stays ready (a Redis
+# outage must not take every gateway out of its load balancer); /readyz names what is missing.
+code=$(curl -s -o "$work/body" -w '%{http_code}' -X POST "http://127.0.0.1:${ports[0]}/events" \
+    -H "Authorization: Bearer $globex" -H 'Content-Type: application/json' \
+    -d '[{"type":"t","source":"/rl","id":"u-1"},{"type":"t","source":"/rl","id":"u-2"},{"type":"t","source":"/rl","id":"u-3"}]')
+[ "$code" = 202 ] || { echo "FAIL: with Redis down, events with ids are $code: $(cat "$work/body")"; fail=1; }
+unguarded=$(curl -s "http://127.0.0.1:${ports[0]}/metrics" | awk '/^gateway_idempotency_unguarded_total / { print $2 }')
+[ "${unguarded:-0}" = 3 ] || { echo "FAIL: unguarded events counted ${unguarded:-none}, not 3"; fail=1; }
+lines=$(grep -c '"event":"idempotency_unavailable"' "$work/gateway-0.log")
+[ "$lines" = 1 ] || { echo "FAIL: $lines idempotency_unavailable lines for one batch of 3"; fail=1; }
+ready=$(curl -s -w ' %{http_code}' "http://127.0.0.1:${ports[0]}/readyz")
+python3 -c 'import json, sys; body, code = sys.argv[1].rsplit(" ", 1); r = json.loads(body)["details"]["redis"]; sys.exit(not (code == "200" and r["available"] is False and r["error"]))' "$ready" ||
+    { echo "FAIL: with Redis down /readyz should be 200 naming Redis: $ready"; fail=1; }
+[ $fail = 0 ] && echo "ok: with Redis killed, events with ids go through unguarded ($unguarded counted, one line) and the gateway stays ready"
 [ $fail = 0 ] && echo "gateway rate limits: ok"
 exit $fail

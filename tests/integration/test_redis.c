@@ -1,10 +1,12 @@
 /* Integration tests for common/redis against a real redis-server: commands and typed replies,
- * binary-safe arguments, readiness, URL validation and an unreachable server. */
+ * binary-safe arguments, readiness, URL validation, an unreachable server, and one that accepts
+ * connections but never answers (one timeout, then calls fail at once until the backoff passes). */
 #include "harness.h"
 
 #include "cm/err.h"
 #include "cm/mem.h"
 #include "cm/redis.h"
+#include "cm/timeutil.h"
 #include "cm/uuid.h"
 
 #include <arpa/inet.h>
@@ -78,6 +80,37 @@ Test(redis, unreachable_server)
     cr_assert_eq(cm_redis_command(r, 1, argv, NULL, &rep), CM_E_UNAVAIL);
     cr_assert_null(rep);
     cm_redis_free(r);
+}
+
+/* A server that takes connections and never answers (stopped with SIGSTOP, say): the first call
+ * waits for the 2 s timeout; the calls right after it fail at once instead of waiting again. */
+Test(redis, a_server_that_does_not_answer_costs_one_timeout, .timeout = 30)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    cr_assert_eq(listen(fd, 16), 0); /* the kernel completes connections; nobody reads them */
+    socklen_t len = sizeof(a);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    char url[64], why[256];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", ntohs(a.sin_port));
+    struct cm_redis *r = cm_redis_new(url);
+    cr_assert_not_null(r);
+    int64_t t0 = cm_monotonic_ms();
+    cr_assert_eq(cm_redis_ping(r, why, sizeof(why)), CM_E_UNAVAIL);
+    int64_t waited = cm_monotonic_ms() - t0;
+    cr_assert_geq(waited, 1500, "the first call waits for the timeout (%lld ms)",
+                  (long long)waited);
+    for (int i = 0; i < 5; i++) {
+        t0 = cm_monotonic_ms();
+        cr_assert_eq(cm_redis_ping(r, why, sizeof(why)), CM_E_UNAVAIL);
+        waited = cm_monotonic_ms() - t0;
+        cr_assert_lt(waited, 1000, "call %d after the timeout waited %lld ms", i,
+                     (long long)waited);
+    }
+    cr_assert_neq(why[0], '\0', "the error of the last attempt is kept");
+    cm_redis_free(r);
+    close(fd);
 }
 
 Test(redis, wrong_password)

@@ -1,5 +1,6 @@
 /* Unit tests for common/log: one valid JSON object per line, escaping of hostile text, level
- * filtering before argument evaluation, and the trace id of the event a thread works on. */
+ * filtering before argument evaluation, the trace id of the event a thread works on, and the
+ * limiter of lines that could come once per event. */
 #include "cm/log.h"
 
 #include <criterion/criterion.h>
@@ -136,4 +137,61 @@ Test(log, lines_about_an_event_carry_its_trace_id)
         cr_assert_null(json_object_get(v, "trace_id"), "invalid traceparent %zu leaves none", i);
         json_decref(v);
     }
+}
+
+/* The limiter: the first call passes, calls within every_ms of a line are left out and counted,
+ * and the next line after it passes with that count. */
+Test(log, a_limited_line_passes_once_per_interval_with_the_count_left_out)
+{
+    struct cm_log_limit lim = CM_LOG_LIMIT(1000);
+    static const struct {
+        int64_t now;
+        int pass;
+        unsigned long long left_out; /* when it passes */
+    } steps[] = {{5000, 1, 0}, {5000, 0, 0}, {5400, 0, 0}, {5999, 0, 0},  {6000, 1, 3},
+                 {6001, 0, 0}, {9000, 1, 1}, {9999, 0, 0}, {10000, 1, 1}, {20000, 1, 0}};
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        unsigned long long left = 999;
+        int pass = cm_log_limit_pass(&lim, steps[i].now, &left);
+        cr_assert_eq(pass, steps[i].pass, "step %zu at %lld", i, (long long)steps[i].now);
+        if (pass) {
+            cr_assert_eq(left, steps[i].left_out, "step %zu", i);
+        }
+    }
+}
+
+struct limit_run {
+    struct cm_log_limit *lim;
+    int passed;
+};
+
+static void *hammer(void *arg)
+{
+    struct limit_run *r = arg;
+    unsigned long long left;
+    for (int i = 0; i < 10000; i++) {
+        r->passed += cm_log_limit_pass(r->lim, 1000, &left);
+    }
+    return NULL;
+}
+
+/* Four threads at one instant: one line passes, and the next says all the others were left out. */
+Test(log, a_limited_line_passes_once_among_threads)
+{
+    struct cm_log_limit lim = CM_LOG_LIMIT(60000);
+    pthread_t t[4];
+    struct limit_run runs[4];
+    for (int i = 0; i < 4; i++) {
+        runs[i] = (struct limit_run){&lim, 0};
+        cr_assert_eq(pthread_create(&t[i], NULL, hammer, &runs[i]), 0);
+    }
+    int passed = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        passed += runs[i].passed;
+    }
+    cr_assert_eq(passed, 1);
+    unsigned long long left = 0;
+    cr_assert_eq(cm_log_limit_pass(&lim, 61000, &left), 1);
+    cr_assert_eq(left, 4 * 10000 - 1);
 }

@@ -6,7 +6,9 @@
 #ifndef CM_LOG_H
 #define CM_LOG_H
 
+#include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum cm_log_level { CM_LOG_DEBUG = 0, CM_LOG_INFO = 1, CM_LOG_WARN = 2, CM_LOG_ERROR = 3 };
 
@@ -33,6 +35,24 @@ void cm_log_set_trace(const char *traceparent);
 /* Appends `s` JSON-escaped (without quotes) into buf[*pos..cap); never overflows, truncates.
  * Invalid UTF-8 bytes are replaced by U+FFFD. Shared so other writers escape the same way. */
 void cm_json_escape_into(char *buf, size_t cap, size_t *pos, const char *s);
+
+/* A line that could come once per event (a dependency down, every record refused): written at
+ * most once per `every_ms`, each saying how many were left out since the one before, as
+ * "(N more since the last such line)". Thread-safe; a static or zeroed object with every_ms set:
+ *   static struct cm_log_limit lim = CM_LOG_LIMIT(1000); */
+struct cm_log_limit {
+    int64_t every_ms;
+    _Atomic int64_t next_ms; /* the earliest monotonic time of the next line; 0: any time */
+    atomic_ullong left_out;  /* calls refused since the last line */
+};
+#define CM_LOG_LIMIT(ms)                                                                           \
+    {                                                                                              \
+        .every_ms = (ms)                                                                           \
+    }
+
+/* 1 when a line may be written at now_ms (cm_monotonic_ms), with *left_out set to how many calls
+ * were refused since the last one; 0 when this one is left out (and counted). */
+int cm_log_limit_pass(struct cm_log_limit *l, int64_t now_ms, unsigned long long *left_out);
 
 #define CM_LOG_AT(lvl, event, ...)                                                                 \
     do {                                                                                           \

@@ -103,6 +103,29 @@ static int simple(struct cm_redis *r, const char *what, int argc, const char **a
     return 0;
 }
 
+/* A connection or a command failed: the connection goes, and the next attempt waits, longer
+ * each failure in a row (100 ms doubling to 5 s). A server that accepts connections but does
+ * not answer (stopped, overloaded, behind a broken network path) would otherwise cost every
+ * call the full timeout. Called with the lock held. */
+static void failed(struct cm_redis *r)
+{
+    drop(r);
+    r->backoff_ms = r->backoff_ms ? r->backoff_ms * 2 : BACKOFF_MIN_MS;
+    if (r->backoff_ms > BACKOFF_MAX_MS) {
+        r->backoff_ms = BACKOFF_MAX_MS;
+    }
+    r->next_attempt_ms = cm_monotonic_ms() + r->backoff_ms;
+}
+
+/* A command was answered: the failures in a row, if any, are over. Called with the lock held. */
+static void answered(struct cm_redis *r)
+{
+    if (r->backoff_ms) {
+        CM_LOG_INFO("redis_reconnected", "%s:%d answers again", r->host, r->port);
+        r->backoff_ms = 0;
+    }
+}
+
 /* Connects when disconnected and the backoff allows. Called with the lock held. */
 static int ensure(struct cm_redis *r)
 {
@@ -110,8 +133,7 @@ static int ensure(struct cm_redis *r)
         return 0;
     }
     drop(r);
-    int64_t now = cm_monotonic_ms();
-    if (now < r->next_attempt_ms) {
+    if (cm_monotonic_ms() < r->next_attempt_ms) {
         return CM_E_UNAVAIL;
     }
     struct timeval tv = {2, 0};
@@ -135,20 +157,10 @@ static int ensure(struct cm_redis *r)
         }
     }
     if (rc != 0) {
-        drop(r);
-        r->backoff_ms = r->backoff_ms ? r->backoff_ms * 2 : BACKOFF_MIN_MS;
-        if (r->backoff_ms > BACKOFF_MAX_MS) {
-            r->backoff_ms = BACKOFF_MAX_MS;
-        }
-        r->next_attempt_ms = now + r->backoff_ms;
+        failed(r);
         CM_LOG_WARN("redis_unavailable", "%s (retry in %d ms)", r->last_error, r->backoff_ms);
-        return CM_E_UNAVAIL;
     }
-    if (r->backoff_ms) {
-        CM_LOG_INFO("redis_reconnected", "connected to %s:%d", r->host, r->port);
-    }
-    r->backoff_ms = 0;
-    return 0;
+    return rc;
 }
 
 struct cm_redis *cm_redis_new(const char *url)
@@ -191,10 +203,12 @@ int cm_redis_command(struct cm_redis *r, int argc, const char *const *argv, cons
         redisReply *rep = redisCommandArgv(r->ctx, argc, (const char **)argv, lens);
         if (!rep) {
             snprintf(r->last_error, sizeof(r->last_error), "%s", r->ctx->errstr);
-            CM_LOG_WARN("redis_command_failed", "%s", r->last_error);
-            drop(r);
+            failed(r);
+            CM_LOG_WARN("redis_command_failed", "%s (retry in %d ms)", r->last_error,
+                        r->backoff_ms);
             rc = CM_E_UNAVAIL;
         } else {
+            answered(r);
             *out = (struct cm_redis_reply *)rep;
         }
     }
@@ -231,12 +245,15 @@ int cm_redis_pipeline(struct cm_redis *r, size_t n, const int *argcs,
             out[i] = rep;
         }
     }
-    if (rc != 0) {
+    if (rc == 0) {
+        answered(r);
+    } else {
         if (r->ctx) {
             snprintf(r->last_error, sizeof(r->last_error), "%s",
                      r->ctx->errstr[0] ? r->ctx->errstr : "pipeline failed");
-            CM_LOG_WARN("redis_command_failed", "%s", r->last_error);
-            drop(r); /* unread replies would answer the next command */
+            failed(r); /* unread replies would answer the next command */
+            CM_LOG_WARN("redis_command_failed", "%s (retry in %d ms)", r->last_error,
+                        r->backoff_ms);
         }
         for (size_t i = 0; i < n; i++) {
             cm_redis_reply_free(out[i]);

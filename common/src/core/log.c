@@ -171,3 +171,15 @@ void cm_log_write(enum cm_log_level level, const char *event, const char *fmt, .
     ssize_t ignored = write(atomic_load(&log_fd), line, pos);
     (void)ignored;
 }
+
+int cm_log_limit_pass(struct cm_log_limit *l, int64_t now_ms, unsigned long long *left_out)
+{
+    int64_t next = atomic_load(&l->next_ms);
+    if ((next != 0 && now_ms < next) ||
+        !atomic_compare_exchange_strong(&l->next_ms, &next, now_ms + l->every_ms)) {
+        atomic_fetch_add(&l->left_out, 1); /* too soon, or another thread writes this one */
+        return 0;
+    }
+    *left_out = atomic_exchange(&l->left_out, 0);
+    return 1;
+}

@@ -5,6 +5,7 @@
 #include "cm/log.h"
 #include "cm/mem.h"
 #include "cm/stream.h"
+#include "cm/timeutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,10 +16,15 @@
 void cm_dlq_send(struct cm_stream *s, const char *dlq_topic, const struct cm_kafka_msg *m,
                  const char *sink, const char *error, int attempts)
 {
+    static struct cm_log_limit lim = CM_LOG_LIMIT(1000);
     const char *name = "dlq_sink";
-    CM_LOG_WARN("dead_letter", "%s [%d] @%lld → %s: %s: %s", cm_kafka_msg_topic(m),
-                (int)cm_kafka_msg_partition(m), (long long)cm_kafka_msg_offset(m), dlq_topic, sink,
-                error);
+    unsigned long long left_out;
+    if (cm_log_limit_pass(&lim, cm_monotonic_ms(), &left_out)) {
+        CM_LOG_WARN("dead_letter",
+                    "%s [%d] @%lld → %s: %s: %s (%llu more since the last such line)",
+                    cm_kafka_msg_topic(m), (int)cm_kafka_msg_partition(m),
+                    (long long)cm_kafka_msg_offset(m), dlq_topic, sink, error, left_out);
+    }
     cm_dlq_send_by(s, dlq_topic, m, &name, &sink, 1, error, attempts);
 }
 

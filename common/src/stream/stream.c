@@ -276,12 +276,15 @@ static size_t admit(struct cm_stream *s, struct cm_kafka_msg **msgs, size_t n)
 static void refuse(struct cm_stream *s, struct output *o)
 {
     cm_counter_add(cm_metric_with(s->m_refused, o->topic, NULL), 1);
-    CM_LOG_ERROR("output_refused",
-                 "a %zu-byte record for %s (key '%.*s%s') is larger than Kafka takes in one "
-                 "(message.max.bytes: KAFKA_MESSAGE_MAX_BYTES, and the broker's limit); it is "
-                 "left out and the stream goes on",
-                 o->valuelen + o->keylen, o->topic, o->keylen > 64 ? 64 : (int)o->keylen,
-                 o->key ? o->key : "", o->keylen > 64 ? "..." : "");
+    unsigned long long left_out;
+    if (cm_log_limit_pass(&s->refused_log, cm_monotonic_ms(), &left_out)) {
+        CM_LOG_ERROR("output_refused",
+                     "a %zu-byte record for %s (key '%.*s%s') is larger than Kafka takes in one "
+                     "(message.max.bytes: KAFKA_MESSAGE_MAX_BYTES, and the broker's limit); it is "
+                     "left out and the stream goes on (%llu more since the last such line)",
+                     o->valuelen + o->keylen, o->topic, o->keylen > 64 ? 64 : (int)o->keylen,
+                     o->key ? o->key : "", o->keylen > 64 ? "..." : "", left_out);
+    }
     free(o->payload);
     o->payload = NULL;
     atomic_store(&o->state, OUT_REFUSED);
@@ -295,8 +298,12 @@ static void on_delivery(void *opaque, const struct cm_kafka_report *r, void *ud)
         refuse(s, o);
         return;
     }
+    unsigned long long left_out;
     if (r->err) {
-        CM_LOG_WARN("produce_failed", "%s: %s", o->topic, r->errstr);
+        if (cm_log_limit_pass(&s->failed_log, cm_monotonic_ms(), &left_out)) {
+            CM_LOG_WARN("produce_failed", "%s: %s (%llu more since the last such line)", o->topic,
+                        r->errstr, left_out);
+        }
         atomic_store(&o->state, OUT_FAILED);
         return;
     }
@@ -330,8 +337,12 @@ int stream_produce(struct cm_stream *s, struct output *o)
         refuse(s, o);
         return 0;
     }
+    unsigned long long left_out;
+    if (rc != 0 && cm_log_limit_pass(&s->failed_log, cm_monotonic_ms(), &left_out)) {
+        CM_LOG_WARN("produce_failed", "%s: %s (%llu more since the last such line)", o->topic,
+                    cm_strerror(rc), left_out);
+    }
     if (rc != 0) {
-        CM_LOG_WARN("produce_failed", "%s: %s", o->topic, cm_strerror(rc));
         atomic_store(&o->state, OUT_FAILED);
     }
     return rc;
@@ -523,6 +534,8 @@ struct cm_stream *cm_stream_new(const struct cm_stream_config *cfg,
                                 const struct cm_stream_handler *handler)
 {
     struct cm_stream *s = cm_xcalloc(1, sizeof(*s));
+    s->refused_log.every_ms = 1000;
+    s->failed_log.every_ms = 1000;
     s->cfg = *cfg;
     if (s->cfg.max_batch == 0) {
         s->cfg.max_batch = DEFAULT_BATCH;
@@ -673,6 +686,15 @@ int cm_stream_subscribe(struct cm_stream *s, const char *const *topics, size_t n
     }
     set_internal(s, ensure, nensure);
     for (size_t i = 0; s->topics && s->topics[i]; i++) {
+        /* a topic no longer read has nothing left to read here: its lag gauge would otherwise
+         * keep the last value measured, on dashboards, for as long as the process runs */
+        int kept = 0;
+        for (size_t j = 0; j < ntopics && !kept; j++) {
+            kept = strcmp(s->topics[i], topics[j]) == 0;
+        }
+        if (!kept) {
+            cm_gauge_set(cm_metric_with(s->m_lag, s->topics[i], NULL), 0);
+        }
         free(s->topics[i]);
     }
     free(s->topics);

@@ -4,6 +4,7 @@
 #ifndef CM_STREAM_INTERNAL_H
 #define CM_STREAM_INTERNAL_H
 
+#include "cm/log.h"
 #include "cm/stream.h"
 
 #include <pthread.h>
@@ -75,6 +76,7 @@ struct cm_stream {
     atomic_uint_fast64_t rewinds;
     char last_rewind[256]; /* guarded by loss_lock too */
     struct cm_metric *m_lost, *m_rewinds, *m_refused;
+    struct cm_log_limit refused_log, failed_log; /* once a second: a line per output at most */
     struct cm_series *m_batch_retries, *m_output_retries;
     /* emit → acknowledgement by Kafka, seconds, of outputs [0] and internal records [1] (when
      * producing) */
