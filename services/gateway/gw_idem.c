@@ -1,9 +1,15 @@
 /* gw_idem: idempotent ingest (see gw_idem.h): an event's key and payload hash, and the Redis
- * protocol. A key holds "P|<hash>" while
- * its event is in flight and "D|<hash>|<id>" once accepted, each with the window as expiry. Keys
- * are "{idem}:<key>" so they share a Redis Cluster slot family. */
+ * protocol. A key holds "P|<hash>" while its event is in flight (expiring after
+ * GW_IDEM_IN_FLIGHT_MS, so a request that never settles its keys, its gateway killed or Redis
+ * lost in between, does not block their retries for the whole window) and "D|<hash>|<id>" once
+ * accepted, for the window. Keys are "{idem}:<key>" so they share a Redis Cluster slot family.
+ * A circuit breaker shared by the connections stops trying Redis after a failure, for a
+ * cool-down: a Redis that takes connections but does not answer would otherwise cost every
+ * request the client's timeout. */
 #include "gw_idem.h"
 
+#include "cm/breaker.h"
+#include "cm/err.h"
 #include "cm/log.h"
 #include "cm/mem.h"
 #include "cm/metrics.h"
@@ -19,7 +25,10 @@ struct gw_idem {
     struct cm_redis **conns;
     unsigned nconns;
     atomic_uint next;
-    char window[24];
+    char window[24];    /* PX of an accepted event's key */
+    char in_flight[24]; /* PX of the in-flight marker: the least of the window and
+                           GW_IDEM_IN_FLIGHT_MS */
+    struct cm_breaker *breaker;
     struct cm_series *m_unguarded; /* NULL without metrics */
     struct cm_log_limit unguarded_log;
 };
@@ -65,7 +74,11 @@ struct gw_idem *gw_idem_new(const char *url, unsigned connections, int64_t windo
             return NULL;
         }
     }
-    snprintf(g->window, sizeof(g->window), "%lld", (long long)(window_ms > 0 ? window_ms : 1));
+    window_ms = window_ms > 0 ? window_ms : 1;
+    snprintf(g->window, sizeof(g->window), "%lld", (long long)window_ms);
+    snprintf(g->in_flight, sizeof(g->in_flight), "%lld",
+             (long long)(window_ms < GW_IDEM_IN_FLIGHT_MS ? window_ms : GW_IDEM_IN_FLIGHT_MS));
+    g->breaker = cm_breaker_new("redis (idempotency keys)", 1, 1000, 30000, NULL);
     return g;
 }
 
@@ -78,6 +91,7 @@ void gw_idem_free(struct gw_idem *g)
         cm_redis_free(g->conns[i]);
     }
     free(g->conns);
+    cm_breaker_free(g->breaker);
     free(g);
 }
 
@@ -175,12 +189,13 @@ void gw_idem_begin(struct gw_idem *g, struct gw_idem_claim *claims, size_t n)
         static const char *const words[] = {"SET", "$K", "$V", "NX", "PX", NULL};
         command_set(&set, i, 6, words, cm_xasprintf("{idem}:%s", claims[i].key),
                     cm_xasprintf("P|%s", claims[i].hash));
-        set.slots[6 * i + 5] = g->window;
+        set.slots[6 * i + 5] = g->in_flight;
         claims[i].state = GW_IDEM_UNAVAILABLE;
         claims[i].prev_id[0] = '\0';
     }
     struct cm_redis *r = conn(g); /* the GETs follow the SETs on the same connection */
-    if (cm_redis_pipeline(r, n, set.argcs, set.argvs, set.replies) == 0) {
+    int tried = cm_breaker_allow(g->breaker, cm_monotonic_ms()), rc = CM_E_UNAVAIL;
+    if (tried && (rc = cm_redis_pipeline(r, n, set.argcs, set.argvs, set.replies)) == 0) {
         /* keys already taken: read what they hold */
         size_t *taken = cm_xcalloc(n ? n : 1, sizeof(*taken)), nt = 0;
         for (size_t i = 0; i < n; i++) {
@@ -197,7 +212,7 @@ void gw_idem_begin(struct gw_idem *g, struct gw_idem_claim *claims, size_t n)
             static const char *const words[] = {"GET", "$K"};
             command_set(&get, k, 2, words, cm_xasprintf("{idem}:%s", claims[taken[k]].key), NULL);
         }
-        if (nt && cm_redis_pipeline(r, nt, get.argcs, get.argvs, get.replies) == 0) {
+        if (nt && (rc = cm_redis_pipeline(r, nt, get.argcs, get.argvs, get.replies)) == 0) {
             for (size_t k = 0; k < nt; k++) {
                 claims[taken[k]].state =
                     classify(&claims[taken[k]], cm_redis_reply_str(get.replies[k], NULL));
@@ -205,6 +220,11 @@ void gw_idem_begin(struct gw_idem *g, struct gw_idem_claim *claims, size_t n)
         }
         commands_free(&get);
         free(taken);
+    }
+    if (tried && rc == 0) {
+        cm_breaker_success(g->breaker);
+    } else if (tried) {
+        cm_breaker_failure(g->breaker, cm_monotonic_ms());
     }
     size_t unguarded = 0, first = 0;
     for (size_t i = n; i-- > 0;) {
@@ -242,6 +262,13 @@ void gw_idem_finish(struct gw_idem *g, const struct gw_idem_claim *claims, size_
             command_set(&c, i, 2, words, key, NULL);
         }
     }
-    cm_redis_pipeline(conn(g), n, c.argcs, c.argvs, c.replies);
+    if (n > 0 && cm_breaker_allow(g->breaker, cm_monotonic_ms())) {
+        /* not tried while the breaker is open: the in-flight markers expire by themselves */
+        if (cm_redis_pipeline(conn(g), n, c.argcs, c.argvs, c.replies) == 0) {
+            cm_breaker_success(g->breaker);
+        } else {
+            cm_breaker_failure(g->breaker, cm_monotonic_ms());
+        }
+    }
     commands_free(&c);
 }

@@ -3,7 +3,9 @@
  * hash of its payload: a repeat is answered like the first time and not produced again, a repeat
  * with a different payload is refused, a repeat while the first is still in flight is told so.
  * While Redis cannot answer, events go through unguarded (downstream sinks deduplicate by id):
- * counted in gateway_idempotency_unguarded_total and logged at most once a second. Thread-safe. */
+ * counted in gateway_idempotency_unguarded_total and logged at most once a second; after a
+ * failure Redis is not tried again for a cool-down (1 s, doubling to 30 s while it keeps
+ * failing). Thread-safe. */
 #ifndef GW_IDEM_H
 #define GW_IDEM_H
 
@@ -16,6 +18,12 @@
 
 struct gw_idem;
 struct cm_metrics;
+
+/* How long a key stays claimed by a request still in flight (at most the window): twice the
+ * producer's message.timeout.ms, past which every request has its answer. A request that never
+ * settles its keys (its gateway killed, Redis lost in between) leaves them to expire, and a
+ * retry goes through after this instead of a 409 for the whole window. */
+#define GW_IDEM_IN_FLIGHT_MS 60000
 
 enum gw_idem_state {
     GW_IDEM_NEW,        /* first time: produce, then gw_idem_finish */

@@ -88,6 +88,21 @@ static void release(struct batch *b)
     batch_free(b);
 }
 
+/* A failed produce is answered to its client with the event's id; the log says so at most once a
+ * second (Kafka down fails every event in flight at once). */
+static struct cm_log_limit produce_failed_log = CM_LOG_LIMIT(1000);
+
+static void log_produce_failed(const struct item *it, const char *topic, const char *why)
+{
+    unsigned long long left_out;
+    if (cm_log_limit_pass(&produce_failed_log, cm_monotonic_ms(), &left_out)) {
+        cm_log_set_trace(it->traceparent);
+        CM_LOG_WARN("produce_failed", "event %s%s%s: %s (%llu more since the last such line)",
+                    it->id, topic ? " to " : "", topic ? topic : "", why, left_out);
+        cm_log_set_trace(NULL);
+    }
+}
+
 static void on_delivery(void *opaque, const struct cm_kafka_report *r, void *ud)
 {
     (void)ud;
@@ -100,9 +115,7 @@ static void on_delivery(void *opaque, const struct cm_kafka_report *r, void *ud)
         if (r->persisted == CM_KAFKA_MAYBE_PERSISTED) {
             atomic_store(&it->maybe, 1);
         }
-        cm_log_set_trace(it->traceparent);
-        CM_LOG_WARN("produce_failed", "event %s: %s", it->id, r->errstr);
-        cm_log_set_trace(NULL);
+        log_produce_failed(it, NULL, r->errstr);
     }
     release(it->batch);
 }
@@ -259,9 +272,7 @@ static void produce(struct gw_ingest *g, struct item *it, const char *const *top
             atomic_store(&it->toobig, 1);
         }
         if (rc != 0) {
-            cm_log_set_trace(it->traceparent);
-            CM_LOG_WARN("produce_failed", "event %s to %s: %s", it->id, topics[i], cm_strerror(rc));
-            cm_log_set_trace(NULL);
+            log_produce_failed(it, topics[i], cm_strerror(rc));
             atomic_store(&it->failed, 1);
             /* this copy will never report: account for it here (never the last reference,
              * since the handler holds one) */

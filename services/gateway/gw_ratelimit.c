@@ -4,6 +4,7 @@
  * Redis's clock for every instance), the local map standing in while Redis cannot answer. */
 #include "gw_ratelimit.h"
 
+#include "cm/breaker.h"
 #include "cm/log.h"
 #include "cm/mem.h"
 #include "cm/metrics.h"
@@ -46,6 +47,8 @@ struct gw_ratelimit {
     pthread_mutex_t sha_lock;
     struct cm_log_limit fallback_log; /* every 10 s at most */
     struct cm_series *m_fallbacks;
+    struct cm_breaker *breaker; /* after a failure Redis is left alone for a cool-down: a Redis
+                                   that does not answer would cost every request the timeout */
 };
 
 /* GCRA: KEYS[1] the bucket; ARGV rate (tokens/s), burst, cost. The key holds the theoretical
@@ -102,6 +105,7 @@ void gw_ratelimit_free(struct gw_ratelimit *r)
     for (size_t i = 0; i < REDIS_CONNS; i++) {
         cm_redis_free(r->redis[i]);
     }
+    cm_breaker_free(r->breaker);
     for (int i = 0; i < STRIPES; i++) {
         for (int b = 0; b < BUCKETS; b++) {
             struct bucket *k = r->stripes[i].heads[b];
@@ -194,6 +198,7 @@ int gw_ratelimit_use_redis(struct gw_ratelimit *r, const char *url, struct cm_me
         }
     }
     pthread_mutex_init(&r->sha_lock, NULL);
+    r->breaker = cm_breaker_new("redis (rate limits)", 1, 1000, 30000, NULL);
     if (metrics) {
         r->m_fallbacks = cm_metric_with(
             cm_metrics_counter(metrics, "ratelimit_fallbacks_total",
@@ -265,10 +270,19 @@ static int shared_take(struct gw_ratelimit *r, const char *key, double cost,
     char rkey[300];
     snprintf(rkey, sizeof(rkey), "{gateway:ratelimit}:%.250s", key);
     struct cm_redis_reply *rep = NULL;
+    if (!cm_breaker_allow(r->breaker, cm_monotonic_ms())) {
+        return -1;
+    }
     if (run_script(r, c, rkey, cost, &rep) != 0) {
+        cm_breaker_failure(r->breaker, cm_monotonic_ms());
         return -1;
     }
     int ok = cm_redis_reply_type(rep) == CM_REDIS_ARRAY && cm_redis_reply_len(rep) == 4;
+    if (ok) {
+        cm_breaker_success(r->breaker);
+    } else {
+        cm_breaker_failure(r->breaker, cm_monotonic_ms());
+    }
     if (ok) {
         d->allowed = cm_redis_reply_integer(cm_redis_reply_elem(rep, 0)) == 1;
         d->remaining = (long)cm_redis_reply_integer(cm_redis_reply_elem(rep, 1));

@@ -18,18 +18,21 @@
 #include "cm/http.h"
 #include "cm/kafka.h"
 #include "cm/kafka_mock.h"
+#include "cm/log.h"
 #include "cm/metrics.h"
 #include "cm/redis.h"
 #include "cm/swap.h"
 
 #include <criterion/criterion.h>
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #define SECRET "integration-secret-0123456789abcdef"
@@ -402,6 +405,28 @@ Test(gateway, broker_down_is_503_with_retry_after)
     post("application/json", bearer(), "{\"type\":\"t\",\"source\":\"/s\"}", &r);
     cr_assert_eq(r.status, 202, "warm-up: %s", r.body);
     cr_assert_eq(cm_kafka_mock_broker_set_up(mock, 1, 0), 0);
+    int fds[2]; /* the log: one produce_failed line for the batch's five failures, not five */
+    cr_assert_eq(pipe(fds), 0);
+    cr_assert_eq(fcntl(fds[0], F_SETFL, O_NONBLOCK), 0);
+    cm_log_set_fd(fds[1]);
+    post("application/json", bearer(),
+         "[{\"type\":\"t\",\"source\":\"/s\"},{\"type\":\"t\",\"source\":\"/s\"},"
+         "{\"type\":\"t\",\"source\":\"/s\"},{\"type\":\"t\",\"source\":\"/s\"},"
+         "{\"type\":\"t\",\"source\":\"/s\"}]",
+         &r);
+    cm_log_set_fd(STDERR_FILENO);
+    cr_assert(r.status == 207 || r.status == 503, "%ld %s", r.status, r.body);
+    static char logged[65536];
+    ssize_t got = read(fds[0], logged, sizeof(logged) - 1);
+    logged[got > 0 ? got : 0] = '\0';
+    int lines = 0;
+    for (const char *at = logged; (at = strstr(at, "\"event\":\"produce_failed\"")); at++) {
+        lines++;
+    }
+    cr_assert_eq(lines, 1, "five failures at once are one line: %s", logged);
+    cr_assert(strstr(logged, "(0 more since the last such line)"), "%s", logged);
+    close(fds[0]);
+    close(fds[1]);
     post("application/json", bearer(), "{\"type\":\"t\",\"source\":\"/s\",\"id\":\"keep-me\"}", &r);
     cr_assert_eq(r.status, 503, "%s", r.body);
     cr_assert(strstr(r.headers, "Retry-After: 1") != NULL, "%s", r.headers);

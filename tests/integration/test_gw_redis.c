@@ -1,0 +1,238 @@
+/* Integration tests for the gateway's two uses of Redis, idempotency keys (gw_idem) and shared
+ * rate limits (gw_ratelimit). Idempotency keys: while Redis cannot answer
+ * (a loopback port nothing listens on) every event goes through unguarded, each is counted, and
+ * the warning comes once a second at most (one line for a whole batch, not one per event); a
+ * Redis that takes connections but never answers costs one timeout, not one per request (the
+ * breaker shared by the connections); against the real Redis, a key claimed by a request that
+ * never settles it expires after GW_IDEM_IN_FLIGHT_MS, not after the whole window. Rate limits:
+ * a Redis that never answers costs one timeout too, then the local buckets decide at once. */
+#include "harness.h"
+
+#include "../../services/gateway/gw_idem.h"
+#include "../../services/gateway/gw_ratelimit.h"
+
+#include "cm/log.h"
+#include "cm/metrics.h"
+#include "cm/redis.h"
+#include "cm/timeutil.h"
+
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* A loopback port that refuses connections: bound to pick it, closed without listening. */
+static int closed_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_geq(fd, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    socklen_t len = sizeof(a);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* The value of a series without labels (its line, not the HELP line naming it). */
+static double counter(struct cm_metrics *m, const char *name)
+{
+    char *text = cm_metrics_render(m), want[128];
+    snprintf(want, sizeof(want), "\n%s ", name);
+    const char *at = strstr(text, want);
+    cr_assert_not_null(at, "%s not in\n%s", name, text);
+    double v = strtod(at + strlen(want), NULL);
+    free(text);
+    return v;
+}
+
+/* The idempotency_unavailable lines written so far (the Redis client logs its own too), the
+ * last one's msg into msg. */
+static int warnings(int fd, char *msg, size_t len)
+{
+    static char buf[65536];
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    int found = 0;
+    for (char *line = buf, *end; n > 0 && line < buf + n; line = end + 1) {
+        end = memchr(line, '\n', (size_t)(buf + n - line));
+        cr_assert_not_null(end, "a whole line");
+        *end = '\0';
+        json_t *v = json_loads(line, 0, NULL);
+        cr_assert_not_null(v, "%s", line);
+        if (strcmp(json_string_value(json_object_get(v, "event")), "idempotency_unavailable") ==
+            0) {
+            snprintf(msg, len, "%s", json_string_value(json_object_get(v, "msg")));
+            found++;
+        }
+        json_decref(v);
+    }
+    return found;
+}
+
+static void claim(struct gw_idem *g, size_t n, char keys[][48], struct gw_idem_claim *claims)
+{
+    for (size_t i = 0; i < n; i++) {
+        snprintf(keys[i], 48, "acme:ev:/shop:o-%zu", i);
+        claims[i] = (struct gw_idem_claim){.key = keys[i], .hash = "00ff"};
+    }
+    gw_idem_begin(g, claims, n);
+}
+
+Test(gw_idem, without_redis_events_go_through_counted_and_logged_once_a_second)
+{
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    cr_assert_eq(fcntl(fds[0], F_SETFL, O_NONBLOCK), 0);
+    cm_log_init("gateway");
+    cm_log_set_fd(fds[1]);
+    char url[64];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", closed_port());
+    struct cm_metrics *m = cm_metrics_new("gateway_");
+    struct gw_idem *g = gw_idem_new(url, 1, 60000, m);
+    cr_assert_not_null(g);
+
+    char keys[5][48];
+    struct gw_idem_claim claims[5];
+    claim(g, 5, keys, claims);
+    for (size_t i = 0; i < 5; i++) {
+        cr_assert_eq(claims[i].state, GW_IDEM_UNAVAILABLE, "claim %zu", i);
+    }
+    cr_assert_eq(counter(m, "gateway_idempotency_unguarded_total"), 5);
+    char msg[512];
+    cr_assert_eq(warnings(fds[0], msg, sizeof(msg)), 1, "one line for the batch, not per event");
+    cr_assert(strstr(msg, "5 events go through unguarded (the first acme:ev:/shop:o-0)"), "%s",
+              msg);
+
+    /* a second batch within the second: counted, not logged */
+    claim(g, 3, keys, claims);
+    cr_assert_eq(claims[2].state, GW_IDEM_UNAVAILABLE);
+    cr_assert_eq(counter(m, "gateway_idempotency_unguarded_total"), 8);
+    cr_assert_eq(warnings(fds[0], msg, sizeof(msg)), 0, "no second line within a second");
+    for (size_t i = 0; i < 3; i++) {
+        claims[i].accepted = 1;
+        claims[i].id = "id";
+    }
+    gw_idem_finish(g, claims, 3); /* no Redis: nothing to record, nothing fails */
+
+    gw_idem_free(g);
+    cm_metrics_free(m);
+    cm_log_set_fd(STDERR_FILENO);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+/* A loopback listener that takes connections (the kernel completes them) and never reads them, as
+ * a Redis stopped with SIGSTOP; its redis:// URL into url. Returns the socket to close. */
+static int silent_listener(char *url, size_t len)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    cr_assert_eq(listen(fd, 16), 0);
+    socklen_t alen = sizeof(a);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+    snprintf(url, len, "redis://127.0.0.1:%d/0", ntohs(a.sin_port));
+    return fd;
+}
+
+/* A listener that takes connections and never answers (Redis stopped with SIGSTOP, say): the
+ * first request waits for the 2 s timeout; the next ones, on the other connections too, do not
+ * try Redis while the breaker is open. */
+Test(gw_idem, a_redis_that_does_not_answer_costs_one_timeout, .timeout = 30)
+{
+    char url[64];
+    int fd = silent_listener(url, sizeof(url));
+    struct gw_idem *g = gw_idem_new(url, 4, 60000, NULL);
+    cr_assert_not_null(g);
+    char keys[5][48];
+    struct gw_idem_claim claims[5];
+    int64_t t0 = cm_monotonic_ms();
+    claim(g, 1, keys, claims);
+    int64_t waited = cm_monotonic_ms() - t0;
+    cr_assert_eq(claims[0].state, GW_IDEM_UNAVAILABLE);
+    cr_assert_geq(waited, 1500, "the first request waits for the timeout (%lld ms)",
+                  (long long)waited);
+    for (int i = 0; i < 4; i++) { /* each on another connection, in turn */
+        t0 = cm_monotonic_ms();
+        claim(g, 1, keys, claims);
+        waited = cm_monotonic_ms() - t0;
+        cr_assert_eq(claims[0].state, GW_IDEM_UNAVAILABLE);
+        cr_assert_lt(waited, 1000, "request %d waited %lld ms", i, (long long)waited);
+    }
+    gw_idem_free(g);
+    close(fd);
+}
+
+static long long pttl(struct cm_redis *r, const char *key)
+{
+    char k[128];
+    snprintf(k, sizeof(k), "{idem}:%s", key);
+    const char *argv[] = {"PTTL", k};
+    struct cm_redis_reply *rep;
+    cr_assert_eq(cm_redis_command(r, 2, argv, NULL, &rep), 0);
+    long long v = cm_redis_reply_integer(rep);
+    cm_redis_reply_free(rep);
+    return v;
+}
+
+/* A claim holds its key for GW_IDEM_IN_FLIGHT_MS until it is settled; settled as accepted, for the
+ * window (a day here); a repeat meanwhile finds it in flight. */
+Test(gw_idem, an_unsettled_claim_expires_long_before_the_window)
+{
+    const int64_t day = 86400000;
+    struct gw_idem *g = gw_idem_new(it_env("REDIS_URL"), 1, day, NULL);
+    struct cm_redis *r = cm_redis_new(it_env("REDIS_URL"));
+    cr_assert_not_null(g);
+    cr_assert_not_null(r);
+    char key[96];
+    it_unique(key, sizeof(key), "acme:ev:/shop:inflight");
+    struct gw_idem_claim c = {.key = key, .hash = "00ff"};
+    gw_idem_begin(g, &c, 1);
+    cr_assert_eq(c.state, GW_IDEM_NEW);
+    long long left = pttl(r, key);
+    cr_assert(left > 0 && left <= GW_IDEM_IN_FLIGHT_MS, "in flight for %lld ms", left);
+    struct gw_idem_claim again = {.key = key, .hash = "00ff"};
+    gw_idem_begin(g, &again, 1);
+    cr_assert_eq(again.state, GW_IDEM_IN_FLIGHT);
+    c.accepted = 1;
+    c.id = "the-id";
+    gw_idem_finish(g, &c, 1);
+    left = pttl(r, key);
+    cr_assert(left > day - 60000 && left <= day, "accepted: kept %lld ms", left);
+    struct gw_idem_claim repeat = {.key = key, .hash = "00ff"};
+    gw_idem_begin(g, &repeat, 1);
+    cr_assert_eq(repeat.state, GW_IDEM_DONE);
+    cr_assert_str_eq(repeat.prev_id, "the-id");
+    cm_redis_free(r);
+    gw_idem_free(g);
+}
+
+/* Shared rate limits against a Redis that never answers: the first decision waits for the
+ * timeout, then the local buckets decide at once (each connection would otherwise wait again). */
+Test(gw_ratelimit_redis, a_redis_that_does_not_answer_costs_one_timeout, .timeout = 30)
+{
+    char url[64];
+    int fd = silent_listener(url, sizeof(url));
+    struct gw_ratelimit *r = gw_ratelimit_new(100.0, 100.0);
+    cr_assert_eq(gw_ratelimit_use_redis(r, url, NULL), 0);
+    int64_t t0 = cm_monotonic_ms();
+    struct gw_rate_decision d = gw_ratelimit_take(r, "acme", 1, cm_monotonic_ms());
+    int64_t waited = cm_monotonic_ms() - t0;
+    cr_assert(d.allowed, "the local bucket allows it");
+    cr_assert_geq(waited, 1500, "the first decision waits for the timeout (%lld ms)",
+                  (long long)waited);
+    for (int i = 0; i < 6; i++) {
+        t0 = cm_monotonic_ms();
+        d = gw_ratelimit_take(r, "acme", 1, cm_monotonic_ms());
+        waited = cm_monotonic_ms() - t0;
+        cr_assert(d.allowed);
+        cr_assert_lt(waited, 1000, "decision %d waited %lld ms", i, (long long)waited);
+    }
+    gw_ratelimit_free(r);
+    close(fd);
+}
