@@ -95,9 +95,14 @@ cmd_run() {
         touch "$STACK_DIR/logs/$svc.log"
     done
     # One tail over every log; its "==> file <==" headers become "[name] " prefixes. It ends by
-    # itself when this script exits (--pid).
+    # itself when this script exits (--pid). mawk, Debian's awk, reads its input a block at a
+    # time, so a line would wait for kilobytes more to follow it: -W interactive reads lines.
+    local awk_lines=(awk)
+    if awk -W version 2>&1 | grep -q mawk; then
+        awk_lines=(awk -W interactive)
+    fi
     tail -n +1 -F --pid=$$ "$STACK_DIR"/logs/*.log 2>/dev/null |
-        awk '/^==> .* <==$/ { n = $2; sub(/.*\//, "", n); sub(/\.log$/, "", n); next }
+        "${awk_lines[@]}" '/^==> .* <==$/ { n = $2; sub(/.*\//, "", n); sub(/\.log$/, "", n); next }
              NF { print "[" n "] " $0; fflush() }' &
     if ! stack_wait_ready 90; then
         on_signal 1

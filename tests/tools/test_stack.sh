@@ -7,7 +7,8 @@
 #     refused, the token reading and writing dev.* subjects); the printed ADMIN_TOKEN takes the
 #     admin APIs (pipelines, routes, the registry's mode);
 #   - a daemon killed with -9 is restarted (its exit named in the log, 1 s later, then 2 s when it
-#     fails again at once) and answers /readyz again, the others untouched;
+#     fails again at once) and answers /readyz again, the others untouched; the daemons' log
+#     lines reach the runner's output as they are written;
 #   - `scripts/stack.sh stop` stops the runner (exit 0) and every process it started;
 #   - with one of its ports taken, the runner names it and exits non-zero.
 set -uo pipefail
@@ -112,6 +113,13 @@ kill -KILL "$rules_pid"
 check "the runner names the exit (killed by SIGKILL) and restarts in 1 s" \
     wait_log "rules exited (killed by SIGKILL); restarting it in 1 s" 10
 check "rules is restarted" wait_log "rules restarted" 10
+# the daemons' lines stream as they are written (not a block at a time: mawk buffers its input)
+started=0
+for _ in $(seq 1 50); do
+    [ "$(grep -c '^\[rules\] .*"event":"started"' "$work/run.log")" -ge 2 ] && started=1 && break
+    sleep 0.2
+done
+check "the restarted daemon's own start line reaches the runner's output at once" [ $started = 1 ]
 new_pid=$(stack_pid rules)
 check "rules runs again under a new pid ($rules_pid -> $new_pid)" \
     [ -n "$new_pid" ] && [ "$new_pid" != "$rules_pid" ] && kill -0 "$new_pid"
