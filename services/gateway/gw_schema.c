@@ -1,10 +1,13 @@
 /* gw_schema: the gateway's schema cache and validation (see gw_schema.h).
  * Entries are reference counted: a handler holds its entry while validating, and the refresher
  * may replace it meanwhile. Fetches use the common HTTP client (cm/http_client.h) with a short
- * timeout. */
+ * timeout, behind a circuit breaker: after a fetch the registry did not answer (unreachable,
+ * timed out, 5xx) it is left alone for a cool-down, so a registry that takes connections but
+ * does not answer costs one request the timeout, not every request for a subject not cached. */
 #include "gw_schema.h"
 
 #include "cm/avro.h"
+#include "cm/breaker.h"
 #include "cm/http_client.h"
 #include "cm/jsonschema.h"
 #include "cm/log.h"
@@ -41,6 +44,7 @@ struct gw_schemas {
     pthread_t refresher;
     atomic_int stop;
     struct cm_series *m_fetch_ok, *m_fetch_missing, *m_fetch_error;
+    struct cm_breaker *breaker;
 };
 
 static void entry_release(struct entry *e)
@@ -113,8 +117,16 @@ static int fetch_references(struct gw_schemas *s, const json_t *refs, json_t *do
  * the registry could not be asked (unreachable, 5xx, unusable answer). */
 static struct entry *fetch(struct gw_schemas *s, const char *subject)
 {
+    if (!cm_breaker_allow(s->breaker, cm_monotonic_ms())) {
+        return NULL; /* not asked: as unreachable */
+    }
     long status;
     json_t *doc = get_version(s, subject, "latest", &status);
+    if (status == 0 || status >= 500) {
+        cm_breaker_failure(s->breaker, cm_monotonic_ms());
+    } else {
+        cm_breaker_success(s->breaker);
+    }
     struct entry *e = NULL;
     if (status == 404) {
         e = cm_xcalloc(1, sizeof(*e));
@@ -259,6 +271,7 @@ struct gw_schemas *gw_schemas_new(const struct gw_schemas_config *cfg, struct cm
     }
     s->map = json_object();
     pthread_mutex_init(&s->lock, NULL);
+    s->breaker = cm_breaker_new("schema registry", 1, 1000, 30000, NULL);
     struct cm_metric *m = cm_metrics_counter(metrics, "schema_fetches_total",
                                              "schema registry lookups by outcome", "outcome");
     s->m_fetch_ok = cm_metric_with(m, "found", NULL);
@@ -283,6 +296,7 @@ void gw_schemas_free(struct gw_schemas *s)
     }
     json_decref(s->map);
     pthread_mutex_destroy(&s->lock);
+    cm_breaker_free(s->breaker);
     free(s->url);
     free(s->user_info);
     free(s);

@@ -7,10 +7,13 @@
 #include "cm/timeutil.h"
 #include "cm/uuid.h"
 
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -104,4 +107,16 @@ struct cm_kafka_mock *it_dev_broker(const char *prefix, char *topic, size_t len)
     it_unique(topic, len, prefix);
     cr_assert_eq(cm_kafka_mock_create_topic(mock, topic, 4), 0);
     return mock;
+}
+
+int it_silent_listener(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    cr_assert_eq(listen(fd, 16), 0);
+    socklen_t len = sizeof(a);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    *port = ntohs(a.sin_port);
+    return fd;
 }

@@ -28,5 +28,8 @@ int it_topic_ids_seen(const char *brokers, const char *topic, const char *marker
 /* A libcurl write (or header) callback appending to a NUL-terminated char buffer of at least
  * 4096 bytes given as its user data; what does not fit is dropped. */
 size_t it_curl_append(char *p, size_t size, size_t n, void *ud);
+/* A loopback listener that takes connections (the kernel completes them) and never reads them,
+ * as a server stopped with SIGSTOP: its port in *port. Returns the socket, to close. */
+int it_silent_listener(int *port);
 
 #endif

@@ -86,14 +86,10 @@ Test(redis, unreachable_server)
  * waits for the 2 s timeout; the calls right after it fail at once instead of waiting again. */
 Test(redis, a_server_that_does_not_answer_costs_one_timeout, .timeout = 30)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    cr_assert_eq(listen(fd, 16), 0); /* the kernel completes connections; nobody reads them */
-    socklen_t len = sizeof(a);
-    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    int port;
+    int fd = it_silent_listener(&port); /* the kernel completes connections; nobody reads them */
     char url[64], why[256];
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", ntohs(a.sin_port));
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", port);
     struct cm_redis *r = cm_redis_new(url);
     cr_assert_not_null(r);
     int64_t t0 = cm_monotonic_ms();

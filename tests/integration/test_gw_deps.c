@@ -1,15 +1,19 @@
-/* Integration tests for the gateway's two uses of Redis, idempotency keys (gw_idem) and shared
- * rate limits (gw_ratelimit). Idempotency keys: while Redis cannot answer
+/* Integration tests for the dependencies the gateway goes on without: Redis, for idempotency keys
+ * (gw_idem) and shared rate limits (gw_ratelimit), and the schema registry (gw_schema).
+ * Idempotency keys: while Redis cannot answer
  * (a loopback port nothing listens on) every event goes through unguarded, each is counted, and
  * the warning comes once a second at most (one line for a whole batch, not one per event); a
  * Redis that takes connections but never answers costs one timeout, not one per request (the
  * breaker shared by the connections); against the real Redis, a key claimed by a request that
  * never settles it expires after GW_IDEM_IN_FLIGHT_MS, not after the whole window. Rate limits:
- * a Redis that never answers costs one timeout too, then the local buckets decide at once. */
+ * a Redis that never answers costs one timeout too, then the local buckets decide at once.
+ * Schemas: a registry that never answers costs one lookup the fetch timeout; lookups of other
+ * subjects right after it are not tried (no schema, at once). */
 #include "harness.h"
 
 #include "../../services/gateway/gw_idem.h"
 #include "../../services/gateway/gw_ratelimit.h"
+#include "../../services/gateway/gw_schema.h"
 
 #include "cm/log.h"
 #include "cm/metrics.h"
@@ -126,17 +130,12 @@ Test(gw_idem, without_redis_events_go_through_counted_and_logged_once_a_second)
     close(fds[1]);
 }
 
-/* A loopback listener that takes connections (the kernel completes them) and never reads them, as
- * a Redis stopped with SIGSTOP; its redis:// URL into url. Returns the socket to close. */
+/* A listener that never answers (harness), as a redis:// URL into url. */
 static int silent_listener(char *url, size_t len)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    cr_assert_eq(listen(fd, 16), 0);
-    socklen_t alen = sizeof(a);
-    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
-    snprintf(url, len, "redis://127.0.0.1:%d/0", ntohs(a.sin_port));
+    int port;
+    int fd = it_silent_listener(&port);
+    snprintf(url, len, "redis://127.0.0.1:%d/0", port);
     return fd;
 }
 
@@ -234,5 +233,38 @@ Test(gw_ratelimit_redis, a_redis_that_does_not_answer_costs_one_timeout, .timeou
         cr_assert_lt(waited, 1000, "decision %d waited %lld ms", i, (long long)waited);
     }
     gw_ratelimit_free(r);
+    close(fd);
+}
+
+/* A schema registry that never answers: the first lookup waits for the fetch timeout (2 s), the
+ * lookups of other subjects right after it find no schema at once. */
+Test(gw_schema_registry, a_registry_that_does_not_answer_costs_one_timeout, .timeout = 30)
+{
+    int port;
+    int fd = it_silent_listener(&port);
+    char url[64], subject[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+    struct cm_metrics *m = cm_metrics_new("gateway_");
+    struct gw_schemas_config cfg = {.registry_url = url, .strategy = GW_SUBJECT_TYPE};
+    struct gw_schemas *s = gw_schemas_new(&cfg, m);
+    enum gw_check verdict;
+    int64_t t0 = cm_monotonic_ms();
+    cr_assert_null(
+        gw_schemas_find(s, "order.created", "events", subject, sizeof(subject), &verdict));
+    int64_t waited = cm_monotonic_ms() - t0;
+    cr_assert_eq(verdict, GW_CHECK_NO_SCHEMA);
+    cr_assert_geq(waited, 1500, "the first lookup waits for the timeout (%lld ms)",
+                  (long long)waited);
+    for (int i = 0; i < 5; i++) {
+        char type[32];
+        snprintf(type, sizeof(type), "order.t%d", i);
+        t0 = cm_monotonic_ms();
+        cr_assert_null(gw_schemas_find(s, type, "events", subject, sizeof(subject), &verdict));
+        waited = cm_monotonic_ms() - t0;
+        cr_assert_eq(verdict, GW_CHECK_NO_SCHEMA);
+        cr_assert_lt(waited, 1000, "lookup %d waited %lld ms", i, (long long)waited);
+    }
+    gw_schemas_free(s);
+    cm_metrics_free(m);
     close(fd);
 }
