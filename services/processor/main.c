@@ -112,8 +112,9 @@ int main(int argc, char **argv)
     } else if (!(keys = cm_auth_keys_new(cfg, 256, "PROCESSOR_AUTH_DISABLED"))) {
         goto out;
     }
-    api = proc_api_new(cm_config_str(cfg, "DATABASE_URL"), host, hc.events_topic, hc.derived_topic,
-                       hc.late_topic, svc.metrics);
+    struct proc_api_topics topics = {hc.events_topic, hc.derived_topic, hc.late_topic,
+                                     hc.dlq_topic};
+    api = proc_api_new(cm_config_str(cfg, "DATABASE_URL"), host, &topics, svc.metrics);
     const char *dir = cm_config_str(cfg, "PROCESSOR_PIPELINES_DIR");
     if (dir && *dir && proc_api_load_dir(api, dir) != 0) {
         goto out;

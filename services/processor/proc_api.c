@@ -5,6 +5,7 @@
 #include "proc_batch.h"
 #include "proc_def.h"
 #include "proc_engine.h"
+#include "proc_graph.h"
 #include "proc_host.h"
 #include "proc_offline.h"
 #include "proc_query.h"
@@ -32,7 +33,7 @@
 struct proc_api {
     struct cm_defs *defs;
     struct proc_host *host;
-    char *events_topic, *derived_topic, *late_topic;
+    char *events_topic, *derived_topic, *late_topic, *dlq_topic;
     struct cm_swap *auth;
     char *scope;
     struct cm_redis *state; /* the window state's Redis, for queries (borrowed); NULL: none */
@@ -72,6 +73,36 @@ static void release(void *compiled)
     proc_def_free(compiled);
 }
 
+/* No cycle of topics with the other pipelines (proc_graph). */
+static int check(const json_t *doc, const char *name, const json_t *others, char *err,
+                 size_t errlen, void *ud)
+{
+    struct proc_api *a = ud;
+    struct proc_def *d = parse(doc, name, 0, err, errlen, a);
+    if (!d) {
+        return -1;
+    }
+    struct proc_def **o = cm_xcalloc(json_object_size(others) + 1, sizeof(*o));
+    size_t n = 0;
+    const char *oname;
+    const json_t *odoc;
+    char ignored[256];
+    json_object_foreach((json_t *)others, oname, odoc)
+    {
+        if ((o[n] = parse(odoc, oname, 0, ignored, sizeof(ignored), a))) {
+            n++; /* one no longer valid here runs nowhere: no edge */
+        }
+    }
+    struct proc_graph_topics t = {a->late_topic, a->dlq_topic};
+    int rc = proc_graph_check(d, (const struct proc_def *const *)o, n, &t, err, errlen);
+    for (size_t i = 0; i < n; i++) {
+        proc_def_free(o[i]);
+    }
+    free(o);
+    proc_def_free(d);
+    return rc;
+}
+
 static void changed(const struct cm_defs_change *c, void *ud)
 {
     struct proc_api *a = ud;
@@ -85,15 +116,22 @@ static json_t *status(const char *name, void *ud)
 }
 
 struct proc_api *proc_api_new(const char *database_url, struct proc_host *host,
-                              const char *events_topic, const char *derived_topic,
-                              const char *late_topic, struct cm_metrics *metrics)
+                              const struct proc_api_topics *topics, struct cm_metrics *metrics)
 {
     struct proc_api *a = cm_xcalloc(1, sizeof(*a));
     a->host = host;
-    a->events_topic = cm_xstrdup(events_topic);
-    a->derived_topic = cm_xstrdup(derived_topic);
-    a->late_topic = cm_xstrdup(late_topic);
-    struct cm_defs_kind kind = {"pipelines", "pipeline", parse, release, changed, status, a};
+    a->events_topic = cm_xstrdup(topics->events);
+    a->derived_topic = cm_xstrdup(topics->derived);
+    a->late_topic = cm_xstrdup(topics->late);
+    a->dlq_topic = cm_xstrdup(topics->dlq);
+    struct cm_defs_kind kind = {.kind = "pipelines",
+                                .singular = "pipeline",
+                                .parse = parse,
+                                .release = release,
+                                .changed = changed,
+                                .status = status,
+                                .ud = a,
+                                .check = check};
     a->defs = cm_defs_new(database_url, &kind, metrics);
     return a;
 }
@@ -107,6 +145,7 @@ void proc_api_free(struct proc_api *a)
     free(a->events_topic);
     free(a->derived_topic);
     free(a->late_topic);
+    free(a->dlq_topic);
     free(a->scope);
     free(a);
 }

@@ -14,12 +14,18 @@ struct cm_swap;
 struct proc_host;
 struct proc_api;
 
+/* The topics a pipeline reads and writes when it names none, and where every pipeline's late
+ * events and (by default) dead letters go. */
+struct proc_api_topics {
+    const char *events, *derived, *late, *dlq;
+};
+
 /* database_url NULL: definitions come only from the directory (the API is read-only). host
- * borrowed. A windowed pipeline may not read late_topic, where its late events go. Caller frees
- * with proc_api_free. */
+ * borrowed. A windowed pipeline may not read the late topic, where its late events go, nor close
+ * a cycle of topics with the other pipelines (409, proc_graph). Caller frees with
+ * proc_api_free. */
 struct proc_api *proc_api_new(const char *database_url, struct proc_host *host,
-                              const char *events_topic, const char *derived_topic,
-                              const char *late_topic, struct cm_metrics *metrics);
+                              const struct proc_api_topics *topics, struct cm_metrics *metrics);
 /* Seeds the definitions of dir's *.json files, in name order (cm_defs_seed). 0 or a negative
  * code after logging. Before proc_api_start. */
 int proc_api_load_dir(struct proc_api *a, const char *dir);

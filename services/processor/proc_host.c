@@ -8,6 +8,7 @@
 #include "proc_def.h"
 #include "proc_engine.h"
 #include "proc_frame.h"
+#include "proc_graph.h"
 #include "proc_rtable.h"
 #include "proc_table.h"
 #include "proc_window.h"
@@ -87,18 +88,10 @@ static void on_late(const struct proc_def *d, const json_t *ev, void *ud)
     free(text);
 }
 
-/* The dead-letter topic of d's events; NULL with "dead_letter": false, and when the default
- * one is a source of d (a pipeline over the dead letters: one it fails on would come back to it
- * without end; a topic the definition names is checked when it is parsed). */
+/* The dead-letter topic of d's events (proc_graph_dead_letter_topic). */
 static const char *dead_letter_topic(const struct proc_host *h, const struct proc_def *d)
 {
-    if (d->dead_letter_off) {
-        return NULL;
-    }
-    if (d->dead_letter_topic) {
-        return d->dead_letter_topic;
-    }
-    return proc_host_input_index(d, h->dlq_topic) < 0 ? h->dlq_topic : NULL;
+    return proc_graph_dead_letter_topic(d, h->dlq_topic);
 }
 
 /* Logs a dead letter, at most one line a second (with how many went unlogged since). */

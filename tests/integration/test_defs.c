@@ -3,10 +3,12 @@
  * field, no-op repeats, racing writers (exactly one wins), another instance learning every change
  * through LISTEN/NOTIFY, and again after its connection is killed, the previous version handed to
  * an instance that starts later, seeding from files (a file content once; API changes survive),
- * and deletion. */
+ * and deletion. And a kind's check against the other definitions (409 naming the field; racing
+ * writers serialised, so two never each pass a check the other's write fails; files too). */
 #include "harness.h"
 
 #include "cm/defs.h"
+#include "cm/err.h"
 #include "cm/http.h"
 #include "cm/mem.h"
 #include "cm/pg.h"
@@ -73,18 +75,24 @@ static struct seen seen_a, seen_b, seen_c;
 static struct cm_defs *instance(struct seen *s)
 {
     pthread_mutex_init(&s->lock, NULL);
-    struct cm_defs_kind k = {kind_name, "widget", parse, release, changed, NULL, s};
+    struct cm_defs_kind k = {.kind = kind_name,
+                             .singular = "widget",
+                             .parse = parse,
+                             .release = release,
+                             .changed = changed,
+                             .ud = s};
     return cm_defs_new(it_env("DATABASE_URL"), &k, NULL);
 }
 
 static struct cm_http_server *srv;
 
-/* An HTTP request; answers the status, the body into body (4 KiB) and the ETag into etag. */
-static long call(const char *method, const char *path, const char *data, const char *hdr,
-                 char *body, char *etag)
+/* An HTTP request to server to; answers the status, the body into body (4 KiB) and the ETag
+ * into etag. */
+static long call_on(struct cm_http_server *to, const char *method, const char *path,
+                    const char *data, const char *hdr, char *body, char *etag)
 {
     char url[256], headers[4096] = "";
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", cm_http_port(srv), path);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", cm_http_port(to), path);
     body[0] = '\0';
     CURL *c = curl_easy_init();
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
@@ -117,6 +125,12 @@ static long call(const char *method, const char *path, const char *data, const c
     return status;
 }
 
+static long call(const char *method, const char *path, const char *data, const char *hdr,
+                 char *body, char *etag)
+{
+    return call_on(srv, method, path, data, hdr, body, etag);
+}
+
 struct has_ctx {
     struct seen *s;
     const char *line;
@@ -143,6 +157,7 @@ static int told(struct seen *s, const char *line)
 struct racer {
     char path[128];
     long status;
+    struct cm_http_server *to;
 };
 
 static void *race(void *arg)
@@ -152,6 +167,8 @@ static void *race(void *arg)
     r->status = call("PUT", r->path, "{\"size\": 9}", "If-Match: \"2\"", body, etag);
     return NULL;
 }
+
+static void a_check_against_the_others(void);
 
 Test(defs, versions_notify_races_files_and_history, .timeout = 120)
 {
@@ -177,6 +194,9 @@ Test(defs, versions_notify_races_files_and_history, .timeout = 120)
     cr_assert_eq(call("GET", path, NULL, NULL, body, etag), 404);
     cr_assert_eq(call("PUT", path, "{\"size\": 3}", NULL, body, etag), 201, "%s", body);
     cr_assert_str_eq(etag, "\"1\"");
+    /* told before the next version is written: a listener that comes to a name late reads only
+     * its newest version */
+    cr_assert(told(&seen_a, "w1 v1 size=3 prev=v0:-1"));
     cr_assert_eq(call("PUT", path, "{\"size\": 3}", NULL, body, etag), 200);
     cr_assert_str_eq(etag, "\"1\"");
     cr_assert(strstr(body, "\"unchanged\":true") != NULL, "%s", body);
@@ -194,11 +214,10 @@ Test(defs, versions_notify_races_files_and_history, .timeout = 120)
     cr_assert_str_eq(etag, "\"1\"");
     cr_assert_eq(call("PUT", path, "{\"size\": 4}", "If-Match: \"1\"", body, etag), 200);
     cr_assert_str_eq(etag, "\"2\"");
-    cr_assert(told(&seen_a, "w1 v1 size=3 prev=v0:-1"));
     cr_assert(told(&seen_b, "w1 v2 size=4 prev=v1:3"), "the other instance hears of v2");
 
     /* two writers with the same If-Match: exactly one wins */
-    struct racer r1, r2;
+    struct racer r1 = {.to = srv}, r2 = {.to = srv};
     snprintf(r1.path, sizeof(r1.path), "%s", path);
     snprintf(r2.path, sizeof(r2.path), "%s", path);
     pthread_t t1, t2;
@@ -289,4 +308,157 @@ Test(defs, versions_notify_races_files_and_history, .timeout = 120)
     cm_defs_free(a);
     cm_defs_free(b);
     cm_defs_free(c);
+    a_check_against_the_others();
+}
+
+/* ---- a kind's check against the others: widgets whose sizes may total at most 10 ---- */
+
+static int budget_checks;
+
+static int budget(const json_t *doc, const char *name, const json_t *others, char *err,
+                  size_t errlen, void *ud)
+{
+    (void)name;
+    (void)ud;
+    long long total = json_integer_value(json_object_get(doc, "size"));
+    const char *k;
+    const json_t *v;
+    json_object_foreach((json_t *)others, k, v)
+    {
+        total += json_integer_value(json_object_get(v, "size"));
+    }
+    __atomic_add_fetch(&budget_checks, 1, __ATOMIC_SEQ_CST);
+    cm_sleep_ms(
+        300); /* two racing writers both get here before either commits, unless serialised */
+    if (total > 10) {
+        snprintf(err, errlen, "size: all widgets would total %lld, more than 10", total);
+        return -1;
+    }
+    return 0;
+}
+
+static struct cm_defs *budget_instance(const char *url, struct seen *s)
+{
+    pthread_mutex_init(&s->lock, NULL);
+    struct cm_defs_kind k = {.kind = kind_name,
+                             .singular = "widget",
+                             .parse = parse,
+                             .release = release,
+                             .changed = changed,
+                             .ud = s,
+                             .check = budget};
+    return cm_defs_new(url, &k, NULL);
+}
+
+static void *race_new(void *arg)
+{
+    struct racer *r = arg;
+    char body[4096], etag[32];
+    r->status = call_on(r->to, "PUT", r->path, "{\"size\": 4}", NULL, body, etag);
+    return NULL;
+}
+
+static char *seed_file(const char *text)
+{
+    char *file = cm_xstrdup("/tmp/defs-check-XXXXXX");
+    int fd = mkstemp(file);
+    cr_assert(fd >= 0);
+    dprintf(fd, "%s\n", text);
+    close(fd);
+    return file;
+}
+
+/* Run at the end of the test above, not beside it: that one kills every connection to the
+ * database. */
+static void a_check_against_the_others(void)
+{
+    it_unique(kind_name, sizeof(kind_name), "budgets");
+    for (char *p = kind_name; *p; p++) {
+        *p = *p == '-' ? '_' : *p;
+    }
+    struct seen s1;
+    struct cm_defs *a = budget_instance(it_env("DATABASE_URL"), &s1);
+    cr_assert_eq(cm_defs_start(a), 0);
+    struct cm_http_options o = {.bind_addr = "127.0.0.1", .threads = 4};
+    srv = cm_http_new(&o);
+    cm_defs_routes(a, srv, NULL, NULL);
+    cr_assert_eq(cm_http_start(srv), 0);
+    char path[128], body[4096], etag[32];
+
+    snprintf(path, sizeof(path), "/%s/a1", kind_name);
+    cr_assert_eq(call("PUT", path, "{\"size\": 4}", NULL, body, etag), 201, "%s", body);
+    snprintf(path, sizeof(path), "/%s/a2", kind_name);
+    cr_assert_eq(call("PUT", path, "{\"size\": 5}", NULL, body, etag), 201, "%s", body);
+    snprintf(path, sizeof(path), "/%s/a3", kind_name);
+    cr_assert_eq(call("PUT", path, "{\"size\": 2}", NULL, body, etag), 409, "%s", body);
+    cr_assert(strstr(body, "size: all widgets would total 11, more than 10") != NULL, "%s", body);
+    cr_assert_eq(call("GET", path, NULL, NULL, body, etag), 404, "nothing stored");
+    /* a definition replacing itself is checked against the others only */
+    snprintf(path, sizeof(path), "/%s/a2", kind_name);
+    cr_assert_eq(call("PUT", path, "{\"size\": 6}", NULL, body, etag), 200, "%s", body);
+    /* the body in force again is no write: not checked */
+    int before = __atomic_load_n(&budget_checks, __ATOMIC_SEQ_CST);
+    cr_assert_eq(call("PUT", path, "{\"size\": 6}", NULL, body, etag), 200, "%s", body);
+    cr_assert(strstr(body, "\"unchanged\":true") != NULL, "%s", body);
+    cr_assert_eq(__atomic_load_n(&budget_checks, __ATOMIC_SEQ_CST), before);
+    /* a deleted definition counts no more */
+    snprintf(path, sizeof(path), "/%s/a1", kind_name);
+    cr_assert_eq(call("DELETE", path, NULL, NULL, body, etag), 204);
+    snprintf(path, sizeof(path), "/%s/a3", kind_name);
+    cr_assert_eq(call("PUT", path, "{\"size\": 3}", NULL, body, etag), 201, "%s", body);
+    snprintf(path, sizeof(path), "/%s/a2", kind_name);
+    cr_assert_eq(call("DELETE", path, NULL, NULL, body, etag), 204);
+
+    /* two new widgets at once through two instances, each within the budget alone (3 + 4), not
+     * together (3 + 4 + 4): exactly one is stored */
+    struct seen s3;
+    struct cm_defs *a2 = budget_instance(it_env("DATABASE_URL"), &s3);
+    cr_assert_eq(cm_defs_start(a2), 0);
+    struct cm_http_server *srv2 = cm_http_new(&o);
+    cm_defs_routes(a2, srv2, NULL, NULL);
+    cr_assert_eq(cm_http_start(srv2), 0);
+    struct racer r1 = {.to = srv}, r2 = {.to = srv2};
+    snprintf(r1.path, sizeof(r1.path), "/%s/b1", kind_name);
+    snprintf(r2.path, sizeof(r2.path), "/%s/b2", kind_name);
+    pthread_t t1, t2;
+    pthread_create(&t1, NULL, race_new, &r1);
+    pthread_create(&t2, NULL, race_new, &r2);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    cr_assert((r1.status == 201 && r2.status == 409) || (r1.status == 409 && r2.status == 201),
+              "statuses %ld and %ld", r1.status, r2.status);
+    cm_http_stop(srv2, 1000);
+    cm_http_free(srv2);
+    cm_defs_free(a2);
+
+    /* a file the check refuses is refused like an invalid one */
+    char *file = seed_file("{\"name\": \"c1\", \"size\": 5}");
+    cr_assert_eq(cm_defs_seed(a, file), CM_E_INVAL);
+    unlink(file);
+    free(file);
+    snprintf(path, sizeof(path), "/%s/c1", kind_name);
+    cr_assert_eq(call("GET", path, NULL, NULL, body, etag), 404);
+    cm_http_stop(srv, 1000);
+    cm_http_free(srv);
+    cm_defs_free(a);
+
+    /* files only (no store): each file checked against those applied before it */
+    struct seen s2;
+    struct cm_defs *f = budget_instance(NULL, &s2);
+    char *f1 = seed_file("{\"name\": \"d1\", \"size\": 6}");
+    char *f2 = seed_file("{\"name\": \"d2\", \"size\": 5}");
+    char *f3 = seed_file("{\"name\": \"d3\", \"size\": 4}");
+    cr_assert_eq(cm_defs_seed(f, f1), 0);
+    cr_assert_eq(cm_defs_seed(f, f2), CM_E_INVAL);
+    cr_assert_eq(cm_defs_seed(f, f3), 0);
+    json_t *doc = cm_defs_document(f, "d2", NULL);
+    cr_assert_null(doc);
+    doc = cm_defs_document(f, "d3", NULL);
+    cr_assert_not_null(doc);
+    json_decref(doc);
+    for (char *const *p = (char *const[]){f1, f2, f3}, *const *end = p + 3; p < end; p++) {
+        unlink(*p);
+        free(*p);
+    }
+    cm_defs_free(f);
 }

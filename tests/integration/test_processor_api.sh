@@ -6,7 +6,8 @@
 #     a no-op (200, still "1"), If-Match with a stale ETag is refused (412) and If-None-Match: *
 #     on an existing name too; GET answers the stored document with its ETag, the history and an
 #     old version; a name in the body that differs from the path is 422, and so is a pipeline
-#     that would read its own output (its sink, or, when windowed, the late events' topic);
+#     that would read its own output (its sink, or, when windowed, the late events' topic); one
+#     that would close a cycle of topics with another is 409 naming the way round;
 #   - a second instance in the same group learns every change through LISTEN/NOTIFY;
 #   - the hot swap loses no event: events before and after a change of the definition (v1 → v2,
 #     adding an aggregate) come out as one result per key and window, windows that start before
@@ -88,6 +89,17 @@ r=$(req PUT "$U1/pipelines/$NAME" "$ADMIN" "${H[@]}" -d "{\"source\": {\"topics\
 { [ "${r%% *}" = 422 ] && [[ "$r" == *sink.topic* ]]; } || failed "a pipeline reading its own sink is 422 naming sink.topic ($r)"
 r=$(req PUT "$U1/pipelines/$NAME" "$ADMIN" "${H[@]}" -d "{\"source\": {\"topics\": [\"$IN\", \"api-late-$S\"]}, \"key\": \"data.k\", \"window\": {\"type\": \"tumbling\", \"size\": \"10s\"}, \"aggregates\": {\"n\": \"count()\"}, \"sink\": {\"topic\": \"$OUT\"}}")
 { [ "${r%% *}" = 422 ] && [[ "$r" == *'source.topics[1]'* ]]; } || failed "a windowed pipeline reading its late events' topic is 422 naming source.topics[1] ($r)"
+# two pipelines each reading what the other writes: the second is refused (409), naming the way
+# round; nothing of it is stored
+r=$(req PUT "$U1/pipelines/loop-a-$S" "$ADMIN" "${H[@]}" -d '{"source": {"topics": ["api-loop-'$S'"]}, "steps": [{"map": {"v": "data.v"}}], "sink": {"topic": "api-loop2-'$S'"}}')
+check "a pipeline off any cycle is stored ($r)" [ "${r%% *}" = 201 ]
+r=$(req PUT "$U1/pipelines/loop-b-$S" "$ADMIN" "${H[@]}" -d '{"source": {"topics": ["api-loop2-'$S'"]}, "steps": [{"map": {"v": "data.v"}}], "sink": {"topic": "api-loop-'$S'"}}')
+{ [ "${r%% *}" = 409 ] && [[ "$r" == *"sink.topic: events would go round without end: this pipeline writes 'api-loop-$S' (its sink), pipeline 'loop-a-$S' reads it and writes 'api-loop2-$S' (its sink), which this pipeline reads"* ]]; } ||
+    failed "a pipeline closing a cycle with another is 409 naming sink.topic and the way round ($r)"
+r=$(req GET "$U1/pipelines/loop-b-$S" "$ADMIN")
+check "the refused pipeline is not stored ($r)" [ "${r%% *}" = 404 ]
+r=$(req DELETE "$U1/pipelines/loop-a-$S" "$ADMIN")
+check "the other one deleted ($r)" [ "${r%% *}" = 204 ]
 r=$(req PUT "$U1/pipelines/$NAME" "$ADMIN" -H 'Content-Type: text/plain' -d "$(def)")
 check "a body that is not JSON by its type is 415 ($r)" [ "${r%% *}" = 415 ]
 r=$(req PUT "$U1/pipelines/$NAME" "$ADMIN" "${H[@]}" -H 'If-Match: "1"' -d "$(def)")

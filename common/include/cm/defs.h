@@ -54,6 +54,14 @@ struct cm_defs_kind {
     /* Optional: the running state of a definition for GET (a new JSON object, or NULL). */
     json_t *(*status)(const char *name, void *ud);
     void *ud;
+    /* Optional: checks a valid document of `name` against the other live definitions of the kind
+     * (`others`: an object, name -> document, the new one left out), as a pipeline must not close
+     * a cycle of topics with the others. Returns 0, or nonzero with "field: reason" in err: the
+     * write is refused with 409. Writes of a kind with a check are serialised (one PostgreSQL
+     * advisory lock per kind), and `others` is read in the write's transaction, so two writers
+     * never each pass a check the other's write would fail. Any thread. */
+    int (*check)(const json_t *doc, const char *name, const json_t *others, char *err,
+                 size_t errlen, void *ud);
 };
 
 #define CM_DEFS_RESET 1u
@@ -63,7 +71,8 @@ struct cm_defs_kind {
 struct cm_defs *cm_defs_new(const char *database_url, const struct cm_defs_kind *kind,
                             struct cm_metrics *metrics);
 /* Stores a file's definition (see above). Before cm_defs_start. Returns 0, or CM_E_INVAL with
- * the reason logged (invalid document), CM_E_UNAVAIL (database unreachable; logged). */
+ * the reason logged (invalid document, or one the kind's check refuses), CM_E_UNAVAIL (database
+ * unreachable; logged). */
 int cm_defs_seed(struct cm_defs *d, const char *path);
 /* cm_defs_seed for every *.json file of dir in name order (the setting's name `var` in errors);
  * stops at the first failure and returns it. */

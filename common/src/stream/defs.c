@@ -390,6 +390,59 @@ static int precondition(struct defs_write *w, long long cur, int live, const jso
     return 0;
 }
 
+/* The kind's check of doc against the other live definitions in the store, read on pg (in the
+ * write's transaction). Returns the statement's rc; *status 409 with the reason in msg when the
+ * check refuses. */
+static int check_store(struct cm_defs *d, struct cm_pg *pg, const char *name, const json_t *doc,
+                       int *status, char *msg, size_t msglen, struct cm_pg_error *err)
+{
+    const char *p[] = {d->kind_name, name};
+    struct cm_pg_result *res = NULL;
+    int rc = cm_pg_exec(pg,
+                        "SELECT name, body::text FROM (SELECT DISTINCT ON (name) name, body"
+                        " FROM definitions WHERE kind = $1 ORDER BY name, version DESC) cur"
+                        " WHERE body IS NOT NULL AND name <> $2",
+                        2, p, &res, err);
+    if (rc != 0) {
+        return rc;
+    }
+    json_t *others = json_object();
+    for (int i = 0; i < cm_pg_ntuples(res); i++) {
+        json_t *body = json_loads(cm_pg_value(res, i, 1), 0, NULL);
+        if (json_is_object(body)) {
+            json_object_set_new(others, cm_pg_value(res, i, 0), body);
+        } else {
+            json_decref(body);
+        }
+    }
+    cm_pg_result_free(res);
+    if (d->kind.check(doc, name, others, msg, msglen, d->kind.ud) != 0) {
+        *status = 409;
+    }
+    json_decref(others);
+    return 0;
+}
+
+/* The kind's check of doc against the definitions applied here (no store: files only). */
+static int check_applied(struct cm_defs *d, const char *name, const json_t *doc, char *msg,
+                         size_t msglen)
+{
+    if (!d->kind.check) {
+        return 0;
+    }
+    json_t *others = json_object();
+    pthread_mutex_lock(&d->lock);
+    for (size_t i = 0; i < d->n; i++) {
+        if (d->e[i].doc && strcmp(d->e[i].name, name) != 0) {
+            json_object_set(others, d->e[i].name, d->e[i].doc);
+        }
+    }
+    pthread_mutex_unlock(&d->lock);
+    int rc = d->kind.check(doc, name, others, msg, msglen, d->kind.ud);
+    json_decref(others);
+    return rc;
+}
+
 int defs_store_write(struct cm_defs *d, const char *name, const json_t *doc, struct defs_write *w,
                      char *msg, size_t msglen)
 {
@@ -403,6 +456,10 @@ int defs_store_write(struct cm_defs *d, const char *name, const json_t *doc, str
     int status = 0;
     const char *kn[] = {d->kind_name, name, w->source};
     int rc = cm_pg_exec(pg, "BEGIN", 0, NULL, NULL, &err);
+    if (rc == 0 && d->kind.check && doc) { /* the kind's lock first, then the name's */
+        rc = cm_pg_exec(pg, "SELECT pg_advisory_xact_lock(hashtextextended($1, 7))", 1, kn, NULL,
+                        &err);
+    }
     if (rc == 0) {
         rc = cm_pg_exec(pg, "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 7))", 2,
                         kn, NULL, &err);
@@ -436,6 +493,9 @@ int defs_store_write(struct cm_defs *d, const char *name, const json_t *doc, str
         json_decref(body);
         cm_pg_result_free(res);
         res = NULL;
+    }
+    if (rc == 0 && !status && doc && d->kind.check) {
+        rc = check_store(d, pg, name, doc, &status, msg, msglen, &err);
     }
     if (rc == 0 && !status) {
         char version[24];
@@ -567,6 +627,9 @@ int cm_defs_seed(struct cm_defs *d, const char *path)
         if (find(d, name)) {
             CM_LOG_ERROR("config_invalid", "%s: name: '%s' is defined twice", path, name);
             rc = CM_E_INVAL;
+        } else if (check_applied(d, name, doc, err, sizeof(err)) != 0) {
+            CM_LOG_ERROR("config_invalid", "%s: %s", path, err);
+            rc = CM_E_INVAL;
         } else {
             struct row cur = {1, doc, 0, cm_now_ms()};
             apply(d, name, &cur, NULL);
@@ -586,7 +649,10 @@ int cm_defs_seed(struct cm_defs *d, const char *path)
     if (status == 503 && !err[0]) {
         snprintf(err, sizeof(err), "cannot create the definitions table");
     }
-    if (status >= 300) {
+    if (status == 409) {
+        CM_LOG_ERROR("config_invalid", "%s: %s", path, err);
+        rc = CM_E_INVAL;
+    } else if (status >= 300) {
         CM_LOG_ERROR("definitions_unavailable", "%s: %s", path, err);
         rc = CM_E_UNAVAIL;
     } else {

@@ -50,8 +50,9 @@ struct defs_write {
 };
 
 /* Stores doc (NULL: a deletion) as the next version of name. Returns 200, 201 (created), 204
- * (deleted), 404 (deleting what does not exist), 412 (precondition failed; w->version is the
- * current one) or 503 (database unreachable), with a reason in msg for the errors. */
+ * (deleted), 404 (deleting what does not exist), 409 (the kind's check refuses it against the
+ * other definitions), 412 (precondition failed; w->version is the current one) or 503 (database
+ * unreachable), with a reason in msg for the errors ("field: reason" for 409). */
 int defs_store_write(struct cm_defs *d, const char *name, const json_t *doc, struct defs_write *w,
                      char *msg, size_t msglen);
 /* Runs a read on a pooled connection: the result (caller frees) or NULL when the store is

@@ -1,0 +1,145 @@
+/* proc_graph: refuses a pipeline that would close a cycle of topics with the others (see
+ * proc_graph.h): a breadth-first walk from its outputs, through the pipelines reading each topic
+ * reached, to one of its own source topics. */
+#include "proc_graph.h"
+
+#include "proc_def.h"
+
+#include "cm/mem.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { OUT_SINK, OUT_LATE, OUT_DLQ, OUT_N };
+
+static const char *const out_what[OUT_N] = {"its sink", "its late events", "its dead letters"};
+
+static int reads(const struct proc_def *d, const char *topic)
+{
+    for (size_t i = 0; i < d->ntopics; i++) {
+        if (strcmp(d->topics[i], topic) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+const char *proc_graph_dead_letter_topic(const struct proc_def *d, const char *default_dlq)
+{
+    if (d->dead_letter_off) {
+        return NULL;
+    }
+    if (d->dead_letter_topic) {
+        return d->dead_letter_topic;
+    }
+    return default_dlq && !reads(d, default_dlq) ? default_dlq : NULL;
+}
+
+/* d's output topics by kind (NULL where it has none). */
+static void outputs(const struct proc_def *d, const struct proc_graph_topics *t,
+                    const char *out[OUT_N])
+{
+    out[OUT_SINK] = d->sink_topic;
+    out[OUT_LATE] = d->window != PROC_WIN_NONE ? t->late : NULL;
+    out[OUT_DLQ] = proc_graph_dead_letter_topic(d, t->dlq);
+}
+
+/* A topic reached: how (written by pipeline `by`, -1 for d, as output kind `kind`) and from
+ * which topic that pipeline was reached (-1: d's own output). */
+struct reached {
+    const char *topic;
+    long by;
+    int kind;
+    long from;
+};
+
+struct walk {
+    struct reached *r;
+    size_t n, cap;
+};
+
+static long find(const struct walk *w, const char *topic)
+{
+    for (size_t i = 0; i < w->n; i++) {
+        if (strcmp(w->r[i].topic, topic) == 0) {
+            return (long)i;
+        }
+    }
+    return -1;
+}
+
+static void reach(struct walk *w, const char *topic, long by, int kind, long from)
+{
+    if (!topic || find(w, topic) >= 0) {
+        return;
+    }
+    if (w->n == w->cap) {
+        w->cap = w->cap ? 2 * w->cap : 16;
+        w->r = cm_xrealloc(w->r, w->cap * sizeof(*w->r));
+    }
+    w->r[w->n++] = (struct reached){topic, by, kind, from};
+}
+
+/* The message naming the path to topic i, which d reads. */
+static void describe(const struct walk *w, long i, const struct proc_def *d,
+                     const struct proc_def *const *others, char *err, size_t errlen)
+{
+    long path[64];
+    size_t len = 0;
+    for (long k = i; k >= 0 && len < sizeof(path) / sizeof(path[0]); k = w->r[k].from) {
+        path[len++] = k;
+    }
+    const struct reached *first = &w->r[path[len - 1]];
+    const char *field = first->kind == OUT_SINK ? "sink.topic"
+                        : first->kind == OUT_DLQ
+                            ? (d->dead_letter_topic ? "dead_letter.topic" : "dead_letter")
+                        : d->window == PROC_WIN_JOIN ? "interval_join"
+                                                     : "window";
+    size_t at = 0;
+    at += (size_t)snprintf(err + at, errlen - at,
+                           "%s: events would go round without end: this pipeline writes '%s' (%s)",
+                           field, first->topic, out_what[first->kind]);
+    for (size_t k = len - 1; k-- > 0 && at < errlen;) {
+        const struct reached *r = &w->r[path[k]];
+        at +=
+            (size_t)snprintf(err + at, errlen - at, ", pipeline '%s' reads it and writes '%s' (%s)",
+                             others[r->by]->name, r->topic, out_what[r->kind]);
+    }
+    if (at < errlen) {
+        snprintf(err + at, errlen - at, ", which this pipeline reads");
+    }
+}
+
+int proc_graph_check(const struct proc_def *d, const struct proc_def *const *others, size_t n,
+                     const struct proc_graph_topics *t, char *err, size_t errlen)
+{
+    struct walk w = {0};
+    unsigned char *seen = cm_xcalloc(n ? n : 1, 1);
+    const char *out[OUT_N];
+    outputs(d, t, out);
+    for (int k = 0; k < OUT_N; k++) {
+        reach(&w, out[k], -1, k, -1);
+    }
+    int rc = 0;
+    for (size_t i = 0; i < w.n; i++) {
+        if (reads(d, w.r[i].topic)) {
+            describe(&w, (long)i, d, others, err, errlen);
+            rc = -1;
+            break;
+        }
+        for (size_t q = 0; q < n; q++) {
+            if (seen[q] || !reads(others[q], w.r[i].topic)) {
+                continue;
+            }
+            seen[q] = 1;
+            outputs(others[q], t, out);
+            for (int k = 0; k < OUT_N; k++) {
+                reach(&w, out[k], (long)q, k, (long)i);
+            }
+        }
+    }
+    free(seen);
+    free(w.r);
+    return rc;
+}

@@ -1,0 +1,173 @@
+/* The pipelines' graph of topics (proc_graph): a pipeline that would close a cycle with the
+ * others is refused, naming its first output's field and the path round (through sinks, late
+ * events and dead letters); a pipeline off every cycle, one whose way round is broken by
+ * "dead_letter": false, and the default dead-letter topic of a pipeline that reads it are not. */
+#include "proc_test.h"
+
+#include "../../services/processor/proc_graph.h"
+
+#include <string.h>
+
+static const struct proc_graph_topics topics = {"events.late", "dlq"};
+
+/* proc_graph_check of the first definition against the others (NULL-terminated); the message
+ * into err (256 bytes). */
+static int check(const char *def, const char *const *others, char *err)
+{
+    struct proc_def *d = proc_test_def(def);
+    struct proc_def *o[8];
+    size_t n = 0;
+    while (others[n]) {
+        cr_assert_lt(n, 8);
+        o[n] = proc_test_def(others[n]);
+        n++;
+    }
+    err[0] = '\0';
+    int rc = proc_graph_check(d, (const struct proc_def *const *)o, n, &topics, err, 256);
+    for (size_t i = 0; i < n; i++) {
+        proc_def_free(o[i]);
+    }
+    proc_def_free(d);
+    return rc;
+}
+
+#define MAP "\"steps\": [{\"map\": {\"x\": \"1\"}}]"
+#define WINDOW                                                                                     \
+    "\"key\": \"subject\", \"window\": {\"type\": \"tumbling\", \"size\": \"10s\"}, "              \
+    "\"aggregates\": {\"n\": \"count()\"}"
+
+Test(proc_graph, two_pipelines_through_their_sinks)
+{
+    const char *others[] = {"{\"name\": \"b\", \"source\": {\"topics\": [\"t2\"]}, " MAP
+                            ", \"sink\": {\"topic\": \"events\"}}",
+                            NULL};
+    char err[256];
+    cr_assert_eq(check("{\"name\": \"a\", " MAP ", \"sink\": {\"topic\": \"t2\"}}", others, err),
+                 -1);
+    cr_assert_str_eq(err, "sink.topic: events would go round without end: this pipeline writes "
+                          "'t2' (its sink), pipeline 'b' reads it and writes 'events' (its sink), "
+                          "which this pipeline reads");
+    /* the same pipeline writing elsewhere closes nothing */
+    cr_assert_eq(check("{\"name\": \"a\", " MAP ", \"sink\": {\"topic\": \"t3\"}}", others, err), 0,
+                 "%s", err);
+}
+
+Test(proc_graph, a_longer_way_round_named_step_by_step)
+{
+    const char *others[] = {
+        "{\"name\": \"side\", \"source\": {\"topics\": [\"t2\"]}, " MAP
+        ", \"sink\": {\"topic\": \"elsewhere\"}, \"dead_letter\": false}",
+        "{\"name\": \"b\", \"source\": {\"topics\": [\"t2\"]}, " MAP
+        ", \"sink\": {\"topic\": \"t3\"}, \"dead_letter\": false}",
+        "{\"name\": \"c\", \"source\": {\"topics\": [\"t3\"]}, \"steps\": [{\"map\": {\"x\": "
+        "\"double(data.s)\"}}], \"sink\": {\"topic\": \"t4\"}, \"dead_letter\": {\"topic\": "
+        "\"in\"}}",
+        NULL};
+    char err[256];
+    cr_assert_eq(check("{\"name\": \"a\", \"source\": {\"topics\": [\"in\"]}, " MAP
+                       ", \"sink\": {\"topic\": \"t2\"}, \"dead_letter\": false}",
+                       others, err),
+                 -1);
+    cr_assert_str_eq(err, "sink.topic: events would go round without end: this pipeline writes "
+                          "'t2' (its sink), pipeline 'b' reads it and writes 't3' (its sink), "
+                          "pipeline 'c' reads it and writes 'in' (its dead letters), which this "
+                          "pipeline reads");
+}
+
+Test(proc_graph, late_events_and_dead_letters_are_ways_round)
+{
+    /* a windowed pipeline's late events, transformed back into its input, are late again */
+    const char *relate[] = {
+        "{\"name\": \"relate\", \"source\": {\"topics\": [\"events.late\"]}, " MAP
+        ", \"sink\": {\"topic\": \"events\"}, \"dead_letter\": false}",
+        NULL};
+    char err[256];
+    cr_assert_eq(check("{\"name\": \"w\", " WINDOW ", \"dead_letter\": false}", relate, err), -1);
+    cr_assert(strncmp(err, "window: ", 8) == 0, "%s", err);
+    cr_assert(strstr(err, "writes 'events.late' (its late events)") != NULL, "%s", err);
+    /* a stateless pipeline has no late events */
+    cr_assert_eq(check("{\"name\": \"s\", " MAP ", \"dead_letter\": false}", relate, err), 0, "%s",
+                 err);
+    /* the dead letters of a pipeline, replayed into its input, fail again */
+    const char *replay[] = {"{\"name\": \"replay\", \"source\": {\"topics\": [\"dlq\"]}, " MAP
+                            ", \"sink\": {\"topic\": \"events\"}}",
+                            NULL};
+    cr_assert_eq(check("{\"name\": \"s\", " MAP "}", replay, err), -1);
+    cr_assert(strncmp(err, "dead_letter: ", 13) == 0, "%s", err);
+    cr_assert(strstr(err, "writes 'dlq' (its dead letters), pipeline 'replay'") != NULL, "%s", err);
+    cr_assert_eq(check("{\"name\": \"s\", " MAP ", \"dead_letter\": false}", replay, err), 0, "%s",
+                 err);
+    /* named: the field is dead_letter.topic */
+    cr_assert_eq(
+        check("{\"name\": \"s\", " MAP ", \"dead_letter\": {\"topic\": \"dlq\"}}", replay, err),
+        -1);
+    cr_assert(strncmp(err, "dead_letter.topic: ", 19) == 0, "%s", err);
+    /* an interval join's late events: the field is interval_join */
+    const char *join = "{\"name\": \"j\", \"key\": \"subject\", \"interval_join\": {\"left\": "
+                       "{\"filter\": \"type == 'a'\"}, \"right\": {\"filter\": \"type == 'b'\"}, "
+                       "\"lower\": \"0s\", \"upper\": \"1m\"}, \"dead_letter\": false}";
+    cr_assert_eq(check(join, relate, err), -1);
+    cr_assert(strncmp(err, "interval_join: ", 15) == 0, "%s", err);
+}
+
+Test(proc_graph, the_dead_letter_topic_of_a_pipeline_that_reads_it)
+{
+    struct proc_def *d = proc_test_def("{\"name\": \"x\", \"source\": {\"topics\": [\"dlq\"]}, " MAP
+                                       ", \"sink\": {\"topic\": \"out\"}}");
+    cr_assert_null(proc_graph_dead_letter_topic(d, "dlq"), "its failures are only counted");
+    cr_assert_str_eq(proc_graph_dead_letter_topic(d, "dlq2"), "dlq2");
+    proc_def_free(d);
+    d = proc_test_def("{\"name\": \"x\", " MAP ", \"dead_letter\": {\"topic\": \"mine\"}}");
+    cr_assert_str_eq(proc_graph_dead_letter_topic(d, "dlq"), "mine");
+    proc_def_free(d);
+    d = proc_test_def("{\"name\": \"x\", " MAP ", \"dead_letter\": false}");
+    cr_assert_null(proc_graph_dead_letter_topic(d, "dlq"));
+    proc_def_free(d);
+    /* so a pipeline over the dead letters closes no cycle with a pipeline feeding it */
+    const char *feeder[] = {"{\"name\": \"f\", \"source\": {\"topics\": [\"in\"]}, " MAP
+                            ", \"sink\": {\"topic\": \"dlq\"}, \"dead_letter\": false}",
+                            NULL};
+    char err[256];
+    cr_assert_eq(check("{\"name\": \"x\", \"source\": {\"topics\": [\"dlq\"]}, " MAP
+                       ", \"sink\": {\"topic\": \"out\"}}",
+                       feeder, err),
+                 0, "%s", err);
+}
+
+Test(proc_graph, a_chain_and_a_fan_without_a_cycle)
+{
+    const char *others[] = {
+        "{\"name\": \"b\", \"source\": {\"topics\": [\"derived\"]}, " MAP
+        ", \"sink\": {\"topic\": \"t3\"}}",
+        "{\"name\": \"c\", \"source\": {\"topics\": [\"derived\", \"t3\"]}, " MAP
+        ", \"sink\": {\"topic\": \"t4\"}}",
+        "{\"name\": \"d\", \"source\": {\"topics\": [\"t4\"]}, " WINDOW
+        ", \"sink\": {\"topic\": \"t5\"}}",
+        /* a cycle among the others, not through the new one, is not its fault */
+        "{\"name\": \"e\", \"source\": {\"topics\": [\"t6\"]}, " MAP
+        ", \"sink\": {\"topic\": \"t7\"}}",
+        "{\"name\": \"f\", \"source\": {\"topics\": [\"t7\"]}, " MAP
+        ", \"sink\": {\"topic\": \"t6\"}}",
+        NULL};
+    char err[256] = "";
+    cr_assert_eq(check("{\"name\": \"a\", " WINDOW "}", others, err), 0, "%s", err);
+    cr_assert_eq(check("{\"name\": \"a\", " MAP ", \"sink\": {\"topic\": \"t6\"}}", others, err), 0,
+                 "%s", err);
+}
+
+Test(proc_graph, a_message_longer_than_its_buffer_is_cut)
+{
+    const char *others[] = {"{\"name\": \"b\", \"source\": {\"topics\": [\"t2\"]}, " MAP
+                            ", \"sink\": {\"topic\": \"events\"}}",
+                            NULL};
+    struct proc_def *d = proc_test_def("{\"name\": \"a\", " MAP ", \"sink\": {\"topic\": \"t2\"}}");
+    struct proc_def *o = proc_test_def(others[0]);
+    const struct proc_def *const list[] = {o};
+    char err[40];
+    memset(err, 'x', sizeof(err));
+    cr_assert_eq(proc_graph_check(d, list, 1, &topics, err, 30), -1);
+    cr_assert_eq(strlen(err), 29);
+    cr_assert_eq(err[31], 'x', "nothing written past the length given");
+    proc_def_free(o);
+    proc_def_free(d);
+}
