@@ -32,7 +32,7 @@ static const struct cm_config_entry config_table[] = {
 struct app {
     struct cm_service svc;
     struct cm_pg *pg;
-    struct cm_pg *pg_ready;
+    struct cm_pg_probe *pg_ready; /* readiness checks' own connection */
     struct out_pg_sink *sink;
     struct cm_stream *stream;
 };
@@ -51,7 +51,7 @@ int main(int argc, char **argv)
     const struct cm_config *cfg = app.svc.cfg;
     int status = 1;
     app.pg = cm_pg_new(cm_config_str(cfg, "DATABASE_URL"));
-    app.pg_ready = cm_pg_new(cm_config_str(cfg, "DATABASE_URL"));
+    app.pg_ready = cm_pg_probe_new(cm_config_str(cfg, "DATABASE_URL"), CM_PG_READY_TIMEOUT_MS);
     struct out_pg_sink_config pc = {
         .derived_topic = cm_config_str(cfg, "TOPIC_DERIVED"),
         .alerts_topic = cm_config_str(cfg, "TOPIC_ALERTS"),
@@ -83,7 +83,7 @@ int main(int argc, char **argv)
         status = CM_CONFIG_EXIT_BAD;
         goto out;
     }
-    cm_http_add_check(app.svc.http, "postgres", cm_pg_check, app.pg_ready);
+    cm_http_add_check(app.svc.http, "postgres", cm_pg_probe_check, app.pg_ready);
     cm_stream_add_checks(app.stream, app.svc.http);
     if (cm_service_start(&app.svc) != 0) {
         goto out;
@@ -95,7 +95,7 @@ out:
     cm_stream_free(app.stream);
     out_pg_sink_free(app.sink);
     cm_pg_free(app.pg);
-    cm_pg_free(app.pg_ready);
+    cm_pg_probe_free(app.pg_ready);
     cm_service_free(&app.svc);
     return status;
 }

@@ -117,6 +117,8 @@ int main(int argc, char **argv)
                                              (unsigned)cm_config_int(cfg, "REGISTRY_DB_POOL"));
     struct reg_cache *cache = NULL;
     struct reg_store *st = reg_store_new(pool, cm_config_bool(cfg, "REGISTRY_JSON_LENIENT"));
+    struct cm_pg_probe *ready =
+        cm_pg_probe_new(cm_config_str(cfg, "DATABASE_URL"), CM_PG_READY_TIMEOUT_MS);
     int rc;
     while ((rc = reg_store_migrate(st)) == CM_E_UNAVAIL && !cm_lifecycle_wait(1000)) {
     }
@@ -130,7 +132,7 @@ int main(int argc, char **argv)
     api.cache = cache;
     api.access = &access;
     reg_api_register(svc.http, &api);
-    cm_http_add_check(svc.http, "postgres", reg_store_check, st);
+    cm_http_add_check(svc.http, "postgres", cm_pg_probe_check, ready);
     if (cm_service_start(&svc) != 0) {
         goto out;
     }
@@ -146,6 +148,7 @@ out:
     cm_service_begin_shutdown(&svc);
     cm_http_stop(svc.http, 5000);
     reg_store_free(st);
+    cm_pg_probe_free(ready);
     reg_cache_free(cache);
     cm_pg_pool_free(pool);
     cm_service_free(&svc);

@@ -129,19 +129,6 @@ int reg_store_migrate(struct reg_store *st)
     return rc;
 }
 
-int reg_store_check(void *stv, char *why, size_t len)
-{
-    struct reg_store *st = stv;
-    struct cm_pg *pg = cm_pg_pool_acquire(st->pool, 2000);
-    if (!pg) {
-        snprintf(why, len, "no free database connection");
-        return CM_E_UNAVAIL;
-    }
-    int rc = cm_pg_ping(pg, why, len);
-    store_give(st, pg);
-    return rc;
-}
-
 static json_t *column_array(struct cm_pg_result *res, int as_int)
 {
     json_t *arr = json_array();

@@ -54,8 +54,6 @@ struct reg_version {
 struct reg_store *reg_store_new(struct cm_pg_pool *pool, int json_lenient);
 void reg_store_free(struct reg_store *st);
 int reg_store_migrate(struct reg_store *st);
-/* cm_http_check: the database answers. */
-int reg_store_check(void *st, char *why, size_t len);
 void reg_version_clear(struct reg_version *v);
 
 /* Lists; *out is a new JSON array (caller decrefs). */

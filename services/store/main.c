@@ -24,8 +24,8 @@ static const struct cm_config_entry config_table[] = {
 
 struct app {
     struct cm_service svc;
-    struct cm_pg *pg;       /* consumer thread's connection */
-    struct cm_pg *pg_ready; /* readiness checks' connection */
+    struct cm_pg *pg;             /* consumer thread's connection */
+    struct cm_pg_probe *pg_ready; /* readiness checks' own connection */
     struct store_log *log;
     struct cm_stream *stream;
 };
@@ -44,7 +44,7 @@ int main(int argc, char **argv)
     const struct cm_config *cfg = app.svc.cfg;
     int status = 1;
     app.pg = cm_pg_new(cm_config_str(cfg, "DATABASE_URL"));
-    app.pg_ready = cm_pg_new(cm_config_str(cfg, "DATABASE_URL"));
+    app.pg_ready = cm_pg_probe_new(cm_config_str(cfg, "DATABASE_URL"), CM_PG_READY_TIMEOUT_MS);
     app.log = store_log_new(app.pg, app.svc.metrics);
     int rc;
     while ((rc = store_log_migrate(app.log)) == CM_E_UNAVAIL && !cm_lifecycle_wait(1000)) {
@@ -67,7 +67,7 @@ int main(int argc, char **argv)
         status = CM_CONFIG_EXIT_BAD;
         goto out;
     }
-    cm_http_add_check(app.svc.http, "postgres", cm_pg_check, app.pg_ready);
+    cm_http_add_check(app.svc.http, "postgres", cm_pg_probe_check, app.pg_ready);
     cm_stream_add_checks(app.stream, app.svc.http);
     if (cm_service_start(&app.svc) != 0) {
         goto out;
@@ -79,7 +79,7 @@ out:
     cm_stream_free(app.stream);
     store_log_free(app.log);
     cm_pg_free(app.pg);
-    cm_pg_free(app.pg_ready);
+    cm_pg_probe_free(app.pg_ready);
     cm_service_free(&app.svc);
     return status;
 }

@@ -77,6 +77,9 @@ for name, d in deps.items():
         for probe, path in (("livenessProbe", "/livez"), ("readinessProbe", "/readyz")):
             if ((c.get(probe) or {}).get("httpGet") or {}).get("path") != path:
                 fails.append(f"{name}/{c['name']}: no {probe} on {path}")
+        if (c.get("readinessProbe") or {}).get("timeoutSeconds", 1) < 3:
+            fails.append(f"{name}/{c['name']}: readinessProbe times out before the checks' "
+                         "own deadlines (PostgreSQL 1 s, Redis 2 s) answer")
         r = c.get("resources") or {}
         if not r.get("requests") or not r.get("limits", {}).get("memory"):
             fails.append(f"{name}/{c['name']}: resources incomplete")

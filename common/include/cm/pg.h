@@ -29,10 +29,22 @@ void cm_pg_free(struct cm_pg *pg);
  * non-NULL). */
 int cm_pg_exec(struct cm_pg *pg, const char *sql, int nparams, const char *const *params,
                struct cm_pg_result **out, struct cm_pg_error *err);
-/* Readiness: 0 when `SELECT 1` succeeds, else CM_E_UNAVAIL with why filled. */
+/* 0 when `SELECT 1` succeeds, else CM_E_UNAVAIL with why filled. Waits as cm_pg_exec does: for a
+ * readiness check use a cm_pg_probe. */
 int cm_pg_ping(struct cm_pg *pg, char *why, size_t len);
-/* cm_pg_ping in the shape of a cm_http_check (ud is the struct cm_pg). */
-int cm_pg_check(void *pg, char *why, size_t len);
+
+/* Readiness of PostgreSQL for /readyz: a connection of its own, connected and asked `SELECT 1`
+ * within timeout_ms (a server that accepts connections but does not answer, as a stopped or
+ * overloaded one, costs a check that long and never holds an HTTP thread longer), used by one
+ * check at a time: a check while another waits answers at once that the other is still waiting.
+ * After a failure the next checks answer the same at once until a backoff (100 ms doubling to
+ * 5 s) ends. Thread-safe. */
+struct cm_pg_probe;
+#define CM_PG_READY_TIMEOUT_MS 1000 /* the daemons' probes */
+struct cm_pg_probe *cm_pg_probe_new(const char *url, int timeout_ms);
+void cm_pg_probe_free(struct cm_pg_probe *p);
+/* A cm_http_check (ud is the struct cm_pg_probe): 0, or CM_E_UNAVAIL with why filled. */
+int cm_pg_probe_check(void *probe, char *why, size_t len);
 
 int cm_pg_ntuples(const struct cm_pg_result *res);
 /* Borrowed until cm_pg_result_free; NULL for SQL NULL. */

@@ -156,11 +156,6 @@ int cm_pg_ping(struct cm_pg *pg, char *why, size_t len)
     return 0;
 }
 
-int cm_pg_check(void *pg, char *why, size_t len)
-{
-    return cm_pg_ping(pg, why, len);
-}
-
 int cm_pg_ntuples(const struct cm_pg_result *res)
 {
     return PQntuples((const PGresult *)res);

@@ -7,6 +7,7 @@
 #include "cm/mem.h"
 #include "cm/timeutil.h"
 
+#include <errno.h>
 #include <hiredis.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
+#define TIMEOUT_MS 2000 /* to connect, and for each reply */
 
 struct cm_redis {
     char *host;
@@ -80,6 +82,19 @@ static int parse_url(struct cm_redis *r, const char *url)
     return 0;
 }
 
+/* The connection's error as the log and last_error say it: where, and a read that timed out
+ * (hiredis reports it as EAGAIN's "Resource temporarily unavailable") as what it is. */
+static void ctx_error(struct cm_redis *r, const char *fallback)
+{
+    const char *e = r->ctx && r->ctx->errstr[0] ? r->ctx->errstr : fallback;
+    if (r->ctx && r->ctx->err == REDIS_ERR_IO && strcmp(e, strerror(EAGAIN)) == 0) {
+        snprintf(r->last_error, sizeof(r->last_error), "%s:%d: no answer within %d ms", r->host,
+                 r->port, TIMEOUT_MS);
+    } else {
+        snprintf(r->last_error, sizeof(r->last_error), "%s:%d: %s", r->host, r->port, e);
+    }
+}
+
 static void drop(struct cm_redis *r)
 {
     if (r->ctx) {
@@ -136,7 +151,7 @@ static int ensure(struct cm_redis *r)
     if (cm_monotonic_ms() < r->next_attempt_ms) {
         return CM_E_UNAVAIL;
     }
-    struct timeval tv = {2, 0};
+    struct timeval tv = {TIMEOUT_MS / 1000, (TIMEOUT_MS % 1000) * 1000};
     r->ctx = redisConnectWithTimeout(r->host, r->port, tv);
     int rc = 0;
     if (!r->ctx || r->ctx->err) {
@@ -202,7 +217,7 @@ int cm_redis_command(struct cm_redis *r, int argc, const char *const *argv, cons
     if (rc == 0) {
         redisReply *rep = redisCommandArgv(r->ctx, argc, (const char **)argv, lens);
         if (!rep) {
-            snprintf(r->last_error, sizeof(r->last_error), "%s", r->ctx->errstr);
+            ctx_error(r, "no reply");
             failed(r);
             CM_LOG_WARN("redis_command_failed", "%s (retry in %d ms)", r->last_error,
                         r->backoff_ms);
@@ -249,8 +264,7 @@ int cm_redis_pipeline(struct cm_redis *r, size_t n, const int *argcs,
         answered(r);
     } else {
         if (r->ctx) {
-            snprintf(r->last_error, sizeof(r->last_error), "%s",
-                     r->ctx->errstr[0] ? r->ctx->errstr : "pipeline failed");
+            ctx_error(r, "pipeline failed");
             failed(r); /* unread replies would answer the next command */
             CM_LOG_WARN("redis_command_failed", "%s (retry in %d ms)", r->last_error,
                         r->backoff_ms);
