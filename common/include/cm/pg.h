@@ -19,8 +19,16 @@ struct cm_pg_error {
 };
 
 /* Creates a connection object and tries to connect; failures are retried on use with backoff.
- * Caller frees with cm_pg_free. Never NULL. */
+ * Caller frees with cm_pg_free. Never NULL. Connecting and each statement must be answered
+ * within CM_PG_TIMEOUT_MS (a server that accepts connections but does not answer, as a stopped
+ * or overloaded one or a vanished host, costs a call that long, never a thread for good); a
+ * statement past it fails with CM_E_UNAVAIL, its outcome unknown, and the connection is dropped,
+ * so write statements that can be retried. After a failure calls fail at once while a backoff
+ * runs (100 ms doubling to 5 s). Migrations (cm_pg_migrate) have no statement deadline. */
+#define CM_PG_TIMEOUT_MS 10000
 struct cm_pg *cm_pg_new(const char *url);
+/* The same with another deadline (ms; 0: none). */
+struct cm_pg *cm_pg_new_timeout(const char *url, int timeout_ms);
 void cm_pg_free(struct cm_pg *pg);
 
 /* Runs a statement with text parameters (NULL entries are SQL NULL). Returns 0 with *out set
@@ -33,12 +41,9 @@ int cm_pg_exec(struct cm_pg *pg, const char *sql, int nparams, const char *const
  * readiness check use a cm_pg_probe. */
 int cm_pg_ping(struct cm_pg *pg, char *why, size_t len);
 
-/* Readiness of PostgreSQL for /readyz: a connection of its own, connected and asked `SELECT 1`
- * within timeout_ms (a server that accepts connections but does not answer, as a stopped or
- * overloaded one, costs a check that long and never holds an HTTP thread longer), used by one
- * check at a time: a check while another waits answers at once that the other is still waiting.
- * After a failure the next checks answer the same at once until a backoff (100 ms doubling to
- * 5 s) ends. Thread-safe. */
+/* Readiness of PostgreSQL for /readyz: a connection of its own whose connecting and `SELECT 1`
+ * must be answered within timeout_ms (cm_pg_new_timeout), used by one check at a time: a check
+ * while another waits answers at once that the other is still waiting. Thread-safe. */
 struct cm_pg_probe;
 #define CM_PG_READY_TIMEOUT_MS 1000 /* the daemons' probes */
 struct cm_pg_probe *cm_pg_probe_new(const char *url, int timeout_ms);
@@ -79,8 +84,14 @@ int cm_pg_listen(struct cm_pg *pg, const char *channel);
  * reconnects; notifications sent meanwhile are lost, so re-read what they would have said). */
 int cm_pg_notification(struct cm_pg *pg, int timeout_ms, char *payload, size_t len);
 
-/* A fixed-size pool of connections. Caller frees with cm_pg_pool_free. */
+/* A fixed-size pool of connections. Caller frees with cm_pg_pool_free. Its connections share a
+ * circuit breaker: once one of them finds the server not answering (no connection, or a
+ * statement past its deadline), statements outside a transaction on any of them fail at once
+ * ("not tried") until a trial succeeds, 1 s later doubling to 5 s; a transaction under way goes
+ * on, so it can finish or roll back. */
 struct cm_pg_pool *cm_pg_pool_new(const char *url, unsigned size);
+/* The same with another statement deadline (cm_pg_new_timeout). */
+struct cm_pg_pool *cm_pg_pool_new_timeout(const char *url, unsigned size, int timeout_ms);
 /* Borrows a connection, waiting up to timeout_ms; NULL on timeout. Give it back with release. */
 struct cm_pg *cm_pg_pool_acquire(struct cm_pg_pool *pool, int timeout_ms);
 void cm_pg_pool_release(struct cm_pg_pool *pool, struct cm_pg *pg);

@@ -2,12 +2,14 @@
  * and a condition-variable pool (see pg.h). */
 #include "cm/pg.h"
 
+#include "cm/breaker.h"
 #include "cm/err.h"
 #include "cm/jsonw.h"
 #include "cm/log.h"
 #include "cm/mem.h"
 #include "cm/timeutil.h"
 
+#include <errno.h>
 #include <libpq-fe.h>
 #include <poll.h>
 #include <pthread.h>
@@ -21,6 +23,9 @@
 
 struct cm_pg {
     char *url;
+    int timeout_ms;             /* each statement; 0: none */
+    int connect_timeout_ms;     /* each connection attempt; 0: none */
+    struct cm_breaker *breaker; /* its pool's (borrowed), or NULL */
     PGconn *conn;
     int64_t next_attempt_ms;
     int backoff_ms;
@@ -28,6 +33,7 @@ struct cm_pg {
 };
 
 struct cm_pg_pool {
+    struct cm_breaker *breaker; /* shared by its connections */
     struct cm_pg **free_list;
     unsigned nfree, size;
     struct cm_pg **all;
@@ -52,20 +58,98 @@ static void on_notice(void *arg, const char *msg)
     CM_LOG_DEBUG("pg_notice", "%s", buf);
 }
 
+/* A connection or a statement failed: the connection goes, and the next attempt waits, longer
+ * each failure in a row (100 ms doubling to 5 s), so a server that does not answer costs one
+ * deadline, then fails calls at once until the wait ends. */
+static void failed(struct cm_pg *pg)
+{
+    if (pg->conn) {
+        PQfinish(pg->conn);
+        pg->conn = NULL;
+    }
+    pg->backoff_ms = pg->backoff_ms ? pg->backoff_ms * 2 : BACKOFF_MIN_MS;
+    if (pg->backoff_ms > BACKOFF_MAX_MS) {
+        pg->backoff_ms = BACKOFF_MAX_MS;
+    }
+    pg->next_attempt_ms = cm_monotonic_ms() + pg->backoff_ms;
+}
+
+/* The deadline of an operation starting now that may take timeout_ms (0: none). */
+static int64_t deadline_after(int timeout_ms)
+{
+    return timeout_ms > 0 ? cm_monotonic_ms() + timeout_ms : 0;
+}
+
+/* Waits until the socket is ready for `events` (POLLIN, POLLOUT or both): the events that came,
+ * or 0 with last_error set when the deadline (0: none) passed first. */
+static short wait_socket(struct cm_pg *pg, short events, int64_t deadline, int timeout_ms,
+                         const char *doing)
+{
+    for (;;) {
+        int left = -1;
+        if (deadline) {
+            int64_t l = deadline - cm_monotonic_ms();
+            left = l > 0 ? (int)l : 0;
+        }
+        struct pollfd fd = {PQsocket(pg->conn), events, 0};
+        int r = left != 0 ? poll(&fd, 1, left) : 0;
+        if (r > 0) {
+            return fd.revents;
+        }
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r < 0) {
+            snprintf(pg->last_error, sizeof(pg->last_error), "poll: %s", strerror(errno));
+        } else {
+            snprintf(pg->last_error, sizeof(pg->last_error), "no answer within %d ms %s",
+                     timeout_ms, doing);
+        }
+        return 0;
+    }
+}
+
+/* libpq's non-blocking connect, within the deadline. 0, or -1 with last_error set. */
+static int connect_within(struct cm_pg *pg, int64_t deadline)
+{
+    pg->conn = PQconnectStart(pg->url);
+    if (!pg->conn || PQstatus(pg->conn) == CONNECTION_BAD) {
+        copy_err(pg->last_error, sizeof(pg->last_error),
+                 pg->conn ? PQerrorMessage(pg->conn) : "out of memory");
+        return -1;
+    }
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    while (st != PGRES_POLLING_OK) {
+        if (st == PGRES_POLLING_FAILED) {
+            copy_err(pg->last_error, sizeof(pg->last_error), PQerrorMessage(pg->conn));
+            return -1;
+        }
+        if (!wait_socket(pg, st == PGRES_POLLING_WRITING ? POLLOUT : POLLIN, deadline,
+                         pg->connect_timeout_ms, "while connecting")) {
+            return -1;
+        }
+        st = PQconnectPoll(pg->conn);
+    }
+    if (PQsetnonblocking(pg->conn, 1) != 0) { /* sending waits in wait_socket, not in libpq */
+        copy_err(pg->last_error, sizeof(pg->last_error), PQerrorMessage(pg->conn));
+        return -1;
+    }
+    return 0;
+}
+
 static int ensure(struct cm_pg *pg)
 {
     if (pg->conn && PQstatus(pg->conn) == CONNECTION_OK) {
         return 0;
     }
-    int64_t now = cm_monotonic_ms();
-    if (now < pg->next_attempt_ms) {
+    if (cm_monotonic_ms() < pg->next_attempt_ms) {
         return CM_E_UNAVAIL;
     }
     if (pg->conn) {
         PQfinish(pg->conn);
+        pg->conn = NULL;
     }
-    pg->conn = PQconnectdb(pg->url);
-    if (pg->conn && PQstatus(pg->conn) == CONNECTION_OK) {
+    if (connect_within(pg, deadline_after(pg->connect_timeout_ms)) == 0) {
         PQsetNoticeProcessor(pg->conn, on_notice, NULL);
         if (pg->backoff_ms) {
             CM_LOG_INFO("pg_reconnected", "connected to PostgreSQL");
@@ -73,23 +157,67 @@ static int ensure(struct cm_pg *pg)
         pg->backoff_ms = 0;
         return 0;
     }
-    copy_err(pg->last_error, sizeof(pg->last_error),
-             pg->conn ? PQerrorMessage(pg->conn) : "out of memory");
-    pg->backoff_ms = pg->backoff_ms ? pg->backoff_ms * 2 : BACKOFF_MIN_MS;
-    if (pg->backoff_ms > BACKOFF_MAX_MS) {
-        pg->backoff_ms = BACKOFF_MAX_MS;
-    }
-    pg->next_attempt_ms = now + pg->backoff_ms;
+    failed(pg);
     CM_LOG_WARN("pg_unavailable", "%s (retry in %d ms)", pg->last_error, pg->backoff_ms);
     return CM_E_UNAVAIL;
 }
 
-struct cm_pg *cm_pg_new(const char *url)
+/* Sends a statement and waits for its result within the connection's deadline. The result (of
+ * the statement's last part), or NULL: *timed_out says whether the deadline passed (last_error
+ * set) or libpq failed (its error message says why). */
+static PGresult *run(struct cm_pg *pg, const char *sql, int nparams, const char *const *params,
+                     int *timed_out)
+{
+    *timed_out = 0;
+    int64_t deadline = deadline_after(pg->timeout_ms);
+    if (!PQsendQueryParams(pg->conn, sql, nparams, NULL, params, NULL, NULL, 0)) {
+        return NULL;
+    }
+    int f;
+    while ((f = PQflush(pg->conn)) == 1) { /* as libpq asks: read while the send waits */
+        short ev =
+            wait_socket(pg, POLLIN | POLLOUT, deadline, pg->timeout_ms, "to a statement (sending)");
+        if (!ev) {
+            *timed_out = 1;
+            return NULL;
+        }
+        if ((ev & POLLIN) && !PQconsumeInput(pg->conn)) {
+            return NULL;
+        }
+    }
+    if (f < 0) {
+        return NULL;
+    }
+    while (PQisBusy(pg->conn)) {
+        if (!wait_socket(pg, POLLIN, deadline, pg->timeout_ms, "to a statement")) {
+            *timed_out = 1;
+            return NULL;
+        }
+        if (!PQconsumeInput(pg->conn)) {
+            return NULL;
+        }
+    }
+    PGresult *last = NULL, *r;
+    while ((r = PQgetResult(pg->conn))) {
+        PQclear(last);
+        last = r;
+    }
+    return last;
+}
+
+struct cm_pg *cm_pg_new_timeout(const char *url, int timeout_ms)
 {
     struct cm_pg *pg = cm_xcalloc(1, sizeof(*pg));
     pg->url = cm_xstrdup(url ? url : "");
+    pg->timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
+    pg->connect_timeout_ms = pg->timeout_ms;
     ensure(pg);
     return pg;
+}
+
+struct cm_pg *cm_pg_new(const char *url)
+{
+    return cm_pg_new_timeout(url, CM_PG_TIMEOUT_MS);
 }
 
 void cm_pg_free(struct cm_pg *pg)
@@ -104,23 +232,29 @@ void cm_pg_free(struct cm_pg *pg)
     free(pg);
 }
 
-int cm_pg_exec(struct cm_pg *pg, const char *sql, int nparams, const char *const *params,
-               struct cm_pg_result **out, struct cm_pg_error *err)
+/* cm_pg_exec without the pool's breaker; *unanswered 1 when the server did not answer (no
+ * connection, or the deadline passed). */
+static int exec(struct cm_pg *pg, const char *sql, int nparams, const char *const *params,
+                struct cm_pg_result **out, struct cm_pg_error *err, int *unanswered)
 {
-    if (out) {
-        *out = NULL;
-    }
-    if (err) {
-        err->sqlstate[0] = '\0';
-        err->message[0] = '\0';
-    }
     if (ensure(pg) != 0) {
+        *unanswered = 1;
         if (err) {
             copy_err(err->message, sizeof(err->message), pg->last_error);
         }
         return CM_E_UNAVAIL;
     }
-    PGresult *res = PQexecParams(pg->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    int timed_out;
+    PGresult *res = run(pg, sql, nparams, params, &timed_out);
+    if (timed_out) {
+        *unanswered = 1;
+        failed(pg); /* the statement's outcome is unknown; the connection goes with it */
+        CM_LOG_WARN("pg_timeout", "%s (retry in %d ms)", pg->last_error, pg->backoff_ms);
+        if (err) {
+            copy_err(err->message, sizeof(err->message), pg->last_error);
+        }
+        return CM_E_UNAVAIL;
+    }
     ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
         if (out) {
@@ -143,6 +277,36 @@ int cm_pg_exec(struct cm_pg *pg, const char *sql, int nparams, const char *const
                  res ? PQresultErrorMessage(res) : PQerrorMessage(pg->conn));
     }
     PQclear(res);
+    return rc;
+}
+
+int cm_pg_exec(struct cm_pg *pg, const char *sql, int nparams, const char *const *params,
+               struct cm_pg_result **out, struct cm_pg_error *err)
+{
+    if (out) {
+        *out = NULL;
+    }
+    if (err) {
+        err->sqlstate[0] = '\0';
+        err->message[0] = '\0';
+    }
+    /* the breaker guards new work: a transaction under way goes on (its ROLLBACK too) */
+    int in_tx = pg->conn && PQstatus(pg->conn) == CONNECTION_OK &&
+                PQtransactionStatus(pg->conn) != PQTRANS_IDLE;
+    if (pg->breaker && !in_tx && !cm_breaker_allow(pg->breaker, cm_monotonic_ms())) {
+        if (err) {
+            snprintf(err->message, sizeof(err->message),
+                     "not tried: PostgreSQL did not answer this pool's last attempt");
+        }
+        return CM_E_UNAVAIL;
+    }
+    int unanswered = 0;
+    int rc = exec(pg, sql, nparams, params, out, err, &unanswered);
+    if (pg->breaker && unanswered) {
+        cm_breaker_failure(pg->breaker, cm_monotonic_ms());
+    } else if (pg->breaker && !in_tx) {
+        cm_breaker_success(pg->breaker);
+    }
     return rc;
 }
 
@@ -305,7 +469,7 @@ int cm_pg_notification(struct cm_pg *pg, int timeout_ms, char *payload, size_t l
  * the same moment apply each step once and never race on CREATE TABLE. */
 #define MIGRATION_LOCK_KEY "727274101"
 
-int cm_pg_migrate(struct cm_pg *pg, const char *component, const char *const *steps, size_t nsteps)
+static int migrate(struct cm_pg *pg, const char *component, const char *const *steps, size_t nsteps)
 {
     struct cm_pg_error err;
     int rc = cm_pg_exec(pg, "BEGIN", 0, NULL, NULL, &err);
@@ -355,14 +519,34 @@ int cm_pg_migrate(struct cm_pg *pg, const char *component, const char *const *st
     return cm_pg_exec(pg, "COMMIT", 0, NULL, NULL, &err);
 }
 
+/* Statements without a deadline (connecting keeps its own): a step may take long on a big table,
+ * and the advisory lock waits for another instance's migration. */
+int cm_pg_migrate(struct cm_pg *pg, const char *component, const char *const *steps, size_t nsteps)
+{
+    int timeout_ms = pg->timeout_ms;
+    pg->timeout_ms = 0;
+    int rc = migrate(pg, component, steps, nsteps);
+    pg->timeout_ms = timeout_ms;
+    return rc;
+}
+
 struct cm_pg_pool *cm_pg_pool_new(const char *url, unsigned size)
+{
+    return cm_pg_pool_new_timeout(url, size, CM_PG_TIMEOUT_MS);
+}
+
+struct cm_pg_pool *cm_pg_pool_new_timeout(const char *url, unsigned size, int timeout_ms)
 {
     struct cm_pg_pool *pool = cm_xcalloc(1, sizeof(*pool));
     pool->size = size ? size : 1;
     pool->all = cm_xcalloc(pool->size, sizeof(*pool->all));
     pool->free_list = cm_xcalloc(pool->size, sizeof(*pool->free_list));
+    /* a server that does not answer costs one connection its deadline; the others then fail at
+     * once until a trial succeeds (1 s, doubling to 5 s) */
+    pool->breaker = cm_breaker_new("postgres", 1, 1000, 5000, NULL);
     for (unsigned i = 0; i < pool->size; i++) {
-        pool->all[i] = cm_pg_new(url);
+        pool->all[i] = cm_pg_new_timeout(url, timeout_ms);
+        pool->all[i]->breaker = pool->breaker;
         pool->free_list[pool->nfree++] = pool->all[i];
     }
     pthread_mutex_init(&pool->lock, NULL);
@@ -403,6 +587,7 @@ void cm_pg_pool_free(struct cm_pg_pool *pool)
     }
     free(pool->all);
     free(pool->free_list);
+    cm_breaker_free(pool->breaker);
     pthread_mutex_destroy(&pool->lock);
     pthread_cond_destroy(&pool->cond);
     free(pool);
