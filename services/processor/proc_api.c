@@ -167,15 +167,28 @@ struct collect {
     json_t *results, *late, *dead;
     const json_t *lines; /* the NDJSON body's line numbers, or NULL */
     struct proc_batcher *batch;
+    int full; /* one of the lists holds DRY_RUN_MAX_OUTPUTS: the run stops */
 };
+
+/* Appends v (a new reference) to list, or stops the run once the list is full. */
+static void keep(struct collect *c, json_t *list, json_t *v)
+{
+    if (json_array_size(list) < DRY_RUN_MAX_OUTPUTS) {
+        json_array_append_new(list, v);
+        return;
+    }
+    json_decref(v);
+    if (!c->full) {
+        c->full = 1;
+        proc_engine_stop(c->in.e);
+    }
+}
 
 static void on_batch(const struct proc_def *d, const json_t *ev, void *ud)
 {
     (void)d;
     struct collect *c = ud;
-    if (json_array_size(c->results) < DRY_RUN_MAX_OUTPUTS) {
-        json_array_append_new(c->results, json_deep_copy(ev));
-    }
+    keep(c, c->results, json_deep_copy(ev));
 }
 
 static void on_emit(const struct proc_def *d, const json_t *ev, void *ud)
@@ -192,9 +205,7 @@ static void on_late(const struct proc_def *d, const json_t *ev, void *ud)
 {
     (void)d;
     struct collect *c = ud;
-    if (json_array_size(c->late) < DRY_RUN_MAX_OUTPUTS) {
-        json_array_append_new(c->late, json_deep_copy(ev));
-    }
+    keep(c, c->late, json_deep_copy(ev));
 }
 
 /* An event the pipeline cannot process: {"index", "error", "event"} (and its "line"). */
@@ -202,14 +213,12 @@ static void on_dead_letter(const struct proc_def *d, const json_t *ev, const cha
 {
     (void)d;
     struct collect *c = ud;
-    if (json_array_size(c->dead) < DRY_RUN_MAX_OUTPUTS) {
-        json_t *o = json_pack("{s:I, s:s, s:O}", "index", (json_int_t)c->in.index, "error", why,
-                              "event", (json_t *)ev);
-        if (c->lines) {
-            json_object_set(o, "line", json_array_get(c->lines, (size_t)c->in.index));
-        }
-        json_array_append_new(c->dead, o);
+    json_t *o = json_pack("{s:I, s:s, s:O}", "index", (json_int_t)c->in.index, "error", why,
+                          "event", (json_t *)ev);
+    if (c->lines) {
+        json_object_set(o, "line", json_array_get(c->lines, (size_t)c->in.index));
     }
+    keep(c, c->dead, o);
 }
 
 /* The definition to run: the body's, else the stored one. NULL after answering. */
@@ -342,6 +351,9 @@ static void dry_run(struct cm_http_req *req, struct proc_def *d, const json_t *i
     json_t *v;
     json_array_foreach(events, i, v)
     {
+        if (c.full) {
+            break;
+        }
         const char *why = "not a JSON object";
         size_t len;
         char *text = json_is_object(v) ? cm_json_dumps(v, &len) : NULL;
@@ -355,18 +367,23 @@ static void dry_run(struct cm_http_req *req, struct proc_def *d, const json_t *i
             json_array_append_new(errors, err);
         }
     }
-    if (!flush || json_is_true(flush)) {
+    if (!c.full && (!flush || json_is_true(flush))) {
         proc_engine_watermark(e, PROC_WATERMARK_MAX);
     }
     if (c.batch) {
-        proc_batcher_flush(c.batch);
+        if (!c.full) {
+            proc_batcher_flush(c.batch);
+        }
         proc_batcher_free(c.batch);
     }
     proc_engine_free(e);
     proc_offline_clear(&c.in);
-    cm_http_respond_json(req, 200,
-                         json_pack("{s:o, s:o, s:o, s:o}", "results", c.results, "late", c.late,
-                                   "dead_letters", c.dead, "errors", errors));
+    json_t *answer = json_pack("{s:o, s:o, s:o, s:o}", "results", c.results, "late", c.late,
+                               "dead_letters", c.dead, "errors", errors);
+    if (c.full) { /* what came after is not computed: the lists are the run's first outputs */
+        json_object_set_new(answer, "truncated", json_true());
+    }
+    cm_http_respond_json(req, 200, answer);
 }
 
 static void h_dry_run(struct cm_http_req *req, void *ud)

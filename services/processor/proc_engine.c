@@ -76,6 +76,13 @@ struct proc_engine *proc_engine_new(const struct proc_def *d, const struct proc_
     return e;
 }
 
+void proc_engine_stop(struct proc_engine *e)
+{
+    for (size_t i = 0; i < e->nsrc; i++) {
+        proc_windows_stop(e->src[i].w);
+    }
+}
+
 void proc_engine_free(struct proc_engine *e)
 {
     if (!e) {

@@ -61,6 +61,9 @@ struct proc_engine_out {
 struct proc_engine *proc_engine_new(const struct proc_def *d, const struct proc_engine_out *out,
                                     struct cm_metrics *metrics);
 void proc_engine_free(struct proc_engine *e);
+/* Emits nothing more (windows firing stop after the key they are at; proc_windows_stop): for a
+ * caller that has all the outputs it can take. The engine is then only fit to be freed. */
+void proc_engine_stop(struct proc_engine *e);
 const struct proc_def *proc_engine_def(const struct proc_engine *e);
 
 /* Feeds one event (borrowed) read from input partition `source` (a small number the caller

@@ -605,6 +605,13 @@ void proc_windows_set_done(struct proc_windows *w, int64_t done)
     }
 }
 
+void proc_windows_stop(struct proc_windows *w)
+{
+    if (w) {
+        w->stopped = 1;
+    }
+}
+
 void proc_windows_free(struct proc_windows *w)
 {
     if (!w) {
@@ -654,7 +661,7 @@ enum proc_add proc_windows_add(struct proc_windows *w, const char *tenant, const
 size_t proc_windows_advance(struct proc_windows *w, int64_t wm, proc_window_emit_fn emit, void *ud)
 {
     size_t fired = 0;
-    while (w->nheap > 0 && w->heap[0].time <= wm) {
+    while (!w->stopped && w->nheap > 0 && w->heap[0].time <= wm) {
         struct timer t = heap_pop(w);
         struct kstate *k = t.k;
         k->refs--;

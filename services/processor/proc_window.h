@@ -68,6 +68,9 @@ void proc_windows_set_bounds(struct proc_windows *w, int64_t from, int64_t until
  * finished, their lateness included, are not emitted again: after the state was lost, the
  * records recomputed hold only part of them. INT64_MIN (the default): none. w may be NULL. */
 void proc_windows_set_done(struct proc_windows *w, int64_t done);
+/* Fires nothing more: an advance under way stops after the key it is at (for a caller that has
+ * all the outputs it can take, as the dry run; the state is then only fit to be freed). */
+void proc_windows_stop(struct proc_windows *w);
 /* Calls fn for each window of (tenant, key) that holds events and has not expired at wm, in
  * window order, with its current values, changing nothing (a query's view): open tells whether
  * the watermark wm is still before its end - 1; r->revision is the revision of the result that

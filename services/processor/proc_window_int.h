@@ -82,6 +82,7 @@ struct proc_windows {
     int full;                /* the next checkpoint replaces the stored state whole */
     int64_t from, until;     /* only windows starting in [from, until) (a version's share) */
     int64_t done;            /* windows finished by this watermark are not emitted again */
+    int stopped;             /* proc_windows_stop: advancing fires nothing more */
     struct kstate **changed; /* each holds a reference (refs) until the next checkpoint */
     size_t nchanged, capchanged;
 };
