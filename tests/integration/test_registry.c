@@ -393,6 +393,15 @@ Test(registry, error_codes)
     }
     cr_assert_eq(register_schema(0, "s", "{\"type\":\"recrod\"}", NULL, &r), -1);
     expect_error(&r, 422, 42201);
+    /* a record holding itself with no union between has no finite value: refused (a gateway
+     * encoding an event with it recursed until its stack ran out) */
+    cr_assert_eq(register_schema(0, "s",
+                                 "{\"type\":\"record\",\"name\":\"N\",\"fields\":[{\"name\":"
+                                 "\"next\",\"type\":\"N\"}]}",
+                                 NULL, &r),
+                 -1);
+    expect_error(&r, 422, 42201);
+    cr_assert(strstr(r.body, "no value of it is finite") != NULL, "%s", r.body);
     cr_assert_eq(register_schema(0, "s", "not json", NULL, &r), -1);
     expect_error(&r, 422, 42201);
     cr_assert_eq(

@@ -1,6 +1,8 @@
 /* Unit tests for common/avro: a table of JSON values against Avro schemas (Avro's JSON encoding,
  * defaults, unions, bytes, ranges) and the binary and Confluent wire-format encodings, byte for
- * byte. */
+ * byte. Recursive records: through a union, array or map they encode; holding themselves through
+ * plain fields (no finite value) they are refused, where libavro recursed until the stack ran
+ * out. */
 #include "cm/avro.h"
 #include "cm/err.h"
 
@@ -176,4 +178,75 @@ Test(avro, references_resolve_named_types_defined_elsewhere)
     json_decref(bad);
     json_decref(errors);
     json_decref(named);
+}
+
+Test(avro, records_that_hold_themselves)
+{
+    /* no finite value: refused, naming the record (libavro built their values without end) */
+    const char *infinite[] = {
+        "{\"type\":\"record\",\"name\":\"GGGGG.N\",\"fields\":[{\"name\":\"next\",\"type\":"
+        "\"GGGGG.N\"}]}",
+        "{\"type\":\"record\",\"name\":\"A\",\"namespace\":\"x\",\"fields\":[{\"name\":\"id\","
+        "\"type\":\"int\"},{\"name\":\"b\",\"type\":{\"type\":\"record\",\"name\":\"B\","
+        "\"fields\":[{\"name\":\"a\",\"type\":\"A\"}]}}]}",
+        "[\"null\",{\"type\":\"record\",\"name\":\"U\",\"fields\":[{\"name\":\"u\",\"type\":"
+        "\"U\"}]}]"};
+    const char *named[] = {"record GGGGG.N ", "record x.A ", "record U "};
+    for (size_t i = 0; i < sizeof(infinite) / sizeof(infinite[0]); i++) {
+        char err[256] = "";
+        cr_assert_null(cm_avro_schema_new(infinite[i], err, sizeof(err)), "accepted %s",
+                       infinite[i]);
+        cr_assert(strstr(err, named[i]) != NULL && strstr(err, "no value of it is finite"), "%s",
+                  err);
+        err[0] = '\0';
+        cr_assert_eq(cm_avro_schema_check(infinite[i], err, sizeof(err)), CM_E_INVAL);
+        cr_assert(strstr(err, named[i]) != NULL, "%s", err);
+    }
+    /* through a union, an array or a map: finite values, encoded */
+    struct {
+        const char *schema, *value;
+        size_t len;
+    } finite[] = {
+        {"{\"type\":\"record\",\"name\":\"L\",\"fields\":[{\"name\":\"v\",\"type\":\"int\"},"
+         "{\"name\":\"next\",\"type\":[\"null\",\"L\"]}]}",
+         "{\"v\":1,\"next\":{\"L\":{\"v\":2,\"next\":{\"L\":{\"v\":3,\"next\":null}}}}}", 6},
+        {"{\"type\":\"record\",\"name\":\"T\",\"fields\":[{\"name\":\"kids\",\"type\":"
+         "{\"type\":\"array\",\"items\":\"T\"}}]}",
+         "{\"kids\":[{\"kids\":[]},{\"kids\":[]}]}", 4},
+        {"{\"type\":\"record\",\"name\":\"M\",\"fields\":[{\"name\":\"m\",\"type\":"
+         "{\"type\":\"map\",\"values\":\"M\"}}]}",
+         "{\"m\":{\"a\":{\"m\":{}}}}", 5},
+    };
+    for (size_t i = 0; i < sizeof(finite) / sizeof(finite[0]); i++) {
+        struct cm_avro_schema *s = schema(finite[i].schema);
+        json_t *v = json_loads(finite[i].value, 0, NULL);
+        char err[256] = "";
+        size_t len = 0;
+        unsigned char *b = cm_avro_encode(s, v, -1, &len, err, sizeof(err));
+        cr_assert_not_null(b, "%s: %s", finite[i].schema, err);
+        cr_assert_eq(len, finite[i].len, "%s: %zu bytes", finite[i].schema, len);
+        free(b);
+        json_decref(v);
+        cm_avro_schema_free(s);
+    }
+    /* a type used many times over is explored once: 30 levels of two fields each (2^30 paths) */
+    char text[8192];
+    size_t at = (size_t)snprintf(text, sizeof(text), "\"int\"");
+    for (int level = 0; level < 30; level++) {
+        char prev[8192];
+        snprintf(prev, sizeof(prev), "%s", text);
+        if (level == 0) {
+            at = (size_t)snprintf(text, sizeof(text),
+                                  "{\"type\":\"record\",\"name\":\"R0\",\"fields\":[{\"name\":"
+                                  "\"a\",\"type\":\"int\"},{\"name\":\"b\",\"type\":\"int\"}]}");
+        } else {
+            at = (size_t)snprintf(text, sizeof(text),
+                                  "{\"type\":\"record\",\"name\":\"R%d\",\"fields\":[{\"name\":"
+                                  "\"a\",\"type\":%s},{\"name\":\"b\",\"type\":\"R%d\"}]}",
+                                  level, prev, level - 1);
+        }
+        cr_assert_lt(at, sizeof(text));
+    }
+    char err[256] = "";
+    cr_assert_eq(cm_avro_schema_check(text, err, sizeof(err)), 0, "%s", err);
 }

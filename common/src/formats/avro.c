@@ -82,11 +82,138 @@ static void collect_defaults(json_t *out, const json_t *t, const char *ns, int d
     }
 }
 
-int cm_avro_schema_check(const char *text, char *err, size_t errlen)
+static avro_schema_t deref(avro_schema_t t)
+{
+    while (t && avro_typeof(t) == AVRO_LINK) {
+        t = avro_schema_link_target(t);
+    }
+    return t;
+}
+
+/* Records on the path from the root, and records found to have finite values. */
+struct records {
+    avro_schema_t *path, *finite;
+    size_t npath, nfinite, cap_path, cap_finite;
+};
+
+static int listed(avro_schema_t *list, size_t n, avro_schema_t t)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (list[i] == t) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void list_add(avro_schema_t **list, size_t *n, size_t *cap, avro_schema_t t)
+{
+    if (*n == *cap) {
+        *cap = *cap ? 2 * *cap : 16;
+        *list = cm_xrealloc(*list, *cap * sizeof(**list));
+    }
+    (*list)[(*n)++] = t;
+}
+
+/* 1 (with the reason in err) when record t holds itself through fields of record types only,
+ * with no union, array or map between: no value of it is finite (Avro's specification has a
+ * value of every type a finite encoding), and libavro's generic values would recurse without
+ * end building one. Each record is explored once. */
+static int holds_itself(struct records *r, avro_schema_t t, char *err, size_t errlen)
+{
+    t = deref(t);
+    if (!t || avro_typeof(t) != AVRO_RECORD || listed(r->finite, r->nfinite, t)) {
+        return 0;
+    }
+    if (listed(r->path, r->npath, t)) {
+        const char *ns = avro_schema_namespace(t);
+        snprintf(err, errlen,
+                 "record %s%s%s holds itself through fields that are neither unions, arrays nor "
+                 "maps: no value of it is finite (make one of them a union with null)",
+                 ns && *ns ? ns : "", ns && *ns ? "." : "", avro_schema_name(t));
+        return 1;
+    }
+    if (r->npath >= 1000) {
+        snprintf(err, errlen, "records nest more than 1000 deep");
+        return 1;
+    }
+    list_add(&r->path, &r->npath, &r->cap_path, t);
+    size_t n = avro_schema_record_size(t);
+    for (size_t i = 0; i < n; i++) {
+        if (holds_itself(r, avro_schema_record_field_get_by_index(t, (int)i), err, errlen)) {
+            return 1;
+        }
+    }
+    r->npath--;
+    list_add(&r->finite, &r->nfinite, &r->cap_finite, t);
+    return 0;
+}
+
+/* holds_itself for every record of the schema t, wherever it is (in unions, arrays, maps and
+ * other records' fields); each record once (seen). */
+static int any_holds_itself(struct records *r, avro_schema_t t, struct records *seen, char *err,
+                            size_t errlen)
+{
+    t = deref(t);
+    if (!t) {
+        return 0;
+    }
+    switch (avro_typeof(t)) {
+    case AVRO_RECORD:
+        if (listed(seen->path, seen->npath, t)) {
+            return 0;
+        }
+        list_add(&seen->path, &seen->npath, &seen->cap_path, t);
+        if (holds_itself(r, t, err, errlen)) {
+            return 1;
+        }
+        for (size_t i = 0; i < avro_schema_record_size(t); i++) {
+            avro_schema_t f = avro_schema_record_field_get_by_index(t, (int)i);
+            if (any_holds_itself(r, f, seen, err, errlen)) {
+                return 1;
+            }
+        }
+        return 0;
+    case AVRO_UNION:
+        for (size_t i = 0; i < avro_schema_union_size(t); i++) {
+            if (any_holds_itself(r, avro_schema_union_branch(t, (int)i), seen, err, errlen)) {
+                return 1;
+            }
+        }
+        return 0;
+    case AVRO_ARRAY:
+        return any_holds_itself(r, avro_schema_array_items(t), seen, err, errlen);
+    case AVRO_MAP:
+        return any_holds_itself(r, avro_schema_map_values(t), seen, err, errlen);
+    default:
+        return 0;
+    }
+}
+
+/* Parses text; NULL with the reason in err, also for a schema none of whose values is finite. */
+static avro_schema_t parse_schema(const char *text, char *err, size_t errlen)
 {
     avro_schema_t schema;
     if (avro_schema_from_json_length(text, strlen(text), &schema) != 0) {
         snprintf(err, errlen, "%s", avro_strerror());
+        return NULL;
+    }
+    struct records r = {0}, seen = {0};
+    int infinite = any_holds_itself(&r, schema, &seen, err, errlen);
+    free(r.path);
+    free(r.finite);
+    free(seen.path);
+    if (infinite) {
+        avro_schema_decref(schema);
+        return NULL;
+    }
+    return schema;
+}
+
+int cm_avro_schema_check(const char *text, char *err, size_t errlen)
+{
+    avro_schema_t schema = parse_schema(text, err, errlen);
+    if (!schema) {
         return CM_E_INVAL;
     }
     avro_schema_decref(schema);
@@ -95,9 +222,8 @@ int cm_avro_schema_check(const char *text, char *err, size_t errlen)
 
 struct cm_avro_schema *cm_avro_schema_new(const char *text, char *err, size_t errlen)
 {
-    avro_schema_t schema;
-    if (avro_schema_from_json_length(text, strlen(text), &schema) != 0) {
-        snprintf(err, errlen, "%s", avro_strerror());
+    avro_schema_t schema = parse_schema(text, err, errlen);
+    if (!schema) {
         return NULL;
     }
     struct cm_avro_schema *s = cm_xcalloc(1, sizeof(*s));
@@ -247,14 +373,6 @@ struct walk {
     const struct cm_avro_schema *s;
     struct cm_verrors e;
 };
-
-static avro_schema_t deref(avro_schema_t t)
-{
-    while (t && avro_typeof(t) == AVRO_LINK) {
-        t = avro_schema_link_target(t);
-    }
-    return t;
-}
 
 /* The name a union branch is written with in Avro's JSON encoding. */
 static void branch_name(avro_schema_t b, char *buf, size_t len)
