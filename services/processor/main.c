@@ -6,6 +6,7 @@
 
 #include "cm/auth.h"
 #include "cm/config.h"
+#include "cm/err.h"
 #include "cm/http.h"
 #include "cm/lifecycle.h"
 #include "cm/log.h"
@@ -115,12 +116,21 @@ int main(int argc, char **argv)
     struct proc_api_topics topics = {hc.events_topic, hc.derived_topic, hc.late_topic,
                                      hc.dlq_topic};
     api = proc_api_new(cm_config_str(cfg, "DATABASE_URL"), host, &topics, svc.metrics);
+    /* PostgreSQL may come up after the processor, or be failing over while it restarts: wait
+     * for the definitions store, as the gateway does for its keys */
     const char *dir = cm_config_str(cfg, "PROCESSOR_PIPELINES_DIR");
-    if (dir && *dir && proc_api_load_dir(api, dir) != 0) {
+    int rc = 0;
+    while (dir && *dir && (rc = proc_api_load_dir(api, dir)) == CM_E_UNAVAIL &&
+           !cm_lifecycle_wait(1000)) {
+    }
+    while (rc == 0 && (rc = proc_api_start(api)) == CM_E_UNAVAIL && !cm_lifecycle_wait(1000)) {
+    }
+    if (rc != 0) {
+        status = cm_lifecycle_stopping() ? 0 : rc == CM_E_UNAVAIL ? 1 : CM_CONFIG_EXIT_BAD;
         goto out;
     }
     status = 1;
-    if (proc_api_start(api) != 0 || proc_host_start(host) != 0) {
+    if (proc_host_start(host) != 0) {
         goto out;
     }
     proc_api_routes(api, svc.http, cm_auth_keys_swap(keys),
