@@ -168,6 +168,16 @@ static void *race(void *arg)
     return NULL;
 }
 
+/* Runs fn for both racers at once, and waits for both. */
+static void at_once(struct racer *a, struct racer *b, void *(*fn)(void *))
+{
+    pthread_t t1, t2;
+    pthread_create(&t1, NULL, fn, a);
+    pthread_create(&t2, NULL, fn, b);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+}
+
 static void a_check_against_the_others(void);
 
 Test(defs, versions_notify_races_files_and_history, .timeout = 120)
@@ -220,11 +230,7 @@ Test(defs, versions_notify_races_files_and_history, .timeout = 120)
     struct racer r1 = {.to = srv}, r2 = {.to = srv};
     snprintf(r1.path, sizeof(r1.path), "%s", path);
     snprintf(r2.path, sizeof(r2.path), "%s", path);
-    pthread_t t1, t2;
-    pthread_create(&t1, NULL, race, &r1);
-    pthread_create(&t2, NULL, race, &r2);
-    pthread_join(t1, NULL);
-    pthread_join(t2, NULL);
+    at_once(&r1, &r2, race);
     cr_assert((r1.status == 200 && r2.status == 412) || (r1.status == 412 && r2.status == 200),
               "statuses %ld and %ld", r1.status, r2.status);
     cr_assert(told(&seen_b, "w1 v3 size=9 prev=v2:4"));
@@ -420,11 +426,7 @@ static void a_check_against_the_others(void)
     struct racer r1 = {.to = srv}, r2 = {.to = srv2};
     snprintf(r1.path, sizeof(r1.path), "/%s/b1", kind_name);
     snprintf(r2.path, sizeof(r2.path), "/%s/b2", kind_name);
-    pthread_t t1, t2;
-    pthread_create(&t1, NULL, race_new, &r1);
-    pthread_create(&t2, NULL, race_new, &r2);
-    pthread_join(t1, NULL);
-    pthread_join(t2, NULL);
+    at_once(&r1, &r2, race_new);
     cr_assert((r1.status == 201 && r2.status == 409) || (r1.status == 409 && r2.status == 201),
               "statuses %ld and %ld", r1.status, r2.status);
     cm_http_stop(srv2, 1000);

@@ -250,3 +250,42 @@ Test(avro, records_that_hold_themselves)
     char err[256] = "";
     cr_assert_eq(cm_avro_schema_check(text, err, sizeof(err)), 0, "%s", err);
 }
+
+Test(avro, fixed_sizes_libavro_cannot_hold)
+{
+    /* libavro allocates a fixed's size for each value: a negative one (found by fuzz_avro) or a
+     * huge one is refused; in arrays and unions too */
+    const char *bad[] = {
+        "{\"type\":\"fixed\",\"name\":\"F\",\"size\":-6}",
+        "{\"type\":\"fixed\",\"name\":\"F\",\"size\":1099511627776}",
+        "{\"type\":\"array\",\"items\":{\"type\":\"fixed\",\"name\":\"F\",\"size\":1048577}}",
+        "[\"null\",{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"f\",\"type\":"
+        "{\"type\":\"fixed\",\"name\":\"F\",\"size\":-1}}]}]"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char err[256] = "";
+        cr_assert_null(cm_avro_schema_new(bad[i], err, sizeof(err)), "accepted %s", bad[i]);
+        cr_assert(strstr(err, "fixed F: size ") != NULL && strstr(err, "is not between 0 and"),
+                  "%s", err);
+        cr_assert_eq(cm_avro_schema_check(bad[i], err, sizeof(err)), CM_E_INVAL, "%s", bad[i]);
+    }
+    /* the largest accepted, and an empty one, encode */
+    const char *good[] = {"{\"type\":\"fixed\",\"name\":\"F\",\"size\":1048576}",
+                          "{\"type\":\"fixed\",\"name\":\"F\",\"size\":0}"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        struct cm_avro_schema *s = schema(good[i]);
+        json_t *v = json_string("");
+        char err[256] = "";
+        size_t len = 0;
+        unsigned char *b = cm_avro_encode(s, v, -1, &len, err, sizeof(err));
+        if (i == 1) {
+            cr_assert_not_null(b, "%s", err);
+            cr_assert_eq(len, 0);
+        } else {
+            cr_assert_null(b, "a string of 0 code points is not 1048576 bytes");
+            cr_assert_gt(strlen(err), 0);
+        }
+        free(b);
+        json_decref(v);
+        cm_avro_schema_free(s);
+    }
+}

@@ -11,12 +11,18 @@
 
 struct cm_avro_schema;
 
+/* The largest fixed type accepted (bytes): libavro allocates a fixed's size for each value. */
+#define CM_AVRO_FIXED_MAX (1024 * 1024)
+
 /* Parses an Avro schema (a self-contained one: references resolved into the text). NULL with the
- * reason in err. Free with cm_avro_schema_free. */
+ * reason in err, also for what avro-c accepts but cannot hold: a record that holds itself through
+ * fields that are neither unions, arrays nor maps (no value of it is finite), and a fixed type of
+ * a size below 0 or above CM_AVRO_FIXED_MAX. Free with cm_avro_schema_free. */
 struct cm_avro_schema *cm_avro_schema_new(const char *text, char *err, size_t errlen);
 void cm_avro_schema_free(struct cm_avro_schema *s);
-/* Whether avro-c's own parser accepts the schema text (a self-contained one), without compiling
- * it: 0, or CM_E_INVAL with avro-c's reason in err. The registry asks it as a second opinion. */
+/* Whether avro-c's own parser accepts the schema text (a self-contained one) and it is usable
+ * (as cm_avro_schema_new), without compiling it: 0, or CM_E_INVAL with the reason in err. The
+ * registry asks it as a second opinion. */
 int cm_avro_schema_check(const char *text, char *err, size_t errlen);
 /* The same for a schema that uses named types defined elsewhere (Confluent schema references):
  * named maps each full name to its schema (JSON); the first use of a referenced name is replaced

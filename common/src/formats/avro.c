@@ -149,16 +149,27 @@ static int holds_itself(struct records *r, avro_schema_t t, char *err, size_t er
     return 0;
 }
 
-/* holds_itself for every record of the schema t, wherever it is (in unions, arrays, maps and
- * other records' fields); each record once (seen). */
-static int any_holds_itself(struct records *r, avro_schema_t t, struct records *seen, char *err,
-                            size_t errlen)
+/* What libavro accepts but cannot hold, wherever it is in the schema t (in unions, arrays, maps
+ * and records' fields): a record that holds itself (holds_itself), and a fixed type of a negative
+ * size or one larger than CM_AVRO_FIXED_MAX (libavro allocates that much for each value, and no
+ * event holds so many bytes). 1 with the reason in err. Each record once (seen). */
+static int unusable(struct records *r, avro_schema_t t, struct records *seen, char *err,
+                    size_t errlen)
 {
     t = deref(t);
     if (!t) {
         return 0;
     }
     switch (avro_typeof(t)) {
+    case AVRO_FIXED: {
+        int64_t size = avro_schema_fixed_size(t);
+        if (size < 0 || size > CM_AVRO_FIXED_MAX) {
+            snprintf(err, errlen, "fixed %s: size %lld is not between 0 and %d",
+                     avro_schema_name(t), (long long)size, CM_AVRO_FIXED_MAX);
+            return 1;
+        }
+        return 0;
+    }
     case AVRO_RECORD:
         if (listed(seen->path, seen->npath, t)) {
             return 0;
@@ -169,22 +180,22 @@ static int any_holds_itself(struct records *r, avro_schema_t t, struct records *
         }
         for (size_t i = 0; i < avro_schema_record_size(t); i++) {
             avro_schema_t f = avro_schema_record_field_get_by_index(t, (int)i);
-            if (any_holds_itself(r, f, seen, err, errlen)) {
+            if (unusable(r, f, seen, err, errlen)) {
                 return 1;
             }
         }
         return 0;
     case AVRO_UNION:
         for (size_t i = 0; i < avro_schema_union_size(t); i++) {
-            if (any_holds_itself(r, avro_schema_union_branch(t, (int)i), seen, err, errlen)) {
+            if (unusable(r, avro_schema_union_branch(t, (int)i), seen, err, errlen)) {
                 return 1;
             }
         }
         return 0;
     case AVRO_ARRAY:
-        return any_holds_itself(r, avro_schema_array_items(t), seen, err, errlen);
+        return unusable(r, avro_schema_array_items(t), seen, err, errlen);
     case AVRO_MAP:
-        return any_holds_itself(r, avro_schema_map_values(t), seen, err, errlen);
+        return unusable(r, avro_schema_map_values(t), seen, err, errlen);
     default:
         return 0;
     }
@@ -199,7 +210,7 @@ static avro_schema_t parse_schema(const char *text, char *err, size_t errlen)
         return NULL;
     }
     struct records r = {0}, seen = {0};
-    int infinite = any_holds_itself(&r, schema, &seen, err, errlen);
+    int infinite = unusable(&r, schema, &seen, err, errlen);
     free(r.path);
     free(r.finite);
     free(seen.path);
