@@ -197,6 +197,30 @@ static void put_real(struct out *o, double v)
         }
         memmove(digits, from, strlen(from) + 1);
         n = (int)strlen(buf);
+        /* the same digits written out may be shorter, as for a whole number from 2^53 to 1e17:
+         * 15555155555555610.0, not 1.555515555555561e16 (jansson's "%.17g" writes it out too) */
+        char fixed[40];
+        int exp10 = atoi(digits - (digits[-1] == '-'));
+        size_t f = 0;
+        if (exp10 >= 0 && exp10 < 17) {
+            size_t sig = 0;
+            for (const char *q = buf; q < e; q++) {
+                if (*q == '-') {
+                    fixed[f++] = '-';
+                } else if (*q != '.') {
+                    fixed[f++] = *q;
+                    sig++;
+                }
+            }
+            for (; sig <= (size_t)exp10; sig++) {
+                fixed[f++] = '0';
+            }
+            if (sig == (size_t)exp10 + 1 && f + 2 < (size_t)n) { /* whole, and shorter */
+                memcpy(fixed + f, ".0", 2);
+                put(o, fixed, f + 2);
+                return;
+            }
+        }
     }
     put(o, buf, (size_t)n);
 }
