@@ -135,6 +135,7 @@ struct gw_ingest *gw_ingest_new(const struct gw_ingest_config *cfg, struct cm_sw
     g->max_queue = cfg->max_queue;
     g->max_body = cfg->max_body ? cfg->max_body : 1024 * 1024;
     g->max_batch = cfg->max_batch ? cfg->max_batch : 1000;
+    g->max_time_ahead_ms = cfg->max_time_ahead_ms;
     g->ratelimit = cfg->ratelimit;
     g->idem = cfg->idem;
     g->sigs = cfg->sigs;
@@ -425,8 +426,8 @@ void gw_ingest_submit(struct gw_ingest *g, const struct gw_submission *s, gw_ans
     /* what the gateway adds, the same for every event of the request */
     char received[CM_RFC3339_LEN];
     struct cm_envelope_enrichment enr = {s->who->tenant[0] ? s->who->tenant : NULL,
-                                         s->clientip[0] ? s->clientip : NULL, cm_now_ms(),
-                                         received};
+                                         s->clientip[0] ? s->clientip : NULL, cm_now_ms(), received,
+                                         g->max_time_ahead_ms};
     cm_time_format_rfc3339(enr.received_ms, received);
     if (!s->atomic) {
         /* each event produced as soon as it is ready: its text in this thread's scratch buffer */

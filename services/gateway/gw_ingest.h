@@ -34,6 +34,7 @@ struct gw_ingest_config {
     int max_queue;              /* producer queue high-water mark: above it, 503 + Retry-After */
     size_t max_body;            /* cap on the decoded body (after gzip); 0 = 1 MiB */
     size_t max_batch;           /* events per request; 0 = 1000 */
+    int64_t max_time_ahead_ms; /* an event's `time` further ahead of the clock is refused; 0: any */
     struct gw_ratelimit *ratelimit; /* borrowed; NULL = no rate limits */
     struct gw_idem *idem;           /* borrowed; NULL = no idempotency keys */
     const char *required_scope;     /* copied; NULL or "" = any valid token may ingest */

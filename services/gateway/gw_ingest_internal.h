@@ -24,6 +24,7 @@ struct gw_ingest {
     int max_queue;
     size_t max_body;
     size_t max_batch;
+    int64_t max_time_ahead_ms;
     struct gw_ratelimit *ratelimit;
     struct gw_idem *idem;
     struct gw_sigs *sigs;

@@ -69,6 +69,11 @@ static const struct cm_config_entry config_table[] = {
      0, 0, NULL},
     {"GATEWAY_IDEMPOTENCY_WINDOW", CM_CFG_DURATION, "24h", 0, 0,
      "how long an event id or Idempotency-Key is remembered", 1000, 2592000000LL, NULL},
+    {"GATEWAY_MAX_TIME_AHEAD", CM_CFG_DURATION, "1h", 0, 0,
+     "an event whose time is further ahead of the gateway's clock is refused (400 naming /time): "
+     "one producer's clock far ahead would move every windowed pipeline's watermark past the "
+     "events to come; 0 = any time",
+     0, 31536000000LL, NULL},
     {"GATEWAY_MAX_QUEUE", CM_CFG_INT, "100000", 0, 0,
      "producer queue high-water mark in events (503 + Retry-After above)", 1, 10000000, NULL},
     {"GATEWAY_AUTH_DISABLED", CM_CFG_BOOL, "false", 0, 0,
@@ -225,6 +230,7 @@ int main(int argc, char **argv)
                                   .max_queue = (int)cm_config_int(cfg, "GATEWAY_MAX_QUEUE"),
                                   .max_body = (size_t)cm_config_int(cfg, "GATEWAY_MAX_BODY"),
                                   .max_batch = (size_t)cm_config_int(cfg, "GATEWAY_MAX_BATCH"),
+                                  .max_time_ahead_ms = cm_config_int(cfg, "GATEWAY_MAX_TIME_AHEAD"),
                                   .ratelimit = ratelimit,
                                   .idem = idem,
                                   .required_scope = cm_config_str(cfg, "GATEWAY_REQUIRED_SCOPE"),

@@ -3,7 +3,8 @@
  * cm_envelope_enrich): whatever the fast lane enriches, jansson must find valid, and the fast
  * lane's text must read to the jansson lane's event, members in the same order, with the same
  * Kafka key, headers and data; generated ids and traceparents are random, so they are compared
- * by format and then taken from the fast lane. The first input byte picks the enrichment and
+ * by format and then taken from the fast lane; an event whose time is too far ahead is left to
+ * the jansson lane. The first input byte picks the enrichment (and the bound on time) and
  * whether the event is scanned alone or as the element of a batch (members gathered). */
 #include "cm/envelope.h"
 
@@ -40,9 +41,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     static const char *tenants[] = {NULL, "acme", "t\"q", "\xc3\xa9t\xc3\xa9"};
     /* the receive time formatted by the caller (once per request) or per event */
-    struct cm_envelope_enrichment e = {tenants[data[0] & 3], (data[0] & 4) ? "10.1.2.3" : NULL,
-                                       1700000000123,
-                                       (data[0] & 16) ? "2023-11-14T22:13:20.123Z" : NULL};
+    struct cm_envelope_enrichment e = {
+        tenants[data[0] & 3], (data[0] & 4) ? "10.1.2.3" : NULL, 1700000000123,
+        (data[0] & 16) ? "2023-11-14T22:13:20.123Z" : NULL, (data[0] & 32) ? 3600000 : 0};
     const char *text = (const char *)data + 1;
     size--;
     struct cm_envelope_text t;
@@ -67,7 +68,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0; /* the jansson lane takes it: always allowed */
     }
     json_t *want = json_loadb(text, size, JSON_REJECT_DUPLICATES, NULL);
-    must(want && cm_envelope_validate(want, NULL) == 0);
+    must(want && cm_envelope_validate(want, NULL) == 0 &&
+         cm_envelope_check_time(want, &e, NULL) == 0);
     int had_id = json_object_get(want, "id") != NULL;
     const char *tp0 = json_string_value(json_object_get(want, "traceparent"));
     int had_tp = tp0 && cm_traceparent_valid(tp0);

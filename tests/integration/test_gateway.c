@@ -22,6 +22,7 @@
 #include "cm/metrics.h"
 #include "cm/redis.h"
 #include "cm/swap.h"
+#include "cm/timeutil.h"
 
 #include <criterion/criterion.h>
 #include <curl/curl.h>
@@ -78,6 +79,7 @@ static void setup(void)
                                   .max_queue = 1000,
                                   .max_body = 4096,
                                   .max_batch = 10,
+                                  .max_time_ahead_ms = 3600000,
                                   .ratelimit = NULL,
                                   .idem = NULL,
                                   .required_scope = "events:write"};
@@ -583,6 +585,53 @@ Test(gateway, batches_report_per_event)
     strcat(big, "]");
     post("application/json", bearer(), big, &r);
     cr_assert_eq(r.status, 413, "%s", r.body);
+}
+
+/* GATEWAY_MAX_TIME_AHEAD (1 h here): an event stamped further ahead of the gateway's clock is
+ * refused with 400 naming /time on both lanes (spliced text, and parsed: the escaped type), the
+ * others of its batch are produced; the past is never refused. */
+Test(gateway, a_time_too_far_ahead_is_refused)
+{
+    char near[CM_RFC3339_LEN], far[CM_RFC3339_LEN], body[1024];
+    cm_time_format_rfc3339(cm_now_ms() + 50 * 60000, near);
+    cm_time_format_rfc3339(cm_now_ms() + 2 * 3600000, far);
+    snprintf(
+        body, sizeof(body),
+        "[{\"type\":\"a\",\"source\":\"/s\",\"id\":\"fut-past\",\"time\":\"2001-01-01T00:00:00Z\"},"
+        "{\"type\":\"a\",\"source\":\"/s\",\"id\":\"fut-near\",\"time\":\"%s\"},"
+        "{\"type\":\"a\",\"source\":\"/s\",\"id\":\"fut-far\",\"time\":\"%s\"},"
+        "{\"type\":\"\\u0061\",\"source\":\"/s\",\"id\":\"fut-far-j\",\"time\":\"%s\"},"
+        "{\"type\":\"a\",\"source\":\"/s\",\"id\":\"fut-3000\",\"time\":\"3000-01-01T00:00:00Z\"}]",
+        near, far, far);
+    struct resp r;
+    post("application/json", bearer(), body, &r);
+    cr_assert_eq(r.status, 207, "%s", r.body);
+    json_t *v = results_of(&r);
+    json_t *res = json_object_get(v, "results");
+    cr_assert_eq(json_array_size(res), 5, "%s", r.body);
+    static const int want[] = {202, 202, 400, 400, 400};
+    for (size_t i = 0; i < 5; i++) {
+        json_t *one = json_array_get(res, i);
+        cr_assert_eq(json_integer_value(json_object_get(one, "status")), want[i], "%zu: %s", i,
+                     r.body);
+        if (want[i] == 400) {
+            json_t *e = json_object_get(one, "error");
+            cr_assert_str_eq(json_string_value(json_object_get(e, "field")), "/time");
+            cr_assert(strstr(json_string_value(json_object_get(e, "message")),
+                             "is more than 1h ahead of the gateway's clock"),
+                      "%s", r.body);
+        }
+    }
+    json_decref(v);
+    cr_assert(on_topic(topic, "fut-past"));
+    cr_assert(on_topic(topic, "fut-near"));
+    /* one event alone: its answer is the error itself */
+    snprintf(body, sizeof(body), "{\"type\":\"a\",\"source\":\"/s\",\"time\":\"%s\"}", far);
+    post("application/json", bearer(), body, &r);
+    cr_assert_eq(r.status, 400, "%s", r.body);
+    v = json_loads(r.body, 0, NULL);
+    cr_assert_str_eq(json_string_value(json_object_get(v, "field")), "/time", "%s", r.body);
+    json_decref(v);
 }
 
 Test(gateway, atomic_batches_produce_nothing_unless_all_are_valid)

@@ -13,8 +13,9 @@
 # PostgreSQL's variance, var_pop, stddev and stddev_pop), and first and last over merging
 # sessions (ties at one time going to the value read first, and last), and early firings of an
 # hourly window every 15 minutes (a window waits for a point inside it). Every scenario runs
-# twice to show a replay gives the same ids and values. Then hostile definitions (exit 78
-# naming the field) and hostile input lines (exit 65 naming the line).
+# twice to show a replay gives the same ids and values. The definitions docs/pipelines.md
+# shows are accepted, and its result example is the docs-example scenario's output. Then hostile
+# definitions (exit 78 naming the field) and hostile input lines (exit 65 naming the line).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${1:?usage: test_pipeline_run.sh <build-dir>}/bin/pipeline-run
@@ -38,6 +39,35 @@ done
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
+
+# docs/pipelines.md shows what the engine does: every pipeline definition it shows is accepted as
+# it is, its first one is the docs-example scenario's, and the result it shows is that scenario's
+# first output.
+docs=$(python3 - "$ROOT/docs/pipelines.md" "$DIR/docs-example" "$TMP" <<'PY'
+import json, re, sys
+text = open(sys.argv[1]).read()
+blocks = [json.loads(b) for b in re.findall(r"```json\n(.*?)```", text, re.S)]
+defs = [b for b in blocks if "specversion" not in b]
+results = [b for b in blocks if "specversion" in b]
+if len(defs) < 4 or not results:
+    print(f"only {len(defs)} definitions and {len(results)} results found")
+    sys.exit()
+if defs[0] != json.load(open(sys.argv[2] + "/def.json")):
+    print("its first definition is not docs-example/def.json")
+if results[0] != json.loads(open(sys.argv[2] + "/expected.ndjson").readline()):
+    print("its result is not the first line of docs-example/expected.ndjson")
+for i, d in enumerate(defs):
+    json.dump(d, open(f"{sys.argv[3]}/doc-{i}.json", "w"))
+PY
+)
+[ -z "$docs" ] || { echo "pipeline-run: docs/pipelines.md: $docs"; fail=1; }
+ndocs=0
+for d in "$TMP"/doc-*.json; do
+    [ -e "$d" ] || continue
+    out=$("$BIN" "$d" </dev/null 2>&1) || { echo "pipeline-run: docs/pipelines.md's $(cat "$d") is refused: $out"; fail=1; }
+    ndocs=$((ndocs + 1))
+done
+[ $ndocs -ge 4 ] || { echo "pipeline-run: only $ndocs definitions of docs/pipelines.md tried"; fail=1; }
 
 # Nested flatMaps multiply, so one input event makes at most 10,000 events in all: here 101 outer
 # elements, then 100 inner ones each; the inner lists after the 98th would pass the bound and are

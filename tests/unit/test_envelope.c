@@ -205,7 +205,7 @@ Test(envelope, enrich_fills_and_overwrites)
     json_t *ev = parse("{\"type\":\"t\",\"source\":\"/s\",\"tenant\":\"spoofed\","
                        "\"schemaid\":9,\"clientip\":\"1.2.3.4\",\"traceparent\":\"bogus\"}");
     cr_assert_eq(cm_envelope_validate(ev, NULL), 0);
-    struct cm_envelope_enrichment e = {"acme", "127.0.0.1", 1795397331123LL, NULL};
+    struct cm_envelope_enrichment e = {"acme", "127.0.0.1", 1795397331123LL, NULL, 0};
     cm_envelope_enrich(ev, &e);
     cr_assert_str_eq(json_string_value(json_object_get(ev, "specversion")), "1.0");
     cr_assert(cm_uuid_valid(json_string_value(json_object_get(ev, "id"))));
@@ -225,7 +225,7 @@ Test(envelope, enrich_keeps_client_id_time_and_traceparent)
     json_t *ev = parse("{\"type\":\"t\",\"source\":\"/s\",\"id\":\"mine\",\"time\":"
                        "\"2020-01-01T00:00:00Z\",\"traceparent\":"
                        "\"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\"}");
-    struct cm_envelope_enrichment e = {NULL, NULL, 1795397331123LL, NULL};
+    struct cm_envelope_enrichment e = {NULL, NULL, 1795397331123LL, NULL, 0};
     cm_envelope_enrich(ev, &e);
     cr_assert_str_eq(json_string_value(json_object_get(ev, "id")), "mine");
     cr_assert_str_eq(json_string_value(json_object_get(ev, "time")), "2020-01-01T00:00:00Z");
@@ -301,9 +301,79 @@ static int enrich_text(const char *text, const struct cm_envelope_enrichment *e,
     return cm_envelope_enrich_text(&v, e, NULL, 0, out);
 }
 
+/* A producer's clock far ahead would move every windowed pipeline's watermark past the events
+ * to come: GATEWAY_MAX_TIME_AHEAD refuses such a time, on both lanes. */
+Test(envelope, a_time_too_far_ahead_is_refused_on_both_lanes)
+{
+    /* received 2026-01-01T00:00:00.123Z, at most 1 h ahead */
+    struct cm_envelope_enrichment e = {NULL, NULL, 1767225600123, NULL, 3600000};
+    static const struct {
+        const char *time; /* NULL: none */
+        int ok;
+    } cases[] = {
+        {NULL, 1},
+        {"2026-01-01T01:00:00.123Z", 1},  /* exactly 1 h */
+        {"2026-01-01T01:00:00.124Z", 0},  /* 1 ms more */
+        {"2026-01-01T02:00:00+01:00", 1}, /* 01:00Z with an offset */
+        {"2026-01-01T02:00:01+01:00", 0},
+        {"2999-12-31T23:59:59Z", 0},
+        {"9999-12-31T23:59:59.999Z", 0},
+        {"1970-01-01T00:00:00Z", 1}, /* the past is never refused (back-fills) */
+        {"2025-12-31T23:59:59Z", 1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char text[200];
+        if (cases[i].time) {
+            snprintf(text, sizeof(text), "{\"type\":\"t\",\"source\":\"/s\",\"time\":\"%s\"}",
+                     cases[i].time);
+        } else {
+            snprintf(text, sizeof(text), "{\"type\":\"t\",\"source\":\"/s\"}");
+        }
+        json_t *ev = parse(text);
+        cr_assert_eq(cm_envelope_validate(ev, NULL), 0, "%s", text);
+        struct cm_envelope_error err = {{0}, {0}};
+        int rc = cm_envelope_check_time(ev, &e, &err);
+        cr_assert_eq(rc == 0, cases[i].ok, "%s: %s", text, err.message);
+        struct cm_envelope_text t;
+        int lane = enrich_text(text, &e, &t);
+        cr_assert_eq(lane == 0, cases[i].ok, "the fast lane takes %s only when it is in time",
+                     text);
+        if (lane == 0) {
+            cm_envelope_text_free(&t);
+        } else {
+            cr_assert_eq(lane, CM_ENVELOPE_NEEDS_JANSSON);
+            cr_assert_str_eq(err.field, "/time");
+            char want[192];
+            snprintf(want, sizeof(want),
+                     "'time' %s is more than 1h ahead of the gateway's clock "
+                     "(2026-01-01T01:00:00.123Z)",
+                     cases[i].time);
+            cr_assert_str_eq(err.message, want);
+        }
+        /* without a bound any time passes */
+        struct cm_envelope_enrichment any = e;
+        any.max_ahead_ms = 0;
+        cr_assert_eq(cm_envelope_check_time(ev, &any, NULL), 0);
+        cr_assert_eq(enrich_text(text, &any, &t), 0);
+        cm_envelope_text_free(&t);
+        json_decref(ev);
+    }
+    /* the bound is named in its own unit */
+    struct cm_envelope_enrichment odd = e;
+    odd.max_ahead_ms = 90000;
+    json_t *ev = parse("{\"type\":\"t\",\"source\":\"/s\",\"time\":\"2027-01-01T00:00:00Z\"}");
+    struct cm_envelope_error err;
+    cr_assert_eq(cm_envelope_check_time(ev, &odd, &err), CM_E_INVAL);
+    cr_assert(strstr(err.message, "more than 90s ahead"), "%s", err.message);
+    odd.max_ahead_ms = 1500;
+    cr_assert_eq(cm_envelope_check_time(ev, &odd, &err), CM_E_INVAL);
+    cr_assert(strstr(err.message, "more than 1500ms ahead"), "%s", err.message);
+    json_decref(ev);
+}
+
 Test(envelope, fast_lane_splices_what_enrich_sets)
 {
-    struct cm_envelope_enrichment e = {"acme", "10.0.0.9", 1767225600123, NULL};
+    struct cm_envelope_enrichment e = {"acme", "10.0.0.9", 1767225600123, NULL, 0};
     const char *in = "{ \"type\" : \"order.paid\", \"source\":\"/shop\", \"subject\":\"o-1\","
                      " \"tenant\":\"spoofed\", \"schemaid\":9, \"receivedat\":1,"
                      " \"data\" : {\"total\": 12.5, \"items\": [ 1, 2 ] } }";
@@ -349,7 +419,7 @@ Test(envelope, fast_lane_splices_what_enrich_sets)
 
 Test(envelope, fast_lane_keeps_client_values)
 {
-    struct cm_envelope_enrichment e = {NULL, NULL, 1767225600123, NULL};
+    struct cm_envelope_enrichment e = {NULL, NULL, 1767225600123, NULL, 0};
     const char *in = "{\"specversion\":\"1.0\",\"id\":\"c-1\",\"type\":\"t\",\"source\":\"s\","
                      "\"time\":\"2026-01-02T03:04:05Z\",\"partitionkey\":\"pk\",\"tenant\":\"x\","
                      "\"clientip\":\"1.2.3.4\",\"traceparent\":"
@@ -371,7 +441,7 @@ Test(envelope, fast_lane_keeps_client_values)
 
 Test(envelope, fast_lane_leaves_the_rest_to_jansson)
 {
-    struct cm_envelope_enrichment e = {"acme", NULL, 1767225600123, NULL};
+    struct cm_envelope_enrichment e = {"acme", NULL, 1767225600123, NULL, 0};
     const char *rest[] = {
         "[1]",                                                       /* not an object */
         "{\"source\":\"s\"}",                                        /* invalid: no type */
@@ -390,7 +460,7 @@ Test(envelope, fast_lane_leaves_the_rest_to_jansson)
         cr_assert_null(t.json);
     }
     /* a tenant that would need escaping */
-    struct cm_envelope_enrichment q = {"a\"b", NULL, 1, NULL};
+    struct cm_envelope_enrichment q = {"a\"b", NULL, 1, NULL, 0};
     struct cm_envelope_text t;
     cr_assert_eq(enrich_text("{\"type\":\"t\",\"source\":\"s\"}", &q, &t),
                  CM_ENVELOPE_NEEDS_JANSSON);

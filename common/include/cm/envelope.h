@@ -26,6 +26,9 @@ struct cm_envelope_enrichment {
     int64_t received_ms;       /* receive time */
     const char *received_text; /* received_ms as RFC 3339 when formatted once for many events;
                                 * NULL: formatted per event */
+    int64_t max_ahead_ms;      /* > 0: an event whose `time` is more than this after received_ms
+                                * is refused (a producer's clock far ahead would move every
+                                * windowed pipeline's watermark past the events to come); 0: any */
 };
 
 /* Checks an event sent by a client: an object, `type` and `source` non-empty strings,
@@ -33,6 +36,12 @@ struct cm_envelope_enrichment {
  * RFC 3339, not both `data` and `data_base64`, extension names [a-z0-9]{1,20} with scalar values.
  * Returns 0, or CM_E_INVAL with *err filled in. */
 int cm_envelope_validate(const json_t *ev, struct cm_envelope_error *err);
+
+/* Refuses an event whose `time` lies more than e->max_ahead_ms after e->received_ms (none when
+ * max_ahead_ms is 0 or there is no valid `time`). Returns 0, or CM_E_INVAL with *err naming
+ * "/time". Call after cm_envelope_validate. */
+int cm_envelope_check_time(const json_t *ev, const struct cm_envelope_enrichment *e,
+                           struct cm_envelope_error *err);
 
 /* A tenant name: at most CM_TENANT_MAX bytes, none of them a control character (state and
  * checkpoints join tenant and key with one, so a tenant holding one could come back from a

@@ -283,6 +283,29 @@ size_t cm_envelope_serialize_into(const json_t *ev, char *buf, size_t cap)
     return n;
 }
 
+int cm_envelope_check_time(const json_t *ev, const struct cm_envelope_enrichment *e,
+                           struct cm_envelope_error *err)
+{
+    const char *t = str_attr(ev, "time");
+    int64_t ms;
+    if (e->max_ahead_ms <= 0 || !t || cm_time_parse_rfc3339(t, &ms) != 0 || ms <= e->received_ms ||
+        ms - e->received_ms <= e->max_ahead_ms) {
+        return 0;
+    }
+    static const struct {
+        int64_t ms;
+        const char *unit;
+    } units[] = {{86400000, "d"}, {3600000, "h"}, {60000, "m"}, {1000, "s"}, {1, "ms"}};
+    size_t u = 0;
+    while (e->max_ahead_ms % units[u].ms != 0) {
+        u++;
+    }
+    char limit[CM_RFC3339_LEN];
+    cm_time_format_rfc3339(e->received_ms + e->max_ahead_ms, limit);
+    return fail(err, "time", "'time' %.40s is more than %lld%s ahead of the gateway's clock (%s)",
+                t, (long long)(e->max_ahead_ms / units[u].ms), units[u].unit, limit);
+}
+
 int64_t cm_envelope_time_ms(const json_t *ev, int64_t fallback)
 {
     const char *t = str_attr(ev, "time");
@@ -302,6 +325,7 @@ struct attrs {
     const struct cm_jscan_span *id, *type, *source, *subject, *time, *specversion, *traceparent,
         *partitionkey, *data, *data_base64;
     int has_tenant, has_receivedat, has_clientip;
+    int64_t time_ms; /* `time` read, when there is one */
 };
 
 static inline int span_is(const struct cm_jscan_span *s, const char *word)
@@ -427,6 +451,7 @@ static int read_attrs(const struct cm_jscan_member *m, size_t n, struct attrs *a
         if (cm_time_parse_rfc3339(t, &ms) != 0) {
             return -1;
         }
+        a->time_ms = ms;
     }
     return a->data && a->data_base64 ? -1 : 0;
 }
@@ -489,7 +514,9 @@ int cm_envelope_enrich_text(const struct cm_jscan_span *event,
         m = split;
     }
     if (n > TEXT_MAX_MEMBERS || read_attrs(m, n, &a) != 0 ||
-        (e->tenant && !plain_ascii(e->tenant)) || (e->clientip && !plain_ascii(e->clientip))) {
+        (e->tenant && !plain_ascii(e->tenant)) || (e->clientip && !plain_ascii(e->clientip)) ||
+        (a.time && e->max_ahead_ms > 0 && a.time_ms > e->received_ms &&
+         a.time_ms - e->received_ms > e->max_ahead_ms)) {
         return CM_ENVELOPE_NEEDS_JANSSON;
     }
     size_t tenant_len = e->tenant ? strlen(e->tenant) : 0;
