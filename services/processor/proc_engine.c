@@ -225,14 +225,14 @@ static void windows_add(struct proc_engine *e, struct input *in, const json_t *e
                         const struct proc_keyed *k)
 {
     const struct proc_def *d = e->d;
-    char key[KEY_MAX];
-    const char *tenant, *tp;
+    char buf[KEY_MAX];
+    const char *key = buf, *tenant, *tp;
     if (k) {
-        cm_strlcpy(key, k->key, sizeof(key));
+        key = k->key;
         tenant = k->tenant;
         tp = k->traceparent;
     } else {
-        if (key_of(e, in, ev, key, sizeof(key)) != 0) {
+        if (key_of(e, in, ev, buf, sizeof(buf)) != 0) {
             return;
         }
         if (in->rkey && (strlen(key) != in->rkey->len ||
@@ -302,21 +302,32 @@ static int join_row(struct proc_engine *e, struct input *in, size_t i, json_t *e
     json_t *k = cm_expr_eval_json(st->expr, ev, why, sizeof(why));
     char key[KEY_MAX];
     int ok = k && (json_is_string(k) || json_is_number(k));
+    if (ok) { /* its text, whole: a key cut (or read up to a NUL) would find another's row */
+        char *text = json_is_string(k) ? NULL : cm_json_dumps(k, NULL);
+        const char *p = text ? text : json_string_value(k);
+        size_t n = text ? strlen(text) : json_string_length(k);
+        if (n >= sizeof(key) || memchr(p, '\0', n)) {
+            if (n >= sizeof(key)) {
+                snprintf(why, sizeof(why), "is %zu bytes long, more than the %zu a key may have", n,
+                         sizeof(key) - 1);
+            } else {
+                snprintf(why, sizeof(why), "%s", "holds a NUL character");
+            }
+            ok = 0;
+        } else {
+            memcpy(key, p, n + 1);
+        }
+        free(text);
+    } else if (k) {
+        snprintf(why, sizeof(why), "%s", "not a string or a number");
+    }
+    json_decref(k);
     if (!ok && !st->left) { /* (a left join keeps it, with null: it has no row) */
         char field[64];
         snprintf(field, sizeof(field), "steps[%zu].join.key", i);
-        drop(e, in, e->m_errors, field, k ? "not a string or a number" : why);
-        json_decref(k);
+        drop(e, in, e->m_errors, field, why);
         return -1;
     }
-    if (ok && json_is_string(k)) {
-        cm_strlcpy(key, json_string_value(k), sizeof(key));
-    } else if (ok) {
-        char *text = cm_json_dumps(k, NULL);
-        cm_strlcpy(key, text, sizeof(key));
-        free(text);
-    }
-    json_decref(k);
     json_t *row = ok && e->out.lookup ? e->out.lookup(st->table, key, e->out.ud) : NULL;
     if (!row && !st->left) {
         proc_engine_inc(e->m_unmatched, 1);

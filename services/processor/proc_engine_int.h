@@ -15,7 +15,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KEY_MAX 512
+/* Room for a key and its NUL: a key's text (a grouping key, an interval join's or a join step's)
+ * is at most 1,023 bytes, as the windows query takes; a longer one makes the event a dead letter
+ * rather than being cut (two keys cut to the same bytes would merge). */
+#define KEY_MAX 1024
 #define FLATMAP_MAX 10000 /* events the flatMaps of a pipeline may make of one input event */
 
 struct source {

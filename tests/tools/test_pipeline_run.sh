@@ -80,6 +80,31 @@ out = [json.loads(l) for l in sys.stdin]
 print([o["data"]["n"] for o in out if "data" in o], [(o["dead_letter"]["id"], o["error"]) for o in out if "dead_letter" in o])')
 [ "$fan" = "[9800] [('x', 'steps[1].flatMap: more than 10000 events from one input event')]" ] ||
     { echo "pipeline-run: nested flatMaps made $fan, not [9800] and one dead letter"; fail=1; }
+# Keys are never cut: two keys of 1,000 bytes that differ in their last byte are two keys (they
+# were cut to 511 bytes and merged); a key longer than 1,023 bytes, and a join step's key, make
+# their events dead letters naming the field.
+printf '%s\n' '{"name":"long","steps":[{"join":{"topic":"t","key":"data.j","as":"row","type":"left"}}],"key":"data.k","window":{"type":"tumbling","size":"1s"},"aggregates":{"n":"count()"}}' >"$TMP/long.json"
+printf '%s\n' '{"name":"longjoin","steps":[{"join":{"topic":"t","key":"data.j","as":"row"}}],"key":"data.k","window":{"type":"tumbling","size":"1s"},"aggregates":{"n":"count()"}}' >"$TMP/longjoin.json"
+python3 -c 'import json
+def ev(i, k, j="r" * 1000):
+    print(json.dumps({"type": "t", "source": "/s", "id": i, "time": "2026-01-01T00:00:00Z", "data": {"k": k, "j": j}}))
+print(json.dumps({"table": "t", "key": "r" * 1023, "value": {"v": 1}}))
+print(json.dumps({"table": "t", "key": "r" * 1000, "value": {"v": 2}}))
+ev("a", "A" * 999 + "x"); ev("b", "A" * 999 + "y"); ev("c", "A" * 999 + "y")
+ev("d", "B" * 1024)
+ev("e", "C" * 1023)
+ev("f", "D", "r" * 1024); ev("g", "D", "r" * 1023)
+print("{\"watermark\": \"max\"}")' >"$TMP/long.ndjson"
+summary='import json, sys
+out = [json.loads(l) for l in sys.stdin]
+print(sorted((len(o["data"]["key"]), o["data"]["key"][-1], o["data"]["n"]) for o in out if "data" in o),
+      [(o["dead_letter"]["id"], o["error"]) for o in out if "dead_letter" in o])'
+long=$("$BIN" "$TMP/long.json" <"$TMP/long.ndjson" | python3 -c "$summary")
+[ "$long" = "[(1, 'D', 2), (1000, 'x', 1), (1000, 'y', 2), (1023, 'C', 1)] [('d', 'key: is 1024 bytes long, more than the 1023 a key may have')]" ] ||
+    { echo "pipeline-run: long keys made $long"; fail=1; }
+long=$("$BIN" "$TMP/longjoin.json" <"$TMP/long.ndjson" | python3 -c "$summary")
+[ "$long" = "[(1, 'D', 1), (1000, 'x', 1), (1000, 'y', 2), (1023, 'C', 1)] [('d', 'key: is 1024 bytes long, more than the 1023 a key may have'), ('f', 'steps[0].join.key: is 1024 bytes long, more than the 1023 a key may have')]" ] ||
+    { echo "pipeline-run: long join keys made $long"; fail=1; }
 bad() { # bad <expected message part> <definition>
     printf '%s\n' "$2" >"$TMP/def.json"
     local out rc

@@ -490,11 +490,39 @@ Test(expr, string_results_for_keys)
         cr_assert_str_eq(buf, k[i].want, "%s", k[i].expr);
         cm_expr_free(e);
     }
+    /* a key is never cut (two keys cut to the same bytes would be taken for one): a text that
+     * does not fit is an error, its reason cut to fit */
     struct cm_expr *e = cm_expr_compile("data.text", NULL);
+    const char *text = json_string_value(json_object_get(json_object_get(ev, "data"), "text"));
+    size_t n = strlen(text);
+    cr_assert_gt(n, 3);
+    char fits[256];
+    cr_assert_lt(n, sizeof(fits));
+    cr_assert_eq(cm_expr_eval_string(e, ev, fits, n + 1), 0);
+    cr_assert_str_eq(fits, text);
+    cr_assert_eq(cm_expr_eval_string(e, ev, fits, n), -1, "one byte short");
+    char want[128];
+    snprintf(want, sizeof(want), "is %zu bytes long, more than the %zu a key may have", n, n - 1);
+    cr_assert_eq(strncmp(fits, want, n - 1), 0, "%s", fits);
     char tiny[4];
-    cr_assert_eq(cm_expr_eval_string(e, ev, tiny, sizeof(tiny)), 0);
-    cr_assert_str_eq(tiny, "Hel", "truncated, still terminated");
+    cr_assert_eq(cm_expr_eval_string(e, ev, tiny, sizeof(tiny)), -1);
+    cr_assert_str_eq(tiny, "is ", "the reason, cut and terminated");
     cm_expr_free(e);
+    /* so are lists and maps by their JSON text */
+    e = cm_expr_compile("data.tags", NULL);
+    char small[9]; /* ["a","b"] is 9 bytes */
+    cr_assert_eq(cm_expr_eval_string(e, ev, small, sizeof(small)), -1);
+    char ok[10];
+    cr_assert_eq(cm_expr_eval_string(e, ev, ok, sizeof(ok)), 0);
+    cr_assert_str_eq(ok, "[\"a\",\"b\"]");
+    cm_expr_free(e);
+    /* a string holding a NUL character: as a C string it would be read as a shorter key */
+    json_t *nul = json_pack("{s:{s:s%}}", "data", "k", "a\0b", (size_t)3);
+    e = cm_expr_compile("data.k", NULL);
+    cr_assert_eq(cm_expr_eval_string(e, nul, fits, sizeof(fits)), -1);
+    cr_assert_str_eq(fits, "holds a NUL character");
+    cm_expr_free(e);
+    json_decref(nul);
     json_decref(ev);
 }
 

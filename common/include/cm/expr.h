@@ -47,9 +47,10 @@ enum cm_expr_outcome cm_expr_eval_bool(const struct cm_expr *e, const json_t *ro
  * Returns a new reference (caller decrefs) or NULL with the error's reason in why. */
 json_t *cm_expr_eval_json(const struct cm_expr *e, const json_t *root, char *why, size_t whylen);
 
-/* Evaluates to text for keys: strings as they are, numbers and bools as JSON text. Writes a
- * NUL-terminated result into buf (truncated to len-1 bytes) and returns 0, or returns -1 with the
- * reason in buf. */
+/* Evaluates to text for keys: strings as they are, numbers, bools, null, lists and maps as their
+ * JSON text. Writes the NUL-terminated result into buf and returns 0, or returns -1 with the
+ * reason in buf (cut to fit): the evaluation failed, or the text does not fit in len - 1 bytes
+ * or holds a NUL character (a key cut or read up to that NUL would be taken for another). */
 int cm_expr_eval_string(const struct cm_expr *e, const json_t *root, char *buf, size_t len);
 
 #endif

@@ -705,6 +705,23 @@ json_t *cm_expr_eval_json(const struct cm_expr *e, const json_t *root, char *why
     return out;
 }
 
+/* n bytes of text into buf as a key: 0, or -1 with the reason when they do not fit or hold a NUL.
+ */
+static int key_text(const char *p, size_t n, char *buf, size_t len)
+{
+    if (n > len - 1) {
+        snprintf(buf, len, "is %zu bytes long, more than the %zu a key may have", n, len - 1);
+        return -1;
+    }
+    if (memchr(p, '\0', n)) {
+        snprintf(buf, len, "%s", "holds a NUL character");
+        return -1;
+    }
+    memcpy(buf, p, n);
+    buf[n] = '\0';
+    return 0;
+}
+
 int cm_expr_eval_string(const struct cm_expr *e, const json_t *root, char *buf, size_t len)
 {
     if (len == 0) {
@@ -719,12 +736,9 @@ int cm_expr_eval_string(const struct cm_expr *e, const json_t *root, char *buf, 
         snprintf(buf, len, "%s", v.u.err);
         rc = -1;
         break;
-    case V_STRING: {
-        size_t n = v.u.s.n < len - 1 ? v.u.s.n : len - 1;
-        memcpy(buf, v.u.s.p, n);
-        buf[n] = '\0';
+    case V_STRING:
+        rc = key_text(v.u.s.p, v.u.s.n, buf, len);
         break;
-    }
     case V_TIME:
         expr_format_timestamp(v.u.i, buf, len);
         break;
@@ -736,7 +750,7 @@ int cm_expr_eval_string(const struct cm_expr *e, const json_t *root, char *buf, 
         json_t *j = val_to_json(v, why, sizeof(why));
         char *text = j ? cm_json_dumps(j, NULL) : NULL;
         if (text) {
-            snprintf(buf, len, "%s", text);
+            rc = key_text(text, strlen(text), buf, len);
         } else {
             snprintf(buf, len, "%s", j ? "out of memory" : why);
             rc = -1;
