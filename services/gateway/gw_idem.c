@@ -39,10 +39,15 @@ char *gw_idem_key(const char *tenant, const char *header_key, size_t index, cons
     const char *id = json_string_value(json_object_get(event, "id"));
     const char *source = json_string_value(json_object_get(event, "source"));
     char *key;
+    /* each part whole, the variable ones after their lengths, so no two events share a key:
+     * cut to 200 bytes, two ids alike in their first 200 did, and ':' inside a source, an id or
+     * a tenant made ("a:b", "c") and ("a", "b:c") one key */
     if (header_key && *header_key) {
-        key = cm_xasprintf("%s:req:%.200s:%zu", tenant, header_key, index);
+        key = cm_xasprintf("%zu:%s:req:%zu:%s:%zu", strlen(tenant), tenant, strlen(header_key),
+                           header_key, index);
     } else if (id && source) {
-        key = cm_xasprintf("%s:ev:%.200s:%.200s", tenant, source, id);
+        key =
+            cm_xasprintf("%zu:%s:ev:%zu:%s:%s", strlen(tenant), tenant, strlen(source), source, id);
     } else {
         return NULL;
     }

@@ -53,7 +53,7 @@ int it_topic_has(const char *brokers, const char *topic, const char *id)
     int found = 0;
     for (int i = 0; i < 300 && !found; i++) {
         struct cm_kafka_msg *m = cm_kafka_consumer_poll(c, 100);
-        char hv[128];
+        char hv[512]; /* an id may have 256 bytes */
         if (m && cm_kafka_msg_header(m, "ce_id", hv, sizeof(hv)) == 0 && strcmp(hv, id) == 0) {
             found = 1;
         }
@@ -73,7 +73,7 @@ int it_topic_ids_seen(const char *brokers, const char *topic, const char *marker
     int seen = 0, marked = 0, quiet = 0;
     for (int i = 0; i < 300 && quiet < 10; i++) {
         struct cm_kafka_msg *m = cm_kafka_consumer_poll(c, 100);
-        char hv[128];
+        char hv[512]; /* an id may have 256 bytes */
         if (m && cm_kafka_msg_header(m, "ce_id", hv, sizeof(hv)) == 0) {
             marked |= strcmp(hv, marker) == 0;
             for (size_t k = 0; k < n; k++) {

@@ -781,6 +781,30 @@ Test(gateway, idempotency_by_event_id_and_header)
                      "event %zu: %s", i, r.body);
     }
     json_decref(v);
+    /* different events never share a key: ids of 250 bytes alike in their first 200 (keys were
+     * cut there), and a ':' inside a source or an id ("u:a", "b:x") and ("u", "a:b:x") */
+    char base[96], longa[300], longb[300], odd[2048];
+    it_unique(base, sizeof(base), "idem3");
+    snprintf(longa, sizeof(longa), "%s%0*d", base, (int)(250 - strlen(base)), 1);
+    snprintf(longb, sizeof(longb), "%s%0*d", base, (int)(250 - strlen(base)), 2);
+    cr_assert_eq(strlen(longa), 250);
+    cr_assert_eq(strncmp(longa, longb, 200), 0);
+    snprintf(odd, sizeof(odd),
+             "[{\"id\":\"%s\",\"type\":\"a\",\"source\":\"/s\"},"
+             "{\"id\":\"%s\",\"type\":\"a\",\"source\":\"/s\"},"
+             "{\"id\":\"b:%s\",\"type\":\"a\",\"source\":\"u:a\"},"
+             "{\"id\":\"a:b:%s\",\"type\":\"a\",\"source\":\"u\"}]",
+             longa, longb, base, base);
+    post_raw("application/json", bearer(), NULL, odd, strlen(odd), "/idem", &r);
+    cr_assert_eq(r.status, 202, "four events, four keys: %s", r.body);
+    v = json_loads(r.body, 0, NULL);
+    res = json_object_get(v, "results");
+    cr_assert_eq(json_array_size(res), 4, "%s", r.body);
+    json_decref(v);
+    cr_assert(on_topic(topic, longb), "the second long id is produced too");
+    char colon[128];
+    snprintf(colon, sizeof(colon), "a:b:%s", base);
+    cr_assert(on_topic(topic, colon), "the second source with a ':' is produced too");
 }
 
 struct inflight_post {
