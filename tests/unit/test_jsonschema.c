@@ -132,6 +132,73 @@ Test(jsonschema, errors_carry_pointers)
     json_decref(inst);
 }
 
+/* errors of inst (a JSON text) against schema (a JSON text), joined with " | ". */
+static char *errors_of(const char *schema_text, const char *inst_text)
+{
+    json_t *schema = json_loads(schema_text, 0, NULL);
+    json_t *inst = json_loads(inst_text, JSON_DECODE_ANY, NULL);
+    cr_assert_not_null(inst);
+    char err[256];
+    struct cm_jsonschema *s = cm_jsonschema_compile(schema, NULL, err, sizeof(err));
+    cr_assert_not_null(s, "%s", err);
+    json_t *errors = json_array();
+    cm_jsonschema_validate(s, inst, NULL, errors, 10);
+    char out[1024] = "";
+    for (size_t i = 0; i < json_array_size(errors); i++) {
+        snprintf(out + strlen(out), sizeof(out) - strlen(out), "%s%s", i ? " | " : "",
+                 json_string_value(json_array_get(errors, i)));
+    }
+    json_decref(errors);
+    cm_jsonschema_free(s);
+    json_decref(schema);
+    json_decref(inst);
+    return strdup(out);
+}
+
+/* A pattern that backtracks without end gives up at the match limit (cm/regex.h), and the value
+ * is refused saying so, not passed and not "must match"; a plain pattern on a long string is
+ * decided (it outgrew PCRE2's 32 KiB JIT stack at 1,500 characters and was refused as not
+ * matching). */
+Test(jsonschema, patterns_are_decided_or_refused_within_the_limits)
+{
+    const char *evil = "{\"type\":\"string\",\"pattern\":\"^(a|a)*$\"}";
+    char *e = errors_of(evil, "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!\"");
+    cr_assert_str_eq(e,
+                     "/: could not be checked against pattern '^(a|a)*$' (match limit exceeded)");
+    free(e);
+    e = errors_of(evil, "\"aaaa\"");
+    cr_assert_str_eq(e, "");
+    free(e);
+    e = errors_of(evil, "\"b\"");
+    cr_assert_str_eq(e, "/: must match pattern '^(a|a)*$'");
+    free(e);
+    /* 200,000 characters of a plain repetition: matched, and one character off: not */
+    size_t n = 200000;
+    char *text = malloc(n + 3);
+    text[0] = '"';
+    for (size_t i = 1; i <= n; i++) {
+        text[i] = i % 2 ? 'a' : 'b';
+    }
+    text[n + 1] = '"';
+    text[n + 2] = '\0';
+    const char *plain = "{\"type\":\"string\",\"pattern\":\"^(a|b)*$\"}";
+    e = errors_of(plain, text);
+    cr_assert_str_eq(e, "", "a long string is decided");
+    free(e);
+    text[n / 2] = 'c';
+    e = errors_of(plain, text);
+    cr_assert_str_eq(e, "/: must match pattern '^(a|b)*$'");
+    free(e);
+    free(text);
+    /* a property name that cannot be decided is refused, not taken for an additional one */
+    e = errors_of(
+        "{\"type\":\"object\",\"patternProperties\":{\"^(a|a)*$\":{\"type\":\"integer\"}}}",
+        "{\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!\":\"not checked\",\"aa\":1}");
+    cr_assert_str_eq(e, "/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!: its name could not be checked against "
+                        "pattern '^(a|a)*$' (match limit exceeded)");
+    free(e);
+}
+
 Test(jsonschema, compile_errors)
 {
     const char *bad[] = {"[]", "5", "{\"pattern\":\"(\"}", "{\"$ref\":\"#/definitions/missing\"}",

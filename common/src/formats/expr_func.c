@@ -1,103 +1,31 @@
 /* expr_func: the expression language's functions: size, startsWith, endsWith, contains, matches
  * (PCRE2, compiled once for constant patterns, JIT where available, bounded by match limits),
  * lower, upper, and the conversions int, double, string, bool, timestamp, duration.
- * Regex match data and limits are per thread, so one compiled expression serves many threads. */
-#define PCRE2_CODE_UNIT_WIDTH 8
-
+ * Regexes are cm_regex's: shared by threads, each match bounded (cm/regex.h). */
 #include "expr_internal.h"
 
 #include "cm/mem.h"
+#include "cm/regex.h"
 #include "cm/text.h"
 #include "cm/timeutil.h"
 
 #include <errno.h>
 #include <math.h>
-#include <pcre2.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define REGEX_MATCH_LIMIT 1000000
-#define REGEX_DEPTH_LIMIT 10000
-
-/* ---- regex ---- */
-
-struct thread_regex {
-    pcre2_match_data *md;
-    pcre2_match_context *mc;
-};
-
-static pthread_key_t regex_key;
-static pthread_once_t regex_once = PTHREAD_ONCE_INIT;
-
-static void thread_regex_free(void *p)
+static struct val regex_match(struct arena *a, const struct cm_regex *re, struct val subject)
 {
-    struct thread_regex *t = p;
-    pcre2_match_data_free(t->md);
-    pcre2_match_context_free(t->mc);
-    free(t);
-}
-
-static void regex_key_init(void)
-{
-    pthread_key_create(&regex_key, thread_regex_free);
-}
-
-static struct thread_regex *thread_regex(void)
-{
-    pthread_once(&regex_once, regex_key_init);
-    struct thread_regex *t = pthread_getspecific(regex_key);
-    if (!t) {
-        t = cm_xcalloc(1, sizeof(*t));
-        t->md = pcre2_match_data_create(1, NULL); /* a boolean match needs one pair */
-        t->mc = pcre2_match_context_create(NULL);
-        if (!t->md || !t->mc) {
-            abort();
-        }
-        pcre2_set_match_limit(t->mc, REGEX_MATCH_LIMIT);
-        pcre2_set_depth_limit(t->mc, REGEX_DEPTH_LIMIT);
-        pthread_setspecific(regex_key, t);
-    }
-    return t;
-}
-
-void *expr_regex_compile(const char *pattern, size_t len, char *msg, size_t msglen)
-{
-    int code;
-    PCRE2_SIZE offset;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, len, PCRE2_UTF, &code, &offset, NULL);
-    if (!re) {
-        PCRE2_UCHAR text[120];
-        pcre2_get_error_message(code, text, sizeof(text));
-        snprintf(msg, msglen, "%s at offset %zu", (const char *)text, (size_t)offset);
-        return NULL;
-    }
-    pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* best effort: the interpreter is the fallback */
-    return re;
-}
-
-void expr_regex_free(void *re)
-{
-    pcre2_code_free(re);
-}
-
-static struct val regex_match(struct arena *a, void *re, struct val subject)
-{
-    struct thread_regex *t = thread_regex();
-    int rc = pcre2_match(re, (PCRE2_SPTR)subject.u.s.p, subject.u.s.n, 0, 0, t->md, t->mc);
-    struct val v = {.t = V_BOOL};
-    if (rc >= 0) { /* 0: matched, the one-pair vector was just too small for the groups */
-        v.u.b = 1;
-    } else if (rc == PCRE2_ERROR_NOMATCH) {
-        v.u.b = 0;
-    } else {
-        PCRE2_UCHAR text[120];
-        pcre2_get_error_message(rc, text, sizeof(text));
+    char why[120];
+    int rc = cm_regex_search(re, subject.u.s.p, subject.u.s.n, why, sizeof(why));
+    if (rc < 0) {
         char *msg = arena_alloc(a, 160);
-        snprintf(msg, 160, "regex match failed: %s", (const char *)text);
+        snprintf(msg, 160, "regex match failed: %s", why);
         return val_error(msg);
     }
+    struct val v = {.t = V_BOOL};
+    v.u.b = rc;
     return v;
 }
 
@@ -303,14 +231,14 @@ static struct val fn_matches(const struct node *n, struct arena *a, struct val s
         return regex_match(a, n->regex, s);
     }
     char msg[128];
-    void *compiled = expr_regex_compile(re.u.s.p, re.u.s.n, msg, sizeof(msg));
+    struct cm_regex *compiled = cm_regex_compile(re.u.s.p, re.u.s.n, 0, msg, sizeof(msg));
     if (!compiled) {
         char *m = arena_alloc(a, 160);
         snprintf(m, 160, "invalid regex: %s", msg);
         return val_error(m);
     }
     struct val v = regex_match(a, compiled, s);
-    expr_regex_free(compiled);
+    cm_regex_free(compiled);
     return v;
 }
 

@@ -4,6 +4,7 @@
 #define CM_EXPR_INTERNAL_H
 
 #include "cm/expr.h"
+#include "cm/regex.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -94,9 +95,9 @@ struct node {
     size_t name_len;
     struct node **kids;
     size_t nkids;
-    struct val cval;  /* N_CONST */
-    void *regex;      /* pcre2_code for matches() with a constant pattern (owned) */
-    int line, column; /* position, for messages */
+    struct val cval;        /* N_CONST */
+    struct cm_regex *regex; /* matches() with a constant pattern, compiled once (owned) */
+    int line, column;       /* position, for messages */
 };
 
 struct cm_expr {
@@ -136,9 +137,6 @@ const char *val_type_name(enum val_type t);
 
 /* Functions (expr_func.c). */
 struct val expr_call(const struct node *n, const struct val *args, struct arena *a);
-/* Compiles a regex for a constant pattern at compile time; NULL with msg set on error. */
-void *expr_regex_compile(const char *pattern, size_t len, char *msg, size_t msglen);
-void expr_regex_free(void *re);
 /* Parses a CEL duration ("1h30m", "-1.5s", "100ms") into nanoseconds. 0 or -1. */
 int expr_parse_duration(const char *s, size_t n, int64_t *ns);
 /* Parses an RFC 3339 timestamp with up to nanosecond precision. 0 or -1. */

@@ -43,7 +43,7 @@ static void node_free(struct node *n)
     free(n->kids);
     free(n->name);
     if (n->regex) {
-        expr_regex_free(n->regex);
+        cm_regex_free(n->regex);
     }
     free(n);
 }
@@ -59,7 +59,7 @@ static void make_const(struct parser *p, struct node *n, struct val v)
     n->kids = NULL;
     n->nkids = 0;
     if (n->regex) {
-        expr_regex_free(n->regex);
+        cm_regex_free(n->regex);
         n->regex = NULL;
     }
     n->kind = N_CONST;
@@ -213,7 +213,7 @@ static struct node *parse_call(struct parser *p, const char *name, size_t nlen, 
                 node_free(call);
                 return NULL;
             }
-            call->regex = expr_regex_compile(pat->u.s.p, pat->u.s.n, msg, sizeof(msg));
+            call->regex = cm_regex_compile(pat->u.s.p, pat->u.s.n, 0, msg, sizeof(msg));
             if (!call->regex) {
                 expr_fail_at(p, call->kids[1]->line, call->kids[1]->column, "invalid regex: %s",
                              msg);

@@ -2,8 +2,6 @@
  * jsonschema_compile.c. Validate: walk schema and instance together; errors are built only when
  * a keyword fails, and probes (anyOf, oneOf, not, if, contains) stop at the first failure without
  * building messages. */
-#define PCRE2_CODE_UNIT_WIDTH 8
-
 #include "jsonschema_internal.h"
 
 #include "cm/mem.h"
@@ -12,7 +10,6 @@
 #include "cm/verrors.h"
 
 #include <math.h>
-#include <pcre2.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -112,18 +109,17 @@ static size_t utf8_length(const char *s, size_t n)
     return count;
 }
 
+/* 1 when pattern matches somewhere in subject, 0 when not, -1 when the match gave up at its
+ * limits (cm/regex.h; the reason in why): a pattern that backtracks without end costs an event
+ * at most that, and the event is refused, not passed. */
 static int regex_search(const struct cm_jsonschema *s, const char *pattern, const char *subject,
-                        size_t len)
+                        size_t len, char *why, size_t whylen)
 {
     const json_t *idx = json_object_get(s->patterns, pattern);
     if (!idx) {
         return 0;
     }
-    pcre2_code *re = s->codes[json_integer_value(idx)];
-    pcre2_match_data *md = pcre2_match_data_create(1, NULL);
-    int rc = pcre2_match(re, (PCRE2_SPTR)subject, len, 0, 0, md, NULL);
-    pcre2_match_data_free(md);
-    return rc >= 0;
+    return cm_regex_search(s->codes[json_integer_value(idx)], subject, len, why, whylen);
 }
 
 /* ---- keywords ---- */
@@ -184,8 +180,12 @@ static void check_string(struct vctx *c, const json_t *sch, const json_t *inst)
     size_t len = utf8_length(v, n);
     check_counts(c, sch, "minLength", "maxLength", len, "characters");
     const char *pattern = json_string_value(json_object_get(sch, "pattern"));
-    if (pattern && !regex_search(c->s, pattern, v, n)) {
+    char why[120];
+    int found = pattern ? regex_search(c->s, pattern, v, n, why, sizeof(why)) : 1;
+    if (found == 0) {
         cm_verrors_add(&c->e, "must match pattern '%.80s'", pattern);
+    } else if (found < 0) {
+        cm_verrors_add(&c->e, "could not be checked against pattern '%.80s' (%s)", pattern, why);
     }
     const char *fmt = json_string_value(json_object_get(sch, "format"));
     if (fmt && !memchr(v, '\0', n) && !jsonschema_format_ok(fmt, v)) {
@@ -283,9 +283,15 @@ static void check_object(struct vctx *c, const json_t *sch, const json_t *inst, 
         json_t *psch;
         json_object_foreach((json_t *)pprops, pat, psch)
         {
-            if (regex_search(c->s, pat, name, strlen(name))) {
+            char why[120];
+            int found = regex_search(c->s, pat, name, strlen(name), why, sizeof(why));
+            if (found > 0) {
                 matched = 1;
                 validate(c, psch, val, depth + 1);
+            } else if (found < 0) { /* refused rather than taken for additional */
+                matched = 1;
+                cm_verrors_add(&c->e, "its name could not be checked against pattern '%.80s' (%s)",
+                               pat, why);
             }
         }
         if (!matched && addl) {

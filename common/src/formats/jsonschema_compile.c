@@ -2,8 +2,6 @@
  * recording each subschema's base URI and every identifier ($id, $anchor), resolve every $ref to
  * its target node and compile every pattern; the results live in a node table keyed by json_t
  * pointer, which validation (jsonschema.c) reads. */
-#define PCRE2_CODE_UNIT_WIDTH 8
-
 #include "jsonschema_internal.h"
 
 #include "cm/mem.h"
@@ -292,17 +290,12 @@ static void compile_pattern(struct cm_jsonschema *s, const char *pattern)
     if (json_object_get(s->patterns, pattern)) {
         return;
     }
-    int code;
-    PCRE2_SIZE off;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
-                                   PCRE2_UTF | PCRE2_UCP, &code, &off, NULL);
+    char msg[160];
+    struct cm_regex *re = cm_regex_compile(pattern, strlen(pattern), 1, msg, sizeof(msg));
     if (!re) {
-        PCRE2_UCHAR msg[120];
-        pcre2_get_error_message(code, msg, sizeof(msg));
-        cfail(s, "invalid pattern '%.60s': %s", pattern, (const char *)msg);
+        cfail(s, "invalid pattern '%.60s': %s", pattern, msg);
         return;
     }
-    pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
     s->codes = cm_xrealloc(s->codes, (s->ncodes + 1) * sizeof(*s->codes));
     s->codes[s->ncodes] = re;
     json_object_set_new(s->patterns, pattern, json_integer((json_int_t)s->ncodes));
@@ -397,7 +390,7 @@ void cm_jsonschema_free(struct cm_jsonschema *s)
     }
     free(s->slots);
     for (size_t i = 0; i < s->ncodes; i++) {
-        pcre2_code_free(s->codes[i]);
+        cm_regex_free(s->codes[i]);
     }
     free(s->codes);
     json_decref(s->patterns);

@@ -1,13 +1,10 @@
 /* jsonschema_format: the "format" keyword's checks (see jsonschema_internal.h): date-time, date,
  * time, email, hostname, ipv4, ipv6, uri, uri-reference, uuid, json-pointer and regex (compiled
  * with PCRE2); unknown formats are annotations and pass. */
-#define PCRE2_CODE_UNIT_WIDTH 8
-
 #include "jsonschema_internal.h"
 
 #include "cm/timeutil.h"
 
-#include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,12 +210,7 @@ static int fmt_date_time(const char *v)
 
 static int fmt_regex(const char *v)
 {
-    int code;
-    PCRE2_SIZE off;
-    pcre2_code *re =
-        pcre2_compile((PCRE2_SPTR)v, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &code, &off, NULL);
-    pcre2_code_free(re);
-    return re != NULL;
+    return cm_regex_valid(v, strlen(v));
 }
 
 static const struct {

@@ -5,13 +5,9 @@
 #define CM_JSONSCHEMA_INTERNAL_H
 
 #include "cm/jsonschema.h"
-
-#ifndef PCRE2_CODE_UNIT_WIDTH
-#define PCRE2_CODE_UNIT_WIDTH 8
-#endif
+#include "cm/regex.h"
 
 #include <jansson.h>
-#include <pcre2.h>
 #include <stddef.h>
 
 #define MAX_DEPTH 128
@@ -29,7 +25,7 @@ struct cm_jsonschema {
     struct slot *slots;
     size_t cap, count;
     json_t *patterns; /* pattern text -> integer index into codes */
-    pcre2_code **codes;
+    struct cm_regex **codes;
     size_t ncodes;
     char err[256];
     int failed;
