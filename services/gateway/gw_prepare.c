@@ -113,11 +113,12 @@ size_t ingest_prepare(struct gw_ingest *g, const struct gw_routes *routes, struc
         it->event = json_loadb(it->text, it->textlen, JSON_REJECT_DUPLICATES, NULL);
     }
     struct cm_envelope_error verr;
-    if (cm_envelope_validate(it->event, &verr) != 0 ||
-        cm_envelope_check_time(it->event, enr, &verr) != 0) {
+    int invalid = cm_envelope_validate(it->event, &verr) != 0;
+    if (invalid || cm_envelope_check_time(it->event, enr, &verr) != 0) {
         json_t *e = cm_http_error_body(400, verr.message);
         json_object_set_new(e, "field", json_string(verr.field));
-        ingest_refuse(it, 400, e, "envelope");
+        /* a producer whose clock runs ahead shows apart from malformed events */
+        ingest_refuse(it, 400, e, invalid ? "envelope" : "time_ahead");
         return 0;
     }
     enum gw_sig_result sig = GW_SIG_NONE;

@@ -84,7 +84,9 @@ struct proc_engine {
     struct cm_series *m_unmatched, *m_key_mismatch;
     uint64_t key_mismatches; /* as m_key_mismatch counts them, for the status */
     struct cm_series *m_watermark;
-    struct cm_jw text; /* results written here (out.emit_text), reused */
+    struct cm_series *m_keys; /* processor_state_keys{pipeline}, shared by its versions */
+    size_t keys_reported;     /* what this engine added to m_keys */
+    struct cm_jw text;        /* results written here (out.emit_text), reused */
     /* what every result of one window shares, written once: the pipeline's version, the
      * window's bounds as numbers (the id's parts) and as times */
     char version_text[CM_DEC_LEN];
@@ -103,7 +105,9 @@ struct origin *proc_engine_origin(struct proc_engine *e, int32_t id);
 void proc_engine_heard(struct proc_engine *e, int32_t source);
 /* After input or reports: the second stage moves source s (NULL: every source), one stage its
  * watermark over every source; windows the watermark passes fire. */
-/* The watermark gauge (processor_watermark_seconds{pipeline}) of a new engine: NaN until it has
+/* The gauges of a new engine: processor_state_keys{pipeline}, the keys its versions hold in
+ * window and join state here (each engine adds what it holds at each tick and takes it away at
+ * its end); and the watermark gauge (processor_watermark_seconds{pipeline}): NaN until it has
  * a watermark, not the 0 of a new series (1970, which an alert on the watermark's lag took for a
  * stalled pipeline); a version of the pipeline running beside it keeps its value. */
 void proc_engine_gauge_open(struct proc_engine *e, struct cm_metrics *metrics);

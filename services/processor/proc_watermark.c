@@ -2,7 +2,8 @@
  * watermark over its input partitions, as at a Flink source (idle ones left out), fires every
  * source's windows. The second stage of a keyed pipeline: each repartition partition's own
  * watermark, from the first stage's reports it carries, fires its windows; the first stage: the
- * reports it sends, per input partition. And the gauge that shows the watermark. */
+ * reports it sends, per input partition. And the gauges that show the watermark and how many keys
+ * the state holds. */
 #include "proc_engine.h"
 #include "proc_engine_int.h"
 
@@ -109,6 +110,11 @@ void proc_engine_gauge_open(struct proc_engine *e, struct cm_metrics *metrics)
     e->m_watermark = cm_metric_with(
         cm_metrics_gauge(metrics, "watermark_seconds", "event-time watermark", "pipeline"),
         e->d->name, NULL);
+    e->m_keys = cm_metric_with(cm_metrics_gauge(metrics, "state_keys",
+                                                "keys held in window and interval-join state "
+                                                "on this instance (every version of the pipeline)",
+                                                "pipeline"),
+                               e->d->name, NULL);
     if (cm_series_value(e->m_watermark) == 0) {
         cm_gauge_set(e->m_watermark, NAN);
     }
@@ -116,6 +122,10 @@ void proc_engine_gauge_open(struct proc_engine *e, struct cm_metrics *metrics)
 
 void proc_engine_gauge_close(struct proc_engine *e)
 {
+    if (e->m_keys && e->keys_reported) {
+        cm_gauge_add(e->m_keys, -(double)e->keys_reported);
+        e->keys_reported = 0;
+    }
     if (e->m_watermark && e->wm > INT64_MIN &&
         cm_series_value(e->m_watermark) == (double)e->wm / 1000.0) {
         cm_gauge_set(e->m_watermark, NAN);
@@ -203,6 +213,16 @@ void proc_engine_watermark(struct proc_engine *e, int64_t wm)
 void proc_engine_tick(struct proc_engine *e, int64_t now_ms)
 {
     proc_engine_settle(e, NULL, now_ms);
+    if (e->m_keys) {
+        size_t keys = 0;
+        for (size_t i = 0; i < e->nsrc; i++) {
+            keys += e->src[i].w ? proc_windows_keys(e->src[i].w) : 0;
+        }
+        if (keys != e->keys_reported) {
+            cm_gauge_add(e->m_keys, (double)keys - (double)e->keys_reported);
+            e->keys_reported = keys;
+        }
+    }
 }
 
 int64_t proc_engine_current_watermark(const struct proc_engine *e)

@@ -632,6 +632,12 @@ Test(gateway, a_time_too_far_ahead_is_refused)
     v = json_loads(r.body, 0, NULL);
     cr_assert_str_eq(json_string_value(json_object_get(v, "field")), "/time", "%s", r.body);
     json_decref(v);
+    /* counted apart from malformed events: a producer whose clock runs ahead shows */
+    char *text = cm_metrics_render(reg);
+    cr_assert(strstr(text, "gateway_events_total{outcome=\"rejected\",reason=\"time_ahead\"} 4") !=
+                  NULL,
+              "%s", text);
+    free(text);
 }
 
 Test(gateway, atomic_batches_produce_nothing_unless_all_are_valid)

@@ -1,7 +1,9 @@
-/* Unit tests for the processor's watermark gauge (processor_watermark_seconds{pipeline}): NaN
+/* Unit tests for the processor's gauges. The watermark (processor_watermark_seconds{pipeline}): NaN
  * while a pipeline has no watermark yet (a new series' 0 would be 1970, which the alert on the
  * watermark's lag took for a stalled pipeline), the watermark in seconds once it has one, NaN
- * again when its pipeline goes, and kept when a version running beside it wrote its own. */
+ * again when its pipeline goes, and kept when a version running beside it wrote its own. The keys
+ * in state (processor_state_keys{pipeline}): those of every version of the pipeline, taken away
+ * as their windows fire and when a version goes. */
 #include "../../services/processor/proc_engine.h"
 #include "proc_test.h"
 
@@ -96,6 +98,58 @@ Test(proc_gauge, a_version_replacing_another_keeps_its_own_watermark)
     proc_engine_free(new);
     rendered(m, text, sizeof(text));
     cr_assert_str_eq(text, "NaN");
+    proc_def_free(d1);
+    proc_def_free(d2);
+    cm_metrics_free(m);
+}
+
+/* The value of series `name`{pipeline="g"} as rendered. */
+static double series_value(struct cm_metrics *m, const char *name)
+{
+    char *all = cm_metrics_render(m);
+    char want[128];
+    snprintf(want, sizeof(want), "t_%s{pipeline=\"g\"} ", name);
+    const char *at = strstr(all, want);
+    cr_assert_not_null(at, "%s", all);
+    double v = strtod(at + strlen(want), NULL);
+    free(all);
+    return v;
+}
+
+/* An event of subject `key` at time_ms from partition `source`. */
+static void add_key(struct proc_engine *e, int32_t source, const char *key, int64_t time_ms)
+{
+    json_t *ev = json_pack("{s:s,s:s,s:s,s:s,s:s}", "specversion", "1.0", "id", key, "source", "/s",
+                           "type", "t", "subject", key);
+    proc_engine_process(e, source, ev, time_ms, 1, 0);
+    json_decref(ev);
+}
+
+Test(proc_gauge, state_keys_count_every_versions_keys_until_their_windows_fire)
+{
+    struct cm_metrics *m = cm_metrics_new("t_");
+    struct proc_def *d1 = proc_test_def(DEF), *d2 = proc_test_def(DEF);
+    struct proc_engine *old = proc_engine_new(d1, &OUT, m);
+    const int64_t t0 = 1767225600000;
+    proc_engine_tick(old, 0);
+    cr_assert_float_eq(series_value(m, "state_keys"), 0, 1e-9, "none yet");
+    add_key(old, 0, "a", t0);
+    add_key(old, 0, "b", t0 + 1);
+    add_key(old, 1, "c", t0 + 2);
+    add_key(old, 1, "a", t0 + 3); /* another partition's state: its own key */
+    cr_assert_float_eq(series_value(m, "state_keys"), 0, 1e-9, "counted at the tick");
+    proc_engine_tick(old, 0);
+    cr_assert_float_eq(series_value(m, "state_keys"), 4, 1e-9);
+    struct proc_engine *new = proc_engine_new(d2, &OUT, m);
+    add_key(new, 0, "z", t0 + 20000); /* a later window */
+    proc_engine_tick(new, 0);
+    cr_assert_float_eq(series_value(m, "state_keys"), 5, 1e-9, "both versions' keys");
+    proc_engine_watermark(old, t0 + 10000); /* the old version's window fires: its state goes */
+    proc_engine_tick(old, 0);
+    cr_assert_float_eq(series_value(m, "state_keys"), 1, 1e-9);
+    proc_engine_free(new);
+    cr_assert_float_eq(series_value(m, "state_keys"), 0, 1e-9, "a version gone takes its keys");
+    proc_engine_free(old);
     proc_def_free(d1);
     proc_def_free(d2);
     cm_metrics_free(m);
