@@ -33,21 +33,37 @@ struct gw_idem {
     struct cm_log_limit unguarded_log;
 };
 
+/* A variable part of a key: "<length>:<text>" up to IDEM_PART_MAX bytes, else "h<its hash>", so a
+ * key stays small (a source may be as long as a request) and never shared. */
+#define IDEM_PART_MAX 256
+static void key_part(const char *s, char out[IDEM_PART_MAX + 24])
+{
+    size_t n = strlen(s);
+    if (n <= IDEM_PART_MAX) {
+        snprintf(out, IDEM_PART_MAX + 24, "%zu:%s", n, s);
+    } else {
+        const char *parts[] = {s};
+        out[0] = 'h';
+        cm_uuid_from_parts(parts, 1, out + 1);
+    }
+}
+
 char *gw_idem_key(const char *tenant, const char *header_key, size_t index, const json_t *event,
                   char hash[CM_UUID_STR_LEN])
 {
     const char *id = json_string_value(json_object_get(event, "id"));
     const char *source = json_string_value(json_object_get(event, "source"));
-    char *key;
-    /* each part whole, the variable ones after their lengths, so no two events share a key:
-     * cut to 200 bytes, two ids alike in their first 200 did, and ':' inside a source, an id or
-     * a tenant made ("a:b", "c") and ("a", "b:c") one key */
+    char *key, part[IDEM_PART_MAX + 24];
+    /* each part whole (or hashed), the variable ones after their lengths, so no two events
+     * share a key: cut to 200 bytes, two ids alike in their first 200 did, and ':' inside a
+     * source, an id or a tenant made ("a:b", "c") and ("a", "b:c") one key. The tenant (at most
+     * CM_TENANT_MAX bytes) and the id (CM_ENVELOPE_MAX_ID, the last part) are kept as they are. */
     if (header_key && *header_key) {
-        key = cm_xasprintf("%zu:%s:req:%zu:%s:%zu", strlen(tenant), tenant, strlen(header_key),
-                           header_key, index);
+        key_part(header_key, part);
+        key = cm_xasprintf("%zu:%s:req:%s:%zu", strlen(tenant), tenant, part, index);
     } else if (id && source) {
-        key =
-            cm_xasprintf("%zu:%s:ev:%zu:%s:%s", strlen(tenant), tenant, strlen(source), source, id);
+        key_part(source, part);
+        key = cm_xasprintf("%zu:%s:ev:%s:%s", strlen(tenant), tenant, part, id);
     } else {
         return NULL;
     }

@@ -56,8 +56,9 @@ struct gw_idem_claim {
 
 /* The idempotency key of an event of `tenant` (the request's Idempotency-Key header with the
  * event's index in the request, else the event's source and id): "<n>:<tenant>:ev:<n>:<source>:
- * <id>" or "<n>:<tenant>:req:<n>:<header key>:<index>", each <n> the length of what follows it,
- * so different events never share a key; caller frees; and the hash of
+ * <id>" or "<n>:<tenant>:req:<n>:<header key>:<index>", each <n> the length of what follows it
+ * (a source or header key longer than 256 bytes as "h<its hash>" instead of "<n>:<text>"), so
+ * different events never share a key; caller frees; and the hash of
  * its payload (its members sorted, compact) into hash. NULL when the event has neither a header
  * key nor both source and id (the gateway assigns the id: nothing to repeat). */
 char *gw_idem_key(const char *tenant, const char *header_key, size_t index, const json_t *event,

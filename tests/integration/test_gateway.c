@@ -736,6 +736,17 @@ Test(gateway, rate_limits_answer_429_with_headers)
     (void)q;
 }
 
+/* gateway_events_total{outcome="duplicate"} as rendered now. */
+static double duplicates(void)
+{
+    char *text = cm_metrics_render(reg);
+    const char *series = "gateway_events_total{outcome=\"duplicate\",reason=\"\"} ";
+    const char *at = strstr(text, series);
+    double v = at ? strtod(at + strlen(series), NULL) : 0;
+    free(text);
+    return v;
+}
+
 Test(gateway, idempotency_by_event_id_and_header)
 {
     struct resp r;
@@ -811,6 +822,26 @@ Test(gateway, idempotency_by_event_id_and_header)
     char colon[128];
     snprintf(colon, sizeof(colon), "a:b:%s", base);
     cr_assert(on_topic(topic, colon), "the second source with a ':' is produced too");
+    /* sources over 256 bytes are hashed into the key (a key stays small): two that differ only
+     * at their end are two keys, and a repeat of one is still recognised */
+    char src1[400], src2[400], two[1400], one[800];
+    memset(src1, 'S', 300);
+    memcpy(src1 + 300, base, strlen(base) + 1);
+    memcpy(src2, src1, sizeof(src1));
+    src1[299] = '1';
+    src2[299] = '2';
+    snprintf(two, sizeof(two),
+             "[{\"id\":\"same\",\"type\":\"a\",\"source\":\"%s\"},"
+             "{\"id\":\"same\",\"type\":\"a\",\"source\":\"%s\"}]",
+             src1, src2);
+    double dups = duplicates();
+    post_raw("application/json", bearer(), NULL, two, strlen(two), "/idem", &r);
+    cr_assert_eq(r.status, 202, "two long sources, two keys: %s", r.body);
+    cr_assert_eq(duplicates(), dups, "neither is taken for a repeat");
+    snprintf(one, sizeof(one), "{\"id\":\"same\",\"type\":\"a\",\"source\":\"%s\"}", src2);
+    post_raw("application/json", bearer(), NULL, one, strlen(one), "/idem", &r);
+    cr_assert_eq(r.status, 202, "%s", r.body);
+    cr_assert_eq(duplicates(), dups + 1, "a repeat of a long source is recognised");
 }
 
 struct inflight_post {
