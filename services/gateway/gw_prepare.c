@@ -9,9 +9,11 @@
 #include "gw_sig.h"
 
 #include "cm/http.h"
+#include "cm/log.h"
 #include "cm/metrics.h"
 #include "cm/swap.h"
 #include "cm/text.h"
+#include "cm/timeutil.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -93,6 +95,23 @@ static int prepare_text(struct gw_ingest *g, const struct gw_routes *routes, str
     return 0;
 }
 
+static struct cm_log_limit time_ahead_log = CM_LOG_LIMIT(60000);
+
+/* An event refused for a time too far ahead: which producer's clock runs ahead, once a minute. */
+static void log_time_ahead(const struct cm_envelope_enrichment *enr, const json_t *ev,
+                           const char *why)
+{
+    unsigned long long left_out;
+    if (cm_log_limit_pass(&time_ahead_log, cm_monotonic_ms(), &left_out)) {
+        CM_LOG_WARN(
+            "event_time_ahead",
+            "tenant '%.127s', source '%.200s'%s%.100s: %s (%llu more refused since the "
+            "last such line; counted in gateway_events_total{reason=\"time_ahead\"})",
+            enr->tenant ? enr->tenant : "", json_string_value(json_object_get(ev, "source")),
+            enr->clientip ? ", from " : "", enr->clientip ? enr->clientip : "", why, left_out);
+    }
+}
+
 /* Envelope and schema checks, enrichment and routing of one event. On success leaves the event
  * enriched in it->out (fast lane; in scratch when it fits, NULL: allocated) or it->event and
  * its topics in *topics; else sets the item's refusal. */
@@ -119,6 +138,9 @@ size_t ingest_prepare(struct gw_ingest *g, const struct gw_routes *routes, struc
         json_object_set_new(e, "field", json_string(verr.field));
         /* a producer whose clock runs ahead shows apart from malformed events */
         ingest_refuse(it, 400, e, invalid ? "envelope" : "time_ahead");
+        if (!invalid) {
+            log_time_ahead(enr, it->event, verr.message);
+        }
         return 0;
     }
     enum gw_sig_result sig = GW_SIG_NONE;

@@ -5,7 +5,8 @@
 # a restart, a broken file keeps the keys in force, SIGHUP reloads, and SIGTERM exits 0. With a
 # registry process (over the harness's PostgreSQL) and GATEWAY_SUBJECT_STRATEGY=topic_record, data
 # is validated against the schema of subject <topic>-<type>. CORS_ALLOWED_ORIGINS answers a
-# browser's preflight, and a bad value stops the daemon at start.
+# browser's preflight, and a bad value stops the daemon at start. An event stamped 3 h ahead of
+# the clock is refused, logged and counted.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${1:?usage: test_gateway_daemon.sh <build-dir>}
@@ -90,12 +91,24 @@ sleep 1.5
 expect token-b 202 "an unchanged modification time is no change"
 kill -HUP $pid
 expect token-b 401 "SIGHUP reloads: key b is gone"
+# an event stamped 3 h ahead (GATEWAY_MAX_TIME_AHEAD, 1 h): 400 naming /time, logged with its
+# tenant, source and client, and counted apart
+ahead=$(date -u -d '+3 hours' +%Y-%m-%dT%H:%M:%SZ)
+st=$(curl -s -o "$work/body" -w '%{http_code}' -X POST "http://127.0.0.1:$port/events" \
+    -H "Authorization: Bearer $(cat "$work/token-a")" -H 'Content-Type: application/json' \
+    -d "{\"type\":\"daemon.test\",\"source\":\"/clock-ahead\",\"time\":\"$ahead\"}")
+{ [ "$st" = 400 ] && grep -q '"field":"/time"' "$work/body"; } ||
+    { echo "FAIL: an event 3 h ahead: expected 400 naming /time, got $st: $(cat "$work/body")"; fail=1; }
+for _ in $(seq 1 50); do grep -q '"event":"event_time_ahead"' "$work/gateway.log" && break; sleep 0.1; done
+grep '"event":"event_time_ahead"' "$work/gateway.log" | grep -q "source '/clock-ahead', from 127.0.0.1" ||
+    { echo "FAIL: the refusal is logged with its source and client"; fail=1; }
 # the metrics the issue names, as Prometheus text
 curl -s "http://127.0.0.1:$port/metrics" >"$work/metrics"
 for m in 'gateway_http_requests_total{route="/events",method="POST",code="202"}' \
     'gateway_events_total{outcome="accepted",reason=""}' \
     'gateway_events_total{outcome="rejected",reason="auth"}' \
     'gateway_events_total{outcome="rejected",reason="schema"}' \
+    'gateway_events_total{outcome="rejected",reason="time_ahead"} 1' \
     'gateway_produce_latency_seconds_bucket' 'gateway_producer_queue_events' \
     'gateway_websocket_connections' 'gateway_schema_fetches_total{outcome="found"}'; do
     grep -qF "$m" "$work/metrics" || { echo "FAIL: /metrics lacks $m"; fail=1; }
