@@ -346,6 +346,7 @@ static void dry_run(struct cm_http_req *req, struct proc_def *d, const json_t *i
                                   .ud = &c};
     struct proc_engine *e = proc_engine_new(d, &out, NULL);
     proc_offline_init(&c.in, e);
+    c.in.record_ms = cm_now_ms(); /* as if produced now: max_time_ahead as the daemon's */
     json_t *errors = json_array();
     size_t i;
     json_t *v;

@@ -520,12 +520,27 @@ static int parse_topics(struct proc_def *d, const json_t *src, const char *defau
 static int parse_body(struct proc_def *d, const json_t *doc, const char *default_topics,
                       const char *default_sink, char *err, size_t errlen)
 {
-    static const char *const allowed[] = {
-        "name",          "description", "source",           "steps",
-        "key",           "window",      "out_of_orderness", "allowed_lateness",
-        "idle_timeout",  "aggregates",  "having",           "emit",
-        "sink",          "version",     "repartition",      "batch",
-        "interval_join", "early",       "dead_letter",      NULL};
+    static const char *const allowed[] = {"name",
+                                          "description",
+                                          "source",
+                                          "steps",
+                                          "key",
+                                          "window",
+                                          "out_of_orderness",
+                                          "allowed_lateness",
+                                          "idle_timeout",
+                                          "aggregates",
+                                          "having",
+                                          "emit",
+                                          "sink",
+                                          "version",
+                                          "repartition",
+                                          "batch",
+                                          "interval_join",
+                                          "early",
+                                          "dead_letter",
+                                          "max_time_ahead",
+                                          NULL};
     if (!json_is_object(doc)) {
         return proc_def_fail(err, errlen, "a pipeline is a JSON object");
     }
@@ -580,7 +595,9 @@ static int parse_body(struct proc_def *d, const json_t *doc, const char *default
         proc_def_duration(doc, "allowed_lateness", "allowed_lateness", 0, 0, &d->lateness_ms, err,
                           errlen) ||
         proc_def_duration(doc, "idle_timeout", "idle_timeout", 30000, 1, &d->idle_ms, err,
-                          errlen)) {
+                          errlen) ||
+        proc_def_duration(doc, "max_time_ahead", "max_time_ahead", PROC_MAX_AHEAD_DEFAULT_MS, 0,
+                          &d->max_ahead_ms, err, errlen)) {
         return CM_E_INVAL;
     }
     const json_t *aggs = json_object_get(doc, "aggregates");

@@ -99,6 +99,8 @@ struct proc_def {
     int64_t size_ms, slide_ms, gap_ms, pane_ms; /* pane = gcd(size, slide) for hopping */
     int64_t offset_ms; /* windows and panes start at offset + k * slide (k * pane); < slide */
     int64_t ooo_ms, lateness_ms, idle_ms;
+    int64_t max_ahead_ms; /* max_time_ahead: an event whose time is further ahead of its Kafka
+                           * record's timestamp is a dead letter (0: no bound) */
     struct proc_agg_def *aggs;
     size_t naggs;
     struct cm_expr *having; /* NULL: every window */
@@ -120,6 +122,8 @@ struct proc_def {
 };
 
 #define PROC_BATCH_MAX 10000
+/* max_time_ahead's default, as GATEWAY_MAX_TIME_AHEAD's */
+#define PROC_MAX_AHEAD_DEFAULT_MS 3600000
 
 #define PROC_NAME_MAX 100
 /* Steps of a pipeline: with a flatMap's place in each (up to 4 digits) an output's path, which its

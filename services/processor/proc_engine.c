@@ -9,6 +9,7 @@
 #include "proc_frame.h"
 #include "proc_window.h"
 
+#include "cm/config.h"
 #include "cm/err.h"
 #include "cm/event.h"
 #include "cm/expr.h"
@@ -63,6 +64,7 @@ struct proc_engine *proc_engine_new(const struct proc_def *d, const struct proc_
         series(metrics, "records_total", h, "pipeline,outcome", d->name, "repeat_skipped");
     e->m_bad_time =
         series(metrics, "records_total", h, "pipeline,outcome", d->name, "time_out_of_range");
+    e->m_ahead = series(metrics, "records_total", h, "pipeline,outcome", d->name, "time_ahead");
     e->m_key_mismatch = series(metrics, "key_mismatch_total",
                                "events of a pipeline with \"repartition\": false whose record's "
                                "Kafka key is not the pipeline's key (their windows are split "
@@ -150,6 +152,7 @@ struct source *proc_engine_source(struct proc_engine *e, int32_t id, int create)
 struct input {
     int32_t source;
     int64_t time_ms, offset, wm;
+    int64_t record_ms;         /* its Kafka record's timestamp; PROC_NO_RECORD_TIME: none */
     proc_prepared_fn prepared; /* NULL: window or emit here */
     void *ud;
     size_t made; /* events its flatMaps made so far (at most FLATMAP_MAX in all) */
@@ -477,27 +480,43 @@ uint64_t proc_engine_key_mismatches(const struct proc_engine *e)
  * event's `time` can state: a Kafka record's timestamp (taken when the event has none) can be
  * any int64, and a repartition frame anything written to its topic. Such an event would move
  * the watermark past every other event and overflow window arithmetic: it is left out, as a
- * record that is not an event is. */
+ * record that is not an event is. So is one whose time lies more than max_time_ahead ahead of
+ * its record's timestamp (a producer's clock years ahead would make every later event of its
+ * partition late); the record's timestamp, not the clock, so a replay judges it the same. */
 static int time_refused(struct proc_engine *e, struct input *in, int64_t time_ms)
 {
-    if (e->d->window == PROC_WIN_NONE || cm_time_in_range(time_ms)) {
+    if (e->d->window == PROC_WIN_NONE) {
         return 0;
     }
-    char why[64];
-    snprintf(why, sizeof(why), "%lld ms is outside the years 0000 to 9999", (long long)time_ms);
-    drop(e, in, e->m_bad_time, "time", why);
+    char why[160];
+    if (!cm_time_in_range(time_ms)) {
+        snprintf(why, sizeof(why), "%lld ms is outside the years 0000 to 9999", (long long)time_ms);
+        drop(e, in, e->m_bad_time, "time", why);
+        return 1;
+    }
+    int64_t max = e->d->max_ahead_ms;
+    if (max <= 0 || in->record_ms < 0 || time_ms - max <= in->record_ms) { /* (Kafka: -1 none) */
+        return 0;
+    }
+    char t[CM_RFC3339_LEN], r[CM_RFC3339_LEN], ahead[32];
+    snprintf(why, sizeof(why),
+             "%s is more than %s ahead of its record's timestamp %s "
+             "(max_time_ahead)",
+             cm_time_format_rfc3339(time_ms, t), cm_format_duration_ms(max, ahead, sizeof(ahead)),
+             cm_time_format_rfc3339(in->record_ms, r));
+    drop(e, in, e->m_ahead, "time", why);
     return 1;
 }
 
 void proc_engine_process(struct proc_engine *e, int32_t source, const json_t *ev, int64_t time_ms,
                          int64_t offset, int64_t now_ms)
 {
-    proc_engine_process_record(e, source, ev, time_ms, offset, NULL, now_ms);
+    proc_engine_process_record(e, source, ev, time_ms, PROC_NO_RECORD_TIME, offset, NULL, now_ms);
 }
 
 void proc_engine_process_record(struct proc_engine *e, int32_t source, const json_t *ev,
-                                int64_t time_ms, int64_t offset, const struct proc_record_key *rkey,
-                                int64_t now_ms)
+                                int64_t time_ms, int64_t record_ms, int64_t offset,
+                                const struct proc_record_key *rkey, int64_t now_ms)
 {
     const struct proc_def *d = e->d;
     struct source *s = proc_engine_source(e, source, 1);
@@ -505,7 +524,8 @@ void proc_engine_process_record(struct proc_engine *e, int32_t source, const jso
     if (offset < s->resume) {
         return; /* in the restored state already */
     }
-    struct input in = {source, time_ms, offset, judged_by(s, offset), NULL, NULL, 0, rkey, ev, 0};
+    struct input in = {source, time_ms, offset, judged_by(s, offset), record_ms, NULL, NULL, 0,
+                       rkey,   ev,      0};
     if (time_refused(e, &in, time_ms)) {
         return;
     }
@@ -545,12 +565,12 @@ struct origin *proc_engine_origin(struct proc_engine *e, int32_t id)
 }
 
 void proc_engine_prepare(struct proc_engine *e, int32_t origin, const json_t *ev, int64_t time_ms,
-                         int64_t now_ms, proc_prepared_fn prepared, void *ud)
+                         int64_t record_ms, int64_t now_ms, proc_prepared_fn prepared, void *ud)
 {
     const struct proc_def *d = e->d;
     struct origin *o = proc_engine_origin(e, origin);
     o->last_seen_ms = now_ms;
-    struct input in = {0, 0, 0, e->wm, prepared, ud, 0, NULL, ev, 0};
+    struct input in = {0, 0, 0, e->wm, record_ms, prepared, ud, 0, NULL, ev, 0};
     if (time_refused(e, &in, time_ms)) {
         return;
     }
@@ -602,7 +622,9 @@ static int window_in(struct proc_engine *e, int32_t source, const json_t *ev,
     }
     /* (read back from the repartition topic: its input event was dead-lettered, if it failed, by
      * the first stage) */
-    struct input in = {source, time_ms, offset, judged_by(s, offset), NULL, NULL, 0, NULL, NULL, 0};
+    struct input in = {
+        source, time_ms, offset, judged_by(s, offset), PROC_NO_RECORD_TIME, NULL, NULL, 0,
+        NULL,   NULL,    0};
     if (time_refused(e, &in, time_ms)) {
         return 1;
     }

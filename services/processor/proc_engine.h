@@ -70,13 +70,17 @@ const struct proc_def *proc_engine_def(const struct proc_engine *e);
  * gives each input partition) at `offset`, with event time time_ms, at monotonic now_ms. */
 void proc_engine_process(struct proc_engine *e, int32_t source, const json_t *ev, int64_t time_ms,
                          int64_t offset, int64_t now_ms);
-/* proc_engine_process for a record read from Kafka with "repartition": false: every windowed
- * event it makes whose pipeline key is not the record's key (rkey) is counted and passed to
- * out.key_mismatch, since the pipeline's windows are kept per input partition and a key read from
- * two partitions would get two results per window under one id. It is still windowed. */
+/* proc_engine_process for a record read from Kafka, with its timestamp record_ms (negative:
+ * none, as Kafka's -1): a windowed pipeline's event whose time lies more than
+ * max_time_ahead after it is counted (time_ahead) and dead-lettered, and moves no watermark.
+ * rkey (NULL: not checked), with "repartition": false: every windowed event it makes whose
+ * pipeline key is not the record's key is counted and passed to out.key_mismatch, since the
+ * pipeline's windows are kept per input partition and a key read from two partitions would get
+ * two results per window under one id. It is still windowed. */
+#define PROC_NO_RECORD_TIME INT64_MIN
 void proc_engine_process_record(struct proc_engine *e, int32_t source, const json_t *ev,
-                                int64_t time_ms, int64_t offset, const struct proc_record_key *rkey,
-                                int64_t now_ms);
+                                int64_t time_ms, int64_t record_ms, int64_t offset,
+                                const struct proc_record_key *rkey, int64_t now_ms);
 /* How many events proc_engine_process_record found keyed otherwise so far. */
 uint64_t proc_engine_key_mismatches(const struct proc_engine *e);
 /* Two stages, for a keyed windowed pipeline whose input is not partitioned by its key (the
@@ -90,9 +94,10 @@ uint64_t proc_engine_key_mismatches(const struct proc_engine *e);
 typedef void (*proc_prepared_fn)(const json_t *ev, const char *tenant, const char *key,
                                  int unchanged, const json_t *args, void *ud);
 /* origin: the input partition's source id; time_ms the event time (its progress is reported
- * downstream by proc_engine_origin_watermarks). */
+ * downstream by proc_engine_origin_watermarks); record_ms its record's timestamp, checked as
+ * proc_engine_process_record does. */
 void proc_engine_prepare(struct proc_engine *e, int32_t origin, const json_t *ev, int64_t time_ms,
-                         int64_t now_ms, proc_prepared_fn prepared, void *ud);
+                         int64_t record_ms, int64_t now_ms, proc_prepared_fn prepared, void *ud);
 /* Watermarks travel through the repartition topic as in Flink: the first stage reports, for
  * each input partition it reads, its watermark (newest event time - out_of_orderness) and
  * whether it is idle (no input for idle_timeout) to every repartition partition; the second

@@ -566,6 +566,7 @@ static int process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t
         if (!cm_time_in_range(ev.time_ms)) {
             note_time_out_of_range(h, topic, part, offset, ev.time_ms);
         }
+        int64_t record_ms = cm_kafka_msg_timestamp_ms(msgs[i]);
         for (size_t k = 0; k < h->n; k++) {
             const struct proc_def *d = h->p[k].def;
             struct proc_engine *e = h->p[k].engine;
@@ -581,13 +582,14 @@ static int process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t
                                      .time_ms = ev.time_ms};
                 c.wm_before = proc_engine_origin_wm(e, c.origin);
                 c.raw = cm_kafka_msg_value(msgs[i], &c.rawlen);
-                proc_engine_prepare(e, c.origin, ev.ev, ev.time_ms, now, on_prepared, &c);
+                proc_engine_prepare(e, c.origin, ev.ev, ev.time_ms, record_ms, now, on_prepared,
+                                    &c);
             } else {
                 struct proc_record_key rkey;
                 rkey.key = cm_kafka_msg_key(msgs[i], &rkey.len);
                 rkey.len = rkey.key ? rkey.len : 0;
-                proc_engine_process_record(e, idx * 65536 + part, ev.ev, ev.time_ms, offset, &rkey,
-                                           now);
+                proc_engine_process_record(e, idx * 65536 + part, ev.ev, ev.time_ms, record_ms,
+                                           offset, &rkey, now);
             }
         }
         cm_event_clear(&ev);

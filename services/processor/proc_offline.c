@@ -9,7 +9,7 @@
 
 void proc_offline_init(struct proc_offline *o, struct proc_engine *e)
 {
-    *o = (struct proc_offline){e, json_object(), 0, 0};
+    *o = (struct proc_offline){e, json_object(), 0, 0, PROC_NO_RECORD_TIME};
 }
 
 void proc_offline_clear(struct proc_offline *o)
@@ -76,7 +76,8 @@ int proc_offline_take(struct proc_offline *o, const char *text, size_t len, int6
         if (ev.time_ms == INT64_MIN) {
             *why = "an event needs a `time`";
         } else {
-            proc_engine_process(o->e, o->partition, ev.ev, ev.time_ms, index, 0);
+            proc_engine_process_record(o->e, o->partition, ev.ev, ev.time_ms, o->record_ms, index,
+                                       NULL, 0);
         }
         cm_event_clear(&ev);
     }

@@ -25,6 +25,8 @@ struct proc_offline {
     json_t *tables;        /* {topic: {key: row}}: the table entries so far (for out.lookup) */
     int32_t partition;     /* the current input partition */
     int64_t index;         /* the index of the value being taken */
+    int64_t record_ms;     /* the events' record timestamp (max_time_ahead): the dry run's
+                            * request time; PROC_NO_RECORD_TIME (pipeline-run): none */
 };
 
 void proc_offline_init(struct proc_offline *o, struct proc_engine *e);

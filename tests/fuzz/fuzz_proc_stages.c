@@ -251,7 +251,7 @@ static size_t run(const struct proc_def *d, const char *in, size_t size, struct 
             f.raw = in + pos;
             f.rawlen = len;
             proc_frame_reset(&f.frame);
-            proc_engine_prepare(e1, 0, ev.ev, ev.time_ms, line, prepared, &f);
+            proc_engine_prepare(e1, 0, ev.ev, ev.time_ms, PROC_NO_RECORD_TIME, line, prepared, &f);
             if (f.frame.count > 0) { /* the daemon sends no empty frame */
                 second(e2, &f.frame, line, line);
                 if (c.taken) {

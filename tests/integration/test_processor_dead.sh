@@ -10,6 +10,8 @@
 #   - a record that is not an event goes once to each dead-letter topic of the pipelines reading
 #     its topic (dlq_service: processor);
 #   - a pipeline reading the default dead-letter topic itself never sends to it (no loop);
+#   - an event stamped more than max_time_ahead (1 h) after its record is a windowed pipeline's
+#     dead letter (counted as time_ahead), and a stateless pipeline's output;
 #   - the events that do not fail are processed as before; the counters by pipeline; the dry run
 #     lists dead letters with their index and reason.
 set -uo pipefail
@@ -52,26 +54,28 @@ done
 sleep 1 # the group's join
 
 # e1 passes everywhere; e2 fails win's map (and quiet's); e3 fails plain's flatMap; two records
-# are not events
+# are not events; e4's time is two hours after its record's timestamp (now): too far for win
 ev() { printf '{"specversion":"1.0","type":"t","source":"/d","id":"%s","time":"2026-01-01T00:00:0%sZ","data":%s}' "$1" "$2" "$3"; }
+AHEAD=$(printf '{"specversion":"1.0","type":"t","source":"/d","id":"e4","time":"%s","data":{"k":"a","v":4,"items":[4]}}' "$(date -u -d '+2 hours' +%Y-%m-%dT%H:%M:%SZ)")
 {
     printf 'a\t%s\n' "$(ev e1 1 '{"k":"a","v":1,"items":[1]}')"
     printf 'a\t%s\n' "$(ev e2 2 '{"k":"a","v":"x","items":[2]}')"
     printf 'b\t%s\n' "$(ev e3 3 '{"k":"b","v":3}')"
     printf 'c\tgarbage{\n'
     printf 'd\t[1,2]\n'
+    printf 'a\t%s\n' "$AHEAD"
 } | kcat -P -b "$KAFKA_BROKERS" -t "$IN" -K $'\t' -H origin=test -H 'trace=t 1' 2>>"$work/kcat.log"
 
 read_topic() { kcat -C -b "$KAFKA_BROKERS" -t "$1" -e -q -f '%k\t%h\t%s\n' 2>/dev/null | grep -v '^$'; }
 for _ in $(seq 1 300); do
-    [ "$(read_topic "$DLQ" | wc -l)" -ge 3 ] && [ "$(read_topic "$OWN" | wc -l)" -ge 3 ] && break
+    [ "$(read_topic "$DLQ" | wc -l)" -ge 4 ] && [ "$(read_topic "$OWN" | wc -l)" -ge 3 ] && break
     sleep 0.1
 done
 sleep 1.5 # anything more would come by now (the pipeline over the dead letters read them)
 read_topic "$DLQ" >"$work/dlq"
 read_topic "$OWN" >"$work/own"
 kcat -C -b "$KAFKA_BROKERS" -t "$IN" -e -q -f '%p %o %s\n' 2>/dev/null | grep -v '^$' >"$work/in"
-check "the default dead-letter topic holds 3 records ($(wc -l <"$work/dlq"))" [ "$(wc -l <"$work/dlq")" = 3 ]
+check "the default dead-letter topic holds 4 records ($(wc -l <"$work/dlq"))" [ "$(wc -l <"$work/dlq")" = 4 ]
 check "the pipeline's own dead-letter topic holds 3 records ($(wc -l <"$work/own"))" [ "$(wc -l <"$work/own")" = 3 ]
 
 # has <file> <record value> <header...>: a dead letter with that value, key and every header
@@ -89,11 +93,16 @@ where() { # where <id>: the partition and offset e<id> was read from
 }
 read -r p2 o2 <<<"$(where e2)"
 read -r p3 o3 <<<"$(where e3)"
+read -r p4 o4 <<<"$(where e4)"
 check "e2 was produced ($p2 $o2)" [ -n "$o2" ]
 check "e2 is a dead letter of win, as read, with its reason and origin" \
     has "$work/dlq" "$(ev e2 2 '{"k":"a","v":"x","items":[2]}')" origin=test 'trace=t 1' \
     "dlq_pipeline=win-$S" dlq_pipeline_version=1 "dlq_error=steps[0].map.v: string is not a double" \
     dlq_attempts=1 "dlq_topic=$IN" "dlq_partition=$p2" "dlq_offset=$o2"
+check "e4 is a dead letter of win: its time is more than 1h after its record's" \
+    has "$work/dlq" "$AHEAD" "dlq_pipeline=win-$S" "dlq_topic=$IN" "dlq_partition=$p4" "dlq_offset=$o4"
+check "its reason names the time, the bound and the record's timestamp" \
+    grep -Eq "dlq_error=time: $(jq -r .time <<<"$AHEAD" | sed 's/Z$//')\.000Z is more than 1h ahead of its record's timestamp 20[0-9-]+T[0-9:.]+Z \(max_time_ahead\)" "$work/dlq"
 check "its key is the record's" [ "$(awk -F'\t' 'index($3, "\"e2\"") { print $1 }' "$work/dlq")" = a ]
 check "e3 is a dead letter of plain in its own topic" \
     has "$work/own" "$(ev e3 3 '{"k":"b","v":3}')" "dlq_pipeline=plain-$S" \
@@ -105,11 +114,14 @@ done
 check "e2 is not in the pipeline's own topic (only win failed on it)" [ "$(grep -c '"e2"' "$work/own")" = 0 ]
 check "e1 is a dead letter nowhere" [ "$(cat "$work/dlq" "$work/own" | grep -c '"e1"')" = 0 ]
 
-# what does not fail goes on as before: plain's flatMap made one event of e1 and one of e2
+# what does not fail goes on as before: plain's flatMap made one event of e1, e2 and e4 (a
+# stateless pipeline has no watermark for a time far ahead to move)
 plain=$(kcat -C -b "$KAFKA_BROKERS" -t d-plain-$S -e -q -f '%s\n' 2>/dev/null | grep -c .)
-check "plain's outputs: 2 ($plain)" [ "$plain" = 2 ]
+check "plain's outputs: 3 ($plain)" [ "$plain" = 3 ]
 metric() { curl -s "$U1/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
-check "dead letters counted for win: 1" [ "$(metric "processor_dead_letters_total{pipeline=\"win-$S\"}")" = 1 ]
+check "dead letters counted for win: 2" [ "$(metric "processor_dead_letters_total{pipeline=\"win-$S\"}")" = 2 ]
+check "win counted e4 as time_ahead" \
+    [ "$(metric "processor_records_total{pipeline=\"win-$S\",outcome=\"time_ahead\"}")" = 1 ]
 check "dead letters counted for plain: 1" [ "$(metric "processor_dead_letters_total{pipeline=\"plain-$S\"}")" = 1 ]
 check "records that are not events: 4 dead letters (2 records, 2 topics)" \
     [ "$(metric 'processor_dead_letters_total{pipeline=""}')" = 4 ]
@@ -121,9 +133,12 @@ check "a dead letter is logged" grep -q '"event":"dead_letter"' "$work/p1.log"
 
 # the dry run lists them
 r=$(curl -s -X POST -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
-    -d "{\"events\": [$(ev e1 1 '{"k":"a","v":1}'), $(ev e2 2 '{"k":"a","v":"x"}')]}" "$U1/pipelines/win-$S/dry-run")
+    -d "{\"events\": [$(ev e1 1 '{"k":"a","v":1}'), $(ev e2 2 '{"k":"a","v":"x"}'), $AHEAD]}" "$U1/pipelines/win-$S/dry-run")
 check "the dry run lists e2 as a dead letter with its index and reason ($r)" jqe \
-    '.dead_letters == [{"index": 1, "error": "steps[0].map.v: string is not a double", "event": .dead_letters[0].event}] and .dead_letters[0].event.id == "e2" and (.errors | length) == 0' \
+    '.dead_letters[0] == {"index": 1, "error": "steps[0].map.v: string is not a double", "event": .dead_letters[0].event} and .dead_letters[0].event.id == "e2" and (.errors | length) == 0' \
+    <<<"$r"
+check "and e4, its time two hours after the request's" jqe \
+    '(.dead_letters | length) == 2 and .dead_letters[1].index == 2 and (.dead_letters[1].error | test("^time: .* is more than 1h ahead of its record.s timestamp .* \\(max_time_ahead\\)$"))' \
     <<<"$r"
 
 [ "$fail" = 0 ] && say "ok"

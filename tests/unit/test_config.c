@@ -84,6 +84,25 @@ Test(config, parse_duration)
     }
 }
 
+Test(config, format_duration)
+{
+    struct {
+        int64_t ms;
+        const char *text;
+    } cases[] = {{3600000, "1h"},        {86400000, "1d"}, {90000, "90s"}, {1500, "1500ms"},
+                 {7 * 86400000LL, "7d"}, {0, "0ms"},       {1, "1ms"},     {-3600000, "-1h"},
+                 {60000, "1m"},          {61000, "61s"}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char buf[32];
+        cr_assert_str_eq(cm_format_duration_ms(cases[i].ms, buf, sizeof(buf)), cases[i].text);
+        int64_t back = -1;
+        if (cases[i].ms >= 0) { /* what it writes reads back */
+            cr_assert_eq(cm_parse_duration_ms(buf, &back), 0, "%s", buf);
+            cr_assert_eq(back, cases[i].ms, "%s", buf);
+        }
+    }
+}
+
 Test(config, parse_size)
 {
     int64_t v;

@@ -292,7 +292,8 @@ Test(proc_ckpt, events_outside_the_years_an_event_can_state_are_counted_not_wind
     struct proc_engine *first = proc_engine_new(d, &out, NULL);
     struct proc_engine *second = proc_engine_new(d, &out, NULL);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        proc_engine_prepare(first, 0, ev, bad[i], 0, NULL, NULL); /* (NULL: never called) */
+        proc_engine_prepare(first, 0, ev, bad[i], PROC_NO_RECORD_TIME, 0, NULL,
+                            NULL); /* (NULL: never called) */
         struct proc_origin o = {0, (int64_t)i, 0};
         cr_assert_eq(proc_engine_window(second, 0, ev, bad[i], (int64_t)i, &o, 0), 1);
     }

@@ -7,6 +7,10 @@
 
 #include "../../services/processor/proc_engine.h"
 
+#include "cm/metrics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct got {
@@ -199,8 +203,8 @@ Test(proc_dead, the_first_stage_dead_letters_and_the_second_does_not_again)
                "{\"type\": \"t\", \"source\": \"/s\", \"id\": \"y\", \"data\": {\"k\": \"a\"}}", 0,
                NULL);
     int prepared = 0;
-    proc_engine_prepare(e, 0, bad, T, 0, on_prepared, &prepared);
-    proc_engine_prepare(e, 0, good, T, 0, on_prepared, &prepared);
+    proc_engine_prepare(e, 0, bad, T, PROC_NO_RECORD_TIME, 0, on_prepared, &prepared);
+    proc_engine_prepare(e, 0, good, T, PROC_NO_RECORD_TIME, 0, on_prepared, &prepared);
     cr_assert_eq(prepared, 1);
     cr_assert_eq(json_array_size(g.whys), 1);
     cr_assert(json_equal(json_array_get(g.events, 0), bad));
@@ -247,4 +251,173 @@ Test(proc_dead, the_definition_names_a_topic_or_turns_dead_letters_off)
         cr_assert(strstr(err, bad[i][1]) != NULL, "%s: '%s'", bad[i][0], err);
         json_decref(doc);
     }
+}
+
+/* ---- max_time_ahead: an event's time against its record's timestamp ---- */
+
+struct ahead_run {
+    struct got g;
+    json_t *results; /* the data of each result emitted */
+    struct proc_engine *e;
+    struct proc_def *d;
+    struct cm_metrics *m;
+};
+
+static void on_emit_keep(const struct proc_def *d, const json_t *ev, void *ud)
+{
+    (void)d;
+    struct ahead_run *r = ud;
+    json_array_append(r->results, json_object_get(ev, "data"));
+}
+
+static void on_dead_keep(const struct proc_def *d, const json_t *ev, const char *why, void *ud)
+{
+    on_dead(d, ev, why, &((struct ahead_run *)ud)->g);
+}
+
+static void ahead_open(struct ahead_run *r, const char *def)
+{
+    r->g = (struct got){json_array(), json_array()};
+    r->results = json_array();
+    r->d = proc_test_def(def);
+    r->m = cm_metrics_new("t_");
+    struct proc_engine_out out = {
+        .emit = on_emit_keep, .late = on_late, .dead_letter = on_dead_keep, .ud = r};
+    r->e = proc_engine_new(r->d, &out, r->m);
+}
+
+/* One event of key k at time_ms from a record stamped record_ms, at offset. */
+static void ahead_feed(struct ahead_run *r, const char *k, int64_t time_ms, int64_t record_ms,
+                       int64_t offset)
+{
+    char text[256];
+    snprintf(text, sizeof(text),
+             "{\"type\": \"t\", \"source\": \"/s\", \"id\": \"e%lld\", \"data\": {\"k\": \"%s\"}}",
+             (long long)offset, k);
+    json_t *ev = json_loads(text, 0, NULL);
+    proc_engine_process_record(r->e, 0, ev, time_ms, record_ms, offset, NULL, 0);
+    json_decref(ev);
+}
+
+/* The value of the time_ahead series in the metrics' text (0 when absent). */
+static double ahead_count(struct ahead_run *r)
+{
+    char *all = cm_metrics_render(r->m);
+    const char *at = strstr(all, "t_records_total{pipeline=\"p\",outcome=\"time_ahead\"} ");
+    double v = at ? strtod(strchr(at, '}') + 2, NULL) : 0;
+    free(all);
+    return v;
+}
+
+static void ahead_close(struct ahead_run *r)
+{
+    proc_engine_free(r->e);
+    proc_def_free(r->d);
+    cm_metrics_free(r->m);
+    json_decref(r->results);
+    got_free(&r->g);
+}
+
+#define HOUR 3600000LL
+
+Test(proc_dead, an_event_further_ahead_of_its_record_than_max_time_ahead_is_a_dead_letter)
+{
+    struct ahead_run r;
+    ahead_open(&r, "{\"name\": \"p\", \"key\": \"data.k\", " WIN "}");
+    cr_assert_eq(r.d->max_ahead_ms, HOUR, "the default is an hour, as the gateway's");
+    ahead_feed(&r, "a", T + HOUR + 1, T, 0); /* a millisecond more than an hour: refused */
+    ahead_feed(&r, "b", T + 3000 * 365 * 24 * HOUR, T + 5, 1); /* a clock years ahead */
+    cr_assert_eq(json_array_size(r.g.whys), 2);
+    cr_assert_str_eq(json_string_value(json_array_get(r.g.whys, 0)),
+                     "time: 2026-01-01T01:00:00.001Z is more than 1h ahead of its record's "
+                     "timestamp 2026-01-01T00:00:00.000Z (max_time_ahead)");
+    cr_assert(strstr(json_string_value(json_array_get(r.g.whys, 1)),
+                     "more than 1h ahead of its record's timestamp 2026-01-01T00:00:00.005Z") !=
+                  NULL,
+              "%s", json_string_value(json_array_get(r.g.whys, 1)));
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(r.g.events, 0), "id")), "e0",
+                     "the input event as it was read");
+    cr_assert_eq(ahead_count(&r), 2);
+    /* neither moved the watermark: an event of the first minute is on time, not late */
+    ahead_feed(&r, "a", T + 1000, T + 1000, 2);
+    ahead_feed(&r, "a", T + HOUR, T, 3); /* exactly an hour ahead: taken */
+    cr_assert_eq(json_array_size(r.g.whys), 2);
+    cr_assert_eq(json_array_size(r.results), 1, "its watermark fired the first minute");
+    proc_engine_watermark(r.e, PROC_WATERMARK_MAX);
+    cr_assert_eq(json_array_size(r.results), 2, "the first minute and the next hour's");
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(r.results, 0), "n")), 1);
+    cr_assert_str_eq(
+        json_string_value(json_object_get(json_array_get(r.results, 0), "window_start")),
+        "2026-01-01T00:00:00.000Z");
+    cr_assert_str_eq(
+        json_string_value(json_object_get(json_array_get(r.results, 1), "window_start")),
+        "2026-01-01T01:00:00.000Z");
+    ahead_close(&r);
+}
+
+Test(proc_dead, max_time_ahead_is_set_turned_off_and_not_applied_without_a_record_timestamp)
+{
+    struct ahead_run r;
+    ahead_open(&r, "{\"name\": \"p\", \"key\": \"data.k\", \"max_time_ahead\": \"5m\", " WIN "}");
+    ahead_feed(&r, "a", T + 300000, T, 0);
+    ahead_feed(&r, "a", T + 300001, T, 1);
+    cr_assert_eq(json_array_size(r.g.whys), 1);
+    cr_assert(strstr(json_string_value(json_array_get(r.g.whys, 0)), " more than 5m ahead ") !=
+                  NULL,
+              "%s", json_string_value(json_array_get(r.g.whys, 0)));
+    ahead_feed(&r, "a", T + 24 * HOUR, -1, 2); /* Kafka's -1: a record without a timestamp */
+    ahead_feed(&r, "a", T + 24 * HOUR, PROC_NO_RECORD_TIME, 3);
+    cr_assert_eq(json_array_size(r.g.whys), 1, "no timestamp, nothing to compare with");
+    ahead_close(&r);
+
+    ahead_open(&r, "{\"name\": \"p\", \"key\": \"data.k\", \"max_time_ahead\": \"0\", " WIN "}");
+    ahead_feed(&r, "a", T + 1000 * 24 * HOUR, T, 0);
+    cr_assert_eq(json_array_size(r.g.whys), 0, "0: no bound");
+    ahead_close(&r);
+
+    ahead_open(&r, "{\"name\": \"p\"}"); /* stateless: no watermark to move */
+    ahead_feed(&r, "a", T + 1000 * 24 * HOUR, T, 0);
+    cr_assert_eq(json_array_size(r.g.whys), 0);
+    cr_assert_eq(json_array_size(r.results), 1);
+    ahead_close(&r);
+
+    /* a record stamped later than its event (a back-fill) is never refused */
+    ahead_open(&r, "{\"name\": \"p\", \"key\": \"data.k\", " WIN "}");
+    ahead_feed(&r, "a", T, T + 1000 * 24 * HOUR, 0);
+    cr_assert_eq(json_array_size(r.g.whys), 0);
+    ahead_close(&r);
+
+    static const char *const bad[] = {"\"-1h\"", "\"1y\"", "3600", "\"400d\""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[128];
+        snprintf(text, sizeof(text), "{\"name\": \"p\", \"max_time_ahead\": %s}", bad[i]);
+        json_t *doc = json_loads(text, 0, NULL);
+        char err[256] = "";
+        cr_assert_null(proc_def_parse(doc, "events", "derived", err, sizeof(err)), "%s", text);
+        cr_assert(strncmp(err, "max_time_ahead: ", 16) == 0, "%s: '%s'", text, err);
+        json_decref(doc);
+    }
+}
+
+Test(proc_dead, the_first_stage_refuses_an_event_too_far_ahead_of_its_record)
+{
+    struct proc_def *d = proc_test_def("{\"name\": \"p\", \"key\": \"data.k\", " WIN "}");
+    struct got g = {json_array(), json_array()};
+    struct proc_engine_out out = {
+        .emit = on_emit, .late = on_late, .dead_letter = on_dead, .ud = &g};
+    struct proc_engine *e = proc_engine_new(d, &out, NULL);
+    json_t *ev = json_loads(
+        "{\"type\": \"t\", \"source\": \"/s\", \"id\": \"y\", \"data\": {\"k\": \"a\"}}", 0, NULL);
+    int prepared = 0;
+    proc_engine_prepare(e, 0, ev, T + 2 * HOUR, T, 0, on_prepared, &prepared);
+    cr_assert_eq(prepared, 0);
+    cr_assert_eq(json_array_size(g.whys), 1);
+    cr_assert_eq(proc_engine_origin_wm(e, 0), INT64_MIN, "its watermark did not move");
+    proc_engine_prepare(e, 0, ev, T + HOUR, T, 0, on_prepared, &prepared);
+    cr_assert_eq(prepared, 1);
+    cr_assert_eq(json_array_size(g.whys), 1);
+    json_decref(ev);
+    proc_engine_free(e);
+    proc_def_free(d);
+    got_free(&g);
 }

@@ -309,7 +309,7 @@ static void run_both(const char *def, json_t **one, json_t **two, json_t **late1
             st.source = i % 2;
             st.offset = i;
             if (staged) {
-                proc_engine_prepare(e, i % 2, ev, t, 0, prepared, &st);
+                proc_engine_prepare(e, i % 2, ev, t, PROC_NO_RECORD_TIME, 0, prepared, &st);
             } else {
                 proc_engine_process(e, i % 2, ev, t, i, 0);
             }
@@ -733,17 +733,17 @@ Test(proc_result, one_stage_reports_records_not_keyed_by_the_pipeline_key)
                    "\"data\":{\"items\":[{\"k\":\"a\"},{\"k\":\"b\"}]}}",
                    0, NULL);
     struct proc_record_key a = {"a", 1}, none = {NULL, 0}, longer = {"ab", 2}, prefix = {"a", 0};
-    proc_engine_process_record(e, 3, ev, 1, 10, &a, 0);
-    proc_engine_process_record(e, 3, ev, 2, 11, &none, 0);
-    proc_engine_process_record(e, 65539, ev, 3, 12, &longer, 0);
-    proc_engine_process_record(e, 3, ev, 4, 13, &prefix, 0);
+    proc_engine_process_record(e, 3, ev, 1, -1, 10, &a, 0);
+    proc_engine_process_record(e, 3, ev, 2, -1, 11, &none, 0);
+    proc_engine_process_record(e, 65539, ev, 3, -1, 12, &longer, 0);
+    proc_engine_process_record(e, 3, ev, 4, -1, 13, &prefix, 0);
     proc_engine_process(e, 3, ev, 5, 14, 0); /* no record key: not checked */
     /* an empty pipeline key and a record without a key agree (compared without reading the
      * record's absent key bytes) */
     json_t *empty = json_loads("{\"specversion\":\"1.0\",\"id\":\"y\",\"source\":\"/s\","
                                "\"type\":\"t\",\"data\":{\"items\":[{\"k\":\"\"}]}}",
                                0, NULL);
-    proc_engine_process_record(e, 3, empty, 6, 15, &none, 0);
+    proc_engine_process_record(e, 3, empty, 6, -1, 15, &none, 0);
     json_decref(empty);
     json_t *want = json_pack("[s,s,s,s,s,s,s]", "3@10 a/b", "3@11 /a", "3@11 /b", "65539@12 ab/a",
                              "65539@12 ab/b", "3@13 /a", "3@13 /b");

@@ -62,6 +62,9 @@ void cm_config_print_help(FILE *out, const char *svc, const struct cm_config_ent
 int cm_parse_int(const char *s, int64_t *out);
 int cm_parse_bool(const char *s, int *out);
 int cm_parse_duration_ms(const char *s, int64_t *out);
+/* A duration as cm_parse_duration_ms reads it, in the largest unit that states it exactly
+ * ("1h", "90s", "1500ms"). Returns buf. */
+char *cm_format_duration_ms(int64_t ms, char *buf, size_t len);
 int cm_parse_size(const char *s, int64_t *out);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -119,6 +120,18 @@ int cm_parse_duration_ms(const char *s, int64_t *out)
     static const struct unit units[] = {
         {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
     return parse_with_units(s, units, sizeof(units) / sizeof(units[0]), out);
+}
+
+char *cm_format_duration_ms(int64_t ms, char *buf, size_t len)
+{
+    static const struct unit units[] = {
+        {"d", 86400000}, {"h", 3600000}, {"m", 60000}, {"s", 1000}, {"ms", 1}};
+    size_t u = ms == 0 ? 4 : 0;
+    while (ms % units[u].mult != 0) {
+        u++;
+    }
+    snprintf(buf, len, "%lld%s", (long long)(ms / units[u].mult), units[u].suffix);
+    return buf;
 }
 
 int cm_parse_size(const char *s, int64_t *out)

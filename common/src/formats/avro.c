@@ -201,10 +201,84 @@ static int unusable(struct records *r, avro_schema_t t, struct records *seen, ch
     }
 }
 
+/* The full name of `name` seen in namespace ns (names with a dot are full already). */
+static char *full_name(const char *name, const char *ns)
+{
+    if (strchr(name, '.') || !ns || !*ns) {
+        return cm_xstrdup(name);
+    }
+    return cm_xasprintf("%s.%s", ns, name);
+}
+
+/* 1 when the schema node (in namespace ns) defines a named type whose full name `defined` holds
+ * already (writing it to err), else adds its definitions to `defined`. avro-c refuses such a
+ * schema too, but leaks the definition it could not save each time: a registry or gateway
+ * handed such schemas over and over would grow without end. */
+static int redefined(const json_t *node, const char *ns, json_t *defined, int depth, char *err,
+                     size_t errlen)
+{
+    if (depth > MAX_DEPTH) {
+        return 0; /* (avro-c decides) */
+    }
+    if (json_is_array(node)) { /* a union */
+        size_t i;
+        const json_t *branch;
+        json_array_foreach(node, i, branch)
+        {
+            if (redefined(branch, ns, defined, depth + 1, err, errlen)) {
+                return 1;
+            }
+        }
+        return 0;
+    }
+    if (!json_is_object(node)) {
+        return 0;
+    }
+    const json_t *t = json_object_get(node, "type");
+    const char *type = json_string_value(t),
+               *name = json_string_value(json_object_get(node, "name"));
+    if (!type) {
+        return redefined(t, ns, defined, depth + 1, err, errlen);
+    }
+    int record = strcmp(type, "record") == 0 || strcmp(type, "error") == 0;
+    if (name && (record || strcmp(type, "enum") == 0 || strcmp(type, "fixed") == 0)) {
+        const char *own = json_string_value(json_object_get(node, "namespace"));
+        char *full = full_name(name, own ? own : ns);
+        if (json_object_get(defined, full)) {
+            snprintf(err, errlen, "a type named '%.200s' is defined twice", full);
+            free(full);
+            return 1;
+        }
+        json_object_set_new(defined, full, json_true());
+        const char *dot = strrchr(full, '.');
+        char *inner = dot ? cm_xstrndup(full, (size_t)(dot - full)) : cm_xstrdup("");
+        free(full);
+        size_t i;
+        const json_t *field;
+        int rc = 0;
+        json_array_foreach(record ? json_object_get(node, "fields") : NULL, i, field)
+        {
+            rc = rc ||
+                 redefined(json_object_get(field, "type"), inner, defined, depth + 1, err, errlen);
+        }
+        free(inner);
+        return rc;
+    }
+    return redefined(json_object_get(node, strcmp(type, "map") == 0 ? "values" : "items"), ns,
+                     defined, depth + 1, err, errlen);
+}
+
 /* Parses text; NULL with the reason in err, also for a schema none of whose values is finite. */
 static avro_schema_t parse_schema(const char *text, char *err, size_t errlen)
 {
     avro_schema_t schema;
+    json_t *doc = json_loads(text, JSON_DECODE_ANY, NULL), *defined = json_object();
+    int twice = redefined(doc, "", defined, 0, err, errlen);
+    json_decref(doc);
+    json_decref(defined);
+    if (twice) {
+        return NULL;
+    }
     if (avro_schema_from_json_length(text, strlen(text), &schema) != 0) {
         snprintf(err, errlen, "%s", avro_strerror());
         return NULL;
@@ -250,15 +324,6 @@ struct cm_avro_schema *cm_avro_schema_new(const char *text, char *err, size_t er
         return NULL;
     }
     return s;
-}
-
-/* The full name of `name` seen in namespace ns (names with a dot are full already). */
-static char *full_name(const char *name, const char *ns)
-{
-    if (strchr(name, '.') || !ns || !*ns) {
-        return cm_xstrdup(name);
-    }
-    return cm_xasprintf("%s.%s", ns, name);
 }
 
 /* Replaces, in *node (a schema in namespace ns), the first use of each referenced name by a copy

@@ -1,6 +1,7 @@
 /* envelope: CloudEvents validation, enrichment, Kafka key and headers (see envelope.h). */
 #include "cm/envelope.h"
 
+#include "cm/config.h"
 #include "cm/err.h"
 #include "cm/jsonscan.h"
 #include "cm/jsonw.h"
@@ -292,18 +293,11 @@ int cm_envelope_check_time(const json_t *ev, const struct cm_envelope_enrichment
         ms - e->received_ms <= e->max_ahead_ms) {
         return 0;
     }
-    static const struct {
-        int64_t ms;
-        const char *unit;
-    } units[] = {{86400000, "d"}, {3600000, "h"}, {60000, "m"}, {1000, "s"}, {1, "ms"}};
-    size_t u = 0;
-    while (e->max_ahead_ms % units[u].ms != 0) {
-        u++;
-    }
+    char ahead[32];
     char limit[CM_RFC3339_LEN];
     cm_time_format_rfc3339(e->received_ms + e->max_ahead_ms, limit);
-    return fail(err, "time", "'time' %.40s is more than %lld%s ahead of the gateway's clock (%s)",
-                t, (long long)(e->max_ahead_ms / units[u].ms), units[u].unit, limit);
+    return fail(err, "time", "'time' %.40s is more than %s ahead of the gateway's clock (%s)", t,
+                cm_format_duration_ms(e->max_ahead_ms, ahead, sizeof(ahead)), limit);
 }
 
 int64_t cm_envelope_time_ms(const json_t *ev, int64_t fallback)
