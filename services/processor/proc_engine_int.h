@@ -1,5 +1,6 @@
-/* proc_engine_int: the engine's state, shared by proc_engine.c (sources, steps, windows),
- * proc_watermark.c (event time) and proc_result.c (results and transformed events written out). */
+/* proc_engine_int: the engine's state, shared by proc_engine.c (input, steps, windows),
+ * proc_sources.c (input partitions for checkpoints and swaps), proc_watermark.c (event time) and
+ * proc_result.c (results and transformed events written out). */
 #ifndef PROC_ENGINE_INT_H
 #define PROC_ENGINE_INT_H
 
