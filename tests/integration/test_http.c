@@ -2,13 +2,15 @@
  * parameters, 404/405, body caps (413 by Content-Length and for chunked bodies), the JSON error
  * shape (cm_http_error_body too), deferred responses from another thread, /healthz, /readyz with
  * checks, /metrics, and HTTPS with a certificate made by OpenSSL's command line (bad TLS files
- * refused). */
+ * refused), and a server shutting down (cm_http_quiesce): no new connection, kept-alive ones
+ * closed after their next answer. */
 #include "harness.h"
 
 #include "cm/err.h"
 #include "cm/http.h"
 #include "cm/metrics.h"
 
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <curl/curl.h>
 #include <jansson.h>
@@ -16,6 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 static struct cm_http_server *srv;
 static struct cm_metrics *reg;
@@ -488,4 +494,71 @@ Test(https, serves_tls_with_a_verified_certificate_and_refuses_bad_files, .timeo
     char rm[128];
     snprintf(rm, sizeof(rm), "rm -rf %s", dir);
     cr_assert_eq(system(rm), 0);
+}
+
+/* The first place needle (ASCII, any case) is in hay, or NULL. */
+static const char *find_nocase(const char *hay, const char *needle)
+{
+    for (size_t n = strlen(needle); *hay; hay++) {
+        if (strncasecmp(hay, needle, n) == 0) {
+            return hay;
+        }
+    }
+    return NULL;
+}
+
+/* Sends one request on fd and reads until its answer's body (or EOF) into buf: the bytes read. */
+static size_t exchange(int fd, const char *req, char *buf, size_t cap)
+{
+    cr_assert_eq(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+    size_t got = 0;
+    while (got + 1 < cap) {
+        ssize_t n = read(fd, buf + got, cap - 1 - got);
+        if (n <= 0) {
+            break;
+        }
+        got += (size_t)n;
+        buf[got] = '\0';
+        const char *end = strstr(buf, "\r\n\r\n");
+        const char *cl = find_nocase(buf, "Content-Length: ");
+        if (end && cl && (size_t)(end + 4 - buf) + (size_t)atoi(cl + 16) <= got) {
+            break; /* the whole answer */
+        }
+    }
+    buf[got] = '\0';
+    return got;
+}
+
+static int connect_to(unsigned port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    return fd;
+}
+
+/* Shutting down (cm_http_quiesce): a kept-alive connection gets its next answer with
+ * "Connection: close" and is closed, a new connection is closed without an answer, and the
+ * server still stops. (Not MHD_quiesce_daemon, which aborted now and then: http_guard_drain.) */
+Test(http, quiesced_the_server_answers_what_it_has_and_takes_no_more)
+{
+    static const char get[] = "GET /items/a/raw HTTP/1.1\r\nHost: t\r\n\r\n";
+    char buf[4096];
+    int kept = connect_to(cm_http_port(srv));
+    cr_assert_gt(exchange(kept, get, buf, sizeof(buf)), 0);
+    cr_assert(strncmp(buf, "HTTP/1.1 200", 12) == 0, "%s", buf);
+    cr_assert_null(find_nocase(buf, "Connection: close"), "kept alive before: %s", buf);
+    cm_http_quiesce(srv);
+    cr_assert_gt(exchange(kept, get, buf, sizeof(buf)), 0);
+    cr_assert(strncmp(buf, "HTTP/1.1 200", 12) == 0, "%s", buf);
+    cr_assert_not_null(find_nocase(buf, "Connection: close"), "%s", buf);
+    char rest[16];
+    cr_assert_eq(read(kept, rest, sizeof(rest)), 0, "then closed");
+    close(kept);
+    int late = connect_to(cm_http_port(srv)); /* (the kernel still completes the handshake) */
+    cr_assert_eq(exchange(late, get, buf, sizeof(buf)), 0, "no answer: %s", buf);
+    close(late);
 }

@@ -72,7 +72,8 @@ int cm_http_start(struct cm_http_server *srv);
 unsigned cm_http_port(const struct cm_http_server *srv);
 /* Graceful shutdown, step 1: /readyz answers 503 from now on. */
 void cm_http_set_unready(struct cm_http_server *srv);
-/* Step 2: stop accepting connections (/readyz answers 503). */
+/* Step 2: take no more connections (each new one is closed as soon as it is accepted) and close
+ * kept-alive ones after their next answer ("Connection: close"); /readyz answers 503. */
 void cm_http_quiesce(struct cm_http_server *srv);
 /* Waits up to timeout_ms for in-flight requests to be answered; 1 when none is left. */
 int cm_http_wait_idle(struct cm_http_server *srv, int timeout_ms);

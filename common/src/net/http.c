@@ -71,7 +71,6 @@ struct cm_http_server *cm_http_new(const struct cm_http_options *opt)
         free(srv);
         return NULL;
     }
-    srv->listen_sock = MHD_INVALID_SOCKET;
     struct http_guard_options gopt = {.max_connections = srv->opt.max_connections,
                                       .max_per_ip = srv->opt.max_connections_per_ip,
                                       .request_timeout_ms = srv->opt.request_timeout_ms,
@@ -296,6 +295,10 @@ static enum MHD_Result queue_ready(struct cm_http_req *req)
 {
     struct MHD_Response *resp = req->resp;
     req->resp = NULL;
+    if (atomic_load(&req->srv->quiesced) && req->status != MHD_HTTP_SWITCHING_PROTOCOLS) {
+        /* a kept-alive client goes to another instance */
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    }
     enum MHD_Result r = MHD_queue_response(req->conn, (unsigned)req->status, resp);
     MHD_destroy_response(resp);
     return r;
@@ -583,8 +586,8 @@ void cm_http_quiesce(struct cm_http_server *srv)
         return;
     }
     atomic_store(&srv->unready, 1);
-    srv->listen_sock = MHD_quiesce_daemon(srv->daemon);
-    srv->quiesced = 1;
+    http_guard_drain(srv->guard); /* (not MHD_quiesce_daemon: see http_guard_drain) */
+    atomic_store(&srv->quiesced, 1);
 }
 
 int cm_http_wait_idle(struct cm_http_server *srv, int timeout_ms)
@@ -613,10 +616,6 @@ void cm_http_stop(struct cm_http_server *srv, int timeout_ms)
     }
     MHD_stop_daemon(srv->daemon);
     srv->daemon = NULL;
-    if (srv->listen_sock != MHD_INVALID_SOCKET) {
-        close(srv->listen_sock);
-        srv->listen_sock = MHD_INVALID_SOCKET;
-    }
 }
 
 void cm_http_free(struct cm_http_server *srv)

@@ -45,6 +45,7 @@ struct http_guard {
     struct http_guard_options opt;
     const struct cm_proxies *proxies;
     atomic_uint open;
+    atomic_int draining;  /* the server is shutting down: new connections are closed at once */
     pthread_mutex_t lock; /* the connection list and the address table */
     struct http_conn *conns;
     struct addr_count *addrs[ADDR_BUCKETS];
@@ -246,10 +247,18 @@ void http_guard_free(struct http_guard *g)
     free(g);
 }
 
+void http_guard_drain(struct http_guard *g)
+{
+    atomic_store(&g->draining, 1);
+}
+
 enum MHD_Result http_guard_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
 {
     struct http_guard *g = cls;
     (void)addrlen;
+    if (atomic_load(&g->draining)) {
+        return MHD_NO;
+    }
     if (atomic_load(&g->open) >= g->opt.max_connections) {
         if (g->m_refused_total) {
             cm_counter_inc(g->m_refused_total);

@@ -41,6 +41,10 @@ void http_guard_free(struct http_guard *g);
  * accept time (their forwarded clients are, per request). */
 void http_guard_set_proxies(struct http_guard *g, const struct cm_proxies *proxies);
 
+/* The server is shutting down: connections accepted from now on are closed at once (what
+ * MHD_quiesce_daemon would do, which with a thread pool and epoll races the workers removing the
+ * listening socket themselves and aborts: libmicrohttpd 0.9.75 to 0.9.77). */
+void http_guard_drain(struct http_guard *g);
 /* libmicrohttpd hooks: MHD_AcceptPolicyCallback and MHD_NotifyConnectionCallback (cls = g). */
 enum MHD_Result http_guard_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen);
 void http_guard_notify(void *cls, struct MHD_Connection *conn, void **socket_context,

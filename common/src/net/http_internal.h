@@ -50,8 +50,9 @@ struct cm_http_server {
     size_t nchecks;
     atomic_int unready;
     atomic_int inflight;
-    int quiesced, abandoned;
-    MHD_socket listen_sock; /* returned by MHD_quiesce_daemon; closed after the stop */
+    atomic_int quiesced; /* shutting down: new connections closed, kept-alive ones closed after
+                          * their next answer */
+    int abandoned;
     unsigned port;
     struct cm_metric *m_requests;
     struct cm_metric *m_duration;
