@@ -97,6 +97,35 @@ stack_start_redis() {
     stack_wait_port "$REDIS_PORT" 20 || stack_fail redis
 }
 
+# A Redis Cluster of three nodes on free loopback ports, for the integration tests (the daemons'
+# state lives on a cluster as on one server); exports REDIS_CLUSTER_URL (its first node) and
+# REDIS_CLUSTER_PORTS. Each node's cluster bus gets a free port of its own too.
+stack_start_redis_cluster() {
+    local i port bus ports=() deadline
+    for i in 1 2 3; do
+        port=$(stack_free_port)
+        bus=$(stack_free_port)
+        mkdir -p "$STACK_DIR/redis-c$i"
+        stack_spawn "redis-c$i" redis-server --bind 127.0.0.1 --port "$port" --cluster-port "$bus" \
+            --dir "$STACK_DIR/redis-c$i" --cluster-enabled yes --cluster-config-file nodes.conf \
+            --save "" --appendonly no --daemonize no --protected-mode yes
+        ports+=("$port")
+    done
+    for i in 1 2 3; do
+        stack_wait_port "${ports[$((i - 1))]}" 20 || { stack_fail "redis-c$i"; return 1; }
+    done
+    redis-cli --cluster create $(printf '127.0.0.1:%s ' "${ports[@]}") --cluster-replicas 0 \
+        --cluster-yes >"$STACK_DIR/logs/redis-cluster.log" 2>&1 || { stack_fail redis-cluster; return 1; }
+    deadline=$((SECONDS + 20))
+    for port in "${ports[@]}"; do # every node knows every slot's node
+        until redis-cli -p "$port" cluster info 2>/dev/null | grep -q '^cluster_state:ok'; do
+            ((SECONDS < deadline)) || { stack_log "the Redis Cluster did not form"; return 1; }
+            sleep 0.1
+        done
+    done
+    export REDIS_CLUSTER_URL="redis://127.0.0.1:${ports[0]}" REDIS_CLUSTER_PORTS="${ports[*]}"
+}
+
 stack_pg_bin() {
     local dir
     dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
@@ -338,6 +367,9 @@ stack_stop_all() {
     stack_stop_one s3rver TERM 10
     stack_stop_one devkafka TERM 10
     stack_stop_one redis TERM 10
+    stack_stop_one redis-c1 TERM 10
+    stack_stop_one redis-c2 TERM 10
+    stack_stop_one redis-c3 TERM 10
     stack_stop_one postgres INT 20
     if [ -L "$STACK_DIR/pg" ]; then
         rm -rf "$(readlink "$STACK_DIR/pg")"

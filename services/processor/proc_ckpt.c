@@ -514,50 +514,60 @@ static int key_below(const char *key, size_t len, const char *name, long long be
     return i == len && digits > 0 && version < below;
 }
 
+struct doomed {
+    const char *name;
+    long long below;
+    char **keys;
+    size_t n;
+};
+
+static void doom_key(const char *key, size_t len, void *ud)
+{
+    struct doomed *d = ud;
+    for (size_t i = 0; i < d->n; i++) { /* (SCAN may name a key twice) */
+        if (strlen(d->keys[i]) == len && memcmp(d->keys[i], key, len) == 0) {
+            return;
+        }
+    }
+    if (key_below(key, len, d->name, d->below) && !memchr(key, '\0', len)) {
+        d->keys = cm_xrealloc(d->keys, (d->n + 1) * sizeof(*d->keys));
+        d->keys[d->n++] = cm_xstrndup(key, len);
+    }
+}
+
 long proc_ckpt_drop_versions(struct cm_redis *r, const char *name, long long below)
 {
     char *pattern = cm_xasprintf("{processor:%s:*}:v*", name);
-    char cursor[32] = "0";
-    long dropped = 0;
-    int rc = 0;
-    do {
-        const char *scan[] = {"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"};
-        struct cm_redis_reply *rep = NULL;
-        if (cm_redis_command(r, 6, scan, NULL, &rep) != 0 ||
-            cm_redis_reply_type(rep) != CM_REDIS_ARRAY || cm_redis_reply_len(rep) != 2) {
-            cm_redis_reply_free(rep);
-            rc = CM_E_UNAVAIL;
-            break;
-        }
-        size_t clen = 0;
-        const char *next = cm_redis_reply_str(cm_redis_reply_elem(rep, 0), &clen);
-        snprintf(cursor, sizeof(cursor), "%.*s", next ? (int)clen : 1, next ? next : "0");
-        const struct cm_redis_reply *keys = cm_redis_reply_elem(rep, 1);
-        size_t n = cm_redis_reply_len(keys);
-        const char **del = cm_xcalloc(n + 1, sizeof(*del));
-        size_t *lens = cm_xcalloc(n + 1, sizeof(*lens));
-        int argc = 0;
-        del[argc] = "DEL";
-        lens[argc++] = 3;
-        for (size_t i = 0; i < n; i++) {
-            size_t len = 0;
-            const char *key = cm_redis_reply_str(cm_redis_reply_elem(keys, i), &len);
-            if (key && key_below(key, len, name, below)) {
-                del[argc] = key;
-                lens[argc++] = len;
-            }
-        }
-        struct cm_redis_reply *gone = NULL;
-        if (argc > 1 && cm_redis_command(r, argc, del, lens, &gone) != 0) {
-            rc = CM_E_UNAVAIL;
-        } else if (argc > 1) {
-            dropped += cm_redis_reply_integer(gone);
-        }
-        cm_redis_reply_free(gone);
-        free(del);
-        free(lens);
-        cm_redis_reply_free(rep);
-    } while (rc == 0 && strcmp(cursor, "0") != 0);
+    struct doomed d = {name, below, NULL, 0};
+    int rc = cm_redis_scan(r, pattern, doom_key, &d);
     free(pattern);
+    long dropped = 0;
+    if (rc == 0 && d.n > 0) { /* one DEL each: a cluster keeps each partition's in its slot */
+        const char *(*argvs)[2] = cm_xmalloc(d.n * sizeof(*argvs));
+        const char *const **args = cm_xmalloc(d.n * sizeof(*args));
+        int *argcs = cm_xmalloc(d.n * sizeof(*argcs));
+        struct cm_redis_reply **gone = cm_xcalloc(d.n, sizeof(*gone));
+        for (size_t i = 0; i < d.n; i++) {
+            argvs[i][0] = "DEL";
+            argvs[i][1] = d.keys[i];
+            args[i] = argvs[i];
+            argcs[i] = 2;
+        }
+        rc = cm_redis_pipeline(r, d.n, argcs, args, gone);
+        for (size_t i = 0; i < d.n; i++) {
+            dropped += rc == 0 && cm_redis_reply_type(gone[i]) == CM_REDIS_INTEGER
+                           ? cm_redis_reply_integer(gone[i])
+                           : 0;
+            cm_redis_reply_free(gone[i]);
+        }
+        free(gone);
+        free(argcs);
+        free(args);
+        free(argvs);
+    }
+    for (size_t i = 0; i < d.n; i++) {
+        free(d.keys[i]);
+    }
+    free(d.keys);
     return rc ? rc : dropped;
 }

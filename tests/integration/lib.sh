@@ -34,7 +34,7 @@ check() { # check <what> <condition...>
 # 200 ms; returns once its port answers.
 it_start_processor() {
     PROCESSOR_PORT=$2 BIND_ADDR=127.0.0.1 LOG_LEVEL=info PROCESSOR_GROUP=$3-$S \
-        REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" PROCESSOR_CHECKPOINT=200ms \
+        REDIS_URL="${IT_REDIS_URL:-redis://127.0.0.1:$REDIS_PORT/0}" PROCESSOR_CHECKPOINT=200ms \
         TOPIC_EVENTS=$IN TOPIC_LATE=$3-late-$S KAFKA_FETCH_WAIT_MAX_MS=10 \
         KAFKA_SESSION_TIMEOUT_MS=6000 KAFKA_HEARTBEAT_INTERVAL_MS=500 \
         "$BIN/processor" >>"$work/$1" 2>&1 </dev/null &

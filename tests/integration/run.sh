@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# run.sh <build-dir> [pattern]: starts real redis-server, PostgreSQL, devkafka and s3rver on free loopback
-# ports in a scratch directory, runs every integration test binary against them with the
-# addresses in the environment, and always tears everything down (trap EXIT), even on failure.
+# run.sh <build-dir> [pattern]: starts real redis-server (one, and a Redis Cluster of three),
+# PostgreSQL, devkafka and s3rver on free loopback ports in a scratch directory, runs every
+# integration test binary against them with the addresses in the environment, and always tears
+# everything down (trap EXIT), even on failure.
 # With a pattern, only the tests whose file name contains it run (e.g. `processor_api`).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -36,7 +37,11 @@ if ! stack_start_infra; then
     echo "integration: could not start the infrastructure" >&2
     exit 1
 fi
-echo "integration: redis :$REDIS_PORT, postgres :$PG_PORT, kafka $KAFKA_BROKERS, s3 :$S3_PORT"
+if ! stack_start_redis_cluster; then
+    echo "integration: could not start the Redis Cluster" >&2
+    exit 1
+fi
+echo "integration: redis :$REDIS_PORT (a cluster: $REDIS_CLUSTER_PORTS), postgres :$PG_PORT, kafka $KAFKA_BROKERS, s3 :$S3_PORT"
 
 # The S3 server answers: the cold tier's tests build on this.
 if [ "$(curl -s -o /dev/null -w '%{http_code}' "$S3_ENDPOINT/")" != 200 ]; then

@@ -1,4 +1,6 @@
-/* redis: one Redis connection over hiredis, with reconnect and exponential backoff.
+/* redis: Redis over hiredis, with reconnect and exponential backoff. A Redis Cluster is found
+ * by itself (CLUSTER SLOTS of the URL's node): each command goes to the node serving its key's
+ * slot, and MOVED and ASK redirections are followed, so the URL names any one node.
  * A cm_redis is safe to share between threads (commands are serialized by a mutex); use one per
  * thread where throughput matters. URL: redis://[[user]:password@]host[:port][/db].
  * Replies are owned by the caller (cm_redis_reply_free) and borrowed elements live as long as the
@@ -32,10 +34,20 @@ void cm_redis_free(struct cm_redis *r);
 int cm_redis_command(struct cm_redis *r, int argc, const char *const *argv, const size_t *lens,
                      struct cm_redis_reply **out);
 /* Runs n commands in one round trip (pipelined): command i is argcs[i] C strings argvs[i].
- * Returns 0 with out[i] set for each (caller frees each), or CM_E_UNAVAIL with none set. */
+ * Returns 0 with out[i] set for each (caller frees each), or CM_E_UNAVAIL with none set. In a
+ * cluster, one round trip per node; a MULTI ... EXEC block goes whole to the node of its first
+ * key (its keys must share a slot: a hash tag). */
 int cm_redis_pipeline(struct cm_redis *r, size_t n, const int *argcs,
                       const char *const *const *argvs, struct cm_redis_reply **out);
-/* Readiness: 0 when PING answers PONG, else CM_E_UNAVAIL with why filled. */
+/* Calls fn for each key matching pattern (SCAN ... MATCH, on every node of a cluster); a key
+ * may come more than once. fn runs without the connection's lock. 0, or CM_E_UNAVAIL when a node
+ * did not answer (fn may have seen some keys). */
+typedef void (*cm_redis_key_fn)(const char *key, size_t len, void *ud);
+int cm_redis_scan(struct cm_redis *r, const char *pattern, cm_redis_key_fn fn, void *ud);
+/* The cluster slot of a key (0..16383): CRC16 of its hash tag or of the whole key. */
+unsigned cm_redis_key_slot(const char *key, size_t len);
+/* Readiness: 0 when PING answers PONG (on every node of a cluster that serves slots), else
+ * CM_E_UNAVAIL with why filled. */
 int cm_redis_ping(struct cm_redis *r, char *why, size_t len);
 /* cm_redis_ping in the shape of a cm_http_check (ud is the struct cm_redis). */
 int cm_redis_check(void *r, char *why, size_t len);

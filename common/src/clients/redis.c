@@ -1,6 +1,8 @@
-/* redis: hiredis connection with URL parsing, AUTH/SELECT on connect, reconnect with backoff
- * (100 ms doubling to 5 s), and typed reply accessors (see redis.h). */
-#include "cm/redis.h"
+/* redis: hiredis connections with URL parsing, AUTH/SELECT on connect, reconnect with backoff
+ * (100 ms doubling to 5 s) per server, commands and pipelines routed to the Redis Cluster node
+ * that serves their key and following its redirections (redis_cluster.c), and typed reply
+ * accessors (see redis.h). */
+#include "redis_internal.h"
 
 #include "cm/err.h"
 #include "cm/log.h"
@@ -8,30 +10,17 @@
 #include "cm/timeutil.h"
 
 #include <errno.h>
-#include <hiredis.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define PIPELINE_CHUNK 256 /* commands appended before they are written out */
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define TIMEOUT_MS 2000 /* to connect, and for each reply */
-
-struct cm_redis {
-    char *host;
-    int port;
-    char *user;
-    char *password;
-    int db;
-    redisContext *ctx;
-    int64_t next_attempt_ms;
-    int backoff_ms;
-    char last_error[256];
-    pthread_mutex_t lock;
-};
+#define MAX_REDIRECTS 5 /* MOVED or ASK answers followed for one command */
 
 static int parse_url(struct cm_redis *r, const char *url)
 {
@@ -58,18 +47,19 @@ static int parse_url(struct cm_redis *r, const char *url)
     size_t hostport_len = slash ? (size_t)(slash - p) : strlen(p);
     char *hostport = cm_xstrndup(p, hostport_len);
     char *colon = strrchr(hostport, ':');
-    r->port = 6379;
+    int port = 6379;
     if (colon) {
         *colon = '\0';
         char *end;
-        long port = strtol(colon + 1, &end, 10);
-        if (*end || port <= 0 || port > 65535) {
+        long v = strtol(colon + 1, &end, 10);
+        if (*end || v <= 0 || v > 65535) {
             free(hostport);
             return CM_E_INVAL;
         }
-        r->port = (int)port;
+        port = (int)v;
     }
-    r->host = cm_xstrdup(*hostport ? hostport : "127.0.0.1");
+    const char *host = *hostport ? hostport : "127.0.0.1";
+    redis_node_at(r, host, strlen(host), port);
     free(hostport);
     if (slash && slash[1]) {
         char *end;
@@ -82,33 +72,34 @@ static int parse_url(struct cm_redis *r, const char *url)
     return 0;
 }
 
-/* The connection's error as the log and last_error say it: where, and a read that timed out
+/* Node i's connection error as the log and last_error say it: where, and a read that timed out
  * (hiredis reports it as EAGAIN's "Resource temporarily unavailable") as what it is. */
-static void ctx_error(struct cm_redis *r, const char *fallback)
+static void ctx_error(struct cm_redis *r, size_t i, const char *fallback)
 {
-    const char *e = r->ctx && r->ctx->errstr[0] ? r->ctx->errstr : fallback;
-    if (r->ctx && r->ctx->err == REDIS_ERR_IO && strcmp(e, strerror(EAGAIN)) == 0) {
-        snprintf(r->last_error, sizeof(r->last_error), "%s:%d: no answer within %d ms", r->host,
-                 r->port, TIMEOUT_MS);
+    const struct redis_node *n = &r->nodes[i];
+    const char *e = n->ctx && n->ctx->errstr[0] ? n->ctx->errstr : fallback;
+    if (n->ctx && n->ctx->err == REDIS_ERR_IO && strcmp(e, strerror(EAGAIN)) == 0) {
+        snprintf(r->last_error, sizeof(r->last_error), "%s:%d: no answer within %d ms", n->host,
+                 n->port, TIMEOUT_MS);
     } else {
-        snprintf(r->last_error, sizeof(r->last_error), "%s:%d: %s", r->host, r->port, e);
+        snprintf(r->last_error, sizeof(r->last_error), "%s:%d: %s", n->host, n->port, e);
     }
 }
 
-static void drop(struct cm_redis *r)
+static void drop(struct redis_node *n)
 {
-    if (r->ctx) {
-        redisFree(r->ctx);
-        r->ctx = NULL;
+    if (n->ctx) {
+        redisFree(n->ctx);
+        n->ctx = NULL;
     }
 }
 
-static int simple(struct cm_redis *r, const char *what, int argc, const char **argv)
+static int simple(struct cm_redis *r, size_t i, const char *what, int argc, const char **argv)
 {
-    redisReply *rep = redisCommandArgv(r->ctx, argc, argv, NULL);
+    redisReply *rep = redisCommandArgv(r->nodes[i].ctx, argc, argv, NULL);
     if (!rep || rep->type == REDIS_REPLY_ERROR) {
-        snprintf(r->last_error, sizeof(r->last_error), "%s failed: %s", what,
-                 rep ? rep->str : r->ctx->errstr);
+        snprintf(r->last_error, sizeof(r->last_error), "%s:%d: %s failed: %s", r->nodes[i].host,
+                 r->nodes[i].port, what, rep ? rep->str : r->nodes[i].ctx->errstr);
         if (rep) {
             freeReplyObject(rep);
         }
@@ -118,64 +109,97 @@ static int simple(struct cm_redis *r, const char *what, int argc, const char **a
     return 0;
 }
 
-/* A connection or a command failed: the connection goes, and the next attempt waits, longer
- * each failure in a row (100 ms doubling to 5 s). A server that accepts connections but does
- * not answer (stopped, overloaded, behind a broken network path) would otherwise cost every
+/* A connection or a command of node i failed: the connection goes, and the next attempt waits,
+ * longer each failure in a row (100 ms doubling to 5 s). A server that accepts connections but
+ * does not answer (stopped, overloaded, behind a broken network path) would otherwise cost every
  * call the full timeout. Called with the lock held. */
-static void failed(struct cm_redis *r)
+static void failed(struct cm_redis *r, size_t i)
 {
-    drop(r);
-    r->backoff_ms = r->backoff_ms ? r->backoff_ms * 2 : BACKOFF_MIN_MS;
-    if (r->backoff_ms > BACKOFF_MAX_MS) {
-        r->backoff_ms = BACKOFF_MAX_MS;
+    struct redis_node *n = &r->nodes[i];
+    drop(n);
+    n->backoff_ms = n->backoff_ms ? n->backoff_ms * 2 : BACKOFF_MIN_MS;
+    if (n->backoff_ms > BACKOFF_MAX_MS) {
+        n->backoff_ms = BACKOFF_MAX_MS;
     }
-    r->next_attempt_ms = cm_monotonic_ms() + r->backoff_ms;
+    n->next_attempt_ms = cm_monotonic_ms() + n->backoff_ms;
 }
 
-/* A command was answered: the failures in a row, if any, are over. Called with the lock held. */
-static void answered(struct cm_redis *r)
+/* A command of node i was answered: the failures in a row, if any, are over. Called with the
+ * lock held. */
+static void answered(struct cm_redis *r, size_t i)
 {
-    if (r->backoff_ms) {
-        CM_LOG_INFO("redis_reconnected", "%s:%d answers again", r->host, r->port);
-        r->backoff_ms = 0;
+    struct redis_node *n = &r->nodes[i];
+    if (n->backoff_ms) {
+        CM_LOG_INFO("redis_reconnected", "%s:%d answers again", n->host, n->port);
+        n->backoff_ms = 0;
     }
 }
 
-/* Connects when disconnected and the backoff allows. Called with the lock held. */
-static int ensure(struct cm_redis *r)
+/* Connects node i when disconnected and its backoff allows. Called with the lock held. */
+static int ensure(struct cm_redis *r, size_t i)
 {
-    if (r->ctx && !r->ctx->err) {
+    struct redis_node *n = &r->nodes[i];
+    if (n->ctx && !n->ctx->err) {
         return 0;
     }
-    drop(r);
-    if (cm_monotonic_ms() < r->next_attempt_ms) {
-        return CM_E_UNAVAIL;
+    drop(n);
+    if (cm_monotonic_ms() < n->next_attempt_ms) {
+        return CM_E_UNAVAIL; /* (last_error keeps why the last attempt failed) */
     }
     struct timeval tv = {TIMEOUT_MS / 1000, (TIMEOUT_MS % 1000) * 1000};
-    r->ctx = redisConnectWithTimeout(r->host, r->port, tv);
+    n->ctx = redisConnectWithTimeout(n->host, n->port, tv);
     int rc = 0;
-    if (!r->ctx || r->ctx->err) {
-        snprintf(r->last_error, sizeof(r->last_error), "connect %s:%d: %s", r->host, r->port,
-                 r->ctx ? r->ctx->errstr : "out of memory");
+    if (!n->ctx || n->ctx->err) {
+        snprintf(r->last_error, sizeof(r->last_error), "connect %s:%d: %s", n->host, n->port,
+                 n->ctx ? n->ctx->errstr : "out of memory");
         rc = CM_E_UNAVAIL;
     } else {
-        redisSetTimeout(r->ctx, tv);
+        redisSetTimeout(n->ctx, tv);
         if (r->password) {
             const char *argv[3] = {"AUTH", r->user ? r->user : r->password, r->password};
-            rc = simple(r, "AUTH", r->user ? 3 : 2, argv);
+            rc = simple(r, i, "AUTH", r->user ? 3 : 2, argv);
         }
         if (rc == 0 && r->db) {
             char db[16];
             snprintf(db, sizeof(db), "%d", r->db);
             const char *argv[2] = {"SELECT", db};
-            rc = simple(r, "SELECT", 2, argv);
+            rc = simple(r, i, "SELECT", 2, argv);
         }
+        n->fresh = rc == 0;
     }
     if (rc != 0) {
-        failed(r);
-        CM_LOG_WARN("redis_unavailable", "%s (retry in %d ms)", r->last_error, r->backoff_ms);
+        failed(r, i);
+        CM_LOG_WARN("redis_unavailable", "%s (retry in %d ms)", r->last_error,
+                    r->nodes[i].backoff_ms);
     }
     return rc;
+}
+
+/* ensure, and the URL's server, newly connected, tells whether it is a cluster and which node
+ * serves which slot before its first command. Called with the lock held. */
+static int ready(struct cm_redis *r, size_t i)
+{
+    int rc = ensure(r, i);
+    if (rc == 0 && i == 0 && r->nodes[0].fresh) {
+        r->nodes[0].fresh = 0;
+        if (redis_discover(r, 0) < 0) {
+            ctx_error(r, 0, "CLUSTER SLOTS failed");
+            failed(r, 0);
+            CM_LOG_WARN("redis_command_failed", "%s (retry in %d ms)", r->last_error,
+                        r->nodes[0].backoff_ms);
+            rc = CM_E_UNAVAIL;
+        }
+    }
+    return rc;
+}
+
+/* Before a command is routed: the slot map, when the URL's server can give it (else the command
+ * goes where it can). Called with the lock held. */
+static void learn(struct cm_redis *r)
+{
+    if (!r->nodes[0].ctx || r->nodes[0].fresh) {
+        ready(r, 0);
+    }
 }
 
 struct cm_redis *cm_redis_new(const char *url)
@@ -190,7 +214,7 @@ struct cm_redis *cm_redis_new(const char *url)
         return NULL;
     }
     pthread_mutex_lock(&r->lock);
-    ensure(r);
+    ensure(r, 0);
     pthread_mutex_unlock(&r->lock);
     return r;
 }
@@ -200,35 +224,198 @@ void cm_redis_free(struct cm_redis *r)
     if (!r) {
         return;
     }
-    drop(r);
-    free(r->host);
+    for (size_t i = 0; i < r->nnodes; i++) {
+        drop(&r->nodes[i]);
+        free(r->nodes[i].host);
+    }
+    free(r->nodes);
+    free(r->slots);
     free(r->user);
     free(r->password);
     pthread_mutex_destroy(&r->lock);
     free(r);
 }
 
+/* One command on node i (connected by the caller), after ASKING when ask. The reply, or NULL
+ * (the node failed: logged, its backoff started). Called with the lock held. */
+static redisReply *on_node(struct cm_redis *r, size_t i, int ask, int argc, const char *const *argv,
+                           const size_t *lens)
+{
+    redisContext *c = r->nodes[i].ctx;
+    redisReply *a = ask ? redisCommand(c, "ASKING") : NULL;
+    redisReply *rep = !ask || a ? redisCommandArgv(c, argc, (const char **)argv, lens) : NULL;
+    if (a) {
+        freeReplyObject(a);
+    }
+    if (!rep) {
+        ctx_error(r, i, "no reply");
+        failed(r, i);
+        CM_LOG_WARN("redis_command_failed", "%s (retry in %d ms)", r->last_error,
+                    r->nodes[i].backoff_ms);
+        return NULL;
+    }
+    answered(r, i);
+    return rep;
+}
+
+/* A redirection to node `to` was followed: for MOVED the cluster's slots changed (a reshard, a
+ * failover), so the whole map is learnt again from that node. Called with the lock held. */
+static void moved(struct cm_redis *r, long to, int ask)
+{
+    if (!ask && ready(r, (size_t)to) == 0 && redis_discover(r, (size_t)to) < 0) {
+        failed(r, (size_t)to);
+    }
+}
+
+/* SCRIPT (LOAD, FLUSH, EXISTS) on every node serving slots: a script loaded on one node is
+ * unknown to the others, where EVALSHA of a key they serve would answer NOSCRIPT. The last
+ * node's reply. Called with the lock held. */
+static int on_every_node(struct cm_redis *r, int argc, const char *const *argv, const size_t *lens,
+                         struct cm_redis_reply **out)
+{
+    size_t *masters = cm_xmalloc(r->nnodes * sizeof(*masters));
+    size_t n = redis_masters(r, masters);
+    int rc = 0;
+    for (size_t m = 0; rc == 0 && m < n; m++) {
+        redisReply *rep =
+            ready(r, masters[m]) == 0 ? on_node(r, masters[m], 0, argc, argv, lens) : NULL;
+        if (!rep) {
+            rc = CM_E_UNAVAIL;
+        }
+        cm_redis_reply_free(*out);
+        *out = (struct cm_redis_reply *)rep;
+    }
+    free(masters);
+    if (rc != 0) {
+        cm_redis_reply_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
 int cm_redis_command(struct cm_redis *r, int argc, const char *const *argv, const size_t *lens,
                      struct cm_redis_reply **out)
 {
     *out = NULL;
+    size_t klen = 0;
+    const char *key = redis_command_key(argc, argv, lens, &klen);
     pthread_mutex_lock(&r->lock);
-    int rc = ensure(r);
-    if (rc == 0) {
-        redisReply *rep = redisCommandArgv(r->ctx, argc, (const char **)argv, lens);
+    learn(r);
+    int rc = 0;
+    if (r->slots && strcasecmp(argv[0], "SCRIPT") == 0) {
+        rc = on_every_node(r, argc, argv, lens, out);
+        pthread_mutex_unlock(&r->lock);
+        return rc;
+    }
+    long to = -1;
+    int ask = 0;
+    for (int attempt = 0;; attempt++) {
+        size_t i = to >= 0 ? (size_t)to : redis_route(r, key, klen);
+        redisReply *rep = (rc = ready(r, i)) == 0 ? on_node(r, i, ask, argc, argv, lens) : NULL;
         if (!rep) {
-            ctx_error(r, "no reply");
-            failed(r);
-            CM_LOG_WARN("redis_command_failed", "%s (retry in %d ms)", r->last_error,
-                        r->backoff_ms);
             rc = CM_E_UNAVAIL;
-        } else {
-            answered(r);
-            *out = (struct cm_redis_reply *)rep;
+            break;
         }
+        to = attempt < MAX_REDIRECTS ? redis_redirected(r, rep, &ask) : -1;
+        if (to < 0) {
+            *out = (struct cm_redis_reply *)rep;
+            break;
+        }
+        freeReplyObject(rep);
+        moved(r, to, ask);
     }
     pthread_mutex_unlock(&r->lock);
     return rc;
+}
+
+/* A pipeline's unit: one command, or a MULTI ... EXEC block (which a cluster runs on one node). */
+struct unit {
+    size_t from, to; /* commands [from, to] */
+    size_t node;
+    int ask, sent, done;
+};
+
+static int is_word(const char *const *argv, const char *word)
+{
+    return strcasecmp(argv[0], word) == 0;
+}
+
+/* Sends the pending units of node i (and reads their replies into out). Called with the lock
+ * held. */
+static int send_node(struct cm_redis *r, size_t i, struct unit *u, size_t nu, const int *argcs,
+                     const char *const *const *argvs, struct cm_redis_reply **out)
+{
+    if (ready(r, i) != 0) {
+        return CM_E_UNAVAIL;
+    }
+    redisContext *c = r->nodes[i].ctx;
+    size_t appended = 0;
+    for (size_t k = 0; k < nu; k++) {
+        if (u[k].done || u[k].sent || u[k].node != i) {
+            continue;
+        }
+        if (u[k].ask && redisAppendCommand(c, "ASKING") != REDIS_OK) {
+            return CM_E_UNAVAIL;
+        }
+        for (size_t j = u[k].from; j <= u[k].to; j++) {
+            if (redisAppendCommandArgv(c, argcs[j], (const char **)argvs[j], NULL) != REDIS_OK) {
+                return CM_E_UNAVAIL;
+            }
+            if (++appended % PIPELINE_CHUNK == 0) {
+                /* sent as it goes: hiredis would otherwise hold the whole pipeline in one
+                 * buffer, grown (and copied) a megabyte at a time past the first (Redis buffers
+                 * the replies) */
+                int done = 0;
+                while (!done) {
+                    if (redisBufferWrite(c, &done) != REDIS_OK) {
+                        return CM_E_UNAVAIL;
+                    }
+                }
+            }
+        }
+    }
+    for (size_t k = 0; k < nu; k++) {
+        if (u[k].done || u[k].sent || u[k].node != i) {
+            continue;
+        }
+        u[k].sent = 1;
+        void *rep = NULL;
+        if (u[k].ask && (redisGetReply(c, &rep) != REDIS_OK || !rep)) {
+            return CM_E_UNAVAIL;
+        }
+        freeReplyObject(rep);
+        for (size_t j = u[k].from; j <= u[k].to; j++) {
+            rep = NULL;
+            if (redisGetReply(c, &rep) != REDIS_OK || !rep) {
+                return CM_E_UNAVAIL;
+            }
+            out[j] = rep;
+        }
+    }
+    answered(r, i);
+    return 0;
+}
+
+/* Whether unit k was redirected (any of its replies is MOVED or ASK): its replies then go and it
+ * is sent again where it was sent. Called with the lock held. */
+static int redirect_unit(struct cm_redis *r, struct unit *k, struct cm_redis_reply **out)
+{
+    long to = -1;
+    int ask = 0;
+    for (size_t j = k->from; to < 0 && j <= k->to; j++) {
+        to = redis_redirected(r, (const redisReply *)out[j], &ask);
+    }
+    if (to < 0) {
+        return 0;
+    }
+    for (size_t j = k->from; j <= k->to; j++) {
+        cm_redis_reply_free(out[j]);
+        out[j] = NULL;
+    }
+    moved(r, to, ask);
+    k->node = (size_t)to;
+    k->ask = ask && k->from == k->to; /* (a block is sent again as MOVED would have it) */
+    return 1;
 }
 
 int cm_redis_pipeline(struct cm_redis *r, size_t n, const int *argcs,
@@ -238,64 +425,133 @@ int cm_redis_pipeline(struct cm_redis *r, size_t n, const int *argcs,
     if (n == 0) {
         return 0;
     }
+    struct unit *u = cm_xcalloc(n, sizeof(*u));
+    size_t nu = 0;
     pthread_mutex_lock(&r->lock);
-    int rc = ensure(r);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        if (redisAppendCommandArgv(r->ctx, argcs[i], (const char **)argvs[i], NULL) != REDIS_OK) {
-            rc = CM_E_UNAVAIL;
-        } else if (i % PIPELINE_CHUNK == PIPELINE_CHUNK - 1) {
-            /* sent as it goes: hiredis would otherwise hold the whole pipeline in one buffer,
-             * grown (and copied) a megabyte at a time past the first (Redis buffers the replies) */
-            int done = 0;
-            while (rc == 0 && !done) {
-                rc = redisBufferWrite(r->ctx, &done) == REDIS_OK ? 0 : CM_E_UNAVAIL;
+    learn(r);
+    for (size_t i = 0; i < n; nu++) {
+        struct unit *k = &u[nu];
+        k->from = k->to = i;
+        if (is_word(argvs[i], "MULTI")) {
+            while (k->to + 1 < n && !is_word(argvs[k->to], "EXEC")) {
+                k->to++;
+            }
+        }
+        i = k->to + 1;
+        for (size_t j = k->from; j <= k->to; j++) { /* the node of its first key */
+            size_t klen = 0;
+            const char *key = redis_command_key(argcs[j], argvs[j], NULL, &klen);
+            if (key) {
+                k->node = redis_route(r, key, klen);
+                break;
             }
         }
     }
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        void *rep = NULL;
-        if (redisGetReply(r->ctx, &rep) != REDIS_OK || !rep) {
-            rc = CM_E_UNAVAIL;
-        } else {
-            out[i] = rep;
+    int rc = 0;
+    for (int round = 0; rc == 0; round++) {
+        size_t pending = 0;
+        for (size_t k = 0; rc == 0 && k < nu; k++) {
+            if (!u[k].done && !u[k].sent) {
+                rc = send_node(r, u[k].node, u, nu, argcs, argvs, out);
+                if (rc != 0) {
+                    ctx_error(r, u[k].node, "pipeline failed");
+                    failed(r, u[k].node); /* unread replies would answer the next command */
+                    CM_LOG_WARN("redis_command_failed", "%s (retry in %d ms)", r->last_error,
+                                r->nodes[u[k].node].backoff_ms);
+                }
+            }
+        }
+        for (size_t k = 0; rc == 0 && k < nu; k++) {
+            u[k].sent = 0;
+            if (!u[k].done) {
+                u[k].done = round >= MAX_REDIRECTS || !redirect_unit(r, &u[k], out);
+                pending += !u[k].done;
+            }
+        }
+        if (rc == 0 && pending == 0) {
+            break;
         }
     }
-    if (rc == 0) {
-        answered(r);
-    } else {
-        if (r->ctx) {
-            ctx_error(r, "pipeline failed");
-            failed(r); /* unread replies would answer the next command */
-            CM_LOG_WARN("redis_command_failed", "%s (retry in %d ms)", r->last_error,
-                        r->backoff_ms);
-        }
+    if (rc != 0) {
         for (size_t i = 0; i < n; i++) {
             cm_redis_reply_free(out[i]);
             out[i] = NULL;
         }
     }
     pthread_mutex_unlock(&r->lock);
+    free(u);
+    return rc;
+}
+
+int cm_redis_scan(struct cm_redis *r, const char *pattern, cm_redis_key_fn fn, void *ud)
+{
+    pthread_mutex_lock(&r->lock);
+    int rc = ready(r, 0); /* (which learns the cluster's nodes) */
+    size_t *masters = cm_xmalloc(r->nnodes * sizeof(*masters));
+    size_t nm = rc == 0 ? redis_masters(r, masters) : 0;
+    pthread_mutex_unlock(&r->lock);
+    for (size_t m = 0; rc == 0 && m < nm; m++) {
+        char cursor[32] = "0";
+        do {
+            const char *scan[] = {"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"};
+            pthread_mutex_lock(&r->lock);
+            redisReply *rep =
+                ready(r, masters[m]) == 0 ? on_node(r, masters[m], 0, 6, scan, NULL) : NULL;
+            pthread_mutex_unlock(&r->lock);
+            if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+                rep->element[0]->type != REDIS_REPLY_STRING ||
+                rep->element[1]->type != REDIS_REPLY_ARRAY) {
+                if (rep) {
+                    freeReplyObject(rep);
+                }
+                rc = CM_E_UNAVAIL;
+                break;
+            }
+            snprintf(cursor, sizeof(cursor), "%.*s", (int)rep->element[0]->len,
+                     rep->element[0]->str);
+            const redisReply *keys = rep->element[1];
+            for (size_t i = 0; i < keys->elements; i++) {
+                if (keys->element[i]->type == REDIS_REPLY_STRING) {
+                    fn(keys->element[i]->str, keys->element[i]->len, ud);
+                }
+            }
+            freeReplyObject(rep);
+        } while (strcmp(cursor, "0") != 0);
+    }
+    free(masters);
     return rc;
 }
 
 int cm_redis_ping(struct cm_redis *r, char *why, size_t len)
 {
     static const char *argv[] = {"PING"};
-    struct cm_redis_reply *rep;
-    if (cm_redis_command(r, 1, argv, NULL, &rep) != 0) {
-        pthread_mutex_lock(&r->lock);
+    pthread_mutex_lock(&r->lock);
+    int rc = ready(r, 0);
+    size_t *masters = cm_xmalloc(r->nnodes * sizeof(*masters));
+    size_t nm = rc == 0 ? redis_masters(r, masters) : 0;
+    for (size_t m = 0; rc == 0 && m < nm; m++) { /* every node the state may live on */
+        redisReply *rep =
+            ready(r, masters[m]) == 0 ? on_node(r, masters[m], 0, 1, argv, NULL) : NULL;
+        if (!rep) {
+            rc = CM_E_UNAVAIL;
+        } else if (rep->type != REDIS_REPLY_STATUS || strcmp(rep->str, "PONG") != 0) {
+            snprintf(r->last_error, sizeof(r->last_error), "%s:%d: PING answered %s",
+                     r->nodes[masters[m]].host, r->nodes[masters[m]].port,
+                     rep->type == REDIS_REPLY_ERROR || rep->type == REDIS_REPLY_STATUS
+                         ? rep->str
+                         : "(not a status)");
+            rc = CM_E_UNAVAIL;
+        }
+        if (rep) {
+            freeReplyObject(rep);
+        }
+    }
+    if (rc != 0) {
         snprintf(why, len, "%s", r->last_error);
-        pthread_mutex_unlock(&r->lock);
-        return CM_E_UNAVAIL;
     }
-    size_t n;
-    const char *s = cm_redis_reply_str(rep, &n);
-    int ok = s && strcmp(s, "PONG") == 0;
-    if (!ok) {
-        snprintf(why, len, "PING answered %s", s ? s : "(non-string)");
-    }
-    cm_redis_reply_free(rep);
-    return ok ? 0 : CM_E_UNAVAIL;
+    free(masters);
+    pthread_mutex_unlock(&r->lock);
+    return rc;
 }
 
 int cm_redis_check(void *r, char *why, size_t len)

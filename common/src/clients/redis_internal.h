@@ -1,0 +1,54 @@
+/* redis_internal: what redis.c (connections, commands, pipelines) and redis_cluster.c (Redis
+ * Cluster: key slots, the slot map, redirections) share. */
+#ifndef CM_REDIS_INTERNAL_H
+#define CM_REDIS_INTERNAL_H
+
+#include "cm/redis.h"
+
+#include <hiredis.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#define REDIS_SLOTS 16384
+
+/* One server: the URL's, or a cluster node the slot map or a redirection named. */
+struct redis_node {
+    char *host;
+    int port;
+    redisContext *ctx;
+    int64_t next_attempt_ms;
+    int backoff_ms;
+    int fresh; /* connected, no command yet (the URL's server: the slot map is asked first) */
+};
+
+struct cm_redis {
+    char *user;
+    char *password;
+    int db;
+    struct redis_node *nodes; /* [0]: the URL's server */
+    size_t nnodes;
+    uint16_t *slots; /* NULL: a server without cluster mode; else each slot's node */
+    char last_error[256];
+    pthread_mutex_t lock;
+};
+
+/* The key argument of a command (NULL for one without a key: PING, MULTI, EXEC, SCRIPT, SCAN,
+ * EVAL with no keys, ...), with its length in *len. */
+const char *redis_command_key(int argc, const char *const *argv, const size_t *lens, size_t *len);
+/* The node index of a new or known node host:port. Called with the lock held. */
+size_t redis_node_at(struct cm_redis *r, const char *host, size_t hostlen, int port);
+/* The node that serves key (node 0 without cluster mode, or when the key's slot is unknown). */
+size_t redis_route(const struct cm_redis *r, const char *key, size_t len);
+/* Learns the slot map from node i (CLUSTER SLOTS): 1 when it is in cluster mode (the map is
+ * taken), 0 when it is not (a plain server: nothing changes), -1 when it did not answer. Called
+ * with the lock held and node i connected. */
+int redis_discover(struct cm_redis *r, size_t i);
+/* A reply that redirects its command ("MOVED <slot> <host>:<port>", or "ASK ..." with *ask set):
+ * the node it names (added when new, the slot map updated for MOVED), else -1. Called with the
+ * lock held. */
+long redis_redirected(struct cm_redis *r, const redisReply *rep, int *ask);
+/* The distinct nodes that serve slots (node 0 alone without cluster mode) into out (r->nnodes
+ * entries); their count. */
+size_t redis_masters(const struct cm_redis *r, size_t *out);
+
+#endif
