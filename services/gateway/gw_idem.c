@@ -2,7 +2,8 @@
  * protocol. A key holds "P|<hash>" while its event is in flight (expiring after
  * GW_IDEM_IN_FLIGHT_MS, so a request that never settles its keys, its gateway killed or Redis
  * lost in between, does not block their retries for the whole window) and "D|<hash>|<id>" once
- * accepted, for the window. Keys are "{idem}:<key>" so they share a Redis Cluster slot family.
+ * accepted, for the window. Keys are "idem:<key>", without a hash tag: on a Redis Cluster they
+ * spread over every node (each is read and written alone).
  * A circuit breaker shared by the connections stops trying Redis after a failure, for a
  * cool-down: a Redis that takes connections but does not answer would otherwise cost every
  * request the client's timeout. */
@@ -208,7 +209,7 @@ void gw_idem_begin(struct gw_idem *g, struct gw_idem_claim *claims, size_t n)
     commands_init(&set, n);
     for (size_t i = 0; i < n; i++) {
         static const char *const words[] = {"SET", "$K", "$V", "NX", "PX", NULL};
-        command_set(&set, i, 6, words, cm_xasprintf("{idem}:%s", claims[i].key),
+        command_set(&set, i, 6, words, cm_xasprintf("idem:%s", claims[i].key),
                     cm_xasprintf("P|%s", claims[i].hash));
         set.slots[6 * i + 5] = g->in_flight;
         claims[i].state = GW_IDEM_UNAVAILABLE;
@@ -231,7 +232,7 @@ void gw_idem_begin(struct gw_idem *g, struct gw_idem_claim *claims, size_t n)
         commands_init(&get, nt);
         for (size_t k = 0; k < nt; k++) {
             static const char *const words[] = {"GET", "$K"};
-            command_set(&get, k, 2, words, cm_xasprintf("{idem}:%s", claims[taken[k]].key), NULL);
+            command_set(&get, k, 2, words, cm_xasprintf("idem:%s", claims[taken[k]].key), NULL);
         }
         if (nt && (rc = cm_redis_pipeline(r, nt, get.argcs, get.argvs, get.replies)) == 0) {
             for (size_t k = 0; k < nt; k++) {
@@ -272,7 +273,7 @@ void gw_idem_finish(struct gw_idem *g, const struct gw_idem_claim *claims, size_
     struct commands c;
     commands_init(&c, n);
     for (size_t i = 0; i < n; i++) {
-        char *key = cm_xasprintf("{idem}:%s", claims[i].key);
+        char *key = cm_xasprintf("idem:%s", claims[i].key);
         if (claims[i].accepted) {
             static const char *const words[] = {"SET", "$K", "$V", "PX", NULL};
             command_set(&c, i, 5, words, key,

@@ -268,7 +268,7 @@ static int shared_take(struct gw_ratelimit *r, const char *key, double cost,
 {
     struct cm_redis *c = r->redis[atomic_fetch_add(&r->next_conn, 1) % REDIS_CONNS];
     char rkey[300];
-    snprintf(rkey, sizeof(rkey), "{gateway:ratelimit}:%.250s", key);
+    snprintf(rkey, sizeof(rkey), "gateway:ratelimit:%.250s", key); /* (no hash tag: spread) */
     struct cm_redis_reply *rep = NULL;
     if (!cm_breaker_allow(r->breaker, cm_monotonic_ms())) {
         return -1;

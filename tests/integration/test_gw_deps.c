@@ -5,7 +5,8 @@
  * the warning comes once a second at most (one line for a whole batch, not one per event); a
  * Redis that takes connections but never answers costs one timeout, not one per request (the
  * breaker shared by the connections); against the real Redis, a key claimed by a request that
- * never settles it expires after GW_IDEM_IN_FLIGHT_MS, not after the whole window. Rate limits:
+ * never settles it expires after GW_IDEM_IN_FLIGHT_MS, not after the whole window; on a Redis
+ * Cluster the keys spread over every node and repeats are recognised. Rate limits:
  * a Redis that never answers costs one timeout too, then the local buckets decide at once.
  * Schemas: a registry that never answers costs one lookup the fetch timeout; lookups of other
  * subjects right after it are not tried (no schema, at once). */
@@ -23,9 +24,11 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <hiredis.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -170,7 +173,7 @@ Test(gw_idem, a_redis_that_does_not_answer_costs_one_timeout, .timeout = 30)
 static long long pttl(struct cm_redis *r, const char *key)
 {
     char k[128];
-    snprintf(k, sizeof(k), "{idem}:%s", key);
+    snprintf(k, sizeof(k), "idem:%s", key);
     const char *argv[] = {"PTTL", k};
     struct cm_redis_reply *rep;
     cr_assert_eq(cm_redis_command(r, 2, argv, NULL, &rep), 0);
@@ -267,4 +270,61 @@ Test(gw_schema_registry, a_registry_that_does_not_answer_costs_one_timeout, .tim
     gw_schemas_free(s);
     cm_metrics_free(m);
     close(fd);
+}
+
+/* On a Redis Cluster (the harness's three nodes, REDIS_URL naming one): a batch's claims are
+ * taken, finished and recognised as repeats, and their keys spread over every node (no hash tag
+ * gathers them on one). */
+Test(gw_idem, a_redis_cluster_spreads_the_keys_and_recognises_repeats)
+{
+    const char *url = it_env("REDIS_CLUSTER_URL");
+    struct gw_idem *g = gw_idem_new(url, 2, 60000, NULL);
+    cr_assert_not_null(g);
+    enum { N = 60 };
+    char keys[N][48], prefix[40];
+    it_unique(prefix, sizeof(prefix), "cl");
+    struct gw_idem_claim claims[N], again[N];
+    for (size_t i = 0; i < N; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "%.30s:ev:/s:%zu", prefix, i);
+        claims[i] = (struct gw_idem_claim){.key = keys[i], .hash = "00ff"};
+    }
+    gw_idem_begin(g, claims, N);
+    for (size_t i = 0; i < N; i++) {
+        cr_assert_eq(claims[i].state, GW_IDEM_NEW, "claim %zu: %d", i, claims[i].state);
+        claims[i].accepted = 1;
+        claims[i].id = keys[i];
+    }
+    gw_idem_finish(g, claims, N);
+    for (size_t i = 0; i < N; i++) {
+        again[i] = (struct gw_idem_claim){.key = keys[i], .hash = "00ff"};
+    }
+    gw_idem_begin(g, again, N);
+    for (size_t i = 0; i < N; i++) {
+        cr_assert_eq(again[i].state, GW_IDEM_DONE, "repeat %zu: %d", i, again[i].state);
+        cr_assert_str_eq(again[i].prev_id, keys[i]);
+    }
+    /* where the keys are: each node, asked itself, holds some of them */
+    const char *ports = it_env("REDIS_CLUSTER_PORTS");
+    int nodes = 0;
+    for (const char *p = ports; *p;) {
+        char *end;
+        long port = strtol(p, &end, 10);
+        if (end == p) {
+            break;
+        }
+        p = end;
+        redisContext *c = redisConnect("127.0.0.1", (int)port); /* (no redirection followed) */
+        cr_assert(c && !c->err, "node %ld", port);
+        int here = 0;
+        for (size_t i = 0; i < N; i++) { /* a key another node serves answers MOVED */
+            redisReply *rep = redisCommand(c, "EXISTS idem:%s", keys[i]);
+            cr_assert_not_null(rep);
+            here += rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
+            freeReplyObject(rep);
+        }
+        redisFree(c);
+        nodes += here > 0;
+    }
+    cr_assert_eq(nodes, 3, "the keys are on %d of the 3 nodes", nodes);
+    gw_idem_free(g);
 }
