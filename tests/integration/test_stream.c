@@ -517,6 +517,8 @@ struct snaps {
     int not_durable;            /* persist answers CM_STREAM_NOT_DURABLE */
     int wait_for_more;          /* persisting the first waits until processing went past it */
     atomic_int overlapped, out_of_order;
+    struct cm_metrics *metrics; /* the stream's: what persist sees of the failures before it */
+    atomic_int saw_not_durable; /* a failing retry found state_not_durable 1 */
 };
 
 struct snap {
@@ -548,6 +550,13 @@ static int snaps_persist(void *snap, void *ud)
     struct snap *p = snap;
     if (p->seq != atomic_load(&o->done) + 1) {
         atomic_store(&o->out_of_order, 1);
+    }
+    if (o->metrics && atomic_load(&o->taken) >= 1) { /* (the retries of a snapshot that failed) */
+        char *text = cm_metrics_render(o->metrics);
+        if (strstr(text, "\nt_state_not_durable 1\n")) { /* (not the help line) */
+            atomic_store(&o->saw_not_durable, 1);
+        }
+        free(text);
     }
     if (atomic_load(&o->fail_first) > 0) {
         atomic_fetch_sub(&o->fail_first, 1);
@@ -605,7 +614,7 @@ Test(stream, commit_points_overlap_processing_and_persist_in_order, .timeout = 6
     it_unique(group, sizeof(group), "g-async");
     produce(brokers, topic, 1000, 50);
     struct cm_metrics *m = cm_metrics_new("t_");
-    struct snaps o = {.w = new_seen(999), .wait_for_more = 1};
+    struct snaps o = {.w = new_seen(999), .wait_for_more = 1, .metrics = m};
     o.w.emit_topic = out;
     atomic_store(&o.fail_first, 2);
     run_snaps(brokers, group, topic, &o, m);
@@ -618,6 +627,10 @@ Test(stream, commit_points_overlap_processing_and_persist_in_order, .timeout = 6
     cr_assert_eq(atomic_load(&o.released), atomic_load(&o.taken));
     char *text = cm_metrics_render(m);
     cr_assert(strstr(text, "t_commit_duration_seconds_count "), "%s", text);
+    /* the two failures were counted and shown while they lasted, and are over */
+    cr_assert(strstr(text, "t_state_persist_failures_total 2\n"), "%s", text);
+    cr_assert(atomic_load(&o.saw_not_durable), "state_not_durable was 1 while persist failed");
+    cr_assert(strstr(text, "t_state_not_durable 0\n"), "%s", text);
     free(text);
     /* Everything was stored: the group goes on after the last record. */
     produce(brokers, topic, 1, 50);

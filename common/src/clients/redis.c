@@ -316,7 +316,7 @@ int cm_redis_command(struct cm_redis *r, int argc, const char *const *argv, cons
             rc = CM_E_UNAVAIL;
             break;
         }
-        to = attempt < MAX_REDIRECTS ? redis_redirected(r, rep, &ask) : -1;
+        to = attempt < MAX_REDIRECTS ? redis_redirected(r, i, rep, &ask) : -1;
         if (to < 0) {
             *out = (struct cm_redis_reply *)rep;
             break;
@@ -403,7 +403,7 @@ static int redirect_unit(struct cm_redis *r, struct unit *k, struct cm_redis_rep
     long to = -1;
     int ask = 0;
     for (size_t j = k->from; to < 0 && j <= k->to; j++) {
-        to = redis_redirected(r, (const redisReply *)out[j], &ask);
+        to = redis_redirected(r, k->node, (const redisReply *)out[j], &ask);
     }
     if (to < 0) {
         return 0;

@@ -104,8 +104,14 @@ int redis_discover(struct cm_redis *r, size_t i)
     if (!rep) {
         return -1;
     }
+    int rc = redis_take_slots(r, i, rep);
+    freeReplyObject(rep);
+    return rc;
+}
+
+int redis_take_slots(struct cm_redis *r, size_t i, const redisReply *rep)
+{
     if (rep->type != REDIS_REPLY_ARRAY) { /* "ERR This instance has cluster support disabled" */
-        freeReplyObject(rep);
         return 0;
     }
     /* a node that does not know its own address names it "" (or "?"): the one asked */
@@ -141,11 +147,10 @@ int redis_discover(struct cm_redis *r, size_t i)
         }
     }
     free(asked);
-    freeReplyObject(rep);
     return 1;
 }
 
-long redis_redirected(struct cm_redis *r, const redisReply *rep, int *ask)
+long redis_redirected(struct cm_redis *r, size_t from, const redisReply *rep, int *ask)
 {
     if (!rep || rep->type != REDIS_REPLY_ERROR) {
         return -1;
@@ -168,7 +173,16 @@ long redis_redirected(struct cm_redis *r, const redisReply *rep, int *ask)
     if (slot < 0 || slot >= REDIS_SLOTS || !colon || *end || port <= 0 || port > 65535) {
         return -1;
     }
-    size_t node = redis_node_at(r, addr, (size_t)(colon - addr), (int)port);
+    size_t hostlen = (size_t)(colon - addr);
+    if (hostlen > 2 && addr[0] == '[' && addr[hostlen - 1] == ']') { /* "[::1]:6379" */
+        addr++;
+        hostlen -= 2;
+    }
+    if (hostlen == 0) { /* ":<port>": a node whose address is unknown to it, on the same host */
+        addr = r->nodes[from].host;
+        hostlen = strlen(addr);
+    }
+    size_t node = redis_node_at(r, addr, hostlen, (int)port);
     if (!*ask) {
         if (!r->slots) {
             r->slots = cm_xcalloc(REDIS_SLOTS, sizeof(*r->slots));

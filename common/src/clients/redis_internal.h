@@ -43,10 +43,13 @@ size_t redis_route(const struct cm_redis *r, const char *key, size_t len);
  * taken), 0 when it is not (a plain server: nothing changes), -1 when it did not answer. Called
  * with the lock held and node i connected. */
 int redis_discover(struct cm_redis *r, size_t i);
-/* A reply that redirects its command ("MOVED <slot> <host>:<port>", or "ASK ..." with *ask set):
- * the node it names (added when new, the slot map updated for MOVED), else -1. Called with the
- * lock held. */
-long redis_redirected(struct cm_redis *r, const redisReply *rep, int *ask);
+/* The slot map in a CLUSTER SLOTS reply of node i (ranges that are not well-formed are left out;
+ * an empty or "?" host is node i's): 1, or 0 when the reply is not a map (a plain server). */
+int redis_take_slots(struct cm_redis *r, size_t i, const redisReply *rep);
+/* A reply of node `from` that redirects its command ("MOVED <slot> <host>:<port>", or "ASK ..."
+ * with *ask set; an empty host is from's): the node it names (added when new, the slot map
+ * updated for MOVED), else -1. Called with the lock held. */
+long redis_redirected(struct cm_redis *r, size_t from, const redisReply *rep, int *ask);
 /* The distinct nodes that serve slots (node 0 alone without cluster mode) into out (r->nnodes
  * entries); their count. */
 size_t redis_masters(const struct cm_redis *r, size_t *out);

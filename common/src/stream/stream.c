@@ -591,6 +591,18 @@ struct cm_stream *cm_stream_new(const struct cm_stream_config *cfg,
                                 "records not yet consumed by this instance, per input topic "
                                 "(partition end as last fetched minus position)",
                                 "topic");
+    s->m_persist_failures = cm_metric_with(
+        cm_metrics_counter(cfg->metrics, "state_persist_failures_total",
+                           "attempts to make a snapshot of state durable (a checkpoint) that "
+                           "failed and were retried; offsets wait meanwhile",
+                           NULL),
+        NULL);
+    s->m_not_durable = cm_metric_with(
+        cm_metrics_gauge(cfg->metrics, "state_not_durable",
+                         "1 while the latest snapshot of state cannot be made durable (the store "
+                         "fails): processing stops at the snapshots outstanding",
+                         NULL),
+        NULL);
     s->m_pauses = cm_metric_with(
         cm_metrics_counter(cfg->metrics, "input_pauses_total",
                            "times input partitions were paused for an internal topic's lag", NULL),
@@ -727,6 +739,17 @@ static json_t *detail(void *stream)
     json_object_set_new(d, "records_lost", json_integer((json_int_t)cm_stream_records_lost(s)));
     json_object_set_new(d, "lag", json_integer((json_int_t)atomic_load(&s->lag_total)));
     json_object_set_new(d, "log_rewinds", json_integer((json_int_t)atomic_load(&s->rewinds)));
+    if (s->h.persist) { /* state made durable: whether it is now, and the failures so far */
+        int64_t since = atomic_load(&s->persist_failing_since);
+        json_object_set_new(d, "state_durable", json_boolean(since == 0));
+        if (since) {
+            char at[CM_RFC3339_LEN];
+            json_object_set_new(d, "state_not_durable_since",
+                                json_string(cm_time_format_rfc3339(since, at)));
+        }
+        json_object_set_new(d, "state_persist_failures",
+                            json_integer((json_int_t)atomic_load(&s->persist_failures)));
+    }
     pthread_mutex_lock(&s->loss_lock);
     if (s->last_loss[0]) {
         json_object_set_new(d, "last_loss", json_string(s->last_loss));

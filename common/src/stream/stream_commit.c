@@ -153,6 +153,14 @@ static int persist(struct cm_stream *s, struct commit_job *j)
     int backoff = BACKOFF_MIN_MS;
     int rc;
     while ((rc = s->h.persist(j->snap, s->h.ud)) != 0 && rc != CM_STREAM_NOT_DURABLE) {
+        /* nothing is lost (offsets wait for it), but nothing moves on either: shown on /readyz,
+         * in state_not_durable and state_persist_failures_total (alert StreamStateNotDurable) */
+        atomic_fetch_add(&s->persist_failures, 1);
+        cm_counter_inc(s->m_persist_failures);
+        int64_t none = 0;
+        if (atomic_compare_exchange_strong(&s->persist_failing_since, &none, cm_now_ms())) {
+            cm_gauge_set(s->m_not_durable, 1);
+        }
         if (cm_lifecycle_stopping()) {
             return rc;
         }
@@ -160,6 +168,12 @@ static int persist(struct cm_stream *s, struct commit_job *j)
                     cm_strerror(rc), backoff);
         cm_lifecycle_wait(backoff);
         backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+    }
+    int64_t since = atomic_exchange(&s->persist_failing_since, 0);
+    if (since) {
+        cm_gauge_set(s->m_not_durable, 0);
+        CM_LOG_INFO("durable_again", "state is durable again after %lld ms of failures",
+                    (long long)(cm_now_ms() - since));
     }
     return rc;
 }

@@ -100,6 +100,11 @@ struct cm_stream {
     int committer_exit;         /* under jobs_lock */
     atomic_int abandoned;       /* a job was given up at shutdown: so are the ones after it */
     atomic_int offsets_skipped; /* a job's offsets were not stored (state not durable) */
+    /* persisting a snapshot fails and is being retried: since when (ms, 0: it is not), and the
+     * failures so far (read by /readyz) */
+    _Atomic int64_t persist_failing_since;
+    atomic_uint_fast64_t persist_failures;
+    struct cm_series *m_persist_failures, *m_not_durable;
     struct cm_series *m_commit_duration; /* commit point to offsets stored */
     /* outputs of jobs given up at shutdown while still in flight: freed by cm_stream_free once
      * the producer is gone (appended by the committer, read after it stopped) */
