@@ -229,3 +229,29 @@ Test(text, shown_cuts_long_names)
     cr_assert_eq(strncmp(got, name, 64), 0);
     cr_assert_str_eq(got + 64, "...");
 }
+
+Test(text, url_credentials_are_never_shown)
+{
+    static const char *const cases[][2] = {
+        {"redis://:secret@127.0.0.1:6379/0", "redis://***@127.0.0.1:6379/0"},
+        {"redis://user:secret@h:1", "redis://***@h:1"},
+        {"rediss://secret@h", "rediss://***@h"},
+        {"postgresql://u:p%40ss@db:5432/events?sslmode=require",
+         "postgresql://***@db:5432/events?sslmode=require"},
+        {"redis://u:a@b@h:1", "redis://***@h:1"}, /* an '@' in the password: the last one */
+        {"redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"},
+        {"http://h/path@x", "http://h/path@x"}, /* an '@' past the authority is no credential */
+        {"http://h?q=a@b", "http://h?q=a@b"},
+        {"user:secret@h:1", "***@h:1"}, /* no scheme */
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char out[128];
+        cr_assert_str_eq(cm_url_redacted(cases[i][0], out, sizeof(out)), cases[i][1], "%s",
+                         cases[i][0]);
+        cr_assert_null(strstr(out, "secret"));
+    }
+    char small[12];
+    cm_url_redacted("redis://:secret@h:1", small, sizeof(small));
+    cr_assert_str_eq(small, "redis://***", "cut to fit, never past the mask");
+}

@@ -31,6 +31,10 @@ size_t cm_fmt_real(double v, char *buf);
 /* Copies src into dst (size > 0 bytes of room) as snprintf(dst, size, "%s", src) does: at
  * most size - 1 bytes, then a NUL; returns the bytes copied. Without printf, for hot paths. */
 size_t cm_strlcpy(char *dst, const char *src, size_t size);
+/* url for a log line or an error, its credentials (what comes before the last '@' of its
+ * authority) written as three asterisks: "redis://:secret@h:1/0" becomes "redis://" "***"
+ * "@h:1/0". Into out (len bytes, cut to fit); returns out. */
+char *cm_url_redacted(const char *url, char *out, size_t len);
 
 /* A name taken from input, as an error message shows it: whole when at most 64 bytes, else its
  * first 64 bytes and "..." in buf (CM_SHOWN_LEN bytes), so that a hostile name cannot push the

@@ -7,6 +7,7 @@
 #include "cm/err.h"
 #include "cm/log.h"
 #include "cm/mem.h"
+#include "cm/text.h"
 #include "cm/timeutil.h"
 
 #include <errno.h>
@@ -207,9 +208,19 @@ struct cm_redis *cm_redis_new(const char *url)
     struct cm_redis *r = cm_xcalloc(1, sizeof(*r));
     pthread_mutex_init(&r->lock, NULL);
     if (!url || parse_url(r, url) != 0) {
-        CM_LOG_ERROR("config_invalid",
-                     "REDIS_URL: '%s' is not redis://[[user]:password@]host[:port][/db]",
-                     url ? url : "");
+        char shown[256]; /* (never the password) */
+        cm_url_redacted(url ? url : "", shown, sizeof(shown));
+        if (url && strncmp(url, "rediss://", 9) == 0) {
+            CM_LOG_ERROR("config_invalid",
+                         "REDIS_URL: '%s': TLS (rediss://) is not supported (hiredis 0.14 has "
+                         "none); reach such a Redis through a local TLS proxy (stunnel, a "
+                         "sidecar) as redis://127.0.0.1:<port>",
+                         shown);
+        } else {
+            CM_LOG_ERROR("config_invalid",
+                         "REDIS_URL: '%s' is not redis://[[user]:password@]host[:port][/db]",
+                         shown);
+        }
         cm_redis_free(r);
         return NULL;
     }

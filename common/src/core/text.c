@@ -186,6 +186,23 @@ int cm_hex_digit(int c)
     return -1;
 }
 
+char *cm_url_redacted(const char *url, char *out, size_t len)
+{
+    const char *scheme = strstr(url, "://");
+    const char *from = scheme ? scheme + 3 : url;
+    size_t end = strcspn(from, "/?#"); /* the authority */
+    const char *at = NULL;
+    for (size_t i = 0; i < end; i++) {
+        at = from[i] == '@' ? from + i : at;
+    }
+    if (!at) {
+        snprintf(out, len, "%s", url);
+    } else {
+        snprintf(out, len, "%.*s***%s", (int)(from - url), url, at);
+    }
+    return out;
+}
+
 size_t cm_strlcpy(char *dst, const char *src, size_t size)
 {
     size_t n = 0;
