@@ -65,7 +65,10 @@ void gw_ingest_handle(struct cm_http_req *req, void *ud)
         return;
     }
     const char *clientip = cm_http_client_ip(req);
-    const char *atomic_q = cm_http_query(req, "atomic");
+    int atomic;
+    if (cm_http_query_bool(req, "atomic", 0, &atomic) != 0) {
+        return;
+    }
     const char *prefer = cm_http_header(req, "Prefer");
     size_t len;
     const char *raw = cm_http_body(req, &len);
@@ -77,7 +80,7 @@ void gw_ingest_handle(struct cm_http_req *req, void *ud)
         .body = raw,
         .len = len,
         .idempotency_key = cm_http_header(req, "Idempotency-Key"),
-        .atomic = atomic_q && (strcmp(atomic_q, "true") == 0 || strcmp(atomic_q, "1") == 0),
+        .atomic = atomic,
         .respond_async = prefer && strstr(prefer, "respond-async") != NULL,
     };
     struct ce_headers ce = {.n = 0};

@@ -160,11 +160,17 @@ struct gw_ws *gw_ws_new(const struct gw_ws_config *cfg, struct gw_ingest *g,
 void gw_ws_handle(struct cm_http_req *req, void *ud)
 {
     struct gw_ws *w = ud;
+    const char *query_token;
+    int atomic;
+    if (cm_http_query_one(req, "access_token", &query_token) != 0 ||
+        cm_http_query_bool(req, "atomic", 0, &atomic) != 0) {
+        return; /* answered 400 instead of the upgrade */
+    }
     struct session *s = cm_xcalloc(1, sizeof(*s));
     s->w = w;
+    s->atomic = atomic;
     atomic_init(&s->unacked, 0);
     const char *authorization = cm_http_header(req, "Authorization");
-    const char *query_token = cm_http_query(req, "access_token");
     char *from_query = NULL;
     if (!authorization && query_token) {
         from_query = cm_xasprintf("Bearer %s", query_token);
@@ -175,8 +181,6 @@ void gw_ws_handle(struct cm_http_req *req, void *ud)
                                        sizeof(s->why), challenge, sizeof(challenge));
     free(from_query);
     snprintf(s->clientip, sizeof(s->clientip), "%s", cm_http_client_ip(req));
-    const char *atomic_q = cm_http_query(req, "atomic");
-    s->atomic = atomic_q && (strcmp(atomic_q, "true") == 0 || strcmp(atomic_q, "1") == 0);
     cm_ws_accept(w->server, req, &handlers, s);
 }
 

@@ -290,13 +290,11 @@ static json_t *dry_run_input(struct cm_http_req *req)
     const char *ct = cm_http_header(req, "Content-Type");
     if (cm_http_media_type_is(ct, "application/x-ndjson") ||
         cm_http_media_type_is(ct, "application/ndjson")) {
-        const char *flush = cm_http_query(req, "flush");
-        if (flush && strcmp(flush, "true") != 0 && strcmp(flush, "false") != 0) {
-            cm_http_respond_error(req, 400, 0, "flush: true or false");
+        int flush;
+        if (cm_http_query_bool(req, "flush", 1, &flush) != 0) {
             return NULL;
         }
-        json_t *in =
-            json_pack("{s:[], s:[], s:b}", "events", "lines", "flush", !flush || flush[0] == 't');
+        json_t *in = json_pack("{s:[], s:[], s:b}", "events", "lines", "flush", flush);
         if (ndjson_events(req, body, len, json_object_get(in, "events"),
                           json_object_get(in, "lines")) != 0) {
             json_decref(in);
@@ -433,7 +431,10 @@ static int partitions(const char *topic, void *ud)
 static const char *query_tenant(struct proc_api *a, struct cm_http_req *req,
                                 const struct cm_principal *who)
 {
-    const char *given = cm_http_query(req, "tenant");
+    const char *given;
+    if (cm_http_query_one(req, "tenant", &given) != 0) {
+        return NULL;
+    }
     if (!a->auth) {
         return given ? given : "";
     }
@@ -504,8 +505,11 @@ static size_t query_versions(struct proc_api *a, struct cm_http_req *req, const 
 /* A time query parameter (RFC 3339) into *ms; absent: def. 0, or -1 after answering. */
 static int query_time(struct cm_http_req *req, const char *name, int64_t def, int64_t *ms)
 {
-    const char *text = cm_http_query(req, name);
+    const char *text;
     *ms = def;
+    if (cm_http_query_one(req, name, &text) != 0) {
+        return -1;
+    }
     if (text && cm_time_parse_rfc3339(text, ms) != 0) {
         cm_http_respond_error(req, 400, 0, "%s: not an RFC 3339 time (2026-01-01T00:00:00Z)", name);
         return -1;
@@ -526,13 +530,15 @@ struct windows_query {
 
 static int windows_query(struct cm_http_req *req, struct windows_query *q)
 {
-    q->key = cm_http_query(req, "key");
-    q->cursor = cm_http_query(req, "cursor");
-    q->prefix = cm_http_query(req, "prefix");
-    q->key_from = cm_http_query(req, "key_from");
-    q->key_to = cm_http_query(req, "key_to");
+    const char *limit;
     q->limit = SCAN_LIMIT_DEFAULT;
-    if (query_time(req, "from", INT64_MIN, &q->from) != 0 ||
+    if (cm_http_query_one(req, "key", &q->key) != 0 ||
+        cm_http_query_one(req, "cursor", &q->cursor) != 0 ||
+        cm_http_query_one(req, "prefix", &q->prefix) != 0 ||
+        cm_http_query_one(req, "key_from", &q->key_from) != 0 ||
+        cm_http_query_one(req, "key_to", &q->key_to) != 0 ||
+        cm_http_query_one(req, "limit", &limit) != 0 ||
+        query_time(req, "from", INT64_MIN, &q->from) != 0 ||
         query_time(req, "to", INT64_MAX, &q->until) != 0) {
         return -1;
     }
@@ -540,7 +546,6 @@ static int windows_query(struct cm_http_req *req, struct windows_query *q)
         cm_http_respond_error(req, 400, 0, "to: must be later than from");
         return -1;
     }
-    const char *limit = cm_http_query(req, "limit");
     const char *scan_only[] = {"limit", "cursor", "prefix", "key_from", "key_to"};
     const char *given[] = {limit, q->cursor, q->prefix, q->key_from, q->key_to};
     for (size_t i = 0; q->key && i < sizeof(given) / sizeof(given[0]); i++) {

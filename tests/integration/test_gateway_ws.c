@@ -270,6 +270,31 @@ Test(gateway_ws, token_in_the_query_parameter)
     cm_ws_client_free(c);
 }
 
+/* A query that is ambiguous (two tokens) or says nothing sure (atomic=ture) is refused with 400
+ * before the upgrade, instead of taking the first token or a non-atomic connection. */
+Test(gateway_ws, ambiguous_or_bad_query_parameters_refuse_the_handshake)
+{
+    char path[4400], err[512];
+    const char *query[] = {"access_token twice",
+                           "atomic=ture&access_token=", "atomic=true&atomic=false&access_token="};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof(path), "/events/ws?%s%s", query[i], token);
+        if (i == 0) {
+            snprintf(path, sizeof(path), "/events/ws?access_token=%s&access_token=%s", token,
+                     token);
+        }
+        int status = 0;
+        struct cm_ws_client *c = open_with(path, NULL, &status, err, sizeof(err));
+        cr_assert_null(c, "%s: refused", query[i]);
+        cr_assert_eq(status, 400, "%s: %d %s", query[i], status, err);
+    }
+    snprintf(path, sizeof(path), "/events/ws?atomic=false&access_token=%s", token);
+    int status;
+    struct cm_ws_client *c = open_with(path, NULL, &status, err, sizeof(err));
+    cr_assert_not_null(c, "%d %s", status, err);
+    cm_ws_client_free(c);
+}
+
 Test(gateway_ws, auth_failures_close_with_1008)
 {
     const char *cases[][2] = {

@@ -149,6 +149,19 @@ static void h_error(struct cm_http_req *req, void *ud)
     cm_http_respond_error(req, 422, 42201, "bad %s", "thing");
 }
 
+/* ?key= once and ?flag= as a boolean (default true), answered back. */
+static void h_one(struct cm_http_req *req, void *ud)
+{
+    (void)ud;
+    const char *key;
+    int flag;
+    if (cm_http_query_one(req, "key", &key) != 0 ||
+        cm_http_query_bool(req, "flag", 1, &flag) != 0) {
+        return;
+    }
+    cm_http_respond_json(req, 200, json_pack("{s:s?, s:b}", "key", key, "flag", flag));
+}
+
 static int check(void *ud, char *why, size_t len)
 {
     (void)ud;
@@ -173,6 +186,7 @@ static void setup(void)
     cm_http_route(srv, "GET", "/deferred", h_deferred, NULL);
     cm_http_route(srv, "GET", "/forgets", h_forgets, NULL);
     cm_http_route(srv, "GET", "/error", h_error, NULL);
+    cm_http_route(srv, "GET", "/one", h_one, NULL);
     cm_http_add_check(srv, "db", check, NULL);
     cr_assert_eq(cm_http_start(srv), 0);
     cr_assert_gt(cm_http_port(srv), 0);
@@ -218,6 +232,86 @@ static void expect_error(const struct resp *r, long status)
     cr_assert(json_is_string(json_object_get(v, "message")));
     cr_assert_eq(json_object_size(v), 2, "exactly error_code and message: %s", r->body);
     json_decref(v);
+}
+
+/* A parameter meant once, given twice, is refused naming it; booleans are checked, not guessed;
+ * a %00 anywhere in the target is refused rather than cutting a path or value short. */
+Test(http, query_parameters_given_twice_or_not_boolean_are_refused)
+{
+    static const struct {
+        const char *query;
+        long status;
+        const char *key, *says; /* the answer's key, or what the error's message holds */
+        int flag;
+    } cases[] = {
+        {"", 200, NULL, NULL, 1},
+        {"?key=a", 200, "a", NULL, 1},
+        {"?key=a&other=1&other=2", 200, "a", NULL, 1}, /* a parameter not read may repeat */
+        {"?key=a&flag=false", 200, "a", NULL, 0},
+        {"?flag=0", 200, NULL, NULL, 0},
+        {"?flag=yes", 200, NULL, NULL, 1},
+        {"?key=", 200, "", NULL, 1},
+        {"?key=a&key=b", 400, NULL, "key: given 2 times in the query; give it once", 0},
+        {"?key=a&key=a", 400, NULL, "key: given 2 times", 0},
+        {"?key=a&k%65y=b&key=c", 400, NULL, "key: given 3 times", 0},
+        {"?key&key=b", 400, NULL, "key: given 2 times", 0},
+        {"?flag=ture", 400, NULL, "flag: true or false", 0},
+        {"?flag=", 400, NULL, "flag: true or false", 0},
+        {"?flag=TRUE", 400, NULL, "flag: true or false", 0},
+        {"?flag=true&flag=false", 400, NULL, "flag: given 2 times", 0},
+        {"?key=k0%2500x", 200, "k0%00x", NULL, 1}, /* an escaped '%' stays one */
+        {"?key=k0%00x", 400, NULL, "holds %00 (a NUL byte)", 0},
+        {"?key=%00", 400, NULL, "holds %00", 0},
+        {"?ke%00y=a", 400, NULL, "holds %00", 0},
+        {"?key=a&other=%00", 400, NULL, "holds %00", 0}, /* even in a parameter not read */
+        {"/x%00", 400, NULL, "holds %00", 0},            /* the path: /one/x cut to /one */
+        {"%00?key=a", 400, NULL, "holds %00", 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char path[128];
+        snprintf(path, sizeof(path), "/one%s", cases[i].query);
+        struct resp r;
+        request("GET", path, NULL, 0, &r);
+        if (cases[i].status != 200) {
+            expect_error(&r, cases[i].status);
+            cr_assert(strstr(r.body, cases[i].says) != NULL, "%s: %s", path, r.body);
+            continue;
+        }
+        cr_assert_eq(r.status, 200, "%s: %ld %s", path, r.status, r.body);
+        json_t *v = body_json(&r);
+        json_t *key = json_object_get(v, "key");
+        if (cases[i].key) {
+            cr_assert_str_eq(json_string_value(key), cases[i].key, "%s: %s", path, r.body);
+        } else {
+            cr_assert(!key || json_is_null(key), "%s: %s", path, r.body);
+        }
+        cr_assert_eq(json_is_true(json_object_get(v, "flag")), cases[i].flag, "%s: %s", path,
+                     r.body);
+        json_decref(v);
+    }
+}
+
+/* The %00 noted while parsing one request does not follow the connection to the next. */
+Test(http, a_nul_in_one_request_leaves_the_next_on_the_connection_alone)
+{
+    CURL *c = curl_easy_init();
+    char body[4096] = "", url[128];
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, it_curl_append);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+    const char *paths[] = {"/one?key=a%00", "/one?key=b", "/one%00", "/one?key=c"};
+    const long want[] = {400, 200, 400, 200};
+    for (size_t i = 0; i < 4; i++) {
+        body[0] = '\0';
+        snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", cm_http_port(srv), paths[i]);
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        cr_assert_eq(curl_easy_perform(c), CURLE_OK);
+        long status = 0, n = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &n);
+        cr_assert_eq(status, want[i], "%s: %ld %s", paths[i], status, body);
+        cr_assert(i == 0 || n == 0, "%s came on the kept-alive connection", paths[i]);
+    }
+    curl_easy_cleanup(c);
 }
 
 Test(http, media_types)

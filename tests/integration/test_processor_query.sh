@@ -19,7 +19,8 @@
 #     ?key_from= and ?key_to= the keys between them (both included, byte order), with and without
 #     a prefix, page by page;
 #   - 401 without a token, 403 without the scope, 400 with a key, prefix or key range end too
-#     long or not UTF-8, any of them with a key, a key range backwards, a limit,
+#     long or not UTF-8, any of them with a key, a parameter given twice (?key=a&key=b is not
+#     read as ?key=a), a key range backwards, a limit,
 #     a cursor or a time that is not one (naming it), 400 for a stateless pipeline and an interval
 #     join (naming the field), 404 for no such pipeline, and `[]` for keys with no state (among
 #     them hostile ones).
@@ -258,14 +259,16 @@ done
 r=$(req "$ADMIN" "$U1/pipelines/tumble-$S/windows?key_from=k1&key_to=k3&limit=5000")
 { [ "${r%% *}" = 200 ] && echo "${r#* }" | jqe '.key_from == "k1" and .key_to == "k3" and
     ([.windows[].key] | unique) == ["k1", "k2", "k3"]'; } || failed "keys k1 to k3 in one page, the range in the answer ($r)"
-acme=$(scan "$U1" "$ACME" tumble "limit=1" | head -1)
+acme=$(scan "$U1" "$ACME" tumble "limit=1" | sed -n 1p)
 { [ "$acme" = "$(all_expected tumble acme)" ] && [ "$acme" != "[]" ]; } || failed "a scan reads the token's tenant only ($acme)"
 for bad in 'limit=0' 'limit=5001' 'limit=x' 'limit=-1' 'limit=1e3' 'key=k0&limit=5' 'key=k0&cursor=1.0.0' \
     'cursor=x' 'cursor=1.0' 'cursor=' 'cursor=1.0.0.0' 'cursor=-1.0.0' 'cursor=1..0' 'cursor=0.0.0' \
     'cursor=99999999999999999999.0.0' 'cursor=1.2147483648.0' 'cursor=1.0.99999999999999999999999' \
     'cursor=1.0.0x' 'cursor=%201.0.0' 'from=yesterday' 'to=2026-13-01T00:00:00Z' "from=$to&to=$from" \
     'key=k0&prefix=k' 'prefix=%FF%FE' "prefix=$(printf 'x%.0s' $(seq 1 1100))" 'key=k0&key_from=k' \
-    'key=k0&key_to=k' 'key_from=%FF' "key_to=$(printf 'x%.0s' $(seq 1 1100))" 'key_from=k3&key_to=k1'; do
+    'key=k0&key_to=k' 'key_from=%FF' "key_to=$(printf 'x%.0s' $(seq 1 1100))" 'key_from=k3&key_to=k1' \
+    'key=k0&key=k1' 'key=k0&key=k0' 'limit=5&limit=6' 'prefix=a&prefix=b' "from=$from&from=$from" \
+    'tenant=dev&tenant=dev' 'cursor=1.0.0&cursor=1.0.0'; do
     r=$(req "$ADMIN" "$U1/pipelines/tumble-$S/windows?$bad")
     field=${bad%%=*}
     [ "$bad" = "from=$to&to=$from" ] && field=to

@@ -87,7 +87,15 @@ void cm_http_free(struct cm_http_server *srv);
 const char *cm_http_method(const struct cm_http_req *req);
 const char *cm_http_path(const struct cm_http_req *req);
 const char *cm_http_param(const struct cm_http_req *req, const char *name); /* path parameter */
-const char *cm_http_query(const struct cm_http_req *req, const char *name);
+const char *cm_http_query(const struct cm_http_req *req, const char *name); /* the first */
+/* A query parameter that holds one value, into *value (NULL when absent): 0, or CM_E_INVAL after
+ * answering 400 naming it when the query gives it more than once (?key=a&key=b is ambiguous;
+ * taking the first would answer a question that was not asked). */
+int cm_http_query_one(struct cm_http_req *req, const char *name, const char **value);
+/* A boolean query parameter (true/false, 1/0, yes/no, on/off) into *out, def when absent: 0, or
+ * CM_E_INVAL after answering 400 naming it when it is none of these or given more than once
+ * (?atomic=ture must not quietly mean false). */
+int cm_http_query_bool(struct cm_http_req *req, const char *name, int def, int *out);
 const char *cm_http_header(const struct cm_http_req *req, const char *name);
 /* 1 when the media type of a Content-Type value (what comes before ';', case-insensitive) is
  * type: "application/json; charset=utf-8" is "application/json", "application/jsonx" is not. */

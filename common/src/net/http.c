@@ -358,6 +358,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
                                   req->client_ip);
             return queue_ready(req);
         }
+        req->nul_in_target = http_guard_take_nul(req->gconn);
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         unsigned long long announced = cl ? strtoull(cl, NULL, 10) : 0;
         if (announced > 0 && announced <= srv->opt.max_body) {
@@ -407,7 +408,13 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (!req->handled) {
         req->handled = 1;
         http_guard_request_received(req->gconn);
-        run_handler(req);
+        if (req->nul_in_target) { /* answered once read whole: the connection stays usable */
+            cm_http_respond_error(req, 400, 0,
+                                  "the request target holds %%00 (a NUL byte), which no path or "
+                                  "query parameter may hold");
+        } else {
+            run_handler(req);
+        }
     }
     pthread_mutex_lock(&req->lock);
     if (req->responded && req->resp) {
@@ -546,8 +553,8 @@ int cm_http_start(struct cm_http_server *srv)
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)srv->opt.threads, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)CONNECTION_MEMORY, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)srv->opt.timeout_s,
         MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_NOTIFY_CONNECTION, http_guard_notify, srv->guard, MHD_OPTION_ARRAY, tls,
-        MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, http_guard_notify, srv->guard, MHD_OPTION_UNESCAPE_CALLBACK,
+        http_guard_unescape, NULL, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     free(pem[0]); /* GnuTLS has parsed them */
     free(pem[1]);
     if (!srv->daemon) {

@@ -39,6 +39,7 @@ struct http_conn {
     char fwd[INET6_ADDRSTRLEN];  /* the forwarded client holding a slot for this request, or "" */
     _Atomic int64_t deadline_ms; /* the whole request must have arrived by then; 0: no bound */
     atomic_int upgraded;
+    atomic_int nul_in_target; /* a %00 was decoded in the request target being parsed */
 };
 
 struct http_guard {
@@ -387,6 +388,24 @@ void http_guard_request_received(struct http_conn *c)
     if (c) {
         atomic_store(&c->deadline_ms, 0);
     }
+}
+
+size_t http_guard_unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls;
+    size_t n = MHD_http_unescape(s);
+    if (strlen(s) != n) {
+        struct http_conn *c = http_guard_conn(conn);
+        if (c) {
+            atomic_store(&c->nul_in_target, 1);
+        }
+    }
+    return n;
+}
+
+int http_guard_take_nul(struct http_conn *c)
+{
+    return c ? atomic_exchange(&c->nul_in_target, 0) : 0;
 }
 
 void http_guard_request_end(struct http_guard *g, struct http_conn *c)

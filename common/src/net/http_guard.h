@@ -62,5 +62,11 @@ void http_guard_request_received(struct http_conn *c);
 void http_guard_request_end(struct http_guard *g, struct http_conn *c);
 /* The connection was handed over (101 Switching Protocols): no bound any more. */
 void http_guard_upgraded(struct http_conn *c);
+/* libmicrohttpd's unescape hook (MHD_UnescapeCallback): decodes %XX as libmicrohttpd does and
+ * notes on the connection when a %00 decoded to a NUL byte, which would cut the path or a query
+ * value short unseen (/pipelines/a%00b read as /pipelines/a, ?key=k0%00x as ?key=k0). */
+size_t http_guard_unescape(void *cls, struct MHD_Connection *conn, char *s);
+/* 1 when the request now starting had a NUL byte decoded in its target (then cleared). */
+int http_guard_take_nul(struct http_conn *c);
 
 #endif

@@ -83,6 +83,7 @@ struct cm_http_req {
     size_t body_len, body_cap;
     int too_big;
     int handled;
+    int nul_in_target; /* a %00 cut its path or a query value short: answered 400 */
     char client_ip[INET6_ADDRSTRLEN];
     struct http_conn *gconn; /* the connection's record in the guard */
     int64_t start_ns;

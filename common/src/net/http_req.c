@@ -5,6 +5,8 @@
 #include "http_guard.h"
 #include "http_internal.h"
 
+#include "cm/config.h"
+#include "cm/err.h"
 #include "cm/jsonw.h"
 #include "cm/log.h"
 #include "cm/mem.h"
@@ -43,6 +45,50 @@ const char *cm_http_param(const struct cm_http_req *req, const char *name)
 const char *cm_http_query(const struct cm_http_req *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+struct query_count {
+    const char *name;
+    unsigned n;
+};
+
+static enum MHD_Result count_name(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    (void)kind;
+    (void)value;
+    struct query_count *c = cls;
+    c->n += key && strcmp(key, c->name) == 0;
+    return MHD_YES;
+}
+
+int cm_http_query_one(struct cm_http_req *req, const char *name, const char **value)
+{
+    struct query_count c = {name, 0};
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, count_name, &c);
+    *value = c.n ? cm_http_query(req, name) : NULL;
+    if (c.n > 1) {
+        *value = NULL;
+        cm_http_respond_error(req, 400, 0, "%s: given %u times in the query; give it once", name,
+                              c.n);
+        return CM_E_INVAL;
+    }
+    return 0;
+}
+
+int cm_http_query_bool(struct cm_http_req *req, const char *name, int def, int *out)
+{
+    const char *v;
+    *out = def;
+    if (cm_http_query_one(req, name, &v) != 0) {
+        return CM_E_INVAL;
+    }
+    if (v && cm_parse_bool(v, out) != 0) {
+        *out = def;
+        cm_http_respond_error(req, 400, 0, "%s: true or false", name);
+        return CM_E_INVAL;
+    }
+    return 0;
 }
 
 const char *cm_http_header(const struct cm_http_req *req, const char *name)

@@ -130,7 +130,10 @@ static void h_get(struct cm_http_req *req, void *ud)
     if (!name) {
         return;
     }
-    const char *vq = cm_http_query(req, "version");
+    const char *vq;
+    if (cm_http_query_one(req, "version", &vq) != 0) {
+        return;
+    }
     int status;
     json_t *item = NULL;
     if (vq) {
@@ -234,9 +237,8 @@ static void h_put(struct cm_http_req *req, void *ud)
         cm_http_respond_error(req, 415, 0, "a %s is application/json", d->singular);
         return;
     }
-    const char *reset = cm_http_query(req, "reset");
-    if (reset && strcmp(reset, "true") != 0 && strcmp(reset, "false") != 0) {
-        cm_http_respond_error(req, 400, 0, "reset: true or false");
+    int reset;
+    if (cm_http_query_bool(req, "reset", 0, &reset) != 0) {
         return;
     }
     size_t len;
@@ -264,7 +266,7 @@ static void h_put(struct cm_http_req *req, void *ud)
                            .if_none_match = cm_http_header(req, "If-None-Match"),
                            .source = "api",
                            .author = who.subject,
-                           .reset = reset && strcmp(reset, "true") == 0};
+                           .reset = reset};
     char msg[512];
     int status = defs_store_write(d, name, doc, &w, msg, sizeof(msg));
     if (write_failed(d, req, name, status, &w, msg)) {
