@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <curl/curl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +97,40 @@ size_t it_curl_append(char *p, size_t size, size_t n, void *ud)
         buf[cur + k] = '\0';
     }
     return k;
+}
+
+void it_request(unsigned port, const char *method, const char *path, const char *ctype,
+                const char *const *headers, const char *body, size_t len, struct it_resp *r)
+{
+    memset(r, 0, sizeof(*r));
+    CURL *c = curl_easy_init();
+    char url[512], line[256];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", port, path);
+    struct curl_slist *h = curl_slist_append(NULL, "Expect:");
+    if (ctype) {
+        snprintf(line, sizeof(line), "Content-Type: %s", ctype);
+        h = curl_slist_append(h, line);
+    }
+    for (size_t i = 0; headers && headers[i]; i++) {
+        h = curl_slist_append(h, headers[i]);
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
+    }
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, it_curl_append);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r->body);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, it_curl_append);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, r->headers);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    CURLcode rc = curl_easy_perform(c);
+    cr_assert_eq(rc, CURLE_OK, "%s %s: %s", method, url, curl_easy_strerror(rc));
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
 }
 
 struct cm_kafka_mock *it_dev_broker(const char *prefix, char *topic, size_t len)

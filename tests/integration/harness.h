@@ -28,6 +28,17 @@ int it_topic_ids_seen(const char *brokers, const char *topic, const char *marker
 /* A libcurl write (or header) callback appending to a NUL-terminated char buffer of at least
  * 4096 bytes given as its user data; what does not fit is dropped. */
 size_t it_curl_append(char *p, size_t size, size_t n, void *ud);
+/* An answer read by it_request: its status, body and header lines (each cut at about 4 KB). */
+struct it_resp {
+    long status;
+    char body[8192];
+    char headers[4096];
+};
+/* Sends method to http://127.0.0.1:<port><path> with Content-Type ctype (none when NULL), the
+ * header lines in headers (NULL-terminated; may be NULL) and body (len bytes; none when NULL), and
+ * reads the answer into *r; fails the test when none comes within 30 s. */
+void it_request(unsigned port, const char *method, const char *path, const char *ctype,
+                const char *const *headers, const char *body, size_t len, struct it_resp *r);
 /* A loopback listener that takes connections (the kernel completes them) and never reads them,
  * as a server stopped with SIGSTOP: its port in *port. Returns the socket, to close. */
 int it_silent_listener(int *port);

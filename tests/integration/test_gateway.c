@@ -4,14 +4,12 @@
  * the answer is 503 with Retry-After once the delivery timeout passes, and a broker lost while a
  * batch is in flight leaves every event unacknowledged with the id to retry with; a producer queue
  * past its high-water mark refuses a whole request with 503 and Retry-After, producing none of it;
- * an event larger than Kafka takes in one record is 413 (not a 503 to retry); a client's reals
- * keep their digits on both ingest lanes.
+ * an event larger than Kafka takes in one record is 413 (not a 503 to retry); ?atomic= must be a
+ * boolean given once. Rate limits and idempotency: test_gateway_idem.c.
  */
 #include "harness.h"
 
-#include "../../services/gateway/gw_idem.h"
 #include "../../services/gateway/gw_ingest.h"
-#include "../../services/gateway/gw_ratelimit.h"
 #include "../../services/gateway/gw_route.h"
 #include "cm/auth.h"
 
@@ -42,13 +40,9 @@ static struct cm_kafka_mock *mock;
 static struct cm_metrics *reg;
 static struct cm_swap *auth;
 static struct gw_ingest *ingest;
-static struct gw_ingest *limited;
-static struct gw_ratelimit *limiter;
-static struct gw_ingest *idem_ingest;
 static struct gw_ingest *small_queue; /* /small-queue: a high-water mark of 3 events */
 static struct cm_metrics *small_reg;
 static struct gw_ingest *small_records; /* /small-records: Kafka takes records up to 1,500 bytes */
-static struct gw_idem *idem;
 static struct cm_swap *routes;
 static char audit_topic[96];
 static struct cm_http_server *srv;
@@ -89,30 +83,6 @@ static void setup(void)
         .bind_addr = "127.0.0.1", .threads = 2, .max_body = 4096, .timeout_s = 10, .metrics = reg};
     srv = cm_http_new(&o);
     cm_http_route(srv, "POST", "/events", gw_ingest_handle, ingest);
-    limiter = gw_ratelimit_new(0.01, 2); /* refills one token per 100 s: no timing in the test */
-    struct gw_ingest_config lc = {.brokers = cm_kafka_mock_bootstraps(mock),
-                                  .routes = routes,
-                                  .schemas = NULL,
-                                  .max_queue = 1000,
-                                  .max_body = 4096,
-                                  .max_batch = 10,
-                                  .ratelimit = limiter,
-                                  .idem = NULL,
-                                  .required_scope = NULL};
-    limited = gw_ingest_new(&lc, auth, reg);
-    cm_http_route(srv, "POST", "/limited", gw_ingest_handle, limited);
-    idem = gw_idem_new(it_env("REDIS_URL"), 2, 60000, NULL);
-    struct gw_ingest_config dc = {.brokers = cm_kafka_mock_bootstraps(mock),
-                                  .routes = routes,
-                                  .schemas = NULL,
-                                  .max_queue = 1000,
-                                  .max_body = 4096,
-                                  .max_batch = 10,
-                                  .ratelimit = NULL,
-                                  .idem = idem,
-                                  .required_scope = NULL};
-    idem_ingest = gw_ingest_new(&dc, auth, reg);
-    cm_http_route(srv, "POST", "/idem", gw_ingest_handle, idem_ingest);
     /* a producer queue whose high-water mark is 3 events */
     struct gw_ingest_config qc = {.brokers = cm_kafka_mock_bootstraps(mock),
                                   .routes = routes,
@@ -144,14 +114,10 @@ static void teardown(void)
     cm_http_stop(srv, 5000);
     cm_http_free(srv);
     gw_ingest_free(ingest);
-    gw_ingest_free(limited);
-    gw_ingest_free(idem_ingest);
     gw_ingest_abort_pending(small_queue);
     gw_ingest_free(small_queue);
     gw_ingest_free(small_records);
     cm_metrics_free(small_reg);
-    gw_idem_free(idem);
-    gw_ratelimit_free(limiter);
     cm_swap_free(routes);
     cm_swap_free(auth);
     cm_metrics_free(reg);
@@ -162,60 +128,24 @@ static void teardown(void)
 
 TestSuite(gateway, .init = setup, .fini = teardown, .timeout = 60);
 
-struct resp {
-    long status;
-    char body[8192];
-    size_t len;
-    char headers[4096];
-    size_t hlen;
-};
-
 static void post_raw(const char *ctype, const char *auth_header, const char *extra_header,
-                     const char *body, size_t blen, const char *query, struct resp *r);
-
-static void post(const char *ctype, const char *auth_header, const char *body, struct resp *r)
+                     const char *body, size_t blen, const char *query, struct it_resp *r)
 {
-    post_raw(ctype, auth_header, NULL, body, strlen(body), "", r);
+    char path[256], auth_line[2200];
+    snprintf(path, sizeof(path), "%s%s", query[0] == '/' ? "" : "/events", query);
+    snprintf(auth_line, sizeof(auth_line), "Authorization: %s", auth_header ? auth_header : "");
+    const char *headers[3] = {NULL, NULL, NULL};
+    size_t n = 0;
+    if (auth_header) {
+        headers[n++] = auth_line;
+    }
+    headers[n] = extra_header;
+    it_request(cm_http_port(srv), "POST", path, ctype, headers, body, blen, r);
 }
 
-static void post_raw(const char *ctype, const char *auth_header, const char *extra_header,
-                     const char *body, size_t blen, const char *query, struct resp *r)
+static void post(const char *ctype, const char *auth_header, const char *body, struct it_resp *r)
 {
-    memset(r, 0, sizeof(*r));
-    CURL *c = curl_easy_init();
-    char url[128];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", cm_http_port(srv),
-             query[0] == '/' ? query : "");
-    if (query[0] != '/') {
-        snprintf(url, sizeof(url), "http://127.0.0.1:%u/events%s", cm_http_port(srv), query);
-    }
-    struct curl_slist *h = NULL;
-    char line[2200];
-    if (ctype) {
-        snprintf(line, sizeof(line), "Content-Type: %s", ctype);
-        h = curl_slist_append(h, line);
-    }
-    if (auth_header) {
-        snprintf(line, sizeof(line), "Authorization: %s", auth_header);
-        h = curl_slist_append(h, line);
-    }
-    if (extra_header) {
-        h = curl_slist_append(h, extra_header);
-    }
-    h = curl_slist_append(h, "Expect:");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)blen);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, it_curl_append);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, r->body);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, it_curl_append);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, r->headers);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-    cr_assert_eq(curl_easy_perform(c), CURLE_OK);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
+    post_raw(ctype, auth_header, NULL, body, strlen(body), "", r);
 }
 
 /* 1 when the event with ce_id id reaches topic t of the broker. */
@@ -233,7 +163,7 @@ static char *bearer(void)
 
 Test(gateway, accepted_event_is_on_kafka_before_the_202)
 {
-    struct resp r;
+    struct it_resp r;
     post("application/cloudevents+json; charset=utf-8", bearer(),
          "{\"type\":\"order.created\",\"source\":\"/shop\",\"subject\":\"order-7\","
          "\"tenant\":\"spoofed\",\"data\":{\"total\":12}}",
@@ -276,56 +206,9 @@ Test(gateway, accepted_event_is_on_kafka_before_the_202)
     json_decref(b);
 }
 
-/* A client's 0.1 stays 0.1 on Kafka on both lanes: spliced text (the fast lane) and the event
- * parsed and written again (the lane idempotency keys take, as in the local stack). Jansson
- * wrote 0.10000000000000001, another number to PostgreSQL's jsonb. */
-Test(gateway, a_clients_reals_keep_their_digits_on_both_lanes)
-{
-    const char *paths[] = {"", "/idem"};
-    char ids[2][64];
-    for (int i = 0; i < 2; i++) {
-        struct resp r;
-        char body[256];
-        it_unique(ids[i], sizeof(ids[i]), "reals");
-        snprintf(body, sizeof(body),
-                 "{\"id\":\"%s\",\"type\":\"reading\",\"source\":\"/meter\","
-                 "\"data\":{\"price\":0.1,\"tiny\":1e-7,\"avg\":5.003}}",
-                 ids[i]);
-        post_raw("application/json", bearer(), NULL, body, strlen(body), paths[i], &r);
-        cr_assert_eq(r.status, 202, "%s: %s", paths[i], r.body);
-    }
-    char group[96];
-    it_unique(group, sizeof(group), "gwreals");
-    const char *topics[] = {topic};
-    struct cm_kafka_consumer *c =
-        cm_kafka_consumer_new(cm_kafka_mock_bootstraps(mock), group, topics, 1, NULL);
-    int found = 0;
-    for (int i = 0; i < 300 && found < 2; i++) {
-        struct cm_kafka_msg *m = cm_kafka_consumer_poll(c, 100);
-        if (!m) {
-            continue;
-        }
-        size_t len;
-        const char *value = cm_kafka_msg_value(m, &len);
-        char *text = strndup(value, len);
-        for (int k = 0; k < 2; k++) {
-            if (strstr(text, ids[k])) {
-                cr_assert(strstr(text, "\"data\":{\"price\":0.1,\"tiny\":1e-7,\"avg\":5.003}") !=
-                              NULL,
-                          "%s", text);
-                found++;
-            }
-        }
-        free(text);
-        cm_kafka_msg_free(m);
-    }
-    cr_assert_eq(found, 2, "both events reached Kafka");
-    cm_kafka_consumer_free(c);
-}
-
 Test(gateway, routes_fan_out_to_every_topic_of_the_first_match)
 {
-    struct resp r;
+    struct it_resp r;
     post("application/json", bearer(),
          "{\"id\":\"routed-1\",\"type\":\"audit.login\",\"source\":\"/s\",\"data\":{\"n\":1,"
          "\"zero\":0}}",
@@ -347,7 +230,7 @@ Test(gateway, routes_fan_out_to_every_topic_of_the_first_match)
 
 Test(gateway, bad_requests)
 {
-    struct resp r;
+    struct it_resp r;
     char claims[256], no_scope[2100];
     snprintf(claims, sizeof(claims), "{\"tenant\":\"acme\",\"scope\":\"events:read\",\"exp\":%lld}",
              (long long)time(NULL) + 600);
@@ -403,7 +286,7 @@ Test(gateway, bad_requests)
 
 Test(gateway, broker_down_is_503_with_retry_after)
 {
-    struct resp r;
+    struct it_resp r;
     post("application/json", bearer(), "{\"type\":\"t\",\"source\":\"/s\"}", &r);
     cr_assert_eq(r.status, 202, "warm-up: %s", r.body);
     cr_assert_eq(cm_kafka_mock_broker_set_up(mock, 1, 0), 0);
@@ -441,7 +324,7 @@ Test(gateway, broker_down_is_503_with_retry_after)
 
 Test(gateway, a_full_producer_queue_refuses_the_whole_request_with_503)
 {
-    struct resp r;
+    struct it_resp r;
     post("application/json", bearer(), "{\"type\":\"t\",\"source\":\"/s\"}", &r);
     cr_assert_eq(r.status, 202, "warm-up: %s", r.body);
     cr_assert_eq(cm_kafka_mock_broker_set_up(mock, 1, 0), 0);
@@ -471,7 +354,7 @@ Test(gateway, a_full_producer_queue_refuses_the_whole_request_with_503)
  * not a 503 that invites retrying it for ever; in a batch, that event alone. */
 Test(gateway, an_event_over_kafkas_record_limit_is_413_not_503)
 {
-    struct resp r;
+    struct it_resp r;
     char big[2600];
     int n = snprintf(big, sizeof(big), "{\"type\":\"t\",\"source\":\"/big\",\"data\":\"");
     memset(big + n, 'x', 2000);
@@ -514,7 +397,7 @@ static unsigned char *gzip(const char *in, size_t len, size_t *outlen)
     return out;
 }
 
-static json_t *results_of(const struct resp *r)
+static json_t *results_of(const struct it_resp *r)
 {
     json_t *v = json_loads(r->body, 0, NULL);
     cr_assert_not_null(v, "%s", r->body);
@@ -523,7 +406,7 @@ static json_t *results_of(const struct resp *r)
 
 Test(gateway, batches_report_per_event)
 {
-    struct resp r;
+    struct it_resp r;
     post("application/json", bearer(),
          "[{\"type\":\"a\",\"source\":\"/s\"},{\"type\":\"b\"},"
          "{\"type\":\"c\",\"source\":\"/s\",\"id\":\"batch-3\"}]",
@@ -603,7 +486,7 @@ Test(gateway, a_time_too_far_ahead_is_refused)
         "{\"type\":\"\\u0061\",\"source\":\"/s\",\"id\":\"fut-far-j\",\"time\":\"%s\"},"
         "{\"type\":\"a\",\"source\":\"/s\",\"id\":\"fut-3000\",\"time\":\"3000-01-01T00:00:00Z\"}]",
         near, far, far);
-    struct resp r;
+    struct it_resp r;
     post("application/json", bearer(), body, &r);
     cr_assert_eq(r.status, 207, "%s", r.body);
     json_t *v = results_of(&r);
@@ -642,7 +525,7 @@ Test(gateway, a_time_too_far_ahead_is_refused)
 
 Test(gateway, atomic_batches_produce_nothing_unless_all_are_valid)
 {
-    struct resp r;
+    struct it_resp r;
     char *before = cm_metrics_render(reg);
     const char *bad = "[{\"type\":\"a\",\"source\":\"/s\"},{\"type\":\"b\"}]";
     post_raw("application/json", bearer(), NULL, bad, strlen(bad), "?atomic=true", &r);
@@ -663,11 +546,18 @@ Test(gateway, atomic_batches_produce_nothing_unless_all_are_valid)
     const char *good = "[{\"type\":\"a\",\"source\":\"/s\"},{\"type\":\"b\",\"source\":\"/s\"}]";
     post_raw("application/json", bearer(), NULL, good, strlen(good), "?atomic=true", &r);
     cr_assert_eq(r.status, 202, "%s", r.body);
+    /* atomic=ture is not quietly non-atomic, and two answers to one question are refused */
+    const char *unsure[] = {"?atomic=ture", "?atomic=", "?atomic=true&atomic=false"};
+    for (size_t i = 0; i < 3; i++) {
+        post_raw("application/json", bearer(), NULL, good, strlen(good), unsure[i], &r);
+        cr_assert_eq(r.status, 400, "%s: %s", unsure[i], r.body);
+        cr_assert(strstr(r.body, "\"atomic: ") != NULL, "%s names atomic: %s", unsure[i], r.body);
+    }
 }
 
 Test(gateway, gzip_bodies_and_encodings)
 {
-    struct resp r;
+    struct it_resp r;
     const char *ev = "{\"type\":\"zipped\",\"source\":\"/s\",\"id\":\"gz-1\"}";
     size_t zlen;
     unsigned char *z = gzip(ev, strlen(ev), &zlen);
@@ -693,7 +583,7 @@ Test(gateway, gzip_bodies_and_encodings)
 
 Test(gateway, respond_async_answers_once_enqueued)
 {
-    struct resp r;
+    struct it_resp r;
     const char *ev = "{\"type\":\"a\",\"source\":\"/s\",\"id\":\"async-1\"}";
     post_raw("application/json", bearer(), "Prefer: respond-async", ev, strlen(ev), "", &r);
     cr_assert_eq(r.status, 202, "%s", r.body);
@@ -701,153 +591,10 @@ Test(gateway, respond_async_answers_once_enqueued)
     cr_assert(on_topic(topic, "async-1"));
 }
 
-Test(gateway, rate_limits_answer_429_with_headers)
-{
-    struct resp r;
-    const char *two = "[{\"type\":\"a\",\"source\":\"/s\"},{\"type\":\"a\",\"source\":\"/s\"}]";
-    char q[8] = "";
-    /* the same server, the /limited route: burst 2, per tenant, barely refilling */
-    memset(&r, 0, sizeof(r));
-    CURL *c = curl_easy_init();
-    char url[128], auth_line[2200];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u/limited", cm_http_port(srv));
-    snprintf(auth_line, sizeof(auth_line), "Authorization: %s", bearer());
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    h = curl_slist_append(h, auth_line);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, two);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, it_curl_append);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, r.body);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, it_curl_append);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, r.headers);
-    cr_assert_eq(curl_easy_perform(c), CURLE_OK);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-    cr_assert_eq(r.status, 202, "the burst covers two events: %s", r.body);
-    cr_assert(strstr(r.headers, "RateLimit-Policy: \"tenant\";q=2;w=200") != NULL, "%s", r.headers);
-    memset(&r, 0, sizeof(r));
-    cr_assert_eq(curl_easy_perform(c), CURLE_OK);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-    cr_assert_eq(r.status, 429, "%s", r.body);
-    cr_assert(strstr(r.headers, "Retry-After: ") != NULL, "%s", r.headers);
-    cr_assert(strstr(r.headers, "RateLimit: \"tenant\";r=0") != NULL, "%s", r.headers);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    (void)q;
-}
-
-/* gateway_events_total{outcome="duplicate"} as rendered now. */
-static double duplicates(void)
-{
-    char *text = cm_metrics_render(reg);
-    const char *series = "gateway_events_total{outcome=\"duplicate\",reason=\"\"} ";
-    const char *at = strstr(text, series);
-    double v = at ? strtod(at + strlen(series), NULL) : 0;
-    free(text);
-    return v;
-}
-
-Test(gateway, idempotency_by_event_id_and_header)
-{
-    struct resp r;
-    char id[96], body[512], body2[512];
-    it_unique(id, sizeof(id), "idem");
-    snprintf(body, sizeof(body), "{\"id\":\"%s\",\"type\":\"a\",\"source\":\"/s\",\"data\":1}", id);
-    snprintf(body2, sizeof(body2), "{\"id\":\"%s\",\"type\":\"a\",\"source\":\"/s\",\"data\":2}",
-             id);
-    post_raw("application/json", bearer(), NULL, body, strlen(body), "/idem", &r);
-    cr_assert_eq(r.status, 202, "%s", r.body);
-    static char first[8192];
-    snprintf(first, sizeof(first), "%s", r.body);
-    post_raw("application/json", bearer(), NULL, body, strlen(body), "/idem", &r);
-    cr_assert_eq(r.status, 202, "a repeat is answered like the first time: %s", r.body);
-    cr_assert_str_eq(r.body, first);
-    char *text = cm_metrics_render(reg);
-    cr_assert(strstr(text, "gateway_events_total{outcome=\"duplicate\",reason=\"\"} 1") != NULL,
-              "counted as a duplicate, not produced again");
-    free(text);
-    post_raw("application/json", bearer(), NULL, body2, strlen(body2), "/idem", &r);
-    cr_assert_eq(r.status, 422, "the same id with another payload: %s", r.body);
-    /* an Idempotency-Key covers a whole batch of events without ids */
-    char key[128];
-    it_unique(key, sizeof(key), "Idempotency-Key: k");
-    const char *batch = "[{\"type\":\"a\",\"source\":\"/s\"},{\"type\":\"b\",\"source\":\"/s\"}]";
-    post_raw("application/json", bearer(), key, batch, strlen(batch), "/idem", &r);
-    cr_assert_eq(r.status, 202, "%s", r.body);
-    snprintf(first, sizeof(first), "%s", r.body);
-    post_raw("application/json", bearer(), key, batch, strlen(batch), "/idem", &r);
-    cr_assert_eq(r.status, 202, "%s", r.body);
-    cr_assert_str_eq(r.body, first, "the same ids for the repeated batch");
-    /* one batch mixing a repeat, a new id, the same new id again and a changed payload: each
-     * event gets its own answer from one exchange with Redis */
-    char id2[96], mixed[1024];
-    it_unique(id2, sizeof(id2), "idem2");
-    snprintf(mixed, sizeof(mixed),
-             "[{\"id\":\"%s\",\"type\":\"a\",\"source\":\"/s\",\"data\":1},"
-             "{\"id\":\"%s\",\"type\":\"a\",\"source\":\"/s\"},"
-             "{\"id\":\"%s\",\"type\":\"a\",\"source\":\"/s\"},"
-             "{\"id\":\"%s\",\"type\":\"a\",\"source\":\"/s\",\"data\":3}]",
-             id, id2, id2, id);
-    post_raw("application/json", bearer(), NULL, mixed, strlen(mixed), "/idem", &r);
-    cr_assert_eq(r.status, 207, "%s", r.body);
-    json_t *v = json_loads(r.body, 0, NULL);
-    json_t *res = json_object_get(v, "results");
-    const int want[] = {202, 202, 409, 422};
-    for (size_t i = 0; i < 4; i++) {
-        cr_assert_eq(json_integer_value(json_object_get(json_array_get(res, i), "status")), want[i],
-                     "event %zu: %s", i, r.body);
-    }
-    json_decref(v);
-    /* different events never share a key: ids of 250 bytes alike in their first 200 (keys were
-     * cut there), and a ':' inside a source or an id ("u:a", "b:x") and ("u", "a:b:x") */
-    char base[96], longa[300], longb[300], odd[2048];
-    it_unique(base, sizeof(base), "idem3");
-    snprintf(longa, sizeof(longa), "%s%0*d", base, (int)(250 - strlen(base)), 1);
-    snprintf(longb, sizeof(longb), "%s%0*d", base, (int)(250 - strlen(base)), 2);
-    cr_assert_eq(strlen(longa), 250);
-    cr_assert_eq(strncmp(longa, longb, 200), 0);
-    snprintf(odd, sizeof(odd),
-             "[{\"id\":\"%s\",\"type\":\"a\",\"source\":\"/s\"},"
-             "{\"id\":\"%s\",\"type\":\"a\",\"source\":\"/s\"},"
-             "{\"id\":\"b:%s\",\"type\":\"a\",\"source\":\"u:a\"},"
-             "{\"id\":\"a:b:%s\",\"type\":\"a\",\"source\":\"u\"}]",
-             longa, longb, base, base);
-    post_raw("application/json", bearer(), NULL, odd, strlen(odd), "/idem", &r);
-    cr_assert_eq(r.status, 202, "four events, four keys: %s", r.body);
-    v = json_loads(r.body, 0, NULL);
-    res = json_object_get(v, "results");
-    cr_assert_eq(json_array_size(res), 4, "%s", r.body);
-    json_decref(v);
-    cr_assert(on_topic(topic, longb), "the second long id is produced too");
-    char colon[128];
-    snprintf(colon, sizeof(colon), "a:b:%s", base);
-    cr_assert(on_topic(topic, colon), "the second source with a ':' is produced too");
-    /* sources over 256 bytes are hashed into the key (a key stays small): two that differ only
-     * at their end are two keys, and a repeat of one is still recognised */
-    char src1[400], src2[400], two[1400], one[800];
-    memset(src1, 'S', 300);
-    memcpy(src1 + 300, base, strlen(base) + 1);
-    memcpy(src2, src1, sizeof(src1));
-    src1[299] = '1';
-    src2[299] = '2';
-    snprintf(two, sizeof(two),
-             "[{\"id\":\"same\",\"type\":\"a\",\"source\":\"%s\"},"
-             "{\"id\":\"same\",\"type\":\"a\",\"source\":\"%s\"}]",
-             src1, src2);
-    double dups = duplicates();
-    post_raw("application/json", bearer(), NULL, two, strlen(two), "/idem", &r);
-    cr_assert_eq(r.status, 202, "two long sources, two keys: %s", r.body);
-    cr_assert_eq(duplicates(), dups, "neither is taken for a repeat");
-    snprintf(one, sizeof(one), "{\"id\":\"same\",\"type\":\"a\",\"source\":\"%s\"}", src2);
-    post_raw("application/json", bearer(), NULL, one, strlen(one), "/idem", &r);
-    cr_assert_eq(r.status, 202, "%s", r.body);
-    cr_assert_eq(duplicates(), dups + 1, "a repeat of a long source is recognised");
-}
-
 struct inflight_post {
     pthread_t thread;
     const char *body;
-    struct resp r;
+    struct it_resp r;
 };
 
 static void *post_in_thread(void *arg)
@@ -861,7 +608,7 @@ static void *post_in_thread(void *arg)
  * event is reported accepted, each says Kafka's outcome and carries the id to retry with. */
 Test(gateway, broker_lost_mid_batch)
 {
-    struct resp r;
+    struct it_resp r;
     post("application/json", bearer(), "{\"type\":\"t\",\"source\":\"/s\"}", &r);
     cr_assert_eq(r.status, 202, "warm-up: %s", r.body);
     cr_assert_eq(cm_kafka_mock_broker_set_rtt(mock, 1, 1000), 0);

@@ -78,45 +78,23 @@ static void teardown(void)
 
 TestSuite(gateway_routes, .init = setup, .fini = teardown, .timeout = 60);
 
-struct resp {
-    long status;
-    char body[8192];
-    char headers[4096];
-};
-
-/* method /routes with an optional token, body (JSON) and extra header. */
+/* method /routes with an optional token, body (JSON unless extra gives a Content-Type) and extra
+ * header line. */
 static void call(const char *method, const char *token, const char *body, const char *extra,
-                 struct resp *r)
+                 struct it_resp *r)
 {
-    memset(r, 0, sizeof(*r));
-    CURL *c = curl_easy_init();
-    char url[128], line[2200];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u/routes", cm_http_port(srv));
-    struct curl_slist *h = NULL;
+    char line[2200];
+    snprintf(line, sizeof(line), "Authorization: Bearer %s", token ? token : "");
+    const char *headers[3] = {NULL, NULL, NULL};
+    size_t n = 0;
     if (token) {
-        snprintf(line, sizeof(line), "Authorization: Bearer %s", token);
-        h = curl_slist_append(h, line);
+        headers[n++] = line;
     }
-    if (body) {
-        if (!extra || strncmp(extra, "Content-Type", 12) != 0) {
-            h = curl_slist_append(h, "Content-Type: application/json");
-        }
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    }
-    if (extra) {
-        h = curl_slist_append(h, extra);
-    }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, it_curl_append);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, r->body);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, it_curl_append);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, r->headers);
-    cr_assert_eq(curl_easy_perform(c), CURLE_OK);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
+    headers[n] = extra;
+    const char *ctype =
+        body && (!extra || strncmp(extra, "Content-Type", 12) != 0) ? "application/json" : NULL;
+    it_request(cm_http_port(srv), method, "/routes", ctype, headers, body, body ? strlen(body) : 0,
+               r);
 }
 
 /* The first topic the table in force gives an event of this type. */
@@ -135,7 +113,7 @@ static const char *route_of(const char *type)
 
 Test(gateway_routes, read_with_version_and_admin_scope)
 {
-    struct resp r;
+    struct it_resp r;
     call("GET", NULL, NULL, NULL, &r);
     cr_assert_eq(r.status, 401);
     call("GET", writer_token, NULL, NULL, &r);
@@ -154,7 +132,7 @@ Test(gateway_routes, read_with_version_and_admin_scope)
 
 Test(gateway_routes, replace_validated_conditional_and_persisted)
 {
-    struct resp r;
+    struct it_resp r;
     call("PUT", admin_token, "{\"routes\":[{\"when\":\"type ==\",\"topics\":[\"x\"]}]}", NULL, &r);
     cr_assert_eq(r.status, 422, "%s", r.body);
     cr_assert(strstr(r.body, "routes[0].when") != NULL, "names the field: %s", r.body);
@@ -197,7 +175,7 @@ Test(gateway_routes, file_changes_and_sighup_reload)
     fclose(f);
     gw_route_admin_poll(admin, 0);
     cr_assert_str_eq(route_of("a"), "fromfile");
-    struct resp r;
+    struct it_resp r;
     call("GET", admin_token, NULL, NULL, &r);
     cr_assert(strstr(r.body, "\"version\":2") != NULL, "%s", r.body);
     f = fopen(file, "w");

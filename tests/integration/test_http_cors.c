@@ -12,43 +12,16 @@
 #include <stdio.h>
 #include <string.h>
 
-struct resp {
-    long status;
-    char headers[4096];
-    char body[4096];
-};
-
-/* method path on srv with up to three extra header lines (NULL ends them). */
+/* method path on srv with up to three extra header lines (NULL ends them); a POST sends {}. */
 static void call(struct cm_http_server *srv, const char *method, const char *path, const char *h1,
-                 const char *h2, const char *h3, struct resp *r)
+                 const char *h2, const char *h3, struct it_resp *r)
 {
-    memset(r, 0, sizeof(*r));
-    CURL *c = curl_easy_init();
-    char url[256];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", cm_http_port(srv), path);
-    struct curl_slist *h = NULL;
-    const char *extra[] = {h1, h2, h3};
-    for (int i = 0; i < 3 && extra[i]; i++) {
-        h = curl_slist_append(h, extra[i]);
-    }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    if (strcmp(method, "POST") == 0) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, "{}");
-    }
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, it_curl_append);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, r->headers);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, it_curl_append);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, r->body);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
-    cr_assert_eq(curl_easy_perform(c), CURLE_OK);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
+    const char *headers[] = {h1, h1 ? h2 : NULL, h1 && h2 ? h3 : NULL, NULL};
+    int post = strcmp(method, "POST") == 0;
+    it_request(cm_http_port(srv), method, path, NULL, headers, post ? "{}" : NULL, post ? 2 : 0, r);
 }
 
-static int has(const struct resp *r, const char *line)
+static int has(const struct it_resp *r, const char *line)
 {
     char want[512];
     snprintf(want, sizeof(want), "%s\r\n", line);
@@ -86,7 +59,7 @@ Test(http_cors, allowed_origins_get_preflights_and_headers)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     struct cm_http_server *srv = serve(" https://app.example.com , http://localhost:3000");
-    struct resp r;
+    struct it_resp r;
     /* the preflight of a browser's POST with a bearer token and JSON */
     call(srv, "OPTIONS", "/events", "Origin: https://app.example.com",
          "Access-Control-Request-Method: POST",
@@ -143,7 +116,7 @@ Test(http_cors, any_origin_and_none)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     struct cm_http_server *srv = serve("*");
-    struct resp r;
+    struct it_resp r;
     call(srv, "POST", "/events", "Origin: https://anyone.example", NULL, NULL, &r);
     cr_assert(has(&r, "Access-Control-Allow-Origin: *"), "%s", r.headers);
     stop(srv);
