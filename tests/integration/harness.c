@@ -133,6 +133,80 @@ void it_request(unsigned port, const char *method, const char *path, const char 
     curl_easy_cleanup(c);
 }
 
+int it_free_port(void)
+{
+    for (;;) {
+        unsigned r;
+        cm_random_bytes(&r, sizeof(r));
+        int port = 10000 + (int)(r % 22000);
+        int s = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_port = htons((uint16_t)port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int ok = bind(s, (struct sockaddr *)&a, sizeof(a)) == 0;
+        close(s);
+        if (ok) {
+            return port;
+        }
+    }
+}
+
+int it_start_redis(int port, const char *dir, const char *const *extra)
+{
+    char p[16], log[512];
+    snprintf(p, sizeof(p), "%d", port);
+    snprintf(log, sizeof(log), "%s/redis.log", dir);
+    const char *fixed[] = {"redis-server",
+                           "--port",
+                           p,
+                           "--bind",
+                           "127.0.0.1",
+                           "--dir",
+                           dir,
+                           "--save",
+                           "",
+                           "--logfile",
+                           log,
+                           "--appendonly",
+                           "no",
+                           "--daemonize",
+                           "no"};
+    size_t nf = sizeof(fixed) / sizeof(fixed[0]), ne = 0;
+    while (extra && extra[ne]) {
+        ne++;
+    }
+    const char **argv = calloc(nf + ne + 1, sizeof(*argv));
+    cr_assert_not_null(argv);
+    memcpy(argv, fixed, sizeof(fixed));
+    for (size_t i = 0; i < ne; i++) {
+        argv[nf + i] = extra[i];
+    }
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        execvp("redis-server", (char *const *)argv);
+        _exit(127);
+    }
+    free(argv);
+    int64_t deadline = cm_monotonic_ms() + 10000;
+    for (;;) {
+        int s = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_port = htons((uint16_t)port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        char pong[8] = "";
+        int up = connect(s, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+                 write(s, "PING\r\n", 6) == 6 && read(s, pong, 5) == 5;
+        close(s);
+        if (up && strncmp(pong, "+PONG", 5) == 0) {
+            return pid;
+        }
+        cr_assert_lt(cm_monotonic_ms(), deadline, "redis-server on %d did not start (%s)", port,
+                     log);
+        cm_sleep_ms(20);
+    }
+}
+
 struct cm_kafka_mock *it_dev_broker(const char *prefix, char *topic, size_t len)
 {
     setenv("KAFKA_MESSAGE_TIMEOUT_MS", "1500", 1);

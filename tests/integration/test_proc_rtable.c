@@ -67,17 +67,6 @@ Test(proc_rtable, rows_and_the_ttl_cache)
     cm_redis_free(r);
 }
 
-static int free_port(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    cr_assert_eq(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
-    getsockname(s, (struct sockaddr *)&a, &len);
-    close(s);
-    return ntohs(a.sin_port);
-}
-
 static pid_t start_redis(int port)
 {
     char p[16];
@@ -118,7 +107,7 @@ static void *look(void *arg)
 
 Test(proc_rtable, a_lookup_waits_for_redis_instead_of_missing_the_row, .timeout = 60)
 {
-    int port = free_port();
+    int port = it_free_port();
     pid_t pid = start_redis(port);
     char url[64];
     snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", port);

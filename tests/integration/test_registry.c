@@ -48,26 +48,6 @@ static const char *auth_as = "admin:ci-secret";
 static pid_t pids[2];
 static int ports[2];
 
-/* A port below the kernel's ephemeral range (where outgoing connections could take it before the
- * registry binds it) that is free now. */
-static int free_port(void)
-{
-    for (;;) {
-        unsigned r;
-        cm_random_bytes(&r, sizeof(r));
-        int port = 10000 + (int)(r % 22000);
-        int s = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET,
-                                .sin_port = htons((uint16_t)port),
-                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        int ok = bind(s, (struct sockaddr *)&a, sizeof(a)) == 0;
-        close(s);
-        if (ok) {
-            return port;
-        }
-    }
-}
-
 struct resp {
     long status;
     char body[65536];
@@ -219,8 +199,8 @@ static void setup(void)
     snprintf(dburl, sizeof(dburl), "%.*s/%s%s", (int)(slash - base), base, db, query ? query : "");
     snprintf(users_file, sizeof(users_file), "/tmp/registry-it-users-%d", (int)getpid());
     write_users(USERS);
-    ports[0] = free_port();
-    ports[1] = free_port();
+    ports[0] = it_free_port();
+    ports[1] = it_free_port();
     start(0);
 }
 

@@ -1,8 +1,9 @@
 /* Redis Cluster replies as the client reads them (common/src/clients/redis_cluster.c), table-tested
  * with well-formed and hostile ones: MOVED and ASK redirections (slot and port out of range, no
  * port, no host, trailing bytes) and CLUSTER SLOTS maps (wrong types, ranges out of order or past
- * the last slot, ports out of range, hosts empty or "?", more nodes than it keeps). The replies
- * are built here, as hiredis would hand them over; no server is needed. */
+ * the last slot, ports out of range, hosts empty or "?", more nodes than it keeps, replicas
+ * well-formed and not). The replies are built here, as hiredis would hand them over; no server
+ * is needed. */
 #include "../../common/src/clients/redis_internal.h"
 
 #include <criterion/criterion.h>
@@ -189,6 +190,49 @@ Test(redis_slots, a_cluster_slots_map_is_taken_and_bad_ranges_left_out)
     drop(map);
     cr_assert_leq(r->nnodes, 1024);
     cr_assert_eq(r->slots[16383], 0, "past the nodes kept: the URL's node");
+    cm_redis_free(r);
+}
+
+/* [host, port, id] as a range's node */
+static redisReply *node(redisReply *host, redisReply *port)
+{
+    redisReply *e[] = {host, port, str(REDIS_REPLY_STRING, "id")};
+    return arr(3, e);
+}
+
+/* Replicas after a range's master become known nodes serving no slot (asked for the map when
+ * the masters are gone); malformed ones are left out. */
+Test(redis_slots, replicas_are_known_and_serve_no_slot)
+{
+    struct cm_redis *r = client();
+    redisReply *e[] = {
+        num(0),
+        num(16383),
+        node(str(REDIS_REPLY_STRING, "127.0.0.1"), num(7001)),
+        node(str(REDIS_REPLY_STRING, "127.0.0.2"), num(7002)), /* a replica */
+        node(str(REDIS_REPLY_STRING, "127.0.0.3"), num(7003)), /* another */
+        node(str(REDIS_REPLY_STRING, ""), num(7009)),
+        node(str(REDIS_REPLY_STRING, "?"), num(7009)),
+        node(str(REDIS_REPLY_STRING, "127.0.0.9"), num(0)),
+        node(str(REDIS_REPLY_STRING, "127.0.0.9"), num(65536)),
+        node(num(5), num(7009)),
+        node(str(REDIS_REPLY_STRING, "127.0.0.9"), str(REDIS_REPLY_STRING, "7009")),
+        str(REDIS_REPLY_STRING, "not a node"),
+        arr(0, NULL),
+    };
+    redisReply *one = arr(sizeof(e) / sizeof(e[0]), e);
+    redisReply *map = arr(1, &one);
+    cr_assert_eq(redis_take_slots(r, 0, map), 1);
+    drop(map);
+    cr_assert_eq(r->nnodes, 4, "the URL's node, the master and two replicas (%zu)", r->nnodes);
+    for (size_t n = 0; n < r->nnodes; n++) {
+        cr_assert_neq(r->nodes[n].port, 7009, "a malformed replica added a node");
+    }
+    size_t masters[8];
+    cr_assert_eq(redis_masters(r, masters), 1, "replicas serve no slot");
+    cr_assert_eq(r->nodes[masters[0]].port, 7001);
+    cr_assert_str_eq(r->nodes[2].host, "127.0.0.2");
+    cr_assert_eq(r->nodes[3].port, 7003);
     cm_redis_free(r);
 }
 

@@ -22,6 +22,8 @@
 #define BACKOFF_MAX_MS 5000
 #define TIMEOUT_MS 2000 /* to connect, and for each reply */
 #define MAX_REDIRECTS 5 /* MOVED or ASK answers followed for one command */
+#define REFRESH_MS                                                                                 \
+    1000 /* a cluster's map, made stale by a failing node, asked at most this often */
 
 static int parse_url(struct cm_redis *r, const char *url)
 {
@@ -118,6 +120,7 @@ static void failed(struct cm_redis *r, size_t i)
 {
     struct redis_node *n = &r->nodes[i];
     drop(n);
+    r->stale = r->slots != NULL; /* its slots may have gone to a replica */
     n->backoff_ms = n->backoff_ms ? n->backoff_ms * 2 : BACKOFF_MIN_MS;
     if (n->backoff_ms > BACKOFF_MAX_MS) {
         n->backoff_ms = BACKOFF_MAX_MS;
@@ -194,13 +197,45 @@ static int ready(struct cm_redis *r, size_t i)
     return rc;
 }
 
-/* Before a command is routed: the slot map, when the URL's server can give it (else the command
- * goes where it can). Called with the lock held. */
-static void learn(struct cm_redis *r)
+/* A cluster's map after a node failed: asked of each known node in turn (masters and replicas)
+ * until one answers, at most once per REFRESH_MS. A failover moves a dead master's slots to its
+ * replica, which no redirection announces: the dead node cannot answer MOVED. Called with the
+ * lock held. */
+static void refresh(struct cm_redis *r)
 {
-    if (!r->nodes[0].ctx || r->nodes[0].fresh) {
-        ready(r, 0);
+    int64_t now = cm_monotonic_ms();
+    if (now < r->next_refresh_ms) {
+        return;
     }
+    r->next_refresh_ms = now + REFRESH_MS;
+    for (size_t i = 0; i < r->nnodes; i++) {
+        if (ensure(r, i) != 0) {
+            continue;
+        }
+        r->nodes[i].fresh = 0;
+        if (redis_discover(r, i) > 0) {
+            r->stale = 0;
+            CM_LOG_INFO("redis_cluster_map", "slot map learnt again from %s:%d", r->nodes[i].host,
+                        r->nodes[i].port);
+            return;
+        }
+        failed(r, i);
+    }
+}
+
+/* Before a command is routed: without a slot map, the URL's server tells whether it is a cluster
+ * and gives the map (0, or CM_E_UNAVAIL when it cannot be reached); a cluster's map made stale
+ * by a failing node is learnt again (0: the command goes where the map says). Called with the
+ * lock held. */
+static int learn(struct cm_redis *r)
+{
+    if (r->slots) {
+        if (r->stale) {
+            refresh(r);
+        }
+        return 0;
+    }
+    return ready(r, 0);
 }
 
 struct cm_redis *cm_redis_new(const char *url)
@@ -497,7 +532,7 @@ int cm_redis_pipeline(struct cm_redis *r, size_t n, const int *argcs,
 int cm_redis_scan(struct cm_redis *r, const char *pattern, cm_redis_key_fn fn, void *ud)
 {
     pthread_mutex_lock(&r->lock);
-    int rc = ready(r, 0); /* (which learns the cluster's nodes) */
+    int rc = learn(r); /* (the cluster's nodes) */
     size_t *masters = cm_xmalloc(r->nnodes * sizeof(*masters));
     size_t nm = rc == 0 ? redis_masters(r, masters) : 0;
     pthread_mutex_unlock(&r->lock);
@@ -537,7 +572,7 @@ int cm_redis_ping(struct cm_redis *r, char *why, size_t len)
 {
     static const char *argv[] = {"PING"};
     pthread_mutex_lock(&r->lock);
-    int rc = ready(r, 0);
+    int rc = learn(r);
     size_t *masters = cm_xmalloc(r->nnodes * sizeof(*masters));
     size_t nm = rc == 0 ? redis_masters(r, masters) : 0;
     for (size_t m = 0; rc == 0 && m < nm; m++) { /* every node the state may live on */

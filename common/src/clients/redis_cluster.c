@@ -145,6 +145,17 @@ int redis_take_slots(struct cm_redis *r, size_t i, const redisReply *rep)
         for (long long s = lo; s <= hi; s++) {
             r->slots[s] = (uint16_t)node;
         }
+        for (size_t k = 3; k < range->elements; k++) { /* its replicas: [host, port, id, ...] */
+            const redisReply *rp = range->element[k];
+            if (rp->type == REDIS_REPLY_ARRAY && rp->elements >= 2 &&
+                rp->element[0]->type == REDIS_REPLY_STRING && rp->element[0]->len > 0 &&
+                !(rp->element[0]->len == 1 && rp->element[0]->str[0] == '?') &&
+                rp->element[1]->type == REDIS_REPLY_INTEGER && rp->element[1]->integer > 0 &&
+                rp->element[1]->integer <= 65535) {
+                redis_node_at(r, rp->element[0]->str, rp->element[0]->len,
+                              (int)rp->element[1]->integer);
+            }
+        }
     }
     free(asked);
     return 1;

@@ -27,7 +27,9 @@ struct cm_redis {
     int db;
     struct redis_node *nodes; /* [0]: the URL's server */
     size_t nnodes;
-    uint16_t *slots; /* NULL: a server without cluster mode; else each slot's node */
+    uint16_t *slots;         /* NULL: a server without cluster mode; else each slot's node */
+    int stale;               /* a node failed: the map may be out of date (a failover) */
+    int64_t next_refresh_ms; /* a stale map is asked for again no sooner than this */
     char last_error[256];
     pthread_mutex_t lock;
 };
@@ -44,7 +46,9 @@ size_t redis_route(const struct cm_redis *r, const char *key, size_t len);
  * with the lock held and node i connected. */
 int redis_discover(struct cm_redis *r, size_t i);
 /* The slot map in a CLUSTER SLOTS reply of node i (ranges that are not well-formed are left out;
- * an empty or "?" host is node i's): 1, or 0 when the reply is not a map (a plain server). */
+ * an empty or "?" host is node i's): 1, or 0 when the reply is not a map (a plain server). The
+ * replicas it names become known nodes too (serving no slot), to be asked for the map when the
+ * masters are gone. */
 int redis_take_slots(struct cm_redis *r, size_t i, const redisReply *rep);
 /* A reply of node `from` that redirects its command ("MOVED <slot> <host>:<port>", or "ASK ..."
  * with *ask set; an empty host is from's): the node it names (added when new, the slot map
