@@ -67,30 +67,6 @@ Test(proc_rtable, rows_and_the_ttl_cache)
     cm_redis_free(r);
 }
 
-static pid_t start_redis(int port)
-{
-    char p[16];
-    snprintf(p, sizeof(p), "%d", port);
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        execlp("redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no", "--logfile", "/dev/null", (char *)NULL);
-        _exit(127);
-    }
-    char url[64];
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", port);
-    struct cm_redis *probe = cm_redis_new(url);
-    char why[128];
-    int64_t deadline = cm_monotonic_ms() + 10000;
-    while (cm_redis_ping(probe, why, sizeof(why)) != 0 && cm_monotonic_ms() < deadline) {
-        cm_sleep_ms(50);
-    }
-    cr_assert_eq(cm_redis_ping(probe, why, sizeof(why)), 0, "redis on %d: %s", port, why);
-    cm_redis_free(probe);
-    return pid;
-}
-
 struct lookup {
     struct proc_rtables *t;
     json_t *row;
@@ -108,7 +84,7 @@ static void *look(void *arg)
 Test(proc_rtable, a_lookup_waits_for_redis_instead_of_missing_the_row, .timeout = 60)
 {
     int port = it_free_port();
-    pid_t pid = start_redis(port);
+    pid_t pid = it_start_redis(port, NULL, NULL);
     char url[64];
     snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", port);
     struct cm_redis *r = cm_redis_new(url);
@@ -123,7 +99,7 @@ Test(proc_rtable, a_lookup_waits_for_redis_instead_of_missing_the_row, .timeout 
     cm_sleep_ms(800);
     cr_assert_not(__atomic_load_n(&l.done, __ATOMIC_SEQ_CST),
                   "the lookup decided while Redis was down");
-    pid = start_redis(port);
+    pid = it_start_redis(port, NULL, NULL);
     struct cm_redis *w = cm_redis_new(url);
     hset(w, "outage", "k", "{\"v\":2}");
     pthread_join(th, NULL);

@@ -60,8 +60,22 @@ Test(redis, commands_and_replies)
 
 Test(redis, bad_urls)
 {
-    const char *bad[] = {"", "http://127.0.0.1:6379", "redis://127.0.0.1:notaport",
-                         "redis://127.0.0.1:99999", "redis://127.0.0.1:6379/x"};
+    const char *bad[] = {"",
+                         "http://127.0.0.1:6379",
+                         "redis://127.0.0.1:notaport",
+                         "redis://127.0.0.1:99999",
+                         "redis://127.0.0.1:0",
+                         "redis://127.0.0.1:-1",
+                         "redis://127.0.0.1: 6379",
+                         "redis://127.0.0.1:+6379",
+                         "redis://127.0.0.1:",
+                         "redis://127.0.0.1:6379/x",
+                         "redis://127.0.0.1:6379/-1",
+                         "redis://127.0.0.1:6379/ 1",
+                         "redis://127.0.0.1:6379/+1",
+                         "redis://127.0.0.1:6379/1?x=y",
+                         "redis://127.0.0.1:6379/99999999999999999999",
+                         "rediss://127.0.0.1:6379"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         cr_assert_null(cm_redis_new(bad[i]), "accepted %s", bad[i]);
     }
@@ -80,6 +94,41 @@ Test(redis, unreachable_server)
     cr_assert_eq(cm_redis_command(r, 1, argv, NULL, &rep), CM_E_UNAVAIL);
     cr_assert_null(rep);
     cm_redis_free(r);
+}
+
+/* A password as RFC 3986 writes it in a URL (p%2Fw%40...) is decoded; one written as it is
+ * works too unless it holds a percent-escape; the user name is decoded as well. */
+Test(redis, passwords_in_urls_are_percent_decoded, .timeout = 60)
+{
+    int port = it_free_port();
+    const char *extra[] = {"--requirepass", "p/w@:%x+", NULL};
+    pid_t pid = it_start_redis(port, NULL, extra);
+    static const struct {
+        const char *userinfo; /* redis://<userinfo>@127.0.0.1:<port>/0 */
+        int ok;
+    } cases[] = {
+        {":p%2Fw%40%3A%25x%2B", 1},
+        {":p%2fw%40:%25x+", 1},
+        {":p/w@:%x+", 1},
+        {"default:p/w@:%x+", 1},
+        {"%64efault:p%2Fw%40%3A%25x%2B", 1},
+        {":p%2Fw", 0},
+        {":p%252Fw%40%3A%25x%2B", 0}, /* decoded once, not twice */
+        {"nobody:p/w@:%x+", 0},
+    };
+    char url[160], why[256];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(url, sizeof(url), "redis://%s@127.0.0.1:%d/0", cases[i].userinfo, port);
+        struct cm_redis *r = cm_redis_new(url);
+        cr_assert_not_null(r, "%s", cases[i].userinfo);
+        why[0] = '\0';
+        int rc = cm_redis_ping(r, why, sizeof(why));
+        cr_assert_eq(rc == 0, cases[i].ok, "%s: %s", cases[i].userinfo, rc ? why : "answered");
+        cr_assert_null(strstr(why, "p/w"), "no password in the error: %s", why);
+        cm_redis_free(r);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
 }
 
 /* A server that takes connections and never answers (stopped with SIGSTOP, say): the first call
@@ -126,23 +175,6 @@ Test(redis, wrong_password)
     cm_redis_free(r);
 }
 
-/* Starts a private redis-server on `port`; returns its pid. */
-static pid_t start_redis(int port)
-{
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        char p[16];
-        snprintf(p, sizeof(p), "%d", port);
-        int devnull = open("/dev/null", O_WRONLY);
-        dup2(devnull, STDOUT_FILENO);
-        execlp("redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no", (char *)NULL);
-        _exit(127);
-    }
-    return pid;
-}
-
 static int ping_ok(void *ud)
 {
     char why[128];
@@ -156,23 +188,8 @@ static int ping_fails(void *ud)
 
 Test(redis, reconnects_after_a_restart, .timeout = 60)
 {
-    /* a free port below the kernel's ephemeral range, so no outgoing connection takes it while
-     * the server is down between the two starts */
-    int port = 0;
-    while (!port) {
-        unsigned r;
-        cm_random_bytes(&r, sizeof(r));
-        int candidate = 10000 + (int)(r % 22000);
-        int s = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET,
-                                .sin_port = htons((uint16_t)candidate),
-                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        if (bind(s, (struct sockaddr *)&a, sizeof(a)) == 0) {
-            port = candidate;
-        }
-        close(s);
-    }
-    pid_t pid = start_redis(port);
+    int port = it_free_port(); /* (no outgoing connection takes it between the two starts) */
+    pid_t pid = it_start_redis(port, NULL, NULL);
     char url[64];
     snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", port);
     struct cm_redis *r = cm_redis_new(url);
@@ -180,7 +197,7 @@ Test(redis, reconnects_after_a_restart, .timeout = 60)
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
     cr_assert(it_wait_until(5000, ping_fails, r), "the loss is noticed");
-    pid = start_redis(port);
+    pid = it_start_redis(port, NULL, NULL);
     cr_assert(it_wait_until(20000, ping_ok, r), "reconnected after the restart");
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);

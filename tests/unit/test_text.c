@@ -230,6 +230,34 @@ Test(text, shown_cuts_long_names)
     cr_assert_str_eq(got + 64, "...");
 }
 
+Test(text, percent_escapes_are_decoded_and_bad_ones_kept)
+{
+    static const char *const cases[][2] = {
+        {"p%2Fw%40x%3A%25", "p/w@x:%"},
+        {"%41%62", "Ab"},
+        {"%e2%82%ac", "\xe2\x82\xac"},
+        {"plain", "plain"},
+        {"", ""},
+        {"%", "%"},
+        {"%4", "%4"},
+        {"%4g", "%4g"},
+        {"%g4", "%g4"},
+        {"100%", "100%"},
+        {"%%41", "%A"},
+        {"%00x", "%00x"}, /* never a NUL */
+        {"a%2", "a%2"},
+        {"+", "+"}, /* not form encoding */
+        {"%2525", "%25"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char buf[64];
+        snprintf(buf, sizeof(buf), "%s", cases[i][0]);
+        size_t n = cm_pct_decode(buf);
+        cr_assert_str_eq(buf, cases[i][1], "%s", cases[i][0]);
+        cr_assert_eq(n, strlen(cases[i][1]), "%s", cases[i][0]);
+    }
+}
+
 Test(text, url_credentials_are_never_shown)
 {
     static const char *const cases[][2] = {
@@ -240,7 +268,9 @@ Test(text, url_credentials_are_never_shown)
          "postgresql://***@db:5432/events?sslmode=require"},
         {"redis://u:a@b@h:1", "redis://***@h:1"}, /* an '@' in the password: the last one */
         {"redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"},
-        {"http://h/path@x", "http://h/path@x"}, /* an '@' past the authority is no credential */
+        {"redis://:ab/cd@h:1/0", "redis://***@h:1/0"}, /* a '/' in the password */
+        {"redis://:ab/cd@h:1/x", "redis://***@h:1/x"},
+        {"http://h/path@x", "http://***@x"}, /* (more hidden than needed: never less) */
         {"http://h?q=a@b", "http://h?q=a@b"},
         {"user:secret@h:1", "***@h:1"}, /* no scheme */
         {"", ""},

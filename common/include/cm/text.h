@@ -31,10 +31,16 @@ size_t cm_fmt_real(double v, char *buf);
 /* Copies src into dst (size > 0 bytes of room) as snprintf(dst, size, "%s", src) does: at
  * most size - 1 bytes, then a NUL; returns the bytes copied. Without printf, for hot paths. */
 size_t cm_strlcpy(char *dst, const char *src, size_t size);
-/* url for a log line or an error, its credentials (what comes before the last '@' of its
- * authority) written as three asterisks: "redis://:secret@h:1/0" becomes "redis://" "***"
- * "@h:1/0". Into out (len bytes, cut to fit); returns out. */
+/* url for a log line or an error, its credentials written as three asterisks:
+ * "redis://:secret@h:1/0" becomes "redis://" "***" "@h:1/0". What comes before the last '@' ahead
+ * of any '?' or '#' is taken for credentials, '/' included, since a password may hold one
+ * unescaped (an '@' in a path hides the host and path before it too: more hidden, never less).
+ * Into out (len bytes, cut to fit); returns out. */
 char *cm_url_redacted(const char *url, char *out, size_t len);
+/* Decodes a URL's percent-escapes (%2F, %40, ...) in s in place and returns its new length. A
+ * '%' not followed by two hex digits stays as it is, and so does "%00" (a NUL would cut the text
+ * short unseen). */
+size_t cm_pct_decode(char *s);
 
 /* A name taken from input, as an error message shows it: whole when at most 64 bytes, else its
  * first 64 bytes and "..." in buf (CM_SHOWN_LEN bytes), so that a hostile name cannot push the

@@ -39,11 +39,13 @@ static int parse_url(struct cm_redis *r, const char *url)
         if (colon) {
             if (colon > p) {
                 r->user = cm_xstrndup(p, (size_t)(colon - p));
+                cm_pct_decode(r->user);
             }
             r->password = cm_xstrndup(colon + 1, (size_t)(at - colon - 1));
         } else {
             r->password = cm_xstrndup(p, (size_t)(at - p));
         }
+        cm_pct_decode(r->password); /* as RFC 3986 writes them: p%40ss is p@ss */
         p = at + 1;
     }
     const char *slash = strchr(p, '/');
@@ -55,7 +57,7 @@ static int parse_url(struct cm_redis *r, const char *url)
         *colon = '\0';
         char *end;
         long v = strtol(colon + 1, &end, 10);
-        if (*end || v <= 0 || v > 65535) {
+        if (colon[1] < '0' || colon[1] > '9' || *end || v <= 0 || v > 65535) {
             free(hostport);
             return CM_E_INVAL;
         }
@@ -67,7 +69,7 @@ static int parse_url(struct cm_redis *r, const char *url)
     if (slash && slash[1]) {
         char *end;
         long db = strtol(slash + 1, &end, 10);
-        if (*end || db < 0 || db > 1000000) {
+        if (slash[1] < '0' || slash[1] > '9' || *end || db < 0 || db > 1000000) {
             return CM_E_INVAL;
         }
         r->db = (int)db;

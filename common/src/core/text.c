@@ -190,7 +190,7 @@ char *cm_url_redacted(const char *url, char *out, size_t len)
 {
     const char *scheme = strstr(url, "://");
     const char *from = scheme ? scheme + 3 : url;
-    size_t end = strcspn(from, "/?#"); /* the authority */
+    size_t end = strcspn(from, "?#"); /* the authority, and a path in case a '/' is a password's */
     const char *at = NULL;
     for (size_t i = 0; i < end; i++) {
         at = from[i] == '@' ? from + i : at;
@@ -201,6 +201,31 @@ char *cm_url_redacted(const char *url, char *out, size_t len)
         snprintf(out, len, "%.*s***%s", (int)(from - url), url, at);
     }
     return out;
+}
+
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+size_t cm_pct_decode(char *s)
+{
+    size_t w = 0;
+    for (size_t r = 0; s[r]; r++) {
+        int hi = s[r] == '%' ? hex_digit(s[r + 1]) : -1;
+        int lo = hi >= 0 ? hex_digit(s[r + 2]) : -1;
+        if (lo >= 0 && (hi | lo) != 0) {
+            s[w++] = (char)(hi * 16 + lo);
+            r += 2;
+        } else {
+            s[w++] = s[r];
+        }
+    }
+    s[w] = '\0';
+    return w;
 }
 
 size_t cm_strlcpy(char *dst, const char *src, size_t size)
