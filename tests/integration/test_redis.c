@@ -75,7 +75,13 @@ Test(redis, bad_urls)
                          "redis://127.0.0.1:6379/+1",
                          "redis://127.0.0.1:6379/1?x=y",
                          "redis://127.0.0.1:6379/99999999999999999999",
-                         "rediss://127.0.0.1:6379"};
+                         "rediss://127.0.0.1:6379",
+                         "redis://[::1",
+                         "redis://[]:6379",
+                         "redis://[::1]x",
+                         "redis://[::1]:",
+                         "redis://[::1]:0",
+                         "redis://[::1]6379"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         cr_assert_null(cm_redis_new(bad[i]), "accepted %s", bad[i]);
     }
@@ -127,6 +133,30 @@ Test(redis, passwords_in_urls_are_percent_decoded, .timeout = 60)
         cr_assert_null(strstr(why, "p/w"), "no password in the error: %s", why);
         cm_redis_free(r);
     }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+/* An IPv6 address in brackets, with and without a port (a server on ::1). */
+Test(redis, ipv6_hosts_in_brackets, .timeout = 60)
+{
+    int port = it_free_port();
+    const char *extra[] = {"--bind", "127.0.0.1", "::1", NULL};
+    pid_t pid = it_start_redis(port, NULL, extra);
+    char url[96], why[256];
+    snprintf(url, sizeof(url), "redis://[::1]:%d/0", port);
+    struct cm_redis *r = cm_redis_new(url);
+    cr_assert_not_null(r, "%s", url);
+    cr_assert_eq(cm_redis_ping(r, why, sizeof(why)), 0, "%s: %s", url, why);
+    cm_redis_free(r);
+    r = cm_redis_new("redis://[::1]:1/0"); /* where nothing listens: the error names it */
+    cr_assert_not_null(r);
+    cr_assert_neq(cm_redis_ping(r, why, sizeof(why)), 0);
+    cr_assert(strstr(why, "connect ::1:1:") != NULL, "%s", why);
+    cm_redis_free(r);
+    r = cm_redis_new("redis://[::1]/0"); /* (port 6379) */
+    cr_assert_not_null(r);
+    cm_redis_free(r);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
 }

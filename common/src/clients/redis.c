@@ -51,20 +51,35 @@ static int parse_url(struct cm_redis *r, const char *url)
     const char *slash = strchr(p, '/');
     size_t hostport_len = slash ? (size_t)(slash - p) : strlen(p);
     char *hostport = cm_xstrndup(p, hostport_len);
-    char *colon = strrchr(hostport, ':');
+    char *host = hostport, *porttext = NULL;
+    if (host[0] == '[') { /* an IPv6 address: [::1] or [::1]:6380 */
+        char *close = strchr(host, ']');
+        if (!close || close == host + 1 || (close[1] && close[1] != ':')) {
+            free(hostport);
+            return CM_E_INVAL;
+        }
+        porttext = close[1] ? close + 2 : NULL;
+        *close = '\0';
+        host++;
+    } else {
+        char *colon = strrchr(host, ':');
+        if (colon) {
+            *colon = '\0';
+            porttext = colon + 1;
+        }
+    }
     int port = 6379;
-    if (colon) {
-        *colon = '\0';
+    if (porttext) {
         char *end;
-        long v = strtol(colon + 1, &end, 10);
-        if (colon[1] < '0' || colon[1] > '9' || *end || v <= 0 || v > 65535) {
+        long v = strtol(porttext, &end, 10);
+        if (porttext[0] < '0' || porttext[0] > '9' || *end || v <= 0 || v > 65535) {
             free(hostport);
             return CM_E_INVAL;
         }
         port = (int)v;
     }
-    const char *host = *hostport ? hostport : "127.0.0.1";
-    redis_node_at(r, host, strlen(host), port);
+    const char *name = *host ? host : "127.0.0.1";
+    redis_node_at(r, name, strlen(name), port);
     free(hostport);
     if (slash && slash[1]) {
         char *end;
