@@ -11,9 +11,11 @@
 #include <criterion/criterion.h>
 #include <curl/curl.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -185,9 +187,15 @@ int it_start_redis(int port, const char *dir, const char *const *extra)
     for (size_t i = 0; i < ne; i++) {
         argv[nf + i] = extra[i];
     }
+    pid_t parent = getpid();
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
     if (pid == 0) {
+        /* it goes with the test: a failed assertion ends the test before its own kill */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) {
+            _exit(1);
+        }
         execvp("redis-server", (char *const *)argv);
         _exit(127);
     }

@@ -44,7 +44,8 @@ void it_request(unsigned port, const char *method, const char *path, const char 
 int it_free_port(void);
 /* A redis-server on 127.0.0.1:port (no persistence; its files and its log redis.log in dir, or
  * no log when dir is NULL) with the extra arguments given (NULL-terminated; may be NULL),
- * answering when this returns; its pid (stop it with kill and waitpid). */
+ * answering when this returns; its pid (stop it with kill and waitpid). It is killed when the
+ * test's process ends, so a failed assertion leaves no server behind. */
 int it_start_redis(int port, const char *dir, const char *const *extra);
 /* A loopback listener that takes connections (the kernel completes them) and never reads them,
  * as a server stopped with SIGSTOP: its port in *port. Returns the socket, to close. */
