@@ -1,5 +1,6 @@
 /* Integration tests for common/redis against a real redis-server: commands and typed replies,
- * binary-safe arguments, readiness, URL validation, an unreachable server, and one that accepts
+ * binary-safe arguments, readiness, URL validation (credentials percent-decoded, IPv6 hosts,
+ * several hosts only for a cluster), an unreachable server, and one that accepts
  * connections but never answers (one timeout, then calls fail at once until the backoff passes). */
 #include "harness.h"
 
@@ -81,7 +82,13 @@ Test(redis, bad_urls)
                          "redis://[::1]x",
                          "redis://[::1]:",
                          "redis://[::1]:0",
-                         "redis://[::1]6379"};
+                         "redis://[::1]6379",
+                         "redis://127.0.0.1:1,/0",
+                         "redis://,127.0.0.1:1",
+                         "redis://127.0.0.1:1,,127.0.0.1:2",
+                         "redis://127.0.0.1:1,127.0.0.1:1",
+                         "redis://127.0.0.1:1,127.0.0.1:x",
+                         "redis://127.0.0.1:1,[::1"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         cr_assert_null(cm_redis_new(bad[i]), "accepted %s", bad[i]);
     }
@@ -159,6 +166,24 @@ Test(redis, ipv6_hosts_in_brackets, .timeout = 60)
     cm_redis_free(r);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
+}
+
+/* Several hosts name a cluster's seed nodes: a server that is not a cluster among them is an
+ * error that says so, not a server commands quietly go to. */
+Test(redis, several_hosts_are_for_a_cluster_only)
+{
+    const char *url = it_env("REDIS_URL"); /* redis://127.0.0.1:PORT/0 */
+    char seeds[256], why[256];
+    snprintf(seeds, sizeof(seeds), "redis://127.0.0.1:1,%s", url + strlen("redis://"));
+    struct cm_redis *r = cm_redis_new(seeds);
+    cr_assert_not_null(r, "%s", seeds);
+    cr_assert_neq(cm_redis_ping(r, why, sizeof(why)), 0, "%s", seeds);
+    cr_assert(strstr(why, "is not a Redis Cluster node") != NULL, "%s", why);
+    const char *argv[] = {"GET", "seeds"};
+    struct cm_redis_reply *rep = NULL;
+    cr_assert_eq(cm_redis_command(r, 2, argv, NULL, &rep), CM_E_UNAVAIL);
+    cr_assert_null(rep);
+    cm_redis_free(r);
 }
 
 /* A server that takes connections and never answers (stopped with SIGSTOP, say): the first call

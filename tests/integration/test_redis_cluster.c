@@ -2,7 +2,8 @@
  * (tests/integration/run.sh starts it): the URL names one node, and every command reaches the
  * node that serves its key; pipelines with MULTI ... EXEC blocks of several slots; a script
  * loaded once runs on every node; SCAN sees every node; a slot moved to another node (MOVED) and
- * one migrating (ASK) are followed. Also the key slots of the cluster specification's examples. */
+ * one migrating (ASK) are followed; of several seed nodes, the first that answers gives the map.
+ * Also the key slots of the cluster specification's examples. */
 #include "harness.h"
 
 #include "cm/err.h"
@@ -108,6 +109,35 @@ Test(redis_cluster, each_command_reaches_the_node_of_its_key)
         cr_assert_gt(on[n], 10, "node %d holds %d of the keys", ports[n], on[n]);
     }
     char why[256];
+    cr_assert_eq(cm_redis_ping(r, why, sizeof(why)), 0, "%s", why);
+    cm_redis_free(r);
+}
+
+/* Seed nodes: the first does not answer, the second gives the map; commands and PING of every
+ * node work as with one node named. */
+Test(redis_cluster, the_first_seed_node_that_answers_gives_the_map)
+{
+    int ports[3];
+    node_ports(ports);
+    char url[160], why[256];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:1,127.0.0.1:%d,127.0.0.1:%d/0", ports[1],
+             ports[2]);
+    struct cm_redis *r = cm_redis_new(url);
+    cr_assert_not_null(r, "%s", url);
+    for (int i = 0; i < 30; i++) {
+        char key[32], value[32];
+        snprintf(key, sizeof(key), "seed:%d", i);
+        snprintf(value, sizeof(value), "s%d", i);
+        const char *set[] = {"SET", key, value};
+        struct cm_redis_reply *rep;
+        cr_assert_eq(cm_redis_command(r, 3, set, NULL, &rep), 0, "%s", key);
+        cr_assert_eq(cm_redis_reply_type(rep), CM_REDIS_STATUS, "%s: %s", key,
+                     cm_redis_reply_str(rep, NULL));
+        cm_redis_reply_free(rep);
+        redisReply *mine = raw(owner(ports, key), "GET %s", key);
+        cr_assert_str_eq(mine->str, value, "%s is on the node that serves it", key);
+        freeReplyObject(mine);
+    }
     cr_assert_eq(cm_redis_ping(r, why, sizeof(why)), 0, "%s", why);
     cm_redis_free(r);
 }

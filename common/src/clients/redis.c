@@ -25,6 +25,47 @@
 #define REFRESH_MS                                                                                 \
     1000 /* a cluster's map, made stale by a failing node, asked at most this often */
 
+/* One host[:port] of the URL (len bytes; an IPv6 address in brackets, [::1]:6380) as a node: 0,
+ * or CM_E_INVAL. */
+static int parse_host(struct cm_redis *r, const char *text, size_t len)
+{
+    char *hostport = cm_xstrndup(text, len);
+    char *host = hostport, *porttext = NULL;
+    int rc = 0;
+    if (host[0] == '[') {
+        char *close = strchr(host, ']');
+        if (!close || close == host + 1 || (close[1] && close[1] != ':')) {
+            rc = CM_E_INVAL;
+        } else {
+            porttext = close[1] ? close + 2 : NULL;
+            *close = '\0';
+            host++;
+        }
+    } else {
+        char *colon = strrchr(host, ':');
+        if (colon) {
+            *colon = '\0';
+            porttext = colon + 1;
+        }
+    }
+    long port = 6379;
+    if (rc == 0 && porttext) {
+        char *end;
+        port = strtol(porttext, &end, 10);
+        if (porttext[0] < '0' || porttext[0] > '9' || *end || port <= 0 || port > 65535) {
+            rc = CM_E_INVAL;
+        }
+    }
+    if (rc == 0) {
+        const char *name = *host ? host : "127.0.0.1";
+        size_t before = r->nnodes;
+        redis_node_at(r, name, strlen(name), (int)port);
+        rc = r->nnodes > before ? 0 : CM_E_INVAL; /* (a host named twice) */
+    }
+    free(hostport);
+    return rc;
+}
+
 static int parse_url(struct cm_redis *r, const char *url)
 {
     const char *p;
@@ -49,38 +90,20 @@ static int parse_url(struct cm_redis *r, const char *url)
         p = at + 1;
     }
     const char *slash = strchr(p, '/');
-    size_t hostport_len = slash ? (size_t)(slash - p) : strlen(p);
-    char *hostport = cm_xstrndup(p, hostport_len);
-    char *host = hostport, *porttext = NULL;
-    if (host[0] == '[') { /* an IPv6 address: [::1] or [::1]:6380 */
-        char *close = strchr(host, ']');
-        if (!close || close == host + 1 || (close[1] && close[1] != ':')) {
-            free(hostport);
+    size_t hosts_len = slash ? (size_t)(slash - p) : strlen(p);
+    /* host[:port], or a Redis Cluster's seed nodes separated by commas: h1:7001,h2:7002 */
+    for (size_t from = 0;;) {
+        const char *comma = memchr(p + from, ',', hosts_len - from);
+        size_t len = comma ? (size_t)(comma - (p + from)) : hosts_len - from;
+        if ((len == 0 && (comma || from > 0)) || parse_host(r, p + from, len) != 0) {
             return CM_E_INVAL;
         }
-        porttext = close[1] ? close + 2 : NULL;
-        *close = '\0';
-        host++;
-    } else {
-        char *colon = strrchr(host, ':');
-        if (colon) {
-            *colon = '\0';
-            porttext = colon + 1;
+        if (!comma) {
+            break;
         }
+        from += len + 1;
     }
-    int port = 6379;
-    if (porttext) {
-        char *end;
-        long v = strtol(porttext, &end, 10);
-        if (porttext[0] < '0' || porttext[0] > '9' || *end || v <= 0 || v > 65535) {
-            free(hostport);
-            return CM_E_INVAL;
-        }
-        port = (int)v;
-    }
-    const char *name = *host ? host : "127.0.0.1";
-    redis_node_at(r, name, strlen(name), port);
-    free(hostport);
+    r->nseeds = r->nnodes;
     if (slash && slash[1]) {
         char *end;
         long db = strtol(slash + 1, &end, 10);
@@ -241,9 +264,10 @@ static void refresh(struct cm_redis *r)
 }
 
 /* Before a command is routed: without a slot map, the URL's server tells whether it is a cluster
- * and gives the map (0, or CM_E_UNAVAIL when it cannot be reached); a cluster's map made stale
- * by a failing node is learnt again (0: the command goes where the map says). Called with the
- * lock held. */
+ * and gives the map (0, or CM_E_UNAVAIL when it cannot be reached); with several seed nodes, the
+ * first that answers gives it, and one that is not a cluster is an error. A cluster's map made
+ * stale by a failing node is learnt again (0: the command goes where the map says). Called with
+ * the lock held. */
 static int learn(struct cm_redis *r)
 {
     if (r->slots) {
@@ -252,7 +276,30 @@ static int learn(struct cm_redis *r)
         }
         return 0;
     }
-    return ready(r, 0);
+    if (r->nseeds <= 1) {
+        return ready(r, 0);
+    }
+    for (size_t i = 0; i < r->nseeds; i++) {
+        if (ensure(r, i) != 0) {
+            continue;
+        }
+        r->nodes[i].fresh = 0;
+        int cluster = redis_discover(r, i);
+        if (cluster > 0) {
+            return 0;
+        }
+        if (cluster == 0) {
+            snprintf(r->last_error, sizeof(r->last_error),
+                     "%s:%d is not a Redis Cluster node: REDIS_URL names several hosts only for "
+                     "a cluster's seed nodes",
+                     r->nodes[i].host, r->nodes[i].port);
+            CM_LOG_ERROR("redis_not_a_cluster", "%s", r->last_error);
+            return CM_E_UNAVAIL;
+        }
+        ctx_error(r, i, "CLUSTER SLOTS failed");
+        failed(r, i);
+    }
+    return CM_E_UNAVAIL;
 }
 
 struct cm_redis *cm_redis_new(const char *url)
@@ -363,8 +410,11 @@ int cm_redis_command(struct cm_redis *r, int argc, const char *const *argv, cons
     size_t klen = 0;
     const char *key = redis_command_key(argc, argv, lens, &klen);
     pthread_mutex_lock(&r->lock);
-    learn(r);
-    int rc = 0;
+    int rc = learn(r);
+    if (rc != 0) {
+        pthread_mutex_unlock(&r->lock);
+        return rc;
+    }
     if (r->slots && strcasecmp(argv[0], "SCRIPT") == 0) {
         rc = on_every_node(r, argc, argv, lens, out);
         pthread_mutex_unlock(&r->lock);
@@ -491,7 +541,11 @@ int cm_redis_pipeline(struct cm_redis *r, size_t n, const int *argcs,
     struct unit *u = cm_xcalloc(n, sizeof(*u));
     size_t nu = 0;
     pthread_mutex_lock(&r->lock);
-    learn(r);
+    if (learn(r) != 0) {
+        pthread_mutex_unlock(&r->lock);
+        free(u);
+        return CM_E_UNAVAIL;
+    }
     for (size_t i = 0; i < n; nu++) {
         struct unit *k = &u[nu];
         k->from = k->to = i;

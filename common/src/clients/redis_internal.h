@@ -25,8 +25,8 @@ struct cm_redis {
     char *user;
     char *password;
     int db;
-    struct redis_node *nodes; /* [0]: the URL's server */
-    size_t nnodes;
+    struct redis_node *nodes; /* [0, nseeds): the URL's servers */
+    size_t nnodes, nseeds;
     uint16_t *slots;         /* NULL: a server without cluster mode; else each slot's node */
     int stale;               /* a node failed: the map may be out of date (a failover) */
     int64_t next_refresh_ms; /* a stale map is asked for again no sooner than this */
