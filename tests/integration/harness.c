@@ -128,6 +128,7 @@ void it_request(unsigned port, const char *method, const char *path, const char 
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, it_curl_append);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, r->headers);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L); /* (no SIGALRM: tests call it from threads too) */
     CURLcode rc = curl_easy_perform(c);
     cr_assert_eq(rc, CURLE_OK, "%s %s: %s", method, url, curl_easy_strerror(rc));
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
@@ -152,6 +153,8 @@ int it_free_port(void)
         }
     }
 }
+
+static pid_t spawn_redis(const char *const *argv, int port, const char *log);
 
 int it_start_redis(int port, const char *dir, const char *const *extra)
 {
@@ -187,6 +190,37 @@ int it_start_redis(int port, const char *dir, const char *const *extra)
     for (size_t i = 0; i < ne; i++) {
         argv[nf + i] = extra[i];
     }
+    pid_t pid = spawn_redis(argv, port, log);
+    free(argv);
+    return pid;
+}
+
+int it_start_sentinel(int port, const char *dir, const char *name, int master_port,
+                      const char *auth_pass)
+{
+    char conf[512], log[512];
+    snprintf(conf, sizeof(conf), "%s/sentinel.conf", dir);
+    snprintf(log, sizeof(log), "%s/sentinel.log", dir);
+    FILE *f = fopen(conf, "w");
+    cr_assert_not_null(f, "%s", conf);
+    fprintf(f,
+            "port %d\nbind 127.0.0.1\ndir %s\nlogfile %s\n"
+            "sentinel monitor %s 127.0.0.1 %d 1\n"
+            "sentinel down-after-milliseconds %s 1000\n"
+            "sentinel failover-timeout %s 10000\n",
+            port, dir, log, name, master_port, name, name);
+    if (auth_pass) {
+        fprintf(f, "sentinel auth-pass %s %s\n", name, auth_pass);
+    }
+    fclose(f);
+    const char *argv[] = {"redis-server", conf, "--sentinel", NULL};
+    return spawn_redis(argv, port, log);
+}
+
+/* Starts redis-server with argv and waits until it answers on port (log: where it logs, for the
+ * failure's message); its pid. */
+static pid_t spawn_redis(const char *const *argv, int port, const char *log)
+{
     pid_t parent = getpid();
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
@@ -199,7 +233,6 @@ int it_start_redis(int port, const char *dir, const char *const *extra)
         execvp("redis-server", (char *const *)argv);
         _exit(127);
     }
-    free(argv);
     int64_t deadline = cm_monotonic_ms() + 10000;
     for (;;) {
         int s = socket(AF_INET, SOCK_STREAM, 0);

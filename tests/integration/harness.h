@@ -47,6 +47,12 @@ int it_free_port(void);
  * answering when this returns; its pid (stop it with kill and waitpid). It is killed when the
  * test's process ends, so a failed assertion leaves no server behind. */
 int it_start_redis(int port, const char *dir, const char *const *extra);
+/* A Redis Sentinel on 127.0.0.1:port (its sentinel.conf and sentinel.log in dir) monitoring the
+ * master `name` at 127.0.0.1:master_port with a quorum of 1, down after 1 s without an answer,
+ * with the master's password auth_pass (may be NULL); answering when this returns; its pid,
+ * killed when the test's process ends. */
+int it_start_sentinel(int port, const char *dir, const char *name, int master_port,
+                      const char *auth_pass);
 /* A loopback listener that takes connections (the kernel completes them) and never reads them,
  * as a server stopped with SIGSTOP: its port in *port. Returns the socket, to close. */
 int it_silent_listener(int *port);

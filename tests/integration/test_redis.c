@@ -88,7 +88,14 @@ Test(redis, bad_urls)
                          "redis://127.0.0.1:1,,127.0.0.1:2",
                          "redis://127.0.0.1:1,127.0.0.1:1",
                          "redis://127.0.0.1:1,127.0.0.1:x",
-                         "redis://127.0.0.1:1,[::1"};
+                         "redis://127.0.0.1:1,[::1",
+                         "redis-sentinel://127.0.0.1:26379",
+                         "redis-sentinel://127.0.0.1:26379#",
+                         "redis-sentinel://127.0.0.1:26379/0#a name",
+                         "redis-sentinel://127.0.0.1:x#m",
+                         "redis-sentinel://127.0.0.1:1,,127.0.0.1:2#m",
+                         "redis-sentinel://127.0.0.1:1/x#m",
+                         "redis+sentinel://127.0.0.1:26379#m"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         cr_assert_null(cm_redis_new(bad[i]), "accepted %s", bad[i]);
     }

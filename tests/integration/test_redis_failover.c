@@ -3,7 +3,9 @@
  * master's URL only; the master is killed (-9) and its replica takes its slots over (CLUSTER
  * FAILOVER TAKEOVER, as a cluster's vote would do). The dead master cannot answer MOVED, so the
  * client must learn the map again from the replica it learnt of: commands then reach the new
- * master, the data written before is there, and PING of every master succeeds again. */
+ * master, the data written before is there, and PING of every master succeeds again. A replica
+ * that joined after the client learnt the map is learnt from the map asked for again when it has
+ * aged, and followed the same way. */
 #include "harness.h"
 
 #include "cm/err.h"
@@ -151,25 +153,31 @@ static int replica_listed(void *ud)
     return listed;
 }
 
-Test(redis_failover, the_replica_that_took_the_slots_over_is_found)
+/* Node 0, a master serving every slot. */
+static void start_master(void)
 {
     start_node(0);
-    start_node(1);
     redisReply *rep = raw(0, "CLUSTER ADDSLOTSRANGE 0 16383");
     cr_assert(rep && rep->type == REDIS_REPLY_STATUS, "ADDSLOTSRANGE: %s", rep ? rep->str : "-");
     freeReplyObject(rep);
-    rep = raw(1, "CLUSTER MEET 127.0.0.1 %d %d", ports[0], buses[0]);
+    wait_for(0, "CLUSTER INFO", "cluster_state:ok");
+}
+
+/* Node 1, node 0's replica, in sync with it and named in its map. */
+static void add_replica(void)
+{
+    start_node(1);
+    redisReply *rep = raw(1, "CLUSTER MEET 127.0.0.1 %d %d", ports[0], buses[0]);
     cr_assert(rep && rep->type == REDIS_REPLY_STATUS, "MEET: %s", rep ? rep->str : "-");
     freeReplyObject(rep);
     char master[64];
     node_id(0, master);
     wait_for(1, "CLUSTER NODES", master); /* the replica knows the master */
-    wait_for(0, "CLUSTER INFO", "cluster_state:ok");
     rep = raw(1, "CLUSTER REPLICATE %s", master);
     cr_assert(rep && rep->type == REDIS_REPLY_STATUS, "REPLICATE: %s", rep ? rep->str : "-");
     freeReplyObject(rep);
     wait_for(1, "INFO replication", "master_link_status:up");
-    /* written before the client starts, and on the replica when the master goes */
+    /* written before the master goes: on the replica when it does */
     rep = raw(0, "SET before 1");
     cr_assert(rep && rep->type == REDIS_REPLY_STATUS, "SET: %s", rep ? rep->str : "-");
     freeReplyObject(rep);
@@ -179,27 +187,26 @@ Test(redis_failover, the_replica_that_took_the_slots_over_is_found)
     /* a master lists a replica in its map once the replica's offset reached it by gossip */
     wait_for(0, "CLUSTER NODES", "slave");
     cr_assert(it_wait_until(20000, replica_listed, NULL), "the master's map names its replica");
+}
 
-    char url[64];
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", ports[0]);
-    struct cm_redis *r = cm_redis_new(url);
-    cr_assert_not_null(r);
-    struct cm_redis_reply *out = NULL;
-    struct reading g = {r, "before", "1"};
-    cr_assert(reads(&g), "read through the master");
-
+/* The client r, given the master's URL: the master is killed (-9) and the replica takes its
+ * slots over; r reads what was written before, writes to the new master and PINGs it. */
+static void fail_over(struct cm_redis *r)
+{
     kill(pids[0], SIGKILL);
     waitpid(pids[0], NULL, 0);
     pids[0] = 0;
     char why[256];
     cr_assert_neq(cm_redis_ping(r, why, sizeof(why)), 0, "the master is gone");
-    rep = raw(1, "CLUSTER FAILOVER TAKEOVER");
+    redisReply *rep = raw(1, "CLUSTER FAILOVER TAKEOVER");
     cr_assert(rep && rep->type == REDIS_REPLY_STATUS, "TAKEOVER: %s", rep ? rep->str : "-");
     freeReplyObject(rep);
     wait_for(1, "INFO replication", "role:master");
 
+    struct reading g = {r, "before", "1"};
     cr_assert(it_wait_until(15000, reads, &g),
               "the key written before the failover is read from the new master");
+    struct cm_redis_reply *out = NULL;
     cr_assert_eq(command(r, "SET", "after", "2", &out), 0);
     cr_assert_eq(cm_redis_reply_type(out), CM_REDIS_STATUS, "%s", cm_redis_reply_str(out, NULL));
     cm_redis_reply_free(out);
@@ -208,5 +215,56 @@ Test(redis_failover, the_replica_that_took_the_slots_over_is_found)
               "the write went to the new master");
     freeReplyObject(rep);
     cr_assert_eq(cm_redis_ping(r, why, sizeof(why)), 0, "every master answers: %s", why);
+}
+
+static struct cm_redis *client(void)
+{
+    char url[64];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", ports[0]);
+    struct cm_redis *r = cm_redis_new(url);
+    cr_assert_not_null(r);
+    return r;
+}
+
+Test(redis_failover, the_replica_that_took_the_slots_over_is_found)
+{
+    start_master();
+    add_replica();
+    struct cm_redis *r = client();
+    struct reading g = {r, "before", "1"};
+    cr_assert(reads(&g), "read through the master");
+    fail_over(r);
+    cm_redis_free(r);
+}
+
+struct ageing {
+    struct cm_redis *r;
+    int64_t until;
+};
+
+/* Reads through the client until the time has come (a command is what asks for the map). */
+static int aged(void *ud)
+{
+    struct ageing *a = ud;
+    struct reading g = {a->r, "before", "1"};
+    cr_assert(reads(&g), "read through the master");
+    return cm_monotonic_ms() >= a->until;
+}
+
+/* The client learnt the map while the master had no replica: the replica that joined after is
+ * known from the map's next periodic refresh, so a failover is followed too. */
+Test(redis_failover, a_replica_that_joined_later_is_learnt_from_the_map_asked_again)
+{
+    start_master();
+    struct cm_redis *r = client();
+    cm_redis_set_map_age(r, 300);
+    struct cm_redis_reply *out = NULL;
+    cr_assert_eq(command(r, "SET", "early", "0", &out), 0); /* the map, without the replica */
+    cr_assert_eq(cm_redis_reply_type(out), CM_REDIS_STATUS, "%s", cm_redis_reply_str(out, NULL));
+    cm_redis_reply_free(out);
+    add_replica();
+    struct ageing a = {r, cm_monotonic_ms() + 1500}; /* the map older than its age, and then some */
+    cr_assert(it_wait_until(5000, aged, &a));
+    fail_over(r);
     cm_redis_free(r);
 }

@@ -1,9 +1,10 @@
-/* Redis Cluster replies as the client reads them (common/src/clients/redis_cluster.c), table-tested
- * with well-formed and hostile ones: MOVED and ASK redirections (slot and port out of range, no
- * port, no host, trailing bytes) and CLUSTER SLOTS maps (wrong types, ranges out of order or past
- * the last slot, ports out of range, hosts empty or "?", more nodes than it keeps, replicas
- * well-formed and not). The replies are built here, as hiredis would hand them over; no server
- * is needed. */
+/* Redis Cluster and Sentinel replies as the client reads them (common/src/clients/
+ * redis_cluster.c and redis_sentinel.c), table-tested with well-formed and hostile ones: MOVED and
+ * ASK redirections (slot and port out of range, no port, no host, trailing bytes), CLUSTER SLOTS
+ * maps (wrong types, ranges out of order or past the last slot, ports out of range, hosts empty or
+ * "?", more nodes than it keeps, replicas well-formed and not), Sentinel's master addresses (nil,
+ * errors, ports that are not one) and ROLE replies. The replies are built here, as hiredis would
+ * hand them over; no server is needed. */
 #include "../../common/src/clients/redis_internal.h"
 
 #include <criterion/criterion.h>
@@ -271,4 +272,90 @@ Test(redis_slots, commands_name_their_key)
     size_t lens[] = {3, 3, 1}, len = 0;
     cr_assert_eq(redis_command_key(3, bin, lens, &len), bin[1]);
     cr_assert_eq(len, 3, "binary keys keep their length");
+}
+
+/* [host, port] as Sentinel answers get-master-addr-by-name (the port as text). */
+static redisReply *addr(redisReply *host, redisReply *port)
+{
+    redisReply *e[] = {host, port};
+    return arr(2, e);
+}
+
+Test(redis_slots, sentinel_answers_are_read_or_refused)
+{
+    struct cm_redis *r = cm_redis_new("redis-sentinel://127.0.0.9:1#events-state");
+    cr_assert_not_null(r);
+    cr_assert_str_eq(r->master_name, "events-state");
+    cr_assert_eq(r->nseeds, 1);
+    cr_assert(r->nodes[0].sentinel);
+    struct {
+        redisReply *rep;
+        long node;     /* -1: refused */
+        const char *e; /* refused: in last_error */
+    } cases[] = {
+        {addr(str(REDIS_REPLY_STRING, "127.0.0.1"), str(REDIS_REPLY_STRING, "6380")), 1, NULL},
+        {addr(str(REDIS_REPLY_STRING, "10.0.0.7"), str(REDIS_REPLY_STRING, "6380")), 2, NULL},
+        {addr(str(REDIS_REPLY_STRING, "127.0.0.1"), str(REDIS_REPLY_STRING, "6380")), 1, NULL},
+        {reply(REDIS_REPLY_NIL), -1, "does not monitor a master named 'events-state'"},
+        {str(REDIS_REPLY_ERROR, "ERR unknown command 'SENTINEL'"), -1, "ERR unknown command"},
+        {str(REDIS_REPLY_ERROR, "NOAUTH Authentication required."), -1, "NOAUTH"},
+        {addr(str(REDIS_REPLY_STRING, ""), str(REDIS_REPLY_STRING, "6380")), -1, "no address"},
+        {addr(str(REDIS_REPLY_STRING, "h"), str(REDIS_REPLY_STRING, "")), -1, "no address"},
+        {addr(str(REDIS_REPLY_STRING, "h"), str(REDIS_REPLY_STRING, "0")), -1, "no address"},
+        {addr(str(REDIS_REPLY_STRING, "h"), str(REDIS_REPLY_STRING, "65536")), -1, "no address"},
+        {addr(str(REDIS_REPLY_STRING, "h"), str(REDIS_REPLY_STRING, "-1")), -1, "no address"},
+        {addr(str(REDIS_REPLY_STRING, "h"), str(REDIS_REPLY_STRING, "+6380")), -1, "no address"},
+        {addr(str(REDIS_REPLY_STRING, "h"), str(REDIS_REPLY_STRING, " 6380")), -1, "no address"},
+        {addr(str(REDIS_REPLY_STRING, "h"), str(REDIS_REPLY_STRING, "6380x")), -1, "no address"},
+        {addr(str(REDIS_REPLY_STRING, "h"), str(REDIS_REPLY_STRING, "99999999999999999999")), -1,
+         "no address"},
+        {addr(str(REDIS_REPLY_STRING, "h"), num(6380)), -1, "no address"},
+        {addr(num(1), str(REDIS_REPLY_STRING, "6380")), -1, "no address"},
+        {arr(1, (redisReply *[]){str(REDIS_REPLY_STRING, "h")}), -1, "no address"},
+        {str(REDIS_REPLY_STATUS, "OK"), -1, "no address"},
+        {num(7), -1, "no address"},
+    };
+    size_t named = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        r->last_error[0] = '\0';
+        long node = redis_sentinel_answer(r, 0, cases[i].rep);
+        cr_assert_eq(node, cases[i].node, "case %zu: node %ld", i, node);
+        if (node < 0) {
+            cr_assert(strstr(r->last_error, cases[i].e) != NULL, "case %zu: %s", i, r->last_error);
+            cr_assert(strstr(r->last_error, "127.0.0.9:1") != NULL, "case %zu: %s", i,
+                      r->last_error);
+        } else {
+            named++;
+            cr_assert_str_eq(r->nodes[node].host, cases[i].rep->element[0]->str);
+            cr_assert_eq(r->nodes[node].port, 6380);
+            cr_assert_not(r->nodes[node].sentinel, "a master is no sentinel");
+        }
+        drop(cases[i].rep);
+    }
+    cr_assert_eq(named, 3);
+    cr_assert_eq(r->nnodes, 3, "each master once");
+    cm_redis_free(r);
+}
+
+Test(redis_slots, roles_are_read)
+{
+    redisReply *master[] = {str(REDIS_REPLY_STRING, "master"), num(0), arr(0, NULL)};
+    redisReply *slave[] = {str(REDIS_REPLY_STRING, "slave"), str(REDIS_REPLY_STRING, "h")};
+    struct {
+        redisReply *rep;
+        const char *role;
+    } cases[] = {
+        {arr(3, master), "master"},
+        {arr(2, slave), "slave"},
+        {str(REDIS_REPLY_ERROR, "NOAUTH Authentication required."), "NOAUTH"},
+        {arr(0, NULL), "no role"},
+        {arr(1, (redisReply *[]){num(1)}), "no role"},
+        {str(REDIS_REPLY_STRING, "master"), "no role"},
+        {reply(REDIS_REPLY_NIL), "no role"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cr_assert(strstr(redis_role(cases[i].rep), cases[i].role) == redis_role(cases[i].rep),
+                  "case %zu: %s", i, redis_role(cases[i].rep));
+        drop(cases[i].rep);
+    }
 }

@@ -27,6 +27,12 @@ enum cm_redis_type {
  * (logged) only for an invalid URL. Caller frees with cm_redis_free. */
 struct cm_redis *cm_redis_new(const char *url);
 void cm_redis_free(struct cm_redis *r);
+/* A Redis Cluster's slot map is asked for again once it is ms old (60,000 by default, as
+ * Lettuce's periodic topology refresh), besides after a node fails or a MOVED: a replica that
+ * joined since becomes known, to take over when its master fails. With Redis Sentinel, where the
+ * master is (1,000 by default: a master that Sentinel switched while the old one still answers
+ * is followed within it). No effect on a plain server. */
+void cm_redis_set_map_age(struct cm_redis *r, int ms);
 
 /* Runs one command given as argv (binary-safe; lens may be NULL for C strings). Returns 0 with
  * *out set (caller frees; an ERROR-type reply is still 0), or CM_E_UNAVAIL when disconnected (a

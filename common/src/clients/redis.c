@@ -24,10 +24,14 @@
 #define MAX_REDIRECTS 5 /* MOVED or ASK answers followed for one command */
 #define REFRESH_MS                                                                                 \
     1000 /* a cluster's map, made stale by a failing node, asked at most this often */
+#define MAP_AGE_MS                                                                                 \
+    60000 /* a cluster's map is asked again after this long anyway (replicas that joined) */
+#define SENTINEL_AGE_MS                                                                            \
+    1000 /* Sentinel is asked again after this long anyway (a master it switched) */
 
 /* One host[:port] of the URL (len bytes; an IPv6 address in brackets, [::1]:6380) as a node: 0,
  * or CM_E_INVAL. */
-static int parse_host(struct cm_redis *r, const char *text, size_t len)
+static int parse_host(struct cm_redis *r, const char *text, size_t len, int default_port)
 {
     char *hostport = cm_xstrndup(text, len);
     char *host = hostport, *porttext = NULL;
@@ -48,7 +52,7 @@ static int parse_host(struct cm_redis *r, const char *text, size_t len)
             porttext = colon + 1;
         }
     }
-    long port = 6379;
+    long port = default_port;
     if (rc == 0 && porttext) {
         char *end;
         port = strtol(porttext, &end, 10);
@@ -66,14 +70,10 @@ static int parse_host(struct cm_redis *r, const char *text, size_t len)
     return rc;
 }
 
-static int parse_url(struct cm_redis *r, const char *url)
+/* The URL after its scheme: [[user]:password@]host[:port][,host[:port]...][/db], port the
+ * scheme's default. */
+static int parse_rest(struct cm_redis *r, const char *p, int port)
 {
-    const char *p;
-    if (strncmp(url, "redis://", 8) == 0) {
-        p = url + 8;
-    } else {
-        return CM_E_INVAL;
-    }
     const char *at = strrchr(p, '@');
     if (at) {
         const char *colon = memchr(p, ':', (size_t)(at - p));
@@ -95,7 +95,7 @@ static int parse_url(struct cm_redis *r, const char *url)
     for (size_t from = 0;;) {
         const char *comma = memchr(p + from, ',', hosts_len - from);
         size_t len = comma ? (size_t)(comma - (p + from)) : hosts_len - from;
-        if ((len == 0 && (comma || from > 0)) || parse_host(r, p + from, len) != 0) {
+        if ((len == 0 && (comma || from > 0)) || parse_host(r, p + from, len, port) != 0) {
             return CM_E_INVAL;
         }
         if (!comma) {
@@ -115,9 +115,41 @@ static int parse_url(struct cm_redis *r, const char *url)
     return 0;
 }
 
+static int parse_url(struct cm_redis *r, const char *url)
+{
+    const char *p;
+    int port = 6379;
+    size_t end = strlen(url);
+    if (strncmp(url, "redis://", 8) == 0) {
+        p = url + 8;
+    } else if (strncmp(url, "redis-sentinel://", 17) == 0) {
+        p = url + 17;
+        port = 26379;
+        const char *hash = strrchr(p, '#'); /* #<master name>, as Lettuce writes it */
+        if (!hash || !hash[1] || strpbrk(hash + 1, " \t\r\n")) {
+            return CM_E_INVAL;
+        }
+        r->master_name = cm_xstrdup(hash + 1);
+        cm_pct_decode(r->master_name);
+        end = (size_t)(hash - url);
+    } else {
+        return CM_E_INVAL;
+    }
+    char *own = cm_xstrndup(url, end);
+    p = own + (p - url);
+    int rc = parse_rest(r, p, port);
+    free(own);
+    if (rc == 0 && r->master_name) {
+        for (size_t i = 0; i < r->nseeds; i++) {
+            r->nodes[i].sentinel = 1;
+        }
+    }
+    return rc;
+}
+
 /* Node i's connection error as the log and last_error say it: where, and a read that timed out
  * (hiredis reports it as EAGAIN's "Resource temporarily unavailable") as what it is. */
-static void ctx_error(struct cm_redis *r, size_t i, const char *fallback)
+void redis_ctx_error(struct cm_redis *r, size_t i, const char *fallback)
 {
     const struct redis_node *n = &r->nodes[i];
     const char *e = n->ctx && n->ctx->errstr[0] ? n->ctx->errstr : fallback;
@@ -156,11 +188,12 @@ static int simple(struct cm_redis *r, size_t i, const char *what, int argc, cons
  * longer each failure in a row (100 ms doubling to 5 s). A server that accepts connections but
  * does not answer (stopped, overloaded, behind a broken network path) would otherwise cost every
  * call the full timeout. Called with the lock held. */
-static void failed(struct cm_redis *r, size_t i)
+void redis_failed(struct cm_redis *r, size_t i)
 {
     struct redis_node *n = &r->nodes[i];
     drop(n);
-    r->stale = r->slots != NULL; /* its slots may have gone to a replica */
+    /* its slots may have gone to a replica, or Sentinel promoted another master */
+    r->stale = r->slots != NULL || r->master_name != NULL;
     n->backoff_ms = n->backoff_ms ? n->backoff_ms * 2 : BACKOFF_MIN_MS;
     if (n->backoff_ms > BACKOFF_MAX_MS) {
         n->backoff_ms = BACKOFF_MAX_MS;
@@ -180,7 +213,7 @@ static void answered(struct cm_redis *r, size_t i)
 }
 
 /* Connects node i when disconnected and its backoff allows. Called with the lock held. */
-static int ensure(struct cm_redis *r, size_t i)
+int redis_ensure(struct cm_redis *r, size_t i)
 {
     struct redis_node *n = &r->nodes[i];
     if (n->ctx && !n->ctx->err) {
@@ -202,8 +235,11 @@ static int ensure(struct cm_redis *r, size_t i)
         if (r->password) {
             const char *argv[3] = {"AUTH", r->user ? r->user : r->password, r->password};
             rc = simple(r, i, "AUTH", r->user ? 3 : 2, argv);
+            if (rc != 0 && n->sentinel && strstr(r->last_error, "without any password")) {
+                rc = 0; /* a sentinel without a password of its own: the password is the data's */
+            }
         }
-        if (rc == 0 && r->db) {
+        if (rc == 0 && r->db && !n->sentinel) {
             char db[16];
             snprintf(db, sizeof(db), "%d", r->db);
             const char *argv[2] = {"SELECT", db};
@@ -212,7 +248,7 @@ static int ensure(struct cm_redis *r, size_t i)
         n->fresh = rc == 0;
     }
     if (rc != 0) {
-        failed(r, i);
+        redis_failed(r, i);
         CM_LOG_WARN("redis_unavailable", "%s (retry in %d ms)", r->last_error,
                     r->nodes[i].backoff_ms);
     }
@@ -223,12 +259,12 @@ static int ensure(struct cm_redis *r, size_t i)
  * serves which slot before its first command. Called with the lock held. */
 static int ready(struct cm_redis *r, size_t i)
 {
-    int rc = ensure(r, i);
-    if (rc == 0 && i == 0 && r->nodes[0].fresh) {
+    int rc = redis_ensure(r, i);
+    if (rc == 0 && i == 0 && r->nodes[0].fresh && !r->master_name) {
         r->nodes[0].fresh = 0;
         if (redis_discover(r, 0) < 0) {
-            ctx_error(r, 0, "CLUSTER SLOTS failed");
-            failed(r, 0);
+            redis_ctx_error(r, 0, "CLUSTER SLOTS failed");
+            redis_failed(r, 0);
             CM_LOG_WARN("redis_command_failed", "%s (retry in %d ms)", r->last_error,
                         r->nodes[0].backoff_ms);
             rc = CM_E_UNAVAIL;
@@ -248,18 +284,22 @@ static void refresh(struct cm_redis *r)
         return;
     }
     r->next_refresh_ms = now + REFRESH_MS;
+    int failover = r->stale; /* (else the map's age) */
     for (size_t i = 0; i < r->nnodes; i++) {
-        if (ensure(r, i) != 0) {
+        if (redis_ensure(r, i) != 0) {
             continue;
         }
         r->nodes[i].fresh = 0;
+        size_t known = r->nnodes;
         if (redis_discover(r, i) > 0) {
             r->stale = 0;
-            CM_LOG_INFO("redis_cluster_map", "slot map learnt again from %s:%d", r->nodes[i].host,
-                        r->nodes[i].port);
+            if (failover || r->nnodes != known) {
+                CM_LOG_INFO("redis_cluster_map", "slot map learnt again from %s:%d",
+                            r->nodes[i].host, r->nodes[i].port);
+            }
             return;
         }
-        failed(r, i);
+        redis_failed(r, i);
     }
 }
 
@@ -270,8 +310,19 @@ static void refresh(struct cm_redis *r)
  * the lock held. */
 static int learn(struct cm_redis *r)
 {
+    if (r->master_name) {
+        int64_t now = cm_monotonic_ms();
+        if ((!r->located || r->stale || now >= r->map_expires_ms) && now >= r->next_refresh_ms) {
+            r->next_refresh_ms = now + REFRESH_MS;
+            if (redis_sentinel_locate(r) == 0) {
+                r->stale = 0;
+                r->map_expires_ms = now + r->map_age_ms;
+            }
+        }
+        return r->located ? 0 : CM_E_UNAVAIL; /* (the last master known, while none answers) */
+    }
     if (r->slots) {
-        if (r->stale) {
+        if (r->stale || cm_monotonic_ms() >= r->map_expires_ms) {
             refresh(r);
         }
         return 0;
@@ -280,7 +331,7 @@ static int learn(struct cm_redis *r)
         return ready(r, 0);
     }
     for (size_t i = 0; i < r->nseeds; i++) {
-        if (ensure(r, i) != 0) {
+        if (redis_ensure(r, i) != 0) {
             continue;
         }
         r->nodes[i].fresh = 0;
@@ -296,16 +347,27 @@ static int learn(struct cm_redis *r)
             CM_LOG_ERROR("redis_not_a_cluster", "%s", r->last_error);
             return CM_E_UNAVAIL;
         }
-        ctx_error(r, i, "CLUSTER SLOTS failed");
-        failed(r, i);
+        redis_ctx_error(r, i, "CLUSTER SLOTS failed");
+        redis_failed(r, i);
     }
     return CM_E_UNAVAIL;
+}
+
+void cm_redis_set_map_age(struct cm_redis *r, int ms)
+{
+    pthread_mutex_lock(&r->lock);
+    r->map_age_ms = ms;
+    if (r->slots) {
+        r->map_expires_ms = cm_monotonic_ms() + ms;
+    }
+    pthread_mutex_unlock(&r->lock);
 }
 
 struct cm_redis *cm_redis_new(const char *url)
 {
     struct cm_redis *r = cm_xcalloc(1, sizeof(*r));
     pthread_mutex_init(&r->lock, NULL);
+    r->map_age_ms = MAP_AGE_MS;
     if (!url || parse_url(r, url) != 0) {
         char shown[256]; /* (never the password) */
         cm_url_redacted(url ? url : "", shown, sizeof(shown));
@@ -317,14 +379,20 @@ struct cm_redis *cm_redis_new(const char *url)
                          shown);
         } else {
             CM_LOG_ERROR("config_invalid",
-                         "REDIS_URL: '%s' is not redis://[[user]:password@]host[:port][/db]",
+                         "REDIS_URL: '%s' is not redis://[[user]:password@]host[:port][/db] "
+                         "(or several host[:port] separated by commas for a Redis Cluster's "
+                         "seed nodes), nor redis-sentinel://[[user]:password@]host[:port][,...]"
+                         "[/db]#<master name>",
                          shown);
         }
         cm_redis_free(r);
         return NULL;
     }
+    if (r->master_name) {
+        r->map_age_ms = SENTINEL_AGE_MS;
+    }
     pthread_mutex_lock(&r->lock);
-    ensure(r, 0);
+    redis_ensure(r, 0);
     pthread_mutex_unlock(&r->lock);
     return r;
 }
@@ -342,6 +410,7 @@ void cm_redis_free(struct cm_redis *r)
     free(r->slots);
     free(r->user);
     free(r->password);
+    free(r->master_name);
     pthread_mutex_destroy(&r->lock);
     free(r);
 }
@@ -358,8 +427,8 @@ static redisReply *on_node(struct cm_redis *r, size_t i, int ask, int argc, cons
         freeReplyObject(a);
     }
     if (!rep) {
-        ctx_error(r, i, "no reply");
-        failed(r, i);
+        redis_ctx_error(r, i, "no reply");
+        redis_failed(r, i);
         CM_LOG_WARN("redis_command_failed", "%s (retry in %d ms)", r->last_error,
                     r->nodes[i].backoff_ms);
         return NULL;
@@ -368,12 +437,22 @@ static redisReply *on_node(struct cm_redis *r, size_t i, int ask, int argc, cons
     return rep;
 }
 
+/* A reply that says the server is a replica now (READONLY: Sentinel demoted the master it
+ * named, and a new one is to be asked for). Called with the lock held. */
+static void demoted(struct cm_redis *r, const redisReply *rep)
+{
+    if (r->master_name && rep && rep->type == REDIS_REPLY_ERROR &&
+        strncmp(rep->str, "READONLY", 8) == 0) {
+        r->stale = 1;
+    }
+}
+
 /* A redirection to node `to` was followed: for MOVED the cluster's slots changed (a reshard, a
  * failover), so the whole map is learnt again from that node. Called with the lock held. */
 static void moved(struct cm_redis *r, long to, int ask)
 {
     if (!ask && ready(r, (size_t)to) == 0 && redis_discover(r, (size_t)to) < 0) {
-        failed(r, (size_t)to);
+        redis_failed(r, (size_t)to);
     }
 }
 
@@ -431,6 +510,7 @@ int cm_redis_command(struct cm_redis *r, int argc, const char *const *argv, cons
         }
         to = attempt < MAX_REDIRECTS ? redis_redirected(r, i, rep, &ask) : -1;
         if (to < 0) {
+            demoted(r, rep);
             *out = (struct cm_redis_reply *)rep;
             break;
         }
@@ -571,8 +651,8 @@ int cm_redis_pipeline(struct cm_redis *r, size_t n, const int *argcs,
             if (!u[k].done && !u[k].sent) {
                 rc = send_node(r, u[k].node, u, nu, argcs, argvs, out);
                 if (rc != 0) {
-                    ctx_error(r, u[k].node, "pipeline failed");
-                    failed(r, u[k].node); /* unread replies would answer the next command */
+                    redis_ctx_error(r, u[k].node, "pipeline failed");
+                    redis_failed(r, u[k].node); /* unread replies would answer the next command */
                     CM_LOG_WARN("redis_command_failed", "%s (retry in %d ms)", r->last_error,
                                 r->nodes[u[k].node].backoff_ms);
                 }
@@ -582,6 +662,9 @@ int cm_redis_pipeline(struct cm_redis *r, size_t n, const int *argcs,
             u[k].sent = 0;
             if (!u[k].done) {
                 u[k].done = round >= MAX_REDIRECTS || !redirect_unit(r, &u[k], out);
+                for (size_t j = u[k].from; u[k].done && j <= u[k].to; j++) {
+                    demoted(r, (const redisReply *)out[j]);
+                }
                 pending += !u[k].done;
             }
         }

@@ -1,13 +1,15 @@
 /* redis_cluster: Redis Cluster for cm_redis (see redis_internal.h). A key lives in one of 16384
  * slots, CRC16 of the key (or of its hash tag, the part between the first '{' and the next '}'),
  * as the cluster specification defines it; each slot is served by one node. The slot map is
- * learnt from CLUSTER SLOTS when the URL's server is reached and updated by the redirections a
+ * learnt from CLUSTER SLOTS when the URL's server is reached, updated by the redirections a
  * node answers (MOVED: the slot has moved for good; ASK: for the next command only, while it
- * migrates). A server without cluster mode keeps every command on it, as before. */
+ * migrates), and asked for again when a node fails and once a minute. A server without cluster
+ * mode keeps every command on it, as before. */
 #include "redis_internal.h"
 
 #include "cm/log.h"
 #include "cm/mem.h"
+#include "cm/timeutil.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -87,7 +89,7 @@ size_t redis_node_at(struct cm_redis *r, const char *host, size_t hostlen, int p
     }
     r->nodes = cm_xrealloc(r->nodes, (r->nnodes + 1) * sizeof(*r->nodes));
     r->nodes[r->nnodes] = (struct redis_node){.host = cm_xstrndup(host, hostlen), .port = port};
-    if (r->nnodes > 0) { /* (not the URL's) */
+    if (r->nnodes > 0 && !r->master_name) { /* (not the URL's; Sentinel's master is logged) */
         CM_LOG_INFO("redis_cluster_node", "cluster node %.*s:%d", (int)hostlen, host, port);
     }
     return r->nnodes++;
@@ -95,7 +97,10 @@ size_t redis_node_at(struct cm_redis *r, const char *host, size_t hostlen, int p
 
 size_t redis_route(const struct cm_redis *r, const char *key, size_t len)
 {
-    return r->slots && key ? r->slots[cm_redis_key_slot(key, len)] : 0;
+    if (!r->slots) {
+        return r->primary;
+    }
+    return key ? r->slots[cm_redis_key_slot(key, len)] : 0;
 }
 
 int redis_discover(struct cm_redis *r, size_t i)
@@ -116,6 +121,7 @@ int redis_take_slots(struct cm_redis *r, size_t i, const redisReply *rep)
     }
     /* a node that does not know its own address names it "" (or "?"): the one asked */
     char *asked = cm_xstrdup(r->nodes[i].host);
+    r->map_expires_ms = cm_monotonic_ms() + r->map_age_ms;
     if (!r->slots) {
         r->slots = cm_xcalloc(REDIS_SLOTS, sizeof(*r->slots));
     }
@@ -206,7 +212,7 @@ long redis_redirected(struct cm_redis *r, size_t from, const redisReply *rep, in
 size_t redis_masters(const struct cm_redis *r, size_t *out)
 {
     if (!r->slots) {
-        out[0] = 0;
+        out[0] = r->primary;
         return 1;
     }
     unsigned char *seen = cm_xcalloc(r->nnodes, 1);

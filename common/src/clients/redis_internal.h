@@ -18,28 +18,54 @@ struct redis_node {
     redisContext *ctx;
     int64_t next_attempt_ms;
     int backoff_ms;
-    int fresh; /* connected, no command yet (the URL's server: the slot map is asked first) */
+    int fresh;    /* connected, no command yet (the URL's server: the slot map is asked first) */
+    int sentinel; /* a Redis Sentinel of the URL: asked where the master is, never SELECTed */
 };
 
 struct cm_redis {
     char *user;
     char *password;
     int db;
-    struct redis_node *nodes; /* [0, nseeds): the URL's servers */
+    struct redis_node *nodes; /* [0, nseeds): the URL's servers (with Sentinel: sentinels) */
     size_t nnodes, nseeds;
-    uint16_t *slots;         /* NULL: a server without cluster mode; else each slot's node */
-    int stale;               /* a node failed: the map may be out of date (a failover) */
+    char *master_name; /* redis-sentinel://...#<name>: the master Sentinel is asked for */
+    size_t primary;    /* the node of a server without cluster mode: 0, or Sentinel's master */
+    int located;       /* Sentinel named a master that says it is one */
+    uint16_t *slots;   /* NULL: a server without cluster mode; else each slot's node */
+    int stale;         /* a node failed: the map may be out of date (a failover) */
     int64_t next_refresh_ms; /* a stale map is asked for again no sooner than this */
+    int64_t map_expires_ms;  /* the map is asked for again from then on, stale or not */
+    int map_age_ms;          /* how long a map is taken as it is (cm_redis_set_map_age) */
     char last_error[256];
     pthread_mutex_t lock;
 };
+
+/* Connects node i when disconnected and its backoff allows (AUTH and SELECT as the URL says):
+ * 0, or CM_E_UNAVAIL. Called with the lock held. */
+int redis_ensure(struct cm_redis *r, size_t i);
+/* A connection or a command of node i failed: dropped, its backoff started, and a cluster's map
+ * or Sentinel's master to be asked for again. Called with the lock held. */
+void redis_failed(struct cm_redis *r, size_t i);
+/* Node i's connection error into last_error (fallback when hiredis has none). */
+void redis_ctx_error(struct cm_redis *r, size_t i, const char *fallback);
+/* Redis Sentinel: asks the sentinels in turn where the master named is; the first answer whose
+ * node says it is a master (ROLE) becomes r->primary. 0, or CM_E_UNAVAIL (last_error says why).
+ * Called with the lock held. */
+int redis_sentinel_locate(struct cm_redis *r);
+/* Sentinel i's answer to SENTINEL get-master-addr-by-name: the node it names ([host, port], the
+ * port as text; added when new), else -1 with last_error saying why (nil: no master of that name).
+ * Called with the lock held. */
+long redis_sentinel_answer(struct cm_redis *r, size_t i, const redisReply *rep);
+/* The role a ROLE reply names ("master", "slave", "sentinel"), or what it is instead. */
+const char *redis_role(const redisReply *rep);
 
 /* The key argument of a command (NULL for one without a key: PING, MULTI, EXEC, SCRIPT, SCAN,
  * EVAL with no keys, ...), with its length in *len. */
 const char *redis_command_key(int argc, const char *const *argv, const size_t *lens, size_t *len);
 /* The node index of a new or known node host:port. Called with the lock held. */
 size_t redis_node_at(struct cm_redis *r, const char *host, size_t hostlen, int port);
-/* The node that serves key (node 0 without cluster mode, or when the key's slot is unknown). */
+/* The node that serves key (the primary without cluster mode; node 0 when the key's slot is
+ * unknown). */
 size_t redis_route(const struct cm_redis *r, const char *key, size_t len);
 /* Learns the slot map from node i (CLUSTER SLOTS): 1 when it is in cluster mode (the map is
  * taken), 0 when it is not (a plain server: nothing changes), -1 when it did not answer. Called
@@ -54,7 +80,7 @@ int redis_take_slots(struct cm_redis *r, size_t i, const redisReply *rep);
  * with *ask set; an empty host is from's): the node it names (added when new, the slot map
  * updated for MOVED), else -1. Called with the lock held. */
 long redis_redirected(struct cm_redis *r, size_t from, const redisReply *rep, int *ask);
-/* The distinct nodes that serve slots (node 0 alone without cluster mode) into out (r->nnodes
+/* The distinct nodes that serve slots (the primary alone without cluster mode) into out (r->nnodes
  * entries); their count. */
 size_t redis_masters(const struct cm_redis *r, size_t *out);
 

@@ -1,0 +1,261 @@
+/* Integration test for common/redis with Redis Sentinel: a master and its replica (with a
+ * password) and a sentinel (without one), three redis-server processes started here. The client
+ * is given the sentinels only (a first that does not answer, then the real one) and the master's
+ * name: it writes to the master Sentinel names; when the master is killed (-9) and Sentinel
+ * promotes the replica, the client follows to it; when the old master is back (a replica now)
+ * and Sentinel hands the master's role back to it in a graceful failover (the demoted node still
+ * answering), the client follows again. */
+#include "harness.h"
+
+#include "cm/err.h"
+#include "cm/redis.h"
+
+#include <criterion/criterion.h>
+#include <hiredis.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define PASSWORD "s3cret/pw"
+#define NAME "events-state"
+
+enum { MASTER, REPLICA, SENTINEL, NPROC };
+
+static int pids[NPROC];
+static int ports[NPROC];
+static char dirs[NPROC][48];
+
+static void stop(int n)
+{
+    if (pids[n] > 0) {
+        kill(pids[n], SIGKILL);
+        waitpid(pids[n], NULL, 0);
+        pids[n] = 0;
+    }
+}
+
+static void teardown(void)
+{
+    for (int i = 0; i < NPROC; i++) {
+        stop(i);
+        char cmd[160];
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", dirs[i]);
+        if (dirs[i][0] && system(cmd) != 0) {
+            cr_log_warn("could not remove %s", dirs[i]);
+        }
+    }
+}
+
+TestSuite(redis_sentinel, .fini = teardown, .timeout = 120);
+
+/* One command on node n as it is (the password and database 1 given first to a data node); the
+ * reply (freed by the caller), or NULL when the node does not answer. */
+static redisReply *raw(int n, const char *fmt, ...)
+{
+    redisContext *c = redisConnect("127.0.0.1", ports[n]);
+    if (!c || c->err) {
+        redisFree(c);
+        return NULL;
+    }
+    if (n != SENTINEL) { /* (the client's database is 1) */
+        freeReplyObject(redisCommand(c, "AUTH %s", PASSWORD));
+        freeReplyObject(redisCommand(c, "SELECT 1"));
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *rep = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    redisFree(c);
+    return rep;
+}
+
+/* The data node n: started, with the password; a replica of the master when replica_of >= 0. */
+static void start_data(int n, int replica_of)
+{
+    if (!dirs[n][0]) {
+        snprintf(dirs[n], sizeof(dirs[n]), "/tmp/it-redis-sentinel-XXXXXX");
+        cr_assert_not_null(mkdtemp(dirs[n]));
+        ports[n] = it_free_port();
+    }
+    char of[16];
+    snprintf(of, sizeof(of), "%d", replica_of >= 0 ? ports[replica_of] : 0);
+    const char *extra[] = {
+        "--requirepass", PASSWORD, "--masterauth", PASSWORD, "--replicaof", "127.0.0.1", of, NULL};
+    if (replica_of < 0) {
+        extra[4] = NULL;
+    }
+    pids[n] = it_start_redis(ports[n], dirs[n], extra);
+}
+
+struct role {
+    int node;
+    const char *want; /* "master" or "slave" */
+};
+
+/* 1 when the node's ROLE is the one wanted (and a replica's link to its master is up). */
+static int has_role(void *ud)
+{
+    const struct role *w = ud;
+    redisReply *rep = raw(w->node, "INFO replication");
+    char line[64];
+    snprintf(line, sizeof(line), "role:%s", w->want);
+    int ok = rep && rep->type == REDIS_REPLY_STRING && strstr(rep->str, line) &&
+             (strcmp(w->want, "master") == 0 || strstr(rep->str, "master_link_status:up"));
+    freeReplyObject(rep);
+    return ok;
+}
+
+static void wait_role(int node, const char *want)
+{
+    struct role w = {node, want};
+    cr_assert(it_wait_until(30000, has_role, &w), "node %d never became %s", node, want);
+}
+
+/* 1 when the sentinel names node n as the master. */
+static int names(void *ud)
+{
+    int n = *(const int *)ud;
+    redisReply *rep = raw(SENTINEL, "SENTINEL get-master-addr-by-name %s", NAME);
+    char port[16];
+    snprintf(port, sizeof(port), "%d", ports[n]);
+    int ok = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+             strcmp(rep->element[1]->str, port) == 0;
+    freeReplyObject(rep);
+    return ok;
+}
+
+/* 1 when the sentinel knows a replica of the master (it can fail over). */
+static int knows_replica(void *ud)
+{
+    (void)ud;
+    redisReply *rep = raw(SENTINEL, "SENTINEL replicas %s", NAME);
+    int ok = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 1;
+    freeReplyObject(rep);
+    return ok;
+}
+
+struct writing {
+    struct cm_redis *r;
+    const char *key, *value;
+};
+
+/* 1 when the client's SET succeeds (a READONLY or unreachable node is no success). */
+static int writes(void *ud)
+{
+    const struct writing *w = ud;
+    const char *argv[] = {"SET", w->key, w->value};
+    struct cm_redis_reply *rep = NULL;
+    int ok = cm_redis_command(w->r, 3, argv, NULL, &rep) == 0 &&
+             cm_redis_reply_type(rep) == CM_REDIS_STATUS;
+    cm_redis_reply_free(rep);
+    return ok;
+}
+
+/* The client's GET of key is value. */
+static void reads(struct cm_redis *r, const char *key, const char *value)
+{
+    const char *argv[] = {"GET", key};
+    struct cm_redis_reply *rep = NULL;
+    cr_assert_eq(cm_redis_command(r, 2, argv, NULL, &rep), 0, "GET %s", key);
+    cr_assert_eq(cm_redis_reply_type(rep), CM_REDIS_STRING, "GET %s: %s", key,
+                 cm_redis_reply_str(rep, NULL));
+    cr_assert_str_eq(cm_redis_reply_str(rep, NULL), value);
+    cm_redis_reply_free(rep);
+}
+
+/* Node n holds key = value. */
+static void holds(int n, const char *key, const char *value)
+{
+    redisReply *rep = raw(n, "GET %s", key);
+    cr_assert(rep && rep->type == REDIS_REPLY_STRING && strcmp(rep->str, value) == 0,
+              "node %d: %s is not %s", n, key, value);
+    freeReplyObject(rep);
+}
+
+Test(redis_sentinel, the_master_sentinel_names_is_followed_through_failovers)
+{
+    start_data(MASTER, -1);
+    start_data(REPLICA, MASTER);
+    wait_role(REPLICA, "slave");
+    snprintf(dirs[SENTINEL], sizeof(dirs[SENTINEL]), "/tmp/it-redis-sentinel-XXXXXX");
+    cr_assert_not_null(mkdtemp(dirs[SENTINEL]));
+    ports[SENTINEL] = it_free_port();
+    pids[SENTINEL] =
+        it_start_sentinel(ports[SENTINEL], dirs[SENTINEL], NAME, ports[MASTER], PASSWORD);
+    cr_assert(it_wait_until(30000, knows_replica, NULL), "the sentinel never saw the replica");
+
+    /* the sentinels: one where nothing listens, then the real one; the password percent-encoded */
+    char url[256];
+    snprintf(url, sizeof(url), "redis-sentinel://:s3cret%%2Fpw@127.0.0.1:1,127.0.0.1:%d/1#%s",
+             ports[SENTINEL], NAME);
+    struct cm_redis *r = cm_redis_new(url);
+    cr_assert_not_null(r);
+    struct writing w = {r, "k", "1"};
+    cr_assert(writes(&w), "SET through the master Sentinel names");
+    holds(MASTER, "k", "1");
+    char why[256];
+    cr_assert_eq(cm_redis_ping(r, why, sizeof(why)), 0, "%s", why);
+
+    /* the master dies: Sentinel promotes the replica, the client follows */
+    stop(MASTER);
+    int replica = REPLICA;
+    cr_assert(it_wait_until(40000, names, &replica), "Sentinel never promoted the replica");
+    w.value = "2";
+    cr_assert(it_wait_until(15000, writes, &w), "no write reached the promoted replica");
+    holds(REPLICA, "k", "2");
+    cr_assert_eq(cm_redis_ping(r, why, sizeof(why)), 0, "%s", why);
+
+    /* the old master comes back (Sentinel makes it the new master's replica); a graceful
+     * failover gives it the master's role back while the demoted node still answers */
+    start_data(MASTER, REPLICA);
+    wait_role(MASTER, "slave");
+    redisReply *rep = raw(SENTINEL, "SENTINEL FAILOVER %s", NAME);
+    cr_assert(rep && rep->type == REDIS_REPLY_STATUS, "SENTINEL FAILOVER: %s",
+              rep ? rep->str : "no answer");
+    freeReplyObject(rep);
+    int master = MASTER;
+    cr_assert(it_wait_until(40000, names, &master), "Sentinel never handed the role back");
+    wait_role(MASTER, "master");
+    wait_role(REPLICA, "slave"); /* (until then both take writes, as Sentinel has it) */
+    w.value = "3";
+    cr_assert(it_wait_until(15000, writes, &w), "no write reached the master again");
+    holds(MASTER, "k", "3");
+    reads(r, "k", "3");
+    cm_redis_free(r);
+}
+
+Test(redis_sentinel, a_master_name_no_sentinel_knows_is_an_error_that_says_so)
+{
+    snprintf(dirs[SENTINEL], sizeof(dirs[SENTINEL]), "/tmp/it-redis-sentinel-XXXXXX");
+    cr_assert_not_null(mkdtemp(dirs[SENTINEL]));
+    ports[SENTINEL] = it_free_port();
+    start_data(MASTER, -1);
+    pids[SENTINEL] =
+        it_start_sentinel(ports[SENTINEL], dirs[SENTINEL], NAME, ports[MASTER], PASSWORD);
+    char url[256];
+    snprintf(url, sizeof(url), "redis-sentinel://:%s@127.0.0.1:%d#other", PASSWORD,
+             ports[SENTINEL]);
+    struct cm_redis *r = cm_redis_new(url);
+    cr_assert_not_null(r);
+    char why[256];
+    cr_assert_neq(cm_redis_ping(r, why, sizeof(why)), 0);
+    cr_assert(strstr(why, "does not monitor a master named 'other'") != NULL, "%s", why);
+    cr_assert(strstr(why, PASSWORD) == NULL, "%s", why);
+    const char *argv[] = {"GET", "k"};
+    struct cm_redis_reply *rep = NULL;
+    cr_assert_eq(cm_redis_command(r, 2, argv, NULL, &rep), CM_E_UNAVAIL, "no command sent");
+    cm_redis_free(r);
+
+    /* the master's name, percent-encoded; the data node's password wrong: AUTH fails there */
+    snprintf(url, sizeof(url), "redis-sentinel://:wrong@127.0.0.1:%d/0#events%%2Dstate",
+             ports[SENTINEL]);
+    r = cm_redis_new(url);
+    cr_assert_not_null(r);
+    cr_assert_neq(cm_redis_ping(r, why, sizeof(why)), 0);
+    cr_assert(strstr(why, "AUTH failed") != NULL, "%s", why);
+    cm_redis_free(r);
+}
