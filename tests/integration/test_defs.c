@@ -15,7 +15,6 @@
 #include "cm/timeutil.h"
 
 #include <criterion/criterion.h>
-#include <curl/curl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,43 +85,24 @@ static struct cm_defs *instance(struct seen *s)
 
 static struct cm_http_server *srv;
 
-/* An HTTP request to server to; answers the status, the body into body (4 KiB) and the ETag
- * into etag. */
+/* An HTTP request to server to (hdr: one more header line, or NULL); answers the status, the
+ * body into body (4 KiB) and the ETag into etag. */
 static long call_on(struct cm_http_server *to, const char *method, const char *path,
                     const char *data, const char *hdr, char *body, char *etag)
 {
-    char url[256], headers[4096] = "";
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", cm_http_port(to), path);
-    body[0] = '\0';
-    CURL *c = curl_easy_init();
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    if (hdr) {
-        h = curl_slist_append(h, hdr);
-    }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    if (data) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, data);
-    }
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, it_curl_append);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, it_curl_append);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, headers);
-    long status = 0;
-    if (curl_easy_perform(c) == CURLE_OK) {
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    }
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
+    struct it_resp r;
+    const char *headers[] = {hdr, NULL};
+    it_request(cm_http_port(to), method, path, "application/json", headers, data,
+               data ? strlen(data) : 0, &r);
+    snprintf(body, 4096, "%.4095s", r.body);
     if (etag) {
-        const char *e = strstr(headers, "ETag: ");
+        const char *e = strstr(r.headers, "ETag: ");
         etag[0] = '\0';
         if (e) {
             sscanf(e + 6, "%31[^\r\n]", etag);
         }
     }
-    return status;
+    return r.status;
 }
 
 static long call(const char *method, const char *path, const char *data, const char *hdr,
@@ -382,7 +362,7 @@ static void a_check_against_the_others(void)
     for (char *p = kind_name; *p; p++) {
         *p = *p == '-' ? '_' : *p;
     }
-    struct seen s1;
+    struct seen s1 = {.lock = PTHREAD_MUTEX_INITIALIZER}; /* (changed() writes to it) */
     struct cm_defs *a = budget_instance(it_env("DATABASE_URL"), &s1);
     cr_assert_eq(cm_defs_start(a), 0);
     struct cm_http_options o = {.bind_addr = "127.0.0.1", .threads = 4};
@@ -417,7 +397,7 @@ static void a_check_against_the_others(void)
 
     /* two new widgets at once through two instances, each within the budget alone (3 + 4), not
      * together (3 + 4 + 4): exactly one is stored */
-    struct seen s3;
+    struct seen s3 = {.lock = PTHREAD_MUTEX_INITIALIZER}; /* (changed() writes to it) */
     struct cm_defs *a2 = budget_instance(it_env("DATABASE_URL"), &s3);
     cr_assert_eq(cm_defs_start(a2), 0);
     struct cm_http_server *srv2 = cm_http_new(&o);
@@ -445,7 +425,7 @@ static void a_check_against_the_others(void)
     cm_defs_free(a);
 
     /* files only (no store): each file checked against those applied before it */
-    struct seen s2;
+    struct seen s2 = {.lock = PTHREAD_MUTEX_INITIALIZER}; /* (changed() writes to it) */
     struct cm_defs *f = budget_instance(NULL, &s2);
     char *f1 = seed_file("{\"name\": \"d1\", \"size\": 6}");
     char *f2 = seed_file("{\"name\": \"d2\", \"size\": 5}");
