@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <curl/curl.h>
+#include <hiredis.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -250,6 +252,38 @@ static pid_t spawn_redis(const char *const *argv, int port, const char *log)
                      log);
         cm_sleep_ms(20);
     }
+}
+
+void it_kill_and_remove(int *pid, const char *dir)
+{
+    if (*pid > 0) {
+        kill(*pid, SIGKILL);
+        waitpid(*pid, NULL, 0);
+        *pid = 0;
+    }
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir ? dir : "");
+    if (dir && dir[0] && system(cmd) != 0) {
+        cr_log_warn("could not remove %s", dir);
+    }
+}
+
+void *it_redis_vraw(int port, const char *password, int db, const char *fmt, va_list ap)
+{
+    redisContext *c = redisConnect("127.0.0.1", port);
+    if (!c || c->err) {
+        redisFree(c);
+        return NULL;
+    }
+    if (password) {
+        freeReplyObject(redisCommand(c, "AUTH %s", password));
+    }
+    if (db > 0) {
+        freeReplyObject(redisCommand(c, "SELECT %d", db));
+    }
+    redisReply *rep = redisvCommand(c, fmt, ap);
+    redisFree(c);
+    return rep;
 }
 
 struct cm_kafka_mock *it_dev_broker(const char *prefix, char *topic, size_t len)

@@ -3,6 +3,7 @@
 #ifndef IT_HARNESS_H
 #define IT_HARNESS_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 /* The value of an environment variable the harness sets; fails the test when missing. */
@@ -53,6 +54,14 @@ int it_start_redis(int port, const char *dir, const char *const *extra);
  * killed when the test's process ends. */
 int it_start_sentinel(int port, const char *dir, const char *name, int master_port,
                       const char *auth_pass);
+/* Kills the process *pid (-9) and waits for it, then removes dir (when set) with what it holds;
+ * *pid becomes 0. For the redis-servers a test starts. */
+void it_kill_and_remove(int *pid, const char *dir);
+/* One command on the redis-server at 127.0.0.1:port as it is (AUTH password first when not
+ * NULL, then SELECT db when db > 0; no redirection followed): the reply (hiredis's; freed by the
+ * caller with freeReplyObject), or NULL when the server does not answer. */
+void *it_redis_vraw(int port, const char *password, int db, const char *fmt, va_list ap);
+
 /* A loopback listener that takes connections (the kernel completes them) and never reads them,
  * as a server stopped with SIGSTOP: its port in *port. Returns the socket, to close. */
 int it_silent_listener(int *port);

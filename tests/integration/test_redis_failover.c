@@ -29,15 +29,7 @@ static char dirs[2][64];
 static void teardown(void)
 {
     for (int i = 0; i < 2; i++) {
-        if (pids[i] > 0) {
-            kill(pids[i], SIGKILL);
-            waitpid(pids[i], NULL, 0);
-        }
-        char cmd[160];
-        snprintf(cmd, sizeof(cmd), "rm -rf %s", dirs[i]);
-        if (dirs[i][0] && system(cmd) != 0) {
-            cr_log_warn("could not remove %s", dirs[i]);
-        }
+        it_kill_and_remove(&pids[i], dirs[i]);
     }
 }
 
@@ -47,33 +39,22 @@ TestSuite(redis_failover, .fini = teardown, .timeout = 90);
  * NULL when the node does not answer. */
 static redisReply *raw(int n, const char *fmt, ...)
 {
-    redisContext *c = redisConnect("127.0.0.1", ports[n]);
-    if (!c || c->err) {
-        redisFree(c);
-        return NULL;
-    }
     va_list ap;
     va_start(ap, fmt);
-    redisReply *rep = redisvCommand(c, fmt, ap);
+    redisReply *rep = it_redis_vraw(ports[n], NULL, 0, fmt, ap);
     va_end(ap);
-    redisFree(c);
     return rep;
 }
 
 /* 1 when node n's reply to the command holds text. */
 static int says(int n, const char *text, const char *fmt, ...)
 {
-    redisContext *c = redisConnect("127.0.0.1", ports[n]);
-    int found = 0;
-    if (c && !c->err) {
-        va_list ap;
-        va_start(ap, fmt);
-        redisReply *rep = redisvCommand(c, fmt, ap);
-        va_end(ap);
-        found = rep && rep->type != REDIS_REPLY_ERROR && rep->str && strstr(rep->str, text);
-        freeReplyObject(rep);
-    }
-    redisFree(c);
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *rep = it_redis_vraw(ports[n], NULL, 0, fmt, ap);
+    va_end(ap);
+    int found = rep && rep->type != REDIS_REPLY_ERROR && rep->str && strstr(rep->str, text);
+    freeReplyObject(rep);
     return found;
 }
 
@@ -193,9 +174,7 @@ static void add_replica(void)
  * slots over; r reads what was written before, writes to the new master and PINGs it. */
 static void fail_over(struct cm_redis *r)
 {
-    kill(pids[0], SIGKILL);
-    waitpid(pids[0], NULL, 0);
-    pids[0] = 0;
+    it_kill_and_remove(&pids[0], NULL);
     char why[256];
     cr_assert_neq(cm_redis_ping(r, why, sizeof(why)), 0, "the master is gone");
     redisReply *rep = raw(1, "CLUSTER FAILOVER TAKEOVER");

@@ -1,5 +1,6 @@
-/* redis_internal: what redis.c (connections, commands, pipelines) and redis_cluster.c (Redis
- * Cluster: key slots, the slot map, redirections) share. */
+/* redis_internal: what redis.c (connections, commands, pipelines), redis_url.c (the URL),
+ * redis_cluster.c (Redis Cluster: key slots, the slot map, redirections) and redis_sentinel.c
+ * (Redis Sentinel: where the master is) share. */
 #ifndef CM_REDIS_INTERNAL_H
 #define CM_REDIS_INTERNAL_H
 
@@ -40,6 +41,9 @@ struct cm_redis {
     pthread_mutex_t lock;
 };
 
+/* Parses the URL into r (its nodes, credentials, database and Sentinel's master name): 0, or
+ * CM_E_INVAL. */
+int redis_parse_url(struct cm_redis *r, const char *url);
 /* Connects node i when disconnected and its backoff allows (AUTH and SELECT as the URL says):
  * 0, or CM_E_UNAVAIL. Called with the lock held. */
 int redis_ensure(struct cm_redis *r, size_t i);

@@ -97,7 +97,16 @@ int redis_sentinel_locate(struct cm_redis *r)
         if (m < 0 || (size_t)m < r->nseeds) { /* (a sentinel is no master) */
             continue;
         }
-        if (redis_ensure(r, (size_t)m) != 0 || !is_master(r, (size_t)m, i)) {
+        if (redis_ensure(r, (size_t)m) != 0) {
+            char why[sizeof(r->last_error)];
+            snprintf(why, sizeof(why), "%s", r->last_error);
+            snprintf(r->last_error, sizeof(r->last_error),
+                     "sentinel %s:%d names %s:%d the master of '%s', not reached: %.120s",
+                     r->nodes[i].host, r->nodes[i].port, r->nodes[m].host, r->nodes[m].port,
+                     r->master_name, why);
+            continue;
+        }
+        if (!is_master(r, (size_t)m, i)) {
             continue;
         }
         if (!r->located || r->primary != (size_t)m) {
