@@ -131,6 +131,7 @@ static void on_change(const char *name, const char *state, size_t len, void *ud)
 struct source_ckpt {
     char *key;
     int full;
+    long long seq; /* its number (proc_windows_next_seq) */
     struct batch b;
 };
 
@@ -177,20 +178,36 @@ static void snapshot_source(int32_t source, int64_t max_time, int64_t resume,
     memset(sc, 0, sizeof(*sc));
     sc->key = proc_ckpt_key(e->d, source);
     sc->full = proc_windows_full(w);
+    sc->seq = proc_windows_next_seq(w);
     struct save_ctx c = {.key = sc->key};
     new_command(&c.b);
     arg(&c.b, "MULTI");
     /* A full checkpoint replaces the hash and marks it whole; an incremental one reads the mark
-     * first: when Redis lost the hash meanwhile, the mark is gone and a full one must follow. */
+     * first: when Redis lost the hash meanwhile, the mark is gone and a full one must follow.
+     * Each is numbered: a full one sets `seq` and `wseq` to its number, an incremental one adds 1
+     * to `seq` and sets `wseq`. When Redis no longer holds the one before (a replica promoted
+     * before an incremental write reached it), `seq` comes out short, is told, and stays unequal
+     * to `wseq`, so the hash is never loaded until a full one replaces it. */
     new_command(&c.b);
     arg(&c.b, sc->full ? "DEL" : "HGET");
     arg(&c.b, sc->key);
     if (!sc->full) {
         arg(&c.b, "whole");
+        new_command(&c.b);
+        arg(&c.b, "HINCRBY");
+        arg(&c.b, sc->key);
+        arg(&c.b, "seq");
+        arg(&c.b, "1");
     }
     new_command(&c.b);
     arg(&c.b, "HSET");
     arg(&c.b, sc->key);
+    arg(&c.b, "wseq");
+    arg_int(&c.b, sc->seq);
+    if (sc->full) {
+        arg(&c.b, "seq");
+        arg_int(&c.b, sc->seq);
+    }
     arg(&c.b, "offset");
     arg_int(&c.b, (long long)offset);
     arg(&c.b, "def");
@@ -273,10 +290,23 @@ static int write_source(struct cm_redis *r, const struct source_ckpt *sc)
             rc = CM_E_UNAVAIL;
         } else if (!sc->full) {
             const char *mark = cm_redis_reply_str(cm_redis_reply_elem(exec, 0), NULL);
+            const struct cm_redis_reply *seq = cm_redis_reply_elem(exec, 1);
             if (!mark || strcmp(mark, "1") != 0) {
                 CM_LOG_WARN("checkpoint_lost",
                             "%s: Redis lost this checkpoint; the next one writes it whole",
                             sc->key);
+                rc = PROC_CKPT_LOST;
+            } else if (!seq || cm_redis_reply_type(seq) != CM_REDIS_INTEGER ||
+                       cm_redis_reply_integer(seq) != sc->seq) {
+                CM_LOG_WARN("checkpoint_lost",
+                            "%s: Redis holds checkpoint %lld, not %lld: it lost a write (a "
+                            "replica promoted before it had all of them?); the next one writes "
+                            "it whole",
+                            sc->key,
+                            seq && cm_redis_reply_type(seq) == CM_REDIS_INTEGER
+                                ? cm_redis_reply_integer(seq) - 1
+                                : -1LL,
+                            sc->seq - 1);
                 rc = PROC_CKPT_LOST;
             }
         }
@@ -331,6 +361,7 @@ int proc_ckpt_restore(struct proc_engine *e, int32_t source, const char *key,
 {
     const struct proc_def *d = proc_engine_def(e);
     int64_t off = -1, wm = INT64_MIN, swm = INT64_MIN, hz_until = -1, hz = INT64_MIN;
+    int64_t nseq = -1, nwseq = -1; /* its numbers (checkpoints of earlier builds have neither) */
     int whole = 0, other = 0, rc = 0;
     for (size_t i = 0; i < n; i++) {
         const char *f = fields[i].name, *v = fields[i].value;
@@ -340,6 +371,10 @@ int proc_ckpt_restore(struct proc_engine *e, int32_t source, const char *key,
             other = !v || strcmp(v, d->digest) != 0; /* (checkpoints of earlier builds lack it) */
         } else if (strcmp(f, "offset") == 0) {
             rc = parse_i64(v, &off) ? CM_E_INVAL : rc;
+        } else if (strcmp(f, "seq") == 0) {
+            rc = parse_i64(v, &nseq) || nseq < 1 ? CM_E_INVAL : rc;
+        } else if (strcmp(f, "wseq") == 0) {
+            rc = parse_i64(v, &nwseq) || nwseq < 1 ? CM_E_INVAL : rc;
         } else if (strcmp(f, "wm") == 0) {
             rc = parse_i64(v, &wm) || !proc_watermark_ok(wm) ? CM_E_INVAL : rc;
         } else if (strcmp(f, "swm") == 0) {
@@ -361,7 +396,7 @@ int proc_ckpt_restore(struct proc_engine *e, int32_t source, const char *key,
                     key, d->name);
         return 0;
     }
-    if (n == 0 || rc != 0 || off < 0 || !whole) {
+    if (n == 0 || rc != 0 || off < 0 || !whole || nseq != nwseq) {
         if (n > 0) {
             CM_LOG_WARN("checkpoint_partial",
                         "%s: not a whole checkpoint (Redis lost part of "
@@ -423,6 +458,7 @@ int proc_ckpt_restore(struct proc_engine *e, int32_t source, const char *key,
         return rc;
     }
     proc_windows_set_full(w, 0); /* Redis holds exactly this state */
+    proc_windows_set_seq(w, nseq > 0 ? nseq : 0);
     CM_LOG_INFO("checkpoint_loaded", "%s: %zu keys, resuming at offset %lld", key, keys,
                 (long long)off);
     *offset = off;

@@ -3,7 +3,9 @@
  * slot: `{processor:<pipeline>:<source>}:v<version>` with fields `offset` (the next offset after
  * the records the state covers), `wm` (the newest event time seen) and `k:<tenant>\x1f<key>` (a
  * key's window state). A checkpoint writes only the keys changed since the previous one, all in
- * one MULTI/EXEC with the offset, so Redis always holds a state and the offset it matches.
+ * one MULTI/EXEC with the offset, so Redis always holds a state and the offset it matches; `whole`
+ * marks a hash a full checkpoint began, and `seq` (counted by Redis) and `wseq` (written) number
+ * them, so a hash that misses a write is told and never loaded.
  * A checkpoint is taken on the stream's thread (proc_ckpt_snapshot: the commands, self-contained)
  * and written later on the stream's committer thread (proc_ckpt_write); loading and dropping run
  * on the stream's thread. */

@@ -95,6 +95,11 @@ void proc_windows_track_changes(struct proc_windows *w);
  * write); set_full(w, 1) also reports every key as changed at the next proc_windows_changes. */
 int proc_windows_full(const struct proc_windows *w);
 void proc_windows_set_full(struct proc_windows *w, int full);
+/* Checkpoints are numbered, so that one written on top of a state Redis no longer holds whole (a
+ * replica promoted before an incremental write reached it) is told from one that follows on:
+ * the next checkpoint's number; set_seq takes the number of the one restored. */
+long long proc_windows_next_seq(struct proc_windows *w);
+void proc_windows_set_seq(struct proc_windows *w, long long seq);
 /* Calls fn(name, state, len) for each key changed since the last call (and clears `full`): state
  * is the JSON text of the key's checkpoint form (borrowed for the call), or NULL when the key's
  * state is gone. Returns the number of keys reported. */

@@ -44,6 +44,16 @@ void proc_windows_set_full(struct proc_windows *w, int full)
     }
 }
 
+long long proc_windows_next_seq(struct proc_windows *w)
+{
+    return ++w->ckpt_seq;
+}
+
+void proc_windows_set_seq(struct proc_windows *w, long long seq)
+{
+    w->ckpt_seq = seq;
+}
+
 /* A key's checkpoint form, written to w (see the top of this file). */
 static void write_key_state(const struct proc_def *d, const struct kstate *k, struct cm_jw *w)
 {

@@ -80,6 +80,7 @@ struct proc_windows {
     int keep_revs;           /* revisions matter: allowed lateness or emit update */
     int track;               /* changes are tracked for checkpoints */
     int full;                /* the next checkpoint replaces the stored state whole */
+    long long ckpt_seq;      /* the number of the last checkpoint taken (proc_windows_next_seq) */
     int64_t from, until;     /* only windows starting in [from, until) (a version's share) */
     int64_t done;            /* windows finished by this watermark are not emitted again */
     int stopped;             /* proc_windows_stop: advancing fires nothing more */

@@ -7,6 +7,7 @@
 #include "../../services/processor/proc_window.h"
 #include "proc_test.h"
 
+#include "cm/err.h"
 #include "cm/log.h"
 #include "cm/mem.h"
 #include "cm/metrics.h"
@@ -167,6 +168,24 @@ Test(proc_ckpt, a_checkpoint_read_back_is_refused_whole_when_any_part_is_damaged
     cr_assert_eq(offset, 7);
     cr_assert(proc_engine_has_source(back, 0));
     proc_engine_free(back);
+    /* numbered: taken when the number Redis counted is the one the writer meant, else refused
+     * (Redis lost an incremental write) */
+    const char *numbers[][2] = {{"4", "4"}, {"3", "4"}, {"5", "4"}};
+    for (size_t i = 0; i < 3; i++) {
+        struct fields f = {0};
+        for (size_t j = 0; j < good.n; j++) {
+            put(&f, good.v[j].name, good.v[j].value);
+        }
+        set(&f, "seq", numbers[i][0]);
+        set(&f, "wseq", numbers[i][1]);
+        back = proc_engine_new(d, &out, NULL);
+        offset = -1;
+        int rc = proc_ckpt_restore(back, 0, "t", f.v, f.n, 0, &offset);
+        cr_assert_eq(rc, i == 0 ? 1 : CM_E_INVAL, "seq %s, wseq %s", numbers[i][0], numbers[i][1]);
+        cr_assert_eq(proc_engine_has_source(back, 0), i == 0);
+        proc_engine_free(back);
+        fields_free(&f);
+    }
 
     /* each row: a field and the value it gets (NULL: removed), or a damaged key state */
     char *big_pane = replaced(ka, "\"p\":[[0,", "\"p\":[[9223372036854775800,");
@@ -181,6 +200,10 @@ Test(proc_ckpt, a_checkpoint_read_back_is_refused_whole_when_any_part_is_damaged
         {"offset", "-1"},
         {"offset", "7x"},
         {"whole", NULL},
+        {"seq", "3"},  /* numbered without what the writer meant: */
+        {"wseq", "3"}, /* (each alone) */
+        {"seq", "0"},
+        {"seq", "3x"},
         {"wm", "9223372036854775807"},
         {"swm", "-9223372036854775807"},
         {"swm", "253402300799999000"},

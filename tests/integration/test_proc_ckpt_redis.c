@@ -1,0 +1,219 @@
+/* Integration test of the processor's checkpoints (services/processor/proc_ckpt.c) against a real
+ * redis-server: a full checkpoint and an incremental one are written and read back; then Redis is
+ * made to hold the state of the checkpoint before the last (as a replica promoted by a Redis
+ * Cluster or Sentinel failover before the last incremental write reached it: the `whole` mark is
+ * there, one write is not). The next incremental write must say Redis lost a checkpoint, the hash
+ * must be refused when loaded (a key changed only in the lost write would otherwise come back
+ * with its older state, silently), and the full checkpoint that follows must be taken again. */
+#include "harness.h"
+
+#include "../../services/processor/proc_ckpt.h"
+#include "../../services/processor/proc_engine.h"
+#include "../../services/processor/proc_window.h"
+#include "../unit/proc_test.h"
+
+#include "cm/err.h"
+#include "cm/mem.h"
+#include "cm/redis.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEF                                                                                        \
+    "{\"name\":\"%s\",\"key\":\"subject\",\"window\":{\"type\":\"tumbling\",\"size\":\"1h\"},"     \
+    "\"aggregates\":{\"n\":\"count()\"}}"
+
+static int64_t next_offset; /* of source 0, the only one */
+
+static int64_t position(int32_t source, void *ud)
+{
+    (void)source;
+    (void)ud;
+    return next_offset;
+}
+
+static void ignore_json(const struct proc_def *d, const json_t *ev, void *ud)
+{
+    (void)d;
+    (void)ev;
+    (void)ud;
+}
+
+static void ignore_text(const struct proc_def *d, const char *key, const char *text, size_t len,
+                        const char *const *names, const char *const *values, size_t nh, void *ud)
+{
+    (void)d;
+    (void)key;
+    (void)text;
+    (void)len;
+    (void)names;
+    (void)values;
+    (void)nh;
+    (void)ud;
+}
+
+static const struct proc_engine_out out = {.emit = ignore_json, .emit_text = ignore_text};
+
+static void feed(struct proc_engine *e, const char *subject)
+{
+    json_t *ev = json_pack("{s:s,s:s,s:s,s:s,s:s}", "specversion", "1.0", "id", subject, "source",
+                           "/s", "type", "t", "subject", subject);
+    proc_engine_process(e, 0, ev, 1000, next_offset, 0);
+    next_offset++;
+    json_decref(ev);
+}
+
+static int checkpoint(struct cm_redis *r, struct proc_engine *e)
+{
+    struct proc_ckpt_snap *snap = NULL;
+    proc_ckpt_snapshot(e, position, NULL, &snap);
+    int rc = proc_ckpt_write(r, snap);
+    proc_ckpt_snap_free(snap);
+    return rc;
+}
+
+/* Loads the checkpoint into a new engine: proc_ckpt_load's answer, the offset in *offset. */
+static int load(struct cm_redis *r, const struct proc_def *d, int64_t *offset)
+{
+    struct proc_engine *e = proc_engine_new(d, &out, NULL);
+    *offset = -1;
+    int rc = proc_ckpt_load(r, e, 0, 0, offset);
+    cr_assert_eq(proc_engine_has_source(e, 0), rc == 1);
+    proc_engine_free(e);
+    return rc;
+}
+
+static struct cm_redis_reply *command(struct cm_redis *r, int argc, const char *const *argv,
+                                      const size_t *lens)
+{
+    struct cm_redis_reply *rep = NULL;
+    cr_assert_eq(cm_redis_command(r, argc, argv, lens, &rep), 0, "%s", argv[0]);
+    return rep;
+}
+
+/* Whether the hash holds key's state (a field ending in "\x1f" key). */
+static int holds_key(struct cm_redis *r, const char *hash, const char *key)
+{
+    char field[64];
+    snprintf(field, sizeof(field), "k:\x1f%s", key);
+    const char *argv[] = {"HEXISTS", hash, field};
+    struct cm_redis_reply *rep = command(r, 3, argv, NULL);
+    int yes = cm_redis_reply_integer(rep) == 1;
+    cm_redis_reply_free(rep);
+    return yes;
+}
+
+static void mark_full(int32_t source, int64_t max_time, int64_t resume, struct proc_windows *w,
+                      void *ud)
+{
+    (void)source;
+    (void)max_time;
+    (void)resume;
+    (void)ud;
+    proc_windows_set_full(w, 1);
+}
+
+Test(proc_ckpt_redis, a_write_redis_lost_is_told_and_never_loaded)
+{
+    struct cm_redis *r = cm_redis_new(it_env("REDIS_URL"));
+    cr_assert_not_null(r);
+    char name[64], def[512];
+    it_unique(name, sizeof(name), "ckpt");
+    snprintf(def, sizeof(def), DEF, name);
+    struct proc_def *d = proc_test_def(def);
+    struct proc_engine *e = proc_engine_new(d, &out, NULL);
+    proc_engine_track_changes(e);
+    char *hash = proc_ckpt_key(d, 0);
+    int64_t offset;
+
+    feed(e, "a");
+    feed(e, "b");
+    cr_assert_eq(checkpoint(r, e), 0, "the first, full");
+    cr_assert_eq(load(r, d, &offset), 1);
+    cr_assert_eq(offset, 2);
+    const char *dump[] = {"DUMP", hash};
+    struct cm_redis_reply *before = command(r, 2, dump, NULL);
+    cr_assert_eq(cm_redis_reply_type(before), CM_REDIS_STRING);
+
+    feed(e, "c");
+    cr_assert_eq(checkpoint(r, e), 0, "the second, incremental");
+    cr_assert_eq(load(r, d, &offset), 1);
+    cr_assert_eq(offset, 3);
+    cr_assert(holds_key(r, hash, "c"));
+
+    /* Redis goes back to the first checkpoint: a replica that never got the second */
+    size_t dlen = 0;
+    const char *dbytes = cm_redis_reply_str(before, &dlen);
+    const char *restore[] = {"RESTORE", hash, "0", dbytes, "REPLACE"};
+    size_t lens[] = {7, strlen(hash), 1, dlen, 7};
+    struct cm_redis_reply *rep = command(r, 5, restore, lens);
+    cr_assert_eq(cm_redis_reply_type(rep), CM_REDIS_STATUS, "%s", cm_redis_reply_str(rep, NULL));
+    cm_redis_reply_free(rep);
+    cm_redis_reply_free(before);
+    cr_assert_not(holds_key(r, hash, "c"), "c's state went with the lost write");
+
+    feed(e, "d"); /* (c unchanged: the next increment does not hold it) */
+    cr_assert_eq(checkpoint(r, e), PROC_CKPT_LOST, "the lost write is told");
+    cr_assert_lt(load(r, d, &offset), 0, "a hash missing a write is refused");
+    feed(e, "e");
+    cr_assert_eq(checkpoint(r, e), PROC_CKPT_LOST, "still told, until a full one");
+    cr_assert_lt(load(r, d, &offset), 0);
+
+    /* as the processor does after a lost checkpoint: the next one is full */
+    proc_engine_each_source(e, mark_full, NULL);
+    cr_assert_eq(checkpoint(r, e), 0);
+    cr_assert_eq(load(r, d, &offset), 1);
+    cr_assert_eq(offset, 5);
+    cr_assert(holds_key(r, hash, "c"));
+    feed(e, "f");
+    cr_assert_eq(checkpoint(r, e), 0, "and increments follow on again");
+    cr_assert_eq(load(r, d, &offset), 1);
+    cr_assert_eq(offset, 6);
+
+    cr_assert_eq(proc_ckpt_drop(r, e), 0);
+    free(hash);
+    proc_engine_free(e);
+    proc_def_free(d);
+    cm_redis_free(r);
+}
+
+/* A checkpoint an earlier build wrote (no numbers) is loaded, and increments follow on it. */
+Test(proc_ckpt_redis, a_checkpoint_without_numbers_is_followed_on)
+{
+    struct cm_redis *r = cm_redis_new(it_env("REDIS_URL"));
+    cr_assert_not_null(r);
+    char name[64], def[512];
+    it_unique(name, sizeof(name), "ckpt-old");
+    snprintf(def, sizeof(def), DEF, name);
+    struct proc_def *d = proc_test_def(def);
+    struct proc_engine *e = proc_engine_new(d, &out, NULL);
+    proc_engine_track_changes(e);
+    char *hash = proc_ckpt_key(d, 0);
+    next_offset = 0;
+    feed(e, "a");
+    cr_assert_eq(checkpoint(r, e), 0);
+    const char *hdel[] = {"HDEL", hash, "seq", "wseq"};
+    struct cm_redis_reply *rep = command(r, 4, hdel, NULL);
+    cr_assert_eq(cm_redis_reply_integer(rep), 2);
+    cm_redis_reply_free(rep);
+
+    struct proc_engine *back = proc_engine_new(d, &out, NULL);
+    proc_engine_track_changes(back);
+    int64_t offset = -1;
+    cr_assert_eq(proc_ckpt_load(r, back, 0, 0, &offset), 1);
+    cr_assert_eq(offset, 1);
+    feed(back, "b");
+    cr_assert_eq(checkpoint(r, back), 0, "an increment on it");
+    cr_assert_eq(load(r, d, &offset), 1);
+    cr_assert_eq(offset, 2);
+    cr_assert(holds_key(r, hash, "a") && holds_key(r, hash, "b"));
+
+    cr_assert_eq(proc_ckpt_drop(r, back), 0);
+    free(hash);
+    proc_engine_free(back);
+    proc_engine_free(e);
+    proc_def_free(d);
+    cm_redis_free(r);
+}
