@@ -3,7 +3,8 @@
 # scenarios in tests/tools/pipelines/<name>/ (def.json, in.ndjson, expected.ndjson, each checked
 # by hand): tumbling with and without allowed lateness (late firing with revision 1, then
 # expiry), hopping with its partly-late case, sessions with the exact-gap merge and a
-# three-way merge, emit update with `having`, stateless flatMap/map/filter, a flatMap that keeps
+# three-way merge, late events merging two sessions that fired (the merged one with the next
+# revision) and revising it again, emit update with `having`, stateless flatMap/map/filter, a flatMap that keeps
 # the rest of data (`as`) before a keyed window, an event the source filter drops still moving
 # the watermark (it closes the window; nothing flushes), tenants kept apart, input partitions
 # (the watermark the least over them; a partition named before its first event holds it back),
