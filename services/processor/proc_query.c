@@ -192,23 +192,53 @@ static void add_state(struct proc_query_answer *a, const struct proc_query_versi
     }
 }
 
-/* One hash's answer to HMGET def swm k:<tenant>\x1f<key>: the key's windows added to a. */
-static void take_hash(struct proc_query_answer *a, const struct proc_query_version *v,
-                      const char *hkey, const struct cm_redis_reply *rep, const char *tenant,
-                      const char *key)
+/* Whether a checkpoint's marks (whole, seq and wseq: elements i to i + 2 of an HMGET reply)
+ * say Redis holds it whole: a full checkpoint began the hash and no write on it since was lost
+ * (proc_ckpt.h). Else the processor is writing it anew, within a checkpoint interval. */
+static int whole_hash(const struct cm_redis_reply *rep, size_t i)
+{
+    const char *whole = cm_redis_reply_str(cm_redis_reply_elem(rep, i), NULL);
+    const char *seq = cm_redis_reply_str(cm_redis_reply_elem(rep, i + 1), NULL);
+    const char *wseq = cm_redis_reply_str(cm_redis_reply_elem(rep, i + 2), NULL);
+    return whole && strcmp(whole, "1") == 0 && (seq ? wseq && strcmp(seq, wseq) == 0 : !wseq);
+}
+
+static int rewritten(const char *hkey, char *why, size_t whylen)
+{
+    snprintf(why, whylen,
+             "the window state in %s is being written anew (Redis lost part of it, in a restart "
+             "or a failover); ask again in a moment",
+             hkey);
+    return CM_E_UNAVAIL;
+}
+
+#define HASH_FIELDS "def", "swm", "whole", "seq", "wseq" /* what a query reads of each hash */
+#define NHASH_FIELDS 5
+
+/* One hash's answer to HMGET HASH_FIELDS k:<tenant>\x1f<key>: the key's windows added to a. 0,
+ * or CM_E_UNAVAIL (why says so) when Redis does not hold the checkpoint whole. */
+static int take_hash(struct proc_query_answer *a, const struct proc_query_version *v,
+                     const char *hkey, const struct cm_redis_reply *rep, const char *tenant,
+                     const char *key, char *why, size_t whylen)
 {
     const struct proc_def *d = v->d;
-    if (cm_redis_reply_type(rep) != CM_REDIS_ARRAY || cm_redis_reply_len(rep) != 3) {
-        return;
+    if (cm_redis_reply_type(rep) != CM_REDIS_ARRAY || cm_redis_reply_len(rep) != NHASH_FIELDS + 1) {
+        return 0;
     }
     const char *def = cm_redis_reply_str(cm_redis_reply_elem(rep, 0), NULL);
     const char *swm = cm_redis_reply_str(cm_redis_reply_elem(rep, 1), NULL);
     size_t len = 0;
-    const char *text = cm_redis_reply_str(cm_redis_reply_elem(rep, 2), &len);
-    if (!def || strcmp(def, d->digest) != 0 || !text) {
-        return; /* no checkpoint, another definition's, or the key is not in it */
+    const char *text = cm_redis_reply_str(cm_redis_reply_elem(rep, NHASH_FIELDS), &len);
+    if (!def || strcmp(def, d->digest) != 0) {
+        return 0; /* no checkpoint, or another definition's */
     }
-    add_state(a, v, hkey, tenant, key, text, len, watermark_of(swm));
+    if (!whole_hash(rep, 2)) {
+        return rewritten(hkey, why, whylen);
+    }
+    if (text) { /* (else the key is not in it) */
+        add_state(a, v, hkey, tenant, key, text, len, watermark_of(swm));
+    }
+    return 0;
 }
 
 int proc_query_windows(struct cm_redis *r, const struct proc_query_version *v, size_t nv,
@@ -231,20 +261,20 @@ int proc_query_windows(struct cm_redis *r, const struct proc_query_version *v, s
             continue;
         }
         char **keys = cm_xcalloc(n, sizeof(*keys));
-        const char **args = cm_xmalloc(5 * n * sizeof(*args));
+        const char **args = cm_xmalloc((NHASH_FIELDS + 3) * n * sizeof(*args));
         const char *const **argvs = cm_xmalloc(n * sizeof(*argvs));
         int *argcs = cm_xmalloc(n * sizeof(*argcs));
         struct cm_redis_reply **reps = cm_xcalloc(n, sizeof(*reps));
         for (size_t s = 0; s < n; s++) {
             keys[s] = proc_ckpt_key(v[i].d, src[s]);
-            const char **x = &args[5 * s];
+            const char **x = &args[(NHASH_FIELDS + 3) * s];
+            const char *const fields[] = {HASH_FIELDS};
             x[0] = "HMGET";
             x[1] = keys[s];
-            x[2] = "def";
-            x[3] = "swm";
-            x[4] = field;
+            memcpy(x + 2, fields, sizeof(fields));
+            x[NHASH_FIELDS + 2] = field;
             argvs[s] = x;
-            argcs[s] = 5;
+            argcs[s] = NHASH_FIELDS + 3;
         }
         if (cm_redis_pipeline(r, n, argcs, argvs, reps) != 0) {
             snprintf(why, whylen, "Redis, which holds the window state, is unavailable");
@@ -252,7 +282,7 @@ int proc_query_windows(struct cm_redis *r, const struct proc_query_version *v, s
         }
         for (size_t s = 0; s < n; s++) {
             if (rc == 0) {
-                take_hash(a, &v[i], keys[s], reps[s], tenant, key);
+                rc = take_hash(a, &v[i], keys[s], reps[s], tenant, key, why, whylen);
             }
             cm_redis_reply_free(reps[s]);
             free(keys[s]);
@@ -368,15 +398,19 @@ static int scan_hash(const struct scan *scan, struct proc_query_answer *a,
     *next = 0;
     *batch = start;
     char *hkey = proc_ckpt_key(v->d, source);
-    const char *hm[] = {"HMGET", hkey, "def", "swm"};
+    const char *hm[] = {"HMGET", hkey, HASH_FIELDS};
     struct cm_redis_reply *rep = NULL;
-    int rc = cm_redis_command(r, 4, hm, NULL, &rep);
+    int rc = cm_redis_command(r, NHASH_FIELDS + 2, hm, NULL, &rep);
     int64_t wm = INT64_MIN;
     int ours = 0;
-    if (rc == 0 && cm_redis_reply_type(rep) == CM_REDIS_ARRAY && cm_redis_reply_len(rep) == 2) {
+    if (rc == 0 && cm_redis_reply_type(rep) == CM_REDIS_ARRAY &&
+        cm_redis_reply_len(rep) == NHASH_FIELDS) {
         const char *def = cm_redis_reply_str(cm_redis_reply_elem(rep, 0), NULL);
         ours = def && strcmp(def, v->d->digest) == 0; /* else none, or another definition's */
         wm = watermark_of(cm_redis_reply_str(cm_redis_reply_elem(rep, 1), NULL));
+        if (ours && !whole_hash(rep, 2)) {
+            rc = rewritten(hkey, scan->why, scan->whylen);
+        }
     }
     cm_redis_reply_free(rep);
     size_t plen = strlen(tenant) + 3; /* "k:" <tenant> \x1f */

@@ -8,7 +8,7 @@
  * (restored alone and peeked); events added to it and a last watermark that flushes every
  * window run through it under the sanitizers.
  * Input: the first byte picks the definition; then one line, a JSON object of the hash's fields
- * (as in Redis: "offset", "whole", "wm", "swm", "hz", "o:<n>", "r:<n>", and
+ * (as in Redis: "offset", "whole", "seq", "wseq", "wm", "swm", "hz", "o:<n>", "r:<n>", and
  * "k:<tenant>\x1f<key>" -> the key's state, each value a string); then lines
  * "<time ms> <subject>" of events to add (tenant "t" when the subject starts with "t"). */
 #include "../../services/processor/proc_ckpt.h"

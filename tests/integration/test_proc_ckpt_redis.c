@@ -4,11 +4,13 @@
  * Cluster or Sentinel failover before the last incremental write reached it: the `whole` mark is
  * there, one write is not). The next incremental write must say Redis lost a checkpoint, the hash
  * must be refused when loaded (a key changed only in the lost write would otherwise come back
- * with its older state, silently), and the full checkpoint that follows must be taken again. */
+ * with its older state, silently) and by the windows query (503: being written anew), and the
+ * full checkpoint that follows must be taken again. */
 #include "harness.h"
 
 #include "../../services/processor/proc_ckpt.h"
 #include "../../services/processor/proc_engine.h"
+#include "../../services/processor/proc_query.h"
 #include "../../services/processor/proc_window.h"
 #include "../unit/proc_test.h"
 
@@ -105,6 +107,40 @@ static int holds_key(struct cm_redis *r, const char *hash, const char *key)
     return yes;
 }
 
+static int one_partition(const char *topic, void *ud)
+{
+    (void)topic;
+    (void)ud;
+    return 1;
+}
+
+/* The windows query (of key a, then a scan of every key) over the checkpoint: 0 with windows, or
+ * CM_E_UNAVAIL saying the state is being written anew. */
+static int query(struct cm_redis *r, const struct proc_def *d)
+{
+    struct proc_query_version v = {d, INT64_MIN, INT64_MAX};
+    json_t *answer = NULL;
+    char why[512] = "";
+    int rc = proc_query_windows(r, &v, 1, "", "a", INT64_MIN, INT64_MAX, one_partition, NULL,
+                                &answer, why, sizeof(why));
+    char swhy[512] = "";
+    json_t *sout = NULL;
+    struct proc_query_scan_req q = {
+        .tenant = "", .from = INT64_MIN, .until = INT64_MAX, .limit = 100};
+    int src = proc_query_scan(r, &v, 1, &q, one_partition, NULL, &sout, swhy, sizeof(swhy));
+    cr_assert_eq(rc, src, "the key's query and the scan agree: %s / %s", why, swhy);
+    if (rc == 0) {
+        cr_assert_eq(json_array_size(json_object_get(answer, "windows")), 1, "a's window");
+        cr_assert_geq(json_array_size(json_object_get(sout, "windows")), 2, "every key's");
+    } else {
+        cr_assert(strstr(why, "is being written anew") != NULL, "%s", why);
+        cr_assert(strstr(swhy, "is being written anew") != NULL, "%s", swhy);
+    }
+    json_decref(answer);
+    json_decref(sout);
+    return rc;
+}
+
 static void mark_full(int32_t source, int64_t max_time, int64_t resume, struct proc_windows *w,
                       void *ud)
 {
@@ -142,6 +178,7 @@ Test(proc_ckpt_redis, a_write_redis_lost_is_told_and_never_loaded)
     cr_assert_eq(load(r, d, &offset), 1);
     cr_assert_eq(offset, 3);
     cr_assert(holds_key(r, hash, "c"));
+    cr_assert_eq(query(r, d), 0);
 
     /* Redis goes back to the first checkpoint: a replica that never got the second */
     size_t dlen = 0;
@@ -157,6 +194,7 @@ Test(proc_ckpt_redis, a_write_redis_lost_is_told_and_never_loaded)
     feed(e, "d"); /* (c unchanged: the next increment does not hold it) */
     cr_assert_eq(checkpoint(r, e), PROC_CKPT_LOST, "the lost write is told");
     cr_assert_lt(load(r, d, &offset), 0, "a hash missing a write is refused");
+    cr_assert_eq(query(r, d), CM_E_UNAVAIL, "and not answered from");
     feed(e, "e");
     cr_assert_eq(checkpoint(r, e), PROC_CKPT_LOST, "still told, until a full one");
     cr_assert_lt(load(r, d, &offset), 0);
@@ -167,6 +205,7 @@ Test(proc_ckpt_redis, a_write_redis_lost_is_told_and_never_loaded)
     cr_assert_eq(load(r, d, &offset), 1);
     cr_assert_eq(offset, 5);
     cr_assert(holds_key(r, hash, "c"));
+    cr_assert_eq(query(r, d), 0);
     feed(e, "f");
     cr_assert_eq(checkpoint(r, e), 0, "and increments follow on again");
     cr_assert_eq(load(r, d, &offset), 1);
@@ -209,6 +248,7 @@ Test(proc_ckpt_redis, a_checkpoint_without_numbers_is_followed_on)
     cr_assert_eq(load(r, d, &offset), 1);
     cr_assert_eq(offset, 2);
     cr_assert(holds_key(r, hash, "a") && holds_key(r, hash, "b"));
+    cr_assert_eq(query(r, d), 0, "a checkpoint without numbers is answered from");
 
     cr_assert_eq(proc_ckpt_drop(r, back), 0);
     free(hash);
