@@ -30,6 +30,11 @@
 #   - replaced: half the input processed, the processor stopped, the broker replaced by an empty
 #     one while Redis keeps the checkpoints (as the local stack's every start does); the rest of
 #     the input on the new broker is read as new although the checkpoints resume beyond its logs.
+#   - sentinel: Redis behind Redis Sentinel (a master, its replica, a sentinel; REDIS_URL
+#     redis-sentinel://...); under load the replica is stopped (SIGSTOP) and its link dropped for
+#     2 s, so the checkpoints written meanwhile reach the master only, then the master is killed (-9) and
+#     Sentinel promotes the replica without them: the processor follows the new master, tells that
+#     Redis lost checkpoints (`checkpoint_lost`: they are numbered) and writes the next one whole.
 # Every run must give the reference's results: each (key, window) once with the same id and
 # values (a repeat only ever as an identical record), no event late; and the reference must hold
 # exactly the (key, window) pairs and the event count of the input. FAULT_SCENARIOS="wiped pair"
@@ -95,18 +100,21 @@ start_broker() { # start_broker <name> [unavailable topics]: sets BROKERS_<name>
     for _ in $(seq 1 100); do [ -s "$work/$1.bootstrap" ] && break; sleep 0.1; done
     printf -v "BROKERS_$1" '%s' "$(cat "$work/$1.bootstrap")"
 }
-start_redis() { # start_redis <name> <port>: with an append-only file, as the local stack runs it
+start_redis() { # start_redis <name> <port> [more arguments]: with an append-only file, as the
+    # local stack runs it
     mkdir -p "$work/$1-redis"
     redis-server --bind 127.0.0.1 --port "$2" --dir "$work/$1-redis" --save "" --appendonly yes \
-        --appendfsync always --daemonize no >>"$work/$1-redis.log" 2>&1 </dev/null &
+        --appendfsync always --daemonize no "${@:3}" >>"$work/$1-redis.log" 2>&1 </dev/null &
     REDIS_PID=$!
     pids+=($REDIS_PID)
     stack_wait_port "$2" 20
 }
-start_processor() { # start_processor <log> <brokers> <redis port>: sets PROC_PID
+start_processor() { # start_processor <log> <brokers> <redis port, or URL>: sets PROC_PID
+    local url="redis://127.0.0.1:$3/0"
+    [[ "$3" == *://* ]] && url=$3
     env -u DATABASE_URL PROCESSOR_AUTH_DISABLED=true \
         PROCESSOR_PORT=0 BIND_ADDR=127.0.0.1 LOG_LEVEL=info KAFKA_BROKERS="$2" \
-        REDIS_URL="redis://127.0.0.1:$3/0" PROCESSOR_PIPELINES_DIR="$work/${PIPES:-pipelines}" \
+        REDIS_URL="$url" PROCESSOR_PIPELINES_DIR="$work/${PIPES:-pipelines}" \
         PROCESSOR_CHECKPOINT=500ms KAFKA_FETCH_WAIT_MAX_MS=10 KAFKA_SESSION_TIMEOUT_MS=6000 \
         KAFKA_HEARTBEAT_INTERVAL_MS=500 KAFKA_MAX_PARTITION_FETCH_BYTES=16384 \
         "$BIN/processor" >>"$work/$1" 2>&1 </dev/null &
@@ -433,10 +441,70 @@ grep -q '"event":"log_rewound".*'"$PIPE"'.repartition' "$work/f2.log" ||
 compare replaced "$BROKERS_G"
 fi
 
+# --- Redis behind Sentinel: the replica misses the last checkpoints when it is promoted
+if wanted sentinel; then
+start_broker S
+mport_s=$(stack_free_port)
+start_redis S "$mport_s"
+master_s=$REDIS_PID
+rport_s=$(stack_free_port)
+start_redis S-replica "$rport_s" --replicaof 127.0.0.1 "$mport_s"
+replica_s=$REDIS_PID
+sport_s=$(stack_free_port)
+cat >"$work/sentinel.conf" <<CONF
+port $sport_s
+bind 127.0.0.1
+dir $work
+sentinel monitor faults 127.0.0.1 $mport_s 1
+sentinel down-after-milliseconds faults 1000
+sentinel failover-timeout faults 10000
+CONF
+redis-server "$work/sentinel.conf" --sentinel >>"$work/sentinel.log" 2>&1 </dev/null &
+pids+=($!)
+stack_wait_port "$sport_s" 20
+for _ in $(seq 1 300); do # the sentinel learns of the replica (it could not fail over before)
+    redis-cli -p "$sport_s" SENTINEL replicas faults 2>/dev/null | grep -q "$rport_s" && break
+    sleep 0.1
+done
+start_processor s1.log "$BROKERS_S" "redis-sentinel://127.0.0.1:$sport_s/0#faults"
+s1=$PROC_PID
+wait_assigned s1.log
+produce "$BROKERS_S" 1 20000
+sleep 2
+produce "$BROKERS_S" 20001 36000 &
+producer=$!
+kill -STOP $replica_s
+# (the master drops the link: what it writes from now on never reaches the replica, not even what
+# would sit in the stopped replica's socket buffer)
+redis-cli -p "$mport_s" CLIENT KILL TYPE replica >/dev/null
+sleep 2
+kill -KILL $master_s
+wait $master_s 2>/dev/null
+kill -CONT $replica_s
+say "sentinel: stopped the replica 2 s under load, killed the master (-9)"
+promoted=0
+for _ in $(seq 1 600); do
+    redis-cli -p "$sport_s" SENTINEL get-master-addr-by-name faults 2>/dev/null | grep -qx "$rport_s" &&
+        { promoted=1; break; }
+    sleep 0.1
+done
+[ $promoted = 1 ] || { say "FAIL: sentinel: Sentinel never promoted the replica"; fail=1; }
+wait $producer
+produce "$BROKERS_S" 36001 $N
+wait_prepared "$BROKERS_S" 180 || fail=1
+produce_far "$BROKERS_S"
+wait_results "$BROKERS_S" "$work/sentinel.out" 240 || fail=1
+grep -q '"event":"redis_sentinel_master".*'"$rport_s" "$work/s1.log" ||
+    { say "FAIL: sentinel: the processor never followed the promoted replica"; fail=1; }
+grep -q '"event":"checkpoint_lost"' "$work/s1.log" ||
+    { say "FAIL: sentinel: no checkpoint the promoted replica missed was told"; fail=1; }
+compare sentinel "$BROKERS_S"
+fi
+
 if [ $fail != 0 ]; then
     for f in ref.log wiped-1.log wiped-2.log b1.log b2.log pair-1.log pair-2.log pair-1b.log \
         e1.log f1.log f2.log wiped-one-stage-1.log wiped-one-stage-2.log pair-one-stage-1.log \
-        pair-one-stage-2.log pair-one-stage-1b.log; do
+        pair-one-stage-2.log pair-one-stage-1b.log s1.log; do
         [ -f "$work/$f" ] || continue
         echo "---- $f"; grep -v '"level":"info"' "$work/$f" | tail -n 15
     done
