@@ -266,6 +266,21 @@ void proc_ckpt_snapshot(struct proc_engine *e, proc_ckpt_position_fn position, v
     proc_engine_each_source(e, snapshot_source, &c);
 }
 
+static void whole_next(int32_t source, int64_t max_time, int64_t resume, struct proc_windows *w,
+                       void *ud)
+{
+    (void)source;
+    (void)max_time;
+    (void)resume;
+    (void)ud;
+    proc_windows_set_full(w, 1);
+}
+
+void proc_ckpt_whole_next(struct proc_engine *e)
+{
+    proc_engine_each_source(e, whole_next, NULL);
+}
+
 /* One source's transaction: 0, PROC_CKPT_LOST or CM_E_UNAVAIL. */
 static int write_source(struct cm_redis *r, const struct source_ckpt *sc)
 {

@@ -40,6 +40,8 @@ void proc_ckpt_snapshot(struct proc_engine *e, proc_ckpt_position_fn position, v
  * (proc_windows_set_full) and this snapshot's offsets must not be stored. */
 int proc_ckpt_write(struct cm_redis *r, const struct proc_ckpt_snap *snap);
 void proc_ckpt_snap_free(struct proc_ckpt_snap *snap);
+/* The next snapshot of every source of e is whole (after PROC_CKPT_LOST). */
+void proc_ckpt_whole_next(struct proc_engine *e);
 /* Loads source's checkpoint into e. Returns 1 with *offset set (resume there), 0 when there is
  * none, or a negative code (the source is then left empty: recompute from Kafka). */
 int proc_ckpt_load(struct cm_redis *r, struct proc_engine *e, int32_t source, int64_t now_ms,

@@ -159,16 +159,6 @@ struct pos_ctx {
     const struct proc_def *d;
 };
 
-static void set_full(int32_t source, int64_t max_time, int64_t resume, struct proc_windows *w,
-                     void *ud)
-{
-    (void)source;
-    (void)max_time;
-    (void)resume;
-    (void)ud;
-    proc_windows_set_full(w, 1);
-}
-
 /* The stream position of a pipeline's source (see state_source). */
 static int64_t position(int32_t source, void *ud)
 {
@@ -192,7 +182,7 @@ static void *snapshot(struct cm_stream *s, void *ud)
             continue;
         }
         if (whole) {
-            proc_engine_each_source(h->p[k].engine, set_full, NULL);
+            proc_ckpt_whole_next(h->p[k].engine);
         }
         struct pos_ctx c = {h, h->p[k].def};
         proc_ckpt_snapshot(h->p[k].engine, position, &c, &snap);

@@ -36,28 +36,6 @@ static int64_t position(int32_t source, void *ud)
     return next_offset;
 }
 
-static void ignore_json(const struct proc_def *d, const json_t *ev, void *ud)
-{
-    (void)d;
-    (void)ev;
-    (void)ud;
-}
-
-static void ignore_text(const struct proc_def *d, const char *key, const char *text, size_t len,
-                        const char *const *names, const char *const *values, size_t nh, void *ud)
-{
-    (void)d;
-    (void)key;
-    (void)text;
-    (void)len;
-    (void)names;
-    (void)values;
-    (void)nh;
-    (void)ud;
-}
-
-static const struct proc_engine_out out = {.emit = ignore_json, .emit_text = ignore_text};
-
 static void feed(struct proc_engine *e, const char *subject)
 {
     json_t *ev = json_pack("{s:s,s:s,s:s,s:s,s:s}", "specversion", "1.0", "id", subject, "source",
@@ -79,7 +57,7 @@ static int checkpoint(struct cm_redis *r, struct proc_engine *e)
 /* Loads the checkpoint into a new engine: proc_ckpt_load's answer, the offset in *offset. */
 static int load(struct cm_redis *r, const struct proc_def *d, int64_t *offset)
 {
-    struct proc_engine *e = proc_engine_new(d, &out, NULL);
+    struct proc_engine *e = proc_engine_new(d, &proc_test_drop_out, NULL);
     *offset = -1;
     int rc = proc_ckpt_load(r, e, 0, 0, offset);
     cr_assert_eq(proc_engine_has_source(e, 0), rc == 1);
@@ -141,16 +119,6 @@ static int query(struct cm_redis *r, const struct proc_def *d)
     return rc;
 }
 
-static void mark_full(int32_t source, int64_t max_time, int64_t resume, struct proc_windows *w,
-                      void *ud)
-{
-    (void)source;
-    (void)max_time;
-    (void)resume;
-    (void)ud;
-    proc_windows_set_full(w, 1);
-}
-
 Test(proc_ckpt_redis, a_write_redis_lost_is_told_and_never_loaded)
 {
     struct cm_redis *r = cm_redis_new(it_env("REDIS_URL"));
@@ -159,7 +127,7 @@ Test(proc_ckpt_redis, a_write_redis_lost_is_told_and_never_loaded)
     it_unique(name, sizeof(name), "ckpt");
     snprintf(def, sizeof(def), DEF, name);
     struct proc_def *d = proc_test_def(def);
-    struct proc_engine *e = proc_engine_new(d, &out, NULL);
+    struct proc_engine *e = proc_engine_new(d, &proc_test_drop_out, NULL);
     proc_engine_track_changes(e);
     char *hash = proc_ckpt_key(d, 0);
     int64_t offset;
@@ -200,7 +168,7 @@ Test(proc_ckpt_redis, a_write_redis_lost_is_told_and_never_loaded)
     cr_assert_lt(load(r, d, &offset), 0);
 
     /* as the processor does after a lost checkpoint: the next one is full */
-    proc_engine_each_source(e, mark_full, NULL);
+    proc_ckpt_whole_next(e);
     cr_assert_eq(checkpoint(r, e), 0);
     cr_assert_eq(load(r, d, &offset), 1);
     cr_assert_eq(offset, 5);
@@ -227,7 +195,7 @@ Test(proc_ckpt_redis, a_checkpoint_without_numbers_is_followed_on)
     it_unique(name, sizeof(name), "ckpt-old");
     snprintf(def, sizeof(def), DEF, name);
     struct proc_def *d = proc_test_def(def);
-    struct proc_engine *e = proc_engine_new(d, &out, NULL);
+    struct proc_engine *e = proc_engine_new(d, &proc_test_drop_out, NULL);
     proc_engine_track_changes(e);
     char *hash = proc_ckpt_key(d, 0);
     next_offset = 0;
@@ -238,7 +206,7 @@ Test(proc_ckpt_redis, a_checkpoint_without_numbers_is_followed_on)
     cr_assert_eq(cm_redis_reply_integer(rep), 2);
     cm_redis_reply_free(rep);
 
-    struct proc_engine *back = proc_engine_new(d, &out, NULL);
+    struct proc_engine *back = proc_engine_new(d, &proc_test_drop_out, NULL);
     proc_engine_track_changes(back);
     int64_t offset = -1;
     cr_assert_eq(proc_ckpt_load(r, back, 0, 0, &offset), 1);

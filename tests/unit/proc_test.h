@@ -7,6 +7,7 @@
 
 #include "../../services/processor/proc_agg.h"
 #include "../../services/processor/proc_def.h"
+#include "../../services/processor/proc_engine.h"
 
 #include "cm/jsonw.h"
 
@@ -24,6 +25,31 @@ static inline struct proc_def *proc_test_def(const char *text)
     cr_assert_not_null(d, "%s", err);
     return d;
 }
+
+/* An engine's outputs that keep nothing (proc_test_drop_out). */
+static inline void proc_test_drop_json(const struct proc_def *d, const json_t *ev, void *ud)
+{
+    (void)d;
+    (void)ev;
+    (void)ud;
+}
+
+static inline void proc_test_drop_text(const struct proc_def *d, const char *key, const char *text,
+                                       size_t len, const char *const *names,
+                                       const char *const *values, size_t nh, void *ud)
+{
+    (void)d;
+    (void)key;
+    (void)text;
+    (void)len;
+    (void)names;
+    (void)values;
+    (void)nh;
+    (void)ud;
+}
+
+static const struct proc_engine_out proc_test_drop_out = {.emit = proc_test_drop_json,
+                                                          .emit_text = proc_test_drop_text};
 
 /* An accumulator's result: a new object of its aggregates' values. */
 static inline json_t *proc_test_result(const struct proc_acc *a)

@@ -16,28 +16,6 @@
     "{\"name\":\"g\",\"key\":\"subject\",\"window\":{\"type\":\"tumbling\",\"size\":\"10s\"},"     \
     "\"aggregates\":{\"n\":\"count()\"}}"
 
-static void drop_json(const struct proc_def *d, const json_t *ev, void *ud)
-{
-    (void)d;
-    (void)ev;
-    (void)ud;
-}
-
-static void drop_text(const struct proc_def *d, const char *key, const char *text, size_t len,
-                      const char *const *names, const char *const *values, size_t nh, void *ud)
-{
-    (void)d;
-    (void)key;
-    (void)text;
-    (void)len;
-    (void)names;
-    (void)values;
-    (void)nh;
-    (void)ud;
-}
-
-static const struct proc_engine_out OUT = {.emit = drop_json, .emit_text = drop_text};
-
 /* The gauge's value as rendered for pipeline g (the text after the series' name). */
 static double rendered(struct cm_metrics *m, char *text, size_t cap)
 {
@@ -67,7 +45,7 @@ Test(proc_gauge, nan_until_a_watermark_then_seconds_then_nan_when_the_pipeline_g
 {
     struct cm_metrics *m = cm_metrics_new("t_");
     struct proc_def *d = proc_test_def(DEF);
-    struct proc_engine *e = proc_engine_new(d, &OUT, m);
+    struct proc_engine *e = proc_engine_new(d, &proc_test_drop_out, m);
     char text[64];
     rendered(m, text, sizeof(text));
     cr_assert_str_eq(text, "NaN", "no watermark yet");
@@ -85,9 +63,9 @@ Test(proc_gauge, a_version_replacing_another_keeps_its_own_watermark)
 {
     struct cm_metrics *m = cm_metrics_new("t_");
     struct proc_def *d1 = proc_test_def(DEF), *d2 = proc_test_def(DEF);
-    struct proc_engine *old = proc_engine_new(d1, &OUT, m);
+    struct proc_engine *old = proc_engine_new(d1, &proc_test_drop_out, m);
     feed(old, 1767225600000, 1767225601000);
-    struct proc_engine *new = proc_engine_new(d2, &OUT, m);
+    struct proc_engine *new = proc_engine_new(d2, &proc_test_drop_out, m);
     char text[64];
     cr_assert_float_eq(rendered(m, text, sizeof(text)), 1767225601.0, 1e-6,
                        "a new version does not hide the running one's watermark");
@@ -129,7 +107,7 @@ Test(proc_gauge, state_keys_count_every_versions_keys_until_their_windows_fire)
 {
     struct cm_metrics *m = cm_metrics_new("t_");
     struct proc_def *d1 = proc_test_def(DEF), *d2 = proc_test_def(DEF);
-    struct proc_engine *old = proc_engine_new(d1, &OUT, m);
+    struct proc_engine *old = proc_engine_new(d1, &proc_test_drop_out, m);
     const int64_t t0 = 1767225600000;
     proc_engine_tick(old, 0);
     cr_assert_float_eq(series_value(m, "state_keys"), 0, 1e-9, "none yet");
@@ -140,7 +118,7 @@ Test(proc_gauge, state_keys_count_every_versions_keys_until_their_windows_fire)
     cr_assert_float_eq(series_value(m, "state_keys"), 0, 1e-9, "counted at the tick");
     proc_engine_tick(old, 0);
     cr_assert_float_eq(series_value(m, "state_keys"), 4, 1e-9);
-    struct proc_engine *new = proc_engine_new(d2, &OUT, m);
+    struct proc_engine *new = proc_engine_new(d2, &proc_test_drop_out, m);
     add_key(new, 0, "z", t0 + 20000); /* a later window */
     proc_engine_tick(new, 0);
     cr_assert_float_eq(series_value(m, "state_keys"), 5, 1e-9, "both versions' keys");
