@@ -97,8 +97,10 @@ cmd_run() {
     # One tail over every log; its "==> file <==" headers become "[name] " prefixes. It ends by
     # itself when this script exits (--pid). mawk, Debian's awk, reads its input a block at a
     # time, so a line would wait for kilobytes more to follow it: -W interactive reads lines.
+    # (Not `awk -W version | grep -q`: under pipefail, grep leaving early fails the pipeline when
+    # awk's later writes meet a closed pipe, 4 times in 200 here, and the lines then came late.)
     local awk_lines=(awk)
-    if awk -W version 2>&1 | grep -q mawk; then
+    if [[ "$(awk -W version 2>&1)" == *mawk* ]]; then
         awk_lines=(awk -W interactive)
     fi
     tail -n +1 -F --pid=$$ "$STACK_DIR"/logs/*.log 2>/dev/null |
