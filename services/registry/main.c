@@ -23,6 +23,10 @@ static const struct cm_config_entry config_table[] = {
     {"DATABASE_URL", CM_CFG_STRING, NULL, 1, 1, "PostgreSQL URI of the registry tables", 0, 0,
      NULL},
     {"REGISTRY_DB_POOL", CM_CFG_INT, "8", 0, 0, "database connections", 1, 256, NULL},
+    {"REGISTRY_STORE_TIMEOUT", CM_CFG_DURATION, "10s", 0, 0,
+     "each database statement, and the wait for a free connection, must end within this, else "
+     "the request fails with error code 50002 (Confluent's kafkastore.timeout.ms)",
+     100, 600000, NULL},
     {"REGISTRY_CACHE_TTL", CM_CFG_DURATION, "30s", 0, 0,
      "how long schema-by-id and lookup answers are served from memory (0 disables); another "
      "instance's deletes show after at most this long",
@@ -113,10 +117,13 @@ int main(int argc, char **argv)
                                 .users = users,
                                 .public_read = cm_config_bool(cfg, "REGISTRY_PUBLIC_READ"),
                                 .disabled = disabled};
-    struct cm_pg_pool *pool = cm_pg_pool_new(cm_config_str(cfg, "DATABASE_URL"),
-                                             (unsigned)cm_config_int(cfg, "REGISTRY_DB_POOL"));
+    int store_timeout = cm_config_int(cfg, "REGISTRY_STORE_TIMEOUT");
+    struct cm_pg_pool *pool =
+        cm_pg_pool_new_timeout(cm_config_str(cfg, "DATABASE_URL"),
+                               (unsigned)cm_config_int(cfg, "REGISTRY_DB_POOL"), store_timeout);
     struct reg_cache *cache = NULL;
-    struct reg_store *st = reg_store_new(pool, cm_config_bool(cfg, "REGISTRY_JSON_LENIENT"));
+    struct reg_store *st =
+        reg_store_new(pool, store_timeout, cm_config_bool(cfg, "REGISTRY_JSON_LENIENT"));
     struct cm_pg_probe *ready =
         cm_pg_probe_new(cm_config_str(cfg, "DATABASE_URL"), CM_PG_READY_TIMEOUT_MS);
     int rc;

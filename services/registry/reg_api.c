@@ -97,6 +97,9 @@ void api_fail_status(struct cm_http_req *req, enum reg_status s, const char *sub
     case REG_E_INVALID_MODE:
         api_fail(req, s, "Invalid mode. Valid values are READWRITE, READONLY, IMPORT");
         break;
+    case REG_E_TIMEOUT:
+        api_fail(req, s, "Operation timed out: the database did not answer in time");
+        break;
     default:
         api_fail(req, REG_E_BACKEND, "Error in the backend data store");
         break;
@@ -260,7 +263,7 @@ static int schema_from_body(struct cm_http_req *req, struct reg_store *st, const
             }
         }
         enum reg_status s = reg_store_resolve_references(st, refs, named, err, sizeof(err));
-        if (s == REG_E_BACKEND) {
+        if (reg_store_failed(s)) {
             api_fail_status(req, s, NULL, NULL);
             return 0;
         }

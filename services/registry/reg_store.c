@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ACQUIRE_TIMEOUT_MS 5000
 #define MAX_REFERENCE_DEPTH 10
 
 static const char *const migrations[] = {
@@ -38,10 +37,11 @@ static const char *const migrations[] = {
     "CREATE INDEX schemas_references ON schemas USING gin (references_json jsonb_path_ops)",
 };
 
-struct reg_store *reg_store_new(struct cm_pg_pool *pool, int json_lenient)
+struct reg_store *reg_store_new(struct cm_pg_pool *pool, int timeout_ms, int json_lenient)
 {
     struct reg_store *st = cm_xcalloc(1, sizeof(*st));
     st->pool = pool;
+    st->timeout_ms = timeout_ms;
     st->json_lenient = json_lenient;
     return st;
 }
@@ -63,10 +63,10 @@ void reg_version_clear(struct reg_version *v)
 
 struct cm_pg *store_take(struct reg_store *st)
 {
-    struct cm_pg *pg = cm_pg_pool_acquire(st->pool, ACQUIRE_TIMEOUT_MS);
+    struct cm_pg *pg = cm_pg_pool_acquire(st->pool, st->timeout_ms);
     if (!pg) {
         CM_LOG_WARN("registry_pool_exhausted", "no database connection within %d ms",
-                    ACQUIRE_TIMEOUT_MS);
+                    st->timeout_ms);
     }
     return pg;
 }
@@ -78,7 +78,8 @@ void store_give(struct reg_store *st, struct cm_pg *pg)
     }
 }
 
-/* Runs a statement; 0 or REG_E_BACKEND (logged). */
+/* Runs a statement; 0, or REG_E_TIMEOUT or REG_E_BACKEND (logged). PostgreSQL's own deadlines
+ * (statement_timeout: 57014, lock_timeout: 55P03) count as timeouts too. */
 int store_run(struct cm_pg *pg, const char *sql, int n, const char *const *params,
               struct cm_pg_result **res)
 {
@@ -86,7 +87,10 @@ int store_run(struct cm_pg *pg, const char *sql, int n, const char *const *param
     int rc = cm_pg_exec(pg, sql, n, params, res, &err);
     if (rc != 0) {
         CM_LOG_ERROR("registry_query_failed", "%s", err.message);
-        return REG_E_BACKEND;
+        return err.timed_out || strcmp(err.sqlstate, "57014") == 0 ||
+                       strcmp(err.sqlstate, "55P03") == 0
+                   ? REG_E_TIMEOUT
+                   : REG_E_BACKEND;
     }
     return 0;
 }
@@ -184,7 +188,7 @@ enum reg_status reg_store_list_subjects(struct reg_store *st, const char *prefix
 {
     struct cm_pg *pg = store_take(st);
     if (!pg) {
-        return REG_E_BACKEND;
+        return REG_E_TIMEOUT;
     }
     const char *p[] = {prefix ? prefix : "", include_deleted ? "true" : "false"};
     struct cm_pg_result *res;
@@ -194,7 +198,7 @@ enum reg_status reg_store_list_subjects(struct reg_store *st, const char *prefix
                        2, p, &res);
     store_give(st, pg);
     if (rc != 0) {
-        return REG_E_BACKEND;
+        return rc;
     }
     *out = column_array(res, 0);
     cm_pg_result_free(res);
@@ -206,7 +210,7 @@ enum reg_status reg_store_list_versions(struct reg_store *st, const char *subjec
 {
     struct cm_pg *pg = store_take(st);
     if (!pg) {
-        return REG_E_BACKEND;
+        return REG_E_TIMEOUT;
     }
     const char *p[] = {subject, include_deleted ? "true" : "false"};
     struct cm_pg_result *res;
@@ -216,7 +220,7 @@ enum reg_status reg_store_list_versions(struct reg_store *st, const char *subjec
                        2, p, &res);
     store_give(st, pg);
     if (rc != 0) {
-        return REG_E_BACKEND;
+        return rc;
     }
     int n = cm_pg_ntuples(res);
     *out = n ? column_array(res, 1) : NULL;
@@ -239,14 +243,15 @@ enum reg_status store_get_version(struct cm_pg *pg, const char *subject, int ver
                        " ORDER BY (sv.deleted AND $2::int = -1), sv.version DESC LIMIT 1",
                        3, p, &res);
     if (rc != 0) {
-        return REG_E_BACKEND;
+        return rc;
     }
     enum reg_status status = REG_OK;
     if (cm_pg_ntuples(res) == 0) {
         int live = 0, dead = 0;
-        status = store_subject_state(pg, subject, &live, &dead) != 0 ? REG_E_BACKEND
-                 : live + dead == 0                                  ? REG_E_SUBJECT_NOT_FOUND
-                                                                     : REG_E_VERSION_NOT_FOUND;
+        rc = store_subject_state(pg, subject, &live, &dead);
+        status = rc != 0            ? (enum reg_status)rc
+                 : live + dead == 0 ? REG_E_SUBJECT_NOT_FOUND
+                                    : REG_E_VERSION_NOT_FOUND;
     } else {
         fill_version(res, 0, out);
         if (out->deleted && !include_deleted) {
@@ -264,7 +269,7 @@ enum reg_status reg_store_get_version(struct reg_store *st, const char *subject,
     memset(out, 0, sizeof(*out));
     struct cm_pg *pg = store_take(st);
     if (!pg) {
-        return REG_E_BACKEND;
+        return REG_E_TIMEOUT;
     }
     enum reg_status s = store_get_version(pg, subject, version, include_deleted, out);
     store_give(st, pg);
@@ -276,7 +281,7 @@ enum reg_status reg_store_get_schema(struct reg_store *st, int id, struct reg_ve
     memset(out, 0, sizeof(*out));
     struct cm_pg *pg = store_take(st);
     if (!pg) {
-        return REG_E_BACKEND;
+        return REG_E_TIMEOUT;
     }
     char ibuf[16];
     snprintf(ibuf, sizeof(ibuf), "%d", id);
@@ -289,7 +294,7 @@ enum reg_status reg_store_get_schema(struct reg_store *st, int id, struct reg_ve
                   1, p, &res);
     store_give(st, pg);
     if (rc != 0) {
-        return REG_E_BACKEND;
+        return rc;
     }
     enum reg_status status = cm_pg_ntuples(res) ? REG_OK : REG_E_SCHEMA_NOT_FOUND;
     if (status == REG_OK) {
@@ -304,12 +309,12 @@ enum reg_status reg_store_schema_usage(struct reg_store *st, int id, int version
 {
     struct cm_pg *pg = store_take(st);
     if (!pg) {
-        return REG_E_BACKEND;
+        return REG_E_TIMEOUT;
     }
     char ibuf[16];
     snprintf(ibuf, sizeof(ibuf), "%d", id);
     const char *p[] = {ibuf, include_deleted ? "true" : "false"};
-    struct cm_pg_result *res, *exists;
+    struct cm_pg_result *res, *exists = NULL;
     int rc = store_run(pg, "SELECT 1 FROM schemas WHERE id = $1", 1, p, &exists);
     if (rc == 0) {
         rc = store_run(pg,
@@ -319,7 +324,8 @@ enum reg_status reg_store_schema_usage(struct reg_store *st, int id, int version
     }
     store_give(st, pg);
     if (rc != 0) {
-        return REG_E_BACKEND;
+        cm_pg_result_free(exists); /* (when the second statement failed) */
+        return rc;
     }
     int found = cm_pg_ntuples(exists) > 0;
     cm_pg_result_free(exists);
@@ -363,13 +369,13 @@ enum reg_status reg_store_referenced_by(struct reg_store *st, const char *subjec
 {
     struct cm_pg *pg = store_take(st);
     if (!pg) {
-        return REG_E_BACKEND;
+        return REG_E_TIMEOUT;
     }
     struct reg_version v;
     enum reg_status s = store_get_version(pg, subject, version, 0, &v);
     struct cm_pg_result *res = NULL;
     if (s == REG_OK) {
-        s = referenced_ids(pg, subject, v.version, &res) == 0 ? REG_OK : REG_E_BACKEND;
+        s = referenced_ids(pg, subject, v.version, &res);
         reg_version_clear(&v);
     }
     store_give(st, pg);
@@ -397,7 +403,7 @@ enum reg_status store_resolve_refs(struct cm_pg *pg, const json_t *refs, json_t 
         enum reg_status s = store_get_version(pg, subject, version, 0, &v);
         if (s != REG_OK) {
             snprintf(err, errlen, "reference '%s' version %d not found", subject, version);
-            return s == REG_E_BACKEND ? s : REG_E_INVALID_SCHEMA;
+            return reg_store_failed(s) ? s : REG_E_INVALID_SCHEMA;
         }
         s = store_resolve_refs(pg, v.references, named, depth + 1, err, errlen);
         if (s == REG_OK && v.type == REG_AVRO) {
@@ -431,7 +437,7 @@ enum reg_status reg_store_resolve_references(struct reg_store *st, const json_t 
     }
     struct cm_pg *pg = store_take(st);
     if (!pg) {
-        return REG_E_BACKEND;
+        return REG_E_TIMEOUT;
     }
     enum reg_status s = store_resolve_refs(pg, references, named, 0, err, errlen);
     store_give(st, pg);
@@ -452,14 +458,15 @@ static enum reg_status lookup(struct cm_pg *pg, const char *subject, const struc
                   " AND ($4::boolean OR NOT sv.deleted) ORDER BY sv.deleted, sv.version LIMIT 1",
                   4, p, &res);
     if (rc != 0) {
-        return REG_E_BACKEND;
+        return rc;
     }
     enum reg_status status = REG_OK;
     if (cm_pg_ntuples(res) == 0) {
         int live = 0, dead = 0;
-        status = store_subject_state(pg, subject, &live, &dead) != 0 ? REG_E_BACKEND
-                 : live + (include_deleted ? dead : 0) == 0          ? REG_E_SUBJECT_NOT_FOUND
-                                                                     : REG_E_SCHEMA_NOT_FOUND;
+        rc = store_subject_state(pg, subject, &live, &dead);
+        status = rc != 0                                    ? (enum reg_status)rc
+                 : live + (include_deleted ? dead : 0) == 0 ? REG_E_SUBJECT_NOT_FOUND
+                                                            : REG_E_SCHEMA_NOT_FOUND;
     } else {
         fill_version(res, 0, out);
     }
@@ -474,7 +481,7 @@ enum reg_status reg_store_lookup(struct reg_store *st, const char *subject,
     memset(out, 0, sizeof(*out));
     struct cm_pg *pg = store_take(st);
     if (!pg) {
-        return REG_E_BACKEND;
+        return REG_E_TIMEOUT;
     }
     enum reg_status status = lookup(pg, subject, s, include_deleted, out);
     store_give(st, pg);
@@ -540,7 +547,7 @@ static enum reg_status insert_schema(struct cm_pg *pg, const struct reg_schema *
     }
     free(refs);
     if (rc != 0) {
-        return REG_E_BACKEND;
+        return rc;
     }
     *id = atoi(cm_pg_value(res, 0, 0));
     cm_pg_result_free(res);
@@ -553,11 +560,12 @@ enum reg_status reg_store_register(struct reg_store *st, const char *subject,
 {
     struct cm_pg *pg = store_take(st);
     if (!pg) {
-        return REG_E_BACKEND;
+        return REG_E_TIMEOUT;
     }
-    if (begin_locked(pg, subject) != 0) {
+    int locked = begin_locked(pg, subject);
+    if (locked != 0) {
         store_give(st, pg);
-        return REG_E_BACKEND;
+        return locked;
     }
     enum reg_status status;
     char mode[32];
@@ -576,11 +584,11 @@ enum reg_status reg_store_register(struct reg_store *st, const char *subject,
             *id = existing.id;
             *version = existing.version;
             reg_version_clear(&existing);
-            status = commit(pg) ? REG_E_BACKEND : REG_OK;
+            status = commit(pg);
             store_give(st, pg);
             return status;
         }
-        status = status == REG_E_BACKEND ? REG_E_BACKEND : REG_OK;
+        status = reg_store_failed(status) ? status : REG_OK;
     }
     if (status == REG_OK && strcmp(mode, "IMPORT") != 0) {
         status = store_effective_level(pg, subject, &level);
@@ -600,20 +608,20 @@ enum reg_status reg_store_register(struct reg_store *st, const char *subject,
         snprintf(vbuf, sizeof(vbuf), "%d", import_version);
         const char *p[] = {subject, ibuf, vbuf};
         struct cm_pg_result *res;
-        if (store_run(pg,
+        status =
+            store_run(pg,
                       "INSERT INTO subject_versions (subject, version, schema_id) SELECT $1,"
-                      " CASE WHEN $3::int > 0 THEN $3::int ELSE COALESCE(max(version), 0) + 1 END,"
-                      " $2::int FROM subject_versions WHERE subject = $1 RETURNING version",
-                      3, p, &res) != 0) {
-            status = REG_E_BACKEND;
-        } else {
+                      " CASE WHEN $3::int > 0 THEN $3::int ELSE COALESCE(max(version), 0) + 1"
+                      " END, $2::int FROM subject_versions WHERE subject = $1 RETURNING version",
+                      3, p, &res);
+        if (status == REG_OK) {
             *version = atoi(cm_pg_value(res, 0, 0));
             cm_pg_result_free(res);
         }
     }
     store_free_versions(versions, n);
     if (status == REG_OK) {
-        status = commit(pg) ? REG_E_BACKEND : REG_OK;
+        status = commit(pg);
     } else {
         rollback(pg);
     }
@@ -626,17 +634,18 @@ enum reg_status reg_store_register(struct reg_store *st, const char *subject,
 enum reg_status reg_store_delete_subject(struct reg_store *st, const char *subject, int permanent,
                                          json_t **out)
 {
+    *out = NULL;
     struct cm_pg *pg = store_take(st);
     if (!pg) {
-        return REG_E_BACKEND;
+        return REG_E_TIMEOUT;
     }
-    if (begin_locked(pg, subject) != 0) {
+    int locked = begin_locked(pg, subject);
+    if (locked != 0) {
         store_give(st, pg);
-        return REG_E_BACKEND;
+        return locked;
     }
     int live = 0, dead = 0;
-    enum reg_status status =
-        store_subject_state(pg, subject, &live, &dead) ? REG_E_BACKEND : REG_OK;
+    enum reg_status status = store_subject_state(pg, subject, &live, &dead);
     char mode[32];
     if (status == REG_OK) {
         status = store_effective_mode(pg, subject, mode, sizeof(mode));
@@ -654,15 +663,14 @@ enum reg_status reg_store_delete_subject(struct reg_store *st, const char *subje
         /* refuse when a live version is referenced by another schema */
         const char *p[] = {subject};
         struct cm_pg_result *res;
-        if (store_run(
-                pg,
-                "SELECT 1 FROM subject_versions sv WHERE sv.subject = $1 AND NOT sv.deleted AND"
-                " EXISTS (SELECT 1 FROM schemas s JOIN subject_versions u ON u.schema_id = s.id"
-                " AND NOT u.deleted WHERE s.references_json @> jsonb_build_array("
-                "jsonb_build_object('subject', sv.subject, 'version', sv.version))) LIMIT 1",
-                1, p, &res) != 0) {
-            status = REG_E_BACKEND;
-        } else {
+        status = store_run(
+            pg,
+            "SELECT 1 FROM subject_versions sv WHERE sv.subject = $1 AND NOT sv.deleted AND"
+            " EXISTS (SELECT 1 FROM schemas s JOIN subject_versions u ON u.schema_id = s.id"
+            " AND NOT u.deleted WHERE s.references_json @> jsonb_build_array("
+            "jsonb_build_object('subject', sv.subject, 'version', sv.version))) LIMIT 1",
+            1, p, &res);
+        if (status == REG_OK) {
             status = cm_pg_ntuples(res) ? REG_E_REFERENCE_EXISTS : REG_OK;
             cm_pg_result_free(res);
         }
@@ -675,9 +683,8 @@ enum reg_status reg_store_delete_subject(struct reg_store *st, const char *subje
                                 " RETURNING version"
                               : "UPDATE subject_versions SET deleted = true WHERE subject = $1"
                                 " AND NOT deleted RETURNING version";
-        if (store_run(pg, sql, 1, p, &res) != 0) {
-            status = REG_E_BACKEND;
-        } else {
+        status = store_run(pg, sql, 1, p, &res);
+        if (status == REG_OK) {
             json_t *arr = column_array(res, 1);
             cm_pg_result_free(res);
             /* versions in ascending order, as Confluent lists them */
@@ -692,23 +699,31 @@ enum reg_status reg_store_delete_subject(struct reg_store *st, const char *subje
                 }
             }
             *out = arr;
-            if (permanent) {
-                store_run(
+            if (permanent) { /* a failure here voids the whole delete */
+                status = store_run(
                     pg,
                     "DELETE FROM schemas s WHERE NOT EXISTS (SELECT 1 FROM subject_versions sv"
                     " WHERE sv.schema_id = s.id)",
                     0, NULL, NULL);
-                store_run(pg, "DELETE FROM registry_config WHERE subject = $1", 1, p, NULL);
-                store_run(pg, "DELETE FROM registry_mode WHERE subject = $1", 1, p, NULL);
+                if (status == REG_OK) {
+                    status =
+                        store_run(pg, "DELETE FROM registry_config WHERE subject = $1", 1, p, NULL);
+                }
+                if (status == REG_OK) {
+                    status =
+                        store_run(pg, "DELETE FROM registry_mode WHERE subject = $1", 1, p, NULL);
+                }
             }
         }
     }
-    if (status == REG_OK && commit(pg) != 0) {
-        status = REG_E_BACKEND;
+    if (status == REG_OK) {
+        status = commit(pg);
+    } else {
+        rollback(pg);
+    }
+    if (status != REG_OK) {
         json_decref(*out);
         *out = NULL;
-    } else if (status != REG_OK) {
-        rollback(pg);
     }
     store_give(st, pg);
     return status;
@@ -719,11 +734,12 @@ enum reg_status reg_store_delete_version(struct reg_store *st, const char *subje
 {
     struct cm_pg *pg = store_take(st);
     if (!pg) {
-        return REG_E_BACKEND;
+        return REG_E_TIMEOUT;
     }
-    if (begin_locked(pg, subject) != 0) {
+    int locked = begin_locked(pg, subject);
+    if (locked != 0) {
         store_give(st, pg);
-        return REG_E_BACKEND;
+        return locked;
     }
     struct reg_version v = {0};
     char mode[32];
@@ -743,9 +759,8 @@ enum reg_status reg_store_delete_version(struct reg_store *st, const char *subje
     }
     struct cm_pg_result *res = NULL;
     if (status == REG_OK && !permanent) {
-        if (referenced_ids(pg, subject, v.version, &res) != 0) {
-            status = REG_E_BACKEND;
-        } else {
+        status = referenced_ids(pg, subject, v.version, &res);
+        if (status == REG_OK) {
             status = cm_pg_ntuples(res) ? REG_E_REFERENCE_EXISTS : REG_OK;
             cm_pg_result_free(res);
         }
@@ -758,19 +773,21 @@ enum reg_status reg_store_delete_version(struct reg_store *st, const char *subje
                               ? "DELETE FROM subject_versions WHERE subject = $1 AND version = $2"
                               : "UPDATE subject_versions SET deleted = true WHERE subject = $1"
                                 " AND version = $2";
-        if (store_run(pg, sql, 2, p, NULL) != 0 ||
-            (permanent && store_run(pg,
-                                    "DELETE FROM schemas s WHERE NOT EXISTS (SELECT 1 FROM"
-                                    " subject_versions sv WHERE sv.schema_id = s.id)",
-                                    0, NULL, NULL) != 0)) {
-            status = REG_E_BACKEND;
+        status = store_run(pg, sql, 2, p, NULL);
+        if (status == REG_OK && permanent) {
+            status = store_run(pg,
+                               "DELETE FROM schemas s WHERE NOT EXISTS (SELECT 1 FROM"
+                               " subject_versions sv WHERE sv.schema_id = s.id)",
+                               0, NULL, NULL);
         }
     }
     if (status == REG_OK) {
-        status = commit(pg) ? REG_E_BACKEND : REG_OK;
-        *out = json_integer(v.version);
+        status = commit(pg);
     } else {
         rollback(pg);
+    }
+    if (status == REG_OK) {
+        *out = json_integer(v.version);
     }
     reg_version_clear(&v);
     store_give(st, pg);

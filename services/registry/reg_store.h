@@ -4,7 +4,9 @@
  * Registration takes a per-subject advisory lock inside its transaction, so several registry
  * instances over one database assign one id per distinct schema and consecutive versions.
  * Thread-safe: every call borrows a connection from the pool. Results are enum reg_status values
- * whose numbers are Confluent's error codes. */
+ * whose numbers are Confluent's error codes: a database that did not answer within the pool's
+ * statement deadline (REGISTRY_STORE_TIMEOUT), or a pool with no free connection within that
+ * long, is 50002 (Confluent's operation timeout); any other database failure is 50001. */
 #ifndef REG_STORE_H
 #define REG_STORE_H
 
@@ -35,8 +37,15 @@ enum reg_status {
     REG_E_NOT_PERMITTED = 42205,
     REG_E_REFERENCE_EXISTS = 42206,
     REG_E_ID_MISMATCH = 42207,
-    REG_E_BACKEND = 50001
+    REG_E_BACKEND = 50001, /* the database failed or refused the statement */
+    REG_E_TIMEOUT = 50002  /* the database did not answer in time: a write's outcome is unknown */
 };
+
+/* Did the store fail (50001, 50002) rather than answer? */
+static inline int reg_store_failed(enum reg_status s)
+{
+    return s >= REG_E_BACKEND;
+}
 
 /* A version of a subject as stored. Strings owned; release with reg_version_clear. */
 struct reg_version {
@@ -51,7 +60,9 @@ struct reg_version {
 
 #define REG_LATEST (-1)
 
-struct reg_store *reg_store_new(struct cm_pg_pool *pool, int json_lenient);
+/* timeout_ms bounds the wait for a free connection of the pool (whose statement deadline should
+ * be the same), else REG_E_TIMEOUT. */
+struct reg_store *reg_store_new(struct cm_pg_pool *pool, int timeout_ms, int json_lenient);
 void reg_store_free(struct reg_store *st);
 int reg_store_migrate(struct reg_store *st);
 void reg_version_clear(struct reg_version *v);

@@ -22,23 +22,29 @@ enum reg_status store_load_versions(struct cm_pg *pg, const char *subject, int v
     snprintf(vbuf, sizeof(vbuf), "%d", version);
     const char *p[] = {subject, vbuf};
     struct cm_pg_result *res;
-    if (store_run(
-            pg,
-            "SELECT s.schema_type, s.schema_text, s.references_json::text FROM subject_versions sv"
-            " JOIN schemas s ON s.id = sv.schema_id WHERE sv.subject = $1 AND NOT sv.deleted"
-            " AND ($2::int <= 0 OR sv.version = $2::int) ORDER BY sv.version DESC",
-            2, p, &res) != 0) {
-        return REG_E_BACKEND;
+    int rc = store_run(
+        pg,
+        "SELECT s.schema_type, s.schema_text, s.references_json::text FROM subject_versions sv"
+        " JOIN schemas s ON s.id = sv.schema_id WHERE sv.subject = $1 AND NOT sv.deleted"
+        " AND ($2::int <= 0 OR sv.version = $2::int) ORDER BY sv.version DESC",
+        2, p, &res);
+    if (rc != 0) {
+        *out = NULL;
+        *n = 0;
+        return rc;
     }
     *n = (size_t)cm_pg_ntuples(res);
     *out = cm_xcalloc(*n ? *n : 1, sizeof(**out));
-    for (size_t i = 0; i < *n; i++) {
+    enum reg_status status = REG_OK;
+    for (size_t i = 0; i < *n && status == REG_OK; i++) {
         enum reg_type t = REG_AVRO;
         reg_type_parse(cm_pg_value(res, (int)i, 0), &t);
         json_t *refs = json_loads(cm_pg_value(res, (int)i, 2), 0, NULL);
         char err[128];
         if (named && json_array_size(refs) > 0) {
-            store_resolve_refs(pg, refs, named, 0, err, sizeof(err));
+            /* a database failure here must not leave this version out of the check */
+            enum reg_status s = store_resolve_refs(pg, refs, named, 0, err, sizeof(err));
+            status = reg_store_failed(s) ? s : REG_OK;
         }
         if (reg_schema_parse(t, cm_pg_value(res, (int)i, 1), refs, named, 0, &(*out)[i], err,
                              sizeof(err)) != 0) {
@@ -47,7 +53,7 @@ enum reg_status store_load_versions(struct cm_pg *pg, const char *subject, int v
         json_decref(refs);
     }
     cm_pg_result_free(res);
-    return REG_OK;
+    return status;
 }
 
 void store_free_versions(struct reg_schema *v, size_t n)
@@ -80,7 +86,7 @@ enum reg_status reg_store_test_compat(struct reg_store *st, const char *subject,
 {
     struct cm_pg *pg = store_take(st);
     if (!pg) {
-        return REG_E_BACKEND;
+        return REG_E_TIMEOUT;
     }
     enum reg_status status = REG_OK;
     enum reg_level level;
@@ -94,9 +100,8 @@ enum reg_status reg_store_test_compat(struct reg_store *st, const char *subject,
         reg_version_clear(&v);
     } else {
         int live = 0, dead = 0;
-        status = store_subject_state(pg, subject, &live, &dead) != 0 ? REG_E_BACKEND
-                 : live == 0                                         ? REG_E_SUBJECT_NOT_FOUND
-                                                                     : REG_OK;
+        int rc = store_subject_state(pg, subject, &live, &dead);
+        status = rc != 0 ? (enum reg_status)rc : live == 0 ? REG_E_SUBJECT_NOT_FOUND : REG_OK;
     }
     if (status == REG_OK) {
         status = store_effective_level(pg, subject, &level);

@@ -14,17 +14,18 @@ struct cm_pg_result;
 
 struct reg_store {
     struct cm_pg_pool *pool;
+    int timeout_ms; /* the wait for a free connection */
     int json_lenient;
 };
 
 /* A pool connection (NULL after logging when none came in time), and its return. */
 struct cm_pg *store_take(struct reg_store *st);
 void store_give(struct reg_store *st, struct cm_pg *pg);
-/* Runs one statement with text parameters: 0 with *res (caller frees), or REG_E_BACKEND after
- * logging. */
+/* Runs one statement with text parameters: 0 with *res (caller frees), or REG_E_TIMEOUT or
+ * REG_E_BACKEND after logging. */
 int store_run(struct cm_pg *pg, const char *sql, int n, const char *const *params,
               struct cm_pg_result **res);
-/* Live and soft-deleted version counts of a subject: 0, or REG_E_BACKEND. */
+/* Live and soft-deleted version counts of a subject: 0, or store_run's failure. */
 int store_subject_state(struct cm_pg *pg, const char *subject, int *live, int *dead);
 /* One version of a subject (-1: the latest); a soft-deleted one only with include_deleted. */
 enum reg_status store_get_version(struct cm_pg *pg, const char *subject, int version,

@@ -19,8 +19,9 @@ static enum reg_status get_setting(struct cm_pg *pg, const char *table, const ch
     snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE subject = $1", column, table);
     const char *p[] = {subject ? subject : ""};
     struct cm_pg_result *res;
-    if (store_run(pg, sql, 1, p, &res) != 0) {
-        return REG_E_BACKEND;
+    int rc = store_run(pg, sql, 1, p, &res);
+    if (rc != 0) {
+        return rc;
     }
     *found = cm_pg_ntuples(res) > 0;
     if (*found) {
@@ -35,35 +36,36 @@ enum reg_status store_effective_level(struct cm_pg *pg, const char *subject, enu
 {
     char value[32];
     int found = 0;
+    enum reg_status s = REG_OK;
     *out = REG_BACKWARD;
-    if (subject && get_setting(pg, "registry_config", "compatibility", subject, value,
-                               sizeof(value), &found) != REG_OK) {
-        return REG_E_BACKEND;
+    if (subject) {
+        s = get_setting(pg, "registry_config", "compatibility", subject, value, sizeof(value),
+                        &found);
     }
-    if (!found && get_setting(pg, "registry_config", "compatibility", NULL, value, sizeof(value),
-                              &found) != REG_OK) {
-        return REG_E_BACKEND;
+    if (s == REG_OK && !found) {
+        s = get_setting(pg, "registry_config", "compatibility", NULL, value, sizeof(value), &found);
     }
-    if (found) {
+    if (s == REG_OK && found) {
         reg_level_parse(value, out);
     }
-    return REG_OK;
+    return s;
 }
 
 enum reg_status store_effective_mode(struct cm_pg *pg, const char *subject, char *mode, size_t len)
 {
     int found = 0;
+    enum reg_status s = REG_OK;
     snprintf(mode, len, "READWRITE");
-    if (subject && get_setting(pg, "registry_mode", "mode", subject, mode, len, &found) != REG_OK) {
-        return REG_E_BACKEND;
+    if (subject) {
+        s = get_setting(pg, "registry_mode", "mode", subject, mode, len, &found);
     }
-    if (!found && get_setting(pg, "registry_mode", "mode", NULL, mode, len, &found) != REG_OK) {
-        return REG_E_BACKEND;
+    if (s == REG_OK && !found) {
+        s = get_setting(pg, "registry_mode", "mode", NULL, mode, len, &found);
     }
     if (!found) {
         snprintf(mode, len, "READWRITE");
     }
-    return REG_OK;
+    return s;
 }
 
 enum reg_status reg_store_get_level(struct reg_store *st, const char *subject, enum reg_level *out,
@@ -71,7 +73,7 @@ enum reg_status reg_store_get_level(struct reg_store *st, const char *subject, e
 {
     struct cm_pg *pg = store_take(st);
     if (!pg) {
-        return REG_E_BACKEND;
+        return REG_E_TIMEOUT;
     }
     char value[32];
     enum reg_status s =
@@ -89,7 +91,7 @@ static enum reg_status set_setting(struct reg_store *st, const char *table, cons
 {
     struct cm_pg *pg = store_take(st);
     if (!pg) {
-        return REG_E_BACKEND;
+        return REG_E_TIMEOUT;
     }
     char sql[256];
     snprintf(sql, sizeof(sql),
@@ -99,21 +101,21 @@ static enum reg_status set_setting(struct reg_store *st, const char *table, cons
     const char *p[] = {subject ? subject : "", value};
     int rc = store_run(pg, sql, 2, p, NULL);
     store_give(st, pg);
-    return rc ? REG_E_BACKEND : REG_OK;
+    return rc;
 }
 
 static enum reg_status delete_setting(struct reg_store *st, const char *table, const char *subject)
 {
     struct cm_pg *pg = store_take(st);
     if (!pg) {
-        return REG_E_BACKEND;
+        return REG_E_TIMEOUT;
     }
     char sql[128];
     snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE subject = $1", table);
     const char *p[] = {subject ? subject : ""};
     int rc = store_run(pg, sql, 1, p, NULL);
     store_give(st, pg);
-    return rc ? REG_E_BACKEND : REG_OK;
+    return rc;
 }
 
 enum reg_status reg_store_set_level(struct reg_store *st, const char *subject, enum reg_level l)
@@ -132,7 +134,7 @@ enum reg_status reg_store_get_mode(struct reg_store *st, const char *subject, co
     static const char *modes[] = {"READWRITE", "READONLY", "IMPORT"};
     struct cm_pg *pg = store_take(st);
     if (!pg) {
-        return REG_E_BACKEND;
+        return REG_E_TIMEOUT;
     }
     char value[32];
     enum reg_status s =
@@ -158,7 +160,7 @@ enum reg_status reg_store_set_mode(struct reg_store *st, const char *subject, co
         /* importing keeps ids from elsewhere: only into an empty registry or subject */
         struct cm_pg *pg = store_take(st);
         if (!pg) {
-            return REG_E_BACKEND;
+            return REG_E_TIMEOUT;
         }
         const char *p[] = {subject ? subject : ""};
         struct cm_pg_result *res;
@@ -167,7 +169,7 @@ enum reg_status reg_store_set_mode(struct reg_store *st, const char *subject, co
                       1, p, &res);
         store_give(st, pg);
         if (rc != 0) {
-            return REG_E_BACKEND;
+            return rc;
         }
         int nonempty = cm_pg_ntuples(res) > 0;
         cm_pg_result_free(res);

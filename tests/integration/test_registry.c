@@ -149,7 +149,8 @@ static void write_users(const char *text)
     cr_assert_eq(rename(tmp, users_file), 0);
 }
 
-static void start(int which)
+/* Starts instance `which` with env's NAME, value pairs (NULL-terminated, or NULL) set too. */
+static void start_env(int which, const char *const *env)
 {
     char port[16];
     snprintf(port, sizeof(port), "%d", ports[which]);
@@ -164,10 +165,18 @@ static void start(int which)
         setenv("LOG_LEVEL", "warn", 1);
         setenv("REGISTRY_BASIC_AUTH_FILE", users_file, 1);
         setenv("JWT_HS256_SECRET", SECRET, 1);
+        for (size_t i = 0; env && env[i]; i += 2) {
+            setenv(env[i], env[i + 1], 1);
+        }
         execl(bin, "registry", (char *)NULL);
         _exit(127);
     }
     cr_assert(it_wait_until(30000, ready, (void *)(long)which), "registry %d ready", which);
+}
+
+static void start(int which)
+{
+    start_env(which, NULL);
 }
 
 static void stop(int which)
@@ -667,6 +676,59 @@ Test(registry, restart_loses_nothing)
     json_decref(v);
     call(0, "GET", "/config/keep", NULL, NULL, &r);
     cr_assert_str_eq(r.body, "{\"compatibilityLevel\":\"FULL\"}");
+}
+
+static int registers(void *ud)
+{
+    struct resp r;
+    return register_schema(1, (const char *)ud, AVRO_V2, NULL, &r) > 0;
+}
+
+/* A statement the database does not answer in time is Confluent's 50002 (the outcome unknown),
+ * not 50001: PostgreSQL's own lock_timeout (55P03), then the registry's statement deadline
+ * (REGISTRY_STORE_TIMEOUT). A registration waits for its subject's advisory lock, which another
+ * session holds here. The registration that timed out left no version behind. */
+Test(registry, timeouts_are_50002)
+{
+    struct resp r;
+    cr_assert_gt(register_schema(0, "slow", AVRO_V1, NULL, &r), 0, "%s", r.body);
+    struct cm_pg *admin = cm_pg_new(dburl);
+    const char *db = strrchr(dburl, '/') + 1; /* up to its query string */
+    int dblen = (int)strcspn(db, "?");
+    char sql[160];
+    snprintf(sql, sizeof(sql), "ALTER DATABASE %.*s SET lock_timeout = '300ms'", dblen, db);
+    cr_assert_eq(cm_pg_exec(admin, sql, 0, NULL, NULL, NULL), 0, "%s", sql);
+    const char *env[] = {"REGISTRY_STORE_TIMEOUT", "5s", NULL};
+    start_env(1, env);
+    struct cm_pg *holder = cm_pg_new(dburl);
+    const char *p[] = {"slow"};
+    const char *lock = "SELECT pg_advisory_lock(hashtext('registry:' || $1))";
+    const char *unlock = "SELECT pg_advisory_unlock(hashtext('registry:' || $1))";
+    cr_assert_eq(cm_pg_exec(holder, lock, 1, p, NULL, NULL), 0);
+    int64_t t0 = cm_monotonic_ms();
+    register_schema(1, "slow", AVRO_V2, NULL, &r);
+    expect_error(&r, 500, 50002);
+    cr_assert_lt(cm_monotonic_ms() - t0, 4000, "the database's lock_timeout, not the deadline");
+    cr_assert_eq(cm_pg_exec(holder, unlock, 1, p, NULL, NULL), 0);
+    call(1, "GET", "/subjects/slow/versions", NULL, NULL, &r);
+    cr_assert_str_eq(r.body, "[1]");
+    stop(1);
+
+    snprintf(sql, sizeof(sql), "ALTER DATABASE %.*s RESET lock_timeout", dblen, db);
+    cr_assert_eq(cm_pg_exec(admin, sql, 0, NULL, NULL, NULL), 0, "%s", sql);
+    const char *env2[] = {"REGISTRY_STORE_TIMEOUT", "1s", NULL};
+    start_env(1, env2);
+    cr_assert_eq(cm_pg_exec(holder, lock, 1, p, NULL, NULL), 0);
+    t0 = cm_monotonic_ms();
+    register_schema(1, "slow", AVRO_V2, NULL, &r);
+    expect_error(&r, 500, 50002);
+    cr_assert_geq(cm_monotonic_ms() - t0, 900, "the registry's deadline");
+    cr_assert_eq(cm_pg_exec(holder, unlock, 1, p, NULL, NULL), 0);
+    cr_assert(it_wait_until(15000, registers, "slow"), "registering again works");
+    call(1, "GET", "/subjects/slow/versions", NULL, NULL, &r);
+    cr_assert_str_eq(r.body, "[1,2]", "the registration that timed out left nothing");
+    cm_pg_free(holder);
+    cm_pg_free(admin);
 }
 
 /* A bearer token for tenant with scope and extra claims (",\"subjects\":[...]" or ""). */

@@ -12,10 +12,13 @@ struct cm_pg;
 struct cm_pg_pool;
 struct cm_pg_result;
 
-/* Why a statement failed: SQLSTATE ("23505" unique violation, "" for connection failures). */
+/* Why a statement failed: SQLSTATE ("23505" unique violation, "" for connection failures);
+ * timed_out 1 when the statement was sent and not answered within the connection's deadline (its
+ * outcome unknown), 0 for any other failure. */
 struct cm_pg_error {
     char sqlstate[6];
     char message[256];
+    int timed_out;
 };
 
 /* Creates a connection object and tries to connect; failures are retried on use with backoff.

@@ -252,6 +252,7 @@ static int exec(struct cm_pg *pg, const char *sql, int nparams, const char *cons
         CM_LOG_WARN("pg_timeout", "%s (retry in %d ms)", pg->last_error, pg->backoff_ms);
         if (err) {
             copy_err(err->message, sizeof(err->message), pg->last_error);
+            err->timed_out = 1;
         }
         return CM_E_UNAVAIL;
     }
@@ -289,6 +290,7 @@ int cm_pg_exec(struct cm_pg *pg, const char *sql, int nparams, const char *const
     if (err) {
         err->sqlstate[0] = '\0';
         err->message[0] = '\0';
+        err->timed_out = 0;
     }
     /* the breaker guards new work: a transaction under way goes on (its ROLLBACK too) */
     int in_tx = pg->conn && PQstatus(pg->conn) == CONNECTION_OK &&
