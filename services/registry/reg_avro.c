@@ -3,6 +3,8 @@
  * inheritance; recursion through named types is cut by remembering the pairs already compared. */
 #include "reg_avro.h"
 
+#include "reg_pairs.h"
+
 #include "cm/avro.h"
 #include "cm/mem.h"
 
@@ -425,9 +427,11 @@ char *reg_avro_canonical_form(const json_t *schema)
 
 struct compat {
     const json_t *rnamed, *wnamed; /* fullname -> definition for each side */
-    json_t *seen;                  /* "reader|writer" pairs under comparison */
-    json_t *messages;
+    struct reg_pairs *pairs;       /* named pairs: each compared once per context */
+    json_t *messages;              /* NULL in a probe, which only asks for an answer */
     int ok;
+    size_t diffs; /* incompatibilities found so far */
+    int low;      /* the lowest depth of an open pair the comparison under way rests on */
 };
 
 static void incompatible(struct compat *c, const char *path, const char *fmt, ...)
@@ -436,6 +440,7 @@ static void incompatible(struct compat *c, const char *path, const char *fmt, ..
 static void incompatible(struct compat *c, const char *path, const char *fmt, ...)
 {
     c->ok = 0;
+    c->diffs++;
     if (c->messages) {
         char detail[400], msg[600];
         va_list ap;
@@ -542,8 +547,10 @@ static int union_accepts(struct compat *c, const json_t *ru, const char *rns, co
     const json_t *b;
     json_array_foreach(ru, i, b)
     {
-        struct compat probe = {c->rnamed, c->wnamed, c->seen, NULL, 1};
-        if (check(&probe, b, rns, w, wns, "", depth + 1)) {
+        struct compat probe = {c->rnamed, c->wnamed, c->pairs, NULL, 1, 0, REG_PAIRS_NONE};
+        int ok = check(&probe, b, rns, w, wns, "", depth + 1);
+        c->low = probe.low < c->low ? probe.low : c->low;
+        if (ok) {
             return 1;
         }
     }
@@ -599,6 +606,41 @@ static int check_record(struct compat *c, const json_t *r, const char *rns, cons
     free(rinner);
     free(winner);
     return c->ok;
+}
+
+/* Compares two named types of one kind whose names match: fixed sizes, enum symbols, record
+ * fields. */
+static void check_named(struct compat *c, const json_t *r, const char *rns, const json_t *w,
+                        const char *wns, const char *rk, const char *path, int depth)
+{
+    if (strcmp(rk, "fixed") == 0) {
+        if (!json_equal(json_object_get(r, "size"), json_object_get(w, "size"))) {
+            incompatible(c, path, "FIXED_SIZE_MISMATCH: fixed sizes differ%s%s", "", "");
+        }
+    } else if (strcmp(rk, "enum") == 0) {
+        size_t i;
+        const json_t *s;
+        const json_t *rsyms = json_object_get(r, "symbols");
+        int has_default = json_object_get(r, "default") != NULL;
+        json_array_foreach(json_object_get(w, "symbols"), i, s)
+        {
+            int found = 0;
+            size_t k;
+            const json_t *rs;
+            json_array_foreach(rsyms, k, rs)
+            {
+                found |= json_equal(rs, (json_t *)s);
+            }
+            if (!found && !has_default) {
+                incompatible(c, path,
+                             "MISSING_ENUM_SYMBOLS: the reader enum lacks writer symbol "
+                             "'%s'%s",
+                             json_string_value(s), "");
+            }
+        }
+    } else {
+        check_record(c, r, rns, w, wns, path, depth);
+    }
 }
 
 static int check(struct compat *c, const json_t *r, const char *rns, const json_t *w,
@@ -662,41 +704,29 @@ static int check(struct compat *c, const json_t *r, const char *rns, const json_
         free(rf);
         free(wf);
     } else {
-        /* named types: compare each pair once (recursive schemas) */
+        /* named types: each pair once per context (reg_pairs: recursive schemas) */
         char *rf = fullname(r, rns), *wf = fullname(w, wns);
-        char *key = cm_xasprintf("%s|%s", rf, wf);
+        char *key = cm_xasprintf("%s|%s|%d", rf, wf, !c->messages);
         free(rf);
         free(wf);
-        if (!json_object_get(c->seen, key)) {
-            json_object_set_new(c->seen, key, json_true());
-            if (strcmp(rk, "fixed") == 0) {
-                if (!json_equal(json_object_get(r, "size"), json_object_get(w, "size"))) {
-                    incompatible(c, path, "FIXED_SIZE_MISMATCH: fixed sizes differ%s%s", "", "");
-                }
-            } else if (strcmp(rk, "enum") == 0) {
-                size_t i;
-                const json_t *s;
-                const json_t *rsyms = json_object_get(r, "symbols");
-                int has_default = json_object_get(r, "default") != NULL;
-                json_array_foreach(json_object_get(w, "symbols"), i, s)
-                {
-                    int found = 0;
-                    size_t k;
-                    const json_t *rs;
-                    json_array_foreach(rsyms, k, rs)
-                    {
-                        found |= json_equal(rs, (json_t *)s);
-                    }
-                    if (!found && !has_default) {
-                        incompatible(c, path,
-                                     "MISSING_ENUM_SYMBOLS: the reader enum lacks writer symbol "
-                                     "'%s'%s",
-                                     json_string_value(s), "");
-                    }
-                }
-            } else {
-                check_record(c, r, rns, w, wns, path, depth);
-            }
+        size_t mark = 0;
+        switch (reg_pairs_begin(c->pairs, key, depth, &c->low, &mark)) {
+        case REG_PAIR_REFUSED:
+            c->ok = 0;
+            c->diffs++;
+            break;
+        case REG_PAIR_ACCEPTED:
+        case REG_PAIR_ASSUMED:
+            break;
+        case REG_PAIR_NEW: {
+            size_t diffs = c->diffs;
+            int low = c->low;
+            c->low = REG_PAIRS_NONE;
+            check_named(c, r, rns, w, wns, rk, path, depth);
+            reg_pairs_end(c->pairs, key, depth, mark, c->diffs > diffs, c->low);
+            c->low = c->low < low ? c->low : low;
+            break;
+        }
         }
         free(key);
     }
@@ -716,9 +746,13 @@ int reg_avro_can_read(const json_t *reader, const json_t *writer, const json_t *
     }
     reg_avro_collect_named(reader, rnamed);
     reg_avro_collect_named(writer, wnamed);
-    struct compat c = {rnamed, wnamed, json_object(), messages, 1};
+    struct compat c = {rnamed, wnamed, reg_pairs_new(), messages, 1, 0, REG_PAIRS_NONE};
     check(&c, reader, "", writer, "", "", 0);
-    json_decref(c.seen);
+    if (reg_pairs_exhausted(c.pairs)) {
+        incompatible(&c, "", "TOO_COMPLEX: more than %d pairs of named types to compare%s",
+                     REG_PAIRS_MAX, "");
+    }
+    reg_pairs_free(c.pairs);
     json_decref(rnamed);
     json_decref(wnamed);
     return c.ok;

@@ -4,6 +4,8 @@
  * operators recognise them. */
 #include "reg_json.h"
 
+#include "reg_pairs.h"
+
 #include "cm/mem.h"
 
 #include <math.h>
@@ -50,8 +52,11 @@ struct jc {
     const json_t *rroot, *wroot;
     const json_t *docs;
     int lenient;
-    json_t *messages;
+    json_t *messages; /* NULL in a probe, which only asks whether the reader accepts the writer */
     int ok;
+    size_t diffs; /* differences found so far */
+    int low;      /* the lowest depth of an open pair the comparison under way rests on */
+    struct reg_pairs *pairs;
 };
 
 static void diff(struct jc *c, const char *path, const char *fmt, ...)
@@ -60,6 +65,7 @@ static void diff(struct jc *c, const char *path, const char *fmt, ...)
 static void diff(struct jc *c, const char *path, const char *fmt, ...)
 {
     c->ok = 0;
+    c->diffs++;
     if (!c->messages) {
         return;
     }
@@ -173,6 +179,7 @@ static int accepts_all(const json_t *s)
 }
 
 static int check(struct jc *c, const json_t *r, const json_t *w, const char *path, int depth);
+static int probe(struct jc *c, const json_t *r, const json_t *w, const char *path, int depth);
 
 static double num(const json_t *v)
 {
@@ -231,8 +238,7 @@ static void check_object(struct jc *c, const json_t *r, const json_t *w, const c
         } else if (json_is_false(radd)) {
             diff(c, sub, "PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL: '%s'", k);
         } else if (!accepts_all(radd)) {
-            struct jc probe = {c->rroot, c->wroot, c->docs, c->lenient, NULL, 1};
-            if (!check(&probe, radd, ws, sub, depth + 1)) {
+            if (!probe(c, radd, ws, sub, depth + 1)) {
                 diff(c, sub, "PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL: '%s'",
                      k);
             }
@@ -257,8 +263,7 @@ static void check_object(struct jc *c, const json_t *r, const json_t *w, const c
                 diff(c, sub, "PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL: '%s'", k);
             }
         } else {
-            struct jc probe = {c->rroot, c->wroot, c->docs, c->lenient, NULL, 1};
-            if (!check(&probe, rs, wadd, sub, depth + 1)) {
+            if (!probe(c, rs, wadd, sub, depth + 1)) {
                 diff(c, sub, "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL: '%s'", k);
             }
         }
@@ -314,8 +319,7 @@ static void check_combined(struct jc *c, const json_t *r, const json_t *w, const
             const json_t *rs;
             json_array_foreach(rc, j, rs)
             {
-                struct jc probe = {c->rroot, c->wroot, c->docs, c->lenient, NULL, 1};
-                if (!found && check(&probe, rs, ws, path, depth + 1)) {
+                if (!found && probe(c, rs, ws, path, depth + 1)) {
                     found = 1;
                 }
             }
@@ -331,6 +335,20 @@ static void check_combined(struct jc *c, const json_t *r, const json_t *w, const
     }
 }
 
+/* Whether the reader accepts what the writer did, differences unreported; what the answer rests
+ * on counts for the caller's own outcome. */
+static int probe(struct jc *c, const json_t *r, const json_t *w, const char *path, int depth)
+{
+    struct jc p = {c->rroot, c->wroot, c->docs, c->lenient, NULL, 1, 0, REG_PAIRS_NONE, c->pairs};
+    int ok = check(&p, r, w, path, depth);
+    c->low = p.low < c->low ? p.low : c->low;
+    return ok;
+}
+
+/* Compares one pair (both dereferenced). */
+static void check_pair(struct jc *c, const json_t *r, const json_t *w, const char *path, int depth);
+
+/* Compares reader r with writer w, each pair once per context (reg_pairs). */
 static int check(struct jc *c, const json_t *r, const json_t *w, const char *path, int depth)
 {
     if (depth > MAX_DEPTH) {
@@ -338,16 +356,41 @@ static int check(struct jc *c, const json_t *r, const json_t *w, const char *pat
     }
     r = deref(r, c->rroot, c->docs);
     w = deref(w, c->wroot, c->docs);
-    if (accepts_all(r) || json_is_false(w)) {
+    char key[64];
+    snprintf(key, sizeof(key), "%p|%p|%d", (const void *)r, (const void *)w, !c->messages);
+    size_t mark = 0;
+    switch (reg_pairs_begin(c->pairs, key, depth, &c->low, &mark)) {
+    case REG_PAIR_REFUSED:
+        c->ok = 0;
+        c->diffs++;
+        return 0;
+    case REG_PAIR_ACCEPTED:
+    case REG_PAIR_ASSUMED:
         return c->ok;
+    case REG_PAIR_NEW:
+        break;
+    }
+    size_t diffs = c->diffs;
+    int low = c->low;
+    c->low = REG_PAIRS_NONE;
+    check_pair(c, r, w, path, depth);
+    reg_pairs_end(c->pairs, key, depth, mark, c->diffs > diffs, c->low);
+    c->low = c->low < low ? c->low : low;
+    return c->ok;
+}
+
+static void check_pair(struct jc *c, const json_t *r, const json_t *w, const char *path, int depth)
+{
+    if (accepts_all(r) || json_is_false(w)) {
+        return;
     }
     if (json_is_false(r)) {
         diff(c, path, "TYPE_NARROWED: the reader accepts nothing");
-        return c->ok;
+        return;
     }
     if (json_is_true(w)) {
         diff(c, path, "TYPE_NARROWED: the writer accepted anything");
-        return c->ok;
+        return;
     }
     int rt = types_of(r), wt = types_of(w);
     if ((wt & ~rt) != 0) {
@@ -425,13 +468,17 @@ static int check(struct jc *c, const json_t *r, const json_t *w, const char *pat
         }
     }
     check_combined(c, r, w, path, depth);
-    return c->ok;
 }
 
 int reg_json_can_read(const json_t *reader, const json_t *writer, int lenient,
                       const json_t *documents, json_t *messages)
 {
-    struct jc c = {reader, writer, documents, lenient, messages, 1};
+    struct jc c = {reader, writer, documents,      lenient,        messages,
+                   1,      0,      REG_PAIRS_NONE, reg_pairs_new()};
     check(&c, reader, writer, "#", 0);
+    if (reg_pairs_exhausted(c.pairs)) {
+        diff(&c, "#", "TOO_COMPLEX: more than %d pairs of subschemas to compare", REG_PAIRS_MAX);
+    }
+    reg_pairs_free(c.pairs);
     return c.ok;
 }
