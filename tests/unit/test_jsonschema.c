@@ -291,3 +291,133 @@ Test(jsonschema, schemas_are_checked_against_their_meta_schema)
     cm_jsonschema_free(c);
     json_decref(s);
 }
+
+/* A schema whose definitions each name the next twice: "anyOf" (d and d again, through `not` of
+ * `not`), "allOf" (d twice), or "props" (an object whose property a is d under either of two
+ * alternatives, which a nested value walks down). The last is {"type": leaf}. */
+static char *shared_chain(int levels, const char *kind, const char *leaf)
+{
+    json_t *defs = json_object();
+    for (int i = 0; i < levels; i++) {
+        char next[64], name[16];
+        snprintf(next, sizeof(next), "#/definitions/d%d", i + 1);
+        snprintf(name, sizeof(name), "d%d", i);
+        json_t *d;
+        if (strcmp(kind, "anyOf") == 0) {
+            d = json_pack("{s:[{s:s}, {s:{s:{s:s}}}]}", "anyOf", "$ref", next, "not", "not", "$ref",
+                          next);
+        } else if (strcmp(kind, "allOf") == 0) {
+            d = json_pack("{s:[{s:s}, {s:s}]}", "allOf", "$ref", next, "$ref", next);
+        } else {
+            d = json_pack("{s:[{s:s, s:{s:{s:s}}}, {s:s, s:{s:{s:s}}, s:[s]}]}", "anyOf", "type",
+                          "object", "properties", "a", "$ref", next, "type", "object", "properties",
+                          "a", "$ref", next, "required", "a");
+        }
+        json_object_set_new(defs, name, d);
+    }
+    char name[16];
+    snprintf(name, sizeof(name), "d%d", levels);
+    json_object_set_new(defs, name, json_pack("{s:s}", "type", leaf));
+    json_t *root = json_pack("{s:o, s:s}", "definitions", defs, "$ref", "#/definitions/d0");
+    char *text = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    return text;
+}
+
+/* {"a": {"a": ... leaf ...}}, `levels` deep. */
+static char *nested(int levels, const char *leaf)
+{
+    size_t cap = (size_t)levels * 8 + strlen(leaf) + 1;
+    char *s = malloc(cap);
+    s[0] = '\0';
+    for (int i = 0; i < levels; i++) {
+        strcat(s, "{\"a\":");
+    }
+    strcat(s, leaf);
+    for (int i = 0; i < levels; i++) {
+        strcat(s, "}");
+    }
+    return s;
+}
+
+/* A walk that gets long remembers each (subschema, value) pair's outcome: definitions that name
+ * the next twice cost time linear in their number (before, 24 levels took over a minute: an
+ * event against such a registered schema held a gateway thread that long). The verdicts and
+ * the errors reported are those of the full walk. */
+Test(jsonschema, shared_definitions_cost_linear_time, .timeout = 20)
+{
+    char *s = shared_chain(30, "anyOf", "string");
+    char *e = errors_of(s, "\"x\"");
+    cr_assert_str_eq(e, "");
+    free(e);
+    e = errors_of(s, "5");
+    cr_assert_str_eq(e, "/: must match at least one schema of anyOf");
+    free(e);
+    free(s);
+    s = shared_chain(60, "allOf", "string");
+    /* (at most 4 levels of nesting per definition above, 2 here, 3 below: within the 128 of
+     * MAX_DEPTH) */
+    e = errors_of(s, "\"x\"");
+    cr_assert_str_eq(e, "");
+    free(e);
+    e = errors_of(s, "5");
+    cr_assert(strncmp(e, "/: must be of type string", 25) == 0, "%s", e);
+    free(e);
+    free(s);
+    /* a value walked down 36 levels, under two alternatives at each */
+    s = shared_chain(36, "props", "integer");
+    char *v = nested(36, "5"), *bad = nested(36, "\"x\"");
+    e = errors_of(s, v);
+    cr_assert_str_eq(e, "");
+    free(e);
+    e = errors_of(s, bad);
+    cr_assert_str_eq(e, "/: must match at least one schema of anyOf");
+    free(e);
+    free(v);
+    free(bad);
+    free(s);
+}
+
+/* A walk that goes too deep stops as a whole and the value is invalid: a probe cut short is no
+ * answer. Before, a cut under `not` of `not` turned into a pass, and 5 was a valid string. */
+Test(jsonschema, a_walk_too_deep_is_refused_as_a_whole)
+{
+    char *s = shared_chain(60, "anyOf", "string");
+    char *e = errors_of(s, "5");
+    cr_assert_str_eq(e, "/: not validated: schema recursion too deep");
+    free(e);
+    e = errors_of(s, "\"x\""); /* (its first alternatives hold: no deeper walk) */
+    cr_assert_str_eq(e, "");
+    free(e);
+    free(s);
+}
+
+/* A walk has a budget of 1,000,000 steps: 1,001 values, each against 1,000 alternatives. */
+Test(jsonschema, a_walk_past_its_budget_is_refused_saying_so)
+{
+    json_t *alts = json_array();
+    for (int i = 0; i < 1000; i++) {
+        json_array_append_new(alts, json_pack("{s:i}", "const", i));
+    }
+    json_t *schema = json_pack("{s:s, s:{s:o}}", "type", "array", "items", "anyOf", alts);
+    json_t *inst = json_array();
+    for (int i = 0; i < 1001; i++) {
+        json_array_append_new(inst, json_integer(999));
+    }
+    char err[256];
+    struct cm_jsonschema *s = cm_jsonschema_compile(schema, NULL, err, sizeof(err));
+    cr_assert_not_null(s, "%s", err);
+    json_t *errors = json_array();
+    cr_assert_eq(cm_jsonschema_validate(s, inst, NULL, errors, 10), 0);
+    char *text = json_dumps(errors, JSON_COMPACT);
+    cr_assert(strstr(text, "not validated: its schema took more than 1000000 steps"), "%s", text);
+    free(text);
+    json_decref(errors);
+    while (json_array_size(inst) > 998) { /* 998 values fit: 1,001 steps each */
+        json_array_remove(inst, json_array_size(inst) - 1);
+    }
+    cr_assert_eq(cm_jsonschema_validate(s, inst, NULL, NULL, 0), 1);
+    cm_jsonschema_free(s);
+    json_decref(schema);
+    json_decref(inst);
+}

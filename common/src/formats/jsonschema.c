@@ -1,7 +1,9 @@
 /* jsonschema: JSON Schema validation (see jsonschema.h); schemas are compiled in
  * jsonschema_compile.c. Validate: walk schema and instance together; errors are built only when
  * a keyword fails, and probes (anyOf, oneOf, not, if, contains) stop at the first failure without
- * building messages. */
+ * building messages. A walk that gets long remembers each (subschema, value) pair's outcome, so
+ * schemas whose definitions name each other several times ($ref under anyOf, allOf...) cost time
+ * polynomial, not exponential, in their size; and a walk has a budget of steps. */
 #include "jsonschema_internal.h"
 
 #include "cm/mem.h"
@@ -60,9 +62,80 @@ int cm_json_equal_values(const json_t *a, const json_t *b)
 
 /* ---- validation ---- */
 
+/* Steps of a walk before it remembers outcomes (most values never get there), and at most. */
+#define LAZY_STEPS 1024
+#define MAX_STEPS 1000000
+
+enum { PAIR_VALID = 1, PAIR_INVALID, PAIR_REPORTED };
+
+/* A (subschema, value) pair's outcome in one walk: valid or not (probes), or reported (the walk
+ * that records errors). Open addressing; the pointers are the walk's own, alive throughout. */
+struct pair {
+    const void *sch, *inst;
+    unsigned char reporting, state;
+};
+
+struct pairs {
+    struct pair *slots;
+    size_t cap, used;
+};
+
+static size_t pair_hash(const void *sch, const void *inst, int reporting, size_t cap)
+{
+    uint64_t h = (uint64_t)(uintptr_t)sch * 0x9E3779B97F4A7C15u;
+    h ^= (uint64_t)(uintptr_t)inst * 0xC2B2AE3D27D4EB4Fu + (uint64_t)reporting;
+    h ^= h >> 29;
+    return (size_t)h & (cap - 1);
+}
+
+static struct pair *pair_slot(struct pairs *m, const void *sch, const void *inst, int reporting)
+{
+    if (m->cap == 0) {
+        m->cap = 256;
+        m->slots = cm_xcalloc(m->cap, sizeof(*m->slots));
+    }
+    for (size_t i = pair_hash(sch, inst, reporting, m->cap);; i = (i + 1) & (m->cap - 1)) {
+        struct pair *p = &m->slots[i];
+        if (!p->state || (p->sch == sch && p->inst == inst && p->reporting == reporting)) {
+            return p;
+        }
+    }
+}
+
+static void pair_put(struct pairs *m, const void *sch, const void *inst, int reporting, int state)
+{
+    if ((m->used + 1) * 2 > m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 256;
+        struct pairs grown = {cm_xcalloc(cap, sizeof(struct pair)), cap, 0};
+        for (size_t i = 0; i < m->cap; i++) {
+            if (m->slots[i].state) {
+                *pair_slot(&grown, m->slots[i].sch, m->slots[i].inst, m->slots[i].reporting) =
+                    m->slots[i];
+                grown.used++;
+            }
+        }
+        free(m->slots);
+        *m = grown;
+    }
+    struct pair *p = pair_slot(m, sch, inst, reporting);
+    m->used += !p->state;
+    *p = (struct pair){sch, inst, (unsigned char)reporting, (unsigned char)state};
+}
+
+/* What a walk shares with its probes. A walk that goes too deep or out of steps stops as a
+ * whole, and the value is invalid: a probe cut short is not an answer (under `not` it would
+ * turn into a pass). */
+struct walk {
+    size_t steps;
+    enum { GOING, TOO_DEEP, TOO_LONG } stopped;
+    struct pairs pairs;
+};
+
 struct vctx {
     const struct cm_jsonschema *s;
     struct cm_verrors e;
+    struct walk *w;
+    int ephemeral; /* the value is built for the probe (a property name): not remembered */
 };
 
 static void validate(struct vctx *c, const json_t *schema, const json_t *inst, int depth);
@@ -70,7 +143,7 @@ static void validate(struct vctx *c, const json_t *schema, const json_t *inst, i
 /* Runs a subschema as a probe: 1 when inst is valid, without recording errors. */
 static int probe(struct vctx *c, const json_t *schema, const json_t *inst, int depth)
 {
-    struct vctx p = {c->s, {0}};
+    struct vctx p = {c->s, {0}, c->w, c->ephemeral};
     cm_verrors_init(&p.e, NULL, 0, NULL);
     validate(&p, schema, inst, depth + 1);
     return !p.e.failed;
@@ -304,9 +377,12 @@ static void check_object(struct vctx *c, const json_t *sch, const json_t *inst, 
         cm_verrors_pop(&c->e, saved);
         if (pnames) {
             json_t *key = json_string(name);
+            int ephemeral = c->ephemeral;
+            c->ephemeral = 1;
             if (!probe(c, pnames, key, depth)) {
                 cm_verrors_add(&c->e, "property name '%.80s' is not allowed", name);
             }
+            c->ephemeral = ephemeral;
             json_decref(key);
         }
         const json_t *dep = json_object_get(deps, name);
@@ -331,13 +407,49 @@ static void check_object(struct vctx *c, const json_t *sch, const json_t *inst, 
     }
 }
 
+static void validate_pair(struct vctx *c, const json_t *sch, const json_t *inst, int depth);
+
+/* Validates inst against sch: past LAZY_STEPS, a pair met again gives the outcome it had (a
+ * reported one reports nothing more: its errors are where it was first met). */
 static void validate(struct vctx *c, const json_t *sch, const json_t *inst, int depth)
 {
     if (cm_verrors_done(&c->e)) {
         return;
     }
+    if (!c->w->stopped && c->w->steps >= MAX_STEPS) {
+        c->w->stopped = TOO_LONG;
+    }
+    if (c->w->stopped) {
+        c->e.failed = 1;
+        return;
+    }
+    c->w->steps++;
+    int reporting = c->e.errors != NULL;
+    int remember = c->w->steps > LAZY_STEPS && !c->ephemeral && json_is_object(sch);
+    if (remember) {
+        const struct pair *p = pair_slot(&c->w->pairs, sch, inst, reporting);
+        if (p->state == PAIR_INVALID) {
+            cm_verrors_add(&c->e, "does not match its schema");
+            return;
+        }
+        if (p->state) {
+            return;
+        }
+    }
+    validate_pair(c, sch, inst, depth);
+    if (remember && !c->w->stopped) {
+        pair_put(&c->w->pairs, sch, inst, reporting,
+                 reporting     ? PAIR_REPORTED
+                 : c->e.failed ? PAIR_INVALID
+                               : PAIR_VALID);
+    }
+}
+
+static void validate_pair(struct vctx *c, const json_t *sch, const json_t *inst, int depth)
+{
     if (depth > MAX_DEPTH) {
-        cm_verrors_add(&c->e, "schema recursion too deep");
+        c->w->stopped = TOO_DEEP;
+        c->e.failed = 1;
         return;
     }
     if (json_is_true(sch)) {
@@ -463,9 +575,23 @@ static void validate(struct vctx *c, const json_t *sch, const json_t *inst, int 
 int cm_jsonschema_validate(const struct cm_jsonschema *s, const json_t *instance,
                            const char *prefix, json_t *errors, size_t max_errors)
 {
-    struct vctx c = {s, {0}};
+    struct walk w = {0};
+    struct vctx c = {s, {0}, &w, 0};
+    size_t before = errors ? json_array_size(errors) : 0;
     cm_verrors_init(&c.e, errors, max_errors, prefix);
     validate(&c, s->root, instance, 0);
+    free(w.pairs.slots);
+    if (w.stopped && errors) { /* what failed on the way is no answer either: only why */
+        while (json_array_size(errors) > before) {
+            json_array_remove(errors, json_array_size(errors) - 1);
+        }
+        c.e.count = 0;
+    }
+    if (w.stopped == TOO_DEEP) {
+        cm_verrors_add(&c.e, "not validated: schema recursion too deep");
+    } else if (w.stopped == TOO_LONG) {
+        cm_verrors_add(&c.e, "not validated: its schema took more than %d steps", MAX_STEPS);
+    }
     return !c.e.failed;
 }
 
