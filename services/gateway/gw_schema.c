@@ -81,9 +81,12 @@ static json_t *get_version(struct gw_schemas *s, const char *subject, const char
     return doc;
 }
 
-/* Adds the JSON Schema documents that `refs` name (recursively) to docs, by reference name.
- * 0, or -1 when one cannot be fetched. */
-static int fetch_references(struct gw_schemas *s, const json_t *refs, json_t *docs, int depth)
+/* Adds the schema documents that `refs` name (recursively) to docs, by reference name; `fetched`
+ * holds what this fetch has read already ("subject\nversion" -> schema, its own references
+ * added), so a schema that several others name is asked for once, not once per path (four-way
+ * diamonds eight levels deep were 4^8 requests). 0, or -1 when one cannot be fetched. */
+static int fetch_references(struct gw_schemas *s, const json_t *refs, json_t *docs, json_t *fetched,
+                            int depth)
 {
     size_t i;
     const json_t *r;
@@ -94,23 +97,42 @@ static int fetch_references(struct gw_schemas *s, const json_t *refs, json_t *do
         char version[24];
         snprintf(version, sizeof(version), "%lld",
                  (long long)json_integer_value(json_object_get(r, "version")));
-        long status;
-        json_t *doc =
-            name && subject && depth < 8 ? get_version(s, subject, version, &status) : NULL;
-        const char *text = json_string_value(json_object_get(doc, "schema"));
-        json_t *schema = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
-        int ok =
-            schema && fetch_references(s, json_object_get(doc, "references"), docs, depth + 1) == 0;
-        if (ok) {
-            json_object_set(docs, name, schema);
-        }
-        json_decref(schema);
-        json_decref(doc);
-        if (!ok) {
+        if (!name || !subject || depth >= 8) {
             return -1;
         }
+        char *key = cm_xasprintf("%s\n%s", subject, version);
+        json_t *schema = json_incref(json_object_get(fetched, key));
+        if (!schema) {
+            long status;
+            json_t *doc = get_version(s, subject, version, &status);
+            const char *text = json_string_value(json_object_get(doc, "schema"));
+            schema = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
+            if (schema && fetch_references(s, json_object_get(doc, "references"), docs, fetched,
+                                           depth + 1) != 0) {
+                json_decref(schema);
+                schema = NULL;
+            }
+            if (schema) {
+                json_object_set(fetched, key, schema);
+            }
+            json_decref(doc);
+        }
+        free(key);
+        if (!schema) {
+            return -1;
+        }
+        json_object_set_new(docs, name, schema);
     }
     return 0;
+}
+
+/* The same from the top: a fetch of its own. */
+static int fetch_all_references(struct gw_schemas *s, const json_t *refs, json_t *docs)
+{
+    json_t *fetched = json_object();
+    int rc = fetch_references(s, refs, docs, fetched, 0);
+    json_decref(fetched);
+    return rc;
 }
 
 /* Fetches and compiles the latest schema of subject. Returns a new entry (refs 1), or NULL when
@@ -146,7 +168,7 @@ static struct entry *fetch(struct gw_schemas *s, const char *subject)
         if (text && type && strcmp(type, "JSON") == 0) {
             json_t *schema = json_loads(text, JSON_DECODE_ANY, NULL);
             json_t *docs = json_object();
-            if (fetch_references(s, json_object_get(doc, "references"), docs, 0) != 0) {
+            if (fetch_all_references(s, json_object_get(doc, "references"), docs) != 0) {
                 snprintf(err, sizeof(err), "a referenced schema could not be fetched");
             } else if (schema) {
                 e->json = cm_jsonschema_compile(schema, docs, err, sizeof(err));
@@ -155,7 +177,7 @@ static struct entry *fetch(struct gw_schemas *s, const char *subject)
             json_decref(schema);
         } else if (text && json_array_size(json_object_get(doc, "references")) > 0) {
             json_t *docs = json_object(); /* referenced full names to their schemas */
-            if (fetch_references(s, json_object_get(doc, "references"), docs, 0) != 0) {
+            if (fetch_all_references(s, json_object_get(doc, "references"), docs) != 0) {
                 snprintf(err, sizeof(err), "a referenced schema could not be fetched");
             } else {
                 e->avro = cm_avro_schema_new_with_refs(text, docs, err, sizeof(err));

@@ -2,8 +2,6 @@
  * connection; registration and deletes run in a transaction under a per-subject advisory lock. */
 #include "reg_store_int.h"
 
-#include "reg_avro.h"
-
 #include "cm/err.h"
 #include "cm/log.h"
 #include "cm/mem.h"
@@ -12,8 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define MAX_REFERENCE_DEPTH 10
 
 static const char *const migrations[] = {
     "CREATE TABLE schemas ("
@@ -383,64 +379,6 @@ enum reg_status reg_store_referenced_by(struct reg_store *st, const char *subjec
         *out = column_array(res, 1);
         cm_pg_result_free(res);
     }
-    return s;
-}
-
-enum reg_status store_resolve_refs(struct cm_pg *pg, const json_t *refs, json_t *named, int depth,
-                                   char *err, size_t errlen)
-{
-    if (depth > MAX_REFERENCE_DEPTH) {
-        snprintf(err, errlen, "references nest more than %d levels", MAX_REFERENCE_DEPTH);
-        return REG_E_INVALID_SCHEMA;
-    }
-    size_t i;
-    const json_t *r;
-    json_array_foreach(refs, i, r)
-    {
-        const char *subject = json_string_value(json_object_get(r, "subject"));
-        int version = (int)json_integer_value(json_object_get(r, "version"));
-        struct reg_version v;
-        enum reg_status s = store_get_version(pg, subject, version, 0, &v);
-        if (s != REG_OK) {
-            snprintf(err, errlen, "reference '%s' version %d not found", subject, version);
-            return reg_store_failed(s) ? s : REG_E_INVALID_SCHEMA;
-        }
-        s = store_resolve_refs(pg, v.references, named, depth + 1, err, errlen);
-        if (s == REG_OK && v.type == REG_AVRO) {
-            json_t *parsed = reg_avro_parse(v.schema, named, err, errlen);
-            if (parsed) {
-                reg_avro_collect_named(parsed, named);
-                json_decref(parsed);
-            }
-        } else if (s == REG_OK) { /* JSON Schema: the document, under the reference's name */
-            const char *name = json_string_value(json_object_get(r, "name"));
-            json_t *parsed = json_loads(v.schema, JSON_DECODE_ANY, NULL);
-            if (name && parsed) {
-                json_object_set_new(named, name, parsed);
-            } else {
-                json_decref(parsed);
-            }
-        }
-        reg_version_clear(&v);
-        if (s != REG_OK) {
-            return s;
-        }
-    }
-    return REG_OK;
-}
-
-enum reg_status reg_store_resolve_references(struct reg_store *st, const json_t *references,
-                                             json_t *named, char *err, size_t errlen)
-{
-    if (json_array_size(references) == 0) {
-        return REG_OK;
-    }
-    struct cm_pg *pg = store_take(st);
-    if (!pg) {
-        return REG_E_TIMEOUT;
-    }
-    enum reg_status s = store_resolve_refs(pg, references, named, 0, err, errlen);
-    store_give(st, pg);
     return s;
 }
 

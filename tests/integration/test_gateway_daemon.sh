@@ -70,6 +70,25 @@ register events-avro.order '{"schema":"{\"type\":\"record\",\"name\":\"Order\",\
 expect token-a 202 "Avro data valid against a schema with a reference" '{"ship_to":{"city":"Lyon"}}' avro.order
 expect token-a 422 "Avro data checked through the referenced record" '{"ship_to":{"city":7}}' avro.order
 grep -q "/data/ship_to/city" "$work/body" || { echo "FAIL: the 422 points at /data/ship_to/city: $(cat "$work/body")"; fail=1; }
+# a diamond of references: six levels of four JSON Schemas, each naming all four of the next; the
+# gateway fetches each once (not once per path: 4^6) and validates through every path
+dag_body() { # dag_body <level>: the registration body of a schema of that level
+    local next=$(($1 + 1)) all="" refs="" j
+    for j in 0 1 2 3; do
+        all+="${all:+,}{\\\"\$ref\\\":\\\"L$next-$j\\\"}"
+        refs+="${refs:+,}{\"name\":\"L$next-$j\",\"subject\":\"dag-$next-$j\",\"version\":1}"
+    done
+    echo "{\"schemaType\":\"JSON\",\"schema\":\"{\\\"allOf\\\":[$all]}\",\"references\":[$refs]}"
+}
+for j in 0 1 2 3; do
+    register "dag-6-$j" '{"schemaType":"JSON","schema":"{\"type\":\"object\",\"required\":[\"n\"]}"}'
+done
+for level in 5 4 3 2 1; do
+    for j in 0 1 2 3; do register "dag-$level-$j" "$(dag_body $level)"; done
+done
+register events-dag "$(dag_body 0)"
+expect token-a 202 "data valid through a diamond of references" '{"n":1}' dag
+expect token-a 422 "data checked through a diamond of references" '{"m":1}' dag
 expect token-b 401 "a token whose kid is not in the JWKS"
 grep -q 'unknown key id b' "$work/body" || { echo "FAIL: the 401 names the unknown kid"; fail=1; }
 sleep 1.1 # a new modification time even on coarse clocks
