@@ -3,6 +3,7 @@
  * remotes and to the meta-schemas known offline; the pass count is printed), error pointers and
  * messages, schemas that must not compile, and schemas checked against their meta-schema. */
 #include "cm/jsonschema.h"
+#include "schema_chain.h"
 
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -315,13 +316,7 @@ static char *shared_chain(int levels, const char *kind, const char *leaf)
         }
         json_object_set_new(defs, name, d);
     }
-    char name[16];
-    snprintf(name, sizeof(name), "d%d", levels);
-    json_object_set_new(defs, name, json_pack("{s:s}", "type", leaf));
-    json_t *root = json_pack("{s:o, s:s}", "definitions", defs, "$ref", "#/definitions/d0");
-    char *text = json_dumps(root, JSON_COMPACT);
-    json_decref(root);
-    return text;
+    return schema_chain_text(defs, levels, leaf);
 }
 
 /* {"a": {"a": ... leaf ...}}, `levels` deep. */

@@ -4,6 +4,7 @@
  * the Parsing Canonical Form. */
 #include "../../services/registry/reg_avro.h"
 #include "../../services/registry/reg_schema.h"
+#include "schema_chain.h"
 
 #include <criterion/criterion.h>
 #include <string.h>
@@ -367,15 +368,7 @@ static char *chain(int levels, const char *kind, const char *leaf, int cycle)
         }
         json_object_set_new(defs, name, d);
     }
-    if (!cycle) {
-        char name[16];
-        snprintf(name, sizeof(name), "d%d", levels);
-        json_object_set_new(defs, name, json_pack("{s:s}", "type", leaf));
-    }
-    json_t *root = json_pack("{s:o, s:s}", "definitions", defs, "$ref", "#/definitions/d0");
-    char *text = json_dumps(root, JSON_COMPACT);
-    json_decref(root);
-    return text;
+    return schema_chain_text(defs, levels, cycle ? NULL : leaf);
 }
 
 /* Checks candidate against old (BACKWARD): the verdict, and `why` among the messages. */
