@@ -135,6 +135,7 @@ struct gw_ingest *gw_ingest_new(const struct gw_ingest_config *cfg, struct cm_sw
     g->max_queue = cfg->max_queue;
     g->max_body = cfg->max_body ? cfg->max_body : 1024 * 1024;
     g->max_batch = cfg->max_batch ? cfg->max_batch : 1000;
+    g->validation_budget = cfg->validation_budget ? cfg->validation_budget : 10000000;
     g->max_time_ahead_ms = cfg->max_time_ahead_ms;
     g->ratelimit = cfg->ratelimit;
     g->idem = cfg->idem;
@@ -364,6 +365,7 @@ void gw_ingest_submit(struct gw_ingest *g, const struct gw_submission *s, gw_ans
     b->answer_fn = fn;
     b->answer_ud = ud;
     b->start_ns = cm_monotonic_ns();
+    b->validation_budget = g->validation_budget;
     struct gw_body body;
     char msg[300];
     int status =

@@ -39,6 +39,7 @@ struct gw_ingest_config {
     struct gw_idem *idem;           /* borrowed; NULL = no idempotency keys */
     const char *required_scope;     /* copied; NULL or "" = any valid token may ingest */
     struct gw_sigs *sigs;           /* borrowed; NULL = signatures are not checked */
+    size_t validation_budget; /* JSON Schema steps one request's events share; 0 = 10,000,000 */
 };
 
 /* Borrows auth (a cm_swap of cm_auth, replaced when keys are reloaded; NULL = authentication

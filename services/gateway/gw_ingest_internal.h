@@ -24,6 +24,7 @@ struct gw_ingest {
     int max_queue;
     size_t max_body;
     size_t max_batch;
+    size_t validation_budget;
     int64_t max_time_ahead_ms;
     struct gw_ratelimit *ratelimit;
     struct gw_idem *idem;
@@ -67,6 +68,7 @@ struct batch {
     char ratelimit_policy[96], ratelimit[96]; /* "" without rate limits */
     char policy[160]; /* why an event broke the tenant's policy (signatures); "" none */
     int single;
+    size_t validation_budget; /* JSON Schema steps its events have left (gw_schema_validate) */
     int64_t start_ns;
     atomic_int remaining; /* copies without a delivery report, plus one held by the handler */
     size_t n;

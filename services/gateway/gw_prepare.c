@@ -37,7 +37,7 @@ static int check_schema(struct gw_ingest *g, struct item *it, const char *type, 
             parsed = json_loadb(data_text, data_len, JSON_DECODE_ANY, NULL);
             data = parsed;
         }
-        r = gw_schema_validate(schema, data, schema_id, errors);
+        r = gw_schema_validate(schema, data, schema_id, errors, &it->batch->validation_budget);
         json_decref(parsed);
         gw_schema_release(schema);
     }
@@ -51,6 +51,17 @@ static int check_schema(struct gw_ingest *g, struct item *it, const char *type, 
         json_t *e = cm_http_error_body(422, msg);
         json_object_set_new(e, "errors", errors);
         ingest_refuse(it, 422, e, "schema");
+    } else if (r == GW_CHECK_OVER_BUDGET) {
+        /* not the event's fault alone: it may pass in a request of its own */
+        snprintf(msg, sizeof(msg),
+                 "not validated: this request's events took more than the %zu steps of schema "
+                 "validation one request may take (GATEWAY_VALIDATION_BUDGET); send this event "
+                 "in a smaller request",
+                 it->batch->g->validation_budget);
+        json_decref(errors);
+        json_t *e = cm_http_error_body(413, msg);
+        json_object_set_new(e, "field", json_string("/data"));
+        ingest_refuse(it, 413, e, "validation_budget");
     } else {
         snprintf(msg, sizeof(msg),
                  "no schema is registered for subject '%s' and unknown types are rejected",

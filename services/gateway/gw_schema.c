@@ -8,6 +8,7 @@
 
 #include "cm/avro.h"
 #include "cm/breaker.h"
+#include "cm/err.h"
 #include "cm/http_client.h"
 #include "cm/jsonschema.h"
 #include "cm/log.h"
@@ -351,15 +352,16 @@ const struct gw_schema *gw_schemas_find(struct gw_schemas *s, const char *type, 
 }
 
 enum gw_check gw_schema_validate(const struct gw_schema *schema, const json_t *data, int *schema_id,
-                                 json_t *errors)
+                                 json_t *errors, size_t *budget)
 {
     const struct entry *e = (const struct entry *)schema;
     json_t *null_data = data ? NULL : json_null();
-    int ok = e->json ? cm_jsonschema_validate(e->json, data ? data : null_data, "/data", errors, 20)
+    int ok = e->json ? cm_jsonschema_validate_budget(e->json, data ? data : null_data, "/data",
+                                                     errors, 20, budget)
                      : cm_avro_validate(e->avro, data ? data : null_data, "/data", errors, 20);
     json_decref(null_data);
     *schema_id = e->id;
-    return ok ? GW_CHECK_VALID : GW_CHECK_INVALID;
+    return ok == CM_E_TOOBIG ? GW_CHECK_OVER_BUDGET : ok ? GW_CHECK_VALID : GW_CHECK_INVALID;
 }
 
 void gw_schema_release(const struct gw_schema *schema)

@@ -20,10 +20,11 @@ struct gw_schemas;
 enum gw_subject_strategy { GW_SUBJECT_TYPE, GW_SUBJECT_TOPIC, GW_SUBJECT_TOPIC_RECORD };
 
 enum gw_check {
-    GW_CHECK_VALID,     /* validated: *schema_id set */
-    GW_CHECK_NO_SCHEMA, /* nothing registered (or registry unreachable) and the policy allows */
-    GW_CHECK_INVALID,   /* data does not match: errors filled (422) */
-    GW_CHECK_UNKNOWN    /* nothing registered and the policy rejects (422) */
+    GW_CHECK_VALID,      /* validated: *schema_id set */
+    GW_CHECK_NO_SCHEMA,  /* nothing registered (or registry unreachable) and the policy allows */
+    GW_CHECK_INVALID,    /* data does not match: errors filled (422) */
+    GW_CHECK_UNKNOWN,    /* nothing registered and the policy rejects (422) */
+    GW_CHECK_OVER_BUDGET /* not validated: the request's budget of validation steps is spent */
 };
 
 struct gw_schemas_config {
@@ -45,9 +46,11 @@ struct gw_schema;
 const struct gw_schema *gw_schemas_find(struct gw_schemas *s, const char *type, const char *topic,
                                         char *subject, size_t subject_len, enum gw_check *verdict);
 /* Validates data (NULL: absent, checked as null) against the schema: GW_CHECK_VALID with
- * *schema_id set, or GW_CHECK_INVALID with up to 20 "pointer: message" strings in errors. */
+ * *schema_id set, or GW_CHECK_INVALID with up to 20 "pointer: message" strings in errors. A JSON
+ * Schema's walk takes its steps from *budget (the request's, shared by its events): when that
+ * runs out first, GW_CHECK_OVER_BUDGET (Avro's check is linear in the value and takes none). */
 enum gw_check gw_schema_validate(const struct gw_schema *schema, const json_t *data, int *schema_id,
-                                 json_t *errors);
+                                 json_t *errors, size_t *budget);
 void gw_schema_release(const struct gw_schema *schema);
 
 #endif

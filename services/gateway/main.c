@@ -53,6 +53,11 @@ static const struct cm_config_entry config_table[] = {
      1024, 1073741824, NULL},
     {"GATEWAY_MAX_BATCH", CM_CFG_INT, "1000", 0, 0, "events in one request (413 above)", 1, 100000,
      NULL},
+    {"GATEWAY_VALIDATION_BUDGET", CM_CFG_INT, "10000000", 0, 0,
+     "steps of JSON Schema validation one request's events share (a step is a subschema applied "
+     "to a value; a typical event takes tens, one value at most 1,000,000): an event that would "
+     "go past them is refused with 413 and may be sent again in a smaller request",
+     1000, 1000000000, NULL},
     {"GATEWAY_RATE_LIMIT", CM_CFG_INT, "0", 0, 0,
      "events per second per tenant (or client IP without one), per instance unless "
      "GATEWAY_RATE_LIMIT_STORE=redis; 0 = unlimited",
@@ -230,6 +235,8 @@ int main(int argc, char **argv)
                                   .max_queue = (int)cm_config_int(cfg, "GATEWAY_MAX_QUEUE"),
                                   .max_body = (size_t)cm_config_int(cfg, "GATEWAY_MAX_BODY"),
                                   .max_batch = (size_t)cm_config_int(cfg, "GATEWAY_MAX_BATCH"),
+                                  .validation_budget =
+                                      (size_t)cm_config_int(cfg, "GATEWAY_VALIDATION_BUDGET"),
                                   .max_time_ahead_ms = cm_config_int(cfg, "GATEWAY_MAX_TIME_AHEAD"),
                                   .ratelimit = ratelimit,
                                   .idem = idem,

@@ -6,7 +6,8 @@
 # registry process (over the harness's PostgreSQL) and GATEWAY_SUBJECT_STRATEGY=topic_record, data
 # is validated against the schema of subject <topic>-<type>. CORS_ALLOWED_ORIGINS answers a
 # browser's preflight, and a bad value stops the daemon at start. An event stamped 3 h ahead of
-# the clock is refused, logged and counted.
+# the clock is refused, logged and counted. The events of a request share a budget of validation
+# steps.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${1:?usage: test_gateway_daemon.sh <build-dir>}
@@ -21,8 +22,8 @@ rpid=$!
 port=$(stack_free_port)
 GATEWAY_PORT=$port BIND_ADDR=127.0.0.1 LOG_LEVEL=info JWT_JWKS_FILE="$work/jwks.json" \
     KAFKA_BROKERS="$KAFKA_BROKERS" REGISTRY_URL="http://127.0.0.1:$rport" \
-    GATEWAY_SUBJECT_STRATEGY=topic_record GATEWAY_SCHEMA_TTL=60s "$ROOT/$BUILD/bin/gateway" >"$work/gateway.log" 2>&1 \
-    </dev/null &
+    GATEWAY_SUBJECT_STRATEGY=topic_record GATEWAY_SCHEMA_TTL=60s GATEWAY_VALIDATION_BUDGET=20000 \
+    "$ROOT/$BUILD/bin/gateway" >"$work/gateway.log" 2>&1 </dev/null &
 pid=$!
 trap 'kill -TERM $pid $rpid 2>/dev/null; wait $pid $rpid 2>/dev/null; rm -rf "$work"' EXIT
 stack_wait_port "$port" 30 || { echo "gateway did not start"; cat "$work/gateway.log"; exit 1; }
@@ -89,6 +90,26 @@ done
 register events-dag "$(dag_body 0)"
 expect token-a 202 "data valid through a diamond of references" '{"n":1}' dag
 expect token-a 422 "data checked through a diamond of references" '{"m":1}' dag
+# the events of one request share GATEWAY_VALIDATION_BUDGET (20,000 steps here; the diamond costs
+# each event about 1,500): in a batch of 40, those past it are refused with 413 naming /data and
+# the budget, the ones before are taken, and a refused one is taken in a request of its own
+ev='{"type":"dag","source":"/daemon","data":{"n":1}}'
+batch="[$ev$(printf ",$ev%.0s" $(seq 2 40))]"
+code=$(curl -s -o "$work/body" -w '%{http_code}' -X POST "http://127.0.0.1:$port/events" \
+    -H "Authorization: Bearer $(cat "$work/token-a")" \
+    -H 'Content-Type: application/cloudevents-batch+json' -d "$batch")
+taken=$(jq '[.results[] | select(.status == 202)] | length' "$work/body")
+over=$(jq '[.results[] | select(.status == 413 and .error.field == "/data" and
+    (.error.message | test("GATEWAY_VALIDATION_BUDGET")))] | length' "$work/body")
+first_over=$(jq '[.results[] | select(.status == 413)][0].index' "$work/body")
+if [ "$code" = 207 ] && [ "$taken" -ge 5 ] && [ "$over" -ge 5 ] && [ $((taken + over)) = 40 ] &&
+    [ "$first_over" = "$taken" ]; then
+    echo "ok: a batch's events share the validation budget ($taken taken, $over refused with 413)"
+else
+    echo "FAIL: the validation budget: $code, $taken taken, $over over from $first_over: $(head -c 600 "$work/body")"
+    fail=1
+fi
+expect token-a 202 "an event refused for the request's budget passes alone" '{"n":1}' dag
 expect token-b 401 "a token whose kid is not in the JWKS"
 grep -q 'unknown key id b' "$work/body" || { echo "FAIL: the 401 names the unknown kid"; fail=1; }
 sleep 1.1 # a new modification time even on coarse clocks

@@ -2,6 +2,7 @@
  * json-schema-test-suite; every required test, remote references resolved to the suite's
  * remotes and to the meta-schemas known offline; the pass count is printed), error pointers and
  * messages, schemas that must not compile, and schemas checked against their meta-schema. */
+#include "cm/err.h"
 #include "cm/jsonschema.h"
 #include "schema_chain.h"
 
@@ -415,4 +416,60 @@ Test(jsonschema, a_walk_past_its_budget_is_refused_saying_so)
     cm_jsonschema_free(s);
     json_decref(schema);
     json_decref(inst);
+}
+
+/* A budget shared by several values (a request's events): each walk takes the steps it used;
+ * one that runs out of it is neither valid nor invalid (CM_E_TOOBIG), and a value past its own
+ * 1,000,000 steps is invalid whatever the budget has left. */
+Test(jsonschema, values_share_a_budget_of_steps)
+{
+    json_t *alts = json_array();
+    for (int i = 0; i < 1000; i++) {
+        json_array_append_new(alts, json_pack("{s:i}", "const", i));
+    }
+    json_t *schema = json_pack("{s:s, s:{s:o}}", "type", "array", "items", "anyOf", alts);
+    char err[256];
+    struct cm_jsonschema *s = cm_jsonschema_compile(schema, NULL, err, sizeof(err));
+    cr_assert_not_null(s, "%s", err);
+    json_t *one = json_pack("[i]", 999), *three = json_pack("[i,i,i]", 999, 999, 999);
+    size_t budget = 5000;
+    /* the array, then per element its items schema and 1,000 alternatives */
+    cr_assert_eq(cm_jsonschema_validate_budget(s, one, NULL, NULL, 0, &budget), 1);
+    cr_assert_eq(budget, 5000 - 1002, "%zu", budget);
+    cr_assert_eq(cm_jsonschema_validate_budget(s, three, NULL, NULL, 0, &budget), 1);
+    cr_assert_eq(budget, 5000 - 1002 - 3004, "%zu", budget);
+    json_t *errors = json_array();
+    cr_assert_eq(cm_jsonschema_validate_budget(s, one, "/data", errors, 10, &budget), CM_E_TOOBIG);
+    cr_assert_eq(budget, 0);
+    cr_assert_eq(json_array_size(errors), 1);
+    char *text = json_dumps(errors, JSON_COMPACT);
+    cr_assert(strstr(text, "not validated: the budget of steps shared with other values is spent"),
+              "%s", text);
+    free(text);
+    json_decref(errors);
+    cr_assert_eq(cm_jsonschema_validate_budget(s, one, NULL, NULL, 0, &budget), CM_E_TOOBIG);
+    /* an invalid value within the budget stays invalid, saying why */
+    budget = 5000;
+    json_t *bad = json_pack("[i]", 5000);
+    errors = json_array();
+    cr_assert_eq(cm_jsonschema_validate_budget(s, bad, NULL, errors, 10, &budget), 0);
+    cr_assert_gt(json_array_size(errors), 0);
+    text = json_dumps(errors, JSON_COMPACT);
+    cr_assert_null(strstr(text, "not validated"), "%s", text);
+    free(text);
+    json_decref(errors);
+    /* a value past its own steps is invalid, with a budget to spare */
+    json_t *many = json_array();
+    for (int i = 0; i < 1001; i++) {
+        json_array_append_new(many, json_integer(999));
+    }
+    budget = 3000000;
+    cr_assert_eq(cm_jsonschema_validate_budget(s, many, NULL, NULL, 0, &budget), 0);
+    cr_assert_eq(budget, 2000000, "%zu", budget);
+    cm_jsonschema_free(s);
+    json_decref(schema);
+    json_decref(one);
+    json_decref(three);
+    json_decref(bad);
+    json_decref(many);
 }

@@ -25,6 +25,14 @@ void cm_jsonschema_free(struct cm_jsonschema *s);
  * to max_errors strings "pointer: message" to it (pointers prefixed with `prefix`, may be NULL). */
 int cm_jsonschema_validate(const struct cm_jsonschema *s, const json_t *instance,
                            const char *prefix, json_t *errors, size_t max_errors);
+/* The same, with a budget of steps that several validations share (the values of one request):
+ * the walk takes the steps it used from *budget. A value costs at most 1,000,000 steps of its own
+ * (0 past them: its schema is too costly for any value); when *budget runs out first, returns
+ * CM_E_TOOBIG ("not validated: the budget ... is spent" in errors): the value is neither valid
+ * nor invalid, only not checked. */
+int cm_jsonschema_validate_budget(const struct cm_jsonschema *s, const json_t *instance,
+                                  const char *prefix, json_t *errors, size_t max_errors,
+                                  size_t *budget);
 
 /* The meta-schemas known offline: an object from URI (no fragment: "http://json-schema.org/
  * draft-07/schema", "https://json-schema.org/draft/2019-09/schema" and its vocabularies) to

@@ -6,6 +6,7 @@
  * polynomial, not exponential, in their size; and a walk has a budget of steps. */
 #include "jsonschema_internal.h"
 
+#include "cm/err.h"
 #include "cm/mem.h"
 #include "cm/text.h"
 #include "cm/timeutil.h"
@@ -126,7 +127,7 @@ static void pair_put(struct pairs *m, const void *sch, const void *inst, int rep
  * whole, and the value is invalid: a probe cut short is not an answer (under `not` it would
  * turn into a pass). */
 struct walk {
-    size_t steps;
+    size_t steps, limit; /* limit: MAX_STEPS, or less when a shared budget has less left */
     enum { GOING, TOO_DEEP, TOO_LONG } stopped;
     struct pairs pairs;
 };
@@ -416,7 +417,7 @@ static void validate(struct vctx *c, const json_t *sch, const json_t *inst, int 
     if (cm_verrors_done(&c->e)) {
         return;
     }
-    if (!c->w->stopped && c->w->steps >= MAX_STEPS) {
+    if (!c->w->stopped && c->w->steps >= c->w->limit) {
         c->w->stopped = TOO_LONG;
     }
     if (c->w->stopped) {
@@ -572,15 +573,20 @@ static void validate_pair(struct vctx *c, const json_t *sch, const json_t *inst,
     }
 }
 
-int cm_jsonschema_validate(const struct cm_jsonschema *s, const json_t *instance,
-                           const char *prefix, json_t *errors, size_t max_errors)
+int cm_jsonschema_validate_budget(const struct cm_jsonschema *s, const json_t *instance,
+                                  const char *prefix, json_t *errors, size_t max_errors,
+                                  size_t *budget)
 {
     struct walk w = {0};
+    w.limit = budget && *budget < MAX_STEPS ? *budget : MAX_STEPS;
     struct vctx c = {s, {0}, &w, 0};
     size_t before = errors ? json_array_size(errors) : 0;
     cm_verrors_init(&c.e, errors, max_errors, prefix);
     validate(&c, s->root, instance, 0);
     free(w.pairs.slots);
+    if (budget) {
+        *budget -= w.steps < *budget ? w.steps : *budget;
+    }
     if (w.stopped && errors) { /* what failed on the way is no answer either: only why */
         while (json_array_size(errors) > before) {
             json_array_remove(errors, json_array_size(errors) - 1);
@@ -589,10 +595,20 @@ int cm_jsonschema_validate(const struct cm_jsonschema *s, const json_t *instance
     }
     if (w.stopped == TOO_DEEP) {
         cm_verrors_add(&c.e, "not validated: schema recursion too deep");
+    } else if (w.stopped == TOO_LONG && w.limit < MAX_STEPS) {
+        cm_verrors_add(&c.e,
+                       "not validated: the budget of steps shared with other values is spent");
+        return CM_E_TOOBIG;
     } else if (w.stopped == TOO_LONG) {
         cm_verrors_add(&c.e, "not validated: its schema took more than %d steps", MAX_STEPS);
     }
     return !c.e.failed;
+}
+
+int cm_jsonschema_validate(const struct cm_jsonschema *s, const json_t *instance,
+                           const char *prefix, json_t *errors, size_t max_errors)
+{
+    return cm_jsonschema_validate_budget(s, instance, prefix, errors, max_errors, NULL);
 }
 
 const char *cm_jsonschema_dialect(const json_t *schema)
