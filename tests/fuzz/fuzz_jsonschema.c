@@ -1,6 +1,7 @@
 /* fuzz_jsonschema: libFuzzer target for the JSON Schema validator: a schema, a newline, an
  * instance. Compiles the schema (with a referenced document) and validates the instance,
- * collecting errors. Findings are crashes, sanitizer reports and leaks. */
+ * collecting errors, then again in what is left of a budget both walks share. Findings are crashes,
+ * sanitizer reports and leaks. */
 #include "cm/jsonschema.h"
 
 #include <jansson.h>
@@ -25,7 +26,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct cm_jsonschema *s = cm_jsonschema_compile(schema, docs, err, sizeof(err));
     if (s) {
         json_t *errors = json_array();
-        cm_jsonschema_validate(s, inst ? inst : json_null(), "/data", errors, 50);
+        /* a budget shared with a second walk, small enough that some inputs run out of it */
+        size_t budget = 1 + size * 16;
+        cm_jsonschema_validate_budget(s, inst ? inst : json_null(), "/data", errors, 50, &budget);
+        cm_jsonschema_validate_budget(s, inst ? inst : json_null(), NULL, NULL, 0, &budget);
         json_decref(errors);
         cm_jsonschema_free(s);
     }

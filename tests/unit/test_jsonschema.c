@@ -165,8 +165,8 @@ Test(jsonschema, patterns_are_decided_or_refused_within_the_limits)
 {
     const char *evil = "{\"type\":\"string\",\"pattern\":\"^(a|a)*$\"}";
     char *e = errors_of(evil, "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!\"");
-    cr_assert_str_eq(e,
-                     "/: could not be checked against pattern '^(a|a)*$' (match limit exceeded)");
+    cr_assert_str_eq(e, "/: not validated: the string could not be checked against pattern "
+                        "'^(a|a)*$' (match limit exceeded)");
     free(e);
     e = errors_of(evil, "\"aaaa\"");
     cr_assert_str_eq(e, "");
@@ -196,8 +196,14 @@ Test(jsonschema, patterns_are_decided_or_refused_within_the_limits)
     e = errors_of(
         "{\"type\":\"object\",\"patternProperties\":{\"^(a|a)*$\":{\"type\":\"integer\"}}}",
         "{\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!\":\"not checked\",\"aa\":1}");
-    cr_assert_str_eq(e, "/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!: its name could not be checked against "
-                        "pattern '^(a|a)*$' (match limit exceeded)");
+    cr_assert_str_eq(e,
+                     "/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!: not validated: a property name could not "
+                     "be checked against pattern '^(a|a)*$' (match limit exceeded)");
+    free(e);
+    e = errors_of("{\"type\":\"object\",\"properties\":{\"s\":{\"pattern\":\"^(a|a)*$\"}}}",
+                  "{\"s\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!\"}");
+    cr_assert_str_eq(e, "/s: not validated: the string could not be checked against pattern "
+                        "'^(a|a)*$' (match limit exceeded)");
     free(e);
 }
 
@@ -472,4 +478,89 @@ Test(jsonschema, values_share_a_budget_of_steps)
     json_decref(three);
     json_decref(bad);
     json_decref(many);
+}
+
+/* A search that gives up undecided stops the walk, and the value is invalid saying so: under
+ * `not` or `if` the undecided probe turned into an answer ("aaa…ax" matches "…|x", so it must
+ * not pass under `not`; it was valid). */
+Test(jsonschema, an_undecided_pattern_stops_the_walk)
+{
+    static const char *const schemas[] = {
+        "{\"not\": {\"pattern\": \"^(a|a)*$|x\"}}",
+        "{\"if\": {\"pattern\": \"^(a|a)*$|x\"}, \"then\": false}",
+        "{\"type\": \"array\", \"items\": {\"anyOf\": [{\"not\": {\"not\": {\"pattern\": "
+        "\"^(a|a)*$|x\"}}}, {\"type\": \"number\"}]}}",
+        "{\"propertyNames\": {\"not\": {\"pattern\": \"^(a|a)*$|x\"}}}",
+        "{\"patternProperties\": {\"^(a|a)*$|x\": false}, \"minProperties\": 5}",
+    };
+    char a30x[32];
+    memset(a30x, 'a', 30);
+    memcpy(a30x + 30, "x", 2);
+    json_t *insts[] = {json_string(a30x), json_string(a30x), json_pack("[i,s]", 1, a30x),
+                       json_pack("{s:i}", a30x, 1), json_pack("{s:i}", a30x, 1)};
+    for (size_t i = 0; i < sizeof(schemas) / sizeof(schemas[0]); i++) {
+        char err[256];
+        json_t *schema = json_loads(schemas[i], 0, NULL);
+        struct cm_jsonschema *s = cm_jsonschema_compile(schema, NULL, err, sizeof(err));
+        cr_assert_not_null(s, "%s: %s", schemas[i], err);
+        json_t *errors = json_array();
+        cr_assert_eq(cm_jsonschema_validate(s, insts[i], "/data", errors, 10), 0, "%s", schemas[i]);
+        cr_assert_eq(json_array_size(errors), 1, "%s", schemas[i]);
+        const char *e = json_string_value(json_array_get(errors, 0));
+        cr_assert(strstr(e, "could not be checked against pattern '^(a|a)*$|x' (match limit "
+                            "exceeded)") &&
+                      strncmp(e, "/data", 5) == 0 && strstr(e, ": not validated: "),
+                  "%s: %s", schemas[i], e);
+        json_decref(errors);
+        cm_jsonschema_free(s);
+        json_decref(schema);
+        json_decref(insts[i]);
+    }
+}
+
+/* A search that backtracks at length is paid from the walk's steps (50 backtracks a step, a
+ * search's first 64 + 4 per byte free): 2,000 strings that each take 524,287 backtracks to refuse
+ * were a second's work and valid; the walk now stops once its million steps are spent. A pattern
+ * that decides at once costs a step and its scan. */
+Test(jsonschema, costly_patterns_are_paid_from_the_walks_steps)
+{
+    json_t *costly = json_pack("{s:s, s:{s:{s:s}, s:b}}", "type", "array", "items", "if", "pattern",
+                               "^(a|a)*$", "then", 1);
+    json_t *cheap = json_pack("{s:s, s:{s:{s:s}, s:b}}", "type", "array", "items", "if", "pattern",
+                              "^[a-z]+!$", "then", 1);
+    json_t *inst = json_array();
+    for (int i = 0; i < 2000; i++) {
+        json_array_append_new(inst, json_string("aaaaaaaaaaaaaaaaaa!")); /* 18 a's */
+    }
+    char err[256];
+    struct cm_jsonschema *s = cm_jsonschema_compile(costly, NULL, err, sizeof(err));
+    struct cm_jsonschema *t = cm_jsonschema_compile(cheap, NULL, err, sizeof(err));
+    cr_assert(s && t, "%s", err);
+    json_t *errors = json_array();
+    size_t budget = 3000000;
+    cr_assert_eq(cm_jsonschema_validate_budget(s, inst, NULL, errors, 10, &budget), 0);
+    cr_assert_eq(budget, 2000000, "%zu", budget);
+    char *text = json_dumps(errors, JSON_COMPACT);
+    cr_assert(strstr(text, "not validated: its schema took more than 1000000 steps"), "%s", text);
+    free(text);
+    json_decref(errors);
+    /* one string's search decided within the steps; the next one's cut short by the budget */
+    json_t *two = json_pack("[s,s]", "aaaaaaaaaaaaaaaaaa!", "aaaaaaaaaaaaaaaaaa!");
+    budget = 30000;
+    cr_assert_eq(cm_jsonschema_validate_budget(s, two, NULL, NULL, 0, &budget), CM_E_TOOBIG);
+    cr_assert_eq(budget, 0);
+    budget = 30000;
+    json_array_remove(two, 1);
+    cr_assert_eq(cm_jsonschema_validate_budget(s, two, NULL, NULL, 0, &budget), 1);
+    cr_assert_gt(budget, 0);
+    cr_assert_lt(budget, 30000 - 20000, "%zu", budget);
+    budget = 3000000; /* the array, then each string, its if, then and search (2 for 19 bytes) */
+    cr_assert_eq(cm_jsonschema_validate_budget(t, inst, NULL, NULL, 0, &budget), 1);
+    cr_assert_eq(budget, 3000000 - 1 - 2000 * 5, "%zu", budget);
+    cm_jsonschema_free(s);
+    cm_jsonschema_free(t);
+    json_decref(costly);
+    json_decref(cheap);
+    json_decref(inst);
+    json_decref(two);
 }

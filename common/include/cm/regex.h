@@ -27,5 +27,11 @@ int cm_regex_valid(const char *pattern, size_t len);
  * not be decided within the limits or failed (the reason in why, e.g. "match limit exceeded"). */
 int cm_regex_search(const struct cm_regex *re, const char *subject, size_t len, char *why,
                     size_t whylen);
+/* The same with a match limit of its own (PCRE2's backtracks; above CM_REGEX_MATCH_LIMIT counts
+ * as it): CM_REGEX_LIMIT_HIT when the match reached it undecided, -1 for other failures. With
+ * JIT a typical pattern decides within a few backtracks whatever the subject's length. */
+#define CM_REGEX_LIMIT_HIT (-2)
+int cm_regex_search_limit(const struct cm_regex *re, const char *subject, size_t len,
+                          unsigned long limit, char *why, size_t whylen);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include <pcre2.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -88,11 +89,18 @@ void cm_regex_free(struct cm_regex *re)
     pcre2_code_free((pcre2_code *)re);
 }
 
-int cm_regex_search(const struct cm_regex *re, const char *subject, size_t len, char *why,
-                    size_t whylen)
+int cm_regex_search_limit(const struct cm_regex *re, const char *subject, size_t len,
+                          unsigned long limit, char *why, size_t whylen)
 {
     struct thread_regex *t = thread_regex();
+    int own = limit < CM_REGEX_MATCH_LIMIT;
+    if (own) {
+        pcre2_set_match_limit(t->mc, (uint32_t)limit);
+    }
     int rc = pcre2_match((const pcre2_code *)re, (PCRE2_SPTR)subject, len, 0, 0, t->md, t->mc);
+    if (own) {
+        pcre2_set_match_limit(t->mc, CM_REGEX_MATCH_LIMIT);
+    }
     if (rc >= 0) { /* 0: matched, the one-pair vector was just too small for the groups */
         return 1;
     }
@@ -104,5 +112,12 @@ int cm_regex_search(const struct cm_regex *re, const char *subject, size_t len, 
     if (why && whylen) {
         snprintf(why, whylen, "%s", (const char *)text);
     }
-    return -1;
+    return rc == PCRE2_ERROR_MATCHLIMIT ? CM_REGEX_LIMIT_HIT : -1;
+}
+
+int cm_regex_search(const struct cm_regex *re, const char *subject, size_t len, char *why,
+                    size_t whylen)
+{
+    int r = cm_regex_search_limit(re, subject, len, CM_REGEX_MATCH_LIMIT, why, whylen);
+    return r == CM_REGEX_LIMIT_HIT ? -1 : r;
 }
