@@ -19,48 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- equality ---- */
-
-int cm_json_equal_values(const json_t *a, const json_t *b)
-{
-    if (json_is_number(a) && json_is_number(b)) {
-        if (json_is_integer(a) && json_is_integer(b)) {
-            return json_integer_value(a) == json_integer_value(b);
-        }
-        return json_number_value(a) == json_number_value(b);
-    }
-    if (json_typeof(a) != json_typeof(b)) {
-        return 0;
-    }
-    if (json_is_array(a)) {
-        if (json_array_size(a) != json_array_size(b)) {
-            return 0;
-        }
-        for (size_t i = 0; i < json_array_size(a); i++) {
-            if (!cm_json_equal_values(json_array_get(a, i), json_array_get(b, i))) {
-                return 0;
-            }
-        }
-        return 1;
-    }
-    if (json_is_object(a)) {
-        if (json_object_size(a) != json_object_size(b)) {
-            return 0;
-        }
-        const char *k;
-        json_t *v;
-        json_object_foreach((json_t *)a, k, v)
-        {
-            const json_t *w = json_object_get(b, k);
-            if (!w || !cm_json_equal_values(v, w)) {
-                return 0;
-            }
-        }
-        return 1;
-    }
-    return json_equal((json_t *)a, (json_t *)b);
-}
-
 /* ---- validation ---- */
 
 /* Steps of a walk before it remembers outcomes (most values never get there), and at most. */
@@ -192,6 +150,8 @@ static size_t utf8_length(const char *s, size_t n)
 #define REGEX_FREE_BACKTRACKS(len) (64 + 4 * (unsigned long)(len))
 /* A walk's step costs about as much as 50 backtracks (150 and 3 ns). */
 #define REGEX_BACKTRACKS_PER_STEP 50
+/* ...and as 4 values compared or hashed (jsonschema_values.c's nodes). */
+#define NODES_PER_STEP 4
 
 /* 1 when pattern matches somewhere in subject, 0 when not, -1 when the walk stops (in
  * c->w->stopped). A search costs the walk a step and its scan, and when it takes more than its
@@ -294,10 +254,56 @@ static void check_number(struct vctx *c, const json_t *sch, const json_t *inst)
     }
 }
 
+/* 1 when inst equals one of the enum's values: by their hashes when the schema has many (set at
+ * compile), else one by one. */
+static int in_enum(struct vctx *c, const json_t *sch, const json_t *en, const json_t *inst)
+{
+    size_t nodes = 0;
+    int ok = 0;
+    const struct slot *sl = jsonschema_slot_find(c->s, sch);
+    if (sl && sl->enum_set) {
+        uint64_t h = jsonschema_value_hash(inst, &nodes);
+        ok = jsonschema_vset_find(sl->enum_set, inst, h, &nodes) >= 0;
+    } else {
+        for (size_t i = 0; i < json_array_size(en) && !ok; i++) {
+            ok = jsonschema_equal_counted(json_array_get(en, i), inst, &nodes);
+        }
+    }
+    c->w->steps += nodes / NODES_PER_STEP;
+    return ok;
+}
+
+/* uniqueItems by the items' hashes: each item is compared only with the earlier ones of its
+ * hash, and the walk stops when what that costs passes its steps (values can be made to share a
+ * hash). */
+static void check_unique(struct vctx *c, const json_t *inst, size_t n)
+{
+    struct jsonschema_vset set;
+    jsonschema_vset_init(&set, inst);
+    size_t nodes = 0;
+    for (size_t j = 0; j < n && !cm_verrors_done(&c->e); j++) {
+        const json_t *v = json_array_get(inst, j);
+        uint64_t h = jsonschema_value_hash(v, &nodes);
+        long i = jsonschema_vset_find(&set, v, h, &nodes);
+        if (i >= 0) {
+            cm_verrors_add(&c->e, "items %ld and %zu are equal; items must be unique", i, j);
+        }
+        jsonschema_vset_add(&set, j, h);
+        if (c->w->steps + nodes / NODES_PER_STEP >= c->w->limit) {
+            c->w->stopped = TOO_LONG;
+            c->e.failed = 1;
+            break;
+        }
+    }
+    c->w->steps += nodes / NODES_PER_STEP;
+    jsonschema_vset_free(&set);
+}
+
 static void check_string(struct vctx *c, const json_t *sch, const json_t *inst)
 {
     const char *v = json_string_value(inst);
     size_t n = json_string_length(inst);
+    c->w->steps += n / 32; /* its length and format are scans */
     size_t len = utf8_length(v, n);
     check_counts(c, sch, "minLength", "maxLength", len, "characters");
     const char *pattern = json_string_value(json_object_get(sch, "pattern"));
@@ -318,16 +324,8 @@ static void check_array(struct vctx *c, const json_t *sch, const json_t *inst, i
 {
     size_t n = json_array_size(inst);
     check_counts(c, sch, "minItems", "maxItems", n, "items");
-    if (json_is_true(json_object_get(sch, "uniqueItems"))) {
-        for (size_t i = 0; i < n && !cm_verrors_done(&c->e); i++) {
-            for (size_t j = i + 1; j < n; j++) {
-                if (cm_json_equal_values(json_array_get(inst, i), json_array_get(inst, j))) {
-                    cm_verrors_add(&c->e, "items %zu and %zu are equal; items must be unique", i,
-                                   j);
-                    break;
-                }
-            }
-        }
+    if (json_is_true(json_object_get(sch, "uniqueItems")) && n > 1) {
+        check_unique(c, inst, n);
     }
     const json_t *items = json_object_get(sch, "items");
     if (json_is_array(items)) {
@@ -552,21 +550,17 @@ static void validate_pair(struct vctx *c, const json_t *sch, const json_t *inst,
         }
     }
     const json_t *en = json_object_get(sch, "enum");
-    if (json_is_array(en)) {
-        int ok = 0;
-        size_t i;
-        const json_t *v;
-        json_array_foreach(en, i, v)
-        {
-            ok |= cm_json_equal_values(v, inst);
-        }
-        if (!ok) {
-            cm_verrors_add(&c->e, "must be one of the enumerated values");
-        }
+    if (json_is_array(en) && !in_enum(c, sch, en, inst)) {
+        cm_verrors_add(&c->e, "must be one of the enumerated values");
     }
     const json_t *cst = json_object_get(sch, "const");
-    if (cst && !cm_json_equal_values(cst, inst)) {
-        cm_verrors_add(&c->e, "must equal the constant");
+    if (cst) {
+        size_t nodes = 0;
+        int equal = jsonschema_equal_counted(cst, inst, &nodes);
+        c->w->steps += nodes / NODES_PER_STEP;
+        if (!equal) {
+            cm_verrors_add(&c->e, "must equal the constant");
+        }
     }
     if (json_is_number(inst)) {
         check_number(c, sch, inst);
