@@ -650,3 +650,26 @@ Test(jsonschema, unique_items_and_long_enums_cost_linear_time)
     json_decref(uniq);
     json_decref(big);
 }
+
+/* An object's members and a schema's required names are paid as values compared: a schema that
+ * only counts members still walks them (and under many alternatives, once per alternative). */
+Test(jsonschema, an_objects_members_are_paid_for)
+{
+    json_t *inst = json_object();
+    char name[16];
+    for (int i = 0; i < 100000; i++) {
+        snprintf(name, sizeof(name), "m%d", i);
+        json_object_set_new(inst, name, json_integer(i));
+    }
+    json_t *schema =
+        json_pack("{s:i, s:[s,s,s,s]}", "minProperties", 1, "required", "m1", "m2", "m3", "m4");
+    char err[256];
+    struct cm_jsonschema *s = cm_jsonschema_compile(schema, NULL, err, sizeof(err));
+    cr_assert_not_null(s, "%s", err);
+    size_t budget = 1000000;
+    cr_assert_eq(cm_jsonschema_validate_budget(s, inst, NULL, NULL, 0, &budget), 1);
+    cr_assert_eq(1000000 - budget, 1 + 100004 / 4, "%zu", 1000000 - budget);
+    cm_jsonschema_free(s);
+    json_decref(schema);
+    json_decref(inst);
+}

@@ -368,10 +368,13 @@ static void check_array(struct vctx *c, const json_t *sch, const json_t *inst, i
 static void check_object(struct vctx *c, const json_t *sch, const json_t *inst, int depth)
 {
     size_t n = json_object_size(inst);
+    const json_t *required = json_object_get(sch, "required");
+    /* its members and required names are looked up: paid as values compared */
+    c->w->steps += (n + json_array_size(required)) / NODES_PER_STEP;
     check_counts(c, sch, "minProperties", "maxProperties", n, "properties");
     size_t i;
     const json_t *r;
-    json_array_foreach(json_object_get(sch, "required"), i, r)
+    json_array_foreach(required, i, r)
     {
         if (json_is_string(r) && !json_object_get(inst, json_string_value(r))) {
             cm_verrors_add(&c->e, "'%.80s' is required", json_string_value(r));
@@ -388,7 +391,7 @@ static void check_object(struct vctx *c, const json_t *sch, const json_t *inst, 
     json_t *val;
     json_object_foreach((json_t *)inst, name, val)
     {
-        if (cm_verrors_done(&c->e)) {
+        if (cm_verrors_done(&c->e) || c->w->stopped) {
             break;
         }
         size_t saved = cm_verrors_push(&c->e, name);
@@ -437,6 +440,7 @@ static void check_object(struct vctx *c, const json_t *sch, const json_t *inst, 
         const json_t *dr = json_object_get(dreq, name);
         const json_t *ds = json_object_get(dsch, name);
         const json_t *reqs = json_is_array(dep) ? dep : dr;
+        c->w->steps += json_array_size(reqs) / NODES_PER_STEP;
         size_t j;
         const json_t *req;
         json_array_foreach(reqs, j, req)
