@@ -137,6 +137,7 @@ static void walk_named(struct walk *w, const json_t *t, const char *kind, const 
         }
         size_t i;
         const json_t *f;
+        json_t *names = json_object();
         json_array_foreach(fields, i, f)
         {
             snprintf(sub, sizeof(sub), "%s/fields/%zu", path, i);
@@ -145,13 +146,10 @@ static void walk_named(struct walk *w, const json_t *t, const char *kind, const 
                 wfail(w, sub, "a field needs a valid \"name\"");
                 break;
             }
-            for (size_t k = 0; k < i; k++) {
-                const char *other =
-                    json_string_value(json_object_get(json_array_get(fields, k), "name"));
-                if (other && strcmp(other, fname) == 0) {
-                    wfail(w, sub, "duplicate field name");
-                }
+            if (json_object_get(names, fname)) { /* by hash, not name by name */
+                wfail(w, sub, "duplicate field name");
             }
+            json_object_set_new(names, fname, json_true());
             if (!json_object_get(f, "type")) {
                 wfail(w, sub, "a field needs a \"type\"");
                 break;
@@ -159,6 +157,7 @@ static void walk_named(struct walk *w, const json_t *t, const char *kind, const 
             strncat(sub, "/type", sizeof(sub) - strlen(sub) - 1);
             walk_type(w, json_object_get(f, "type"), inner, sub, depth + 1);
         }
+        json_decref(names);
     } else if (strcmp(kind, "enum") == 0) {
         const json_t *symbols = json_object_get(t, "symbols");
         if (!json_is_array(symbols)) {
@@ -166,18 +165,19 @@ static void walk_named(struct walk *w, const json_t *t, const char *kind, const 
         }
         size_t i;
         const json_t *s;
+        json_t *seen = json_object(); /* by hash, not symbol by symbol */
         json_array_foreach(symbols, i, s)
         {
             if (!json_is_string(s) || !name_ok(json_string_value(s)) ||
                 strchr(json_string_value(s), '.')) {
                 wfail(w, path, "enum symbols must be valid names");
-            }
-            for (size_t k = 0; k < i && json_is_string(s); k++) {
-                if (json_equal(json_array_get(symbols, k), (json_t *)s)) {
-                    wfail(w, path, "duplicate enum symbol");
-                }
+            } else if (json_object_get(seen, json_string_value(s))) {
+                wfail(w, path, "duplicate enum symbol");
+            } else {
+                json_object_set_new(seen, json_string_value(s), json_true());
             }
         }
+        json_decref(seen);
     } else { /* fixed */
         const json_t *size = json_object_get(t, "size");
         if (!json_is_integer(size) || json_integer_value(size) < 0) {
@@ -563,31 +563,34 @@ static int check_record(struct compat *c, const json_t *r, const char *rns, cons
     char *rfull = fullname(r, rns), *wfull = fullname(w, wns);
     char *rinner = inner_namespace(rfull), *winner = inner_namespace(wfull);
     const json_t *wfields = json_object_get(w, "fields");
+    json_t *windex = json_object(); /* writer field name -> its index (names are unique) */
     size_t i;
     const json_t *rf;
+    json_array_foreach(wfields, i, rf)
+    {
+        const char *wname = json_string_value(json_object_get(rf, "name"));
+        if (wname && !json_object_get(windex, wname)) {
+            json_object_set_new(windex, wname, json_integer((json_int_t)i));
+        }
+    }
     char sub[600];
     json_array_foreach(json_object_get(r, "fields"), i, rf)
     {
+        /* the writer field of the reader field's name, else the first one an alias names */
         const char *name = json_string_value(json_object_get(rf, "name"));
-        const json_t *match = NULL;
-        size_t k;
-        const json_t *wf;
-        json_array_foreach(wfields, k, wf)
+        const json_t *at = name ? json_object_get(windex, name) : NULL;
+        const json_t *aliases = at ? NULL : json_object_get(rf, "aliases");
+        size_t a;
+        const json_t *alias;
+        json_array_foreach(aliases, a, alias)
         {
-            const char *wname = json_string_value(json_object_get(wf, "name"));
-            if (wname && name && strcmp(wname, name) == 0) {
-                match = wf;
-            }
-            size_t a;
-            const json_t *alias;
-            json_array_foreach(json_object_get(rf, "aliases"), a, alias)
-            {
-                if (!match && wname && json_is_string(alias) &&
-                    strcmp(json_string_value(alias), wname) == 0) {
-                    match = wf;
-                }
+            const json_t *ak =
+                json_is_string(alias) ? json_object_get(windex, json_string_value(alias)) : NULL;
+            if (ak && (!at || json_integer_value(ak) < json_integer_value(at))) {
+                at = ak;
             }
         }
+        const json_t *match = at ? json_array_get(wfields, (size_t)json_integer_value(at)) : NULL;
         snprintf(sub, sizeof(sub), "%s/fields/%zu", path, i);
         if (match) {
             char tsub[620];
@@ -601,6 +604,7 @@ static int check_record(struct compat *c, const json_t *r, const char *rns, cons
                          name, "");
         }
     }
+    json_decref(windex);
     free(rfull);
     free(wfull);
     free(rinner);
@@ -620,17 +624,17 @@ static void check_named(struct compat *c, const json_t *r, const char *rns, cons
     } else if (strcmp(rk, "enum") == 0) {
         size_t i;
         const json_t *s;
-        const json_t *rsyms = json_object_get(r, "symbols");
+        json_t *rsyms = json_object(); /* by hash, not symbol by symbol */
+        json_array_foreach(json_object_get(r, "symbols"), i, s)
+        {
+            if (json_is_string(s)) {
+                json_object_set_new(rsyms, json_string_value(s), json_true());
+            }
+        }
         int has_default = json_object_get(r, "default") != NULL;
         json_array_foreach(json_object_get(w, "symbols"), i, s)
         {
-            int found = 0;
-            size_t k;
-            const json_t *rs;
-            json_array_foreach(rsyms, k, rs)
-            {
-                found |= json_equal(rs, (json_t *)s);
-            }
+            int found = json_is_string(s) && json_object_get(rsyms, json_string_value(s));
             if (!found && !has_default) {
                 incompatible(c, path,
                              "MISSING_ENUM_SYMBOLS: the reader enum lacks writer symbol "
@@ -638,6 +642,7 @@ static void check_named(struct compat *c, const json_t *r, const char *rns, cons
                              json_string_value(s), "");
             }
         }
+        json_decref(rsyms);
     } else {
         check_record(c, r, rns, w, wns, path, depth);
     }

@@ -6,6 +6,7 @@
 
 #include "reg_pairs.h"
 
+#include "cm/jsonschema.h"
 #include "cm/mem.h"
 
 #include <math.h>
@@ -207,17 +208,19 @@ static const json_t *additional(const json_t *s)
     return a ? a : json_true();
 }
 
-static int has_name(const json_t *arr, const char *name)
+/* The strings of arr as an object's keys, to look names up by hash (caller decrefs). */
+static json_t *name_set(const json_t *arr)
 {
+    json_t *set = json_object();
     size_t i;
     const json_t *v;
     json_array_foreach(arr, i, v)
     {
-        if (json_is_string(v) && strcmp(json_string_value(v), name) == 0) {
-            return 1;
+        if (json_is_string(v)) {
+            json_object_set_new(set, json_string_value(v), json_true());
         }
     }
-    return 0;
+    return set;
 }
 
 static void check_object(struct jc *c, const json_t *r, const json_t *w, const char *path,
@@ -245,6 +248,7 @@ static void check_object(struct jc *c, const json_t *r, const json_t *w, const c
         }
     }
     json_t *rs;
+    json_t *rrequired = name_set(json_object_get(r, "required"));
     json_object_foreach((json_t *)rprops, k, rs)
     {
         if (json_object_get(wprops, k)) {
@@ -258,7 +262,7 @@ static void check_object(struct jc *c, const json_t *r, const json_t *w, const c
             continue;
         }
         if (accepts_all(wadd)) {
-            int optional = !has_name(json_object_get(r, "required"), k);
+            int optional = !json_object_get(rrequired, k);
             if (!(c->lenient && optional)) {
                 diff(c, sub, "PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL: '%s'", k);
             }
@@ -279,10 +283,11 @@ static void check_object(struct jc *c, const json_t *r, const json_t *w, const c
     }
     size_t i;
     const json_t *req;
+    json_t *wrequired = name_set(json_object_get(w, "required"));
     json_array_foreach(json_object_get(r, "required"), i, req)
     {
         const char *name = json_string_value(req);
-        if (!name || has_name(json_object_get(w, "required"), name)) {
+        if (!name || json_object_get(wrequired, name)) {
             continue;
         }
         const json_t *prop = json_object_get(rprops, name);
@@ -291,6 +296,8 @@ static void check_object(struct jc *c, const json_t *r, const json_t *w, const c
             diff(c, sub, "REQUIRED_ATTRIBUTE_ADDED: '%s'", name);
         }
     }
+    json_decref(wrequired);
+    json_decref(rrequired);
     bound(c, r, w, "maxProperties", 1, path, "MAX_PROPERTIES_ADDED", "MAX_PROPERTIES_DECREASED");
     bound(c, r, w, "minProperties", 0, path, "MIN_PROPERTIES_ADDED", "MIN_PROPERTIES_INCREASED");
 }
@@ -402,22 +409,17 @@ static void check_pair(struct jc *c, const json_t *r, const json_t *w, const cha
         if (!wenum) {
             diff(c, path, "ENUM_ARRAY_NARROWED: the reader adds an enum");
         } else {
+            struct cm_json_set *rvalues = cm_json_set_new(renum); /* not value by value */
             size_t i;
             const json_t *v;
             json_array_foreach(wenum, i, v)
             {
-                int found = 0;
-                size_t j;
-                const json_t *x;
-                json_array_foreach(renum, j, x)
-                {
-                    found |= json_equal(x, (json_t *)v);
-                }
-                if (!found) {
+                if (!cm_json_set_has(rvalues, v)) {
                     diff(c, path, "ENUM_ARRAY_NARROWED: a writer value is missing");
                     break;
                 }
             }
+            cm_json_set_free(rvalues);
         }
     }
     const json_t *rconst = json_object_get(r, "const");

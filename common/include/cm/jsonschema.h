@@ -50,4 +50,12 @@ int cm_jsonschema_check(const json_t *schema, char *err, size_t errlen);
 /* JSON equality as JSON Schema defines it (1 equals 1.0). */
 int cm_json_equal_values(const json_t *a, const json_t *b);
 
+/* A set of an array's items under that equality, looked up by hash (time linear in the values,
+ * not their product). The array is borrowed and must outlive the set; not changed meanwhile. */
+struct cm_json_set;
+struct cm_json_set *cm_json_set_new(const json_t *array);
+/* 1 when the set holds a value equal to v. */
+int cm_json_set_has(const struct cm_json_set *set, const json_t *v);
+void cm_json_set_free(struct cm_json_set *set);
+
 #endif

@@ -263,7 +263,7 @@ static int in_enum(struct vctx *c, const json_t *sch, const json_t *en, const js
     const struct slot *sl = jsonschema_slot_find(c->s, sch);
     if (sl && sl->enum_set) {
         uint64_t h = jsonschema_value_hash(inst, &nodes);
-        ok = jsonschema_vset_find(sl->enum_set, inst, h, &nodes) >= 0;
+        ok = jsonschema_vset_find(&sl->enum_set->v, inst, h, &nodes) >= 0;
     } else {
         for (size_t i = 0; i < json_array_size(en) && !ok; i++) {
             ok = jsonschema_equal_counted(json_array_get(en, i), inst, &nodes);

@@ -202,13 +202,7 @@ static void index_walk(struct cm_jsonschema *s, const json_t *node, const char *
     sl->base = cm_xstrdup(mybase);
     const json_t *en = json_object_get(node, "enum");
     if (json_is_array(en) && json_array_size(en) >= ENUM_SET_MIN && !sl->enum_set) {
-        sl->enum_set = cm_xmalloc(sizeof(*sl->enum_set));
-        jsonschema_vset_init(sl->enum_set, en);
-        size_t nodes = 0;
-        for (size_t i = 0; i < json_array_size(en); i++) {
-            const json_t *v = json_array_get(en, i);
-            jsonschema_vset_add(sl->enum_set, i, jsonschema_value_hash(v, &nodes));
-        }
+        sl->enum_set = cm_json_set_new(en);
     }
     const char *k;
     json_t *v;
@@ -400,10 +394,7 @@ void cm_jsonschema_free(struct cm_jsonschema *s)
     }
     for (size_t i = 0; i < s->cap; i++) {
         free(s->slots[i].base);
-        if (s->slots[i].enum_set) {
-            jsonschema_vset_free(s->slots[i].enum_set);
-            free(s->slots[i].enum_set);
-        }
+        cm_json_set_free(s->slots[i].enum_set);
     }
     free(s->slots);
     for (size_t i = 0; i < s->ncodes; i++) {

@@ -14,13 +14,11 @@
 
 #define MAX_DEPTH 128
 
-struct jsonschema_vset;
-
 struct slot {
     const json_t *node;
-    char *base;                       /* base URI in effect at this node */
-    const json_t *target;             /* resolved $ref, when the node has one */
-    struct jsonschema_vset *enum_set; /* its enum's values by hash, when it has many; owned */
+    char *base;                   /* base URI in effect at this node */
+    const json_t *target;         /* resolved $ref, when the node has one */
+    struct cm_json_set *enum_set; /* its enum's values by hash, when it has many; owned */
 };
 
 struct cm_jsonschema {
@@ -70,5 +68,10 @@ void jsonschema_vset_add(struct jsonschema_vset *set, size_t index, uint64_t h);
  * counted in *nodes. */
 long jsonschema_vset_find(const struct jsonschema_vset *set, const json_t *v, uint64_t h,
                           size_t *nodes);
+
+/* cm_json_set: a vset of all the array's items. */
+struct cm_json_set {
+    struct jsonschema_vset v;
+};
 
 #endif

@@ -162,3 +162,28 @@ void jsonschema_vset_add(struct jsonschema_vset *set, size_t index, uint64_t h)
     }
     set->slots[i] = (struct jsonschema_vslot){h, index, 1};
 }
+
+struct cm_json_set *cm_json_set_new(const json_t *array)
+{
+    struct cm_json_set *set = cm_xmalloc(sizeof(*set));
+    jsonschema_vset_init(&set->v, array);
+    size_t nodes = 0;
+    for (size_t i = 0; i < json_array_size(array); i++) {
+        jsonschema_vset_add(&set->v, i, jsonschema_value_hash(json_array_get(array, i), &nodes));
+    }
+    return set;
+}
+
+int cm_json_set_has(const struct cm_json_set *set, const json_t *v)
+{
+    size_t nodes = 0;
+    return jsonschema_vset_find(&set->v, v, jsonschema_value_hash(v, &nodes), &nodes) >= 0;
+}
+
+void cm_json_set_free(struct cm_json_set *set)
+{
+    if (set) {
+        jsonschema_vset_free(&set->v);
+        free(set);
+    }
+}
