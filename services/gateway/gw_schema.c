@@ -34,6 +34,7 @@ struct entry {
     struct cm_jsonschema *json;
     struct cm_avro_schema *avro;
     _Atomic int64_t fetched_ms;
+    _Atomic int64_t used_ms; /* when an event last named the subject */
 };
 
 struct gw_schemas {
@@ -202,43 +203,125 @@ static struct entry *fetch(struct gw_schemas *s, const char *subject)
     }
     atomic_init(&e->refs, 1);
     e->subject = cm_xstrdup(subject);
-    atomic_init(&e->fetched_ms, cm_monotonic_ms());
+    int64_t now = cm_monotonic_ms();
+    atomic_init(&e->fetched_ms, now);
+    atomic_init(&e->used_ms, now);
     return e;
 }
 
-/* Installs e for its subject (the map takes e's reference), releasing a previous entry. */
-static void install(struct gw_schemas *s, struct entry *e)
+struct lru {
+    int64_t used_ms;
+    const char *subject;
+};
+
+static int lru_cmp(const void *a, const void *b)
 {
-    pthread_mutex_lock(&s->lock);
-    const json_t *old = json_object_get(s->map, e->subject);
-    struct entry *prev = old ? (struct entry *)(uintptr_t)json_integer_value(old) : NULL;
-    json_object_set_new(s->map, e->subject, json_integer((json_int_t)(uintptr_t)e));
-    pthread_mutex_unlock(&s->lock);
-    entry_release(prev);
+    const struct lru *x = a, *y = b;
+    return (x->used_ms > y->used_ms) - (x->used_ms < y->used_ms);
 }
 
-static struct entry *acquire(struct gw_schemas *s, const char *subject)
+/* With the lock held and more than max_subjects cached: removes the least recently used tenth
+ * (at least the excess) from the map into `gone`, to be released after unlocking. */
+static void evict_locked(struct gw_schemas *s, json_t *gone)
+{
+    size_t n = json_object_size(s->map);
+    if (n <= s->cfg.max_subjects) {
+        return;
+    }
+    struct lru *all = cm_xmalloc(n * sizeof(*all));
+    size_t k = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach(s->map, key, v)
+    {
+        struct entry *e = (struct entry *)(uintptr_t)json_integer_value(v);
+        all[k++] = (struct lru){atomic_load(&e->used_ms), e->subject};
+    }
+    qsort(all, n, sizeof(*all), lru_cmp);
+    size_t drop = n - s->cfg.max_subjects + s->cfg.max_subjects / 10;
+    for (size_t i = 0; i < drop && i < n; i++) {
+        json_array_append(gone, json_object_get(s->map, all[i].subject));
+        json_object_del(s->map, all[i].subject); /* all[i].subject lives on in its entry */
+    }
+    free(all);
+}
+
+static void release_all(json_t *gone)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(gone, i, v)
+    {
+        entry_release((struct entry *)(uintptr_t)json_integer_value(v));
+    }
+}
+
+/* Installs e for its subject (the map takes e's reference), releasing a previous entry (a
+ * refresh keeps its last use) and, past max_subjects, the least recently used. */
+static void install(struct gw_schemas *s, struct entry *e)
+{
+    json_t *gone = json_array();
+    pthread_mutex_lock(&s->lock);
+    json_t *old = json_object_get(s->map, e->subject);
+    if (old) {
+        struct entry *prev = (struct entry *)(uintptr_t)json_integer_value(old);
+        int64_t used = atomic_load(&prev->used_ms);
+        if (used > atomic_load(&e->used_ms)) {
+            atomic_store(&e->used_ms, used);
+        }
+        json_array_append(gone, old);
+    }
+    json_object_set_new(s->map, e->subject, json_integer((json_int_t)(uintptr_t)e));
+    evict_locked(s, gone);
+    pthread_mutex_unlock(&s->lock);
+    release_all(gone);
+    json_decref(gone);
+}
+
+/* The subject's entry with a reference of the caller's, or NULL; `use` marks it used now. */
+static struct entry *acquire(struct gw_schemas *s, const char *subject, int use)
 {
     pthread_mutex_lock(&s->lock);
     const json_t *v = json_object_get(s->map, subject);
     struct entry *e = v ? (struct entry *)(uintptr_t)json_integer_value(v) : NULL;
     if (e) {
         atomic_fetch_add(&e->refs, 1);
+        if (use) {
+            atomic_store(&e->used_ms, cm_monotonic_ms());
+        }
     }
     pthread_mutex_unlock(&s->lock);
     return e;
 }
 
+/* Removes subject's entry from the map when it is still e (compared, never read, unlocked). */
+static void forget(struct gw_schemas *s, const char *subject, const struct entry *e)
+{
+    pthread_mutex_lock(&s->lock);
+    json_t *v = json_object_get(s->map, subject);
+    struct entry *cur = v ? (struct entry *)(uintptr_t)json_integer_value(v) : NULL;
+    if (cur == e) {
+        json_object_del(s->map, subject);
+    } else {
+        cur = NULL;
+    }
+    pthread_mutex_unlock(&s->lock);
+    entry_release(cur);
+}
+
 #define MISSING_TTL_MS 2000
 
-/* Refreshes entries older than the TTL; an entry whose refresh fails keeps serving. */
+/* Refreshes entries older than the TTL; an entry whose refresh fails keeps serving. A subject
+ * without a schema is asked again only while events still name it: one named once (a made-up
+ * type) is forgotten when due, not asked about every two seconds for good (each distinct type an
+ * outside client sent made a registry request every 2 s, forever). */
 static void *refresher_main(void *arg)
 {
     struct gw_schemas *s = arg;
     while (!atomic_load(&s->stop)) {
         cm_sleep_ms(200);
         int64_t now = cm_monotonic_ms();
-        json_t *due = json_array();
+        json_t *due = json_array(), *unused = json_array();
         pthread_mutex_lock(&s->lock);
         const char *k;
         json_t *v;
@@ -249,11 +332,25 @@ static void *refresher_main(void *arg)
              * takes effect within seconds, not a whole TTL */
             int64_t ttl =
                 e->found || s->cfg.ttl_ms < MISSING_TTL_MS ? s->cfg.ttl_ms : MISSING_TTL_MS;
-            if (now - atomic_load(&e->fetched_ms) >= ttl) {
+            int64_t fetched = atomic_load(&e->fetched_ms);
+            if (now - fetched < ttl) {
+                continue;
+            }
+            if (!e->found && atomic_load(&e->used_ms) <= fetched) {
+                json_array_append_new(unused, json_pack("[s,I]", k, (json_int_t)(uintptr_t)e));
+            } else {
                 json_array_append_new(due, json_string(k));
             }
         }
         pthread_mutex_unlock(&s->lock);
+        size_t j;
+        json_t *u;
+        json_array_foreach(unused, j, u)
+        {
+            forget(s, json_string_value(json_array_get(u, 0)),
+                   (const struct entry *)(uintptr_t)json_integer_value(json_array_get(u, 1)));
+        }
+        json_decref(unused);
         size_t i;
         json_t *subject;
         json_array_foreach(due, i, subject)
@@ -265,7 +362,7 @@ static void *refresher_main(void *arg)
             if (e) {
                 install(s, e);
             } else { /* keep the old one; try again after another TTL */
-                struct entry *old = acquire(s, json_string_value(subject));
+                struct entry *old = acquire(s, json_string_value(subject), 0);
                 if (old) {
                     atomic_store(&old->fetched_ms, cm_monotonic_ms());
                     entry_release(old);
@@ -275,6 +372,15 @@ static void *refresher_main(void *arg)
         json_decref(due);
     }
     return NULL;
+}
+
+static double cached_subjects(void *ud)
+{
+    struct gw_schemas *s = ud;
+    pthread_mutex_lock(&s->lock);
+    double n = (double)json_object_size(s->map);
+    pthread_mutex_unlock(&s->lock);
+    return n;
 }
 
 struct gw_schemas *gw_schemas_new(const struct gw_schemas_config *cfg, struct cm_metrics *metrics)
@@ -292,6 +398,9 @@ struct gw_schemas *gw_schemas_new(const struct gw_schemas_config *cfg, struct cm
     if (s->cfg.ttl_ms <= 0) {
         s->cfg.ttl_ms = 60000;
     }
+    if (s->cfg.max_subjects == 0) {
+        s->cfg.max_subjects = 10000;
+    }
     s->map = json_object();
     pthread_mutex_init(&s->lock, NULL);
     s->breaker = cm_breaker_new("schema registry", 1, 1000, 30000, NULL);
@@ -300,6 +409,9 @@ struct gw_schemas *gw_schemas_new(const struct gw_schemas_config *cfg, struct cm
     s->m_fetch_ok = cm_metric_with(m, "found", NULL);
     s->m_fetch_missing = cm_metric_with(m, "not_registered", NULL);
     s->m_fetch_error = cm_metric_with(m, "error", NULL);
+    cm_metrics_gauge_fn(metrics, "schema_cache_subjects",
+                        "subjects whose schema (or its absence) the gateway holds", cached_subjects,
+                        s);
     pthread_create(&s->refresher, NULL, refresher_main, s);
     return s;
 }
@@ -335,7 +447,7 @@ const struct gw_schema *gw_schemas_find(struct gw_schemas *s, const char *type, 
     } else {
         snprintf(subject, subject_len, "%s", type);
     }
-    struct entry *e = acquire(s, subject);
+    struct entry *e = acquire(s, subject, 1);
     if (!e) {
         e = fetch(s, subject);
         if (e) {

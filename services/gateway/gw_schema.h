@@ -33,6 +33,7 @@ struct gw_schemas_config {
     enum gw_subject_strategy strategy;
     int reject_unknown;
     int64_t ttl_ms;
+    size_t max_subjects; /* cached at most, the least recently used forgotten first; 0 = 10,000 */
 };
 
 /* Starts the background refresher. Borrows metrics. Free with gw_schemas_free. */

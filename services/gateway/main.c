@@ -49,6 +49,10 @@ static const struct cm_config_entry config_table[] = {
      "events whose subject has no registered schema", 0, 0, "allow|reject"},
     {"GATEWAY_SCHEMA_TTL", CM_CFG_DURATION, "60s", 0, 0,
      "how often cached schemas are refreshed from the registry", 1000, 86400000, NULL},
+    {"GATEWAY_SCHEMA_CACHE", CM_CFG_INT, "10000", 0, 0,
+     "subjects whose schema (or its absence) is cached at most; past it the least recently used "
+     "are forgotten",
+     10, 10000000, NULL},
     {"GATEWAY_MAX_BODY", CM_CFG_SIZE, "1MiB", 0, 0, "largest request body accepted (413 above)",
      1024, 1073741824, NULL},
     {"GATEWAY_MAX_BATCH", CM_CFG_INT, "1000", 0, 0, "events in one request (413 above)", 1, 100000,
@@ -170,10 +174,12 @@ int main(int argc, char **argv)
     }
     if (cm_config_str(cfg, "REGISTRY_URL")) {
         struct gw_schemas_config sc = {
-            cm_config_str(cfg, "REGISTRY_URL"), cm_config_str(cfg, "REGISTRY_USER_INFO"),
+            cm_config_str(cfg, "REGISTRY_URL"),
+            cm_config_str(cfg, "REGISTRY_USER_INFO"),
             subject_strategy(cm_config_str(cfg, "GATEWAY_SUBJECT_STRATEGY")),
             strcmp(cm_config_str(cfg, "GATEWAY_UNKNOWN_TYPES"), "reject") == 0,
-            cm_config_int(cfg, "GATEWAY_SCHEMA_TTL")};
+            cm_config_int(cfg, "GATEWAY_SCHEMA_TTL"),
+            (size_t)cm_config_int(cfg, "GATEWAY_SCHEMA_CACHE")};
         schemas = gw_schemas_new(&sc, svc.metrics);
     }
     char perr[256];

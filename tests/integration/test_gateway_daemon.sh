@@ -7,7 +7,7 @@
 # is validated against the schema of subject <topic>-<type>. CORS_ALLOWED_ORIGINS answers a
 # browser's preflight, and a bad value stops the daemon at start. An event stamped 3 h ahead of
 # the clock is refused, logged and counted. The events of a request share a budget of validation
-# steps.
+# steps. Types no schema is registered for are forgotten when no event names them again.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${1:?usage: test_gateway_daemon.sh <build-dir>}
@@ -22,7 +22,7 @@ rpid=$!
 port=$(stack_free_port)
 GATEWAY_PORT=$port BIND_ADDR=127.0.0.1 LOG_LEVEL=info JWT_JWKS_FILE="$work/jwks.json" \
     KAFKA_BROKERS="$KAFKA_BROKERS" REGISTRY_URL="http://127.0.0.1:$rport" \
-    GATEWAY_SUBJECT_STRATEGY=topic_record GATEWAY_SCHEMA_TTL=60s GATEWAY_VALIDATION_BUDGET=20000 \
+    GATEWAY_SUBJECT_STRATEGY=topic_record GATEWAY_SCHEMA_TTL=60s GATEWAY_VALIDATION_BUDGET=20000 GATEWAY_SCHEMA_CACHE=20 \
     "$ROOT/$BUILD/bin/gateway" >"$work/gateway.log" 2>&1 </dev/null &
 pid=$!
 trap 'kill -TERM $pid $rpid 2>/dev/null; wait $pid $rpid 2>/dev/null; rm -rf "$work"' EXIT
@@ -110,6 +110,29 @@ else
     fail=1
 fi
 expect token-a 202 "an event refused for the request's budget passes alone" '{"n":1}' dag
+# types no schema is registered for (made up, mistyped): each is asked about once and forgotten
+# once no event names it again (each was asked about every 2 s for good), and at most
+# GATEWAY_SCHEMA_CACHE subjects (20 here) are held
+metric() { curl -s "http://127.0.0.1:$port/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
+missing='gateway_schema_fetches_total{outcome="not_registered"}'
+m0=$(metric "$missing")
+for i in $(seq 1 40); do post token-a '{"n":1}' "made.up.$i" >/dev/null; done
+m1=$(metric "$missing")
+held=$(metric gateway_schema_cache_subjects)
+[ $((m1 - m0)) = 40 ] && [ "$held" -le 20 ] &&
+    echo "ok: 40 unknown types asked about once each, $held subjects held" ||
+    { echo "FAIL: unknown types: $((m1 - m0)) lookups, $held subjects held"; fail=1; }
+for _ in $(seq 1 100); do
+    held=$(metric gateway_schema_cache_subjects)
+    [ "$held" -le 5 ] && break
+    sleep 0.1
+done
+m2=$(metric "$missing")
+sleep 3
+m3=$(metric "$missing")
+[ "$held" -le 5 ] && [ "$m3" = "$m2" ] &&
+    echo "ok: unknown types no event names again are forgotten ($held subjects held)" ||
+    { echo "FAIL: unknown types: $held subjects held, $((m3 - m2)) lookups in 3 s idle"; fail=1; }
 expect token-b 401 "a token whose kid is not in the JWKS"
 grep -q 'unknown key id b' "$work/body" || { echo "FAIL: the 401 names the unknown kid"; fail=1; }
 sleep 1.1 # a new modification time even on coarse clocks
