@@ -5,9 +5,9 @@
 
 #include "proc_time.h"
 
+#include "cm/hash.h"
 #include "cm/jsonw.h"
 #include "cm/mem.h"
-#include "cm/sketch.h"
 
 #include <stdlib.h>
 #include <string.h>

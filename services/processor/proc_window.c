@@ -13,8 +13,8 @@
 #include "proc_def.h"
 
 #include "cm/err.h"
+#include "cm/hash.h"
 #include "cm/mem.h"
-#include "cm/sketch.h"
 #include "cm/text.h"
 
 #include <stdio.h>
@@ -154,7 +154,7 @@ struct kstate *proc_window_key(struct proc_windows *w, const char *tenant, const
     char *joined = tl + kl + 2 <= sizeof(stack) ? stack : cm_xmalloc(tl + kl + 2);
     memcpy(joined, tenant, tl + 1);
     memcpy(joined + tl + 1, key, kl + 1);
-    uint64_t h = cm_hash64(joined, tl + kl + 1);
+    uint64_t h = cm_hash64_table(joined, tl + kl + 1); /* keys come from events */
     struct kstate *k = w->nbuckets ? w->buckets[h & (w->nbuckets - 1)] : NULL;
     for (; k; k = k->next_in_bucket) {
         if (k->hash == h && strcmp(k->tenant, tenant) == 0 && strcmp(k->key, key) == 0) {

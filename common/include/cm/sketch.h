@@ -1,4 +1,4 @@
-/* sketch: mergeable summaries for streaming aggregates.
+/* sketch: mergeable summaries for streaming aggregates (hashed with cm/hash.h).
  *  - cm_hll: HyperLogLog distinct count, 2^14 registers (standard error 0.81 %), exact while it
  *    holds at most 128 distinct hashes (a sorted list), then dense; estimated with Ertl's improved
  *    raw estimator (unbiased over the whole range, no empirical tables).
@@ -13,9 +13,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-
-/* A well-mixed 64-bit hash of bytes (for sketches and hash tables). */
-uint64_t cm_hash64(const void *data, size_t len);
 
 struct cm_hll;
 struct cm_hll *cm_hll_new(void);

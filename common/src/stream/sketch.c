@@ -8,6 +8,7 @@
 #include "cm/sketch.h"
 
 #include "cm/bits.h"
+#include "cm/hash.h"
 
 #include "cm/mem.h"
 
@@ -18,36 +19,6 @@
 #include <zlib.h>
 
 /* ---- hash ---- */
-
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 32;
-    x *= 0xd6e8feb86659fd93ULL;
-    x ^= x >> 32;
-    x *= 0xd6e8feb86659fd93ULL;
-    x ^= x >> 32;
-    return x;
-}
-
-uint64_t cm_hash64(const void *data, size_t len)
-{
-    const unsigned char *p = data;
-    uint64_t h = 0x243f6a8885a308d3ULL ^ (len * 0x9e3779b97f4a7c15ULL);
-    while (len >= 8) {
-        uint64_t k;
-        memcpy(&k, p, 8);
-        h = (h ^ mix64(k)) * 0x9e3779b97f4a7c15ULL;
-        h = (h << 31) | (h >> 33);
-        p += 8;
-        len -= 8;
-    }
-    uint64_t k = 0;
-    for (size_t i = 0; i < len; i++) {
-        k |= (uint64_t)p[i] << (8 * i);
-    }
-    h = (h ^ mix64(k ^ 0xa5a5a5a5a5a5a5a5ULL)) * 0x9e3779b97f4a7c15ULL;
-    return mix64(h);
-}
 
 /* ---- byte helpers ---- */
 
