@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-static uint64_t mix64(uint64_t x)
+uint64_t cm_mix64(uint64_t x)
 {
     x ^= x >> 32;
     x *= 0xd6e8feb86659fd93ULL;
@@ -24,7 +24,7 @@ uint64_t cm_hash64(const void *data, size_t len)
     while (len >= 8) {
         uint64_t k;
         memcpy(&k, p, 8);
-        h = (h ^ mix64(k)) * 0x9e3779b97f4a7c15ULL;
+        h = (h ^ cm_mix64(k)) * 0x9e3779b97f4a7c15ULL;
         h = (h << 31) | (h >> 33);
         p += 8;
         len -= 8;
@@ -33,8 +33,8 @@ uint64_t cm_hash64(const void *data, size_t len)
     for (size_t i = 0; i < len; i++) {
         k |= (uint64_t)p[i] << (8 * i);
     }
-    h = (h ^ mix64(k ^ 0xa5a5a5a5a5a5a5a5ULL)) * 0x9e3779b97f4a7c15ULL;
-    return mix64(h);
+    h = (h ^ cm_mix64(k ^ 0xa5a5a5a5a5a5a5a5ULL)) * 0x9e3779b97f4a7c15ULL;
+    return cm_mix64(h);
 }
 
 static uint64_t le64(const unsigned char *p)

@@ -4,6 +4,7 @@
  * their product. */
 #include "jsonschema_internal.h"
 
+#include "cm/hash.h"
 #include "cm/mem.h"
 
 #include <stdint.h>
@@ -60,26 +61,9 @@ int cm_json_equal_values(const json_t *a, const json_t *b)
     return jsonschema_equal_counted(a, b, &nodes);
 }
 
-static uint64_t mix(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= 0xFF51AFD7ED558CCDu;
-    h ^= h >> 33;
-    h *= 0xC4CEB9FE1A85EC53u;
-    h ^= h >> 33;
-    return h;
-}
-
-static uint64_t bytes_hash(const char *p, size_t n)
-{
-    uint64_t h = 0xCBF29CE484222325u ^ n;
-    for (size_t i = 0; i < n; i++) {
-        h = (h ^ (unsigned char)p[i]) * 0x100000001B3u;
-    }
-    return mix(h);
-}
-
-/* Numbers hash by their double value: integers that compare equal have the same one, and an
+/* Strings and numbers are hashed under the process's key (cm_hash64_table): values come from
+ * events, and an unkeyed hash would let them be built to share one; their combinations mix.
+ * Numbers hash by their double value: integers that compare equal have the same one, and an
  * integer equals a real exactly when their doubles are equal. */
 uint64_t jsonschema_value_hash(const json_t *v, size_t *nodes)
 {
@@ -91,27 +75,27 @@ uint64_t jsonschema_value_hash(const json_t *v, size_t *nodes)
         json_t *x;
         json_object_foreach((json_t *)v, k, x)
         {
-            h += mix(bytes_hash(k, strlen(k)) * 31 + jsonschema_value_hash(x, nodes));
+            h += cm_mix64(cm_hash64_table(k, strlen(k)) * 31 + jsonschema_value_hash(x, nodes));
         }
-        return mix(h ^ 0x6F626A) + json_object_size(v);
+        return cm_mix64(h ^ 0x6F626A) + json_object_size(v);
     }
     case JSON_ARRAY: {
         uint64_t h = 0x617272;
         for (size_t i = 0; i < json_array_size(v); i++) {
-            h = mix(h * 31 + jsonschema_value_hash(json_array_get(v, i), nodes));
+            h = cm_mix64(h * 31 + jsonschema_value_hash(json_array_get(v, i), nodes));
         }
         return h;
     }
     case JSON_STRING:
         *nodes += json_string_length(v) / 64;
-        return bytes_hash(json_string_value(v), json_string_length(v));
+        return cm_hash64_table(json_string_value(v), json_string_length(v));
     case JSON_INTEGER:
     case JSON_REAL: {
         double d = json_number_value(v);
         uint64_t bits;
         d = d == 0 ? 0.0 : d; /* -0.0 equals 0 */
         memcpy(&bits, &d, sizeof(bits));
-        return mix(bits ^ 0x6E756D);
+        return cm_hash64_table(&bits, sizeof(bits));
     }
     case JSON_TRUE:
         return 0x74727565;
