@@ -383,6 +383,28 @@ Test(http, not_found_and_method_not_allowed)
     expect_error(&r, 404);
 }
 
+/* A client may send any token as its method: each made-up one is counted as "other", so they
+ * cannot grow the metrics a series at a time. */
+Test(http, made_up_methods_share_one_metric_series)
+{
+    struct resp r;
+    char method[16];
+    for (int i = 0; i < 20; i++) {
+        snprintf(method, sizeof(method), "BREW%d", i);
+        request(method, "/items/abc", NULL, 0, &r);
+        expect_error(&r, 405);
+    }
+    request("PATCH", "/items/abc", NULL, 0, &r);
+    expect_error(&r, 405);
+    request("GET", "/metrics", NULL, 0, &r);
+    cr_assert_eq(r.status, 200);
+    cr_assert(strstr(r.body, "t_http_requests_total{route=\"unmatched\",method=\"other\","
+                             "code=\"405\"} 20") != NULL,
+              "%s", r.body);
+    cr_assert(strstr(r.body, "method=\"PATCH\",code=\"405\"} 1") != NULL, "%s", r.body);
+    cr_assert(strstr(r.body, "BREW") == NULL, "%s", r.body);
+}
+
 Test(http, body_cap)
 {
     struct resp r;

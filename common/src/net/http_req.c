@@ -197,6 +197,21 @@ static const char *route_label(const struct cm_http_req *req)
     return req->builtin ? req->path : "unmatched";
 }
 
+/* The method as a metric label: a client may send any token as its method, and a series per
+ * distinct one would let it grow the metrics without bound; those outside RFC 9110's methods
+ * (and PATCH) count as "other". */
+static const char *method_label(const char *method)
+{
+    static const char *const known[] = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
+                                        "OPTIONS", "CONNECT", "TRACE", "PATCH"};
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+        if (strcmp(method, known[i]) == 0) {
+            return known[i];
+        }
+    }
+    return "other";
+}
+
 static void record(struct cm_http_req *req, int status)
 {
     struct cm_http_server *srv = req->srv;
@@ -204,7 +219,8 @@ static void record(struct cm_http_req *req, int status)
     if (srv->m_requests) {
         char code[8];
         snprintf(code, sizeof(code), "%d", status);
-        cm_counter_inc(cm_metric_with(srv->m_requests, route_label(req), req->method, code, NULL));
+        cm_counter_inc(cm_metric_with(srv->m_requests, route_label(req), method_label(req->method),
+                                      code, NULL));
         cm_histogram_observe(cm_metric_with(srv->m_duration, route_label(req), NULL), secs);
     }
     CM_LOG_DEBUG("http_request", "%s %s %d %.3fms", req->method, req->path, status, secs * 1e3);
