@@ -5,6 +5,7 @@
 #include "gw_ratelimit.h"
 
 #include "cm/breaker.h"
+#include "cm/hash.h"
 #include "cm/log.h"
 #include "cm/mem.h"
 #include "cm/metrics.h"
@@ -72,15 +73,6 @@ static const char gcra_script[] =
     "if cost > burst then wait = burst * T end\n"
     "return {0, math.floor((burst * T - (tat - now)) / T + 0.001), math.ceil(wait), "
     "math.ceil(tat - now)}\n";
-
-static uint64_t hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) {
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    }
-    return h;
-}
 
 struct gw_ratelimit *gw_ratelimit_new(double rate, double burst)
 {
@@ -152,7 +144,7 @@ static void sweep(const struct gw_ratelimit *r, struct stripe *s, int64_t now_ms
 static struct gw_rate_decision local_take(struct gw_ratelimit *r, const char *key, double cost,
                                           int64_t now_ms)
 {
-    uint64_t h = hash(key);
+    uint64_t h = cm_hash64_table(key, strlen(key)); /* keys hold client addresses */
     struct stripe *s = &r->stripes[h % STRIPES];
     struct gw_rate_decision d = {0, 0, 0, 0};
     pthread_mutex_lock(&s->lock);

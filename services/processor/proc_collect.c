@@ -1,6 +1,7 @@
 /* proc_collect: collect_list and collect_set (see proc_collect.h): entries kept sorted by time,
  * in arrays that grow up to the limit; collect_set also keeps each entry's canonical text and
- * its hash, and finds an equal value by scanning them (the limit bounds the scan). */
+ * its hash, and finds an equal value by scanning them (the limit bounds the scan; the hash is keyed
+ * per process, so values cannot be chosen to share one and make each comparison a full one). */
 #include "proc_collect.h"
 
 #include "proc_time.h"
@@ -128,7 +129,7 @@ static int keyed(struct entry *e)
     if (!e->key) {
         return -1;
     }
-    e->h = cm_hash64(e->key, len);
+    e->h = cm_hash64_table(e->key, len);
     return 0;
 }
 

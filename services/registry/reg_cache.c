@@ -3,6 +3,7 @@
  * enough for a working set of schema ids and lookups. */
 #include "reg_cache.h"
 
+#include "cm/hash.h"
 #include "cm/mem.h"
 #include "cm/timeutil.h"
 
@@ -34,16 +35,6 @@ struct reg_cache {
     size_t max_per_stripe;
     int64_t ttl_ms;
 };
-
-static uint64_t fnv1a(const char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
 
 struct reg_cache *reg_cache_new(size_t max_entries, int64_t ttl_ms)
 {
@@ -94,7 +85,7 @@ char *reg_cache_get(struct reg_cache *c, const char *key, size_t keylen, int *st
     if (!c || c->ttl_ms <= 0) {
         return NULL;
     }
-    uint64_t h = fnv1a(key, keylen);
+    uint64_t h = cm_hash64_table(key, keylen);
     struct stripe *s = &c->stripes[h % STRIPES];
     int64_t now = cm_monotonic_ms();
     char *out = NULL;
@@ -118,7 +109,7 @@ void reg_cache_put(struct reg_cache *c, const char *key, size_t keylen, const ch
     if (!c || c->ttl_ms <= 0) {
         return;
     }
-    uint64_t h = fnv1a(key, keylen);
+    uint64_t h = cm_hash64_table(key, keylen);
     struct stripe *s = &c->stripes[h % STRIPES];
     struct entry *n = cm_xcalloc(1, sizeof(*n));
     n->hash = h;

@@ -3,6 +3,7 @@
 #include "http_guard.h"
 
 #include "cm/clientip.h"
+#include "cm/hash.h"
 #include "cm/log.h"
 #include "cm/mem.h"
 #include "cm/metrics.h"
@@ -71,11 +72,7 @@ static void addr_text(const struct sockaddr *sa, char *out, size_t len)
 
 static size_t bucket(const char *ip)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)ip; *p; p++) {
-        h = (h ^ *p) * 16777619u;
-    }
-    return h % ADDR_BUCKETS;
+    return cm_hash64_table(ip, strlen(ip)) % ADDR_BUCKETS; /* clients choose their addresses */
 }
 
 /* Under the lock. */
