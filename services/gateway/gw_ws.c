@@ -148,8 +148,11 @@ struct gw_ws *gw_ws_new(const struct gw_ws_config *cfg, struct gw_ingest *g,
     struct gw_ws *w = cm_xcalloc(1, sizeof(*w));
     w->g = g;
     w->max_unacked = cfg->max_unacked ? cfg->max_unacked : 1000;
-    struct cm_ws_options o = {cfg->threads, cfg->max_message, cfg->ping_interval_ms,
-                              cfg->max_connections, metrics};
+    struct cm_ws_options o = {.threads = cfg->threads,
+                              .max_message = cfg->max_message,
+                              .ping_interval_ms = cfg->ping_interval_ms,
+                              .max_connections = cfg->max_connections,
+                              .metrics = metrics};
     w->server = cm_ws_new(&o);
     w->m_messages = cm_metric_with(cm_metrics_counter(metrics, "websocket_messages_total",
                                                       "WebSocket messages received", NULL),

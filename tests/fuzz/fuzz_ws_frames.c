@@ -41,7 +41,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     if (!server) {
-        struct cm_ws_options o = {1, 4096, 60000, 16, NULL};
+        struct cm_ws_options o = {
+            .threads = 1, .max_message = 4096, .ping_interval_ms = 60000, .max_connections = 16};
         server = cm_ws_new(&o);
     }
     int sv[2];

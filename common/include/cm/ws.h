@@ -35,6 +35,8 @@ struct cm_ws_options {
     int ping_interval_ms;       /* default 30000 */
     unsigned max_connections;   /* beyond it the handshake is answered 503; default 10000 */
     struct cm_metrics *metrics; /* borrowed; websocket_connections gauge */
+    size_t max_backlog; /* bytes of messages waiting to be written past which the connection's
+                           reading pauses until the peer takes them; default 4 MiB */
 };
 
 struct cm_ws_handlers {
@@ -42,7 +44,10 @@ struct cm_ws_handlers {
     void (*on_open)(struct cm_ws_conn *c, void *ud);
     /* One complete text message (valid UTF-8, NUL-terminated for convenience). */
     void (*on_text)(struct cm_ws_conn *c, void *ud, const char *msg, size_t len);
-    /* Returns 0 to stop reading for now; asked before every read and again every 10 ms. */
+    /* Returns 0 to stop reading for now; asked before every read and again every 10 ms.
+     * Reading also pauses while more than max_backlog bytes wait to be written: a peer that
+     * sends without reading what it is answered cannot make the server hold its answers without
+     * bound. */
     int (*can_read)(struct cm_ws_conn *c, void *ud);
     /* The connection is gone and nobody holds a reference: release ud. Any thread. */
     void (*release)(void *ud);

@@ -89,6 +89,7 @@ void cm_ws_send_text(struct cm_ws_conn *c, const char *text, size_t len)
         return;
     }
     ws_queue_push(&c->outbox, m);
+    atomic_fetch_add(&c->outbox_bytes, len);
     pthread_mutex_unlock(&l->mu);
     ws_wake(l);
 }
@@ -134,6 +135,15 @@ static int reading_allowed(struct cm_ws_conn *c)
 {
     if (atomic_load(&c->ws->phase) != RUNNING) {
         return 0;
+    }
+    /* answers waiting to be written: in the outbox (those of messages handled in this read among
+     * them) and in wslay's queue */
+    size_t backlog = atomic_load(&c->outbox_bytes);
+    if (c->ctx) {
+        backlog += wslay_event_get_queued_msg_length(c->ctx);
+    }
+    if (backlog > c->ws->opt.max_backlog) {
+        return 0; /* the peer does not take its answers: read again once it has */
     }
     return !c->h->can_read || c->h->can_read(c, c->ud);
 }
@@ -280,6 +290,7 @@ static void finish(struct cm_ws_conn *c)
     pthread_mutex_lock(&l->mu);
     c->gone = 1;
     ws_queue_clear(&c->outbox);
+    atomic_store(&c->outbox_bytes, 0);
     pthread_mutex_unlock(&l->mu);
     if (c->up) {
         cm_http_upgrade_close(c->up);
@@ -478,6 +489,7 @@ static void service_pending(struct loop *l, struct cm_ws_conn ***scratch, size_t
         if (!c->finished) {
             pthread_mutex_lock(&l->mu);
             struct ws_msg *msgs = ws_queue_take_all(&c->outbox);
+            atomic_store(&c->outbox_bytes, 0);
             int close_now = c->close_requested == 1;
             if (close_now) {
                 c->close_requested = 2;

@@ -57,6 +57,7 @@ struct cm_ws_conn {
     /* under loop->mu */
     struct ws_queue outbox;
     int listed, gone, close_requested;
+    atomic_size_t outbox_bytes; /* written under loop->mu, read by the loop thread without it */
     /* loop thread: messages read while the handler could not take them (one read can carry
      * several), delivered once can_read allows */
     struct ws_queue held;

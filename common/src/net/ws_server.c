@@ -92,6 +92,9 @@ struct cm_ws_server *cm_ws_new(const struct cm_ws_options *opt)
     if (!ws->opt.max_connections) {
         ws->opt.max_connections = 10000;
     }
+    if (!ws->opt.max_backlog) {
+        ws->opt.max_backlog = 4u << 20;
+    }
     ws->loops = cm_xcalloc(ws->opt.threads, sizeof(*ws->loops));
     for (unsigned i = 0; i < ws->opt.threads; i++) {
         struct loop *l = &ws->loops[i];
