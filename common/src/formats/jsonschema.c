@@ -150,14 +150,21 @@ static size_t utf8_length(const char *s, size_t n)
 #define REGEX_FREE_BACKTRACKS(len) (64 + 4 * (unsigned long)(len))
 /* A walk's step costs about as much as 50 backtracks (150 and 3 ns). */
 #define REGEX_BACKTRACKS_PER_STEP 50
+/* Each run of a search past its free backtracks is given this many times the backtracks of the
+ * run before. */
+#define REGEX_ESCALATION 4
 /* ...and as 4 values compared or hashed (jsonschema_values.c's nodes). */
 #define NODES_PER_STEP 4
 
 /* 1 when pattern matches somewhere in subject, 0 when not, -1 when the walk stops (in
  * c->w->stopped). A search costs the walk a step and its scan, and when it takes more than its
- * free backtracks, it runs again with as many as the walk's steps left pay for (at most
- * CM_REGEX_MATCH_LIMIT) and costs all of those: a pattern that backtracks at length costs an event
- * at most the walk's budget, not that per string. A match still undecided stops the walk, and the
+ * free backtracks, it runs again with REGEX_ESCALATION times as many, and again, each run paid
+ * from the walk's steps at its limit (PCRE2 tells no count of the backtracks a search took), until
+ * it decides, reaches CM_REGEX_MATCH_LIMIT or needs more than the walk's steps left: those left
+ * then pay for a last run, and the walk stops if that one does not decide either. So a search is
+ * charged less than 5.4 times the backtracks it needs (the last run's limit under 4 times those,
+ * the runs before it a third of that), and a pattern that backtracks at length costs an event at
+ * most the walk's budget, not that per string. A match still undecided stops the walk, and the
  * value is invalid: under `not` or `if` an undecided probe would turn into an answer. */
 static int pattern_search(struct vctx *c, const char *pattern, const char *subject, size_t len,
                           const char *what)
@@ -177,16 +184,24 @@ static int pattern_search(struct vctx *c, const char *pattern, const char *subje
     limit = limit < CM_REGEX_MATCH_LIMIT ? limit : CM_REGEX_MATCH_LIMIT;
     w->steps += 1 + len / 16;
     int r = cm_regex_search_limit(re, subject, len, limit, why, sizeof(why));
-    if (r == CM_REGEX_LIMIT_HIT && limit < CM_REGEX_MATCH_LIMIT) {
+    while (r == CM_REGEX_LIMIT_HIT && limit < CM_REGEX_MATCH_LIMIT) {
         size_t left = w->steps < w->limit ? w->limit - w->steps : 0;
-        limit = left < CM_REGEX_MATCH_LIMIT / REGEX_BACKTRACKS_PER_STEP
-                    ? (unsigned long)left * REGEX_BACKTRACKS_PER_STEP
-                    : CM_REGEX_MATCH_LIMIT;
-        w->steps += limit / REGEX_BACKTRACKS_PER_STEP;
-        r = cm_regex_search_limit(re, subject, len, limit, why, sizeof(why));
-        if (r == CM_REGEX_LIMIT_HIT && limit < CM_REGEX_MATCH_LIMIT) {
-            w->stopped = TOO_LONG; /* the walk's steps ran out first */
+        unsigned long next = limit * REGEX_ESCALATION;
+        next = next < CM_REGEX_MATCH_LIMIT ? next : CM_REGEX_MATCH_LIMIT;
+        size_t cost = (next + REGEX_BACKTRACKS_PER_STEP - 1) / REGEX_BACKTRACKS_PER_STEP;
+        if (cost > left) { /* what the walk has left pays for a last run */
+            cost = left;
+            next = (unsigned long)left * REGEX_BACKTRACKS_PER_STEP;
         }
+        w->steps += cost;
+        if (next > limit) {
+            r = cm_regex_search_limit(re, subject, len, next, why, sizeof(why));
+        }
+        if (cost == left && r == CM_REGEX_LIMIT_HIT && next < CM_REGEX_MATCH_LIMIT) {
+            w->stopped = TOO_LONG; /* the walk's steps ran out first */
+            break;
+        }
+        limit = next;
     }
     if (r < 0 && !w->stopped) {
         w->stopped = UNDECIDED;
