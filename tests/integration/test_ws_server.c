@@ -1,7 +1,8 @@
 /* test_ws_server: the WebSocket server's flow control (common/src/net/ws.c) over a socketpair, a
  * cm_ws server adopting one end and a client written here frame by frame on the other: a peer
  * that sends without reading what it is answered pauses the server's reading, so its answers
- * cannot pile up without bound, and reading resumes once the peer takes them. */
+ * cannot pile up without bound, and reading resumes once the peer takes them; a connection whose
+ * reading the server paused is not closed for a silence the server caused. */
 #include "cm/timeutil.h"
 #include "cm/ws.h"
 
@@ -32,6 +33,26 @@ static void on_text(struct cm_ws_conn *c, void *ud, const char *msg, size_t len)
 }
 
 static const struct cm_ws_handlers handlers = {NULL, on_text, NULL, NULL};
+
+static atomic_int gate_open;
+
+static int gated(struct cm_ws_conn *c, void *ud)
+{
+    (void)c;
+    (void)ud;
+    return atomic_load(&gate_open);
+}
+
+static void on_small_text(struct cm_ws_conn *c, void *ud, const char *msg, size_t len)
+{
+    (void)ud;
+    (void)msg;
+    (void)len;
+    atomic_fetch_add(&handled, 1);
+    cm_ws_send_text(c, "ok", 2);
+}
+
+static const struct cm_ws_handlers gated_handlers = {NULL, on_small_text, gated, NULL};
 
 /* A masked text frame of text (a client's frames are masked; a zero mask is a valid one). */
 static size_t client_frame(const char *text, unsigned char *out)
@@ -141,6 +162,46 @@ Test(ws_server, a_peer_that_does_not_read_its_answers_pauses_reading_until_it_do
     cr_assert_eq(atomic_load(&handled), MESSAGES);
     close(sv[0]);
     deadline = cm_monotonic_ms() + 10000;
+    while (cm_ws_connections(server) > 0 && cm_monotonic_ms() < deadline) {
+        cm_sleep_ms(5);
+    }
+    cr_assert_eq(cm_ws_connections(server), 0);
+    cm_ws_stop(server, 1000);
+    cm_ws_free(server);
+}
+
+/* Pings every 100 ms, and a handler that takes nothing for a second (a saturated gateway's):
+ * the connection stays open although the peer's pongs go unread, and its messages are handled
+ * once the handler takes them. Before, it was closed with "no answer to pings" after 250 ms. */
+Test(ws_server, a_connection_the_server_stopped_reading_is_not_closed_for_silence)
+{
+    struct cm_ws_options o = {.threads = 1, .ping_interval_ms = 100, .max_connections = 4};
+    struct cm_ws_server *server = cm_ws_new(&o);
+    int sv[2];
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    cr_assert_eq(cm_ws_adopt(server, sv[1], &gated_handlers, NULL), 0);
+    unsigned char frames[64];
+    size_t off = 0;
+    for (int i = 0; i < 3; i++) {
+        off += client_frame("hello", frames + off);
+    }
+    cr_assert_eq(send(sv[0], frames, off, MSG_NOSIGNAL), (ssize_t)off);
+    int64_t until = cm_monotonic_ms() + 1000; /* 10 ping intervals */
+    while (cm_monotonic_ms() < until) {
+        cr_assert_eq(cm_ws_connections(server), 1, "closed while the server did not read");
+        cm_sleep_ms(20);
+    }
+    cr_assert_eq(atomic_load(&handled), 0);
+    atomic_store(&gate_open, 1);
+    int64_t deadline = cm_monotonic_ms() + 10000;
+    while (atomic_load(&handled) < 3 && cm_monotonic_ms() < deadline) {
+        cm_sleep_ms(5);
+    }
+    cr_assert_eq(atomic_load(&handled), 3);
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(next_text(sv[0], deadline), 2, "answer %d", i);
+    }
+    close(sv[0]);
     while (cm_ws_connections(server) > 0 && cm_monotonic_ms() < deadline) {
         cm_sleep_ms(5);
     }

@@ -131,19 +131,21 @@ void cm_ws_close_at(struct cm_ws_conn *c, int64_t deadline_ms, uint16_t code, co
 
 /* ---- wslay callbacks (loop thread) ---- */
 
-static int reading_allowed(struct cm_ws_conn *c)
+/* 1 when more than max_backlog bytes of answers wait to be written: in the outbox (those of
+ * messages handled in this read among them) and in wslay's queue. The peer does not take them. */
+static int backlogged(struct cm_ws_conn *c)
 {
-    if (atomic_load(&c->ws->phase) != RUNNING) {
-        return 0;
-    }
-    /* answers waiting to be written: in the outbox (those of messages handled in this read among
-     * them) and in wslay's queue */
     size_t backlog = atomic_load(&c->outbox_bytes);
     if (c->ctx) {
         backlog += wslay_event_get_queued_msg_length(c->ctx);
     }
-    if (backlog > c->ws->opt.max_backlog) {
-        return 0; /* the peer does not take its answers: read again once it has */
+    return backlog > c->ws->opt.max_backlog;
+}
+
+static int reading_allowed(struct cm_ws_conn *c)
+{
+    if (atomic_load(&c->ws->phase) != RUNNING || backlogged(c)) {
+        return 0; /* a backlogged peer is read again once it has taken its answers */
     }
     return !c->h->can_read || c->h->can_read(c, c->ud);
 }
@@ -523,6 +525,12 @@ static int sweep_one(struct cm_ws_conn *c, int64_t now, int full, int phase)
     const struct cm_ws_options *o = &l->ws->opt;
     if (c->paused && reading_allowed(c)) {
         do_read(c);
+    }
+    if (c->paused && !c->finished && phase == RUNNING && !backlogged(c)) {
+        /* the server chose not to read (the handler cannot take more): the peer's pongs wait
+         * unread, so its silence is not the peer's; one that does not take its answers is not
+         * excused */
+        c->last_recv_ms = now;
     }
     if (!full || c->finished) {
         return 0;
