@@ -31,6 +31,10 @@ static const struct cm_config_entry config_table[] = {
      "how long schema-by-id and lookup answers are served from memory (0 disables); another "
      "instance's deletes show after at most this long",
      0, 86400000, NULL},
+    {"REGISTRY_CACHE_SIZE", CM_CFG_SIZE, "64MiB", 0, 0,
+     "memory the answers cached under REGISTRY_CACHE_TTL may hold, their keys counted (a "
+     "lookup's key is its request body); an answer over a sixteenth of it is not cached",
+     0, 68719476736LL, NULL},
     {"REGISTRY_JSON_LENIENT", CM_CFG_BOOL, "false", 0, 0,
      "JSON Schema compatibility allows adding optional properties to open content models", 0, 0,
      NULL},
@@ -133,7 +137,8 @@ int main(int argc, char **argv)
         status = cm_lifecycle_stopping() ? 0 : 1;
         goto out;
     }
-    cache = reg_cache_new(100000, cm_config_int(cfg, "REGISTRY_CACHE_TTL"));
+    cache = reg_cache_new(100000, (size_t)cm_config_int(cfg, "REGISTRY_CACHE_SIZE"),
+                          cm_config_int(cfg, "REGISTRY_CACHE_TTL"));
     static struct reg_api api; /* its routes are the handlers' user data */
     api.store = st;
     api.cache = cache;

@@ -1,6 +1,6 @@
 /* reg_cache: a striped hash map of byte-string keys to response bodies with expiry
- * (see reg_cache.h). A full stripe is emptied before the next insert: simple, bounded, and good
- * enough for a working set of schema ids and lookups. */
+ * (see reg_cache.h). A stripe full of entries or of bytes is emptied before the next insert:
+ * simple, bounded, and good enough for a working set of schema ids and lookups. */
 #include "reg_cache.h"
 
 #include "cm/hash.h"
@@ -27,19 +27,26 @@ struct entry {
 struct stripe {
     pthread_mutex_t lock;
     struct entry *buckets[BUCKETS_PER_STRIPE];
-    size_t count;
+    size_t count, bytes;
 };
 
 struct reg_cache {
     struct stripe stripes[STRIPES];
-    size_t max_per_stripe;
+    size_t max_per_stripe, max_bytes_per_stripe;
     int64_t ttl_ms;
 };
 
-struct reg_cache *reg_cache_new(size_t max_entries, int64_t ttl_ms)
+/* What an entry holds, as the byte bound counts it. */
+static size_t entry_bytes(size_t keylen, size_t valuelen)
+{
+    return sizeof(struct entry) + keylen + 1 + valuelen + 1;
+}
+
+struct reg_cache *reg_cache_new(size_t max_entries, size_t max_bytes, int64_t ttl_ms)
 {
     struct reg_cache *c = cm_xcalloc(1, sizeof(*c));
     c->max_per_stripe = max_entries / STRIPES + 1;
+    c->max_bytes_per_stripe = max_bytes / STRIPES;
     c->ttl_ms = ttl_ms;
     for (size_t i = 0; i < STRIPES; i++) {
         pthread_mutex_init(&c->stripes[i].lock, NULL);
@@ -66,6 +73,7 @@ static void stripe_clear(struct stripe *s)
         s->buckets[b] = NULL;
     }
     s->count = 0;
+    s->bytes = 0;
 }
 
 void reg_cache_free(struct reg_cache *c)
@@ -111,13 +119,32 @@ void reg_cache_put(struct reg_cache *c, const char *key, size_t keylen, const ch
     }
     uint64_t h = cm_hash64_table(key, keylen);
     struct stripe *s = &c->stripes[h % STRIPES];
-    struct entry *n = cm_xcalloc(1, sizeof(*n));
+    size_t valuelen = strlen(value);
+    size_t size = entry_bytes(keylen, valuelen);
+    struct entry *n = size <= c->max_bytes_per_stripe ? cm_xcalloc(1, sizeof(*n)) : NULL;
+    if (!n) { /* too large to keep: only an older answer for the key is dropped */
+        size_t b = (h / STRIPES) % BUCKETS_PER_STRIPE;
+        pthread_mutex_lock(&s->lock);
+        for (struct entry **pp = &s->buckets[b]; *pp; pp = &(*pp)->next) {
+            struct entry *e = *pp;
+            if (e->hash == h && e->keylen == keylen && memcmp(e->key, key, keylen) == 0) {
+                *pp = e->next;
+                s->bytes -= entry_bytes(e->keylen, strlen(e->value));
+                entry_free(e);
+                s->count--;
+                break;
+            }
+        }
+        pthread_mutex_unlock(&s->lock);
+        return;
+    }
     n->hash = h;
     n->key = cm_xmalloc(keylen + 1);
     memcpy(n->key, key, keylen);
     n->key[keylen] = '\0';
     n->keylen = keylen;
-    n->value = cm_xstrdup(value);
+    n->value = cm_xmalloc(valuelen + 1);
+    memcpy(n->value, value, valuelen + 1);
     n->status = status;
     n->expires_ms = cm_monotonic_ms() + c->ttl_ms;
     size_t b = (h / STRIPES) % BUCKETS_PER_STRIPE;
@@ -127,18 +154,20 @@ void reg_cache_put(struct reg_cache *c, const char *key, size_t keylen, const ch
         struct entry *e = *pp;
         if (e->hash == h && e->keylen == keylen && memcmp(e->key, key, keylen) == 0) {
             *pp = e->next;
+            s->bytes -= entry_bytes(e->keylen, strlen(e->value));
             entry_free(e);
             s->count--;
             break;
         }
         pp = &e->next;
     }
-    if (s->count >= c->max_per_stripe) {
+    if (s->count >= c->max_per_stripe || s->bytes + size > c->max_bytes_per_stripe) {
         stripe_clear(s);
     }
     n->next = s->buckets[b];
     s->buckets[b] = n;
     s->count++;
+    s->bytes += size;
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -152,4 +181,15 @@ void reg_cache_clear(struct reg_cache *c)
         stripe_clear(&c->stripes[i]);
         pthread_mutex_unlock(&c->stripes[i].lock);
     }
+}
+
+size_t reg_cache_bytes(struct reg_cache *c)
+{
+    size_t total = 0;
+    for (size_t i = 0; c && i < STRIPES; i++) {
+        pthread_mutex_lock(&c->stripes[i].lock);
+        total += c->stripes[i].bytes;
+        pthread_mutex_unlock(&c->stripes[i].lock);
+    }
+    return total;
 }

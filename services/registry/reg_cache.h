@@ -10,8 +10,11 @@
 
 struct reg_cache;
 
-/* max_entries bounds memory; ttl_ms 0 disables the cache. Free with reg_cache_free. */
-struct reg_cache *reg_cache_new(size_t max_entries, int64_t ttl_ms);
+/* max_entries and max_bytes (keys and answers, each entry's bookkeeping counted) bound what is
+ * kept: a lookup's key is its request body, chosen by the client, and its answer holds a whole
+ * schema. An entry over a sixteenth of max_bytes is not kept. ttl_ms 0 disables the cache. Free
+ * with reg_cache_free. */
+struct reg_cache *reg_cache_new(size_t max_entries, size_t max_bytes, int64_t ttl_ms);
 void reg_cache_free(struct reg_cache *c);
 /* Copies the cached value for key into a fresh buffer (caller frees) and its HTTP status into
  * *status; NULL on a miss. */
@@ -19,5 +22,7 @@ char *reg_cache_get(struct reg_cache *c, const char *key, size_t keylen, int *st
 void reg_cache_put(struct reg_cache *c, const char *key, size_t keylen, const char *value,
                    int status);
 void reg_cache_clear(struct reg_cache *c);
+/* Bytes held now (as max_bytes counts them). */
+size_t reg_cache_bytes(struct reg_cache *c);
 
 #endif
