@@ -86,10 +86,41 @@ static int has_role(void *ud)
     return ok;
 }
 
+/* The last lines of a node's log, to stderr: what a failed wait leaves to read. */
+static void dump_log(const char *dir, const char *name)
+{
+    char path[128], line[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "(no %s)\n", path);
+        return;
+    }
+    static char tail[40][512];
+    size_t n = 0;
+    while (fgets(line, sizeof(line), f)) {
+        snprintf(tail[n++ % 40], sizeof(tail[0]), "%s", line);
+    }
+    fclose(f);
+    fprintf(stderr, "--- the last lines of %s\n", path);
+    for (size_t i = n > 40 ? n - 40 : 0; i < n; i++) {
+        fputs(tail[i % 40], stderr);
+    }
+}
+
 static void wait_role(int node, const char *want)
 {
     struct role w = {node, want};
-    cr_assert(it_wait_until(30000, has_role, &w), "node %d never became %s", node, want);
+    if (!it_wait_until(30000, has_role, &w)) {
+        redisReply *rep = raw(node, "INFO replication");
+        fprintf(stderr, "--- node %d (port %d): %s\n", node, ports[node],
+                rep && rep->type == REDIS_REPLY_STRING ? rep->str : "no answer");
+        freeReplyObject(rep);
+        for (int i = 0; i < NPROC; i++) {
+            dump_log(dirs[i], i == SENTINEL ? "sentinel.log" : "redis.log");
+        }
+        cr_assert_fail("node %d never became %s", node, want);
+    }
 }
 
 /* 1 when the sentinel names node n as the master. */
