@@ -4,7 +4,8 @@
  * address is served; the total limit refuses beyond it and frees as connections close; a client
  * trickling a request a byte at a time is cut at the request timeout; behind a trusted proxy the
  * limit applies to the forwarded client's requests in progress (429), and the client address is
- * the forwarded one. */
+ * the forwarded one; the bodies of all requests in progress share one bound on memory (503 beyond
+ * it, whether announced by Content-Length or grown chunk by chunk). */
 #include "harness.h"
 
 #include "cm/clientip.h"
@@ -19,6 +20,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +30,7 @@
 
 static struct cm_http_server *start(unsigned max, unsigned per_ip, unsigned request_timeout_ms,
                                     const struct cm_proxies *proxies, struct cm_metrics *reg);
+static struct cm_http_server *start_buffered(size_t max_buffered);
 
 /* A TCP connection from address `from` (e.g. "127.0.0.2") to the server. */
 static int dial(const char *from, unsigned port)
@@ -326,4 +329,198 @@ static struct cm_http_server *start(unsigned max, unsigned per_ip, unsigned requ
     cm_http_route(srv, "GET", "/slow", h_slow, NULL);
     cr_assert_eq(cm_http_start(srv), 0);
     return srv;
+}
+
+/* ---- the bodies' memory bound ---- */
+
+static atomic_int holding, release_held;
+
+static void h_echo_len(struct cm_http_req *req, void *ud)
+{
+    (void)ud;
+    size_t len;
+    cm_http_body(req, &len);
+    char text[32];
+    snprintf(text, sizeof(text), "%zu", len);
+    cm_http_respond(req, 200, "text/plain", text, strlen(text));
+}
+
+static void *answer_when_released(void *arg)
+{
+    while (!atomic_load(&release_held)) {
+        cm_sleep_ms(5);
+    }
+    cm_http_respond(arg, 200, "text/plain", "held", 4);
+    return NULL;
+}
+
+/* Keeps its request (and so its body) until release_held. */
+static void h_hold(struct cm_http_req *req, void *ud)
+{
+    (void)ud;
+    cm_http_defer(req);
+    atomic_fetch_add(&holding, 1);
+    pthread_t t;
+    pthread_create(&t, NULL, answer_when_released, req);
+    pthread_detach(t);
+}
+
+static struct cm_http_server *start_buffered(size_t max_buffered)
+{
+    struct cm_http_options o = {.bind_addr = "127.0.0.1",
+                                .threads = 2,
+                                .max_body = 64 * 1024,
+                                .max_buffered = max_buffered};
+    struct cm_http_server *srv = cm_http_new(&o);
+    cr_assert_not_null(srv);
+    cm_http_route(srv, "POST", "/echo", h_echo_len, NULL);
+    cm_http_route(srv, "POST", "/hold", h_hold, NULL);
+    cr_assert_eq(cm_http_start(srv), 0);
+    return srv;
+}
+
+struct posted {
+    long status;
+    char body[512], headers[1024];
+    size_t blen, hlen;
+};
+
+static size_t keep_posted_body(char *p, size_t sz, size_t n, void *ud)
+{
+    struct posted *r = ud;
+    size_t len = sz * n, room = sizeof(r->body) - 1 - r->blen;
+    len = len < room ? len : room;
+    memcpy(r->body + r->blen, p, len);
+    r->blen += len;
+    r->body[r->blen] = '\0';
+    return sz * n;
+}
+
+static size_t keep_posted_header(char *p, size_t sz, size_t n, void *ud)
+{
+    struct posted *r = ud;
+    size_t len = sz * n, room = sizeof(r->headers) - 1 - r->hlen;
+    len = len < room ? len : room;
+    memcpy(r->headers + r->hlen, p, len);
+    r->hlen += len;
+    r->headers[r->hlen] = '\0';
+    return sz * n;
+}
+
+static struct posted post(unsigned port, const char *path, size_t size)
+{
+    struct posted r = {0};
+    char *data = malloc(size + 1);
+    memset(data, 'x', size);
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", port, path);
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, data);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)size);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, keep_posted_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, keep_posted_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+    cr_assert_eq(curl_easy_perform(c), CURLE_OK);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+    curl_easy_cleanup(c);
+    free(data);
+    return r;
+}
+
+struct held_post {
+    unsigned port;
+    struct posted r;
+};
+
+static void *post_held(void *arg)
+{
+    struct held_post *h = arg;
+    h->r = post(h->port, "/hold", 40 * 1024);
+    return NULL;
+}
+
+/* A status line's code from a raw connection's answer, or -1. */
+static int raw_status(int fd)
+{
+    char buf[2048];
+    size_t n = 0;
+    int64_t deadline = cm_monotonic_ms() + 10000;
+    while (n < sizeof(buf) - 1 && cm_monotonic_ms() < deadline) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 100) <= 0) {
+            continue;
+        }
+        ssize_t r = recv(fd, buf + n, sizeof(buf) - 1 - n, 0);
+        if (r <= 0) {
+            break;
+        }
+        n += (size_t)r;
+        buf[n] = '\0';
+        if (strstr(buf, "\r\n\r\n")) {
+            break;
+        }
+    }
+    buf[n] = '\0';
+    int code = -1;
+    return sscanf(buf, "HTTP/1.1 %d", &code) == 1 ? code : -1;
+}
+
+/* 100 KiB for the bodies of all requests: one of 40 KiB held in progress leaves room for another
+ * of 40 KiB but not of 60 KiB, announced or chunked; once it is answered, there is room again. */
+Test(http_limits, requests_bodies_share_one_bound_on_memory)
+{
+    struct cm_http_server *srv = start_buffered(100 * 1024);
+    unsigned port = cm_http_port(srv);
+    struct posted r = post(port, "/echo", 60 * 1024);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(r.body, "61440");
+
+    struct held_post h = {port, {0}};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, post_held, &h), 0);
+    int64_t deadline = cm_monotonic_ms() + 10000;
+    while (atomic_load(&holding) == 0 && cm_monotonic_ms() < deadline) {
+        cm_sleep_ms(5);
+    }
+    cr_assert_eq(atomic_load(&holding), 1, "the held request never reached its handler");
+    r = post(port, "/echo", 40 * 1024);
+    cr_assert_eq(r.status, 200, "room for a second of 40 KiB: %s", r.body);
+    r = post(port, "/echo", 60 * 1024);
+    cr_assert_eq(r.status, 503, "no room for 60 KiB: %ld %s", r.status, r.body);
+    cr_assert(strstr(r.body, "\"error_code\":503") && strstr(r.body, "102400 bytes"), "%s", r.body);
+    cr_assert(strstr(r.headers, "Retry-After: 1\r\n") != NULL, "%s", r.headers);
+
+    /* the same body sent chunk by chunk, without Content-Length: refused as it grows */
+    int fd = dial("127.0.0.1", port);
+    send_text(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+    char chunk[4096 + 16];
+    memset(chunk, 'y', sizeof(chunk));
+    int head = snprintf(chunk, sizeof(chunk), "1000\r\n");
+    chunk[head + 4096] = '\r';
+    chunk[head + 4097] = '\n';
+    for (int i = 0; i < 15; i++) { /* 60 KiB */
+        cr_assert_eq(send(fd, chunk, (size_t)head + 4098, MSG_NOSIGNAL), (ssize_t)head + 4098);
+    }
+    send_text(fd, "0\r\n\r\n");
+    cr_assert_eq(raw_status(fd), 503);
+    close(fd);
+
+    atomic_store(&release_held, 1);
+    pthread_join(t, NULL);
+    cr_assert_eq(h.r.status, 200);
+    cr_assert_str_eq(h.r.body, "held");
+    deadline = cm_monotonic_ms() + 10000;
+    do { /* the held request's body is let go once its answer is sent */
+        r = post(port, "/echo", 60 * 1024);
+    } while (r.status == 503 && cm_monotonic_ms() < deadline && (cm_sleep_ms(20), 1));
+    cr_assert_eq(r.status, 200, "room again: %s", r.body);
+    cm_http_free(srv);
+
+    /* a bound no larger than the largest body is refused */
+    struct cm_http_options bad = {
+        .bind_addr = "127.0.0.1", .max_body = 64 * 1024, .max_buffered = 64 * 1024};
+    cr_assert_null(cm_http_new(&bad));
 }

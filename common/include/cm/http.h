@@ -29,6 +29,11 @@ struct cm_http_options {
     unsigned port;         /* 0 = the kernel picks one (see cm_http_port) */
     unsigned threads;      /* pool size; default 4 */
     size_t max_body;       /* bytes; default 1 MiB */
+    size_t max_buffered;   /* bytes all requests' bodies may hold at once, from their first byte
+                            * (or their Content-Length) until answered; a request whose body
+                            * would pass it is answered 503 with Retry-After: 1 and its body
+                            * dropped. Default 256 MiB (at least max_body); less than max_body is
+                            * refused */
     unsigned timeout_s;    /* idle connection timeout; default 30 */
     /* Connection exhaustion (see http_guard.h): over a limit a new connection is closed at once
      * and counted in http_connections_refused_total{reason}. The open-file limit is raised to

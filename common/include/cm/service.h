@@ -21,7 +21,8 @@ struct cm_service {
 };
 
 /* The HTTP server's connection limits, in every service's table under its prefix P ("GATEWAY_"):
- * P MAX_CONNECTIONS, P MAX_CONNECTIONS_PER_IP and P REQUEST_TIMEOUT (see cm_http_options). */
+ * P MAX_CONNECTIONS, P MAX_CONNECTIONS_PER_IP, P REQUEST_TIMEOUT and P MAX_BUFFERED (see
+ * cm_http_options). */
 #define CM_SERVICE_HTTP_ENTRIES(P)                                                                 \
     {P "MAX_CONNECTIONS",                                                                          \
      CM_CFG_INT,                                                                                   \
@@ -43,11 +44,22 @@ struct cm_service {
          0,                                                                                        \
          1000000,                                                                                  \
          NULL},                                                                                    \
+        {P "REQUEST_TIMEOUT",                                                                      \
+         CM_CFG_DURATION,                                                                          \
+         "30s",                                                                                    \
+         0,                                                                                        \
+         0,                                                                                        \
+         "a whole request (headers and body) must arrive within this from the connection's "       \
+         "opening or its previous answer, else the connection is closed",                          \
+         100,                                                                                      \
+         3600000,                                                                                  \
+         NULL},                                                                                    \
     {                                                                                              \
-        P "REQUEST_TIMEOUT", CM_CFG_DURATION, "30s", 0, 0,                                         \
-            "a whole request (headers and body) must arrive within this from the connection's "    \
-            "opening or its previous answer, else the connection is closed",                       \
-            100, 3600000, NULL                                                                     \
+        P "MAX_BUFFERED", CM_CFG_SIZE, "256MiB", 0, 0,                                             \
+            "memory all requests' bodies may hold at once (from their Content-Length or first "    \
+            "byte until answered); a request whose body would pass it is answered 503 with "       \
+            "Retry-After: 1. Must exceed the largest body",                                        \
+            1024, 1099511627776LL, NULL                                                            \
     }
 
 /* `port_var` names the table's port entry (e.g. "STORE_PORT"); the table holds

@@ -21,10 +21,11 @@ void cm_service_init(struct cm_service *svc, const char *name, const char *prefi
     char *prefix_m = cm_xasprintf("%s_", name);
     svc->metrics = cm_metrics_new(prefix_m);
     free(prefix_m);
-    char name_max[64], name_ip[64], name_req[64];
+    char name_max[64], name_ip[64], name_req[64], name_buf[64];
     snprintf(name_max, sizeof(name_max), "%sMAX_CONNECTIONS", prefix);
     snprintf(name_ip, sizeof(name_ip), "%sMAX_CONNECTIONS_PER_IP", prefix);
     snprintf(name_req, sizeof(name_req), "%sREQUEST_TIMEOUT", prefix);
+    snprintf(name_buf, sizeof(name_buf), "%sMAX_BUFFERED", prefix);
     struct cm_http_options opt = {
         .bind_addr = cm_config_str(svc->cfg, "BIND_ADDR"),
         .port = (unsigned)cm_config_int(svc->cfg, port_var),
@@ -33,6 +34,7 @@ void cm_service_init(struct cm_service *svc, const char *name, const char *prefi
         .max_connections = (unsigned)cm_config_int(svc->cfg, name_max),
         .max_connections_per_ip = (unsigned)cm_config_int(svc->cfg, name_ip),
         .request_timeout_ms = (unsigned)cm_config_int(svc->cfg, name_req),
+        .max_buffered = (size_t)cm_config_int(svc->cfg, name_buf),
         .tls_cert_file = cm_config_str(svc->cfg, "TLS_CERT_FILE"),
         .tls_key_file = cm_config_str(svc->cfg, "TLS_KEY_FILE"),
         .cors_origins = cm_config_str(svc->cfg, "CORS_ALLOWED_ORIGINS"),

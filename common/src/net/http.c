@@ -58,6 +58,18 @@ struct cm_http_server *cm_http_new(const struct cm_http_options *opt)
     if (!srv->opt.timeout_s) {
         srv->opt.timeout_s = 30;
     }
+    if (!srv->opt.max_buffered) {
+        srv->opt.max_buffered = (size_t)256 << 20;
+        srv->opt.max_buffered = srv->opt.max_buffered > srv->opt.max_body ? srv->opt.max_buffered
+                                                                          : srv->opt.max_body + 1;
+    } else if (srv->opt.max_buffered <= srv->opt.max_body) {
+        CM_LOG_ERROR("config_invalid",
+                     "the memory for request bodies (<SVC>_MAX_BUFFERED, %zu bytes) must exceed "
+                     "the largest body (%zu bytes)",
+                     srv->opt.max_buffered, srv->opt.max_body);
+        free(srv);
+        return NULL;
+    }
     if (!srv->opt.max_connections) {
         srv->opt.max_connections = 10000;
     }
@@ -304,11 +316,45 @@ static enum MHD_Result queue_ready(struct cm_http_req *req)
     return r;
 }
 
+/* Makes this request's share of the bodies' memory cap bytes; 0 (and no change) when that would
+ * pass the server's bound. */
+static int reserve_body(struct cm_http_req *req, size_t cap)
+{
+    struct cm_http_server *srv = req->srv;
+    if (cap <= req->buffered) {
+        return 1;
+    }
+    size_t more = cap - req->buffered;
+    size_t now = atomic_fetch_add(&srv->buffered, more) + more;
+    if (now > srv->opt.max_buffered) {
+        atomic_fetch_sub(&srv->buffered, more);
+        return 0;
+    }
+    req->buffered = cap;
+    return 1;
+}
+
+/* Drops the request's body and its share of the bodies' memory. */
+static void drop_body(struct cm_http_req *req)
+{
+    free(req->body);
+    req->body = NULL;
+    req->body_len = req->body_cap = 0;
+    atomic_fetch_sub(&req->srv->buffered, req->buffered);
+    req->buffered = 0;
+}
+
 static void run_handler(struct cm_http_req *req)
 {
     if (req->too_big) {
         cm_http_respond_error(req, 413, 0, "request body exceeds %zu bytes",
                               req->srv->opt.max_body);
+    } else if (req->no_room) {
+        cm_http_add_header(req, "Retry-After", "1");
+        cm_http_respond_error(req, 503, 0,
+                              "the server holds as much of requests' bodies as it may (%zu "
+                              "bytes); retry shortly",
+                              req->srv->opt.max_buffered);
     } else if (req->preflight) {
         http_cors_preflight(req);
     } else if (req->builtin) {
@@ -361,12 +407,16 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         req->nul_in_target = http_guard_take_nul(req->gconn);
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         unsigned long long announced = cl ? strtoull(cl, NULL, 10) : 0;
-        if (announced > 0 && announced <= srv->opt.max_body) {
+        if (announced > 0 && announced <= srv->opt.max_body &&
+            !reserve_body(req, (size_t)announced + 1)) {
+            req->no_room = 1; /* answered 503 like a body too large, below */
+        } else if (announced > 0 && announced <= srv->opt.max_body) {
             req->body_cap = (size_t)announced + 1; /* the whole body at once: no regrowing */
             req->body = cm_xmalloc(req->body_cap);
             req->body[0] = '\0';
-        } else if (announced > srv->opt.max_body) {
-            req->too_big = 1;
+        }
+        if (announced > srv->opt.max_body || req->no_room) {
+            req->too_big = !req->no_room;
             /* Answer before the body when the client waits for "100 Continue" or the body is
              * huge; otherwise read and drop it, so the client is not reset mid-upload and does
              * get its 413. */
@@ -383,21 +433,23 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (req->too_big || req->handled) {
+        if (req->too_big || req->no_room || req->handled) {
             return MHD_YES;
         }
         if (req->body_len + n > srv->opt.max_body) {
             req->too_big = 1; /* keep reading (and dropping) so the client gets its 413 */
-            free(req->body);
-            req->body = NULL;
-            req->body_len = req->body_cap = 0;
+            drop_body(req);
             return MHD_YES;
         }
         if (req->body_len + n + 1 > req->body_cap) {
-            req->body_cap = (req->body_len + n + 1) * 2;
-            if (req->body_cap > srv->opt.max_body + 1) {
-                req->body_cap = srv->opt.max_body + 1;
+            size_t cap = (req->body_len + n + 1) * 2;
+            cap = cap > srv->opt.max_body + 1 ? srv->opt.max_body + 1 : cap;
+            if (!reserve_body(req, cap)) {
+                req->no_room = 1; /* read and dropped, then answered 503 */
+                drop_body(req);
+                return MHD_YES;
             }
+            req->body_cap = cap;
             req->body = cm_xrealloc(req->body, req->body_cap);
         }
         memcpy(req->body + req->body_len, upload_data, n);
@@ -461,7 +513,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         free(req->hdr_names[i]);
         free(req->hdr_values[i]);
     }
-    free(req->body);
+    drop_body(req);
     pthread_mutex_destroy(&req->lock);
     free(req);
     atomic_fetch_sub(&srv->inflight, 1);

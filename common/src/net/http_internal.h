@@ -50,8 +50,9 @@ struct cm_http_server {
     size_t nchecks;
     atomic_int unready;
     atomic_int inflight;
-    atomic_int quiesced; /* shutting down: new connections closed, kept-alive ones closed after
-                          * their next answer */
+    atomic_size_t buffered; /* bytes the requests' bodies hold (opt.max_buffered) */
+    atomic_int quiesced;    /* shutting down: new connections closed, kept-alive ones closed after
+                             * their next answer */
     int abandoned;
     unsigned port;
     struct cm_metric *m_requests;
@@ -81,7 +82,9 @@ struct cm_http_req {
     size_t nparams;
     char *body;
     size_t body_len, body_cap;
+    size_t buffered; /* of srv->buffered, this request's */
     int too_big;
+    int no_room; /* its body would pass opt.max_buffered: answered 503 */
     int handled;
     int nul_in_target; /* a %00 cut its path or a query value short: answered 400 */
     char client_ip[INET6_ADDRSTRLEN];
