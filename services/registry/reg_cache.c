@@ -111,6 +111,21 @@ char *reg_cache_get(struct reg_cache *c, const char *key, size_t keylen, int *st
     return out;
 }
 
+/* Under the stripe's lock: drops the entry for key (hash h, in bucket b) if there is one. */
+static void remove_key(struct stripe *s, size_t b, uint64_t h, const char *key, size_t keylen)
+{
+    for (struct entry **pp = &s->buckets[b]; *pp; pp = &(*pp)->next) {
+        struct entry *e = *pp;
+        if (e->hash == h && e->keylen == keylen && memcmp(e->key, key, keylen) == 0) {
+            *pp = e->next;
+            s->bytes -= entry_bytes(e->keylen, strlen(e->value));
+            entry_free(e);
+            s->count--;
+            return;
+        }
+    }
+}
+
 void reg_cache_put(struct reg_cache *c, const char *key, size_t keylen, const char *value,
                    int status)
 {
@@ -121,23 +136,14 @@ void reg_cache_put(struct reg_cache *c, const char *key, size_t keylen, const ch
     struct stripe *s = &c->stripes[h % STRIPES];
     size_t valuelen = strlen(value);
     size_t size = entry_bytes(keylen, valuelen);
-    struct entry *n = size <= c->max_bytes_per_stripe ? cm_xcalloc(1, sizeof(*n)) : NULL;
-    if (!n) { /* too large to keep: only an older answer for the key is dropped */
-        size_t b = (h / STRIPES) % BUCKETS_PER_STRIPE;
+    size_t b = (h / STRIPES) % BUCKETS_PER_STRIPE;
+    if (size > c->max_bytes_per_stripe) { /* too large to keep: an older answer is dropped */
         pthread_mutex_lock(&s->lock);
-        for (struct entry **pp = &s->buckets[b]; *pp; pp = &(*pp)->next) {
-            struct entry *e = *pp;
-            if (e->hash == h && e->keylen == keylen && memcmp(e->key, key, keylen) == 0) {
-                *pp = e->next;
-                s->bytes -= entry_bytes(e->keylen, strlen(e->value));
-                entry_free(e);
-                s->count--;
-                break;
-            }
-        }
+        remove_key(s, b, h, key, keylen);
         pthread_mutex_unlock(&s->lock);
         return;
     }
+    struct entry *n = cm_xcalloc(1, sizeof(*n));
     n->hash = h;
     n->key = cm_xmalloc(keylen + 1);
     memcpy(n->key, key, keylen);
@@ -147,20 +153,8 @@ void reg_cache_put(struct reg_cache *c, const char *key, size_t keylen, const ch
     memcpy(n->value, value, valuelen + 1);
     n->status = status;
     n->expires_ms = cm_monotonic_ms() + c->ttl_ms;
-    size_t b = (h / STRIPES) % BUCKETS_PER_STRIPE;
     pthread_mutex_lock(&s->lock);
-    struct entry **pp = &s->buckets[b];
-    while (*pp) { /* replace an existing entry for the key */
-        struct entry *e = *pp;
-        if (e->hash == h && e->keylen == keylen && memcmp(e->key, key, keylen) == 0) {
-            *pp = e->next;
-            s->bytes -= entry_bytes(e->keylen, strlen(e->value));
-            entry_free(e);
-            s->count--;
-            break;
-        }
-        pp = &e->next;
-    }
+    remove_key(s, b, h, key, keylen); /* replaced, not added */
     if (s->count >= c->max_per_stripe || s->bytes + size > c->max_bytes_per_stripe) {
         stripe_clear(s);
     }
