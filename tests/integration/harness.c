@@ -208,7 +208,7 @@ int it_start_sentinel(int port, const char *dir, const char *name, int master_po
     fprintf(f,
             "port %d\nbind 127.0.0.1\ndir %s\nlogfile %s\n"
             "sentinel monitor %s 127.0.0.1 %d 1\n"
-            "sentinel down-after-milliseconds %s 1000\n"
+            "sentinel down-after-milliseconds %s 3000\n"
             "sentinel failover-timeout %s 10000\n",
             port, dir, log, name, master_port, name, name);
     if (auth_pass) {

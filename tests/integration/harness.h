@@ -49,7 +49,9 @@ int it_free_port(void);
  * test's process ends, so a failed assertion leaves no server behind. */
 int it_start_redis(int port, const char *dir, const char *const *extra);
 /* A Redis Sentinel on 127.0.0.1:port (its sentinel.conf and sentinel.log in dir) monitoring the
- * master `name` at 127.0.0.1:master_port with a quorum of 1, down after 1 s without an answer,
+ * master `name` at 127.0.0.1:master_port with a quorum of 1, down after 3 s without an answer
+ * (it pings each second: at 1 s a reply a little late under load had it fail a healthy master
+ * over, and the failover test then found the roles swapped back),
  * with the master's password auth_pass (may be NULL); answering when this returns; its pid,
  * killed when the test's process ends. */
 int it_start_sentinel(int port, const char *dir, const char *name, int master_port,
