@@ -30,7 +30,7 @@
 
 static struct cm_http_server *start(unsigned max, unsigned per_ip, unsigned request_timeout_ms,
                                     const struct cm_proxies *proxies, struct cm_metrics *reg);
-static struct cm_http_server *start_buffered(size_t max_buffered);
+static struct cm_http_server *start_buffered(size_t max_buffered, struct cm_metrics *reg);
 
 /* A TCP connection from address `from` (e.g. "127.0.0.2") to the server. */
 static int dial(const char *from, unsigned port)
@@ -370,12 +370,13 @@ static void h_echo_len(struct cm_http_req *req, void *ud)
     cm_http_respond(req, 200, "text/plain", text, strlen(text));
 }
 
-static struct cm_http_server *start_buffered(size_t max_buffered)
+static struct cm_http_server *start_buffered(size_t max_buffered, struct cm_metrics *reg)
 {
     struct cm_http_options o = {.bind_addr = "127.0.0.1",
                                 .threads = 2,
                                 .max_body = 64 * 1024,
-                                .max_buffered = max_buffered};
+                                .max_buffered = max_buffered,
+                                .metrics = reg};
     struct cm_http_server *srv = cm_http_new(&o);
     cr_assert_not_null(srv);
     cm_http_route(srv, "POST", "/echo", h_echo_len, NULL);
@@ -426,7 +427,8 @@ static int raw_status(int fd)
  * of 40 KiB but not of 60 KiB, announced or chunked; once it is answered, there is room again. */
 Test(http_limits, requests_bodies_share_one_bound_on_memory)
 {
-    struct cm_http_server *srv = start_buffered(100 * 1024);
+    struct cm_metrics *reg = cm_metrics_new("t_");
+    struct cm_http_server *srv = start_buffered(100 * 1024, reg);
     unsigned port = cm_http_port(srv);
     struct got r = fetch(port, "/echo", NULL, 60 * 1024);
     cr_assert_eq(r.status, 200, "%s", r.body);
@@ -440,6 +442,10 @@ Test(http_limits, requests_bodies_share_one_bound_on_memory)
         cm_sleep_ms(5);
     }
     cr_assert_eq(atomic_load(&holding), 1, "the held request never reached its handler");
+    for (int i = 0; i < 500 && metric(reg, "t_http_buffered_bytes ") != 40 * 1024 + 1; i++) {
+        cm_sleep_ms(10); /* the first request's body is let go once its answer is sent */
+    }
+    cr_assert_eq(metric(reg, "t_http_buffered_bytes "), 40 * 1024 + 1, "the held body alone");
     r = fetch(port, "/echo", NULL, 40 * 1024);
     cr_assert_eq(r.status, 200, "room for a second of 40 KiB: %s", r.body);
     r = fetch(port, "/echo", NULL, 60 * 1024);
@@ -461,6 +467,7 @@ Test(http_limits, requests_bodies_share_one_bound_on_memory)
     send_text(fd, "0\r\n\r\n");
     cr_assert_eq(raw_status(fd), 503);
     close(fd);
+    cr_assert_eq(metric(reg, "t_http_bodies_refused_total "), 2);
 
     atomic_store(&release_held, 1);
     pthread_join(t, NULL);
@@ -472,6 +479,8 @@ Test(http_limits, requests_bodies_share_one_bound_on_memory)
     } while (r.status == 503 && cm_monotonic_ms() < deadline && (cm_sleep_ms(20), 1));
     cr_assert_eq(r.status, 200, "room again: %s", r.body);
     cm_http_free(srv);
+    cr_assert_eq(metric(reg, "t_http_buffered_bytes "), 0, "every body let go");
+    cm_metrics_free(reg);
 
     /* a bound no larger than the largest body is refused */
     struct cm_http_options bad = {

@@ -95,6 +95,18 @@ struct cm_http_server *cm_http_new(const struct cm_http_options *opt)
         srv->m_duration = cm_metrics_histogram(
             srv->opt.metrics, "http_request_duration_seconds", "HTTP request latency", "route",
             cm_metrics_latency_buckets, cm_metrics_latency_nbuckets);
+        srv->m_buffered = cm_metric_with(
+            cm_metrics_gauge(srv->opt.metrics, "http_buffered_bytes",
+                             "bytes the bodies of requests in progress hold (max_buffered bounds "
+                             "them)",
+                             NULL),
+            NULL);
+        srv->m_no_room = cm_metric_with(
+            cm_metrics_counter(srv->opt.metrics, "http_bodies_refused_total",
+                               "requests answered 503 because their bodies would have passed "
+                               "max_buffered",
+                               NULL),
+            NULL);
     }
     return srv;
 }
@@ -328,9 +340,15 @@ static int reserve_body(struct cm_http_req *req, size_t cap)
     size_t now = atomic_fetch_add(&srv->buffered, more) + more;
     if (now > srv->opt.max_buffered) {
         atomic_fetch_sub(&srv->buffered, more);
+        if (srv->m_no_room) {
+            cm_counter_inc(srv->m_no_room);
+        }
         return 0;
     }
     req->buffered = cap;
+    if (srv->m_buffered) {
+        cm_gauge_add(srv->m_buffered, (double)more);
+    }
     return 1;
 }
 
@@ -341,6 +359,9 @@ static void drop_body(struct cm_http_req *req)
     req->body = NULL;
     req->body_len = req->body_cap = 0;
     atomic_fetch_sub(&req->srv->buffered, req->buffered);
+    if (req->buffered && req->srv->m_buffered) {
+        cm_gauge_add(req->srv->m_buffered, -(double)req->buffered);
+    }
     req->buffered = 0;
 }
 

@@ -57,6 +57,7 @@ struct cm_http_server {
     unsigned port;
     struct cm_metric *m_requests;
     struct cm_metric *m_duration;
+    struct cm_series *m_buffered, *m_no_room; /* NULL without metrics */
     struct http_guard *guard;
     const struct cm_proxies *proxies; /* borrowed; X-Forwarded-For believed from these */
     struct http_cors *cors;           /* NULL: no cross-origin answers */
