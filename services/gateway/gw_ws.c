@@ -152,8 +152,13 @@ struct gw_ws *gw_ws_new(const struct gw_ws_config *cfg, struct gw_ingest *g,
                               .max_message = cfg->max_message,
                               .ping_interval_ms = cfg->ping_interval_ms,
                               .max_connections = cfg->max_connections,
+                              .max_buffered = cfg->max_buffered,
                               .metrics = metrics};
     w->server = cm_ws_new(&o);
+    if (!w->server) {
+        free(w);
+        return NULL;
+    }
     w->m_messages = cm_metric_with(cm_metrics_counter(metrics, "websocket_messages_total",
                                                       "WebSocket messages received", NULL),
                                    NULL);

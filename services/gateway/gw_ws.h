@@ -23,9 +23,10 @@ struct gw_ws_config {
     int ping_interval_ms;
     unsigned max_connections;
     unsigned max_unacked; /* messages in flight per connection before reading pauses */
+    size_t max_buffered;  /* bytes of messages received, and of answers, across connections */
 };
 
-/* Borrows g and metrics. */
+/* Borrows g and metrics. NULL (logged) when the configuration contradicts itself. */
 struct gw_ws *gw_ws_new(const struct gw_ws_config *cfg, struct gw_ingest *g,
                         struct cm_metrics *metrics);
 /* cm_http_handler for GET /events/ws; ud is the gw_ws. */

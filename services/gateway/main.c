@@ -119,6 +119,12 @@ static const struct cm_config_entry config_table[] = {
      "open WebSocket connections (503 to further handshakes)", 1, 1000000, NULL},
     {"GATEWAY_WS_MAX_UNACKED", CM_CFG_INT, "1000", 0, 0,
      "messages awaiting their ack per connection before reading pauses", 1, 1000000, NULL},
+    {"GATEWAY_WS_MAX_BUFFERED", CM_CFG_SIZE, "256MiB", 0, 0,
+     "bytes WebSocket messages received may hold across connections (a message that would pass "
+     "it closes its connection with 1013), and, apart, answers waiting to be written (past it, "
+     "connections holding over 64 KiB of answers are not read); must exceed "
+     "GATEWAY_WS_MAX_MESSAGE",
+     1024, (int64_t)1 << 40, NULL},
 };
 
 static enum gw_subject_strategy subject_strategy(const char *name)
@@ -261,8 +267,12 @@ int main(int argc, char **argv)
                               (size_t)cm_config_int(cfg, "GATEWAY_WS_MAX_MESSAGE"),
                               (int)cm_config_int(cfg, "GATEWAY_WS_PING_INTERVAL"),
                               (unsigned)cm_config_int(cfg, "GATEWAY_WS_MAX_CONNECTIONS"),
-                              (unsigned)cm_config_int(cfg, "GATEWAY_WS_MAX_UNACKED")};
+                              (unsigned)cm_config_int(cfg, "GATEWAY_WS_MAX_UNACKED"),
+                              (size_t)cm_config_int(cfg, "GATEWAY_WS_MAX_BUFFERED")};
     ws = gw_ws_new(&wc, ingest, svc.metrics);
+    if (!ws) {
+        goto out;
+    }
     cm_http_route(svc.http, "GET", "/events/ws", gw_ws_handle, ws);
     cm_http_add_check(svc.http, "kafka", gw_ingest_check_kafka, ingest);
     status = 1;

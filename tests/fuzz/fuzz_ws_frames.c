@@ -2,7 +2,8 @@
  * input is what a client sends after the handshake (frames, fragments, control frames, masks,
  * lengths, close codes; anything). It is written into one end of a socketpair whose other end a
  * cm_ws server adopted; the target then reads until the server closes and waits until the
- * connection is gone. Crashes, sanitizer reports, leaks and hangs are findings. */
+ * connection is gone. Crashes, sanitizer reports, leaks and hangs are findings, and so is memory
+ * still counted against max_buffered once the connection is gone. */
 #include "cm/timeutil.h"
 #include "cm/ws.h"
 
@@ -70,6 +71,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort(); /* the connection never ended: a hang */
         }
         cm_sleep_ms(1);
+    }
+    size_t received, answers;
+    cm_ws_buffered(server, &received, &answers);
+    if (received || answers) {
+        abort(); /* memory still counted for a connection that is gone */
     }
     close(sv[0]);
     return 0;

@@ -107,13 +107,13 @@ static void setup(void)
                                   .sigs = sigs};
     ingest = gw_ingest_new(&ic, auth, reg);
     cr_assert_not_null(ingest);
-    struct gw_ws_config wc = {2, 4096, 60000, 100, 4};
+    struct gw_ws_config wc = {2, 4096, 60000, 100, 4, 0};
     ws = gw_ws_new(&wc, ingest, reg);
     struct cm_http_options o = {
         .bind_addr = "127.0.0.1", .threads = 2, .max_body = 4096, .timeout_s = 10, .metrics = reg};
     srv = cm_http_new(&o);
     cm_http_route(srv, "GET", "/events/ws", gw_ws_handle, ws);
-    struct gw_ws_config sc = {1, 4096, 200, 2, 4};
+    struct gw_ws_config sc = {1, 4096, 200, 2, 4, 0};
     small_reg = cm_metrics_new("small_");
     limiter = gw_ratelimit_new(0.01, 2); /* refills one token per 100 s: no timing in the test */
     struct gw_ingest_config lc = {.brokers = cm_kafka_mock_bootstraps(mock),

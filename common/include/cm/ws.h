@@ -2,9 +2,11 @@
  * GET request served by cm_http and answers 101; the switched socket then lives on one of the
  * server's event-loop threads (epoll), framed by wslay: pings are answered and sent (a peer
  * silent for 2.5 ping intervals is closed), text messages are checked for UTF-8 (1007) and
- * size (1009), binary messages are refused (1003), and a close handshake ends every connection.
+ * size (1009), binary messages are refused at their first frame (1003), and a close handshake
+ * ends every connection. A message is assembled in one buffer that grows as its bytes arrive
+ * (not as its frames announce them) and is handed to the handler without another copy.
  * Reading pauses while the handler's can_read says so: the peer's sends then back up in TCP
- * instead of in memory.
+ * instead of in memory. Memory is bound across connections too (max_buffered, below).
  * Threads: handlers run on the connection's loop thread; cm_ws_send_text and cm_ws_close may be
  * called from any thread by whoever holds a reference (cm_ws_conn_ref). */
 #ifndef CM_WS_H
@@ -27,16 +29,30 @@ enum {
     CM_WS_POLICY_VIOLATION = 1008,
     CM_WS_MESSAGE_TOO_BIG = 1009,
     CM_WS_INTERNAL_ERROR = 1011,
+    CM_WS_TRY_AGAIN_LATER = 1013, /* IANA's registry; wslay 1.1.1 peers take it as an error */
 };
 
 struct cm_ws_options {
     unsigned threads;           /* event loops; default 1 */
-    size_t max_message;         /* bytes; larger messages close the connection with 1009 */
+    size_t max_message;         /* bytes; larger messages close the connection with 1009;
+                                   default 1 MiB */
     int ping_interval_ms;       /* default 30000 */
     unsigned max_connections;   /* beyond it the handshake is answered 503; default 10000 */
     struct cm_metrics *metrics; /* borrowed; websocket_connections gauge */
     size_t max_backlog; /* bytes of messages waiting to be written past which the connection's
                            reading pauses until the peer takes them; default 4 MiB */
+    /* Bytes all connections together may hold in messages received (being assembled, or whole
+     * and waiting for the handler), and, counted apart, in answers waiting to be written. No
+     * received message is let pass it: one whose next bytes would closes its connection with
+     * 1013 (try again later), and while more than three quarters of it is held, connections
+     * not inside a message are not read (no memory is held for them, so those inside finish).
+     * While answers pass it, connections holding more than 64 KiB of them are not read until
+     * their peers take some. Default 256 MiB; less than max_message makes cm_ws_new fail. */
+    size_t max_buffered;
+    /* While over three quarters of max_buffered is held, a message still being received this
+     * long after its first bytes closes its connection with 1013, so slow or never-ending
+     * messages cannot keep the others waiting; default 10 s. */
+    int stalled_message_ms;
 };
 
 struct cm_ws_handlers {
@@ -53,6 +69,7 @@ struct cm_ws_handlers {
     void (*release)(void *ud);
 };
 
+/* NULL (logged) when the options contradict each other. */
 struct cm_ws_server *cm_ws_new(const struct cm_ws_options *opt);
 /* Answers a WebSocket handshake: 426 when the request does not ask for WebSocket version 13, 400
  * when the handshake is malformed, 503 when stopping or full (release(ud) is then called before
@@ -77,6 +94,8 @@ void cm_ws_close(struct cm_ws_conn *c, uint16_t code, const char *reason);
 void cm_ws_close_at(struct cm_ws_conn *c, int64_t deadline_ms, uint16_t code, const char *reason);
 /* Open connections. */
 unsigned cm_ws_connections(const struct cm_ws_server *ws);
+/* Bytes held now across connections: received messages and answers waiting (max_buffered). */
+void cm_ws_buffered(const struct cm_ws_server *ws, size_t *received, size_t *answers);
 /* Graceful stop, step 1: no new connections (503), reading stops. */
 void cm_ws_quiesce(struct cm_ws_server *ws);
 /* Graceful stop: no new connections, reading stops; waits (within timeout_ms) until nothing is

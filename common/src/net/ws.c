@@ -1,5 +1,6 @@
 /* ws: WebSocket server connections (see ws.h), wslay framing on epoll event loops; the
- * handshake and the server's start and stop are in ws_server.c.
+ * handshake and the server's start and stop are in ws_server.c, the reading side (messages
+ * assembled, memory counted, when not to read) in ws_recv.c.
  * A connection belongs to one loop thread, which alone touches its wslay context and socket.
  * Other threads reach it through the loop's pending list: a send or close request is stored
  * under the loop's lock, the connection is listed (holding a reference) and the loop is woken
@@ -90,6 +91,7 @@ void cm_ws_send_text(struct cm_ws_conn *c, const char *text, size_t len)
     }
     ws_queue_push(&c->outbox, m);
     atomic_fetch_add(&c->outbox_bytes, len);
+    atomic_fetch_add(&c->ws->answers, len);
     pthread_mutex_unlock(&l->mu);
     ws_wake(l);
 }
@@ -129,139 +131,6 @@ void cm_ws_close_at(struct cm_ws_conn *c, int64_t deadline_ms, uint16_t code, co
     pthread_mutex_unlock(&c->loop->mu);
 }
 
-/* ---- wslay callbacks (loop thread) ---- */
-
-/* 1 when more than max_backlog bytes of answers wait to be written: in the outbox (those of
- * messages handled in this read among them) and in wslay's queue. The peer does not take them. */
-static int backlogged(struct cm_ws_conn *c)
-{
-    size_t backlog = atomic_load(&c->outbox_bytes);
-    if (c->ctx) {
-        backlog += wslay_event_get_queued_msg_length(c->ctx);
-    }
-    return backlog > c->ws->opt.max_backlog;
-}
-
-static int reading_allowed(struct cm_ws_conn *c)
-{
-    if (atomic_load(&c->ws->phase) != RUNNING || backlogged(c)) {
-        return 0; /* a backlogged peer is read again once it has taken its answers */
-    }
-    return !c->h->can_read || c->h->can_read(c, c->ud);
-}
-
-static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *ud)
-{
-    (void)flags;
-    struct cm_ws_conn *c = ud;
-    size_t early = ws_early_take(&c->early, buf, len);
-    if (early) {
-        return (ssize_t)early;
-    }
-    if (c->held.head || !reading_allowed(c)) {
-        c->pause_hit = 1;
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-        return -1;
-    }
-    ssize_t r;
-    do {
-        r = recv(c->fd, buf, len, 0);
-    } while (r < 0 && errno == EINTR);
-    if (r > 0) {
-        c->last_recv_ms = cm_monotonic_ms();
-        return r;
-    }
-    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-    } else {
-        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE); /* EOF or reset */
-    }
-    return -1;
-}
-
-static ssize_t on_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
-                       void *ud)
-{
-    (void)flags;
-    struct cm_ws_conn *c = ud;
-    ssize_t r;
-    do {
-        r = send(c->fd, data, len, MSG_NOSIGNAL);
-    } while (r < 0 && errno == EINTR);
-    if (r >= 0) {
-        return r;
-    }
-    wslay_event_set_error(ctx, errno == EAGAIN || errno == EWOULDBLOCK
-                                   ? WSLAY_ERR_WOULDBLOCK
-                                   : WSLAY_ERR_CALLBACK_FAILURE);
-    return -1;
-}
-
-static int valid_utf8(const uint8_t *s, size_t len)
-{
-    for (size_t i = 0; i < len;) {
-        if (s[i] < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n = cm_utf8_seq_len(s + i, len - i);
-        if (!n) {
-            return 0;
-        }
-        i += n;
-    }
-    return 1;
-}
-
-/* Hands held messages to the handler while it can take them; 1 when none is left. */
-static int deliver_held(struct cm_ws_conn *c)
-{
-    while (c->held.head && reading_allowed(c)) {
-        struct ws_msg *m = ws_queue_pop(&c->held);
-        c->h->on_text(c, c->ud, m->data, m->len);
-        free(m);
-    }
-    if (c->held.head) {
-        c->pause_hit = 1;
-        return 0;
-    }
-    return 1;
-}
-
-static void queue_close(struct cm_ws_conn *c, uint16_t code, const char *reason)
-{
-    if (!wslay_event_get_close_sent(c->ctx)) {
-        wslay_event_queue_close(c->ctx, code, (const uint8_t *)reason, strlen(reason));
-    }
-}
-
-static void on_message(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
-                       void *ud)
-{
-    (void)ctx;
-    struct cm_ws_conn *c = ud;
-    if (wslay_event_get_close_sent(c->ctx)) {
-        return; /* closing: the peer's late messages are not processed */
-    }
-    if (arg->opcode == WSLAY_BINARY_FRAME) {
-        queue_close(c, CM_WS_UNSUPPORTED_DATA, "binary messages are not accepted; send text");
-        return;
-    }
-    if (arg->opcode != WSLAY_TEXT_FRAME) {
-        return; /* ping, pong and close are handled by wslay */
-    }
-    if (!valid_utf8(arg->msg, arg->msg_length)) {
-        queue_close(c, CM_WS_INVALID_DATA, "text message is not valid UTF-8");
-        return;
-    }
-    ws_queue_push(&c->held, ws_msg_new(arg->msg, arg->msg_length));
-    deliver_held(c);
-}
-
-static const struct wslay_event_callbacks wslay_callbacks = {
-    on_recv, on_send, NULL, NULL, NULL, NULL, on_message,
-};
-
 /* ---- loop ---- */
 
 static void finish(struct cm_ws_conn *c)
@@ -289,11 +158,17 @@ static void finish(struct cm_ws_conn *c)
         wslay_event_context_free(c->ctx);
         c->ctx = NULL;
     }
+    free(c->rx);
+    c->rx = NULL;
+    c->rx_size = 0;
+    ws_give_received(c, c->received); /* the message being assembled and those held */
     pthread_mutex_lock(&l->mu);
     c->gone = 1;
     ws_queue_clear(&c->outbox);
-    atomic_store(&c->outbox_bytes, 0);
+    size_t outbox = atomic_exchange(&c->outbox_bytes, 0);
     pthread_mutex_unlock(&l->mu);
+    atomic_fetch_sub(&c->ws->answers, outbox + c->answers_seen);
+    c->answers_seen = 0;
     if (c->up) {
         cm_http_upgrade_close(c->up);
     } else {
@@ -371,7 +246,12 @@ static void drain(struct cm_ws_conn *c)
 
 static void do_write(struct cm_ws_conn *c)
 {
-    if (!c->finished && wslay_event_want_write(c->ctx) && wslay_event_send(c->ctx) != 0) {
+    if (c->finished) {
+        return;
+    }
+    int failed = wslay_event_want_write(c->ctx) && wslay_event_send(c->ctx) != 0;
+    ws_sync_answers(c); /* what was sent, and what was queued since (pings, closes) */
+    if (failed) {
         finish(c);
         return;
     }
@@ -388,7 +268,7 @@ static void do_read(struct cm_ws_conn *c)
         return;
     }
     c->pause_hit = 0;
-    if (!deliver_held(c)) {
+    if (!ws_deliver_held(c)) {
         set_paused(c, 1);
         update(c);
         return;
@@ -414,7 +294,7 @@ static void start_close(struct cm_ws_conn *c, uint16_t code, const char *reason)
             return;
         }
     }
-    queue_close(c, code, reason);
+    ws_queue_close(c, code, reason);
     do_write(c);
 }
 
@@ -428,14 +308,13 @@ static void register_conn(struct loop *l, struct cm_ws_conn *c)
     int on = 1, off = 0;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
     setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &off, sizeof(off));
-    if (wslay_event_context_server_init(&c->ctx, &wslay_callbacks, c) != 0) {
+    if (wslay_event_context_server_init(&c->ctx, &ws_wslay_callbacks, c) != 0) {
         c->registered = 0;
         finish(c);
         return;
     }
-    if (c->ws->opt.max_message) {
-        wslay_event_config_set_max_recv_msg_length(c->ctx, c->ws->opt.max_message);
-    }
+    wslay_event_config_set_no_buffering(c->ctx, 1);
+    wslay_event_config_set_max_recv_msg_length(c->ctx, c->ws->opt.max_message);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
     if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
         CM_LOG_WARN("ws_register_failed", "epoll_ctl: %s", strerror(errno));
@@ -491,7 +370,7 @@ static void service_pending(struct loop *l, struct cm_ws_conn ***scratch, size_t
         if (!c->finished) {
             pthread_mutex_lock(&l->mu);
             struct ws_msg *msgs = ws_queue_take_all(&c->outbox);
-            atomic_store(&c->outbox_bytes, 0);
+            size_t moved = atomic_exchange(&c->outbox_bytes, 0);
             int close_now = c->close_requested == 1;
             if (close_now) {
                 c->close_requested = 2;
@@ -507,6 +386,8 @@ static void service_pending(struct loop *l, struct cm_ws_conn ***scratch, size_t
                 }
                 free(m);
             }
+            ws_sync_answers(c); /* counted in wslay's queue before no longer in the outbox */
+            atomic_fetch_sub(&c->ws->answers, moved);
             if (close_now) {
                 start_close(c, c->close_code, c->close_reason);
             } else {
@@ -523,10 +404,10 @@ static int sweep_one(struct cm_ws_conn *c, int64_t now, int full, int phase)
 {
     struct loop *l = c->loop;
     const struct cm_ws_options *o = &l->ws->opt;
-    if (c->paused && reading_allowed(c)) {
+    if (c->paused && ws_reading_allowed(c)) {
         do_read(c);
     }
-    if (c->paused && !c->finished && phase == RUNNING && !backlogged(c)) {
+    if (c->paused && !c->finished && phase == RUNNING && !ws_backlogged(c)) {
         /* the server chose not to read (the handler cannot take more): the peer's pongs wait
          * unread, so its silence is not the peer's; one that does not take its answers is not
          * excused */
@@ -542,7 +423,13 @@ static int sweep_one(struct cm_ws_conn *c, int64_t now, int full, int phase)
     }
     int listed = c->listed;
     pthread_mutex_unlock(&l->mu);
-    if (due) {
+    if (c->rx && !c->refused && now - c->rx_started_ms > o->stalled_message_ms &&
+        ws_crowded(c->ws)) {
+        /* a message that takes this long holds memory others wait for (a slow sender's, or one
+         * that never ends it): it gives way */
+        ws_refuse_busy(c);
+        do_write(c);
+    } else if (due) {
         start_close(c, c->deadline_code, c->deadline_reason);
     } else if (phase >= CLOSING && !c->shutdown_sent) {
         c->shutdown_sent = 1;

@@ -14,6 +14,7 @@
 struct ws_msg {
     struct ws_msg *next;
     size_t len;
+    size_t size; /* bytes allocated for data (at least len + 1) */
     char data[]; /* len bytes and a NUL */
 };
 
@@ -27,6 +28,7 @@ static inline struct ws_msg *ws_msg_new(const void *data, size_t len)
     struct ws_msg *m = cm_xmalloc(sizeof(*m) + len + 1);
     m->next = NULL;
     m->len = len;
+    m->size = len + 1;
     if (len) {
         memcpy(m->data, data, len);
     }

@@ -79,6 +79,16 @@ static double connections_gauge(void *ud)
     return (double)cm_ws_connections(ud);
 }
 
+static double received_gauge(void *ud)
+{
+    return (double)atomic_load(&((struct cm_ws_server *)ud)->received);
+}
+
+static double answers_gauge(void *ud)
+{
+    return (double)atomic_load(&((struct cm_ws_server *)ud)->answers);
+}
+
 struct cm_ws_server *cm_ws_new(const struct cm_ws_options *opt)
 {
     struct cm_ws_server *ws = cm_xcalloc(1, sizeof(*ws));
@@ -94,6 +104,24 @@ struct cm_ws_server *cm_ws_new(const struct cm_ws_options *opt)
     }
     if (!ws->opt.max_backlog) {
         ws->opt.max_backlog = 4u << 20;
+    }
+    if (!ws->opt.max_message) {
+        ws->opt.max_message = 1u << 20;
+    }
+    if (ws->opt.stalled_message_ms <= 0) {
+        ws->opt.stalled_message_ms = 10000;
+    }
+    if (!ws->opt.max_buffered) {
+        ws->opt.max_buffered = (size_t)256 << 20;
+        ws->opt.max_buffered = ws->opt.max_buffered > ws->opt.max_message ? ws->opt.max_buffered
+                                                                          : ws->opt.max_message + 1;
+    } else if (ws->opt.max_buffered <= ws->opt.max_message) {
+        CM_LOG_ERROR("config_invalid",
+                     "the memory for WebSocket messages (max_buffered, GATEWAY_WS_MAX_BUFFERED in "
+                     "the gateway: %zu bytes) must exceed the largest message (%zu bytes)",
+                     ws->opt.max_buffered, ws->opt.max_message);
+        free(ws);
+        return NULL;
     }
     ws->loops = cm_xcalloc(ws->opt.threads, sizeof(*ws->loops));
     for (unsigned i = 0; i < ws->opt.threads; i++) {
@@ -117,6 +145,18 @@ struct cm_ws_server *cm_ws_new(const struct cm_ws_options *opt)
     if (ws->opt.metrics) {
         cm_metrics_gauge_fn(ws->opt.metrics, "websocket_connections", "open WebSocket connections",
                             connections_gauge, ws);
+        cm_metrics_gauge_fn(ws->opt.metrics, "websocket_received_bytes",
+                            "bytes WebSocket messages received hold, being assembled or waiting to "
+                            "be handled (max_buffered bounds them)",
+                            received_gauge, ws);
+        cm_metrics_gauge_fn(ws->opt.metrics, "websocket_answers_bytes",
+                            "bytes of WebSocket answers waiting to be written", answers_gauge, ws);
+        ws->m_refused = cm_metric_with(
+            cm_metrics_counter(ws->opt.metrics, "websocket_refused_busy_total",
+                               "connections closed with 1013 because their message would have "
+                               "passed max_buffered",
+                               NULL),
+            NULL);
     }
     return ws;
 }
@@ -125,6 +165,12 @@ unsigned cm_ws_connections(const struct cm_ws_server *ws)
 {
     int n = atomic_load(&ws->count);
     return n > 0 ? (unsigned)n : 0;
+}
+
+void cm_ws_buffered(const struct cm_ws_server *ws, size_t *received, size_t *answers)
+{
+    *received = atomic_load(&ws->received);
+    *answers = atomic_load(&ws->answers);
 }
 
 /* MHD thread: the 101 went out; hand the socket to a loop. */
