@@ -1,5 +1,6 @@
 /* gw_ratelimit: token buckets (see gw_ratelimit.h). Local: a striped hash map; a full bucket is
- * the same as no bucket, so when a stripe grows past its bound its full buckets are dropped.
+ * the same as no bucket, so when a stripe grows past its bound its full buckets are dropped, and
+ * when too few are full, those nearest full too, down to three quarters of the bound.
  * Shared: GCRA in a Lua script on Redis (one key per bucket holding its theoretical arrival time,
  * Redis's clock for every instance), the local map standing in while Redis cannot answer. */
 #include "gw_ratelimit.h"
@@ -16,6 +17,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +49,7 @@ struct gw_ratelimit {
     char sha[41]; /* the script's SHA-1 once loaded */
     pthread_mutex_t sha_lock;
     struct cm_log_limit fallback_log; /* every 10 s at most */
+    struct cm_log_limit evict_log;    /* likewise */
     struct cm_series *m_fallbacks;
     struct cm_breaker *breaker; /* after a failure Redis is left alone for a cool-down: a Redis
                                    that does not answer would cost every request the timeout */
@@ -78,6 +81,7 @@ struct gw_ratelimit *gw_ratelimit_new(double rate, double burst)
 {
     struct gw_ratelimit *r = cm_xcalloc(1, sizeof(*r));
     r->fallback_log.every_ms = 10000;
+    r->evict_log.every_ms = 10000;
     r->rate = rate > 0 ? rate : 1;
     r->burst = burst >= 1 ? burst : 1;
     for (int i = 0; i < STRIPES; i++) {
@@ -121,24 +125,81 @@ static void refill(const struct gw_ratelimit *r, struct bucket *k, int64_t now_m
     }
 }
 
-/* Drops the stripe's buckets that are full (as good as absent). */
-static void sweep(const struct gw_ratelimit *r, struct stripe *s, int64_t now_ms)
+/* Drops up to `most` of the stripe's buckets holding more than `above` tokens, or exactly that
+ * many when `exactly`, after their refill; how many went. */
+static size_t drop(const struct gw_ratelimit *r, struct stripe *s, int64_t now_ms, double above,
+                   int exactly, size_t most)
 {
-    for (int b = 0; b < BUCKETS; b++) {
+    size_t dropped = 0;
+    for (int b = 0; b < BUCKETS && dropped < most; b++) {
         struct bucket **pp = &s->heads[b];
-        while (*pp) {
+        while (*pp && dropped < most) {
             struct bucket *k = *pp;
             refill(r, k, now_ms);
-            if (k->tokens >= r->burst) {
+            if (exactly ? k->tokens == above : k->tokens > above) {
                 *pp = k->next;
                 free(k->key);
                 free(k);
                 s->count--;
+                dropped++;
             } else {
                 pp = &k->next;
             }
         }
     }
+    return dropped;
+}
+
+static int more_tokens_first(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* A stripe at its bound: its full buckets go (as good as absent). When that leaves more than
+ * three quarters of the bound (keys arriving faster than their buckets refill: many clients, or
+ * addresses made up to fill the map), the buckets nearest full go too, down to three quarters.
+ * Forgetting a bucket grants its key at most what it lacks of a full burst, where keeping them
+ * all would let the map grow without bound and sweep all of the stripe at every new key. */
+static void sweep(struct gw_ratelimit *r, struct stripe *s, int64_t now_ms)
+{
+    drop(r, s, now_ms, r->burst, 1, SIZE_MAX); /* the full ones: refill stops at burst */
+    size_t keep = MAX_PER_STRIPE / 4 * 3;
+    if (s->count <= keep) {
+        return;
+    }
+    double *tokens = cm_xmalloc(s->count * sizeof(*tokens));
+    size_t n = 0;
+    for (int b = 0; b < BUCKETS; b++) {
+        for (struct bucket *k = s->heads[b]; k; k = k->next) {
+            tokens[n++] = k->tokens;
+        }
+    }
+    qsort(tokens, n, sizeof(*tokens), more_tokens_first);
+    size_t excess = n - keep;
+    double edge = tokens[excess - 1]; /* the fewest tokens among those that go */
+    free(tokens);
+    size_t gone = drop(r, s, now_ms, edge, 0, excess);
+    gone += drop(r, s, now_ms, edge, 1, excess - gone);
+    unsigned long long left_out;
+    if (cm_log_limit_pass(&r->evict_log, now_ms, &left_out)) {
+        CM_LOG_WARN("ratelimit_evicting",
+                    "more clients than the local rate limiter keeps (%d): %zu buckets with %.1f "
+                    "tokens or more forgotten; their clients start again from a full burst "
+                    "(logged every 10 s at most; %llu more such sweeps since the last line)",
+                    STRIPES * MAX_PER_STRIPE, gone, edge, left_out);
+    }
+}
+
+size_t gw_ratelimit_buckets(struct gw_ratelimit *r)
+{
+    size_t n = 0;
+    for (int i = 0; i < STRIPES; i++) {
+        pthread_mutex_lock(&r->stripes[i].lock);
+        n += r->stripes[i].count;
+        pthread_mutex_unlock(&r->stripes[i].lock);
+    }
+    return n;
 }
 
 static struct gw_rate_decision local_take(struct gw_ratelimit *r, const char *key, double cost,

@@ -30,6 +30,8 @@ int gw_ratelimit_use_redis(struct gw_ratelimit *r, const char *url, struct cm_me
 /* Takes `cost` tokens from key's bucket at time now_ms when it has them. */
 struct gw_rate_decision gw_ratelimit_take(struct gw_ratelimit *r, const char *key, double cost,
                                           int64_t now_ms);
+/* Buckets this instance keeps in memory: at most 131,072 (see gw_ratelimit.c). */
+size_t gw_ratelimit_buckets(struct gw_ratelimit *r);
 /* "RateLimit-Policy" and "RateLimit" header values for a decision. */
 void gw_ratelimit_headers(const struct gw_ratelimit *r, const struct gw_rate_decision *d,
                           char *policy, size_t plen, char *state, size_t slen);

@@ -49,5 +49,34 @@ Test(gw_ratelimit, many_keys_stay_bounded)
         snprintf(key, sizeof(key), "ip:%d", i);
         cr_assert(gw_ratelimit_take(r, key, 1, (int64_t)i).allowed);
     }
+    cr_assert_gt(gw_ratelimit_buckets(r), 0);
+    cr_assert_leq(gw_ratelimit_buckets(r), 16 * 8192);
+    gw_ratelimit_free(r);
+}
+
+/* 300,000 keys in one millisecond, each bucket seconds from full: none can be dropped as full,
+ * yet the map stays within its bound (before, it grew to hold every key, and each new key swept
+ * a whole stripe: 55 s for this test), and the buckets forgotten are those nearest full: every
+ * key left with 2 tokens or fewer is still refused 3. */
+Test(gw_ratelimit, keys_arriving_faster_than_they_refill_stay_bounded)
+{
+    struct gw_ratelimit *r = gw_ratelimit_new(1.0, 10.0);
+    char key[32];
+    for (int i = 0; i < 300000; i++) {
+        snprintf(key, sizeof(key), "ip:%d", i);
+        cr_assert(gw_ratelimit_take(r, key, 1 + i % 9, 0).allowed); /* 9 to 1 tokens left */
+    }
+    size_t kept = gw_ratelimit_buckets(r);
+    cr_assert_gt(kept, 16 * 8192 / 2, "%zu kept", kept);
+    cr_assert_leq(kept, 16 * 8192, "%zu kept", kept);
+    int checked = 0;
+    for (int i = 7; i < 300000; i += 9) {
+        for (int j = i; j < i + 2 && j < 300000; j++) { /* took 8 or 9 */
+            snprintf(key, sizeof(key), "ip:%d", j);
+            cr_assert_not(gw_ratelimit_take(r, key, 3, 0).allowed, "%s forgotten", key);
+            checked++;
+        }
+    }
+    cr_assert_gt(checked, 60000);
     gw_ratelimit_free(r);
 }
