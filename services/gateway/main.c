@@ -16,6 +16,7 @@
 #include "cm/http.h"
 #include "cm/lifecycle.h"
 #include "cm/log.h"
+#include "cm/memlimit.h"
 #include "cm/service.h"
 #include "cm/swap.h"
 #include "cm/text.h"
@@ -263,12 +264,14 @@ int main(int argc, char **argv)
                                      auth, cm_config_str(cfg, "GATEWAY_ADMIN_SCOPE"));
     cm_http_route(svc.http, "GET", "/routes", gw_route_admin_get, route_admin);
     cm_http_route(svc.http, "PUT", "/routes", gw_route_admin_put, route_admin);
-    struct gw_ws_config wc = {(unsigned)cm_config_int(cfg, "GATEWAY_WS_THREADS"),
-                              (size_t)cm_config_int(cfg, "GATEWAY_WS_MAX_MESSAGE"),
-                              (int)cm_config_int(cfg, "GATEWAY_WS_PING_INTERVAL"),
-                              (unsigned)cm_config_int(cfg, "GATEWAY_WS_MAX_CONNECTIONS"),
-                              (unsigned)cm_config_int(cfg, "GATEWAY_WS_MAX_UNACKED"),
-                              (size_t)cm_config_int(cfg, "GATEWAY_WS_MAX_BUFFERED")};
+    struct gw_ws_config wc = {
+        (unsigned)cm_config_int(cfg, "GATEWAY_WS_THREADS"),
+        (size_t)cm_config_int(cfg, "GATEWAY_WS_MAX_MESSAGE"),
+        (int)cm_config_int(cfg, "GATEWAY_WS_PING_INTERVAL"),
+        (unsigned)cm_config_int(cfg, "GATEWAY_WS_MAX_CONNECTIONS"),
+        (unsigned)cm_config_int(cfg, "GATEWAY_WS_MAX_UNACKED"),
+        (size_t)cm_config_memory(cfg, "GATEWAY_WS_MAX_BUFFERED", 8,
+                                 cm_config_int(cfg, "GATEWAY_WS_MAX_MESSAGE") + 1)};
     ws = gw_ws_new(&wc, ingest, svc.metrics);
     if (!ws) {
         goto out;

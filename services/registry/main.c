@@ -10,6 +10,7 @@
 #include "cm/err.h"
 #include "cm/lifecycle.h"
 #include "cm/log.h"
+#include "cm/memlimit.h"
 #include "cm/pg.h"
 #include "cm/service.h"
 #include "cm/swap.h"
@@ -137,7 +138,7 @@ int main(int argc, char **argv)
         status = cm_lifecycle_stopping() ? 0 : 1;
         goto out;
     }
-    cache = reg_cache_new(100000, (size_t)cm_config_int(cfg, "REGISTRY_CACHE_SIZE"),
+    cache = reg_cache_new(100000, (size_t)cm_config_memory(cfg, "REGISTRY_CACHE_SIZE", 8, 1 << 20),
                           cm_config_int(cfg, "REGISTRY_CACHE_TTL"));
     static struct reg_api api; /* its routes are the handlers' user data */
     api.store = st;

@@ -135,6 +135,20 @@ Test(config, defaults_and_values)
     cr_assert_null(cm_config_str(cfg, "TSVC_SECRET"));
     cr_assert_str_eq(cm_config_str(cfg, "LOG_LEVEL"), "info");
     cr_assert_eq(cm_config_int(cfg, "SHUTDOWN_TIMEOUT"), 10000);
+    /* given or defaulted: memory bounds size only the defaulted ones to a container */
+    cr_assert(cm_config_is_set(cfg, "TSVC_WAIT"));
+    cr_assert_not(cm_config_is_set(cfg, "TSVC_MAX"));
+    cr_assert_not(cm_config_is_set(cfg, "TSVC_SECRET"));
+    cm_config_free(cfg);
+    setenv("TSVC_MAX", "", 1); /* empty is unset */
+    cfg = cm_config_load(table, N, "TSVC_", err, sizeof(err));
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert_not(cm_config_is_set(cfg, "TSVC_MAX"));
+    cm_config_free(cfg);
+    setenv("TSVC_MAX", "1MiB", 1); /* the default's value, but given */
+    cfg = cm_config_load(table, N, "TSVC_", err, sizeof(err));
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert(cm_config_is_set(cfg, "TSVC_MAX"));
     cm_config_free(cfg);
 }
 
@@ -193,6 +207,7 @@ Test(config, secret_from_file)
     struct cm_config *cfg = cm_config_load(table, N, "TSVC_", err, sizeof(err));
     cr_assert_not_null(cfg, "%s", err);
     cr_assert_str_eq(cm_config_str(cfg, "TSVC_SECRET"), "s3cr3t");
+    cr_assert(cm_config_is_set(cfg, "TSVC_SECRET"));
     cm_config_free(cfg);
 
     setenv("TSVC_SECRET", "inline", 1);

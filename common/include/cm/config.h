@@ -52,6 +52,8 @@ void cm_config_free(struct cm_config *cfg);
 /* Getters abort on a name not in the table (a programming error). String is NULL when unset. */
 const char *cm_config_str(const struct cm_config *cfg, const char *name);
 int64_t cm_config_int(const struct cm_config *cfg, const char *name);
+/* 1 when name was given (environment or file), 0 when it holds its default or nothing. */
+int cm_config_is_set(const struct cm_config *cfg, const char *name);
 int cm_config_bool(const struct cm_config *cfg, const char *name);
 
 /* Prints the table (name, type, default, description) as aligned text. */

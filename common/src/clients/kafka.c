@@ -9,6 +9,7 @@
 #include "cm/lifecycle.h"
 #include "cm/log.h"
 #include "cm/mem.h"
+#include "cm/memlimit.h"
 #include "cm/timeutil.h"
 
 #include <ctype.h>
@@ -191,6 +192,23 @@ struct cm_kafka_producer *cm_kafka_producer_new(const char *brokers, cm_kafka_de
     rd_kafka_conf_t *conf = kafka_build_conf(brokers, defaults);
     if (!conf) {
         return NULL;
+    }
+    /* librdkafka may queue 1 GiB of records by default: in a container, an eighth of its memory
+     * limit at most (at least 16 MiB), unless KAFKA_QUEUE_BUFFERING_MAX_KBYTES says */
+    const char *queue_set = getenv("KAFKA_QUEUE_BUFFERING_MAX_KBYTES");
+    int64_t queue_kb =
+        cm_memory_bound(1048576, queue_set && *queue_set, cm_memory_limit() / 1024, 8, 16384);
+    if (queue_kb != 1048576) {
+        char v[32];
+        snprintf(v, sizeof(v), "%lld", (long long)queue_kb);
+        if (conf_set(conf, "a container's memory limit", "queue.buffering.max.kbytes", v) != 0) {
+            rd_kafka_conf_destroy(conf);
+            return NULL;
+        }
+        CM_LOG_INFO("memory_bound_sized",
+                    "KAFKA_QUEUE_BUFFERING_MAX_KBYTES: %s, 1/8 of the container's memory limit, "
+                    "below librdkafka's default 1048576; set it to choose",
+                    v);
     }
     struct cm_kafka_producer *p = cm_xcalloc(1, sizeof(*p));
     p->cb = cb;

@@ -21,6 +21,7 @@ struct cm_config_value {
     const struct cm_config_entry *entry;
     char *text; /* NULL when unset */
     int64_t num;
+    int set; /* from the environment or a file, not the default */
 };
 
 struct cm_config {
@@ -296,6 +297,7 @@ static int load_one(struct cm_config_value *v, char *err, size_t errlen)
     if (!v->text && env) {
         v->text = cm_xstrdup(env);
     }
+    v->set = v->text != NULL;
     if (!v->text && e->def) {
         v->text = cm_xstrdup(e->def);
     }
@@ -377,6 +379,11 @@ const char *cm_config_str(const struct cm_config *cfg, const char *name)
 int64_t cm_config_int(const struct cm_config *cfg, const char *name)
 {
     return find(cfg, name)->num;
+}
+
+int cm_config_is_set(const struct cm_config *cfg, const char *name)
+{
+    return find(cfg, name)->set;
 }
 
 int cm_config_bool(const struct cm_config *cfg, const char *name)

@@ -4,6 +4,7 @@
 #include "cm/lifecycle.h"
 #include "cm/log.h"
 #include "cm/mem.h"
+#include "cm/memlimit.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,15 +27,17 @@ void cm_service_init(struct cm_service *svc, const char *name, const char *prefi
     snprintf(name_ip, sizeof(name_ip), "%sMAX_CONNECTIONS_PER_IP", prefix);
     snprintf(name_req, sizeof(name_req), "%sREQUEST_TIMEOUT", prefix);
     snprintf(name_buf, sizeof(name_buf), "%sMAX_BUFFERED", prefix);
+    size_t max_body = max_body_var ? (size_t)cm_config_int(svc->cfg, max_body_var) : 0;
     struct cm_http_options opt = {
         .bind_addr = cm_config_str(svc->cfg, "BIND_ADDR"),
         .port = (unsigned)cm_config_int(svc->cfg, port_var),
-        .max_body = max_body_var ? (size_t)cm_config_int(svc->cfg, max_body_var) : 0,
+        .max_body = max_body,
         .metrics = svc->metrics,
         .max_connections = (unsigned)cm_config_int(svc->cfg, name_max),
         .max_connections_per_ip = (unsigned)cm_config_int(svc->cfg, name_ip),
         .request_timeout_ms = (unsigned)cm_config_int(svc->cfg, name_req),
-        .max_buffered = (size_t)cm_config_int(svc->cfg, name_buf),
+        .max_buffered = (size_t)cm_config_memory(svc->cfg, name_buf, 8,
+                                                 (int64_t)(max_body ? max_body : 1048576) + 1),
         .tls_cert_file = cm_config_str(svc->cfg, "TLS_CERT_FILE"),
         .tls_key_file = cm_config_str(svc->cfg, "TLS_KEY_FILE"),
         .cors_origins = cm_config_str(svc->cfg, "CORS_ALLOWED_ORIGINS"),
