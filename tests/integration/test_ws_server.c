@@ -468,6 +468,57 @@ Test(ws_server, received_messages_across_connections_never_pass_max_buffered)
     cm_metrics_free(reg);
 }
 
+/* The handler of the close test: "a" is answered later (by the test, holding a reference), "b"
+ * answered at once and the connection closed, as the gateway closes an untrusted stream. */
+static struct cm_ws_conn *deferred;
+
+static void closing_text(struct cm_ws_conn *c, void *ud, const char *msg, size_t len)
+{
+    struct peer *p = ud;
+    if (len == 1 && msg[0] == 'a') {
+        cm_ws_conn_ref(c);
+        deferred = c;
+    } else if (len == 1 && msg[0] == 'b') {
+        cm_ws_send_text(c, "b-refused", 9);
+        cm_ws_close(c, CM_WS_POLICY_VIOLATION, "bye");
+    }
+    atomic_fetch_add(&p->handled, 1);
+}
+
+static const struct cm_ws_handlers closing_handlers = {NULL, closing_text, NULL, NULL};
+
+/* A close the handler asks for stops the messages after it (in the same read too) but lets the
+ * answer of one handed over before it go out first: "a" answered 300 ms later, then the close.
+ * Before, the close went at once and the answer to "a" was dropped (an event taken, never
+ * acknowledged). */
+Test(ws_server, a_close_asked_for_lets_answers_in_flight_out_first)
+{
+    struct cm_ws_server *server = bounded_server(1024 * 1024, 0, NULL);
+    int sv[2];
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    static struct peer p;
+    cr_assert_eq(cm_ws_adopt(server, sv[1], &closing_handlers, &p), 0);
+    unsigned char frames[64];
+    size_t off = client_frame("a", frames);
+    off += client_frame("b", frames + off);
+    off += client_frame("c", frames + off);
+    cr_assert_eq(send(sv[0], frames, off, MSG_NOSIGNAL), (ssize_t)off);
+    int64_t deadline = cm_monotonic_ms() + 10000;
+    cr_assert_eq(wait_for(&p.handled, 2, deadline), 2);
+    cm_sleep_ms(300);
+    cr_assert_eq(atomic_load(&p.handled), 2, "a message after the close was asked for handled");
+    cm_ws_send_text(deferred, "a-ok", 4);
+    cm_ws_conn_unref(deferred);
+    unsigned char text[16];
+    cr_assert_eq(frame_of(sv[0], 0x1, text, sizeof(text), deadline), 9);
+    cr_assert_eq(memcmp(text, "b-refused", 9), 0);
+    cr_assert_eq(frame_of(sv[0], 0x1, text, sizeof(text), deadline), 4, "a's answer dropped");
+    cr_assert_eq(memcmp(text, "a-ok", 4), 0);
+    cr_assert_eq(close_code(sv[0], deadline), CM_WS_POLICY_VIOLATION);
+    int fds[] = {sv[0]};
+    end_all(server, fds, 1);
+}
+
 /* Sends n bytes of fill (a frame's payload in parts). */
 static void send_fill(int fd, size_t n, char fill)
 {

@@ -88,9 +88,11 @@ void cm_ws_conn_ref(struct cm_ws_conn *c);
 void cm_ws_conn_unref(struct cm_ws_conn *c);
 /* Queues a text message (copied); dropped when the connection is closing or gone. */
 void cm_ws_send_text(struct cm_ws_conn *c, const char *text, size_t len);
-/* Starts the close handshake with code and reason (at most 123 bytes kept). */
+/* Closes with code and reason (at most 123 bytes kept): no further message is read or handled,
+ * those already read included; the answers of messages handed over before (each holding a
+ * reference) are sent first, for up to 5 s, then the close handshake starts. */
 void cm_ws_close(struct cm_ws_conn *c, uint16_t code, const char *reason);
-/* Closes with code and reason once the monotonic clock passes deadline_ms (token expiry). */
+/* cm_ws_close once the monotonic clock passes deadline_ms (token expiry). */
 void cm_ws_close_at(struct cm_ws_conn *c, int64_t deadline_ms, uint16_t code, const char *reason);
 /* Open connections. */
 unsigned cm_ws_connections(const struct cm_ws_server *ws);

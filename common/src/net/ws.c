@@ -84,7 +84,7 @@ void cm_ws_send_text(struct cm_ws_conn *c, const char *text, size_t len)
     struct ws_msg *m = ws_msg_new(text, len);
     struct loop *l = c->loop;
     pthread_mutex_lock(&l->mu);
-    if (c->gone || c->close_requested || !ws_list_locked(c)) {
+    if (c->gone || c->close_requested == CLOSE_QUEUED || !ws_list_locked(c)) {
         pthread_mutex_unlock(&l->mu);
         free(m);
         return;
@@ -114,7 +114,7 @@ void cm_ws_close(struct cm_ws_conn *c, uint16_t code, const char *reason)
     struct loop *l = c->loop;
     pthread_mutex_lock(&l->mu);
     if (!c->gone && !c->close_requested && ws_list_locked(c)) {
-        c->close_requested = 1;
+        c->close_requested = CLOSE_ASKED;
         c->close_code = code;
         copy_reason(c->close_reason, reason);
     }
@@ -298,6 +298,31 @@ static void start_close(struct cm_ws_conn *c, uint16_t code, const char *reason)
     do_write(c);
 }
 
+/* A close asked for (cm_ws_close, or a deadline): nothing more is read or handled, but the
+ * answers of messages already handed over (each holding a reference) still go out before the
+ * close frame, for up to CLOSE_DRAIN_MS; the sweep ends it (end_drain). */
+static void begin_close(struct cm_ws_conn *c)
+{
+    if (c->finished || c->draining) {
+        return;
+    }
+    c->closing = 1;
+    c->closing_ms = cm_monotonic_ms();
+    set_paused(c, 1); /* swept every PAUSED_POLL_MS */
+    update(c);
+}
+
+static void end_drain(struct cm_ws_conn *c)
+{
+    struct loop *l = c->loop;
+    pthread_mutex_lock(&l->mu);
+    c->close_requested = CLOSE_QUEUED;
+    pthread_mutex_unlock(&l->mu);
+    c->closing = 0;
+    set_paused(c, 0); /* read again: the peer's close frame answers ours */
+    start_close(c, c->close_code, c->close_reason);
+}
+
 static void register_conn(struct loop *l, struct cm_ws_conn *c)
 {
     c->registered = 1;
@@ -371,9 +396,9 @@ static void service_pending(struct loop *l, struct cm_ws_conn ***scratch, size_t
             pthread_mutex_lock(&l->mu);
             struct ws_msg *msgs = ws_queue_take_all(&c->outbox);
             size_t moved = atomic_exchange(&c->outbox_bytes, 0);
-            int close_now = c->close_requested == 1;
+            int close_now = c->close_requested == CLOSE_ASKED;
             if (close_now) {
-                c->close_requested = 2;
+                c->close_requested = CLOSE_DRAINING;
             }
             pthread_mutex_unlock(&l->mu);
             while (msgs) {
@@ -389,10 +414,9 @@ static void service_pending(struct loop *l, struct cm_ws_conn ***scratch, size_t
             ws_sync_answers(c); /* counted in wslay's queue before no longer in the outbox */
             atomic_fetch_sub(&c->ws->answers, moved);
             if (close_now) {
-                start_close(c, c->close_code, c->close_reason);
-            } else {
-                do_write(c);
+                begin_close(c);
             }
+            do_write(c);
         }
         cm_ws_conn_unref(c);
     }
@@ -404,6 +428,15 @@ static int sweep_one(struct cm_ws_conn *c, int64_t now, int full, int phase)
 {
     struct loop *l = c->loop;
     const struct cm_ws_options *o = &l->ws->opt;
+    if (c->closing) {
+        pthread_mutex_lock(&l->mu);
+        int others = atomic_load(&c->refs) - c->listed > 2; /* see the end */
+        pthread_mutex_unlock(&l->mu);
+        if (!others || now - c->closing_ms > CLOSE_DRAIN_MS) {
+            end_drain(c);
+        }
+        return 0;
+    }
     if (c->paused && ws_reading_allowed(c)) {
         do_read(c);
     }
@@ -430,7 +463,17 @@ static int sweep_one(struct cm_ws_conn *c, int64_t now, int full, int phase)
         ws_refuse_busy(c);
         do_write(c);
     } else if (due) {
-        start_close(c, c->deadline_code, c->deadline_reason);
+        pthread_mutex_lock(&l->mu);
+        int asked = c->close_requested != 0;
+        if (!asked) {
+            c->close_requested = CLOSE_DRAINING;
+            c->close_code = c->deadline_code;
+            memcpy(c->close_reason, c->deadline_reason, sizeof(c->close_reason));
+        }
+        pthread_mutex_unlock(&l->mu);
+        if (!asked) {
+            begin_close(c);
+        }
     } else if (phase >= CLOSING && !c->shutdown_sent) {
         c->shutdown_sent = 1;
         start_close(c, CM_WS_GOING_AWAY, "server shutting down");

@@ -19,10 +19,15 @@
 #define SWEEP_MS 250        /* pings, deadlines and close timeouts */
 #define PAUSED_POLL_MS 10   /* how often paused connections ask can_read again */
 #define CLOSE_GRACE_MS 2000 /* how long the peer has to answer our close frame */
+#define CLOSE_DRAIN_MS 5000 /* how long answers in flight may delay a close asked for */
 #define MAX_REASON 123
 #define ANSWERS_SHARE (64 * 1024) /* answers a connection may hold while all pass max_buffered */
 
 enum stop_phase { RUNNING, QUIESCING, CLOSING, ENDED };
+
+/* A close asked for by cm_ws_close or a deadline: asked (the loop has not seen it), draining
+ * (answers in flight still go out), queued (the close frame is; later answers are dropped). */
+enum close_state { CLOSE_NONE, CLOSE_ASKED, CLOSE_DRAINING, CLOSE_QUEUED };
 
 struct loop {
     struct cm_ws_server *ws;
@@ -62,7 +67,8 @@ struct cm_ws_conn {
     struct ws_early early;
     /* under loop->mu */
     struct ws_queue outbox;
-    int listed, gone, close_requested;
+    int listed, gone;
+    atomic_int close_requested; /* enum close_state; read by the loop without the lock */
     atomic_size_t outbox_bytes; /* written under loop->mu, read by the loop thread without it */
     /* loop thread: messages read while the handler could not take them (one read can carry
      * several), delivered once can_read allows */
@@ -83,6 +89,8 @@ struct cm_ws_conn {
     int refused;           /* we queued a close: what the peer still sends is dropped */
     struct cm_ws_conn *prev, *next;
     int registered, finished, paused, pause_hit, draining, shutdown_sent;
+    int closing; /* a close asked for waits for the answers in flight (CLOSE_DRAINING) */
+    int64_t closing_ms;
     uint32_t interest;
     int64_t last_recv_ms, last_ping_ms, close_sent_ms;
 };

@@ -86,6 +86,10 @@ static int received_crowded(const struct cm_ws_conn *c)
 
 int ws_reading_allowed(struct cm_ws_conn *c)
 {
+    int asked = atomic_load(&c->close_requested);
+    if (c->closing || asked == CLOSE_ASKED || asked == CLOSE_DRAINING) {
+        return 0; /* a close was asked for: nothing more is read or handled */
+    }
     if (atomic_load(&c->ws->phase) != RUNNING || ws_backlogged(c)) {
         return 0; /* a backlogged peer is read again once it has taken its answers */
     }
