@@ -198,7 +198,7 @@ int it_start_redis(int port, const char *dir, const char *const *extra)
 }
 
 int it_start_sentinel(int port, const char *dir, const char *name, int master_port,
-                      const char *auth_pass)
+                      const char *auth_pass, const char *own_pass)
 {
     char conf[512], log[512];
     snprintf(conf, sizeof(conf), "%s/sentinel.conf", dir);
@@ -213,6 +213,9 @@ int it_start_sentinel(int port, const char *dir, const char *name, int master_po
             port, dir, log, name, master_port, name, name);
     if (auth_pass) {
         fprintf(f, "sentinel auth-pass %s %s\n", name, auth_pass);
+    }
+    if (own_pass) {
+        fprintf(f, "requirepass %s\n", own_pass);
     }
     fclose(f);
     const char *argv[] = {"redis-server", conf, "--sentinel", NULL};

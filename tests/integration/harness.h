@@ -52,10 +52,10 @@ int it_start_redis(int port, const char *dir, const char *const *extra);
  * master `name` at 127.0.0.1:master_port with a quorum of 1, down after 3 s without an answer
  * (it pings each second: at 1 s a reply a little late under load had it fail a healthy master
  * over, and the failover test then found the roles swapped back),
- * with the master's password auth_pass (may be NULL); answering when this returns; its pid,
- * killed when the test's process ends. */
+ * with the master's password auth_pass (may be NULL) and its own password own_pass (may be
+ * NULL: none); answering when this returns; its pid, killed when the test's process ends. */
 int it_start_sentinel(int port, const char *dir, const char *name, int master_port,
-                      const char *auth_pass);
+                      const char *auth_pass, const char *own_pass);
 /* Kills the process *pid (-9) and waits for it, then removes dir (when set) with what it holds;
  * *pid becomes 0. For the redis-servers a test starts. */
 void it_kill_and_remove(int *pid, const char *dir);

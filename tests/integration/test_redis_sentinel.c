@@ -214,7 +214,7 @@ Test(redis_sentinel, the_master_sentinel_names_is_followed_through_failovers)
     cr_assert_not_null(mkdtemp(dirs[SENTINEL]));
     ports[SENTINEL] = it_free_port();
     pids[SENTINEL] =
-        it_start_sentinel(ports[SENTINEL], dirs[SENTINEL], NAME, ports[MASTER], PASSWORD);
+        it_start_sentinel(ports[SENTINEL], dirs[SENTINEL], NAME, ports[MASTER], PASSWORD, NULL);
     cr_assert(it_wait_until(30000, knows_replica, NULL), "the sentinel never saw the replica");
 
     /* the sentinels: one where nothing listens, then the real one; the password percent-encoded */
@@ -265,7 +265,7 @@ Test(redis_sentinel, a_master_name_no_sentinel_knows_is_an_error_that_says_so)
     ports[SENTINEL] = it_free_port();
     start_data(MASTER, -1);
     pids[SENTINEL] =
-        it_start_sentinel(ports[SENTINEL], dirs[SENTINEL], NAME, ports[MASTER], PASSWORD);
+        it_start_sentinel(ports[SENTINEL], dirs[SENTINEL], NAME, ports[MASTER], PASSWORD, NULL);
     char url[256];
     snprintf(url, sizeof(url), "redis-sentinel://:%s@127.0.0.1:%d#other", PASSWORD,
              ports[SENTINEL]);
@@ -289,4 +289,52 @@ Test(redis_sentinel, a_master_name_no_sentinel_knows_is_an_error_that_says_so)
     cr_assert(strstr(why, "the master of 'events-state', not reached:") != NULL, "%s", why);
     cr_assert(strstr(why, "AUTH failed") != NULL, "%s", why);
     cm_redis_free(r);
+}
+
+/* A sentinel with a password of its own (not the data's): the URL's query gives it
+ * (?sentinel_password=, percent-decoded), the data's password still goes to the data node, and
+ * without it the sentinel refuses and the error says where; a query with a key unknown, twice or
+ * without a password, or on a redis:// URL, is an invalid URL. */
+Test(redis_sentinel, a_sentinel_with_its_own_password_is_given_it_in_the_query)
+{
+    snprintf(dirs[SENTINEL], sizeof(dirs[SENTINEL]), "/tmp/it-redis-sentinel-XXXXXX");
+    cr_assert_not_null(mkdtemp(dirs[SENTINEL]));
+    ports[SENTINEL] = it_free_port();
+    start_data(MASTER, -1);
+    pids[SENTINEL] = it_start_sentinel(ports[SENTINEL], dirs[SENTINEL], NAME, ports[MASTER],
+                                       PASSWORD, "sentinel@pw");
+    char url[256], why[256];
+    snprintf(url, sizeof(url), "redis-sentinel://:%s@127.0.0.1:%d#%s", PASSWORD, ports[SENTINEL],
+             NAME);
+    struct cm_redis *r = cm_redis_new(url);
+    cr_assert_not_null(r);
+    cr_assert_neq(cm_redis_ping(r, why, sizeof(why)), 0, "the sentinel took the data's password");
+    cr_assert(strstr(why, "AUTH") != NULL, "%s", why);
+    cm_redis_free(r);
+
+    snprintf(url, sizeof(url),
+             "redis-sentinel://:%s@127.0.0.1:%d/1?sentinel_password=sentinel%%40pw#%s", PASSWORD,
+             ports[SENTINEL], NAME);
+    r = cm_redis_new(url);
+    cr_assert_not_null(r);
+    cr_assert_eq(cm_redis_ping(r, why, sizeof(why)), 0, "%s", why);
+    const char *set[] = {"SET", "k", "own"};
+    struct cm_redis_reply *rep = NULL;
+    cr_assert_eq(cm_redis_command(r, 3, set, NULL, &rep), 0);
+    cm_redis_reply_free(rep);
+    cm_redis_free(r);
+    redisReply *got = raw(MASTER, "GET k");
+    cr_assert_not_null(got);
+    cr_assert_str_eq(got->str, "own", "written to the master, database 1");
+    freeReplyObject(got);
+
+    const char *bad[] = {"?sentinel_pasword=x", "?sentinel_password=", "?sentinel_user=u",
+                         "?sentinel_password=a&sentinel_password=b", "?sentinel_password"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(url, sizeof(url), "redis-sentinel://:%s@127.0.0.1:%d%s#%s", PASSWORD,
+                 ports[SENTINEL], bad[i], NAME);
+        cr_assert_null(cm_redis_new(url), "%s accepted", bad[i]);
+    }
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d?sentinel_password=x", ports[MASTER]);
+    cr_assert_null(cm_redis_new(url), "a query on a redis:// URL accepted");
 }

@@ -114,10 +114,13 @@ int redis_ensure(struct cm_redis *r, size_t i)
         rc = CM_E_UNAVAIL;
     } else {
         redisSetTimeout(n->ctx, tv);
-        if (r->password) {
-            const char *argv[3] = {"AUTH", r->user ? r->user : r->password, r->password};
-            rc = simple(r, i, "AUTH", r->user ? 3 : 2, argv);
-            if (rc != 0 && n->sentinel && strstr(r->last_error, "without any password")) {
+        int own = n->sentinel && r->sentinel_password; /* the sentinels' own credentials */
+        const char *user = own ? r->sentinel_user : r->user;
+        const char *password = own ? r->sentinel_password : r->password;
+        if (password) {
+            const char *argv[3] = {"AUTH", user ? user : password, password};
+            rc = simple(r, i, "AUTH", user ? 3 : 2, argv);
+            if (rc != 0 && n->sentinel && !own && strstr(r->last_error, "without any password")) {
                 rc = 0; /* a sentinel without a password of its own: the password is the data's */
             }
         }
@@ -293,6 +296,8 @@ void cm_redis_free(struct cm_redis *r)
     free(r->user);
     free(r->password);
     free(r->master_name);
+    free(r->sentinel_user);
+    free(r->sentinel_password);
     pthread_mutex_destroy(&r->lock);
     free(r);
 }

@@ -30,10 +30,12 @@ struct cm_redis {
     struct redis_node *nodes; /* [0, nseeds): the URL's servers (with Sentinel: sentinels) */
     size_t nnodes, nseeds;
     char *master_name; /* redis-sentinel://...#<name>: the master Sentinel is asked for */
-    size_t primary;    /* the node of a server without cluster mode: 0, or Sentinel's master */
-    int located;       /* Sentinel named a master that says it is one */
-    uint16_t *slots;   /* NULL: a server without cluster mode; else each slot's node */
-    int stale;         /* a node failed: the map may be out of date (a failover) */
+    /* ?sentinel_user=&sentinel_password=: the sentinels' own credentials (NULL: the data's) */
+    char *sentinel_user, *sentinel_password;
+    size_t primary;  /* the node of a server without cluster mode: 0, or Sentinel's master */
+    int located;     /* Sentinel named a master that says it is one */
+    uint16_t *slots; /* NULL: a server without cluster mode; else each slot's node */
+    int stale;       /* a node failed: the map may be out of date (a failover) */
     int64_t next_refresh_ms; /* a stale map is asked for again no sooner than this */
     int64_t map_expires_ms;  /* the map is asked for again from then on, stale or not */
     int map_age_ms;          /* how long a map is taken as it is (cm_redis_set_map_age) */

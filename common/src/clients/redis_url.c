@@ -1,6 +1,7 @@
 /* redis_url: REDIS_URL as cm_redis reads it (see redis_internal.h): redis://[[user]:password@]
  * host[:port][,host[:port]...][/db] (several hosts: a Redis Cluster's seed nodes), and
- * redis-sentinel://...#<master name> (the hosts are sentinels, port 26379 by default). User and
+ * redis-sentinel://...[?sentinel_user=u&sentinel_password=p]#<master name> (the hosts are
+ * sentinels, port 26379 by default; the query gives them credentials of their own). User and
  * password are percent-decoded as RFC 3986 writes them; ports and databases are strict. */
 #include "redis_internal.h"
 
@@ -97,6 +98,28 @@ static int parse_rest(struct cm_redis *r, const char *p, int port)
     return 0;
 }
 
+/* A sentinel URL's query, "sentinel_user=u&sentinel_password=p" (values percent-decoded, as
+ * go-redis and redis-py name them): the sentinels' own credentials. Any other key is an error. */
+static int parse_sentinel_query(struct cm_redis *r, char *q)
+{
+    for (char *save = NULL, *kv = strtok_r(q, "&", &save); kv; kv = strtok_r(NULL, "&", &save)) {
+        char *eq = strchr(kv, '=');
+        if (!eq) {
+            return CM_E_INVAL;
+        }
+        *eq = '\0';
+        char **dst = strcmp(kv, "sentinel_user") == 0       ? &r->sentinel_user
+                     : strcmp(kv, "sentinel_password") == 0 ? &r->sentinel_password
+                                                            : NULL;
+        if (!dst || *dst || !eq[1]) {
+            return CM_E_INVAL; /* unknown, given twice or empty */
+        }
+        *dst = cm_xstrdup(eq + 1);
+        cm_pct_decode(*dst);
+    }
+    return r->sentinel_user && !r->sentinel_password ? CM_E_INVAL : 0;
+}
+
 int redis_parse_url(struct cm_redis *r, const char *url)
 {
     const char *p;
@@ -119,7 +142,14 @@ int redis_parse_url(struct cm_redis *r, const char *url)
     }
     char *own = cm_xstrndup(url, end);
     p = own + (p - url);
-    int rc = parse_rest(r, p, port);
+    char *userinfo_end = strrchr(p, '@'); /* a password may hold '?' (as it may '@') */
+    char *query = r->master_name ? strchr(userinfo_end ? userinfo_end : p, '?') : NULL;
+    int rc = 0;
+    if (query) {
+        *query++ = '\0';
+        rc = parse_sentinel_query(r, query);
+    }
+    rc = rc == 0 ? parse_rest(r, p, port) : rc;
     free(own);
     if (rc == 0 && r->master_name) {
         for (size_t i = 0; i < r->nseeds; i++) {
