@@ -341,6 +341,7 @@ static void dry_run(struct cm_http_req *req, struct proc_def *d, const json_t *i
                                   .late = on_late,
                                   .lookup = proc_offline_lookup,
                                   .dead_letter = on_dead_letter,
+                                  .refused = on_dead_letter,
                                   .ud = &c};
     struct proc_engine *e = proc_engine_new(d, &out, NULL);
     proc_offline_init(&c.in, e);

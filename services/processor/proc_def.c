@@ -517,6 +517,32 @@ static int parse_topics(struct proc_def *d, const json_t *src, const char *defau
     return 0;
 }
 
+/* "max_keys" (or "max_keys_per_tenant", name) of doc into *out: how many keys the state of a
+ * window or an interval join may hold per input partition (of one tenant), dflt when absent (0:
+ * no bound). Only with one: a stateless pipeline holds no keys. */
+static int parse_max_keys(struct proc_def *d, const json_t *doc, const char *name, long long dflt,
+                          long long *out, char *err, size_t errlen)
+{
+    const json_t *v = json_object_get(doc, name);
+    *out = d->window == PROC_WIN_NONE ? 0 : dflt;
+    if (!v) {
+        return 0;
+    }
+    if (d->window == PROC_WIN_NONE) {
+        return proc_def_fail(err, errlen,
+                             "%s: only with a window or an interval join (a pipeline without "
+                             "one keeps no state)",
+                             name);
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+        json_integer_value(v) > PROC_MAX_KEYS_LIMIT) {
+        return proc_def_fail(err, errlen, "%s: must be an integer from 0 (no bound) to %lld", name,
+                             PROC_MAX_KEYS_LIMIT);
+    }
+    *out = (long long)json_integer_value(v);
+    return 0;
+}
+
 static int parse_body(struct proc_def *d, const json_t *doc, const char *default_topics,
                       const char *default_sink, char *err, size_t errlen)
 {
@@ -540,6 +566,8 @@ static int parse_body(struct proc_def *d, const json_t *doc, const char *default
                                           "early",
                                           "dead_letter",
                                           "max_time_ahead",
+                                          "max_keys",
+                                          "max_keys_per_tenant",
                                           NULL};
     if (!json_is_object(doc)) {
         return proc_def_fail(err, errlen, "a pipeline is a JSON object");
@@ -598,6 +626,10 @@ static int parse_body(struct proc_def *d, const json_t *doc, const char *default
                           errlen) ||
         proc_def_duration(doc, "max_time_ahead", "max_time_ahead", PROC_MAX_AHEAD_DEFAULT_MS, 0,
                           &d->max_ahead_ms, err, errlen)) {
+        return CM_E_INVAL;
+    }
+    if (parse_max_keys(d, doc, "max_keys", PROC_MAX_KEYS_DEFAULT, &d->max_keys, err, errlen) ||
+        parse_max_keys(d, doc, "max_keys_per_tenant", 0, &d->max_keys_per_tenant, err, errlen)) {
         return CM_E_INVAL;
     }
     const json_t *aggs = json_object_get(doc, "aggregates");

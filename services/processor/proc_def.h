@@ -101,6 +101,9 @@ struct proc_def {
     int64_t ooo_ms, lateness_ms, idle_ms;
     int64_t max_ahead_ms; /* max_time_ahead: an event whose time is further ahead of its Kafka
                            * record's timestamp is a dead letter (0: no bound) */
+    long long max_keys;   /* keys a window's or interval join's state holds per input partition:
+                           * an event that would add one more is a dead letter (0: no bound) */
+    long long max_keys_per_tenant; /* the same for the keys of one tenant (0: no bound) */
     struct proc_agg_def *aggs;
     size_t naggs;
     struct cm_expr *having; /* NULL: every window */
@@ -124,6 +127,10 @@ struct proc_def {
 #define PROC_BATCH_MAX 10000
 /* max_time_ahead's default, as GATEWAY_MAX_TIME_AHEAD's */
 #define PROC_MAX_AHEAD_DEFAULT_MS 3600000
+/* max_keys' default: about 60 MB of state per partition for a count and a sum (docs/pipelines.md,
+ * Bounded state) */
+#define PROC_MAX_KEYS_DEFAULT 100000
+#define PROC_MAX_KEYS_LIMIT 1000000000LL
 
 #define PROC_NAME_MAX 100
 /* Steps of a pipeline: with a flatMap's place in each (up to 4 digits) an output's path, which its

@@ -65,6 +65,7 @@ struct proc_engine *proc_engine_new(const struct proc_def *d, const struct proc_
     e->m_bad_time =
         series(metrics, "records_total", h, "pipeline,outcome", d->name, "time_out_of_range");
     e->m_ahead = series(metrics, "records_total", h, "pipeline,outcome", d->name, "time_ahead");
+    e->m_key_bound = series(metrics, "records_total", h, "pipeline,outcome", d->name, "key_bound");
     e->m_key_mismatch = series(metrics, "key_mismatch_total",
                                "events of a pipeline with \"repartition\": false whose record's "
                                "Kafka key is not the pipeline's key (their windows are split "
@@ -255,18 +256,31 @@ static void windows_add(struct proc_engine *e, struct input *in, const json_t *e
         proc_windows_add(s->w, tenant ? tenant : "", key, in->time_ms, ev, k ? k->args : NULL, tp,
                          in->offset, in->wm, proc_engine_emit_result, e, &errors);
     proc_engine_inc(e->m_errors, errors);
-    if (r == PROC_LATE) {
-        proc_engine_inc(e->m_late, 1);
+    if (r == PROC_LATE || r == PROC_REFUSED) {
+        proc_engine_inc(r == PROC_LATE ? e->m_late : e->m_key_bound, 1);
+        if (r == PROC_REFUSED && !e->out.refused) {
+            return;
+        }
         struct cm_event parsed = {0};
         const char *why;
         if (!ev && cm_event_from_text(k->raw, k->rawlen, k->time_ms, CM_EVENT_OBJECT, &parsed,
                                       &why) == 0) {
             ev = parsed.ev;
         }
-        if (ev) {
+        if (!ev) {
+            proc_engine_inc(e->m_errors, 1); /* (the first stage forwarded a JSON object) */
+        } else if (r == PROC_LATE) {
             e->out.late(d, ev, e->out.ud);
         } else {
-            proc_engine_inc(e->m_errors, 1); /* (the first stage forwarded a JSON object) */
+            char reason[224];
+            const char *member;
+            size_t max = proc_windows_refusal(s->w, &member);
+            snprintf(reason, sizeof(reason),
+                     "%s: the state of its input partition holds %zu key%s%s, the most it may, "
+                     "and none is this event's",
+                     member, max, max == 1 ? "" : "s",
+                     strcmp(member, "max_keys") != 0 ? " of its tenant" : "");
+            e->out.refused(d, ev, reason, e->out.ud);
         }
         json_decref(parsed.ev);
     } else if (r == PROC_ADDED) {

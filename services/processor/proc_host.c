@@ -133,6 +133,29 @@ static void on_dead_letter(const struct proc_def *d, const json_t *ev, const cha
     log_dead_letter(h, topic, d->name, why);
 }
 
+/* An event d's state has no room for (max_keys): the event itself, as d keyed it, to d's
+ * dead-letter topic. Each one, not its record: the record's other events (a flatMap's, or a
+ * repartition frame's) were taken, and a replay of the record would count them twice. */
+static void on_refused(const struct proc_def *d, const json_t *ev, const char *why, void *ud)
+{
+    struct proc_host *h = ud;
+    const char *topic = dead_letter_topic(h, d);
+    if (!h->cur_msg || !topic) {
+        return;
+    }
+    const char *names[CM_STREAM_MAX_HEADERS], *values[CM_STREAM_MAX_HEADERS];
+    size_t nh = cm_event_headers(ev, names, values);
+    char version[24];
+    snprintf(version, sizeof(version), "%lld", d->version);
+    const char *by[] = {"dlq_pipeline", "dlq_pipeline_version"}, *byv[] = {d->name, version};
+    char *text = cm_envelope_serialize(ev);
+    cm_dlq_send_value(h->cur, topic, h->cur_msg, cm_event_key(ev), text, strlen(text), names,
+                      values, nh, by, byv, 2, why);
+    free(text);
+    cm_counter_inc(cm_metric_with(h->m_dead, d->name, NULL));
+    log_dead_letter(h, topic, d->name, why);
+}
+
 /* A record of topic that is not an event: to the dead-letter topics of the pipelines reading it
  * (each topic once), as the processor's. */
 static void dead_letter_invalid(struct proc_host *h, const char *topic, const char *why)
@@ -361,6 +384,7 @@ struct proc_engine *proc_host_new_engine(struct proc_host *h, const struct proc_
                                   .lookup = lookup_row,
                                   .key_mismatch = on_key_mismatch,
                                   .dead_letter = on_dead_letter,
+                                  .refused = on_refused,
                                   .ud = h};
     struct proc_engine *e = proc_engine_new(d, &out, h->metrics);
     if (h->redis) {

@@ -84,7 +84,7 @@ enum proc_add proc_ijoin_add(struct proc_windows *w, const char *tenant, const c
         return PROC_LATE;
     }
     json_t *mine = entry_event(ev);
-    struct kstate *k = proc_window_key(w, tenant, key, 0);
+    struct kstate *k = proc_window_key(w, tenant, key, PROC_KEY_FIND);
     int matched = 0, changed = 0;
     int64_t low = offset;
     for (size_t i = 0; k && i < k->njent; i++) {
@@ -123,8 +123,9 @@ enum proc_add proc_ijoin_add(struct proc_windows *w, const char *tenant, const c
         }
         return PROC_ADDED;
     }
-    if (!k) {
-        k = proc_window_key(w, tenant, key, 1);
+    if (!k && !(k = proc_window_key(w, tenant, key, PROC_KEY_CREATE))) {
+        json_decref(mine); /* (a key without state has nothing to pair with: nothing went out) */
+        return PROC_REFUSED;
     }
     if (k->njent == k->capjent) {
         k->capjent = k->capjent ? k->capjent * 2 : 2;

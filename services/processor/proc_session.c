@@ -52,7 +52,7 @@ enum proc_add proc_session_add(struct proc_windows *w, const char *tenant, const
         return PROC_SKIPPED;
     }
     int64_t start = t, end = proc_sat_add(t, d->gap_ms);
-    struct kstate *k = proc_window_key(w, tenant, key, 0);
+    struct kstate *k = proc_window_key(w, tenant, key, PROC_KEY_FIND);
     size_t i = 0, j;
     if (k) {
         while (i < k->nsess && k->sess[i].end < start) {
@@ -68,8 +68,8 @@ enum proc_add proc_session_add(struct proc_windows *w, const char *tenant, const
     if (proc_sat_add(end - 1, d->lateness_ms) <= wm) {
         return PROC_LATE;
     }
-    if (!k) {
-        k = proc_window_key(w, tenant, key, 1);
+    if (!k && !(k = proc_window_key(w, tenant, key, PROC_KEY_CREATE))) {
+        return PROC_REFUSED;
     }
     struct session merged = {start, end, offset, proc_acc_new(d), 0, 1, 0, ""};
     for (size_t m = i; m < j; m++) {

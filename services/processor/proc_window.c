@@ -147,7 +147,7 @@ static void rehash(struct proc_windows *w)
 }
 
 struct kstate *proc_window_key(struct proc_windows *w, const char *tenant, const char *key,
-                               int create)
+                               enum proc_key_mode mode)
 {
     size_t tl = strlen(tenant), kl = strlen(key);
     char stack[512];
@@ -160,6 +160,12 @@ struct kstate *proc_window_key(struct proc_windows *w, const char *tenant, const
         if (k->hash == h && strcmp(k->tenant, tenant) == 0 && strcmp(k->key, key) == 0) {
             break;
         }
+    }
+    int create = mode == PROC_KEY_RESTORE;
+    if (!k && mode == PROC_KEY_CREATE) {
+        w->refused_tenant = w->max_per_tenant && (w->max_keys == 0 || w->nkeys < w->max_keys) &&
+                            proc_window_tenant_keys(w, tenant) >= w->max_per_tenant;
+        create = (w->max_keys == 0 || w->nkeys < w->max_keys) && !w->refused_tenant;
     }
     if (!k && create) {
         if (w->nkeys >= w->nbuckets) {
@@ -177,6 +183,7 @@ struct kstate *proc_window_key(struct proc_windows *w, const char *tenant, const
         k->next_in_bucket = w->buckets[h & (w->nbuckets - 1)];
         w->buckets[h & (w->nbuckets - 1)] = k;
         w->nkeys++;
+        proc_window_tenant_add(w, tenant, 1);
     }
     if (joined != stack) {
         free(joined);
@@ -195,6 +202,7 @@ void proc_window_drop_if_empty(struct proc_windows *w, struct kstate *k)
     }
     *pp = k->next_in_bucket;
     w->nkeys--;
+    proc_window_tenant_add(w, k->tenant, -1);
     k->dead = 1;
     if (k->refs == 0) {
         proc_window_free_key(k);
@@ -424,7 +432,10 @@ static enum proc_add add_pane(struct proc_windows *w, const char *tenant, const 
     if (proc_sat_add(last + d->size_ms - 1, d->lateness_ms) <= wm) {
         return PROC_LATE; /* every window holding t has expired */
     }
-    struct kstate *k = proc_window_key(w, tenant, key, 1);
+    struct kstate *k = proc_window_key(w, tenant, key, PROC_KEY_CREATE);
+    if (!k) {
+        return PROC_REFUSED;
+    }
     struct pane *pane = pane_for(k, p);
     if (!pane) {
         pane = pane_insert(w, k, p);
@@ -588,6 +599,8 @@ struct proc_windows *proc_windows_new(const struct proc_def *d)
     w->from = INT64_MIN;
     w->until = INT64_MAX;
     w->done = INT64_MIN;
+    w->max_keys = d->max_keys > 0 ? (size_t)d->max_keys : 0;
+    w->max_per_tenant = d->max_keys_per_tenant > 0 ? (size_t)d->max_keys_per_tenant : 0;
     rehash(w);
     return w;
 }
@@ -638,6 +651,7 @@ void proc_windows_free(struct proc_windows *w)
             k = next;
         }
     }
+    proc_window_tenants_free(w);
     free(w->heap);
     free(w->buckets);
     free(w);
@@ -688,6 +702,17 @@ size_t proc_windows_advance(struct proc_windows *w, int64_t wm, proc_window_emit
 size_t proc_windows_keys(const struct proc_windows *w)
 {
     return w->nkeys;
+}
+
+size_t proc_windows_max_keys(const struct proc_windows *w)
+{
+    return w->max_keys;
+}
+
+size_t proc_windows_refusal(const struct proc_windows *w, const char **member)
+{
+    *member = w->refused_tenant ? "max_keys_per_tenant" : "max_keys";
+    return w->refused_tenant ? w->max_per_tenant : w->max_keys;
 }
 
 int64_t proc_windows_min_offset(const struct proc_windows *w)

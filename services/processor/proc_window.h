@@ -42,8 +42,10 @@ struct proc_window_result {
  * result takes up a revision. */
 typedef int (*proc_window_emit_fn)(const struct proc_window_result *r, void *ud);
 
-/* PROC_SKIPPED: the event's windows all lie outside the bounds (another version's share). */
-enum proc_add { PROC_ADDED, PROC_LATE, PROC_SKIPPED };
+/* PROC_SKIPPED: the event's windows all lie outside the bounds (another version's share).
+ * PROC_REFUSED: its key holds no state and the state holds max_keys keys already, or
+ * max_keys_per_tenant of its tenant's (nothing changed). */
+enum proc_add { PROC_ADDED, PROC_LATE, PROC_SKIPPED, PROC_REFUSED };
 
 /* d borrowed (its window is not PROC_WIN_NONE). Caller frees with proc_windows_free. */
 struct proc_windows *proc_windows_new(const struct proc_def *d);
@@ -83,6 +85,13 @@ size_t proc_windows_peek(struct proc_windows *w, const char *tenant, const char 
                          proc_window_peek_fn fn, void *ud);
 /* Keys with state. */
 size_t proc_windows_keys(const struct proc_windows *w);
+/* The most keys an event may add state for (the definition's max_keys; 0: no bound); also at
+ * most max_keys_per_tenant keys of one tenant. Keys restored from a checkpoint are all kept,
+ * past either too. */
+size_t proc_windows_max_keys(const struct proc_windows *w);
+/* After PROC_REFUSED: which bound refused the key (*member "max_keys" or
+ * "max_keys_per_tenant"), and its value. */
+size_t proc_windows_refusal(const struct proc_windows *w, const char **member);
 /* Lowest Kafka offset still held in state, or -1 when none. */
 int64_t proc_windows_min_offset(const struct proc_windows *w);
 

@@ -253,10 +253,10 @@ int proc_windows_restore(struct proc_windows *w, const char *name, const json_t 
         return CM_E_INVAL;
     }
     char *tenant = cm_xstrndup(name, (size_t)(sep - name));
-    struct kstate *k = proc_window_key(w, tenant, sep + 1, 0);
+    struct kstate *k = proc_window_key(w, tenant, sep + 1, PROC_KEY_FIND);
     int rc = k ? CM_E_INVAL : 0; /* a key is restored once, into an empty state */
     if (rc == 0) {
-        k = proc_window_key(w, tenant, sep + 1, 1);
+        k = proc_window_key(w, tenant, sep + 1, PROC_KEY_RESTORE);
         k->next_start = json_is_null(next) ? NONE : json_integer_value(next);
         if (k->next_start != NONE && !proc_state_time_ok(k->next_start)) {
             rc = CM_E_INVAL;

@@ -74,6 +74,11 @@ struct proc_windows {
     const struct proc_def *d;
     struct kstate **buckets;
     size_t nbuckets, nkeys;
+    size_t max_keys;               /* PROC_KEY_CREATE adds none past it (0: no bound) */
+    size_t max_per_tenant;         /* nor past this many of one tenant (0: no bound) */
+    int refused_tenant;            /* the last key refused was refused by max_per_tenant */
+    struct tenant_keys **tbuckets; /* keys per tenant (proc_window_tenants.c), with the bound */
+    size_t ntbuckets, ntenants;
     uint64_t seq;
     struct timer *heap;
     size_t nheap, capheap;
@@ -104,13 +109,23 @@ typedef int (*proc_window_each_fn)(struct proc_windows *w, struct kstate *k, int
                                    void *ud);
 void proc_window_each(struct proc_windows *w, struct kstate *k, proc_window_each_fn fn, void *ud);
 
+/* ---- keys per tenant (proc_window_tenants.c), kept when max_per_tenant is set ---- */
+struct tenant_keys;
+size_t proc_window_tenant_keys(struct proc_windows *w, const char *tenant);
+/* A key of tenant made (delta 1) or dropped (-1). */
+void proc_window_tenant_add(struct proc_windows *w, const char *tenant, int delta);
+void proc_window_tenants_free(struct proc_windows *w);
+
 /* Marks k changed since the last checkpoint (when changes are tracked). */
 void proc_window_touch(struct proc_windows *w, struct kstate *k);
 /* Frees a key's state (not its table link). */
 void proc_window_free_key(struct kstate *k);
-/* The key of (tenant, key), created when create is set; NULL otherwise when absent. */
+/* The key of (tenant, key); when absent, created by PROC_KEY_CREATE unless the state holds
+ * max_keys keys already, or max_per_tenant of tenant's, and by PROC_KEY_RESTORE whatever it
+ * holds; NULL otherwise. */
+enum proc_key_mode { PROC_KEY_FIND, PROC_KEY_CREATE, PROC_KEY_RESTORE };
 struct kstate *proc_window_key(struct proc_windows *w, const char *tenant, const char *key,
-                               int create);
+                               enum proc_key_mode mode);
 /* Schedules k's next timer. */
 void proc_window_schedule(struct proc_windows *w, struct kstate *k);
 /* Unlinks k when it holds nothing; freed now or when its last timer goes. */

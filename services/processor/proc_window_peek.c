@@ -65,7 +65,7 @@ size_t proc_windows_peek(struct proc_windows *w, const char *tenant, const char 
     if (w->d->window == PROC_WIN_JOIN) {
         return 0;
     }
-    struct kstate *k = proc_window_key(w, tenant, key, 0);
+    struct kstate *k = proc_window_key(w, tenant, key, PROC_KEY_FIND);
     if (!k || k->dead) {
         return 0;
     }

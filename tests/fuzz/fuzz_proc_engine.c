@@ -6,7 +6,10 @@
  * offset, session windows with every aggregate, `having`, update mode, lateness, early firings; a
  * stateless transform; an interval join), then a last watermark flushes every window. Line i is
  * read at i ms from partition i % 3, the three partitions awaited from the start; the session
- * pipeline's partitions turn idle after 2 ms, unless said to have records waiting. Each event comes
+ * pipeline's partitions turn idle after 2 ms, unless said to have records waiting. The session
+ * pipeline and the interval join hold at most 4 and 3 keys per partition (max_keys), and the
+ * hopping one at most 3 of a tenant (max_keys_per_tenant), so events past them are refused as
+ * dead letters. Each event comes
  * as a record keyed by its subject (or not keyed), so the check of records not keyed by the
  * pipeline's key runs on every event it windows. The sanitizers catch memory errors and leaks; a
  * second run of the same input must emit the same results, byte for byte (a replay gives the same
@@ -35,12 +38,14 @@ static const char *const defs[] = {
     " \"aggregates\": {\"n\": \"count()\", \"s\": \"sum(data.v)\", \"a\": \"avg(data.v)\","
     "  \"lo\": \"min(data.v)\", \"hi\": \"max(data.v)\", \"d\": \"distinct(subject)\","
     "  \"p\": \"percentile(data.v, 0.9)\"}, \"having\": \"n >= 1\"}",
-    "{\"name\": \"hop\", \"key\": \"subject\", \"window\": {\"type\": \"hopping\", \"size\": "
+    "{\"name\": \"hop\", \"key\": \"subject\", \"max_keys_per_tenant\": 3, \"window\": {\"type\": "
+    "\"hopping\", \"size\": "
     "\"20ms\", \"slide\": \"5ms\", \"offset\": \"-2ms\"}, \"emit\": \"update\","
     " \"aggregates\": {\"n\": \"count()\", \"s\": \"sum(data.v)\", \"d\": \"distinct(data.v)\","
     "  \"sd\": \"stddev(data.v)\", \"f\": \"first(data.v)\", \"l\": \"last(data)\","
     "  \"t\": \"topk(data.v, 3)\", \"td\": \"topk_distinct(data.v, 2)\"}}",
-    "{\"name\": \"sess\", \"key\": \"string(data.k)\", \"window\": {\"type\": \"session\", "
+    "{\"name\": \"sess\", \"key\": \"string(data.k)\", \"max_keys\": 4, \"window\": {\"type\": "
+    "\"session\", "
     "\"gap\": "
     "\"7ms\"}, \"out_of_orderness\": \"3ms\", \"allowed_lateness\": \"5ms\", \"idle_timeout\": "
     "\"2ms\","
@@ -49,7 +54,7 @@ static const char *const defs[] = {
     "\"collect_set(data)\", \"ci\": \"count_if(data.k == 'a')\"}}",
     "{\"name\": \"flat\", \"steps\": [{\"flatMap\": \"data.items\"},"
     "  {\"flatMap\": {\"expr\": \"data.more\", \"as\": \"m\"}}, {\"map\": {\"x\": \"data\"}}]}",
-    "{\"name\": \"ij\", \"key\": \"string(data.k)\", \"interval_join\": {"
+    "{\"name\": \"ij\", \"key\": \"string(data.k)\", \"max_keys\": 3, \"interval_join\": {"
     " \"left\": {\"filter\": \"type == 'l'\"}, \"right\": {\"filter\": \"type == 'r'\"},"
     " \"lower\": \"-5ms\", \"upper\": \"5ms\", \"type\": \"left\"}}",
 };

@@ -108,7 +108,8 @@ static void outs_late(const struct proc_def *d, const json_t *ev, void *ud)
     free(text);
 }
 
-/* A dead letter: its reason names the field that failed ("<field>: <reason>"). */
+/* A dead letter: its reason names the field that failed ("<field>: <reason>"), or the bound its
+ * key found no room under ("max_keys: ..."). */
 static void outs_dead(const struct proc_def *d, const json_t *ev, const char *why, void *ud)
 {
     (void)d;
@@ -129,6 +130,7 @@ static struct proc_engine_out outs_sink(struct outs *b)
                                     .emit_text = outs_emit_text,
                                     .late = outs_late,
                                     .dead_letter = outs_dead,
+                                    .refused = outs_dead,
                                     .ud = b};
 }
 

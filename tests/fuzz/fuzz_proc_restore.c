@@ -6,7 +6,9 @@
  * state the engine made itself does: its keys written again restore into a fresh engine, which
  * writes the same bytes a second time; each key is answered as the windows query answers it
  * (restored alone and peeked); events added to it and a last watermark that flushes every
- * window run through it under the sanitizers.
+ * window run through it under the sanitizers. The interval join holds at most 3 keys (max_keys),
+ * the first tumbling pipeline at most 2 of a tenant (max_keys_per_tenant): a checkpoint of more
+ * is taken whole, and events of new keys are then refused.
  * Input: the first byte picks the definition; then one line, a JSON object of the hash's fields
  * (as in Redis: "offset", "whole", "seq", "wseq", "wm", "swm", "hz", "o:<n>", "r:<n>", and
  * "k:<tenant>\x1f<key>" -> the key's state, each value a string); then lines
@@ -31,7 +33,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *const defs[] = {
-    "{\"name\": \"t\", \"key\": \"subject\", \"window\": {\"type\": \"tumbling\", \"size\": "
+    "{\"name\": \"t\", \"key\": \"subject\", \"max_keys_per_tenant\": 2, \"window\": {\"type\": "
+    "\"tumbling\", \"size\": "
     "\"10ms\"}, \"out_of_orderness\": \"5ms\", \"allowed_lateness\": \"20ms\", \"early\": \"4ms\","
     " \"aggregates\": {\"n\": \"count()\", \"s\": \"sum(data.v)\", \"a\": \"avg(data.v)\","
     "  \"lo\": \"min(data.v)\", \"hi\": \"max(data.v)\", \"d\": \"distinct(data.v)\","
@@ -44,7 +47,7 @@ static const char *const defs[] = {
     "\"7ms\"}, \"out_of_orderness\": \"3ms\", \"allowed_lateness\": \"5ms\", \"early\": \"3ms\","
     " \"aggregates\": {\"n\": \"count()\", \"lo\": \"min(data.v)\", \"d\": \"distinct(data.v)\","
     "  \"sd\": \"stddev_pop(data.v)\"}}",
-    "{\"name\": \"j\", \"key\": \"subject\", \"interval_join\": {"
+    "{\"name\": \"j\", \"key\": \"subject\", \"max_keys\": 3, \"interval_join\": {"
     " \"left\": {\"filter\": \"type == 'l'\"}, \"right\": {\"filter\": \"type == 'r'\"},"
     " \"lower\": \"-5ms\", \"upper\": \"5ms\", \"type\": \"left\"}}",
     "{\"name\": \"k\", \"key\": \"subject\", \"window\": {\"type\": \"tumbling\", \"size\": "

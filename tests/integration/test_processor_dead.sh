@@ -12,6 +12,9 @@
 #   - a pipeline reading the default dead-letter topic itself never sends to it (no loop);
 #   - an event stamped more than max_time_ahead (1 h) after its record is a windowed pipeline's
 #     dead letter (counted as time_ahead), and a stateless pipeline's output;
+#   - an event whose key would pass its windowed pipeline's max_keys goes, as the pipeline keyed
+#     it, to the pipeline's dead-letter topic with the reason and where its record came from,
+#     and is counted (key_bound); the keys within the bound are computed as before;
 #   - the events that do not fail are processed as before; the counters by pipeline; the dry run
 #     lists dead letters with their index and reason.
 set -uo pipefail
@@ -27,7 +30,7 @@ jqe() { jq -e "$@" >/dev/null; }
 export JWT_HS256_SECRET=dead-test-secret-0123456789abcdef0123456789
 ADMIN=$(DEVTOKEN_SCOPE='processor:admin' DEVTOKEN_TENANT=dev "$BIN/devtoken")
 S=$$
-IN=d-in-$S DLQ=d-dlq-$S OWN=d-own-$S
+IN=d-in-$S DLQ=d-dlq-$S OWN=d-own-$S IN2=d-in2-$S BDLQ=d-bdlq-$S
 export TOPIC_DLQ=$DLQ
 P1=$(stack_free_port)
 it_start_processor p1.log "$P1" d
@@ -45,7 +48,8 @@ r=$(curl -s -w ' %{http_code}' -X PUT -H "Authorization: Bearer $ADMIN" -H 'Cont
     -d '{"source": {"topics": ["'$IN'"]}, "dead_letter": {"topic": "'$IN'"}}' "$U1/pipelines/loop-$S")
 { [ "${r##* }" = 422 ] && [[ "$r" == *"dead_letter.topic: '$IN' is also a source topic"* ]]; } ||
     failed "a dead-letter topic that is a source topic is 422 naming it ($r)"
-for p in win plain quiet over; do
+check "a pipeline of one key per partition is created" [ "$(put bound-$S '{"source": {"topics": ["'$IN2'"]}, "steps": [{"map": {"k": "data.k", "v": "double(data.v)"}}], "key": "data.k", "repartition": false, "max_keys": 1, "idle_timeout": "1s", "window": {"type": "tumbling", "size": "10s"}, "aggregates": {"n": "count()", "s": "sum(data.v)"}, "dead_letter": {"topic": "'$BDLQ'"}, "sink": {"topic": "d-bout-'$S'"}}')" = 201 ]
+for p in win plain quiet over bound; do
     for _ in $(seq 1 100); do
         curl -s -H "Authorization: Bearer $ADMIN" "$U1/pipelines/$p-$S" | grep -q '"state":"running"' && break
         sleep 0.1
@@ -65,6 +69,15 @@ AHEAD=$(printf '{"specversion":"1.0","type":"t","source":"/d","id":"e4","time":"
     printf 'd\t[1,2]\n'
     printf 'a\t%s\n' "$AHEAD"
 } | kcat -P -b "$KAFKA_BROKERS" -t "$IN" -K $'\t' -H origin=test -H 'trace=t 1' 2>>"$work/kcat.log"
+
+# x, then y in the same partition: y finds the one key's room taken; x's later event closes its
+# first window
+{
+    printf 'x\t%s\n' "$(ev x1 1 '{"k":"x","v":1}')"
+    printf 'y\t%s\n' "$(ev y1 2 '{"k":"y","v":2}')"
+    printf 'x\t%s\n' "$(ev x2 3 '{"k":"x","v":3}')"
+    printf 'x\t%s\n' "$(ev x3 1 '{"k":"x","v":4}' | sed 's/T00:00:01Z/T00:01:00Z/')"
+} | kcat -P -b "$KAFKA_BROKERS" -t "$IN2" -p 0 -K $'\t' -H origin=test 2>>"$work/kcat.log"
 
 read_topic() { kcat -C -b "$KAFKA_BROKERS" -t "$1" -e -q -f '%k\t%h\t%s\n' 2>/dev/null | grep -v '^$'; }
 for _ in $(seq 1 300); do
@@ -131,6 +144,29 @@ check "over read the dead letters and failed on e2 without sending it back" \
     [ "$(metric "processor_records_total{pipeline=\"over-$S\",outcome=\"expression_error\"}")" = 1 ]
 check "a dead letter is logged" grep -q '"event":"dead_letter"' "$work/p1.log"
 
+# the key past max_keys
+for _ in $(seq 1 300); do
+    [ "$(read_topic "$BDLQ" | wc -l)" -ge 1 ] && [ "$(read_topic d-bout-$S | wc -l)" -ge 1 ] && break
+    sleep 0.1
+done
+read_topic "$BDLQ" >"$work/bdlq"
+check "the bound's dead-letter topic holds 1 record ($(wc -l <"$work/bdlq"))" [ "$(wc -l <"$work/bdlq")" = 1 ]
+check "it is y's event as the pipeline keyed it (after its map), under y's key" jqe \
+    '.id == "y1" and .data == {"k": "y", "v": 2.0} and .time == "2026-01-01T00:00:02Z"' \
+    <<<"$(cut -f3 "$work/bdlq")"
+y_off=$(kcat -C -b "$KAFKA_BROKERS" -t "$IN2" -p 0 -e -q -f '%o %s\n' 2>/dev/null | awk 'index($0, "\"y1\"") { print $1 }')
+check "its headers name the pipeline, the bound and y's record" \
+    has "$work/bdlq" "$(cut -f3 "$work/bdlq")" "dlq_pipeline=bound-$S" dlq_pipeline_version=1 \
+    "dlq_error=max_keys: the state of its input partition holds 1 key, the most it may, and none is this event's" \
+    "dlq_topic=$IN2" dlq_partition=0 "dlq_offset=$y_off" ce_id=y1
+check "its key is the event's (its subject, else its id: y1), as on events.late" [ "$(cut -f1 "$work/bdlq")" = y1 ]
+bout=$(read_topic d-bout-$S | cut -f3)
+check "x's first window is computed as before, y has none ($bout)" jqe \
+    -s 'length == 1 and .[0].data.key == "x" and .[0].data.n == 2 and .[0].data.s == 4' <<<"$bout"
+check "bound counted y as key_bound" \
+    [ "$(metric "processor_records_total{pipeline=\"bound-$S\",outcome=\"key_bound\"}")" = 1 ]
+check "and as its dead letter" [ "$(metric "processor_dead_letters_total{pipeline=\"bound-$S\"}")" = 1 ]
+
 # the dry run lists them
 r=$(curl -s -X POST -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
     -d "{\"events\": [$(ev e1 1 '{"k":"a","v":1}'), $(ev e2 2 '{"k":"a","v":"x"}'), $AHEAD]}" "$U1/pipelines/win-$S/dry-run")
@@ -139,6 +175,12 @@ check "the dry run lists e2 as a dead letter with its index and reason ($r)" jqe
     <<<"$r"
 check "and e4, its time two hours after the request's" jqe \
     '(.dead_letters | length) == 2 and .dead_letters[1].index == 2 and (.dead_letters[1].error | test("^time: .* is more than 1h ahead of its record.s timestamp .* \\(max_time_ahead\\)$"))' \
+    <<<"$r"
+
+r=$(curl -s -X POST -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
+    -d "{\"events\": [$(ev x1 1 '{"k":"x","v":1}'), $(ev y1 2 '{"k":"y","v":2}'), {\"watermark\": \"max\"}]}" "$U1/pipelines/bound-$S/dry-run")
+check "the dry run lists y past max_keys as a dead letter, as the pipeline keyed it ($r)" jqe \
+    '.dead_letters == [{"index": 1, "error": "max_keys: the state of its input partition holds 1 key, the most it may, and none is this event'"'"'s", "event": .dead_letters[0].event}] and .dead_letters[0].event.data == {"k": "y", "v": 2.0} and (.results | length) == 1' \
     <<<"$r"
 
 [ "$fail" = 0 ] && say "ok"

@@ -47,6 +47,11 @@ Rules the model follows (docs/pipelines.md, "Windows and event time"):
 - an event a flatMap makes has the id `<input id>#<place>` (late, or in a joined pair);
 - an input event an expression fails on (a flatMap over no list, a missing key) is a dead letter,
   once, with the failing field and the reason, whatever happens to its other elements;
+- max_keys (docs/pipelines.md, "Bounded state"): an event (each a flatMap made) that is not late,
+  whose key (tenant and key) holds no state in its partition while max_keys keys do, or
+  max_keys_per_tenant keys of its tenant, is a dead letter with the reason and changes nothing; a key holds state while it has a window (a session,
+  an event an interval join keeps) not expired; an interval join's event that would not be kept
+  (its bound passed) is never one;
 - a result's subject is its key; a window's result's time is the window's end, a joined pair's
   the later of its two events' times (an unmatched left event's, its own).
 
@@ -131,6 +136,24 @@ class Partitions:
             m.advance(to)
 
 
+def refused(bounds, keys, tk, eid, out):
+    """whether an event of key tk (tenant, key) finds no room: the key holds no state and
+    max_keys keys do, or max_keys_per_tenant of its tenant's (a dead letter then); bounds:
+    (max_keys, max_keys_per_tenant), 0 for none"""
+    if tk in keys:
+        return False
+    if bounds[0] and len(keys) >= bounds[0]:
+        member, n, whose = "max_keys", bounds[0], ""
+    elif bounds[1] and sum(1 for k in keys if k[0] == tk[0]) >= bounds[1]:
+        member, n, whose = "max_keys_per_tenant", bounds[1], " of its tenant"
+    else:
+        return False
+    out.append(("dead_letter", eid, "%s: the state of its input partition holds %d key%s%s, "
+                "the most it may, and none is this event's"
+                % (member, n, "" if n == 1 else "s", whose)))
+    return True
+
+
 class Model:
     """tumbling, hopping and session windows of one input partition"""
 
@@ -144,6 +167,7 @@ class Model:
         self.having = d.get("having_n")  # results with n below it are not emitted
         self.early = d.get("early", 0)  # early firings: every `early` of event time
         self.keep_revs = self.late_ms > 0 or self.update or self.early > 0
+        self.bounds = (d.get("max_keys", 0), d.get("max_keys_per_tenant", 0))
         self.wm = -INF
         self.seq = 0
         self.out = out  # ("result", dict) or ("late", id), of every partition
@@ -216,6 +240,12 @@ class Model:
         return p > before and p >= start
 
     # ---- input ----
+    def keys(self):
+        """(tenant, key) of every key holding state"""
+        if self.kind == "session":
+            return {tk for tk, live in self.sess.items() if live}
+        return {k[:2] for k in self.wins}
+
     def event(self, ev, t, made):
         """an input event at t; made: (id, data) of each event it makes after the steps, each
         with a key (none if a filter dropped it)"""
@@ -239,6 +269,8 @@ class Model:
         if not live:
             self.out.append(("late", item["id"]))
             return
+        if refused(self.bounds, self.keys(), tk, item["id"], self.out):
+            return
         for s in live:
             w = self.wins.setdefault(tk + (s,), {"evs": [], "rev": 0, "fired": False, "sent": 0})
             w["evs"].append(item)
@@ -261,6 +293,8 @@ class Model:
             start, end = min(start, s["start"]), max(end, s["end"])
         if end - 1 + self.late_ms <= self.wm:
             self.out.append(("late", item["id"]))
+            return
+        if refused(self.bounds, self.keys(), tk, item["id"], self.out):
             return
         evs = [item] + [e for s in merged for e in s["evs"]]
         rev = max([0] + [s["rev"] for s in merged])
@@ -318,6 +352,7 @@ class JoinModel:
         j = d["join"]
         self.lower, self.upper, self.outer = j["lower"], j["upper"], j["outer"]
         self.late_ms = d.get("lateness", 0)
+        self.bounds = (d.get("max_keys", 0), d.get("max_keys_per_tenant", 0))
         self.wm = -INF
         self.kept = {"l": [], "r": []}  # dicts {tk, t, id, matched}
         self.out = out
@@ -330,6 +365,11 @@ class JoinModel:
                 self.out.append(("late", eid))
             else:
                 tk = (ev.get("tenant") or "", ev["data"]["k"])
+                reach = self.upper if side == "l" else -self.lower
+                keys = {e["tk"] for e in self.kept["l"] + self.kept["r"]}
+                if t + reach + self.late_ms >= self.wm and \
+                        refused(self.bounds, keys, tk, eid, self.out):
+                    continue  # (it would be kept, and there is no room for its key)
                 me = {"tk": tk, "t": t, "id": eid, "matched": False}
                 other = self.kept["r" if side == "l" else "l"]
                 for o in other:
@@ -402,6 +442,10 @@ def make_case(rng):
                           "cs": "collect_set(data.v)", "ci": "count_if(has(data.v))"}}
     if "having_n" in d:
         doc["having"] = "n >= %d" % d["having_n"]
+    if rng.random() < 0.3:  # a bound on the keys (the default, 100,000, is never reached here)
+        d["max_keys"] = doc["max_keys"] = rng.choice([1, 2, 3, 5])
+    if rng.random() < 0.3:  # and on one tenant's
+        d["max_keys_per_tenant"] = doc["max_keys_per_tenant"] = rng.choice([1, 2])
     if "early" in d:
         doc["early"] = dur(d["early"])
     if d["filter"]:
@@ -508,6 +552,10 @@ def make_join_case(rng):
                              "lower": dur(lower), "upper": dur(upper),
                              "type": "left" if d["join"]["outer"] else "inner"},
            "out_of_orderness": dur(d["ooo"]), "allowed_lateness": dur(d["lateness"])}
+    if rng.random() < 0.3:
+        d["max_keys"] = doc["max_keys"] = rng.choice([1, 2, 3])
+    if rng.random() < 0.3:
+        d["max_keys_per_tenant"] = doc["max_keys_per_tenant"] = 1
     d["flat"] = rng.random() < 0.4
     if d["flat"]:  # each event joins as 0 to 3 events, its elements beside the rest of data
         doc["steps"] = [{"flatMap": {"expr": "data.items", "as": "it"}}]
@@ -724,7 +772,8 @@ def main():
     cases = int(sys.argv[2]) if len(sys.argv) > 2 else 300
     seed = int(sys.argv[3]) if len(sys.argv) > 3 else 1
     tmp = tempfile.mkdtemp(prefix="pipeline-model.")
-    stats = {"results": 0, "late": 0, "revised": 0, "pairs": 0, "unmatched": 0, "dead": 0}
+    stats = {"results": 0, "late": 0, "revised": 0, "pairs": 0, "unmatched": 0, "dead": 0,
+             "refused": 0, "refused_joins": 0, "refused_tenant": 0}
     # two cases at a time (each pipeline-run is a process of its own); reported in case order
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         runs = pool.map(lambda c: check_case(binary, seed, c, tmp), range(cases))
@@ -740,14 +789,21 @@ def main():
             stats["pairs"] += sum(1 for o in got if o[0] == "pair" and o[1][2] is not None)
             stats["unmatched"] += sum(1 for o in got if o[0] == "pair" and o[1][2] is None)
             stats["dead"] += sum(1 for o in got if o[0] == "dead_letter")
+            refused = sum(1 for o in got if o[0] == "dead_letter" and o[2].startswith("max_keys"))
+            stats["refused_tenant"] += sum(1 for o in got if o[0] == "dead_letter"
+                                           and o[2].startswith("max_keys_per_tenant"))
+            stats["refused"] += refused
+            stats["refused_joins"] += refused if any(o[0] == "pair" for o in got) else 0
     # the cases must have exercised what they are for
     if min(stats.values()) < 20:
         print("pipeline model: too little exercised: %s" % stats)
         return 1
     print("pipeline model: %d cases agree (%d results, %d of them revisions, %d late events, "
-          "%d joined pairs, %d unmatched left events, %d dead letters)"
+          "%d joined pairs, %d unmatched left events, %d dead letters, %d of them past max_keys or "
+          "max_keys_per_tenant (%d of these past the tenant's, %d in interval joins that paired))"
           % (cases, stats["results"], stats["revised"], stats["late"], stats["pairs"],
-             stats["unmatched"], stats["dead"]))
+             stats["unmatched"], stats["dead"], stats["refused"], stats["refused_tenant"],
+             stats["refused_joins"]))
     os.rmdir(tmp)
     return 0
 

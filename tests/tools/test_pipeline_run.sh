@@ -13,7 +13,10 @@
 # variance family and percentile's exact extremes over hopping panes (values checked against
 # PostgreSQL's variance, var_pop, stddev and stddev_pop), and first and last over merging
 # sessions (ties at one time going to the value read first, and last), and early firings of an
-# hourly window every 15 minutes (a window waits for a point inside it). Every scenario runs
+# hourly window every 15 minutes (a window waits for a point inside it), and max_keys (a key
+# past it in one partition is a dead letter, in another it fits, another tenant's key is
+# another key, and expired windows make room) with max_keys_per_tenant (one tenant at its bound,
+# another's key still fitting). Every scenario runs
 # twice to show a replay gives the same ids and values. The definitions docs/pipelines.md
 # shows are accepted, and its result example is the docs-example scenario's output. Then hostile
 # definitions (exit 78 naming the field) and hostile input lines (exit 65 naming the line).
@@ -132,6 +135,9 @@ bad 'interval_join.type: must be' '{"name":"p","key":"data.k","interval_join":{'
 bad 'interval_join.within: unknown member' '{"name":"p","key":"data.k","interval_join":{'"$J"',"lower":"0s","upper":"1s","within":1}}'
 bad 'interval_join: not with a window' '{"name":"p","key":"data.k","window":{"type":"tumbling","size":"1s"},"interval_join":{'"$J"',"lower":"0s","upper":"1s"}}'
 bad 'aggregates: not with an interval join' '{"name":"p","key":"data.k","aggregates":{"n":"count()"},"interval_join":{'"$J"',"lower":"0s","upper":"1s"}}'
+bad 'max_keys: must be an integer from 0 (no bound) to 1000000000' '{"name":"p",'"$W"',"aggregates":{"n":"count()"},"max_keys":-5}'
+bad 'max_keys: must be an integer' '{"name":"p",'"$W"',"aggregates":{"n":"count()"},"max_keys":"many"}'
+bad 'max_keys: only with a window or an interval join' '{"name":"p","max_keys":10}'
 bad 'interval_join.left.filter: ' '{"name":"p","key":"data.k","interval_join":{"left":{"filter":"(("},"right":{"filter":"true"},"lower":"0s","upper":"1s"}}'
 A='"aggregates":{"n":"count()"}'
 bad 'early: only with "emit": "final"' '{"name":"p","key":"data.k",'"$W"',"emit":"update","early":"1s",'"$A"'}'

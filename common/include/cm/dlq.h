@@ -24,5 +24,12 @@ void cm_dlq_send(struct cm_stream *s, const char *dlq_topic, const struct cm_kaf
 void cm_dlq_send_by(struct cm_stream *s, const char *dlq_topic, const struct cm_kafka_msg *m,
                     const char *const *by_names, const char *const *by_values, size_t nby,
                     const char *error, int attempts);
+/* The same for a value made from record m rather than m itself (an event it held, as a pipeline
+ * keyed it): key (NULL: none), value and its nh headers (C strings) instead of m's, then the
+ * same headers naming who gave up, the error, 1 attempt and where m came from. Not logged. */
+void cm_dlq_send_value(struct cm_stream *s, const char *dlq_topic, const struct cm_kafka_msg *m,
+                       const char *key, const char *value, size_t vlen, const char *const *hnames,
+                       const char *const *hvalues, size_t nh, const char *const *by_names,
+                       const char *const *by_values, size_t nby, const char *error);
 
 #endif

@@ -91,6 +91,7 @@ int main(int argc, char **argv)
                                   .late = on_late,
                                   .lookup = proc_offline_lookup,
                                   .dead_letter = on_dead_letter,
+                                  .refused = on_dead_letter,
                                   .ud = &run};
     struct proc_engine *e = proc_engine_new(d, &out, NULL);
     proc_offline_init(&run.in, e);
