@@ -2,6 +2,7 @@
 # test.sh <build-dir>: runs every test against a sanitizer build: unit tests (Criterion), then
 # integration tests against real servers started on free loopback ports (tests/integration/run.sh),
 # then the end-to-end test over the whole stack (tests/e2e/run.sh). Exits nonzero on any failure.
+# Unit test binaries and tool tests run two at a time, their outputs shown whole in order.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -13,23 +14,53 @@ export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$ROOT/tests/lsan.supp:print_sup
 
 failed=()
 start=$SECONDS
+OUT=$(mktemp -d /tmp/eventstack-test.XXXXXX)
+trap 'rm -rf "$OUT"' EXIT
+
+# run_two <group> <command...> per test, from the list in TESTS: two tests at a time (each is
+# independent: they start nothing shared), each one's output kept and shown whole in list order
+# once all ended, with its time; a failure is named in `failed`. The placeholder {} in the
+# command stands for the test.
+run_two() {
+    local group=$1 t i=0
+    shift
+    for t in "${TESTS[@]}"; do
+        i=$((i + 1))
+        (
+            t0=$SECONDS
+            "${@//\{\}/$t}" </dev/null >"$OUT/$i.out" 2>&1
+            echo $? >"$OUT/$i.rc"
+            echo "-- $(basename "$t"): $((SECONDS - t0)) s" >>"$OUT/$i.out"
+        ) &
+        while [ "$(jobs -rp | wc -l)" -ge 2 ]; do
+            wait -n
+        done
+    done
+    wait
+    i=0
+    for t in "${TESTS[@]}"; do
+        i=$((i + 1))
+        echo "-- $(basename "$t")"
+        cat "$OUT/$i.out"
+        [ "$(cat "$OUT/$i.rc" 2>/dev/null)" = 0 ] || failed+=("$group/$(basename "$t")")
+    done
+    rm -f "$OUT"/*
+}
+
 echo "== unit tests"
+TESTS=()
 for t in "$BUILD"/tests/unit/test_*; do
-    [ -x "$t" ] || continue
-    echo "-- $(basename "$t")"
-    if ! "$t" --jobs=2 </dev/null; then
-        failed+=("unit/$(basename "$t")")
-    fi
+    [ -x "$t" ] && TESTS+=("$t")
 done
+run_two unit {} --jobs=2
 
 echo "   ($((SECONDS - start)) s so far)"
 echo "== tools"
+TESTS=()
 for t in tests/tools/test_*.sh; do
-    [ -x "$t" ] || continue
-    if ! "$t" "$BUILD" </dev/null; then
-        failed+=("tools/$(basename "$t")")
-    fi
+    [ -x "$t" ] && TESTS+=("$t")
 done
+run_two tools {} "$BUILD"
 
 echo "   ($((SECONDS - start)) s so far)"
 echo "== documentation: every configuration variable is in README.md"

@@ -52,14 +52,21 @@ fi
 rc=0
 # Tests that start every server they use (and no daemon that reads the shared definitions) run
 # alongside the others: they wait on timers more than they compute (the fault test kept the two
-# cores 38 % busy). Their output is shown when they end.
-SEPARATE="test_processor_faults.sh"
+# cores 38 % busy; the Redis failovers wait for their sentinels and replicas). Their output is
+# shown when they end. A name without .sh is a test binary.
+SEPARATE="test_processor_faults.sh test_redis_sentinel test_redis_failover"
 for name in $SEPARATE; do
-    t=tests/integration/$name
+    if [[ "$name" == *.sh ]]; then
+        t=tests/integration/$name
+        args=("$BUILD")
+    else
+        t=$BUILD/tests/integration/$name
+        args=(--jobs=1)
+    fi
     [ -x "$t" ] && [[ "$name" == *"$ONLY"* ]] || continue
     (
         t0=$SECONDS
-        "$t" "$BUILD" </dev/null >"$STACK_DIR/$name.out" 2>&1
+        "$t" "${args[@]}" </dev/null >"$STACK_DIR/$name.out" 2>&1
         r=$?
         echo "-- $name: $((SECONDS - t0)) s" >>"$STACK_DIR/$name.out"
         exit $r
@@ -68,6 +75,7 @@ for name in $SEPARATE; do
 done
 for t in "$BUILD"/tests/integration/test_*; do
     [ -x "$t" ] && [[ "$(basename "$t")" == *"$ONLY"* ]] || continue
+    [[ " $SEPARATE " == *" $(basename "$t") "* ]] && continue
     echo "-- $(basename "$t")"
     t0=$SECONDS
     if ! "$t" --jobs=2 </dev/null; then
