@@ -258,6 +258,7 @@ static void windows_add(struct proc_engine *e, struct input *in, const json_t *e
     proc_engine_inc(e->m_errors, errors);
     if (r == PROC_LATE || r == PROC_REFUSED) {
         proc_engine_inc(r == PROC_LATE ? e->m_late : e->m_key_bound, 1);
+        e->key_refusals += r == PROC_REFUSED;
         if (r == PROC_REFUSED && !e->out.refused) {
             return;
         }
@@ -488,6 +489,19 @@ static int64_t judged_by(const struct source *s, int64_t offset)
 uint64_t proc_engine_key_mismatches(const struct proc_engine *e)
 {
     return e->key_mismatches;
+}
+
+size_t proc_engine_keys(const struct proc_engine *e, size_t *fullest, uint64_t *refused)
+{
+    size_t all = 0;
+    *fullest = 0;
+    for (size_t i = 0; i < e->nsrc; i++) {
+        size_t n = e->src[i].w ? proc_windows_keys(e->src[i].w) : 0;
+        all += n;
+        *fullest = n > *fullest ? n : *fullest;
+    }
+    *refused = e->key_refusals;
+    return all;
 }
 
 /* 1 (counted) when a windowed pipeline's event has a time outside the years 0000..9999 that an

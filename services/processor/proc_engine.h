@@ -89,6 +89,10 @@ void proc_engine_process_record(struct proc_engine *e, int32_t source, const jso
                                 const struct proc_record_key *rkey, int64_t now_ms);
 /* How many events proc_engine_process_record found keyed otherwise so far. */
 uint64_t proc_engine_key_mismatches(const struct proc_engine *e);
+/* Keys held in window and interval-join state over every input partition; *fullest: those of
+ * the partition holding the most (which max_keys bounds); *refused: events refused so far
+ * because their keys found no room (max_keys, max_keys_per_tenant). */
+size_t proc_engine_keys(const struct proc_engine *e, size_t *fullest, uint64_t *refused);
 /* Two stages, for a keyed windowed pipeline whose input is not partitioned by its key (the
  * processor re-keys through a repartition topic in between, as Kafka Streams does):
  * prepare runs the source filter, steps and key, calling prepared(ev, tenant, key) for each

@@ -84,6 +84,7 @@ struct proc_engine {
     struct cm_series *m_windowed, *m_transformed, *m_late, *m_filtered, *m_errors, *m_results;
     struct cm_series *m_unmatched, *m_key_mismatch;
     uint64_t key_mismatches; /* as m_key_mismatch counts them, for the status */
+    uint64_t key_refusals;   /* as m_key_bound counts them, for the status */
     struct cm_series *m_watermark;
     struct cm_series *m_keys; /* processor_state_keys{pipeline}, shared by its versions */
     size_t keys_reported;     /* what this engine added to m_keys */

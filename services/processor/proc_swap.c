@@ -309,6 +309,20 @@ void proc_host_apply_changes(struct proc_host *h, int64_t now_ms)
                 cm_time_format_rfc3339(until, when);
                 json_object_set_new(item, "windows_until", json_string(when));
             }
+            size_t fullest;
+            uint64_t refused;
+            size_t held = proc_engine_keys(p->engine, &fullest, &refused);
+            if (p->def->window != PROC_WIN_NONE) { /* how near the state is to its bound */
+                json_t *keys =
+                    json_pack("{s:I, s:I, s:I}", "held", (json_int_t)held, "fullest_partition",
+                              (json_int_t)fullest, "refused", (json_int_t)refused);
+                json_object_set_new(keys, "max_keys", json_integer(p->def->max_keys));
+                if (p->def->max_keys_per_tenant > 0) {
+                    json_object_set_new(keys, "max_keys_per_tenant",
+                                        json_integer(p->def->max_keys_per_tenant));
+                }
+                json_object_set_new(item, "keys", keys);
+            }
             uint64_t mismatched = proc_engine_key_mismatches(p->engine);
             if (mismatched > 0) { /* "repartition": false, input keyed otherwise: results split */
                 json_object_set_new(item, "key_mismatches", json_integer((json_int_t)mismatched));

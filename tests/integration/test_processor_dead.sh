@@ -14,7 +14,8 @@
 #     dead letter (counted as time_ahead), and a stateless pipeline's output;
 #   - an event whose key would pass its windowed pipeline's max_keys goes, as the pipeline keyed
 #     it, to the pipeline's dead-letter topic with the reason and where its record came from,
-#     and is counted (key_bound); the keys within the bound are computed as before;
+#     and is counted (key_bound); the keys within the bound are computed as before; the status
+#     shows the keys held, the fullest partition's, those refused and the bound;
 #   - the events that do not fail are processed as before; the counters by pipeline; the dry run
 #     lists dead letters with their index and reason.
 set -uo pipefail
@@ -166,6 +167,15 @@ check "x's first window is computed as before, y has none ($bout)" jqe \
 check "bound counted y as key_bound" \
     [ "$(metric "processor_records_total{pipeline=\"bound-$S\",outcome=\"key_bound\"}")" = 1 ]
 check "and as its dead letter" [ "$(metric "processor_dead_letters_total{pipeline=\"bound-$S\"}")" = 1 ]
+for _ in $(seq 1 30); do # the status is refreshed every second
+    st=$(curl -s -H "Authorization: Bearer $ADMIN" "$U1/pipelines/bound-$S" | jq -c '.status.versions[0].keys')
+    [ "$st" = '{"held":1,"fullest_partition":1,"refused":1,"max_keys":1}' ] && break
+    sleep 0.2
+done
+check "the pipeline's status shows its keys against the bound ($st)" \
+    [ "$st" = '{"held":1,"fullest_partition":1,"refused":1,"max_keys":1}' ]
+st=$(curl -s -H "Authorization: Bearer $ADMIN" "$U1/pipelines/plain-$S" | jq -c '.status.versions[0]')
+check "a stateless pipeline's status has no keys ($st)" jqe '.state == "running" and has("keys") == false' <<<"$st"
 
 # the dry run lists them
 r=$(curl -s -X POST -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \

@@ -268,6 +268,11 @@ Test(proc_bound, the_engine_hands_over_a_refused_event_as_it_keyed_it)
     cr_assert(strncmp(why, "max_keys: ", 10) == 0 && strstr(why, " 2 keys"), "%s", why);
     cr_assert_str_eq(counted(m, "key_bound"), "2");
     cr_assert_str_eq(counted(m, "windowed"), "3");
+    size_t fullest;
+    uint64_t refused;
+    cr_assert_eq(proc_engine_keys(e, &fullest, &refused), 2);
+    cr_assert_eq(fullest, 2);
+    cr_assert_eq(refused, 2);
     proc_engine_watermark(e, PROC_WATERMARK_MAX);
     cr_assert_eq(g.results, 2, "a's and b's windows");
     proc_engine_free(e);
