@@ -43,7 +43,8 @@ struct proc_ijoin {
     struct cm_expr *key[2];    /* the side's key; NULL: the pipeline's key */
     char *as[2];               /* the field of the result's data each side's data goes to */
     int64_t lower, upper;
-    int outer; /* "type": "left": a left without any match is emitted with null */
+    int outer;            /* "type": "left": a left without any match is emitted with null */
+    long long max_events; /* events one key keeps (max_events_per_key; 0: no bound) */
 };
 
 enum proc_agg_kind {
@@ -131,6 +132,8 @@ struct proc_def {
  * Bounded state) */
 #define PROC_MAX_KEYS_DEFAULT 100000
 #define PROC_MAX_KEYS_LIMIT 1000000000LL
+/* interval_join.max_events_per_key's default */
+#define PROC_JOIN_MAX_EVENTS_DEFAULT 10000
 
 #define PROC_NAME_MAX 100
 /* Steps of a pipeline: with a flatMap's place in each (up to 4 digits) an output's path, which its

@@ -1,5 +1,6 @@
 /* proc_def_int: what the files parsing a pipeline definition share (proc_def.c, the document;
- * proc_def_steps.c, its steps; proc_def_out.c, its outputs). Not for other modules. */
+ * proc_def_steps.c, its steps; proc_def_out.c, its outputs; proc_def_join.c, its interval
+ * join). Not for other modules. */
 #ifndef PROC_DEF_INT_H
 #define PROC_DEF_INT_H
 
@@ -23,6 +24,11 @@ int proc_def_compile(const json_t *v, const char *field, struct cm_expr **out, c
  * absent; fails naming field. */
 int proc_def_duration(const json_t *obj, const char *name, const char *field, int64_t def,
                       int64_t min, int64_t *out, char *err, size_t errlen);
+/* A signed duration ("-5m", "10s") of at most 366 days either way; absent: 0. */
+int proc_def_signed_duration(const json_t *obj, const char *name, const char *field, int64_t *out,
+                             char *err, size_t errlen);
+/* "interval_join": {...} (proc_def_join.c); sets d->window to PROC_WIN_JOIN. */
+int proc_def_parse_interval_join(struct proc_def *d, const json_t *j, char *err, size_t errlen);
 /* "sink", "dead_letter" and "batch": where the pipeline's outputs go (proc_def_out.c). */
 int proc_def_parse_outputs(struct proc_def *d, const json_t *doc, const char *default_sink,
                            char *err, size_t errlen);

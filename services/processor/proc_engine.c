@@ -274,13 +274,7 @@ static void windows_add(struct proc_engine *e, struct input *in, const json_t *e
             e->out.late(d, ev, e->out.ud);
         } else {
             char reason[224];
-            const char *member;
-            size_t max = proc_windows_refusal(s->w, &member);
-            snprintf(reason, sizeof(reason),
-                     "%s: the state of its input partition holds %zu key%s%s, the most it may, "
-                     "and none is this event's",
-                     member, max, max == 1 ? "" : "s",
-                     strcmp(member, "max_keys") != 0 ? " of its tenant" : "");
+            proc_windows_refusal(s->w, reason, sizeof(reason));
             e->out.refused(d, ev, reason, e->out.ud);
         }
         json_decref(parsed.ev);

@@ -41,9 +41,10 @@ struct proc_engine_out {
     void (*late)(const struct proc_def *d, const json_t *ev, void *ud);
     /* An event (borrowed, as the pipeline keyed it: after its steps) that its window or interval
      * join's state has no room for: its key holds no state, and the state of its input partition
-     * holds the definition's max_keys keys, or max_keys_per_tenant of its tenant. why is
-     * "max_keys: <reason>" or "max_keys_per_tenant: <reason>". Counted (key_bound) before the
-     * call. NULL: only counted. */
+     * holds the definition's max_keys keys, or max_keys_per_tenant of its tenant; or an interval
+     * join's key keeps max_events_per_key events. why names the bound: "max_keys: <reason>",
+     * "max_keys_per_tenant: ...", "interval_join.max_events_per_key: ...". Counted (key_bound)
+     * before the call. NULL: only counted. */
     void (*refused)(const struct proc_def *d, const json_t *ev, const char *why, void *ud);
     /* A join step's lookup: the row of key in the table kept from topic (a new reference), or
      * NULL when there is none. NULL: every lookup misses. */

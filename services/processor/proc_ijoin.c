@@ -83,8 +83,13 @@ enum proc_add proc_ijoin_add(struct proc_windows *w, const char *tenant, const c
     if (wm != INT64_MIN && t + d->lateness_ms < wm) {
         return PROC_LATE;
     }
-    json_t *mine = entry_event(ev);
     struct kstate *k = proc_window_key(w, tenant, key, PROC_KEY_FIND);
+    if (k && d->ijoin.max_events > 0 && (long long)k->njent >= d->ijoin.max_events &&
+        expiry(d, side, t) > wm) { /* it would be kept, and its key has no room: not paired */
+        w->refused_by = REFUSED_EVENTS;
+        return PROC_REFUSED;
+    }
+    json_t *mine = entry_event(ev);
     int matched = 0, changed = 0;
     int64_t low = offset;
     for (size_t i = 0; k && i < k->njent; i++) {

@@ -163,9 +163,11 @@ struct kstate *proc_window_key(struct proc_windows *w, const char *tenant, const
     }
     int create = mode == PROC_KEY_RESTORE;
     if (!k && mode == PROC_KEY_CREATE) {
-        w->refused_tenant = w->max_per_tenant && (w->max_keys == 0 || w->nkeys < w->max_keys) &&
-                            proc_window_tenant_keys(w, tenant) >= w->max_per_tenant;
-        create = (w->max_keys == 0 || w->nkeys < w->max_keys) && !w->refused_tenant;
+        int room = w->max_keys == 0 || w->nkeys < w->max_keys;
+        int tenant_full =
+            room && w->max_per_tenant && proc_window_tenant_keys(w, tenant) >= w->max_per_tenant;
+        w->refused_by = tenant_full ? REFUSED_TENANT : REFUSED_KEYS;
+        create = room && !tenant_full;
     }
     if (!k && create) {
         if (w->nkeys >= w->nbuckets) {
@@ -709,10 +711,22 @@ size_t proc_windows_max_keys(const struct proc_windows *w)
     return w->max_keys;
 }
 
-size_t proc_windows_refusal(const struct proc_windows *w, const char **member)
+void proc_windows_refusal(const struct proc_windows *w, char *why, size_t len)
 {
-    *member = w->refused_tenant ? "max_keys_per_tenant" : "max_keys";
-    return w->refused_tenant ? w->max_per_tenant : w->max_keys;
+    if (w->refused_by == REFUSED_EVENTS) {
+        long long n = w->d->ijoin.max_events;
+        snprintf(why, len,
+                 "interval_join.max_events_per_key: its key holds %lld event%s, the most it may", n,
+                 n == 1 ? "" : "s");
+        return;
+    }
+    int tenant = w->refused_by == REFUSED_TENANT;
+    size_t n = tenant ? w->max_per_tenant : w->max_keys;
+    snprintf(why, len,
+             "%s: the state of its input partition holds %zu key%s%s, the most it may, and none "
+             "is this event's",
+             tenant ? "max_keys_per_tenant" : "max_keys", n, n == 1 ? "" : "s",
+             tenant ? " of its tenant" : "");
 }
 
 int64_t proc_windows_min_offset(const struct proc_windows *w)

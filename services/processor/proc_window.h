@@ -44,7 +44,8 @@ typedef int (*proc_window_emit_fn)(const struct proc_window_result *r, void *ud)
 
 /* PROC_SKIPPED: the event's windows all lie outside the bounds (another version's share).
  * PROC_REFUSED: its key holds no state and the state holds max_keys keys already, or
- * max_keys_per_tenant of its tenant's (nothing changed). */
+ * max_keys_per_tenant of its tenant's; or, in an interval join, the event would be kept and its
+ * key keeps max_events_per_key events already (nothing changed, nothing emitted). */
 enum proc_add { PROC_ADDED, PROC_LATE, PROC_SKIPPED, PROC_REFUSED };
 
 /* d borrowed (its window is not PROC_WIN_NONE). Caller frees with proc_windows_free. */
@@ -89,9 +90,9 @@ size_t proc_windows_keys(const struct proc_windows *w);
  * most max_keys_per_tenant keys of one tenant. Keys restored from a checkpoint are all kept,
  * past either too. */
 size_t proc_windows_max_keys(const struct proc_windows *w);
-/* After PROC_REFUSED: which bound refused the key (*member "max_keys" or
- * "max_keys_per_tenant"), and its value. */
-size_t proc_windows_refusal(const struct proc_windows *w, const char **member);
+/* After PROC_REFUSED: why, naming the bound ("max_keys: ...", "max_keys_per_tenant: ...",
+ * "interval_join.max_events_per_key: ..."), written to why (len bytes). */
+void proc_windows_refusal(const struct proc_windows *w, char *why, size_t len);
 /* Lowest Kafka offset still held in state, or -1 when none. */
 int64_t proc_windows_min_offset(const struct proc_windows *w);
 

@@ -74,9 +74,9 @@ struct proc_windows {
     const struct proc_def *d;
     struct kstate **buckets;
     size_t nbuckets, nkeys;
-    size_t max_keys;               /* PROC_KEY_CREATE adds none past it (0: no bound) */
-    size_t max_per_tenant;         /* nor past this many of one tenant (0: no bound) */
-    int refused_tenant;            /* the last key refused was refused by max_per_tenant */
+    size_t max_keys;       /* PROC_KEY_CREATE adds none past it (0: no bound) */
+    size_t max_per_tenant; /* nor past this many of one tenant (0: no bound) */
+    enum { REFUSED_KEYS, REFUSED_TENANT, REFUSED_EVENTS } refused_by; /* the last refusal's bound */
     struct tenant_keys **tbuckets; /* keys per tenant (proc_window_tenants.c), with the bound */
     size_t ntbuckets, ntenants;
     uint64_t seq;

@@ -8,8 +8,8 @@
  * read at i ms from partition i % 3, the three partitions awaited from the start; the session
  * pipeline's partitions turn idle after 2 ms, unless said to have records waiting. The session
  * pipeline and the interval join hold at most 4 and 3 keys per partition (max_keys), and the
- * hopping one at most 3 of a tenant (max_keys_per_tenant), so events past them are refused as
- * dead letters. Each event comes
+ * hopping one at most 3 of a tenant (max_keys_per_tenant), and a key of the join at most 4 events
+ * (max_events_per_key), so events past them are refused as dead letters. Each event comes
  * as a record keyed by its subject (or not keyed), so the check of records not keyed by the
  * pipeline's key runs on every event it windows. The sanitizers catch memory errors and leaks; a
  * second run of the same input must emit the same results, byte for byte (a replay gives the same
@@ -56,7 +56,7 @@ static const char *const defs[] = {
     "  {\"flatMap\": {\"expr\": \"data.more\", \"as\": \"m\"}}, {\"map\": {\"x\": \"data\"}}]}",
     "{\"name\": \"ij\", \"key\": \"string(data.k)\", \"max_keys\": 3, \"interval_join\": {"
     " \"left\": {\"filter\": \"type == 'l'\"}, \"right\": {\"filter\": \"type == 'r'\"},"
-    " \"lower\": \"-5ms\", \"upper\": \"5ms\", \"type\": \"left\"}}",
+    " \"lower\": \"-5ms\", \"upper\": \"5ms\", \"type\": \"left\", \"max_events_per_key\": 4}}",
 };
 #define NDEFS (sizeof(defs) / sizeof(defs[0]))
 

@@ -6,9 +6,10 @@
  * state the engine made itself does: its keys written again restore into a fresh engine, which
  * writes the same bytes a second time; each key is answered as the windows query answers it
  * (restored alone and peeked); events added to it and a last watermark that flushes every
- * window run through it under the sanitizers. The interval join holds at most 3 keys (max_keys),
- * the first tumbling pipeline at most 2 of a tenant (max_keys_per_tenant): a checkpoint of more
- * is taken whole, and events of new keys are then refused.
+ * window run through it under the sanitizers. The interval join holds at most 3 keys (max_keys)
+ * and 3 events a key (max_events_per_key), the first tumbling pipeline at most 2 keys of a tenant
+ * (max_keys_per_tenant): a checkpoint of more is taken whole, and events past them are then
+ * refused.
  * Input: the first byte picks the definition; then one line, a JSON object of the hash's fields
  * (as in Redis: "offset", "whole", "seq", "wseq", "wm", "swm", "hz", "o:<n>", "r:<n>", and
  * "k:<tenant>\x1f<key>" -> the key's state, each value a string); then lines
@@ -49,7 +50,7 @@ static const char *const defs[] = {
     "  \"sd\": \"stddev_pop(data.v)\"}}",
     "{\"name\": \"j\", \"key\": \"subject\", \"max_keys\": 3, \"interval_join\": {"
     " \"left\": {\"filter\": \"type == 'l'\"}, \"right\": {\"filter\": \"type == 'r'\"},"
-    " \"lower\": \"-5ms\", \"upper\": \"5ms\", \"type\": \"left\"}}",
+    " \"lower\": \"-5ms\", \"upper\": \"5ms\", \"type\": \"left\", \"max_events_per_key\": 3}}",
     "{\"name\": \"k\", \"key\": \"subject\", \"window\": {\"type\": \"tumbling\", \"size\": "
     "\"10ms\", \"offset\": \"-3ms\"}, \"allowed_lateness\": \"20ms\","
     " \"aggregates\": {\"t\": \"topk(data.v, 3)\", \"td\": \"topk_distinct(data.v, 2)\","

@@ -138,6 +138,7 @@ bad 'aggregates: not with an interval join' '{"name":"p","key":"data.k","aggrega
 bad 'max_keys: must be an integer from 0 (no bound) to 1000000000' '{"name":"p",'"$W"',"aggregates":{"n":"count()"},"max_keys":-5}'
 bad 'max_keys: must be an integer' '{"name":"p",'"$W"',"aggregates":{"n":"count()"},"max_keys":"many"}'
 bad 'max_keys: only with a window or an interval join' '{"name":"p","max_keys":10}'
+bad 'interval_join.max_events_per_key: must be an integer from 0 (no bound) to 1000000000' '{"name":"p","key":"data.k","interval_join":{'"$J"',"lower":"0s","upper":"1s","max_events_per_key":-1}}'
 bad 'interval_join.left.filter: ' '{"name":"p","key":"data.k","interval_join":{"left":{"filter":"(("},"right":{"filter":"true"},"lower":"0s","upper":"1s"}}'
 A='"aggregates":{"n":"count()"}'
 bad 'early: only with "emit": "final"' '{"name":"p","key":"data.k",'"$W"',"emit":"update","early":"1s",'"$A"'}'

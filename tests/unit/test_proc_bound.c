@@ -109,17 +109,19 @@ Test(proc_bound, one_tenant_cannot_take_the_others_room)
         struct proc_def *d = proc_test_def(text);
         cr_assert_eq(d->max_keys_per_tenant, 2, "%s", text);
         struct proc_windows *w = proc_windows_new(d);
-        const char *member;
+        char why[256];
         cr_assert_eq(add(w, "acme", "a", T, INT64_MIN), PROC_ADDED, "%s", text);
         cr_assert_eq(add(w, "acme", "b", T, INT64_MIN), PROC_ADDED);
         cr_assert_eq(add(w, "acme", "c", T, INT64_MIN), PROC_REFUSED, "%s", text);
-        cr_assert_eq(proc_windows_refusal(w, &member), 2);
-        cr_assert_str_eq(member, "max_keys_per_tenant");
+        proc_windows_refusal(w, why, sizeof(why));
+        cr_assert_str_eq(why, "max_keys_per_tenant: the state of its input partition holds 2 keys "
+                              "of its tenant, the most it may, and none is this event's");
         cr_assert_eq(add(w, "globex", "c", T, INT64_MIN), PROC_ADDED, "another tenant's room");
         /* the bound of all tenants together is max_keys (3), and it is the one named */
         cr_assert_eq(add(w, "", "c", T, INT64_MIN), PROC_REFUSED);
-        cr_assert_eq(proc_windows_refusal(w, &member), 3);
-        cr_assert_str_eq(member, "max_keys");
+        proc_windows_refusal(w, why, sizeof(why));
+        cr_assert_str_eq(why, "max_keys: the state of its input partition holds 3 keys, the most "
+                              "it may, and none is this event's");
         cr_assert_eq(add(w, "acme", "a", T + 1, INT64_MIN), PROC_ADDED);
         proc_windows_advance(w, T + 3600000, count_emit, NULL);
         cr_assert_eq(proc_windows_keys(w), 0);
@@ -129,6 +131,57 @@ Test(proc_bound, one_tenant_cannot_take_the_others_room)
         proc_windows_free(w);
         proc_def_free(d);
     }
+}
+
+/* An interval join's key keeps at most max_events_per_key events: one more that would be kept is
+ * refused without pairing, one that would not be kept (its bound passed) pairs as before, and
+ * events that expire make room. */
+Test(proc_bound, a_join_key_keeps_at_most_max_events_per_key)
+{
+    struct proc_def *d = proc_test_def(
+        "{\"name\":\"p\",\"key\":\"id\",\"interval_join\":{\"left\":{\"filter\":\"data.side == "
+        "'l'\"},\"right\":{\"filter\":\"data.side == 'r'\"},\"lower\":\"10s\",\"upper\":\"1m\","
+        "\"max_events_per_key\":2}}");
+    cr_assert_eq(d->ijoin.max_events, 2);
+    struct proc_windows *w = proc_windows_new(d);
+    json_t *left = json_pack("{s:s, s:s, s:{s:s}}", "id", "a", "type", "t", "data", "side", "l");
+    json_t *right = json_pack("{s:s, s:s, s:{s:s}}", "id", "a", "type", "t", "data", "side", "r");
+    size_t errors = 0;
+    emitted = 0;
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(proc_windows_add(w, "", "a", T + i, left, NULL, NULL, i, INT64_MIN, count_emit,
+                                      NULL, &errors),
+                     PROC_ADDED);
+    }
+    cr_assert_eq(proc_windows_add(w, "", "a", T + 2, left, NULL, NULL, 2, INT64_MIN, count_emit,
+                                  NULL, &errors),
+                 PROC_REFUSED);
+    char why[256];
+    proc_windows_refusal(w, why, sizeof(why));
+    cr_assert_str_eq(why, "interval_join.max_events_per_key: its key holds 2 events, the most it "
+                          "may");
+    /* a right event that would be kept is refused too, pairing with neither */
+    cr_assert_eq(proc_windows_add(w, "", "a", T + 20000, right, NULL, NULL, 3, INT64_MIN,
+                                  count_emit, NULL, &errors),
+                 PROC_REFUSED);
+    cr_assert_eq(emitted, 0);
+    /* with the watermark past the time a left event to come would need to pair with it (its own
+     * time - lower), it is not kept, so it pairs as before */
+    int64_t wm = T + 15000;
+    cr_assert_eq(proc_windows_add(w, "", "a", T + 20000, right, NULL, NULL, 4, wm, count_emit, NULL,
+                                  &errors),
+                 PROC_ADDED);
+    cr_assert_eq(emitted, 2, "paired with both left events");
+    /* the left events expire: room again */
+    proc_windows_advance(w, T + 3600000, count_emit, NULL);
+    cr_assert_eq(proc_windows_keys(w), 0);
+    cr_assert_eq(proc_windows_add(w, "", "a", T + 3600000 + 5, left, NULL, NULL, 5, T + 3600000,
+                                  count_emit, NULL, &errors),
+                 PROC_ADDED);
+    json_decref(left);
+    json_decref(right);
+    proc_windows_free(w);
+    proc_def_free(d);
 }
 
 struct saved {
@@ -414,6 +467,27 @@ Test(proc_bound, the_definition_checks_max_keys)
                                           "\"size\":\"1m\"}," AGG "}");
     cr_assert_eq(dflt->max_keys, PROC_MAX_KEYS_DEFAULT);
     cr_assert_eq(dflt->max_keys_per_tenant, 0, "no bound per tenant unless asked");
+    struct proc_def *join = proc_test_def(
+        "{\"name\":\"p\",\"key\":\"id\",\"interval_join\":{\"left\":{\"filter\":\"true\"},"
+        "\"right\":{\"filter\":\"false\"},\"lower\":\"0s\",\"upper\":\"1m\"}}");
+    cr_assert_eq(join->ijoin.max_events, PROC_JOIN_MAX_EVENTS_DEFAULT);
+    proc_def_free(join);
+    static const char *const bad_events[] = {"-1", "\"5\"", "2.5", "1000000001", "false"};
+    for (size_t i = 0; i < sizeof(bad_events) / sizeof(bad_events[0]); i++) {
+        char text[320];
+        snprintf(text, sizeof(text),
+                 "{\"name\":\"p\",\"key\":\"id\",\"interval_join\":{\"left\":{\"filter\":"
+                 "\"true\"},\"right\":{\"filter\":\"false\"},\"lower\":\"0s\",\"upper\":\"1m\","
+                 "\"max_events_per_key\":%s}}",
+                 bad_events[i]);
+        json_t *doc = json_loads(text, 0, NULL);
+        cr_assert_not_null(doc, "%s", text);
+        char err[256];
+        cr_assert_null(proc_def_parse(doc, "events", "derived", err, sizeof(err)), "%s", text);
+        cr_assert(strstr(err, "interval_join.max_events_per_key: must be an integer from 0") == err,
+                  "%s", err);
+        json_decref(doc);
+    }
     proc_def_free(dflt);
     struct proc_def *stateless = proc_test_def("{\"name\":\"p\"}");
     cr_assert_eq(stateless->max_keys, 0);
