@@ -6,6 +6,7 @@
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
+. scripts/test-lib.sh
 BUILD=${1:?usage: test.sh <build-dir> [fuzz-build-dir]}
 FUZZ_BUILD=${2:-}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
@@ -16,36 +17,6 @@ failed=()
 start=$SECONDS
 OUT=$(mktemp -d /tmp/eventstack-test.XXXXXX)
 trap 'rm -rf "$OUT"' EXIT
-
-# run_two <group> <command...> per test, from the list in TESTS: two tests at a time (each is
-# independent: they start nothing shared), each one's output kept and shown whole in list order
-# once all ended, with its time; a failure is named in `failed`. The placeholder {} in the
-# command stands for the test.
-run_two() {
-    local group=$1 t i=0
-    shift
-    for t in "${TESTS[@]}"; do
-        i=$((i + 1))
-        (
-            t0=$SECONDS
-            "${@//\{\}/$t}" </dev/null >"$OUT/$i.out" 2>&1
-            echo $? >"$OUT/$i.rc"
-            echo "-- $(basename "$t"): $((SECONDS - t0)) s" >>"$OUT/$i.out"
-        ) &
-        while [ "$(jobs -rp | wc -l)" -ge 2 ]; do
-            wait -n
-        done
-    done
-    wait
-    i=0
-    for t in "${TESTS[@]}"; do
-        i=$((i + 1))
-        echo "-- $(basename "$t")"
-        cat "$OUT/$i.out"
-        [ "$(cat "$OUT/$i.rc" 2>/dev/null)" = 0 ] || failed+=("$group/$(basename "$t")")
-    done
-    rm -f "$OUT"/*
-}
 
 echo "== unit tests"
 TESTS=()

@@ -22,11 +22,6 @@ BIN=$ROOT/$BUILD/bin
 it_init "processor watermarks" proc-wm
 S=$$
 
-# a database of its own: the pipelines other tests left in the harness's are not loaded here
-DB=wm_$S
-psql "$DATABASE_URL" -qAt -c "CREATE DATABASE $DB" >>"$work/psql.log" 2>&1 ||
-    { say "FAIL: cannot create database $DB"; fail=1; exit 1; }
-export DATABASE_URL=${DATABASE_URL%%/events*}/$DB?connect_timeout=5
 export JWT_HS256_SECRET=wm-test-secret-0123456789abcdef0123456789ab
 ADMIN=$(DEVTOKEN_SCOPE='processor:admin' "$BIN/devtoken")
 IN1=wm-one-$S IN2=wm-two-$S OUT1=wm-one-out-$S OUT2=wm-two-out-$S LATE=wm-late-$S
