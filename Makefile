@@ -69,7 +69,8 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/unit/%)
 INTEG_SRC := $(wildcard tests/integration/test_*.c)
 INTEG_BINS := $(INTEG_SRC:tests/integration/%.c=$(O)/tests/integration/%)
-TEST_HELPER_OBJ := $(O)/obj/tests/integration/harness.o
+# every other C file there is a helper the integration tests share (harness.c, fixtures)
+TEST_HELPER_OBJ := $(patsubst %.c,$(O)/obj/%.o,$(filter-out $(INTEG_SRC),$(wildcard tests/integration/*.c)))
 TEST_LIBS := $(shell pkg-config --libs criterion 2>/dev/null)
 
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
