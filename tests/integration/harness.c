@@ -103,6 +103,18 @@ size_t it_curl_append(char *p, size_t size, size_t n, void *ud)
     return k;
 }
 
+size_t it_curl_collect(char *p, size_t size, size_t n, void *ud)
+{
+    struct it_buf *b = ud;
+    size_t k = size * n;
+    if (b->len + k < b->cap) {
+        memcpy(b->p + b->len, p, k);
+        b->len += k;
+        b->p[b->len] = '\0';
+    }
+    return k;
+}
+
 void it_request(unsigned port, const char *method, const char *path, const char *ctype,
                 const char *const *headers, const char *body, size_t len, struct it_resp *r)
 {

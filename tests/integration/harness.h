@@ -29,6 +29,14 @@ int it_topic_ids_seen(const char *brokers, const char *topic, const char *marker
 /* A libcurl write (or header) callback appending to a NUL-terminated char buffer of at least
  * 4096 bytes given as its user data; what does not fit is dropped. */
 size_t it_curl_append(char *p, size_t size, size_t n, void *ud);
+/* A fixed buffer that it_curl_collect appends to: cap bytes at p, len of them used, kept
+ * NUL-terminated; what does not fit is dropped. */
+struct it_buf {
+    char *p;
+    size_t cap, len;
+};
+/* A libcurl write (or header) callback appending to the struct it_buf given as its user data. */
+size_t it_curl_collect(char *p, size_t size, size_t n, void *ud);
 /* An answer read by it_request: its status, body and header lines (each cut at about 4 KB). */
 struct it_resp {
     long status;

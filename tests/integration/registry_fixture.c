@@ -36,19 +36,6 @@ static size_t on_header(char *p, size_t sz, size_t n, void *ud)
     return k;
 }
 
-static size_t on_body(char *p, size_t sz, size_t n, void *ud)
-{
-    struct rit_resp *r = ud;
-    size_t k = sz * n;
-    if (r->len + k < sizeof(r->body)) {
-        memcpy(r->body + r->len, p, k);
-        r->len += k;
-        r->body[r->len] = '\0';
-    }
-    return k;
-}
-
-/* method path [body] against registry instance `which`. */
 long rit_call(int which, const char *method, const char *path, const char *body, const char *ctype,
               struct rit_resp *r)
 {
@@ -58,8 +45,9 @@ long rit_call(int which, const char *method, const char *path, const char *body,
     snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", rit_ports[which], path);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+    struct it_buf answer = {r->body, sizeof(r->body), 0};
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, it_curl_collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &answer);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);

@@ -38,7 +38,6 @@ extern int rit_ports[2];
 struct rit_resp {
     long status;
     char body[65536];
-    size_t len;
     char www[512]; /* the WWW-Authenticate headers, one per line */
 };
 

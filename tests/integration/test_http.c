@@ -30,34 +30,8 @@ static int check_fails;
 struct resp {
     long status;
     char body[65536];
-    size_t len;
     char headers[4096];
-    size_t hlen;
 };
-
-static size_t on_body(char *p, size_t sz, size_t n, void *ud)
-{
-    struct resp *r = ud;
-    size_t k = sz * n;
-    if (r->len + k < sizeof(r->body)) {
-        memcpy(r->body + r->len, p, k);
-        r->len += k;
-        r->body[r->len] = '\0';
-    }
-    return k;
-}
-
-static size_t on_header(char *p, size_t sz, size_t n, void *ud)
-{
-    struct resp *r = ud;
-    size_t k = sz * n;
-    if (r->hlen + k < sizeof(r->headers)) {
-        memcpy(r->headers + r->hlen, p, k);
-        r->hlen += k;
-        r->headers[r->hlen] = '\0';
-    }
-    return k;
-}
 
 struct chunked_src {
     size_t left;
@@ -82,10 +56,12 @@ static void request(const char *method, const char *path, const char *body, size
     snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", cm_http_port(srv), path);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+    struct it_buf body_buf = {r->body, sizeof(r->body), 0};
+    struct it_buf header_buf = {r->headers, sizeof(r->headers), 0};
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, it_curl_collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body_buf);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, it_curl_collect);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &header_buf);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
     struct curl_slist *h = NULL;
     struct chunked_src src = {chunked_len};
@@ -437,8 +413,9 @@ static long status_with_header(size_t n)
     struct curl_slist *h = curl_slist_append(NULL, line);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+    struct it_buf body_buf = {r.body, sizeof(r.body), 0};
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, it_curl_collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body_buf);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
     cr_assert_eq(curl_easy_perform(c), CURLE_OK);
     long status = 0;
@@ -557,8 +534,9 @@ static long get_status(const char *url, const char *cafile)
     CURL *c = curl_easy_init();
     struct resp r = {0};
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+    struct it_buf body_buf = {r.body, sizeof(r.body), 0};
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, it_curl_collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body_buf);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
     if (cafile) {
         curl_easy_setopt(c, CURLOPT_CAINFO, cafile);
