@@ -260,8 +260,9 @@ Test(stream, records_lost_to_retention_are_counted, .timeout = 120)
 }
 
 /* The consumer lag gauge counts what this instance has not read yet (measured every second and
- * when the stream stops): 1,000 records waiting, 300 read. cm_stream_has_backlog says the same
- * of the partition. */
+ * when the stream stops): 1,000 records waiting, at least 300 read (the stream stops after the
+ * batch that holds the 300th, and a batch under load may hold fewer than max_batch records, so
+ * that batch may end past it). cm_stream_has_backlog says the same of the partition. */
 Test(stream, consumer_lag_is_exported_per_topic, .timeout = 60)
 {
     char topic[96], group[96];
@@ -273,7 +274,8 @@ Test(stream, consumer_lag_is_exported_per_topic, .timeout = 60)
     struct seen a = new_seen(INT64_MAX);
     a.stop_count = 300;
     run_stream(brokers, group, topic, &a, m);
-    cr_assert_eq(a.count, 300);
+    cr_assert(a.count >= 300 && a.count < 1000, "read %zu", a.count);
+    cr_assert_eq(a.first, 0);
     char *text = cm_metrics_render(m);
     char want[160];
     snprintf(want, sizeof(want), "t_consumer_lag_records{topic=\"%s\"} ", topic);
@@ -281,9 +283,9 @@ Test(stream, consumer_lag_is_exported_per_topic, .timeout = 60)
     cr_assert_not_null(at, "%s not in\n%s", want, text);
     double lag = strtod(at + strlen(want), NULL);
     free(text);
-    cr_assert_eq(lag, 1000 - 300);
+    cr_assert_eq(lag, 1000 - (double)a.count);
     /* the partition had records waiting (what keeps it from counting as idle) from the first
-     * batch of 100 on, and still has when the stream stops after 300 */
+     * batch on, and still has when the stream stops */
     cr_assert_eq(a.backlog_first, 1);
     cr_assert_eq(a.backlog_after, 1);
     /* read to its end, it has none */
