@@ -32,7 +32,11 @@
 # input events; each goes through both stages (input → repartition → windows). For the tumbling
 # and the filter-all pipelines it also prints the stream thread's CPU time per event and its share
 # of the measured time on a CPU (the scheduler's account in /proc): steadier than throughput on a
-# machine whose speed drifts, and near 100 % when that one thread bounds the rate.
+# machine whose speed drifts, and near 100 % when that one thread bounds the rate. The CPU time per
+# event of whole processes (the processor's threads with the broker and Redis; kcat's with the
+# broker) puts the 70 % target in proportion: kcat's rate uses both cores of this machine, so at 70 %
+# of it a pipeline has at most (cores / 0.7 kcat's rate) of CPU per event, against what kcat alone
+# spends on one stage's Kafka I/O (reading an event, writing the results it makes).
 # Usage: run.sh <build-dir> [runs]
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -91,7 +95,6 @@ for p in $(seq 0 15); do
 done
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-now_ms() { date +%s%3N; }
 
 # kcat_rate: events/s of kcat reading every partition of the topic from the beginning, timed from
 # its first record to its last as the processor is (kcat's start, metadata and first fetch left
@@ -100,11 +103,20 @@ now_ms() { date +%s%3N; }
 # of its reader, kcat filled its queue while the reader started, and read faster than it can.
 # Its lines are counted in whole chunks (in C), so the reader costs little next to kcat.
 # kcat_rate [kcat options]
+# With KCAT_CPU_OUT=file it also appends the CPU time per event of kcat (all its threads, start
+# included) and of the broker over kcat's whole run.
 kcat_rate() {
     python3 -c '
-import subprocess, sys, time
-want = int(sys.argv[1])
-kcat = subprocess.Popen(sys.argv[2:], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+import resource, subprocess, sys, time
+want, cpu_out, broker = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+
+def ticks(pid):
+    """CPU time of a process so far, in seconds (user + system)"""
+    fields = open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / 100
+
+b0 = ticks(broker)
+kcat = subprocess.Popen(sys.argv[4:], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
 n, first, t0 = 0, 0, None
 while n < want:
     chunk = kcat.stdout.read1(1 << 16)
@@ -115,7 +127,12 @@ while n < want:
         first, t0 = n, time.monotonic()
 print(int((n - first) / (time.monotonic() - t0)))
 kcat.wait()
-' $N kcat -C -b "$KAFKA_BROKERS" -t "${KCAT_TOPIC:-events}" -o beginning -e -q "$@"
+if cpu_out:
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open(cpu_out, "a") as out:
+        out.write("%d %d\n" % ((use.ru_utime + use.ru_stime) * 1e9 / n, (ticks(broker) - b0) * 1e9 / n))
+' $N "${KCAT_CPU_OUT:-}" "$(stack_pid devkafka)" \
+        kcat -C -b "$KAFKA_BROKERS" -t "${KCAT_TOPIC:-events}" -o beginning -e -q "$@"
 }
 
 # processor_rate <window JSON> <run> [<definition's other members> <outcomes>]: events/s from its
@@ -142,15 +159,16 @@ processor_rate() {
     done
     # one process keeps one connection and reads the counter every 20 ms: a curl and an awk
     # started 50 times a second took about half of this 2-core machine from what it measures
-    python3 - "${ports[*]}" "$name" $N "$outcomes" "${pids[0]}" "${CPU_OUT:-}" "${RESULTS:-0}" <<'PY'
+    python3 - "${ports[*]}" "$name" $N "$outcomes" "${pids[0]}" "${CPU_OUT:-}" "${RESULTS:-0}" \
+        "$(stack_pid devkafka)" "$(stack_pid redis)" <<'PY'
 import glob, http.client, re, sys, time
 ports, name, n = [int(p) for p in sys.argv[1].split()], sys.argv[2], int(sys.argv[3])
 want_results = int(sys.argv[7])
 
-def oncpu(pid):
-    """ns each thread of pid has run on a CPU so far (the scheduler's account)"""
+def oncpu(*pids):
+    """ns each thread of the pids has run on a CPU so far (the scheduler's account)"""
     ns = {}
-    for task in glob.glob("/proc/%s/task/*" % pid):
+    for task in [t for pid in pids for t in glob.glob("/proc/%s/task/*" % pid)]:
         try:
             ns[task] = int(open(task + "/schedstat").read().split()[0])
         except (OSError, ValueError, IndexError):
@@ -183,16 +201,21 @@ while True:
     # timed once every instance works (the group's rebalance when the second one joins, which
     # stalls the first, is left out with the start-up)
     if min(each) > 0 and t0 is None:
-        first, t0, cpu0 = got, now, oncpu(sys.argv[5])
+        first, t0, cpu0, around0 = got, now, oncpu(sys.argv[5]), oncpu(*sys.argv[8:])
     if got >= n and results >= want_results:
         print(int((n - first) / (now - t0 + 0.001)))
         if sys.argv[6] and n > first:
             # the busiest thread (the stream thread): its CPU time per event, and its share of
             # the wall-clock time (near 100 %: that one thread bounds the rate)
-            cpu1 = oncpu(sys.argv[5])
+            # and all of its threads, with the broker and Redis (the whole CPU of the machine
+            # that the pipeline uses, which bounds the rate on two cores)
+            cpu1, around1 = oncpu(sys.argv[5]), oncpu(*sys.argv[8:])
             top = max(cpu1[t] - cpu0.get(t, 0) for t in cpu1)
+            total = sum(cpu1[t] - cpu0.get(t, 0) for t in cpu1)
+            total += sum(around1[t] - around0.get(t, 0) for t in around1)
             with open(sys.argv[6], "a") as out:
-                out.write("%d %d\n" % (top / (n - first), 100 * top / ((now - t0) * 1e9)))
+                out.write("%d %d %d\n" % (top / (n - first), 100 * top / ((now - t0) * 1e9),
+                                          total / (n - first)))
         break
     time.sleep(0.02)
 PY
@@ -256,22 +279,36 @@ while time.time() < end:
         done
 }
 
-# kcat_produce_rate <run>: records/s of kcat writing the first tumbling run's results again
+# kcat_produce_rate <run>: records/s of kcat writing the first tumbling run's results again;
+# appends to $STACK_DIR/kcat_produce_cpu the CPU time per record of kcat and of the broker
 kcat_produce_rate() {
-    local t0 t1 n
-    n=$(wc -l <"$STACK_DIR/results.tsv")
-    t0=$(now_ms)
-    kcat -P -b "$KAFKA_BROKERS" -t "again$1" -K $'\t' -z lz4 -X enable.idempotence=true \
+    python3 -c '
+import resource, subprocess, sys, time
+
+def ticks(pid):
+    """CPU time of a process so far, in seconds (user + system)"""
+    fields = open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / 100
+
+records, broker, cpu_out = sys.argv[1], sys.argv[2], sys.argv[3]
+n = sum(1 for _ in open(records))
+b0, t0 = ticks(broker), time.monotonic()
+if subprocess.run(sys.argv[4:], stdin=open(records)).returncode:
+    sys.exit("kcat failed")
+print(int(n / (time.monotonic() - t0)))
+use = resource.getrusage(resource.RUSAGE_CHILDREN)
+with open(cpu_out, "a") as out:
+    out.write("%d %d\n" % ((use.ru_utime + use.ru_stime) * 1e9 / n, (ticks(broker) - b0) * 1e9 / n))
+' "$STACK_DIR/results.tsv" "$(stack_pid devkafka)" "$STACK_DIR/kcat_produce_cpu" \
+        kcat -P -b "$KAFKA_BROKERS" -t "again$1" -K $'\t' -z lz4 -X enable.idempotence=true \
         -X linger.ms=5 -H ce_id=0192f3a4-5b6c-5d8e-9f01-23456789abcd -H ce_type=pipeline.result \
-        -H ce_source=processor/bench -H content-type=application/cloudevents+json \
-        <"$STACK_DIR/results.tsv" || return 1
-    t1=$(now_ms)
-    echo $((n * 1000 / (t1 - t0)))
+        -H ce_source=processor/bench -H content-type=application/cloudevents+json
 }
 
 for r in $(seq 1 "$RUNS"); do
     latency "$r" >>"$STACK_DIR/latency"
-    kcat_rate -X fetch.wait.max.ms=10 -X queued.min.messages=1000000 >>"$STACK_DIR/kcat"
+    KCAT_CPU_OUT=$STACK_DIR/kcat_cpu kcat_rate -X fetch.wait.max.ms=10 \
+        -X queued.min.messages=1000000 >>"$STACK_DIR/kcat"
     kcat_rate >>"$STACK_DIR/kcatd"
     kcat_rate -X fetch.wait.max.ms=10 >>"$STACK_DIR/kcat10"
     kcat_rate -X queued.min.messages=1000000 >>"$STACK_DIR/kcatq"
@@ -289,8 +326,8 @@ for r in $(seq 1 "$RUNS"); do
     kcat_produce_rate "$r" >>"$STACK_DIR/kcat_produce"
     processor_rate '{"type": "hopping", "size": "1h", "slide": "1m"}' "h$r" >>"$STACK_DIR/hopping"
     # the input already keyed by the pipeline's key: one stage, no repartition topic
-    KCAT_TOPIC=events_keyed kcat_rate -X fetch.wait.max.ms=10 -X queued.min.messages=1000000 \
-        >>"$STACK_DIR/kcat_keyed"
+    KCAT_TOPIC=events_keyed KCAT_CPU_OUT=$STACK_DIR/kcat_keyed_cpu kcat_rate \
+        -X fetch.wait.max.ms=10 -X queued.min.messages=1000000 >>"$STACK_DIR/kcat_keyed"
     CPU_OUT=$STACK_DIR/keyed_cpu processor_rate '' "k$r" '"source": {"topics": ["events_keyed"]},
  "repartition": false, "key": "data.merchant", "window": {"type": "tumbling", "size": "10s"},
  "out_of_orderness": "5s", "aggregates": {"n": "count()", "total": "sum(data.amount)"},
@@ -366,6 +403,19 @@ echo "BENCH processor_one_stage_stream_thread_cpu_per_event $(cut -d' ' -f1 "$ST
 echo "BENCH processor_one_stage_share_of_kcat_read_then_write $((o * 100 / kio)) %"
 t2=$(median <"$STACK_DIR/tumbling2")
 o2=$(median <"$STACK_DIR/keyed2")
+# The machine's CPU per event (all threads of the processes, the broker's too), which bounds the
+# rate on a machine whose cores are all busy: at 70 % of kcat's rate its cores give a pipeline at
+# most this much CPU per event, against what the pipeline uses, and what kcat uses for the Kafka
+# I/O of one stage alone (reading an event, writing the results it makes)
+sum_median() { awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; print s }' "$1" | median; }
+kc=$(sum_median "$STACK_DIR/kcat_cpu")
+kpc=$(sum_median "$STACK_DIR/kcat_produce_cpu")
+echo "BENCH kcat_consume_cpu_per_event $kc ns (kcat $(cut -d' ' -f1 "$STACK_DIR/kcat_cpu" | median), the broker $(cut -d' ' -f2 "$STACK_DIR/kcat_cpu" | median))"
+echo "BENCH kcat_produce_cpu_per_result $kpc ns (kcat $(cut -d' ' -f1 "$STACK_DIR/kcat_produce_cpu" | median), the broker $(cut -d' ' -f2 "$STACK_DIR/kcat_produce_cpu" | median))"
+echo "BENCH kcat_one_stage_io_cpu_per_event $(awk -v c="$kc" -v p="$kpc" -v r="$results" -v n=$N 'BEGIN { printf "%d", c + p * r / n }') ns (reading an event, writing $(awk -v r="$results" -v n=$N 'BEGIN { printf "%.2f", r / n }') results)"
+echo "BENCH processor_tumbling_cpu_per_event $(cut -d' ' -f3 "$STACK_DIR/tumbling_cpu" | median) ns (its threads, the broker and Redis)"
+echo "BENCH processor_one_stage_cpu_per_event $(cut -d' ' -f3 "$STACK_DIR/keyed_cpu" | median) ns (its threads, the broker and Redis)"
+echo "BENCH cpu_per_event_at_70pct_of_kcat $(awk -v c="$(nproc)" -v k="$k" 'BEGIN { printf "%d", c * 1e9 / (0.7 * k) }') ns ($(nproc) cores at 70 % of kcat's $k events/s)"
 echo "BENCH processor_tumbling_two_instances $t2 events/s ($(awk -v a="$t2" -v b="$t" 'BEGIN { printf "%.2f", a / b }')x one; $((t2 * 100 / k)) % of kcat)"
 echo "BENCH processor_one_stage_two_instances $o2 events/s ($(awk -v a="$o2" -v b="$o" 'BEGIN { printf "%.2f", a / b }')x one; $((o2 * 100 / kk)) % of kcat)"
 kde=$(median <"$STACK_DIR/kcat_dense")
