@@ -124,7 +124,8 @@ static int64_t gcd64(int64_t a, int64_t b)
 
 static int parse_window(struct proc_def *d, const json_t *w, char *err, size_t errlen)
 {
-    static const char *const allowed[] = {"type", "size", "slide", "gap", "offset", NULL};
+    static const char *const allowed[] = {"type",   "size",    "slide", "gap",
+                                          "offset", "retract", NULL};
     if (!json_is_object(w)) {
         return proc_def_fail(err, errlen, "window: must be an object");
     }
@@ -158,8 +159,9 @@ static int parse_window(struct proc_def *d, const json_t *w, char *err, size_t e
         } else if (json_object_get(w, "slide")) {
             return proc_def_fail(err, errlen, "window.slide: only for hopping windows");
         }
-        if (json_object_get(w, "gap")) {
-            return proc_def_fail(err, errlen, "window.gap: only for session windows");
+        if (json_object_get(w, "gap") || json_object_get(w, "retract")) {
+            return proc_def_fail(err, errlen, "window.%s: only for session windows",
+                                 json_object_get(w, "gap") ? "gap" : "retract");
         }
         d->pane_ms = gcd64(d->size_ms, d->slide_ms);
         if (d->size_ms / d->pane_ms > 100000) {
@@ -190,6 +192,12 @@ static int parse_window(struct proc_def *d, const json_t *w, char *err, size_t e
                                      not_session[i]);
             }
         }
+        /* As Kafka Streams' tombstone for each session a merge removes */
+        const json_t *retract = json_object_get(w, "retract");
+        if (retract && !json_is_boolean(retract)) {
+            return proc_def_fail(err, errlen, "window.retract: must be true or false");
+        }
+        d->retract = json_is_true(retract);
         return proc_def_duration(w, "gap", "window.gap", 0, 1, &d->gap_ms, err, errlen);
     }
     return proc_def_fail(

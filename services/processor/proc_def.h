@@ -108,6 +108,8 @@ struct proc_def {
     struct proc_agg_def *aggs;
     size_t naggs;
     struct cm_expr *having; /* NULL: every window */
+    int retract;            /* session windows: a result that went out for a session a merge
+                             * replaces (or that grows) is withdrawn by a pipeline.retraction */
     int emit_update;        /* 1: on every change; 0: final */
     int64_t early_ms;       /* emit final: also fire changed open windows whenever the
                              * watermark passes a multiple of it (0: never) */

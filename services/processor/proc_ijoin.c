@@ -56,7 +56,13 @@ static int emit_pair(struct proc_windows *w, const char *tenant, const char *key
     if (!r && expiry(w->d, PROC_LEFT, tl) <= w->done) {
         return 0; /* finished before the state was lost: matched or not, it went out then */
     }
-    struct proc_window_result res = {tenant, key, time, time, 0, NULL, tp ? tp : "", l, r};
+    struct proc_window_result res = {.tenant = tenant,
+                                     .key = key,
+                                     .start_ms = time,
+                                     .end_ms = time,
+                                     .traceparent = tp ? tp : "",
+                                     .left = l,
+                                     .right = r};
     return emit(&res, ud);
 }
 

@@ -1,5 +1,6 @@
 /* proc_result: what an engine emits: window results (CloudEvents of type pipeline.result, or
- * pipeline.joined for an interval join's pairs) with deterministic ids, and a stateless
+ * pipeline.joined for an interval join's pairs, and pipeline.retraction for a session's result
+ * that a merge withdrew) with deterministic ids, and a stateless
  * pipeline's transformed events. A plain window result (no `having`, no batching) is written
  * straight to its JSON text (cm_jw) with its Kafka key and headers, the same bytes the JSON-value
  * path (cm_event_derived_new, then cm_envelope_serialize) makes: results are about as many as
@@ -180,12 +181,43 @@ json_t *proc_result_data(const struct proc_def *d, const struct proc_window_resu
     return data;
 }
 
+/* A session window's retraction: data {pipeline, version, key, window_start, window_end,
+ * revision, result_id: the id of the result withdrawn, replaced_by: {window_start, window_end}
+ * of the session it became}; the id from the withdrawn result's parts and "retraction". */
+static void emit_retraction(struct proc_engine *e, const struct proc_window_result *r)
+{
+    const struct proc_def *d = e->d;
+    char startms[24], endms[24], rev[16], version[24], id[CM_UUID_STR_LEN];
+    char start[CM_RFC3339_LEN], end[CM_RFC3339_LEN], by_start[CM_RFC3339_LEN],
+        by_end[CM_RFC3339_LEN];
+    snprintf(startms, sizeof(startms), "%lld", (long long)r->start_ms);
+    snprintf(rev, sizeof(rev), "%u", r->revision);
+    snprintf(endms, sizeof(endms), "%lld", (long long)r->end_ms);
+    snprintf(version, sizeof(version), "%lld", d->version);
+    const char *parts[] = {"pipeline", d->name, version, r->tenant, r->key, startms, rev, endms};
+    cm_uuid_from_parts(parts, 8, id);
+    cm_time_format_rfc3339(r->start_ms, start);
+    cm_time_format_rfc3339(r->end_ms, end);
+    cm_time_format_rfc3339(r->by_start_ms, by_start);
+    cm_time_format_rfc3339(r->by_end_ms, by_end);
+    json_t *data = json_pack("{s:s,s:I,s:s,s:s,s:s,s:i,s:s,s:{s:s,s:s}}", "pipeline", d->name,
+                             "version", (json_int_t)d->version, "key", r->key, "window_start",
+                             start, "window_end", end, "revision", (int)r->revision, "result_id",
+                             id, "replaced_by", "window_start", by_start, "window_end", by_end);
+    const char *more[] = {startms, rev, endms, "retraction"};
+    emit_keyed(e, r, "pipeline.retraction", more, 4, data);
+}
+
 int proc_engine_emit_result(const struct proc_window_result *r, void *ud)
 {
     struct proc_engine *e = ud;
     const struct proc_def *d = e->d;
     if (r->left) {
         return emit_pair(e, r);
+    }
+    if (r->retraction) {
+        emit_retraction(e, r);
+        return 1;
     }
     if (e->out.emit_text && !d->having && d->batch_max == 0) {
         emit_text(e, r);

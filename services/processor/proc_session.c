@@ -1,6 +1,8 @@
 /* proc_session: session windows (gap): an event opens [t, t + gap); sessions of a key that touch
  * merge (their aggregates by monoid merge, the highest revision kept), and a session fires when
- * the watermark reaches its end - 1 ms, as Flink's EventTimeSessionWindows. Sessions live on the
+ * the watermark reaches its end - 1 ms, as Flink's EventTimeSessionWindows. With `retract`, a
+ * session whose result went out and that a merge replaces (or that grows) is withdrawn first, as
+ * Kafka Streams forwards a tombstone for it. Sessions live on the
  * window state's keys, timers and checkpoints (proc_window_int.h). */
 #include "proc_agg.h"
 #include "proc_def.h"
@@ -34,10 +36,16 @@ static int emit_session(const struct proc_windows *w, struct kstate *k, struct s
         s->pending = 0; /* finished before the state was lost: its result went out whole */
         return 0;
     }
-    struct proc_window_result r = {k->tenant, k->key, s->start, s->end, s->next_rev,
-                                   s->acc,    s->tp,  NULL,     NULL};
+    struct proc_window_result r = {.tenant = k->tenant,
+                                   .key = k->key,
+                                   .start_ms = s->start,
+                                   .end_ms = s->end,
+                                   .revision = s->next_rev,
+                                   .acc = s->acc,
+                                   .traceparent = s->tp};
     int emitted = emit(&r, ud);
     s->next_rev += (unsigned)emitted;
+    s->out |= emitted; /* one held back by `having` leaves the one before standing */
     s->pending = 0;
     return emitted;
 }
@@ -71,9 +79,25 @@ enum proc_add proc_session_add(struct proc_windows *w, const char *tenant, const
     if (!k && !(k = proc_window_key(w, tenant, key, PROC_KEY_CREATE))) {
         return PROC_REFUSED;
     }
-    struct session merged = {start, end, offset, proc_acc_new(d), 0, 1, 0, ""};
+    struct session merged = {
+        .start = start, .end = end, .min_offset = offset, .acc = proc_acc_new(d), .pending = 1};
     for (size_t m = i; m < j; m++) {
         struct session *s = &k->sess[m];
+        int same = s->start == start && s->end == end;
+        merged.out |= same && s->out;
+        if (d->retract && s->out && !same) {
+            /* its result went out, and the session it was is no more */
+            struct proc_window_result r = {.tenant = k->tenant,
+                                           .key = k->key,
+                                           .start_ms = s->start,
+                                           .end_ms = s->end,
+                                           .revision = s->next_rev - 1,
+                                           .traceparent = tp ? tp : "",
+                                           .retraction = 1,
+                                           .by_start_ms = start,
+                                           .by_end_ms = end};
+            emit(&r, ud);
+        }
         proc_acc_merge(merged.acc, s->acc);
         merged.min_offset = s->min_offset < merged.min_offset ? s->min_offset : merged.min_offset;
         merged.next_rev = s->next_rev > merged.next_rev ? s->next_rev : merged.next_rev;

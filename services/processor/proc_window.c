@@ -362,9 +362,13 @@ static int emit_window(struct proc_windows *w, struct kstate *k, int64_t s,
     if (n == 0) {
         return 0;
     }
-    struct proc_window_result r = {
-        k->tenant, k->key, s,   s + d->size_ms, proc_window_revision(k, s), acc ? acc : single->acc,
-        tp,        NULL,   NULL};
+    struct proc_window_result r = {.tenant = k->tenant,
+                                   .key = k->key,
+                                   .start_ms = s,
+                                   .end_ms = s + d->size_ms,
+                                   .revision = proc_window_revision(k, s),
+                                   .acc = acc ? acc : single->acc,
+                                   .traceparent = tp};
     int emitted = emit(&r, ud);
     use_revision(w, k, s, proc_acc_events(r.acc), emitted);
     proc_acc_free(acc);

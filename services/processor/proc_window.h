@@ -36,6 +36,11 @@ struct proc_window_result {
     /* An interval join's pair instead: each side's {"id", "data"} (right NULL for an unmatched
      * left of an outer join); start_ms = end_ms = the pair's time (the later of the two). */
     const json_t *left, *right;
+    /* A retraction instead (a session window's `retract`): the result that went out for the
+     * session [start_ms, end_ms) at `revision` is withdrawn, the session having become
+     * [by_start_ms, by_end_ms) (acc NULL). */
+    int retraction;
+    int64_t by_start_ms, by_end_ms;
 };
 
 /* Returns 1 when the result was emitted, 0 when it was held back (`having`): only an emitted

@@ -1,6 +1,7 @@
 /* proc_window_ckpt: the checkpoint form of window state (see proc_window.h). A key is
  * {"p": [[start, min_offset, acc, traceparent], ...], "s": [[start, end, min_offset, acc,
- * next_revision, pending, traceparent(, final due after an early firing)], ...], "r":
+ * next_revision, pending, traceparent(, final due after an early firing)(, with retract: a
+ * result of it went out)], ...], "r":
  * [[window_start, next_revision], ...],
  * "n": next_start or null, "e": the watermark of its next early firing (absent: none), and for an
  * interval join "j": its entries (proc_ijoin_write_state)}; with early firings a revision is
@@ -84,6 +85,9 @@ static void write_key_state(const struct proc_def *d, const struct kstate *k, st
         cm_jw_string(w, s->tp);
         if (d->early_ms) {
             cm_jw_bool(w, s->early);
+        }
+        if (d->retract) {
+            cm_jw_bool(w, s->out);
         }
         cm_jw_end(w);
     }
@@ -205,14 +209,17 @@ static int restore_sessions(struct proc_windows *w, struct kstate *k, const json
     {
         int64_t start, end, min_offset, rev;
         const char *tp = json_string_value(json_array_get(s, 6));
-        /* (with early firings an eighth member: whether its final result is still due) */
-        size_t n = json_array_size(s);
-        const json_t *early = json_array_get(s, 7);
+        /* with early firings a member more: whether its final result is still due; then with
+         * retract one more: whether a result of it went out */
+        size_t n = json_array_size(s), more = 7;
+        const json_t *early = w->d->early_ms ? json_array_get(s, more++) : NULL;
+        const json_t *out = w->d->retract ? json_array_get(s, more++) : NULL;
         if (get_int(s, 0, &start) || get_int(s, 1, &end) || get_int(s, 2, &min_offset) ||
             get_int(s, 4, &rev) || !json_is_boolean(json_array_get(s, 5)) || !tp || start >= end ||
             start <= prev_end || rev < 0 || rev > UINT_MAX || !proc_state_time_ok(start) ||
             !proc_state_time_ok(end) || min_offset < 0 ||
-            (n != 7 && !(n == 8 && w->d->early_ms && json_is_boolean(early)))) {
+            (n != more && !(n == 7 && !w->d->retract)) || (early && !json_is_boolean(early)) ||
+            (out && !json_is_boolean(out)) || (json_is_true(out) && rev == 0)) {
             return CM_E_INVAL;
         }
         struct proc_acc *acc = proc_acc_from_json(w->d, json_array_get(s, 3));
@@ -224,14 +231,14 @@ static int restore_sessions(struct proc_windows *w, struct kstate *k, const json
             k->sess = cm_xrealloc(k->sess, k->capsess * sizeof(*k->sess));
         }
         struct session *ns = &k->sess[k->nsess++];
-        *ns = (struct session){start,
-                               end,
-                               min_offset,
-                               acc,
-                               (unsigned)rev,
-                               json_is_true(json_array_get(s, 5)),
-                               json_is_true(early),
-                               ""};
+        *ns = (struct session){.start = start,
+                               .end = end,
+                               .min_offset = min_offset,
+                               .acc = acc,
+                               .next_rev = (unsigned)rev,
+                               .pending = json_is_true(json_array_get(s, 5)),
+                               .early = json_is_true(early),
+                               .out = json_is_true(out)};
         cm_strlcpy(ns->tp, tp, sizeof(ns->tp));
         prev_end = end;
     }

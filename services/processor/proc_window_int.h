@@ -26,6 +26,8 @@ struct session {
     unsigned next_rev;
     int pending; /* changed since last emitted */
     int early;   /* fired early (and not changed since): its final result is still due */
+    int out;     /* a result of exactly [start, end) went out, revision next_rev - 1: what a
+                  * retraction withdraws (in checkpoints with the definition's retract only) */
     char tp[PROC_TRACEPARENT_MAX];
 };
 

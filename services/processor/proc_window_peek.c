@@ -43,16 +43,15 @@ static int peek_window(struct proc_windows *w, struct kstate *k, int64_t s, size
         tp = k->panes[j].tp[0] ? k->panes[j].tp : tp;
     }
     int open = s + d->size_ms - 1 > c->wm;
-    struct proc_window_result r = {
-        k->tenant,
-        k->key,
-        s,
-        s + d->size_ms,
-        peek_holding(d, proc_window_revision(k, s), open, events == proc_window_fired_events(k, s)),
-        acc ? acc : k->panes[lo].acc,
-        tp,
-        NULL,
-        NULL};
+    struct proc_window_result r = {.tenant = k->tenant,
+                                   .key = k->key,
+                                   .start_ms = s,
+                                   .end_ms = s + d->size_ms,
+                                   .revision =
+                                       peek_holding(d, proc_window_revision(k, s), open,
+                                                    events == proc_window_fired_events(k, s)),
+                                   .acc = acc ? acc : k->panes[lo].acc,
+                                   .traceparent = tp};
     int more = c->fn(&r, open, c->ud);
     proc_acc_free(acc);
     c->n++;
@@ -82,9 +81,14 @@ size_t proc_windows_peek(struct proc_windows *w, const char *tenant, const char 
             continue;
         }
         int open = s->end - 1 > wm;
-        struct proc_window_result r = {
-            k->tenant, k->key, s->start, s->end, peek_holding(w->d, s->next_rev, open, !s->pending),
-            s->acc,    s->tp,  NULL,     NULL};
+        struct proc_window_result r = {.tenant = k->tenant,
+                                       .key = k->key,
+                                       .start_ms = s->start,
+                                       .end_ms = s->end,
+                                       .revision =
+                                           peek_holding(w->d, s->next_rev, open, !s->pending),
+                                       .acc = s->acc,
+                                       .traceparent = s->tp};
         n++;
         if (!fn(&r, open, ud)) {
             break;

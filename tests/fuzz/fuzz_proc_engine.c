@@ -3,7 +3,8 @@
  * input is lines, each an event (any JSON object: its `time` or, without one, a time that grows
  * line by line, or on every eleventh line one past year 9999) or a watermark line; they go through
  * pipelines of every kind (map, flatMap with and without `as`, filter; tumbling, hopping with an
- * offset, session windows with every aggregate, `having`, update mode, lateness, early firings; a
+ * offset, session windows (retracting what merges replace) with every aggregate, `having`, update
+ * mode, lateness, early firings; a
  * stateless transform; an interval join), then a last watermark flushes every window. Line i is
  * read at i ms from partition i % 3, the three partitions awaited from the start; the session
  * pipeline's partitions turn idle after 2 ms, unless said to have records waiting. The session
@@ -47,7 +48,8 @@ static const char *const defs[] = {
     "{\"name\": \"sess\", \"key\": \"string(data.k)\", \"max_keys\": 4, \"window\": {\"type\": "
     "\"session\", "
     "\"gap\": "
-    "\"7ms\"}, \"out_of_orderness\": \"3ms\", \"allowed_lateness\": \"5ms\", \"idle_timeout\": "
+    "\"7ms\", \"retract\": true}, \"out_of_orderness\": \"3ms\", \"allowed_lateness\": \"5ms\", "
+    "\"idle_timeout\": "
     "\"2ms\","
     " \"aggregates\": {\"n\": \"count()\", \"p\": \"percentile(data.v, 0.5)\","
     "  \"lo\": \"min(data.v)\", \"cl\": \"collect_list(data.v, 3)\", \"cs\": "

@@ -55,6 +55,9 @@ static const char *const defs[] = {
     "\"10ms\", \"offset\": \"-3ms\"}, \"allowed_lateness\": \"20ms\","
     " \"aggregates\": {\"t\": \"topk(data.v, 3)\", \"td\": \"topk_distinct(data.v, 2)\","
     "  \"cl\": \"collect_list(data.v, 2)\", \"cs\": \"collect_set(data.v)\"}}",
+    "{\"name\": \"r\", \"key\": \"subject\", \"window\": {\"type\": \"session\", \"gap\": "
+    "\"10ms\", \"retract\": true}, \"allowed_lateness\": \"100ms\", \"having\": \"n != 2\","
+    " \"aggregates\": {\"n\": \"count()\"}}",
 };
 #define NDEFS (sizeof(defs) / sizeof(defs[0]))
 

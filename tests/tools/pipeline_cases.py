@@ -40,6 +40,8 @@ def make_case(rng):
         d["window"] = {"type": "hopping", "size": size, "slide": slide}
     else:
         d["window"] = {"type": "session", "gap": rng.choice([3, 8, 20])}
+        if rng.random() < 0.5:  # retractions of the results of sessions a merge replaces
+            d["window"]["retract"] = True
     if kind != "session" and rng.random() < 0.4:
         # Flink's offset: negative or positive, shorter than the slide (the size if tumbling)
         slide = d["window"].get("slide", d["window"]["size"])

@@ -42,7 +42,11 @@ Rules the model follows (docs/pipelines.md, "Windows and event time"):
   and lies in the window (at or after its start); then a window that closes fires its final
   result, also unchanged since its last early one;
 - a session merges with every live session it overlaps or touches; the merged session is late if
-  it has expired; its revision goes on from the highest of the merged ones;
+  it has expired; its revision goes on from the highest of the merged ones; with `retract`, each
+  merged session whose own window (start and end) a result went out for, and that the merge
+  changes, is withdrawn first: a retraction naming that result's window, revision and id (the
+  latest revision that went out for it) and the session it became; a session's result held back
+  by `having` leaves the one before it standing, and a new window has had none;
 - `having` false emits nothing and uses no revision;
 - an event a flatMap makes has the id `<input id>#<place>` (late, or in a joined pair);
 - an input event an expression fails on (a flatMap over no list, a missing key) is a dead letter,
@@ -162,7 +166,10 @@ class Model:
         self.out = out  # ("result", dict) or ("late", id), of every partition
         if self.kind == "session":
             self.gap = w["gap"]
-            self.sess = {}  # (tenant, key) -> list of dicts {start, end, evs, rev, pending}
+            self.retract = w.get("retract", False)
+            # (tenant, key) -> list of dicts {start, end, evs, rev, pending, early, out}; out: a
+            # result of exactly [start, end) went out (revision rev - 1)
+            self.sess = {}
         else:
             self.size = w["size"]
             self.slide = w.get("slide", self.size)
@@ -267,6 +274,12 @@ class Model:
                 self.fire(tk, s, w)
                 w["fired"] = True
 
+    def emit_session(self, tk, s):
+        """a session's result with its next revision (if `having` lets it out)"""
+        if self.emit(tk, s["start"], s["end"], s["evs"], s["rev"]):
+            s["rev"] += 1
+            s["out"] = True
+
     def fire(self, tk, s, w):
         """a window's result with its next revision; `sent`: its events when it last fired
         (whether its result went out or `having` held it back)"""
@@ -288,11 +301,15 @@ class Model:
         evs = [item] + [e for s in merged for e in s["evs"]]
         rev = max([0] + [s["rev"] for s in merged])
         new = {"start": start, "end": end, "evs": evs, "rev": rev, "pending": True,
-               "early": False}  # early: fired early, its final result still due
+               "early": False,  # early: fired early, its final result still due
+               "out": any(s["out"] for s in merged if (s["start"], s["end"]) == (start, end))}
+        for s in merged:
+            if self.retract and s["out"] and (s["start"], s["end"]) != (start, end):
+                self.out.append(("retraction", (tk[0], tk[1], s["start"], s["end"],
+                                                s["rev"] - 1, start, end)))
         self.sess[tk] = [s for s in live if s not in merged] + [new]
         if self.update or end - 1 <= self.wm:
-            if self.emit(tk, start, end, evs, rev):
-                new["rev"] += 1
+            self.emit_session(tk, new)
             new["pending"] = False
 
     def advance(self, to):
@@ -305,12 +322,10 @@ class Model:
                     if self.update:
                         continue
                     if s["pending"] and self.early_due(before, s["start"], s["end"]):
-                        if self.emit(tk, s["start"], s["end"], s["evs"], s["rev"]):
-                            s["rev"] += 1
+                        self.emit_session(tk, s)
                         s["pending"], s["early"] = False, True  # its final result still due
                     if s["end"] - 1 <= self.wm and (s["pending"] or s["early"]):
-                        if self.emit(tk, s["start"], s["end"], s["evs"], s["rev"]):
-                            s["rev"] += 1
+                        self.emit_session(tk, s)
                         s["pending"], s["early"] = False, False
                 self.sess[tk] = [s for s in live if s["end"] - 1 + self.late_ms > self.wm]
             return
@@ -458,7 +473,7 @@ def engine_out(binary, doc, lines, tmp):
     if p.returncode != 0:
         raise RuntimeError("pipeline-run exited %d: %s"
                            % (p.returncode, "\n".join(p.stderr.strip().splitlines()[:30])))
-    out, ids = [], {}
+    out, ids, results = [], {}, {}
     for line in p.stdout.splitlines():
         o = json.loads(line)
         rec = o.get("late", o)
@@ -484,6 +499,17 @@ def engine_out(binary, doc, lines, tmp):
         if o["time"] != dd["window_end"]:  # a window's result: its time is the window's end
             raise RuntimeError("time %s of a result of a window ending %s"
                                % (o["time"], dd["window_end"]))
+        window = (o.get("tenant", ""), dd["key"], parse_ms(dd["window_start"]),
+                  parse_ms(dd["window_end"]), dd["revision"])
+        if o["type"] == "pipeline.retraction":  # of a result that went out before it
+            if results.get(dd["result_id"]) != window:
+                raise RuntimeError("retraction %s of result %s, which is %s"
+                                   % (window, dd["result_id"], results.get(dd["result_id"])))
+            by = dd["replaced_by"]
+            out.append(("retraction", window + (parse_ms(by["window_start"]),
+                                                parse_ms(by["window_end"]))))
+            continue
+        results[o["id"]] = window
         out.append(("result", {
             "tenant": o.get("tenant", ""), "key": dd["key"],
             "start": parse_ms(dd["window_start"]), "end": parse_ms(dd["window_end"]),
@@ -506,7 +532,7 @@ def near(x, y, rel, least=1.0):
 def same(a, b):
     if a[0] != b[0]:
         return False
-    if a[0] in ("late", "pair", "dead_letter"):
+    if a[0] in ("late", "pair", "dead_letter", "retraction"):
         return a[1:] == b[1:]
     x, y = a[1], b[1]
     for f in ("tenant", "key", "start", "end", "rev", "n", "lo", "hi", "d", "first", "last", "ci"):
@@ -531,8 +557,8 @@ def same(a, b):
 def order_key(o):
     if o[0] in ("late", "dead_letter"):
         return (o[0],) + tuple(str(x) for x in o[1:])
-    if o[0] == "pair":
-        return ("pair",) + tuple(str(x) for x in o[1])
+    if o[0] in ("pair", "retraction"):
+        return (o[0],) + tuple(str(x) for x in o[1])
     r = o[1]
     return ("result", r["tenant"], r["key"], r["start"], r["rev"])
 
@@ -583,7 +609,8 @@ def main():
     seed = int(sys.argv[3]) if len(sys.argv) > 3 else 1
     tmp = tempfile.mkdtemp(prefix="pipeline-model.")
     stats = {"results": 0, "late": 0, "revised": 0, "pairs": 0, "unmatched": 0, "dead": 0,
-             "refused": 0, "refused_joins": 0, "refused_tenant": 0, "refused_events": 0}
+             "refused": 0, "refused_joins": 0, "refused_tenant": 0, "refused_events": 0,
+             "retractions": 0}
     # two cases at a time (each pipeline-run is a process of its own); reported in case order
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         runs = pool.map(lambda c: check_case(binary, seed, c, tmp), range(cases))
@@ -595,6 +622,7 @@ def main():
                 return 1
             stats["results"] += sum(1 for o in got if o[0] == "result")
             stats["late"] += sum(1 for o in got if o[0] == "late")
+            stats["retractions"] += sum(1 for o in got if o[0] == "retraction")
             stats["revised"] += sum(1 for o in got if o[0] == "result" and o[1]["rev"] > 0)
             stats["pairs"] += sum(1 for o in got if o[0] == "pair" and o[1][2] is not None)
             stats["unmatched"] += sum(1 for o in got if o[0] == "pair" and o[1][2] is None)
@@ -613,10 +641,10 @@ def main():
     print("pipeline model: %d cases agree (%d results, %d of them revisions, %d late events, "
           "%d joined pairs, %d unmatched left events, %d dead letters, %d of them past max_keys or "
           "max_keys_per_tenant (%d of these past the tenant's, %d in interval joins that paired), "
-          "%d past an interval join's max_events_per_key)"
+          "%d past an interval join's max_events_per_key, %d retractions of merged sessions)"
           % (cases, stats["results"], stats["revised"], stats["late"], stats["pairs"],
              stats["unmatched"], stats["dead"], stats["refused"], stats["refused_tenant"],
-             stats["refused_joins"], stats["refused_events"]))
+             stats["refused_joins"], stats["refused_events"], stats["retractions"]))
     os.rmdir(tmp)
     return 0
 

@@ -4,7 +4,9 @@
 # by hand): tumbling with and without allowed lateness (late firing with revision 1, then
 # expiry), hopping with its partly-late case, sessions with the exact-gap merge and a
 # three-way merge, late events merging two sessions that fired (the merged one with the next
-# revision) and revising it again, emit update with `having`, stateless flatMap/map/filter, a flatMap that keeps
+# revision) and revising it again, with `retract` the results of sessions a late event merges or
+# grows withdrawn by id (none for a window whose result `having` held back, and one held back
+# leaving the result before it standing), emit update with `having`, stateless flatMap/map/filter, a flatMap that keeps
 # the rest of data (`as`) before a keyed window, an event the source filter drops still moving
 # the watermark (it closes the window; nothing flushes), tenants kept apart, input partitions
 # (the watermark the least over them; a partition named before its first event holds it back),
@@ -45,10 +47,10 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
 # docs/pipelines.md shows what the engine does: every pipeline definition it shows is accepted as
-# it is, its first one is the docs-example scenario's, and the result it shows is that scenario's
-# first output.
+# it is, its first one is the docs-example scenario's, the result it shows is that scenario's
+# first output, and every other output it shows (a retraction) is a scenario's.
 docs=$(python3 - "$ROOT/docs/pipelines.md" "$DIR/docs-example" "$TMP" <<'PY'
-import json, re, sys
+import glob, json, re, sys
 text = open(sys.argv[1]).read()
 blocks = [json.loads(b) for b in re.findall(r"```json\n(.*?)```", text, re.S)]
 defs = [b for b in blocks if "specversion" not in b]
@@ -60,6 +62,12 @@ if defs[0] != json.load(open(sys.argv[2] + "/def.json")):
     print("its first definition is not docs-example/def.json")
 if results[0] != json.loads(open(sys.argv[2] + "/expected.ndjson").readline()):
     print("its result is not the first line of docs-example/expected.ndjson")
+# every other output it shows is one a scenario gives
+given = [json.loads(line) for f in glob.glob(sys.argv[2] + "/../*/expected.ndjson")
+         for line in open(f)]
+for r in results[1:]:
+    if r not in given:
+        print("its %s %s is no scenario's output" % (r["type"], r["id"]))
 for i, d in enumerate(defs):
     json.dump(d, open(f"{sys.argv[3]}/doc-{i}.json", "w"))
 PY
@@ -187,6 +195,10 @@ bad 'window.gap: required' '{"name":"p","window":{"type":"session"},'"$A"'}'
 bad 'window.offset: must be shorter than window.size' '{"name":"p","window":{"type":"tumbling","size":"1d","offset":"-1d"},'"$A"'}'
 bad 'window.offset: must be shorter than window.slide' '{"name":"p","window":{"type":"hopping","size":"1h","slide":"1m","offset":"2m"},'"$A"'}'
 bad 'window.offset: not for session windows' '{"name":"p","window":{"type":"session","gap":"1m","offset":"1s"},'"$A"'}'
+bad 'window.retract: only for session windows' '{"name":"p","window":{"type":"tumbling","size":"1m","retract":true},'"$A"'}'
+bad 'window.retract: only for session windows' '{"name":"p","window":{"type":"hopping","size":"1m","slide":"1s","retract":false},'"$A"'}'
+bad 'window.retract: must be true or false' '{"name":"p","window":{"type":"session","gap":"1m","retract":"yes"},'"$A"'}'
+bad 'window.retract: must be true or false' '{"name":"p","window":{"type":"session","gap":"1m","retract":null},'"$A"'}'
 bad "window.offset: must be a duration up to 366d, negative with a leading '-'" '{"name":"p","window":{"type":"tumbling","size":"1d","offset":-8},'"$A"'}'
 bad 'window.offset: must be a duration' '{"name":"p","window":{"type":"tumbling","size":"1d","offset":"--8h"},'"$A"'}'
 bad 'window.slide: size / gcd' '{"name":"p","window":{"type":"hopping","size":"1d","slide":"1001ms"},'"$A"'}'

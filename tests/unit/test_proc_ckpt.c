@@ -330,3 +330,101 @@ Test(proc_ckpt, events_outside_the_years_an_event_can_state_are_counted_not_wind
     proc_def_free(d);
     cm_metrics_free(metrics);
 }
+
+/* The types of the JSON outputs, in order ("result" or "retraction"), and each retraction's
+ * result_id. */
+struct kinds {
+    char v[8][16];
+    char ids[8][40];
+    int n;
+};
+
+static void keep_kind(const struct proc_def *d, const json_t *ev, void *ud)
+{
+    (void)d;
+    struct kinds *k = ud;
+    cr_assert_lt(k->n, 8);
+    const char *type = json_string_value(json_object_get(ev, "type"));
+    cr_assert_not_null(type);
+    snprintf(k->v[k->n], sizeof(k->v[0]), "%s", type + strlen("pipeline."));
+    const char *id = json_string_value(json_object_get(json_object_get(ev, "data"), "result_id"));
+    snprintf(k->ids[k->n], sizeof(k->ids[0]), "%s",
+             id ? id : json_string_value(json_object_get(ev, "id")));
+    k->n++;
+}
+
+Test(proc_ckpt, which_sessions_results_went_out_survives_a_checkpoint)
+{
+    cm_log_set_level((enum cm_log_level)(CM_LOG_ERROR + 1)); /* (refusals are logged) */
+    /* `having` so that results take the JSON path, as with retractions */
+    struct proc_def *d = proc_test_def(
+        "{\"name\":\"p\",\"key\":\"subject\",\"window\":{\"type\":\"session\",\"gap\":\"10ms\","
+        "\"retract\":true},\"allowed_lateness\":\"100ms\",\"having\":\"n > 0\","
+        "\"aggregates\":{\"n\":\"count()\"}}");
+    struct kinds before = {0}, after = {0};
+    struct proc_engine_out out = {.emit = keep_kind, .ud = &before};
+    struct proc_engine *e = proc_engine_new(d, &out, NULL);
+    proc_engine_track_changes(e);
+    json_t *a = event("a", 1), *b = event("b", 1);
+    proc_engine_process(e, 0, a, 0, 1, 0);  /* a: [0, 10) */
+    proc_engine_process(e, 0, a, 15, 2, 0); /* a: [15, 25) */
+    proc_engine_process(e, 0, b, 40, 3, 0); /* the watermark passes both: they fire */
+    cr_assert_eq(before.n, 2, "the two sessions of a fired, not %d outputs", before.n);
+    struct fields f = {0};
+    checkpoint(e, &f);
+    const char *ka = get(&f, "k:\x1f"
+                             "a");
+    cr_assert_not_null(ka);
+    cr_assert_not_null(strstr(ka, "\"s\":[[0,10,1,"), "%s", ka);
+    cr_assert_not_null(strstr(ka, ",true],[15,25,2,"), "each marked as gone out: %s", ka);
+
+    /* restored, a late event that bridges them withdraws both results, then the merged one */
+    out.ud = &after;
+    struct proc_engine *back = proc_engine_new(d, &out, NULL);
+    int64_t offset = -1;
+    cr_assert_eq(proc_ckpt_restore(back, 0, "t", f.v, f.n, 0, &offset), 1);
+    proc_engine_process(back, 0, a, 8, 8, 0);
+    cr_assert_eq(after.n, 3, "%d outputs", after.n);
+    cr_assert_str_eq(after.v[0], "retraction");
+    cr_assert_str_eq(after.ids[0], before.ids[0], "it names the result of [0, 10)");
+    cr_assert_str_eq(after.v[1], "retraction");
+    cr_assert_str_eq(after.ids[1], before.ids[1], "it names the result of [15, 25)");
+    cr_assert_str_eq(after.v[2], "result");
+    proc_engine_free(back);
+
+    /* the mark ([start, end, min_offset, acc, next_revision, pending, traceparent, gone out]) is
+     * a boolean, present with retract, and true only on a session with a revision out */
+    const struct {
+        const char *what, *with;
+        int taken;
+    } rows[] = {
+        {"\"\",true],[15", "\"\",false],[15", 1},
+        {"\"\",true],[15", "\"\",1],[15", 0},
+        {"\"\",true],[15", "\"\"],[15", 0},
+        {"\"\",true]],", "\"\",true,true]],", 0},
+        {"1,false,\"\",true],[15", "0,false,\"\",true],[15", 0},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        char *state = replaced(ka, rows[i].what, rows[i].with);
+        struct fields g = {0};
+        for (size_t j = 0; j < f.n; j++) {
+            put(&g, f.v[j].name, f.v[j].value);
+        }
+        set(&g,
+            "k:\x1f"
+            "a",
+            state);
+        struct proc_engine *t = proc_engine_new(d, &out, NULL);
+        offset = -1;
+        int rc = proc_ckpt_restore(t, 0, "t", g.v, g.n, 0, &offset);
+        cr_assert_eq(rc, rows[i].taken ? 1 : CM_E_INVAL, "%s: %d", state, rc);
+        proc_engine_free(t);
+        fields_free(&g);
+        free(state);
+    }
+    fields_free(&f);
+    json_decref(a);
+    json_decref(b);
+    proc_engine_free(e);
+    proc_def_free(d);
+}
