@@ -2,7 +2,8 @@
 # <work-dir prefix> makes a scratch directory ($work), the list of daemons started ($pids, each
 # sent TERM at exit) and the failure flag ($fail), and removes the directory at exit unless a
 # check failed (then it is kept for the logs); say prints with the test's label, check runs a
-# condition (one command) and records a failure naming it, failed records one.
+# condition (one command) and records a failure naming it, failed records one; wait_until polls
+# a condition until it holds or its time is up.
 it_init() { # it_init <label> <prefix>
     IT_LABEL=$1
     work=$(mktemp -d "/tmp/$2.XXXXXX")
@@ -28,6 +29,13 @@ check() { # check <what> <condition...>
         say "FAIL: $what"
         fail=1
     fi
+}
+wait_until() { # wait_until <seconds> '<condition>': polls it every 0.2 s; 0 when it held in time
+    local end=$((SECONDS + $1))
+    until eval "$2"; do
+        [ "$SECONDS" -ge "$end" ] && return 1
+        sleep 0.2
+    done
 }
 # it_start_processor <log> <port> <tag>: a processor of group <tag>-$S on port <port> (logging to
 # $work/<log>), its default input topic $IN and late events to <tag>-late-$S, checkpoints every

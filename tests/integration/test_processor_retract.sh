@@ -29,13 +29,6 @@ export PROCESSOR_PIPELINES_DIR=$work/pipelines JWT_HS256_SECRET=rt-test-secret-0
 P=$(stack_free_port)
 it_start_processor p.log "$P" rt
 
-wait_until() { # wait_until <seconds> '<condition>': polls it every 0.2 s; 0 when it held in time
-    local end=$((SECONDS + $1))
-    until eval "$2"; do
-        [ "$SECONDS" -ge "$end" ] && return 1
-        sleep 0.2
-    done
-}
 T0=$(($(date +%s) - 600))
 send() { # send <subject> <seconds after T0>: an event on partition 0 of the input
     printf '%s\t{"specversion":"1.0","type":"visit","source":"/rt","id":"%s-%s","subject":"%s","time":"%s"}\n' \

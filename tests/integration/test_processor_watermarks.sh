@@ -49,13 +49,6 @@ pids+=($!)
 stack_wait_port "$P" 20 || { say "FAIL: the processor did not start"; fail=1; exit 1; }
 U=http://127.0.0.1:$P
 KC=(-b "$KAFKA_BROKERS" -X fetch.wait.max.ms=10)
-wait_until() { # wait_until <seconds> '<condition>': polls it every 0.2 s; 0 when it held in time
-    local end=$((SECONDS + $1))
-    until eval "$2"; do
-        [ "$SECONDS" -ge "$end" ] && return 1
-        sleep 0.2
-    done
-}
 json() { curl -s -H "Authorization: Bearer $ADMIN" "$@"; }
 metric() { # metric <name>: its value summed over labels
     curl -s "$U/metrics" | awk -v m="$1" 'index($1, m) == 1 { s += $2 } END { print s + 0 }'
