@@ -236,7 +236,7 @@ int main(int argc, char **argv)
     while ((rc = gw_sigs_start(sigs)) == CM_E_UNAVAIL && !cm_lifecycle_wait(1000)) {
     }
     if (rc != 0) {
-        status = cm_lifecycle_stopping() ? 0 : CM_CONFIG_EXIT_BAD;
+        status = cm_service_exit_status(rc);
         goto out;
     }
     gw_sigs_routes(sigs, svc.http, auth, cm_config_str(cfg, "GATEWAY_ADMIN_SCOPE"));

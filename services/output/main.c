@@ -34,7 +34,6 @@ struct app {
     struct cm_pg *pg;
     struct cm_pg_probe *pg_ready; /* readiness checks' own connection */
     struct out_pg_sink *sink;
-    struct cm_stream *stream;
 };
 
 static int write_batch(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t n, void *ud)
@@ -49,7 +48,7 @@ int main(int argc, char **argv)
                     sizeof(config_table) / sizeof(config_table[0]), "OUTPUT_PORT", NULL, argc,
                     argv);
     const struct cm_config *cfg = app.svc.cfg;
-    int status = 1;
+    int status;
     app.pg = cm_pg_new(cm_config_str(cfg, "DATABASE_URL"));
     app.pg_ready = cm_pg_probe_new(cm_config_str(cfg, "DATABASE_URL"), CM_PG_READY_TIMEOUT_MS);
     struct out_pg_sink_config pc = {
@@ -64,6 +63,7 @@ int main(int argc, char **argv)
     while ((rc = out_pg_sink_migrate(app.sink)) == CM_E_UNAVAIL && !cm_lifecycle_wait(1000)) {
     }
     if (rc != 0) {
+        status = cm_service_exit_status(rc);
         goto out;
     }
     const char *topics[] = {cm_config_str(cfg, "TOPIC_DERIVED"),
@@ -75,24 +75,12 @@ int main(int argc, char **argv)
         .ntopics = 2,
         .max_batch = (size_t)cm_config_int(cfg, "OUTPUT_BATCH"),
         .produce = 1, /* dead letters */
-        .metrics = app.svc.metrics,
     };
     struct cm_stream_handler handler = {.process = write_batch, .ud = app.sink};
-    app.stream = cm_stream_new(&sc, &handler);
-    if (!app.stream) {
-        status = CM_CONFIG_EXIT_BAD;
-        goto out;
-    }
     cm_http_add_check(app.svc.http, "postgres", cm_pg_probe_check, app.pg_ready);
-    cm_stream_add_checks(app.stream, app.svc.http);
-    if (cm_service_start(&app.svc) != 0) {
-        goto out;
-    }
-    cm_stream_run(app.stream);
-    status = 0;
+    status = cm_stream_serve(&app.svc, &sc, &handler);
 out:
     cm_service_begin_shutdown(&app.svc);
-    cm_stream_free(app.stream);
     out_pg_sink_free(app.sink);
     cm_pg_free(app.pg);
     cm_pg_probe_free(app.pg_ready);

@@ -126,7 +126,7 @@ int main(int argc, char **argv)
     while (rc == 0 && (rc = proc_api_start(api)) == CM_E_UNAVAIL && !cm_lifecycle_wait(1000)) {
     }
     if (rc != 0) {
-        status = cm_lifecycle_stopping() ? 0 : rc == CM_E_UNAVAIL ? 1 : CM_CONFIG_EXIT_BAD;
+        status = cm_service_exit_status(rc);
         goto out;
     }
     status = 1;

@@ -135,7 +135,7 @@ int main(int argc, char **argv)
     while ((rc = reg_store_migrate(st)) == CM_E_UNAVAIL && !cm_lifecycle_wait(1000)) {
     }
     if (rc != 0) {
-        status = cm_lifecycle_stopping() ? 0 : 1;
+        status = cm_service_exit_status(rc);
         goto out;
     }
     cache = reg_cache_new(100000, (size_t)cm_config_memory(cfg, "REGISTRY_CACHE_SIZE", 8, 1 << 20),

@@ -22,7 +22,6 @@ static const struct cm_config_entry config_table[] = {
 struct app {
     struct cm_service svc;
     struct rules_engine *engine;
-    struct cm_stream *stream;
 };
 
 int main(int argc, char **argv)
@@ -49,23 +48,11 @@ int main(int argc, char **argv)
         .ntopics = 1,
         .max_batch = (size_t)cm_config_int(cfg, "RULES_BATCH"),
         .produce = 1,
-        .metrics = app.svc.metrics,
     };
     struct cm_stream_handler handler = {.process = rules_engine_process, .ud = app.engine};
-    app.stream = cm_stream_new(&sc, &handler);
-    if (!app.stream) {
-        goto out;
-    }
-    cm_stream_add_checks(app.stream, app.svc.http);
-    status = 1;
-    if (cm_service_start(&app.svc) != 0) {
-        goto out;
-    }
-    cm_stream_run(app.stream);
-    status = 0;
+    status = cm_stream_serve(&app.svc, &sc, &handler);
 out:
     cm_service_begin_shutdown(&app.svc);
-    cm_stream_free(app.stream);
     rules_engine_free(app.engine);
     cm_service_free(&app.svc);
     return status;

@@ -27,7 +27,6 @@ struct app {
     struct cm_pg *pg;             /* consumer thread's connection */
     struct cm_pg_probe *pg_ready; /* readiness checks' own connection */
     struct store_log *log;
-    struct cm_stream *stream;
 };
 
 static int append_batch(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t n, void *ud)
@@ -42,7 +41,7 @@ int main(int argc, char **argv)
     cm_service_init(&app.svc, "store", "STORE_", config_table,
                     sizeof(config_table) / sizeof(config_table[0]), "STORE_PORT", NULL, argc, argv);
     const struct cm_config *cfg = app.svc.cfg;
-    int status = 1;
+    int status;
     app.pg = cm_pg_new(cm_config_str(cfg, "DATABASE_URL"));
     app.pg_ready = cm_pg_probe_new(cm_config_str(cfg, "DATABASE_URL"), CM_PG_READY_TIMEOUT_MS);
     app.log = store_log_new(app.pg, app.svc.metrics);
@@ -50,6 +49,7 @@ int main(int argc, char **argv)
     while ((rc = store_log_migrate(app.log)) == CM_E_UNAVAIL && !cm_lifecycle_wait(1000)) {
     }
     if (rc != 0) {
+        status = cm_service_exit_status(rc);
         goto out;
     }
     const char *topics[] = {cm_config_str(cfg, "TOPIC_EVENTS")};
@@ -59,24 +59,12 @@ int main(int argc, char **argv)
         .topics = topics,
         .ntopics = 1,
         .max_batch = (size_t)cm_config_int(cfg, "STORE_BATCH"),
-        .metrics = app.svc.metrics,
     };
     struct cm_stream_handler handler = {.process = append_batch, .ud = app.log};
-    app.stream = cm_stream_new(&sc, &handler);
-    if (!app.stream) {
-        status = CM_CONFIG_EXIT_BAD;
-        goto out;
-    }
     cm_http_add_check(app.svc.http, "postgres", cm_pg_probe_check, app.pg_ready);
-    cm_stream_add_checks(app.stream, app.svc.http);
-    if (cm_service_start(&app.svc) != 0) {
-        goto out;
-    }
-    cm_stream_run(app.stream);
-    status = 0;
+    status = cm_stream_serve(&app.svc, &sc, &handler);
 out:
     cm_service_begin_shutdown(&app.svc);
-    cm_stream_free(app.stream);
     store_log_free(app.log);
     cm_pg_free(app.pg);
     cm_pg_probe_free(app.pg_ready);

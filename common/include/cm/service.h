@@ -18,6 +18,7 @@ struct cm_service {
     struct cm_config *cfg;       /* owned */
     struct cm_metrics *metrics;  /* owned; metric names are prefixed "<name>_" */
     struct cm_http_server *http; /* owned */
+    int shutting_down;           /* cm_service_begin_shutdown ran */
 };
 
 /* The HTTP server's connection limits, in every service's table under its prefix P ("GATEWAY_"):
@@ -70,7 +71,13 @@ void cm_service_init(struct cm_service *svc, const char *name, const char *prefi
                      const char *max_body_var, int argc, char **argv);
 /* Starts the HTTP server; 0 or CM_E_IO. */
 int cm_service_start(struct cm_service *svc);
-/* /readyz → 503, arms the watchdog for SHUTDOWN_TIMEOUT. */
+/* The exit status of a daemon whose start step failed with rc (after retrying it while it
+ * answered CM_E_UNAVAIL): 0 when a stop was requested meanwhile (a stop is not a failure), 1 when
+ * the dependency is still unavailable (a restart may find it up), CM_CONFIG_EXIT_BAD (78) for
+ * anything else: the step refused what it was given (a bad definition file, a migration the
+ * database refuses). */
+int cm_service_exit_status(int rc);
+/* /readyz → 503, arms the watchdog for SHUTDOWN_TIMEOUT. Once; later calls do nothing. */
 void cm_service_begin_shutdown(struct cm_service *svc);
 /* Stops the HTTP server (waiting for in-flight requests) and frees everything. */
 void cm_service_free(struct cm_service *svc);

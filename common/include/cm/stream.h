@@ -179,4 +179,14 @@ struct cm_http_server;
  * serving. */
 void cm_stream_add_checks(struct cm_stream *s, struct cm_http_server *srv);
 
+struct cm_service;
+/* The main loop of a daemon that only consumes: creates the stream (cfg.metrics defaults to the
+ * service's), adds its checks to /readyz, starts the service's HTTP server and runs the stream
+ * until a stop is requested; then begins the shutdown (unready, watchdog armed), stops the HTTP
+ * server (its checks read the stream) and frees the stream. Returns the exit status: 0 after a
+ * stop, CM_CONFIG_EXIT_BAD when the stream could not be created (a bad setting, logged), 1 when
+ * the HTTP server could not start. */
+int cm_stream_serve(struct cm_service *svc, const struct cm_stream_config *cfg,
+                    const struct cm_stream_handler *handler);
+
 #endif

@@ -1,6 +1,7 @@
 /* service: daemon scaffolding shared by the six services (see service.h). */
 #include "cm/service.h"
 
+#include "cm/err.h"
 #include "cm/lifecycle.h"
 #include "cm/log.h"
 #include "cm/mem.h"
@@ -57,8 +58,20 @@ int cm_service_start(struct cm_service *svc)
     return rc;
 }
 
+int cm_service_exit_status(int rc)
+{
+    if (cm_lifecycle_stopping()) {
+        return 0;
+    }
+    return rc == CM_E_UNAVAIL ? 1 : CM_CONFIG_EXIT_BAD;
+}
+
 void cm_service_begin_shutdown(struct cm_service *svc)
 {
+    if (svc->shutting_down) {
+        return;
+    }
+    svc->shutting_down = 1;
     CM_LOG_INFO("stopping", "%s shutting down", svc->name);
     cm_http_set_unready(svc->http);
     cm_lifecycle_arm_watchdog((int)cm_config_int(svc->cfg, "SHUTDOWN_TIMEOUT"));
