@@ -1,7 +1,8 @@
-/* redis: hiredis connections for the URL (redis_url.c), AUTH/SELECT on connect, reconnect with
- * backoff (100 ms doubling to 5 s) per server, commands and pipelines routed to the Redis Cluster
- * node that serves their key and following its redirections (redis_cluster.c) or to the master
- * Redis Sentinel names (redis_sentinel.c), and typed reply accessors (see redis.h). */
+/* redis: connections (redis_conn.c, TCP or TLS) to the URL's servers (redis_url.c), AUTH/SELECT on
+ * connect, reconnect with backoff (100 ms doubling to 5 s) per server, commands and pipelines
+ * routed to the Redis Cluster node that serves their key and following its redirections
+ * (redis_cluster.c) or to the master Redis Sentinel names (redis_sentinel.c), and typed reply
+ * accessors (see redis.h). */
 #include "redis_internal.h"
 
 #include "cm/err.h"
@@ -10,7 +11,6 @@
 #include "cm/text.h"
 #include "cm/timeutil.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,13 +29,13 @@
 #define SENTINEL_AGE_MS                                                                            \
     1000 /* Sentinel is asked again after this long anyway (a master it switched) */
 
-/* Node i's connection error as the log and last_error say it: where, and a read that timed out
- * (hiredis reports it as EAGAIN's "Resource temporarily unavailable") as what it is. */
+/* Node i's connection error as the log and last_error say it: where, and a reply that did not
+ * come in time as what it is. */
 void redis_ctx_error(struct cm_redis *r, size_t i, const char *fallback)
 {
     const struct redis_node *n = &r->nodes[i];
-    const char *e = n->ctx && n->ctx->errstr[0] ? n->ctx->errstr : fallback;
-    if (n->ctx && n->ctx->err == REDIS_ERR_IO && strcmp(e, strerror(EAGAIN)) == 0) {
+    const char *e = n->conn && redis_conn_broken(n->conn) ? redis_conn_error(n->conn) : fallback;
+    if (n->conn && redis_conn_timed_out(n->conn)) {
         snprintf(r->last_error, sizeof(r->last_error), "%s:%d: no answer within %d ms", n->host,
                  n->port, TIMEOUT_MS);
     } else {
@@ -45,18 +45,16 @@ void redis_ctx_error(struct cm_redis *r, size_t i, const char *fallback)
 
 static void drop(struct redis_node *n)
 {
-    if (n->ctx) {
-        redisFree(n->ctx);
-        n->ctx = NULL;
-    }
+    redis_conn_free(n->conn);
+    n->conn = NULL;
 }
 
 static int simple(struct cm_redis *r, size_t i, const char *what, int argc, const char **argv)
 {
-    redisReply *rep = redisCommandArgv(r->nodes[i].ctx, argc, argv, NULL);
+    redisReply *rep = redis_conn_command(r->nodes[i].conn, argc, argv, NULL);
     if (!rep || rep->type == REDIS_REPLY_ERROR) {
         snprintf(r->last_error, sizeof(r->last_error), "%s:%d: %s failed: %s", r->nodes[i].host,
-                 r->nodes[i].port, what, rep ? rep->str : r->nodes[i].ctx->errstr);
+                 r->nodes[i].port, what, rep ? rep->str : redis_conn_error(r->nodes[i].conn));
         if (rep) {
             freeReplyObject(rep);
         }
@@ -98,22 +96,20 @@ static void answered(struct cm_redis *r, size_t i)
 int redis_ensure(struct cm_redis *r, size_t i)
 {
     struct redis_node *n = &r->nodes[i];
-    if (n->ctx && !n->ctx->err) {
+    if (n->conn && !redis_conn_broken(n->conn)) {
         return 0;
     }
     drop(n);
     if (cm_monotonic_ms() < n->next_attempt_ms) {
         return CM_E_UNAVAIL; /* (last_error keeps why the last attempt failed) */
     }
-    struct timeval tv = {TIMEOUT_MS / 1000, (TIMEOUT_MS % 1000) * 1000};
-    n->ctx = redisConnectWithTimeout(n->host, n->port, tv);
+    char err[200];
+    n->conn = redis_conn_open(n->host, n->port, TIMEOUT_MS, r->ssl_ctx, err, sizeof(err));
     int rc = 0;
-    if (!n->ctx || n->ctx->err) {
-        snprintf(r->last_error, sizeof(r->last_error), "connect %s:%d: %s", n->host, n->port,
-                 n->ctx ? n->ctx->errstr : "out of memory");
+    if (!n->conn) {
+        snprintf(r->last_error, sizeof(r->last_error), "connect %s:%d: %s", n->host, n->port, err);
         rc = CM_E_UNAVAIL;
     } else {
-        redisSetTimeout(n->ctx, tv);
         int own = n->sentinel && r->sentinel_password; /* the sentinels' own credentials */
         const char *user = own ? r->sentinel_user : r->user;
         const char *password = own ? r->sentinel_password : r->password;
@@ -256,22 +252,24 @@ struct cm_redis *cm_redis_new(const char *url)
     if (!url || redis_parse_url(r, url) != 0) {
         char shown[256]; /* (never the password) */
         cm_url_redacted(url ? url : "", shown, sizeof(shown));
-        if (url && strncmp(url, "rediss://", 9) == 0) {
-            CM_LOG_ERROR("config_invalid",
-                         "REDIS_URL: '%s': TLS (rediss://) is not supported (hiredis 0.14 has "
-                         "none); reach such a Redis through a local TLS proxy (stunnel, a "
-                         "sidecar) as redis://127.0.0.1:<port>",
-                         shown);
-        } else {
-            CM_LOG_ERROR("config_invalid",
-                         "REDIS_URL: '%s' is not redis://[[user]:password@]host[:port][/db] "
-                         "(or several host[:port] separated by commas for a Redis Cluster's "
-                         "seed nodes), nor redis-sentinel://[[user]:password@]host[:port][,...]"
-                         "[/db]#<master name>",
-                         shown);
-        }
+        CM_LOG_ERROR("config_invalid",
+                     "REDIS_URL: '%s' is not redis://[[user]:password@]host[:port][/db] (or "
+                     "several host[:port] separated by commas for a Redis Cluster's seed nodes), "
+                     "nor redis-sentinel://[[user]:password@]host[:port][,...][/db]"
+                     "[?sentinel_user=&sentinel_password=]#<master name>, nor either over TLS "
+                     "(rediss://, rediss-sentinel://) with [?ssl_ca_certs=<file>&ssl_certfile="
+                     "<file>&ssl_keyfile=<file>&ssl_cert_reqs=required|none]",
+                     shown);
         cm_redis_free(r);
         return NULL;
+    }
+    if (r->tls.on) {
+        char err[512];
+        if (!(r->ssl_ctx = redis_tls_new(&r->tls, err, sizeof(err)))) {
+            CM_LOG_ERROR("config_invalid", "REDIS_URL: %s", err);
+            cm_redis_free(r);
+            return NULL;
+        }
     }
     if (r->master_name) {
         r->map_age_ms = SENTINEL_AGE_MS;
@@ -298,6 +296,10 @@ void cm_redis_free(struct cm_redis *r)
     free(r->master_name);
     free(r->sentinel_user);
     free(r->sentinel_password);
+    free(r->tls.ca_file);
+    free(r->tls.cert_file);
+    free(r->tls.key_file);
+    SSL_CTX_free(r->ssl_ctx);
     pthread_mutex_destroy(&r->lock);
     free(r);
 }
@@ -307,9 +309,10 @@ void cm_redis_free(struct cm_redis *r)
 static redisReply *on_node(struct cm_redis *r, size_t i, int ask, int argc, const char *const *argv,
                            const size_t *lens)
 {
-    redisContext *c = r->nodes[i].ctx;
-    redisReply *a = ask ? redisCommand(c, "ASKING") : NULL;
-    redisReply *rep = !ask || a ? redisCommandArgv(c, argc, (const char **)argv, lens) : NULL;
+    struct redis_conn *c = r->nodes[i].conn;
+    static const char *const asking[] = {"ASKING"};
+    redisReply *a = ask ? redis_conn_command(c, 1, asking, NULL) : NULL;
+    redisReply *rep = !ask || a ? redis_conn_command(c, argc, argv, lens) : NULL;
     if (a) {
         freeReplyObject(a);
     }
@@ -428,29 +431,24 @@ static int send_node(struct cm_redis *r, size_t i, struct unit *u, size_t nu, co
     if (ready(r, i) != 0) {
         return CM_E_UNAVAIL;
     }
-    redisContext *c = r->nodes[i].ctx;
+    struct redis_conn *c = r->nodes[i].conn;
+    static const char *const asking[] = {"ASKING"};
     size_t appended = 0;
     for (size_t k = 0; k < nu; k++) {
         if (u[k].done || u[k].sent || u[k].node != i) {
             continue;
         }
-        if (u[k].ask && redisAppendCommand(c, "ASKING") != REDIS_OK) {
+        if (u[k].ask && redis_conn_append(c, 1, asking, NULL) != 0) {
             return CM_E_UNAVAIL;
         }
         for (size_t j = u[k].from; j <= u[k].to; j++) {
-            if (redisAppendCommandArgv(c, argcs[j], (const char **)argvs[j], NULL) != REDIS_OK) {
+            if (redis_conn_append(c, argcs[j], argvs[j], NULL) != 0) {
                 return CM_E_UNAVAIL;
             }
-            if (++appended % PIPELINE_CHUNK == 0) {
-                /* sent as it goes: hiredis would otherwise hold the whole pipeline in one
-                 * buffer, grown (and copied) a megabyte at a time past the first (Redis buffers
-                 * the replies) */
-                int done = 0;
-                while (!done) {
-                    if (redisBufferWrite(c, &done) != REDIS_OK) {
-                        return CM_E_UNAVAIL;
-                    }
-                }
+            if (++appended % PIPELINE_CHUNK == 0 && redis_conn_flush(c) != 0) {
+                /* sent as it goes rather than held whole in one buffer (Redis buffers the
+                 * replies) */
+                return CM_E_UNAVAIL;
             }
         }
     }
@@ -459,17 +457,18 @@ static int send_node(struct cm_redis *r, size_t i, struct unit *u, size_t nu, co
             continue;
         }
         u[k].sent = 1;
-        void *rep = NULL;
-        if (u[k].ask && (redisGetReply(c, &rep) != REDIS_OK || !rep)) {
+        redisReply *rep = NULL;
+        if (u[k].ask && !(rep = redis_conn_read(c))) {
             return CM_E_UNAVAIL;
         }
-        freeReplyObject(rep);
+        if (rep) {
+            freeReplyObject(rep);
+        }
         for (size_t j = u[k].from; j <= u[k].to; j++) {
-            rep = NULL;
-            if (redisGetReply(c, &rep) != REDIS_OK || !rep) {
+            if (!(rep = redis_conn_read(c))) {
                 return CM_E_UNAVAIL;
             }
-            out[j] = rep;
+            out[j] = (struct cm_redis_reply *)rep;
         }
     }
     answered(r, i);

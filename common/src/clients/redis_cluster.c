@@ -105,7 +105,8 @@ size_t redis_route(const struct cm_redis *r, const char *key, size_t len)
 
 int redis_discover(struct cm_redis *r, size_t i)
 {
-    redisReply *rep = redisCommand(r->nodes[i].ctx, "CLUSTER SLOTS");
+    static const char *const argv[] = {"CLUSTER", "SLOTS"};
+    redisReply *rep = redis_conn_command(r->nodes[i].conn, 2, argv, NULL);
     if (!rep) {
         return -1;
     }

@@ -7,6 +7,7 @@
 #include "cm/redis.h"
 
 #include <hiredis.h>
+#include <openssl/ssl.h>
 #include <pthread.h>
 #include <stdint.h>
 
@@ -16,11 +17,19 @@
 struct redis_node {
     char *host;
     int port;
-    redisContext *ctx;
+    struct redis_conn *conn;
     int64_t next_attempt_ms;
     int backoff_ms;
     int fresh;    /* connected, no command yet (the URL's server: the slot map is asked first) */
     int sentinel; /* a Redis Sentinel of the URL: asked where the master is, never SELECTed */
+};
+
+/* TLS as the URL asks for it (rediss://, rediss-sentinel://, and the query's ssl_* keys, named
+ * as redis-py names them). */
+struct redis_tls {
+    int on;
+    int verify; /* the server's certificate is checked (CA and name): ssl_cert_reqs=required */
+    char *ca_file, *cert_file, *key_file; /* NULL: the system's CAs; no client certificate */
 };
 
 struct cm_redis {
@@ -39,9 +48,36 @@ struct cm_redis {
     int64_t next_refresh_ms; /* a stale map is asked for again no sooner than this */
     int64_t map_expires_ms;  /* the map is asked for again from then on, stale or not */
     int map_age_ms;          /* how long a map is taken as it is (cm_redis_set_map_age) */
+    struct redis_tls tls;
+    SSL_CTX *ssl_ctx; /* with tls.on */
     char last_error[256];
     pthread_mutex_t lock;
 };
+
+/* redis_conn.c: one connection, over TCP or TLS (hiredis formats the commands and reads the
+ * replies). open: NULL with err set (connect or handshake failed, within timeout_ms; tls NULL:
+ * plain TCP). Every later read and write waits at most timeout_ms. */
+struct redis_conn;
+struct redis_conn *redis_conn_open(const char *host, int port, int timeout_ms, SSL_CTX *tls,
+                                   char *err, size_t errlen);
+void redis_conn_free(struct redis_conn *c);
+/* Appends a command to what is to be written (0, or -1 when broken). */
+int redis_conn_append(struct redis_conn *c, int argc, const char *const *argv, const size_t *lens);
+/* Writes what was appended: 0, or -1 (the connection is broken). */
+int redis_conn_flush(struct redis_conn *c);
+/* Writes what was appended, then reads the next reply: the reply, or NULL (broken). */
+redisReply *redis_conn_read(struct redis_conn *c);
+/* append + read. */
+redisReply *redis_conn_command(struct redis_conn *c, int argc, const char *const *argv,
+                               const size_t *lens);
+/* 1 once an I/O or protocol error made the connection useless; then its error says which, and
+ * timed_out whether it was a reply not coming in time. */
+int redis_conn_broken(const struct redis_conn *c);
+int redis_conn_timed_out(const struct redis_conn *c);
+const char *redis_conn_error(const struct redis_conn *c);
+/* The TLS settings of the URL as an OpenSSL context: NULL with err naming the URL's key and the
+ * file that could not be used. */
+SSL_CTX *redis_tls_new(const struct redis_tls *t, char *err, size_t errlen);
 
 /* Parses the URL into r (its nodes, credentials, database and Sentinel's master name): 0, or
  * CM_E_INVAL. */

@@ -44,7 +44,7 @@ long redis_sentinel_answer(struct cm_redis *r, size_t i, const redisReply *rep)
 static long ask_sentinel(struct cm_redis *r, size_t i)
 {
     const char *argv[] = {"SENTINEL", "get-master-addr-by-name", r->master_name};
-    redisReply *rep = redisCommandArgv(r->nodes[i].ctx, 3, argv, NULL);
+    redisReply *rep = redis_conn_command(r->nodes[i].conn, 3, argv, NULL);
     if (!rep) {
         redis_ctx_error(r, i, "no reply");
         redis_failed(r, i);
@@ -68,7 +68,8 @@ const char *redis_role(const redisReply *rep)
  * the lock held and node m connected. */
 static int is_master(struct cm_redis *r, size_t m, size_t sentinel)
 {
-    redisReply *rep = redisCommand(r->nodes[m].ctx, "ROLE");
+    static const char *const argv[] = {"ROLE"};
+    redisReply *rep = redis_conn_command(r->nodes[m].conn, 1, argv, NULL);
     if (!rep) {
         redis_ctx_error(r, m, "no reply to ROLE");
         redis_failed(r, m);

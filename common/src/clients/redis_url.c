@@ -1,8 +1,11 @@
 /* redis_url: REDIS_URL as cm_redis reads it (see redis_internal.h): redis://[[user]:password@]
  * host[:port][,host[:port]...][/db] (several hosts: a Redis Cluster's seed nodes), and
  * redis-sentinel://...[?sentinel_user=u&sentinel_password=p]#<master name> (the hosts are
- * sentinels, port 26379 by default; the query gives them credentials of their own). User and
- * password are percent-decoded as RFC 3986 writes them; ports and databases are strict. */
+ * sentinels, port 26379 by default; the query gives them credentials of their own).
+ * rediss:// and rediss-sentinel:// are the same over TLS, the query's ssl_ca_certs,
+ * ssl_certfile, ssl_keyfile and ssl_cert_reqs (required or none) saying how, as redis-py names
+ * them. User and password are percent-decoded as RFC 3986 writes them; ports and databases are
+ * strict. */
 #include "redis_internal.h"
 
 #include "cm/err.h"
@@ -98,26 +101,57 @@ static int parse_rest(struct cm_redis *r, const char *p, int port)
     return 0;
 }
 
-/* A sentinel URL's query, "sentinel_user=u&sentinel_password=p" (values percent-decoded, as
- * go-redis and redis-py name them): the sentinels' own credentials. Any other key is an error. */
-static int parse_sentinel_query(struct cm_redis *r, char *q)
+/* The URL's query (values percent-decoded): a sentinel URL's "sentinel_user=u&sentinel_password=p"
+ * (as go-redis and redis-py name them: the sentinels' own credentials), and with TLS
+ * ssl_ca_certs (a PEM file of the CAs the server's certificate is checked against; else the
+ * system's), ssl_certfile and ssl_keyfile (a client certificate; its key may be in the same
+ * file) and ssl_cert_reqs (required, the default, or none: the server's certificate is not
+ * checked). Any other key, or one not for this URL's kind, is an error. */
+static int parse_query(struct cm_redis *r, char *q)
 {
-    for (char *save = NULL, *kv = strtok_r(q, "&", &save); kv; kv = strtok_r(NULL, "&", &save)) {
+    char *reqs = NULL;
+    int rc = 0;
+    for (char *save = NULL, *kv = strtok_r(q, "&", &save); rc == 0 && kv;
+         kv = strtok_r(NULL, "&", &save)) {
         char *eq = strchr(kv, '=');
         if (!eq) {
-            return CM_E_INVAL;
+            rc = CM_E_INVAL;
+            break;
         }
         *eq = '\0';
-        char **dst = strcmp(kv, "sentinel_user") == 0       ? &r->sentinel_user
-                     : strcmp(kv, "sentinel_password") == 0 ? &r->sentinel_password
-                                                            : NULL;
+        char **dst = NULL;
+        if (r->master_name && strcmp(kv, "sentinel_user") == 0) {
+            dst = &r->sentinel_user;
+        } else if (r->master_name && strcmp(kv, "sentinel_password") == 0) {
+            dst = &r->sentinel_password;
+        } else if (r->tls.on && strcmp(kv, "ssl_ca_certs") == 0) {
+            dst = &r->tls.ca_file;
+        } else if (r->tls.on && strcmp(kv, "ssl_certfile") == 0) {
+            dst = &r->tls.cert_file;
+        } else if (r->tls.on && strcmp(kv, "ssl_keyfile") == 0) {
+            dst = &r->tls.key_file;
+        } else if (r->tls.on && strcmp(kv, "ssl_cert_reqs") == 0) {
+            dst = &reqs;
+        }
         if (!dst || *dst || !eq[1]) {
-            return CM_E_INVAL; /* unknown, given twice or empty */
+            rc = CM_E_INVAL; /* unknown, given twice or empty */
+            break;
         }
         *dst = cm_xstrdup(eq + 1);
         cm_pct_decode(*dst);
     }
-    return r->sentinel_user && !r->sentinel_password ? CM_E_INVAL : 0;
+    if (rc == 0 && reqs) {
+        if (strcmp(reqs, "none") == 0) {
+            r->tls.verify = 0;
+        } else if (strcmp(reqs, "required") != 0) {
+            rc = CM_E_INVAL;
+        }
+    }
+    free(reqs);
+    if (rc == 0 && r->tls.key_file && !r->tls.cert_file) {
+        rc = CM_E_INVAL; /* a key without its certificate */
+    }
+    return rc == 0 && r->sentinel_user && !r->sentinel_password ? CM_E_INVAL : rc;
 }
 
 int redis_parse_url(struct cm_redis *r, const char *url)
@@ -125,10 +159,13 @@ int redis_parse_url(struct cm_redis *r, const char *url)
     const char *p;
     int port = 6379;
     size_t end = strlen(url);
-    if (strncmp(url, "redis://", 8) == 0) {
-        p = url + 8;
-    } else if (strncmp(url, "redis-sentinel://", 17) == 0) {
-        p = url + 17;
+    r->tls.on = strncmp(url, "rediss", 6) == 0;
+    r->tls.verify = 1;
+    const char *rest = strncmp(url, "redis", 5) == 0 ? url + 5 + r->tls.on : ""; /* the rest */
+    if (strncmp(rest, "://", 3) == 0) {
+        p = rest + 3;
+    } else if (strncmp(rest, "-sentinel://", 12) == 0) {
+        p = rest + 12;
         port = 26379;
         const char *hash = strrchr(p, '#'); /* #<master name>, as Lettuce writes it */
         if (!hash || !hash[1] || strpbrk(hash + 1, " \t\r\n")) {
@@ -143,11 +180,11 @@ int redis_parse_url(struct cm_redis *r, const char *url)
     char *own = cm_xstrndup(url, end);
     p = own + (p - url);
     char *userinfo_end = strrchr(p, '@'); /* a password may hold '?' (as it may '@') */
-    char *query = r->master_name ? strchr(userinfo_end ? userinfo_end : p, '?') : NULL;
+    char *query = strchr(userinfo_end ? userinfo_end : p, '?');
     int rc = 0;
     if (query) {
         *query++ = '\0';
-        rc = parse_sentinel_query(r, query);
+        rc = parse_query(r, query);
     }
     rc = rc == 0 ? parse_rest(r, p, port) : rc;
     free(own);
