@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_processor_redis_tls.sh <build-dir>: the processor keeping its window state in a Redis it
-# reaches over TLS (rediss://, a certificate made here by the openssl tool, checked against
+# reaches over TLS (rediss://, a certificate made by tls_certs.sh, checked against
 # ssl_ca_certs), through the harness's development broker:
 #   - its checkpoints are in that Redis (read back over the server's plain port) and a window's
 #     result comes out;
@@ -18,17 +18,7 @@ it_init "processor redis tls" proc-tls
 S=$$
 IN=tls-in-$S OUT=tls-out-$S NAME=tls-visits-$S
 
-# a CA, the server's certificate for 127.0.0.1 signed by it, and a CA that signed nothing
-ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2)
-(cd "$work" &&
-    openssl req -x509 "${ec[@]}" -keyout ca.key -out ca.pem -subj /CN=it-ca &&
-    openssl req -x509 "${ec[@]}" -keyout other.key -out other.pem -subj /CN=other-ca &&
-    printf 'subjectAltName=IP:127.0.0.1\n' >server.ext &&
-    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-        -keyout server.key -out server.csr -subj /CN=it-redis &&
-    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
-        -extfile server.ext -out server.pem) >"$work/openssl.log" 2>&1 ||
-    { failed "openssl could not make the certificates: $(tail -n 3 "$work/openssl.log")"; exit 1; }
+"$ROOT/tests/integration/tls_certs.sh" "$work" || { failed "the certificates could not be made"; exit 1; }
 PLAIN=$(stack_free_port) TLSP=$(stack_free_port)
 redis-server --bind 127.0.0.1 --port "$PLAIN" --tls-port "$TLSP" --dir "$work" --save "" \
     --appendonly no --tls-cert-file "$work/server.pem" --tls-key-file "$work/server.key" \

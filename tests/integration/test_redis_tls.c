@@ -1,5 +1,5 @@
 /* Integration tests of Redis over TLS (rediss://) against real redis-servers with TLS ports and
- * certificates made by the openssl tool for the test: commands, long pipelines and large
+ * certificates made for the test (tls_certs.sh): commands, long pipelines and large
  * values; the server's certificate checked against ssl_ca_certs and its address (a wrong CA, the
  * system's CAs, a name the certificate does not hold all refused, saying why; ssl_cert_reqs=none
  * takes any); client certificates for a server that requires them (separate files, or one
@@ -24,40 +24,6 @@
 static char dir[64];
 static int plain_port, tls_port, strict_plain, strict_tls; /* strict: client certificates */
 static int pid, strict_pid;
-
-static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void sh(const char *fmt, ...)
-{
-    char cmd[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    cr_assert_eq(system(cmd), 0, "%s", cmd);
-}
-
-/* A CA, a server certificate for the address 127.0.0.1 only (no name), a client certificate,
- * and a second CA that signed nothing here. */
-static void make_certs(void)
-{
-    const char *ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-    sh("cd %s && openssl req -x509 %s -keyout ca.key -out ca.pem -days 2 -subj /CN=it-ca "
-       ">/dev/null 2>&1",
-       dir, ec);
-    sh("cd %s && openssl req -x509 %s -keyout other.key -out other.pem -days 2 "
-       "-subj /CN=other-ca >/dev/null 2>&1",
-       dir, ec);
-    sh("cd %s && printf 'subjectAltName=IP:127.0.0.1\\n' >server.ext && "
-       "openssl req %s -keyout server.key -out server.csr -subj /CN=it-redis >/dev/null 2>&1 && "
-       "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 "
-       "-extfile server.ext -out server.pem >/dev/null 2>&1",
-       dir, ec);
-    sh("cd %s && openssl req %s -keyout client.key -out client.csr -subj /CN=it-client "
-       ">/dev/null 2>&1 && openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key "
-       "-CAcreateserial -days 2 -out client.pem >/dev/null 2>&1 && "
-       "cat client.pem client.key >client-both.pem",
-       dir, ec);
-}
 
 static int start_tls_redis(int port, int tport, const char *auth_clients)
 {
@@ -84,7 +50,9 @@ static void setup(void)
 {
     snprintf(dir, sizeof(dir), "/tmp/it-redis-tls.XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
-    make_certs();
+    char cmd[256]; /* (the tests run from the repository's root) */
+    snprintf(cmd, sizeof(cmd), "tests/integration/tls_certs.sh %s", dir);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
     plain_port = it_free_port();
     tls_port = it_free_port();
     pid = start_tls_redis(plain_port, tls_port, "optional");
