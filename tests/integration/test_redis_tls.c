@@ -4,7 +4,8 @@
  * system's CAs, a name the certificate does not hold all refused, saying why; ssl_cert_reqs=none
  * takes any); client certificates for a server that requires them (separate files, or one
  * file holding both); TLS and plain TCP mistaken for each other fail within the timeout; a
- * reconnection after the server is killed (-9) and started again; and the URLs refused. */
+ * reconnection after the server is killed (-9) and started again; a Redis Cluster of three
+ * nodes over TLS; and the URLs refused. */
 #include "harness.h"
 
 #include "cm/err.h"
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -76,12 +78,12 @@ static const char *tls_url(char *url, size_t len, const char *host, int port, co
     return url;
 }
 
-/* One command on the plain port of the first server (hiredis's reply, or NULL). */
-static redisReply *raw(const char *fmt, ...)
+/* One command on the plain port given (hiredis's reply, or NULL). */
+static redisReply *raw_at(int port, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    redisReply *rep = it_redis_vraw(plain_port, NULL, 0, fmt, ap);
+    redisReply *rep = it_redis_vraw(port, NULL, 0, fmt, ap);
     va_end(ap);
     return rep;
 }
@@ -109,7 +111,7 @@ Test(redis_tls, commands_pipelines_and_large_values)
     cr_assert_eq(cm_redis_reply_type(rep), CM_REDIS_STATUS);
     cm_redis_reply_free(rep);
     /* the value went over TLS: the plain port reads it back */
-    redisReply *plain = raw("GET tls:k");
+    redisReply *plain = raw_at(plain_port, "GET tls:k");
     cr_assert_not_null(plain);
     cr_assert_eq(plain->len, 3);
     cr_assert_eq(memcmp(plain->str, "a\0b", 3), 0);
@@ -272,4 +274,120 @@ Test(redis_tls, bad_urls)
         cr_assert_not_null(r, "refused %s", good[i]);
         cm_redis_free(r);
     }
+}
+
+static int cluster_plain[3];
+
+/* Each node of the cluster says it is whole and knows the other two. */
+static int cluster_ok(void *ud)
+{
+    (void)ud;
+    for (int i = 0; i < 3; i++) {
+        redisReply *rep = raw_at(cluster_plain[i], "CLUSTER INFO");
+        int ok = rep && rep->type == REDIS_REPLY_STRING && strstr(rep->str, "cluster_state:ok") &&
+                 strstr(rep->str, "cluster_known_nodes:3");
+        if (rep) {
+            freeReplyObject(rep);
+        }
+        if (!ok) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* A Redis Cluster of three masters over TLS (tls-cluster yes: the nodes speak TLS to each other,
+ * and CLUSTER SLOTS names their TLS ports to a client that came over TLS): a URL naming one node
+ * reaches all three, each command at the node of its key, pipelines too. */
+Test(redis_tls, a_cluster_over_tls)
+{
+    int tlsp[3];
+    char tp[3][16], nodedir[3][96], cert[128], key[128], ca[128];
+    snprintf(cert, sizeof(cert), "%s/server.pem", dir);
+    snprintf(key, sizeof(key), "%s/server.key", dir);
+    snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+    for (int i = 0; i < 3; i++) {
+        cluster_plain[i] = it_free_port();
+        tlsp[i] = it_free_port();
+        snprintf(tp[i], sizeof(tp[i]), "%d", tlsp[i]);
+        snprintf(nodedir[i], sizeof(nodedir[i]), "%s/node%d", dir, i);
+        cr_assert_eq(mkdir(nodedir[i], 0700), 0);
+        const char *extra[] = {"--tls-port",
+                               tp[i],
+                               "--tls-cert-file",
+                               cert,
+                               "--tls-key-file",
+                               key,
+                               "--tls-ca-cert-file",
+                               ca,
+                               "--tls-auth-clients",
+                               "no",
+                               "--tls-cluster",
+                               "yes",
+                               "--tls-replication",
+                               "yes",
+                               "--cluster-enabled",
+                               "yes",
+                               NULL};
+        it_start_redis(cluster_plain[i], nodedir[i], extra);
+    }
+    int range[3][2] = {{0, 5460}, {5461, 10922}, {10923, 16383}};
+    for (int i = 0; i < 3; i++) {
+        redisReply *rep =
+            raw_at(cluster_plain[i], "CLUSTER ADDSLOTSRANGE %d %d", range[i][0], range[i][1]);
+        cr_assert(rep && rep->type == REDIS_REPLY_STATUS, "ADDSLOTSRANGE on node %d", i);
+        freeReplyObject(rep);
+        if (i > 0) { /* (the cluster bus over TLS: the node's TLS port) */
+            rep = raw_at(cluster_plain[0], "CLUSTER MEET 127.0.0.1 %d", tlsp[i]);
+            cr_assert(rep && rep->type == REDIS_REPLY_STATUS, "MEET node %d", i);
+            freeReplyObject(rep);
+        }
+    }
+    cr_assert(it_wait_until(30000, cluster_ok, NULL), "the cluster formed");
+
+    char url[1024];
+    snprintf(url, sizeof(url), "rediss://127.0.0.1:%d?ssl_ca_certs=%s", tlsp[0], ca);
+    struct cm_redis *r = cm_redis_new(url);
+    cr_assert_not_null(r);
+    enum { KEYS = 60 };
+    for (int k = 0; k < KEYS; k++) {
+        char name[16], value[16];
+        snprintf(name, sizeof(name), "tk%d", k);
+        snprintf(value, sizeof(value), "v%d", k);
+        const char *set[] = {"SET", name, value};
+        struct cm_redis_reply *rep;
+        cr_assert_eq(cm_redis_command(r, 3, set, NULL, &rep), 0, "SET %s", name);
+        cr_assert_eq(cm_redis_reply_type(rep), CM_REDIS_STATUS, "SET %s: %s", name,
+                     cm_redis_reply_str(rep, NULL));
+        cm_redis_reply_free(rep);
+    }
+    long long total = 0;
+    for (int i = 0; i < 3; i++) {
+        redisReply *rep = raw_at(cluster_plain[i], "DBSIZE");
+        cr_assert(rep && rep->type == REDIS_REPLY_INTEGER);
+        cr_assert_gt(rep->integer, 0, "node %d holds keys of its slots", i);
+        total += rep->integer;
+        freeReplyObject(rep);
+    }
+    cr_assert_eq(total, KEYS, "each key once, at its node");
+    const char *gets[KEYS][2];
+    char names[KEYS][16];
+    const char *const *argvs[KEYS];
+    int argcs[KEYS];
+    for (int k = 0; k < KEYS; k++) {
+        snprintf(names[k], sizeof(names[k]), "tk%d", k);
+        gets[k][0] = "GET";
+        gets[k][1] = names[k];
+        argvs[k] = gets[k];
+        argcs[k] = 2;
+    }
+    struct cm_redis_reply *out[KEYS];
+    cr_assert_eq(cm_redis_pipeline(r, KEYS, argcs, argvs, out), 0);
+    for (int k = 0; k < KEYS; k++) {
+        char want[16];
+        snprintf(want, sizeof(want), "v%d", k);
+        cr_assert_str_eq(cm_redis_reply_str(out[k], NULL), want, "GET tk%d in a pipeline", k);
+        cm_redis_reply_free(out[k]);
+    }
+    cm_redis_free(r);
 }
