@@ -168,8 +168,6 @@ int it_free_port(void)
     }
 }
 
-static pid_t spawn_redis(const char *const *argv, int port, const char *log);
-
 int it_start_redis(int port, const char *dir, const char *const *extra)
 {
     char p[16], log[512];
@@ -204,7 +202,7 @@ int it_start_redis(int port, const char *dir, const char *const *extra)
     for (size_t i = 0; i < ne; i++) {
         argv[nf + i] = extra[i];
     }
-    pid_t pid = spawn_redis(argv, port, log);
+    pid_t pid = it_spawn_redis(argv, port, log);
     free(argv);
     return pid;
 }
@@ -231,12 +229,10 @@ int it_start_sentinel(int port, const char *dir, const char *name, int master_po
     }
     fclose(f);
     const char *argv[] = {"redis-server", conf, "--sentinel", NULL};
-    return spawn_redis(argv, port, log);
+    return it_spawn_redis(argv, port, log);
 }
 
-/* Starts redis-server with argv and waits until it answers on port (log: where it logs, for the
- * failure's message); its pid. */
-static pid_t spawn_redis(const char *const *argv, int port, const char *log)
+int it_spawn_redis(const char *const *argv, int port, const char *log)
 {
     pid_t parent = getpid();
     pid_t pid = fork();

@@ -56,6 +56,10 @@ int it_free_port(void);
  * answering when this returns; its pid (stop it with kill and waitpid). It is killed when the
  * test's process ends, so a failed assertion leaves no server behind. */
 int it_start_redis(int port, const char *dir, const char *const *extra);
+/* Starts redis-server with argv as given (a configuration file of the test's own, say) and waits
+ * until it answers on the plain port `port` (log: where it logs, for the failure's message); its
+ * pid, killed when the test's process ends. */
+int it_spawn_redis(const char *const *argv, int port, const char *log);
 /* A Redis Sentinel on 127.0.0.1:port (its sentinel.conf and sentinel.log in dir) monitoring the
  * master `name` at 127.0.0.1:master_port with a quorum of 1, down after 3 s without an answer
  * (it pings each second: at 1 s a reply a little late under load had it fail a healthy master

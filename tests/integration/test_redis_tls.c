@@ -5,7 +5,7 @@
  * takes any); client certificates for a server that requires them (separate files, or one
  * file holding both); TLS and plain TCP mistaken for each other fail within the timeout; a
  * reconnection after the server is killed (-9) and started again; a Redis Cluster of three
- * nodes over TLS; and the URLs refused. */
+ * nodes over TLS; Redis Sentinel over TLS; and the URLs refused. */
 #include "harness.h"
 
 #include "cm/err.h"
@@ -27,24 +27,19 @@ static char dir[64];
 static int plain_port, tls_port, strict_plain, strict_tls; /* strict: client certificates */
 static int pid, strict_pid;
 
+static char cert[128], key[128], ca[128]; /* the server's certificate and key, the CA */
+
+/* The arguments that give a redis-server the TLS port tp (a string) with the server's
+ * certificate, client certificates as auth says (no, optional, yes). */
+#define TLS_ARGS(tp, auth)                                                                         \
+    "--tls-port", tp, "--tls-cert-file", cert, "--tls-key-file", key, "--tls-ca-cert-file", ca,    \
+        "--tls-auth-clients", auth
+
 static int start_tls_redis(int port, int tport, const char *auth_clients)
 {
-    char tp[16], cert[128], key[128], ca[128];
+    char tp[16];
     snprintf(tp, sizeof(tp), "%d", tport);
-    snprintf(cert, sizeof(cert), "%s/server.pem", dir);
-    snprintf(key, sizeof(key), "%s/server.key", dir);
-    snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
-    const char *extra[] = {"--tls-port",
-                           tp,
-                           "--tls-cert-file",
-                           cert,
-                           "--tls-key-file",
-                           key,
-                           "--tls-ca-cert-file",
-                           ca,
-                           "--tls-auth-clients",
-                           auth_clients,
-                           NULL};
+    const char *extra[] = {TLS_ARGS(tp, auth_clients), NULL};
     return it_start_redis(port, NULL, extra);
 }
 
@@ -55,6 +50,9 @@ static void setup(void)
     char cmd[256]; /* (the tests run from the repository's root) */
     snprintf(cmd, sizeof(cmd), "tests/integration/tls_certs.sh %s", dir);
     cr_assert_eq(system(cmd), 0, "%s", cmd);
+    snprintf(cert, sizeof(cert), "%s/server.pem", dir);
+    snprintf(key, sizeof(key), "%s/server.key", dir);
+    snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
     plain_port = it_free_port();
     tls_port = it_free_port();
     pid = start_tls_redis(plain_port, tls_port, "optional");
@@ -302,33 +300,16 @@ static int cluster_ok(void *ud)
 Test(redis_tls, a_cluster_over_tls)
 {
     int tlsp[3];
-    char tp[3][16], nodedir[3][96], cert[128], key[128], ca[128];
-    snprintf(cert, sizeof(cert), "%s/server.pem", dir);
-    snprintf(key, sizeof(key), "%s/server.key", dir);
-    snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+    char tp[3][16], nodedir[3][96];
     for (int i = 0; i < 3; i++) {
         cluster_plain[i] = it_free_port();
         tlsp[i] = it_free_port();
         snprintf(tp[i], sizeof(tp[i]), "%d", tlsp[i]);
         snprintf(nodedir[i], sizeof(nodedir[i]), "%s/node%d", dir, i);
         cr_assert_eq(mkdir(nodedir[i], 0700), 0);
-        const char *extra[] = {"--tls-port",
-                               tp[i],
-                               "--tls-cert-file",
-                               cert,
-                               "--tls-key-file",
-                               key,
-                               "--tls-ca-cert-file",
-                               ca,
-                               "--tls-auth-clients",
-                               "no",
-                               "--tls-cluster",
-                               "yes",
-                               "--tls-replication",
-                               "yes",
-                               "--cluster-enabled",
-                               "yes",
-                               NULL};
+        const char *extra[] = {
+            TLS_ARGS(tp[i], "no"), "--tls-cluster", "yes", "--tls-replication", "yes",
+            "--cluster-enabled",   "yes",           NULL};
         it_start_redis(cluster_plain[i], nodedir[i], extra);
     }
     int range[3][2] = {{0, 5460}, {5461, 10922}, {10923, 16383}};
@@ -389,5 +370,43 @@ Test(redis_tls, a_cluster_over_tls)
         cr_assert_str_eq(cm_redis_reply_str(out[k], NULL), want, "GET tk%d in a pipeline", k);
         cm_redis_reply_free(out[k]);
     }
+    cm_redis_free(r);
+}
+
+/* Behind Redis Sentinel over TLS: a sentinel with a TLS port of its own, monitoring the master at
+ * its TLS port (tls-replication yes). rediss-sentinel:// asks the sentinel over TLS where the
+ * master is, checks its ROLE and writes to it, all over TLS. */
+Test(redis_tls, sentinel_over_tls)
+{
+    int splain = it_free_port(), stls = it_free_port();
+    char sdir[96], conf[160], log[160];
+    snprintf(sdir, sizeof(sdir), "%s/sentinel", dir);
+    cr_assert_eq(mkdir(sdir, 0700), 0);
+    snprintf(conf, sizeof(conf), "%s/sentinel.conf", sdir);
+    snprintf(log, sizeof(log), "%s/sentinel.log", sdir);
+    FILE *f = fopen(conf, "w");
+    cr_assert_not_null(f);
+    fprintf(f,
+            "port %d\nbind 127.0.0.1\ndir %s\nlogfile %s\ntls-port %d\ntls-cert-file %s\n"
+            "tls-key-file %s\ntls-ca-cert-file %s\ntls-auth-clients no\ntls-replication yes\n"
+            "sentinel monitor tlsm 127.0.0.1 %d 1\nsentinel down-after-milliseconds tlsm 3000\n",
+            splain, sdir, log, stls, cert, key, ca, tls_port);
+    fclose(f);
+    const char *argv[] = {"redis-server", conf, "--sentinel", NULL};
+    it_spawn_redis(argv, splain, log);
+    char url[1024];
+    snprintf(url, sizeof(url), "rediss-sentinel://127.0.0.1:%d/0?ssl_ca_certs=%s#tlsm", stls, ca);
+    struct cm_redis *r = cm_redis_new(url);
+    cr_assert_not_null(r);
+    cr_assert(it_wait_until(20000, ping_ok, r), "the master Sentinel names answers over TLS");
+    const char *set[] = {"SET", "tls:sentinel", "through-sentinel"};
+    struct cm_redis_reply *rep;
+    cr_assert_eq(cm_redis_command(r, 3, set, NULL, &rep), 0);
+    cr_assert_eq(cm_redis_reply_type(rep), CM_REDIS_STATUS);
+    cm_redis_reply_free(rep);
+    redisReply *plain = raw_at(plain_port, "GET tls:sentinel");
+    cr_assert(plain && plain->type == REDIS_REPLY_STRING, "written to the master");
+    cr_assert_str_eq(plain->str, "through-sentinel");
+    freeReplyObject(plain);
     cm_redis_free(r);
 }
