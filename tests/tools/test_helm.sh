@@ -11,7 +11,9 @@
 #     read-only root and runs as non-root;
 #   - Deployment selectors match their pod labels, Services, PDBs and NetworkPolicies select
 #     pods of some Deployment, HPAs and ScaledObjects scale an existing Deployment, and every
-#     Secret and ConfigMap a pod refers to is rendered (or is the existingSecret); the gateway's
+#     Secret and ConfigMap a pod refers to is rendered (or is the existingSecret, or a tlsSecrets
+#     one), every mount is a volume of its pod, and a file REDIS_URL (ssl_ca_certs, ...) or a
+#     KAFKA_SSL_*_LOCATION names lies in a volume mounted read-only; the gateway's
 #     registry password verifies against the bcrypt hash the chart writes for the registry.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -94,9 +96,26 @@ for name, d in deps.items():
             ref = (e.get("valueFrom") or {}).get("secretKeyRef")
             if ref:
                 refs.add(("Secret", ref["name"]))
-    for v in pod.get("volumes", []):
+    vols = {v["name"]: v for v in pod.get("volumes", [])}
+    for v in vols.values():
         if "configMap" in v:
             refs.add(("ConfigMap", v["configMap"]["name"]))
+        if "secret" in v:
+            refs.add(("Secret", v["secret"]["secretName"]))
+    for c in pod["containers"]:
+        mounts = {m["mountPath"]: m for m in c.get("volumeMounts", [])}
+        for m in mounts.values():
+            if m["name"] not in vols:
+                fails.append(f"{name}/{c['name']}: mounts {m['name']}, which is no volume of the pod")
+        # a file REDIS_URL or a KAFKA_SSL_* setting names lies in a volume mounted read-only
+        env = {e["name"]: e.get("value", "") for e in c.get("env", [])}
+        import re, urllib.parse
+        files = [v for k, v in urllib.parse.parse_qsl(urllib.parse.urlsplit(env.get("REDIS_URL", "")).query)
+                 if k.startswith("ssl_") and k.endswith(("certs", "file"))]
+        files += [v for k, v in env.items() if re.match(r"KAFKA_SSL_.*_LOCATION$", k)]
+        for f in files:
+            if not any(f.startswith(p.rstrip("/") + "/") and m.get("readOnly") for p, m in mounts.items()):
+                fails.append(f"{name}/{c['name']}: {f} is in no volume mounted read-only")
 def selects(sel):
     return any(all(p.get(k) == v for k, v in sel.items()) for p in pod_labels)
 for name, s in by.get("Service", {}).items():
@@ -114,7 +133,7 @@ for kind in ("HorizontalPodAutoscaler", "ScaledObject"):
         if h["spec"]["scaleTargetRef"]["name"] not in deps:
             fails.append(f"{kind} {name} scales a Deployment that is not rendered")
 for k, name in sorted(refs):
-    if name not in by.get(k, {}) and not (k == "Secret" and case == "production" and name == "events-secrets"):
+    if name not in by.get(k, {}) and not (k == "Secret" and case == "production" and name in ("events-secrets", "redis-ca")):
         fails.append(f"pods refer to {k} {name}, which is not rendered")
 if case == "default":
     # the gateway's registry user: REGISTRY_USER_INFO's password verifies against the bcrypt hash
@@ -135,6 +154,13 @@ if case == "production":
     for k in ("Ingress", "ServiceMonitor", "ScaledObject"):
         if not by.get(k):
             fails.append(f"production values render no {k}")
+    users = [n for n in deps if n.endswith(("-gateway", "-processor"))]  # the Redis users
+    if len(users) != 2:
+        fails.append(f"production values render no gateway and processor ({sorted(deps)})")
+    for name in users:
+        c = deps[name]["spec"]["template"]["spec"]["containers"][0]
+        if not any(m.get("mountPath") == "/etc/events/tls/redis" for m in c.get("volumeMounts", [])):
+            fails.append(f"{name} does not mount tlsSecrets.redis at /etc/events/tls/redis")
     if by.get("Secret"):
         fails.append("with existingSecret the chart must not render a Secret")
     for name, d in deps.items():
@@ -149,9 +175,10 @@ sys.exit(1 if fails else 0)
 PY
 done
 # bad values are refused by the schema
-printf 'image: {repository: x, tag: ""}\ndaemons: {gateway: {port: 70000}}\n' >"$work/bad-values.yaml"
+printf 'image: {repository: x, tag: ""}\ndaemons: {gateway: {port: 70000}}\ntlsSecrets: {Bad_Name: ca}\n' >"$work/bad-values.yaml"
 render bad "$work/bad-values.yaml" || true
 out=$("$BUILD/bin/schema-validate" --schema helm/events/values.schema.json <"$work/bad.values.json")
-[[ "$out" == *"/image/tag"* ]] && [[ "$out" == *"/daemons/gateway/port"* ]] || { say "FAIL: a bad image.tag is not refused ($out)"; fail=1; }
+[[ "$out" == *"/image/tag"* ]] && [[ "$out" == *"/daemons/gateway/port"* ]] && [[ "$out" == *"/tlsSecrets"* ]] ||
+    { say "FAIL: a bad image.tag, port or tlsSecrets name is not refused ($out)"; fail=1; }
 [ $fail = 0 ] && say "ok (default and production values rendered and checked; bad values refused)"
 exit $fail
