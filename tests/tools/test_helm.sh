@@ -15,6 +15,8 @@
 #     one), every mount is a volume of its pod, and a file REDIS_URL (ssl_ca_certs, ...) or a
 #     KAFKA_SSL_*_LOCATION names lies in a volume mounted read-only; the gateway's
 #     registry password verifies against the bcrypt hash the chart writes for the registry.
+# Also: a Redis URL with a password (secrets.redisUrl) reaches the daemons from the Secret and
+# appears in no Deployment; one given twice or not at all is refused at render.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -34,9 +36,15 @@ render() { # render <name> [values...]
     shift
     VALUES_JSON="$work/$name.values.json" "$work/render" helm/events rel ns "$@" >"$work/$name.yaml" 2>"$work/$name.err"
 }
-for case in default production; do
-    if [ $case = default ]; then render default; else render production helm/events/examples/production-values.yaml; fi ||
-        { say "FAIL: $case values do not render: $(cat "$work/$case.err")"; fail=1; continue; }
+# a Redis URL that holds a password: in the Secret, not in the Deployments
+printf 'redis: {url: ""}\nsecrets: {redisUrl: "rediss://:s3cret-pw@redis.example.com:6380/0"}\n' \
+    >"$work/secreturl-values.yaml"
+for case in default production secreturl; do
+    case $case in
+    default) render default ;;
+    production) render production helm/events/examples/production-values.yaml ;;
+    secreturl) render secreturl "$work/secreturl-values.yaml" ;;
+    esac || { say "FAIL: $case values do not render: $(cat "$work/$case.err")"; fail=1; continue; }
     out=$("$BUILD/bin/schema-validate" --schema helm/events/values.schema.json <"$work/$case.values.json")
     [ "$out" = valid ] || { say "FAIL: $case values: $out"; fail=1; }
     /usr/bin/python3 - "$work/$case.yaml" "$case" <<'PY' || fail=1
@@ -150,6 +158,20 @@ if case == "default":
         fails.append(f"the Secret holds no registry user line for REGISTRY_USER_INFO ({lines})")
     elif crypt.crypt(password, mine[0][1]) != mine[0][1] or mine[0][3] != "schema:read":
         fails.append("the gateway's registry password does not verify against its hash")
+if case == "secreturl":
+    secret = next(iter(by.get("Secret", {}).values()), {})
+    if secret.get("stringData", {}).get("REDIS_URL") != "rediss://:s3cret-pw@redis.example.com:6380/0":
+        fails.append("the Secret does not hold secrets.redisUrl as REDIS_URL")
+    users = [n for n in deps if n.endswith(("-gateway", "-processor"))]
+    if len(users) != 2:
+        fails.append(f"no gateway and processor rendered ({sorted(deps)})")
+    for name in users:
+        env = {e["name"]: e for e in deps[name]["spec"]["template"]["spec"]["containers"][0]["env"]}
+        ref = (env.get("REDIS_URL", {}).get("valueFrom") or {}).get("secretKeyRef") or {}
+        if ref.get("name") != secret.get("metadata", {}).get("name") or ref.get("key") != "REDIS_URL":
+            fails.append(f"{name}: REDIS_URL does not come from the Secret ({env.get('REDIS_URL')})")
+    if any("s3cret-pw" in yaml.safe_dump(d) for d in deps.values()):
+        fails.append("the Redis password is in a Deployment")
 if case == "production":
     for k in ("Ingress", "ServiceMonitor", "ScaledObject"):
         if not by.get(k):
@@ -180,5 +202,17 @@ render bad "$work/bad-values.yaml" || true
 out=$("$BUILD/bin/schema-validate" --schema helm/events/values.schema.json <"$work/bad.values.json")
 [[ "$out" == *"/image/tag"* ]] && [[ "$out" == *"/daemons/gateway/port"* ]] && [[ "$out" == *"/tlsSecrets"* ]] ||
     { say "FAIL: a bad image.tag, port or tlsSecrets name is not refused ($out)"; fail=1; }
-[ $fail = 0 ] && say "ok (default and production values rendered and checked; bad values refused)"
+# a Redis URL given twice, or not at all: refused at render, saying which values
+printf 'secrets: {redisUrl: "redis://:pw@r:6379/0"}\n' >"$work/both-values.yaml"
+printf 'redis: {url: ""}\n' >"$work/neither-values.yaml"
+for c in both neither; do
+    if render "$c" "$work/$c-values.yaml"; then
+        say "FAIL: redis.url and secrets.redisUrl ($c) rendered"
+        fail=1
+    elif ! grep -q "secrets.redisUrl" "$work/$c.err" "$work/$c.yaml"; then
+        say "FAIL: redis.url and secrets.redisUrl ($c): $(tail -c 300 "$work/$c.err" "$work/$c.yaml")"
+        fail=1
+    fi
+done
+[ $fail = 0 ] && say "ok (default, production and secret Redis URL values rendered and checked; bad values refused)"
 exit $fail

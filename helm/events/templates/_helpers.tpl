@@ -45,7 +45,7 @@ app.kubernetes.io/component: {{ .name }}
 - name: {{ $var }}
 {{- if eq $var "KAFKA_BROKERS" }}
   value: {{ $root.Values.kafka.brokers | quote }}
-{{- else if eq $var "REDIS_URL" }}
+{{- else if and (eq $var "REDIS_URL") $root.Values.redis.url }}
   value: {{ $root.Values.redis.url | quote }}
 {{- else if eq $var "REGISTRY_URL" }}
   value: {{ printf "http://%s-registry:%v" (include "events.fullname" $root) $root.Values.daemons.registry.port | quote }}
