@@ -1,8 +1,10 @@
-/* redis: Redis over hiredis, with reconnect and exponential backoff. A Redis Cluster is found
+/* redis: Redis over TCP or TLS (hiredis's protocol code, OpenSSL), with reconnect and exponential
+ * backoff. A Redis Cluster is found
  * by itself (CLUSTER SLOTS of the URL's node): each command goes to the node serving its key's
  * slot, and MOVED and ASK redirections are followed, so the URL names any one node.
  * A cm_redis is safe to share between threads (commands are serialized by a mutex); use one per
- * thread where throughput matters. URL: redis://[[user]:password@]host[:port][/db].
+ * thread where throughput matters. URL: redis://[[user]:password@]host[:port][/db], rediss:// for
+ * TLS, redis-sentinel:// and rediss-sentinel:// for Sentinel (redis_url.c says the whole form).
  * Replies are owned by the caller (cm_redis_reply_free) and borrowed elements live as long as the
  * top reply. */
 #ifndef CM_REDIS_H
@@ -24,7 +26,8 @@ enum cm_redis_type {
 };
 
 /* Parses the URL and tries to connect; a failed first connect is retried on use. Returns NULL
- * (logged) only for an invalid URL. Caller frees with cm_redis_free. */
+ * (logged) only for an invalid URL or TLS files that cannot be used. Caller frees with
+ * cm_redis_free. */
 struct cm_redis *cm_redis_new(const char *url);
 void cm_redis_free(struct cm_redis *r);
 /* A Redis Cluster's slot map is asked for again once it is ms old (60,000 by default, as

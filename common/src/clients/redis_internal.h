@@ -1,4 +1,5 @@
-/* redis_internal: what redis.c (connections, commands, pipelines), redis_url.c (the URL),
+/* redis_internal: what redis.c (commands, pipelines, reconnects), redis_conn.c (one connection,
+ * TCP or TLS), redis_url.c (the URL),
  * redis_cluster.c (Redis Cluster: key slots, the slot map, redirections) and redis_sentinel.c
  * (Redis Sentinel: where the master is) share. */
 #ifndef CM_REDIS_INTERNAL_H
