@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh <build-dir>: runs every test against a sanitizer build: unit tests (Criterion), then
 # integration tests against real servers started on free loopback ports (tests/integration/run.sh),
-# then the end-to-end test over the whole stack (tests/e2e/run.sh). Exits nonzero on any failure.
+# then the end-to-end tests over the whole stack (tests/e2e/run.sh, and beside it faults.sh: the
+# same under load with daemons killed). Exits nonzero on any failure.
 # Unit test binaries and tool tests run two at a time, their outputs shown whole in order.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -58,10 +59,14 @@ if ! tests/integration/run.sh "$BUILD" </dev/null; then
 fi
 
 echo "   ($((SECONDS - start)) s so far)"
-echo "== end-to-end test"
+echo "== end-to-end tests (faults.sh alongside run.sh, its output shown when it ends)"
+tests/e2e/faults.sh "$BUILD" </dev/null >"$OUT/e2e-faults.out" 2>&1 &
+faults=$!
 if ! tests/e2e/run.sh "$BUILD" </dev/null; then
     failed+=("e2e")
 fi
+wait "$faults" || failed+=("e2e-faults")
+cat "$OUT/e2e-faults.out"
 
 echo "== tests finished in $((SECONDS - start)) s"
 if [ ${#failed[@]} -gt 0 ]; then

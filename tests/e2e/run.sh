@@ -21,15 +21,9 @@ cd "$ROOT"
 BUILD=${1:?usage: run.sh <build-dir>}
 . scripts/stack-lib.sh
 
-export STACK_DIR
-STACK_DIR=$(mktemp -d /tmp/eventstack-e2e.XXXXXX)
-export BUILD_DIR=$ROOT/$BUILD NPM_PREFIX=$ROOT/build/npm STACK_FAST=1 S3_BUCKET=e2e
-export REDIS_PORT PG_PORT S3_PORT GATEWAY_PORT REGISTRY_PORT PROCESSOR_PORT RULES_PORT STORE_PORT OUTPUT_PORT
-for v in REDIS_PORT PG_PORT S3_PORT GATEWAY_PORT REGISTRY_PORT PROCESSOR_PORT RULES_PORT STORE_PORT \
-    OUTPUT_PORT; do
-    printf -v "$v" '%s' "$(stack_free_port)"
-done
-export JWT_HS256_SECRET=e2e-secret-0123456789abcdef0123456789 JWT_ISSUER=e2e-issuer
+E2E_NAME=e2e
+. tests/e2e/lib.sh
+export S3_BUCKET=e2e
 export RULES_FILE=$STACK_DIR/rules.json LOG_LEVEL=info
 export PROCESSOR_PIPELINES_DIR=$ROOT/config/pipelines
 cat >"$RULES_FILE" <<'EOF'
@@ -39,49 +33,7 @@ cat >"$RULES_FILE" <<'EOF'
 ]}
 EOF
 
-FAILED=0
-fail() {
-    echo "e2e: FAIL: $*" >&2
-    FAILED=1
-}
-
-finish() {
-    local rc=$FAILED
-    if ! stack_stop_all; then
-        fail "a daemon did not exit cleanly"
-        rc=1
-    fi
-    for svc in "${STACK_SERVICES[@]}"; do
-        if grep -q "ERROR: \(AddressSanitizer\|LeakSanitizer\)\|runtime error:" \
-            "$STACK_DIR/logs/$svc.log" 2>/dev/null; then
-            echo "e2e: sanitizer report in $svc:" >&2
-            grep -A 30 "Sanitizer\|runtime error" "$STACK_DIR/logs/$svc.log" | head -60 >&2
-            rc=1
-        fi
-    done
-    if [ $rc -ne 0 ]; then
-        for svc in "${STACK_SERVICES[@]}"; do
-            echo "---- $svc (last lines)" >&2
-            tail -n 15 "$STACK_DIR/logs/$svc.log" >&2
-        done
-    fi
-    rm -rf "$STACK_DIR"
-    [ $rc -eq 0 ] && echo "e2e: passed" || echo "e2e: FAILED"
-    exit $rc
-}
-trap finish EXIT
-trap 'exit 130' INT TERM
-
-sql() {
-    psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d events -qAtX -c "$1"
-}
-
-stack_init
-stack_start_infra || { fail "infrastructure did not start"; exit 1; }
-stack_start_services
-stack_wait_ready 120 || { fail "services not ready"; exit 1; }
-TOKEN=$("$BUILD_DIR/bin/devtoken")
-URL="http://127.0.0.1:$GATEWAY_PORT/events"
+e2e_start
 
 # --- bad requests
 code() { curl -s -o "$STACK_DIR/last_body" -w '%{http_code}' "$@"; }
@@ -149,16 +101,6 @@ curl -s --no-progress-meter --parallel --parallel-max 16 -K "$CFG" >"$STACK_DIR/
 accepted=$(grep -c '^202$' "$STACK_DIR/codes")
 [ "$accepted" = 1000 ] || fail "expected 1000 answers 202, got $accepted ($(sort "$STACK_DIR/codes" | uniq -c | tr '\n' ' '))"
 
-wait_sql() { # wait_sql <seconds> <query> <expected>
-    local deadline=$((SECONDS + $1)) got
-    while :; do
-        got=$(sql "$2" 2>/dev/null)
-        [ "$got" = "$3" ] && return 0
-        ((SECONDS >= deadline)) && { echo "$got"; return 1; }
-        sleep 0.2
-    done
-}
-
 # --- the store holds exactly those 1,000 ids
 if ! got=$(wait_sql 60 "SELECT count(*) FROM events WHERE source = '/e2e'" 1000); then
     fail "store holds $got events, expected 1000"
@@ -180,23 +122,12 @@ for type in payment.failed order.created order.shipped; do
     code -X POST "$URL" "${AUTH[@]}" -H 'Content-Type: application/json' \
         -d "{\"type\":\"$type\",\"source\":\"/e2e-tick\",\"time\":\"2026-01-01T00:02:00Z\",\"data\":{\"n\":1}}" >/dev/null
 done
-awk '{ c[$2 " " $3]++; s[$2 " " $3 " " $4] = 1 }
-     END { for (k in s) { split(k, f, " "); d[f[1] " " f[2]]++ }
-           for (k in c) print k, c[k], d[k] }' "$EXPECTED" | sort >"$STACK_DIR/windows.expected"
-WQ="SELECT subject || ' ' || (data->>'window_start') || ' ' || (data->>'n') || ' ' || (data->>'subjects')
-    FROM derived_events WHERE type = 'pipeline.result' AND data->>'pipeline' = 'events-per-type'
-    AND data->>'window_start' < '2026-01-01T00:01:00'"
-deadline=$((SECONDS + 90))
-while :; do
-    sql "$WQ" | sort >"$STACK_DIR/windows.got"
-    cmp -s "$STACK_DIR/windows.expected" "$STACK_DIR/windows.got" && break
-    if ((SECONDS >= deadline)); then
-        fail "window results differ (type window count distinct-subjects):"
-        diff "$STACK_DIR/windows.expected" "$STACK_DIR/windows.got" | head -20 >&2
-        break
-    fi
-    sleep 0.5
-done
+windows_expected "$EXPECTED" >"$STACK_DIR/windows.expected"
+if ! wait_same 90 "$STACK_DIR/windows.expected" "$STACK_DIR/windows.got" \
+    windows_got '2026-01-01T00:01:00'; then
+    fail "window results differ (type window count distinct-subjects):"
+    diff "$STACK_DIR/windows.expected" "$STACK_DIR/windows.got" | head -20 >&2
+fi
 [ -s "$STACK_DIR/windows.expected" ] || fail "no expected windows: the test data is wrong"
 # p99 of data.n per window within the sketch's 1 % of the true value of that rank
 awk '{ print $2, $3, substr($1, 5) }' "$EXPECTED" | sort -k1,2 -k3n |
@@ -255,17 +186,12 @@ done
 
 # --- exactly one alert per payment.failed event, none for the other rule
 grep ' payment.failed ' "$EXPECTED" | cut -d' ' -f1 | sort >"$STACK_DIR/alerts.expected"
-AQ="SELECT data->'event'->>'id' FROM alerts WHERE data->>'rule' = 'payment-failed' AND data->'event'->>'source' = '/e2e'"
-deadline=$((SECONDS + 60))
-while :; do
-    sql "$AQ" | sort >"$STACK_DIR/alerts.got"
-    cmp -s "$STACK_DIR/alerts.expected" "$STACK_DIR/alerts.got" && break
-    if ((SECONDS >= deadline)); then
-        fail "alerts differ: expected $(wc -l <"$STACK_DIR/alerts.expected"), got $(wc -l <"$STACK_DIR/alerts.got")"
-        break
-    fi
-    sleep 0.5
-done
+alerts_got() {
+    sql "SELECT data->'event'->>'id' FROM alerts WHERE data->>'rule' = 'payment-failed'
+         AND data->'event'->>'source' = '/e2e'" | sort
+}
+wait_same 60 "$STACK_DIR/alerts.expected" "$STACK_DIR/alerts.got" alerts_got ||
+    fail "alerts differ: expected $(wc -l <"$STACK_DIR/alerts.expected"), got $(wc -l <"$STACK_DIR/alerts.got")"
 [ "$(sql "SELECT count(*) FROM alerts WHERE data->>'rule' = 'never'")" = 0 ] || fail "unexpected alerts"
 [ "$(sql "SELECT count(*) FROM alerts")" = 100 ] || fail "expected exactly 100 alerts in all"
 
