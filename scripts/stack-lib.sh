@@ -148,7 +148,9 @@ stack_start_pg() {
     bin=$(stack_pg_bin) || return 1
     stack_as_pg_prefix
     data="$STACK_DIR/pg"
-    if [ "$(id -u)" -eq 0 ] && ! setpriv --reuid=postgres --regid=postgres --init-groups -- \
+    if [ -L "$data" ] && [ -d "$(readlink "$data")" ]; then
+        data=$(readlink "$data") # started before (a restart): the same cluster
+    elif [ "$(id -u)" -eq 0 ] && ! setpriv --reuid=postgres --regid=postgres --init-groups -- \
         test -x "$STACK_DIR"; then
         # The postgres user cannot reach $STACK_DIR (e.g. under /root): keep the cluster in /tmp.
         local alt

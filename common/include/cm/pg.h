@@ -63,13 +63,21 @@ void cm_pg_result_free(struct cm_pg_result *res);
 
 /* Runs `sql`, which reads its rows from $1::jsonb (a JSON array, e.g. through
  * jsonb_array_elements), once for the whole array `rows` (borrowed). When PostgreSQL rejects the
- * batch for its content, retries row by row so one poisonous row is logged and skipped rather
- * than blocking the stream. Returns 0 with *affected (rows changed) and *rejected (rows skipped),
- * or CM_E_UNAVAIL when the server is unreachable (retry the batch later). */
+ * batch for its content (cm_pg_blames_row), retries row by row so one poisonous row is logged and
+ * skipped rather than blocking the stream. Returns 0 with *affected (rows changed) and *rejected
+ * (rows skipped), or CM_E_UNAVAIL when the server is unreachable or refuses the batch for another
+ * reason (a missing table, no privilege, a read-only server, a full disk, a deadlock, a statement
+ * cancelled, ...: logged as pg_batch_refused; nothing is skipped, retry the batch later: its
+ * statement must be idempotent, as rows written before a failure stay). */
 int cm_pg_exec_json_rows(struct cm_pg *pg, const char *sql, const json_t *rows, long *affected,
                          size_t *rejected);
 /* The same, calling on_reject(index of the row in rows, SQLSTATE, message, ud) for each row
  * skipped (e.g. to send it to a dead-letter queue); on_reject may be NULL. */
+/* 1 when an error of this SQLSTATE says a row's content is at fault, so that the row, not the
+ * database, is refused: class 22 (data exception: a bad value, a string too long, ...), class 23
+ * (integrity constraint violation: NOT NULL, CHECK, UNIQUE, FOREIGN KEY), 54000 (a program limit:
+ * a value too large for an index) and P0001 (a trigger raising an exception). */
+int cm_pg_blames_row(const char *sqlstate);
 typedef void (*cm_pg_reject_fn)(size_t index, const char *sqlstate, const char *message, void *ud);
 int cm_pg_exec_json_rows_each(struct cm_pg *pg, const char *sql, const json_t *rows, long *affected,
                               size_t *rejected, cm_pg_reject_fn on_reject, void *ud);

@@ -372,6 +372,22 @@ int cm_pg_exec_json_rows(struct cm_pg *pg, const char *sql, const json_t *rows, 
     return cm_pg_exec_json_rows_each(pg, sql, rows, affected, rejected, NULL, NULL);
 }
 
+int cm_pg_blames_row(const char *sqlstate)
+{
+    return strncmp(sqlstate, "22", 2) == 0 || strncmp(sqlstate, "23", 2) == 0 ||
+           strcmp(sqlstate, "54000") == 0 || strcmp(sqlstate, "P0001") == 0;
+}
+
+/* An SQL error that is not the rows' doing: the batch waits for it to pass, skipping nothing. */
+static int refused_whole(const struct cm_pg_error *err, size_t n)
+{
+    CM_LOG_ERROR("pg_batch_refused",
+                 "PostgreSQL refused a batch of %zu rows for a reason that is not their content "
+                 "([%s] %.*s): nothing is skipped, the batch is tried again",
+                 n, err->sqlstate, (int)strcspn(err->message, "\r\n"), err->message);
+    return CM_E_UNAVAIL;
+}
+
 int cm_pg_exec_json_rows_each(struct cm_pg *pg, const char *sql, const json_t *rows, long *affected,
                               size_t *rejected, cm_pg_reject_fn on_reject, void *ud)
 {
@@ -386,6 +402,9 @@ int cm_pg_exec_json_rows_each(struct cm_pg *pg, const char *sql, const json_t *r
     if (rc != CM_E_INVAL) {
         return rc;
     }
+    if (!cm_pg_blames_row(err.sqlstate)) {
+        return refused_whole(&err, n);
+    }
     CM_LOG_WARN("pg_batch_rejected", "batch of %zu rows rejected (%s); retrying row by row", n,
                 err.message);
     for (size_t i = 0; i < n; i++) {
@@ -396,6 +415,11 @@ int cm_pg_exec_json_rows_each(struct cm_pg *pg, const char *sql, const json_t *r
         json_decref(one);
         if (rc == CM_E_UNAVAIL) {
             return rc;
+        }
+        if (rc == CM_E_INVAL && !cm_pg_blames_row(err.sqlstate)) {
+            *affected = 0; /* the batch is tried again whole: none of it counts yet */
+            *rejected = 0;
+            return refused_whole(&err, n);
         }
         if (rc == CM_E_INVAL) {
             CM_LOG_ERROR("pg_row_rejected", "row %zu skipped: [%s] %s", i, err.sqlstate,
