@@ -2,9 +2,10 @@
 # faults.sh <build-dir>: the whole stack under load while its consuming daemons are killed. Starts
 # devkafka, redis, PostgreSQL, s3rver and the six daemons (from <build-dir>, normally the sanitizer
 # build) on free loopback ports, POSTs 30,000 events through the gateway in batches of 100 over
-# about 40 s, and meanwhile kills (-9) the processor, rules, store, output and PostgreSQL in turn,
-# each several times, starting each again a second later (as `make run` and compose restart a
-# daemon; PostgreSQL on its data directory). Then, as if nothing had happened:
+# about 40 s, and meanwhile kills (-9) the processor, rules, store, output, PostgreSQL and Redis in
+# turn, each three times or more, starting each again a second later (as `make run` and compose
+# restart a daemon; PostgreSQL on its data directory, Redis on its append-only file, which may
+# lack its last second of checkpoints). Then, as if nothing had happened:
 #   - every batch was answered 202, and the store holds exactly the posted ids, each once,
 #   - derived_events holds, from the shipped example pipeline (events per type in 10 s windows,
 #     re-keyed through its repartition topic), exactly one result per type and window, with the
@@ -29,7 +30,7 @@ export RULES_FILE=$STACK_DIR/rules.json PROCESSOR_PIPELINES_DIR=$ROOT/config/pip
 cat >"$RULES_FILE" <<'EOF'
 {"rules": [{"id": "payment-failed", "condition": "type == 'payment.failed' && data.n % 20 == 0"}]}
 EOF
-VICTIMS=(processor rules store output postgres)
+VICTIMS=(processor rules store output postgres redis)
 EVENTS=30000
 
 e2e_start
@@ -73,12 +74,12 @@ EOF
 poster=$!
 
 # The faults, here (so the daemons started again are this shell's children, whose exit statuses
-# stack_stop_all reports): a daemon or PostgreSQL killed every 3 s, in turn, until the load has
+# stack_stop_all reports): a daemon or a server killed every 3 s, in turn, until the load has
 # ended and each was killed at least three times.
 kills=0
 i=0
 declare -A KILLED
-while kill -0 "$poster" 2>/dev/null || ((i % ${#VICTIMS[@]} != 0)) || ((kills < 15)); do
+while kill -0 "$poster" 2>/dev/null || ((i % ${#VICTIMS[@]} != 0)) || ((kills < 3 * ${#VICTIMS[@]})); do
     svc=${VICTIMS[$((i % ${#VICTIMS[@]}))]}
     i=$((i + 1))
     pid=$(stack_pid "$svc")
@@ -92,6 +93,8 @@ while kill -0 "$poster" 2>/dev/null || ((i % ${#VICTIMS[@]} != 0)) || ((kills < 
     if [ "$svc" = postgres ]; then
         # on the same data directory; its orphaned backends may take a moment to go
         for _ in 1 2 3; do stack_start_pg 2>/dev/null && break; sleep 1; done
+    elif [ "$svc" = redis ]; then
+        stack_start_redis # on its append-only file
     else
         stack_spawn "$svc" "$BUILD_DIR/bin/$svc"
     fi

@@ -2,7 +2,8 @@
 # STACK_DIR with every port free, the tokens' key, the start, failing, the exit that stops the
 # stack and looks for sanitizer reports, PostgreSQL queries awaited, and the example pipeline's
 # windows expected and found.
-# Inputs: E2E_NAME (the prefix of messages), BUILD (the build directory).
+# Inputs: E2E_NAME (the prefix of messages), BUILD (the build directory); E2E_KEEP=1 keeps the
+# daemons' logs.
 
 export STACK_DIR
 STACK_DIR=$(mktemp -d "/tmp/eventstack-$E2E_NAME.XXXXXX")
@@ -42,7 +43,11 @@ e2e_finish() {
             tail -n 15 "$STACK_DIR/logs/$svc.log" >&2
         done
     fi
-    rm -rf "$STACK_DIR"
+    if [ "${E2E_KEEP:-0}" = 1 ]; then
+        echo "$E2E_NAME: logs kept in $STACK_DIR/logs"
+    else
+        rm -rf "$STACK_DIR"
+    fi
     [ $rc -eq 0 ] && echo "$E2E_NAME: passed" || echo "$E2E_NAME: FAILED"
     exit $rc
 }
