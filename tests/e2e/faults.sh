@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# faults.sh <build-dir>: the whole stack under load while its consuming daemons are killed. Starts
-# devkafka, redis, PostgreSQL, s3rver and the six daemons (from <build-dir>, normally the sanitizer
-# build) on free loopback ports, POSTs 30,000 events through the gateway in batches of 100 over
-# about 40 s, and meanwhile kills (-9) the processor, rules, store, output, PostgreSQL and Redis in
-# turn, each three times or more, starting each again a second later (as `make run` and compose
-# restart a daemon; PostgreSQL on its data directory, Redis on its append-only file, which may
-# lack its last second of checkpoints). Then, as if nothing had happened:
+# faults.sh <build-dir>: the whole stack under load while its consuming daemons and servers are
+# killed. Starts devkafka, redis, PostgreSQL, s3rver and the six daemons (from <build-dir>,
+# normally the sanitizer build) on free loopback ports, POSTs 30,000 events through the gateway in
+# batches of 100 over about 40 s, and meanwhile kills (-9) the processor, rules, store, output,
+# PostgreSQL and Redis in turn, each three times or more, starting each again a second later (as
+# `make run` and compose restart a daemon; PostgreSQL on its data directory, Redis on its
+# append-only file, which may lack its last second of checkpoints). Then, as if nothing had
+# happened:
 #   - every batch was answered 202, and the store holds exactly the posted ids, each once,
 #   - derived_events holds, from the shipped example pipeline (events per type in 10 s windows,
 #     re-keyed through its repartition topic), exactly one result per type and window, with the
