@@ -5,6 +5,9 @@
 #     details) and exits 0 on SIGTERM, with no sanitizer report, while /readyz is asked without
 #     pause (its checks read the stream, so the stream is freed only after the HTTP server
 #     stopped; a race the old order lost only rarely);
+#   - the store whose table PostgreSQL no longer has skips nothing: /readyz shows its batches
+#     stuck (batches_flowing, batch_failing_since, batch_error) until the table is back, then the
+#     records go in;
 #   - store and output waiting for a PostgreSQL that is not up exit 0 on SIGTERM: a stop is not a
 #     failure;
 #   - a Kafka setting librdkafka does not know exits 78 naming it.
@@ -68,6 +71,36 @@ for d in rules store output; do
     check "$d: no sanitizer report" bash -c "! grep -q 'Sanitizer' '$work/$d.log'"
     check "$d: logs that it stopped" grep -q '"event":"stopped"' "$work/$d.log"
 done
+
+# PostgreSQL refusing the store's batches for a reason that is not their rows' (its table gone):
+# /readyz shows the stream's batches stuck, nothing is skipped, and the records go in once the
+# table is back (before, each was logged as a rejected row and skipped)
+port=$(stack_free_port)
+start store store-refused.log "$port" DATABASE_URL="$DATABASE_URL"
+pid=$last
+pids+=("$pid")
+ready() { [ "$(curl -s -o "$work/refused.ready" -w "%{http_code}" "http://127.0.0.1:$port/readyz")" = 200 ]; }
+if wait_until 30 ready; then
+    psql "$DATABASE_URL" -qc 'ALTER TABLE events RENAME TO events_away'
+    for i in 1 2 3; do
+        echo "{\"specversion\":\"1.0\",\"id\":\"refused-$S-$i\",\"type\":\"t\",\"source\":\"/cd\"}"
+    done | kcat -P -b "$KAFKA_BROKERS" -t "cd-events-$S" 2>/dev/null
+    wait_until 30 'ready && jq -e ".details.stream.batches_flowing == false" "$work/refused.ready" >/dev/null' ||
+        failed "store: /readyz does not show its batches stuck ($(cat "$work/refused.ready"))"
+    check "store: /readyz says since when and why ($(cat "$work/refused.ready"))" \
+        jq -e '(.details.stream.batch_failing_since | type) == "string" and (.details.stream.batch_error | type) == "string"' "$work/refused.ready" >/dev/null
+    check "store: the log names the refusal" grep -q '"event":"pg_batch_refused".*42P01' "$work/store-refused.log"
+    check "store: no row skipped" bash -c "! grep -q pg_row_rejected '$work/store-refused.log'"
+    psql "$DATABASE_URL" -qc 'ALTER TABLE events_away RENAME TO events'
+    wait_until 30 '[ "$(psql "$DATABASE_URL" -qAtc "SELECT count(*) FROM events WHERE id LIKE '"'refused-$S-%'"'")" = 3 ]' ||
+        failed "store: the 3 records did not go in once the table was back"
+    wait_until 10 'ready && jq -e ".details.stream.batches_flowing == true" "$work/refused.ready" >/dev/null' ||
+        failed "store: /readyz still shows its batches stuck ($(cat "$work/refused.ready"))"
+else
+    failed "store: not ready within 30 s ($(cat "$work/refused.ready" 2>/dev/null))"
+fi
+stopped "$pid" 20
+check "store: SIGTERM exits 0 after the refusals (got $rc)" [ "$rc" = 0 ]
 
 # a PostgreSQL that is not up: store and output wait for it; a stop meanwhile is not a failure
 dead=$(stack_free_port)

@@ -473,6 +473,9 @@ static int process(struct cm_stream *s, struct cm_kafka_msg **msgs, size_t n)
     int backoff = BACKOFF_MIN_MS;
     int rc;
     while ((rc = s->h.process(s, msgs, n, s->h.ud)) != 0) {
+        atomic_store(&s->batch_error, rc);
+        int64_t none = 0;
+        atomic_compare_exchange_strong(&s->batch_failing_since, &none, cm_now_ms());
         if (cm_lifecycle_stopping()) {
             return rc;
         }
@@ -482,6 +485,7 @@ static int process(struct cm_stream *s, struct cm_kafka_msg **msgs, size_t n)
         cm_lifecycle_wait(backoff);
         backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
     }
+    atomic_store(&s->batch_failing_since, 0);
     for (size_t i = 0; i < n; i++) {
         struct part *p = find_part(s, cm_kafka_msg_topic(msgs[i]), cm_kafka_msg_partition(msgs[i]));
         if (p) {
@@ -749,6 +753,15 @@ static json_t *detail(void *stream)
         }
         json_object_set_new(d, "state_persist_failures",
                             json_integer((json_int_t)atomic_load(&s->persist_failures)));
+    }
+    int64_t failing = atomic_load(&s->batch_failing_since);
+    json_object_set_new(d, "batches_flowing", json_boolean(failing == 0));
+    if (failing) { /* a batch handed again and again: the handler's log says why */
+        char at[CM_RFC3339_LEN];
+        json_object_set_new(d, "batch_failing_since",
+                            json_string(cm_time_format_rfc3339(failing, at)));
+        json_object_set_new(d, "batch_error",
+                            json_string(cm_strerror(atomic_load(&s->batch_error))));
     }
     pthread_mutex_lock(&s->loss_lock);
     if (s->last_loss[0]) {

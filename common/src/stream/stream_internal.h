@@ -74,7 +74,9 @@ struct cm_stream {
     pthread_mutex_t loss_lock; /* guards last_loss (read by /readyz) */
     char last_loss[256];
     atomic_uint_fast64_t rewinds;
-    char last_rewind[256]; /* guarded by loss_lock too */
+    char last_rewind[256];               /* guarded by loss_lock too */
+    _Atomic int64_t batch_failing_since; /* ms; 0 while batches go through */
+    atomic_int batch_error;              /* the CM_E_* code of the last failed attempt */
     struct cm_metric *m_lost, *m_rewinds, *m_refused;
     struct cm_log_limit refused_log, failed_log; /* once a second: a line per output at most */
     struct cm_series *m_batch_retries, *m_output_retries;
