@@ -46,8 +46,7 @@ struct gw_ratelimit {
     struct stripe stripes[STRIPES];
     struct cm_redis *redis[REDIS_CONNS]; /* shared buckets; NULL: local only */
     atomic_uint next_conn;
-    char sha[41]; /* the script's SHA-1 once loaded */
-    pthread_mutex_t sha_lock;
+    struct cm_redis_script gcra;      /* gcra_script below */
     struct cm_log_limit fallback_log; /* every 10 s at most */
     struct cm_log_limit evict_log;    /* likewise */
     struct cm_series *m_fallbacks;
@@ -94,9 +93,6 @@ void gw_ratelimit_free(struct gw_ratelimit *r)
 {
     if (!r) {
         return;
-    }
-    if (r->redis[0]) {
-        pthread_mutex_destroy(&r->sha_lock);
     }
     for (size_t i = 0; i < REDIS_CONNS; i++) {
         cm_redis_free(r->redis[i]);
@@ -250,7 +246,7 @@ int gw_ratelimit_use_redis(struct gw_ratelimit *r, const char *url, struct cm_me
             return -1;
         }
     }
-    pthread_mutex_init(&r->sha_lock, NULL);
+    cm_redis_script_init(&r->gcra, gcra_script);
     r->breaker = cm_breaker_new("redis (rate limits)", 1, 1000, 30000, NULL);
     if (metrics) {
         r->m_fallbacks = cm_metric_with(
@@ -263,56 +259,24 @@ int gw_ratelimit_use_redis(struct gw_ratelimit *r, const char *url, struct cm_me
     return 0;
 }
 
-/* Runs the script (EVALSHA, loading it on first use or after a Redis restart). 0 with *rep, or
- * -1. */
+/* Runs the script. 0 with *rep (not an error), or -1. */
 static int run_script(struct gw_ratelimit *r, struct cm_redis *c, const char *key, double cost,
                       struct cm_redis_reply **rep)
 {
-    char rate[32], burst[32], costs[32], sha[41];
+    char rate[32], burst[32], costs[32];
     snprintf(rate, sizeof(rate), "%.17g", r->rate);
     snprintf(burst, sizeof(burst), "%.17g", r->burst);
     snprintf(costs, sizeof(costs), "%.17g", cost);
-    pthread_mutex_lock(&r->sha_lock);
-    memcpy(sha, r->sha, sizeof(sha));
-    pthread_mutex_unlock(&r->sha_lock);
-    for (int attempt = 0; attempt < 2; attempt++) {
-        if (sha[0]) {
-            const char *argv[] = {"EVALSHA", sha, "1", key, rate, burst, costs};
-            if (cm_redis_command(c, 7, argv, NULL, rep) != 0) {
-                return -1;
-            }
-            size_t len;
-            const char *err =
-                cm_redis_reply_type(*rep) == CM_REDIS_ERROR ? cm_redis_reply_str(*rep, &len) : NULL;
-            if (!err) {
-                return 0;
-            }
-            cm_redis_reply_free(*rep);
-            *rep = NULL;
-            if (strncmp(err, "NOSCRIPT", 8) != 0) {
-                return -1;
-            }
-        }
-        const char *load[] = {"SCRIPT", "LOAD", gcra_script};
-        struct cm_redis_reply *lr = NULL;
-        if (cm_redis_command(c, 3, load, NULL, &lr) != 0) {
-            return -1;
-        }
-        size_t len = 0;
-        const char *got =
-            cm_redis_reply_type(lr) == CM_REDIS_STRING ? cm_redis_reply_str(lr, &len) : NULL;
-        if (!got || len != 40) {
-            cm_redis_reply_free(lr);
-            return -1;
-        }
-        memcpy(sha, got, 40);
-        sha[40] = '\0';
-        cm_redis_reply_free(lr);
-        pthread_mutex_lock(&r->sha_lock);
-        memcpy(r->sha, sha, sizeof(sha));
-        pthread_mutex_unlock(&r->sha_lock);
+    const char *argv[] = {key, rate, burst, costs};
+    if (cm_redis_eval(c, &r->gcra, 1, 4, argv, NULL, rep) != 0) {
+        return -1;
     }
-    return -1;
+    if (cm_redis_reply_type(*rep) == CM_REDIS_ERROR) {
+        cm_redis_reply_free(*rep);
+        *rep = NULL;
+        return -1;
+    }
+    return 0;
 }
 
 /* The shared bucket's decision; 0, or -1 when Redis could not give one. */

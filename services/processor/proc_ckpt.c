@@ -10,6 +10,7 @@
 #include "cm/log.h"
 #include "cm/mem.h"
 #include "cm/redis.h"
+#include "cm/uuid.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,9 +128,10 @@ static void on_change(const char *name, const char *state, size_t len, void *ud)
     }
 }
 
-/* One source's checkpoint: the commands of its MULTI/EXEC. */
+/* One source's checkpoint: the commands of its atomic write (write_script). */
 struct source_ckpt {
     char *key;
+    char owner[CM_UUID_STR_LEN]; /* the writer's fencing token (proc_ckpt_claim) */
     int full;
     long long seq; /* its number (proc_windows_next_seq) */
     struct batch b;
@@ -145,6 +147,7 @@ struct each_ctx {
     const struct proc_def *d;
     proc_ckpt_position_fn position;
     void *ud;
+    const char *owner;
     struct proc_ckpt_snap *snap;
 };
 
@@ -179,10 +182,10 @@ static void snapshot_source(int32_t source, int64_t max_time, int64_t resume,
     sc->key = proc_ckpt_key(e->d, source);
     sc->full = proc_windows_full(w);
     sc->seq = proc_windows_next_seq(w);
+    snprintf(sc->owner, sizeof(sc->owner), "%s", e->owner);
     struct save_ctx c = {.key = sc->key};
-    new_command(&c.b);
-    arg(&c.b, "MULTI");
-    /* A full checkpoint replaces the hash and marks it whole; an incremental one reads the mark
+    /* The commands run in one Lua script (write_script), atomically, as a MULTI/EXEC would.
+     * A full checkpoint replaces the hash and marks it whole; an incremental one reads the mark
      * first: when Redis lost the hash meanwhile, the mark is gone and a full one must follow.
      * Each is numbered: a full one sets `seq` and `wseq` to its number, an incremental one adds 1
      * to `seq` and sets `wseq`. When Redis no longer holds the one before (a replica promoted
@@ -251,18 +254,16 @@ static void snapshot_source(int32_t source, int64_t max_time, int64_t resume,
         }
     }
     proc_windows_changes(w, on_change, &c);
-    new_command(&c.b);
-    arg(&c.b, "EXEC");
     sc->b = c.b;
 }
 
 void proc_ckpt_snapshot(struct proc_engine *e, proc_ckpt_position_fn position, void *ud,
-                        struct proc_ckpt_snap **snap)
+                        const char *owner, struct proc_ckpt_snap **snap)
 {
     if (!*snap) {
         *snap = cm_xcalloc(1, sizeof(**snap));
     }
-    struct each_ctx c = {e, proc_engine_def(e), position, ud, *snap};
+    struct each_ctx c = {e, proc_engine_def(e), position, ud, owner, *snap};
     proc_engine_each_source(e, snapshot_source, &c);
 }
 
@@ -281,69 +282,114 @@ void proc_ckpt_whole_next(struct proc_engine *e)
     proc_engine_each_source(e, whole_next, NULL);
 }
 
-/* One source's transaction: 0, PROC_CKPT_LOST or CM_E_UNAVAIL. */
+/* A checkpoint's write: KEYS[1] the hash, ARGV[1] the writer's fencing token, then each command
+ * as its number of words and the words. Refused whole (FENCED) when the hash names another owner:
+ * another instance took the partition over (proc_ckpt_claim) since this one was given it. A hash
+ * that names none (lost by Redis, or written by an earlier build) takes the write. Only a claim
+ * names an owner: a full checkpoint (DEL, then the fields) keeps the one the hash had, so a
+ * zombie's write never makes a hash its own. The commands' replies come back in order, as EXEC's
+ * would. */
+static const char write_script[] =
+    "local o = redis.call('HGET', KEYS[1], 'owner')\n"
+    "if o and o ~= ARGV[1] then return redis.error_reply('FENCED by ' .. o) end\n"
+    "local out, i = {}, 2\n"
+    "while i <= #ARGV do\n"
+    "  local n = tonumber(ARGV[i])\n"
+    "  out[#out + 1] = redis.call(unpack(ARGV, i + 1, i + n))\n"
+    "  i = i + n + 1\n"
+    "end\n"
+    "if o then redis.call('HSET', KEYS[1], 'owner', o) end\n"
+    "return out\n";
+
+/* One source's write: 0, PROC_CKPT_LOST, PROC_CKPT_FENCED or CM_E_UNAVAIL. */
 static int write_source(struct cm_redis *r, const struct source_ckpt *sc)
 {
     const struct batch *b = &sc->b;
-    const char **args = cm_xmalloc((b->nargs ? b->nargs : 1) * sizeof(*args));
-    const char *const **argvs = cm_xmalloc(b->n * sizeof(*argvs));
-    for (size_t i = 0; i < b->nargs; i++) {
-        args[i] = b->buf + b->off[i];
-    }
+    size_t argc = 2 + b->n + b->nargs;
+    const char **argv = cm_xmalloc(argc * sizeof(*argv));
+    char(*counts)[12] = cm_xmalloc((b->n ? b->n : 1) * sizeof(*counts));
+    size_t k = 0;
+    argv[k++] = sc->key;
+    argv[k++] = sc->owner;
     for (size_t i = 0; i < b->n; i++) {
-        argvs[i] = args + b->first[i];
-    }
-    struct cm_redis_reply **replies = cm_xcalloc(b->n, sizeof(*replies));
-    int rc = cm_redis_pipeline(r, b->n, b->argc, (const char *const *const *)argvs, replies);
-    free(argvs);
-    free(args);
-    if (rc == 0) {
-        const struct cm_redis_reply *exec = replies[b->n - 1];
-        if (cm_redis_reply_type(exec) != CM_REDIS_ARRAY) {
-            const char *msg = cm_redis_reply_str(exec, NULL);
-            CM_LOG_ERROR("checkpoint_failed", "%s: %s", sc->key, msg ? msg : "transaction aborted");
-            rc = CM_E_UNAVAIL;
-        } else if (!sc->full) {
-            const char *mark = cm_redis_reply_str(cm_redis_reply_elem(exec, 0), NULL);
-            const struct cm_redis_reply *seq = cm_redis_reply_elem(exec, 1);
-            if (!mark || strcmp(mark, "1") != 0) {
-                CM_LOG_WARN("checkpoint_lost",
-                            "%s: Redis lost this checkpoint; the next one writes it whole",
-                            sc->key);
-                rc = PROC_CKPT_LOST;
-            } else if (!seq || cm_redis_reply_type(seq) != CM_REDIS_INTEGER ||
-                       cm_redis_reply_integer(seq) != sc->seq) {
-                CM_LOG_WARN("checkpoint_lost",
-                            "%s: Redis holds checkpoint %lld, not %lld: it lost a write (a "
-                            "replica promoted before it had all of them?); the next one writes "
-                            "it whole",
-                            sc->key,
-                            seq && cm_redis_reply_type(seq) == CM_REDIS_INTEGER
-                                ? cm_redis_reply_integer(seq) - 1
-                                : -1LL,
-                            sc->seq - 1);
-                rc = PROC_CKPT_LOST;
-            }
-        }
-        for (size_t i = 0; i < b->n; i++) {
-            cm_redis_reply_free(replies[i]);
+        snprintf(counts[i], sizeof(counts[i]), "%d", b->argc[i]);
+        argv[k++] = counts[i];
+        for (int j = 0; j < b->argc[i]; j++) {
+            argv[k++] = b->buf + b->off[b->first[i] + (size_t)j];
         }
     }
-    free(replies);
+    struct cm_redis_script script;
+    cm_redis_script_init(&script, write_script);
+    struct cm_redis_reply *rep = NULL;
+    int rc = cm_redis_eval(r, &script, 1, (int)k, argv, NULL, &rep);
+    free(counts);
+    free(argv);
+    if (rc != 0) {
+        return CM_E_UNAVAIL;
+    }
+    const char *msg = cm_redis_reply_str(rep, NULL);
+    if (cm_redis_reply_type(rep) == CM_REDIS_ERROR && msg && strncmp(msg, "FENCED", 6) == 0) {
+        CM_LOG_WARN("checkpoint_fenced",
+                    "%s: not written: another instance took this partition over (%s), so this "
+                    "one no longer holds it (paused past the consumer group's session "
+                    "timeout?); its offsets are not committed",
+                    sc->key, msg);
+        rc = PROC_CKPT_FENCED;
+    } else if (cm_redis_reply_type(rep) != CM_REDIS_ARRAY) {
+        CM_LOG_ERROR("checkpoint_failed", "%s: %s", sc->key, msg ? msg : "no answer");
+        rc = CM_E_UNAVAIL;
+    } else if (!sc->full) {
+        const char *mark = cm_redis_reply_str(cm_redis_reply_elem(rep, 0), NULL);
+        const struct cm_redis_reply *seq = cm_redis_reply_elem(rep, 1);
+        if (!mark || strcmp(mark, "1") != 0) {
+            CM_LOG_WARN("checkpoint_lost",
+                        "%s: Redis lost this checkpoint; the next one writes it whole", sc->key);
+            rc = PROC_CKPT_LOST;
+        } else if (!seq || cm_redis_reply_type(seq) != CM_REDIS_INTEGER ||
+                   cm_redis_reply_integer(seq) != sc->seq) {
+            CM_LOG_WARN("checkpoint_lost",
+                        "%s: Redis holds checkpoint %lld, not %lld: it lost a write (a "
+                        "replica promoted before it had all of them?); the next one writes "
+                        "it whole",
+                        sc->key,
+                        seq && cm_redis_reply_type(seq) == CM_REDIS_INTEGER
+                            ? cm_redis_reply_integer(seq) - 1
+                            : -1LL,
+                        sc->seq - 1);
+            rc = PROC_CKPT_LOST;
+        }
+    }
+    cm_redis_reply_free(rep);
     return rc;
 }
 
 int proc_ckpt_write(struct cm_redis *r, const struct proc_ckpt_snap *snap)
 {
-    int lost = 0;
+    int told = 0;
     for (size_t i = 0; snap && i < snap->n; i++) {
         int rc = write_source(r, &snap->v[i]);
         if (rc < 0) {
             return rc; /* retried whole: each transaction is idempotent */
         }
-        lost |= rc == PROC_CKPT_LOST;
+        told |= rc;
     }
-    return lost ? PROC_CKPT_LOST : 0;
+    return told;
+}
+
+int proc_ckpt_claim(struct cm_redis *r, const struct proc_def *d, int32_t source, const char *owner)
+{
+    char *key = proc_ckpt_key(d, source);
+    const char *argv[] = {"HSET", key, "owner", owner};
+    struct cm_redis_reply *rep = NULL;
+    int rc = cm_redis_command(r, 4, argv, NULL, &rep);
+    if (rc == 0 && cm_redis_reply_type(rep) != CM_REDIS_INTEGER) {
+        const char *msg = cm_redis_reply_str(rep, NULL);
+        CM_LOG_WARN("checkpoint_unclaimed", "%s: %s", key, msg ? msg : "not claimed");
+        rc = CM_E_UNAVAIL;
+    }
+    cm_redis_reply_free(rep);
+    free(key);
+    return rc;
 }
 
 void proc_ckpt_snap_free(struct proc_ckpt_snap *snap)
@@ -378,9 +424,12 @@ int proc_ckpt_restore(struct proc_engine *e, int32_t source, const char *key,
     int64_t off = -1, wm = INT64_MIN, swm = INT64_MIN, hz_until = -1, hz = INT64_MIN;
     int64_t nseq = -1, nwseq = -1; /* its numbers (checkpoints of earlier builds have neither) */
     int whole = 0, other = 0, rc = 0;
+    size_t claims = 0; /* `owner` (proc_ckpt_claim): a hash holding only it holds no checkpoint */
     for (size_t i = 0; i < n; i++) {
         const char *f = fields[i].name, *v = fields[i].value;
-        if (strcmp(f, "whole") == 0) {
+        if (strcmp(f, "owner") == 0) {
+            claims++;
+        } else if (strcmp(f, "whole") == 0) {
             whole = v && strcmp(v, "1") == 0;
         } else if (strcmp(f, "def") == 0) {
             other = !v || strcmp(v, d->digest) != 0; /* (checkpoints of earlier builds lack it) */
@@ -411,14 +460,14 @@ int proc_ckpt_restore(struct proc_engine *e, int32_t source, const char *key,
                     key, d->name);
         return 0;
     }
-    if (n == 0 || rc != 0 || off < 0 || !whole || nseq != nwseq) {
-        if (n > 0) {
+    if (n == claims || rc != 0 || off < 0 || !whole || nseq != nwseq) {
+        if (n > claims) {
             CM_LOG_WARN("checkpoint_partial",
                         "%s: not a whole checkpoint (Redis lost part of "
                         "it); recomputing from Kafka",
                         key);
         }
-        return n == 0 ? 0 : CM_E_INVAL;
+        return n == claims ? 0 : CM_E_INVAL;
     }
     struct proc_windows *w = proc_engine_restore_source(e, source, wm, off, now_ms);
     if (swm > INT64_MIN) {

@@ -3,7 +3,8 @@
  * slot: `{processor:<pipeline>:<source>}:v<version>` with fields `offset` (the next offset after
  * the records the state covers), `wm` (the newest event time seen) and `k:<tenant>\x1f<key>` (a
  * key's window state). A checkpoint writes only the keys changed since the previous one, all in
- * one MULTI/EXEC with the offset, so Redis always holds a state and the offset it matches; `whole`
+ * one atomic write (a Lua script) with the offset, so Redis always holds a state and the offset it
+ * matches; `owner` names the instance that may write it (proc_ckpt_claim); `whole`
  * marks a hash a full checkpoint began, and `seq` (counted by Redis) and `wseq` (written) number
  * them, so a hash that misses a write is told and never loaded.
  * A checkpoint is taken on the stream's thread (proc_ckpt_snapshot: the commands, self-contained)
@@ -25,20 +26,32 @@ char *proc_ckpt_key(const struct proc_def *d, int32_t source);
 /* The next offset of a source's partition after the records processed, or -1 when unknown. */
 typedef int64_t (*proc_ckpt_position_fn)(int32_t source, void *ud);
 
-#define PROC_CKPT_LOST 1 /* proc_ckpt_write: Redis lost a checkpoint this one builds on */
+#define PROC_CKPT_LOST 1   /* proc_ckpt_write: Redis lost a checkpoint this one builds on */
+#define PROC_CKPT_FENCED 2 /* proc_ckpt_write: another instance claimed a partition written */
 
-/* A checkpoint taken, not yet written: one MULTI/EXEC per source. */
+/* A checkpoint taken, not yet written: one atomic write per source. */
 struct proc_ckpt_snap;
 /* Adds the changes of every source of e since its last snapshot (its whole state where it is
- * marked full) to *snap, created when NULL. */
+ * marked full) to *snap, created when NULL; owner is the writer's fencing token
+ * (proc_ckpt_claim). */
 void proc_ckpt_snapshot(struct proc_engine *e, proc_ckpt_position_fn position, void *ud,
-                        struct proc_ckpt_snap **snap);
+                        const char *owner, struct proc_ckpt_snap **snap);
 /* Writes a snapshot (any thread; snapshots in the order they were taken). 0; CM_E_UNAVAIL
- * (Redis down: write the same snapshot again, each transaction is idempotent); or
+ * (Redis down: write the same snapshot again, each write is idempotent); or a nonzero mix of:
  * PROC_CKPT_LOST: Redis no longer held an earlier checkpoint this one is an increment of, so
- * what it holds is not a state: every source must be snapshot whole next time
- * (proc_windows_set_full) and this snapshot's offsets must not be stored. */
+ * what it holds is not a state; PROC_CKPT_FENCED: a source's hash names another owner (another
+ * instance was given the partition since: this one is a zombie, paused past the group's session
+ * timeout), so that source was not written and Redis keeps the new owner's state. Either way
+ * every source must be snapshot whole next time (proc_windows_set_full) and this snapshot's
+ * offsets must not be stored. */
 int proc_ckpt_write(struct cm_redis *r, const struct proc_ckpt_snap *snap);
+/* Fencing: marks source's hash as written by owner (an instance's token for its current
+ * assignment) from now on, before its checkpoint is loaded, when the partition is assigned. A
+ * write whose token is not the hash's owner's is refused whole (PROC_CKPT_FENCED), so an
+ * instance that lost the partition while paused never writes its stale state over the new
+ * owner's, as Kafka fences a zombie's transactions by its producer epoch. 0 or CM_E_UNAVAIL. */
+int proc_ckpt_claim(struct cm_redis *r, const struct proc_def *d, int32_t source,
+                    const char *owner);
 void proc_ckpt_snap_free(struct proc_ckpt_snap *snap);
 /* The next snapshot of every source of e is whole (after PROC_CKPT_LOST). */
 void proc_ckpt_whole_next(struct proc_engine *e);

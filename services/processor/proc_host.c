@@ -25,6 +25,7 @@
 #include "cm/metrics.h"
 #include "cm/stream.h"
 #include "cm/timeutil.h"
+#include "cm/uuid.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -665,6 +666,7 @@ struct proc_host *proc_host_new(const struct proc_host_config *cfg, struct cm_me
     h->events_topic = cm_xstrdup(cfg->events_topic);
     h->redis = cfg->redis;
     h->ckpt_redis = cfg->ckpt_redis ? cfg->ckpt_redis : cfg->redis;
+    cm_uuid_v7(h->owner); /* (new at each assignment: proc_host_state.c) */
     h->metrics = metrics;
     h->dead_log.every_ms = 1000;
     h->time_log.every_ms = PROC_HOST_MISMATCH_LOG_MS;

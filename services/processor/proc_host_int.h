@@ -65,6 +65,9 @@ struct proc_host {
     struct cm_redis *redis;
     struct cm_redis *ckpt_redis; /* the committer thread's connection (checkpoints written) */
     atomic_int ckpt_lost;        /* Redis lost a checkpoint: the next snapshots are whole */
+    char owner[37];    /* the fencing token of this instance's current assignment (proc_ckpt_claim),
+                          new at each assignment */
+    int claim_pending; /* a claim at assignment could not reach Redis: tried at each commit point */
     struct cm_metrics *metrics;
     struct pipeline *p;
     size_t n;

@@ -14,6 +14,7 @@
 #include "cm/mem.h"
 #include "cm/stream.h"
 #include "cm/timeutil.h"
+#include "cm/uuid.h"
 
 #include <stdatomic.h>
 #include <stdint.h>
@@ -169,12 +170,33 @@ static int64_t position(int32_t source, void *ud)
     return cm_stream_position(c->h->stream, c->d->topics[source / 65536], source % 65536);
 }
 
+/* Claims the checkpoint hash of every windowed pipeline's source on a partition (fencing,
+ * proc_ckpt_claim); a claim Redis did not take leaves claim_pending set. */
+static void claim_partition(struct proc_host *h, const char *topic, int32_t partition)
+{
+    for (size_t k = 0; k < h->n; k++) {
+        int32_t src = state_source(h->p[k].def, topic, partition);
+        if (src >= 0 && proc_ckpt_claim(h->redis, h->p[k].def, src, h->owner) != 0) {
+            h->claim_pending = 1;
+        }
+    }
+}
+
+static void claim_one(const char *topic, int32_t partition, void *ud)
+{
+    claim_partition(ud, topic, partition);
+}
+
 /* A commit point's checkpoint: the changes of every windowed pipeline (all of their state after
  * Redis lost a checkpoint). */
 static void *snapshot(struct cm_stream *s, void *ud)
 {
     struct proc_host *h = ud;
     h->cur = s;
+    if (h->claim_pending) { /* until the claims are in, the old owner's token refuses our writes */
+        h->claim_pending = 0;
+        cm_stream_each_partition(s, claim_one, h);
+    }
     int whole = atomic_exchange(&h->ckpt_lost, 0);
     struct proc_ckpt_snap *snap = NULL;
     for (size_t k = 0; k < h->n; k++) {
@@ -185,7 +207,7 @@ static void *snapshot(struct cm_stream *s, void *ud)
             proc_ckpt_whole_next(h->p[k].engine);
         }
         struct pos_ctx c = {h, h->p[k].def};
-        proc_ckpt_snapshot(h->p[k].engine, position, &c, &snap);
+        proc_ckpt_snapshot(h->p[k].engine, position, &c, h->owner, &snap);
     }
     return snap;
 }
@@ -194,7 +216,7 @@ static int persist(void *snap, void *ud)
 {
     struct proc_host *h = ud;
     int rc = proc_ckpt_write(h->ckpt_redis, snap);
-    if (rc == PROC_CKPT_LOST) {
+    if (rc > 0) { /* PROC_CKPT_LOST, PROC_CKPT_FENCED */
         atomic_store(&h->ckpt_lost, 1);
         return CM_STREAM_NOT_DURABLE;
     }
@@ -246,6 +268,10 @@ static void on_assign(struct cm_stream *s, struct cm_kafka_partition *parts, siz
     struct proc_host *h = ud;
     h->cur = s;
     int64_t now = cm_monotonic_ms();
+    /* a new token for this assignment: a write of the one before, from a partition this instance
+     * lost while paused and now holds again, must not pass for this one's */
+    cm_uuid_v7(h->owner);
+    h->claim_pending = 0;
     for (size_t i = 0; i < n; i++) {
         for (size_t k = 0; k < h->n; k++) {
             proc_host_track_partition(h->p[k].def, h->p[k].engine, parts[i].topic,
@@ -254,6 +280,8 @@ static void on_assign(struct cm_stream *s, struct cm_kafka_partition *parts, siz
         if (!h->redis) {
             continue;
         }
+        /* claimed before loaded: what a zombie wrote before the claim is loaded, nothing after */
+        claim_partition(h, parts[i].topic, parts[i].partition);
         int64_t start = INT64_MAX;
         int all = 1, any = 0;
         for (size_t k = 0; k < h->n; k++) {

@@ -19,6 +19,12 @@
 #     back. While an instance is down its input partitions stall and the other's run ahead: the
 #     watermarks that travel through the repartition topic per input partition hold the windows
 #     open until the stalled partitions are taken over, so no event is late (docs/pipelines.md).
+#   - paused: two processors; one is paused (SIGSTOP) under load past the group's session timeout
+#     and the other takes its partitions over from their checkpoints; the paused one wakes up a
+#     zombie and its checkpoint writes must be refused (fenced: `checkpoint_fenced`), not land on
+#     the new owner's (which then told a lost write, or worse loaded a mix of both states); then
+#     the new owner is killed (-9) and the zombie, back in the group, takes every partition over
+#     from the checkpoints;
 #   - wiped-one-stage and pair-one-stage: the same two with the pipeline read in one stage
 #     ("repartition": false, the input keyed by the pipeline's key): a partition taken over goes
 #     on from its checkpoint with its own watermark, although the survivor's partitions ran ahead
@@ -38,7 +44,8 @@
 # Every run must give the reference's results: each (key, window) once with the same id and
 # values (a repeat only ever as an identical record), no event late; and the reference must hold
 # exactly the (key, window) pairs and the event count of the input. FAULT_SCENARIOS="wiped pair"
-# runs only those (with the reference), for debugging.
+# runs only those (with the reference), for debugging; FAULTS_KEEP=1 keeps the logs of a run that
+# passed.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${1:?usage: test_processor_faults.sh <build-dir>}
@@ -49,7 +56,7 @@ pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
     wait 2>/dev/null
-    if [ "$fail" = 0 ]; then
+    if [ "$fail" = 0 ] && [ -z "${FAULTS_KEEP:-}" ]; then
         rm -rf "$work"
     else
         say "logs and outputs kept in $work"
@@ -205,7 +212,8 @@ firsts=$(grep -c '"f":[0-9]*,"l":"u[0-9]*","t":\[[0-9]' "$work/ref.sorted")
 [ "$firsts" = "$EXPECTED" ] || { say "FAIL: $firsts of $EXPECTED results hold first, last and topk"; fail=1; }
 # a repartition partition's checkpoint holds its own watermark and the latest report of each of the
 # 8 input partitions, so what it reads again after the checkpoint is judged as the first time
-ckey=$(redis-cli -p "$rport_a" --scan --pattern "{processor:$PIPE:*}:v1" | head -n 1)
+ckey=$(for k in $(redis-cli -p "$rport_a" --scan --pattern "{processor:$PIPE:*}:v1"); do
+    [ -n "$(redis-cli -p "$rport_a" HGET "$k" offset)" ] && echo "$k"; done | head -n 1)
 creports=$(redis-cli -p "$rport_a" HKEYS "$ckey" | grep -c '^r:')
 cswm=$(redis-cli -p "$rport_a" HGET "$ckey" swm)
 [ -n "$ckey" ] && [ "$creports" = 8 ] && [ "${cswm:-0}" -gt 1767225600000 ] ||
@@ -276,45 +284,95 @@ run_wiped() { # run_wiped <scenario> <broker name>
     compare "$1" "$brokers"
 }
 
+# Starts broker, Redis and two processors in one group (logs <scenario>-1.log and -2.log), feeds
+# them, and leaves more input being produced: sets BROKERS, PAIR_REDIS (its port), P1, P2 and
+# PRODUCER.
+pair_start() { # pair_start <scenario> <broker name>
+    local rport brokers
+    start_broker "$2"
+    brokers=BROKERS_$2
+    BROKERS=${!brokers}
+    rport=$(stack_free_port)
+    start_redis "$2" "$rport"
+    start_processor "$1-1.log" "$BROKERS" "$rport"
+    P1=$PROC_PID
+    start_processor "$1-2.log" "$BROKERS" "$rport"
+    P2=$PROC_PID
+    wait_assigned "$1-1.log" "$1-2.log"
+    produce "$BROKERS" 1 20000
+    sleep 2
+    produce "$BROKERS" 20001 40000 &
+    PRODUCER=$!
+    sleep 1
+    PAIR_REDIS=$rport
+}
+# With processor 1 gone (or stalled): more input, then processor 2 takes its partitions over after
+# the session timeout.
+pair_takeover() { # pair_takeover <scenario>
+    wait $PRODUCER
+    produce "$BROKERS" 40001 50000 # (50 s more of event time while it is down)
+    for _ in $(seq 1 200); do
+        [ "$(grep -c '"event":"checkpoint_loaded"' "$work/$1-2.log")" -gt 0 ] && break
+        sleep 0.1
+    done
+}
+# The rest of the input, the far-future events, and every window's result.
+pair_finish() { # pair_finish <scenario>
+    produce "$BROKERS" 50001 $N
+    [ "${PIPES:-}" ] || wait_prepared "$BROKERS" 180 || fail=1
+    produce_far "$BROKERS"
+    wait_results "$BROKERS" "$work/$1.out" 240 || fail=1
+}
 # --- two instances sharing the partitions: one killed under load, the other takes over its
 # partitions from their checkpoints (after more input came meanwhile: its own partitions ran
 # ahead of the stalled ones); it comes back and a rebalance hands partitions back
 run_pair() { # run_pair <scenario> <broker name>
-    local b=$2 rport p1 producer brokers
-    start_broker "$b"
-    brokers=BROKERS_$b
-    brokers=${!brokers}
-    rport=$(stack_free_port)
-    start_redis "$b" "$rport"
-    start_processor "$1-1.log" "$brokers" "$rport"
-    p1=$PROC_PID
-    start_processor "$1-2.log" "$brokers" "$rport"
-    wait_assigned "$1-1.log" "$1-2.log"
-    produce "$brokers" 1 20000
-    sleep 2
-    produce "$brokers" 20001 40000 &
-    producer=$!
-    sleep 1
-    kill -KILL "$p1"
+    pair_start "$1" "$2"
+    kill -KILL "$P1"
     say "$1: killed processor 1 of 2 (-9) under load"
-    wait $producer
-    produce "$brokers" 40001 50000 # (50 s more of event time while it is down)
-    for _ in $(seq 1 200); do # processor 2 takes over after the session timeout
-        [ "$(grep -c '"event":"checkpoint_loaded"' "$work/$1-2.log")" -gt 0 ] && break
-        sleep 0.1
-    done
-    start_processor "$1-1b.log" "$brokers" "$rport"
+    pair_takeover "$1"
+    start_processor "$1-1b.log" "$BROKERS" "$PAIR_REDIS"
     wait_assigned "$1-1b.log"
-    produce "$brokers" 50001 $N
-    [ "${PIPES:-}" ] || wait_prepared "$brokers" 180 || fail=1
-    produce_far "$brokers"
-    wait_results "$brokers" "$work/$1.out" 240 || fail=1
+    pair_finish "$1"
     grep -q '"event":"checkpoint_loaded"' "$work/$1-2.log" ||
         { say "FAIL: $1: the surviving processor did not take over from checkpoints"; fail=1; }
-    compare "$1" "$brokers"
+    compare "$1" "$BROKERS"
 }
 
 wanted wiped && run_wiped wiped D
+# --- two instances, one paused (SIGSTOP, a frozen VM, a long GC) past the session timeout: the
+# other takes its partitions over from their checkpoints and goes on; the paused one wakes up a
+# zombie, its partitions lost, and must not write its stale state over the new owner's
+# checkpoints. Then the new owner is killed (-9): the zombie, back in the group, takes every
+# partition over from the checkpoints in Redis
+run_paused() { # run_paused <scenario> <broker name>
+    pair_start "$1" "$2"
+    kill -STOP "$P1"
+    say "$1: paused processor 1 of 2 (SIGSTOP) under load"
+    pair_takeover "$1"
+    sleep 2 # processor 2 checkpoints what it took over
+    kill -CONT "$P1"
+    say "$1: processor 1 resumed (SIGCONT), its partitions lost meanwhile"
+    for _ in $(seq 1 100); do
+        [ "$(grep -c '"event":"kafka_revoked"' "$work/$1-1.log")" -gt 0 ] && break
+        sleep 0.1
+    done
+    sleep 1
+    kill -KILL "$P2"
+    say "$1: killed processor 2 (-9); processor 1 takes every partition over"
+    pair_finish "$1"
+    grep -q '"event":"checkpoint_fenced"' "$work/$1-1.log" ||
+        { say "FAIL: $1: the paused processor's writes were not refused"; fail=1; }
+    ! grep -q '"event":"checkpoint_lost"' "$work/$1-2.log" ||
+        { say "FAIL: $1: the paused processor wrote over the new owner's checkpoints"; fail=1; }
+    local loaded # of the 8 partitions, after it woke up (its first revoke)
+    loaded=$(awk '/"event":"kafka_revoked"/ { r = 1 } r && /"event":"checkpoint_loaded"/ { n++ }
+        END { print n + 0 }' "$work/$1-1.log")
+    [ "$loaded" -ge 8 ] ||
+        { say "FAIL: $1: the paused processor took $loaded partitions over from checkpoints, not 8"; fail=1; }
+    compare "$1" "$BROKERS"
+}
+wanted paused && run_paused paused P
 
 # --- one instance, windows firing throughout: kill -9 under load, then Redis kill -9 under load
 if wanted single; then
@@ -503,7 +561,7 @@ fi
 
 if [ $fail != 0 ]; then
     for f in ref.log wiped-1.log wiped-2.log b1.log b2.log pair-1.log pair-2.log pair-1b.log \
-        e1.log f1.log f2.log wiped-one-stage-1.log wiped-one-stage-2.log pair-one-stage-1.log \
+        e1.log f1.log f2.log paused-1.log paused-2.log wiped-one-stage-1.log wiped-one-stage-2.log pair-one-stage-1.log \
         pair-one-stage-2.log pair-one-stage-1b.log s1.log; do
         [ -f "$work/$f" ] || continue
         echo "---- $f"; grep -v '"level":"info"' "$work/$f" | tail -n 15

@@ -55,7 +55,12 @@ produce() { # produce <second> ...: one event of key a at each second of 2026-01
             "$sec" $((sec / 60)) $((sec % 60))
     done | kcat -P -b "$KAFKA_BROKERS" -t "$IN" -p 0 -K $'\t' 2>>"$work/kcat.log"
 }
-ckey() { redis-cli -p "$REDIS_PORT" --scan --pattern "{processor:$NAME:*}:v1" | head -n 1; }
+ckey() { # the checkpoint's hash (the other partitions' hold only their owner's claim)
+    local k
+    for k in $(redis-cli -p "$REDIS_PORT" --scan --pattern "{processor:$NAME:*}:v1"); do
+        [ -n "$(redis-cli -p "$REDIS_PORT" HGET "$k" offset)" ] && { echo "$k"; return; }
+    done
+}
 
 define 20s
 produce 1 2 12 13 # (before the group subscribes: the topic exists, read from its start)

@@ -1,7 +1,8 @@
 /* Integration tests for common/redis against a real redis-server: commands and typed replies,
  * binary-safe arguments, readiness, URL validation (credentials percent-decoded, IPv6 hosts,
  * several hosts only for a cluster), an unreachable server, and one that accepts
- * connections but never answers (one timeout, then calls fail at once until the backoff passes). */
+ * connections but never answers (one timeout, then calls fail at once until the backoff passes),
+ * and Lua scripts run by their SHA-1 and loaded again after Redis forgot them. */
 #include "harness.h"
 
 #include "cm/err.h"
@@ -317,4 +318,47 @@ Test(redis, pipelines_run_in_order_in_one_round_trip)
     cr_assert_null(out[0]);
     cr_assert_null(out[1]);
     cm_redis_free(down);
+}
+
+/* A script is named by the SHA-1 Redis gives it, run with its keys and binary arguments, loaded
+ * the first time and again after Redis forgot its scripts (SCRIPT FLUSH, as a restart does); an
+ * error the script raises comes back as an error reply. */
+Test(redis, scripts_run_by_their_sha_and_are_loaded_again)
+{
+    struct cm_redis *r = cm_redis_new(it_env("REDIS_URL"));
+    cr_assert_not_null(r);
+    char key[96];
+    it_unique(key, sizeof(key), "{it}:script");
+    static const char echo[] = "return {KEYS[1], ARGV[1], string.len(ARGV[2])} -- it_echo";
+    struct cm_redis_script sc;
+    cm_redis_script_init(&sc, echo);
+    cr_assert_eq(strlen(sc.sha), 40);
+    const char *flush[] = {"SCRIPT", "FLUSH"};
+    struct cm_redis_reply *rep = NULL;
+    for (int round = 0; round < 2; round++) {
+        cr_assert_eq(cm_redis_command(r, 2, flush, NULL, &rep), 0);
+        cm_redis_reply_free(rep);
+        const char *argv[] = {key, "one", "a\0b"};
+        size_t lens[] = {strlen(key), 3, 3};
+        cr_assert_eq(cm_redis_eval(r, &sc, 1, 3, argv, lens, &rep), 0, "round %d", round);
+        cr_assert_eq(cm_redis_reply_type(rep), CM_REDIS_ARRAY);
+        cr_assert_eq(cm_redis_reply_len(rep), 3);
+        cr_assert_str_eq(cm_redis_reply_str(cm_redis_reply_elem(rep, 0), NULL), key);
+        cr_assert_str_eq(cm_redis_reply_str(cm_redis_reply_elem(rep, 1), NULL), "one");
+        cr_assert_eq(cm_redis_reply_integer(cm_redis_reply_elem(rep, 2)), 3, "binary-safe");
+        cm_redis_reply_free(rep);
+        const char *exists[] = {"SCRIPT", "EXISTS", sc.sha};
+        cr_assert_eq(cm_redis_command(r, 3, exists, NULL, &rep), 0);
+        cr_assert_eq(cm_redis_reply_integer(cm_redis_reply_elem(rep, 0)), 1,
+                     "loaded under the name computed here");
+        cm_redis_reply_free(rep);
+    }
+    struct cm_redis_script bad;
+    cm_redis_script_init(&bad, "return redis.error_reply('NOPE ' .. ARGV[1]) -- it_bad");
+    const char *argv[] = {key, "x"};
+    cr_assert_eq(cm_redis_eval(r, &bad, 1, 2, argv, NULL, &rep), 0);
+    cr_assert_eq(cm_redis_reply_type(rep), CM_REDIS_ERROR);
+    cr_assert_str_eq(cm_redis_reply_str(rep, NULL), "NOPE x");
+    cm_redis_reply_free(rep);
+    cm_redis_free(r);
 }

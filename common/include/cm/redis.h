@@ -61,6 +61,21 @@ int cm_redis_ping(struct cm_redis *r, char *why, size_t len);
 /* cm_redis_ping in the shape of a cm_http_check (ud is the struct cm_redis). */
 int cm_redis_check(void *r, char *why, size_t len);
 
+/* A Lua script run by its SHA-1 (EVALSHA) and loaded (SCRIPT LOAD, on every node of a cluster)
+ * when Redis answers NOSCRIPT: the first time, and after a restart or failover. text must outlive
+ * the script (a string constant). */
+struct cm_redis_script {
+    const char *text;
+    char sha[41];
+};
+void cm_redis_script_init(struct cm_redis_script *s, const char *text);
+/* Runs the script with argv's first nkeys as KEYS and the rest as ARGV (lens as for
+ * cm_redis_command). 0 with *out set (caller frees; an error the script raised is an ERROR-type
+ * reply), CM_E_UNAVAIL when Redis did not answer, or CM_E_PROTO when it names the script by
+ * another SHA-1. */
+int cm_redis_eval(struct cm_redis *r, const struct cm_redis_script *s, int nkeys, int argc,
+                  const char *const *argv, const size_t *lens, struct cm_redis_reply **out);
+
 enum cm_redis_type cm_redis_reply_type(const struct cm_redis_reply *rep);
 long long cm_redis_reply_integer(const struct cm_redis_reply *rep);
 /* String, status or error text (borrowed); NULL for other types. */
