@@ -1,12 +1,13 @@
 /* gw_idem: idempotent ingest (see gw_idem.h): an event's key and payload hash, and the Redis
- * protocol. A key holds "P|<hash>" while its event is in flight (expiring after
+ * protocol. A key holds "P|<hash>|<instance>" while its event is in flight (expiring after
  * GW_IDEM_IN_FLIGHT_MS, so a request that never settles its keys, its gateway killed or Redis
- * lost in between, does not block their retries for the whole window) and "D|<hash>|<id>" once
- * accepted, for the window. Keys are "idem:<key>", without a hash tag: on a Redis Cluster they
- * spread over every node (each is read and written alone).
- * A circuit breaker shared by the connections stops trying Redis after a failure, for a
- * cool-down: a Redis that takes connections but does not answer would otherwise cost every
- * request the client's timeout. */
+ * lost in between, does not block their retries for the whole window; and claimed again sooner
+ * when the instance named has let its lease, "idem:live:<instance>", lapse) and "D|<hash>|<id>"
+ * once accepted, for the window. (An earlier build's "P|<hash>" waits for its expiry.) Keys are
+ * "idem:<key>", without a hash tag: on a Redis Cluster they spread over every node (each is read
+ * and written alone). A circuit breaker shared by the connections stops trying Redis after a
+ * failure, for a cool-down: a Redis that takes connections but does not answer would otherwise cost
+ * every request the client's timeout. */
 #include "gw_idem.h"
 
 #include "cm/breaker.h"
@@ -17,10 +18,12 @@
 #include "cm/redis.h"
 #include "cm/timeutil.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct gw_idem {
     struct cm_redis **conns;
@@ -31,8 +34,49 @@ struct gw_idem {
                            GW_IDEM_IN_FLIGHT_MS */
     struct cm_breaker *breaker;
     struct cm_series *m_unguarded; /* NULL without metrics */
+    struct cm_series *m_taken_over;
     struct cm_log_limit unguarded_log;
+    struct cm_log_limit taken_over_log;
+    /* the lease: this instance's name, its key, renewed by the lease thread on its connection */
+    char me[CM_UUID_STR_LEN];
+    char live_key[CM_UUID_STR_LEN + 16];
+    char lease_px[24];
+    int64_t lease_ms;
+    struct cm_redis *lease_conn;
+    pthread_t lease_thread;
+    int lease_started;
+    pthread_mutex_t lease_lock;
+    pthread_cond_t lease_wake;
+    int stopping;
 };
+
+/* Writes the lease (again) for lease_ms; a failure is retried at the next turn. */
+static void renew(struct gw_idem *g)
+{
+    const char *argv[] = {"SET", g->live_key, "1", "PX", g->lease_px};
+    struct cm_redis_reply *rep = NULL;
+    (void)cm_redis_command(g->lease_conn, 5, argv, NULL, &rep);
+    cm_redis_reply_free(rep);
+}
+
+/* Renews the lease every fifth of it (gw_idem_new wrote it first), until gw_idem_free. */
+static void *lease_loop(void *ud)
+{
+    struct gw_idem *g = ud;
+    pthread_mutex_lock(&g->lease_lock);
+    while (!g->stopping) {
+        struct timespec until;
+        cm_deadline_after((int)(g->lease_ms / 5), &until);
+        pthread_cond_timedwait(&g->lease_wake, &g->lease_lock, &until); /* (early: renewed early) */
+        if (!g->stopping) {
+            pthread_mutex_unlock(&g->lease_lock);
+            renew(g);
+            pthread_mutex_lock(&g->lease_lock);
+        }
+    }
+    pthread_mutex_unlock(&g->lease_lock);
+    return NULL;
+}
 
 /* A variable part of a key: "<length>:<text>" up to IDEM_PART_MAX bytes, else "h<its hash>", so a
  * key stays small (a source may be as long as a request) and never shared. */
@@ -76,10 +120,11 @@ char *gw_idem_key(const char *tenant, const char *header_key, size_t index, cons
 }
 
 struct gw_idem *gw_idem_new(const char *url, unsigned connections, int64_t window_ms,
-                            struct cm_metrics *metrics)
+                            int64_t lease_ms, struct cm_metrics *metrics)
 {
     struct gw_idem *g = cm_xcalloc(1, sizeof(*g));
     g->unguarded_log.every_ms = 1000;
+    g->taken_over_log.every_ms = 1000;
     if (metrics) {
         g->m_unguarded = cm_metric_with(
             cm_metrics_counter(metrics, "idempotency_unguarded_total",
@@ -87,7 +132,20 @@ struct gw_idem *gw_idem_new(const char *url, unsigned connections, int64_t windo
                                "could not answer",
                                NULL),
             NULL);
+        g->m_taken_over = cm_metric_with(
+            cm_metrics_counter(metrics, "idempotency_taken_over_total",
+                               "idempotency keys claimed again from a gateway instance whose "
+                               "lease had lapsed while it held them in flight (it was killed or "
+                               "cut off)",
+                               NULL),
+            NULL);
     }
+    cm_uuid_v7(g->me);
+    snprintf(g->live_key, sizeof(g->live_key), "idem:live:%s", g->me);
+    g->lease_ms = lease_ms >= 5 ? lease_ms : 5;
+    snprintf(g->lease_px, sizeof(g->lease_px), "%lld", (long long)g->lease_ms);
+    pthread_mutex_init(&g->lease_lock, NULL);
+    pthread_cond_init(&g->lease_wake, NULL);
     g->nconns = connections ? connections : 1;
     g->conns = cm_xcalloc(g->nconns, sizeof(*g->conns));
     for (unsigned i = 0; i < g->nconns; i++) {
@@ -96,6 +154,12 @@ struct gw_idem *gw_idem_new(const char *url, unsigned connections, int64_t windo
             return NULL;
         }
     }
+    if (!(g->lease_conn = cm_redis_new(url))) {
+        gw_idem_free(g);
+        return NULL;
+    }
+    renew(g); /* before the first claim naming this instance, which another would take over */
+    g->lease_started = pthread_create(&g->lease_thread, NULL, lease_loop, g) == 0;
     window_ms = window_ms > 0 ? window_ms : 1;
     snprintf(g->window, sizeof(g->window), "%lld", (long long)window_ms);
     snprintf(g->in_flight, sizeof(g->in_flight), "%lld",
@@ -109,6 +173,16 @@ void gw_idem_free(struct gw_idem *g)
     if (!g) {
         return;
     }
+    if (g->lease_started) {
+        pthread_mutex_lock(&g->lease_lock);
+        g->stopping = 1;
+        pthread_cond_signal(&g->lease_wake);
+        pthread_mutex_unlock(&g->lease_lock);
+        pthread_join(g->lease_thread, NULL);
+    }
+    pthread_mutex_destroy(&g->lease_lock);
+    pthread_cond_destroy(&g->lease_wake);
+    cm_redis_free(g->lease_conn);
     for (unsigned i = 0; i < g->nconns; i++) {
         cm_redis_free(g->conns[i]);
     }
@@ -203,6 +277,84 @@ static enum gw_idem_state classify(struct gw_idem_claim *cl, const char *v)
     return GW_IDEM_IN_FLIGHT;
 }
 
+/* The instance named by an in-flight marker "P|<hash>|<instance>" of cl's payload, or NULL (an
+ * earlier build's "P|<hash>", or another payload's). */
+static const char *in_flight_owner(const struct gw_idem_claim *cl, const char *v)
+{
+    size_t hl = strlen(cl->hash);
+    if (strncmp(v, "P|", 2) != 0 || strlen(v) < 4 + hl || strncmp(v + 2, cl->hash, hl) != 0 ||
+        v[2 + hl] != '|') {
+        return NULL;
+    }
+    return v + 3 + hl;
+}
+
+/* KEYS[1] a key in flight; ARGV the marker read, this instance's marker, its expiry (PX): the
+ * key becomes this instance's when it still holds the marker read. 1 when taken, else 0. */
+static const char reclaim_script[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+                                     "  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])\n"
+                                     "  return 1\n"
+                                     "end\n"
+                                     "return 0\n";
+
+/* Of the keys taken (get: what they hold), those in flight under another instance whose lease
+ * has lapsed are claimed again (GW_IDEM_NEW): the request that held them died with its gateway. */
+static void reclaim(struct gw_idem *g, struct cm_redis *r, struct gw_idem_claim *claims,
+                    const size_t *taken, size_t nt, const struct commands *get)
+{
+    size_t *cand = cm_xcalloc(nt ? nt : 1, sizeof(*cand)), nc = 0;
+    struct commands live;
+    commands_init(&live, nt);
+    for (size_t k = 0; k < nt; k++) {
+        struct gw_idem_claim *cl = &claims[taken[k]];
+        const char *v = cm_redis_reply_str(get->replies[k], NULL);
+        const char *owner = cl->state == GW_IDEM_IN_FLIGHT && v ? in_flight_owner(cl, v) : NULL;
+        if (owner && strcmp(owner, g->me) != 0) {
+            static const char *const words[] = {"EXISTS", "$K"};
+            command_set(&live, nc, 2, words, cm_xasprintf("idem:live:%s", owner), NULL);
+            cand[nc++] = k;
+        }
+    }
+    size_t reclaimed = 0, first = 0;
+    if (nc && cm_redis_pipeline(r, nc, live.argcs, live.argvs, live.replies) == 0) {
+        struct cm_redis_script script;
+        cm_redis_script_init(&script, reclaim_script);
+        for (size_t j = 0; j < nc; j++) {
+            if (cm_redis_reply_type(live.replies[j]) != CM_REDIS_INTEGER ||
+                cm_redis_reply_integer(live.replies[j]) != 0) {
+                continue; /* its instance holds its lease: still in flight */
+            }
+            struct gw_idem_claim *cl = &claims[taken[cand[j]]];
+            char *key = cm_xasprintf("idem:%s", cl->key);
+            char *mine = cm_xasprintf("P|%s|%s", cl->hash, g->me);
+            const char *argv[] = {key, cm_redis_reply_str(get->replies[cand[j]], NULL), mine,
+                                  g->in_flight};
+            struct cm_redis_reply *rep = NULL;
+            if (cm_redis_eval(r, &script, 1, 4, argv, NULL, &rep) == 0 &&
+                cm_redis_reply_type(rep) == CM_REDIS_INTEGER && cm_redis_reply_integer(rep) == 1) {
+                cl->state = GW_IDEM_NEW;
+                first = reclaimed++ ? first : taken[cand[j]];
+            }
+            cm_redis_reply_free(rep);
+            free(key);
+            free(mine);
+        }
+    }
+    unsigned long long left_out;
+    if (reclaimed > 0 && g->m_taken_over) {
+        cm_counter_add(g->m_taken_over, reclaimed);
+    }
+    if (reclaimed > 0 && cm_log_limit_pass(&g->taken_over_log, cm_monotonic_ms(), &left_out)) {
+        CM_LOG_WARN("idempotency_taken_over",
+                    "%zu keys in flight under a gateway instance whose lease lapsed (killed, or "
+                    "cut off from Redis) claimed again by their repeat (the first %s); %llu "
+                    "batches more since the last such line",
+                    reclaimed, claims[first].key, left_out);
+    }
+    commands_free(&live);
+    free(cand);
+}
+
 void gw_idem_begin(struct gw_idem *g, struct gw_idem_claim *claims, size_t n)
 {
     struct commands set;
@@ -210,7 +362,7 @@ void gw_idem_begin(struct gw_idem *g, struct gw_idem_claim *claims, size_t n)
     for (size_t i = 0; i < n; i++) {
         static const char *const words[] = {"SET", "$K", "$V", "NX", "PX", NULL};
         command_set(&set, i, 6, words, cm_xasprintf("idem:%s", claims[i].key),
-                    cm_xasprintf("P|%s", claims[i].hash));
+                    cm_xasprintf("P|%s|%s", claims[i].hash, g->me));
         set.slots[6 * i + 5] = g->in_flight;
         claims[i].state = GW_IDEM_UNAVAILABLE;
         claims[i].prev_id[0] = '\0';
@@ -239,6 +391,7 @@ void gw_idem_begin(struct gw_idem *g, struct gw_idem_claim *claims, size_t n)
                 claims[taken[k]].state =
                     classify(&claims[taken[k]], cm_redis_reply_str(get.replies[k], NULL));
             }
+            reclaim(g, r, claims, taken, nt, &get);
         }
         commands_free(&get);
         free(taken);

@@ -24,6 +24,12 @@ struct cm_metrics;
  * settles its keys (its gateway killed, Redis lost in between) leaves them to expire, and a
  * retry goes through after this instead of a 409 for the whole window. */
 #define GW_IDEM_IN_FLIGHT_MS 60000
+/* Each gateway instance holds a lease in Redis while it runs ("idem:live:<instance>", renewed
+ * every fifth of it) and names itself in the keys it holds in flight. A key in flight whose
+ * instance's lease has lapsed (killed, frozen, cut off from Redis) is claimed by the next request
+ * that repeats it, so a client retrying after a gateway crash gets through within this, not a 409
+ * until GW_IDEM_IN_FLIGHT_MS. */
+#define GW_IDEM_LEASE_MS 5000
 
 enum gw_idem_state {
     GW_IDEM_NEW,        /* first time: produce, then gw_idem_finish */
@@ -34,10 +40,12 @@ enum gw_idem_state {
 };
 
 /* Opens `connections` Redis connections to url (requests pick one in turn, so threads rarely
- * wait for each other); metrics may be NULL. NULL (logged) for an invalid URL. Free with
- * gw_idem_free. */
+ * wait for each other), and one more for the lease, held by a thread of its own for lease_ms
+ * (GW_IDEM_LEASE_MS; shorter in tests); metrics may be NULL. NULL (logged) for an invalid URL.
+ * Free with gw_idem_free, which stops renewing the lease without giving it up: its keys in flight
+ * are claimed again once it lapses, as after a crash (a graceful stop settles them first). */
 struct gw_idem *gw_idem_new(const char *url, unsigned connections, int64_t window_ms,
-                            struct cm_metrics *metrics);
+                            int64_t lease_ms, struct cm_metrics *metrics);
 void gw_idem_free(struct gw_idem *g);
 /* cm_http_detail for /readyz (ud is the gw_idem): {"available": true} when Redis answers PING,
  * else {"available": false, "error": ..., "effect": ...}. Not a readiness check: without Redis
@@ -63,7 +71,9 @@ struct gw_idem_claim {
  * key nor both source and id (the gateway assigns the id: nothing to repeat). */
 char *gw_idem_key(const char *tenant, const char *header_key, size_t index, const json_t *event,
                   char hash[CM_UUID_STR_LEN]);
-/* Claims n keys in at most two round trips (SET NX for all, then GET for those taken). */
+/* Claims n keys in at most two round trips (SET NX for all, then GET for those taken), and for
+ * keys held in flight by another instance, one more for their leases and one for each key whose
+ * instance's lease has lapsed (claimed again, GW_IDEM_NEW, when it still holds that marker). */
 void gw_idem_begin(struct gw_idem *g, struct gw_idem_claim *claims, size_t n);
 /* Records n outcomes in one round trip: accepted keys remember their id for the window, the
  * others are forgotten so a retry can go through. */

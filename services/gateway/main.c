@@ -216,7 +216,8 @@ int main(int argc, char **argv)
         /* a connection per HTTP and WebSocket thread, and one for the delivery thread */
         idem = gw_idem_new(cm_config_str(cfg, "REDIS_URL"),
                            (unsigned)(cm_config_int(cfg, "GATEWAY_WS_THREADS") + 5),
-                           cm_config_int(cfg, "GATEWAY_IDEMPOTENCY_WINDOW"), svc.metrics);
+                           cm_config_int(cfg, "GATEWAY_IDEMPOTENCY_WINDOW"), GW_IDEM_LEASE_MS,
+                           svc.metrics);
         if (!idem) {
             status = CM_CONFIG_EXIT_BAD;
             goto out;

@@ -33,8 +33,10 @@ echo "connections: $(cat "$work/result")"
 check '.attempted == 3000' "3,000 slow connections were tried"
 check '.before_statuses == [202] and .during_statuses == [202]' \
     "the client on 127.0.0.1 had every event accepted during the flood"
-check '.during_p99 <= ([.before_p99 * 5, 100] | max)' \
-    "its p99 latency during the flood stayed within 5x its usual p99 (or 100 ms)"
+# (starved of connections, its requests would wait for the held ones' 3 s timeout; 500 ms leaves
+# room for the noise of the suite's other tests on two cores, which once took it to 169 ms)
+check '.during_p99 <= ([.before_p99 * 5, 500] | max)' \
+    "its p99 latency during the flood stayed within 5x its usual p99 (or 500 ms)"
 check '.held > 0 and .held <= 256 + 8' "at most GATEWAY_MAX_CONNECTIONS_PER_IP slow connections held"
 check '.refused >= 3000 - 256 - 8' "the rest were closed at once"
 check '.held_still_open == 0 and .last_cut_ms >= 2500 and .last_cut_ms <= 7000' \

@@ -4,7 +4,8 @@
  * event repeated by id (or a batch by Idempotency-Key) is answered as the first time and produced
  * once, the same id with another payload is 422, one batch mixing repeats and new events gets an
  * answer per event, and different events never share a key (long ids and sources, ':' inside);
- * a client's reals keep their digits on both lanes (spliced, and parsed again for the key).
+ * a client's reals keep their digits on both lanes (spliced, and parsed again for the key);
+ * a key held in flight by a gateway that died is claimed again once its lease lapses.
  */
 #include "harness.h"
 
@@ -17,6 +18,7 @@
 #include "cm/kafka.h"
 #include "cm/kafka_mock.h"
 #include "cm/metrics.h"
+#include "cm/redis.h"
 #include "cm/swap.h"
 
 #include <criterion/criterion.h>
@@ -67,7 +69,7 @@ static void setup(void)
     limiter = gw_ratelimit_new(0.01, 2); /* refills one token per 100 s: no timing in the test */
     plain = ingest_with(NULL, NULL);
     limited = ingest_with(limiter, NULL);
-    idem = gw_idem_new(it_env("REDIS_URL"), 2, 60000, NULL);
+    idem = gw_idem_new(it_env("REDIS_URL"), 2, 60000, GW_IDEM_LEASE_MS, NULL);
     idem_ingest = ingest_with(NULL, idem);
     struct cm_http_options o = {
         .bind_addr = "127.0.0.1", .threads = 2, .max_body = 4096, .timeout_s = 10, .metrics = reg};
@@ -284,4 +286,78 @@ Test(gateway_idem, a_clients_reals_keep_their_digits_on_both_lanes)
     }
     cr_assert_eq(found, 2, "both events reached Kafka");
     cm_kafka_consumer_free(c);
+}
+
+/* One claim of key by g: its state. */
+static enum gw_idem_state claim(struct gw_idem *g, const char *key, const char *hash)
+{
+    struct gw_idem_claim c = {.key = key, .hash = hash};
+    gw_idem_begin(g, &c, 1);
+    return c.state;
+}
+
+struct reclaim_ctx {
+    struct gw_idem *g;
+    const char *key;
+    int tries;
+};
+
+static int reclaimed(void *ud)
+{
+    struct reclaim_ctx *c = ud;
+    c->tries++;
+    enum gw_idem_state s = claim(c->g, c->key, "h1");
+    cr_assert(s == GW_IDEM_IN_FLIGHT || s == GW_IDEM_NEW, "state %d", (int)s);
+    return s == GW_IDEM_NEW;
+}
+
+/* A request in flight when its gateway dies (killed: it never settles its keys) holds them only
+ * as long as that gateway's lease: a repeat to another instance, or to the gateway started again,
+ * is 409 while the lease lives and goes through once it has lapsed, instead of 409 for
+ * GW_IDEM_IN_FLIGHT_MS. A live instance's keys stay in flight; a key in flight under an earlier
+ * build's marker (no instance named) waits for its expiry. */
+Test(gateway_idem, keys_of_a_dead_gateway_are_claimed_again_after_its_lease)
+{
+    const char *url = it_env("REDIS_URL");
+    struct cm_metrics *m = cm_metrics_new("gateway_");
+    struct gw_idem *a = gw_idem_new(url, 1, 60000, 300, NULL);
+    struct gw_idem *b = gw_idem_new(url, 1, 60000, 300, m);
+    char key[96];
+    it_unique(key, sizeof(key), "lease");
+    cr_assert_eq(claim(a, key, "h1"), GW_IDEM_NEW, "a takes it");
+    cr_assert_eq(claim(b, key, "h1"), GW_IDEM_IN_FLIGHT, "a lives: in flight");
+    cr_assert_eq(claim(a, key, "h1"), GW_IDEM_IN_FLIGHT, "a's own repeat too");
+    cr_assert_eq(claim(b, key, "h2"), GW_IDEM_CONFLICT, "another payload is refused");
+    gw_idem_free(a); /* dies with the key in flight */
+    struct reclaim_ctx c = {b, key, 0};
+    cr_assert(it_wait_until(10000, reclaimed, &c), "b claims it once a's lease lapsed");
+    cr_assert_gt(c.tries, 1, "not before a's lease lapsed");
+    char *text = cm_metrics_render(m);
+    cr_assert(strstr(text, "gateway_idempotency_taken_over_total 1\n") != NULL, "%s", text);
+    free(text);
+
+    struct gw_idem *c2 = gw_idem_new(url, 1, 60000, 300, NULL);
+    cr_assert_eq(claim(c2, key, "h1"), GW_IDEM_IN_FLIGHT, "b lives: in flight");
+    struct gw_idem_claim done = {.key = key, .hash = "h1", .id = "e1", .accepted = 1};
+    gw_idem_finish(b, &done, 1);
+    struct gw_idem_claim again = {.key = key, .hash = "h1"};
+    gw_idem_begin(c2, &again, 1);
+    cr_assert_eq(again.state, GW_IDEM_DONE);
+    cr_assert_str_eq(again.prev_id, "e1");
+
+    /* an earlier build's marker names no instance: in flight until it expires */
+    struct cm_redis *r = cm_redis_new(url);
+    char old[96], rkey[128];
+    it_unique(old, sizeof(old), "lease-old");
+    snprintf(rkey, sizeof(rkey), "idem:%s", old);
+    const char *set[] = {"SET", rkey, "P|h1", "PX", "60000"};
+    struct cm_redis_reply *rep = NULL;
+    cr_assert_eq(cm_redis_command(r, 5, set, NULL, &rep), 0);
+    cm_redis_reply_free(rep);
+    cr_assert_eq(claim(c2, old, "h1"), GW_IDEM_IN_FLIGHT);
+    cm_redis_free(r);
+
+    gw_idem_free(b);
+    gw_idem_free(c2);
+    cm_metrics_free(m);
 }

@@ -100,7 +100,7 @@ Test(gw_idem, without_redis_events_go_through_counted_and_logged_once_a_second)
     char url[64];
     snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", closed_port());
     struct cm_metrics *m = cm_metrics_new("gateway_");
-    struct gw_idem *g = gw_idem_new(url, 1, 60000, m);
+    struct gw_idem *g = gw_idem_new(url, 1, 60000, GW_IDEM_LEASE_MS, m);
     cr_assert_not_null(g);
 
     char keys[5][48];
@@ -149,7 +149,7 @@ Test(gw_idem, a_redis_that_does_not_answer_costs_one_timeout, .timeout = 30)
 {
     char url[64];
     int fd = silent_listener(url, sizeof(url));
-    struct gw_idem *g = gw_idem_new(url, 4, 60000, NULL);
+    struct gw_idem *g = gw_idem_new(url, 4, 60000, GW_IDEM_LEASE_MS, NULL);
     cr_assert_not_null(g);
     char keys[5][48];
     struct gw_idem_claim claims[5];
@@ -187,7 +187,7 @@ static long long pttl(struct cm_redis *r, const char *key)
 Test(gw_idem, an_unsettled_claim_expires_long_before_the_window)
 {
     const int64_t day = 86400000;
-    struct gw_idem *g = gw_idem_new(it_env("REDIS_URL"), 1, day, NULL);
+    struct gw_idem *g = gw_idem_new(it_env("REDIS_URL"), 1, day, GW_IDEM_LEASE_MS, NULL);
     struct cm_redis *r = cm_redis_new(it_env("REDIS_URL"));
     cr_assert_not_null(g);
     cr_assert_not_null(r);
@@ -278,7 +278,7 @@ Test(gw_schema_registry, a_registry_that_does_not_answer_costs_one_timeout, .tim
 Test(gw_idem, a_redis_cluster_spreads_the_keys_and_recognises_repeats)
 {
     const char *url = it_env("REDIS_CLUSTER_URL");
-    struct gw_idem *g = gw_idem_new(url, 2, 60000, NULL);
+    struct gw_idem *g = gw_idem_new(url, 2, 60000, GW_IDEM_LEASE_MS, NULL);
     cr_assert_not_null(g);
     enum { N = 60 };
     char keys[N][48], prefix[40];
