@@ -282,8 +282,12 @@ void proc_ckpt_whole_next(struct proc_engine *e)
     proc_engine_each_source(e, whole_next, NULL);
 }
 
-/* A checkpoint's write: KEYS[1] the hash, ARGV[1] the writer's fencing token, then each command
- * as its number of words and the words. Refused whole (FENCED) when the hash names another owner:
+/* A checkpoint's write: KEYS[1] the hash, ARGV[1] the writer's fencing token, ARGV[2] an
+ * incremental checkpoint's number (empty for a full one), then each command as its number of
+ * words and the words. An incremental checkpoint the hash already holds (its `seq` and `wseq`
+ * both its number: a write that timed out but went in, sent again) is not applied twice, which
+ * would count it twice; its first two replies (the `whole` mark and the number) come back as
+ * they did. Refused whole (FENCED) when the hash names another owner:
  * another instance took the partition over (proc_ckpt_claim) since this one was given it. A hash
  * that names none (lost by Redis, or written by an earlier build) takes the write. Only a claim
  * names an owner: a full checkpoint (DEL, then the fields) keeps the one the hash had, so a
@@ -292,7 +296,11 @@ void proc_ckpt_whole_next(struct proc_engine *e)
 static const char write_script[] =
     "local o = redis.call('HGET', KEYS[1], 'owner')\n"
     "if o and o ~= ARGV[1] then return redis.error_reply('FENCED by ' .. o) end\n"
-    "local out, i = {}, 2\n"
+    "if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'seq') == ARGV[2] and\n"
+    "    redis.call('HGET', KEYS[1], 'wseq') == ARGV[2] then\n"
+    "  return {redis.call('HGET', KEYS[1], 'whole'), tonumber(ARGV[2])}\n"
+    "end\n"
+    "local out, i = {}, 3\n"
     "while i <= #ARGV do\n"
     "  local n = tonumber(ARGV[i])\n"
     "  out[#out + 1] = redis.call(unpack(ARGV, i + 1, i + n))\n"
@@ -305,12 +313,17 @@ static const char write_script[] =
 static int write_source(struct cm_redis *r, const struct source_ckpt *sc)
 {
     const struct batch *b = &sc->b;
-    size_t argc = 2 + b->n + b->nargs;
+    size_t argc = 3 + b->n + b->nargs;
     const char **argv = cm_xmalloc(argc * sizeof(*argv));
     char(*counts)[12] = cm_xmalloc((b->n ? b->n : 1) * sizeof(*counts));
     size_t k = 0;
     argv[k++] = sc->key;
     argv[k++] = sc->owner;
+    char number[24] = "";
+    if (!sc->full) {
+        snprintf(number, sizeof(number), "%lld", sc->seq);
+    }
+    argv[k++] = number;
     for (size_t i = 0; i < b->n; i++) {
         snprintf(counts[i], sizeof(counts[i]), "%d", b->argc[i]);
         argv[k++] = counts[i];

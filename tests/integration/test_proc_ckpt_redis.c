@@ -7,7 +7,8 @@
  * with its older state, silently) and by the windows query (503: being written anew), and the
  * full checkpoint that follows must be taken again. And a zombie (an instance that lost its
  * partition while paused past the group's session timeout) is fenced: once the new owner claimed
- * the hash, the zombie's writes are refused whole. */
+ * the hash, the zombie's writes are refused whole; and a write sent again after a timeout is not
+ * counted twice. */
 #include "harness.h"
 
 #include "../../services/processor/proc_ckpt.h"
@@ -127,111 +128,121 @@ static int query(struct cm_redis *r, const struct proc_def *d)
     return rc;
 }
 
+/* A test's Redis connection, a definition of its own (named from prefix) and an engine that
+ * tracks its changes, with the hash of its partition 0. */
+struct fix {
+    struct cm_redis *r;
+    struct proc_def *d;
+    struct proc_engine *e;
+    char *hash;
+};
+
+static struct fix fix_new(const char *prefix)
+{
+    struct fix f;
+    f.r = cm_redis_new(it_env("REDIS_URL"));
+    cr_assert_not_null(f.r);
+    char name[64], def[512];
+    it_unique(name, sizeof(name), prefix);
+    snprintf(def, sizeof(def), DEF, name);
+    f.d = proc_test_def(def);
+    f.e = proc_engine_new(f.d, &proc_test_drop_out, NULL);
+    proc_engine_track_changes(f.e);
+    f.hash = proc_ckpt_key(f.d, 0);
+    next_offset = 0;
+    return f;
+}
+
+/* Drops the checkpoints and frees the fixture. */
+static void fix_free(struct fix *f)
+{
+    cr_assert_eq(proc_ckpt_drop(f->r, f->e), 0);
+    free(f->hash);
+    proc_engine_free(f->e);
+    proc_def_free(f->d);
+    cm_redis_free(f->r);
+}
+
 Test(proc_ckpt_redis, a_write_redis_lost_is_told_and_never_loaded)
 {
-    struct cm_redis *r = cm_redis_new(it_env("REDIS_URL"));
-    cr_assert_not_null(r);
-    char name[64], def[512];
-    it_unique(name, sizeof(name), "ckpt");
-    snprintf(def, sizeof(def), DEF, name);
-    struct proc_def *d = proc_test_def(def);
-    struct proc_engine *e = proc_engine_new(d, &proc_test_drop_out, NULL);
-    proc_engine_track_changes(e);
-    char *hash = proc_ckpt_key(d, 0);
+    struct fix f = fix_new("ckpt");
     int64_t offset;
 
-    feed(e, "a");
-    feed(e, "b");
-    cr_assert_eq(checkpoint(r, e), 0, "the first, full");
-    cr_assert_eq(load(r, d, &offset), 1);
+    feed(f.e, "a");
+    feed(f.e, "b");
+    cr_assert_eq(checkpoint(f.r, f.e), 0, "the first, full");
+    cr_assert_eq(load(f.r, f.d, &offset), 1);
     cr_assert_eq(offset, 2);
-    const char *dump[] = {"DUMP", hash};
-    struct cm_redis_reply *before = command(r, 2, dump, NULL);
+    const char *dump[] = {"DUMP", f.hash};
+    struct cm_redis_reply *before = command(f.r, 2, dump, NULL);
     cr_assert_eq(cm_redis_reply_type(before), CM_REDIS_STRING);
 
-    feed(e, "c");
-    cr_assert_eq(checkpoint(r, e), 0, "the second, incremental");
-    cr_assert_eq(load(r, d, &offset), 1);
+    feed(f.e, "c");
+    cr_assert_eq(checkpoint(f.r, f.e), 0, "the second, incremental");
+    cr_assert_eq(load(f.r, f.d, &offset), 1);
     cr_assert_eq(offset, 3);
-    cr_assert(holds_key(r, hash, "c"));
-    cr_assert_eq(query(r, d), 0);
+    cr_assert(holds_key(f.r, f.hash, "c"));
+    cr_assert_eq(query(f.r, f.d), 0);
 
     /* Redis goes back to the first checkpoint: a replica that never got the second */
     size_t dlen = 0;
     const char *dbytes = cm_redis_reply_str(before, &dlen);
-    const char *restore[] = {"RESTORE", hash, "0", dbytes, "REPLACE"};
-    size_t lens[] = {7, strlen(hash), 1, dlen, 7};
-    struct cm_redis_reply *rep = command(r, 5, restore, lens);
+    const char *restore[] = {"RESTORE", f.hash, "0", dbytes, "REPLACE"};
+    size_t lens[] = {7, strlen(f.hash), 1, dlen, 7};
+    struct cm_redis_reply *rep = command(f.r, 5, restore, lens);
     cr_assert_eq(cm_redis_reply_type(rep), CM_REDIS_STATUS, "%s", cm_redis_reply_str(rep, NULL));
     cm_redis_reply_free(rep);
     cm_redis_reply_free(before);
-    cr_assert_not(holds_key(r, hash, "c"), "c's state went with the lost write");
+    cr_assert_not(holds_key(f.r, f.hash, "c"), "c's state went with the lost write");
 
-    feed(e, "d"); /* (c unchanged: the next increment does not hold it) */
-    cr_assert_eq(checkpoint(r, e), PROC_CKPT_LOST, "the lost write is told");
-    cr_assert_lt(load(r, d, &offset), 0, "a hash missing a write is refused");
-    cr_assert_eq(query(r, d), CM_E_UNAVAIL, "and not answered from");
-    feed(e, "e");
-    cr_assert_eq(checkpoint(r, e), PROC_CKPT_LOST, "still told, until a full one");
-    cr_assert_lt(load(r, d, &offset), 0);
+    feed(f.e, "d"); /* (c unchanged: the next increment does not hold it) */
+    cr_assert_eq(checkpoint(f.r, f.e), PROC_CKPT_LOST, "the lost write is told");
+    cr_assert_lt(load(f.r, f.d, &offset), 0, "a hash missing a write is refused");
+    cr_assert_eq(query(f.r, f.d), CM_E_UNAVAIL, "and not answered from");
+    feed(f.e, "e");
+    cr_assert_eq(checkpoint(f.r, f.e), PROC_CKPT_LOST, "still told, until a full one");
+    cr_assert_lt(load(f.r, f.d, &offset), 0);
 
     /* as the processor does after a lost checkpoint: the next one is full */
-    proc_ckpt_whole_next(e);
-    cr_assert_eq(checkpoint(r, e), 0);
-    cr_assert_eq(load(r, d, &offset), 1);
+    proc_ckpt_whole_next(f.e);
+    cr_assert_eq(checkpoint(f.r, f.e), 0);
+    cr_assert_eq(load(f.r, f.d, &offset), 1);
     cr_assert_eq(offset, 5);
-    cr_assert(holds_key(r, hash, "c"));
-    cr_assert_eq(query(r, d), 0);
-    feed(e, "f");
-    cr_assert_eq(checkpoint(r, e), 0, "and increments follow on again");
-    cr_assert_eq(load(r, d, &offset), 1);
+    cr_assert(holds_key(f.r, f.hash, "c"));
+    cr_assert_eq(query(f.r, f.d), 0);
+    feed(f.e, "f");
+    cr_assert_eq(checkpoint(f.r, f.e), 0, "and increments follow on again");
+    cr_assert_eq(load(f.r, f.d, &offset), 1);
     cr_assert_eq(offset, 6);
 
-    cr_assert_eq(proc_ckpt_drop(r, e), 0);
-    free(hash);
-    proc_engine_free(e);
-    proc_def_free(d);
-    cm_redis_free(r);
+    fix_free(&f);
 }
 
 /* A checkpoint an earlier build wrote (no numbers) is loaded, and increments follow on it. */
 Test(proc_ckpt_redis, a_checkpoint_without_numbers_is_followed_on)
 {
-    struct cm_redis *r = cm_redis_new(it_env("REDIS_URL"));
-    cr_assert_not_null(r);
-    char name[64], def[512];
-    it_unique(name, sizeof(name), "ckpt-old");
-    snprintf(def, sizeof(def), DEF, name);
-    struct proc_def *d = proc_test_def(def);
-    struct proc_engine *e = proc_engine_new(d, &proc_test_drop_out, NULL);
-    proc_engine_track_changes(e);
-    char *hash = proc_ckpt_key(d, 0);
-    next_offset = 0;
-    feed(e, "a");
-    cr_assert_eq(checkpoint(r, e), 0);
-    const char *hdel[] = {"HDEL", hash, "seq", "wseq"};
-    struct cm_redis_reply *rep = command(r, 4, hdel, NULL);
+    struct fix f = fix_new("ckpt-old");
+    feed(f.e, "a");
+    cr_assert_eq(checkpoint(f.r, f.e), 0);
+    const char *hdel[] = {"HDEL", f.hash, "seq", "wseq"};
+    struct cm_redis_reply *rep = command(f.r, 4, hdel, NULL);
     cr_assert_eq(cm_redis_reply_integer(rep), 2);
     cm_redis_reply_free(rep);
 
-    struct proc_engine *back = proc_engine_new(d, &proc_test_drop_out, NULL);
+    struct proc_engine *back = proc_engine_new(f.d, &proc_test_drop_out, NULL);
     proc_engine_track_changes(back);
     int64_t offset = -1;
-    cr_assert_eq(proc_ckpt_load(r, back, 0, 0, &offset), 1);
+    cr_assert_eq(proc_ckpt_load(f.r, back, 0, 0, &offset), 1);
     cr_assert_eq(offset, 1);
     feed(back, "b");
-    cr_assert_eq(checkpoint(r, back), 0, "an increment on it");
-    cr_assert_eq(load(r, d, &offset), 1);
+    cr_assert_eq(checkpoint(f.r, back), 0, "an increment on it");
+    cr_assert_eq(load(f.r, f.d, &offset), 1);
     cr_assert_eq(offset, 2);
-    cr_assert(holds_key(r, hash, "a") && holds_key(r, hash, "b"));
-    cr_assert_eq(query(r, d), 0, "a checkpoint without numbers is answered from");
+    cr_assert(holds_key(f.r, f.hash, "a") && holds_key(f.r, f.hash, "b"));
+    cr_assert_eq(query(f.r, f.d), 0, "a checkpoint without numbers is answered from");
 
-    cr_assert_eq(proc_ckpt_drop(r, back), 0);
-    free(hash);
     proc_engine_free(back);
-    proc_engine_free(e);
-    proc_def_free(d);
-    cm_redis_free(r);
+    fix_free(&f);
 }
 
 static char *hget(struct cm_redis *r, const char *hash, const char *field)
@@ -320,4 +331,38 @@ Test(proc_ckpt_redis, a_zombie_is_fenced)
     proc_engine_free(b);
     proc_def_free(d);
     cm_redis_free(r);
+}
+
+/* A write that timed out on the client but went in is sent again (the stream retries the same
+ * snapshot until it is written): it must not count as two, which took it for a lost write (a
+ * Redis that stalled for a few seconds was then told as "a replica promoted", and the next
+ * checkpoint written whole). */
+Test(proc_ckpt_redis, a_write_sent_again_is_not_counted_twice)
+{
+    struct fix f = fix_new("ckpt-again");
+    int64_t offset;
+    cr_assert_eq(proc_ckpt_claim(f.r, f.d, 0, "me"), 0);
+    feed(f.e, "a");
+    cr_assert_eq(checkpoint_as(f.r, f.e, "me"), 0, "the first, full");
+    feed(f.e, "b");
+    struct proc_ckpt_snap *snap = NULL;
+    proc_ckpt_snapshot(f.e, position, NULL, "me", &snap);
+    cr_assert_eq(proc_ckpt_write(f.r, snap), 0, "the increment");
+    cr_assert_eq(proc_ckpt_write(f.r, snap), 0, "the same increment again");
+    cr_assert_eq(proc_ckpt_write(f.r, snap), 0, "and again");
+    proc_ckpt_snap_free(snap);
+    char *seq = hget(f.r, f.hash, "seq"), *wseq = hget(f.r, f.hash, "wseq");
+    cr_assert_str_eq(seq, wseq, "counted once");
+    free(seq);
+    free(wseq);
+    cr_assert_eq(load(f.r, f.d, &offset), 1);
+    cr_assert_eq(offset, 2);
+    feed(f.e, "c");
+    cr_assert_eq(checkpoint_as(f.r, f.e, "me"), 0, "the next increment follows on");
+    cr_assert_eq(load(f.r, f.d, &offset), 1);
+    cr_assert_eq(offset, 3);
+    cr_assert(holds_key(f.r, f.hash, "a") && holds_key(f.r, f.hash, "b") &&
+              holds_key(f.r, f.hash, "c"));
+
+    fix_free(&f);
 }
