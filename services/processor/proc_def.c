@@ -446,6 +446,49 @@ static int parse_max_keys(struct proc_def *d, const json_t *doc, const char *nam
     return 0;
 }
 
+/* "deduplicate": true (by the event's source and id, which CloudEvents makes unique), false, or
+ * {"by": "<expression>", "max_ids_per_key": N} (as Flink SQL's deduplication keeping the first
+ * row, for as long as the first one's windows are live). */
+static int parse_dedup(struct proc_def *d, const json_t *v, char *err, size_t errlen)
+{
+    static const char *const allowed[] = {"by", "max_ids_per_key", NULL};
+    if (json_is_false(v)) {
+        return 0;
+    }
+    if (!json_is_true(v) && !json_is_object(v)) {
+        return proc_def_fail(err, errlen,
+                             "deduplicate: must be true, false or {\"by\": \"<expression>\"}");
+    }
+    if (d->window == PROC_WIN_NONE) {
+        return proc_def_fail(err, errlen,
+                             "deduplicate: only with a window (a pipeline without one forwards "
+                             "each event with its id, which sinks deduplicate by)");
+    }
+    if (d->window == PROC_WIN_JOIN) {
+        return proc_def_fail(err, errlen,
+                             "deduplicate: not with an interval join (a pair's id is made of both "
+                             "events' ids, so a repeated pair has the same id, which sinks "
+                             "deduplicate by)");
+    }
+    if (json_is_object(v) && proc_def_only(v, "deduplicate", allowed, err, errlen)) {
+        return CM_E_INVAL;
+    }
+    d->dedup_max_ids = PROC_DEDUP_MAX_IDS_DEFAULT;
+    const json_t *max = json_is_object(v) ? json_object_get(v, "max_ids_per_key") : NULL;
+    if (max && (!json_is_integer(max) || json_integer_value(max) < 1 ||
+                json_integer_value(max) > PROC_MAX_KEYS_LIMIT)) {
+        return proc_def_fail(err, errlen,
+                             "deduplicate.max_ids_per_key: must be an integer from 1 to %lld",
+                             PROC_MAX_KEYS_LIMIT);
+    }
+    d->dedup_max_ids = max ? (long long)json_integer_value(max) : d->dedup_max_ids;
+    const json_t *by = json_is_object(v) ? json_object_get(v, "by") : NULL;
+    json_t *byid = by ? NULL : json_string("[source, id]");
+    int rc = proc_def_compile(by ? by : byid, "deduplicate.by", &d->dedup, err, errlen);
+    json_decref(byid);
+    return rc;
+}
+
 static int parse_body(struct proc_def *d, const json_t *doc, const char *default_topics,
                       const char *default_sink, char *err, size_t errlen)
 {
@@ -471,6 +514,7 @@ static int parse_body(struct proc_def *d, const json_t *doc, const char *default
                                           "max_time_ahead",
                                           "max_keys",
                                           "max_keys_per_tenant",
+                                          "deduplicate",
                                           NULL};
     if (!json_is_object(doc)) {
         return proc_def_fail(err, errlen, "a pipeline is a JSON object");
@@ -596,6 +640,10 @@ static int parse_body(struct proc_def *d, const json_t *doc, const char *default
             return proc_def_fail(err, errlen, "early: must be shorter than window.size");
         }
     }
+    const json_t *dedup = json_object_get(doc, "deduplicate");
+    if (dedup && parse_dedup(d, dedup, err, errlen)) {
+        return CM_E_INVAL;
+    }
     const json_t *rep = json_object_get(doc, "repartition");
     if (rep && !json_is_boolean(rep)) {
         return proc_def_fail(err, errlen, "repartition: must be true or false");
@@ -680,6 +728,7 @@ void proc_def_free(struct proc_def *d)
     }
     free(d->aggs);
     cm_expr_free(d->having);
+    cm_expr_free(d->dedup);
     for (int side = 0; side < 2; side++) {
         cm_expr_free(d->ijoin.filter[side]);
         cm_expr_free(d->ijoin.key[side]);

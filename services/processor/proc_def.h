@@ -125,7 +125,13 @@ struct proc_def {
     int batch_max;            /* outputs per batch event; 0: no batching */
     int64_t batch_timeout_ms; /* a batch is closed this long after its first output */
     struct proc_ijoin ijoin;  /* window PROC_WIN_JOIN */
+    /* "deduplicate": what identifies an event (the expression `by`, by default [source, id]),
+     * whose repeats a key's windows drop while the first one's windows are live; NULL: none */
+    struct cm_expr *dedup;
+    long long dedup_max_ids; /* deduplicate.max_ids_per_key: past it a key forgets its oldest */
 };
+/* deduplicate.max_ids_per_key's default: about 10 MB of ids for one key (docs/pipelines.md) */
+#define PROC_DEDUP_MAX_IDS_DEFAULT 100000
 
 #define PROC_BATCH_MAX 10000
 /* max_time_ahead's default, as GATEWAY_MAX_TIME_AHEAD's */

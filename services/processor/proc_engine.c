@@ -62,6 +62,11 @@ struct proc_engine *proc_engine_new(const struct proc_def *d, const struct proc_
         series(metrics, "records_total", h, "pipeline,outcome", d->name, "expression_error");
     e->m_repeats =
         series(metrics, "records_total", h, "pipeline,outcome", d->name, "repeat_skipped");
+    e->m_duplicates = series(metrics, "records_total", h, "pipeline,outcome", d->name, "duplicate");
+    e->m_forgotten = series(metrics, "dedup_ids_forgotten_total",
+                            "ids a key of a deduplicating pipeline forgot while its windows held "
+                            "them, being at deduplicate.max_ids_per_key",
+                            "pipeline", d->name, NULL);
     e->m_bad_time =
         series(metrics, "records_total", h, "pipeline,outcome", d->name, "time_out_of_range");
     e->m_ahead = series(metrics, "records_total", h, "pipeline,outcome", d->name, "time_ahead");
@@ -224,6 +229,17 @@ static int key_of(struct proc_engine *e, struct input *in, const json_t *ev, cha
     return 0;
 }
 
+/* ev's deduplication id into id; -1 (counted, dead-lettered) when its expression fails. */
+static int dedup_id(struct proc_engine *e, struct input *in, const json_t *ev,
+                    char id[PROC_DEDUP_ID_MAX])
+{
+    if (cm_expr_eval_string(e->d->dedup, ev, id, PROC_DEDUP_ID_MAX) != 0) {
+        drop(e, in, e->m_errors, "deduplicate.by", id); /* (the reason is in id) */
+        return -1;
+    }
+    return 0;
+}
+
 /* Adds an event, or what the first stage evaluated of it (k; ev NULL), to its windows. */
 static void windows_add(struct proc_engine *e, struct input *in, const json_t *ev,
                         const struct proc_keyed *k)
@@ -250,7 +266,22 @@ static void windows_add(struct proc_engine *e, struct input *in, const json_t *e
         tenant = json_string_value(json_object_get(ev, "tenant"));
         tp = json_string_value(json_object_get(ev, "traceparent"));
     }
+    char idbuf[PROC_DEDUP_ID_MAX];
+    const char *id = NULL;
+    if (d->dedup && k) { /* the first stage sent it after the aggregates' arguments */
+        id = json_string_value(json_array_get(k->args, d->naggs));
+        proc_engine_inc(e->m_errors, id == NULL);
+    } else if (d->dedup) {
+        if (dedup_id(e, in, ev, idbuf) != 0) {
+            return;
+        }
+        id = idbuf;
+    }
     struct source *s = proc_engine_source(e, in->source, 1);
+    if (id && proc_windows_seen(s->w, tenant ? tenant : "", key, id, in->wm)) {
+        proc_engine_inc(e->m_duplicates, 1);
+        return;
+    }
     size_t errors = 0;
     enum proc_add r =
         proc_windows_add(s->w, tenant ? tenant : "", key, in->time_ms, ev, k ? k->args : NULL, tp,
@@ -280,6 +311,10 @@ static void windows_add(struct proc_engine *e, struct input *in, const json_t *e
         json_decref(parsed.ev);
     } else if (r == PROC_ADDED) {
         proc_engine_inc(e->m_windowed, 1);
+        if (id) {
+            proc_engine_inc(e->m_forgotten, proc_windows_remember(s->w, tenant ? tenant : "", key,
+                                                                  id, in->time_ms, in->wm));
+        }
     }
 }
 
@@ -461,7 +496,13 @@ static void run_steps(struct proc_engine *e, struct input *in, json_t *ev, size_
             size_t errors = 0;
             json_t *args = d->window == PROC_WIN_JOIN ? NULL : proc_acc_args(d, ev, &errors);
             proc_engine_inc(e->m_errors, errors);
-            in->prepared(ev, tenant ? tenant : "", key, !e->mutates, args, in->ud);
+            char id[PROC_DEDUP_ID_MAX];
+            if (!d->dedup || dedup_id(e, in, ev, id) == 0) {
+                if (d->dedup) { /* sent after the aggregates' arguments */
+                    json_array_append_new(args, json_string(id));
+                }
+                in->prepared(ev, tenant ? tenant : "", key, !e->mutates, args, in->ud);
+            }
             json_decref(args);
         }
     } else {

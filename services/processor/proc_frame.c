@@ -86,6 +86,7 @@ void proc_frame_add(struct proc_frame *f, const struct proc_frame_entry *e)
     if (f->len == 0) {
         f->buf[f->len++] = PROC_FRAME_VERSION;
     }
+    f->last = f->len;
     put_u32(f, (uint32_t)e->origin);
     put_u64(f, (uint64_t)e->offset);
     put_u32(f, (uint32_t)e->seq);
@@ -106,6 +107,29 @@ void proc_frame_add(struct proc_frame *f, const struct proc_frame_entry *e)
     }
     put_bytes(f, e->raw, e->rawlen);
     f->count++;
+}
+
+static uint64_t at_u64(const char *buf, size_t pos)
+{
+    const unsigned char *p = (const unsigned char *)buf + pos;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) {
+        v = v << 8 | p[i];
+    }
+    return v;
+}
+
+void proc_frame_set_last_wm(struct proc_frame *f, int32_t origin, int64_t offset, int64_t wm)
+{
+    /* the entry: u32 origin, u64 offset, u32 seq, u64 watermark */
+    if (f->count == 0 || (uint32_t)(at_u64(f->buf, f->last) >> 32) != (uint32_t)origin ||
+        at_u64(f->buf, f->last + 4) != (uint64_t)offset) {
+        return;
+    }
+    size_t len = f->len;
+    f->len = f->last + 16;
+    put_u64(f, (uint64_t)wm);
+    f->len = len;
 }
 
 void proc_frame_reset(struct proc_frame *f)

@@ -55,6 +55,7 @@ struct proc_frame {
     char *buf;
     size_t len, cap;
     size_t count; /* entries */
+    size_t last;  /* where the last entry starts */
 };
 
 void proc_frame_add(struct proc_frame *f, const struct proc_frame_entry *e);
@@ -64,6 +65,11 @@ size_t proc_frame_entry_size(const struct proc_frame_entry *e);
  * frame holds at most limit bytes or a single entry: an event that fits a record alone still
  * fits once packed. */
 int proc_frame_fits(const struct proc_frame *f, const struct proc_frame_entry *e, size_t limit);
+/* When the frame's last entry is of the input record (origin, offset), sets its watermark to
+ * wm. The first stage gives every entry of a record the watermark before it and the last one
+ * in each frame the watermark after it, so that the second stage judges all the events a record
+ * made (a flatMap's) by one watermark, as one stage does, and then moves on. */
+void proc_frame_set_last_wm(struct proc_frame *f, int32_t origin, int64_t offset, int64_t wm);
 /* Empties the frame, keeping its buffer. */
 void proc_frame_reset(struct proc_frame *f);
 void proc_frame_free(struct proc_frame *f);

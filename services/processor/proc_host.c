@@ -194,7 +194,9 @@ struct prep_ctx {
     int64_t wm_before; /* the input partition's watermark before this record */
     const char *raw;   /* the input record's value */
     size_t rawlen;
-    int64_t time_ms; /* the input event's time */
+    int64_t time_ms;    /* the input event's time */
+    int touched[8];     /* repartition partitions its events went to (proc_frame_set_last_wm) */
+    int ntouched, more; /* more: to more partitions than that */
 };
 
 /* A frame goes out before the batch ends when the next event would take it past this (see
@@ -257,7 +259,7 @@ static void on_prepared(const json_t *ev, const char *tenant, const char *key, i
     struct proc_frame_entry fe = {.origin = c->origin,
                                   .offset = c->offset,
                                   .seq = c->seq++,
-                                  .wm = proc_engine_origin_wm(p->engine, c->origin),
+                                  .wm = c->wm_before, /* the last one's: after (below) */
                                   .wm_before = c->wm_before,
                                   .time_ms = cm_envelope_time_ms(ev, c->time_ms),
                                   .tenant = tenant,
@@ -289,6 +291,26 @@ static void on_prepared(const json_t *ev, const char *tenant, const char *key, i
     }
     proc_frame_add(&p->frames[part], &fe);
     free(text);
+    int known = 0;
+    for (int i = 0; i < c->ntouched && !known; i++) {
+        known = c->touched[i] == part;
+    }
+    if (!known && c->ntouched < (int)(sizeof(c->touched) / sizeof(c->touched[0]))) {
+        c->touched[c->ntouched++] = part;
+    } else if (!known) {
+        c->more = 1;
+    }
+}
+
+/* After a record was prepared: the last entry it gave each frame carries the input partition's
+ * watermark after it (proc_frame_set_last_wm). */
+static void record_prepared(const struct prep_ctx *c)
+{
+    struct pipeline *p = c->p;
+    int64_t wm = proc_engine_origin_wm(p->engine, c->origin);
+    for (int i = 0; i < (c->more ? p->rep_partitions : c->ntouched); i++) {
+        proc_frame_set_last_wm(&p->frames[c->more ? i : c->touched[i]], c->origin, c->offset, wm);
+    }
 }
 
 /* A frame read from a repartition partition goes to the second stage of its version. */
@@ -609,6 +631,7 @@ static int process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t
                 c.raw = cm_kafka_msg_value(msgs[i], &c.rawlen);
                 proc_engine_prepare(e, c.origin, ev.ev, ev.time_ms, record_ms, now, on_prepared,
                                     &c);
+                record_prepared(&c);
             } else {
                 struct proc_record_key rkey;
                 rkey.key = cm_kafka_msg_key(msgs[i], &rkey.len);

@@ -121,6 +121,7 @@ void proc_window_free_key(struct kstate *k)
         proc_acc_free(k->sess[i].acc);
     }
     proc_ijoin_free_entries(k);
+    proc_seen_free(k->seen);
     free(k->panes);
     free(k->sess);
     free(k->revs);

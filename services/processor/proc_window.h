@@ -101,6 +101,20 @@ void proc_windows_refusal(const struct proc_windows *w, char *why, size_t len);
 /* Lowest Kafka offset still held in state, or -1 when none. */
 int64_t proc_windows_min_offset(const struct proc_windows *w);
 
+/* ---- deduplication (proc_dedup.c), for a definition's `deduplicate` ----
+ * A key keeps the id of each event it took while a live window of it holds the event; a repeat
+ * of such an id is a duplicate. Ids are strings of at most PROC_DEDUP_ID_MAX - 1 bytes, kept per
+ * (tenant, key) and checkpointed with the key. */
+#define PROC_DEDUP_ID_MAX 1024
+/* 1 when (tenant, key) keeps id and a window of it that has not expired at wm holds its event. */
+int proc_windows_seen(struct proc_windows *w, const char *tenant, const char *key, const char *id,
+                      int64_t wm);
+/* After proc_windows_add took an event at t under (tenant, key): keeps its id (ids no window
+ * holds at wm may be pruned). A key at the definition's dedup_max_ids forgets its oldest ids
+ * (by time, then id) down to seven eighths of it: returns how many went that windows held. */
+size_t proc_windows_remember(struct proc_windows *w, const char *tenant, const char *key,
+                             const char *id, int64_t t, int64_t wm);
+
 /* ---- checkpoints (proc_window_ckpt.c) ----
  * A key's name is its tenant, "\x1f", and its key. Its checkpoint form is a JSON object of its
  * panes or sessions, revisions and next window to fire. */

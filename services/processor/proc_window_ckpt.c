@@ -4,7 +4,8 @@
  * result of it went out)], ...], "r":
  * [[window_start, next_revision], ...],
  * "n": next_start or null, "e": the watermark of its next early firing (absent: none), and for an
- * interval join "j": its entries (proc_ijoin_write_state)}; with early firings a revision is
+ * interval join "j": its entries (proc_ijoin_write_state), and with deduplication "d": the ids
+ * it took (proc_seen_write)}; with early firings a revision is
  * [window_start, next_revision, events it last fired with];
  * acc is proc_acc's checkpoint form. Written with cm_jw (no jansson tree), read with jansson. */
 #include "proc_time.h"
@@ -117,6 +118,10 @@ static void write_key_state(const struct proc_def *d, const struct kstate *k, st
     if (k->njent > 0) {
         cm_jw_key(w, "j");
         proc_ijoin_write_state(k, w);
+    }
+    if (proc_seen_count(k->seen) > 0) {
+        cm_jw_key(w, "d");
+        proc_seen_write(k, w);
     }
     cm_jw_end(w);
 }
@@ -273,6 +278,10 @@ int proc_windows_restore(struct proc_windows *w, const char *name, const json_t 
         const json_t *j = json_object_get(state, "j");
         if (rc == 0 && j) {
             rc = w->d->window == PROC_WIN_JOIN ? proc_ijoin_restore(k, j) : CM_E_INVAL;
+        }
+        const json_t *ids = json_object_get(state, "d");
+        if (rc == 0 && ids) {
+            rc = w->d->dedup ? proc_seen_restore(w, k, ids) : CM_E_INVAL;
         }
         size_t i;
         const json_t *r;

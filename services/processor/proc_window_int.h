@@ -64,6 +64,7 @@ struct kstate {
     int refs;         /* heap entries pointing here */
     int dead;         /* removed from the table */
     int dirty;        /* changed since the last checkpoint (then on the changes list) */
+    struct proc_seen *seen; /* deduplication: the ids it took (proc_dedup.c); NULL: none */
 };
 
 struct timer {
@@ -110,6 +111,15 @@ uint64_t proc_window_fired_events(const struct kstate *k, int64_t start);
 typedef int (*proc_window_each_fn)(struct proc_windows *w, struct kstate *k, int64_t s, size_t lo,
                                    void *ud);
 void proc_window_each(struct proc_windows *w, struct kstate *k, proc_window_each_fn fn, void *ud);
+
+/* ---- the ids a key took, when the pipeline deduplicates (proc_dedup.c) ---- */
+struct proc_seen;
+struct cm_jw;
+void proc_seen_free(struct proc_seen *s);
+size_t proc_seen_count(const struct proc_seen *s);
+/* k's ids as [[id, time], ...]; restored into k of w (CM_E_INVAL when malformed). */
+void proc_seen_write(const struct kstate *k, struct cm_jw *w);
+int proc_seen_restore(const struct proc_windows *w, struct kstate *k, const json_t *ids);
 
 /* ---- keys per tenant (proc_window_tenants.c), kept when max_per_tenant is set ---- */
 struct tenant_keys;

@@ -1,6 +1,8 @@
 /* fuzz_proc_restore: libFuzzer target for the checkpoints the processor reads back from Redis
  * (proc_ckpt_restore: the hash's offset, watermarks, reports, origin marks and horizon, and each
- * key's panes or sessions, revisions, interval-join entries and accumulators' sketches). Redis
+ * key's panes or sessions, revisions, interval-join entries, ids kept for deduplication and
+ * accumulators' sketches; the first tumbling and the first session pipeline deduplicate, the
+ * session one keeping at most 3 ids a key). Redis
  * is outside the process: a checkpoint written by another version, edited by hand or damaged
  * must be refused whole or taken, never crash, overflow or leak. A state taken must then work as
  * state the engine made itself does: its keys written again restore into a fresh engine, which
@@ -34,7 +36,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *const defs[] = {
-    "{\"name\": \"t\", \"key\": \"subject\", \"max_keys_per_tenant\": 2, \"window\": {\"type\": "
+    "{\"name\": \"t\", \"key\": \"subject\", \"max_keys_per_tenant\": 2, \"deduplicate\": true,"
+    " \"window\": {\"type\": "
     "\"tumbling\", \"size\": "
     "\"10ms\"}, \"out_of_orderness\": \"5ms\", \"allowed_lateness\": \"20ms\", \"early\": \"4ms\","
     " \"aggregates\": {\"n\": \"count()\", \"s\": \"sum(data.v)\", \"a\": \"avg(data.v)\","
@@ -46,6 +49,7 @@ static const char *const defs[] = {
     "  \"p\": \"percentile(data.v, 0.5)\", \"f\": \"first(data.v)\"}}",
     "{\"name\": \"s\", \"key\": \"subject\", \"window\": {\"type\": \"session\", \"gap\": "
     "\"7ms\"}, \"out_of_orderness\": \"3ms\", \"allowed_lateness\": \"5ms\", \"early\": \"3ms\","
+    " \"deduplicate\": {\"max_ids_per_key\": 3},"
     " \"aggregates\": {\"n\": \"count()\", \"lo\": \"min(data.v)\", \"d\": \"distinct(data.v)\","
     "  \"sd\": \"stddev_pop(data.v)\"}}",
     "{\"name\": \"j\", \"key\": \"subject\", \"max_keys\": 3, \"interval_join\": {"

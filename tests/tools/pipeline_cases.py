@@ -1,7 +1,7 @@
 """pipeline_cases: the random cases of the pipeline model's differential test
-(pipeline_model.py): definitions of every window kind and interval joins, with bounds on keys,
-and their inputs (times that mostly grow with jumps back, partitions, tenants, keys of any JSON
-value, watermark lines)."""
+(pipeline_model.py): definitions of every window kind and interval joins, with bounds on keys
+and deduplication, and their inputs (times that mostly grow with jumps back, partitions, tenants,
+keys of any JSON value, watermark lines, events sent again)."""
 import datetime
 import json
 
@@ -72,6 +72,8 @@ def make_case(rng):
         d["max_keys"] = doc["max_keys"] = rng.choice([1, 2, 3, 5])
     if rng.random() < 0.3:  # and on one tenant's
         d["max_keys_per_tenant"] = doc["max_keys_per_tenant"] = rng.choice([1, 2])
+    if rng.random() < 0.35:  # repeats of an event (source and id) dropped while its windows live
+        d["dedup"] = doc["deduplicate"] = True
     if "early" in d:
         doc["early"] = dur(d["early"])
     if d["filter"]:
@@ -90,6 +92,7 @@ def make_case(rng):
                        ["k0", 1, "1", "", 'k"q', "\u00fc", None, True, 1.5, [1], {"a": 1}]])
     tenants = rng.choice([[None], [None, "acme"], ["acme", "globex"]])
     parts = new_partitions(rng, 1 if steps == "flatMap" else None)  # (elements have other keys)
+    sent = []
     for i in range(rng.randrange(1, 120)):
         r = rng.random()
         if r < 0.06:
@@ -97,6 +100,11 @@ def make_case(rng):
             continue
         if r < 0.062:
             lines.append({"watermark": "max"})
+            continue
+        if r < 0.13 and sent:  # an event again (a producer's retry), mostly a recent one
+            ev = rng.choice(sent[-8:] if rng.random() < 0.8 else sent)
+            switch_partition(rng, lines, parts, ev["data"]["k"] if "k" in ev["data"] else NO_KEY)
+            lines.append(ev)
             continue
         t += rng.choice([0, 1, 1, 2, 3, 5, 8, 13])
         et = t - rng.choice([0, 0, 0, 0, 1, 4, 9, 25, 70]) if rng.random() < 0.4 else t
@@ -121,6 +129,7 @@ def make_case(rng):
         if rng.random() < 0.95:
             ev["subject"] = "u%d" % rng.randrange(6)
         add_event(rng, lines, ev, tenants)
+        sent.append(ev)
     end_input(rng, lines)
     d["steps"] = steps
     return d, doc, lines

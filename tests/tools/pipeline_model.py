@@ -58,6 +58,10 @@ Rules the model follows (docs/pipelines.md, "Windows and event time"):
   events (it pairs with none); a key holds state while it has a window (a session,
   an event an interval join keeps) not expired; an interval join's event that would not be kept
   (its bound passed) is never one;
+- deduplicate (docs/pipelines.md, "Duplicates"): an event (each a flatMap made) whose source and
+  id (a flatMap's element's id) are those of an event a live window (session) of its key in its
+  partition holds is dropped, whatever its own time: nothing comes of it; a repeat whose first
+  event's windows have all expired is taken as any event (late if its own time is);
 - a result's subject is its key; a window's result's time is the window's end, a joined pair's
   the later of its two events' times (an unmatched left event's, its own).
 
@@ -161,6 +165,7 @@ class Model:
         self.early = d.get("early", 0)  # early firings: every `early` of event time
         self.keep_revs = self.late_ms > 0 or self.update or self.early > 0
         self.bounds = (d.get("max_keys", 0), d.get("max_keys_per_tenant", 0))
+        self.dedup = d.get("dedup", False)
         self.wm = -INF
         self.seq = 0
         self.out = out  # ("result", dict) or ("late", id), of every partition
@@ -249,11 +254,22 @@ class Model:
             tk = (ev.get("tenant") or "", key_text(data["k"]))
             self.seq += 1  # the order events are read in: first and last break ties by it
             item = {"v": data.get("v"), "u": ev.get("subject"), "id": eid, "t": t,
-                    "seq": self.seq}
+                    "seq": self.seq, "did": (ev.get("source"), eid)}
+            if self.dedup and self.holds(tk, item["did"]):
+                self.out.append(("duplicate", eid))
+                continue
             if self.kind == "session":
                 self.add_session(tk, t, item)
             else:
                 self.add_panes(tk, t, item)
+
+    def holds(self, tk, did):
+        """whether a live window (session) of key tk holds an event of source and id did"""
+        if self.kind == "session":
+            evs = (e for s in self.sess.get(tk, []) for e in s["evs"])
+        else:
+            evs = (e for k, w in self.wins.items() if k[:2] == tk for e in w["evs"])
+        return any(e["did"] == did for e in evs)
 
     def add_panes(self, tk, t, item):
         starts = []
@@ -589,6 +605,8 @@ def check_case(binary, seed, c, tmp):
     rng = random.Random(seed * 100003 + c)
     d, doc, lines = make_case(rng)
     want = run_model(d, lines)
+    dups = sum(1 for o in want if o[0] == "duplicate")  # (dropped: nothing comes out of them)
+    want = [o for o in want if o[0] != "duplicate"]
     where = os.path.join(tmp, str(c))
     os.mkdir(where)
     try:
@@ -600,7 +618,7 @@ def check_case(binary, seed, c, tmp):
         for f in os.listdir(where):
             os.unlink(os.path.join(where, f))
         os.rmdir(where)
-    return why, got
+    return why, got, dups
 
 
 def main():
@@ -610,16 +628,17 @@ def main():
     tmp = tempfile.mkdtemp(prefix="pipeline-model.")
     stats = {"results": 0, "late": 0, "revised": 0, "pairs": 0, "unmatched": 0, "dead": 0,
              "refused": 0, "refused_joins": 0, "refused_tenant": 0, "refused_events": 0,
-             "retractions": 0}
+             "retractions": 0, "duplicates": 0}
     # two cases at a time (each pipeline-run is a process of its own); reported in case order
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         runs = pool.map(lambda c: check_case(binary, seed, c, tmp), range(cases))
-        for c, (why, got) in enumerate(runs):
+        for c, (why, got, dups) in enumerate(runs):
             if why:
                 print("pipeline model: case %d (seed %d) differs: %s" % (c, seed, why))
                 print("  definition and input kept in %s" % os.path.join(tmp, str(c)))
                 pool.shutdown(wait=True, cancel_futures=True)
                 return 1
+            stats["duplicates"] += dups
             stats["results"] += sum(1 for o in got if o[0] == "result")
             stats["late"] += sum(1 for o in got if o[0] == "late")
             stats["retractions"] += sum(1 for o in got if o[0] == "retraction")
@@ -641,10 +660,12 @@ def main():
     print("pipeline model: %d cases agree (%d results, %d of them revisions, %d late events, "
           "%d joined pairs, %d unmatched left events, %d dead letters, %d of them past max_keys or "
           "max_keys_per_tenant (%d of these past the tenant's, %d in interval joins that paired), "
-          "%d past an interval join's max_events_per_key, %d retractions of merged sessions)"
+          "%d past an interval join's max_events_per_key, %d retractions of merged sessions, %d "
+          "events dropped as repeats)"
           % (cases, stats["results"], stats["revised"], stats["late"], stats["pairs"],
              stats["unmatched"], stats["dead"], stats["refused"], stats["refused_tenant"],
-             stats["refused_joins"], stats["refused_events"], stats["retractions"]))
+             stats["refused_joins"], stats["refused_events"], stats["retractions"],
+             stats["duplicates"]))
     os.rmdir(tmp)
     return 0
 

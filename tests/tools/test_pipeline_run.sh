@@ -18,7 +18,10 @@
 # hourly window every 15 minutes (a window waits for a point inside it), and max_keys (a key
 # past it in one partition is a dead letter, in another it fits, another tenant's key is
 # another key, and expired windows make room) with max_keys_per_tenant (one tenant at its bound,
-# another's key still fitting). Every scenario runs
+# another's key still fitting), and deduplication (repeats dropped while a live window holds the
+# first, per source, tenant and key, also after the window fired; late once it expired; a session
+# that grew keeping its first events' ids; `by` failing on an event: a dead letter). Every
+# scenario runs
 # twice to show a replay gives the same ids and values. The definitions docs/pipelines.md
 # shows are accepted, and its result example is the docs-example scenario's output. Then hostile
 # definitions (exit 78 naming the field) and hostile input lines (exit 65 naming the line).

@@ -110,6 +110,8 @@ static const struct dead_case cases[] = {
     {"\"key\": \"data.k\", \"interval_join\": {\"left\": {\"filter\": \"true\", \"key\": "
      "\"data.lk\"}, \"right\": {\"filter\": \"false\"}, \"lower\": \"0s\", \"upper\": \"1m\"}",
      "{\"k\": \"a\"}", "interval_join.left.key: "},
+    {"\"key\": \"data.k\", \"deduplicate\": {\"by\": \"data.id + 1\"}, " WIN,
+     "{\"k\": \"a\", \"id\": \"x\"}", "deduplicate.by: "},
     /* stateless */
     {"\"steps\": [{\"map\": {\"v\": \"int(data.v)\"}}]", "{\"v\": \"z\"}", "steps[0].map.v: "},
     /* what is not an error */

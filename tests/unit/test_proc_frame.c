@@ -5,7 +5,7 @@
  * hostile bytes (every truncation, an unknown version byte, lengths past the end or absent where
  * required, a missing terminator, a NUL inside a key) are refused without reading outside the
  * record (the sanitizer build checks); route keys are "<tenant>/<key>" cut as snprintf would cut
- * them. */
+ * them; the last entry of a record takes the watermark after it, and only that one. */
 #include "../../services/processor/proc_frame.h"
 #include "../../services/processor/proc_time.h"
 
@@ -346,4 +346,46 @@ Test(proc_frame, route_keys_are_tenant_slash_key_cut_to_fit)
         }
     }
     cr_assert_eq(checked, 64);
+}
+
+Test(proc_frame, the_last_entry_of_a_record_takes_the_watermark_after_it)
+{
+    struct proc_frame f = {0};
+    proc_frame_set_last_wm(&f, 0, 0, 1); /* an empty frame: nothing to set */
+    cr_assert_eq(f.len, 0);
+    struct proc_frame_entry e = {.origin = 65537,
+                                 .offset = 7,
+                                 .wm = 100,
+                                 .wm_before = 100,
+                                 .time_ms = 110,
+                                 .tenant = "t",
+                                 .key = "k",
+                                 .raw = "{}",
+                                 .rawlen = 2};
+    proc_frame_add(&f, &e); /* a record's two events, then another record's */
+    e.seq = 1;
+    proc_frame_add(&f, &e);
+    proc_frame_set_last_wm(&f, 65537, 7, 105);
+    size_t len = f.len;
+    proc_frame_set_last_wm(&f, 65536, 7, 999); /* another origin's, */
+    proc_frame_set_last_wm(&f, 1, 7, 999);
+    proc_frame_set_last_wm(&f, 65537, 8, 999); /* another record's: unchanged */
+    cr_assert_eq(f.len, len);
+    e.offset = 8;
+    e.seq = 0;
+    proc_frame_add(&f, &e);
+    int64_t want[][2] = {{7, 100}, {7, 105}, {8, 100}};
+    size_t pos = 0, n = 0;
+    struct proc_frame_entry r;
+    while (proc_frame_next(f.buf, f.len, &pos, &r) == 1) {
+        cr_assert_lt(n, 3);
+        cr_assert_eq(r.offset, want[n][0]);
+        cr_assert_eq(r.wm, want[n][1], "entry %zu: %lld", n, (long long)r.wm);
+        cr_assert_eq(r.wm_before, 100);
+        cr_assert_eq(r.time_ms, 110);
+        cr_assert_eq(r.seq, n == 1);
+        n++;
+    }
+    cr_assert_eq(n, 3);
+    proc_frame_free(&f);
 }
