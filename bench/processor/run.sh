@@ -8,7 +8,10 @@
 # pipeline also runs over the same events keyed by the pipeline's key ("repartition": false: one
 # stage, each event crossing Kafka twice, read and its result written), next to kcat reading
 # that topic. Both also run with two processors in one consumer group on this machine (each takes
-# half of the partitions): what scaling out gives on two cores.
+# half of the partitions): what scaling out gives on two cores. Both also run with
+# "deduplicate" (each event's id kept with its key's windows; no event repeats here): its cost;
+# and a pipeline keyed by the events' type (one key holding every event of its windows) runs with
+# and without it: a hot key's ids, written whole in each checkpoint.
 # Results per event: in the events above event time advances 1 ms per event, so a 10 s window
 # holds 10,000 events over 100,000 keys and nearly every event makes a result of its own (0.92
 # results per event: each result written is most of the work). The same pipeline also runs over
@@ -332,6 +335,25 @@ for r in $(seq 1 "$RUNS"); do
  "repartition": false, "key": "data.merchant", "window": {"type": "tumbling", "size": "10s"},
  "out_of_orderness": "5s", "aggregates": {"n": "count()", "total": "sum(data.amount)"},
  "sink": {"topic": "derived_keyed"}' >>"$STACK_DIR/keyed"
+    # both with "deduplicate": each event's id kept with its key's windows (none repeats here)
+    CPU_OUT=$STACK_DIR/keyed_dedup_cpu processor_rate '' "kd$r" '"source": {"topics": ["events_keyed"]},
+ "repartition": false, "key": "data.merchant", "window": {"type": "tumbling", "size": "10s"},
+ "out_of_orderness": "5s", "deduplicate": true,
+ "aggregates": {"n": "count()", "total": "sum(data.amount)"}, "sink": {"topic": "derived_dedup"}' \
+        >>"$STACK_DIR/keyed_dedup"
+    CPU_OUT=$STACK_DIR/tumbling_dedup_cpu processor_rate '' "td$r" '"key": "data.merchant",
+ "window": {"type": "tumbling", "size": "10s"}, "out_of_orderness": "5s", "deduplicate": true,
+ "aggregates": {"n": "count()", "total": "sum(data.amount)"}, "sink": {"topic": "derived_dedup"}' \
+        >>"$STACK_DIR/tumbling_dedup"
+    # one key (every event's type is the same): its windows hold every event, and with
+    # "deduplicate" every event's id, which its checkpoint writes whole whenever it changes
+    processor_rate '' "o$r" '"key": "type", "window": {"type": "tumbling", "size": "10s"},
+ "out_of_orderness": "5s", "aggregates": {"n": "count()", "total": "sum(data.amount)"},
+ "sink": {"topic": "derived_dedup"}' >>"$STACK_DIR/onekey"
+    processor_rate '' "od$r" '"key": "type", "window": {"type": "tumbling", "size": "10s"},
+ "out_of_orderness": "5s", "deduplicate": true,
+ "aggregates": {"n": "count()", "total": "sum(data.amount)"}, "sink": {"topic": "derived_dedup"}' \
+        >>"$STACK_DIR/onekey_dedup"
     # about three events per key and window, every result emitted
     KCAT_TOPIC=events_dense kcat_rate -X fetch.wait.max.ms=10 -X queued.min.messages=1000000 \
         >>"$STACK_DIR/kcat_dense"
@@ -401,6 +423,15 @@ echo "BENCH processor_one_stage_share_of_kcat_per_run_median $(paste "$STACK_DIR
     awk '{ print int($1 * 100 / $2) }' | median) %"
 echo "BENCH processor_one_stage_stream_thread_cpu_per_event $(cut -d' ' -f1 "$STACK_DIR/keyed_cpu" | median) ns"
 echo "BENCH processor_one_stage_share_of_kcat_read_then_write $((o * 100 / kio)) %"
+td=$(median <"$STACK_DIR/tumbling_dedup")
+od=$(median <"$STACK_DIR/keyed_dedup")
+echo "BENCH processor_tumbling_deduplicated $td events/s ($(awk -v a="$td" -v b="$t" 'BEGIN { printf "%.2f", a / b }')x without; run by run $(paste "$STACK_DIR/tumbling_dedup" "$STACK_DIR/tumbling" | awk '{ printf "%.2f\n", $1 / $2 }' | median)x)"
+echo "BENCH processor_one_stage_deduplicated $od events/s ($(awk -v a="$od" -v b="$o" 'BEGIN { printf "%.2f", a / b }')x without; run by run $(paste "$STACK_DIR/keyed_dedup" "$STACK_DIR/keyed" | awk '{ printf "%.2f\n", $1 / $2 }' | median)x)"
+ok1=$(median <"$STACK_DIR/onekey")
+okd=$(median <"$STACK_DIR/onekey_dedup")
+echo "BENCH processor_one_key $ok1 events/s (every event under one key)"
+echo "BENCH processor_one_key_deduplicated $okd events/s ($(awk -v a="$okd" -v b="$ok1" 'BEGIN { printf "%.2f", a / b }')x without; run by run $(paste "$STACK_DIR/onekey_dedup" "$STACK_DIR/onekey" | awk '{ printf "%.2f\n", $1 / $2 }' | median)x)"
+echo "BENCH processor_one_stage_deduplicated_stream_thread_cpu_per_event $(cut -d' ' -f1 "$STACK_DIR/keyed_dedup_cpu" | median) ns (without: $(cut -d' ' -f1 "$STACK_DIR/keyed_cpu" | median))"
 t2=$(median <"$STACK_DIR/tumbling2")
 o2=$(median <"$STACK_DIR/keyed2")
 # The machine's CPU per event (all threads of the processes, the broker's too), which bounds the
@@ -423,4 +454,4 @@ de=$(median <"$STACK_DIR/dense")
 echo "BENCH processor_tumbling_3_events_per_key_window $de events/s (every result emitted: $(cat "$STACK_DIR/dense_keys") results, $(awk -v r="$(cat "$STACK_DIR/dense_keys")" -v n=$N 'BEGIN { printf "%.2f", r / n }') per event)"
 echo "BENCH kcat_consume_dense_topic $kde events/s"
 echo "BENCH processor_3_events_per_key_window_share_of_kcat $((de * 100 / kde)) %"
-echo "(runs: kcat $(tr '\n' ' ' <"$STACK_DIR/kcat")| kcat defaults $(tr '\n' ' ' <"$STACK_DIR/kcatd")| kcat 10 ms only $(tr '\n' ' ' <"$STACK_DIR/kcat10")| kcat queued.min 1M only $(tr '\n' ' ' <"$STACK_DIR/kcatq")| filter all $(tr '\n' ' ' <"$STACK_DIR/filtered")| results not written $(tr '\n' ' ' <"$STACK_DIR/unwritten")| tumbling $(tr '\n' ' ' <"$STACK_DIR/tumbling")| hopping $(tr '\n' ' ' <"$STACK_DIR/hopping")| kcat writing results $(tr '\n' ' ' <"$STACK_DIR/kcat_produce")| one stage $(tr '\n' ' ' <"$STACK_DIR/keyed")| two instances $(tr '\n' ' ' <"$STACK_DIR/tumbling2")| one stage, two instances $(tr '\n' ' ' <"$STACK_DIR/keyed2")| kcat keyed $(tr '\n' ' ' <"$STACK_DIR/kcat_keyed")| three events per key and window $(tr '\n' ' ' <"$STACK_DIR/dense")| kcat on those $(tr '\n' ' ' <"$STACK_DIR/kcat_dense")| $results results)"
+echo "(runs: kcat $(tr '\n' ' ' <"$STACK_DIR/kcat")| kcat defaults $(tr '\n' ' ' <"$STACK_DIR/kcatd")| kcat 10 ms only $(tr '\n' ' ' <"$STACK_DIR/kcat10")| kcat queued.min 1M only $(tr '\n' ' ' <"$STACK_DIR/kcatq")| filter all $(tr '\n' ' ' <"$STACK_DIR/filtered")| results not written $(tr '\n' ' ' <"$STACK_DIR/unwritten")| tumbling $(tr '\n' ' ' <"$STACK_DIR/tumbling")| hopping $(tr '\n' ' ' <"$STACK_DIR/hopping")| kcat writing results $(tr '\n' ' ' <"$STACK_DIR/kcat_produce")| one stage $(tr '\n' ' ' <"$STACK_DIR/keyed")| deduplicated $(tr '\n' ' ' <"$STACK_DIR/tumbling_dedup")| one stage deduplicated $(tr '\n' ' ' <"$STACK_DIR/keyed_dedup")| one key $(tr '\n' ' ' <"$STACK_DIR/onekey")| one key deduplicated $(tr '\n' ' ' <"$STACK_DIR/onekey_dedup")| two instances $(tr '\n' ' ' <"$STACK_DIR/tumbling2")| one stage, two instances $(tr '\n' ' ' <"$STACK_DIR/keyed2")| kcat keyed $(tr '\n' ' ' <"$STACK_DIR/kcat_keyed")| three events per key and window $(tr '\n' ' ' <"$STACK_DIR/dense")| kcat on those $(tr '\n' ' ' <"$STACK_DIR/kcat_dense")| $results results)"

@@ -181,9 +181,12 @@ int proc_windows_seen(struct proc_windows *w, const char *tenant, const char *ke
 size_t proc_windows_remember(struct proc_windows *w, const char *tenant, const char *key,
                              const char *id, int64_t t, int64_t wm)
 {
-    struct kstate *k = proc_window_key(w, tenant, key, PROC_KEY_FIND);
+    struct kstate *k = w->added; /* (the key it just took an event under, found again) */
+    if (!k || k->dead || strcmp(k->tenant, tenant) != 0 || strcmp(k->key, key) != 0) {
+        k = proc_window_key(w, tenant, key, PROC_KEY_FIND);
+    }
     if (!k) {
-        return 0; /* (the caller remembers what its key just took) */
+        return 0;
     }
     size_t dropped = seen_add(w, k, id, t, wm);
     proc_window_touch(w, k);
@@ -192,15 +195,19 @@ size_t proc_windows_remember(struct proc_windows *w, const char *tenant, const c
 
 void proc_seen_write(const struct kstate *k, struct cm_jw *w)
 {
-    /* in order of time, then id: the same ids are written the same whatever the table's size */
-    size_t n = 0;
-    const struct seen_slot **order = cm_xmalloc((k->seen ? k->seen->n : 0) * sizeof(*order) + 1);
+    /* in order of time, then id: the same ids are written the same whatever the table's size
+     * (most keys hold a few: no allocation for them) */
+    size_t n = 0, many = k->seen ? k->seen->n : 0;
+    const struct seen_slot *few[16];
+    const struct seen_slot **order = many <= 16 ? few : cm_xmalloc(many * sizeof(*order));
     for (size_t i = 0; k->seen && i < k->seen->cap; i++) {
         if (k->seen->slots[i].id) {
             order[n++] = &k->seen->slots[i];
         }
     }
-    qsort(order, n, sizeof(*order), by_time_then_id);
+    if (n > 1) {
+        qsort(order, n, sizeof(*order), by_time_then_id);
+    }
     cm_jw_array(w);
     for (size_t i = 0; i < n; i++) {
         cm_jw_array(w);
@@ -209,7 +216,9 @@ void proc_seen_write(const struct kstate *k, struct cm_jw *w)
         cm_jw_end(w);
     }
     cm_jw_end(w);
-    free(order);
+    if (order != few) {
+        free(order);
+    }
 }
 
 int proc_seen_restore(const struct proc_windows *w, struct kstate *k, const json_t *ids)

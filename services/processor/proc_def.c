@@ -484,6 +484,7 @@ static int parse_dedup(struct proc_def *d, const json_t *v, char *err, size_t er
     d->dedup_max_ids = max ? (long long)json_integer_value(max) : d->dedup_max_ids;
     const json_t *by = json_is_object(v) ? json_object_get(v, "by") : NULL;
     json_t *byid = by ? NULL : json_string("[source, id]");
+    d->dedup_default = !by;
     int rc = proc_def_compile(by ? by : byid, "deduplicate.by", &d->dedup, err, errlen);
     json_decref(byid);
     return rc;

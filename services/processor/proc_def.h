@@ -129,6 +129,7 @@ struct proc_def {
      * whose repeats a key's windows drop while the first one's windows are live; NULL: none */
     struct cm_expr *dedup;
     long long dedup_max_ids; /* deduplicate.max_ids_per_key: past it a key forgets its oldest */
+    int dedup_default;       /* by the default [source, id] (computed without the expression) */
 };
 /* deduplicate.max_ids_per_key's default: about 10 MB of ids for one key (docs/pipelines.md) */
 #define PROC_DEDUP_MAX_IDS_DEFAULT 100000

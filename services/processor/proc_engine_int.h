@@ -80,6 +80,7 @@ struct proc_engine {
     size_t nwaiting;
     int track;
     char source_attr[PROC_NAME_MAX + 16];
+    struct cm_jw idw; /* a deduplication id being written (proc_engine.c) */
     struct cm_series *m_repeats, *m_duplicates, *m_forgotten, *m_bad_time, *m_ahead, *m_key_bound;
     struct cm_series *m_windowed, *m_transformed, *m_late, *m_filtered, *m_errors, *m_results;
     struct cm_series *m_unmatched, *m_key_mismatch;

@@ -79,6 +79,7 @@ enum proc_add proc_session_add(struct proc_windows *w, const char *tenant, const
     if (!k && !(k = proc_window_key(w, tenant, key, PROC_KEY_CREATE))) {
         return PROC_REFUSED;
     }
+    w->added = k;
     struct session merged = {
         .start = start, .end = end, .min_offset = offset, .acc = proc_acc_new(d), .pending = 1};
     for (size_t m = i; m < j; m++) {

@@ -443,6 +443,7 @@ static enum proc_add add_pane(struct proc_windows *w, const char *tenant, const 
     if (!k) {
         return PROC_REFUSED;
     }
+    w->added = k;
     struct pane *pane = pane_for(k, p);
     if (!pane) {
         pane = pane_insert(w, k, p);
@@ -669,6 +670,7 @@ enum proc_add proc_windows_add(struct proc_windows *w, const char *tenant, const
                                const char *traceparent, int64_t offset, int64_t wm,
                                proc_window_emit_fn emit, void *ud, size_t *errors)
 {
+    w->added = NULL;
     if (w->d->window == PROC_WIN_JOIN) {
         return proc_ijoin_add(w, tenant, key, t, ev, traceparent, offset, wm, emit, ud);
     }

@@ -93,6 +93,7 @@ struct proc_windows {
     int64_t done;            /* windows finished by this watermark are not emitted again */
     int stopped;             /* proc_windows_stop: advancing fires nothing more */
     struct kstate **changed; /* each holds a reference (refs) until the next checkpoint */
+    struct kstate *added;    /* the key the last proc_windows_add windowed its event under */
     size_t nchanged, capchanged;
 };
 
