@@ -263,6 +263,31 @@ void proc_host_track_assigned(struct proc_host *h, const struct proc_def *d, str
 /* Loads the checkpoints of the assigned partitions; a partition resumes from the lowest of its
  * pipelines' checkpoints when every stateful pipeline reading it has one (each then skips what
  * its own state covers), else from the group's committed offset (state recomputed). */
+/* Whether the broker's log of a partition ends before `furthest`, the furthest position a
+ * version's checkpoint resumes from: the topic was created anew or the broker lost its data (a
+ * development broker started again). Then every version's position there is of the old log:
+ * each is rewound (what it holds stays; the log's records are read as new) and the stream told.
+ * The stream notes it alone when every version resumes from its checkpoint (the first record
+ * comes before that position); not when one version has none and the partition starts from
+ * the group's offset, where a version whose position lay past the new log's end would skip the
+ * records below it as if it held them. */
+static int log_behind(struct proc_host *h, struct cm_stream *s,
+                      const struct cm_kafka_partition *part, int64_t furthest)
+{
+    int64_t end;
+    if (cm_stream_log_end(s, part->topic, part->partition, &end) != 0 || end >= furthest) {
+        return 0; /* (not known: the stream's own check stays) */
+    }
+    cm_stream_note_rewound(s, part->topic, part->partition, furthest, 0);
+    for (size_t k = 0; k < h->n; k++) {
+        int32_t src = state_source(h->p[k].def, part->topic, part->partition);
+        if (src >= 0) {
+            proc_engine_rewind_source(h->p[k].engine, src, 0);
+        }
+    }
+    return 1;
+}
+
 static void on_assign(struct cm_stream *s, struct cm_kafka_partition *parts, size_t n, void *ud)
 {
     struct proc_host *h = ud;
@@ -282,7 +307,7 @@ static void on_assign(struct cm_stream *s, struct cm_kafka_partition *parts, siz
         }
         /* claimed before loaded: what a zombie wrote before the claim is loaded, nothing after */
         claim_partition(h, parts[i].topic, parts[i].partition);
-        int64_t start = INT64_MAX;
+        int64_t start = INT64_MAX, furthest = -1;
         int all = 1, any = 0;
         for (size_t k = 0; k < h->n; k++) {
             int32_t src = state_source(h->p[k].def, parts[i].topic, parts[i].partition);
@@ -293,9 +318,13 @@ static void on_assign(struct cm_stream *s, struct cm_kafka_partition *parts, siz
             if (proc_ckpt_load(h->redis, h->p[k].engine, src, now, &off) == 1) {
                 any = 1;
                 start = off < start ? off : start;
+                furthest = off > furthest ? off : furthest;
             } else {
                 all = 0;
             }
+        }
+        if (furthest > 0 && log_behind(h, s, &parts[i], furthest)) {
+            continue; /* read from the group's committed offset, or the log's start */
         }
         if (any && all) {
             parts[i].offset = start;

@@ -159,6 +159,15 @@ void cm_stream_each_partition(const struct cm_stream *s, cm_stream_partition_fn 
  * (held back by priority or flow control, or not yet polled), or was not fetched since it was
  * assigned (paused at once, say): a partition that is merely waiting is not idle. */
 int cm_stream_has_backlog(struct cm_stream *s, const char *topic, int32_t partition);
+/* The end of a partition's log on the broker (its high watermark), asked of the cluster (up to
+ * 5 s); 0 or a negative code. */
+int cm_stream_log_end(struct cm_stream *s, const char *topic, int32_t partition, int64_t *end);
+/* Tells (logs, counts in <svc>_log_rewinds_total and on /readyz) that a partition's log is
+ * behind the position resumed from: the stream notes it itself when the first record read after
+ * an assignment lies before that position; a handler whose state holds its own positions (one
+ * per pipeline version) notes it when one of them lies past the log's end. */
+void cm_stream_note_rewound(struct cm_stream *s, const char *topic, int32_t partition,
+                            int64_t resumed, int64_t first);
 /* Replaces the topics read (on the stream's thread, e.g. from tick), creating `ensure` first
  * where the cluster auto-creates. A rebalance follows: revoke hooks run for every partition
  * (after a commit point), then assign hooks for the new set. 0 or CM_E_INVAL (logged). */

@@ -199,22 +199,28 @@ static void note_loss(struct cm_stream *s, struct part *p, int64_t from, int64_t
  * from: the broker's log is behind it (the topic was deleted and created again, or the broker
  * lost its data, as a development broker does when restarted), and librdkafka went back to the
  * log's beginning. What the log holds now is new to us; the handler is told (on_rewind). */
-static void note_rewind(struct cm_stream *s, struct part *p, int64_t resumed, int64_t first)
+void cm_stream_note_rewound(struct cm_stream *s, const char *topic, int32_t partition,
+                            int64_t resumed, int64_t first)
 {
     atomic_fetch_add(&s->rewinds, 1);
-    cm_counter_add(cm_metric_with(s->m_rewinds, p->topic, NULL), 1);
+    cm_counter_add(cm_metric_with(s->m_rewinds, topic, NULL), 1);
     char when[CM_RFC3339_LEN];
     cm_time_format_rfc3339(cm_now_ms(), when);
     pthread_mutex_lock(&s->loss_lock);
     snprintf(s->last_rewind, sizeof(s->last_rewind),
-             "%s [%d] resumed at offset %lld, its log restarts at %lld (%s)", p->topic,
-             p->partition, (long long)resumed, (long long)first, when);
+             "%s [%d] resumed at offset %lld, its log restarts at %lld (%s)", topic, partition,
+             (long long)resumed, (long long)first, when);
     pthread_mutex_unlock(&s->loss_lock);
     CM_LOG_ERROR("log_rewound",
                  "%s [%d]: the broker's log is behind the position resumed from (offset %lld; its "
                  "first record is at %lld): the topic was created anew or the broker lost its "
                  "data; its records from %lld on are read as new",
-                 p->topic, p->partition, (long long)resumed, (long long)first, (long long)first);
+                 topic, partition, (long long)resumed, (long long)first, (long long)first);
+}
+
+static void note_rewind(struct cm_stream *s, struct part *p, int64_t resumed, int64_t first)
+{
+    cm_stream_note_rewound(s, p->topic, p->partition, resumed, first);
     if (p->internal) {
         p->base = first; /* the log our own output lands in starts over too */
     }
@@ -438,6 +444,11 @@ void cm_stream_each_partition(const struct cm_stream *s, cm_stream_partition_fn 
     for (size_t i = 0; i < s->nparts; i++) {
         fn(s->parts[i].topic, s->parts[i].partition, ud);
     }
+}
+
+int cm_stream_log_end(struct cm_stream *s, const char *topic, int32_t partition, int64_t *end)
+{
+    return cm_kafka_consumer_end_offset(s->consumer, topic, partition, end, 5000);
 }
 
 int cm_stream_has_backlog(struct cm_stream *s, const char *topic, int32_t partition)
