@@ -98,10 +98,14 @@ struct save_ctx {
     int hset_open, hdel_open;
 };
 
-static void on_change(const char *name, const char *state, size_t len, void *ud)
+static void on_change(const char *name, int block, const char *state, size_t len, void *ud)
 {
     struct save_ctx *c = ud;
     struct batch *b = &c->b;
+    char prefix[16] = "k:"; /* a key's state; "d<n>:" a block of its ids */
+    if (block != PROC_KEY_STATE) {
+        snprintf(prefix, sizeof(prefix), "d%d:", block);
+    }
     if (state) {
         if (!c->hset_open || c->in_hset == FIELDS_PER_COMMAND) {
             new_command(b);
@@ -111,7 +115,7 @@ static void on_change(const char *name, const char *state, size_t len, void *ud)
             c->hdel_open = 0;
             c->in_hset = 0;
         }
-        arg2(b, "k:", 2, name, strlen(name));
+        arg2(b, prefix, strlen(prefix), name, strlen(name));
         arg2(b, state, len, NULL, 0);
         c->in_hset++;
     } else {
@@ -123,7 +127,7 @@ static void on_change(const char *name, const char *state, size_t len, void *ud)
             c->hset_open = 0;
             c->in_hdel = 0;
         }
-        arg2(b, "k:", 2, name, strlen(name));
+        arg2(b, prefix, strlen(prefix), name, strlen(name));
         c->in_hdel++;
     }
 }
@@ -429,6 +433,25 @@ static int parse_i64(const char *s, int64_t *out)
     return 0;
 }
 
+/* The key's name in a field holding a block of its ids, "d<n>:<name>" (n in decimal, without
+ * leading zeros: one field per block), with n; NULL for any other field. */
+static const char *ids_block(const char *f, unsigned *block)
+{
+    if (f[0] != 'd' || f[1] < '0' || f[1] > '9' || (f[1] == '0' && f[2] != ':')) {
+        return NULL;
+    }
+    unsigned long long n = 0;
+    const char *p = f + 1;
+    for (; *p >= '0' && *p <= '9' && n <= PROC_DEDUP_BLOCKS_MAX; p++) {
+        n = n * 10 + (unsigned)(*p - '0');
+    }
+    if (*p != ':' || n > PROC_DEDUP_BLOCKS_MAX) {
+        return NULL;
+    }
+    *block = (unsigned)n;
+    return p + 1;
+}
+
 int proc_ckpt_restore(struct proc_engine *e, int32_t source, const char *key,
                       const struct proc_ckpt_field *fields, size_t n, int64_t now_ms,
                       int64_t *offset)
@@ -526,6 +549,18 @@ int proc_ckpt_restore(struct proc_engine *e, int32_t source, const char *key,
         json_decref(state);
         keys++;
     }
+    /* then the blocks of ids of the keys that keep many ("d<n>:<name>", after their keys) */
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        unsigned block;
+        const char *name = ids_block(fields[i].name, &block);
+        if (name) {
+            const char *v = fields[i].value;
+            json_t *ids = v ? json_loadb(v, fields[i].len, 0, NULL) : NULL;
+            rc = ids && proc_windows_restore_ids(w, name, block, ids) == 0 ? 0 : CM_E_INVAL;
+            json_decref(ids);
+        }
+    }
+    rc = rc == 0 ? proc_windows_restored(w) : rc;
     if (rc != 0) {
         CM_LOG_ERROR("checkpoint_invalid",
                      "%s: a key's state does not fit pipeline %s; "

@@ -1,15 +1,16 @@
 /* proc_ckpt: window state checkpointed to Redis together with the offset it covers. One hash
  * per pipeline version and input partition (source), hash-tagged so Redis Cluster keeps it on one
  * slot: `{processor:<pipeline>:<source>}:v<version>` with fields `offset` (the next offset after
- * the records the state covers), `wm` (the newest event time seen) and `k:<tenant>\x1f<key>` (a
- * key's window state). A checkpoint writes only the keys changed since the previous one, all in
- * one atomic write (a Lua script) with the offset, so Redis always holds a state and the offset it
- * matches; `owner` names the instance that may write it (proc_ckpt_claim); `whole`
- * marks a hash a full checkpoint began, and `seq` (counted by Redis) and `wseq` (written) number
- * them, so a hash that misses a write is told and never loaded.
- * A checkpoint is taken on the stream's thread (proc_ckpt_snapshot: the commands, self-contained)
- * and written later on the stream's committer thread (proc_ckpt_write); loading and dropping run
- * on the stream's thread. */
+ * the records the state covers), `wm` (the newest event time seen), `k:<tenant>\x1f<key>` (a
+ * key's window state) and, for a key of a deduplicating pipeline keeping many ids,
+ * `d<n>:<tenant>\x1f<key>` (block n of its ids: proc_windows_changes). A checkpoint writes only the
+ * keys changed since the previous one, all in one atomic write (a Lua script) with the offset, so
+ * Redis always holds a state and the offset it matches; `owner` names the instance that may write
+ * it (proc_ckpt_claim); `whole` marks a hash a full checkpoint began, and `seq` (counted by Redis)
+ * and `wseq` (written) number them, so a hash that misses a write is told and never loaded. A
+ * checkpoint is taken on the stream's thread (proc_ckpt_snapshot: the commands, self-contained) and
+ * written later on the stream's committer thread (proc_ckpt_write); loading and dropping run on the
+ * stream's thread. */
 #ifndef PROC_CKPT_H
 #define PROC_CKPT_H
 

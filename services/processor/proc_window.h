@@ -106,6 +106,10 @@ int64_t proc_windows_min_offset(const struct proc_windows *w);
  * of such an id is a duplicate. Ids are strings of at most PROC_DEDUP_ID_MAX - 1 bytes, kept per
  * (tenant, key) and checkpointed with the key. */
 #define PROC_DEDUP_ID_MAX 1024
+/* a key keeping more ids than this checkpoints them in blocks of fields of their own (see
+ * proc_windows_changes), at most PROC_DEDUP_BLOCKS_MAX */
+#define PROC_DEDUP_INLINE_MAX 64
+#define PROC_DEDUP_BLOCKS_MAX 0x7fffffff
 /* 1 when (tenant, key) keeps id and a window of it that has not expired at wm holds its event. */
 int proc_windows_seen(struct proc_windows *w, const char *tenant, const char *key, const char *id,
                       int64_t wm);
@@ -129,13 +133,23 @@ void proc_windows_set_full(struct proc_windows *w, int full);
  * the next checkpoint's number; set_seq takes the number of the one restored. */
 long long proc_windows_next_seq(struct proc_windows *w);
 void proc_windows_set_seq(struct proc_windows *w, long long seq);
-/* Calls fn(name, state, len) for each key changed since the last call (and clears `full`): state
- * is the JSON text of the key's checkpoint form (borrowed for the call), or NULL when the key's
- * state is gone. Returns the number of keys reported. */
-typedef void (*proc_windows_change_fn)(const char *name, const char *state, size_t len, void *ud);
+/* Calls fn(name, PROC_KEY_STATE, state, len) for each key changed since the last call (and
+ * clears `full`): state is the JSON text of the key's checkpoint form (borrowed for the call), or
+ * NULL when the key's state is gone; then, for a key keeping many ids to deduplicate by,
+ * fn(name, block, ids, len) for each block of its ids written (ids: JSON text) or removed (NULL)
+ * (a field of its own: "db" in the key's state counts them). Returns the number of keys
+ * reported. */
+#define PROC_KEY_STATE (-1)
+typedef void (*proc_windows_change_fn)(const char *name, int block, const char *state, size_t len,
+                                       void *ud);
 size_t proc_windows_changes(struct proc_windows *w, proc_windows_change_fn fn, void *ud);
 /* Restores a key from its checkpoint form (borrowed). 0, or CM_E_INVAL when name or state does
- * not fit this pipeline. */
+ * not fit this pipeline. Then each block of its ids (restore_ids: a JSON list, borrowed), and
+ * once every key and block is in, proc_windows_restored checks that each key got the blocks its
+ * state names (CM_E_INVAL otherwise). (A key's state alone is what a query needs.) */
 int proc_windows_restore(struct proc_windows *w, const char *name, const json_t *state);
+int proc_windows_restore_ids(struct proc_windows *w, const char *name, unsigned block,
+                             const json_t *ids);
+int proc_windows_restored(struct proc_windows *w);
 
 #endif

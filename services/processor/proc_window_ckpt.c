@@ -5,7 +5,8 @@
  * [[window_start, next_revision], ...],
  * "n": next_start or null, "e": the watermark of its next early firing (absent: none), and for an
  * interval join "j": its entries (proc_ijoin_write_state), and with deduplication "d": the ids
- * it took (proc_seen_write)}; with early firings a revision is
+ * it took (proc_seen_write), or when it took many "db": the number of blocks of fields of their
+ * own that hold them (proc_seen_plan)}; with early firings a revision is
  * [window_start, next_revision, events it last fired with];
  * acc is proc_acc's checkpoint form. Written with cm_jw (no jansson tree), read with jansson. */
 #include "proc_time.h"
@@ -57,7 +58,8 @@ void proc_windows_set_seq(struct proc_windows *w, long long seq)
 }
 
 /* A key's checkpoint form, written to w (see the top of this file). */
-static void write_key_state(const struct proc_def *d, const struct kstate *k, struct cm_jw *w)
+static void write_key_state(const struct proc_def *d, const struct kstate *k,
+                            const struct proc_seen_plan *ids, struct cm_jw *w)
 {
     cm_jw_object(w);
     cm_jw_key(w, "p");
@@ -119,9 +121,12 @@ static void write_key_state(const struct proc_def *d, const struct kstate *k, st
         cm_jw_key(w, "j");
         proc_ijoin_write_state(k, w);
     }
-    if (proc_seen_count(k->seen) > 0) {
+    if (ids->inline_ids && proc_seen_count(k->seen) > 0) {
         cm_jw_key(w, "d");
-        proc_seen_write(k, w);
+        proc_seen_write(k, 1, w);
+    } else if (!ids->inline_ids && ids->blocks > 0) {
+        cm_jw_key(w, "db");
+        cm_jw_int(w, (long long)ids->blocks);
     }
     cm_jw_end(w);
 }
@@ -144,13 +149,28 @@ size_t proc_windows_changes(struct proc_windows *w, proc_windows_change_fn fn, v
         name[tl] = '\x1f';
         if (!(k->dead && w->full)) { /* a full checkpoint starts from nothing */
             if (k->dead) {
-                fn(name, NULL, 0, ud);
+                fn(name, PROC_KEY_STATE, NULL, 0, ud);
+                for (unsigned b = 0; b < proc_seen_blocks(k); b++) {
+                    fn(name, (int)b, NULL, 0, ud);
+                }
             } else {
                 size_t len;
+                struct proc_seen_plan ids;
+                proc_seen_plan(k, w->full, &ids);
                 cm_jw_reset(&text);
-                write_key_state(w->d, k, &text);
+                write_key_state(w->d, k, &ids, &text);
                 const char *state = cm_jw_text(&text, &len);
-                fn(name, state, len, ud);
+                fn(name, PROC_KEY_STATE, state, len, ud);
+                if (ids.write >= 0) {
+                    cm_jw_reset(&text);
+                    proc_seen_write(k, ids.whole, &text);
+                    state = cm_jw_text(&text, &len);
+                    fn(name, ids.write, state, len, ud);
+                }
+                for (unsigned b = ids.drop_from; b < ids.drop_to; b++) {
+                    fn(name, (int)b, NULL, 0, ud);
+                }
+                proc_seen_written(k);
             }
         }
         k->dirty = 0;
@@ -279,9 +299,14 @@ int proc_windows_restore(struct proc_windows *w, const char *name, const json_t 
         if (rc == 0 && j) {
             rc = w->d->window == PROC_WIN_JOIN ? proc_ijoin_restore(k, j) : CM_E_INVAL;
         }
-        const json_t *ids = json_object_get(state, "d");
+        const json_t *ids = json_object_get(state, "d"), *blocks = json_object_get(state, "db");
         if (rc == 0 && ids) {
-            rc = w->d->dedup ? proc_seen_restore(w, k, ids) : CM_E_INVAL;
+            rc = w->d->dedup && !blocks ? proc_seen_restore(w, k, ids) : CM_E_INVAL;
+        }
+        if (rc == 0 && blocks) { /* (its blocks follow: proc_windows_restore_ids) */
+            rc = w->d->dedup && json_is_integer(blocks)
+                     ? proc_seen_restore_blocks(k, json_integer_value(blocks))
+                     : CM_E_INVAL;
         }
         size_t i;
         const json_t *r;
@@ -316,5 +341,29 @@ int proc_windows_restore(struct proc_windows *w, const char *name, const json_t 
         proc_window_schedule(w, k);
     }
     free(tenant);
+    return rc;
+}
+
+int proc_windows_restore_ids(struct proc_windows *w, const char *name, unsigned block,
+                             const json_t *ids)
+{
+    const char *sep = strchr(name, '\x1f');
+    if (!sep) {
+        return CM_E_INVAL;
+    }
+    char *tenant = cm_xstrndup(name, (size_t)(sep - name));
+    struct kstate *k = proc_window_key(w, tenant, sep + 1, PROC_KEY_FIND);
+    free(tenant);
+    return k ? proc_seen_restore_block(w, k, block, ids) : CM_E_INVAL;
+}
+
+int proc_windows_restored(struct proc_windows *w)
+{
+    int rc = 0;
+    for (size_t b = 0; b < w->nbuckets; b++) {
+        for (struct kstate *k = w->buckets[b]; k; k = k->next_in_bucket) {
+            rc = proc_seen_restored(k) ? CM_E_INVAL : rc;
+        }
+    }
     return rc;
 }

@@ -118,9 +118,37 @@ struct proc_seen;
 struct cm_jw;
 void proc_seen_free(struct proc_seen *s);
 size_t proc_seen_count(const struct proc_seen *s);
-/* k's ids as [[id, time], ...]; restored into k of w (CM_E_INVAL when malformed). */
-void proc_seen_write(const struct kstate *k, struct cm_jw *w);
+/* A key's ids are checkpointed in its state ("d") while it holds at most PROC_DEDUP_INLINE_MAX;
+ * past that in blocks, each a field of its own: block 0 holds all of them as they were when last
+ * written whole, each later block the ids taken since the checkpoint before (a checkpoint then
+ * writes the ids new since the last, not all of them), until the later blocks would hold more
+ * than block 0 (a block's field counted as 8 ids) or the table was rebuilt: then block 0 again
+ * holds all, the later blocks are removed. Back in the key's state at a quarter of the bound. */
+/* What a key's checkpoint writes of its ids: "d" in its state, or "db": blocks; then block
+ * `write` (-1: none) with all of its ids (whole) or those taken since the last checkpoint, and
+ * blocks [drop_from, drop_to) removed. */
+struct proc_seen_plan {
+    int inline_ids;
+    unsigned blocks;
+    int write, whole;
+    unsigned drop_from, drop_to;
+};
+/* Decides k's next checkpoint of its ids (full: the hash is replaced whole, holding none of its
+ * blocks) and takes it as written; proc_seen_written afterwards forgets the ids taken since. */
+void proc_seen_plan(struct kstate *k, int full, struct proc_seen_plan *p);
+void proc_seen_written(struct kstate *k);
+/* The blocks Redis holds of k's ids (0: none, in its state). */
+unsigned proc_seen_blocks(const struct kstate *k);
+/* k's ids as [[id, time], ...] (whole: all of them, else those taken since the last checkpoint);
+ * restored into k of w (CM_E_INVAL when malformed). */
+void proc_seen_write(const struct kstate *k, int whole, struct cm_jw *w);
 int proc_seen_restore(const struct proc_windows *w, struct kstate *k, const json_t *ids);
+/* Restoring blocks: the number the key's state names ("db"), then each block, then a check that
+ * each block was read (CM_E_INVAL otherwise). */
+int proc_seen_restore_blocks(struct kstate *k, long long blocks);
+int proc_seen_restore_block(const struct proc_windows *w, struct kstate *k, unsigned block,
+                            const json_t *ids);
+int proc_seen_restored(struct kstate *k);
 
 /* ---- keys per tenant (proc_window_tenants.c), kept when max_per_tenant is set ---- */
 struct tenant_keys;

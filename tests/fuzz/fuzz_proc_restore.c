@@ -14,7 +14,8 @@
  * refused.
  * Input: the first byte picks the definition; then one line, a JSON object of the hash's fields
  * (as in Redis: "offset", "whole", "seq", "wseq", "wm", "swm", "hz", "o:<n>", "r:<n>", and
- * "k:<tenant>\x1f<key>" -> the key's state, each value a string); then lines
+ * "k:<tenant>\x1f<key>" -> the key's state, "d<n>:<tenant>\x1f<key>" -> a block of its ids, each
+ * value a string); then lines
  * "<time ms> <subject>" of events to add (tenant "t" when the subject starts with "t"). */
 #include "../../services/processor/proc_ckpt.h"
 #include "../../services/processor/proc_def.h"
@@ -66,10 +67,11 @@ static const char *const defs[] = {
 #define NDEFS (sizeof(defs) / sizeof(defs[0]))
 
 /* Every key's state written, as the hash's fields of a whole checkpoint at offset 0. */
-static void add_field(const char *name, const char *state, size_t len, void *ud)
+static void add_field(const char *name, int block, const char *state, size_t len, void *ud)
 {
     if (state) {
-        char *f = cm_xasprintf("k:%s", name);
+        char *f = block == PROC_KEY_STATE ? cm_xasprintf("k:%s", name)
+                                          : cm_xasprintf("d%d:%s", block, name);
         json_object_set_new(ud, f, json_stringn(state, len));
         free(f);
     }
@@ -209,7 +211,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     proc_engine_track_changes(e);
     int64_t offset;
-    if (restore(e, fields, &offset)) {
+    int taken = restore(e, fields, &offset);
+    if (getenv("FUZZ_DUMP")) {
+        fprintf(stderr, "checkpoint %s\n", taken ? "taken" : "refused");
+    }
+    if (taken) {
         /* taken: its keys written again restore, and write the same bytes a second time */
         json_t *once = written(e);
         struct proc_engine *e2 = proc_engine_new(d, &o, NULL);

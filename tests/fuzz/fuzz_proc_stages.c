@@ -121,10 +121,14 @@ struct ckpt {
     size_t outputs; /* outputs the uninterrupted second stage had emitted when it was taken */
 };
 
-static void ckpt_key(const char *name, const char *state, size_t len, void *ud)
+/* A key's state under "k:<name>", a block of its ids under "d<n>:<name>", as in Redis. */
+static void ckpt_key(const char *name, int block, const char *state, size_t len, void *ud)
 {
     if (state) {
-        json_object_set_new(ud, name, json_stringn(state, len));
+        char *f = block == PROC_KEY_STATE ? cm_xasprintf("k:%s", name)
+                                          : cm_xasprintf("d%d:%s", block, name);
+        json_object_set_new(ud, f, json_stringn(state, len));
+        free(f);
     }
 }
 
@@ -183,13 +187,26 @@ static void restore_ckpt(struct proc_engine *e3, const struct ckpt *c)
     }
     const char *name;
     json_t *v;
-    json_object_foreach(c->keys, name, v)
-    {
-        json_t *state = json_loads(json_string_value(v), 0, NULL);
-        if (!state || proc_windows_restore(w, name, state) != 0) {
-            abort(); /* a key's checkpoint form does not restore */
+    for (int pass = 0; pass < 2; pass++) { /* the keys, then the blocks of their ids */
+        json_object_foreach(c->keys, name, v)
+        {
+            unsigned block;
+            int at = 0;
+            json_t *state = json_loads(json_string_value(v), 0, NULL);
+            int rc = !state ? -1
+                     : pass == 0 && strncmp(name, "k:", 2) == 0
+                         ? proc_windows_restore(w, name + 2, state)
+                     : pass == 1 && sscanf(name, "d%u:%n", &block, &at) == 1 && at > 0
+                         ? proc_windows_restore_ids(w, name + at, block, state)
+                         : 0;
+            if (rc != 0) {
+                abort(); /* a key's checkpoint form does not restore */
+            }
+            json_decref(state);
         }
-        json_decref(state);
+    }
+    if (proc_windows_restored(w) != 0) {
+        abort(); /* a key lacks a block of its ids */
     }
     proc_windows_set_full(w, 0);
 }

@@ -25,7 +25,8 @@ function post() {
         ms: Number(process.hrtime.bigint() - t0) / 1e6 }));
     });
     req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', () => resolve({ status: 0, ms: Number(process.hrtime.bigint() - t0) / 1e6 }));
+    req.on('error', (e) => resolve({ status: 0, error: e.code || e.message,
+      reused: req.reusedSocket, ms: Number(process.hrtime.bigint() - t0) / 1e6 }));
     req.end(body);
   });
 }
@@ -95,6 +96,10 @@ function open() {
     during_p99: quantile(during.map((r) => r.ms), 0.99),
     before_statuses: [...new Set(before.map((r) => r.status))],
     during_statuses: [...new Set(during.map((r) => r.status))],
+    // a request that failed: why, whether on a kept-alive socket, after how long (so a failure
+    // tells a server's reset from a client's reuse of a socket the server was closing)
+    errors: before.concat(during).filter((r) => r.status === 0)
+      .map((r) => ({ error: r.error, reused: r.reused, ms: r.ms })),
     attempted: slow.length,
     refused: slow.filter((c) => c.refused).length,
     held: held.length,

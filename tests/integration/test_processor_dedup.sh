@@ -8,7 +8,9 @@
 #     sends each event's id with it), and counted in processor_records_total{outcome="duplicate"};
 #   - a processor killed with -9 and started again takes the ids back from its checkpoints with
 #     its windows: repeats of events it had read before the kill are dropped too;
-#   - the ids are in the partitions' checkpoints in Redis.
+#   - the ids are in the partitions' checkpoints in Redis: a key's few in its state, a hot key's
+#     300 in blocks of fields of their own, each checkpoint writing the ids new since the one
+#     before; after the kill its repeats are dropped too, the blocks read back.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${1:?usage: test_processor_dedup.sh <build-dir>}
@@ -40,6 +42,23 @@ produce() {
             $((i % 5)) "$i" "$3" $((i % 8)) "$4"
     done | kcat -P -b "$KAFKA_BROKERS" -t "$IN" -K $'\t' 2>>"$work/kcat.log"
 }
+# produce_hot <from> <to> <second> <v>: events h<from>..h<to> of the key "hot"
+produce_hot() {
+    for i in $(seq "$1" "$2"); do
+        printf 'r%d\t{"specversion":"1.0","type":"t","source":"/d","id":"h%d","time":"2026-01-01T00:00:%02dZ","tenant":"dev","data":{"k":"hot","v":%d}}\n' \
+            $((i % 5)) "$i" "$3" "$4"
+    done | kcat -P -b "$KAFKA_BROKERS" -t "$IN" -K $'\t' 2>>"$work/kcat.log"
+}
+hot_ids() { # the hot key's ids in the checkpoints
+    for k in $(redis-cli -p "$REDIS_PORT" --scan --pattern "{processor:$NAME:*}:v1"); do
+        redis-cli -p "$REDIS_PORT" --raw HGETALL "$k"
+    done | grep -o '\["\[\\"/d\\",\\"h[0-9]*\\"\]",[0-9]*\]' | wc -l
+}
+hot_fields() { # the names of the fields holding the hot key's state and ids
+    for k in $(redis-cli -p "$REDIS_PORT" --scan --pattern "{processor:$NAME:*}:v1"); do
+        redis-cli -p "$REDIS_PORT" --raw HKEYS "$k"
+    done | grep -a $':dev\x1fhot$' | cut -d: -f1 | sort | tr '\n' ' '
+}
 results() { kcat -C -b "$KAFKA_BROKERS" -t "$OUT" -e -q -f '%s\n' 2>/dev/null | grep -v '^$'; }
 dups() { # the processor's count of repeats dropped
     curl -s "$U/metrics" | awk -v p="$NAME" '
@@ -64,6 +83,17 @@ for k in $(redis-cli -p "$REDIS_PORT" --scan --pattern "{processor:$NAME:*}:v1")
     ids=$((ids + n))
 done
 check "the checkpoints hold the 80 events' ids ($ids)" [ "$ids" = 80 ]
+# the hot key: 200 ids (past the 64 a key's state holds: block 0), then 50 and 50 more, each
+# batch in Redis before the next, each in a block of its own
+produce_hot 1 200 3 1
+wait_until 30 '[ "$(hot_ids)" = 200 ]'
+produce_hot 201 250 3 1
+wait_until 30 '[ "$(hot_ids)" = 250 ]'
+produce_hot 251 300 3 1
+wait_until 30 '[ "$(hot_ids)" = 300 ]'
+fields=$(hot_fields)
+check "the checkpoints hold the hot key's 300 ids once each ($(hot_ids)), in blocks ($fields)" \
+    bash -c "[ $(hot_ids) = 300 ] && [[ '$fields' == 'd0 d1 '*'k ' ]]"
 
 kill -9 "${pids[0]}"
 wait "${pids[0]}" 2>/dev/null
@@ -72,18 +102,22 @@ started p2.log
 produce 41 80 5 100  # repeats of events read before the kill
 produce 81 160 7 1   # 10 more per key
 produce 81 100 8 100 # and repeats of some of those
+produce_hot 1 300 6 100 # repeats of the hot key's events, read before the kill
 produce 161 161 12 1 # k1 in [00:10, 00:20): passes the first window's end
-wait_until 60 '[ "$(results | jq -s "[.[] | select(.data.window_start == \"2026-01-01T00:00:00.000Z\")] | map(.data.key) | unique | length")" = 8 ]'
+wait_until 60 '[ "$(results | jq -s "[.[] | select(.data.window_start == \"2026-01-01T00:00:00.000Z\")] | map(.data.key) | unique | length")" = 9 ]'
 results >"$work/results"
 check "the checkpoints were loaded after the restart" grep -q '"checkpoint_loaded"' "$work/p2.log"
-check "each key's window counts its 20 events once, with their first values ($(jq -c -s 'map(select(.data.window_start == "2026-01-01T00:00:00.000Z") | [.data.key, .data.n, .data.s])' "$work/results"))" \
+check "no checkpoint was refused" bash -c "! grep -q '\"checkpoint_\(invalid\|partial\)\"' '$work/p2.log'"
+check "each key's window counts its 20 events once, the hot key's its 300, with their first values ($(jq -c -s 'map(select(.data.window_start == "2026-01-01T00:00:00.000Z") | [.data.key, .data.n, .data.s])' "$work/results"))" \
     jqe -s '[.[] | select(.data.window_start == "2026-01-01T00:00:00.000Z")] as $w
-        | ($w | map(.data.key) | unique | length) == 8 and ($w | all(.data.n == 20 and .data.s == 20))' \
+        | ($w | map(.data.key) | unique | length) == 9 and
+          ($w | all(if .data.key == "hot" then .data.n == 300 and .data.s == 300
+                    else .data.n == 20 and .data.s == 20 end))' \
     "$work/results"
 check "a result repeated has the same id and value" \
     jqe -s 'group_by(.id) | all(map(.data) | unique | length == 1)' "$work/results"
-wait_until 20 '[ "$(dups)" -ge 60 ]'
-check "the restarted processor drops the 60 repeats it reads ($(dups))" [ "$(dups)" -ge 60 ]
+wait_until 20 '[ "$(dups)" -ge 360 ]'
+check "the restarted processor drops the 360 repeats it reads ($(dups))" [ "$(dups)" -ge 360 ]
 check "no checkpoint failed" bash -c "! grep -q '\"checkpoint_failed\"' '$work/p1.log' '$work/p2.log'"
 [ "$fail" = 0 ] && say "ok"
 exit "$fail"

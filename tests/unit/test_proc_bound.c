@@ -188,9 +188,10 @@ struct saved {
     json_t *keys; /* {name: state} */
 };
 
-static void on_change(const char *name, const char *state, size_t len, void *ud)
+static void on_change(const char *name, int block, const char *state, size_t len, void *ud)
 {
     struct saved *s = ud;
+    cr_assert_eq(block, PROC_KEY_STATE);
     cr_assert_not_null(state);
     json_t *v = json_loadb(state, len, 0, NULL);
     cr_assert_not_null(v);

@@ -65,9 +65,10 @@ static void put(struct fields *f, const char *name, const char *value)
     f->n++;
 }
 
-static void on_key(const char *name, const char *state, size_t len, void *ud)
+static void on_key(const char *name, int block, const char *state, size_t len, void *ud)
 {
     char field[128], value[4096];
+    cr_assert_eq(block, PROC_KEY_STATE);
     cr_assert_not_null(state);
     cr_assert_lt(len, sizeof(value));
     snprintf(field, sizeof(field), "k:%s", name);

@@ -3,10 +3,8 @@
  * of its key holds the first one, in one stage and in two (the first stage sends the id with the
  * aggregates' arguments); a session that grew keeps the ids of its earliest events; a repeat
  * after the first one's windows expired is late as any event; ids are per tenant and key; a key
- * at max_ids_per_key forgets its oldest ids;
- * thousands of ids in one key survive a checkpoint in a canonical order and are pruned once no
- * window holds them; a hostile checkpoint's ids are refused; the definition's member is
- * checked. */
+ * at max_ids_per_key forgets its oldest ids; a hostile checkpoint's ids are refused; the
+ * definition's member is checked. (Checkpoints of many ids: test_proc_dedup_ckpt.c.) */
 #include "proc_test.h"
 
 #include "../../services/processor/proc_def.h"
@@ -246,82 +244,6 @@ static int nop_emit(const struct proc_window_result *r, void *ud)
     (void)ud;
     nop_emit_calls++;
     return 1;
-}
-
-static void keep_state(const char *name, const char *state, size_t len, void *ud)
-{
-    (void)name;
-    json_t **out = ud;
-    json_decref(*out);
-    *out = state ? json_loadb(state, len, 0, NULL) : NULL;
-}
-
-/* Adds n events of ids "<prefix><i>" at t to key "m" of w, each remembered. */
-static void add_ids(struct proc_windows *w, const char *prefix, int n, int64_t t, int64_t wm)
-{
-    for (int i = 0; i < n; i++) {
-        char id[32];
-        snprintf(id, sizeof(id), "%s%d", prefix, i);
-        json_t *ev = json_pack("{s:{s:i}}", "data", "v", 1);
-        size_t errors = 0;
-        cr_assert_eq(proc_windows_add(w, "", "m", t, ev, NULL, "", 0, wm, nop_emit, NULL, &errors),
-                     PROC_ADDED);
-        proc_windows_remember(w, "", "m", id, t, wm);
-        json_decref(ev);
-    }
-}
-
-Test(proc_dedup, ids_survive_a_checkpoint_and_go_once_no_window_holds_them)
-{
-    struct proc_def *d = proc_test_def(
-        "{\"name\": \"p\", \"key\": \"data.k\", \"deduplicate\": true, \"window\": {\"type\": "
-        "\"hopping\", \"size\": \"10s\", \"slide\": \"5s\"}, " AGGS "}");
-    struct proc_windows *w = proc_windows_new(d);
-    proc_windows_track_changes(w);
-    add_ids(w, "a", 5000, T + 1000, INT64_MIN); /* in [-5 s, 5 s) and [0, 10 s) */
-    add_ids(w, "b", 3000, T + 7000, INT64_MIN); /* in [0, 10 s) and [5 s, 15 s) */
-    json_t *state = NULL;
-    cr_assert_eq(proc_windows_changes(w, keep_state, &state), 1);
-    cr_assert_not_null(state);
-    const json_t *ids = json_object_get(state, "d");
-    cr_assert_eq(json_array_size(ids), 8000);
-    /* canonical: by time, then id */
-    cr_assert_str_eq(json_string_value(json_array_get(json_array_get(ids, 0), 0)), "a0");
-    cr_assert_str_eq(json_string_value(json_array_get(json_array_get(ids, 1), 0)), "a1");
-    cr_assert_str_eq(json_string_value(json_array_get(json_array_get(ids, 5000), 0)), "b0");
-    cr_assert_eq(json_integer_value(json_array_get(json_array_get(ids, 5000), 1)), T + 7000);
-
-    /* restored into fresh state: the same ids are kept, written the same */
-    struct proc_windows *r = proc_windows_new(d);
-    proc_windows_track_changes(r);
-    cr_assert_eq(proc_windows_restore(r, "\x1fm", state), 0);
-    cr_assert(proc_windows_seen(r, "", "m", "a4999", T));
-    cr_assert(proc_windows_seen(r, "", "m", "b0", T));
-    cr_assert_not(proc_windows_seen(r, "", "m", "c0", T));
-    cr_assert_not(proc_windows_seen(r, "acme", "m", "a0", T), "another tenant's key");
-    json_t *again = NULL;
-    proc_windows_set_full(r, 1);
-    cr_assert_eq(proc_windows_changes(r, keep_state, &again), 1);
-    cr_assert(json_equal(again, state));
-
-    /* at 10 s the windows holding 1 s have fired and expired: a's ids no longer count; the next
-     * ids prune them once the table fills (b's remain, [5 s, 15 s) being live) */
-    int64_t wm = T + 9999;
-    nop_emit_calls = 0;
-    proc_windows_advance(r, wm, nop_emit, NULL);
-    cr_assert_gt(nop_emit_calls, 0);
-    cr_assert_not(proc_windows_seen(r, "", "m", "a0", wm));
-    cr_assert(proc_windows_seen(r, "", "m", "b2999", wm));
-    add_ids(r, "c", 20000, T + 12000, wm);
-    proc_windows_changes(r, keep_state, &again);
-    ids = json_object_get(again, "d");
-    cr_assert_eq(json_array_size(ids), 23000, "a's 5,000 ids pruned, b's and c's kept");
-    cr_assert_str_eq(json_string_value(json_array_get(json_array_get(ids, 0), 0)), "b0");
-    json_decref(again);
-    json_decref(state);
-    proc_windows_free(w);
-    proc_windows_free(r);
-    proc_def_free(d);
 }
 
 Test(proc_dedup, a_key_at_its_bound_forgets_its_oldest_ids)

@@ -29,8 +29,9 @@ static int on_emit(const struct proc_window_result *r, void *ud)
     return 1;
 }
 
-static void keep(const char *name, const char *state, size_t len, void *ud)
+static void keep(const char *name, int block, const char *state, size_t len, void *ud)
 {
+    cr_assert_eq(block, PROC_KEY_STATE);
     if (state) {
         json_object_set_new(ud, name, json_stringn(state, len));
     }

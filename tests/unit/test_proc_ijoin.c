@@ -165,9 +165,10 @@ struct ckpt {
     json_t *state; /* name -> state */
 };
 
-static void on_change(const char *name, const char *state, size_t len, void *ud)
+static void on_change(const char *name, int block, const char *state, size_t len, void *ud)
 {
     struct ckpt *c = ud;
+    cr_assert_eq(block, PROC_KEY_STATE);
     if (state) {
         json_t *v = json_loadb(state, len, JSON_REJECT_DUPLICATES, NULL);
         cr_assert_not_null(v, "a checkpoint form is JSON: %.*s", (int)len, state);

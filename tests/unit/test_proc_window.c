@@ -484,8 +484,9 @@ static int collect_start(const struct proc_window_result *r, void *ud)
     return 1;
 }
 
-static void keep_state(const char *name, const char *state, size_t len, void *ud)
+static void keep_state(const char *name, int block, const char *state, size_t len, void *ud)
 {
+    cr_assert_eq(block, PROC_KEY_STATE);
     json_error_t e;
     cr_assert_not_null(state);
     json_object_set_new(ud, name, json_loadb(state, len, 0, &e));
