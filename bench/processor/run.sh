@@ -154,7 +154,7 @@ processor_rate() {
     for i in $(seq 1 "${INSTANCES:-1}"); do
         port=$(stack_free_port)
         env -u DATABASE_URL PROCESSOR_AUTH_DISABLED=true \
-            PROCESSOR_PORT=$port PROCESSOR_GROUP="g-$name" PROCESSOR_PIPELINES_DIR="$dir" \
+            PROCESSOR_CHECKPOINT="${CHECKPOINT:-1s}" PROCESSOR_PORT=$port PROCESSOR_GROUP="g-$name" PROCESSOR_PIPELINES_DIR="$dir" \
             KAFKA_BROKERS="$KAFKA_BROKERS" REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" \
             "$BUILD_DIR/bin/processor" >"$dir/log$i" 2>&1 </dev/null &
         pids+=($!)
@@ -235,6 +235,13 @@ PY
 # acknowledgement. The processor's own histogram measures the span the target names, from the
 # emit (the watermark passing) to the acknowledgement; the run saves its buckets. Prints one
 # latency per result.
+# the bytes Redis has read from its clients so far; per_event <file>: those read since the number
+# in the file, per event of the input
+redis_bytes() { redis-cli -p "$REDIS_PORT" INFO stats | awk -F: '/^total_net_input_bytes:/ { print $2 + 0 }'; }
+redis_per_event() {
+    awk -v a="$(redis_bytes)" -v b="$(cat "$1")" -v n=$N 'BEGIN { printf "%.1f\n", (a - b) / n }'
+}
+
 latency() {
     local name=lat$1$RANDOM port dir=$STACK_DIR/l$1
     mkdir -p "$dir"
@@ -354,6 +361,21 @@ for r in $(seq 1 "$RUNS"); do
  "out_of_orderness": "5s", "deduplicate": true,
  "aggregates": {"n": "count()", "total": "sum(data.amount)"}, "sink": {"topic": "derived_dedup"}' \
         >>"$STACK_DIR/onekey_dedup"
+    # one key whose one window holds every event (1 h: all 300,000 of them, and with
+    # "deduplicate" their ids, up to 1,000,000), checkpointed every 100 ms: each checkpoint writes
+    # the ids the key took since the one before (in a block of its own), not all of them; what
+    # Redis reads per event tells the two apart whatever the machine's speed
+    redis_bytes >"$STACK_DIR/rb0"
+    CHECKPOINT=100ms processor_rate '' "lk$r" '"key": "type", "window": {"type": "tumbling",
+ "size": "1h"}, "out_of_orderness": "5s", "aggregates": {"n": "count()", "total": "sum(data.amount)"},
+ "sink": {"topic": "derived_dedup"}' >>"$STACK_DIR/longkey"
+    redis_per_event "$STACK_DIR/rb0" >>"$STACK_DIR/longkey_bytes"
+    redis_bytes >"$STACK_DIR/rb0"
+    CHECKPOINT=100ms processor_rate '' "lkd$r" '"key": "type", "window": {"type": "tumbling",
+ "size": "1h"}, "out_of_orderness": "5s", "deduplicate": {"max_ids_per_key": 1000000},
+ "aggregates": {"n": "count()", "total": "sum(data.amount)"}, "sink": {"topic": "derived_dedup"}' \
+        >>"$STACK_DIR/longkey_dedup"
+    redis_per_event "$STACK_DIR/rb0" >>"$STACK_DIR/longkey_dedup_bytes"
     # about three events per key and window, every result emitted
     KCAT_TOPIC=events_dense kcat_rate -X fetch.wait.max.ms=10 -X queued.min.messages=1000000 \
         >>"$STACK_DIR/kcat_dense"
@@ -431,6 +453,12 @@ ok1=$(median <"$STACK_DIR/onekey")
 okd=$(median <"$STACK_DIR/onekey_dedup")
 echo "BENCH processor_one_key $ok1 events/s (every event under one key)"
 echo "BENCH processor_one_key_deduplicated $okd events/s ($(awk -v a="$okd" -v b="$ok1" 'BEGIN { printf "%.2f", a / b }')x without; run by run $(paste "$STACK_DIR/onekey_dedup" "$STACK_DIR/onekey" | awk '{ printf "%.2f\n", $1 / $2 }' | median)x)"
+lk=$(median <"$STACK_DIR/longkey")
+lkd=$(median <"$STACK_DIR/longkey_dedup")
+echo "BENCH processor_one_key_1h $lk events/s (one window holding every event, checkpoints every 100 ms)"
+echo "BENCH processor_one_key_1h_deduplicated $lkd events/s ($(awk -v a="$lkd" -v b="$lk" 'BEGIN { printf "%.2f", a / b }')x without; run by run $(paste "$STACK_DIR/longkey_dedup" "$STACK_DIR/longkey" | awk '{ printf "%.2f\n", $1 / $2 }' | median)x)"
+echo "BENCH processor_one_key_1h_redis_bytes_per_event $(median <"$STACK_DIR/longkey_bytes") B"
+echo "BENCH processor_one_key_1h_deduplicated_redis_bytes_per_event $(median <"$STACK_DIR/longkey_dedup_bytes") B"
 echo "BENCH processor_one_stage_deduplicated_stream_thread_cpu_per_event $(cut -d' ' -f1 "$STACK_DIR/keyed_dedup_cpu" | median) ns (without: $(cut -d' ' -f1 "$STACK_DIR/keyed_cpu" | median))"
 t2=$(median <"$STACK_DIR/tumbling2")
 o2=$(median <"$STACK_DIR/keyed2")
@@ -454,4 +482,4 @@ de=$(median <"$STACK_DIR/dense")
 echo "BENCH processor_tumbling_3_events_per_key_window $de events/s (every result emitted: $(cat "$STACK_DIR/dense_keys") results, $(awk -v r="$(cat "$STACK_DIR/dense_keys")" -v n=$N 'BEGIN { printf "%.2f", r / n }') per event)"
 echo "BENCH kcat_consume_dense_topic $kde events/s"
 echo "BENCH processor_3_events_per_key_window_share_of_kcat $((de * 100 / kde)) %"
-echo "(runs: kcat $(tr '\n' ' ' <"$STACK_DIR/kcat")| kcat defaults $(tr '\n' ' ' <"$STACK_DIR/kcatd")| kcat 10 ms only $(tr '\n' ' ' <"$STACK_DIR/kcat10")| kcat queued.min 1M only $(tr '\n' ' ' <"$STACK_DIR/kcatq")| filter all $(tr '\n' ' ' <"$STACK_DIR/filtered")| results not written $(tr '\n' ' ' <"$STACK_DIR/unwritten")| tumbling $(tr '\n' ' ' <"$STACK_DIR/tumbling")| hopping $(tr '\n' ' ' <"$STACK_DIR/hopping")| kcat writing results $(tr '\n' ' ' <"$STACK_DIR/kcat_produce")| one stage $(tr '\n' ' ' <"$STACK_DIR/keyed")| deduplicated $(tr '\n' ' ' <"$STACK_DIR/tumbling_dedup")| one stage deduplicated $(tr '\n' ' ' <"$STACK_DIR/keyed_dedup")| one key $(tr '\n' ' ' <"$STACK_DIR/onekey")| one key deduplicated $(tr '\n' ' ' <"$STACK_DIR/onekey_dedup")| two instances $(tr '\n' ' ' <"$STACK_DIR/tumbling2")| one stage, two instances $(tr '\n' ' ' <"$STACK_DIR/keyed2")| kcat keyed $(tr '\n' ' ' <"$STACK_DIR/kcat_keyed")| three events per key and window $(tr '\n' ' ' <"$STACK_DIR/dense")| kcat on those $(tr '\n' ' ' <"$STACK_DIR/kcat_dense")| $results results)"
+echo "(runs: kcat $(tr '\n' ' ' <"$STACK_DIR/kcat")| kcat defaults $(tr '\n' ' ' <"$STACK_DIR/kcatd")| kcat 10 ms only $(tr '\n' ' ' <"$STACK_DIR/kcat10")| kcat queued.min 1M only $(tr '\n' ' ' <"$STACK_DIR/kcatq")| filter all $(tr '\n' ' ' <"$STACK_DIR/filtered")| results not written $(tr '\n' ' ' <"$STACK_DIR/unwritten")| tumbling $(tr '\n' ' ' <"$STACK_DIR/tumbling")| hopping $(tr '\n' ' ' <"$STACK_DIR/hopping")| kcat writing results $(tr '\n' ' ' <"$STACK_DIR/kcat_produce")| one stage $(tr '\n' ' ' <"$STACK_DIR/keyed")| deduplicated $(tr '\n' ' ' <"$STACK_DIR/tumbling_dedup")| one stage deduplicated $(tr '\n' ' ' <"$STACK_DIR/keyed_dedup")| one key $(tr '\n' ' ' <"$STACK_DIR/onekey")| one key deduplicated $(tr '\n' ' ' <"$STACK_DIR/onekey_dedup")| one key 1 h $(tr '\n' ' ' <"$STACK_DIR/longkey")| deduplicated $(tr '\n' ' ' <"$STACK_DIR/longkey_dedup")| two instances $(tr '\n' ' ' <"$STACK_DIR/tumbling2")| one stage, two instances $(tr '\n' ' ' <"$STACK_DIR/keyed2")| kcat keyed $(tr '\n' ' ' <"$STACK_DIR/kcat_keyed")| three events per key and window $(tr '\n' ' ' <"$STACK_DIR/dense")| kcat on those $(tr '\n' ' ' <"$STACK_DIR/kcat_dense")| $results results)"

@@ -452,6 +452,18 @@ static const char *ids_block(const char *f, unsigned *block)
     return p + 1;
 }
 
+struct block {
+    const char *name; /* the key's */
+    unsigned n;
+    const struct proc_ckpt_field *field;
+};
+
+static int by_block(const void *a, const void *b)
+{
+    const struct block *x = a, *y = b;
+    return x->n < y->n ? -1 : x->n > y->n;
+}
+
 int proc_ckpt_restore(struct proc_engine *e, int32_t source, const char *key,
                       const struct proc_ckpt_field *fields, size_t n, int64_t now_ms,
                       int64_t *offset)
@@ -549,17 +561,28 @@ int proc_ckpt_restore(struct proc_engine *e, int32_t source, const char *key,
         json_decref(state);
         keys++;
     }
-    /* then the blocks of ids of the keys that keep many ("d<n>:<name>", after their keys) */
+    /* then the blocks of ids of the keys that keep many ("d<n>:<name>", after their keys), in
+     * the order of their numbers: a key takes its ids back in the order it took them */
+    struct block *blocks = cm_xmalloc((n ? n : 1) * sizeof(*blocks));
+    size_t nblocks = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        unsigned block;
-        const char *name = ids_block(fields[i].name, &block);
+        const char *name = ids_block(fields[i].name, &blocks[nblocks].n);
         if (name) {
-            const char *v = fields[i].value;
-            json_t *ids = v ? json_loadb(v, fields[i].len, 0, NULL) : NULL;
-            rc = ids && proc_windows_restore_ids(w, name, block, ids) == 0 ? 0 : CM_E_INVAL;
-            json_decref(ids);
+            blocks[nblocks].name = name;
+            blocks[nblocks++].field = &fields[i];
         }
     }
+    if (nblocks > 1) {
+        qsort(blocks, nblocks, sizeof(*blocks), by_block);
+    }
+    for (size_t i = 0; i < nblocks && rc == 0; i++) {
+        const struct proc_ckpt_field *f = blocks[i].field;
+        json_t *ids = f->value ? json_loadb(f->value, f->len, 0, NULL) : NULL;
+        rc = ids && proc_windows_restore_ids(w, blocks[i].name, blocks[i].n, ids) == 0 ? 0
+                                                                                       : CM_E_INVAL;
+        json_decref(ids);
+    }
+    free(blocks);
     rc = rc == 0 ? proc_windows_restored(w) : rc;
     if (rc != 0) {
         CM_LOG_ERROR("checkpoint_invalid",

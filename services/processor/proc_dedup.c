@@ -1,16 +1,17 @@
 /* proc_dedup: the ids a key's windows took, for a pipeline that deduplicates (its
  * `deduplicate`, docs/pipelines.md). Each key keeps the ids of the events it took, with their
- * times, in an open-addressed table (linear probing, hashed with the per-process table hash,
- * since ids come from events). An id counts while a live window of the key holds its event: for
- * tumbling and hopping windows until the watermark makes an event of its time late (the last
- * window holding it expires then), for sessions while the session holding its time has not
- * expired (a session grows, so an event of that time may still join it). Then a repeat is
- * taken as any event (so a replay tells the same whenever ids were pruned), and the id is
- * pruned when the table next fills. A key keeps at most the definition's max_ids_per_key ids:
- * past it, it forgets its oldest. The key's windows outlive its ids, so the ids go with the
- * key's state and are checkpointed with it: a key's few ids in its state ("d": [[id, time],
- * ...]), many in blocks of fields of their own, so that a checkpoint writes the ids taken since
- * the one before, not all of them (proc_seen_plan). */
+ * times, in the order it took them, found through an open-addressed index (linear probing,
+ * hashed with the per-process table hash, since ids come from events). An id counts while a live
+ * window of the key holds its event: for tumbling and hopping windows until the watermark makes
+ * an event of its time late (the last window holding it expires then), for sessions while the
+ * session holding its time has not expired (a session grows, so an event of that time may still
+ * join it). Then a repeat is taken as any event (so a replay tells the same whenever ids were
+ * pruned), and the id is pruned when the index next fills. A key keeps at most the definition's
+ * max_ids_per_key ids: past it, it forgets its oldest (by time, then id). The key's windows
+ * outlive its ids, so the ids go with the key's state and are checkpointed with it, in the order
+ * taken (so a restore takes them back in that order, and writes the same bytes): a key's few ids
+ * in its state ("d": [[id, time], ...]), many in blocks of fields of their own, so that a
+ * checkpoint writes the ids taken since the one before, not all of them (proc_seen_plan). */
 #include "proc_def.h"
 #include "proc_time.h"
 #include "proc_window.h"
@@ -24,20 +25,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct seen_slot {
-    char *id; /* NULL: empty */
+/* the most ids a key holds (its index's positions are 32 bits; a restore of more is refused) */
+#define SEEN_IDS_MAX (1u << 30)
+
+struct seen_id {
+    char *id;
     uint64_t hash;
     int64_t time; /* of the event */
 };
 
 struct proc_seen {
-    struct seen_slot *slots;
-    size_t cap, n; /* cap: a power of two, or 0 */
+    struct seen_id *ids; /* in the order taken */
+    size_t n, capids;
+    uint32_t *index; /* position in ids + 1; 0: empty */
+    size_t cap;      /* of index: a power of two, or 0 */
     /* checkpoints (proc_seen_plan): the blocks Redis holds (0: the ids are in the key's state),
-     * block 0 holding `base` ids, the later ones `stored`; the slots taken (or taken again, at
-     * a later time) since the last checkpoint, kept while in blocks; whether the table was
-     * rebuilt since (its slots moved: the next checkpoint writes every id again); the blocks a
-     * restore read */
+     * block 0 holding `base` ids, the later ones `stored`; the positions taken (or taken again,
+     * at a later time) since the last checkpoint, kept while in blocks; whether ids were
+     * dropped since (the positions moved: the next checkpoint writes every id again); the
+     * blocks a restore read */
     unsigned blocks, got;
     size_t base, stored;
     size_t *fresh;
@@ -50,10 +56,11 @@ void proc_seen_free(struct proc_seen *s)
     if (!s) {
         return;
     }
-    for (size_t i = 0; i < s->cap; i++) {
-        free(s->slots[i].id);
+    for (size_t i = 0; i < s->n; i++) {
+        free(s->ids[i].id);
     }
-    free(s->slots);
+    free(s->ids);
+    free(s->index);
     free(s->fresh);
     free(s);
 }
@@ -63,36 +70,35 @@ size_t proc_seen_count(const struct proc_seen *s)
     return s ? s->n : 0;
 }
 
-static struct seen_slot *find(const struct proc_seen *s, const char *id, uint64_t h)
+static struct seen_id *find(const struct proc_seen *s, const char *id, uint64_t h)
 {
     if (!s || s->cap == 0) {
         return NULL;
     }
     for (size_t i = h & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
-        struct seen_slot *sl = &s->slots[i];
-        if (!sl->id) {
+        uint32_t at = s->index[i];
+        if (at == 0) {
             return NULL;
         }
-        if (sl->hash == h && strcmp(sl->id, id) == 0) {
-            return sl;
+        struct seen_id *e = &s->ids[at - 1];
+        if (e->hash == h && strcmp(e->id, id) == 0) {
+            return e;
         }
     }
 }
 
-/* Places a slot's contents (id owned) into a table with room; returns its slot. */
-static size_t place(struct proc_seen *s, struct seen_slot v)
+/* Indexes the id at position pos (the index has room). */
+static void index_at(struct proc_seen *s, size_t pos)
 {
-    size_t i = v.hash & (s->cap - 1);
-    while (s->slots[i].id) {
+    size_t i = s->ids[pos].hash & (s->cap - 1);
+    while (s->index[i]) {
         i = (i + 1) & (s->cap - 1);
     }
-    s->slots[i] = v;
-    s->n++;
-    return i;
+    s->index[i] = (uint32_t)(pos + 1);
 }
 
-/* Notes slot i as taken since the last checkpoint, when the ids are checkpointed in blocks. */
-static void note_fresh(struct proc_seen *s, size_t i)
+/* Notes position pos as taken since the last checkpoint, when the ids are in blocks. */
+static void note_fresh(struct proc_seen *s, size_t pos)
 {
     if (s->blocks == 0 || s->rebuilt) {
         return; /* (all of them are written next) */
@@ -101,7 +107,7 @@ static void note_fresh(struct proc_seen *s, size_t i)
         s->capfresh = s->capfresh ? s->capfresh * 2 : 16;
         s->fresh = cm_xrealloc(s->fresh, s->capfresh * sizeof(*s->fresh));
     }
-    s->fresh[s->nfresh++] = i;
+    s->fresh[s->nfresh++] = pos;
 }
 
 /* Whether a live window of k holds an event at t at the watermark wm. */
@@ -124,58 +130,66 @@ static int holds(const struct proc_windows *w, const struct kstate *k, int64_t t
 
 static int by_time_then_id(const void *a, const void *b)
 {
-    const struct seen_slot *x = *(const struct seen_slot *const *)a;
-    const struct seen_slot *y = *(const struct seen_slot *const *)b;
+    const struct seen_id *x = *(const struct seen_id *const *)a;
+    const struct seen_id *y = *(const struct seen_id *const *)b;
     return x->time != y->time ? (x->time < y->time ? -1 : 1) : strcmp(x->id, y->id);
 }
 
-/* Makes room in k's table for one more id: drops the ids no live window holds at wm, and when
- * max (0: none) would be passed, the oldest (by time, then id: the same whatever the table's
- * order) down to seven eighths of it, so that a key at its bound sorts its ids once per an eighth
- * of them; then sizes the table to four times what is left (at least 8), so the next rebuild is
- * at least a quarter of the table's ids away. Returns the ids dropped that windows still held. */
+/* Makes room in k's index for one more id: drops the ids no live window holds at wm, and when
+ * max (0: none) would be passed, the oldest (by time, then id: the same whatever the order
+ * taken) down to seven eighths of it, so that a key at its bound sorts its ids once per an eighth
+ * of them; the others keep their order. Then sizes the index to four times what is left (at
+ * least 8), so the next rebuild is at least a quarter of the index's ids away. Returns the ids
+ * dropped that windows still held. */
 static size_t make_room(const struct proc_windows *w, struct kstate *k, int64_t wm, size_t max)
 {
     struct proc_seen *s = k->seen;
     if ((s->n + 1) * 4 <= s->cap * 3 && (max == 0 || s->n < max)) {
         return 0;
     }
-    size_t live = 0;
-    struct seen_slot **order = cm_xmalloc(s->n * sizeof(*order) + 1);
-    for (size_t i = 0; i < s->cap; i++) {
-        if (!s->slots[i].id) {
-            continue;
-        }
-        if (holds(w, k, s->slots[i].time, wm)) {
-            order[live++] = &s->slots[i];
+    size_t live = 0, skip = 0;
+    for (size_t i = 0; i < s->n; i++) { /* (in place: the order kept) */
+        if (holds(w, k, s->ids[i].time, wm)) {
+            s->ids[live++] = s->ids[i];
         } else {
-            free(s->slots[i].id);
+            free(s->ids[i].id);
         }
     }
-    size_t skip = 0;
     if (max && live >= max) {
+        struct seen_id **order = cm_xmalloc(live * sizeof(*order));
+        for (size_t i = 0; i < live; i++) {
+            order[i] = &s->ids[i];
+        }
         qsort(order, live, sizeof(*order), by_time_then_id);
         skip = live - max / 8 * 7;
         skip = skip > live ? live : skip;
         for (size_t i = 0; i < skip; i++) {
             free(order[i]->id);
+            order[i]->id = NULL;
+        }
+        free(order);
+        size_t kept = 0;
+        for (size_t i = 0; i < live; i++) {
+            if (s->ids[i].id) {
+                s->ids[kept++] = s->ids[i];
+            }
         }
     }
+    if (s->n != live - skip) {
+        s->rebuilt = 1; /* (positions moved: the fresh ones are void) */
+        s->nfresh = 0;
+    }
+    s->n = live - skip;
     size_t cap = 8;
-    while (cap < (live - skip + 1) * 4) {
+    while (cap < (s->n + 1) * 4) {
         cap *= 2;
     }
-    struct seen_slot *old = s->slots;
-    s->slots = cm_xcalloc(cap, sizeof(*s->slots));
+    free(s->index);
+    s->index = cm_xcalloc(cap, sizeof(*s->index));
     s->cap = cap;
-    s->n = 0;
-    for (size_t i = skip; i < live; i++) {
-        place(s, *order[i]);
+    for (size_t i = 0; i < s->n; i++) {
+        index_at(s, i);
     }
-    free(order);
-    free(old);
-    s->rebuilt = 1; /* (the fresh slots moved) */
-    s->nfresh = 0;
     return skip;
 }
 
@@ -188,23 +202,30 @@ static size_t seen_add(const struct proc_windows *w, struct kstate *k, const cha
     if (!k->seen) {
         k->seen = cm_xcalloc(1, sizeof(*k->seen));
     }
+    struct proc_seen *s = k->seen;
     uint64_t h = cm_hash64_table(id, strlen(id));
-    struct seen_slot *sl = find(k->seen, id, h);
-    if (sl) {
-        if (t > sl->time) {
-            sl->time = t;
+    struct seen_id *e = find(s, id, h);
+    if (e) {
+        if (t > e->time) {
+            e->time = t;
             if (!restoring) {
-                note_fresh(k->seen, (size_t)(sl - k->seen->slots));
+                note_fresh(s, (size_t)(e - s->ids));
             }
         }
         return 0;
     }
     size_t dropped =
         make_room(w, k, restoring ? INT64_MIN : wm, restoring ? 0 : (size_t)w->d->dedup_max_ids);
-    size_t i = place(k->seen, (struct seen_slot){cm_xstrdup(id), h, t});
-    if (!restoring) {
-        note_fresh(k->seen, i);
+    if (s->n == s->capids) {
+        s->capids = s->capids ? s->capids * 2 : 4;
+        s->ids = cm_xrealloc(s->ids, s->capids * sizeof(*s->ids));
     }
+    s->ids[s->n] = (struct seen_id){cm_xstrdup(id), h, t};
+    index_at(s, s->n);
+    if (!restoring) {
+        note_fresh(s, s->n);
+    }
+    s->n++;
     return dropped;
 }
 
@@ -212,7 +233,7 @@ int proc_windows_seen(struct proc_windows *w, const char *tenant, const char *ke
                       int64_t wm)
 {
     struct kstate *k = proc_window_key(w, tenant, key, PROC_KEY_FIND);
-    const struct seen_slot *sl = k ? find(k->seen, id, cm_hash64_table(id, strlen(id))) : NULL;
+    const struct seen_id *sl = k ? find(k->seen, id, cm_hash64_table(id, strlen(id))) : NULL;
     return sl && holds(w, k, sl->time, wm); /* (one no window holds is pruned when it fills) */
 }
 
@@ -277,46 +298,40 @@ unsigned proc_seen_blocks(const struct kstate *k)
     return k->seen ? k->seen->blocks : 0;
 }
 
+static int by_position(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 void proc_seen_write(const struct kstate *k, int whole, struct cm_jw *w)
 {
-    /* in order of time, then id: the same ids are written the same whatever the table's size
-     * (most keys hold a few: no allocation for them) */
-    const struct proc_seen *s = k->seen;
-    size_t n = 0, many = !s ? 0 : whole ? s->n : s->nfresh;
-    const struct seen_slot *few[16];
-    const struct seen_slot **order = many <= 16 ? few : cm_xmalloc(many * sizeof(*order));
-    for (size_t i = 0; whole && s && i < s->cap; i++) {
-        if (s->slots[i].id) {
-            order[n++] = &s->slots[i];
-        }
-    }
-    for (size_t i = 0; !whole && i < many; i++) {
-        order[n++] = &s->slots[s->fresh[i]];
-    }
-    if (n > 1) {
-        qsort(order, n, sizeof(*order), by_time_then_id);
+    /* in the order taken (the fresh ones sorted back into it: an id taken again at a later time
+     * comes before those taken first since, and may be noted twice) */
+    struct proc_seen *s = k->seen;
+    size_t n = !s ? 0 : whole ? s->n : s->nfresh;
+    if (!whole && n > 1) {
+        qsort(s->fresh, n, sizeof(*s->fresh), by_position);
     }
     cm_jw_array(w);
     for (size_t i = 0; i < n; i++) {
-        if (i > 0 && order[i] == order[i - 1]) {
-            continue; /* (a slot taken twice since the last checkpoint) */
+        size_t pos = whole ? i : s->fresh[i];
+        if (!whole && i > 0 && pos == s->fresh[i - 1]) {
+            continue;
         }
         cm_jw_array(w);
-        cm_jw_string(w, order[i]->id);
-        cm_jw_int(w, (long long)order[i]->time);
+        cm_jw_string(w, s->ids[pos].id);
+        cm_jw_int(w, (long long)s->ids[pos].time);
         cm_jw_end(w);
     }
     cm_jw_end(w);
-    if (order != few) {
-        free(order);
-    }
 }
 
 int proc_seen_restore(const struct proc_windows *w, struct kstate *k, const json_t *ids)
 {
     size_t i;
     const json_t *v;
-    if (!json_is_array(ids)) {
+    if (!json_is_array(ids) || json_array_size(ids) > SEEN_IDS_MAX - proc_seen_count(k->seen)) {
         return CM_E_INVAL;
     }
     json_array_foreach(ids, i, v)

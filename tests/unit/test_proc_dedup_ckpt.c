@@ -1,9 +1,9 @@
 /* Unit tests for the checkpoints of the ids a deduplicating pipeline's keys keep
  * (services/processor/proc_dedup.c, proc_window_ckpt.c): a key's few ids go in its state; many go
- * in blocks of fields of their own, in a canonical order, and a checkpoint then writes only the
- * ids taken since the one before, until the later blocks would outweigh block 0 or the table is
- * rebuilt (ids pruned once no window holds them): then block 0 holds all of them again and the
- * later blocks are removed. A key that goes removes its blocks; one left with few ids takes them
+ * in blocks of fields of their own, in the order taken, and a checkpoint then writes only the ids
+ * taken since the one before, until the later blocks would outweigh block 0 or ids were dropped
+ * (pruned once no window holds them): then block 0 holds all of them again and the later blocks
+ * are removed. A key that goes removes its blocks; one left with few ids takes them
  * back into its state. Each checkpoint, applied to a hash as Redis applies it, restores to the
  * same ids; a hash missing a block, or naming blocks wrongly, is refused; a key of an earlier
  * build, its many ids in its state, moves them to blocks at its next write. */
@@ -191,21 +191,24 @@ Test(proc_dedup_ckpt, many_ids_are_written_in_blocks_each_checkpoint_only_the_ne
     cr_assert_eq(json_integer_value(json_object_get(state, "db")), 1);
     const json_t *ids = block_of(&c, 0);
     cr_assert_eq(json_array_size(ids), 8000);
-    /* canonical: by time, then id */
+    /* in the order taken */
     cr_assert_str_eq(id_at(ids, 0), "a0");
     cr_assert_str_eq(id_at(ids, 1), "a1");
     cr_assert_str_eq(id_at(ids, 5000), "b0");
     cr_assert_eq(json_integer_value(json_array_get(json_array_get(ids, 5000), 1)), T + 7000);
 
-    /* the next checkpoint writes the 10 new ids alone, in block 1 */
+    /* the next checkpoint writes the 11 new ids alone, in block 1, in the order taken (not of
+     * time: one of an earlier time comes last) */
     add_ids(w, "m", "c", 10, T + 8000, INT64_MIN);
+    add_ids(w, "m", "early", 1, T + 500, INT64_MIN);
     cr_assert_eq(take(w, &c), 1);
     cr_assert_eq(json_array_size(c.set), 2, "the key's state and one block");
     cr_assert(has(c.set, "d1:\x1fm"));
     cr_assert_eq(json_array_size(c.gone), 0);
     cr_assert_eq(json_integer_value(json_object_get(json_object_get(c.hash, "k:\x1fm"), "db")), 2);
-    cr_assert_eq(json_array_size(block_of(&c, 1)), 10);
+    cr_assert_eq(json_array_size(block_of(&c, 1)), 11);
     cr_assert_str_eq(id_at(block_of(&c, 1), 0), "c0");
+    cr_assert_str_eq(id_at(block_of(&c, 1), 10), "early0");
     cr_assert_eq(json_array_size(block_of(&c, 0)), 8000, "block 0 as it was");
     /* an id taken again at a later time (its first's windows expired) goes in the next block with
      * that time; a checkpoint without new ids writes none */
@@ -235,7 +238,8 @@ Test(proc_dedup_ckpt, many_ids_are_written_in_blocks_each_checkpoint_only_the_ne
     take(r, &again);
     take(w, &orig);
     cr_assert(json_equal(again.hash, orig.hash));
-    cr_assert_eq(json_array_size(block_of(&orig, 0)), 8010);
+    cr_assert_eq(json_array_size(block_of(&orig, 0)), 8011);
+    cr_assert_str_eq(id_at(block_of(&orig, 0), 8010), "early0", "in the order taken");
     cr_assert_null(block_of(&orig, 1), "a full checkpoint writes them whole, in block 0");
     ckpt_free(&again);
     ckpt_free(&orig);
@@ -269,8 +273,8 @@ Test(proc_dedup_ckpt, blocks_are_merged_when_they_outweigh_block_0)
             cr_assert_eq(json_array_size(c.gone), 0);
         }
     }
-    /* (each round's block counts as 28 ids: the 72nd passes block 0's 2,000; the table, rebuilt
-     * last at 1,536 ids into 8,192 slots, is not rebuilt before 6,144) */
+    /* (each round's block counts as 28 ids: the 72nd passes block 0's 2,000; the index, grown
+     * meanwhile, moved no id) */
     cr_assert_eq(merged, 72, "merged at round %d", merged);
     cr_assert_eq(json_array_size(block_of(&c, 0)), 2000 + 20 * 72);
     cr_assert_eq(json_array_size(c.gone), 71, "blocks 1 to 71 removed");
@@ -329,16 +333,20 @@ Test(proc_dedup_ckpt, a_key_left_with_few_ids_takes_them_back_into_its_state)
 {
     struct proc_def *d = proc_test_def(HOPPING);
     struct ckpt c = {0};
-    struct proc_windows *w = two_blocks(d, &c, 200, T + 1000, 5, T + 1000);
-    /* a's and b's expire; the 16th new id rebuilds the table (its slots filled to 3/4 at 96 of
-     * them) without them */
+    /* 380 ids at 1 s (the index grown to 512 slots at 96: full at 384), 3 at 7 s in block 1 */
+    struct proc_windows *w = two_blocks(d, &c, 380, T + 1000, 3, T + 7000);
+    /* at 10 s the 1 s ones expire, the key living on ([5 s, 15 s) holds b's); the second id at
+     * 12 s fills the index, which drops them: 5 ids are left, back in the key's state */
     int64_t wm = T + 9999;
     proc_windows_advance(w, wm, nop_emit, NULL);
-    add_ids(w, "m", "c", 16, T + 12000, wm);
+    add_ids(w, "m", "c", 2, T + 12000, wm);
     take(w, &c);
     const json_t *state = json_object_get(c.hash, "k:\x1fm");
     cr_assert_null(json_object_get(state, "db"));
-    cr_assert_eq(json_array_size(json_object_get(state, "d")), 16);
+    const json_t *ids = json_object_get(state, "d");
+    cr_assert_eq(json_array_size(ids), 5);
+    cr_assert_str_eq(id_at(ids, 0), "b0");
+    cr_assert_str_eq(id_at(ids, 4), "c1");
     cr_assert(has(c.gone, "d0:\x1fm"));
     cr_assert(has(c.gone, "d1:\x1fm"));
     cr_assert_eq(json_object_size(c.hash), 1);
