@@ -27,6 +27,9 @@
 
 /* the most ids a key holds (its index's positions are 32 bits; a restore of more is refused) */
 #define SEEN_IDS_MAX (1u << 30)
+/* fewer ids than this are looked for one by one, without an index (most keys take a few: no
+ * allocation for an index) */
+#define SEEN_SMALL 8
 
 struct seen_id {
     char *id;
@@ -38,7 +41,7 @@ struct proc_seen {
     struct seen_id *ids; /* in the order taken */
     size_t n, capids;
     uint32_t *index; /* position in ids + 1; 0: empty */
-    size_t cap;      /* of index: a power of two, or 0 */
+    size_t cap;      /* of index: a power of two, or 0: none (fewer than SEEN_SMALL ids) */
     /* checkpoints (proc_seen_plan): the blocks Redis holds (0: the ids are in the key's state),
      * block 0 holding `base` ids, the later ones `stored`; the positions taken (or taken again,
      * at a later time) since the last checkpoint, kept while in blocks; whether ids were
@@ -72,7 +75,15 @@ size_t proc_seen_count(const struct proc_seen *s)
 
 static struct seen_id *find(const struct proc_seen *s, const char *id, uint64_t h)
 {
-    if (!s || s->cap == 0) {
+    if (!s) {
+        return NULL;
+    }
+    if (s->cap == 0) {
+        for (size_t i = 0; i < s->n; i++) {
+            if (s->ids[i].hash == h && strcmp(s->ids[i].id, id) == 0) {
+                return &s->ids[i];
+            }
+        }
         return NULL;
     }
     for (size_t i = h & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
@@ -138,13 +149,14 @@ static int by_time_then_id(const void *a, const void *b)
 /* Makes room in k's index for one more id: drops the ids no live window holds at wm, and when
  * max (0: none) would be passed, the oldest (by time, then id: the same whatever the order
  * taken) down to seven eighths of it, so that a key at its bound sorts its ids once per an eighth
- * of them; the others keep their order. Then sizes the index to four times what is left (at
- * least 8), so the next rebuild is at least a quarter of the index's ids away. Returns the ids
- * dropped that windows still held. */
+ * of them; the others keep their order. Then sizes the index to four times what is left (none
+ * for fewer than SEEN_SMALL), so the next rebuild is at least a quarter of the index's ids
+ * away. Returns the ids dropped that windows still held. */
 static size_t make_room(const struct proc_windows *w, struct kstate *k, int64_t wm, size_t max)
 {
     struct proc_seen *s = k->seen;
-    if ((s->n + 1) * 4 <= s->cap * 3 && (max == 0 || s->n < max)) {
+    int room = s->cap == 0 ? s->n < SEEN_SMALL : (s->n + 1) * 4 <= s->cap * 3;
+    if (room && (max == 0 || s->n < max)) {
         return 0;
     }
     size_t live = 0, skip = 0;
@@ -180,14 +192,15 @@ static size_t make_room(const struct proc_windows *w, struct kstate *k, int64_t 
         s->nfresh = 0;
     }
     s->n = live - skip;
-    size_t cap = 8;
-    while (cap < (s->n + 1) * 4) {
-        cap *= 2;
+    size_t cap = 0;
+    if (s->n >= SEEN_SMALL) {
+        for (cap = 8; cap < (s->n + 1) * 4; cap *= 2) {
+        }
     }
     free(s->index);
-    s->index = cm_xcalloc(cap, sizeof(*s->index));
+    s->index = cap ? cm_xcalloc(cap, sizeof(*s->index)) : NULL;
     s->cap = cap;
-    for (size_t i = 0; i < s->n; i++) {
+    for (size_t i = 0; cap && i < s->n; i++) {
         index_at(s, i);
     }
     return skip;
@@ -221,7 +234,9 @@ static size_t seen_add(const struct proc_windows *w, struct kstate *k, const cha
         s->ids = cm_xrealloc(s->ids, s->capids * sizeof(*s->ids));
     }
     s->ids[s->n] = (struct seen_id){cm_xstrdup(id), h, t};
-    index_at(s, s->n);
+    if (s->cap) {
+        index_at(s, s->n);
+    }
     if (!restoring) {
         note_fresh(s, s->n);
     }

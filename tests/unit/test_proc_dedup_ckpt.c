@@ -333,8 +333,8 @@ Test(proc_dedup_ckpt, a_key_left_with_few_ids_takes_them_back_into_its_state)
 {
     struct proc_def *d = proc_test_def(HOPPING);
     struct ckpt c = {0};
-    /* 380 ids at 1 s (the index grown to 512 slots at 96: full at 384), 3 at 7 s in block 1 */
-    struct proc_windows *w = two_blocks(d, &c, 380, T + 1000, 3, T + 7000);
+    /* 764 ids at 1 s (the index grown to 1,024 slots at 192: full at 768), 3 at 7 s in block 1 */
+    struct proc_windows *w = two_blocks(d, &c, 764, T + 1000, 3, T + 7000);
     /* at 10 s the 1 s ones expire, the key living on ([5 s, 15 s) holds b's); the second id at
      * 12 s fills the index, which drops them: 5 ids are left, back in the key's state */
     int64_t wm = T + 9999;
@@ -347,6 +347,10 @@ Test(proc_dedup_ckpt, a_key_left_with_few_ids_takes_them_back_into_its_state)
     cr_assert_eq(json_array_size(ids), 5);
     cr_assert_str_eq(id_at(ids, 0), "b0");
     cr_assert_str_eq(id_at(ids, 4), "c1");
+    /* (found one by one again, without an index) */
+    cr_assert(proc_windows_seen(w, "", "m", "b2", wm));
+    cr_assert(proc_windows_seen(w, "", "m", "c1", wm));
+    cr_assert_not(proc_windows_seen(w, "", "m", "a5", wm));
     cr_assert(has(c.gone, "d0:\x1fm"));
     cr_assert(has(c.gone, "d1:\x1fm"));
     cr_assert_eq(json_object_size(c.hash), 1);
