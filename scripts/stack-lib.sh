@@ -211,9 +211,7 @@ stack_install_s3rver() {
         return 0
     fi
     stack_log "installing s3rver@$S3RVER_VERSION from the npm registry into $NPM_PREFIX"
-    mkdir -p "$NPM_PREFIX"
-    npm install --prefix "$NPM_PREFIX" --no-audit --no-fund --loglevel=error \
-        "s3rver@$S3RVER_VERSION" </dev/null >&2
+    stack_npm_client "$NPM_PREFIX" "s3rver@$S3RVER_VERSION"
 }
 
 stack_start_s3() {
@@ -242,11 +240,18 @@ stack_export_env() {
 }
 
 # Installs an npm package (name@version) into prefix $1 once, for the tests' outside clients.
+# Tests run two at a time and share the prefix: two npm installs into one prefix at once each
+# rewrite its package.json and prune what the other added (a fresh clone's CI failed both
+# clients' tests this way), so the install holds a lock on the prefix and looks again under it.
 stack_npm_client() {
     local prefix=$1 package=$2
     [ -d "$prefix/node_modules/${package%@*}" ] && return 0
     mkdir -p "$prefix"
-    npm install --prefix "$prefix" --no-audit --no-fund --loglevel=error "$package" </dev/null >&2
+    (
+        flock 9 || exit 1
+        [ -d "$prefix/node_modules/${package%@*}" ] && exit 0
+        npm install --prefix "$prefix" --no-audit --no-fund --loglevel=error "$package" </dev/null >&2
+    ) 9>"$prefix/.install.lock"
 }
 
 # The registry's development user: a random password kept in $STACK_DIR, its hash (OpenSSL's
