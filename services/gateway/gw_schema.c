@@ -3,7 +3,9 @@
  * may replace it meanwhile. Fetches use the common HTTP client (cm/http_client.h) with a short
  * timeout, behind a circuit breaker: after a fetch the registry did not answer (unreachable,
  * timed out, 5xx) it is left alone for a cool-down, so a registry that takes connections but
- * does not answer costs one request the timeout, not every request for a subject not cached. */
+ * does not answer costs one request the timeout, not every request for a subject not cached.
+ * With a database, a listener follows the registry's announcements of changed subjects
+ * (LISTEN registry_subjects) and fetches a cached subject again at once. */
 #include "gw_schema.h"
 
 #include "cm/avro.h"
@@ -14,6 +16,7 @@
 #include "cm/log.h"
 #include "cm/mem.h"
 #include "cm/metrics.h"
+#include "cm/pg.h"
 #include "cm/timeutil.h"
 
 #include <pthread.h>
@@ -25,6 +28,7 @@
 
 #define FETCH_TIMEOUT_MS 2000
 #define MAX_SCHEMA_BYTES (4 * 1024 * 1024)
+#define CHANNEL "registry_subjects" /* the registry's trigger on subject_versions */
 
 struct entry {
     atomic_int refs;
@@ -33,6 +37,7 @@ struct entry {
     int id;
     struct cm_jsonschema *json;
     struct cm_avro_schema *avro;
+    int64_t asked; /* the fetch's number: of two answers for a subject, the later asked wins */
     _Atomic int64_t fetched_ms;
     _Atomic int64_t used_ms; /* when an event last named the subject */
 };
@@ -45,6 +50,8 @@ struct gw_schemas {
     pthread_mutex_t lock;
     pthread_t refresher;
     atomic_int stop;
+    _Atomic int64_t asked;           /* fetches begun */
+    struct cm_pg_follower *follower; /* NULL: no database, the TTL alone refreshes */
     struct cm_series *m_fetch_ok, *m_fetch_missing, *m_fetch_error;
     struct cm_breaker *breaker;
 };
@@ -144,6 +151,7 @@ static struct entry *fetch(struct gw_schemas *s, const char *subject)
     if (!cm_breaker_allow(s->breaker, cm_monotonic_ms())) {
         return NULL; /* not asked: as unreachable */
     }
+    int64_t asked = atomic_fetch_add(&s->asked, 1) + 1;
     long status;
     json_t *doc = get_version(s, subject, "latest", &status);
     if (status == 0 || status >= 500) {
@@ -203,6 +211,7 @@ static struct entry *fetch(struct gw_schemas *s, const char *subject)
     }
     atomic_init(&e->refs, 1);
     e->subject = cm_xstrdup(subject);
+    e->asked = asked;
     int64_t now = cm_monotonic_ms();
     atomic_init(&e->fetched_ms, now);
     atomic_init(&e->used_ms, now);
@@ -257,12 +266,20 @@ static void release_all(json_t *gone)
 }
 
 /* Installs e for its subject (the map takes e's reference), releasing a previous entry (a
- * refresh keeps its last use) and, past max_subjects, the least recently used. */
+ * refresh keeps its last use) and, past max_subjects, the least recently used. An entry fetched
+ * before the one in the map was (the refresher's answer coming after the listener's) is dropped
+ * instead: it may predate the change the other one was fetched for. */
 static void install(struct gw_schemas *s, struct entry *e)
 {
     json_t *gone = json_array();
     pthread_mutex_lock(&s->lock);
     json_t *old = json_object_get(s->map, e->subject);
+    if (old && ((struct entry *)(uintptr_t)json_integer_value(old))->asked > e->asked) {
+        pthread_mutex_unlock(&s->lock);
+        json_decref(gone);
+        entry_release(e);
+        return;
+    }
     if (old) {
         struct entry *prev = (struct entry *)(uintptr_t)json_integer_value(old);
         int64_t used = atomic_load(&prev->used_ms);
@@ -374,6 +391,44 @@ static void *refresher_main(void *arg)
     return NULL;
 }
 
+/* Makes every cached subject due at the refresher's next pass: announcements made while the
+ * listener was not listening are lost. */
+static void all_due(struct gw_schemas *s)
+{
+    pthread_mutex_lock(&s->lock);
+    const char *k;
+    json_t *v;
+    json_object_foreach(s->map, k, v)
+    {
+        struct entry *e = (struct entry *)(uintptr_t)json_integer_value(v);
+        atomic_store(&e->fetched_ms, INT64_MIN / 2);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* A subject the registry announced as changed (NULL or "": any): a cached one is fetched again
+ * now, or, when the registry does not answer, at the refresher's next pass. One not cached is
+ * fetched when an event first names it. Runs on the follower's thread. */
+static void announced(const char *subject, void *ud)
+{
+    struct gw_schemas *s = ud;
+    if (!subject || !*subject) {
+        all_due(s);
+        return;
+    }
+    struct entry *old = acquire(s, subject, 0);
+    if (!old) {
+        return;
+    }
+    struct entry *e = fetch(s, subject);
+    if (e) {
+        install(s, e);
+    } else {
+        atomic_store(&old->fetched_ms, INT64_MIN / 2);
+    }
+    entry_release(old);
+}
+
 static double cached_subjects(void *ud)
 {
     struct gw_schemas *s = ud;
@@ -413,6 +468,9 @@ struct gw_schemas *gw_schemas_new(const struct gw_schemas_config *cfg, struct cm
                         "subjects whose schema (or its absence) the gateway holds", cached_subjects,
                         s);
     pthread_create(&s->refresher, NULL, refresher_main, s);
+    if (cfg->database_url && *cfg->database_url) {
+        s->follower = cm_pg_follow(cfg->database_url, CHANNEL, announced, s);
+    }
     return s;
 }
 
@@ -421,6 +479,7 @@ void gw_schemas_free(struct gw_schemas *s)
     if (!s) {
         return;
     }
+    cm_pg_follower_free(s->follower); /* before the entries it refreshes go */
     atomic_store(&s->stop, 1);
     pthread_join(s->refresher, NULL);
     const char *k;

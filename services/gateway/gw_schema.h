@@ -4,7 +4,9 @@
  * "<topic>-value", or TopicRecordNameStrategy "<topic>-<type>". The
  * latest schema of each subject is fetched from the registry (GET /subjects/{s}/versions/latest),
  * compiled once (JSON Schema or Avro), cached, and refreshed in the background every TTL (every
- * 2 s at most for a subject without a schema, so a new registration takes effect quickly); with the
+ * 2 s at most for a subject without a schema, so a new registration takes effect quickly), and at
+ * once when the registry announces a change of the subject (with database_url: the registry's
+ * trigger NOTIFYs channel registry_subjects, which the gateway LISTENs to); with the
  * registry down, cached schemas keep serving and uncached subjects follow the unknown-type policy
  * (allow or reject). Thread-safe: handlers on HTTP threads share one gw_schemas. */
 #ifndef GW_SCHEMA_H
@@ -34,6 +36,7 @@ struct gw_schemas_config {
     int reject_unknown;
     int64_t ttl_ms;
     size_t max_subjects; /* cached at most, the least recently used forgotten first; 0 = 10,000 */
+    const char *database_url; /* the registry's PostgreSQL, for its announcements; NULL: none */
 };
 
 /* Starts the background refresher. Borrows metrics. Free with gw_schemas_free. */

@@ -103,8 +103,9 @@ static const struct cm_config_entry config_table[] = {
     {"GATEWAY_KEYS_DIR", CM_CFG_STRING, NULL, 0, 0,
      "directory of signing-key definitions (<keyid>.json) applied at start", 0, 0, NULL},
     {"DATABASE_URL", CM_CFG_STRING, NULL, 0, 1,
-     "PostgreSQL URI where signing keys are kept (the /keys API); unset = keys only from "
-     "GATEWAY_KEYS_DIR, API read-only",
+     "PostgreSQL URI where signing keys are kept (the /keys API), and where the registry "
+     "announces changed subjects; unset = keys only from GATEWAY_KEYS_DIR, API read-only, and "
+     "schemas refreshed every GATEWAY_SCHEMA_TTL",
      0, 0, NULL},
     {"GATEWAY_ADMIN_SCOPE", CM_CFG_STRING, "gateway:admin", 0, 0,
      "scope a token needs to read and change the routing table (GET/PUT /routes)", 0, 0, NULL},
@@ -186,7 +187,8 @@ int main(int argc, char **argv)
             subject_strategy(cm_config_str(cfg, "GATEWAY_SUBJECT_STRATEGY")),
             strcmp(cm_config_str(cfg, "GATEWAY_UNKNOWN_TYPES"), "reject") == 0,
             cm_config_int(cfg, "GATEWAY_SCHEMA_TTL"),
-            (size_t)cm_config_int(cfg, "GATEWAY_SCHEMA_CACHE")};
+            (size_t)cm_config_int(cfg, "GATEWAY_SCHEMA_CACHE"),
+            cm_config_str(cfg, "DATABASE_URL")};
         schemas = gw_schemas_new(&sc, svc.metrics);
     }
     char perr[256];

@@ -127,6 +127,7 @@ int main(int argc, char **argv)
         cm_pg_pool_new_timeout(cm_config_str(cfg, "DATABASE_URL"),
                                (unsigned)cm_config_int(cfg, "REGISTRY_DB_POOL"), store_timeout);
     struct reg_cache *cache = NULL;
+    struct cm_pg_follower *deletes = NULL;
     struct reg_store *st =
         reg_store_new(pool, store_timeout, cm_config_bool(cfg, "REGISTRY_JSON_LENIENT"));
     struct cm_pg_probe *ready =
@@ -140,6 +141,9 @@ int main(int argc, char **argv)
     }
     cache = reg_cache_new(100000, (size_t)cm_config_memory(cfg, "REGISTRY_CACHE_SIZE", 8, 1 << 20),
                           cm_config_int(cfg, "REGISTRY_CACHE_TTL"));
+    /* another instance's deletes (the trigger of reg_store.c) clear this one's cache */
+    deletes = cm_pg_follow(cm_config_str(cfg, "DATABASE_URL"), "registry_deletes",
+                           reg_cache_clear_announced, cache);
     static struct reg_api api; /* its routes are the handlers' user data */
     api.store = st;
     api.cache = cache;
@@ -162,6 +166,7 @@ out:
     cm_http_stop(svc.http, 5000);
     reg_store_free(st);
     cm_pg_probe_free(ready);
+    cm_pg_follower_free(deletes); /* before the cache it clears */
     reg_cache_free(cache);
     cm_pg_pool_free(pool);
     cm_service_free(&svc);

@@ -111,10 +111,13 @@ struct reg_store *api_store(void *ud)
     return ((struct reg_api *)ud)->store;
 }
 
-/* Responds with a cached body when there is one. */
-static int from_cache(struct cm_http_req *req, void *ud, const char *key, size_t keylen)
+/* Responds with a cached body when there is one; else 0 with the cache's generation, for
+ * respond_cached, in *generation. */
+static int from_cache(struct cm_http_req *req, void *ud, const char *key, size_t keylen,
+                      uint64_t *generation)
 {
     int status;
+    *generation = reg_cache_generation(((struct reg_api *)ud)->cache);
     char *body = reg_cache_get(((struct reg_api *)ud)->cache, key, keylen, &status);
     if (!body) {
         return 0;
@@ -124,14 +127,15 @@ static int from_cache(struct cm_http_req *req, void *ud, const char *key, size_t
     return 1;
 }
 
-/* Responds 200 with body and keeps it in the cache under key (takes body). */
-static void respond_cached(struct cm_http_req *req, void *ud, const char *key, size_t keylen,
-                           json_t *body)
+/* Responds 200 with body and keeps it in the cache under key unless the cache was cleared since
+ * generation (takes body). */
+static void respond_cached(struct cm_http_req *req, void *ud, uint64_t generation, const char *key,
+                           size_t keylen, json_t *body)
 {
     size_t len;
     char *text = cm_json_dumps(body, &len);
     json_decref(body);
-    reg_cache_put(((struct reg_api *)ud)->cache, key, keylen, text, 200);
+    reg_cache_put(((struct reg_api *)ud)->cache, generation, key, keylen, text, 200);
     cm_http_respond(req, 200, CONTENT_TYPE, text, len);
     free(text);
 }
@@ -439,7 +443,8 @@ static void h_lookup(struct cm_http_req *req, void *ud)
     const char *raw = cm_http_body(req, &blen);
     char *key = cm_xasprintf("lookup\n%s\n%d%d\n%.*s", subject, api_flag(req, "deleted"),
                              api_flag(req, "normalize"), (int)blen, raw);
-    if (from_cache(req, ud, key, strlen(key))) { /* only 200 answers to accepted types are kept */
+    uint64_t generation;
+    if (from_cache(req, ud, key, strlen(key), &generation)) { /* only 200s to accepted types */
         free(key);
         return;
     }
@@ -454,7 +459,7 @@ static void h_lookup(struct cm_http_req *req, void *ud)
         struct reg_version v;
         enum reg_status s = reg_store_lookup(st, subject, &schema, api_flag(req, "deleted"), &v);
         if (s == REG_OK) {
-            respond_cached(req, ud, key, strlen(key), version_json(&v));
+            respond_cached(req, ud, generation, key, strlen(key), version_json(&v));
             reg_version_clear(&v);
         } else {
             api_fail_status(req, s, subject, NULL);
@@ -522,7 +527,8 @@ static void h_schema_by_id(struct cm_http_req *req, void *ud)
     }
     char key[32];
     int keylen = snprintf(key, sizeof(key), "id\n%d", id);
-    if (from_cache(req, ud, key, (size_t)keylen)) {
+    uint64_t generation;
+    if (from_cache(req, ud, key, (size_t)keylen, &generation)) {
         return;
     }
     struct reg_version v;
@@ -543,7 +549,7 @@ static void h_schema_by_id(struct cm_http_req *req, void *ud)
         json_object_set(o, "references", v.references);
     }
     json_object_set_new(o, "schema", json_string(v.schema));
-    respond_cached(req, ud, key, (size_t)keylen, o);
+    respond_cached(req, ud, generation, key, (size_t)keylen, o);
     reg_version_clear(&v);
 }
 

@@ -8,6 +8,7 @@
 #include "cm/timeutil.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +35,7 @@ struct reg_cache {
     struct stripe stripes[STRIPES];
     size_t max_per_stripe, max_bytes_per_stripe;
     int64_t ttl_ms;
+    _Atomic uint64_t generation; /* clears so far */
 };
 
 /* What an entry holds, as the byte bound counts it. */
@@ -126,8 +128,13 @@ static void remove_key(struct stripe *s, size_t b, uint64_t h, const char *key, 
     }
 }
 
-void reg_cache_put(struct reg_cache *c, const char *key, size_t keylen, const char *value,
-                   int status)
+uint64_t reg_cache_generation(struct reg_cache *c)
+{
+    return c ? atomic_load(&c->generation) : 0;
+}
+
+void reg_cache_put(struct reg_cache *c, uint64_t generation, const char *key, size_t keylen,
+                   const char *value, int status)
 {
     if (!c || c->ttl_ms <= 0) {
         return;
@@ -154,6 +161,11 @@ void reg_cache_put(struct reg_cache *c, const char *key, size_t keylen, const ch
     n->status = status;
     n->expires_ms = cm_monotonic_ms() + c->ttl_ms;
     pthread_mutex_lock(&s->lock);
+    if (atomic_load(&c->generation) != generation) { /* cleared since the answer was read */
+        pthread_mutex_unlock(&s->lock);
+        entry_free(n);
+        return;
+    }
     remove_key(s, b, h, key, keylen); /* replaced, not added */
     if (s->count >= c->max_per_stripe || s->bytes + size > c->max_bytes_per_stripe) {
         stripe_clear(s);
@@ -165,16 +177,25 @@ void reg_cache_put(struct reg_cache *c, const char *key, size_t keylen, const ch
     pthread_mutex_unlock(&s->lock);
 }
 
+/* The generation moves first: a put that read the database before it is refused at its
+ * stripe, or lands before that stripe is emptied. */
 void reg_cache_clear(struct reg_cache *c)
 {
     if (!c) {
         return;
     }
+    atomic_fetch_add(&c->generation, 1);
     for (size_t i = 0; i < STRIPES; i++) {
         pthread_mutex_lock(&c->stripes[i].lock);
         stripe_clear(&c->stripes[i]);
         pthread_mutex_unlock(&c->stripes[i].lock);
     }
+}
+
+void reg_cache_clear_announced(const char *payload, void *ud)
+{
+    (void)payload; /* a deleted subject's lookups, and ids no subject may hold any more */
+    reg_cache_clear(ud);
 }
 
 size_t reg_cache_bytes(struct reg_cache *c)

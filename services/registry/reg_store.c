@@ -31,6 +31,21 @@ static const char *const migrations[] = {
     "CREATE TABLE registry_config (subject text PRIMARY KEY, compatibility text NOT NULL)",
     "CREATE TABLE registry_mode (subject text PRIMARY KEY, mode text NOT NULL)",
     "CREATE INDEX schemas_references ON schemas USING gin (references_json jsonb_path_ops)",
+    /* Every change of a subject's versions (registered, imported, deleted softly or for good)
+     * is announced on channel registry_subjects with the subject as its payload, sent when the
+     * transaction commits: the gateway refreshes its cached schema at once instead of after its
+     * TTL. A subject too long for a payload (8,000 bytes) is announced as '': any subject.
+     * Deletes are announced on registry_deletes too, for the other registry instances' caches. */
+    ("CREATE FUNCTION registry_subject_changed() RETURNS trigger LANGUAGE plpgsql AS $$"
+     " DECLARE s text := CASE WHEN TG_OP = 'DELETE' THEN OLD.subject ELSE NEW.subject END;"
+     " BEGIN"
+     " IF octet_length(s) >= 7900 THEN s := ''; END IF;"
+     " PERFORM pg_notify('registry_subjects', s);"
+     " IF TG_OP <> 'INSERT' THEN PERFORM pg_notify('registry_deletes', s); END IF;"
+     " RETURN NULL;"
+     " END $$"),
+    ("CREATE TRIGGER subject_versions_changed AFTER INSERT OR UPDATE OR DELETE ON subject_versions"
+     " FOR EACH ROW EXECUTE FUNCTION registry_subject_changed()"),
 };
 
 struct reg_store *reg_store_new(struct cm_pg_pool *pool, int timeout_ms, int json_lenient)

@@ -7,7 +7,10 @@
 # is validated against the schema of subject <topic>-<type>. CORS_ALLOWED_ORIGINS answers a
 # browser's preflight, and a bad value stops the daemon at start. An event stamped 3 h ahead of
 # the clock is refused, logged and counted. The events of a request share a budget of validation
-# steps. Types no schema is registered for are forgotten when no event names them again.
+# steps. Types no schema is registered for are forgotten when no event names them again. A new
+# version of a subject, or its deletion, takes effect at once (the registry's trigger announces
+# it over the harness's PostgreSQL, DATABASE_URL, and the gateway listens), not after the 60 s
+# TTL, also after the gateway's listening connection was killed.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${1:?usage: test_gateway_daemon.sh <build-dir>}
@@ -37,9 +40,9 @@ post() { # post <token-file> [data] [type]: prints the status
         -H "Authorization: Bearer $(cat "$work/$1")" -H 'Content-Type: application/json' \
         -d "{\"type\":\"$type\",\"source\":\"/daemon\",\"data\":$data}"
 }
-expect() { # expect <token-file> <status> <what> [data] [type]: polls up to 10 s for the status
+expect() { # expect <token-file> <status> <what> [data] [type]: polls up to 10 s (TRIES tenths)
     local got
-    for _ in $(seq 1 100); do
+    for _ in $(seq 1 "${TRIES:-100}"); do
         got=$(post "$1" "${4:-}" "${5:-}")
         [ "$got" = "$2" ] && { echo "ok: $3"; return 0; }
         sleep 0.1
@@ -48,10 +51,16 @@ expect() { # expect <token-file> <status> <what> [data] [type]: polls up to 10 s
     fail=1
 }
 
+register() { # register <subject> <body>
+    [ "$(curl -s -o "$work/body" -w '%{http_code}' -X POST \
+        "http://127.0.0.1:$rport/subjects/$1/versions" -u "$REGISTRY_USER_INFO" \
+        -H 'Content-Type: application/vnd.schemaregistry.v1+json' -d "$2")" = 200 ] ||
+        { echo "FAIL: registering $1: $(cat "$work/body")"; fail=1; }
+}
 expect token-a 202 "a token signed by a key of the JWKS"
 # the subject of daemon.test events on topic events is events-daemon.test (TopicRecordNameStrategy);
-# the 202 above cached it as having no schema, and with a 60 s TTL only the quicker re-ask of
-# missing subjects (2 s) lets the registration below take effect within expect's 10 s
+# the 202 above cached it as having no schema: the registration below takes effect when the
+# registry announces it (or, without the announcement, at the quicker re-ask of missing subjects)
 schema='{"schemaType":"JSON","schema":"{\"type\":\"object\",\"required\":[\"n\"]}"}'
 [ "$(curl -s -o "$work/body" -w '%{http_code}' -X POST \
     "http://127.0.0.1:$rport/subjects/events-daemon.test/versions" -u "$REGISTRY_USER_INFO" \
@@ -59,13 +68,31 @@ schema='{"schemaType":"JSON","schema":"{\"type\":\"object\",\"required\":[\"n\"]
     { echo "FAIL: registering the schema: $(cat "$work/body")"; fail=1; }
 expect token-a 422 "data checked against subject events-daemon.test" '{"m":1}'
 grep -q "events-daemon.test" "$work/body" || { echo "FAIL: the 422 names the subject"; fail=1; }
+# a subject's new version is taken within 2 s (the gateway's TTL is 60 s): the registry's trigger
+# NOTIFYs registry_subjects and the gateway fetches the subject again
+subject_url="http://127.0.0.1:$rport/subjects/events-daemon.test"
+curl -s -o /dev/null -X PUT "http://127.0.0.1:$rport/config/events-daemon.test" \
+    -u "$REGISTRY_USER_INFO" -H 'Content-Type: application/json' -d '{"compatibility":"NONE"}'
+register events-daemon.test '{"schemaType":"JSON","schema":"{\"type\":\"object\",\"required\":[\"n\",\"m\"]}"}'
+TRIES=20 expect token-a 422 "a new version is taken at once" '{"n":1}'
+TRIES=20 expect token-a 202 "data valid against the new version" '{"n":1,"m":2}'
+# the listening connection killed: the gateway listens again and fetches every cached subject
+killed=$(psql "$DATABASE_URL" -Atc "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+    WHERE query = 'LISTEN \"registry_subjects\"' AND datname = current_database()")
+[ "$killed" = 1 ] || { echo "FAIL: the gateway's listening connection: $killed found"; fail=1; }
+register events-daemon.test '{"schemaType":"JSON","schema":"{\"type\":\"object\",\"required\":[\"k\"]}"}'
+TRIES=50 expect token-a 422 "a version registered after the listener's connection was killed" '{"n":1,"m":2}'
+for _ in $(seq 1 50); do
+    [ "$(psql "$DATABASE_URL" -Atc "SELECT count(*) FROM pg_stat_activity
+        WHERE query = 'LISTEN \"registry_subjects\"' AND datname = current_database()")" = 1 ] && break
+    sleep 0.1
+done
+curl -s -o "$work/body" -X DELETE "$subject_url" -u "$REGISTRY_USER_INFO"
+grep -qx '\[1,2,3\]' "$work/body" || { echo "FAIL: deleting the subject: $(cat "$work/body")"; fail=1; }
+TRIES=20 expect token-a 202 "a deleted subject validates nothing, at once" '{"x":1}'
+register events-daemon.test "$schema"
+TRIES=20 expect token-a 422 "a subject registered again after its deletion" '{"m":1}'
 # an Avro schema with a Confluent reference to a record registered under another subject
-register() { # register <subject> <body>
-    [ "$(curl -s -o "$work/body" -w '%{http_code}' -X POST \
-        "http://127.0.0.1:$rport/subjects/$1/versions" -u "$REGISTRY_USER_INFO" \
-        -H 'Content-Type: application/vnd.schemaregistry.v1+json' -d "$2")" = 200 ] ||
-        { echo "FAIL: registering $1: $(cat "$work/body")"; fail=1; }
-}
 register address '{"schema":"{\"type\":\"record\",\"name\":\"Address\",\"namespace\":\"com.acme\",\"fields\":[{\"name\":\"city\",\"type\":\"string\"}]}"}'
 register events-avro.order '{"schema":"{\"type\":\"record\",\"name\":\"Order\",\"namespace\":\"com.acme\",\"fields\":[{\"name\":\"ship_to\",\"type\":\"Address\"}]}","references":[{"name":"com.acme.Address","subject":"address","version":1}]}'
 expect token-a 202 "Avro data valid against a schema with a reference" '{"ship_to":{"city":"Lyon"}}' avro.order

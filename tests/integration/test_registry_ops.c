@@ -1,7 +1,8 @@
 /* Integration tests of the schema registry in operation: real registry processes (the sanitizer
  * build) over the harness's PostgreSQL, each test in a database of its own (registry_fixture.c).
  * Concurrent registration from two registry processes, a restart that loses nothing, statements
- * the database does not answer in time, references shared by many schemas, and access control
+ * the database does not answer in time, references shared by many schemas, one instance's
+ * deletes clearing the other's cache, and access control
  * (Basic users from a file of hashes made by `openssl passwd -6`, bearer tokens with a tenant or
  * a subjects claim, schema:admin for the global config, the file reloaded on change). */
 #include "harness.h"
@@ -97,6 +98,36 @@ Test(registry_ops, restart_loses_nothing)
     json_decref(v);
     rit_call(0, "GET", "/config/keep", NULL, NULL, &r);
     cr_assert_str_eq(r.body, "{\"compatibilityLevel\":\"FULL\"}");
+}
+
+/* A delete made through one instance clears the other's cache at once (the database announces
+ * it on registry_deletes), not after REGISTRY_CACHE_TTL (30 s): a lookup and a schema by id that
+ * instance 1 answers from its cache answer 404 once instance 0 deleted them for good. */
+Test(registry_ops, another_instances_delete_clears_the_cache)
+{
+    rit_start(1);
+    struct rit_resp r;
+    int id = rit_register(0, "cached", AVRO_V1, NULL, &r);
+    cr_assert_gt(id, 0, "%s", r.body);
+    char *lookup = rit_schema_body(AVRO_V1, NULL);
+    char by_id[64];
+    snprintf(by_id, sizeof(by_id), "/schemas/ids/%d", id);
+    for (int i = 0; i < 2; i++) { /* the second answer is the cache's */
+        cr_assert_eq(rit_call(1, "POST", "/subjects/cached", lookup, NULL, &r), 200, "%s", r.body);
+        cr_assert_eq(rit_call(1, "GET", by_id, NULL, NULL, &r), 200, "%s", r.body);
+    }
+    cr_assert_eq(rit_call(0, "DELETE", "/subjects/cached", NULL, NULL, &r), 200, "%s", r.body);
+    cr_assert_eq(rit_call(0, "DELETE", "/subjects/cached?permanent=true", NULL, NULL, &r), 200,
+                 "%s", r.body);
+    long lookup_status = 0, id_status = 0;
+    for (int i = 0; i < 50 && (lookup_status != 404 || id_status != 404); i++) {
+        cm_sleep_ms(i ? 100 : 0);
+        lookup_status = rit_call(1, "POST", "/subjects/cached", lookup, NULL, &r);
+        id_status = rit_call(1, "GET", by_id, NULL, NULL, &r);
+    }
+    free(lookup);
+    cr_assert_eq(lookup_status, 404, "the other instance's lookup within 5 s");
+    cr_assert_eq(id_status, 404, "the other instance's schema by id within 5 s: %s", r.body);
 }
 
 static int registers(void *ud)

@@ -95,6 +95,16 @@ int cm_pg_listen(struct cm_pg *pg, const char *channel);
  * reconnects; notifications sent meanwhile are lost, so re-read what they would have said). */
 int cm_pg_notification(struct cm_pg *pg, int timeout_ms, char *payload, size_t len);
 
+/* A thread of its own following `channel` on a connection of its own (pg_follow.c): fn(payload,
+ * ud) for each notification, and fn(NULL, ud) each time it starts listening, first and after a
+ * lost connection (what was announced meanwhile is lost: NULL says anything may have changed).
+ * fn runs on that thread. Never NULL; cm_pg_follower_free stops and joins it. */
+typedef void (*cm_pg_notify_fn)(const char *payload, void *ud);
+struct cm_pg_follower;
+struct cm_pg_follower *cm_pg_follow(const char *url, const char *channel, cm_pg_notify_fn fn,
+                                    void *ud);
+void cm_pg_follower_free(struct cm_pg_follower *f);
+
 /* A fixed-size pool of connections. Caller frees with cm_pg_pool_free. Its connections share a
  * circuit breaker: once one of them finds the server not answering (no connection, or a
  * statement past its deadline), statements outside a transaction on any of them fail at once
