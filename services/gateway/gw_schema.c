@@ -409,16 +409,17 @@ static void all_due(struct gw_schemas *s)
 /* A subject the registry announced as changed (NULL or "": any): a cached one is fetched again
  * now, or, when the registry does not answer, at the refresher's next pass. One not cached is
  * fetched when an event first names it. Runs on the follower's thread. */
-static void announced(const char *subject, void *ud)
+static int announced(struct cm_pg *pg, const char *subject, void *ud)
 {
+    (void)pg;
     struct gw_schemas *s = ud;
     if (!subject || !*subject) {
         all_due(s);
-        return;
+        return 0;
     }
     struct entry *old = acquire(s, subject, 0);
     if (!old) {
-        return;
+        return 0;
     }
     struct entry *e = fetch(s, subject);
     if (e) {
@@ -427,6 +428,7 @@ static void announced(const char *subject, void *ud)
         atomic_store(&old->fetched_ms, INT64_MIN / 2);
     }
     entry_release(old);
+    return 0;
 }
 
 static double cached_subjects(void *ud)
@@ -469,7 +471,7 @@ struct gw_schemas *gw_schemas_new(const struct gw_schemas_config *cfg, struct cm
                         s);
     pthread_create(&s->refresher, NULL, refresher_main, s);
     if (cfg->database_url && *cfg->database_url) {
-        s->follower = cm_pg_follow(cfg->database_url, CHANNEL, announced, s);
+        s->follower = cm_pg_follow(cfg->database_url, CHANNEL, 0, announced, s);
     }
     return s;
 }

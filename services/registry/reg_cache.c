@@ -192,10 +192,12 @@ void reg_cache_clear(struct reg_cache *c)
     }
 }
 
-void reg_cache_clear_announced(const char *payload, void *ud)
+int reg_cache_clear_announced(struct cm_pg *pg, const char *payload, void *ud)
 {
+    (void)pg;
     (void)payload; /* a deleted subject's lookups, and ids no subject may hold any more */
     reg_cache_clear(ud);
+    return 0;
 }
 
 size_t reg_cache_bytes(struct reg_cache *c)

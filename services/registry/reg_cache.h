@@ -28,7 +28,8 @@ void reg_cache_put(struct reg_cache *c, uint64_t generation, const char *key, si
                    const char *value, int status);
 void reg_cache_clear(struct reg_cache *c);
 /* reg_cache_clear as a cm_pg_notify_fn (ud the cache), for the announcements of deletes. */
-void reg_cache_clear_announced(const char *payload, void *ud);
+struct cm_pg;
+int reg_cache_clear_announced(struct cm_pg *pg, const char *payload, void *ud);
 /* Bytes held now (as max_bytes counts them). */
 size_t reg_cache_bytes(struct reg_cache *c);
 

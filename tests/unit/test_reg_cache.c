@@ -83,7 +83,7 @@ Test(reg_cache, answers_read_before_a_clear_are_not_kept)
     struct reg_cache *c = reg_cache_new(1000, 1 << 20, 60000);
     int status = 0;
     uint64_t before = reg_cache_generation(c);
-    reg_cache_clear_announced("orders-value", c);
+    reg_cache_clear_announced(NULL, "orders-value", c);
     cr_assert_neq(reg_cache_generation(c), before);
     reg_cache_put(c, before, "lookup", 6, "{\"id\":1}", 200);
     cr_assert_null(reg_cache_get(c, "lookup", 6, &status));

@@ -95,14 +95,17 @@ int cm_pg_listen(struct cm_pg *pg, const char *channel);
  * reconnects; notifications sent meanwhile are lost, so re-read what they would have said). */
 int cm_pg_notification(struct cm_pg *pg, int timeout_ms, char *payload, size_t len);
 
-/* A thread of its own following `channel` on a connection of its own (pg_follow.c): fn(payload,
- * ud) for each notification, and fn(NULL, ud) each time it starts listening, first and after a
- * lost connection (what was announced meanwhile is lost: NULL says anything may have changed).
- * fn runs on that thread. Never NULL; cm_pg_follower_free stops and joins it. */
-typedef void (*cm_pg_notify_fn)(const char *payload, void *ud);
+/* A thread of its own following `channel` on a connection of its own (pg_follow.c). It calls
+ * fn(pg, payload, ud), pg being that connection (for reading what was announced), with each
+ * notification's payload, and with NULL each time it starts listening, first and after a lost
+ * connection (what was announced meanwhile is lost: NULL says anything may have changed), and
+ * every resync_ms when above 0. fn returns 0, or nonzero when it could not act on it: then the
+ * follower listens anew and calls it with NULL, every 200 ms until that works. Never NULL;
+ * cm_pg_follower_free stops and joins it. */
+typedef int (*cm_pg_notify_fn)(struct cm_pg *pg, const char *payload, void *ud);
 struct cm_pg_follower;
-struct cm_pg_follower *cm_pg_follow(const char *url, const char *channel, cm_pg_notify_fn fn,
-                                    void *ud);
+struct cm_pg_follower *cm_pg_follow(const char *url, const char *channel, int resync_ms,
+                                    cm_pg_notify_fn fn, void *ud);
 void cm_pg_follower_free(struct cm_pg_follower *f);
 
 /* A fixed-size pool of connections. Caller frees with cm_pg_pool_free. Its connections share a

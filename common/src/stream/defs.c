@@ -1,5 +1,6 @@
 /* defs: definitions stored with every version in PostgreSQL, changes announced by NOTIFY and
- * applied on every instance by a listener thread (see cm/defs.h); the HTTP side is defs_api.c. */
+ * applied on every instance by a follower of their channel (cm_pg_follow, see cm/defs.h); the HTTP
+ * side is defs_api.c. */
 #include "defs_internal.h"
 
 #include "cm/err.h"
@@ -48,7 +49,6 @@ struct cm_defs *cm_defs_new(const char *database_url, const struct cm_defs_kind 
     if (database_url && *database_url) {
         d->url = cm_xstrdup(database_url);
         d->pool = cm_pg_pool_new(database_url, 2);
-        d->listen = cm_pg_new(database_url);
     }
     if (metrics) {
         struct cm_metric *m = cm_metrics_counter(
@@ -66,16 +66,12 @@ void cm_defs_free(struct cm_defs *d)
     if (!d) {
         return;
     }
-    if (d->running) {
-        d->stop = 1;
-        pthread_join(d->thread, NULL);
-    }
+    cm_pg_follower_free(d->follower); /* before the entries it applies go */
     for (size_t i = 0; i < d->n; i++) {
         free(d->e[i].name);
         json_decref(d->e[i].doc);
     }
     free(d->e);
-    cm_pg_free(d->listen);
     cm_pg_pool_free(d->pool);
     pthread_mutex_destroy(&d->lock);
     free(d->url);
@@ -136,7 +132,7 @@ struct row {
 
 /* Takes row `cur` of name (with the row before it, prev.version 0 when none) into force.
  * Versions not newer than the one seen are ignored; an invalid one is logged and counted, the
- * one in force kept. Only the listener thread (or cm_defs_start's caller before it runs) calls
+ * one in force kept. Only the follower's thread (or cm_defs_start's caller before it runs) calls
  * this. */
 static void apply(struct cm_defs *d, const char *name, const struct row *cur,
                   const struct row *prev)
@@ -229,15 +225,15 @@ static int read_row(struct cm_defs *d, const char *name, const struct cm_pg_resu
     t ".version, " t ".body::text, " t ".reset, (extract(epoch FROM " t                            \
       ".created_at) * 1000)::bigint"
 
-/* Reads the newest version of every name (or of one), with the version before it, and applies
- * what is new. */
-static int sync(struct cm_defs *d, const char *name)
+/* Reads the newest version of every name (or of one) on pg, with the version before it, and
+ * applies what is new. */
+static int sync(struct cm_defs *d, struct cm_pg *pg, const char *name)
 {
     const char *params[] = {d->kind_name, name};
     struct cm_pg_result *res = NULL;
     struct cm_pg_error err;
     int rc = cm_pg_exec(
-        d->listen,
+        pg,
         name ? "SELECT c.name, " ROW_COLS("c") ", " ROW_COLS(
                    "p") " FROM (SELECT * FROM definitions WHERE kind = $1 AND name = $2"
                         "       ORDER BY version DESC LIMIT 1) c"
@@ -267,41 +263,19 @@ static int sync(struct cm_defs *d, const char *name)
     return 0;
 }
 
-static void *listener(void *arg)
+/* The follower's callback (cm_pg_follow): a notification "<kind>/<version>/<name>" of this kind
+ * reads that name again; NULL (listening anew, and every RESYNC_MS) reads every name. */
+static int announced(struct cm_pg *pg, const char *payload, void *ud)
 {
-    struct cm_defs *d = arg;
-    int listening = 1; /* cm_defs_start issued LISTEN and read everything */
-    int64_t last_sync = cm_monotonic_ms();
-    while (!d->stop) {
-        if (!listening) {
-            if (cm_pg_listen(d->listen, CHANNEL) != 0 || sync(d, NULL) != 0) {
-                cm_sleep_ms(200);
-                continue;
-            }
-            CM_LOG_INFO("definitions_listening", "%s: listening again; re-read every definition",
-                        d->kind_name);
-            listening = 1;
-            last_sync = cm_monotonic_ms();
-        }
-        char payload[512];
-        int r = cm_pg_notification(d->listen, 250, payload, sizeof(payload));
-        if (r == 1) {
-            /* "<kind>/<version>/<name>" */
-            size_t klen = strlen(d->kind_name);
-            const char *slash = strncmp(payload, d->kind_name, klen) == 0 && payload[klen] == '/'
-                                    ? strchr(payload + klen + 1, '/')
-                                    : NULL;
-            if (slash && sync(d, slash + 1) != 0) {
-                listening = 0;
-            }
-        } else if (r < 0) {
-            listening = 0;
-        } else if (cm_monotonic_ms() - last_sync >= RESYNC_MS) {
-            listening = sync(d, NULL) == 0;
-            last_sync = cm_monotonic_ms();
-        }
+    struct cm_defs *d = ud;
+    if (!payload) {
+        return sync(d, pg, NULL);
     }
-    return NULL;
+    size_t klen = strlen(d->kind_name);
+    const char *slash = strncmp(payload, d->kind_name, klen) == 0 && payload[klen] == '/'
+                            ? strchr(payload + klen + 1, '/')
+                            : NULL;
+    return slash ? sync(d, pg, slash + 1) : 0;
 }
 
 /* Creates the table once (a migration; safe with several instances starting at once). */
@@ -327,11 +301,12 @@ int cm_defs_start(struct cm_defs *d)
         return 0;
     }
     int rc = migrate(d);
-    if (rc == 0) {
-        rc = cm_pg_listen(d->listen, CHANNEL);
-    }
-    if (rc == 0) {
-        rc = sync(d, NULL);
+    if (rc == 0) { /* read once before serving; the follower reads all again once it listens */
+        struct cm_pg *pg = cm_pg_pool_acquire(d->pool, 10000);
+        rc = pg ? sync(d, pg, NULL) : CM_E_UNAVAIL;
+        if (pg) {
+            cm_pg_pool_release(d->pool, pg);
+        }
     }
     if (rc != 0) {
         CM_LOG_ERROR("definitions_unavailable",
@@ -340,10 +315,7 @@ int cm_defs_start(struct cm_defs *d)
                      d->kind_name);
         return rc;
     }
-    if (pthread_create(&d->thread, NULL, listener, d) != 0) {
-        return CM_E_IO;
-    }
-    d->running = 1;
+    d->follower = cm_pg_follow(d->url, CHANNEL, RESYNC_MS, announced, d);
     return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 struct cm_pg;
+struct cm_pg_follower;
 struct cm_pg_pool;
 struct cm_series;
 
@@ -22,11 +23,9 @@ struct cm_defs {
     struct cm_defs_kind kind;
     char *kind_name, *singular;
     char *url;
-    struct cm_pg_pool *pool; /* API and seeding; NULL without a store */
-    struct cm_pg *listen;    /* the listener's own connection */
-    pthread_t thread;
-    int running, migrated;
-    volatile int stop;
+    struct cm_pg_pool *pool;         /* API and seeding; NULL without a store */
+    struct cm_pg_follower *follower; /* applies the changes announced (cm_pg_follow) */
+    int migrated;
     pthread_mutex_t lock; /* entries */
     struct defs_entry *e;
     size_t n;
