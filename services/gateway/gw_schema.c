@@ -50,7 +50,9 @@ struct gw_schemas {
     pthread_mutex_t lock;
     pthread_t refresher;
     atomic_int stop;
-    _Atomic int64_t asked;           /* fetches begun */
+    _Atomic int64_t asked; /* fetches begun */
+    /* fetches numbered up to this began before a subject not cached was announced changed */
+    _Atomic int64_t before_announced;
     struct cm_pg_follower *follower; /* NULL: no database, the TTL alone refreshes */
     struct cm_series *m_fetch_ok, *m_fetch_missing, *m_fetch_error;
     struct cm_breaker *breaker;
@@ -289,6 +291,10 @@ static void install(struct gw_schemas *s, struct entry *e)
         json_array_append(gone, old);
     }
     json_object_set_new(s->map, e->subject, json_integer((json_int_t)(uintptr_t)e));
+    if (e->asked <= atomic_load(&s->before_announced)) {
+        /* asked before a change was announced, perhaps its own: asked again at the next pass */
+        atomic_store(&e->fetched_ms, INT64_MIN / 2);
+    }
     evict_locked(s, gone);
     pthread_mutex_unlock(&s->lock);
     release_all(gone);
@@ -418,7 +424,8 @@ static int announced(struct cm_pg *pg, const char *subject, void *ud)
         return 0;
     }
     struct entry *old = acquire(s, subject, 0);
-    if (!old) {
+    if (!old) { /* an event's first fetch of it may be in flight: such answers are asked again */
+        atomic_store(&s->before_announced, atomic_load(&s->asked));
         return 0;
     }
     struct entry *e = fetch(s, subject);

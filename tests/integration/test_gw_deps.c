@@ -9,7 +9,9 @@
  * Cluster the keys spread over every node and repeats are recognised. Rate limits:
  * a Redis that never answers costs one timeout too, then the local buckets decide at once.
  * Schemas: a registry that never answers costs one lookup the fetch timeout; lookups of other
- * subjects right after it are not tried (no schema, at once). */
+ * subjects right after it are not tried (no schema, at once). A subject registered while an
+ * event's first lookup of it is in flight (announced on registry_subjects before the registry's
+ * 404 comes back) is asked again at once, not after the 2 s a missing subject waits. */
 #include "harness.h"
 
 #include "../../services/gateway/gw_idem.h"
@@ -18,6 +20,7 @@
 
 #include "cm/log.h"
 #include "cm/metrics.h"
+#include "cm/pg.h"
 #include "cm/redis.h"
 #include "cm/timeutil.h"
 
@@ -27,6 +30,7 @@
 #include <hiredis.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,6 +274,122 @@ Test(gw_schema_registry, a_registry_that_does_not_answer_costs_one_timeout, .tim
     gw_schemas_free(s);
     cm_metrics_free(m);
     close(fd);
+}
+
+/* A registry whose first answer (404: no such subject) comes after the subject was announced as
+ * registered, as when the registration commits while the lookup is in flight; every later answer
+ * holds the schema. */
+struct slow_registry {
+    int fd;
+    int requests;
+};
+
+static void *slow_registry_main(void *arg)
+{
+    struct slow_registry *r = arg;
+    static const char missing[] = "{\"error_code\":40401,\"message\":\"Subject not found.\"}";
+    static const char found[] =
+        "{\"subject\":\"slow.subject\",\"version\":1,\"id\":7,\"schemaType\":\"JSON\","
+        "\"schema\":\"{\\\"type\\\":\\\"object\\\",\\\"required\\\":[\\\"n\\\"]}\"}";
+    for (;;) {
+        int c = accept(r->fd, NULL, NULL);
+        if (c < 0) {
+            return NULL; /* closed: the test is over */
+        }
+        char buf[4096];
+        size_t got = 0;
+        while (got < sizeof(buf) - 1) { /* the request's head; a GET has no body */
+            ssize_t n = read(c, buf + got, sizeof(buf) - 1 - got);
+            if (n <= 0) {
+                break;
+            }
+            got += (size_t)n;
+            buf[got] = '\0';
+            if (strstr(buf, "\r\n\r\n")) {
+                break;
+            }
+        }
+        int first = r->requests++ == 0;
+        if (first) {
+            struct cm_pg *pg = cm_pg_new(it_env("DATABASE_URL"));
+            cr_assert_eq(cm_pg_exec(pg, "SELECT pg_notify('registry_subjects', 'slow.subject')", 0,
+                                    NULL, NULL, NULL),
+                         0);
+            cm_pg_free(pg);
+            cm_sleep_ms(300); /* the gateway takes the announcement before this answer */
+        }
+        const char *body = first ? missing : found;
+        char head[256];
+        int hl = snprintf(head, sizeof(head),
+                          "HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: "
+                          "%zu\r\nConnection: close\r\n\r\n",
+                          first ? "404 Not Found" : "200 OK", strlen(body));
+        cr_assert_eq(write(c, head, (size_t)hl), hl);
+        cr_assert_eq(write(c, body, strlen(body)), (ssize_t)strlen(body));
+        close(c);
+    }
+}
+
+/* The gateway's follower listens on registry_subjects in this test's database. */
+static int following(struct cm_pg *pg)
+{
+    struct cm_pg_result *res = NULL;
+    int n = 0;
+    if (cm_pg_exec(pg,
+                   "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                   " AND query = 'LISTEN \"registry_subjects\"'",
+                   0, NULL, &res, NULL) == 0) {
+        n = atoi(cm_pg_value(res, 0, 0));
+        cm_pg_result_free(res);
+    }
+    return n;
+}
+
+Test(gw_schema_registry, a_subject_registered_during_its_first_lookup_is_asked_again, .timeout = 30)
+{
+    struct slow_registry reg = {.fd = -1};
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof(a);
+    reg.fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_eq(bind(reg.fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    cr_assert_eq(listen(reg.fd, 8), 0);
+    cr_assert_eq(getsockname(reg.fd, (struct sockaddr *)&a, &alen), 0);
+    pthread_t t;
+    pthread_create(&t, NULL, slow_registry_main, &reg);
+    char url[64], subject[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", ntohs(a.sin_port));
+    struct cm_metrics *m = cm_metrics_new("gateway_");
+    struct gw_schemas_config cfg = {.registry_url = url,
+                                    .strategy = GW_SUBJECT_TYPE,
+                                    .ttl_ms = 60000,
+                                    .database_url = it_env("DATABASE_URL")};
+    struct gw_schemas *s = gw_schemas_new(&cfg, m);
+    struct cm_pg *pg = cm_pg_new(it_env("DATABASE_URL"));
+    for (int i = 0; i < 100 && following(pg) != 1; i++) {
+        cm_sleep_ms(50);
+    }
+    cr_assert_eq(following(pg), 1, "the gateway listens on registry_subjects");
+    cm_pg_free(pg);
+    enum gw_check verdict;
+    cr_assert_null(gw_schemas_find(s, "slow.subject", "events", subject, sizeof(subject), &verdict),
+                   "the first answer: no such subject");
+    cr_assert_eq(verdict, GW_CHECK_NO_SCHEMA);
+    int64_t t0 = cm_monotonic_ms();
+    const struct gw_schema *found = NULL;
+    while (!found && cm_monotonic_ms() - t0 < 1000) { /* a missing subject waits 2 s otherwise */
+        found = gw_schemas_find(s, "slow.subject", "events", subject, sizeof(subject), &verdict);
+        if (!found) {
+            cm_sleep_ms(20);
+        }
+    }
+    cr_assert_not_null(found, "asked again within a second");
+    gw_schema_release(found);
+    gw_schemas_free(s);
+    cm_metrics_free(m);
+    shutdown(reg.fd, SHUT_RDWR);
+    close(reg.fd);
+    pthread_join(t, NULL);
+    cr_assert_geq(reg.requests, 2);
 }
 
 /* On a Redis Cluster (the harness's three nodes, REDIS_URL naming one): a batch's claims are
