@@ -12,6 +12,7 @@
 #include <curl/curl.h>
 #include <hiredis.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -318,4 +319,27 @@ int it_silent_listener(int *port)
     cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
     *port = ntohs(a.sin_port);
     return fd;
+}
+
+size_t it_read_head(int fd, char *buf, size_t len, int timeout_ms)
+{
+    size_t n = 0;
+    int64_t deadline = cm_monotonic_ms() + timeout_ms;
+    buf[0] = '\0';
+    while (n < len - 1 && cm_monotonic_ms() < deadline) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 100) <= 0) {
+            continue;
+        }
+        ssize_t r = recv(fd, buf + n, len - 1 - n, 0);
+        if (r <= 0) {
+            break;
+        }
+        n += (size_t)r;
+        buf[n] = '\0';
+        if (strstr(buf, "\r\n\r\n")) {
+            break;
+        }
+    }
+    return n;
 }

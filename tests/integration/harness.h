@@ -79,5 +79,8 @@ void *it_redis_vraw(int port, const char *password, int db, const char *fmt, va_
 /* A loopback listener that takes connections (the kernel completes them) and never reads them,
  * as a server stopped with SIGSTOP: its port in *port. Returns the socket, to close. */
 int it_silent_listener(int *port);
+/* Reads from fd into buf (NUL-terminated) until the end of an HTTP head ("\r\n\r\n"), the peer's
+ * close, len - 1 bytes or timeout_ms: the bytes read. */
+size_t it_read_head(int fd, char *buf, size_t len, int timeout_ms);
 
 #endif

@@ -297,18 +297,7 @@ static void *slow_registry_main(void *arg)
             return NULL; /* closed: the test is over */
         }
         char buf[4096];
-        size_t got = 0;
-        while (got < sizeof(buf) - 1) { /* the request's head; a GET has no body */
-            ssize_t n = read(c, buf + got, sizeof(buf) - 1 - got);
-            if (n <= 0) {
-                break;
-            }
-            got += (size_t)n;
-            buf[got] = '\0';
-            if (strstr(buf, "\r\n\r\n")) {
-                break;
-            }
-        }
+        it_read_head(c, buf, sizeof(buf), 10000); /* the request: a GET has no body */
         int first = r->requests++ == 0;
         if (first) {
             struct cm_pg *pg = cm_pg_new(it_env("DATABASE_URL"));
@@ -347,17 +336,13 @@ static int following(struct cm_pg *pg)
 
 Test(gw_schema_registry, a_subject_registered_during_its_first_lookup_is_asked_again, .timeout = 30)
 {
-    struct slow_registry reg = {.fd = -1};
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t alen = sizeof(a);
-    reg.fd = socket(AF_INET, SOCK_STREAM, 0);
-    cr_assert_eq(bind(reg.fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    cr_assert_eq(listen(reg.fd, 8), 0);
-    cr_assert_eq(getsockname(reg.fd, (struct sockaddr *)&a, &alen), 0);
+    struct slow_registry reg = {0};
+    int port;
+    reg.fd = it_silent_listener(&port); /* this test's thread takes its connections */
     pthread_t t;
     pthread_create(&t, NULL, slow_registry_main, &reg);
     char url[64], subject[128];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d", ntohs(a.sin_port));
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
     struct cm_metrics *m = cm_metrics_new("gateway_");
     struct gw_schemas_config cfg = {.registry_url = url,
                                     .strategy = GW_SUBJECT_TYPE,

@@ -401,24 +401,7 @@ static void *post_held(void *arg)
 static int raw_status(int fd)
 {
     char buf[2048];
-    size_t n = 0;
-    int64_t deadline = cm_monotonic_ms() + 10000;
-    while (n < sizeof(buf) - 1 && cm_monotonic_ms() < deadline) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 100) <= 0) {
-            continue;
-        }
-        ssize_t r = recv(fd, buf + n, sizeof(buf) - 1 - n, 0);
-        if (r <= 0) {
-            break;
-        }
-        n += (size_t)r;
-        buf[n] = '\0';
-        if (strstr(buf, "\r\n\r\n")) {
-            break;
-        }
-    }
-    buf[n] = '\0';
+    it_read_head(fd, buf, sizeof(buf), 10000);
     int code = -1;
     return sscanf(buf, "HTTP/1.1 %d", &code) == 1 ? code : -1;
 }
