@@ -478,7 +478,7 @@ struct gw_schemas *gw_schemas_new(const struct gw_schemas_config *cfg, struct cm
                         s);
     pthread_create(&s->refresher, NULL, refresher_main, s);
     if (cfg->database_url && *cfg->database_url) {
-        s->follower = cm_pg_follow(cfg->database_url, CHANNEL, 0, announced, s);
+        s->follower = cm_pg_follow(cfg->database_url, CHANNEL, 0, metrics, announced, s);
     }
     return s;
 }

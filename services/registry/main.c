@@ -142,7 +142,7 @@ int main(int argc, char **argv)
     cache = reg_cache_new(100000, (size_t)cm_config_memory(cfg, "REGISTRY_CACHE_SIZE", 8, 1 << 20),
                           cm_config_int(cfg, "REGISTRY_CACHE_TTL"));
     /* another instance's deletes (the trigger of reg_store.c) clear this one's cache */
-    deletes = cm_pg_follow(cm_config_str(cfg, "DATABASE_URL"), "registry_deletes", 0,
+    deletes = cm_pg_follow(cm_config_str(cfg, "DATABASE_URL"), "registry_deletes", 0, svc.metrics,
                            reg_cache_clear_announced, cache);
     static struct reg_api api; /* its routes are the handlers' user data */
     api.store = st;

@@ -200,9 +200,13 @@ for m in 'gateway_http_requests_total{route="/events",method="POST",code="202"}'
     'gateway_events_total{outcome="rejected",reason="schema"}' \
     'gateway_events_total{outcome="rejected",reason="time_ahead"} 1' \
     'gateway_produce_latency_seconds_bucket' 'gateway_producer_queue_events' \
-    'gateway_websocket_connections' 'gateway_schema_fetches_total{outcome="found"}'; do
+    'gateway_websocket_connections' 'gateway_schema_fetches_total{outcome="found"}' \
+    'gateway_announcements_listening{channel="registry_subjects"} 1' \
+    'gateway_announcements_listening{channel="cm_definitions"} 1'; do
     grep -qF "$m" "$work/metrics" || { echo "FAIL: /metrics lacks $m"; fail=1; }
 done
+taken=$(awk '$1 == "gateway_announcements_total{channel=\"registry_subjects\"}" { print $2 }' "$work/metrics")
+[ "${taken:-0}" -ge 4 ] || { echo "FAIL: announcements taken: '$taken', expected at least 4"; fail=1; }
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/livez")" = 200 ] ||
     { echo "FAIL: /livez"; fail=1; }
 kill -TERM $pid

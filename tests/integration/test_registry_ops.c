@@ -128,6 +128,13 @@ Test(registry_ops, another_instances_delete_clears_the_cache)
     free(lookup);
     cr_assert_eq(lookup_status, 404, "the other instance's lookup within 5 s");
     cr_assert_eq(id_status, 404, "the other instance's schema by id within 5 s: %s", r.body);
+    rit_call(1, "GET", "/metrics", NULL, NULL, &r);
+    const char *taken =
+        strstr(r.body, "\nregistry_announcements_total{channel=\"registry_deletes\"} ");
+    cr_assert_not_null(taken, "%s", r.body);
+    cr_assert_geq(atoi(strchr(taken, '}') + 2), 1, "the deletes taken");
+    cr_assert_not_null(
+        strstr(r.body, "\nregistry_announcements_listening{channel=\"registry_deletes\"} 1\n"));
 }
 
 static int registers(void *ud)

@@ -100,12 +100,15 @@ int cm_pg_notification(struct cm_pg *pg, int timeout_ms, char *payload, size_t l
  * notification's payload, and with NULL each time it starts listening, first and after a lost
  * connection (what was announced meanwhile is lost: NULL says anything may have changed), and
  * every resync_ms when above 0. fn returns 0, or nonzero when it could not act on it: then the
- * follower listens anew and calls it with NULL, every 200 ms until that works. Never NULL;
+ * follower listens anew and calls it with NULL, every 200 ms until that works. With metrics, it
+ * counts the notifications taken (announcements_total{channel}) and whether it listens
+ * (announcements_listening{channel}, summed over a daemon's followers of a channel). Never NULL;
  * cm_pg_follower_free stops and joins it. */
 typedef int (*cm_pg_notify_fn)(struct cm_pg *pg, const char *payload, void *ud);
 struct cm_pg_follower;
+struct cm_metrics;
 struct cm_pg_follower *cm_pg_follow(const char *url, const char *channel, int resync_ms,
-                                    cm_pg_notify_fn fn, void *ud);
+                                    struct cm_metrics *metrics, cm_pg_notify_fn fn, void *ud);
 void cm_pg_follower_free(struct cm_pg_follower *f);
 
 /* A fixed-size pool of connections. Caller frees with cm_pg_pool_free. Its connections share a

@@ -5,6 +5,7 @@
 #include "cm/err.h"
 #include "cm/log.h"
 #include "cm/mem.h"
+#include "cm/metrics.h"
 #include "cm/pg.h"
 #include "cm/timeutil.h"
 
@@ -23,7 +24,16 @@ struct cm_pg_follower {
     void *ud;
     atomic_int stop;
     pthread_t thread;
+    struct cm_series *m_taken, *m_listening; /* NULL without metrics */
 };
+
+static void set_listening(struct cm_pg_follower *f, int *listening, int now)
+{
+    if (f->m_listening && *listening != now) {
+        cm_gauge_add(f->m_listening, now ? 1 : -1);
+    }
+    *listening = now;
+}
 
 /* LISTEN, then the callback told that anything may have changed: 0 when both worked. */
 static int listen_anew(struct cm_pg_follower *f, int *warned)
@@ -58,27 +68,44 @@ static void *follow_main(void *arg)
                 cm_sleep_ms(RETRY_MS);
                 continue;
             }
-            listening = 1;
+            set_listening(f, &listening, 1);
             last_all = cm_monotonic_ms();
         }
         int r = cm_pg_notification(f->pg, 200, payload, PAYLOAD_MAX);
         if (r == 1) {
-            listening = f->fn(f->pg, payload, f->ud) == 0;
+            if (f->m_taken) {
+                cm_counter_inc(f->m_taken);
+            }
+            set_listening(f, &listening, f->fn(f->pg, payload, f->ud) == 0);
         } else if (r < 0) {
-            listening = 0;
+            set_listening(f, &listening, 0);
         } else if (f->resync_ms > 0 && cm_monotonic_ms() - last_all >= f->resync_ms) {
-            listening = f->fn(f->pg, NULL, f->ud) == 0;
+            set_listening(f, &listening, f->fn(f->pg, NULL, f->ud) == 0);
             last_all = cm_monotonic_ms();
         }
     }
+    set_listening(f, &listening, 0);
     free(payload);
     return NULL;
 }
 
 struct cm_pg_follower *cm_pg_follow(const char *url, const char *channel, int resync_ms,
-                                    cm_pg_notify_fn fn, void *ud)
+                                    struct cm_metrics *metrics, cm_pg_notify_fn fn, void *ud)
 {
     struct cm_pg_follower *f = cm_xcalloc(1, sizeof(*f));
+    if (metrics) {
+        f->m_taken = cm_metric_with(
+            cm_metrics_counter(metrics, "announcements_total",
+                               "notifications taken from PostgreSQL (LISTEN), by channel",
+                               "channel"),
+            channel, NULL);
+        f->m_listening = cm_metric_with(
+            cm_metrics_gauge(metrics, "announcements_listening",
+                             "followers of the channel listening now (0: changes show only "
+                             "at the next re-read)",
+                             "channel"),
+            channel, NULL);
+    }
     f->pg = cm_pg_new(url);
     f->channel = cm_xstrdup(channel);
     f->resync_ms = resync_ms;

@@ -50,6 +50,7 @@ struct cm_defs *cm_defs_new(const char *database_url, const struct cm_defs_kind 
         d->url = cm_xstrdup(database_url);
         d->pool = cm_pg_pool_new(database_url, 2);
     }
+    d->metrics = metrics;
     if (metrics) {
         struct cm_metric *m = cm_metrics_counter(
             metrics, "definitions_changes_total",
@@ -315,7 +316,7 @@ int cm_defs_start(struct cm_defs *d)
                      d->kind_name);
         return rc;
     }
-    d->follower = cm_pg_follow(d->url, CHANNEL, RESYNC_MS, announced, d);
+    d->follower = cm_pg_follow(d->url, CHANNEL, RESYNC_MS, d->metrics, announced, d);
     return 0;
 }
 

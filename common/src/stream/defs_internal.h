@@ -30,6 +30,7 @@ struct cm_defs {
     struct defs_entry *e;
     size_t n;
     struct cm_series *m_applied, *m_rejected;
+    struct cm_metrics *metrics; /* borrowed; NULL: none */
     struct cm_swap *auth;
     char *scope;
 };
