@@ -232,6 +232,45 @@ static char *last_top_comma(char *args)
 
 /* "fn(args)" → kind and argument text; percentile's quantile, topk's k and collect's limit after
  * the last top-level comma. */
+/* The fields a window's result holds besides its aggregates, and `open`, which the windows
+ * query adds to each (proc_query.c): an aggregate of one of these names would be overwritten. */
+static const char *const RESULT_FIELDS[] = {"pipeline",   "version",  "key", "window_start",
+                                            "window_end", "revision", "open"};
+#define RESULT_FIELDS_SHOWN "pipeline, version, key, window_start, window_end, revision and open"
+
+static int result_field(const char *name)
+{
+    for (size_t i = 0; i < sizeof(RESULT_FIELDS) / sizeof(RESULT_FIELDS[0]); i++) {
+        if (strcmp(name, RESULT_FIELDS[i]) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* `having` reads the result: a name that is neither an aggregate nor a field of every result
+ * (a typo) would hold back every window without a word, so it is refused here. */
+static int having_fields_known(const struct proc_def *d, char *err, size_t errlen)
+{
+    const char *names[32];
+    size_t n = cm_expr_root_fields(d->having, names, 32);
+    for (size_t i = 0; i < n && i < 32; i++) {
+        int known = result_field(names[i]) && strcmp(names[i], "open") != 0;
+        for (size_t a = 0; !known && a < d->naggs; a++) {
+            known = strcmp(names[i], d->aggs[a].name) == 0;
+        }
+        if (!known) {
+            char buf[CM_SHOWN_LEN];
+            return proc_def_fail(err, errlen,
+                                 "having: '%s' is not a field of the result (its aggregates' "
+                                 "names, pipeline, version, key, window_start, window_end or "
+                                 "revision)",
+                                 cm_shown(names[i], buf));
+        }
+    }
+    return 0;
+}
+
 static int parse_agg(struct proc_agg_def *a, const char *name, const json_t *v, char *err,
                      size_t errlen)
 {
@@ -598,12 +637,12 @@ static int parse_body(struct proc_def *d, const json_t *doc, const char *default
         const json_t *v;
         json_object_foreach((json_t *)aggs, k, v)
         {
-            if (!cm_name_valid(k, 64) || strcmp(k, "pipeline") == 0 || strcmp(k, "key") == 0 ||
-                strcmp(k, "window_start") == 0 || strcmp(k, "window_end") == 0 ||
-                strcmp(k, "revision") == 0) {
+            if (!cm_name_valid(k, 64) || result_field(k)) {
                 char buf[CM_SHOWN_LEN];
-                return proc_def_fail(err, errlen, "aggregates.%s: not a usable result field name",
-                                     cm_shown(k, buf));
+                return proc_def_fail(err, errlen,
+                                     "aggregates.%s: not a usable result field name (a name of "
+                                     "letters, digits, '_', '.' or '-', other than %s)",
+                                     cm_shown(k, buf), RESULT_FIELDS_SHOWN);
             }
             if (parse_agg(&d->aggs[d->naggs++], k, v, err, errlen)) {
                 return CM_E_INVAL;
@@ -613,7 +652,8 @@ static int parse_body(struct proc_def *d, const json_t *doc, const char *default
         return proc_def_fail(err, errlen, "%s: only with a window", aggs ? "aggregates" : "having");
     }
     const json_t *having = json_object_get(doc, "having");
-    if (having && proc_def_compile(having, "having", &d->having, err, errlen)) {
+    if (having && (proc_def_compile(having, "having", &d->having, err, errlen) ||
+                   having_fields_known(d, err, errlen))) {
         return CM_E_INVAL;
     }
     const json_t *emit = json_object_get(doc, "emit");

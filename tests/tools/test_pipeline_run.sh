@@ -233,6 +233,23 @@ bad 'steps[1].filter: must be an expression' '{"name":"p","steps":[{"filter":"tr
 bad 'source.filter: 1:' '{"name":"p","source":{"filter":"type =="}}'
 bad 'source.topics: must be an array' '{"name":"p","source":{"topics":"events"}}'
 bad 'having: only with a window' '{"name":"p","having":"n > 1"}'
+# An aggregate named as a field of every result would be overwritten (or written twice); `open`
+# is the windows query's. A name `having` reads that is no field of the result held back every
+# window without a word.
+bad 'aggregates.version: not a usable result field name' '{"name":"p",'"$W"',"aggregates":{"version":"count()"}}'
+bad 'aggregates.open: not a usable result field name' '{"name":"p",'"$W"',"aggregates":{"open":"first(data.v)"}}'
+bad "having: 'm' is not a field of the result" '{"name":"p",'"$W"',"aggregates":{"n":"count()"},"having":"m > 1"}'
+bad "having: 'open' is not a field of the result" '{"name":"p",'"$W"',"aggregates":{"n":"count()"},"having":"open"}'
+bad "having: 'data' is not a field of the result" '{"name":"p",'"$W"',"aggregates":{"n":"count()"},"having":"data.n > 1"}'
+bad "having: 'p' is not a field of the result" '{"name":"p",'"$W"',"aggregates":{"p-99":"count()"},"having":"p-99 > 1"}'
+printf '%s\n' '{"name":"p","key":"data.k",'"$W"',"aggregates":{"n":"count()","hi":"max(data.v)"},"having":"n > 1 && hi >= 2 && revision == 0 && version == 1 && key != \"\" && pipeline == \"p\" && window_start < window_end"}' >"$TMP/having.json"
+printf '%s\n' '{"type":"t","source":"/s","id":"1","time":"2026-01-01T00:00:00.100Z","data":{"k":"a","v":1}}' \
+    '{"type":"t","source":"/s","id":"2","time":"2026-01-01T00:00:00.200Z","data":{"k":"a","v":2}}' \
+    '{"type":"t","source":"/s","id":"3","time":"2026-01-01T00:00:01.200Z","data":{"k":"a","v":2}}' '{"watermark":"max"}' >"$TMP/having.ndjson"
+having=$("$BIN" "$TMP/having.json" <"$TMP/having.ndjson" | python3 -c 'import json, sys
+print([(r["data"]["window_start"], r["data"]["n"]) for r in map(json.loads, sys.stdin)])')
+[ "$having" = "[('2026-01-01T00:00:00.000Z', 2)]" ] ||
+    { echo "pipeline-run: having over every field of the result made $having"; fail=1; }
 bad 'emit: must be' '{"name":"p",'"$W"','"$A"',"emit":"sometimes"}'
 bad 'out_of_orderness: must be a duration' '{"name":"p",'"$W"','"$A"',"out_of_orderness":5}'
 bad 'sink.topic: must be a topic name' '{"name":"p","sink":{"topic":""}}'
