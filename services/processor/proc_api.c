@@ -109,6 +109,57 @@ static void changed(const struct cm_defs_change *c, void *ud)
     proc_host_changed(a->host, c);
 }
 
+/* The topics a pipeline reads that the cluster does not know: a name mistyped reads nothing,
+ * without an error where the brokers create topics when first asked for them (they would create
+ * it empty), so the write's answer says so, as ksqlDB refuses a stream over a missing topic.
+ * Not refused: a pipeline may well be put before its producers first write. */
+static json_t *warnings(const json_t *doc, const char *name, void *ud)
+{
+    struct proc_api *a = ud;
+    struct cm_stream *s = proc_host_stream(a->host);
+    char err[256];
+    struct proc_def *d = s ? parse(doc, name, 0, err, sizeof(err), a) : NULL;
+    if (!d) {
+        return NULL;
+    }
+    size_t n = 0;
+    const char **topics = cm_xcalloc(d->ntopics + d->nsteps, sizeof(*topics));
+    char **fields = cm_xcalloc(d->ntopics + d->nsteps, sizeof(*fields));
+    for (size_t i = 0; i < d->ntopics; i++, n++) {
+        topics[n] = d->topics[i];
+        fields[n] = cm_xasprintf("source.topics[%zu]", i);
+    }
+    for (size_t i = 0; i < d->nsteps; i++) {
+        if (d->steps[i].kind == PROC_STEP_JOIN && d->steps[i].table) {
+            topics[n] = d->steps[i].table;
+            fields[n++] = cm_xasprintf("steps[%zu].join.topic", i);
+        }
+    }
+    unsigned char *missing = cm_xcalloc(n, 1);
+    json_t *list = NULL;
+    if (cm_stream_topics_missing(s, topics, n, missing) > 0) {
+        list = json_array();
+        for (size_t i = 0; i < n; i++) {
+            if (missing[i]) {
+                char *w = cm_xasprintf("%s: the cluster has no topic '%s' (yet): the pipeline "
+                                       "reads it once it exists; check the name",
+                                       fields[i], topics[i]);
+                CM_LOG_WARN("pipeline_topic_missing", "pipeline %s: %s", name, w);
+                json_array_append_new(list, json_string(w));
+                free(w);
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        free(fields[i]);
+    }
+    free(fields);
+    free(missing);
+    free(topics);
+    proc_def_free(d);
+    return list;
+}
+
 static json_t *status(const char *name, void *ud)
 {
     struct proc_api *a = ud;
@@ -131,7 +182,8 @@ struct proc_api *proc_api_new(const char *database_url, struct proc_host *host,
                                 .changed = changed,
                                 .status = status,
                                 .ud = a,
-                                .check = check};
+                                .check = check,
+                                .warnings = warnings};
     a->defs = cm_defs_new(database_url, &kind, metrics);
     return a;
 }

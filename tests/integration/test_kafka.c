@@ -3,7 +3,7 @@
  * second group member resumes after them), a full producer queue answered with or without
  * headers, records to more topics than the producer keeps handles for, from several threads at
  * once, land in their own topics, priority topics handed out before records prefetched
- * ahead of them, and the batch helpers. */
+ * ahead of them, topics the cluster lacks found without creating them, and the batch helpers. */
 #include "harness.h"
 
 #include "cm/err.h"
@@ -67,6 +67,33 @@ Test(kafka, delivery_reports_carry_context)
     cr_assert_eq(atomic_load(&delivered_ok), 50);
     cr_assert_eq(atomic_load(&delivered_err), 0);
     cr_assert_eq(atomic_load(&context_matches), 50);
+}
+
+/* Topics the cluster lacks are found without creating them, though the development broker
+ * creates a topic when a producer asks for its metadata (as partitions() does). */
+Test(kafka, missing_topics_are_found_without_creating_them)
+{
+    char have[96], lack[96], lack2[96];
+    it_unique(have, sizeof(have), "it-have");
+    it_unique(lack, sizeof(lack), "it-lack");
+    it_unique(lack2, sizeof(lack2), "it-lack2");
+    produce_n(have, 1, 0);
+    struct cm_kafka_producer *p = cm_kafka_producer_new(it_env("KAFKA_BROKERS"), NULL, NULL);
+    cr_assert_not_null(p);
+    const char *topics[] = {lack, have, lack2};
+    unsigned char missing[3] = {9, 9, 9};
+    cr_assert_eq(cm_kafka_producer_topics_missing(p, topics, 3, missing, 5000), 2);
+    cr_assert(missing[0] == 1 && missing[1] == 0 && missing[2] == 1, "%d %d %d", missing[0],
+              missing[1], missing[2]);
+    /* asked again: still missing, so asking created nothing */
+    memset(missing, 9, sizeof(missing));
+    cr_assert_eq(cm_kafka_producer_topics_missing(p, topics, 3, missing, 5000), 2);
+    cr_assert(missing[0] == 1 && missing[2] == 1);
+    /* and once a topic exists it is found */
+    cr_assert_gt(cm_kafka_producer_partitions(p, lack, 5000), 0);
+    cr_assert_eq(cm_kafka_producer_topics_missing(p, topics, 3, missing, 5000), 1);
+    cr_assert(missing[0] == 0 && missing[1] == 0 && missing[2] == 1);
+    cm_kafka_producer_free(p, 1000);
 }
 
 /* A full producer queue is an answer (CM_E_FULL), with or without headers: a record without

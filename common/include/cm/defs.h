@@ -62,6 +62,11 @@ struct cm_defs_kind {
      * never each pass a check the other's write would fail. Any thread. */
     int (*check)(const json_t *doc, const char *name, const json_t *others, char *err,
                  size_t errlen, void *ud);
+    /* Optional: what looks wrong about a document just written through the API without
+     * stopping it from running (a topic the cluster does not know: a typo, or one not created
+     * yet), as a JSON array of strings (a new reference, or NULL for none), answered with the
+     * write as "warnings". Called on the HTTP thread after the write. */
+    json_t *(*warnings)(const json_t *doc, const char *name, void *ud);
 };
 
 #define CM_DEFS_RESET 1u

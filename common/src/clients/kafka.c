@@ -390,6 +390,26 @@ int cm_kafka_producer_partitions(struct cm_kafka_producer *p, const char *topic,
     return rc;
 }
 
+int cm_kafka_producer_topics_missing(struct cm_kafka_producer *p, const char *const *topics,
+                                     size_t n, unsigned char *missing, int timeout_ms)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    if (rd_kafka_metadata(p->rk, 1, NULL, &md, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return CM_E_UNAVAIL;
+    }
+    int count = 0;
+    for (size_t i = 0; i < n; i++) {
+        missing[i] = 1;
+        for (int t = 0; t < md->topic_cnt && missing[i]; t++) {
+            missing[i] = !(md->topics[t].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                           strcmp(md->topics[t].topic, topics[i]) == 0);
+        }
+        count += missing[i];
+    }
+    rd_kafka_metadata_destroy(md);
+    return count;
+}
+
 int cm_kafka_topic_name_ok(const char *name)
 {
     size_t len = strlen(name);

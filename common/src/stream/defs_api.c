@@ -284,10 +284,15 @@ static void h_put(struct cm_http_req *req, void *ud)
         cm_http_add_header(req, "Location", loc);
         free(loc);
     }
-    cm_http_respond_json(req, status,
-                         json_pack("{s:s, s:I, s:o, s:b}", "name", name, "version",
-                                   (json_int_t)w.version, "definition", doc, "unchanged",
-                                   w.unchanged));
+    json_t *answer = json_pack("{s:s, s:I, s:O, s:b}", "name", name, "version",
+                               (json_int_t)w.version, "definition", doc, "unchanged", w.unchanged);
+    json_t *warnings = d->kind.warnings ? d->kind.warnings(doc, name, d->kind.ud) : NULL;
+    if (json_array_size(warnings) > 0) {
+        json_object_set(answer, "warnings", warnings);
+    }
+    json_decref(warnings);
+    json_decref(doc);
+    cm_http_respond_json(req, status, answer);
 }
 
 static void h_delete(struct cm_http_req *req, void *ud)

@@ -367,6 +367,13 @@ int cm_stream_partitions(struct cm_stream *s, const char *topic)
     return s->producer ? cm_kafka_producer_partitions(s->producer, topic, 10000) : CM_E_INVAL;
 }
 
+int cm_stream_topics_missing(struct cm_stream *s, const char *const *topics, size_t n,
+                             unsigned char *missing)
+{
+    return s->producer ? cm_kafka_producer_topics_missing(s->producer, topics, n, missing, 3000)
+                       : CM_E_INVAL;
+}
+
 void cm_stream_emit_to(struct cm_stream *s, const char *topic, int32_t partition, const void *key,
                        size_t keylen, const void *value, size_t valuelen,
                        const char *const *header_names, const char *const *header_values,
