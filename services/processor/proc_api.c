@@ -109,19 +109,12 @@ static void changed(const struct cm_defs_change *c, void *ud)
     proc_host_changed(a->host, c);
 }
 
-/* The topics a pipeline reads that the cluster does not know: a name mistyped reads nothing,
- * without an error where the brokers create topics when first asked for them (they would create
- * it empty), so the write's answer says so, as ksqlDB refuses a stream over a missing topic.
- * Not refused: a pipeline may well be put before its producers first write. */
-static json_t *warnings(const json_t *doc, const char *name, void *ud)
+/* Appends to list the topics a pipeline reads that the cluster does not know: a name mistyped
+ * reads nothing, without an error where the brokers create topics when first asked for them
+ * (they would create it empty), so the write's answer says so, as ksqlDB refuses a stream over
+ * a missing topic. Not refused: a pipeline may well be put before its producers first write. */
+static void missing_topics(struct cm_stream *s, const struct proc_def *d, json_t *list)
 {
-    struct proc_api *a = ud;
-    struct cm_stream *s = proc_host_stream(a->host);
-    char err[256];
-    struct proc_def *d = s ? parse(doc, name, 0, err, sizeof(err), a) : NULL;
-    if (!d) {
-        return NULL;
-    }
     size_t n = 0;
     const char **topics = cm_xcalloc(d->ntopics + d->nsteps, sizeof(*topics));
     char **fields = cm_xcalloc(d->ntopics + d->nsteps, sizeof(*fields));
@@ -136,15 +129,12 @@ static json_t *warnings(const json_t *doc, const char *name, void *ud)
         }
     }
     unsigned char *missing = cm_xcalloc(n, 1);
-    json_t *list = NULL;
     if (cm_stream_topics_missing(s, topics, n, missing) > 0) {
-        list = json_array();
         for (size_t i = 0; i < n; i++) {
             if (missing[i]) {
                 char *w = cm_xasprintf("%s: the cluster has no topic '%s' (yet): the pipeline "
                                        "reads it once it exists; check the name",
                                        fields[i], topics[i]);
-                CM_LOG_WARN("pipeline_topic_missing", "pipeline %s: %s", name, w);
                 json_array_append_new(list, json_string(w));
                 free(w);
             }
@@ -156,6 +146,30 @@ static json_t *warnings(const json_t *doc, const char *name, void *ud)
     free(fields);
     free(missing);
     free(topics);
+}
+
+/* What looks wrong about a pipeline just written without stopping it: expressions reading
+ * fields of data that its steps never make (proc_def_warnings), and topics the cluster lacks. */
+static json_t *warnings(const json_t *doc, const char *name, void *ud)
+{
+    struct proc_api *a = ud;
+    char err[256];
+    struct proc_def *d = parse(doc, name, 0, err, sizeof(err), a);
+    if (!d) {
+        return NULL;
+    }
+    json_t *list = proc_def_warnings(d);
+    if (!list) {
+        list = json_array();
+    }
+    struct cm_stream *s = proc_host_stream(a->host);
+    if (s) {
+        missing_topics(s, d, list);
+    }
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        CM_LOG_WARN("pipeline_warning", "pipeline %s: %s", name,
+                    json_string_value(json_array_get(list, i)));
+    }
     proc_def_free(d);
     return list;
 }

@@ -158,6 +158,10 @@ struct proc_def *proc_def_parse(const json_t *doc, const char *default_topics,
 struct proc_def *proc_def_load_file(const char *path, const char *default_topics,
                                     const char *default_sink, char *err, size_t errlen);
 void proc_def_free(struct proc_def *d);
+/* What looks wrong about a valid definition without stopping it (proc_def_shape.c): an
+ * expression reading a field of data that the steps before it never make. A JSON array of
+ * messages naming the field ("aggregates.total: reads data.amount, ..."), or NULL for none. */
+json_t *proc_def_warnings(const struct proc_def *d);
 /* The latest start at or before t of d's grid of `unit` (its slide: window starts; its pane: pane
  * starts), which starts at offset_ms + k * unit; proc_def_align_up: the earliest at or after t. */
 static inline int64_t proc_def_align(const struct proc_def *d, int64_t t, int64_t unit)

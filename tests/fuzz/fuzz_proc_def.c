@@ -2,7 +2,8 @@
  * any admin client, and PROCESSOR_PIPELINES_DIR from files). Whatever JSON comes, the parser either
  * returns a definition or an error that names a field ("field: reason", or the whole document),
  * never both or neither;
- * an accepted definition is parsed again from its own document to the same name and steps. */
+ * an accepted definition is parsed again from its own document to the same name and steps, and
+ * its warnings (proc_def_warnings) are NULL or messages naming a field. */
 #include "../../services/processor/proc_def.h"
 
 #include <jansson.h>
@@ -32,6 +33,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         }
         proc_def_free(again);
+        /* its warnings, when any, are a non-empty list of messages each naming a field */
+        json_t *w = proc_def_warnings(d);
+        if (w && (json_array_size(w) == 0 ||
+                  !strstr(json_string_value(json_array_get(w, 0)), ": reads data."))) {
+            abort();
+        }
+        json_decref(w);
     }
     proc_def_free(d);
     json_decref(doc);

@@ -250,6 +250,16 @@ having=$("$BIN" "$TMP/having.json" <"$TMP/having.ndjson" | python3 -c 'import js
 print([(r["data"]["window_start"], r["data"]["n"]) for r in map(json.loads, sys.stdin)])')
 [ "$having" = "[('2026-01-01T00:00:00.000Z', 2)]" ] ||
     { echo "pipeline-run: having over every field of the result made $having"; fail=1; }
+# Expressions reading a field of data that the map before them never makes: warned about on
+# stderr naming the field, and the run goes on (here every event is a dead letter of the
+# flatMap, whose data.items the map dropped, as in issue 10's example)
+printf '%s\n' '{"name":"p","steps":[{"map":{"k":"data.k","v":"data.v"}},{"flatMap":{"expr":"data.items","as":"item"}},{"filter":"has(data.w) || data.v > 0"}],"key":"data.k",'"$W"',"aggregates":{"n":"count()","s":"sum(data.item)","t":"sum(data.total)"}}' >"$TMP/shape.json"
+"$BIN" "$TMP/shape.json" <"$TMP/having.ndjson" >"$TMP/shape.out" 2>"$TMP/shape.err"
+rc=$?
+expected="$TMP/shape.json: warning: steps[1].flatMap: reads data.items, which no event holds there: after the map of steps[0], data holds only k, v
+$TMP/shape.json: warning: aggregates.t: reads data.total, which no event holds there: after the map of steps[0], data holds only k, v, item"
+{ [ $rc = 0 ] && [ "$(cat "$TMP/shape.err")" = "$expected" ] && [ "$(grep -c dead_letter "$TMP/shape.out")" = 3 ]; } ||
+    { echo "pipeline-run: a definition reading fields no step makes gave $rc: $(cat "$TMP/shape.err") / $(cat "$TMP/shape.out")"; fail=1; }
 bad 'emit: must be' '{"name":"p",'"$W"','"$A"',"emit":"sometimes"}'
 bad 'out_of_orderness: must be a duration' '{"name":"p",'"$W"','"$A"',"out_of_orderness":5}'
 bad 'sink.topic: must be a topic name' '{"name":"p","sink":{"topic":""}}'

@@ -646,11 +646,36 @@ Test(expr, one_expression_many_threads)
     json_decref(ev);
 }
 
+struct fields_row {
+    const char *src, *fields; /* the distinct fields read, in order, space-separated */
+};
+
+/* Checks each row's fields: the root's (root NULL, cm_expr_root_fields) or those read of the
+ * root field `root` (cm_expr_fields_of). */
+static void check_fields(const struct fields_row *rows, size_t nrows, const char *root)
+{
+    cr_assert_gt(nrows, 0);
+    for (size_t i = 0; i < nrows; i++) {
+        struct cm_expr_error err;
+        struct cm_expr *e = cm_expr_compile(rows[i].src, &err);
+        cr_assert_not_null(e, "%s: %s", rows[i].src, err.message);
+        const char *names[8];
+        size_t n = root ? cm_expr_fields_of(e, root, names, 8) : cm_expr_root_fields(e, names, 8);
+        char got[128] = "";
+        for (size_t k = 0; k < n; k++) {
+            strcat(got, k ? " " : "");
+            strcat(got, names[k]);
+        }
+        cr_assert_str_eq(got, rows[i].fields, "%s", rows[i].src);
+        size_t again = root ? cm_expr_fields_of(e, root, NULL, 0) : cm_expr_root_fields(e, NULL, 0);
+        cr_assert_eq(again, n, "the count without room");
+        cm_expr_free(e);
+    }
+}
+
 Test(expr, root_fields)
 {
-    static const struct {
-        const char *src, *fields; /* the distinct root fields read, in order, space-separated */
-    } rows[] = {
+    static const struct fields_row rows[] = {
         {"data.amount > 5", "data"},
         {"has(data)", "data"},
         {"type == 'data'", "type"},
@@ -660,19 +685,25 @@ Test(expr, root_fields)
         {"tenant in ['a', 'b'] ? data.x : id", "tenant data id"},
         {"true", ""},
     };
-    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        struct cm_expr_error err;
-        struct cm_expr *e = cm_expr_compile(rows[i].src, &err);
-        cr_assert_not_null(e, "%s: %s", rows[i].src, err.message);
-        const char *names[8];
-        size_t n = cm_expr_root_fields(e, names, 8);
-        char got[128] = "";
-        for (size_t k = 0; k < n; k++) {
-            strcat(got, k ? " " : "");
-            strcat(got, names[k]);
-        }
-        cr_assert_str_eq(got, rows[i].fields, "%s", rows[i].src);
-        cr_assert_eq(cm_expr_root_fields(e, NULL, 0), n, "the count without room");
-        cm_expr_free(e);
-    }
+    check_fields(rows, sizeof(rows) / sizeof(rows[0]), NULL);
+}
+
+/* The fields of data an expression reads, for the pipelines' warnings: by `.`, not those only
+ * tested with has(), nor fields of other roots or of data's own fields. */
+Test(expr, fields_of_a_root_field)
+{
+    static const struct fields_row rows[] = {
+        {"data.amount > 0 && size(data.items) > 0", "amount items"},
+        {"data.a.b == data.c[0] && data.a == 1", "a c"},
+        {"has(data.x) && data.y", "y"},
+        {"has(data.x.y)", "x"}, /* has(data.x.y) reads data.x */
+        {"subject.data == 1 && type.amount", ""},
+        {"data.items.size() + data.n", "items n"},
+        {"double(data.amount) * 2.0", "amount"},
+        {"[data.k, data.k, source]", "k"},
+        {"data", ""},
+        {"data['odd key'] == 1", ""}, /* by index: not followed */
+        {"true", ""},
+    };
+    check_fields(rows, sizeof(rows) / sizeof(rows[0]), "data");
 }

@@ -32,6 +32,10 @@ const char *cm_expr_source(const struct cm_expr *e);
  * `subject` in `has(subject)`), so a caller can leave out of the root what no expression reads.
  * Stores up to max distinct names (borrowed from e) and returns how many there are. */
 size_t cm_expr_root_fields(const struct cm_expr *e, const char **names, size_t max);
+/* The fields of the root field `root` that the expression reads with `.` (`amount` and `items`
+ * in `data.amount > 0 && size(data.items) > 0` for root "data"), leaving out those it only tests
+ * with has(). Stores up to max distinct names (borrowed from e) and returns how many there are. */
+size_t cm_expr_fields_of(const struct cm_expr *e, const char *root, const char **names, size_t max);
 /* Formats err as "line:column: message" into buf. Returns buf. */
 char *cm_expr_error_format(const struct cm_expr_error *err, char *buf, size_t len);
 

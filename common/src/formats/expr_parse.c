@@ -635,36 +635,64 @@ const char *cm_expr_source(const struct cm_expr *e)
     return e->source;
 }
 
-static void collect_fields(const struct node *n, const char ***names, size_t *count, size_t *cap)
+struct names {
+    const char **v;
+    size_t count, cap;
+};
+
+static void names_add(struct names *s, const char *name)
 {
-    if (n->kind == N_IDENT) {
-        size_t i = 0;
-        while (i < *count && strcmp((*names)[i], n->name) != 0) {
-            i++;
+    size_t i = 0;
+    while (i < s->count && strcmp(s->v[i], name) != 0) {
+        i++;
+    }
+    if (i == s->count) { /* not seen yet */
+        if (s->count == s->cap) {
+            s->cap = s->cap ? s->cap * 2 : 8;
+            s->v = cm_xrealloc(s->v, s->cap * sizeof(*s->v));
         }
-        if (i == *count) { /* not seen yet */
-            if (*count == *cap) {
-                *cap = *cap ? *cap * 2 : 8;
-                *names = cm_xrealloc(*names, *cap * sizeof(**names));
-            }
-            (*names)[(*count)++] = n->name;
-        }
+        s->v[s->count++] = name;
+    }
+}
+
+/* root NULL: the root's fields (N_IDENT); else the fields read of the root field `root` */
+static void collect_fields(const struct node *n, const char *root, struct names *s)
+{
+    if (!root && n->kind == N_IDENT) {
+        names_add(s, n->name);
+    }
+    if (root && n->kind == N_FIELD && n->kids[0]->kind == N_IDENT &&
+        strcmp(n->kids[0]->name, root) == 0) {
+        names_add(s, n->name);
+    }
+    if (root && n->kind == N_HAS && n->kids[0]->kind == N_FIELD) {
+        collect_fields(n->kids[0]->kids[0], root, s); /* has(a.f) reads a, not a.f */
+        return;
     }
     for (size_t i = 0; i < n->nkids; i++) {
-        collect_fields(n->kids[i], names, count, cap);
+        collect_fields(n->kids[i], root, s);
     }
+}
+
+static size_t fields(const struct cm_expr *e, const char *root, const char **names, size_t max)
+{
+    struct names s = {0};
+    collect_fields(e->root, root, &s);
+    for (size_t i = 0; i < s.count && i < max; i++) {
+        names[i] = s.v[i];
+    }
+    free(s.v);
+    return s.count;
 }
 
 size_t cm_expr_root_fields(const struct cm_expr *e, const char **names, size_t max)
 {
-    const char **all = NULL;
-    size_t count = 0, cap = 0;
-    collect_fields(e->root, &all, &count, &cap);
-    for (size_t i = 0; i < count && i < max; i++) {
-        names[i] = all[i];
-    }
-    free(all);
-    return count;
+    return fields(e, NULL, names, max);
+}
+
+size_t cm_expr_fields_of(const struct cm_expr *e, const char *root, const char **names, size_t max)
+{
+    return fields(e, root, names, max);
 }
 
 char *cm_expr_error_format(const struct cm_expr_error *err, char *buf, size_t len)

@@ -7,7 +7,9 @@
  * a pipeline with "batch" prints batch events instead (closed when full and at the end of the
  * input). Watermark lines raise the watermark as they come (the automatic one still applies; the
  * larger wins); at the end of the input nothing more is emitted unless a {"watermark": "max"}
- * line flushed every window. Exit status: 0; 2 usage; 65 when a line was none of these (each
+ * line flushed every window. What looks wrong about a valid definition (an expression reading a
+ * field of data that the steps before it never make) is printed on stderr as a warning, and the
+ * run goes on. Exit status: 0; 2 usage; 65 when a line was none of these (each
  * reported on stderr with its line number, the rest still processed); 78 when the definition is
  * invalid. */
 #include "../proc_batch.h"
@@ -86,6 +88,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: %s\n", argv[1], err);
         return CM_CONFIG_EXIT_BAD;
     }
+    json_t *warnings = proc_def_warnings(d);
+    for (size_t i = 0; i < json_array_size(warnings); i++) {
+        fprintf(stderr, "%s: warning: %s\n", argv[1],
+                json_string_value(json_array_get(warnings, i)));
+    }
+    json_decref(warnings);
     struct run run = {.batch = d->batch_max > 0 ? proc_batcher_new(d, on_batch, NULL) : NULL};
     struct proc_engine_out out = {.emit = on_emit,
                                   .late = on_late,
