@@ -449,6 +449,10 @@ static void dry_run(struct cm_http_req *req, struct proc_def *d, const json_t *i
     if (c.full) { /* what came after is not computed: the lists are the run's first outputs */
         json_object_set_new(answer, "truncated", json_true());
     }
+    json_t *warnings = proc_def_warnings(d); /* as a PUT of it would answer (but topics) */
+    if (warnings) {
+        json_object_set_new(answer, "warnings", warnings);
+    }
     cm_http_respond_json(req, 200, answer);
 }
 

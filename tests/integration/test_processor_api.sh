@@ -319,7 +319,14 @@ r=$(req POST "$U1/pipelines/$NAME/dry-run" "$ADMIN" "${H[@]}" -d "{\"events\": [
 { [ "${r%% *}" = 200 ] &&
     [ "$(jq -r '.errors[0].message' "$work/body")" = "not a CloudEvent: 'time' must be an RFC 3339 timestamp" ]; } || failed "dry run: an event whose time is not RFC 3339 is named so ($r)"
 r=$(req POST "$U1/pipelines/$NAME/dry-run" "$ADMIN" "${H[@]}" -d "{\"definition\": {\"key\": \"data.k\", \"window\": {\"type\": \"tumbling\", \"size\": \"1s\"}, \"aggregates\": {\"m\": \"max(data.v)\"}}, \"events\": [$ev, $ev2]}")
-{ [ "${r%% *}" = 200 ] && [ "$(jq '.results | length' "$work/body")" = 2 ]; } || failed "dry run with an inline definition ($r)"
+{ [ "${r%% *}" = 200 ] && [ "$(jq '.results | length' "$work/body")" = 2 ] && [ "$(jq 'has("warnings")' "$work/body")" = false ]; } ||
+    failed "dry run with an inline definition ($r)"
+# a definition whose aggregate reads a field its map does not make: the same warning as its PUT,
+# and the values it could not use leave the sum without any
+r=$(req POST "$U1/pipelines/$NAME/dry-run" "$ADMIN" "${H[@]}" -d "{\"definition\": {\"steps\": [{\"map\": {\"k\": \"data.k\"}}], \"key\": \"data.k\", \"window\": {\"type\": \"tumbling\", \"size\": \"1s\"}, \"aggregates\": {\"n\": \"count()\", \"s\": \"sum(data.v)\"}}, \"events\": [$ev, $ev2]}")
+{ [ "${r%% *}" = 200 ] && [ "$(jq -c '[.results[0].data.n, .results[0].data.s]' "$work/body")" = '[1,0]' ] &&
+    [ "$(jq -r '.warnings[0]' "$work/body")" = "aggregates.s: reads data.v, which no event holds there: after the map of steps[0], data holds only k" ]; } ||
+    failed "dry run of a definition reading a field its map does not make warns as a PUT ($r)"
 # input partitions as in pipeline-run: partition 1, named first, holds the watermark back, so
 # its event at 3 s after partition 0's at 5 s is on time (one partition: late)
 ev5='{"type":"t","source":"/d","id":"d5","time":"2026-01-01T00:00:05Z","data":{"k":"a","v":5}}'
