@@ -63,8 +63,15 @@ ckey() { # the checkpoint's hash (the other partitions' hold only their owner's 
 }
 
 define 20s
+# a file whose filter reads a field its map drops: loaded, and the log warns as a PUT would
+cat >"$work/pipelines/warn.json" <<JSON
+{"name": "warn-$S", "source": {"topics": ["$IN"]}, "steps": [{"map": {"k": "data.k"}},
+ {"filter": "data.v > 0"}], "sink": {"topic": "warn-out-$S"}, "dead_letter": false}
+JSON
 produce 1 2 12 13 # (before the group subscribes: the topic exists, read from its start)
 start p1.log
+grep -q '"event":"pipeline_warning".*pipeline warn-'$S': steps\[1\].filter: reads data.v, which no event holds there' "$work/p1.log" ||
+    { say "FAIL: the file reading a field its map drops is not warned about"; fail=1; }
 for _ in $(seq 1 100); do # checkpointed: the four events in the pane [0 s, 20 s)
     k=$(ckey)
     [ -n "$k" ] && [ "$(redis-cli -p "$REDIS_PORT" HGET "$k" offset)" = 4 ] && break

@@ -65,7 +65,8 @@ struct cm_defs_kind {
     /* Optional: what looks wrong about a document just written through the API without
      * stopping it from running (a topic the cluster does not know: a typo, or one not created
      * yet), as a JSON array of strings (a new reference, or NULL for none), answered with the
-     * write as "warnings". Called on the HTTP thread after the write. */
+     * write as "warnings". Called on the HTTP thread after the write, and for each valid file
+     * seeded (cm_defs_seed), whose warnings only the kind's own log shows. */
     json_t *(*warnings)(const json_t *doc, const char *name, void *ud);
 };
 

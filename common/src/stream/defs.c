@@ -595,6 +595,8 @@ int cm_defs_seed(struct cm_defs *d, const char *path)
         json_decref(doc);
         return CM_E_INVAL;
     }
+    /* what looks wrong about a valid file, as an API write would answer it (the kind logs it) */
+    json_decref(d->kind.warnings ? d->kind.warnings(doc, name, d->kind.ud) : NULL);
     int rc = 0;
     if (!d->pool) {
         if (find(d, name)) {
