@@ -4,7 +4,9 @@
  * through LISTEN/NOTIFY, and again after its connection is killed, the previous version handed to
  * an instance that starts later, seeding from files (a file content once; API changes survive),
  * and deletion. And a kind's check against the other definitions (409 naming the field; racing
- * writers serialised, so two never each pass a check the other's write fails; files too). */
+ * writers serialised, so two never each pass a check the other's write fails; files too). And a
+ * stored version an instance refuses (as a release stricter than the one that wrote it does)
+ * shown as such by that instance's API, with the version it runs instead. */
 #include "harness.h"
 
 #include "cm/defs.h"
@@ -159,6 +161,7 @@ static void at_once(struct racer *a, struct racer *b, void *(*fn)(void *))
 }
 
 static void a_check_against_the_others(void);
+static void a_version_refused_is_shown(void);
 
 Test(defs, versions_notify_races_files_and_history, .timeout = 120)
 {
@@ -295,6 +298,7 @@ Test(defs, versions_notify_races_files_and_history, .timeout = 120)
     cm_defs_free(b);
     cm_defs_free(c);
     a_check_against_the_others();
+    a_version_refused_is_shown();
 }
 
 /* ---- a kind's check against the others: widgets whose sizes may total at most 10 ---- */
@@ -443,4 +447,115 @@ static void a_check_against_the_others(void)
         free(*p);
     }
     cm_defs_free(f);
+}
+
+/* ---- a stored version that one instance refuses: a release stricter than the writer's ---- */
+
+static void *strict_parse(const json_t *doc, const char *name, long long version, char *err,
+                          size_t errlen, void *ud)
+{
+    if (json_integer_value(json_object_get(doc, "size")) > 100) {
+        snprintf(err, errlen, "size: at most 100 here");
+        return NULL;
+    }
+    return parse(doc, name, version, err, errlen, ud);
+}
+
+struct wait_body {
+    struct cm_http_server *to;
+    const char *path, *want;
+    char body[4096];
+};
+
+static int body_has(void *ud)
+{
+    struct wait_body *w = ud;
+    char etag[32];
+    return call_on(w->to, "GET", w->path, NULL, NULL, w->body, etag) == 200 &&
+           strstr(w->body, w->want) != NULL;
+}
+
+static void a_version_refused_is_shown(void)
+{
+    it_unique(kind_name, sizeof(kind_name), "upgrades");
+    for (char *p = kind_name; *p; p++) {
+        *p = *p == '-' ? '_' : *p;
+    }
+    struct seen sl = {.lock = PTHREAD_MUTEX_INITIALIZER}, ss = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    struct cm_defs *lenient = instance(&sl);
+    cr_assert_eq(cm_defs_start(lenient), 0);
+    struct cm_http_options o = {.bind_addr = "127.0.0.1", .threads = 2};
+    struct cm_http_server *srv_l = cm_http_new(&o), *srv_s = cm_http_new(&o);
+    cm_defs_routes(lenient, srv_l, NULL, NULL);
+    cr_assert_eq(cm_http_start(srv_l), 0);
+    char path[128], list[128], body[4096], etag[32];
+    snprintf(path, sizeof(path), "/%s/u1", kind_name);
+    snprintf(list, sizeof(list), "/%s", kind_name);
+    cr_assert_eq(call_on(srv_l, "PUT", path, "{\"size\": 500}", NULL, body, etag), 201, "%s", body);
+
+    /* an instance that refuses version 1 starts: it runs nothing of u1, and says so */
+    struct cm_defs_kind k = {.kind = kind_name,
+                             .singular = "widget",
+                             .parse = strict_parse,
+                             .release = release,
+                             .changed = changed,
+                             .ud = &ss};
+    struct cm_defs *strict = cm_defs_new(it_env("DATABASE_URL"), &k, NULL);
+    cr_assert_eq(cm_defs_start(strict), 0);
+    cm_defs_routes(strict, srv_s, NULL, NULL);
+    cr_assert_eq(cm_http_start(srv_s), 0);
+    const char *refused_v1 =
+        "\"rejected\":{\"version\":1,\"error\":\"size: at most 100 here\"},\"in_force\":null";
+    cr_assert_eq(call_on(srv_s, "GET", path, NULL, NULL, body, etag), 200);
+    cr_assert(strstr(body, refused_v1) != NULL, "%s", body);
+    cr_assert_str_eq(etag, "\"1\"", "the ETag is the stored version's, to write over it");
+    cr_assert_eq(call_on(srv_s, "GET", list, NULL, NULL, body, etag), 200);
+    cr_assert(strstr(body, refused_v1) != NULL, "%s", body);
+    cr_assert_eq(call_on(srv_l, "GET", path, NULL, NULL, body, etag), 200);
+    cr_assert(strstr(body, "rejected") == NULL && strstr(body, "in_force") == NULL,
+              "the instance running it says nothing: %s", body);
+
+    /* a version it takes clears it; a newer one it refuses shows the one it keeps */
+    cr_assert_eq(call_on(srv_l, "PUT", path, "{\"size\": 50}", NULL, body, etag), 200, "%s", body);
+    cr_assert(told(&ss, "u1 v2 size=50 prev=v1:-1"));
+    cr_assert_eq(call_on(srv_s, "GET", path, NULL, NULL, body, etag), 200);
+    cr_assert(strstr(body, "rejected") == NULL && strstr(body, "\"size\":50") != NULL, "%s", body);
+    cr_assert_eq(call_on(srv_l, "PUT", path, "{\"size\": 200}", NULL, body, etag), 200, "%s", body);
+    struct wait_body w = {srv_s, path,
+                          "\"rejected\":{\"version\":3,\"error\":\"size: at most 100 here\"},"
+                          "\"in_force\":2",
+                          ""};
+    cr_assert(it_wait_until(10000, body_has, &w), "%s", w.body);
+    cr_assert(told(&sl, "u1 v3 size=200 prev=v2:50"));
+
+    /* a body written into the table by hand that is no object: refused by both, said by both */
+    struct cm_pg *admin = cm_pg_new(it_env("DATABASE_URL"));
+    const char *params[] = {kind_name};
+    cr_assert_eq(cm_pg_exec(admin,
+                            "INSERT INTO definitions (kind, name, version, body)"
+                            " VALUES ($1, 'u1', 4, '[1]')",
+                            1, params, NULL, NULL),
+                 0);
+    cm_pg_free(admin);
+    w.want = "\"rejected\":{\"version\":4,\"error\":\"stored body is not a JSON object\"},"
+             "\"in_force\":2";
+    cr_assert(it_wait_until(10000, body_has, &w), "%s", w.body);
+    w.to = srv_l;
+    w.want = "\"rejected\":{\"version\":4,\"error\":\"stored body is not a JSON object\"},"
+             "\"in_force\":3";
+    cr_assert(it_wait_until(10000, body_has, &w), "%s", w.body);
+
+    /* deleted: nothing to say */
+    cr_assert_eq(call_on(srv_l, "DELETE", path, NULL, NULL, body, etag), 204, "%s", body);
+    cr_assert(told(&ss, "u1 v5 size=-1 prev=v0:-1")); /* (v4 is no definition) */
+    cr_assert_eq(call_on(srv_s, "GET", path, NULL, NULL, body, etag), 404);
+    cr_assert_eq(call_on(srv_s, "GET", list, NULL, NULL, body, etag), 200);
+    cr_assert(strstr(body, "rejected") == NULL, "%s", body);
+
+    cm_http_stop(srv_l, 1000);
+    cm_http_stop(srv_s, 1000);
+    cm_http_free(srv_l);
+    cm_http_free(srv_s);
+    cm_defs_free(lenient);
+    cm_defs_free(strict);
 }

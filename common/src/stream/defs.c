@@ -70,6 +70,7 @@ void cm_defs_free(struct cm_defs *d)
     cm_pg_follower_free(d->follower); /* before the entries it applies go */
     for (size_t i = 0; i < d->n; i++) {
         free(d->e[i].name);
+        free(d->e[i].rejected_error);
         json_decref(d->e[i].doc);
     }
     free(d->e);
@@ -101,6 +102,20 @@ static struct defs_entry *find(struct cm_defs *d, const char *name)
     return NULL;
 }
 
+json_t *defs_rejection(struct cm_defs *d, const char *name, long long version, long long *in_force)
+{
+    json_t *out = NULL;
+    pthread_mutex_lock(&d->lock);
+    const struct defs_entry *e = find(d, name);
+    if (e && e->rejected_error && e->rejected >= version) {
+        out =
+            json_pack("{s:I, s:s}", "version", (json_int_t)e->rejected, "error", e->rejected_error);
+        *in_force = e->in_force;
+    }
+    pthread_mutex_unlock(&d->lock);
+    return out;
+}
+
 json_t *cm_defs_document(struct cm_defs *d, const char *name, long long *version)
 {
     pthread_mutex_lock(&d->lock);
@@ -123,10 +138,12 @@ int defs_validate(struct cm_defs *d, const json_t *doc, const char *name, char *
     return 0;
 }
 
-/* A stored row: its version, body (NULL: a deletion), reset flag and creation time. */
+/* A stored row: its version, body (NULL: a deletion, unless bad), reset flag and creation
+ * time. */
 struct row {
     long long version;
     json_t *doc;
+    int bad; /* the stored body is not a JSON object */
     unsigned flags;
     int64_t created_ms;
 };
@@ -148,18 +165,22 @@ static void apply(struct cm_defs *d, const char *name, const struct row *cur,
     pthread_mutex_unlock(&d->lock);
     struct cm_defs_change c = {name, cur->version, NULL, cur->created_ms, cur->flags, 0, NULL, 0,
                                0};
-    int take = 0;
+    int take = 0, refused = 0;
     char err[512];
-    if (cur->doc) {
+    if (cur->bad) {
+        snprintf(err, sizeof(err), "stored body is not a JSON object");
+        refused = 1;
+    } else if (cur->doc) {
         c.compiled = d->kind.parse(cur->doc, name, cur->version, err, sizeof(err), d->kind.ud);
-        if (!c.compiled) {
-            CM_LOG_ERROR("definition_rejected", "%s %s version %lld: %s; keeping the one in force",
-                         d->singular, name, cur->version, err);
-            count(d->m_rejected);
-        }
-        take = c.compiled != NULL;
+        refused = !c.compiled;
+        take = !refused;
     } else {
         take = had;
+    }
+    if (refused) {
+        CM_LOG_ERROR("definition_rejected", "%s %s version %lld: %s; keeping the one in force",
+                     d->singular, name, cur->version, err);
+        count(d->m_rejected);
     }
     if (take && prev && prev->version > 0 && prev->doc) {
         c.prev_version = prev->version;
@@ -179,9 +200,14 @@ static void apply(struct cm_defs *d, const char *name, const struct row *cur,
     if (!e) {
         d->e = cm_xrealloc(d->e, (d->n + 1) * sizeof(*d->e));
         e = &d->e[d->n++];
-        *e = (struct defs_entry){cm_xstrdup(name), 0, NULL, 0};
+        *e = (struct defs_entry){cm_xstrdup(name), 0, NULL, 0, 0, NULL};
     }
     e->version = cur->version;
+    if (refused || take || !cur->doc) { /* the refusal shown is the newest version's */
+        free(e->rejected_error);
+        e->rejected_error = refused ? cm_xstrdup(err) : NULL;
+        e->rejected = refused ? cur->version : 0;
+    }
     if (take) {
         json_decref(e->doc);
         e->doc = cur->doc ? json_incref(cur->doc) : NULL;
@@ -190,15 +216,14 @@ static void apply(struct cm_defs *d, const char *name, const struct row *cur,
     pthread_mutex_unlock(&d->lock);
 }
 
-/* Reads columns col.. (version, body, reset, created ms) of a result row; 0 or -1 (a body that
- * is not a JSON object: logged and counted). */
-static int read_row(struct cm_defs *d, const char *name, const struct cm_pg_result *res, int i,
-                    int col, struct row *out)
+/* Reads columns col.. (version, body, reset, created ms) of a result row (a body that is not a
+ * JSON object: bad). */
+static void read_row(const struct cm_pg_result *res, int i, int col, struct row *out)
 {
-    *out = (struct row){0, NULL, 0, 0};
+    *out = (struct row){0, NULL, 0, 0, 0};
     const char *version = cm_pg_value(res, i, col);
     if (!version) {
-        return 0;
+        return;
     }
     out->version = strtoll(version, NULL, 10);
     const char *body = cm_pg_value(res, i, col + 1);
@@ -209,17 +234,11 @@ static int read_row(struct cm_defs *d, const char *name, const struct cm_pg_resu
     if (body) {
         out->doc = json_loads(body, JSON_REJECT_DUPLICATES, NULL);
         if (!json_is_object(out->doc)) {
-            CM_LOG_ERROR("definition_rejected",
-                         "%s %s version %s: stored body is not a JSON "
-                         "object",
-                         d->singular, name, version);
-            count(d->m_rejected);
             json_decref(out->doc);
             out->doc = NULL;
-            return -1;
+            out->bad = 1;
         }
     }
-    return 0;
 }
 
 #define ROW_COLS(t)                                                                                \
@@ -253,11 +272,10 @@ static int sync(struct cm_defs *d, struct cm_pg *pg, const char *name)
     for (int i = 0; i < cm_pg_ntuples(res); i++) {
         const char *n = cm_pg_value(res, i, 0);
         struct row cur, prev;
-        if (read_row(d, n, res, i, 1, &cur) == 0) {
-            read_row(d, n, res, i, 5, &prev);
-            apply(d, n, &cur, &prev);
-            json_decref(prev.doc);
-        }
+        read_row(res, i, 1, &cur);
+        read_row(res, i, 5, &prev);
+        apply(d, n, &cur, &prev);
+        json_decref(prev.doc);
         json_decref(cur.doc);
     }
     cm_pg_result_free(res);
@@ -606,7 +624,7 @@ int cm_defs_seed(struct cm_defs *d, const char *path)
             CM_LOG_ERROR("config_invalid", "%s: %s", path, err);
             rc = CM_E_INVAL;
         } else {
-            struct row cur = {1, doc, 0, cm_now_ms()};
+            struct row cur = {.version = 1, .doc = doc, .created_ms = cm_now_ms()};
             apply(d, name, &cur, NULL);
         }
         json_decref(doc);

@@ -35,8 +35,18 @@ static const char *name_param(struct cm_defs *d, struct cm_http_req *req)
     return name;
 }
 
+/* Adds what this instance makes of item (a current definition): the kind's status, and when this
+ * instance refused the stored version, "rejected" ({"version", "error"}) and "in_force" (the
+ * version it runs instead, or null). */
 static void add_status(struct cm_defs *d, json_t *item, const char *name)
 {
+    long long in_force = 0;
+    json_t *rej =
+        defs_rejection(d, name, json_integer_value(json_object_get(item, "version")), &in_force);
+    if (rej) {
+        json_object_set_new(item, "rejected", rej);
+        json_object_set_new(item, "in_force", in_force ? json_integer(in_force) : json_null());
+    }
     json_t *st = d->kind.status ? d->kind.status(name, d->kind.ud) : NULL;
     if (st) {
         json_object_set_new(item, "status", st);

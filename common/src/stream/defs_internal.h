@@ -14,9 +14,11 @@ struct cm_series;
 
 struct defs_entry {
     char *name;
-    long long version;  /* the newest version seen */
-    json_t *doc;        /* the document in force; NULL when deleted or never valid */
-    long long in_force; /* its version (0: none) */
+    long long version;    /* the newest version seen */
+    json_t *doc;          /* the document in force; NULL when deleted or never valid */
+    long long in_force;   /* its version (0: none) */
+    long long rejected;   /* the newest version this instance refused (0: none since in_force) */
+    char *rejected_error; /* why */
 };
 
 struct cm_defs {
@@ -64,6 +66,12 @@ struct cm_pg_result *defs_query(struct cm_defs *d, const char *sql, int nparams,
 json_t *defs_store_versions(struct cm_defs *d, const char *name, int *status);
 /* One version's document ({"version", "created_at", "definition"|null}), or NULL (404/503). */
 json_t *defs_store_version(struct cm_defs *d, const char *name, long long version, int *status);
+
+/* What this instance makes of name's stored version `version`, when it refused it (a version
+ * stored by a release that accepts what this one does not, or written into the table by hand):
+ * {"version": N, "error": "..."}, with the version in force here in *in_force (0: none). NULL
+ * when this instance has not refused that version or a newer one. */
+json_t *defs_rejection(struct cm_defs *d, const char *name, long long version, long long *in_force);
 
 /* Validates doc as a definition of name; NULL or the reason in err (compiled one released). */
 int defs_validate(struct cm_defs *d, const json_t *doc, const char *name, char *err, size_t errlen);
