@@ -13,6 +13,7 @@
 #include "cm/err.h"
 #include "cm/http.h"
 #include "cm/mem.h"
+#include "cm/metrics.h"
 #include "cm/pg.h"
 #include "cm/timeutil.h"
 
@@ -475,6 +476,17 @@ static int body_has(void *ud)
            strstr(w->body, w->want) != NULL;
 }
 
+/* The value of mx's definitions_refused for the kind under test (-1: no such series). */
+static double refused(struct cm_metrics *mx)
+{
+    char *text = cm_metrics_render(mx), series[160];
+    snprintf(series, sizeof(series), "t_definitions_refused{kind=\"%s\"} ", kind_name);
+    const char *at = strstr(text, series);
+    double v = at ? strtod(at + strlen(series), NULL) : -1;
+    free(text);
+    return v;
+}
+
 static void a_version_refused_is_shown(void)
 {
     it_unique(kind_name, sizeof(kind_name), "upgrades");
@@ -500,7 +512,9 @@ static void a_version_refused_is_shown(void)
                              .release = release,
                              .changed = changed,
                              .ud = &ss};
-    struct cm_defs *strict = cm_defs_new(it_env("DATABASE_URL"), &k, NULL);
+    struct cm_metrics *mx = cm_metrics_new("t_");
+    struct cm_defs *strict = cm_defs_new(it_env("DATABASE_URL"), &k, mx);
+    cr_assert_eq(refused(mx), 0);
     cr_assert_eq(cm_defs_start(strict), 0);
     cm_defs_routes(strict, srv_s, NULL, NULL);
     cr_assert_eq(cm_http_start(srv_s), 0);
@@ -508,6 +522,7 @@ static void a_version_refused_is_shown(void)
         "\"rejected\":{\"version\":1,\"error\":\"size: at most 100 here\"},\"in_force\":null";
     cr_assert_eq(call_on(srv_s, "GET", path, NULL, NULL, body, etag), 200);
     cr_assert(strstr(body, refused_v1) != NULL, "%s", body);
+    cr_assert_eq(refused(mx), 1);
     cr_assert_str_eq(etag, "\"1\"", "the ETag is the stored version's, to write over it");
     cr_assert_eq(call_on(srv_s, "GET", list, NULL, NULL, body, etag), 200);
     cr_assert(strstr(body, refused_v1) != NULL, "%s", body);
@@ -527,6 +542,7 @@ static void a_version_refused_is_shown(void)
                           ""};
     cr_assert(it_wait_until(10000, body_has, &w), "%s", w.body);
     cr_assert(told(&sl, "u1 v3 size=200 prev=v2:50"));
+    cr_assert_eq(refused(mx), 1);
 
     /* a body written into the table by hand that is no object: refused by both, said by both */
     struct cm_pg *admin = cm_pg_new(it_env("DATABASE_URL"));
@@ -551,6 +567,7 @@ static void a_version_refused_is_shown(void)
     cr_assert_eq(call_on(srv_s, "GET", path, NULL, NULL, body, etag), 404);
     cr_assert_eq(call_on(srv_s, "GET", list, NULL, NULL, body, etag), 200);
     cr_assert(strstr(body, "rejected") == NULL, "%s", body);
+    cr_assert_eq(refused(mx), 0);
 
     cm_http_stop(srv_l, 1000);
     cm_http_stop(srv_s, 1000);
@@ -558,4 +575,5 @@ static void a_version_refused_is_shown(void)
     cm_http_free(srv_s);
     cm_defs_free(lenient);
     cm_defs_free(strict);
+    cm_metrics_free(mx);
 }

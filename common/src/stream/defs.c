@@ -58,6 +58,12 @@ struct cm_defs *cm_defs_new(const char *database_url, const struct cm_defs_kind 
             "kind,outcome");
         d->m_applied = cm_metric_with(m, d->kind_name, "applied", NULL);
         d->m_rejected = cm_metric_with(m, d->kind_name, "rejected", NULL);
+        d->m_refused = cm_metric_with(
+            cm_metrics_gauge(metrics, "definitions_refused",
+                             "definitions whose newest stored version this instance refuses (it "
+                             "runs the version before, or none; GET answers why)",
+                             "kind"),
+            d->kind_name, NULL);
     }
     return d;
 }
@@ -207,6 +213,13 @@ static void apply(struct cm_defs *d, const char *name, const struct row *cur,
         free(e->rejected_error);
         e->rejected_error = refused ? cm_xstrdup(err) : NULL;
         e->rejected = refused ? cur->version : 0;
+    }
+    if (d->m_refused) {
+        size_t n = 0;
+        for (size_t i = 0; i < d->n; i++) {
+            n += d->e[i].rejected_error != NULL;
+        }
+        cm_gauge_set(d->m_refused, (double)n);
     }
     if (take) {
         json_decref(e->doc);

@@ -32,7 +32,8 @@ struct cm_defs {
     struct defs_entry *e;
     size_t n;
     struct cm_series *m_applied, *m_rejected;
-    struct cm_metrics *metrics; /* borrowed; NULL: none */
+    struct cm_series *m_refused; /* names whose newest version this instance refuses */
+    struct cm_metrics *metrics;  /* borrowed; NULL: none */
     struct cm_swap *auth;
     char *scope;
 };
