@@ -574,7 +574,7 @@ static int parse_body(struct proc_def *d, const json_t *doc, const char *default
     }
     d->version = version ? (long long)json_integer_value(version) : 1;
     const json_t *src = json_object_get(doc, "source");
-    static const char *const src_allowed[] = {"topics", "filter", NULL};
+    static const char *const src_allowed[] = {"topics", "filter", "time", NULL};
     if (src && (!json_is_object(src) || proc_def_only(src, "source", src_allowed, err, errlen))) {
         return src && !json_is_object(src) ? proc_def_fail(err, errlen, "source: must be an object")
                                            : CM_E_INVAL;
@@ -582,7 +582,9 @@ static int parse_body(struct proc_def *d, const json_t *doc, const char *default
     if (parse_topics(d, src, default_topics, err, errlen) ||
         (src && json_object_get(src, "filter") &&
          proc_def_compile(json_object_get(src, "filter"), "source.filter", &d->filter, err,
-                          errlen))) {
+                          errlen)) ||
+        (src && json_object_get(src, "time") &&
+         proc_def_compile(json_object_get(src, "time"), "source.time", &d->time, err, errlen))) {
         return CM_E_INVAL;
     }
     const json_t *steps = json_object_get(doc, "steps");
@@ -618,6 +620,11 @@ static int parse_body(struct proc_def *d, const json_t *doc, const char *default
     if (parse_max_keys(d, doc, "max_keys", PROC_MAX_KEYS_DEFAULT, &d->max_keys, err, errlen) ||
         parse_max_keys(d, doc, "max_keys_per_tenant", 0, &d->max_keys_per_tenant, err, errlen)) {
         return CM_E_INVAL;
+    }
+    if (d->time && d->window == PROC_WIN_NONE) {
+        return proc_def_fail(err, errlen,
+                             "source.time: only with a window or an interval_join (a transform "
+                             "keeps each event's time)");
     }
     const json_t *aggs = json_object_get(doc, "aggregates");
     if (d->window == PROC_WIN_JOIN) {
@@ -746,6 +753,7 @@ void proc_def_free(struct proc_def *d)
     }
     free(d->topics);
     cm_expr_free(d->filter);
+    cm_expr_free(d->time);
     for (size_t i = 0; i < d->nsteps; i++) {
         cm_expr_free(d->steps[i].expr);
         for (size_t k = 0; k < d->steps[i].n; k++) {

@@ -93,6 +93,7 @@ struct proc_def {
     char **topics;
     size_t ntopics;
     struct cm_expr *filter; /* source.filter; NULL: every event */
+    struct cm_expr *time;   /* source.time: each event's time; NULL: its `time` */
     struct proc_step *steps;
     size_t nsteps;
     struct cm_expr *key; /* NULL: the record's Kafka key decides nothing; key "" */

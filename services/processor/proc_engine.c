@@ -47,6 +47,7 @@ struct proc_engine *proc_engine_new(const struct proc_def *d, const struct proc_
     for (size_t i = 0; i < d->nsteps; i++) {
         e->mutates |= d->steps[i].kind != PROC_STEP_FILTER; /* map, flatMap and join change */
     }
+    e->mutates |= d->time != NULL; /* so does source.time */
     snprintf(e->source_attr, sizeof(e->source_attr), "processor/%s", d->name);
     cm_fmt_dec(d->version, e->version_text);
     e->text_start_ms = e->text_end_ms = INT64_MIN;
@@ -588,6 +589,44 @@ static int time_refused(struct proc_engine *e, struct input *in, int64_t time_ms
     return 1;
 }
 
+/* An event read, before anything else: its time set by source.time when the pipeline has one
+ * (*own: the event with it, a new reference; else NULL) into in->time_ms, and checked. 0, or -1
+ * when it has no usable time (made a dead letter). */
+static int admit(struct proc_engine *e, struct input *in, const json_t *ev, json_t **own)
+{
+    *own = NULL;
+    if (e->d->time) {
+        char why[256];
+        *own = proc_engine_event_time(e->d, ev, &in->time_ms, why, sizeof(why));
+        if (!*own) {
+            drop(e, in, e->m_errors, "source.time", why);
+            return -1;
+        }
+    }
+    if (time_refused(e, in, in->time_ms)) {
+        json_decref(*own);
+        *own = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* source.filter, then the steps. */
+static void source_in(struct proc_engine *e, struct input *in, const json_t *ev)
+{
+    char why[256];
+    why[0] = '\0';
+    enum cm_expr_outcome keep =
+        e->d->filter ? cm_expr_eval_bool(e->d->filter, ev, why, sizeof(why)) : CM_EXPR_TRUE;
+    if (keep == CM_EXPR_FALSE) {
+        proc_engine_inc(e->m_filtered, 1);
+    } else if (keep == CM_EXPR_ERROR) {
+        drop(e, in, e->m_errors, "source.filter", why);
+    } else {
+        run_steps(e, in, e->mutates ? json_copy((json_t *)ev) : json_incref((json_t *)ev), 0, "");
+    }
+}
+
 void proc_engine_process(struct proc_engine *e, int32_t source, const json_t *ev, int64_t time_ms,
                          int64_t offset, int64_t now_ms)
 {
@@ -598,7 +637,6 @@ void proc_engine_process_record(struct proc_engine *e, int32_t source, const jso
                                 int64_t time_ms, int64_t record_ms, int64_t offset,
                                 const struct proc_record_key *rkey, int64_t now_ms)
 {
-    const struct proc_def *d = e->d;
     struct source *s = proc_engine_source(e, source, 1);
     s->last_seen_ms = now_ms;
     if (offset < s->resume) {
@@ -606,21 +644,13 @@ void proc_engine_process_record(struct proc_engine *e, int32_t source, const jso
     }
     struct input in = {source, time_ms, offset, judged_by(s, offset), record_ms, NULL, NULL, 0,
                        rkey,   ev,      0};
-    if (time_refused(e, &in, time_ms)) {
+    json_t *own;
+    if (admit(e, &in, ev, &own) != 0) {
         return;
     }
-    char why[256];
-    why[0] = '\0';
-    enum cm_expr_outcome keep =
-        d->filter ? cm_expr_eval_bool(d->filter, ev, why, sizeof(why)) : CM_EXPR_TRUE;
-    if (keep == CM_EXPR_FALSE) {
-        proc_engine_inc(e->m_filtered, 1);
-    } else if (keep == CM_EXPR_ERROR) {
-        drop(e, &in, e->m_errors, "source.filter", why);
-    } else {
-        run_steps(e, &in, e->mutates ? json_copy((json_t *)ev) : json_incref((json_t *)ev), 0, "");
-        s = proc_engine_source(e, source, 1); /* the array may have grown */
-    }
+    time_ms = in.time_ms;
+    source_in(e, &in, own ? own : ev);
+    s = proc_engine_source(e, source, 1); /* the array may have grown */
     /* every event read moves its partition's watermark, one the filter or the steps drop too
      * (as at a Flink source, and as the first stage of two does), after its windows took it */
     if (s->max_time == INT64_MIN && e->nwaiting) {
@@ -629,6 +659,7 @@ void proc_engine_process_record(struct proc_engine *e, int32_t source, const jso
     if (time_ms > s->max_time) {
         s->max_time = time_ms;
     }
+    json_decref(own);
     proc_engine_settle(e, NULL, now_ms);
 }
 
@@ -647,30 +678,18 @@ struct origin *proc_engine_origin(struct proc_engine *e, int32_t id)
 void proc_engine_prepare(struct proc_engine *e, int32_t origin, const json_t *ev, int64_t time_ms,
                          int64_t record_ms, int64_t now_ms, proc_prepared_fn prepared, void *ud)
 {
-    const struct proc_def *d = e->d;
     struct origin *o = proc_engine_origin(e, origin);
     o->last_seen_ms = now_ms;
-    struct input in = {0, 0, 0, e->wm, record_ms, prepared, ud, 0, NULL, ev, 0};
-    if (time_refused(e, &in, time_ms)) {
+    struct input in = {0, time_ms, 0, e->wm, record_ms, prepared, ud, 0, NULL, ev, 0};
+    json_t *own;
+    if (admit(e, &in, ev, &own) != 0) {
         return;
     }
-    if (time_ms > o->max_time) {
-        o->max_time = time_ms;
+    if (in.time_ms > o->max_time) {
+        o->max_time = in.time_ms;
     }
-    if (d->filter) {
-        char why[256];
-        why[0] = '\0';
-        enum cm_expr_outcome keep = cm_expr_eval_bool(d->filter, ev, why, sizeof(why));
-        if (keep == CM_EXPR_FALSE) {
-            proc_engine_inc(e->m_filtered, 1);
-            return;
-        }
-        if (keep == CM_EXPR_ERROR) {
-            drop(e, &in, e->m_errors, "source.filter", why);
-            return;
-        }
-    }
-    run_steps(e, &in, e->mutates ? json_copy((json_t *)ev) : json_incref((json_t *)ev), 0, "");
+    source_in(e, &in, own ? own : ev);
+    json_decref(own);
 }
 
 /* 1 when origin is not above the source's mark for it (a repeat); else raises the mark. */

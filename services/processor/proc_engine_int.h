@@ -118,6 +118,11 @@ void proc_engine_gauge_open(struct proc_engine *e, struct cm_metrics *metrics);
  * behind that seems to stall, unless a version that replaced it wrote its own since. */
 void proc_engine_gauge_close(struct proc_engine *e);
 void proc_engine_settle(struct proc_engine *e, struct source *s, int64_t now_ms);
+/* source.time (proc_watermark.c): ev with its `time` set to what the expression gives (a new
+ * reference) and that time in *time_ms; or NULL with the reason in why (the expression failed,
+ * or gave no RFC 3339 time). */
+json_t *proc_engine_event_time(const struct proc_def *d, const json_t *ev, int64_t *time_ms,
+                               char *why, size_t whylen);
 /* A window's result (proc_window_emit_fn; ud is the engine). */
 int proc_engine_emit_result(const struct proc_window_result *r, void *ud);
 /* A stateless pipeline's output for ev reached through the flatMap path `path`. */

@@ -2,6 +2,7 @@
  * and input partitions, as pipeline-run's lines and the dry run's entries give them. */
 #include "proc_offline.h"
 
+#include "proc_def.h"
 #include "proc_engine.h"
 #include "proc_table.h"
 
@@ -73,8 +74,8 @@ int proc_offline_take(struct proc_offline *o, const char *text, size_t len, int6
         if (cm_event_from_text(text, len, INT64_MIN, CM_EVENT_ENVELOPE, &ev, why) != 0) {
             return -1;
         }
-        if (ev.time_ms == INT64_MIN) {
-            *why = "an event needs a `time`";
+        if (ev.time_ms == INT64_MIN && !proc_engine_def(o->e)->time) {
+            *why = "an event needs a `time` (or the pipeline a source.time)";
         } else {
             proc_engine_process_record(o->e, o->partition, ev.ev, ev.time_ms, o->record_ms, index,
                                        NULL, 0);

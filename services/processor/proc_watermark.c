@@ -9,15 +9,53 @@
 
 #include "proc_window.h"
 
+#include "cm/expr.h"
 #include "cm/mem.h"
 #include "cm/metrics.h"
+#include "cm/text.h"
 #include "cm/timeutil.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static void sources_wm(struct proc_engine *e);
+
+/* As Flink's timestamp assigner and ksqlDB's TIMESTAMP property: the time is taken from the
+ * event as read, once, at the first stage; written into `time`, it is the time every later
+ * stage, the late-events topic and a replay see. A number is milliseconds since the epoch, as a
+ * Kafka record's timestamp and ksqlDB's BIGINT timestamps are. */
+json_t *proc_engine_event_time(const struct proc_def *d, const json_t *ev, int64_t *time_ms,
+                               char *why, size_t whylen)
+{
+    json_t *v = cm_expr_eval_json(d->time, ev, why, whylen);
+    if (!v) {
+        return NULL;
+    }
+    const char *text = json_string_value(v);
+    double ms = json_number_value(v);
+    if (json_is_integer(v) || (json_is_real(v) && ms == trunc(ms) && fabs(ms) < 9.2e18)) {
+        *time_ms = json_is_integer(v) ? (int64_t)json_integer_value(v) : (int64_t)ms;
+        char t[CM_RFC3339_LEN];
+        json_decref(v);
+        v = json_string(cm_time_in_range(*time_ms) ? cm_time_format_rfc3339(*time_ms, t) : "");
+    } else if (!text || cm_time_parse_rfc3339(text, time_ms) != 0) {
+        static const char *const kinds[] = {"an object", "a list", "text",  "a number",
+                                            "a number",  "true",   "false", "null"};
+        char buf[CM_SHOWN_LEN];
+        snprintf(why, whylen,
+                 "gave %s%s%s%s, not a time: RFC 3339 text (\"2026-01-02T03:04:05Z\"), a "
+                 "timestamp, or a whole number of milliseconds since the epoch",
+                 kinds[json_typeof(v)], text ? " '" : "", text ? cm_shown(text, buf) : "",
+                 text ? "'" : "");
+        json_decref(v);
+        return NULL;
+    }
+    json_t *out = json_copy((json_t *)ev);
+    json_object_set_new(out, "time", v);
+    return out;
+}
 
 /* One stage: the watermark over the partitions raises each partition's own, which fires its
  * windows and judges its events. They differ only for a partition that came later (restored

@@ -5,7 +5,8 @@
  * pipelines of every kind (map, flatMap with and without `as`, filter; tumbling, hopping with an
  * offset, session windows (retracting what merges replace) with every aggregate, `having`, update
  * mode, lateness, early firings; a
- * stateless transform; an interval join), then a last watermark flushes every window. Line i is
+ * stateless transform; an interval join; a tumbling window over the times data.at gives:
+ * source.time), then a last watermark flushes every window. Line i is
  * read at i ms from partition i % 3, the three partitions awaited from the start; the session
  * pipeline's partitions turn idle after 2 ms, unless said to have records waiting. The session
  * pipeline and the interval join hold at most 4 and 3 keys per partition (max_keys), and the
@@ -59,6 +60,9 @@ static const char *const defs[] = {
     "{\"name\": \"ij\", \"key\": \"string(data.k)\", \"max_keys\": 3, \"interval_join\": {"
     " \"left\": {\"filter\": \"type == 'l'\"}, \"right\": {\"filter\": \"type == 'r'\"},"
     " \"lower\": \"-5ms\", \"upper\": \"5ms\", \"type\": \"left\", \"max_events_per_key\": 4}}",
+    ("{\"name\": \"et\", \"source\": {\"time\": \"data.at\"}, \"key\": \"subject\","
+     " \"window\": {\"type\": \"tumbling\", \"size\": \"4ms\"}, \"out_of_orderness\": \"1ms\","
+     " \"aggregates\": {\"n\": \"count()\"}}"),
 };
 #define NDEFS (sizeof(defs) / sizeof(defs[0]))
 

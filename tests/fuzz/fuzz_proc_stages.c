@@ -16,7 +16,9 @@
  * ahead. At the checkpoint the second stage is told its input partitions again, as after a
  * rebalance, which must change nothing. The tumbling and the session pipeline deduplicate (the
  * session one by a value, keeping at most 4 a key), so a repeat is judged by the same watermark
- * in both: the events a record's flatMap made carry the watermark after it on the last only. */
+ * in both: the events a record's flatMap made carry the watermark after it on the last only. A
+ * pipeline takes its events' times from their data (source.time): the second stage must judge
+ * them by that time, which the first wrote into each event. */
 #include "../../services/processor/proc_def.h"
 #include "../../services/processor/proc_engine.h"
 #include "../../services/processor/proc_frame.h"
@@ -61,6 +63,10 @@ static const char *const defs[] = {
     "{\"name\": \"j\", \"key\": \"string(data.k)\", \"interval_join\": {"
     " \"left\": {\"filter\": \"type == 'l'\"}, \"right\": {\"filter\": \"type == 'r'\"},"
     " \"lower\": \"-5ms\", \"upper\": \"5ms\", \"type\": \"left\"}}",
+    ("{\"name\": \"e\", \"source\": {\"time\": \"data.at\"}, \"key\": \"subject\","
+     " \"window\": {\"type\": \"tumbling\", \"size\": \"6ms\"}, \"out_of_orderness\": \"2ms\","
+     " \"allowed_lateness\": \"3ms\", \"aggregates\": {\"n\": \"count()\", \"l\": "
+     "\"last(data)\"}}"),
 };
 #define NDEFS (sizeof(defs) / sizeof(defs[0]))
 

@@ -11,7 +11,11 @@
 #   - a new version of a repartitioned pipeline, swapped in while the processor holds its
 #     input partitions (no rebalance follows, its topics being the same), knows those partitions
 #     too: the ones that never send an event count as idle after idle_timeout and its windows
-#     fire (they waited for those partitions without end before).
+#     fire (they waited for those partitions without end before);
+#   - a repartitioned pipeline taking each event's time from its data (source.time): events
+#     without a `time`, or with another one, are windowed and judged late by the time it gives
+#     (milliseconds or RFC 3339), through both stages; a late event carries that time; an event
+#     it gives no time for is a dead letter naming source.time.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${1:?usage: test_processor_watermarks.sh <build-dir>}
@@ -159,5 +163,34 @@ two() { timeout 10 kcat -C "${KC[@]}" -t "$OUT2" -e -q -f '%s\n' 2>/dev/null |
 wait_until 30 '[ -n "$(two)" ]'
 check "version 2 fired the window of its first event, the other partitions idle ($(two))" [ "$(two)" = "c=1 " ]
 check "no rebalance since version 2 was stored" [ "$(grep -cE '"event":"kafka_(assigned|revoked)"' "$work/p.log")" = "$rebalances" ]
-[ "$fail" = 0 ] && say "ok (one stage: $(one)| swapped in: $(two))"
+
+# ---- source.time: the time an event's data states, through both stages ----
+THREE=wm-three-$S IN3=wm-three-in-$S OUT3=wm-three-out-$S DLQ3=wm-three-dlq-$S
+kcat -L -b "$KAFKA_BROKERS" -t "$IN3" >>"$work/kcat.log" 2>&1
+r=$(curl -s -o /dev/null -w '%{http_code}' -X PUT "${H[@]}" -d '{"source": {"topics": ["'"$IN3"'"],
+ "time": "data.at"}, "key": "data.k", "window": {"type": "tumbling", "size": "1m"},
+ "out_of_orderness": "0s", "idle_timeout": "2s", "aggregates": {"n": "count()"},
+ "sink": {"topic": "'"$OUT3"'"}, "dead_letter": {"topic": "'"$DLQ3"'"}}' "$U/pipelines/$THREE")
+check "the pipeline with a source.time is created ($r)" [ "$r" = 201 ]
+wait_until 30 '[ -n "$(json "$U/pipelines/$THREE" | grep "\"state\":\"running\"")" ] && settled'
+{ # no `time`, or one years off: the time is data.at's (ms, or RFC 3339)
+    printf 'x	{"specversion":"1.0","type":"t","source":"/et","id":"et-1","data":{"k":"x","at":1767225600000}}\n'
+    printf 'x	{"specversion":"1.0","type":"t","source":"/et","id":"et-2","time":"2020-01-01T00:00:00Z","data":{"k":"x","at":"2026-01-01T00:00:05Z"}}\n'
+    printf 'x	{"specversion":"1.0","type":"t","source":"/et","id":"et-3","data":{"k":"x","at":"bogus"}}\n'
+    printf 'x	{"specversion":"1.0","type":"t","source":"/et","id":"et-4","data":{"k":"x","at":"2026-01-01T00:01:30Z"}}\n'
+    printf 'x	{"specversion":"1.0","type":"t","source":"/et","id":"et-5","time":"2026-01-01T00:01:40Z","data":{"k":"x","at":"2026-01-01T00:00:10Z"}}\n'
+    printf 'x	{"specversion":"1.0","type":"t","source":"/et","id":"et-6","data":{"k":"x","at":"2026-01-01T01:05:00+01:00"}}\n'
+} | kcat -P -b "$KAFKA_BROKERS" -t "$IN3" -p 0 -K $'\t' 2>>"$work/kcat.log"
+three() { timeout 10 kcat -C "${KC[@]}" -t "$OUT3" -e -q -f '%s\n' 2>/dev/null |
+    jq -r '"\(.data.key)@\(.data.window_start)=\(.data.n)"' | sort | tr '\n' ' '; }
+want3="x@2026-01-01T00:00:00.000Z=2 x@2026-01-01T00:01:00.000Z=1 "
+wait_until 30 '[ "$(three)" = "$want3" ]'
+check "source.time: windows by data.at, through the repartition topic ($(three))" [ "$(three)" = "$want3" ]
+late3=$(timeout 10 kcat -C "${KC[@]}" -t "$LATE" -e -q 2>/dev/null | jq -c 'select(.source == "/et") | [.id, .time]')
+check "source.time: et-5 is late by data.at, and carries it as its time ($late3)" \
+    [ "$late3" = '["et-5","2026-01-01T00:00:10Z"]' ]
+dead3=$(timeout 10 kcat -C "${KC[@]}" -t "$DLQ3" -e -q -f '%h\t%s\n' 2>/dev/null)
+check "source.time: et-3 alone is a dead letter, naming source.time ($dead3)" eval \
+    '[ "$(grep -c . <<<"$dead3")" = 1 ] && grep -q "\"et-3\"" <<<"$dead3" && grep -qF "dlq_error=source.time: gave text '"'bogus'"', not a time" <<<"$dead3"'
+[ "$fail" = 0 ] && say "ok (one stage: $(one)| swapped in: $(two)| source.time: $(three))"
 exit "$fail"

@@ -20,7 +20,9 @@
 # another key, and expired windows make room) with max_keys_per_tenant (one tenant at its bound,
 # another's key still fitting), and deduplication (repeats dropped while a live window holds the
 # first, per source, tenant and key, also after the window fired; late once it expired; a session
-# that grew keeping its first events' ids; `by` failing on an event: a dead letter). Every
+# that grew keeping its first events' ids; `by` failing on an event: a dead letter), and each
+# event's time taken from its data (source.time: milliseconds or RFC 3339 with an offset, an
+# event's own `time` set aside, missing, or written over in its late copy). Every
 # scenario runs
 # twice to show a replay gives the same ids and values. The definitions docs/pipelines.md
 # shows are accepted, and its result example is the docs-example scenario's output. Then hostile
@@ -232,6 +234,9 @@ bad 'steps[0].map.a: 1:' '{"name":"p","steps":[{"map":{"a":"(("}}]}'
 bad 'steps[1].filter: must be an expression' '{"name":"p","steps":[{"filter":"true"},{"filter":1}]}'
 bad 'source.filter: 1:' '{"name":"p","source":{"filter":"type =="}}'
 bad 'source.topics: must be an array' '{"name":"p","source":{"topics":"events"}}'
+bad 'source.time: only with a window or an interval_join' '{"name":"p","source":{"time":"data.at"}}'
+bad 'source.time: 1:10: unexpected end' '{"name":"p","source":{"time":"data.at +"},"key":"data.k",'"$W"',"aggregates":{"n":"count()"}}'
+bad 'source.time: must be' '{"name":"p","source":{"time":5},"key":"data.k",'"$W"',"aggregates":{"n":"count()"}}'
 bad 'having: only with a window' '{"name":"p","having":"n > 1"}'
 # An aggregate named as a field of every result would be overwritten (or written twice); `open`
 # is the windows query's. A name `having` reads that is no field of the result held back every
@@ -284,7 +289,7 @@ out=$(printf '%s\n' 'not json' '[1,2]' '{"type":"t","source":"/s","id":"1"}' \
     "$BIN" "$TMP/def.json" 2>"$TMP/err")
 rc=$?
 [ $rc = 65 ] || { echo "pipeline-run: hostile input should exit 65, not $rc"; fail=1; }
-for l in 'line 1: not JSON' 'line 2: not a JSON object' 'line 3: an event needs a `time`' \
+for l in 'line 1: not JSON' 'line 2: not a JSON object' 'line 3: an event needs a `time` (or the pipeline a source.time)' \
     'line 4: watermark: must be' 'line 6: not a CloudEvent' 'line 7: a table entry is' \
     'line 8: a table entry is' 'line 9: partition: must be' 'line 10: partition: must be' \
     'line 11: partition: must be' 'line 12: partition: must be' 'line 13: partition: must be'; do
