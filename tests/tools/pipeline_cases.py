@@ -1,6 +1,6 @@
 """pipeline_cases: the random cases of the pipeline model's differential test
-(pipeline_model.py): definitions of every window kind and interval joins, with bounds on keys
-and deduplication, and their inputs (times that mostly grow with jumps back, partitions, tenants,
+(pipeline_model.py): definitions of every window kind and interval joins, with bounds on keys,
+deduplication and times taken from the events' data (source.time), and their inputs (times that mostly grow with jumps back, partitions, tenants,
 keys of any JSON value, watermark lines, events sent again)."""
 import datetime
 import json
@@ -78,6 +78,9 @@ def make_case(rng):
         doc["early"] = dur(d["early"])
     if d["filter"]:
         doc["source"] = {"filter": "type != 'skip'"}
+    d["at"] = rng.random() < 0.25  # each event's time from its data (source.time)
+    if d["at"]:
+        doc.setdefault("source", {})["time"] = "data.at"
     steps = rng.choice([None, None, "filter", "flatMap"])
     if steps == "filter":  # a step that drops events (they still move the watermark)
         doc["steps"] = [{"filter": "data.drop == false"}]
@@ -126,6 +129,12 @@ def make_case(rng):
         et += switch_partition(rng, lines, parts, data["k"] if "k" in data else NO_KEY)
         ev = {"type": "skip" if d["filter"] and rng.random() < 0.2 else "t", "source": "/m",
               "id": str(i), "time": fmt_time(base + et), "data": data}
+        if d["at"]:  # its time in data.at, as ms or RFC 3339; its own `time` absent or another
+            data["at"] = base + et if rng.random() < 0.5 else fmt_time(base + et)
+            if rng.random() < 0.5:
+                del ev["time"]
+            else:
+                ev["time"] = fmt_time(base + et + rng.choice([-100000, 7, 3600000]))
         if rng.random() < 0.95:
             ev["subject"] = "u%d" % rng.randrange(6)
         add_event(rng, lines, ev, tenants)

@@ -19,7 +19,8 @@ percentile at q 0.5 (within its stated 1 % of the value of rank floor(q (n - 1))
 the least and greatest values) and at q 0 and 1 (exactly the least and greatest), topk and
 topk_distinct (exactly, each value an integer where it came as one), collect_list and collect_set
 (exactly, in event-time order, ties by reading order), count_if, over values that are whole,
-real (-0.0 too), or not numbers at all.
+real (-0.0 too), or not numbers at all; and times taken from the events' data (source.time, as
+milliseconds or RFC 3339, the events' own `time` absent or another), which a late event carries.
 
 Rules the model follows (docs/pipelines.md, "Windows and event time"):
 - each input partition keeps its windows and its own watermark (as a Kafka Streams task its stream
@@ -450,7 +451,7 @@ def run_model(d, lines):
         if "watermark" in ln:
             parts.watermark(INF if ln["watermark"] == "max" else parse_ms(ln["watermark"]))
             continue
-        t = parse_ms(ln["time"])
+        t = event_ms(d, ln)
         dead = None
         made = [] if d["filter"] and ln["type"] == "skip" else [(ln["id"], ln["data"])]
         if d["steps"] == "filter":
@@ -467,6 +468,14 @@ def run_model(d, lines):
         parts.current().event(ln, t, [(i, x) for i, x in made if "k" in x])
         parts.read(t)
     return parts.out
+
+
+def event_ms(d, ln):
+    """an event's time: its `time`, or with source.time what data.at gives (ms, or RFC 3339)"""
+    if d.get("at"):
+        at = ln["data"]["at"]
+        return at if isinstance(at, int) else parse_ms(at)
+    return parse_ms(ln["time"])
 
 
 def parse_ms(text):
@@ -500,6 +509,10 @@ def engine_out(binary, doc, lines, tmp):
                 raise RuntimeError("id %s of %s given to two different outputs: %s and %s"
                                    % (sid[1], sid[0], ids[sid], content))
         if "late" in o:
+            at = o["late"]["data"].get("at") if "time" in doc.get("source", {}) else None
+            if at is not None and parse_ms(o["late"]["time"]) != event_ms({"at": 1}, o["late"]):
+                raise RuntimeError("late event %s has the time %s, not its data.at %s"
+                                   % (o["late"]["id"], o["late"]["time"], at))
             out.append(("late", o["late"]["id"]))
             continue
         if "dead_letter" in o:
@@ -618,7 +631,9 @@ def check_case(binary, seed, c, tmp):
         for f in os.listdir(where):
             os.unlink(os.path.join(where, f))
         os.rmdir(where)
-    return why, got, dups
+    # late events whose time came from their data (engine_out checked it is the one they carry)
+    timed = sum(1 for o in got if o[0] == "late") if "time" in doc.get("source", {}) else 0
+    return why, got, dups, timed
 
 
 def main():
@@ -628,17 +643,18 @@ def main():
     tmp = tempfile.mkdtemp(prefix="pipeline-model.")
     stats = {"results": 0, "late": 0, "revised": 0, "pairs": 0, "unmatched": 0, "dead": 0,
              "refused": 0, "refused_joins": 0, "refused_tenant": 0, "refused_events": 0,
-             "retractions": 0, "duplicates": 0}
+             "retractions": 0, "duplicates": 0, "late_timed": 0}
     # two cases at a time (each pipeline-run is a process of its own); reported in case order
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         runs = pool.map(lambda c: check_case(binary, seed, c, tmp), range(cases))
-        for c, (why, got, dups) in enumerate(runs):
+        for c, (why, got, dups, timed) in enumerate(runs):
             if why:
                 print("pipeline model: case %d (seed %d) differs: %s" % (c, seed, why))
                 print("  definition and input kept in %s" % os.path.join(tmp, str(c)))
                 pool.shutdown(wait=True, cancel_futures=True)
                 return 1
             stats["duplicates"] += dups
+            stats["late_timed"] += timed
             stats["results"] += sum(1 for o in got if o[0] == "result")
             stats["late"] += sum(1 for o in got if o[0] == "late")
             stats["retractions"] += sum(1 for o in got if o[0] == "retraction")
@@ -661,11 +677,11 @@ def main():
           "%d joined pairs, %d unmatched left events, %d dead letters, %d of them past max_keys or "
           "max_keys_per_tenant (%d of these past the tenant's, %d in interval joins that paired), "
           "%d past an interval join's max_events_per_key, %d retractions of merged sessions, %d "
-          "events dropped as repeats)"
+          "events dropped as repeats, %d late events timed by their data)"
           % (cases, stats["results"], stats["revised"], stats["late"], stats["pairs"],
              stats["unmatched"], stats["dead"], stats["refused"], stats["refused_tenant"],
              stats["refused_joins"], stats["refused_events"], stats["retractions"],
-             stats["duplicates"]))
+             stats["duplicates"], stats["late_timed"]))
     os.rmdir(tmp)
     return 0
 
