@@ -43,12 +43,16 @@ json_t *proc_engine_event_time(const struct proc_def *d, const json_t *ev, int64
     } else if (!text || cm_time_parse_rfc3339(text, time_ms) != 0) {
         static const char *const kinds[] = {"an object", "a list", "text",  "a number",
                                             "a number",  "true",   "false", "null"};
-        char buf[CM_SHOWN_LEN];
+        char buf[CM_SHOWN_LEN], shown[CM_SHOWN_LEN + 4] = "";
+        if (text) {
+            snprintf(shown, sizeof(shown), " '%s'", cm_shown(text, buf));
+        } else if (json_is_number(v)) { /* (a fraction, or past what 64 bits hold) */
+            snprintf(shown, sizeof(shown), " %.17g", ms);
+        }
         snprintf(why, whylen,
-                 "gave %s%s%s%s, not a time: RFC 3339 text (\"2026-01-02T03:04:05Z\"), a "
-                 "timestamp, or a whole number of milliseconds since the epoch",
-                 kinds[json_typeof(v)], text ? " '" : "", text ? cm_shown(text, buf) : "",
-                 text ? "'" : "");
+                 "gave %s%s, not a time: RFC 3339 text (\"2026-01-02T03:04:05Z\"), a timestamp, "
+                 "or a whole number of milliseconds since the epoch",
+                 kinds[json_typeof(v)], shown);
         json_decref(v);
         return NULL;
     }

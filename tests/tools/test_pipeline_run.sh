@@ -21,7 +21,8 @@
 # another's key still fitting), and deduplication (repeats dropped while a live window holds the
 # first, per source, tenant and key, also after the window fired; late once it expired; a session
 # that grew keeping its first events' ids; `by` failing on an event: a dead letter), and each
-# event's time taken from its data (source.time: milliseconds or RFC 3339 with an offset, an
+# event's time taken from its data (source.time: milliseconds or RFC 3339 with an offset, a
+# fraction of a millisecond a dead letter showing it, an
 # event's own `time` set aside, missing, or written over in its late copy). Every
 # scenario runs
 # twice to show a replay gives the same ids and values. The definitions docs/pipelines.md
