@@ -73,6 +73,32 @@ static void release(void *compiled)
     proc_def_free(compiled);
 }
 
+/* The other pipelines (name -> document) compiled; *n of them. One no longer valid here runs
+ * nowhere and is left out. */
+static struct proc_def **parse_others(struct proc_api *a, const json_t *others, size_t *n)
+{
+    struct proc_def **o = cm_xcalloc(json_object_size(others) + 1, sizeof(*o));
+    const char *oname;
+    const json_t *odoc;
+    char ignored[256];
+    *n = 0;
+    json_object_foreach((json_t *)others, oname, odoc)
+    {
+        if ((o[*n] = parse(odoc, oname, 0, ignored, sizeof(ignored), a))) {
+            (*n)++;
+        }
+    }
+    return o;
+}
+
+static void free_others(struct proc_def **o, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        proc_def_free(o[i]);
+    }
+    free(o);
+}
+
 /* No cycle of topics with the other pipelines (proc_graph). */
 static int check(const json_t *doc, const char *name, const json_t *others, char *err,
                  size_t errlen, void *ud)
@@ -82,23 +108,11 @@ static int check(const json_t *doc, const char *name, const json_t *others, char
     if (!d) {
         return -1;
     }
-    struct proc_def **o = cm_xcalloc(json_object_size(others) + 1, sizeof(*o));
     size_t n = 0;
-    const char *oname;
-    const json_t *odoc;
-    char ignored[256];
-    json_object_foreach((json_t *)others, oname, odoc)
-    {
-        if ((o[n] = parse(odoc, oname, 0, ignored, sizeof(ignored), a))) {
-            n++; /* one no longer valid here runs nowhere: no edge */
-        }
-    }
+    struct proc_def **o = parse_others(a, others, &n);
     struct proc_graph_topics t = {a->late_topic, a->dlq_topic};
     int rc = proc_graph_check(d, (const struct proc_def *const *)o, n, &t, err, errlen);
-    for (size_t i = 0; i < n; i++) {
-        proc_def_free(o[i]);
-    }
-    free(o);
+    free_others(o, n);
     proc_def_free(d);
     return rc;
 }
@@ -149,8 +163,24 @@ static void missing_topics(struct cm_stream *s, const struct proc_def *d, json_t
 }
 
 /* What looks wrong about a pipeline just written without stopping it: expressions reading
- * fields of data that its steps never make (proc_def_warnings), and topics the cluster lacks. */
-static json_t *warnings(const json_t *doc, const char *name, void *ud)
+ * fields of data that its steps never make (proc_def_warnings), windows of the others' results
+ * taken by their time (proc_graph_warnings), and topics the cluster lacks. */
+/* list (a JSON array, or NULL for a new one) with proc_graph_warnings of d against the other
+ * pipelines: `others` (name -> document), or NULL for those this instance applies. */
+static json_t *graph_warnings(struct proc_api *a, const struct proc_def *d, json_t *list,
+                              const json_t *others)
+{
+    json_t *applied = others ? NULL : cm_defs_others(a->defs, d->name);
+    size_t n = 0;
+    struct proc_def **o = parse_others(a, others ? others : applied, &n);
+    list = list ? list : json_array();
+    proc_graph_warnings(d, (const struct proc_def *const *)o, n, list);
+    free_others(o, n);
+    json_decref(applied);
+    return list;
+}
+
+static json_t *warnings(const json_t *doc, const char *name, const json_t *others, void *ud)
 {
     struct proc_api *a = ud;
     char err[256];
@@ -158,10 +188,7 @@ static json_t *warnings(const json_t *doc, const char *name, void *ud)
     if (!d) {
         return NULL;
     }
-    json_t *list = proc_def_warnings(d);
-    if (!list) {
-        list = json_array();
-    }
+    json_t *list = graph_warnings(a, d, proc_def_warnings(d), others);
     struct cm_stream *s = proc_host_stream(a->host);
     if (s) {
         missing_topics(s, d, list);
@@ -394,7 +421,7 @@ static json_t *dry_run_input(struct cm_http_req *req)
  * {"results", "late", "dead_letters", "errors"}: events the pipeline cannot process (an
  * expression failed on them) are dead letters; errors are entries that are not input at all.
  * Both name the entry's index (and its line for NDJSON). */
-static void dry_run(struct cm_http_req *req, struct proc_def *d, const json_t *in)
+static void dry_run(struct cm_http_req *req, struct proc_def *d, const json_t *in, json_t *warnings)
 {
     const json_t *events = json_object_get(in, "events"), *lines = json_object_get(in, "lines");
     const json_t *flush = json_object_get(in, "flush");
@@ -449,9 +476,8 @@ static void dry_run(struct cm_http_req *req, struct proc_def *d, const json_t *i
     if (c.full) { /* what came after is not computed: the lists are the run's first outputs */
         json_object_set_new(answer, "truncated", json_true());
     }
-    json_t *warnings = proc_def_warnings(d); /* as a PUT of it would answer (but topics) */
-    if (warnings) {
-        json_object_set_new(answer, "warnings", warnings);
+    if (json_array_size(warnings) > 0) {
+        json_object_set(answer, "warnings", warnings);
     }
     cm_http_respond_json(req, 200, answer);
 }
@@ -469,7 +495,10 @@ static void h_dry_run(struct cm_http_req *req, void *ud)
     struct proc_def *d =
         dry_run_def(a, req, cm_http_param(req, "name"), json_object_get(in, "definition"));
     if (d) {
-        dry_run(req, d, in);
+        /* what a PUT of it would warn of, but the topics */
+        json_t *warnings = graph_warnings(a, d, proc_def_warnings(d), NULL);
+        dry_run(req, d, in, warnings);
+        json_decref(warnings);
         proc_def_free(d);
     }
     json_decref(in);

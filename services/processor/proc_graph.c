@@ -1,6 +1,7 @@
 /* proc_graph: refuses a pipeline that would close a cycle of topics with the others (see
  * proc_graph.h): a breadth-first walk from its outputs, through the pipelines reading each topic
- * reached, to one of its own source topics. */
+ * reached, to one of its own source topics; and warns of a pipeline windowing the results of
+ * another's windows by their time (each window's end). */
 #include "proc_graph.h"
 
 #include "proc_def.h"
@@ -142,4 +143,83 @@ int proc_graph_check(const struct proc_def *d, const struct proc_def *const *oth
     free(seen);
     free(w.r);
     return rc;
+}
+
+/* d writes the results of windows to its sink, each with the window's end as its time (a batch
+ * holds several: its readers take them apart first). */
+static int writes_window_results(const struct proc_def *d)
+{
+    return (d->window == PROC_WIN_TUMBLING || d->window == PROC_WIN_HOPPING ||
+            d->window == PROC_WIN_SESSION) &&
+           d->batch_max == 0;
+}
+
+/* d windows what it reads by the events' own time. */
+static int windows_by_time(const struct proc_def *d)
+{
+    return d->window != PROC_WIN_NONE && !d->time;
+}
+
+/* "pipeline 'a'", "pipelines 'a' and 'b'", "pipelines 'a', 'b', 'c' and 4 more" of the
+ * pipelines of others marked in pick (m of them, m > 0). */
+static void names(char *out, size_t len, const struct proc_def *const *others, size_t n,
+                  const unsigned char *pick, size_t m)
+{
+    size_t at = (size_t)snprintf(out, len, "pipeline%s", m > 1 ? "s" : "");
+    size_t shown = 0;
+    for (size_t q = 0; q < n && at < len; q++) {
+        if (!pick[q]) {
+            continue;
+        }
+        const char *sep = shown == 0 ? " " : shown + 1 == m ? " and " : ", ";
+        if (shown == 3 && m > 4) {
+            snprintf(out + at, len - at, " and %zu more", m - shown);
+            return;
+        }
+        at += (size_t)snprintf(out + at, len - at, "%s'%s'", sep, others[q]->name);
+        shown++;
+    }
+}
+
+void proc_graph_warnings(const struct proc_def *d, const struct proc_def *const *others, size_t n,
+                         json_t *list)
+{
+    unsigned char *pick = cm_xcalloc(n ? n : 1, 1);
+    char who[400], msg[1024];
+    for (size_t i = 0; windows_by_time(d) && i < d->ntopics; i++) {
+        size_t m = 0;
+        for (size_t q = 0; q < n; q++) {
+            pick[q] = writes_window_results(others[q]) &&
+                      strcmp(d->topics[i], others[q]->sink_topic) == 0;
+            m += pick[q];
+        }
+        if (m > 0) {
+            names(who, sizeof(who), others, n, pick, m);
+            snprintf(msg, sizeof(msg),
+                     "source.topics[%zu]: %s write%s the results of windows to '%s', each with "
+                     "its window's end as its time, the first instant of the next window: "
+                     "windowed by that time, a result counts in the window after the one it "
+                     "covers; give \"source.time\": \"data.window_start\"",
+                     i, who, m > 1 ? "" : "s", d->topics[i]);
+            json_array_append_new(list, json_string(msg));
+        }
+    }
+    size_t m = 0;
+    for (size_t q = 0; q < n; q++) {
+        pick[q] = writes_window_results(d) && windows_by_time(others[q]) &&
+                  reads(others[q], d->sink_topic);
+        m += pick[q];
+    }
+    if (m > 0) {
+        names(who, sizeof(who), others, n, pick, m);
+        snprintf(msg, sizeof(msg),
+                 "sink.topic: %s read%s '%s' and window%s it by time, which for these results "
+                 "is their window's end, the first instant of the next window: a result counts "
+                 "in the window after the one it covers; %s \"source.time\": "
+                 "\"data.window_start\"",
+                 who, m > 1 ? "" : "s", d->sink_topic, m > 1 ? "" : "s",
+                 m > 1 ? "those pipelines need" : "that pipeline needs");
+        json_array_append_new(list, json_string(msg));
+    }
+    free(pick);
 }

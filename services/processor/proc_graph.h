@@ -8,6 +8,7 @@
 #ifndef PROC_GRAPH_H
 #define PROC_GRAPH_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 struct proc_def;
@@ -28,5 +29,15 @@ const char *proc_graph_dead_letter_topic(const struct proc_def *d, const char *d
  * which this pipeline reads". */
 int proc_graph_check(const struct proc_def *d, const struct proc_def *const *others, size_t n,
                      const struct proc_graph_topics *t, char *err, size_t errlen);
+
+/* Appends to list (a JSON array of strings) what looks wrong, without being refused, in how d
+ * and the others (n, d's own name left out) feed one another: a pipeline windowing by event time
+ * (a window or an interval join, without source.time) that reads the results of a window. Those
+ * carry the window's end as their `time`, the first instant of the next window, so a rollup of
+ * 1-minute results into hours would count each hour's last minute in the next hour. Each
+ * warning names d's field and the other pipeline, and the remedy ("source.time":
+ * "data.window_start"). */
+void proc_graph_warnings(const struct proc_def *d, const struct proc_def *const *others, size_t n,
+                         json_t *list);
 
 #endif

@@ -17,6 +17,8 @@
 #   - dry-run answers results without producing anything, with a stored or an inline definition,
 #     stops at 100,000 outputs (truncated: true),
 #     from a JSON body or NDJSON lines (errors naming the line), and refuses bad bodies;
+#   - a rollup windowing another pipeline's window results by their time is warned of, on
+#     either's write and in a dry run;
 #   - batched outputs, a table join and an interval join on the same input, each checked against
 #     what was produced (the interval join against a brute-force join);
 #   - records on the repartition topic that no processor wrote are counted invalid;
@@ -159,6 +161,35 @@ r=$(req PUT "$U1/pipelines/typo-$S" "$ADMIN" "${H[@]}" -d '{"source": {"topics":
 grep -q '"event":"pipeline_warning".*api-nosuch-'$S "$work/p1.log" || failed "the missing topic is logged"
 r=$(req DELETE "$U1/pipelines/typo-$S" "$ADMIN")
 check "the pipeline over missing topics deleted ($r)" [ "${r%% *}" = 204 ]
+# a rollup windowing another pipeline's window results by their time (each window's end, the
+# next window's first instant) is warned of, on either side's write; one taking its times from
+# window_start is not
+r=$(req PUT "$U1/pipelines/minutes-$S" "$ADMIN" "${H[@]}" -d '{"source": {"topics": ["'$IN'"]}, "key": "data.k", "window": {"type": "tumbling", "size": "1m"}, "aggregates": {"n": "count()"}, "sink": {"topic": "api-minutes-'$S'"}}')
+check "a per-minute pipeline is created ($r)" [ "${r%% *}" = 201 ]
+for _ in $(seq 1 100); do json "$U1/pipelines/minutes-$S" | grep -q '"state":"running"' && break; sleep 0.1; done
+HOURS='{"source": {"topics": ["api-minutes-'$S'"]TIME}, "key": "data.key", "window": {"type": "tumbling", "size": "1h"}, "aggregates": {"n": "sum(data.n)"}, "sink": {"topic": "api-hours-'$S'"}}'
+r=$(req PUT "$U1/pipelines/hours-$S" "$ADMIN" "${H[@]}" -d "${HOURS/TIME/}")
+{ [ "${r%% *}" = 201 ] && [[ "$r" == *"\"warnings\":[\"source.topics[0]: pipeline 'minutes-$S' writes the results of windows to 'api-minutes-$S', each with its window's end as its time"*"give \\\"source.time\\\": \\\"data.window_start\\\""* ]]; } ||
+    failed "a rollup over window results by their time is stored, with a warning naming the writer ($r)"
+for _ in $(seq 1 100); do json "$U1/pipelines/hours-$S" | grep -q '"state":"running"' && break; sleep 0.1; done
+r=$(req PUT "$U1/pipelines/minutes-$S" "$ADMIN" "${H[@]}" -d '{"source": {"topics": ["'$IN'"]}, "key": "data.k", "window": {"type": "tumbling", "size": "1m"}, "aggregates": {"n": "count()", "m": "count()"}, "sink": {"topic": "api-minutes-'$S'"}}')
+{ [ "${r%% *}" = 200 ] && [[ "$r" == *"\"warnings\":[\"sink.topic: pipeline 'hours-$S' reads 'api-minutes-$S' and windows it by time"* ]]; } ||
+    failed "the writer's change is warned of the rollup reading it ($r)"
+r=$(req PUT "$U1/pipelines/hours-$S" "$ADMIN" "${H[@]}" -d "${HOURS/TIME/, \"time\": \"data.window_start\"}")
+{ [ "${r%% *}" = 200 ] && [[ "$r" != *"results of windows"* ]]; } || failed "a rollup by window_start is not warned of ($r)"
+# a dry run of such a rollup says so too (a minute's result at 00:59 counted in the next hour)
+ROW='{"specversion": "1.0", "id": "r1", "source": "processor/minutes-'$S'", "type": "pipeline.result", "time": "2026-01-01T01:00:00Z", "data": {"key": "k1", "window_start": "2026-01-01T00:59:00Z", "n": 4}}'
+r=$(req POST "$U1/pipelines/hours2-$S/dry-run" "$ADMIN" "${H[@]}" -d '{"definition": '"${HOURS/TIME/}"', "events": ['"$ROW"']}')
+{ [ "${r%% *}" = 200 ] && [ "$(jq -r '.results[0].data.window_start' "$work/body")" = 2026-01-01T01:00:00.000Z ] &&
+    [[ "$(jq -r '.warnings[0]' "$work/body")" == "source.topics[0]: pipeline 'minutes-$S' writes the results of windows"* ]]; } ||
+    failed "a dry run of a rollup by the results' time warns of it ($r)"
+r=$(req POST "$U1/pipelines/hours2-$S/dry-run" "$ADMIN" "${H[@]}" -d '{"definition": '"${HOURS/TIME/, \"time\": \"data.window_start\"}"', "events": ['"$ROW"']}')
+{ [ "${r%% *}" = 200 ] && [ "$(jq -r '.results[0].data.window_start' "$work/body")" = 2026-01-01T00:00:00.000Z ] &&
+    [ "$(jq 'has("warnings")' "$work/body")" = false ]; } || failed "a dry run of a rollup by window_start: the hour it covers, no warning ($r)"
+for p in hours minutes; do
+    r=$(req DELETE "$U1/pipelines/$p-$S" "$ADMIN")
+    check "$p deleted ($r)" [ "${r%% *}" = 204 ]
+done
 # the same rows in a Redis hash, joined the same way (looked up when needed)
 for i in $(seq 0 9); do
     redis-cli -p "$REDIS_PORT" HSET "api-tiers-$S" "k$i" "{\"tier\":$i}" >/dev/null

@@ -1,7 +1,8 @@
 /* The pipelines' graph of topics (proc_graph): a pipeline that would close a cycle with the
  * others is refused, naming its first output's field and the path round (through sinks, late
  * events and dead letters); a pipeline off every cycle, one whose way round is broken by
- * "dead_letter": false, and the default dead-letter topic of a pipeline that reads it are not. */
+ * "dead_letter": false, and the default dead-letter topic of a pipeline that reads it are not.
+ * And the warnings of a pipeline windowing the results of another's windows by their time. */
 #include "proc_test.h"
 
 #include "../../services/processor/proc_graph.h"
@@ -10,23 +11,35 @@
 
 static const struct proc_graph_topics topics = {"events.late", "dlq"};
 
-/* proc_graph_check of the first definition against the others (NULL-terminated); the message
- * into err (256 bytes). */
-static int check(const char *def, const char *const *others, char *err)
+/* The definitions of others (NULL-terminated, at most 8) compiled into o; how many. */
+static size_t compile_all(const char *const *others, struct proc_def *o[8])
 {
-    struct proc_def *d = proc_test_def(def);
-    struct proc_def *o[8];
     size_t n = 0;
     while (others[n]) {
         cr_assert_lt(n, 8);
         o[n] = proc_test_def(others[n]);
         n++;
     }
-    err[0] = '\0';
-    int rc = proc_graph_check(d, (const struct proc_def *const *)o, n, &topics, err, 256);
+    return n;
+}
+
+static void free_all(struct proc_def *o[8], size_t n)
+{
     for (size_t i = 0; i < n; i++) {
         proc_def_free(o[i]);
     }
+}
+
+/* proc_graph_check of the first definition against the others (NULL-terminated); the message
+ * into err (256 bytes). */
+static int check(const char *def, const char *const *others, char *err)
+{
+    struct proc_def *d = proc_test_def(def);
+    struct proc_def *o[8];
+    size_t n = compile_all(others, o);
+    err[0] = '\0';
+    int rc = proc_graph_check(d, (const struct proc_def *const *)o, n, &topics, err, 256);
+    free_all(o, n);
     proc_def_free(d);
     return rc;
 }
@@ -170,4 +183,91 @@ Test(proc_graph, a_message_longer_than_its_buffer_is_cut)
     cr_assert_eq(err[31], 'x', "nothing written past the length given");
     proc_def_free(o);
     proc_def_free(d);
+}
+
+/* proc_graph_warnings of the first definition against the others (NULL-terminated): a new
+ * array, asserted to be one. */
+static json_t *warnings_of(const char *def, const char *const *others)
+{
+    struct proc_def *d = proc_test_def(def);
+    struct proc_def *o[8];
+    size_t n = compile_all(others, o);
+    json_t *list = json_array();
+    proc_graph_warnings(d, (const struct proc_def *const *)o, n, list);
+    free_all(o, n);
+    proc_def_free(d);
+    cr_assert(json_is_array(list));
+    return list;
+}
+
+#define PER_MINUTE(name)                                                                           \
+    "{\"name\": \"" name "\", \"key\": \"data.k\", "                                               \
+    "\"window\": {\"type\": \"tumbling\", \"size\": \"1m\"}, \"aggregates\": {\"n\": "             \
+    "\"count()\"}}"
+#define PER_HOUR(extra)                                                                            \
+    "{\"name\": \"per-hour\", \"source\": {\"topics\": [\"events\", \"derived\"]" extra "}, "      \
+    "\"key\": \"data.key\", \"window\": {\"type\": \"tumbling\", \"size\": \"1h\"}, "              \
+    "\"aggregates\": {\"n\": \"sum(data.n)\"}, \"sink\": {\"topic\": \"rollups\"}}"
+
+/* A rollup windowing the results of another pipeline's windows by their time (each window's
+ * end) counts each in the window after the one it covers: both sides of the pair are told. */
+Test(proc_graph, windows_of_window_results_by_their_time_are_warned_of)
+{
+    const char *writers[] = {PER_MINUTE("per-minute"), NULL};
+    json_t *w = warnings_of(PER_HOUR(""), writers);
+    cr_assert_eq(json_array_size(w), 1);
+    cr_assert_str_eq(json_string_value(json_array_get(w, 0)),
+                     "source.topics[1]: pipeline 'per-minute' writes the results of windows to "
+                     "'derived', each with its window's end as its time, the first instant of the "
+                     "next window: windowed by that time, a result counts in the window after the "
+                     "one it covers; give \"source.time\": \"data.window_start\"");
+    json_decref(w);
+
+    const char *readers[] = {PER_HOUR(""), NULL};
+    w = warnings_of(PER_MINUTE("per-minute"), readers);
+    cr_assert_eq(json_array_size(w), 1);
+    cr_assert_str_eq(json_string_value(json_array_get(w, 0)),
+                     "sink.topic: pipeline 'per-hour' reads 'derived' and windows it by time, "
+                     "which for these results is their window's end, the first instant of the "
+                     "next window: a result counts in the window after the one it covers; that "
+                     "pipeline needs \"source.time\": \"data.window_start\"");
+    json_decref(w);
+
+    /* many writers are named once, the first three and how many more */
+    const char *many[] = {PER_MINUTE("m1"), PER_MINUTE("m2"), PER_MINUTE("m3"),
+                          PER_MINUTE("m4"), PER_MINUTE("m5"), NULL};
+    w = warnings_of(PER_HOUR(""), many);
+    cr_assert_eq(json_array_size(w), 1);
+    cr_assert(strstr(json_string_value(json_array_get(w, 0)),
+                     "source.topics[1]: pipelines 'm1', 'm2', 'm3' and 2 more write the results "),
+              "%s", json_string_value(json_array_get(w, 0)));
+    json_decref(w);
+    const char *two[] = {PER_MINUTE("m1"), PER_MINUTE("m2"), NULL};
+    w = warnings_of(PER_HOUR(""), two);
+    cr_assert(strstr(json_string_value(json_array_get(w, 0)), "pipelines 'm1' and 'm2' write "));
+    json_decref(w);
+}
+
+/* Nothing to say: the rollup takes its times from the results, the reader is stateless, the
+ * writer batches its results or writes elsewhere, or writes the results of no window. */
+Test(proc_graph, no_warning_where_the_times_are_not_taken_from_window_results)
+{
+    const char *writers[] = {PER_MINUTE("per-minute"), NULL};
+    json_t *w = warnings_of(PER_HOUR(", \"time\": \"data.window_start\""), writers);
+    cr_assert_eq(json_array_size(w), 0);
+    json_decref(w);
+    w = warnings_of("{\"name\": \"t\", \"source\": {\"topics\": [\"derived\"]}, " MAP
+                    ", \"sink\": {\"topic\": \"t2\"}}",
+                    writers);
+    cr_assert_eq(json_array_size(w), 0);
+    json_decref(w);
+    const char *others[] = {
+        "{\"name\": \"batched\", \"key\": \"data.k\", \"window\": {\"type\": \"tumbling\", "
+        "\"size\": \"1m\"}, \"aggregates\": {\"n\": \"count()\"}, \"batch\": {\"max\": 10}}",
+        "{\"name\": \"elsewhere\", \"key\": \"data.k\", \"window\": {\"type\": \"tumbling\", "
+        "\"size\": \"1m\"}, \"aggregates\": {\"n\": \"count()\"}, \"sink\": {\"topic\": \"t9\"}}",
+        "{\"name\": \"transform\", " MAP "}", NULL};
+    w = warnings_of(PER_HOUR(""), others);
+    cr_assert_eq(json_array_size(w), 0);
+    json_decref(w);
 }

@@ -65,9 +65,10 @@ struct cm_defs_kind {
     /* Optional: what looks wrong about a document just written through the API without
      * stopping it from running (a topic the cluster does not know: a typo, or one not created
      * yet), as a JSON array of strings (a new reference, or NULL for none), answered with the
-     * write as "warnings". Called on the HTTP thread after the write, and for each valid file
-     * seeded (cm_defs_seed), whose warnings only the kind's own log shows. */
-    json_t *(*warnings)(const json_t *doc, const char *name, void *ud);
+     * write as "warnings"; `others` as for check, the definitions this instance applies.
+     * Called on the HTTP thread after the write, and for each valid file seeded
+     * (cm_defs_seed), whose warnings only the kind's own log shows. */
+    json_t *(*warnings)(const json_t *doc, const char *name, const json_t *others, void *ud);
 };
 
 #define CM_DEFS_RESET 1u
@@ -92,6 +93,9 @@ void cm_defs_routes(struct cm_defs *d, struct cm_http_server *srv, struct cm_swa
                     const char *scope);
 /* A copy of the current document of name (caller decrefs) with its version, or NULL. */
 json_t *cm_defs_document(struct cm_defs *d, const char *name, long long *version);
+/* The documents this instance applies, name -> document (a new object; name's left out, NULL
+ * for none left out), as the kind's check and warnings see them. */
+json_t *cm_defs_others(struct cm_defs *d, const char *name);
 /* Stops the listener; frees everything. */
 void cm_defs_free(struct cm_defs *d);
 

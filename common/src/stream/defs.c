@@ -427,6 +427,19 @@ static int check_store(struct cm_defs *d, struct cm_pg *pg, const char *name, co
     return 0;
 }
 
+json_t *cm_defs_others(struct cm_defs *d, const char *name)
+{
+    json_t *others = json_object();
+    pthread_mutex_lock(&d->lock);
+    for (size_t i = 0; i < d->n; i++) {
+        if (d->e[i].doc && (!name || strcmp(d->e[i].name, name) != 0)) {
+            json_object_set(others, d->e[i].name, d->e[i].doc);
+        }
+    }
+    pthread_mutex_unlock(&d->lock);
+    return others;
+}
+
 /* The kind's check of doc against the definitions applied here (no store: files only). */
 static int check_applied(struct cm_defs *d, const char *name, const json_t *doc, char *msg,
                          size_t msglen)
@@ -434,17 +447,21 @@ static int check_applied(struct cm_defs *d, const char *name, const json_t *doc,
     if (!d->kind.check) {
         return 0;
     }
-    json_t *others = json_object();
-    pthread_mutex_lock(&d->lock);
-    for (size_t i = 0; i < d->n; i++) {
-        if (d->e[i].doc && strcmp(d->e[i].name, name) != 0) {
-            json_object_set(others, d->e[i].name, d->e[i].doc);
-        }
-    }
-    pthread_mutex_unlock(&d->lock);
+    json_t *others = cm_defs_others(d, name);
     int rc = d->kind.check(doc, name, others, msg, msglen, d->kind.ud);
     json_decref(others);
     return rc;
+}
+
+json_t *defs_warnings(struct cm_defs *d, const json_t *doc, const char *name)
+{
+    if (!d->kind.warnings) {
+        return NULL;
+    }
+    json_t *others = cm_defs_others(d, name);
+    json_t *w = d->kind.warnings(doc, name, others, d->kind.ud);
+    json_decref(others);
+    return w;
 }
 
 int defs_store_write(struct cm_defs *d, const char *name, const json_t *doc, struct defs_write *w,
@@ -627,7 +644,7 @@ int cm_defs_seed(struct cm_defs *d, const char *path)
         return CM_E_INVAL;
     }
     /* what looks wrong about a valid file, as an API write would answer it (the kind logs it) */
-    json_decref(d->kind.warnings ? d->kind.warnings(doc, name, d->kind.ud) : NULL);
+    json_decref(defs_warnings(d, doc, name));
     int rc = 0;
     if (!d->pool) {
         if (find(d, name)) {

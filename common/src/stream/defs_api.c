@@ -296,7 +296,7 @@ static void h_put(struct cm_http_req *req, void *ud)
     }
     json_t *answer = json_pack("{s:s, s:I, s:O, s:b}", "name", name, "version",
                                (json_int_t)w.version, "definition", doc, "unchanged", w.unchanged);
-    json_t *warnings = d->kind.warnings ? d->kind.warnings(doc, name, d->kind.ud) : NULL;
+    json_t *warnings = defs_warnings(d, doc, name);
     if (json_array_size(warnings) > 0) {
         json_object_set(answer, "warnings", warnings);
     }

@@ -74,6 +74,9 @@ json_t *defs_store_version(struct cm_defs *d, const char *name, long long versio
  * when this instance has not refused that version or a newer one. */
 json_t *defs_rejection(struct cm_defs *d, const char *name, long long version, long long *in_force);
 
+/* The kind's warnings about doc, a definition of name, against the others applied here (a new
+ * JSON array, or NULL for none). */
+json_t *defs_warnings(struct cm_defs *d, const json_t *doc, const char *name);
 /* Validates doc as a definition of name; NULL or the reason in err (compiled one released). */
 int defs_validate(struct cm_defs *d, const json_t *doc, const char *name, char *err, size_t errlen);
 
