@@ -70,7 +70,8 @@ Test(kafka, delivery_reports_carry_context)
 }
 
 /* Topics the cluster lacks are found without creating them, though the development broker
- * creates a topic when a producer asks for its metadata (as partitions() does). */
+ * creates a topic when a producer asks for its metadata (as partitions() does); the topic list
+ * is asked again once older than the age given. */
 Test(kafka, missing_topics_are_found_without_creating_them)
 {
     char have[96], lack[96], lack2[96];
@@ -82,17 +83,24 @@ Test(kafka, missing_topics_are_found_without_creating_them)
     cr_assert_not_null(p);
     const char *topics[] = {lack, have, lack2};
     unsigned char missing[3] = {9, 9, 9};
-    cr_assert_eq(cm_kafka_producer_topics_missing(p, topics, 3, missing, 5000), 2);
+    cr_assert_eq(cm_kafka_producer_topics_missing(p, topics, 3, missing, 5000, 0), 2);
     cr_assert(missing[0] == 1 && missing[1] == 0 && missing[2] == 1, "%d %d %d", missing[0],
               missing[1], missing[2]);
     /* asked again: still missing, so asking created nothing */
     memset(missing, 9, sizeof(missing));
-    cr_assert_eq(cm_kafka_producer_topics_missing(p, topics, 3, missing, 5000), 2);
+    cr_assert_eq(cm_kafka_producer_topics_missing(p, topics, 3, missing, 5000, 0), 2);
     cr_assert(missing[0] == 1 && missing[2] == 1);
     /* and once a topic exists it is found */
     cr_assert_gt(cm_kafka_producer_partitions(p, lack, 5000), 0);
-    cr_assert_eq(cm_kafka_producer_topics_missing(p, topics, 3, missing, 5000), 1);
+    cr_assert_eq(cm_kafka_producer_topics_missing(p, topics, 3, missing, 5000, 0), 1);
     cr_assert(missing[0] == 0 && missing[1] == 0 && missing[2] == 1);
+    /* a topic list asked within max_age_ms serves again: lack2 created since is not seen until
+     * the list is asked afresh */
+    cr_assert_gt(cm_kafka_producer_partitions(p, lack2, 5000), 0);
+    cr_assert_eq(cm_kafka_producer_topics_missing(p, topics, 3, missing, 5000, 60000), 1);
+    cr_assert(missing[2] == 1);
+    cr_assert_eq(cm_kafka_producer_topics_missing(p, topics, 3, missing, 5000, 0), 0);
+    cr_assert(missing[0] == 0 && missing[1] == 0 && missing[2] == 0);
     cm_kafka_producer_free(p, 1000);
 }
 

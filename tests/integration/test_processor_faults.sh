@@ -31,8 +31,9 @@
 #     meanwhile (with one watermark over the instance, what it read again after the checkpoint
 #     was late), and one recomputed is judged by its horizon;
 #   - unavailable: the repartition topic's partition count cannot be read at first (the broker's
-#     metadata for it fails): the processor prepares nothing, says so, and retries the batch;
-#     once the topic is available it goes on.
+#     metadata for it fails): the processor prepares nothing, says so (in its log, and in the
+#     pipeline's status: missing_topics), and retries the batch; once the topic is available it
+#     goes on, and the status no longer names it (within the 10 s its topic list is kept).
 #   - replaced: half the input processed, the processor stopped, the broker replaced by an empty
 #     one while Redis keeps the checkpoints (as the local stack's every start does); the rest of
 #     the input on the new broker is read as new although the checkpoints resume beyond its logs.
@@ -120,7 +121,7 @@ start_processor() { # start_processor <log> <brokers> <redis port, or URL>: sets
     local url="redis://127.0.0.1:$3/0"
     [[ "$3" == *://* ]] && url=$3
     env -u DATABASE_URL PROCESSOR_AUTH_DISABLED=true \
-        PROCESSOR_PORT=0 BIND_ADDR=127.0.0.1 LOG_LEVEL=info KAFKA_BROKERS="$2" \
+        PROCESSOR_PORT="${PROC_PORT:-0}" BIND_ADDR=127.0.0.1 LOG_LEVEL=info KAFKA_BROKERS="$2" \
         REDIS_URL="$url" PROCESSOR_PIPELINES_DIR="$work/${PIPES:-pipelines}" \
         PROCESSOR_CHECKPOINT=500ms KAFKA_FETCH_WAIT_MAX_MS=10 KAFKA_SESSION_TIMEOUT_MS=6000 \
         KAFKA_HEARTBEAT_INTERVAL_MS=500 KAFKA_MAX_PARTITION_FETCH_BYTES=16384 \
@@ -430,7 +431,8 @@ if wanted unavailable; then
 start_broker E "$PIPE.repartition"
 rport_e=$(stack_free_port)
 start_redis E "$rport_e"
-start_processor e1.log "$BROKERS_E" "$rport_e"
+pport_e=$(stack_free_port)
+PROC_PORT=$pport_e start_processor e1.log "$BROKERS_E" "$rport_e"
 produce "$BROKERS_E" 1 20000
 for _ in $(seq 1 600); do
     grep -q '"event":"repartition_topic_unavailable"' "$work/e1.log" && break
@@ -438,10 +440,15 @@ for _ in $(seq 1 600); do
 done
 grep -q '"event":"repartition_topic_unavailable".*'"$PIPE"'.repartition' "$work/e1.log" ||
     { say "FAIL: unavailable: no error names the repartition topic"; fail=1; }
+missing() { curl -s "http://127.0.0.1:$pport_e/pipelines/$PIPE" | jq -c '.status.missing_topics'; }
+[ "$(missing)" = "[\"$PIPE.repartition\"]" ] ||
+    { say "FAIL: unavailable: the pipeline's status does not name its missing topic ($(missing))"; fail=1; }
 results "$BROKERS_E" "$work/e-before.out"
 [ ! -s "$work/e-before.out" ] || { say "FAIL: unavailable: results before the topic is"; fail=1; }
 kill -HUP "$KAFKA_PID"
 say "unavailable: the processor waited for the repartition topic ($(grep -c '"event":"batch_retry"' "$work/e1.log") batch retries); now it is available"
+for _ in $(seq 1 200); do [ "$(missing)" = null ] && break; sleep 0.1; done
+[ "$(missing)" = null ] || { say "FAIL: unavailable: the status still names a topic that exists ($(missing))"; fail=1; }
 produce "$BROKERS_E" 20001 $N
 wait_prepared "$BROKERS_E" 180 || fail=1
 produce_far "$BROKERS_E"

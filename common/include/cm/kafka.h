@@ -74,10 +74,12 @@ int cm_kafka_producer_ensure_topic(struct cm_kafka_producer *p, const char *topi
 /* The partition count of topic (creating it as ensure_topic does), or CM_E_UNAVAIL. */
 int cm_kafka_producer_partitions(struct cm_kafka_producer *p, const char *topic, int timeout_ms);
 /* Which of the n topics the cluster does not know, without creating any (one metadata request
- * for every topic, which no broker answers by creating one): missing[i] is set to 1 or 0.
- * Returns how many are missing, or CM_E_UNAVAIL when no broker answered within timeout_ms. */
+ * for every topic, which no broker answers by creating one): missing[i] is set to 1 or 0. The
+ * cluster's topics as asked within the last max_age_ms serve again (0: asked afresh). Returns
+ * how many are missing, or CM_E_UNAVAIL when no broker answered within timeout_ms. Any thread. */
 int cm_kafka_producer_topics_missing(struct cm_kafka_producer *p, const char *const *topics,
-                                     size_t n, unsigned char *missing, int timeout_ms);
+                                     size_t n, unsigned char *missing, int timeout_ms,
+                                     int max_age_ms);
 /* The partition among `partitions` that the producer gives a record with this non-empty key
  * (librdkafka's default partitioner), for callers that send to a partition themselves. */
 int32_t cm_kafka_partition_of(const void *key, size_t keylen, int32_t partitions);

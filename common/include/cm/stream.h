@@ -148,7 +148,7 @@ void cm_stream_emit_to(struct cm_stream *s, const char *topic, int32_t partition
 int cm_stream_partitions(struct cm_stream *s, const char *topic);
 /* cm_kafka_producer_topics_missing through the stream's producer (3 s). Only with cfg.produce. */
 int cm_stream_topics_missing(struct cm_stream *s, const char *const *topics, size_t n,
-                             unsigned char *missing);
+                             unsigned char *missing, int max_age_ms);
 /* Emits a CloudEvent (borrowed) in structured mode: key and headers as cm_event_headers. */
 void cm_stream_emit_event(struct cm_stream *s, const char *topic, const json_t *ev);
 /* The next offset of a partition after the records processed so far (for the offsets a snapshot

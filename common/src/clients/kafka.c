@@ -40,8 +40,11 @@ struct cm_kafka_producer {
     atomic_int stop;
     atomic_int unreported;               /* produced, delivery report not yet handled */
     _Atomic(struct topic_handle *) rkts; /* read without a lock; entries are never removed */
-    pthread_mutex_t rkts_lock;           /* serializes additions */
+    pthread_mutex_t rkts_lock;           /* serializes additions, and guards the topics below */
     int nrkts;
+    char **topics; /* the cluster's topics as last asked (sorted), for topics_missing */
+    size_t ntopics;
+    int64_t topics_ms; /* when they were asked (monotonic); 0: never */
 };
 
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -390,23 +393,63 @@ int cm_kafka_producer_partitions(struct cm_kafka_producer *p, const char *topic,
     return rc;
 }
 
-int cm_kafka_producer_topics_missing(struct cm_kafka_producer *p, const char *const *topics,
-                                     size_t n, unsigned char *missing, int timeout_ms)
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(names[i]);
+    }
+    free(names);
+}
+
+/* Asks the cluster for its topics and keeps them in p (sorted). 0 or CM_E_UNAVAIL. */
+static int refresh_topics(struct cm_kafka_producer *p, int timeout_ms)
 {
     const struct rd_kafka_metadata *md = NULL;
     if (rd_kafka_metadata(p->rk, 1, NULL, &md, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         return CM_E_UNAVAIL;
     }
-    int count = 0;
-    for (size_t i = 0; i < n; i++) {
-        missing[i] = 1;
-        for (int t = 0; t < md->topic_cnt && missing[i]; t++) {
-            missing[i] = !(md->topics[t].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
-                           strcmp(md->topics[t].topic, topics[i]) == 0);
+    char **names = cm_xcalloc((size_t)md->topic_cnt + 1, sizeof(*names));
+    size_t n = 0;
+    for (int t = 0; t < md->topic_cnt; t++) {
+        if (md->topics[t].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            names[n++] = cm_xstrdup(md->topics[t].topic);
         }
-        count += missing[i];
     }
     rd_kafka_metadata_destroy(md);
+    qsort(names, n, sizeof(*names), cmp_name);
+    pthread_mutex_lock(&p->rkts_lock);
+    char **old = p->topics;
+    size_t nold = p->ntopics;
+    p->topics = names;
+    p->ntopics = n;
+    p->topics_ms = cm_monotonic_ms();
+    pthread_mutex_unlock(&p->rkts_lock);
+    free_names(old, nold);
+    return 0;
+}
+
+int cm_kafka_producer_topics_missing(struct cm_kafka_producer *p, const char *const *topics,
+                                     size_t n, unsigned char *missing, int timeout_ms,
+                                     int max_age_ms)
+{
+    pthread_mutex_lock(&p->rkts_lock);
+    int fresh = p->topics_ms > 0 && cm_monotonic_ms() - p->topics_ms <= max_age_ms;
+    pthread_mutex_unlock(&p->rkts_lock);
+    if (!fresh && refresh_topics(p, timeout_ms) != 0) {
+        return CM_E_UNAVAIL;
+    }
+    int count = 0;
+    pthread_mutex_lock(&p->rkts_lock);
+    for (size_t i = 0; i < n; i++) {
+        missing[i] = !bsearch(&topics[i], p->topics, p->ntopics, sizeof(*p->topics), cmp_name);
+        count += missing[i];
+    }
+    pthread_mutex_unlock(&p->rkts_lock);
     return count;
 }
 
@@ -458,6 +501,7 @@ void cm_kafka_producer_free(struct cm_kafka_producer *p, int flush_timeout_ms)
     }
     rd_kafka_destroy(p->rk);
     pthread_mutex_destroy(&p->rkts_lock);
+    free_names(p->topics, p->ntopics);
     free(p);
 }
 

@@ -368,10 +368,11 @@ int cm_stream_partitions(struct cm_stream *s, const char *topic)
 }
 
 int cm_stream_topics_missing(struct cm_stream *s, const char *const *topics, size_t n,
-                             unsigned char *missing)
+                             unsigned char *missing, int max_age_ms)
 {
-    return s->producer ? cm_kafka_producer_topics_missing(s->producer, topics, n, missing, 3000)
-                       : CM_E_INVAL;
+    return s->producer
+               ? cm_kafka_producer_topics_missing(s->producer, topics, n, missing, 3000, max_age_ms)
+               : CM_E_INVAL;
 }
 
 void cm_stream_emit_to(struct cm_stream *s, const char *topic, int32_t partition, const void *key,
