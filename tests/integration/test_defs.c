@@ -6,7 +6,8 @@
  * and deletion. And a kind's check against the other definitions (409 naming the field; racing
  * writers serialised, so two never each pass a check the other's write fails; files too). And a
  * stored version an instance refuses (as a release stricter than the one that wrote it does)
- * shown as such by that instance's API, with the version it runs instead. */
+ * shown as such by that instance's API, with the version it runs instead, and passed over as
+ * the version before the next one it takes. */
 #include "harness.h"
 
 #include "cm/defs.h"
@@ -532,7 +533,7 @@ static void a_version_refused_is_shown(void)
 
     /* a version it takes clears it; a newer one it refuses shows the one it keeps */
     cr_assert_eq(call_on(srv_l, "PUT", path, "{\"size\": 50}", NULL, body, etag), 200, "%s", body);
-    cr_assert(told(&ss, "u1 v2 size=50 prev=v1:-1"));
+    cr_assert(told(&ss, "u1 v2 size=50 prev=v0:-1"), "v1 never ran here: no version before");
     cr_assert_eq(call_on(srv_s, "GET", path, NULL, NULL, body, etag), 200);
     cr_assert(strstr(body, "rejected") == NULL && strstr(body, "\"size\":50") != NULL, "%s", body);
     cr_assert_eq(call_on(srv_l, "PUT", path, "{\"size\": 200}", NULL, body, etag), 200, "%s", body);
@@ -561,9 +562,22 @@ static void a_version_refused_is_shown(void)
              "\"in_force\":3";
     cr_assert(it_wait_until(10000, body_has, &w), "%s", w.body);
 
+    /* a version both take: the one before it is, for each, the newest it took (the strict one
+     * passes over v4, no definition, and v3, refused), also for an instance that starts now,
+     * which must drain what ran before on its partitions */
+    cr_assert_eq(call_on(srv_l, "PUT", path, "{\"size\": 60}", NULL, body, etag), 200, "%s", body);
+    cr_assert(told(&sl, "u1 v5 size=60 prev=v3:200"));
+    cr_assert(told(&ss, "u1 v5 size=60 prev=v2:50"));
+    struct seen s2 = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    k.ud = &s2;
+    struct cm_defs *strict2 = cm_defs_new(it_env("DATABASE_URL"), &k, NULL);
+    cr_assert_eq(cm_defs_start(strict2), 0);
+    cr_assert(told(&s2, "u1 v5 size=60 prev=v2:50"));
+    cm_defs_free(strict2);
+
     /* deleted: nothing to say */
     cr_assert_eq(call_on(srv_l, "DELETE", path, NULL, NULL, body, etag), 204, "%s", body);
-    cr_assert(told(&ss, "u1 v5 size=-1 prev=v0:-1")); /* (v4 is no definition) */
+    cr_assert(told(&ss, "u1 v6 size=-1 prev=v5:60"));
     cr_assert_eq(call_on(srv_s, "GET", path, NULL, NULL, body, etag), 404);
     cr_assert_eq(call_on(srv_s, "GET", list, NULL, NULL, body, etag), 200);
     cr_assert(strstr(body, "rejected") == NULL, "%s", body);

@@ -32,10 +32,13 @@ struct cm_defs_change {
     void *compiled;     /* ownership passes; NULL when the definition was deleted */
     int64_t created_ms; /* when this version was stored (the store's clock) */
     unsigned flags;     /* CM_DEFS_RESET: the writer asked for the old state to be dropped */
-    /* The version stored just before this one, when it was a live definition: for a consumer
-     * that starts while an old version may still be finishing its work. */
+    /* The version that ran before this one: the newest earlier version that this instance's
+     * parser takes, back to the last deletion (one refused here, as a version written by a
+     * more lenient build, is passed over: it never ran here). For a consumer that starts while
+     * an old version may still be finishing its work. For a deletion: the version stored just
+     * before, when live and taken. */
     long long prev_version; /* 0: none (the first version, or it follows a deletion) */
-    void *prev_compiled;    /* ownership passes (NULL when none or invalid) */
+    void *prev_compiled;    /* ownership passes (NULL when none) */
     int64_t prev_created_ms;
     unsigned prev_flags;
 };

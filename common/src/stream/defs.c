@@ -154,11 +154,66 @@ struct row {
     int64_t created_ms;
 };
 
+static void read_row(const struct cm_pg_result *res, int i, int col, struct row *out);
+
+#define ROW_COLS(t)                                                                                \
+    t ".version, " t ".body::text, " t ".reset, (extract(epoch FROM " t                            \
+      ".created_at) * 1000)::bigint"
+
+/* Sets c's prev_* to row r when this instance's parser takes it; 1 when it does. */
+static int take_prev(struct cm_defs *d, const char *name, const struct row *r,
+                     struct cm_defs_change *c)
+{
+    char err[512];
+    void *compiled =
+        r->doc ? d->kind.parse(r->doc, name, r->version, err, sizeof(err), d->kind.ud) : NULL;
+    if (compiled) {
+        c->prev_version = r->version;
+        c->prev_compiled = compiled;
+        c->prev_created_ms = r->created_ms;
+        c->prev_flags = r->flags;
+    }
+    return compiled != NULL;
+}
+
+/* The version before cur that ran here (struct cm_defs_change): prev when taken, else (prev
+ * refused, or no JSON object) the newest older one taken, read on pg, back to a deletion. */
+static void find_prev(struct cm_defs *d, struct cm_pg *pg, const char *name, const struct row *cur,
+                      const struct row *prev, struct cm_defs_change *c)
+{
+    if (!prev || prev->version <= 0 || take_prev(d, name, prev, c) || !cur->doc || !pg ||
+        (!prev->doc && !prev->bad)) {
+        return; /* (a deletion's is the row before it, when taken) */
+    }
+    char below[32];
+    snprintf(below, sizeof(below), "%lld", prev->version);
+    const char *params[] = {d->kind_name, name, below};
+    struct cm_pg_result *res = NULL;
+    struct cm_pg_error err;
+    if (cm_pg_exec(pg,
+                   "SELECT " ROW_COLS("o") " FROM definitions o WHERE o.kind = $1 AND o.name = $2"
+                                           " AND o.version < $3 ORDER BY o.version DESC LIMIT 100",
+                   3, params, &res, &err) != 0) {
+        CM_LOG_WARN("definitions_unreadable", "%s %s: %s", d->kind_name, name, err.message);
+        return;
+    }
+    for (int i = 0; i < cm_pg_ntuples(res); i++) {
+        struct row r;
+        read_row(res, i, 0, &r);
+        int stop = (!r.doc && !r.bad) || take_prev(d, name, &r, c);
+        json_decref(r.doc);
+        if (stop) {
+            break;
+        }
+    }
+    cm_pg_result_free(res);
+}
+
 /* Takes row `cur` of name (with the row before it, prev.version 0 when none) into force.
  * Versions not newer than the one seen are ignored; an invalid one is logged and counted, the
  * one in force kept. Only the follower's thread (or cm_defs_start's caller before it runs) calls
  * this. */
-static void apply(struct cm_defs *d, const char *name, const struct row *cur,
+static void apply(struct cm_defs *d, struct cm_pg *pg, const char *name, const struct row *cur,
                   const struct row *prev)
 {
     pthread_mutex_lock(&d->lock);
@@ -188,12 +243,8 @@ static void apply(struct cm_defs *d, const char *name, const struct row *cur,
                      d->singular, name, cur->version, err);
         count(d->m_rejected);
     }
-    if (take && prev && prev->version > 0 && prev->doc) {
-        c.prev_version = prev->version;
-        c.prev_created_ms = prev->created_ms;
-        c.prev_flags = prev->flags;
-        c.prev_compiled =
-            d->kind.parse(prev->doc, name, prev->version, err, sizeof(err), d->kind.ud);
+    if (take) {
+        find_prev(d, pg, name, cur, prev, &c);
     }
     if (take) {
         d->kind.changed(&c, d->kind.ud);
@@ -254,10 +305,6 @@ static void read_row(const struct cm_pg_result *res, int i, int col, struct row 
     }
 }
 
-#define ROW_COLS(t)                                                                                \
-    t ".version, " t ".body::text, " t ".reset, (extract(epoch FROM " t                            \
-      ".created_at) * 1000)::bigint"
-
 /* Reads the newest version of every name (or of one) on pg, with the version before it, and
  * applies what is new. */
 static int sync(struct cm_defs *d, struct cm_pg *pg, const char *name)
@@ -287,7 +334,7 @@ static int sync(struct cm_defs *d, struct cm_pg *pg, const char *name)
         struct row cur, prev;
         read_row(res, i, 1, &cur);
         read_row(res, i, 5, &prev);
-        apply(d, n, &cur, &prev);
+        apply(d, pg, n, &cur, &prev);
         json_decref(prev.doc);
         json_decref(cur.doc);
     }
@@ -655,7 +702,7 @@ int cm_defs_seed(struct cm_defs *d, const char *path)
             rc = CM_E_INVAL;
         } else {
             struct row cur = {.version = 1, .doc = doc, .created_ms = cm_now_ms()};
-            apply(d, name, &cur, NULL);
+            apply(d, NULL, name, &cur, NULL);
         }
         json_decref(doc);
         return rc;
