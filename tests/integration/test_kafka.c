@@ -104,6 +104,34 @@ Test(kafka, missing_topics_are_found_without_creating_them)
     cm_kafka_producer_free(p, 1000);
 }
 
+/* A cluster that does not answer is not asked again within the age given: a list of many
+ * pipelines' statuses while Kafka is down waits for one timeout, not one each; asked afresh
+ * (age 0), it is asked again. */
+Test(kafka, a_cluster_that_did_not_answer_is_not_asked_again_at_once)
+{
+    char addr[64];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", it_free_port());
+    struct cm_kafka_producer *p = cm_kafka_producer_new(addr, NULL, NULL);
+    cr_assert_not_null(p);
+    const char *topics[] = {"t"};
+    unsigned char missing[1];
+    int64_t t0 = cm_monotonic_ms();
+    cr_assert_eq(cm_kafka_producer_topics_missing(p, topics, 1, missing, 1500, 60000),
+                 CM_E_UNAVAIL);
+    int64_t first = cm_monotonic_ms() - t0;
+    cr_assert_geq(first, 1000, "the first attempt waits for its timeout (%lld ms)",
+                  (long long)first);
+    t0 = cm_monotonic_ms();
+    cr_assert_eq(cm_kafka_producer_topics_missing(p, topics, 1, missing, 1500, 60000),
+                 CM_E_UNAVAIL);
+    int64_t again = cm_monotonic_ms() - t0;
+    cr_assert_lt(again, 500, "answered from the failed attempt (%lld ms)", (long long)again);
+    t0 = cm_monotonic_ms();
+    cr_assert_eq(cm_kafka_producer_topics_missing(p, topics, 1, missing, 1500, 0), CM_E_UNAVAIL);
+    cr_assert_geq(cm_monotonic_ms() - t0, 1000, "asked afresh, it waits again");
+    cm_kafka_producer_free(p, 100);
+}
+
 /* A full producer queue is an answer (CM_E_FULL), with or without headers: a record without
  * any once crashed on it (its NULL header list was destroyed). */
 Test(kafka, full_queue_is_answered_with_and_without_headers)

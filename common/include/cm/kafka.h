@@ -76,7 +76,8 @@ int cm_kafka_producer_partitions(struct cm_kafka_producer *p, const char *topic,
 /* Which of the n topics the cluster does not know, without creating any (one metadata request
  * for every topic, which no broker answers by creating one): missing[i] is set to 1 or 0. The
  * cluster's topics as asked within the last max_age_ms serve again (0: asked afresh). Returns
- * how many are missing, or CM_E_UNAVAIL when no broker answered within timeout_ms. Any thread. */
+ * how many are missing, or CM_E_UNAVAIL when no broker answered within timeout_ms (and, with
+ * max_age_ms, at once while the last failed attempt is that recent). Any thread. */
 int cm_kafka_producer_topics_missing(struct cm_kafka_producer *p, const char *const *topics,
                                      size_t n, unsigned char *missing, int timeout_ms,
                                      int max_age_ms);

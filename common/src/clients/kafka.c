@@ -45,6 +45,7 @@ struct cm_kafka_producer {
     char **topics; /* the cluster's topics as last asked (sorted), for topics_missing */
     size_t ntopics;
     int64_t topics_ms; /* when they were asked (monotonic); 0: never */
+    int64_t failed_ms; /* when asking them last failed (monotonic); 0: never */
 };
 
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -411,6 +412,9 @@ static int refresh_topics(struct cm_kafka_producer *p, int timeout_ms)
 {
     const struct rd_kafka_metadata *md = NULL;
     if (rd_kafka_metadata(p->rk, 1, NULL, &md, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        pthread_mutex_lock(&p->rkts_lock);
+        p->failed_ms = cm_monotonic_ms();
+        pthread_mutex_unlock(&p->rkts_lock);
         return CM_E_UNAVAIL;
     }
     char **names = cm_xcalloc((size_t)md->topic_cnt + 1, sizeof(*names));
@@ -438,9 +442,13 @@ int cm_kafka_producer_topics_missing(struct cm_kafka_producer *p, const char *co
                                      int max_age_ms)
 {
     pthread_mutex_lock(&p->rkts_lock);
-    int fresh = p->topics_ms > 0 && cm_monotonic_ms() - p->topics_ms <= max_age_ms;
+    int64_t now = cm_monotonic_ms();
+    int fresh = max_age_ms > 0 && p->topics_ms > 0 && now - p->topics_ms <= max_age_ms;
+    /* a cluster that did not answer within max_age_ms is not asked again meanwhile: a list of
+     * many statuses while Kafka is down waits for one timeout, not one each */
+    int failed = max_age_ms > 0 && p->failed_ms > p->topics_ms && now - p->failed_ms <= max_age_ms;
     pthread_mutex_unlock(&p->rkts_lock);
-    if (!fresh && refresh_topics(p, timeout_ms) != 0) {
+    if (failed || (!fresh && refresh_topics(p, timeout_ms) != 0)) {
         return CM_E_UNAVAIL;
     }
     int count = 0;
