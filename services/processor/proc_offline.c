@@ -52,6 +52,19 @@ int proc_offline_take(struct proc_offline *o, const char *text, size_t len, int6
         json_decref(v);
         return -1;
     }
+    if (!json_object_get(v, "type") &&
+        (json_object_get(v, "late") || json_object_get(v, "dead_letter"))) {
+        /* pipeline-run's own output fed to another (a rollup): what is no result never reaches
+         * a sink topic */
+        *why = json_object_get(v, "late")
+                   ? "a late event as pipeline-run writes it: late events go to TOPIC_LATE, not "
+                     "to the sink a pipeline reading these results reads; leave such lines out"
+                   : "a dead letter as pipeline-run writes it: dead letters go to the dead-letter "
+                     "topic, not to the sink a pipeline reading these results reads; leave such "
+                     "lines out";
+        json_decref(v);
+        return -1;
+    }
     int64_t wm = 0;
     int32_t part = 0;
     int kind = proc_engine_watermark_input(v, &wm, why);

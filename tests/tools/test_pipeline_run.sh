@@ -297,14 +297,17 @@ out=$(printf '%s\n' 'not json' '[1,2]' '{"type":"t","source":"/s","id":"1"}' \
     '{"watermark":"yesterday"}' '{"type":"t","source":"/s","id":"2","time":"2026-01-01T00:00:00Z"}' \
     '{"source":"/s","id":"3","time":"2026-01-01T00:00:00Z"}' '{"table":"t","key":"k"}' \
     '{"table":"t","key":7,"value":1}' '{"partition":-1}' '{"partition":1024}' '{"partition":"1"}' \
-    '{"partition":1.5}' '{"partition":9007199254740993}' '{"watermark":"max"}' |
+    '{"partition":1.5}' '{"partition":9007199254740993}' \
+    '{"late":{"type":"t","source":"/s","id":"4","time":"2026-01-01T00:00:00Z"}}' \
+    '{"dead_letter":{"type":"t","source":"/s","id":"5"},"error":"key: failed"}' '{"watermark":"max"}' |
     "$BIN" "$TMP/def.json" 2>"$TMP/err")
 rc=$?
 [ $rc = 65 ] || { echo "pipeline-run: hostile input should exit 65, not $rc"; fail=1; }
 for l in 'line 1: not JSON' 'line 2: not a JSON object' 'line 3: an event needs a `time` (or the pipeline a source.time)' \
     'line 4: watermark: must be' 'line 6: not a CloudEvent' 'line 7: a table entry is' \
     'line 8: a table entry is' 'line 9: partition: must be' 'line 10: partition: must be' \
-    'line 11: partition: must be' 'line 12: partition: must be' 'line 13: partition: must be'; do
+    'line 11: partition: must be' 'line 12: partition: must be' 'line 13: partition: must be' \
+    'line 14: a late event as pipeline-run writes it' 'line 15: a dead letter as pipeline-run writes it'; do
     grep -qF "$l" "$TMP/err" || { echo "pipeline-run: stderr lacks '$l': $(cat "$TMP/err")"; fail=1; }
 done
 [[ "$out" == *'"n":1}'* ]] || { echo "pipeline-run: the one good event should be counted: $out"; fail=1; }
