@@ -1,11 +1,13 @@
 /* proc_graph: refuses a pipeline that would close a cycle of topics with the others (see
  * proc_graph.h): a breadth-first walk from its outputs, through the pipelines reading each topic
  * reached, to one of its own source topics; and warns of a pipeline windowing the results of
- * another's windows by their time (each window's end). */
+ * another's windows by their time (each window's end), or adding up results written more than
+ * once per window. */
 #include "proc_graph.h"
 
 #include "proc_def.h"
 
+#include "cm/expr.h"
 #include "cm/mem.h"
 
 #include <stdio.h>
@@ -154,10 +156,93 @@ static int writes_window_results(const struct proc_def *d)
            d->batch_max == 0;
 }
 
-/* d windows what it reads by the events' own time. */
-static int windows_by_time(const struct proc_def *d)
+/* d adds up what it reads in windows. */
+static int aggregates(const struct proc_def *d)
 {
-    return d->window != PROC_WIN_NONE && !d->time;
+    return d->window == PROC_WIN_TUMBLING || d->window == PROC_WIN_HOPPING ||
+           d->window == PROC_WIN_SESSION;
+}
+
+/* d's source filter reads data.revision (keeping one result per window, say). */
+static int filters_revision(const struct proc_def *d)
+{
+    const char *fields[64];
+    size_t n = d->filter ? cm_expr_fields_of(d->filter, "data", fields, 64) : 0;
+    for (size_t i = 0; i < n && i < 64; i++) {
+        if (strcmp(fields[i], "revision") == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* How a reader misreads the window results a writer writes. */
+enum { MIS_TIME, MIS_PARTIAL, MIS_LATE, MIS_N };
+
+/* The ways (bits of 1 << MIS_*) reader r misreads what writer w writes to topic: windowing by
+ * `time` (each window's end), adding up results of one window written several times with the
+ * window's values so far (early results, emit update), or again after late events. */
+static unsigned misreads(const struct proc_def *r, const struct proc_def *w, const char *topic)
+{
+    if (!writes_window_results(w) || strcmp(w->sink_topic, topic) != 0 ||
+        r->window == PROC_WIN_NONE) {
+        return 0;
+    }
+    unsigned m = r->time ? 0 : 1u << MIS_TIME;
+    if (aggregates(r) && (w->emit_update || w->early_ms > 0)) {
+        m |= 1u << MIS_PARTIAL;
+    } else if (aggregates(r) && w->lateness_ms > 0 && !filters_revision(r)) {
+        m |= 1u << MIS_LATE;
+    }
+    return m;
+}
+
+/* Appends the warning of kind k: on the reader's side (writer 0), `who` writes the topic read by
+ * field; on the writer's (writer 1), `who` (m of them) read this pipeline's sink. */
+static void warn(json_t *list, int k, int writer, const char *field, const char *who, size_t m,
+                 const char *topic)
+{
+    static const char *const reader_what[MIS_N] = {
+        "the results of windows to", "several results for one window to", "a window's result to"};
+    static const char *const reader_then[MIS_N] = {
+        ", each with its window's end as its time, the first instant of the next window: "
+        "windowed by that time, a result counts in the window after the one it covers; give "
+        "\"source.time\": \"data.window_start\"",
+        ", each with the window's values so far (early results, or \"emit\": \"update\"): a "
+        "window of them adds up each; roll up the results of a pipeline that writes one per "
+        "window (\"emit\": \"final\", without \"early\")",
+        " again when a late event changes it (allowed_lateness), each time with the window's full "
+        "values: a window of them adds up each; keep \"data.revision == 0\" in source.filter "
+        "(the late changes are then left out)",
+    };
+    static const char *const writer_why[MIS_N] = {
+        " by time, which for these results is their window's end, the first instant of the next "
+        "window: a result counts in the window after the one it covers; ",
+        ", adding up every result, while this pipeline writes several for one window, each with "
+        "the window's values so far (early results, or \"emit\": \"update\"): ",
+        ", adding up every result, while this pipeline writes a window's result again when a late "
+        "event changes it (allowed_lateness), each time with the window's full values: ",
+    };
+    static const char *const writer_need[MIS_N][2] = {
+        {"that pipeline needs", "those pipelines need"},
+        {"that pipeline should roll up", "those pipelines should roll up"},
+        {"that pipeline needs", "those pipelines need"},
+    };
+    static const char *const writer_what[MIS_N] = {
+        " \"source.time\": \"data.window_start\"",
+        " the results of a pipeline that writes one per window",
+        " \"data.revision == 0\" in source.filter",
+    };
+    char msg[1024];
+    const char *s = m > 1 ? "" : "s";
+    if (writer) {
+        snprintf(msg, sizeof(msg), "%s: %s read%s '%s' and window%s it%s%s%s", field, who, s, topic,
+                 s, writer_why[k], writer_need[k][m > 1], writer_what[k]);
+    } else {
+        snprintf(msg, sizeof(msg), "%s: %s write%s %s '%s'%s", field, who, s, reader_what[k], topic,
+                 reader_then[k]);
+    }
+    json_array_append_new(list, json_string(msg));
 }
 
 /* "pipeline 'a'", "pipelines 'a' and 'b'", "pipelines 'a', 'b', 'c' and 4 more" of the
@@ -185,41 +270,27 @@ void proc_graph_warnings(const struct proc_def *d, const struct proc_def *const 
                          json_t *list)
 {
     unsigned char *pick = cm_xcalloc(n ? n : 1, 1);
-    char who[400], msg[1024];
-    for (size_t i = 0; windows_by_time(d) && i < d->ntopics; i++) {
-        size_t m = 0;
-        for (size_t q = 0; q < n; q++) {
-            pick[q] = writes_window_results(others[q]) &&
-                      strcmp(d->topics[i], others[q]->sink_topic) == 0;
-            m += pick[q];
+    char who[400], field[48];
+    for (size_t i = 0; i <= d->ntopics; i++) { /* d's topics, then its sink */
+        const char *topic = i < d->ntopics ? d->topics[i] : d->sink_topic;
+        for (int k = 0; k < MIS_N; k++) {
+            size_t m = 0;
+            for (size_t q = 0; q < n; q++) {
+                unsigned bits = i < d->ntopics ? misreads(d, others[q], topic)
+                                               : misreads(others[q], d, topic) *
+                                                     (unsigned)reads(others[q], topic);
+                pick[q] = (bits >> k) & 1u;
+                m += pick[q];
+            }
+            if (m > 0) {
+                names(who, sizeof(who), others, n, pick, m);
+                if (i < d->ntopics) {
+                    snprintf(field, sizeof(field), "source.topics[%zu]", i);
+                }
+                warn(list, k, i == d->ntopics, i < d->ntopics ? field : "sink.topic", who, m,
+                     topic);
+            }
         }
-        if (m > 0) {
-            names(who, sizeof(who), others, n, pick, m);
-            snprintf(msg, sizeof(msg),
-                     "source.topics[%zu]: %s write%s the results of windows to '%s', each with "
-                     "its window's end as its time, the first instant of the next window: "
-                     "windowed by that time, a result counts in the window after the one it "
-                     "covers; give \"source.time\": \"data.window_start\"",
-                     i, who, m > 1 ? "" : "s", d->topics[i]);
-            json_array_append_new(list, json_string(msg));
-        }
-    }
-    size_t m = 0;
-    for (size_t q = 0; q < n; q++) {
-        pick[q] = writes_window_results(d) && windows_by_time(others[q]) &&
-                  reads(others[q], d->sink_topic);
-        m += pick[q];
-    }
-    if (m > 0) {
-        names(who, sizeof(who), others, n, pick, m);
-        snprintf(msg, sizeof(msg),
-                 "sink.topic: %s read%s '%s' and window%s it by time, which for these results "
-                 "is their window's end, the first instant of the next window: a result counts "
-                 "in the window after the one it covers; %s \"source.time\": "
-                 "\"data.window_start\"",
-                 who, m > 1 ? "" : "s", d->sink_topic, m > 1 ? "" : "s",
-                 m > 1 ? "those pipelines need" : "that pipeline needs");
-        json_array_append_new(list, json_string(msg));
     }
     free(pick);
 }

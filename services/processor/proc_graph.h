@@ -31,12 +31,15 @@ int proc_graph_check(const struct proc_def *d, const struct proc_def *const *oth
                      const struct proc_graph_topics *t, char *err, size_t errlen);
 
 /* Appends to list (a JSON array of strings) what looks wrong, without being refused, in how d
- * and the others (n, d's own name left out) feed one another: a pipeline windowing by event time
- * (a window or an interval join, without source.time) that reads the results of a window. Those
- * carry the window's end as their `time`, the first instant of the next window, so a rollup of
- * 1-minute results into hours would count each hour's last minute in the next hour. Each
- * warning names d's field and the other pipeline, and the remedy ("source.time":
- * "data.window_start"). */
+ * and the others (n, d's own name left out) feed one another: a pipeline with a window that reads
+ * the results of another's windows and
+ * - windows them by event time (no source.time): those carry the window's end as their `time`,
+ *   the first instant of the next window, so a rollup of 1-minute results into hours would count
+ *   each hour's last minute in the next hour;
+ * - adds them up while the other writes a window's values so far several times (early results,
+ *   emit update), or a window's result again after late events (allowed_lateness) and the
+ *   reader's source filter does not read data.revision: each would be counted.
+ * Each warning names d's field, the other pipelines and the remedy. */
 void proc_graph_warnings(const struct proc_def *d, const struct proc_def *const *others, size_t n,
                          json_t *list);
 

@@ -271,3 +271,74 @@ Test(proc_graph, no_warning_where_the_times_are_not_taken_from_window_results)
     cr_assert_eq(json_array_size(w), 0);
     json_decref(w);
 }
+
+#define MINUTES(extra)                                                                             \
+    "{\"name\": \"per-minute\", \"key\": \"data.k\", "                                             \
+    "\"window\": {\"type\": \"tumbling\", \"size\": \"1m\"}, \"aggregates\": {\"n\": "             \
+    "\"count()\"}" extra "}"
+#define ROLLUP(filter)                                                                             \
+    "{\"name\": \"rollup\", \"source\": {\"topics\": [\"derived\"], "                              \
+    "\"time\": \"data.window_start\"" filter "}, \"key\": \"data.key\", "                          \
+    "\"window\": {\"type\": \"tumbling\", \"size\": \"1h\"}, "                                     \
+    "\"aggregates\": {\"n\": \"sum(data.n)\"}, \"sink\": {\"topic\": \"rollups\"}}"
+
+/* A rollup adds up every result it reads: one over a pipeline writing a window's values so far
+ * (early results, emit update) or writing a window again after late events is warned of, on
+ * either side; a rollup keeping data.revision == 0 of a pipeline with allowed lateness is not. */
+Test(proc_graph, rollups_of_results_written_more_than_once_per_window_are_warned_of)
+{
+    const char *early[] = {MINUTES(", \"early\": \"10s\""), NULL};
+    json_t *w = warnings_of(ROLLUP(""), early);
+    cr_assert_eq(json_array_size(w), 1);
+    cr_assert_str_eq(json_string_value(json_array_get(w, 0)),
+                     "source.topics[0]: pipeline 'per-minute' writes several results for one "
+                     "window to 'derived', each with the window's values so far (early results, "
+                     "or \"emit\": \"update\"): a window of them adds up each; roll up the results "
+                     "of a pipeline that writes one per window (\"emit\": \"final\", without "
+                     "\"early\")");
+    json_decref(w);
+    const char *update[] = {MINUTES(", \"emit\": \"update\""), NULL};
+    w = warnings_of(ROLLUP(", \"filter\": \"data.revision == 0\""), update);
+    cr_assert_eq(json_array_size(w), 1, "revision 0 of updates is the first event's alone");
+    json_decref(w);
+
+    const char *late[] = {MINUTES(", \"allowed_lateness\": \"1m\""), NULL};
+    w = warnings_of(ROLLUP(""), late);
+    cr_assert_eq(json_array_size(w), 1);
+    cr_assert_str_eq(json_string_value(json_array_get(w, 0)),
+                     "source.topics[0]: pipeline 'per-minute' writes a window's result to "
+                     "'derived' again when a late event changes it (allowed_lateness), each time "
+                     "with the window's full values: a window of them adds up each; keep "
+                     "\"data.revision == 0\" in source.filter (the late changes are then left "
+                     "out)");
+    json_decref(w);
+    w = warnings_of(ROLLUP(", \"filter\": \"data.revision == 0\""), late);
+    cr_assert_eq(json_array_size(w), 0);
+    json_decref(w);
+
+    /* the writer's side, with the time warning of a rollup without source.time first */
+    const char *readers[] = {ROLLUP(""), PER_HOUR(""), NULL};
+    w = warnings_of(MINUTES(", \"emit\": \"update\""), readers);
+    cr_assert_eq(json_array_size(w), 2);
+    cr_assert_str_eq(json_string_value(json_array_get(w, 0)),
+                     "sink.topic: pipeline 'per-hour' reads 'derived' and windows it by time, "
+                     "which for these results is their window's end, the first instant of the "
+                     "next window: a result counts in the window after the one it covers; that "
+                     "pipeline needs \"source.time\": \"data.window_start\"");
+    cr_assert_str_eq(json_string_value(json_array_get(w, 1)),
+                     "sink.topic: pipelines 'rollup' and 'per-hour' read 'derived' and window "
+                     "it, adding up every result, while this pipeline writes several for one "
+                     "window, each with the window's values so far (early results, or \"emit\": "
+                     "\"update\"): those pipelines should roll up the results of a pipeline that "
+                     "writes one per window");
+    json_decref(w);
+    /* a stateless reader, or an interval join pairing them, adds nothing up */
+    const char *pairs[] = {MINUTES(", \"early\": \"10s\""), NULL};
+    w = warnings_of("{\"name\": \"j\", \"source\": {\"topics\": [\"derived\"], \"time\": "
+                    "\"data.window_start\"}, \"key\": \"data.key\", \"interval_join\": {\"left\": "
+                    "{\"filter\": \"data.n > 1\"}, \"right\": {\"filter\": \"data.n <= 1\"}, "
+                    "\"lower\": \"-1m\", \"upper\": \"1m\"}, \"sink\": {\"topic\": \"t9\"}}",
+                    pairs);
+    cr_assert_eq(json_array_size(w), 0);
+    json_decref(w);
+}
