@@ -1,7 +1,8 @@
 # test-lib.sh: what the test runners share (sourced by scripts/test.sh and
 # tests/integration/run.sh). run_two runs the tests listed in the array TESTS two at a time, each
 # one's output kept in the scratch directory $OUT and shown whole, in list order, once all ended,
-# with its time; a test that fails is named in the array `failed` as <group>/<name>.
+# with its time; a test that fails is named in the array `failed` as <group>/<name>, and the lines
+# saying why go to $TEST_WHY (below).
 #   run_two <group> <command...>: the placeholder {} in the command stands for the test; the
 #   command may be a shell function. The tests must be independent: they start nothing shared.
 run_two() {
@@ -30,7 +31,23 @@ run_two() {
         i=$((i + 1))
         echo "-- $(basename "$t")"
         cat "$OUT/$i.out"
-        [ "$(cat "$OUT/$i.rc" 2>/dev/null)" = 0 ] || failed+=("$group/$(basename "$t")")
+        if [ "$(cat "$OUT/$i.rc" 2>/dev/null)" != 0 ]; then
+            failed+=("$group/$(basename "$t")")
+            why "$group/$(basename "$t")" "$OUT/$i.out"
+        fi
     done
     rm -f "$OUT"/*
+}
+
+# why <name> <output file>: appends to the file $TEST_WHY (when set) the lines of a failed test's
+# output that say why: Criterion's assertion messages and [FAIL] lines, the scripts' FAIL lines,
+# sanitizer reports, the last 12 of them. scripts/test.sh prints them last, so that the end of a
+# run, which is what a CI log shows, names the cause as well as the test.
+why() {
+    [ -n "${TEST_WHY:-}" ] || return 0
+    {
+        echo "-- $1"
+        grep -vE '^\{"ts"' "$2" |
+            grep -E '^\[----\]|^\[FAIL\]|FAIL|ERROR: |runtime error|Timed out|Crash' | tail -n 12
+    } >>"$TEST_WHY"
 }

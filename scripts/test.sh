@@ -18,6 +18,7 @@ failed=()
 start=$SECONDS
 OUT=$(mktemp -d /tmp/eventstack-test.XXXXXX)
 trap 'rm -rf "$OUT"' EXIT
+export TEST_WHY=$OUT/why # what each failed test said of why (scripts/test-lib.sh)
 
 echo "== unit tests"
 TESTS=()
@@ -65,12 +66,19 @@ faults=$!
 if ! tests/e2e/run.sh "$BUILD" </dev/null; then
     failed+=("e2e")
 fi
-wait "$faults" || failed+=("e2e-faults")
+if ! wait "$faults"; then
+    failed+=("e2e-faults")
+    why e2e-faults "$OUT/e2e-faults.out"
+fi
 cat "$OUT/e2e-faults.out"
 
 echo "== tests finished in $((SECONDS - start)) s"
 if [ ${#failed[@]} -gt 0 ]; then
     echo "FAILED: ${failed[*]}"
+    if [ -s "$TEST_WHY" ]; then
+        echo "== why: the lines of each failed test that say so"
+        cat "$TEST_WHY"
+    fi
     exit 1
 fi
 echo "all tests passed"

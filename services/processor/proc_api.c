@@ -15,6 +15,7 @@
 #include "cm/http.h"
 #include "cm/log.h"
 #include "cm/mem.h"
+#include "cm/metrics.h"
 #include "cm/stream.h"
 #include "cm/text.h"
 #include "cm/timeutil.h"
@@ -124,8 +125,9 @@ static void changed(const struct cm_defs_change *c, void *ud)
  * nothing, without an error where the brokers create topics when first asked for them (they
  * would create it empty), so the write's answer says so, as ksqlDB refuses a stream over a
  * missing topic, and the status shows it. Not refused: a pipeline may well be put before its
- * producers first write. */
-static void missing_topics(struct cm_stream *s, const struct proc_def *d, int status, json_t *out)
+ * producers first write. Returns 1 when the cluster answered (none missing, or some), 0 when it
+ * could not be asked (nothing appended). */
+static int missing_topics(struct cm_stream *s, const struct proc_def *d, int status, json_t *out)
 {
     size_t n = 0;
     const char **topics = cm_xcalloc(d->ntopics + d->nsteps + 1, sizeof(*topics));
@@ -135,7 +137,8 @@ static void missing_topics(struct cm_stream *s, const struct proc_def *d, int st
         fields[n] = cm_xasprintf("source.topics[%zu]", i);
     }
     for (size_t i = 0; i < d->nsteps; i++) {
-        if (d->steps[i].kind == PROC_STEP_JOIN && d->steps[i].table) {
+        if (d->steps[i].kind == PROC_STEP_JOIN && d->steps[i].table &&
+            !proc_join_redis_hash(d->steps[i].table)) { /* (a Redis hash is no topic) */
             topics[n] = d->steps[i].table;
             fields[n++] = cm_xasprintf("steps[%zu].join.topic", i);
         }
@@ -145,8 +148,9 @@ static void missing_topics(struct cm_stream *s, const struct proc_def *d, int st
         fields[n++] = cm_xstrdup("repartition");
     }
     unsigned char *missing = cm_xcalloc(n, 1);
-    if (cm_stream_topics_missing(s, topics, n, missing, status ? STATUS_TOPICS_MAX_AGE_MS : 0) >
-        0) {
+    int answered = /* (a count, 0 for none missing, or an error) */
+        cm_stream_topics_missing(s, topics, n, missing, status ? STATUS_TOPICS_MAX_AGE_MS : 0) >= 0;
+    if (answered) {
         for (size_t i = 0; i < n; i++) {
             char *w = !missing[i] ? NULL
                       : status    ? cm_xstrdup(topics[i])
@@ -165,6 +169,7 @@ static void missing_topics(struct cm_stream *s, const struct proc_def *d, int st
     free(fields);
     free(missing);
     free(topics);
+    return answered;
 }
 
 /* list (a JSON array, or NULL for a new one) with proc_graph_warnings of d against the other
@@ -235,6 +240,49 @@ static json_t *status(const char *name, void *ud)
     return st;
 }
 
+/* processor_pipeline_topics_missing{pipeline}: how many of the topics the version in force reads
+ * the cluster lacks (the status's missing_topics), looked up when the metrics are read, so that an
+ * alert names a pipeline that reads nothing for want of a topic. A pipeline deleted since reads
+ * 0; while the cluster cannot be asked, each keeps its last value. */
+static void collect_missing(struct cm_metrics *reg, void *ud)
+{
+    (void)reg;
+    struct proc_api *a = ud;
+    struct cm_stream *s = proc_host_stream(a->host);
+    if (!s) {
+        return;
+    }
+    pthread_mutex_lock(&a->missing_lock);
+    json_t *all = cm_defs_others(a->defs, NULL), *shown = json_object();
+    const char *name;
+    json_t *doc;
+    json_object_foreach(all, name, doc)
+    {
+        char err[256];
+        struct proc_def *d = parse(doc, name, 0, err, sizeof(err), a);
+        if (d) {
+            json_t *names = json_array();
+            if (missing_topics(s, d, 1, names)) {
+                cm_gauge_set(cm_metric_with(a->missing, name, NULL),
+                             (double)json_array_size(names));
+            }
+            json_object_set_new(shown, name, json_true());
+            json_decref(names);
+            proc_def_free(d);
+        }
+    }
+    json_object_foreach(a->missing_shown, name, doc)
+    {
+        if (!json_object_get(shown, name)) {
+            cm_gauge_set(cm_metric_with(a->missing, name, NULL), 0);
+        }
+    }
+    json_decref(a->missing_shown);
+    a->missing_shown = shown;
+    json_decref(all);
+    pthread_mutex_unlock(&a->missing_lock);
+}
+
 struct proc_api *proc_api_new(const char *database_url, struct proc_host *host,
                               const struct proc_api_topics *topics, struct cm_metrics *metrics)
 {
@@ -254,6 +302,15 @@ struct proc_api *proc_api_new(const char *database_url, struct proc_host *host,
                                 .check = check,
                                 .warnings = warnings};
     a->defs = cm_defs_new(database_url, &kind, metrics);
+    pthread_mutex_init(&a->missing_lock, NULL);
+    a->missing_shown = json_object();
+    if (metrics) {
+        a->missing = cm_metrics_gauge(metrics, "pipeline_topics_missing",
+                                      "Topics the pipeline reads (its sources, join tables and "
+                                      "repartition topic) that the Kafka cluster does not have",
+                                      "pipeline");
+        cm_metrics_collector(metrics, collect_missing, a);
+    }
     return a;
 }
 
@@ -263,6 +320,8 @@ void proc_api_free(struct proc_api *a)
         return;
     }
     cm_defs_free(a->defs);
+    json_decref(a->missing_shown);
+    pthread_mutex_destroy(&a->missing_lock);
     free(a->events_topic);
     free(a->derived_topic);
     free(a->late_topic);

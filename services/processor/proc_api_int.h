@@ -4,9 +4,11 @@
 #define PROC_API_INT_H
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stddef.h>
 
 struct cm_defs;
+struct cm_metric;
 struct cm_http_req;
 struct cm_redis;
 struct cm_swap;
@@ -19,7 +21,10 @@ struct proc_api {
     char *events_topic, *derived_topic, *late_topic, *dlq_topic;
     struct cm_swap *auth;
     char *scope;
-    struct cm_redis *state; /* the window state's Redis, for queries (borrowed); NULL: none */
+    struct cm_redis *state;       /* the window state's Redis, for queries (borrowed); NULL: none */
+    struct cm_metric *missing;    /* processor_pipeline_topics_missing{pipeline} */
+    json_t *missing_shown;        /* the pipelines it shows (name -> true) */
+    pthread_mutex_t missing_lock; /* one look at a time */
 };
 
 /* doc as a pipeline named name (version > 0: that version), with the processor's default topics;

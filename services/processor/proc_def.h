@@ -17,7 +17,8 @@ enum proc_step_kind { PROC_STEP_MAP, PROC_STEP_FLATMAP, PROC_STEP_FILTER, PROC_S
 struct proc_step {
     enum proc_step_kind kind;
     struct cm_expr *expr;   /* flatMap, filter; join: the key */
-    char *table;            /* join: the table's topic */
+    char *table;            /* join: the table's topic, or "redis:H" for the Redis hash H
+                             * (proc_join_redis_hash) */
     char *as;               /* join: the field of data the row goes to; flatMap: the field
                              * each element goes to (NULL: the element becomes data) */
     int left;               /* join: keep events without a row (as null) */
@@ -159,6 +160,8 @@ struct proc_def *proc_def_parse(const json_t *doc, const char *default_topics,
 struct proc_def *proc_def_load_file(const char *path, const char *default_topics,
                                     const char *default_sink, char *err, size_t errlen);
 void proc_def_free(struct proc_def *d);
+/* The Redis hash a join step's table names ("redis:H"), or NULL for a table kept from a topic. */
+const char *proc_join_redis_hash(const char *table);
 /* What looks wrong about a valid definition without stopping it (proc_def_shape.c): an
  * expression reading a field of data that the steps before it never make. A JSON array of
  * messages naming the field ("aggregates.total: reads data.amount, ..."), or NULL for none. */

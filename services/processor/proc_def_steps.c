@@ -14,6 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char *proc_join_redis_hash(const char *table)
+{
+    return strncmp(table, "redis:", 6) == 0 ? table + 6 : NULL;
+}
+
 /* {"join": {"topic": T | "redis_hash": H, "key": EXPR, "as": FIELD, "type": "inner"|"left"}}: a
  * stream-table join against the table kept from topic T, or the Redis hash H (table name
  * "redis:H"). */

@@ -350,8 +350,9 @@ static void take_frame(struct proc_host *h, const struct cm_kafka_msg *m, long l
 static json_t *lookup_row(const char *topic, const char *key, void *ud)
 {
     struct proc_host *h = ud;
-    if (strncmp(topic, "redis:", 6) == 0) {
-        return proc_rtables_get(h->rtables, topic + 6, key);
+    const char *hash = proc_join_redis_hash(topic);
+    if (hash) {
+        return proc_rtables_get(h->rtables, hash, key);
     }
     return proc_tables_get(h->tables, topic, key);
 }

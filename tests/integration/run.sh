@@ -126,6 +126,7 @@ for job in "${ALONGSIDE[@]}"; do
     echo "-- $name (alongside the others)"
     if ! wait "${job%%:*}"; then
         rc=1
+        why "integration/$name" "$STACK_DIR/$name.out"
     fi
     cat "$STACK_DIR/$name.out"
 done

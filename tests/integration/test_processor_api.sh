@@ -196,16 +196,22 @@ for i in $(seq 0 9); do
 done
 r=$(req PUT "$U1/pipelines/rjoined-$S" "$ADMIN" "${H[@]}" -d '{"source": {"topics": ["'$IN'"]}, "steps": [{"join": {"redis_hash": "api-tiers-'$S'", "key": "data.k", "as": "tier", "type": "left"}}], "sink": {"topic": "api-rjoined-'$S'"}}')
 check "a pipeline joining a Redis hash is created ($r)" [ "${r%% *}" = 201 ]
+# a Redis hash is no topic: neither warned of, nor counted missing (a gauge at 1 would alert)
+check "... without a warning of a missing topic ($r)" eval '! grep -q "no topic" <<<"$r"'
 # an interval join of the same input with itself: events with v = 0 (left) and v = 1 (right)
 # of one subject pair up when no more than 1 s apart
 r=$(req PUT "$U1/pipelines/paired-$S" "$ADMIN" "${H[@]}" -d '{"source": {"topics": ["'$IN'"]}, "key": "subject", "interval_join": {"left": {"filter": "data.v == 0"}, "right": {"filter": "data.v == 1"}, "lower": "-1s", "upper": "1s"}, "sink": {"topic": "api-paired-'$S'"}}')
 check "an interval-join pipeline is created ($r)" [ "${r%% *}" = 201 ]
-for p in batched joined paired; do
+for p in batched joined rjoined paired; do
     for _ in $(seq 1 100); do
         json "$U1/pipelines/$p-$S" | grep -q '"state":"running"' && json "$U2/pipelines/$p-$S" | grep -q '"state":"running"' && break
         sleep 0.1
     done
 done
+check "the Redis-hash join has no missing topic in its status" \
+    [ "$(json "$U1/pipelines/rjoined-$S" | jq -c '.status.missing_topics')" = null ]
+check "... nor in processor_pipeline_topics_missing" \
+    [ "$(curl -s "$U1/metrics" | sed -n "s/^processor_pipeline_topics_missing{pipeline=\"rjoined-$S\"} //p")" = 0 ]
 NOW=$(now_ms)
 produce 0 400 $((NOW - 60000)) 50       # event time now-60 s .. now-40 s
 sleep 1

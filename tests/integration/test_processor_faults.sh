@@ -31,9 +31,10 @@
 #     meanwhile (with one watermark over the instance, what it read again after the checkpoint
 #     was late), and one recomputed is judged by its horizon;
 #   - unavailable: the repartition topic's partition count cannot be read at first (the broker's
-#     metadata for it fails): the processor prepares nothing, says so (in its log, and in the
-#     pipeline's status: missing_topics), and retries the batch; once the topic is available it
-#     goes on, and the status no longer names it (within the 10 s its topic list is kept).
+#     metadata for it fails): the processor prepares nothing, says so (in its log, in the
+#     pipeline's status: missing_topics, and in processor_pipeline_topics_missing), and retries
+#     the batch; once the topic is available it goes on, and the status no longer names it, nor
+#     the gauge counts it (within the 10 s its topic list is kept).
 #   - replaced: half the input processed, the processor stopped, the broker replaced by an empty
 #     one while Redis keeps the checkpoints (as the local stack's every start does); the rest of
 #     the input on the new broker is read as new although the checkpoints resume beyond its logs.
@@ -443,12 +444,17 @@ grep -q '"event":"repartition_topic_unavailable".*'"$PIPE"'.repartition' "$work/
 missing() { curl -s "http://127.0.0.1:$pport_e/pipelines/$PIPE" | jq -c '.status.missing_topics'; }
 [ "$(missing)" = "[\"$PIPE.repartition\"]" ] ||
     { say "FAIL: unavailable: the pipeline's status does not name its missing topic ($(missing))"; fail=1; }
+gauge() { curl -s "http://127.0.0.1:$pport_e/metrics" | sed -n "s/^processor_pipeline_topics_missing{pipeline=\"$PIPE\"} //p"; }
+[ "$(gauge)" = 1 ] ||
+    { say "FAIL: unavailable: processor_pipeline_topics_missing is '$(gauge)', not 1"; fail=1; }
 results "$BROKERS_E" "$work/e-before.out"
 [ ! -s "$work/e-before.out" ] || { say "FAIL: unavailable: results before the topic is"; fail=1; }
 kill -HUP "$KAFKA_PID"
 say "unavailable: the processor waited for the repartition topic ($(grep -c '"event":"batch_retry"' "$work/e1.log") batch retries); now it is available"
 for _ in $(seq 1 200); do [ "$(missing)" = null ] && break; sleep 0.1; done
 [ "$(missing)" = null ] || { say "FAIL: unavailable: the status still names a topic that exists ($(missing))"; fail=1; }
+[ "$(gauge)" = 0 ] ||
+    { say "FAIL: unavailable: processor_pipeline_topics_missing is '$(gauge)' once the topic exists"; fail=1; }
 produce "$BROKERS_E" 20001 $N
 wait_prepared "$BROKERS_E" 180 || fail=1
 produce_far "$BROKERS_E"

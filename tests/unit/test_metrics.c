@@ -76,6 +76,32 @@ Test(metrics, gauge_callback)
     cm_metrics_free(reg);
 }
 
+/* A collector sets labelled series at every render, before they are written out, and may
+ * declare the family itself. */
+static void collect(struct cm_metrics *reg, void *ud)
+{
+    int *calls = ud;
+    (*calls)++;
+    struct cm_metric *m = cm_metrics_gauge(reg, "missing", "h", "pipeline");
+    cm_gauge_set(cm_metric_with(m, "a", NULL), *calls);
+}
+
+Test(metrics, collector_runs_before_each_render)
+{
+    struct cm_metrics *reg = cm_metrics_new("p_");
+    int calls = 0;
+    cm_metrics_collector(reg, collect, &calls);
+    cr_assert_eq(calls, 0, "not called until rendered");
+    char *text = cm_metrics_render(reg);
+    cr_assert(strstr(text, "p_missing{pipeline=\"a\"} 1\n") != NULL, "%s", text);
+    free(text);
+    text = cm_metrics_render(reg);
+    cr_assert(strstr(text, "p_missing{pipeline=\"a\"} 2\n") != NULL, "%s", text);
+    free(text);
+    cr_assert_eq(calls, 2);
+    cm_metrics_free(reg);
+}
+
 Test(metrics, histogram_buckets_cumulative)
 {
     struct cm_metrics *reg = cm_metrics_new("");

@@ -30,6 +30,12 @@ struct cm_metric *cm_metrics_histogram(struct cm_metrics *reg, const char *name,
 /* A gauge whose value is read by calling fn(ud) at render time (queue depths, pool sizes). */
 void cm_metrics_gauge_fn(struct cm_metrics *reg, const char *name, const char *help,
                          double (*fn)(void *ud), void *ud);
+/* fn(reg, ud) is called at the start of every cm_metrics_render, outside the registry's lock,
+ * to set series whose values are looked up only when asked for (as a Prometheus client's
+ * collector): labelled gauges that cost a lookup elsewhere. It may declare families and set
+ * series; it runs on the rendering thread, once per render, concurrently with other renders. */
+void cm_metrics_collector(struct cm_metrics *reg, void (*fn)(struct cm_metrics *reg, void *ud),
+                          void *ud);
 
 /* Series for the given label values, in the order of the family's label names; created on first
  * use. NULL-terminated variadic list; a family without labels takes just NULL. */

@@ -44,10 +44,19 @@ struct cm_metric {
     pthread_rwlock_t lock;
 };
 
+#define MAX_COLLECTORS 8
+
+struct collector {
+    void (*fn)(struct cm_metrics *reg, void *ud);
+    void *ud;
+};
+
 struct cm_metrics {
     char *prefix;
     struct cm_metric *head, *tail;
     pthread_mutex_t lock;
+    struct collector collectors[MAX_COLLECTORS];
+    size_t ncollectors;
 };
 
 /* Prometheus's default bounds, extended down to 0.5 ms, with 20, 30, 40 and 75 ms added so that
@@ -398,8 +407,28 @@ static void render_family(struct sbuf *b, struct cm_metric *m)
     pthread_rwlock_unlock(&m->lock);
 }
 
+void cm_metrics_collector(struct cm_metrics *reg, void (*fn)(struct cm_metrics *reg, void *ud),
+                          void *ud)
+{
+    pthread_mutex_lock(&reg->lock);
+    if (reg->ncollectors == MAX_COLLECTORS) {
+        fprintf(stderr, "metrics: more than %d collectors (a programming error)\n", MAX_COLLECTORS);
+        abort();
+    }
+    reg->collectors[reg->ncollectors++] = (struct collector){fn, ud};
+    pthread_mutex_unlock(&reg->lock);
+}
+
 char *cm_metrics_render(struct cm_metrics *reg)
 {
+    struct collector c[MAX_COLLECTORS];
+    pthread_mutex_lock(&reg->lock);
+    size_t nc = reg->ncollectors;
+    memcpy(c, reg->collectors, sizeof(c));
+    pthread_mutex_unlock(&reg->lock);
+    for (size_t i = 0; i < nc; i++) { /* outside the lock: a collector may declare families */
+        c[i].fn(reg, c[i].ud);
+    }
     struct sbuf b = {cm_xmalloc(4096), 0, 4096};
     b.p[0] = '\0';
     pthread_mutex_lock(&reg->lock);
