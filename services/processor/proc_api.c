@@ -218,7 +218,8 @@ static json_t *warnings(const json_t *doc, const char *name, const json_t *other
 
 /* The running state of each version (proc_host_status), and "missing_topics": the topics the
  * version in force reads that the cluster does not know (yet), its repartition topic too, so
- * that a pipeline reading nothing for want of a topic does not look as if it ran. */
+ * that a pipeline reading nothing for want of a topic does not look as if it ran; while the
+ * cluster cannot be asked, "missing_topics_unknown" says so instead. */
 static json_t *status(const char *name, void *ud)
 {
     struct proc_api *a = ud;
@@ -229,8 +230,11 @@ static json_t *status(const char *name, void *ud)
     struct proc_def *d = doc ? parse(doc, name, 0, err, sizeof(err), a) : NULL;
     if (d) {
         json_t *names = json_array();
-        missing_topics(s, d, 1, names);
-        if (json_array_size(names) > 0) {
+        if (!missing_topics(s, d, 1, names)) { /* not "none missing" */
+            json_object_set_new(st, "missing_topics_unknown",
+                                json_string("the Kafka cluster could not be asked for its topics "
+                                            "(asked again within 10 s)"));
+        } else if (json_array_size(names) > 0) {
             json_object_set(st, "missing_topics", names);
         }
         json_decref(names);

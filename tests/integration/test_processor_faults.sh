@@ -34,7 +34,8 @@
 #     metadata for it fails): the processor prepares nothing, says so (in its log, in the
 #     pipeline's status: missing_topics, and in processor_pipeline_topics_missing), and retries
 #     the batch; once the topic is available it goes on, and the status no longer names it, nor
-#     the gauge counts it (within the 10 s its topic list is kept).
+#     the gauge counts it (within the 10 s its topic list is kept); with the broker stopped, the
+#     status says the topics are unknown.
 #   - replaced: half the input processed, the processor stopped, the broker replaced by an empty
 #     one while Redis keeps the checkpoints (as the local stack's every start does); the rest of
 #     the input on the new broker is read as new although the checkpoints resume beyond its logs.
@@ -460,6 +461,14 @@ wait_prepared "$BROKERS_E" 180 || fail=1
 produce_far "$BROKERS_E"
 wait_results "$BROKERS_E" "$work/unavailable.out" 240 || fail=1
 compare unavailable "$BROKERS_E"
+# a broker that answers nothing (stopped): once the topic list kept (10 s) is old, the status
+# says it could not ask, not that nothing is missing
+kill -STOP "$KAFKA_PID"
+sleep 11
+unknown=$(curl -s -m 20 "http://127.0.0.1:$pport_e/pipelines/$PIPE" | jq -r '.status.missing_topics_unknown')
+kill -CONT "$KAFKA_PID"
+[[ "$unknown" == "the Kafka cluster could not be asked"* ]] ||
+    { say "FAIL: unavailable: a stopped broker's status does not say the topics are unknown ($unknown)"; fail=1; }
 fi
 
 # --- the broker replaced under a Redis that keeps its checkpoints, as on every start of the local
