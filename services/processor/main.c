@@ -2,6 +2,7 @@
  * their definitions from the definitions store (and PROCESSOR_PIPELINES_DIR) as they change.
  * Wiring only; see proc_host.c, proc_api.c, proc_engine.c and proc_window.c. */
 #include "proc_api.h"
+#include "proc_fleet.h"
 #include "proc_host.h"
 
 #include "cm/auth.h"
@@ -70,12 +71,6 @@ static const struct cm_config_entry config_table[] = {
     CM_AUTH_CONFIG_ENTRIES,
 };
 
-static void *run_stream(void *arg)
-{
-    cm_stream_run(arg);
-    return NULL;
-}
-
 int main(int argc, char **argv)
 {
     struct cm_service svc;
@@ -103,8 +98,9 @@ int main(int argc, char **argv)
     hc.redis = redis;
     hc.ckpt_redis = ckpt_redis;
     hc.redis_table_ttl_ms = cm_config_int(cfg, "PROCESSOR_REDIS_TABLE_TTL");
-    struct proc_host *host = redis ? proc_host_new(&hc, svc.metrics) : NULL;
-    if (!host) {
+    struct proc_fleet *fleet =
+        redis ? proc_fleet_new(&hc, cm_config_str(cfg, "REDIS_URL"), svc.metrics) : NULL;
+    if (!fleet) {
         goto out;
     }
     if (cm_config_bool(cfg, "PROCESSOR_AUTH_DISABLED")) {
@@ -115,7 +111,7 @@ int main(int argc, char **argv)
     }
     struct proc_api_topics topics = {hc.events_topic, hc.derived_topic, hc.late_topic,
                                      hc.dlq_topic};
-    api = proc_api_new(cm_config_str(cfg, "DATABASE_URL"), host, &topics, svc.metrics);
+    api = proc_api_new(cm_config_str(cfg, "DATABASE_URL"), fleet, &topics, svc.metrics);
     /* PostgreSQL may come up after the processor, or be failing over while it restarts: wait
      * for the definitions store, as the gateway does for its keys */
     const char *dir = cm_config_str(cfg, "PROCESSOR_PIPELINES_DIR");
@@ -130,31 +126,30 @@ int main(int argc, char **argv)
         goto out;
     }
     status = 1;
-    if (proc_host_start(host) != 0) {
+    if (proc_fleet_start(fleet) != 0) {
         goto out;
     }
     proc_api_routes(api, svc.http, cm_auth_keys_swap(keys),
                     cm_config_str(cfg, "PROCESSOR_ADMIN_SCOPE"), query_redis);
-    cm_stream_add_checks(proc_host_stream(host), svc.http);
+    proc_fleet_add_checks(fleet, svc.http);
     cm_http_add_check(svc.http, "redis", cm_redis_check, redis);
     if (cm_service_start(&svc) != 0) {
         goto out;
     }
-    pthread_t stream_thread;
-    if (pthread_create(&stream_thread, NULL, run_stream, proc_host_stream(host)) != 0) {
+    if (proc_fleet_run(fleet) != 0) {
         goto out;
     }
     while (!cm_lifecycle_wait(1000)) {
         cm_auth_keys_poll(keys, cm_lifecycle_reload_requested());
+        proc_fleet_poll(fleet);
     }
-    cm_stream_stop(proc_host_stream(host));
-    pthread_join(stream_thread, NULL);
+    proc_fleet_stop(fleet);
     status = 0;
 out:
     cm_service_begin_shutdown(&svc);
     cm_http_stop(svc.http, 3000); /* no request may reach the API while it is freed */
     proc_api_free(api);           /* no more changes for the host */
-    proc_host_free(host);
+    proc_fleet_free(fleet);
     cm_redis_free(ckpt_redis);
     cm_redis_free(query_redis);
     cm_redis_free(redis);

@@ -5,8 +5,8 @@
 #include "proc_api_int.h"
 
 #include "proc_def.h"
+#include "proc_fleet.h"
 #include "proc_graph.h"
-#include "proc_host.h"
 #include "proc_query.h"
 
 #include "cm/auth.h"
@@ -108,10 +108,30 @@ static int check(const json_t *doc, const char *name, const json_t *others, char
     return rc;
 }
 
+/* source.start names the consumer group a pipeline runs on (proc_fleet.h): one version cannot
+ * move a running pipeline off the positions it has, unless the writer starts it over. */
+static int successor(const json_t *cur, const json_t *doc, int reset, char *err, size_t errlen,
+                     void *ud)
+{
+    (void)ud;
+    const json_t *was = json_object_get(json_object_get(cur, "source"), "start");
+    const json_t *now = json_object_get(json_object_get(doc, "source"), "start");
+    if (reset || json_equal(was, now) || (!was && !now)) {
+        return 0;
+    }
+    snprintf(err, errlen,
+             "source.start: where a running pipeline starts cannot change (it %s); put the new "
+             "version with ?reset=true to start it over from %s, or delete the pipeline first",
+             was ? "reads on a consumer group of its own, from the beginning of its topics"
+                 : "reads on the processor's group, from its position",
+             now ? "the beginning of its topics" : "the processor's position");
+    return -1;
+}
+
 static void changed(const struct cm_defs_change *c, void *ud)
 {
     struct proc_api *a = ud;
-    proc_host_changed(a->host, c);
+    proc_fleet_changed(a->fleet, c);
 }
 
 /* How often a status asks the cluster for its topics at most. */
@@ -204,7 +224,7 @@ static json_t *warnings(const json_t *doc, const char *name, const json_t *other
         return NULL;
     }
     json_t *list = graph_warnings(a, d, proc_def_warnings(d), others);
-    struct cm_stream *s = proc_host_stream(a->host);
+    struct cm_stream *s = proc_fleet_stream(a->fleet);
     if (s) {
         missing_topics(s, d, 0, list);
     }
@@ -223,8 +243,8 @@ static json_t *warnings(const json_t *doc, const char *name, const json_t *other
 static json_t *status(const char *name, void *ud)
 {
     struct proc_api *a = ud;
-    json_t *st = proc_host_status(a->host, name);
-    struct cm_stream *s = proc_host_stream(a->host);
+    json_t *st = proc_fleet_status(a->fleet, name);
+    struct cm_stream *s = proc_fleet_stream(a->fleet);
     json_t *doc = st && s ? cm_defs_document(a->defs, name, NULL) : NULL;
     char err[256];
     struct proc_def *d = doc ? parse(doc, name, 0, err, sizeof(err), a) : NULL;
@@ -252,7 +272,7 @@ static void collect_missing(struct cm_metrics *reg, void *ud)
 {
     (void)reg;
     struct proc_api *a = ud;
-    struct cm_stream *s = proc_host_stream(a->host);
+    struct cm_stream *s = proc_fleet_stream(a->fleet);
     if (!s) {
         return;
     }
@@ -287,11 +307,11 @@ static void collect_missing(struct cm_metrics *reg, void *ud)
     pthread_mutex_unlock(&a->missing_lock);
 }
 
-struct proc_api *proc_api_new(const char *database_url, struct proc_host *host,
+struct proc_api *proc_api_new(const char *database_url, struct proc_fleet *fleet,
                               const struct proc_api_topics *topics, struct cm_metrics *metrics)
 {
     struct proc_api *a = cm_xcalloc(1, sizeof(*a));
-    a->host = host;
+    a->fleet = fleet;
     a->events_topic = cm_xstrdup(topics->events);
     a->derived_topic = cm_xstrdup(topics->derived);
     a->late_topic = cm_xstrdup(topics->late);
@@ -304,7 +324,8 @@ struct proc_api *proc_api_new(const char *database_url, struct proc_host *host,
                                 .status = status,
                                 .ud = a,
                                 .check = check,
-                                .warnings = warnings};
+                                .warnings = warnings,
+                                .successor = successor};
     a->defs = cm_defs_new(database_url, &kind, metrics);
     pthread_mutex_init(&a->missing_lock, NULL);
     a->missing_shown = json_object();
@@ -362,7 +383,7 @@ static int utf8_ok(const char *s)
 static int partitions(const char *topic, void *ud)
 {
     struct proc_api *a = ud;
-    struct cm_stream *s = proc_host_stream(a->host);
+    struct cm_stream *s = proc_fleet_stream(a->fleet);
     return s ? cm_stream_partitions(s, topic) : CM_E_UNAVAIL;
 }
 
@@ -393,7 +414,7 @@ static const char *query_tenant(struct proc_api *a, struct cm_http_req *req,
 static size_t query_versions(struct proc_api *a, struct cm_http_req *req, const char *name,
                              struct proc_query_version *v, size_t cap)
 {
-    json_t *list = proc_host_versions(a->host, name), *item;
+    json_t *list = proc_fleet_versions(a->fleet, name), *item;
     size_t n = 0, i;
     if (json_array_size(list) == 0) {
         long long version = 0;

@@ -11,7 +11,7 @@
 struct cm_http_server;
 struct cm_metrics;
 struct cm_swap;
-struct proc_host;
+struct proc_fleet;
 struct proc_api;
 
 /* The topics a pipeline reads and writes when it names none, and where every pipeline's late
@@ -20,11 +20,11 @@ struct proc_api_topics {
     const char *events, *derived, *late, *dlq;
 };
 
-/* database_url NULL: definitions come only from the directory (the API is read-only). host
+/* database_url NULL: definitions come only from the directory (the API is read-only). fleet
  * borrowed. A windowed pipeline may not read the late topic, where its late events go, nor close
  * a cycle of topics with the other pipelines (409, proc_graph). Caller frees with
  * proc_api_free. */
-struct proc_api *proc_api_new(const char *database_url, struct proc_host *host,
+struct proc_api *proc_api_new(const char *database_url, struct proc_fleet *fleet,
                               const struct proc_api_topics *topics, struct cm_metrics *metrics);
 /* Seeds the definitions of dir's *.json files, in name order (cm_defs_seed). 0 or a negative
  * code after logging. Before proc_api_start. */

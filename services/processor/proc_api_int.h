@@ -13,11 +13,11 @@ struct cm_http_req;
 struct cm_redis;
 struct cm_swap;
 struct proc_def;
-struct proc_host;
+struct proc_fleet;
 
 struct proc_api {
     struct cm_defs *defs;
-    struct proc_host *host;
+    struct proc_fleet *fleet;
     char *events_topic, *derived_topic, *late_topic, *dlq_topic;
     struct cm_swap *auth;
     char *scope;

@@ -574,7 +574,7 @@ static int parse_body(struct proc_def *d, const json_t *doc, const char *default
     }
     d->version = version ? (long long)json_integer_value(version) : 1;
     const json_t *src = json_object_get(doc, "source");
-    static const char *const src_allowed[] = {"topics", "filter", "time", NULL};
+    static const char *const src_allowed[] = {"topics", "filter", "time", "start", NULL};
     if (src && (!json_is_object(src) || proc_def_only(src, "source", src_allowed, err, errlen))) {
         return src && !json_is_object(src) ? proc_def_fail(err, errlen, "source: must be an object")
                                            : CM_E_INVAL;
@@ -587,6 +587,14 @@ static int parse_body(struct proc_def *d, const json_t *doc, const char *default
          proc_def_compile(json_object_get(src, "time"), "source.time", &d->time, err, errlen))) {
         return CM_E_INVAL;
     }
+    const json_t *start = src ? json_object_get(src, "start") : NULL;
+    if (start && (!json_is_string(start) || strcmp(json_string_value(start), "earliest") != 0)) {
+        return proc_def_fail(err, errlen,
+                             "source.start: must be \"earliest\" (the beginning of the topics, "
+                             "on a consumer group of the pipeline's own); without it the "
+                             "pipeline starts at the processor's position");
+    }
+    d->start_earliest = start != NULL;
     const json_t *steps = json_object_get(doc, "steps");
     if (steps && proc_def_parse_steps(d, steps, err, errlen)) {
         return CM_E_INVAL;

@@ -95,6 +95,10 @@ struct proc_def {
     size_t ntopics;
     struct cm_expr *filter; /* source.filter; NULL: every event */
     struct cm_expr *time;   /* source.time: each event's time; NULL: its `time` */
+    /* source.start "earliest": the pipeline runs on a consumer group of its own, which starts at
+     * the beginning of its topics (the processor's proc_fleet); 0: on the processor's group, from
+     * its position */
+    int start_earliest;
     struct proc_step *steps;
     size_t nsteps;
     struct cm_expr *key; /* NULL: the record's Kafka key decides nothing; key "" */

@@ -38,6 +38,7 @@ struct proc_host_config {
     struct cm_redis *ckpt_redis;   /* a second connection to the same Redis, on which checkpoints
                                     * are written (borrowed); NULL: redis */
     int64_t redis_table_ttl_ms;    /* how long a Redis-hash row is cached; 0: not cached */
+    int metrics_by_group;          /* its stream's gauges carry its group (cm_stream_config's) */
 };
 
 /* Strings are copied. Caller frees with proc_host_free. Pipelines arrive through
@@ -63,6 +64,9 @@ json_t *proc_host_versions(struct proc_host *h, const char *name);
 /* The stream it runs on (cm_stream_run, cm_stream_add_checks); borrowed. */
 struct cm_stream *proc_host_stream(struct proc_host *h);
 size_t proc_host_pipelines(const struct proc_host *h);
+/* 1 when every change handed to it has been applied and it runs no pipeline any more (any
+ * thread). */
+int proc_host_idle(struct proc_host *h);
 /* Leaves the group (a last commit point), then frees the pipelines. */
 void proc_host_free(struct proc_host *h);
 

@@ -86,6 +86,7 @@ struct proc_host {
     char *cfg_brokers, *cfg_group;
     struct proc_tables *tables;   /* of the join steps */
     struct proc_rtables *rtables; /* their Redis hashes */
+    int metrics_by_group;
     int checkpoint_ms;
     int64_t max_repartition_lag, max_repartition_bytes;
     struct cm_jw argsw;      /* the aggregates' arguments of a prepared event being written */

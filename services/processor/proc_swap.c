@@ -350,6 +350,14 @@ json_t *proc_host_status(struct proc_host *h, const char *name)
     return out;
 }
 
+int proc_host_idle(struct proc_host *h)
+{
+    pthread_mutex_lock(&h->lock);
+    int idle = h->nq == 0 && h->live && json_object_size(h->live) == 0;
+    pthread_mutex_unlock(&h->lock);
+    return idle;
+}
+
 json_t *proc_host_versions(struct proc_host *h, const char *name)
 {
     pthread_mutex_lock(&h->lock);

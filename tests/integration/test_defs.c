@@ -591,3 +591,93 @@ static void a_version_refused_is_shown(void)
     cm_defs_free(strict);
     cm_metrics_free(mx);
 }
+
+/* A kind whose "color" may change only with ?reset=true (its successor hook), each change
+ * logged with the version its run began with (since_version). */
+static int successor(const json_t *cur, const json_t *doc, int reset, char *err, size_t errlen,
+                     void *ud)
+{
+    (void)ud;
+    if (reset || json_equal(json_object_get(cur, "color"), json_object_get(doc, "color"))) {
+        return 0;
+    }
+    snprintf(err, errlen, "color: fixed while the widget runs");
+    return -1;
+}
+
+static void changed_since(const struct cm_defs_change *c, void *ud)
+{
+    struct seen *s = ud;
+    pthread_mutex_lock(&s->lock);
+    if (s->n < 64) {
+        snprintf(s->log[s->n++], sizeof(s->log[0]), "%s v%lld since=v%lld%s", c->name, c->version,
+                 c->since_version, c->compiled ? "" : " deleted");
+    }
+    pthread_mutex_unlock(&s->lock);
+    free(c->compiled);
+    free(c->prev_compiled);
+}
+
+static struct cm_defs *run_instance(struct seen *s)
+{
+    struct cm_defs_kind k = {.kind = kind_name,
+                             .singular = "widget",
+                             .parse = parse,
+                             .release = release,
+                             .changed = changed_since,
+                             .successor = successor,
+                             .ud = s};
+    return cm_defs_new(it_env("DATABASE_URL"), &k, NULL);
+}
+
+Test(defs, a_run_begins_at_a_reset_or_after_a_deletion, .timeout = 60)
+{
+    it_unique(kind_name, sizeof(kind_name), "runs");
+    for (char *p = kind_name; *p; p++) {
+        *p = *p == '-' ? '_' : *p;
+    }
+    struct seen s1 = {.lock = PTHREAD_MUTEX_INITIALIZER}; /* (changed_since() writes to it) */
+    struct cm_defs *a = run_instance(&s1);
+    cr_assert_eq(cm_defs_start(a), 0);
+    struct cm_http_options o = {.bind_addr = "127.0.0.1", .threads = 2};
+    srv = cm_http_new(&o);
+    cm_defs_routes(a, srv, NULL, NULL);
+    cr_assert_eq(cm_http_start(srv), 0);
+    char path[128], reset[160], body[4096], etag[32];
+    snprintf(path, sizeof(path), "/%s/r1", kind_name);
+    snprintf(reset, sizeof(reset), "%s?reset=true", path);
+
+    cr_assert_eq(call("PUT", path, "{\"size\": 1, \"color\": \"red\"}", NULL, body, etag), 201);
+    cr_assert(told(&s1, "r1 v1 since=v1"));
+    cr_assert_eq(call("PUT", path, "{\"size\": 2, \"color\": \"red\"}", NULL, body, etag), 200);
+    cr_assert(told(&s1, "r1 v2 since=v1"), "a new version carries the run on");
+    /* the successor hook: refused with 409 naming the field, nothing stored */
+    cr_assert_eq(call("PUT", path, "{\"size\": 2, \"color\": \"blue\"}", NULL, body, etag), 409);
+    cr_assert(strstr(body, "color: fixed while the widget runs") != NULL, "%s", body);
+    cr_assert_eq(call("GET", path, NULL, NULL, body, etag), 200);
+    cr_assert_str_eq(etag, "\"2\"");
+    /* with reset: stored, and a new run */
+    cr_assert_eq(call("PUT", reset, "{\"size\": 2, \"color\": \"blue\"}", NULL, body, etag), 200,
+                 "%s", body);
+    cr_assert(told(&s1, "r1 v3 since=v3"));
+    cr_assert_eq(call("PUT", path, "{\"size\": 4, \"color\": \"blue\"}", NULL, body, etag), 200);
+    cr_assert(told(&s1, "r1 v4 since=v3"), "the run goes on from the reset");
+    /* deleted, then put again: a new run, whatever the color */
+    cr_assert_eq(call("DELETE", path, NULL, NULL, body, etag), 204);
+    cr_assert(told(&s1, "r1 v5 since=v3 deleted"), "a deletion ends the run");
+    cr_assert_eq(call("PUT", path, "{\"size\": 1, \"color\": \"green\"}", NULL, body, etag), 201,
+                 "%s", body);
+    cr_assert(told(&s1, "r1 v6 since=v6"));
+    cr_assert_eq(call("PUT", path, "{\"size\": 5, \"color\": \"green\"}", NULL, body, etag), 200);
+    cr_assert(told(&s1, "r1 v7 since=v6"));
+
+    /* an instance that starts now is told the same run of the version in force */
+    struct seen s2 = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    struct cm_defs *b = run_instance(&s2);
+    cr_assert_eq(cm_defs_start(b), 0);
+    cr_assert(told(&s2, "r1 v7 since=v6"));
+    cm_http_stop(srv, 1000);
+    cm_http_free(srv);
+    cm_defs_free(b);
+    cm_defs_free(a);
+}

@@ -41,6 +41,11 @@ struct cm_defs_change {
     void *prev_compiled;    /* ownership passes (NULL when none) */
     int64_t prev_created_ms;
     unsigned prev_flags;
+    /* The version this definition's current run began with: the newest version stored with
+     * CM_DEFS_RESET, or else its first version after the last deletion (for a consumer that
+     * keeps a position of its own per run, such as a consumer group that starts over). For a
+     * deletion: the run it ends. */
+    long long since_version;
 };
 
 struct cm_defs_kind {
@@ -72,6 +77,12 @@ struct cm_defs_kind {
      * Called on the HTTP thread after the write, and for each valid file seeded
      * (cm_defs_seed), whose warnings only the kind's own log shows. */
     json_t *(*warnings)(const json_t *doc, const char *name, const json_t *others, void *ud);
+    /* Optional: checks a new version against the one it replaces (`cur`, the newest live
+     * version), as a member that may change only when the writer asks for the old state to be
+     * dropped (`reset`). Returns 0, or nonzero with "field: reason" in err: the write is refused
+     * with 409. Any thread. */
+    int (*successor)(const json_t *cur, const json_t *doc, int reset, char *err, size_t errlen,
+                     void *ud);
 };
 
 #define CM_DEFS_RESET 1u

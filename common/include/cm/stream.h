@@ -115,6 +115,9 @@ struct cm_stream_config {
      * that partition (key, value and headers), for brokers whose retention is by size (the
      * development broker keeps about 5 MiB per partition). 0: 2 MiB; negative: no limit. */
     int64_t max_internal_bytes;
+    /* 1: the gauges of this stream alone (consumer_lag_records{topic,group}, inputs_paused{group},
+     * state_not_durable{group}) carry its consumer group, for a daemon that runs several */
+    int metrics_by_group;
     struct cm_metrics *metrics; /* borrowed; records_lost_total, batch_retries_total,
                                  * outputs_retried_total, consumer_lag_records{topic} (updated
                                  * every second) are registered in it */
@@ -190,6 +193,8 @@ struct cm_http_server;
  * "stream" ({"records_lost": N, "lag": N, "last_loss": "..."}). The stream must outlive srv's
  * serving. */
 void cm_stream_add_checks(struct cm_stream *s, struct cm_http_server *srv);
+/* That detail: a new object (any thread). */
+json_t *cm_stream_detail(struct cm_stream *s);
 
 struct cm_service;
 /* The main loop of a daemon that only consumes: creates the stream (cfg.metrics defaults to the

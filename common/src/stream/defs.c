@@ -152,6 +152,7 @@ struct row {
     int bad; /* the stored body is not a JSON object */
     unsigned flags;
     int64_t created_ms;
+    long long since; /* the version its run began with (struct cm_defs_change); 0: not read */
 };
 
 static void read_row(const struct cm_pg_result *res, int i, int col, struct row *out);
@@ -224,8 +225,11 @@ static void apply(struct cm_defs *d, struct cm_pg *pg, const char *name, const s
     }
     int had = e && e->doc;
     pthread_mutex_unlock(&d->lock);
-    struct cm_defs_change c = {name, cur->version, NULL, cur->created_ms, cur->flags, 0, NULL, 0,
-                               0};
+    struct cm_defs_change c = {name,       cur->version,
+                               NULL,       cur->created_ms,
+                               cur->flags, 0,
+                               NULL,       0,
+                               0,          cur->since > 0 ? cur->since : cur->version};
     int take = 0, refused = 0;
     char err[512];
     if (cur->bad) {
@@ -284,7 +288,7 @@ static void apply(struct cm_defs *d, struct cm_pg *pg, const char *name, const s
  * JSON object: bad). */
 static void read_row(const struct cm_pg_result *res, int i, int col, struct row *out)
 {
-    *out = (struct row){0, NULL, 0, 0, 0};
+    *out = (struct row){0, NULL, 0, 0, 0, 0};
     const char *version = cm_pg_value(res, i, col);
     if (!version) {
         return;
@@ -305,6 +309,16 @@ static void read_row(const struct cm_pg_result *res, int i, int col, struct row 
     }
 }
 
+/* The version row c's run began with (struct cm_defs_change's since_version): the newest one
+ * stored with reset after the last deletion before c, else the first one after that deletion. */
+#define SINCE_COL                                                                                  \
+    "(SELECT COALESCE((SELECT max(r.version) FROM definitions r WHERE r.kind = c.kind"             \
+    "   AND r.name = c.name AND r.reset AND r.version > b.v AND r.version <= c.version),"          \
+    "  (SELECT min(f.version) FROM definitions f WHERE f.kind = c.kind AND f.name = c.name"        \
+    "   AND f.version > b.v))"                                                                     \
+    " FROM (SELECT COALESCE(max(x.version), 0) AS v FROM definitions x WHERE x.kind = c.kind"      \
+    "   AND x.name = c.name AND x.body IS NULL AND x.version < c.version) b)"
+
 /* Reads the newest version of every name (or of one) on pg, with the version before it, and
  * applies what is new. */
 static int sync(struct cm_defs *d, struct cm_pg *pg, const char *name)
@@ -315,13 +329,13 @@ static int sync(struct cm_defs *d, struct cm_pg *pg, const char *name)
     int rc = cm_pg_exec(
         pg,
         name ? "SELECT c.name, " ROW_COLS("c") ", " ROW_COLS(
-                   "p") " FROM (SELECT * FROM definitions WHERE kind = $1 AND name = $2"
-                        "       ORDER BY version DESC LIMIT 1) c"
+                   "p") ", " SINCE_COL " FROM (SELECT * FROM definitions WHERE kind = $1"
+                        "       AND name = $2 ORDER BY version DESC LIMIT 1) c"
                         " LEFT JOIN definitions p ON p.kind = c.kind AND p.name = c.name"
                         "  AND p.version = c.version - 1"
              : "SELECT c.name, " ROW_COLS("c") ", " ROW_COLS(
-                   "p") " FROM (SELECT DISTINCT ON (name) * FROM definitions WHERE kind = $1"
-                        "       ORDER BY name, version DESC) c"
+                   "p") ", " SINCE_COL " FROM (SELECT DISTINCT ON (name) * FROM definitions"
+                        "       WHERE kind = $1 ORDER BY name, version DESC) c"
                         " LEFT JOIN definitions p ON p.kind = c.kind AND p.name = c.name"
                         "  AND p.version = c.version - 1",
         name ? 2 : 1, params, &res, &err);
@@ -334,6 +348,8 @@ static int sync(struct cm_defs *d, struct cm_pg *pg, const char *name)
         struct row cur, prev;
         read_row(res, i, 1, &cur);
         read_row(res, i, 5, &prev);
+        const char *since = cm_pg_value(res, i, 9);
+        cur.since = since ? strtoll(since, NULL, 10) : 0;
         apply(d, pg, n, &cur, &prev);
         json_decref(prev.doc);
         json_decref(cur.doc);
@@ -558,6 +574,10 @@ int defs_store_write(struct cm_defs *d, const char *name, const json_t *doc, str
         json_t *body = btext ? json_loads(btext, 0, NULL) : NULL;
         w->created = !btext;
         status = precondition(w, cur, btext != NULL, body, doc, msg, msglen);
+        if (!status && doc && json_is_object(body) && d->kind.successor &&
+            d->kind.successor(body, doc, w->reset, msg, msglen, d->kind.ud) != 0) {
+            status = 409;
+        }
         json_decref(body);
         cm_pg_result_free(res);
         res = NULL;

@@ -583,6 +583,7 @@ struct cm_stream *cm_stream_new(const struct cm_stream_config *cfg,
         s->cfg.max_internal_bytes = DEFAULT_INTERNAL_BYTES;
     }
     set_internal(s, cfg->ensure, cfg->nensure);
+    s->mgroup = cfg->metrics_by_group ? cm_xstrdup(cfg->group) : NULL;
     s->m_lost = cm_metrics_counter(cfg->metrics, "records_lost_total",
                                    "records skipped because the broker no longer had them "
                                    "(fell out of retention before being consumed)",
@@ -608,12 +609,12 @@ struct cm_stream *cm_stream_new(const struct cm_stream_config *cfg,
         cm_metrics_gauge(cfg->metrics, "inputs_paused",
                          "1 while input partitions are paused because an internal (repartition) "
                          "partition lags too far behind its end",
-                         NULL),
-        NULL);
+                         s->mgroup ? "group" : NULL),
+        s->mgroup, NULL);
     s->m_lag = cm_metrics_gauge(cfg->metrics, "consumer_lag_records",
                                 "records not yet consumed by this instance, per input topic "
                                 "(partition end as last fetched minus position)",
-                                "topic");
+                                s->mgroup ? "topic,group" : "topic");
     s->m_persist_failures = cm_metric_with(
         cm_metrics_counter(cfg->metrics, "state_persist_failures_total",
                            "attempts to make a snapshot of state durable (a checkpoint) that "
@@ -624,8 +625,8 @@ struct cm_stream *cm_stream_new(const struct cm_stream_config *cfg,
         cm_metrics_gauge(cfg->metrics, "state_not_durable",
                          "1 while the latest snapshot of state cannot be made durable (the store "
                          "fails): processing stops at the snapshots outstanding",
-                         NULL),
-        NULL);
+                         s->mgroup ? "group" : NULL),
+        s->mgroup, NULL);
     s->m_pauses = cm_metric_with(
         cm_metrics_counter(cfg->metrics, "input_pauses_total",
                            "times input partitions were paused for an internal topic's lag", NULL),
@@ -689,9 +690,17 @@ void cm_stream_free(struct cm_stream *s)
     }
     free(s->parts);
     for (size_t i = 0; s->topics && s->topics[i]; i++) {
+        if (s->mgroup) { /* a group's gauges outlive its stream: nothing is read any more */
+            cm_gauge_set(cm_metric_with(s->m_lag, s->topics[i], s->mgroup, NULL), 0);
+        }
         free(s->topics[i]);
     }
     free(s->topics);
+    if (s->mgroup) {
+        cm_gauge_set(s->m_paused, 0);
+        cm_gauge_set(s->m_not_durable, 0);
+    }
+    free(s->mgroup);
     for (size_t i = 0; i < s->ninternal; i++) {
         free(s->internal[i]);
     }
@@ -728,7 +737,7 @@ int cm_stream_subscribe(struct cm_stream *s, const char *const *topics, size_t n
             kept = strcmp(s->topics[i], topics[j]) == 0;
         }
         if (!kept) {
-            cm_gauge_set(cm_metric_with(s->m_lag, s->topics[i], NULL), 0);
+            cm_gauge_set(cm_metric_with(s->m_lag, s->topics[i], s->mgroup, NULL), 0);
         }
         free(s->topics[i]);
     }
@@ -746,55 +755,4 @@ int cm_stream_subscribe(struct cm_stream *s, const char *const *topics, size_t n
 uint64_t cm_stream_records_lost(const struct cm_stream *s)
 {
     return atomic_load(&((struct cm_stream *)s)->lost);
-}
-
-static int check_kafka(void *stream, char *why, size_t len)
-{
-    struct cm_stream *s = stream;
-    return s->producer ? cm_kafka_producer_check(s->producer, why, len)
-                       : cm_kafka_consumer_check(s->consumer, why, len);
-}
-
-static json_t *detail(void *stream)
-{
-    struct cm_stream *s = stream;
-    json_t *d = json_object();
-    json_object_set_new(d, "records_lost", json_integer((json_int_t)cm_stream_records_lost(s)));
-    json_object_set_new(d, "lag", json_integer((json_int_t)atomic_load(&s->lag_total)));
-    json_object_set_new(d, "log_rewinds", json_integer((json_int_t)atomic_load(&s->rewinds)));
-    if (s->h.persist) { /* state made durable: whether it is now, and the failures so far */
-        int64_t since = atomic_load(&s->persist_failing_since);
-        json_object_set_new(d, "state_durable", json_boolean(since == 0));
-        if (since) {
-            char at[CM_RFC3339_LEN];
-            json_object_set_new(d, "state_not_durable_since",
-                                json_string(cm_time_format_rfc3339(since, at)));
-        }
-        json_object_set_new(d, "state_persist_failures",
-                            json_integer((json_int_t)atomic_load(&s->persist_failures)));
-    }
-    int64_t failing = atomic_load(&s->batch_failing_since);
-    json_object_set_new(d, "batches_flowing", json_boolean(failing == 0));
-    if (failing) { /* a batch handed again and again: the handler's log says why */
-        char at[CM_RFC3339_LEN];
-        json_object_set_new(d, "batch_failing_since",
-                            json_string(cm_time_format_rfc3339(failing, at)));
-        json_object_set_new(d, "batch_error",
-                            json_string(cm_strerror(atomic_load(&s->batch_error))));
-    }
-    pthread_mutex_lock(&s->loss_lock);
-    if (s->last_loss[0]) {
-        json_object_set_new(d, "last_loss", json_string(s->last_loss));
-    }
-    if (s->last_rewind[0]) {
-        json_object_set_new(d, "last_rewind", json_string(s->last_rewind));
-    }
-    pthread_mutex_unlock(&s->loss_lock);
-    return d;
-}
-
-void cm_stream_add_checks(struct cm_stream *s, struct cm_http_server *srv)
-{
-    cm_http_add_check(srv, "kafka", check_kafka, s);
-    cm_http_add_detail(srv, "stream", detail, s);
 }

@@ -108,7 +108,7 @@ void stream_measure_lag(struct cm_stream *s, int64_t now, int force)
                 lag += end - pos;
             }
         }
-        cm_gauge_set(cm_metric_with(s->m_lag, s->topics[t], NULL), (double)lag);
+        cm_gauge_set(cm_metric_with(s->m_lag, s->topics[t], s->mgroup, NULL), (double)lag);
         total += lag;
     }
     atomic_store(&s->lag_total, total);

@@ -90,6 +90,7 @@ struct cm_stream {
     int64_t flow_checked_ms;
     struct cm_series *m_paused, *m_pauses;
     struct cm_metric *m_lag; /* consumer lag per input topic, summed over our partitions */
+    char *mgroup;            /* the gauges' group label (cfg.metrics_by_group), or NULL */
     int64_t lag_checked_ms;
     _Atomic int64_t lag_total; /* read by /readyz */
     /* the committer: commit jobs in order, run on their own thread */
