@@ -134,12 +134,14 @@ static void changed(const struct cm_defs_change *c, void *ud)
     proc_fleet_changed(a->fleet, c);
 }
 
-/* How often a status asks the cluster for its topics at most. */
+/* How often a status asks the cluster for its topics at most; and when it finds one missing. */
 #define STATUS_TOPICS_MAX_AGE_MS 10000
+#define STATUS_TOPICS_RECHECK_MS 1000
 
 /* Appends to out the topics a pipeline reads that the cluster does not know. For a write's
  * answer (status 0) each as a warning naming its field, the cluster asked afresh; for the
- * status each by its name, the cluster's topics reused for STATUS_TOPICS_MAX_AGE_MS, the
+ * status each by its name, the cluster's topics reused for STATUS_TOPICS_MAX_AGE_MS (a second
+ * when one is missing in them), the
  * repartition topic too (which the processor asks for when the pipeline starts: where brokers
  * auto-create topics, that creates it; elsewhere it is created by hand). A name mistyped reads
  * nothing, without an error where the brokers create topics when first asked for them (they
@@ -170,6 +172,15 @@ static int missing_topics(struct cm_stream *s, const struct proc_def *d, int sta
     unsigned char *missing = cm_xcalloc(n, 1);
     int answered = /* (a count, 0 for none missing, or an error) */
         cm_stream_topics_missing(s, topics, n, missing, status ? STATUS_TOPICS_MAX_AGE_MS : 0) >= 0;
+    if (answered && status && memchr(missing, 1, n)) {
+        /* one may have been created since the list was kept (a new pipeline's repartition topic,
+         * moments after its PUT): asked again unless the list is younger than a second */
+        unsigned char *again = cm_xcalloc(n, 1);
+        if (cm_stream_topics_missing(s, topics, n, again, STATUS_TOPICS_RECHECK_MS) >= 0) {
+            memcpy(missing, again, n);
+        }
+        free(again);
+    }
     if (answered) {
         for (size_t i = 0; i < n; i++) {
             char *w = !missing[i] ? NULL
