@@ -155,12 +155,13 @@ struct each_ctx {
     struct proc_ckpt_snap *snap;
 };
 
-static void snapshot_report(int32_t origin, int64_t wm, int idle, void *ud)
+static void snapshot_report(int32_t origin, int64_t wm, int idle, int64_t sent_ms, void *ud)
 {
     struct save_ctx *c = ud;
-    char f[24], v[48];
+    char f[24], v[72];
     int fl = snprintf(f, sizeof(f), "r:%d", (int)origin);
-    int vl = snprintf(v, sizeof(v), "%lld:%d", (long long)wm, idle ? 1 : 0);
+    int vl =
+        snprintf(v, sizeof(v), "%lld:%d:%lld", (long long)wm, idle ? 1 : 0, (long long)sent_ms);
     arg2(&c->b, f, (size_t)fl, NULL, 0);
     arg2(&c->b, v, (size_t)vl, NULL, 0);
 }
@@ -541,16 +542,19 @@ int proc_ckpt_restore(struct proc_engine *e, int32_t source, const char *key,
             proc_engine_restore_mark(e, source, &o);
             continue;
         }
-        if (strncmp(f, "r:", 2) == 0) {
-            long long rwm;
-            int id, idle;
+        if (strncmp(f, "r:", 2) == 0) { /* wm:idle:sent (an earlier build's without sent) */
+            long long rwm, sent = 0;
+            int id, idle, n2 = -1, n3 = -1;
             char end;
             if (!v || sscanf(f + 2, "%d%c", &id, &end) != 1 ||
-                sscanf(v, "%lld:%d%c", &rwm, &idle, &end) != 2 || !proc_watermark_ok(rwm)) {
+                !((sscanf(v, "%lld:%d%n", &rwm, &idle, &n2) == 2 && n2 >= 0 && !v[n2]) ||
+                  (sscanf(v, "%lld:%d:%lld%n", &rwm, &idle, &sent, &n3) == 3 && n3 >= 0 &&
+                   !v[n3])) ||
+                !proc_watermark_ok(rwm) || sent < 0 || sent > CM_TIME_MAX_MS) {
                 rc = CM_E_INVAL;
                 continue;
             }
-            proc_engine_restore_report(e, source, id, rwm, idle);
+            proc_engine_restore_report(e, source, id, rwm, idle, sent);
             continue;
         }
         if (strncmp(f, "k:", 2) != 0) {

@@ -143,6 +143,8 @@ struct source *proc_engine_source(struct proc_engine *e, int32_t id, int create)
                          INT64_MIN,
                          0,
                          0,
+                         0,
+                         0,
                          e->forced, /* a source new here starts at the watermark forced so far */
                          -1,
                          INT64_MIN};
@@ -761,11 +763,11 @@ void proc_engine_restore_mark(struct proc_engine *e, int32_t source, const struc
 }
 
 int proc_engine_take_entry(struct proc_engine *e, int32_t source, const struct proc_frame_entry *fe,
-                           int64_t offset, int64_t now_ms, const char **why)
+                           int64_t offset, int64_t sent_ms, int64_t now_ms, const char **why)
 {
     struct proc_origin o = {fe->origin, fe->offset, fe->seq};
     if (fe->wm_before > INT64_MIN) { /* what the events before it, dropped ones too, made */
-        proc_engine_report(e, source, fe->origin, fe->wm_before, 0, now_ms);
+        proc_engine_report(e, source, fe->origin, fe->wm_before, 0, sent_ms);
     }
     json_t *args =
         fe->args && e->d->window != PROC_WIN_JOIN ? cm_jscan_load(fe->args, fe->argslen) : NULL;
@@ -789,7 +791,7 @@ int proc_engine_take_entry(struct proc_engine *e, int32_t source, const struct p
     }
     json_decref(args);
     if (fe->wm > INT64_MIN) {
-        proc_engine_report(e, source, fe->origin, fe->wm, 0, now_ms);
+        proc_engine_report(e, source, fe->origin, fe->wm, 0, sent_ms);
     }
     return 0;
 }

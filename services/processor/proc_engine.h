@@ -139,9 +139,14 @@ void proc_engine_drop_origin(struct proc_engine *e, int32_t origin);
 void proc_engine_use_reports(struct proc_engine *e, const int32_t *origins, size_t n);
 /* A report read by the second stage from its partition `source` (a periodic one, or the `wm`
  * every prepared record carries, so the watermark moves with the data rather than with the
- * period). */
+ * period); sent_ms: when the first stage sent it (its record's timestamp). An input partition
+ * counts as idle only while its idle report is fresh: one sent more than
+ * PROC_IDLE_REPORT_STALE_MS before the newest report the source read (its sender fell silent:
+ * starved, stopped, or gone with its partitions) holds the watermark at what it last reported,
+ * so that the events its sender reads late are not made late. */
+#define PROC_IDLE_REPORT_STALE_MS 2000
 void proc_engine_report(struct proc_engine *e, int32_t source, int32_t origin, int64_t wm, int idle,
-                        int64_t now_ms);
+                        int64_t sent_ms);
 /* The first stage's watermark of an input partition (INT64_MIN before its first event). */
 int64_t proc_engine_origin_wm(const struct proc_engine *e, int32_t origin);
 /* Where a prepared event came from: its input partition (a source id of the first stage), the
@@ -171,10 +176,11 @@ int proc_engine_window_keyed(struct proc_engine *e, int32_t source, const struct
 /* The second stage's step for one entry of a repartition frame (proc_frame.h) read from source at
  * offset: the watermark before its event, the event into the windows (by its arguments, or its
  * text parsed when it has none), then the watermark after it. 0, or CM_E_INVAL with *why when
- * the event's text cannot be read (nothing after the first watermark is taken). */
+ * the event's text cannot be read (nothing after the first watermark is taken). sent_ms: when
+ * the frame was sent (its record's timestamp, as proc_engine_report's). */
 struct proc_frame_entry;
 int proc_engine_take_entry(struct proc_engine *e, int32_t source, const struct proc_frame_entry *fe,
-                           int64_t offset, int64_t now_ms, const char **why);
+                           int64_t offset, int64_t sent_ms, int64_t now_ms, const char **why);
 /* 1 when source holds state (read or restored since it was assigned). */
 int proc_engine_has_source(const struct proc_engine *e, int32_t source);
 /* The event-time horizon of a source, for Kafka's offset metadata (docs/pipelines.md, State,
@@ -249,14 +255,16 @@ void proc_engine_restore_mark(struct proc_engine *e, int32_t source,
 struct proc_windows *proc_engine_restore_source(struct proc_engine *e, int32_t source,
                                                 int64_t max_time, int64_t resume, int64_t now_ms);
 /* A second-stage source's watermark and the reports it heard, for its checkpoint: wm is
- * INT64_MIN before the first; fn is called for each input partition heard from. */
-typedef void (*proc_engine_report_fn)(int32_t origin, int64_t wm, int idle, void *ud);
+ * INT64_MIN before the first; fn is called for each input partition heard from, with when its
+ * report was sent. */
+typedef void (*proc_engine_report_fn)(int32_t origin, int64_t wm, int idle, int64_t sent_ms,
+                                      void *ud);
 int64_t proc_engine_source_watermark(const struct proc_engine *e, int32_t source,
                                      proc_engine_report_fn fn, void *ud);
 /* Restores them (after proc_engine_restore_source): the watermark the source's windows were
  * fired to, and one report (ignored when the origin is not among the input partitions known). */
 void proc_engine_restore_watermark(struct proc_engine *e, int32_t source, int64_t wm);
 void proc_engine_restore_report(struct proc_engine *e, int32_t source, int32_t origin, int64_t wm,
-                                int idle);
+                                int idle, int64_t sent_ms);
 
 #endif

@@ -36,6 +36,8 @@ struct source {
     struct report *reports;
     int64_t rwm;
     int rheard, ridle;
+    int64_t rnewest; /* when the newest report read was sent */
+    int nidle;       /* reports saying idle (their freshness changes as newer ones come) */
     int64_t wm; /* second stage: this source's watermark, which fired its windows (monotonic) */
     /* recomputed without a checkpoint (proc_engine_restore_horizon): from offset hz_until on,
      * events are judged late by at least hz_wm, the watermark when that offset was committed;
@@ -57,7 +59,7 @@ struct waiting {
 
 /* Second stage: the watermark an origin last reported through this source. */
 struct report {
-    int64_t wm, last_ms;
+    int64_t wm, sent_ms; /* sent_ms: its record's timestamp (0: not known, restored) */
     int idle, heard;
 };
 

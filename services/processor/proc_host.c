@@ -237,9 +237,7 @@ void proc_host_free_frames(struct pipeline *p)
     p->frames = NULL;
 }
 
-/* The partition count of p's repartition topic, asked until known (0 while unknown; each ask
- * waits up to 10 s for the cluster). */
-static int rep_partitions(struct proc_host *h, struct pipeline *p)
+int proc_host_rep_partitions(struct proc_host *h, struct pipeline *p)
 {
     if (p->rep_partitions == 0) {
         int n = cm_stream_partitions(h->cur, p->def->repartition_topic);
@@ -310,40 +308,6 @@ static void record_prepared(const struct prep_ctx *c)
     int64_t wm = proc_engine_origin_wm(p->engine, c->origin);
     for (int i = 0; i < (c->more ? p->rep_partitions : c->ntouched); i++) {
         proc_frame_set_last_wm(&p->frames[c->more ? i : c->touched[i]], c->origin, c->offset, wm);
-    }
-}
-
-/* A frame read from a repartition partition goes to the second stage of its version. */
-static void take_frame(struct proc_host *h, const struct cm_kafka_msg *m, long long version,
-                       int64_t now)
-{
-    const char *topic = cm_kafka_msg_topic(m);
-    int32_t part = cm_kafka_msg_partition(m);
-    int64_t offset = cm_kafka_msg_offset(m);
-    struct pipeline *p = NULL;
-    for (size_t k = 0; k < h->n && !p; k++) {
-        const struct proc_def *d = h->p[k].def;
-        if (d->repartition && d->version == version && strcmp(topic, d->repartition_topic) == 0) {
-            p = &h->p[k];
-        }
-    }
-    if (!p) {
-        return; /* prepared by another version of the pipeline */
-    }
-    size_t len, pos = 0;
-    const char *data = cm_kafka_msg_value(m, &len);
-    struct proc_frame_entry fe;
-    int rc;
-    while ((rc = proc_frame_next(data ? data : "", data ? len : 0, &pos, &fe)) == 1) {
-        const char *why;
-        if (proc_engine_take_entry(p->engine, part, &fe, offset, now, &why) != 0) {
-            cm_event_log_invalid(m, why);
-            cm_counter_inc(h->m_invalid);
-        }
-    }
-    if (rc < 0) {
-        cm_event_log_invalid(m, "malformed repartition frame");
-        cm_counter_inc(h->m_invalid);
     }
 }
 
@@ -432,145 +396,6 @@ int proc_host_input_index(const struct proc_def *d, const char *topic)
     return -1;
 }
 
-/* ---- watermarks through the repartition topic ---- */
-
-#define REPORT_EVERY_MS 200
-
-/* A first stage's report {"watermarks": [[origin, wm, idle], ...]} read from a repartition
- * partition goes to the second stage of the version that sent it. */
-static void take_reports(struct proc_host *h, const struct cm_kafka_msg *m, int64_t now)
-{
-    const char *topic = cm_kafka_msg_topic(m);
-    char version[24];
-    long long v = cm_kafka_msg_header(m, "version", version, sizeof(version)) == 0
-                      ? strtoll(version, NULL, 10)
-                      : -1;
-    size_t len;
-    const char *text = cm_kafka_msg_value(m, &len);
-    json_t *doc = text ? json_loadb(text, len, 0, NULL) : NULL;
-    const json_t *list = json_object_get(doc, "watermarks");
-    if (!json_is_array(list)) {
-        cm_event_log_invalid(m, "watermark report that is not {\"watermarks\": [...]}");
-        cm_counter_inc(h->m_invalid);
-    }
-    for (size_t k = 0; json_is_array(list) && k < h->n; k++) {
-        const struct proc_def *d = h->p[k].def;
-        if (!d->repartition || d->version != v || strcmp(topic, d->repartition_topic) != 0) {
-            continue;
-        }
-        size_t i;
-        const json_t *r;
-        json_array_foreach(list, i, r)
-        {
-            const json_t *o = json_array_get(r, 0), *wm = json_array_get(r, 1);
-            if (json_is_integer(o) && json_is_integer(wm)) {
-                proc_engine_report(h->p[k].engine, cm_kafka_msg_partition(m),
-                                   (int32_t)json_integer_value(o), json_integer_value(wm),
-                                   json_is_true(json_array_get(r, 2)), now);
-            }
-        }
-    }
-    json_decref(doc);
-}
-
-/* A record of a repartition topic: a watermark report or a frame (header kind). Anything else
- * there (written by something other than a processor) is counted invalid. */
-static void take_repartition(struct proc_host *h, const struct cm_kafka_msg *m, int64_t now)
-{
-    char kind[16], text[64];
-    if (cm_kafka_msg_header(m, "kind", kind, sizeof(kind)) != 0) {
-        kind[0] = '\0';
-    }
-    if (strcmp(kind, "watermark") == 0) {
-        take_reports(h, m, now);
-    } else if (strcmp(kind, "frame") == 0 &&
-               cm_kafka_msg_header(m, "version", text, sizeof(text)) == 0) {
-        take_frame(h, m, strtoll(text, NULL, 10), now);
-    } else {
-        cm_event_log_invalid(m,
-                             "repartition record that is neither a frame nor a watermark report");
-        cm_counter_inc(h->m_invalid);
-    }
-}
-
-/* Tells a second stage every input partition of its pipeline (whose reports it awaits): when it
- * starts, and after every rebalance, since an input topic may have grown (Kafka then rebalances
- * the group); the engine keeps the reports of the partitions it knew. */
-static void learn_origins(struct proc_host *h, struct pipeline *p)
-{
-    int32_t *ids = NULL;
-    size_t n = 0;
-    for (size_t i = 0; i < p->def->ntopics; i++) {
-        int parts = cm_stream_partitions(h->cur, p->def->topics[i]);
-        if (parts <= 0) {
-            free(ids);
-            return; /* asked again at the next report */
-        }
-        ids = cm_xrealloc(ids, (n + (size_t)parts) * sizeof(*ids));
-        for (int k = 0; k < parts; k++) {
-            ids[n++] = (int32_t)(i * 65536 + (size_t)k);
-        }
-    }
-    proc_engine_use_reports(p->engine, ids, n);
-    p->origins_known = 1;
-    free(ids);
-}
-
-struct report_ctx {
-    json_t *list;
-    struct proc_host *h;
-    const struct proc_def *d;
-};
-
-/* An input partition's watermark for the report. It counts as idle (left out of the second
- * stage's minimum) only when it also has nothing waiting to be read: records held back while
- * the second stage catches up (priority, flow control) are not a partition gone quiet, and
- * passing them by would make them late. */
-static void add_report(int32_t origin, int64_t wm, int idle, void *ud)
-{
-    struct report_ctx *c = ud;
-    size_t topic = (size_t)origin / 65536;
-    if (idle && topic < c->d->ntopics &&
-        cm_stream_has_backlog(c->h->cur, c->d->topics[topic], origin % 65536)) {
-        idle = 0;
-    }
-    json_array_append_new(c->list, json_pack("[i, I, b]", (int)origin, (json_int_t)wm, idle));
-}
-
-/* Every REPORT_EVERY_MS, each repartitioned pipeline's first stage sends the watermarks of the
- * input partitions it reads to every partition of its repartition topic. */
-static void send_reports(struct proc_host *h, int64_t now)
-{
-    for (size_t k = 0; h->cur && k < h->n; k++) {
-        struct pipeline *p = &h->p[k];
-        if (!p->def->repartition || now - p->reported_ms < REPORT_EVERY_MS) {
-            continue;
-        }
-        if (!p->origins_known) {
-            learn_origins(h, p);
-        }
-        p->reported_ms = now;
-        json_t *list = json_array();
-        struct report_ctx rc = {list, h, p->def};
-        proc_engine_origin_watermarks(p->engine, now, add_report, &rc);
-        if (json_array_size(list) > 0 && rep_partitions(h, p) > 0) {
-            json_t *doc = json_pack("{s:o}", "watermarks", list);
-            char *text = cm_json_dumps(doc, NULL);
-            char version[24];
-            snprintf(version, sizeof(version), "%lld", p->def->version);
-            const char *names[] = {"kind", "version"}, *values[] = {"watermark", version};
-            for (int part = 0; part < p->rep_partitions; part++) {
-                cm_stream_emit_to(h->cur, p->def->repartition_topic, part, NULL, 0, text,
-                                  strlen(text), names, values, 2);
-            }
-            free(text);
-            json_decref(doc);
-        } else {
-            json_decref(list);
-        }
-    }
-}
-
 static int process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t n, void *ud)
 {
     struct proc_host *h = ud;
@@ -582,9 +407,9 @@ static int process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t
     for (size_t k = 0; k < h->n; k++) { /* frames go to the partition of their key */
         if (h->p[k].def->repartition && h->p[k].relearn) {
             h->p[k].relearn = 0;
-            learn_origins(h, &h->p[k]); /* (when it cannot yet, at the next report) */
+            proc_host_learn_origins(h, &h->p[k]); /* (when it cannot yet, at the next report) */
         }
-        if (h->p[k].def->repartition && rep_partitions(h, &h->p[k]) == 0) {
+        if (h->p[k].def->repartition && proc_host_rep_partitions(h, &h->p[k]) == 0) {
             CM_LOG_ERROR("repartition_topic_unavailable",
                          "%s: its partition count cannot be read; processing waits for it",
                          h->p[k].def->repartition_topic);
@@ -597,7 +422,7 @@ static int process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t
         int32_t part = cm_kafka_msg_partition(msgs[i]);
         int64_t offset = cm_kafka_msg_offset(msgs[i]);
         if (proc_def_is_repartition_topic(topic)) {
-            take_repartition(h, msgs[i], now);
+            proc_host_take_repartition(h, msgs[i], now);
             continue;
         }
         struct cm_event ev;
@@ -667,7 +492,7 @@ static void tick(struct cm_stream *s, int64_t now_ms, void *ud)
     struct proc_host *h = ud;
     h->cur = s;
     proc_host_apply_changes(h, now_ms);
-    send_reports(h, now_ms);
+    proc_host_send_reports(h, now_ms);
     for (size_t k = 0; k < h->n; k++) {
         if (!h->p[k].def->repartition && h->p[k].def->window != PROC_WIN_NONE) {
             struct backlog_ctx c = {s, h->p[k].def};

@@ -119,5 +119,15 @@ void proc_host_apply_changes(struct proc_host *h, int64_t now_ms);
 void proc_host_free_change(struct change *c);
 /* Releases a pipeline's frames (sent or empty: frames never outlive the batch that fills them). */
 void proc_host_free_frames(struct pipeline *p);
+/* The partition count of p's repartition topic, asked until known (0 while unknown; each ask
+ * waits up to 10 s for the cluster). */
+int proc_host_rep_partitions(struct proc_host *h, struct pipeline *p);
+/* proc_stages.c: a record of a repartition topic (a frame or a watermark report) to the second
+ * stage of the version that sent it; a second stage told every input partition of its pipeline;
+ * the first stages' reports of their input partitions' watermarks, every 200 ms (tick). */
+struct cm_kafka_msg;
+void proc_host_take_repartition(struct proc_host *h, const struct cm_kafka_msg *m, int64_t now);
+void proc_host_learn_origins(struct proc_host *h, struct pipeline *p);
+void proc_host_send_reports(struct proc_host *h, int64_t now);
 
 #endif

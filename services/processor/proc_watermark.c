@@ -87,7 +87,8 @@ static void fire(struct proc_engine *e, int64_t wm)
  * it reads holds the watermark of every input partition as of the records read from it so far;
  * a partition's watermark is the minimum over the input partitions not idle (the maximum when
  * all are idle), and one not heard from yet holds it back; the stage's watermark is the minimum
- * over its partitions that are not wholly idle (the maximum when all are). */
+ * over its partitions that are not wholly idle (the maximum when all are). An idle report counts
+ * only while fresh (proc_engine_report). */
 static void source_wm(const struct proc_engine *e, struct source *s)
 {
     int64_t min = INT64_MAX, max = INT64_MIN;
@@ -100,7 +101,7 @@ static void source_wm(const struct proc_engine *e, struct source *s)
             return;
         }
         max = r->wm > max ? r->wm : max;
-        if (!r->idle) {
+        if (!r->idle || r->sent_ms < s->rnewest - PROC_IDLE_REPORT_STALE_MS) {
             min = r->wm < min ? r->wm : min;
             active = 1;
         }
@@ -378,7 +379,7 @@ void proc_engine_use_reports(struct proc_engine *e, const int32_t *origins, size
 }
 
 void proc_engine_report(struct proc_engine *e, int32_t source, int32_t origin, int64_t wm, int idle,
-                        int64_t now_ms)
+                        int64_t sent_ms)
 {
     size_t lo = 0, hi = e->nexpected;
     while (lo < hi) { /* expected is ascending */
@@ -400,10 +401,19 @@ void proc_engine_report(struct proc_engine *e, int32_t source, int32_t origin, i
     int64_t before = r->wm;
     int was_idle = r->idle, was_heard = r->heard;
     r->wm = !r->heard || wm > r->wm ? wm : r->wm; /* a replaying first stage reports less */
+    s->nidle += (idle != 0) - (was_heard && was_idle);
     r->idle = idle;
     r->heard = 1;
-    r->last_ms = now_ms;
-    if (r->wm != before || r->idle != was_idle || !was_heard) {
+    int stales = 0; /* a newer report: an idle one of another sender may have gone stale */
+    if (sent_ms > s->rnewest) {
+        s->rnewest = sent_ms;
+        stales = s->nidle > 0;
+    }
+    if (idle && sent_ms > r->sent_ms) {
+        stales = 1; /* (this one, stale so far, may be fresh again) */
+    }
+    r->sent_ms = sent_ms > r->sent_ms ? sent_ms : r->sent_ms;
+    if (r->wm != before || r->idle != was_idle || !was_heard || stales) {
         source_wm(e, s);
         advance_source(e, s);
         sources_wm(e);
@@ -429,7 +439,7 @@ int64_t proc_engine_source_watermark(const struct proc_engine *e, int32_t source
     }
     for (size_t x = 0; s->reports && x < e->nexpected; x++) {
         if (s->reports[x].heard) {
-            fn(e->expected[x], s->reports[x].wm, s->reports[x].idle, ud);
+            fn(e->expected[x], s->reports[x].wm, s->reports[x].idle, s->reports[x].sent_ms, ud);
         }
     }
     return s->wm;
@@ -443,12 +453,14 @@ void proc_engine_restore_watermark(struct proc_engine *e, int32_t source, int64_
 }
 
 void proc_engine_restore_report(struct proc_engine *e, int32_t source, int32_t origin, int64_t wm,
-                                int idle)
+                                int idle, int64_t sent_ms)
 {
     struct source *s = proc_engine_source(e, source, 1);
     for (size_t x = 0; s->reports && x < e->nexpected; x++) {
         if (e->expected[x] == origin) {
-            s->reports[x] = (struct report){wm, 0, idle != 0, 1};
+            s->nidle += (idle != 0) - (s->reports[x].heard && s->reports[x].idle);
+            s->rnewest = sent_ms > s->rnewest ? sent_ms : s->rnewest;
+            s->reports[x] = (struct report){wm, sent_ms, idle != 0, 1};
             source_wm(e, s); /* the windows are restored as they were: nothing fires here */
             return;
         }

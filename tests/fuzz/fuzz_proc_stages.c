@@ -138,8 +138,9 @@ static void ckpt_key(const char *name, int block, const char *state, size_t len,
     }
 }
 
-static void ckpt_report(int32_t origin, int64_t wm, int idle, void *ud)
+static void ckpt_report(int32_t origin, int64_t wm, int idle, int64_t sent_ms, void *ud)
 {
+    (void)sent_ms;
     struct ckpt *c = ud;
     if (c->nreports < 4) {
         c->rorigin[c->nreports] = origin;
@@ -186,7 +187,7 @@ static void restore_ckpt(struct proc_engine *e3, const struct ckpt *c)
         proc_engine_restore_watermark(e3, 0, c->swm);
     }
     for (size_t i = 0; i < c->nreports; i++) {
-        proc_engine_restore_report(e3, 0, c->rorigin[i], c->rwm[i], c->ridle[i]);
+        proc_engine_restore_report(e3, 0, c->rorigin[i], c->rwm[i], c->ridle[i], 0);
     }
     for (size_t i = 0; i < c->nmarks; i++) {
         proc_engine_restore_mark(e3, 0, &c->marks[i]);
@@ -225,7 +226,7 @@ static void second(struct proc_engine *e2, const struct proc_frame *fr, int64_t 
     int rc;
     while ((rc = proc_frame_next(fr->buf, fr->len, &pos, &fe)) == 1) {
         const char *why;
-        if (proc_engine_take_entry(e2, 0, &fe, offset, now, &why) != 0) {
+        if (proc_engine_take_entry(e2, 0, &fe, offset, 0, now, &why) != 0) {
             abort(); /* the first stage wrote an event the second cannot read */
         }
     }

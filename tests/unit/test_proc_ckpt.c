@@ -133,7 +133,7 @@ static void checkpoint(struct proc_engine *e, struct fields *f)
     put(f, "swm", "3");
     put(f, "hz", "5,2");
     put(f, "o:1", "4:0");
-    put(f, "r:1", "3:0");
+    put(f, "r:1", "3:0:1000"); /* (an earlier build's "3:0", without when it was sent, too) */
 }
 
 /* Replaces the first occurrence of what in text by with (the result is owned by the caller). */
@@ -215,6 +215,10 @@ Test(proc_ckpt, a_checkpoint_read_back_is_refused_whole_when_any_part_is_damaged
         {"o:1", "4:0:junk"},
         {"r:1", "9223372036854775807:0"},
         {"r:1", "3"},
+        {"r:1", "3:1:-1"},
+        {"r:1", "3:1:253402400000000"},
+        {"r:1", "3:1:1000:7"},
+        {"r:1", "3:1:x"},
         {"k:\x1f"
          "a",
          "[1]"},
@@ -251,6 +255,19 @@ Test(proc_ckpt, a_checkpoint_read_back_is_refused_whole_when_any_part_is_damaged
                      hostile[i].value ? hostile[i].value : "(none)");
         cr_assert_eq(offset, -1);
         cr_assert_not(proc_engine_has_source(t, 0), "left empty: %s", hostile[i].field);
+        proc_engine_free(t);
+        fields_free(&f);
+    }
+    { /* an earlier build's report, without when it was sent, is read (as sent at 0) */
+        struct fields f = {0};
+        for (size_t j = 0; j < good.n; j++) {
+            put(&f, good.v[j].name, good.v[j].value);
+        }
+        set(&f, "r:1", "3:0");
+        struct proc_engine *t = proc_engine_new(d, &out, NULL);
+        offset = -1;
+        cr_assert_eq(proc_ckpt_restore(t, 0, "t", f.v, f.n, 0, &offset), 1);
+        cr_assert(proc_engine_has_source(t, 0));
         proc_engine_free(t);
         fields_free(&f);
     }

@@ -420,8 +420,9 @@ struct heard {
     size_t *n;
 };
 
-static void collect_report(int32_t origin, int64_t wm, int idle, void *ud)
+static void collect_report(int32_t origin, int64_t wm, int idle, int64_t sent_ms, void *ud)
 {
+    (void)sent_ms;
     struct heard *rl = ud;
     (void)origin;
     (void)idle;
@@ -484,9 +485,9 @@ Test(proc_result, a_restored_partition_keeps_its_own_watermark)
     /* partition 1 restored from a checkpoint taken when both input partitions were at 15 */
     proc_engine_restore_source(e, 1, 15, 5, 0);
     proc_engine_restore_watermark(e, 1, 15);
-    proc_engine_restore_report(e, 1, 0, 15, 0);
-    proc_engine_restore_report(e, 1, 1, 15, 0);
-    proc_engine_restore_report(e, 1, 7, 99, 0); /* not an input partition: ignored */
+    proc_engine_restore_report(e, 1, 0, 15, 0, 0);
+    proc_engine_restore_report(e, 1, 1, 15, 0, 0);
+    proc_engine_restore_report(e, 1, 7, 99, 0, 0); /* not an input partition: ignored */
     cr_assert_eq(proc_engine_current_watermark(e), 15, "the least of its partitions'");
     int64_t heard[4];
     size_t nheard = 0;
@@ -553,6 +554,74 @@ Test(proc_result, a_grown_input_topic_keeps_the_reports_and_awaits_its_new_parti
     cr_assert_eq(nheard, 3, "the two kept and the new one");
     cr_assert_eq(proc_engine_current_watermark(e), 20, "source 1's other partitions still at 20");
     json_decref(args);
+    second_stage_free(&t);
+}
+
+/* An input partition's idle report counts only while its sender keeps saying so. Input partition
+ * 0 is idle on instance A, which then falls silent (starved, stopped) while partition 1's
+ * reports (instance B) go on: sent more than PROC_IDLE_REPORT_STALE_MS after A's last one, they
+ * no longer pass partition 0 by, so the event A reads late is on time. Before, A's last word
+ * stood: [10, 20) fired without it and it went to the late events. The same reports within the
+ * bound still pass the idle partition by (the control), and A's fresh idle report does again. */
+static void silent_sender(int64_t b_sent, size_t want_results_before, size_t want_late)
+{
+    struct second_stage t;
+    second_stage_new(&t);
+    struct proc_engine *e = t.e;
+    const int32_t origins[] = {0, 1};
+    proc_engine_use_reports(e, origins, 2);
+    proc_engine_report(e, 0, 0, 5, 1, 1000); /* A: partition 0 idle */
+    proc_engine_report(e, 0, 1, 5, 0, 1000); /* B: partition 1 at 5 */
+    json_t *args = json_loads("[null]", 0, NULL);
+    struct proc_keyed k = {
+        .tenant = "", .key = "a", .time_ms = 12, .args = args, .raw = "{}", .rawlen = 2};
+    cr_assert_eq(proc_engine_window_keyed(e, 0, &k, 0, NULL, 0), 0); /* (of partition 1) */
+    proc_engine_report(e, 0, 1, 25, 0, b_sent); /* B moves on; A says nothing */
+    cr_assert_eq(json_array_size(t.g.list), want_results_before, "B's report at %lld",
+                 (long long)b_sent);
+    k.time_ms = 15; /* A reads partition 0's event at last */
+    cr_assert_eq(proc_engine_window_keyed(e, 0, &k, 1, NULL, 0), 0);
+    cr_assert_eq(json_array_size(t.g.late), want_late);
+    proc_engine_report(e, 0, 0, 30, 0, b_sent + 100); /* A: partition 0 at 30 */
+    cr_assert_eq(json_array_size(t.g.list), 1, "[10, 20) fired once");
+    cr_assert_eq(result_n(&t.g, 0), 2 - (json_int_t)want_late);
+    json_decref(args);
+    second_stage_free(&t);
+}
+
+Test(proc_result, a_silent_senders_idle_report_stops_counting)
+{
+    silent_sender(1000 + PROC_IDLE_REPORT_STALE_MS + 1, 0, 0);
+}
+
+Test(proc_result, a_fresh_idle_report_passes_the_partition_by)
+{
+    silent_sender(1000 + PROC_IDLE_REPORT_STALE_MS, 1, 1);
+    /* and one that went stale counts again once its sender says idle anew; the staleness comes
+     * back from a checkpoint with the reports */
+    struct second_stage t;
+    second_stage_new(&t);
+    struct proc_engine *e = t.e;
+    const int32_t origins[] = {0, 1};
+    proc_engine_use_reports(e, origins, 2);
+    proc_engine_report(e, 0, 0, 5, 1, 1000);
+    proc_engine_report(e, 0, 1, 25, 0, 9000);
+    cr_assert_eq(proc_engine_current_watermark(e), 5, "held by the stale idle partition");
+    proc_engine_restore_source(e, 1, 5, 0, 0);
+    proc_engine_restore_report(e, 1, 0, 5, 1, 1000);
+    proc_engine_restore_report(e, 1, 1, 25, 0, 9000);
+    int64_t heard[4];
+    size_t nheard = 0;
+    struct heard rl = {heard, &nheard};
+    proc_engine_source_watermark(e, 0, collect_report, &rl);
+    cr_assert_eq(nheard, 2);
+    proc_engine_report(e, 0, 0, 5, 1, 9100);  /* A again: idle */
+    proc_engine_report(e, 1, 1, 25, 0, 9100); /* (source 1 hears B anew) */
+    cr_assert_eq(proc_engine_current_watermark(e), 5, "source 1 restored A's stale report");
+    proc_engine_report(e, 1, 0, 5, 1, 9100);
+    cr_assert_eq(proc_engine_current_watermark(e), 25,
+                 "both sources pass partition 0 by again (%lld)",
+                 (long long)proc_engine_current_watermark(e));
     second_stage_free(&t);
 }
 
