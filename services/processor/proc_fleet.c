@@ -15,6 +15,7 @@
 #include "cm/stream.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,9 +27,10 @@ struct own {
     struct proc_host *host;
     struct cm_redis *redis, *ckpt;
     pthread_t thread;
-    int started; /* its consumer exists and its stream runs on `thread` */
-    int leaving; /* its pipeline left it (deleted, or moved to another host): stopped once it
-                  * has let it go */
+    int made;           /* its consumer exists (proc_host_start) */
+    atomic_int started; /* its stream runs on `thread` (read by /readyz's detail) */
+    int leaving;        /* its pipeline left it (deleted, or moved to another host): stopped once it
+                         * has let it go */
 };
 
 struct proc_fleet {
@@ -181,12 +183,13 @@ void proc_fleet_changed(struct proc_fleet *f, const struct cm_defs_change *c)
 /* Creates o's consumer and runs its stream. 0, or -1 after logging (tried again later). */
 static int start_own(struct own *o)
 {
-    if (proc_host_start(o->host) != 0) {
+    if (!o->made && proc_host_start(o->host) != 0) {
         CM_LOG_ERROR("pipeline_group_failed",
                      "pipeline %s: the consumer of group %s could not be made; trying again",
                      o->name, o->group);
         return -1;
     }
+    o->made = 1;
     if (pthread_create(&o->thread, NULL, run_stream, proc_host_stream(o->host)) != 0) {
         CM_LOG_ERROR("pipeline_group_failed", "pipeline %s: no thread for group %s", o->name,
                      o->group);
@@ -220,6 +223,7 @@ int proc_fleet_start(struct proc_fleet *f)
     int rc = 0;
     for (size_t i = 0; i < f->nown && rc == 0; i++) {
         rc = proc_host_start(f->own[i]->host);
+        f->own[i]->made = rc == 0;
     }
     pthread_mutex_unlock(&f->lock);
     return rc;
@@ -232,9 +236,10 @@ int proc_fleet_run(struct proc_fleet *f)
     }
     f->running = 1;
     pthread_mutex_lock(&f->lock);
-    for (size_t i = 0; i < f->nown; i++) {
+    for (size_t i = 0; i < f->nown; i++) { /* (one made since is started by poll) */
         struct own *o = f->own[i];
-        if (pthread_create(&o->thread, NULL, run_stream, proc_host_stream(o->host)) == 0) {
+        if (o->made &&
+            pthread_create(&o->thread, NULL, run_stream, proc_host_stream(o->host)) == 0) {
             o->started = 1;
         }
     }
