@@ -14,8 +14,8 @@ stack_log() {
     printf '%s stack: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2
 }
 
-# Prints a free TCP port on 127.0.0.1 (nothing listens there now, and not handed out before in
-# this stack: its ports are chosen before anything binds them).
+# Prints a free TCP port on 127.0.0.1 (nothing listens there now, not handed out before in this
+# stack, whose ports are chosen before anything binds them, nor reserved by another).
 stack_free_port() {
     local port given
     given=$(cat "${STACK_DIR:-/tmp}/.ports" 2>/dev/null)
@@ -31,12 +31,25 @@ stack_free_port() {
     while :; do
         port=$((base + RANDOM % span))
         case " $given " in *" $port "*) continue ;; esac
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && stack_port_reserve "$port"; then
             [ -n "${STACK_DIR:-}" ] && [ -d "$STACK_DIR" ] && echo -n " $port" >>"$STACK_DIR/.ports"
             echo "$port"
             return
         fi
     done
+}
+
+# Reserves port $1 across the processes of the machine for 15 minutes (fails if another holds it):
+# tests run in parallel, each picks its ports before it starts what binds them, and a port free
+# when one looked could otherwise be handed to another before the first bound it. A
+# reservation is a directory per port under /tmp/cm-ports, made atomically (the C tests'
+# harness keeps the same ones); one older than 15 minutes may be taken again.
+stack_port_reserve() {
+    local d=/tmp/cm-ports/$1 made
+    mkdir /tmp/cm-ports 2>/dev/null && chmod 1777 /tmp/cm-ports
+    mkdir "$d" 2>/dev/null && return 0
+    made=$(stat -c %Y "$d" 2>/dev/null) || return 1
+    (($(date +%s) - made >= 900)) && rmdir "$d" 2>/dev/null && mkdir "$d" 2>/dev/null
 }
 
 # Waits until something accepts connections on 127.0.0.1:$1, for at most $2 seconds.

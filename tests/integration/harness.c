@@ -10,6 +10,8 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <hiredis.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -19,6 +21,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -151,6 +154,31 @@ void it_request(unsigned port, const char *method, const char *path, const char 
     curl_easy_cleanup(c);
 }
 
+/* A port handed out is reserved across the processes of the machine for PORT_HOLD_S: the tests
+ * run in parallel, each picks its ports before it starts what binds them, and a port free when
+ * one test looked could otherwise be handed to another before the first bound it. A reservation
+ * is a directory per port under PORT_DIR, made atomically (scripts/stack-lib.sh keeps the same
+ * ones); one older than PORT_HOLD_S may be taken again. */
+#define PORT_DIR "/tmp/cm-ports"
+#define PORT_HOLD_S 900
+
+static int port_reserve(int port)
+{
+    char path[64];
+    snprintf(path, sizeof(path), PORT_DIR "/%d", port);
+    if (mkdir(PORT_DIR, 0777) == 0) {
+        (void)chmod(PORT_DIR, 01777);
+    }
+    if (mkdir(path, 0700) == 0) {
+        return 1;
+    }
+    struct stat st;
+    if (errno != EEXIST || stat(path, &st) != 0 || time(NULL) - st.st_mtime < PORT_HOLD_S) {
+        return 0;
+    }
+    return rmdir(path) == 0 && mkdir(path, 0700) == 0; /* a stale reservation, taken again */
+}
+
 int it_free_port(void)
 {
     for (;;) {
@@ -163,7 +191,7 @@ int it_free_port(void)
                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         int ok = bind(s, (struct sockaddr *)&a, sizeof(a)) == 0;
         close(s);
-        if (ok) {
+        if (ok && port_reserve(port)) {
             return port;
         }
     }
@@ -173,7 +201,7 @@ int it_start_redis(int port, const char *dir, const char *const *extra)
 {
     char p[16], log[512];
     snprintf(p, sizeof(p), "%d", port);
-    snprintf(log, sizeof(log), "%s", dir ? dir : "/dev/null");
+    snprintf(log, sizeof(log), "%s", ""); /* its standard output, kept by it_spawn_redis */
     if (dir) {
         snprintf(log, sizeof(log), "%s/redis.log", dir);
     }
@@ -233,8 +261,34 @@ int it_start_sentinel(int port, const char *dir, const char *name, int master_po
     return it_spawn_redis(argv, port, log);
 }
 
+/* The last bytes (at most len - 1) of the file open as fd, or of the file at path when fd < 0,
+ * into out, each line break made a space. */
+static void file_tail(int fd, const char *path, char *out, size_t len)
+{
+    out[0] = '\0';
+    int own = fd < 0 && path && path[0] ? open(path, O_RDONLY) : -1;
+    int f = fd >= 0 ? fd : own;
+    struct stat st;
+    if (f >= 0 && fstat(f, &st) == 0) {
+        off_t from = st.st_size > (off_t)(len - 1) ? st.st_size - (off_t)(len - 1) : 0;
+        ssize_t n = pread(f, out, len - 1, from);
+        out[n > 0 ? n : 0] = '\0';
+        for (char *c = out; *c; c++) {
+            *c = *c == '\n' ? ' ' : *c;
+        }
+    }
+    if (own >= 0) {
+        close(own);
+    }
+}
+
 int it_spawn_redis(const char *const *argv, int port, const char *log)
 {
+    /* what it writes to its standard output and error, for the message if it does not start */
+    char tmpl[] = "/tmp/it-redis-out.XXXXXX";
+    int out = mkstemp(tmpl);
+    cr_assert_geq(out, 0, "mkstemp: %s", strerror(errno));
+    unlink(tmpl);
     pid_t parent = getpid();
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
@@ -244,6 +298,9 @@ int it_spawn_redis(const char *const *argv, int port, const char *log)
         if (getppid() != parent) {
             _exit(1);
         }
+        dup2(out, STDOUT_FILENO);
+        dup2(out, STDERR_FILENO);
+        close(out);
         execvp("redis-server", (char *const *)argv);
         _exit(127);
     }
@@ -258,10 +315,22 @@ int it_spawn_redis(const char *const *argv, int port, const char *log)
                  write(s, "PING\r\n", 6) == 6 && read(s, pong, 5) == 5;
         close(s);
         if (up && (pong[0] == '+' || pong[0] == '-')) { /* PONG, or NOAUTH: it answers */
+            close(out);
             return pid;
         }
-        cr_assert_lt(cm_monotonic_ms(), deadline, "redis-server on %d did not start (%s)", port,
-                     log);
+        int status = 0;
+        int gone = waitpid(pid, &status, WNOHANG) == pid;
+        if (gone || cm_monotonic_ms() >= deadline) {
+            char said[600], logged[600];
+            file_tail(out, NULL, said, sizeof(said));
+            file_tail(-1, log, logged, sizeof(logged));
+            close(out);
+            cr_assert_fail("redis-server on %d %s (exit status %d); its output: %s%s%s%s%s", port,
+                           gone ? "exited" : "did not answer within 10 s",
+                           gone && WIFEXITED(status) ? WEXITSTATUS(status) : -1, said,
+                           log && log[0] ? "; its log " : "", log && log[0] ? log : "",
+                           log && log[0] ? ": " : "", logged);
+        }
         cm_sleep_ms(20);
     }
 }

@@ -49,12 +49,14 @@ struct it_resp {
 void it_request(unsigned port, const char *method, const char *path, const char *ctype,
                 const char *const *headers, const char *body, size_t len, struct it_resp *r);
 /* A loopback port below the kernel's ephemeral range (where outgoing connections could take it
- * before a server binds it) that is free now. */
+ * before a server binds it) that is free now and not handed to any other test of the machine
+ * for the next 15 minutes. */
 int it_free_port(void);
 /* A redis-server on 127.0.0.1:port (no persistence; its files and its log redis.log in dir, or
- * no log when dir is NULL) with the extra arguments given (NULL-terminated; may be NULL),
- * answering when this returns; its pid (stop it with kill and waitpid). It is killed when the
- * test's process ends, so a failed assertion leaves no server behind. */
+ * logged to its standard output, kept for a failure's message, when dir is NULL) with the extra
+ * arguments given (NULL-terminated; may be NULL), answering when this returns; its pid (stop it
+ * with kill and waitpid). It is killed when the test's process ends, so a failed assertion leaves
+ * no server behind. */
 int it_start_redis(int port, const char *dir, const char *const *extra);
 /* Starts redis-server with argv as given (a configuration file of the test's own, say) and waits
  * until it answers on the plain port `port` (log: where it logs, for the failure's message); its
