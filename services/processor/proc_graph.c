@@ -176,6 +176,19 @@ static int filters_revision(const struct proc_def *d)
     return 0;
 }
 
+/* d's source filter reads the results' `timing` (keeping the final one per window, say). */
+static int filters_timing(const struct proc_def *d)
+{
+    const char *fields[64];
+    size_t n = d->filter ? cm_expr_root_fields(d->filter, fields, 64) : 0;
+    for (size_t i = 0; i < n && i < 64; i++) {
+        if (strcmp(fields[i], "timing") == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* How a reader misreads the window results a writer writes. */
 enum { MIS_TIME, MIS_PARTIAL, MIS_LATE, MIS_N };
 
@@ -189,9 +202,10 @@ static unsigned misreads(const struct proc_def *r, const struct proc_def *w, con
         return 0;
     }
     unsigned m = r->time ? 0 : 1u << MIS_TIME;
-    if (aggregates(r) && (w->emit_update || w->early_ms > 0)) {
+    /* (emit update writes no final result: `timing` keeps none of them whole) */
+    if (aggregates(r) && (w->emit_update || (w->early_ms > 0 && !filters_timing(r)))) {
         m |= 1u << MIS_PARTIAL;
-    } else if (aggregates(r) && w->lateness_ms > 0 && !filters_revision(r)) {
+    } else if (aggregates(r) && w->lateness_ms > 0 && !filters_revision(r) && !filters_timing(r)) {
         m |= 1u << MIS_LATE;
     }
     return m;
@@ -209,10 +223,11 @@ static void warn(json_t *list, int k, int writer, const char *field, const char 
         "windowed by that time, a result counts in the window after the one it covers; give "
         "\"source.time\": \"data.window_start\"",
         ", each with the window's values so far (early results, or \"emit\": \"update\"): a "
-        "window of them adds up each; roll up the results of a pipeline that writes one per "
-        "window (\"emit\": \"final\", without \"early\")",
+        "window of them adds up each; keep \"timing == 'on_time'\" in source.filter (each "
+        "window's final result, of a pipeline with \"early\"), or roll up the results of a "
+        "pipeline that writes one per window (\"emit\": \"final\")",
         " again when a late event changes it (allowed_lateness), each time with the window's full "
-        "values: a window of them adds up each; keep \"data.revision == 0\" in source.filter "
+        "values: a window of them adds up each; keep \"timing == 'on_time'\" in source.filter "
         "(the late changes are then left out)",
     };
     static const char *const writer_why[MIS_N] = {
@@ -230,8 +245,9 @@ static void warn(json_t *list, int k, int writer, const char *field, const char 
     };
     static const char *const writer_what[MIS_N] = {
         " \"source.time\": \"data.window_start\"",
-        " the results of a pipeline that writes one per window",
-        " \"data.revision == 0\" in source.filter",
+        (" the results of a pipeline that writes one per window, or of one with \"early\" keep "
+         "the final results alone (\"timing == 'on_time'\" in source.filter)"),
+        " \"timing == 'on_time'\" in source.filter",
     };
     char msg[1024];
     const char *s = m > 1 ? "" : "s";

@@ -20,6 +20,21 @@
 #include <stdio.h>
 #include <string.h>
 
+const char *proc_timing_name(enum proc_timing t)
+{
+    switch (t) {
+    case PROC_TIMING_EARLY:
+        return "early";
+    case PROC_TIMING_ON_TIME:
+        return "on_time";
+    case PROC_TIMING_LATE:
+        return "late";
+    case PROC_TIMING_NONE:
+        break;
+    }
+    return NULL;
+}
+
 void proc_engine_inc(struct cm_series *s, uint64_t n)
 {
     if (s && n) {
@@ -49,6 +64,11 @@ static void emit_keyed(struct proc_engine *e, const struct proc_window_result *r
                              .nid_parts = 5 + n,
                              .tenant = r->tenant[0] ? r->tenant : NULL,
                              .traceparent = r->traceparent};
+    const char *ext[] = {"timing", proc_timing_name(r->timing)};
+    if (ext[1]) {
+        der.ext = ext;
+        der.next = 1;
+    }
     json_t *ev = cm_event_derived_new(&der, data);
     e->out.emit(d, ev, e->out.ud);
     json_decref(ev);
@@ -129,6 +149,11 @@ static void emit_text(struct proc_engine *e, const struct proc_window_result *r)
     if (tp) {
         cm_jw_key(w, "traceparent");
         cm_jw_string(w, tp);
+    }
+    const char *timing = proc_timing_name(r->timing);
+    if (timing) {
+        cm_jw_key(w, "timing");
+        cm_jw_string(w, timing);
     }
     cm_jw_key(w, "data");
     cm_jw_object(w);

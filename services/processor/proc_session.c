@@ -30,7 +30,7 @@ int64_t proc_session_next_time(const struct proc_windows *w, const struct kstate
 }
 
 static int emit_session(const struct proc_windows *w, struct kstate *k, struct session *s,
-                        proc_window_emit_fn emit, void *ud)
+                        enum proc_timing timing, proc_window_emit_fn emit, void *ud)
 {
     if (proc_sat_add(s->end - 1, w->d->lateness_ms) <= w->done) {
         s->pending = 0; /* finished before the state was lost: its result went out whole */
@@ -41,6 +41,7 @@ static int emit_session(const struct proc_windows *w, struct kstate *k, struct s
                                    .start_ms = s->start,
                                    .end_ms = s->end,
                                    .revision = s->next_rev,
+                                   .timing = timing,
                                    .acc = s->acc,
                                    .traceparent = s->tp};
     int emitted = emit(&r, ud);
@@ -120,7 +121,8 @@ enum proc_add proc_session_add(struct proc_windows *w, const char *tenant, const
     }
     k->sess[i] = merged;
     if (d->emit_update || end - 1 <= wm) {
-        emit_session(w, k, &k->sess[i], emit, ud);
+        emit_session(w, k, &k->sess[i], end - 1 <= wm ? PROC_TIMING_LATE : PROC_TIMING_EARLY, emit,
+                     ud);
     } else if (d->early_ms) {
         proc_window_want_early(w, k, wm); /* an open session changed */
     }
@@ -142,14 +144,14 @@ size_t proc_session_advance(struct proc_windows *w, struct kstate *k, int64_t wm
         if (early && !d->emit_update && s->pending) {
             int64_t point = proc_early_last(d, closing ? s->end - 2 : wm);
             if (point >= k->early_at && point >= s->start) {
-                fired += (size_t)emit_session(w, k, s, emit, ud);
+                fired += (size_t)emit_session(w, k, s, PROC_TIMING_EARLY, emit, ud);
                 s->early = 1; /* its final result is still due */
             } else {
                 waiting |= !closing;
             }
         }
         if (!d->emit_update && closing && (s->pending || s->early)) {
-            fired += (size_t)emit_session(w, k, s, emit, ud);
+            fired += (size_t)emit_session(w, k, s, PROC_TIMING_ON_TIME, emit, ud);
             s->early = 0;
         }
         if (proc_sat_add(s->end - 1, d->lateness_ms) <= wm) {

@@ -330,7 +330,7 @@ void proc_window_each(struct proc_windows *w, struct kstate *k, proc_window_each
 }
 
 /* Merges the panes of window [s, s + size) and emits it. */
-static int emit_window(struct proc_windows *w, struct kstate *k, int64_t s,
+static int emit_window(struct proc_windows *w, struct kstate *k, int64_t s, enum proc_timing timing,
                        proc_window_emit_fn emit, void *ud)
 {
     const struct proc_def *d = w->d;
@@ -368,6 +368,7 @@ static int emit_window(struct proc_windows *w, struct kstate *k, int64_t s,
                                    .start_ms = s,
                                    .end_ms = s + d->size_ms,
                                    .revision = proc_window_revision(k, s),
+                                   .timing = timing,
                                    .acc = acc ? acc : single->acc,
                                    .traceparent = tp};
     int emitted = emit(&r, ud);
@@ -460,7 +461,9 @@ static enum proc_add add_pane(struct proc_windows *w, const char *tenant, const 
                 continue; /* expired: this window ignores the event */
             }
             if (d->emit_update || s + d->size_ms - 1 <= wm) {
-                emit_window(w, k, s, emit, ud);
+                emit_window(w, k, s,
+                            s + d->size_ms - 1 <= wm ? PROC_TIMING_LATE : PROC_TIMING_EARLY, emit,
+                            ud);
             } else if (unripe == NONE) {
                 unripe = s;
             }
@@ -502,7 +505,7 @@ static int early_one(struct proc_windows *w, struct kstate *k, int64_t s, uint64
         *waiting |= last >= wm;
         return 0;
     }
-    return emit_window(w, k, s, emit, ud);
+    return emit_window(w, k, s, PROC_TIMING_EARLY, emit, ud);
 }
 
 /* The events of window s (its panes'). */
@@ -559,7 +562,7 @@ static size_t advance_panes(struct proc_windows *w, struct kstate *k, int64_t wm
             fired += (size_t)early_one(w, k, s, window_events(k, s, d->size_ms), wm, emit, ud,
                                        &c.waiting);
         }
-        fired += (size_t)emit_window(w, k, s, emit, ud);
+        fired += (size_t)emit_window(w, k, s, PROC_TIMING_ON_TIME, emit, ud);
         int64_t next = s + d->slide_ms;
         size_t i = 0;
         while (i < k->npanes && k->panes[i].start < next) {

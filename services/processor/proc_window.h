@@ -26,11 +26,20 @@ struct proc_windows;
 
 #define PROC_TRACEPARENT_MAX 56
 
+/* When a window's result went out, as Beam's PaneInfo.Timing says of a pane: before the
+ * watermark passed the window's end (an early result, or an update of emit: update), as it
+ * passed (the final result), or after (a late firing). NONE: not a window's result. */
+enum proc_timing { PROC_TIMING_NONE, PROC_TIMING_EARLY, PROC_TIMING_ON_TIME, PROC_TIMING_LATE };
+
+/* Its name in a result's `timing` attribute ("early", "on_time", "late"; NULL for NONE). */
+const char *proc_timing_name(enum proc_timing t);
+
 struct proc_window_result {
     const char *tenant; /* "" when none */
     const char *key;
     int64_t start_ms, end_ms;
     unsigned revision;
+    enum proc_timing timing;
     const struct proc_acc *acc; /* borrowed for the callback */
     const char *traceparent;    /* of the latest event in it; "" when none */
     /* An interval join's pair instead: each side's {"id", "data"} (right NULL for an unmatched

@@ -7,6 +7,8 @@
 #   - the processor killed (-9) and started again resumes from its Redis checkpoint knowing which
 #     results went out: a late event that stretches the merged session withdraws that result, and
 #     only it.
+# Each result says when it went out: the sessions' first results on_time, the merged and the
+# stretched ones (made by late events) late; a retraction has no timing.
 # A result or retraction written twice (read again after the kill) has the same id and value.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -36,7 +38,7 @@ send() { # send <subject> <seconds after T0>: an event on partition 0 of the inp
         kcat -P -b "$KAFKA_BROKERS" -t "$IN" -p 0 -K $'\t' 2>>"$work/kcat.log"
 }
 # the sink's records of u1, one line each: "<offset> <type> <id> <window start-end> <revision>
-# <n> <result_id>", each id once (a record written again after the kill is checked for its value)
+# <n> <result_id> <timing>", each id once (a record written again after the kill is checked for its value)
 outputs() {
     timeout 10 kcat -C -b "$KAFKA_BROKERS" -X fetch.wait.max.ms=10 -t "$OUT" -e -q \
         -f '%o %s\n' 2>/dev/null | python3 -c '
@@ -61,7 +63,7 @@ for line in sys.stdin:
     d = e["data"]
     print(offset, e["type"][len("pipeline."):], e["id"],
           "%d-%d" % (at(d["window_start"]), at(d["window_end"])), d["revision"], d.get("n", "-"),
-          d.get("result_id", "-"))
+          d.get("result_id", "-"), e.get("timing", "-"))
 ' "$T0"
 }
 count() { outputs | grep -c " $1 "; }
@@ -71,17 +73,19 @@ send u1 15
 send x 40 # the watermark passes both sessions of u1 (the other partitions idle after 1 s)
 wait_until 30 '[ "$(count result)" -ge 2 ]'
 check "the two sessions of u1 fired ($(outputs | tr '\n' '|'))" [ "$(count result)" = 2 ]
+check "... each its final result (timing on_time)" \
+    [ "$(outputs | awk '$2 == "result" && $8 == "on_time"' | wc -l)" = 2 ]
 send u1 8 # late: merges [0, 10) and [15, 25)
 wait_until 30 '[ "$(count result)" -ge 3 ]'
 out=$(outputs)
 echo "$out" >"$work/after-merge"
 first=$(awk '$2 == "result" && $4 == "0-10" { print $3 }' <<<"$out")
 second=$(awk '$2 == "result" && $4 == "15-25" { print $3 }' <<<"$out")
-merged=$(awk '$2 == "result" && $4 == "0-25" && $5 == 1 && $6 == 3 { print $1, $3 }' <<<"$out")
-check "the merged session's result, revision 1 of 3 events ($(tr '\n' '|' <<<"$out"))" [ -n "$merged" ]
+merged=$(awk '$2 == "result" && $4 == "0-25" && $5 == 1 && $6 == 3 && $8 == "late" { print $1, $3 }' <<<"$out")
+check "the merged session's result, revision 1 of 3 events, late ($(tr '\n' '|' <<<"$out"))" [ -n "$merged" ]
 for pair in "0-10 $first" "15-25 $second"; do
     read -r window id <<<"$pair"
-    r=$(awk -v w="$window" -v id="$id" '$2 == "retraction" && $4 == w && $5 == 0 && $7 == id { print $1 }' <<<"$out")
+    r=$(awk -v w="$window" -v id="$id" '$2 == "retraction" && $4 == w && $5 == 0 && $7 == id && $8 == "-" { print $1 }' <<<"$out")
     { [ -n "$id" ] && [ -n "$r" ]; } || failed "the result of [$window) ($id) is withdrawn, by its id"
     { [ -n "$r" ] && [ -n "$merged" ] && [ "$r" -lt "${merged%% *}" ]; } ||
         failed "the retraction of [$window) goes before the merged result (offsets $r, ${merged%% *})"
@@ -101,8 +105,8 @@ check "no id was written twice with another value" [ "$(grep -c DIFFERENT <<<"$o
 mid=${merged#* }
 check "after the restart, the merged result ($mid) is withdrawn ($(tr '\n' '|' <<<"$out"))" \
     [ -n "$(awk -v id="$mid" '$2 == "retraction" && $4 == "0-25" && $5 == 1 && $7 == id' <<<"$out")" ]
-check "then [0, 30) goes out with revision 2 of 4 events" \
-    [ -n "$(awk '$2 == "result" && $4 == "0-30" && $5 == 2 && $6 == 4' <<<"$out")" ]
+check "then [0, 30) goes out with revision 2 of 4 events, late" \
+    [ -n "$(awk '$2 == "result" && $4 == "0-30" && $5 == 2 && $6 == 4 && $8 == "late"' <<<"$out")" ]
 check "three retractions in all" [ "$(count retraction)" = 3 ]
 [ "$fail" = 0 ] && say "ok ($(count result) results, $(count retraction) retractions)"
 exit "$fail"

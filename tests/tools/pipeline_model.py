@@ -49,6 +49,9 @@ Rules the model follows (docs/pipelines.md, "Windows and event time"):
   latest revision that went out for it) and the session it became; a session's result held back
   by `having` leaves the one before it standing, and a new window has had none;
 - `having` false emits nothing and uses no revision;
+- each result says when it went out (`timing`): `early` (an early firing, or an update of emit
+  update while the watermark has not reached the window's end - 1), `on_time` (the final result,
+  as the watermark reaches end - 1) or `late` (after that: a late firing, or an update);
 - an event a flatMap makes has the id `<input id>#<place>` (late, or in a joined pair);
 - an input event an expression fails on (a flatMap over no list, a missing key) is a dead letter,
   once, with the failing field and the reason, whatever happens to its other elements;
@@ -183,11 +186,12 @@ class Model:
             self.wins = {}  # (tenant, key, start) -> {evs, rev, fired, sent}
 
     # ---- results ----
-    def result(self, tk, start, end, evs, rev):
+    def result(self, tk, start, end, evs, rev, timing):
         """count counts every event; the other aggregates skip values that are not numbers (and
         distinct, events without a subject)"""
         vals = [e["v"] for e in evs if is_number(e["v"])]
         r = {"tenant": tk[0], "key": tk[1], "start": start, "end": end, "rev": rev,
+             "timing": timing,
              "n": len(evs), "sum": sum(vals), "lo": min(vals) if vals else None,
              "hi": max(vals) if vals else None, "avg": sum(vals) / len(vals) if vals else None,
              "d": len(set(e["u"] for e in evs if e["u"] is not None))}
@@ -221,11 +225,11 @@ class Model:
                 r["cs"].append(v)
         return r
 
-    def emit(self, tk, start, end, evs, rev):
+    def emit(self, tk, start, end, evs, rev, timing):
         """emits a result unless `having` refuses it; returns whether it went out"""
         if self.having is not None and len(evs) < self.having:
             return False
-        self.out.append(("result", self.result(tk, start, end, evs, rev)))
+        self.out.append(("result", self.result(tk, start, end, evs, rev, timing)))
         return True
 
     # ---- early firings ----
@@ -288,19 +292,19 @@ class Model:
             w = self.wins.setdefault(tk + (s,), {"evs": [], "rev": 0, "fired": False, "sent": 0})
             w["evs"].append(item)
             if self.update or s + self.size - 1 <= self.wm:
-                self.fire(tk, s, w)
+                self.fire(tk, s, w, "late" if s + self.size - 1 <= self.wm else "early")
                 w["fired"] = True
 
-    def emit_session(self, tk, s):
+    def emit_session(self, tk, s, timing):
         """a session's result with its next revision (if `having` lets it out)"""
-        if self.emit(tk, s["start"], s["end"], s["evs"], s["rev"]):
+        if self.emit(tk, s["start"], s["end"], s["evs"], s["rev"], timing):
             s["rev"] += 1
             s["out"] = True
 
-    def fire(self, tk, s, w):
+    def fire(self, tk, s, w, timing):
         """a window's result with its next revision; `sent`: its events when it last fired
         (whether its result went out or `having` held it back)"""
-        if self.emit(tk, s, s + self.size, w["evs"], w["rev"]) and self.keep_revs:
+        if self.emit(tk, s, s + self.size, w["evs"], w["rev"], timing) and self.keep_revs:
             w["rev"] += 1
         w["sent"] = len(w["evs"])
 
@@ -326,7 +330,7 @@ class Model:
                                                 s["rev"] - 1, start, end)))
         self.sess[tk] = [s for s in live if s not in merged] + [new]
         if self.update or end - 1 <= self.wm:
-            self.emit_session(tk, new)
+            self.emit_session(tk, new, "late" if end - 1 <= self.wm else "early")
             new["pending"] = False
 
     def advance(self, to):
@@ -339,10 +343,10 @@ class Model:
                     if self.update:
                         continue
                     if s["pending"] and self.early_due(before, s["start"], s["end"]):
-                        self.emit_session(tk, s)
+                        self.emit_session(tk, s, "early")
                         s["pending"], s["early"] = False, True  # its final result still due
                     if s["end"] - 1 <= self.wm and (s["pending"] or s["early"]):
-                        self.emit_session(tk, s)
+                        self.emit_session(tk, s, "on_time")
                         s["pending"], s["early"] = False, False
                 self.sess[tk] = [s for s in live if s["end"] - 1 + self.late_ms > self.wm]
             return
@@ -352,9 +356,9 @@ class Model:
             if w["fired"] or self.update:
                 continue
             if len(w["evs"]) != w["sent"] and self.early_due(before, k[2], end):
-                self.fire(k[:2], k[2], w)  # early (before its final, when it closes now)
+                self.fire(k[:2], k[2], w, "early")  # (before its final, when it closes now)
             if end - 1 <= self.wm:
-                self.fire(k[:2], k[2], w)
+                self.fire(k[:2], k[2], w, "on_time")
                 w["fired"] = True
         self.wins = {k: w for k, w in self.wins.items()
                      if k[2] + self.size - 1 + self.late_ms > self.wm}
@@ -542,7 +546,7 @@ def engine_out(binary, doc, lines, tmp):
         out.append(("result", {
             "tenant": o.get("tenant", ""), "key": dd["key"],
             "start": parse_ms(dd["window_start"]), "end": parse_ms(dd["window_end"]),
-            "rev": dd["revision"], "n": dd["n"], "sum": dd["sum"], "lo": dd["lo"],
+            "rev": dd["revision"], "timing": o.get("timing"), "n": dd["n"], "sum": dd["sum"], "lo": dd["lo"],
             "hi": dd["hi"], "avg": dd["avg"], "d": dd["d"], "p": dd["p"], "p0": dd["p0"],
             "p1": dd["p1"], "sd": dd["sd"], "vp": dd["vp"], "first": dd["first"],
             "last": dd["last"], "t3": dd["t3"], "td": dd["td"], "cl": dd["cl"],
@@ -564,7 +568,8 @@ def same(a, b):
     if a[0] in ("late", "pair", "dead_letter", "retraction"):
         return a[1:] == b[1:]
     x, y = a[1], b[1]
-    for f in ("tenant", "key", "start", "end", "rev", "n", "lo", "hi", "d", "first", "last", "ci"):
+    for f in ("tenant", "key", "start", "end", "rev", "timing", "n", "lo", "hi", "d", "first",
+              "last", "ci"):
         if x[f] != y[f]:
             return False
     if isinstance(x["sum"], int) != isinstance(y["sum"], int):

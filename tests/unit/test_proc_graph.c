@@ -284,7 +284,9 @@ Test(proc_graph, no_warning_where_the_times_are_not_taken_from_window_results)
 
 /* A rollup adds up every result it reads: one over a pipeline writing a window's values so far
  * (early results, emit update) or writing a window again after late events is warned of, on
- * either side; a rollup keeping data.revision == 0 of a pipeline with allowed lateness is not. */
+ * either side; a rollup keeping the final results (timing == 'on_time') of a pipeline with early
+ * results or allowed lateness is not, nor one keeping data.revision == 0 of a pipeline with
+ * allowed lateness; emit update writes no final result, so a rollup of it is warned of anyway. */
 Test(proc_graph, rollups_of_results_written_more_than_once_per_window_are_warned_of)
 {
     const char *early[] = {MINUTES(", \"early\": \"10s\""), NULL};
@@ -293,13 +295,20 @@ Test(proc_graph, rollups_of_results_written_more_than_once_per_window_are_warned
     cr_assert_str_eq(json_string_value(json_array_get(w, 0)),
                      "source.topics[0]: pipeline 'per-minute' writes several results for one "
                      "window to 'derived', each with the window's values so far (early results, "
-                     "or \"emit\": \"update\"): a window of them adds up each; roll up the results "
-                     "of a pipeline that writes one per window (\"emit\": \"final\", without "
-                     "\"early\")");
+                     "or \"emit\": \"update\"): a window of them adds up each; keep \"timing == "
+                     "'on_time'\" in source.filter (each window's final result, of a pipeline "
+                     "with \"early\"), or roll up the results of a pipeline that writes one per "
+                     "window (\"emit\": \"final\")");
+    json_decref(w);
+    w = warnings_of(ROLLUP(", \"filter\": \"timing == 'on_time'\""), early);
+    cr_assert_eq(json_array_size(w), 0, "the final results are one per window");
     json_decref(w);
     const char *update[] = {MINUTES(", \"emit\": \"update\""), NULL};
     w = warnings_of(ROLLUP(", \"filter\": \"data.revision == 0\""), update);
     cr_assert_eq(json_array_size(w), 1, "revision 0 of updates is the first event's alone");
+    json_decref(w);
+    w = warnings_of(ROLLUP(", \"filter\": \"timing == 'on_time'\""), update);
+    cr_assert_eq(json_array_size(w), 1, "updates are never final");
     json_decref(w);
 
     const char *late[] = {MINUTES(", \"allowed_lateness\": \"1m\""), NULL};
@@ -309,10 +318,13 @@ Test(proc_graph, rollups_of_results_written_more_than_once_per_window_are_warned
                      "source.topics[0]: pipeline 'per-minute' writes a window's result to "
                      "'derived' again when a late event changes it (allowed_lateness), each time "
                      "with the window's full values: a window of them adds up each; keep "
-                     "\"data.revision == 0\" in source.filter (the late changes are then left "
+                     "\"timing == 'on_time'\" in source.filter (the late changes are then left "
                      "out)");
     json_decref(w);
     w = warnings_of(ROLLUP(", \"filter\": \"data.revision == 0\""), late);
+    cr_assert_eq(json_array_size(w), 0);
+    json_decref(w);
+    w = warnings_of(ROLLUP(", \"filter\": \"timing == 'on_time'\""), late);
     cr_assert_eq(json_array_size(w), 0);
     json_decref(w);
 
@@ -330,7 +342,8 @@ Test(proc_graph, rollups_of_results_written_more_than_once_per_window_are_warned
                      "it, adding up every result, while this pipeline writes several for one "
                      "window, each with the window's values so far (early results, or \"emit\": "
                      "\"update\"): those pipelines should roll up the results of a pipeline that "
-                     "writes one per window");
+                     "writes one per window, or of one with \"early\" keep the final results "
+                     "alone (\"timing == 'on_time'\" in source.filter)");
     json_decref(w);
     /* a stateless reader, or an interval join pairing them, adds nothing up */
     const char *pairs[] = {MINUTES(", \"early\": \"10s\""), NULL};

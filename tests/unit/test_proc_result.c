@@ -2,10 +2,10 @@
  * written straight to text (the live processor's path) is byte for byte the CloudEvent the
  * JSON-value path builds (pipeline-run's and dry-run's), with the same Kafka key and headers,
  * for every aggregate, with and without tenant and traceparent, revisions of late firings, and
- * sums that overflow to infinity; and a keyed pipeline's second stage fed what the first stage
- * evaluated (proc_engine_window_keyed: no event parsed) gives the results and late events of
- * the one-stage engine; one stage's per-partition watermarks; and one stage's records whose Kafka
- * key is not the pipeline's key, reported. */
+ * sums that overflow to infinity, each result with its timing (early, on_time, late); and a keyed
+ * pipeline's second stage fed what the first stage evaluated (proc_engine_window_keyed: no event
+ * parsed) gives the results and late events of the one-stage engine; one stage's per-partition
+ * watermarks; and one stage's records whose Kafka key is not the pipeline's key, reported. */
 #include "../../services/processor/proc_engine.h"
 #include "proc_test.h"
 
@@ -123,11 +123,30 @@ Test(proc_result, text_results_are_the_json_results)
                       json_string_value(json_object_get(a, "text")),
                       json_string_value(json_object_get(b, "text")));
         }
+        /* each says when it went out: emit final gives the final results and late firings,
+         * emit update early updates (and late ones) */
+        int timings[3] = {0, 0, 0};
+        static const char *const TIMINGS[] = {"\"timing\":\"early\",", "\"timing\":\"on_time\",",
+                                              "\"timing\":\"late\","};
+        for (size_t k = 0; k < json_array_size(t); k++) {
+            const char *text = json_string_value(json_object_get(json_array_get(t, k), "text"));
+            for (int m = 0; m < 3; m++) {
+                timings[m] += strstr(text, TIMINGS[m]) != NULL;
+            }
+        }
+        cr_assert_eq(timings[0] + timings[1] + timings[2], (int)json_array_size(t),
+                     "every result of %s has one timing", defs[i]);
+        cr_assert((i == 1) == (timings[0] > 0), "early results only with emit update (%s)",
+                  defs[i]);
+        cr_assert((i != 1) == (timings[1] > 0), "final results only with emit final (%s)", defs[i]);
+        cr_assert((i == 0) == (timings[2] > 0), "late firings only with allowed_lateness (%s)",
+                  defs[i]);
         if (i == 0) { /* the cases above did come up */
             int revised = 0, overflowed = 0;
             for (size_t k = 0; k < json_array_size(t); k++) {
                 const char *text = json_string_value(json_object_get(json_array_get(t, k), "text"));
-                revised |= strstr(text, "\"revision\":1") != NULL;
+                revised |= strstr(text, "\"revision\":1,") != NULL &&
+                           strstr(text, "\"timing\":\"late\",") != NULL;
                 overflowed |= strstr(text, "\"s\":null") != NULL;
             }
             cr_assert(revised, "a late event fired a window again");

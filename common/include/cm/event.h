@@ -58,6 +58,9 @@ struct cm_derived {
     unsigned nid_parts;
     const char *tenant;      /* NULL: none */
     const char *traceparent; /* of the cause; NULL or invalid: none */
+    /* extension attributes after traceparent: names and values in turn (NULL: none) */
+    const char *const *ext;
+    unsigned next;
 };
 
 /* Builds the CloudEvent; takes ownership of data (may be NULL). Caller decrefs. */

@@ -119,6 +119,9 @@ json_t *cm_event_derived_new(const struct cm_derived *d, json_t *data)
     if (d->traceparent && cm_traceparent_valid(d->traceparent)) {
         json_object_set_new(ev, "traceparent", json_string(d->traceparent));
     }
+    for (unsigned i = 0; d->ext && i < d->next; i++) {
+        json_object_set_new(ev, d->ext[2 * i], json_string(d->ext[2 * i + 1]));
+    }
     if (data) {
         json_object_set_new(ev, "data", data);
     }
