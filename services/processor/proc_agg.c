@@ -359,8 +359,8 @@ void proc_acc_result(const struct proc_acc *a, json_t *obj)
         case PROC_AGG_COUNT_IF:
             v = json_integer((json_int_t)s->n);
             break;
-        case PROC_AGG_SUM:
-            v = number(s->v, s->integral);
+        case PROC_AGG_SUM: /* of no value: null, as SQL's SUM */
+            v = s->n ? number(s->v, s->integral) : json_null();
             break;
         case PROC_AGG_AVG:
             v = s->n ? real_or_null(s->v / (double)s->n) : json_null();
@@ -463,7 +463,11 @@ void proc_acc_write(const struct proc_acc *a, struct cm_jw *w)
             cm_jw_int(w, (long long)s->n);
             break;
         case PROC_AGG_SUM:
-            write_number(w, s->v, s->integral);
+            if (s->n) {
+                write_number(w, s->v, s->integral);
+            } else {
+                cm_jw_null(w);
+            }
             break;
         case PROC_AGG_AVG:
             if (s->n) {

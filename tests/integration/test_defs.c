@@ -75,6 +75,17 @@ static void changed(const struct cm_defs_change *c, void *ud)
 static char kind_name[64];
 static struct seen seen_a, seen_b, seen_c;
 
+/* The database's URL with the kind's name as application_name, so that this test kills its own
+ * connections alone (the other tests run alongside, on the same database). */
+static const char *tagged_url(void)
+{
+    static char url[1024];
+    const char *base = it_env("DATABASE_URL");
+    snprintf(url, sizeof(url), "%s%sapplication_name=%s", base, strchr(base, '?') ? "&" : "?",
+             kind_name);
+    return url;
+}
+
 static struct cm_defs *instance(struct seen *s)
 {
     pthread_mutex_init(&s->lock, NULL);
@@ -84,7 +95,7 @@ static struct cm_defs *instance(struct seen *s)
                              .release = release,
                              .changed = changed,
                              .ud = s};
-    return cm_defs_new(it_env("DATABASE_URL"), &k, NULL);
+    return cm_defs_new(tagged_url(), &k, NULL);
 }
 
 static struct cm_http_server *srv;
@@ -220,14 +231,19 @@ Test(defs, versions_notify_races_files_and_history, .timeout = 120)
               "statuses %ld and %ld", r1.status, r2.status);
     cr_assert(told(&seen_b, "w1 v3 size=9 prev=v2:4"));
 
-    /* the listener's connection killed: it comes back and catches up on what it missed */
+    /* the listener's connection killed (with the instances' others; not those of the tests
+     * alongside): it comes back and catches up on what it missed */
     struct cm_pg *admin = cm_pg_new(it_env("DATABASE_URL"));
+    const char *tag[] = {kind_name};
+    struct cm_pg_result *killed;
     cr_assert_eq(cm_pg_exec(admin,
-                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
                             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                            " AND backend_type = 'client backend'",
-                            0, NULL, NULL, NULL),
+                            " AND application_name = $1",
+                            1, tag, &killed, NULL),
                  0);
+    cr_assert_gt(atoi(cm_pg_value(killed, 0, 0)), 1, "the instances' connections found");
+    cm_pg_result_free(killed);
     long st = 0;
     for (int i = 0; i < 100 && st != 200; i++) { /* the pool reconnects on a later use */
         st = call("PUT", path, "{\"size\": 10, \"reset\": 1}", "If-Match: \"3\"", body, etag);

@@ -191,9 +191,9 @@ class Model:
         distinct, events without a subject)"""
         vals = [e["v"] for e in evs if is_number(e["v"])]
         r = {"tenant": tk[0], "key": tk[1], "start": start, "end": end, "rev": rev,
-             "timing": timing,
-             "n": len(evs), "sum": sum(vals), "lo": min(vals) if vals else None,
-             "hi": max(vals) if vals else None, "avg": sum(vals) / len(vals) if vals else None,
+             "timing": timing, "n": len(evs), "sum": sum(vals) if vals else None,
+             "lo": min(vals) if vals else None, "hi": max(vals) if vals else None,
+             "avg": sum(vals) / len(vals) if vals else None,
              "d": len(set(e["u"] for e in evs if e["u"] is not None))}
         sv = sorted(vals)
         r["p"] = sv[int(math.floor(0.5 * (len(sv) - 1)))] if sv else None
@@ -546,9 +546,9 @@ def engine_out(binary, doc, lines, tmp):
         out.append(("result", {
             "tenant": o.get("tenant", ""), "key": dd["key"],
             "start": parse_ms(dd["window_start"]), "end": parse_ms(dd["window_end"]),
-            "rev": dd["revision"], "timing": o.get("timing"), "n": dd["n"], "sum": dd["sum"], "lo": dd["lo"],
-            "hi": dd["hi"], "avg": dd["avg"], "d": dd["d"], "p": dd["p"], "p0": dd["p0"],
-            "p1": dd["p1"], "sd": dd["sd"], "vp": dd["vp"], "first": dd["first"],
+            "rev": dd["revision"], "timing": o.get("timing"), "n": dd["n"], "sum": dd["sum"],
+            "lo": dd["lo"], "hi": dd["hi"], "avg": dd["avg"], "d": dd["d"], "p": dd["p"],
+            "p0": dd["p0"], "p1": dd["p1"], "sd": dd["sd"], "vp": dd["vp"], "first": dd["first"],
             "last": dd["last"], "t3": dd["t3"], "td": dd["td"], "cl": dd["cl"],
             "cs": dd["cs"], "ci": dd["ci"]}))
     return out

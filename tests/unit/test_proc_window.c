@@ -4,7 +4,7 @@
  * cannot use are counted, window state is dropped once expired (no key left behind), a hopping
  * window of 60 panes gives the same counts as the events it holds, and keys of different tenants
  * never merge; the variance family within rounding of values computed apart; first and last by
- * event time, ties by reading order; count_if. */
+ * event time, ties by reading order; count_if; a sum of no usable value is null. */
 #include "../../services/processor/proc_agg.h"
 #include "../../services/processor/proc_def.h"
 #include "../../services/processor/proc_window.h"
@@ -400,8 +400,24 @@ Test(proc_window, unusable_values_are_counted_not_summed)
     cr_assert_eq(errors, 5 + 6, "%zu", errors);
     json_t *r = proc_test_result(a);
     cr_assert_eq(json_integer_value(json_object_get(r, "n")), 2);
-    cr_assert_eq(json_integer_value(json_object_get(r, "s")), 0);
+    /* a sum of no value is null, as SQL's SUM, not 0; avg, min and max too */
+    const char *none[] = {"s", "a", "lo", "hi", "p"};
+    for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
+        cr_assert(json_is_null(json_object_get(r, none[i])), "%s of no value", none[i]);
+    }
     json_decref(r);
+    /* the first usable value makes it a number, also merged into the empty one */
+    struct proc_acc *b = proc_acc_new(d);
+    ev = json_pack("{s:s, s:{s:i, s:i}}", "type", "t", "data", "v", 0, "u", 1);
+    proc_acc_add(b, ev, 0, &errors);
+    json_decref(ev);
+    proc_acc_merge(a, b);
+    r = proc_test_result(a);
+    cr_assert(json_is_integer(json_object_get(r, "s")) &&
+                  json_integer_value(json_object_get(r, "s")) == 0,
+              "a sum of 0 is 0");
+    json_decref(r);
+    proc_acc_free(b);
     proc_acc_free(a);
     proc_def_free(d);
 }
