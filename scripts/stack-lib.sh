@@ -48,8 +48,12 @@ stack_port_reserve() {
     local d=/tmp/cm-ports/$1 made
     mkdir /tmp/cm-ports 2>/dev/null && chmod 1777 /tmp/cm-ports
     mkdir "$d" 2>/dev/null && return 0
+    [ -d "$d" ] || return 0 # no reservations here (not writable, say): the port as it is
     made=$(stat -c %Y "$d" 2>/dev/null) || return 1
-    (($(date +%s) - made >= 900)) && rmdir "$d" 2>/dev/null && mkdir "$d" 2>/dev/null
+    (($(date +%s) - made >= 900)) || return 1
+    # a stale one: taken again, or, another user's (not ours to remove), used as it is
+    rmdir "$d" 2>/dev/null || [ ! -d "$d" ] || return 0
+    mkdir "$d" 2>/dev/null
 }
 
 # Waits until something accepts connections on 127.0.0.1:$1, for at most $2 seconds.

@@ -172,11 +172,18 @@ static int port_reserve(int port)
     if (mkdir(path, 0700) == 0) {
         return 1;
     }
+    if (errno != EEXIST) {
+        return 1; /* no reservations here (PORT_DIR not writable, say): the port as it is */
+    }
     struct stat st;
-    if (errno != EEXIST || stat(path, &st) != 0 || time(NULL) - st.st_mtime < PORT_HOLD_S) {
+    if (stat(path, &st) != 0 || time(NULL) - st.st_mtime < PORT_HOLD_S) {
         return 0;
     }
-    return rmdir(path) == 0 && mkdir(path, 0700) == 0; /* a stale reservation, taken again */
+    /* a stale reservation: taken again, or, another user's (not ours to remove), used as it is */
+    if (rmdir(path) != 0 && errno != ENOENT) {
+        return 1;
+    }
+    return mkdir(path, 0700) == 0;
 }
 
 int it_free_port(void)
