@@ -11,7 +11,8 @@
 #     of the same run carries on from its group's positions, also after one instance is killed
 #     (-9) and restarted: no event taken twice or left out;
 #   - ?reset=true starts a new run on a new group, which reads the topic from its beginning
-#     again; a deletion stops the group's consumers.
+#     again; a deletion stops the group's consumers, and the stopped groups' gauges leave
+#     /metrics.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${1:?usage: test_processor_backfill.sh <build-dir>}
@@ -163,6 +164,11 @@ curl -s -o /dev/null -X DELETE -H "Authorization: Bearer $ADMIN" "$U1/pipelines/
 wait_until 30 "grep -q '\"event\":\"pipeline_group_stopped\".*bf-$S.t-$S.3' $work/p1b.log && grep -q '\"event\":\"pipeline_group_stopped\".*bf-$S.t-$S.3' $work/p2.log" ||
     failed "the deleted pipeline's group was not stopped on both instances"
 check "the deleted pipeline is gone" [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $ADMIN" "$U2/pipelines/t-$S")" = 404 ]
+# the stopped groups' gauges leave /metrics (the run before the reset's too), the others stay
+gone() { ! curl -s "$1/metrics" | grep -q "group=\"bf-$S.t-$S.[13]\""; }
+wait_until 10 "gone $U1 && gone $U2" || failed "the stopped groups' series stay in /metrics ($(curl -s "$U1/metrics" | grep "group=\"bf-$S.t-$S" | head -3))"
+curl -s "$U1/metrics" | grep -q "^processor_consumer_lag_records{topic=\"$IN\",group=\"bf-$S.w-$S.1\"} " ||
+    failed "the running group's lag gauge left /metrics too"
 # both stop cleanly with groups of their own running (w-$S): their threads joined, nothing leaked.
 # One after the other: librdkafka 2.0.2 may abort a consumer closing while its group rebalances
 # ("rd_kafka_cgrp_terminated: assert: !rd_kafka_assignment_in_progress", as in librdkafka

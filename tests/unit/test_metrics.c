@@ -1,5 +1,5 @@
 /* Unit tests for common/metrics: Prometheus exposition of counters, gauges and histograms, label
- * escaping, and concurrent updates. */
+ * escaping, concurrent updates, and series forgotten (left out until updated again, from 0). */
 #include "cm/metrics.h"
 
 #include <criterion/criterion.h>
@@ -157,5 +157,41 @@ Test(metrics, concurrent_updates_are_not_lost)
     cr_assert_float_eq(cm_series_value(cm_metric_with(a.m, "odd", NULL)), 40000, 0.5);
     cr_assert_float_eq(cm_series_value(cm_metric_with(a.m, "even", NULL)), 40000, 0.5);
     cr_assert_eq(cm_histogram_count(a.h), 80000);
+    cm_metrics_free(reg);
+}
+
+Test(metrics, forgotten_series_are_left_out_until_updated_again)
+{
+    struct cm_metrics *reg = cm_metrics_new("");
+    struct cm_metric *c = cm_metrics_counter(reg, "c_total", "h", "g");
+    struct cm_metric *g = cm_metrics_gauge(reg, "lag", "h", "g");
+    struct cm_metric *h = cm_metrics_histogram(reg, "lat", "h", "g", cm_metrics_latency_buckets,
+                                               cm_metrics_latency_nbuckets);
+    struct cm_series *ca = cm_metric_with(c, "a", NULL), *cb = cm_metric_with(c, "b", NULL);
+    struct cm_series *ga = cm_metric_with(g, "a", NULL), *ha = cm_metric_with(h, "a", NULL);
+    cm_counter_add(ca, 5);
+    cm_counter_add(cb, 7);
+    cm_gauge_set(ga, 42);
+    cm_histogram_observe(ha, 0.003);
+    cm_series_forget(ca);
+    cm_series_forget(ga);
+    cm_series_forget(ha);
+    char *text = cm_metrics_render(reg);
+    cr_assert(strstr(text, "c_total{g=\"a\"}") == NULL, "%s", text);
+    cr_assert(strstr(text, "lag{g=\"a\"}") == NULL, "%s", text);
+    cr_assert(strstr(text, "lat_count{g=\"a\"}") == NULL, "%s", text);
+    cr_assert(strstr(text, "c_total{g=\"b\"} 7\n") != NULL, "the others stay: %s", text);
+    cr_assert(strstr(text, "# TYPE lag gauge\n") != NULL, "the family stays: %s", text);
+    free(text);
+    /* an update brings it back, counted from 0 */
+    cm_counter_inc(ca);
+    cm_gauge_add(ga, 2);
+    cm_histogram_observe(ha, 0.003);
+    text = cm_metrics_render(reg);
+    cr_assert(strstr(text, "c_total{g=\"a\"} 1\n") != NULL, "%s", text);
+    cr_assert(strstr(text, "lag{g=\"a\"} 2\n") != NULL, "%s", text);
+    cr_assert(strstr(text, "lat_count{g=\"a\"} 1\n") != NULL, "%s", text);
+    free(text);
+    cr_assert_eq(cm_metric_with(c, "a", NULL), ca, "the same series, remembered");
     cm_metrics_free(reg);
 }

@@ -48,6 +48,11 @@ void cm_counter_inc(struct cm_series *s);
 void cm_gauge_set(struct cm_series *s, double v);
 void cm_gauge_add(struct cm_series *s, double v);
 void cm_histogram_observe(struct cm_series *s, double v);
+/* Forgets a series, as a Prometheus client's remove(): its value is zeroed and it is left out of
+ * the exposition until it is updated again (then from 0). For a series whose subject is gone (a
+ * topic no longer read, a consumer group stopped), whose last value would otherwise stay on
+ * dashboards for as long as the process runs. The pointer stays valid, as every series'. */
+void cm_series_forget(struct cm_series *s);
 
 /* Reads a counter or gauge series' current value (tests, readiness decisions). */
 double cm_series_value(const struct cm_series *s);

@@ -26,6 +26,7 @@ struct cm_series {
     _Atomic uint64_t count;    /* histogram observations */
     _Atomic uint64_t sumbits;  /* histogram sum, double bits */
     _Atomic uint64_t *buckets; /* histogram, nbounds + 1 (non-cumulative) */
+    _Atomic int forgotten;     /* left out of the exposition until updated (cm_series_forget) */
     const struct cm_metric *family;
 };
 
@@ -247,9 +248,32 @@ struct cm_series *cm_metric_with(struct cm_metric *m, ...)
     return cm_metric_withv(m, vals, n);
 }
 
+/* An update brings a forgotten series back. */
+static void remember(struct cm_series *s)
+{
+    if (atomic_load_explicit(&s->forgotten, memory_order_relaxed)) {
+        atomic_store_explicit(&s->forgotten, 0, memory_order_relaxed);
+    }
+}
+
+void cm_series_forget(struct cm_series *s)
+{
+    atomic_store_explicit(&s->bits, s->family->kind == KIND_COUNTER ? 0 : cm_double_bits(0),
+                          memory_order_relaxed);
+    if (s->family->kind == KIND_HISTOGRAM) {
+        for (size_t i = 0; i <= s->family->nbounds; i++) {
+            atomic_store_explicit(&s->buckets[i], 0, memory_order_relaxed);
+        }
+        atomic_store_explicit(&s->count, 0, memory_order_relaxed);
+        atomic_store_explicit(&s->sumbits, cm_double_bits(0), memory_order_relaxed);
+    }
+    atomic_store_explicit(&s->forgotten, 1, memory_order_relaxed);
+}
+
 void cm_counter_add(struct cm_series *s, uint64_t n)
 {
     atomic_fetch_add_explicit(&s->bits, n, memory_order_relaxed);
+    remember(s);
 }
 
 void cm_counter_inc(struct cm_series *s)
@@ -260,6 +284,7 @@ void cm_counter_inc(struct cm_series *s)
 void cm_gauge_set(struct cm_series *s, double v)
 {
     atomic_store_explicit(&s->bits, cm_double_bits(v), memory_order_relaxed);
+    remember(s);
 }
 
 static void atomic_add_double(_Atomic uint64_t *bits, double v)
@@ -274,6 +299,7 @@ static void atomic_add_double(_Atomic uint64_t *bits, double v)
 void cm_gauge_add(struct cm_series *s, double v)
 {
     atomic_add_double(&s->bits, v);
+    remember(s);
 }
 
 void cm_histogram_observe(struct cm_series *s, double v)
@@ -286,6 +312,7 @@ void cm_histogram_observe(struct cm_series *s, double v)
     atomic_fetch_add_explicit(&s->buckets[i], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->count, 1, memory_order_relaxed);
     atomic_add_double(&s->sumbits, v);
+    remember(s);
 }
 
 double cm_series_value(const struct cm_series *s)
@@ -374,6 +401,9 @@ static void render_family(struct sbuf *b, struct cm_metric *m)
     }
     pthread_rwlock_rdlock(&m->lock);
     for (struct cm_series *s = m->series; s; s = s->next) {
+        if (atomic_load_explicit(&s->forgotten, memory_order_relaxed)) {
+            continue;
+        }
         if (m->kind == KIND_COUNTER || m->kind == KIND_GAUGE) {
             sb_printf(b, "%s", m->name);
             sb_labels(b, m, s, NULL, NULL);

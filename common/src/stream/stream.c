@@ -690,15 +690,15 @@ void cm_stream_free(struct cm_stream *s)
     }
     free(s->parts);
     for (size_t i = 0; s->topics && s->topics[i]; i++) {
-        if (s->mgroup) { /* a group's gauges outlive its stream: nothing is read any more */
-            cm_gauge_set(cm_metric_with(s->m_lag, s->topics[i], s->mgroup, NULL), 0);
+        if (s->mgroup) { /* a group's gauges outlive its stream: the group reads no more */
+            cm_series_forget(cm_metric_with(s->m_lag, s->topics[i], s->mgroup, NULL));
         }
         free(s->topics[i]);
     }
     free(s->topics);
     if (s->mgroup) {
-        cm_gauge_set(s->m_paused, 0);
-        cm_gauge_set(s->m_not_durable, 0);
+        cm_series_forget(s->m_paused);
+        cm_series_forget(s->m_not_durable);
     }
     free(s->mgroup);
     for (size_t i = 0; i < s->ninternal; i++) {
@@ -737,7 +737,7 @@ int cm_stream_subscribe(struct cm_stream *s, const char *const *topics, size_t n
             kept = strcmp(s->topics[i], topics[j]) == 0;
         }
         if (!kept) {
-            cm_gauge_set(cm_metric_with(s->m_lag, s->topics[i], s->mgroup, NULL), 0);
+            cm_series_forget(cm_metric_with(s->m_lag, s->topics[i], s->mgroup, NULL));
         }
         free(s->topics[i]);
     }
