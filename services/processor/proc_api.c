@@ -119,12 +119,16 @@ static int successor(const json_t *cur, const json_t *doc, int reset, char *err,
     if (reset || json_equal(was, now) || (!was && !now)) {
         return 0;
     }
+    const char *from = json_string_value(was), *to = json_string_value(now);
     snprintf(err, errlen,
-             "source.start: where a running pipeline starts cannot change (it %s); put the new "
-             "version with ?reset=true to start it over from %s, or delete the pipeline first",
-             was ? "reads on a consumer group of its own, from the beginning of its topics"
-                 : "reads on the processor's group, from its position",
-             now ? "the beginning of its topics" : "the processor's position");
+             "source.start: where a running pipeline starts cannot change (it reads %s%s%s); "
+             "put the new version with ?reset=true to start it over from %s%s%s, or delete the "
+             "pipeline first",
+             !from ? "on the processor's group, from its position"
+                   : "on a consumer group of its own, from ",
+             from ? from : "", from && strcmp(from, "earliest") == 0 ? " (its beginning)" : "",
+             !to ? "the processor's position" : "", to ? to : "",
+             to && strcmp(to, "earliest") == 0 ? " (the beginning of its topics)" : "");
     return -1;
 }
 

@@ -410,55 +410,6 @@ static int parse_agg(struct proc_agg_def *a, const char *name, const json_t *v, 
     return rc;
 }
 
-static int parse_topics(struct proc_def *d, const json_t *src, const char *defaults, char *err,
-                        size_t errlen)
-{
-    const json_t *topics = json_object_get(src, "topics");
-    if (!topics) {
-        char *copy = cm_xstrdup(defaults), *save = NULL;
-        d->topics = cm_xcalloc(strlen(defaults) + 2, sizeof(char *));
-        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-            d->topics[d->ntopics++] = cm_xstrdup(t);
-        }
-        free(copy);
-    } else if (!json_is_array(topics) || json_array_size(topics) == 0 ||
-               json_array_size(topics) > 16) {
-        return proc_def_fail(err, errlen, "source.topics: must be an array of 1 to 16 topic names");
-    } else {
-        d->topics = cm_xcalloc(json_array_size(topics), sizeof(char *));
-        size_t i;
-        const json_t *t;
-        json_array_foreach(topics, i, t)
-        {
-            const char *name = json_string_value(t);
-            if (!name || !cm_kafka_topic_name_ok(name)) {
-                return proc_def_fail(
-                    err, errlen,
-                    "source.topics[%zu]: must be a topic name (1 to 249 of a-z, A-Z, "
-                    "0-9, '.', '_', '-')",
-                    i);
-            }
-            d->topics[d->ntopics++] = cm_xstrdup(name);
-        }
-    }
-    for (size_t i = 0; i < d->ntopics; i++) {
-        if (proc_def_is_repartition_topic(d->topics[i])) {
-            return proc_def_fail(
-                err, errlen,
-                "source.topics[%zu]: a topic named *.repartition is a pipeline's own "
-                "repartition topic",
-                i);
-        }
-        for (size_t j = 0; j < i; j++) {
-            if (strcmp(d->topics[i], d->topics[j]) == 0) {
-                return proc_def_fail(err, errlen, "source.topics[%zu]: '%s' is listed twice", i,
-                                     d->topics[i]);
-            }
-        }
-    }
-    return 0;
-}
-
 /* "max_keys" (or "max_keys_per_tenant", name) of doc into *out: how many keys the state of a
  * window or an interval join may hold per input partition (of one tenant), dflt when absent (0:
  * no bound). Only with one: a stateless pipeline holds no keys. */
@@ -573,28 +524,9 @@ static int parse_body(struct proc_def *d, const json_t *doc, const char *default
         return proc_def_fail(err, errlen, "version: must be a positive integer");
     }
     d->version = version ? (long long)json_integer_value(version) : 1;
-    const json_t *src = json_object_get(doc, "source");
-    static const char *const src_allowed[] = {"topics", "filter", "time", "start", NULL};
-    if (src && (!json_is_object(src) || proc_def_only(src, "source", src_allowed, err, errlen))) {
-        return src && !json_is_object(src) ? proc_def_fail(err, errlen, "source: must be an object")
-                                           : CM_E_INVAL;
-    }
-    if (parse_topics(d, src, default_topics, err, errlen) ||
-        (src && json_object_get(src, "filter") &&
-         proc_def_compile(json_object_get(src, "filter"), "source.filter", &d->filter, err,
-                          errlen)) ||
-        (src && json_object_get(src, "time") &&
-         proc_def_compile(json_object_get(src, "time"), "source.time", &d->time, err, errlen))) {
+    if (proc_def_parse_source(d, json_object_get(doc, "source"), default_topics, err, errlen)) {
         return CM_E_INVAL;
     }
-    const json_t *start = src ? json_object_get(src, "start") : NULL;
-    if (start && (!json_is_string(start) || strcmp(json_string_value(start), "earliest") != 0)) {
-        return proc_def_fail(err, errlen,
-                             "source.start: must be \"earliest\" (the beginning of the topics, "
-                             "on a consumer group of the pipeline's own); without it the "
-                             "pipeline starts at the processor's position");
-    }
-    d->start_earliest = start != NULL;
     const json_t *steps = json_object_get(doc, "steps");
     if (steps && proc_def_parse_steps(d, steps, err, errlen)) {
         return CM_E_INVAL;

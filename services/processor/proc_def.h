@@ -95,10 +95,12 @@ struct proc_def {
     size_t ntopics;
     struct cm_expr *filter; /* source.filter; NULL: every event */
     struct cm_expr *time;   /* source.time: each event's time; NULL: its `time` */
-    /* source.start "earliest": the pipeline runs on a consumer group of its own, which starts at
-     * the beginning of its topics (the processor's proc_fleet); 0: on the processor's group, from
-     * its position */
-    int start_earliest;
+    /* source.start: the pipeline runs on a consumer group of its own (the processor's
+     * proc_fleet), which starts at the beginning of its topics ("earliest") or at start_ms (a
+     * time: the records stamped at or after it; 0 for "earliest"); 0: on the processor's group,
+     * from its position */
+    int own_group;
+    int64_t start_ms;
     struct proc_step *steps;
     size_t nsteps;
     struct cm_expr *key; /* NULL: the record's Kafka key decides nothing; key "" */

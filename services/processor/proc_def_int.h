@@ -1,6 +1,6 @@
 /* proc_def_int: what the files parsing a pipeline definition share (proc_def.c, the document;
- * proc_def_steps.c, its steps; proc_def_out.c, its outputs; proc_def_join.c, its interval
- * join). Not for other modules. */
+ * proc_def_steps.c, its steps; proc_def_out.c, its outputs; proc_def_source.c, its source;
+ * proc_def_join.c, its interval join). Not for other modules. */
 #ifndef PROC_DEF_INT_H
 #define PROC_DEF_INT_H
 
@@ -32,6 +32,10 @@ int proc_def_parse_interval_join(struct proc_def *d, const json_t *j, char *err,
 /* "sink", "dead_letter" and "batch": where the pipeline's outputs go (proc_def_out.c). */
 int proc_def_parse_outputs(struct proc_def *d, const json_t *doc, const char *default_sink,
                            char *err, size_t errlen);
+/* "source" (src, NULL when absent; proc_def_source.c): its topics (default_topics, comma
+ * separated, when it names none), filter, time and start. */
+int proc_def_parse_source(struct proc_def *d, const json_t *src, const char *default_topics,
+                          char *err, size_t errlen);
 /* "steps": [...] into d->steps (and d->tables for joins against topics). */
 int proc_def_parse_steps(struct proc_def *d, const json_t *steps, char *err, size_t errlen);
 

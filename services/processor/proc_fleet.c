@@ -13,6 +13,7 @@
 #include "cm/mem.h"
 #include "cm/redis.h"
 #include "cm/stream.h"
+#include "cm/timeutil.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -88,7 +89,8 @@ static struct own *find_own(const struct proc_fleet *f, const char *name)
     return NULL;
 }
 
-static struct own *new_own(struct proc_fleet *f, const char *name, long long since)
+static struct own *new_own(struct proc_fleet *f, const char *name, long long since,
+                           int64_t start_ms)
 {
     struct own *o = cm_xcalloc(1, sizeof(*o));
     o->name = cm_xstrdup(name);
@@ -100,13 +102,16 @@ static struct own *new_own(struct proc_fleet *f, const char *name, long long sin
     hc.group = o->group;
     hc.redis = o->redis;
     hc.ckpt_redis = o->ckpt;
+    hc.start_ms = start_ms;
     o->host = proc_host_new(&hc, f->metrics);
     f->own = cm_xrealloc(f->own, (f->nown + 1) * sizeof(*f->own));
     f->own[f->nown++] = o;
-    CM_LOG_INFO("pipeline_group",
-                "pipeline %s runs on consumer group %s, from the beginning of "
-                "its topics",
-                name, o->group);
+    char when[CM_RFC3339_LEN] = "the beginning of its topics";
+    if (start_ms > 0) {
+        cm_time_format_rfc3339(start_ms, when);
+    }
+    CM_LOG_INFO("pipeline_group", "pipeline %s runs on consumer group %s, from %s%s", name,
+                o->group, start_ms > 0 ? "the records stamped at or after " : "", when);
     return o;
 }
 
@@ -148,7 +153,7 @@ void proc_fleet_changed(struct proc_fleet *f, const struct cm_defs_change *c)
             proc_host_changed(f->main, &ch);
         }
         json_object_del(f->on_main, c->name);
-    } else if (d->start_earliest) {
+    } else if (d->own_group) {
         long long since = c->since_version > 0 ? c->since_version : c->version;
         if (o && o->since != since) { /* a new run: a new group, from the beginning */
             delete_from(o->host, c);
@@ -159,11 +164,11 @@ void proc_fleet_changed(struct proc_fleet *f, const struct cm_defs_change *c)
             delete_from(f->main, c);
             json_object_del(f->on_main, c->name);
         }
-        if (prev && (!prev->start_earliest || c->prev_version < since)) {
+        if (prev && (!prev->own_group || c->prev_version < since)) {
             forget_prev(&ch);
         }
         if (!o) {
-            o = new_own(f, c->name, since);
+            o = new_own(f, c->name, since, d->start_ms);
         }
         proc_host_changed(o->host, &ch);
     } else {
@@ -171,7 +176,7 @@ void proc_fleet_changed(struct proc_fleet *f, const struct cm_defs_change *c)
             delete_from(o->host, c);
             o->leaving = 1;
         }
-        if (prev && prev->start_earliest) {
+        if (prev && prev->own_group) {
             forget_prev(&ch);
         }
         proc_host_changed(f->main, &ch);

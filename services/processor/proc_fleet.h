@@ -1,8 +1,9 @@
 /* proc_fleet: the processor's pipelines on their consumer groups. Most run on one host on the
  * processor's group (PROCESSOR_GROUP), which reads each topic once for all of them and starts a
- * new pipeline at its position. A pipeline whose `source.start` is "earliest" runs on a host of
- * its own, on the group `<group>.<pipeline>.<run>`, which starts at the beginning of its topics
- * and keeps positions of its own, as a Kafka Streams application under its own application.id:
+ * new pipeline at its position. A pipeline with a `source.start` runs on a host of its own, on
+ * the group `<group>.<pipeline>.<run>`, which starts at the beginning of its topics ("earliest")
+ * or at the records stamped at or after a time (cm_stream_config.start_ms), and keeps positions
+ * of its own, as a Kafka Streams application under its own application.id:
  * it computes the events already in its topics, then goes on with the new ones. A new run (the
  * pipeline put again after a deletion, or a version put with ?reset=true; `run` is the version it
  * began with, cm_defs_change.since_version) gets a new group, so it starts over; a new version of

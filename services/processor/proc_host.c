@@ -538,6 +538,7 @@ struct proc_host *proc_host_new(const struct proc_host_config *cfg, struct cm_me
     h->cfg_group = cm_xstrdup(cfg->group);
     h->checkpoint_ms = cfg->checkpoint_ms;
     h->metrics_by_group = cfg->metrics_by_group;
+    h->start_ms = cfg->start_ms;
     h->max_repartition_lag = cfg->max_repartition_lag > 0 ? cfg->max_repartition_lag : -1;
     h->max_repartition_bytes = cfg->max_repartition_bytes > 0 ? cfg->max_repartition_bytes : -1;
     return h;
@@ -561,6 +562,7 @@ int proc_host_start(struct proc_host *h)
                                   .max_internal_lag = h->max_repartition_lag,
                                   .max_internal_bytes = h->max_repartition_bytes,
                                   .metrics_by_group = h->metrics_by_group,
+                                  .start_ms = h->start_ms,
                                   .metrics = h->metrics};
     struct cm_stream_handler hd = {
         .process = process, .tick = tick, .before_commit = before_commit, .ud = h};

@@ -39,6 +39,7 @@ struct proc_host_config {
                                     * are written (borrowed); NULL: redis */
     int64_t redis_table_ttl_ms;    /* how long a Redis-hash row is cached; 0: not cached */
     int metrics_by_group;          /* its stream's gauges carry its group (cm_stream_config's) */
+    int64_t start_ms; /* its stream starts at this time (cm_stream_config's); 0: none */
 };
 
 /* Strings are copied. Caller frees with proc_host_free. Pipelines arrive through

@@ -87,6 +87,7 @@ struct proc_host {
     struct proc_tables *tables;   /* of the join steps */
     struct proc_rtables *rtables; /* their Redis hashes */
     int metrics_by_group;
+    int64_t start_ms; /* cm_stream_config's (proc_host_config's) */
     int checkpoint_ms;
     int64_t max_repartition_lag, max_repartition_bytes;
     struct cm_jw argsw;      /* the aggregates' arguments of a prepared event being written */

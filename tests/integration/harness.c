@@ -3,6 +3,7 @@
 
 #include "cm/kafka.h"
 #include "cm/kafka_mock.h"
+#include "cm/metrics.h"
 
 #include "cm/timeutil.h"
 #include "cm/uuid.h"
@@ -418,4 +419,15 @@ size_t it_read_head(int fd, char *buf, size_t len, int timeout_ms)
         }
     }
     return n;
+}
+
+double it_topic_series(struct cm_metrics *m, const char *name, const char *topic)
+{
+    char *text = cm_metrics_render(m);
+    char want[512];
+    snprintf(want, sizeof(want), "%s{topic=\"%s\"} ", name, topic);
+    const char *at = strstr(text, want);
+    double v = at ? strtod(at + strlen(want), NULL) : -1;
+    free(text);
+    return v;
 }

@@ -78,6 +78,10 @@ void it_kill_and_remove(int *pid, const char *dir);
  * caller with freeReplyObject), or NULL when the server does not answer. */
 void *it_redis_vraw(int port, const char *password, int db, const char *fmt, va_list ap);
 
+struct cm_metrics;
+/* The value of the series `name{topic="topic"}` in m's exposition, or -1 when it has none. */
+double it_topic_series(struct cm_metrics *m, const char *name, const char *topic);
+
 /* A loopback listener that takes connections (the kernel completes them) and never reads them,
  * as a server stopped with SIGSTOP: its port in *port. Returns the socket, to close. */
 int it_silent_listener(int *port);

@@ -25,18 +25,6 @@ struct run {
     int switched;
 };
 
-/* The value of the series `name{topic="topic"}`, or -1 when there is none. */
-static double gauge(struct cm_metrics *m, const char *name, const char *topic)
-{
-    char *text = cm_metrics_render(m);
-    char want[256];
-    snprintf(want, sizeof(want), "%s{topic=\"%s\"} ", name, topic);
-    const char *at = strstr(text, want);
-    double v = at ? strtod(at + strlen(want), NULL) : -1;
-    free(text);
-    return v;
-}
-
 static int process(struct cm_stream *s, struct cm_kafka_msg *const *msgs, size_t n, void *ud)
 {
     struct run *r = ud;
@@ -63,7 +51,7 @@ static void tick(struct cm_stream *s, int64_t now_ms, void *ud)
     if (r->switched || now_ms - r->started < 1000) {
         return;
     }
-    double lag = gauge(r->metrics, "t_consumer_lag_records", r->old_topic);
+    double lag = it_topic_series(r->metrics, "t_consumer_lag_records", r->old_topic);
     if (lag > 0) {
         const char *topics[] = {r->new_topic};
         cr_assert_eq(cm_stream_subscribe(s, topics, 1, NULL, 0), 0);
@@ -131,9 +119,9 @@ Test(stream_subscribe, a_topic_no_longer_read_has_no_lag, .timeout = 90)
     cr_assert_lt(r.old_count, 50000, "the old topic was read to its end: nothing was left waiting");
     /* every record of the new topic was read after the switch */
     cr_assert_eq(r.new_count, 20);
-    cr_assert_eq(gauge(m, "t_consumer_lag_records", old_topic), -1,
+    cr_assert_eq(it_topic_series(m, "t_consumer_lag_records", old_topic), -1,
                  "the old topic's lag series should be gone once it is no longer read");
-    cr_assert_eq(gauge(m, "t_consumer_lag_records", new_topic), 0);
+    cr_assert_eq(it_topic_series(m, "t_consumer_lag_records", new_topic), 0);
     cm_metrics_free(m);
     cm_kafka_mock_free(mock);
 }

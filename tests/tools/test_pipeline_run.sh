@@ -176,6 +176,15 @@ bad 'name: must be' '{}'
 bad 'name: must be' '{"name":"has space"}'
 bad 'a pipeline is a JSON object' '[1]'
 bad 'unexpected token' '{"name":'
+bad 'source: must be an object' '{"name":"p","source":7}'
+bad 'source.begin: unknown member' '{"name":"p","source":{"begin":"earliest"}}'
+for s in '"latest"' '5' '""' '"2026-12-01"' '"2026-13-01T00:00:00Z"' '"2026-12-01T00:00:00"' '"earliest "' 'null' '["earliest"]'; do
+    bad 'source.start: must be "earliest" (the beginning of the topics) or an RFC 3339 time' '{"name":"p","source":{"start":'"$s"'}}'
+done
+for s in '"earliest"' '"2026-12-01T00:00:00Z"' '"2026-12-01T01:00:00.5+01:00"' '"1970-01-01T00:00:00Z"'; do
+    printf '{"name":"p","source":{"start":%s}}\n' "$s" >"$TMP/def.json"
+    "$BIN" "$TMP/def.json" </dev/null >/dev/null 2>&1 || { echo "pipeline-run: source.start $s refused"; fail=1; }
+done
 bad 'unknwn: unknown member' '{"name":"p","unknwn":1}'
 bad 'batch.max: must be an integer from 1' '{"name":"p","batch":{"max":0}}'
 bad 'batch.max: must be an integer from 1' '{"name":"p","batch":{"max":100001}}'

@@ -154,6 +154,14 @@ void cm_kafka_consumer_store(struct cm_kafka_consumer *c, const char *topic, int
  * timeout_ms. 0 or a negative code (offsets then left as they were, metadata NULL). */
 int cm_kafka_consumer_committed(struct cm_kafka_consumer *c, struct cm_kafka_partition *parts,
                                 size_t n, int timeout_ms);
+/* The first offset of each partition whose record is stamped at or after time_ms (Kafka's
+ * ListOffsets by timestamp, as offsetsForTimes), asked within timeout_ms: parts[i].offset set, -1
+ * where the broker names none (no such record, or a broker that cannot look offsets up by time:
+ * the development broker names none for any time). 0 or a negative code (offsets left as they
+ * were). */
+int cm_kafka_consumer_offsets_for_time(struct cm_kafka_consumer *c,
+                                       struct cm_kafka_partition *parts, size_t n, int64_t time_ms,
+                                       int timeout_ms);
 /* Commits these offsets (the next record to read), each with its metadata (Kafka's offset
  * metadata, at most CM_KAFKA_METADATA_MAX bytes), synchronously, instead of the stored ones.
  * librdkafka 2.0.2 leaves metadata out of offsets stored for the automatic commit, so a consumer

@@ -13,8 +13,8 @@
  * partition resumed from (on_rewind), an emitted record Kafka refuses for its size logged
  * (output_refused), counted in <svc>_outputs_refused_total{topic} and left out instead of being
  * retried for ever, flow control between the stages of a
- * stream that reads its own internal topics (max_internal_lag, max_internal_bytes), and a
- * graceful stop.
+ * stream that reads its own internal topics (max_internal_lag, max_internal_bytes), a start at
+ * a time (start_ms), and a graceful stop.
  * Threads: every hook but persist and release runs on the thread that called cm_stream_run;
  * cm_stream_emit belongs to that thread too. persist and release run on the committer thread.
  * Delivery reports arrive on the producer's thread and only touch atomics. */
@@ -118,6 +118,14 @@ struct cm_stream_config {
     /* 1: the gauges of this stream alone (consumer_lag_records{topic,group}, inputs_paused{group},
      * state_not_durable{group}) carry its consumer group, for a daemon that runs several */
     int metrics_by_group;
+    /* > 0: the stream starts at this time (ms since the epoch), as Flink's
+     * OffsetsInitializer.timestamp: a partition of its topics (not the internal ones) with no
+     * start offset from on_assign and no committed offset starts at the first offset stamped at
+     * or after it (Kafka's record timestamp), or at the earliest where the broker names none (the
+     * development broker cannot look offsets up by time); records stamped before it are skipped
+     * (not handed to process; their offsets committed as processed), counted in
+     * <svc>_records_before_start_total{topic}. 0: none. */
+    int64_t start_ms;
     struct cm_metrics *metrics; /* borrowed; records_lost_total, batch_retries_total,
                                  * outputs_retried_total, consumer_lag_records{topic} (updated
                                  * every second) are registered in it */

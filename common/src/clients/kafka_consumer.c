@@ -305,7 +305,7 @@ size_t cm_kafka_consumer_poll_batch(struct cm_kafka_consumer *c, struct cm_kafka
         int64_t now = cm_monotonic_ms();
         int due = now - c->main_polled_ms >= 100;
         size_t n = take_prio(c, msgs, due && max > 1 ? max - 1 : max);
-        size_t room = n == 0 ? max : due ? n + 1 : n;
+        size_t room = n == 0 ? max : due && n < max ? n + 1 : n; /* (max 1: no room left) */
         if (n < room) {
             c->main_polled_ms = now;
         }
@@ -371,6 +371,29 @@ int cm_kafka_consumer_committed(struct cm_kafka_consumer *c, struct cm_kafka_par
         }
     } else {
         CM_LOG_WARN("kafka_committed_failed", "%s", rd_kafka_err2str(err));
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    return err ? kafka_translate(err) : 0;
+}
+
+int cm_kafka_consumer_offsets_for_time(struct cm_kafka_consumer *c,
+                                       struct cm_kafka_partition *parts, size_t n, int64_t time_ms,
+                                       int timeout_ms)
+{
+    if (n == 0) {
+        return 0;
+    }
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_topic_partition_list_add(l, parts[i].topic, parts[i].partition)->offset = time_ms;
+    }
+    rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(c->rk, l, timeout_ms);
+    for (size_t i = 0; !err && i < n; i++) {
+        const rd_kafka_topic_partition_t *e = &l->elems[i];
+        parts[i].offset = e->err || e->offset < 0 ? -1 : e->offset;
+    }
+    if (err) {
+        CM_LOG_WARN("kafka_offsets_for_time_failed", "%s", rd_kafka_err2str(err));
     }
     rd_kafka_topic_partition_list_destroy(l);
     return err ? kafka_translate(err) : 0;

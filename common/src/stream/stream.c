@@ -37,7 +37,7 @@ static struct part *find_part(struct cm_stream *s, const char *topic, int32_t pa
     return NULL;
 }
 
-static int is_internal(const struct cm_stream *s, const char *topic)
+int stream_is_internal(const struct cm_stream *s, const char *topic)
 {
     for (size_t i = 0; i < s->ninternal; i++) {
         if (strcmp(s->internal[i], topic) == 0) {
@@ -102,7 +102,7 @@ static void set_internal(struct cm_stream *s, const char *const *topics, size_t 
         cm_kafka_consumer_prioritize(s->consumer, topics, n);
     }
     for (size_t i = 0; i < s->nparts; i++) {
-        s->parts[i].internal = is_internal(s, s->parts[i].topic);
+        s->parts[i].internal = stream_is_internal(s, s->parts[i].topic);
     }
 }
 
@@ -121,8 +121,9 @@ static void on_assign(const struct cm_kafka_partition *cparts, size_t n, void *u
             asked[nasked++] = parts[i];
         }
     }
+    int committed_rc = 0;
     if (nasked > 0) {
-        cm_kafka_consumer_committed(s->consumer, asked, nasked, 5000);
+        committed_rc = cm_kafka_consumer_committed(s->consumer, asked, nasked, 5000);
     }
     for (size_t k = 0; k < nasked; k++) {
         if (s->h.on_committed && asked[k].offset >= 0) {
@@ -131,6 +132,8 @@ static void on_assign(const struct cm_kafka_partition *cparts, size_t n, void *u
         }
         free(asked[k].metadata);
     }
+    /* (not where the committed offsets are unknown: a partition may have one) */
+    stream_start_lookup(s, parts, n, asked, committed_rc == 0 ? nasked : 0);
     for (size_t i = 0; i < n; i++) {
         if (find_part(s, parts[i].topic, parts[i].partition)) {
             continue;
@@ -151,7 +154,8 @@ static void on_assign(const struct cm_kafka_partition *cparts, size_t n, void *u
                                               .expected = start >= 0 ? start : -1,
                                               .next = -1,
                                               .stored = -1,
-                                              .internal = is_internal(s, parts[i].topic),
+                                              .skipped_next = -1,
+                                              .internal = stream_is_internal(s, parts[i].topic),
                                               .base = start >= 0 ? start : 0};
     }
     free(asked);
@@ -270,6 +274,10 @@ static size_t admit(struct cm_stream *s, struct cm_kafka_msg **msgs, size_t n)
         p->expected = off + 1;
         if (p->internal) {
             note_size(p, record_size(msgs[i]));
+        }
+        if (stream_start_skip(s, p, msgs[i])) {
+            cm_kafka_msg_free(msgs[i]);
+            continue;
         }
         msgs[keep++] = msgs[i];
     }
@@ -415,7 +423,7 @@ void cm_stream_emit_to(struct cm_stream *s, const char *topic, int32_t partition
     o->valuelen = valuelen;
     o->nheaders = nheaders;
     o->emitted_ns = cm_monotonic_ns();
-    o->internal = s->ninternal > 0 && is_internal(s, topic);
+    o->internal = s->ninternal > 0 && stream_is_internal(s, topic);
     if (s->nouts == s->capouts) {
         s->capouts = s->capouts ? s->capouts * 2 : 256;
         s->outs = cm_xrealloc(s->outs, s->capouts * sizeof(*s->outs));
@@ -529,6 +537,9 @@ void cm_stream_run(struct cm_stream *s)
                 cm_kafka_msg_free(msgs[i]);
             }
         }
+        if (ok) {
+            stream_start_done(s); /* records skipped: processed once those before them are */
+        }
         if (ok && s->h.tick) {
             s->h.tick(s, cm_monotonic_ms(), s->h.ud);
         }
@@ -583,6 +594,7 @@ struct cm_stream *cm_stream_new(const struct cm_stream_config *cfg,
         s->cfg.max_internal_bytes = DEFAULT_INTERNAL_BYTES;
     }
     set_internal(s, cfg->ensure, cfg->nensure);
+    stream_start_init(s);
     s->mgroup = cfg->metrics_by_group ? cm_xstrdup(cfg->group) : NULL;
     s->m_lost = cm_metrics_counter(cfg->metrics, "records_lost_total",
                                    "records skipped because the broker no longer had them "

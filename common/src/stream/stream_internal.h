@@ -44,8 +44,11 @@ struct part {
     int64_t stored;    /* last offset handed to the committer; -1 none */
     char *stored_meta; /* and its metadata (h.commit_metadata), or NULL */
     int admitted;      /* a record of it was read since it was assigned */
-    int internal;      /* of an internal topic (cfg.ensure) */
-    int paused;        /* fetching paused by flow control */
+    /* after the last record skipped as stamped before cfg.start_ms (stream_start.c), until the
+     * batch it came in is processed; -1 none */
+    int64_t skipped_next;
+    int internal; /* of an internal topic (cfg.ensure) */
+    int paused;   /* fetching paused by flow control */
     /* internal: bytes and records read lately (halved every 4,096 records), for the average
      * record size that turns a lag in records into bytes */
     double seen_bytes, seen_records;
@@ -78,6 +81,7 @@ struct cm_stream {
     _Atomic int64_t batch_failing_since; /* ms; 0 while batches go through */
     atomic_int batch_error;              /* the CM_E_* code of the last failed attempt */
     struct cm_metric *m_lost, *m_rewinds, *m_refused;
+    struct cm_metric *m_before_start; /* records_before_start_total{topic}, with cfg.start_ms */
     struct cm_log_limit refused_log, failed_log; /* once a second: a line per output at most */
     struct cm_series *m_batch_retries, *m_output_retries;
     /* emit → acknowledgement by Kafka, seconds, of outputs [0] and internal records [1] (when
@@ -126,6 +130,22 @@ struct cm_stream {
 /* Hands o to the producer (any thread), waiting while its queue is full. 0 or a negative code
  * (o is then marked failed). */
 int stream_produce(struct cm_stream *s, struct output *o);
+
+/* Whether topic is one of the internal topics (cfg.ensure). */
+int stream_is_internal(const struct cm_stream *s, const char *topic);
+
+/* stream_start.c (cfg.start_ms; each a no-op without it): stream_start_init registers its
+ * counter; stream_start_lookup, on assignment, after `asked` (the partitions without a start
+ * offset from the hook) got the group's committed offsets, sets parts[i].offset of those that have
+ * none to the first offset stamped at or after the start, where the broker names one;
+ * stream_start_skip, as a record is admitted, tells whether it is skipped as stamped before the
+ * start (noting its offset); stream_start_done, once the records admitted before were processed,
+ * moves each partition's position past the records skipped. */
+void stream_start_init(struct cm_stream *s);
+void stream_start_lookup(struct cm_stream *s, struct cm_kafka_partition *parts, size_t n,
+                         const struct cm_kafka_partition *asked, size_t nasked);
+int stream_start_skip(struct cm_stream *s, struct part *p, const struct cm_kafka_msg *m);
+void stream_start_done(struct cm_stream *s);
 
 /* stream_send.c: the sender thread (started when the stream produces, stopped after producing
  * what was queued). stream_send marks o in flight and queues it for the sender (or produces it
