@@ -312,8 +312,8 @@ static void collect_missing(struct cm_metrics *reg, void *ud)
     }
     json_object_foreach(a->missing_shown, name, doc)
     {
-        if (!json_object_get(shown, name)) {
-            cm_gauge_set(cm_metric_with(a->missing, name, NULL), 0);
+        if (!json_object_get(shown, name)) { /* deleted: its series leaves /metrics */
+            cm_series_forget(cm_metric_with(a->missing, name, NULL));
         }
     }
     json_decref(a->missing_shown);

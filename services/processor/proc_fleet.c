@@ -11,6 +11,7 @@
 #include "cm/http.h"
 #include "cm/log.h"
 #include "cm/mem.h"
+#include "cm/metrics.h"
 #include "cm/redis.h"
 #include "cm/stream.h"
 #include "cm/timeutil.h"
@@ -45,6 +46,9 @@ struct proc_fleet {
     struct own **own;
     size_t nown;
     json_t *on_main; /* the pipelines given to the main host: name -> true */
+    /* deleted pipelines whose metric series go once no host runs them (forget_deleted): name ->
+     * true */
+    json_t *deleted;
 };
 
 static void *run_stream(void *arg)
@@ -73,6 +77,7 @@ struct proc_fleet *proc_fleet_new(const struct proc_host_config *cfg, const char
     f->redis_url = dup_or_null(redis_url);
     f->metrics = metrics;
     f->on_main = json_object();
+    f->deleted = json_object();
     pthread_mutex_init(&f->lock, NULL);
     f->main = proc_host_new(&f->hc, metrics);
     return f;
@@ -140,6 +145,7 @@ void proc_fleet_changed(struct proc_fleet *f, const struct cm_defs_change *c)
     struct cm_defs_change ch = *c;
     const struct proc_def *d = c->compiled, *prev = c->prev_compiled;
     pthread_mutex_lock(&f->lock);
+    json_object_del(f->deleted, c->name); /* (put again: its series stay) */
     struct own *o = find_own(f, c->name);
     int on_main = json_object_get(f->on_main, c->name) != NULL;
     if (!d) { /* deleted, wherever it runs */
@@ -153,6 +159,7 @@ void proc_fleet_changed(struct proc_fleet *f, const struct cm_defs_change *c)
             proc_host_changed(f->main, &ch);
         }
         json_object_del(f->on_main, c->name);
+        json_object_set_new(f->deleted, c->name, json_true());
     } else if (d->own_group) {
         long long since = c->since_version > 0 ? c->since_version : c->version;
         if (o && o->since != since) { /* a new run: a new group, from the beginning */
@@ -252,12 +259,36 @@ int proc_fleet_run(struct proc_fleet *f)
     return 0;
 }
 
+/* A deleted pipeline's series (labelled pipeline=<name>: its records, watermark, keys, dead
+ * letters, missing topics) leave /metrics once no host runs a version of it any more, as a
+ * stopped group's do; not at the deletion itself, while a host may still update them, nor when
+ * a pipeline merely moves between hosts (its start changed). Under the lock. */
+static void forget_deleted(struct proc_fleet *f)
+{
+    const char *name;
+    json_t *v, *tmp;
+    json_object_foreach_safe(f->deleted, tmp, name, v)
+    {
+        int held = proc_host_holds(f->main, name);
+        for (size_t i = 0; i < f->nown && !held; i++) {
+            held = strcmp(f->own[i]->name, name) == 0 && proc_host_holds(f->own[i]->host, name);
+        }
+        if (!held) {
+            size_t n = f->metrics ? cm_metrics_forget_label(f->metrics, "pipeline", name) : 0;
+            CM_LOG_DEBUG("pipeline_series_forgotten", "pipeline %s: %zu series left /metrics", name,
+                         n);
+            json_object_del(f->deleted, name);
+        }
+    }
+}
+
 void proc_fleet_poll(struct proc_fleet *f)
 {
     if (!f->running) {
         return;
     }
     pthread_mutex_lock(&f->lock);
+    forget_deleted(f);
     size_t nstart = 0, nstop = 0;
     struct own **start = cm_xcalloc(f->nown + 1, sizeof(*start));
     struct own **stop = cm_xcalloc(f->nown + 1, sizeof(*stop));
@@ -374,6 +405,7 @@ void proc_fleet_free(struct proc_fleet *f)
     free(f->own);
     proc_host_free(f->main);
     json_decref(f->on_main);
+    json_decref(f->deleted);
     pthread_mutex_destroy(&f->lock);
     free((char *)f->hc.brokers);
     free((char *)f->hc.group);

@@ -68,6 +68,9 @@ size_t proc_host_pipelines(const struct proc_host *h);
 /* 1 when every change handed to it has been applied and it runs no pipeline any more (any
  * thread). */
 int proc_host_idle(struct proc_host *h);
+/* 0 when every change handed to it has been applied and none of name's versions runs here any
+ * more, so that nothing here updates name's metric series again (any thread); else 1. */
+int proc_host_holds(struct proc_host *h, const char *name);
 /* Leaves the group (a last commit point), then frees the pipelines. */
 void proc_host_free(struct proc_host *h);
 

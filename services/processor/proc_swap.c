@@ -358,6 +358,14 @@ int proc_host_idle(struct proc_host *h)
     return idle;
 }
 
+int proc_host_holds(struct proc_host *h, const char *name)
+{
+    pthread_mutex_lock(&h->lock);
+    int held = h->nq > 0 || !h->live || json_object_get(h->live, name) != NULL;
+    pthread_mutex_unlock(&h->lock);
+    return held;
+}
+
 json_t *proc_host_versions(struct proc_host *h, const char *name)
 {
     pthread_mutex_lock(&h->lock);

@@ -25,7 +25,8 @@
 #   - PUT ?reset=true drops the old version's state at once (its Redis checkpoints deleted, also
 #     of a partition no instance holds; no version draining on either instance; the history marks
 #     it);
-#   - DELETE with If-Match stops the pipeline (then 404) and deletes the checkpoints of its
+#   - DELETE with If-Match stops the pipeline (then 404), its metric series leave /metrics on
+#     both instances (another pipeline's stay), and it deletes the checkpoints of its
 #     versions, of every partition, held or not.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -440,6 +441,8 @@ for k in "{processor:$NAME:77}:v3" "{processor:$NAME:78}:v1" "{processor:$NAME:7
     "{processor:$NAME:77}:v2x" "{processor:$NAME-other:1}:v1"; do
     redis-cli -p "$REDIS_PORT" HSET "$k" offset 5 >/dev/null
 done
+series() { curl -s "$1/metrics" | grep -c "{pipeline=\"$2\""; }
+check "the pipeline has metric series before its deletion ($(series "$U1" "$NAME"))" [ "$(series "$U1" "$NAME")" -gt 0 ]
 r=$(req DELETE "$U1/pipelines/$NAME" "$ADMIN" -H 'If-Match: "1"')
 check "DELETE with a stale ETag is 412 ($r)" [ "${r%% *}" = 412 ]
 r=$(req DELETE "$U1/pipelines/$NAME" "$ADMIN" -H 'If-Match: "3"')
@@ -451,6 +454,10 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 check "the other instance stopped it" grep -q "pipeline_deleted.*$NAME" "$work/p2.log"
+# its series (records, watermark, keys, ...) leave /metrics on both instances; another's stay
+wait_until 10 '[ "$(series '$U1' '$NAME')" = 0 ] && [ "$(series '$U2' '$NAME')" = 0 ]' ||
+    failed "the deleted pipeline's series stay in /metrics ($(curl -s "$U1/metrics" | grep "{pipeline=\"$NAME\"" | head -3))"
+check "a pipeline still running keeps its series" [ "$(series "$U1" "batched-$S")" -gt 0 ]
 left=$(redis-cli -p "$REDIS_PORT" --scan --pattern "{processor:$NAME*" | sort | tr '\n' ' ')
 check "the deleted pipeline's checkpoints are gone, the look-alikes stay ($left)" \
     [ "$left" = "{processor:$NAME-other:1}:v1 {processor:$NAME:77}:v2x {processor:$NAME:77}:v9 " ]

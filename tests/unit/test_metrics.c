@@ -195,3 +195,35 @@ Test(metrics, forgotten_series_are_left_out_until_updated_again)
     cr_assert_eq(cm_metric_with(c, "a", NULL), ca, "the same series, remembered");
     cm_metrics_free(reg);
 }
+
+Test(metrics, every_series_of_a_label_value_can_be_forgotten)
+{
+    struct cm_metrics *reg = cm_metrics_new("t_");
+    struct cm_metric *c = cm_metrics_counter(reg, "records_total", "r", "pipeline,outcome");
+    struct cm_metric *g = cm_metrics_gauge(reg, "wm", "w", "pipeline");
+    struct cm_metric *o = cm_metrics_gauge(reg, "other", "o", "topic");
+    cm_counter_inc(cm_metric_with(c, "p1", "ok", NULL));
+    cm_counter_inc(cm_metric_with(c, "p1", "late", NULL));
+    cm_counter_add(cm_metric_with(c, "p2", "ok", NULL), 5);
+    cm_gauge_set(cm_metric_with(g, "p1", NULL), 7);
+    cm_gauge_set(cm_metric_with(g, "p2", NULL), 8);
+    cm_gauge_set(cm_metric_with(o, "p1", NULL), 9); /* another label of the same value stays */
+    cr_assert_eq(cm_metrics_forget_label(reg, "pipeline", "p1"), 3);
+    cr_assert_eq(cm_metrics_forget_label(reg, "pipeline", "p1"), 0, "none shown any more");
+    cr_assert_eq(cm_metrics_forget_label(reg, "pipeline", "nosuch"), 0);
+    char *text = cm_metrics_render(reg);
+    cr_assert_null(strstr(text, "pipeline=\"p1\""), "%s", text);
+    cr_assert_not_null(strstr(text, "t_records_total{pipeline=\"p2\",outcome=\"ok\"} 5\n"), "%s",
+                       text);
+    cr_assert_not_null(strstr(text, "t_wm{pipeline=\"p2\"} 8\n"), "%s", text);
+    cr_assert_not_null(strstr(text, "t_other{topic=\"p1\"} 9\n"), "%s", text);
+    free(text);
+    /* back from 0 once updated */
+    cm_counter_inc(cm_metric_with(c, "p1", "ok", NULL));
+    text = cm_metrics_render(reg);
+    cr_assert_not_null(strstr(text, "t_records_total{pipeline=\"p1\",outcome=\"ok\"} 1\n"), "%s",
+                       text);
+    cr_assert_null(strstr(text, "outcome=\"late\""), "%s", text);
+    free(text);
+    cm_metrics_free(reg);
+}

@@ -53,6 +53,9 @@ void cm_histogram_observe(struct cm_series *s, double v);
  * topic no longer read, a consumer group stopped), whose last value would otherwise stay on
  * dashboards for as long as the process runs. The pointer stays valid, as every series'. */
 void cm_series_forget(struct cm_series *s);
+/* Forgets every series of reg whose label `label` is value (of every family with that label),
+ * e.g. those of a deleted pipeline. Returns how many were shown before. */
+size_t cm_metrics_forget_label(struct cm_metrics *reg, const char *label, const char *value);
 
 /* Reads a counter or gauge series' current value (tests, readiness decisions). */
 double cm_series_value(const struct cm_series *s);

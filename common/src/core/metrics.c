@@ -270,6 +270,32 @@ void cm_series_forget(struct cm_series *s)
     atomic_store_explicit(&s->forgotten, 1, memory_order_relaxed);
 }
 
+size_t cm_metrics_forget_label(struct cm_metrics *reg, const char *label, const char *value)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&reg->lock);
+    for (struct cm_metric *m = reg->head; m; m = m->next) {
+        size_t at = m->nlabels;
+        for (size_t i = 0; i < m->nlabels && at == m->nlabels; i++) {
+            at = strcmp(m->labels[i], label) == 0 ? i : at;
+        }
+        if (at == m->nlabels) {
+            continue;
+        }
+        pthread_rwlock_rdlock(&m->lock);
+        for (struct cm_series *s = m->series; s; s = s->next) {
+            if (strcmp(s->values[at], value) == 0 &&
+                !atomic_load_explicit(&s->forgotten, memory_order_relaxed)) {
+                cm_series_forget(s);
+                n++;
+            }
+        }
+        pthread_rwlock_unlock(&m->lock);
+    }
+    pthread_mutex_unlock(&reg->lock);
+    return n;
+}
+
 void cm_counter_add(struct cm_series *s, uint64_t n)
 {
     atomic_fetch_add_explicit(&s->bits, n, memory_order_relaxed);
