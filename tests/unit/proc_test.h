@@ -1,7 +1,7 @@
 /* proc_test: helpers shared by the processor's unit tests: a pipeline definition parsed from
  * JSON text (the test fails, naming the reason, when it does not parse), an accumulator's
- * result, the identity law of the empty accumulator, and accumulators' checkpoint forms read back
- * or refused. */
+ * result, the identity law of the empty accumulator, accumulators' checkpoint forms read back
+ * or refused, and an engine's outputs collected (struct proc_test_got). */
 #ifndef PROC_TEST_H
 #define PROC_TEST_H
 
@@ -9,6 +9,8 @@
 #include "../../services/processor/proc_def.h"
 #include "../../services/processor/proc_engine.h"
 
+#include "cm/envelope.h"
+#include "cm/event.h"
 #include "cm/jsonw.h"
 
 #include <criterion/criterion.h>
@@ -113,6 +115,53 @@ static inline uint64_t proc_test_rand(uint64_t *state)
     *state ^= *state >> 7;
     *state ^= *state << 17;
     return *state;
+}
+
+/* What an engine emitted (proc_test_on_text, proc_test_on_json and proc_test_on_late as its
+ * outputs, with the struct as their ud): each result as {"key", "text", "headers": [[name,
+ * value], ...]}, and its late events when `late` is not NULL. */
+struct proc_test_got {
+    json_t *list; /* [{"key", "text", "headers": [[name, value], ...]}] */
+    json_t *late; /* late events, or NULL */
+};
+
+static inline void proc_test_got_add(struct proc_test_got *g, const char *key, const char *text,
+                                     size_t len, const char *const *names,
+                                     const char *const *values, size_t nh)
+{
+    json_t *h = json_array();
+    for (size_t i = 0; i < nh; i++) {
+        json_array_append_new(h, json_pack("[s,s]", names[i], values[i]));
+    }
+    json_array_append_new(g->list,
+                          json_pack("{s:s,s:s%,s:o}", "key", key, "text", text, len, "headers", h));
+}
+
+static inline void proc_test_on_text(const struct proc_def *d, const char *key, const char *text,
+                                     size_t len, const char *const *names,
+                                     const char *const *values, size_t nh, void *ud)
+{
+    (void)d;
+    proc_test_got_add(ud, key, text, len, names, values, nh);
+}
+
+static inline void proc_test_on_json(const struct proc_def *d, const json_t *ev, void *ud)
+{
+    (void)d;
+    const char *names[CM_EVENT_MAX_HEADERS], *values[CM_EVENT_MAX_HEADERS];
+    size_t nh = cm_event_headers(ev, names, values);
+    char *text = cm_envelope_serialize(ev);
+    proc_test_got_add(ud, cm_event_key(ev), text, strlen(text), names, values, nh);
+    free(text);
+}
+
+static inline void proc_test_on_late(const struct proc_def *d, const json_t *ev, void *ud)
+{
+    (void)d;
+    struct proc_test_got *g = ud;
+    if (g->late) {
+        json_array_append(g->late, (json_t *)ev);
+    }
 }
 
 #endif
