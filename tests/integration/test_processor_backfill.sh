@@ -11,7 +11,8 @@
 #     stamped after it (the history skipped and counted);
 #   - changing `start` without ?reset=true is refused (409 naming source.start); a new version
 #     of the same run carries on from its group's positions, also after one instance is killed
-#     (-9) and restarted: no event taken twice or left out;
+#     (-9) and restarted: no event taken twice or left out (nor by the one starting at a time,
+#     whose restarted instance skips no history again);
 #   - ?reset=true starts a new run on a new group, which reads the topic from its beginning
 #     again; a deletion stops the group's consumers, and the stopped groups' gauges leave
 #     /metrics.
@@ -153,8 +154,9 @@ g=$(status "$U1" t-$S | jq -r .status.consumer_group)
 check "version 2 stays on the run's group ($g)" [ "$g" = "bf-$S.t-$S.1" ]
 produce 2000 2009 210
 wait_until 30 '[ "$(ids bf-t-'$S')" -ge 164 ]' || failed "version 2 did not take the new events"
+wait_until 30 '[ "$(ids bf-ts-'$S')" -ge 64 ]' || failed "the pipeline starting at a time did not take the new events"
 sleep 2 # (offsets committed)
-before=$(lines bf-t-$S)
+before=$(lines bf-t-$S) before_ts=$(lines bf-ts-$S)
 kill -KILL "${pids[0]}"
 wait "${pids[0]}" 2>/dev/null
 it_start_processor p1b.log "$P1" bf
@@ -166,6 +168,15 @@ sleep 2
 { [ "$(ids bf-t-$S)" = 174 ] && [ $(($(lines bf-t-$S) - before)) -lt 164 ]; } ||
     failed "no event left out or read again from the beginning after the restart ($(ids bf-t-$S) ids, $(($(lines bf-t-$S) - before)) records since)"
 check "a record repeated is the same record" repeats_identical bf-t-$S
+# the run that starts at a time also resumes from its group's positions: the restarted instance
+# reads no history again, so it skips nothing
+wait_until 30 '[ "$(ids bf-ts-'$S')" -ge 74 ]' || failed "the pipeline starting at a time did not take the events after the restart ($(ids bf-ts-$S))"
+sleep 1
+{ [ "$(ids bf-ts-$S)" = 74 ] && [ $(($(lines bf-ts-$S) - before_ts)) -lt 64 ]; } ||
+    failed "the pipeline starting at a time left an event out or read everything again ($(ids bf-ts-$S) ids, $(($(lines bf-ts-$S) - before_ts)) records since)"
+n=$(skipped "$U1")
+check "the restarted instance skipped no history (${n:-none})" [ "${n:-0}" = 0 ]
+check "a record repeated is the same record" repeats_identical bf-ts-$S
 
 # ?reset=true: a new run on a new group, from the beginning
 r=$(put t-$S '{"source": {"topics": ["'$IN'"], "start": "earliest"}, "steps": [{"map": {"i": "data.i", "v": "3"}}], "sink": {"topic": "bf-t-'$S'"}}' '?reset=true')
