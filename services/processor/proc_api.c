@@ -108,6 +108,15 @@ static int check(const json_t *doc, const char *name, const json_t *others, char
     return rc;
 }
 
+/* What a source.start names, for a message ("earliest": `beginning`). */
+static const char *start_note(const char *start, const char *beginning)
+{
+    if (start && strcmp(start, "earliest") == 0) {
+        return beginning;
+    }
+    return start && strcmp(start, "latest") == 0 ? " (the moment its run begins)" : "";
+}
+
 /* source.start names the consumer group a pipeline runs on (proc_fleet.h): one version cannot
  * move a running pipeline off the positions it has, unless the writer starts it over. */
 static int successor(const json_t *cur, const json_t *doc, int reset, char *err, size_t errlen,
@@ -126,9 +135,9 @@ static int successor(const json_t *cur, const json_t *doc, int reset, char *err,
              "pipeline first",
              !from ? "on the processor's group, from its position"
                    : "on a consumer group of its own, from ",
-             from ? from : "", from && strcmp(from, "earliest") == 0 ? " (its beginning)" : "",
+             from ? from : "", start_note(from, " (its beginning)"),
              !to ? "the processor's position" : "", to ? to : "",
-             to && strcmp(to, "earliest") == 0 ? " (the beginning of its topics)" : "");
+             start_note(to, " (the beginning of its topics)"));
     return -1;
 }
 

@@ -97,9 +97,11 @@ struct proc_def {
     struct cm_expr *time;   /* source.time: each event's time; NULL: its `time` */
     /* source.start: the pipeline runs on a consumer group of its own (the processor's
      * proc_fleet), which starts at the beginning of its topics ("earliest") or at start_ms (a
-     * time: the records stamped at or after it; 0 for "earliest"); 0: on the processor's group,
-     * from its position */
+     * time: the records stamped at or after it; 0 for "earliest"), or ("latest": start_latest)
+     * at the time its run began (its first version's creation, which proc_fleet knows); 0: on
+     * the processor's group, from its position */
     int own_group;
+    int start_latest;
     int64_t start_ms;
     struct proc_step *steps;
     size_t nsteps;

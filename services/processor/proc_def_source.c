@@ -1,6 +1,6 @@
 /* proc_def_source: a pipeline's `source`: the topics it reads, its filter, the event time it
- * takes, and where it starts (`start`: "earliest", or a time, on a consumer group of its own;
- * proc_fleet.h). */
+ * takes, and where it starts (`start`: "earliest", "latest" or a time, on a consumer group of
+ * its own; proc_fleet.h). */
 #include "proc_def.h"
 #include "proc_def_int.h"
 
@@ -66,15 +66,19 @@ static int parse_start(struct proc_def *d, const json_t *start, char *err, size_
 {
     const char *text = json_string_value(start);
     int64_t ms = 0;
-    if (!text || (strcmp(text, "earliest") != 0 && cm_time_parse_rfc3339(text, &ms) != 0)) {
+    int latest = text && strcmp(text, "latest") == 0;
+    if (!text ||
+        (!latest && strcmp(text, "earliest") != 0 && cm_time_parse_rfc3339(text, &ms) != 0)) {
         return proc_def_fail(err, errlen,
-                             "source.start: must be \"earliest\" (the beginning of the topics) "
-                             "or an RFC 3339 time such as \"2026-12-01T00:00:00Z\" (the records "
-                             "stamped at or after it), read on a consumer group of the "
+                             "source.start: must be \"earliest\" (the beginning of the topics), "
+                             "\"latest\" (the records stamped from the moment the pipeline is "
+                             "put on) or an RFC 3339 time such as \"2026-12-01T00:00:00Z\" (the "
+                             "records stamped at or after it), read on a consumer group of the "
                              "pipeline's own; without it the pipeline starts at the processor's "
                              "position");
     }
     d->own_group = 1;
+    d->start_latest = latest;
     d->start_ms = ms > 0 ? ms : 0;
     return 0;
 }

@@ -24,7 +24,8 @@
 /* A pipeline's own host. */
 struct own {
     char *name;
-    long long since; /* the version its run began with */
+    long long since;  /* the version its run began with */
+    int64_t start_ms; /* its stream takes the records stamped at or after it; 0: all */
     char *group;
     struct proc_host *host;
     struct cm_redis *redis, *ckpt;
@@ -100,6 +101,7 @@ static struct own *new_own(struct proc_fleet *f, const char *name, long long sin
     struct own *o = cm_xcalloc(1, sizeof(*o));
     o->name = cm_xstrdup(name);
     o->since = since;
+    o->start_ms = start_ms;
     o->group = cm_xasprintf("%s.%s.%lld", f->hc.group, name, since);
     o->redis = cm_redis_new(f->redis_url);
     o->ckpt = cm_redis_new(f->redis_url);
@@ -175,7 +177,10 @@ void proc_fleet_changed(struct proc_fleet *f, const struct cm_defs_change *c)
             forget_prev(&ch);
         }
         if (!o) {
-            o = new_own(f, c->name, since, d->start_ms);
+            /* "latest": from the moment its run began, the same on every instance and after
+             * every restart (the end of the topics when an instance first reads them would leave
+             * out what came while the others started, or while none ran) */
+            o = new_own(f, c->name, since, d->start_latest ? c->since_created_ms : d->start_ms);
         }
         proc_host_changed(o->host, &ch);
     } else {
@@ -327,6 +332,11 @@ json_t *proc_fleet_status(struct proc_fleet *f, const char *name)
             st = json_object(); /* not started yet */
         }
         json_object_set_new(st, "consumer_group", json_string(o->group));
+        if (o->start_ms > 0) {
+            char when[CM_RFC3339_LEN];
+            cm_time_format_rfc3339(o->start_ms, when);
+            json_object_set_new(st, "start_time", json_string(when));
+        }
     }
     pthread_mutex_unlock(&f->lock);
     return st;

@@ -2,13 +2,13 @@
  * processor's group (PROCESSOR_GROUP), which reads each topic once for all of them and starts a
  * new pipeline at its position. A pipeline with a `source.start` runs on a host of its own, on
  * the group `<group>.<pipeline>.<run>`, which starts at the beginning of its topics ("earliest")
- * or at the records stamped at or after a time (cm_stream_config.start_ms), and keeps positions
- * of its own, as a Kafka Streams application under its own application.id:
- * it computes the events already in its topics, then goes on with the new ones. A new run (the
- * pipeline put again after a deletion, or a version put with ?reset=true; `run` is the version it
- * began with, cm_defs_change.since_version) gets a new group, so it starts over; a new version of
- * the same run carries on where the one before stopped. Each host's stream runs on a thread of
- * its own, with its own Redis connections. */
+ * or at the records stamped at or after a time (cm_stream_config.start_ms; "latest": the time
+ * its run began, cm_defs_change.since_created_ms), and keeps positions of its own, as a Kafka
+ * Streams application under its own application.id: it computes the events already in its topics,
+ * then goes on with the new ones. A new run (the pipeline put again after a deletion, or a version
+ * put with ?reset=true; `run` is the version it began with, cm_defs_change.since_version) gets a
+ * new group, so it starts over; a new version of the same run carries on where the one before
+ * stopped. Each host's stream runs on a thread of its own, with its own Redis connections. */
 #ifndef PROC_FLEET_H
 #define PROC_FLEET_H
 

@@ -34,6 +34,9 @@ struct seen {
     pthread_mutex_t lock;
     char log[64][160];
     int n;
+    /* by version (below 16), as the changes told them: when it was stored, and when the version
+     * its run began with was (a_run_begins_at_a_reset_or_after_a_deletion) */
+    int64_t created[16], since_created[16];
 };
 
 static void *parse(const json_t *doc, const char *name, long long version, char *err, size_t errlen,
@@ -629,6 +632,10 @@ static void changed_since(const struct cm_defs_change *c, void *ud)
         snprintf(s->log[s->n++], sizeof(s->log[0]), "%s v%lld since=v%lld%s", c->name, c->version,
                  c->since_version, c->compiled ? "" : " deleted");
     }
+    if (c->version > 0 && c->version < 16) {
+        s->created[c->version] = c->created_ms;
+        s->since_created[c->version] = c->since_created_ms;
+    }
     pthread_mutex_unlock(&s->lock);
     free(c->compiled);
     free(c->prev_compiled);
@@ -644,6 +651,40 @@ static struct cm_defs *run_instance(struct seen *s)
                              .successor = successor,
                              .ud = s};
     return cm_defs_new(it_env("DATABASE_URL"), &k, NULL);
+}
+
+/* A field of s read under its lock. */
+static int64_t seen_ms(struct seen *s, const int64_t *field)
+{
+    pthread_mutex_lock(&s->lock);
+    int64_t v = *field;
+    pthread_mutex_unlock(&s->lock);
+    return v;
+}
+
+static int clock_past(void *ud)
+{
+    return cm_now_ms() > *(const int64_t *)ud + 1;
+}
+
+/* Waits until this clock (the database's, on this machine) is past when version v was stored, so
+ * the next version is stored at another millisecond. */
+static void after(struct seen *s, int v)
+{
+    int64_t at = seen_ms(s, &s->created[v]);
+    cr_assert_gt(at, 0, "version %d was told with its creation time", v);
+    cr_assert(it_wait_until(2000, clock_past, &at));
+}
+
+/* since_created_ms of version v is when version `since` was stored, another moment than v's
+ * own when they differ. */
+static void since_at(struct seen *s, int v, int since)
+{
+    int64_t got = seen_ms(s, &s->since_created[v]), want = seen_ms(s, &s->created[since]);
+    cr_assert_gt(want, 0);
+    cr_assert_eq(got, want, "version %d's run began at version %d's creation (%lld), not %lld", v,
+                 since, (long long)want, (long long)got);
+    cr_assert(v == since || seen_ms(s, &s->created[v]) > want);
 }
 
 Test(defs, a_run_begins_at_a_reset_or_after_a_deletion, .timeout = 60)
@@ -665,8 +706,11 @@ Test(defs, a_run_begins_at_a_reset_or_after_a_deletion, .timeout = 60)
 
     cr_assert_eq(call("PUT", path, "{\"size\": 1, \"color\": \"red\"}", NULL, body, etag), 201);
     cr_assert(told(&s1, "r1 v1 since=v1"));
+    since_at(&s1, 1, 1);
+    after(&s1, 1);
     cr_assert_eq(call("PUT", path, "{\"size\": 2, \"color\": \"red\"}", NULL, body, etag), 200);
     cr_assert(told(&s1, "r1 v2 since=v1"), "a new version carries the run on");
+    since_at(&s1, 2, 1);
     /* the successor hook: refused with 409 naming the field, nothing stored */
     cr_assert_eq(call("PUT", path, "{\"size\": 2, \"color\": \"blue\"}", NULL, body, etag), 409);
     cr_assert(strstr(body, "color: fixed while the widget runs") != NULL, "%s", body);
@@ -676,22 +720,33 @@ Test(defs, a_run_begins_at_a_reset_or_after_a_deletion, .timeout = 60)
     cr_assert_eq(call("PUT", reset, "{\"size\": 2, \"color\": \"blue\"}", NULL, body, etag), 200,
                  "%s", body);
     cr_assert(told(&s1, "r1 v3 since=v3"));
+    since_at(&s1, 3, 3);
+    after(&s1, 3);
     cr_assert_eq(call("PUT", path, "{\"size\": 4, \"color\": \"blue\"}", NULL, body, etag), 200);
     cr_assert(told(&s1, "r1 v4 since=v3"), "the run goes on from the reset");
+    since_at(&s1, 4, 3);
     /* deleted, then put again: a new run, whatever the color */
     cr_assert_eq(call("DELETE", path, NULL, NULL, body, etag), 204);
     cr_assert(told(&s1, "r1 v5 since=v3 deleted"), "a deletion ends the run");
+    since_at(&s1, 5, 3);
     cr_assert_eq(call("PUT", path, "{\"size\": 1, \"color\": \"green\"}", NULL, body, etag), 201,
                  "%s", body);
     cr_assert(told(&s1, "r1 v6 since=v6"));
+    since_at(&s1, 6, 6);
+    after(&s1, 6);
     cr_assert_eq(call("PUT", path, "{\"size\": 5, \"color\": \"green\"}", NULL, body, etag), 200);
     cr_assert(told(&s1, "r1 v7 since=v6"));
+    since_at(&s1, 7, 6);
 
     /* an instance that starts now is told the same run of the version in force */
     struct seen s2 = {.lock = PTHREAD_MUTEX_INITIALIZER};
     struct cm_defs *b = run_instance(&s2);
     cr_assert_eq(cm_defs_start(b), 0);
     cr_assert(told(&s2, "r1 v7 since=v6"));
+    int64_t began = seen_ms(&s2, &s2.since_created[7]);
+    cr_assert_eq(began, seen_ms(&s1, &s1.created[6]),
+                 "an instance that starts later is told when "
+                 "the run began, as the first one was");
     cm_http_stop(srv, 1000);
     cm_http_free(srv);
     cm_defs_free(b);

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# test_processor_backfill.sh <build-dir>: `"source": {"start": "earliest"}` or a time (proc_fleet.c,
-# common/src/stream/stream_start.c), with
-# two processor instances against the harness's PostgreSQL, Redis and development broker:
+# test_processor_backfill.sh <build-dir>: `"source": {"start": "earliest"}`, "latest" or a time
+# (proc_fleet.c, common/src/stream/stream_start.c), with two processor instances against the harness's PostgreSQL, Redis and development broker:
 #   - a pipeline without it, put while the processor's group already reads its topic, takes only
 #     the events that come after (its group's position), while a stateless and a windowed one
 #     with it take every event already in the topic as well: the windows' counts add up to
 #     exactly the events produced, one result per key and window, on a group of their own
 #     (`status.consumer_group`, the lag gauge labelled with it, /readyz's pipeline_groups), its
 #     repartition topic not shown missing for long; one starting at a time takes only the events
-#     stamped after it (the history skipped and counted);
+#     stamped after it (the history skipped and counted), and one starting at the latest offset
+#     only those stamped after it was put on (the same moment on both instances, for every
+#     version of its run and after a restart);
 #   - changing `start` without ?reset=true is refused (409 naming source.start); a new version
 #     of the same run carries on from its group's positions, also after one instance is killed
 #     (-9) and restarted: no event taken twice or left out (nor by the one starting at a time,
@@ -95,9 +96,12 @@ check "a windowed pipeline starting at the earliest offset is stored ($r)" [ "${
 T=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
 r=$(put ts-$S '{"source": {"topics": ["'$IN'"], "start": "'$T'"}, "steps": [{"map": {"i": "data.i"}}], "sink": {"topic": "bf-ts-'$S'"}}')
 check "a pipeline starting at a time is stored ($r)" [ "${r##* }" = 201 ]
-r=$(put bad-$S '{"source": {"topics": ["'$IN'"], "start": "latest"}, "sink": {"topic": "bf-x-'$S'"}}')
+# "latest": from the moment it is put on (its run's first version stored), on every instance
+r=$(put lt-$S '{"source": {"topics": ["'$IN'"], "start": "latest"}, "steps": [{"map": {"i": "data.i"}}], "sink": {"topic": "bf-lt-'$S'"}}')
+check "a pipeline starting at the latest offset is stored ($r)" [ "${r##* }" = 201 ]
+r=$(put bad-$S '{"source": {"topics": ["'$IN'"], "start": "newest"}, "sink": {"topic": "bf-x-'$S'"}}')
 { [ "${r##* }" = 422 ] && [[ "$r" == *'source.start: must be \"earliest\"'* ]]; } || failed "an unknown start is 422 naming source.start ($r)"
-for n in late-$S t-$S w-$S ts-$S; do
+for n in late-$S t-$S w-$S ts-$S lt-$S; do
     wait_until 30 "running $U1 $n && running $U2 $n" || failed "$n does not run on both instances"
 done
 # its repartition topic, created as it started, is not shown missing for long (the topic list
@@ -110,23 +114,31 @@ g=$(status "$U1" late-$S | jq -r '.status.consumer_group // "none"')
 check "a pipeline on the processor's group names none ($g)" [ "$g" = none ]
 g=$(status "$U1" ts-$S | jq -r .status.consumer_group)
 check "a pipeline starting at a time runs on a group of its own ($g)" [ "$g" = "bf-$S.ts-$S.1" ]
+check "its status names the time it starts at" [ "$(status "$U2" ts-$S | jq -r .status.start_time)" = "$T" ]
+g=$(status "$U1" lt-$S | jq -r .status.consumer_group)
+check "a pipeline starting at the latest offset runs on a group of its own ($g)" [ "$g" = "bf-$S.lt-$S.1" ]
+LT_AT=$(status "$U1" lt-$S | jq -r .status.start_time)
+check "it starts when it was put on, after the history ($LT_AT, after $T)" [ "$LT_AT" ">" "$T" ]
+check "both instances start it at the same moment" [ "$(status "$U2" lt-$S | jq -r .status.start_time)" = "$LT_AT" ]
 wait_until 60 '[ "$(ids bf-t-'$S')" -ge 100 ]' || failed "the stateless pipeline did not read the events already in the topic ($(ids bf-t-$S))"
 
 produce 100 149
 produce 1000 1003 200 # one event at 200 s in each partition: every window before closes
-wait_until 60 '[ "$(ids bf-base-'$S')" -ge 154 ] && [ "$(ids bf-t-'$S')" -ge 154 ] && [ "$(ids bf-late-'$S')" -ge 54 ] && [ "$(ids bf-ts-'$S')" -ge 54 ]' ||
+wait_until 60 '[ "$(ids bf-base-'$S')" -ge 154 ] && [ "$(ids bf-t-'$S')" -ge 154 ] && [ "$(ids bf-late-'$S')" -ge 54 ] && [ "$(ids bf-ts-'$S')" -ge 54 ] && [ "$(ids bf-lt-'$S')" -ge 54 ]' ||
     failed "the outputs did not all arrive"
 wait_until 60 '[ "$(counted bf-w-'$S')" -ge 150 ]' || failed "the windows did not count every event ($(counted bf-w-$S))"
 sleep 1
 check "the stateless pipeline took every event once ($(lines bf-t-$S) records, $(ids bf-t-$S) ids)" [ "$(ids bf-t-$S)" = 154 ]
 check "the pipeline on the processor's group took only the events after it ($(ids bf-late-$S))" [ "$(ids bf-late-$S)" = 54 ]
 check "the pipeline starting at a time took only the events stamped after it ($(ids bf-ts-$S))" [ "$(ids bf-ts-$S)" = 54 ]
+check "the pipeline starting at the latest offset took only the events after it ($(ids bf-lt-$S))" [ "$(ids bf-lt-$S)" = 54 ]
 # the development broker cannot look offsets up by time: its group read the history and skipped
-# it, each record at least once on one of the instances (again after a rebalance)
+# it, each record at least once on one of the instances (again after a rebalance), in each of the
+# two groups
 skipped() { curl -s "$1/metrics" | awk -v t="processor_records_before_start_total{topic=\"$IN\"}" '$1 == t {print $2}'; }
 n=$(( $(skipped "$U1" || echo 0) + $(skipped "$U2" || echo 0) ))
-check "the history's 100 records were counted as before the start ($n)" [ "$n" -ge 100 ]
-for t in bf-t-$S bf-late-$S bf-w-$S bf-ts-$S; do
+check "the history's 100 records were counted as before the start by both groups ($n)" [ "$n" -ge 200 ]
+for t in bf-t-$S bf-late-$S bf-w-$S bf-ts-$S bf-lt-$S; do
     check "a record repeated in $t is the same record" repeats_identical "$t"
 done
 check "the windows counted exactly the 150 events ($(counted bf-w-$S))" [ "$(counted bf-w-$S)" = 150 ]
@@ -152,11 +164,18 @@ wait_until 30 '[ "$(status '$U1' t-'$S' | jq -r ".status.versions[0].version")" 
     failed "version 2 does not run on both instances"
 g=$(status "$U1" t-$S | jq -r .status.consumer_group)
 check "version 2 stays on the run's group ($g)" [ "$g" = "bf-$S.t-$S.1" ]
+# a new version of the run that starts at the latest offset keeps that moment
+r=$(put lt-$S '{"source": {"topics": ["'$IN'"], "start": "latest"}, "steps": [{"map": {"i": "data.i", "v": "2"}}], "sink": {"topic": "bf-lt-'$S'"}}')
+check "a new version of the pipeline starting at the latest offset is stored ($r)" [ "${r##* }" = 200 ]
+wait_until 30 '[ "$(status '$U1' lt-'$S' | jq -r ".status.versions[0].version")" = 2 ] && [ "$(status '$U2' lt-'$S' | jq -r ".status.versions[0].version")" = 2 ]' ||
+    failed "version 2 of lt-$S does not run on both instances"
+check "its version 2 starts at the moment the run began" [ "$(status "$U1" lt-$S | jq -r .status.start_time)" = "$LT_AT" ]
 produce 2000 2009 210
 wait_until 30 '[ "$(ids bf-t-'$S')" -ge 164 ]' || failed "version 2 did not take the new events"
 wait_until 30 '[ "$(ids bf-ts-'$S')" -ge 64 ]' || failed "the pipeline starting at a time did not take the new events"
 sleep 2 # (offsets committed)
-before=$(lines bf-t-$S) before_ts=$(lines bf-ts-$S)
+wait_until 30 '[ "$(ids bf-lt-'$S')" -ge 64 ]' || failed "the pipeline starting at the latest offset did not take the new events"
+before=$(lines bf-t-$S) before_ts=$(lines bf-ts-$S) before_lt=$(lines bf-lt-$S)
 kill -KILL "${pids[0]}"
 wait "${pids[0]}" 2>/dev/null
 it_start_processor p1b.log "$P1" bf
@@ -174,9 +193,15 @@ wait_until 30 '[ "$(ids bf-ts-'$S')" -ge 74 ]' || failed "the pipeline starting 
 sleep 1
 { [ "$(ids bf-ts-$S)" = 74 ] && [ $(($(lines bf-ts-$S) - before_ts)) -lt 64 ]; } ||
     failed "the pipeline starting at a time left an event out or read everything again ($(ids bf-ts-$S) ids, $(($(lines bf-ts-$S) - before_ts)) records since)"
+wait_until 30 '[ "$(ids bf-lt-'$S')" -ge 74 ]' || failed "the pipeline starting at the latest offset did not take the events after the restart ($(ids bf-lt-$S))"
+sleep 1
+{ [ "$(ids bf-lt-$S)" = 74 ] && [ $(($(lines bf-lt-$S) - before_lt)) -lt 64 ]; } ||
+    failed "the pipeline starting at the latest offset left an event out or read everything again ($(ids bf-lt-$S) ids, $(($(lines bf-lt-$S) - before_lt)) records since)"
+check "the restarted instance starts it at the same moment" [ "$(status "$U1" lt-$S | jq -r .status.start_time)" = "$LT_AT" ]
 n=$(skipped "$U1")
 check "the restarted instance skipped no history (${n:-none})" [ "${n:-0}" = 0 ]
 check "a record repeated is the same record" repeats_identical bf-ts-$S
+check "a record repeated is the same record" repeats_identical bf-lt-$S
 
 # ?reset=true: a new run on a new group, from the beginning
 r=$(put t-$S '{"source": {"topics": ["'$IN'"], "start": "earliest"}, "steps": [{"map": {"i": "data.i", "v": "3"}}], "sink": {"topic": "bf-t-'$S'"}}' '?reset=true')

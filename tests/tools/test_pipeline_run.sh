@@ -178,10 +178,10 @@ bad 'a pipeline is a JSON object' '[1]'
 bad 'unexpected token' '{"name":'
 bad 'source: must be an object' '{"name":"p","source":7}'
 bad 'source.begin: unknown member' '{"name":"p","source":{"begin":"earliest"}}'
-for s in '"latest"' '5' '""' '"2026-12-01"' '"2026-13-01T00:00:00Z"' '"2026-12-01T00:00:00"' '"earliest "' 'null' '["earliest"]'; do
-    bad 'source.start: must be "earliest" (the beginning of the topics) or an RFC 3339 time' '{"name":"p","source":{"start":'"$s"'}}'
+for s in '"newest"' '"LATEST"' '5' '""' '"2026-12-01"' '"2026-13-01T00:00:00Z"' '"2026-12-01T00:00:00"' '"earliest "' 'null' '["earliest"]'; do
+    bad 'source.start: must be "earliest" (the beginning of the topics), "latest" (the records stamped from the moment the pipeline is put on) or an RFC 3339 time' '{"name":"p","source":{"start":'"$s"'}}'
 done
-for s in '"earliest"' '"2026-12-01T00:00:00Z"' '"2026-12-01T01:00:00.5+01:00"' '"1970-01-01T00:00:00Z"'; do
+for s in '"earliest"' '"latest"' '"2026-12-01T00:00:00Z"' '"2026-12-01T01:00:00.5+01:00"' '"1970-01-01T00:00:00Z"'; do
     printf '{"name":"p","source":{"start":%s}}\n' "$s" >"$TMP/def.json"
     "$BIN" "$TMP/def.json" </dev/null >/dev/null 2>&1 || { echo "pipeline-run: source.start $s refused"; fail=1; }
 done
@@ -255,7 +255,7 @@ bad 'steps[0].map.a: 1:' '{"name":"p","steps":[{"map":{"a":"(("}}]}'
 bad 'steps[1].filter: must be an expression' '{"name":"p","steps":[{"filter":"true"},{"filter":1}]}'
 bad 'source.filter: 1:' '{"name":"p","source":{"filter":"type =="}}'
 bad 'source.topics: must be an array' '{"name":"p","source":{"topics":"events"}}'
-bad 'source.start: must be "earliest"' '{"name":"p","source":{"start":"latest"}}'
+bad 'source.start: must be "earliest"' '{"name":"p","source":{"start":"now"}}'
 bad 'source.start: must be "earliest"' '{"name":"p","source":{"start":0}}'
 bad 'source.start: must be "earliest"' '{"name":"p","source":{"start":null}}'
 bad 'source.start: must be "earliest"' '{"name":"p","source":{"start":"EARLIEST"}}'

@@ -46,6 +46,7 @@ struct cm_defs_change {
      * keeps a position of its own per run, such as a consumer group that starts over). For a
      * deletion: the run it ends. */
     long long since_version;
+    int64_t since_created_ms; /* when since_version was stored (a start fixed for the run) */
 };
 
 struct cm_defs_kind {

@@ -153,6 +153,7 @@ struct row {
     unsigned flags;
     int64_t created_ms;
     long long since; /* the version its run began with (struct cm_defs_change); 0: not read */
+    int64_t since_created_ms; /* when `since` was stored */
 };
 
 static void read_row(const struct cm_pg_result *res, int i, int col, struct row *out);
@@ -225,11 +226,17 @@ static void apply(struct cm_defs *d, struct cm_pg *pg, const char *name, const s
     }
     int had = e && e->doc;
     pthread_mutex_unlock(&d->lock);
-    struct cm_defs_change c = {name,       cur->version,
-                               NULL,       cur->created_ms,
-                               cur->flags, 0,
-                               NULL,       0,
-                               0,          cur->since > 0 ? cur->since : cur->version};
+    struct cm_defs_change c = {name,
+                               cur->version,
+                               NULL,
+                               cur->created_ms,
+                               cur->flags,
+                               0,
+                               NULL,
+                               0,
+                               0,
+                               cur->since > 0 ? cur->since : cur->version,
+                               cur->since > 0 ? cur->since_created_ms : cur->created_ms};
     int take = 0, refused = 0;
     char err[512];
     if (cur->bad) {
@@ -288,7 +295,7 @@ static void apply(struct cm_defs *d, struct cm_pg *pg, const char *name, const s
  * JSON object: bad). */
 static void read_row(const struct cm_pg_result *res, int i, int col, struct row *out)
 {
-    *out = (struct row){0, NULL, 0, 0, 0, 0};
+    *out = (struct row){0, NULL, 0, 0, 0, 0, 0};
     const char *version = cm_pg_value(res, i, col);
     if (!version) {
         return;
@@ -318,6 +325,10 @@ static void read_row(const struct cm_pg_result *res, int i, int col, struct row 
     "   AND f.version > b.v))"                                                                     \
     " FROM (SELECT COALESCE(max(x.version), 0) AS v FROM definitions x WHERE x.kind = c.kind"      \
     "   AND x.name = c.name AND x.body IS NULL AND x.version < c.version) b)"
+/* When that version was stored. */
+#define SINCE_AT_COL                                                                               \
+    "(SELECT (extract(epoch FROM s.created_at) * 1000)::bigint FROM definitions s"                 \
+    " WHERE s.kind = c.kind AND s.name = c.name AND s.version = " SINCE_COL ")"
 
 /* Reads the newest version of every name (or of one) on pg, with the version before it, and
  * applies what is new. */
@@ -326,19 +337,21 @@ static int sync(struct cm_defs *d, struct cm_pg *pg, const char *name)
     const char *params[] = {d->kind_name, name};
     struct cm_pg_result *res = NULL;
     struct cm_pg_error err;
-    int rc = cm_pg_exec(
-        pg,
-        name ? "SELECT c.name, " ROW_COLS("c") ", " ROW_COLS(
-                   "p") ", " SINCE_COL " FROM (SELECT * FROM definitions WHERE kind = $1"
-                        "       AND name = $2 ORDER BY version DESC LIMIT 1) c"
-                        " LEFT JOIN definitions p ON p.kind = c.kind AND p.name = c.name"
-                        "  AND p.version = c.version - 1"
-             : "SELECT c.name, " ROW_COLS("c") ", " ROW_COLS(
-                   "p") ", " SINCE_COL " FROM (SELECT DISTINCT ON (name) * FROM definitions"
-                        "       WHERE kind = $1 ORDER BY name, version DESC) c"
-                        " LEFT JOIN definitions p ON p.kind = c.kind AND p.name = c.name"
-                        "  AND p.version = c.version - 1",
-        name ? 2 : 1, params, &res, &err);
+    int rc =
+        cm_pg_exec(pg,
+                   name ? "SELECT c.name, " ROW_COLS("c") ", " ROW_COLS(
+                              "p") ", " SINCE_COL ", " SINCE_AT_COL
+                                   " FROM (SELECT * FROM definitions WHERE kind = $1"
+                                   "       AND name = $2 ORDER BY version DESC LIMIT 1) c"
+                                   " LEFT JOIN definitions p ON p.kind = c.kind AND p.name = c.name"
+                                   "  AND p.version = c.version - 1"
+                        : "SELECT c.name, " ROW_COLS("c") ", " ROW_COLS(
+                              "p") ", " SINCE_COL ", " SINCE_AT_COL
+                                   " FROM (SELECT DISTINCT ON (name) * FROM definitions"
+                                   "       WHERE kind = $1 ORDER BY name, version DESC) c"
+                                   " LEFT JOIN definitions p ON p.kind = c.kind AND p.name = c.name"
+                                   "  AND p.version = c.version - 1",
+                   name ? 2 : 1, params, &res, &err);
     if (rc != 0) {
         CM_LOG_WARN("definitions_unreadable", "%s: %s", d->kind_name, err.message);
         return rc;
@@ -350,6 +363,8 @@ static int sync(struct cm_defs *d, struct cm_pg *pg, const char *name)
         read_row(res, i, 5, &prev);
         const char *since = cm_pg_value(res, i, 9);
         cur.since = since ? strtoll(since, NULL, 10) : 0;
+        const char *since_at = cm_pg_value(res, i, 10);
+        cur.since_created_ms = since_at ? strtoll(since_at, NULL, 10) : 0;
         apply(d, pg, n, &cur, &prev);
         json_decref(prev.doc);
         json_decref(cur.doc);
