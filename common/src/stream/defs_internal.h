@@ -1,4 +1,5 @@
-/* defs_internal: what defs.c (store, listener, seeding) and defs_api.c (HTTP) share. */
+/* defs_internal: what defs.c (store, listener, seeding), defs_history.c (the stored history)
+ * and defs_api.c (HTTP) share. */
 #ifndef CM_DEFS_INTERNAL_H
 #define CM_DEFS_INTERNAL_H
 
