@@ -15,6 +15,7 @@
 #include <librdkafka/rdkafka.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,7 @@ struct cm_kafka_consumer {
     pthread_mutex_t prio_lock;
     char **prio_topics;
     size_t nprio;
+    atomic_int closing; /* rd_kafka_consumer_close runs (on_rebalance) */
 };
 
 static int is_prio(struct cm_kafka_consumer *c, const char *topic)
@@ -107,7 +109,17 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     struct cm_kafka_consumer *c = opaque;
-    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS && atomic_load(&c->closing)) {
+        /* A rebalance that was under way when the close began ends in an assignment, which
+         * rd_kafka_consumer_close serves here. librdkafka takes any assign now as an unassign:
+         * the partitions are never read, so the caller's hook is not asked where they resume
+         * (it would load their state, and the committed offsets it reads wait for a coordinator
+         * that is going away: 5 s per group, which pushed a processor past its shutdown
+         * timeout). */
+        CM_LOG_INFO("kafka_assign_ignored", "%d partitions assigned while closing: not taken",
+                    parts->cnt);
+        rd_kafka_assign(rk, NULL);
+    } else if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         CM_LOG_INFO("kafka_assigned", "%d partitions assigned", parts->cnt);
         call_user(c, parts, 1);
         /* Routed before the fetchers start: a partition whose first records reached the
@@ -458,6 +470,7 @@ void cm_kafka_consumer_free(struct cm_kafka_consumer *c)
         rd_kafka_queue_io_event_enable(c->main, -1, NULL, 0);
         rd_kafka_queue_io_event_enable(c->prio, -1, NULL, 0);
     }
+    atomic_store(&c->closing, 1);
     rd_kafka_resp_err_t err = rd_kafka_consumer_close(c->rk);
     if (err) {
         CM_LOG_WARN("kafka_close_failed", "%s", rd_kafka_err2str(err));
