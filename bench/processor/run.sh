@@ -19,6 +19,9 @@
 # 200,000 events a second: the 300,000 events fall in one window, about three per key), timed
 # until every one of that window's results is emitted (a last event in each partition, 30 s
 # later, closes it): what it reaches when a result sums up several events.
+# The tumbling job also runs written by hand (bench_processor.c: librdkafka, jansson and hiredis,
+# the same windows, results and checkpoints with no runtime), over both topics: the reference of
+# what that job costs here without the processor.
 # A second reference puts the pipeline's output in proportion: kcat writing the records of one
 # tumbling run's results again (the same keys and values, with the four CloudEvents headers a
 # result carries, the processor's producer settings), and what kcat alone reaches reading the
@@ -48,6 +51,7 @@ BUILD=${1:-build}
 RUNS=${2:-3}
 N=300000
 . scripts/stack-lib.sh
+make -s O="$BUILD" "$BUILD/bin/bench-processor" >/dev/null || exit 1
 export STACK_DIR
 STACK_DIR=$(mktemp -d /tmp/eventstack-bench.XXXXXX)
 export BUILD_DIR=$ROOT/$BUILD DEVKAFKA_PARTITIONS=16
@@ -315,6 +319,22 @@ with open(cpu_out, "a") as out:
         -H ce_source=processor/bench -H content-type=application/cloudevents+json
 }
 
+# hand_rate <run> <topic>: the job written by hand over the topic: "<events/s> <CPU ns per event
+# of its threads> <of the broker and Redis>", timed from its first event to its last (the broker's
+# and Redis's CPU over its whole run, start-up included: a little more than their share). One
+# process reads every partition, so it needs no repartition topic whatever the input's keys.
+hand_rate() {
+    local b0 r0 out
+    b0=$(ticks "$(stack_pid devkafka)")
+    r0=$(ticks "$(stack_pid redis)")
+    out=$("$BUILD_DIR/bin/bench-processor" "$KAFKA_BROKERS" "$2" "hand$1$RANDOM" $N \
+        "hand_out$1" 127.0.0.1 "$REDIS_PORT") || return 1
+    echo "$out $(($(ticks "$(stack_pid devkafka)") - b0 + $(ticks "$(stack_pid redis)") - r0))" |
+        awk -v n=$N '{ printf "%d %d %d\n", $1, $2, $3 * 1e7 / n }'
+}
+# ticks <pid>: the CPU time of a process so far, in 1/100 s (user + system)
+ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+
 for r in $(seq 1 "$RUNS"); do
     latency "$r" >>"$STACK_DIR/latency"
     KCAT_CPU_OUT=$STACK_DIR/kcat_cpu kcat_rate -X fetch.wait.max.ms=10 \
@@ -342,6 +362,8 @@ for r in $(seq 1 "$RUNS"); do
  "repartition": false, "key": "data.merchant", "window": {"type": "tumbling", "size": "10s"},
  "out_of_orderness": "5s", "aggregates": {"n": "count()", "total": "sum(data.amount)"},
  "sink": {"topic": "derived_keyed"}' >>"$STACK_DIR/keyed"
+    hand_rate "$r" events_keyed >>"$STACK_DIR/hand"
+    hand_rate "$r" events >>"$STACK_DIR/hand_events"
     # both with "deduplicate": each event's id kept with its key's windows (none repeats here)
     CPU_OUT=$STACK_DIR/keyed_dedup_cpu processor_rate '' "kd$r" '"source": {"topics": ["events_keyed"]},
  "repartition": false, "key": "data.merchant", "window": {"type": "tumbling", "size": "10s"},
@@ -390,6 +412,8 @@ for r in $(seq 1 "$RUNS"); do
  "out_of_orderness": "5s", "aggregates": {"n": "count()", "total": "sum(data.amount)"},
  "sink": {"topic": "derived_keyed"}' >>"$STACK_DIR/keyed2"
 done
+cut -d' ' -f2,3 "$STACK_DIR/hand" >"$STACK_DIR/hand_cpu"
+sum_median() { awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; print s }' "$1" | median; }
 k=$(median <"$STACK_DIR/kcat")
 kd=$(median <"$STACK_DIR/kcatd")
 k10=$(median <"$STACK_DIR/kcat10")
@@ -445,6 +469,15 @@ echo "BENCH processor_one_stage_share_of_kcat_per_run_median $(paste "$STACK_DIR
     awk '{ print int($1 * 100 / $2) }' | median) %"
 echo "BENCH processor_one_stage_stream_thread_cpu_per_event $(cut -d' ' -f1 "$STACK_DIR/keyed_cpu" | median) ns"
 echo "BENCH processor_one_stage_share_of_kcat_read_then_write $((o * 100 / kio)) %"
+hr=$(cut -d' ' -f1 "$STACK_DIR/hand" | median)
+echo "BENCH handwritten_c_one_stage $hr events/s (the same job on librdkafka, jansson and hiredis by hand: bench_processor.c)"
+echo "BENCH handwritten_c_one_stage_share_of_kcat $((hr * 100 / kk)) %"
+echo "BENCH processor_one_stage_vs_handwritten_c $(awk -v a="$o" -v b="$hr" 'BEGIN { printf "%.2f", a / b }') x (run by run $(cut -d' ' -f1 "$STACK_DIR/hand" | paste "$STACK_DIR/keyed" - | awk '{ printf "%.2f\n", $1 / $2 }' | median)x)"
+he=$(cut -d' ' -f1 "$STACK_DIR/hand_events" | median)
+echo "BENCH handwritten_c_same_topic $he events/s (by hand over the events the two-stage pipeline reads: one process, no repartition topic)"
+echo "BENCH handwritten_c_same_topic_share_of_kcat $((he * 100 / k)) %"
+echo "BENCH processor_tumbling_vs_handwritten_c $(awk -v a="$t" -v b="$he" 'BEGIN { printf "%.2f", a / b }') x (run by run $(cut -d' ' -f1 "$STACK_DIR/hand_events" | paste "$STACK_DIR/tumbling" - | awk '{ printf "%.2f\n", $1 / $2 }' | median)x)"
+echo "BENCH handwritten_c_one_stage_cpu_per_event $(sum_median "$STACK_DIR/hand_cpu") ns (its threads $(cut -d' ' -f1 "$STACK_DIR/hand_cpu" | median), the broker and Redis $(cut -d' ' -f2 "$STACK_DIR/hand_cpu" | median))"
 td=$(median <"$STACK_DIR/tumbling_dedup")
 od=$(median <"$STACK_DIR/keyed_dedup")
 echo "BENCH processor_tumbling_deduplicated $td events/s ($(awk -v a="$td" -v b="$t" 'BEGIN { printf "%.2f", a / b }')x without; run by run $(paste "$STACK_DIR/tumbling_dedup" "$STACK_DIR/tumbling" | awk '{ printf "%.2f\n", $1 / $2 }' | median)x)"
@@ -466,7 +499,6 @@ o2=$(median <"$STACK_DIR/keyed2")
 # rate on a machine whose cores are all busy: at 70 % of kcat's rate its cores give a pipeline at
 # most this much CPU per event, against what the pipeline uses, and what kcat uses for the Kafka
 # I/O of one stage alone (reading an event, writing the results it makes)
-sum_median() { awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; print s }' "$1" | median; }
 kc=$(sum_median "$STACK_DIR/kcat_cpu")
 kpc=$(sum_median "$STACK_DIR/kcat_produce_cpu")
 echo "BENCH kcat_consume_cpu_per_event $kc ns (kcat $(cut -d' ' -f1 "$STACK_DIR/kcat_cpu" | median), the broker $(cut -d' ' -f2 "$STACK_DIR/kcat_cpu" | median))"
@@ -482,4 +514,4 @@ de=$(median <"$STACK_DIR/dense")
 echo "BENCH processor_tumbling_3_events_per_key_window $de events/s (every result emitted: $(cat "$STACK_DIR/dense_keys") results, $(awk -v r="$(cat "$STACK_DIR/dense_keys")" -v n=$N 'BEGIN { printf "%.2f", r / n }') per event)"
 echo "BENCH kcat_consume_dense_topic $kde events/s"
 echo "BENCH processor_3_events_per_key_window_share_of_kcat $((de * 100 / kde)) %"
-echo "(runs: kcat $(tr '\n' ' ' <"$STACK_DIR/kcat")| kcat defaults $(tr '\n' ' ' <"$STACK_DIR/kcatd")| kcat 10 ms only $(tr '\n' ' ' <"$STACK_DIR/kcat10")| kcat queued.min 1M only $(tr '\n' ' ' <"$STACK_DIR/kcatq")| filter all $(tr '\n' ' ' <"$STACK_DIR/filtered")| results not written $(tr '\n' ' ' <"$STACK_DIR/unwritten")| tumbling $(tr '\n' ' ' <"$STACK_DIR/tumbling")| hopping $(tr '\n' ' ' <"$STACK_DIR/hopping")| kcat writing results $(tr '\n' ' ' <"$STACK_DIR/kcat_produce")| one stage $(tr '\n' ' ' <"$STACK_DIR/keyed")| deduplicated $(tr '\n' ' ' <"$STACK_DIR/tumbling_dedup")| one stage deduplicated $(tr '\n' ' ' <"$STACK_DIR/keyed_dedup")| one key $(tr '\n' ' ' <"$STACK_DIR/onekey")| one key deduplicated $(tr '\n' ' ' <"$STACK_DIR/onekey_dedup")| one key 1 h $(tr '\n' ' ' <"$STACK_DIR/longkey")| deduplicated $(tr '\n' ' ' <"$STACK_DIR/longkey_dedup")| two instances $(tr '\n' ' ' <"$STACK_DIR/tumbling2")| one stage, two instances $(tr '\n' ' ' <"$STACK_DIR/keyed2")| kcat keyed $(tr '\n' ' ' <"$STACK_DIR/kcat_keyed")| three events per key and window $(tr '\n' ' ' <"$STACK_DIR/dense")| kcat on those $(tr '\n' ' ' <"$STACK_DIR/kcat_dense")| $results results)"
+echo "(runs: kcat $(tr '\n' ' ' <"$STACK_DIR/kcat")| kcat defaults $(tr '\n' ' ' <"$STACK_DIR/kcatd")| kcat 10 ms only $(tr '\n' ' ' <"$STACK_DIR/kcat10")| kcat queued.min 1M only $(tr '\n' ' ' <"$STACK_DIR/kcatq")| filter all $(tr '\n' ' ' <"$STACK_DIR/filtered")| results not written $(tr '\n' ' ' <"$STACK_DIR/unwritten")| tumbling $(tr '\n' ' ' <"$STACK_DIR/tumbling")| hopping $(tr '\n' ' ' <"$STACK_DIR/hopping")| kcat writing results $(tr '\n' ' ' <"$STACK_DIR/kcat_produce")| one stage $(tr '\n' ' ' <"$STACK_DIR/keyed")| deduplicated $(tr '\n' ' ' <"$STACK_DIR/tumbling_dedup")| one stage deduplicated $(tr '\n' ' ' <"$STACK_DIR/keyed_dedup")| one key $(tr '\n' ' ' <"$STACK_DIR/onekey")| one key deduplicated $(tr '\n' ' ' <"$STACK_DIR/onekey_dedup")| one key 1 h $(tr '\n' ' ' <"$STACK_DIR/longkey")| deduplicated $(tr '\n' ' ' <"$STACK_DIR/longkey_dedup")| two instances $(tr '\n' ' ' <"$STACK_DIR/tumbling2")| one stage, two instances $(tr '\n' ' ' <"$STACK_DIR/keyed2")| kcat keyed $(tr '\n' ' ' <"$STACK_DIR/kcat_keyed")| by hand $(cut -d' ' -f1 "$STACK_DIR/hand" | tr '\n' ' ')| by hand, events $(cut -d' ' -f1 "$STACK_DIR/hand_events" | tr '\n' ' ')| three events per key and window $(tr '\n' ' ' <"$STACK_DIR/dense")| kcat on those $(tr '\n' ' ' <"$STACK_DIR/kcat_dense")| $results results)"
