@@ -73,14 +73,17 @@ export BIND_ADDR=127.0.0.1 LOG_LEVEL=warn
 
 # the same events twice: keyed by their subject (not the pipeline's key: re-keyed through the
 # repartition topic), and keyed by their merchant (the pipeline's key: "repartition": false)
-awk -v n=$N -v keyed="$STACK_DIR/keyed.tsv" 'BEGIN { srand(7);
+# (and how many (merchant, 10 s window) pairs they hold: the results of the job by hand below)
+awk -v n=$N -v keyed="$STACK_DIR/keyed.tsv" -v pairs="$STACK_DIR/pairs" 'BEGIN { srand(7);
     for (i = 0; i < n; i++) {
         t = 1767225600000 + i; s = int(t / 1000); ms = t % 1000; m = int(rand() * 100000)
+        npairs += !seen[m, int(i / 10000)]++
         ev = sprintf("{\"specversion\":\"1.0\",\"type\":\"payment.created\",\"source\":\"/bench\",\"id\":\"b%d\",\"time\":\"2026-01-01T00:%02d:%02d.%03dZ\",\"subject\":\"u%d\",\"data\":{\"merchant\":\"m%d\",\"amount\":%d}}",
             i, int((s - 1767225600) / 60), (s - 1767225600) % 60, ms, i % 1000, m, i % 500)
         printf "u%d\t%s\n", i % 1000, ev
         printf "m%d\t%s\n", m, ev >keyed
-    } }' >"$STACK_DIR/events.tsv"
+    }
+    print npairs >pairs }' >"$STACK_DIR/events.tsv"
 kcat -P -b "$KAFKA_BROKERS" -t events -K $'\t' -z lz4 -X batch.size=65536 <"$STACK_DIR/events.tsv" ||
     exit 1
 kcat -P -b "$KAFKA_BROKERS" -t events_keyed -K $'\t' -z lz4 -X batch.size=65536 \
@@ -328,7 +331,7 @@ hand_rate() {
     b0=$(ticks "$(stack_pid devkafka)")
     r0=$(ticks "$(stack_pid redis)")
     out=$("$BUILD_DIR/bin/bench-processor" "$KAFKA_BROKERS" "$2" "hand$1$RANDOM" $N \
-        "hand_out$1" 127.0.0.1 "$REDIS_PORT") || return 1
+        "hand_$2$1" 127.0.0.1 "$REDIS_PORT") || return 1
     echo "$out $(($(ticks "$(stack_pid devkafka)") - b0 + $(ticks "$(stack_pid redis)") - r0))" |
         awk -v n=$N '{ printf "%d %d %d\n", $1, $2, $3 * 1e7 / n }'
 }
@@ -469,6 +472,10 @@ echo "BENCH processor_one_stage_share_of_kcat_per_run_median $(paste "$STACK_DIR
     awk '{ print int($1 * 100 / $2) }' | median) %"
 echo "BENCH processor_one_stage_stream_thread_cpu_per_event $(cut -d' ' -f1 "$STACK_DIR/keyed_cpu" | median) ns"
 echo "BENCH processor_one_stage_share_of_kcat_read_then_write $((o * 100 / kio)) %"
+# the job by hand does the same job: a result for each (merchant, window) pair of the input (it
+# writes those still open when it stops)
+hand_results=$(kcat -C -b "$KAFKA_BROKERS" -t hand_events_keyed1 -e -q 2>/dev/null | grep -c .)
+echo "BENCH handwritten_c_results $hand_results results (of one run; the input holds $(cat "$STACK_DIR/pairs") (merchant, window) pairs)"
 hr=$(cut -d' ' -f1 "$STACK_DIR/hand" | median)
 echo "BENCH handwritten_c_one_stage $hr events/s (the same job on librdkafka, jansson and hiredis by hand: bench_processor.c)"
 echo "BENCH handwritten_c_one_stage_share_of_kcat $((hr * 100 / kk)) %"
